@@ -1,0 +1,139 @@
+# twind — plain GNU make.  `make`, `make check`, `make install`, `make demo`,
+# `make bench`, `make fuzz`.  Overrides: CC, CFLAGS, PREFIX, DESTDIR,
+# SANITIZE=address,undefined, V=1.
+CC       ?= cc
+CFLAGS   ?= -O2 -g
+PREFIX   ?= /usr/local
+DESTDIR  ?=
+BINDIR   ?= $(PREFIX)/bin
+MANDIR   ?= $(PREFIX)/share/man
+UNITDIR  ?= $(PREFIX)/lib/systemd/system
+B        ?= build
+
+PKGS      := libuv libsodium msgpack lmdb
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+CMOCKA_LIBS := $(shell pkg-config --libs cmocka 2>/dev/null)
+
+WARN     := -std=c11 -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
+            -Wno-unused-parameter -Wformat=2 -Wvla
+DEFS     := -D_GNU_SOURCE
+ALL_CFLAGS := $(WARN) $(DEFS) -Iinclude -Iproto -Idaemon -Iclient $(PKG_CFLAGS) $(CFLAGS) -MMD -MP -pthread
+LDLIBS   := $(PKG_LIBS) -pthread -lm
+
+ifneq ($(SANITIZE),)
+ALL_CFLAGS += -fsanitize=$(SANITIZE) -fno-omit-frame-pointer -fno-sanitize-recover=all
+LDFLAGS    += -fsanitize=$(SANITIZE)
+endif
+
+ifeq ($(V),1)
+Q :=
+else
+Q := @
+endif
+
+PROTO_SRC  := $(wildcard proto/*.c)
+DAEMON_SRC := $(filter-out daemon/main.c,$(wildcard daemon/*.c))
+CLIENT_SRC := $(filter-out client/main.c,$(wildcard client/*.c))
+UNIT_SRC   := $(wildcard tests/unit/test_*.c)
+TOOL_SRC   := $(wildcard tests/tools/*.c)
+FUZZ_SRC   := $(wildcard tests/fuzz/fuzz_*.c)
+
+PROTO_OBJ  := $(PROTO_SRC:%.c=$(B)/%.o)
+DAEMON_OBJ := $(DAEMON_SRC:%.c=$(B)/%.o)
+CLIENT_OBJ := $(CLIENT_SRC:%.c=$(B)/%.o)
+UNIT_BIN   := $(UNIT_SRC:tests/unit/%.c=$(B)/tests/%)
+TOOL_BIN   := $(TOOL_SRC:tests/tools/%.c=$(B)/tools/%)
+REPLAY_BIN := $(FUZZ_SRC:tests/fuzz/fuzz_%.c=$(B)/fuzz/replay_%)
+FUZZ_BIN   := $(FUZZ_SRC:tests/fuzz/fuzz_%.c=$(B)/fuzz/fuzz_%)
+
+LIBPROTO  := $(B)/libtwinproto.a
+LIBDAEMON := $(B)/libtwind.a
+LIBCLIENT := $(B)/libtwin.a
+
+.PHONY: all check deps install uninstall demo bench fuzz clean tests tools
+all: $(B)/twind $(B)/twin tools
+
+tools: $(TOOL_BIN)
+tests: $(UNIT_BIN) $(REPLAY_BIN)
+
+$(B)/%.o: %.c
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  CC      $<")
+	$(Q)$(CC) $(ALL_CFLAGS) -c -o $@ $<
+
+$(LIBPROTO): $(PROTO_OBJ)
+	@$(if $(Q),echo "  AR      $@")
+	$(Q)rm -f $@ && ar rcs $@ $^
+$(LIBDAEMON): $(DAEMON_OBJ)
+	@$(if $(Q),echo "  AR      $@")
+	$(Q)rm -f $@ && ar rcs $@ $^
+$(LIBCLIENT): $(CLIENT_OBJ)
+	@$(if $(Q),echo "  AR      $@")
+	$(Q)rm -f $@ && ar rcs $@ $^
+
+$(B)/twind: $(B)/daemon/main.o $(LIBDAEMON) $(LIBPROTO)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+$(B)/twin: $(B)/client/main.o $(LIBCLIENT) $(LIBPROTO)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(B)/tests/%: $(B)/tests/unit/%.o $(LIBDAEMON) $(LIBCLIENT) $(LIBPROTO)
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(CMOCKA_LIBS) $(LDLIBS)
+$(B)/tools/%: $(B)/tests/tools/%.o $(LIBDAEMON) $(LIBPROTO)
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+# Fuzz targets are replayed over their committed corpora by `make check`
+# with a plain main(); `make fuzz` builds them with libFuzzer (clang).
+$(B)/fuzz/replay_%: $(B)/tests/fuzz/fuzz_%.o $(B)/tests/fuzz/replay.o $(LIBDAEMON) $(LIBCLIENT) $(LIBPROTO)
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+FUZZ_CC     ?= clang
+FUZZ_FLAGS  := -fsanitize=fuzzer,address,undefined -fno-omit-frame-pointer -O1 -g
+FUZZ_SECONDS ?= 60
+$(B)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(PROTO_SRC) $(DAEMON_SRC) $(CLIENT_SRC)
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  FUZZ    $@")
+	$(Q)$(FUZZ_CC) $(WARN) $(DEFS) -Iinclude -Iproto -Idaemon -Iclient $(PKG_CFLAGS) $(FUZZ_FLAGS) -o $@ $< $(PROTO_SRC) $(DAEMON_SRC) $(CLIENT_SRC) $(LDLIBS)
+
+deps:
+	@sh contrib/install-deps.sh
+
+check: deps
+	$(Q)$(MAKE) --no-print-directory all tests
+	$(Q)sh tests/run.sh $(B)
+
+demo: deps
+	$(Q)$(MAKE) --no-print-directory all
+	$(Q)sh contrib/demo.sh $(B)
+
+bench: deps
+	$(Q)$(MAKE) --no-print-directory all tests
+	$(Q)sh contrib/bench.sh $(B)
+
+fuzz: deps $(FUZZ_BIN)
+	$(Q)sh tests/fuzz/run-fuzz.sh $(B) $(FUZZ_SECONDS)
+
+install: $(B)/twind $(B)/twin
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(UNITDIR)
+	install -m 0755 $(B)/twind $(B)/twin $(DESTDIR)$(BINDIR)/
+	install -m 0644 contrib/man/twin.1 $(DESTDIR)$(MANDIR)/man1/
+	install -m 0644 contrib/man/twind.conf.5 $(DESTDIR)$(MANDIR)/man5/
+	install -m 0644 contrib/man/twind.8 $(DESTDIR)$(MANDIR)/man8/
+	install -m 0644 contrib/twind.service $(DESTDIR)$(UNITDIR)/
+
+uninstall:
+	rm -f $(DESTDIR)$(BINDIR)/twind $(DESTDIR)$(BINDIR)/twin \
+	  $(DESTDIR)$(MANDIR)/man1/twin.1 $(DESTDIR)$(MANDIR)/man5/twind.conf.5 \
+	  $(DESTDIR)$(MANDIR)/man8/twind.8 $(DESTDIR)$(UNITDIR)/twind.service
+
+clean:
+	rm -rf $(B)
+
+-include $(shell find $(B) -name '*.d' 2>/dev/null)
