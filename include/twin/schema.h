@@ -65,7 +65,7 @@ int tw_schema_check_slot(const char *kind, size_t kind_len, const char *slot,
 int tw_schema_coerce(tw_arena *a, const char *kind, const char *field,
                      const char *text, tw_val *out, char *err, size_t errlen);
 
-/* Code lists (proto/data/*.csv, compiled in). */
+/* Code lists (the CSV files in proto/data/, compiled in). */
 typedef struct tw_code { const char *code, *name, *group; } tw_code;
 const tw_code *tw_codes_governorates(size_t *n);   /* group = area */
 const tw_code *tw_codes_uk_regions(size_t *n);     /* group = nation */
