@@ -60,12 +60,14 @@ int tw_entry_parse(const uint8_t *env, size_t len, tw_arena *a, tw_entry *e, con
         return rc;
     }
     if (pl.type != TW_MAP || pl.len != 6) { WHY("payload is not a map of 6 fields"); return TW_ETYPE; }
-    /* Canonical order of the six keys is fixed, so check them by position. */
-    static const char *const keys[6] = { "author", "body", "kind", "net", "slot", "ts" };
-    for (int i = 0; i < 6; i++)
-        if (!tw_v_is_str(&pl.v.map[i].k, keys[i])) { WHY("payload fields are not author, body, kind, net, slot, ts"); return TW_ETYPE; }
-    const tw_val *au = &pl.v.map[0].v, *bo = &pl.v.map[1].v, *ki = &pl.v.map[2].v,
-                 *ne = &pl.v.map[3].v, *sl = &pl.v.map[4].v, *ts = &pl.v.map[5].v;
+    /* Keys are unique (the canonical reader checked), so six pairs that
+     * include all six names hold exactly those.  Their order on the wire is
+     * the bytewise order of the encoded keys (ts, net, body, kind, slot,
+     * author), not the alphabetical one, so look them up by name. */
+    const tw_val *au = tw_v_get(&pl, "author"), *bo = tw_v_get(&pl, "body"),
+                 *ki = tw_v_get(&pl, "kind"), *ne = tw_v_get(&pl, "net"),
+                 *sl = tw_v_get(&pl, "slot"), *ts = tw_v_get(&pl, "ts");
+    if (!au || !bo || !ki || !ne || !sl || !ts) { WHY("payload fields are not author, body, kind, net, slot, ts"); return TW_ETYPE; }
     if (au->type != TW_BIN || au->len != TW_KEY_LEN) { WHY("author is not a 32-byte key"); return TW_ETYPE; }
     if (ne->type != TW_BIN || ne->len != TW_NETID_LEN) { WHY("net is not a 32-byte network id"); return TW_ETYPE; }
     if (ki->type != TW_STR || sl->type != TW_STR) { WHY("kind and slot must be strings"); return TW_ETYPE; }
@@ -100,7 +102,8 @@ int tw_entry_verify(const tw_entry *e)
 int tw_entry_check(const tw_entry *e, const uint8_t netid[TW_NETID_LEN], uint64_t now_ms)
 {
     if (sodium_memcmp(e->net, netid, TW_NETID_LEN) != 0) return TW_ENETWORK;
-    if (e->ts > now_ms + TW_FUTURE_SKEW_MS) return TW_EFUTURE;
+    /* Written as a difference so that no clock value can overflow it. */
+    if (e->ts > now_ms && e->ts - now_ms > TW_FUTURE_SKEW_MS) return TW_EFUTURE;
     return 0;
 }
 

@@ -353,13 +353,18 @@ static int encspan_cmp(const void *x, const void *y)
 static int enc(tw_buf *b, const tw_val *v, unsigned depth)
 {
     int rc;
-    if (depth > TW_DEPTH_MAX) return TW_EDEPTH;
+    /* Same bound as the reader: containers may sit at depths 0 to
+     * TW_DEPTH_MAX - 1, so whatever we write can be read back. */
+    if ((v->type == TW_ARR || v->type == TW_MAP) && depth >= TW_DEPTH_MAX) return TW_EDEPTH;
     switch (v->type) {
     case TW_NIL: return tw_mpw_nil(b);
     case TW_BOOL: return tw_mpw_bool(b, v->v.b);
     case TW_UINT: return tw_mpw_uint(b, v->v.u);
     case TW_INT: return v->v.i >= 0 ? tw_mpw_uint(b, (uint64_t)v->v.i) : tw_mpw_int(b, v->v.i);
-    case TW_STR: return tw_mpw_str(b, v->v.s, v->len);
+    case TW_STR:
+        /* The reader refuses invalid UTF-8, so never write it. */
+        if (!tw_utf8_valid((const uint8_t *)v->v.s, v->len)) return TW_EUTF8;
+        return tw_mpw_str(b, v->v.s, v->len);
     case TW_BIN: return tw_mpw_bin(b, v->v.s, v->len);
     case TW_ARR:
         if ((rc = tw_mpw_arr(b, v->len))) return rc;
