@@ -1,0 +1,286 @@
+/*
+ * twin status, digest and stats: what the node knows about itself.
+ *
+ * Answers are printed generically where the daemon may add to them: status
+ * prints the keys it knows and ignores others, and stats prints every table
+ * it is given (a map of name -> map of key -> count), sorted, so a newer
+ * daemon's statistics show up without a new client.
+ */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "csv.h"
+#include "twin/err.h"
+
+static void human_bytes(char *out, size_t n, uint64_t v)
+{
+    static const char *const unit[] = { "B", "KiB", "MiB", "GiB", "TiB" };
+    double d = (double)v;
+    size_t u = 0;
+    while (d >= 1024.0 && u + 1 < sizeof unit / sizeof unit[0]) { d /= 1024.0; u++; }
+    if (u == 0) snprintf(out, n, "%" PRIu64 " B", v);
+    else snprintf(out, n, "%.1f %s", d, unit[u]);
+}
+
+static void human_duration(char *out, size_t n, uint64_t ms)
+{
+    uint64_t s = ms / 1000, d = s / 86400, h = s / 3600 % 24, m = s / 60 % 60;
+    if (d) snprintf(out, n, "%" PRIu64 "d %" PRIu64 "h %" PRIu64 "m", d, h, m);
+    else if (h) snprintf(out, n, "%" PRIu64 "h %" PRIu64 "m", h, m);
+    else snprintf(out, n, "%" PRIu64 "m %" PRIu64 "s", m, s % 60);
+}
+
+static int cmp_kv_key(const void *x, const void *y)
+{
+    const tw_kv *a = *(const tw_kv *const *)x, *b = *(const tw_kv *const *)y;
+    tw_buf ka, kb;
+    int c;
+    /* Keys are strings in practice; others compare by their text. */
+    tw_buf_init(&ka);
+    tw_buf_init(&kb);
+    tw_out_text(&ka, &a->k);
+    tw_out_text(&kb, &b->k);
+    size_t n = ka.len < kb.len ? ka.len : kb.len;
+    c = n ? memcmp(ka.p, kb.p, n) : 0;
+    if (c == 0) c = (ka.len > kb.len) - (ka.len < kb.len);
+    tw_buf_free(&ka);
+    tw_buf_free(&kb);
+    return c;
+}
+
+/* Pointers to the pairs of a map, sorted by key; NULL for an empty map. */
+static const tw_kv **sorted_pairs(const tw_val *m)
+{
+    if (!m || m->type != TW_MAP || m->len == 0) return NULL;
+    const tw_kv **p = malloc(m->len * sizeof *p);
+    if (!p) return NULL;
+    for (uint32_t i = 0; i < m->len; i++) p[i] = &m->v.map[i];
+    qsort(p, m->len, sizeof *p, cmp_kv_key);
+    return p;
+}
+
+/* A KEY / COUNT table of a map, sorted by key. */
+static int count_table(tw_cli *cli, const tw_val *m, const char *head)
+{
+    const char *heads[2] = { head, "COUNT" };
+    tw_table t;
+    int rc = tw_table_init(&t, 2, heads);
+    if (rc != 0) return rc;
+    tw_table_align(&t, 1, TW_COL_RIGHT | TW_COL_NOCUT);
+    const tw_kv **p = sorted_pairs(m);
+    for (uint32_t i = 0; p && i < m->len && rc == 0; i++) {
+        rc |= tw_table_addv(&t, &p[i]->k);
+        rc |= tw_table_addv(&t, &p[i]->v);
+    }
+    free(p);
+    if (rc == 0) rc = tw_table_print(&t, cli);
+    tw_table_free(&t);
+    return rc;
+}
+
+static int cmd_status(tw_cli *cli, int argc, char **argv)
+{
+    int npos;
+    int rc = tw_cli_parse(cli, &tw_cmd_status, argc, argv, NULL, 0, 0, &npos);
+    if (rc != TW_CLI_CONTINUE) return rc;
+    tw_arena a;
+    tw_arena_init(&a, 0);
+    tw_val res;
+    int exit = TW_EXIT_ERR;
+    if (tw_cli_call(cli, &a, "status", NULL, &res, NULL) != 0) goto out;
+    if (cli->json) {
+        if (tw_out_json(&res) == 0) exit = TW_EXIT_OK;
+        goto out;
+    }
+    static const struct { const char *key, *label; } plain[] = {
+        { "version", "version" }, { "node", "node" }, { "fingerprint", "fingerprint" },
+        { "network", "network" }, { "data_dir", "data dir" }, { "entries", "entries" },
+        { "tombstones", "tombstones" },
+    };
+    tw_table t;
+    if ((rc = tw_table_init(&t, 2, NULL)) != 0) goto out;
+    for (size_t i = 0; i < sizeof plain / sizeof plain[0]; i++) {
+        const tw_val *v = tw_v_get(&res, plain[i].key);
+        if (!v) continue;
+        rc |= tw_table_addz(&t, plain[i].label);
+        rc |= tw_table_addv(&t, v);
+    }
+    const tw_val *up = tw_v_get(&res, "uptime_ms");
+    if (up && up->type == TW_UINT) {
+        char d[64];
+        human_duration(d, sizeof d, up->v.u);
+        rc |= tw_table_addz(&t, "uptime");
+        rc |= tw_table_addz(&t, d);
+    }
+    const tw_val *used = tw_v_get(&res, "map_used"), *size = tw_v_get(&res, "map_size"),
+                 *ceil = tw_v_get(&res, "map_ceiling");
+    if (used && used->type == TW_UINT) {
+        char u[32], s[32] = "", c[32] = "", line[128];
+        human_bytes(u, sizeof u, used->v.u);
+        if (size && size->type == TW_UINT) human_bytes(s, sizeof s, size->v.u);
+        if (ceil && ceil->type == TW_UINT) human_bytes(c, sizeof c, ceil->v.u);
+        snprintf(line, sizeof line, "%s used%s%s%s%s%s", u, *s ? " of " : "", s,
+                 *c ? " (ceiling " : "", c, *c ? ")" : "");
+        rc |= tw_table_addz(&t, "storage");
+        rc |= tw_table_addz(&t, line);
+    }
+    if (rc == 0) rc = tw_table_print(&t, cli);
+    tw_table_free(&t);
+    const tw_val *kinds = tw_v_get(&res, "kinds");
+    if (rc == 0 && kinds && kinds->type == TW_MAP && kinds->len) {
+        putchar('\n');
+        rc = count_table(cli, kinds, "KIND");
+    }
+    if (rc == 0) exit = TW_EXIT_OK;
+out:
+    tw_arena_free(&a);
+    return exit;
+}
+
+static int cmd_digest(tw_cli *cli, int argc, char **argv)
+{
+    int npos;
+    int rc = tw_cli_parse(cli, &tw_cmd_digest, argc, argv, NULL, 0, 0, &npos);
+    if (rc != TW_CLI_CONTINUE) return rc;
+    tw_arena a;
+    tw_arena_init(&a, 0);
+    tw_val res;
+    int exit = TW_EXIT_ERR;
+    if (tw_cli_call(cli, &a, "digest", NULL, &res, NULL) != 0) goto out;
+    if (cli->json) rc = tw_out_json(&res);
+    else {
+        size_t dl;
+        const char *d = tw_rec_str(&res, "digest", &dl);
+        rc = printf("digest   %.*s\nentries  %" PRIu64 "\n", (int)dl, d, tw_rec_uint(&res, "entries")) < 0;
+    }
+    if (rc == 0) exit = TW_EXIT_OK;
+out:
+    tw_arena_free(&a);
+    return exit;
+}
+
+static int stats_csv(const tw_val *res)
+{
+    tw_buf b, cell;
+    int rc = 0;
+    tw_buf_init(&b);
+    tw_buf_init(&cell);
+    rc |= tw_csv_cell(&b, "table", 5, TW_CSV_GUARD);
+    rc |= tw_csv_sep(&b);
+    rc |= tw_csv_cell(&b, "key", 3, TW_CSV_GUARD);
+    rc |= tw_csv_sep(&b);
+    rc |= tw_csv_cell(&b, "count", 5, TW_CSV_GUARD);
+    rc |= tw_csv_eol(&b);
+    const tw_kv **tables = sorted_pairs(res);
+    for (uint32_t i = 0; tables && i < res->len && rc == 0; i++) {
+        const tw_val *m = &tables[i]->v;
+        tw_buf_reset(&cell);
+        rc |= tw_out_text(&cell, &tables[i]->k);
+        if (m->type != TW_MAP) {
+            rc |= tw_csv_cell(&b, (const char *)cell.p, cell.len, TW_CSV_GUARD);
+            rc |= tw_csv_sep(&b);
+            rc |= tw_csv_sep(&b);
+            tw_buf_reset(&cell);
+            rc |= tw_out_text(&cell, m);
+            rc |= tw_csv_cell(&b, (const char *)cell.p, cell.len, TW_CSV_GUARD);
+            rc |= tw_csv_eol(&b);
+            continue;
+        }
+        const tw_kv **rows = sorted_pairs(m);
+        size_t nl = cell.len;
+        for (uint32_t j = 0; rows && j < m->len && rc == 0; j++) {
+            tw_buf_reset(&cell);
+            rc |= tw_out_text(&cell, &tables[i]->k);
+            rc |= tw_csv_cell(&b, (const char *)cell.p, nl, TW_CSV_GUARD);
+            rc |= tw_csv_sep(&b);
+            tw_buf_reset(&cell);
+            rc |= tw_out_text(&cell, &rows[j]->k);
+            rc |= tw_csv_cell(&b, (const char *)cell.p, cell.len, TW_CSV_GUARD);
+            rc |= tw_csv_sep(&b);
+            tw_buf_reset(&cell);
+            rc |= tw_out_text(&cell, &rows[j]->v);
+            rc |= tw_csv_cell(&b, (const char *)cell.p, cell.len, TW_CSV_GUARD);
+            rc |= tw_csv_eol(&b);
+        }
+        free(rows);
+    }
+    free(tables);
+    if (rc == 0) rc = tw_out_write(&b);
+    tw_buf_free(&b);
+    tw_buf_free(&cell);
+    return rc ? TW_EIO : 0;
+}
+
+static int cmd_stats(tw_cli *cli, int argc, char **argv)
+{
+    bool csv = false;
+    const tw_opt opts[] = { { "csv", 0, NULL, &csv }, { NULL, 0, NULL, NULL } };
+    int npos;
+    int rc = tw_cli_parse(cli, &tw_cmd_stats, argc, argv, opts, 0, 0, &npos);
+    if (rc != TW_CLI_CONTINUE) return rc;
+    if (csv && cli->json) return tw_cli_usage(&tw_cmd_stats, "--csv and --json exclude each other");
+    tw_arena a;
+    tw_arena_init(&a, 0);
+    tw_val res;
+    int exit = TW_EXIT_ERR;
+    if (tw_cli_call(cli, &a, "stats", NULL, &res, NULL) != 0) goto out;
+    rc = 0;
+    if (cli->json) rc = tw_out_json(&res);
+    else if (csv) rc = stats_csv(&res);
+    else {
+        if (res.type != TW_MAP) { tw_cli_fail("bad stats answer from twind"); goto out; }
+        const tw_kv **tables = sorted_pairs(&res);
+        tw_buf name;
+        tw_buf_init(&name);
+        for (uint32_t i = 0; tables && i < res.len && rc == 0; i++) {
+            tw_buf_reset(&name);
+            rc = tw_out_text(&name, &tables[i]->k);
+            if (rc == 0) rc = tw_buf_put(&name, "", 1);
+            if (rc != 0) break;
+            if (i) putchar('\n');
+            if (tables[i]->v.type == TW_MAP && tables[i]->v.len == 0) {
+                printf("%s\n  (none)\n", (const char *)name.p);
+            } else if (tables[i]->v.type == TW_MAP) {
+                printf("%s\n", (const char *)name.p);
+                rc = count_table(cli, &tables[i]->v, "KEY");
+            } else {
+                tw_buf v;
+                tw_buf_init(&v);
+                rc = tw_out_text(&v, &tables[i]->v);
+                if (rc == 0) printf("%s  %.*s\n", (const char *)name.p, (int)v.len, (const char *)v.p);
+                tw_buf_free(&v);
+            }
+        }
+        free(tables);
+        tw_buf_free(&name);
+    }
+    if (rc == 0) exit = TW_EXIT_OK;
+out:
+    tw_arena_free(&a);
+    return exit;
+}
+
+const tw_cmd tw_cmd_status = {
+    "status", "show the node: key, network, entry counts, storage",
+    "",
+    "",
+    cmd_status,
+};
+
+const tw_cmd tw_cmd_digest = {
+    "digest", "print the digest of the whole registry (equal on converged nodes)",
+    "",
+    "Two nodes holding the same entries print the same digest.\n",
+    cmd_digest,
+};
+
+const tw_cmd tw_cmd_stats = {
+    "stats", "print registry statistics (kinds, links, groups, places, seeking)",
+    "[--csv]",
+    "Prints each table of counts the node computes, sorted by key.\n\n"
+    "  --csv  rows table,key,count for spreadsheets\n",
+    cmd_stats,
+};

@@ -1,0 +1,687 @@
+/*
+ * twin publish, delete, list, show and search.
+ *
+ * Publish checks the record locally with the schema the daemon uses before
+ * sending it, so a mistake is reported with the field's name and nothing
+ * is signed.  List pages through the daemon's answers ("after" = the
+ * previous page's "next") so that a large registry never needs one huge
+ * control message.
+ */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "csv.h"
+#include "twin/err.h"
+#include "twin/keytext.h"
+#include "twin/schema.h"
+
+#define SUMMARY_FIELDS_MAX 4u
+
+const char *tw_rec_str(const tw_val *rec, const char *key, size_t *len)
+{
+    const tw_val *v = tw_v_get(rec, key);
+    if (!v || v->type != TW_STR) { *len = 0; return ""; }
+    *len = v->len;
+    return v->v.s;
+}
+
+uint64_t tw_rec_uint(const tw_val *rec, const char *key)
+{
+    const tw_val *v = tw_v_get(rec, key);
+    return v && v->type == TW_UINT ? v->v.u : 0;
+}
+
+void tw_recs_free(tw_recs *r)
+{
+    free(r->v);
+    memset(r, 0, sizeof *r);
+}
+
+static int recs_add(tw_recs *r, const tw_val *v)
+{
+    if (r->n == r->cap) {
+        size_t cap = r->cap ? r->cap * 2 : 256;
+        tw_val *nv = realloc(r->v, cap * sizeof *nv);
+        if (!nv) return TW_ENOMEM;
+        r->v = nv;
+        r->cap = cap;
+    }
+    r->v[r->n++] = *v;
+    return 0;
+}
+
+int tw_cli_list_all(tw_cli *cli, tw_arena *a, const tw_list_q *q, tw_recs *out)
+{
+    tw_val after = tw_v_nil();
+    for (unsigned page = 0; page < TW_CLI_PAGES_MAX; page++) {
+        tw_kv kv[6];
+        size_t n = 0;
+        size_t want = TW_CLI_PAGE_SIZE;
+        if (q->limit && q->limit - out->n < want) want = q->limit - out->n;
+        if (q->kind) kv[n++] = (tw_kv){ tw_v_cstr("kind"), tw_v_cstr(q->kind) };
+        if (q->where) kv[n++] = (tw_kv){ tw_v_cstr("where"), *q->where };
+        if (q->author) kv[n++] = (tw_kv){ tw_v_cstr("author"), tw_v_cstr(q->author) };
+        if (after.type == TW_BIN) kv[n++] = (tw_kv){ tw_v_cstr("after"), after };
+        kv[n++] = (tw_kv){ tw_v_cstr("limit"), tw_v_uint(want) };
+        if (q->tombstones) kv[n++] = (tw_kv){ tw_v_cstr("tombstones"), tw_v_bool(true) };
+        tw_val args, res;
+        int rc = tw_cli_map(a, &args, kv, n);
+        if (rc != 0) return rc;
+        if ((rc = tw_cli_call(cli, a, "list", &args, &res, NULL)) != 0) return rc;
+        const tw_val *recs = tw_v_get(&res, "records");
+        const tw_val *next = tw_v_get(&res, "next");
+        if (!recs || recs->type != TW_ARR) {
+            tw_cli_fail("bad list answer from twind: no \"records\"");
+            return TW_EPROTO;
+        }
+        for (uint32_t i = 0; i < recs->len; i++) {
+            if (q->limit && out->n >= q->limit) return 0;
+            if ((rc = recs_add(out, &recs->v.arr[i])) != 0) return rc;
+        }
+        if (!next || next->type != TW_BIN || (q->limit && out->n >= q->limit)) return 0;
+        /* A cursor that does not move would page forever. */
+        if (recs->len == 0 && after.type == TW_BIN && tw_v_equal(&after, next)) {
+            tw_cli_fail("bad list answer from twind: the page cursor does not advance");
+            return TW_EPROTO;
+        }
+        after = *next;
+    }
+    tw_cli_fail("list: more than %u pages; giving up", TW_CLI_PAGES_MAX);
+    return TW_ETOOBIG;
+}
+
+/* ---- table cells of records ---- */
+
+static int add_by(tw_table *t, const tw_val *r)
+{
+    const tw_val *mine = tw_v_get(r, "mine");
+    if (mine && mine->type == TW_BOOL && mine->v.b) return tw_table_addz(t, "this node");
+    size_t n;
+    const char *f = tw_rec_str(r, "fingerprint", &n);
+    return tw_table_add(t, f, n);
+}
+
+static int add_time(tw_table *t, const tw_val *r)
+{
+    char when[40];
+    tw_out_time(when, sizeof when, tw_rec_uint(r, "ts"));
+    return tw_table_addz(t, when);
+}
+
+/* The fields worth a column in a one-line summary: short, typed values. */
+static size_t summary_fields(const tw_kind_schema *ks, const tw_field **out)
+{
+    size_t n = 0;
+    for (size_t i = 0; ks && i < ks->nfields && n < SUMMARY_FIELDS_MAX; i++) {
+        switch (ks->fields[i].type) {
+        case TW_FT_STR: case TW_FT_ENUM: case TW_FT_CODE: case TW_FT_DATE:
+        case TW_FT_BOOL: case TW_FT_UINT:
+            out[n++] = &ks->fields[i];
+            break;
+        default:
+            break;
+        }
+    }
+    return n;
+}
+
+/* A name-like value for mixed-kind tables: "name" or "name_en", else the first string. */
+static const tw_val *summary_value(const tw_val *body)
+{
+    const tw_val *v = tw_v_get(body, "name");
+    if (!v || v->type != TW_STR) v = tw_v_get(body, "name_en");
+    if (v && v->type == TW_STR) return v;
+    for (uint32_t i = 0; body && body->type == TW_MAP && i < body->len; i++)
+        if (body->v.map[i].v.type == TW_STR) return &body->v.map[i].v;
+    return NULL;
+}
+
+static bool same_kind(const tw_val *recs, size_t n, const char **kind, size_t *kl)
+{
+    *kind = NULL;
+    for (size_t i = 0; i < n; i++) {
+        size_t l;
+        const char *k = tw_rec_str(&recs[i], "kind", &l);
+        if (!*kind) { *kind = k; *kl = l; }
+        else if (l != *kl || memcmp(k, *kind, l) != 0) return false;
+    }
+    return *kind != NULL;
+}
+
+/* A table of records: per-field columns when they share a known kind,
+ * else KIND SLOT SUMMARY. */
+static int print_records(tw_cli *cli, const tw_val *recs, size_t n)
+{
+    const char *kind;
+    size_t kl;
+    const tw_kind_schema *ks = same_kind(recs, n, &kind, &kl) ? tw_schema_kind(kind, kl) : NULL;
+    const tw_field *f[SUMMARY_FIELDS_MAX];
+    size_t nf = summary_fields(ks, f);
+    const char *heads[SUMMARY_FIELDS_MAX + 4];
+    char upper[SUMMARY_FIELDS_MAX][64];
+    size_t nh = 0;
+    tw_table t;
+    int rc;
+    if (n == 0) {
+        if (!cli->json) fprintf(stderr, "twin: no records\n");
+        return 0;
+    }
+    if (ks) {
+        heads[nh++] = "SLOT";
+        for (size_t i = 0; i < nf; i++) {
+            size_t j = 0;
+            for (; f[i]->name[j] && j < sizeof upper[i] - 1; j++)
+                upper[i][j] = (char)(f[i]->name[j] >= 'a' && f[i]->name[j] <= 'z'
+                                     ? f[i]->name[j] - 32 : f[i]->name[j]);
+            upper[i][j] = '\0';
+            heads[nh++] = upper[i];
+        }
+    } else {
+        heads[nh++] = "KIND";
+        heads[nh++] = "SLOT";
+        heads[nh++] = "SUMMARY";
+    }
+    heads[nh++] = "BY";
+    heads[nh++] = "UPDATED";
+    if ((rc = tw_table_init(&t, nh, heads)) != 0) return rc;
+    tw_table_align(&t, nh - 2, TW_COL_NOCUT);
+    tw_table_align(&t, nh - 1, TW_COL_NOCUT);
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        const tw_val *r = &recs[i];
+        const tw_val *body = tw_v_get(r, "body");
+        bool dead = !body || body->type != TW_MAP;
+        size_t sl = 0, l = 0;
+        const char *slot = tw_rec_str(r, "slot", &sl);
+        if (!ks) {
+            const char *k = tw_rec_str(r, "kind", &l);
+            rc |= tw_table_add(&t, k, l);
+        }
+        rc |= tw_table_add(&t, slot, sl);
+        if (ks) {
+            for (size_t j = 0; j < nf; j++)
+                rc |= dead ? tw_table_addz(&t, j == 0 ? "(deleted)" : "")
+                           : tw_table_addv(&t, tw_v_get(body, f[j]->name));
+        } else {
+            rc |= dead ? tw_table_addz(&t, "(deleted)") : tw_table_addv(&t, summary_value(body));
+        }
+        rc |= add_by(&t, r);
+        rc |= add_time(&t, r);
+    }
+    if (rc == 0) rc = tw_table_print(&t, cli);
+    tw_table_free(&t);
+    return rc ? TW_EIO : 0;
+}
+
+static int print_json_records(const tw_val *recs, size_t n)
+{
+    tw_val arr = { .type = TW_ARR, .len = (uint32_t)n, .v.arr = (tw_val *)recs };
+    return tw_out_json(&arr);
+}
+
+/* ---- publish ---- */
+
+static int publish_one(tw_cli *cli, tw_arena *a, const tw_item *it, bool quiet_json)
+{
+    tw_kv kv[3] = {
+        { tw_v_cstr("body"), it->body },
+        { tw_v_cstr("kind"), tw_v_str(it->kind, it->kind_len) },
+        { tw_v_cstr("slot"), tw_v_str(it->slot, it->slot_len) },
+    };
+    tw_val args, res;
+    int rc = tw_cli_map(a, &args, kv, 3);
+    if (rc != 0) return rc;
+    if ((rc = tw_cli_call(cli, a, "publish", &args, &res, NULL)) != 0) return rc;
+    if (cli->json) return quiet_json ? 0 : tw_out_json(&res);
+    const tw_val *created = tw_v_get(&res, "created");
+    size_t il;
+    const char *id = tw_rec_str(&res, "id", &il);
+    printf("%s %.*s/%.*s  id %.*s\n",
+           created && created->type == TW_BOOL && created->v.b ? "created" : "updated",
+           (int)it->kind_len, it->kind, (int)it->slot_len, it->slot,
+           (int)(il > 16 ? 16 : il), id);
+    return 0;
+}
+
+static int publish_file(tw_cli *cli, const char *file)
+{
+    char *text, err[512];
+    size_t len;
+    if (tw_cli_read_file(file, TW_CLI_FILE_MAX, &text, &len, err, sizeof err) != 0)
+        return tw_cli_fail("%s", err);
+    tw_arena a;
+    tw_arena_init(&a, 0);
+    tw_items items = { 0 };
+    tw_errs errs = { .file = file, .n = 0 };
+    int exit = TW_EXIT_ERR, rc = tw_cli_items_json(text, len, &a, &items, &errs);
+    if (rc != 0) { tw_cli_fail("%s: %s", file, tw_strerror(rc)); goto out; }
+    for (size_t i = 0; i < items.n; i++)
+        if (tw_cli_item_check(&items.v[i], err, sizeof err) != 0)
+            tw_errs_add(&errs, items.v[i].line, "%s", err);
+    if (errs.n) { exit = tw_errs_end(&errs); goto out; }
+    size_t done = 0;
+    for (; done < items.n; done++)
+        if (publish_one(cli, &a, &items.v[done], true) != 0) break;
+    if (done < items.n) {
+        tw_cli_fail("%s:%" PRIu32 ": not published; %zu of %zu records were published before it",
+                    file, items.v[done].line, done, items.n);
+        goto out;
+    }
+    if (cli->json) {
+        tw_kv kv[1] = { { tw_v_cstr("published"), tw_v_uint(done) } };
+        tw_val res;
+        if (tw_cli_map(&a, &res, kv, 1) != 0 || tw_out_json(&res) != 0) goto out;
+    }
+    exit = TW_EXIT_OK;
+out:
+    tw_items_free(&items);
+    tw_arena_free(&a);
+    free(text);
+    return exit;
+}
+
+static const char *known_kinds(char *buf, size_t len)
+{
+    size_t n, off = 0;
+    const tw_kind_schema *k = tw_schema_kinds(&n);
+    buf[0] = '\0';
+    for (size_t i = 0; i < n && off < len; i++) {
+        int w = snprintf(buf + off, len - off, "%s%s", i ? ", " : "", k[i].kind);
+        if (w < 0) break;
+        off += (size_t)w;
+    }
+    return buf;
+}
+
+static int unknown_kind(const char *kind)
+{
+    char kinds[256];
+    return tw_cli_fail("unknown kind \"%s\" (kinds: %s)", kind, known_kinds(kinds, sizeof kinds));
+}
+
+static const char *type_name(tw_ftype t)
+{
+    switch (t) {
+    case TW_FT_STR: return "text";
+    case TW_FT_TEXT: return "long text";
+    case TW_FT_BOOL: return "yes/no";
+    case TW_FT_UINT: return "number";
+    case TW_FT_ENUM: return "one of";
+    case TW_FT_CODE: return "code";
+    case TW_FT_DATE: return "date";
+    case TW_FT_STRLIST: return "list";
+    case TW_FT_KEY: return "key";
+    case TW_FT_URL: return "URL";
+    case TW_FT_EMAIL: return "email";
+    }
+    return "?";
+}
+
+/* After the help text: the fields of every kind (or of one), from the schema. */
+static int print_fields(const char *only)
+{
+    size_t nk;
+    const tw_kind_schema *k = tw_schema_kinds(&nk);
+    for (size_t i = 0; i < nk; i++) {
+        if (only && strcmp(only, k[i].kind) != 0) continue;
+        printf("\n%s: %s\n", k[i].kind, k[i].help ? k[i].help : "");
+        for (size_t j = 0; j < k[i].nfields; j++) {
+            const tw_field *f = &k[i].fields[j];
+            printf("  %-16s %-9s %s%s", f->name, type_name(f->type),
+                   f->required ? "(required) " : "", f->help ? f->help : "");
+            for (size_t v = 0; f->type == TW_FT_ENUM && f->values && f->values[v]; v++)
+                printf("%s%s", v ? ", " : ": ", f->values[v]);
+            putchar('\n');
+        }
+    }
+    return TW_EXIT_OK;
+}
+
+static int cmd_publish(tw_cli *cli, int argc, char **argv)
+{
+    const char *file = NULL;
+    const tw_opt opts[] = { { "file", 'f', &file, NULL }, { NULL, 0, NULL, NULL } };
+    int npos;
+    int rc = tw_cli_parse(cli, &tw_cmd_publish, argc, argv, opts, 0, -1, &npos);
+    if (rc == TW_EXIT_OK) return print_fields(npos ? argv[0] : NULL);
+    if (rc != TW_CLI_CONTINUE) return rc;
+    if (file) {
+        if (npos) return tw_cli_usage(&tw_cmd_publish, "--file takes no KIND SLOT FIELD=VALUE arguments");
+        return publish_file(cli, file);
+    }
+    if (npos < 2) return tw_cli_usage(&tw_cmd_publish, "missing %s", npos ? "SLOT" : "KIND and SLOT");
+    const char *kind = argv[0], *slot = argv[1];
+    for (int i = 2; i < npos; i++) {
+        const char *eq = strchr(argv[i], '=');
+        if (!eq || eq == argv[i])
+            return tw_cli_usage(&tw_cmd_publish, "expected FIELD=VALUE, got \"%s\"", argv[i]);
+    }
+    const tw_kind_schema *ks = tw_schema_kind(kind, strlen(kind));
+    if (!ks) return unknown_kind(kind);
+    char err[512];
+    if (tw_schema_check_slot(kind, strlen(kind), slot, strlen(slot), err, sizeof err) != 0)
+        return tw_cli_fail("%s", err);
+    tw_arena a;
+    tw_arena_init(&a, 0);
+    int exit = TW_EXIT_ERR;
+    tw_kv *kv = tw_arena_alloc(&a, (size_t)(npos > 2 ? npos - 2 : 1) * sizeof *kv);
+    size_t nkv = 0;
+    if (!kv) { tw_cli_fail("out of memory"); goto out; }
+    for (int i = 2; i < npos; i++) {
+        char *eq = strchr(argv[i], '=');
+        *eq = '\0';
+        const char *field = argv[i], *value = eq + 1;
+        for (size_t j = 0; j < nkv; j++)
+            if (tw_v_is_str(&kv[j].k, field)) {
+                tw_cli_fail("%s.%s: given twice (give a list as one \";\"-separated value)", kind, field);
+                goto out;
+            }
+        if (!tw_schema_field(ks, field, strlen(field))) {
+            tw_cli_fail("%s.%s: no such field (see twin publish --help)", kind, field);
+            goto out;
+        }
+        if (*value == '\0') continue;     /* FIELD= leaves the field out */
+        tw_val v;
+        if (tw_schema_coerce(&a, kind, field, value, &v, err, sizeof err) != 0) {
+            size_t kl = strlen(kind), fl = strlen(field);
+            bool named = strncmp(err, field, fl) == 0 ||
+                         (strncmp(err, kind, kl) == 0 && err[kl] == '.');
+            if (named) tw_cli_fail("%s", err);
+            else tw_cli_fail("%s.%s: %s", kind, field, err);
+            goto out;
+        }
+        kv[nkv].k = tw_v_cstr(field);
+        kv[nkv].v = v;
+        nkv++;
+    }
+    tw_item it = { .kind = kind, .kind_len = strlen(kind), .slot = slot, .slot_len = strlen(slot) };
+    if (tw_cli_map(&a, &it.body, kv, nkv) != 0) { tw_cli_fail("out of memory"); goto out; }
+    if (tw_schema_validate(kind, strlen(kind), &it.body, err, sizeof err) != 0) {
+        tw_cli_fail("%s", err);
+        goto out;
+    }
+    if (publish_one(cli, &a, &it, false) == 0) exit = TW_EXIT_OK;
+out:
+    tw_arena_free(&a);
+    return exit;
+}
+
+/* ---- delete ---- */
+
+static int cmd_delete(tw_cli *cli, int argc, char **argv)
+{
+    int npos;
+    int rc = tw_cli_parse(cli, &tw_cmd_delete, argc, argv, NULL, 2, 2, &npos);
+    if (rc != TW_CLI_CONTINUE) return rc;
+    tw_arena a;
+    tw_arena_init(&a, 0);
+    tw_kv kv[2] = { { tw_v_cstr("kind"), tw_v_cstr(argv[0]) }, { tw_v_cstr("slot"), tw_v_cstr(argv[1]) } };
+    tw_val args, res;
+    int exit = TW_EXIT_ERR;
+    if (tw_cli_map(&a, &args, kv, 2) == 0 && tw_cli_call(cli, &a, "delete", &args, &res, NULL) == 0) {
+        size_t il;
+        const char *id = tw_rec_str(&res, "id", &il);
+        if (cli->json) rc = tw_out_json(&res);
+        else rc = printf("deleted %s/%s  id %.*s\n", argv[0], argv[1], (int)(il > 16 ? 16 : il), id) < 0;
+        if (rc == 0) exit = TW_EXIT_OK;
+    }
+    tw_arena_free(&a);
+    return exit;
+}
+
+/* ---- list ---- */
+
+static int cmd_list(tw_cli *cli, int argc, char **argv)
+{
+    const char *author = NULL, *limit_s = NULL;
+    bool csv = false, tombstones = false;
+    const tw_opt opts[] = {
+        { "csv", 0, NULL, &csv },
+        { "author", 'a', &author, NULL },
+        { "limit", 'n', &limit_s, NULL },
+        { "tombstones", 0, NULL, &tombstones },
+        { NULL, 0, NULL, NULL },
+    };
+    int npos;
+    int rc = tw_cli_parse(cli, &tw_cmd_list, argc, argv, opts, 0, -1, &npos);
+    if (rc != TW_CLI_CONTINUE) return rc;
+    if (csv && cli->json) return tw_cli_usage(&tw_cmd_list, "--csv and --json exclude each other");
+    tw_list_q q = { .author = author, .tombstones = tombstones };
+    int first = 0;
+    if (npos > 0 && !strchr(argv[0], '=')) { q.kind = argv[0]; first = 1; }
+    if (limit_s) {
+        char *end;
+        unsigned long long l = strtoull(limit_s, &end, 10);
+        if (*limit_s < '0' || *limit_s > '9' || *end || l == 0)
+            return tw_cli_usage(&tw_cmd_list, "--limit needs a positive number");
+        q.limit = (size_t)l;
+    }
+    if (author) {
+        uint8_t key[32];
+        if (tw_keytext_decode(key, TW_KEYTEXT_PREFIX, author, strlen(author)) != 0)
+            return tw_cli_fail("--author: \"%s\" is not a valid key (twk_...)", author);
+    }
+    const tw_kind_schema *ks = q.kind ? tw_schema_kind(q.kind, strlen(q.kind)) : NULL;
+    tw_arena a;
+    tw_arena_init(&a, 0);
+    tw_recs recs = { 0 };
+    int exit = TW_EXIT_ERR;
+    tw_val where;
+    if (npos > first) {
+        tw_kv *kv = tw_arena_alloc(&a, (size_t)(npos - first) * sizeof *kv);
+        if (!kv) { tw_cli_fail("out of memory"); goto out; }
+        for (int i = first; i < npos; i++) {
+            char *eq = strchr(argv[i], '=');
+            if (!eq || eq == argv[i]) {
+                exit = tw_cli_usage(&tw_cmd_list, "expected FIELD=VALUE, got \"%s\"", argv[i]);
+                goto out;
+            }
+            *eq = '\0';
+            if (ks && !tw_schema_field(ks, argv[i], strlen(argv[i]))) {
+                tw_cli_fail("%s.%s: no such field", q.kind, argv[i]);
+                goto out;
+            }
+            kv[i - first] = (tw_kv){ tw_v_cstr(argv[i]), tw_v_cstr(eq + 1) };
+        }
+        if (tw_cli_map(&a, &where, kv, (size_t)(npos - first)) != 0) goto out;
+        q.where = &where;
+    }
+    if (tw_cli_list_all(cli, &a, &q, &recs) != 0) goto out;
+    if (cli->json) rc = print_json_records(recs.v, recs.n);
+    else if (csv) {
+        tw_buf b;
+        tw_buf_init(&b);
+        rc = tw_cli_records_csv(&b, q.kind, recs.v, recs.n, TW_CSV_GUARD);
+        if (rc == 0) rc = tw_out_write(&b);
+        tw_buf_free(&b);
+    } else rc = print_records(cli, recs.v, recs.n);
+    if (rc == 0) exit = TW_EXIT_OK;
+out:
+    tw_recs_free(&recs);
+    tw_arena_free(&a);
+    return exit;
+}
+
+/* ---- show ---- */
+
+static int show_one(tw_cli *cli, const tw_val *r)
+{
+    size_t kl, sl;
+    const char *kind = tw_rec_str(r, "kind", &kl);
+    const char *slot = tw_rec_str(r, "slot", &sl);
+    const tw_val *body = tw_v_get(r, "body");
+    const tw_kind_schema *ks = tw_schema_kind(kind, kl);
+    static const char *const meta[] = { "author", "fingerprint", "id", "ts", "verified", "mine" };
+    tw_table t;
+    int rc = tw_table_init(&t, 2, NULL);
+    if (rc != 0) return rc;
+    printf("%.*s/%.*s%s\n", (int)kl, kind, (int)sl, slot,
+           body && body->type == TW_MAP ? "" : "  (deleted)");
+    for (size_t i = 0; i < sizeof meta / sizeof meta[0] && rc == 0; i++) {
+        const tw_val *v = tw_v_get(r, meta[i]);
+        if (!v) continue;
+        rc |= tw_table_addz(&t, i == 3 ? "updated" : meta[i]);
+        if (i == 3) rc |= add_time(&t, r);
+        else rc |= tw_table_addv(&t, v);
+    }
+    /* Schema order reads better than the canonical (sorted) order. */
+    for (size_t i = 0; ks && body && i < ks->nfields && rc == 0; i++) {
+        const tw_val *v = tw_v_get(body, ks->fields[i].name);
+        if (!v) continue;
+        rc |= tw_table_addz(&t, ks->fields[i].name);
+        rc |= tw_table_addv(&t, v);
+    }
+    for (uint32_t i = 0; body && body->type == TW_MAP && i < body->len && rc == 0; i++) {
+        const tw_kv *kv = &body->v.map[i];
+        if (ks && kv->k.type == TW_STR && tw_schema_field(ks, kv->k.v.s, kv->k.len)) continue;
+        rc |= tw_table_addv(&t, &kv->k);
+        rc |= tw_table_addv(&t, &kv->v);
+    }
+    /* Whole values: show is where long descriptions are read. */
+    tw_buf b;
+    tw_buf_init(&b);
+    if (rc == 0) rc = tw_table_render(&t, cli->tty, 0, &b);
+    if (rc == 0) {
+        /* Indent under the title line. */
+        size_t start = 0;
+        for (size_t i = 0; i < b.len && rc == 0; i++) {
+            if (b.p[i] != '\n') continue;
+            if (printf("  %.*s\n", (int)(i - start), (const char *)b.p + start) < 0) rc = TW_EIO;
+            start = i + 1;
+        }
+    }
+    tw_buf_free(&b);
+    tw_table_free(&t);
+    return rc ? TW_EIO : 0;
+}
+
+static int cmd_show(tw_cli *cli, int argc, char **argv)
+{
+    const char *id = NULL;
+    const tw_opt opts[] = { { "id", 0, &id, NULL }, { NULL, 0, NULL, NULL } };
+    int npos;
+    int rc = tw_cli_parse(cli, &tw_cmd_show, argc, argv, opts, 0, 2, &npos);
+    if (rc != TW_CLI_CONTINUE) return rc;
+    if (id ? npos != 0 : npos != 2)
+        return tw_cli_usage(&tw_cmd_show, id ? "--id takes no KIND SLOT" : "give KIND SLOT or --id HEX");
+    tw_arena a;
+    tw_arena_init(&a, 0);
+    tw_kv kv[2];
+    size_t n = 0;
+    if (id) kv[n++] = (tw_kv){ tw_v_cstr("id"), tw_v_cstr(id) };
+    else {
+        kv[n++] = (tw_kv){ tw_v_cstr("kind"), tw_v_cstr(argv[0]) };
+        kv[n++] = (tw_kv){ tw_v_cstr("slot"), tw_v_cstr(argv[1]) };
+    }
+    tw_val args, res;
+    int exit = TW_EXIT_ERR;
+    if (tw_cli_map(&a, &args, kv, n) != 0 || tw_cli_call(cli, &a, "show", &args, &res, NULL) != 0)
+        goto out;
+    const tw_val *recs = tw_v_get(&res, "records");
+    if (!recs || recs->type != TW_ARR) { tw_cli_fail("bad show answer from twind"); goto out; }
+    if (cli->json) {
+        if (print_json_records(recs->v.arr, recs->len) == 0) exit = TW_EXIT_OK;
+        goto out;
+    }
+    if (recs->len == 0) {
+        if (id) tw_cli_fail("no entry with id %s", id);
+        else tw_cli_fail("no record %s/%s", argv[0], argv[1]);
+        goto out;
+    }
+    rc = 0;
+    for (uint32_t i = 0; i < recs->len && rc == 0; i++) {
+        if (i) putchar('\n');
+        rc = show_one(cli, &recs->v.arr[i]);
+    }
+    if (rc == 0) exit = TW_EXIT_OK;
+out:
+    tw_arena_free(&a);
+    return exit;
+}
+
+/* ---- search ---- */
+
+static int cmd_search(tw_cli *cli, int argc, char **argv)
+{
+    const char *limit_s = NULL;
+    const tw_opt opts[] = { { "limit", 'n', &limit_s, NULL }, { NULL, 0, NULL, NULL } };
+    int npos;
+    int rc = tw_cli_parse(cli, &tw_cmd_search, argc, argv, opts, 1, 1, &npos);
+    if (rc != TW_CLI_CONTINUE) return rc;
+    tw_arena a;
+    tw_arena_init(&a, 0);
+    tw_kv kv[2];
+    size_t n = 0;
+    if (limit_s) {
+        char *end;
+        unsigned long long l = strtoull(limit_s, &end, 10);
+        if (*limit_s < '0' || *limit_s > '9' || *end || l == 0 || l > TW_CLI_LIST_LIMIT_MAX) {
+            tw_arena_free(&a);
+            return tw_cli_usage(&tw_cmd_search, "--limit needs a number from 1 to %u", TW_CLI_LIST_LIMIT_MAX);
+        }
+        kv[n++] = (tw_kv){ tw_v_cstr("limit"), tw_v_uint(l) };
+    }
+    kv[n++] = (tw_kv){ tw_v_cstr("text"), tw_v_cstr(argv[0]) };
+    tw_val args, res;
+    int exit = TW_EXIT_ERR;
+    if (tw_cli_map(&a, &args, kv, n) != 0 || tw_cli_call(cli, &a, "search", &args, &res, NULL) != 0)
+        goto out;
+    const tw_val *recs = tw_v_get(&res, "records");
+    if (!recs || recs->type != TW_ARR) { tw_cli_fail("bad search answer from twind"); goto out; }
+    rc = cli->json ? print_json_records(recs->v.arr, recs->len)
+                   : print_records(cli, recs->v.arr, recs->len);
+    if (rc == 0) exit = TW_EXIT_OK;
+out:
+    tw_arena_free(&a);
+    return exit;
+}
+
+const tw_cmd tw_cmd_publish = {
+    "publish", "publish (create or replace) one of this node's records",
+    "KIND SLOT FIELD=VALUE... | --file FILE.json",
+    "Publishes the record KIND/SLOT under this node's key.  The fields given\n"
+    "replace the whole record: a field not given is removed.  Values are typed\n"
+    "by the schema: yes/no (or true/false) for flags, decimal numbers, dates as\n"
+    "YYYY, YYYY-MM or YYYY-MM-DD, and lists as one \";\"-separated value.\n"
+    "FIELD= (empty) leaves a field out.  The record is checked locally first.\n\n"
+    "  -f, --file FILE  publish the records of a JSON file: an object\n"
+    "                   {\"kind\", \"slot\", \"body\"} or an array of them\n\n"
+    "`twin publish KIND --help` shows the fields of one kind; all are listed below.\n",
+    cmd_publish,
+};
+
+const tw_cmd tw_cmd_delete = {
+    "delete", "delete one of this node's records (publishes a tombstone)",
+    "KIND SLOT",
+    "The deletion spreads to every node and removes the record's content there.\n",
+    cmd_delete,
+};
+
+const tw_cmd tw_cmd_list = {
+    "list", "list current records, optionally of one kind and matching fields",
+    "[KIND] [FIELD=VALUE...] [--author KEY] [--limit N] [--tombstones] [--csv]",
+    "FIELD=VALUE filters keep the records whose field equals the value.\n\n"
+    "  -a, --author KEY  only records published by this key (twk_...)\n"
+    "  -n, --limit N     at most N records\n"
+    "      --tombstones  include deletions\n"
+    "      --csv         CSV for spreadsheets (cells starting = + - @ get a leading ')\n",
+    cmd_list,
+};
+
+const tw_cmd tw_cmd_show = {
+    "show", "show records in full, with their metadata",
+    "KIND SLOT | --id HEX",
+    "KIND SLOT shows that slot of every author; --id shows one entry by its id.\n"
+    "With --json the signed envelope is included (hex).\n",
+    cmd_show,
+};
+
+const tw_cmd tw_cmd_search = {
+    "search", "search records by text (case, accents and Arabic diacritics ignored)",
+    "TEXT [--limit N]",
+    "  -n, --limit N  at most N results\n"
+    "Use -- before a TEXT that starts with a dash.\n",
+    cmd_search,
+};
