@@ -1,0 +1,169 @@
+#include <ctype.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "twin/err.h"
+#include "twin/keytext.h"
+#include "twin/limits.h"
+#include "config.h"
+#include "log.h"
+
+void tw_config_defaults(tw_config *c)
+{
+    memset(c, 0, sizeof *c);
+    c->log_level = TW_LOG_INFO;
+    c->map_ceiling = TW_MAP_SIZE_CEILING_DEFAULT;
+    c->vouch_depth = 3;
+    c->outbound_target = 4;
+    c->sync_interval_s = 60;
+    c->neg_frame_limit = TW_NEG_FRAME_LIMIT_DEFAULT;
+}
+
+int tw_config_default_data_dir(char *out, size_t cap)
+{
+    const char *x = getenv("XDG_DATA_HOME"), *h = getenv("HOME");
+    int n;
+    if (x && x[0] == '/') n = snprintf(out, cap, "%s/twind", x);
+    else if (h && h[0]) n = snprintf(out, cap, "%s/.local/share/twind", h);
+    else return TW_EINVAL;
+    return n < 0 || (size_t)n >= cap ? TW_ETOOBIG : 0;
+}
+
+int tw_addr_valid(const char *s)
+{
+    const char *colon = strrchr(s, ':');
+    if (!colon || colon == s || strlen(s) >= TW_ADDR_MAX) return 0;
+    char *end;
+    errno = 0;
+    long port = strtol(colon + 1, &end, 10);
+    if (errno || *end || colon[1] == 0 || port < 1 || port > 65535) return 0;
+    size_t hl = (size_t)(colon - s);
+    if (s[0] == '[') {
+        if (s[hl - 1] != ']' || hl < 4) return 0;
+        for (size_t i = 1; i + 1 < hl; i++)
+            if (!isxdigit((unsigned char)s[i]) && s[i] != ':' && s[i] != '.') return 0;
+        return 1;
+    }
+    for (size_t i = 0; i < hl; i++) {
+        unsigned char ch = (unsigned char)s[i];
+        if (!isalnum(ch) && ch != '.' && ch != '-') return 0;
+    }
+    return 1;
+}
+
+static int parse_uint(const char *v, uint64_t max, uint64_t *out, int allow_suffix)
+{
+    char *end;
+    errno = 0;
+    if (!isdigit((unsigned char)v[0])) return TW_EINVAL;
+    unsigned long long x = strtoull(v, &end, 10);
+    if (errno) return TW_EINVAL;
+    uint64_t mul = 1;
+    if (allow_suffix && *end) {
+        switch (toupper((unsigned char)*end)) {
+        case 'K': mul = 1ull << 10; break;
+        case 'M': mul = 1ull << 20; break;
+        case 'G': mul = 1ull << 30; break;
+        case 'T': mul = 1ull << 40; break;
+        default: return TW_EINVAL;
+        }
+        end++;
+        if (*end == 'B' || *end == 'b') end++;
+        if (*end == 'i' && end[1] == 'B') end += 2;
+    }
+    if (*end) return TW_EINVAL;
+    if (x > max / mul) return TW_EINVAL;
+    *out = x * mul;
+    return 0;
+}
+
+#define ERR(...) do { snprintf(err, errlen, __VA_ARGS__); return TW_EINVAL; } while (0)
+
+int tw_config_set(tw_config *c, const char *key, const char *v, char *err, size_t errlen)
+{
+    uint64_t x;
+    if (strcmp(key, "data_dir") == 0) {
+        if (!v[0] || strlen(v) >= sizeof c->data_dir - 64) ERR("data_dir: path empty or too long");
+        strcpy(c->data_dir, v);
+    } else if (strcmp(key, "log_level") == 0) {
+        int l = tw_log_parse_level(v);
+        if (l < 0) ERR("log_level: \"%s\" is not one of error, warn, info, debug", v);
+        c->log_level = l;
+    } else if (strcmp(key, "listen") == 0) {
+        if (!tw_addr_valid(v)) ERR("listen: \"%s\" is not HOST:PORT", v);
+        strcpy(c->listen, v);
+    } else if (strcmp(key, "peer") == 0) {
+        if (!tw_addr_valid(v)) ERR("peer: \"%s\" is not HOST:PORT", v);
+        if (c->npeers >= TW_CONF_PEERS_MAX) ERR("peer: more than %u peers", TW_CONF_PEERS_MAX);
+        strcpy(c->peers[c->npeers++], v);
+    } else if (strcmp(key, "network_key") == 0) {
+        if (tw_keytext_decode(c->network_key, TW_NETTEXT_PREFIX, v, strlen(v)))
+            ERR("network_key: not a valid network key (twn_...)");
+        c->have_network_key = 1;
+    } else if (strcmp(key, "root") == 0) {
+        if (c->nroots >= TW_CONF_ROOTS_MAX) ERR("root: more than %u root keys", TW_CONF_ROOTS_MAX);
+        if (tw_keytext_decode(c->roots[c->nroots], TW_KEYTEXT_PREFIX, v, strlen(v)))
+            ERR("root: \"%s\" is not a valid node key (twk_...)", v);
+        c->nroots++;
+    } else if (strcmp(key, "map_ceiling") == 0) {
+        if (parse_uint(v, UINT64_MAX, &x, 1) || x < TW_MAP_SIZE_INITIAL)
+            ERR("map_ceiling: \"%s\" is not a size of at least 64M (e.g. 512M, 8G)", v);
+        c->map_ceiling = x;
+    } else if (strcmp(key, "vouch_depth") == 0) {
+        if (parse_uint(v, 16, &x, 0)) ERR("vouch_depth: \"%s\" is not a number from 0 to 16", v);
+        c->vouch_depth = (unsigned)x;
+    } else if (strcmp(key, "outbound_target") == 0) {
+        if (parse_uint(v, 64, &x, 0)) ERR("outbound_target: \"%s\" is not a number from 0 to 64", v);
+        c->outbound_target = (unsigned)x;
+    } else if (strcmp(key, "sync_interval") == 0) {
+        if (parse_uint(v, 86400, &x, 0) || x < 1) ERR("sync_interval: \"%s\" is not a number of seconds from 1 to 86400", v);
+        c->sync_interval_s = (unsigned)x;
+    } else if (strcmp(key, "neg_frame_limit") == 0) {
+        if (parse_uint(v, TW_FRAME_MAX - 1024, &x, 0) || (x && x < 4096))
+            ERR("neg_frame_limit: \"%s\" must be 0 (largest) or 4096 to %u", v, TW_FRAME_MAX - 1024);
+        c->neg_frame_limit = (unsigned)x;
+    } else {
+        ERR("unknown setting \"%s\"", key);
+    }
+    return 0;
+}
+
+static char *trim(char *s)
+{
+    while (isspace((unsigned char)*s)) s++;
+    size_t n = strlen(s);
+    while (n && isspace((unsigned char)s[n - 1])) s[--n] = 0;
+    return s;
+}
+
+int tw_config_load(tw_config *c, const char *path, char *err, size_t errlen)
+{
+    FILE *f = fopen(path, "r");
+    if (!f) { snprintf(err, errlen, "%s: %s", path, strerror(errno)); return TW_EIO; }
+    char line[TW_CONF_LINE_MAX + 2], e[512];
+    unsigned lineno = 0;
+    int rc = 0;
+    while (fgets(line, sizeof line, f)) {
+        lineno++;
+        size_t n = strlen(line);
+        if (n == sizeof line - 1 && line[n - 1] != '\n') {
+            snprintf(err, errlen, "%s:%u: line longer than %u bytes", path, lineno, TW_CONF_LINE_MAX);
+            rc = TW_EINVAL;
+            break;
+        }
+        char *s = trim(line);
+        if (!*s || *s == '#') continue;
+        char *eq = strchr(s, '=');
+        if (!eq) { snprintf(err, errlen, "%s:%u: expected \"key = value\"", path, lineno); rc = TW_EINVAL; break; }
+        *eq = 0;
+        char *k = trim(s), *v = trim(eq + 1);
+        if ((rc = tw_config_set(c, k, v, e, sizeof e))) {
+            snprintf(err, errlen, "%s:%u: %s", path, lineno, e);
+            break;
+        }
+    }
+    fclose(f);
+    return rc;
+}

@@ -1,0 +1,339 @@
+/*
+ * Control socket server (daemon/ctlsrv.h).
+ *
+ * Connections are freed only in their close callback, never inside a read
+ * or write callback; write buffers live until their write callback.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "twin/ctl.h"
+#include "twin/err.h"
+#include "twin/limits.h"
+#include "ctlsrv.h"
+#include "log.h"
+#include "ops.h"
+
+typedef struct conn conn;
+struct tw_ctlsrv {
+    tw_node *node;
+    uv_pipe_t listener;
+    char path[TW_PATH_MAX + 32];
+    conn *conns;
+    unsigned open_handles;
+    void (*done)(tw_node *);
+    bool stopping;
+};
+
+struct conn {
+    uv_pipe_t pipe;
+    tw_ctlsrv *srv;
+    conn *next, **pprev;
+    uid_t uid;
+    tw_buf in;
+    bool closing, close_after_write;
+    unsigned writes;
+};
+
+typedef struct wreq { uv_write_t req; conn *c; tw_buf buf; } wreq;
+
+static void handle_closed(tw_ctlsrv *s)
+{
+    if (--s->open_handles == 0 && s->stopping && s->done) {
+        tw_node *n = s->node;
+        void (*done)(tw_node *) = s->done;
+        n->ctl = NULL;
+        free(s);
+        done(n);
+    }
+}
+
+static void conn_closed(uv_handle_t *h)
+{
+    conn *c = h->data;
+    tw_ctlsrv *s = c->srv;
+    tw_buf_free(&c->in);
+    free(c);
+    handle_closed(s);
+}
+
+static void conn_close(conn *c)
+{
+    if (c->closing) return;
+    c->closing = true;
+    if (c->next) c->next->pprev = c->pprev;
+    *c->pprev = c->next;
+    uv_close((uv_handle_t *)&c->pipe, conn_closed);
+}
+
+static unsigned conns_of(tw_ctlsrv *s, uid_t uid)
+{
+    unsigned k = 0;
+    for (conn *c = s->conns; c; c = c->next) if (c->uid == uid) k++;
+    return k;
+}
+
+static void write_done(uv_write_t *req, int status)
+{
+    wreq *w = (wreq *)req;
+    conn *c = w->c;
+    tw_buf_free(&w->buf);
+    free(w);
+    c->writes--;
+    if (status < 0 || (c->close_after_write && c->writes == 0)) conn_close(c);
+}
+
+static void send_msg(conn *c, const tw_val *msg)
+{
+    wreq *w = calloc(1, sizeof *w);
+    if (!w) { conn_close(c); return; }
+    tw_buf_init(&w->buf);
+    if (tw_ctl_frame(&w->buf, msg)) { tw_buf_free(&w->buf); free(w); conn_close(c); return; }
+    w->c = c;
+    uv_buf_t b = uv_buf_init((char *)w->buf.p, (unsigned)w->buf.len);
+    if (uv_write(&w->req, (uv_stream_t *)&c->pipe, &b, 1, write_done) < 0) {
+        tw_buf_free(&w->buf);
+        free(w);
+        conn_close(c);
+        return;
+    }
+    c->writes++;
+}
+
+static void send_error(conn *c, int code, const char *msg, int64_t index)
+{
+    tw_arena a;
+    tw_val m;
+    tw_arena_init(&a, 0);
+    if (tw_ctl_error(&a, &m, code, msg) == 0) {
+        if (index >= 0) {
+            /* Append "index" to the error map. */
+            tw_kv *kv = tw_arena_alloc(&a, (m.len + 1) * sizeof *kv);
+            if (kv) {
+                memcpy(kv, m.v.map, m.len * sizeof *kv);
+                kv[m.len].k = tw_v_cstr("index");
+                kv[m.len].v = tw_v_int(index);
+                m.v.map = kv;
+                m.len++;
+            }
+        }
+        send_msg(c, &m);
+    }
+    tw_arena_free(&a);
+}
+
+/* Sends {"v":1,"ok":true,"result": <raw msgpack bytes>}. */
+static void send_ok_raw(conn *c, const tw_buf *result)
+{
+    wreq *w = calloc(1, sizeof *w);
+    if (!w) { conn_close(c); return; }
+    tw_buf_init(&w->buf);
+    uint8_t hdr[4] = { 0 };
+    int rc = tw_buf_put(&w->buf, hdr, 4);
+    if (!rc) rc = tw_mpw_map(&w->buf, 3);
+    if (!rc) rc = tw_mpw_cstr(&w->buf, "v");
+    if (!rc) rc = tw_mpw_uint(&w->buf, TW_CTL_VERSION);
+    if (!rc) rc = tw_mpw_cstr(&w->buf, "ok");
+    if (!rc) rc = tw_mpw_bool(&w->buf, true);
+    if (!rc) rc = tw_mpw_cstr(&w->buf, "result");
+    if (!rc) rc = tw_buf_put(&w->buf, result->p, result->len);
+    size_t n = w->buf.len - 4;
+    if (rc || n > TW_CTL_MSG_MAX) {
+        tw_buf_free(&w->buf);
+        free(w);
+        send_error(c, rc ? rc : TW_ETOOBIG, rc ? tw_strerror(rc) : "response larger than the control message limit; ask for fewer records (limit)", -1);
+        return;
+    }
+    w->buf.p[0] = (uint8_t)(n >> 24);
+    w->buf.p[1] = (uint8_t)(n >> 16);
+    w->buf.p[2] = (uint8_t)(n >> 8);
+    w->buf.p[3] = (uint8_t)n;
+    w->c = c;
+    uv_buf_t b = uv_buf_init((char *)w->buf.p, (unsigned)w->buf.len);
+    if (uv_write(&w->req, (uv_stream_t *)&c->pipe, &b, 1, write_done) < 0) {
+        tw_buf_free(&w->buf);
+        free(w);
+        conn_close(c);
+        return;
+    }
+    c->writes++;
+}
+
+static void handle_request(conn *c, const uint8_t *body, size_t len)
+{
+    tw_arena a;
+    tw_val msg;
+    const char *why = NULL;
+    /* Decoded nodes cost more than their bytes; bound them by a multiple
+     * of the message size. */
+    tw_arena_init(&a, 64 * len + 65536);
+    int rc = tw_ctl_decode(body, len, &a, &msg, &why);
+    if (rc) {
+        char m[256];
+        snprintf(m, sizeof m, "malformed control message: %s", why ? why : tw_strerror(rc));
+        tw_warn("ctl", "uid %u: %s", (unsigned)c->uid, m);
+        send_error(c, rc, m, -1);
+        tw_arena_free(&a);
+        return;
+    }
+    const tw_val *op = tw_v_get(&msg, "op"), *args = tw_v_get(&msg, "args");
+    if (!op || op->type != TW_STR || (args && args->type != TW_MAP && args->type != TW_NIL)) {
+        tw_warn("ctl", "uid %u: request without an op or with args that are not a map", (unsigned)c->uid);
+        send_error(c, TW_EPROTO, "request needs \"op\" (string) and \"args\" (map)", -1);
+        tw_arena_free(&a);
+        return;
+    }
+    tw_val empty = { .type = TW_MAP };
+    tw_buf out;
+    tw_op_err e;
+    tw_buf_init(&out);
+    rc = tw_ops_dispatch(c->srv->node, op->v.s, op->len, args && args->type == TW_MAP ? args : &empty, &out, &e);
+    if (rc) {
+        tw_info("ctl", "%.*s refused: %s", (int)(op->len > 32 ? 32 : op->len), op->v.s, e.msg);
+        send_error(c, rc, e.msg, e.index);
+    } else {
+        send_ok_raw(c, &out);
+    }
+    tw_buf_free(&out);
+    tw_arena_free(&a);
+}
+
+static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+    conn *c = h->data;
+    if (tw_buf_reserve(&c->in, 65536)) { buf->base = NULL; buf->len = 0; return; }
+    buf->base = (char *)c->in.p + c->in.len;
+    buf->len = c->in.cap - c->in.len;
+}
+
+static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
+{
+    conn *c = st->data;
+    if (nread == 0) return;                      /* EAGAIN, not EOF */
+    if (nread < 0) {
+        if (nread != UV_EOF && c->in.len) tw_debug("ctl", "read error: %s", uv_strerror((int)nread));
+        if (c->in.len) tw_info("ctl", "uid %u closed with %zu bytes of an unfinished message", (unsigned)c->uid, c->in.len);
+        conn_close(c);
+        return;
+    }
+    c->in.len += (size_t)nread;
+    size_t off = 0;
+    while (!c->closing && !c->close_after_write && c->in.len - off >= TW_CTL_HDR_LEN) {
+        uint32_t len;
+        int rc = tw_ctl_frame_len(c->in.p + off, &len);
+        if (rc) {
+            /* The stream cannot be resynchronised after a bad length. */
+            char m[160];
+            snprintf(m, sizeof m, rc == TW_ETOOBIG ? "control message larger than %u bytes" : "control message of length 0",
+                     TW_CTL_MSG_MAX);
+            tw_warn("ctl", "uid %u: %s; closing the connection", (unsigned)c->uid, m);
+            send_error(c, rc, m, -1);
+            c->close_after_write = true;
+            uv_read_stop(st);
+            break;
+        }
+        if (c->in.len - off - TW_CTL_HDR_LEN < len) {
+            if (tw_buf_reserve(&c->in, TW_CTL_HDR_LEN + len - (c->in.len - off))) { conn_close(c); return; }
+            break;
+        }
+        handle_request(c, c->in.p + off + TW_CTL_HDR_LEN, len);
+        off += TW_CTL_HDR_LEN + len;
+    }
+    if (off) {
+        memmove(c->in.p, c->in.p + off, c->in.len - off);
+        c->in.len -= off;
+    }
+}
+
+static void on_connection(uv_stream_t *server, int status)
+{
+    tw_ctlsrv *s = server->data;
+    if (status < 0) { tw_warn("ctl", "accept failed: %s", uv_strerror(status)); return; }
+    conn *c = calloc(1, sizeof *c);
+    if (!c) return;
+    c->srv = s;
+    tw_buf_init(&c->in);
+    uv_pipe_init(s->node->loop, &c->pipe, 0);
+    c->pipe.data = c;
+    s->open_handles++;
+    c->next = s->conns;
+    if (s->conns) s->conns->pprev = &c->next;
+    s->conns = c;
+    c->pprev = &s->conns;
+    if (uv_accept(server, (uv_stream_t *)&c->pipe) != 0) { conn_close(c); return; }
+    uv_os_fd_t fd;
+    struct ucred cred;
+    socklen_t cl = sizeof cred;
+    if (uv_fileno((uv_handle_t *)&c->pipe, &fd) != 0 || getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &cl) != 0) {
+        tw_warn("ctl", "cannot read the credentials of a control connection; refused");
+        conn_close(c);
+        return;
+    }
+    c->uid = cred.uid;
+    if (cred.uid != geteuid() && cred.uid != 0) {
+        tw_warn("ctl", "control connection from uid %u refused: only uid %u may control this node",
+                (unsigned)cred.uid, (unsigned)geteuid());
+        send_error(c, TW_EPERM, "permission denied: this node belongs to another user", -1);
+        c->close_after_write = true;
+        return;
+    }
+    if (conns_of(s, cred.uid) > TW_CTL_CONN_PER_UID_MAX) {
+        tw_warn("ctl", "uid %u has more than %u control connections; refused", (unsigned)cred.uid, TW_CTL_CONN_PER_UID_MAX);
+        send_error(c, TW_EBUSY, "too many control connections", -1);
+        c->close_after_write = true;
+        return;
+    }
+    uv_read_start((uv_stream_t *)&c->pipe, on_alloc, on_read);
+}
+
+static void listener_closed(uv_handle_t *h) { handle_closed(h->data); }
+
+static void free_on_close(uv_handle_t *h) { free(h->data); }
+
+int tw_ctlsrv_start(tw_node *n, char *err, size_t errlen)
+{
+    tw_ctlsrv *s = calloc(1, sizeof *s);
+    if (!s) { snprintf(err, errlen, "out of memory"); return TW_ENOMEM; }
+    s->node = n;
+    snprintf(s->path, sizeof s->path, "%s/%s", n->cfg.data_dir, TW_CTL_SOCKET_NAME);
+    if (strlen(s->path) >= sizeof(((struct sockaddr_un *)0)->sun_path)) {
+        snprintf(err, errlen, "control socket path %s is too long for a Unix socket; use a shorter --data-dir", s->path);
+        free(s);
+        return TW_ETOOBIG;
+    }
+    /* We hold the data directory lock, so a socket file left here is from
+     * a dead twind and can go. */
+    unlink(s->path);
+    uv_pipe_init(n->loop, &s->listener, 0);
+    s->listener.data = s;
+    s->open_handles = 1;
+    mode_t old = umask(077);
+    int rc = uv_pipe_bind(&s->listener, s->path);
+    umask(old);
+    if (rc == 0) rc = chmod(s->path, 0600) == 0 ? 0 : uv_translate_sys_error(errno);
+    if (rc == 0) rc = uv_listen((uv_stream_t *)&s->listener, 16, on_connection);
+    if (rc) {
+        snprintf(err, errlen, "cannot listen on %s: %s", s->path, uv_strerror(rc));
+        uv_close((uv_handle_t *)&s->listener, free_on_close);
+        return TW_EIO;
+    }
+    n->ctl = s;
+    return 0;
+}
+
+void tw_ctlsrv_stop(tw_node *n, void (*done)(tw_node *))
+{
+    tw_ctlsrv *s = n->ctl;
+    if (!s) { done(n); return; }
+    s->stopping = true;
+    s->done = done;
+    unlink(s->path);
+    while (s->conns) conn_close(s->conns);
+    uv_close((uv_handle_t *)&s->listener, listener_closed);
+}

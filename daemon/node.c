@@ -1,0 +1,326 @@
+/*
+ * Node start-up (data directory, lock, identity, network) and local writes.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+#include <sodium.h>
+
+#include "twin/err.h"
+#include "twin/keytext.h"
+#include "twin/limits.h"
+#include "twin/schema.h"
+#include "log.h"
+#include "node.h"
+
+uint64_t tw_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+#define ERR(code, ...) do { snprintf(err, errlen, __VA_ARGS__); return (code); } while (0)
+
+static int mkdir_p(const char *path, mode_t mode)
+{
+    char tmp[TW_PATH_MAX];
+    size_t n = strlen(path);
+    if (n >= sizeof tmp) return -1;
+    memcpy(tmp, path, n + 1);
+    for (char *p = tmp + 1; *p; p++) {
+        if (*p != '/') continue;
+        *p = 0;
+        if (mkdir(tmp, 0700) != 0 && errno != EEXIST) return -1;
+        *p = '/';
+    }
+    if (mkdir(tmp, mode) != 0 && errno != EEXIST) return -1;
+    return 0;
+}
+
+/* Reads or creates a file holding one secret as text (a header line, then
+ * the value).  The value is a hex seed for identity.key and a network key
+ * text for network.key. */
+static int secret_file(const char *path, char *text, size_t cap, const char *fresh,
+                       const char *header, int *created, char *err, size_t errlen)
+{
+    struct stat st;
+    *created = 0;
+    if (stat(path, &st) == 0) {
+        if (!S_ISREG(st.st_mode)) ERR(TW_EPERM, "%s is not a regular file", path);
+        if (st.st_mode & 077)
+            ERR(TW_EPERM, "%s is accessible by other users (mode %03o); it holds a secret key. "
+                "Fix: chmod 600 %s (and consider the key exposed if others could read it)",
+                path, (unsigned)(st.st_mode & 0777), path);
+        if (st.st_uid != geteuid())
+            ERR(TW_EPERM, "%s is owned by uid %u, not by this user (uid %u)", path,
+                (unsigned)st.st_uid, (unsigned)geteuid());
+        FILE *f = fopen(path, "r");
+        if (!f) ERR(TW_EIO, "cannot read %s: %s", path, strerror(errno));
+        char line[256];
+        int ok = 0;
+        while (fgets(line, sizeof line, f)) {
+            size_t n = strcspn(line, "\r\n");
+            line[n] = 0;
+            if (!n || line[0] == '#') continue;
+            if (n < cap) { memcpy(text, line, n + 1); ok = 1; }
+            break;
+        }
+        fclose(f);
+        if (!ok) ERR(TW_EINVAL, "%s holds no key", path);
+        return 0;
+    }
+    if (errno != ENOENT) ERR(TW_EIO, "cannot stat %s: %s", path, strerror(errno));
+    char tmp[TW_PATH_MAX + 8];
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd < 0) ERR(TW_EIO, "cannot create %s: %s", tmp, strerror(errno));
+    char buf[512];
+    int len = snprintf(buf, sizeof buf, "# %s\n%s\n", header, fresh);
+    int bad = write(fd, buf, (size_t)len) != len || fsync(fd) != 0;
+    close(fd);
+    sodium_memzero(buf, sizeof buf);
+    if (bad || rename(tmp, path) != 0) { unlink(tmp); ERR(TW_EIO, "cannot write %s: %s", path, strerror(errno)); }
+    snprintf(text, cap, "%s", fresh);
+    *created = 1;
+    return 0;
+}
+
+int tw_identity_load(const char *dir, uint8_t sk[TW_SECKEY_LEN], char *err, size_t errlen)
+{
+    char path[TW_PATH_MAX + 32], text[160], fresh[2 * 32 + 1];
+    uint8_t seed[32], pk[TW_KEY_LEN];
+    int created, rc;
+    snprintf(path, sizeof path, "%s/%s", dir, TW_IDENTITY_FILE);
+    randombytes_buf(seed, sizeof seed);
+    tw_hex_encode(fresh, seed, sizeof seed);
+    rc = secret_file(path, text, sizeof text, fresh,
+                     "twind node identity: Ed25519 seed (hex). Secret: keep mode 0600, back it up with 'twin key export'.",
+                     &created, err, errlen);
+    sodium_memzero(fresh, sizeof fresh);
+    if (rc) { sodium_memzero(seed, sizeof seed); return rc; }
+    if (tw_hex_decode(seed, sizeof seed, text, strlen(text)))
+        ERR(TW_EINVAL, "%s: not a valid identity (expected 64 hex digits)", path);
+    crypto_sign_seed_keypair(pk, sk, seed);
+    sodium_memzero(seed, sizeof seed);
+    sodium_memzero(text, sizeof text);
+    if (created) tw_info("node", "created a new node identity in %s", path);
+    return 0;
+}
+
+static int network_load(tw_node *n, char *err, size_t errlen)
+{
+    if (n->cfg.have_network_key) {
+        memcpy(n->netkey, n->cfg.network_key, TW_NETKEY_LEN);
+        return 0;
+    }
+    char path[TW_PATH_MAX + 32], text[128], fresh[TW_KEYTEXT_LEN + 1];
+    uint8_t k[TW_NETKEY_LEN];
+    int created;
+    snprintf(path, sizeof path, "%s/%s", n->cfg.data_dir, TW_NETWORK_FILE);
+    randombytes_buf(k, sizeof k);
+    tw_keytext_encode(fresh, TW_NETTEXT_PREFIX, k);
+    int rc = secret_file(path, text, sizeof text, fresh,
+                         "twind network key: known to members only. Secret: keep mode 0600.",
+                         &created, err, errlen);
+    sodium_memzero(k, sizeof k);
+    if (rc) return rc;
+    if (tw_keytext_decode(n->netkey, TW_NETTEXT_PREFIX, text, strlen(text)))
+        ERR(TW_EINVAL, "%s: not a valid network key (twn_...)", path);
+    if (created) tw_info("node", "created a new network; its key is in %s", path);
+    return 0;
+}
+
+int tw_node_open(tw_node *n, uv_loop_t *loop, const tw_config *cfg, char *err, size_t errlen)
+{
+    struct stat st;
+    char path[TW_PATH_MAX + 32];
+    int rc;
+    memset(n, 0, sizeof *n);
+    n->loop = loop;
+    n->cfg = *cfg;
+    n->lock_fd = -1;
+    n->started_ms = tw_now_ms();
+    if (mkdir_p(cfg->data_dir, 0700) != 0)
+        ERR(TW_EIO, "cannot create the data directory %s: %s", cfg->data_dir, strerror(errno));
+    if (stat(cfg->data_dir, &st) != 0 || !S_ISDIR(st.st_mode))
+        ERR(TW_EIO, "%s is not a directory", cfg->data_dir);
+    if (st.st_mode & 077)
+        tw_warn("node", "data directory %s is accessible by other users (mode %03o); fix: chmod 700 %s",
+                cfg->data_dir, (unsigned)(st.st_mode & 0777), cfg->data_dir);
+
+    /* One twind per data directory: an advisory lock held for the life of
+     * the process, released by the kernel even after kill -9. */
+    snprintf(path, sizeof path, "%s/%s", cfg->data_dir, TW_LOCK_FILE);
+    n->lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (n->lock_fd < 0) ERR(TW_EIO, "cannot open %s: %s", path, strerror(errno));
+    if (flock(n->lock_fd, LOCK_EX | LOCK_NB) != 0) {
+        char pid[32] = "";
+        ssize_t r = pread(n->lock_fd, pid, sizeof pid - 1, 0);
+        if (r > 0) pid[r] = 0;
+        pid[strcspn(pid, "\n")] = 0;
+        close(n->lock_fd);
+        n->lock_fd = -1;
+        ERR(TW_EBUSY, "another twind (pid %s) is already running on %s; stop it first or use another --data-dir",
+            pid[0] ? pid : "unknown", cfg->data_dir);
+    }
+    char pid[32];
+    int pl = snprintf(pid, sizeof pid, "%ld\n", (long)getpid());
+    if (ftruncate(n->lock_fd, 0) != 0 || pwrite(n->lock_fd, pid, (size_t)pl, 0) != pl)
+        tw_warn("node", "cannot write the pid to %s", path);
+
+    if ((rc = tw_identity_load(cfg->data_dir, n->sk, err, errlen))) goto fail;
+    memcpy(n->pk, n->sk + 32, TW_KEY_LEN);
+    tw_keytext_encode(n->keytext, TW_KEYTEXT_PREFIX, n->pk);
+    tw_key_fingerprint(n->fingerprint, n->pk);
+    if ((rc = network_load(n, err, errlen))) goto fail;
+    tw_netid_derive(n->netid, n->netkey);
+    if ((rc = tw_store_open(&n->store, cfg->data_dir, cfg->map_ceiling, n->netid, err, errlen))) goto fail;
+    return 0;
+fail:
+    tw_node_close(n);
+    return rc;
+}
+
+void tw_node_close(tw_node *n)
+{
+    tw_store_close(n->store);
+    n->store = NULL;
+    if (n->lock_fd >= 0) close(n->lock_fd);
+    n->lock_fd = -1;
+    sodium_memzero(n->sk, sizeof n->sk);
+    sodium_memzero(n->netkey, sizeof n->netkey);
+}
+
+/* Current version of one of our own slots, parsed into a (if present). */
+static int current(tw_node *n, const tw_record_in *r, tw_arena *a, tw_buf *env, tw_entry *e,
+                   uint64_t *ts)
+{
+    uint8_t id[TW_ID_LEN];
+    int rc = tw_store_slot(n->store, r->kind, r->kind_len, n->pk, r->slot, r->slot_len, id, ts);
+    if (rc) return rc;
+    if ((rc = tw_store_get(n->store, id, env))) return rc;
+    return tw_entry_parse(env->p, env->len, a, e, NULL);
+}
+
+int tw_node_write(tw_node *n, const tw_record_in *recs, size_t nrec, tw_write_result *res,
+                  size_t *bad, char *err, size_t errlen)
+{
+    tw_arena a;
+    tw_buf *envs = NULL;
+    tw_entry *ents = NULL;
+    tw_put *puts = NULL;
+    size_t nput = 0;
+    int rc = 0;
+    tw_buf cur;
+    tw_buf_init(&cur);
+    tw_arena_init(&a, 0);
+    *bad = 0;
+    err[0] = 0;
+    if (!(envs = calloc(nrec ? nrec : 1, sizeof *envs)) || !(ents = calloc(nrec ? nrec : 1, sizeof *ents)) ||
+        !(puts = calloc(nrec ? nrec : 1, sizeof *puts))) { rc = TW_ENOMEM; snprintf(err, errlen, "out of memory"); goto done; }
+    uint64_t now = tw_now_ms();
+    for (size_t i = 0; i < nrec; i++) {
+        const tw_record_in *r = &recs[i];
+        const char *why = NULL;
+        char kind[TW_KIND_MAX + 1];
+        *bad = i;
+        memset(&res[i], 0, sizeof res[i]);
+        if ((rc = tw_entry_check_names(r->kind, r->kind_len, r->slot, r->slot_len, &why))) {
+            snprintf(err, errlen, "%s", why);
+            goto done;
+        }
+        snprintf(kind, sizeof kind, "%.*s", (int)r->kind_len, r->kind);
+        if (!tw_schema_kind(r->kind, r->kind_len)) {
+            rc = TW_ESCHEMA;
+            snprintf(err, errlen, "unknown kind \"%s\" (known: group, place, link, vouch, peer)", kind);
+            goto done;
+        }
+        if ((rc = tw_schema_check_slot(r->kind, r->kind_len, r->slot, r->slot_len, err, errlen))) goto done;
+        if (r->body && (rc = tw_schema_validate(r->kind, r->kind_len, r->body, err, errlen))) goto done;
+
+        /* The slot's current version: in the store, or earlier in this batch. */
+        tw_entry old;
+        uint64_t old_ts = 0;
+        bool have_old = false;
+        for (size_t j = i; j-- > 0;) {
+            if (envs[j].len && ents[j].kind_len == r->kind_len && ents[j].slot_len == r->slot_len &&
+                memcmp(ents[j].kind, r->kind, r->kind_len) == 0 && memcmp(ents[j].slot, r->slot, r->slot_len) == 0) {
+                old = ents[j];
+                old_ts = old.ts;
+                have_old = true;
+                break;
+            }
+        }
+        if (!have_old) {
+            rc = current(n, r, &a, &cur, &old, &old_ts);
+            if (rc == 0) {
+                have_old = true;
+                /* Keep the old envelope alive for the comparison below. */
+                uint8_t *copy = tw_arena_alloc(&a, cur.len);
+                if (!copy) { rc = TW_ENOMEM; snprintf(err, errlen, "out of memory"); goto done; }
+                memcpy(copy, cur.p, cur.len);
+                if ((rc = tw_entry_parse(copy, cur.len, &a, &old, NULL))) { snprintf(err, errlen, "stored entry unreadable"); goto done; }
+            } else if (rc != TW_ENOTFOUND) {
+                snprintf(err, errlen, "cannot read the store: %s", tw_strerror(rc));
+                goto done;
+            }
+            rc = 0;
+        }
+        bool old_live = have_old && old.body.type == TW_MAP;
+        if (!r->body && !old_live) {
+            rc = TW_ENOTFOUND;
+            snprintf(err, errlen, "%s %.*s: no such record of this node to delete", kind, (int)r->slot_len, r->slot);
+            goto done;
+        }
+        if (r->body && old_live && tw_v_equal(r->body, &old.body)) {
+            res[i].unchanged = true;
+            memcpy(res[i].id, old.id, TW_ID_LEN);
+            res[i].ts = old.ts;
+            continue;
+        }
+        /* Never sign a timestamp at or below the slot's current one, even if
+         * the clock has gone back. */
+        uint64_t ts = now;
+        if (have_old && ts <= old_ts) ts = old_ts + 1;
+        tw_val nil = tw_v_nil();
+        if ((rc = tw_entry_sign(&envs[i], n->sk, n->netid, r->kind, r->kind_len, r->slot, r->slot_len, ts,
+                                r->body ? r->body : &nil))) {
+            if (rc == TW_ETOOBIG)
+                snprintf(err, errlen, "%s %.*s: record too large: its signed payload would exceed %u bytes",
+                         kind, (int)r->slot_len, r->slot, TW_PAYLOAD_MAX);
+            else
+                snprintf(err, errlen, "cannot sign: %s", tw_strerror(rc));
+            goto done;
+        }
+        if ((rc = tw_entry_parse(envs[i].p, envs[i].len, &a, &ents[i], NULL))) {
+            snprintf(err, errlen, "internal error: own entry does not parse");
+            rc = TW_EINTERNAL;
+            goto done;
+        }
+        res[i].ts = ts;
+        res[i].created = !old_live;
+        memcpy(res[i].id, ents[i].id, TW_ID_LEN);
+        puts[nput++].e = &ents[i];
+    }
+    *bad = 0;
+    if (nput && (rc = tw_store_put_batch(n->store, puts, nput))) {
+        snprintf(err, errlen, rc == TW_EFULL ? "storage full: nothing was written (raise map_ceiling or free disk space)"
+                                             : "storage error, nothing was written: %s", tw_strerror(rc));
+        goto done;
+    }
+done:
+    if (envs) for (size_t i = 0; i < nrec; i++) tw_buf_free(&envs[i]);
+    free(envs);
+    free(ents);
+    free(puts);
+    tw_buf_free(&cur);
+    tw_arena_free(&a);
+    return rc;
+}

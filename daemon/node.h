@@ -1,0 +1,70 @@
+/*
+ * The node: identity, network, store and the services around them.  One
+ * per twind process, owned by main.c; every module reaches the others
+ * through it.
+ */
+#ifndef TWIND_NODE_H
+#define TWIND_NODE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "twin/entry.h"
+#include "twin/mp.h"
+#include "config.h"
+#include "store.h"
+
+#define TW_IDENTITY_FILE "identity.key"
+#define TW_NETWORK_FILE  "network.key"
+#define TW_LOCK_FILE     "twind.lock"
+#define TW_VERSION       "0.1.0"
+
+typedef struct tw_ctlsrv tw_ctlsrv;
+
+typedef struct tw_node {
+    uv_loop_t *loop;
+    tw_config cfg;
+    uint8_t sk[TW_SECKEY_LEN], pk[TW_KEY_LEN];
+    uint8_t netkey[TW_NETKEY_LEN], netid[TW_NETID_LEN];
+    char keytext[64], fingerprint[16];
+    tw_store *store;
+    tw_ctlsrv *ctl;
+    int lock_fd;
+    uint64_t started_ms;
+    bool stopping;
+} tw_node;
+
+uint64_t tw_now_ms(void);
+
+/* Data directory, lock, identity, network key, store.  err gets a message
+ * that names the file and the fix. */
+int  tw_node_open(tw_node *n, uv_loop_t *loop, const tw_config *cfg, char *err, size_t errlen);
+void tw_node_close(tw_node *n);
+
+/* Identity file: created with mode 0600 if absent; refused if group or
+ * others may read or write it. */
+int tw_identity_load(const char *dir, uint8_t sk[TW_SECKEY_LEN], char *err, size_t errlen);
+
+/* Local writes.  Each validates the record against its schema, signs it
+ * with the node key at a timestamp above the slot's current one, and stores
+ * it durably before returning. */
+typedef struct tw_record_in {
+    const char *kind; size_t kind_len;
+    const char *slot; size_t slot_len;
+    const tw_val *body;               /* map, or NULL for a deletion */
+} tw_record_in;
+
+typedef struct tw_write_result {
+    uint8_t id[TW_ID_LEN];
+    uint64_t ts;
+    bool created;                     /* the slot had no live record before */
+    bool unchanged;                   /* same body as the current version: nothing signed */
+} tw_write_result;
+
+/* Signs and stores n records in one transaction: all or nothing.  On a
+ * refusal *bad is the index of the record and err says why. */
+int tw_node_write(tw_node *n, const tw_record_in *recs, size_t nrec, tw_write_result *res,
+                  size_t *bad, char *err, size_t errlen);
+
+#endif

@@ -1,0 +1,598 @@
+/*
+ * Control operations (daemon/ops.h): registry queries and local writes.
+ *
+ * Queries scan the store and encode records straight into the response, so
+ * no decoded copy of the registry is kept in memory.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sodium.h>
+
+#include "twin/err.h"
+#include "twin/keytext.h"
+#include "twin/limits.h"
+#include "twin/schema.h"
+#include "log.h"
+#include "ops.h"
+
+#define FAIL(code, ...) do { snprintf(e->msg, sizeof e->msg, __VA_ARGS__); return (code); } while (0)
+
+/* ------------------------------------------------------------ arguments */
+
+static int arg_str(const tw_val *args, const char *name, bool required, const char **s,
+                   size_t *len, tw_op_err *e)
+{
+    const tw_val *v = tw_v_get(args, name);
+    *s = NULL;
+    *len = 0;
+    if (!v || v->type == TW_NIL) {
+        if (required) FAIL(TW_EINVAL, "missing argument \"%s\"", name);
+        return 0;
+    }
+    if (v->type != TW_STR) FAIL(TW_EINVAL, "argument \"%s\" must be a string", name);
+    *s = v->v.s;
+    *len = v->len;
+    return 0;
+}
+
+static int arg_uint(const tw_val *args, const char *name, uint64_t def, uint64_t max,
+                    uint64_t *out, tw_op_err *e)
+{
+    const tw_val *v = tw_v_get(args, name);
+    *out = def;
+    if (!v || v->type == TW_NIL) return 0;
+    if (v->type != TW_UINT || v->v.u > max)
+        FAIL(TW_EINVAL, "argument \"%s\" must be a number from 0 to %llu", name, (unsigned long long)max);
+    *out = v->v.u;
+    return 0;
+}
+
+static bool arg_bool(const tw_val *args, const char *name)
+{
+    const tw_val *v = tw_v_get(args, name);
+    return v && v->type == TW_BOOL && v->v.b;
+}
+
+/* -------------------------------------------------------------- records */
+
+static int put_kv_str(tw_buf *b, const char *k, const char *s, size_t n)
+{
+    int rc = tw_mpw_cstr(b, k);
+    return rc ? rc : tw_mpw_str(b, s, n);
+}
+
+/* {"kind","slot","author","fingerprint","ts","id","body","mine"[,"envelope","verified"]} */
+static int encode_record(tw_node *n, tw_buf *b, const tw_entry *en, bool full)
+{
+    char kt[TW_KEYTEXT_LEN + 1], fp[TW_FPR_CHARS + 1], id[2 * TW_ID_LEN + 1];
+    int rc;
+    tw_keytext_encode(kt, TW_KEYTEXT_PREFIX, en->author);
+    memcpy(fp, kt + 4, TW_FPR_CHARS);
+    fp[TW_FPR_CHARS] = 0;
+    tw_hex_encode(id, en->id, TW_ID_LEN);
+    if ((rc = tw_mpw_map(b, full ? 10 : 8)) ||
+        (rc = put_kv_str(b, "kind", en->kind, en->kind_len)) ||
+        (rc = put_kv_str(b, "slot", en->slot, en->slot_len)) ||
+        (rc = put_kv_str(b, "author", kt, strlen(kt))) ||
+        (rc = put_kv_str(b, "fingerprint", fp, strlen(fp))) ||
+        (rc = tw_mpw_cstr(b, "ts")) || (rc = tw_mpw_uint(b, en->ts)) ||
+        (rc = put_kv_str(b, "id", id, strlen(id))) ||
+        (rc = tw_mpw_cstr(b, "body")) || (rc = tw_mp_encode(b, &en->body)) ||
+        (rc = tw_mpw_cstr(b, "mine")) || (rc = tw_mpw_bool(b, memcmp(en->author, n->pk, TW_KEY_LEN) == 0)))
+        return rc;
+    if (full) {
+        if ((rc = tw_mpw_cstr(b, "envelope")) || (rc = tw_mpw_bin(b, en->env, en->env_len)) ||
+            (rc = tw_mpw_cstr(b, "verified")) || (rc = tw_mpw_bool(b, tw_entry_verify(en) == 0)))
+            return rc;
+    }
+    return 0;
+}
+
+/* Renders a scalar field as text for filters: strings as they are, bools
+ * as true/false, numbers in decimal. */
+static size_t scalar_text(const tw_val *v, char *buf, size_t cap, const char **s)
+{
+    switch (v->type) {
+    case TW_STR: *s = v->v.s; return v->len;
+    case TW_BOOL: *s = v->v.b ? "true" : "false"; return strlen(*s);
+    case TW_UINT: *s = buf; return (size_t)snprintf(buf, cap, "%llu", (unsigned long long)v->v.u);
+    case TW_INT: *s = buf; return (size_t)snprintf(buf, cap, "%lld", (long long)v->v.i);
+    default: return (size_t)-1;
+    }
+}
+
+static bool text_eq_folded(const char *a, size_t an, const char *b, size_t bn)
+{
+    char *fa = malloc(4 * an + 1), *fb = malloc(4 * bn + 1);
+    bool eq = false;
+    if (fa && fb) {
+        tw_text_fold(fa, a, an);
+        tw_text_fold(fb, b, bn);
+        eq = strcmp(fa, fb) == 0;
+    }
+    free(fa);
+    free(fb);
+    return eq;
+}
+
+static bool field_matches(const tw_val *v, const char *want, size_t wn)
+{
+    char buf[32];
+    const char *s;
+    if (!v) return false;
+    if (v->type == TW_ARR) {
+        for (uint32_t i = 0; i < v->len; i++)
+            if (field_matches(&v->v.arr[i], want, wn)) return true;
+        return false;
+    }
+    size_t n = scalar_text(v, buf, sizeof buf, &s);
+    return n != (size_t)-1 && text_eq_folded(s, n, want, wn);
+}
+
+/* ----------------------------------------------------------------- list */
+
+typedef struct list_ctx {
+    tw_node *n;
+    tw_buf recs;
+    uint32_t count, limit;
+    const tw_val *where;
+    bool author_set, tombstones, full;
+    uint8_t author[TW_KEY_LEN];
+    const char *slot; size_t slot_len;       /* show: only this slot */
+    const char *needle;                      /* search: folded text */
+    uint8_t last[TW_SLOTKEY_MAX];
+    size_t last_len;
+    bool more;
+    int err;
+} list_ctx;
+
+static bool search_match(const tw_val *v, const char *needle, char *scratch, size_t cap)
+{
+    if (v->type == TW_STR) {
+        if (4 * (size_t)v->len + 1 > cap) return false;
+        tw_text_fold(scratch, v->v.s, v->len);
+        return strstr(scratch, needle) != NULL;
+    }
+    if (v->type == TW_ARR) {
+        for (uint32_t i = 0; i < v->len; i++)
+            if (search_match(&v->v.arr[i], needle, scratch, cap)) return true;
+    }
+    if (v->type == TW_MAP) {
+        for (uint32_t i = 0; i < v->len; i++)
+            if (search_match(&v->v.map[i].v, needle, scratch, cap)) return true;
+    }
+    return false;
+}
+
+static int list_fn(void *vctx, const uint8_t *key, size_t klen, const uint8_t *env, size_t envlen)
+{
+    list_ctx *c = vctx;
+    tw_arena a;
+    tw_entry en;
+    tw_arena_init(&a, 0);
+    int rc = tw_entry_parse(env, envlen, &a, &en, NULL);
+    if (rc) {
+        tw_warn("ops", "skipping an unreadable stored entry");
+        tw_arena_free(&a);
+        return 0;
+    }
+    bool ok = true;
+    if (en.body.type == TW_NIL && !c->tombstones) ok = false;
+    if (ok && c->author_set && memcmp(en.author, c->author, TW_KEY_LEN) != 0) ok = false;
+    if (ok && c->slot && (en.slot_len != c->slot_len || memcmp(en.slot, c->slot, c->slot_len) != 0)) ok = false;
+    if (ok && c->where) {
+        for (uint32_t i = 0; i < c->where->len && ok; i++) {
+            const tw_kv *w = &c->where->v.map[i];
+            char name[TW_STR_MAX + 1];
+            snprintf(name, sizeof name, "%.*s", (int)w->k.len, w->k.v.s);
+            ok = field_matches(tw_v_get(&en.body, name), w->v.v.s, w->v.len);
+        }
+    }
+    if (ok && c->needle) {
+        static char scratch[4 * TW_DESC_MAX + 1];
+        ok = en.body.type == TW_MAP && search_match(&en.body, c->needle, scratch, sizeof scratch);
+        if (!ok && en.slot_len < 4 * TW_SLOT_MAX) {
+            tw_text_fold(scratch, en.slot, en.slot_len);
+            ok = strstr(scratch, c->needle) != NULL;
+        }
+    }
+    int stop = 0;
+    if (ok) {
+        if (c->count == c->limit) {
+            c->more = true;
+            stop = 1;
+        } else if ((c->err = encode_record(c->n, &c->recs, &en, c->full))) {
+            stop = 1;
+        } else {
+            c->count++;
+            memcpy(c->last, key, klen);
+            c->last_len = klen;
+        }
+    }
+    tw_arena_free(&a);
+    return stop;
+}
+
+static int finish_list(list_ctx *c, tw_buf *out, bool with_next)
+{
+    int rc;
+    if (c->err) return c->err;
+    if ((rc = tw_mpw_map(out, with_next ? 2 : 1)) || (rc = tw_mpw_cstr(out, "records")) ||
+        (rc = tw_mpw_arr(out, c->count)) || (rc = tw_buf_put(out, c->recs.p, c->recs.len)))
+        return rc;
+    if (with_next) {
+        if ((rc = tw_mpw_cstr(out, "next"))) return rc;
+        rc = c->more ? tw_mpw_bin(out, c->last, c->last_len) : tw_mpw_nil(out);
+    }
+    return rc;
+}
+
+static int op_list(tw_node *n, const tw_val *args, tw_buf *out, tw_op_err *e)
+{
+    list_ctx c = { .n = n };
+    const char *kind, *author;
+    size_t kl, al;
+    uint64_t limit;
+    int rc;
+    if ((rc = arg_str(args, "kind", false, &kind, &kl, e)) || (rc = arg_str(args, "author", false, &author, &al, e)) ||
+        (rc = arg_uint(args, "limit", TW_LIST_LIMIT_DEFAULT, TW_LIST_LIMIT_MAX, &limit, e)))
+        return rc;
+    if (kind && kl > TW_KIND_MAX) FAIL(TW_EINVAL, "kind too long");
+    if (author) {
+        if (tw_keytext_decode(c.author, TW_KEYTEXT_PREFIX, author, al)) FAIL(TW_EINVAL, "author: not a valid node key (twk_...)");
+        c.author_set = true;
+    }
+    const tw_val *where = tw_v_get(args, "where");
+    if (where && where->type != TW_NIL) {
+        if (where->type != TW_MAP) FAIL(TW_EINVAL, "argument \"where\" must be a map of field to text");
+        for (uint32_t i = 0; i < where->len; i++)
+            if (where->v.map[i].k.type != TW_STR || where->v.map[i].v.type != TW_STR)
+                FAIL(TW_EINVAL, "argument \"where\" must be a map of field to text");
+        if (kind) {
+            const tw_kind_schema *ks = tw_schema_kind(kind, kl);
+            for (uint32_t i = 0; ks && i < where->len; i++)
+                if (!tw_schema_field(ks, where->v.map[i].k.v.s, where->v.map[i].k.len))
+                    FAIL(TW_EINVAL, "%.*s.%.*s: unknown field", (int)kl, kind, (int)where->v.map[i].k.len, where->v.map[i].k.v.s);
+        }
+        c.where = where;
+    }
+    const tw_val *after = tw_v_get(args, "after");
+    if (after && after->type != TW_NIL && (after->type != TW_BIN || after->len > TW_SLOTKEY_MAX))
+        FAIL(TW_EINVAL, "argument \"after\" must be a cursor from a previous page");
+    c.limit = (uint32_t)limit;
+    c.tombstones = arg_bool(args, "tombstones");
+    tw_buf_init(&c.recs);
+    rc = tw_store_scan(n->store, kind, kl, after && after->type == TW_BIN ? (const uint8_t *)after->v.s : NULL,
+                       after && after->type == TW_BIN ? after->len : 0, list_fn, &c);
+    if (rc < 0) { tw_buf_free(&c.recs); FAIL(rc, "cannot read the store: %s", tw_strerror(rc)); }
+    rc = finish_list(&c, out, true);
+    tw_buf_free(&c.recs);
+    return rc;
+}
+
+static int op_show(tw_node *n, const tw_val *args, tw_buf *out, tw_op_err *e)
+{
+    list_ctx c = { .n = n, .full = true, .tombstones = true, .limit = TW_LIST_LIMIT_MAX };
+    const char *kind, *slot, *idhex;
+    size_t kl, sl, il;
+    int rc;
+    if ((rc = arg_str(args, "id", false, &idhex, &il, e))) return rc;
+    tw_buf_init(&c.recs);
+    if (idhex) {
+        uint8_t id[TW_ID_LEN];
+        tw_buf env;
+        if (tw_hex_decode(id, TW_ID_LEN, idhex, il)) FAIL(TW_EINVAL, "id: not 64 hex digits");
+        tw_buf_init(&env);
+        rc = tw_store_get(n->store, id, &env);
+        if (rc == 0) list_fn(&c, (const uint8_t *)"", 0, env.p, env.len);
+        tw_buf_free(&env);
+        if (rc == TW_ENOTFOUND) FAIL(rc, "no entry with id %.*s", (int)il, idhex);
+        if (rc) FAIL(rc, "cannot read the store: %s", tw_strerror(rc));
+    } else {
+        if ((rc = arg_str(args, "kind", true, &kind, &kl, e)) || (rc = arg_str(args, "slot", true, &slot, &sl, e))) return rc;
+        if (kl > TW_KIND_MAX) FAIL(TW_EINVAL, "kind too long");
+        c.slot = slot;
+        c.slot_len = sl;
+        rc = tw_store_scan(n->store, kind, kl, NULL, 0, list_fn, &c);
+        if (rc < 0) { tw_buf_free(&c.recs); FAIL(rc, "cannot read the store: %s", tw_strerror(rc)); }
+        if (c.count == 0) { tw_buf_free(&c.recs); FAIL(TW_ENOTFOUND, "no %.*s record with slot %.*s", (int)kl, kind, (int)sl, slot); }
+    }
+    rc = finish_list(&c, out, false);
+    tw_buf_free(&c.recs);
+    return rc;
+}
+
+static int op_search(tw_node *n, const tw_val *args, tw_buf *out, tw_op_err *e)
+{
+    list_ctx c = { .n = n };
+    const char *text;
+    size_t tl;
+    uint64_t limit;
+    int rc;
+    if ((rc = arg_str(args, "text", true, &text, &tl, e)) ||
+        (rc = arg_uint(args, "limit", TW_SEARCH_LIMIT_DEFAULT, TW_LIST_LIMIT_MAX, &limit, e)))
+        return rc;
+    if (tl > TW_STR_MAX) FAIL(TW_ETOOBIG, "search text longer than %u bytes", TW_STR_MAX);
+    char *needle = malloc(4 * tl + 1);
+    if (!needle) FAIL(TW_ENOMEM, "out of memory");
+    tw_text_fold(needle, text, tl);
+    if (!needle[0] || strcmp(needle, " ") == 0) { free(needle); FAIL(TW_EINVAL, "search text is empty"); }
+    /* Folding may leave edge spaces that the record text would not have at
+     * its ends; trim them. */
+    char *nd = needle;
+    while (*nd == ' ') nd++;
+    size_t nl = strlen(nd);
+    while (nl && nd[nl - 1] == ' ') nd[--nl] = 0;
+    c.needle = nd;
+    c.limit = (uint32_t)limit;
+    tw_buf_init(&c.recs);
+    rc = tw_store_scan(n->store, NULL, 0, NULL, 0, list_fn, &c);
+    free(needle);
+    if (rc < 0) { tw_buf_free(&c.recs); FAIL(rc, "cannot read the store: %s", tw_strerror(rc)); }
+    rc = finish_list(&c, out, false);
+    tw_buf_free(&c.recs);
+    return rc;
+}
+
+/* ---------------------------------------------------------------- writes */
+
+static int body_arg(const tw_val *rec, const tw_val **body, tw_op_err *e)
+{
+    *body = tw_v_get(rec, "body");
+    if (!*body || (*body)->type != TW_MAP) FAIL(TW_EINVAL, "argument \"body\" must be a map of fields");
+    return 0;
+}
+
+static int write_result(tw_buf *out, const tw_write_result *r)
+{
+    char id[2 * TW_ID_LEN + 1];
+    int rc;
+    tw_hex_encode(id, r->id, TW_ID_LEN);
+    if ((rc = tw_mpw_map(out, 4)) || (rc = put_kv_str(out, "id", id, strlen(id))) ||
+        (rc = tw_mpw_cstr(out, "ts")) || (rc = tw_mpw_uint(out, r->ts)) ||
+        (rc = tw_mpw_cstr(out, "created")) || (rc = tw_mpw_bool(out, r->created)) ||
+        (rc = tw_mpw_cstr(out, "unchanged")) || (rc = tw_mpw_bool(out, r->unchanged)))
+        return rc;
+    return 0;
+}
+
+static int op_publish(tw_node *n, const tw_val *args, tw_buf *out, tw_op_err *e)
+{
+    tw_record_in r;
+    tw_write_result res;
+    size_t bad;
+    int rc;
+    if ((rc = arg_str(args, "kind", true, &r.kind, &r.kind_len, e)) ||
+        (rc = arg_str(args, "slot", true, &r.slot, &r.slot_len, e)) || (rc = body_arg(args, &r.body, e)))
+        return rc;
+    if ((rc = tw_node_write(n, &r, 1, &res, &bad, e->msg, sizeof e->msg))) return rc;
+    tw_info("ops", "published %.*s %.*s", (int)r.kind_len, r.kind, (int)r.slot_len, r.slot);
+    return write_result(out, &res);
+}
+
+static int op_delete(tw_node *n, const tw_val *args, tw_buf *out, tw_op_err *e)
+{
+    tw_record_in r = { 0 };
+    tw_write_result res;
+    size_t bad;
+    int rc;
+    if ((rc = arg_str(args, "kind", true, &r.kind, &r.kind_len, e)) ||
+        (rc = arg_str(args, "slot", true, &r.slot, &r.slot_len, e)))
+        return rc;
+    if ((rc = tw_node_write(n, &r, 1, &res, &bad, e->msg, sizeof e->msg))) return rc;
+    tw_info("ops", "deleted %.*s %.*s", (int)r.kind_len, r.kind, (int)r.slot_len, r.slot);
+    return write_result(out, &res);
+}
+
+static int op_import(tw_node *n, const tw_val *args, tw_buf *out, tw_op_err *e)
+{
+    const tw_val *recs = tw_v_get(args, "records");
+    int rc;
+    if (!recs || recs->type != TW_ARR) FAIL(TW_EINVAL, "argument \"records\" must be an array");
+    if (recs->len > TW_IMPORT_MAX_RECORDS) FAIL(TW_ETOOBIG, "more than %u records in one import", TW_IMPORT_MAX_RECORDS);
+    tw_record_in *in = calloc(recs->len ? recs->len : 1, sizeof *in);
+    tw_write_result *res = calloc(recs->len ? recs->len : 1, sizeof *res);
+    if (!in || !res) { free(in); free(res); FAIL(TW_ENOMEM, "out of memory"); }
+    for (uint32_t i = 0; i < recs->len; i++) {
+        const tw_val *r = &recs->v.arr[i];
+        e->index = i;
+        if (r->type != TW_MAP) { rc = TW_EINVAL; snprintf(e->msg, sizeof e->msg, "record is not a map"); goto done; }
+        if ((rc = arg_str(r, "kind", true, &in[i].kind, &in[i].kind_len, e)) ||
+            (rc = arg_str(r, "slot", true, &in[i].slot, &in[i].slot_len, e)) || (rc = body_arg(r, &in[i].body, e)))
+            goto done;
+    }
+    size_t bad = 0;
+    rc = tw_node_write(n, in, recs->len, res, &bad, e->msg, sizeof e->msg);
+    if (rc) { e->index = (int64_t)bad; goto done; }
+    e->index = -1;
+    uint64_t imported = 0, unchanged = 0;
+    for (uint32_t i = 0; i < recs->len; i++) res[i].unchanged ? unchanged++ : imported++;
+    tw_info("ops", "imported %llu records (%llu unchanged)", (unsigned long long)imported, (unsigned long long)unchanged);
+    if ((rc = tw_mpw_map(out, 2)) || (rc = tw_mpw_cstr(out, "imported")) || (rc = tw_mpw_uint(out, imported)) ||
+        (rc = tw_mpw_cstr(out, "unchanged")) || (rc = tw_mpw_uint(out, unchanged)))
+        goto done;
+done:
+    free(in);
+    free(res);
+    return rc;
+}
+
+/* ---------------------------------------------------------- node status */
+
+typedef struct kinds_ctx { tw_buf b; uint32_t n; uint64_t tombstones; } kinds_ctx;
+
+static void kinds_fn(void *vctx, const char *kind, uint64_t live, uint64_t dead)
+{
+    kinds_ctx *c = vctx;
+    tw_mpw_cstr(&c->b, kind);
+    tw_mpw_uint(&c->b, live);
+    c->n++;
+    c->tombstones += dead;
+}
+
+static int op_status(tw_node *n, const tw_val *args, tw_buf *out, tw_op_err *e)
+{
+    tw_store_info info;
+    kinds_ctx kc = { .n = 0 };
+    char net[2 * 8 + 1];
+    int rc;
+    tw_buf_init(&kc.b);
+    if ((rc = tw_store_count_kinds(n->store, kinds_fn, &kc))) { tw_buf_free(&kc.b); FAIL(rc, "cannot read the store: %s", tw_strerror(rc)); }
+    tw_store_get_info(n->store, &info);
+    tw_hex_encode(net, n->netid, 8);
+    if ((rc = tw_mpw_map(out, 12)) ||
+        (rc = put_kv_str(out, "version", TW_VERSION, strlen(TW_VERSION))) ||
+        (rc = put_kv_str(out, "node", n->keytext, strlen(n->keytext))) ||
+        (rc = put_kv_str(out, "fingerprint", n->fingerprint, strlen(n->fingerprint))) ||
+        (rc = put_kv_str(out, "network", net, strlen(net))) ||
+        (rc = put_kv_str(out, "data_dir", n->cfg.data_dir, strlen(n->cfg.data_dir))) ||
+        (rc = tw_mpw_cstr(out, "entries")) || (rc = tw_mpw_uint(out, info.entries)) ||
+        (rc = tw_mpw_cstr(out, "tombstones")) || (rc = tw_mpw_uint(out, kc.tombstones)) ||
+        (rc = tw_mpw_cstr(out, "kinds")) || (rc = tw_mpw_map(out, kc.n)) || (rc = tw_buf_put(out, kc.b.p, kc.b.len)) ||
+        (rc = tw_mpw_cstr(out, "uptime_ms")) || (rc = tw_mpw_uint(out, tw_now_ms() - n->started_ms)) ||
+        (rc = tw_mpw_cstr(out, "map_used")) || (rc = tw_mpw_uint(out, info.map_used)) ||
+        (rc = tw_mpw_cstr(out, "map_size")) || (rc = tw_mpw_uint(out, info.map_size)) ||
+        (rc = tw_mpw_cstr(out, "map_ceiling")) || (rc = tw_mpw_uint(out, info.map_ceiling)))
+        goto done;
+done:
+    tw_buf_free(&kc.b);
+    return rc;
+}
+
+static int op_digest(tw_node *n, const tw_val *args, tw_buf *out, tw_op_err *e)
+{
+    uint8_t d[32];
+    uint64_t count;
+    char hex[65];
+    int rc = tw_store_digest(n->store, d, &count);
+    if (rc) FAIL(rc, "cannot read the store: %s", tw_strerror(rc));
+    tw_hex_encode(hex, d, 32);
+    if ((rc = tw_mpw_map(out, 2)) || (rc = put_kv_str(out, "digest", hex, 64)) ||
+        (rc = tw_mpw_cstr(out, "entries")) || (rc = tw_mpw_uint(out, count)))
+        return rc;
+    return 0;
+}
+
+/* ----------------------------------------------------------------- stats */
+
+#define TW_STATS_KEYS_MAX 256u   /* distinct values counted per table */
+
+typedef struct counter { char key[64]; uint64_t n; } counter;
+typedef struct table { const char *name; counter *c; uint32_t n; } table;
+
+static void count(table *t, const char *k, size_t kl)
+{
+    if (kl >= sizeof t->c[0].key) kl = sizeof t->c[0].key - 1;
+    for (uint32_t i = 0; i < t->n; i++)
+        if (strlen(t->c[i].key) == kl && memcmp(t->c[i].key, k, kl) == 0) { t->c[i].n++; return; }
+    if (t->n >= TW_STATS_KEYS_MAX) return;
+    memcpy(t->c[t->n].key, k, kl);
+    t->c[t->n].key[kl] = 0;
+    t->c[t->n++].n = 1;
+}
+
+static void count_field(table *t, const tw_val *body, const char *field)
+{
+    const tw_val *v = tw_v_get(body, field);
+    if (v && v->type == TW_STR) count(t, v->v.s, v->len);
+    else count(t, "(none)", 6);
+}
+
+enum { T_LSTATUS, T_LFORM, T_GNATION, T_GKIND, T_PAREA, T_PKIND, T_PSUB, T_SEEK, T_COUNT };
+typedef struct stats_ctx { table t[T_COUNT]; } stats_ctx;
+
+static int stats_fn(void *vctx, const uint8_t *key, size_t klen, const uint8_t *env, size_t envlen)
+{
+    stats_ctx *c = vctx;
+    tw_arena a;
+    tw_entry en;
+    tw_arena_init(&a, 0);
+    if (tw_entry_parse(env, envlen, &a, &en, NULL) == 0 && en.body.type == TW_MAP) {
+        const tw_val *b = &en.body, *seek = tw_v_get(b, "seeking_partner");
+        bool seeking = seek && seek->type == TW_BOOL && seek->v.b;
+        if (en.kind_len == 4 && memcmp(en.kind, "link", 4) == 0) {
+            count_field(&c->t[T_LSTATUS], b, "status");
+            count_field(&c->t[T_LFORM], b, "formality");
+        } else if (en.kind_len == 5 && memcmp(en.kind, "group", 5) == 0) {
+            count_field(&c->t[T_GNATION], b, "nation");
+            count_field(&c->t[T_GKIND], b, "group_kind");
+            if (seeking) count(&c->t[T_SEEK], "groups", 6);
+        } else if (en.kind_len == 5 && memcmp(en.kind, "place", 5) == 0) {
+            count_field(&c->t[T_PAREA], b, "area");
+            count_field(&c->t[T_PKIND], b, "place_kind");
+            count_field(&c->t[T_PSUB], b, "subdivision");
+            if (seeking) count(&c->t[T_SEEK], "places", 6);
+        }
+    }
+    tw_arena_free(&a);
+    return 0;
+}
+
+static int counter_cmp(const void *x, const void *y)
+{
+    return strcmp(((const counter *)x)->key, ((const counter *)y)->key);
+}
+
+static int op_stats(tw_node *n, const tw_val *args, tw_buf *out, tw_op_err *e)
+{
+    static const char *const names[T_COUNT] = {
+        "links_by_status", "links_by_formality", "groups_by_nation", "groups_by_kind",
+        "places_by_area", "places_by_kind", "places_by_subdivision", "seeking",
+    };
+    stats_ctx c;
+    kinds_ctx kc = { .n = 0 };
+    int rc = 0;
+    memset(&c, 0, sizeof c);
+    tw_buf_init(&kc.b);
+    for (int i = 0; i < T_COUNT; i++) {
+        c.t[i].name = names[i];
+        if (!(c.t[i].c = calloc(TW_STATS_KEYS_MAX, sizeof(counter)))) { rc = TW_ENOMEM; goto done; }
+    }
+    static const char *const kinds[] = { "group", "place", "link" };
+    for (int k = 0; k < 3 && rc == 0; k++)
+        rc = tw_store_scan(n->store, kinds[k], strlen(kinds[k]), NULL, 0, stats_fn, &c);
+    if (rc == 0) rc = tw_store_count_kinds(n->store, kinds_fn, &kc);
+    if (rc) { snprintf(e->msg, sizeof e->msg, "cannot read the store: %s", tw_strerror(rc)); goto done; }
+    if ((rc = tw_mpw_map(out, T_COUNT + 1)) || (rc = tw_mpw_cstr(out, "kinds")) ||
+        (rc = tw_mpw_map(out, kc.n)) || (rc = tw_buf_put(out, kc.b.p, kc.b.len)))
+        goto done;
+    for (int i = 0; i < T_COUNT && rc == 0; i++) {
+        qsort(c.t[i].c, c.t[i].n, sizeof(counter), counter_cmp);
+        if ((rc = tw_mpw_cstr(out, names[i])) || (rc = tw_mpw_map(out, c.t[i].n))) break;
+        for (uint32_t j = 0; j < c.t[i].n && rc == 0; j++)
+            if (!(rc = tw_mpw_cstr(out, c.t[i].c[j].key))) rc = tw_mpw_uint(out, c.t[i].c[j].n);
+    }
+done:
+    for (int i = 0; i < T_COUNT; i++) free(c.t[i].c);
+    tw_buf_free(&kc.b);
+    return rc;
+}
+
+/* -------------------------------------------------------------- dispatch */
+
+typedef int (*op_fn)(tw_node *, const tw_val *, tw_buf *, tw_op_err *);
+static const struct { const char *name; op_fn fn; } ops[] = {
+    { "status", op_status },   { "publish", op_publish }, { "delete", op_delete },
+    { "list", op_list },       { "show", op_show },       { "search", op_search },
+    { "import", op_import },   { "digest", op_digest },   { "stats", op_stats },
+};
+
+int tw_ops_dispatch(tw_node *n, const char *op, size_t oplen, const tw_val *args,
+                    tw_buf *out, tw_op_err *e)
+{
+    e->msg[0] = 0;
+    e->index = -1;
+    for (size_t i = 0; i < sizeof ops / sizeof ops[0]; i++)
+        if (strlen(ops[i].name) == oplen && memcmp(ops[i].name, op, oplen) == 0) {
+            size_t mark = out->len;
+            int rc = ops[i].fn(n, args, out, e);
+            if (rc) {
+                out->len = mark;
+                if (!e->msg[0]) snprintf(e->msg, sizeof e->msg, "%s", tw_strerror(rc));
+            }
+            return rc;
+        }
+    snprintf(e->msg, sizeof e->msg, "unknown operation \"%.*s\"", (int)(oplen > 64 ? 64 : oplen), op);
+    return TW_EINVAL;
+}

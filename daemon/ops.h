@@ -1,0 +1,27 @@
+/*
+ * Control operations: one handler per op of the control protocol
+ * (proto/PROTOCOL.md, "Control socket").  A handler writes its result as
+ * one msgpack value into `out`, or fails with a code and a message.
+ */
+#ifndef TWIND_OPS_H
+#define TWIND_OPS_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "twin/mp.h"
+#include "node.h"
+
+#define TW_LIST_LIMIT_DEFAULT 1000u
+#define TW_LIST_LIMIT_MAX     10000u
+#define TW_SEARCH_LIMIT_DEFAULT 100u
+
+typedef struct tw_op_err {
+    char msg[512];
+    int64_t index;          /* >= 0: the refused record of an import */
+} tw_op_err;
+
+/* Runs op; on failure returns a TW_E* code with e filled in. */
+int tw_ops_dispatch(tw_node *n, const char *op, size_t oplen, const tw_val *args,
+                    tw_buf *out, tw_op_err *e);
+
+#endif

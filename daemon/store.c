@@ -1,0 +1,527 @@
+/*
+ * LMDB store (daemon/store.h).
+ *
+ * LMDB return codes are translated to TW_E* in one place, lmdb_err().  The
+ * map starts small and doubles on MDB_MAP_FULL up to a ceiling; past it the
+ * write is refused with TW_EFULL and reads go on.  Because every transaction
+ * is opened and closed on the calling thread within one call, no transaction
+ * is active when the map is resized.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <lmdb.h>
+#include <sodium.h>
+
+#include "twin/err.h"
+#include "twin/limits.h"
+#include "log.h"
+#include "store.h"
+
+struct tw_store {
+    MDB_env *env;
+    MDB_dbi entries, slots, tsidx, meta;
+    uint64_t map_size, map_ceiling;
+    uint64_t count;
+};
+
+static int lmdb_err(int rc)
+{
+    switch (rc) {
+    case 0: return 0;
+    case MDB_NOTFOUND: return TW_ENOTFOUND;
+    case MDB_MAP_FULL: case ENOSPC: case EDQUOT: return TW_EFULL;
+    case ENOMEM: return TW_ENOMEM;
+    case MDB_KEYEXIST: return TW_EEXIST;
+    default: return TW_EIO;
+    }
+}
+
+static void put_be64(uint8_t *p, uint64_t x)
+{
+    for (int i = 7; i >= 0; i--) { p[i] = (uint8_t)x; x >>= 8; }
+}
+
+static uint64_t get_be64(const uint8_t *p)
+{
+    uint64_t x = 0;
+    for (int i = 0; i < 8; i++) x = (x << 8) | p[i];
+    return x;
+}
+
+void tw_store_slotkey(uint8_t *key, size_t *len, const char *kind, size_t kind_len,
+                      const uint8_t author[TW_KEY_LEN], const char *slot, size_t slot_len)
+{
+    memcpy(key, kind, kind_len);
+    key[kind_len] = 0;
+    memcpy(key + kind_len + 1, author, TW_KEY_LEN);
+    memcpy(key + kind_len + 1 + TW_KEY_LEN, slot, slot_len);
+    *len = kind_len + 1 + TW_KEY_LEN + slot_len;
+}
+
+static int grow(tw_store *s)
+{
+    MDB_envinfo info;
+    mdb_env_info(s->env, &info);
+    if (info.me_mapsize > s->map_size) s->map_size = info.me_mapsize;
+    if (s->map_size >= s->map_ceiling) {
+        tw_err("store", "storage full: the map has reached its ceiling of %llu MiB (raise map_ceiling in twind.conf); writes are refused, reads go on",
+               (unsigned long long)(s->map_ceiling >> 20));
+        return TW_EFULL;
+    }
+    uint64_t n = s->map_size * 2;
+    if (n > s->map_ceiling) n = s->map_ceiling;
+    int rc = mdb_env_set_mapsize(s->env, (size_t)n);
+    if (rc) { tw_err("store", "cannot grow the map to %llu bytes: %s", (unsigned long long)n, mdb_strerror(rc)); return lmdb_err(rc); }
+    tw_info("store", "map grown to %llu MiB", (unsigned long long)(n >> 20));
+    s->map_size = n;
+    return 0;
+}
+
+static int meta_txn_put(MDB_txn *txn, tw_store *s, const char *name, const void *val, size_t len)
+{
+    MDB_val k = { strlen(name), (void *)name }, v = { len, (void *)val };
+    return mdb_put(txn, s->meta, &k, &v, 0);
+}
+
+int tw_store_open(tw_store **out, const char *dir, uint64_t map_ceiling,
+                  const uint8_t netid[TW_NETID_LEN], char *err, size_t errlen)
+{
+    tw_store *s = calloc(1, sizeof *s);
+    MDB_txn *txn = NULL;
+    char path[4096];
+    int rc;
+    if (!s) { snprintf(err, errlen, "out of memory"); return TW_ENOMEM; }
+    s->map_ceiling = map_ceiling ? map_ceiling : TW_MAP_SIZE_CEILING_DEFAULT;
+    s->map_size = TW_MAP_SIZE_INITIAL < s->map_ceiling ? TW_MAP_SIZE_INITIAL : s->map_ceiling;
+    snprintf(path, sizeof path, "%s/store", dir);
+    if (mkdir(path, 0700) != 0 && errno != EEXIST) {
+        snprintf(err, errlen, "cannot create %s: %s", path, strerror(errno));
+        free(s);
+        return TW_EIO;
+    }
+    if ((rc = mdb_env_create(&s->env))) goto fail;
+    mdb_env_set_maxdbs(s->env, 8);
+    if ((rc = mdb_env_set_mapsize(s->env, (size_t)s->map_size))) goto fail;
+    /* Full durability by default: no MDB_NOSYNC, MDB_NOMETASYNC or
+     * MDB_WRITEMAP.  MDB_NOTLS because read transactions are tied to the
+     * store, not to threads. */
+    if ((rc = mdb_env_open(s->env, path, MDB_NOTLS, 0600))) goto fail;
+    MDB_envinfo info;
+    mdb_env_info(s->env, &info);
+    s->map_size = info.me_mapsize;
+    int dead = 0;
+    mdb_reader_check(s->env, &dead);
+    if (dead) tw_info("store", "cleared %d stale reader slot(s) left by dead processes", dead);
+
+    if ((rc = mdb_txn_begin(s->env, NULL, 0, &txn))) goto fail;
+    if ((rc = mdb_dbi_open(txn, "entries", MDB_CREATE, &s->entries)) ||
+        (rc = mdb_dbi_open(txn, "slots", MDB_CREATE, &s->slots)) ||
+        (rc = mdb_dbi_open(txn, "tsidx", MDB_CREATE, &s->tsidx)) ||
+        (rc = mdb_dbi_open(txn, "meta", MDB_CREATE, &s->meta)))
+        goto fail;
+    MDB_val k = { 6, "schema" }, v;
+    rc = mdb_get(txn, s->meta, &k, &v);
+    if (rc == 0) {
+        uint32_t ver = 0;
+        if (v.mv_size == 4) {
+            const uint8_t *b = v.mv_data;
+            ver = (uint32_t)b[0] << 24 | (uint32_t)b[1] << 16 | (uint32_t)b[2] << 8 | b[3];
+        }
+        if (ver != TW_STORE_SCHEMA) {
+            snprintf(err, errlen, "%s holds store schema %u; this twind reads schema %u", path, ver, TW_STORE_SCHEMA);
+            mdb_txn_abort(txn);
+            mdb_env_close(s->env);
+            free(s);
+            return TW_EVERSION;
+        }
+    } else if (rc == MDB_NOTFOUND) {
+        uint8_t ver[4] = { 0, 0, 0, TW_STORE_SCHEMA };
+        if ((rc = meta_txn_put(txn, s, "schema", ver, 4))) goto fail;
+    } else goto fail;
+    k = (MDB_val){ 5, "netid" };
+    rc = mdb_get(txn, s->meta, &k, &v);
+    if (rc == 0) {
+        if (v.mv_size != TW_NETID_LEN || memcmp(v.mv_data, netid, TW_NETID_LEN) != 0) {
+            snprintf(err, errlen, "%s holds the registry of another network; use another --data-dir, or the network key it was made with", path);
+            mdb_txn_abort(txn);
+            mdb_env_close(s->env);
+            free(s);
+            return TW_ENETWORK;
+        }
+    } else if (rc == MDB_NOTFOUND) {
+        if ((rc = meta_txn_put(txn, s, "netid", netid, TW_NETID_LEN))) goto fail;
+    } else goto fail;
+    MDB_stat st;
+    if ((rc = mdb_stat(txn, s->entries, &st))) goto fail;
+    s->count = st.ms_entries;
+    rc = mdb_txn_commit(txn);
+    txn = NULL;
+    if (rc) goto fail;
+    *out = s;
+    return 0;
+fail:
+    snprintf(err, errlen, "cannot open the store in %s: %s", path, mdb_strerror(rc));
+    if (txn) mdb_txn_abort(txn);
+    if (s->env) mdb_env_close(s->env);
+    free(s);
+    return lmdb_err(rc);
+}
+
+void tw_store_close(tw_store *s)
+{
+    if (!s) return;
+    mdb_env_close(s->env);
+    free(s);
+}
+
+static int put_one(tw_store *s, MDB_txn *txn, tw_put *p)
+{
+    const tw_entry *e = p->e;
+    MDB_val k = { TW_ID_LEN, (void *)e->id }, v;
+    int rc;
+    p->result = 0;
+    p->replaced = false;
+    rc = mdb_get(txn, s->entries, &k, &v);
+    if (rc == 0) { p->result = TW_EEXIST; return 0; }
+    if (rc != MDB_NOTFOUND) return rc;
+
+    uint8_t sk[TW_SLOTKEY_MAX];
+    size_t skn;
+    tw_store_slotkey(sk, &skn, e->kind, e->kind_len, e->author, e->slot, e->slot_len);
+    MDB_val slk = { skn, sk };
+    rc = mdb_get(txn, s->slots, &slk, &v);
+    if (rc == 0 && v.mv_size == TW_SLOTVAL_LEN) {
+        const uint8_t *old = v.mv_data;
+        uint64_t old_ts = get_be64(old + TW_ID_LEN);
+        if (tw_entry_cmp_version(e->ts, e->id, old_ts, old) <= 0) { p->result = TW_ESTALE; return 0; }
+        memcpy(p->old_id, old, TW_ID_LEN);
+        p->old_ts = old_ts;
+        p->replaced = true;
+        MDB_val ok = { TW_ID_LEN, p->old_id };
+        if ((rc = mdb_del(txn, s->entries, &ok, NULL)) && rc != MDB_NOTFOUND) return rc;
+        uint8_t tk[8 + TW_ID_LEN];
+        put_be64(tk, old_ts);
+        memcpy(tk + 8, p->old_id, TW_ID_LEN);
+        MDB_val tkv = { sizeof tk, tk };
+        if ((rc = mdb_del(txn, s->tsidx, &tkv, NULL)) && rc != MDB_NOTFOUND) return rc;
+    } else if (rc != MDB_NOTFOUND && rc != 0) {
+        return rc;
+    }
+    v = (MDB_val){ e->env_len, (void *)e->env };
+    if ((rc = mdb_put(txn, s->entries, &k, &v, MDB_NOOVERWRITE))) return rc;
+    uint8_t sv[TW_SLOTVAL_LEN];
+    memcpy(sv, e->id, TW_ID_LEN);
+    put_be64(sv + TW_ID_LEN, e->ts);
+    sv[TW_ID_LEN + 8] = e->body.type == TW_NIL ? TW_SLOT_TOMBSTONE : 0;
+    v = (MDB_val){ sizeof sv, sv };
+    if ((rc = mdb_put(txn, s->slots, &slk, &v, 0))) return rc;
+    uint8_t tk[8 + TW_ID_LEN];
+    put_be64(tk, e->ts);
+    memcpy(tk + 8, e->id, TW_ID_LEN);
+    MDB_val tkv = { sizeof tk, tk }, empty = { 0, "" };
+    return mdb_put(txn, s->tsidx, &tkv, &empty, 0);
+}
+
+int tw_store_put_batch(tw_store *s, tw_put *puts, size_t n)
+{
+    for (int attempt = 0; attempt < 64; attempt++) {
+        MDB_txn *txn;
+        int rc = mdb_txn_begin(s->env, NULL, 0, &txn);
+        if (rc == MDB_MAP_RESIZED) { mdb_env_set_mapsize(s->env, 0); continue; }
+        if (rc) { tw_err("store", "cannot begin a write: %s", mdb_strerror(rc)); return lmdb_err(rc); }
+        for (size_t i = 0; i < n && rc == 0; i++) rc = put_one(s, txn, &puts[i]);
+        if (rc == 0) rc = mdb_txn_commit(txn);   /* frees txn whatever happens */
+        else mdb_txn_abort(txn);
+        if (rc == MDB_MAP_FULL) {
+            int g = grow(s);
+            if (g) return g;
+            continue;
+        }
+        if (rc) {
+            tw_err("store", "write of %zu entries failed, nothing of it stored: %s", n, mdb_strerror(rc));
+            return lmdb_err(rc);
+        }
+        for (size_t i = 0; i < n; i++) {
+            if (puts[i].result == 0) s->count++;
+            if (puts[i].result == 0 && puts[i].replaced) s->count--;
+        }
+        return 0;
+    }
+    return TW_EIO;
+}
+
+static int remove_one(tw_store *s, MDB_txn *txn, const uint8_t id[TW_ID_LEN], tw_arena *a)
+{
+    MDB_val k = { TW_ID_LEN, (void *)id }, v;
+    int rc = mdb_get(txn, s->entries, &k, &v);
+    if (rc) return rc == MDB_NOTFOUND ? 1 : rc;
+    tw_entry e;
+    /* The envelope was checked when stored; parse it again only to find its
+     * slot and time. */
+    if (tw_entry_parse(v.mv_data, v.mv_size, a, &e, NULL) != 0) return MDB_CORRUPTED;
+    uint8_t sk[TW_SLOTKEY_MAX];
+    size_t skn;
+    tw_store_slotkey(sk, &skn, e.kind, e.kind_len, e.author, e.slot, e.slot_len);
+    uint8_t tk[8 + TW_ID_LEN];
+    put_be64(tk, e.ts);
+    memcpy(tk + 8, id, TW_ID_LEN);
+    MDB_val slk = { skn, sk }, tkv = { sizeof tk, tk }, cur;
+    if (mdb_get(txn, s->slots, &slk, &cur) == 0 && cur.mv_size >= TW_ID_LEN &&
+        memcmp(cur.mv_data, id, TW_ID_LEN) == 0)
+        if ((rc = mdb_del(txn, s->slots, &slk, NULL))) return rc;
+    if ((rc = mdb_del(txn, s->tsidx, &tkv, NULL)) && rc != MDB_NOTFOUND) return rc;
+    return mdb_del(txn, s->entries, &k, NULL);
+}
+
+int tw_store_remove(tw_store *s, const uint8_t (*ids)[TW_ID_LEN], size_t n)
+{
+    for (int attempt = 0; attempt < 64; attempt++) {
+        MDB_txn *txn;
+        tw_arena a;
+        size_t removed = 0;
+        int rc = mdb_txn_begin(s->env, NULL, 0, &txn);
+        if (rc) return lmdb_err(rc);
+        tw_arena_init(&a, 0);
+        for (size_t i = 0; i < n && rc == 0; i++) {
+            rc = remove_one(s, txn, ids[i], &a);
+            if (rc == 0) removed++;
+            if (rc == 1) rc = 0;
+        }
+        tw_arena_free(&a);
+        if (rc == 0) rc = mdb_txn_commit(txn);
+        else mdb_txn_abort(txn);
+        if (rc == MDB_MAP_FULL) { int g = grow(s); if (g) return g; continue; }
+        if (rc) return lmdb_err(rc);
+        s->count -= removed;
+        return 0;
+    }
+    return TW_EIO;
+}
+
+int tw_store_get(tw_store *s, const uint8_t id[TW_ID_LEN], tw_buf *env)
+{
+    MDB_txn *txn;
+    int rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn);
+    if (rc) return lmdb_err(rc);
+    MDB_val k = { TW_ID_LEN, (void *)id }, v;
+    rc = mdb_get(txn, s->entries, &k, &v);
+    if (rc == 0) {
+        tw_buf_reset(env);
+        rc = tw_buf_put(env, v.mv_data, v.mv_size) ? ENOMEM : 0;
+    }
+    mdb_txn_abort(txn);
+    return lmdb_err(rc);
+}
+
+int tw_store_has(tw_store *s, const uint8_t id[TW_ID_LEN])
+{
+    MDB_txn *txn;
+    int rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn);
+    if (rc) return lmdb_err(rc);
+    MDB_val k = { TW_ID_LEN, (void *)id }, v;
+    rc = mdb_get(txn, s->entries, &k, &v);
+    mdb_txn_abort(txn);
+    if (rc == 0) return 1;
+    if (rc == MDB_NOTFOUND) return 0;
+    return lmdb_err(rc);
+}
+
+int tw_store_slot(tw_store *s, const char *kind, size_t kind_len, const uint8_t author[TW_KEY_LEN],
+                  const char *slot, size_t slot_len, uint8_t id[TW_ID_LEN], uint64_t *ts)
+{
+    uint8_t sk[TW_SLOTKEY_MAX];
+    size_t skn;
+    if (kind_len > TW_KIND_MAX || slot_len > TW_SLOT_MAX) return TW_EINVAL;
+    tw_store_slotkey(sk, &skn, kind, kind_len, author, slot, slot_len);
+    MDB_txn *txn;
+    int rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn);
+    if (rc) return lmdb_err(rc);
+    MDB_val k = { skn, sk }, v;
+    rc = mdb_get(txn, s->slots, &k, &v);
+    if (rc == 0 && v.mv_size == TW_SLOTVAL_LEN) {
+        memcpy(id, v.mv_data, TW_ID_LEN);
+        *ts = get_be64((const uint8_t *)v.mv_data + TW_ID_LEN);
+    } else if (rc == 0) {
+        rc = MDB_CORRUPTED;
+    }
+    mdb_txn_abort(txn);
+    return lmdb_err(rc);
+}
+
+int tw_store_scan(tw_store *s, const char *kind, size_t kind_len,
+                  const uint8_t *after, size_t after_len, tw_store_fn fn, void *ctx)
+{
+    MDB_txn *txn;
+    MDB_cursor *cur;
+    uint8_t prefix[TW_KIND_MAX + 1];
+    size_t plen = 0;
+    if (kind) {
+        if (kind_len > TW_KIND_MAX) return TW_EINVAL;
+        memcpy(prefix, kind, kind_len);
+        prefix[kind_len] = 0;
+        plen = kind_len + 1;
+    }
+    int rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn);
+    if (rc) return lmdb_err(rc);
+    if ((rc = mdb_cursor_open(txn, s->slots, &cur))) { mdb_txn_abort(txn); return lmdb_err(rc); }
+    MDB_val k, v;
+    MDB_cursor_op op;
+    if (after && after_len) {
+        k = (MDB_val){ after_len, (void *)after };
+        rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+        if (rc == 0 && k.mv_size == after_len && memcmp(k.mv_data, after, after_len) == 0)
+            rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
+    } else if (plen) {
+        k = (MDB_val){ plen, prefix };
+        rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+    } else {
+        rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST);
+    }
+    op = MDB_NEXT;
+    int ret = 0;
+    while (rc == 0) {
+        if (plen && (k.mv_size < plen || memcmp(k.mv_data, prefix, plen) != 0)) break;
+        if (v.mv_size != TW_SLOTVAL_LEN) { rc = MDB_CORRUPTED; break; }
+        MDB_val ek = { TW_ID_LEN, v.mv_data }, ev;
+        rc = mdb_get(txn, s->entries, &ek, &ev);
+        if (rc) { rc = MDB_CORRUPTED; break; }
+        if ((ret = fn(ctx, k.mv_data, k.mv_size, ev.mv_data, ev.mv_size))) break;
+        rc = mdb_cursor_get(cur, &k, &v, op);
+    }
+    mdb_cursor_close(cur);
+    mdb_txn_abort(txn);
+    if (ret) return ret;
+    if (rc && rc != MDB_NOTFOUND) {
+        tw_err("store", "scan failed: %s", mdb_strerror(rc));
+        return lmdb_err(rc);
+    }
+    return 0;
+}
+
+int tw_store_scan_ts(tw_store *s, uint64_t from, tw_store_ts_fn fn, void *ctx)
+{
+    MDB_txn *txn;
+    MDB_cursor *cur;
+    int rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn);
+    if (rc) return lmdb_err(rc);
+    if ((rc = mdb_cursor_open(txn, s->tsidx, &cur))) { mdb_txn_abort(txn); return lmdb_err(rc); }
+    uint8_t start[8];
+    put_be64(start, from);
+    MDB_val k = { 8, start }, v;
+    int ret = 0;
+    rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+    while (rc == 0) {
+        if (k.mv_size != 8 + TW_ID_LEN) { rc = MDB_CORRUPTED; break; }
+        if ((ret = fn(ctx, get_be64(k.mv_data), (const uint8_t *)k.mv_data + 8))) break;
+        rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
+    }
+    mdb_cursor_close(cur);
+    mdb_txn_abort(txn);
+    if (ret) return ret;
+    return rc == MDB_NOTFOUND ? 0 : lmdb_err(rc);
+}
+
+int tw_store_digest(tw_store *s, uint8_t out[32], uint64_t *count)
+{
+    MDB_txn *txn;
+    MDB_cursor *cur;
+    crypto_generichash_state st;
+    uint64_t n = 0;
+    int rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn);
+    if (rc) return lmdb_err(rc);
+    if ((rc = mdb_cursor_open(txn, s->entries, &cur))) { mdb_txn_abort(txn); return lmdb_err(rc); }
+    crypto_generichash_init(&st, NULL, 0, 32);
+    MDB_val k, v;
+    rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST);
+    while (rc == 0) {
+        crypto_generichash_update(&st, k.mv_data, k.mv_size);
+        n++;
+        rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
+    }
+    mdb_cursor_close(cur);
+    mdb_txn_abort(txn);
+    if (rc != MDB_NOTFOUND) return lmdb_err(rc);
+    /* The count goes in too, so the empty set has a digest of its own. */
+    uint8_t nb[8];
+    put_be64(nb, n);
+    crypto_generichash_update(&st, nb, 8);
+    crypto_generichash_final(&st, out, 32);
+    *count = n;
+    return 0;
+}
+
+void tw_store_get_info(tw_store *s, tw_store_info *info)
+{
+    MDB_envinfo ei;
+    MDB_stat st;
+    mdb_env_info(s->env, &ei);
+    mdb_env_stat(s->env, &st);
+    info->entries = s->count;
+    info->map_size = ei.me_mapsize;
+    info->map_used = (uint64_t)(ei.me_last_pgno + 1) * st.ms_psize;
+    info->map_ceiling = s->map_ceiling;
+}
+
+int tw_store_meta_get(tw_store *s, const char *name, tw_buf *val)
+{
+    MDB_txn *txn;
+    int rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn);
+    if (rc) return lmdb_err(rc);
+    MDB_val k = { strlen(name), (void *)name }, v;
+    rc = mdb_get(txn, s->meta, &k, &v);
+    if (rc == 0) {
+        tw_buf_reset(val);
+        if (tw_buf_put(val, v.mv_data, v.mv_size)) rc = ENOMEM;
+    }
+    mdb_txn_abort(txn);
+    return lmdb_err(rc);
+}
+
+int tw_store_meta_put(tw_store *s, const char *name, const void *val, size_t len)
+{
+    for (int attempt = 0; attempt < 64; attempt++) {
+        MDB_txn *txn;
+        int rc = mdb_txn_begin(s->env, NULL, 0, &txn);
+        if (rc) return lmdb_err(rc);
+        rc = meta_txn_put(txn, s, name, val, len);
+        if (rc == 0) rc = mdb_txn_commit(txn);
+        else mdb_txn_abort(txn);
+        if (rc == MDB_MAP_FULL) { int g = grow(s); if (g) return g; continue; }
+        return lmdb_err(rc);
+    }
+    return TW_EIO;
+}
+
+int tw_store_count_kinds(tw_store *s, tw_store_count_fn fn, void *ctx)
+{
+    MDB_txn *txn;
+    MDB_cursor *cur;
+    int rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn);
+    if (rc) return lmdb_err(rc);
+    if ((rc = mdb_cursor_open(txn, s->slots, &cur))) { mdb_txn_abort(txn); return lmdb_err(rc); }
+    MDB_val k, v;
+    char kind[TW_KIND_MAX + 1] = "";
+    uint64_t live = 0, dead = 0;
+    rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST);
+    while (rc == 0) {
+        const char *kp = k.mv_data;
+        size_t kl = strnlen(kp, k.mv_size < TW_KIND_MAX ? k.mv_size : TW_KIND_MAX);
+        if (v.mv_size != TW_SLOTVAL_LEN) { rc = MDB_CORRUPTED; break; }
+        if (strlen(kind) != kl || memcmp(kind, kp, kl) != 0) {
+            if (kind[0]) fn(ctx, kind, live, dead);
+            memcpy(kind, kp, kl);
+            kind[kl] = 0;
+            live = dead = 0;
+        }
+        if (((const uint8_t *)v.mv_data)[TW_ID_LEN + 8] & TW_SLOT_TOMBSTONE) dead++;
+        else live++;
+        rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
+    }
+    if (rc == MDB_NOTFOUND && kind[0]) fn(ctx, kind, live, dead);
+    mdb_cursor_close(cur);
+    mdb_txn_abort(txn);
+    return rc == MDB_NOTFOUND ? 0 : lmdb_err(rc);
+}

@@ -1,0 +1,77 @@
+/*
+ * The store: one LMDB environment in <data-dir>/store (DESIGN section 6).
+ *
+ *   entries  id(32)                       -> envelope bytes
+ *   slots    kind 0x00 author(32) slot    -> id(32) ts(8, big-endian) flags(1)
+ *   tsidx    ts(8, big-endian) id(32)     -> ""   (walked by reconciliation)
+ *   meta     name                         -> value (schema version, network id)
+ *
+ * Slots are keyed by kind first, so listing a kind is one range scan.  Only
+ * the newest version of a slot is kept; tombstones are kept like any version.
+ * All calls are made from one thread (the event loop): one writer, short
+ * read transactions, and the map can be grown safely between transactions.
+ */
+#ifndef TWIND_STORE_H
+#define TWIND_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include "twin/entry.h"
+
+#define TW_STORE_SCHEMA 1u
+#define TW_SLOTVAL_LEN (TW_ID_LEN + 8 + 1)
+#define TW_SLOT_TOMBSTONE 1u           /* flags bit: the current version is a deletion */
+#define TW_SLOTKEY_MAX (TW_KIND_MAX + 1 + TW_KEY_LEN + TW_SLOT_MAX)
+
+typedef struct tw_store tw_store;
+
+typedef struct tw_store_info {
+    uint64_t entries, map_used, map_size, map_ceiling;
+} tw_store_info;
+
+/* Result of putting one entry. */
+typedef struct tw_put {
+    const tw_entry *e;
+    int result;                 /* 0 stored, TW_EEXIST known, TW_ESTALE superseded */
+    bool replaced;              /* a previous version of the slot was removed */
+    uint8_t old_id[TW_ID_LEN];
+    uint64_t old_ts;
+} tw_put;
+
+int  tw_store_open(tw_store **out, const char *dir, uint64_t map_ceiling,
+                   const uint8_t netid[TW_NETID_LEN], char *err, size_t errlen);
+void tw_store_close(tw_store *s);
+/* All of the batch in one transaction, or none of it (TW_EFULL, TW_EIO). */
+int  tw_store_put_batch(tw_store *s, tw_put *puts, size_t n);
+/* Removes entries by id (with their slot and index rows), in one transaction. */
+int  tw_store_remove(tw_store *s, const uint8_t (*ids)[TW_ID_LEN], size_t n);
+int  tw_store_get(tw_store *s, const uint8_t id[TW_ID_LEN], tw_buf *env);
+int  tw_store_has(tw_store *s, const uint8_t id[TW_ID_LEN]);       /* 1, 0 or error */
+/* Current version of a slot: TW_ENOTFOUND when empty. */
+int  tw_store_slot(tw_store *s, const char *kind, size_t kind_len, const uint8_t author[TW_KEY_LEN],
+                   const char *slot, size_t slot_len, uint8_t id[TW_ID_LEN], uint64_t *ts);
+void tw_store_slotkey(uint8_t *key, size_t *len, const char *kind, size_t kind_len,
+                      const uint8_t author[TW_KEY_LEN], const char *slot, size_t slot_len);
+
+/* Scans current versions of one kind (kind NULL: every kind) in slot-key
+ * order, starting after the slot key `after` if given.  fn gets pointers valid
+ * only during the call; it returns non-zero to stop (that value is returned). */
+typedef int (*tw_store_fn)(void *ctx, const uint8_t *slotkey, size_t klen,
+                           const uint8_t *env, size_t envlen);
+int tw_store_scan(tw_store *s, const char *kind, size_t kind_len,
+                  const uint8_t *after, size_t after_len, tw_store_fn fn, void *ctx);
+/* Scans (ts, id) in order, from ts >= from. */
+typedef int (*tw_store_ts_fn)(void *ctx, uint64_t ts, const uint8_t id[TW_ID_LEN]);
+int tw_store_scan_ts(tw_store *s, uint64_t from, tw_store_ts_fn fn, void *ctx);
+/* BLAKE2b-256 over every entry id in id order, and the count. */
+int tw_store_digest(tw_store *s, uint8_t out[32], uint64_t *count);
+/* Per kind: current records and tombstones, from the slot table alone. */
+typedef void (*tw_store_count_fn)(void *ctx, const char *kind, uint64_t live, uint64_t tombstones);
+int tw_store_count_kinds(tw_store *s, tw_store_count_fn fn, void *ctx);
+void tw_store_get_info(tw_store *s, tw_store_info *info);
+/* Small named values in the meta table. */
+int tw_store_meta_get(tw_store *s, const char *name, tw_buf *val);
+int tw_store_meta_put(tw_store *s, const char *name, const void *val, size_t len);
+
+#endif
