@@ -51,6 +51,7 @@ LIBPROTO  := $(B)/libtwinproto.a
 LIBDAEMON := $(B)/libtwind.a
 LIBCLIENT := $(B)/libtwin.a
 
+.SECONDARY:
 .PHONY: all check deps install uninstall demo bench fuzz clean tests tools
 all: $(B)/twind $(B)/twin tools
 

@@ -22,7 +22,7 @@
 
 struct tw_store {
     MDB_env *env;
-    MDB_dbi entries, slots, tsidx, meta;
+    MDB_dbi entries, ids, slots, meta;
     uint64_t map_size, map_ceiling;
     uint64_t count;
 };
@@ -49,6 +49,30 @@ static uint64_t get_be64(const uint8_t *p)
     uint64_t x = 0;
     for (int i = 0; i < 8; i++) x = (x << 8) | p[i];
     return x;
+}
+
+/* Key of an envelope in the entries table: ts(8, big-endian) id(32). */
+static void entry_key(uint8_t k[8 + TW_ID_LEN], uint64_t ts, const uint8_t id[TW_ID_LEN])
+{
+    put_be64(k, ts);
+    memcpy(k + 8, id, TW_ID_LEN);
+}
+
+/* Looks an id up: its timestamp from the ids table, then the envelope. */
+static int get_env(tw_store *s, MDB_txn *txn, const uint8_t id[TW_ID_LEN], MDB_val *env, uint64_t *ts)
+{
+    MDB_val k = { TW_ID_LEN, (void *)id }, v;
+    int rc = mdb_get(txn, s->ids, &k, &v);
+    if (rc) return rc;
+    if (v.mv_size != 8) return MDB_CORRUPTED;
+    uint8_t ek[8 + TW_ID_LEN];
+    uint64_t t = get_be64(v.mv_data);
+    entry_key(ek, t, id);
+    MDB_val kk = { sizeof ek, ek };
+    rc = mdb_get(txn, s->entries, &kk, env);
+    if (rc == MDB_NOTFOUND) return MDB_CORRUPTED;
+    if (ts) *ts = t;
+    return rc;
 }
 
 void tw_store_slotkey(uint8_t *key, size_t *len, const char *kind, size_t kind_len,
@@ -119,7 +143,7 @@ int tw_store_open(tw_store **out, const char *dir, uint64_t map_ceiling,
     if ((rc = mdb_txn_begin(s->env, NULL, 0, &txn))) goto fail;
     if ((rc = mdb_dbi_open(txn, "entries", MDB_CREATE, &s->entries)) ||
         (rc = mdb_dbi_open(txn, "slots", MDB_CREATE, &s->slots)) ||
-        (rc = mdb_dbi_open(txn, "tsidx", MDB_CREATE, &s->tsidx)) ||
+        (rc = mdb_dbi_open(txn, "ids", MDB_CREATE, &s->ids)) ||
         (rc = mdb_dbi_open(txn, "meta", MDB_CREATE, &s->meta)))
         goto fail;
     MDB_val k = { 6, "schema" }, v;
@@ -155,7 +179,7 @@ int tw_store_open(tw_store **out, const char *dir, uint64_t map_ceiling,
         if ((rc = meta_txn_put(txn, s, "netid", netid, TW_NETID_LEN))) goto fail;
     } else goto fail;
     MDB_stat st;
-    if ((rc = mdb_stat(txn, s->entries, &st))) goto fail;
+    if ((rc = mdb_stat(txn, s->ids, &st))) goto fail;
     s->count = st.ms_entries;
     rc = mdb_txn_commit(txn);
     txn = NULL;
@@ -184,7 +208,7 @@ static int put_one(tw_store *s, MDB_txn *txn, tw_put *p)
     int rc;
     p->result = 0;
     p->replaced = false;
-    rc = mdb_get(txn, s->entries, &k, &v);
+    rc = mdb_get(txn, s->ids, &k, &v);
     if (rc == 0) { p->result = TW_EEXIST; return 0; }
     if (rc != MDB_NOTFOUND) return rc;
 
@@ -200,29 +224,29 @@ static int put_one(tw_store *s, MDB_txn *txn, tw_put *p)
         memcpy(p->old_id, old, TW_ID_LEN);
         p->old_ts = old_ts;
         p->replaced = true;
-        MDB_val ok = { TW_ID_LEN, p->old_id };
-        if ((rc = mdb_del(txn, s->entries, &ok, NULL)) && rc != MDB_NOTFOUND) return rc;
-        uint8_t tk[8 + TW_ID_LEN];
-        put_be64(tk, old_ts);
-        memcpy(tk + 8, p->old_id, TW_ID_LEN);
-        MDB_val tkv = { sizeof tk, tk };
-        if ((rc = mdb_del(txn, s->tsidx, &tkv, NULL)) && rc != MDB_NOTFOUND) return rc;
+        /* Superseded versions are dropped from storage. */
+        uint8_t ok[8 + TW_ID_LEN];
+        entry_key(ok, old_ts, p->old_id);
+        MDB_val okv = { sizeof ok, ok }, oid = { TW_ID_LEN, p->old_id };
+        if ((rc = mdb_del(txn, s->entries, &okv, NULL)) && rc != MDB_NOTFOUND) return rc;
+        if ((rc = mdb_del(txn, s->ids, &oid, NULL)) && rc != MDB_NOTFOUND) return rc;
     } else if (rc != MDB_NOTFOUND && rc != 0) {
         return rc;
+    } else if (rc == 0) {
+        return MDB_CORRUPTED;
     }
-    v = (MDB_val){ e->env_len, (void *)e->env };
-    if ((rc = mdb_put(txn, s->entries, &k, &v, MDB_NOOVERWRITE))) return rc;
+    uint8_t ek[8 + TW_ID_LEN], tsb[8];
+    entry_key(ek, e->ts, e->id);
+    put_be64(tsb, e->ts);
+    MDB_val ekv = { sizeof ek, ek }, ev = { e->env_len, (void *)e->env }, tv = { 8, tsb };
+    if ((rc = mdb_put(txn, s->entries, &ekv, &ev, MDB_NOOVERWRITE))) return rc;
+    if ((rc = mdb_put(txn, s->ids, &k, &tv, MDB_NOOVERWRITE))) return rc;
     uint8_t sv[TW_SLOTVAL_LEN];
     memcpy(sv, e->id, TW_ID_LEN);
     put_be64(sv + TW_ID_LEN, e->ts);
     sv[TW_ID_LEN + 8] = e->body.type == TW_NIL ? TW_SLOT_TOMBSTONE : 0;
     v = (MDB_val){ sizeof sv, sv };
-    if ((rc = mdb_put(txn, s->slots, &slk, &v, 0))) return rc;
-    uint8_t tk[8 + TW_ID_LEN];
-    put_be64(tk, e->ts);
-    memcpy(tk + 8, e->id, TW_ID_LEN);
-    MDB_val tkv = { sizeof tk, tk }, empty = { 0, "" };
-    return mdb_put(txn, s->tsidx, &tkv, &empty, 0);
+    return mdb_put(txn, s->slots, &slk, &v, 0);
 }
 
 int tw_store_put_batch(tw_store *s, tw_put *puts, size_t n)
@@ -255,25 +279,24 @@ int tw_store_put_batch(tw_store *s, tw_put *puts, size_t n)
 
 static int remove_one(tw_store *s, MDB_txn *txn, const uint8_t id[TW_ID_LEN], tw_arena *a)
 {
-    MDB_val k = { TW_ID_LEN, (void *)id }, v;
-    int rc = mdb_get(txn, s->entries, &k, &v);
+    MDB_val env;
+    uint64_t ts;
+    int rc = get_env(s, txn, id, &env, &ts);
     if (rc) return rc == MDB_NOTFOUND ? 1 : rc;
     tw_entry e;
     /* The envelope was checked when stored; parse it again only to find its
-     * slot and time. */
-    if (tw_entry_parse(v.mv_data, v.mv_size, a, &e, NULL) != 0) return MDB_CORRUPTED;
-    uint8_t sk[TW_SLOTKEY_MAX];
+     * slot. */
+    if (tw_entry_parse(env.mv_data, env.mv_size, a, &e, NULL) != 0) return MDB_CORRUPTED;
+    uint8_t sk[TW_SLOTKEY_MAX], ek[8 + TW_ID_LEN];
     size_t skn;
     tw_store_slotkey(sk, &skn, e.kind, e.kind_len, e.author, e.slot, e.slot_len);
-    uint8_t tk[8 + TW_ID_LEN];
-    put_be64(tk, e.ts);
-    memcpy(tk + 8, id, TW_ID_LEN);
-    MDB_val slk = { skn, sk }, tkv = { sizeof tk, tk }, cur;
+    entry_key(ek, ts, id);
+    MDB_val slk = { skn, sk }, ekv = { sizeof ek, ek }, idk = { TW_ID_LEN, (void *)id }, cur;
     if (mdb_get(txn, s->slots, &slk, &cur) == 0 && cur.mv_size >= TW_ID_LEN &&
         memcmp(cur.mv_data, id, TW_ID_LEN) == 0)
         if ((rc = mdb_del(txn, s->slots, &slk, NULL))) return rc;
-    if ((rc = mdb_del(txn, s->tsidx, &tkv, NULL)) && rc != MDB_NOTFOUND) return rc;
-    return mdb_del(txn, s->entries, &k, NULL);
+    if ((rc = mdb_del(txn, s->ids, &idk, NULL))) return rc;
+    return mdb_del(txn, s->entries, &ekv, NULL);
 }
 
 int tw_store_remove(tw_store *s, const uint8_t (*ids)[TW_ID_LEN], size_t n)
@@ -306,8 +329,8 @@ int tw_store_get(tw_store *s, const uint8_t id[TW_ID_LEN], tw_buf *env)
     MDB_txn *txn;
     int rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn);
     if (rc) return lmdb_err(rc);
-    MDB_val k = { TW_ID_LEN, (void *)id }, v;
-    rc = mdb_get(txn, s->entries, &k, &v);
+    MDB_val v;
+    rc = get_env(s, txn, id, &v, NULL);
     if (rc == 0) {
         tw_buf_reset(env);
         rc = tw_buf_put(env, v.mv_data, v.mv_size) ? ENOMEM : 0;
@@ -322,7 +345,7 @@ int tw_store_has(tw_store *s, const uint8_t id[TW_ID_LEN])
     int rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn);
     if (rc) return lmdb_err(rc);
     MDB_val k = { TW_ID_LEN, (void *)id }, v;
-    rc = mdb_get(txn, s->entries, &k, &v);
+    rc = mdb_get(txn, s->ids, &k, &v);
     mdb_txn_abort(txn);
     if (rc == 0) return 1;
     if (rc == MDB_NOTFOUND) return 0;
@@ -385,7 +408,9 @@ int tw_store_scan(tw_store *s, const char *kind, size_t kind_len,
     while (rc == 0) {
         if (plen && (k.mv_size < plen || memcmp(k.mv_data, prefix, plen) != 0)) break;
         if (v.mv_size != TW_SLOTVAL_LEN) { rc = MDB_CORRUPTED; break; }
-        MDB_val ek = { TW_ID_LEN, v.mv_data }, ev;
+        uint8_t ekb[8 + TW_ID_LEN];
+        entry_key(ekb, get_be64((const uint8_t *)v.mv_data + TW_ID_LEN), v.mv_data);
+        MDB_val ek = { sizeof ekb, ekb }, ev;
         rc = mdb_get(txn, s->entries, &ek, &ev);
         if (rc) { rc = MDB_CORRUPTED; break; }
         if ((ret = fn(ctx, k.mv_data, k.mv_size, ev.mv_data, ev.mv_size))) break;
@@ -407,7 +432,7 @@ int tw_store_scan_ts(tw_store *s, uint64_t from, tw_store_ts_fn fn, void *ctx)
     MDB_cursor *cur;
     int rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn);
     if (rc) return lmdb_err(rc);
-    if ((rc = mdb_cursor_open(txn, s->tsidx, &cur))) { mdb_txn_abort(txn); return lmdb_err(rc); }
+    if ((rc = mdb_cursor_open(txn, s->entries, &cur))) { mdb_txn_abort(txn); return lmdb_err(rc); }
     uint8_t start[8];
     put_be64(start, from);
     MDB_val k = { 8, start }, v;
@@ -415,7 +440,7 @@ int tw_store_scan_ts(tw_store *s, uint64_t from, tw_store_ts_fn fn, void *ctx)
     rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
     while (rc == 0) {
         if (k.mv_size != 8 + TW_ID_LEN) { rc = MDB_CORRUPTED; break; }
-        if ((ret = fn(ctx, get_be64(k.mv_data), (const uint8_t *)k.mv_data + 8))) break;
+        if ((ret = fn(ctx, get_be64(k.mv_data), (const uint8_t *)k.mv_data + 8, v.mv_data, v.mv_size))) break;
         rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
     }
     mdb_cursor_close(cur);
@@ -432,7 +457,7 @@ int tw_store_digest(tw_store *s, uint8_t out[32], uint64_t *count)
     uint64_t n = 0;
     int rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn);
     if (rc) return lmdb_err(rc);
-    if ((rc = mdb_cursor_open(txn, s->entries, &cur))) { mdb_txn_abort(txn); return lmdb_err(rc); }
+    if ((rc = mdb_cursor_open(txn, s->ids, &cur))) { mdb_txn_abort(txn); return lmdb_err(rc); }
     crypto_generichash_init(&st, NULL, 0, 32);
     MDB_val k, v;
     rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST);

@@ -1,12 +1,16 @@
 /*
  * The store: one LMDB environment in <data-dir>/store (DESIGN section 6).
  *
- *   entries  id(32)                       -> envelope bytes
+ *   entries  ts(8, big-endian) id(32)     -> envelope bytes
+ *   ids      id(32)                       -> ts(8, big-endian)
  *   slots    kind 0x00 author(32) slot    -> id(32) ts(8, big-endian) flags(1)
- *   tsidx    ts(8, big-endian) id(32)     -> ""   (walked by reconciliation)
  *   meta     name                         -> value (schema version, network id)
  *
- * Slots are keyed by kind first, so listing a kind is one range scan.  Only
+ * Envelopes are keyed by (timestamp, id): that is the order reconciliation
+ * and bundles walk, and new entries mostly append at the end of the tree,
+ * so a large commit rewrites few pages.  The small ids table answers "do we
+ * have it" and leads from an id to its envelope.  Slots are keyed by kind
+ * first, so listing a kind is one range scan.  Only
  * the newest version of a slot is kept; tombstones are kept like any version.
  * All calls are made from one thread (the event loop): one writer, short
  * read transactions, and the map can be grown safely between transactions.
@@ -61,8 +65,9 @@ typedef int (*tw_store_fn)(void *ctx, const uint8_t *slotkey, size_t klen,
                            const uint8_t *env, size_t envlen);
 int tw_store_scan(tw_store *s, const char *kind, size_t kind_len,
                   const uint8_t *after, size_t after_len, tw_store_fn fn, void *ctx);
-/* Scans (ts, id) in order, from ts >= from. */
-typedef int (*tw_store_ts_fn)(void *ctx, uint64_t ts, const uint8_t id[TW_ID_LEN]);
+/* Scans entries in (ts, id) order, from ts >= from. */
+typedef int (*tw_store_ts_fn)(void *ctx, uint64_t ts, const uint8_t id[TW_ID_LEN],
+                              const uint8_t *env, size_t envlen);
 int tw_store_scan_ts(tw_store *s, uint64_t from, tw_store_ts_fn fn, void *ctx);
 /* BLAKE2b-256 over every entry id in id order, and the count. */
 int tw_store_digest(tw_store *s, uint8_t out[32], uint64_t *count);

@@ -1,0 +1,246 @@
+/* Verification pipeline and batched commits (daemon/ingest.h). */
+#include <stdlib.h>
+#include <string.h>
+#include <uv.h>
+
+#include "twin/err.h"
+#include "twin/limits.h"
+#include "twin/schema.h"
+#include "ingest.h"
+#include "log.h"
+
+typedef struct chunk chunk;
+
+struct tw_ingest_job {
+    tw_ingest *ing;
+    uint8_t *buf;
+    size_t *offs, *lens;
+    size_t n;
+    int *rcs;
+    const char **whys;
+    size_t chunks_left;
+    tw_ingest_counts counts;
+    tw_ingest_done_fn done;
+    void *ctx;
+    tw_ingest_job *next;
+};
+
+struct chunk {
+    uv_work_t work;
+    tw_ingest_job *job;
+    size_t first, n;           /* entries [first, first + n) of the job */
+    tw_arena arena;
+    tw_entry *ents;            /* n parsed entries; valid where rcs[i] == 0 */
+    uint64_t now;
+    chunk *next;               /* in the commit queue */
+};
+
+struct tw_ingest {
+    tw_node *node;
+    tw_ingest_stored_fn on_stored;
+    void *ctx;
+    chunk *ready, **ready_tail;   /* verified, waiting to be committed */
+    size_t ready_entries;
+    size_t in_flight;             /* chunks in the thread pool */
+    size_t jobs;
+    bool closing;
+};
+
+static void verify_chunk(uv_work_t *w)
+{
+    chunk *c = w->data;
+    tw_ingest_job *j = c->job;
+    tw_node *node = j->ing->node;
+    for (size_t k = 0; k < c->n; k++) {
+        size_t i = c->first + k;
+        tw_entry *e = &c->ents[k];
+        const char *why = NULL;
+        int rc = tw_entry_parse(j->buf + j->offs[i], j->lens[i], &c->arena, e, &why);
+        if (rc == 0 && (rc = tw_entry_check(e, node->netid, c->now))) {
+            why = rc == TW_ENETWORK ? "entry of another network" : "timestamp more than 10 minutes ahead; refused for now";
+        }
+        if (rc == 0 && (rc = tw_entry_verify(e))) why = "signature does not verify";
+        if (rc == 0 && e->body.type == TW_MAP) {
+            /* Known kinds are checked against their schema; kinds from
+             * newer versions are kept and forwarded uninterpreted. */
+            char msg[160];
+            if (tw_schema_kind(e->kind, e->kind_len) &&
+                (rc = tw_schema_validate(e->kind, e->kind_len, &e->body, msg, sizeof msg)))
+                why = "record fails its schema";
+        }
+        j->rcs[i] = rc;
+        j->whys[i] = rc ? (why ? why : tw_strerror(rc)) : NULL;
+    }
+}
+
+static void job_finish(tw_ingest_job *j)
+{
+    tw_ingest *ing = j->ing;
+    if (j->done) j->done(j->ctx, &j->counts, j->rcs, j->whys, j->n);
+    ing->jobs--;
+    free(j->buf);
+    free(j->offs);
+    free(j->lens);
+    free(j->rcs);
+    free(j->whys);
+    free(j);
+}
+
+static void chunk_free(chunk *c)
+{
+    tw_arena_free(&c->arena);
+    free(c->ents);
+    free(c);
+}
+
+/* Commits every ready chunk in one or more transactions, then reports. */
+static void commit_ready(tw_ingest *ing)
+{
+    while (ing->ready) {
+        /* Take chunks up to the batch size. */
+        chunk *first = ing->ready, *last = first, *c;
+        size_t total = first->n;
+        while (last->next && total + last->next->n <= TW_COMMIT_BATCH_MAX) { last = last->next; total += last->n; }
+        ing->ready = last->next;
+        if (!ing->ready) ing->ready_tail = &ing->ready;
+        last->next = NULL;
+        ing->ready_entries -= total;
+
+        tw_put *puts = calloc(total ? total : 1, sizeof *puts);
+        size_t np = 0;
+        for (c = first; c; c = c->next)
+            for (size_t k = 0; k < c->n; k++)
+                if (c->job->rcs[c->first + k] == 0 && puts) puts[np++].e = &c->ents[k];
+        int rc = puts ? tw_store_put_batch(ing->node->store, puts, np) : TW_ENOMEM;
+        if (rc) {
+            tw_err("ingest", "commit of %zu entries failed, none stored: %s", np, tw_strerror(rc));
+        }
+        size_t p = 0;
+        for (c = first; c; c = c->next) {
+            tw_ingest_job *j = c->job;
+            for (size_t k = 0; k < c->n; k++) {
+                size_t i = c->first + k;
+                if (j->rcs[i] != 0) { j->counts.refused++; continue; }
+                if (rc) { j->rcs[i] = rc; j->whys[i] = "not stored: storage error"; j->counts.refused++; p++; continue; }
+                tw_put *pt = &puts[p++];
+                j->rcs[i] = pt->result;
+                if (pt->result == 0) {
+                    j->counts.stored++;
+                    if (ing->on_stored) ing->on_stored(ing->ctx, pt->e, pt);
+                } else if (pt->result == TW_EEXIST) {
+                    j->counts.known++;
+                } else {
+                    j->counts.stale++;
+                }
+            }
+        }
+        free(puts);
+        for (c = first; c;) {
+            chunk *next = c->next;
+            tw_ingest_job *j = c->job;
+            chunk_free(c);
+            if (--j->chunks_left == 0) job_finish(j);
+            c = next;
+        }
+    }
+}
+
+static void chunk_done(uv_work_t *w, int status)
+{
+    chunk *c = w->data;
+    tw_ingest *ing = c->job->ing;
+    ing->in_flight--;
+    if (status == UV_ECANCELED) {
+        for (size_t k = 0; k < c->n; k++) {
+            c->job->rcs[c->first + k] = TW_ECLOSED;
+            c->job->whys[c->first + k] = "shutting down";
+        }
+    }
+    c->next = NULL;
+    *ing->ready_tail = c;
+    ing->ready_tail = &c->next;
+    ing->ready_entries += c->n;
+    /* Commit in large transactions while verification keeps the pool busy;
+     * commit whatever is ready once the pool has drained. */
+    if (ing->ready_entries >= TW_COMMIT_BATCH_MAX || ing->in_flight == 0) commit_ready(ing);
+    if (ing->closing && ing->in_flight == 0 && ing->jobs == 0) free(ing);
+}
+
+int tw_ingest_new(tw_ingest **out, tw_node *node, tw_ingest_stored_fn on_stored, void *ctx)
+{
+    tw_ingest *ing = calloc(1, sizeof *ing);
+    if (!ing) return TW_ENOMEM;
+    ing->node = node;
+    ing->on_stored = on_stored;
+    ing->ctx = ctx;
+    ing->ready_tail = &ing->ready;
+    *out = ing;
+    return 0;
+}
+
+void tw_ingest_free(tw_ingest *ing)
+{
+    if (!ing) return;
+    ing->closing = true;
+    ing->on_stored = NULL;
+    if (ing->in_flight == 0 && ing->jobs == 0) free(ing);
+}
+
+size_t tw_ingest_pending(const tw_ingest *ing) { return ing->jobs; }
+
+int tw_ingest_submit(tw_ingest *ing, const uint8_t *buf, const size_t *lens, size_t n,
+                     tw_ingest_done_fn done, void *ctx)
+{
+    if (ing->closing) return TW_ECLOSED;
+    tw_ingest_job *j = calloc(1, sizeof *j);
+    if (!j) return TW_ENOMEM;
+    size_t total = 0;
+    for (size_t i = 0; i < n; i++) total += lens[i];
+    j->ing = ing;
+    j->n = n;
+    j->done = done;
+    j->ctx = ctx;
+    j->buf = malloc(total ? total : 1);
+    j->offs = malloc((n ? n : 1) * sizeof *j->offs);
+    j->lens = malloc((n ? n : 1) * sizeof *j->lens);
+    j->rcs = calloc(n ? n : 1, sizeof *j->rcs);
+    j->whys = calloc(n ? n : 1, sizeof *j->whys);
+    if (!j->buf || !j->offs || !j->lens || !j->rcs || !j->whys) goto nomem;
+    memcpy(j->buf, buf, total);
+    memcpy(j->lens, lens, n * sizeof *lens);
+    for (size_t i = 0, off = 0; i < n; i++) { j->offs[i] = off; off += lens[i]; }
+    ing->jobs++;
+    if (n == 0) { job_finish(j); return 0; }
+    j->chunks_left = (n + TW_VERIFY_CHUNK - 1) / TW_VERIFY_CHUNK;
+    uint64_t now = tw_now_ms();
+    for (size_t first = 0; first < n; first += TW_VERIFY_CHUNK) {
+        chunk *c = calloc(1, sizeof *c);
+        size_t cn = n - first < TW_VERIFY_CHUNK ? n - first : TW_VERIFY_CHUNK;
+        if (c) c->ents = calloc(cn, sizeof *c->ents);
+        if (!c || !c->ents) {
+            /* Entries of chunks that cannot be queued are refused, and the
+             * job still completes through the normal path. */
+            free(c);
+            for (size_t k = first; k < first + cn; k++) { j->rcs[k] = TW_ENOMEM; j->whys[k] = "out of memory"; j->counts.refused++; }
+            if (--j->chunks_left == 0) job_finish(j);
+            continue;
+        }
+        c->job = j;
+        c->first = first;
+        c->n = cn;
+        c->now = now;
+        c->work.data = c;
+        tw_arena_init(&c->arena, 0);
+        ing->in_flight++;
+        if (uv_queue_work(ing->node->loop, &c->work, verify_chunk, chunk_done) != 0) {
+            ing->in_flight--;
+            for (size_t k = first; k < first + cn; k++) { j->rcs[k] = TW_EINTERNAL; j->whys[k] = "cannot queue work"; j->counts.refused++; }
+            chunk_free(c);
+            if (--j->chunks_left == 0) job_finish(j);
+        }
+    }
+    return 0;
+nomem:
+    free(j->buf); free(j->offs); free(j->lens); free(j->rcs); free(j->whys); free(j);
+    return TW_ENOMEM;
+}

@@ -1,0 +1,50 @@
+/*
+ * Ingest: verification and storage of entries that come from outside
+ * (peers, bundles, imports of signed entries).
+ *
+ * Verification is the ceiling of ingest speed, so it is spread over the
+ * libuv thread pool in chunks of TW_VERIFY_CHUNK entries (parse, canonical
+ * check, signature, network, clock, schema), while the event loop thread is
+ * the one writer: it commits verified entries in transactions of up to
+ * TW_COMMIT_BATCH_MAX.  Entries of different chunks are independent (a slot
+ * keeps the newest version whatever the order of arrival), so chunks are
+ * committed in the order they finish, and the two stages overlap.
+ */
+#ifndef TWIND_INGEST_H
+#define TWIND_INGEST_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "twin/entry.h"
+#include "node.h"
+
+#define TW_VERIFY_CHUNK 256u
+
+typedef struct tw_ingest tw_ingest;
+typedef struct tw_ingest_job tw_ingest_job;
+
+typedef struct tw_ingest_counts {
+    uint64_t stored, known, stale, refused;
+} tw_ingest_counts;
+
+/* Called on the loop thread once every entry of a job is decided.
+ * rcs[i] is 0 (stored), TW_EEXIST, TW_ESTALE, or the refusal code of entry i,
+ * whys[i] a static reason for refusals (NULL otherwise). */
+typedef void (*tw_ingest_done_fn)(void *ctx, const tw_ingest_counts *c, const int *rcs,
+                                  const char *const *whys, size_t n);
+/* Called on the loop thread for every entry newly stored, after its commit. */
+typedef void (*tw_ingest_stored_fn)(void *ctx, const tw_entry *e, const tw_put *put);
+
+int  tw_ingest_new(tw_ingest **out, tw_node *node, tw_ingest_stored_fn on_stored, void *ctx);
+/* Stops accepting jobs; in-flight chunks finish (their callbacks still run). */
+void tw_ingest_free(tw_ingest *ing);
+/*
+ * Takes n envelopes laid end to end in buf (lens[i] bytes each); both
+ * arrays are copied, so the caller may free them at once.  done runs later.
+ */
+int  tw_ingest_submit(tw_ingest *ing, const uint8_t *buf, const size_t *lens, size_t n,
+                      tw_ingest_done_fn done, void *ctx);
+/* Jobs submitted but not finished. */
+size_t tw_ingest_pending(const tw_ingest *ing);
+
+#endif

@@ -1,0 +1,192 @@
+/*
+ * Ingest benchmark: verify + store of pre-signed entries through the same
+ * pipeline twind uses for entries from peers (daemon/ingest.c), beside the
+ * bare one-core Ed25519 verify rate measured in the same run.
+ *
+ *   bench_ingest DATA_DIR [COUNT]
+ *
+ * Leaves DATA_DIR as a twind data directory holding COUNT records (groups,
+ * places and links of 1000 authors), and writes DATA_DIR/entries.bin (each
+ * envelope preceded by a 4-byte big-endian length) for other benchmarks.
+ * Prints figures; asserts nothing.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <sodium.h>
+#include <uv.h>
+
+#include "twin/entry.h"
+#include "twin/err.h"
+#include "config.h"
+#include "ingest.h"
+#include "log.h"
+#include "node.h"
+
+#define AUTHORS 1000u
+#define JOB 1000u
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static const char *const gov[] = { "PS-JEN", "PS-TBS", "PS-TKM", "PS-NBS", "PS-QQA", "PS-SLT", "PS-RBH", "PS-JRH",
+                                   "PS-JEM", "PS-BTH", "PS-HBN", "PS-NGZ", "PS-GZA", "PS-DEB", "PS-KYS", "PS-RFH" };
+static const char *const region[] = { "E12000001", "E12000002", "E12000003", "E12000004", "E12000005", "E12000006",
+                                      "E12000007", "E12000008", "E12000009" };
+static const char *const pkind[] = { "city", "town", "village", "refugee_camp", "bedouin_community", "neighbourhood" };
+static const char *const gkind[] = { "twinning_association", "friendship_group", "student_union", "church", "school",
+                                     "university", "council", "health_link" };
+static const char *const status[] = { "exploring", "active", "dormant", "ended" };
+static const char *const formality[] = { "formal_twinning", "friendship_link", "institutional_link", "exploring" };
+
+static size_t done_jobs, total_jobs;
+static tw_ingest_counts total;
+
+static void job_done(void *ctx, const tw_ingest_counts *c, const int *rcs, const char *const *whys, size_t n)
+{
+    (void)ctx;
+    total.stored += c->stored;
+    total.known += c->known;
+    total.stale += c->stale;
+    total.refused += c->refused;
+    for (size_t i = 0; i < n && c->refused; i++)
+        if (rcs[i] != 0 && rcs[i] != TW_EEXIST && rcs[i] != TW_ESTALE) { fprintf(stderr, "refused: %s\n", whys[i]); break; }
+    done_jobs++;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) { fprintf(stderr, "usage: bench_ingest DATA_DIR [COUNT]\n"); return 2; }
+    size_t count = argc > 2 ? strtoul(argv[2], NULL, 10) : 100000;
+    if (sodium_init() < 0 || count == 0) return 1;
+    tw_log_set_level(TW_LOG_WARN);
+    tw_config cfg;
+    char err[1024];
+    tw_config_defaults(&cfg);
+    snprintf(cfg.data_dir, sizeof cfg.data_dir, "%s", argv[1]);
+    uv_loop_t *loop = uv_default_loop();
+    static tw_node node;
+    if (tw_node_open(&node, loop, &cfg, err, sizeof err)) { fprintf(stderr, "%s\n", err); return 1; }
+
+    /* Authors and their entries, signed before any timing starts. */
+    uint8_t (*sks)[64] = malloc(AUTHORS * 64);
+    for (unsigned a = 0; a < AUTHORS; a++) {
+        uint8_t pk[32];
+        crypto_sign_keypair(pk, sks[a]);
+    }
+    uint8_t *all = malloc(count * 700);
+    size_t *lens = malloc(count * sizeof *lens), off = 0;
+    tw_buf env;
+    tw_buf_init(&env);
+    uint64_t ts0 = tw_now_ms() - count;
+    double t0 = now_s();
+    for (size_t i = 0; i < count; i++) {
+        char slot[64], name[96], ref[96];
+        tw_kv kv[8];
+        unsigned nk = 0;
+        const char *kind;
+        unsigned r = (unsigned)(i * 2654435761u);
+        if (i % 10 < 3) {
+            kind = "group";
+            snprintf(slot, sizeof slot, "group-%zu", i);
+            snprintf(name, sizeof name, "Benchmark Twinning Association number %zu", i);
+            kv[nk++] = (tw_kv){ tw_v_cstr("name"), tw_v_cstr(name) };
+            kv[nk++] = (tw_kv){ tw_v_cstr("group_kind"), tw_v_cstr(gkind[r % 8]) };
+            kv[nk++] = (tw_kv){ tw_v_cstr("nation"), tw_v_cstr("england") };
+            kv[nk++] = (tw_kv){ tw_v_cstr("region"), tw_v_cstr(region[r % 9]) };
+            kv[nk++] = (tw_kv){ tw_v_cstr("local_authority"), tw_v_cstr("Benchmark Borough Council") };
+            kv[nk++] = (tw_kv){ tw_v_cstr("seeking_partner"), tw_v_bool(r % 5 == 0) };
+        } else if (i % 10 < 7) {
+            kind = "place";
+            snprintf(slot, sizeof slot, "place-%zu", i);
+            snprintf(name, sizeof name, "Benchmark Village %zu", i);
+            kv[nk++] = (tw_kv){ tw_v_cstr("name_en"), tw_v_cstr(name) };
+            kv[nk++] = (tw_kv){ tw_v_cstr("name_ar"), tw_v_cstr("\xd9\x82\xd8\xb1\xd9\x8a\xd8\xa9") };
+            kv[nk++] = (tw_kv){ tw_v_cstr("place_kind"), tw_v_cstr(pkind[r % 6]) };
+            kv[nk++] = (tw_kv){ tw_v_cstr("country"), tw_v_cstr("PS") };
+            kv[nk++] = (tw_kv){ tw_v_cstr("subdivision"), tw_v_cstr(gov[r % 16]) };
+            kv[nk++] = (tw_kv){ tw_v_cstr("area"), tw_v_cstr(r % 16 >= 11 ? "gaza" : "west_bank") };
+            kv[nk++] = (tw_kv){ tw_v_cstr("seeking_partner"), tw_v_bool(r % 3 == 0) };
+        } else {
+            kind = "link";
+            snprintf(slot, sizeof slot, "link-%zu", i);
+            snprintf(ref, sizeof ref, "place-%zu", i - 3);
+            kv[nk++] = (tw_kv){ tw_v_cstr("group"), tw_v_cstr("group-0") };
+            kv[nk++] = (tw_kv){ tw_v_cstr("place"), tw_v_cstr(ref) };
+            kv[nk++] = (tw_kv){ tw_v_cstr("formality"), tw_v_cstr(formality[r % 4]) };
+            kv[nk++] = (tw_kv){ tw_v_cstr("status"), tw_v_cstr(status[r % 3]) };
+            kv[nk++] = (tw_kv){ tw_v_cstr("since"), tw_v_cstr("2012-05") };
+            kv[nk++] = (tw_kv){ tw_v_cstr("description"), tw_v_cstr("School exchanges, olive harvest visits and a joint choir.") };
+        }
+        tw_val body = { .type = TW_MAP, .len = nk, .v.map = kv };
+        int rc = tw_entry_sign(&env, sks[i % AUTHORS], node.netid, kind, strlen(kind), slot, strlen(slot), ts0 + i, &body);
+        if (rc || env.len > 700) { fprintf(stderr, "sign failed: %s\n", tw_strerror(rc)); return 1; }
+        memcpy(all + off, env.p, env.len);
+        lens[i] = env.len;
+        off += env.len;
+    }
+    double t_sign = now_s() - t0;
+    printf("generated %zu entries (%.0f bytes on average) in %.2f s\n", count, (double)off / (double)count, t_sign);
+
+    /* One core: parse + verify, the work a verifier thread does. */
+    t0 = now_s();
+    size_t ok = 0;
+    off = 0;
+    for (size_t i = 0; i < count; i++) {
+        tw_arena a;
+        tw_entry e;
+        tw_arena_init(&a, 0);
+        if (tw_entry_parse(all + off, lens[i], &a, &e, NULL) == 0 && tw_entry_verify(&e) == 0) ok++;
+        tw_arena_free(&a);
+        off += lens[i];
+    }
+    double t_verify = now_s() - t0;
+    double verify_rate = (double)count / t_verify;
+    printf("one-core parse+verify: %.0f entries/s (%zu ok)\n", verify_rate, ok);
+
+    FILE *f;
+    char path[4200];
+    snprintf(path, sizeof path, "%s/entries.bin", argv[1]);
+    if ((f = fopen(path, "wb"))) {
+        off = 0;
+        for (size_t i = 0; i < count; i++) {
+            uint8_t h[4] = { (uint8_t)(lens[i] >> 24), (uint8_t)(lens[i] >> 16), (uint8_t)(lens[i] >> 8), (uint8_t)lens[i] };
+            fwrite(h, 1, 4, f);
+            fwrite(all + off, 1, lens[i], f);
+            off += lens[i];
+        }
+        fclose(f);
+    }
+
+    tw_ingest *ing;
+    tw_ingest_new(&ing, &node, NULL, NULL);
+    t0 = now_s();
+    off = 0;
+    for (size_t i = 0; i < count; i += JOB) {
+        size_t n = count - i < JOB ? count - i : JOB, bytes = 0;
+        for (size_t k = 0; k < n; k++) bytes += lens[i + k];
+        tw_ingest_submit(ing, all + off, lens + i, n, job_done, NULL);
+        off += bytes;
+        total_jobs++;
+    }
+    uv_run(loop, UV_RUN_DEFAULT);
+    double t_ingest = now_s() - t0;
+    double rate = (double)count / t_ingest;
+    printf("ingest (verify on the thread pool, batched commits): %.0f entries/s, %.2f s for %zu\n", rate, t_ingest, count);
+    printf("ratio to one-core verify: %.2f (target >= 1.2)\n", rate / verify_rate);
+    printf("stored %llu, known %llu, stale %llu, refused %llu\n", (unsigned long long)total.stored,
+           (unsigned long long)total.known, (unsigned long long)total.stale, (unsigned long long)total.refused);
+    tw_ingest_free(ing);
+    uv_loop_close(loop);
+    tw_node_close(&node);
+    free(all);
+    free(lens);
+    free(sks);
+    tw_buf_free(&env);
+    return total.stored == count && done_jobs == total_jobs ? 0 : 1;
+}

@@ -1,0 +1,289 @@
+/* Store: newest-wins slots, tombstones, superseded versions dropped, map
+ * growth to a ceiling and refusal past it, persistence, network binding. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <cmocka.h>
+#include <sodium.h>
+
+#include "twin/entry.h"
+#include "twin/err.h"
+#include "twin/limits.h"
+#include "log.h"
+#include "store.h"
+
+static uint8_t netid[32], other_net[32];
+static uint8_t sk1[64], sk2[64];
+
+typedef struct made { tw_buf env; tw_arena a; tw_entry e; } made;
+
+static void make(made *m, const uint8_t *sk, const char *kind, const char *slot, uint64_t ts, const char *name)
+{
+    tw_buf_init(&m->env);
+    tw_arena_init(&m->a, 0);
+    tw_kv kv[1] = { { tw_v_cstr("name"), tw_v_cstr(name ? name : "x") } };
+    tw_val body = name ? (tw_val){ .type = TW_MAP, .len = 1, .v.map = kv } : tw_v_nil();
+    assert_int_equal(tw_entry_sign(&m->env, sk, netid, kind, strlen(kind), slot, strlen(slot), ts, &body), 0);
+    assert_int_equal(tw_entry_parse(m->env.p, m->env.len, &m->a, &m->e, NULL), 0);
+}
+
+static void unmake(made *m) { tw_buf_free(&m->env); tw_arena_free(&m->a); }
+
+static char dir[64];
+
+static int setup(void **state)
+{
+    snprintf(dir, sizeof dir, "/tmp/twstore.XXXXXX");
+    assert_non_null(mkdtemp(dir));
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    return system(cmd);
+}
+
+static tw_store *open_store(uint64_t ceiling)
+{
+    tw_store *s = NULL;
+    char err[512];
+    int rc = tw_store_open(&s, dir, ceiling, netid, err, sizeof err);
+    if (rc) fprintf(stderr, "%s\n", err);
+    assert_int_equal(rc, 0);
+    return s;
+}
+
+static int put1(tw_store *s, made *m, tw_put *p)
+{
+    memset(p, 0, sizeof *p);
+    p->e = &m->e;
+    int rc = tw_store_put_batch(s, p, 1);
+    assert_int_equal(rc, 0);
+    return p->result;
+}
+
+static void test_newest_wins(void **state)
+{
+    tw_store *s = open_store(0);
+    made v1, v2, v0, dup;
+    tw_put p;
+    uint8_t id[32];
+    uint64_t ts;
+    make(&v1, sk1, "group", "camden", 1000, "v1");
+    make(&v2, sk1, "group", "camden", 2000, "v2");
+    make(&v0, sk1, "group", "camden", 500, "v0");
+    assert_int_equal(put1(s, &v1, &p), 0);
+    assert_false(p.replaced);
+    assert_int_equal(put1(s, &v1, &p), TW_EEXIST);
+    assert_int_equal(put1(s, &v2, &p), 0);
+    assert_true(p.replaced);
+    assert_memory_equal(p.old_id, v1.e.id, 32);
+    assert_int_equal(p.old_ts, 1000);
+    /* The superseded version is gone; an older one arriving late is stale. */
+    assert_int_equal(tw_store_has(s, v1.e.id), 0);
+    assert_int_equal(tw_store_has(s, v2.e.id), 1);
+    assert_int_equal(put1(s, &v0, &p), TW_ESTALE);
+    assert_int_equal(tw_store_has(s, v0.e.id), 0);
+    assert_int_equal(tw_store_slot(s, "group", 5, v1.e.author, "camden", 6, id, &ts), 0);
+    assert_memory_equal(id, v2.e.id, 32);
+    assert_int_equal(ts, 2000);
+    /* Same timestamp: the greater id wins. */
+    make(&dup, sk1, "group", "camden", 2000, "v2b");
+    int cmp = memcmp(dup.e.id, v2.e.id, 32);
+    assert_int_equal(put1(s, &dup, &p), cmp > 0 ? 0 : TW_ESTALE);
+    /* Another author's slot of the same name is its own slot. */
+    made o;
+    make(&o, sk2, "group", "camden", 100, "other");
+    assert_int_equal(put1(s, &o, &p), 0);
+    assert_false(p.replaced);
+    tw_store_info info;
+    tw_store_get_info(s, &info);
+    assert_int_equal(info.entries, 2);
+    unmake(&v1); unmake(&v2); unmake(&v0); unmake(&dup); unmake(&o);
+    tw_store_close(s);
+}
+
+static void count_fn(void *ctx, const char *kind, uint64_t live, uint64_t dead)
+{
+    uint64_t *c = ctx;
+    if (strcmp(kind, "place") == 0) { c[0] = live; c[1] = dead; }
+}
+
+static void test_tombstone_kept(void **state)
+{
+    tw_store *s = open_store(0);
+    made v1, del, old;
+    tw_put p;
+    make(&v1, sk1, "place", "abu-dis", 1000, "Abu Dis");
+    make(&del, sk1, "place", "abu-dis", 2000, NULL);
+    make(&old, sk1, "place", "abu-dis", 1500, "Abu Dis (old)");
+    assert_int_equal(put1(s, &v1, &p), 0);
+    assert_int_equal(put1(s, &del, &p), 0);
+    assert_true(p.replaced);
+    /* The tombstone stays, so an old version cannot come back. */
+    assert_int_equal(tw_store_has(s, del.e.id), 1);
+    assert_int_equal(put1(s, &old, &p), TW_ESTALE);
+    uint64_t c[2] = { 9, 9 };
+    assert_int_equal(tw_store_count_kinds(s, count_fn, c), 0);
+    assert_int_equal(c[0], 0);
+    assert_int_equal(c[1], 1);
+    unmake(&v1); unmake(&del); unmake(&old);
+    tw_store_close(s);
+}
+
+typedef struct scan_ctx { int n; char last[64]; } scan_ctx;
+static int scan_fn(void *vctx, const uint8_t *key, size_t klen, const uint8_t *env, size_t envlen)
+{
+    scan_ctx *c = vctx;
+    c->n++;
+    return c->n == 3 ? 7 : 0;
+}
+
+static int ts_fn(void *vctx, uint64_t ts, const uint8_t id[32], const uint8_t *env, size_t n)
+{
+    uint64_t *last = vctx;
+    assert_true(ts >= *last);
+    *last = ts;
+    return 0;
+}
+
+static void test_batch_scan_persist_remove(void **state)
+{
+    tw_store *s = open_store(0);
+    enum { N = 50 };
+    made m[N];
+    tw_put p[N];
+    memset(p, 0, sizeof p);
+    for (int i = 0; i < N; i++) {
+        char slot[32];
+        snprintf(slot, sizeof slot, "s%02d", i);
+        make(&m[i], sk1, i % 2 ? "group" : "place", slot, 5000 - (uint64_t)i, "n");
+        p[i].e = &m[i].e;
+    }
+    assert_int_equal(tw_store_put_batch(s, p, N), 0);
+    for (int i = 0; i < N; i++) assert_int_equal(p[i].result, 0);
+    scan_ctx c = { 0 };
+    assert_int_equal(tw_store_scan(s, "group", 5, NULL, 0, scan_fn, &c), 7);   /* stopped */
+    uint64_t last = 0;
+    assert_int_equal(tw_store_scan_ts(s, 0, ts_fn, &last), 0);
+    uint8_t d1[32], d2[32];
+    uint64_t n1, n2;
+    assert_int_equal(tw_store_digest(s, d1, &n1), 0);
+    assert_int_equal(n1, N);
+    tw_store_close(s);
+    /* Reopen: everything is still there, digest unchanged. */
+    s = open_store(0);
+    assert_int_equal(tw_store_digest(s, d2, &n2), 0);
+    assert_int_equal(n2, N);
+    assert_memory_equal(d1, d2, 32);
+    uint8_t ids[2][32];
+    memcpy(ids[0], m[0].e.id, 32);
+    memcpy(ids[1], m[1].e.id, 32);
+    assert_int_equal(tw_store_remove(s, (const uint8_t (*)[32])ids, 2), 0);
+    assert_int_equal(tw_store_has(s, m[0].e.id), 0);
+    assert_int_equal(tw_store_digest(s, d2, &n2), 0);
+    assert_int_equal(n2, N - 2);
+    assert_memory_not_equal(d1, d2, 32);
+    /* A removed entry can be stored again (it is not a superseded version). */
+    tw_put q;
+    assert_int_equal(put1(s, &m[0], &q), 0);
+    for (int i = 0; i < N; i++) unmake(&m[i]);
+    tw_store_close(s);
+}
+
+static void test_other_network_refused(void **state)
+{
+    tw_store *s = open_store(0);
+    tw_store_close(s);
+    char err[512];
+    assert_int_equal(tw_store_open(&s, dir, 0, other_net, err, sizeof err), TW_ENETWORK);
+    assert_non_null(strstr(err, "another network"));
+}
+
+static void test_map_ceiling(void **state)
+{
+    /* A 1 MiB ceiling fills after a few thousand entries: the failing
+     * batch is refused whole, and reads go on. */
+    const uint64_t ceiling = 1u << 20;
+    tw_store *s = open_store(ceiling);
+    int full_at = -1;
+    uint64_t stored = 0;
+    for (int b = 0; b < 400 && full_at < 0; b++) {
+        made m[16];
+        tw_put p[16];
+        memset(p, 0, sizeof p);
+        for (int i = 0; i < 16; i++) {
+            char slot[32];
+            snprintf(slot, sizeof slot, "f%05d", b * 16 + i);
+            make(&m[i], sk1, "place", slot, 1000 + (uint64_t)(b * 16 + i), "filler text to take some room in the map");
+            p[i].e = &m[i].e;
+        }
+        int rc = tw_store_put_batch(s, p, 16);
+        if (rc == TW_EFULL) {
+            full_at = b;
+            for (int i = 0; i < 16; i++) assert_int_equal(tw_store_has(s, m[i].e.id), 0);
+        } else {
+            assert_int_equal(rc, 0);
+            stored += 16;
+        }
+        for (int i = 0; i < 16; i++) unmake(&m[i]);
+    }
+    assert_true(full_at > 0);
+    tw_store_info info;
+    tw_store_get_info(s, &info);
+    assert_int_equal(info.entries, stored);
+    assert_true(info.map_size <= ceiling);
+    uint8_t d[32];
+    uint64_t n;
+    assert_int_equal(tw_store_digest(s, d, &n), 0);
+    assert_int_equal(n, stored);
+    tw_store_close(s);
+    /* Reopened with a higher ceiling, writes go on. */
+    s = open_store(8u << 20);
+    made m;
+    tw_put p;
+    make(&m, sk1, "place", "after", 999999, "more");
+    assert_int_equal(put1(s, &m, &p), 0);
+    unmake(&m);
+    tw_store_close(s);
+}
+
+static void test_map_growth(void **state)
+{
+    /* Starting at TW_MAP_SIZE_INITIAL, the map doubles on demand. */
+    tw_store *s = open_store(0);
+    tw_store_info info;
+    tw_store_get_info(s, &info);
+    assert_int_equal(info.map_size, TW_MAP_SIZE_INITIAL);
+    assert_int_equal(info.map_ceiling, TW_MAP_SIZE_CEILING_DEFAULT);
+    tw_store_close(s);
+}
+
+int main(void)
+{
+    if (sodium_init() < 0) return 1;
+    tw_log_set_level(TW_LOG_ERROR);
+    uint8_t pk[32], key[32];
+    crypto_sign_keypair(pk, sk1);
+    crypto_sign_keypair(pk, sk2);
+    randombytes_buf(key, 32);
+    tw_netid_derive(netid, key);
+    randombytes_buf(key, 32);
+    tw_netid_derive(other_net, key);
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_newest_wins, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_tombstone_kept, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_batch_scan_persist_remove, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_other_network_refused, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_map_ceiling, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_map_growth, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
