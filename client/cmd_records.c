@@ -235,11 +235,14 @@ static int publish_one(tw_cli *cli, tw_arena *a, const tw_item *it, bool quiet_j
     if (rc != 0) return rc;
     if ((rc = tw_cli_call(cli, a, "publish", &args, &res, NULL)) != 0) return rc;
     if (cli->json) return quiet_json ? 0 : tw_out_json(&res);
-    const tw_val *created = tw_v_get(&res, "created");
+    const tw_val *created = tw_v_get(&res, "created"), *same = tw_v_get(&res, "unchanged");
     size_t il;
     const char *id = tw_rec_str(&res, "id", &il);
+    /* An identical body is not signed again; saying "updated" would suggest
+     * a new version that peers will receive. */
     printf("%s %.*s/%.*s  id %.*s\n",
-           created && created->type == TW_BOOL && created->v.b ? "created" : "updated",
+           same && same->type == TW_BOOL && same->v.b ? "unchanged"
+           : created && created->type == TW_BOOL && created->v.b ? "created" : "updated",
            (int)it->kind_len, it->kind, (int)it->slot_len, it->slot,
            (int)(il > 16 ? 16 : il), id);
     return 0;
