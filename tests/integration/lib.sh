@@ -1,0 +1,212 @@
+# Shared helpers for the integration tests (POSIX sh; sourced, not run).
+#
+#   . tests/integration/lib.sh
+#   tw_start n1                 start build/twind on its own data directory
+#   tw n1 status                run build/twin against it
+#   check "status works" tw n1 status
+#   tw_stop n1 || fail "..."    SIGTERM, bounded wait, returns the exit code
+#   tw_done                     last line: exit status from the tally
+#
+# Every node NAME has the data directory $TW_ROOT/NAME, created by twind
+# itself on its first start (so its mode is the daemon's doing), and the log
+# $TW_ROOT/NAME.log (twind's stderr, appended across restarts).  $TW_ROOT is
+# a fresh directory under /tmp with a short name, because the control socket
+# path must fit in the 108 bytes of sun_path.  Every process started here is
+# remembered by pid and stopped by pid when the script exits, whatever way it
+# exits.  NAME must be usable in a shell variable name ([A-Za-z0-9_]).
+
+B=${B:-build}
+TW_NPASS=0
+TW_NFAIL=0
+TW_PIDS=""
+TW_START_TRIES=${TW_START_TRIES:-200}    # x 0.05 s to come up
+TW_STOP_TRIES=${TW_STOP_TRIES:-200}      # x 0.05 s to exit after SIGTERM
+TW_CMD_TIMEOUT=${TW_CMD_TIMEOUT:-60}     # seconds for one twin command
+TW_SCRIPT=$(basename "$0" .sh)
+
+TW_ROOT=$(mktemp -d /tmp/twtest.XXXXXX) || { echo "FAIL: $TW_SCRIPT: cannot create a temporary directory"; exit 1; }
+
+pass() { TW_NPASS=$((TW_NPASS + 1)); echo "PASS: $1"; }
+
+# fail DESC [DETAIL...]: the detail lines go to the log only, indented.
+fail() {
+    TW_NFAIL=$((TW_NFAIL + 1))
+    echo "FAIL: $1"
+    shift
+    for l in "$@"; do echo "    $l"; done
+}
+
+# tw_run CMD...: runs CMD with stdout in $TW_OUT and stderr in $TW_ERR and
+# sets TW_RC.  Never fails the script.
+TW_OUT=$TW_ROOT/out
+TW_ERR=$TW_ROOT/err
+tw_run() {
+    TW_RC=0
+    "$@" >"$TW_OUT" 2>"$TW_ERR" || TW_RC=$?
+    return 0
+}
+
+tw__show_last() {
+    echo "    exit status $TW_RC; stdout:"
+    head -n 15 "$TW_OUT" | sed 's/^/      /'
+    echo "    stderr:"
+    head -n 15 "$TW_ERR" | sed 's/^/      /'
+}
+
+# check DESC CMD...: PASS when CMD exits 0.
+check() {
+    _d=$1; shift
+    tw_run "$@"
+    if [ "$TW_RC" = 0 ]; then pass "$_d"; else fail "$_d"; tw__show_last; fi
+}
+
+# check_rc DESC RC CMD...: PASS when CMD exits with status RC.
+check_rc() {
+    _d=$1; _want=$2; shift 2
+    tw_run "$@"
+    if [ "$TW_RC" = "$_want" ]; then pass "$_d"; else fail "$_d" "expected exit status $_want"; tw__show_last; fi
+}
+
+# check_out DESC RC PATTERN CMD...: PASS when CMD exits with RC and its
+# stdout or stderr contains the fixed string PATTERN.
+check_out() {
+    _d=$1; _want=$2; _pat=$3; shift 3
+    tw_run "$@"
+    if [ "$TW_RC" = "$_want" ] && cat "$TW_OUT" "$TW_ERR" | grep -qF -- "$_pat"; then
+        pass "$_d"
+    else
+        fail "$_d" "expected exit status $_want and output containing: $_pat"; tw__show_last
+    fi
+}
+
+# check_file DESC PATTERN FILE: PASS when FILE contains the fixed string.
+check_file() {
+    if grep -qF -- "$2" "$3" 2>/dev/null; then pass "$1"; else fail "$1" "$3 lacks: $2"; fi
+}
+
+# tw_json FILE EXPR: prints the Python expression EXPR evaluated with d =
+# the JSON document in FILE (exit 1 if it does not parse or EXPR fails).
+tw_json() {
+    python3 -c 'import json,sys
+d = json.load(open(sys.argv[1], encoding="utf-8"))
+r = eval(sys.argv[2])
+print(json.dumps(r, ensure_ascii=False, sort_keys=True) if not isinstance(r, str) else r)' "$1" "$2"
+}
+
+tw_dir() { echo "$TW_ROOT/$1"; }
+tw_log() { echo "$TW_ROOT/$1.log"; }
+tw_pid() { eval "echo \${TW_PID_$1:-}"; }
+
+# tw NAME ARGS...: build/twin against node NAME, bounded in time.
+tw() {
+    _n=$1; shift
+    timeout "$TW_CMD_TIMEOUT" "$B/twin" --data-dir "$TW_ROOT/$_n" "$@"
+}
+
+# True while PID runs (a zombie, which kill -0 still reports, does not).
+tw_alive() {
+    [ -n "$1" ] && [ -d "/proc/$1" ] || return 1
+    ! grep -q '^State:[[:space:]]*Z' "/proc/$1/status" 2>/dev/null
+}
+
+# tw_start NAME [TWIND ARGS...]: starts twind for NAME in the background
+# and waits until `twin status` answers.  Returns 0 when it serves; else
+# the daemon's exit status (or 124 if it neither served nor exited).
+tw_start() {
+    _n=$1; shift
+    "$B/twind" --data-dir "$TW_ROOT/$_n" --log-level debug "$@" 2>>"$TW_ROOT/$_n.log" &
+    _p=$!
+    eval "TW_PID_$_n=$_p"
+    TW_PIDS="$TW_PIDS $_p"
+    _i=0
+    while [ "$_i" -lt "$TW_START_TRIES" ]; do
+        if ! tw_alive "$_p"; then
+            _rc=0; wait "$_p" || _rc=$?
+            eval "TW_PID_$_n="
+            echo "    twind $_n exited at start with status $_rc; log:"
+            tail -n 5 "$TW_ROOT/$_n.log" | sed 's/^/      /'
+            return "$_rc"
+        fi
+        if timeout 5 "$B/twin" --data-dir "$TW_ROOT/$_n" status >/dev/null 2>&1; then return 0; fi
+        sleep 0.05
+        _i=$((_i + 1))
+    done
+    echo "    twind $_n did not answer within $TW_START_TRIES tries"
+    return 124
+}
+
+# tw__reap PID: waits (bounded) for PID to exit and sets TW_REAP_RC to its
+# exit status; 124 if it did not exit in time (it is then killed with
+# SIGKILL).  Not to be run in a subshell: only this shell can reap its
+# children.
+tw__reap() {
+    _i=0
+    while tw_alive "$1" && [ "$_i" -lt "$TW_STOP_TRIES" ]; do sleep 0.05; _i=$((_i + 1)); done
+    if tw_alive "$1"; then
+        kill -KILL "$1" 2>/dev/null
+        wait "$1" 2>/dev/null
+        TW_REAP_RC=124
+        return
+    fi
+    TW_REAP_RC=0; wait "$1" 2>/dev/null || TW_REAP_RC=$?
+}
+
+# tw_stop NAME: SIGTERM, bounded wait; returns twind's exit status.
+tw_stop() {
+    _p=$(tw_pid "$1")
+    [ -n "$_p" ] || return 0
+    kill -TERM "$_p" 2>/dev/null
+    tw__reap "$_p"
+    eval "TW_PID_$1="
+    return "$TW_REAP_RC"
+}
+
+# tw_kill9 NAME: SIGKILL, and waits until the process is gone.
+tw_kill9() {
+    _p=$(tw_pid "$1")
+    [ -n "$_p" ] || return 0
+    kill -KILL "$_p" 2>/dev/null
+    tw__reap "$_p"
+    eval "TW_PID_$1="
+    return 0
+}
+
+# tw_track PID: stop PID at exit too (for other background processes).
+tw_track() { TW_PIDS="$TW_PIDS $1"; }
+
+# tw_free_port: a TCP port on 127.0.0.1 free at the time of asking.
+tw_free_port() {
+    python3 -c 'import socket
+s = socket.socket()
+s.bind(("127.0.0.1", 0))
+print(s.getsockname()[1])
+s.close()'
+}
+
+tw__cleanup() {
+    for _p in $TW_PIDS; do
+        if tw_alive "$_p"; then
+            kill -TERM "$_p" 2>/dev/null
+            _i=0
+            while tw_alive "$_p" && [ "$_i" -lt 40 ]; do sleep 0.05; _i=$((_i + 1)); done
+            tw_alive "$_p" && kill -KILL "$_p" 2>/dev/null
+        fi
+    done
+    if [ "$TW_NFAIL" != 0 ]; then
+        # Keep the daemons' logs where the runner keeps its own.
+        _keep=tests/out/$TW_SCRIPT
+        mkdir -p "$_keep" 2>/dev/null && cp "$TW_ROOT"/*.log "$_keep"/ 2>/dev/null &&
+            echo "    node logs kept in $_keep/"
+    fi
+    [ -n "${TW_KEEP:-}" ] && { echo "    kept $TW_ROOT"; return; }
+    rm -rf "$TW_ROOT"
+}
+trap 'tw__cleanup' EXIT
+trap 'exit 130' INT TERM
+
+# tw_done: prints the tally and exits 1 if anything failed.
+tw_done() {
+    echo "$TW_SCRIPT: $TW_NPASS passed, $TW_NFAIL failed"
+    [ "$TW_NFAIL" = 0 ]
+    exit $?
+}
