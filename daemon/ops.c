@@ -141,7 +141,8 @@ typedef struct list_ctx {
     uint8_t author[TW_KEY_LEN];
     const char *slot; size_t slot_len;       /* show: only this slot */
     const char *needle;                      /* search: folded text */
-    uint8_t last[TW_SLOTKEY_MAX];
+    tw_arena arena;                          /* reused for every record */
+    uint8_t last[TW_ENTRYKEY_MAX];
     size_t last_len;
     bool more;
     int err;
@@ -165,16 +166,15 @@ static bool search_match(const tw_val *v, const char *needle, char *scratch, siz
     return false;
 }
 
-static int list_fn(void *vctx, const uint8_t *key, size_t klen, const uint8_t *env, size_t envlen)
+static int list_fn(void *vctx, const uint8_t *key, size_t klen, const uint8_t id[TW_ID_LEN],
+                   const uint8_t *env, size_t envlen)
 {
     list_ctx *c = vctx;
-    tw_arena a;
     tw_entry en;
-    tw_arena_init(&a, 0);
-    int rc = tw_entry_parse(env, envlen, &a, &en, NULL);
+    tw_arena_reset(&c->arena);
+    int rc = tw_entry_parse_known(env, envlen, id, &c->arena, &en);
     if (rc) {
         tw_warn("ops", "skipping an unreadable stored entry");
-        tw_arena_free(&a);
         return 0;
     }
     bool ok = true;
@@ -210,8 +210,13 @@ static int list_fn(void *vctx, const uint8_t *key, size_t klen, const uint8_t *e
             c->last_len = klen;
         }
     }
-    tw_arena_free(&a);
     return stop;
+}
+
+static void list_ctx_free(list_ctx *c)
+{
+    tw_buf_free(&c->recs);
+    tw_arena_free(&c->arena);
 }
 
 static int finish_list(list_ctx *c, tw_buf *out, bool with_next)
@@ -258,16 +263,16 @@ static int op_list(tw_node *n, const tw_val *args, tw_buf *out, tw_op_err *e)
         c.where = where;
     }
     const tw_val *after = tw_v_get(args, "after");
-    if (after && after->type != TW_NIL && (after->type != TW_BIN || after->len > TW_SLOTKEY_MAX))
+    if (after && after->type != TW_NIL && (after->type != TW_BIN || after->len > TW_ENTRYKEY_MAX))
         FAIL(TW_EINVAL, "argument \"after\" must be a cursor from a previous page");
     c.limit = (uint32_t)limit;
     c.tombstones = arg_bool(args, "tombstones");
     tw_buf_init(&c.recs);
     rc = tw_store_scan(n->store, kind, kl, after && after->type == TW_BIN ? (const uint8_t *)after->v.s : NULL,
                        after && after->type == TW_BIN ? after->len : 0, list_fn, &c);
-    if (rc < 0) { tw_buf_free(&c.recs); FAIL(rc, "cannot read the store: %s", tw_strerror(rc)); }
+    if (rc < 0) { list_ctx_free(&c); FAIL(rc, "cannot read the store: %s", tw_strerror(rc)); }
     rc = finish_list(&c, out, true);
-    tw_buf_free(&c.recs);
+    list_ctx_free(&c);
     return rc;
 }
 
@@ -285,7 +290,7 @@ static int op_show(tw_node *n, const tw_val *args, tw_buf *out, tw_op_err *e)
         if (tw_hex_decode(id, TW_ID_LEN, idhex, il)) FAIL(TW_EINVAL, "id: not 64 hex digits");
         tw_buf_init(&env);
         rc = tw_store_get(n->store, id, &env);
-        if (rc == 0) list_fn(&c, (const uint8_t *)"", 0, env.p, env.len);
+        if (rc == 0) list_fn(&c, (const uint8_t *)"", 0, id, env.p, env.len);
         tw_buf_free(&env);
         if (rc == TW_ENOTFOUND) FAIL(rc, "no entry with id %.*s", (int)il, idhex);
         if (rc) FAIL(rc, "cannot read the store: %s", tw_strerror(rc));
@@ -295,11 +300,11 @@ static int op_show(tw_node *n, const tw_val *args, tw_buf *out, tw_op_err *e)
         c.slot = slot;
         c.slot_len = sl;
         rc = tw_store_scan(n->store, kind, kl, NULL, 0, list_fn, &c);
-        if (rc < 0) { tw_buf_free(&c.recs); FAIL(rc, "cannot read the store: %s", tw_strerror(rc)); }
-        if (c.count == 0) { tw_buf_free(&c.recs); FAIL(TW_ENOTFOUND, "no %.*s record with slot %.*s", (int)kl, kind, (int)sl, slot); }
+        if (rc < 0) { list_ctx_free(&c); FAIL(rc, "cannot read the store: %s", tw_strerror(rc)); }
+        if (c.count == 0) { list_ctx_free(&c); FAIL(TW_ENOTFOUND, "no %.*s record with slot %.*s", (int)kl, kind, (int)sl, slot); }
     }
     rc = finish_list(&c, out, false);
-    tw_buf_free(&c.recs);
+    list_ctx_free(&c);
     return rc;
 }
 
@@ -329,9 +334,9 @@ static int op_search(tw_node *n, const tw_val *args, tw_buf *out, tw_op_err *e)
     tw_buf_init(&c.recs);
     rc = tw_store_scan(n->store, NULL, 0, NULL, 0, list_fn, &c);
     free(needle);
-    if (rc < 0) { tw_buf_free(&c.recs); FAIL(rc, "cannot read the store: %s", tw_strerror(rc)); }
+    if (rc < 0) { list_ctx_free(&c); FAIL(rc, "cannot read the store: %s", tw_strerror(rc)); }
     rc = finish_list(&c, out, false);
-    tw_buf_free(&c.recs);
+    list_ctx_free(&c);
     return rc;
 }
 
@@ -500,15 +505,15 @@ static void count_field(table *t, const tw_val *body, const char *field)
 }
 
 enum { T_LSTATUS, T_LFORM, T_GNATION, T_GKIND, T_PAREA, T_PKIND, T_PSUB, T_SEEK, T_COUNT };
-typedef struct stats_ctx { table t[T_COUNT]; } stats_ctx;
+typedef struct stats_ctx { table t[T_COUNT]; tw_arena arena; } stats_ctx;
 
-static int stats_fn(void *vctx, const uint8_t *key, size_t klen, const uint8_t *env, size_t envlen)
+static int stats_fn(void *vctx, const uint8_t *key, size_t klen, const uint8_t id[TW_ID_LEN],
+                    const uint8_t *env, size_t envlen)
 {
     stats_ctx *c = vctx;
-    tw_arena a;
     tw_entry en;
-    tw_arena_init(&a, 0);
-    if (tw_entry_parse(env, envlen, &a, &en, NULL) == 0 && en.body.type == TW_MAP) {
+    tw_arena_reset(&c->arena);
+    if (tw_entry_parse_known(env, envlen, id, &c->arena, &en) == 0 && en.body.type == TW_MAP) {
         const tw_val *b = &en.body, *seek = tw_v_get(b, "seeking_partner");
         bool seeking = seek && seek->type == TW_BOOL && seek->v.b;
         if (en.kind_len == 4 && memcmp(en.kind, "link", 4) == 0) {
@@ -525,7 +530,6 @@ static int stats_fn(void *vctx, const uint8_t *key, size_t klen, const uint8_t *
             if (seeking) count(&c->t[T_SEEK], "places", 6);
         }
     }
-    tw_arena_free(&a);
     return 0;
 }
 
@@ -565,6 +569,7 @@ static int op_stats(tw_node *n, const tw_val *args, tw_buf *out, tw_op_err *e)
     }
 done:
     for (int i = 0; i < T_COUNT; i++) free(c.t[i].c);
+    tw_arena_free(&c.arena);
     tw_buf_free(&kc.b);
     return rc;
 }

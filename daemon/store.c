@@ -51,28 +51,44 @@ static uint64_t get_be64(const uint8_t *p)
     return x;
 }
 
-/* Key of an envelope in the entries table: ts(8, big-endian) id(32). */
-static void entry_key(uint8_t k[8 + TW_ID_LEN], uint64_t ts, const uint8_t id[TW_ID_LEN])
+/* Key of an envelope in the entries table: kind 0x00 ts(8, big-endian)
+ * id(32).  Returns its length. */
+static size_t entry_key(uint8_t *k, const char *kind, size_t kind_len, uint64_t ts,
+                        const uint8_t id[TW_ID_LEN])
 {
-    put_be64(k, ts);
-    memcpy(k + 8, id, TW_ID_LEN);
+    memcpy(k, kind, kind_len);
+    k[kind_len] = 0;
+    put_be64(k + kind_len + 1, ts);
+    memcpy(k + kind_len + 9, id, TW_ID_LEN);
+    return kind_len + 9 + TW_ID_LEN;
 }
 
-/* Looks an id up: its timestamp from the ids table, then the envelope. */
+/* Looks an id up: kind and timestamp from the ids table, then the envelope. */
 static int get_env(tw_store *s, MDB_txn *txn, const uint8_t id[TW_ID_LEN], MDB_val *env, uint64_t *ts)
 {
     MDB_val k = { TW_ID_LEN, (void *)id }, v;
     int rc = mdb_get(txn, s->ids, &k, &v);
     if (rc) return rc;
-    if (v.mv_size != 8) return MDB_CORRUPTED;
-    uint8_t ek[8 + TW_ID_LEN];
-    uint64_t t = get_be64(v.mv_data);
-    entry_key(ek, t, id);
-    MDB_val kk = { sizeof ek, ek };
+    if (v.mv_size < 10 || v.mv_size > TW_KIND_MAX + 9) return MDB_CORRUPTED;
+    uint8_t ek[TW_ENTRYKEY_MAX];
+    size_t kl = v.mv_size - 9;
+    const uint8_t *iv = v.mv_data;
+    uint64_t t = get_be64(iv + kl + 1);
+    size_t ekn = entry_key(ek, (const char *)iv, kl, t, id);
+    MDB_val kk = { ekn, ek };
     rc = mdb_get(txn, s->entries, &kk, env);
     if (rc == MDB_NOTFOUND) return MDB_CORRUPTED;
     if (ts) *ts = t;
     return rc;
+}
+
+/* Value of an id in the ids table: kind 0x00 ts(8). */
+static size_t id_val(uint8_t *v, const char *kind, size_t kind_len, uint64_t ts)
+{
+    memcpy(v, kind, kind_len);
+    v[kind_len] = 0;
+    put_be64(v + kind_len + 1, ts);
+    return kind_len + 9;
 }
 
 void tw_store_slotkey(uint8_t *key, size_t *len, const char *kind, size_t kind_len,
@@ -225,9 +241,9 @@ static int put_one(tw_store *s, MDB_txn *txn, tw_put *p)
         p->old_ts = old_ts;
         p->replaced = true;
         /* Superseded versions are dropped from storage. */
-        uint8_t ok[8 + TW_ID_LEN];
-        entry_key(ok, old_ts, p->old_id);
-        MDB_val okv = { sizeof ok, ok }, oid = { TW_ID_LEN, p->old_id };
+        uint8_t ok[TW_ENTRYKEY_MAX];
+        size_t okn = entry_key(ok, e->kind, e->kind_len, old_ts, p->old_id);
+        MDB_val okv = { okn, ok }, oid = { TW_ID_LEN, p->old_id };
         if ((rc = mdb_del(txn, s->entries, &okv, NULL)) && rc != MDB_NOTFOUND) return rc;
         if ((rc = mdb_del(txn, s->ids, &oid, NULL)) && rc != MDB_NOTFOUND) return rc;
     } else if (rc != MDB_NOTFOUND && rc != 0) {
@@ -235,10 +251,10 @@ static int put_one(tw_store *s, MDB_txn *txn, tw_put *p)
     } else if (rc == 0) {
         return MDB_CORRUPTED;
     }
-    uint8_t ek[8 + TW_ID_LEN], tsb[8];
-    entry_key(ek, e->ts, e->id);
-    put_be64(tsb, e->ts);
-    MDB_val ekv = { sizeof ek, ek }, ev = { e->env_len, (void *)e->env }, tv = { 8, tsb };
+    uint8_t ek[TW_ENTRYKEY_MAX], iv[TW_KIND_MAX + 9];
+    size_t ekn = entry_key(ek, e->kind, e->kind_len, e->ts, e->id);
+    size_t ivn = id_val(iv, e->kind, e->kind_len, e->ts);
+    MDB_val ekv = { ekn, ek }, ev = { e->env_len, (void *)e->env }, tv = { ivn, iv };
     if ((rc = mdb_put(txn, s->entries, &ekv, &ev, MDB_NOOVERWRITE))) return rc;
     if ((rc = mdb_put(txn, s->ids, &k, &tv, MDB_NOOVERWRITE))) return rc;
     uint8_t sv[TW_SLOTVAL_LEN];
@@ -287,11 +303,11 @@ static int remove_one(tw_store *s, MDB_txn *txn, const uint8_t id[TW_ID_LEN], tw
     /* The envelope was checked when stored; parse it again only to find its
      * slot. */
     if (tw_entry_parse(env.mv_data, env.mv_size, a, &e, NULL) != 0) return MDB_CORRUPTED;
-    uint8_t sk[TW_SLOTKEY_MAX], ek[8 + TW_ID_LEN];
+    uint8_t sk[TW_SLOTKEY_MAX], ek[TW_ENTRYKEY_MAX];
     size_t skn;
     tw_store_slotkey(sk, &skn, e.kind, e.kind_len, e.author, e.slot, e.slot_len);
-    entry_key(ek, ts, id);
-    MDB_val slk = { skn, sk }, ekv = { sizeof ek, ek }, idk = { TW_ID_LEN, (void *)id }, cur;
+    size_t ekn = entry_key(ek, e.kind, e.kind_len, ts, id);
+    MDB_val slk = { skn, sk }, ekv = { ekn, ek }, idk = { TW_ID_LEN, (void *)id }, cur;
     if (mdb_get(txn, s->slots, &slk, &cur) == 0 && cur.mv_size >= TW_ID_LEN &&
         memcmp(cur.mv_data, id, TW_ID_LEN) == 0)
         if ((rc = mdb_del(txn, s->slots, &slk, NULL))) return rc;
@@ -389,9 +405,8 @@ int tw_store_scan(tw_store *s, const char *kind, size_t kind_len,
     }
     int rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn);
     if (rc) return lmdb_err(rc);
-    if ((rc = mdb_cursor_open(txn, s->slots, &cur))) { mdb_txn_abort(txn); return lmdb_err(rc); }
+    if ((rc = mdb_cursor_open(txn, s->entries, &cur))) { mdb_txn_abort(txn); return lmdb_err(rc); }
     MDB_val k, v;
-    MDB_cursor_op op;
     if (after && after_len) {
         k = (MDB_val){ after_len, (void *)after };
         rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
@@ -403,18 +418,14 @@ int tw_store_scan(tw_store *s, const char *kind, size_t kind_len,
     } else {
         rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST);
     }
-    op = MDB_NEXT;
     int ret = 0;
     while (rc == 0) {
         if (plen && (k.mv_size < plen || memcmp(k.mv_data, prefix, plen) != 0)) break;
-        if (v.mv_size != TW_SLOTVAL_LEN) { rc = MDB_CORRUPTED; break; }
-        uint8_t ekb[8 + TW_ID_LEN];
-        entry_key(ekb, get_be64((const uint8_t *)v.mv_data + TW_ID_LEN), v.mv_data);
-        MDB_val ek = { sizeof ekb, ekb }, ev;
-        rc = mdb_get(txn, s->entries, &ek, &ev);
-        if (rc) { rc = MDB_CORRUPTED; break; }
-        if ((ret = fn(ctx, k.mv_data, k.mv_size, ev.mv_data, ev.mv_size))) break;
-        rc = mdb_cursor_get(cur, &k, &v, op);
+        if (k.mv_size < 10 + TW_ID_LEN) { rc = MDB_CORRUPTED; break; }
+        const uint8_t *kp = k.mv_data;
+        const uint8_t *id = kp + k.mv_size - TW_ID_LEN;
+        if ((ret = fn(ctx, kp, k.mv_size, id, v.mv_data, v.mv_size))) break;
+        rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
     }
     mdb_cursor_close(cur);
     mdb_txn_abort(txn);
@@ -424,29 +435,6 @@ int tw_store_scan(tw_store *s, const char *kind, size_t kind_len,
         return lmdb_err(rc);
     }
     return 0;
-}
-
-int tw_store_scan_ts(tw_store *s, uint64_t from, tw_store_ts_fn fn, void *ctx)
-{
-    MDB_txn *txn;
-    MDB_cursor *cur;
-    int rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn);
-    if (rc) return lmdb_err(rc);
-    if ((rc = mdb_cursor_open(txn, s->entries, &cur))) { mdb_txn_abort(txn); return lmdb_err(rc); }
-    uint8_t start[8];
-    put_be64(start, from);
-    MDB_val k = { 8, start }, v;
-    int ret = 0;
-    rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
-    while (rc == 0) {
-        if (k.mv_size != 8 + TW_ID_LEN) { rc = MDB_CORRUPTED; break; }
-        if ((ret = fn(ctx, get_be64(k.mv_data), (const uint8_t *)k.mv_data + 8, v.mv_data, v.mv_size))) break;
-        rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
-    }
-    mdb_cursor_close(cur);
-    mdb_txn_abort(txn);
-    if (ret) return ret;
-    return rc == MDB_NOTFOUND ? 0 : lmdb_err(rc);
 }
 
 int tw_store_digest(tw_store *s, uint8_t out[32], uint64_t *count)

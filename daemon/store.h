@@ -1,16 +1,18 @@
 /*
  * The store: one LMDB environment in <data-dir>/store (DESIGN section 6).
  *
- *   entries  ts(8, big-endian) id(32)     -> envelope bytes
- *   ids      id(32)                       -> ts(8, big-endian)
+ *   entries  kind 0x00 ts(8, big-endian) id(32) -> envelope bytes
+ *   ids      id(32)                       -> kind 0x00 ts(8, big-endian)
  *   slots    kind 0x00 author(32) slot    -> id(32) ts(8, big-endian) flags(1)
  *   meta     name                         -> value (schema version, network id)
  *
- * Envelopes are keyed by (timestamp, id): that is the order reconciliation
- * and bundles walk, and new entries mostly append at the end of the tree,
+ * Only current versions are stored (superseded ones are deleted), so the
+ * entries table is the registry.  Envelopes are keyed by kind, then
+ * (timestamp, id): listing a kind is one sequential range scan with no
+ * lookups, and new entries mostly append at the end of their kind's range,
  * so a large commit rewrites few pages.  The small ids table answers "do we
- * have it" and leads from an id to its envelope.  Slots are keyed by kind
- * first, so listing a kind is one range scan.  Only
+ * have it" and leads from an id to its envelope; the slots table decides
+ * which version of a slot is current.  Only
  * the newest version of a slot is kept; tombstones are kept like any version.
  * All calls are made from one thread (the event loop): one writer, short
  * read transactions, and the map can be grown safely between transactions.
@@ -26,6 +28,7 @@
 #define TW_STORE_SCHEMA 1u
 #define TW_SLOTVAL_LEN (TW_ID_LEN + 8 + 1)
 #define TW_SLOT_TOMBSTONE 1u           /* flags bit: the current version is a deletion */
+#define TW_ENTRYKEY_MAX (TW_KIND_MAX + 1 + 8 + TW_ID_LEN)
 #define TW_SLOTKEY_MAX (TW_KIND_MAX + 1 + TW_KEY_LEN + TW_SLOT_MAX)
 
 typedef struct tw_store tw_store;
@@ -58,17 +61,15 @@ int  tw_store_slot(tw_store *s, const char *kind, size_t kind_len, const uint8_t
 void tw_store_slotkey(uint8_t *key, size_t *len, const char *kind, size_t kind_len,
                       const uint8_t author[TW_KEY_LEN], const char *slot, size_t slot_len);
 
-/* Scans current versions of one kind (kind NULL: every kind) in slot-key
- * order, starting after the slot key `after` if given.  fn gets pointers valid
- * only during the call; it returns non-zero to stop (that value is returned). */
-typedef int (*tw_store_fn)(void *ctx, const uint8_t *slotkey, size_t klen,
+/* Scans the entries of one kind (kind NULL: every kind, kind by kind), in
+ * (timestamp, id) order within a kind, starting after the entry key `after`
+ * if given (a cursor for paging: the key passed to fn).  fn gets pointers
+ * valid only during the call; it returns non-zero to stop (that value is
+ * returned). */
+typedef int (*tw_store_fn)(void *ctx, const uint8_t *key, size_t klen, const uint8_t id[TW_ID_LEN],
                            const uint8_t *env, size_t envlen);
 int tw_store_scan(tw_store *s, const char *kind, size_t kind_len,
                   const uint8_t *after, size_t after_len, tw_store_fn fn, void *ctx);
-/* Scans entries in (ts, id) order, from ts >= from. */
-typedef int (*tw_store_ts_fn)(void *ctx, uint64_t ts, const uint8_t id[TW_ID_LEN],
-                              const uint8_t *env, size_t envlen);
-int tw_store_scan_ts(tw_store *s, uint64_t from, tw_store_ts_fn fn, void *ctx);
 /* BLAKE2b-256 over every entry id in id order, and the count. */
 int tw_store_digest(tw_store *s, uint8_t out[32], uint64_t *count);
 /* Per kind: current records and tombstones, from the slot table alone. */

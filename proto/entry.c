@@ -32,7 +32,22 @@ int tw_entry_check_names(const char *kind, size_t kind_len, const char *slot,
     return 0;
 }
 
+static int parse(const uint8_t *env, size_t len, tw_arena *a, tw_entry *e, const char **why,
+                 const uint8_t *known_id);
+
 int tw_entry_parse(const uint8_t *env, size_t len, tw_arena *a, tw_entry *e, const char **why)
+{
+    return parse(env, len, a, e, why, NULL);
+}
+
+int tw_entry_parse_known(const uint8_t *env, size_t len, const uint8_t id[TW_ID_LEN],
+                         tw_arena *a, tw_entry *e)
+{
+    return parse(env, len, a, e, NULL, id);
+}
+
+static int parse(const uint8_t *env, size_t len, tw_arena *a, tw_entry *e, const char **why,
+                 const uint8_t *known_id)
 {
     tw_val top, pl;
     const char *w = NULL;
@@ -82,7 +97,8 @@ int tw_entry_parse(const uint8_t *env, size_t len, tw_arena *a, tw_entry *e, con
     e->slot_len = sl->len;
     e->ts = ts->v.u;
     e->body = *bo;
-    crypto_generichash(e->id, TW_ID_LEN, env, len, NULL, 0);
+    if (known_id) memcpy(e->id, known_id, TW_ID_LEN);
+    else crypto_generichash(e->id, TW_ID_LEN, env, len, NULL, 0);
     return 0;
 }
 

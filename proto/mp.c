@@ -81,6 +81,16 @@ char *tw_arena_strndup(tw_arena *a, const char *s, size_t n)
     return p;
 }
 
+void tw_arena_reset(tw_arena *a)
+{
+    tw_arena_chunk *keep = a->head;
+    if (!keep) return;
+    tw_arena_chunk *c = keep->next;
+    while (c) { tw_arena_chunk *n = c->next; a->total -= c->size; free(c); c = n; }
+    keep->next = NULL;
+    keep->used = 0;
+}
+
 void tw_arena_free(tw_arena *a)
 {
     tw_arena_chunk *c = a->head;

@@ -59,6 +59,7 @@ typedef struct tw_arena { tw_arena_chunk *head; size_t total, cap; } tw_arena;
 void  tw_arena_init(tw_arena *a, size_t cap);             /* cap 0 = no bound */
 void *tw_arena_alloc(tw_arena *a, size_t n);              /* zeroed; NULL past cap */
 char *tw_arena_strndup(tw_arena *a, const char *s, size_t n); /* NUL-terminated copy */
+void  tw_arena_reset(tw_arena *a);    /* forget everything, keep one chunk for reuse */
 void  tw_arena_free(tw_arena *a);
 
 /* ---- reading ---- */
