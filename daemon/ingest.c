@@ -126,7 +126,7 @@ static void commit_ready(tw_ingest *ing)
                 j->rcs[i] = pt->result;
                 if (pt->result == 0) {
                     j->counts.stored++;
-                    if (ing->on_stored) ing->on_stored(ing->ctx, pt->e, pt);
+                    if (ing->on_stored) ing->on_stored(ing->ctx, j->ctx, pt->e, pt);
                 } else if (pt->result == TW_EEXIST) {
                     j->counts.known++;
                 } else {

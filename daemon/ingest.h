@@ -32,8 +32,9 @@ typedef struct tw_ingest_counts {
  * whys[i] a static reason for refusals (NULL otherwise). */
 typedef void (*tw_ingest_done_fn)(void *ctx, const tw_ingest_counts *c, const int *rcs,
                                   const char *const *whys, size_t n);
-/* Called on the loop thread for every entry newly stored, after its commit. */
-typedef void (*tw_ingest_stored_fn)(void *ctx, const tw_entry *e, const tw_put *put);
+/* Called on the loop thread for every entry newly stored, after its commit;
+ * job_ctx is the ctx given to tw_ingest_submit (its source). */
+typedef void (*tw_ingest_stored_fn)(void *ctx, void *job_ctx, const tw_entry *e, const tw_put *put);
 
 int  tw_ingest_new(tw_ingest **out, tw_node *node, tw_ingest_stored_fn on_stored, void *ctx);
 /* Stops accepting jobs; in-flight chunks finish (their callbacks still run). */

@@ -315,6 +315,9 @@ int tw_node_write(tw_node *n, const tw_record_in *recs, size_t nrec, tw_write_re
                                              : "storage error, nothing was written: %s", tw_strerror(rc));
         goto done;
     }
+    if (n->on_stored)
+        for (size_t i = 0; i < nput; i++)
+            if (puts[i].result == 0) n->on_stored(n, NULL, puts[i].e, &puts[i]);
 done:
     if (envs) for (size_t i = 0; i < nrec; i++) tw_buf_free(&envs[i]);
     free(envs);

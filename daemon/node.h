@@ -21,8 +21,12 @@
 #define TW_VERSION       "0.1.0"
 
 typedef struct tw_ctlsrv tw_ctlsrv;
+typedef struct tw_net tw_net;
+typedef struct tw_node tw_node;
+/* Called for every entry newly stored, whatever its source (NULL: this node). */
+typedef void (*tw_stored_hook)(tw_node *n, void *source, const tw_entry *e, const tw_put *put);
 
-typedef struct tw_node {
+struct tw_node {
     uv_loop_t *loop;
     tw_config cfg;
     uint8_t sk[TW_SECKEY_LEN], pk[TW_KEY_LEN];
@@ -30,10 +34,12 @@ typedef struct tw_node {
     char keytext[64], fingerprint[16];
     tw_store *store;
     tw_ctlsrv *ctl;
+    tw_net *net;
+    tw_stored_hook on_stored;
     int lock_fd;
     uint64_t started_ms;
     bool stopping;
-} tw_node;
+};
 
 uint64_t tw_now_ms(void);
 
