@@ -31,6 +31,7 @@ enum { TW_EXIT_OK = 0, TW_EXIT_ERR = 1, TW_EXIT_USAGE = 2 };
 #define TW_CLI_FILE_MAX         (128u << 20) /* bytes of a file given to import or publish */
 #define TW_CLI_ERRORS_SHOWN     20u         /* bad import rows listed before a count */
 #define TW_CLI_PATH_MAX         4096u
+#define TW_CLI_OUT_CHUNK        (256u << 10) /* bytes of output written at a time */
 
 typedef struct tw_conn tw_conn;
 typedef struct tw_cmd tw_cmd;
@@ -132,14 +133,26 @@ size_t tw_width_str(const char *s, size_t n);
 size_t tw_width_fit(const char *s, size_t n, size_t maxw, size_t *w);
 /* True when s holds a strong right-to-left character (Arabic, Hebrew ...). */
 bool   tw_width_is_rtl(const char *s, size_t n);
+/* Appends s as tw_width_escape() does and measures it in the same pass: *w
+ * gets tw_width_str() and *rtl tw_width_is_rtl() of the text appended. */
+int    tw_width_cell(tw_buf *out, const char *s, size_t n, size_t *w, bool *rtl);
 
 /* ---- out.c: tables, JSON and CSV output ---- */
 #define TW_COL_RIGHT 1u     /* right-align this column (numbers) */
 #define TW_COL_NOCUT 2u     /* never narrow this column (dates, fingerprints, counts) */
+/* A cell: its escaped text is text.p[off .. off + len), measured once when
+ * added so that laying out a large table decodes each cell only to print it. */
+typedef struct tw_cell {
+    size_t off;
+    uint32_t len;
+    uint32_t width;         /* display width of the escaped text */
+    bool rtl;               /* holds right-to-left text */
+} tw_cell;
 typedef struct tw_table {
     size_t ncols, ncells, cap;
-    char **cell;            /* escaped text, row-major; row 0 is the header */
-    size_t *len;
+    tw_cell *cell;          /* row-major; row 0 is the header */
+    tw_buf text;            /* escaped text of every cell, back to back */
+    tw_buf scratch;         /* reused by tw_table_addv() */
     unsigned *flags;        /* per column */
     bool header;            /* row 0 holds the column heads */
 } tw_table;
@@ -171,6 +184,9 @@ int tw_out_text(tw_buf *b, const tw_val *v);
 void tw_out_time(char *out, size_t outlen, uint64_t ms);
 /* Writes a buffer to stdout; TW_EIO on failure (e.g. a closed pipe). */
 int tw_out_write(const tw_buf *b);
+/* Writes b out and empties it once it holds TW_CLI_OUT_CHUNK bytes, or
+ * whatever it holds (then flushes stdout) when last; TW_EIO on failure. */
+int tw_out_chunk(tw_buf *b, bool last);
 
 /* Builds a map in the arena from n pairs (copied; strings are not). */
 int tw_cli_map(tw_arena *a, tw_val *out, const tw_kv *kv, size_t n);

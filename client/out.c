@@ -29,6 +29,8 @@ int tw_table_init(tw_table *t, size_t ncols, const char *const *heads)
     memset(t, 0, sizeof *t);
     t->ncols = ncols;
     t->header = heads != NULL;
+    tw_buf_init(&t->text);
+    tw_buf_init(&t->scratch);
     t->flags = calloc(ncols ? ncols : 1, sizeof *t->flags);
     if (!t->flags) return TW_ENOMEM;
     for (size_t i = 0; heads && i < ncols; i++) {
@@ -47,23 +49,23 @@ int tw_table_add(tw_table *t, const char *s, size_t n)
 {
     if (t->ncells == t->cap) {
         size_t cap = t->cap ? t->cap * 2 : 64;
-        char **nc = realloc(t->cell, cap * sizeof *nc);
+        tw_cell *nc = realloc(t->cell, cap * sizeof *nc);
         if (!nc) return TW_ENOMEM;
         t->cell = nc;
-        size_t *nl = realloc(t->len, cap * sizeof *nl);
-        if (!nl) return TW_ENOMEM;
-        t->len = nl;
         t->cap = cap;
     }
-    tw_buf b;
-    tw_buf_init(&b);
-    if (tw_width_escape(&b, s ? s : "", s ? n : 0) != 0 || tw_buf_put(&b, "", 1) != 0) {
-        tw_buf_free(&b);
+    size_t off = t->text.len, w;
+    bool rtl;
+    if (tw_width_cell(&t->text, s ? s : "", s ? n : 0, &w, &rtl) != 0) {
+        t->text.len = off;
         return TW_ENOMEM;
     }
-    t->cell[t->ncells] = (char *)b.p;
-    t->len[t->ncells] = b.len - 1;
-    t->ncells++;
+    if (t->text.len - off > UINT32_MAX || w > UINT32_MAX) {
+        t->text.len = off;
+        return TW_ETOOBIG;
+    }
+    t->cell[t->ncells++] = (tw_cell){ .off = off, .len = (uint32_t)(t->text.len - off),
+                                      .width = (uint32_t)w, .rtl = rtl };
     return 0;
 }
 
@@ -74,11 +76,10 @@ int tw_table_addz(tw_table *t, const char *s)
 
 int tw_table_addv(tw_table *t, const tw_val *v)
 {
-    tw_buf b;
-    tw_buf_init(&b);
-    int rc = v ? tw_out_text(&b, v) : 0;
-    if (rc == 0) rc = tw_table_add(t, (const char *)b.p, b.len);
-    tw_buf_free(&b);
+    if (v && v->type == TW_STR) return tw_table_add(t, v->v.s, v->len);
+    tw_buf_reset(&t->scratch);
+    int rc = v ? tw_out_text(&t->scratch, v) : 0;
+    if (rc == 0) rc = tw_table_add(t, (const char *)t->scratch.p, t->scratch.len);
     return rc;
 }
 
@@ -90,10 +91,10 @@ size_t tw_table_rows(const tw_table *t)
 
 void tw_table_free(tw_table *t)
 {
-    for (size_t i = 0; i < t->ncells; i++) free(t->cell[i]);
     free(t->cell);
-    free(t->len);
     free(t->flags);
+    tw_buf_free(&t->text);
+    tw_buf_free(&t->scratch);
     memset(t, 0, sizeof *t);
 }
 
@@ -108,16 +109,14 @@ static int pad(tw_buf *out, size_t n)
     return 0;
 }
 
-int tw_table_render(const tw_table *t, bool tty, unsigned columns, tw_buf *out)
+/* Column widths: as wide as the widest cell, then narrowed to fit a terminal. */
+static void table_widths(const tw_table *t, bool tty, unsigned columns, size_t *w)
 {
-    size_t nc = t->ncols;
-    if (nc == 0) return 0;
-    size_t rows = t->ncells / nc;   /* an unfinished last row is not shown */
-    size_t *w = calloc(nc, sizeof *w);
-    if (!w) return TW_ENOMEM;
+    size_t nc = t->ncols, rows = t->ncells / nc;
+    for (size_t c = 0; c < nc; c++) w[c] = 0;
     for (size_t r = 0; r < rows; r++)
         for (size_t c = 0; c < nc; c++) {
-            size_t cw = tw_width_str(t->cell[r * nc + c], t->len[r * nc + c]);
+            size_t cw = t->cell[r * nc + c].width;
             if (cw > w[c]) w[c] = cw;
         }
     if (tty && columns > 0) {
@@ -137,32 +136,47 @@ int tw_table_render(const tw_table *t, bool tty, unsigned columns, tw_buf *out)
             total--;
         }
     }
-    int rc = 0;
-    for (size_t r = 0; r < rows && rc == 0; r++) {
-        size_t line_start = out->len;
-        for (size_t c = 0; c < nc && rc == 0; c++) {
-            const char *s = t->cell[r * nc + c];
-            size_t n = t->len[r * nc + c];
-            size_t cw = tw_width_str(s, n);
-            bool iso = tty && tw_width_is_rtl(s, n);
-            bool cut = cw > w[c];
-            if (cut) n = tw_width_fit(s, n, w[c] ? w[c] - 1 : 0, &cw);
-            size_t shown = cw + (cut ? 1 : 0);
-            size_t fill = w[c] > shown ? w[c] - shown : 0;
-            if (c > 0) rc |= pad(out, 2);
-            if (t->flags[c] & TW_COL_RIGHT) rc |= pad(out, fill);
-            if (iso) rc |= tw_buf_put(out, FSI, 3);
-            rc |= tw_buf_put(out, s, n);
-            if (cut) rc |= tw_buf_put(out, ELLIPSIS, 3);
-            if (iso) rc |= tw_buf_put(out, PDI, 3);
-            if (!(t->flags[c] & TW_COL_RIGHT) && c + 1 < nc) rc |= pad(out, fill);
-        }
-        /* Empty trailing cells would leave blanks at the end of the line. */
-        while (out->len > line_start && out->p[out->len - 1] == ' ') out->len--;
-        rc |= tw_buf_put(out, "\n", 1);
+}
+
+static int render_row(const tw_table *t, size_t r, const size_t *w, bool tty, tw_buf *out)
+{
+    size_t nc = t->ncols, line_start = out->len;
+    int rc = tw_buf_reserve(out, 256);
+    for (size_t c = 0; c < nc && rc == 0; c++) {
+        const tw_cell *cell = &t->cell[r * nc + c];
+        const char *s = (const char *)t->text.p + cell->off;
+        size_t n = cell->len, cw = cell->width;
+        bool iso = tty && cell->rtl;
+        bool cut = cw > w[c];
+        if (cut) n = tw_width_fit(s, n, w[c] ? w[c] - 1 : 0, &cw);
+        size_t shown = cw + (cut ? 1 : 0);
+        size_t fill = w[c] > shown ? w[c] - shown : 0;
+        if (c > 0) rc |= pad(out, 2);
+        if (t->flags[c] & TW_COL_RIGHT) rc |= pad(out, fill);
+        if (iso) rc |= tw_buf_put(out, FSI, 3);
+        rc |= tw_buf_put(out, s, n);
+        if (cut) rc |= tw_buf_put(out, ELLIPSIS, 3);
+        if (iso) rc |= tw_buf_put(out, PDI, 3);
+        if (!(t->flags[c] & TW_COL_RIGHT) && c + 1 < nc) rc |= pad(out, fill);
     }
-    free(w);
+    /* Empty trailing cells would leave blanks at the end of the line. */
+    while (out->len > line_start && out->p[out->len - 1] == ' ') out->len--;
+    rc |= tw_buf_put(out, "\n", 1);
     return rc ? TW_ENOMEM : 0;
+}
+
+int tw_table_render(const tw_table *t, bool tty, unsigned columns, tw_buf *out)
+{
+    size_t nc = t->ncols;
+    if (nc == 0) return 0;
+    size_t rows = t->ncells / nc;   /* an unfinished last row is not shown */
+    size_t *w = malloc(nc * sizeof *w);
+    if (!w) return TW_ENOMEM;
+    table_widths(t, tty, columns, w);
+    int rc = 0;
+    for (size_t r = 0; r < rows && rc == 0; r++) rc = render_row(t, r, w, tty, out);
+    free(w);
+    return rc;
 }
 
 int tw_out_write(const tw_buf *b)
@@ -172,13 +186,33 @@ int tw_out_write(const tw_buf *b)
     return 0;
 }
 
+/* Large outputs go out in pieces from one reused buffer: a buffer the size
+ * of the whole output would cost a page fault for every 4 KiB of it. */
+int tw_out_chunk(tw_buf *b, bool last)
+{
+    if (!last && b->len < TW_CLI_OUT_CHUNK) return 0;
+    if (b->len && fwrite(b->p, 1, b->len, stdout) != b->len) return TW_EIO;
+    tw_buf_reset(b);
+    if (last && fflush(stdout) != 0) return TW_EIO;
+    return 0;
+}
+
 int tw_table_print(const tw_table *t, const tw_cli *cli)
 {
+    size_t nc = t->ncols;
+    if (nc == 0) return 0;
+    size_t rows = t->ncells / nc;
+    size_t *w = malloc(nc * sizeof *w);
+    if (!w) return TW_ENOMEM;
+    table_widths(t, cli->tty, cli->columns, w);
     tw_buf b;
     tw_buf_init(&b);
-    int rc = tw_table_render(t, cli->tty, cli->columns, &b);
-    if (rc == 0) rc = tw_out_write(&b);
+    int rc = 0;
+    for (size_t r = 0; r < rows && rc == 0; r++)
+        if ((rc = render_row(t, r, w, cli->tty, &b)) == 0) rc = tw_out_chunk(&b, false);
+    if (rc == 0) rc = tw_out_chunk(&b, true);
     tw_buf_free(&b);
+    free(w);
     return rc;
 }
 

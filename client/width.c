@@ -290,3 +290,38 @@ bool tw_width_is_rtl(const char *s, size_t n)
     }
     return false;
 }
+
+int tw_width_cell(tw_buf *out, const char *s, size_t n, size_t *wout, bool *rtl)
+{
+    const unsigned char *u = (const unsigned char *)s;
+    size_t i = 0, w = 0;
+    *rtl = false;
+    /* Most cells (slots, dates, keys, English names) are printable ASCII:
+     * one byte, one column, copied as they are. */
+    while (i < n && u[i] >= 0x20 && u[i] < 0x7F) i++;
+    if (i == n) {
+        *wout = n;
+        return tw_buf_put(out, s, n);
+    }
+    if (tw_buf_put(out, s, i) != 0) return TW_ENOMEM;
+    w = i;
+    while (i < n) {
+        uint32_t cp;
+        size_t k = tw_width_decode(s + i, n - i, &cp);
+        if (cp != TW_CP_BAD && !escaped_cp(cp)) {
+            if (tw_buf_put(out, s + i, k) != 0) return TW_ENOMEM;
+            w += (size_t)tw_width_cp(cp);
+            if (!*rtl && cp >= 0x590 && in_ranges(cp, rtl_ranges, NRANGES(rtl_ranges)))
+                *rtl = true;
+            i += k;
+            continue;
+        }
+        size_t before = out->len;
+        if (tw_width_escape(out, s + i, k) != 0) return TW_ENOMEM;
+        /* Escapes are plain ASCII: a column a byte. */
+        w += out->len - before;
+        i += k;
+    }
+    *wout = w;
+    return 0;
+}
