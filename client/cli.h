@@ -14,6 +14,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <stdint.h>
 #include "twin/mp.h"
 
@@ -22,7 +23,7 @@ enum { TW_EXIT_OK = 0, TW_EXIT_ERR = 1, TW_EXIT_USAGE = 2 };
 #define TW_CLI_CONTINUE (-1)
 
 /* ---- client-side limits; TODO(move to limits.h) ---- */
-#define TW_CLI_PAGE_SIZE        1000u       /* records asked for per list page */
+#define TW_CLI_PAGE_SIZE        10000u      /* records asked for per list page */
 #define TW_CLI_LIST_LIMIT_MAX   10000u      /* largest "limit" the list op accepts */
 #define TW_CLI_PAGES_MAX        100000u     /* list pages followed before giving up */
 #define TW_CLI_TIMEOUT_MS       300000u     /* one control round trip (imports are slow) */
@@ -106,12 +107,27 @@ int  tw_conn_call(tw_conn *c, tw_arena *a, const char *op, const tw_val *args,
                   tw_val *resp, char *err, size_t errlen);
 void tw_conn_close(tw_conn *c);
 /*
+ * The two halves of tw_conn_call(), so that a caller can send its next
+ * request before it works on the response it holds.  With body not NULL the
+ * response is read into *body, reused from call to call (decoded strings
+ * point into it until the next tw_conn_recv() with the same body), instead
+ * of memory kept until tw_conn_close().
+ */
+int  tw_conn_send(tw_conn *c, tw_arena *a, const char *op, const tw_val *args,
+                  char *err, size_t errlen);
+int  tw_conn_recv(tw_conn *c, tw_arena *a, const char *op, tw_buf *body, tw_val *resp,
+                  char *err, size_t errlen);
+/*
  * Connects on first use, calls op and gives its "result".  On failure it
  * prints "twin: ..." and returns the code; *errresp (if not NULL) then holds
  * the daemon's error response (nil after a transport error).
  */
 int tw_cli_call(tw_cli *cli, tw_arena *a, const char *op, const tw_val *args,
                 tw_val *result, tw_val *errresp);
+/* tw_cli_call() in two halves, as tw_conn_send() and tw_conn_recv(). */
+int tw_cli_send(tw_cli *cli, tw_arena *a, const char *op, const tw_val *args);
+int tw_cli_recv(tw_cli *cli, tw_arena *a, const char *op, tw_buf *body, tw_val *result,
+                tw_val *errresp);
 /* Opens cli->conn if needed; prints "twin: ..." and returns the code on failure. */
 int tw_cli_connect(tw_cli *cli);
 
@@ -140,6 +156,7 @@ int    tw_width_cell(tw_buf *out, const char *s, size_t n, size_t *w, bool *rtl)
 /* ---- out.c: tables, JSON and CSV output ---- */
 #define TW_COL_RIGHT 1u     /* right-align this column (numbers) */
 #define TW_COL_NOCUT 2u     /* never narrow this column (dates, fingerprints, counts) */
+#define TW_COL_HIDE  4u     /* leave this column out when laying the table out */
 /* A cell: its escaped text is text.p[off .. off + len), measured once when
  * added so that laying out a large table decodes each cell only to print it. */
 typedef struct tw_cell {
@@ -184,9 +201,9 @@ int tw_out_text(tw_buf *b, const tw_val *v);
 void tw_out_time(char *out, size_t outlen, uint64_t ms);
 /* Writes a buffer to stdout; TW_EIO on failure (e.g. a closed pipe). */
 int tw_out_write(const tw_buf *b);
-/* Writes b out and empties it once it holds TW_CLI_OUT_CHUNK bytes, or
- * whatever it holds (then flushes stdout) when last; TW_EIO on failure. */
-int tw_out_chunk(tw_buf *b, bool last);
+/* Writes b to f and empties it once it holds TW_CLI_OUT_CHUNK bytes, or
+ * whatever it holds (then flushes f) when last; TW_EIO on failure. */
+int tw_out_chunk(FILE *f, tw_buf *b, bool last);
 
 /* Builds a map in the arena from n pairs (copied; strings are not). */
 int tw_cli_map(tw_arena *a, tw_val *out, const tw_kv *kv, size_t n);
@@ -204,6 +221,19 @@ typedef struct tw_list_q {
 } tw_list_q;
 /* Follows list pages ("after" = previous "next") until "next" is nil. */
 int tw_cli_list_all(tw_cli *cli, tw_arena *a, const tw_list_q *q, tw_recs *out);
+/*
+ * Follows list pages as tw_cli_list_all() does, but hands each page to fn
+ * and forgets it when fn returns, so memory stays the size of a page; the
+ * next page is asked for before fn runs.  fn returns 0 or a code, which
+ * stops the listing (fn prints its own message).  Errors of the listing
+ * itself are printed.
+ */
+typedef int (*tw_page_fn)(void *ctx, const tw_val *recs, size_t n);
+int tw_cli_list_pages(tw_cli *cli, const tw_list_q *q, tw_page_fn fn, void *ctx);
+/* Writes the records of a listing to f as one pretty JSON array (what
+ * tw_out_json() would write), a page at a time; *count (if not NULL) gets
+ * the number written. */
+int tw_cli_list_json(tw_cli *cli, const tw_list_q *q, FILE *f, size_t *count);
 /* A string member of a record map ("" when absent). */
 const char *tw_rec_str(const tw_val *rec, const char *key, size_t *len);
 uint64_t tw_rec_uint(const tw_val *rec, const char *key);

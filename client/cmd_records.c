@@ -14,8 +14,10 @@
 
 #include "cli.h"
 #include "csv.h"
+#include "json.h"
 #include "twin/err.h"
 #include "twin/keytext.h"
+#include "twin/limits.h"
 #include "twin/schema.h"
 
 #define SUMMARY_FIELDS_MAX 4u
@@ -93,6 +95,87 @@ int tw_cli_list_all(tw_cli *cli, tw_arena *a, const tw_list_q *q, tw_recs *out)
     return TW_ETOOBIG;
 }
 
+/* Sends the list request for the page after "after" (nil: the first). */
+static int send_page(tw_cli *cli, tw_arena *a, const tw_list_q *q, const tw_val *after,
+                     size_t want)
+{
+    tw_kv kv[6];
+    size_t n = 0;
+    tw_val args;
+    tw_arena_reset(a);
+    if (q->kind) kv[n++] = (tw_kv){ tw_v_cstr("kind"), tw_v_cstr(q->kind) };
+    if (q->where) kv[n++] = (tw_kv){ tw_v_cstr("where"), *q->where };
+    if (q->author) kv[n++] = (tw_kv){ tw_v_cstr("author"), tw_v_cstr(q->author) };
+    if (after->type == TW_BIN) kv[n++] = (tw_kv){ tw_v_cstr("after"), *after };
+    kv[n++] = (tw_kv){ tw_v_cstr("limit"), tw_v_uint(want) };
+    if (q->tombstones) kv[n++] = (tw_kv){ tw_v_cstr("tombstones"), tw_v_bool(true) };
+    int rc = tw_cli_map(a, &args, kv, n);
+    if (rc != 0) {
+        tw_cli_fail("out of memory");
+        return rc;
+    }
+    return tw_cli_send(cli, a, "list", &args);
+}
+
+int tw_cli_list_pages(tw_cli *cli, const tw_list_q *q, tw_page_fn fn, void *ctx)
+{
+    /* One arena and one body, reused for every page: memory that is
+     * already mapped costs a tenth of fresh pages, and a listing of the
+     * whole registry would otherwise hold all of it at once. */
+    tw_arena a, req;
+    tw_buf body, prev;
+    size_t got = 0;
+    int rc;
+    tw_arena_init(&a, 0);
+    tw_arena_init(&req, 0);
+    tw_buf_init(&body);
+    tw_buf_init(&prev);
+    tw_val after = tw_v_nil();
+    size_t want = q->limit && q->limit < TW_CLI_PAGE_SIZE ? q->limit : TW_CLI_PAGE_SIZE;
+    rc = send_page(cli, &req, q, &after, want);
+    for (unsigned page = 0; rc == 0; page++) {
+        if (page == TW_CLI_PAGES_MAX) {
+            tw_cli_fail("list: more than %u pages; giving up", TW_CLI_PAGES_MAX);
+            rc = TW_ETOOBIG;
+            break;
+        }
+        tw_val res;
+        tw_arena_reset(&a);
+        if ((rc = tw_cli_recv(cli, &a, "list", &body, &res, NULL)) != 0) break;
+        const tw_val *recs = tw_v_get(&res, "records");
+        const tw_val *next = tw_v_get(&res, "next");
+        if (!recs || recs->type != TW_ARR) {
+            tw_cli_fail("bad list answer from twind: no \"records\"");
+            rc = TW_EPROTO;
+            break;
+        }
+        size_t n = recs->len;
+        if (q->limit && q->limit - got < n) n = q->limit - got;
+        got += n;
+        bool more = next && next->type == TW_BIN && !(q->limit && got >= q->limit);
+        /* A cursor that does not move would page forever. */
+        if (more && page > 0 && recs->len == 0 && prev.len == next->len &&
+            (next->len == 0 || memcmp(prev.p, next->v.s, next->len) == 0)) {
+            tw_cli_fail("bad list answer from twind: the page cursor does not advance");
+            rc = TW_EPROTO;
+            break;
+        }
+        if (more) {
+            tw_buf_reset(&prev);
+            if ((rc = tw_buf_put(&prev, next->v.s, next->len)) != 0) break;
+            want = q->limit && q->limit - got < TW_CLI_PAGE_SIZE ? q->limit - got : TW_CLI_PAGE_SIZE;
+            if ((rc = send_page(cli, &req, q, next, want)) != 0) break;
+        }
+        if (n && (rc = fn(ctx, recs->v.arr, n)) != 0) break;
+        if (!more) break;
+    }
+    tw_buf_free(&prev);
+    tw_buf_free(&body);
+    tw_arena_free(&req);
+    tw_arena_free(&a);
+    return rc;
+}
+
 /* ---- table cells of records ---- */
 
 static int add_by(tw_table *t, const tw_val *r)
@@ -104,11 +187,18 @@ static int add_by(tw_table *t, const tw_val *r)
     return tw_table_add(t, f, n);
 }
 
-static int add_time(tw_table *t, const tw_val *r)
+/* Rows of a listing mostly share their minute, so the last text is kept. */
+typedef struct time_text { bool set; uint64_t minute; char s[40]; } time_text;
+
+static int add_time(tw_table *t, const tw_val *r, time_text *tt)
 {
-    char when[40];
-    tw_out_time(when, sizeof when, tw_rec_uint(r, "ts"));
-    return tw_table_addz(t, when);
+    uint64_t ms = tw_rec_uint(r, "ts");
+    if (!tt->set || ms / 60000u != tt->minute) {
+        tw_out_time(tt->s, sizeof tt->s, ms);
+        tt->minute = ms / 60000u;
+        tt->set = true;
+    }
+    return tw_table_addz(t, tt->s);
 }
 
 /* The fields worth a column in a one-line summary: short, typed values. */
@@ -139,80 +229,153 @@ static const tw_val *summary_value(const tw_val *body)
     return NULL;
 }
 
-static bool same_kind(const tw_val *recs, size_t n, const char **kind, size_t *kl)
-{
-    *kind = NULL;
-    for (size_t i = 0; i < n; i++) {
-        size_t l;
-        const char *k = tw_rec_str(&recs[i], "kind", &l);
-        if (!*kind) { *kind = k; *kl = l; }
-        else if (l != *kl || memcmp(k, *kind, l) != 0) return false;
-    }
-    return *kind != NULL;
-}
-
-/* A table of records: per-field columns when they share a known kind,
- * else KIND SLOT SUMMARY. */
-static int print_records(tw_cli *cli, const tw_val *recs, size_t n)
-{
-    const char *kind;
-    size_t kl;
-    const tw_kind_schema *ks = same_kind(recs, n, &kind, &kl) ? tw_schema_kind(kind, kl) : NULL;
+/*
+ * A table of records: per-field columns when they all share a known kind,
+ * else KIND SLOT SUMMARY.  Records come a page at a time and are forgotten,
+ * so which layout applies is known only at the end: the table holds the
+ * cells of both (KIND, SLOT, fields..., SUMMARY, BY, UPDATED) and hides the
+ * columns of the other when it is printed.  The cells of a layout that can
+ * no longer apply are left empty.
+ */
+typedef struct rec_table {
+    tw_cli *cli;
+    bool one_kind;          /* the daemon was asked for one kind */
+    bool started, mixed;
+    char kind[TW_KIND_MAX + 1];
+    size_t kind_len;
+    const tw_kind_schema *ks;
     const tw_field *f[SUMMARY_FIELDS_MAX];
-    size_t nf = summary_fields(ks, f);
-    const char *heads[SUMMARY_FIELDS_MAX + 4];
+    size_t nf;
     char upper[SUMMARY_FIELDS_MAX][64];
-    size_t nh = 0;
     tw_table t;
-    int rc;
-    if (n == 0) {
-        if (!cli->json) fprintf(stderr, "twin: no records\n");
-        return 0;
+    time_text tt;
+} rec_table;
+
+static int rec_table_start(rec_table *rt, const tw_val *first)
+{
+    size_t kl;
+    const char *k = tw_rec_str(first, "kind", &kl);
+    const char *heads[SUMMARY_FIELDS_MAX + 5];
+    size_t nh = 0;
+    if (kl > TW_KIND_MAX) kl = TW_KIND_MAX;   /* no schema kind is that long */
+    memcpy(rt->kind, k, kl);
+    rt->kind[kl] = '\0';
+    rt->kind_len = kl;
+    rt->ks = tw_schema_kind(k, kl);
+    rt->nf = summary_fields(rt->ks, rt->f);
+    heads[nh++] = "KIND";
+    heads[nh++] = "SLOT";
+    for (size_t i = 0; i < rt->nf; i++) {
+        size_t j = 0;
+        for (; rt->f[i]->name[j] && j < sizeof rt->upper[i] - 1; j++)
+            rt->upper[i][j] = (char)(rt->f[i]->name[j] >= 'a' && rt->f[i]->name[j] <= 'z'
+                                     ? rt->f[i]->name[j] - 32 : rt->f[i]->name[j]);
+        rt->upper[i][j] = '\0';
+        heads[nh++] = rt->upper[i];
     }
-    if (ks) {
-        heads[nh++] = "SLOT";
-        for (size_t i = 0; i < nf; i++) {
-            size_t j = 0;
-            for (; f[i]->name[j] && j < sizeof upper[i] - 1; j++)
-                upper[i][j] = (char)(f[i]->name[j] >= 'a' && f[i]->name[j] <= 'z'
-                                     ? f[i]->name[j] - 32 : f[i]->name[j]);
-            upper[i][j] = '\0';
-            heads[nh++] = upper[i];
-        }
-    } else {
-        heads[nh++] = "KIND";
-        heads[nh++] = "SLOT";
-        heads[nh++] = "SUMMARY";
-    }
+    heads[nh++] = "SUMMARY";
     heads[nh++] = "BY";
     heads[nh++] = "UPDATED";
-    if ((rc = tw_table_init(&t, nh, heads)) != 0) return rc;
-    tw_table_align(&t, nh - 2, TW_COL_NOCUT);
-    tw_table_align(&t, nh - 1, TW_COL_NOCUT);
+    int rc = tw_table_init(&rt->t, nh, heads);
+    tw_table_align(&rt->t, nh - 2, TW_COL_NOCUT);
+    tw_table_align(&rt->t, nh - 1, TW_COL_NOCUT);
+    rt->mixed = rt->ks == NULL;
+    rt->started = true;
+    return rc;
+}
+
+static int rec_table_add(void *ctx, const tw_val *recs, size_t n)
+{
+    rec_table *rt = ctx;
+    tw_table *t = &rt->t;
+    int rc = 0;
+    if (n && !rt->started && (rc = rec_table_start(rt, &recs[0])) != 0) return rc;
     for (size_t i = 0; i < n && rc == 0; i++) {
         const tw_val *r = &recs[i];
         const tw_val *body = tw_v_get(r, "body");
         bool dead = !body || body->type != TW_MAP;
-        size_t sl = 0, l = 0;
+        size_t sl = 0, kl = 0;
         const char *slot = tw_rec_str(r, "slot", &sl);
-        if (!ks) {
-            const char *k = tw_rec_str(r, "kind", &l);
-            rc |= tw_table_add(&t, k, l);
-        }
-        rc |= tw_table_add(&t, slot, sl);
-        if (ks) {
-            for (size_t j = 0; j < nf; j++)
-                rc |= dead ? tw_table_addz(&t, j == 0 ? "(deleted)" : "")
-                           : tw_table_addv(&t, tw_v_get(body, f[j]->name));
-        } else {
-            rc |= dead ? tw_table_addz(&t, "(deleted)") : tw_table_addv(&t, summary_value(body));
-        }
-        rc |= add_by(&t, r);
-        rc |= add_time(&t, r);
+        const char *k = tw_rec_str(r, "kind", &kl);
+        if (!rt->mixed && (kl != rt->kind_len || memcmp(k, rt->kind, kl) != 0)) rt->mixed = true;
+        rc |= tw_table_add(t, k, kl);
+        rc |= tw_table_add(t, slot, sl);
+        for (size_t j = 0; j < rt->nf; j++)
+            rc |= rt->mixed ? tw_table_add(t, "", 0)
+                  : dead ? tw_table_addz(t, j == 0 ? "(deleted)" : "")
+                         : tw_table_addv(t, tw_v_get(body, rt->f[j]->name));
+        /* Asked for one kind, the records cannot be mixed unless twind
+         * misbehaves: their summaries would never be shown. */
+        if (rt->one_kind && !rt->mixed) rc |= tw_table_add(t, "", 0);
+        else rc |= dead ? tw_table_addz(t, "(deleted)") : tw_table_addv(t, summary_value(body));
+        rc |= add_by(t, r);
+        rc |= add_time(t, r, &rt->tt);
     }
-    if (rc == 0) rc = tw_table_print(&t, cli);
-    tw_table_free(&t);
-    return rc ? TW_EIO : 0;
+    return rc ? TW_ENOMEM : 0;
+}
+
+static int rec_table_print(rec_table *rt)
+{
+    if (!rt->started) {
+        if (!rt->cli->json) fprintf(stderr, "twin: no records\n");
+        return 0;
+    }
+    tw_table *t = &rt->t;
+    if (rt->mixed) {
+        for (size_t j = 0; j < rt->nf; j++) tw_table_align(t, 2 + j, TW_COL_HIDE);
+    } else {
+        tw_table_align(t, 0, TW_COL_HIDE);
+        tw_table_align(t, 2 + rt->nf, TW_COL_HIDE);
+    }
+    return tw_table_print(t, rt->cli) != 0 ? TW_EIO : 0;
+}
+
+static void rec_table_free(rec_table *rt)
+{
+    if (rt->started) tw_table_free(&rt->t);
+}
+
+static int print_records(tw_cli *cli, const tw_val *recs, size_t n)
+{
+    rec_table rt = { .cli = cli };
+    int rc = rec_table_add(&rt, recs, n);
+    if (rc == 0) rc = rec_table_print(&rt);
+    rec_table_free(&rt);
+    return rc;
+}
+
+/* A JSON array written a page at a time, as tw_json_write() would write it whole. */
+typedef struct json_pages { FILE *f; tw_buf b; size_t n; } json_pages;
+
+static int json_pages_add(void *ctx, const tw_val *recs, size_t n)
+{
+    json_pages *j = ctx;
+    int rc = 0;
+    for (size_t i = 0; i < n && rc == 0; i++, j->n++) {
+        if ((rc = tw_buf_put(&j->b, j->n ? ",\n  " : "[\n  ", 4)) != 0) break;
+        if ((rc = tw_json_write_at(&j->b, &recs[i], TW_JSON_PRETTY, 1)) != 0) break;
+        rc = tw_out_chunk(j->f, &j->b, false);
+    }
+    return rc;
+}
+
+static int json_pages_end(json_pages *j)
+{
+    int rc = j->n ? tw_buf_put(&j->b, "\n]\n", 3) : tw_buf_put(&j->b, "[]\n", 3);
+    if (rc == 0) rc = tw_out_chunk(j->f, &j->b, true);
+    tw_buf_free(&j->b);
+    return rc;
+}
+
+int tw_cli_list_json(tw_cli *cli, const tw_list_q *q, FILE *f, size_t *count)
+{
+    json_pages j = { .f = f, .n = 0 };
+    tw_buf_init(&j.b);
+    int rc = tw_cli_list_pages(cli, q, json_pages_add, &j);
+    if (rc == 0) rc = json_pages_end(&j);
+    else tw_buf_free(&j.b);
+    if (count) *count = j.n;
+    return rc;
 }
 
 static int print_json_records(const tw_val *recs, size_t n)
@@ -470,6 +633,7 @@ static int cmd_list(tw_cli *cli, int argc, char **argv)
     tw_arena a;
     tw_arena_init(&a, 0);
     tw_recs recs = { 0 };
+    rec_table rt = { .cli = cli };
     int exit = TW_EXIT_ERR;
     tw_val where;
     if (npos > first) {
@@ -491,17 +655,25 @@ static int cmd_list(tw_cli *cli, int argc, char **argv)
         if (tw_cli_map(&a, &where, kv, (size_t)(npos - first)) != 0) goto out;
         q.where = &where;
     }
-    if (tw_cli_list_all(cli, &a, &q, &recs) != 0) goto out;
-    if (cli->json) rc = print_json_records(recs.v, recs.n);
-    else if (csv) {
+    if (csv) {
+        /* CSV columns are the union of the fields of every record, so CSV
+         * needs them all before its first line. */
+        if (tw_cli_list_all(cli, &a, &q, &recs) != 0) goto out;
         tw_buf b;
         tw_buf_init(&b);
         rc = tw_cli_records_csv(&b, q.kind, recs.v, recs.n, TW_CSV_GUARD);
         if (rc == 0) rc = tw_out_write(&b);
         tw_buf_free(&b);
-    } else rc = print_records(cli, recs.v, recs.n);
+    } else if (cli->json) {
+        rc = tw_cli_list_json(cli, &q, stdout, NULL);
+    } else {
+        rt.one_kind = q.kind != NULL;
+        rc = tw_cli_list_pages(cli, &q, rec_table_add, &rt);
+        if (rc == 0) rc = rec_table_print(&rt);
+    }
     if (rc == 0) exit = TW_EXIT_OK;
 out:
+    rec_table_free(&rt);
     tw_recs_free(&recs);
     tw_arena_free(&a);
     return exit;
@@ -517,6 +689,7 @@ static int show_one(tw_cli *cli, const tw_val *r)
     const tw_val *body = tw_v_get(r, "body");
     const tw_kind_schema *ks = tw_schema_kind(kind, kl);
     static const char *const meta[] = { "author", "fingerprint", "id", "ts", "verified", "mine" };
+    time_text tt = { .set = false };
     tw_table t;
     int rc = tw_table_init(&t, 2, NULL);
     if (rc != 0) return rc;
@@ -526,7 +699,7 @@ static int show_one(tw_cli *cli, const tw_val *r)
         const tw_val *v = tw_v_get(r, meta[i]);
         if (!v) continue;
         rc |= tw_table_addz(&t, i == 3 ? "updated" : meta[i]);
-        if (i == 3) rc |= add_time(&t, r);
+        if (i == 3) rc |= add_time(&t, r, &tt);
         else rc |= tw_table_addv(&t, v);
     }
     /* Schema order reads better than the canonical (sorted) order. */

@@ -5,8 +5,12 @@
  * A response is read in full before it is decoded: first the 4-byte header,
  * whose length tw_ctl_frame_len() bounds by TW_CTL_MSG_MAX, then exactly
  * that many bytes.  Decoded strings point into the body, so every body is
- * kept until the connection is closed; a command makes few requests (list
- * pages at most), and their output needs the records anyway.
+ * kept until the connection is closed, unless the caller gives a buffer of
+ * its own to reuse (list pages that are printed as they come).
+ *
+ * Sending and receiving are separate calls so that a caller can ask for the
+ * next list page before working on the one it holds: twind then reads the
+ * store while twin formats, on another core.
  */
 #include <errno.h>
 #include <poll.h>
@@ -132,18 +136,26 @@ static int read_all(int fd, uint8_t *p, size_t n, uint64_t deadline)
     return 0;
 }
 
-int tw_conn_call(tw_conn *c, tw_arena *a, const char *op, const tw_val *args,
-                 tw_val *resp, char *err, size_t errlen)
+static int io_error(tw_conn *c, int rc, char *err, size_t errlen)
+{
+    if (rc == TW_ETIMEOUT)
+        snprintf(err, errlen, "no answer from twind at %s within %u s", c->path,
+                 TW_CLI_TIMEOUT_MS / 1000);
+    else if (rc == TW_ECLOSED)
+        snprintf(err, errlen, "twind at %s closed the connection", c->path);
+    else
+        snprintf(err, errlen, "error talking to twind at %s: %s", c->path, tw_strerror(rc));
+    return rc;
+}
+
+int tw_conn_send(tw_conn *c, tw_arena *a, const char *op, const tw_val *args,
+                 char *err, size_t errlen)
 {
     tw_val req, empty;
     tw_buf out;
-    const char *why = NULL;
-    uint8_t hdr[TW_CTL_HDR_LEN];
-    uint32_t len;
     uint64_t deadline = now_ms() + TW_CLI_TIMEOUT_MS;
     int rc;
 
-    *resp = tw_v_nil();
     if (!args) {
         if ((rc = tw_v_map(a, &empty, 0)) != 0) goto oom;
         args = &empty;
@@ -166,19 +178,43 @@ int tw_conn_call(tw_conn *c, tw_arena *a, const char *op, const tw_val *args,
     }
     rc = write_all(c->fd, out.p, out.len, deadline);
     tw_buf_free(&out);
-    if (rc != 0) goto io;
+    return rc != 0 ? io_error(c, rc, err, errlen) : 0;
+oom:
+    snprintf(err, errlen, "out of memory");
+    return TW_ENOMEM;
+}
+
+int tw_conn_recv(tw_conn *c, tw_arena *a, const char *op, tw_buf *body, tw_val *resp,
+                 char *err, size_t errlen)
+{
+    const char *why = NULL;
+    uint8_t hdr[TW_CTL_HDR_LEN];
+    uint32_t len;
+    uint8_t *data;
+    uint64_t deadline = now_ms() + TW_CLI_TIMEOUT_MS;
+    int rc;
+
+    *resp = tw_v_nil();
     if ((rc = read_all(c->fd, hdr, sizeof hdr, deadline)) != 0) goto io;
     if ((rc = tw_ctl_frame_len(hdr, &len)) != 0) {
         snprintf(err, errlen, "bad response from twind: %s", rc == TW_ETOOBIG
                  ? "message over the size limit" : "empty message");
         return TW_EPROTO;
     }
-    struct body *b = malloc(sizeof *b + len);
-    if (!b) goto oom;
-    b->next = c->bodies;
-    c->bodies = b;
-    if ((rc = read_all(c->fd, b->data, len, deadline)) != 0) goto io;
-    if ((rc = tw_ctl_decode(b->data, len, a, resp, &why)) != 0) {
+    if (body) {
+        tw_buf_reset(body);
+        if (tw_buf_reserve(body, len) != 0) goto oom;
+        data = body->p;
+        body->len = len;
+    } else {
+        struct body *b = malloc(sizeof *b + len);
+        if (!b) goto oom;
+        b->next = c->bodies;
+        c->bodies = b;
+        data = b->data;
+    }
+    if ((rc = read_all(c->fd, data, len, deadline)) != 0) goto io;
+    if ((rc = tw_ctl_decode(data, len, a, resp, &why)) != 0) {
         *resp = tw_v_nil();
         if (rc == TW_EVERSION)
             snprintf(err, errlen, "twind speaks another control protocol version (this twin speaks %u)",
@@ -203,17 +239,18 @@ int tw_conn_call(tw_conn *c, tw_arena *a, const char *op, const tw_val *args,
         return (int)code->v.i;
     return TW_EPROTO;
 io:
-    if (rc == TW_ETIMEOUT)
-        snprintf(err, errlen, "no answer from twind at %s within %u s", c->path,
-                 TW_CLI_TIMEOUT_MS / 1000);
-    else if (rc == TW_ECLOSED)
-        snprintf(err, errlen, "twind at %s closed the connection", c->path);
-    else
-        snprintf(err, errlen, "error talking to twind at %s: %s", c->path, tw_strerror(rc));
-    return rc;
+    return io_error(c, rc, err, errlen);
 oom:
     snprintf(err, errlen, "out of memory");
     return TW_ENOMEM;
+}
+
+int tw_conn_call(tw_conn *c, tw_arena *a, const char *op, const tw_val *args,
+                 tw_val *resp, char *err, size_t errlen)
+{
+    *resp = tw_v_nil();
+    int rc = tw_conn_send(c, a, op, args, err, errlen);
+    return rc != 0 ? rc : tw_conn_recv(c, a, op, NULL, resp, err, errlen);
 }
 
 int tw_cli_connect(tw_cli *cli)
@@ -233,15 +270,27 @@ int tw_cli_connect(tw_cli *cli)
     return 0;
 }
 
-int tw_cli_call(tw_cli *cli, tw_arena *a, const char *op, const tw_val *args,
-                tw_val *result, tw_val *errresp)
+int tw_cli_send(tw_cli *cli, tw_arena *a, const char *op, const tw_val *args)
+{
+    char err[TW_CLI_PATH_MAX + 256];
+    int rc;
+    if ((rc = tw_cli_connect(cli)) != 0) return rc;
+    if ((rc = tw_conn_send(cli->conn, a, op, args, err, sizeof err)) != 0) tw_cli_fail("%s", err);
+    return rc;
+}
+
+int tw_cli_recv(tw_cli *cli, tw_arena *a, const char *op, tw_buf *body, tw_val *result,
+                tw_val *errresp)
 {
     char err[TW_CLI_PATH_MAX + 256];
     tw_val resp;
     int rc;
     if (errresp) *errresp = tw_v_nil();
-    if ((rc = tw_cli_connect(cli)) != 0) return rc;
-    rc = tw_conn_call(cli->conn, a, op, args, &resp, err, sizeof err);
+    if (!cli->conn) {
+        tw_cli_fail("internal error: %s answer awaited with no connection", op);
+        return TW_EINVAL;
+    }
+    rc = tw_conn_recv(cli->conn, a, op, body, &resp, err, sizeof err);
     if (rc != 0) {
         if (errresp) *errresp = resp;
         tw_cli_fail("%s", err);
@@ -250,4 +299,12 @@ int tw_cli_call(tw_cli *cli, tw_arena *a, const char *op, const tw_val *args,
     const tw_val *r = tw_v_get(&resp, "result");
     *result = r ? *r : tw_v_nil();
     return 0;
+}
+
+int tw_cli_call(tw_cli *cli, tw_arena *a, const char *op, const tw_val *args,
+                tw_val *result, tw_val *errresp)
+{
+    if (errresp) *errresp = tw_v_nil();
+    int rc = tw_cli_send(cli, a, op, args);
+    return rc != 0 ? rc : tw_cli_recv(cli, a, op, NULL, result, errresp);
 }

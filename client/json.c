@@ -530,3 +530,8 @@ int tw_json_write(tw_buf *b, const tw_val *v, unsigned flags)
 {
     return write_val(b, v, flags, 0);
 }
+
+int tw_json_write_at(tw_buf *b, const tw_val *v, unsigned flags, unsigned level)
+{
+    return write_val(b, v, flags, level);
+}

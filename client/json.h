@@ -43,5 +43,8 @@ int tw_json_parse(const char *s, size_t n, tw_arena *a, tw_val *out,
  * as the string of their JSON text.  TW_EDEPTH beyond TW_JSON_WRITE_DEPTH.
  */
 int tw_json_write(tw_buf *b, const tw_val *v, unsigned flags);
+/* The same for a value nested level deep, indented as tw_json_write() would
+ * indent it there: lets a long array be written one element at a time. */
+int tw_json_write_at(tw_buf *b, const tw_val *v, unsigned flags, unsigned level);
 
 #endif

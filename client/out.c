@@ -119,8 +119,12 @@ static void table_widths(const tw_table *t, bool tty, unsigned columns, size_t *
             size_t cw = t->cell[r * nc + c].width;
             if (cw > w[c]) w[c] = cw;
         }
-    if (tty && columns > 0) {
-        size_t total = 2 * (nc - 1);
+    size_t shown = 0;
+    for (size_t c = 0; c < nc; c++)
+        if (t->flags[c] & TW_COL_HIDE) w[c] = 0;
+        else shown++;
+    if (tty && columns > 0 && shown > 0) {
+        size_t total = 2 * (shown - 1);
         for (size_t c = 0; c < nc; c++) total += w[c];
         /* Narrow the widest column one cell at a time: it spreads the cut
          * over the long columns and leaves short ones whole.  Dates, keys
@@ -128,7 +132,7 @@ static void table_widths(const tw_table *t, bool tty, unsigned columns, size_t *
         while (total > columns) {
             size_t best = nc;
             for (size_t c = 0; c < nc; c++)
-                if (!(t->flags[c] & TW_COL_NOCUT) && w[c] > TW_CLI_CELL_MIN &&
+                if (!(t->flags[c] & (TW_COL_NOCUT | TW_COL_HIDE)) && w[c] > TW_CLI_CELL_MIN &&
                     (best == nc || w[c] > w[best]))
                     best = c;
             if (best == nc) break;
@@ -140,9 +144,12 @@ static void table_widths(const tw_table *t, bool tty, unsigned columns, size_t *
 
 static int render_row(const tw_table *t, size_t r, const size_t *w, bool tty, tw_buf *out)
 {
-    size_t nc = t->ncols, line_start = out->len;
+    size_t nc = t->ncols, line_start = out->len, last = nc;
+    bool first = true;
     int rc = tw_buf_reserve(out, 256);
-    for (size_t c = 0; c < nc && rc == 0; c++) {
+    while (last > 0 && (t->flags[last - 1] & TW_COL_HIDE)) last--;
+    for (size_t c = 0; c < last && rc == 0; c++) {
+        if (t->flags[c] & TW_COL_HIDE) continue;
         const tw_cell *cell = &t->cell[r * nc + c];
         const char *s = (const char *)t->text.p + cell->off;
         size_t n = cell->len, cw = cell->width;
@@ -151,13 +158,14 @@ static int render_row(const tw_table *t, size_t r, const size_t *w, bool tty, tw
         if (cut) n = tw_width_fit(s, n, w[c] ? w[c] - 1 : 0, &cw);
         size_t shown = cw + (cut ? 1 : 0);
         size_t fill = w[c] > shown ? w[c] - shown : 0;
-        if (c > 0) rc |= pad(out, 2);
+        if (!first) rc |= pad(out, 2);
+        first = false;
         if (t->flags[c] & TW_COL_RIGHT) rc |= pad(out, fill);
         if (iso) rc |= tw_buf_put(out, FSI, 3);
         rc |= tw_buf_put(out, s, n);
         if (cut) rc |= tw_buf_put(out, ELLIPSIS, 3);
         if (iso) rc |= tw_buf_put(out, PDI, 3);
-        if (!(t->flags[c] & TW_COL_RIGHT) && c + 1 < nc) rc |= pad(out, fill);
+        if (!(t->flags[c] & TW_COL_RIGHT) && c + 1 < last) rc |= pad(out, fill);
     }
     /* Empty trailing cells would leave blanks at the end of the line. */
     while (out->len > line_start && out->p[out->len - 1] == ' ') out->len--;
@@ -188,12 +196,12 @@ int tw_out_write(const tw_buf *b)
 
 /* Large outputs go out in pieces from one reused buffer: a buffer the size
  * of the whole output would cost a page fault for every 4 KiB of it. */
-int tw_out_chunk(tw_buf *b, bool last)
+int tw_out_chunk(FILE *f, tw_buf *b, bool last)
 {
     if (!last && b->len < TW_CLI_OUT_CHUNK) return 0;
-    if (b->len && fwrite(b->p, 1, b->len, stdout) != b->len) return TW_EIO;
+    if (b->len && fwrite(b->p, 1, b->len, f) != b->len) return TW_EIO;
     tw_buf_reset(b);
-    if (last && fflush(stdout) != 0) return TW_EIO;
+    if (last && fflush(f) != 0) return TW_EIO;
     return 0;
 }
 
@@ -209,8 +217,8 @@ int tw_table_print(const tw_table *t, const tw_cli *cli)
     tw_buf_init(&b);
     int rc = 0;
     for (size_t r = 0; r < rows && rc == 0; r++)
-        if ((rc = render_row(t, r, w, cli->tty, &b)) == 0) rc = tw_out_chunk(&b, false);
-    if (rc == 0) rc = tw_out_chunk(&b, true);
+        if ((rc = render_row(t, r, w, cli->tty, &b)) == 0) rc = tw_out_chunk(stdout, &b, false);
+    if (rc == 0) rc = tw_out_chunk(stdout, &b, true);
     tw_buf_free(&b);
     free(w);
     return rc;
