@@ -1,8 +1,9 @@
 # Shared helpers for the integration tests (POSIX sh; sourced, not run).
 #
 #   . tests/integration/lib.sh
-#   tw_start n1                 start build/twind on its own data directory
-#   tw n1 status                run build/twin against it
+#   tw_start n1                 start twind on its own data directory
+#   tw n1 status                run twin against it
+#   "$TWIND" / "$TWIN"          the binaries under test (copies of $B/twind, $B/twin)
 #   check "status works" tw n1 status
 #   tw_stop n1 || fail "..."    SIGTERM, bounded wait, returns the exit code
 #   tw_done                     last line: exit status from the tally
@@ -25,6 +26,13 @@ TW_CMD_TIMEOUT=${TW_CMD_TIMEOUT:-60}     # seconds for one twin command
 TW_SCRIPT=$(basename "$0" .sh)
 
 TW_ROOT=$(mktemp -d /tmp/twtest.XXXXXX) || { echo "FAIL: $TW_SCRIPT: cannot create a temporary directory"; exit 1; }
+
+# The binaries under test, copied once: a rebuild of $B while the script runs
+# (other work in the same tree) must not swap them between two checks.
+mkdir "$TW_ROOT/bin" && cp "$B/twind" "$B/twin" "$TW_ROOT/bin/" ||
+    { echo "FAIL: $TW_SCRIPT: no $B/twind or $B/twin (run make first)"; rm -rf "$TW_ROOT"; exit 1; }
+TWIND=$TW_ROOT/bin/twind
+TWIN=$TW_ROOT/bin/twin
 
 pass() { TW_NPASS=$((TW_NPASS + 1)); echo "PASS: $1"; }
 
@@ -97,10 +105,10 @@ tw_dir() { echo "$TW_ROOT/$1"; }
 tw_log() { echo "$TW_ROOT/$1.log"; }
 tw_pid() { eval "echo \${TW_PID_$1:-}"; }
 
-# tw NAME ARGS...: build/twin against node NAME, bounded in time.
+# tw NAME ARGS...: twin against node NAME, bounded in time.
 tw() {
     _n=$1; shift
-    timeout "$TW_CMD_TIMEOUT" "$B/twin" --data-dir "$TW_ROOT/$_n" "$@"
+    timeout "$TW_CMD_TIMEOUT" "$TWIN" --data-dir "$TW_ROOT/$_n" "$@"
 }
 
 # True while PID runs (a zombie, which kill -0 still reports, does not).
@@ -114,7 +122,7 @@ tw_alive() {
 # the daemon's exit status (or 124 if it neither served nor exited).
 tw_start() {
     _n=$1; shift
-    "$B/twind" --data-dir "$TW_ROOT/$_n" --log-level debug "$@" 2>>"$TW_ROOT/$_n.log" &
+    "$TWIND" --data-dir "$TW_ROOT/$_n" --log-level debug "$@" 2>>"$TW_ROOT/$_n.log" &
     _p=$!
     eval "TW_PID_$_n=$_p"
     TW_PIDS="$TW_PIDS $_p"
@@ -127,7 +135,7 @@ tw_start() {
             tail -n 5 "$TW_ROOT/$_n.log" | sed 's/^/      /'
             return "$_rc"
         fi
-        if timeout 5 "$B/twin" --data-dir "$TW_ROOT/$_n" status >/dev/null 2>&1; then return 0; fi
+        if timeout 5 "$TWIN" --data-dir "$TW_ROOT/$_n" status >/dev/null 2>&1; then return 0; fi
         sleep 0.05
         _i=$((_i + 1))
     done

@@ -89,7 +89,7 @@ a = c.frame(c.enc({"v": 1, "op": "status", "args": {}}, bytearray()))
 b = c.frame(c.enc({"v": 1, "op": "nope", "args": {}}, bytearray()))
 print((a + b).hex())')" recv recv
 still_serving "serving after malformed requests"
-check "nothing was stored by the hostile requests" sh -c "[ \"\$(timeout 20 $B/twin --data-dir $(tw_dir n1) --json status | python3 -c 'import json,sys; print(json.load(sys.stdin)[\"entries\"])')\" = 0 ]"
+check "nothing was stored by the hostile requests" sh -c "[ \"\$(timeout 20 $TWIN --data-dir $(tw_dir n1) --json status | python3 -c 'import json,sys; print(json.load(sys.stdin)[\"entries\"])')\" = 0 ]"
 
 T0=$(date +%s.%N)
 poke "200 rapid connections opened and closed" 'out == ["CHURN 200"]' churn 200

@@ -28,13 +28,13 @@ digest_of() { tw "$1" --json digest | python3 -c 'import json,sys; print(json.lo
 
 # ------------------------------------------------------------- usage
 
-check "twind --help exits 0" "$B/twind" --help
-check "twin --help exits 0" "$B/twin" --help
-check "twind --version exits 0" "$B/twind" --version
-check_rc "twind with an unknown flag exits 2" 2 "$B/twind" --no-such-flag
-check_rc "twind with a stray argument exits 2" 2 "$B/twind" stray
-check_rc "twin with an unknown flag exits 2" 2 "$B/twin" --no-such-flag
-check_rc "twin with an unknown subcommand exits 2" 2 "$B/twin" frobnicate
+check "twind --help exits 0" "$TWIND" --help
+check "twin --help exits 0" "$TWIN" --help
+check "twind --version exits 0" "$TWIND" --version
+check_rc "twind with an unknown flag exits 2" 2 "$TWIND" --no-such-flag
+check_rc "twind with a stray argument exits 2" 2 "$TWIND" stray
+check_rc "twin with an unknown flag exits 2" 2 "$TWIN" --no-such-flag
+check_rc "twin with an unknown subcommand exits 2" 2 "$TWIN" frobnicate
 check_out "twin with no daemon says it cannot reach twind and exits 1" 1 "cannot reach twind" tw n1 status
 
 # ------------------------------------------------------------- first start
@@ -252,7 +252,7 @@ if cmp -s "$F/before.json" "$F/after.json"; then pass "restart keeps every recor
 [ "$(digest_of n1)" = "$DG2" ] && pass "digest unchanged by a restart" || fail "digest unchanged by a restart"
 check_out "tombstone kept across restart" 0 "camden-abu-dis" tw n1 list link --tombstones
 
-tw_run timeout 20 "$B/twind" --data-dir "$D1"
+tw_run timeout 20 "$TWIND" --data-dir "$D1"
 if [ "$TW_RC" = 1 ] && grep -q "another twind (pid $(tw_pid n1)) is already running on $D1" "$TW_ERR"; then
     pass "second twind on the same data dir refuses with exit 1 naming the pid"
 else fail "second twind on the same data dir refuses with exit 1 naming the pid"; tw__show_last; fi
@@ -263,13 +263,13 @@ check_out "the first twind keeps serving" 0 "twk_" tw n1 status
 
 tw_stop n1
 chmod 644 "$D1/identity.key"
-tw_run timeout 20 "$B/twind" --data-dir "$D1"
+tw_run timeout 20 "$TWIND" --data-dir "$D1"
 if [ "$TW_RC" = 1 ] && grep -qF "$D1/identity.key" "$TW_ERR" && grep -qF "chmod 600" "$TW_ERR"; then
     pass "key file readable by others: refused, exit 1, names the file and chmod 600"
 else fail "key file readable by others: refused, exit 1, names the file and chmod 600"; tw__show_last; fi
 chmod 600 "$D1/identity.key"
 chmod 640 "$D1/network.key"
-check_out "network key readable by the group: refused, exit 1" 1 "network.key" timeout 20 "$B/twind" --data-dir "$D1"
+check_out "network key readable by the group: refused, exit 1" 1 "network.key" timeout 20 "$TWIND" --data-dir "$D1"
 chmod 600 "$D1/network.key"
 if tw_start n1; then pass "starts again once the modes are fixed"; else fail "starts again once the modes are fixed"; fi
 tw n1 --json status >"$F/status1.json"
@@ -280,12 +280,12 @@ tw n1 --json status >"$F/status1.json"
 
 printf '# twind settings for the Nablus link\nlog_level = debug\nfrobnicate = 3\n' >"$F/bad.conf"
 check_out "bad config line reported as FILE:LINE, exit 1" 1 "$F/bad.conf:3: unknown setting \"frobnicate\"" \
-    timeout 20 "$B/twind" --config "$F/bad.conf" --data-dir "$TW_ROOT/n5"
+    timeout 20 "$TWIND" --config "$F/bad.conf" --data-dir "$TW_ROOT/n5"
 printf 'log_level = loud\n' >"$F/bad2.conf"
 check_out "bad config value reported as FILE:LINE, exit 1" 1 "$F/bad2.conf:1: log_level" \
-    timeout 20 "$B/twind" --config "$F/bad2.conf" --data-dir "$TW_ROOT/n5"
+    timeout 20 "$TWIND" --config "$F/bad2.conf" --data-dir "$TW_ROOT/n5"
 check_out "missing config file reported, exit 1" 1 "$F/none.conf" \
-    timeout 20 "$B/twind" --config "$F/none.conf" --data-dir "$TW_ROOT/n5"
+    timeout 20 "$TWIND" --config "$F/none.conf" --data-dir "$TW_ROOT/n5"
 printf '# Jenin link\nlog_level = info\nmap_ceiling = 512M\n' >"$F/good.conf"
 if tw_start n5 --config "$F/good.conf"; then pass "a valid config file is accepted"; else fail "a valid config file is accepted"; fi
 tw n5 --json status >"$F/status5.json"
