@@ -23,7 +23,7 @@ enum { TW_EXIT_OK = 0, TW_EXIT_ERR = 1, TW_EXIT_USAGE = 2 };
 #define TW_CLI_CONTINUE (-1)
 
 /* ---- client-side limits; TODO(move to limits.h) ---- */
-#define TW_CLI_PAGE_SIZE        10000u      /* records asked for per list page */
+#define TW_CLI_PAGE_SIZE        1000u       /* records asked for per list page */
 #define TW_CLI_LIST_LIMIT_MAX   10000u      /* largest "limit" the list op accepts */
 #define TW_CLI_PAGES_MAX        100000u     /* list pages followed before giving up */
 #define TW_CLI_TIMEOUT_MS       300000u     /* one control round trip (imports are slow) */

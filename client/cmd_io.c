@@ -648,42 +648,51 @@ static int cmd_export(tw_cli *cli, int argc, char **argv)
     tw_buf_init(&b);
     int exit = TW_EXIT_ERR;
     tw_list_q q = { .kind = kind };
-    if (tw_cli_list_all(cli, &a, &q, &recs) != 0) goto out;
-    if (csv) {
-        rc = tw_cli_records_csv(&b, kind, recs.v, recs.n, TW_CSV_GUARD);
-    } else {
-        tw_val arr = { .type = TW_ARR, .len = (uint32_t)recs.n, .v.arr = recs.v };
-        rc = tw_json_write(&b, &arr, TW_JSON_PRETTY);
-        if (rc == 0) rc = tw_buf_put(&b, "\n", 1);
-    }
-    if (rc != 0) { tw_cli_fail("cannot write the export: %s", tw_strerror(rc)); goto out; }
-    if (!file || strcmp(file, "-") == 0) {
-        if (tw_out_write(&b) != 0) { tw_cli_fail("write error: %s", strerror(errno)); goto out; }
-        exit = TW_EXIT_OK;
-        goto out;
-    }
+    size_t count = 0;
+    FILE *f = stdout;
+    char tmp[TW_CLI_PATH_MAX];
+    bool to_file = file && strcmp(file, "-") != 0;
     /* A temporary file renamed into place: an interrupted export never
      * leaves a truncated file under the name the user asked for. */
-    char tmp[TW_CLI_PATH_MAX];
-    if ((size_t)snprintf(tmp, sizeof tmp, "%s.tmp.%ld", file, (long)getpid()) >= sizeof tmp) {
-        tw_cli_fail("%s: path too long", file);
+    if (to_file) {
+        if ((size_t)snprintf(tmp, sizeof tmp, "%s.tmp.%ld", file, (long)getpid()) >= sizeof tmp) {
+            tw_cli_fail("%s: path too long", file);
+            goto out;
+        }
+        if (!(f = fopen(tmp, "wb"))) { tw_cli_fail("%s: %s", tmp, strerror(errno)); goto out; }
+    }
+    if (csv) {
+        /* CSV columns are the union of the fields of every record, so CSV
+         * needs them all before its first line. */
+        if ((rc = tw_cli_list_all(cli, &a, &q, &recs)) == 0) {
+            rc = tw_cli_records_csv(&b, kind, recs.v, recs.n, TW_CSV_GUARD);
+            if (rc != 0) tw_cli_fail("cannot write the export: %s", tw_strerror(rc));
+            else if ((rc = tw_out_chunk(f, &b, true)) != 0) tw_cli_fail("write error: %s", strerror(errno));
+            count = recs.n;
+        }
+    } else {
+        /* Written a page at a time: JSON needs no look at later records. */
+        rc = tw_cli_list_json(cli, &q, f, &count);
+        if (rc == TW_EIO) tw_cli_fail("write error: %s", strerror(errno));
+        else if (rc == TW_ENOMEM || rc == TW_EDEPTH) tw_cli_fail("cannot write the export: %s", tw_strerror(rc));
+    }
+    if (!to_file) {
+        if (rc == 0) exit = TW_EXIT_OK;
         goto out;
     }
-    FILE *f = fopen(tmp, "wb");
-    if (!f) { tw_cli_fail("%s: %s", tmp, strerror(errno)); goto out; }
-    bool ok = fwrite(b.p, 1, b.len, f) == b.len;
+    bool ok = rc == 0;
     ok = (fclose(f) == 0) && ok;
     if (!ok || rename(tmp, file) != 0) {
-        tw_cli_fail("%s: %s", file, strerror(errno));
+        if (rc == 0) tw_cli_fail("%s: %s", file, strerror(errno));
         unlink(tmp);
         goto out;
     }
     if (cli->json) {
-        tw_kv kv[2] = { { tw_v_cstr("exported"), tw_v_uint(recs.n) }, { tw_v_cstr("file"), tw_v_cstr(file) } };
+        tw_kv kv[2] = { { tw_v_cstr("exported"), tw_v_uint(count) }, { tw_v_cstr("file"), tw_v_cstr(file) } };
         tw_val res;
         if (tw_cli_map(&a, &res, kv, 2) != 0 || tw_out_json(&res) != 0) goto out;
     } else {
-        fprintf(stderr, "twin: exported %zu records to %s\n", recs.n, file);
+        fprintf(stderr, "twin: exported %zu records to %s\n", count, file);
     }
     exit = TW_EXIT_OK;
 out:
