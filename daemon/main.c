@@ -13,6 +13,7 @@
 #include "config.h"
 #include "ctlsrv.h"
 #include "log.h"
+#include "net.h"
 #include "node.h"
 
 static const char usage[] =
@@ -25,6 +26,8 @@ static const char usage[] =
     "                         ~/.local/share/twind); created 0700 on first start\n"
     "  -c, --config FILE      read settings from FILE (see twind.conf(5))\n"
     "  -l, --log-level LEVEL  error, warn, info (default) or debug\n"
+    "      --listen HOST:PORT accept peer connections at this address\n"
+    "      --peer HOST:PORT   dial this peer (repeatable)\n"
     "  -V, --version          print the version and exit\n"
     "  -h, --help             print this help and exit\n"
     "\n"
@@ -36,11 +39,24 @@ static int exit_code = 0;
 
 static void sig_closed(uv_handle_t *h) { (void)h; }
 
+static void net_stopped(tw_node *n);
+
 static void ctl_stopped(tw_node *n)
+{
+    tw_net_stop(n, net_stopped);
+}
+
+static void net_stopped(tw_node *n)
 {
     uv_close((uv_handle_t *)&sig_term, sig_closed);
     uv_close((uv_handle_t *)&sig_int, sig_closed);
     uv_close((uv_handle_t *)&sig_hup, sig_closed);
+}
+
+/* Start-up failed after the control socket opened: close what is open. */
+static void ctl_stopped_early(tw_node *n)
+{
+    tw_net_stop(n, NULL);
 }
 
 static void on_signal(uv_signal_t *h, int signum)
@@ -64,15 +80,23 @@ int main(int argc, char **argv)
     static const struct option opts[] = {
         { "data-dir", required_argument, NULL, 'd' }, { "config", required_argument, NULL, 'c' },
         { "log-level", required_argument, NULL, 'l' }, { "version", no_argument, NULL, 'V' },
-        { "help", no_argument, NULL, 'h' }, { NULL, 0, NULL, 0 },
+        { "help", no_argument, NULL, 'h' }, { "listen", required_argument, NULL, 'L' },
+        { "peer", required_argument, NULL, 'P' }, { NULL, 0, NULL, 0 },
     };
-    const char *data_dir = NULL, *config = NULL, *level = NULL;
+    const char *data_dir = NULL, *config = NULL, *level = NULL, *listen = NULL;
+    const char *peers[TW_CONF_PEERS_MAX];
+    unsigned npeers = 0;
     int c;
     while ((c = getopt_long(argc, argv, "d:c:l:Vh", opts, NULL)) != -1) {
         switch (c) {
         case 'd': data_dir = optarg; break;
         case 'c': config = optarg; break;
         case 'l': level = optarg; break;
+        case 'L': listen = optarg; break;
+        case 'P':
+            if (npeers == TW_CONF_PEERS_MAX) { fprintf(stderr, "twind: more than %u --peer flags\n", TW_CONF_PEERS_MAX); return 2; }
+            peers[npeers++] = optarg;
+            break;
         case 'V': printf("twind %s\n", TW_VERSION); return 0;
         case 'h': fputs(usage, stdout); return 0;
         default: fputs(usage, stderr); return 2;
@@ -100,6 +124,15 @@ int main(int argc, char **argv)
         fprintf(stderr, "twind: --data-dir: %s\n", err);
         return 2;
     }
+    if (listen && tw_config_set(&cfg, "listen", listen, err, sizeof err)) {
+        fprintf(stderr, "twind: --listen: %s\n", err);
+        return 2;
+    }
+    for (unsigned i = 0; i < npeers; i++)
+        if (tw_config_set(&cfg, "peer", peers[i], err, sizeof err)) {
+            fprintf(stderr, "twind: --peer: %s\n", err);
+            return 2;
+        }
     if (!cfg.data_dir[0] && tw_config_default_data_dir(cfg.data_dir, sizeof cfg.data_dir)) {
         fprintf(stderr, "twind: no data directory: set --data-dir, or HOME or XDG_DATA_HOME\n");
         return 1;
@@ -115,6 +148,16 @@ int main(int argc, char **argv)
     if (tw_ctlsrv_start(&node, err, sizeof err)) {
         tw_err("main", "%s", err);
         uv_run(loop, UV_RUN_DEFAULT);
+        tw_node_close(&node);
+        return 1;
+    }
+    if (tw_net_start(&node, err, sizeof err)) {
+        tw_err("main", "%s", err);
+        exit_code = 1;
+        node.stopping = true;
+        tw_ctlsrv_stop(&node, ctl_stopped_early);
+        uv_run(loop, UV_RUN_DEFAULT);
+        uv_loop_close(loop);
         tw_node_close(&node);
         return 1;
     }

@@ -14,6 +14,7 @@
 #include "twin/limits.h"
 #include "twin/schema.h"
 #include "log.h"
+#include "net.h"
 #include "ops.h"
 
 /* Bytes of records in one list page: a page ends early rather than pass
@@ -612,6 +613,53 @@ done:
     return rc;
 }
 
+/* ------------------------------------------------------------ peers */
+
+static int op_peers(tw_node *n, const tw_val *args, tw_buf *out, tw_op_err *e)
+{
+    int rc = tw_net_encode_peers(n, out);
+    if (rc) FAIL(rc, "cannot list peers: %s", tw_strerror(rc));
+    return 0;
+}
+
+static int addr_arg(const tw_val *args, char *addr, tw_op_err *e)
+{
+    const char *a;
+    size_t al;
+    int rc = arg_str(args, "address", true, &a, &al, e);
+    if (rc) return rc;
+    if (al >= TW_ADDR_MAX) FAIL(TW_EINVAL, "address too long");
+    memcpy(addr, a, al);
+    addr[al] = 0;
+    return 0;
+}
+
+static int op_peers_add(tw_node *n, const tw_val *args, tw_buf *out, tw_op_err *e)
+{
+    char addr[TW_ADDR_MAX];
+    int rc = addr_arg(args, addr, e);
+    if (rc || (rc = tw_net_peer_add(n, addr, e->msg, sizeof e->msg))) return rc;
+    return tw_mpw_map(out, 0);
+}
+
+static int op_peers_remove(tw_node *n, const tw_val *args, tw_buf *out, tw_op_err *e)
+{
+    char addr[TW_ADDR_MAX];
+    int rc = addr_arg(args, addr, e);
+    if (rc || (rc = tw_net_peer_remove(n, addr, e->msg, sizeof e->msg))) return rc;
+    return tw_mpw_map(out, 0);
+}
+
+static int op_sync(tw_node *n, const tw_val *args, tw_buf *out, tw_op_err *e)
+{
+    unsigned k = tw_net_sync_now(n);
+    int rc;
+    if ((rc = tw_mpw_map(out, 2)) || (rc = tw_mpw_cstr(out, "started")) || (rc = tw_mpw_uint(out, k)) ||
+        (rc = tw_mpw_cstr(out, "at_ms")) || (rc = tw_mpw_uint(out, tw_now_ms())))
+        return rc;
+    return 0;
+}
+
 /* -------------------------------------------------------------- dispatch */
 
 typedef int (*op_fn)(tw_node *, const tw_val *, tw_buf *, tw_op_err *);
@@ -619,6 +667,8 @@ static const struct { const char *name; op_fn fn; } ops[] = {
     { "status", op_status },   { "publish", op_publish }, { "delete", op_delete },
     { "list", op_list },       { "show", op_show },       { "search", op_search },
     { "import", op_import },   { "digest", op_digest },   { "stats", op_stats },
+    { "peers", op_peers },     { "peers_add", op_peers_add }, { "peers_remove", op_peers_remove },
+    { "sync", op_sync },
 };
 
 int tw_ops_dispatch(tw_node *n, const char *op, size_t oplen, const tw_val *args,

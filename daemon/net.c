@@ -1,0 +1,1004 @@
+/*
+ * Peer networking (daemon/net.h).
+ *
+ * Each TCP connection carries one transport session (handshake, framing,
+ * encryption, timers) and, once established, one sync engine.  Both are pure
+ * state machines: this file only moves bytes between them and libuv, runs
+ * the actions they ask for against the store and the ingest pipeline, and
+ * enforces the limits that depend on the network (unauthenticated
+ * connections in all and per address, inbound connections, write queues).
+ *
+ * A connection is freed only when its handle is closed and no ingest job
+ * still refers to it (a reference count), never inside its own callback.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sodium.h>
+#include <uv.h>
+
+#include "twin/err.h"
+#include "twin/keytext.h"
+#include "twin/limits.h"
+#include "twin/negentropy.h"
+#include "twin/session.h"
+#include "twin/sync.h"
+#include "twin/wire.h"
+#include "ingest.h"
+#include "log.h"
+#include "net.h"
+
+typedef enum { C_CONNECTING, C_HANDSHAKE, C_ESTABLISHED, C_CLOSING } cstate;
+static const char *const cstate_name[] = { "connecting", "handshake", "established", "closing" };
+
+typedef struct conn conn;
+typedef struct paddr paddr;
+
+struct paddr {                    /* a known peer address */
+    char addr[TW_ADDR_MAX];
+    enum { SRC_CONFIG, SRC_MANUAL, SRC_LEARNT } source;
+    bool removed;
+    conn *c;                      /* outbound connection in progress or up */
+    unsigned failures;
+    uint64_t next_attempt, last_success, last_attempt;
+    bool key_known;
+    uint8_t key[TW_KEY_LEN];
+    char last_error[160];
+};
+
+struct conn {
+    uv_tcp_t tcp;
+    uv_connect_t creq;
+    uv_getaddrinfo_t gai;
+    tw_net *net;
+    conn *next, **pprev;
+    cstate state;
+    bool outbound, read_paused, handle_closed, counted_unauth;
+    paddr *pa;                    /* outbound: the address dialled */
+    char remote[TW_ADDR_MAX + 8];  /* ip:port */
+    char ip[64];
+    tw_sess *sess;
+    tw_sync *sync;
+    uint8_t key[TW_KEY_LEN];
+    char fpr[TW_FPR_CHARS + 1];
+    int64_t clock_offset;
+    char sw[65];
+    uint64_t started, established, last_sync_done, last_sync_start;
+    unsigned refs;                /* the handle, plus one per ingest job */
+    uint64_t received, stored, refused;
+};
+
+struct tw_net {
+    tw_node *node;
+    uv_tcp_t listener;
+    bool listening;
+    uv_timer_t tick;
+    tw_neg_store *neg;
+    tw_neg_item *pending;         /* stored entries not yet in neg */
+    size_t npending, cpending;
+    tw_ingest *ingest;
+    conn *conns;
+    paddr addrs[TW_KNOWN_PEERS_MAX];
+    size_t naddrs;
+    struct { uint8_t key[TW_KEY_LEN]; uint64_t until; } bans[64];
+    unsigned open_handles;
+    bool stopping;
+    void (*done)(tw_node *);
+};
+
+/* One read buffer serves every connection: the event loop is one thread,
+ * and each read is handed to its session before the next one. */
+static uint8_t readbuf[65536];
+static void conn_close(conn *c, int code, const char *reason);
+static void flush(conn *c);
+static void resume_read(conn *c);
+static int add_addr(tw_net *net, const char *addr, int source, char *err, size_t errlen);
+
+/* ------------------------------------------------------------- helpers */
+
+static void enter_state(conn *c, cstate s)
+{
+    tw_debug("net", "%s: %s -> %s", c->remote, cstate_name[c->state], cstate_name[s]);
+    c->state = s;
+}
+
+static unsigned count_unauth(tw_net *net, const char *ip)
+{
+    unsigned k = 0;
+    for (conn *c = net->conns; c; c = c->next)
+        if (c->state == C_HANDSHAKE && !c->outbound && (!ip || strcmp(c->ip, ip) == 0)) k++;
+    return k;
+}
+
+static unsigned count_state(tw_net *net, cstate s, int outbound)
+{
+    unsigned k = 0;
+    for (conn *c = net->conns; c; c = c->next)
+        if (c->state == s && (outbound < 0 || c->outbound == (outbound != 0))) k++;
+    return k;
+}
+
+static bool banned(tw_net *net, const uint8_t key[TW_KEY_LEN], uint64_t now)
+{
+    for (size_t i = 0; i < sizeof net->bans / sizeof net->bans[0]; i++)
+        if (net->bans[i].until > now && memcmp(net->bans[i].key, key, TW_KEY_LEN) == 0) return true;
+    return false;
+}
+
+static void ban(tw_net *net, const uint8_t key[TW_KEY_LEN], uint64_t now)
+{
+    size_t oldest = 0;
+    for (size_t i = 0; i < sizeof net->bans / sizeof net->bans[0]; i++) {
+        if (memcmp(net->bans[i].key, key, TW_KEY_LEN) == 0) { oldest = i; break; }
+        if (net->bans[i].until < net->bans[oldest].until) oldest = i;
+    }
+    memcpy(net->bans[oldest].key, key, TW_KEY_LEN);
+    net->bans[oldest].until = now + TW_BAN_MS;
+}
+
+static void handle_closed(tw_net *net)
+{
+    if (--net->open_handles == 0 && net->stopping) {
+        tw_node *n = net->node;
+        void (*done)(tw_node *) = net->done;
+        tw_ingest_free(net->ingest);
+        tw_neg_store_free(net->neg);
+        free(net->pending);
+        free(net);
+        n->net = NULL;
+        n->on_stored = NULL;
+        if (done) done(n);
+    }
+}
+
+static void conn_unref(conn *c)
+{
+    if (--c->refs > 0) return;
+    tw_net *net = c->net;
+    tw_sess_free(c->sess);
+    tw_sync_free(c->sync);
+    free(c);
+    handle_closed(net);
+}
+
+static void tcp_closed(uv_handle_t *h) { conn_unref(h->data); }
+
+/* Items stored since the last reconciliation step go into the set in one
+ * sorted merge, just before the set is next read. */
+static void neg_flush(tw_net *net)
+{
+    if (!net->npending) return;
+    size_t added;
+    if (tw_neg_store_insert_batch(net->neg, net->pending, net->npending, &added))
+        tw_err("net", "cannot add %zu items to the reconciliation set", net->npending);
+    net->npending = 0;
+}
+
+/* ------------------------------------------------------------- writing */
+
+typedef struct wreq { uv_write_t req; conn *c; uint8_t data[]; } wreq;
+
+static void write_done(uv_write_t *req, int status)
+{
+    wreq *w = (wreq *)req;
+    conn *c = w->c;
+    free(w);
+    if (status < 0 && c->state != C_CLOSING) {
+        conn_close(c, TW_EIO, uv_strerror(status));
+    } else if (c->read_paused && c->state != C_CLOSING &&
+               uv_stream_get_write_queue_size((uv_stream_t *)&c->tcp) < TW_PEER_WRITE_QUEUE_MAX / 2) {
+        c->read_paused = false;
+        tw_debug("net", "%s: write queue drained; reading again", c->remote);
+        resume_read(c);
+    }
+    conn_unref(c);
+}
+
+static void flush(conn *c)
+{
+    if (c->handle_closed || !c->sess) return;
+    size_t len;
+    const uint8_t *out = tw_sess_output(c->sess, &len);
+    if (!len) return;
+    wreq *w = malloc(sizeof *w + len);
+    if (!w) { conn_close(c, TW_ENOMEM, "out of memory"); return; }
+    memcpy(w->data, out, len);
+    tw_sess_consume_output(c->sess, len);
+    w->c = c;
+    uv_buf_t b = uv_buf_init((char *)w->data, (unsigned)len);
+    if (uv_write(&w->req, (uv_stream_t *)&c->tcp, &b, 1, write_done) < 0) {
+        free(w);
+        conn_close(c, TW_EIO, "write failed");
+        return;
+    }
+    c->refs++;
+    /* Stop reading from a peer that does not read what we send it. */
+    if (!c->read_paused && uv_stream_get_write_queue_size((uv_stream_t *)&c->tcp) > TW_PEER_WRITE_QUEUE_MAX) {
+        c->read_paused = true;
+        uv_read_stop((uv_stream_t *)&c->tcp);
+        tw_debug("net", "%s: write queue over %u bytes; not reading until it drains", c->remote, TW_PEER_WRITE_QUEUE_MAX);
+    }
+}
+
+/* ----------------------------------------------------------- closing */
+
+static void conn_close(conn *c, int code, const char *reason)
+{
+    if (c->state == C_CLOSING) return;
+    tw_net *net = c->net;
+    if (c->state == C_ESTABLISHED)
+        tw_info("net", "%s (%s): connection closed: %s", c->remote, c->fpr, reason);
+    else
+        tw_info("net", "%s: connection closed during %s: %s", c->remote, cstate_name[c->state], reason);
+    if (c->pa) {
+        paddr *pa = c->pa;
+        pa->c = NULL;
+        uint64_t now = tw_now_ms();
+        if (c->state != C_ESTABLISHED) {
+            /* Exponential backoff with jitter, so peers that went down
+             * together do not all come back at the same instant. */
+            pa->failures++;
+            uint64_t d = TW_BACKOFF_BASE_MS;
+            for (unsigned i = 1; i < pa->failures && d < TW_BACKOFF_MAX_MS; i++) d *= 2;
+            if (d > TW_BACKOFF_MAX_MS) d = TW_BACKOFF_MAX_MS;
+            d = d / 2 + randombytes_uniform((uint32_t)(d / 2 + 1));
+            pa->next_attempt = now + d;
+            snprintf(pa->last_error, sizeof pa->last_error, "%s", reason);
+        } else {
+            pa->next_attempt = now + TW_BACKOFF_BASE_MS;
+        }
+    }
+    enter_state(c, C_CLOSING);
+    if (c->sess && !tw_sess_closed(c->sess)) {
+        tw_sess_close(c->sess, code, reason);
+        flush(c);
+    }
+    if (c->next) c->next->pprev = c->pprev;
+    *c->pprev = c->next;
+    c->next = NULL;
+    c->pprev = &c->next;
+    if (!c->handle_closed) {
+        c->handle_closed = true;
+        uv_close((uv_handle_t *)&c->tcp, tcp_closed);
+    }
+    (void)net;
+}
+
+static void misbehaved(conn *c, const char *reason)
+{
+    if (c->state == C_ESTABLISHED) {
+        ban(c->net, c->key, tw_now_ms());
+        tw_warn("net", "%s (%s) misbehaved: %s; its key is kept off for %u s", c->remote, c->fpr, reason, TW_BAN_MS / 1000);
+    }
+    conn_close(c, TW_EPROTO, reason);
+}
+
+/* ------------------------------------------------------------- actions */
+
+static void ingest_done(void *ctx, const tw_ingest_counts *k, const int *rcs, const char *const *whys, size_t n)
+{
+    conn *c = ctx;
+    c->stored += k->stored;
+    c->refused += k->refused;
+    const char *bad = NULL;
+    for (size_t i = 0; i < n; i++) {
+        if (rcs[i] == 0 || rcs[i] == TW_EEXIST || rcs[i] == TW_ESTALE) continue;
+        if (rcs[i] == TW_EFUTURE || rcs[i] == TW_EFULL || rcs[i] == TW_EIO || rcs[i] == TW_ECLOSED ||
+            rcs[i] == TW_ENOMEM || rcs[i] == TW_ESCHEMA || rcs[i] == TW_EREFUSED) {
+            tw_info("net", "entry from %s (%s) not stored: %s", c->remote, c->fpr, whys[i]);
+            continue;
+        }
+        tw_warn("net", "entry from %s (%s) refused: %s", c->remote, c->fpr, whys[i]);
+        bad = whys[i];
+    }
+    /* An honest node verifies what it stores and forwards, so a forged,
+     * malformed or foreign entry is the sender's fault. */
+    if (bad && c->state == C_ESTABLISHED) misbehaved(c, bad);
+    conn_unref(c);
+}
+
+/* Answers a WANT: the envelopes we still have, packed greedily into
+ * ENTRIES messages; ids we no longer have are left out. */
+static void send_entries(conn *c, uint64_t wseq, const uint8_t *ids, size_t nids)
+{
+    tw_node *n = c->net->node;
+    tw_buf *envs = calloc(nids ? nids : 1, sizeof *envs);
+    const uint8_t **ptrs = calloc(nids ? nids : 1, sizeof *ptrs);
+    size_t *lens = calloc(nids ? nids : 1, sizeof *lens);
+    size_t have = 0;
+    int rc = 0;
+    if (!envs || !ptrs || !lens) { rc = TW_ENOMEM; goto done; }
+    for (size_t i = 0; i < nids; i++) {
+        tw_buf_init(&envs[have]);
+        int g = tw_store_get(n->store, ids + TW_WIRE_ID_LEN * i, &envs[have]);
+        if (g == 0) {
+            ptrs[have] = envs[have].p;
+            lens[have] = envs[have].len;
+            have++;
+        } else {
+            tw_buf_free(&envs[have]);
+            if (g != TW_ENOTFOUND) tw_warn("net", "cannot read an entry to serve: %s", tw_strerror(g));
+        }
+    }
+    size_t first = 0, size = TW_WIRE_ENTRIES_HEAD_MAX;
+    for (size_t i = 0; i <= have && rc == 0; i++) {
+        size_t add = i < have ? TW_WIRE_BIN_SIZE(lens[i]) : 0;
+        if (i == have || (i > first && size + add > TW_SESS_MSG_MAX)) {
+            rc = tw_sync_answer(c->sync, wseq, i == have, ptrs + first, lens + first, i - first);
+            first = i;
+            size = TW_WIRE_ENTRIES_HEAD_MAX;
+        }
+        size += add;
+    }
+done:
+    if (envs) for (size_t i = 0; i < have; i++) tw_buf_free(&envs[i]);
+    free(envs);
+    free(ptrs);
+    free(lens);
+    if (rc) conn_close(c, rc, "cannot answer the peer's request");
+}
+
+static void run_actions(conn *c)
+{
+    tw_sync_action a;
+    tw_net *net = c->net;
+    while (c->state == C_ESTABLISHED && tw_sync_next_action(c->sync, &a)) {
+        switch (a.type) {
+        case TW_SA_SEND:
+            if (tw_sess_send(c->sess, a.msg, a.len, tw_now_ms())) { conn_close(c, TW_EINTERNAL, "cannot send"); return; }
+            break;
+        case TW_SA_SERVE:
+            send_entries(c, a.wseq, a.ids, a.nids);
+            break;
+        case TW_SA_INGEST: {
+            size_t total = 0;
+            for (size_t i = 0; i < a.nenvs; i++) total += a.env_lens[i];
+            uint8_t *buf = malloc(total ? total : 1);
+            if (!buf) { conn_close(c, TW_ENOMEM, "out of memory"); return; }
+            for (size_t i = 0, off = 0; i < a.nenvs; i++) { memcpy(buf + off, a.envs[i], a.env_lens[i]); off += a.env_lens[i]; }
+            c->received += a.nenvs;
+            c->refs++;
+            if (tw_ingest_submit(net->ingest, buf, a.env_lens, a.nenvs, ingest_done, c)) c->refs--;
+            free(buf);
+            break;
+        }
+        case TW_SA_RECONCILED:
+            tw_debug("net", "%s (%s): reconciled: we have %zu it lacks, it has %zu we lack", c->remote, c->fpr,
+                     a.have_count, a.need_count);
+            break;
+        }
+        flush(c);
+    }
+    if (c->state == C_ESTABLISHED && c->last_sync_start > c->last_sync_done && tw_sync_idle(c->sync))
+        c->last_sync_done = tw_now_ms();
+    flush(c);
+}
+
+static int have_cb(void *ctx, const uint8_t id[32])
+{
+    tw_net *net = ctx;
+    return tw_store_has(net->node->store, id) == 1;
+}
+
+/* ------------------------------------------------------------- session */
+
+static conn *find_established(tw_net *net, const uint8_t key[TW_KEY_LEN], conn *except)
+{
+    for (conn *c = net->conns; c; c = c->next)
+        if (c != except && c->state == C_ESTABLISHED && memcmp(c->key, key, TW_KEY_LEN) == 0) return c;
+    return NULL;
+}
+
+static void established(conn *c, const tw_sess_event *ev)
+{
+    tw_net *net = c->net;
+    uint64_t now = tw_now_ms();
+    memcpy(c->key, ev->remote_key, TW_KEY_LEN);
+    tw_key_fingerprint(c->fpr, c->key);
+    c->clock_offset = ev->clock_offset_ms;
+    snprintf(c->sw, sizeof c->sw, "%s", ev->remote_sw);
+    if (memcmp(c->key, net->node->pk, TW_KEY_LEN) == 0) { conn_close(c, TW_EREFUSED, "connected to itself"); return; }
+    if (banned(net, c->key, now)) { conn_close(c, TW_EREFUSED, "peer key is kept off for a while after misbehaving"); return; }
+    if (find_established(net, c->key, c)) { conn_close(c, TW_EREFUSED, "already connected to this peer"); return; }
+    if (!c->outbound && count_state(net, C_ESTABLISHED, 0) >= TW_INBOUND_MAX) {
+        conn_close(c, TW_EBUSY, "too many inbound connections");
+        return;
+    }
+    tw_sync_cfg sc = { .store = net->neg, .frame_limit = net->node->cfg.neg_frame_limit, .have = have_cb, .ctx = net };
+    randombytes_buf(sc.hash_key, sizeof sc.hash_key);
+    if (tw_sync_new(&c->sync, &sc)) { conn_close(c, TW_ENOMEM, "out of memory"); return; }
+    enter_state(c, C_ESTABLISHED);
+    c->established = now;
+    if (c->pa) {
+        c->pa->failures = 0;
+        c->pa->last_success = now;
+        c->pa->key_known = true;
+        memcpy(c->pa->key, c->key, TW_KEY_LEN);
+        c->pa->last_error[0] = 0;
+    }
+    tw_info("net", "%s: connected to %s (%s, %s), clock offset %+lld ms", c->remote, c->fpr,
+            c->outbound ? "outbound" : "inbound", c->sw, (long long)c->clock_offset);
+    if (c->clock_offset > (int64_t)TW_FUTURE_SKEW_MS || c->clock_offset < -(int64_t)TW_FUTURE_SKEW_MS)
+        tw_warn("net", "the clock of %s (%s) differs from ours by %lld s; one of the two clocks is wrong",
+                c->remote, c->fpr, (long long)(c->clock_offset / 1000));
+    if (c->outbound) {
+        neg_flush(net);
+        c->last_sync_start = now;
+        tw_sync_start(c->sync);
+    }
+    run_actions(c);
+}
+
+static void process(conn *c)
+{
+    tw_sess_event ev;
+    while (c->state != C_CLOSING && tw_sess_next_event(c->sess, &ev) == 0 && ev.type != TW_SEV_NONE) {
+        switch (ev.type) {
+        case TW_SEV_ESTABLISHED:
+            established(c, &ev);
+            break;
+        case TW_SEV_MESSAGE: {
+            if (c->state != C_ESTABLISHED) break;
+            if (ev.msg_len >= 2 && (ev.msg[1] == TW_WIRE_NEG_REQ || ev.msg[1] == TW_WIRE_NEG_RESP)) neg_flush(c->net);
+            int rc = tw_sync_handle(c->sync, ev.msg, ev.msg_len);
+            if (rc) { misbehaved(c, tw_sync_error_text(c->sync)); return; }
+            run_actions(c);
+            break;
+        }
+        case TW_SEV_CLOSED:
+            if (ev.code == TW_EVERSION)
+                tw_warn("net", "%s: %s", c->remote, ev.reason);
+            conn_close(c, ev.code, ev.reason);
+            return;
+        default:
+            break;
+        }
+    }
+    flush(c);
+}
+
+static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+    buf->base = (char *)readbuf;
+    buf->len = sizeof readbuf;
+}
+
+static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
+{
+    conn *c = st->data;
+    if (nread == 0) return;
+    if (nread < 0) {
+        conn_close(c, TW_ECLOSED, nread == UV_EOF ? "peer closed the connection" : uv_strerror((int)nread));
+        return;
+    }
+    tw_sess_input(c->sess, (const uint8_t *)buf->base, (size_t)nread, tw_now_ms());
+    process(c);
+}
+
+static void resume_read(conn *c)
+{
+    uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
+}
+
+static conn *conn_new(tw_net *net, bool outbound)
+{
+    conn *c = calloc(1, sizeof *c);
+    if (!c) return NULL;
+    c->net = net;
+    c->outbound = outbound;
+    c->refs = 1;
+    c->started = tw_now_ms();
+    uv_tcp_init(net->node->loop, &c->tcp);
+    c->tcp.data = c;
+    net->open_handles++;
+    c->next = net->conns;
+    if (net->conns) net->conns->pprev = &c->next;
+    net->conns = c;
+    c->pprev = &net->conns;
+    return c;
+}
+
+static int sess_start(conn *c)
+{
+    tw_node *n = c->net->node;
+    uint8_t e[32];
+    randombytes_buf(e, sizeof e);
+    char sw[32];
+    snprintf(sw, sizeof sw, "twind %s", TW_VERSION);
+    tw_sess_cfg cfg = {
+        .initiator = c->outbound, .ed_sk = n->sk, .netkey = n->netkey, .e_rand = e,
+        .now_ms = tw_now_ms(), .software = sw, .features = 0,
+        .version_min = TW_PROTO_VERSION_MIN, .version_max = TW_PROTO_VERSION_MAX,
+    };
+    int rc = tw_sess_new(&c->sess, &cfg);
+    sodium_memzero(e, sizeof e);
+    return rc;
+}
+
+static void addr_of(const struct sockaddr_storage *ss, char *ip, size_t iplen, char *full, size_t fulllen)
+{
+    int port = 0;
+    if (ss->ss_family == AF_INET6) {
+        const struct sockaddr_in6 *a = (const void *)ss;
+        uv_ip6_name(a, ip, iplen);
+        port = ntohs(a->sin6_port);
+        snprintf(full, fulllen, "[%s]:%d", ip, port);
+    } else {
+        const struct sockaddr_in *a = (const void *)ss;
+        uv_ip4_name(a, ip, iplen);
+        port = ntohs(a->sin_port);
+        snprintf(full, fulllen, "%s:%d", ip, port);
+    }
+}
+
+static void on_inbound(uv_stream_t *server, int status)
+{
+    tw_net *net = server->data;
+    if (status < 0) { tw_warn("net", "accept failed: %s", uv_strerror(status)); return; }
+    conn *c = conn_new(net, false);
+    if (!c) return;
+    if (uv_accept(server, (uv_stream_t *)&c->tcp) != 0) { conn_close(c, TW_EIO, "accept failed"); return; }
+    struct sockaddr_storage ss;
+    int len = sizeof ss;
+    if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &len) == 0)
+        addr_of(&ss, c->ip, sizeof c->ip, c->remote, sizeof c->remote);
+    else
+        snprintf(c->remote, sizeof c->remote, "unknown");
+    /* Before authentication, only per-address limits apply: a node that
+     * does not hold the network key costs us one small buffer for at most
+     * the handshake timeout. */
+    if (count_unauth(net, NULL) >= TW_UNAUTH_CONN_MAX) {
+        tw_debug("net", "%s: refused: %u unauthenticated connections already", c->remote, TW_UNAUTH_CONN_MAX);
+        conn_close(c, TW_EBUSY, "too many unauthenticated connections");
+        return;
+    }
+    if (count_unauth(net, c->ip) >= TW_UNAUTH_PER_ADDR_MAX) {
+        tw_debug("net", "%s: refused: %u unauthenticated connections from %s already", c->remote, TW_UNAUTH_PER_ADDR_MAX, c->ip);
+        conn_close(c, TW_EBUSY, "too many unauthenticated connections from this address");
+        return;
+    }
+    if (sess_start(c)) { conn_close(c, TW_ENOMEM, "out of memory"); return; }
+    uv_tcp_nodelay(&c->tcp, 1);
+    enter_state(c, C_HANDSHAKE);
+    uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
+}
+
+static void on_connect(uv_connect_t *req, int status)
+{
+    conn *c = req->data;
+    if (c->state == C_CLOSING) return;
+    if (status < 0) { conn_close(c, TW_EIO, uv_strerror(status)); return; }
+    if (sess_start(c)) { conn_close(c, TW_ENOMEM, "out of memory"); return; }
+    uv_tcp_nodelay(&c->tcp, 1);
+    enter_state(c, C_HANDSHAKE);
+    uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
+    flush(c);                                   /* handshake message 1 */
+}
+
+static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
+{
+    conn *c = req->data;
+    conn_unref(c);                              /* the resolver's reference */
+    if (c->state == C_CLOSING) { uv_freeaddrinfo(res); return; }
+    if (status < 0 || !res) {
+        conn_close(c, TW_EIO, status < 0 ? uv_strerror(status) : "no address");
+        uv_freeaddrinfo(res);
+        return;
+    }
+    struct sockaddr_storage ss;
+    memcpy(&ss, res->ai_addr, res->ai_addrlen);
+    uv_freeaddrinfo(res);
+    addr_of(&ss, c->ip, sizeof c->ip, c->remote, sizeof c->remote);
+    c->creq.data = c;
+    int rc = uv_tcp_connect(&c->creq, &c->tcp, (struct sockaddr *)&ss, on_connect);
+    if (rc) conn_close(c, TW_EIO, uv_strerror(rc));
+}
+
+static void dial(tw_net *net, paddr *pa, uint64_t now)
+{
+    char host[TW_ADDR_MAX], port[8];
+    const char *colon = strrchr(pa->addr, ':');
+    size_t hl = (size_t)(colon - pa->addr);
+    if (pa->addr[0] == '[') { memcpy(host, pa->addr + 1, hl - 2); host[hl - 2] = 0; }
+    else { memcpy(host, pa->addr, hl); host[hl] = 0; }
+    snprintf(port, sizeof port, "%s", colon + 1);
+    conn *c = conn_new(net, true);
+    if (!c) return;
+    c->pa = pa;
+    pa->c = c;
+    pa->last_attempt = now;
+    snprintf(c->remote, sizeof c->remote, "%s", pa->addr);
+    enter_state(c, C_CONNECTING);
+    struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM };
+    c->gai.data = c;
+    c->refs++;
+    int rc = uv_getaddrinfo(net->node->loop, &c->gai, on_resolved, host, port, &hints);
+    if (rc) { c->refs--; conn_close(c, TW_EIO, uv_strerror(rc)); }
+}
+
+/* ------------------------------------------------------------- timers */
+
+static void on_tick(uv_timer_t *t)
+{
+    tw_net *net = t->data;
+    uint64_t now = tw_now_ms();
+    tw_node *n = net->node;
+    for (conn *c = net->conns, *next; c; c = next) {
+        next = c->next;
+        if (c->state == C_CONNECTING) {
+            if (now - c->started > TW_HANDSHAKE_TIMEOUT_MS) conn_close(c, TW_ETIMEOUT, "connect timed out");
+            continue;
+        }
+        if (!c->sess) continue;
+        tw_sess_tick(c->sess, now);
+        process(c);
+        if (c->state == C_ESTABLISHED && tw_sync_idle(c->sync) &&
+            now - c->last_sync_start >= (uint64_t)n->cfg.sync_interval_s * 1000u) {
+            /* Periodic anti-entropy catches whatever live push missed. */
+            neg_flush(net);
+            c->last_sync_start = now;
+            tw_sync_start(c->sync);
+            run_actions(c);
+        }
+    }
+    unsigned out = count_state(net, C_ESTABLISHED, 1) + count_state(net, C_HANDSHAKE, 1) + count_state(net, C_CONNECTING, 1);
+    for (size_t i = 0; i < net->naddrs && out < n->cfg.outbound_target; i++) {
+        paddr *pa = &net->addrs[i];
+        if (pa->removed || pa->c || pa->next_attempt > now) continue;
+        /* Do not dial a peer already connected the other way. */
+        if (pa->key_known && find_established(net, pa->key, NULL)) { pa->next_attempt = now + 10000; continue; }
+        dial(net, pa, now);
+        out++;
+    }
+}
+
+/* ----------------------------------------------------------- live push */
+
+static void on_stored(tw_node *n, void *source, const tw_entry *e, const tw_put *put)
+{
+    tw_net *net = n->net;
+    if (!net || net->stopping) return;
+    if (put->replaced) {
+        neg_flush(net);
+        tw_neg_store_erase(net->neg, put->old_ts, put->old_id);
+    }
+    if (net->npending == net->cpending) {
+        size_t cap = net->cpending ? net->cpending * 2 : 1024;
+        tw_neg_item *p = realloc(net->pending, cap * sizeof *p);
+        if (!p) { tw_err("net", "out of memory for the reconciliation set"); return; }
+        net->pending = p;
+        net->cpending = cap;
+    }
+    net->pending[net->npending].ts = e->ts;
+    memcpy(net->pending[net->npending].id, e->id, TW_ID_LEN);
+    net->npending++;
+    /* Learn addresses from peer records of other nodes. */
+    if (e->kind_len == 4 && memcmp(e->kind, "peer", 4) == 0 && memcmp(e->author, n->pk, TW_KEY_LEN) != 0) {
+        const tw_val *as = tw_v_get(&e->body, "addresses");
+        for (uint32_t i = 0; as && as->type == TW_ARR && i < as->len; i++) {
+            char a[TW_ADDR_MAX];
+            if (as->v.arr[i].type != TW_STR || as->v.arr[i].len >= sizeof a) continue;
+            memcpy(a, as->v.arr[i].v.s, as->v.arr[i].len);
+            a[as->v.arr[i].len] = 0;
+            char err[128];
+            add_addr(net, a, SRC_LEARNT, err, sizeof err);
+        }
+    }
+    for (conn *c = net->conns; c; c = c->next) {
+        if (c == source || c->state != C_ESTABLISHED) continue;
+        tw_sync_push(c->sync, e->env, e->env_len);
+        run_actions(c);
+    }
+}
+
+static void ingest_stored(void *ctx, void *job_ctx, const tw_entry *e, const tw_put *put)
+{
+    on_stored(ctx, job_ctx, e, put);
+}
+
+/* ------------------------------------------------------------ peers */
+
+static paddr *find_addr(tw_net *net, const char *addr)
+{
+    for (size_t i = 0; i < net->naddrs; i++)
+        if (strcmp(net->addrs[i].addr, addr) == 0) return &net->addrs[i];
+    return NULL;
+}
+
+static int add_addr(tw_net *net, const char *addr, int source, char *err, size_t errlen)
+{
+    if (!tw_addr_valid(addr)) { snprintf(err, errlen, "\"%s\" is not HOST:PORT", addr); return TW_EINVAL; }
+    if (net->node->cfg.listen[0] && strcmp(addr, net->node->cfg.listen) == 0) return 0;   /* ourselves */
+    paddr *pa = find_addr(net, addr);
+    if (pa) {
+        if (pa->removed || (int)pa->source > source) { pa->source = source; }
+        pa->removed = false;
+        return 0;
+    }
+    if (net->naddrs >= TW_KNOWN_PEERS_MAX) { snprintf(err, errlen, "the known-peer table is full (%u)", TW_KNOWN_PEERS_MAX); return TW_ETOOBIG; }
+    pa = &net->addrs[net->naddrs++];
+    memset(pa, 0, sizeof *pa);
+    snprintf(pa->addr, sizeof pa->addr, "%s", addr);
+    pa->source = source;
+    return 0;
+}
+
+static void save_manual(tw_net *net)
+{
+    tw_buf b;
+    tw_buf_init(&b);
+    uint32_t k = 0;
+    for (size_t i = 0; i < net->naddrs; i++) if (!net->addrs[i].removed && net->addrs[i].source == SRC_MANUAL) k++;
+    tw_mpw_arr(&b, k);
+    for (size_t i = 0; i < net->naddrs; i++)
+        if (!net->addrs[i].removed && net->addrs[i].source == SRC_MANUAL) tw_mpw_cstr(&b, net->addrs[i].addr);
+    if (tw_store_meta_put(net->node->store, "peers", b.p, b.len))
+        tw_warn("net", "cannot save the peer list");
+    tw_buf_free(&b);
+}
+
+int tw_net_peer_add(tw_node *n, const char *addr, char *err, size_t errlen)
+{
+    tw_net *net = n->net;
+    if (!net) { snprintf(err, errlen, "networking is not running"); return TW_ESTATE; }
+    int rc = add_addr(net, addr, SRC_MANUAL, err, errlen);
+    if (rc) return rc;
+    paddr *pa = find_addr(net, addr);
+    if (pa) { pa->next_attempt = 0; pa->failures = 0; }
+    save_manual(net);
+    tw_info("net", "peer %s added", addr);
+    return 0;
+}
+
+int tw_net_peer_remove(tw_node *n, const char *addr, char *err, size_t errlen)
+{
+    tw_net *net = n->net;
+    if (!net) { snprintf(err, errlen, "networking is not running"); return TW_ESTATE; }
+    paddr *pa = find_addr(net, addr);
+    if (!pa || pa->removed) { snprintf(err, errlen, "%s is not a known peer", addr); return TW_ENOTFOUND; }
+    pa->removed = true;
+    if (pa->c) conn_close(pa->c, TW_ECLOSED, "peer removed by the operator");
+    save_manual(net);
+    tw_info("net", "peer %s removed", addr);
+    return 0;
+}
+
+unsigned tw_net_sync_now(tw_node *n)
+{
+    tw_net *net = n->net;
+    unsigned k = 0;
+    if (!net) return 0;
+    neg_flush(net);
+    for (conn *c = net->conns; c; c = c->next) {
+        if (c->state != C_ESTABLISHED) continue;
+        c->last_sync_start = tw_now_ms();
+        tw_sync_start(c->sync);
+        run_actions(c);
+        k++;
+    }
+    return k;
+}
+
+static int kv_str(tw_buf *b, const char *k, const char *v)
+{
+    int rc = tw_mpw_cstr(b, k);
+    return rc ? rc : tw_mpw_cstr(b, v);
+}
+
+static int kv_uint(tw_buf *b, const char *k, uint64_t v)
+{
+    int rc = tw_mpw_cstr(b, k);
+    return rc ? rc : tw_mpw_uint(b, v);
+}
+
+/* {"connections": [ {...} ], "known": [ {...} ]} */
+int tw_net_encode_peers(tw_node *n, tw_buf *out)
+{
+    tw_net *net = n->net;
+    int rc;
+    uint32_t nc = 0, nk = 0;
+    if (!net) return TW_ESTATE;
+    for (conn *c = net->conns; c; c = c->next) nc++;
+    for (size_t i = 0; i < net->naddrs; i++) if (!net->addrs[i].removed) nk++;
+    if ((rc = tw_mpw_map(out, 2)) || (rc = tw_mpw_cstr(out, "connections")) || (rc = tw_mpw_arr(out, nc))) return rc;
+    for (conn *c = net->conns; c; c = c->next) {
+        char kt[TW_KEYTEXT_LEN + 1] = "";
+        tw_sync_progress p = { 0 };
+        if (c->state == C_ESTABLISHED) { tw_keytext_encode(kt, TW_KEYTEXT_PREFIX, c->key); tw_sync_get_progress(c->sync, &p); }
+        if ((rc = tw_mpw_map(out, 15)) || (rc = kv_str(out, "address", c->remote)) || (rc = kv_str(out, "key", kt)) ||
+            (rc = kv_str(out, "fingerprint", c->state == C_ESTABLISHED ? c->fpr : "")) ||
+            (rc = kv_str(out, "state", cstate_name[c->state])) ||
+            (rc = kv_str(out, "direction", c->outbound ? "outbound" : "inbound")) ||
+            (rc = kv_str(out, "software", c->sw)) ||
+            (rc = kv_uint(out, "bytes_in", c->sess ? tw_sess_bytes_in(c->sess) : 0)) ||
+            (rc = kv_uint(out, "bytes_out", c->sess ? tw_sess_bytes_out(c->sess) : 0)) ||
+            (rc = tw_mpw_cstr(out, "clock_offset_ms")) || (rc = tw_mpw_int(out, c->clock_offset)) ||
+            (rc = kv_uint(out, "since_ms", c->established ? c->established : c->started)) ||
+            (rc = kv_uint(out, "received", c->received)) || (rc = kv_uint(out, "stored", c->stored)) ||
+            (rc = kv_uint(out, "to_receive", p.to_receive)) ||
+            (rc = tw_mpw_cstr(out, "syncing")) ||
+            (rc = tw_mpw_bool(out, c->state == C_ESTABLISHED && !tw_sync_idle(c->sync))) ||
+            (rc = kv_uint(out, "last_sync_ms", c->last_sync_done)))
+            return rc;
+    }
+    if ((rc = tw_mpw_cstr(out, "known")) || (rc = tw_mpw_arr(out, nk))) return rc;
+    static const char *const src[] = { "config", "manual", "learnt" };
+    for (size_t i = 0; i < net->naddrs; i++) {
+        paddr *pa = &net->addrs[i];
+        if (pa->removed) continue;
+        char kt[TW_KEYTEXT_LEN + 1] = "";
+        if (pa->key_known) tw_keytext_encode(kt, TW_KEYTEXT_PREFIX, pa->key);
+        if ((rc = tw_mpw_map(out, 8)) || (rc = kv_str(out, "address", pa->addr)) || (rc = kv_str(out, "key", kt)) ||
+            (rc = kv_str(out, "source", src[pa->source])) ||
+            (rc = kv_str(out, "state", pa->c ? cstate_name[pa->c->state] : "idle")) ||
+            (rc = kv_uint(out, "failures", pa->failures)) || (rc = kv_uint(out, "last_success_ms", pa->last_success)) ||
+            (rc = kv_uint(out, "next_attempt_ms", pa->next_attempt)) || (rc = kv_str(out, "last_error", pa->last_error)))
+            return rc;
+    }
+    return 0;
+}
+
+/* ------------------------------------------------------------ start/stop */
+
+static int load_set(void *ctx, const uint8_t *key, size_t klen, const uint8_t id[TW_ID_LEN],
+                    const uint8_t *env, size_t envlen)
+{
+    tw_net *net = ctx;
+    /* The entry key ends with ts(8) id(32). */
+    const uint8_t *t = key + klen - TW_ID_LEN - 8;
+    uint64_t ts = 0;
+    for (int i = 0; i < 8; i++) ts = (ts << 8) | t[i];
+    if (net->npending == net->cpending) {
+        size_t cap = net->cpending ? net->cpending * 2 : 4096;
+        tw_neg_item *p = realloc(net->pending, cap * sizeof *p);
+        if (!p) return TW_ENOMEM;
+        net->pending = p;
+        net->cpending = cap;
+    }
+    net->pending[net->npending].ts = ts;
+    memcpy(net->pending[net->npending].id, id, TW_ID_LEN);
+    net->npending++;
+    /* Addresses of other nodes from their peer records. */
+    if (klen > 5 && memcmp(key, "peer", 5) == 0) {
+        tw_arena a;
+        tw_entry e;
+        tw_arena_init(&a, 0);
+        if (tw_entry_parse_known(env, envlen, id, &a, &e) == 0 && memcmp(e.author, net->node->pk, TW_KEY_LEN) != 0) {
+            const tw_val *as = tw_v_get(&e.body, "addresses");
+            for (uint32_t i = 0; as && as->type == TW_ARR && i < as->len; i++) {
+                char addr[TW_ADDR_MAX], err[128];
+                if (as->v.arr[i].type != TW_STR || as->v.arr[i].len >= sizeof addr) continue;
+                memcpy(addr, as->v.arr[i].v.s, as->v.arr[i].len);
+                addr[as->v.arr[i].len] = 0;
+                add_addr(net, addr, SRC_LEARNT, err, sizeof err);
+            }
+        }
+        tw_arena_free(&a);
+    }
+    return 0;
+}
+
+static int parse_listen(const char *s, struct sockaddr_storage *ss)
+{
+    char host[TW_ADDR_MAX];
+    const char *colon = strrchr(s, ':');
+    if (!colon) return TW_EINVAL;
+    int port = atoi(colon + 1);
+    size_t hl = (size_t)(colon - s);
+    if (s[0] == '[') {
+        memcpy(host, s + 1, hl - 2);
+        host[hl - 2] = 0;
+        return uv_ip6_addr(host, port, (struct sockaddr_in6 *)ss) ? TW_EINVAL : 0;
+    }
+    memcpy(host, s, hl);
+    host[hl] = 0;
+    return uv_ip4_addr(host, port, (struct sockaddr_in *)ss) ? TW_EINVAL : 0;
+}
+
+/* Publishes (or refreshes) this node's peer record when it accepts inbound
+ * connections at an address others can dial. */
+static void publish_self(tw_node *n)
+{
+    const char *a = n->cfg.listen;
+    if (!a[0] || strncmp(a, "0.0.0.0:", 8) == 0 || strncmp(a, "[::]:", 5) == 0) return;
+    tw_arena ar;
+    tw_val body, list;
+    tw_arena_init(&ar, 0);
+    if (tw_v_arr(&ar, &list, 1) == 0 && tw_v_map(&ar, &body, 1) == 0) {
+        list.v.arr[0] = tw_v_cstr(a);
+        body.v.map[0].k = tw_v_cstr("addresses");
+        body.v.map[0].v = list;
+        tw_record_in r = { "peer", 4, "self", 4, &body };
+        tw_write_result res;
+        size_t bad;
+        char err[256];
+        if (tw_node_write(n, &r, 1, &res, &bad, err, sizeof err))
+            tw_warn("net", "cannot publish this node's address: %s", err);
+        else if (!res.unchanged)
+            tw_info("net", "published this node's address %s", a);
+    }
+    tw_arena_free(&ar);
+}
+
+int tw_net_start(tw_node *n, char *err, size_t errlen)
+{
+    tw_net *net = calloc(1, sizeof *net);
+    int rc;
+    if (!net) { snprintf(err, errlen, "out of memory"); return TW_ENOMEM; }
+    net->node = n;
+    n->net = net;
+    if ((rc = tw_neg_store_new(&net->neg)) || (rc = tw_ingest_new(&net->ingest, n, ingest_stored, n))) {
+        snprintf(err, errlen, "out of memory");
+        goto fail;
+    }
+    /* The reconciliation set and learnt addresses come from the store. */
+    if ((rc = tw_store_scan(n->store, NULL, 0, NULL, 0, load_set, net))) {
+        snprintf(err, errlen, "cannot read the store: %s", tw_strerror(rc));
+        goto fail;
+    }
+    neg_flush(net);
+    for (unsigned i = 0; i < n->cfg.npeers; i++) add_addr(net, n->cfg.peers[i], SRC_CONFIG, err, errlen);
+    tw_buf saved;
+    tw_buf_init(&saved);
+    if (tw_store_meta_get(n->store, "peers", &saved) == 0) {
+        tw_arena a;
+        tw_val v;
+        tw_arena_init(&a, 1 << 20);
+        if (tw_mp_decode(saved.p, saved.len, &a, 0, &v, NULL, NULL) == 0 && v.type == TW_ARR)
+            for (uint32_t i = 0; i < v.len; i++)
+                if (v.v.arr[i].type == TW_STR && v.v.arr[i].len < TW_ADDR_MAX) {
+                    char addr[TW_ADDR_MAX];
+                    memcpy(addr, v.v.arr[i].v.s, v.v.arr[i].len);
+                    addr[v.v.arr[i].len] = 0;
+                    add_addr(net, addr, SRC_MANUAL, err, errlen);
+                }
+        tw_arena_free(&a);
+    }
+    tw_buf_free(&saved);
+    n->on_stored = on_stored;
+
+    uv_timer_init(n->loop, &net->tick);
+    net->tick.data = net;
+    net->open_handles++;
+    uv_timer_start(&net->tick, on_tick, 0, TW_TICK_MS);
+    if (n->cfg.listen[0]) {
+        struct sockaddr_storage ss;
+        memset(&ss, 0, sizeof ss);
+        if (parse_listen(n->cfg.listen, &ss)) {
+            snprintf(err, errlen, "listen: \"%s\" is not an IP address and port", n->cfg.listen);
+            return TW_EINVAL;   /* the caller stops the node, which closes the timer */
+        }
+        uv_tcp_init(n->loop, &net->listener);
+        net->listener.data = net;
+        net->open_handles++;
+        net->listening = true;
+        if ((rc = uv_tcp_bind(&net->listener, (struct sockaddr *)&ss, 0)) ||
+            (rc = uv_listen((uv_stream_t *)&net->listener, 128, on_inbound))) {
+            snprintf(err, errlen, "cannot listen on %s: %s", n->cfg.listen, uv_strerror(rc));
+            return TW_EIO;
+        }
+        tw_info("net", "listening on %s", n->cfg.listen);
+        publish_self(n);
+    }
+    return 0;
+fail:
+    tw_ingest_free(net->ingest);
+    tw_neg_store_free(net->neg);
+    free(net->pending);
+    free(net);
+    n->net = NULL;
+    return rc;
+}
+
+static void net_handle_closed(uv_handle_t *h) { handle_closed(h->data); }
+
+void tw_net_stop(tw_node *n, void (*done)(tw_node *))
+{
+    tw_net *net = n->net;
+    if (!net) { if (done) done(n); return; }
+    net->stopping = true;
+    net->done = done;
+    while (net->conns) conn_close(net->conns, TW_ECLOSED, "node stopping");
+    uv_close((uv_handle_t *)&net->tick, net_handle_closed);
+    if (net->listening) uv_close((uv_handle_t *)&net->listener, net_handle_closed);
+}
