@@ -1,0 +1,136 @@
+/*
+ * The sync engine of one peer connection (proto/PROTOCOL.md, "Sync flow"),
+ * as a pure state machine: it never touches the store or a socket.  The
+ * daemon feeds it every transport plaintext other than PING/PONG/ERROR
+ * (tw_sync_handle) and local events (tw_sync_start, tw_sync_push,
+ * tw_sync_answer), and after each call drains the actions it produced
+ * (tw_sync_next_action):
+ *
+ *   TW_SA_SEND        send msg as one transport message, in order;
+ *   TW_SA_SERVE       the peer wants these ids: fetch the envelopes still
+ *                     stored and answer with tw_sync_answer() (as many
+ *                     calls as needed, final on the last; absent ids are
+ *                     left out, and a final answer may carry none);
+ *   TW_SA_INGEST      envelopes received: verify and store them, then
+ *                     insert the new ones into the shared tw_neg_store and
+ *                     push them to the other peers (pushed tells a live
+ *                     push from an answer to our WANT);
+ *   TW_SA_RECONCILED  a reconciliation this side initiated has finished.
+ *
+ * Reconciliation: tw_sync_start() opens an initiator session (sid 1, 2, ...);
+ * the peer's NEG_REQ are answered by one responder session, which a NEG_REQ
+ * with a greater sid replaces.  As the initiator learns ids it offers the
+ * ones the peer lacks (OFFER, <= TW_IDS_PER_MSG per message) and queues the
+ * ones it lacks; an OFFER from the peer queues those ids too.  An id is
+ * queued only when cfg.have says the store lacks it and it is not already
+ * queued or asked for.  Queued ids are asked for in WANTs of at most
+ * TW_IDS_PER_MSG ids, at most TW_WANT_WINDOW at a time; the final ENTRIES
+ * of an answer frees its slot and the ids it did not bring are forgotten
+ * (the next reconciliation finds them again).
+ *
+ * Any message that is malformed or breaks the rules makes tw_sync_handle()
+ * return an error (TW_EPROTO mostly, or the decoder's code); the daemon
+ * then sends ERROR with tw_sync_error_text() and closes.  The engine stays
+ * failed: later calls return the same code.
+ */
+#ifndef TWIN_SYNC_H
+#define TWIN_SYNC_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "twin/negentropy.h"
+#include "twin/wire.h"
+
+/* TODO(move to limits.h): ids queued or asked for on one connection; past
+ * it offered ids are dropped (and found again by the next reconciliation). */
+#define TW_SYNC_QUEUE_MAX TW_NEG_IDS_MAX
+/* Largest negentropy frame limit that keeps a NEG message in one transport
+ * message. */
+#define TW_SYNC_FRAME_LIMIT_MAX (TW_SESS_MSG_MAX - TW_WIRE_NEG_HEAD_MAX)
+#define TW_SYNC_HASH_KEY_LEN 16u
+
+typedef struct tw_sync tw_sync;
+
+typedef struct tw_sync_cfg {
+    /* Shared by all connections and kept by the daemon in step with the
+     * store; it must outlive the engine. */
+    tw_neg_store *store;
+    /* Negentropy frame limit: 0 means TW_NEG_FRAME_LIMIT_DEFAULT, else
+     * TW_NEG_FRAME_LIMIT_MIN..TW_SYNC_FRAME_LIMIT_MAX.  Never unlimited: a
+     * whole NEG message must fit in one transport message. */
+    size_t frame_limit;
+    /* Whether the store holds id: 1 yes, 0 no, or a negative TW_E* code,
+     * which fails the call that asked. */
+    int (*have)(void *ctx, const uint8_t id[TW_WIRE_ID_LEN]);
+    void *ctx;
+    /* Random bytes from the caller.  They key the hash of the queued-id
+     * set, so that a peer cannot choose offered ids that collide. */
+    uint8_t hash_key[TW_SYNC_HASH_KEY_LEN];
+} tw_sync_cfg;
+
+typedef enum {
+    TW_SA_SEND = 1,
+    TW_SA_SERVE,
+    TW_SA_INGEST,
+    TW_SA_RECONCILED,
+} tw_sa_type;
+
+typedef struct tw_sync_action {
+    tw_sa_type type;
+    /* SEND */
+    const uint8_t *msg; size_t len;
+    /* SERVE: nids ids of TW_WIRE_ID_LEN bytes, contiguous */
+    uint64_t wseq; const uint8_t *ids; size_t nids;
+    /* INGEST */
+    const uint8_t *const *envs; const size_t *env_lens; size_t nenvs; bool pushed;
+    /* RECONCILED: ids offered to the peer and ids found missing here in
+     * this session; complete is false when the session stopped at
+     * TW_NEG_IDS_MAX differences (the next one goes on from there). */
+    size_t have_count, need_count; bool complete;
+} tw_sync_action;
+
+typedef struct tw_sync_progress {
+    bool reconciling;          /* an initiator session is running */
+    size_t to_receive;         /* ids queued or asked for */
+    size_t wants_outstanding;  /* our WANTs not yet answered in full */
+    size_t serving;            /* the peer's WANTs not yet answered in full */
+    uint64_t offered_sent;     /* ids offered to the peer */
+    uint64_t offered_recv;     /* ids the peer offered */
+    uint64_t received;         /* envelopes received in answers */
+    uint64_t pushes_recv;      /* envelopes received as live pushes */
+    uint64_t served;           /* envelopes sent in answers */
+    uint64_t pushes_sent;      /* envelopes pushed */
+    uint64_t dropped;          /* ids not queued because the queue was full */
+    uint64_t rounds;           /* NEG_REQ messages sent */
+    uint64_t reconciliations;  /* initiator sessions finished */
+} tw_sync_progress;
+
+/* TW_EINVAL for a bad configuration, TW_ENOMEM. */
+int tw_sync_new(tw_sync **out, const tw_sync_cfg *cfg);
+void tw_sync_free(tw_sync *s);
+/* Begins a reconciliation as initiator; does nothing (and returns 0) while
+ * one is running. */
+int tw_sync_start(tw_sync *s);
+/* One transport plaintext from the peer. */
+int tw_sync_handle(tw_sync *s, const uint8_t *msg, size_t len);
+/* Answers the peer's WANT wseq (from a SERVE action) with envelopes; final
+ * on the last call.  TW_ENOTFOUND if wseq is not being served, TW_ETOOBIG
+ * if the envelopes do not fit in one message (pack them greedily while
+ * TW_WIRE_ENTRIES_HEAD_MAX + sum of TW_WIRE_BIN_SIZE(len) <= TW_SESS_MSG_MAX). */
+int tw_sync_answer(tw_sync *s, uint64_t wseq, bool final, const uint8_t *const *envs,
+                   const size_t *lens, size_t n);
+/* Live push of an entry newly stored here (ENTRIES [5, 0, true, [env]]). */
+int tw_sync_push(tw_sync *s, const uint8_t *env, size_t len);
+/* Takes the next action; false when there is none.  Pointers in *a stay
+ * valid until the next call of tw_sync_next_action() or tw_sync_free(). */
+bool tw_sync_next_action(tw_sync *s, tw_sync_action *a);
+/* Why the engine failed ("" if it has not). */
+const char *tw_sync_error_text(const tw_sync *s);
+void tw_sync_get_progress(const tw_sync *s, tw_sync_progress *p);
+/* No reconciliation running, no id queued or asked for, no WANT of the
+ * peer being served, no action waiting. */
+bool tw_sync_idle(const tw_sync *s);
+
+#endif

@@ -1,0 +1,109 @@
+/*
+ * Transport messages of the peer protocol (proto/PROTOCOL.md, "Transport
+ * messages"): after the handshake every Noise transport plaintext is one
+ * msgpack array [type, ...] of one of eight types.
+ *
+ *   1 NEG_REQ   [1, sid uint, msg bin]
+ *   2 NEG_RESP  [2, sid uint, msg bin]
+ *   3 OFFER     [3, [id bin32, ...]]                  1..TW_IDS_PER_MSG ids
+ *   4 WANT      [4, wseq uint>=1, [id bin32, ...]]    1..TW_IDS_PER_MSG ids
+ *   5 ENTRIES   [5, wseq uint, final bool, [envelope bin, ...]]
+ *   6 PING      [6, nonce uint]
+ *   7 PONG      [7, nonce uint]
+ *   8 ERROR     [8, code int, text str]               text <= TW_WIRE_ERROR_TEXT_MAX
+ *
+ * The decoder is strict: the message must be exactly one array with the
+ * element count of its type, every field of its type, ids exactly 32 bytes,
+ * envelopes 1..TW_ENVELOPE_MAX bytes, no trailing bytes.  Any msgpack form of
+ * a type is accepted (a uint may come as fixint or uint64), since shortness
+ * carries no meaning here as it does for signed payloads.  Nothing is
+ * allocated: the decoded struct points into the input, and id and envelope
+ * lists are walked with tw_wire_list_next() after having been checked whole.
+ */
+#ifndef TWIN_WIRE_H
+#define TWIN_WIRE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "twin/limits.h"
+#include "twin/mp.h"
+
+/* TODO(move to limits.h): wire limits. */
+#define TW_IDS_PER_MSG         1024u  /* ids in one OFFER or WANT (wire) */
+#define TW_WANT_WINDOW         4u     /* WANTs outstanding per connection (wire) */
+#define TW_SESS_MSG_MAX        (TW_FRAME_MAX - 16u) /* plaintext of one transport message (wire) */
+#define TW_WIRE_ERROR_TEXT_MAX 256u   /* bytes of an ERROR text (wire) */
+
+#define TW_WIRE_ID_LEN 32u
+/* Most bytes of an ENTRIES message besides its envelopes' bin items:
+ * array header, type, wseq as uint64, bool, array32 header. */
+#define TW_WIRE_ENTRIES_HEAD_MAX 17u
+/* Most bytes of a NEG message besides the negentropy bytes: array header,
+ * type, sid as uint64, bin32 header.  A negentropy frame limit of at most
+ * TW_SESS_MSG_MAX - TW_WIRE_NEG_HEAD_MAX keeps every NEG message in one
+ * transport message. */
+#define TW_WIRE_NEG_HEAD_MAX 16u
+/* Bytes an envelope of n bytes adds to an ENTRIES message (bin header + n). */
+#define TW_WIRE_BIN_SIZE(n) ((size_t)(n) + ((n) < 256u ? 2u : (n) < 65536u ? 3u : 5u))
+
+typedef enum {
+    TW_WIRE_NEG_REQ = 1,
+    TW_WIRE_NEG_RESP = 2,
+    TW_WIRE_OFFER = 3,
+    TW_WIRE_WANT = 4,
+    TW_WIRE_ENTRIES = 5,
+    TW_WIRE_PING = 6,
+    TW_WIRE_PONG = 7,
+    TW_WIRE_ERROR = 8,
+} tw_wire_type;
+
+/* A checked list of bin items inside a message, consumed by
+ * tw_wire_list_next(); copy it to walk it twice. */
+typedef struct tw_wire_list {
+    const uint8_t *p;     /* next item's encoding */
+    const uint8_t *end;
+    uint32_t count;       /* items in the whole list */
+} tw_wire_list;
+
+typedef struct tw_wire_msg {
+    tw_wire_type type;
+    uint64_t sid;                     /* NEG_REQ, NEG_RESP */
+    uint64_t wseq;                    /* WANT (>= 1), ENTRIES (0 = live push) */
+    uint64_t nonce;                   /* PING, PONG */
+    int64_t code;                     /* ERROR */
+    bool final;                       /* ENTRIES (always true with wseq 0) */
+    const uint8_t *data; size_t data_len; /* NEG_*: negentropy message; ERROR: UTF-8 text */
+    tw_wire_list list;                /* OFFER, WANT: ids; ENTRIES: envelopes */
+} tw_wire_msg;
+
+/* Decodes one transport plaintext.  Errors: TW_ETOOBIG (message over
+ * TW_SESS_MSG_MAX, too many ids, envelope or text too long), TW_ETRUNC,
+ * TW_ETYPE (a field of the wrong type), TW_EUTF8, TW_EPROTO (unknown type,
+ * wrong element count, trailing bytes, a value out of range); *why (may be
+ * NULL) gets a static reason. */
+int tw_wire_decode(const uint8_t *buf, size_t len, tw_wire_msg *m, const char **why);
+/* Next item of a decoded list; false at its end. */
+bool tw_wire_list_next(tw_wire_list *l, const uint8_t **p, size_t *len);
+
+/* Encoders append one message to b (which they do not reset).  Each
+ * refuses, leaving b as it was, what the decoder would refuse: TW_EINVAL
+ * for a bad value (wseq 0 in WANT, no ids, a push that is not final),
+ * TW_ETOOBIG past a limit or when the message would exceed
+ * TW_SESS_MSG_MAX.  ids are n * 32 contiguous bytes. */
+int tw_wire_neg(tw_buf *b, tw_wire_type type, uint64_t sid, const uint8_t *msg, size_t len);
+int tw_wire_offer(tw_buf *b, const uint8_t *ids, size_t n);
+int tw_wire_want(tw_buf *b, uint64_t wseq, const uint8_t *ids, size_t n);
+int tw_wire_entries(tw_buf *b, uint64_t wseq, bool final, const uint8_t *const *envs,
+                    const size_t *lens, size_t n);
+int tw_wire_ping(tw_buf *b, uint64_t nonce);
+int tw_wire_pong(tw_buf *b, uint64_t nonce);
+/* A text over TW_WIRE_ERROR_TEXT_MAX is cut at a character boundary
+ * rather than refused: the reason is worth sending in part.  TW_EUTF8 if
+ * text is not UTF-8. */
+int tw_wire_error(tw_buf *b, int64_t code, const char *text, size_t len);
+
+const char *tw_wire_type_name(int type);
+
+#endif

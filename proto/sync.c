@@ -1,0 +1,737 @@
+/*
+ * Sync engine of one connection (include/twin/sync.h).
+ *
+ * Ids this side is going to ask for live in a pool of 32-byte slots,
+ * referred to by index from three places: a hash set (so an id is never
+ * queued twice), a FIFO of ids waiting for a WANT, and the WANTs in flight.
+ * The set is open addressing with linear probing keyed by SipHash with the
+ * caller's random key, because offered ids are chosen by the peer and an
+ * unkeyed hash would let it pile them on one probe chain.
+ *
+ * Actions are queued with their own heap copies, so nothing they point to
+ * depends on the buffer the daemon passed in; the one handed out last is
+ * freed when the next is taken.
+ *
+ * The initiator offers and queues ids as each negentropy reply reveals them
+ * rather than at the end of the session, so entries start to flow while a
+ * long reconciliation is still going on; what the peer sees is the same
+ * messages, only earlier.
+ */
+#include <sodium.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "twin/err.h"
+#include "twin/sync.h"
+
+#define ID_LEN TW_WIRE_ID_LEN
+#define ACT_INITIAL 16u
+#define WHY_MAX 160u
+
+typedef struct act {
+    tw_sa_type type;
+    uint8_t *data;            /* SEND message, SERVE ids, INGEST envelope bytes */
+    size_t len;
+    uint64_t wseq;
+    size_t n;                 /* SERVE ids, INGEST envelopes */
+    const uint8_t **envs;
+    size_t *lens;
+    bool pushed;
+    size_t have_count, need_count;
+    bool complete;
+} act;
+
+typedef struct want {
+    bool used;
+    uint64_t wseq;
+    uint32_t *idx;            /* pool slots of the ids asked for */
+    uint32_t n;
+    uint32_t received;        /* envelopes of the answer so far */
+} want;
+
+typedef struct serve {
+    bool used;
+    uint64_t wseq;
+} serve;
+
+struct tw_sync {
+    tw_sync_cfg cfg;
+    size_t frame_limit;
+    int err;
+    char why[WHY_MAX];
+
+    /* Initiator session. */
+    tw_neg *init;
+    uint64_t init_sid, next_sid;
+    size_t sess_have, sess_need;
+    /* Responder session. */
+    tw_neg *resp;
+    uint64_t resp_sid;
+
+    /* Id pool, set, queue. */
+    uint8_t (*pool)[ID_LEN];
+    uint32_t pool_len, pool_cap;
+    uint32_t *free_idx;
+    uint32_t free_n;
+    uint32_t *tab;            /* 0 = empty, else pool index + 1 */
+    uint32_t tab_cap, tab_n;  /* tab_cap a power of two */
+    uint32_t *q;
+    uint32_t q_head, q_len, q_cap;
+
+    want out[TW_WANT_WINDOW];
+    uint32_t nout;
+    uint64_t next_wseq;
+    serve in[TW_WANT_WINDOW];
+    uint32_t nin;
+
+    act *acts;
+    size_t act_head, act_len, act_cap;
+    act cur;                  /* the action last handed out */
+
+    uint8_t scratch[TW_IDS_PER_MSG * ID_LEN];
+    tw_sync_progress prog;
+};
+
+__attribute__((format(printf, 3, 4)))
+static int fail(tw_sync *s, int rc, const char *fmt, ...)
+{
+    va_list ap;
+    if (s->err)
+        return s->err;
+    va_start(ap, fmt);
+    vsnprintf(s->why, sizeof s->why, fmt, ap);
+    va_end(ap);
+    s->err = rc;
+    return rc;
+}
+
+/* ---- actions ---- */
+
+static void act_free(act *a)
+{
+    free(a->data);
+    free(a->envs);
+    free(a->lens);
+    memset(a, 0, sizeof *a);
+}
+
+static int act_push(tw_sync *s, const act *a)
+{
+    if (s->act_head == s->act_len) {
+        s->act_head = s->act_len = 0;
+    } else if (s->act_head > 0 && s->act_len == s->act_cap) {
+        memmove(s->acts, s->acts + s->act_head, (s->act_len - s->act_head) * sizeof *s->acts);
+        s->act_len -= s->act_head;
+        s->act_head = 0;
+    }
+    if (s->act_len == s->act_cap) {
+        size_t cap = s->act_cap ? s->act_cap * 2 : ACT_INITIAL;
+        act *p = realloc(s->acts, cap * sizeof *p);
+        if (!p)
+            return TW_ENOMEM;
+        s->acts = p;
+        s->act_cap = cap;
+    }
+    s->acts[s->act_len++] = *a;
+    return 0;
+}
+
+/* Queues the message in b as a SEND, taking its memory. */
+static int send_buf(tw_sync *s, tw_buf *b)
+{
+    act a = { .type = TW_SA_SEND, .data = b->p, .len = b->len };
+    int rc = act_push(s, &a);
+    if (rc)
+        tw_buf_free(b);
+    else
+        tw_buf_init(b);
+    return rc;
+}
+
+/* ---- id pool, set and queue ---- */
+
+static uint32_t id_hash(const tw_sync *s, const uint8_t *id)
+{
+    uint8_t h[crypto_shorthash_BYTES];
+    uint64_t v;
+    crypto_shorthash(h, id, ID_LEN, s->cfg.hash_key);
+    memcpy(&v, h, sizeof v);
+    return (uint32_t)(v ^ (v >> 32));
+}
+
+static bool set_find(const tw_sync *s, const uint8_t *id)
+{
+    if (s->tab_n == 0)
+        return false;
+    uint32_t mask = s->tab_cap - 1;
+    for (uint32_t i = id_hash(s, id) & mask;; i = (i + 1) & mask) {
+        uint32_t e = s->tab[i];
+        if (e == 0)
+            return false;
+        if (memcmp(s->pool[e - 1], id, ID_LEN) == 0)
+            return true;
+    }
+}
+
+static void tab_place(tw_sync *s, uint32_t idx)
+{
+    uint32_t mask = s->tab_cap - 1;
+    uint32_t i = id_hash(s, s->pool[idx]) & mask;
+    while (s->tab[i])
+        i = (i + 1) & mask;
+    s->tab[i] = idx + 1;
+}
+
+static int tab_grow(tw_sync *s)
+{
+    uint32_t cap = s->tab_cap ? s->tab_cap * 2 : 1024u;
+    uint32_t *old = s->tab, old_cap = s->tab_cap;
+    uint32_t *t = calloc(cap, sizeof *t);
+    if (!t)
+        return TW_ENOMEM;
+    s->tab = t;
+    s->tab_cap = cap;
+    for (uint32_t i = 0; i < old_cap; i++)
+        if (old[i])
+            tab_place(s, old[i] - 1);
+    free(old);
+    return 0;
+}
+
+/* Adds id (known absent) to the pool and the set; *idx gets its slot. */
+static int set_add(tw_sync *s, const uint8_t *id, uint32_t *idx)
+{
+    int rc;
+    /* Load factor at most one half keeps probe chains short. */
+    if ((s->tab_n + 1) * 2 > s->tab_cap && (rc = tab_grow(s)))
+        return rc;
+    if (s->free_n == 0 && s->pool_len == s->pool_cap) {
+        uint32_t cap = s->pool_cap ? s->pool_cap * 2 : 1024u;
+        void *p = realloc(s->pool, (size_t)cap * ID_LEN);
+        if (!p)
+            return TW_ENOMEM;
+        s->pool = p;
+        uint32_t *f = realloc(s->free_idx, (size_t)cap * sizeof *f);
+        if (!f)
+            return TW_ENOMEM;
+        s->free_idx = f;
+        s->pool_cap = cap;
+    }
+    *idx = s->free_n ? s->free_idx[--s->free_n] : s->pool_len++;
+    memcpy(s->pool[*idx], id, ID_LEN);
+    tab_place(s, *idx);
+    s->tab_n++;
+    return 0;
+}
+
+/* Removes slot idx from the set (backward-shift deletion, so no tombstones
+ * build up) and returns it to the pool. */
+static void set_remove(tw_sync *s, uint32_t idx)
+{
+    uint32_t mask = s->tab_cap - 1;
+    uint32_t i = id_hash(s, s->pool[idx]) & mask;
+    while (s->tab[i] != idx + 1)
+        i = (i + 1) & mask;
+    uint32_t j = i;
+    for (;;) {
+        j = (j + 1) & mask;
+        if (s->tab[j] == 0)
+            break;
+        uint32_t home = id_hash(s, s->pool[s->tab[j] - 1]) & mask;
+        /* Entry j may fill hole i unless its home lies cyclically in (i, j]. */
+        bool stays = i <= j ? (home > i && home <= j) : (home > i || home <= j);
+        if (!stays) {
+            s->tab[i] = s->tab[j];
+            i = j;
+        }
+    }
+    s->tab[i] = 0;
+    s->tab_n--;
+    s->free_idx[s->free_n++] = idx;
+}
+
+static int q_push(tw_sync *s, uint32_t idx)
+{
+    if (s->q_head + s->q_len == s->q_cap) {
+        if (s->q_head > 0) {
+            memmove(s->q, s->q + s->q_head, (size_t)s->q_len * sizeof *s->q);
+            s->q_head = 0;
+        }
+        if (s->q_len == s->q_cap) {
+            uint32_t cap = s->q_cap ? s->q_cap * 2 : 1024u;
+            uint32_t *p = realloc(s->q, (size_t)cap * sizeof *p);
+            if (!p)
+                return TW_ENOMEM;
+            s->q = p;
+            s->q_cap = cap;
+        }
+    }
+    s->q[s->q_head + s->q_len++] = idx;
+    return 0;
+}
+
+/* Queues id unless it is stored, queued or asked for already. */
+static int enqueue(tw_sync *s, const uint8_t *id)
+{
+    uint32_t idx;
+    int rc;
+    if (set_find(s, id))
+        return 0;
+    rc = s->cfg.have(s->cfg.ctx, id);
+    if (rc < 0)
+        return fail(s, rc, "store lookup failed: %s", tw_strerror(rc));
+    if (rc > 0)
+        return 0;
+    if (s->tab_n >= TW_SYNC_QUEUE_MAX) {
+        s->prog.dropped++;
+        return 0;
+    }
+    if ((rc = set_add(s, id, &idx)))
+        return fail(s, rc, "out of memory");
+    if ((rc = q_push(s, idx))) {
+        set_remove(s, idx);
+        return fail(s, rc, "out of memory");
+    }
+    return 0;
+}
+
+/* Sends WANTs for queued ids while the window has room. */
+static int pump(tw_sync *s)
+{
+    while (s->nout < TW_WANT_WINDOW && s->q_len > 0) {
+        uint32_t n = s->q_len < TW_IDS_PER_MSG ? s->q_len : TW_IDS_PER_MSG;
+        want *w = NULL;
+        tw_buf b;
+        int rc;
+        for (size_t i = 0; i < TW_WANT_WINDOW && !w; i++)
+            if (!s->out[i].used)
+                w = &s->out[i];
+        uint32_t *idx = malloc((size_t)n * sizeof *idx);
+        if (!idx)
+            return fail(s, TW_ENOMEM, "out of memory");
+        for (uint32_t i = 0; i < n; i++) {
+            idx[i] = s->q[s->q_head + i];
+            memcpy(s->scratch + (size_t)i * ID_LEN, s->pool[idx[i]], ID_LEN);
+        }
+        tw_buf_init(&b);
+        if ((rc = tw_wire_want(&b, s->next_wseq + 1, s->scratch, n)) || (rc = send_buf(s, &b))) {
+            tw_buf_free(&b);
+            free(idx);
+            return fail(s, rc, "cannot queue a WANT: %s", tw_strerror(rc));
+        }
+        s->q_head += n;
+        s->q_len -= n;
+        if (s->q_len == 0)
+            s->q_head = 0;
+        *w = (want){ .used = true, .wseq = ++s->next_wseq, .idx = idx, .n = n };
+        s->nout++;
+    }
+    return 0;
+}
+
+static void want_release(tw_sync *s, want *w)
+{
+    for (uint32_t i = 0; i < w->n; i++)
+        set_remove(s, w->idx[i]);
+    free(w->idx);
+    memset(w, 0, sizeof *w);
+    s->nout--;
+}
+
+/* ---- life cycle ---- */
+
+int tw_sync_new(tw_sync **out, const tw_sync_cfg *cfg)
+{
+    *out = NULL;
+    if (!cfg || !cfg->store || !cfg->have)
+        return TW_EINVAL;
+    size_t limit = cfg->frame_limit ? cfg->frame_limit : TW_NEG_FRAME_LIMIT_DEFAULT;
+    if (limit < TW_NEG_FRAME_LIMIT_MIN || limit > TW_SYNC_FRAME_LIMIT_MAX)
+        return TW_EINVAL;
+    if (sodium_init() < 0)
+        return TW_EINTERNAL;
+    tw_sync *s = calloc(1, sizeof *s);
+    if (!s)
+        return TW_ENOMEM;
+    s->cfg = *cfg;
+    s->frame_limit = limit;
+    *out = s;
+    return 0;
+}
+
+void tw_sync_free(tw_sync *s)
+{
+    if (!s)
+        return;
+    tw_neg_free(s->init);
+    tw_neg_free(s->resp);
+    for (size_t i = 0; i < TW_WANT_WINDOW; i++)
+        free(s->out[i].idx);
+    for (size_t i = s->act_head; i < s->act_len; i++)
+        act_free(&s->acts[i]);
+    act_free(&s->cur);
+    free(s->acts);
+    free(s->pool);
+    free(s->free_idx);
+    free(s->tab);
+    free(s->q);
+    free(s);
+}
+
+static int send_neg(tw_sync *s, tw_wire_type type, uint64_t sid, const uint8_t *msg, size_t len)
+{
+    tw_buf b;
+    int rc;
+    tw_buf_init(&b);
+    if ((rc = tw_wire_neg(&b, type, sid, msg, len)) || (rc = send_buf(s, &b))) {
+        tw_buf_free(&b);
+        return fail(s, rc, "cannot queue a %s: %s", tw_wire_type_name(type), tw_strerror(rc));
+    }
+    return 0;
+}
+
+int tw_sync_start(tw_sync *s)
+{
+    const uint8_t *msg;
+    size_t len;
+    int rc;
+    if (s->err)
+        return s->err;
+    if (s->init)
+        return 0;
+    if ((rc = tw_neg_new(&s->init, s->cfg.store, s->frame_limit)))
+        return fail(s, rc, "cannot open a reconciliation: %s", tw_strerror(rc));
+    if ((rc = tw_neg_initiate(s->init, &msg, &len)))
+        return fail(s, rc, "cannot begin a reconciliation: %s", tw_strerror(rc));
+    s->init_sid = ++s->next_sid;
+    s->sess_have = s->sess_need = 0;
+    if ((rc = send_neg(s, TW_WIRE_NEG_REQ, s->init_sid, msg, len)))
+        return rc;
+    s->prog.rounds++;
+    return 0;
+}
+
+/* ---- handling ---- */
+
+/* Offers the ids the initiator session found the peer lacks and queues the
+ * ones it found missing here. */
+static int harvest(tw_sync *s)
+{
+    size_t nh, nn;
+    const uint8_t *have = tw_neg_have(s->init, &nh);
+    const uint8_t *need = tw_neg_need(s->init, &nn);
+    int rc;
+    for (size_t off = 0; off < nh; off += TW_IDS_PER_MSG) {
+        size_t n = nh - off < TW_IDS_PER_MSG ? nh - off : TW_IDS_PER_MSG;
+        tw_buf b;
+        tw_buf_init(&b);
+        if ((rc = tw_wire_offer(&b, have + off * ID_LEN, n)) || (rc = send_buf(s, &b))) {
+            tw_buf_free(&b);
+            return fail(s, rc, "cannot queue an OFFER: %s", tw_strerror(rc));
+        }
+        s->prog.offered_sent += n;
+    }
+    for (size_t i = 0; i < nn; i++)
+        if ((rc = enqueue(s, need + i * ID_LEN)))
+            return rc;
+    s->sess_have += nh;
+    s->sess_need += nn;
+    tw_neg_clear_ids(s->init);
+    return 0;
+}
+
+static int finish_session(tw_sync *s, bool complete)
+{
+    act a = { .type = TW_SA_RECONCILED, .have_count = s->sess_have,
+              .need_count = s->sess_need, .complete = complete };
+    tw_neg_free(s->init);
+    s->init = NULL;
+    s->prog.reconciliations++;
+    if (act_push(s, &a))
+        return fail(s, TW_ENOMEM, "out of memory");
+    return 0;
+}
+
+static int on_neg_resp(tw_sync *s, const tw_wire_msg *m)
+{
+    const uint8_t *out;
+    size_t len;
+    int rc;
+    if (!s->init || m->sid != s->init_sid)
+        return fail(s, TW_EPROTO, "NEG_RESP for sid %llu, which is not our session",
+                    (unsigned long long)m->sid);
+    rc = tw_neg_reconcile(s->init, m->data, m->data_len, &out, &len);
+    if (rc == TW_ETOOBIG) {
+        /* So many differences that the session cannot record more: act on
+         * those found so far, and let the next session go on from there. */
+        if ((rc = harvest(s)) || (rc = pump(s)))
+            return rc;
+        return finish_session(s, false);
+    }
+    if (rc)
+        return fail(s, rc, "bad NEG_RESP: %s", tw_strerror(rc));
+    if ((rc = harvest(s)))
+        return rc;
+    if (len == 0) {
+        if ((rc = finish_session(s, true)))
+            return rc;
+    } else {
+        if ((rc = send_neg(s, TW_WIRE_NEG_REQ, s->init_sid, out, len)))
+            return rc;
+        s->prog.rounds++;
+    }
+    return pump(s);
+}
+
+static int on_neg_req(tw_sync *s, const tw_wire_msg *m)
+{
+    const uint8_t *out;
+    size_t len;
+    int rc;
+    if (s->resp && m->sid < s->resp_sid)
+        return fail(s, TW_EPROTO, "NEG_REQ for sid %llu, older than the current %llu",
+                    (unsigned long long)m->sid, (unsigned long long)s->resp_sid);
+    if (!s->resp || m->sid > s->resp_sid) {
+        tw_neg_free(s->resp);
+        s->resp = NULL;
+        if ((rc = tw_neg_new(&s->resp, s->cfg.store, s->frame_limit)))
+            return fail(s, rc, "cannot open a reconciliation: %s", tw_strerror(rc));
+        s->resp_sid = m->sid;
+    }
+    if ((rc = tw_neg_reconcile(s->resp, m->data, m->data_len, &out, &len)))
+        return fail(s, rc, "bad NEG_REQ: %s", tw_strerror(rc));
+    if (len == 0)
+        return 0;
+    return send_neg(s, TW_WIRE_NEG_RESP, m->sid, out, len);
+}
+
+static int on_offer(tw_sync *s, const tw_wire_msg *m)
+{
+    tw_wire_list l = m->list;
+    const uint8_t *id;
+    size_t len;
+    int rc;
+    while (tw_wire_list_next(&l, &id, &len))
+        if ((rc = enqueue(s, id)))
+            return rc;
+    s->prog.offered_recv += m->list.count;
+    return pump(s);
+}
+
+static int on_want(tw_sync *s, const tw_wire_msg *m)
+{
+    tw_wire_list l = m->list;
+    const uint8_t *id;
+    size_t len, k = 0;
+    serve *slot = NULL;
+    for (size_t i = 0; i < TW_WANT_WINDOW; i++) {
+        if (s->in[i].used && s->in[i].wseq == m->wseq)
+            return fail(s, TW_EPROTO, "WANT %llu repeated while it is being answered",
+                        (unsigned long long)m->wseq);
+        if (!s->in[i].used && !slot)
+            slot = &s->in[i];
+    }
+    if (!slot)
+        return fail(s, TW_EPROTO, "more than %u WANTs outstanding", TW_WANT_WINDOW);
+    act a = { .type = TW_SA_SERVE, .wseq = m->wseq, .n = m->list.count };
+    a.data = malloc((size_t)m->list.count * ID_LEN);
+    if (!a.data)
+        return fail(s, TW_ENOMEM, "out of memory");
+    while (tw_wire_list_next(&l, &id, &len))
+        memcpy(a.data + ID_LEN * k++, id, ID_LEN);
+    a.len = k * ID_LEN;
+    if (act_push(s, &a)) {
+        act_free(&a);
+        return fail(s, TW_ENOMEM, "out of memory");
+    }
+    *slot = (serve){ .used = true, .wseq = m->wseq };
+    s->nin++;
+    return 0;
+}
+
+/* Queues an INGEST of the envelopes of an ENTRIES message, copied. */
+static int ingest(tw_sync *s, const tw_wire_list *list, bool pushed)
+{
+    act a = { .type = TW_SA_INGEST, .pushed = pushed, .n = list->count };
+    size_t bytes = (size_t)(list->end - list->p), k = 0, len;
+    const uint8_t *p;
+    a.data = malloc(bytes);
+    a.envs = malloc(list->count * sizeof *a.envs);
+    a.lens = malloc(list->count * sizeof *a.lens);
+    if (!a.data || !a.envs || !a.lens) {
+        act_free(&a);
+        return fail(s, TW_ENOMEM, "out of memory");
+    }
+    memcpy(a.data, list->p, bytes);
+    a.len = bytes;
+    tw_wire_list l = { a.data, a.data + bytes, list->count };
+    while (tw_wire_list_next(&l, &p, &len)) {
+        a.envs[k] = p;
+        a.lens[k++] = len;
+    }
+    if (act_push(s, &a)) {
+        act_free(&a);
+        return fail(s, TW_ENOMEM, "out of memory");
+    }
+    return 0;
+}
+
+static int on_entries(tw_sync *s, const tw_wire_msg *m)
+{
+    want *w = NULL;
+    int rc;
+    if (m->wseq == 0) {
+        s->prog.pushes_recv += m->list.count;
+        return ingest(s, &m->list, true);
+    }
+    for (size_t i = 0; i < TW_WANT_WINDOW && !w; i++)
+        if (s->out[i].used && s->out[i].wseq == m->wseq)
+            w = &s->out[i];
+    if (!w)
+        return fail(s, TW_EPROTO, "ENTRIES for wseq %llu, which is not outstanding",
+                    (unsigned long long)m->wseq);
+    if (m->list.count > w->n - w->received)
+        return fail(s, TW_EPROTO, "ENTRIES for wseq %llu bring more entries than asked",
+                    (unsigned long long)m->wseq);
+    w->received += m->list.count;
+    s->prog.received += m->list.count;
+    if (m->list.count && (rc = ingest(s, &m->list, false)))
+        return rc;
+    if (m->final) {
+        want_release(s, w);
+        return pump(s);
+    }
+    return 0;
+}
+
+int tw_sync_handle(tw_sync *s, const uint8_t *msg, size_t len)
+{
+    tw_wire_msg m;
+    const char *why;
+    int rc;
+    if (s->err)
+        return s->err;
+    if ((rc = tw_wire_decode(msg, len, &m, &why)))
+        return fail(s, rc, "malformed message: %s", why);
+    switch (m.type) {
+    case TW_WIRE_NEG_REQ:
+        return on_neg_req(s, &m);
+    case TW_WIRE_NEG_RESP:
+        return on_neg_resp(s, &m);
+    case TW_WIRE_OFFER:
+        return on_offer(s, &m);
+    case TW_WIRE_WANT:
+        return on_want(s, &m);
+    case TW_WIRE_ENTRIES:
+        return on_entries(s, &m);
+    default:
+        return fail(s, TW_EPROTO, "%s reached the sync engine (the session handles it)",
+                    tw_wire_type_name(m.type));
+    }
+}
+
+/* ---- daemon side ---- */
+
+int tw_sync_answer(tw_sync *s, uint64_t wseq, bool final, const uint8_t *const *envs,
+                   const size_t *lens, size_t n)
+{
+    serve *slot = NULL;
+    tw_buf b;
+    int rc;
+    if (s->err)
+        return s->err;
+    for (size_t i = 0; i < TW_WANT_WINDOW && !slot; i++)
+        if (s->in[i].used && s->in[i].wseq == wseq)
+            slot = &s->in[i];
+    if (!slot)
+        return TW_ENOTFOUND;
+    tw_buf_init(&b);
+    /* A refused batch is the daemon's to repack; the engine stays sound. */
+    if ((rc = tw_wire_entries(&b, wseq, final, envs, lens, n))) {
+        tw_buf_free(&b);
+        return rc;
+    }
+    if ((rc = send_buf(s, &b)))
+        return fail(s, rc, "out of memory");
+    s->prog.served += n;
+    if (final) {
+        slot->used = false;
+        s->nin--;
+    }
+    return 0;
+}
+
+int tw_sync_push(tw_sync *s, const uint8_t *env, size_t len)
+{
+    tw_buf b;
+    int rc;
+    if (s->err)
+        return s->err;
+    tw_buf_init(&b);
+    if ((rc = tw_wire_entries(&b, 0, true, &env, &len, 1))) {
+        tw_buf_free(&b);
+        return rc;
+    }
+    if ((rc = send_buf(s, &b)))
+        return fail(s, rc, "out of memory");
+    s->prog.pushes_sent++;
+    return 0;
+}
+
+bool tw_sync_next_action(tw_sync *s, tw_sync_action *a)
+{
+    act_free(&s->cur);
+    memset(a, 0, sizeof *a);
+    if (s->act_head == s->act_len)
+        return false;
+    s->cur = s->acts[s->act_head++];
+    if (s->act_head == s->act_len)
+        s->act_head = s->act_len = 0;
+    const act *c = &s->cur;
+    a->type = c->type;
+    switch (c->type) {
+    case TW_SA_SEND:
+        a->msg = c->data;
+        a->len = c->len;
+        break;
+    case TW_SA_SERVE:
+        a->wseq = c->wseq;
+        a->ids = c->data;
+        a->nids = c->n;
+        break;
+    case TW_SA_INGEST:
+        a->envs = c->envs;
+        a->env_lens = c->lens;
+        a->nenvs = c->n;
+        a->pushed = c->pushed;
+        break;
+    case TW_SA_RECONCILED:
+        a->have_count = c->have_count;
+        a->need_count = c->need_count;
+        a->complete = c->complete;
+        break;
+    }
+    return true;
+}
+
+const char *tw_sync_error_text(const tw_sync *s)
+{
+    return s->err ? s->why : "";
+}
+
+void tw_sync_get_progress(const tw_sync *s, tw_sync_progress *p)
+{
+    *p = s->prog;
+    p->reconciling = s->init != NULL;
+    p->to_receive = s->tab_n;
+    p->wants_outstanding = s->nout;
+    p->serving = s->nin;
+}
+
+bool tw_sync_idle(const tw_sync *s)
+{
+    return !s->init && s->tab_n == 0 && s->nout == 0 && s->nin == 0 &&
+           s->act_head == s->act_len;
+}
