@@ -272,5 +272,6 @@ int tw_cli_records_csv(tw_buf *b, const char *kind, const tw_val *recs, size_t n
 extern const tw_cmd tw_cmd_status, tw_cmd_digest, tw_cmd_stats;
 extern const tw_cmd tw_cmd_publish, tw_cmd_delete, tw_cmd_list, tw_cmd_show, tw_cmd_search;
 extern const tw_cmd tw_cmd_export, tw_cmd_import;
+extern const tw_cmd tw_cmd_peers, tw_cmd_sync;
 
 #endif
