@@ -267,6 +267,12 @@ int tw_cli_item_check(const tw_item *it, char *err, size_t errlen);
  * fields of kind (if not NULL) are columns even when no record has them. */
 int tw_cli_records_csv(tw_buf *b, const char *kind, const tw_val *recs, size_t n,
                        unsigned flags);
+/* Lists the records of q as tw_cli_records_csv() writes them, into out.
+ * With a known kind it works a page at a time (its columns are the
+ * schema's); else, or when a record has a field the schema lacks, it gets
+ * every record first.  *count gets the number of records. */
+int tw_cli_list_csv(tw_cli *cli, const tw_list_q *q, unsigned flags, tw_buf *out,
+                    size_t *count);
 
 /* ---- commands (cmd_*.c), listed by main.c ---- */
 extern const tw_cmd tw_cmd_status, tw_cmd_digest, tw_cmd_stats;

@@ -205,6 +205,57 @@ static const tw_val *map_get_n(const tw_val *m, const char *k, size_t n)
     return NULL;
 }
 
+static const char *const head_meta[] = { "author", "updated", "mine" };
+
+static int csv_head(tw_buf *b, const colset *cols, unsigned flags)
+{
+    int rc = tw_csv_cell(b, "kind", 4, flags);
+    rc = rc ? rc : tw_csv_sep(b);
+    rc = rc ? rc : tw_csv_cell(b, "slot", 4, flags);
+    for (size_t c = 0; c < cols->n && rc == 0; c++) {
+        rc = tw_csv_sep(b);
+        if (rc == 0) rc = tw_csv_cell(b, cols->name[c], cols->len[c], flags);
+    }
+    for (size_t m = 0; m < 3 && rc == 0; m++) {
+        rc = tw_csv_sep(b);
+        if (rc == 0) rc = tw_csv_cell(b, head_meta[m], strlen(head_meta[m]), flags);
+    }
+    return rc ? rc : tw_csv_eol(b);
+}
+
+static int csv_row(tw_buf *b, tw_buf *cell, const colset *cols, const tw_val *r, unsigned flags)
+{
+    const tw_val *body = tw_v_get(r, "body");
+    const tw_val *mine = tw_v_get(r, "mine");
+    size_t kl, sl, al;
+    const char *k = tw_rec_str(r, "kind", &kl);
+    const char *s = tw_rec_str(r, "slot", &sl);
+    const char *au = tw_rec_str(r, "author", &al);
+    char when[40];
+    time_t t = (time_t)(tw_rec_uint(r, "ts") / 1000u);
+    struct tm tm;
+    if (!gmtime_r(&t, &tm) || strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
+        when[0] = '\0';
+    int rc = tw_csv_cell(b, k, kl, flags);
+    rc = rc ? rc : tw_csv_sep(b);
+    rc = rc ? rc : tw_csv_cell(b, s, sl, flags);
+    for (size_t c = 0; c < cols->n && rc == 0; c++) {
+        const tw_val *v = map_get_n(body, cols->name[c], cols->len[c]);
+        tw_buf_reset(cell);
+        rc = tw_csv_sep(b);
+        if (rc == 0 && v) rc = csv_value(cell, v);
+        if (rc == 0) rc = tw_csv_cell(b, (const char *)cell->p, cell->len, flags);
+    }
+    rc = rc ? rc : tw_csv_sep(b);
+    rc = rc ? rc : tw_csv_cell(b, au, al, flags);
+    rc = rc ? rc : tw_csv_sep(b);
+    rc = rc ? rc : tw_csv_cell(b, when, strlen(when), flags);
+    rc = rc ? rc : tw_csv_sep(b);
+    if (rc == 0 && mine && mine->type == TW_BOOL)
+        rc = tw_csv_cell(b, mine->v.b ? "yes" : "no", mine->v.b ? 3 : 2, flags);
+    return rc ? rc : tw_csv_eol(b);
+}
+
 int tw_cli_records_csv(tw_buf *b, const char *kind, const tw_val *recs, size_t n,
                        unsigned flags)
 {
@@ -230,54 +281,80 @@ int tw_cli_records_csv(tw_buf *b, const char *kind, const tw_val *recs, size_t n
             if (body->v.map[j].k.type == TW_STR)
                 rc = colset_add(&cols, body->v.map[j].k.v.s, body->v.map[j].k.len);
     }
-    static const char *const head_meta[] = { "author", "updated", "mine" };
-    rc = rc ? rc : tw_csv_cell(b, "kind", 4, flags);
-    rc = rc ? rc : tw_csv_sep(b);
-    rc = rc ? rc : tw_csv_cell(b, "slot", 4, flags);
-    for (size_t c = 0; c < cols.n && rc == 0; c++) {
-        rc = tw_csv_sep(b);
-        if (rc == 0) rc = tw_csv_cell(b, cols.name[c], cols.len[c], flags);
-    }
-    for (size_t m = 0; m < 3 && rc == 0; m++) {
-        rc = tw_csv_sep(b);
-        if (rc == 0) rc = tw_csv_cell(b, head_meta[m], strlen(head_meta[m]), flags);
-    }
-    if (rc == 0) rc = tw_csv_eol(b);
-    for (size_t i = 0; i < n && rc == 0; i++) {
-        const tw_val *r = &recs[i];
-        const tw_val *body = tw_v_get(r, "body");
-        const tw_val *mine = tw_v_get(r, "mine");
-        size_t kl, sl, al;
-        const char *k = tw_rec_str(r, "kind", &kl);
-        const char *s = tw_rec_str(r, "slot", &sl);
-        const char *au = tw_rec_str(r, "author", &al);
-        char when[40];
-        time_t t = (time_t)(tw_rec_uint(r, "ts") / 1000u);
-        struct tm tm;
-        if (!gmtime_r(&t, &tm) || strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
-            when[0] = '\0';
-        rc = tw_csv_cell(b, k, kl, flags);
-        rc = rc ? rc : tw_csv_sep(b);
-        rc = rc ? rc : tw_csv_cell(b, s, sl, flags);
-        for (size_t c = 0; c < cols.n && rc == 0; c++) {
-            const tw_val *v = map_get_n(body, cols.name[c], cols.len[c]);
-            tw_buf_reset(&cell);
-            rc = tw_csv_sep(b);
-            if (rc == 0 && v) rc = csv_value(&cell, v);
-            if (rc == 0) rc = tw_csv_cell(b, (const char *)cell.p, cell.len, flags);
-        }
-        rc = rc ? rc : tw_csv_sep(b);
-        rc = rc ? rc : tw_csv_cell(b, au, al, flags);
-        rc = rc ? rc : tw_csv_sep(b);
-        rc = rc ? rc : tw_csv_cell(b, when, strlen(when), flags);
-        rc = rc ? rc : tw_csv_sep(b);
-        if (rc == 0 && mine && mine->type == TW_BOOL)
-            rc = tw_csv_cell(b, mine->v.b ? "yes" : "no", mine->v.b ? 3 : 2, flags);
-        rc = rc ? rc : tw_csv_eol(b);
-    }
+    if (rc == 0) rc = csv_head(b, &cols, flags);
+    for (size_t i = 0; i < n && rc == 0; i++) rc = csv_row(b, &cell, &cols, &recs[i], flags);
     free(cols.name);
     free(cols.len);
     tw_buf_free(&cell);
+    return rc;
+}
+
+/* CSV of one known kind, made a page at a time: its columns are the
+ * schema's fields, unless a record holds a field the schema does not know
+ * (written by a newer version), which would add a column to every line. */
+typedef struct csv_pages {
+    const char *kind;
+    size_t kind_len;
+    colset cols;
+    tw_buf *out, cell;
+    size_t n;
+    unsigned flags;
+} csv_pages;
+#define CSV_PAGES_REDO 1    /* a record needs a column the schema lacks */
+
+static int csv_pages_add(void *ctx, const tw_val *recs, size_t n)
+{
+    csv_pages *cp = ctx;
+    int rc = 0;
+    for (size_t i = 0; i < n && rc == 0; i++, cp->n++) {
+        size_t kl;
+        const char *k = tw_rec_str(&recs[i], "kind", &kl);
+        const tw_val *body = tw_v_get(&recs[i], "body");
+        if (kl != cp->kind_len || memcmp(k, cp->kind, kl) != 0) return CSV_PAGES_REDO;
+        for (uint32_t j = 0; body && body->type == TW_MAP && j < body->len; j++) {
+            const tw_val *key = &body->v.map[j].k;
+            if (key->type == TW_STR) {
+                bool known = false;
+                for (size_t c = 0; c < cp->cols.n && !known; c++)
+                    known = cp->cols.len[c] == key->len &&
+                            memcmp(cp->cols.name[c], key->v.s, key->len) == 0;
+                if (!known) return CSV_PAGES_REDO;
+            }
+        }
+        rc = csv_row(cp->out, &cp->cell, &cp->cols, &recs[i], cp->flags);
+    }
+    return rc;
+}
+
+int tw_cli_list_csv(tw_cli *cli, const tw_list_q *q, unsigned flags, tw_buf *out, size_t *count)
+{
+    const tw_kind_schema *ks = q->kind ? tw_schema_kind(q->kind, strlen(q->kind)) : NULL;
+    int rc = 0;
+    *count = 0;
+    if (ks) {
+        csv_pages cp = { .kind = q->kind, .kind_len = strlen(q->kind), .out = out, .flags = flags };
+        tw_buf_init(&cp.cell);
+        for (size_t f = 0; f < ks->nfields && rc == 0; f++)
+            rc = colset_add(&cp.cols, ks->fields[f].name, strlen(ks->fields[f].name));
+        if (rc == 0) rc = csv_head(out, &cp.cols, flags);
+        if (rc == 0) rc = tw_cli_list_pages(cli, q, csv_pages_add, &cp);
+        free(cp.cols.name);
+        free(cp.cols.len);
+        tw_buf_free(&cp.cell);
+        *count = cp.n;
+        if (rc != CSV_PAGES_REDO) return rc;
+        tw_buf_reset(out);
+    }
+    /* Every record first, to know every column. */
+    tw_arena a;
+    tw_recs recs = { 0 };
+    tw_arena_init(&a, 0);
+    if ((rc = tw_cli_list_all(cli, &a, q, &recs)) == 0) {
+        rc = tw_cli_records_csv(out, q->kind, recs.v, recs.n, flags);
+        *count = recs.n;
+    }
+    tw_recs_free(&recs);
+    tw_arena_free(&a);
     return rc;
 }
 
@@ -643,7 +720,6 @@ static int cmd_export(tw_cli *cli, int argc, char **argv)
         return tw_cli_usage(&tw_cmd_export, "CSV holds one kind per file: give --kind");
     tw_arena a;
     tw_arena_init(&a, 0);
-    tw_recs recs = { 0 };
     tw_buf b;
     tw_buf_init(&b);
     int exit = TW_EXIT_ERR;
@@ -662,14 +738,10 @@ static int cmd_export(tw_cli *cli, int argc, char **argv)
         if (!(f = fopen(tmp, "wb"))) { tw_cli_fail("%s: %s", tmp, strerror(errno)); goto out; }
     }
     if (csv) {
-        /* CSV columns are the union of the fields of every record, so CSV
-         * needs them all before its first line. */
-        if ((rc = tw_cli_list_all(cli, &a, &q, &recs)) == 0) {
-            rc = tw_cli_records_csv(&b, kind, recs.v, recs.n, TW_CSV_GUARD);
-            if (rc != 0) tw_cli_fail("cannot write the export: %s", tw_strerror(rc));
-            else if ((rc = tw_out_chunk(f, &b, true)) != 0) tw_cli_fail("write error: %s", strerror(errno));
-            count = recs.n;
-        }
+        rc = tw_cli_list_csv(cli, &q, TW_CSV_GUARD, &b, &count);
+        if (rc == TW_ENOMEM) tw_cli_fail("cannot write the export: %s", tw_strerror(rc));
+        else if (rc == 0 && (rc = tw_out_chunk(f, &b, true)) != 0)
+            tw_cli_fail("write error: %s", strerror(errno));
     } else {
         /* Written a page at a time: JSON needs no look at later records. */
         rc = tw_cli_list_json(cli, &q, f, &count);
@@ -697,7 +769,6 @@ static int cmd_export(tw_cli *cli, int argc, char **argv)
     exit = TW_EXIT_OK;
 out:
     tw_buf_free(&b);
-    tw_recs_free(&recs);
     tw_arena_free(&a);
     return exit;
 }

@@ -166,7 +166,16 @@ int tw_cli_list_pages(tw_cli *cli, const tw_list_q *q, tw_page_fn fn, void *ctx)
             want = q->limit && q->limit - got < TW_CLI_PAGE_SIZE ? q->limit - got : TW_CLI_PAGE_SIZE;
             if ((rc = send_page(cli, &req, q, next, want)) != 0) break;
         }
-        if (n && (rc = fn(ctx, recs->v.arr, n)) != 0) break;
+        if (n && (rc = fn(ctx, recs->v.arr, n)) != 0) {
+            /* The connection must be left with no answer pending: a
+             * caller may go on with another request. */
+            if (more) {
+                tw_val ignored;
+                tw_arena_reset(&a);
+                tw_cli_recv(cli, &a, "list", &body, &ignored, NULL);
+            }
+            break;
+        }
         if (!more) break;
     }
     tw_buf_free(&prev);
@@ -632,7 +641,6 @@ static int cmd_list(tw_cli *cli, int argc, char **argv)
     const tw_kind_schema *ks = q.kind ? tw_schema_kind(q.kind, strlen(q.kind)) : NULL;
     tw_arena a;
     tw_arena_init(&a, 0);
-    tw_recs recs = { 0 };
     rec_table rt = { .cli = cli };
     int exit = TW_EXIT_ERR;
     tw_val where;
@@ -656,12 +664,10 @@ static int cmd_list(tw_cli *cli, int argc, char **argv)
         q.where = &where;
     }
     if (csv) {
-        /* CSV columns are the union of the fields of every record, so CSV
-         * needs them all before its first line. */
-        if (tw_cli_list_all(cli, &a, &q, &recs) != 0) goto out;
         tw_buf b;
+        size_t count;
         tw_buf_init(&b);
-        rc = tw_cli_records_csv(&b, q.kind, recs.v, recs.n, TW_CSV_GUARD);
+        rc = tw_cli_list_csv(cli, &q, TW_CSV_GUARD, &b, &count);
         if (rc == 0) rc = tw_out_write(&b);
         tw_buf_free(&b);
     } else if (cli->json) {
@@ -674,7 +680,6 @@ static int cmd_list(tw_cli *cli, int argc, char **argv)
     if (rc == 0) exit = TW_EXIT_OK;
 out:
     rec_table_free(&rt);
-    tw_recs_free(&recs);
     tw_arena_free(&a);
     return exit;
 }
