@@ -1,0 +1,583 @@
+/*
+ * evilpeer: a hostile peer for integration tests.  It connects to a twind
+ * node, performs a real Noise handshake through the project's own session
+ * code (proto/session.c) with a given network key and identity seed, and
+ * then misbehaves in one chosen way, reporting what the node did in return.
+ *
+ *   evilpeer --connect HOST:PORT (--netkey TWN | --netkey-file FILE)
+ *            [--seed HEX64] [--bind IP] [--other-netkey TWN] [--wait S]
+ *            --mode MODE [--count N] [--hold S] [--reopen-ms MS]
+ *
+ * The real session code is used on purpose: a hostile peer that gets the
+ * handshake right is the one that reaches the sync engine and the ingest
+ * pipeline, which is where the checks under test live.  Everything after
+ * the handshake is built by hand so that it can be wrong.
+ *
+ * Output is one "key value" line per fact, for the test script to grep:
+ *   handshake ok | handshake failed: REASON | handshake none
+ *   bytes_received N      (bytes the node sent, all connections)
+ *   closed_by_node yes|no (the node closed within --wait seconds)
+ *   node_error TEXT       (the node's ERROR message, decrypted)
+ *   entry_id HEX          (push modes: id of the entry sent)
+ *   idle: opened, refused, closed_fast, closed_late, open_at_end, connects,
+ *         last_close_s
+ * Exit status 0 when the scenario ran (whatever the node did), 1 on a local
+ * error, 2 on a usage error.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+#include <sodium.h>
+
+#include "twin/entry.h"
+#include "twin/err.h"
+#include "twin/keytext.h"
+#include "twin/limits.h"
+#include "twin/mp.h"
+#include "twin/session.h"
+#include "twin/wire.h"
+
+#define EP_IDLE_MAX       4096u     /* connections the idle mode holds at most */
+#define EP_FAST_CLOSE_MS  2000u     /* a close this soon after connecting is "fast" */
+#define EP_WAIT_DEFAULT_S 5u        /* seconds to wait for the node's reaction */
+#define EP_HOLD_DEFAULT_S 15u
+#define EP_TEXT_MAX       400u
+
+typedef struct opts {
+    const char *connect, *bind, *mode, *netkey_text, *netkey_file, *seed_hex, *other_netkey;
+    unsigned count, hold_s, wait_s, reopen_ms;
+} opts;
+
+static uint64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+static uint64_t wall_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+static void usage(FILE *f)
+{
+    fputs("usage: evilpeer --connect HOST:PORT (--netkey TWN | --netkey-file FILE) --mode MODE\n"
+          "                [--seed HEX64] [--bind IP] [--other-netkey TWN] [--wait S]\n"
+          "                [--count N] [--hold S] [--reopen-ms MS]\n"
+          "\n"
+          "Modes (all but idle perform the handshake first, as identity --seed):\n"
+          "  hello        nothing more; reports whether the node keeps the connection\n"
+          "  wrongkey     send handshake message 1 only (give a wrong --netkey, or\n"
+          "               --netkey random)\n"
+          "  hs-oversize  a frame header of 65535 bytes before the handshake\n"
+          "  garbage      a frame of 200 random bytes (fails authentication)\n"
+          "  empty        a frame header of length 0\n"
+          "  oversize     an OFFER of 1025 ids (over the 1024 of the protocol)\n"
+          "  good         push a valid place entry (a control)\n"
+          "  badsig       push an entry with one bit of its signature flipped\n"
+          "  noncanon     push a correctly signed entry whose payload is not canonical\n"
+          "  foreign      push an entry signed for another network (--other-netkey)\n"
+          "  idle         open --count TCP connections (from --bind) and send nothing,\n"
+          "               for --hold seconds; --reopen-ms reopens closed ones\n"
+          "--wait S: seconds to wait for the node's reaction (default 5).\n", f);
+}
+
+/* ------------------------------------------------------------- sockets */
+
+static int split_addr(const char *s, struct sockaddr_in *sa)
+{
+    char host[64];
+    const char *colon = strrchr(s, ':');
+    if (!colon || (size_t)(colon - s) >= sizeof host) return -1;
+    memcpy(host, s, (size_t)(colon - s));
+    host[colon - s] = 0;
+    memset(sa, 0, sizeof *sa);
+    sa->sin_family = AF_INET;
+    sa->sin_port = htons((uint16_t)atoi(colon + 1));
+    return inet_pton(AF_INET, host, &sa->sin_addr) == 1 ? 0 : -1;
+}
+
+static int open_sock(const opts *o, bool nonblock)
+{
+    struct sockaddr_in dst, src;
+    if (split_addr(o->connect, &dst)) return -1;
+    int fd = socket(AF_INET, SOCK_STREAM | (nonblock ? SOCK_NONBLOCK : 0), 0);
+    if (fd < 0) return -1;
+    if (o->bind) {
+        memset(&src, 0, sizeof src);
+        src.sin_family = AF_INET;
+        if (inet_pton(AF_INET, o->bind, &src.sin_addr) != 1 || bind(fd, (struct sockaddr *)&src, sizeof src)) {
+            close(fd);
+            return -1;
+        }
+    }
+    if (connect(fd, (struct sockaddr *)&dst, sizeof dst) && errno != EINPROGRESS) {
+        close(fd);
+        return -1;
+    }
+    if (!nonblock) {
+        int one = 1;
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    }
+    return fd;
+}
+
+static int write_all(int fd, const uint8_t *p, size_t n)
+{
+    while (n) {
+        ssize_t w = write(fd, p, n);
+        if (w < 0 && errno == EINTR) continue;
+        if (w <= 0) return -1;
+        p += w;
+        n -= (size_t)w;
+    }
+    return 0;
+}
+
+/* ------------------------------------------------------------- session */
+
+typedef struct peer {
+    int fd;
+    tw_sess *sess;
+    bool established, closed, eof;
+    uint64_t bytes_in;
+    char reason[EP_TEXT_MAX];
+} peer;
+
+static int flush_sess(peer *p)
+{
+    size_t n;
+    const uint8_t *out = tw_sess_output(p->sess, &n);
+    if (n && write_all(p->fd, out, n)) return -1;
+    tw_sess_consume_output(p->sess, n);
+    return 0;
+}
+
+static void drain_events(peer *p)
+{
+    tw_sess_event ev;
+    while (tw_sess_next_event(p->sess, &ev) == 0 && ev.type != TW_SEV_NONE) {
+        if (ev.type == TW_SEV_ESTABLISHED) p->established = true;
+        if (ev.type == TW_SEV_CLOSED) {
+            p->closed = true;
+            snprintf(p->reason, sizeof p->reason, "%s", ev.reason);
+        }
+        /* Transport messages from the node (its reconciliation) are read
+         * and dropped: this peer never answers them. */
+    }
+}
+
+/* Reads what the node sends until `until` returns true, the node closes,
+ * or ms pass.  Everything read goes through the session, so an ERROR from
+ * the node is decrypted and its text kept. */
+static void pump(peer *p, unsigned ms, bool (*until)(const peer *))
+{
+    uint64_t end = mono_ms() + ms;
+    uint8_t buf[65536];
+    while (!p->eof && !(until && until(p))) {
+        uint64_t now = mono_ms();
+        if (now >= end) break;
+        struct pollfd pfd = { .fd = p->fd, .events = POLLIN };
+        int r = poll(&pfd, 1, (int)(end - now));
+        if (r < 0 && errno == EINTR) continue;
+        if (r <= 0) break;
+        ssize_t n = read(p->fd, buf, sizeof buf);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) { p->eof = true; break; }
+        p->bytes_in += (uint64_t)n;
+        if (!p->closed) {
+            tw_sess_input(p->sess, buf, (size_t)n, wall_ms());
+            drain_events(p);
+            if (!p->closed) flush_sess(p);
+        }
+    }
+}
+
+static bool is_established(const peer *p) { return p->established || p->closed; }
+
+static int handshake(peer *p, const opts *o, const uint8_t sk[64], const uint8_t netkey[32], bool complete)
+{
+    uint8_t e[32];
+    randombytes_buf(e, sizeof e);
+    tw_sess_cfg cfg = {
+        .initiator = true, .ed_sk = sk, .netkey = netkey, .e_rand = e, .now_ms = wall_ms(),
+        .software = "evilpeer 0.1.0", .features = 0,
+        .version_min = TW_PROTO_VERSION_MIN, .version_max = TW_PROTO_VERSION_MAX,
+    };
+    int rc = tw_sess_new(&p->sess, &cfg);
+    sodium_memzero(e, sizeof e);
+    if (rc) return rc;
+    if ((p->fd = open_sock(o, false)) < 0) return TW_EIO;
+    if (flush_sess(p)) return TW_EIO;
+    if (!complete) return 0;
+    pump(p, 10000, is_established);
+    return 0;
+}
+
+/* Sends one transport message through the established session. */
+static int send_msg(peer *p, const tw_buf *m)
+{
+    int rc = tw_sess_send(p->sess, m->p, m->len, wall_ms());
+    if (rc) return rc;
+    return flush_sess(p) ? TW_EIO : 0;
+}
+
+/* ------------------------------------------------------------- entries */
+
+static void place_body(tw_kv kv[3], tw_val *body, const char *name)
+{
+    kv[0] = (tw_kv){ tw_v_cstr("country"), tw_v_cstr("PS") };
+    kv[1] = (tw_kv){ tw_v_cstr("name_en"), tw_v_cstr(name) };
+    kv[2] = (tw_kv){ tw_v_cstr("place_kind"), tw_v_cstr("village") };
+    *body = (tw_val){ .type = TW_MAP, .len = 3, .v.map = kv };
+}
+
+/* The canonical payload tw_entry_sign would make, with only the kind
+ * string rewritten from its fixstr form to a str8 form (a longer length
+ * than needed), then signed correctly: only canonicity is wrong, so the
+ * node must refuse it for that reason alone. */
+static int noncanonical_entry(tw_buf *env, const uint8_t sk[64], const uint8_t netid[32], const char *slot,
+                              uint64_t ts)
+{
+    tw_kv kv[3];
+    tw_val body;
+    tw_buf pl, fixed;
+    int rc;
+    place_body(kv, &body, "Non-canonical Village");
+    tw_kv pkv[6] = {
+        { tw_v_cstr("author"), tw_v_bin(sk + 32, TW_KEY_LEN) }, { tw_v_cstr("body"), body },
+        { tw_v_cstr("kind"), tw_v_cstr("place") }, { tw_v_cstr("net"), tw_v_bin(netid, TW_NETID_LEN) },
+        { tw_v_cstr("slot"), tw_v_cstr(slot) }, { tw_v_cstr("ts"), tw_v_uint(ts) },
+    };
+    tw_val map = { .type = TW_MAP, .len = 6, .v.map = pkv };
+    static const uint8_t fix[] = { 0xa4, 'k', 'i', 'n', 'd', 0xa5, 'p', 'l', 'a', 'c', 'e' };
+    tw_buf_init(&pl);
+    tw_buf_init(&fixed);
+    if ((rc = tw_mp_encode(&pl, &map))) goto done;
+    uint8_t *at = memmem(pl.p, pl.len, fix, sizeof fix);
+    if (!at) { rc = TW_EINTERNAL; goto done; }
+    size_t pre = (size_t)(at - pl.p) + 5;
+    static const uint8_t str8[] = { 0xd9, 5 };
+    if ((rc = tw_buf_put(&fixed, pl.p, pre)) || (rc = tw_buf_put(&fixed, str8, sizeof str8)) ||
+        (rc = tw_buf_put(&fixed, pl.p + pre + 1, pl.len - pre - 1)))
+        goto done;
+    uint8_t msg[TW_ENTRY_CONTEXT_LEN + TW_PAYLOAD_MAX], sig[TW_SIG_LEN];
+    if (fixed.len > TW_PAYLOAD_MAX) { rc = TW_ETOOBIG; goto done; }
+    memcpy(msg, TW_ENTRY_CONTEXT, TW_ENTRY_CONTEXT_LEN);
+    memcpy(msg + TW_ENTRY_CONTEXT_LEN, fixed.p, fixed.len);
+    crypto_sign_detached(sig, NULL, msg, TW_ENTRY_CONTEXT_LEN + fixed.len, sk);
+    tw_buf_reset(env);
+    if ((rc = tw_mpw_arr(env, 3)) || (rc = tw_mpw_uint(env, TW_ENTRY_VERSION)) ||
+        (rc = tw_mpw_bin(env, fixed.p, fixed.len)) || (rc = tw_mpw_bin(env, sig, TW_SIG_LEN)))
+        goto done;
+done:
+    tw_buf_free(&pl);
+    tw_buf_free(&fixed);
+    return rc;
+}
+
+static int make_entry(tw_buf *env, const char *mode, const uint8_t sk[64], const uint8_t netkey[32],
+                      const char *other_netkey)
+{
+    uint8_t netid[32], other[32];
+    tw_kv kv[3];
+    tw_val body;
+    char slot[64], name[64];
+    uint64_t ts = wall_ms();
+    int rc;
+    tw_netid_derive(netid, netkey);
+    snprintf(slot, sizeof slot, "evil-%s-%llu", mode, (unsigned long long)ts);
+    snprintf(name, sizeof name, "Evil Village %s", mode);
+    place_body(kv, &body, name);
+    if (strcmp(mode, "noncanon") == 0) return noncanonical_entry(env, sk, netid, slot, ts);
+    if (strcmp(mode, "foreign") == 0) {
+        if (other_netkey) {
+            if (tw_keytext_decode(other, TW_NETTEXT_PREFIX, other_netkey, strlen(other_netkey))) return TW_EINVAL;
+        } else {
+            randombytes_buf(other, sizeof other);
+        }
+        tw_netid_derive(netid, other);
+    }
+    if ((rc = tw_entry_sign(env, sk, netid, "place", 5, slot, strlen(slot), ts, &body))) return rc;
+    /* The signature is the last 64 bytes of the envelope. */
+    if (strcmp(mode, "badsig") == 0) env->p[env->len - 1] ^= 0x01;
+    return 0;
+}
+
+/* ------------------------------------------------------------- idle flood */
+
+typedef struct idle_conn { int fd; bool open; uint64_t since, reopen_at; } idle_conn;
+
+static int run_idle(const opts *o)
+{
+    struct rlimit rl;
+    unsigned n = o->count;
+    if (n > EP_IDLE_MAX) n = EP_IDLE_MAX;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < n + 64) {
+        rl.rlim_cur = rl.rlim_max < n + 64 ? rl.rlim_max : n + 64;
+        setrlimit(RLIMIT_NOFILE, &rl);
+    }
+    idle_conn *c = calloc(n, sizeof *c);
+    struct pollfd *pf = calloc(n, sizeof *pf);
+    if (!c || !pf) return 1;
+    uint64_t t0 = mono_ms(), end = t0 + (uint64_t)o->hold_s * 1000u, last_close = 0;
+    unsigned long opened = 0, refused = 0, fast = 0, late = 0, connects = 0;
+    for (unsigned i = 0; i < n; i++) {
+        c[i].fd = open_sock(o, true);
+        c[i].since = mono_ms();
+        connects++;
+        if (c[i].fd < 0) { refused++; c[i].reopen_at = o->reopen_ms ? c[i].since + o->reopen_ms : UINT64_MAX; }
+    }
+    for (;;) {
+        uint64_t now = mono_ms();
+        if (now >= end) break;
+        for (unsigned i = 0; i < n; i++) {
+            if (c[i].fd < 0 && c[i].reopen_at <= now) {
+                c[i].fd = open_sock(o, true);
+                c[i].since = now;
+                c[i].open = false;
+                connects++;
+                if (c[i].fd < 0) { refused++; c[i].reopen_at = now + o->reopen_ms; }
+            }
+            pf[i].fd = c[i].fd;
+            pf[i].events = c[i].fd < 0 ? 0 : c[i].open ? POLLIN : (POLLIN | POLLOUT);
+            pf[i].revents = 0;
+        }
+        int r = poll(pf, n, 50);
+        if (r < 0 && errno != EINTR) break;
+        now = mono_ms();
+        for (unsigned i = 0; r > 0 && i < n; i++) {
+            if (c[i].fd < 0 || !pf[i].revents) continue;
+            bool gone = false;
+            if (!c[i].open && (pf[i].revents & POLLOUT) && !(pf[i].revents & (POLLERR | POLLHUP))) {
+                int err = 0;
+                socklen_t el = sizeof err;
+                getsockopt(c[i].fd, SOL_SOCKET, SO_ERROR, &err, &el);
+                if (err) { refused++; gone = true; }
+                else { c[i].open = true; opened++; }
+            }
+            if (!gone && (pf[i].revents & (POLLIN | POLLERR | POLLHUP))) {
+                uint8_t b[256];
+                ssize_t k = read(c[i].fd, b, sizeof b);
+                if (k <= 0 && !(k < 0 && (errno == EAGAIN || errno == EINTR))) {
+                    if (!c[i].open) refused++;
+                    else if (now - c[i].since < EP_FAST_CLOSE_MS) fast++;
+                    else late++;
+                    gone = true;
+                    last_close = now;
+                }
+            }
+            if (gone) {
+                close(c[i].fd);
+                c[i].fd = -1;
+                c[i].open = false;
+                c[i].reopen_at = o->reopen_ms ? now + o->reopen_ms : UINT64_MAX;
+            }
+        }
+    }
+    unsigned long still = 0;
+    for (unsigned i = 0; i < n; i++) {
+        if (c[i].fd >= 0 && c[i].open) still++;
+        if (c[i].fd >= 0) close(c[i].fd);
+    }
+    printf("opened %lu\nrefused %lu\nclosed_fast %lu\nclosed_late %lu\nopen_at_end %lu\nconnects %lu\n"
+           "last_close_s %.1f\n", opened, refused, fast, late, still, connects,
+           last_close ? (double)(last_close - t0) / 1000.0 : 0.0);
+    free(c);
+    free(pf);
+    return 0;
+}
+
+/* ------------------------------------------------------------- main */
+
+static int read_netkey_file(const char *path, char *out, size_t cap)
+{
+    FILE *f = fopen(path, "r");
+    char line[256];
+    int rc = -1;
+    if (!f) return -1;
+    while (fgets(line, sizeof line, f)) {
+        size_t n = strcspn(line, "\r\n");
+        line[n] = 0;
+        if (line[0] == '#' || !line[0]) continue;
+        snprintf(out, cap, "%s", line);
+        rc = 0;
+        break;
+    }
+    fclose(f);
+    return rc;
+}
+
+static void report(const peer *p, bool handshake_done)
+{
+    if (handshake_done) {
+        if (p->established) printf("handshake ok\n");
+        else if (p->closed) printf("handshake failed: %s\n", p->reason);
+        else printf("handshake failed: no answer\n");
+    } else {
+        printf("handshake none\n");
+    }
+    printf("bytes_received %llu\n", (unsigned long long)p->bytes_in);
+    printf("closed_by_node %s\n", p->eof ? "yes" : "no");
+    if (p->closed && p->established) printf("node_error %s\n", p->reason);
+}
+
+int main(int argc, char **argv)
+{
+    static const struct option lo[] = {
+        { "connect", required_argument, NULL, 'c' }, { "bind", required_argument, NULL, 'b' },
+        { "mode", required_argument, NULL, 'm' }, { "netkey", required_argument, NULL, 'k' },
+        { "netkey-file", required_argument, NULL, 'K' }, { "seed", required_argument, NULL, 's' },
+        { "other-netkey", required_argument, NULL, 'o' }, { "count", required_argument, NULL, 'n' },
+        { "hold", required_argument, NULL, 'H' }, { "wait", required_argument, NULL, 'w' },
+        { "reopen-ms", required_argument, NULL, 'r' }, { "help", no_argument, NULL, 'h' },
+        { NULL, 0, NULL, 0 },
+    };
+    opts o = { .count = 1, .hold_s = EP_HOLD_DEFAULT_S, .wait_s = EP_WAIT_DEFAULT_S };
+    int ch;
+    while ((ch = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
+        switch (ch) {
+        case 'c': o.connect = optarg; break;
+        case 'b': o.bind = optarg; break;
+        case 'm': o.mode = optarg; break;
+        case 'k': o.netkey_text = optarg; break;
+        case 'K': o.netkey_file = optarg; break;
+        case 's': o.seed_hex = optarg; break;
+        case 'o': o.other_netkey = optarg; break;
+        case 'n': o.count = (unsigned)strtoul(optarg, NULL, 10); break;
+        case 'H': o.hold_s = (unsigned)strtoul(optarg, NULL, 10); break;
+        case 'w': o.wait_s = (unsigned)strtoul(optarg, NULL, 10); break;
+        case 'r': o.reopen_ms = (unsigned)strtoul(optarg, NULL, 10); break;
+        case 'h': usage(stdout); return 0;
+        default: usage(stderr); return 2;
+        }
+    }
+    if (!o.connect || !o.mode || optind < argc) { usage(stderr); return 2; }
+    if (sodium_init() < 0) return 1;
+    struct sockaddr_in probe;
+    if (split_addr(o.connect, &probe)) { fprintf(stderr, "evilpeer: --connect wants IPv4:PORT\n"); return 2; }
+    if (strcmp(o.mode, "idle") == 0) return run_idle(&o);
+
+    char nk_text[256];
+    uint8_t netkey[32], sk[64], pk[32], seed[32];
+    if (o.netkey_file) {
+        if (read_netkey_file(o.netkey_file, nk_text, sizeof nk_text)) { fprintf(stderr, "evilpeer: cannot read %s\n", o.netkey_file); return 1; }
+        o.netkey_text = nk_text;
+    }
+    if (o.netkey_text && strcmp(o.netkey_text, "random") == 0) {
+        randombytes_buf(netkey, sizeof netkey);
+    } else if (!o.netkey_text || tw_keytext_decode(netkey, TW_NETTEXT_PREFIX, o.netkey_text, strlen(o.netkey_text))) {
+        fprintf(stderr, "evilpeer: a valid --netkey or --netkey-file is needed\n");
+        return 2;
+    }
+    if (o.seed_hex) {
+        if (tw_hex_decode(seed, sizeof seed, o.seed_hex, strlen(o.seed_hex))) { fprintf(stderr, "evilpeer: --seed wants 64 hex digits\n"); return 2; }
+    } else {
+        randombytes_buf(seed, sizeof seed);
+    }
+    crypto_sign_seed_keypair(pk, sk, seed);
+    char kt[TW_KEYTEXT_LEN + 1], fpr[TW_FPR_CHARS + 1];
+    tw_keytext_encode(kt, TW_KEYTEXT_PREFIX, pk);
+    tw_key_fingerprint(fpr, pk);
+    printf("key %s\nfingerprint %s\n", kt, fpr);
+
+    peer p = { .fd = -1 };
+    unsigned wait_ms = o.wait_s * 1000u;
+    const char *m = o.mode;
+    int rc = 0;
+    if (strcmp(m, "hs-oversize") == 0) {
+        static const uint8_t hdr[2] = { 0xff, 0xff };
+        uint8_t junk[1024];
+        if ((p.fd = open_sock(&o, false)) < 0) { perror("evilpeer: connect"); return 1; }
+        randombytes_buf(junk, sizeof junk);
+        if (write_all(p.fd, hdr, sizeof hdr) == 0) (void)write_all(p.fd, junk, sizeof junk);
+        p.closed = true;   /* no session: whatever the node sends is only counted */
+        pump(&p, wait_ms, NULL);
+        report(&p, false);
+    } else if (strcmp(m, "wrongkey") == 0) {
+        if ((rc = handshake(&p, &o, sk, netkey, false))) { fprintf(stderr, "evilpeer: %s\n", tw_strerror(rc)); return 1; }
+        pump(&p, wait_ms, NULL);
+        report(&p, true);
+    } else {
+        if ((rc = handshake(&p, &o, sk, netkey, true))) { fprintf(stderr, "evilpeer: %s\n", tw_strerror(rc)); return 1; }
+        if (!p.established || p.closed) {
+            pump(&p, wait_ms, NULL);
+            report(&p, true);
+            goto out;
+        }
+        tw_buf b;
+        tw_buf_init(&b);
+        if (strcmp(m, "hello") == 0) {
+            /* nothing: the node's reaction is the result */
+        } else if (strcmp(m, "garbage") == 0) {
+            uint8_t f[202];
+            f[0] = 0;
+            f[1] = 200;
+            randombytes_buf(f + 2, 200);
+            (void)write_all(p.fd, f, sizeof f);
+        } else if (strcmp(m, "empty") == 0) {
+            static const uint8_t f[2] = { 0, 0 };
+            (void)write_all(p.fd, f, sizeof f);
+        } else if (strcmp(m, "oversize") == 0) {
+            /* [3, [id x 1025]] written by hand: the encoder refuses it. */
+            uint8_t id[32];
+            rc = tw_mpw_arr(&b, 2);
+            if (!rc) rc = tw_mpw_uint(&b, TW_WIRE_OFFER);
+            if (!rc) rc = tw_mpw_arr(&b, TW_IDS_PER_MSG + 1);
+            for (unsigned i = 0; !rc && i < TW_IDS_PER_MSG + 1; i++) {
+                randombytes_buf(id, sizeof id);
+                rc = tw_mpw_bin(&b, id, sizeof id);
+            }
+            if (!rc) rc = send_msg(&p, &b);
+        } else if (strcmp(m, "good") == 0 || strcmp(m, "badsig") == 0 || strcmp(m, "noncanon") == 0 ||
+                   strcmp(m, "foreign") == 0) {
+            tw_buf env, msg;
+            tw_buf_init(&env);
+            tw_buf_init(&msg);
+            rc = make_entry(&env, m, sk, netkey, o.other_netkey);
+            if (!rc) {
+                uint8_t id[32];
+                char hex[65];
+                crypto_generichash(id, sizeof id, env.p, env.len, NULL, 0);
+                tw_hex_encode(hex, id, sizeof id);
+                printf("entry_id %s\n", hex);
+                const uint8_t *ep = env.p;
+                size_t el = env.len;
+                rc = tw_wire_entries(&msg, 0, true, &ep, &el, 1);
+            }
+            if (!rc) rc = send_msg(&p, &msg);
+            tw_buf_free(&env);
+            tw_buf_free(&msg);
+        } else {
+            fprintf(stderr, "evilpeer: unknown mode \"%s\"\n", m);
+            usage(stderr);
+            rc = 2;
+        }
+        tw_buf_free(&b);
+        if (rc == 2) { close(p.fd); tw_sess_free(p.sess); return 2; }
+        if (rc) fprintf(stderr, "evilpeer: sending failed: %s\n", tw_strerror(rc));
+        pump(&p, wait_ms, NULL);
+        report(&p, true);
+    }
+out:
+    if (p.fd >= 0) close(p.fd);
+    tw_sess_free(p.sess);
+    sodium_memzero(sk, sizeof sk);
+    return 0;
+}
