@@ -218,3 +218,105 @@ tw_done() {
     [ "$TW_NFAIL" = 0 ]
     exit $?
 }
+
+# ------------------------------------------------------------ replication
+#
+#   tw_netkey n1                the network key (twn_...) of node n1
+#   tw_conf n2 "k = v" ...      writes $TW_ROOT/n2.conf, prints its path
+#   tw_digest n1 / tw_entries n1   digest / entry count ("" if no answer)
+#   tw_wait_converged S n1 n2.. polls until every digest is equal (S seconds)
+#   tw_wait_for S CMD...        polls CMD every 0.1 s until it succeeds
+#   tw_tool NAME                path of a copy of $B/tools/NAME
+#   tw_proxy P TARGET [ARGS]    starts faultproxy P in front of TARGET
+#   tw_proxy_port P / tw_proxy_stat P FIELD
+#   tw_vm PID FIELD             VmRSS, VmHWM... of PID in KiB
+#   tw_established n1           established connections of node n1
+#   tw_has_peers n1 N           true when n1 has N established connections
+#
+# A proxy or any other helper process started here is stopped like a node
+# (tw_stop P); its stderr goes to $TW_ROOT/P.log.
+
+tw_netkey() { grep -v '^#' "$TW_ROOT/$1/network.key" 2>/dev/null | grep . | head -n 1; }
+
+tw_conf() {
+    _cf=$TW_ROOT/$1.conf
+    shift
+    : >"$_cf"
+    for _cl in "$@"; do printf '%s\n' "$_cl" >>"$_cf"; done
+    echo "$_cf"
+}
+
+tw_digest() { tw "$1" digest 2>/dev/null | awk '$1 == "digest" { print $2 }'; }
+tw_entries() { tw "$1" status 2>/dev/null | awk '$1 == "entries" { print $2 }'; }
+
+# tw_wait_converged SECONDS NAME...: 0 once every node reports the same
+# digest; sets TW_CONV_S (seconds taken, to 0.1 s) and, on a timeout,
+# TW_CONV_DETAIL (each node's digest and entry count).  Polls every 0.2 s.
+tw_wait_converged() {
+    _wt=$1; shift
+    _w0=$(date +%s%N)
+    _wi=0
+    while [ "$_wi" -le $((_wt * 5)) ]; do
+        _wd=""; _wok=1
+        for _wn in "$@"; do
+            _wg=$(tw_digest "$_wn")
+            if [ -z "$_wg" ] || { [ -n "$_wd" ] && [ "$_wg" != "$_wd" ]; }; then _wok=0; break; fi
+            _wd=$_wg
+        done
+        if [ "$_wok" = 1 ]; then
+            TW_CONV_S=$(awk -v a="$_w0" -v b="$(date +%s%N)" 'BEGIN { printf "%.1f", (b - a) / 1e9 }')
+            return 0
+        fi
+        sleep 0.2
+        _wi=$((_wi + 1))
+    done
+    TW_CONV_S=$_wt
+    TW_CONV_DETAIL=""
+    for _wn in "$@"; do TW_CONV_DETAIL="$TW_CONV_DETAIL $_wn=$(tw_digest "$_wn" | cut -c1-12)/$(tw_entries "$_wn")"; done
+    return 1
+}
+
+# tw_wait_for SECONDS CMD...: 0 as soon as CMD succeeds, 1 after SECONDS.
+tw_wait_for() {
+    _ft=$1; shift
+    _fi=0
+    while [ "$_fi" -le $((_ft * 10)) ]; do
+        "$@" >/dev/null 2>&1 && return 0
+        sleep 0.1
+        _fi=$((_fi + 1))
+    done
+    return 1
+}
+
+tw_tool() {
+    [ -x "$TW_ROOT/bin/$1" ] || cp "$B/tools/$1" "$TW_ROOT/bin/" || return 1
+    echo "$TW_ROOT/bin/$1"
+}
+
+# tw_proxy NAME TARGET [FAULTPROXY ARGS...]: starts faultproxy on a free
+# loopback port, forwarding to TARGET, with counters in $TW_ROOT/NAME.stats.
+# Returns 1 if it did not come up within 5 s.
+tw_proxy() {
+    _xn=$1; _xt=$2; shift 2
+    _xfp=$(tw_tool faultproxy) || return 1
+    rm -f "$TW_ROOT/$_xn.port"
+    "$_xfp" --listen 127.0.0.1:0 --port-file "$TW_ROOT/$_xn.port" --target "$_xt" \
+        --stats "$TW_ROOT/$_xn.stats" "$@" 2>>"$TW_ROOT/$_xn.log" &
+    _xp=$!
+    eval "TW_PID_$_xn=$_xp"
+    TW_PIDS="$TW_PIDS $_xp"
+    tw_wait_for 5 test -s "$TW_ROOT/$_xn.port"
+}
+tw_proxy_port() { cat "$TW_ROOT/$1.port"; }
+tw_proxy_stat() { awk -v f="$2" '$1 == f { print $2 }' "$TW_ROOT/$1.stats" 2>/dev/null; }
+
+tw_vm() { awk -v f="$2:" '$1 == f { print $2 }' "/proc/$1/status" 2>/dev/null; }
+
+# Established connections of a node, from `twin peers --json`.
+tw_established() {
+    tw "$1" --json peers 2>/dev/null | python3 -c 'import json,sys
+print(sum(1 for c in json.load(sys.stdin)["connections"] if c["state"] == "established"))' 2>/dev/null || echo 0
+}
+
+# tw_has_peers NAME N: true when NAME has at least N established connections.
+tw_has_peers() { [ "$(tw_established "$1")" -ge "$2" ]; }
