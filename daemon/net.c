@@ -249,8 +249,11 @@ static void conn_close(conn *c, int code, const char *reason)
         }
     }
     enter_state(c, C_CLOSING);
-    if (c->sess && !tw_sess_closed(c->sess)) {
-        tw_sess_close(c->sess, code, reason);
+    /* A session that closed itself may still hold its last words (an ERROR,
+     * or the refusal in handshake message 2): they go out before the socket
+     * closes, as session.h asks. */
+    if (c->sess) {
+        if (!tw_sess_closed(c->sess)) tw_sess_close(c->sess, code, reason);
         flush(c);
     }
     if (c->next) c->next->pprev = c->pprev;
