@@ -6,7 +6,7 @@
  *
  *   evilpeer --connect HOST:PORT (--netkey TWN | --netkey-file FILE)
  *            [--seed HEX64] [--bind IP] [--other-netkey TWN] [--wait S]
- *            --mode MODE [--count N] [--hold S] [--reopen-ms MS]
+ *            --mode MODE [--count N] [--hold S] [--reopen-ms MS] [--versions MIN:MAX]
  *
  * The real session code is used on purpose: a hostile peer that gets the
  * handshake right is the one that reaches the sync engine and the ingest
@@ -18,7 +18,7 @@
  *   bytes_received N      (bytes the node sent, all connections)
  *   closed_by_node yes|no (the node closed within --wait seconds)
  *   node_error TEXT       (the node's ERROR message, decrypted)
- *   entry_id HEX          (push modes: id of the entry sent)
+ *   entry_id HEX, slot S  (push modes: the entry sent, kind place)
  *   idle: opened, refused, closed_fast, closed_late, open_at_end, connects,
  *         last_close_s
  * Exit status 0 when the scenario ran (whatever the node did), 1 on a local
@@ -51,14 +51,16 @@
 #include "twin/wire.h"
 
 #define EP_IDLE_MAX       4096u     /* connections the idle mode holds at most */
-#define EP_FAST_CLOSE_MS  2000u     /* a close this soon after connecting is "fast" */
+#define EP_FAST_CLOSE_MS  2000u     /* a close this soon after the connection opened is "fast" */
 #define EP_WAIT_DEFAULT_S 5u        /* seconds to wait for the node's reaction */
 #define EP_HOLD_DEFAULT_S 15u
 #define EP_TEXT_MAX       400u
+#define EP_SETTLE_MS      100u      /* pause between the handshake and the offence */
 
 typedef struct opts {
     const char *connect, *bind, *mode, *netkey_text, *netkey_file, *seed_hex, *other_netkey;
     unsigned count, hold_s, wait_s, reopen_ms;
+    uint32_t vmin, vmax;
 } opts;
 
 static uint64_t mono_ms(void)
@@ -95,7 +97,8 @@ static void usage(FILE *f)
           "  foreign      push an entry signed for another network (--other-netkey)\n"
           "  idle         open --count TCP connections (from --bind) and send nothing,\n"
           "               for --hold seconds; --reopen-ms reopens closed ones\n"
-          "--wait S: seconds to wait for the node's reaction (default 5).\n", f);
+          "--wait S: seconds to wait for the node's reaction (default 5).\n"
+          "--versions MIN:MAX: protocol versions offered in the handshake (default 1:1).\n", f);
 }
 
 /* ------------------------------------------------------------- sockets */
@@ -218,7 +221,7 @@ static int handshake(peer *p, const opts *o, const uint8_t sk[64], const uint8_t
     tw_sess_cfg cfg = {
         .initiator = true, .ed_sk = sk, .netkey = netkey, .e_rand = e, .now_ms = wall_ms(),
         .software = "evilpeer 0.1.0", .features = 0,
-        .version_min = TW_PROTO_VERSION_MIN, .version_max = TW_PROTO_VERSION_MAX,
+        .version_min = o->vmin, .version_max = o->vmax,
     };
     int rc = tw_sess_new(&p->sess, &cfg);
     sodium_memzero(e, sizeof e);
@@ -227,6 +230,9 @@ static int handshake(peer *p, const opts *o, const uint8_t sk[64], const uint8_t
     if (flush_sess(p)) return TW_EIO;
     if (!complete) return 0;
     pump(p, 10000, is_established);
+    /* A pause, so that the node handles the end of the handshake on its
+     * own, as it does with any real peer, before the misbehaviour arrives. */
+    if (p->established && !p->closed) pump(p, EP_SETTLE_MS, NULL);
     return 0;
 }
 
@@ -293,16 +299,16 @@ done:
 }
 
 static int make_entry(tw_buf *env, const char *mode, const uint8_t sk[64], const uint8_t netkey[32],
-                      const char *other_netkey)
+                      const char *other_netkey, char *slot, size_t slotcap)
 {
     uint8_t netid[32], other[32];
     tw_kv kv[3];
     tw_val body;
-    char slot[64], name[64];
+    char name[64];
     uint64_t ts = wall_ms();
     int rc;
     tw_netid_derive(netid, netkey);
-    snprintf(slot, sizeof slot, "evil-%s-%llu", mode, (unsigned long long)ts);
+    snprintf(slot, slotcap, "evil-%s-%llu", mode, (unsigned long long)ts);
     snprintf(name, sizeof name, "Evil Village %s", mode);
     place_body(kv, &body, name);
     if (strcmp(mode, "noncanon") == 0) return noncanonical_entry(env, sk, netid, slot, ts);
@@ -370,7 +376,7 @@ static int run_idle(const opts *o)
                 socklen_t el = sizeof err;
                 getsockopt(c[i].fd, SOL_SOCKET, SO_ERROR, &err, &el);
                 if (err) { refused++; gone = true; }
-                else { c[i].open = true; opened++; }
+                else { c[i].open = true; c[i].since = now; opened++; }
             }
             if (!gone && (pf[i].revents & (POLLIN | POLLERR | POLLHUP))) {
                 uint8_t b[256];
@@ -446,10 +452,12 @@ int main(int argc, char **argv)
         { "netkey-file", required_argument, NULL, 'K' }, { "seed", required_argument, NULL, 's' },
         { "other-netkey", required_argument, NULL, 'o' }, { "count", required_argument, NULL, 'n' },
         { "hold", required_argument, NULL, 'H' }, { "wait", required_argument, NULL, 'w' },
-        { "reopen-ms", required_argument, NULL, 'r' }, { "help", no_argument, NULL, 'h' },
+        { "reopen-ms", required_argument, NULL, 'r' }, { "versions", required_argument, NULL, 'v' },
+        { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 },
     };
-    opts o = { .count = 1, .hold_s = EP_HOLD_DEFAULT_S, .wait_s = EP_WAIT_DEFAULT_S };
+    opts o = { .count = 1, .hold_s = EP_HOLD_DEFAULT_S, .wait_s = EP_WAIT_DEFAULT_S,
+               .vmin = TW_PROTO_VERSION_MIN, .vmax = TW_PROTO_VERSION_MAX };
     int ch;
     while ((ch = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
         switch (ch) {
@@ -464,6 +472,12 @@ int main(int argc, char **argv)
         case 'H': o.hold_s = (unsigned)strtoul(optarg, NULL, 10); break;
         case 'w': o.wait_s = (unsigned)strtoul(optarg, NULL, 10); break;
         case 'r': o.reopen_ms = (unsigned)strtoul(optarg, NULL, 10); break;
+        case 'v':
+            if (sscanf(optarg, "%u:%u", &o.vmin, &o.vmax) != 2 || o.vmin == 0 || o.vmin > o.vmax) {
+                fprintf(stderr, "evilpeer: --versions wants MIN:MAX\n");
+                return 2;
+            }
+            break;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 2;
         }
@@ -550,8 +564,10 @@ int main(int argc, char **argv)
             tw_buf env, msg;
             tw_buf_init(&env);
             tw_buf_init(&msg);
-            rc = make_entry(&env, m, sk, netkey, o.other_netkey);
+            char slot[64];
+            rc = make_entry(&env, m, sk, netkey, o.other_netkey, slot, sizeof slot);
             if (!rc) {
+                printf("slot %s\n", slot);
                 uint8_t id[32];
                 char hex[65];
                 crypto_generichash(id, sizeof id, env.p, env.len, NULL, 0);
