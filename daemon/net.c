@@ -635,15 +635,22 @@ static void on_tick(uv_timer_t *t)
         if (!c->sess) continue;
         tw_sess_tick(c->sess, now);
         process(c);
+        /* Periodic anti-entropy catches whatever live push missed.  The
+         * dialer reconciles at connect, so an inbound connection's first
+         * one is due a whole interval after it was established, not at
+         * once: both sides reconciling at connect doubles the ids sent and,
+         * as the responder's OFFER races the dialer's WANTs, fetches many
+         * entries twice. */
+        uint64_t since = c->last_sync_start ? c->last_sync_start : c->established;
         if (c->state == C_ESTABLISHED && tw_sync_idle(c->sync) &&
-            now - c->last_sync_start >= (uint64_t)n->cfg.sync_interval_s * 1000u) {
-            /* Periodic anti-entropy catches whatever live push missed. */
+            now - since >= (uint64_t)n->cfg.sync_interval_s * 1000u) {
             neg_flush(net);
             c->last_sync_start = now;
             tw_sync_start(c->sync);
             run_actions(c);
         }
     }
+    if (now - n->last_request_ms >= TW_TRIM_IDLE_MS) tw_store_maybe_trim(n->store);
     unsigned out = count_state(net, C_ESTABLISHED, 1) + count_state(net, C_HANDSHAKE, 1) + count_state(net, C_CONNECTING, 1);
     for (size_t i = 0; i < net->naddrs && out < n->cfg.outbound_target; i++) {
         paddr *pa = &net->addrs[i];
@@ -940,6 +947,7 @@ int tw_net_start(tw_node *n, char *err, size_t errlen)
         goto fail;
     }
     neg_flush(net);
+    tw_store_maybe_trim(n->store);
     for (unsigned i = 0; i < n->cfg.npeers; i++) add_addr(net, n->cfg.peers[i], SRC_CONFIG, err, errlen);
     tw_buf saved;
     tw_buf_init(&saved);

@@ -38,6 +38,7 @@ struct tw_node {
     tw_stored_hook on_stored;
     int lock_fd;
     uint64_t started_ms;
+    uint64_t last_request_ms;          /* last control request, for idle trims */
     bool stopping;
 };
 

@@ -680,6 +680,7 @@ int tw_ops_dispatch(tw_node *n, const char *op, size_t oplen, const tw_val *args
         if (strlen(ops[i].name) == oplen && memcmp(ops[i].name, op, oplen) == 0) {
             size_t mark = out->len;
             int rc = ops[i].fn(n, args, out, e);
+            n->last_request_ms = tw_now_ms();
             if (rc) {
                 out->len = mark;
                 if (!e->msg[0]) snprintf(e->msg, sizeof e->msg, "%s", tw_strerror(rc));

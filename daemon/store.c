@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <lmdb.h>
 #include <sodium.h>
@@ -22,9 +23,13 @@
 
 struct tw_store {
     MDB_env *env;
+    char path[4200];              /* <data-dir>/store/data.mdb */
     MDB_dbi entries, ids, slots, meta;
     uint64_t map_size, map_ceiling;
     uint64_t count;
+    uint64_t scanned;             /* entries read by scans since the last trim */
+    void *map_at;                 /* the data file's mapping, once found */
+    size_t map_len;
 };
 
 static int lmdb_err(int rc)
@@ -149,6 +154,7 @@ int tw_store_open(tw_store **out, const char *dir, uint64_t map_ceiling,
      * MDB_WRITEMAP.  MDB_NOTLS because read transactions are tied to the
      * store, not to threads. */
     if ((rc = mdb_env_open(s->env, path, MDB_NOTLS, 0600))) goto fail;
+    snprintf(s->path, sizeof s->path, "%s/data.mdb", path);
     MDB_envinfo info;
     mdb_env_info(s->env, &info);
     s->map_size = info.me_mapsize;
@@ -424,6 +430,7 @@ int tw_store_scan(tw_store *s, const char *kind, size_t kind_len,
         if (k.mv_size < 10 + TW_ID_LEN) { rc = MDB_CORRUPTED; break; }
         const uint8_t *kp = k.mv_data;
         const uint8_t *id = kp + k.mv_size - TW_ID_LEN;
+        s->scanned++;
         if ((ret = fn(ctx, kp, k.mv_size, id, v.mv_data, v.mv_size))) break;
         rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
     }
@@ -452,6 +459,7 @@ int tw_store_digest(tw_store *s, uint8_t out[32], uint64_t *count)
     while (rc == 0) {
         crypto_generichash_update(&st, k.mv_data, k.mv_size);
         n++;
+        s->scanned++;
         rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
     }
     mdb_cursor_close(cur);
@@ -537,4 +545,50 @@ int tw_store_count_kinds(tw_store *s, tw_store_count_fn fn, void *ctx)
     mdb_cursor_close(cur);
     mdb_txn_abort(txn);
     return rc == MDB_NOTFOUND ? 0 : lmdb_err(rc);
+}
+
+/*
+ * Without MDB_WRITEMAP the map is a read-only shared mapping of the data
+ * file, so dropping its pages from this process loses nothing: they stay in
+ * the page cache and come back on the next read as minor faults.  Done
+ * when the daemon has been quiet for a while after scans (and after the
+ * start-up scan), so that a report over the whole registry does not leave
+ * the daemon holding all of it resident, while reports run back to back
+ * still find their pages mapped.  LMDB does not give the map address
+ * without MDB_FIXEDMAP, so it is found in /proc/self/maps; where that fails,
+ * nothing happens.
+ */
+void tw_store_maybe_trim(tw_store *s)
+{
+    if (s->scanned) tw_store_trim(s);
+}
+
+/* The mapping moves when the map grows, so it is looked up again then. */
+static void find_map(tw_store *s)
+{
+    FILE *f = fopen("/proc/self/maps", "r");
+    s->map_at = NULL;
+    s->map_len = 0;
+    if (!f) return;
+    char line[4400];
+    size_t pl = strlen(s->path);
+    while (fgets(line, sizeof line, f)) {
+        size_t n = strcspn(line, "\n");
+        line[n] = 0;
+        if (n < pl || strcmp(line + n - pl, s->path) != 0) continue;
+        unsigned long lo, hi;
+        if (sscanf(line, "%lx-%lx", &lo, &hi) == 2 && hi > lo) {
+            s->map_at = (void *)lo;
+            s->map_len = hi - lo;
+            break;
+        }
+    }
+    fclose(f);
+}
+
+void tw_store_trim(tw_store *s)
+{
+    s->scanned = 0;
+    if (!s->map_at || s->map_len < s->map_size) find_map(s);
+    if (s->map_at) madvise(s->map_at, s->map_len, MADV_DONTNEED);
 }

@@ -76,6 +76,12 @@ int tw_store_digest(tw_store *s, uint8_t out[32], uint64_t *count);
 typedef void (*tw_store_count_fn)(void *ctx, const char *kind, uint64_t live, uint64_t tombstones);
 int tw_store_count_kinds(tw_store *s, tw_store_count_fn fn, void *ctx);
 void tw_store_get_info(tw_store *s, tw_store_info *info);
+/* Drops the store's mapped pages from this process's resident set (they stay
+ * in the page cache); call when no read transaction is open. */
+void tw_store_trim(tw_store *s);
+/* Trims if any scan ran since the last trim. */
+void tw_store_maybe_trim(tw_store *s);
+#define TW_TRIM_IDLE_MS 30000u   /* trim after scans, once no control request came for this long */
 /* Small named values in the meta table. */
 int tw_store_meta_get(tw_store *s, const char *name, tw_buf *val);
 int tw_store_meta_put(tw_store *s, const char *name, const void *val, size_t len);
