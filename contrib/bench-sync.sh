@@ -1,0 +1,98 @@
+#!/bin/sh
+# Sync benchmark: prints figures, asserts nothing.
+#
+#   1. initial sync: node a holds COUNT entries (made by bench_ingest, whose
+#      single-node ingest rate is printed in the same run); an empty node b
+#      dials it on loopback.  Wall time from b's start until its digest
+#      equals a's (entry count polled every 100 ms, then the digest),
+#      entries/s, the ratio to the ingest rate, bytes each way, and the peak
+#      memory (VmHWM) of both daemons;
+#   2. identical sets: b restarted holding the same COUNT entries; the
+#      reconciliation at connect (from b's log: connected -> reconciled) and
+#      one more on demand (twin sync --wait), with their bytes.
+# Both nodes reconcile only at connect and on demand (sync_interval 3600).
+#
+#   sh contrib/bench-sync.sh [BUILD_DIR]      COUNT=100000 overrides
+B=${1:-${B:-build}}
+export B
+COUNT=${COUNT:-100000}
+. tests/integration/lib.sh
+
+F=$TW_ROOT/files
+mkdir -p "$F"
+now_ns() { date +%s%N; }
+secs() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", (b - a) / 1e9 }'; }
+# conn_field NODE FIELD: FIELD of NODE's first established connection.
+conn_field() {
+    tw "$1" --json peers | python3 -c 'import json,sys
+c = [c for c in json.load(sys.stdin)["connections"] if c["state"] == "established"]
+print(c[0][sys.argv[1]] if c else 0)' "$2"
+}
+
+echo "== sync: $COUNT entries to an empty node on loopback =="
+BI=$(tw_tool bench_ingest) || exit 1
+"$BI" "$TW_ROOT/a" "$COUNT" >"$F/bench.out" 2>&1 || { echo "  bench_ingest failed"; cat "$F/bench.out"; exit 1; }
+sed 's/^/  bench_ingest: /' "$F/bench.out"
+rm -f "$TW_ROOT/a/entries.bin"
+INGEST_RATE=$(awk '/^ingest/ { for (i = 1; i <= NF; i++) if ($i == "entries/s,") print $(i - 1) }' "$F/bench.out")
+PA=$(tw_free_port)
+tw_start a --listen "127.0.0.1:$PA" || exit 1
+NETKEY=$(tw_netkey a)
+NA=$(tw_entries a)
+DA=$(tw_digest a)
+CONF=$(tw_conf b "network_key = $NETKEY" "sync_interval = 3600" "peer = 127.0.0.1:$PA")
+
+T0=$(now_ns)
+tw_start b --config "$CONF" || exit 1
+i=0
+while [ "$i" -lt 6000 ]; do          # 10 minutes at most
+    [ "$(tw_entries b)" = "$NA" ] && [ "$(tw_digest b)" = "$DA" ] && break
+    sleep 0.1
+    i=$((i + 1))
+done
+T1=$(now_ns)
+if [ "$(tw_digest b)" = "$DA" ]; then
+    S=$(secs "$T0" "$T1")
+    RATE=$(awk -v n="$NA" -v s="$S" 'BEGIN { printf "%.0f", n / s }')
+    echo "  initial sync of $NA entries: $S s from b's start to equal digests, $RATE entries/s"
+    [ -n "$INGEST_RATE" ] && echo "  ratio to the single-node ingest rate ($INGEST_RATE entries/s): $(awk -v a="$RATE" -v b="$INGEST_RATE" 'BEGIN { printf "%.2f", a / b }')"
+else
+    echo "  initial sync did not finish: b has $(tw_entries b) of $NA entries"
+fi
+BIN=$(conn_field b bytes_in); BOUT=$(conn_field b bytes_out)
+echo "  bytes on b's connection: in $BIN, out $BOUT ($(awk -v a="$BIN" -v n="$NA" 'BEGIN { printf "%.0f", a / n }') bytes in per entry);" \
+    "entries received $(conn_field b received), stored $(conn_field b stored)"
+ENVB=$(stat -c %s "$TW_ROOT/a/store/data.mdb" 2>/dev/null)
+for n in a b; do
+    p=$(tw_pid "$n")
+    echo "  $n: peak memory (VmHWM) $(($(tw_vm "$p" VmHWM) / 1024)) MiB; resident now $(($(tw_vm "$p" VmRSS) / 1024)) MiB" \
+        "= anonymous $(($(tw_vm "$p" RssAnon) / 1024)) MiB + file-backed (LMDB map) $(($(tw_vm "$p" RssFile) / 1024)) MiB"
+done
+[ -n "$ENVB" ] && echo "  a's LMDB file: $((ENVB / 1048576)) MiB"
+
+echo "== reconciliation of identical sets ($NA vs $NA entries) =="
+tw_stop b || echo "  b exit status $TW_REAP_RC"
+LINES=$(wc -l <"$(tw_log b)")
+tw_start b --config "$CONF" || exit 1
+reconciled() { tail -n +"$((LINES + 1))" "$(tw_log b)" | grep -q "reconciled: we have"; }
+tw_wait_for 60 reconciled || echo "  no reconciliation logged within 60 s"
+tail -n +"$((LINES + 1))" "$(tw_log b)" | python3 -c 'import re, sys
+from datetime import datetime
+ts = lambda l: datetime.strptime(l[:23], "%Y-%m-%dT%H:%M:%S.%f")
+conn = rec = None
+for l in sys.stdin:
+    if conn is None and ": connected to " in l: conn = (ts(l), l)
+    if conn is not None and "reconciled: we have" in l: rec = (ts(l), l); break
+if conn and rec:
+    print("  at connect: %.1f ms from the handshake to the end of the reconciliation (%s)" %
+          ((rec[0] - conn[0]).total_seconds() * 1000, rec[1].split("reconciled: ")[1].strip()))'
+BIN=$(conn_field b bytes_in); BOUT=$(conn_field b bytes_out)
+echo "  bytes of that connection so far (handshake included): in $BIN, out $BOUT"
+T0=$(now_ns)
+tw_run tw b sync --wait --timeout 60
+T1=$(now_ns)
+BIN2=$(conn_field b bytes_in); BOUT2=$(conn_field b bytes_out)
+echo "  twin sync --wait (one more reconciliation, status polled every 200 ms): exit $TW_RC, $(secs "$T0" "$T1") s;" \
+    "bytes in $((BIN2 - BIN)), out $((BOUT2 - BOUT))"
+tw_stop b || echo "  b exit status $TW_REAP_RC"
+tw_stop a || echo "  a exit status $TW_REAP_RC"
