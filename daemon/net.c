@@ -65,6 +65,7 @@ struct conn {
     char sw[65];
     uint64_t started, established, last_sync_done, last_sync_start;
     unsigned refs;                /* the handle, plus one per ingest job */
+    bool sync_due;                /* reconcile once the resumed fetches are done */
     uint64_t received, stored, refused;
 };
 
@@ -80,7 +81,9 @@ struct tw_net {
     conn *conns;
     paddr addrs[TW_KNOWN_PEERS_MAX];
     size_t naddrs;
-    struct { uint8_t key[TW_KEY_LEN]; uint64_t until; } bans[64];
+    struct { uint8_t key[TW_KEY_LEN]; uint64_t until; } bans[TW_BANS_MAX];
+    /* Ids still wanted from peers whose connection dropped, by key. */
+    struct { uint8_t key[TW_KEY_LEN]; uint8_t *ids; size_t n; } resume[TW_RESUME_PEERS_MAX];
     unsigned open_handles;
     bool stopping;
     void (*done)(tw_node *);
@@ -120,7 +123,7 @@ static unsigned count_state(tw_net *net, cstate s, int outbound)
 
 static bool banned(tw_net *net, const uint8_t key[TW_KEY_LEN], uint64_t now)
 {
-    for (size_t i = 0; i < sizeof net->bans / sizeof net->bans[0]; i++)
+    for (size_t i = 0; i < TW_BANS_MAX; i++)
         if (net->bans[i].until > now && memcmp(net->bans[i].key, key, TW_KEY_LEN) == 0) return true;
     return false;
 }
@@ -128,7 +131,7 @@ static bool banned(tw_net *net, const uint8_t key[TW_KEY_LEN], uint64_t now)
 static void ban(tw_net *net, const uint8_t key[TW_KEY_LEN], uint64_t now)
 {
     size_t oldest = 0;
-    for (size_t i = 0; i < sizeof net->bans / sizeof net->bans[0]; i++) {
+    for (size_t i = 0; i < TW_BANS_MAX; i++) {
         if (memcmp(net->bans[i].key, key, TW_KEY_LEN) == 0) { oldest = i; break; }
         if (net->bans[i].until < net->bans[oldest].until) oldest = i;
     }
@@ -144,6 +147,7 @@ static void handle_closed(tw_net *net)
         tw_ingest_free(net->ingest);
         tw_neg_store_free(net->neg);
         free(net->pending);
+        for (size_t i = 0; i < TW_RESUME_PEERS_MAX; i++) free(net->resume[i].ids);
         free(net);
         n->net = NULL;
         n->on_stored = NULL;
@@ -222,6 +226,40 @@ static void flush(conn *c)
 
 /* ----------------------------------------------------------- closing */
 
+/* What a dropped connection still wanted is asked for first on the next
+ * connection to the same peer, so a link cut every few hundred KiB resumes
+ * instead of reconciling the whole difference again. */
+static void save_resume(tw_net *net, conn *c)
+{
+    uint8_t *ids;
+    size_t n, slot = 0;
+    if (tw_sync_pending(c->sync, &ids, &n) || n == 0) return;
+    if (n > TW_RESUME_IDS_MAX) n = TW_RESUME_IDS_MAX;
+    for (size_t i = 0; i < TW_RESUME_PEERS_MAX; i++) {
+        if (net->resume[i].ids && memcmp(net->resume[i].key, c->key, TW_KEY_LEN) == 0) { slot = i; break; }
+        if (!net->resume[i].ids) slot = i;
+    }
+    free(net->resume[slot].ids);
+    memcpy(net->resume[slot].key, c->key, TW_KEY_LEN);
+    net->resume[slot].ids = ids;
+    net->resume[slot].n = n;
+    tw_debug("net", "%s (%s): %zu entries still wanted, kept for the next connection", c->remote, c->fpr, n);
+}
+
+static size_t take_resume(tw_net *net, conn *c)
+{
+    for (size_t i = 0; i < TW_RESUME_PEERS_MAX; i++) {
+        if (!net->resume[i].ids || memcmp(net->resume[i].key, c->key, TW_KEY_LEN) != 0) continue;
+        size_t n = net->resume[i].n;
+        if (tw_sync_want_ids(c->sync, net->resume[i].ids, n)) n = 0;
+        free(net->resume[i].ids);
+        net->resume[i].ids = NULL;
+        net->resume[i].n = 0;
+        return n;
+    }
+    return 0;
+}
+
 static void conn_close(conn *c, int code, const char *reason)
 {
     if (c->state == C_CLOSING) return;
@@ -245,9 +283,12 @@ static void conn_close(conn *c, int code, const char *reason)
             pa->next_attempt = now + d;
             snprintf(pa->last_error, sizeof pa->last_error, "%s", reason);
         } else {
-            pa->next_attempt = now + TW_BACKOFF_BASE_MS;
+            /* A link that was up is redialled at once (after a little
+             * jitter): sync resumes where it stopped. */
+            pa->next_attempt = now + TW_RECONNECT_MS / 2 + randombytes_uniform(TW_RECONNECT_MS);
         }
     }
+    if (c->state == C_ESTABLISHED && c->sync && !net->stopping) save_resume(net, c);
     enter_state(c, C_CLOSING);
     /* A session that closed itself may still hold its last words (an ERROR,
      * or the refusal in handshake message 2): they go out before the socket
@@ -412,6 +453,9 @@ static void established(conn *c, const tw_sess_event *ev)
     if (tw_sync_new(&c->sync, &sc)) { conn_close(c, TW_ENOMEM, "out of memory"); return; }
     enter_state(c, C_ESTABLISHED);
     c->established = now;
+    /* The dialer reconciles at once; the periodic timer of both sides
+     * counts from now, so a connection is not reconciled twice at its start. */
+    c->last_sync_start = now;
     if (c->pa) {
         c->pa->failures = 0;
         c->pa->last_success = now;
@@ -424,9 +468,12 @@ static void established(conn *c, const tw_sess_event *ev)
     if (c->clock_offset > (int64_t)TW_FUTURE_SKEW_MS || c->clock_offset < -(int64_t)TW_FUTURE_SKEW_MS)
         tw_warn("net", "the clock of %s (%s) differs from ours by %lld s; one of the two clocks is wrong",
                 c->remote, c->fpr, (long long)(c->clock_offset / 1000));
-    if (c->outbound) {
+    size_t resumed = take_resume(net, c);
+    if (resumed) tw_info("net", "%s (%s): resuming: asking for %zu entries first", c->remote, c->fpr, resumed);
+    if (c->outbound && resumed) {
+        c->sync_due = true;
+    } else if (c->outbound) {
         neg_flush(net);
-        c->last_sync_start = now;
         tw_sync_start(c->sync);
     }
     run_actions(c);
@@ -442,6 +489,8 @@ static void process(conn *c)
             break;
         case TW_SEV_MESSAGE: {
             if (c->state != C_ESTABLISHED) break;
+            tw_debug("net", "%s: %s of %zu bytes", c->remote,
+                     tw_wire_type_name(ev.msg_len >= 2 ? ev.msg[1] : 0), ev.msg_len);
             if (ev.msg_len >= 2 && (ev.msg[1] == TW_WIRE_NEG_REQ || ev.msg[1] == TW_WIRE_NEG_RESP)) neg_flush(c->net);
             int rc = tw_sync_handle(c->sync, ev.msg, ev.msg_len);
             if (rc) { misbehaved(c, tw_sync_error_text(c->sync)); return; }
@@ -656,7 +705,7 @@ static void on_tick(uv_timer_t *t)
         paddr *pa = &net->addrs[i];
         if (pa->removed || pa->c || pa->next_attempt > now) continue;
         /* Do not dial a peer already connected the other way. */
-        if (pa->key_known && find_established(net, pa->key, NULL)) { pa->next_attempt = now + 10000; continue; }
+        if (pa->key_known && find_established(net, pa->key, NULL)) { pa->next_attempt = now + TW_RECHECK_CONNECTED_MS; continue; }
         dial(net, pa, now);
         out++;
     }
@@ -984,7 +1033,7 @@ int tw_net_start(tw_node *n, char *err, size_t errlen)
         net->open_handles++;
         net->listening = true;
         if ((rc = uv_tcp_bind(&net->listener, (struct sockaddr *)&ss, 0)) ||
-            (rc = uv_listen((uv_stream_t *)&net->listener, 128, on_inbound))) {
+            (rc = uv_listen((uv_stream_t *)&net->listener, TW_LISTEN_BACKLOG, on_inbound))) {
             snprintf(err, errlen, "cannot listen on %s: %s", n->cfg.listen, uv_strerror(rc));
             return TW_EIO;
         }

@@ -83,6 +83,7 @@ struct tw_sync {
     want out[TW_WANT_WINDOW];
     uint32_t nout;
     uint64_t next_wseq;
+    uint32_t want_ids;        /* ids per WANT now: grows as answers complete */
     serve in[TW_WANT_WINDOW];
     uint32_t nin;
 
@@ -300,8 +301,12 @@ static int enqueue(tw_sync *s, const uint8_t *id)
 /* Sends WANTs for queued ids while the window has room. */
 static int pump(tw_sync *s)
 {
+    /* Slow start: a new connection asks for a few ids at a time and doubles
+     * with every answer completed, so that a link cut every few hundred KiB
+     * does not spend its bytes on requests whose answers it never sees. */
+    if (s->want_ids < TW_WANT_IDS_FIRST) s->want_ids = TW_WANT_IDS_FIRST;
     while (s->nout < TW_WANT_WINDOW && s->q_len > 0) {
-        uint32_t n = s->q_len < TW_IDS_PER_MSG ? s->q_len : TW_IDS_PER_MSG;
+        uint32_t n = s->q_len < s->want_ids ? s->q_len : s->want_ids;
         want *w = NULL;
         tw_buf b;
         int rc;
@@ -601,6 +606,8 @@ static int on_entries(tw_sync *s, const tw_wire_msg *m)
         return rc;
     if (m->final) {
         want_release(s, w);
+        if (s->want_ids < TW_IDS_PER_MSG)
+            s->want_ids = s->want_ids * 2 > TW_IDS_PER_MSG ? TW_IDS_PER_MSG : s->want_ids * 2;
         return pump(s);
     }
     return 0;
@@ -734,4 +741,38 @@ bool tw_sync_idle(const tw_sync *s)
 {
     return !s->init && s->tab_n == 0 && s->nout == 0 && s->nin == 0 &&
            s->act_head == s->act_len;
+}
+
+int tw_sync_pending(const tw_sync *s, uint8_t **ids, size_t *n)
+{
+    size_t total = s->q_len;
+    for (size_t i = 0; i < TW_WANT_WINDOW; i++)
+        if (s->out[i].used) total += s->out[i].n;
+    *ids = NULL;
+    *n = 0;
+    if (total == 0) return 0;
+    uint8_t *p = malloc(total * ID_LEN);
+    if (!p) return TW_ENOMEM;
+    size_t k = 0;
+    /* Ids asked for first (their answers were cut short), then the queue. */
+    for (size_t i = 0; i < TW_WANT_WINDOW; i++)
+        if (s->out[i].used)
+            for (uint32_t j = 0; j < s->out[i].n; j++)
+                memcpy(p + ID_LEN * k++, s->pool[s->out[i].idx[j]], ID_LEN);
+    for (uint32_t j = 0; j < s->q_len; j++)
+        memcpy(p + ID_LEN * k++, s->pool[s->q[s->q_head + j]], ID_LEN);
+    *ids = p;
+    *n = k;
+    return 0;
+}
+
+int tw_sync_want_ids(tw_sync *s, const uint8_t *ids, size_t n)
+{
+    int rc;
+    if (s->err)
+        return s->err;
+    for (size_t i = 0; i < n; i++)
+        if ((rc = enqueue(s, ids + ID_LEN * i)))
+            return rc;
+    return pump(s);
 }

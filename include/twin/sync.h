@@ -132,5 +132,12 @@ void tw_sync_get_progress(const tw_sync *s, tw_sync_progress *p);
 /* No reconciliation running, no id queued or asked for, no WANT of the
  * peer being served, no action waiting. */
 bool tw_sync_idle(const tw_sync *s);
+/* Ids still wanted from the peer (asked for without a final answer, then
+ * queued), copied into *ids (malloc'd, TW_WIRE_ID_LEN bytes each), so that
+ * a connection that drops can resume on the next one. */
+int tw_sync_pending(const tw_sync *s, uint8_t **ids, size_t *n);
+/* Queues ids to ask for, as an OFFER from the peer would (ids the store
+ * has, or already queued, are skipped), and sends WANTs. */
+int tw_sync_want_ids(tw_sync *s, const uint8_t *ids, size_t n);
 
 #endif

@@ -847,22 +847,39 @@ static void test_offer_queue(void **state)
         assert_int_equal(tw_sync_handle(s, b.p, b.len), 0);
         tw_sync_get_progress(s, &p);
         assert_int_equal(p.to_receive, odd);
-        assert_int_equal(p.wants_outstanding, 1);
+        assert_int_equal(p.wants_outstanding, TW_WANT_WINDOW);
     }
-    /* One WANT of exactly the odd ids. */
-    assert_true(tw_sync_next_action(s, &a));
-    assert_int_equal(a.type, TW_SA_SEND);
-    tw_wire_msg m;
-    assert_int_equal(tw_wire_decode(a.msg, a.len, &m, NULL), 0);
-    assert_int_equal(m.type, TW_WIRE_WANT);
-    assert_int_equal(m.list.count, odd);
-    assert_false(tw_sync_next_action(s, &a));
-    assert_false(tw_sync_idle(s));
-    /* The peer had none of them: the final empty answer releases all. */
-    tw_buf_reset(&b);
-    assert_int_equal(tw_wire_entries(&b, m.wseq, true, NULL, NULL, 0), 0);
-    assert_int_equal(tw_sync_handle(s, b.p, b.len), 0);
-    assert_false(tw_sync_next_action(s, &a));
+    /* WANTs of exactly the odd ids, slow start: TW_WANT_IDS_FIRST ids each
+     * at first, doubling with each answer completed, never more than
+     * TW_IDS_PER_MSG, never more than TW_WANT_WINDOW outstanding.  The peer
+     * had none of them: final empty answers release them. */
+    size_t wanted = 0, answered = 0, biggest = 0, rounds = 0;
+    uint64_t wseqs[TW_WANT_WINDOW * 64];
+    size_t nw = 0;
+    while (!tw_sync_idle(s) && rounds++ < 1000) {
+        nw = 0;
+        while (tw_sync_next_action(s, &a)) {
+            assert_int_equal(a.type, TW_SA_SEND);
+            tw_wire_msg m;
+            assert_int_equal(tw_wire_decode(a.msg, a.len, &m, NULL), 0);
+            assert_int_equal(m.type, TW_WIRE_WANT);
+            if (wanted == 0) assert_int_equal(m.list.count, odd < TW_WANT_IDS_FIRST ? odd : TW_WANT_IDS_FIRST);
+            assert_true(m.list.count <= TW_IDS_PER_MSG);
+            if (m.list.count > biggest) biggest = m.list.count;
+            wanted += m.list.count;
+            wseqs[nw++] = m.wseq;
+            tw_sync_get_progress(s, &p);
+            assert_true(p.wants_outstanding <= TW_WANT_WINDOW);
+        }
+        for (size_t i = 0; i < nw; i++) {
+            tw_buf_reset(&b);
+            assert_int_equal(tw_wire_entries(&b, wseqs[i], true, NULL, NULL, 0), 0);
+            assert_int_equal(tw_sync_handle(s, b.p, b.len), 0);
+            answered++;
+        }
+    }
+    assert_int_equal(wanted, odd);
+    assert_true(biggest > TW_WANT_IDS_FIRST);
     assert_true(tw_sync_idle(s));
     tw_sync_free(s);
 
