@@ -24,6 +24,8 @@ timeit() {   # timeit LABEL CMD...: prints wall time in ms
     python3 -c "print('  %-44s %8.1f ms' % ('$label', ($t1 - $t0) * 1000))"
 }
 
+"$B"/tools/bench_neg
+
 echo "== ingest ($COUNT entries) =="
 "$B"/tools/bench_ingest "$dir/node" "$COUNT" | sed 's/^/  /'
 
@@ -50,3 +52,8 @@ hwm=$(awk '/VmHWM/ {print $2}' /proc/$pid/status)
 echo "== twind memory with $COUNT records =="
 echo "  resident now: $((rss / 1024)) MiB; peak: $((hwm / 1024)) MiB (target: under 64 MiB)"
 kill "$pid"; wait "$pid"; echo "  twind exit status: $?"; pid=
+
+# Replication benchmarks, when their drivers are present.
+for extra in contrib/bench-sync.sh contrib/bench-prop.sh contrib/bench-field.sh; do
+    [ -f "$extra" ] && sh "$extra" "$B"
+done
