@@ -16,23 +16,14 @@
 #include <stddef.h>
 #include <stdio.h>
 #include <stdint.h>
+#include "twin/limits.h"
 #include "twin/mp.h"
 
 enum { TW_EXIT_OK = 0, TW_EXIT_ERR = 1, TW_EXIT_USAGE = 2 };
 /* Returned by the parsers when the command should go on. */
 #define TW_CLI_CONTINUE (-1)
 
-/* ---- client-side limits; TODO(move to limits.h) ---- */
-#define TW_CLI_PAGE_SIZE        1000u       /* records asked for per list page */
-#define TW_CLI_LIST_LIMIT_MAX   10000u      /* largest "limit" the list op accepts */
-#define TW_CLI_PAGES_MAX        100000u     /* list pages followed before giving up */
-#define TW_CLI_TIMEOUT_MS       300000u     /* one control round trip (imports are slow) */
-#define TW_CLI_COLUMNS_DEFAULT  100u        /* terminal width when $COLUMNS is unset */
-#define TW_CLI_CELL_MIN         6u          /* truncation never narrows a column below this */
-#define TW_CLI_FILE_MAX         (128u << 20) /* bytes of a file given to import or publish */
-#define TW_CLI_ERRORS_SHOWN     20u         /* bad import rows listed before a count */
 #define TW_CLI_PATH_MAX         4096u
-#define TW_CLI_OUT_CHUNK        (256u << 10) /* bytes of output written at a time */
 
 typedef struct tw_conn tw_conn;
 typedef struct tw_cmd tw_cmd;

@@ -10,10 +10,9 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "twin/limits.h"
 #include "twin/err.h"
 
-#define TW_SYNC_WAIT_DEFAULT_S 300u   /* twin sync --wait gives up after this */
-#define TW_SYNC_POLL_MS        200u
 
 
 

@@ -20,10 +20,9 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include "twin/limits.h"
 #include "twin/mp.h"
 
-/* TODO(move to limits.h) */
-#define TW_CSV_COLS_MAX 256u    /* fields in one row */
 
 typedef struct tw_csv {
     const char *s;

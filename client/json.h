@@ -17,12 +17,10 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include "twin/limits.h"
 #include "twin/mp.h"
 
-/* TODO(move to limits.h) */
-#define TW_JSON_INPUT_MAX (128u << 20)   /* bytes of one JSON document */
 /* Trees we write come from bounded decoders; this only guards the stack. */
-#define TW_JSON_WRITE_DEPTH 32u
 
 /*
  * Parses s[0..n).  Strings without escapes point into s, so s must outlive

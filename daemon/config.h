@@ -6,11 +6,9 @@
 #define TWIND_CONFIG_H
 
 #include <stdint.h>
+#include "twin/limits.h"
 #include "twin/entry.h"
 
-#define TW_CONF_PEERS_MAX  64u
-#define TW_CONF_ROOTS_MAX  32u
-#define TW_CONF_LINE_MAX   1024u
 #define TW_PATH_MAX        4096u
 #define TW_ADDR_MAX        262u    /* "[v6]:port" or "name:port" */
 

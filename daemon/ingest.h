@@ -15,10 +15,10 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include "twin/limits.h"
 #include "twin/entry.h"
 #include "node.h"
 
-#define TW_VERIFY_CHUNK 256u
 
 typedef struct tw_ingest tw_ingest;
 typedef struct tw_ingest_job tw_ingest_job;

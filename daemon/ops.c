@@ -17,10 +17,9 @@
 #include "net.h"
 #include "ops.h"
 
-/* Bytes of records in one list page: a page ends early rather than pass
- * TW_CTL_MSG_MAX, whatever the limit asked for (records are up to ~17 KiB
- * each, so 10000 of them would not fit).  TODO(move to limits.h) */
-#define TW_LIST_PAGE_BYTES (TW_CTL_MSG_MAX / 4u)
+/* A list page ends early at TW_LIST_PAGE_BYTES, whatever the limit asked
+ * for: records are up to ~17 KiB each, so 10000 of them would not fit in
+ * TW_CTL_MSG_MAX. */
 
 #define FAIL(code, ...) do { snprintf(e->msg, sizeof e->msg, __VA_ARGS__); return (code); } while (0)
 
@@ -520,7 +519,6 @@ static int op_digest(tw_node *n, const tw_val *args, tw_buf *out, tw_op_err *e)
 
 /* ----------------------------------------------------------------- stats */
 
-#define TW_STATS_KEYS_MAX 256u   /* distinct values counted per table */
 
 typedef struct counter { char key[64]; uint64_t n; } counter;
 typedef struct table { const char *name; counter *c; uint32_t n; } table;

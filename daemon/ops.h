@@ -8,12 +8,10 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include "twin/limits.h"
 #include "twin/mp.h"
 #include "node.h"
 
-#define TW_LIST_LIMIT_DEFAULT 1000u
-#define TW_LIST_LIMIT_MAX     10000u
-#define TW_SEARCH_LIMIT_DEFAULT 100u
 
 typedef struct tw_op_err {
     char msg[512];

@@ -23,6 +23,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include "twin/limits.h"
 #include "twin/entry.h"
 
 #define TW_STORE_SCHEMA 1u
@@ -81,7 +82,6 @@ void tw_store_get_info(tw_store *s, tw_store_info *info);
 void tw_store_trim(tw_store *s);
 /* Trims if any scan ran since the last trim. */
 void tw_store_maybe_trim(tw_store *s);
-#define TW_TRIM_IDLE_MS 30000u   /* trim after scans, once no control request came for this long */
 /* Small named values in the meta table. */
 int tw_store_meta_get(tw_store *s, const char *name, tw_buf *val);
 int tw_store_meta_put(tw_store *s, const char *name, const void *val, size_t len);

@@ -25,11 +25,7 @@
 #include "twin/mp.h"
 #include "twin/schema.h"
 
-/* TODO(move to limits.h): addresses one peer record may list. */
-#define TW_PEER_ADDRS_MAX    8u
 /* Dates outside these years are typing mistakes, not history. */
-#define TW_DATE_YEAR_MIN     1900
-#define TW_DATE_YEAR_MAX     2200
 /* DNS limits (RFC 1035) and mail limits (RFC 5321). */
 #define TW_HOSTNAME_MAX      253u
 #define TW_DNS_LABEL_MAX     63u

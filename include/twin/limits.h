@@ -38,4 +38,74 @@
 #define TW_MAP_SIZE_CEILING_DEFAULT (8ull << 30) /* map growth stops here; configurable */
 #define TW_COMMIT_BATCH_MAX       4096u    /* entries in one write transaction */
 
+/* ---- transport and peer protocol (wire) ---- */
+#define TW_HANDSHAKE_MSG_MAX   1024u    /* bytes of a frame before the handshake completes */
+#define TW_PING_INTERVAL_MS    30000u   /* PING after this long without sending anything */
+#define TW_PROTO_VERSION_MIN   1u       /* protocol versions this build speaks */
+#define TW_PROTO_VERSION_MAX   1u       /* (versions are negotiated in the hello) */
+#define TW_HELLO_SW_MAX        64u      /* bytes of the hello's "sw" string */
+#define TW_ERROR_TEXT_MAX      256u     /* bytes of the text of an ERROR message */
+#define TW_SESS_MSG_MAX        (TW_FRAME_MAX - 16u) /* plaintext of one transport message */
+#define TW_IDS_PER_MSG         1024u  /* ids in one OFFER or WANT (wire) */
+#define TW_WANT_WINDOW         4u     /* WANTs outstanding per connection (wire) */
+#define TW_WANT_IDS_FIRST      32u    /* ids in the first WANTs of a connection; doubles per answer */
+
+/* ---- reconciliation ---- */
+#define TW_NEG_FRAME_LIMIT_MIN 4096u  /* smallest non-zero frame limit accepted */
+#define TW_NEG_FRAME_SLACK     200u   /* room kept under the limit for the closing range */
+#define TW_NEG_BUCKETS         16u    /* ranges a mismatched range is split into (as the reference) */
+#define TW_NEG_IDS_MAX         (1u << 21) /* have (or need) ids one session may report in all */
+#define TW_SYNC_QUEUE_MAX      TW_NEG_IDS_MAX /* ids queued or asked for on one connection; more are dropped */
+
+/* ---- records ---- */
+#define TW_PEER_ADDRS_MAX      8u       /* addresses in one peer record */
+#define TW_DATE_YEAR_MIN       1900     /* years a date field may name */
+#define TW_DATE_YEAR_MAX       2200
+
+/* ---- peer connections (twind) ---- */
+#define TW_INBOUND_MAX         32u      /* established inbound connections */
+#define TW_KNOWN_PEERS_MAX     256u     /* addresses in the known-peer table */
+#define TW_BACKOFF_BASE_MS     1000u    /* first retry after a failure */
+#define TW_RECONNECT_MS        200u     /* redial after an established link drops: 100..300 ms */
+#define TW_BACKOFF_MAX_MS      300000u  /* retries at most this far apart */
+#define TW_BAN_MS              600000u  /* a misbehaving peer's key is kept off this long */
+#define TW_TICK_MS             250u     /* timers: session deadlines, dialing */
+#define TW_BANS_MAX            64u      /* keys kept off at once (the oldest ban gives way) */
+#define TW_RESUME_PEERS_MAX    64u      /* peers whose unfinished fetches are kept */
+#define TW_RESUME_IDS_MAX      65536u   /* ids kept per peer to resume with */
+#define TW_LISTEN_BACKLOG      128u     /* listen backlog of the peer socket */
+#define TW_RECHECK_CONNECTED_MS 10000u  /* a known address of a connected peer is looked at again after this */
+
+/* ---- control operations (twind) ---- */
+#define TW_LIST_LIMIT_DEFAULT  1000u    /* list page size by default */
+#define TW_LIST_LIMIT_MAX      10000u   /* largest list page asked for */
+#define TW_SEARCH_LIMIT_DEFAULT 100u    /* search results by default */
+#define TW_LIST_PAGE_BYTES     (TW_CTL_MSG_MAX / 4u) /* a list page ends early rather than pass this */
+#define TW_STATS_KEYS_MAX 256u   /* distinct values counted per table */
+
+/* ---- storage ---- */
+#define TW_TRIM_IDLE_MS 30000u   /* trim after scans, once no control request came for this long */
+#define TW_VERIFY_CHUNK        256u     /* entries verified by one thread-pool job */
+
+/* ---- configuration (twind) ---- */
+#define TW_CONF_PEERS_MAX      64u      /* peer settings in the config */
+#define TW_CONF_ROOTS_MAX      32u      /* root keys in the config */
+#define TW_CONF_LINE_MAX       1024u    /* bytes of a config line */
+
+/* ---- twin (client) ---- */
+#define TW_CLI_PAGE_SIZE        1000u       /* records asked for per list page */
+#define TW_CLI_LIST_LIMIT_MAX   10000u      /* largest "limit" the list op accepts */
+#define TW_CLI_PAGES_MAX        100000u     /* list pages followed before giving up */
+#define TW_CLI_TIMEOUT_MS       300000u     /* one control round trip (imports are slow) */
+#define TW_CLI_COLUMNS_DEFAULT  100u        /* terminal width when $COLUMNS is unset */
+#define TW_CLI_CELL_MIN         6u          /* truncation never narrows a column below this */
+#define TW_CLI_FILE_MAX         (128u << 20) /* bytes of a file given to import or publish */
+#define TW_CLI_ERRORS_SHOWN     20u         /* bad import rows listed before a count */
+#define TW_CLI_OUT_CHUNK        (256u << 10) /* bytes of output written at a time */
+#define TW_JSON_INPUT_MAX (128u << 20)   /* bytes of one JSON document */
+#define TW_JSON_WRITE_DEPTH 32u         /* nesting twin writes as JSON */
+#define TW_CSV_COLS_MAX 256u    /* fields in one row */
+#define TW_SYNC_WAIT_DEFAULT_S 300u   /* twin sync --wait gives up after this */
+#define TW_SYNC_POLL_MS        200u     /* twin sync --wait asks for progress this often */
+
 #endif

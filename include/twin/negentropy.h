@@ -22,6 +22,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include "twin/limits.h"
 
 #define TW_NEG_ID_LEN         32u    /* bytes of an item id (wire) */
 #define TW_NEG_FP_LEN         16u    /* bytes of a range fingerprint (wire) */
@@ -32,11 +33,6 @@
 #define TW_NEG_VARINT_MAX     10u    /* bytes of the longest varint of a uint64 */
 #define TW_NEG_BOUND_MAX      (TW_NEG_VARINT_MAX + 1u + TW_NEG_ID_LEN) /* bytes of one encoded bound */
 
-/* TODO(move to limits.h): negentropy limits. */
-#define TW_NEG_FRAME_LIMIT_MIN 4096u  /* smallest non-zero frame limit accepted */
-#define TW_NEG_FRAME_SLACK     200u   /* room kept under the limit for the closing range */
-#define TW_NEG_BUCKETS         16u    /* ranges a mismatched range is split into (as the reference) */
-#define TW_NEG_IDS_MAX         (1u << 21) /* have (or need) ids one session may report in all */
 
 enum {
     TW_NEG_MODE_SKIP = 0,

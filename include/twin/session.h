@@ -26,17 +26,9 @@
 
 #include "twin/limits.h"
 
-/* TODO(move to limits.h): wire limits of the session. */
-#define TW_HANDSHAKE_MSG_MAX   1024u    /* bytes of a frame before the handshake completes */
-#define TW_PING_INTERVAL_MS    30000u   /* PING after this long without sending anything */
-#define TW_PROTO_VERSION_MIN   1u       /* protocol versions this build speaks */
-#define TW_PROTO_VERSION_MAX   1u
-#define TW_HELLO_SW_MAX        64u      /* bytes of the hello's "sw" string */
-#define TW_ERROR_TEXT_MAX      256u     /* bytes of the text of an ERROR message */
 #define TW_FRAME_HDR_LEN       2u       /* big-endian length before every frame */
 
 /* The largest plaintext of one transport message (TW_FRAME_MAX minus the tag). */
-#define TW_SESS_MSG_MAX        (TW_FRAME_MAX - 16u)
 
 typedef struct tw_sess tw_sess;
 

@@ -40,12 +40,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "twin/limits.h"
 #include "twin/negentropy.h"
 #include "twin/wire.h"
 
-/* TODO(move to limits.h): ids queued or asked for on one connection; past
- * it offered ids are dropped (and found again by the next reconciliation). */
-#define TW_SYNC_QUEUE_MAX TW_NEG_IDS_MAX
 /* Largest negentropy frame limit that keeps a NEG message in one transport
  * message. */
 #define TW_SYNC_FRAME_LIMIT_MAX (TW_SESS_MSG_MAX - TW_WIRE_NEG_HEAD_MAX)

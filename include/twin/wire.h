@@ -30,11 +30,6 @@
 #include "twin/limits.h"
 #include "twin/mp.h"
 
-/* TODO(move to limits.h): wire limits. */
-#define TW_IDS_PER_MSG         1024u  /* ids in one OFFER or WANT (wire) */
-#define TW_WANT_WINDOW         4u     /* WANTs outstanding per connection (wire) */
-#define TW_WANT_IDS_FIRST      32u    /* ids in the first WANTs of a connection; doubles per answer */
-#define TW_SESS_MSG_MAX        (TW_FRAME_MAX - 16u) /* plaintext of one transport message (wire) */
 #define TW_WIRE_ERROR_TEXT_MAX 256u   /* bytes of an ERROR text (wire) */
 
 #define TW_WIRE_ID_LEN 32u
