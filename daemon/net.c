@@ -413,6 +413,16 @@ static void run_actions(conn *c)
         }
         flush(c);
     }
+    if (c->state == C_ESTABLISHED && c->sync_due && tw_sync_idle(c->sync)) {
+        /* The fetches resumed from the last connection are done: now
+         * reconcile, which finds the ranges fetched already equal. */
+        c->sync_due = false;
+        neg_flush(net);
+        c->last_sync_start = tw_now_ms();
+        tw_sync_start(c->sync);
+        run_actions(c);
+        return;
+    }
     if (c->state == C_ESTABLISHED && c->last_sync_start > c->last_sync_done && tw_sync_idle(c->sync))
         c->last_sync_done = tw_now_ms();
     flush(c);
@@ -431,6 +441,44 @@ static conn *find_established(tw_net *net, const uint8_t key[TW_KEY_LEN], conn *
     for (conn *c = net->conns; c; c = c->next)
         if (c != except && c->state == C_ESTABLISHED && memcmp(c->key, key, TW_KEY_LEN) == 0) return c;
     return NULL;
+}
+
+static int cmp_i64(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return (x > y) - (x < y);
+}
+
+int tw_net_clock(tw_node *n, int64_t *median_ms, unsigned *npeers)
+{
+    tw_net *net = n->net;
+    int64_t offs[TW_INBOUND_MAX + TW_KNOWN_PEERS_MAX];
+    unsigned k = 0;
+    *median_ms = 0;
+    *npeers = 0;
+    if (!net) return 0;
+    for (conn *c = net->conns; c && k < sizeof offs / sizeof offs[0]; c = c->next)
+        if (c->state == C_ESTABLISHED) offs[k++] = c->clock_offset;
+    if (k == 0) return 0;
+    qsort(offs, k, sizeof offs[0], cmp_i64);
+    *median_ms = k % 2 ? offs[k / 2] : (offs[k / 2 - 1] + offs[k / 2]) / 2;
+    *npeers = k;
+    return (*median_ms > (int64_t)TW_FUTURE_SKEW_MS || *median_ms < -(int64_t)TW_FUTURE_SKEW_MS) ? 1 : 0;
+}
+
+/* One peer whose clock is wrong is that peer's problem; when the median
+ * of all our peers' clocks is far from ours, ours is the one that is wrong:
+ * say so once each time that becomes true. */
+static void check_own_clock(tw_net *net)
+{
+    static bool warned;
+    int64_t m;
+    unsigned k;
+    int off = tw_net_clock(net->node, &m, &k);
+    if (off && !warned)
+        tw_warn("net", "this node's clock is %+lld s off the median of its %u peer%s; entries it signs may be refused for now by the others, and theirs look old to it: set the clock right",
+                (long long)(-m / 1000), k, k == 1 ? "" : "s");
+    warned = off;
 }
 
 static void established(conn *c, const tw_sess_event *ev)
@@ -468,6 +516,7 @@ static void established(conn *c, const tw_sess_event *ev)
     if (c->clock_offset > (int64_t)TW_FUTURE_SKEW_MS || c->clock_offset < -(int64_t)TW_FUTURE_SKEW_MS)
         tw_warn("net", "the clock of %s (%s) differs from ours by %lld s; one of the two clocks is wrong",
                 c->remote, c->fpr, (long long)(c->clock_offset / 1000));
+    check_own_clock(net);
     size_t resumed = take_resume(net, c);
     if (resumed) tw_info("net", "%s (%s): resuming: asking for %zu entries first", c->remote, c->fpr, resumed);
     if (c->outbound && resumed) {
@@ -892,6 +941,30 @@ int tw_net_encode_peers(tw_node *n, tw_buf *out)
             (rc = kv_str(out, "state", pa->c ? cstate_name[pa->c->state] : "idle")) ||
             (rc = kv_uint(out, "failures", pa->failures)) || (rc = kv_uint(out, "last_success_ms", pa->last_success)) ||
             (rc = kv_uint(out, "next_attempt_ms", pa->next_attempt)) || (rc = kv_str(out, "last_error", pa->last_error)))
+            return rc;
+    }
+    return 0;
+}
+
+/* [{"fingerprint","address","to_receive","to_send","syncing"}] of established connections */
+int tw_net_encode_progress(tw_node *n, tw_buf *out)
+{
+    tw_net *net = n->net;
+    uint32_t k = 0;
+    int rc;
+    for (conn *c = net ? net->conns : NULL; c; c = c->next) if (c->state == C_ESTABLISHED) k++;
+    if ((rc = tw_mpw_arr(out, k))) return rc;
+    for (conn *c = net ? net->conns : NULL; c; c = c->next) {
+        if (c->state != C_ESTABLISHED) continue;
+        tw_sync_progress p;
+        tw_sync_get_progress(c->sync, &p);
+        /* What the peer was offered and has not been sent yet: an upper
+         * bound, as the peer may get some of it from elsewhere. */
+        uint64_t to_send = p.offered_sent > p.served ? p.offered_sent - p.served : 0;
+        if ((rc = tw_mpw_map(out, 6)) || (rc = kv_str(out, "fingerprint", c->fpr)) || (rc = kv_str(out, "address", c->remote)) ||
+            (rc = kv_uint(out, "to_receive", p.to_receive)) || (rc = kv_uint(out, "to_send", to_send)) ||
+            (rc = tw_mpw_cstr(out, "clock_offset_ms")) || (rc = tw_mpw_int(out, c->clock_offset)) ||
+            (rc = tw_mpw_cstr(out, "syncing")) || (rc = tw_mpw_bool(out, !tw_sync_idle(c->sync))))
             return rc;
     }
     return 0;
