@@ -270,5 +270,7 @@ extern const tw_cmd tw_cmd_status, tw_cmd_digest, tw_cmd_stats;
 extern const tw_cmd tw_cmd_publish, tw_cmd_delete, tw_cmd_list, tw_cmd_show, tw_cmd_search;
 extern const tw_cmd tw_cmd_export, tw_cmd_import;
 extern const tw_cmd tw_cmd_peers, tw_cmd_sync;
+extern const tw_cmd tw_cmd_gaps, tw_cmd_report;
+extern const tw_cmd tw_cmd_bundle;
 
 #endif

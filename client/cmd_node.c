@@ -127,8 +127,50 @@ static int cmd_status(tw_cli *cli, int argc, char **argv)
         rc |= tw_table_addz(&t, "storage");
         rc |= tw_table_addz(&t, line);
     }
+    const tw_val *clock = tw_v_get(&res, "clock");
+    if (clock && clock->type == TW_MAP) {
+        const tw_val *np = tw_v_get(clock, "peers"), *med = tw_v_get(clock, "median_offset_ms"),
+                     *sk = tw_v_get(clock, "skewed");
+        int64_t m = med ? (med->type == TW_INT ? med->v.i : med->type == TW_UINT ? (int64_t)med->v.u : 0) : 0;
+        uint64_t k = np && np->type == TW_UINT ? np->v.u : 0;
+        char line[200];
+        if (sk && sk->type == TW_BOOL && sk->v.b)
+            snprintf(line, sizeof line, "WARNING: %+.0f s off the median of %" PRIu64 " peer%s; set the clock right",
+                     -(double)m / 1000.0, k, k == 1 ? "" : "s");
+        else if (k)
+            snprintf(line, sizeof line, "ok (%+.1f s from the median of %" PRIu64 " peer%s)", -(double)m / 1000.0, k, k == 1 ? "" : "s");
+        else
+            snprintf(line, sizeof line, "no peers to compare with");
+        rc |= tw_table_addz(&t, "clock");
+        rc |= tw_table_addz(&t, line);
+    }
     if (rc == 0) rc = tw_table_print(&t, cli);
     tw_table_free(&t);
+    const tw_val *peers = tw_v_get(&res, "peers");
+    if (rc == 0 && peers && peers->type == TW_ARR && peers->len) {
+        static const char *const heads[] = { "PEER", "ADDRESS", "TO RECEIVE", "TO SEND", "STATE" };
+        tw_table pt;
+        putchar('\n');
+        if ((rc = tw_table_init(&pt, 5, heads)) != 0) goto out;
+        tw_table_align(&pt, 2, TW_COL_RIGHT | TW_COL_NOCUT);
+        tw_table_align(&pt, 3, TW_COL_RIGHT | TW_COL_NOCUT);
+        for (uint32_t i = 0; i < peers->len; i++) {
+            const tw_val *p = &peers->v.arr[i], *sy = tw_v_get(p, "syncing");
+            size_t l;
+            char num[32];
+            const char *s = tw_rec_str(p, "fingerprint", &l);
+            rc |= tw_table_add(&pt, s, l);
+            s = tw_rec_str(p, "address", &l);
+            rc |= tw_table_add(&pt, s, l);
+            snprintf(num, sizeof num, "%" PRIu64, tw_rec_uint(p, "to_receive"));
+            rc |= tw_table_addz(&pt, num);
+            snprintf(num, sizeof num, "%" PRIu64, tw_rec_uint(p, "to_send"));
+            rc |= tw_table_addz(&pt, num);
+            rc |= tw_table_addz(&pt, sy && sy->type == TW_BOOL && sy->v.b ? "syncing" : "idle");
+        }
+        if (rc == 0) rc = tw_table_print(&pt, cli);
+        tw_table_free(&pt);
+    }
     const tw_val *kinds = tw_v_get(&res, "kinds");
     if (rc == 0 && kinds && kinds->type == TW_MAP && kinds->len) {
         putchar('\n');
@@ -264,9 +306,12 @@ out:
 }
 
 const tw_cmd tw_cmd_status = {
-    "status", "show the node: key, network, entry counts, storage",
+    "status", "show the node: key, network, entry counts, storage, clock, sync progress",
     "",
-    "",
+    "Shows the node's key, network, entry counts and storage; whether its clock\n"
+    "agrees with its peers' (a warning when it is more than 10 minutes off the\n"
+    "median of their clocks); and per connected peer the entries still to\n"
+    "receive and to send (offered and not yet sent: an upper bound).\n",
     cmd_status,
 };
 

@@ -96,6 +96,7 @@ static void conn_close(conn *c, int code, const char *reason);
 static void flush(conn *c);
 static void resume_read(conn *c);
 static int add_addr(tw_net *net, const char *addr, int source, char *err, size_t errlen);
+static void learn_addrs(tw_net *net, const tw_entry *e);
 
 /* ------------------------------------------------------------- helpers */
 
@@ -780,18 +781,7 @@ static void on_stored(tw_node *n, void *source, const tw_entry *e, const tw_put 
     net->pending[net->npending].ts = e->ts;
     memcpy(net->pending[net->npending].id, e->id, TW_ID_LEN);
     net->npending++;
-    /* Learn addresses from peer records of other nodes. */
-    if (e->kind_len == 4 && memcmp(e->kind, "peer", 4) == 0 && memcmp(e->author, n->pk, TW_KEY_LEN) != 0) {
-        const tw_val *as = tw_v_get(&e->body, "addresses");
-        for (uint32_t i = 0; as && as->type == TW_ARR && i < as->len; i++) {
-            char a[TW_ADDR_MAX];
-            if (as->v.arr[i].type != TW_STR || as->v.arr[i].len >= sizeof a) continue;
-            memcpy(a, as->v.arr[i].v.s, as->v.arr[i].len);
-            a[as->v.arr[i].len] = 0;
-            char err[128];
-            add_addr(net, a, SRC_LEARNT, err, sizeof err);
-        }
-    }
+    learn_addrs(net, e);
     for (conn *c = net->conns; c; c = c->next) {
         if (c == source || c->state != C_ESTABLISHED) continue;
         tw_sync_push(c->sync, e->env, e->env_len);
@@ -813,13 +803,37 @@ static paddr *find_addr(tw_net *net, const char *addr)
     return NULL;
 }
 
+/* Addresses from another node's peer record, with that node's key, so a
+ * peer already connected the other way is not dialled in vain. */
+static void learn_addrs(tw_net *net, const tw_entry *e)
+{
+    if (e->kind_len != 4 || memcmp(e->kind, "peer", 4) != 0 || memcmp(e->author, net->node->pk, TW_KEY_LEN) == 0)
+        return;
+    const tw_val *as = tw_v_get(&e->body, "addresses");
+    for (uint32_t i = 0; as && as->type == TW_ARR && i < as->len; i++) {
+        char a[TW_ADDR_MAX], err[128];
+        if (as->v.arr[i].type != TW_STR || as->v.arr[i].len >= sizeof a) continue;
+        memcpy(a, as->v.arr[i].v.s, as->v.arr[i].len);
+        a[as->v.arr[i].len] = 0;
+        if (add_addr(net, a, SRC_LEARNT, err, sizeof err)) continue;
+        paddr *pa = find_addr(net, a);
+        if (pa && !pa->key_known) {
+            pa->key_known = true;
+            memcpy(pa->key, e->author, TW_KEY_LEN);
+        }
+    }
+}
+
 static int add_addr(tw_net *net, const char *addr, int source, char *err, size_t errlen)
 {
     if (!tw_addr_valid(addr)) { snprintf(err, errlen, "\"%s\" is not HOST:PORT", addr); return TW_EINVAL; }
     if (net->node->cfg.listen[0] && strcmp(addr, net->node->cfg.listen) == 0) return 0;   /* ourselves */
     paddr *pa = find_addr(net, addr);
     if (pa) {
-        if (pa->removed || (int)pa->source > source) { pa->source = source; }
+        /* An address the operator removed stays removed when it is merely
+         * learnt again; config or peers add bring it back. */
+        if (pa->removed && source == SRC_LEARNT) return 0;
+        if (pa->removed || (int)pa->source > source) pa->source = source;
         pa->removed = false;
         return 0;
     }
@@ -995,16 +1009,7 @@ static int load_set(void *ctx, const uint8_t *key, size_t klen, const uint8_t id
         tw_arena a;
         tw_entry e;
         tw_arena_init(&a, 0);
-        if (tw_entry_parse_known(env, envlen, id, &a, &e) == 0 && memcmp(e.author, net->node->pk, TW_KEY_LEN) != 0) {
-            const tw_val *as = tw_v_get(&e.body, "addresses");
-            for (uint32_t i = 0; as && as->type == TW_ARR && i < as->len; i++) {
-                char addr[TW_ADDR_MAX], err[128];
-                if (as->v.arr[i].type != TW_STR || as->v.arr[i].len >= sizeof addr) continue;
-                memcpy(addr, as->v.arr[i].v.s, as->v.arr[i].len);
-                addr[as->v.arr[i].len] = 0;
-                add_addr(net, addr, SRC_LEARNT, err, sizeof err);
-            }
-        }
+        if (tw_entry_parse_known(env, envlen, id, &a, &e) == 0) learn_addrs(net, &e);
         tw_arena_free(&a);
     }
     return 0;

@@ -22,6 +22,12 @@ void tw_net_stop(tw_node *n, void (*done)(tw_node *n));
 int  tw_net_encode_peers(tw_node *n, tw_buf *out);
 int  tw_net_peer_add(tw_node *n, const char *addr, char *err, size_t errlen);
 int  tw_net_peer_remove(tw_node *n, const char *addr, char *err, size_t errlen);
+/* Median of the connected peers' clock offsets (peer minus ours) and their
+ * number; returns 1 when the median is more than TW_FUTURE_SKEW_MS either
+ * way, i.e. this node's clock is the one that is wrong. */
+int  tw_net_clock(tw_node *n, int64_t *median_ms, unsigned *npeers);
+/* Per established connection: entries still to receive and to send. */
+int  tw_net_encode_progress(tw_node *n, tw_buf *out);
 /* Starts a reconciliation with every connected peer; returns how many. */
 unsigned tw_net_sync_now(tw_node *n);
 

@@ -14,8 +14,10 @@
 #include "twin/limits.h"
 #include "twin/schema.h"
 #include "log.h"
+#include "bundle.h"
 #include "net.h"
 #include "ops.h"
+#include "report.h"
 
 /* A list page ends early at TW_LIST_PAGE_BYTES, whatever the limit asked
  * for: records are up to ~17 KiB each, so 10000 of them would not fit in
@@ -484,7 +486,10 @@ static int op_status(tw_node *n, const tw_val *args, tw_buf *out, tw_op_err *e)
     if ((rc = tw_store_count_kinds(n->store, kinds_fn, &kc))) { tw_buf_free(&kc.b); FAIL(rc, "cannot read the store: %s", tw_strerror(rc)); }
     tw_store_get_info(n->store, &info);
     tw_hex_encode(net, n->netid, 8);
-    if ((rc = tw_mpw_map(out, 12)) ||
+    int64_t median;
+    unsigned npeers;
+    int skewed = tw_net_clock(n, &median, &npeers);
+    if ((rc = tw_mpw_map(out, 14)) ||
         (rc = put_kv_str(out, "version", TW_VERSION, strlen(TW_VERSION))) ||
         (rc = put_kv_str(out, "node", n->keytext, strlen(n->keytext))) ||
         (rc = put_kv_str(out, "fingerprint", n->fingerprint, strlen(n->fingerprint))) ||
@@ -496,7 +501,12 @@ static int op_status(tw_node *n, const tw_val *args, tw_buf *out, tw_op_err *e)
         (rc = tw_mpw_cstr(out, "uptime_ms")) || (rc = tw_mpw_uint(out, tw_now_ms() - n->started_ms)) ||
         (rc = tw_mpw_cstr(out, "map_used")) || (rc = tw_mpw_uint(out, info.map_used)) ||
         (rc = tw_mpw_cstr(out, "map_size")) || (rc = tw_mpw_uint(out, info.map_size)) ||
-        (rc = tw_mpw_cstr(out, "map_ceiling")) || (rc = tw_mpw_uint(out, info.map_ceiling)))
+        (rc = tw_mpw_cstr(out, "map_ceiling")) || (rc = tw_mpw_uint(out, info.map_ceiling)) ||
+        (rc = tw_mpw_cstr(out, "clock")) || (rc = tw_mpw_map(out, 3)) ||
+        (rc = tw_mpw_cstr(out, "peers")) || (rc = tw_mpw_uint(out, npeers)) ||
+        (rc = tw_mpw_cstr(out, "median_offset_ms")) || (rc = tw_mpw_int(out, median)) ||
+        (rc = tw_mpw_cstr(out, "skewed")) || (rc = tw_mpw_bool(out, skewed == 1)) ||
+        (rc = tw_mpw_cstr(out, "peers")) || (rc = tw_net_encode_progress(n, out)))
         goto done;
 done:
     tw_buf_free(&kc.b);
@@ -519,95 +529,98 @@ static int op_digest(tw_node *n, const tw_val *args, tw_buf *out, tw_op_err *e)
 
 /* ----------------------------------------------------------------- stats */
 
+/* Scans the kinds the reports read into a report (daemon/report.h), with
+ * the options of args: "dormant_months" and "at_ms" (the report's time,
+ * default now, so that a report can be reproduced). */
+static int report_scan(tw_node *n, const tw_val *args, tw_report **rep, tw_op_err *e);
 
-typedef struct counter { char key[64]; uint64_t n; } counter;
-typedef struct table { const char *name; counter *c; uint32_t n; } table;
+typedef struct report_ctx { tw_report *r; tw_arena arena; int err; } report_ctx;
 
-static void count(table *t, const char *k, size_t kl)
+static int report_fn(void *vctx, const uint8_t *key, size_t klen, const uint8_t id[TW_ID_LEN],
+                     const uint8_t *env, size_t envlen)
 {
-    if (kl >= sizeof t->c[0].key) kl = sizeof t->c[0].key - 1;
-    for (uint32_t i = 0; i < t->n; i++)
-        if (strlen(t->c[i].key) == kl && memcmp(t->c[i].key, k, kl) == 0) { t->c[i].n++; return; }
-    if (t->n >= TW_STATS_KEYS_MAX) return;
-    memcpy(t->c[t->n].key, k, kl);
-    t->c[t->n].key[kl] = 0;
-    t->c[t->n++].n = 1;
-}
-
-static void count_field(table *t, const tw_val *body, const char *field)
-{
-    const tw_val *v = tw_v_get(body, field);
-    if (v && v->type == TW_STR) count(t, v->v.s, v->len);
-    else count(t, "(none)", 6);
-}
-
-enum { T_LSTATUS, T_LFORM, T_GNATION, T_GKIND, T_PAREA, T_PKIND, T_PSUB, T_SEEK, T_COUNT };
-typedef struct stats_ctx { table t[T_COUNT]; tw_arena arena; } stats_ctx;
-
-static int stats_fn(void *vctx, const uint8_t *key, size_t klen, const uint8_t id[TW_ID_LEN],
-                    const uint8_t *env, size_t envlen)
-{
-    stats_ctx *c = vctx;
+    report_ctx *c = vctx;
     tw_entry en;
     tw_arena_reset(&c->arena);
-    if (tw_entry_parse_known(env, envlen, id, &c->arena, &en) == 0 && en.body.type == TW_MAP) {
-        const tw_val *b = &en.body, *seek = tw_v_get(b, "seeking_partner");
-        bool seeking = seek && seek->type == TW_BOOL && seek->v.b;
-        if (en.kind_len == 4 && memcmp(en.kind, "link", 4) == 0) {
-            count_field(&c->t[T_LSTATUS], b, "status");
-            count_field(&c->t[T_LFORM], b, "formality");
-        } else if (en.kind_len == 5 && memcmp(en.kind, "group", 5) == 0) {
-            count_field(&c->t[T_GNATION], b, "nation");
-            count_field(&c->t[T_GKIND], b, "group_kind");
-            if (seeking) count(&c->t[T_SEEK], "groups", 6);
-        } else if (en.kind_len == 5 && memcmp(en.kind, "place", 5) == 0) {
-            count_field(&c->t[T_PAREA], b, "area");
-            count_field(&c->t[T_PKIND], b, "place_kind");
-            count_field(&c->t[T_PSUB], b, "subdivision");
-            if (seeking) count(&c->t[T_SEEK], "places", 6);
-        }
+    if (tw_entry_parse_known(env, envlen, id, &c->arena, &en)) {
+        tw_warn("ops", "skipping an unreadable stored entry");
+        return 0;
     }
-    return 0;
+    c->err = tw_report_add(c->r, &en);
+    return c->err ? 1 : 0;
 }
 
-static int counter_cmp(const void *x, const void *y)
+static int report_scan(tw_node *n, const tw_val *args, tw_report **rep, tw_op_err *e)
 {
-    return strcmp(((const counter *)x)->key, ((const counter *)y)->key);
+    uint64_t months, at;
+    int rc;
+    if ((rc = arg_uint(args, "dormant_months", TW_REPORT_DORMANT_MONTHS_DEFAULT, TW_REPORT_DORMANT_MONTHS_MAX, &months, e)) ||
+        (rc = arg_uint(args, "at_ms", 0, UINT64_MAX, &at, e)))
+        return rc;
+    tw_report_opts o = { .now_ms = at ? at : tw_now_ms(), .dormant_months = (uint32_t)months };
+    report_ctx c = { .r = NULL };
+    if ((rc = tw_report_new(&c.r, &o))) FAIL(rc, "out of memory");
+    tw_arena_init(&c.arena, 0);
+    static const char *const kinds[] = { "group", "place", "link" };
+    for (int k = 0; k < 3 && rc == 0; k++)
+        rc = tw_store_scan(n->store, kinds[k], strlen(kinds[k]), NULL, 0, report_fn, &c);
+    tw_arena_free(&c.arena);
+    if (rc > 0) rc = c.err;
+    if (rc == 0) rc = tw_report_finish(c.r);
+    if (rc) {
+        tw_report_free(c.r);
+        FAIL(rc, "cannot compute the report: %s", tw_strerror(rc));
+    }
+    *rep = c.r;
+    return 0;
 }
 
 static int op_stats(tw_node *n, const tw_val *args, tw_buf *out, tw_op_err *e)
 {
-    static const char *const names[T_COUNT] = {
-        "links_by_status", "links_by_formality", "groups_by_nation", "groups_by_kind",
-        "places_by_area", "places_by_kind", "places_by_subdivision", "seeking",
-    };
-    stats_ctx c;
+    tw_report *r;
     kinds_ctx kc = { .n = 0 };
-    int rc = 0;
-    memset(&c, 0, sizeof c);
+    int rc = report_scan(n, args, &r, e);
+    if (rc) return rc;
     tw_buf_init(&kc.b);
-    for (int i = 0; i < T_COUNT; i++) {
-        c.t[i].name = names[i];
-        if (!(c.t[i].c = calloc(TW_STATS_KEYS_MAX, sizeof(counter)))) { rc = TW_ENOMEM; goto done; }
-    }
-    static const char *const kinds[] = { "group", "place", "link" };
-    for (int k = 0; k < 3 && rc == 0; k++)
-        rc = tw_store_scan(n->store, kinds[k], strlen(kinds[k]), NULL, 0, stats_fn, &c);
-    if (rc == 0) rc = tw_store_count_kinds(n->store, kinds_fn, &kc);
-    if (rc) { snprintf(e->msg, sizeof e->msg, "cannot read the store: %s", tw_strerror(rc)); goto done; }
-    if ((rc = tw_mpw_map(out, T_COUNT + 1)) || (rc = tw_mpw_cstr(out, "kinds")) ||
-        (rc = tw_mpw_map(out, kc.n)) || (rc = tw_buf_put(out, kc.b.p, kc.b.len)))
-        goto done;
-    for (int i = 0; i < T_COUNT && rc == 0; i++) {
-        qsort(c.t[i].c, c.t[i].n, sizeof(counter), counter_cmp);
-        if ((rc = tw_mpw_cstr(out, names[i])) || (rc = tw_mpw_map(out, c.t[i].n))) break;
-        for (uint32_t j = 0; j < c.t[i].n && rc == 0; j++)
-            if (!(rc = tw_mpw_cstr(out, c.t[i].c[j].key))) rc = tw_mpw_uint(out, c.t[i].c[j].n);
-    }
-done:
-    for (int i = 0; i < T_COUNT; i++) free(c.t[i].c);
-    tw_arena_free(&c.arena);
+    if ((rc = tw_store_count_kinds(n->store, kinds_fn, &kc))) snprintf(e->msg, sizeof e->msg, "cannot read the store: %s", tw_strerror(rc));
+    /* "kinds": records and tombstones per kind, from the slot table. */
+    tw_buf extra;
+    tw_buf_init(&extra);
+    if (rc == 0 && !(rc = tw_mpw_cstr(&extra, "kinds")) && !(rc = tw_mpw_map(&extra, kc.n)) &&
+        !(rc = tw_buf_put(&extra, kc.b.p, kc.b.len)))
+        rc = tw_report_stats(r, extra.p, extra.len, 1, out);
+    tw_buf_free(&extra);
     tw_buf_free(&kc.b);
+    tw_report_free(r);
+    return rc;
+}
+
+static int op_gaps(tw_node *n, const tw_val *args, tw_buf *out, tw_op_err *e)
+{
+    tw_report *r;
+    int rc = report_scan(n, args, &r, e);
+    if (rc) return rc;
+    rc = tw_report_gaps(r, arg_bool(args, "counts_only"), out);
+    tw_report_free(r);
+    return rc;
+}
+
+/* {"aggregate","at_ms","gaps","stats"}: both reports from one scan; with
+ * "aggregate" true, counts only (no names, references or contact fields). */
+static int op_report(tw_node *n, const tw_val *args, tw_buf *out, tw_op_err *e)
+{
+    tw_report *r;
+    bool agg = arg_bool(args, "aggregate");
+    uint64_t at;
+    int rc = report_scan(n, args, &r, e);
+    if (rc) return rc;
+    if ((rc = arg_uint(args, "at_ms", 0, UINT64_MAX, &at, e))) { tw_report_free(r); return rc; }
+    if (!(rc = tw_mpw_map(out, 4)) && !(rc = tw_mpw_cstr(out, "aggregate")) && !(rc = tw_mpw_bool(out, agg)) &&
+        !(rc = tw_mpw_cstr(out, "at_ms")) && !(rc = tw_mpw_uint(out, at ? at : tw_now_ms())) &&
+        !(rc = tw_mpw_cstr(out, "gaps")) && !(rc = tw_report_gaps(r, agg, out)) &&
+        !(rc = tw_mpw_cstr(out, "stats")))
+        rc = tw_report_stats(r, NULL, 0, 0, out);
+    tw_report_free(r);
     return rc;
 }
 
@@ -658,6 +671,23 @@ static int op_sync(tw_node *n, const tw_val *args, tw_buf *out, tw_op_err *e)
     return 0;
 }
 
+/* --------------------------------------------------------------- bundles */
+
+static int op_bundle_export(tw_node *n, const tw_val *args, tw_buf *out, tw_op_err *e)
+{
+    return tw_bundle_op_export(n, args, out, e->msg, sizeof e->msg);
+}
+
+static int op_bundle_import(tw_node *n, const tw_val *args, tw_buf *out, tw_op_err *e)
+{
+    return tw_bundle_op_import(n, args, out, e->msg, sizeof e->msg);
+}
+
+static int op_bundle_result(tw_node *n, const tw_val *args, tw_buf *out, tw_op_err *e)
+{
+    return tw_bundle_op_result(n, args, out, e->msg, sizeof e->msg);
+}
+
 /* -------------------------------------------------------------- dispatch */
 
 typedef int (*op_fn)(tw_node *, const tw_val *, tw_buf *, tw_op_err *);
@@ -665,8 +695,10 @@ static const struct { const char *name; op_fn fn; } ops[] = {
     { "status", op_status },   { "publish", op_publish }, { "delete", op_delete },
     { "list", op_list },       { "show", op_show },       { "search", op_search },
     { "import", op_import },   { "digest", op_digest },   { "stats", op_stats },
+    { "gaps", op_gaps },       { "report", op_report },
     { "peers", op_peers },     { "peers_add", op_peers_add }, { "peers_remove", op_peers_remove },
     { "sync", op_sync },
+    { "bundle_export", op_bundle_export }, { "bundle_import", op_bundle_import }, { "bundle_result", op_bundle_result },
 };
 
 int tw_ops_dispatch(tw_node *n, const char *op, size_t oplen, const tw_val *args,
