@@ -127,7 +127,8 @@ install: $(B)/twind $(B)/twin
 	install -m 0644 contrib/man/twin.1 $(DESTDIR)$(MANDIR)/man1/
 	install -m 0644 contrib/man/twind.conf.5 $(DESTDIR)$(MANDIR)/man5/
 	install -m 0644 contrib/man/twind.8 $(DESTDIR)$(MANDIR)/man8/
-	install -m 0644 contrib/twind.service $(DESTDIR)$(UNITDIR)/
+	sed 's|/usr/local/bin/twind|$(BINDIR)/twind|' contrib/twind.service > $(DESTDIR)$(UNITDIR)/twind.service
+	chmod 0644 $(DESTDIR)$(UNITDIR)/twind.service
 
 uninstall:
 	rm -f $(DESTDIR)$(BINDIR)/twind $(DESTDIR)$(BINDIR)/twin \
