@@ -54,6 +54,7 @@ struct conn {
     conn *next, **pprev;
     cstate state;
     bool outbound, read_paused, handle_closed, counted_unauth;
+    bool reading;                 /* uv_read_start in effect */
     paddr *pa;                    /* outbound: the address dialled */
     char remote[TW_ADDR_MAX + 8];  /* ip:port */
     char ip[64];
@@ -73,6 +74,7 @@ struct tw_net {
     tw_node *node;
     uv_tcp_t listener;
     bool listening;
+    bool ingest_full;             /* verification is behind: peers are not read */
     uv_timer_t tick;
     tw_neg_store *neg;
     tw_neg_item *pending;         /* stored entries not yet in neg */
@@ -95,6 +97,7 @@ static uint8_t readbuf[65536];
 static void conn_close(conn *c, int code, const char *reason);
 static void flush(conn *c);
 static void resume_read(conn *c);
+static void sync_reading(conn *c);
 static int add_addr(tw_net *net, const char *addr, int source, char *err, size_t errlen);
 static void learn_addrs(tw_net *net, const tw_entry *e);
 
@@ -183,6 +186,25 @@ static void neg_flush(tw_net *net)
 
 typedef struct wreq { uv_write_t req; conn *c; uint8_t data[]; } wreq;
 
+/* A connection is read unless its peer does not read what we send it
+ * (write queue over TW_PEER_WRITE_QUEUE_MAX), or verification is behind
+ * (more than TW_INGEST_JOBS_MAX jobs waiting): then TCP pushes back on the
+ * sender instead of entries piling up here. */
+static void sync_reading(conn *c)
+{
+    bool want = !c->handle_closed && (c->state == C_HANDSHAKE || c->state == C_ESTABLISHED) &&
+                !c->read_paused && !c->net->ingest_full;
+    if (want == c->reading) return;
+    c->reading = want;
+    if (want) resume_read(c);
+    else uv_read_stop((uv_stream_t *)&c->tcp);
+}
+
+static void sync_reading_all(tw_net *net)
+{
+    for (conn *c = net->conns; c; c = c->next) sync_reading(c);
+}
+
 static void write_done(uv_write_t *req, int status)
 {
     wreq *w = (wreq *)req;
@@ -193,8 +215,8 @@ static void write_done(uv_write_t *req, int status)
     } else if (c->read_paused && c->state != C_CLOSING &&
                uv_stream_get_write_queue_size((uv_stream_t *)&c->tcp) < TW_PEER_WRITE_QUEUE_MAX / 2) {
         c->read_paused = false;
-        tw_debug("net", "%s: write queue drained; reading again", c->remote);
-        resume_read(c);
+        tw_debug("net", "%s: write queue drained", c->remote);
+        sync_reading(c);
     }
     conn_unref(c);
 }
@@ -220,7 +242,7 @@ static void flush(conn *c)
     /* Stop reading from a peer that does not read what we send it. */
     if (!c->read_paused && uv_stream_get_write_queue_size((uv_stream_t *)&c->tcp) > TW_PEER_WRITE_QUEUE_MAX) {
         c->read_paused = true;
-        uv_read_stop((uv_stream_t *)&c->tcp);
+        sync_reading(c);
         tw_debug("net", "%s: write queue over %u bytes; not reading until it drains", c->remote, TW_PEER_WRITE_QUEUE_MAX);
     }
 }
@@ -339,6 +361,12 @@ static void ingest_done(void *ctx, const tw_ingest_counts *k, const int *rcs, co
     /* An honest node verifies what it stores and forwards, so a forged,
      * malformed or foreign entry is the sender's fault. */
     if (bad && c->state == C_ESTABLISHED) misbehaved(c, bad);
+    tw_net *net = c->net;
+    if (net->ingest_full && tw_ingest_pending(net->ingest) <= TW_INGEST_JOBS_MAX / 2) {
+        net->ingest_full = false;
+        tw_debug("net", "verification caught up; reading from peers again");
+        sync_reading_all(net);
+    }
     conn_unref(c);
 }
 
@@ -405,6 +433,12 @@ static void run_actions(conn *c)
             c->refs++;
             if (tw_ingest_submit(net->ingest, buf, a.env_lens, a.nenvs, ingest_done, c)) c->refs--;
             free(buf);
+            if (!net->ingest_full && tw_ingest_pending(net->ingest) > TW_INGEST_JOBS_MAX) {
+                net->ingest_full = true;
+                tw_debug("net", "%zu verification jobs waiting; not reading from peers until they drain",
+                         tw_ingest_pending(net->ingest));
+                sync_reading_all(net);
+            }
             break;
         }
         case TW_SA_RECONCILED:
@@ -662,7 +696,7 @@ static void on_inbound(uv_stream_t *server, int status)
     if (sess_start(c)) { conn_close(c, TW_ENOMEM, "out of memory"); return; }
     uv_tcp_nodelay(&c->tcp, 1);
     enter_state(c, C_HANDSHAKE);
-    uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
+    sync_reading(c);
 }
 
 static void on_connect(uv_connect_t *req, int status)
@@ -673,7 +707,7 @@ static void on_connect(uv_connect_t *req, int status)
     if (sess_start(c)) { conn_close(c, TW_ENOMEM, "out of memory"); return; }
     uv_tcp_nodelay(&c->tcp, 1);
     enter_state(c, C_HANDSHAKE);
-    uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
+    sync_reading(c);
     flush(c);                                   /* handshake message 1 */
 }
 
