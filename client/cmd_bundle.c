@@ -14,13 +14,10 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "twin/limits.h"
 #include "twin/err.h"
 
-/* Client-side limits; TODO(move to limits.h) */
-#define TW_CLI_BUNDLE_SLICE   (4u << 20)    /* bytes sent per bundle_import request (the daemon's TW_BUNDLE_SLICE_MAX) */
-#define TW_CLI_BUNDLE_MAX     (256u << 20)  /* bytes of a bundle file (the daemon's TW_BUNDLE_MAX) */
-#define TW_CLI_BUNDLE_POLL_MS 100u
-#define TW_CLI_BUNDLE_SLICES_MAX 4096u      /* export slices followed before giving up */
+/* Client-side limits are in include/twin/limits.h (TW_CLI_BUNDLE_*). */
 
 static uint64_t now_ms(void)
 {

@@ -25,6 +25,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include "twin/limits.h"
 #include "twin/entry.h"
 #include "twin/mp.h"
 #include "node.h"
@@ -36,11 +37,7 @@
 #define TW_BUNDLE_SUM_LEN     32u
 #define TW_BUNDLE_TRAILER_LEN (4u + 8u + TW_BUNDLE_SUM_LEN)
 
-/* Limits of the control operations.  TODO(move to limits.h) */
-#define TW_BUNDLE_MAX         (256u << 20) /* bytes of one bundle, in and out */
-#define TW_BUNDLE_SLICE_MAX   (4u << 20)   /* bytes of a bundle in one control message */
-#define TW_BUNDLE_SESSIONS_MAX 4u          /* exports or imports open at once (the oldest gives way) */
-#define TW_BUNDLE_PROBLEMS_MAX 100u        /* problems listed in a report; the rest are counted */
+/* Limits of bundles are in include/twin/limits.h (TW_BUNDLE_*). */
 
 typedef enum {
     TW_BUNDLE_TRAILER_OK = 0,

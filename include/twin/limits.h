@@ -109,4 +109,14 @@
 #define TW_SYNC_WAIT_DEFAULT_S 300u   /* twin sync --wait gives up after this */
 #define TW_SYNC_POLL_MS        200u     /* twin sync --wait asks for progress this often */
 
+/* ---- offline bundles ---- */
+#define TW_BUNDLE_MAX         (256u << 20) /* bytes of one bundle, in and out */
+#define TW_BUNDLE_SLICE_MAX   (4u << 20)   /* bytes of a bundle in one control message */
+#define TW_BUNDLE_SESSIONS_MAX 4u          /* exports or imports open at once (the oldest gives way) */
+#define TW_BUNDLE_PROBLEMS_MAX 100u        /* problems listed in a report; the rest are counted */
+#define TW_CLI_BUNDLE_SLICE   (4u << 20)    /* bytes sent per bundle_import request (the daemon's TW_BUNDLE_SLICE_MAX) */
+#define TW_CLI_BUNDLE_MAX     (256u << 20)  /* bytes of a bundle file (the daemon's TW_BUNDLE_MAX) */
+#define TW_CLI_BUNDLE_POLL_MS 100u        /* twin asks for an import result this often */
+#define TW_CLI_BUNDLE_SLICES_MAX 4096u      /* export slices followed before giving up */
+
 #endif
