@@ -2,7 +2,8 @@
 # Benchmarks (`make bench`): prints figures, asserts nothing.
 #   1. ingest: verify + store of 100 000 pre-signed entries, beside the
 #      one-core verify rate (build/tools/bench_ingest);
-#   2. twin list / stats / search / export over those 100 000 records: wall time;
+#   2. twin list / stats / gaps / report / search / export over those 100 000
+#      records: wall time (target for stats and gaps: under 200 ms);
 #   3. twind resident memory with 100 000 records.
 # COUNT overrides the number of entries.
 B=${1:-build}
@@ -40,6 +41,9 @@ done
 T="$B/twin --data-dir $dir/node"
 timeit "twin stats" $T stats
 timeit "twin stats (again, warm)" $T stats
+timeit "twin gaps" $T gaps
+timeit "twin gaps (again, warm)" $T gaps
+timeit "twin report --html (stats + gaps, one page)" $T report --html "$dir/report.html"
 timeit "twin list group (30% of records)" $T list group
 timeit "twin list place (40%)" $T list place
 timeit "twin list place --json" $T list place --json

@@ -1,0 +1,921 @@
+/*
+ * Hub reports (daemon/report.h).  One pass over the records of each kind
+ * keeps a compact copy of the fields the reports use; tw_report_finish()
+ * then joins links to groups and places through hash maps keyed by
+ * (author, slot), so the whole computation is linear in the number of
+ * records.  Counted values are interned: enumeration values point at the
+ * schema's own strings and codes at the code lists', so a count table
+ * compares pointers, never text.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "twin/err.h"
+#include "twin/keytext.h"
+#include "twin/limits.h"
+#include "twin/schema.h"
+#include "report.h"
+
+static const char NONE[] = "(none)";        /* the field is absent */
+static const char UNKNOWN[] = "(unknown)";  /* the record referred to is not known */
+static const char OTHER[] = "(other)";      /* a value outside the lists */
+
+#define YEAR_MIN 1900u
+#define YEAR_MAX 2200u
+#define CT_MAX 64u      /* distinct keys of a count table: the largest list is 16 governorates */
+
+/* ------------------------------------------------------------ hash map */
+
+typedef struct hent { uint64_t h; const uint8_t *k; uint32_t kl, val; } hent;
+typedef struct hmap { hent *e; size_t cap, n; } hmap;
+
+static uint64_t hash(const void *p, size_t n)
+{
+    const uint8_t *s = p;
+    uint64_t h = 1469598103934665603ull;
+    for (size_t i = 0; i < n; i++) h = (h ^ s[i]) * 1099511628211ull;
+    return h | 1;   /* 0 marks an empty bucket */
+}
+
+static int hm_grow(hmap *m)
+{
+    size_t cap = m->cap ? 2 * m->cap : 1024;
+    hent *e = calloc(cap, sizeof *e);
+    if (!e) return TW_ENOMEM;
+    for (size_t i = 0; i < m->cap; i++) {
+        if (!m->e[i].h) continue;
+        size_t j = m->e[i].h & (cap - 1);
+        while (e[j].h) j = (j + 1) & (cap - 1);
+        e[j] = m->e[i];
+    }
+    free(m->e);
+    m->e = e;
+    m->cap = cap;
+    return 0;
+}
+
+/* Index of key, or -1. */
+static int64_t hm_get(const hmap *m, const void *k, size_t kl)
+{
+    if (!m->cap) return -1;
+    uint64_t h = hash(k, kl);
+    for (size_t j = h & (m->cap - 1); m->e[j].h; j = (j + 1) & (m->cap - 1))
+        if (m->e[j].h == h && m->e[j].kl == kl && memcmp(m->e[j].k, k, kl) == 0) return m->e[j].val;
+    return -1;
+}
+
+/* Inserts key -> val unless present; *found gets the value kept.  The key
+ * bytes are copied into the arena. */
+static int hm_put(hmap *m, tw_arena *a, const void *k, size_t kl, uint32_t val, uint32_t *found)
+{
+    int rc;
+    if (2 * (m->n + 1) > m->cap && (rc = hm_grow(m))) return rc;
+    uint64_t h = hash(k, kl);
+    size_t j = h & (m->cap - 1);
+    for (; m->e[j].h; j = (j + 1) & (m->cap - 1))
+        if (m->e[j].h == h && m->e[j].kl == kl && memcmp(m->e[j].k, k, kl) == 0) {
+            *found = m->e[j].val;
+            return 0;
+        }
+    uint8_t *copy = tw_arena_alloc(a, kl ? kl : 1);
+    if (!copy) return TW_ENOMEM;
+    memcpy(copy, k, kl);
+    m->e[j] = (hent){ h, copy, (uint32_t)kl, val };
+    m->n++;
+    *found = val;
+    return 0;
+}
+
+/* -------------------------------------------------------------- records */
+
+typedef struct rauthor { uint8_t key[TW_KEY_LEN]; char text[TW_KEYTEXT_LEN + 1]; } rauthor;
+
+typedef struct rgroup {
+    uint32_t author;
+    const char *slot, *name;
+    const char *kind, *nation, *region;
+    bool seeking;
+} rgroup;
+
+typedef struct rplace {
+    uint32_t author, parent, rep, nrec;
+    int64_t committee;          /* author index of the committee key, -1 none */
+    const char *slot, *name_en;
+    const char *sub, *kind, *area;
+    bool seeking, any_seeking;
+    /* identity root only: */
+    bool active, taken;         /* has an active link; an active or exploring one */
+    uint32_t ngroups;           /* distinct groups with an active or exploring link */
+} rplace;
+
+typedef struct rlink {
+    uint32_t author;
+    uint64_t ts;
+    uint8_t id[TW_ID_LEN];
+    const char *gref, *pref;
+    uint32_t gref_len, pref_len;
+    const char *formality, *status;
+    uint16_t since, ended;
+    int64_t g, p;               /* resolved record indexes, -1 when unresolved */
+} rlink;
+
+/* A link: the statements of both sides about one (group, place identity),
+ * or a statement whose group or place is not known, on its own. */
+typedef struct runit {
+    int64_t g, ident;
+    uint32_t gov;               /* governing statement: newest (ts, id) */
+    uint32_t ng, np, nboth;     /* statements by the group's side, the place's, both */
+} runit;
+
+#define VEC(T) struct { T *v; size_t n, cap; }
+typedef VEC(rauthor) vauthor;
+typedef VEC(rgroup) vgroup;
+typedef VEC(rplace) vplace;
+typedef VEC(rlink) vlink;
+typedef VEC(runit) vunit;
+
+static int vgrow(void **v, size_t *cap, size_t n, size_t sz)
+{
+    if (n < *cap) return 0;
+    size_t c = *cap ? 2 * *cap : 256;
+    void *p = realloc(*v, c * sz);
+    if (!p) return TW_ENOMEM;
+    *v = p;
+    *cap = c;
+    return 0;
+}
+#define VPUSH(vec) vgrow((void **)&(vec).v, &(vec).cap, (vec).n, sizeof *(vec).v)
+
+struct tw_report {
+    tw_report_opts o;
+    tw_arena a;
+    vauthor authors;
+    vgroup groups;
+    vplace places;
+    vlink links;
+    vunit units;
+    hmap hauthor, hgroup, hplace, hname, hunit;
+    uint64_t records;
+    bool finished;
+    char fold[4 * TW_STR_MAX + 1];
+};
+
+int tw_report_new(tw_report **out, const tw_report_opts *o)
+{
+    tw_report *r = calloc(1, sizeof *r);
+    if (!r) return TW_ENOMEM;
+    r->o = *o;
+    tw_arena_init(&r->a, 0);
+    *out = r;
+    return 0;
+}
+
+void tw_report_free(tw_report *r)
+{
+    if (!r) return;
+    free(r->authors.v); free(r->groups.v); free(r->places.v); free(r->links.v); free(r->units.v);
+    free(r->hauthor.e); free(r->hgroup.e); free(r->hplace.e); free(r->hname.e); free(r->hunit.e);
+    tw_arena_free(&r->a);
+    free(r);
+}
+
+static int author_index(tw_report *r, const uint8_t key[TW_KEY_LEN], uint32_t *idx)
+{
+    int rc;
+    if ((rc = hm_put(&r->hauthor, &r->a, key, TW_KEY_LEN, (uint32_t)r->authors.n, idx))) return rc;
+    if (*idx == r->authors.n) {
+        if ((rc = VPUSH(r->authors))) return rc;
+        rauthor *au = &r->authors.v[r->authors.n++];
+        memcpy(au->key, key, TW_KEY_LEN);
+        tw_keytext_encode(au->text, TW_KEYTEXT_PREFIX, key);
+    }
+    return 0;
+}
+
+/* (author index, slot) as a hash key. */
+static size_t slot_key(uint8_t *buf, uint32_t author, const char *slot, size_t len)
+{
+    memcpy(buf, &author, 4);
+    memcpy(buf + 4, slot, len);
+    return 4 + len;
+}
+
+static const char *str_copy(tw_report *r, const tw_val *b, const char *field)
+{
+    const tw_val *v = tw_v_get(b, field);
+    if (!v || v->type != TW_STR) return NULL;
+    return tw_arena_strndup(&r->a, v->v.s, v->len);
+}
+
+/* The schema's own string for an enumeration value: NONE when absent. */
+static const char *enum_val(const char *kind, const char *field, const tw_val *b)
+{
+    const tw_val *v = tw_v_get(b, field);
+    if (!v || v->type != TW_STR) return NONE;
+    const tw_field *f = tw_schema_field(tw_schema_kind(kind, strlen(kind)), field, strlen(field));
+    for (const char *const *e = f ? f->values : NULL; e && *e; e++)
+        if (strlen(*e) == v->len && memcmp(*e, v->v.s, v->len) == 0) return *e;
+    return OTHER;
+}
+
+static const char *code_val(const tw_code *list, size_t n, const tw_val *b, const char *field)
+{
+    const tw_val *v = tw_v_get(b, field);
+    if (!v || v->type != TW_STR) return NONE;
+    const tw_code *c = tw_code_find(list, n, v->v.s, v->len);
+    return c ? c->code : OTHER;
+}
+
+static bool bool_val(const tw_val *b, const char *field)
+{
+    const tw_val *v = tw_v_get(b, field);
+    return v && v->type == TW_BOOL && v->v.b;
+}
+
+static uint16_t year_val(const tw_val *b, const char *field)
+{
+    const tw_val *v = tw_v_get(b, field);
+    if (!v || v->type != TW_STR || v->len < 4) return 0;
+    unsigned y = 0;
+    for (int i = 0; i < 4; i++) {
+        if (v->v.s[i] < '0' || v->v.s[i] > '9') return 0;
+        y = 10 * y + (unsigned)(v->v.s[i] - '0');
+    }
+    return y >= YEAR_MIN && y <= YEAR_MAX ? (uint16_t)y : 0;
+}
+
+static uint32_t find_root(rplace *p, uint32_t i)
+{
+    uint32_t root = i;
+    while (p[root].parent != root) root = p[root].parent;
+    while (p[i].parent != root) { uint32_t nx = p[i].parent; p[i].parent = root; i = nx; }
+    return root;
+}
+
+/* A place name joins the place to any earlier place of the same
+ * subdivision (or, without one, the same country) with the same folded
+ * name: one community listed twice under different spellings. */
+static int add_name(tw_report *r, uint32_t idx, const char *scope, const char *s, size_t n)
+{
+    if (n > TW_STR_MAX) return 0;
+    size_t fl = tw_text_fold(r->fold, s, n);
+    if (fl == 0) return 0;
+    size_t sl = strlen(scope);
+    uint8_t key[16 + 1 + sizeof r->fold];
+    if (sl > 16) sl = 16;
+    memcpy(key, scope, sl);
+    key[sl] = 0x1f;
+    memcpy(key + sl + 1, r->fold, fl);
+    uint32_t found;
+    int rc = hm_put(&r->hname, &r->a, key, sl + 1 + fl, idx, &found);
+    if (rc) return rc;
+    if (found != idx) {
+        uint32_t a = find_root(r->places.v, found), b = find_root(r->places.v, idx);
+        if (a != b) r->places.v[a > b ? a : b].parent = a < b ? a : b;
+    }
+    return 0;
+}
+
+static int add_group(tw_report *r, const tw_entry *en, uint32_t author)
+{
+    uint8_t k[4 + TW_SLOT_MAX];
+    uint32_t found;
+    int rc;
+    if ((rc = VPUSH(r->groups))) return rc;
+    uint32_t idx = (uint32_t)r->groups.n;
+    if ((rc = hm_put(&r->hgroup, &r->a, k, slot_key(k, author, en->slot, en->slot_len), idx, &found))) return rc;
+    if (found != idx) return 0;     /* one current version per slot; cannot happen */
+    const tw_val *b = &en->body;
+    size_t nr;
+    const tw_code *regions = tw_codes_uk_regions(&nr);
+    rgroup *g = &r->groups.v[r->groups.n++];
+    *g = (rgroup){
+        .author = author, .slot = tw_arena_strndup(&r->a, en->slot, en->slot_len),
+        .name = str_copy(r, b, "name"), .kind = enum_val("group", "group_kind", b),
+        .nation = enum_val("group", "nation", b), .region = code_val(regions, nr, b, "region"),
+        .seeking = bool_val(b, "seeking_partner"),
+    };
+    return g->slot ? 0 : TW_ENOMEM;
+}
+
+static int add_place(tw_report *r, const tw_entry *en, uint32_t author)
+{
+    uint8_t k[4 + TW_SLOT_MAX];
+    uint32_t found;
+    int rc;
+    if ((rc = VPUSH(r->places))) return rc;
+    uint32_t idx = (uint32_t)r->places.n;
+    if ((rc = hm_put(&r->hplace, &r->a, k, slot_key(k, author, en->slot, en->slot_len), idx, &found))) return rc;
+    if (found != idx) return 0;
+    const tw_val *b = &en->body;
+    size_t ng;
+    const tw_code *govs = tw_codes_governorates(&ng);
+    rplace *p = &r->places.v[r->places.n++];
+    *p = (rplace){
+        .author = author, .parent = idx, .rep = idx, .committee = -1,
+        .slot = tw_arena_strndup(&r->a, en->slot, en->slot_len), .name_en = str_copy(r, b, "name_en"),
+        .sub = code_val(govs, ng, b, "subdivision"), .kind = enum_val("place", "place_kind", b),
+        .area = enum_val("place", "area", b), .seeking = bool_val(b, "seeking_partner"),
+    };
+    if (!p->slot) return TW_ENOMEM;
+    const tw_val *c = tw_v_get(b, "committee");
+    uint8_t ck[TW_KEY_LEN];
+    if (c && c->type == TW_STR && tw_keytext_decode(ck, TW_KEYTEXT_PREFIX, c->v.s, c->len) == 0) {
+        uint32_t ci;
+        if ((rc = author_index(r, ck, &ci))) return rc;
+        r->places.v[idx].committee = ci;
+    }
+    /* The scope of a name: the subdivision as given (any ISO 3166-2 code),
+     * else the country. */
+    const tw_val *sv = tw_v_get(b, "subdivision"), *cv = tw_v_get(b, "country");
+    char scope[17] = "";
+    const tw_val *sc = sv && sv->type == TW_STR ? sv : cv;
+    if (sc && sc->type == TW_STR) snprintf(scope, sizeof scope, "%.*s", (int)sc->len, sc->v.s);
+    const char *names[] = { "name_en", "name_ar" };
+    for (int i = 0; i < 2; i++) {
+        const tw_val *v = tw_v_get(b, names[i]);
+        if (v && v->type == TW_STR && (rc = add_name(r, idx, scope, v->v.s, v->len))) return rc;
+    }
+    const tw_val *on = tw_v_get(b, "other_names");
+    for (uint32_t i = 0; on && on->type == TW_ARR && i < on->len; i++)
+        if (on->v.arr[i].type == TW_STR && (rc = add_name(r, idx, scope, on->v.arr[i].v.s, on->v.arr[i].len))) return rc;
+    return 0;
+}
+
+static int add_link(tw_report *r, const tw_entry *en, uint32_t author)
+{
+    int rc;
+    if ((rc = VPUSH(r->links))) return rc;
+    const tw_val *b = &en->body, *gv = tw_v_get(b, "group"), *pv = tw_v_get(b, "place");
+    rlink *l = &r->links.v[r->links.n];
+    *l = (rlink){
+        .author = author, .ts = en->ts, .formality = enum_val("link", "formality", b),
+        .status = enum_val("link", "status", b), .since = year_val(b, "since"), .g = -1, .p = -1,
+    };
+    memcpy(l->id, en->id, TW_ID_LEN);
+    if (l->status == NONE || strcmp(l->status, "ended") == 0) l->ended = year_val(b, "ended");
+    if (gv && gv->type == TW_STR) {
+        if (!(l->gref = tw_arena_strndup(&r->a, gv->v.s, gv->len))) return TW_ENOMEM;
+        l->gref_len = gv->len;
+    }
+    if (pv && pv->type == TW_STR) {
+        if (!(l->pref = tw_arena_strndup(&r->a, pv->v.s, pv->len))) return TW_ENOMEM;
+        l->pref_len = pv->len;
+    }
+    r->links.n++;
+    return 0;
+}
+
+int tw_report_add(tw_report *r, const tw_entry *en)
+{
+    if (r->finished) return TW_ESTATE;
+    if (en->body.type != TW_MAP) return 0;
+    bool g = en->kind_len == 5 && memcmp(en->kind, "group", 5) == 0;
+    bool p = en->kind_len == 5 && memcmp(en->kind, "place", 5) == 0;
+    bool l = en->kind_len == 4 && memcmp(en->kind, "link", 4) == 0;
+    if (!g && !p && !l) return 0;
+    if (en->slot_len > TW_SLOT_MAX) return TW_EINVAL;
+    if (++r->records > TW_REPORT_RECORDS_MAX) return TW_ETOOBIG;
+    uint32_t author;
+    int rc = author_index(r, en->author, &author);
+    if (rc) return rc;
+    return g ? add_group(r, en, author) : p ? add_place(r, en, author) : add_link(r, en, author);
+}
+
+/* ------------------------------------------------------------- joining */
+
+/* "SLOT" (an own record of the link's author) or "KEY/SLOT". */
+static int64_t resolve(tw_report *r, const hmap *m, uint32_t link_author, const char *ref, size_t len)
+{
+    uint8_t k[4 + TW_SLOT_MAX];
+    const char *slash = memchr(ref, '/', len);
+    uint32_t author = link_author;
+    if (slash) {
+        uint8_t key[TW_KEY_LEN];
+        if (tw_keytext_decode(key, TW_KEYTEXT_PREFIX, ref, (size_t)(slash - ref))) return -1;
+        int64_t a = hm_get(&r->hauthor, key, TW_KEY_LEN);
+        if (a < 0) return -1;
+        author = (uint32_t)a;
+        len -= (size_t)(slash + 1 - ref);
+        ref = slash + 1;
+    }
+    if (len > TW_SLOT_MAX) return -1;
+    return hm_get(m, k, slot_key(k, author, ref, len));
+}
+
+/* Orders records as their reference texts "KEYTEXT/SLOT" order bytewise. */
+static int ref_cmp(const tw_report *r, uint32_t a1, const char *s1, uint32_t a2, const char *s2)
+{
+    int c = a1 == a2 ? 0 : strcmp(r->authors.v[a1].text, r->authors.v[a2].text);
+    return c ? c : strcmp(s1, s2);
+}
+
+static bool newer(const rlink *a, const rlink *b)
+{
+    return tw_entry_cmp_version(a->ts, a->id, b->ts, b->id) > 0;
+}
+
+int tw_report_finish(tw_report *r)
+{
+    int rc;
+    if (r->finished) return TW_ESTATE;
+    r->finished = true;
+    rplace *pl = r->places.v;
+    /* Identities: the representative of each is its record whose reference
+     * text sorts first. */
+    for (uint32_t i = 0; i < r->places.n; i++) {
+        uint32_t root = find_root(pl, i);
+        pl[root].nrec++;
+        pl[root].any_seeking |= pl[i].seeking;
+        const rplace *rep = &pl[pl[root].rep];
+        if (ref_cmp(r, pl[i].author, pl[i].slot, rep->author, rep->slot) < 0) pl[root].rep = i;
+    }
+    for (size_t i = 0; i < r->links.n; i++) {
+        rlink *l = &r->links.v[i];
+        if (l->gref) l->g = resolve(r, &r->hgroup, l->author, l->gref, l->gref_len);
+        if (l->pref) l->p = resolve(r, &r->hplace, l->author, l->pref, l->pref_len);
+        int64_t ident = l->p >= 0 ? (int64_t)find_root(pl, (uint32_t)l->p) : -1;
+        uint32_t u = (uint32_t)r->units.n;
+        if (l->g >= 0 && ident >= 0) {
+            uint8_t k[8];
+            uint32_t g32 = (uint32_t)l->g, i32 = (uint32_t)ident;
+            memcpy(k, &g32, 4);
+            memcpy(k + 4, &i32, 4);
+            if ((rc = hm_put(&r->hunit, &r->a, k, 8, u, &u))) return rc;
+        }
+        if (u == r->units.n) {
+            if ((rc = VPUSH(r->units))) return rc;
+            r->units.v[r->units.n++] = (runit){ .g = l->g, .ident = ident, .gov = (uint32_t)i };
+        }
+        runit *un = &r->units.v[u];
+        if (newer(l, &r->links.v[un->gov])) un->gov = (uint32_t)i;
+        bool gs = l->g >= 0 && r->groups.v[l->g].author == l->author;
+        bool ps = l->p >= 0 && (pl[l->p].author == l->author || pl[l->p].committee == (int64_t)l->author);
+        un->ng += gs;
+        un->np += ps;
+        un->nboth += gs && ps;
+    }
+    for (size_t i = 0; i < r->units.n; i++) {
+        const runit *un = &r->units.v[i];
+        const char *st = r->links.v[un->gov].status;
+        if (un->ident < 0) continue;
+        rplace *root = &pl[un->ident];
+        bool act = strcmp(st, "active") == 0, expl = strcmp(st, "exploring") == 0;
+        root->active |= act;
+        root->taken |= act || expl;
+        if ((act || expl) && un->g >= 0) root->ngroups++;
+    }
+    return 0;
+}
+
+/* ----------------------------------------------------------- encoding */
+
+typedef struct ctab { const char *k[CT_MAX]; uint64_t n[CT_MAX]; uint32_t len; } ctab;
+
+static void ct_add(ctab *t, const char *k)
+{
+    for (uint32_t i = 0; i < t->len; i++)
+        if (t->k[i] == k) { t->n[i]++; return; }
+    if (t->len == CT_MAX) return;
+    t->k[t->len] = k;
+    t->n[t->len++] = 1;
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+static int put_ctab(tw_buf *b, const char *name, const ctab *t)
+{
+    const char *keys[CT_MAX];
+    int rc;
+    memcpy(keys, t->k, t->len * sizeof *keys);
+    qsort(keys, t->len, sizeof *keys, cmp_str);
+    if ((rc = tw_mpw_cstr(b, name)) || (rc = tw_mpw_map(b, t->len))) return rc;
+    for (uint32_t i = 0; i < t->len; i++) {
+        uint32_t j = 0;
+        while (t->k[j] != keys[i]) j++;
+        if ((rc = tw_mpw_cstr(b, keys[i])) || (rc = tw_mpw_uint(b, t->n[j]))) return rc;
+    }
+    return 0;
+}
+
+static int put_years(tw_buf *b, const char *name, const uint64_t *y)
+{
+    uint32_t n = 0;
+    int rc;
+    for (unsigned i = 0; i <= YEAR_MAX - YEAR_MIN; i++) n += y[i] != 0;
+    if ((rc = tw_mpw_cstr(b, name)) || (rc = tw_mpw_map(b, n))) return rc;
+    for (unsigned i = 0; i <= YEAR_MAX - YEAR_MIN; i++) {
+        char k[8];
+        if (!y[i]) continue;
+        snprintf(k, sizeof k, "%u", i + YEAR_MIN);
+        if ((rc = tw_mpw_cstr(b, k)) || (rc = tw_mpw_uint(b, y[i]))) return rc;
+    }
+    return 0;
+}
+
+/* A table of named counts whose names are given sorted. */
+static int put_named(tw_buf *b, const char *name, uint32_t n, const char *const *keys, const uint64_t *v)
+{
+    int rc;
+    if ((rc = tw_mpw_cstr(b, name)) || (rc = tw_mpw_map(b, n))) return rc;
+    for (uint32_t i = 0; i < n; i++)
+        if ((rc = tw_mpw_cstr(b, keys[i])) || (rc = tw_mpw_uint(b, v[i]))) return rc;
+    return 0;
+}
+
+enum {
+    S_ACT_AREA, S_ACT_FORM, S_ACT_GOV, S_ACT_GKIND, S_ACT_NATION, S_ACT_PKIND, S_ACT_REGION,
+    S_GKIND, S_GNATION, S_GREGION, S_LFORM, S_LSTATUS, S_PAREA, S_PKIND, S_PSUB, S_NTAB
+};
+static const char *const stat_names[S_NTAB] = {
+    "active_links_by_area", "active_links_by_formality", "active_links_by_governorate",
+    "active_links_by_group_kind", "active_links_by_nation", "active_links_by_place_kind",
+    "active_links_by_region", "groups_by_kind", "groups_by_nation", "groups_by_region",
+    "links_by_formality", "links_by_status", "places_by_area", "places_by_kind",
+    "places_by_subdivision",
+};
+
+int tw_report_stats(const tw_report *r, const uint8_t *extra, size_t extra_len,
+                    uint32_t extra_n, tw_buf *out)
+{
+    if (!r->finished) return TW_ESTATE;
+    ctab *t = calloc(S_NTAB, sizeof *t);
+    uint64_t *started = calloc(2 * (YEAR_MAX - YEAR_MIN + 1), sizeof *started);
+    uint64_t *ended = started ? started + (YEAR_MAX - YEAR_MIN + 1) : NULL;
+    uint64_t confirmed = 0, dormant_status = 0, dormant_old = 0;
+    int rc = TW_ENOMEM;
+    if (!t || !started) goto done;
+    for (size_t i = 0; i < r->groups.n; i++) {
+        const rgroup *g = &r->groups.v[i];
+        ct_add(&t[S_GKIND], g->kind);
+        ct_add(&t[S_GNATION], g->nation);
+        ct_add(&t[S_GREGION], g->region);
+    }
+    uint64_t gseek = 0, pseek = 0, idents = 0;
+    for (size_t i = 0; i < r->groups.n; i++) gseek += r->groups.v[i].seeking;
+    for (size_t i = 0; i < r->places.n; i++) {
+        const rplace *p = &r->places.v[i];
+        ct_add(&t[S_PAREA], p->area);
+        ct_add(&t[S_PKIND], p->kind);
+        ct_add(&t[S_PSUB], p->sub);
+        pseek += p->seeking;
+        idents += p->parent == i;
+    }
+    uint64_t cutoff = (uint64_t)r->o.dormant_months * TW_REPORT_MONTH_MS;
+    cutoff = r->o.now_ms > cutoff ? r->o.now_ms - cutoff : 0;
+    for (size_t i = 0; i < r->units.n; i++) {
+        const runit *un = &r->units.v[i];
+        const rlink *l = &r->links.v[un->gov];
+        ct_add(&t[S_LSTATUS], l->status);
+        ct_add(&t[S_LFORM], l->formality);
+        confirmed += un->ng && un->np && !(un->ng == 1 && un->np == 1 && un->nboth == 1);
+        if (l->since) started[l->since - YEAR_MIN]++;
+        if (l->ended) ended[l->ended - YEAR_MIN]++;
+        bool act = strcmp(l->status, "active") == 0;
+        if (strcmp(l->status, "dormant") == 0) dormant_status++;
+        else if ((act || strcmp(l->status, "exploring") == 0) && l->ts < cutoff) dormant_old++;
+        if (!act) continue;
+        const rgroup *g = un->g >= 0 ? &r->groups.v[un->g] : NULL;
+        const rplace *p = un->ident >= 0 ? &r->places.v[r->places.v[un->ident].rep] : NULL;
+        ct_add(&t[S_ACT_FORM], l->formality);
+        ct_add(&t[S_ACT_GKIND], g ? g->kind : UNKNOWN);
+        ct_add(&t[S_ACT_NATION], g ? g->nation : UNKNOWN);
+        ct_add(&t[S_ACT_REGION], g ? g->region : UNKNOWN);
+        ct_add(&t[S_ACT_AREA], p ? p->area : UNKNOWN);
+        ct_add(&t[S_ACT_GOV], p ? p->sub : UNKNOWN);
+        ct_add(&t[S_ACT_PKIND], p ? p->kind : UNKNOWN);
+    }
+    /* Tables in key order, then the extra pairs (order matters only to
+     * byte-for-byte comparisons, which use the same extra). */
+    if ((rc = tw_mpw_map(out, S_NTAB + 6 + extra_n))) goto done;
+    if (extra_n && (rc = tw_buf_put(out, extra, extra_len))) goto done;
+    for (int i = 0; i < S_ACT_REGION + 1 && !rc; i++) rc = put_ctab(out, stat_names[i], &t[i]);
+    static const char *const dk[] = { "no_update", "status_dormant", "total" };
+    uint64_t dv[] = { dormant_old, dormant_status, dormant_old + dormant_status };
+    if (rc || (rc = put_named(out, "dormant_links", 3, dk, dv))) goto done;
+    for (int i = S_GKIND; i <= S_GREGION && !rc; i++) rc = put_ctab(out, stat_names[i], &t[i]);
+    static const char *const ck[] = { "confirmed", "one_sided" };
+    uint64_t cv[] = { confirmed, r->units.n - confirmed };
+    if (rc || (rc = put_named(out, "links_by_confirmation", 2, ck, cv))) goto done;
+    for (int i = S_LFORM; i <= S_LSTATUS && !rc; i++) rc = put_ctab(out, stat_names[i], &t[i]);
+    if (rc || (rc = put_years(out, "links_ended_by_year", ended)) ||
+        (rc = put_years(out, "links_started_by_year", started)))
+        goto done;
+    for (int i = S_PAREA; i <= S_PSUB && !rc; i++) rc = put_ctab(out, stat_names[i], &t[i]);
+    static const char *const sk[] = { "groups", "places" };
+    uint64_t sv[] = { gseek, pseek };
+    if (rc || (rc = put_named(out, "seeking", 2, sk, sv))) goto done;
+    static const char *const tk[] = { "groups", "link_statements", "links", "place_identities", "places" };
+    uint64_t tv[] = { r->groups.n, r->links.n, r->units.n, idents, r->places.n };
+    rc = put_named(out, "totals", 5, tk, tv);
+done:
+    free(t);
+    free(started);
+    return rc;
+}
+
+/* ---------------------------------------------------------------- gaps */
+
+static _Thread_local const tw_report *sort_r;
+
+static int cmp_place_ref(const void *x, const void *y)
+{
+    const rplace *a = &sort_r->places.v[*(const uint32_t *)x], *b = &sort_r->places.v[*(const uint32_t *)y];
+    return ref_cmp(sort_r, a->author, a->slot, b->author, b->slot);
+}
+
+/* Identities by the reference of their representative. */
+static int cmp_ident_ref(const void *x, const void *y)
+{
+    const rplace *a = &sort_r->places.v[sort_r->places.v[*(const uint32_t *)x].rep];
+    const rplace *b = &sort_r->places.v[sort_r->places.v[*(const uint32_t *)y].rep];
+    return ref_cmp(sort_r, a->author, a->slot, b->author, b->slot);
+}
+
+static const char *nz(const char *s) { return s ? s : ""; }
+
+/* Candidates for matches: seeking places first, then by subdivision, English
+ * name and reference. */
+static int cmp_candidate(const void *x, const void *y)
+{
+    const rplace *ra = &sort_r->places.v[*(const uint32_t *)x], *rb = &sort_r->places.v[*(const uint32_t *)y];
+    const rplace *a = &sort_r->places.v[ra->rep], *b = &sort_r->places.v[rb->rep];
+    if (ra->any_seeking != rb->any_seeking) return ra->any_seeking ? -1 : 1;
+    int c = strcmp(a->sub, b->sub);
+    if (!c) c = strcmp(nz(a->name_en), nz(b->name_en));
+    return c ? c : ref_cmp(sort_r, a->author, a->slot, b->author, b->slot);
+}
+
+static int cmp_group_ref(const void *x, const void *y)
+{
+    const rgroup *a = &sort_r->groups.v[*(const uint32_t *)x], *b = &sort_r->groups.v[*(const uint32_t *)y];
+    return ref_cmp(sort_r, a->author, a->slot, b->author, b->slot);
+}
+
+static int put_ref(tw_buf *b, const tw_report *r, const char *key, uint32_t author, const char *slot)
+{
+    char ref[TW_KEYTEXT_LEN + 1 + TW_SLOT_MAX + 1];
+    int n = snprintf(ref, sizeof ref, "%s/%s", r->authors.v[author].text, slot);
+    int rc = tw_mpw_cstr(b, key);
+    return rc ? rc : tw_mpw_str(b, ref, (size_t)n);
+}
+
+static int put_kstr(tw_buf *b, const char *k, const char *v)
+{
+    int rc = tw_mpw_cstr(b, k);
+    return rc ? rc : tw_mpw_cstr(b, v ? v : "");
+}
+
+/* {"name_en","place","place_kind","subdivision"[,extra...]} of an identity's representative. */
+static int put_place(tw_buf *b, const tw_report *r, uint32_t root, uint32_t extra)
+{
+    const rplace *p = &r->places.v[r->places.v[root].rep];
+    int rc;
+    if ((rc = tw_mpw_map(b, 4 + extra)) || (rc = put_kstr(b, "name_en", p->name_en)) ||
+        (rc = put_ref(b, r, "place", p->author, p->slot)) || (rc = put_kstr(b, "place_kind", p->kind)) ||
+        (rc = put_kstr(b, "subdivision", p->sub)))
+        return rc;
+    return 0;
+}
+
+static uint32_t capped(size_t n) { return n > TW_REPORT_LIST_MAX ? TW_REPORT_LIST_MAX : (uint32_t)n; }
+
+static int put_refstr(tw_buf *b, const tw_report *r, uint32_t author, const char *slot)
+{
+    char ref[TW_KEYTEXT_LEN + 1 + TW_SLOT_MAX + 1];
+    int n = snprintf(ref, sizeof ref, "%s/%s", r->authors.v[author].text, slot);
+    return tw_mpw_str(b, ref, (size_t)n);
+}
+
+/* Working lists of one gaps computation; each list holds identity roots
+ * (places) or group indexes, sorted. */
+typedef struct gaps {
+    const tw_report *r;
+    uint32_t *unp, *dup, *twice, *cand, *seekg, *seekp;
+    size_t nunp, ndup, ntwice, ncand, nseekg, nseekp;
+    /* Chains, so that lists need no search of all records: */
+    uint32_t *rec_next, *rec_head;      /* place records by identity */
+    uint32_t *unit_next, *unit_head;    /* links by identity */
+    uint32_t *sug_start, *sug_groups;   /* seeking groups by candidate position */
+    uint32_t *cand_pos;                 /* identity root -> position in cand[] */
+    ctab t[3];                          /* unpartnered by governorate, by kind; duplicated by governorate */
+} gaps;
+
+#define NIL32 0xFFFFFFFFu
+
+static int gaps_duplicated(gaps *q, tw_buf *out)
+{
+    const tw_report *r = q->r;
+    int rc;
+    if ((rc = tw_mpw_cstr(out, "duplicated")) || (rc = tw_mpw_arr(out, capped(q->ndup)))) return rc;
+    for (size_t i = 0; i < capped(q->ndup); i++) {
+        uint32_t root = q->dup[i], gs[TW_REPORT_LIST_MAX];
+        size_t ng = 0;
+        if ((rc = put_place(out, r, root, 1)) || (rc = tw_mpw_cstr(out, "groups"))) return rc;
+        for (uint32_t u = q->unit_head[root]; u != NIL32 && ng < TW_REPORT_LIST_MAX; u = q->unit_next[u]) {
+            const runit *un = &r->units.v[u];
+            const char *st = r->links.v[un->gov].status;
+            if (un->g >= 0 && (strcmp(st, "active") == 0 || strcmp(st, "exploring") == 0)) gs[ng++] = (uint32_t)un->g;
+        }
+        qsort(gs, ng, sizeof *gs, cmp_group_ref);
+        if ((rc = tw_mpw_arr(out, (uint32_t)ng))) return rc;
+        for (size_t j = 0; j < ng; j++) {
+            const rgroup *g = &r->groups.v[gs[j]];
+            if ((rc = tw_mpw_map(out, 2)) || (rc = put_ref(out, r, "group", g->author, g->slot)) ||
+                (rc = put_kstr(out, "name", g->name)))
+                return rc;
+        }
+    }
+    return 0;
+}
+
+static int gaps_twice(gaps *q, tw_buf *out)
+{
+    const tw_report *r = q->r;
+    const rplace *pl = r->places.v;
+    int rc;
+    if ((rc = tw_mpw_cstr(out, "listed_twice")) || (rc = tw_mpw_arr(out, capped(q->ntwice)))) return rc;
+    for (size_t i = 0; i < capped(q->ntwice); i++) {
+        uint32_t root = q->twice[i], recs[TW_REPORT_LIST_MAX];
+        size_t n = 0;
+        for (uint32_t j = q->rec_head[root]; j != NIL32 && n < TW_REPORT_LIST_MAX; j = q->rec_next[j]) recs[n++] = j;
+        qsort(recs, n, sizeof *recs, cmp_place_ref);
+        if ((rc = put_place(out, r, root, 1)) || (rc = tw_mpw_cstr(out, "records")) ||
+            (rc = tw_mpw_arr(out, (uint32_t)n)))
+            return rc;
+        for (size_t j = 0; j < n; j++)
+            if ((rc = put_refstr(out, r, pl[recs[j]].author, pl[recs[j]].slot))) return rc;
+    }
+    return 0;
+}
+
+/* Matches: the i-th seeking group gets the candidates at positions 3i,
+ * 3i+1 and 3i+2 (modulo their number), so that suggestions spread over the
+ * places with no partner rather than steer every group to the same one. */
+static size_t suggest_pos(const gaps *q, size_t g, size_t j)
+{
+    return (TW_REPORT_SUGGEST * g + j) % q->ncand;
+}
+
+static size_t nsuggest(const gaps *q)
+{
+    return q->ncand < TW_REPORT_SUGGEST ? q->ncand : TW_REPORT_SUGGEST;
+}
+
+static int gaps_seeking_places(gaps *q, tw_buf *out)
+{
+    const tw_report *r = q->r;
+    int rc;
+    if ((rc = tw_mpw_cstr(out, "seeking_places")) || (rc = tw_mpw_arr(out, capped(q->nseekp)))) return rc;
+    for (size_t i = 0; i < capped(q->nseekp); i++) {
+        uint32_t root = q->seekp[i];
+        if ((rc = put_place(out, r, root, 1)) || (rc = tw_mpw_cstr(out, "suggested_groups"))) return rc;
+        size_t lo = 0, hi = 0;
+        if (!r->places.v[root].taken) {
+            lo = q->sug_start[q->cand_pos[root]];
+            hi = q->sug_start[q->cand_pos[root] + 1];
+        }
+        if (hi - lo > TW_REPORT_LIST_MAX) hi = lo + TW_REPORT_LIST_MAX;
+        if ((rc = tw_mpw_arr(out, (uint32_t)(hi - lo)))) return rc;
+        for (size_t k = lo; k < hi; k++) {
+            const rgroup *g = &r->groups.v[q->sug_groups[k]];
+            if ((rc = put_refstr(out, r, g->author, g->slot))) return rc;
+        }
+    }
+    return 0;
+}
+
+static int gaps_suggestions(gaps *q, tw_buf *out)
+{
+    const tw_report *r = q->r;
+    const rplace *pl = r->places.v;
+    int rc;
+    if ((rc = tw_mpw_cstr(out, "suggestions")) || (rc = tw_mpw_arr(out, capped(q->nseekg)))) return rc;
+    for (size_t g = 0; g < capped(q->nseekg); g++) {
+        const rgroup *gr = &r->groups.v[q->seekg[g]];
+        size_t ns = nsuggest(q);
+        if ((rc = tw_mpw_map(out, 3)) || (rc = put_ref(out, r, "group", gr->author, gr->slot)) ||
+            (rc = put_kstr(out, "name", gr->name)) || (rc = tw_mpw_cstr(out, "places")) ||
+            (rc = tw_mpw_arr(out, (uint32_t)ns)))
+            return rc;
+        for (size_t j = 0; j < ns; j++) {
+            const rplace *p = &pl[pl[q->cand[suggest_pos(q, g, j)]].rep];
+            if ((rc = put_refstr(out, r, p->author, p->slot))) return rc;
+        }
+    }
+    return 0;
+}
+
+static int gaps_unpartnered(gaps *q, tw_buf *out)
+{
+    int rc;
+    if ((rc = tw_mpw_cstr(out, "unpartnered")) || (rc = tw_mpw_arr(out, capped(q->nunp)))) return rc;
+    for (size_t i = 0; i < capped(q->nunp); i++)
+        if ((rc = put_place(out, q->r, q->unp[i], 1)) || (rc = tw_mpw_cstr(out, "seeking")) ||
+            (rc = tw_mpw_bool(out, q->r->places.v[q->unp[i]].any_seeking)))
+            return rc;
+    return 0;
+}
+
+static int gaps_prepare(gaps *q)
+{
+    const tw_report *r = q->r;
+    const rplace *pl = r->places.v;
+    size_t np = r->places.n + 1, nu = r->units.n + 1;
+    uint32_t **arrs[] = { &q->unp, &q->dup, &q->twice, &q->cand, &q->seekp, &q->rec_next, &q->rec_head,
+                          &q->unit_head, &q->sug_start, &q->cand_pos };
+    for (size_t i = 0; i < sizeof arrs / sizeof arrs[0]; i++)
+        if (!(*arrs[i] = malloc(np * sizeof **arrs[i]))) return TW_ENOMEM;
+    if (!(q->seekg = malloc((r->groups.n + 1) * sizeof *q->seekg)) ||
+        !(q->unit_next = malloc(nu * sizeof *q->unit_next)) ||
+        !(q->sug_groups = malloc((TW_REPORT_SUGGEST * r->groups.n + 1) * sizeof *q->sug_groups)))
+        return TW_ENOMEM;
+    for (uint32_t i = 0; i < r->places.n; i++) q->rec_head[i] = q->unit_head[i] = NIL32;
+    for (uint32_t i = (uint32_t)r->places.n; i-- > 0;) {
+        uint32_t root = find_root((rplace *)pl, i);
+        q->rec_next[i] = q->rec_head[root];
+        q->rec_head[root] = i;
+    }
+    for (uint32_t u = (uint32_t)r->units.n; u-- > 0;) {
+        int64_t id = r->units.v[u].ident;
+        if (id < 0) continue;
+        q->unit_next[u] = q->unit_head[id];
+        q->unit_head[id] = u;
+    }
+    for (uint32_t i = 0; i < r->places.n; i++) {
+        if (pl[i].parent != i) continue;
+        const rplace *rep = &pl[pl[i].rep];
+        if (!pl[i].active) {
+            q->unp[q->nunp++] = i;
+            ct_add(&q->t[0], rep->sub);
+            ct_add(&q->t[1], rep->kind);
+        }
+        if (!pl[i].taken) q->cand[q->ncand++] = i;
+        if (pl[i].ngroups >= 2) { q->dup[q->ndup++] = i; ct_add(&q->t[2], rep->sub); }
+        if (pl[i].nrec >= 2) q->twice[q->ntwice++] = i;
+        if (pl[i].any_seeking) q->seekp[q->nseekp++] = i;
+    }
+    for (uint32_t i = 0; i < r->groups.n; i++)
+        if (r->groups.v[i].seeking) q->seekg[q->nseekg++] = i;
+    sort_r = r;
+    qsort(q->unp, q->nunp, sizeof *q->unp, cmp_candidate);
+    qsort(q->dup, q->ndup, sizeof *q->dup, cmp_ident_ref);
+    qsort(q->twice, q->ntwice, sizeof *q->twice, cmp_ident_ref);
+    qsort(q->cand, q->ncand, sizeof *q->cand, cmp_candidate);
+    qsort(q->seekg, q->nseekg, sizeof *q->seekg, cmp_group_ref);
+    qsort(q->seekp, q->nseekp, sizeof *q->seekp, cmp_ident_ref);
+    for (size_t k = 0; k < q->ncand; k++) q->cand_pos[q->cand[k]] = (uint32_t)k;
+    /* Seeking groups by the candidate position they are given, in group
+     * order: a counting sort. */
+    memset(q->sug_start, 0, np * sizeof *q->sug_start);
+    for (size_t g = 0; q->ncand && g < q->nseekg; g++)
+        for (size_t j = 0; j < nsuggest(q); j++) q->sug_start[suggest_pos(q, g, j) + 1]++;
+    for (size_t k = 0; k < q->ncand; k++) q->sug_start[k + 1] += q->sug_start[k];
+    for (size_t g = 0; q->ncand && g < q->nseekg; g++)
+        for (size_t j = 0; j < nsuggest(q); j++) {
+            size_t k = suggest_pos(q, g, j);
+            /* sug_start[k] counts up while filling; restored below. */
+            q->sug_groups[q->sug_start[k]++] = q->seekg[g];
+        }
+    for (size_t k = q->ncand; k > 0; k--) q->sug_start[k] = q->sug_start[k - 1];
+    q->sug_start[0] = 0;
+    return 0;
+}
+
+static void gaps_free(gaps *q)
+{
+    free(q->unp); free(q->dup); free(q->twice); free(q->cand); free(q->seekg); free(q->seekp);
+    free(q->rec_next); free(q->rec_head); free(q->unit_next); free(q->unit_head);
+    free(q->sug_start); free(q->sug_groups); free(q->cand_pos);
+}
+
+int tw_report_gaps(const tw_report *r, bool counts_only, tw_buf *out)
+{
+    if (!r->finished) return TW_ESTATE;
+    gaps q;
+    memset(&q, 0, sizeof q);
+    q.r = r;
+    int rc = gaps_prepare(&q);
+    if (rc) goto done;
+    size_t idents = 0;
+    for (uint32_t i = 0; i < r->places.n; i++) idents += r->places.v[i].parent == i;
+    static const char *const ck[] = { "duplicated_places", "place_identities", "places_listed_twice",
+                                      "seeking_groups", "seeking_places", "unpartnered_places" };
+    uint64_t cv[] = { q.ndup, idents, q.ntwice, q.nseekg, q.nseekp, q.nunp };
+    /* Keys in sorted order. */
+    if ((rc = tw_mpw_map(out, counts_only ? 4 : 9)) || (rc = put_named(out, "counts", 6, ck, cv)) ||
+        (!counts_only && (rc = gaps_duplicated(&q, out))) ||
+        (rc = put_ctab(out, "duplicated_by_governorate", &q.t[2])) ||
+        (!counts_only && ((rc = gaps_twice(&q, out)) || (rc = gaps_seeking_places(&q, out)) ||
+                          (rc = gaps_suggestions(&q, out)) || (rc = gaps_unpartnered(&q, out)))) ||
+        (rc = put_ctab(out, "unpartnered_by_governorate", &q.t[0])) ||
+        (rc = put_ctab(out, "unpartnered_by_kind", &q.t[1])))
+        goto done;
+done:
+    gaps_free(&q);
+    return rc;
+}

@@ -1,0 +1,60 @@
+/*
+ * Hub reports (proto/PROTOCOL.md, ops "stats", "gaps" and "report"):
+ * statistics, coverage and duplication, and the aggregate export, computed
+ * from the current records of kinds group, place and link.
+ *
+ * The caller feeds every current entry of those kinds (tombstones are
+ * skipped here, superseded versions are not in the store) with
+ * tw_report_add(), then calls tw_report_finish() once, then any of the
+ * encoders.  Nothing here does I/O or reads a clock: the time that decides
+ * which links are dormant is given in the options, so a report is a pure
+ * function of the entries and the options.  Each encoder writes one msgpack
+ * map whose tables are maps of text -> count and whose lists are arrays of
+ * maps; keys are written sorted, so equal inputs give equal bytes.
+ *
+ * The rules (what a link, a confirmed link, a place's identity, a gap and a
+ * suggested match are) are spelt out in proto/PROTOCOL.md under "Reports".
+ */
+#ifndef TWIND_REPORT_H
+#define TWIND_REPORT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include "twin/entry.h"
+#include "twin/mp.h"
+
+/* TODO(move to limits.h) */
+#define TW_REPORT_DORMANT_MONTHS_DEFAULT 12u
+#define TW_REPORT_DORMANT_MONTHS_MAX     1200u
+#define TW_REPORT_MONTH_MS               (30ull * 86400000ull) /* a month, for dormancy */
+#define TW_REPORT_LIST_MAX               1000u  /* rows of each list in a gaps answer */
+#define TW_REPORT_SUGGEST                3u     /* places suggested to each seeking group */
+#define TW_REPORT_RECORDS_MAX            4000000u /* records of the three kinds in one report */
+
+typedef struct tw_report tw_report;
+
+typedef struct tw_report_opts {
+    uint64_t now_ms;            /* the report's time: links not updated since
+                                   now - dormant_months months are dormant */
+    uint32_t dormant_months;
+} tw_report_opts;
+
+int  tw_report_new(tw_report **out, const tw_report_opts *o);
+void tw_report_free(tw_report *r);
+/* Takes the fields it needs from a group, place or link entry (copied);
+ * other kinds and tombstones are ignored.  TW_ETOOBIG past
+ * TW_REPORT_RECORDS_MAX, TW_ENOMEM. */
+int  tw_report_add(tw_report *r, const tw_entry *en);
+/* Resolves link references, merges statements into links and places into
+ * identities.  Call once, after the last tw_report_add(). */
+int  tw_report_finish(tw_report *r);
+
+/* The statistics map.  extra (extra_n pre-encoded key/value pairs, keys
+ * sorting before "active_") is written first, e.g. the store's "kinds". */
+int  tw_report_stats(const tw_report *r, const uint8_t *extra, size_t extra_len,
+                     uint32_t extra_n, tw_buf *out);
+/* The gaps map: count tables and, unless counts_only, the lists. */
+int  tw_report_gaps(const tw_report *r, bool counts_only, tw_buf *out);
+
+#endif

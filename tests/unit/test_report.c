@@ -1,0 +1,309 @@
+/*
+ * Unit tests of daemon/report.c over hand-made records: merging of the two
+ * sides' statements, confirmation, place identity across spellings,
+ * duplication, dormancy by status and by age, ended links by year,
+ * unresolved references, suggested matches, and the counts-only answer.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "twin/err.h"
+#include "twin/keytext.h"
+#include "report.h"
+
+#define DAY 86400000ull
+#define T0 (1700000000000ull)
+
+static uint8_t KA[TW_KEY_LEN], KB[TW_KEY_LEN];
+static char TA[TW_KEYTEXT_LEN + 1], TB[TW_KEYTEXT_LEN + 1];
+
+typedef struct fx { tw_arena a; tw_report *r; tw_buf out; tw_val res; int nid; } fx;
+
+/* Adds a record: fields as "name=value" ("true"/"false" are bools; a value
+ * "a;b" of other_names is a list). */
+static void add(fx *f, const uint8_t *author, const char *kind, const char *slot, uint64_t ts, ...)
+{
+    const char *kv[16];
+    size_t n = 0;
+    va_list ap;
+    va_start(ap, ts);
+    for (const char *s; (s = va_arg(ap, const char *)) != NULL;) kv[n++] = s;
+    va_end(ap);
+    tw_entry en;
+    memset(&en, 0, sizeof en);
+    en.author = author;
+    en.kind = kind; en.kind_len = (uint32_t)strlen(kind);
+    en.slot = slot; en.slot_len = (uint32_t)strlen(slot);
+    en.ts = ts;
+    en.id[0] = (uint8_t)++f->nid;
+    assert_int_equal(tw_v_map(&f->a, &en.body, (uint32_t)n), 0);
+    for (size_t i = 0; i < n; i++) {
+        const char *eq = strchr(kv[i], '=');
+        en.body.v.map[i].k = tw_v_str(kv[i], (size_t)(eq - kv[i]));
+        const char *v = eq + 1;
+        if (strcmp(v, "true") == 0 || strcmp(v, "false") == 0) en.body.v.map[i].v = tw_v_bool(v[0] == 't');
+        else if (strncmp(kv[i], "other_names=", 12) == 0) {
+            tw_val *l = &en.body.v.map[i].v;
+            assert_int_equal(tw_v_arr(&f->a, l, 2), 0);
+            const char *semi = strchr(v, ';');
+            l->v.arr[0] = tw_v_str(v, (size_t)(semi - v));
+            l->v.arr[1] = tw_v_cstr(semi + 1);
+        } else en.body.v.map[i].v = tw_v_cstr(v);
+    }
+    assert_int_equal(tw_report_add(f->r, &en), 0);
+}
+
+static void start(fx *f, uint64_t now, uint32_t months)
+{
+    memset(f, 0, sizeof *f);
+    tw_arena_init(&f->a, 0);
+    tw_buf_init(&f->out);
+    tw_report_opts o = { .now_ms = now, .dormant_months = months };
+    assert_int_equal(tw_report_new(&f->r, &o), 0);
+}
+
+static void decode(fx *f)
+{
+    assert_int_equal(tw_mp_decode(f->out.p, f->out.len, &f->a, 0, &f->res, NULL, NULL), 0);
+}
+
+static void stats(fx *f)
+{
+    assert_int_equal(tw_report_finish(f->r), 0);
+    assert_int_equal(tw_report_stats(f->r, NULL, 0, 0, &f->out), 0);
+    decode(f);
+}
+
+static void gaps(fx *f, bool counts_only)
+{
+    assert_int_equal(tw_report_finish(f->r), 0);
+    assert_int_equal(tw_report_gaps(f->r, counts_only, &f->out), 0);
+    decode(f);
+}
+
+static void done(fx *f)
+{
+    tw_report_free(f->r);
+    tw_buf_free(&f->out);
+    tw_arena_free(&f->a);
+}
+
+static uint64_t cnt(const fx *f, const char *table, const char *key)
+{
+    const tw_val *v = tw_v_get(tw_v_get(&f->res, table), key);
+    return v && v->type == TW_UINT ? v->v.u : 0;
+}
+
+static char *ref(char *buf, const char *kt, const char *slot)
+{
+    sprintf(buf, "%s/%s", kt, slot);
+    return buf;
+}
+
+static int setup(void **state)
+{
+    memset(KA, 0x11, sizeof KA);
+    memset(KB, 0x22, sizeof KB);
+    tw_keytext_encode(TA, TW_KEYTEXT_PREFIX, KA);
+    tw_keytext_encode(TB, TW_KEYTEXT_PREFIX, KB);
+    return 0;
+}
+
+/* The association (A) states a link to the committee's (B) place and B
+ * states it back: one link, confirmed.  A second link by A alone is
+ * one-sided.  Active links are counted by the group's and place's fields. */
+static void test_confirmed_and_merge(void **state)
+{
+    fx f;
+    char r1[128], r2[128];
+    start(&f, T0, 12);
+    add(&f, KA, "group", "camden", T0, "name=Camden Link", "group_kind=friendship_group", "nation=england",
+        "region=E12000007", "seeking_partner=true", NULL);
+    add(&f, KA, "group", "leeds", T0, "name=Leeds Link", "group_kind=school", "nation=england", NULL);
+    add(&f, KB, "place", "abu-dis", T0, "name_en=Abu Dis", "place_kind=town", "country=PS",
+        "subdivision=PS-JEM", "area=west_bank", NULL);
+    char pf[160], gf[160], pf2[160];
+    snprintf(pf, sizeof pf, "place=%s", ref(r1, TB, "abu-dis"));
+    snprintf(gf, sizeof gf, "group=%s", ref(r2, TA, "camden"));
+    snprintf(pf2, sizeof pf2, "place=%s", r1);
+    add(&f, KA, "link", "l1", T0, "group=camden", pf, "formality=friendship_link", "status=active", "since=1998", NULL);
+    add(&f, KB, "link", "b1", T0 + 1, gf, "place=abu-dis", "formality=friendship_link", "status=active", "since=1998", NULL);
+    add(&f, KA, "link", "l2", T0, "group=leeds", pf2, "formality=exploring", "status=exploring", NULL);
+    stats(&f);
+    assert_int_equal(cnt(&f, "totals", "links"), 2);
+    assert_int_equal(cnt(&f, "totals", "link_statements"), 3);
+    assert_int_equal(cnt(&f, "links_by_confirmation", "confirmed"), 1);
+    assert_int_equal(cnt(&f, "links_by_confirmation", "one_sided"), 1);
+    assert_int_equal(cnt(&f, "active_links_by_governorate", "PS-JEM"), 1);
+    assert_int_equal(cnt(&f, "active_links_by_region", "E12000007"), 1);
+    assert_int_equal(cnt(&f, "active_links_by_group_kind", "friendship_group"), 1);
+    assert_int_equal(cnt(&f, "active_links_by_place_kind", "town"), 1);
+    assert_int_equal(cnt(&f, "links_started_by_year", "1998"), 1);
+    assert_int_equal(cnt(&f, "groups_by_region", "(none)"), 1);
+    assert_int_equal(cnt(&f, "seeking", "groups"), 1);
+    done(&f);
+}
+
+/* Two spellings of one town in one governorate are one place; two groups
+ * active on it (each through another record) make it duplicated. */
+static void test_identity_and_duplication(void **state)
+{
+    fx f;
+    start(&f, T0, 12);
+    add(&f, KB, "place", "beit-sahour", T0, "name_en=Beit Sahour", "place_kind=town", "country=PS", "subdivision=PS-BTH", NULL);
+    add(&f, KA, "place", "bayt-sahur", T0, "name_en=Bayt Sāḥūr", "other_names=BEIT-SAHOUR;Beit Sahur",
+        "place_kind=town", "country=PS", "subdivision=PS-BTH", NULL);
+    /* Same name, another governorate: another place. */
+    add(&f, KA, "place", "beit-sahour-heb", T0, "name_en=Beit Sahour", "place_kind=village", "country=PS", "subdivision=PS-HBN", NULL);
+    add(&f, KA, "group", "g1", T0, "name=One", "group_kind=church", "nation=wales", NULL);
+    add(&f, KA, "group", "g2", T0, "name=Two", "group_kind=church", "nation=scotland", NULL);
+    char pf[160];
+    snprintf(pf, sizeof pf, "place=%s/beit-sahour", TB);
+    add(&f, KA, "link", "l1", T0, "group=g1", pf, "formality=formal_twinning", "status=active", NULL);
+    add(&f, KA, "link", "l2", T0, "group=g2", "place=bayt-sahur", "formality=exploring", "status=exploring", NULL);
+    gaps(&f, false);
+    assert_int_equal(cnt(&f, "counts", "place_identities"), 2);
+    assert_int_equal(cnt(&f, "counts", "places_listed_twice"), 1);
+    assert_int_equal(cnt(&f, "counts", "duplicated_places"), 1);
+    assert_int_equal(cnt(&f, "counts", "unpartnered_places"), 1);
+    assert_int_equal(cnt(&f, "unpartnered_by_governorate", "PS-HBN"), 1);
+    assert_int_equal(cnt(&f, "duplicated_by_governorate", "PS-BTH"), 1);
+    const tw_val *d = tw_v_get(&f.res, "duplicated");
+    assert_int_equal(d->len, 1);
+    assert_int_equal(tw_v_get(&d->v.arr[0], "groups")->len, 2);
+    const tw_val *t = tw_v_get(&f.res, "listed_twice");
+    assert_int_equal(tw_v_get(&t->v.arr[0], "records")->len, 2);
+    done(&f);
+}
+
+/* Dormant by status, and by age against the report's time; ended links by
+ * the year they ended; a tombstone is not counted. */
+static void test_dormant_and_ended(void **state)
+{
+    for (int pass = 0; pass < 2; pass++) {
+        fx f;
+        uint32_t months = pass ? 24 : 12;
+        start(&f, T0 + 13 * 30 * DAY, months);
+        add(&f, KA, "group", "g", T0, "name=G", "group_kind=council", "nation=england", NULL);
+        add(&f, KA, "place", "p", T0, "name_en=P", "place_kind=village", "country=PS", NULL);
+        add(&f, KA, "place", "q", T0, "name_en=Q", "place_kind=village", "country=PS", NULL);
+        add(&f, KA, "place", "s", T0, "name_en=S", "place_kind=village", "country=PS", NULL);
+        add(&f, KA, "link", "old", T0, "group=g", "place=p", "formality=friendship_link", "status=active", NULL);
+        add(&f, KA, "link", "d", T0 + 13 * 30 * DAY, "group=g", "place=q", "formality=friendship_link", "status=dormant", NULL);
+        add(&f, KA, "link", "e", T0, "group=g", "place=s", "formality=friendship_link", "status=ended",
+            "since=2001", "ended=2009-05", NULL);
+        tw_entry tomb;
+        memset(&tomb, 0, sizeof tomb);
+        tomb.author = KA; tomb.kind = "link"; tomb.kind_len = 4; tomb.slot = "gone"; tomb.slot_len = 4;
+        tomb.body = tw_v_nil();
+        assert_int_equal(tw_report_add(f.r, &tomb), 0);
+        stats(&f);
+        assert_int_equal(cnt(&f, "dormant_links", "status_dormant"), 1);
+        assert_int_equal(cnt(&f, "dormant_links", "no_update"), pass ? 0 : 1);
+        assert_int_equal(cnt(&f, "links_ended_by_year", "2009"), 1);
+        assert_int_equal(cnt(&f, "links_started_by_year", "2001"), 1);
+        assert_int_equal(cnt(&f, "totals", "link_statements"), 3);
+        done(&f);
+    }
+}
+
+/* References to records nobody holds leave a link of its own, counted
+ * under (unknown); a link with party_key only is one too. */
+static void test_unresolved(void **state)
+{
+    fx f;
+    start(&f, T0, 12);
+    add(&f, KA, "group", "g", T0, "name=G", "group_kind=council", "nation=england", NULL);
+    add(&f, KA, "link", "l1", T0, "group=g", "place=nowhere", "formality=friendship_link", "status=active", NULL);
+    add(&f, KA, "link", "l2", T0, "group=g", "place=twk_bad/x", "formality=friendship_link", "status=active", NULL);
+    char pk[80];
+    snprintf(pk, sizeof pk, "party_key=%s", TB);
+    add(&f, KA, "link", "l3", T0, pk, "formality=exploring", "status=active", NULL);
+    stats(&f);
+    assert_int_equal(cnt(&f, "totals", "links"), 3);
+    assert_int_equal(cnt(&f, "active_links_by_governorate", "(unknown)"), 3);
+    assert_int_equal(cnt(&f, "active_links_by_group_kind", "council"), 2);
+    assert_int_equal(cnt(&f, "active_links_by_group_kind", "(unknown)"), 1);
+    assert_int_equal(cnt(&f, "links_by_confirmation", "one_sided"), 3);
+    done(&f);
+}
+
+/* Suggestions: seeking places first, spread over groups 3 apart; counts
+ * only drops every list. */
+static void test_suggestions(void **state)
+{
+    fx f;
+    start(&f, T0, 12);
+    add(&f, KA, "group", "a", T0, "name=A", "group_kind=council", "nation=england", "seeking_partner=true", NULL);
+    add(&f, KA, "group", "b", T0, "name=B", "group_kind=council", "nation=england", "seeking_partner=true", NULL);
+    add(&f, KA, "group", "c", T0, "name=C", "group_kind=council", "nation=england", NULL);
+    add(&f, KA, "place", "p1", T0, "name_en=Zeta", "place_kind=village", "country=PS", "subdivision=PS-GZA", NULL);
+    add(&f, KA, "place", "p2", T0, "name_en=Alpha", "place_kind=village", "country=PS", "subdivision=PS-GZA", NULL);
+    add(&f, KA, "place", "p3", T0, "name_en=Seeker", "place_kind=refugee_camp", "country=PS", "subdivision=PS-RFH", "seeking_partner=true", NULL);
+    add(&f, KA, "place", "p4", T0, "name_en=Taken", "place_kind=town", "country=PS", "subdivision=PS-BTH", NULL);
+    add(&f, KA, "place", "p5", T0, "name_en=Beta", "place_kind=town", "country=PS", "subdivision=PS-BTH", NULL);
+    add(&f, KA, "link", "l", T0, "group=c", "place=p4", "formality=exploring", "status=exploring", NULL);
+    gaps(&f, false);
+    /* Candidates: p3 (seeking), p5 (PS-BTH Beta), p2 (PS-GZA Alpha), p1 (PS-GZA Zeta). */
+    const tw_val *s = tw_v_get(&f.res, "suggestions");
+    assert_int_equal(s->len, 2);
+    char r[128];
+    const tw_val *pa = tw_v_get(&s->v.arr[0], "places"), *pb = tw_v_get(&s->v.arr[1], "places");
+    assert_true(tw_v_is_str(&pa->v.arr[0], ref(r, TA, "p3")));
+    assert_true(tw_v_is_str(&pa->v.arr[1], ref(r, TA, "p5")));
+    assert_true(tw_v_is_str(&pa->v.arr[2], ref(r, TA, "p2")));
+    assert_true(tw_v_is_str(&pb->v.arr[0], ref(r, TA, "p1")));
+    assert_true(tw_v_is_str(&pb->v.arr[1], ref(r, TA, "p3")));
+    const tw_val *sp = tw_v_get(&f.res, "seeking_places");
+    assert_int_equal(tw_v_get(&sp->v.arr[0], "suggested_groups")->len, 2);
+    assert_int_equal(cnt(&f, "counts", "unpartnered_places"), 5);
+    done(&f);
+
+    start(&f, T0, 12);
+    add(&f, KA, "group", "a", T0, "name=A", "group_kind=council", "nation=england", "seeking_partner=true", NULL);
+    gaps(&f, true);
+    assert_null(tw_v_get(&f.res, "suggestions"));
+    assert_null(tw_v_get(&f.res, "unpartnered"));
+    assert_int_equal(cnt(&f, "counts", "seeking_groups"), 1);
+    assert_int_equal(f.res.len, 4);
+    done(&f);
+}
+
+/* The same entries give the same bytes, and finish runs once. */
+static void test_deterministic(void **state)
+{
+    tw_buf first;
+    tw_buf_init(&first);
+    for (int i = 0; i < 2; i++) {
+        fx f;
+        start(&f, T0, 12);
+        add(&f, KA, "group", "g", T0, "name=G", "group_kind=council", "nation=england", "seeking_partner=true", NULL);
+        add(&f, KB, "place", "p", T0, "name_en=P", "place_kind=village", "country=PS", "seeking_partner=true", NULL);
+        assert_int_equal(tw_report_finish(f.r), 0);
+        assert_int_equal(tw_report_finish(f.r), TW_ESTATE);
+        assert_int_equal(tw_report_gaps(f.r, false, &f.out), 0);
+        assert_int_equal(tw_report_stats(f.r, NULL, 0, 0, &f.out), 0);
+        if (i == 0) tw_buf_put(&first, f.out.p, f.out.len);
+        else { assert_int_equal(first.len, f.out.len); assert_memory_equal(first.p, f.out.p, first.len); }
+        done(&f);
+    }
+    tw_buf_free(&first);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_confirmed_and_merge),
+        cmocka_unit_test(test_identity_and_duplication),
+        cmocka_unit_test(test_dormant_and_ended),
+        cmocka_unit_test(test_unresolved),
+        cmocka_unit_test(test_suggestions),
+        cmocka_unit_test(test_deterministic),
+    };
+    return cmocka_run_group_tests(tests, setup, NULL);
+}
