@@ -606,9 +606,13 @@ int tw_report_stats(const tw_report *r, const uint8_t *extra, size_t extra_len,
         (rc = put_years(out, "links_started_by_year", started)))
         goto done;
     for (int i = S_PAREA; i <= S_PSUB && !rc; i++) rc = put_ctab(out, stat_names[i], &t[i]);
-    static const char *const sk[] = { "groups", "places" };
-    uint64_t sv[] = { gseek, pseek };
-    if (rc || (rc = put_named(out, "seeking", 2, sk, sv))) goto done;
+    /* "seeking" names only the kinds that have a seeker, as it always has. */
+    const char *sk[2];
+    uint64_t sv[2];
+    uint32_t ns = 0;
+    if (gseek) { sk[ns] = "groups"; sv[ns++] = gseek; }
+    if (pseek) { sk[ns] = "places"; sv[ns++] = pseek; }
+    if (rc || (rc = put_named(out, "seeking", ns, sk, sv))) goto done;
     static const char *const tk[] = { "groups", "link_statements", "links", "place_identities", "places" };
     uint64_t tv[] = { r->groups.n, r->links.n, r->units.n, idents, r->places.n };
     rc = put_named(out, "totals", 5, tk, tv);

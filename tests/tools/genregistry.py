@@ -231,8 +231,8 @@ def expect(akey, ckey, d, no_update):
     stats["places_by_area"] = ctab(b.get("area", "(none)") for b in places.values())
     stats["places_by_kind"] = ctab(b["place_kind"] for b in places.values())
     stats["places_by_subdivision"] = ctab(code(b.get("subdivision"), govs) for b in places.values())
-    stats["seeking"] = {"groups": sum(1 for b in groups.values() if b.get("seeking_partner")),
-                        "places": sum(1 for b in places.values() if b.get("seeking_partner"))}
+    stats["seeking"] = {k: v for k, v in (("groups", sum(1 for b in groups.values() if b.get("seeking_partner"))),
+                                          ("places", sum(1 for b in places.values() if b.get("seeking_partner")))) if v}
     # Statements of one link agree in this registry, so any is the governing one.
     gov = [u[0] for u in all_units]
     stats["links_by_status"] = ctab(u["body"]["status"] for u in gov)
