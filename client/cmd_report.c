@@ -13,10 +13,10 @@
 
 #include "cli.h"
 #include "csv.h"
+#include "twin/limits.h"
 #include "twin/err.h"
 
-/* TODO(move to limits.h) */
-#define TW_CLI_CHART_BARS 40u   /* bars drawn in one chart; the rest are summed as "others" */
+/* (the limits are in include/twin/limits.h) */
 
 /* ------------------------------------------------------------ arguments */
 

@@ -21,16 +21,11 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include "twin/limits.h"
 #include "twin/entry.h"
 #include "twin/mp.h"
 
-/* TODO(move to limits.h) */
-#define TW_REPORT_DORMANT_MONTHS_DEFAULT 12u
-#define TW_REPORT_DORMANT_MONTHS_MAX     1200u
-#define TW_REPORT_MONTH_MS               (30ull * 86400000ull) /* a month, for dormancy */
-#define TW_REPORT_LIST_MAX               1000u  /* rows of each list in a gaps answer */
-#define TW_REPORT_SUGGEST                3u     /* places suggested to each seeking group */
-#define TW_REPORT_RECORDS_MAX            4000000u /* records of the three kinds in one report */
+/* (the limits are in include/twin/limits.h) */
 
 typedef struct tw_report tw_report;
 

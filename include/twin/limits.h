@@ -82,7 +82,6 @@
 #define TW_LIST_LIMIT_MAX      10000u   /* largest list page asked for */
 #define TW_SEARCH_LIMIT_DEFAULT 100u    /* search results by default */
 #define TW_LIST_PAGE_BYTES     (TW_CTL_MSG_MAX / 4u) /* a list page ends early rather than pass this */
-#define TW_STATS_KEYS_MAX 256u   /* distinct values counted per table */
 
 /* ---- storage ---- */
 #define TW_TRIM_IDLE_MS 30000u   /* trim after scans, once no control request came for this long */
@@ -118,5 +117,14 @@
 #define TW_CLI_BUNDLE_MAX     (256u << 20)  /* bytes of a bundle file (the daemon's TW_BUNDLE_MAX) */
 #define TW_CLI_BUNDLE_POLL_MS 100u        /* twin asks for an import result this often */
 #define TW_CLI_BUNDLE_SLICES_MAX 4096u      /* export slices followed before giving up */
+
+/* ---- reports ---- */
+#define TW_REPORT_DORMANT_MONTHS_DEFAULT 12u /* a link without an update this long is dormant */
+#define TW_REPORT_DORMANT_MONTHS_MAX     1200u /* largest dormant_months accepted */
+#define TW_REPORT_MONTH_MS               (30ull * 86400000ull) /* a month, for dormancy */
+#define TW_REPORT_LIST_MAX               1000u  /* rows of each list in a gaps answer */
+#define TW_REPORT_SUGGEST                3u     /* places suggested to each seeking group */
+#define TW_REPORT_RECORDS_MAX            4000000u /* records of the three kinds in one report */
+#define TW_CLI_CHART_BARS 40u   /* bars drawn in one chart; the rest are summed as "others" */
 
 #endif
