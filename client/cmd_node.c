@@ -14,6 +14,7 @@
 #include "cli.h"
 #include "csv.h"
 #include "twin/err.h"
+#include "twin/limits.h"
 
 static void human_bytes(char *out, size_t n, uint64_t v)
 {
@@ -259,16 +260,30 @@ static int stats_csv(const tw_val *res)
 static int cmd_stats(tw_cli *cli, int argc, char **argv)
 {
     bool csv = false;
-    const tw_opt opts[] = { { "csv", 0, NULL, &csv }, { NULL, 0, NULL, NULL } };
+    const char *months = NULL;
+    const tw_opt opts[] = { { "csv", 0, NULL, &csv }, { "dormant-months", 0, &months, NULL }, { NULL, 0, NULL, NULL } };
     int npos;
     int rc = tw_cli_parse(cli, &tw_cmd_stats, argc, argv, opts, 0, 0, &npos);
     if (rc != TW_CLI_CONTINUE) return rc;
     if (csv && cli->json) return tw_cli_usage(&tw_cmd_stats, "--csv and --json exclude each other");
+    unsigned long dm = 0;
+    if (months) {
+        char *end;
+        dm = strtoul(months, &end, 10);
+        if (!months[0] || *end || dm < 1 || dm > TW_REPORT_DORMANT_MONTHS_MAX)
+            return tw_cli_usage(&tw_cmd_stats, "--dormant-months: \"%s\" is not a number of months from 1 to %u",
+                                months, TW_REPORT_DORMANT_MONTHS_MAX);
+    }
     tw_arena a;
     tw_arena_init(&a, 0);
-    tw_val res;
+    tw_val res, args, *argp = NULL;
     int exit = TW_EXIT_ERR;
-    if (tw_cli_call(cli, &a, "stats", NULL, &res, NULL) != 0) goto out;
+    if (months) {
+        tw_kv kv[1] = { { tw_v_cstr("dormant_months"), tw_v_uint(dm) } };
+        if (tw_cli_map(&a, &args, kv, 1)) goto out;
+        argp = &args;
+    }
+    if (tw_cli_call(cli, &a, "stats", argp, &res, NULL) != 0) goto out;
     rc = 0;
     if (cli->json) rc = tw_out_json(&res);
     else if (csv) rc = stats_csv(&res);
@@ -324,8 +339,10 @@ const tw_cmd tw_cmd_digest = {
 
 const tw_cmd tw_cmd_stats = {
     "stats", "print registry statistics (kinds, links, groups, places, seeking)",
-    "[--csv]",
+    "[--csv] [--dormant-months N]",
     "Prints each table of counts the node computes, sorted by key.\n\n"
-    "  --csv  rows table,key,count for spreadsheets\n",
+    "  --csv                 rows table,key,count for spreadsheets\n"
+    "  --dormant-months N    an active or exploring link without an update for N\n"
+    "                        months counts as dormant (default 12)\n",
     cmd_stats,
 };
