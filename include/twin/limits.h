@@ -127,4 +127,10 @@
 #define TW_REPORT_RECORDS_MAX            4000000u /* records of the three kinds in one report */
 #define TW_CLI_CHART_BARS 40u   /* bars drawn in one chart; the rest are summed as "others" */
 
+/* ---- trust (admission) ---- */
+#define TW_TRUST_DEPTH_MAX     16u      /* largest vouch_depth: vouches between a root and a member */
+#define TW_TRUST_KEYS_MAX      32768u   /* keys the trust table knows: roots, voucher and vouched keys */
+#define TW_TRUST_VOUCHES_MAX   65536u   /* vouch records kept, revocations included */
+#define TW_TRUST_VOUCHES_PER_AUTHOR_MAX 4096u /* vouch records kept per author */
+
 #endif
