@@ -272,5 +272,6 @@ extern const tw_cmd tw_cmd_export, tw_cmd_import;
 extern const tw_cmd tw_cmd_peers, tw_cmd_sync;
 extern const tw_cmd tw_cmd_gaps, tw_cmd_report;
 extern const tw_cmd tw_cmd_bundle;
+extern const tw_cmd tw_cmd_key;
 
 #endif

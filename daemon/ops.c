@@ -10,6 +10,7 @@
 #include <sodium.h>
 
 #include "twin/err.h"
+#include "twin/keyfile.h"
 #include "twin/keytext.h"
 #include "twin/limits.h"
 #include "twin/schema.h"
@@ -688,6 +689,39 @@ static int op_bundle_result(tw_node *n, const tw_val *args, tw_buf *out, tw_op_e
     return tw_bundle_op_result(n, args, out, e->msg, sizeof e->msg);
 }
 
+/* ------------------------------------------------------------ key backup */
+
+/* twin derives the file key from the passphrase itself (proto/PROTOCOL.md,
+ * "Identity backup files"): Argon2id takes about a second and 256 MiB, which
+ * must not stall the event loop, and the passphrase then never reaches the
+ * daemon.  Here the seed is only sealed under the key twin sends. */
+static int op_key_export(tw_node *n, const tw_val *args, tw_buf *out, tw_op_err *e)
+{
+    const tw_val *k = tw_v_get(args, "key"), *s = tw_v_get(args, "salt");
+    uint64_t ops, mem;
+    uint8_t nonce[TW_KEYFILE_NONCE_LEN], file[TW_KEYFILE_SIZE];
+    int rc;
+    if (!k || k->type != TW_BIN || k->len != TW_KEYFILE_KEY_LEN)
+        FAIL(TW_EINVAL, "argument \"key\" must be %u bytes", TW_KEYFILE_KEY_LEN);
+    if (!s || s->type != TW_BIN || s->len != TW_KEYFILE_SALT_LEN)
+        FAIL(TW_EINVAL, "argument \"salt\" must be %u bytes", TW_KEYFILE_SALT_LEN);
+    if ((rc = arg_uint(args, "opslimit", 0, UINT32_MAX, &ops, e)) ||
+        (rc = arg_uint(args, "memlimit", 0, UINT64_MAX, &mem, e)))
+        return rc;
+    if ((rc = tw_keyfile_params_check(ops, mem)))
+        FAIL(rc, "Argon2id parameters out of bounds (opslimit %u..%u, memlimit %u..%u bytes, a multiple of 1024)",
+             TW_KEYFILE_OPSLIMIT_MIN, TW_KEYFILE_OPSLIMIT_MAX, TW_KEYFILE_MEMLIMIT_MIN, TW_KEYFILE_MEMLIMIT_MAX);
+    randombytes_buf(nonce, sizeof nonce);
+    /* A libsodium Ed25519 secret key is the seed followed by the public key. */
+    if ((rc = tw_keyfile_seal(file, (const uint8_t *)k->v.s, n->sk, (const uint8_t *)s->v.s, ops, mem, nonce)))
+        FAIL(rc, "cannot seal the key: %s", tw_strerror(rc));
+    tw_info("node", "node identity exported, encrypted, to a control client (twin key export)");
+    if ((rc = tw_mpw_map(out, 2)) || (rc = tw_mpw_cstr(out, "file")) || (rc = tw_mpw_bin(out, file, sizeof file)) ||
+        (rc = put_kv_str(out, "node", n->keytext, strlen(n->keytext))))
+        return rc;
+    return 0;
+}
+
 /* -------------------------------------------------------------- dispatch */
 
 typedef int (*op_fn)(tw_node *, const tw_val *, tw_buf *, tw_op_err *);
@@ -699,6 +733,7 @@ static const struct { const char *name; op_fn fn; } ops[] = {
     { "peers", op_peers },     { "peers_add", op_peers_add }, { "peers_remove", op_peers_remove },
     { "sync", op_sync },
     { "bundle_export", op_bundle_export }, { "bundle_import", op_bundle_import }, { "bundle_result", op_bundle_result },
+    { "key_export", op_key_export },
 };
 
 int tw_ops_dispatch(tw_node *n, const char *op, size_t oplen, const tw_val *args,

@@ -133,4 +133,14 @@
 #define TW_TRUST_VOUCHES_MAX   65536u   /* vouch records kept, revocations included */
 #define TW_TRUST_VOUCHES_PER_AUTHOR_MAX 4096u /* vouch records kept per author */
 
+/* ---- key backup (twin key export|import; include/twin/keyfile.h) ---- */
+#define TW_KEYFILE_OPSLIMIT     3u           /* Argon2id passes export writes (libsodium's OPSLIMIT_MODERATE) */
+#define TW_KEYFILE_MEMLIMIT     (256u << 20) /* Argon2id memory export writes (MEMLIMIT_MODERATE) */
+#define TW_KEYFILE_OPSLIMIT_MIN 1u           /* fewest passes a key file may name (libsodium's minimum) */
+#define TW_KEYFILE_OPSLIMIT_MAX 10u          /* most passes a key file may ask of its reader */
+#define TW_KEYFILE_MEMLIMIT_MIN (8u << 10)   /* least memory a key file may name (libsodium's minimum) */
+#define TW_KEYFILE_MEMLIMIT_MAX (1u << 30)   /* most memory a key file may make its reader allocate */
+#define TW_KEYFILE_PASS_MIN     8u           /* bytes of a new passphrase */
+#define TW_KEYFILE_PASS_MAX     1024u        /* bytes of any passphrase */
+
 #endif
