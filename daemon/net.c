@@ -16,6 +16,7 @@
 #include <string.h>
 #include <sodium.h>
 #include <uv.h>
+#include <zstd.h>
 
 #include "twin/err.h"
 #include "twin/keytext.h"
@@ -67,6 +68,8 @@ struct conn {
     uint64_t started, established, last_sync_done, last_sync_start;
     unsigned refs;                /* the handle, plus one per ingest job */
     bool sync_due;                /* reconcile once the resumed fetches are done */
+    bool zstd;                    /* both hellos offered TW_WIRE_FEAT_ZSTD */
+    uint64_t zstd_in, zstd_out;   /* ENTRIES bytes before and after compression, sent */
     uint64_t received, stored, refused;
 };
 
@@ -75,6 +78,10 @@ struct tw_net {
     uv_tcp_t listener;
     bool listening;
     bool ingest_full;             /* verification is behind: peers are not read */
+    ZSTD_CCtx *zc;                /* one of each serves every connection: one thread */
+    ZSTD_DCtx *zd;
+    uint8_t *zbuf;                /* TW_SESS_MSG_MAX bytes: a decompressed message */
+    tw_buf zout;
     uv_timer_t tick;
     tw_neg_store *neg;
     tw_neg_item *pending;         /* stored entries not yet in neg */
@@ -98,6 +105,7 @@ static void conn_close(conn *c, int code, const char *reason);
 static void flush(conn *c);
 static void resume_read(conn *c);
 static void sync_reading(conn *c);
+static int send_msg(conn *c, const uint8_t *msg, size_t len);
 static int add_addr(tw_net *net, const char *addr, int source, char *err, size_t errlen);
 static void learn_addrs(tw_net *net, const tw_entry *e);
 
@@ -152,6 +160,10 @@ static void handle_closed(tw_net *net)
         tw_neg_store_free(net->neg);
         free(net->pending);
         for (size_t i = 0; i < TW_RESUME_PEERS_MAX; i++) free(net->resume[i].ids);
+        ZSTD_freeCCtx(net->zc);
+        ZSTD_freeDCtx(net->zd);
+        free(net->zbuf);
+        tw_buf_free(&net->zout);
         free(net);
         n->net = NULL;
         n->on_stored = NULL;
@@ -418,7 +430,7 @@ static void run_actions(conn *c)
     while (c->state == C_ESTABLISHED && tw_sync_next_action(c->sync, &a)) {
         switch (a.type) {
         case TW_SA_SEND:
-            if (tw_sess_send(c->sess, a.msg, a.len, tw_now_ms())) { conn_close(c, TW_EINTERNAL, "cannot send"); return; }
+            if (send_msg(c, a.msg, a.len)) { conn_close(c, TW_EINTERNAL, "cannot send"); return; }
             break;
         case TW_SA_SERVE:
             send_entries(c, a.wseq, a.ids, a.nids);
@@ -461,6 +473,65 @@ static void run_actions(conn *c)
     if (c->state == C_ESTABLISHED && c->last_sync_start > c->last_sync_done && tw_sync_idle(c->sync))
         c->last_sync_done = tw_now_ms();
     flush(c);
+}
+
+/* Sends one message; ENTRIES go compressed when the peer understands it and
+ * compression saves bytes (entry batches of text compress; reconciliation
+ * messages, which are hashes and ids, do not and go as they are). */
+static int send_msg(conn *c, const uint8_t *msg, size_t len)
+{
+    tw_net *net = c->net;
+    if (c->zstd && len >= TW_ZSTD_MIN_BYTES && len >= 2 && msg[1] == TW_WIRE_ENTRIES) {
+        size_t bound = ZSTD_compressBound(len);
+        tw_buf_reset(&net->zout);
+        if (tw_buf_reserve(&net->zout, bound + 16) == 0) {
+            uint8_t *z = net->zout.p + 16;
+            size_t zn = ZSTD_compressCCtx(net->zc, z, bound, msg, len, TW_ZSTD_LEVEL);
+            if (!ZSTD_isError(zn) && zn + 16 < len) {
+                tw_buf w;
+                tw_buf_init(&w);
+                int rc = tw_mpw_arr(&w, 2);
+                if (!rc) rc = tw_mpw_uint(&w, TW_WIRE_COMPRESSED);
+                if (!rc) rc = tw_mpw_bin(&w, z, zn);
+                if (!rc) rc = tw_sess_send(c->sess, w.p, w.len, tw_now_ms());
+                if (!rc) { c->zstd_in += len; c->zstd_out += w.len; }
+                tw_buf_free(&w);
+                return rc;
+            }
+        }
+    }
+    return tw_sess_send(c->sess, msg, len, tw_now_ms());
+}
+
+/* Unwraps a COMPRESSED message into net->zbuf: one zstd frame that declares
+ * its size, at most TW_SESS_MSG_MAX bytes, holding a message of another
+ * type.  Anything else is the peer's fault. */
+static int unwrap(conn *c, const uint8_t *msg, size_t len, const uint8_t **out, size_t *outlen, const char **why)
+{
+    tw_net *net = c->net;
+    tw_arena a;
+    tw_val v;
+    int rc;
+    if (!c->zstd) { *why = "COMPRESSED message without the zstd feature"; return TW_EPROTO; }
+    tw_arena_init(&a, 65536);   /* one small array; the frame stays in msg */
+    rc = tw_mp_decode(msg, len, &a, 0, &v, NULL, why);
+    if (rc == 0 && (v.type != TW_ARR || v.len != 2 || v.v.arr[1].type != TW_BIN)) { *why = "malformed COMPRESSED message"; rc = TW_EPROTO; }
+    if (rc == 0) {
+        const uint8_t *z = (const uint8_t *)v.v.arr[1].v.s;
+        size_t zn = v.v.arr[1].len;
+        unsigned long long declared = ZSTD_getFrameContentSize(z, zn);
+        if (declared == ZSTD_CONTENTSIZE_UNKNOWN || declared == ZSTD_CONTENTSIZE_ERROR || declared > TW_SESS_MSG_MAX) {
+            *why = "COMPRESSED message of undeclared or too large size";
+            rc = TW_EPROTO;
+        } else {
+            size_t n = ZSTD_decompressDCtx(net->zd, net->zbuf, TW_SESS_MSG_MAX, z, zn);
+            if (ZSTD_isError(n) || n != declared || n < 2) { *why = "COMPRESSED message does not decompress"; rc = TW_EPROTO; }
+            else if (net->zbuf[1] == TW_WIRE_COMPRESSED) { *why = "COMPRESSED message inside a COMPRESSED message"; rc = TW_EPROTO; }
+            else { *out = net->zbuf; *outlen = n; }
+        }
+    }
+    tw_arena_free(&a);
+    return rc;
 }
 
 static int have_cb(void *ctx, const uint8_t id[32])
@@ -523,6 +594,7 @@ static void established(conn *c, const tw_sess_event *ev)
     memcpy(c->key, ev->remote_key, TW_KEY_LEN);
     tw_key_fingerprint(c->fpr, c->key);
     c->clock_offset = ev->clock_offset_ms;
+    c->zstd = (ev->remote_features & TW_WIRE_FEAT_ZSTD) != 0;
     snprintf(c->sw, sizeof c->sw, "%s", ev->remote_sw);
     if (memcmp(c->key, net->node->pk, TW_KEY_LEN) == 0) { conn_close(c, TW_EREFUSED, "connected to itself"); return; }
     if (banned(net, c->key, now)) { conn_close(c, TW_EREFUSED, "peer key is kept off for a while after misbehaving"); return; }
@@ -575,8 +647,14 @@ static void process(conn *c)
             if (c->state != C_ESTABLISHED) break;
             tw_debug("net", "%s: %s of %zu bytes", c->remote,
                      tw_wire_type_name(ev.msg_len >= 2 ? ev.msg[1] : 0), ev.msg_len);
-            if (ev.msg_len >= 2 && (ev.msg[1] == TW_WIRE_NEG_REQ || ev.msg[1] == TW_WIRE_NEG_RESP)) neg_flush(c->net);
-            int rc = tw_sync_handle(c->sync, ev.msg, ev.msg_len);
+            const uint8_t *m = ev.msg;
+            size_t ml = ev.msg_len;
+            if (ml >= 2 && m[1] == TW_WIRE_COMPRESSED) {
+                const char *why = "";
+                if (unwrap(c, ev.msg, ev.msg_len, &m, &ml, &why)) { misbehaved(c, why); return; }
+            }
+            if (ml >= 2 && (m[1] == TW_WIRE_NEG_REQ || m[1] == TW_WIRE_NEG_RESP)) neg_flush(c->net);
+            int rc = tw_sync_handle(c->sync, m, ml);
             if (rc) { misbehaved(c, tw_sync_error_text(c->sync)); return; }
             run_actions(c);
             break;
@@ -643,7 +721,7 @@ static int sess_start(conn *c)
     snprintf(sw, sizeof sw, "twind %s", TW_VERSION);
     tw_sess_cfg cfg = {
         .initiator = c->outbound, .ed_sk = n->sk, .netkey = n->netkey, .e_rand = e,
-        .now_ms = tw_now_ms(), .software = sw, .features = 0,
+        .now_ms = tw_now_ms(), .software = sw, .features = TW_WIRE_FEAT_ZSTD,
         .version_min = TW_PROTO_VERSION_MIN, .version_max = TW_PROTO_VERSION_MAX,
     };
     int rc = tw_sess_new(&c->sess, &cfg);
@@ -1098,6 +1176,11 @@ int tw_net_start(tw_node *n, char *err, size_t errlen)
     if (!net) { snprintf(err, errlen, "out of memory"); return TW_ENOMEM; }
     net->node = n;
     n->net = net;
+    tw_buf_init(&net->zout);
+    net->zc = ZSTD_createCCtx();
+    net->zd = ZSTD_createDCtx();
+    net->zbuf = malloc(TW_SESS_MSG_MAX);
+    if (!net->zc || !net->zd || !net->zbuf) { rc = TW_ENOMEM; snprintf(err, errlen, "out of memory"); goto fail; }
     if ((rc = tw_neg_store_new(&net->neg)) || (rc = tw_ingest_new(&net->ingest, n, ingest_stored, n))) {
         snprintf(err, errlen, "out of memory");
         goto fail;
@@ -1157,6 +1240,10 @@ fail:
     tw_ingest_free(net->ingest);
     tw_neg_store_free(net->neg);
     free(net->pending);
+    ZSTD_freeCCtx(net->zc);
+    ZSTD_freeDCtx(net->zd);
+    free(net->zbuf);
+    tw_buf_free(&net->zout);
     free(net);
     n->net = NULL;
     return rc;

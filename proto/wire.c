@@ -298,6 +298,10 @@ static int decode(rd *r, tw_wire_msg *m)
         if (!tw_utf8_valid(m->data, m->data_len))
             return rd_fail(r, TW_EUTF8, "error text is not UTF-8");
         break;
+    case TW_WIRE_COMPRESSED:
+        /* The daemon unwraps COMPRESSED before decoding (daemon/net.c);
+         * here it was refused above as an unknown type. */
+        break;
     }
     if (r->p != r->end)
         return rd_fail(r, TW_EPROTO, "trailing bytes after the message");
@@ -471,9 +475,9 @@ int tw_wire_error(tw_buf *b, int64_t code, const char *text, size_t len)
 const char *tw_wire_type_name(int type)
 {
     static const char *const names[] = {
-        "?", "NEG_REQ", "NEG_RESP", "OFFER", "WANT", "ENTRIES", "PING", "PONG", "ERROR",
+        "?", "NEG_REQ", "NEG_RESP", "OFFER", "WANT", "ENTRIES", "PING", "PONG", "ERROR", "COMPRESSED",
     };
-    if (type < TW_WIRE_NEG_REQ || type > TW_WIRE_ERROR)
+    if (type < TW_WIRE_NEG_REQ || type > TW_WIRE_COMPRESSED)
         return "unknown";
     return names[type];
 }

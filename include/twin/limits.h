@@ -48,6 +48,8 @@
 #define TW_SESS_MSG_MAX        (TW_FRAME_MAX - 16u) /* plaintext of one transport message */
 #define TW_IDS_PER_MSG         1024u  /* ids in one OFFER or WANT (wire) */
 #define TW_WANT_WINDOW         4u     /* WANTs outstanding per connection (wire) */
+#define TW_ZSTD_MIN_BYTES      1024u    /* ENTRIES messages shorter than this are sent as they are */
+#define TW_ZSTD_LEVEL          3        /* zstd level of compressed ENTRIES messages */
 #define TW_WANT_IDS_FIRST      32u    /* ids in the first WANTs of a connection; doubles per answer */
 
 /* ---- reconciliation ---- */

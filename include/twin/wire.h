@@ -53,7 +53,12 @@ typedef enum {
     TW_WIRE_PING = 6,
     TW_WIRE_PONG = 7,
     TW_WIRE_ERROR = 8,
+    TW_WIRE_COMPRESSED = 9,    /* [9, zstd frame (bin)]: one message of another type, compressed;
+                                  only between peers whose hellos both have TW_WIRE_FEAT_ZSTD */
 } tw_wire_type;
+
+/* Feature bits of the hello ("feat"). */
+#define TW_WIRE_FEAT_ZSTD 1u   /* understands COMPRESSED messages */
 
 /* A checked list of bin items inside a message, consumed by
  * tw_wire_list_next(); copy it to walk it twice. */

@@ -153,6 +153,8 @@ static void reencode(const tw_wire_msg *m)
             abort();
     }
     switch (m->type) {
+    case TW_WIRE_COMPRESSED:
+        abort();                /* never decoded: the daemon unwraps it */
     case TW_WIRE_NEG_REQ:
     case TW_WIRE_NEG_RESP:
         rc = tw_wire_neg(&b, m->type, m->sid, m->data, m->data_len);

@@ -20,8 +20,11 @@ F=$TW_ROOT/files
 mkdir -p "$F"
 COUNT=${TW_FIELD_COUNT:-600}
 LIMIT_S=75
-RATE=40000
-CUT_S=5
+# Entry batches travel compressed (about 0.5x), so the rate is set low
+# enough that the sync spans several cuts; each connection spends ~3 s of
+# its life on the handshake and a reconciliation at 600 ms latency.
+RATE=16000
+CUT_S=6
 # Per connection: Noise handshake, hellos, a reconciliation round and
 # message framing; generous, since a 5 s connection moves ~100 KB at most.
 PER_CONN=8192

@@ -124,6 +124,10 @@ offence oversize "more ids than TW_IDS_PER_MSG" yes
 offence badsig "signature does not verify" yes
 offence noncanon "length not in its shortest form" yes
 offence foreign "entry of another network" yes
+offence zbad "COMPRESSED message does not decompress" yes
+offence znofeat "COMPRESSED message without the zstd feature" yes
+offence zbomb "COMPRESSED message of undeclared or too large size" yes
+offence znested "COMPRESSED message inside a COMPRESSED message" yes
 check_file "a misbehaving key is logged as kept off" "its key is kept off for 600 s" "$LOG1"
 
 # ------------------------------------------------------------- flood of idle connections

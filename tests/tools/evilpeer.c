@@ -41,6 +41,7 @@
 #include <time.h>
 #include <unistd.h>
 #include <sodium.h>
+#include <zstd.h>
 
 #include "twin/entry.h"
 #include "twin/err.h"
@@ -61,6 +62,7 @@ typedef struct opts {
     const char *connect, *bind, *mode, *netkey_text, *netkey_file, *seed_hex, *other_netkey;
     unsigned count, hold_s, wait_s, reopen_ms;
     uint32_t vmin, vmax;
+    uint64_t features;        /* hello features: zstd, except in mode znofeat */
 } opts;
 
 static uint64_t mono_ms(void)
@@ -95,6 +97,10 @@ static void usage(FILE *f)
           "  badsig       push an entry with one bit of its signature flipped\n"
           "  noncanon     push a correctly signed entry whose payload is not canonical\n"
           "  foreign      push an entry signed for another network (--other-netkey)\n"
+          "  zbad         a COMPRESSED message whose zstd frame has damaged data\n"
+          "  znofeat      a COMPRESSED message without offering the zstd feature\n"
+          "  zbomb        a COMPRESSED frame declaring 200000 bytes (over one message)\n"
+          "  znested      a COMPRESSED message inside a COMPRESSED message\n"
           "  idle         open --count TCP connections (from --bind) and send nothing,\n"
           "               for --hold seconds; --reopen-ms reopens closed ones\n"
           "--wait S: seconds to wait for the node's reaction (default 5).\n"
@@ -220,7 +226,7 @@ static int handshake(peer *p, const opts *o, const uint8_t sk[64], const uint8_t
     randombytes_buf(e, sizeof e);
     tw_sess_cfg cfg = {
         .initiator = true, .ed_sk = sk, .netkey = netkey, .e_rand = e, .now_ms = wall_ms(),
-        .software = "evilpeer 0.1.0", .features = 0,
+        .software = "evilpeer 0.1.0", .features = o->features,
         .version_min = o->vmin, .version_max = o->vmax,
     };
     int rc = tw_sess_new(&p->sess, &cfg);
@@ -514,6 +520,7 @@ int main(int argc, char **argv)
     peer p = { .fd = -1 };
     unsigned wait_ms = o.wait_s * 1000u;
     const char *m = o.mode;
+    o.features = strcmp(m, "znofeat") == 0 ? 0 : TW_WIRE_FEAT_ZSTD;
     int rc = 0;
     if (strcmp(m, "hs-oversize") == 0) {
         static const uint8_t hdr[2] = { 0xff, 0xff };
@@ -545,6 +552,40 @@ int main(int argc, char **argv)
             f[1] = 200;
             randombytes_buf(f + 2, 200);
             (void)write_all(p.fd, f, sizeof f);
+        } else if (strcmp(m, "zbad") == 0 || strcmp(m, "znofeat") == 0 || strcmp(m, "zbomb") == 0 ||
+                   strcmp(m, "znested") == 0) {
+            /* COMPRESSED [9, frame]: a frame that is not zstd; the same
+             * without having offered the feature; a frame declaring more
+             * than one message may hold; a COMPRESSED inside a COMPRESSED. */
+            uint8_t *plain = calloc(1, 200000), *z = malloc(ZSTD_compressBound(200000));
+            size_t zn = 0, pn = 0;
+            if (!plain || !z) { rc = TW_ENOMEM; }
+            else if (m[1] == 'b' && m[2] == 'a') { pn = 1000; randombytes_buf(plain, 1000); plain[0] = 0x94; plain[1] = TW_WIRE_ENTRIES; }
+            else if (m[1] == 'n' && m[2] == 'o') { randombytes_buf(z, 300); zn = 300; }
+            else if (m[1] == 'b') { pn = 200000; plain[0] = 0x94; plain[1] = TW_WIRE_ENTRIES; }
+            else {
+                tw_buf inner;
+                tw_buf_init(&inner);
+                tw_mpw_arr(&inner, 2);
+                tw_mpw_uint(&inner, TW_WIRE_COMPRESSED);
+                tw_mpw_bin(&inner, "x", 1);
+                memcpy(plain, inner.p, inner.len);
+                pn = inner.len;
+                tw_buf_free(&inner);
+            }
+            if (!rc && pn) zn = ZSTD_compress(z, ZSTD_compressBound(200000), plain, pn, 3);
+            /* zbad: a frame whose header is sound but whose first block has
+             * the reserved block type (frame header: magic 4, descriptor 1,
+             * content size 2 for 1000 bytes; then the 3-byte block header). */
+            if (!rc && m[1] == 'b' && m[2] == 'a' && zn > 10) z[7] |= 0x06;
+            if (!rc) {
+                rc = tw_mpw_arr(&b, 2);
+                if (!rc) rc = tw_mpw_uint(&b, TW_WIRE_COMPRESSED);
+                if (!rc) rc = tw_mpw_bin(&b, z, zn);
+                if (!rc) rc = send_msg(&p, &b);
+            }
+            free(plain);
+            free(z);
         } else if (strcmp(m, "empty") == 0) {
             static const uint8_t f[2] = { 0, 0 };
             (void)write_all(p.fd, f, sizeof f);

@@ -533,7 +533,8 @@ static void test_names(void **state)
     assert_string_equal(tw_wire_type_name(TW_WIRE_OFFER), "OFFER");
     assert_string_equal(tw_wire_type_name(TW_WIRE_ERROR), "ERROR");
     assert_string_equal(tw_wire_type_name(0), "unknown");
-    assert_string_equal(tw_wire_type_name(9), "unknown");
+    assert_string_equal(tw_wire_type_name(TW_WIRE_COMPRESSED), "COMPRESSED");
+    assert_string_equal(tw_wire_type_name(10), "unknown");
 }
 
 int main(void)
