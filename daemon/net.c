@@ -12,6 +12,7 @@
  * still refers to it (a reference count), never inside its own callback.
  */
 #include <stdio.h>
+#include <malloc.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sodium.h>
@@ -861,7 +862,9 @@ static void on_tick(uv_timer_t *t)
             run_actions(c);
         }
     }
-    if (now - n->last_request_ms >= TW_TRIM_IDLE_MS) tw_store_maybe_trim(n->store);
+    /* Quiet after work: give back the store pages scans mapped, and the
+     * heap that reports and imports used. */
+    if (now - n->last_request_ms >= TW_TRIM_IDLE_MS && tw_store_maybe_trim(n->store)) malloc_trim(0);
     unsigned out = count_state(net, C_ESTABLISHED, 1) + count_state(net, C_HANDSHAKE, 1) + count_state(net, C_CONNECTING, 1);
     for (size_t i = 0; i < net->naddrs && out < n->cfg.outbound_target; i++) {
         paddr *pa = &net->addrs[i];

@@ -558,9 +558,11 @@ int tw_store_count_kinds(tw_store *s, tw_store_count_fn fn, void *ctx)
  * without MDB_FIXEDMAP, so it is found in /proc/self/maps; where that fails,
  * nothing happens.
  */
-void tw_store_maybe_trim(tw_store *s)
+bool tw_store_maybe_trim(tw_store *s)
 {
-    if (s->scanned) tw_store_trim(s);
+    if (!s->scanned) return false;
+    tw_store_trim(s);
+    return true;
 }
 
 /* The mapping moves when the map grows, so it is looked up again then. */

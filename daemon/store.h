@@ -80,8 +80,8 @@ void tw_store_get_info(tw_store *s, tw_store_info *info);
 /* Drops the store's mapped pages from this process's resident set (they stay
  * in the page cache); call when no read transaction is open. */
 void tw_store_trim(tw_store *s);
-/* Trims if any scan ran since the last trim. */
-void tw_store_maybe_trim(tw_store *s);
+/* Trims if any scan ran since the last trim; true if it did. */
+bool tw_store_maybe_trim(tw_store *s);
 /* Small named values in the meta table. */
 int tw_store_meta_get(tw_store *s, const char *name, tw_buf *val);
 int tw_store_meta_put(tw_store *s, const char *name, const void *val, size_t len);
