@@ -142,6 +142,13 @@ int tw_config_load(tw_config *c, const char *path, char *err, size_t errlen)
 {
     FILE *f = fopen(path, "r");
     if (!f) { snprintf(err, errlen, "%s: %s", path, strerror(errno)); return TW_EIO; }
+    int rc = tw_config_parse(c, f, path, err, errlen);
+    fclose(f);
+    return rc;
+}
+
+int tw_config_parse(tw_config *c, FILE *f, const char *path, char *err, size_t errlen)
+{
     char line[TW_CONF_LINE_MAX + 2], e[512];
     unsigned lineno = 0;
     int rc = 0;
@@ -164,6 +171,5 @@ int tw_config_load(tw_config *c, const char *path, char *err, size_t errlen)
             break;
         }
     }
-    fclose(f);
     return rc;
 }

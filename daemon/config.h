@@ -6,6 +6,7 @@
 #define TWIND_CONFIG_H
 
 #include <stdint.h>
+#include <stdio.h>
 #include "twin/limits.h"
 #include "twin/entry.h"
 
@@ -34,6 +35,8 @@ void tw_config_defaults(tw_config *c);
 int  tw_config_default_data_dir(char *out, size_t cap);
 /* Reads FILE; on error returns TW_EINVAL with "FILE:LINE: reason" in err. */
 int  tw_config_load(tw_config *c, const char *path, char *err, size_t errlen);
+/* The same from an open stream; path names it in messages. */
+int  tw_config_parse(tw_config *c, FILE *f, const char *path, char *err, size_t errlen);
 /* Applies one "key = value" setting (also used for command-line flags). */
 int  tw_config_set(tw_config *c, const char *key, const char *value, char *err, size_t errlen);
 /* "HOST:PORT" syntax check: host is an IPv4 address, [IPv6] or a DNS name. */
