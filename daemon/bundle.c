@@ -259,24 +259,16 @@ typedef struct export_ctx {
     uint64_t since, count;
     bool author_set;
     uint8_t author[TW_KEY_LEN];
-    tw_arena arena;
     int err;
 } export_ctx;
 
-static int export_fn(void *vctx, const uint8_t *key, size_t klen, const uint8_t id[TW_ID_LEN],
-                     const uint8_t *env, size_t envlen)
+static int export_fn(void *vctx, const uint8_t *key, size_t klen, const tw_entry *e)
 {
     export_ctx *x = vctx;
-    tw_entry e;
-    tw_arena_reset(&x->arena);
-    if (tw_entry_parse_known(env, envlen, id, &x->arena, &e)) {
-        tw_warn("bundle", "skipping an unreadable stored entry");
-        return 0;
-    }
-    if (e.ts < x->since) return 0;
-    if (x->author_set && memcmp(e.author, x->author, TW_KEY_LEN) != 0) return 0;
-    if (x->b->len + 4 + envlen + TW_BUNDLE_TRAILER_LEN > TW_BUNDLE_MAX) { x->err = TW_ETOOBIG; return 1; }
-    if ((x->err = tw_bundle_add(x->b, env, envlen))) return 1;
+    if (e->ts < x->since) return 0;
+    if (x->author_set && memcmp(e->author, x->author, TW_KEY_LEN) != 0) return 0;
+    if (x->b->len + 4 + e->env_len + TW_BUNDLE_TRAILER_LEN > TW_BUNDLE_MAX) { x->err = TW_ETOOBIG; return 1; }
+    if ((x->err = tw_bundle_add(x->b, e->env, e->env_len))) return 1;
     x->count++;
     return 0;
 }
@@ -322,12 +314,10 @@ int tw_bundle_op_export(tw_node *n, const tw_val *args, tw_buf *out, char *err, 
     session *s = session_new(false);
     if (!s) { snprintf(err, errlen, "too many bundle transfers in progress"); return TW_EBUSY; }
     x.b = &s->data;
-    tw_arena_init(&x.arena, 0);
     int rc = tw_bundle_begin(&s->data, n->netid, tw_now_ms());
-    if (rc == 0) rc = tw_store_scan(n->store, NULL, 0, NULL, 0, export_fn, &x);
+    if (rc == 0) rc = tw_store_scan_entries(n->store, NULL, 0, NULL, 0, export_fn, &x);
     if (rc == 1 || rc == 0) rc = x.err;
     if (rc == 0) rc = tw_bundle_end(&s->data, x.count);
-    tw_arena_free(&x.arena);
     if (rc) {
         session_free(s);
         if (rc == TW_ETOOBIG) snprintf(err, errlen, "the bundle would pass %u MiB; narrow it with since or author", TW_BUNDLE_MAX >> 20);

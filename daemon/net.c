@@ -55,7 +55,7 @@ struct conn {
     tw_net *net;
     conn *next, **pprev;
     cstate state;
-    bool outbound, read_paused, handle_closed, counted_unauth;
+    bool outbound, read_paused, handle_closed;
     bool reading;                 /* uv_read_start in effect */
     paddr *pa;                    /* outbound: the address dialled */
     char remote[TW_ADDR_MAX + 8];  /* ip:port */
@@ -341,7 +341,6 @@ static void conn_close(conn *c, int code, const char *reason)
         c->handle_closed = true;
         uv_close((uv_handle_t *)&c->tcp, tcp_closed);
     }
-    (void)net;
 }
 
 static void misbehaved(conn *c, const char *reason)

@@ -535,19 +535,12 @@ static int op_digest(tw_node *n, const tw_val *args, tw_buf *out, tw_op_err *e)
  * default now, so that a report can be reproduced). */
 static int report_scan(tw_node *n, const tw_val *args, tw_report **rep, tw_op_err *e);
 
-typedef struct report_ctx { tw_report *r; tw_arena arena; int err; } report_ctx;
+typedef struct report_ctx { tw_report *r; int err; } report_ctx;
 
-static int report_fn(void *vctx, const uint8_t *key, size_t klen, const uint8_t id[TW_ID_LEN],
-                     const uint8_t *env, size_t envlen)
+static int report_fn(void *vctx, const uint8_t *key, size_t klen, const tw_entry *en)
 {
     report_ctx *c = vctx;
-    tw_entry en;
-    tw_arena_reset(&c->arena);
-    if (tw_entry_parse_known(env, envlen, id, &c->arena, &en)) {
-        tw_warn("ops", "skipping an unreadable stored entry");
-        return 0;
-    }
-    c->err = tw_report_add(c->r, &en);
+    c->err = tw_report_add(c->r, en);
     return c->err ? 1 : 0;
 }
 
@@ -561,11 +554,9 @@ static int report_scan(tw_node *n, const tw_val *args, tw_report **rep, tw_op_er
     tw_report_opts o = { .now_ms = at ? at : tw_now_ms(), .dormant_months = (uint32_t)months };
     report_ctx c = { .r = NULL };
     if ((rc = tw_report_new(&c.r, &o))) FAIL(rc, "out of memory");
-    tw_arena_init(&c.arena, 0);
     static const char *const kinds[] = { "group", "place", "link" };
     for (int k = 0; k < 3 && rc == 0; k++)
-        rc = tw_store_scan(n->store, kinds[k], strlen(kinds[k]), NULL, 0, report_fn, &c);
-    tw_arena_free(&c.arena);
+        rc = tw_store_scan_entries(n->store, kinds[k], strlen(kinds[k]), NULL, 0, report_fn, &c);
     if (rc > 0) rc = c.err;
     if (rc == 0) rc = tw_report_finish(c.r);
     if (rc) {

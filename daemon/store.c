@@ -444,6 +444,31 @@ int tw_store_scan(tw_store *s, const char *kind, size_t kind_len,
     return 0;
 }
 
+typedef struct parsed_ctx { tw_store_entry_fn fn; void *ctx; tw_arena arena; } parsed_ctx;
+
+static int parsed_fn(void *vctx, const uint8_t *key, size_t klen, const uint8_t id[TW_ID_LEN],
+                     const uint8_t *env, size_t envlen)
+{
+    parsed_ctx *p = vctx;
+    tw_entry e;
+    tw_arena_reset(&p->arena);
+    if (tw_entry_parse_known(env, envlen, id, &p->arena, &e)) {
+        tw_warn("store", "skipping an unreadable stored entry");
+        return 0;
+    }
+    return p->fn(p->ctx, key, klen, &e);
+}
+
+int tw_store_scan_entries(tw_store *s, const char *kind, size_t kind_len,
+                          const uint8_t *after, size_t after_len, tw_store_entry_fn fn, void *ctx)
+{
+    parsed_ctx p = { fn, ctx, { 0 } };
+    tw_arena_init(&p.arena, 0);
+    int rc = tw_store_scan(s, kind, kind_len, after, after_len, parsed_fn, &p);
+    tw_arena_free(&p.arena);
+    return rc;
+}
+
 int tw_store_digest(tw_store *s, uint8_t out[32], uint64_t *count)
 {
     MDB_txn *txn;

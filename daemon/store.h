@@ -71,6 +71,12 @@ typedef int (*tw_store_fn)(void *ctx, const uint8_t *key, size_t klen, const uin
                            const uint8_t *env, size_t envlen);
 int tw_store_scan(tw_store *s, const char *kind, size_t kind_len,
                   const uint8_t *after, size_t after_len, tw_store_fn fn, void *ctx);
+/* tw_store_scan() with each envelope parsed (into one reused arena, without
+ * re-hashing its id); an envelope that does not parse is logged and skipped.
+ * e and its strings are valid only during the call. */
+typedef int (*tw_store_entry_fn)(void *ctx, const uint8_t *key, size_t klen, const tw_entry *e);
+int tw_store_scan_entries(tw_store *s, const char *kind, size_t kind_len,
+                          const uint8_t *after, size_t after_len, tw_store_entry_fn fn, void *ctx);
 /* BLAKE2b-256 over every entry id in id order, and the count. */
 int tw_store_digest(tw_store *s, uint8_t out[32], uint64_t *count);
 /* Per kind: current records and tombstones, from the slot table alone. */
