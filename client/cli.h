@@ -24,6 +24,7 @@ enum { TW_EXIT_OK = 0, TW_EXIT_ERR = 1, TW_EXIT_USAGE = 2 };
 #define TW_CLI_CONTINUE (-1)
 
 #define TW_CLI_PATH_MAX         4096u
+#define TW_CLI_FPR_CHARS        10u     /* key characters shown in tables (as TW_FPR_CHARS) */
 
 typedef struct tw_conn tw_conn;
 typedef struct tw_cmd tw_cmd;
@@ -273,5 +274,7 @@ extern const tw_cmd tw_cmd_peers, tw_cmd_sync;
 extern const tw_cmd tw_cmd_gaps, tw_cmd_report;
 extern const tw_cmd tw_cmd_bundle;
 extern const tw_cmd tw_cmd_key;
+extern const tw_cmd tw_cmd_invite, tw_cmd_join;
+extern const tw_cmd tw_cmd_vouch, tw_cmd_revoke, tw_cmd_members;
 
 #endif

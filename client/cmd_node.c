@@ -98,8 +98,8 @@ static int cmd_status(tw_cli *cli, int argc, char **argv)
     }
     static const struct { const char *key, *label; } plain[] = {
         { "version", "version" }, { "node", "node" }, { "fingerprint", "fingerprint" },
-        { "network", "network" }, { "data_dir", "data dir" }, { "entries", "entries" },
-        { "tombstones", "tombstones" },
+        { "network", "network" }, { "data_dir", "data dir" }, { "admission", "admission" },
+        { "members", "members" }, { "entries", "entries" }, { "tombstones", "tombstones" },
     };
     tw_table t;
     if ((rc = tw_table_init(&t, 2, NULL)) != 0) goto out;
@@ -108,6 +108,13 @@ static int cmd_status(tw_cli *cli, int argc, char **argv)
         if (!v) continue;
         rc |= tw_table_addz(&t, plain[i].label);
         rc |= tw_table_addv(&t, v);
+    }
+    const tw_val *hid = tw_v_get(&res, "hidden");
+    if (hid && hid->type == TW_UINT && hid->v.u) {
+        char line[96];
+        snprintf(line, sizeof line, "%" PRIu64 " (records of authors who are not admitted)", hid->v.u);
+        rc |= tw_table_addz(&t, "hidden");
+        rc |= tw_table_addz(&t, line);
     }
     const tw_val *up = tw_v_get(&res, "uptime_ms");
     if (up && up->type == TW_UINT) {

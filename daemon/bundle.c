@@ -255,6 +255,7 @@ static int kv_cstr(tw_buf *b, const char *k, const char *v)
 /* --------------------------------------------------------------- export */
 
 typedef struct export_ctx {
+    tw_node *n;
     tw_buf *b;
     uint64_t since, count;
     bool author_set;
@@ -266,6 +267,7 @@ static int export_fn(void *vctx, const uint8_t *key, size_t klen, const tw_entry
 {
     export_ctx *x = vctx;
     if (e->ts < x->since) return 0;
+    if (!tw_node_visible(x->n, e->author)) return 0;     /* hidden records travel nowhere */
     if (x->author_set && memcmp(e->author, x->author, TW_KEY_LEN) != 0) return 0;
     if (x->b->len + 4 + e->env_len + TW_BUNDLE_TRAILER_LEN > TW_BUNDLE_MAX) { x->err = TW_ETOOBIG; return 1; }
     if ((x->err = tw_bundle_add(x->b, e->env, e->env_len))) return 1;
@@ -298,7 +300,7 @@ int tw_bundle_op_export(tw_node *n, const tw_val *args, tw_buf *out, char *err, 
         if (!s) { snprintf(err, errlen, "no such bundle export (finished, or dropped for a newer one)"); return TW_ENOTFOUND; }
         return export_slice(s, out);
     }
-    export_ctx x = { .since = 0 };
+    export_ctx x = { .n = n, .since = 0 };
     const tw_val *since = tw_v_get(args, "since"), *author = tw_v_get(args, "author");
     if (since && since->type != TW_NIL) {
         if (since->type != TW_UINT) { snprintf(err, errlen, "argument \"since\" must be ms since the epoch"); return TW_EINVAL; }

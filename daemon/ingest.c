@@ -6,6 +6,7 @@
 #include "twin/err.h"
 #include "twin/limits.h"
 #include "twin/schema.h"
+#include "admit.h"
 #include "ingest.h"
 #include "log.h"
 
@@ -67,6 +68,7 @@ static void verify_chunk(uv_work_t *w)
             if (tw_schema_kind(e->kind, e->kind_len) &&
                 (rc = tw_schema_validate(e->kind, e->kind_len, &e->body, msg, sizeof msg)))
                 why = "record fails its schema";
+            if (rc == 0) rc = tw_admit_check_record(e, &why);
         }
         j->rcs[i] = rc;
         j->whys[i] = rc ? (why ? why : tw_strerror(rc)) : NULL;
@@ -106,6 +108,38 @@ static void commit_ready(tw_ingest *ing)
         last->next = NULL;
         ing->ready_entries -= total;
 
+        /* Admission: authors who are not admitted (once this batch's own
+         * vouches count) are refused before anything is stored. */
+        tw_entry **ents = calloc(total ? total : 1, sizeof *ents);
+        int *rcs = calloc(total ? total : 1, sizeof *rcs);
+        const char **whys = calloc(total ? total : 1, sizeof *whys);
+        if (ents && rcs && whys) {
+            size_t m = 0;
+            for (c = first; c; c = c->next)
+                for (size_t k = 0; k < c->n; k++, m++) {
+                    ents[m] = &c->ents[k];
+                    rcs[m] = c->job->rcs[c->first + k];
+                }
+            tw_admit_filter(ing->node, ents, rcs, whys, total);
+            m = 0;
+            for (c = first; c; c = c->next)
+                for (size_t k = 0; k < c->n; k++, m++)
+                    if (rcs[m] != c->job->rcs[c->first + k]) {
+                        c->job->rcs[c->first + k] = rcs[m];
+                        c->job->whys[c->first + k] = whys[m];
+                    }
+        } else {
+            for (c = first; c; c = c->next)
+                for (size_t k = 0; k < c->n; k++)
+                    if (c->job->rcs[c->first + k] == 0) {
+                        c->job->rcs[c->first + k] = TW_ENOMEM;
+                        c->job->whys[c->first + k] = "out of memory";
+                    }
+        }
+        free(ents);
+        free(rcs);
+        free(whys);
+
         tw_put *puts = calloc(total ? total : 1, sizeof *puts);
         size_t np = 0;
         for (c = first; c; c = c->next)
@@ -126,6 +160,7 @@ static void commit_ready(tw_ingest *ing)
                 j->rcs[i] = pt->result;
                 if (pt->result == 0) {
                     j->counts.stored++;
+                    tw_admit_stored(ing->node, pt->e);
                     if (ing->on_stored) ing->on_stored(ing->ctx, j->ctx, pt->e, pt);
                 } else if (pt->result == TW_EEXIST) {
                     j->counts.known++;
@@ -135,6 +170,9 @@ static void commit_ready(tw_ingest *ing)
             }
         }
         free(puts);
+        /* Also after a failed commit: vouches the filter counted are
+         * undone by recomputing from the store. */
+        tw_admit_settle(ing->node);
         for (c = first; c;) {
             chunk *next = c->next;
             tw_ingest_job *j = c->job;

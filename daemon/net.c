@@ -26,6 +26,7 @@
 #include "twin/session.h"
 #include "twin/sync.h"
 #include "twin/wire.h"
+#include "admit.h"
 #include "ingest.h"
 #include "log.h"
 #include "net.h"
@@ -308,8 +309,9 @@ static void conn_close(conn *c, int code, const char *reason)
         paddr *pa = c->pa;
         pa->c = NULL;
         uint64_t now = tw_now_ms();
-        if (c->state != C_ESTABLISHED) {
-            /* Exponential backoff with jitter, so peers that went down
+        if (c->state != C_ESTABLISHED || code == TW_EREFUSED) {
+            /* Exponential backoff with jitter (also after a refusal by
+             * policy, which an immediate redial would only repeat), so peers that went down
              * together do not all come back at the same instant. */
             pa->failures++;
             uint64_t d = TW_BACKOFF_BASE_MS;
@@ -382,6 +384,18 @@ static void ingest_done(void *ctx, const tw_ingest_counts *k, const int *rcs, co
     conn_unref(c);
 }
 
+/* Whether a stored envelope's author is admitted: hidden records are
+ * served to no one. */
+static bool visible_env(tw_node *n, const uint8_t id[TW_ID_LEN], const tw_buf *env)
+{
+    tw_arena a;
+    tw_entry e;
+    tw_arena_init(&a, 0);
+    bool ok = tw_entry_parse_known(env->p, env->len, id, &a, &e) == 0 && tw_node_visible(n, e.author);
+    tw_arena_free(&a);
+    return ok;
+}
+
 /* Answers a WANT: the envelopes we still have, packed greedily into
  * ENTRIES messages; ids we no longer have are left out. */
 static void send_entries(conn *c, uint64_t wseq, const uint8_t *ids, size_t nids)
@@ -396,6 +410,7 @@ static void send_entries(conn *c, uint64_t wseq, const uint8_t *ids, size_t nids
     for (size_t i = 0; i < nids; i++) {
         tw_buf_init(&envs[have]);
         int g = tw_store_get(n->store, ids + TW_WIRE_ID_LEN * i, &envs[have]);
+        if (g == 0 && tw_admit_hiding(n) && !visible_env(n, ids + TW_WIRE_ID_LEN * i, &envs[have])) g = TW_ENOTFOUND;
         if (g == 0) {
             ptrs[have] = envs[have].p;
             lens[have] = envs[have].len;
@@ -598,6 +613,12 @@ static void established(conn *c, const tw_sess_event *ev)
     snprintf(c->sw, sizeof c->sw, "%s", ev->remote_sw);
     if (memcmp(c->key, net->node->pk, TW_KEY_LEN) == 0) { conn_close(c, TW_EREFUSED, "connected to itself"); return; }
     if (banned(net, c->key, now)) { conn_close(c, TW_EREFUSED, "peer key is kept off for a while after misbehaving"); return; }
+    const char *why;
+    if (tw_admit_refused_peer(net->node, c->key, &why)) {
+        tw_warn("net", "%s (%s): connection refused: %s", c->remote, c->fpr, why);
+        conn_close(c, TW_EREFUSED, why);
+        return;
+    }
     if (find_established(net, c->key, c)) { conn_close(c, TW_EREFUSED, "already connected to this peer"); return; }
     if (!c->outbound && count_state(net, C_ESTABLISHED, 0) >= TW_INBOUND_MAX) {
         conn_close(c, TW_EBUSY, "too many inbound connections");
@@ -881,6 +902,15 @@ static void on_stored(tw_node *n, void *source, const tw_entry *e, const tw_put 
 {
     tw_net *net = n->net;
     if (!net || net->stopping) return;
+    if (!tw_node_visible(n, e->author)) {
+        /* This node's own record while it is not admitted: kept here, and
+         * offered to peers once a member vouches for it. */
+        if (put->replaced) {
+            neg_flush(net);
+            tw_neg_store_erase(net->neg, put->old_ts, put->old_id);
+        }
+        return;
+    }
     if (put->replaced) {
         neg_flush(net);
         tw_neg_store_erase(net->neg, put->old_ts, put->old_id);
@@ -1100,14 +1130,8 @@ int tw_net_encode_progress(tw_node *n, tw_buf *out)
 
 /* ------------------------------------------------------------ start/stop */
 
-static int load_set(void *ctx, const uint8_t *key, size_t klen, const uint8_t id[TW_ID_LEN],
-                    const uint8_t *env, size_t envlen)
+static int add_pending(tw_net *net, uint64_t ts, const uint8_t id[TW_ID_LEN])
 {
-    tw_net *net = ctx;
-    /* The entry key ends with ts(8) id(32). */
-    const uint8_t *t = key + klen - TW_ID_LEN - 8;
-    uint64_t ts = 0;
-    for (int i = 0; i < 8; i++) ts = (ts << 8) | t[i];
     if (net->npending == net->cpending) {
         size_t cap = net->cpending ? net->cpending * 2 : 4096;
         tw_neg_item *p = realloc(net->pending, cap * sizeof *p);
@@ -1118,15 +1142,64 @@ static int load_set(void *ctx, const uint8_t *key, size_t klen, const uint8_t id
     net->pending[net->npending].ts = ts;
     memcpy(net->pending[net->npending].id, id, TW_ID_LEN);
     net->npending++;
-    /* Addresses of other nodes from their peer records. */
-    if (klen > 5 && memcmp(key, "peer", 5) == 0) {
-        tw_arena a;
-        tw_entry e;
-        tw_arena_init(&a, 0);
-        if (tw_entry_parse_known(env, envlen, id, &a, &e) == 0) learn_addrs(net, &e);
-        tw_arena_free(&a);
-    }
     return 0;
+}
+
+/* The reconciliation set: every record of an admitted author. */
+static int load_set(void *ctx, const char *kind, size_t kind_len, const uint8_t author[TW_KEY_LEN],
+                    const char *slot, size_t slot_len, const uint8_t id[TW_ID_LEN], uint64_t ts,
+                    bool tombstone)
+{
+    tw_net *net = ctx;
+    return tw_node_visible(net->node, author) ? add_pending(net, ts, id) : 0;
+}
+
+/* Addresses of other nodes from their peer records. */
+static int load_addrs(void *ctx, const uint8_t *key, size_t klen, const tw_entry *e)
+{
+    tw_net *net = ctx;
+    if (tw_node_visible(net->node, e->author)) learn_addrs(net, e);
+    return 0;
+}
+
+void tw_net_drop_all(tw_node *n, const char *why)
+{
+    tw_net *net = n->net;
+    if (!net) return;
+    while (net->conns) conn_close(net->conns, TW_ECLOSED, why);
+    for (size_t i = 0; i < TW_RESUME_PEERS_MAX; i++) {
+        free(net->resume[i].ids);
+        net->resume[i].ids = NULL;
+        net->resume[i].n = 0;
+    }
+}
+
+void tw_net_admission_changed(tw_node *n, const tw_neg_item *gone, size_t ngone,
+                              const tw_neg_item *added, size_t nadded, bool gained)
+{
+    tw_net *net = n->net;
+    if (!net || net->stopping) return;
+    neg_flush(net);
+    for (size_t i = 0; i < ngone; i++) tw_neg_store_erase(net->neg, gone[i].ts, gone[i].id);
+    for (size_t i = 0; i < nadded; i++)
+        if (add_pending(net, added[i].ts, added[i].id)) { tw_err("net", "out of memory for the reconciliation set"); break; }
+    neg_flush(net);
+    for (conn *c = net->conns, *next; c; c = next) {
+        const char *why;
+        next = c->next;
+        if (c->state == C_ESTABLISHED && tw_admit_refused_peer(n, c->key, &why)) {
+            tw_warn("net", "%s (%s): closing the connection: %s", c->remote, c->fpr, why);
+            conn_close(c, TW_EREFUSED, why);
+        }
+    }
+    /* What peers offered before and was refused may be admitted now, and
+     * a peer refused for a revocation may be welcome again. */
+    if (gained) {
+        uint64_t now = tw_now_ms();
+        for (size_t i = 0; i < net->naddrs; i++)
+            if (net->addrs[i].failures && net->addrs[i].next_attempt > now) net->addrs[i].next_attempt = now;
+    }
+    if (gained || nadded || ngone) tw_net_sync_now(n);
 }
 
 static int parse_listen(const char *s, struct sockaddr_storage *ss)
@@ -1188,7 +1261,8 @@ int tw_net_start(tw_node *n, char *err, size_t errlen)
         goto fail;
     }
     /* The reconciliation set and learnt addresses come from the store. */
-    if ((rc = tw_store_scan(n->store, NULL, 0, NULL, 0, load_set, net))) {
+    if ((rc = tw_store_scan_slots(n->store, NULL, load_set, net)) ||
+        (rc = tw_store_scan_entries(n->store, "peer", 4, NULL, 0, load_addrs, net))) {
         snprintf(err, errlen, "cannot read the store: %s", tw_strerror(rc));
         goto fail;
     }

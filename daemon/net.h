@@ -30,5 +30,15 @@ int  tw_net_clock(tw_node *n, int64_t *median_ms, unsigned *npeers);
 int  tw_net_encode_progress(tw_node *n, tw_buf *out);
 /* Starts a reconciliation with every connected peer; returns how many. */
 unsigned tw_net_sync_now(tw_node *n);
+/* Closes every connection (the node moved to another network). */
+void tw_net_drop_all(tw_node *n, const char *why);
+/* Admission changed (daemon/admit.c): the records in gone leave the
+ * reconciliation set, those in added join it; gained: some key was
+ * admitted, so every peer is reconciled with to fetch what was refused
+ * before, and peers in backoff are redialled.  Connections of keys that
+ * are now refused are closed. */
+struct tw_neg_item;
+void tw_net_admission_changed(tw_node *n, const struct tw_neg_item *gone, size_t ngone,
+                              const struct tw_neg_item *added, size_t nadded, bool gained);
 
 #endif

@@ -17,6 +17,9 @@
 #include "twin/limits.h"
 #include "twin/schema.h"
 #include "log.h"
+#include "twin/negentropy.h"
+#include "admit.h"
+#include "net.h"
 #include "node.h"
 
 uint64_t tw_now_ms(void)
@@ -137,6 +140,177 @@ static int network_load(tw_node *n, char *err, size_t errlen)
     return 0;
 }
 
+/*
+ * Joining another network changes three things that must agree: the
+ * network key file, the roots file and the store (its network id and this
+ * node's own records, signed again).  The two files are first written
+ * under a ".join" suffix, then the store changes in one transaction, then
+ * the files are renamed into place.  A crash in between is settled at the
+ * next start: if the store already belongs to the staged network, the
+ * renames are finished; otherwise the staged files are dropped.
+ */
+#define TW_JOIN_SUFFIX ".join"
+
+static void staged_paths(const tw_node *n, char *key, char *roots, size_t cap)
+{
+    snprintf(key, cap, "%s/%s%s", n->cfg.data_dir, TW_NETWORK_FILE, TW_JOIN_SUFFIX);
+    snprintf(roots, cap, "%s/%s%s", n->cfg.data_dir, TW_ROOTS_FILE, TW_JOIN_SUFFIX);
+}
+
+static int finish_renames(tw_node *n, char *err, size_t errlen)
+{
+    char sk[TW_PATH_MAX + 48], sr[TW_PATH_MAX + 48], fk[TW_PATH_MAX + 48], fr[TW_PATH_MAX + 48];
+    staged_paths(n, sk, sr, sizeof sk);
+    snprintf(fk, sizeof fk, "%s/%s", n->cfg.data_dir, TW_NETWORK_FILE);
+    snprintf(fr, sizeof fr, "%s/%s", n->cfg.data_dir, TW_ROOTS_FILE);
+    if (rename(sr, fr) != 0 && errno != ENOENT) ERR(TW_EIO, "cannot rename %s: %s", sr, strerror(errno));
+    if (rename(sk, fk) != 0 && errno != ENOENT) ERR(TW_EIO, "cannot rename %s: %s", sk, strerror(errno));
+    return 0;
+}
+
+static int join_recover(tw_node *n, int store_rc, char *err, size_t errlen)
+{
+    char sk[TW_PATH_MAX + 48], sr[TW_PATH_MAX + 48];
+    staged_paths(n, sk, sr, sizeof sk);
+    if (access(sk, F_OK) != 0) return store_rc;
+    if (store_rc == 0) {
+        /* The store is still in the old network: the join did not happen. */
+        unlink(sk);
+        unlink(sr);
+        tw_warn("node", "an interrupted `twin join` did not complete; this node stays in its network");
+        return 0;
+    }
+    int rc = finish_renames(n, err, errlen);
+    if (rc || (rc = network_load(n, err, errlen))) return rc;
+    tw_netid_derive(n->netid, n->netkey);
+    tw_info("node", "finished an interrupted `twin join`");
+    return tw_store_open(&n->store, n->cfg.data_dir, n->cfg.map_ceiling, n->netid, err, errlen);
+}
+
+typedef struct own_ctx {
+    tw_node *n;
+    size_t others;
+    uint8_t (*ids)[TW_ID_LEN];
+    size_t nids, cap;
+} own_ctx;
+
+static int own_slot(void *vctx, const char *kind, size_t kind_len, const uint8_t author[TW_KEY_LEN],
+                    const char *slot, size_t slot_len, const uint8_t id[TW_ID_LEN], uint64_t ts, bool tombstone)
+{
+    own_ctx *c = vctx;
+    if (memcmp(author, c->n->pk, TW_KEY_LEN) != 0) { c->others++; return 0; }
+    if (c->nids == c->cap) {
+        size_t cap = c->cap ? c->cap * 2 : 64;
+        void *p = realloc(c->ids, cap * TW_ID_LEN);
+        if (!p) return TW_ENOMEM;
+        c->ids = p;
+        c->cap = cap;
+    }
+    memcpy(c->ids[c->nids++], id, TW_ID_LEN);
+    return 0;
+}
+
+int tw_node_join(tw_node *n, const uint8_t netkey[TW_NETKEY_LEN], const uint8_t (*roots)[TW_KEY_LEN],
+                 size_t nroots, char *err, size_t errlen)
+{
+    if (n->cfg.have_network_key || n->cfg.nroots)
+        ERR(TW_EBUSY, "the config file sets %s; remove those lines (and restart twind) so that the invitation's "
+            "network is used", n->cfg.have_network_key ? "network_key" : "root keys");
+    if (nroots == 0 || nroots > TW_CONF_ROOTS_MAX) ERR(TW_EINVAL, "an invitation names 1 to %u root keys", TW_CONF_ROOTS_MAX);
+    own_ctx oc = { .n = n };
+    tw_arena a;
+    tw_buf *envs = NULL;
+    tw_put *puts = NULL;
+    tw_entry *ents = NULL;
+    tw_neg_item *old = NULL, *added = NULL;
+    size_t nput = 0, nadded = 0;
+    char sk[TW_PATH_MAX + 48], sr[TW_PATH_MAX + 48], text[TW_KEYTEXT_LEN + 1];
+    uint8_t netid[TW_NETID_LEN];
+    tw_arena_init(&a, 0);
+    int rc = tw_store_scan_slots(n->store, NULL, own_slot, &oc);
+    if (rc) { snprintf(err, errlen, "cannot read the store: %s", tw_strerror(rc)); goto done; }
+    bool same = memcmp(netkey, n->netkey, TW_NETKEY_LEN) == 0;
+    if (oc.others && !same) {
+        rc = TW_EBUSY;
+        snprintf(err, errlen, "this node holds %zu records of other nodes of its current network; a node joins "
+                 "another network with a fresh data directory (twind --data-dir)", oc.others);
+        goto done;
+    }
+    tw_netid_derive(netid, netkey);
+    /* This node's own records, signed again for the new network (same
+     * kind, slot, time and body: only the network id changes). */
+    if (!(envs = calloc(oc.nids + 1, sizeof *envs)) || !(puts = calloc(oc.nids + 1, sizeof *puts)) ||
+        !(ents = calloc(oc.nids + 1, sizeof *ents)) || !(old = calloc(oc.nids + 1, sizeof *old)) ||
+        !(added = calloc(oc.nids + 1, sizeof *added))) {
+        rc = TW_ENOMEM;
+        snprintf(err, errlen, "out of memory");
+        goto done;
+    }
+    for (size_t i = 0; i < oc.nids && !same; i++) {
+        tw_buf env;
+        tw_entry e;
+        tw_buf_init(&env);
+        if ((rc = tw_store_get(n->store, oc.ids[i], &env)) == 0) {
+            uint8_t *copy = tw_arena_alloc(&a, env.len);
+            rc = copy ? 0 : TW_ENOMEM;
+            if (copy) memcpy(copy, env.p, env.len);
+            if (rc == 0) rc = tw_entry_parse(copy, env.len, &a, &e, NULL);
+        }
+        tw_buf_free(&env);
+        if (rc == 0) {
+            old[i].ts = e.ts;
+            memcpy(old[i].id, e.id, TW_ID_LEN);
+            rc = tw_entry_sign(&envs[nput], n->sk, netid, e.kind, e.kind_len, e.slot, e.slot_len, e.ts, &e.body);
+        }
+        if (rc == 0) rc = tw_entry_parse(envs[nput].p, envs[nput].len, &a, &ents[nput], NULL);
+        if (rc) { snprintf(err, errlen, "cannot sign this node's records again: %s", tw_strerror(rc)); goto done; }
+        puts[nput].e = &ents[nput];
+        nput++;
+    }
+    staged_paths(n, sk, sr, sizeof sk);
+    if (!same) {
+        int fd = open(sk, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+        char buf[256];
+        tw_keytext_encode(text, TW_NETTEXT_PREFIX, netkey);
+        int len = snprintf(buf, sizeof buf, "# twind network key: known to members only. Secret: keep mode 0600.\n%s\n", text);
+        bool bad = fd < 0 || write(fd, buf, (size_t)len) != len || fsync(fd) != 0;
+        if (fd >= 0) close(fd);
+        sodium_memzero(buf, sizeof buf);
+        sodium_memzero(text, sizeof text);
+        if (bad) { rc = TW_EIO; snprintf(err, errlen, "cannot write %s: %s", sk, strerror(errno)); unlink(sk); goto done; }
+    }
+    if ((rc = tw_admit_write_roots(n, roots, nroots, same ? "" : TW_JOIN_SUFFIX, err, errlen))) { unlink(sk); goto done; }
+    if (!same) {
+        if ((rc = tw_store_rekey(n->store, netid, (const uint8_t (*)[TW_ID_LEN])oc.ids, oc.nids, puts, nput))) {
+            unlink(sk);
+            unlink(sr);
+            snprintf(err, errlen, "cannot move the store to the new network, nothing changed: %s", tw_strerror(rc));
+            goto done;
+        }
+        if ((rc = finish_renames(n, err, errlen))) goto done;
+        memcpy(n->netkey, netkey, TW_NETKEY_LEN);
+        memcpy(n->netid, netid, TW_NETID_LEN);
+        /* Connections of the old network end; new ones use the new key. */
+        tw_net_drop_all(n, "this node joined another network");
+    }
+    if ((rc = tw_admit_set_roots(n, roots, nroots))) { snprintf(err, errlen, "cannot compute admission: %s", tw_strerror(rc)); goto done; }
+    for (size_t i = 0; i < nput; i++)
+        if (tw_node_visible(n, n->pk)) { added[nadded].ts = ents[i].ts; memcpy(added[nadded++].id, ents[i].id, TW_ID_LEN); }
+    tw_net_admission_changed(n, old, same ? 0 : oc.nids, added, nadded, true);
+    tw_info("node", "joined network %s with %zu root key%s; %zu own records signed for it", same ? "(same key)" : "",
+            nroots, nroots == 1 ? "" : "s", nput);
+done:
+    if (envs) for (size_t i = 0; i < oc.nids; i++) tw_buf_free(&envs[i]);
+    free(envs);
+    free(puts);
+    free(ents);
+    free(old);
+    free(added);
+    free(oc.ids);
+    tw_arena_free(&a);
+    return rc;
+}
+
 int tw_node_open(tw_node *n, uv_loop_t *loop, const tw_config *cfg, char *err, size_t errlen)
 {
     struct stat st;
@@ -181,7 +355,10 @@ int tw_node_open(tw_node *n, uv_loop_t *loop, const tw_config *cfg, char *err, s
     tw_key_fingerprint(n->fingerprint, n->pk);
     if ((rc = network_load(n, err, errlen))) goto fail;
     tw_netid_derive(n->netid, n->netkey);
-    if ((rc = tw_store_open(&n->store, cfg->data_dir, cfg->map_ceiling, n->netid, err, errlen))) goto fail;
+    rc = tw_store_open(&n->store, cfg->data_dir, cfg->map_ceiling, n->netid, err, errlen);
+    if ((rc == 0 || rc == TW_ENETWORK) && (rc = join_recover(n, rc, err, errlen))) goto fail;
+    if (rc) goto fail;
+    if ((rc = tw_admit_open(n, err, errlen))) goto fail;
     return 0;
 fail:
     tw_node_close(n);
@@ -190,6 +367,7 @@ fail:
 
 void tw_node_close(tw_node *n)
 {
+    tw_admit_close(n);
     tw_store_close(n->store);
     n->store = NULL;
     if (n->lock_fd >= 0) close(n->lock_fd);
@@ -244,6 +422,14 @@ int tw_node_write(tw_node *n, const tw_record_in *recs, size_t nrec, tw_write_re
         }
         if ((rc = tw_schema_check_slot(r->kind, r->kind_len, r->slot, r->slot_len, err, errlen))) goto done;
         if (r->body && (rc = tw_schema_validate(r->kind, r->kind_len, r->body, err, errlen))) goto done;
+        if (r->body && r->kind_len == 5 && memcmp(r->kind, "vouch", 5) == 0) {
+            const tw_val *k = tw_v_get(r->body, "key");
+            if (!k || k->type != TW_STR || k->len != r->slot_len || memcmp(k->v.s, r->slot, r->slot_len) != 0) {
+                rc = TW_ESCHEMA;
+                snprintf(err, errlen, "vouch: the key in the body differs from the slot key");
+                goto done;
+            }
+        }
 
         /* The slot's current version: in the store, or earlier in this batch. */
         tw_entry old;
@@ -315,9 +501,12 @@ int tw_node_write(tw_node *n, const tw_record_in *recs, size_t nrec, tw_write_re
                                              : "storage error, nothing was written: %s", tw_strerror(rc));
         goto done;
     }
-    if (n->on_stored)
-        for (size_t i = 0; i < nput; i++)
-            if (puts[i].result == 0) n->on_stored(n, NULL, puts[i].e, &puts[i]);
+    for (size_t i = 0; i < nput; i++) {
+        if (puts[i].result != 0) continue;
+        tw_admit_stored(n, puts[i].e);
+        if (n->on_stored) n->on_stored(n, NULL, puts[i].e, &puts[i]);
+    }
+    tw_admit_settle(n);
 done:
     if (envs) for (size_t i = 0; i < nrec; i++) tw_buf_free(&envs[i]);
     free(envs);

@@ -22,6 +22,7 @@
 
 typedef struct tw_ctlsrv tw_ctlsrv;
 typedef struct tw_net tw_net;
+typedef struct tw_admit tw_admit;
 typedef struct tw_node tw_node;
 /* Called for every entry newly stored, whatever its source (NULL: this node). */
 typedef void (*tw_stored_hook)(tw_node *n, void *source, const tw_entry *e, const tw_put *put);
@@ -35,6 +36,7 @@ struct tw_node {
     tw_store *store;
     tw_ctlsrv *ctl;
     tw_net *net;
+    tw_admit *admit;                   /* daemon/admit.c */
     tw_stored_hook on_stored;
     int lock_fd;
     uint64_t started_ms;
@@ -73,5 +75,25 @@ typedef struct tw_write_result {
  * refusal *bad is the index of the record and err says why. */
 int tw_node_write(tw_node *n, const tw_record_in *recs, size_t nrec, tw_write_result *res,
                   size_t *bad, char *err, size_t errlen);
+
+/* ---- admission (daemon/admit.c; proto/PROTOCOL.md "Trust and admission") ---- */
+
+/* Whether records of this author are part of the registry here: always
+ * true on an open network (no root keys), else whether it is admitted. */
+bool tw_node_visible(const tw_node *n, const uint8_t author[TW_KEY_LEN]);
+/* The root keys in force (config `root` lines, else the data directory's
+ * network.roots file); *roots valid until the next join. */
+size_t tw_node_roots(const tw_node *n, const uint8_t (**roots)[TW_KEY_LEN]);
+/* On an open network, makes this node its only root (persisted in
+ * network.roots) so that it can invite; 0 with nothing done when roots are
+ * set already. */
+int tw_node_make_root(tw_node *n, char *err, size_t errlen);
+/* Moves this node into another network: its network key and roots are
+ * replaced (persisted), its own records are signed again for the new
+ * network, and every connection is closed.  Refused (TW_EBUSY) when the
+ * store holds records of other authors or when the config file sets
+ * network_key or root. */
+int tw_node_join(tw_node *n, const uint8_t netkey[TW_NETKEY_LEN], const uint8_t (*roots)[TW_KEY_LEN],
+                 size_t nroots, char *err, size_t errlen);
 
 #endif

@@ -541,7 +541,7 @@ int tw_store_meta_put(tw_store *s, const char *name, const void *val, size_t len
     return TW_EIO;
 }
 
-int tw_store_count_kinds(tw_store *s, tw_store_count_fn fn, void *ctx)
+int tw_store_scan_slots(tw_store *s, const uint8_t *author, tw_store_slot_fn fn, void *ctx)
 {
     MDB_txn *txn;
     MDB_cursor *cur;
@@ -549,27 +549,165 @@ int tw_store_count_kinds(tw_store *s, tw_store_count_fn fn, void *ctx)
     if (rc) return lmdb_err(rc);
     if ((rc = mdb_cursor_open(txn, s->slots, &cur))) { mdb_txn_abort(txn); return lmdb_err(rc); }
     MDB_val k, v;
-    char kind[TW_KIND_MAX + 1] = "";
-    uint64_t live = 0, dead = 0;
+    uint8_t seek[TW_KIND_MAX + 1 + TW_KEY_LEN];
+    int ret = 0;
     rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST);
     while (rc == 0) {
-        const char *kp = k.mv_data;
-        size_t kl = strnlen(kp, k.mv_size < TW_KIND_MAX ? k.mv_size : TW_KIND_MAX);
-        if (v.mv_size != TW_SLOTVAL_LEN) { rc = MDB_CORRUPTED; break; }
-        if (strlen(kind) != kl || memcmp(kind, kp, kl) != 0) {
-            if (kind[0]) fn(ctx, kind, live, dead);
-            memcpy(kind, kp, kl);
-            kind[kl] = 0;
-            live = dead = 0;
+        const uint8_t *kp = k.mv_data;
+        size_t kl = strnlen((const char *)kp, k.mv_size);
+        if (kl > TW_KIND_MAX || k.mv_size < kl + 1 + TW_KEY_LEN || v.mv_size != TW_SLOTVAL_LEN) { rc = MDB_CORRUPTED; break; }
+        const uint8_t *ak = kp + kl + 1;
+        if (author && memcmp(ak, author, TW_KEY_LEN) != 0) {
+            /* Jump to this author's range of the kind, or past it to the
+             * next kind. */
+            int c = memcmp(ak, author, TW_KEY_LEN);
+            memcpy(seek, kp, kl + 1);
+            if (c < 0) {
+                memcpy(seek + kl + 1, author, TW_KEY_LEN);
+                k = (MDB_val){ kl + 1 + TW_KEY_LEN, seek };
+            } else {
+                seek[kl] = 1;           /* kind 0x01 sorts after every kind 0x00 ... key */
+                k = (MDB_val){ kl + 1, seek };
+            }
+            rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+            continue;
         }
-        if (((const uint8_t *)v.mv_data)[TW_ID_LEN + 8] & TW_SLOT_TOMBSTONE) dead++;
-        else live++;
+        const uint8_t *vp = v.mv_data;
+        s->scanned++;
+        if ((ret = fn(ctx, (const char *)kp, kl, ak, (const char *)ak + TW_KEY_LEN,
+                      k.mv_size - kl - 1 - TW_KEY_LEN, vp, get_be64(vp + TW_ID_LEN),
+                      (vp[TW_ID_LEN + 8] & TW_SLOT_TOMBSTONE) != 0)))
+            break;
         rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
     }
-    if (rc == MDB_NOTFOUND && kind[0]) fn(ctx, kind, live, dead);
     mdb_cursor_close(cur);
     mdb_txn_abort(txn);
-    return rc == MDB_NOTFOUND ? 0 : lmdb_err(rc);
+    if (ret) return ret;
+    if (rc && rc != MDB_NOTFOUND) {
+        tw_err("store", "slot scan failed: %s", mdb_strerror(rc));
+        return lmdb_err(rc);
+    }
+    return 0;
+}
+
+typedef struct count_ctx {
+    tw_store_author_filter f;
+    void *fctx;
+    tw_store_count_fn fn;
+    void *ctx;
+    char kind[TW_KIND_MAX + 1];
+    uint64_t live, dead;
+} count_ctx;
+
+static int count_slot(void *vctx, const char *kind, size_t kind_len, const uint8_t author[TW_KEY_LEN],
+                      const char *slot, size_t slot_len, const uint8_t id[TW_ID_LEN], uint64_t ts,
+                      bool tombstone)
+{
+    count_ctx *c = vctx;
+    if (strlen(c->kind) != kind_len || memcmp(c->kind, kind, kind_len) != 0) {
+        if (c->kind[0]) c->fn(c->ctx, c->kind, c->live, c->dead);
+        memcpy(c->kind, kind, kind_len);
+        c->kind[kind_len] = 0;
+        c->live = c->dead = 0;
+    }
+    if (c->f && !c->f(c->fctx, author)) return 0;
+    if (tombstone) c->dead++;
+    else c->live++;
+    return 0;
+}
+
+int tw_store_count_kinds_filtered(tw_store *s, tw_store_author_filter f, void *fctx,
+                                  tw_store_count_fn fn, void *ctx)
+{
+    count_ctx c = { .f = f, .fctx = fctx, .fn = fn, .ctx = ctx };
+    int rc = tw_store_scan_slots(s, NULL, count_slot, &c);
+    if (rc == 0 && c.kind[0]) fn(ctx, c.kind, c.live, c.dead);
+    return rc;
+}
+
+int tw_store_count_kinds(tw_store *s, tw_store_count_fn fn, void *ctx)
+{
+    return tw_store_count_kinds_filtered(s, NULL, NULL, fn, ctx);
+}
+
+typedef struct ids_ctx {
+    tw_store_author_filter f;
+    void *fctx;
+    uint8_t *ids;
+    size_t n, cap;
+} ids_ctx;
+
+static int collect_id(void *vctx, const char *kind, size_t kind_len, const uint8_t author[TW_KEY_LEN],
+                      const char *slot, size_t slot_len, const uint8_t id[TW_ID_LEN], uint64_t ts,
+                      bool tombstone)
+{
+    ids_ctx *c = vctx;
+    if (!c->f(c->fctx, author)) return 0;
+    if (c->n == c->cap) {
+        size_t cap = c->cap ? c->cap * 2 : 1024;
+        uint8_t *p = realloc(c->ids, cap * TW_ID_LEN);
+        if (!p) return TW_ENOMEM;
+        c->ids = p;
+        c->cap = cap;
+    }
+    memcpy(c->ids + c->n++ * TW_ID_LEN, id, TW_ID_LEN);
+    return 0;
+}
+
+static int cmp_id(const void *a, const void *b) { return memcmp(a, b, TW_ID_LEN); }
+
+int tw_store_digest_filtered(tw_store *s, tw_store_author_filter f, void *fctx, uint8_t out[32],
+                             uint64_t *count)
+{
+    if (!f) return tw_store_digest(s, out, count);
+    ids_ctx c = { .f = f, .fctx = fctx };
+    int rc = tw_store_scan_slots(s, NULL, collect_id, &c);
+    if (rc) { free(c.ids); return rc; }
+    /* The same digest as tw_store_digest gives over the same ids. */
+    qsort(c.ids, c.n, TW_ID_LEN, cmp_id);
+    crypto_generichash_state st;
+    crypto_generichash_init(&st, NULL, 0, 32);
+    for (size_t i = 0; i < c.n; i++) crypto_generichash_update(&st, c.ids + i * TW_ID_LEN, TW_ID_LEN);
+    uint8_t nb[8];
+    put_be64(nb, c.n);
+    crypto_generichash_update(&st, nb, 8);
+    crypto_generichash_final(&st, out, 32);
+    *count = c.n;
+    free(c.ids);
+    return 0;
+}
+
+int tw_store_rekey(tw_store *s, const uint8_t netid[TW_NETID_LEN], const uint8_t (*old)[TW_ID_LEN],
+                   size_t nold, tw_put *puts, size_t nput)
+{
+    for (int attempt = 0; attempt < 64; attempt++) {
+        MDB_txn *txn;
+        tw_arena a;
+        size_t removed = 0;
+        int rc = mdb_txn_begin(s->env, NULL, 0, &txn);
+        if (rc == MDB_MAP_RESIZED) { mdb_env_set_mapsize(s->env, 0); continue; }
+        if (rc) return lmdb_err(rc);
+        tw_arena_init(&a, 0);
+        for (size_t i = 0; i < nold && rc == 0; i++) {
+            rc = remove_one(s, txn, old[i], &a);
+            if (rc == 0) removed++;
+            if (rc == 1) rc = 0;
+        }
+        tw_arena_free(&a);
+        for (size_t i = 0; i < nput && rc == 0; i++) rc = put_one(s, txn, &puts[i]);
+        if (rc == 0) rc = meta_txn_put(txn, s, "netid", netid, TW_NETID_LEN);
+        if (rc == 0) rc = mdb_txn_commit(txn);
+        else mdb_txn_abort(txn);
+        if (rc == MDB_MAP_FULL) { int g = grow(s); if (g) return g; continue; }
+        if (rc) {
+            tw_err("store", "moving the store to another network failed, nothing changed: %s", mdb_strerror(rc));
+            return lmdb_err(rc);
+        }
+        s->count -= removed;
+        for (size_t i = 0; i < nput; i++) s->count += puts[i].result == 0;
+        return 0;
+    }
+    return TW_EIO;
 }
 
 /*

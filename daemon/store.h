@@ -77,17 +77,37 @@ int tw_store_scan(tw_store *s, const char *kind, size_t kind_len,
 typedef int (*tw_store_entry_fn)(void *ctx, const uint8_t *key, size_t klen, const tw_entry *e);
 int tw_store_scan_entries(tw_store *s, const char *kind, size_t kind_len,
                           const uint8_t *after, size_t after_len, tw_store_entry_fn fn, void *ctx);
-/* BLAKE2b-256 over every entry id in id order, and the count. */
+/* Whether records of an author count (admission); NULL: every author. */
+typedef bool (*tw_store_author_filter)(void *fctx, const uint8_t author[TW_KEY_LEN]);
+/* BLAKE2b-256 over every entry id in id order, and the count; with a
+ * filter, over the entries of the authors it accepts only. */
 int tw_store_digest(tw_store *s, uint8_t out[32], uint64_t *count);
+int tw_store_digest_filtered(tw_store *s, tw_store_author_filter f, void *fctx, uint8_t out[32],
+                             uint64_t *count);
 /* Per kind: current records and tombstones, from the slot table alone. */
 typedef void (*tw_store_count_fn)(void *ctx, const char *kind, uint64_t live, uint64_t tombstones);
 int tw_store_count_kinds(tw_store *s, tw_store_count_fn fn, void *ctx);
+int tw_store_count_kinds_filtered(tw_store *s, tw_store_author_filter f, void *fctx,
+                                  tw_store_count_fn fn, void *ctx);
+/* The slot table: every current version (tombstones included), kind by
+ * kind, or, with author, that author's only (a range per kind, so cheap
+ * however large the store).  kind is not NUL-terminated.  fn returns
+ * non-zero to stop (that value is returned). */
+typedef int (*tw_store_slot_fn)(void *ctx, const char *kind, size_t kind_len,
+                                const uint8_t author[TW_KEY_LEN], const char *slot, size_t slot_len,
+                                const uint8_t id[TW_ID_LEN], uint64_t ts, bool tombstone);
+int tw_store_scan_slots(tw_store *s, const uint8_t *author, tw_store_slot_fn fn, void *ctx);
 void tw_store_get_info(tw_store *s, tw_store_info *info);
 /* Drops the store's mapped pages from this process's resident set (they stay
  * in the page cache); call when no read transaction is open. */
 void tw_store_trim(tw_store *s);
 /* Trims if any scan ran since the last trim; true if it did. */
 bool tw_store_maybe_trim(tw_store *s);
+/* Moves the store to another network in one transaction: removes the
+ * entries old (ids), stores puts (signed for the new network) and records
+ * the new network id.  All or nothing. */
+int tw_store_rekey(tw_store *s, const uint8_t netid[TW_NETID_LEN], const uint8_t (*old)[TW_ID_LEN],
+                   size_t nold, tw_put *puts, size_t nput);
 /* Small named values in the meta table. */
 int tw_store_meta_get(tw_store *s, const char *name, tw_buf *val);
 int tw_store_meta_put(tw_store *s, const char *name, const void *val, size_t len);

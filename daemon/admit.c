@@ -1,0 +1,586 @@
+/* Admission in the daemon (daemon/admit.h). */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <sodium.h>
+
+#include "twin/err.h"
+#include "twin/keytext.h"
+#include "twin/limits.h"
+#include "twin/negentropy.h"
+#include "twin/trust.h"
+#include "admit.h"
+#include "log.h"
+#include "net.h"
+#include "node.h"
+
+#define ERR(code, ...) do { snprintf(err, errlen, __VA_ARGS__); return (code); } while (0)
+
+typedef struct tw_admit {
+    uint8_t roots[TW_CONF_ROOTS_MAX][TW_KEY_LEN];
+    size_t nroots;
+    tw_trust *t;                 /* NULL on an open network */
+    bool dirty;                  /* vouches changed since the last settle */
+    bool hiding;                 /* some stored records are hidden */
+    /* The admitted keys as of the last settle, sorted, to tell what a
+     * settle changed; snap_open: the network was open then. */
+    uint8_t (*snap)[TW_KEY_LEN];
+    size_t nsnap;
+    bool snap_open;
+} tw_admit;
+
+static const char *why_text(int why)
+{
+    switch (why) {
+    case TW_TRUST_UNVOUCHED: return "author not admitted: no admitted member vouches for it";
+    case TW_TRUST_REVOKED:   return "author not admitted: its vouchers revoked it";
+    case TW_TRUST_TOO_DEEP:  return "author not admitted: vouched for beyond the configured vouch depth";
+    case TW_TRUST_BANNED:    return "author not admitted: revoked by a root";
+    default:                 return "author not admitted";
+    }
+}
+
+/* ------------------------------------------------------------- records */
+
+/* The vouched key of a vouch record: its slot key, which its body must
+ * repeat. */
+int tw_admit_check_record(const tw_entry *e, const char **why)
+{
+    if (e->kind_len != 5 || memcmp(e->kind, "vouch", 5) != 0 || e->body.type != TW_MAP) return 0;
+    const tw_val *k = tw_v_get(&e->body, "key");
+    if (!k || k->type != TW_STR || k->len != e->slot_len || memcmp(k->v.s, e->slot, e->slot_len) != 0) {
+        *why = "vouch: the key in the body differs from the slot key";
+        return TW_ESCHEMA;
+    }
+    return 0;
+}
+
+static bool is_vouch(const tw_entry *e) { return e->kind_len == 5 && memcmp(e->kind, "vouch", 5) == 0; }
+
+/* Applies one current vouch record (or its tombstone) to t. */
+static int apply_vouch(tw_trust *t, const tw_entry *e)
+{
+    uint8_t key[TW_KEY_LEN];
+    if (tw_keytext_decode(key, TW_KEYTEXT_PREFIX, e->slot, e->slot_len)) return TW_EINVAL;
+    if (e->body.type != TW_MAP) {
+        int rc = tw_trust_del_vouch(t, e->author, key);
+        return rc == TW_ENOTFOUND ? 0 : rc;
+    }
+    const char *why;
+    if (tw_admit_check_record(e, &why)) return TW_ESCHEMA;
+    const tw_val *name = tw_v_get(&e->body, "name"), *role = tw_v_get(&e->body, "role"),
+                 *rev = tw_v_get(&e->body, "revoked");
+    int r = role && role->type == TW_STR && role->len == 3 && memcmp(role->v.s, "hub", 3) == 0 ? TW_TRUST_HUB
+                                                                                           : TW_TRUST_MEMBER;
+    bool revoked = rev && rev->type == TW_BOOL && rev->v.b;
+    return tw_trust_put_vouch(t, e->author, key, name && name->type == TW_STR ? name->v.s : NULL,
+                              name && name->type == TW_STR ? name->len : 0, r, revoked, e->ts);
+}
+
+static int load_vouch(void *ctx, const uint8_t *key, size_t klen, const tw_entry *e)
+{
+    int rc = apply_vouch(ctx, e);
+    if (rc == TW_ENOMEM) return rc;
+    if (rc) tw_warn("admit", "a stored vouch record is not counted: %s", tw_strerror(rc));
+    return 0;
+}
+
+/* A trust table from the roots and the vouch records in the store. */
+static int build(tw_node *n, tw_trust **out)
+{
+    tw_admit *a = n->admit;
+    uint8_t hk[TW_TRUST_HASH_KEY_LEN];
+    *out = NULL;
+    if (!a->nroots) return 0;
+    randombytes_buf(hk, sizeof hk);
+    tw_trust *t;
+    int rc = tw_trust_new(&t, (const uint8_t (*)[TW_KEY_LEN])a->roots, a->nroots, n->cfg.vouch_depth, hk);
+    if (rc) return rc;
+    if ((rc = tw_store_scan_entries(n->store, "vouch", 5, NULL, 0, load_vouch, t)) || (rc = tw_trust_compute(t))) {
+        tw_trust_free(t);
+        return rc;
+    }
+    *out = t;
+    return 0;
+}
+
+/* ------------------------------------------------------------- visibility */
+
+static int cmp_key(const void *x, const void *y) { return memcmp(x, y, TW_KEY_LEN); }
+
+bool tw_admit_is_open(const tw_node *n) { return !n->admit || !n->admit->t; }
+
+bool tw_node_visible(const tw_node *n, const uint8_t author[TW_KEY_LEN])
+{
+    return tw_admit_is_open(n) || tw_trust_admitted(n->admit->t, author);
+}
+
+bool tw_admit_visible_cb(void *node, const uint8_t author[TW_KEY_LEN]) { return tw_node_visible(node, author); }
+
+static bool snap_visible(const tw_admit *a, const uint8_t author[TW_KEY_LEN])
+{
+    return a->snap_open || bsearch(author, a->snap, a->nsnap, TW_KEY_LEN, cmp_key) != NULL;
+}
+
+int tw_admit_why(const tw_node *n, const uint8_t key[TW_KEY_LEN])
+{
+    return tw_admit_is_open(n) ? TW_TRUST_OK : tw_trust_why(n->admit->t, key);
+}
+
+bool tw_admit_refused_peer(const tw_node *n, const uint8_t key[TW_KEY_LEN], const char **why)
+{
+    int w = tw_admit_why(n, key);
+    if (w != TW_TRUST_REVOKED && w != TW_TRUST_BANNED) return false;
+    *why = w == TW_TRUST_BANNED ? "key revoked by a root" : "key revoked by its vouchers";
+    return true;
+}
+
+bool tw_admit_hiding(const tw_node *n) { return n->admit && n->admit->hiding; }
+
+unsigned tw_admit_max_depth(const tw_node *n) { return n->cfg.vouch_depth; }
+
+bool tw_admit_member(const tw_node *n, const uint8_t key[TW_KEY_LEN], char *name, size_t cap,
+                     unsigned *depth, int *role)
+{
+    tw_trust_member m;
+    if (tw_admit_is_open(n) || tw_trust_lookup(n->admit->t, key, &m)) return false;
+    snprintf(name, cap, "%.*s", (int)m.name_len, m.name ? m.name : "");
+    *depth = m.depth;
+    *role = m.role;
+    return true;
+}
+
+/* The snapshot: the admitted set in force now. */
+static int take_snapshot(tw_admit *a)
+{
+    free(a->snap);
+    a->snap = NULL;
+    a->nsnap = 0;
+    a->snap_open = a->t == NULL;
+    if (!a->t) return 0;
+    size_t k = tw_trust_count(a->t);
+    if (!(a->snap = malloc((k ? k : 1) * TW_KEY_LEN))) return TW_ENOMEM;
+    for (size_t i = 0; i < k; i++) {
+        tw_trust_member m;
+        if (tw_trust_get(a->t, i, &m)) break;
+        memcpy(a->snap[a->nsnap++], m.key, TW_KEY_LEN);
+    }
+    qsort(a->snap, a->nsnap, TW_KEY_LEN, cmp_key);
+    return 0;
+}
+
+/* ------------------------------------------------------------- changes */
+
+typedef struct changes {
+    tw_node *n;
+    tw_neg_item *gone, *added;
+    size_t ngone, nadded, cgone, cadded;
+    size_t hidden;
+    /* Per author, for the log: the last author seen and its counts. */
+    uint8_t author[TW_KEY_LEN];
+    size_t author_gone, author_added;
+    bool have_author;
+    int rc;
+} changes;
+
+static int push_item(tw_neg_item **v, size_t *n, size_t *cap, uint64_t ts, const uint8_t id[TW_ID_LEN])
+{
+    if (*n == *cap) {
+        size_t c = *cap ? *cap * 2 : 256;
+        tw_neg_item *p = realloc(*v, c * sizeof *p);
+        if (!p) return TW_ENOMEM;
+        *v = p;
+        *cap = c;
+    }
+    (*v)[*n].ts = ts;
+    memcpy((*v)[*n].id, id, TW_ID_LEN);
+    (*n)++;
+    return 0;
+}
+
+static void log_author(changes *c)
+{
+    if (!c->have_author || (!c->author_gone && !c->author_added)) return;
+    char fpr[TW_FPR_CHARS + 1], name[TW_STR_MAX + 1] = "";
+    unsigned depth;
+    int role;
+    tw_key_fingerprint(fpr, c->author);
+    if (c->author_added) {
+        tw_admit_member(c->n, c->author, name, sizeof name, &depth, &role);
+        tw_info("admit", "%s (%s) is admitted: its %zu records are part of the registry again", fpr, name,
+                c->author_added);
+    } else {
+        tw_warn("admit", "%s lost admission (%s): its %zu records are hidden, no longer served or counted",
+                fpr, why_text(tw_admit_why(c->n, c->author)), c->author_gone);
+    }
+}
+
+static int change_slot(void *vctx, const char *kind, size_t kind_len, const uint8_t author[TW_KEY_LEN],
+                       const char *slot, size_t slot_len, const uint8_t id[TW_ID_LEN], uint64_t ts,
+                       bool tombstone)
+{
+    changes *c = vctx;
+    tw_admit *a = c->n->admit;
+    bool was = snap_visible(a, author), now = tw_node_visible(c->n, author);
+    if (!now) c->hidden++;
+    if (was == now) return 0;
+    if (!c->have_author || memcmp(c->author, author, TW_KEY_LEN) != 0) {
+        /* Rows come kind by kind, so one author may be logged once per kind. */
+        log_author(c);
+        memcpy(c->author, author, TW_KEY_LEN);
+        c->author_gone = c->author_added = 0;
+        c->have_author = true;
+    }
+    int rc = now ? push_item(&c->added, &c->nadded, &c->cadded, ts, id)
+                 : push_item(&c->gone, &c->ngone, &c->cgone, ts, id);
+    if (now) c->author_added++;
+    else c->author_gone++;
+    return rc;
+}
+
+/* Compares the visibility of every stored record before (the snapshot)
+ * and now, and hands the differences to the network layer. */
+static void apply_changes(tw_node *n)
+{
+    tw_admit *a = n->admit;
+    changes c = { .n = n };
+    int rc = tw_store_scan_slots(n->store, NULL, change_slot, &c);
+    log_author(&c);
+    if (rc) tw_err("admit", "cannot read the store to apply an admission change: %s", tw_strerror(rc));
+    a->hiding = c.hidden > 0;
+    bool gained = false;
+    for (size_t i = 0, k = a->t ? tw_trust_count(a->t) : 0; i < k && !gained; i++) {
+        tw_trust_member m;
+        gained = tw_trust_get(a->t, i, &m) == 0 && !snap_visible(a, m.key);
+    }
+    if (!a->t && !a->snap_open) gained = true;
+    tw_net_admission_changed(n, c.gone, c.ngone, c.added, c.nadded, gained);
+    free(c.gone);
+    free(c.added);
+    if (take_snapshot(a)) tw_err("admit", "out of memory for the admitted set");
+}
+
+void tw_admit_stored(tw_node *n, const tw_entry *e)
+{
+    tw_admit *a = n->admit;
+    if (!a || !a->t || !is_vouch(e)) return;
+    int rc = apply_vouch(a->t, e);
+    if (rc) tw_warn("admit", "a vouch record is not counted: %s", tw_strerror(rc));
+    a->dirty = true;
+}
+
+void tw_admit_settle(tw_node *n)
+{
+    tw_admit *a = n->admit;
+    if (!a || !a->dirty) return;
+    a->dirty = false;
+    tw_trust *t;
+    int rc = build(n, &t);
+    if (rc) {
+        /* The incremental table stays in force; the next settle retries. */
+        tw_err("admit", "cannot recompute admission from the store: %s", tw_strerror(rc));
+        if (a->t) tw_trust_compute(a->t);
+        a->dirty = true;
+        return;
+    }
+    tw_trust_free(a->t);
+    a->t = t;
+    apply_changes(n);
+}
+
+/* ------------------------------------------------------------- receipt */
+
+typedef struct vref { tw_entry *e; size_t i; } vref;
+
+static int vref_cmp(const void *x, const void *y)
+{
+    const tw_entry *a = ((const vref *)x)->e, *b = ((const vref *)y)->e;
+    int c = memcmp(a->author, b->author, TW_KEY_LEN);
+    if (c) return c;
+    if (a->slot_len != b->slot_len) return a->slot_len < b->slot_len ? -1 : 1;
+    if ((c = memcmp(a->slot, b->slot, a->slot_len))) return c;
+    return -tw_entry_cmp_version(a->ts, a->id, b->ts, b->id);    /* newest first */
+}
+
+void tw_admit_filter(tw_node *n, tw_entry *const *ents, int *rcs, const char **whys, size_t cnt)
+{
+    tw_admit *a = n->admit;
+    if (!a || !a->t) return;
+    /* The batch's vouches that would be current once stored: the newest
+     * of each (author, slot) in the batch, if newer than the store's. */
+    size_t nv = 0;
+    for (size_t i = 0; i < cnt; i++) nv += rcs[i] == 0 && is_vouch(ents[i]);
+    vref *v = nv ? calloc(nv, sizeof *v) : NULL;
+    bool *done = nv ? calloc(nv, sizeof *done) : NULL;
+    if (nv && (!v || !done)) {
+        /* Without memory for the fixpoint, vouches count from the next
+         * batch on; entries they would admit now are refused and fetched
+         * again by the next reconciliation. */
+        nv = 0;
+    }
+    size_t k = 0;
+    for (size_t i = 0; i < cnt && nv; i++)
+        if (rcs[i] == 0 && is_vouch(ents[i])) v[k++] = (vref){ ents[i], i };
+    qsort(v, nv, sizeof *v, vref_cmp);
+    for (size_t i = 0; i < nv; i++) {
+        const tw_entry *e = v[i].e;
+        if (i > 0 && vref_cmp(&v[i - 1], &v[i]) != 0 && memcmp(v[i - 1].e->author, e->author, TW_KEY_LEN) == 0 &&
+            v[i - 1].e->slot_len == e->slot_len && memcmp(v[i - 1].e->slot, e->slot, e->slot_len) == 0) {
+            done[i] = true;          /* an older version of the same slot */
+            continue;
+        }
+        uint8_t id[TW_ID_LEN];
+        uint64_t ts;
+        if (tw_store_slot(n->store, e->kind, e->kind_len, e->author, e->slot, e->slot_len, id, &ts) == 0 &&
+            tw_entry_cmp_version(e->ts, e->id, ts, id) <= 0)
+            done[i] = true;          /* stale: the store holds a newer one */
+    }
+    /* Vouches by admitted authors count, which may admit the authors of
+     * others: repeat until nothing changes (at most one round per level
+     * of depth, plus one). */
+    for (unsigned round = 0; round <= TW_TRUST_DEPTH_MAX + 1; round++) {
+        bool changed = false;
+        for (size_t i = 0; i < nv; i++) {
+            if (done[i] || !tw_trust_admitted(a->t, v[i].e->author)) continue;
+            done[i] = true;
+            if (apply_vouch(a->t, v[i].e) == 0) changed = true;
+        }
+        if (!changed) break;
+        a->dirty = true;
+        if (tw_trust_compute(a->t)) break;
+    }
+    free(v);
+    free(done);
+    /* Everything else: admitted authors only.  One log line per author. */
+    const uint8_t *last = NULL;
+    size_t run = 0;
+    for (size_t i = 0; i <= cnt; i++) {
+        bool refuse = i < cnt && rcs[i] == 0 && !tw_trust_admitted(a->t, ents[i]->author);
+        if (last && (i == cnt || !refuse || memcmp(last, ents[i]->author, TW_KEY_LEN) != 0)) {
+            char fpr[TW_FPR_CHARS + 1];
+            tw_key_fingerprint(fpr, last);
+            tw_info("admit", "refused %zu entr%s by %s: %s", run, run == 1 ? "y" : "ies", fpr,
+                    why_text(tw_trust_why(a->t, last)));
+            last = NULL;
+            run = 0;
+        }
+        if (!refuse) continue;
+        rcs[i] = TW_EREFUSED;
+        whys[i] = why_text(tw_trust_why(a->t, ents[i]->author));
+        if (!last) last = ents[i]->author;
+        run++;
+    }
+}
+
+/* ------------------------------------------------------------- roots */
+
+static int load_roots_file(tw_node *n, char *err, size_t errlen)
+{
+    tw_admit *a = n->admit;
+    char path[TW_PATH_MAX + 32], line[256];
+    snprintf(path, sizeof path, "%s/%s", n->cfg.data_dir, TW_ROOTS_FILE);
+    FILE *f = fopen(path, "r");
+    if (!f) {
+        if (errno == ENOENT) return 0;
+        ERR(TW_EIO, "cannot read %s: %s", path, strerror(errno));
+    }
+    unsigned lineno = 0;
+    int rc = 0;
+    while (fgets(line, sizeof line, f)) {
+        lineno++;
+        size_t l = strcspn(line, "\r\n");
+        line[l] = 0;
+        while (l && (line[l - 1] == ' ' || line[l - 1] == '\t')) line[--l] = 0;
+        if (!l || line[0] == '#') continue;
+        if (a->nroots >= TW_CONF_ROOTS_MAX) {
+            snprintf(err, errlen, "%s:%u: more than %u root keys", path, lineno, TW_CONF_ROOTS_MAX);
+            rc = TW_ETOOBIG;
+            break;
+        }
+        if (tw_keytext_decode(a->roots[a->nroots], TW_KEYTEXT_PREFIX, line, l)) {
+            snprintf(err, errlen, "%s:%u: \"%s\" is not a valid node key (twk_...)", path, lineno, line);
+            rc = TW_EINVAL;
+            break;
+        }
+        a->nroots++;
+    }
+    fclose(f);
+    return rc;
+}
+
+/* Temporary file, fsync, rename. */
+int tw_admit_write_roots(tw_node *n, const uint8_t (*roots)[TW_KEY_LEN], size_t nroots,
+                         const char *suffix, char *err, size_t errlen)
+{
+    char path[TW_PATH_MAX + 48], tmp[TW_PATH_MAX + 56];
+    snprintf(path, sizeof path, "%s/%s%s", n->cfg.data_dir, TW_ROOTS_FILE, suffix);
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    FILE *f = fopen(tmp, "w");
+    if (!f) ERR(TW_EIO, "cannot create %s: %s", tmp, strerror(errno));
+    fprintf(f, "# Root keys of this node's network, one per line (written by twin invite or twin join).\n"
+               "# Root keys in the config file (root = ...) take precedence over this file.\n");
+    for (size_t i = 0; i < nroots; i++) {
+        char t[TW_KEYTEXT_LEN + 1];
+        tw_keytext_encode(t, TW_KEYTEXT_PREFIX, roots[i]);
+        fprintf(f, "%s\n", t);
+    }
+    bool bad = fflush(f) != 0 || fsync(fileno(f)) != 0;
+    bad |= fclose(f) != 0;
+    if (bad || rename(tmp, path) != 0) {
+        unlink(tmp);
+        ERR(TW_EIO, "cannot write %s: %s", path, strerror(errno));
+    }
+    return 0;
+}
+
+size_t tw_node_roots(const tw_node *n, const uint8_t (**roots)[TW_KEY_LEN])
+{
+    *roots = (const uint8_t (*)[TW_KEY_LEN])n->admit->roots;
+    return n->admit->nroots;
+}
+
+int tw_admit_set_roots(tw_node *n, const uint8_t (*roots)[TW_KEY_LEN], size_t nroots)
+{
+    tw_admit *a = n->admit;
+    if (nroots > TW_CONF_ROOTS_MAX) return TW_ETOOBIG;
+    memcpy(a->roots, roots, nroots * TW_KEY_LEN);
+    a->nroots = nroots;
+    tw_trust *t;
+    int rc = build(n, &t);
+    if (rc) return rc;
+    tw_trust_free(a->t);
+    a->t = t;
+    a->dirty = false;
+    apply_changes(n);
+    return 0;
+}
+
+int tw_node_make_root(tw_node *n, char *err, size_t errlen)
+{
+    tw_admit *a = n->admit;
+    if (a->nroots) return 0;
+    int rc = tw_admit_write_roots(n, (const uint8_t (*)[TW_KEY_LEN])&n->pk, 1, "", err, errlen);
+    if (rc) return rc;
+    if ((rc = tw_admit_set_roots(n, (const uint8_t (*)[TW_KEY_LEN])&n->pk, 1)))
+        ERR(rc, "cannot compute admission: %s", tw_strerror(rc));
+    tw_info("admit", "this node is now the root of its network: only keys it vouches for, and keys they "
+                     "vouch for, may write");
+    return 0;
+}
+
+/* ------------------------------------------------------------- open/close */
+
+int tw_admit_open(tw_node *n, char *err, size_t errlen)
+{
+    tw_admit *a = calloc(1, sizeof *a);
+    if (!a) ERR(TW_ENOMEM, "out of memory");
+    n->admit = a;
+    int rc;
+    if (n->cfg.nroots) {
+        memcpy(a->roots, n->cfg.roots, n->cfg.nroots * TW_KEY_LEN);
+        a->nroots = n->cfg.nroots;
+    } else if ((rc = load_roots_file(n, err, errlen))) {
+        return rc;
+    }
+    if ((rc = build(n, &a->t))) ERR(rc, "cannot compute admission from the store: %s", tw_strerror(rc));
+    if (!a->t) {
+        tw_info("admit", "no root keys: this is an open network where every holder of the network key may "
+                         "write (`twin invite` makes this node the root; `twin join` joins a network)");
+        a->snap_open = true;
+        return 0;
+    }
+    /* Which stored records are hidden now (the snapshot is the set in
+     * force, so nothing is a change). */
+    changes c = { .n = n };
+    if ((rc = take_snapshot(a))) ERR(rc, "out of memory");
+    rc = tw_store_scan_slots(n->store, NULL, change_slot, &c);
+    free(c.gone);
+    free(c.added);
+    if (rc) ERR(rc, "cannot read the store: %s", tw_strerror(rc));
+    a->hiding = c.hidden > 0;
+    tw_info("admit", "%zu root key%s, %zu admitted keys, vouch depth %u%s", a->nroots, a->nroots == 1 ? "" : "s",
+            tw_trust_count(a->t), n->cfg.vouch_depth, a->hiding ? "; some stored records are hidden" : "");
+    return 0;
+}
+
+void tw_admit_close(tw_node *n)
+{
+    tw_admit *a = n->admit;
+    if (!a) return;
+    tw_trust_free(a->t);
+    free(a->snap);
+    free(a);
+    n->admit = NULL;
+}
+
+/* ------------------------------------------------------------- encoding */
+
+static const char *role_name(int role)
+{
+    return role == TW_TRUST_ROOT ? "root" : role == TW_TRUST_HUB ? "hub" : "member";
+}
+
+int tw_admit_encode_members(tw_node *n, tw_buf *out)
+{
+    tw_admit *a = n->admit;
+    size_t k = a->t ? tw_trust_count(a->t) : 0;
+    int rc;
+    if ((rc = tw_mpw_map(out, 4)) || (rc = tw_mpw_cstr(out, "max_depth")) ||
+        (rc = tw_mpw_uint(out, n->cfg.vouch_depth)) || (rc = tw_mpw_cstr(out, "members")) ||
+        (rc = tw_mpw_arr(out, (uint32_t)k)))
+        return rc;
+    for (size_t i = 0; i < k; i++) {
+        tw_trust_member m;
+        char key[TW_KEYTEXT_LEN + 1], voucher[TW_KEYTEXT_LEN + 1] = "";
+        if ((rc = tw_trust_get(a->t, i, &m))) return rc;
+        tw_keytext_encode(key, TW_KEYTEXT_PREFIX, m.key);
+        if (m.role != TW_TRUST_ROOT) tw_keytext_encode(voucher, TW_KEYTEXT_PREFIX, m.voucher);
+        tw_trust_member vm;
+        bool vname = m.role != TW_TRUST_ROOT && tw_trust_lookup(a->t, m.voucher, &vm) == 0;
+        if ((rc = tw_mpw_map(out, 7)) || (rc = tw_mpw_cstr(out, "depth")) || (rc = tw_mpw_uint(out, m.depth)) ||
+            (rc = tw_mpw_cstr(out, "key")) || (rc = tw_mpw_cstr(out, key)) ||
+            (rc = tw_mpw_cstr(out, "name")) || (rc = tw_mpw_str(out, m.name ? m.name : "", m.name_len)) ||
+            (rc = tw_mpw_cstr(out, "role")) || (rc = tw_mpw_cstr(out, role_name(m.role))) ||
+            (rc = tw_mpw_cstr(out, "since")) || (rc = tw_mpw_uint(out, m.since)) ||
+            (rc = tw_mpw_cstr(out, "voucher")) || (rc = tw_mpw_cstr(out, voucher)) ||
+            (rc = tw_mpw_cstr(out, "voucher_name")) ||
+            (rc = tw_mpw_str(out, vname && vm.name ? vm.name : "", vname ? vm.name_len : 0)))
+            return rc;
+    }
+    if ((rc = tw_mpw_cstr(out, "open")) || (rc = tw_mpw_bool(out, a->t == NULL))) return rc;
+    if ((rc = tw_mpw_cstr(out, "roots")) || (rc = tw_mpw_arr(out, (uint32_t)a->nroots))) return rc;
+    for (size_t i = 0; i < a->nroots; i++) {
+        char key[TW_KEYTEXT_LEN + 1];
+        tw_keytext_encode(key, TW_KEYTEXT_PREFIX, a->roots[i]);
+        if ((rc = tw_mpw_cstr(out, key))) return rc;
+    }
+    return 0;
+}
+
+int tw_admit_encode_status(tw_node *n, tw_buf *out)
+{
+    tw_admit *a = n->admit;
+    char text[TW_STR_MAX + 96];
+    bool admitted = tw_node_visible(n, n->pk);
+    tw_trust_member m;
+    if (!a->t)
+        snprintf(text, sizeof text, "open network (no root keys): every holder of the network key may write");
+    else if (tw_trust_lookup(a->t, n->pk, &m) == 0 && m.role == TW_TRUST_ROOT)
+        snprintf(text, sizeof text, "admitted: root of the network");
+    else if (admitted)
+        snprintf(text, sizeof text, "admitted as %.*s (%s, depth %u)", (int)m.name_len, m.name ? m.name : "",
+                 role_name(m.role), m.depth);
+    else
+        snprintf(text, sizeof text, "not admitted yet (%s): records of this node stay here until a member "
+                 "vouches for it", why_text(tw_trust_why(a->t, n->pk)) + strlen("author not admitted: "));
+    int rc;
+    if ((rc = tw_mpw_cstr(out, "admission")) || (rc = tw_mpw_cstr(out, text)) ||
+        (rc = tw_mpw_cstr(out, "admitted")) || (rc = tw_mpw_bool(out, admitted)) ||
+        (rc = tw_mpw_cstr(out, "members")) || (rc = tw_mpw_uint(out, a->t ? tw_trust_count(a->t) : 0)))
+        return rc;
+    return 0;
+}
