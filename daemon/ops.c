@@ -716,6 +716,18 @@ static int op_key_export(tw_node *n, const tw_val *args, tw_buf *out, tw_op_err 
 /* -------------------------------------------------------------- dispatch */
 
 typedef int (*op_fn)(tw_node *, const tw_val *, tw_buf *, tw_op_err *);
+/* ----------------------------------------------------------- invitations */
+
+static int op_invite(tw_node *n, const tw_val *args, tw_buf *out, tw_op_err *e)
+{
+    return tw_ops_invite(n, args, out, e);
+}
+
+static int op_join(tw_node *n, const tw_val *args, tw_buf *out, tw_op_err *e)
+{
+    return tw_ops_join(n, args, out, e);
+}
+
 static const struct { const char *name; op_fn fn; } ops[] = {
     { "status", op_status },   { "publish", op_publish }, { "delete", op_delete },
     { "list", op_list },       { "show", op_show },       { "search", op_search },
@@ -725,6 +737,7 @@ static const struct { const char *name; op_fn fn; } ops[] = {
     { "sync", op_sync },
     { "bundle_export", op_bundle_export }, { "bundle_import", op_bundle_import }, { "bundle_result", op_bundle_result },
     { "key_export", op_key_export },
+    { "invite", op_invite },   { "join", op_join },
 };
 
 int tw_ops_dispatch(tw_node *n, const char *op, size_t oplen, const tw_val *args,

@@ -22,4 +22,8 @@ typedef struct tw_op_err {
 int tw_ops_dispatch(tw_node *n, const char *op, size_t oplen, const tw_val *args,
                     tw_buf *out, tw_op_err *e);
 
+/* Operations "invite" and "join" (daemon/ops_invite.c), dispatched by ops.c. */
+int tw_ops_invite(tw_node *n, const tw_val *args, tw_buf *out, tw_op_err *e);
+int tw_ops_join(tw_node *n, const tw_val *args, tw_buf *out, tw_op_err *e);
+
 #endif
