@@ -60,6 +60,7 @@
 
 typedef struct opts {
     const char *connect, *bind, *mode, *netkey_text, *netkey_file, *seed_hex, *other_netkey;
+    const char *as_key, *slot;   /* forge: the author named, and the slot taken */
     unsigned count, hold_s, wait_s, reopen_ms;
     uint32_t vmin, vmax;
     uint64_t features;        /* hello features: zstd, except in mode znofeat */
@@ -97,6 +98,8 @@ static void usage(FILE *f)
           "  badsig       push an entry with one bit of its signature flipped\n"
           "  noncanon     push a correctly signed entry whose payload is not canonical\n"
           "  foreign      push an entry signed for another network (--other-netkey)\n"
+          "  forge        push a place entry naming --as KEY as its author (signed with\n"
+          "               this peer's own secret key), in slot --slot S if given\n"
           "  zbad         a COMPRESSED message whose zstd frame has damaged data\n"
           "  znofeat      a COMPRESSED message without offering the zstd feature\n"
           "  zbomb        a COMPRESSED frame declaring 200000 bytes (over one message)\n"
@@ -305,8 +308,10 @@ done:
 }
 
 static int make_entry(tw_buf *env, const char *mode, const uint8_t sk[64], const uint8_t netkey[32],
-                      const char *other_netkey, char *slot, size_t slotcap)
+                      const opts *o, char *slot, size_t slotcap)
 {
+    const char *other_netkey = o->other_netkey;
+    uint8_t forged[64];
     uint8_t netid[32], other[32];
     tw_kv kv[3];
     tw_val body;
@@ -325,6 +330,16 @@ static int make_entry(tw_buf *env, const char *mode, const uint8_t sk[64], const
             randombytes_buf(other, sizeof other);
         }
         tw_netid_derive(netid, other);
+    }
+    if (strcmp(mode, "forge") == 0) {
+        /* Ed25519 secret keys carry their public key in the second half,
+         * which the signer writes as the author: put the victim's there.
+         * The signature is then made with this peer's own secret scalar
+         * and cannot verify under the victim's key. */
+        memcpy(forged, sk, 32);
+        if (!o->as_key || tw_keytext_decode(forged + 32, TW_KEYTEXT_PREFIX, o->as_key, strlen(o->as_key))) return TW_EINVAL;
+        sk = forged;
+        if (o->slot) snprintf(slot, slotcap, "%s", o->slot);
     }
     if ((rc = tw_entry_sign(env, sk, netid, "place", 5, slot, strlen(slot), ts, &body))) return rc;
     /* The signature is the last 64 bytes of the envelope. */
@@ -459,6 +474,7 @@ int main(int argc, char **argv)
         { "other-netkey", required_argument, NULL, 'o' }, { "count", required_argument, NULL, 'n' },
         { "hold", required_argument, NULL, 'H' }, { "wait", required_argument, NULL, 'w' },
         { "reopen-ms", required_argument, NULL, 'r' }, { "versions", required_argument, NULL, 'v' },
+        { "as", required_argument, NULL, 'A' }, { "slot", required_argument, NULL, 'S' },
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 },
     };
@@ -474,6 +490,8 @@ int main(int argc, char **argv)
         case 'K': o.netkey_file = optarg; break;
         case 's': o.seed_hex = optarg; break;
         case 'o': o.other_netkey = optarg; break;
+        case 'A': o.as_key = optarg; break;
+        case 'S': o.slot = optarg; break;
         case 'n': o.count = (unsigned)strtoul(optarg, NULL, 10); break;
         case 'H': o.hold_s = (unsigned)strtoul(optarg, NULL, 10); break;
         case 'w': o.wait_s = (unsigned)strtoul(optarg, NULL, 10); break;
@@ -601,12 +619,12 @@ int main(int argc, char **argv)
             }
             if (!rc) rc = send_msg(&p, &b);
         } else if (strcmp(m, "good") == 0 || strcmp(m, "badsig") == 0 || strcmp(m, "noncanon") == 0 ||
-                   strcmp(m, "foreign") == 0) {
+                   strcmp(m, "foreign") == 0 || strcmp(m, "forge") == 0) {
             tw_buf env, msg;
             tw_buf_init(&env);
             tw_buf_init(&msg);
             char slot[64];
-            rc = make_entry(&env, m, sk, netkey, o.other_netkey, slot, sizeof slot);
+            rc = make_entry(&env, m, sk, netkey, &o, slot, sizeof slot);
             if (!rc) {
                 printf("slot %s\n", slot);
                 uint8_t id[32];
