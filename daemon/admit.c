@@ -325,7 +325,7 @@ void tw_admit_filter(tw_node *n, tw_entry *const *ents, int *rcs, const char **w
     size_t k = 0;
     for (size_t i = 0; i < cnt && nv; i++)
         if (rcs[i] == 0 && is_vouch(ents[i])) v[k++] = (vref){ ents[i], i };
-    qsort(v, nv, sizeof *v, vref_cmp);
+    if (nv) qsort(v, nv, sizeof *v, vref_cmp);
     for (size_t i = 0; i < nv; i++) {
         const tw_entry *e = v[i].e;
         if (i > 0 && vref_cmp(&v[i - 1], &v[i]) != 0 && memcmp(v[i - 1].e->author, e->author, TW_KEY_LEN) == 0 &&

@@ -15,6 +15,7 @@
 #include "twin/limits.h"
 #include "twin/schema.h"
 #include "log.h"
+#include "admit.h"
 #include "bundle.h"
 #include "net.h"
 #include "ops.h"
@@ -202,7 +203,8 @@ static int list_fn(void *vctx, const uint8_t *key, size_t klen, const uint8_t id
         tw_warn("ops", "skipping an unreadable stored entry");
         return 0;
     }
-    bool ok = true;
+    /* Records of authors who are not admitted are not part of the registry. */
+    bool ok = tw_node_visible(c->n, en.author);
     if (en.body.type == TW_NIL && !c->tombstones) ok = false;
     if (ok && c->author_set && memcmp(en.author, c->author, TW_KEY_LEN) != 0) ok = false;
     if (ok && c->slot && (en.slot_len != c->slot_len || memcmp(en.slot, c->slot, c->slot_len) != 0)) ok = false;
@@ -332,7 +334,8 @@ static int op_show(tw_node *n, const tw_val *args, tw_buf *out, tw_op_err *e)
         rc = tw_store_get(n->store, id, &env);
         if (rc == 0) list_fn(&c, (const uint8_t *)"", 0, id, env.p, env.len);
         tw_buf_free(&env);
-        if (rc == TW_ENOTFOUND) FAIL(rc, "no entry with id %.*s", (int)il, idhex);
+        if (rc == 0 && c.count == 0 && !c.err) rc = TW_ENOTFOUND;
+        if (rc == TW_ENOTFOUND) { list_ctx_free(&c); FAIL(rc, "no entry with id %.*s", (int)il, idhex); }
         if (rc) FAIL(rc, "cannot read the store: %s", tw_strerror(rc));
     } else {
         if ((rc = arg_str(args, "kind", true, &kind, &kl, e)) || (rc = arg_str(args, "slot", true, &slot, &sl, e))) return rc;
@@ -466,7 +469,7 @@ done:
 
 /* ---------------------------------------------------------- node status */
 
-typedef struct kinds_ctx { tw_buf b; uint32_t n; uint64_t tombstones; } kinds_ctx;
+typedef struct kinds_ctx { tw_buf b; uint32_t n; uint64_t tombstones, total; } kinds_ctx;
 
 static void kinds_fn(void *vctx, const char *kind, uint64_t live, uint64_t dead)
 {
@@ -475,6 +478,7 @@ static void kinds_fn(void *vctx, const char *kind, uint64_t live, uint64_t dead)
     tw_mpw_uint(&c->b, live);
     c->n++;
     c->tombstones += dead;
+    c->total += live + dead;
 }
 
 static int op_status(tw_node *n, const tw_val *args, tw_buf *out, tw_op_err *e)
@@ -484,19 +488,25 @@ static int op_status(tw_node *n, const tw_val *args, tw_buf *out, tw_op_err *e)
     char net[2 * 8 + 1];
     int rc;
     tw_buf_init(&kc.b);
-    if ((rc = tw_store_count_kinds(n->store, kinds_fn, &kc))) { tw_buf_free(&kc.b); FAIL(rc, "cannot read the store: %s", tw_strerror(rc)); }
+    if ((rc = tw_store_count_kinds_filtered(n->store, tw_admit_is_open(n) ? NULL : tw_admit_visible_cb, n,
+                                            kinds_fn, &kc))) {
+        tw_buf_free(&kc.b);
+        FAIL(rc, "cannot read the store: %s", tw_strerror(rc));
+    }
     tw_store_get_info(n->store, &info);
     tw_hex_encode(net, n->netid, 8);
     int64_t median;
     unsigned npeers;
     int skewed = tw_net_clock(n, &median, &npeers);
-    if ((rc = tw_mpw_map(out, 14)) ||
+    if ((rc = tw_mpw_map(out, 18)) ||
         (rc = put_kv_str(out, "version", TW_VERSION, strlen(TW_VERSION))) ||
         (rc = put_kv_str(out, "node", n->keytext, strlen(n->keytext))) ||
         (rc = put_kv_str(out, "fingerprint", n->fingerprint, strlen(n->fingerprint))) ||
         (rc = put_kv_str(out, "network", net, strlen(net))) ||
         (rc = put_kv_str(out, "data_dir", n->cfg.data_dir, strlen(n->cfg.data_dir))) ||
-        (rc = tw_mpw_cstr(out, "entries")) || (rc = tw_mpw_uint(out, info.entries)) ||
+        (rc = tw_mpw_cstr(out, "entries")) || (rc = tw_mpw_uint(out, kc.total)) ||
+        (rc = tw_mpw_cstr(out, "hidden")) || (rc = tw_mpw_uint(out, info.entries - kc.total)) ||
+        (rc = tw_admit_encode_status(n, out)) ||
         (rc = tw_mpw_cstr(out, "tombstones")) || (rc = tw_mpw_uint(out, kc.tombstones)) ||
         (rc = tw_mpw_cstr(out, "kinds")) || (rc = tw_mpw_map(out, kc.n)) || (rc = tw_buf_put(out, kc.b.p, kc.b.len)) ||
         (rc = tw_mpw_cstr(out, "uptime_ms")) || (rc = tw_mpw_uint(out, tw_now_ms() - n->started_ms)) ||
@@ -519,7 +529,7 @@ static int op_digest(tw_node *n, const tw_val *args, tw_buf *out, tw_op_err *e)
     uint8_t d[32];
     uint64_t count;
     char hex[65];
-    int rc = tw_store_digest(n->store, d, &count);
+    int rc = tw_store_digest_filtered(n->store, tw_admit_is_open(n) ? NULL : tw_admit_visible_cb, n, d, &count);
     if (rc) FAIL(rc, "cannot read the store: %s", tw_strerror(rc));
     tw_hex_encode(hex, d, 32);
     if ((rc = tw_mpw_map(out, 2)) || (rc = put_kv_str(out, "digest", hex, 64)) ||
@@ -535,11 +545,12 @@ static int op_digest(tw_node *n, const tw_val *args, tw_buf *out, tw_op_err *e)
  * default now, so that a report can be reproduced). */
 static int report_scan(tw_node *n, const tw_val *args, tw_report **rep, tw_op_err *e);
 
-typedef struct report_ctx { tw_report *r; int err; } report_ctx;
+typedef struct report_ctx { tw_node *n; tw_report *r; int err; } report_ctx;
 
 static int report_fn(void *vctx, const uint8_t *key, size_t klen, const tw_entry *en)
 {
     report_ctx *c = vctx;
+    if (!tw_node_visible(c->n, en->author)) return 0;
     c->err = tw_report_add(c->r, en);
     return c->err ? 1 : 0;
 }
@@ -552,7 +563,7 @@ static int report_scan(tw_node *n, const tw_val *args, tw_report **rep, tw_op_er
         (rc = arg_uint(args, "at_ms", 0, UINT64_MAX, &at, e)))
         return rc;
     tw_report_opts o = { .now_ms = at ? at : tw_now_ms(), .dormant_months = (uint32_t)months };
-    report_ctx c = { .r = NULL };
+    report_ctx c = { .n = n, .r = NULL };
     if ((rc = tw_report_new(&c.r, &o))) FAIL(rc, "out of memory");
     static const char *const kinds[] = { "group", "place", "link" };
     for (int k = 0; k < 3 && rc == 0; k++)
@@ -728,6 +739,146 @@ static int op_join(tw_node *n, const tw_val *args, tw_buf *out, tw_op_err *e)
     return tw_ops_join(n, args, out, e);
 }
 
+/* ----------------------------------------------------------------- trust */
+
+/* Whether a vouch by this node admits anyone now: it must be admitted, at
+ * a depth below the limit. */
+static bool vouch_counts(tw_node *n, char *note, size_t cap)
+{
+    char name[TW_STR_MAX + 1];
+    unsigned depth = 0;
+    int role;
+    note[0] = 0;
+    if (tw_admit_is_open(n)) {
+        snprintf(note, cap, "open network (no root keys): vouches count once the network has roots");
+        return false;
+    }
+    if (!tw_admit_member(n, n->pk, name, sizeof name, &depth, &role)) {
+        snprintf(note, cap, "this node is not admitted itself: its vouches count once a member vouches for it");
+        return false;
+    }
+    if (depth >= tw_admit_max_depth(n)) {
+        snprintf(note, cap, "this node is at depth %u, the network's vouch_depth: its vouches admit no one", depth);
+        return false;
+    }
+    return true;
+}
+
+/* Writes this node's vouch record for key: admission or revocation. */
+static int write_vouch(tw_node *n, const char *keytext, size_t kl, const char *name, size_t nl, const char *role,
+                       bool revoked, tw_buf *out, tw_op_err *e)
+{
+    tw_arena a;
+    tw_val body;
+    tw_write_result res;
+    size_t bad;
+    char note[160];
+    tw_arena_init(&a, 0);
+    uint32_t k = 2 + (role != NULL) + revoked;
+    int rc = tw_v_map(&a, &body, k);
+    if (rc) { tw_arena_free(&a); FAIL(rc, "out of memory"); }
+    uint32_t i = 0;
+    body.v.map[i].k = tw_v_cstr("key");
+    body.v.map[i++].v = tw_v_str(keytext, kl);
+    body.v.map[i].k = tw_v_cstr("name");
+    body.v.map[i++].v = tw_v_str(name, nl);
+    if (role) { body.v.map[i].k = tw_v_cstr("role"); body.v.map[i++].v = tw_v_cstr(role); }
+    if (revoked) { body.v.map[i].k = tw_v_cstr("revoked"); body.v.map[i++].v = tw_v_bool(true); }
+    tw_record_in r = { "vouch", 5, keytext, kl, &body };
+    rc = tw_node_write(n, &r, 1, &res, &bad, e->msg, sizeof e->msg);
+    tw_arena_free(&a);
+    if (rc) return rc;
+    bool counts = vouch_counts(n, note, sizeof note);
+    tw_info("ops", "%s %.*s", revoked ? "revoked" : "vouched for", (int)kl, keytext);
+    uint8_t key[TW_KEY_LEN];
+    tw_keytext_decode(key, TW_KEYTEXT_PREFIX, keytext, kl);
+    if ((rc = tw_mpw_map(out, 5)) || (rc = tw_mpw_cstr(out, "record")) || (rc = write_result(out, &res)) ||
+        (rc = tw_mpw_cstr(out, "counts")) || (rc = tw_mpw_bool(out, counts)) ||
+        (rc = tw_mpw_cstr(out, "note")) || (rc = tw_mpw_cstr(out, note)) ||
+        (rc = tw_mpw_cstr(out, "admitted")) || (rc = tw_mpw_bool(out, tw_node_visible(n, key))) ||
+        (rc = tw_mpw_cstr(out, "why")) || (rc = tw_mpw_uint(out, (uint64_t)tw_admit_why(n, key))))
+        return rc;
+    return 0;
+}
+
+static int key_arg(tw_node *n, const tw_val *args, const char **kt, size_t *kl, tw_op_err *e)
+{
+    uint8_t key[TW_KEY_LEN];
+    int rc = arg_str(args, "key", true, kt, kl, e);
+    if (rc) return rc;
+    if (tw_keytext_decode(key, TW_KEYTEXT_PREFIX, *kt, *kl))
+        FAIL(TW_EINVAL, "key: \"%.*s\" is not a valid node key (twk_..., checksum included)", (int)(*kl > 80 ? 80 : *kl), *kt);
+    if (memcmp(key, n->pk, TW_KEY_LEN) == 0) FAIL(TW_EINVAL, "key: a node cannot vouch for or revoke itself");
+    return 0;
+}
+
+static int op_vouch(tw_node *n, const tw_val *args, tw_buf *out, tw_op_err *e)
+{
+    const char *kt, *name, *role;
+    size_t kl, nl, rl;
+    int rc;
+    if ((rc = key_arg(n, args, &kt, &kl, e)) || (rc = arg_str(args, "name", true, &name, &nl, e)) ||
+        (rc = arg_str(args, "role", false, &role, &rl, e)))
+        return rc;
+    if (role && !((rl == 6 && memcmp(role, "member", 6) == 0) || (rl == 3 && memcmp(role, "hub", 3) == 0)))
+        FAIL(TW_EINVAL, "role: \"%.*s\" is not member or hub", (int)(rl > 40 ? 40 : rl), role);
+    return write_vouch(n, kt, kl, name, nl, role && rl == 3 ? "hub" : NULL, false, out, e);
+}
+
+static int op_revoke(tw_node *n, const tw_val *args, tw_buf *out, tw_op_err *e)
+{
+    const char *kt;
+    size_t kl;
+    int rc;
+    if ((rc = key_arg(n, args, &kt, &kl, e))) return rc;
+    /* The revocation keeps the name and role of this node's vouch, else
+     * the name the network knows the key by. */
+    char name[TW_STR_MAX + 1] = "";
+    const char *role = NULL;
+    uint8_t key[TW_KEY_LEN], id[TW_ID_LEN];
+    uint64_t ts;
+    tw_keytext_decode(key, TW_KEYTEXT_PREFIX, kt, kl);
+    if (tw_store_slot(n->store, "vouch", 5, n->pk, kt, kl, id, &ts) == 0) {
+        tw_buf env;
+        tw_arena a;
+        tw_entry en;
+        tw_buf_init(&env);
+        tw_arena_init(&a, 0);
+        if (tw_store_get(n->store, id, &env) == 0 && tw_entry_parse_known(env.p, env.len, id, &a, &en) == 0 &&
+            en.body.type == TW_MAP) {
+            const tw_val *nv = tw_v_get(&en.body, "name"), *rv = tw_v_get(&en.body, "role");
+            if (nv && nv->type == TW_STR) snprintf(name, sizeof name, "%.*s", (int)nv->len, nv->v.s);
+            if (rv && rv->type == TW_STR && rv->len == 3 && memcmp(rv->v.s, "hub", 3) == 0) role = "hub";
+        }
+        tw_buf_free(&env);
+        tw_arena_free(&a);
+    }
+    unsigned depth;
+    int r;
+    if (!name[0]) tw_admit_member(n, key, name, sizeof name, &depth, &r);
+    if (!name[0]) snprintf(name, sizeof name, "revoked key");
+    return write_vouch(n, kt, kl, name, strlen(name), role, true, out, e);
+}
+
+static int op_members(tw_node *n, const tw_val *args, tw_buf *out, tw_op_err *e)
+{
+    int rc = tw_admit_encode_members(n, out);
+    if (rc) FAIL(rc, "cannot list the members: %s", tw_strerror(rc));
+    return 0;
+}
+
+/* ----------------------------------------------------------- invitations */
+
+static int op_invite(tw_node *n, const tw_val *args, tw_buf *out, tw_op_err *e)
+{
+    return tw_ops_invite(n, args, out, e);
+}
+
+static int op_join(tw_node *n, const tw_val *args, tw_buf *out, tw_op_err *e)
+{
+    return tw_ops_join(n, args, out, e);
+}
+
 static const struct { const char *name; op_fn fn; } ops[] = {
     { "status", op_status },   { "publish", op_publish }, { "delete", op_delete },
     { "list", op_list },       { "show", op_show },       { "search", op_search },
@@ -737,6 +888,7 @@ static const struct { const char *name; op_fn fn; } ops[] = {
     { "sync", op_sync },
     { "bundle_export", op_bundle_export }, { "bundle_import", op_bundle_import }, { "bundle_result", op_bundle_result },
     { "key_export", op_key_export },
+    { "vouch", op_vouch },     { "revoke", op_revoke },   { "members", op_members },
     { "invite", op_invite },   { "join", op_join },
 };
 
