@@ -727,18 +727,6 @@ static int op_key_export(tw_node *n, const tw_val *args, tw_buf *out, tw_op_err 
 /* -------------------------------------------------------------- dispatch */
 
 typedef int (*op_fn)(tw_node *, const tw_val *, tw_buf *, tw_op_err *);
-/* ----------------------------------------------------------- invitations */
-
-static int op_invite(tw_node *n, const tw_val *args, tw_buf *out, tw_op_err *e)
-{
-    return tw_ops_invite(n, args, out, e);
-}
-
-static int op_join(tw_node *n, const tw_val *args, tw_buf *out, tw_op_err *e)
-{
-    return tw_ops_join(n, args, out, e);
-}
-
 /* ----------------------------------------------------------------- trust */
 
 /* Whether a vouch by this node admits anyone now: it must be admitted, at
