@@ -6,8 +6,10 @@
 #              dials the hub, publishes its group and its link;
 #   abu-dis    the twinning committee of the Abu Dis municipality; dials the
 #              hub, publishes its own place and its side of the link.
-# The two dialling nodes get the hub's network key in a config file.  The
-# demo waits until the three digests are equal (at most 10 s), runs
+# The hub's first invitation makes it the network's root; Camden joins with
+# it and the hub vouches for Camden; Camden invites the Abu Dis committee and
+# vouches for it in turn (twin invite, join, vouch: nothing is copied by
+# hand).  The demo waits until the three digests are equal (at most 10 s), runs
 # `twin sync --wait` on one node, prints the hub's view, stops every node by
 # pid and removes the temporary directories, whatever happens.
 #
@@ -84,18 +86,41 @@ twin hub status || fail "twin status (hub)"
 step "The hub lists the groups, places and links it knows of ($(basename "$SAMPLE"))"
 twin hub import "$SAMPLE" || fail "twin import (hub)"
 
-# The network key was created by the hub at its first start; the members
-# get it in a config file (twin invite/join will carry it, with the trust
-# milestone).
-NETKEY=$(grep '^twn_' "$T/hub/network.key") || fail "no network key in $T/hub/network.key"
-printf 'network_key = %s\npeer = %s\n' "$NETKEY" "$HUB" >"$T/member.conf"
+admitted() { twin "$1" status | field admission | grep -q '^admitted'; }
+wait_admitted() {
+    i=0
+    until admitted "$1"; do
+        i=$((i + 1))
+        [ "$i" -le 100 ] || fail "$1 not admitted after 10 s"
+        sleep 0.1
+    done
+}
 
-step "Starting the Camden association and the Abu Dis committee; both dial the hub"
-start camden -c "$T/member.conf"
-start abu-dis -c "$T/member.conf"
+step "The hub invites the Camden association (its first invitation makes it the network's root)"
+CODE1=$(twin hub invite --expires 1h) || fail "twin invite (hub)"
+echo "$CODE1"
+
+step "Starting the Camden association; it joins with the code and dials the hub"
+start camden
+twin camden join "$CODE1" --name "Camden Abu Dis Friendship Association" || fail "twin join (camden)"
 CAMDEN_KEY=$(twin camden status | field node)
+
+step "The hub vouches for Camden (the command twin join printed)"
+twin hub vouch "$CAMDEN_KEY" --name "Camden Abu Dis Friendship Association" || fail "twin vouch (hub)"
+wait_admitted camden
+twin camden status | grep '^admission'
+
+step "Camden invites the Abu Dis committee (the hub's address), which joins"
+CODE2=$(twin camden invite --address "$HUB" --expires 1h) || fail "twin invite (camden)"
+start abu-dis
+twin abu-dis join "$CODE2" --name "Abu Dis Twinning Committee" || fail "twin join (abu-dis)"
 ABUDIS_KEY=$(twin abu-dis status | field node)
 case $CAMDEN_KEY$ABUDIS_KEY in twk_*twk_*) ;; *) fail "cannot read the node keys from twin status" ;; esac
+twin camden vouch "$ABUDIS_KEY" --name "Abu Dis Twinning Committee" || fail "twin vouch (camden)"
+wait_admitted abu-dis
+
+step "twin members (on the hub): root, Camden at depth 1, Abu Dis at depth 2"
+twin hub members || fail "twin members"
 
 step "The Camden association publishes its group and its link"
 twin camden publish group main name="Camden Abu Dis Friendship Association" \
