@@ -112,7 +112,8 @@ int tw_config_set(tw_config *c, const char *key, const char *v, char *err, size_
             ERR("map_ceiling: \"%s\" is not a size of at least 64M (e.g. 512M, 8G)", v);
         c->map_ceiling = x;
     } else if (strcmp(key, "vouch_depth") == 0) {
-        if (parse_uint(v, 16, &x, 0)) ERR("vouch_depth: \"%s\" is not a number from 0 to 16", v);
+        if (parse_uint(v, TW_TRUST_DEPTH_MAX, &x, 0))
+            ERR("vouch_depth: \"%s\" is not a number from 0 to %u", v, TW_TRUST_DEPTH_MAX);
         c->vouch_depth = (unsigned)x;
     } else if (strcmp(key, "outbound_target") == 0) {
         if (parse_uint(v, 64, &x, 0)) ERR("outbound_target: \"%s\" is not a number from 0 to 64", v);

@@ -605,7 +605,8 @@ static int count_slot(void *vctx, const char *kind, size_t kind_len, const uint8
 {
     count_ctx *c = vctx;
     if (strlen(c->kind) != kind_len || memcmp(c->kind, kind, kind_len) != 0) {
-        if (c->kind[0]) c->fn(c->ctx, c->kind, c->live, c->dead);
+        /* A kind all of whose records are filtered out is not reported. */
+        if (c->kind[0] && (c->live || c->dead)) c->fn(c->ctx, c->kind, c->live, c->dead);
         memcpy(c->kind, kind, kind_len);
         c->kind[kind_len] = 0;
         c->live = c->dead = 0;
@@ -621,7 +622,7 @@ int tw_store_count_kinds_filtered(tw_store *s, tw_store_author_filter f, void *f
 {
     count_ctx c = { .f = f, .fctx = fctx, .fn = fn, .ctx = ctx };
     int rc = tw_store_scan_slots(s, NULL, count_slot, &c);
-    if (rc == 0 && c.kind[0]) fn(ctx, c.kind, c.live, c.dead);
+    if (rc == 0 && c.kind[0] && (c.live || c.dead)) fn(ctx, c.kind, c.live, c.dead);
     return rc;
 }
 

@@ -207,6 +207,106 @@ static void test_batch_scan_persist_remove(void **state)
     tw_store_close(s);
 }
 
+/* Per-author slot scans, the filtered digest and counts (admission), and
+ * moving the store to another network. */
+typedef struct slot_ctx { size_t n, tomb; uint8_t author[32]; bool one_author; } slot_ctx;
+
+static int slot_fn(void *ctx, const char *kind, size_t kind_len, const uint8_t author[32], const char *slot,
+                   size_t slot_len, const uint8_t id[32], uint64_t ts, bool tombstone)
+{
+    slot_ctx *c = ctx;
+    if (c->one_author) assert_memory_equal(author, c->author, 32);
+    c->n++;
+    c->tomb += tombstone;
+    return 0;
+}
+
+static bool only_author1(void *ctx, const uint8_t author[32]) { return memcmp(author, sk1 + 32, 32) == 0; }
+static bool everyone(void *ctx, const uint8_t author[32]) { return true; }
+
+static void count_kv(void *ctx, const char *kind, uint64_t live, uint64_t dead)
+{
+    uint64_t *c = ctx;
+    c[0] += live;
+    c[1] += dead;
+}
+
+static void test_slots_filters_rekey(void **state)
+{
+    tw_store *s = open_store(0);
+    enum { N = 40 };
+    made m[N];
+    tw_put p[N];
+    memset(p, 0, sizeof p);
+    static const char *const kinds[] = { "group", "link", "place", "vouch0" };
+    for (int i = 0; i < N; i++) {
+        char slot[32];
+        snprintf(slot, sizeof slot, "s%02d", i);
+        /* Author 1 gets a third of the records, spread over every kind;
+         * every fifth of author 2's is a tombstone. */
+        make(&m[i], i % 3 == 0 ? sk1 : sk2, kinds[i % 4], slot, 1000 + (uint64_t)i, i % 5 == 1 ? NULL : "n");
+        p[i].e = &m[i].e;
+    }
+    assert_int_equal(tw_store_put_batch(s, p, N), 0);
+    size_t n1 = 0;
+    for (int i = 0; i < N; i++) n1 += i % 3 == 0;
+    slot_ctx all = { 0 }, one = { .one_author = true };
+    memcpy(one.author, sk1 + 32, 32);
+    assert_int_equal(tw_store_scan_slots(s, NULL, slot_fn, &all), 0);
+    assert_int_equal(all.n, N);
+    assert_int_equal(tw_store_scan_slots(s, sk1 + 32, slot_fn, &one), 0);
+    assert_int_equal(one.n, n1);
+    /* The filtered digest with a filter that takes everyone is the digest. */
+    uint8_t d1[32], d2[32];
+    uint64_t c1, c2;
+    assert_int_equal(tw_store_digest(s, d1, &c1), 0);
+    assert_int_equal(tw_store_digest_filtered(s, everyone, NULL, d2, &c2), 0);
+    assert_int_equal(c1, c2);
+    assert_memory_equal(d1, d2, 32);
+    assert_int_equal(tw_store_digest_filtered(s, only_author1, NULL, d2, &c2), 0);
+    assert_int_equal(c2, n1);
+    assert_memory_not_equal(d1, d2, 32);
+    uint64_t cnt[2] = { 0, 0 };
+    assert_int_equal(tw_store_count_kinds_filtered(s, only_author1, NULL, count_kv, cnt), 0);
+    assert_int_equal(cnt[0] + cnt[1], n1);
+    /* Rekey: author 1's records replaced by versions for another network,
+     * the network id recorded, all in one transaction. */
+    uint8_t (*old)[32] = calloc(n1, 32);
+    made *nm = calloc(n1, sizeof *nm);
+    tw_put *np = calloc(n1, sizeof *np);
+    size_t k = 0;
+    for (int i = 0; i < N; i++) {
+        if (i % 3) continue;
+        memcpy(old[k], m[i].e.id, 32);
+        tw_buf_init(&nm[k].env);
+        tw_arena_init(&nm[k].a, 0);
+        assert_int_equal(tw_entry_sign(&nm[k].env, sk1, other_net, m[i].e.kind, m[i].e.kind_len, m[i].e.slot,
+                                       m[i].e.slot_len, m[i].e.ts, &m[i].e.body), 0);
+        assert_int_equal(tw_entry_parse(nm[k].env.p, nm[k].env.len, &nm[k].a, &nm[k].e, NULL), 0);
+        np[k].e = &nm[k].e;
+        k++;
+    }
+    assert_int_equal(tw_store_rekey(s, other_net, (const uint8_t (*)[32])old, n1, np, n1), 0);
+    for (size_t i = 0; i < n1; i++) {
+        assert_int_equal(np[i].result, 0);
+        assert_int_equal(tw_store_has(s, old[i]), 0);
+        assert_int_equal(tw_store_has(s, nm[i].e.id), 1);
+    }
+    tw_store_info info;
+    tw_store_get_info(s, &info);
+    assert_int_equal(info.entries, N);
+    tw_store_close(s);
+    char err[512];
+    assert_int_equal(tw_store_open(&s, dir, 0, netid, err, sizeof err), TW_ENETWORK);
+    assert_int_equal(tw_store_open(&s, dir, 0, other_net, err, sizeof err), 0);
+    tw_store_close(s);
+    for (size_t i = 0; i < n1; i++) unmake(&nm[i]);
+    for (int i = 0; i < N; i++) unmake(&m[i]);
+    free(old);
+    free(nm);
+    free(np);
+}
+
 static void test_other_network_refused(void **state)
 {
     tw_store *s = open_store(0);
@@ -291,6 +391,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_tombstone_kept, setup, teardown),
         cmocka_unit_test_setup_teardown(test_batch_scan_persist_remove, setup, teardown),
         cmocka_unit_test_setup_teardown(test_other_network_refused, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_slots_filters_rekey, setup, teardown),
         cmocka_unit_test_setup_teardown(test_map_ceiling, setup, teardown),
         cmocka_unit_test_setup_teardown(test_map_growth, setup, teardown),
     };
