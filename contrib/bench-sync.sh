@@ -31,16 +31,27 @@ print(c[0][sys.argv[1]] if c else 0)' "$2"
 
 echo "== sync: $COUNT entries to an empty node on loopback =="
 BI=$(tw_tool bench_ingest) || exit 1
+# VOUCHED=1: admission on (a root key in both configs; every author of the
+# entries vouched for by it), to measure what the admission check costs.
+if [ "${VOUCHED:-0}" = 1 ]; then
+    BENCH_ROOT_SEED=$(od -An -N32 -tx1 /dev/urandom | tr -d ' \n')
+    export BENCH_ROOT_SEED
+    echo "  (admission on: VOUCHED=1)"
+fi
 "$BI" "$TW_ROOT/a" "$COUNT" >"$F/bench.out" 2>&1 || { echo "  bench_ingest failed"; cat "$F/bench.out"; exit 1; }
+unset BENCH_ROOT_SEED
+ROOT=$(awk '/^admission on: root/ { print $4 }' "$F/bench.out")
+ROOTLINE=${ROOT:+root = $ROOT}
 sed 's/^/  bench_ingest: /' "$F/bench.out"
 rm -f "$TW_ROOT/a/entries.bin"
 INGEST_RATE=$(awk '/^ingest/ { for (i = 1; i <= NF; i++) if ($i == "entries/s,") print $(i - 1) }' "$F/bench.out")
 PA=$(tw_free_port)
-tw_start a --listen "127.0.0.1:$PA" || exit 1
+CONFA=$(tw_conf a0 "$ROOTLINE")
+tw_start a --config "$CONFA" --listen "127.0.0.1:$PA" || exit 1
 NETKEY=$(tw_netkey a)
 NA=$(tw_entries a)
 DA=$(tw_digest a)
-CONF=$(tw_conf b "network_key = $NETKEY" "sync_interval = 3600" "peer = 127.0.0.1:$PA")
+CONF=$(tw_conf b "network_key = $NETKEY" "sync_interval = 3600" "peer = 127.0.0.1:$PA" "$ROOTLINE")
 
 T0=$(now_ns)
 tw_start b --config "$CONF" || exit 1

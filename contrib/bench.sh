@@ -63,3 +63,7 @@ kill "$pid"; wait "$pid"; echo "  twind exit status: $?"; pid=
 for extra in contrib/bench-sync.sh contrib/bench-prop.sh contrib/bench-field.sh; do
     [ -f "$extra" ] && sh "$extra" "$B"
 done
+# The initial sync again with admission on (every author vouched for by a
+# root): the cost of the admission check on receipt.
+echo "== the same initial sync with admission on =="
+VOUCHED=1 sh contrib/bench-sync.sh "$B"
