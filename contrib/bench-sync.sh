@@ -40,7 +40,7 @@ if [ "${VOUCHED:-0}" = 1 ]; then
 fi
 "$BI" "$TW_ROOT/a" "$COUNT" >"$F/bench.out" 2>&1 || { echo "  bench_ingest failed"; cat "$F/bench.out"; exit 1; }
 unset BENCH_ROOT_SEED
-ROOT=$(awk '/^admission on: root/ { print $4 }' "$F/bench.out")
+ROOT=$(awk '/^admission on: root/ { sub(/,$/, "", $4); print $4 }' "$F/bench.out")
 ROOTLINE=${ROOT:+root = $ROOT}
 sed 's/^/  bench_ingest: /' "$F/bench.out"
 rm -f "$TW_ROOT/a/entries.bin"
