@@ -156,5 +156,33 @@ if grep -qF -e "$SECRET" -e "${NETKEY:-nonetkey}" "$(tw_log a)" "$(tw_log b)" "$
 else pass "no code and no network key in any log"; fi
 grep -q "invitation made by" "$(tw_log a)" && pass "a logs that it made invitations" || fail "a logs that it made invitations"
 
+# ----------------------------------------------------- interrupted joins
+# A join writes network.key.join and network.roots.join, moves the store to
+# the new network in one transaction, then renames the two files.  A crash
+# before the commit leaves the node in its old network; after it, the next
+# start finishes the renames.
+NET_C=$(status_of c network)
+tw_stop c
+( umask 077; printf '%s\n' "$(tw_netkey a)" >"$(tw_dir c)/network.key.join" )
+printf '%s\n' "$KEY_A" >"$(tw_dir c)/network.roots.join"
+tw_start c || fail "c restarts after a join interrupted before its commit"
+[ "$(status_of c network)" = "$NET_C" ] && pass "c stays in its own network" ||
+    fail "c stays in its own network" "$(status_of c network) != $NET_C"
+[ ! -e "$(tw_dir c)/network.key.join" ] && [ ! -e "$(tw_dir c)/network.roots.join" ] &&
+    pass "the staged files are dropped" || fail "the staged files are dropped"
+check_file "c logs the interrupted join" "did not complete" "$(tw_log c)"
+
+tw_stop b
+mv "$(tw_dir b)/network.key" "$(tw_dir b)/network.key.join"
+mv "$(tw_dir b)/network.roots" "$(tw_dir b)/network.roots.join"
+( umask 077; printf '%s\n' "$(tw_netkey c)" >"$(tw_dir b)/network.key" )
+tw_start b || fail "b restarts after a join interrupted after its commit"
+[ "$(status_of b network)" = "$NET_A" ] && pass "b finishes the join: it is in a's network" ||
+    fail "b finishes the join: it is in a's network" "$(status_of b network) != $NET_A"
+[ "$(tw_netkey b)" = "$(tw_netkey a)" ] && [ ! -e "$(tw_dir b)/network.key.join" ] &&
+    pass "b's network.key is a's again, the staged file renamed" || fail "b's network.key is a's again"
+check_file "b's roots are a's" "$KEY_A" "$(tw_dir b)/network.roots"
+check_file "b logs that it finished the join" "finished an interrupted" "$(tw_log b)"
+
 for n in a b c d; do tw_stop "$n" || fail "node $n stops cleanly"; done
 tw_done
