@@ -210,6 +210,7 @@ typedef struct tw_list_q {
     const char *author;
     bool tombstones;
     size_t limit;
+    bool hide_superseded;   /* leave out a hub's place listings that a committee's own record supersedes */
 } tw_list_q;
 /* Follows list pages ("after" = previous "next") until "next" is nil. */
 int tw_cli_list_all(tw_cli *cli, tw_arena *a, const tw_list_q *q, tw_recs *out);

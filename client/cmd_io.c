@@ -78,7 +78,8 @@ static int items_push(tw_items *it, const tw_item *item)
 static bool is_meta_key(const char *k, size_t n)
 {
     static const char *const meta[] = {
-        "author", "fingerprint", "ts", "id", "mine", "envelope", "verified", "updated", NULL
+        "author", "fingerprint", "ts", "id", "mine", "envelope", "verified", "updated",
+        "confirmed", "superseded_by", NULL
     };
     for (size_t i = 0; meta[i]; i++)
         if (strlen(meta[i]) == n && memcmp(meta[i], k, n) == 0) return true;

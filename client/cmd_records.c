@@ -59,7 +59,7 @@ int tw_cli_list_all(tw_cli *cli, tw_arena *a, const tw_list_q *q, tw_recs *out)
 {
     tw_val after = tw_v_nil();
     for (unsigned page = 0; page < TW_CLI_PAGES_MAX; page++) {
-        tw_kv kv[6];
+        tw_kv kv[7];
         size_t n = 0;
         size_t want = TW_CLI_PAGE_SIZE;
         if (q->limit && q->limit - out->n < want) want = q->limit - out->n;
@@ -69,6 +69,7 @@ int tw_cli_list_all(tw_cli *cli, tw_arena *a, const tw_list_q *q, tw_recs *out)
         if (after.type == TW_BIN) kv[n++] = (tw_kv){ tw_v_cstr("after"), after };
         kv[n++] = (tw_kv){ tw_v_cstr("limit"), tw_v_uint(want) };
         if (q->tombstones) kv[n++] = (tw_kv){ tw_v_cstr("tombstones"), tw_v_bool(true) };
+        if (!q->hide_superseded) kv[n++] = (tw_kv){ tw_v_cstr("all"), tw_v_bool(true) };
         tw_val args, res;
         int rc = tw_cli_map(a, &args, kv, n);
         if (rc != 0) return rc;
@@ -99,7 +100,7 @@ int tw_cli_list_all(tw_cli *cli, tw_arena *a, const tw_list_q *q, tw_recs *out)
 static int send_page(tw_cli *cli, tw_arena *a, const tw_list_q *q, const tw_val *after,
                      size_t want)
 {
-    tw_kv kv[6];
+    tw_kv kv[7];
     size_t n = 0;
     tw_val args;
     tw_arena_reset(a);
@@ -109,6 +110,9 @@ static int send_page(tw_cli *cli, tw_arena *a, const tw_list_q *q, const tw_val 
     if (after->type == TW_BIN) kv[n++] = (tw_kv){ tw_v_cstr("after"), *after };
     kv[n++] = (tw_kv){ tw_v_cstr("limit"), tw_v_uint(want) };
     if (q->tombstones) kv[n++] = (tw_kv){ tw_v_cstr("tombstones"), tw_v_bool(true) };
+    /* Exports and other callers want every record; only twin list hides
+     * superseded listings, as the daemon does by default. */
+    if (!q->hide_superseded) kv[n++] = (tw_kv){ tw_v_cstr("all"), tw_v_bool(true) };
     int rc = tw_cli_map(a, &args, kv, n);
     if (rc != 0) {
         tw_cli_fail("out of memory");
@@ -196,6 +200,21 @@ static int add_by(tw_table *t, const tw_val *r)
     return tw_table_add(t, f, n);
 }
 
+/* "KEYTEXT/SLOT" as "FINGERPRINT/SLOT", the form tables show keys in. */
+static int add_ref_short(tw_table *t, const char *ref, size_t n)
+{
+    const char *slash = memchr(ref, '/', n);
+    size_t prefix = strlen(TW_KEYTEXT_PREFIX);
+    if (!slash || (size_t)(slash - ref) != TW_KEYTEXT_LEN || n < prefix + TW_FPR_CHARS) return tw_table_add(t, ref, n);
+    char buf[TW_FPR_CHARS + 1 + TW_SLOT_MAX + 1];
+    size_t sl = n - (size_t)(slash + 1 - ref);
+    if (sl > TW_SLOT_MAX) sl = TW_SLOT_MAX;
+    memcpy(buf, ref + prefix, TW_FPR_CHARS);
+    buf[TW_FPR_CHARS] = '/';
+    memcpy(buf + TW_FPR_CHARS + 1, slash + 1, sl);
+    return tw_table_add(t, buf, TW_FPR_CHARS + 1 + sl);
+}
+
 /* Rows of a listing mostly share their minute, so the last text is kept. */
 typedef struct time_text { bool set; uint64_t minute; char s[40]; } time_text;
 
@@ -242,9 +261,11 @@ static const tw_val *summary_value(const tw_val *body)
  * A table of records: per-field columns when they all share a known kind,
  * else KIND SLOT SUMMARY.  Records come a page at a time and are forgotten,
  * so which layout applies is known only at the end: the table holds the
- * cells of both (KIND, SLOT, fields..., SUMMARY, BY, UPDATED) and hides the
- * columns of the other when it is printed.  The cells of a layout that can
- * no longer apply are left empty.
+ * cells of both (KIND, SLOT, fields..., SUMMARY, CONFIRMED, SUPERSEDED BY,
+ * BY, UPDATED) and hides the columns of the other when it is printed.  The
+ * cells of a layout that can no longer apply are left empty.  CONFIRMED
+ * (links) and SUPERSEDED BY (a hub's listing of a place whose committee has
+ * its own record; fingerprint/slot) are shown when a record has them.
  */
 typedef struct rec_table {
     tw_cli *cli;
@@ -256,6 +277,7 @@ typedef struct rec_table {
     const tw_field *f[SUMMARY_FIELDS_MAX];
     size_t nf;
     char upper[SUMMARY_FIELDS_MAX][64];
+    bool any_confirmed, any_superseded;
     tw_table t;
     time_text tt;
 } rec_table;
@@ -264,7 +286,7 @@ static int rec_table_start(rec_table *rt, const tw_val *first)
 {
     size_t kl;
     const char *k = tw_rec_str(first, "kind", &kl);
-    const char *heads[SUMMARY_FIELDS_MAX + 5];
+    const char *heads[SUMMARY_FIELDS_MAX + 7];
     size_t nh = 0;
     if (kl > TW_KIND_MAX) kl = TW_KIND_MAX;   /* no schema kind is that long */
     memcpy(rt->kind, k, kl);
@@ -283,6 +305,8 @@ static int rec_table_start(rec_table *rt, const tw_val *first)
         heads[nh++] = rt->upper[i];
     }
     heads[nh++] = "SUMMARY";
+    heads[nh++] = "CONFIRMED";
+    heads[nh++] = "SUPERSEDED BY";
     heads[nh++] = "BY";
     heads[nh++] = "UPDATED";
     int rc = tw_table_init(&rt->t, nh, heads);
@@ -317,6 +341,14 @@ static int rec_table_add(void *ctx, const tw_val *recs, size_t n)
          * misbehaves: their summaries would never be shown. */
         if (rt->one_kind && !rt->mixed) rc |= tw_table_add(t, "", 0);
         else rc |= dead ? tw_table_addz(t, "(deleted)") : tw_table_addv(t, summary_value(body));
+        const tw_val *conf = tw_v_get(r, "confirmed");
+        bool has_conf = conf && conf->type == TW_BOOL;
+        rt->any_confirmed |= has_conf;
+        rc |= tw_table_addz(t, !has_conf ? "" : conf->v.b ? "confirmed" : "unconfirmed");
+        size_t bl;
+        const char *by = tw_rec_str(r, "superseded_by", &bl);
+        rt->any_superseded |= bl > 0;
+        rc |= add_ref_short(t, by, bl);
         rc |= add_by(t, r);
         rc |= add_time(t, r, &rt->tt);
     }
@@ -336,6 +368,8 @@ static int rec_table_print(rec_table *rt)
         tw_table_align(t, 0, TW_COL_HIDE);
         tw_table_align(t, 2 + rt->nf, TW_COL_HIDE);
     }
+    if (!rt->any_confirmed) tw_table_align(t, 3 + rt->nf, TW_COL_HIDE);
+    if (!rt->any_superseded) tw_table_align(t, 4 + rt->nf, TW_COL_HIDE);
     return tw_table_print(t, rt->cli) != 0 ? TW_EIO : 0;
 }
 
@@ -611,19 +645,20 @@ static int cmd_delete(tw_cli *cli, int argc, char **argv)
 static int cmd_list(tw_cli *cli, int argc, char **argv)
 {
     const char *author = NULL, *limit_s = NULL;
-    bool csv = false, tombstones = false;
+    bool csv = false, tombstones = false, all = false;
     const tw_opt opts[] = {
         { "csv", 0, NULL, &csv },
         { "author", 'a', &author, NULL },
         { "limit", 'n', &limit_s, NULL },
         { "tombstones", 0, NULL, &tombstones },
+        { "all", 0, NULL, &all },
         { NULL, 0, NULL, NULL },
     };
     int npos;
     int rc = tw_cli_parse(cli, &tw_cmd_list, argc, argv, opts, 0, -1, &npos);
     if (rc != TW_CLI_CONTINUE) return rc;
     if (csv && cli->json) return tw_cli_usage(&tw_cmd_list, "--csv and --json exclude each other");
-    tw_list_q q = { .author = author, .tombstones = tombstones };
+    tw_list_q q = { .author = author, .tombstones = tombstones, .hide_superseded = !all };
     int first = 0;
     if (npos > 0 && !strchr(argv[0], '=')) { q.kind = argv[0]; first = 1; }
     if (limit_s) {
@@ -706,6 +741,22 @@ static int show_one(tw_cli *cli, const tw_val *r)
         rc |= tw_table_addz(&t, i == 3 ? "updated" : meta[i]);
         if (i == 3) rc |= add_time(&t, r, &tt);
         else rc |= tw_table_addv(&t, v);
+    }
+    const tw_val *conf = tw_v_get(r, "confirmed");
+    if (conf && conf->type == TW_BOOL && rc == 0) {
+        rc |= tw_table_addz(&t, "confirmation");
+        rc |= tw_table_addz(&t, conf->v.b ? "confirmed (stated by both sides)" : "unconfirmed (stated by one side only)");
+    }
+    size_t bl;
+    const char *by = tw_rec_str(r, "superseded_by", &bl);
+    if (bl && rc == 0) {
+        static const char own[] = " (the committee's own entry)";
+        tw_buf note;
+        tw_buf_init(&note);
+        rc |= tw_table_addz(&t, "superseded by");
+        rc |= tw_buf_put(&note, by, bl) || tw_buf_put(&note, own, sizeof own - 1);
+        if (rc == 0) rc |= tw_table_add(&t, (const char *)note.p, note.len);
+        tw_buf_free(&note);
     }
     /* Schema order reads better than the canonical (sorted) order. */
     for (size_t i = 0; ks && body && i < ks->nfields && rc == 0; i++) {
@@ -842,11 +893,15 @@ const tw_cmd tw_cmd_delete = {
 
 const tw_cmd tw_cmd_list = {
     "list", "list current records, optionally of one kind and matching fields",
-    "[KIND] [FIELD=VALUE...] [--author KEY] [--limit N] [--tombstones] [--csv]",
-    "FIELD=VALUE filters keep the records whose field equals the value.\n\n"
+    "[KIND] [FIELD=VALUE...] [--author KEY] [--limit N] [--tombstones] [--all] [--csv]",
+    "FIELD=VALUE filters keep the records whose field equals the value.  Links\n"
+    "show CONFIRMED: confirmed when both sides state the link, else unconfirmed.\n"
+    "A hub's listing of a place whose committee publishes its own record is\n"
+    "superseded by that record and left out unless --all is given.\n\n"
     "  -a, --author KEY  only records published by this key (twk_...)\n"
     "  -n, --limit N     at most N records\n"
     "      --tombstones  include deletions\n"
+    "      --all         include superseded place listings (SUPERSEDED BY)\n"
     "      --csv         CSV for spreadsheets (cells starting = + - @ get a leading ')\n",
     cmd_list,
 };
@@ -855,6 +910,8 @@ const tw_cmd tw_cmd_show = {
     "show", "show records in full, with their metadata",
     "KIND SLOT | --id HEX",
     "KIND SLOT shows that slot of every author; --id shows one entry by its id.\n"
+    "A link shows whether it is confirmed (stated by both sides); a hub's listing\n"
+    "of a place shows the committee's own entry that supersedes it.\n"
     "With --json the signed envelope is included (hex).\n",
     cmd_show,
 };

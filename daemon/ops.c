@@ -79,8 +79,16 @@ typedef struct author_text {
     char kt[TW_KEYTEXT_LEN + 1], fp[TW_FPR_CHARS + 1];
 } author_text;
 
-/* {"kind","slot","author","fingerprint","ts","id","body","mine"[,"envelope","verified"]} */
-static int encode_record(tw_node *n, tw_buf *b, const tw_entry *en, bool full, author_text *at)
+/* What the report says of a link or place record (see "marks" below). */
+typedef struct rec_marks {
+    bool has_confirmed, confirmed;      /* a link statement of the report */
+    const char *superseded_by;          /* a listing superseded by its committee's record */
+} rec_marks;
+
+/* {"kind","slot","author","fingerprint","ts","id","body","mine"[,"envelope","verified"]
+ *  [,"confirmed"][,"superseded_by"]} */
+static int encode_record(tw_node *n, tw_buf *b, const tw_entry *en, bool full, author_text *at,
+                         const rec_marks *m)
 {
     char id[2 * TW_ID_LEN + 1];
     const char *kt = at->kt, *fp = at->fp;
@@ -93,7 +101,7 @@ static int encode_record(tw_node *n, tw_buf *b, const tw_entry *en, bool full, a
         at->set = true;
     }
     tw_hex_encode(id, en->id, TW_ID_LEN);
-    if ((rc = tw_mpw_map(b, full ? 10 : 8)) ||
+    if ((rc = tw_mpw_map(b, (full ? 10u : 8u) + m->has_confirmed + (m->superseded_by != NULL))) ||
         (rc = put_kv_str(b, "kind", en->kind, en->kind_len)) ||
         (rc = put_kv_str(b, "slot", en->slot, en->slot_len)) ||
         (rc = put_kv_str(b, "author", kt, strlen(kt))) ||
@@ -108,6 +116,10 @@ static int encode_record(tw_node *n, tw_buf *b, const tw_entry *en, bool full, a
             (rc = tw_mpw_cstr(b, "verified")) || (rc = tw_mpw_bool(b, tw_entry_verify(en) == 0)))
             return rc;
     }
+    if (m->has_confirmed && ((rc = tw_mpw_cstr(b, "confirmed")) || (rc = tw_mpw_bool(b, m->confirmed))))
+        return rc;
+    if (m->superseded_by && (rc = put_kv_str(b, "superseded_by", m->superseded_by, strlen(m->superseded_by))))
+        return rc;
     return 0;
 }
 
@@ -171,8 +183,102 @@ typedef struct list_ctx {
     uint8_t last[TW_ENTRYKEY_MAX];
     size_t last_len;
     bool more;
+    bool all;                                /* superseded place listings too */
+    tw_report *marks;                        /* built at the first link or place record */
+    bool marks_full;                         /* from links and groups too, not places alone */
+    uint64_t marks_at;                       /* when they were computed */
     int err;
 } list_ctx;
+
+/* ---------------------------------------------------------------- marks */
+
+/*
+ * What list, show and search add to records -- "confirmed" to a link,
+ * "superseded_by" to a hub's listing of a place whose committee has its own
+ * record -- comes from the report (daemon/report.c), which needs every
+ * group, place and link record (places alone for "superseded_by").  It is
+ * computed within a request only when a record of those kinds is about to
+ * be encoded, then compacted.  A listing comes a page per request, so the
+ * report of a page that has a next one is kept for the request continuing
+ * from its cursor, if that comes within TW_LIST_MARKS_REUSE_MS and the
+ * store holds as many entries: one report per listing, not per page, and
+ * the pages of a listing agree.  Only the last listing's is kept (tens of
+ * bytes per link statement); any other listing replaces it.
+ */
+static int marks_build(tw_node *n, bool full, tw_report **out);
+
+static struct {
+    const tw_node *n;
+    tw_report *r;
+    bool full;
+    uint64_t at_ms, entries;
+    uint8_t cursor[TW_ENTRYKEY_MAX];
+    size_t cursor_len;
+} marks_kept;
+
+static void marks_drop(void)
+{
+    tw_report_free(marks_kept.r);
+    memset(&marks_kept, 0, sizeof marks_kept);
+}
+
+/* The kept report, if after continues the listing it was kept for. */
+static void marks_take(list_ctx *c, const uint8_t *after, size_t after_len)
+{
+    tw_store_info info;
+    tw_store_get_info(c->n->store, &info);
+    if (marks_kept.r && marks_kept.n == c->n && after && after_len == marks_kept.cursor_len &&
+        memcmp(after, marks_kept.cursor, after_len) == 0 && info.entries == marks_kept.entries &&
+        tw_now_ms() - marks_kept.at_ms < TW_LIST_MARKS_REUSE_MS) {
+        c->marks = marks_kept.r;
+        c->marks_full = marks_kept.full;
+        c->marks_at = marks_kept.at_ms;
+        marks_kept.r = NULL;
+    }
+    marks_drop();
+}
+
+/* Keeps the report of a page that has a next one. */
+static void marks_keep(list_ctx *c)
+{
+    tw_store_info info;
+    marks_drop();
+    if (!c->marks || !c->more) return;
+    tw_store_get_info(c->n->store, &info);
+    marks_kept.n = c->n;
+    marks_kept.r = c->marks;
+    marks_kept.full = c->marks_full;
+    marks_kept.at_ms = c->marks_at;
+    marks_kept.entries = info.entries;
+    memcpy(marks_kept.cursor, c->last, c->last_len);
+    marks_kept.cursor_len = c->last_len;
+    c->marks = NULL;
+}
+
+/* The marks of a live link or place record; *hide when list leaves it out. */
+static int record_marks(list_ctx *c, const tw_entry *en, rec_marks *m, char *by, size_t cap, bool *hide)
+{
+    bool link = en->kind_len == 4 && memcmp(en->kind, "link", 4) == 0;
+    bool place = en->kind_len == 5 && memcmp(en->kind, "place", 5) == 0;
+    int rc;
+    memset(m, 0, sizeof *m);
+    *hide = false;
+    if ((!link && !place) || en->body.type != TW_MAP) return 0;
+    if (!c->marks || (link && !c->marks_full)) {
+        tw_report_free(c->marks);
+        c->marks = NULL;
+        if ((rc = marks_build(c->n, link, &c->marks))) return rc;
+        c->marks_full = link;
+        c->marks_at = tw_now_ms();
+    }
+    if (link) {
+        m->has_confirmed = tw_report_link_state(c->marks, en->id, &m->confirmed) == 0;
+    } else if (tw_report_place_superseded(c->marks, en->author, en->slot, en->slot_len, by, cap) == 0) {
+        m->superseded_by = by;
+        *hide = !c->all;
+    }
+    return 0;
+}
 
 static bool search_match(const tw_val *v, const char *needle, char *scratch, size_t cap)
 {
@@ -225,11 +331,18 @@ static int list_fn(void *vctx, const uint8_t *key, size_t klen, const uint8_t id
         }
     }
     int stop = 0;
+    rec_marks m = { .has_confirmed = false };
+    char by[TW_KEYTEXT_LEN + 1 + TW_SLOT_MAX + 1];
+    if (ok) {
+        bool hide;
+        if ((c->err = record_marks(c, &en, &m, by, sizeof by, &hide))) return 1;
+        ok = !hide;
+    }
     if (ok) {
         if (c->count == c->limit || (c->budget && c->dst->len - c->start >= c->budget)) {
             c->more = true;
             stop = 1;
-        } else if ((c->err = encode_record(c->n, c->dst, &en, c->full, &c->at))) {
+        } else if ((c->err = encode_record(c->n, c->dst, &en, c->full, &c->at, &m))) {
             stop = 1;
         } else {
             c->count++;
@@ -244,6 +357,8 @@ static void list_ctx_free(list_ctx *c)
 {
     tw_buf_free(&c->recs);
     tw_arena_free(&c->arena);
+    tw_report_free(c->marks);
+    c->marks = NULL;
 }
 
 /* {"records": [...]} for show and search, which return one page only. */
@@ -291,8 +406,11 @@ static int op_list(tw_node *n, const tw_val *args, tw_buf *out, tw_op_err *e)
         FAIL(TW_EINVAL, "argument \"after\" must be a cursor from a previous page");
     c.limit = (uint32_t)limit;
     c.tombstones = arg_bool(args, "tombstones");
+    c.all = arg_bool(args, "all");
     c.budget = TW_LIST_PAGE_BYTES;
     tw_buf_init(&c.recs);
+    if (after && after->type == TW_BIN) marks_take(&c, (const uint8_t *)after->v.s, after->len);
+    else marks_drop();
     /* Records are encoded straight into the response after an array header
      * of fixed size (array 32), filled in once they are counted: a page is
      * megabytes, and building it apart cost a copy and a page fault per
@@ -305,6 +423,7 @@ static int op_list(tw_node *n, const tw_val *args, tw_buf *out, tw_op_err *e)
     c.start = out->len;
     rc = tw_store_scan(n->store, kind, kl, after && after->type == TW_BIN ? (const uint8_t *)after->v.s : NULL,
                        after && after->type == TW_BIN ? after->len : 0, list_fn, &c);
+    if (rc >= 0 && !c.err) marks_keep(&c);
     list_ctx_free(&c);
     if (rc < 0) FAIL(rc, "cannot read the store: %s", tw_strerror(rc));
     if (c.err) return c.err;
@@ -319,7 +438,7 @@ static int op_list(tw_node *n, const tw_val *args, tw_buf *out, tw_op_err *e)
 
 static int op_show(tw_node *n, const tw_val *args, tw_buf *out, tw_op_err *e)
 {
-    list_ctx c = { .n = n, .full = true, .tombstones = true, .limit = TW_LIST_LIMIT_MAX };
+    list_ctx c = { .n = n, .full = true, .tombstones = true, .limit = TW_LIST_LIMIT_MAX, .all = true };
     c.dst = &c.recs;
     const char *kind, *slot, *idhex;
     size_t kl, sl, il;
@@ -374,6 +493,7 @@ static int op_search(tw_node *n, const tw_val *args, tw_buf *out, tw_op_err *e)
     while (nl && nd[nl - 1] == ' ') nd[--nl] = 0;
     c.needle = nd;
     c.limit = (uint32_t)limit;
+    c.all = true;
     c.dst = &c.recs;
     tw_buf_init(&c.recs);
     rc = tw_store_scan(n->store, NULL, 0, NULL, 0, list_fn, &c);
@@ -575,6 +695,28 @@ static int report_scan(tw_node *n, const tw_val *args, tw_report **rep, tw_op_er
         FAIL(rc, "cannot compute the report: %s", tw_strerror(rc));
     }
     *rep = c.r;
+    return 0;
+}
+
+/* The report records are marked from (see "marks"): of the place records
+ * alone, or with the groups and links when full; compacted. */
+static int marks_build(tw_node *n, bool full, tw_report **out)
+{
+    tw_report_opts o = { .now_ms = tw_now_ms(), .dormant_months = TW_REPORT_DORMANT_MONTHS_DEFAULT };
+    report_ctx c = { .n = n, .r = NULL };
+    int rc = tw_report_new(&c.r, &o);
+    if (rc) return rc;
+    static const char *const kinds[] = { "place", "group", "link" };
+    for (int k = 0; k < (full ? 3 : 1) && rc == 0; k++)
+        rc = tw_store_scan_entries(n->store, kinds[k], strlen(kinds[k]), NULL, 0, report_fn, &c);
+    if (rc > 0) rc = c.err;
+    if (rc == 0) rc = tw_report_finish(c.r);
+    if (rc == 0) rc = tw_report_compact(c.r);
+    if (rc) {
+        tw_report_free(c.r);
+        return rc;
+    }
+    *out = c.r;
     return 0;
 }
 

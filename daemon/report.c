@@ -55,14 +55,21 @@ static int hm_grow(hmap *m)
     return 0;
 }
 
+static hent *hm_find(const hmap *m, const void *k, size_t kl)
+{
+    if (!m->cap) return NULL;
+    uint64_t h = hash(k, kl);
+    for (size_t j = h & (m->cap - 1); m->e[j].h; j = (j + 1) & (m->cap - 1))
+        if (m->e[j].h == h && m->e[j].kl == kl && memcmp(m->e[j].k, k, kl) == 0) return &m->e[j];
+    return NULL;
+}
+
 /* Index of key, or -1. */
 static int64_t hm_get(const hmap *m, const void *k, size_t kl)
 {
-    if (!m->cap) return -1;
-    uint64_t h = hash(k, kl);
-    for (size_t j = h & (m->cap - 1); m->e[j].h; j = (j + 1) & (m->cap - 1))
-        if (m->e[j].h == h && m->e[j].kl == kl && memcmp(m->e[j].k, k, kl) == 0) return m->e[j].val;
-    return -1;
+    const hent *e = hm_find(m, k, kl);
+    if (!e) return -1;
+    return e->val;
 }
 
 /* Inserts key -> val unless present; *found gets the value kept.  The key
@@ -89,7 +96,12 @@ static int hm_put(hmap *m, tw_arena *a, const void *k, size_t kl, uint32_t val, 
 
 /* -------------------------------------------------------------- records */
 
-typedef struct rauthor { uint8_t key[TW_KEY_LEN]; char text[TW_KEYTEXT_LEN + 1]; } rauthor;
+typedef struct rauthor {
+    uint8_t key[TW_KEY_LEN];
+    char text[TW_KEYTEXT_LEN + 1];
+    uint32_t nplaces, place;    /* place records by this key, and the first of them */
+    bool named;                 /* some place record names this key as its committee */
+} rauthor;
 
 typedef struct rgroup {
     uint32_t author;
@@ -103,8 +115,11 @@ typedef struct rplace {
     int64_t committee;          /* author index of the committee key, -1 none */
     const char *slot, *name_en;
     const char *sub, *kind, *area;
+    uint32_t folds, folds_len;  /* its folded names in r->folds, each NUL-terminated */
     bool seeking, any_seeking;
+    bool own;                   /* the committee's own record (see tw_report_finish) */
     /* identity root only: */
+    bool has_own;               /* the identity holds a committee's own record */
     bool active, taken;         /* has an active link; an active or exploring one */
     uint32_t ngroups;           /* distinct groups with an active or exploring link */
 } rplace;
@@ -118,6 +133,7 @@ typedef struct rlink {
     const char *formality, *status;
     uint16_t since, ended;
     int64_t g, p;               /* resolved record indexes, -1 when unresolved */
+    uint32_t unit;              /* the link it is a statement of */
 } rlink;
 
 /* A link: the statements of both sides about one (group, place identity),
@@ -127,6 +143,12 @@ typedef struct runit {
     uint32_t gov;               /* governing statement: newest (ts, id) */
     uint32_t ng, np, nboth;     /* statements by the group's side, the place's, both */
 } runit;
+
+/* What list and show need once the report is finished: the state of
+ * every link statement by entry id, and the place records whose identity
+ * has the committee's own record, by (author, slot). */
+typedef struct rstate { uint8_t id[TW_ID_LEN]; bool confirmed; } rstate;
+typedef struct rsuper { uint8_t author[TW_KEY_LEN]; const char *slot, *by; } rsuper;
 
 #define VEC(T) struct { T *v; size_t n, cap; }
 typedef VEC(rauthor) vauthor;
@@ -156,9 +178,18 @@ struct tw_report {
     vlink links;
     vunit units;
     hmap hauthor, hgroup, hplace, hname, hunit;
+    tw_buf folds;               /* the folded names of every place, back to back */
     uint64_t records;
-    bool finished;
+    bool finished, compact;
     char fold[4 * TW_STR_MAX + 1];
+    /* Kept by tw_report_compact(): */
+    rstate *states;             /* in link order */
+    size_t nstates;
+    uint32_t *stidx;            /* open addressing on the id: index + 1 in states, 0 empty */
+    size_t stcap;
+    rsuper *supers;             /* sorted by (author, slot) */
+    size_t nsupers;
+    tw_arena keep;              /* the strings of supers */
 };
 
 int tw_report_new(tw_report **out, const tw_report_opts *o)
@@ -167,16 +198,36 @@ int tw_report_new(tw_report **out, const tw_report_opts *o)
     if (!r) return TW_ENOMEM;
     r->o = *o;
     tw_arena_init(&r->a, 0);
+    tw_arena_init(&r->keep, 0);
+    tw_buf_init(&r->folds);
     *out = r;
     return 0;
+}
+
+/* Everything but what tw_report_link_state() and
+ * tw_report_place_superseded() read. */
+static void free_work(tw_report *r)
+{
+    free(r->authors.v); free(r->groups.v); free(r->places.v); free(r->links.v); free(r->units.v);
+    free(r->hauthor.e); free(r->hgroup.e); free(r->hplace.e); free(r->hname.e); free(r->hunit.e);
+    memset(&r->authors, 0, sizeof r->authors); memset(&r->groups, 0, sizeof r->groups);
+    memset(&r->places, 0, sizeof r->places); memset(&r->links, 0, sizeof r->links);
+    memset(&r->units, 0, sizeof r->units);
+    memset(&r->hauthor, 0, sizeof r->hauthor); memset(&r->hgroup, 0, sizeof r->hgroup);
+    memset(&r->hplace, 0, sizeof r->hplace); memset(&r->hname, 0, sizeof r->hname);
+    memset(&r->hunit, 0, sizeof r->hunit);
+    tw_buf_free(&r->folds);
+    tw_arena_free(&r->a);
 }
 
 void tw_report_free(tw_report *r)
 {
     if (!r) return;
-    free(r->authors.v); free(r->groups.v); free(r->places.v); free(r->links.v); free(r->units.v);
-    free(r->hauthor.e); free(r->hgroup.e); free(r->hplace.e); free(r->hname.e); free(r->hunit.e);
-    tw_arena_free(&r->a);
+    free_work(r);
+    free(r->states);
+    free(r->stidx);
+    free(r->supers);
+    tw_arena_free(&r->keep);
     free(r);
 }
 
@@ -189,6 +240,8 @@ static int author_index(tw_report *r, const uint8_t key[TW_KEY_LEN], uint32_t *i
         rauthor *au = &r->authors.v[r->authors.n++];
         memcpy(au->key, key, TW_KEY_LEN);
         tw_keytext_encode(au->text, TW_KEYTEXT_PREFIX, key);
+        au->nplaces = au->place = 0;
+        au->named = false;
     }
     return 0;
 }
@@ -253,14 +306,26 @@ static uint32_t find_root(rplace *p, uint32_t i)
     return root;
 }
 
+/* Joins two identities; the smaller index stays the root, so that the
+ * root of an identity is its first record whatever the order of joins. */
+static void unite(rplace *p, uint32_t x, uint32_t y)
+{
+    uint32_t a = find_root(p, x), b = find_root(p, y);
+    if (a != b) p[a > b ? a : b].parent = a < b ? a : b;
+}
+
 /* A place name joins the place to any earlier place of the same
  * subdivision (or, without one, the same country) with the same folded
- * name: one community listed twice under different spellings. */
+ * name: one community listed twice under different spellings.  The folded
+ * name is also kept (r->folds) for matching a hub's listing with its
+ * committee's records at the end. */
 static int add_name(tw_report *r, uint32_t idx, const char *scope, const char *s, size_t n)
 {
     if (n > TW_STR_MAX) return 0;
     size_t fl = tw_text_fold(r->fold, s, n);
     if (fl == 0) return 0;
+    int rc = tw_buf_put(&r->folds, r->fold, fl + 1);
+    if (rc) return rc;
     size_t sl = strlen(scope);
     uint8_t key[16 + 1 + sizeof r->fold];
     if (sl > 16) sl = 16;
@@ -268,12 +333,8 @@ static int add_name(tw_report *r, uint32_t idx, const char *scope, const char *s
     key[sl] = 0x1f;
     memcpy(key + sl + 1, r->fold, fl);
     uint32_t found;
-    int rc = hm_put(&r->hname, &r->a, key, sl + 1 + fl, idx, &found);
-    if (rc) return rc;
-    if (found != idx) {
-        uint32_t a = find_root(r->places.v, found), b = find_root(r->places.v, idx);
-        if (a != b) r->places.v[a > b ? a : b].parent = a < b ? a : b;
-    }
+    if ((rc = hm_put(&r->hname, &r->a, key, sl + 1 + fl, idx, &found))) return rc;
+    if (found != idx) unite(r->places.v, found, idx);
     return 0;
 }
 
@@ -308,6 +369,7 @@ static int add_place(tw_report *r, const tw_entry *en, uint32_t author)
     uint32_t idx = (uint32_t)r->places.n;
     if ((rc = hm_put(&r->hplace, &r->a, k, slot_key(k, author, en->slot, en->slot_len), idx, &found))) return rc;
     if (found != idx) return 0;
+    if (r->folds.len > UINT32_MAX) return TW_ETOOBIG;
     const tw_val *b = &en->body;
     size_t ng;
     const tw_code *govs = tw_codes_governorates(&ng);
@@ -317,8 +379,11 @@ static int add_place(tw_report *r, const tw_entry *en, uint32_t author)
         .slot = tw_arena_strndup(&r->a, en->slot, en->slot_len), .name_en = str_copy(r, b, "name_en"),
         .sub = code_val(govs, ng, b, "subdivision"), .kind = enum_val("place", "place_kind", b),
         .area = enum_val("place", "area", b), .seeking = bool_val(b, "seeking_partner"),
+        .folds = (uint32_t)r->folds.len,
     };
     if (!p->slot) return TW_ENOMEM;
+    rauthor *au = &r->authors.v[author];
+    if (au->nplaces++ == 0) au->place = idx;
     const tw_val *c = tw_v_get(b, "committee");
     uint8_t ck[TW_KEY_LEN];
     if (c && c->type == TW_STR && tw_keytext_decode(ck, TW_KEYTEXT_PREFIX, c->v.s, c->len) == 0) {
@@ -340,6 +405,8 @@ static int add_place(tw_report *r, const tw_entry *en, uint32_t author)
     const tw_val *on = tw_v_get(b, "other_names");
     for (uint32_t i = 0; on && on->type == TW_ARR && i < on->len; i++)
         if (on->v.arr[i].type == TW_STR && (rc = add_name(r, idx, scope, on->v.arr[i].v.s, on->v.arr[i].len))) return rc;
+    if (r->folds.len - r->places.v[idx].folds > UINT32_MAX) return TW_ETOOBIG;
+    r->places.v[idx].folds_len = (uint32_t)(r->folds.len - r->places.v[idx].folds);
     return 0;
 }
 
@@ -416,26 +483,197 @@ static bool newer(const rlink *a, const rlink *b)
     return tw_entry_cmp_version(a->ts, a->id, b->ts, b->id) > 0;
 }
 
+#define NIL32 0xFFFFFFFFu
+#define AMBIG 0xFFFFFFFEu       /* a folded name shared by two identities of one key */
+
+/* (a, the bytes of s) as a hash key: an author and a folded name, or an
+ * identity and an author. */
+static size_t pair_key(uint8_t *buf, uint32_t a, const void *s, size_t len)
+{
+    memcpy(buf, &a, 4);
+    memcpy(buf + 4, s, len);
+    return 4 + len;
+}
+
+/*
+ * Precedence (proto/PROTOCOL.md, "Reports: the rules").  A record naming
+ * a committee K other than its author is a listing of K's place: it joins
+ * the identity of K's only place record, or, when K has several, of K's
+ * records that share a folded name with it (in any subdivision) if they
+ * are all one identity.  Targets are found on the identities of the name
+ * rule alone and joined afterwards, so the result does not depend on the
+ * order of the records.  Then a record is the committee's own when its
+ * author is a key that a record of its identity names as committee (its
+ * own committee field included).
+ */
+static int precedence(tw_report *r)
+{
+    rplace *pl = r->places.v;
+    rauthor *au = r->authors.v;
+    hmap cname = { 0 }, named = { 0 };
+    uint32_t *tgt = NULL;
+    uint8_t k[4 + sizeof r->fold];
+    uint32_t found;
+    int rc = 0;
+    bool listings = false;
+    for (uint32_t i = 0; i < r->places.n; i++)
+        if (pl[i].committee >= 0 && pl[i].committee != pl[i].author) {
+            au[pl[i].committee].named = true;
+            listings = true;
+        }
+    if (listings) {
+        for (uint32_t i = 0; i < r->places.n; i++) {
+            const rauthor *a = &au[pl[i].author];
+            if (!a->named || a->nplaces < 2) continue;
+            for (uint32_t off = 0; off < pl[i].folds_len;) {
+                const char *f = (const char *)r->folds.p + pl[i].folds + off;
+                size_t fl = strlen(f);
+                off += (uint32_t)fl + 1;
+                size_t kl = pair_key(k, pl[i].author, f, fl);
+                if ((rc = hm_put(&cname, &r->a, k, kl, i, &found))) goto done;
+                if (found != i && found != AMBIG && find_root(pl, found) != find_root(pl, i))
+                    hm_find(&cname, k, kl)->val = AMBIG;
+            }
+        }
+        if (!(tgt = malloc(r->places.n * sizeof *tgt))) { rc = TW_ENOMEM; goto done; }
+        for (uint32_t i = 0; i < r->places.n; i++) {
+            tgt[i] = NIL32;
+            if (pl[i].committee < 0 || pl[i].committee == pl[i].author) continue;
+            const rauthor *c = &au[pl[i].committee];
+            if (c->nplaces == 1) { tgt[i] = c->place; continue; }
+            uint32_t cand = NIL32;
+            for (uint32_t off = 0; c->nplaces > 1 && off < pl[i].folds_len;) {
+                const char *f = (const char *)r->folds.p + pl[i].folds + off;
+                size_t fl = strlen(f);
+                off += (uint32_t)fl + 1;
+                int64_t v = hm_get(&cname, k, pair_key(k, (uint32_t)pl[i].committee, f, fl));
+                if (v < 0) continue;
+                if (v == AMBIG || (cand != NIL32 && find_root(pl, cand) != find_root(pl, (uint32_t)v))) {
+                    cand = NIL32;
+                    break;
+                }
+                cand = (uint32_t)v;
+            }
+            tgt[i] = cand;
+        }
+        for (uint32_t i = 0; i < r->places.n; i++)
+            if (tgt[i] != NIL32) unite(pl, i, tgt[i]);
+    }
+    /* (identity, key named as committee by one of its records) */
+    for (uint32_t i = 0; i < r->places.n; i++) {
+        if (pl[i].committee < 0) continue;
+        uint32_t c = (uint32_t)pl[i].committee;
+        if ((rc = hm_put(&named, &r->a, k, pair_key(k, find_root(pl, i), &c, 4), 0, &found))) goto done;
+    }
+    for (uint32_t i = 0; i < r->places.n; i++)
+        pl[i].own = pl[i].committee == (int64_t)pl[i].author ||
+                    hm_get(&named, k, pair_key(k, find_root(pl, i), &pl[i].author, 4)) >= 0;
+done:
+    free(cname.e);
+    free(named.e);
+    free(tgt);
+    return rc;
+}
+
+/* Confirmed: two different statements, one by each side. */
+static bool unit_confirmed(const runit *un)
+{
+    return un->ng && un->np && !(un->ng == 1 && un->np == 1 && un->nboth == 1);
+}
+
+/* Entry ids are BLAKE2b digests: their first bytes are as good as a hash. */
+static size_t id_slot(const uint8_t id[TW_ID_LEN], size_t cap)
+{
+    uint64_t h;
+    memcpy(&h, id, sizeof h);
+    return (size_t)h & (cap - 1);
+}
+
+static int cmp_super(const void *x, const void *y)
+{
+    const rsuper *a = x, *b = y;
+    int c = memcmp(a->author, b->author, TW_KEY_LEN);
+    return c ? c : strcmp(a->slot, b->slot);
+}
+
+static char *keep_str(tw_report *r, const char *s)
+{
+    size_t n = strlen(s) + 1;
+    char *p = tw_arena_alloc(&r->keep, n);
+    if (p) memcpy(p, s, n);
+    return p;
+}
+
+/* The tables list and show read (tw_report_link_state(),
+ * tw_report_place_superseded()). */
+static int build_lookups(tw_report *r)
+{
+    const rplace *pl = r->places.v;
+    if (r->links.n) {
+        size_t cap = 16;
+        while (cap < 2 * r->links.n) cap *= 2;
+        if (!(r->states = malloc(r->links.n * sizeof *r->states)) || !(r->stidx = calloc(cap, sizeof *r->stidx)))
+            return TW_ENOMEM;
+        r->stcap = cap;
+    }
+    for (size_t i = 0; i < r->links.n; i++) {
+        memcpy(r->states[i].id, r->links.v[i].id, TW_ID_LEN);
+        r->states[i].confirmed = unit_confirmed(&r->units.v[r->links.v[i].unit]);
+        size_t j = id_slot(r->states[i].id, r->stcap);
+        while (r->stidx[j]) j = (j + 1) & (r->stcap - 1);
+        r->stidx[j] = (uint32_t)i + 1;
+    }
+    r->nstates = r->links.n;
+    size_t n = 0;
+    for (uint32_t i = 0; i < r->places.n; i++) n += pl[pl[i].parent].has_own && !pl[i].own;
+    if (n && !(r->supers = malloc(n * sizeof *r->supers))) return TW_ENOMEM;
+    for (uint32_t i = 0; i < r->places.n; i++) {
+        const rplace *root = &pl[pl[i].parent];
+        if (!root->has_own || pl[i].own) continue;
+        const rplace *rep = &pl[root->rep];
+        char by[TW_KEYTEXT_LEN + 1 + TW_SLOT_MAX + 1];
+        snprintf(by, sizeof by, "%s/%s", r->authors.v[rep->author].text, rep->slot);
+        rsuper *su = &r->supers[r->nsupers++];
+        memcpy(su->author, r->authors.v[pl[i].author].key, TW_KEY_LEN);
+        if (!(su->slot = keep_str(r, pl[i].slot)) || !(su->by = keep_str(r, by))) return TW_ENOMEM;
+    }
+    if (r->nsupers) qsort(r->supers, r->nsupers, sizeof *r->supers, cmp_super);
+    return 0;
+}
+
 int tw_report_finish(tw_report *r)
 {
     int rc;
     if (r->finished) return TW_ESTATE;
     r->finished = true;
     rplace *pl = r->places.v;
-    /* Identities: the representative of each is its record whose reference
-     * text sorts first. */
+    if ((rc = precedence(r))) return rc;
+    /* Identities: the representative of each is its committee's own record
+     * if it has one, else any record; of those, the one whose reference
+     * text sorts first.  Roots are the smallest index of their identity, so
+     * each root is met before the other records of its identity. */
     for (uint32_t i = 0; i < r->places.n; i++) {
         uint32_t root = find_root(pl, i);
         pl[root].nrec++;
-        pl[root].any_seeking |= pl[i].seeking;
         const rplace *rep = &pl[pl[root].rep];
-        if (ref_cmp(r, pl[i].author, pl[i].slot, rep->author, rep->slot) < 0) pl[root].rep = i;
+        if (pl[i].own && !pl[root].has_own) {
+            pl[root].has_own = true;
+            pl[root].rep = i;
+        } else if (pl[i].own == pl[root].has_own && ref_cmp(r, pl[i].author, pl[i].slot, rep->author, rep->slot) < 0) {
+            pl[root].rep = i;
+        }
+    }
+    /* Whether it seeks a partner is said by the records that take
+     * precedence: the committee's own when there are any. */
+    for (uint32_t i = 0; i < r->places.n; i++) {
+        uint32_t root = pl[i].parent;
+        if (!pl[root].has_own || pl[i].own) pl[root].any_seeking |= pl[i].seeking;
     }
     for (size_t i = 0; i < r->links.n; i++) {
         rlink *l = &r->links.v[i];
         if (l->gref) l->g = resolve(r, &r->hgroup, l->author, l->gref, l->gref_len);
         if (l->pref) l->p = resolve(r, &r->hplace, l->author, l->pref, l->pref_len);
-        int64_t ident = l->p >= 0 ? (int64_t)find_root(pl, (uint32_t)l->p) : -1;
+        int64_t ident = l->p >= 0 ? (int64_t)pl[l->p].parent : -1;
         uint32_t u = (uint32_t)r->units.n;
         if (l->g >= 0 && ident >= 0) {
             uint8_t k[8];
@@ -448,10 +686,19 @@ int tw_report_finish(tw_report *r)
             if ((rc = VPUSH(r->units))) return rc;
             r->units.v[r->units.n++] = (runit){ .g = l->g, .ident = ident, .gov = (uint32_t)i };
         }
+        l->unit = u;
         runit *un = &r->units.v[u];
         if (newer(l, &r->links.v[un->gov])) un->gov = (uint32_t)i;
         bool gs = l->g >= 0 && r->groups.v[l->g].author == l->author;
-        bool ps = l->p >= 0 && (pl[l->p].author == l->author || pl[l->p].committee == (int64_t)l->author);
+        /* The place's side: its committee, or the author of the record
+         * referred to -- unless that record is a listing superseded by the
+         * committee's own, whose author no longer speaks for the place. */
+        bool ps = false;
+        if (l->p >= 0) {
+            const rplace *p = &pl[l->p];
+            bool superseded = pl[p->parent].has_own && !p->own;
+            ps = p->committee == (int64_t)l->author || (p->author == l->author && !superseded);
+        }
         un->ng += gs;
         un->np += ps;
         un->nboth += gs && ps;
@@ -466,6 +713,45 @@ int tw_report_finish(tw_report *r)
         root->taken |= act || expl;
         if ((act || expl) && un->g >= 0) root->ngroups++;
     }
+    return build_lookups(r);
+}
+
+int tw_report_link_state(const tw_report *r, const uint8_t id[TW_ID_LEN], bool *confirmed)
+{
+    if (!r->finished) return TW_ESTATE;
+    for (size_t j = r->stcap ? id_slot(id, r->stcap) : 0; r->stcap && r->stidx[j]; j = (j + 1) & (r->stcap - 1)) {
+        const rstate *s = &r->states[r->stidx[j] - 1];
+        if (memcmp(s->id, id, TW_ID_LEN) == 0) {
+            *confirmed = s->confirmed;
+            return 0;
+        }
+    }
+    return TW_ENOTFOUND;
+}
+
+int tw_report_place_superseded(const tw_report *r, const uint8_t author[TW_KEY_LEN], const char *slot,
+                               size_t slot_len, char *by, size_t cap)
+{
+    if (!r->finished) return TW_ESTATE;
+    char sl[TW_SLOT_MAX + 1];
+    if (slot_len > TW_SLOT_MAX || memchr(slot, 0, slot_len)) return TW_ENOTFOUND;
+    memcpy(sl, slot, slot_len);
+    sl[slot_len] = 0;
+    rsuper key = { .slot = sl };
+    memcpy(key.author, author, TW_KEY_LEN);
+    const rsuper *s = r->nsupers ? bsearch(&key, r->supers, r->nsupers, sizeof *s, cmp_super) : NULL;
+    if (!s) return TW_ENOTFOUND;
+    size_t n = strlen(s->by);
+    if (n + 1 > cap) return TW_ETOOBIG;
+    memcpy(by, s->by, n + 1);
+    return 0;
+}
+
+int tw_report_compact(tw_report *r)
+{
+    if (!r->finished) return TW_ESTATE;
+    free_work(r);
+    r->compact = true;
     return 0;
 }
 
@@ -542,7 +828,7 @@ static const char *const stat_names[S_NTAB] = {
 int tw_report_stats(const tw_report *r, const uint8_t *extra, size_t extra_len,
                     uint32_t extra_n, tw_buf *out)
 {
-    if (!r->finished) return TW_ESTATE;
+    if (!r->finished || r->compact) return TW_ESTATE;
     ctab *t = calloc(S_NTAB, sizeof *t);
     uint64_t *started = calloc(2 * (YEAR_MAX - YEAR_MIN + 1), sizeof *started);
     uint64_t *ended = started ? started + (YEAR_MAX - YEAR_MIN + 1) : NULL;
@@ -557,13 +843,16 @@ int tw_report_stats(const tw_report *r, const uint8_t *extra, size_t extra_len,
     }
     uint64_t gseek = 0, pseek = 0, idents = 0;
     for (size_t i = 0; i < r->groups.n; i++) gseek += r->groups.v[i].seeking;
+    /* Places are counted once per identity, by its representative: a
+     * place listed by a hub and by its committee is one place. */
     for (size_t i = 0; i < r->places.n; i++) {
-        const rplace *p = &r->places.v[i];
+        const rplace *root = &r->places.v[i], *p = &r->places.v[root->rep];
+        if (root->parent != i) continue;
         ct_add(&t[S_PAREA], p->area);
         ct_add(&t[S_PKIND], p->kind);
         ct_add(&t[S_PSUB], p->sub);
-        pseek += p->seeking;
-        idents += p->parent == i;
+        pseek += root->any_seeking;
+        idents++;
     }
     uint64_t cutoff = (uint64_t)r->o.dormant_months * TW_REPORT_MONTH_MS;
     cutoff = r->o.now_ms > cutoff ? r->o.now_ms - cutoff : 0;
@@ -572,7 +861,7 @@ int tw_report_stats(const tw_report *r, const uint8_t *extra, size_t extra_len,
         const rlink *l = &r->links.v[un->gov];
         ct_add(&t[S_LSTATUS], l->status);
         ct_add(&t[S_LFORM], l->formality);
-        confirmed += un->ng && un->np && !(un->ng == 1 && un->np == 1 && un->nboth == 1);
+        confirmed += unit_confirmed(un);
         if (l->since) started[l->since - YEAR_MIN]++;
         if (l->ended) ended[l->ended - YEAR_MIN]++;
         bool act = strcmp(l->status, "active") == 0;
@@ -708,8 +997,6 @@ typedef struct gaps {
     uint32_t *cand_pos;                 /* identity root -> position in cand[] */
     ctab t[3];                          /* unpartnered by governorate, by kind; duplicated by governorate */
 } gaps;
-
-#define NIL32 0xFFFFFFFFu
 
 static int gaps_duplicated(gaps *q, tw_buf *out)
 {
@@ -899,7 +1186,7 @@ static void gaps_free(gaps *q)
 
 int tw_report_gaps(const tw_report *r, bool counts_only, tw_buf *out)
 {
-    if (!r->finished) return TW_ESTATE;
+    if (!r->finished || r->compact) return TW_ESTATE;
     gaps q;
     memset(&q, 0, sizeof q);
     q.r = r;

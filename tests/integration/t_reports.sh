@@ -80,6 +80,32 @@ jq_ "Beit Sahour and Bayt Sahur are one place listed twice" "$F/gaps.json" \
 jq_ "an ended link is counted by its end year" "$F/stats.json" 'sum(d["links_ended_by_year"].values()) > 0 and d["links_by_status"]["ended"] > 0'
 jq_ "dormant links are counted" "$F/stats.json" 'd["dormant_links"]["status_dormant"] == d["links_by_status"]["dormant"] > 0'
 
+# What list adds to each record, against the model: "confirmed" on every
+# link statement, "superseded_by" on the hub's listings its committee's own
+# records supersede, which list leaves out unless asked for all.
+tw assoc --json list link >"$F/links.json" 2>"$TW_ERR" || fail "twin list link --json"
+tw assoc --json list place --all >"$F/places_all.json" 2>"$TW_ERR" || fail "twin list place --all --json"
+tw assoc --json list place >"$F/places.json" 2>"$TW_ERR" || fail "twin list place --json"
+if python3 - "$F/links.json" "$F/places_all.json" "$F/places.json" "$F/expect.json" >"$F/marks.txt" 2>&1 <<'EOF'
+import json, sys
+links, pall, plist, exp = (json.load(open(f, encoding="utf-8")) for f in sys.argv[1:5])
+m = exp["marks"]
+bad = []
+got = {"%s/%s" % (r["author"], r["slot"]): r.get("confirmed") for r in links}
+if got != m["confirmed"]:
+    bad.append("confirmed differs on %d links" % sum(1 for k in set(got) | set(m["confirmed"]) if got.get(k) != m["confirmed"].get(k)))
+sup = {"%s/%s" % (r["author"], r["slot"]): r["superseded_by"] for r in pall if "superseded_by" in r}
+if sup != m["superseded"]:
+    bad.append("superseded_by: twin %s, expected %s" % (sup, m["superseded"]))
+shown = {"%s/%s" % (r["author"], r["slot"]) for r in plist}
+if shown & set(m["superseded"]) or len(shown) != len(pall) - len(m["superseded"]) or any("superseded_by" in r for r in plist):
+    bad.append("list place without --all shows %d of %d records" % (len(shown), len(pall)))
+print("; ".join(bad) or "%d links (%d confirmed), %d superseded listings" % (len(got), sum(1 for v in got.values() if v), len(sup)))
+sys.exit(1 if bad else 0)
+EOF
+then pass "list marks links confirmed and listings superseded as computed from the records ($(cat "$F/marks.txt"))"
+else fail "list marks links confirmed and listings superseded as computed from the records" "$(cat "$F/marks.txt")"; fi
+
 # Exports.
 check_out "twin stats --csv" 0 "active_links_by_governorate,PS-" tw assoc stats --csv
 check_out "twin gaps --csv lists the places" 0 "listed_twice," tw assoc gaps --csv

@@ -17,6 +17,13 @@ Edge cases built in: one place listed twice under different spellings with
 the same subdivision (Beit Sahour / Bayt Sahur), ended links with an end
 date, dormant links, links stated by both sides (confirmed) and by one,
 links to places nobody lists, and several groups courting one place.
+Precedence: the hub's Bayt Sahur names the committee, whose own Beit Sahour
+then shows and counts the place (and says it seeks no partner); the hub
+lists one of the committee's places under its name in the wrong
+governorate (one place, by the committee's record, with a link stated by
+the group to the listing and back by the committee to its own record:
+confirmed); and lists a name two of the committee's places bear (no
+precedence: three places).
 """
 import json
 import random
@@ -80,7 +87,7 @@ def gen(akey, ckey, out, seed):
         "subdivision": "PS-BTH", "area": "west_bank"}})
     assoc.append({"kind": "place", "slot": "hub-bayt-sahur", "body": {
         "name_en": "Bayt Sahur", "other_names": ["beit-sahour", "Beit Sahur"], "place_kind": "town",
-        "country": "PS", "subdivision": "PS-BTH", "seeking_partner": True}})
+        "country": "PS", "subdivision": "PS-BTH", "seeking_partner": True, "committee": ckey}})
     places.append((ckey, "beit-sahour"))
     # Places a hub lists for communities with no node, some naming the committee's key.
     for i in range(15):
@@ -133,6 +140,26 @@ def gen(akey, ckey, out, seed):
                   "formality": "formal_twinning", "status": "active", "since": "1998"}})
     comm.append({"kind": "link", "slot": "b-sahur", "body": {"group": "%s/g-000" % akey, "place": "beit-sahour",
                  "formality": "formal_twinning", "status": "active", "since": "1998"}})
+    # Precedence: the hub lists the committee's p-005 under its name, in
+    # another governorate and as another kind, naming the committee; a
+    # group links to the listing and the committee states the link back
+    # from its own record.
+    p5 = next(r["body"] for r in comm if r["slot"] == "p-005")
+    wrong = next(g for g, _ in GOVS if g != p5.get("subdivision") and g.startswith("PS-N"))
+    assoc.append({"kind": "place", "slot": "hub-p005", "body": {
+        "name_en": p5["name_en"], "place_kind": "neighbourhood" if p5["place_kind"] != "neighbourhood" else "city",
+        "country": "PS", "subdivision": wrong, "seeking_partner": True, "committee": ckey}})
+    assoc.append({"kind": "link", "slot": "l-p005", "body": {"group": "g-001", "place": "hub-p005",
+                  "formality": "friendship_link", "status": "active", "since": "2019"}})
+    comm.append({"kind": "link", "slot": "b-p005", "body": {"group": "%s/g-001" % akey, "place": "p-005",
+                 "formality": "friendship_link", "status": "active", "since": "2019"}})
+    # A name two of the committee's places bear: the hub's listing of it
+    # naming the committee is a third place.
+    for slot, gov in (("twin-hbn", "PS-HBN"), ("twin-jen", "PS-JEN")):
+        comm.append({"kind": "place", "slot": slot, "body": {"name_en": "Khirbet Twin", "place_kind": "village",
+                     "country": "PS", "subdivision": gov, "area": "west_bank"}})
+    assoc.append({"kind": "place", "slot": "hub-twin", "body": {"name_en": "Khirbet Twin", "place_kind": "village",
+                  "country": "PS", "subdivision": "PS-NBS", "committee": ckey}})
     with open(out + "/assoc.json", "w", encoding="utf-8") as f:
         json.dump(assoc, f, ensure_ascii=False, indent=0)
     with open(out + "/committee.json", "w", encoding="utf-8") as f:
@@ -168,30 +195,73 @@ def expect(akey, ckey, d, no_update):
         while parent[k] != k:
             k = parent[k]
         return k
+
+    def union(a, b):
+        ra, rb = root(a), root(b)
+        if ra != rb:
+            parent[rb] = ra
+    folds = {}
+    for k, b in places.items():
+        names = [b["name_en"], b.get("name_ar")] + b.get("other_names", [])
+        folds[k] = [fold(nm) for nm in names if nm and fold(nm)]
     seen = {}
     for k in sorted(places, key=ref):
         b = places[k]
         scope = b.get("subdivision", b["country"])
-        for nm in [b["name_en"], b.get("name_ar")] + b.get("other_names", []):
-            if not nm:
-                continue
-            key = (scope, fold(nm))
-            if key in seen:
-                ra, rb = root(seen[key]), root(k)
-                if ra != rb:
-                    parent[rb] = ra
+        for f in folds[k]:
+            if (scope, f) in seen:
+                union(seen[(scope, f)], k)
             else:
-                seen[key] = k
+                seen[(scope, f)] = k
+    # Precedence: a listing naming committee K joins K's only record, or the
+    # one identity (by the name rule) of K's records sharing a folded name
+    # with it.
+    name_root = {k: root(k) for k in places}
+    by_author = {}
+    for k in places:
+        by_author.setdefault(k[0], []).append(k)
+
+    def target(k):
+        c = places[k].get("committee")
+        if c is None or c == k[0]:
+            return None
+        recs = by_author.get(c, [])
+        if len(recs) == 1:
+            return recs[0]
+        cand = None
+        for f in folds[k]:
+            roots = {name_root[m] for m in recs if f in folds[m]}
+            if not roots:
+                continue
+            if len(roots) > 1 or (cand is not None and cand not in roots):
+                return None
+            cand = roots.pop()
+        return cand
+    targets = {k: target(k) for k in places}
+    for k, t in targets.items():
+        if t is not None:
+            union(k, t)
+    named = {(root(k), b["committee"]) for k, b in places.items() if "committee" in b}
+    own = {k: places[k].get("committee") == k[0] or (root(k), k[0]) in named for k in places}
     members = {}
     for k in places:
         members.setdefault(root(k), []).append(k)
     ident = {}
     rep = {}
+    has_own = {}
+    seeking_ident = set()
     for ms in members.values():
-        r = min(ms, key=ref)
+        owners = [m for m in ms if own[m]]
+        r = min(owners or ms, key=ref)
         for m in ms:
             ident[m] = r
         rep[r] = r
+        has_own[r] = bool(owners)
+        if any(places[m].get("seeking_partner") for m in (owners or ms)):
+            seeking_ident.add(r)
+
+    def superseded(p):
+        return has_own[ident[p]] and not own[p]
 
     def resolve(author, text, table):
         if text is None:
@@ -208,8 +278,8 @@ def expect(akey, ckey, d, no_update):
         g = resolve(a, b.get("group"), groups)
         p = resolve(a, b.get("place"), places)
         gs = g is not None and g[0] == a
-        ps = p is not None and (p[0] == a or places[p].get("committee") == a)
-        st = {"g": g, "ident": ident[p] if p else None, "body": b, "gs": gs, "ps": ps}
+        ps = p is not None and (places[p].get("committee") == a or (p[0] == a and not superseded(p)))
+        st = {"g": g, "ident": ident[p] if p else None, "body": b, "gs": gs, "ps": ps, "ref": ref((a, s))}
         if g and p:
             units.setdefault((g, ident[p]), []).append(st)
         else:
@@ -228,21 +298,26 @@ def expect(akey, ckey, d, no_update):
     stats["groups_by_kind"] = ctab(b["group_kind"] for b in groups.values())
     stats["groups_by_nation"] = ctab(b["nation"] for b in groups.values())
     stats["groups_by_region"] = ctab(code(b.get("region"), regions) for b in groups.values())
-    stats["places_by_area"] = ctab(b.get("area", "(none)") for b in places.values())
-    stats["places_by_kind"] = ctab(b["place_kind"] for b in places.values())
-    stats["places_by_subdivision"] = ctab(code(b.get("subdivision"), govs) for b in places.values())
+    # Places once per identity, by its representative.
+    stats["places_by_area"] = ctab(places[r].get("area", "(none)") for r in rep)
+    stats["places_by_kind"] = ctab(places[r]["place_kind"] for r in rep)
+    stats["places_by_subdivision"] = ctab(code(places[r].get("subdivision"), govs) for r in rep)
     stats["seeking"] = {k: v for k, v in (("groups", sum(1 for b in groups.values() if b.get("seeking_partner"))),
-                                          ("places", sum(1 for b in places.values() if b.get("seeking_partner")))) if v}
+                                          ("places", len(seeking_ident))) if v}
     # Statements of one link agree in this registry, so any is the governing one.
     gov = [u[0] for u in all_units]
     stats["links_by_status"] = ctab(u["body"]["status"] for u in gov)
     stats["links_by_formality"] = ctab(u["body"]["formality"] for u in gov)
     conf = 0
+    confirmed = {}
     for u in all_units:
         ng = sum(1 for s in u if s["gs"])
         np_ = sum(1 for s in u if s["ps"])
         nb = sum(1 for s in u if s["gs"] and s["ps"])
-        conf += ng >= 1 and np_ >= 1 and not (ng == 1 and np_ == 1 and nb == 1)
+        c = ng >= 1 and np_ >= 1 and not (ng == 1 and np_ == 1 and nb == 1)
+        conf += c
+        for s in u:
+            confirmed[s["ref"]] = c
     stats["links_by_confirmation"] = {"confirmed": conf, "one_sided": len(all_units) - conf}
     stats["links_started_by_year"] = ctab(u["body"]["since"][:4] for u in gov if "since" in u["body"])
     stats["links_ended_by_year"] = ctab(u["body"]["ended"][:4] for u in gov if "ended" in u["body"])
@@ -278,7 +353,6 @@ def expect(akey, ckey, d, no_update):
             taken.add(u[0]["ident"])
             if u[0]["g"]:
                 ngroups[u[0]["ident"]] = ngroups.get(u[0]["ident"], 0) + 1
-    seeking_ident = {r for r in rep if any(places[m].get("seeking_partner") for m in members[root(r)])}
     unp = [r for r in rep if r not in active]
     dup = sorted((r for r in rep if ngroups.get(r, 0) >= 2), key=ref)
     twice = sorted((r for r in rep if len(members[root(r)]) >= 2), key=ref)
@@ -297,7 +371,11 @@ def expect(akey, ckey, d, no_update):
             "listed_twice": [{"place": ref(r), "records": sorted(ref(m) for m in members[root(r)])} for r in twice],
             "suggestions": [{"group": ref(g), "places": [ref(cand[(3 * i + j) % len(cand)]) for j in range(min(3, len(cand)))]}
                             for i, g in enumerate(seekg)]}
-    return {"stats": stats, "gaps": gaps}
+    # What list adds to records: per link statement whether its link is
+    # confirmed, per superseded place record the committee's record.
+    marks = {"confirmed": confirmed,
+             "superseded": {ref(k): ref(ident[k]) for k in places if superseded(k)}}
+    return {"stats": stats, "gaps": gaps, "marks": marks}
 
 
 def main():

@@ -2,7 +2,9 @@
  * Unit tests of daemon/report.c over hand-made records: merging of the two
  * sides' statements, confirmation, place identity across spellings,
  * duplication, dormancy by status and by age, ended links by year,
- * unresolved references, suggested matches, and the counts-only answer.
+ * unresolved references, suggested matches, and the counts-only answer;
+ * precedence of a committee's own place record over a hub's listing of it,
+ * and the link and place states list and show read.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -19,15 +21,16 @@
 #define DAY 86400000ull
 #define T0 (1700000000000ull)
 
-static uint8_t KA[TW_KEY_LEN], KB[TW_KEY_LEN];
-static char TA[TW_KEYTEXT_LEN + 1], TB[TW_KEYTEXT_LEN + 1];
+static uint8_t KA[TW_KEY_LEN], KB[TW_KEY_LEN], KC[TW_KEY_LEN];
+static char TA[TW_KEYTEXT_LEN + 1], TB[TW_KEYTEXT_LEN + 1], TC[TW_KEYTEXT_LEN + 1];
 
 typedef struct fx { tw_arena a; tw_report *r; tw_buf out; tw_val res; int nid; } fx;
 
 /* Adds a record: fields as "name=value" ("true"/"false" are bools; a value
  * "a;b" of other_names is a list). */
-static void add(fx *f, const uint8_t *author, const char *kind, const char *slot, uint64_t ts, ...)
+static const uint8_t *add(fx *f, const uint8_t *author, const char *kind, const char *slot, uint64_t ts, ...)
 {
+    static uint8_t last_id[TW_ID_LEN];
     const char *kv[16];
     size_t n = 0;
     va_list ap;
@@ -56,6 +59,8 @@ static void add(fx *f, const uint8_t *author, const char *kind, const char *slot
         } else en.body.v.map[i].v = tw_v_cstr(v);
     }
     assert_int_equal(tw_report_add(f->r, &en), 0);
+    memcpy(last_id, en.id, TW_ID_LEN);
+    return last_id;
 }
 
 static void start(fx *f, uint64_t now, uint32_t months)
@@ -109,8 +114,10 @@ static int setup(void **state)
 {
     memset(KA, 0x11, sizeof KA);
     memset(KB, 0x22, sizeof KB);
+    memset(KC, 0x33, sizeof KC);
     tw_keytext_encode(TA, TW_KEYTEXT_PREFIX, KA);
     tw_keytext_encode(TB, TW_KEYTEXT_PREFIX, KB);
+    tw_keytext_encode(TC, TW_KEYTEXT_PREFIX, KC);
     return 0;
 }
 
@@ -295,6 +302,213 @@ static void test_deterministic(void **state)
     tw_buf_free(&first);
 }
 
+static bool link_confirmed(const fx *f, const uint8_t id[TW_ID_LEN])
+{
+    bool c = false;
+    assert_int_equal(tw_report_link_state(f->r, id, &c), 0);
+    return c;
+}
+
+/*
+ * A hub (A) lists Battir naming the committee C, which has one place record
+ * of its own under another spelling and governorate: they are one place,
+ * shown and counted by the committee's record; the hub's listing is
+ * superseded by it, and so is its "seeking".  Group B's link to the
+ * committee's record, stated back by C, is confirmed; B's other link, to the
+ * hub's listing, is backed only by the hub, which no longer speaks for the
+ * place: unconfirmed.
+ */
+static void test_precedence_one_record(void **state)
+{
+    fx f;
+    char cf[96], pc[160], pa[160], g1[160], g2[160], by[TW_KEYTEXT_LEN + 1 + TW_SLOT_MAX + 1], want[160];
+    uint8_t l1[TW_ID_LEN], b1[TW_ID_LEN], l2[TW_ID_LEN], h2[TW_ID_LEN], none[TW_ID_LEN] = { 0xee };
+    start(&f, T0, 12);
+    snprintf(cf, sizeof cf, "committee=%s", TC);
+    add(&f, KA, "place", "battir", T0, "name_en=Battir", "place_kind=village", "country=PS", "subdivision=PS-BTH",
+        "area=west_bank", "seeking_partner=true", cf, NULL);
+    add(&f, KC, "place", "bittir", T0, "name_en=Bittir", "place_kind=town", "country=PS", "subdivision=PS-JEM", NULL);
+    add(&f, KB, "group", "g1", T0, "name=One", "group_kind=church", "nation=wales", NULL);
+    add(&f, KB, "group", "g2", T0, "name=Two", "group_kind=school", "nation=wales", NULL);
+    snprintf(pc, sizeof pc, "place=%s/bittir", TC);
+    snprintf(pa, sizeof pa, "place=%s/battir", TA);
+    snprintf(g1, sizeof g1, "group=%s/g1", TB);
+    snprintf(g2, sizeof g2, "group=%s/g2", TB);
+    memcpy(l1, add(&f, KB, "link", "l1", T0, "group=g1", pc, "formality=formal_twinning", "status=active", NULL), TW_ID_LEN);
+    memcpy(b1, add(&f, KC, "link", "b1", T0, g1, "place=bittir", "formality=formal_twinning", "status=active", NULL), TW_ID_LEN);
+    memcpy(l2, add(&f, KB, "link", "l2", T0, "group=g2", pa, "formality=exploring", "status=exploring", NULL), TW_ID_LEN);
+    memcpy(h2, add(&f, KA, "link", "h2", T0, g2, "place=battir", "formality=exploring", "status=exploring", NULL), TW_ID_LEN);
+    stats(&f);
+    assert_int_equal(cnt(&f, "totals", "places"), 2);
+    assert_int_equal(cnt(&f, "totals", "place_identities"), 1);
+    assert_int_equal(cnt(&f, "places_by_subdivision", "PS-JEM"), 1);
+    assert_int_equal(cnt(&f, "places_by_subdivision", "PS-BTH"), 0);
+    assert_int_equal(cnt(&f, "places_by_kind", "town"), 1);
+    assert_int_equal(cnt(&f, "places_by_kind", "village"), 0);
+    assert_int_equal(cnt(&f, "places_by_area", "(none)"), 1);
+    assert_int_equal(cnt(&f, "seeking", "places"), 0);
+    assert_int_equal(cnt(&f, "totals", "links"), 2);
+    assert_int_equal(cnt(&f, "links_by_confirmation", "confirmed"), 1);
+    assert_int_equal(cnt(&f, "links_by_confirmation", "one_sided"), 1);
+    assert_int_equal(cnt(&f, "active_links_by_governorate", "PS-JEM"), 1);
+    assert_true(link_confirmed(&f, l1));
+    assert_true(link_confirmed(&f, b1));
+    assert_false(link_confirmed(&f, l2));
+    assert_false(link_confirmed(&f, h2));
+    bool c;
+    assert_int_equal(tw_report_link_state(f.r, none, &c), TW_ENOTFOUND);
+    assert_int_equal(tw_report_place_superseded(f.r, KA, "battir", 6, by, sizeof by), 0);
+    assert_string_equal(by, ref(want, TC, "bittir"));
+    assert_int_equal(tw_report_place_superseded(f.r, KA, "battir", 6, by, 10), TW_ETOOBIG);
+    assert_int_equal(tw_report_place_superseded(f.r, KC, "bittir", 6, by, sizeof by), TW_ENOTFOUND);
+    assert_int_equal(tw_report_place_superseded(f.r, KA, "batti", 5, by, sizeof by), TW_ENOTFOUND);
+    /* What list keeps across pages answers the same; the reports go. */
+    assert_int_equal(tw_report_compact(f.r), 0);
+    assert_true(link_confirmed(&f, b1));
+    assert_false(link_confirmed(&f, l2));
+    assert_int_equal(tw_report_place_superseded(f.r, KA, "battir", 6, by, sizeof by), 0);
+    assert_string_equal(by, want);
+    tw_buf_reset(&f.out);
+    assert_int_equal(tw_report_stats(f.r, NULL, 0, 0, &f.out), TW_ESTATE);
+    assert_int_equal(tw_report_gaps(f.r, true, &f.out), TW_ESTATE);
+    done(&f);
+
+    /* Before the committee publishes, the hub's listing stands for the
+     * place, and the hub's statement is the place's side. */
+    start(&f, T0, 12);
+    add(&f, KA, "place", "battir", T0, "name_en=Battir", "place_kind=village", "country=PS", "subdivision=PS-BTH", cf, NULL);
+    add(&f, KB, "group", "g2", T0, "name=Two", "group_kind=school", "nation=wales", NULL);
+    memcpy(l2, add(&f, KB, "link", "l2", T0, "group=g2", pa, "formality=exploring", "status=exploring", NULL), TW_ID_LEN);
+    add(&f, KA, "link", "h2", T0, g2, "place=battir", "formality=exploring", "status=exploring", NULL);
+    stats(&f);
+    assert_int_equal(cnt(&f, "places_by_subdivision", "PS-BTH"), 1);
+    assert_int_equal(cnt(&f, "links_by_confirmation", "confirmed"), 1);
+    assert_true(link_confirmed(&f, l2));
+    assert_int_equal(tw_report_place_superseded(f.r, KA, "battir", 6, by, sizeof by), TW_ENOTFOUND);
+    done(&f);
+}
+
+/*
+ * The committee C has several place records; hubs list some of its places
+ * naming C.  Added in the order given, or reversed.
+ */
+static void several_places(fx *f, bool reverse)
+{
+    char cf[96];
+    snprintf(cf, sizeof cf, "committee=%s", TC);
+    static const struct { char k; const char *slot, *name, *other, *sub; bool listing; } p[] = {
+        { 'C', "battir", "Battir", NULL, "PS-BTH", false },
+        { 'C', "wadi-fukin", "Wadi Fukin", NULL, "PS-BTH", false },
+        { 'C', "jaba-bth", "Jaba", NULL, "PS-BTH", false },
+        { 'C', "jaba-jen", "Jaba", NULL, "PS-JEN", false },
+        /* Another spelling in the wrong governorate, one name in common. */
+        { 'A', "fukeen", "Wadi Fukeen", "Wadi Fukin;Wadi Fuqin", "PS-HBN", true },
+        /* No name in common with any of the committee's records. */
+        { 'A', "nahalin", "Nahalin", NULL, "PS-BTH", true },
+        /* Two of the committee's places bear this name: no precedence. */
+        { 'A', "jaba-qqa", "Jaba", NULL, "PS-QQA", true },
+        /* Same name and governorate as the committee's record: one place by
+         * the name rule, where the committee's record takes precedence. */
+        { 'B', "battir-b", "Battir", NULL, "PS-BTH", true },
+    };
+    size_t n = sizeof p / sizeof p[0];
+    for (size_t j = 0; j < n; j++) {
+        size_t i = reverse ? n - 1 - j : j;
+        const uint8_t *k = p[i].k == 'A' ? KA : p[i].k == 'B' ? KB : KC;
+        char name[64], sub[32], other[96];
+        snprintf(name, sizeof name, "name_en=%s", p[i].name);
+        snprintf(sub, sizeof sub, "subdivision=%s", p[i].sub);
+        const char *extra = p[i].listing ? cf : "seeking_partner=false";
+        if (p[i].other) {
+            snprintf(other, sizeof other, "other_names=%s", p[i].other);
+            add(f, k, "place", p[i].slot, T0, name, "place_kind=village", "country=PS", sub, extra, other, NULL);
+        } else {
+            add(f, k, "place", p[i].slot, T0, name, "place_kind=village", "country=PS", sub, extra, NULL);
+        }
+    }
+}
+
+static void check_superseded(const fx *f, const uint8_t *k, const char *slot, const char *by_slot)
+{
+    char by[TW_KEYTEXT_LEN + 1 + TW_SLOT_MAX + 1], want[160];
+    int rc = tw_report_place_superseded(f->r, k, slot, strlen(slot), by, sizeof by);
+    if (!by_slot) {
+        assert_int_equal(rc, TW_ENOTFOUND);
+        return;
+    }
+    assert_int_equal(rc, 0);
+    assert_string_equal(by, ref(want, TC, by_slot));
+}
+
+/* A listing naming a committee with several records is its place when it
+ * shares a name with exactly one of them (in any governorate); a name two
+ * of them bear, or none, leaves the name rule alone to decide.  The order
+ * of the records changes nothing. */
+static void test_precedence_several_records(void **state)
+{
+    tw_buf first;
+    tw_buf_init(&first);
+    for (int reverse = 0; reverse < 2; reverse++) {
+        fx f;
+        start(&f, T0, 12);
+        several_places(&f, reverse);
+        stats(&f);
+        assert_int_equal(cnt(&f, "totals", "places"), 8);
+        assert_int_equal(cnt(&f, "totals", "place_identities"), 6);
+        assert_int_equal(cnt(&f, "places_by_subdivision", "PS-BTH"), 4);
+        assert_int_equal(cnt(&f, "places_by_subdivision", "PS-JEN"), 1);
+        assert_int_equal(cnt(&f, "places_by_subdivision", "PS-QQA"), 1);
+        assert_int_equal(cnt(&f, "places_by_subdivision", "PS-HBN"), 0);
+        check_superseded(&f, KA, "fukeen", "wadi-fukin");
+        check_superseded(&f, KB, "battir-b", "battir");
+        check_superseded(&f, KA, "nahalin", NULL);
+        check_superseded(&f, KA, "jaba-qqa", NULL);
+        check_superseded(&f, KC, "battir", NULL);
+        check_superseded(&f, KC, "jaba-jen", NULL);
+        tw_buf_reset(&f.out);
+        assert_int_equal(tw_report_gaps(f.r, false, &f.out), 0);
+        if (!reverse) {
+            assert_int_equal(tw_buf_put(&first, f.out.p, f.out.len), 0);
+            tw_arena_reset(&f.a);
+            decode(&f);
+            assert_int_equal(cnt(&f, "counts", "places_listed_twice"), 2);
+            assert_int_equal(cnt(&f, "counts", "unpartnered_places"), 6);
+            /* Identities are shown by the committee's record. */
+            char want[160];
+            const tw_val *t = tw_v_get(&f.res, "listed_twice");
+            assert_int_equal(t->len, 2);
+            assert_true(tw_v_is_str(tw_v_get(&t->v.arr[0], "place"), ref(want, TC, "battir")));
+            assert_true(tw_v_is_str(tw_v_get(&t->v.arr[1], "place"), ref(want, TC, "wadi-fukin")));
+        } else {
+            assert_int_equal(first.len, f.out.len);
+            assert_memory_equal(first.p, f.out.p, first.len);
+        }
+        done(&f);
+    }
+    tw_buf_free(&first);
+}
+
+/* A record naming its own author as committee is the committee's own: a
+ * hub's listing of the same place (by name) is superseded by it, though it
+ * names no committee. */
+static void test_precedence_self_named(void **state)
+{
+    fx f;
+    char cf[96];
+    snprintf(cf, sizeof cf, "committee=%s", TC);
+    start(&f, T0, 12);
+    add(&f, KA, "place", "aida", T0, "name_en=Aida Camp", "place_kind=refugee_camp", "country=PS",
+        "subdivision=PS-BTH", "seeking_partner=true", NULL);
+    add(&f, KC, "place", "aida", T0, "name_en=Aida Camp", "place_kind=refugee_camp", "country=PS",
+        "subdivision=PS-BTH", cf, NULL);
+    stats(&f);
+    assert_int_equal(cnt(&f, "totals", "place_identities"), 1);
+    assert_int_equal(cnt(&f, "seeking", "places"), 0);
+    check_superseded(&f, KA, "aida", "aida");
+    check_superseded(&f, KC, "aida", NULL);
+    done(&f);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -304,6 +518,9 @@ int main(void)
         cmocka_unit_test(test_unresolved),
         cmocka_unit_test(test_suggestions),
         cmocka_unit_test(test_deterministic),
+        cmocka_unit_test(test_precedence_one_record),
+        cmocka_unit_test(test_precedence_several_records),
+        cmocka_unit_test(test_precedence_self_named),
     };
     return cmocka_run_group_tests(tests, setup, NULL);
 }
