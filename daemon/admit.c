@@ -31,6 +31,7 @@ typedef struct tw_admit {
     uint8_t (*snap)[TW_KEY_LEN];
     size_t nsnap;
     bool snap_open;
+    uint64_t gen;                /* admission changes, for tw_admit_generation */
 } tw_admit;
 
 static const char *why_text(int why)
@@ -143,6 +144,8 @@ bool tw_admit_hiding(const tw_node *n) { return n->admit && n->admit->hiding; }
 
 unsigned tw_admit_max_depth(const tw_node *n) { return n->cfg.vouch_depth; }
 
+uint64_t tw_admit_generation(const tw_node *n) { return n->admit ? n->admit->gen : 0; }
+
 bool tw_admit_member(const tw_node *n, const uint8_t key[TW_KEY_LEN], char *name, size_t cap,
                      unsigned *depth, int *role)
 {
@@ -247,6 +250,7 @@ static int change_slot(void *vctx, const char *kind, size_t kind_len, const uint
 static void apply_changes(tw_node *n)
 {
     tw_admit *a = n->admit;
+    a->gen++;
     changes c = { .n = n };
     int rc = tw_store_scan_slots(n->store, NULL, change_slot, &c);
     log_author(&c);

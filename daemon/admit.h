@@ -67,6 +67,9 @@ int tw_admit_encode_status(tw_node *n, tw_buf *out);
 bool tw_admit_member(const tw_node *n, const uint8_t key[TW_KEY_LEN], char *name, size_t cap,
                      unsigned *depth, int *role);
 unsigned tw_admit_max_depth(const tw_node *n);
+/* Changes whenever the admitted set may have changed, so that what is
+ * computed from visible records can be kept until it does. */
+uint64_t tw_admit_generation(const tw_node *n);
 /* New roots in force (join, make_root): admission recomputed from the
  * store and every record's visibility compared with before. */
 int tw_admit_set_roots(tw_node *n, const uint8_t (*roots)[TW_KEY_LEN], size_t nroots);

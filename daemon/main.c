@@ -15,6 +15,7 @@
 #include "log.h"
 #include "net.h"
 #include "node.h"
+#include "ops.h"
 
 static const char usage[] =
     "usage: twind [options]\n"
@@ -183,6 +184,7 @@ int main(int argc, char **argv)
         exit_code = 1;
     }
     tw_node_close(&node);
+    tw_ops_free_cache();
     tw_info("main", "stopped");
     return exit_code;
 }

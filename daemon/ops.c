@@ -186,7 +186,6 @@ typedef struct list_ctx {
     bool all;                                /* superseded place listings too */
     tw_report *marks;                        /* built at the first link or place record */
     bool marks_full;                         /* from links and groups too, not places alone */
-    uint64_t marks_at;                       /* when they were computed */
     int err;
 } list_ctx;
 
@@ -197,62 +196,34 @@ typedef struct list_ctx {
  * "superseded_by" to a hub's listing of a place whose committee has its own
  * record -- comes from the report (daemon/report.c), which needs every
  * group, place and link record (places alone for "superseded_by").  It is
- * computed within a request only when a record of those kinds is about to
- * be encoded, then compacted.  A listing comes a page per request, so the
- * report of a page that has a next one is kept for the request continuing
- * from its cursor, if that comes within TW_LIST_MARKS_REUSE_MS and the
- * store holds as many entries: one report per listing, not per page, and
- * the pages of a listing agree.  Only the last listing's is kept (tens of
- * bytes per link statement); any other listing replaces it.
+ * computed only when a record of those kinds is about to be encoded, then
+ * compacted and kept until the registry changes: any write to the store
+ * (its generation) or any change of admission.  So the pages of a listing,
+ * and every query in between writes, share one report; the registry of a
+ * network changes far less often than it is read.
  */
 static int marks_build(tw_node *n, bool full, tw_report **out);
 
 static struct {
     const tw_node *n;
     tw_report *r;
-    bool full;
-    uint64_t at_ms, entries;
-    uint8_t cursor[TW_ENTRYKEY_MAX];
-    size_t cursor_len;
-} marks_kept;
+    bool full;                  /* from links and groups too, not places alone */
+    uint64_t store_gen, admit_gen;
+} marks_cache;
 
-static void marks_drop(void)
+void tw_ops_free_cache(void)
 {
-    tw_report_free(marks_kept.r);
-    memset(&marks_kept, 0, sizeof marks_kept);
+    tw_report_free(marks_cache.r);
+    memset(&marks_cache, 0, sizeof marks_cache);
 }
 
-/* The kept report, if after continues the listing it was kept for. */
-static void marks_take(list_ctx *c, const uint8_t *after, size_t after_len)
+/* The kept report, if the registry has not changed since it was made. */
+static tw_report *marks_cached(tw_node *n, bool need_full)
 {
-    tw_store_info info;
-    tw_store_get_info(c->n->store, &info);
-    if (marks_kept.r && marks_kept.n == c->n && after && after_len == marks_kept.cursor_len &&
-        memcmp(after, marks_kept.cursor, after_len) == 0 && info.entries == marks_kept.entries &&
-        tw_now_ms() - marks_kept.at_ms < TW_LIST_MARKS_REUSE_MS) {
-        c->marks = marks_kept.r;
-        c->marks_full = marks_kept.full;
-        c->marks_at = marks_kept.at_ms;
-        marks_kept.r = NULL;
-    }
-    marks_drop();
-}
-
-/* Keeps the report of a page that has a next one. */
-static void marks_keep(list_ctx *c)
-{
-    tw_store_info info;
-    marks_drop();
-    if (!c->marks || !c->more) return;
-    tw_store_get_info(c->n->store, &info);
-    marks_kept.n = c->n;
-    marks_kept.r = c->marks;
-    marks_kept.full = c->marks_full;
-    marks_kept.at_ms = c->marks_at;
-    marks_kept.entries = info.entries;
-    memcpy(marks_kept.cursor, c->last, c->last_len);
-    marks_kept.cursor_len = c->last_len;
-    c->marks = NULL;
+    if (marks_cache.r && marks_cache.n == n && marks_cache.store_gen == tw_store_generation(n->store) &&
+        marks_cache.admit_gen == tw_admit_generation(n) && (marks_cache.full || !need_full))
+        return marks_cache.r;
+    return NULL;
 }
 
 /* The marks of a live link or place record; *hide when list leaves it out. */
@@ -265,11 +236,19 @@ static int record_marks(list_ctx *c, const tw_entry *en, rec_marks *m, char *by,
     *hide = false;
     if ((!link && !place) || en->body.type != TW_MAP) return 0;
     if (!c->marks || (link && !c->marks_full)) {
-        tw_report_free(c->marks);
-        c->marks = NULL;
-        if ((rc = marks_build(c->n, link, &c->marks))) return rc;
-        c->marks_full = link;
-        c->marks_at = tw_now_ms();
+        tw_report *r = marks_cached(c->n, link);
+        if (!r) {
+            uint64_t sg = tw_store_generation(c->n->store), ag = tw_admit_generation(c->n);
+            tw_ops_free_cache();
+            if ((rc = marks_build(c->n, link, &r))) return rc;
+            marks_cache.n = c->n;
+            marks_cache.r = r;
+            marks_cache.full = link;
+            marks_cache.store_gen = sg;
+            marks_cache.admit_gen = ag;
+        }
+        c->marks = r;                /* the cache's: not freed with c */
+        c->marks_full = marks_cache.full;
     }
     if (link) {
         m->has_confirmed = tw_report_link_state(c->marks, en->id, &m->confirmed) == 0;
@@ -357,7 +336,6 @@ static void list_ctx_free(list_ctx *c)
 {
     tw_buf_free(&c->recs);
     tw_arena_free(&c->arena);
-    tw_report_free(c->marks);
     c->marks = NULL;
 }
 
@@ -409,8 +387,6 @@ static int op_list(tw_node *n, const tw_val *args, tw_buf *out, tw_op_err *e)
     c.all = arg_bool(args, "all");
     c.budget = TW_LIST_PAGE_BYTES;
     tw_buf_init(&c.recs);
-    if (after && after->type == TW_BIN) marks_take(&c, (const uint8_t *)after->v.s, after->len);
-    else marks_drop();
     /* Records are encoded straight into the response after an array header
      * of fixed size (array 32), filled in once they are counted: a page is
      * megabytes, and building it apart cost a copy and a page fault per
@@ -423,7 +399,6 @@ static int op_list(tw_node *n, const tw_val *args, tw_buf *out, tw_op_err *e)
     c.start = out->len;
     rc = tw_store_scan(n->store, kind, kl, after && after->type == TW_BIN ? (const uint8_t *)after->v.s : NULL,
                        after && after->type == TW_BIN ? after->len : 0, list_fn, &c);
-    if (rc >= 0 && !c.err) marks_keep(&c);
     list_ctx_free(&c);
     if (rc < 0) FAIL(rc, "cannot read the store: %s", tw_strerror(rc));
     if (c.err) return c.err;

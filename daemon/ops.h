@@ -26,4 +26,7 @@ int tw_ops_dispatch(tw_node *n, const char *op, size_t oplen, const tw_val *args
 int tw_ops_invite(tw_node *n, const tw_val *args, tw_buf *out, tw_op_err *e);
 int tw_ops_join(tw_node *n, const tw_val *args, tw_buf *out, tw_op_err *e);
 
+/* Frees what the ops keep between requests (at exit). */
+void tw_ops_free_cache(void);
+
 #endif

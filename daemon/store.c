@@ -25,6 +25,7 @@ struct tw_store {
     MDB_env *env;
     char path[4200];              /* <data-dir>/store/data.mdb */
     MDB_dbi entries, ids, slots, meta;
+    uint64_t gen;                 /* committed writes, for tw_store_generation */
     uint64_t map_size, map_ceiling;
     uint64_t count;
     uint64_t scanned;             /* entries read by scans since the last trim */
@@ -279,7 +280,7 @@ int tw_store_put_batch(tw_store *s, tw_put *puts, size_t n)
         if (rc == MDB_MAP_RESIZED) { mdb_env_set_mapsize(s->env, 0); continue; }
         if (rc) { tw_err("store", "cannot begin a write: %s", mdb_strerror(rc)); return lmdb_err(rc); }
         for (size_t i = 0; i < n && rc == 0; i++) rc = put_one(s, txn, &puts[i]);
-        if (rc == 0) rc = mdb_txn_commit(txn);   /* frees txn whatever happens */
+        if (rc == 0) { rc = mdb_txn_commit(txn); if (rc == 0) s->gen++; }   /* frees txn whatever happens */
         else mdb_txn_abort(txn);
         if (rc == MDB_MAP_FULL) {
             int g = grow(s);
@@ -336,7 +337,7 @@ int tw_store_remove(tw_store *s, const uint8_t (*ids)[TW_ID_LEN], size_t n)
             if (rc == 1) rc = 0;
         }
         tw_arena_free(&a);
-        if (rc == 0) rc = mdb_txn_commit(txn);
+        if (rc == 0) { rc = mdb_txn_commit(txn); if (rc == 0) s->gen++; }
         else mdb_txn_abort(txn);
         if (rc == MDB_MAP_FULL) { int g = grow(s); if (g) return g; continue; }
         if (rc) return lmdb_err(rc);
@@ -499,6 +500,8 @@ int tw_store_digest(tw_store *s, uint8_t out[32], uint64_t *count)
     return 0;
 }
 
+uint64_t tw_store_generation(const tw_store *s) { return s->gen; }
+
 void tw_store_get_info(tw_store *s, tw_store_info *info)
 {
     MDB_envinfo ei;
@@ -533,7 +536,7 @@ int tw_store_meta_put(tw_store *s, const char *name, const void *val, size_t len
         int rc = mdb_txn_begin(s->env, NULL, 0, &txn);
         if (rc) return lmdb_err(rc);
         rc = meta_txn_put(txn, s, name, val, len);
-        if (rc == 0) rc = mdb_txn_commit(txn);
+        if (rc == 0) { rc = mdb_txn_commit(txn); if (rc == 0) s->gen++; }
         else mdb_txn_abort(txn);
         if (rc == MDB_MAP_FULL) { int g = grow(s); if (g) return g; continue; }
         return lmdb_err(rc);
@@ -697,7 +700,7 @@ int tw_store_rekey(tw_store *s, const uint8_t netid[TW_NETID_LEN], const uint8_t
         tw_arena_free(&a);
         for (size_t i = 0; i < nput && rc == 0; i++) rc = put_one(s, txn, &puts[i]);
         if (rc == 0) rc = meta_txn_put(txn, s, "netid", netid, TW_NETID_LEN);
-        if (rc == 0) rc = mdb_txn_commit(txn);
+        if (rc == 0) { rc = mdb_txn_commit(txn); if (rc == 0) s->gen++; }
         else mdb_txn_abort(txn);
         if (rc == MDB_MAP_FULL) { int g = grow(s); if (g) return g; continue; }
         if (rc) {

@@ -98,6 +98,9 @@ typedef int (*tw_store_slot_fn)(void *ctx, const char *kind, size_t kind_len,
                                 const uint8_t id[TW_ID_LEN], uint64_t ts, bool tombstone);
 int tw_store_scan_slots(tw_store *s, const uint8_t *author, tw_store_slot_fn fn, void *ctx);
 void tw_store_get_info(tw_store *s, tw_store_info *info);
+/* Changes with every committed write, so that what is computed from the
+ * store can be kept until it changes. */
+uint64_t tw_store_generation(const tw_store *s);
 /* Drops the store's mapped pages from this process's resident set (they stay
  * in the page cache); call when no read transaction is open. */
 void tw_store_trim(tw_store *s);

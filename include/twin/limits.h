@@ -84,7 +84,6 @@
 #define TW_LIST_LIMIT_MAX      10000u   /* largest list page asked for */
 #define TW_SEARCH_LIMIT_DEFAULT 100u    /* search results by default */
 #define TW_LIST_PAGE_BYTES     (TW_CTL_MSG_MAX / 4u) /* a list page ends early rather than pass this */
-#define TW_LIST_MARKS_REUSE_MS 30000u   /* a listing's next page reuses its report ("confirmed", "superseded_by") this long */
 
 /* ---- storage ---- */
 #define TW_TRIM_IDLE_MS 30000u   /* trim after scans, once no control request came for this long */
