@@ -451,6 +451,9 @@ static int publish_one(tw_cli *cli, tw_arena *a, const tw_item *it, bool quiet_j
            : created && created->type == TW_BOOL && created->v.b ? "created" : "updated",
            (int)it->kind_len, it->kind, (int)it->slot_len, it->slot,
            (int)(il > 16 ? 16 : il), id);
+    size_t nl;
+    const char *note = tw_rec_str(&res, "note", &nl);
+    if (nl) fprintf(stderr, "note: %.*s\n", (int)nl, note);
     return 0;
 }
 
@@ -634,6 +637,9 @@ static int cmd_delete(tw_cli *cli, int argc, char **argv)
         const char *id = tw_rec_str(&res, "id", &il);
         if (cli->json) rc = tw_out_json(&res);
         else rc = printf("deleted %s/%s  id %.*s\n", argv[0], argv[1], (int)(il > 16 ? 16 : il), id) < 0;
+        size_t nl;
+        const char *note = tw_rec_str(&res, "note", &nl);
+        if (!cli->json && nl) fprintf(stderr, "note: %.*s\n", (int)nl, note);
         if (rc == 0) exit = TW_EXIT_OK;
     }
     tw_arena_free(&a);

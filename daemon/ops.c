@@ -488,17 +488,27 @@ static int body_arg(const tw_val *rec, const tw_val **body, tw_op_err *e)
     return 0;
 }
 
-static int write_result(tw_buf *out, const tw_write_result *r)
+static int write_result(tw_buf *out, const tw_write_result *r, const char *note)
 {
     char id[2 * TW_ID_LEN + 1];
     int rc;
     tw_hex_encode(id, r->id, TW_ID_LEN);
-    if ((rc = tw_mpw_map(out, 4)) || (rc = put_kv_str(out, "id", id, strlen(id))) ||
+    if ((rc = tw_mpw_map(out, note ? 5 : 4)) || (rc = put_kv_str(out, "id", id, strlen(id))) ||
         (rc = tw_mpw_cstr(out, "ts")) || (rc = tw_mpw_uint(out, r->ts)) ||
         (rc = tw_mpw_cstr(out, "created")) || (rc = tw_mpw_bool(out, r->created)) ||
         (rc = tw_mpw_cstr(out, "unchanged")) || (rc = tw_mpw_bool(out, r->unchanged)))
         return rc;
+    if (note && ((rc = tw_mpw_cstr(out, "note")) || (rc = tw_mpw_cstr(out, note)))) return rc;
     return 0;
+}
+
+/* Said with every write while this node is not admitted: its records are
+ * kept, but nobody else takes them yet. */
+static const char *held_note(tw_node *n)
+{
+    return tw_node_visible(n, n->pk) ? NULL
+           : "this node is not admitted yet: the record is kept here, and goes to the network once a "
+             "member vouches for this node (twin status)";
 }
 
 static int op_publish(tw_node *n, const tw_val *args, tw_buf *out, tw_op_err *e)
@@ -512,7 +522,7 @@ static int op_publish(tw_node *n, const tw_val *args, tw_buf *out, tw_op_err *e)
         return rc;
     if ((rc = tw_node_write(n, &r, 1, &res, &bad, e->msg, sizeof e->msg))) return rc;
     tw_info("ops", "published %.*s %.*s", (int)r.kind_len, r.kind, (int)r.slot_len, r.slot);
-    return write_result(out, &res);
+    return write_result(out, &res, held_note(n));
 }
 
 static int op_delete(tw_node *n, const tw_val *args, tw_buf *out, tw_op_err *e)
@@ -526,7 +536,7 @@ static int op_delete(tw_node *n, const tw_val *args, tw_buf *out, tw_op_err *e)
         return rc;
     if ((rc = tw_node_write(n, &r, 1, &res, &bad, e->msg, sizeof e->msg))) return rc;
     tw_info("ops", "deleted %.*s %.*s", (int)r.kind_len, r.kind, (int)r.slot_len, r.slot);
-    return write_result(out, &res);
+    return write_result(out, &res, held_note(n));
 }
 
 static int op_import(tw_node *n, const tw_val *args, tw_buf *out, tw_op_err *e)
@@ -897,7 +907,7 @@ static int write_vouch(tw_node *n, const char *keytext, size_t kl, const char *n
     tw_info("ops", "%s %.*s", revoked ? "revoked" : "vouched for", (int)kl, keytext);
     uint8_t key[TW_KEY_LEN];
     tw_keytext_decode(key, TW_KEYTEXT_PREFIX, keytext, kl);
-    if ((rc = tw_mpw_map(out, 5)) || (rc = tw_mpw_cstr(out, "record")) || (rc = write_result(out, &res)) ||
+    if ((rc = tw_mpw_map(out, 5)) || (rc = tw_mpw_cstr(out, "record")) || (rc = write_result(out, &res, NULL)) ||
         (rc = tw_mpw_cstr(out, "counts")) || (rc = tw_mpw_bool(out, counts)) ||
         (rc = tw_mpw_cstr(out, "note")) || (rc = tw_mpw_cstr(out, note)) ||
         (rc = tw_mpw_cstr(out, "admitted")) || (rc = tw_mpw_bool(out, tw_node_visible(n, key))) ||

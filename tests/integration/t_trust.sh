@@ -80,7 +80,8 @@ jq_ "the group is not admitted yet, and says so" "$F/grp-status.json" \
 
 # ------------------------------------------------------------- vouches and records
 
-check "the group publishes its record before anyone vouches for it" tw grp publish group camden-battir \
+check_out "the group publishes its record before anyone vouches for it, and is told it is held back" 0 \
+    "not admitted yet: the record is kept here" tw grp publish group camden-battir \
     name="Camden Battir Link" group_kind=twinning_association nation=england region=E12000007
 sleep 1
 check_rc "the group's record is not on the hub yet" 1 has hub group camden-battir
