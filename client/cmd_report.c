@@ -408,7 +408,7 @@ static int write_html(const char *path, const tw_val *res)
         { "links", count_of(st, "totals", "links") },
         { "active links", count_of(st, "links_by_status", "active") },
         { "confirmed links (stated by both sides)", count_of(st, "links_by_confirmation", "confirmed") },
-        { "unconfirmed links (stated by one side)", count_of(st, "links_by_confirmation", "one_sided") },
+        { "unconfirmed links (stated by one side)", count_of(st, "links_by_confirmation", "unconfirmed") },
         { "places with no active partner", unp },
         { "places with two or more groups", count_of(gp, "counts", "duplicated_places") },
         { "dormant links", count_of(st, "dormant_links", "total") },

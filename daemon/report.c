@@ -887,7 +887,7 @@ int tw_report_stats(const tw_report *r, const uint8_t *extra, size_t extra_len,
     uint64_t dv[] = { dormant_old, dormant_status, dormant_old + dormant_status };
     if (rc || (rc = put_named(out, "dormant_links", 3, dk, dv))) goto done;
     for (int i = S_GKIND; i <= S_GREGION && !rc; i++) rc = put_ctab(out, stat_names[i], &t[i]);
-    static const char *const ck[] = { "confirmed", "one_sided" };
+    static const char *const ck[] = { "confirmed", "unconfirmed" };
     uint64_t cv[] = { confirmed, r->units.n - confirmed };
     if (rc || (rc = put_named(out, "links_by_confirmation", 2, ck, cv))) goto done;
     for (int i = S_LFORM; i <= S_LSTATUS && !rc; i++) rc = put_ctab(out, stat_names[i], &t[i]);

@@ -318,7 +318,7 @@ def expect(akey, ckey, d, no_update):
         conf += c
         for s in u:
             confirmed[s["ref"]] = c
-    stats["links_by_confirmation"] = {"confirmed": conf, "one_sided": len(all_units) - conf}
+    stats["links_by_confirmation"] = {"confirmed": conf, "unconfirmed": len(all_units) - conf}
     stats["links_started_by_year"] = ctab(u["body"]["since"][:4] for u in gov if "since" in u["body"])
     stats["links_ended_by_year"] = ctab(u["body"]["ended"][:4] for u in gov if "ended" in u["body"])
     sd = sum(1 for u in gov if u["body"]["status"] == "dormant")

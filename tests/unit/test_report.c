@@ -145,7 +145,7 @@ static void test_confirmed_and_merge(void **state)
     assert_int_equal(cnt(&f, "totals", "links"), 2);
     assert_int_equal(cnt(&f, "totals", "link_statements"), 3);
     assert_int_equal(cnt(&f, "links_by_confirmation", "confirmed"), 1);
-    assert_int_equal(cnt(&f, "links_by_confirmation", "one_sided"), 1);
+    assert_int_equal(cnt(&f, "links_by_confirmation", "unconfirmed"), 1);
     assert_int_equal(cnt(&f, "active_links_by_governorate", "PS-JEM"), 1);
     assert_int_equal(cnt(&f, "active_links_by_region", "E12000007"), 1);
     assert_int_equal(cnt(&f, "active_links_by_group_kind", "friendship_group"), 1);
@@ -236,7 +236,7 @@ static void test_unresolved(void **state)
     assert_int_equal(cnt(&f, "active_links_by_governorate", "(unknown)"), 3);
     assert_int_equal(cnt(&f, "active_links_by_group_kind", "council"), 2);
     assert_int_equal(cnt(&f, "active_links_by_group_kind", "(unknown)"), 1);
-    assert_int_equal(cnt(&f, "links_by_confirmation", "one_sided"), 3);
+    assert_int_equal(cnt(&f, "links_by_confirmation", "unconfirmed"), 3);
     done(&f);
 }
 
@@ -349,7 +349,7 @@ static void test_precedence_one_record(void **state)
     assert_int_equal(cnt(&f, "seeking", "places"), 0);
     assert_int_equal(cnt(&f, "totals", "links"), 2);
     assert_int_equal(cnt(&f, "links_by_confirmation", "confirmed"), 1);
-    assert_int_equal(cnt(&f, "links_by_confirmation", "one_sided"), 1);
+    assert_int_equal(cnt(&f, "links_by_confirmation", "unconfirmed"), 1);
     assert_int_equal(cnt(&f, "active_links_by_governorate", "PS-JEM"), 1);
     assert_true(link_confirmed(&f, l1));
     assert_true(link_confirmed(&f, b1));
