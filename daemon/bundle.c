@@ -240,17 +240,7 @@ static session *session_new(bool import)
     return s;
 }
 
-static int kv_uint(tw_buf *b, const char *k, uint64_t v)
-{
-    int rc = tw_mpw_cstr(b, k);
-    return rc ? rc : tw_mpw_uint(b, v);
-}
 
-static int kv_cstr(tw_buf *b, const char *k, const char *v)
-{
-    int rc = tw_mpw_cstr(b, k);
-    return rc ? rc : tw_mpw_cstr(b, v);
-}
 
 /* --------------------------------------------------------------- export */
 
@@ -281,9 +271,9 @@ static int export_slice(session *s, tw_buf *out)
     if (n > TW_BUNDLE_SLICE_MAX) n = TW_BUNDLE_SLICE_MAX;
     bool done = s->sent + n == s->data.len;
     int rc;
-    if ((rc = tw_mpw_map(out, 6)) || (rc = kv_uint(out, "export", s->token)) ||
-        (rc = kv_uint(out, "size", s->data.len)) || (rc = kv_uint(out, "entries", s->count)) ||
-        (rc = kv_uint(out, "offset", s->sent)) ||
+    if ((rc = tw_mpw_map(out, 6)) || (rc = tw_mpw_kv_uint(out, "export", s->token)) ||
+        (rc = tw_mpw_kv_uint(out, "size", s->data.len)) || (rc = tw_mpw_kv_uint(out, "entries", s->count)) ||
+        (rc = tw_mpw_kv_uint(out, "offset", s->sent)) ||
         (rc = tw_mpw_cstr(out, "data")) || (rc = tw_mpw_bin(out, s->data.p + s->sent, n)) ||
         (rc = tw_mpw_cstr(out, "done")) || (rc = tw_mpw_bool(out, done)))
         return rc;
@@ -467,7 +457,7 @@ int tw_bundle_op_import(tw_node *n, const tw_val *args, tw_buf *out, char *err, 
     }
     uint64_t token = s->token;
     if (end && end->type == TW_BOOL && end->v.b && (rc = import_finish(n, s, err, errlen))) return rc;
-    if ((rc = tw_mpw_map(out, 1)) || (rc = kv_uint(out, "import", token))) return rc;
+    if ((rc = tw_mpw_map(out, 1)) || (rc = tw_mpw_kv_uint(out, "import", token))) return rc;
     return 0;
 }
 
@@ -480,22 +470,22 @@ int tw_bundle_op_result(tw_node *n, const tw_val *args, tw_buf *out, char *err, 
     if (!s->done) return (rc = tw_mpw_map(out, 1)) || (rc = tw_mpw_cstr(out, "done")) || (rc = tw_mpw_bool(out, false)) ? rc : 0;
     const tw_bundle_report *r = &s->rep;
     if ((rc = tw_mpw_map(out, 16)) || (rc = tw_mpw_cstr(out, "done")) || (rc = tw_mpw_bool(out, true)) ||
-        (rc = kv_uint(out, "entries", r->records)) || (rc = kv_uint(out, "new", s->counts.stored)) ||
-        (rc = kv_uint(out, "known", s->counts.known)) || (rc = kv_uint(out, "superseded", s->counts.stale)) ||
-        (rc = kv_uint(out, "refused", s->counts.refused + s->damaged_refused)) ||
-        (rc = kv_uint(out, "damaged", r->damaged)) ||
-        (rc = kv_uint(out, "skipped_bytes", r->skipped_bytes)) || (rc = kv_uint(out, "skipped_regions", r->skipped_regions)) ||
+        (rc = tw_mpw_kv_uint(out, "entries", r->records)) || (rc = tw_mpw_kv_uint(out, "new", s->counts.stored)) ||
+        (rc = tw_mpw_kv_uint(out, "known", s->counts.known)) || (rc = tw_mpw_kv_uint(out, "superseded", s->counts.stale)) ||
+        (rc = tw_mpw_kv_uint(out, "refused", s->counts.refused + s->damaged_refused)) ||
+        (rc = tw_mpw_kv_uint(out, "damaged", r->damaged)) ||
+        (rc = tw_mpw_kv_uint(out, "skipped_bytes", r->skipped_bytes)) || (rc = tw_mpw_kv_uint(out, "skipped_regions", r->skipped_regions)) ||
         (rc = tw_mpw_cstr(out, "truncated")) || (rc = tw_mpw_bool(out, r->truncated)) ||
-        (rc = kv_cstr(out, "trailer", tw_bundle_trailer_name(r->trailer))) ||
-        (rc = kv_uint(out, "declared", r->declared)) || (rc = kv_uint(out, "created_ms", r->created_ms)) ||
+        (rc = tw_mpw_kv_cstr(out, "trailer", tw_bundle_trailer_name(r->trailer))) ||
+        (rc = tw_mpw_kv_uint(out, "declared", r->declared)) || (rc = tw_mpw_kv_uint(out, "created_ms", r->created_ms)) ||
         (rc = tw_mpw_cstr(out, "same_network")) || (rc = tw_mpw_bool(out, sodium_memcmp(r->netid, n->netid, TW_NETID_LEN) == 0)) ||
         (rc = tw_mpw_cstr(out, "problems")) || (rc = tw_mpw_arr(out, (uint32_t)s->nproblems)))
         return rc;
     for (size_t i = 0; i < s->nproblems; i++)
-        if ((rc = tw_mpw_map(out, 2)) || (rc = kv_uint(out, "offset", s->problems[i].offset)) ||
-            (rc = kv_cstr(out, "reason", s->problems[i].why)))
+        if ((rc = tw_mpw_map(out, 2)) || (rc = tw_mpw_kv_uint(out, "offset", s->problems[i].offset)) ||
+            (rc = tw_mpw_kv_cstr(out, "reason", s->problems[i].why)))
             return rc;
-    if ((rc = kv_uint(out, "problems_more", s->more_problems))) return rc;
+    if ((rc = tw_mpw_kv_uint(out, "problems_more", s->more_problems))) return rc;
     session_free(s);
     return 0;
 }

@@ -1045,17 +1045,7 @@ unsigned tw_net_sync_now(tw_node *n)
     return k;
 }
 
-static int kv_str(tw_buf *b, const char *k, const char *v)
-{
-    int rc = tw_mpw_cstr(b, k);
-    return rc ? rc : tw_mpw_cstr(b, v);
-}
 
-static int kv_uint(tw_buf *b, const char *k, uint64_t v)
-{
-    int rc = tw_mpw_cstr(b, k);
-    return rc ? rc : tw_mpw_uint(b, v);
-}
 
 /* {"connections": [ {...} ], "known": [ {...} ]} */
 int tw_net_encode_peers(tw_node *n, tw_buf *out)
@@ -1071,20 +1061,20 @@ int tw_net_encode_peers(tw_node *n, tw_buf *out)
         char kt[TW_KEYTEXT_LEN + 1] = "";
         tw_sync_progress p = { 0 };
         if (c->state == C_ESTABLISHED) { tw_keytext_encode(kt, TW_KEYTEXT_PREFIX, c->key); tw_sync_get_progress(c->sync, &p); }
-        if ((rc = tw_mpw_map(out, 15)) || (rc = kv_str(out, "address", c->remote)) || (rc = kv_str(out, "key", kt)) ||
-            (rc = kv_str(out, "fingerprint", c->state == C_ESTABLISHED ? c->fpr : "")) ||
-            (rc = kv_str(out, "state", cstate_name[c->state])) ||
-            (rc = kv_str(out, "direction", c->outbound ? "outbound" : "inbound")) ||
-            (rc = kv_str(out, "software", c->sw)) ||
-            (rc = kv_uint(out, "bytes_in", c->sess ? tw_sess_bytes_in(c->sess) : 0)) ||
-            (rc = kv_uint(out, "bytes_out", c->sess ? tw_sess_bytes_out(c->sess) : 0)) ||
+        if ((rc = tw_mpw_map(out, 15)) || (rc = tw_mpw_kv_cstr(out, "address", c->remote)) || (rc = tw_mpw_kv_cstr(out, "key", kt)) ||
+            (rc = tw_mpw_kv_cstr(out, "fingerprint", c->state == C_ESTABLISHED ? c->fpr : "")) ||
+            (rc = tw_mpw_kv_cstr(out, "state", cstate_name[c->state])) ||
+            (rc = tw_mpw_kv_cstr(out, "direction", c->outbound ? "outbound" : "inbound")) ||
+            (rc = tw_mpw_kv_cstr(out, "software", c->sw)) ||
+            (rc = tw_mpw_kv_uint(out, "bytes_in", c->sess ? tw_sess_bytes_in(c->sess) : 0)) ||
+            (rc = tw_mpw_kv_uint(out, "bytes_out", c->sess ? tw_sess_bytes_out(c->sess) : 0)) ||
             (rc = tw_mpw_cstr(out, "clock_offset_ms")) || (rc = tw_mpw_int(out, c->clock_offset)) ||
-            (rc = kv_uint(out, "since_ms", c->established ? c->established : c->started)) ||
-            (rc = kv_uint(out, "received", c->received)) || (rc = kv_uint(out, "stored", c->stored)) ||
-            (rc = kv_uint(out, "to_receive", p.to_receive)) ||
+            (rc = tw_mpw_kv_uint(out, "since_ms", c->established ? c->established : c->started)) ||
+            (rc = tw_mpw_kv_uint(out, "received", c->received)) || (rc = tw_mpw_kv_uint(out, "stored", c->stored)) ||
+            (rc = tw_mpw_kv_uint(out, "to_receive", p.to_receive)) ||
             (rc = tw_mpw_cstr(out, "syncing")) ||
             (rc = tw_mpw_bool(out, c->state == C_ESTABLISHED && !tw_sync_idle(c->sync))) ||
-            (rc = kv_uint(out, "last_sync_ms", c->last_sync_done)))
+            (rc = tw_mpw_kv_uint(out, "last_sync_ms", c->last_sync_done)))
             return rc;
     }
     if ((rc = tw_mpw_cstr(out, "known")) || (rc = tw_mpw_arr(out, nk))) return rc;
@@ -1094,11 +1084,11 @@ int tw_net_encode_peers(tw_node *n, tw_buf *out)
         if (pa->removed) continue;
         char kt[TW_KEYTEXT_LEN + 1] = "";
         if (pa->key_known) tw_keytext_encode(kt, TW_KEYTEXT_PREFIX, pa->key);
-        if ((rc = tw_mpw_map(out, 8)) || (rc = kv_str(out, "address", pa->addr)) || (rc = kv_str(out, "key", kt)) ||
-            (rc = kv_str(out, "source", src[pa->source])) ||
-            (rc = kv_str(out, "state", pa->c ? cstate_name[pa->c->state] : "idle")) ||
-            (rc = kv_uint(out, "failures", pa->failures)) || (rc = kv_uint(out, "last_success_ms", pa->last_success)) ||
-            (rc = kv_uint(out, "next_attempt_ms", pa->next_attempt)) || (rc = kv_str(out, "last_error", pa->last_error)))
+        if ((rc = tw_mpw_map(out, 8)) || (rc = tw_mpw_kv_cstr(out, "address", pa->addr)) || (rc = tw_mpw_kv_cstr(out, "key", kt)) ||
+            (rc = tw_mpw_kv_cstr(out, "source", src[pa->source])) ||
+            (rc = tw_mpw_kv_cstr(out, "state", pa->c ? cstate_name[pa->c->state] : "idle")) ||
+            (rc = tw_mpw_kv_uint(out, "failures", pa->failures)) || (rc = tw_mpw_kv_uint(out, "last_success_ms", pa->last_success)) ||
+            (rc = tw_mpw_kv_uint(out, "next_attempt_ms", pa->next_attempt)) || (rc = tw_mpw_kv_cstr(out, "last_error", pa->last_error)))
             return rc;
     }
     return 0;
@@ -1119,8 +1109,8 @@ int tw_net_encode_progress(tw_node *n, tw_buf *out)
         /* What the peer was offered and has not been sent yet: an upper
          * bound, as the peer may get some of it from elsewhere. */
         uint64_t to_send = p.offered_sent > p.served ? p.offered_sent - p.served : 0;
-        if ((rc = tw_mpw_map(out, 6)) || (rc = kv_str(out, "fingerprint", c->fpr)) || (rc = kv_str(out, "address", c->remote)) ||
-            (rc = kv_uint(out, "to_receive", p.to_receive)) || (rc = kv_uint(out, "to_send", to_send)) ||
+        if ((rc = tw_mpw_map(out, 6)) || (rc = tw_mpw_kv_cstr(out, "fingerprint", c->fpr)) || (rc = tw_mpw_kv_cstr(out, "address", c->remote)) ||
+            (rc = tw_mpw_kv_uint(out, "to_receive", p.to_receive)) || (rc = tw_mpw_kv_uint(out, "to_send", to_send)) ||
             (rc = tw_mpw_cstr(out, "clock_offset_ms")) || (rc = tw_mpw_int(out, c->clock_offset)) ||
             (rc = tw_mpw_cstr(out, "syncing")) || (rc = tw_mpw_bool(out, !tw_sync_idle(c->sync))))
             return rc;

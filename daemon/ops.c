@@ -29,8 +29,8 @@
 
 /* ------------------------------------------------------------ arguments */
 
-static int arg_str(const tw_val *args, const char *name, bool required, const char **s,
-                   size_t *len, tw_op_err *e)
+int tw_op_arg_str(const tw_val *args, const char *name, bool required, const char **s,
+                  size_t *len, tw_op_err *e)
 {
     const tw_val *v = tw_v_get(args, name);
     *s = NULL;
@@ -357,7 +357,7 @@ static int op_list(tw_node *n, const tw_val *args, tw_buf *out, tw_op_err *e)
     size_t kl, al;
     uint64_t limit;
     int rc;
-    if ((rc = arg_str(args, "kind", false, &kind, &kl, e)) || (rc = arg_str(args, "author", false, &author, &al, e)) ||
+    if ((rc = tw_op_arg_str(args, "kind", false, &kind, &kl, e)) || (rc = tw_op_arg_str(args, "author", false, &author, &al, e)) ||
         (rc = arg_uint(args, "limit", TW_LIST_LIMIT_DEFAULT, TW_LIST_LIMIT_MAX, &limit, e)))
         return rc;
     if (kind && kl > TW_KIND_MAX) FAIL(TW_EINVAL, "kind too long");
@@ -418,7 +418,7 @@ static int op_show(tw_node *n, const tw_val *args, tw_buf *out, tw_op_err *e)
     const char *kind, *slot, *idhex;
     size_t kl, sl, il;
     int rc;
-    if ((rc = arg_str(args, "id", false, &idhex, &il, e))) return rc;
+    if ((rc = tw_op_arg_str(args, "id", false, &idhex, &il, e))) return rc;
     tw_buf_init(&c.recs);
     if (idhex) {
         uint8_t id[TW_ID_LEN];
@@ -432,7 +432,7 @@ static int op_show(tw_node *n, const tw_val *args, tw_buf *out, tw_op_err *e)
         if (rc == TW_ENOTFOUND) { list_ctx_free(&c); FAIL(rc, "no entry with id %.*s", (int)il, idhex); }
         if (rc) FAIL(rc, "cannot read the store: %s", tw_strerror(rc));
     } else {
-        if ((rc = arg_str(args, "kind", true, &kind, &kl, e)) || (rc = arg_str(args, "slot", true, &slot, &sl, e))) return rc;
+        if ((rc = tw_op_arg_str(args, "kind", true, &kind, &kl, e)) || (rc = tw_op_arg_str(args, "slot", true, &slot, &sl, e))) return rc;
         if (kl > TW_KIND_MAX) FAIL(TW_EINVAL, "kind too long");
         c.slot = slot;
         c.slot_len = sl;
@@ -452,7 +452,7 @@ static int op_search(tw_node *n, const tw_val *args, tw_buf *out, tw_op_err *e)
     size_t tl;
     uint64_t limit;
     int rc;
-    if ((rc = arg_str(args, "text", true, &text, &tl, e)) ||
+    if ((rc = tw_op_arg_str(args, "text", true, &text, &tl, e)) ||
         (rc = arg_uint(args, "limit", TW_SEARCH_LIMIT_DEFAULT, TW_LIST_LIMIT_MAX, &limit, e)))
         return rc;
     if (tl > TW_STR_MAX) FAIL(TW_ETOOBIG, "search text longer than %u bytes", TW_STR_MAX);
@@ -517,8 +517,8 @@ static int op_publish(tw_node *n, const tw_val *args, tw_buf *out, tw_op_err *e)
     tw_write_result res;
     size_t bad;
     int rc;
-    if ((rc = arg_str(args, "kind", true, &r.kind, &r.kind_len, e)) ||
-        (rc = arg_str(args, "slot", true, &r.slot, &r.slot_len, e)) || (rc = body_arg(args, &r.body, e)))
+    if ((rc = tw_op_arg_str(args, "kind", true, &r.kind, &r.kind_len, e)) ||
+        (rc = tw_op_arg_str(args, "slot", true, &r.slot, &r.slot_len, e)) || (rc = body_arg(args, &r.body, e)))
         return rc;
     if ((rc = tw_node_write(n, &r, 1, &res, &bad, e->msg, sizeof e->msg))) return rc;
     tw_info("ops", "published %.*s %.*s", (int)r.kind_len, r.kind, (int)r.slot_len, r.slot);
@@ -531,8 +531,8 @@ static int op_delete(tw_node *n, const tw_val *args, tw_buf *out, tw_op_err *e)
     tw_write_result res;
     size_t bad;
     int rc;
-    if ((rc = arg_str(args, "kind", true, &r.kind, &r.kind_len, e)) ||
-        (rc = arg_str(args, "slot", true, &r.slot, &r.slot_len, e)))
+    if ((rc = tw_op_arg_str(args, "kind", true, &r.kind, &r.kind_len, e)) ||
+        (rc = tw_op_arg_str(args, "slot", true, &r.slot, &r.slot_len, e)))
         return rc;
     if ((rc = tw_node_write(n, &r, 1, &res, &bad, e->msg, sizeof e->msg))) return rc;
     tw_info("ops", "deleted %.*s %.*s", (int)r.kind_len, r.kind, (int)r.slot_len, r.slot);
@@ -552,8 +552,8 @@ static int op_import(tw_node *n, const tw_val *args, tw_buf *out, tw_op_err *e)
         const tw_val *r = &recs->v.arr[i];
         e->index = i;
         if (r->type != TW_MAP) { rc = TW_EINVAL; snprintf(e->msg, sizeof e->msg, "record is not a map"); goto done; }
-        if ((rc = arg_str(r, "kind", true, &in[i].kind, &in[i].kind_len, e)) ||
-            (rc = arg_str(r, "slot", true, &in[i].slot, &in[i].slot_len, e)) || (rc = body_arg(r, &in[i].body, e)))
+        if ((rc = tw_op_arg_str(r, "kind", true, &in[i].kind, &in[i].kind_len, e)) ||
+            (rc = tw_op_arg_str(r, "slot", true, &in[i].slot, &in[i].slot_len, e)) || (rc = body_arg(r, &in[i].body, e)))
             goto done;
     }
     size_t bad = 0;
@@ -767,7 +767,7 @@ static int addr_arg(const tw_val *args, char *addr, tw_op_err *e)
 {
     const char *a;
     size_t al;
-    int rc = arg_str(args, "address", true, &a, &al, e);
+    int rc = tw_op_arg_str(args, "address", true, &a, &al, e);
     if (rc) return rc;
     if (al >= TW_ADDR_MAX) FAIL(TW_EINVAL, "address too long");
     memcpy(addr, a, al);
@@ -919,7 +919,7 @@ static int write_vouch(tw_node *n, const char *keytext, size_t kl, const char *n
 static int key_arg(tw_node *n, const tw_val *args, const char **kt, size_t *kl, tw_op_err *e)
 {
     uint8_t key[TW_KEY_LEN];
-    int rc = arg_str(args, "key", true, kt, kl, e);
+    int rc = tw_op_arg_str(args, "key", true, kt, kl, e);
     if (rc) return rc;
     if (tw_keytext_decode(key, TW_KEYTEXT_PREFIX, *kt, *kl))
         FAIL(TW_EINVAL, "key: \"%.*s\" is not a valid node key (twk_..., checksum included)", (int)(*kl > 80 ? 80 : *kl), *kt);
@@ -932,8 +932,8 @@ static int op_vouch(tw_node *n, const tw_val *args, tw_buf *out, tw_op_err *e)
     const char *kt, *name, *role;
     size_t kl, nl, rl;
     int rc;
-    if ((rc = key_arg(n, args, &kt, &kl, e)) || (rc = arg_str(args, "name", true, &name, &nl, e)) ||
-        (rc = arg_str(args, "role", false, &role, &rl, e)))
+    if ((rc = key_arg(n, args, &kt, &kl, e)) || (rc = tw_op_arg_str(args, "name", true, &name, &nl, e)) ||
+        (rc = tw_op_arg_str(args, "role", false, &role, &rl, e)))
         return rc;
     if (role && !((rl == 6 && memcmp(role, "member", 6) == 0) || (rl == 3 && memcmp(role, "hub", 3) == 0)))
         FAIL(TW_EINVAL, "role: \"%.*s\" is not member or hub", (int)(rl > 40 ? 40 : rl), role);

@@ -18,6 +18,12 @@ typedef struct tw_op_err {
     int64_t index;          /* >= 0: the refused record of an import */
 } tw_op_err;
 
+/* A string argument of a request: *s NULL (and 0) when absent and not
+ * required; TW_EINVAL with e filled in when required and absent, or not a
+ * string.  *s is not NUL-terminated. */
+int tw_op_arg_str(const tw_val *args, const char *name, bool required, const char **s,
+                  size_t *len, tw_op_err *e);
+
 /* Runs op; on failure returns a TW_E* code with e filled in. */
 int tw_ops_dispatch(tw_node *n, const char *op, size_t oplen, const tw_val *args,
                     tw_buf *out, tw_op_err *e);

@@ -29,33 +29,8 @@
 /* Shown in the command to send when the new node gave no name. */
 #define NAME_PLACEHOLDER "YOUR ASSOCIATION"
 
-static int str_arg(const tw_val *args, const char *name, bool required, const char **s, size_t *len,
-                   tw_op_err *e)
-{
-    const tw_val *v = tw_v_get(args, name);
-    *s = NULL;
-    *len = 0;
-    if (!v || v->type == TW_NIL) {
-        if (required) FAIL(TW_EINVAL, "missing argument \"%s\"", name);
-        return 0;
-    }
-    if (v->type != TW_STR) FAIL(TW_EINVAL, "argument \"%s\" must be a string", name);
-    *s = v->v.s;
-    *len = v->len;
-    return 0;
-}
 
-static int kv_str(tw_buf *b, const char *k, const char *s)
-{
-    int rc = tw_mpw_cstr(b, k);
-    return rc ? rc : tw_mpw_cstr(b, s);
-}
 
-static int kv_uint(tw_buf *b, const char *k, uint64_t x)
-{
-    int rc = tw_mpw_cstr(b, k);
-    return rc ? rc : tw_mpw_uint(b, x);
-}
 
 /* The network as `status` shows it: the first 8 bytes of its id in hex. */
 static void network_text(char out[17], const uint8_t netkey[TW_NETKEY_LEN])
@@ -112,7 +87,7 @@ int tw_ops_invite(tw_node *n, const tw_val *args, tw_buf *out, tw_op_err *e)
                  TW_INVITE_TTL_MAX_S);
         ttl = ev->v.u;
     }
-    if ((rc = str_arg(args, "address", false, &as, &al, e))) return rc;
+    if ((rc = tw_op_arg_str(args, "address", false, &as, &al, e))) return rc;
 
     tw_invite inv;
     memset(&inv, 0, sizeof inv);
@@ -169,9 +144,9 @@ int tw_ops_invite(tw_node *n, const tw_val *args, tw_buf *out, tw_op_err *e)
     tw_info("invite", "invitation made by %s for network %s, expires %s, address %s%s", n->fingerprint, net,
             when, inv.addr, root_created ? "; this node became the network's root" : "");
 
-    if ((rc = tw_mpw_map(out, 8)) || (rc = kv_str(out, "address", inv.addr)) || (rc = kv_str(out, "code", code)) ||
-        (rc = kv_uint(out, "expires", inv.expires_s)) || (rc = kv_str(out, "inviter", n->keytext)) ||
-        (rc = kv_str(out, "network", net)) || (rc = kv_str(out, "note", note)) ||
+    if ((rc = tw_mpw_map(out, 8)) || (rc = tw_mpw_kv_cstr(out, "address", inv.addr)) || (rc = tw_mpw_kv_cstr(out, "code", code)) ||
+        (rc = tw_mpw_kv_uint(out, "expires", inv.expires_s)) || (rc = tw_mpw_kv_cstr(out, "inviter", n->keytext)) ||
+        (rc = tw_mpw_kv_cstr(out, "network", net)) || (rc = tw_mpw_kv_cstr(out, "note", note)) ||
         (rc = tw_mpw_cstr(out, "root_created")) || (rc = tw_mpw_bool(out, root_created)) ||
         (rc = tw_mpw_cstr(out, "roots")) || (rc = tw_mpw_arr(out, (uint32_t)nroots)))
         goto done;
@@ -208,7 +183,7 @@ int tw_ops_join(tw_node *n, const tw_val *args, tw_buf *out, tw_op_err *e)
     const char *code, *name;
     size_t cl, nl;
     int rc;
-    if ((rc = str_arg(args, "code", true, &code, &cl, e)) || (rc = str_arg(args, "name", false, &name, &nl, e)))
+    if ((rc = tw_op_arg_str(args, "code", true, &code, &cl, e)) || (rc = tw_op_arg_str(args, "name", false, &name, &nl, e)))
         return rc;
     if (name) {
         if (nl == 0 || nl > TW_STR_MAX) FAIL(TW_EINVAL, "name: must be 1 to %u bytes", TW_STR_MAX);
@@ -253,11 +228,11 @@ int tw_ops_join(tw_node *n, const tw_val *args, tw_buf *out, tw_op_err *e)
     if (name) shell_quote(quoted, sizeof quoted, name, nl);
     else shell_quote(quoted, sizeof quoted, NAME_PLACEHOLDER, strlen(NAME_PLACEHOLDER));
     snprintf(send, sizeof send, "twin vouch %s --name %s", n->keytext, quoted);
-    if ((rc = tw_mpw_map(out, 8)) || (rc = kv_str(out, "address", inv.addr)) ||
-        (rc = kv_uint(out, "expires", inv.expires_s)) || (rc = kv_str(out, "inviter", inviter)) ||
-        (rc = kv_str(out, "key", n->keytext)) || (rc = kv_str(out, "network", net)) ||
-        (rc = kv_str(out, "note", note)) || (rc = kv_uint(out, "roots", inv.nroots)) ||
-        (rc = kv_str(out, "send", send)))
+    if ((rc = tw_mpw_map(out, 8)) || (rc = tw_mpw_kv_cstr(out, "address", inv.addr)) ||
+        (rc = tw_mpw_kv_uint(out, "expires", inv.expires_s)) || (rc = tw_mpw_kv_cstr(out, "inviter", inviter)) ||
+        (rc = tw_mpw_kv_cstr(out, "key", n->keytext)) || (rc = tw_mpw_kv_cstr(out, "network", net)) ||
+        (rc = tw_mpw_kv_cstr(out, "note", note)) || (rc = tw_mpw_kv_uint(out, "roots", inv.nroots)) ||
+        (rc = tw_mpw_kv_cstr(out, "send", send)))
         result = rc;
 done:
     sodium_memzero(&inv, sizeof inv);

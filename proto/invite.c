@@ -209,6 +209,15 @@ int tw_invite_decode(tw_invite *inv, const char *text, size_t len, uint64_t now_
         tw_invite_time(when, sizeof when, inv->expires_s);
         WHY(TW_ESTALE, "the invitation expired on %s; ask the inviter for a new one", when);
     }
+    /* No honest inviter makes a code that lives longer than the limit
+     * (allowing for the two clocks to differ): one that claims to is
+     * refused rather than trusted for years. */
+    if (inv->expires_s - now_s > (uint64_t)TW_INVITE_TTL_MAX_S + TW_INVITE_CLOCK_SLACK_S) {
+        char when[48];
+        tw_invite_time(when, sizeof when, inv->expires_s);
+        WHY(TW_EPROTO, "the invitation claims to last until %s, longer than the %u days a code may live; "
+            "check this machine's clock, or ask the inviter for a new code", when, TW_INVITE_TTL_MAX_S / 86400u);
+    }
     memcpy(inv->netkey, blob + 9, TW_NETKEY_LEN);
     inv->nroots = nroots;
     rc = 0;

@@ -335,6 +335,18 @@ int tw_mpw_arr(tw_buf *b, uint32_t n) { PK(b, msgpack_pack_array(&pk_, n)); }
 int tw_mpw_map(tw_buf *b, uint32_t n) { PK(b, msgpack_pack_map(&pk_, n)); }
 int tw_mpw_cstr(tw_buf *b, const char *s) { return tw_mpw_str(b, s, strlen(s)); }
 
+int tw_mpw_kv_cstr(tw_buf *b, const char *k, const char *v)
+{
+    int rc = tw_mpw_cstr(b, k);
+    return rc ? rc : tw_mpw_cstr(b, v);
+}
+
+int tw_mpw_kv_uint(tw_buf *b, const char *k, uint64_t v)
+{
+    int rc = tw_mpw_cstr(b, k);
+    return rc ? rc : tw_mpw_uint(b, v);
+}
+
 int tw_mpw_str(tw_buf *b, const char *s, size_t n)
 {
     if (n > UINT32_MAX) return TW_ETOOBIG;

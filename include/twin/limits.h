@@ -148,6 +148,7 @@
 /* ---- invitations (twin invite|join; include/twin/invite.h) ---- */
 #define TW_INVITE_TTL_DEFAULT_S 604800u      /* a code lasts 7 days unless --expires says otherwise */
 #define TW_INVITE_TTL_MAX_S     7776000u     /* longest life of a code: 90 days */
+#define TW_INVITE_CLOCK_SLACK_S 86400u       /* a code may claim to live this much longer (clocks differ) */
 #define TW_INVITE_ADDR_MAX      255u         /* bytes of the address in a code (a one-byte length) */
 #define TW_INVITE_TEXT_MAX      2276u        /* characters of the longest code: "twi_" + base32 of 1420 bytes */
 #define TW_INVITE_INPUT_MAX     16384u       /* bytes of a code as given, whitespace and line breaks included */

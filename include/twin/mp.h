@@ -85,6 +85,9 @@ int tw_mpw_cstr(tw_buf *b, const char *s);
 int tw_mpw_bin(tw_buf *b, const void *p, size_t n);
 int tw_mpw_arr(tw_buf *b, uint32_t n);
 int tw_mpw_map(tw_buf *b, uint32_t n);
+/* A map pair with a string key: key then value. */
+int tw_mpw_kv_cstr(tw_buf *b, const char *k, const char *v);
+int tw_mpw_kv_uint(tw_buf *b, const char *k, uint64_t v);
 
 /* ---- building and inspecting trees ---- */
 tw_val tw_v_nil(void);

@@ -30,7 +30,7 @@ static void check_accepted(const tw_invite *inv)
 {
     size_t alen = strlen(inv->addr);
     if (inv->nroots == 0 || inv->nroots > TW_CONF_ROOTS_MAX || alen == 0 || alen > TW_INVITE_ADDR_MAX ||
-        inv->expires_s <= NOW)
+        inv->expires_s <= NOW || inv->expires_s - NOW > (uint64_t)TW_INVITE_TTL_MAX_S + TW_INVITE_CLOCK_SLACK_S)
         abort();
 }
 

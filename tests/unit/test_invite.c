@@ -260,6 +260,16 @@ static void test_expiry(void **state)
     make_invite(&in, 1, ADDR, UINT64_MAX);
     assert_int_equal(tw_invite_encode(text, sizeof text, &in, sk_a), 0);
     assert_int_equal(decode(&out, text, UINT64_MAX - 1, why, sizeof why), 0);
+    /* A life longer than TW_INVITE_TTL_MAX_S (plus the clock slack) is
+     * refused, at its edge exactly. */
+    uint64_t longest = (uint64_t)TW_INVITE_TTL_MAX_S + TW_INVITE_CLOCK_SLACK_S;
+    make_invite(&in, 1, ADDR, NOW + longest);
+    assert_int_equal(tw_invite_encode(text, sizeof text, &in, sk_a), 0);
+    assert_int_equal(decode(&out, text, NOW, why, sizeof why), 0);
+    make_invite(&in, 1, ADDR, NOW + longest + 1);
+    assert_int_equal(tw_invite_encode(text, sizeof text, &in, sk_a), 0);
+    assert_int_equal(decode(&out, text, NOW, why, sizeof why), TW_EPROTO);
+    assert_non_null(strstr(why, "longer than the 90 days"));
 }
 
 /* The longest host name the peer rules allow (253 bytes in labels of at
