@@ -47,7 +47,10 @@ timeit "twin report --html (stats + gaps, one page)" $T report --html "$dir/repo
 timeit "twin list group (30% of records)" $T list group
 timeit "twin list place (40%)" $T list place
 timeit "twin list place --json" $T list place --json
-timeit "twin list link subdivision filter" $T list place subdivision=PS-BTH
+timeit "twin list place subdivision filter" $T list place subdivision=PS-BTH
+timeit "twin list link (builds the confirmation report)" $T list link
+timeit "twin list link (again: report kept)" $T list link
+timeit "twin show link link-7" $T show link link-7
 timeit "twin search village" $T search "village 9999"
 timeit "twin export --format json (all)" $T export --format json
 timeit "twin digest" $T digest
