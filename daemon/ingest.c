@@ -14,6 +14,10 @@ typedef struct chunk chunk;
 
 struct tw_ingest_job {
     tw_ingest *ing;
+    /* The network the entries must belong to, copied at submission: the
+     * verification threads read it while the loop may move the node to
+     * another network (twin join). */
+    uint8_t netid[TW_NETID_LEN];
     uint8_t *buf;
     size_t *offs, *lens;
     size_t n;
@@ -51,13 +55,12 @@ static void verify_chunk(uv_work_t *w)
 {
     chunk *c = w->data;
     tw_ingest_job *j = c->job;
-    tw_node *node = j->ing->node;
     for (size_t k = 0; k < c->n; k++) {
         size_t i = c->first + k;
         tw_entry *e = &c->ents[k];
         const char *why = NULL;
         int rc = tw_entry_parse(j->buf + j->offs[i], j->lens[i], &c->arena, e, &why);
-        if (rc == 0 && (rc = tw_entry_check(e, node->netid, c->now))) {
+        if (rc == 0 && (rc = tw_entry_check(e, j->netid, c->now))) {
             why = rc == TW_ENETWORK ? "entry of another network" : "timestamp more than 10 minutes ahead; refused for now";
         }
         if (rc == 0 && (rc = tw_entry_verify(e))) why = "signature does not verify";
@@ -115,11 +118,18 @@ static void commit_ready(tw_ingest *ing)
         const char **whys = calloc(total ? total : 1, sizeof *whys);
         if (ents && rcs && whys) {
             size_t m = 0;
-            for (c = first; c; c = c->next)
+            for (c = first; c; c = c->next) {
+                /* Verified for a network this node has since left (twin join). */
+                bool left = memcmp(c->job->netid, ing->node->netid, TW_NETID_LEN) != 0;
                 for (size_t k = 0; k < c->n; k++, m++) {
+                    if (left && c->job->rcs[c->first + k] == 0) {
+                        c->job->rcs[c->first + k] = TW_ENETWORK;
+                        c->job->whys[c->first + k] = "entry of the network this node has left";
+                    }
                     ents[m] = &c->ents[k];
                     rcs[m] = c->job->rcs[c->first + k];
                 }
+            }
             tw_admit_filter(ing->node, ents, rcs, whys, total);
             m = 0;
             for (c = first; c; c = c->next)
@@ -235,6 +245,7 @@ int tw_ingest_submit(tw_ingest *ing, const uint8_t *buf, const size_t *lens, siz
     size_t total = 0;
     for (size_t i = 0; i < n; i++) total += lens[i];
     j->ing = ing;
+    memcpy(j->netid, ing->node->netid, TW_NETID_LEN);
     j->n = n;
     j->done = done;
     j->ctx = ctx;
