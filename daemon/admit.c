@@ -375,6 +375,7 @@ void tw_admit_filter(tw_node *n, tw_entry *const *ents, int *rcs, const char **w
         if (!refuse) continue;
         rcs[i] = TW_EREFUSED;
         whys[i] = why_text(tw_trust_why(a->t, ents[i]->author));
+        tw_net_note_refused(n, ents[i]->id);
         if (!last) last = ents[i]->author;
         run++;
     }

@@ -20,6 +20,7 @@
 #include <zstd.h>
 
 #include "twin/err.h"
+#include "twin/idset.h"
 #include "twin/keytext.h"
 #include "twin/limits.h"
 #include "twin/negentropy.h"
@@ -89,6 +90,11 @@ struct tw_net {
     tw_neg_item *pending;         /* stored entries not yet in neg */
     size_t npending, cpending;
     tw_ingest *ingest;
+    /* Ids refused because their authors are not admitted: not asked for
+     * again (a peer that is a revocation behind, or has other roots, would
+     * offer them at every reconciliation) until some key gains admission. */
+    tw_idset *refused;
+    bool refused_full_logged;
     conn *conns;
     paddr addrs[TW_KNOWN_PEERS_MAX];
     size_t naddrs;
@@ -160,6 +166,7 @@ static void handle_closed(tw_net *net)
         void (*done)(tw_node *) = net->done;
         tw_ingest_free(net->ingest);
         tw_neg_store_free(net->neg);
+        tw_idset_free(net->refused);
         free(net->pending);
         for (size_t i = 0; i < TW_RESUME_PEERS_MAX; i++) free(net->resume[i].ids);
         ZSTD_freeCCtx(net->zc);
@@ -552,7 +559,19 @@ static int unwrap(conn *c, const uint8_t *msg, size_t len, const uint8_t **out, 
 static int have_cb(void *ctx, const uint8_t id[32])
 {
     tw_net *net = ctx;
-    return tw_store_has(net->node->store, id) == 1;
+    return tw_store_has(net->node->store, id) == 1 || tw_idset_has(net->refused, id);
+}
+
+void tw_net_note_refused(tw_node *n, const uint8_t id[TW_ID_LEN])
+{
+    tw_net *net = n->net;
+    if (!net) return;
+    int rc = tw_idset_add(net->refused, id);
+    if (rc == TW_ETOOBIG && !net->refused_full_logged) {
+        net->refused_full_logged = true;
+        tw_info("net", "%u entries refused for admission are remembered; more are asked for again at each "
+                       "reconciliation until admission changes", TW_REFUSED_IDS_MAX);
+    }
 }
 
 /* ------------------------------------------------------------- session */
@@ -1157,6 +1176,7 @@ void tw_net_drop_all(tw_node *n, const char *why)
     tw_net *net = n->net;
     if (!net) return;
     while (net->conns) conn_close(net->conns, TW_ECLOSED, why);
+    tw_idset_clear(net->refused);
     for (size_t i = 0; i < TW_RESUME_PEERS_MAX; i++) {
         free(net->resume[i].ids);
         net->resume[i].ids = NULL;
@@ -1185,6 +1205,8 @@ void tw_net_admission_changed(tw_node *n, const tw_neg_item *gone, size_t ngone,
     /* What peers offered before and was refused may be admitted now, and
      * a peer refused for a revocation may be welcome again. */
     if (gained) {
+        tw_idset_clear(net->refused);
+        net->refused_full_logged = false;
         uint64_t now = tw_now_ms();
         for (size_t i = 0; i < net->naddrs; i++)
             if (net->addrs[i].failures && net->addrs[i].next_attempt > now) net->addrs[i].next_attempt = now;
@@ -1246,7 +1268,8 @@ int tw_net_start(tw_node *n, char *err, size_t errlen)
     net->zd = ZSTD_createDCtx();
     net->zbuf = malloc(TW_SESS_MSG_MAX);
     if (!net->zc || !net->zd || !net->zbuf) { rc = TW_ENOMEM; snprintf(err, errlen, "out of memory"); goto fail; }
-    if ((rc = tw_neg_store_new(&net->neg)) || (rc = tw_ingest_new(&net->ingest, n, ingest_stored, n))) {
+    if ((rc = tw_neg_store_new(&net->neg)) || (rc = tw_ingest_new(&net->ingest, n, ingest_stored, n)) ||
+        (rc = tw_idset_new(&net->refused, TW_REFUSED_IDS_MAX))) {
         snprintf(err, errlen, "out of memory");
         goto fail;
     }
@@ -1303,6 +1326,7 @@ int tw_net_start(tw_node *n, char *err, size_t errlen)
     }
     return 0;
 fail:
+    tw_idset_free(net->refused);
     tw_ingest_free(net->ingest);
     tw_neg_store_free(net->neg);
     free(net->pending);

@@ -30,6 +30,9 @@ int  tw_net_clock(tw_node *n, int64_t *median_ms, unsigned *npeers);
 int  tw_net_encode_progress(tw_node *n, tw_buf *out);
 /* Starts a reconciliation with every connected peer; returns how many. */
 unsigned tw_net_sync_now(tw_node *n);
+/* An entry refused because its author is not admitted: not asked for
+ * again until some key gains admission (at most TW_REFUSED_IDS_MAX). */
+void tw_net_note_refused(tw_node *n, const uint8_t id[TW_ID_LEN]);
 /* Closes every connection (the node moved to another network). */
 void tw_net_drop_all(tw_node *n, const char *why);
 /* Admission changed (daemon/admit.c): the records in gone leave the

@@ -130,6 +130,7 @@
 #define TW_CLI_CHART_BARS 40u   /* bars drawn in one chart; the rest are summed as "others" */
 
 /* ---- trust (admission) ---- */
+#define TW_REFUSED_IDS_MAX     65536u   /* ids refused for their author's admission, not asked for again until admission changes */
 #define TW_TRUST_DEPTH_MAX     16u      /* largest vouch_depth: vouches between a root and a member */
 #define TW_TRUST_KEYS_MAX      32768u   /* keys the trust table knows: roots, voucher and vouched keys */
 #define TW_TRUST_VOUCHES_MAX   65536u   /* vouch records kept, revocations included */

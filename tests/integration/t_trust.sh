@@ -211,4 +211,27 @@ check_file "the forgery is logged: its signature does not verify" "signature doe
 tw hub --json list place >"$F/battir.json"
 jq_ "the committee's place on the hub is still its own" "$F/battir.json" \
     "[r['body']['name_en'] for r in d if r['slot'] == 'battir' and r['author'] == '$K_com'] == ['Battir']"
+# ------------------------------------------------------------- a peer with other roots
+# The stranger restarts with itself as a second root (a misconfigured
+# node): it admits its own record and offers it at every reconciliation.
+# The hub refuses it once and does not ask for it again.
+tw_stop str
+CONF_STR=$(tw_conf str-roots "network_key = $NETKEY" "root = $K_hub" "root = $K_str" "sync_interval = 2")
+LINES=$(wc -l <"$(tw_log hub)")
+tw_start str --config "$CONF_STR" --listen "127.0.0.1:$P_str" --peer "127.0.0.1:$P_hub" --peer "127.0.0.1:$P_grp" ||
+    fail "the stranger restarts with itself as a root"
+FP_STR=$(echo "$K_str" | cut -c5-14)
+# refusals: entries by the stranger the hub refused since the restart (its
+# group record and its peer record: 2 once each).
+refusals() { tail -n +"$((LINES + 1))" "$(tw_log hub)" |
+    awk -v fp="$FP_STR" '$0 ~ "refused [0-9]+ entr(y|ies) by " fp ":" { for (i = 1; i <= NF; i++) if ($i == "refused") n += $(i + 1) } END { print n + 0 }'; }
+refused_once() { [ "$(refusals)" -ge 1 ]; }
+if tw_wait_for 20 refused_once; then pass "the hub refuses the stranger's record offered by the stranger itself"; else
+    fail "the hub refuses the stranger's record offered by the stranger itself"; fi
+for i in 1 2 3; do tw hub sync --wait --timeout 10 >/dev/null 2>&1; tw str sync --wait --timeout 10 >/dev/null 2>&1; done
+sleep 3       # a few periodic reconciliations (sync_interval 2) too
+if [ "$(refusals)" = 2 ]; then pass "after 6 reconciliations and more, the hub has fetched and refused its 2 records once only"; else
+    fail "after 6 reconciliations and more, the hub has fetched and refused its 2 records once only" "refused $(refusals) entries"; fi
+check_rc "and the record is still not on the hub" 1 has hub group stranger-friends
+
 tw_done
