@@ -29,6 +29,7 @@
 #include "twin/err.h"
 #include "twin/limits.h"
 #include "twin/schema.h"
+#include "twin/vec.h"
 
 /* Envelope of an import request around its records; generous. */
 #define IMPORT_OVERHEAD 256u
@@ -64,13 +65,9 @@ void tw_items_free(tw_items *it)
 
 static int items_push(tw_items *it, const tw_item *item)
 {
-    if (it->n == it->cap) {
-        size_t cap = it->cap ? it->cap * 2 : 64;
-        tw_item *nv = realloc(it->v, cap * sizeof *nv);
-        if (!nv) return TW_ENOMEM;
-        it->v = nv;
-        it->cap = cap;
-    }
+    tw_item *nv = tw_vec_room(it->v, &it->cap, it->n, sizeof *nv, 64);
+    if (!nv) return TW_ENOMEM;
+    it->v = nv;
     it->v[it->n++] = *item;
     return 0;
 }

@@ -19,6 +19,7 @@
 #include "twin/keytext.h"
 #include "twin/limits.h"
 #include "twin/schema.h"
+#include "twin/vec.h"
 
 #define SUMMARY_FIELDS_MAX 4u
 
@@ -44,13 +45,9 @@ void tw_recs_free(tw_recs *r)
 
 static int recs_add(tw_recs *r, const tw_val *v)
 {
-    if (r->n == r->cap) {
-        size_t cap = r->cap ? r->cap * 2 : 256;
-        tw_val *nv = realloc(r->v, cap * sizeof *nv);
-        if (!nv) return TW_ENOMEM;
-        r->v = nv;
-        r->cap = cap;
-    }
+    tw_val *nv = tw_vec_room(r->v, &r->cap, r->n, sizeof *nv, 256);
+    if (!nv) return TW_ENOMEM;
+    r->v = nv;
     r->v[r->n++] = *v;
     return 0;
 }

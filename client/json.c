@@ -18,6 +18,7 @@
 #include "json.h"
 #include "twin/err.h"
 #include "twin/limits.h"
+#include "twin/vec.h"
 
 typedef struct jp {
     const char *s;
@@ -86,13 +87,9 @@ typedef struct vec { void *p; size_t n, cap, size; } vec;
 
 static int vec_push(vec *v, const void *item)
 {
-    if (v->n == v->cap) {
-        size_t cap = v->cap ? v->cap * 2 : 8;
-        void *np = realloc(v->p, cap * v->size);
-        if (!np) return TW_ENOMEM;
-        v->p = np;
-        v->cap = cap;
-    }
+    void *np = tw_vec_room(v->p, &v->cap, v->n, v->size, 8);
+    if (!np) return TW_ENOMEM;
+    v->p = np;
     memcpy((char *)v->p + v->n * v->size, item, v->size);
     v->n++;
     return 0;

@@ -19,6 +19,7 @@
 #include "cli.h"
 #include "json.h"
 #include "twin/err.h"
+#include "twin/vec.h"
 
 #define FSI "\xE2\x81\xA8"
 #define PDI "\xE2\x81\xA9"
@@ -47,13 +48,9 @@ void tw_table_align(tw_table *t, size_t col, unsigned flags)
 
 int tw_table_add(tw_table *t, const char *s, size_t n)
 {
-    if (t->ncells == t->cap) {
-        size_t cap = t->cap ? t->cap * 2 : 64;
-        tw_cell *nc = realloc(t->cell, cap * sizeof *nc);
-        if (!nc) return TW_ENOMEM;
-        t->cell = nc;
-        t->cap = cap;
-    }
+    tw_cell *nc = tw_vec_room(t->cell, &t->cap, t->ncells, sizeof *nc, 64);
+    if (!nc) return TW_ENOMEM;
+    t->cell = nc;
     size_t off = t->text.len, w;
     bool rtl;
     if (tw_width_cell(&t->text, s ? s : "", s ? n : 0, &w, &rtl) != 0) {

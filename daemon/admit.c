@@ -13,6 +13,7 @@
 #include "twin/limits.h"
 #include "twin/negentropy.h"
 #include "twin/trust.h"
+#include "twin/vec.h"
 #include "admit.h"
 #include "log.h"
 #include "net.h"
@@ -192,13 +193,9 @@ typedef struct changes {
 
 static int push_item(tw_neg_item **v, size_t *n, size_t *cap, uint64_t ts, const uint8_t id[TW_ID_LEN])
 {
-    if (*n == *cap) {
-        size_t c = *cap ? *cap * 2 : 256;
-        tw_neg_item *p = realloc(*v, c * sizeof *p);
-        if (!p) return TW_ENOMEM;
-        *v = p;
-        *cap = c;
-    }
+    tw_neg_item *p = tw_vec_room(*v, cap, *n, sizeof *p, 256);
+    if (!p) return TW_ENOMEM;
+    *v = p;
     (*v)[*n].ts = ts;
     memcpy((*v)[*n].id, id, TW_ID_LEN);
     (*n)++;

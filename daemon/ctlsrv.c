@@ -89,12 +89,9 @@ static void write_done(uv_write_t *req, int status)
     if (status < 0 || (c->close_after_write && c->writes == 0)) conn_close(c);
 }
 
-static void send_msg(conn *c, const tw_val *msg)
+/* Queues the framed message in w (taking it); a failed write closes c. */
+static void write_frame(conn *c, wreq *w)
 {
-    wreq *w = calloc(1, sizeof *w);
-    if (!w) { conn_close(c); return; }
-    tw_buf_init(&w->buf);
-    if (tw_ctl_frame(&w->buf, msg)) { tw_buf_free(&w->buf); free(w); conn_close(c); return; }
     w->c = c;
     uv_buf_t b = uv_buf_init((char *)w->buf.p, (unsigned)w->buf.len);
     if (uv_write(&w->req, (uv_stream_t *)&c->pipe, &b, 1, write_done) < 0) {
@@ -104,6 +101,15 @@ static void send_msg(conn *c, const tw_val *msg)
         return;
     }
     c->writes++;
+}
+
+static void send_msg(conn *c, const tw_val *msg)
+{
+    wreq *w = calloc(1, sizeof *w);
+    if (!w) { conn_close(c); return; }
+    tw_buf_init(&w->buf);
+    if (tw_ctl_frame(&w->buf, msg)) { tw_buf_free(&w->buf); free(w); conn_close(c); return; }
+    write_frame(c, w);
 }
 
 static void send_error(conn *c, int code, const char *msg, int64_t index)
@@ -154,15 +160,7 @@ static void send_ok_raw(conn *c, const tw_buf *result)
     w->buf.p[1] = (uint8_t)(n >> 16);
     w->buf.p[2] = (uint8_t)(n >> 8);
     w->buf.p[3] = (uint8_t)n;
-    w->c = c;
-    uv_buf_t b = uv_buf_init((char *)w->buf.p, (unsigned)w->buf.len);
-    if (uv_write(&w->req, (uv_stream_t *)&c->pipe, &b, 1, write_done) < 0) {
-        tw_buf_free(&w->buf);
-        free(w);
-        conn_close(c);
-        return;
-    }
-    c->writes++;
+    write_frame(c, w);
 }
 
 static void handle_request(conn *c, const uint8_t *body, size_t len)

@@ -27,6 +27,7 @@
 #include "twin/session.h"
 #include "twin/sync.h"
 #include "twin/wire.h"
+#include "twin/vec.h"
 #include "admit.h"
 #include "ingest.h"
 #include "log.h"
@@ -116,6 +117,7 @@ static void sync_reading(conn *c);
 static int send_msg(conn *c, const uint8_t *msg, size_t len);
 static int add_addr(tw_net *net, const char *addr, int source, char *err, size_t errlen);
 static void learn_addrs(tw_net *net, const tw_entry *e);
+static int add_pending(tw_net *net, uint64_t ts, const uint8_t id[TW_ID_LEN]);
 
 /* ------------------------------------------------------------- helpers */
 
@@ -159,23 +161,30 @@ static void ban(tw_net *net, const uint8_t key[TW_KEY_LEN], uint64_t now)
     net->bans[oldest].until = now + TW_BAN_MS;
 }
 
+/* Frees the net and everything it owns (not its handles: closed before). */
+static void net_free(tw_net *net)
+{
+    tw_node *n = net->node;
+    tw_ingest_free(net->ingest);
+    tw_neg_store_free(net->neg);
+    tw_idset_free(net->refused);
+    free(net->pending);
+    for (size_t i = 0; i < TW_RESUME_PEERS_MAX; i++) free(net->resume[i].ids);
+    ZSTD_freeCCtx(net->zc);
+    ZSTD_freeDCtx(net->zd);
+    free(net->zbuf);
+    tw_buf_free(&net->zout);
+    free(net);
+    n->net = NULL;
+    n->on_stored = NULL;
+}
+
 static void handle_closed(tw_net *net)
 {
     if (--net->open_handles == 0 && net->stopping) {
         tw_node *n = net->node;
         void (*done)(tw_node *) = net->done;
-        tw_ingest_free(net->ingest);
-        tw_neg_store_free(net->neg);
-        tw_idset_free(net->refused);
-        free(net->pending);
-        for (size_t i = 0; i < TW_RESUME_PEERS_MAX; i++) free(net->resume[i].ids);
-        ZSTD_freeCCtx(net->zc);
-        ZSTD_freeDCtx(net->zd);
-        free(net->zbuf);
-        tw_buf_free(&net->zout);
-        free(net);
-        n->net = NULL;
-        n->on_stored = NULL;
+        net_free(net);
         if (done) done(n);
     }
 }
@@ -934,16 +943,7 @@ static void on_stored(tw_node *n, void *source, const tw_entry *e, const tw_put 
         neg_flush(net);
         tw_neg_store_erase(net->neg, put->old_ts, put->old_id);
     }
-    if (net->npending == net->cpending) {
-        size_t cap = net->cpending ? net->cpending * 2 : 1024;
-        tw_neg_item *p = realloc(net->pending, cap * sizeof *p);
-        if (!p) { tw_err("net", "out of memory for the reconciliation set"); return; }
-        net->pending = p;
-        net->cpending = cap;
-    }
-    net->pending[net->npending].ts = e->ts;
-    memcpy(net->pending[net->npending].id, e->id, TW_ID_LEN);
-    net->npending++;
+    if (add_pending(net, e->ts, e->id)) { tw_err("net", "out of memory for the reconciliation set"); return; }
     learn_addrs(net, e);
     for (conn *c = net->conns; c; c = c->next) {
         if (c == source || c->state != C_ESTABLISHED) continue;
@@ -1141,13 +1141,9 @@ int tw_net_encode_progress(tw_node *n, tw_buf *out)
 
 static int add_pending(tw_net *net, uint64_t ts, const uint8_t id[TW_ID_LEN])
 {
-    if (net->npending == net->cpending) {
-        size_t cap = net->cpending ? net->cpending * 2 : 4096;
-        tw_neg_item *p = realloc(net->pending, cap * sizeof *p);
-        if (!p) return TW_ENOMEM;
-        net->pending = p;
-        net->cpending = cap;
-    }
+    tw_neg_item *p = tw_vec_room(net->pending, &net->cpending, net->npending, sizeof *p, 4096);
+    if (!p) return TW_ENOMEM;
+    net->pending = p;
     net->pending[net->npending].ts = ts;
     memcpy(net->pending[net->npending].id, id, TW_ID_LEN);
     net->npending++;
@@ -1326,16 +1322,7 @@ int tw_net_start(tw_node *n, char *err, size_t errlen)
     }
     return 0;
 fail:
-    tw_idset_free(net->refused);
-    tw_ingest_free(net->ingest);
-    tw_neg_store_free(net->neg);
-    free(net->pending);
-    ZSTD_freeCCtx(net->zc);
-    ZSTD_freeDCtx(net->zd);
-    free(net->zbuf);
-    tw_buf_free(&net->zout);
-    free(net);
-    n->net = NULL;
+    net_free(net);
     return rc;
 }
 

@@ -18,6 +18,7 @@
 #include "twin/schema.h"
 #include "log.h"
 #include "twin/negentropy.h"
+#include "twin/vec.h"
 #include "admit.h"
 #include "net.h"
 #include "node.h"
@@ -199,13 +200,9 @@ static int own_slot(void *vctx, const char *kind, size_t kind_len, const uint8_t
 {
     own_ctx *c = vctx;
     if (memcmp(author, c->n->pk, TW_KEY_LEN) != 0) { c->others++; return 0; }
-    if (c->nids == c->cap) {
-        size_t cap = c->cap ? c->cap * 2 : 64;
-        void *p = realloc(c->ids, cap * TW_ID_LEN);
-        if (!p) return TW_ENOMEM;
-        c->ids = p;
-        c->cap = cap;
-    }
+    void *p = tw_vec_room(c->ids, &c->cap, c->nids, TW_ID_LEN, 64);
+    if (!p) return TW_ENOMEM;
+    c->ids = p;
     memcpy(c->ids[c->nids++], id, TW_ID_LEN);
     return 0;
 }

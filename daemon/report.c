@@ -15,6 +15,7 @@
 #include "twin/keytext.h"
 #include "twin/limits.h"
 #include "twin/schema.h"
+#include "twin/vec.h"
 #include "report.h"
 
 static const char NONE[] = "(none)";        /* the field is absent */
@@ -159,12 +160,9 @@ typedef VEC(runit) vunit;
 
 static int vgrow(void **v, size_t *cap, size_t n, size_t sz)
 {
-    if (n < *cap) return 0;
-    size_t c = *cap ? 2 * *cap : 256;
-    void *p = realloc(*v, c * sz);
+    void *p = tw_vec_room(*v, cap, n, sz, 256);
     if (!p) return TW_ENOMEM;
     *v = p;
-    *cap = c;
     return 0;
 }
 #define VPUSH(vec) vgrow((void **)&(vec).v, &(vec).cap, (vec).n, sizeof *(vec).v)

@@ -18,6 +18,7 @@
 
 #include "twin/err.h"
 #include "twin/limits.h"
+#include "twin/vec.h"
 #include "log.h"
 #include "store.h"
 
@@ -647,13 +648,9 @@ static int collect_id(void *vctx, const char *kind, size_t kind_len, const uint8
 {
     ids_ctx *c = vctx;
     if (!c->f(c->fctx, author)) return 0;
-    if (c->n == c->cap) {
-        size_t cap = c->cap ? c->cap * 2 : 1024;
-        uint8_t *p = realloc(c->ids, cap * TW_ID_LEN);
-        if (!p) return TW_ENOMEM;
-        c->ids = p;
-        c->cap = cap;
-    }
+    uint8_t *p = tw_vec_room(c->ids, &c->cap, c->n, TW_ID_LEN, 1024);
+    if (!p) return TW_ENOMEM;
+    c->ids = p;
     memcpy(c->ids + c->n++ * TW_ID_LEN, id, TW_ID_LEN);
     return 0;
 }

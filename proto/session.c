@@ -31,6 +31,7 @@
 #include "twin/mp.h"
 #include "twin/noise.h"
 #include "twin/session.h"
+#include "twin/vec.h"
 
 static const char SESS_PROTOCOL[] = "Noise_XXpsk0_25519_ChaChaPoly_BLAKE2b";
 /* The version is deliberately not in the prologue, so that a version
@@ -151,13 +152,9 @@ static int64_t clock_diff(uint64_t theirs, uint64_t ours)
 
 static int ev_push(tw_sess *s, tw_sev_type type, size_t off, size_t len)
 {
-    if (s->ev_n == s->ev_cap) {
-        size_t cap = s->ev_cap ? s->ev_cap * 2 : 8;
-        sess_ev *q = realloc(s->evq, cap * sizeof *q);
-        if (!q) return TW_ENOMEM;
-        s->evq = q;
-        s->ev_cap = cap;
-    }
+    sess_ev *q = tw_vec_room(s->evq, &s->ev_cap, s->ev_n, sizeof *q, 8);
+    if (!q) return TW_ENOMEM;
+    s->evq = q;
     s->evq[s->ev_n].type = type;
     s->evq[s->ev_n].off = off;
     s->evq[s->ev_n].len = len;

@@ -25,6 +25,7 @@
 
 #include "twin/err.h"
 #include "twin/sync.h"
+#include "twin/vec.h"
 
 #define ID_LEN TW_WIRE_ID_LEN
 #define ACT_INITIAL 16u
@@ -127,14 +128,10 @@ static int act_push(tw_sync *s, const act *a)
         s->act_len -= s->act_head;
         s->act_head = 0;
     }
-    if (s->act_len == s->act_cap) {
-        size_t cap = s->act_cap ? s->act_cap * 2 : ACT_INITIAL;
-        act *p = realloc(s->acts, cap * sizeof *p);
-        if (!p)
-            return TW_ENOMEM;
-        s->acts = p;
-        s->act_cap = cap;
-    }
+    act *p = tw_vec_room(s->acts, &s->act_cap, s->act_len, sizeof *p, ACT_INITIAL);
+    if (!p)
+        return TW_ENOMEM;
+    s->acts = p;
     s->acts[s->act_len++] = *a;
     return 0;
 }
