@@ -234,4 +234,26 @@ if [ "$(refusals)" = 2 ]; then pass "after 6 reconciliations and more, the hub h
     fail "after 6 reconciliations and more, the hub has fetched and refused its 2 records once only" "refused $(refusals) entries"; fi
 check_rc "and the record is still not on the hub" 1 has hub group stranger-friends
 
+# ------------------------------------------------------------- bad admission settings
+# Each is refused at start with the file, the line and the reason.
+TWIND_BIN=$(dirname "$TWIN")/twind
+printf 'vouch_depth = %s\n' 17 >"$F/deep.conf"
+check_out "vouch_depth past TW_TRUST_DEPTH_MAX (16) is refused" 1 "deep.conf:1: vouch_depth: \"17\" is not a number from 0 to 16" \
+    timeout 20 "$TWIND_BIN" --config "$F/deep.conf" --data-dir "$TW_ROOT/bad1"
+printf 'vouch_depth = 16\n' >"$F/deep16.conf"
+if tw_start d16 --config "$F/deep16.conf"; then
+    pass "vouch_depth 16 (the limit) is accepted"
+    tw d16 --json members >"$F/d16.json"
+    tw_stop d16
+    jq_ "and is in force" "$F/d16.json" "d['max_depth'] == 16"
+else fail "vouch_depth 16 (the limit) is accepted"; fi
+printf 'root = twk_notakey\n' >"$F/root.conf"
+check_out "a root that is not a key is refused" 1 "root.conf:1: root: \"twk_notakey\" is not a valid node key" \
+    timeout 20 "$TWIND_BIN" --config "$F/root.conf" --data-dir "$TW_ROOT/bad2"
+mkdir -p "$TW_ROOT/bad3" && chmod 700 "$TW_ROOT/bad3"
+printf '# roots\n%s\n%s\n' "$K_hub" "${K_hub}x" >"$TW_ROOT/bad3/network.roots"
+check_out "a damaged network.roots is refused, naming the file and line" 1 "network.roots:3: \"${K_hub}x\" is not a valid node key" \
+    timeout 20 "$TWIND_BIN" --data-dir "$TW_ROOT/bad3"
+check_file "the damaged roots file is left as it was" "${K_hub}x" "$TW_ROOT/bad3/network.roots"
+
 tw_done
