@@ -242,23 +242,36 @@ static int change_slot(void *vctx, const char *kind, size_t kind_len, const uint
     return rc;
 }
 
-/* Compares the visibility of every stored record before (the snapshot)
- * and now, and hands the differences to the network layer. */
+/* Hands the records whose visibility changed since the snapshot to the
+ * network layer.  Only the keys that gained or lost admission are looked
+ * at (a range of the slot table each), unless the network went from open
+ * to rooted or back, where every record is. */
 static void apply_changes(tw_node *n)
 {
     tw_admit *a = n->admit;
     a->gen++;
     changes c = { .n = n };
-    int rc = tw_store_scan_slots(n->store, NULL, change_slot, &c);
+    bool gained = false;
+    int rc = 0;
+    if (a->snap_open != (a->t == NULL)) {
+        rc = tw_store_scan_slots(n->store, NULL, change_slot, &c);
+        a->hiding = c.hidden > 0;
+        gained = a->t == NULL;
+    } else if (a->t) {
+        for (size_t i = 0; i < a->nsnap && rc == 0; i++)
+            if (!tw_trust_admitted(a->t, a->snap[i])) rc = tw_store_scan_slots(n->store, a->snap[i], change_slot, &c);
+        for (size_t i = 0, k = tw_trust_count(a->t); i < k && rc == 0; i++) {
+            tw_trust_member m;
+            if (tw_trust_get(a->t, i, &m) || snap_visible(a, m.key)) continue;
+            gained = true;
+            rc = tw_store_scan_slots(n->store, m.key, change_slot, &c);
+        }
+        /* Hidden records may remain after a gain: the flag stays set
+         * (it only makes serving check authors) until a full scan. */
+        a->hiding |= c.ngone > 0;
+    }
     log_author(&c);
     if (rc) tw_err("admit", "cannot read the store to apply an admission change: %s", tw_strerror(rc));
-    a->hiding = c.hidden > 0;
-    bool gained = false;
-    for (size_t i = 0, k = a->t ? tw_trust_count(a->t) : 0; i < k && !gained; i++) {
-        tw_trust_member m;
-        gained = tw_trust_get(a->t, i, &m) == 0 && !snap_visible(a, m.key);
-    }
-    if (!a->t && !a->snap_open) gained = true;
     tw_net_admission_changed(n, c.gone, c.ngone, c.added, c.nadded, gained);
     free(c.gone);
     free(c.added);
