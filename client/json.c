@@ -367,8 +367,10 @@ static int parse_value(jp *p, tw_val *out, unsigned depth, vec *lines)
     switch (c) {
     case '{':
     case '[':
-        if (depth + 1 > TW_DEPTH_MAX)
-            return fail_at(p, p->pos, TW_EDEPTH, "nesting deeper than %u levels", TW_DEPTH_MAX);
+        /* An export wraps bodies nested up to TW_DEPTH_MAX in levels of
+         * its own, as control messages do: it must read back. */
+        if (depth + 1 > TW_CTL_DEPTH_MAX)
+            return fail_at(p, p->pos, TW_EDEPTH, "nesting deeper than %u levels", TW_CTL_DEPTH_MAX);
         return c == '{' ? parse_object(p, out, depth + 1)
                         : parse_array(p, out, depth + 1, lines);
     case '"': return parse_string(p, out);

@@ -72,16 +72,24 @@ const char *tw_bundle_trailer_name(tw_bundle_trailer t)
     return "?";
 }
 
-/* A whole record at q whose envelope parses. */
+/*
+ * A whole record framed at q: a sane length, and exactly that many bytes
+ * holding a msgpack array of three (version, payload bytes, 64-byte
+ * signature).  Whether the entry inside is valid is ingest's question: a
+ * well-framed record whose entry is refused must neither hide the records
+ * beside it nor be skipped without its reason.  Damage that happens to
+ * frame this well by chance is vanishingly rare.
+ */
 static bool record_ok(const uint8_t *buf, size_t len, size_t q, tw_arena *a)
 {
     if (len - q < 5) return false;
     uint64_t l = get_be(buf + q, 4);
     if (l == 0 || l > TW_ENVELOPE_MAX || l > len - q - 4 || buf[q + 4] != ENV_FIRST_BYTE) return false;
-    tw_entry e;
-    const char *why;
+    tw_val top;
     tw_arena_reset(a);
-    return tw_entry_parse(buf + q + 4, (size_t)l, a, &e, &why) == 0;
+    if (tw_mp_decode(buf + q + 4, (size_t)l, a, 0, &top, NULL, NULL) != 0) return false;
+    return top.type == TW_ARR && top.len == 3 && top.v.arr[1].type == TW_BIN &&
+           top.v.arr[2].type == TW_BIN && top.v.arr[2].len == TW_SIG_LEN;
 }
 
 /* The trailer, ending the bundle exactly, at q. */
@@ -144,9 +152,11 @@ int tw_bundle_parse(const uint8_t *buf, size_t len, tw_bundle_fn fn, void *ctx,
                 p += 4 + (size_t)l;
                 continue;
             }
-            /* The envelope is damaged but its length may be right: trust
-             * it only if what follows it is where a record can begin. */
-            if (boundary_ok(buf, len, p + 4 + (size_t)l, &a)) {
+            /* The envelope is refused or damaged but its length may be
+             * right: trust it if it is well framed (record_ok: then its own
+             * reason is reported), or if what follows it is where a record
+             * can begin. */
+            if (record_ok(buf, len, p, &a) || boundary_ok(buf, len, p + 4 + (size_t)l, &a)) {
                 rep->records++;
                 rep->damaged++;
                 stop = fn ? fn(ctx, p, buf + p + 4, (size_t)l, why ? why : "envelope does not parse") : 0;
@@ -171,7 +181,7 @@ int tw_bundle_parse(const uint8_t *buf, size_t len, tw_bundle_fn fn, void *ctx,
 
 /* ------------------------------------------------------------- sessions */
 
-typedef struct problem { uint64_t offset; const char *why; } problem;
+typedef struct problem { uint64_t offset; char why[TW_REASON_MAX]; } problem;
 
 typedef struct session {
     bool used, import;
@@ -327,7 +337,7 @@ static void add_problem(session *s, uint64_t offset, const char *why)
 {
     if (s->nproblems < TW_BUNDLE_PROBLEMS_MAX) {
         s->problems[s->nproblems].offset = offset;
-        s->problems[s->nproblems++].why = why;
+        snprintf(s->problems[s->nproblems++].why, sizeof s->problems[0].why, "%s", why);
     } else {
         s->more_problems++;
     }
@@ -364,17 +374,31 @@ static int collect_fn(void *vctx, uint64_t offset, const uint8_t *env, size_t le
     return 0;
 }
 
-static void ingest_done(void *ctx, const tw_ingest_counts *k, const int *rcs, const char *const *whys, size_t n)
+static void ingest_done(void *ctx, const tw_ingest_counts *k, const int *rcs, const char *const *whys,
+                        const uint8_t *const *authors, size_t n)
 {
     session *s = ctx;
     s->counts = *k;
+    /* Every refusal is listed in the result (up to TW_BUNDLE_PROBLEMS_MAX);
+     * the log says each distinct reason once, with its count. */
+    struct seen { const char *why; uint64_t n, first; } seen[8];
+    size_t nseen = 0;
+    uint64_t other = 0;
     for (size_t i = 0; i < n; i++) {
         if (rcs[i] == 0 || rcs[i] == TW_EEXIST || rcs[i] == TW_ESTALE) continue;
-        if (s->nproblems < TW_BUNDLE_PROBLEMS_MAX)
-            tw_info("bundle", "entry at offset %llu of a bundle not stored: %s", (unsigned long long)s->offsets[i], whys[i]);
         add_problem(s, s->offsets[i], whys[i]);
+        size_t j = 0;
+        while (j < nseen && strcmp(seen[j].why, whys[i]) != 0) j++;
+        if (j < nseen) seen[j].n++;
+        else if (nseen < sizeof seen / sizeof seen[0]) seen[nseen++] = (struct seen){ whys[i], 1, s->offsets[i] };
+        else other++;
     }
-    tw_info("bundle", "import done: %llu new, %llu already known, %llu superseded, %llu refused, %llu damaged",
+    (void)authors;
+    for (size_t j = 0; j < nseen; j++)
+        tw_info("bundle", "%llu %s of the bundle not stored (first at offset %llu): %s", (unsigned long long)seen[j].n,
+                seen[j].n == 1 ? "entry" : "entries", (unsigned long long)seen[j].first, seen[j].why);
+    if (other) tw_info("bundle", "%llu more entries of the bundle not stored for other reasons", (unsigned long long)other);
+    tw_info("bundle", "import done: %llu new, %llu already known, %llu superseded, %llu refused, %llu unreadable",
             (unsigned long long)k->stored, (unsigned long long)k->known, (unsigned long long)k->stale,
             (unsigned long long)k->refused, (unsigned long long)s->damaged_refused);
     /* Freed once this job has been accounted for (ingest defers it). */
@@ -405,8 +429,9 @@ static int import_finish(tw_node *n, session *s, char *err, size_t errlen)
     if (sodium_memcmp(s->rep.netid, n->netid, TW_NETID_LEN) != 0)
         tw_warn("bundle", "the bundle was made for another network; its entries will be refused");
     if (s->rep.skipped_bytes || s->rep.truncated || s->rep.trailer != TW_BUNDLE_TRAILER_OK)
-        tw_warn("bundle", "damaged bundle: %llu bytes skipped in %llu places%s, trailer %s",
+        tw_warn("bundle", "damaged bundle: %llu bytes skipped in %llu %s%s, trailer %s",
                 (unsigned long long)s->rep.skipped_bytes, (unsigned long long)s->rep.skipped_regions,
+                s->rep.skipped_regions == 1 ? "place" : "places",
                 s->rep.truncated ? ", cut short" : "", tw_bundle_trailer_name(s->rep.trailer));
     tw_buf_free(&s->data);
     s->nsub = c.n;

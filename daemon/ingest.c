@@ -23,6 +23,8 @@ struct tw_ingest_job {
     size_t n;
     int *rcs;
     const char **whys;
+    char **owned;              /* reasons written for one entry (field named), freed with the job */
+    const uint8_t **authors;   /* into buf, where the envelope parsed */
     size_t chunks_left;
     tw_ingest_counts counts;
     tw_ingest_done_fn done;
@@ -60,18 +62,21 @@ static void verify_chunk(uv_work_t *w)
         tw_entry *e = &c->ents[k];
         const char *why = NULL;
         int rc = tw_entry_parse(j->buf + j->offs[i], j->lens[i], &c->arena, e, &why);
+        if (rc == 0) j->authors[i] = e->author;
         if (rc == 0 && (rc = tw_entry_check(e, j->netid, c->now))) {
             why = rc == TW_ENETWORK ? "entry of another network" : "timestamp more than 10 minutes ahead; refused for now";
         }
         if (rc == 0 && (rc = tw_entry_verify(e))) why = "signature does not verify";
-        if (rc == 0 && e->body.type == TW_MAP) {
-            /* Known kinds are checked against their schema; kinds from
-             * newer versions are kept and forwarded uninterpreted. */
-            char msg[160];
-            if (tw_schema_kind(e->kind, e->kind_len) &&
-                (rc = tw_schema_validate(e->kind, e->kind_len, &e->body, msg, sizeof msg)))
-                why = "record fails its schema";
-            if (rc == 0) rc = tw_admit_check_record(e, &why);
+        if (rc == 0) {
+            /* The record rule publish applies, in the same function, with
+             * its field-named reason (proto/SCHEMA.md "One rule for every
+             * door"); kinds of newer versions pass uninterpreted. */
+            char msg[TW_REASON_MAX];
+            if ((rc = tw_schema_check_record(e->kind, e->kind_len, e->slot, e->slot_len, &e->body,
+                                             TW_RULES_RECEIPT, msg, sizeof msg))) {
+                why = j->owned[i] = strdup(msg);
+                if (!why) why = "record fails its schema";
+            }
         }
         j->rcs[i] = rc;
         j->whys[i] = rc ? (why ? why : tw_strerror(rc)) : NULL;
@@ -81,13 +86,16 @@ static void verify_chunk(uv_work_t *w)
 static void job_finish(tw_ingest_job *j)
 {
     tw_ingest *ing = j->ing;
-    if (j->done) j->done(j->ctx, &j->counts, j->rcs, j->whys, j->n);
+    if (j->done) j->done(j->ctx, &j->counts, j->rcs, j->whys, j->authors, j->n);
     ing->jobs--;
     free(j->buf);
     free(j->offs);
     free(j->lens);
     free(j->rcs);
     free(j->whys);
+    if (j->owned) for (size_t i = 0; i < j->n; i++) free(j->owned[i]);
+    free(j->owned);
+    free(j->authors);
     free(j);
 }
 
@@ -254,7 +262,9 @@ int tw_ingest_submit(tw_ingest *ing, const uint8_t *buf, const size_t *lens, siz
     j->lens = malloc((n ? n : 1) * sizeof *j->lens);
     j->rcs = calloc(n ? n : 1, sizeof *j->rcs);
     j->whys = calloc(n ? n : 1, sizeof *j->whys);
-    if (!j->buf || !j->offs || !j->lens || !j->rcs || !j->whys) goto nomem;
+    j->owned = calloc(n ? n : 1, sizeof *j->owned);
+    j->authors = calloc(n ? n : 1, sizeof *j->authors);
+    if (!j->buf || !j->offs || !j->lens || !j->rcs || !j->whys || !j->owned || !j->authors) goto nomem;
     memcpy(j->buf, buf, total);
     memcpy(j->lens, lens, n * sizeof *lens);
     for (size_t i = 0, off = 0; i < n; i++) { j->offs[i] = off; off += lens[i]; }
@@ -290,6 +300,6 @@ int tw_ingest_submit(tw_ingest *ing, const uint8_t *buf, const size_t *lens, siz
     }
     return 0;
 nomem:
-    free(j->buf); free(j->offs); free(j->lens); free(j->rcs); free(j->whys); free(j);
+    free(j->buf); free(j->offs); free(j->lens); free(j->rcs); free(j->whys); free(j->owned); free(j->authors); free(j);
     return TW_ENOMEM;
 }

@@ -29,9 +29,11 @@ typedef struct tw_ingest_counts {
 
 /* Called on the loop thread once every entry of a job is decided.
  * rcs[i] is 0 (stored), TW_EEXIST, TW_ESTALE, or the refusal code of entry i,
- * whys[i] a static reason for refusals (NULL otherwise). */
+ * whys[i] the reason of a refusal (NULL otherwise; a schema refusal names the
+ * field), authors[i] the entry's author key where its envelope parsed (else
+ * NULL).  All of it lives until the callback returns. */
 typedef void (*tw_ingest_done_fn)(void *ctx, const tw_ingest_counts *c, const int *rcs,
-                                  const char *const *whys, size_t n);
+                                  const char *const *whys, const uint8_t *const *authors, size_t n);
 /* Called on the loop thread for every entry newly stored, after its commit;
  * job_ctx is the ctx given to tw_ingest_submit (its source). */
 typedef void (*tw_ingest_stored_fn)(void *ctx, void *job_ctx, const tw_entry *e, const tw_put *put);

@@ -75,6 +75,7 @@ struct conn {
     bool zstd;                    /* both hellos offered TW_WIRE_FEAT_ZSTD */
     uint64_t zstd_in, zstd_out;   /* ENTRIES bytes before and after compression, sent */
     uint64_t received, stored, refused;
+    char last_refusal[TW_REASON_MAX];
 };
 
 struct tw_net {
@@ -96,6 +97,8 @@ struct tw_net {
      * offer them at every reconciliation) until some key gains admission. */
     tw_idset *refused;
     bool refused_full_logged;
+    uint64_t refused_total;       /* entries from peers not stored, since start */
+    char last_refusal[TW_REASON_MAX];
     conn *conns;
     paddr addrs[TW_KNOWN_PEERS_MAX];
     size_t naddrs;
@@ -372,26 +375,56 @@ static void misbehaved(conn *c, const char *reason)
 
 /* ------------------------------------------------------------- actions */
 
-static void ingest_done(void *ctx, const tw_ingest_counts *k, const int *rcs, const char *const *whys, size_t n)
+static void ingest_done(void *ctx, const tw_ingest_counts *k, const int *rcs, const char *const *whys,
+                        const uint8_t *const *authors, size_t n)
 {
     conn *c = ctx;
+    tw_net *net = c->net;
     c->stored += k->stored;
     c->refused += k->refused;
+    net->refused_total += k->refused;
+    /* Refusals are logged once per author and reason in each batch, with
+     * their count: a member that sends thousands of bad records costs a few
+     * log lines, and the reason keeps the field it names. */
+    struct seen { const uint8_t *author; const char *why; uint64_t n; bool info; } seen[TW_REFUSAL_LOG_MAX];
+    size_t nseen = 0;
+    uint64_t unlogged = 0;
     const char *bad = NULL;
     for (size_t i = 0; i < n; i++) {
         if (rcs[i] == 0 || rcs[i] == TW_EEXIST || rcs[i] == TW_ESTALE) continue;
-        if (rcs[i] == TW_EFUTURE || rcs[i] == TW_EFULL || rcs[i] == TW_EIO || rcs[i] == TW_ECLOSED ||
-            rcs[i] == TW_ENOMEM || rcs[i] == TW_ESCHEMA || rcs[i] == TW_EREFUSED) {
-            tw_info("net", "entry from %s (%s) not stored: %s", c->remote, c->fpr, whys[i]);
-            continue;
-        }
-        tw_warn("net", "entry from %s (%s) refused: %s", c->remote, c->fpr, whys[i]);
-        bad = whys[i];
+        bool info = rcs[i] == TW_EFUTURE || rcs[i] == TW_EFULL || rcs[i] == TW_EIO || rcs[i] == TW_ECLOSED ||
+                    rcs[i] == TW_ENOMEM || rcs[i] == TW_ESCHEMA || rcs[i] == TW_EREFUSED;
+        if (!info) bad = whys[i];
+        snprintf(c->last_refusal, sizeof c->last_refusal, "%s", whys[i]);
+        snprintf(net->last_refusal, sizeof net->last_refusal, "%s", whys[i]);
+        size_t j = 0;
+        while (j < nseen && !(strcmp(seen[j].why, whys[i]) == 0 &&
+                              (seen[j].author == authors[i] ||
+                               (seen[j].author && authors[i] && memcmp(seen[j].author, authors[i], TW_KEY_LEN) == 0))))
+            j++;
+        if (j < nseen) seen[j].n++;
+        else if (nseen < TW_REFUSAL_LOG_MAX) seen[nseen++] = (struct seen){ authors[i], whys[i], 1, info };
+        else unlogged++;
     }
+    for (size_t j = 0; j < nseen; j++) {
+        char fpr[TW_FPR_CHARS + 1] = "?";
+        if (seen[j].author) {
+            char kt[TW_KEYTEXT_LEN + 1];
+            tw_keytext_encode(kt, TW_KEYTEXT_PREFIX, seen[j].author);
+            memcpy(fpr, kt + 4, TW_FPR_CHARS);
+            fpr[TW_FPR_CHARS] = 0;
+        }
+        if (seen[j].info)
+            tw_info("net", "%llu %s by %s from %s (%s) not stored: %s", (unsigned long long)seen[j].n,
+                    seen[j].n == 1 ? "entry" : "entries", fpr, c->remote, c->fpr, seen[j].why);
+        else
+            tw_warn("net", "%llu %s by %s from %s (%s) refused: %s", (unsigned long long)seen[j].n,
+                    seen[j].n == 1 ? "entry" : "entries", fpr, c->remote, c->fpr, seen[j].why);
+    }
+    if (unlogged) tw_info("net", "%llu more entries from %s (%s) not stored for other reasons", (unsigned long long)unlogged, c->remote, c->fpr);
     /* An honest node verifies what it stores and forwards, so a forged,
      * malformed or foreign entry is the sender's fault. */
     if (bad && c->state == C_ESTABLISHED) misbehaved(c, bad);
-    tw_net *net = c->net;
     if (net->ingest_full && tw_ingest_pending(net->ingest) <= TW_INGEST_JOBS_MAX / 2) {
         net->ingest_full = false;
         tw_debug("net", "verification caught up; reading from peers again");
@@ -1066,6 +1099,12 @@ unsigned tw_net_sync_now(tw_node *n)
 
 
 
+void tw_net_refusals(tw_node *n, uint64_t *count, const char **last)
+{
+    *count = n->net ? n->net->refused_total : 0;
+    *last = n->net ? n->net->last_refusal : "";
+}
+
 /* {"connections": [ {...} ], "known": [ {...} ]} */
 int tw_net_encode_peers(tw_node *n, tw_buf *out)
 {
@@ -1080,7 +1119,8 @@ int tw_net_encode_peers(tw_node *n, tw_buf *out)
         char kt[TW_KEYTEXT_LEN + 1] = "";
         tw_sync_progress p = { 0 };
         if (c->state == C_ESTABLISHED) { tw_keytext_encode(kt, TW_KEYTEXT_PREFIX, c->key); tw_sync_get_progress(c->sync, &p); }
-        if ((rc = tw_mpw_map(out, 15)) || (rc = tw_mpw_kv_cstr(out, "address", c->remote)) || (rc = tw_mpw_kv_cstr(out, "key", kt)) ||
+        if ((rc = tw_mpw_map(out, 17)) || (rc = tw_mpw_kv_cstr(out, "address", c->remote)) || (rc = tw_mpw_kv_cstr(out, "key", kt)) ||
+            (rc = tw_mpw_kv_uint(out, "refused", c->refused)) || (rc = tw_mpw_kv_cstr(out, "last_refusal", c->last_refusal)) ||
             (rc = tw_mpw_kv_cstr(out, "fingerprint", c->state == C_ESTABLISHED ? c->fpr : "")) ||
             (rc = tw_mpw_kv_cstr(out, "state", cstate_name[c->state])) ||
             (rc = tw_mpw_kv_cstr(out, "direction", c->outbound ? "outbound" : "inbound")) ||

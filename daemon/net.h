@@ -44,4 +44,8 @@ struct tw_neg_item;
 void tw_net_admission_changed(tw_node *n, const struct tw_neg_item *gone, size_t ngone,
                               const struct tw_neg_item *added, size_t nadded, bool gained);
 
+/* Entries received from peers and not stored since start, and the reason
+ * of the last one ("" if none). */
+void tw_net_refusals(tw_node *n, uint64_t *count, const char **last);
+
 #endif

@@ -403,30 +403,14 @@ int tw_node_write(tw_node *n, const tw_record_in *recs, size_t nrec, tw_write_re
     uint64_t now = tw_now_ms();
     for (size_t i = 0; i < nrec; i++) {
         const tw_record_in *r = &recs[i];
-        const char *why = NULL;
         char kind[TW_KIND_MAX + 1];
         *bad = i;
         memset(&res[i], 0, sizeof res[i]);
-        if ((rc = tw_entry_check_names(r->kind, r->kind_len, r->slot, r->slot_len, &why))) {
-            snprintf(err, errlen, "%s", why);
+        /* The one record rule every door applies (publish, import, bundle,
+         * peer); publishing refuses kinds this version does not know. */
+        if ((rc = tw_schema_check_record(r->kind, r->kind_len, r->slot, r->slot_len, r->body, 0, err, errlen)))
             goto done;
-        }
         snprintf(kind, sizeof kind, "%.*s", (int)r->kind_len, r->kind);
-        if (!tw_schema_kind(r->kind, r->kind_len)) {
-            rc = TW_ESCHEMA;
-            snprintf(err, errlen, "unknown kind \"%s\" (known: group, place, link, vouch, peer)", kind);
-            goto done;
-        }
-        if ((rc = tw_schema_check_slot(r->kind, r->kind_len, r->slot, r->slot_len, err, errlen))) goto done;
-        if (r->body && (rc = tw_schema_validate(r->kind, r->kind_len, r->body, err, errlen))) goto done;
-        if (r->body && r->kind_len == 5 && memcmp(r->kind, "vouch", 5) == 0) {
-            const tw_val *k = tw_v_get(r->body, "key");
-            if (!k || k->type != TW_STR || k->len != r->slot_len || memcmp(k->v.s, r->slot, r->slot_len) != 0) {
-                rc = TW_ESCHEMA;
-                snprintf(err, errlen, "vouch: the key in the body differs from the slot key");
-                goto done;
-            }
-        }
 
         /* The slot's current version: in the store, or earlier in this batch. */
         tw_entry old;

@@ -603,7 +603,12 @@ static int op_status(tw_node *n, const tw_val *args, tw_buf *out, tw_op_err *e)
     int64_t median;
     unsigned npeers;
     int skewed = tw_net_clock(n, &median, &npeers);
-    if ((rc = tw_mpw_map(out, 18)) ||
+    uint64_t refused;
+    const char *last_refusal;
+    tw_net_refusals(n, &refused, &last_refusal);
+    if ((rc = tw_mpw_map(out, 20)) ||
+        (rc = tw_mpw_kv_uint(out, "refused_from_peers", refused)) ||
+        (rc = tw_mpw_kv_cstr(out, "last_refusal", last_refusal)) ||
         (rc = put_kv_str(out, "version", TW_VERSION, strlen(TW_VERSION))) ||
         (rc = put_kv_str(out, "node", n->keytext, strlen(n->keytext))) ||
         (rc = put_kv_str(out, "fingerprint", n->fingerprint, strlen(n->fingerprint))) ||

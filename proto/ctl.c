@@ -32,7 +32,10 @@ int tw_ctl_frame(tw_buf *out, const tw_val *msg)
 
 int tw_ctl_decode(const uint8_t *buf, size_t len, tw_arena *a, tw_val *msg, const char **why)
 {
-    int rc = tw_mp_decode(buf, len, a, 0, msg, NULL, why);
+    /* Responses carry record bodies, each nested up to TW_DEPTH_MAX, inside
+     * a few levels of their own: every body the node accepted must be
+     * showable (PROTOCOL.md, "Control socket"). */
+    int rc = tw_mp_decode(buf, len, a, TW_MP_CTL_DEPTH, msg, NULL, why);
     if (rc) return rc;
     if (msg->type != TW_MAP) { if (why) *why = "control message is not a map"; return TW_ETYPE; }
     const tw_val *v = tw_v_get(msg, "v");

@@ -132,6 +132,7 @@ typedef struct rd {
     const uint8_t *p, *end;
     tw_arena *a;
     unsigned flags;
+    unsigned max_depth;           /* containers may sit at depths 0 .. max_depth - 1 */
     const char *why;
 } rd;
 
@@ -170,7 +171,7 @@ static int rd_bytes(rd *r, tw_val *v, tw_type t, uint64_t n, uint64_t minshort)
 static int rd_arr(rd *r, tw_val *v, uint64_t n, uint64_t minshort, unsigned depth)
 {
     if ((r->flags & TW_MP_CANONICAL) && n < minshort) FAIL(r, TW_ENONCANON, "array count not in its shortest form");
-    if (depth >= TW_DEPTH_MAX) FAIL(r, TW_EDEPTH, "nested too deeply");
+    if (depth >= r->max_depth) FAIL(r, TW_EDEPTH, "nested too deeply");
     if (n > (uint64_t)(r->end - r->p)) FAIL(r, TW_ETRUNC, "array count exceeds the input");
     v->type = TW_ARR;
     v->len = (uint32_t)n;
@@ -203,7 +204,7 @@ static int keyspan_cmp(const void *x, const void *y)
 static int rd_map(rd *r, tw_val *v, uint64_t n, uint64_t minshort, unsigned depth)
 {
     if ((r->flags & TW_MP_CANONICAL) && n < minshort) FAIL(r, TW_ENONCANON, "map count not in its shortest form");
-    if (depth >= TW_DEPTH_MAX) FAIL(r, TW_EDEPTH, "nested too deeply");
+    if (depth >= r->max_depth) FAIL(r, TW_EDEPTH, "nested too deeply");
     if (n > (uint64_t)(r->end - r->p) / 2) FAIL(r, TW_ETRUNC, "map count exceeds the input");
     v->type = TW_MAP;
     v->len = (uint32_t)n;
@@ -309,7 +310,7 @@ static int rd_val(rd *r, tw_val *v, unsigned depth)
 int tw_mp_decode(const uint8_t *buf, size_t len, tw_arena *a, unsigned flags,
                  tw_val *out, size_t *consumed, const char **why)
 {
-    rd r = { buf, buf + len, a, flags, NULL };
+    rd r = { buf, buf + len, a, flags, (flags & TW_MP_CTL_DEPTH) ? TW_CTL_DEPTH_MAX : TW_DEPTH_MAX, NULL };
     int rc = rd_val(&r, out, 0);
     if (rc == 0 && !consumed && r.p != r.end) { r.why = "trailing bytes after the value"; rc = TW_EINVAL; }
     if (rc == 0 && consumed) *consumed = (size_t)(r.p - buf);

@@ -19,11 +19,13 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "twin/entry.h"
 #include "twin/err.h"
 #include "twin/keytext.h"
 #include "twin/limits.h"
 #include "twin/mp.h"
 #include "twin/schema.h"
+#include "twin/entry.h"
 
 /* Dates outside these years are typing mistakes, not history. */
 /* DNS limits (RFC 1035) and mail limits (RFC 5321). */
@@ -469,20 +471,58 @@ static const char *date_problem(const char *s, size_t n)
     return NULL;
 }
 
+/* Decodes the code point at s[*i] of valid UTF-8 and moves *i past it. */
+static uint32_t next_cp(const char *s, size_t n, size_t *i)
+{
+    const unsigned char *u = (const unsigned char *)s + *i;
+    size_t left = n - *i;
+    uint32_t c = u[0];
+    if (c < 0x80 || left < 2) { *i += 1; return c; }
+    if (c < 0xe0) { *i += 2; return (c & 0x1f) << 6 | (u[1] & 0x3f); }
+    if (c < 0xf0 || left < 4) { *i += 3; return left < 3 ? c : (c & 0x0f) << 12 | (uint32_t)(u[1] & 0x3f) << 6 | (u[2] & 0x3f); }
+    *i += 4;
+    return (c & 0x07) << 18 | (uint32_t)(u[1] & 0x3f) << 12 | (uint32_t)(u[2] & 0x3f) << 6 | (u[3] & 0x3f);
+}
+
+/*
+ * What counts as space for "not blank" (SCHEMA.md, "Strings"): Unicode's
+ * White_Space characters, and the invisible format characters that show
+ * nothing on their own (soft hyphen, combining grapheme joiner, Arabic
+ * letter mark, Hangul fillers, Mongolian and other free variation
+ * selectors, zero-width space and joiners, direction marks, embeddings and
+ * isolates, word joiner and invisible operators, byte order mark).  A name
+ * made of these alone reads as empty to a person, so it is refused as "".
+ */
+static bool invisible_cp(uint32_t c)
+{
+    return (c >= 0x09 && c <= 0x0d) || c == 0x20 || c == 0x85 || c == 0xa0 || c == 0xad ||
+           c == 0x34f || c == 0x61c || c == 0x115f || c == 0x1160 || c == 0x1680 ||
+           (c >= 0x17b4 && c <= 0x17b5) || (c >= 0x180b && c <= 0x180f) ||
+           (c >= 0x2000 && c <= 0x200f) || (c >= 0x2028 && c <= 0x202f) ||
+           (c >= 0x205f && c <= 0x206f) || c == 0x3000 || c == 0x3164 ||
+           (c >= 0xfe00 && c <= 0xfe0f) || c == 0xfeff || c == 0xffa0 ||
+           (c >= 0xe0000 && c <= 0xe0fff);
+}
+
 /* Refuses C0 controls, DEL and C1 controls (U+0080..U+009F); text fields
- * may hold line breaks.  A string of spaces only is as empty as "". */
+ * may hold line breaks.  A string of spaces and invisible characters only
+ * (invisible_cp) is as empty as "". */
 static const char *chars_problem(const char *s, size_t n, bool text)
 {
     bool blank = true;
     if (!tw_utf8_valid((const uint8_t *)s, n)) return "is not valid UTF-8";
-    for (size_t i = 0; i < n; i++) {
+    for (size_t i = 0; i < n;) {
         unsigned char c = (unsigned char)s[i];
-        if (c == '\n' && text) continue;
-        if (c < 0x20 || c == 0x7f) return "contains a control character";
+        if (c < 0x80) {
+            if (c == '\n' && text) { i++; continue; }
+            if (c < 0x20 || c == 0x7f) return "contains a control character";
+        }
         if (c == 0xc2 && i + 1 < n && (unsigned char)s[i + 1] < 0xa0) return "contains a control character";
-        if (c != ' ') blank = false;
+        if (!invisible_cp(next_cp(s, n, &i))) blank = false;
     }
-    return blank ? "is empty (omit the field instead)" : NULL;
+    if (!blank) return NULL;
+    return n ? "is blank: only spaces or invisible characters (omit the field instead)"
+             : "is empty (omit the field instead)";
 }
 
 /* ---- one field on its own ---- */
@@ -748,6 +788,47 @@ int tw_schema_check_slot(const char *kind, size_t kind_len, const char *slot,
         return fail(&c, k->kind, ": slot key %s must be \"self\"", q);
     if (!strcmp(k->kind, "vouch") && (why = key_problem(slot, slot_len)))
         return fail(&c, k->kind, ": slot key %s must be the vouched key: %s", q, why);
+    return 0;
+}
+
+/* ---- the record rule: one place for every door ---- */
+
+int tw_schema_check_record(const char *kind, size_t kind_len, const char *slot, size_t slot_len,
+                           const tw_val *body, unsigned flags, char *err, size_t errlen)
+{
+    const char *why = NULL;
+    int rc;
+    if (err && errlen) err[0] = 0;
+    if ((rc = tw_entry_check_names(kind, kind_len, slot, slot_len, &why))) {
+        if (err && errlen) snprintf(err, errlen, "%s", why ? why : "bad kind or slot key");
+        return TW_ESCHEMA;
+    }
+    if (body && body->type != TW_NIL && body->type != TW_MAP) {
+        if (err && errlen) snprintf(err, errlen, "body must be a map or nil");
+        return TW_ESCHEMA;
+    }
+    const tw_kind_schema *k = tw_schema_kind(kind, kind_len);
+    if (!k) {
+        /* Kinds of newer versions travel uninterpreted (SCHEMA.md, "Kinds
+         * this version does not know"); only the generic rules above and
+         * the reader's bounds apply to them. */
+        if (flags & TW_RULES_RECEIPT) return 0;
+        char name[TW_QUOTE_MAX + 8], known[128];
+        kind_list(known, sizeof known);
+        quote(name, sizeof name, kind, kind_len);
+        if (err && errlen) snprintf(err, errlen, "unknown kind %s (known: %s)", name, known);
+        return TW_ESCHEMA;
+    }
+    if ((rc = tw_schema_check_slot(kind, kind_len, slot, slot_len, err, errlen))) return TW_ESCHEMA;
+    if (!body || body->type == TW_NIL) return 0;
+    if ((rc = tw_schema_validate(kind, kind_len, body, err, errlen))) return TW_ESCHEMA;
+    if (!strcmp(k->kind, "vouch")) {
+        const tw_val *key = tw_v_get(body, "key");
+        if (!key || key->type != TW_STR || key->len != slot_len || memcmp(key->v.s, slot, slot_len) != 0) {
+            if (err && errlen) snprintf(err, errlen, "vouch.key: differs from the slot key (a vouch is kept in the slot of the key it vouches for)");
+            return TW_ESCHEMA;
+        }
+    }
     return 0;
 }
 

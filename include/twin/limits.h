@@ -17,6 +17,8 @@
 #define TW_SLOT_MAX               200u     /* bytes of a slot key */
 #define TW_LIST_MAX               64u      /* elements of an array field in a record */
 #define TW_FUTURE_SKEW_MS         600000u  /* entries further ahead than this are refused for now */
+#define TW_REASON_MAX             256u     /* bytes of a refusal reason kept for one entry */
+#define TW_REFUSAL_LOG_MAX        16u      /* log lines (distinct author and reason) per received batch */
 
 /* ---- transport (wire) ---- */
 #define TW_FRAME_MAX              65535u   /* bytes of one Noise message incl. tag */
@@ -30,6 +32,7 @@
 /* ---- control socket ---- */
 #define TW_CTL_VERSION            1u
 #define TW_CTL_MSG_MAX            (16u << 20) /* bytes of one control message */
+#define TW_CTL_DEPTH_MAX          (2u * TW_DEPTH_MAX) /* nesting of a control message: a body at TW_DEPTH_MAX inside its wrapping */
 #define TW_CTL_CONN_PER_UID_MAX   16u
 #define TW_IMPORT_MAX_RECORDS     100000u  /* records in one import request */
 

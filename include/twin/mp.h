@@ -64,6 +64,10 @@ void  tw_arena_free(tw_arena *a);
 
 /* ---- reading ---- */
 #define TW_MP_CANONICAL 1u
+/* Nesting up to TW_CTL_DEPTH_MAX instead of TW_DEPTH_MAX: control messages,
+ * which wrap record bodies (each within TW_DEPTH_MAX) in a few levels of
+ * their own. */
+#define TW_MP_CTL_DEPTH 2u
 /*
  * Decodes one value from buf.  If consumed is NULL the value must fill buf
  * exactly (trailing bytes are an error); otherwise *consumed gets its size.

@@ -58,6 +58,20 @@ int tw_schema_validate(const char *kind, size_t kind_len, const tw_val *body,
 int tw_schema_check_slot(const char *kind, size_t kind_len, const char *slot,
                          size_t slot_len, char *err, size_t errlen);
 /*
+ * The record rule, applied in one place by every door: publish, import,
+ * bundle and peer (proto/SCHEMA.md, "One rule for every door").  Checks the
+ * kind and slot key syntax, the kind's slot rules (peer only in "self",
+ * vouch in the vouched key), the body against the kind's schema, and that a
+ * vouch's body names its slot key.  body NULL or nil is a tombstone.
+ * Returns 0 or TW_ESCHEMA with a message naming the field and the reason.
+ * Kinds this version does not know are refused unless flags has
+ * TW_RULES_RECEIPT (an entry received from elsewhere: kept and forwarded
+ * uninterpreted).
+ */
+#define TW_RULES_RECEIPT 1u
+int tw_schema_check_record(const char *kind, size_t kind_len, const char *slot, size_t slot_len,
+                           const tw_val *body, unsigned flags, char *err, size_t errlen);
+/*
  * Turns a FIELD=VALUE text (command line, CSV cell) into the field's typed
  * value: "true"/"false"/"yes"/"no" for bools, decimal for uints, and for
  * lists a ";"-separated text.  Strings are copied into the arena.

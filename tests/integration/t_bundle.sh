@@ -80,7 +80,7 @@ tw c --json bundle import "$F/forged.bundle" >"$F/forged.json" 2>/dev/null; rc=$
 [ "$rc" = 1 ] && [ "$(j "$F/forged.json" 'd["new"] == d["entries"] - 1 and d["refused"] == 1 and "signature" in d["problems"][0]["reason"] and d["problems"][0]["offset"] == '"$O1"'')" = true ] &&
     pass "a forged entry is refused with its reason and offset; the others are stored (exit 1)" ||
     { fail "a forged entry is refused with its reason" "exit $rc"; cat "$F/forged.json"; }
-grep -q "not stored: signature does not verify" "$(tw_log c)" && pass "the refusal is logged with its reason" ||
+grep -q "1 entry of the bundle not stored (first at offset $O1): signature does not verify" "$(tw_log c)" && pass "the refusal is logged with its reason" ||
     fail "the refusal is logged with its reason"
 cp "$F/full.bundle" "$F/badlen.bundle"
 O2=$(rec "$F/badlen.bundle" "$K2")

@@ -49,7 +49,8 @@ static const char *const formality[] = { "formal_twinning", "friendship_link", "
 static size_t done_jobs, total_jobs;
 static tw_ingest_counts total;
 
-static void job_done(void *ctx, const tw_ingest_counts *c, const int *rcs, const char *const *whys, size_t n)
+static void job_done(void *ctx, const tw_ingest_counts *c, const int *rcs, const char *const *whys,
+                     const uint8_t *const *authors, size_t n)
 {
     (void)ctx;
     total.stored += c->stored;

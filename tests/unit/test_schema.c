@@ -178,7 +178,17 @@ static void check_str_field(rec base, const char *field, size_t max, bool text)
     OK_WITH(base, field, S(fill(max, 'a')));
     BAD_WITH(base, field, S(fill(max + 1, 'a')), "longer than");
     BAD_WITH(base, field, S(""), "is empty");
-    BAD_WITH(base, field, S("   "), "is empty");
+    BAD_WITH(base, field, S("   "), "is blank");
+    /* Space is Unicode's White_Space plus invisible format characters
+     * (SCHEMA.md "Strings"): no-break, ideographic and thin spaces,
+     * zero-width space, direction marks, BOM, Arabic letter mark. */
+    BAD_WITH(base, field, S("\xc2\xa0"), "is blank");
+    BAD_WITH(base, field, S("\xc2\xa0\xc2\xa0\xc2\xa0"), "is blank");
+    BAD_WITH(base, field, S("\xe3\x80\x80"), "is blank");
+    BAD_WITH(base, field, S("\xe2\x80\x89\xe2\x80\x8b\xe2\x80\x8f\xef\xbb\xbf\xd8\x9c \xe3\x80\x80"), "is blank");
+    BAD_WITH(base, field, S("\xe2\x81\xa6\xe2\x81\xa9\xc2\xad\xe1\x85\x9f"), "is blank");
+    OK_WITH(base, field, S("\xe3\x80\x80x\xe3\x80\x80"));
+    OK_WITH(base, field, S("\xe2\x80\x8f\xd8\xa8"));
     BAD_WITH(base, field, tw_v_uint(3), "must be a string");
     BAD_WITH(base, field, tw_v_bool(true), "must be a string");
     BAD_WITH(base, field, S("tab\there"), "control character");
