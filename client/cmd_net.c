@@ -46,10 +46,10 @@ static int show_peers(tw_cli *cli, const tw_val *res)
     int rc = 0;
     if (conns && conns->type == TW_ARR && conns->len) {
         static const char *const heads[] = { "PEER", "ADDRESS", "DIRECTION", "STATE", "SINCE", "IN", "OUT",
-                                             "CLOCK", "TO RECEIVE", "LAST SYNC" };
+                                             "CLOCK", "TO RECEIVE", "REFUSED", "LAST SYNC" };
         tw_table t;
-        if ((rc = tw_table_init(&t, 10, heads))) return rc;
-        for (size_t c = 5; c <= 8; c++) tw_table_align(&t, c, TW_COL_RIGHT | TW_COL_NOCUT);
+        if ((rc = tw_table_init(&t, 11, heads))) return rc;
+        for (size_t c = 5; c <= 9; c++) tw_table_align(&t, c, TW_COL_RIGHT | TW_COL_NOCUT);
         for (uint32_t i = 0; i < conns->len && rc == 0; i++) {
             const tw_val *p = &conns->v.arr[i];
             size_t l;
@@ -78,11 +78,21 @@ static int show_peers(tw_cli *cli, const tw_val *res)
             rc |= tw_table_addz(&t, clock);
             snprintf(torecv, sizeof torecv, "%" PRIu64, rec_uint(p, "to_receive"));
             rc |= tw_table_addz(&t, torecv);
+            char refused[32];
+            snprintf(refused, sizeof refused, "%" PRIu64, rec_uint(p, "refused"));
+            rc |= tw_table_addz(&t, refused);
             ago(last, sizeof last, rec_uint(p, "last_sync_ms"), now);
             rc |= tw_table_addz(&t, last);
         }
         if (rc == 0) rc = tw_table_print(&t, cli);
         tw_table_free(&t);
+        /* Why entries were refused, one line per connection that had any. */
+        for (uint32_t i = 0; i < conns->len && rc == 0; i++) {
+            size_t fl, wl;
+            const char *fp = tw_rec_str(&conns->v.arr[i], "fingerprint", &fl);
+            const char *why = tw_rec_str(&conns->v.arr[i], "last_refusal", &wl);
+            if (wl) printf("last refusal from %.*s: %.*s\n", (int)(fl ? fl : 1), fl ? fp : "-", (int)wl, why);
+        }
     } else {
         printf("no connections\n");
     }
@@ -114,6 +124,11 @@ static int show_peers(tw_cli *cli, const tw_val *res)
         if (rc == 0) rc = tw_table_print(&t, cli);
         tw_table_free(&t);
     }
+    const tw_val *lt = tw_v_get(res, "learnt");
+    if (rc == 0 && lt && lt->type == TW_MAP && (rec_uint(lt, "count") || rec_uint(lt, "evicted") || rec_uint(lt, "refused")))
+        printf("\nlearnt addresses: %" PRIu64 " of at most %" PRIu64 "; %" PRIu64 " forgotten to make room, %" PRIu64
+               " not dialled (their class: see learn_private, learn_loopback)\n",
+               rec_uint(lt, "count"), rec_uint(lt, "max"), rec_uint(lt, "evicted"), rec_uint(lt, "refused"));
     return rc;
 }
 
@@ -250,10 +265,11 @@ const tw_cmd tw_cmd_peers = {
     "[list | add HOST:PORT | remove HOST:PORT]",
     "With no argument (or list), shows the node's connections (peer fingerprint,\n"
     "address, direction, state, bytes in and out, the peer's clock offset, entries\n"
-    "still to receive, last finished sync) and its known peer addresses (where each\n"
-    "came from: config, manual or learnt from peer records; failures, last success,\n"
-    "last error).  add dials HOST:PORT and remembers it across restarts; remove\n"
-    "forgets it and closes its connection.\n",
+    "still to receive, entries refused with the last reason, last finished sync)\n"
+    "and its known peer addresses (where each came from: config, manual, invite\n"
+    "(a join code) or learnt from peer records; failures, last success, last\n"
+    "error), and how full the learnt-address table is.  add dials HOST:PORT and\n"
+    "remembers it across restarts; remove forgets it and closes its connection.\n",
     cmd_peers,
 };
 

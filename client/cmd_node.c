@@ -116,6 +116,15 @@ static int cmd_status(tw_cli *cli, int argc, char **argv)
         rc |= tw_table_addz(&t, "hidden");
         rc |= tw_table_addz(&t, line);
     }
+    const tw_val *ref = tw_v_get(&res, "refused_from_peers");
+    if (ref && ref->type == TW_UINT && ref->v.u) {
+        char line[TW_REASON_MAX + 64];
+        size_t wl;
+        const char *why = tw_rec_str(&res, "last_refusal", &wl);
+        snprintf(line, sizeof line, "%" PRIu64 " entries from peers since start (last: %.*s)", ref->v.u, (int)wl, why);
+        rc |= tw_table_addz(&t, "refused");
+        rc |= tw_table_addz(&t, line);
+    }
     const tw_val *up = tw_v_get(&res, "uptime_ms");
     if (up && up->type == TW_UINT) {
         char d[64];

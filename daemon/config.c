@@ -3,10 +3,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "twin/err.h"
 #include "twin/keytext.h"
 #include "twin/limits.h"
+#include "twin/addr.h"
 #include "config.h"
 #include "log.h"
 
@@ -79,6 +81,16 @@ static int parse_uint(const char *v, uint64_t max, uint64_t *out, int allow_suff
     return 0;
 }
 
+static int parse_bool(const char *v)
+{
+    static const char *const yes[] = { "yes", "true", "on", "1" }, *const no[] = { "no", "false", "off", "0" };
+    for (size_t i = 0; i < 4; i++) {
+        if (strcasecmp(v, yes[i]) == 0) return 1;
+        if (strcasecmp(v, no[i]) == 0) return 0;
+    }
+    return -1;
+}
+
 #define ERR(...) do { snprintf(err, errlen, __VA_ARGS__); return TW_EINVAL; } while (0)
 
 int tw_config_set(tw_config *c, const char *key, const char *v, char *err, size_t errlen)
@@ -121,6 +133,11 @@ int tw_config_set(tw_config *c, const char *key, const char *v, char *err, size_
     } else if (strcmp(key, "sync_interval") == 0) {
         if (parse_uint(v, 86400, &x, 0) || x < 1) ERR("sync_interval: \"%s\" is not a number of seconds from 1 to 86400", v);
         c->sync_interval_s = (unsigned)x;
+    } else if (strcmp(key, "learn_private") == 0 || strcmp(key, "learn_loopback") == 0) {
+        int b = parse_bool(v);
+        unsigned bit = key[6] == 'p' ? TW_ADDR_ALLOW_PRIVATE : TW_ADDR_ALLOW_LOOPBACK;
+        if (b < 0) ERR("%s: \"%s\" is not yes or no", key, v);
+        c->learn_allow = b ? c->learn_allow | bit : c->learn_allow & ~bit;
     } else if (strcmp(key, "neg_frame_limit") == 0) {
         if (parse_uint(v, TW_FRAME_MAX - 1024, &x, 0) || (x && x < 4096))
             ERR("neg_frame_limit: \"%s\" must be 0 (largest) or 4096 to %u", v, TW_FRAME_MAX - 1024);

@@ -28,6 +28,7 @@ typedef struct tw_config {
     unsigned outbound_target;
     unsigned sync_interval_s;
     unsigned neg_frame_limit;
+    unsigned learn_allow;          /* TW_ADDR_ALLOW_* bits: learnt private and loopback addresses */
 } tw_config;
 
 void tw_config_defaults(tw_config *c);

@@ -19,6 +19,7 @@
 #include <uv.h>
 #include <zstd.h>
 
+#include "twin/addr.h"
 #include "twin/err.h"
 #include "twin/idset.h"
 #include "twin/keytext.h"
@@ -41,7 +42,7 @@ typedef struct paddr paddr;
 
 struct paddr {                    /* a known peer address */
     char addr[TW_ADDR_MAX];
-    enum { SRC_CONFIG, SRC_MANUAL, SRC_LEARNT } source;
+    enum { SRC_CONFIG, SRC_MANUAL, SRC_INVITE, SRC_LEARNT } source;
     bool removed;
     conn *c;                      /* outbound connection in progress or up */
     unsigned failures;
@@ -100,8 +101,13 @@ struct tw_net {
     uint64_t refused_total;       /* entries from peers not stored, since start */
     char last_refusal[TW_REASON_MAX];
     conn *conns;
-    paddr addrs[TW_KNOWN_PEERS_MAX];
+    /* Config and manual addresses (at most TW_KNOWN_PEERS_MAX) and learnt
+     * ones (at most TW_LEARNT_PEERS_MAX, evicted worst first) share one
+     * array but never each other's room: nothing a peer sends can block
+     * `twin peers add`. */
+    paddr addrs[TW_KNOWN_PEERS_MAX + TW_LEARNT_PEERS_MAX];
     size_t naddrs;
+    uint64_t learnt_evicted, learnt_refused;
     struct { uint8_t key[TW_KEY_LEN]; uint64_t until; } bans[TW_BANS_MAX];
     /* Ids still wanted from peers whose connection dropped, by key. */
     struct { uint8_t key[TW_KEY_LEN]; uint8_t *ids; size_t n; } resume[TW_RESUME_PEERS_MAX];
@@ -120,6 +126,7 @@ static void sync_reading(conn *c);
 static int send_msg(conn *c, const uint8_t *msg, size_t len);
 static int add_addr(tw_net *net, const char *addr, int source, char *err, size_t errlen);
 static void learn_addrs(tw_net *net, const tw_entry *e);
+static void forget_addr(tw_net *net, size_t i);
 static int add_pending(tw_net *net, uint64_t ts, const uint8_t id[TW_ID_LEN]);
 
 /* ------------------------------------------------------------- helpers */
@@ -339,6 +346,16 @@ static void conn_close(conn *c, int code, const char *reason)
             d = d / 2 + randombytes_uniform((uint32_t)(d / 2 + 1));
             pa->next_attempt = now + d;
             snprintf(pa->last_error, sizeof pa->last_error, "%s", reason);
+            /* The dial budget of a learnt address: one that never answered
+             * is forgotten after TW_LEARNT_FAILS_MAX attempts (it comes back
+             * only with a new version of its author's peer record, or at the
+             * next start), so a member cannot keep every node dialling
+             * addresses that lead nowhere. */
+            if (pa->source == SRC_LEARNT && !pa->last_success && pa->failures >= TW_LEARNT_FAILS_MAX) {
+                tw_info("net", "learnt address %s forgotten after %u failed attempts: %s", pa->addr, pa->failures, reason);
+                c->pa = NULL;
+                forget_addr(net, (size_t)(pa - net->addrs));
+            }
         } else {
             /* A link that was up is redialled at once (after a little
              * jitter): sync resumes where it stopped. */
@@ -690,9 +707,10 @@ static void established(conn *c, const tw_sess_event *ev)
     if (tw_sync_new(&c->sync, &sc)) { conn_close(c, TW_ENOMEM, "out of memory"); return; }
     enter_state(c, C_ESTABLISHED);
     c->established = now;
-    /* The dialer reconciles at once; the periodic timer of both sides
-     * counts from now, so a connection is not reconciled twice at its start. */
-    c->last_sync_start = now;
+    /* The dialer reconciles at once and its periodic timer counts from
+     * now; the accepting side's first one follows TW_ACCEPT_SYNC_DELAY_MS
+     * later (on_tick). */
+    if (c->outbound) c->last_sync_start = now;
     if (c->pa) {
         c->pa->failures = 0;
         c->pa->last_success = now;
@@ -881,8 +899,32 @@ static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
         uv_freeaddrinfo(res);
         return;
     }
+    /* A learnt name is dialled only at an address of a class this node
+     * dials for learnt addresses: a name can point at 127.0.0.1 or
+     * 169.254.169.254 as well as a literal can. */
+    struct addrinfo *pick = res;
+    tw_addr_class cl = TW_ADDR_PUBLIC;
+    if (c->pa && c->pa->source == SRC_LEARNT) {
+        for (pick = res; pick; pick = pick->ai_next) {
+            const struct sockaddr *sa = pick->ai_addr;
+            if (sa->sa_family == AF_INET)
+                cl = tw_addr_classify_ip(4, (const uint8_t *)&((const struct sockaddr_in *)(const void *)sa)->sin_addr);
+            else if (sa->sa_family == AF_INET6)
+                cl = tw_addr_classify_ip(6, (const uint8_t *)&((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr);
+            else cl = TW_ADDR_INVALID;
+            if (tw_addr_allowed(cl, c->net->node->cfg.learn_allow)) break;
+        }
+        if (!pick) {
+            char why[128];
+            snprintf(why, sizeof why, "learnt name resolves to a %s address, which this node does not dial", tw_addr_class_name(cl));
+            uv_freeaddrinfo(res);
+            c->net->learnt_refused++;
+            conn_close(c, TW_EREFUSED, why);
+            return;
+        }
+    }
     struct sockaddr_storage ss;
-    memcpy(&ss, res->ai_addr, res->ai_addrlen);
+    memcpy(&ss, pick->ai_addr, pick->ai_addrlen);
     uv_freeaddrinfo(res);
     addr_of(&ss, c->ip, sizeof c->ip, c->remote, sizeof c->remote);
     c->creq.data = c;
@@ -929,14 +971,23 @@ static void on_tick(uv_timer_t *t)
         tw_sess_tick(c->sess, now);
         process(c);
         /* Periodic anti-entropy catches whatever live push missed.  The
-         * dialer reconciles at connect, so an inbound connection's first
-         * one is due a whole interval after it was established, not at
-         * once: both sides reconciling at connect doubles the ids sent and,
-         * as the responder's OFFER races the dialer's WANTs, fetches many
+         * dialer reconciles at connect; the accepting side starts its own
+         * first one TW_ACCEPT_SYNC_DELAY_MS after the connection was
+         * established, at a tick where its engine is idle: by then the
+         * dialer's reconciliation has offered it what it lacks and fetched
+         * what the dialer lacked, so this one costs a round of fingerprints
+         * and finds what a dialer that does not reconcile at connect (or
+         * stopped early) left.  Starting both at once doubles the ids sent
+         * and, as one side's OFFER races the other's WANTs, fetches many
          * entries twice. */
-        uint64_t since = c->last_sync_start ? c->last_sync_start : c->established;
-        if (c->state == C_ESTABLISHED && tw_sync_idle(c->sync) &&
-            now - since >= (uint64_t)n->cfg.sync_interval_s * 1000u) {
+        bool due;
+        if (c->last_sync_start) due = now - c->last_sync_start >= (uint64_t)n->cfg.sync_interval_s * 1000u;
+        else if (c->outbound) due = now - c->established >= (uint64_t)n->cfg.sync_interval_s * 1000u;
+        else due = now - c->established >= TW_ACCEPT_SYNC_DELAY_MS;
+        if (c->state == C_ESTABLISHED && tw_sync_idle(c->sync) && due) {
+            if (!c->last_sync_start && !c->outbound)
+                tw_debug("net", "%s (%s): first reconciliation of the accepting side, %llu ms after establishment",
+                         c->remote, c->fpr, (unsigned long long)(now - c->established));
             neg_flush(net);
             c->last_sync_start = now;
             tw_sync_start(c->sync);
@@ -999,21 +1050,90 @@ static paddr *find_addr(tw_net *net, const char *addr)
     return NULL;
 }
 
-/* Addresses from another node's peer record, with that node's key, so a
- * peer already connected the other way is not dialled in vain. */
+/* Drops entry i of the table (never one being dialled or connected). */
+static void forget_addr(tw_net *net, size_t i)
+{
+    paddr *last = &net->addrs[--net->naddrs];
+    if (&net->addrs[i] != last) {
+        net->addrs[i] = *last;
+        if (net->addrs[i].c) net->addrs[i].c->pa = &net->addrs[i];
+    }
+    memset(last, 0, sizeof *last);
+}
+
+/* The learnt address to give way for a new one: not in use, and worst by
+ * failures, then by the oldest success; -1 if all are in use. */
+static ptrdiff_t worst_learnt(tw_net *net)
+{
+    ptrdiff_t w = -1;
+    for (size_t i = 0; i < net->naddrs; i++) {
+        paddr *pa = &net->addrs[i];
+        if (pa->source != SRC_LEARNT || pa->c) continue;
+        if (w < 0) { w = (ptrdiff_t)i; continue; }
+        paddr *b = &net->addrs[w];
+        if (pa->failures > b->failures || (pa->failures == b->failures && pa->last_success < b->last_success))
+            w = (ptrdiff_t)i;
+    }
+    return w;
+}
+
+/*
+ * Addresses from another node's peer record (slot "self" only: the schema
+ * refuses others on every door, and this is checked again here), with that
+ * node's key, so a peer already connected the other way is not dialled in
+ * vain.  Addresses of classes this node does not dial (PROTOCOL.md,
+ * "Learnt addresses") are not kept; a new version of the record replaces
+ * the addresses learnt from the old one, so an author holds at most
+ * TW_PEER_ADDRS_MAX entries of the learnt table however often it writes.
+ */
 static void learn_addrs(tw_net *net, const tw_entry *e)
 {
-    if (e->kind_len != 4 || memcmp(e->kind, "peer", 4) != 0 || memcmp(e->author, net->node->pk, TW_KEY_LEN) == 0)
+    tw_node *n = net->node;
+    if (e->kind_len != 4 || memcmp(e->kind, "peer", 4) != 0 || memcmp(e->author, n->pk, TW_KEY_LEN) == 0 ||
+        e->slot_len != 4 || memcmp(e->slot, "self", 4) != 0 || !tw_node_visible(n, e->author))
         return;
-    const tw_val *as = tw_v_get(&e->body, "addresses");
-    for (uint32_t i = 0; as && as->type == TW_ARR && i < as->len; i++) {
-        char a[TW_ADDR_MAX], err[128];
-        if (as->v.arr[i].type != TW_STR || as->v.arr[i].len >= sizeof a) continue;
-        memcpy(a, as->v.arr[i].v.s, as->v.arr[i].len);
-        a[as->v.arr[i].len] = 0;
-        if (add_addr(net, a, SRC_LEARNT, err, sizeof err)) continue;
-        paddr *pa = find_addr(net, a);
-        if (pa && !pa->key_known) {
+    const tw_val *as = e->body.type == TW_MAP ? tw_v_get(&e->body, "addresses") : NULL;
+    char wanted[TW_PEER_ADDRS_MAX][TW_ADDR_MAX];
+    size_t nw = 0;
+    unsigned refused = 0;
+    const char *refused_class = NULL;
+    for (uint32_t i = 0; as && as->type == TW_ARR && i < as->len && nw < TW_PEER_ADDRS_MAX; i++) {
+        const tw_val *a = &as->v.arr[i];
+        if (a->type != TW_STR || a->len >= TW_ADDR_MAX) continue;
+        memcpy(wanted[nw], a->v.s, a->len);
+        wanted[nw][a->len] = 0;
+        tw_addr_class cl = tw_addr_classify(wanted[nw], a->len);
+        if (!tw_addr_valid(wanted[nw]) || !tw_addr_allowed(cl, n->cfg.learn_allow)) {
+            refused++;
+            refused_class = tw_addr_class_name(cl);
+            continue;
+        }
+        nw++;
+    }
+    if (refused) {
+        net->learnt_refused += refused;
+        char fpr[TW_KEYTEXT_LEN + 1];
+        tw_keytext_encode(fpr, TW_KEYTEXT_PREFIX, e->author);
+        tw_info("net", "peer record of %.*s: %u address%s not learnt (%s%s; see learn_private, learn_loopback)",
+                (int)TW_FPR_CHARS, fpr + 4, refused, refused == 1 ? "" : "es", refused_class,
+                refused > 1 ? " and others" : "");
+    }
+    /* Forget what this author published before and no longer does. */
+    for (size_t i = net->naddrs; i-- > 0;) {
+        paddr *pa = &net->addrs[i];
+        if (pa->source != SRC_LEARNT || !pa->key_known || memcmp(pa->key, e->author, TW_KEY_LEN) != 0) continue;
+        bool still = false;
+        for (size_t k = 0; k < nw && !still; k++) still = strcmp(wanted[k], pa->addr) == 0;
+        if (!still && !pa->c && !pa->removed) forget_addr(net, i);
+    }
+    for (size_t k = 0; k < nw; k++) {
+        char err[128];
+        if (add_addr(net, wanted[k], SRC_LEARNT, err, sizeof err)) continue;
+        paddr *pa = find_addr(net, wanted[k]);
+        if (pa && pa->source == SRC_LEARNT) {
+            pa->key_known = true;
+            memcpy(pa->key, e->author, TW_KEY_LEN);
+        } else if (pa && !pa->key_known) {
             pa->key_known = true;
             memcpy(pa->key, e->author, TW_KEY_LEN);
         }
@@ -1033,7 +1153,24 @@ static int add_addr(tw_net *net, const char *addr, int source, char *err, size_t
         pa->removed = false;
         return 0;
     }
-    if (net->naddrs >= TW_KNOWN_PEERS_MAX) { snprintf(err, errlen, "the known-peer table is full (%u)", TW_KNOWN_PEERS_MAX); return TW_ETOOBIG; }
+    size_t learnt = 0, other = 0;
+    for (size_t i = 0; i < net->naddrs; i++) {
+        if (net->addrs[i].source == SRC_LEARNT) learnt++;
+        else other++;
+    }
+    if (source == SRC_LEARNT && learnt >= TW_LEARNT_PEERS_MAX) {
+        ptrdiff_t w = worst_learnt(net);
+        if (w < 0) { snprintf(err, errlen, "the learnt-address table is full (%u), all in use", TW_LEARNT_PEERS_MAX); return TW_ETOOBIG; }
+        tw_debug("net", "learnt address %s forgotten for %s (learnt table full)", net->addrs[w].addr, addr);
+        forget_addr(net, (size_t)w);
+        net->learnt_evicted++;
+    } else if (source != SRC_LEARNT && other >= TW_KNOWN_PEERS_MAX) {
+        /* An address the operator removed gives its room back. */
+        size_t i = 0;
+        while (i < net->naddrs && !(net->addrs[i].source != SRC_LEARNT && net->addrs[i].removed && !net->addrs[i].c)) i++;
+        if (i == net->naddrs) { snprintf(err, errlen, "the known-peer table is full (%u)", TW_KNOWN_PEERS_MAX); return TW_ETOOBIG; }
+        forget_addr(net, i);
+    }
     pa = &net->addrs[net->naddrs++];
     memset(pa, 0, sizeof *pa);
     snprintf(pa->addr, sizeof pa->addr, "%s", addr);
@@ -1041,31 +1178,48 @@ static int add_addr(tw_net *net, const char *addr, int source, char *err, size_t
     return 0;
 }
 
+/* Saved as an array: a manual address as a string, one from an
+ * invitation as [address, "invite"]. */
 static void save_manual(tw_net *net)
 {
     tw_buf b;
     tw_buf_init(&b);
     uint32_t k = 0;
-    for (size_t i = 0; i < net->naddrs; i++) if (!net->addrs[i].removed && net->addrs[i].source == SRC_MANUAL) k++;
-    tw_mpw_arr(&b, k);
     for (size_t i = 0; i < net->naddrs; i++)
-        if (!net->addrs[i].removed && net->addrs[i].source == SRC_MANUAL) tw_mpw_cstr(&b, net->addrs[i].addr);
+        if (!net->addrs[i].removed && (net->addrs[i].source == SRC_MANUAL || net->addrs[i].source == SRC_INVITE)) k++;
+    tw_mpw_arr(&b, k);
+    for (size_t i = 0; i < net->naddrs; i++) {
+        paddr *pa = &net->addrs[i];
+        if (pa->removed) continue;
+        if (pa->source == SRC_MANUAL) tw_mpw_cstr(&b, pa->addr);
+        else if (pa->source == SRC_INVITE) { tw_mpw_arr(&b, 2); tw_mpw_cstr(&b, pa->addr); tw_mpw_cstr(&b, "invite"); }
+    }
     if (tw_store_meta_put(net->node->store, "peers", b.p, b.len))
         tw_warn("net", "cannot save the peer list");
     tw_buf_free(&b);
 }
 
-int tw_net_peer_add(tw_node *n, const char *addr, char *err, size_t errlen)
+static int peer_add(tw_node *n, const char *addr, int source, char *err, size_t errlen)
 {
     tw_net *net = n->net;
     if (!net) { snprintf(err, errlen, "networking is not running"); return TW_ESTATE; }
-    int rc = add_addr(net, addr, SRC_MANUAL, err, errlen);
+    int rc = add_addr(net, addr, source, err, errlen);
     if (rc) return rc;
     paddr *pa = find_addr(net, addr);
     if (pa) { pa->next_attempt = 0; pa->failures = 0; }
     save_manual(net);
-    tw_info("net", "peer %s added", addr);
+    tw_info("net", "peer %s added%s", addr, source == SRC_INVITE ? " from an invitation" : "");
     return 0;
+}
+
+int tw_net_peer_add(tw_node *n, const char *addr, char *err, size_t errlen)
+{
+    return peer_add(n, addr, SRC_MANUAL, err, errlen);
+}
+
+int tw_net_peer_add_invite(tw_node *n, const char *addr, char *err, size_t errlen)
+{
+    return peer_add(n, addr, SRC_INVITE, err, errlen);
 }
 
 int tw_net_peer_remove(tw_node *n, const char *addr, char *err, size_t errlen)
@@ -1114,7 +1268,12 @@ int tw_net_encode_peers(tw_node *n, tw_buf *out)
     if (!net) return TW_ESTATE;
     for (conn *c = net->conns; c; c = c->next) nc++;
     for (size_t i = 0; i < net->naddrs; i++) if (!net->addrs[i].removed) nk++;
-    if ((rc = tw_mpw_map(out, 2)) || (rc = tw_mpw_cstr(out, "connections")) || (rc = tw_mpw_arr(out, nc))) return rc;
+    size_t nlearnt = 0;
+    for (size_t i = 0; i < net->naddrs; i++) nlearnt += net->addrs[i].source == SRC_LEARNT;
+    if ((rc = tw_mpw_map(out, 3)) || (rc = tw_mpw_cstr(out, "learnt")) || (rc = tw_mpw_map(out, 4)) ||
+        (rc = tw_mpw_kv_uint(out, "count", nlearnt)) || (rc = tw_mpw_kv_uint(out, "max", TW_LEARNT_PEERS_MAX)) ||
+        (rc = tw_mpw_kv_uint(out, "evicted", net->learnt_evicted)) || (rc = tw_mpw_kv_uint(out, "refused", net->learnt_refused)) ||
+        (rc = tw_mpw_cstr(out, "connections")) || (rc = tw_mpw_arr(out, nc))) return rc;
     for (conn *c = net->conns; c; c = c->next) {
         char kt[TW_KEYTEXT_LEN + 1] = "";
         tw_sync_progress p = { 0 };
@@ -1137,7 +1296,7 @@ int tw_net_encode_peers(tw_node *n, tw_buf *out)
             return rc;
     }
     if ((rc = tw_mpw_cstr(out, "known")) || (rc = tw_mpw_arr(out, nk))) return rc;
-    static const char *const src[] = { "config", "manual", "learnt" };
+    static const char *const src[] = { "config", "manual", "invite", "learnt" };
     for (size_t i = 0; i < net->naddrs; i++) {
         paddr *pa = &net->addrs[i];
         if (pa->removed) continue;
@@ -1325,13 +1484,20 @@ int tw_net_start(tw_node *n, char *err, size_t errlen)
         tw_val v;
         tw_arena_init(&a, 1 << 20);
         if (tw_mp_decode(saved.p, saved.len, &a, 0, &v, NULL, NULL) == 0 && v.type == TW_ARR)
-            for (uint32_t i = 0; i < v.len; i++)
-                if (v.v.arr[i].type == TW_STR && v.v.arr[i].len < TW_ADDR_MAX) {
-                    char addr[TW_ADDR_MAX];
-                    memcpy(addr, v.v.arr[i].v.s, v.v.arr[i].len);
-                    addr[v.v.arr[i].len] = 0;
-                    add_addr(net, addr, SRC_MANUAL, err, errlen);
+            for (uint32_t i = 0; i < v.len; i++) {
+                const tw_val *it = &v.v.arr[i];
+                int src = SRC_MANUAL;
+                if (it->type == TW_ARR && it->len == 2 && it->v.arr[1].type == TW_STR) {
+                    src = SRC_INVITE;
+                    it = &it->v.arr[0];
                 }
+                if (it->type == TW_STR && it->len < TW_ADDR_MAX) {
+                    char addr[TW_ADDR_MAX];
+                    memcpy(addr, it->v.s, it->len);
+                    addr[it->len] = 0;
+                    add_addr(net, addr, src, err, errlen);
+                }
+            }
         tw_arena_free(&a);
     }
     tw_buf_free(&saved);

@@ -44,6 +44,9 @@ struct tw_neg_item;
 void tw_net_admission_changed(tw_node *n, const struct tw_neg_item *gone, size_t ngone,
                               const struct tw_neg_item *added, size_t nadded, bool gained);
 
+/* As tw_net_peer_add, for the address an invitation code gave (shown with
+ * source "invite"; saved like a manual one). */
+int tw_net_peer_add_invite(tw_node *n, const char *addr, char *err, size_t errlen);
 /* Entries received from peers and not stored since start, and the reason
  * of the last one ("" if none). */
 void tw_net_refusals(tw_node *n, uint64_t *count, const char **last);

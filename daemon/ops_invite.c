@@ -217,7 +217,7 @@ int tw_ops_join(tw_node *n, const tw_val *args, tw_buf *out, tw_op_err *e)
     /* The node is in the network now; a failure to dial is worth telling,
      * not undoing the join for. */
     char perr[256];
-    if (tw_net_peer_add(n, inv.addr, perr, sizeof perr) != 0)
+    if (tw_net_peer_add_invite(n, inv.addr, perr, sizeof perr) != 0)
         snprintf(note, sizeof note, "joined, but the inviter's address was not added: %s "
                  "(add a member's address with twin peers add HOST:PORT)", perr);
     tw_net_sync_now(n);

@@ -48,7 +48,7 @@ converge() {
 tw_start n1 --listen "127.0.0.1:$P1" || { fail "n1 starts"; tw_done; }
 NETKEY=$(tw_netkey n1)
 tw_stop n1
-CONF=$(tw_conf common "network_key = $NETKEY" "sync_interval = 3" "log_level = debug")
+CONF=$(tw_conf common "network_key = $NETKEY" "sync_interval = 3" "log_level = debug" "learn_loopback = yes")
 for n in n1 n2 n3 n4 n5; do start "$n" "$n starts with the shared network key, listening on its own port"; done
 
 ok=1
