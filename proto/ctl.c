@@ -20,7 +20,7 @@ int tw_ctl_frame(tw_buf *out, const tw_val *msg)
     uint8_t hdr[TW_CTL_HDR_LEN] = { 0 };
     int rc = tw_buf_put(out, hdr, sizeof hdr);
     if (rc) return rc;
-    if ((rc = tw_mp_encode(out, msg))) { out->len = at; return rc; }
+    if ((rc = tw_mp_encode_ctl(out, msg))) { out->len = at; return rc; }
     size_t n = out->len - at - TW_CTL_HDR_LEN;
     if (n > TW_CTL_MSG_MAX) { out->len = at; return TW_ETOOBIG; }
     out->p[at] = (uint8_t)(n >> 24);

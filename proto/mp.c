@@ -373,12 +373,12 @@ static int encspan_cmp(const void *x, const void *y)
     return keycmp(a->base + a->off, a->len, b->base + b->off, b->len);
 }
 
-static int enc(tw_buf *b, const tw_val *v, unsigned depth)
+static int enc(tw_buf *b, const tw_val *v, unsigned depth, unsigned max)
 {
     int rc;
     /* Same bound as the reader: containers may sit at depths 0 to
      * TW_DEPTH_MAX - 1, so whatever we write can be read back. */
-    if ((v->type == TW_ARR || v->type == TW_MAP) && depth >= TW_DEPTH_MAX) return TW_EDEPTH;
+    if ((v->type == TW_ARR || v->type == TW_MAP) && depth >= max) return TW_EDEPTH;
     switch (v->type) {
     case TW_NIL: return tw_mpw_nil(b);
     case TW_BOOL: return tw_mpw_bool(b, v->v.b);
@@ -392,7 +392,7 @@ static int enc(tw_buf *b, const tw_val *v, unsigned depth)
     case TW_ARR:
         if ((rc = tw_mpw_arr(b, v->len))) return rc;
         for (uint32_t i = 0; i < v->len; i++)
-            if ((rc = enc(b, &v->v.arr[i], depth + 1))) return rc;
+            if ((rc = enc(b, &v->v.arr[i], depth + 1, max))) return rc;
         return 0;
     case TW_MAP: {
         if ((rc = tw_mpw_map(b, v->len))) return rc;
@@ -406,7 +406,7 @@ static int enc(tw_buf *b, const tw_val *v, unsigned depth)
         for (uint32_t i = 0; i < v->len && rc == 0; i++) {
             ks[i].off = kb.len;
             ks[i].kv = &v->v.map[i];
-            rc = enc(&kb, &v->v.map[i].k, depth + 1);
+            rc = enc(&kb, &v->v.map[i].k, depth + 1, max);
             ks[i].len = kb.len - ks[i].off;
         }
         if (rc == 0) {
@@ -417,7 +417,7 @@ static int enc(tw_buf *b, const tw_val *v, unsigned depth)
                     rc = TW_EINVAL;
             for (uint32_t i = 0; i < v->len && rc == 0; i++) {
                 rc = tw_buf_put(b, kb.p + ks[i].off, ks[i].len);
-                if (rc == 0) rc = enc(b, &ks[i].kv->v, depth + 1);
+                if (rc == 0) rc = enc(b, &ks[i].kv->v, depth + 1, max);
             }
         }
         free(ks);
@@ -428,7 +428,8 @@ static int enc(tw_buf *b, const tw_val *v, unsigned depth)
     return TW_EINVAL;
 }
 
-int tw_mp_encode(tw_buf *b, const tw_val *v) { return enc(b, v, 0); }
+int tw_mp_encode(tw_buf *b, const tw_val *v) { return enc(b, v, 0, TW_DEPTH_MAX); }
+int tw_mp_encode_ctl(tw_buf *b, const tw_val *v) { return enc(b, v, 0, TW_CTL_DEPTH_MAX); }
 
 /* ------------------------------------------------------------- builders */
 

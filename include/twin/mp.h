@@ -79,6 +79,8 @@ bool tw_utf8_valid(const uint8_t *s, size_t n);
 
 /* ---- writing (canonical) ---- */
 int tw_mp_encode(tw_buf *b, const tw_val *v);   /* sorts map keys; TW_EINVAL on duplicates */
+/* The same, nesting up to TW_CTL_DEPTH_MAX (control messages). */
+int tw_mp_encode_ctl(tw_buf *b, const tw_val *v);
 /* Streaming writers for hand-built messages (caller keeps keys sorted). */
 int tw_mpw_nil(tw_buf *b);
 int tw_mpw_bool(tw_buf *b, bool x);

@@ -7,6 +7,12 @@
  *   evilpeer --connect HOST:PORT (--netkey TWN | --netkey-file FILE)
  *            [--seed HEX64] [--bind IP] [--other-netkey TWN] [--wait S]
  *            --mode MODE [--count N] [--hold S] [--reopen-ms MS] [--versions MIN:MAX]
+ *            [--file BUNDLE]
+ *
+ * Mode push-bundle pushes every entry of BUNDLE (made by tests/tools/propgen,
+ * signed by whoever the test chose: a member with a valid key, say) as live
+ * pushes, several per ENTRIES message, reading the node between messages;
+ * it prints "pushed N" and reports as the other modes do.
  *
  * The real session code is used on purpose: a hostile peer that gets the
  * handshake right is the one that reaches the sync engine and the ingest
@@ -50,6 +56,8 @@
 #include "twin/mp.h"
 #include "twin/session.h"
 #include "twin/wire.h"
+#include "bundle.h"
+#include "twin/vec.h"
 
 #define EP_IDLE_MAX       4096u     /* connections the idle mode holds at most */
 #define EP_FAST_CLOSE_MS  2000u     /* a close this soon after the connection opened is "fast" */
@@ -61,6 +69,7 @@
 typedef struct opts {
     const char *connect, *bind, *mode, *netkey_text, *netkey_file, *seed_hex, *other_netkey;
     const char *as_key, *slot;   /* forge: the author named, and the slot taken */
+    const char *file;            /* push-bundle: the bundle whose entries are pushed */
     unsigned count, hold_s, wait_s, reopen_ms;
     uint32_t vmin, vmax;
     uint64_t features;        /* hello features: zstd, except in mode znofeat */
@@ -347,6 +356,69 @@ static int make_entry(tw_buf *env, const char *mode, const uint8_t sk[64], const
     return 0;
 }
 
+/* ------------------------------------------------------------- push-bundle */
+
+typedef struct envs_ctx { tw_buf all; size_t *offs, *lens, n, cap; } envs_ctx;
+
+static int collect_env(void *ctx, uint64_t offset, const uint8_t *env, size_t len, const char *why)
+{
+    envs_ctx *x = ctx;
+    (void)offset;
+    (void)why;    /* a refused envelope is pushed too: the node is to refuse it */
+    size_t *o = tw_vec_room(x->offs, &x->cap, x->n, sizeof *o, 256), *l;
+    if (!o) return 1;
+    x->offs = o;
+    size_t cap2 = x->cap;
+    l = realloc(x->lens, cap2 * sizeof *l);
+    if (!l) return 1;
+    x->lens = l;
+    x->offs[x->n] = x->all.len;
+    x->lens[x->n++] = len;
+    return tw_buf_put(&x->all, env, len) ? 1 : 0;
+}
+
+static int push_bundle(peer *p, const opts *o)
+{
+    FILE *f = o->file ? fopen(o->file, "rb") : NULL;
+    if (!f) { fprintf(stderr, "evilpeer: push-bundle needs a readable --file\n"); return 2; }
+    tw_buf raw;
+    tw_buf_init(&raw);
+    uint8_t chunk[65536];
+    size_t r;
+    while ((r = fread(chunk, 1, sizeof chunk, f)) > 0) tw_buf_put(&raw, chunk, r);
+    fclose(f);
+    envs_ctx x = { .n = 0 };
+    tw_buf_init(&x.all);
+    tw_bundle_report rep;
+    int rc = tw_bundle_parse(raw.p, raw.len, collect_env, &x, &rep) ? TW_ENOMEM : 0;
+    size_t sent = 0;
+    for (size_t i = 0; rc == 0 && i < x.n && !p->eof;) {
+        /* As many envelopes as fit in one transport message. */
+        const uint8_t *ep[256];
+        size_t el[256], k = 0, bytes = TW_WIRE_ENTRIES_HEAD_MAX;
+        while (i + k < x.n && k < 256 && bytes + TW_WIRE_BIN_SIZE(x.lens[i + k]) <= TW_SESS_MSG_MAX) {
+            ep[k] = x.all.p + x.offs[i + k];
+            el[k] = x.lens[i + k];
+            bytes += TW_WIRE_BIN_SIZE(x.lens[i + k]);
+            k++;
+        }
+        tw_buf msg;
+        tw_buf_init(&msg);
+        rc = tw_wire_entries(&msg, 0, true, ep, el, k);
+        if (!rc) rc = send_msg(p, &msg);
+        tw_buf_free(&msg);
+        i += k;
+        sent += k;
+        pump(p, 20, NULL);
+    }
+    printf("pushed %zu\n", sent);
+    tw_buf_free(&raw);
+    tw_buf_free(&x.all);
+    free(x.offs);
+    free(x.lens);
+    return rc;
+}
+
 /* ------------------------------------------------------------- idle flood */
 
 typedef struct idle_conn { int fd; bool open; uint64_t since, reopen_at; } idle_conn;
@@ -475,6 +547,7 @@ int main(int argc, char **argv)
         { "hold", required_argument, NULL, 'H' }, { "wait", required_argument, NULL, 'w' },
         { "reopen-ms", required_argument, NULL, 'r' }, { "versions", required_argument, NULL, 'v' },
         { "as", required_argument, NULL, 'A' }, { "slot", required_argument, NULL, 'S' },
+        { "file", required_argument, NULL, 'F' },
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 },
     };
@@ -492,6 +565,7 @@ int main(int argc, char **argv)
         case 'o': o.other_netkey = optarg; break;
         case 'A': o.as_key = optarg; break;
         case 'S': o.slot = optarg; break;
+        case 'F': o.file = optarg; break;
         case 'n': o.count = (unsigned)strtoul(optarg, NULL, 10); break;
         case 'H': o.hold_s = (unsigned)strtoul(optarg, NULL, 10); break;
         case 'w': o.wait_s = (unsigned)strtoul(optarg, NULL, 10); break;
@@ -639,6 +713,8 @@ int main(int argc, char **argv)
             if (!rc) rc = send_msg(&p, &msg);
             tw_buf_free(&env);
             tw_buf_free(&msg);
+        } else if (strcmp(m, "push-bundle") == 0) {
+            rc = push_bundle(&p, &o);
         } else {
             fprintf(stderr, "evilpeer: unknown mode \"%s\"\n", m);
             usage(stderr);
