@@ -19,9 +19,9 @@
  *                   --addrs A,B,... [--versions V] [--slots K]
  *       what a member holding a valid key can send to hurt every node:
  *       K peer records in slots other than "self", V versions of its own
- *       peer record (the first naming the addresses A,B,..., each later one
- *       eight new names under .invalid), a record of an unknown kind nested
- *       to the depth limit, and a valid group record.
+ *       peer record (each but the last naming eight new names under
+ *       .invalid, the last the addresses A,B,...), a record of an unknown
+ *       kind nested to the depth limit, and a valid group record.
  * Exit status 0, 1 on a local error, 2 on a usage error.
  */
 #include <getopt.h>
@@ -188,11 +188,12 @@ static int run_hostile(const uint8_t sk[64], const uint8_t netid[32], const char
         c.body = pc_finish(&a, &m);
         if (add_entry(&b, &env, sk, netid, &c, ts + count++)) return 1;
     }
-    /* Its own peer record, version after version. */
+    /* Its own peer record, version after version: the newest is the one
+     * every node keeps. */
     for (unsigned v = 0; v < versions; v++) {
         char *names[TW_PEER_ADDRS_MAX];
         unsigned nn = TW_PEER_ADDRS_MAX;
-        if (v == 0) { memcpy(names, addrs, na * sizeof *names); nn = na; }
+        if (v == versions - 1) { memcpy(names, addrs, na * sizeof *names); nn = na; }
         else
             for (unsigned j = 0; j < nn; j++) {
                 names[j] = tw_arena_alloc(&a, 64);
