@@ -349,6 +349,27 @@ static void test_map_ceiling(void **state)
     tw_store_get_info(s, &info);
     assert_int_equal(info.entries, stored);
     assert_true(info.map_size <= ceiling);
+    /* The condition is kept for twin status, and said plainly. */
+    assert_true(info.full_since > 0);
+    assert_true(info.full_last >= info.full_since);
+    assert_int_equal(info.full_fails, 1);
+    assert_true(info.full_ceiling);
+    assert_true(info.full_need > 0);
+    char msg[TW_STORE_FULL_TEXT_MAX];
+    assert_true(tw_store_full_text(s, 0, msg, sizeof msg) > 0);
+    assert_non_null(strstr(msg, "storage full: the store has reached its map ceiling of 1 MiB (raise map_ceiling"));
+    /* A smaller write that fits does not end it; nor does a read. */
+    made one;
+    tw_put p1;
+    make(&one, sk1, "place", "small", 5, "s");
+    memset(&p1, 0, sizeof p1);
+    p1.e = &one.e;
+    int rc1 = tw_store_put_batch(s, &p1, 1);
+    assert_true(rc1 == 0 || rc1 == TW_EFULL);
+    tw_store_get_info(s, &info);
+    assert_true(info.full_since > 0);
+    if (rc1 == 0) stored++;
+    unmake(&one);
     uint8_t d[32];
     uint64_t n;
     assert_int_equal(tw_store_digest(s, d, &n), 0);
