@@ -52,7 +52,10 @@ struct tw_store {
      * by the next write that commits. */
     uint64_t full_since, full_last, full_fails, full_need, full_free;
     bool full_ceiling;            /* the last refusal was the map ceiling, not the disk */
+    unsigned scans;               /* scans running a callback inside their transaction */
 };
+
+static int txn_begin(tw_store *s, unsigned flags, MDB_txn **txn);
 
 static int lmdb_err(int rc)
 {
@@ -269,10 +272,10 @@ static int write_end(tw_store *s, MDB_txn *txn, int rc, uint64_t need, const cha
 /* Begins a write transaction, following a map another process grew. */
 static int write_begin(tw_store *s, MDB_txn **txn)
 {
-    int rc = mdb_txn_begin(s->env, NULL, 0, txn);
+    int rc = txn_begin(s, 0, txn);
     if (rc == MDB_MAP_RESIZED) {
         mdb_env_set_mapsize(s->env, 0);
-        rc = mdb_txn_begin(s->env, NULL, 0, txn);
+        rc = txn_begin(s, 0, txn);
     }
     if (rc) tw_err("store", "cannot begin a write: %s", mdb_strerror(rc));
     return rc;
@@ -282,6 +285,79 @@ static int meta_txn_put(MDB_txn *txn, tw_store *s, const char *name, const void 
 {
     MDB_val k = { strlen(name), (void *)name }, v = { len, (void *)val };
     return mdb_put(txn, s->meta, &k, &v, 0);
+}
+
+/* Creates and opens the environment of s->dir at s->map_size (or the size
+ * the file already has); on failure s->env is NULL. */
+static int env_open(tw_store *s)
+{
+    int rc = mdb_env_create(&s->env);
+    if (rc) { s->env = NULL; return rc; }
+    mdb_env_set_maxdbs(s->env, 8);
+    /* Full durability by default: no MDB_NOSYNC, MDB_NOMETASYNC or
+     * MDB_WRITEMAP.  MDB_NOTLS because read transactions are tied to the
+     * store, not to threads. */
+    if ((rc = mdb_env_set_mapsize(s->env, (size_t)s->map_size)) ||
+        (rc = mdb_env_open(s->env, s->dir, MDB_NOTLS, 0600))) {
+        mdb_env_close(s->env);
+        s->env = NULL;
+        return rc;
+    }
+    MDB_envinfo info;
+    mdb_env_info(s->env, &info);
+    s->map_size = info.me_mapsize;
+    return 0;
+}
+
+/*
+ * A commit whose meta page could not be written (a full disk on a
+ * copy-on-write filesystem, an I/O error) leaves the environment failed:
+ * LMDB answers every later transaction with MDB_PANIC.  The data file is
+ * as it was before that commit, so closing and opening the environment
+ * again brings the store back with nothing lost that was acknowledged.
+ * Done only when no transaction is open (no scan is running a callback).
+ */
+static int env_reopen(tw_store *s)
+{
+    if (s->scans) return MDB_PANIC;
+    if (s->env) mdb_env_close(s->env);
+    s->env = NULL;
+    s->map_at = NULL;
+    s->map_len = 0;
+    int rc = env_open(s);
+    MDB_txn *txn = NULL;
+    if (rc == 0 && (rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn)) == 0) {
+        if ((rc = mdb_dbi_open(txn, "entries", 0, &s->entries)) == 0 &&
+            (rc = mdb_dbi_open(txn, "slots", 0, &s->slots)) == 0 &&
+            (rc = mdb_dbi_open(txn, "ids", 0, &s->ids)) == 0 &&
+            (rc = mdb_dbi_open(txn, "meta", 0, &s->meta)) == 0) {
+            MDB_stat st;
+            if ((rc = mdb_stat(txn, s->ids, &st)) == 0) s->count = st.ms_entries;
+        }
+        /* Committed, not aborted: an aborted transaction closes the
+         * handles it opened. */
+        if (rc == 0) rc = mdb_txn_commit(txn);
+        else mdb_txn_abort(txn);
+    }
+    if (rc) {
+        tw_err("store", "the store failed and cannot be opened again: %s", mdb_strerror(rc));
+        return rc;
+    }
+    s->gen++;
+    tw_warn("store", "the store failed after a write that could not be completed and was opened again; nothing committed before it is lost");
+    return 0;
+}
+
+/* Begins a transaction; a failed environment is opened again first. */
+static int txn_begin(tw_store *s, unsigned flags, MDB_txn **txn)
+{
+    if (!s->env) {
+        int rc = env_reopen(s);
+        if (rc) return rc;
+    }
+    int rc = mdb_txn_begin(s->env, NULL, flags, txn);
+    if (rc == MDB_PANIC && (rc = env_reopen(s)) == 0) rc = mdb_txn_begin(s->env, NULL, flags, txn);
+    return rc;
 }
 
 int tw_store_open(tw_store **out, const char *dir, uint64_t map_ceiling,
@@ -301,17 +377,8 @@ int tw_store_open(tw_store **out, const char *dir, uint64_t map_ceiling,
         free(s);
         return TW_EIO;
     }
-    if ((rc = mdb_env_create(&s->env))) goto fail;
-    mdb_env_set_maxdbs(s->env, 8);
-    if ((rc = mdb_env_set_mapsize(s->env, (size_t)s->map_size))) goto fail;
-    /* Full durability by default: no MDB_NOSYNC, MDB_NOMETASYNC or
-     * MDB_WRITEMAP.  MDB_NOTLS because read transactions are tied to the
-     * store, not to threads. */
-    if ((rc = mdb_env_open(s->env, path, MDB_NOTLS, 0600))) goto fail;
+    if ((rc = env_open(s))) goto fail;
     snprintf(s->path, sizeof s->path, "%s/data.mdb", path);
-    MDB_envinfo info;
-    mdb_env_info(s->env, &info);
-    s->map_size = info.me_mapsize;
     int dead = 0;
     mdb_reader_check(s->env, &dead);
     if (dead) tw_info("store", "cleared %d stale reader slot(s) left by dead processes", dead);
@@ -374,7 +441,7 @@ fail:
 void tw_store_close(tw_store *s)
 {
     if (!s) return;
-    mdb_env_close(s->env);
+    if (s->env) mdb_env_close(s->env);
     free(s);
 }
 
@@ -498,7 +565,7 @@ int tw_store_remove(tw_store *s, const uint8_t (*ids)[TW_ID_LEN], size_t n)
 int tw_store_get(tw_store *s, const uint8_t id[TW_ID_LEN], tw_buf *env)
 {
     MDB_txn *txn;
-    int rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn);
+    int rc = txn_begin(s, MDB_RDONLY, &txn);
     if (rc) return lmdb_err(rc);
     MDB_val v;
     rc = get_env(s, txn, id, &v, NULL);
@@ -513,7 +580,7 @@ int tw_store_get(tw_store *s, const uint8_t id[TW_ID_LEN], tw_buf *env)
 int tw_store_has(tw_store *s, const uint8_t id[TW_ID_LEN])
 {
     MDB_txn *txn;
-    int rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn);
+    int rc = txn_begin(s, MDB_RDONLY, &txn);
     if (rc) return lmdb_err(rc);
     MDB_val k = { TW_ID_LEN, (void *)id }, v;
     rc = mdb_get(txn, s->ids, &k, &v);
@@ -531,7 +598,7 @@ int tw_store_slot(tw_store *s, const char *kind, size_t kind_len, const uint8_t 
     if (kind_len > TW_KIND_MAX || slot_len > TW_SLOT_MAX) return TW_EINVAL;
     tw_store_slotkey(sk, &skn, kind, kind_len, author, slot, slot_len);
     MDB_txn *txn;
-    int rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn);
+    int rc = txn_begin(s, MDB_RDONLY, &txn);
     if (rc) return lmdb_err(rc);
     MDB_val k = { skn, sk }, v;
     rc = mdb_get(txn, s->slots, &k, &v);
@@ -558,9 +625,10 @@ int tw_store_scan(tw_store *s, const char *kind, size_t kind_len,
         prefix[kind_len] = 0;
         plen = kind_len + 1;
     }
-    int rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn);
+    int rc = txn_begin(s, MDB_RDONLY, &txn);
     if (rc) return lmdb_err(rc);
     if ((rc = mdb_cursor_open(txn, s->entries, &cur))) { mdb_txn_abort(txn); return lmdb_err(rc); }
+    s->scans++;
     MDB_val k, v;
     if (after && after_len) {
         k = (MDB_val){ after_len, (void *)after };
@@ -585,6 +653,7 @@ int tw_store_scan(tw_store *s, const char *kind, size_t kind_len,
     }
     mdb_cursor_close(cur);
     mdb_txn_abort(txn);
+    s->scans--;
     if (ret) return ret;
     if (rc && rc != MDB_NOTFOUND) {
         tw_err("store", "scan failed: %s", mdb_strerror(rc));
@@ -624,7 +693,7 @@ int tw_store_digest(tw_store *s, uint8_t out[32], uint64_t *count)
     MDB_cursor *cur;
     crypto_generichash_state st;
     uint64_t n = 0;
-    int rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn);
+    int rc = txn_begin(s, MDB_RDONLY, &txn);
     if (rc) return lmdb_err(rc);
     if ((rc = mdb_cursor_open(txn, s->ids, &cur))) { mdb_txn_abort(txn); return lmdb_err(rc); }
     crypto_generichash_init(&st, NULL, 0, 32);
@@ -652,13 +721,15 @@ uint64_t tw_store_generation(const tw_store *s) { return s->gen; }
 
 void tw_store_get_info(tw_store *s, tw_store_info *info)
 {
-    MDB_envinfo ei;
-    MDB_stat st;
-    mdb_env_info(s->env, &ei);
-    mdb_env_stat(s->env, &st);
+    MDB_envinfo ei = { 0 };
+    MDB_stat st = { 0 };
+    if (s->env) {               /* NULL only after a failed reopen */
+        mdb_env_info(s->env, &ei);
+        mdb_env_stat(s->env, &st);
+    }
     info->entries = s->count;
     info->map_size = ei.me_mapsize;
-    info->map_used = (uint64_t)(ei.me_last_pgno + 1) * st.ms_psize;
+    info->map_used = s->env ? (uint64_t)(ei.me_last_pgno + 1) * st.ms_psize : 0;
     info->map_ceiling = s->map_ceiling;
     info->disk_free = disk_free(s);
     info->full_since = s->full_since;
@@ -671,7 +742,7 @@ void tw_store_get_info(tw_store *s, tw_store_info *info)
 int tw_store_meta_get(tw_store *s, const char *name, tw_buf *val)
 {
     MDB_txn *txn;
-    int rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn);
+    int rc = txn_begin(s, MDB_RDONLY, &txn);
     if (rc) return lmdb_err(rc);
     MDB_val k = { strlen(name), (void *)name }, v;
     rc = mdb_get(txn, s->meta, &k, &v);
@@ -701,9 +772,10 @@ int tw_store_scan_slots(tw_store *s, const uint8_t *author, tw_store_slot_fn fn,
 {
     MDB_txn *txn;
     MDB_cursor *cur;
-    int rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn);
+    int rc = txn_begin(s, MDB_RDONLY, &txn);
     if (rc) return lmdb_err(rc);
     if ((rc = mdb_cursor_open(txn, s->slots, &cur))) { mdb_txn_abort(txn); return lmdb_err(rc); }
+    s->scans++;
     MDB_val k, v;
     uint8_t seek[TW_KIND_MAX + 1 + TW_KEY_LEN];
     int ret = 0;
@@ -738,6 +810,7 @@ int tw_store_scan_slots(tw_store *s, const uint8_t *author, tw_store_slot_fn fn,
     }
     mdb_cursor_close(cur);
     mdb_txn_abort(txn);
+    s->scans--;
     if (ret) return ret;
     if (rc && rc != MDB_NOTFOUND) {
         tw_err("store", "slot scan failed: %s", mdb_strerror(rc));
