@@ -139,12 +139,11 @@ static size_t commit_puts(tw_ingest *ing, tw_put *puts, size_t np, int *rcp)
     int rc = tw_ingest_commit_halving(np, TW_COMMIT_BATCH_MIN, put_range_commit, &r, &done, &commits, &refused);
     if (rc == TW_EFULL) {
         /* One line per refused batch, with its counts, however many
-         * entries it held: they are asked for again at the next
-         * reconciliation. */
+         * entries it held. */
         char msg[TW_STORE_FULL_TEXT_MAX];
         tw_store_full_text(ing->node->store, tw_store_put_need(ing->node->store, puts + done, np - done),
                            msg, sizeof msg);
-        tw_err("ingest", "%s; %zu of %zu received entries stored, %zu not stored (asked for again at the next reconciliation); %zu of %zu commits refused",
+        tw_err("ingest", "%s; %zu of %zu received entries stored, %zu not stored (a peer's are asked for again at the next reconciliation, a bundle can be imported again); %zu of %zu commits refused",
                msg, done, np, np - done, refused, commits);
     } else if (rc) {
         tw_err("ingest", "commit of %zu entries failed, %zu stored: %s", np, done, tw_strerror(rc));

@@ -117,7 +117,7 @@ echo "    figure: with $ROOM_KIB KiB given back, r stored $((GOT - BASE)) of $SE
 [ "$((GOT - BASE))" -gt 0 ] && [ "$((GOT - BASE))" -lt "$SEND" ] &&
     pass "whatever fits is stored: $((GOT - BASE)) of $SEND entries, in smaller batches" ||
     fail "whatever fits is stored" "r stored $((GOT - BASE)) of $SEND entries"
-NFULL=$(log_count r "$L1" "ingest: storage full: .*; .* received entries stored, .* not stored (asked for again at the next reconciliation); .* commits refused")
+NFULL=$(log_count r "$L1" "ingest: storage full: .*; .* received entries stored, .* not stored (a peer.s are asked for again at the next reconciliation, a bundle can be imported again); .* commits refused")
 NLINES=$(log_count r "$L1" "storage full")
 echo "    figure: $NLINES log lines say storage full for $((SEND - GOT + BASE)) entries not stored ($NFULL refused batches)"
 [ "$NFULL" -ge 1 ] && pass "each refused batch is logged with its counts ($NFULL lines)" ||
