@@ -14,7 +14,7 @@
  * filesystem has less free than the write needed, is a full disk too, and
  * every write path ends in write_end(), which turns both into TW_EFULL and
  * records the condition (since when, the last failure, what it needed) for
- * twin status, until a write commits again.  A failed commit has written
+ * twin status, until a write as large commits.  A failed commit has written
  * only pages that no meta page points to, so the store stays as it was and
  * the next commit writes over them.
  */
@@ -49,8 +49,8 @@ struct tw_store {
     char dir[4200];               /* <data-dir>/store, for statvfs */
     uint64_t psize;               /* LMDB page size */
     /* The storage-full condition: set by a write refused for room, cleared
-     * by the next write that commits. */
-    uint64_t full_since, full_last, full_fails, full_need, full_free;
+     * by room_again(). */
+    uint64_t full_since, full_last, full_fails, full_need;
     bool full_ceiling;            /* the last refusal was the map ceiling, not the disk */
     unsigned scans;               /* scans running a callback inside their transaction */
 };
@@ -203,7 +203,7 @@ size_t tw_store_full_text(tw_store *s, uint64_t need, char *buf, size_t len)
 }
 
 /* A write refused for room: starts the condition (logged once) or extends it. */
-static void note_full(tw_store *s, bool ceiling, uint64_t need, uint64_t free_b)
+static void note_full(tw_store *s, bool ceiling, uint64_t need)
 {
     uint64_t now = wall_ms();
     bool first = s->full_since == 0;
@@ -211,7 +211,6 @@ static void note_full(tw_store *s, bool ceiling, uint64_t need, uint64_t free_b)
     s->full_last = now;
     s->full_fails++;
     s->full_need = need;
-    s->full_free = free_b;
     s->full_ceiling = ceiling;
     if (first) {
         char msg[TW_STORE_FULL_TEXT_MAX];
@@ -230,7 +229,7 @@ static void room_again(tw_store *s, uint64_t need)
     if (need < s->full_need && (s->full_ceiling || disk_free(s) <= s->full_need)) return;
     tw_info("store", "storage has room again: a write committed after %llu refused for room over %llu s",
             (unsigned long long)s->full_fails, (unsigned long long)((wall_ms() - s->full_since) / 1000));
-    s->full_since = s->full_last = s->full_fails = s->full_need = s->full_free = 0;
+    s->full_since = s->full_last = s->full_fails = s->full_need = 0;
     s->full_ceiling = false;
 }
 
@@ -255,12 +254,12 @@ static int write_end(tw_store *s, MDB_txn *txn, int rc, uint64_t need, const cha
     if (rc == MDB_MAP_FULL) {
         int g = grow(s);
         if (g == 0) return 1;
-        if (g == TW_EFULL) note_full(s, true, need, disk_free(s));
+        if (g == TW_EFULL) note_full(s, true, need);
         return g;
     }
     uint64_t f = disk_free(s);
     if (rc == ENOSPC || rc == EDQUOT || (rc == EIO && f < need)) {
-        note_full(s, false, need, f);
+        note_full(s, false, need);
         tw_debug("store", "%s refused for room: %s (%llu bytes free, about %llu needed)", what, mdb_strerror(rc),
                  (unsigned long long)f, (unsigned long long)need);
         return TW_EFULL;
