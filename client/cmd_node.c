@@ -134,13 +134,32 @@ static int cmd_status(tw_cli *cli, int argc, char **argv)
     }
     const tw_val *used = tw_v_get(&res, "map_used"), *size = tw_v_get(&res, "map_size"),
                  *ceil = tw_v_get(&res, "map_ceiling");
+    const tw_val *dfree = tw_v_get(&res, "disk_free");
     if (used && used->type == TW_UINT) {
-        char u[32], s[32] = "", c[32] = "", line[128];
+        char u[32], s[32] = "", c[32] = "", f[32] = "", line[192];
         human_bytes(u, sizeof u, used->v.u);
         if (size && size->type == TW_UINT) human_bytes(s, sizeof s, size->v.u);
         if (ceil && ceil->type == TW_UINT) human_bytes(c, sizeof c, ceil->v.u);
-        snprintf(line, sizeof line, "%s used%s%s%s%s%s", u, *s ? " of " : "", s,
-                 *c ? " (ceiling " : "", c, *c ? ")" : "");
+        if (dfree && dfree->type == TW_UINT) human_bytes(f, sizeof f, dfree->v.u);
+        snprintf(line, sizeof line, "%s used%s%s%s%s%s%s%s%s", u, *s ? " of " : "", s,
+                 *c ? " (ceiling " : "", c, *c ? ")" : "", *f ? "; " : "", f, *f ? " free on the disk" : "");
+        rc |= tw_table_addz(&t, "storage");
+        rc |= tw_table_addz(&t, line);
+    }
+    /* Present while writes are refused for room: since when, the last
+     * refusal, and the daemon's own words for it. */
+    const tw_val *full = tw_v_get(&res, "storage_full");
+    if (full && full->type == TW_MAP) {
+        char since[40], last[40], line[768];
+        size_t ml = 0;
+        const char *msg = tw_rec_str(full, "message", &ml);
+        static const char pre[] = "storage full: ";   /* said by the label already */
+        if (msg && ml >= sizeof pre - 1 && memcmp(msg, pre, sizeof pre - 1) == 0) { msg += sizeof pre - 1; ml -= sizeof pre - 1; }
+        tw_out_time(since, sizeof since, tw_rec_uint(full, "since_ms"));
+        tw_out_time(last, sizeof last, tw_rec_uint(full, "last_ms"));
+        uint64_t k = tw_rec_uint(full, "refused");
+        snprintf(line, sizeof line, "WARNING: full since %s UTC (last refused write %s UTC, %" PRIu64 " refused): %.*s",
+                 since, last, k, msg ? (int)(ml < 512 ? ml : 512) : 0, msg ? msg : "");
         rc |= tw_table_addz(&t, "storage");
         rc |= tw_table_addz(&t, line);
     }

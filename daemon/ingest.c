@@ -106,6 +106,60 @@ static void chunk_free(chunk *c)
     free(c);
 }
 
+int tw_ingest_commit_halving(size_t n, size_t min_batch, tw_ingest_commit_fn commit, void *ctx,
+                             size_t *done, size_t *commits, size_t *refused)
+{
+    size_t at = 0, size = n, tried = 0, nrefused = 0;
+    int rc = 0;
+    if (min_batch == 0) min_batch = 1;
+    /* Each refusal halves the size and a refusal at min_batch ends, so at
+     * most log2(n / min_batch) + 1 commits are refused. */
+    while (at < n) {
+        size_t count = n - at < size ? n - at : size;
+        tried++;
+        rc = commit(ctx, at, count);
+        if (rc == 0) { at += count; continue; }
+        if (rc == TW_EFULL) nrefused++;
+        if (rc != TW_EFULL || count <= min_batch) break;
+        size = count / 2 > min_batch ? count / 2 : min_batch;
+    }
+    if (at == n) rc = 0;
+    *done = at;
+    if (commits) *commits = tried;
+    if (refused) *refused = nrefused;
+    return rc;
+}
+
+typedef struct put_range { tw_store *store; tw_put *puts; } put_range;
+
+static int put_range_commit(void *ctx, size_t first, size_t count)
+{
+    put_range *r = ctx;
+    return tw_store_put_batch(r->store, r->puts + first, count);
+}
+
+/* Stores puts[0, np) in as few transactions as there is room for; returns
+ * how many were committed (a prefix) and, if not all, logs once why. */
+static size_t commit_puts(tw_ingest *ing, tw_put *puts, size_t np, int *rcp)
+{
+    put_range r = { ing->node->store, puts };
+    size_t done = 0, commits = 0, refused = 0;
+    int rc = tw_ingest_commit_halving(np, TW_COMMIT_BATCH_MIN, put_range_commit, &r, &done, &commits, &refused);
+    if (rc == TW_EFULL) {
+        /* One line per refused batch, with its counts, however many
+         * entries it held. */
+        char msg[TW_STORE_FULL_TEXT_MAX];
+        tw_store_full_text(ing->node->store, tw_store_put_need(ing->node->store, puts + done, np - done),
+                           msg, sizeof msg);
+        tw_err("ingest", "%s; %zu of %zu received entries stored, %zu not stored (a peer's are asked for again at the next reconciliation, a bundle can be imported again); %zu of %zu commits refused",
+               msg, done, np, np - done, refused, commits);
+    } else if (rc) {
+        tw_err("ingest", "commit of %zu entries failed, %zu stored: %s", np, done, tw_strerror(rc));
+    }
+    *rcp = rc;
+    return done;
+}
+
 /* Commits every ready chunk in one or more transactions, then reports. */
 static void commit_ready(tw_ingest *ing)
 {
@@ -163,17 +217,18 @@ static void commit_ready(tw_ingest *ing)
         for (c = first; c; c = c->next)
             for (size_t k = 0; k < c->n; k++)
                 if (c->job->rcs[c->first + k] == 0 && puts) puts[np++].e = &c->ents[k];
-        int rc = puts ? tw_store_put_batch(ing->node->store, puts, np) : TW_ENOMEM;
-        if (rc) {
-            tw_err("ingest", "commit of %zu entries failed, none stored: %s", np, tw_strerror(rc));
-        }
+        int rc = TW_ENOMEM;
+        size_t stored = 0;
+        if (puts) stored = commit_puts(ing, puts, np, &rc);
+        else tw_err("ingest", "commit of %zu entries failed, none stored: out of memory", total);
+        const char *why = rc == TW_EFULL ? "storage full" : rc == TW_ENOMEM ? "out of memory" : "storage error";
         size_t p = 0;
         for (c = first; c; c = c->next) {
             tw_ingest_job *j = c->job;
             for (size_t k = 0; k < c->n; k++) {
                 size_t i = c->first + k;
                 if (j->rcs[i] != 0) { j->counts.refused++; continue; }
-                if (rc) { j->rcs[i] = rc; j->whys[i] = "not stored: storage error"; j->counts.refused++; p++; continue; }
+                if (p >= stored) { j->rcs[i] = rc; j->whys[i] = why; j->counts.refused++; p++; continue; }
                 tw_put *pt = &puts[p++];
                 j->rcs[i] = pt->result;
                 if (pt->result == 0) {

@@ -50,4 +50,19 @@ int  tw_ingest_submit(tw_ingest *ing, const uint8_t *buf, const size_t *lens, si
 /* Jobs submitted but not finished. */
 size_t tw_ingest_pending(const tw_ingest *ing);
 
+/*
+ * Commits items [0, n) through commit(ctx, first, count), all in one commit
+ * if it can.  A commit refused for room (TW_EFULL) is tried again in halves,
+ * down to min_batch items, so that what fits is stored: after a refusal the
+ * next commits are half as large, after a success they stay the size that
+ * worked.  A refusal of a batch of min_batch items or fewer ends it (the
+ * disk is full to within one batch), and so does any other error.  What is
+ * committed is always a prefix, *done items.  Returns 0 when all are
+ * committed, else the error that stopped it; *commits counts the commits
+ * tried and *refused those refused.  Pure: no I/O of its own.
+ */
+typedef int (*tw_ingest_commit_fn)(void *ctx, size_t first, size_t count);
+int tw_ingest_commit_halving(size_t n, size_t min_batch, tw_ingest_commit_fn commit, void *ctx,
+                             size_t *done, size_t *commits, size_t *refused);
+
 #endif

@@ -409,6 +409,7 @@ static void ingest_done(void *ctx, const tw_ingest_counts *k, const int *rcs, co
     const char *bad = NULL;
     for (size_t i = 0; i < n; i++) {
         if (rcs[i] == 0 || rcs[i] == TW_EEXIST || rcs[i] == TW_ESTALE) continue;
+        if (rcs[i] == TW_EFULL) continue;   /* logged once per refused commit, with counts, by ingest */
         bool info = rcs[i] == TW_EFUTURE || rcs[i] == TW_EFULL || rcs[i] == TW_EIO || rcs[i] == TW_ECLOSED ||
                     rcs[i] == TW_ENOMEM || rcs[i] == TW_ESCHEMA || rcs[i] == TW_EREFUSED;
         if (!info) bad = whys[i];

@@ -478,8 +478,13 @@ int tw_node_write(tw_node *n, const tw_record_in *recs, size_t nrec, tw_write_re
     }
     *bad = 0;
     if (nput && (rc = tw_store_put_batch(n->store, puts, nput))) {
-        snprintf(err, errlen, rc == TW_EFULL ? "storage full: nothing was written (raise map_ceiling or free disk space)"
-                                             : "storage error, nothing was written: %s", tw_strerror(rc));
+        if (rc == TW_EFULL) {
+            char msg[TW_STORE_FULL_TEXT_MAX];
+            tw_store_full_text(n->store, tw_store_put_need(n->store, puts, nput), msg, sizeof msg);
+            snprintf(err, errlen, "%s; nothing was written", msg);
+        } else {
+            snprintf(err, errlen, "storage error, nothing was written: %s", tw_strerror(rc));
+        }
         goto done;
     }
     for (size_t i = 0; i < nput; i++) {

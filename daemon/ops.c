@@ -606,7 +606,10 @@ static int op_status(tw_node *n, const tw_val *args, tw_buf *out, tw_op_err *e)
     uint64_t refused;
     const char *last_refusal;
     tw_net_refusals(n, &refused, &last_refusal);
-    if ((rc = tw_mpw_map(out, 20)) ||
+    bool disk_known = info.disk_free != UINT64_MAX, full = info.full_since != 0;
+    char full_msg[TW_STORE_FULL_TEXT_MAX];
+    if (full) tw_store_full_text(n->store, 0, full_msg, sizeof full_msg);
+    if ((rc = tw_mpw_map(out, 20 + disk_known + full)) ||
         (rc = tw_mpw_kv_uint(out, "refused_from_peers", refused)) ||
         (rc = tw_mpw_kv_cstr(out, "last_refusal", last_refusal)) ||
         (rc = put_kv_str(out, "version", TW_VERSION, strlen(TW_VERSION))) ||
@@ -623,6 +626,14 @@ static int op_status(tw_node *n, const tw_val *args, tw_buf *out, tw_op_err *e)
         (rc = tw_mpw_cstr(out, "map_used")) || (rc = tw_mpw_uint(out, info.map_used)) ||
         (rc = tw_mpw_cstr(out, "map_size")) || (rc = tw_mpw_uint(out, info.map_size)) ||
         (rc = tw_mpw_cstr(out, "map_ceiling")) || (rc = tw_mpw_uint(out, info.map_ceiling)) ||
+        (disk_known && ((rc = tw_mpw_cstr(out, "disk_free")) || (rc = tw_mpw_uint(out, info.disk_free)))) ||
+        (full && ((rc = tw_mpw_cstr(out, "storage_full")) || (rc = tw_mpw_map(out, 6)) ||
+                  (rc = tw_mpw_cstr(out, "since_ms")) || (rc = tw_mpw_uint(out, info.full_since)) ||
+                  (rc = tw_mpw_cstr(out, "last_ms")) || (rc = tw_mpw_uint(out, info.full_last)) ||
+                  (rc = tw_mpw_cstr(out, "refused")) || (rc = tw_mpw_uint(out, info.full_fails)) ||
+                  (rc = tw_mpw_cstr(out, "needed")) || (rc = tw_mpw_uint(out, info.full_need)) ||
+                  (rc = tw_mpw_cstr(out, "ceiling")) || (rc = tw_mpw_bool(out, info.full_ceiling)) ||
+                  (rc = put_kv_str(out, "message", full_msg, strlen(full_msg))))) ||
         (rc = tw_mpw_cstr(out, "clock")) || (rc = tw_mpw_map(out, 3)) ||
         (rc = tw_mpw_cstr(out, "peers")) || (rc = tw_mpw_uint(out, npeers)) ||
         (rc = tw_mpw_cstr(out, "median_offset_ms")) || (rc = tw_mpw_int(out, median)) ||

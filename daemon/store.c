@@ -6,6 +6,17 @@
  * write is refused with TW_EFULL and reads go on.  Because every transaction
  * is opened and closed on the calling thread within one call, no transaction
  * is active when the map is resized.
+ *
+ * A full disk is the other way to run out of room.  LMDB writes a commit's
+ * pages with pwrite() past the end of the data file: with no space at all
+ * that fails with ENOSPC, but a write that fits in part comes back short,
+ * and LMDB reports a short write as EIO.  So an EIO at commit, when the
+ * filesystem has less free than the write needed, is a full disk too, and
+ * every write path ends in write_end(), which turns both into TW_EFULL and
+ * records the condition (since when, the last failure, what it needed) for
+ * twin status, until a write as large commits.  A failed commit has written
+ * only pages that no meta page points to, so the store stays as it was and
+ * the next commit writes over them.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -13,6 +24,9 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <time.h>
+#include <unistd.h>
 #include <lmdb.h>
 #include <sodium.h>
 
@@ -32,7 +46,16 @@ struct tw_store {
     uint64_t scanned;             /* entries read by scans since the last trim */
     void *map_at;                 /* the data file's mapping, once found */
     size_t map_len;
+    char dir[4200];               /* <data-dir>/store, for statvfs */
+    uint64_t psize;               /* LMDB page size */
+    /* The storage-full condition: set by a write refused for room, cleared
+     * by room_again(). */
+    uint64_t full_since, full_last, full_fails, full_need;
+    bool full_ceiling;            /* the last refusal was the map ceiling, not the disk */
+    unsigned scans;               /* scans running a callback inside their transaction */
 };
+
+static int txn_begin(tw_store *s, unsigned flags, MDB_txn **txn);
 
 static int lmdb_err(int rc)
 {
@@ -56,6 +79,45 @@ static uint64_t get_be64(const uint8_t *p)
     uint64_t x = 0;
     for (int i = 0; i < 8; i++) x = (x << 8) | p[i];
     return x;
+}
+
+static uint64_t wall_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+/* Bytes free on the store's filesystem for twind: the blocks reserved for
+ * root count only when twind runs as root.  UINT64_MAX if unknown. */
+static uint64_t disk_free(const tw_store *s)
+{
+    struct statvfs v;
+    if (statvfs(s->dir, &v) != 0) return UINT64_MAX;
+    return (uint64_t)(geteuid() == 0 ? v.f_bfree : v.f_bavail) * v.f_frsize;
+}
+
+/* "12 KiB", "3.4 MiB", "1.2 GiB": sizes in messages. */
+static void size_text(char *out, size_t n, uint64_t b)
+{
+    if (b < (1u << 20)) snprintf(out, n, "%llu KiB", (unsigned long long)((b + 1023) >> 10));
+    else if (b < (1ull << 30)) snprintf(out, n, "%.1f MiB", (double)b / (1 << 20));
+    else snprintf(out, n, "%.1f GiB", (double)b / (1 << 30));
+}
+
+uint64_t tw_store_put_need(const tw_store *s, const tw_put *puts, size_t n)
+{
+    /* The rows of an entry: its envelope under a key of kind, ts and id; the
+     * id under its 32 bytes; the slot row; and about 12 bytes of node header
+     * and pointer each.  LMDB copies every page it changes and split pages
+     * are half full, so twice the rows, plus the paths of the four trees. */
+    uint64_t rows = 0;
+    for (size_t i = 0; i < n; i++) {
+        const tw_entry *e = puts[i].e;
+        rows += e->env_len + (e->kind_len + 9 + TW_ID_LEN) + (TW_ID_LEN + e->kind_len + 9) +
+                (e->kind_len + 1 + TW_KEY_LEN + e->slot_len + TW_SLOTVAL_LEN) + 3 * 12;
+    }
+    return rows * 2 + 4 * 4 * s->psize;
 }
 
 /* Key of an envelope in the entries table: kind 0x00 ts(8, big-endian)
@@ -113,11 +175,7 @@ static int grow(tw_store *s)
     MDB_envinfo info;
     mdb_env_info(s->env, &info);
     if (info.me_mapsize > s->map_size) s->map_size = info.me_mapsize;
-    if (s->map_size >= s->map_ceiling) {
-        tw_err("store", "storage full: the map has reached its ceiling of %llu MiB (raise map_ceiling in twind.conf); writes are refused, reads go on",
-               (unsigned long long)(s->map_ceiling >> 20));
-        return TW_EFULL;
-    }
+    if (s->map_size >= s->map_ceiling) return TW_EFULL;   /* write_end() says so */
     uint64_t n = s->map_size * 2;
     if (n > s->map_ceiling) n = s->map_ceiling;
     int rc = mdb_env_set_mapsize(s->env, (size_t)n);
@@ -127,10 +185,178 @@ static int grow(tw_store *s)
     return 0;
 }
 
+size_t tw_store_full_text(tw_store *s, uint64_t need, char *buf, size_t len)
+{
+    char fr[32], nd[32];
+    uint64_t f = disk_free(s);
+    if (f == UINT64_MAX) snprintf(fr, sizeof fr, "unknown");
+    else size_text(fr, sizeof fr, f);
+    size_text(nd, sizeof nd, need ? need : s->full_need);
+    int w;
+    if (s->full_ceiling)
+        w = snprintf(buf, len, "storage full: the store has reached its map ceiling of %llu MiB (raise map_ceiling in twind.conf); %s free on the disk",
+                     (unsigned long long)(s->map_ceiling >> 20), fr);
+    else
+        w = snprintf(buf, len, "storage full: %s free on the disk of %s, %s about %s", fr, s->dir,
+                     need ? "the write needs" : "the last refused write needed", nd);
+    return w < 0 ? 0 : (size_t)w < len ? (size_t)w : len - 1;
+}
+
+/* A write refused for room: starts the condition (logged once) or extends it. */
+static void note_full(tw_store *s, bool ceiling, uint64_t need)
+{
+    uint64_t now = wall_ms();
+    bool first = s->full_since == 0;
+    if (first) s->full_since = now;
+    s->full_last = now;
+    s->full_fails++;
+    s->full_need = need;
+    s->full_ceiling = ceiling;
+    if (first) {
+        char msg[TW_STORE_FULL_TEXT_MAX];
+        tw_store_full_text(s, need, msg, sizeof msg);
+        tw_err("store", "%s; writes are refused until there is room, reads go on", msg);
+    }
+}
+
+/* A write of need bytes committed.  The condition is over once a write as
+ * large as the last refused one commits, or the disk has room for that
+ * one: a smaller write that fits in what is left (ingest tries smaller
+ * batches after a refusal) does not end it. */
+static void room_again(tw_store *s, uint64_t need)
+{
+    if (!s->full_since) return;
+    if (need < s->full_need && (s->full_ceiling || disk_free(s) <= s->full_need)) return;
+    tw_info("store", "storage has room again: a write committed after %llu refused for room over %llu s",
+            (unsigned long long)s->full_fails, (unsigned long long)((wall_ms() - s->full_since) / 1000));
+    s->full_since = s->full_last = s->full_fails = s->full_need = 0;
+    s->full_ceiling = false;
+}
+
+/*
+ * Ends a write transaction: commits it if rc is 0, else aborts it (a failed
+ * commit has already freed it).  Returns 0 once committed, 1 when the caller
+ * should run the transaction again (the map was grown), or a TW_E* code:
+ * TW_EFULL for the map ceiling, ENOSPC, EDQUOT, and an EIO while the disk
+ * has less free than the write needed (a short write: see the top of this
+ * file).  need is the estimate of the bytes the write takes; what names it
+ * in the log.
+ */
+static int write_end(tw_store *s, MDB_txn *txn, int rc, uint64_t need, const char *what)
+{
+    if (rc == 0) rc = mdb_txn_commit(txn);
+    else mdb_txn_abort(txn);
+    if (rc == 0) {
+        s->gen++;
+        room_again(s, need);
+        return 0;
+    }
+    if (rc == MDB_MAP_FULL) {
+        int g = grow(s);
+        if (g == 0) return 1;
+        if (g == TW_EFULL) note_full(s, true, need);
+        return g;
+    }
+    uint64_t f = disk_free(s);
+    if (rc == ENOSPC || rc == EDQUOT || (rc == EIO && f < need)) {
+        note_full(s, false, need);
+        tw_debug("store", "%s refused for room: %s (%llu bytes free, about %llu needed)", what, mdb_strerror(rc),
+                 (unsigned long long)f, (unsigned long long)need);
+        return TW_EFULL;
+    }
+    tw_err("store", "%s failed, nothing of it stored: %s", what, mdb_strerror(rc));
+    return lmdb_err(rc);
+}
+
+/* Begins a write transaction, following a map another process grew. */
+static int write_begin(tw_store *s, MDB_txn **txn)
+{
+    int rc = txn_begin(s, 0, txn);
+    if (rc == MDB_MAP_RESIZED) {
+        mdb_env_set_mapsize(s->env, 0);
+        rc = txn_begin(s, 0, txn);
+    }
+    if (rc) tw_err("store", "cannot begin a write: %s", mdb_strerror(rc));
+    return rc;
+}
+
 static int meta_txn_put(MDB_txn *txn, tw_store *s, const char *name, const void *val, size_t len)
 {
     MDB_val k = { strlen(name), (void *)name }, v = { len, (void *)val };
     return mdb_put(txn, s->meta, &k, &v, 0);
+}
+
+/* Creates and opens the environment of s->dir at s->map_size (or the size
+ * the file already has); on failure s->env is NULL. */
+static int env_open(tw_store *s)
+{
+    int rc = mdb_env_create(&s->env);
+    if (rc) { s->env = NULL; return rc; }
+    mdb_env_set_maxdbs(s->env, 8);
+    /* Full durability by default: no MDB_NOSYNC, MDB_NOMETASYNC or
+     * MDB_WRITEMAP.  MDB_NOTLS because read transactions are tied to the
+     * store, not to threads. */
+    if ((rc = mdb_env_set_mapsize(s->env, (size_t)s->map_size)) ||
+        (rc = mdb_env_open(s->env, s->dir, MDB_NOTLS, 0600))) {
+        mdb_env_close(s->env);
+        s->env = NULL;
+        return rc;
+    }
+    MDB_envinfo info;
+    mdb_env_info(s->env, &info);
+    s->map_size = info.me_mapsize;
+    return 0;
+}
+
+/*
+ * A commit whose meta page could not be written (a full disk on a
+ * copy-on-write filesystem, an I/O error) leaves the environment failed:
+ * LMDB answers every later transaction with MDB_PANIC.  The data file is
+ * as it was before that commit, so closing and opening the environment
+ * again brings the store back with nothing lost that was acknowledged.
+ * Done only when no transaction is open (no scan is running a callback).
+ */
+static int env_reopen(tw_store *s)
+{
+    if (s->scans) return MDB_PANIC;
+    if (s->env) mdb_env_close(s->env);
+    s->env = NULL;
+    s->map_at = NULL;
+    s->map_len = 0;
+    int rc = env_open(s);
+    MDB_txn *txn = NULL;
+    if (rc == 0 && (rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn)) == 0) {
+        if ((rc = mdb_dbi_open(txn, "entries", 0, &s->entries)) == 0 &&
+            (rc = mdb_dbi_open(txn, "slots", 0, &s->slots)) == 0 &&
+            (rc = mdb_dbi_open(txn, "ids", 0, &s->ids)) == 0 &&
+            (rc = mdb_dbi_open(txn, "meta", 0, &s->meta)) == 0) {
+            MDB_stat st;
+            if ((rc = mdb_stat(txn, s->ids, &st)) == 0) s->count = st.ms_entries;
+        }
+        /* Committed, not aborted: an aborted transaction closes the
+         * handles it opened. */
+        if (rc == 0) rc = mdb_txn_commit(txn);
+        else mdb_txn_abort(txn);
+    }
+    if (rc) {
+        tw_err("store", "the store failed and cannot be opened again: %s", mdb_strerror(rc));
+        return rc;
+    }
+    s->gen++;
+    tw_warn("store", "the store failed after a write that could not be completed and was opened again; nothing committed before it is lost");
+    return 0;
+}
+
+/* Begins a transaction; a failed environment is opened again first. */
+static int txn_begin(tw_store *s, unsigned flags, MDB_txn **txn)
+{
+    if (!s->env) {
+        int rc = env_reopen(s);
+        if (rc) return rc;
+    }
+    int rc = mdb_txn_begin(s->env, NULL, flags, txn);
+    if (rc == MDB_PANIC && (rc = env_reopen(s)) == 0) rc = mdb_txn_begin(s->env, NULL, flags, txn);
+    return rc;
 }
 
 int tw_store_open(tw_store **out, const char *dir, uint64_t map_ceiling,
@@ -144,22 +370,14 @@ int tw_store_open(tw_store **out, const char *dir, uint64_t map_ceiling,
     s->map_ceiling = map_ceiling ? map_ceiling : TW_MAP_SIZE_CEILING_DEFAULT;
     s->map_size = TW_MAP_SIZE_INITIAL < s->map_ceiling ? TW_MAP_SIZE_INITIAL : s->map_ceiling;
     snprintf(path, sizeof path, "%s/store", dir);
+    snprintf(s->dir, sizeof s->dir, "%s", path);
     if (mkdir(path, 0700) != 0 && errno != EEXIST) {
         snprintf(err, errlen, "cannot create %s: %s", path, strerror(errno));
         free(s);
         return TW_EIO;
     }
-    if ((rc = mdb_env_create(&s->env))) goto fail;
-    mdb_env_set_maxdbs(s->env, 8);
-    if ((rc = mdb_env_set_mapsize(s->env, (size_t)s->map_size))) goto fail;
-    /* Full durability by default: no MDB_NOSYNC, MDB_NOMETASYNC or
-     * MDB_WRITEMAP.  MDB_NOTLS because read transactions are tied to the
-     * store, not to threads. */
-    if ((rc = mdb_env_open(s->env, path, MDB_NOTLS, 0600))) goto fail;
+    if ((rc = env_open(s))) goto fail;
     snprintf(s->path, sizeof s->path, "%s/data.mdb", path);
-    MDB_envinfo info;
-    mdb_env_info(s->env, &info);
-    s->map_size = info.me_mapsize;
     int dead = 0;
     mdb_reader_check(s->env, &dead);
     if (dead) tw_info("store", "cleared %d stale reader slot(s) left by dead processes", dead);
@@ -205,6 +423,7 @@ int tw_store_open(tw_store **out, const char *dir, uint64_t map_ceiling,
     MDB_stat st;
     if ((rc = mdb_stat(txn, s->ids, &st))) goto fail;
     s->count = st.ms_entries;
+    s->psize = st.ms_psize;
     rc = mdb_txn_commit(txn);
     txn = NULL;
     if (rc) goto fail;
@@ -221,7 +440,7 @@ fail:
 void tw_store_close(tw_store *s)
 {
     if (!s) return;
-    mdb_env_close(s->env);
+    if (s->env) mdb_env_close(s->env);
     free(s);
 }
 
@@ -275,23 +494,17 @@ static int put_one(tw_store *s, MDB_txn *txn, tw_put *p)
 
 int tw_store_put_batch(tw_store *s, tw_put *puts, size_t n)
 {
+    uint64_t need = tw_store_put_need(s, puts, n);
+    char what[64];
+    snprintf(what, sizeof what, "write of %zu entries", n);
     for (int attempt = 0; attempt < 64; attempt++) {
         MDB_txn *txn;
-        int rc = mdb_txn_begin(s->env, NULL, 0, &txn);
-        if (rc == MDB_MAP_RESIZED) { mdb_env_set_mapsize(s->env, 0); continue; }
-        if (rc) { tw_err("store", "cannot begin a write: %s", mdb_strerror(rc)); return lmdb_err(rc); }
+        int rc = write_begin(s, &txn);
+        if (rc) return lmdb_err(rc);
         for (size_t i = 0; i < n && rc == 0; i++) rc = put_one(s, txn, &puts[i]);
-        if (rc == 0) { rc = mdb_txn_commit(txn); if (rc == 0) s->gen++; }   /* frees txn whatever happens */
-        else mdb_txn_abort(txn);
-        if (rc == MDB_MAP_FULL) {
-            int g = grow(s);
-            if (g) return g;
-            continue;
-        }
-        if (rc) {
-            tw_err("store", "write of %zu entries failed, nothing of it stored: %s", n, mdb_strerror(rc));
-            return lmdb_err(rc);
-        }
+        rc = write_end(s, txn, rc, need, what);
+        if (rc == 1) continue;
+        if (rc) return rc;
         for (size_t i = 0; i < n; i++) {
             if (puts[i].result == 0) s->count++;
             if (puts[i].result == 0 && puts[i].replaced) s->count--;
@@ -329,7 +542,7 @@ int tw_store_remove(tw_store *s, const uint8_t (*ids)[TW_ID_LEN], size_t n)
         MDB_txn *txn;
         tw_arena a;
         size_t removed = 0;
-        int rc = mdb_txn_begin(s->env, NULL, 0, &txn);
+        int rc = write_begin(s, &txn);
         if (rc) return lmdb_err(rc);
         tw_arena_init(&a, 0);
         for (size_t i = 0; i < n && rc == 0; i++) {
@@ -338,10 +551,10 @@ int tw_store_remove(tw_store *s, const uint8_t (*ids)[TW_ID_LEN], size_t n)
             if (rc == 1) rc = 0;
         }
         tw_arena_free(&a);
-        if (rc == 0) { rc = mdb_txn_commit(txn); if (rc == 0) s->gen++; }
-        else mdb_txn_abort(txn);
-        if (rc == MDB_MAP_FULL) { int g = grow(s); if (g) return g; continue; }
-        if (rc) return lmdb_err(rc);
+        /* A removal writes the changed pages of the three trees. */
+        rc = write_end(s, txn, rc, (uint64_t)(n * 3 + 12) * s->psize, "removal of entries");
+        if (rc == 1) continue;
+        if (rc) return rc;
         s->count -= removed;
         return 0;
     }
@@ -351,7 +564,7 @@ int tw_store_remove(tw_store *s, const uint8_t (*ids)[TW_ID_LEN], size_t n)
 int tw_store_get(tw_store *s, const uint8_t id[TW_ID_LEN], tw_buf *env)
 {
     MDB_txn *txn;
-    int rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn);
+    int rc = txn_begin(s, MDB_RDONLY, &txn);
     if (rc) return lmdb_err(rc);
     MDB_val v;
     rc = get_env(s, txn, id, &v, NULL);
@@ -366,7 +579,7 @@ int tw_store_get(tw_store *s, const uint8_t id[TW_ID_LEN], tw_buf *env)
 int tw_store_has(tw_store *s, const uint8_t id[TW_ID_LEN])
 {
     MDB_txn *txn;
-    int rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn);
+    int rc = txn_begin(s, MDB_RDONLY, &txn);
     if (rc) return lmdb_err(rc);
     MDB_val k = { TW_ID_LEN, (void *)id }, v;
     rc = mdb_get(txn, s->ids, &k, &v);
@@ -384,7 +597,7 @@ int tw_store_slot(tw_store *s, const char *kind, size_t kind_len, const uint8_t 
     if (kind_len > TW_KIND_MAX || slot_len > TW_SLOT_MAX) return TW_EINVAL;
     tw_store_slotkey(sk, &skn, kind, kind_len, author, slot, slot_len);
     MDB_txn *txn;
-    int rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn);
+    int rc = txn_begin(s, MDB_RDONLY, &txn);
     if (rc) return lmdb_err(rc);
     MDB_val k = { skn, sk }, v;
     rc = mdb_get(txn, s->slots, &k, &v);
@@ -411,9 +624,10 @@ int tw_store_scan(tw_store *s, const char *kind, size_t kind_len,
         prefix[kind_len] = 0;
         plen = kind_len + 1;
     }
-    int rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn);
+    int rc = txn_begin(s, MDB_RDONLY, &txn);
     if (rc) return lmdb_err(rc);
     if ((rc = mdb_cursor_open(txn, s->entries, &cur))) { mdb_txn_abort(txn); return lmdb_err(rc); }
+    s->scans++;
     MDB_val k, v;
     if (after && after_len) {
         k = (MDB_val){ after_len, (void *)after };
@@ -438,6 +652,7 @@ int tw_store_scan(tw_store *s, const char *kind, size_t kind_len,
     }
     mdb_cursor_close(cur);
     mdb_txn_abort(txn);
+    s->scans--;
     if (ret) return ret;
     if (rc && rc != MDB_NOTFOUND) {
         tw_err("store", "scan failed: %s", mdb_strerror(rc));
@@ -477,7 +692,7 @@ int tw_store_digest(tw_store *s, uint8_t out[32], uint64_t *count)
     MDB_cursor *cur;
     crypto_generichash_state st;
     uint64_t n = 0;
-    int rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn);
+    int rc = txn_begin(s, MDB_RDONLY, &txn);
     if (rc) return lmdb_err(rc);
     if ((rc = mdb_cursor_open(txn, s->ids, &cur))) { mdb_txn_abort(txn); return lmdb_err(rc); }
     crypto_generichash_init(&st, NULL, 0, 32);
@@ -505,20 +720,28 @@ uint64_t tw_store_generation(const tw_store *s) { return s->gen; }
 
 void tw_store_get_info(tw_store *s, tw_store_info *info)
 {
-    MDB_envinfo ei;
-    MDB_stat st;
-    mdb_env_info(s->env, &ei);
-    mdb_env_stat(s->env, &st);
+    MDB_envinfo ei = { 0 };
+    MDB_stat st = { 0 };
+    if (s->env) {               /* NULL only after a failed reopen */
+        mdb_env_info(s->env, &ei);
+        mdb_env_stat(s->env, &st);
+    }
     info->entries = s->count;
     info->map_size = ei.me_mapsize;
-    info->map_used = (uint64_t)(ei.me_last_pgno + 1) * st.ms_psize;
+    info->map_used = s->env ? (uint64_t)(ei.me_last_pgno + 1) * st.ms_psize : 0;
     info->map_ceiling = s->map_ceiling;
+    info->disk_free = disk_free(s);
+    info->full_since = s->full_since;
+    info->full_last = s->full_last;
+    info->full_fails = s->full_fails;
+    info->full_need = s->full_need;
+    info->full_ceiling = s->full_ceiling;
 }
 
 int tw_store_meta_get(tw_store *s, const char *name, tw_buf *val)
 {
     MDB_txn *txn;
-    int rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn);
+    int rc = txn_begin(s, MDB_RDONLY, &txn);
     if (rc) return lmdb_err(rc);
     MDB_val k = { strlen(name), (void *)name }, v;
     rc = mdb_get(txn, s->meta, &k, &v);
@@ -534,13 +757,12 @@ int tw_store_meta_put(tw_store *s, const char *name, const void *val, size_t len
 {
     for (int attempt = 0; attempt < 64; attempt++) {
         MDB_txn *txn;
-        int rc = mdb_txn_begin(s->env, NULL, 0, &txn);
+        int rc = write_begin(s, &txn);
         if (rc) return lmdb_err(rc);
         rc = meta_txn_put(txn, s, name, val, len);
-        if (rc == 0) { rc = mdb_txn_commit(txn); if (rc == 0) s->gen++; }
-        else mdb_txn_abort(txn);
-        if (rc == MDB_MAP_FULL) { int g = grow(s); if (g) return g; continue; }
-        return lmdb_err(rc);
+        rc = write_end(s, txn, rc, 2 * (strlen(name) + len) + 4 * s->psize, "write of a setting");
+        if (rc == 1) continue;
+        return rc;
     }
     return TW_EIO;
 }
@@ -549,9 +771,10 @@ int tw_store_scan_slots(tw_store *s, const uint8_t *author, tw_store_slot_fn fn,
 {
     MDB_txn *txn;
     MDB_cursor *cur;
-    int rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn);
+    int rc = txn_begin(s, MDB_RDONLY, &txn);
     if (rc) return lmdb_err(rc);
     if ((rc = mdb_cursor_open(txn, s->slots, &cur))) { mdb_txn_abort(txn); return lmdb_err(rc); }
+    s->scans++;
     MDB_val k, v;
     uint8_t seek[TW_KIND_MAX + 1 + TW_KEY_LEN];
     int ret = 0;
@@ -586,6 +809,7 @@ int tw_store_scan_slots(tw_store *s, const uint8_t *author, tw_store_slot_fn fn,
     }
     mdb_cursor_close(cur);
     mdb_txn_abort(txn);
+    s->scans--;
     if (ret) return ret;
     if (rc && rc != MDB_NOTFOUND) {
         tw_err("store", "slot scan failed: %s", mdb_strerror(rc));
@@ -685,8 +909,7 @@ int tw_store_rekey(tw_store *s, const uint8_t netid[TW_NETID_LEN], const uint8_t
         MDB_txn *txn;
         tw_arena a;
         size_t removed = 0;
-        int rc = mdb_txn_begin(s->env, NULL, 0, &txn);
-        if (rc == MDB_MAP_RESIZED) { mdb_env_set_mapsize(s->env, 0); continue; }
+        int rc = write_begin(s, &txn);
         if (rc) return lmdb_err(rc);
         tw_arena_init(&a, 0);
         for (size_t i = 0; i < nold && rc == 0; i++) {
@@ -697,13 +920,10 @@ int tw_store_rekey(tw_store *s, const uint8_t netid[TW_NETID_LEN], const uint8_t
         tw_arena_free(&a);
         for (size_t i = 0; i < nput && rc == 0; i++) rc = put_one(s, txn, &puts[i]);
         if (rc == 0) rc = meta_txn_put(txn, s, "netid", netid, TW_NETID_LEN);
-        if (rc == 0) { rc = mdb_txn_commit(txn); if (rc == 0) s->gen++; }
-        else mdb_txn_abort(txn);
-        if (rc == MDB_MAP_FULL) { int g = grow(s); if (g) return g; continue; }
-        if (rc) {
-            tw_err("store", "moving the store to another network failed, nothing changed: %s", mdb_strerror(rc));
-            return lmdb_err(rc);
-        }
+        rc = write_end(s, txn, rc, tw_store_put_need(s, puts, nput) + (uint64_t)(nold * 3) * s->psize,
+                       "moving the store to another network");
+        if (rc == 1) continue;
+        if (rc) return rc;
         s->count -= removed;
         for (size_t i = 0; i < nput; i++) s->count += puts[i].result == 0;
         return 0;

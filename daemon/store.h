@@ -36,7 +36,16 @@ typedef struct tw_store tw_store;
 
 typedef struct tw_store_info {
     uint64_t entries, map_used, map_size, map_ceiling;
+    uint64_t disk_free;         /* bytes free on the store's filesystem; UINT64_MAX if unknown */
+    /* While writes are refused for room (since the first refusal, until a
+     * write commits): wall-clock ms of the first and last refusal (0: not
+     * full), refusals, and the bytes the last one needed (an estimate). */
+    uint64_t full_since, full_last, full_fails, full_need;
+    bool full_ceiling;          /* the last refusal was the map ceiling, not the disk */
 } tw_store_info;
+
+/* Room for the text of tw_store_full_text() with any data directory. */
+#define TW_STORE_FULL_TEXT_MAX 4608
 
 /* Result of putting one entry. */
 typedef struct tw_put {
@@ -50,8 +59,15 @@ typedef struct tw_put {
 int  tw_store_open(tw_store **out, const char *dir, uint64_t map_ceiling,
                    const uint8_t netid[TW_NETID_LEN], char *err, size_t errlen);
 void tw_store_close(tw_store *s);
-/* All of the batch in one transaction, or none of it (TW_EFULL, TW_EIO). */
+/* All of the batch in one transaction, or none of it: TW_EFULL when there
+ * is no room (the map ceiling, or the disk: see tw_store_full_text), TW_EIO. */
 int  tw_store_put_batch(tw_store *s, tw_put *puts, size_t n);
+/* Estimate of the bytes on disk a write of these entries takes. */
+uint64_t tw_store_put_need(const tw_store *s, const tw_put *puts, size_t n);
+/* "storage full: 120 KiB free on the disk of DIR, the write needs about
+ * 1.6 MiB" (need 0: "the last refused write needed about"), or what the
+ * map ceiling allows; for refusals and logs.  Returns the length written. */
+size_t tw_store_full_text(tw_store *s, uint64_t need, char *buf, size_t len);
 /* Removes entries by id (with their slot and index rows), in one transaction. */
 int  tw_store_remove(tw_store *s, const uint8_t (*ids)[TW_ID_LEN], size_t n);
 int  tw_store_get(tw_store *s, const uint8_t id[TW_ID_LEN], tw_buf *env);

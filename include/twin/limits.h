@@ -40,6 +40,7 @@
 #define TW_MAP_SIZE_INITIAL       (64ull << 20)  /* LMDB map size at first open */
 #define TW_MAP_SIZE_CEILING_DEFAULT (8ull << 30) /* map growth stops here; configurable */
 #define TW_COMMIT_BATCH_MAX       4096u    /* entries in one write transaction */
+#define TW_COMMIT_BATCH_MIN       1u       /* smallest batch tried when a larger one is refused for room */
 
 /* ---- transport and peer protocol (wire) ---- */
 #define TW_HANDSHAKE_MSG_MAX   1024u    /* bytes of a frame before the handshake completes */
