@@ -10,6 +10,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <ctype.h>
 #include <setjmp.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,6 +19,7 @@
 #include <sodium.h>
 
 #include "twin/entry.h"
+#include "twin/schema.h"
 #include "twin/err.h"
 #include "twin/keytext.h"
 #include "twin/limits.h"
@@ -765,6 +767,52 @@ static size_t hexfield(const char *obj, const char *end, const char *key, uint8_
     return n;
 }
 
+/*
+ * The worked example of proto/PROTOCOL.md: its payload ("As one string")
+ * is the first vector's, byte for byte, and it is a valid record.
+ */
+static void test_spec_example(void **state)
+{
+    size_t len;
+    char *md = slurp("proto/PROTOCOL.md", &len);
+    if (!md) fail_msg("cannot read proto/PROTOCOL.md (run from the repository root)");
+    const char *p = strstr(md, "### Worked example");
+    assert_non_null(p);
+    p = strstr(p, "As one string:");
+    assert_non_null(p);
+    p = strstr(p, "```");
+    assert_non_null(p);
+    p += 3;
+    static char hexs[2 * TW_PAYLOAD_MAX + 1];
+    size_t n = 0;
+    for (; *p && strncmp(p, "```", 3) != 0 && n + 1 < sizeof hexs; p++)
+        if (isxdigit((unsigned char)*p)) hexs[n++] = *p;
+    hexs[n] = 0;
+    static uint8_t payload[TW_PAYLOAD_MAX];
+    assert_int_equal(tw_hex_decode(payload, n / 2, hexs, n), 0);
+    tw_arena a;
+    tw_arena_init(&a, 0);
+    tw_val pl;
+    assert_int_equal(tw_mp_decode(payload, n / 2, &a, TW_MP_CANONICAL, &pl, NULL, NULL), 0);
+    const tw_val *kind = tw_v_get(&pl, "kind"), *slot = tw_v_get(&pl, "slot"), *body = tw_v_get(&pl, "body");
+    assert_true(kind && slot && body && kind->type == TW_STR && slot->type == TW_STR);
+    char why[256];
+    if (tw_schema_check_record(kind->v.s, kind->len, slot->v.s, slot->len, body, 0, why, sizeof why))
+        fail_msg("the worked example of PROTOCOL.md is not a valid record: %s", why);
+    /* And it is the first reference vector's payload. */
+    size_t vl;
+    char *json = slurp("tests/vectors/entries.json", &vl);
+    assert_non_null(json);
+    const char *f = strstr(json, "\"payload\": \"");
+    assert_non_null(f);
+    f += strlen("\"payload\": \"");
+    assert_true(strncmp(f, hexs, n) == 0 && f[n] == '"');
+    free(json);
+    free(md);
+    tw_arena_free(&a);
+    (void)state;
+}
+
 static void test_reference_vectors(void **state)
 {
     const char *path = getenv("TW_ENTRY_VECTORS");
@@ -812,6 +860,10 @@ static void test_reference_vectors(void **state)
         tw_arena_init(&a, 0);
         tw_val body;
         assert_int_equal(tw_mp_decode(bodyb, bn, &a, TW_MP_CANONICAL, &body, NULL, NULL), 0);
+        /* A reference entry is a record every door accepts. */
+        char why[256];
+        if (tw_schema_check_record(kind, strlen(kind), slot, strlen(slot), &body, 0, why, sizeof why))
+            fail_msg("vector %s is not a valid record: %s", name, why);
         tw_buf out;
         tw_buf_init(&out);
         sign_ok(&out, sk, nid, kind, slot, t, &body);
@@ -860,6 +912,7 @@ int main(void)
         cmocka_unit_test(test_payload_fields),
         cmocka_unit_test(test_payload_depth),
         cmocka_unit_test(test_names),
+        cmocka_unit_test(test_spec_example),
         cmocka_unit_test(test_future),
         cmocka_unit_test(test_cmp_version),
         cmocka_unit_test(test_reference_vectors),
