@@ -62,6 +62,15 @@ check "propgen writes the hostile member's entries" "$PROPGEN" hostile --seed "$
 grep -q "^pushed 342$" "$F/evil.out" && pass "the member pushed its 342 entries to the hub" ||
     { fail "the member pushed its entries"; cat "$F/evil.out"; }
 
+# evilpeer never reconciles: the hub, accepting its connection, starts its
+# own first reconciliation soon after (TW_ACCEPT_SYNC_DELAY_MS), not a whole
+# sync_interval later.
+grep -q "first reconciliation of the accepting side" "$(tw_log hub)" &&
+    pass "the hub, accepting a peer that does not reconcile, starts its own first reconciliation" ||
+    fail "the accepting side reconciles"
+grep -o "first reconciliation of the accepting side, [0-9]* ms" "$(tw_log hub)" | head -n 2 |
+    sed 's/.*side, /    figure: accept to first reconciliation on the accepting side: /'
+
 has_kind() { tw "$1" --json list "$2" 2>/dev/null | grep -q "\"$3\""; }
 tw_wait_for 20 has_kind mem event depth-bomb && pass "the unknown kind at the depth limit reached the member node" ||
     fail "the unknown kind reached mem"

@@ -22,6 +22,10 @@
  *       peer record (each but the last naming eight new names under
  *       .invalid, the last the addresses A,B,...), a record of an unknown
  *       kind nested to the depth limit, and a valid group record.
+ *   propgen authors --seed HEX64 --netkey-file F --out FILE --cases N
+ *       N peer records, each of its own author (keys derived from the seed
+ *       and the index), each naming one address under .invalid: what many
+ *       members could send to fill a node's learnt-address table.
  * Exit status 0, 1 on a local error, 2 on a usage error.
  */
 #include <getopt.h>
@@ -41,6 +45,7 @@
 static int usage(void)
 {
     fputs("usage: propgen key --seed HEX64\n"
+          "       propgen authors --seed HEX64 --netkey-file F --out FILE --cases N\n"
           "       propgen cases --seed HEX64 --netkey-file F --cases N [--rng R] --dir D [--publish SOCKET]\n"
           "       propgen hostile --seed HEX64 --netkey-file F --out FILE --addrs A,B [--versions V] [--slots K]\n",
           stderr);
@@ -235,6 +240,38 @@ static int run_hostile(const uint8_t sk[64], const uint8_t netid[32], const char
     return rc;
 }
 
+static int run_authors(const uint8_t seed[32], const uint8_t netid[32], const char *out, unsigned count)
+{
+    tw_arena a;
+    tw_buf b, env;
+    tw_arena_init(&a, 0);
+    tw_buf_init(&b);
+    tw_buf_init(&env);
+    uint64_t ts = (uint64_t)time(NULL) * 1000u - 600000u;
+    tw_bundle_begin(&b, netid, ts);
+    for (unsigned i = 0; i < count; i++) {
+        uint8_t s2[32], pk[32], sk[64];
+        crypto_generichash(s2, sizeof s2, (const uint8_t *)&i, sizeof i, seed, 32);
+        crypto_sign_seed_keypair(pk, sk, s2);
+        pcase c;
+        memset(&c, 0, sizeof c);
+        snprintf(c.kind, sizeof c.kind, "peer");
+        snprintf(c.slot, sizeof c.slot, "self");
+        char *name = tw_arena_alloc(&a, 64);
+        snprintf(name, 64, "member-%u.invalid:7700", i);
+        pc_map m = { .n = 0 };
+        pc_put(&m, "addresses", addr_list(&a, &name, 1));
+        c.body = pc_finish(&a, &m);
+        if (add_entry(&b, &env, sk, netid, &c, ts + i)) return 1;
+    }
+    tw_bundle_end(&b, count);
+    int rc = write_file(out, &b) ? 1 : 0;
+    tw_buf_free(&b);
+    tw_buf_free(&env);
+    tw_arena_free(&a);
+    return rc;
+}
+
 int main(int argc, char **argv)
 {
     static const struct option lo[] = {
@@ -280,6 +317,7 @@ int main(int argc, char **argv)
     }
     if (!netkey_file || read_netid(netkey_file, netid)) { fprintf(stderr, "propgen: a readable --netkey-file is needed\n"); return 2; }
     if (!strcmp(mode, "cases") && dir && n) return run_cases(sk, netid, n, rng, dir, sock);
+    if (!strcmp(mode, "authors") && out && n) return run_authors(seed, netid, out, n);
     if (!strcmp(mode, "hostile") && out && addrs) return run_hostile(sk, netid, out, addrs, versions ? versions : 1, slots);
     return usage();
 }

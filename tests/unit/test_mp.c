@@ -550,6 +550,27 @@ static void test_depth(void **state)
         else assert_int_equal(tw_mp_encode(&b, &top), TW_EDEPTH);
         tw_buf_free(&b);
     }
+
+    /* Control messages nest to TW_CTL_DEPTH_MAX, reading and writing: a
+     * body at TW_DEPTH_MAX inside a response's own levels. */
+    static char big[2048];
+    nest_hex(big, TW_CTL_DEPTH_MAX, "91 ", "c0", "");
+    assert_int_equal(dec_hex(big, 0), TW_EDEPTH);
+    assert_int_equal(dec_hex(big, TW_MP_CTL_DEPTH), 0);
+    nest_hex(big, TW_CTL_DEPTH_MAX, "91 ", "90", "");
+    assert_int_equal(dec_hex(big, TW_MP_CTL_DEPTH), TW_EDEPTH);
+    for (unsigned levels = TW_CTL_DEPTH_MAX; levels <= TW_CTL_DEPTH_MAX + 1; levels++) {
+        tw_val top, *cur = &top;
+        for (unsigned i = 0; i < levels; i++) {
+            assert_int_equal(tw_v_arr(&a, cur, i + 1 < levels ? 1 : 0), 0);
+            if (i + 1 < levels) cur = &cur->v.arr[0];
+        }
+        tw_buf b;
+        tw_buf_init(&b);
+        assert_int_equal(tw_mp_encode(&b, &top), TW_EDEPTH);
+        assert_int_equal(tw_mp_encode_ctl(&b, &top), levels == TW_CTL_DEPTH_MAX ? 0 : TW_EDEPTH);
+        tw_buf_free(&b);
+    }
     tw_arena_free(&a);
 }
 
