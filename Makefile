@@ -118,7 +118,7 @@ bench: deps
 	$(Q)$(MAKE) --no-print-directory all tests
 	$(Q)sh contrib/bench.sh $(B)
 
-fuzz: deps $(FUZZ_BIN)
+fuzz: deps $(FUZZ_BIN) $(B)/tests/test_prop
 	$(Q)sh tests/fuzz/run-fuzz.sh $(B) $(FUZZ_SECONDS)
 
 install: $(B)/twind $(B)/twin

@@ -21,4 +21,15 @@ for f in "$B"/fuzz/fuzz_*; do
         echo "FAILED: see $out/$name.log"; tail -n 20 "$out/$name.log"; status=1
     fi
 done
+# The one-rule-every-door property with many more cases than make check
+# runs (tests/unit/test_prop.c; PROP_CASES, PROP_SEED).
+if [ -x "$B/tests/test_prop" ]; then
+    cases=${PROP_FUZZ_CASES:-50000}
+    echo "== property: $cases cases, seed ${PROP_SEED:-$$}"
+    if PROP_CASES=$cases PROP_SEED=${PROP_SEED:-$$} "$B/tests/test_prop" >"$out/prop.log" 2>&1; then
+        grep '^property:' "$out/prop.log"
+    else
+        echo "FAILED: see $out/prop.log"; tail -n 20 "$out/prop.log"; status=1
+    fi
+fi
 exit $status
