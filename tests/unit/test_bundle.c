@@ -177,6 +177,54 @@ static void test_damaged_bytes(void **state)
     }
 }
 
+/*
+ * A bundle made by a hostile member's own tool: its framing and checksum are
+ * intact, but three adjacent records hold envelopes the reader refuses (an
+ * uppercase kind, a slot with a space, another envelope version).  Each is
+ * read as a record of its own with its reason -- none hides its neighbours
+ * as skipped bytes -- and the intact trailer reads "ok", not "count
+ * mismatch".
+ */
+static void test_refused_neighbours(void **state)
+{
+    uint8_t pk[TW_KEY_LEN], sk[TW_SECKEY_LEN];
+    crypto_sign_keypair(pk, sk);
+    tw_buf bad[3], b;
+    for (int k = 0; k < 3; k++) {
+        tw_buf_init(&bad[k]);
+        /* Sign a valid entry, then rewrite one byte inside the payload:
+         * the framing stays whole, the entry does not parse. */
+        assert_int_equal(tw_entry_sign(&bad[k], sk, netid, "group", 5, "s-x", 3, 1700000000000ull, &(tw_val){ .type = TW_NIL }), 0);
+    }
+    uint8_t *g = memmem(bad[0].p, bad[0].len, "group", 5);
+    assert_non_null(g);
+    g[0] = 'G';                                   /* kind "Group" */
+    uint8_t *sl = memmem(bad[1].p, bad[1].len, "s-x", 3);
+    assert_non_null(sl);
+    sl[1] = ' ';                                  /* slot "s x" */
+    bad[2].p[1] = 0x02;                           /* envelope version 2 */
+    tw_buf_init(&b);
+    assert_int_equal(tw_bundle_begin(&b, netid, 1), 0);
+    assert_int_equal(tw_bundle_add(&b, envs[0].p, envs[0].len), 0);
+    for (int k = 0; k < 3; k++) assert_int_equal(tw_bundle_add(&b, bad[k].p, bad[k].len), 0);
+    assert_int_equal(tw_bundle_add(&b, envs[1].p, envs[1].len), 0);
+    assert_int_equal(tw_bundle_end(&b, 5), 0);
+    tw_bundle_report r;
+    seen s = { 0 };
+    assert_int_equal(tw_bundle_parse(b.p, b.len, seen_fn, &s, &r), 0);
+    assert_int_equal(s.ok, 2);
+    assert_int_equal(s.damaged, 3);
+    assert_true(s.match[0] && s.match[1]);
+    assert_int_equal(r.records, 5);
+    assert_int_equal(r.damaged, 3);
+    assert_int_equal(r.skipped_bytes, 0);
+    assert_int_equal(r.skipped_regions, 0);
+    assert_int_equal(r.trailer, TW_BUNDLE_TRAILER_OK);
+    assert_false(r.truncated);
+    for (int k = 0; k < 3; k++) tw_buf_free(&bad[k]);
+    tw_buf_free(&b);
+}
+
 static void test_trailer_and_header(void **state)
 {
     tw_buf b;
@@ -208,6 +256,7 @@ int main(void)
         cmocka_unit_test(test_damaged_length),
         cmocka_unit_test(test_damaged_bytes),
         cmocka_unit_test(test_trailer_and_header),
+        cmocka_unit_test(test_refused_neighbours),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
