@@ -90,7 +90,9 @@ no_row "list place leaves the hub's battir out" '^battir '
 no_row "list place has no SUPERSEDED BY column when nothing shown is superseded" 'SUPERSEDED BY'
 row grp place --all
 has_row "list place --all shows the SUPERSEDED BY column" 'SUPERSEDED BY'
-has_row "list place --all marks battir superseded by the committee's bittir" "^battir .* $CFP/bittir "
+has_row "list place --all marks battir superseded by the committee's bittir" "^battir .* $CFP/bittir"
+row grp place --all --wide
+has_row "list place --all --wide gives the full reference of the committee's record" "^battir .* $CK/bittir "
 has_row "list place --all shows bittir, not superseded" "^bittir .*town"
 check_out "show place battir says what supersedes it" 0 "$CK/bittir (the committee's own entry)" tw grp show place battir
 check_out "show place battir has a 'superseded by' line" 0 "superseded by" tw grp show place battir

@@ -492,6 +492,62 @@ static void test_table_cells(void **state)
     tw_table_free(&t);
 }
 
+/* Display width of each line of out, the widest. */
+static size_t widest_line(const char *out)
+{
+    size_t best = 0;
+    for (const char *l = out; *l;) {
+        const char *nl = strchr(l, '\n');
+        size_t n = nl ? (size_t)(nl - l) : strlen(l);
+        size_t w = tw_width_str(l, n);
+        if (w > best) best = w;
+        l += n + (nl ? 1 : 0);
+    }
+    return best;
+}
+
+/* Record tables fit their width piped too (TW_FIT_ALWAYS): Arabic with
+ * harakat, CJK and the ellipsis are measured in display cells, a cut never
+ * splits a letter from its marks, and columns that must not be cut stay
+ * whole; TW_FIT_NEVER (--wide) leaves every cell whole. */
+static void test_table_fit_piped(void **state)
+{
+    tw_table t;
+    static const char *const heads[] = { "GROUP", "PLACE", "STATUS" };
+    assert_int_equal(tw_table_init(&t, 3, heads), 0);
+    tw_table_align(&t, 2, TW_COL_NOCUT);
+    assert_int_equal(tw_table_addz(&t, "Walsall Kobar Friendship Association"), 0);
+    assert_int_equal(tw_table_addz(&t, "Kobar كَوْبَر قرية في محافظة رام الله"), 0);
+    assert_int_equal(tw_table_addz(&t, "active"), 0);
+    assert_int_equal(tw_table_addz(&t, "東京日本友好協会ロンドン支部"), 0);
+    assert_int_equal(tw_table_addz(&t, "مُخَيَّم عايدة"), 0);
+    assert_int_equal(tw_table_addz(&t, "exploring"), 0);
+    /* The default: piped tables are not cut. */
+    char *out = render(&t, false, 40);
+    assert_true(widest_line(out) > 40);
+    assert_null(strstr(out, "\u2026"));
+    free(out);
+    t.fit = TW_FIT_ALWAYS;
+    out = render(&t, false, 40);
+    assert_true(widest_line(out) <= 40);
+    assert_string_equal(out,
+        "GROUP          PLACE           STATUS\n"
+        "Walsall Koba\u2026  Kobar كَوْبَر قر\u2026  active\n"
+        "東京日本友好\u2026  مُخَيَّم عايدة      exploring\n");
+    free(out);
+    /* Narrower than the columns allow: cut down to TW_CLI_CELL_MIN, no further. */
+    out = render(&t, false, 10);
+    assert_int_equal(widest_line(out), TW_CLI_CELL_MIN + 2 + TW_CLI_CELL_MIN + 2 + strlen("exploring"));
+    free(out);
+    t.fit = TW_FIT_NEVER;
+    out = render(&t, true, 40);
+    assert_non_null(strstr(out, "Walsall Kobar Friendship Association"));
+    assert_non_null(strstr(out, "東京日本友好協会ロンドン支部"));
+    assert_null(strstr(out, "\u2026"));
+    free(out);
+    tw_table_free(&t);
+}
+
 /* ---- arguments ---- */
 
 static int run_noop(tw_cli *cli, int argc, char **argv) { return 0; }
@@ -633,6 +689,7 @@ int main(void)
         cmocka_unit_test(test_table_piped),
         cmocka_unit_test(test_table_terminal),
         cmocka_unit_test(test_table_cells),
+        cmocka_unit_test(test_table_fit_piped),
         cmocka_unit_test(test_args),
         cmocka_unit_test(test_args_globals),
         cmocka_unit_test(test_socket_path),
