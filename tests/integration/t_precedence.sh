@@ -136,6 +136,16 @@ tw grp --json gaps >"$F/gaps.json" 2>"$TW_ERR" || fail "twin gaps --json"
 jq_ "gaps show the place by the committee's record" "$F/gaps.json" \
     "[x['place'] for x in d['listed_twice']] == ['$CK/bittir'] and d['counts']['unpartnered_places'] == 1"
 
+# ------------------------------------------------------------------ names
+jq_ "list place --all --json: the superseded listing carries the committee record's name" "$F/places_all.json" \
+    "[r.get('superseded_by_name') for r in d if r['slot'] == 'battir'] == ['Bittir']"
+check "the group links to the hub's superseded listing of Battir" tw grp publish link camden-old group=camden \
+    "place=$HK/battir" formality=exploring status=ended
+converge "the link reaches every node"
+tw hub --json list link >"$F/links_names.json" 2>"$TW_ERR" || fail "twin list link --json on the hub"
+jq_ "a link to a superseded listing is named by the committee's record (Bittir, بتير)" "$F/links_names.json" \
+    "[(r.get('place_name'), r.get('place_name_ar'), r.get('group_name')) for r in d if r['slot'] == 'camden-old'] == [('Bittir', 'بتير', 'Camden Battir Link')]"
+
 tw_stop grp || fail "group node stops cleanly"
 tw_stop comm || fail "committee node stops cleanly"
 tw_stop hub || fail "hub stops cleanly"
