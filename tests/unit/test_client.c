@@ -16,6 +16,7 @@
 #include "csv.h"
 #include "json.h"
 #include "twin/err.h"
+#include "twin/keytext.h"
 #include "twin/limits.h"
 
 /* ---- helpers ---- */
@@ -548,6 +549,67 @@ static void test_table_fit_piped(void **state)
     tw_table_free(&t);
 }
 
+/* ---- import: whose records a file holds ---- */
+
+/* tw_cli_items_own keeps this node's records and those without an author;
+ * other authors' (and, without an author, "mine": false) are counted, by
+ * records and by distinct authors, unless adopt; a bad author is an error
+ * of its line. */
+static void test_items_own(void **state)
+{
+    uint8_t own[32], other1[32], other2[32];
+    char kt_own[TW_KEYTEXT_LEN + 1], kt1[TW_KEYTEXT_LEN + 1], kt2[TW_KEYTEXT_LEN + 1];
+    memset(own, 1, 32);
+    memset(other1, 2, 32);
+    memset(other2, 3, 32);
+    tw_keytext_encode(kt_own, TW_KEYTEXT_PREFIX, own);
+    tw_keytext_encode(kt1, TW_KEYTEXT_PREFIX, other1);
+    tw_keytext_encode(kt2, TW_KEYTEXT_PREFIX, other2);
+    for (int adopt = 0; adopt < 2; adopt++) {
+        tw_items it = { 0 };
+        const char *authors[] = { kt_own, kt1, NULL, kt2, kt1, NULL };
+        bool not_mine[] = { false, false, false, false, true, true };
+        for (uint32_t i = 0; i < 6; i++) {
+            tw_item x = { .kind = "group", .kind_len = 5, .slot = "s", .slot_len = 1, .line = i + 1,
+                          .author = authors[i], .author_len = authors[i] ? strlen(authors[i]) : 0,
+                          .not_mine = not_mine[i] };
+            tw_item *nv = realloc(it.v, (it.n + 1) * sizeof *nv);
+            assert_non_null(nv);
+            it.v = nv;
+            it.v[it.n++] = x;
+        }
+        tw_errs errs = { .file = "f.json", .n = 0 };
+        assert_int_equal(tw_cli_items_own(&it, own, adopt, &errs), 0);
+        assert_int_equal(errs.n, 0);
+        if (adopt) {
+            assert_int_equal(it.n, 6);
+            assert_int_equal(it.skipped, 0);
+        } else {
+            /* Kept: this node's (line 1) and the author-less one (line 3). */
+            assert_int_equal(it.n, 2);
+            assert_int_equal(it.v[0].line, 1);
+            assert_int_equal(it.v[1].line, 3);
+            /* Skipped: lines 2 and 5 (other1), 4 (other2), 6 (no author, not mine). */
+            assert_int_equal(it.skipped, 4);
+            assert_int_equal(it.skipped_authors, 3);
+        }
+        tw_items_free(&it);
+    }
+    /* An author that is not a key: an error of its line, the record not kept. */
+    tw_items it = { 0 };
+    tw_item x = { .kind = "group", .kind_len = 5, .slot = "s", .slot_len = 1, .line = 7,
+                  .author = "twk_nonsense", .author_len = 12 };
+    it.v = malloc(sizeof *it.v);
+    assert_non_null(it.v);
+    it.v[0] = x;
+    it.n = 1;
+    tw_errs errs = { .file = "f.json", .n = 0 };
+    assert_int_equal(tw_cli_items_own(&it, own, true, &errs), 0);
+    assert_int_equal(errs.n, 1);
+    assert_int_equal(it.n, 0);
+    tw_items_free(&it);
+}
+
 /* ---- arguments ---- */
 
 static int run_noop(tw_cli *cli, int argc, char **argv) { return 0; }
@@ -690,6 +752,7 @@ int main(void)
         cmocka_unit_test(test_table_terminal),
         cmocka_unit_test(test_table_cells),
         cmocka_unit_test(test_table_fit_piped),
+        cmocka_unit_test(test_items_own),
         cmocka_unit_test(test_args),
         cmocka_unit_test(test_args_globals),
         cmocka_unit_test(test_socket_path),
