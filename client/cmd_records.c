@@ -252,11 +252,11 @@ typedef struct col_spec { const char *field, *head; unsigned how; bool wide_only
 
 static const col_spec group_cols[] = {
     { "name", "NAME", CELL_FIELD, false, false }, { "group_kind", "KIND", CELL_FIELD, false, true },
-    { "region", "REGION", CELL_CODE, false, false }, { "seeking_partner", "SEEKING", CELL_FIELD, false, true },
+    { "region", "REGION", CELL_CODE, false, false }, { "seeking_partner", "SEEKING", CELL_FIELD, true, true },
 };
 static const col_spec place_cols[] = {
     { "name_en", "NAME", CELL_PLACE_NAME, false, false }, { "place_kind", "KIND", CELL_FIELD, false, true },
-    { "subdivision", "SUBDIVISION", CELL_CODE, false, false }, { "seeking_partner", "SEEKING", CELL_FIELD, false, true },
+    { "subdivision", "SUBDIVISION", CELL_CODE, false, false }, { "seeking_partner", "SEEKING", CELL_FIELD, true, true },
 };
 static const col_spec link_cols[] = {
     { "group", "GROUP", CELL_REF_NAME, false, false }, { "place", "PLACE", CELL_REF_NAME, false, false },
@@ -1137,7 +1137,8 @@ const tw_cmd tw_cmd_list = {
     "  -n, --limit N     at most N records\n"
     "      --tombstones  include deletions\n"
     "      --all         include superseded place listings (SUPERSEDED BY)\n"
-    "  -w, --wide        whole cells, and the full references of links\n"
+    "  -w, --wide        whole cells, with SEEKING, UPDATED, and a link's SINCE\n"
+    "                    and full references (GROUP REF, PLACE REF)\n"
     "      --csv         CSV for spreadsheets (cells starting = + - @ get a leading ')\n",
     cmd_list,
 };
