@@ -164,7 +164,14 @@ typedef struct tw_table {
     tw_buf scratch;         /* reused by tw_table_addv() */
     unsigned *flags;        /* per column */
     bool header;            /* row 0 holds the column heads */
+    int fit;                /* TW_FIT_*: when long cells are cut to fit the width */
 } tw_table;
+/* When a table is narrowed to the width it is given: on a terminal only
+ * (the default, for tables whose lines a script may read), always (record
+ * tables, which have --json and --csv for scripts), or never (--wide). */
+#define TW_FIT_TTY     0
+#define TW_FIT_ALWAYS  1
+#define TW_FIT_NEVER   (-1)
 /* heads NULL: a table without a header row. */
 int  tw_table_init(tw_table *t, size_t ncols, const char *const *heads);
 void tw_table_align(tw_table *t, size_t col, unsigned flags);
@@ -178,8 +185,9 @@ size_t tw_table_rows(const tw_table *t);   /* without the header */
 /*
  * Lays the table out: columns as wide as their widest cell, two spaces
  * apart, no trailing blanks.  With tty, cells of right-to-left text are
- * wrapped in FSI ... PDI and, when a line would pass columns (0: never),
- * the widest columns are narrowed and their long cells cut with an ellipsis.
+ * wrapped in FSI ... PDI.  When a line would pass columns (0: never) and
+ * the table's fit says so (with tty, or always), the widest columns are
+ * narrowed and their long cells cut with an ellipsis.
  */
 int  tw_table_render(const tw_table *t, bool tty, unsigned columns, tw_buf *out);
 int  tw_table_print(const tw_table *t, const tw_cli *cli);
@@ -237,11 +245,14 @@ typedef struct tw_item {
     const char *slot;  size_t slot_len;
     tw_val body;
     uint32_t line;
+    const char *author; size_t author_len;  /* the file's "author", if it has one */
+    bool not_mine;          /* the file says "mine": false (or no) */
 } tw_item;
 typedef struct tw_items {
     tw_item *v;
     size_t n, cap;
-    size_t skipped;         /* records marked "mine": false, left out */
+    size_t skipped;         /* records of other authors, left out (tw_cli_items_own) */
+    size_t skipped_authors; /* how many other authors they have */
 } tw_items;
 void tw_items_free(tw_items *it);
 /* Collects the errors of a file: prints the first TW_CLI_ERRORS_SHOWN as
@@ -254,6 +265,19 @@ int  tw_errs_end(tw_errs *e);
 /* Reads {"kind","slot","body"} objects (one, or an array; the metadata keys
  * of twin's own output are allowed and ignored) from JSON text. */
 int tw_cli_items_json(const char *text, size_t len, tw_arena *a, tw_items *out, tw_errs *errs);
+/*
+ * Keeps the items this node may publish as its own: those whose author is
+ * this node (own, the node's key), and those with no author (a file made
+ * by hand; one that says "mine": false is another node's).  The others are
+ * left out and counted in skipped and skipped_authors, unless adopt (the
+ * node takes them over as its own listings).  An author that is not a key
+ * is an error of its line.
+ */
+int tw_cli_items_own(tw_items *it, const uint8_t own[32], bool adopt, tw_errs *errs);
+/* This node's key, from its status (prints the failure). */
+int tw_cli_own_key(tw_cli *cli, tw_arena *a, uint8_t key[32]);
+/* "twin: FILE: N records of M other authors skipped: ..." on stderr, if any. */
+void tw_cli_say_skipped(const char *file, const tw_items *it);
 /* Checks an item as the daemon will: known kind, slot rules, schema. */
 int tw_cli_item_check(const tw_item *it, char *err, size_t errlen);
 /* Writes records as CSV: kind,slot,<fields>,author,updated,mine; the

@@ -10,9 +10,12 @@
  * for one control message is split, and then we say so, because the parts
  * are applied one by one.
  *
- * Records published by other nodes are skipped on import (their "mine" is
- * false): importing them would republish them under this node's key, which
- * would duplicate every record of the registry.
+ * Records of other authors are skipped on import (their "author" is not
+ * this node, or, without one, their "mine" is false): importing them would
+ * republish them under this node's key, which would duplicate them in the
+ * registry -- and "mine" alone is no guide, since in another node's export
+ * that node's own records say "mine": true.  --adopt takes them all, for a
+ * hub that means to publish them as its own listings.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -27,6 +30,7 @@
 #include "csv.h"
 #include "json.h"
 #include "twin/err.h"
+#include "twin/keytext.h"
 #include "twin/limits.h"
 #include "twin/schema.h"
 #include "twin/vec.h"
@@ -76,7 +80,7 @@ static bool is_meta_key(const char *k, size_t n)
 {
     static const char *const meta[] = {
         "author", "fingerprint", "ts", "id", "mine", "envelope", "verified", "updated",
-        "confirmed", "superseded_by", NULL
+        "confirmed", "superseded_by", "group_name", "place_name", "place_name_ar", "superseded_by_name", NULL
     };
     for (size_t i = 0; meta[i]; i++)
         if (strlen(meta[i]) == n && memcmp(meta[i], k, n) == 0) return true;
@@ -109,6 +113,13 @@ static int item_from_json(const tw_val *o, uint32_t line, tw_items *out, tw_errs
             have_body = true;
         } else if (tw_v_is_str(k, "mine")) {
             skip = v->type == TW_BOOL && !v->v.b;
+        } else if (tw_v_is_str(k, "author")) {
+            if (v->type != TW_STR) {
+                tw_errs_add(errs, line, "author: must be a string (a key, twk_...)");
+                return 0;
+            }
+            it.author = v->v.s;
+            it.author_len = v->len;
         } else if (!is_meta_key(k->v.s, k->len)) {
             tw_errs_add(errs, line, "unknown key \"%.*s\" (a record has kind, slot and body)",
                         (int)(k->len > 64 ? 64 : k->len), k->v.s);
@@ -118,7 +129,7 @@ static int item_from_json(const tw_val *o, uint32_t line, tw_items *out, tw_errs
     if (!it.kind) { tw_errs_add(errs, line, "kind: missing"); return 0; }
     if (!it.slot) { tw_errs_add(errs, line, "slot: missing"); return 0; }
     if (!have_body) { tw_errs_add(errs, line, "body: missing"); return 0; }
-    if (skip) { out->skipped++; return 0; }
+    it.not_mine = skip;
     return items_push(out, &it);
 }
 
@@ -368,7 +379,7 @@ static void field_error(tw_errs *errs, uint32_t line, const char *kind, const ch
     else tw_errs_add(errs, line, "%s.%s: %s", kind, field, msg);
 }
 
-enum { COL_KIND, COL_SLOT, COL_FIELD, COL_META, COL_MINE };
+enum { COL_KIND, COL_SLOT, COL_FIELD, COL_META, COL_MINE, COL_AUTHOR };
 
 static int items_csv(const char *text, size_t len, const char *kind_opt, tw_arena *a,
                      tw_items *out, tw_errs *errs)
@@ -446,6 +457,7 @@ static int items_csv(const char *text, size_t len, const char *kind_opt, tw_aren
                     }
                 if (tw_schema_field(ks, head[i], strlen(head[i]))) continue;
                 if (strcmp(head[i], "mine") == 0) role[i] = COL_MINE;
+                else if (strcmp(head[i], "author") == 0) role[i] = COL_AUTHOR;
                 else if (is_meta_key(head[i], strlen(head[i]))) role[i] = COL_META;
                 else {
                     tw_errs_add(errs, 1, "%s: unknown field \"%s\"", kind, head[i]);
@@ -475,6 +487,12 @@ static int items_csv(const char *text, size_t len, const char *kind_opt, tw_aren
             case COL_MINE:
                 skip = strcmp(v, "no") == 0 || strcmp(v, "false") == 0;
                 break;
+            case COL_AUTHOR:
+                if (n == 0) break;
+                if (!(copy = tw_arena_strndup(a, v, n))) { rc = TW_ENOMEM; goto out; }
+                it.author = copy;
+                it.author_len = n;
+                break;
             case COL_SLOT:
                 if (!(copy = tw_arena_strndup(a, v, n))) { rc = TW_ENOMEM; goto out; }
                 it.slot = copy;
@@ -496,7 +514,7 @@ static int items_csv(const char *text, size_t len, const char *kind_opt, tw_aren
             }
             }
         }
-        if (skip) { out->skipped++; continue; }
+        it.not_mine = skip;
         if (bad) continue;
         if ((rc = tw_cli_map(a, &it.body, kv, nkv)) != 0) goto out;
         if ((rc = items_push(out, &it)) != 0) goto out;
@@ -505,6 +523,74 @@ out:
     tw_csv_row_free(r);
     free(r);
     return rc;
+}
+
+static int cmp_author(const void *x, const void *y)
+{
+    return memcmp(*(const uint8_t *const *)x, *(const uint8_t *const *)y, 32);
+}
+
+int tw_cli_items_own(tw_items *it, const uint8_t own[32], bool adopt, tw_errs *errs)
+{
+    /* Other authors' keys, to count them; an item without an author that
+     * says "mine": false counts as an author of its own kind (all zeros). */
+    static const uint8_t unknown[32];
+    uint8_t (*keys)[32] = malloc((it->n ? it->n : 1) * sizeof *keys);
+    const uint8_t **order = malloc((it->n ? it->n : 1) * sizeof *order);
+    size_t kept = 0, nk = 0;
+    if (!keys || !order) { free(keys); free(order); return TW_ENOMEM; }
+    for (size_t i = 0; i < it->n; i++) {
+        tw_item *x = &it->v[i];
+        bool other = false;
+        if (x->author) {
+            if (tw_keytext_decode(keys[nk], TW_KEYTEXT_PREFIX, x->author, x->author_len) != 0) {
+                tw_errs_add(errs, x->line, "author: \"%.*s\" is not a key (twk_...); leave the author out to "
+                            "publish the record as this node's", (int)(x->author_len > 80 ? 80 : x->author_len), x->author);
+                continue;
+            }
+            other = memcmp(keys[nk], own, 32) != 0;
+        } else if (x->not_mine) {
+            memcpy(keys[nk], unknown, 32);
+            other = true;
+        }
+        if (other && !adopt) {
+            order[nk] = keys[nk];
+            nk++;
+            continue;
+        }
+        it->v[kept++] = *x;
+    }
+    qsort(order, nk, sizeof *order, cmp_author);
+    it->skipped = nk;
+    it->skipped_authors = 0;
+    for (size_t i = 0; i < nk; i++) it->skipped_authors += i == 0 || memcmp(order[i], order[i - 1], 32) != 0;
+    it->n = kept;
+    free(keys);
+    free(order);
+    return 0;
+}
+
+int tw_cli_own_key(tw_cli *cli, tw_arena *a, uint8_t key[32])
+{
+    tw_val args, res;
+    int rc = tw_cli_map(a, &args, NULL, 0);
+    if (rc == 0) rc = tw_cli_call(cli, a, "status", &args, &res, NULL);
+    if (rc != 0) return rc;
+    size_t n;
+    const char *kt = tw_rec_str(&res, "node", &n);
+    if (tw_keytext_decode(key, TW_KEYTEXT_PREFIX, kt, n) != 0) {
+        tw_cli_fail("bad status answer from twind: no node key");
+        return TW_EPROTO;
+    }
+    return 0;
+}
+
+void tw_cli_say_skipped(const char *file, const tw_items *it)
+{
+    if (!it->skipped) return;
+    fprintf(stderr, "twin: %s: %zu record%s of %zu other author%s skipped: they reach this node by sync or "
+            "bundle; --adopt makes this node publish them as its own listings\n", file, it->skipped,
+            it->skipped == 1 ? "" : "s", it->skipped_authors, it->skipped_authors == 1 ? "" : "s");
 }
 
 static int cmp_item(const void *x, const void *y)
@@ -640,9 +726,11 @@ static int send_import(tw_cli *cli, tw_arena *a, const char *file, const tw_item
 static int cmd_import(tw_cli *cli, int argc, char **argv)
 {
     const char *format = NULL, *kind = NULL;
+    bool adopt = false;
     const tw_opt opts[] = {
         { "format", 0, &format, NULL },
         { "kind", 'k', &kind, NULL },
+        { "adopt", 0, NULL, &adopt },
         { NULL, 0, NULL, NULL },
     };
     int npos;
@@ -670,26 +758,39 @@ static int cmd_import(tw_cli *cli, int argc, char **argv)
     if (rc == 0) rc = check_items(&items, &errs);
     if (rc != 0) { tw_cli_fail("%s: %s", file, tw_strerror(rc)); goto out; }
     if (errs.n) { exit = tw_errs_end(&errs); goto out; }
+    uint8_t own[32];
+    if (tw_cli_own_key(cli, &a, own) != 0) goto out;
+    if ((rc = tw_cli_items_own(&items, own, adopt, &errs)) != 0) { tw_cli_fail("%s: %s", file, tw_strerror(rc)); goto out; }
+    if (errs.n) { exit = tw_errs_end(&errs); goto out; }
+    tw_cli_say_skipped(file, &items);
     if (items.n == 0) {
-        fprintf(stderr, "twin: %s: no records to import%s\n", file,
-                items.skipped ? " (all were published by other nodes)" : "");
+        fprintf(stderr, "twin: %s: no records to import\n", file);
+        if (cli->json) {
+            tw_kv kv[4] = {
+                { tw_v_cstr("imported"), tw_v_uint(0) },
+                { tw_v_cstr("skipped"), tw_v_uint(items.skipped) },
+                { tw_v_cstr("skipped_authors"), tw_v_uint(items.skipped_authors) },
+                { tw_v_cstr("unchanged"), tw_v_uint(0) },
+            };
+            tw_val res;
+            if (tw_cli_map(&a, &res, kv, 4) != 0 || tw_out_json(&res) != 0) goto out;
+        }
         exit = TW_EXIT_OK;
         goto out;
     }
     uint64_t imported = 0, unchanged = 0;
     if (send_import(cli, &a, file, &items, &imported, &unchanged) != 0) goto out;
     if (cli->json) {
-        tw_kv kv[3] = {
+        tw_kv kv[4] = {
             { tw_v_cstr("imported"), tw_v_uint(imported) },
             { tw_v_cstr("skipped"), tw_v_uint(items.skipped) },
+            { tw_v_cstr("skipped_authors"), tw_v_uint(items.skipped_authors) },
             { tw_v_cstr("unchanged"), tw_v_uint(unchanged) },
         };
         tw_val res;
-        if (tw_cli_map(&a, &res, kv, 3) != 0 || tw_out_json(&res) != 0) goto out;
+        if (tw_cli_map(&a, &res, kv, 4) != 0 || tw_out_json(&res) != 0) goto out;
     } else {
         printf("%s: %" PRIu64 " imported, %" PRIu64 " unchanged\n", file, imported, unchanged);
-        if (items.skipped)
-            printf("%s: %zu records published by other nodes were skipped\n", file, items.skipped);
     }
     exit = TW_EXIT_OK;
 out:
@@ -789,17 +890,23 @@ const tw_cmd tw_cmd_export = {
 
 const tw_cmd tw_cmd_import = {
     "import", "publish many records from a JSON or CSV file, all or nothing",
-    "[--format json|csv] [--kind KIND] FILE",
+    "[--format json|csv] [--kind KIND] [--adopt] FILE",
     "Every record is checked first; if any is bad, each problem is reported as\n"
     "FILE:LINE: field: reason and nothing is sent.  The records are then sent\n"
     "in one import request, which the daemon applies atomically (a file larger\n"
     "than one control message is sent in parts, and twin says so).  Records are\n"
-    "published under this node's key; records of other nodes in an export\n"
-    "(\"mine\": false) are skipped.\n\n"
+    "published under this node's key.  Only records whose author is this node,\n"
+    "or that have no author (a file made by hand), are imported: the records of\n"
+    "other authors in an export (another node's, say) reach this node by sync\n"
+    "or bundle under their own keys, and are skipped with a count, unless\n"
+    "--adopt is given.\n\n"
     "JSON: an array of {\"kind\", \"slot\", \"body\"} objects, or twin export output.\n"
     "CSV:  one kind per file; header kind,slot,<fields...>, or slot,<fields...>\n"
     "      with --kind; empty cells leave a field out; lists are \";\"-separated.\n\n"
     "  --format json|csv  the file's format (default: from its name or content)\n"
-    "  -k, --kind KIND    the kind of a CSV file without a kind column\n",
+    "  -k, --kind KIND    the kind of a CSV file without a kind column\n"
+    "      --adopt        import the records of other authors too: this node\n"
+    "                     publishes them as its own listings (a hub taking over\n"
+    "                     a registry kept elsewhere)\n",
     cmd_import,
 };

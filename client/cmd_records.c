@@ -197,19 +197,15 @@ static int add_by(tw_table *t, const tw_val *r)
     return tw_table_add(t, f, n);
 }
 
-/* "KEYTEXT/SLOT" as "FINGERPRINT/SLOT", the form tables show keys in. */
-static int add_ref_short(tw_table *t, const char *ref, size_t n)
+/* "KEYTEXT/SLOT" as "FINGERPRINT/SLOT", the form tables show keys in;
+ * anything else (a SLOT of the record's own author) as it is. */
+static int put_ref_short(tw_buf *b, const char *ref, size_t n)
 {
     const char *slash = memchr(ref, '/', n);
     size_t prefix = strlen(TW_KEYTEXT_PREFIX);
-    if (!slash || (size_t)(slash - ref) != TW_KEYTEXT_LEN || n < prefix + TW_FPR_CHARS) return tw_table_add(t, ref, n);
-    char buf[TW_FPR_CHARS + 1 + TW_SLOT_MAX + 1];
-    size_t sl = n - (size_t)(slash + 1 - ref);
-    if (sl > TW_SLOT_MAX) sl = TW_SLOT_MAX;
-    memcpy(buf, ref + prefix, TW_FPR_CHARS);
-    buf[TW_FPR_CHARS] = '/';
-    memcpy(buf + TW_FPR_CHARS + 1, slash + 1, sl);
-    return tw_table_add(t, buf, TW_FPR_CHARS + 1 + sl);
+    if (!slash || (size_t)(slash - ref) != TW_KEYTEXT_LEN || n < prefix + TW_FPR_CHARS) return tw_buf_put(b, ref, n);
+    int rc = tw_buf_put(b, ref + prefix, TW_FPR_CHARS);
+    return rc ? rc : tw_buf_put(b, slash, n - (size_t)(slash - ref));
 }
 
 /* Rows of a listing mostly share their minute, so the last text is kept. */
@@ -226,16 +222,206 @@ static int add_time(tw_table *t, const tw_val *r, time_text *tt)
     return tw_table_addz(t, tt->s);
 }
 
-/* The fields worth a column in a one-line summary: short, typed values. */
-static size_t summary_fields(const tw_kind_schema *ks, const tw_field **out)
+/* The day only ("2024-05-01"), for tables that must fit a width. */
+static int add_day(tw_table *t, const tw_val *r, time_text *tt)
 {
-    size_t n = 0;
-    for (size_t i = 0; ks && i < ks->nfields && n < SUMMARY_FIELDS_MAX; i++) {
+    int rc = add_time(t, r, tt);
+    if (rc == 0) {
+        tw_cell *c = &t->cell[t->ncells - 1];
+        const char *sp = memchr(t->text.p + c->off, ' ', c->len);
+        if (sp) {
+            c->len = (uint32_t)(sp - (const char *)(t->text.p + c->off));
+            c->width = c->len;
+        }
+    }
+    return rc;
+}
+
+/*
+ * The columns of a kind's table.  Tables show names where records hold
+ * references and codes: a link's group and place by the names twind adds
+ * to the record ("group_name", "place_name", "place_name_ar"; the short
+ * reference FINGERPRINT/SLOT when the record referred to is not known), a
+ * place by its English and Arabic names, a code with its name from the
+ * code lists.  --wide adds the full references.
+ */
+enum { CELL_FIELD, CELL_PLACE_NAME, CELL_CODE, CELL_REF_NAME, CELL_REF_FULL };
+/* nocut: an enumeration, shown whole (a cut one reads as another); the
+ * names and codes take the cut instead. */
+typedef struct col_spec { const char *field, *head; unsigned how; bool wide_only, nocut; } col_spec;
+
+static const col_spec group_cols[] = {
+    { "name", "NAME", CELL_FIELD, false, false }, { "group_kind", "KIND", CELL_FIELD, false, true },
+    { "region", "REGION", CELL_CODE, false, false }, { "seeking_partner", "SEEKING", CELL_FIELD, true, true },
+};
+static const col_spec place_cols[] = {
+    { "name_en", "NAME", CELL_PLACE_NAME, false, false }, { "place_kind", "KIND", CELL_FIELD, false, true },
+    { "subdivision", "SUBDIVISION", CELL_CODE, false, false }, { "seeking_partner", "SEEKING", CELL_FIELD, true, true },
+};
+static const col_spec link_cols[] = {
+    { "group", "GROUP", CELL_REF_NAME, false, false }, { "place", "PLACE", CELL_REF_NAME, false, false },
+    { "formality", "FORMALITY", CELL_FIELD, false, true }, { "status", "STATUS", CELL_FIELD, false, true },
+    { "since", "SINCE", CELL_FIELD, true, true },
+    { "group", "GROUP REF", CELL_REF_FULL, true, true }, { "place", "PLACE REF", CELL_REF_FULL, true, true },
+};
+
+/* "E12000007 London", "PS-RBH Ramallah and al-Bireh": a code with its name
+ * when it is in a code list; other codes as they are. */
+static int put_code(tw_buf *b, const char *s, size_t n)
+{
+    size_t ng, nr;
+    const tw_code *govs = tw_codes_governorates(&ng), *regions = tw_codes_uk_regions(&nr);
+    const tw_code *c = tw_code_find(govs, ng, s, n);
+    if (!c) c = tw_code_find(regions, nr, s, n);
+    int rc = tw_buf_put(b, s, n);
+    if (rc == 0 && c && c->name) rc = tw_buf_put(b, " ", 1) || tw_buf_put(b, c->name, strlen(c->name));
+    return rc;
+}
+
+/* "Abu Dis أبو ديس": the English name, then the Arabic one. */
+static int put_place_name(tw_buf *b, const char *en, size_t enl, const char *ar, size_t arl)
+{
+    int rc = tw_buf_put(b, en, enl);
+    if (rc == 0 && arl) rc = (enl ? tw_buf_put(b, " ", 1) : 0) || tw_buf_put(b, ar, arl);
+    return rc;
+}
+
+/* The name of a link's group or place, else its short reference. */
+static int put_ref_name(tw_buf *b, const tw_val *r, const tw_val *body, const char *field)
+{
+    size_t n, an, rl;
+    bool place = strcmp(field, "place") == 0;
+    const char *name = tw_rec_str(r, place ? "place_name" : "group_name", &n);
+    const char *ar = place ? tw_rec_str(r, "place_name_ar", &an) : "";
+    if (!place) an = 0;
+    if (n || an) return put_place_name(b, name, n, ar, an);
+    const char *ref = tw_rec_str(body, field, &rl);
+    return put_ref_short(b, ref, rl);
+}
+
+static int put_cell(tw_buf *b, const tw_val *r, const tw_val *body, const col_spec *c)
+{
+    const tw_val *v = tw_v_get(body, c->field);
+    size_t n, an;
+    switch (c->how) {
+    case CELL_PLACE_NAME: {
+        const char *en = tw_rec_str(body, "name_en", &n), *ar = tw_rec_str(body, "name_ar", &an);
+        return put_place_name(b, en, n, ar, an);
+    }
+    case CELL_CODE:
+        /* A place without a subdivision is placed by its country, a group
+         * without a region by its nation. */
+        if ((!v || v->type != TW_STR) && strcmp(c->field, "subdivision") == 0) v = tw_v_get(body, "country");
+        if ((!v || v->type != TW_STR) && strcmp(c->field, "region") == 0) v = tw_v_get(body, "nation");
+        return v && v->type == TW_STR ? put_code(b, v->v.s, v->len) : 0;
+    case CELL_REF_NAME:
+        return v && v->type == TW_STR ? put_ref_name(b, r, body, c->field) : 0;
+    case CELL_REF_FULL: {
+        /* SLOT is a record of the link's author: spelt out as KEY/SLOT. */
+        if (!v || v->type != TW_STR) return 0;
+        const char *au = tw_rec_str(r, "author", &n);
+        if (!memchr(v->v.s, '/', v->len) && n && (tw_buf_put(b, au, n) || tw_buf_put(b, "/", 1))) return TW_ENOMEM;
+        return tw_buf_put(b, v->v.s, v->len);
+    }
+    default:
+        return v ? tw_out_text(b, v) : 0;
+    }
+}
+
+/* A one-line summary for tables of mixed kinds: a link's group and place,
+ * a place's names, else "name" or the first string. */
+static int put_summary(tw_buf *b, const tw_val *r, const tw_val *body)
+{
+    size_t kl, n, an;
+    const char *k = tw_rec_str(r, "kind", &kl);
+    const tw_val *v;
+    if (kl == 4 && memcmp(k, "link", 4) == 0) {
+        int rc = 0;
+        const tw_val *g = tw_v_get(body, "group"), *p = tw_v_get(body, "place");
+        if (g && g->type == TW_STR) rc = put_ref_name(b, r, body, "group");
+        if (rc == 0 && p && p->type == TW_STR)
+            rc = (g && g->type == TW_STR ? tw_buf_put(b, " \xE2\x80\x94 ", 5) : 0) || put_ref_name(b, r, body, "place");
+        if (b->len) return rc;
+    }
+    if (kl == 5 && memcmp(k, "place", 5) == 0) {
+        const char *en = tw_rec_str(body, "name_en", &n), *ar = tw_rec_str(body, "name_ar", &an);
+        if (n || an) return put_place_name(b, en, n, ar, an);
+    }
+    v = tw_v_get(body, "name");
+    if (!v || v->type != TW_STR) v = NULL;
+    for (uint32_t i = 0; !v && body && body->type == TW_MAP && i < body->len; i++)
+        if (body->v.map[i].v.type == TW_STR) v = &body->v.map[i].v;
+    return v ? tw_buf_put(b, v->v.s, v->len) : 0;
+}
+
+/* The superseding record: its short reference and name, or (wide) its
+ * full reference. */
+static int put_superseded(tw_buf *b, const tw_val *r, bool wide)
+{
+    size_t bl, nl;
+    const char *by = tw_rec_str(r, "superseded_by", &bl);
+    const char *name = tw_rec_str(r, "superseded_by_name", &nl);
+    if (!bl) return 0;
+    if (wide) return tw_buf_put(b, by, bl);
+    if (!nl) return put_ref_short(b, by, bl);
+    /* The reference first: a cut leaves it whole. */
+    int rc = put_ref_short(b, by, bl) || tw_buf_put(b, " (", 2) || tw_buf_put(b, name, nl) || tw_buf_put(b, ")", 1);
+    return rc ? TW_ENOMEM : 0;
+}
+
+/*
+ * A table of records: per-field columns when they all share a known kind,
+ * else KIND SLOT SUMMARY.  Records come a page at a time and are forgotten,
+ * so which layout applies is known only at the end: the table holds the
+ * cells of both (KIND, SLOT, columns..., SUMMARY, CONFIRMED, SUPERSEDED BY,
+ * BY, UPDATED) and hides the columns of the other when it is printed.  The
+ * cells of a layout that can no longer apply are left empty.  CONFIRMED
+ * (links) and SUPERSEDED BY (a hub's listing of a place whose committee has
+ * its own record) are shown when a record has them.  Unless wide, the table
+ * fits the terminal's width ($COLUMNS, else TW_CLI_COLUMNS_DEFAULT), piped
+ * or not: long cells are cut with an ellipsis, measured in display cells.
+ */
+#define COLS_MAX 8u
+typedef struct rec_table {
+    tw_cli *cli;
+    bool one_kind;          /* the daemon was asked for one kind */
+    bool wide;              /* --wide: whole cells, full references */
+    bool started, mixed;
+    char kind[TW_KIND_MAX + 1];
+    size_t kind_len;
+    col_spec cols[COLS_MAX];
+    size_t nf;
+    char upper[COLS_MAX][64];
+    bool any_confirmed, any_superseded;
+    tw_table t;
+    tw_buf cell;
+    time_text tt;
+} rec_table;
+
+/* The columns of a kind: its own list, else the schema's first short,
+ * typed fields. */
+static size_t kind_cols(rec_table *rt, const tw_kind_schema *ks)
+{
+    const col_spec *spec = NULL;
+    size_t ns = 0, n = 0;
+    if (strcmp(rt->kind, "group") == 0) { spec = group_cols; ns = sizeof group_cols / sizeof *group_cols; }
+    else if (strcmp(rt->kind, "place") == 0) { spec = place_cols; ns = sizeof place_cols / sizeof *place_cols; }
+    else if (strcmp(rt->kind, "link") == 0) { spec = link_cols; ns = sizeof link_cols / sizeof *link_cols; }
+    for (size_t i = 0; i < ns && n < COLS_MAX; i++)
+        if (!spec[i].wide_only || rt->wide) rt->cols[n++] = spec[i];
+    for (size_t i = 0; !spec && ks && i < ks->nfields && n < SUMMARY_FIELDS_MAX; i++) {
         switch (ks->fields[i].type) {
         case TW_FT_STR: case TW_FT_ENUM: case TW_FT_CODE: case TW_FT_DATE:
-        case TW_FT_BOOL: case TW_FT_UINT:
-            out[n++] = &ks->fields[i];
+        case TW_FT_BOOL: case TW_FT_UINT: {
+            size_t j = 0;
+            const char *f = ks->fields[i].name;
+            for (; f[j] && j < sizeof rt->upper[n] - 1; j++)
+                rt->upper[n][j] = (char)(f[j] >= 'a' && f[j] <= 'z' ? f[j] - 32 : f[j]);
+            rt->upper[n][j] = '\0';
+            rt->cols[n] = (col_spec){ f, rt->upper[n], ks->fields[i].type == TW_FT_CODE ? CELL_CODE : CELL_FIELD, false, false };
+            n++;
             break;
+        }
         default:
             break;
         }
@@ -243,74 +429,45 @@ static size_t summary_fields(const tw_kind_schema *ks, const tw_field **out)
     return n;
 }
 
-/* A name-like value for mixed-kind tables: "name" or "name_en", else the first string. */
-static const tw_val *summary_value(const tw_val *body)
-{
-    const tw_val *v = tw_v_get(body, "name");
-    if (!v || v->type != TW_STR) v = tw_v_get(body, "name_en");
-    if (v && v->type == TW_STR) return v;
-    for (uint32_t i = 0; body && body->type == TW_MAP && i < body->len; i++)
-        if (body->v.map[i].v.type == TW_STR) return &body->v.map[i].v;
-    return NULL;
-}
-
-/*
- * A table of records: per-field columns when they all share a known kind,
- * else KIND SLOT SUMMARY.  Records come a page at a time and are forgotten,
- * so which layout applies is known only at the end: the table holds the
- * cells of both (KIND, SLOT, fields..., SUMMARY, CONFIRMED, SUPERSEDED BY,
- * BY, UPDATED) and hides the columns of the other when it is printed.  The
- * cells of a layout that can no longer apply are left empty.  CONFIRMED
- * (links) and SUPERSEDED BY (a hub's listing of a place whose committee has
- * its own record; fingerprint/slot) are shown when a record has them.
- */
-typedef struct rec_table {
-    tw_cli *cli;
-    bool one_kind;          /* the daemon was asked for one kind */
-    bool started, mixed;
-    char kind[TW_KIND_MAX + 1];
-    size_t kind_len;
-    const tw_kind_schema *ks;
-    const tw_field *f[SUMMARY_FIELDS_MAX];
-    size_t nf;
-    char upper[SUMMARY_FIELDS_MAX][64];
-    bool any_confirmed, any_superseded;
-    tw_table t;
-    time_text tt;
-} rec_table;
-
 static int rec_table_start(rec_table *rt, const tw_val *first)
 {
     size_t kl;
     const char *k = tw_rec_str(first, "kind", &kl);
-    const char *heads[SUMMARY_FIELDS_MAX + 7];
+    const char *heads[COLS_MAX + 7];
     size_t nh = 0;
     if (kl > TW_KIND_MAX) kl = TW_KIND_MAX;   /* no schema kind is that long */
     memcpy(rt->kind, k, kl);
     rt->kind[kl] = '\0';
     rt->kind_len = kl;
-    rt->ks = tw_schema_kind(k, kl);
-    rt->nf = summary_fields(rt->ks, rt->f);
+    const tw_kind_schema *ks = tw_schema_kind(k, kl);
+    rt->nf = kind_cols(rt, ks);
     heads[nh++] = "KIND";
     heads[nh++] = "SLOT";
-    for (size_t i = 0; i < rt->nf; i++) {
-        size_t j = 0;
-        for (; rt->f[i]->name[j] && j < sizeof rt->upper[i] - 1; j++)
-            rt->upper[i][j] = (char)(rt->f[i]->name[j] >= 'a' && rt->f[i]->name[j] <= 'z'
-                                     ? rt->f[i]->name[j] - 32 : rt->f[i]->name[j]);
-        rt->upper[i][j] = '\0';
-        heads[nh++] = rt->upper[i];
-    }
+    for (size_t i = 0; i < rt->nf; i++) heads[nh++] = rt->cols[i].head;
     heads[nh++] = "SUMMARY";
     heads[nh++] = "CONFIRMED";
     heads[nh++] = "SUPERSEDED BY";
     heads[nh++] = "BY";
     heads[nh++] = "UPDATED";
+    tw_buf_init(&rt->cell);
     int rc = tw_table_init(&rt->t, nh, heads);
+    /* A slot is what twin show takes: never cut. */
+    tw_table_align(&rt->t, 1, TW_COL_NOCUT);
     tw_table_align(&rt->t, nh - 2, TW_COL_NOCUT);
     tw_table_align(&rt->t, nh - 1, TW_COL_NOCUT);
-    rt->mixed = rt->ks == NULL;
+    for (size_t i = 0; i < rt->nf; i++)
+        if (rt->cols[i].nocut) tw_table_align(&rt->t, 2 + i, TW_COL_NOCUT);
+    rt->t.fit = rt->wide ? TW_FIT_NEVER : TW_FIT_ALWAYS;
+    rt->mixed = ks == NULL;
     rt->started = true;
+    return rc;
+}
+
+/* Adds the text put_* wrote into rt->cell as a cell. */
+static int add_cell(rec_table *rt, int put_rc)
+{
+    int rc = put_rc ? TW_ENOMEM : tw_table_add(&rt->t, (const char *)rt->cell.p, rt->cell.len);
+    tw_buf_reset(&rt->cell);
     return rc;
 }
 
@@ -333,21 +490,21 @@ static int rec_table_add(void *ctx, const tw_val *recs, size_t n)
         for (size_t j = 0; j < rt->nf; j++)
             rc |= rt->mixed ? tw_table_add(t, "", 0)
                   : dead ? tw_table_addz(t, j == 0 ? "(deleted)" : "")
-                         : tw_table_addv(t, tw_v_get(body, rt->f[j]->name));
+                         : add_cell(rt, put_cell(&rt->cell, r, body, &rt->cols[j]));
         /* Asked for one kind, the records cannot be mixed unless twind
          * misbehaves: their summaries would never be shown. */
         if (rt->one_kind && !rt->mixed) rc |= tw_table_add(t, "", 0);
-        else rc |= dead ? tw_table_addz(t, "(deleted)") : tw_table_addv(t, summary_value(body));
+        else rc |= dead ? tw_table_addz(t, "(deleted)") : add_cell(rt, put_summary(&rt->cell, r, body));
         const tw_val *conf = tw_v_get(r, "confirmed");
         bool has_conf = conf && conf->type == TW_BOOL;
         rt->any_confirmed |= has_conf;
         rc |= tw_table_addz(t, !has_conf ? "" : conf->v.b ? "confirmed" : "unconfirmed");
         size_t bl;
-        const char *by = tw_rec_str(r, "superseded_by", &bl);
+        tw_rec_str(r, "superseded_by", &bl);
         rt->any_superseded |= bl > 0;
-        rc |= add_ref_short(t, by, bl);
+        rc |= add_cell(rt, put_superseded(&rt->cell, r, rt->wide));
         rc |= add_by(t, r);
-        rc |= add_time(t, r, &rt->tt);
+        rc |= rt->wide ? add_time(t, r, &rt->tt) : add_day(t, r, &rt->tt);
     }
     return rc ? TW_ENOMEM : 0;
 }
@@ -367,17 +524,23 @@ static int rec_table_print(rec_table *rt)
     }
     if (!rt->any_confirmed) tw_table_align(t, 3 + rt->nf, TW_COL_HIDE);
     if (!rt->any_superseded) tw_table_align(t, 4 + rt->nf, TW_COL_HIDE);
+    /* In a table of one kind the columns of names need the room more than
+     * the date, which waits for --wide (and twin show). */
+    if (!rt->mixed && !rt->wide && rt->nf) tw_table_align(t, 6 + rt->nf, TW_COL_HIDE);
     return tw_table_print(t, rt->cli) != 0 ? TW_EIO : 0;
 }
 
 static void rec_table_free(rec_table *rt)
 {
-    if (rt->started) tw_table_free(&rt->t);
+    if (rt->started) {
+        tw_table_free(&rt->t);
+        tw_buf_free(&rt->cell);
+    }
 }
 
-static int print_records(tw_cli *cli, const tw_val *recs, size_t n)
+static int print_records(tw_cli *cli, const tw_val *recs, size_t n, bool wide)
 {
-    rec_table rt = { .cli = cli };
+    rec_table rt = { .cli = cli, .wide = wide };
     int rc = rec_table_add(&rt, recs, n);
     if (rc == 0) rc = rec_table_print(&rt);
     rec_table_free(&rt);
@@ -426,6 +589,23 @@ static int print_json_records(const tw_val *recs, size_t n)
 
 /* ---- publish ---- */
 
+/* The "notes" or "warnings" of a publish answer, one "LABEL: text" line each
+ * on stderr (escaped: they quote references from the registry). */
+static void print_lines(const tw_val *res, const char *key, const char *label)
+{
+    const tw_val *a = tw_v_get(res, key);
+    tw_buf b;
+    tw_buf_init(&b);
+    for (uint32_t i = 0; a && a->type == TW_ARR && i < a->len; i++) {
+        const tw_val *v = &a->v.arr[i];
+        if (v->type != TW_STR) continue;
+        tw_buf_reset(&b);
+        if (tw_width_escape(&b, v->v.s, v->len) == 0)
+            fprintf(stderr, "%s: %.*s\n", label, (int)b.len, (const char *)b.p);
+    }
+    tw_buf_free(&b);
+}
+
 static int publish_one(tw_cli *cli, tw_arena *a, const tw_item *it, bool quiet_json)
 {
     tw_kv kv[3] = {
@@ -437,7 +617,12 @@ static int publish_one(tw_cli *cli, tw_arena *a, const tw_item *it, bool quiet_j
     int rc = tw_cli_map(a, &args, kv, 3);
     if (rc != 0) return rc;
     if ((rc = tw_cli_call(cli, a, "publish", &args, &res, NULL)) != 0) return rc;
-    if (cli->json) return quiet_json ? 0 : tw_out_json(&res);
+    if (cli->json) {
+        /* The notes are in the JSON too; on stderr they reach a person. */
+        print_lines(&res, "notes", "note");
+        print_lines(&res, "warnings", "warning");
+        return quiet_json ? 0 : tw_out_json(&res);
+    }
     const tw_val *created = tw_v_get(&res, "created"), *same = tw_v_get(&res, "unchanged");
     size_t il;
     const char *id = tw_rec_str(&res, "id", &il);
@@ -451,6 +636,8 @@ static int publish_one(tw_cli *cli, tw_arena *a, const tw_item *it, bool quiet_j
     size_t nl;
     const char *note = tw_rec_str(&res, "note", &nl);
     if (nl) fprintf(stderr, "note: %.*s\n", (int)nl, note);
+    print_lines(&res, "notes", "note");
+    print_lines(&res, "warnings", "warning");
     return 0;
 }
 
@@ -470,6 +657,12 @@ static int publish_file(tw_cli *cli, const char *file)
         if (tw_cli_item_check(&items.v[i], err, sizeof err) != 0)
             tw_errs_add(&errs, items.v[i].line, "%s", err);
     if (errs.n) { exit = tw_errs_end(&errs); goto out; }
+    /* As import: the records of other authors are theirs to publish. */
+    uint8_t own[32];
+    if (tw_cli_own_key(cli, &a, own) != 0) goto out;
+    if ((rc = tw_cli_items_own(&items, own, false, &errs)) != 0) { tw_cli_fail("%s: %s", file, tw_strerror(rc)); goto out; }
+    if (errs.n) { exit = tw_errs_end(&errs); goto out; }
+    tw_cli_say_skipped(file, &items);
     size_t done = 0;
     for (; done < items.n; done++)
         if (publish_one(cli, &a, &items.v[done], true) != 0) break;
@@ -648,9 +841,10 @@ static int cmd_delete(tw_cli *cli, int argc, char **argv)
 static int cmd_list(tw_cli *cli, int argc, char **argv)
 {
     const char *author = NULL, *limit_s = NULL;
-    bool csv = false, tombstones = false, all = false;
+    bool csv = false, tombstones = false, all = false, wide = false;
     const tw_opt opts[] = {
         { "csv", 0, NULL, &csv },
+        { "wide", 'w', NULL, &wide },
         { "author", 'a', &author, NULL },
         { "limit", 'n', &limit_s, NULL },
         { "tombstones", 0, NULL, &tombstones },
@@ -679,7 +873,7 @@ static int cmd_list(tw_cli *cli, int argc, char **argv)
     const tw_kind_schema *ks = q.kind ? tw_schema_kind(q.kind, strlen(q.kind)) : NULL;
     tw_arena a;
     tw_arena_init(&a, 0);
-    rec_table rt = { .cli = cli };
+    rec_table rt = { .cli = cli, .wide = wide };
     int exit = TW_EXIT_ERR;
     tw_val where;
     if (npos > first) {
@@ -754,20 +948,46 @@ static int show_one(tw_cli *cli, const tw_val *r)
     const char *by = tw_rec_str(r, "superseded_by", &bl);
     if (bl && rc == 0) {
         static const char own[] = " (the committee's own entry)";
+        size_t nl;
+        const char *name = tw_rec_str(r, "superseded_by_name", &nl);
         tw_buf note;
         tw_buf_init(&note);
         rc |= tw_table_addz(&t, "superseded by");
         rc |= tw_buf_put(&note, by, bl) || tw_buf_put(&note, own, sizeof own - 1);
+        if (nl) rc |= tw_buf_put(&note, ", ", 2) || tw_buf_put(&note, name, nl);
         if (rc == 0) rc |= tw_table_add(&t, (const char *)note.p, note.len);
         tw_buf_free(&note);
     }
-    /* Schema order reads better than the canonical (sorted) order. */
+    /* Schema order reads better than the canonical (sorted) order.  Codes
+     * get their names, a link's references the names of their records. */
+    tw_buf cell;
+    tw_buf_init(&cell);
     for (size_t i = 0; ks && body && i < ks->nfields && rc == 0; i++) {
-        const tw_val *v = tw_v_get(body, ks->fields[i].name);
+        const char *f = ks->fields[i].name;
+        const tw_val *v = tw_v_get(body, f);
         if (!v) continue;
-        rc |= tw_table_addz(&t, ks->fields[i].name);
-        rc |= tw_table_addv(&t, v);
+        rc |= tw_table_addz(&t, f);
+        bool ref = kl == 4 && memcmp(kind, "link", 4) == 0 && (strcmp(f, "group") == 0 || strcmp(f, "place") == 0);
+        size_t nl = 0, al = 0;
+        if (ref) {
+            tw_rec_str(r, strcmp(f, "group") == 0 ? "group_name" : "place_name", &nl);
+            if (strcmp(f, "place") == 0) tw_rec_str(r, "place_name_ar", &al);
+        }
+        tw_buf_reset(&cell);
+        if (v->type == TW_STR && ks->fields[i].type == TW_FT_CODE) {
+            rc |= put_code(&cell, v->v.s, v->len) || tw_table_add(&t, (const char *)cell.p, cell.len);
+        } else if (v->type == TW_STR && ref && (nl || al)) {
+            rc |= tw_buf_put(&cell, v->v.s, v->len) || tw_buf_put(&cell, " (", 2) ||
+                  put_ref_name(&cell, r, body, f) || tw_buf_put(&cell, ")", 1) ||
+                  tw_table_add(&t, (const char *)cell.p, cell.len);
+        } else if (v->type == TW_STR && ref) {
+            rc |= tw_buf_put(&cell, v->v.s, v->len) || tw_buf_put(&cell, " (not known here yet)", 21) ||
+                  tw_table_add(&t, (const char *)cell.p, cell.len);
+        } else {
+            rc |= tw_table_addv(&t, v);
+        }
     }
+    tw_buf_free(&cell);
     for (uint32_t i = 0; body && body->type == TW_MAP && i < body->len && rc == 0; i++) {
         const tw_kv *kv = &body->v.map[i];
         if (ks && kv->k.type == TW_STR && tw_schema_field(ks, kv->k.v.s, kv->k.len)) continue;
@@ -841,7 +1061,8 @@ out:
 static int cmd_search(tw_cli *cli, int argc, char **argv)
 {
     const char *limit_s = NULL;
-    const tw_opt opts[] = { { "limit", 'n', &limit_s, NULL }, { NULL, 0, NULL, NULL } };
+    bool wide = false;
+    const tw_opt opts[] = { { "limit", 'n', &limit_s, NULL }, { "wide", 'w', NULL, &wide }, { NULL, 0, NULL, NULL } };
     int npos;
     int rc = tw_cli_parse(cli, &tw_cmd_search, argc, argv, opts, 1, 1, &npos);
     if (rc != TW_CLI_CONTINUE) return rc;
@@ -866,7 +1087,7 @@ static int cmd_search(tw_cli *cli, int argc, char **argv)
     const tw_val *recs = tw_v_get(&res, "records");
     if (!recs || recs->type != TW_ARR) { tw_cli_fail("bad search answer from twind"); goto out; }
     rc = cli->json ? print_json_records(recs->v.arr, recs->len)
-                   : print_records(cli, recs->v.arr, recs->len);
+                   : print_records(cli, recs->v.arr, recs->len, wide);
     if (rc == 0) exit = TW_EXIT_OK;
 out:
     tw_arena_free(&a);
@@ -881,6 +1102,11 @@ const tw_cmd tw_cmd_publish = {
     "by the schema: yes/no (or true/false) for flags, decimal numbers, dates as\n"
     "YYYY, YYYY-MM or YYYY-MM-DD, and lists as one \";\"-separated value.\n"
     "FIELD= (empty) leaves a field out.  The record is checked locally first.\n\n"
+    "A link with no place= published on a node with exactly one place record of\n"
+    "its own (a committee's node) gets place= filled with it, unless its group=\n"
+    "is this node's; twind says so.  A group= or place= naming a record this node\n"
+    "does not know is kept (it may arrive later), with a warning: the link\n"
+    "counts once it arrives.  Notes and warnings go to stderr.\n\n"
     "  -f, --file FILE  publish the records of a JSON file: an object\n"
     "                   {\"kind\", \"slot\", \"body\"} or an array of them\n\n"
     "`twin publish KIND --help` shows the fields of one kind; all are listed below.\n",
@@ -896,15 +1122,23 @@ const tw_cmd tw_cmd_delete = {
 
 const tw_cmd tw_cmd_list = {
     "list", "list current records, optionally of one kind and matching fields",
-    "[KIND] [FIELD=VALUE...] [--author KEY] [--limit N] [--tombstones] [--all] [--csv]",
+    "[KIND] [FIELD=VALUE...] [--author KEY] [--limit N] [--tombstones] [--all] [--wide] [--csv]",
     "FIELD=VALUE filters keep the records whose field equals the value.  Links\n"
-    "show CONFIRMED: confirmed when both sides state the link, else unconfirmed.\n"
-    "A hub's listing of a place whose committee publishes its own record is\n"
-    "superseded by that record and left out unless --all is given.\n\n"
+    "show CONFIRMED: confirmed when both sides state the link (two different\n"
+    "authors, one for each side), else unconfirmed.  A hub's listing of a place\n"
+    "whose committee publishes its own record is superseded by that record and\n"
+    "left out unless --all is given.\n\n"
+    "Tables show names: a link's group and place by their names (a reference\n"
+    "whose record is not known yet as FINGERPRINT/SLOT), a place by its English\n"
+    "and Arabic names, codes with their names (E12000007 London).  They fit\n"
+    "$COLUMNS (else 100) columns, long cells cut with an ellipsis, unless --wide.\n"
+    "--json gives every record with its references and the names twind adds.\n\n"
     "  -a, --author KEY  only records published by this key (twk_...)\n"
     "  -n, --limit N     at most N records\n"
     "      --tombstones  include deletions\n"
     "      --all         include superseded place listings (SUPERSEDED BY)\n"
+    "  -w, --wide        whole cells, with SEEKING, UPDATED, and a link's SINCE\n"
+    "                    and full references (GROUP REF, PLACE REF)\n"
     "      --csv         CSV for spreadsheets (cells starting = + - @ get a leading ')\n",
     cmd_list,
 };
@@ -921,8 +1155,9 @@ const tw_cmd tw_cmd_show = {
 
 const tw_cmd tw_cmd_search = {
     "search", "search records by text (case, accents and Arabic diacritics ignored)",
-    "TEXT [--limit N]",
+    "TEXT [--limit N] [--wide]",
     "  -n, --limit N  at most N results\n"
+    "  -w, --wide     whole cells (the table fits $COLUMNS, else 100, otherwise)\n"
     "Use -- before a TEXT that starts with a dash.\n",
     cmd_search,
 };

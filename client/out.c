@@ -5,7 +5,10 @@
  * with harakat and CJK text line up.  Two things happen only when stdout is
  * a terminal, because they exist for the eye and would corrupt data piped
  * into another program: cells are cut with an ellipsis to keep lines within
- * $COLUMNS, and right-to-left cells are wrapped in FSI ... PDI.  Without the
+ * $COLUMNS, and right-to-left cells are wrapped in FSI ... PDI.  Tables of
+ * records are the exception to the first (TW_FIT_ALWAYS): they fit the
+ * width piped too, since scripts read records with --json or --csv, and
+ * --wide shows them whole.  Without the
  * isolates the terminal's bidi algorithm may run an Arabic cell together
  * with a neighbouring number or punctuation and reorder the columns.
  */
@@ -120,7 +123,8 @@ static void table_widths(const tw_table *t, bool tty, unsigned columns, size_t *
     for (size_t c = 0; c < nc; c++)
         if (t->flags[c] & TW_COL_HIDE) w[c] = 0;
         else shown++;
-    if (tty && columns > 0 && shown > 0) {
+    bool fit = t->fit == TW_FIT_ALWAYS || (t->fit == TW_FIT_TTY && tty);
+    if (fit && columns > 0 && shown > 0) {
         size_t total = 2 * (shown - 1);
         for (size_t c = 0; c < nc; c++) total += w[c];
         /* Narrow the widest column one cell at a time: it spreads the cut

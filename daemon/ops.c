@@ -85,10 +85,15 @@ typedef struct rec_marks {
     const char *superseded_by;          /* a listing superseded by its committee's record */
 } rec_marks;
 
+typedef struct ref_names ref_names;
+static int put_names(tw_buf *b, const ref_names *nm);
+static uint32_t names_count(const ref_names *nm);
+
 /* {"kind","slot","author","fingerprint","ts","id","body","mine"[,"envelope","verified"]
- *  [,"confirmed"][,"superseded_by"]} */
+ *  [,"confirmed"][,"superseded_by"][,"group_name","place_name","place_name_ar",
+ *  "superseded_by_name"]} */
 static int encode_record(tw_node *n, tw_buf *b, const tw_entry *en, bool full, author_text *at,
-                         const rec_marks *m)
+                         const rec_marks *m, const ref_names *nm)
 {
     char id[2 * TW_ID_LEN + 1];
     const char *kt = at->kt, *fp = at->fp;
@@ -101,7 +106,7 @@ static int encode_record(tw_node *n, tw_buf *b, const tw_entry *en, bool full, a
         at->set = true;
     }
     tw_hex_encode(id, en->id, TW_ID_LEN);
-    if ((rc = tw_mpw_map(b, (full ? 10u : 8u) + m->has_confirmed + (m->superseded_by != NULL))) ||
+    if ((rc = tw_mpw_map(b, (full ? 10u : 8u) + m->has_confirmed + (m->superseded_by != NULL) + names_count(nm))) ||
         (rc = put_kv_str(b, "kind", en->kind, en->kind_len)) ||
         (rc = put_kv_str(b, "slot", en->slot, en->slot_len)) ||
         (rc = put_kv_str(b, "author", kt, strlen(kt))) ||
@@ -120,7 +125,7 @@ static int encode_record(tw_node *n, tw_buf *b, const tw_entry *en, bool full, a
         return rc;
     if (m->superseded_by && (rc = put_kv_str(b, "superseded_by", m->superseded_by, strlen(m->superseded_by))))
         return rc;
-    return 0;
+    return put_names(b, nm);
 }
 
 /* Renders a scalar field as text for filters: strings as they are, bools
@@ -186,6 +191,8 @@ typedef struct list_ctx {
     bool all;                                /* superseded place listings too */
     tw_report *marks;                        /* built at the first link or place record */
     bool marks_full;                         /* from links and groups too, not places alone */
+    tw_arena name_arena;                     /* names: the records referred to, one at a time */
+    tw_buf name_env;
     int err;
 } list_ctx;
 
@@ -259,6 +266,132 @@ static int record_marks(list_ctx *c, const tw_entry *en, rec_marks *m, char *by,
     return 0;
 }
 
+/* ---------------------------------------------------------------- names */
+
+/*
+ * The names of the records a record refers to, so that a client shows
+ * "Walsall Kobar Friendship" where the record holds twk_36xp.../walsall:
+ * a link's group and place, a superseded listing's committee record.  A
+ * reference resolves as in the reports ("Reports: the rules"): SLOT is a
+ * record of the referring record's author, KEY/SLOT one of KEY; only a live
+ * record of an admitted author has a name.  Each name is one slot lookup
+ * and one read of an envelope the store has mapped already.
+ */
+typedef struct ref_name { char s[TW_STR_MAX]; size_t n; } ref_name;
+
+typedef struct ref_names {
+    ref_name group, place, place_ar, super;
+} ref_names;
+
+/* The author and slot of a reference made by author; false when it is not
+ * one (the schema checks references on publish, but a peer's entry of a
+ * newer version may hold anything). */
+static bool ref_split(const uint8_t author[TW_KEY_LEN], const char *ref, size_t len, uint8_t key[TW_KEY_LEN],
+                      const char **slot, size_t *slot_len)
+{
+    const char *slash = memchr(ref, '/', len);
+    if (!slash) {
+        memcpy(key, author, TW_KEY_LEN);
+        *slot = ref;
+        *slot_len = len;
+    } else {
+        if (tw_keytext_decode(key, TW_KEYTEXT_PREFIX, ref, (size_t)(slash - ref))) return false;
+        *slot = slash + 1;
+        *slot_len = len - (size_t)(slash + 1 - ref);
+    }
+    return *slot_len > 0 && *slot_len <= TW_SLOT_MAX;
+}
+
+/* The live record of kind a reference resolves to, parsed into a (its
+ * envelope in env): 0, or TW_ENOTFOUND when there is none here (yet), its
+ * author is not admitted, or it is deleted. */
+static int ref_record(tw_node *n, const uint8_t author[TW_KEY_LEN], const char *kind, const char *ref, size_t len,
+                      tw_arena *a, tw_buf *env, tw_entry *en)
+{
+    uint8_t key[TW_KEY_LEN], id[TW_ID_LEN];
+    const char *slot;
+    size_t sl;
+    uint64_t ts;
+    if (!ref_split(author, ref, len, key, &slot, &sl) || !tw_node_visible(n, key)) return TW_ENOTFOUND;
+    int rc = tw_store_slot(n->store, kind, strlen(kind), key, slot, sl, id, &ts);
+    if (rc) return rc;
+    tw_buf_reset(env);
+    if ((rc = tw_store_get(n->store, id, env))) return rc;
+    if ((rc = tw_entry_parse_known(env->p, env->len, id, a, en))) return rc;
+    return en->body.type == TW_MAP ? 0 : TW_ENOTFOUND;
+}
+
+static void name_copy(ref_name *out, const tw_val *body, const char *field)
+{
+    const tw_val *v = tw_v_get(body, field);
+    out->n = 0;
+    if (v && v->type == TW_STR && v->len <= sizeof out->s) {
+        memcpy(out->s, v->v.s, v->len);
+        out->n = v->len;
+    }
+}
+
+/* Fills the names of what a record refers to (each left empty when it
+ * does not resolve).  scratch and env are reused from record to record. */
+static int record_names(tw_node *n, const tw_entry *en, const rec_marks *m, tw_report *marks, tw_arena *scratch,
+                        tw_buf *env, ref_names *out)
+{
+    tw_entry r;
+    int rc;
+    out->group.n = out->place.n = out->place_ar.n = out->super.n = 0;
+    if (en->body.type != TW_MAP) return 0;
+    bool link = en->kind_len == 4 && memcmp(en->kind, "link", 4) == 0;
+    const tw_val *g = link ? tw_v_get(&en->body, "group") : NULL, *p = link ? tw_v_get(&en->body, "place") : NULL;
+    if (g && g->type == TW_STR) {
+        tw_arena_reset(scratch);
+        rc = ref_record(n, en->author, "group", g->v.s, g->len, scratch, env, &r);
+        if (rc == 0) name_copy(&out->group, &r.body, "name");
+        else if (rc != TW_ENOTFOUND) return rc;
+    }
+    if (p && p->type == TW_STR) {
+        tw_arena_reset(scratch);
+        rc = ref_record(n, en->author, "place", p->v.s, p->len, scratch, env, &r);
+        /* A hub's listing superseded by its committee's record: the place
+         * is called what the committee calls it. */
+        char by[TW_KEYTEXT_LEN + 1 + TW_SLOT_MAX + 1];
+        if (rc == 0 && marks &&
+            tw_report_place_superseded(marks, r.author, r.slot, r.slot_len, by, sizeof by) == 0) {
+            tw_entry c;
+            tw_arena_reset(scratch);
+            if (ref_record(n, en->author, "place", by, strlen(by), scratch, env, &c) == 0) r = c;
+            else rc = ref_record(n, en->author, "place", p->v.s, p->len, scratch, env, &r);
+        }
+        if (rc == 0) {
+            name_copy(&out->place, &r.body, "name_en");
+            name_copy(&out->place_ar, &r.body, "name_ar");
+        } else if (rc != TW_ENOTFOUND) {
+            return rc;
+        }
+    }
+    if (m->superseded_by) {
+        tw_arena_reset(scratch);
+        rc = ref_record(n, en->author, "place", m->superseded_by, strlen(m->superseded_by), scratch, env, &r);
+        if (rc == 0) name_copy(&out->super, &r.body, "name_en");
+        else if (rc != TW_ENOTFOUND) return rc;
+    }
+    return 0;
+}
+
+static uint32_t names_count(const ref_names *nm)
+{
+    return (nm->group.n > 0) + (nm->place.n > 0) + (nm->place_ar.n > 0) + (nm->super.n > 0);
+}
+
+static int put_names(tw_buf *b, const ref_names *nm)
+{
+    int rc = 0;
+    if (nm->group.n) rc = put_kv_str(b, "group_name", nm->group.s, nm->group.n);
+    if (!rc && nm->place.n) rc = put_kv_str(b, "place_name", nm->place.s, nm->place.n);
+    if (!rc && nm->place_ar.n) rc = put_kv_str(b, "place_name_ar", nm->place_ar.s, nm->place_ar.n);
+    if (!rc && nm->super.n) rc = put_kv_str(b, "superseded_by_name", nm->super.s, nm->super.n);
+    return rc;
+}
+
 static bool search_match(const tw_val *v, const char *needle, char *scratch, size_t cap)
 {
     if (v->type == TW_STR) {
@@ -318,10 +451,12 @@ static int list_fn(void *vctx, const uint8_t *key, size_t klen, const uint8_t id
         ok = !hide;
     }
     if (ok) {
+        static ref_names nm;    /* 4 KiB: one list runs at a time, on the loop */
         if (c->count == c->limit || (c->budget && c->dst->len - c->start >= c->budget)) {
             c->more = true;
             stop = 1;
-        } else if ((c->err = encode_record(c->n, c->dst, &en, c->full, &c->at, &m))) {
+        } else if ((c->err = record_names(c->n, &en, &m, c->marks, &c->name_arena, &c->name_env, &nm)) ||
+                   (c->err = encode_record(c->n, c->dst, &en, c->full, &c->at, &m, &nm))) {
             stop = 1;
         } else {
             c->count++;
@@ -335,6 +470,8 @@ static int list_fn(void *vctx, const uint8_t *key, size_t klen, const uint8_t id
 static void list_ctx_free(list_ctx *c)
 {
     tw_buf_free(&c->recs);
+    tw_buf_free(&c->name_env);
+    tw_arena_free(&c->name_arena);
     tw_arena_free(&c->arena);
     c->marks = NULL;
 }
@@ -511,18 +648,167 @@ static const char *held_note(tw_node *n)
              "member vouches for this node (twin status)";
 }
 
+/* This node's only live place record: its slot into slot (NUL-terminated)
+ * and 0; TW_ENOTFOUND when it has none or several. */
+typedef struct own_places { uint32_t n; char slot[TW_SLOT_MAX + 1]; } own_places;
+
+static int own_place_fn(void *vctx, const char *kind, size_t kind_len, const uint8_t author[TW_KEY_LEN],
+                        const char *slot, size_t slot_len, const uint8_t id[TW_ID_LEN], uint64_t ts, bool tombstone)
+{
+    own_places *o = vctx;
+    if (tombstone || kind_len != 5 || memcmp(kind, "place", 5) != 0) return 0;
+    if (o->n++ == 0) snprintf(o->slot, sizeof o->slot, "%.*s", (int)slot_len, slot);
+    return o->n > 1;
+}
+
+/* "twk_36xpq4rm7a.../walsall", or "walsall (of this node)", for messages. */
+static void ref_short(char *out, size_t cap, const char *ref, size_t len)
+{
+    const char *slash = memchr(ref, '/', len);
+    size_t pl = strlen(TW_KEYTEXT_PREFIX);
+    if (!slash) snprintf(out, cap, "%.*s (of this node)", (int)len, ref);
+    else if ((size_t)(slash - ref) > pl + TW_FPR_CHARS)
+        snprintf(out, cap, "%.*s\xE2\x80\xA6/%.*s", (int)(pl + TW_FPR_CHARS), ref, (int)(len - (size_t)(slash + 1 - ref)), slash + 1);
+    else snprintf(out, cap, "%.*s", (int)len, ref);
+}
+
+/* Whether a link's group reference names a record of this node: then this
+ * node is the group's side, and its place is for the user to say. */
+static bool ref_is_own(tw_node *n, const tw_val *ref)
+{
+    uint8_t key[TW_KEY_LEN];
+    const char *slot;
+    size_t sl;
+    return ref && ref->type == TW_STR && ref_split(n->pk, ref->v.s, ref->len, key, &slot, &sl) &&
+           memcmp(key, n->pk, TW_KEY_LEN) == 0;
+}
+
+/* Up to three notes and warnings of a publish; each a line of text. */
+#define PUBLISH_NOTES 3
+typedef struct pub_notes { uint32_t nn, nw; char note[PUBLISH_NOTES][512], warn[PUBLISH_NOTES][512]; } pub_notes;
+
+/*
+ * The committee's side of a link (proto/PROTOCOL.md, "publish"): a link
+ * with no place, published on a node whose only place record is its own
+ * (no other key named as committee), and whose group, if given, is
+ * another node's, is this node's place's link: place= is filled with that
+ * record.  Without it the link would match nothing and count as a link of
+ * its own.  *body is replaced by a copy in a.
+ */
+static int fill_place(tw_node *n, tw_arena *a, const tw_val **body, pub_notes *pn)
+{
+    const tw_val *b = *body, *pv = tw_v_get(b, "place");
+    if ((pv && pv->type != TW_NIL) || ref_is_own(n, tw_v_get(b, "group"))) return 0;
+    own_places o = { .n = 0 };
+    int rc = tw_store_scan_slots(n->store, n->pk, own_place_fn, &o);
+    if (rc < 0) return rc;
+    if (o.n != 1) return 0;
+    tw_buf env;
+    tw_entry en;
+    tw_buf_init(&env);
+    rc = ref_record(n, n->pk, "place", o.slot, strlen(o.slot), a, &env, &en);
+    if (rc == 0) {
+        const tw_val *c = tw_v_get(&en.body, "committee"), *nm = tw_v_get(&en.body, "name_en");
+        uint8_t ck[TW_KEY_LEN];
+        /* A listing of another key's place: that key speaks for it. */
+        if (c && c->type == TW_STR && tw_keytext_decode(ck, TW_KEYTEXT_PREFIX, c->v.s, c->len) == 0 &&
+            memcmp(ck, n->pk, TW_KEY_LEN) != 0) {
+            tw_buf_free(&env);
+            return 0;
+        }
+        tw_val nb;
+        char *slot = tw_arena_strndup(a, o.slot, strlen(o.slot));
+        if (!slot || (rc = tw_v_map(a, &nb, b->len + 1))) { tw_buf_free(&env); return TW_ENOMEM; }
+        uint32_t j = 0;
+        for (uint32_t i = 0; i < b->len; i++)
+            if (!(b->v.map[i].k.type == TW_STR && b->v.map[i].k.len == 5 && memcmp(b->v.map[i].k.v.s, "place", 5) == 0))
+                nb.v.map[j++] = b->v.map[i];
+        nb.v.map[j].k = tw_v_cstr("place");
+        nb.v.map[j++].v = tw_v_cstr(slot);
+        nb.len = j;
+        tw_val *keep = tw_arena_alloc(a, sizeof *keep);
+        if (!keep) { tw_buf_free(&env); return TW_ENOMEM; }
+        *keep = nb;
+        *body = keep;
+        snprintf(pn->note[pn->nn++], sizeof pn->note[0], "place= filled with %s (this node's only place%s%.*s)",
+                 o.slot, nm && nm->type == TW_STR ? ", " : "", nm && nm->type == TW_STR ? (int)(nm->len > 200 ? 200 : nm->len) : 0,
+                 nm && nm->type == TW_STR ? nm->v.s : "");
+    }
+    tw_buf_free(&env);
+    return rc == TW_ENOTFOUND ? 0 : rc;
+}
+
+/* A link's group= or place= that resolves to no record is kept (the record
+ * may arrive later), with a warning: until it does the link matches
+ * nothing. */
+static int dangling_refs(tw_node *n, tw_arena *a, const tw_val *body, pub_notes *pn)
+{
+    static const char *const kinds[] = { "group", "place" };
+    tw_buf env;
+    int rc = 0;
+    tw_buf_init(&env);
+    for (int k = 0; k < 2 && rc == 0; k++) {
+        const tw_val *v = tw_v_get(body, kinds[k]);
+        tw_entry en;
+        if (!v || v->type != TW_STR) continue;
+        rc = ref_record(n, n->pk, kinds[k], v->v.s, v->len, a, &env, &en);
+        if (rc == TW_ENOTFOUND) {
+            char shortref[TW_KEYTEXT_LEN + TW_SLOT_MAX + 32];
+            ref_short(shortref, sizeof shortref, v->v.s, v->len);
+            snprintf(pn->warn[pn->nw++], sizeof pn->warn[0], "no %s %s is known yet; the link counts once it arrives",
+                     kinds[k], shortref);
+            rc = 0;
+        }
+    }
+    tw_buf_free(&env);
+    return rc;
+}
+
+static int put_lines(tw_buf *out, const char *key, char (*lines)[512], uint32_t n)
+{
+    int rc;
+    if ((rc = tw_mpw_cstr(out, key)) || (rc = tw_mpw_arr(out, n))) return rc;
+    for (uint32_t i = 0; i < n; i++)
+        if ((rc = tw_mpw_cstr(out, lines[i]))) return rc;
+    return 0;
+}
+
 static int op_publish(tw_node *n, const tw_val *args, tw_buf *out, tw_op_err *e)
 {
     tw_record_in r;
     tw_write_result res;
     size_t bad;
+    pub_notes pn = { .nn = 0, .nw = 0 };
+    tw_arena a;
     int rc;
     if ((rc = tw_op_arg_str(args, "kind", true, &r.kind, &r.kind_len, e)) ||
         (rc = tw_op_arg_str(args, "slot", true, &r.slot, &r.slot_len, e)) || (rc = body_arg(args, &r.body, e)))
         return rc;
-    if ((rc = tw_node_write(n, &r, 1, &res, &bad, e->msg, sizeof e->msg))) return rc;
+    bool link = r.kind_len == 4 && memcmp(r.kind, "link", 4) == 0;
+    tw_arena_init(&a, 0);
+    if (link && (rc = fill_place(n, &a, &r.body, &pn))) {
+        tw_arena_free(&a);
+        FAIL(rc, "cannot read the store: %s", tw_strerror(rc));
+    }
+    if ((rc = tw_node_write(n, &r, 1, &res, &bad, e->msg, sizeof e->msg))) { tw_arena_free(&a); return rc; }
+    if (link && (rc = dangling_refs(n, &a, r.body, &pn)))
+        tw_warn("ops", "cannot check the references of link %.*s: %s", (int)r.slot_len, r.slot, tw_strerror(rc));
+    tw_arena_free(&a);
     tw_info("ops", "published %.*s %.*s", (int)r.kind_len, r.kind, (int)r.slot_len, r.slot);
-    return write_result(out, &res, held_note(n));
+    for (uint32_t i = 0; i < pn.nn; i++) tw_info("ops", "link %.*s: %s", (int)r.slot_len, r.slot, pn.note[i]);
+    for (uint32_t i = 0; i < pn.nw; i++) tw_info("ops", "link %.*s: %s", (int)r.slot_len, r.slot, pn.warn[i]);
+    /* {"id","ts","created","unchanged"[,"note"],"notes","warnings"} */
+    const char *held = held_note(n);
+    char id[2 * TW_ID_LEN + 1];
+    tw_hex_encode(id, res.id, TW_ID_LEN);
+    if ((rc = tw_mpw_map(out, (held ? 5u : 4u) + 2u)) || (rc = put_kv_str(out, "id", id, strlen(id))) ||
+        (rc = tw_mpw_cstr(out, "ts")) || (rc = tw_mpw_uint(out, res.ts)) ||
+        (rc = tw_mpw_cstr(out, "created")) || (rc = tw_mpw_bool(out, res.created)) ||
+        (rc = tw_mpw_cstr(out, "unchanged")) || (rc = tw_mpw_bool(out, res.unchanged)) ||
+        (held && ((rc = tw_mpw_cstr(out, "note")) || (rc = tw_mpw_cstr(out, held)))) ||
+        (rc = put_lines(out, "notes", pn.note, pn.nn)) || (rc = put_lines(out, "warnings", pn.warn, pn.nw)))
+        return rc;
+    return 0;
 }
 
 static int op_delete(tw_node *n, const tw_val *args, tw_buf *out, tw_op_err *e)

@@ -55,7 +55,7 @@ start_skewed() {
     TWIND=$_keep
     return "$_src"
 }
-has_group() { tw "$1" list group 2>/dev/null | grep -qF "Nablus Street Exchange Club"; }
+has_group() { tw "$1" list group --wide 2>/dev/null | grep -qF "Nablus Street Exchange Club"; }
 log_lines() { wc -l <"$(tw_log "$1")"; }
 # refused_since NAME LINE: n logged a future-timestamp refusal after LINE.
 refused_since() {

@@ -71,7 +71,8 @@ check_out "publish link camden-abu-dis" 0 "created link/camden-abu-dis" \
     tw n1 publish link camden-abu-dis group=camden-friendship place=abu-dis \
     formality=friendship_link status=active since=1984 "activities=visits;olive harvest"
 
-check_out "list group shows camden-friendship" 0 "Camden Abu Dis Friendship Association" tw n1 list group
+check_out "list group --wide shows camden-friendship" 0 "Camden Abu Dis Friendship Association" tw n1 list group --wide
+check_out "list group shows the region with its name" 0 "E12000007 London" tw n1 list group
 check_out "list place shows the Arabic name" 0 "أبو ديس" tw n1 list place
 check_out "list place shows aida-camp" 0 "aida-camp" tw n1 list place
 check_out "list link shows camden-abu-dis" 0 "camden-abu-dis" tw n1 list link
@@ -177,7 +178,11 @@ check_rc "export CSV without --kind is a usage error (2)" 2 tw n1 export --forma
 
 bodies n1 "$F/n1.bodies"
 if tw_start n2; then pass "second node starts on its own data dir"; else fail "second node starts on its own data dir"; fi
-check_out "import the JSON export into the second node" 0 "5 imported, 0 unchanged" tw n2 import "$F/all.json"
+check_out "import of another node's export skips its records, with the count and the hint" 0 \
+    "5 records of 1 other author skipped: they reach this node by sync or bundle; --adopt makes" tw n2 import "$F/all.json"
+tw n2 --json list >"$F/n2none.json"
+jq_ "... and publishes none of them" "$F/n2none.json" 'd == []'
+check_out "import --adopt of the JSON export into the second node" 0 "5 imported, 0 unchanged" tw n2 import --adopt "$F/all.json"
 bodies n2 "$F/n2.bodies"
 if cmp -s "$F/n1.bodies" "$F/n2.bodies"; then pass "second node lists equal records (JSON import)"; else
     fail "second node lists equal records (JSON import)"; diff "$F/n1.bodies" "$F/n2.bodies" | head -20; fi
@@ -188,15 +193,17 @@ jq_ "imported records are the second node's own" "$F/n2list.json" \
 
 if tw_start n3; then pass "third node starts"; else fail "third node starts"; fi
 for k in group place link; do
-    check "import the CSV export of kind $k into the third node" tw n3 import "$F/$k.csv"
+    check "import --adopt of the CSV export of kind $k into the third node" tw n3 import --adopt "$F/$k.csv"
 done
 bodies n3 "$F/n3.bodies"
 if cmp -s "$F/n1.bodies" "$F/n3.bodies"; then pass "third node lists equal records (CSV import)"; else
     fail "third node lists equal records (CSV import)"; diff "$F/n1.bodies" "$F/n3.bodies" | head -20; fi
 
-tw n2 --json import "$F/all.json" >"$F/reimp.json"
+tw n2 --json import --adopt "$F/all.json" >"$F/reimp.json"
 jq_ "re-import of the same file reports all unchanged" "$F/reimp.json" 'd["imported"] == 0 and d["unchanged"] == 5'
-check_out "re-import of a CSV reports unchanged" 0 "0 imported, 3 unchanged" tw n3 import "$F/place.csv"
+check_out "re-import of a CSV reports unchanged" 0 "0 imported, 3 unchanged" tw n3 import --adopt "$F/place.csv"
+tw n2 export -o "$F/n2.json" 2>"$TW_ERR"
+check_out "a node's own export imports without --adopt (its records are its own)" 0 "0 imported, 5 unchanged" tw n2 import "$F/n2.json"
 
 cat >"$F/bad.csv" <<'EOF'
 kind,slot,name_en,name_ar,place_kind,country,subdivision,area

@@ -90,7 +90,9 @@ no_row "list place leaves the hub's battir out" '^battir '
 no_row "list place has no SUPERSEDED BY column when nothing shown is superseded" 'SUPERSEDED BY'
 row grp place --all
 has_row "list place --all shows the SUPERSEDED BY column" 'SUPERSEDED BY'
-has_row "list place --all marks battir superseded by the committee's bittir" "^battir .* $CFP/bittir "
+has_row "list place --all marks battir superseded by the committee's bittir" "^battir .* $CFP/bittir"
+row grp place --all --wide
+has_row "list place --all --wide gives the full reference of the committee's record" "^battir .* $CK/bittir "
 has_row "list place --all shows bittir, not superseded" "^bittir .*town"
 check_out "show place battir says what supersedes it" 0 "$CK/bittir (the committee's own entry)" tw grp show place battir
 check_out "show place battir has a 'superseded by' line" 0 "superseded by" tw grp show place battir
@@ -133,6 +135,16 @@ done
 tw grp --json gaps >"$F/gaps.json" 2>"$TW_ERR" || fail "twin gaps --json"
 jq_ "gaps show the place by the committee's record" "$F/gaps.json" \
     "[x['place'] for x in d['listed_twice']] == ['$CK/bittir'] and d['counts']['unpartnered_places'] == 1"
+
+# ------------------------------------------------------------------ names
+jq_ "list place --all --json: the superseded listing carries the committee record's name" "$F/places_all.json" \
+    "[r.get('superseded_by_name') for r in d if r['slot'] == 'battir'] == ['Bittir']"
+check "the group links to the hub's superseded listing of Battir" tw grp publish link camden-old group=camden \
+    "place=$HK/battir" formality=exploring status=ended
+converge "the link reaches every node"
+tw hub --json list link >"$F/links_names.json" 2>"$TW_ERR" || fail "twin list link --json on the hub"
+jq_ "a link to a superseded listing is named by the committee's record (Bittir, بتير)" "$F/links_names.json" \
+    "[(r.get('place_name'), r.get('place_name_ar'), r.get('group_name')) for r in d if r['slot'] == 'camden-old'] == [('Bittir', 'بتير', 'Camden Battir Link')]"
 
 tw_stop grp || fail "group node stops cleanly"
 tw_stop comm || fail "committee node stops cleanly"

@@ -16,6 +16,7 @@
 #include "csv.h"
 #include "json.h"
 #include "twin/err.h"
+#include "twin/keytext.h"
 #include "twin/limits.h"
 
 /* ---- helpers ---- */
@@ -491,6 +492,123 @@ static void test_table_cells(void **state)
     tw_table_free(&t);
 }
 
+/* Display width of each line of out, the widest. */
+static size_t widest_line(const char *out)
+{
+    size_t best = 0;
+    for (const char *l = out; *l;) {
+        const char *nl = strchr(l, '\n');
+        size_t n = nl ? (size_t)(nl - l) : strlen(l);
+        size_t w = tw_width_str(l, n);
+        if (w > best) best = w;
+        l += n + (nl ? 1 : 0);
+    }
+    return best;
+}
+
+/* Record tables fit their width piped too (TW_FIT_ALWAYS): Arabic with
+ * harakat, CJK and the ellipsis are measured in display cells, a cut never
+ * splits a letter from its marks, and columns that must not be cut stay
+ * whole; TW_FIT_NEVER (--wide) leaves every cell whole. */
+static void test_table_fit_piped(void **state)
+{
+    tw_table t;
+    static const char *const heads[] = { "GROUP", "PLACE", "STATUS" };
+    assert_int_equal(tw_table_init(&t, 3, heads), 0);
+    tw_table_align(&t, 2, TW_COL_NOCUT);
+    assert_int_equal(tw_table_addz(&t, "Walsall Kobar Friendship Association"), 0);
+    assert_int_equal(tw_table_addz(&t, "Kobar كَوْبَر قرية في محافظة رام الله"), 0);
+    assert_int_equal(tw_table_addz(&t, "active"), 0);
+    assert_int_equal(tw_table_addz(&t, "東京日本友好協会ロンドン支部"), 0);
+    assert_int_equal(tw_table_addz(&t, "مُخَيَّم عايدة"), 0);
+    assert_int_equal(tw_table_addz(&t, "exploring"), 0);
+    /* The default: piped tables are not cut. */
+    char *out = render(&t, false, 40);
+    assert_true(widest_line(out) > 40);
+    assert_null(strstr(out, "\u2026"));
+    free(out);
+    t.fit = TW_FIT_ALWAYS;
+    out = render(&t, false, 40);
+    assert_true(widest_line(out) <= 40);
+    assert_string_equal(out,
+        "GROUP          PLACE           STATUS\n"
+        "Walsall Koba\u2026  Kobar كَوْبَر قر\u2026  active\n"
+        "東京日本友好\u2026  مُخَيَّم عايدة      exploring\n");
+    free(out);
+    /* Narrower than the columns allow: cut down to TW_CLI_CELL_MIN, no further. */
+    out = render(&t, false, 10);
+    assert_int_equal(widest_line(out), TW_CLI_CELL_MIN + 2 + TW_CLI_CELL_MIN + 2 + strlen("exploring"));
+    free(out);
+    t.fit = TW_FIT_NEVER;
+    out = render(&t, true, 40);
+    assert_non_null(strstr(out, "Walsall Kobar Friendship Association"));
+    assert_non_null(strstr(out, "東京日本友好協会ロンドン支部"));
+    assert_null(strstr(out, "\u2026"));
+    free(out);
+    tw_table_free(&t);
+}
+
+/* ---- import: whose records a file holds ---- */
+
+/* tw_cli_items_own keeps this node's records and those without an author;
+ * other authors' (and, without an author, "mine": false) are counted, by
+ * records and by distinct authors, unless adopt; a bad author is an error
+ * of its line. */
+static void test_items_own(void **state)
+{
+    uint8_t own[32], other1[32], other2[32];
+    char kt_own[TW_KEYTEXT_LEN + 1], kt1[TW_KEYTEXT_LEN + 1], kt2[TW_KEYTEXT_LEN + 1];
+    memset(own, 1, 32);
+    memset(other1, 2, 32);
+    memset(other2, 3, 32);
+    tw_keytext_encode(kt_own, TW_KEYTEXT_PREFIX, own);
+    tw_keytext_encode(kt1, TW_KEYTEXT_PREFIX, other1);
+    tw_keytext_encode(kt2, TW_KEYTEXT_PREFIX, other2);
+    for (int adopt = 0; adopt < 2; adopt++) {
+        tw_items it = { 0 };
+        const char *authors[] = { kt_own, kt1, NULL, kt2, kt1, NULL };
+        bool not_mine[] = { false, false, false, false, true, true };
+        for (uint32_t i = 0; i < 6; i++) {
+            tw_item x = { .kind = "group", .kind_len = 5, .slot = "s", .slot_len = 1, .line = i + 1,
+                          .author = authors[i], .author_len = authors[i] ? strlen(authors[i]) : 0,
+                          .not_mine = not_mine[i] };
+            tw_item *nv = realloc(it.v, (it.n + 1) * sizeof *nv);
+            assert_non_null(nv);
+            it.v = nv;
+            it.v[it.n++] = x;
+        }
+        tw_errs errs = { .file = "f.json", .n = 0 };
+        assert_int_equal(tw_cli_items_own(&it, own, adopt, &errs), 0);
+        assert_int_equal(errs.n, 0);
+        if (adopt) {
+            assert_int_equal(it.n, 6);
+            assert_int_equal(it.skipped, 0);
+        } else {
+            /* Kept: this node's (line 1) and the author-less one (line 3). */
+            assert_int_equal(it.n, 2);
+            assert_int_equal(it.v[0].line, 1);
+            assert_int_equal(it.v[1].line, 3);
+            /* Skipped: lines 2 and 5 (other1), 4 (other2), 6 (no author, not mine). */
+            assert_int_equal(it.skipped, 4);
+            assert_int_equal(it.skipped_authors, 3);
+        }
+        tw_items_free(&it);
+    }
+    /* An author that is not a key: an error of its line, the record not kept. */
+    tw_items it = { 0 };
+    tw_item x = { .kind = "group", .kind_len = 5, .slot = "s", .slot_len = 1, .line = 7,
+                  .author = "twk_nonsense", .author_len = 12 };
+    it.v = malloc(sizeof *it.v);
+    assert_non_null(it.v);
+    it.v[0] = x;
+    it.n = 1;
+    tw_errs errs = { .file = "f.json", .n = 0 };
+    assert_int_equal(tw_cli_items_own(&it, own, true, &errs), 0);
+    assert_int_equal(errs.n, 1);
+    assert_int_equal(it.n, 0);
+    tw_items_free(&it);
+}
+
 /* ---- arguments ---- */
 
 static int run_noop(tw_cli *cli, int argc, char **argv) { return 0; }
@@ -632,6 +750,8 @@ int main(void)
         cmocka_unit_test(test_table_piped),
         cmocka_unit_test(test_table_terminal),
         cmocka_unit_test(test_table_cells),
+        cmocka_unit_test(test_table_fit_piped),
+        cmocka_unit_test(test_items_own),
         cmocka_unit_test(test_args),
         cmocka_unit_test(test_args_globals),
         cmocka_unit_test(test_socket_path),
