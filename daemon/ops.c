@@ -14,6 +14,7 @@
 #include "twin/keytext.h"
 #include "twin/limits.h"
 #include "twin/schema.h"
+#include "twin/search.h"
 #include "log.h"
 #include "admit.h"
 #include "bundle.h"
@@ -178,7 +179,6 @@ typedef struct list_ctx {
     bool author_set, tombstones, full;
     uint8_t author[TW_KEY_LEN];
     const char *slot; size_t slot_len;       /* show: only this slot */
-    const char *needle;                      /* search: folded text */
     tw_arena arena;                          /* reused for every record */
     uint8_t last[TW_ENTRYKEY_MAX];
     size_t last_len;
@@ -259,24 +259,6 @@ static int record_marks(list_ctx *c, const tw_entry *en, rec_marks *m, char *by,
     return 0;
 }
 
-static bool search_match(const tw_val *v, const char *needle, char *scratch, size_t cap)
-{
-    if (v->type == TW_STR) {
-        if (4 * (size_t)v->len + 1 > cap) return false;
-        tw_text_fold(scratch, v->v.s, v->len);
-        return strstr(scratch, needle) != NULL;
-    }
-    if (v->type == TW_ARR) {
-        for (uint32_t i = 0; i < v->len; i++)
-            if (search_match(&v->v.arr[i], needle, scratch, cap)) return true;
-    }
-    if (v->type == TW_MAP) {
-        for (uint32_t i = 0; i < v->len; i++)
-            if (search_match(&v->v.map[i].v, needle, scratch, cap)) return true;
-    }
-    return false;
-}
-
 static int list_fn(void *vctx, const uint8_t *key, size_t klen, const uint8_t id[TW_ID_LEN],
                    const uint8_t *env, size_t envlen)
 {
@@ -299,14 +281,6 @@ static int list_fn(void *vctx, const uint8_t *key, size_t klen, const uint8_t id
             char name[TW_STR_MAX + 1];
             snprintf(name, sizeof name, "%.*s", (int)w->k.len, w->k.v.s);
             ok = field_matches(tw_v_get(&en.body, name), w->v.v.s, w->v.len);
-        }
-    }
-    if (ok && c->needle) {
-        static char scratch[4 * TW_DESC_MAX + 1];
-        ok = en.body.type == TW_MAP && search_match(&en.body, c->needle, scratch, sizeof scratch);
-        if (!ok && en.slot_len < 4 * TW_SLOT_MAX) {
-            tw_text_fold(scratch, en.slot, en.slot_len);
-            ok = strstr(scratch, c->needle) != NULL;
         }
     }
     int stop = 0;
@@ -445,9 +419,123 @@ static int op_show(tw_node *n, const tw_val *args, tw_buf *out, tw_op_err *e)
     return rc;
 }
 
+/*
+ * search: every live record is scored by proto/search.c as the store is
+ * scanned, and only the best `limit` are kept (by id, in a heap whose top is
+ * the worst kept); they are read again and encoded in rank order once the
+ * scan is over.  So a query that matches 40 000 records costs a heap of
+ * `limit` ids, not 40 000 encoded records.  When nothing matched, a second
+ * scan collects "did you mean" names.
+ */
+typedef struct search_hit { uint32_t score, seq; uint8_t id[TW_ID_LEN]; } search_hit;
+
+typedef struct search_ctx {
+    tw_node *n;
+    tw_search *q;
+    search_hit *heap;
+    size_t nheap, limit;
+    uint32_t seq;                /* scan order: among equal scores the first scanned ranks first */
+    uint64_t total;              /* every match, kept or not */
+    int err;
+} search_ctx;
+
+/* a ranks below b. */
+static bool hit_below(const search_hit *a, const search_hit *b)
+{
+    return a->score != b->score ? a->score < b->score : a->seq > b->seq;
+}
+
+static void heap_down(search_hit *h, size_t n, size_t i)
+{
+    for (;;) {
+        size_t l = 2 * i + 1, r = l + 1, m = i;
+        if (l < n && hit_below(&h[l], &h[m])) m = l;
+        if (r < n && hit_below(&h[r], &h[m])) m = r;
+        if (m == i) return;
+        search_hit t = h[i]; h[i] = h[m]; h[m] = t;
+        i = m;
+    }
+}
+
+static int search_match(void *vctx, const uint8_t *key, size_t klen, const tw_entry *en)
+{
+    search_ctx *s = vctx;
+    uint32_t score;
+    if (en->body.type != TW_MAP || !tw_node_visible(s->n, en->author)) return 0;
+    if ((s->err = tw_search_score(s->q, &en->body, en->slot, en->slot_len, &score))) return 1;
+    if (!score) return 0;
+    s->total++;
+    search_hit h = { .score = score, .seq = s->seq++ };
+    memcpy(h.id, en->id, TW_ID_LEN);
+    if (s->nheap < s->limit) {
+        size_t i = s->nheap++;
+        s->heap[i] = h;
+        while (i && hit_below(&s->heap[i], &s->heap[(i - 1) / 2])) {
+            search_hit t = s->heap[i]; s->heap[i] = s->heap[(i - 1) / 2]; s->heap[(i - 1) / 2] = t;
+            i = (i - 1) / 2;
+        }
+    } else if (s->nheap && hit_below(&s->heap[0], &h)) {
+        s->heap[0] = h;
+        heap_down(s->heap, s->nheap, 0);
+    }
+    return 0;
+}
+
+static int search_suggest(void *vctx, const uint8_t *key, size_t klen, const tw_entry *en)
+{
+    search_ctx *s = vctx;
+    if (en->body.type != TW_MAP || !tw_node_visible(s->n, en->author)) return 0;
+    s->err = tw_search_suggest_add(s->q, &en->body, en->kind, en->kind_len, en->slot, en->slot_len);
+    return s->err != 0;
+}
+
+static int hit_cmp(const void *a, const void *b)
+{
+    return hit_below(b, a) ? -1 : hit_below(a, b) ? 1 : 0;
+}
+
+/* The records of the kept hits, best first, each with "rank", "score" and
+ * "match" added to encode_record's map (a fixmap of at most 12 pairs). */
+static int search_encode(search_ctx *s, tw_buf *recs, uint32_t *count)
+{
+    list_ctx c = { .n = s->n, .all = true };
+    tw_buf env;
+    int rc = 0;
+    *count = 0;
+    tw_buf_init(&env);
+    tw_arena_init(&c.arena, 0);
+    qsort(s->heap, s->nheap, sizeof s->heap[0], hit_cmp);
+    for (size_t i = 0; i < s->nheap && rc == 0; i++) {
+        tw_entry en;
+        rec_marks m;
+        bool hide;
+        char by[TW_KEYTEXT_LEN + 1 + TW_SLOT_MAX + 1];
+        tw_buf_reset(&env);
+        tw_arena_reset(&c.arena);
+        /* The scan and these reads run in one turn of the loop: no write
+         * comes in between, so every id is still there. */
+        if ((rc = tw_store_get(s->n->store, s->heap[i].id, &env)) ||
+            (rc = tw_entry_parse_known(env.p, env.len, s->heap[i].id, &c.arena, &en)) ||
+            (rc = record_marks(&c, &en, &m, by, sizeof by, &hide)))
+            break;
+        size_t at = recs->len;
+        if ((rc = encode_record(s->n, recs, &en, false, &c.at, &m))) break;
+        if ((recs->p[at] & 0xF0) != 0x80 || (recs->p[at] & 0x0F) + 3u > 15u) { rc = TW_EINTERNAL; break; }
+        recs->p[at] = (uint8_t)(recs->p[at] + 3);
+        tw_search_match k = tw_search_score_match(s->heap[i].score);
+        if ((rc = tw_mpw_kv_uint(recs, "rank", i + 1)) || (rc = tw_mpw_kv_uint(recs, "score", s->heap[i].score)) ||
+            (rc = tw_mpw_kv_cstr(recs, "match", tw_search_match_name(k))))
+            break;
+        (*count)++;
+    }
+    tw_buf_free(&env);
+    list_ctx_free(&c);
+    return rc;
+}
+
 static int op_search(tw_node *n, const tw_val *args, tw_buf *out, tw_op_err *e)
 {
-    list_ctx c = { .n = n };
+    search_ctx s = { .n = n };
     const char *text;
     size_t tl;
     uint64_t limit;
@@ -456,27 +544,39 @@ static int op_search(tw_node *n, const tw_val *args, tw_buf *out, tw_op_err *e)
         (rc = arg_uint(args, "limit", TW_SEARCH_LIMIT_DEFAULT, TW_LIST_LIMIT_MAX, &limit, e)))
         return rc;
     if (tl > TW_STR_MAX) FAIL(TW_ETOOBIG, "search text longer than %u bytes", TW_STR_MAX);
-    char *needle = malloc(4 * tl + 1);
-    if (!needle) FAIL(TW_ENOMEM, "out of memory");
-    tw_text_fold(needle, text, tl);
-    if (!needle[0] || strcmp(needle, " ") == 0) { free(needle); FAIL(TW_EINVAL, "search text is empty"); }
-    /* Folding may leave edge spaces that the record text would not have at
-     * its ends; trim them. */
-    char *nd = needle;
-    while (*nd == ' ') nd++;
-    size_t nl = strlen(nd);
-    while (nl && nd[nl - 1] == ' ') nd[--nl] = 0;
-    c.needle = nd;
-    c.limit = (uint32_t)limit;
-    c.all = true;
-    c.dst = &c.recs;
-    tw_buf_init(&c.recs);
-    rc = tw_store_scan(n->store, NULL, 0, NULL, 0, list_fn, &c);
-    free(needle);
-    if (rc < 0) { list_ctx_free(&c); FAIL(rc, "cannot read the store: %s", tw_strerror(rc)); }
-    rc = finish_list(&c, out);
-    list_ctx_free(&c);
-    return rc;
+    rc = tw_search_new(&s.q, text, tl);
+    if (rc == TW_ETOOBIG) FAIL(rc, "search text has more than %u words", TW_SEARCH_WORDS_MAX);
+    if (rc == TW_EINVAL) FAIL(rc, "search text is empty (no letters or digits)");
+    if (rc) FAIL(rc, "%s", tw_strerror(rc));
+    s.limit = (size_t)limit;
+    if (limit && !(s.heap = malloc((size_t)limit * sizeof *s.heap))) { tw_search_free(s.q); FAIL(TW_ENOMEM, "out of memory"); }
+    tw_buf recs;
+    uint32_t count = 0;
+    tw_buf_init(&recs);
+    rc = tw_store_scan_entries(n->store, NULL, 0, NULL, 0, search_match, &s);
+    if (rc >= 0 && !s.err && s.total == 0) rc = tw_store_scan_entries(n->store, NULL, 0, NULL, 0, search_suggest, &s);
+    if (rc >= 0 && !s.err) rc = search_encode(&s, &recs, &count);
+    else if (rc >= 0) rc = s.err;
+    if (rc == 0) {
+        size_t ns = tw_search_suggestion_count(s.q);
+        if ((rc = tw_mpw_map(out, 3)) || (rc = tw_mpw_cstr(out, "records")) || (rc = tw_mpw_arr(out, count)) ||
+            (rc = tw_buf_put(out, recs.p, recs.len)) || (rc = tw_mpw_kv_uint(out, "total", s.total)) ||
+            (rc = tw_mpw_cstr(out, "suggestions")) || (rc = tw_mpw_arr(out, (uint32_t)ns)))
+            goto done;
+        for (size_t i = 0; i < ns && rc == 0; i++) {
+            const tw_search_suggestion *g = tw_search_suggestion_at(s.q, i);
+            if ((rc = tw_mpw_map(out, 5)) || (rc = tw_mpw_kv_cstr(out, "name", g->text)) ||
+                (rc = tw_mpw_kv_cstr(out, "kind", g->kind)) || (rc = tw_mpw_kv_cstr(out, "slot", g->slot)) ||
+                (rc = tw_mpw_kv_uint(out, "missing", g->missing)) || (rc = tw_mpw_kv_uint(out, "distance", g->distance)))
+                break;
+        }
+    }
+done:
+    tw_buf_free(&recs);
+    free(s.heap);
+    tw_search_free(s.q);
+    if (rc < 0) FAIL(rc, "search failed: %s", tw_strerror(rc));
+    return 0;
 }
 
 /* ---------------------------------------------------------------- writes */

@@ -1,0 +1,594 @@
+/*
+ * Search matching (include/twin/search.h; rules in proto/SCHEMA.md,
+ * "Search matching").
+ *
+ * A hub coordinator types "khan younis" or "ramallah al bireh" and expects
+ * "Khan Yunis" and "Ramallah and al-Bireh": the same names transliterated
+ * from Arabic another way, with the article written or not, words in
+ * another order, half typed.  So matching is by words, not by substring:
+ * every word of the query must match a word of the record, whole, as a
+ * prefix, or -- in name fields only, where transliterations live -- by a
+ * variant key that forgets what transliterations disagree on (vowels,
+ * doubled letters, q/k, a final h).  Free text (descriptions) is kept out
+ * of variant matching: there "bit" and "but" would match every "Beit".
+ *
+ * Records are scored one at a time as the store is scanned, so the work
+ * per record is a fold of each string and a comparison of each word with
+ * the few query words; variant keys of a record's words are computed only
+ * when a query word found nothing better in that word.
+ */
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "twin/err.h"
+#include "twin/schema.h"
+#include "twin/search.h"
+
+#define W TW_SEARCH_WORDS_MAX
+#define VARIANT_MIN 3u          /* letters a word needs to have a variant key */
+
+/* The level sum of the score has six bits: 16 words of level 3 at most. */
+_Static_assert(TW_SEARCH_WORDS_MAX * 3 < 64, "level sum fits in its bits");
+
+/* Levels of one query word against one record word, best last. */
+enum { LV_NONE = 0, LV_VARIANT, LV_PREFIX, LV_WORD };
+
+/* The fields that hold a record's names (group, place, vouch). */
+static const char *const name_fields[] = { "name", "name_en", "name_ar", "other_names" };
+
+typedef struct qword {
+    const char *s;      /* normalised word */
+    size_t n;
+    const char *v;      /* its variant key, vn == 0 when it has none */
+    size_t vn;
+    size_t cps;         /* code points, for the edit bound */
+} qword;
+
+struct tw_search {
+    qword w[W];
+    size_t nw;
+    bool fallback;      /* the text is only stop words: they are the words */
+    char *mem;          /* the words and their keys */
+    char *pre, *fold, *var;   /* scratch for one field, cap bytes each */
+    size_t cap;
+    tw_search_suggestion sug[TW_SEARCH_SUGGEST_MAX];
+    char *sugkey[TW_SEARCH_SUGGEST_MAX];   /* folded text, to keep names distinct */
+    size_t nsug;
+};
+
+/* ------------------------------------------------------------ text */
+
+/* An apostrophe-like character at s: ' ` ´ ʹ ʻ ʼ ʾ ʿ ‘ ’ ′.  Its length, or 0. */
+static size_t apos_len(const unsigned char *s, size_t n)
+{
+    if (s[0] == '\'' || s[0] == '`') return 1;
+    if (n >= 2 && s[0] == 0xC2 && s[1] == 0xB4) return 2;
+    if (n >= 2 && s[0] == 0xCA && (s[1] == 0xB9 || s[1] == 0xBB || s[1] == 0xBC || s[1] == 0xBE || s[1] == 0xBF))
+        return 2;
+    if (n >= 3 && s[0] == 0xE2 && s[1] == 0x80 && (s[2] == 0x98 || s[2] == 0x99 || s[2] == 0xB2)) return 3;
+    return 0;
+}
+
+static bool ascii_alnum(unsigned char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+}
+
+static bool latin_article(const char *s, size_t n)
+{
+    static const char *const arts[] = { "al", "el", "an", "en", "ar", "er", "as", "es", "ash", "esh", "at", "et",
+                                        "ath", "eth", "ad", "ed", "adh", "edh", "az", "ez" };
+    if (n < 2 || n > 3) return false;
+    for (size_t i = 0; i < sizeof arts / sizeof arts[0]; i++) {
+        if (strlen(arts[i]) != n) continue;
+        size_t j = 0;
+        while (j < n && (s[j] | 0x20) == arts[i][j]) j++;
+        if (j == n) return true;
+    }
+    return false;
+}
+
+/*
+ * Apostrophes inside a word join its parts ("Am'ari" -> "Amari",
+ * "Ni'lin" -> "Nilin"), except after an article, which they separate
+ * ("ad'Dhahiriya" -> "ad Dhahiriya"); elsewhere they are left for the fold
+ * to turn into spaces.  The output is never longer than the input.
+ */
+static size_t join_apostrophes(char *out, const char *in, size_t n)
+{
+    const unsigned char *s = (const unsigned char *)in;
+    size_t o = 0, i = 0;
+    while (i < n) {
+        size_t al = apos_len(s + i, n - i);
+        if (al && o > 0 && (ascii_alnum((unsigned char)out[o - 1]) || (unsigned char)out[o - 1] >= 0x80) &&
+            i + al < n && (ascii_alnum(s[i + al]) || (s[i + al] >= 0xC3 && s[i + al] <= 0xDB) || s[i + al] == 0xE1)) {
+            size_t b = o;
+            while (b > 0 && ascii_alnum((unsigned char)out[b - 1])) b--;
+            bool art = (b == 0 || !((unsigned char)out[b - 1] >= 0x80)) && latin_article(out + b, o - b);
+            if (art) out[o++] = ' ';
+            i += al;
+            continue;
+        }
+        out[o++] = in[i++];
+    }
+    return o;
+}
+
+static size_t cp_count(const char *s, size_t n)
+{
+    size_t c = 0;
+    for (size_t i = 0; i < n; i++) c += ((unsigned char)s[i] & 0xC0) != 0x80;
+    return c;
+}
+
+static bool all_ascii(const char *s, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if ((unsigned char)s[i] >= 0x80) return false;
+    return true;
+}
+
+#define AR_AL  "\xd8\xa7\xd9\x84"          /* ال */
+#define AR_WA  "\xd9\x88"                  /* و */
+
+/*
+ * Normalises one folded word in place (*s, *n may move past an Arabic
+ * article); returns true for a stop word: a Latin article, "and", the
+ * Arabic article or "و" standing alone.
+ */
+static bool normalize_word(const char **s, size_t *n)
+{
+    if (all_ascii(*s, *n)) return latin_article(*s, *n) || (*n == 3 && memcmp(*s, "and", 3) == 0);
+    if ((*n == 2 && memcmp(*s, AR_WA, 2) == 0) || (*n == 4 && memcmp(*s, AR_AL, 4) == 0)) return true;
+    /* The article joined to the word, with "and" before it or not; a word
+     * of two letters after "ال" keeps it (الله). */
+    if (*n > 6 && memcmp(*s, AR_WA AR_AL, 6) == 0 && cp_count(*s + 6, *n - 6) >= 3) { *s += 6; *n -= 6; }
+    else if (*n > 4 && memcmp(*s, AR_AL, 4) == 0 && cp_count(*s + 4, *n - 4) >= 3) { *s += 4; *n -= 4; }
+    return false;
+}
+
+/* Folds a field into q->fold (apostrophes joined first); its length. */
+static int prep(tw_search *q, const char *s, size_t n, size_t *len)
+{
+    if (n + 1 > q->cap) {
+        size_t cap = n + 1 < 1024 ? 1024 : n + 1;
+        char *p = malloc(3 * cap);
+        if (!p) return TW_ENOMEM;
+        free(q->pre);
+        q->pre = p;
+        q->fold = p + cap;
+        q->var = p + 2 * cap;
+        q->cap = cap;
+    }
+    size_t pl = join_apostrophes(q->pre, s, n);
+    *len = tw_text_fold(q->fold, q->pre, pl);
+    return 0;
+}
+
+/* The next word of folded text from *p; false at the end. */
+static bool next_word(const char **p, const char *end, const char **w, size_t *wn)
+{
+    const char *s = *p;
+    while (s < end && *s == ' ') s++;
+    if (s == end) { *p = s; return false; }
+    const char *e = s;
+    while (e < end && *e != ' ') e++;
+    *w = s;
+    *wn = (size_t)(e - s);
+    *p = e;
+    return true;
+}
+
+size_t tw_search_normalize(const char *text, size_t len, char *out)
+{
+    /* Apostrophes joined, then folded: neither grows the text. */
+    size_t pl = join_apostrophes(out, text, len);
+    char *tmp = malloc(pl + 1);
+    if (!tmp) { out[0] = 0; return 0; }
+    size_t fl = tw_text_fold(tmp, out, pl);
+    const char *p = tmp, *end = tmp + fl, *w;
+    size_t wn, o = 0;
+    while (next_word(&p, end, &w, &wn)) {
+        if (normalize_word(&w, &wn)) continue;
+        if (o) out[o++] = ' ';
+        memcpy(out + o, w, wn);
+        o += wn;
+    }
+    out[o] = 0;
+    free(tmp);
+    return o;
+}
+
+/* ------------------------------------------------------------ variants */
+
+static bool vowel(char c) { return c == 'a' || c == 'e' || c == 'i' || c == 'o' || c == 'u'; }
+
+/*
+ * Latin words: a final h after a vowel goes (Bireh/Bira), q becomes k
+ * (Qalqilya/Kalkilya), every run of vowels becomes one "a" (Sahour/Sahur,
+ * Beit/Bayt, Younis/Yunis/Yunes, Jenin/Janin) -- y counts as a vowel
+ * except at the start of a word before a vowel (Yatta) -- and doubled
+ * consonants become one (Ramallah/Ramala, Shatti/Shati).  Arabic words:
+ * hamza on a seat becomes the seat (ئ -> ي, ؤ -> و) and a lone hamza goes.
+ */
+size_t tw_search_variant(const char *w, size_t n, char *out)
+{
+    size_t o = 0;
+    if (!all_ascii(w, n)) {
+        const unsigned char *s = (const unsigned char *)w;
+        for (size_t i = 0; i < n; i++) {
+            if (i + 1 < n && s[i] == 0xD8 && s[i + 1] == 0xA6) { out[o++] = (char)0xD9; out[o++] = (char)0x8A; i++; }
+            else if (i + 1 < n && s[i] == 0xD8 && s[i + 1] == 0xA4) { out[o++] = (char)0xD9; out[o++] = (char)0x88; i++; }
+            else if (i + 1 < n && s[i] == 0xD8 && s[i + 1] == 0xA1) i++;
+            else out[o++] = w[i];
+        }
+        out[o] = 0;
+        return cp_count(out, o) >= VARIANT_MIN ? o : 0;
+    }
+    if (n < VARIANT_MIN) return 0;
+    for (size_t i = 0; i < n; i++)
+        if (w[i] >= '0' && w[i] <= '9') return 0;
+    size_t end = n;
+    if (w[end - 1] == 'h' && vowel(w[end - 2])) end--;
+    bool consonant = false;
+    for (size_t i = 0; i < end; i++) {
+        char c = w[i] == 'q' ? 'k' : w[i];
+        bool v = vowel(c) || (c == 'y' && !(i == 0 && i + 1 < end && vowel(w[i + 1])));
+        if (v) {
+            if (o == 0 || out[o - 1] != 'a') out[o++] = 'a';
+        } else if (o == 0 || out[o - 1] != c) {
+            out[o++] = c;
+            consonant = true;
+        }
+    }
+    out[o] = 0;
+    return consonant ? o : 0;
+}
+
+/* ------------------------------------------------------------ the query */
+
+int tw_search_new(tw_search **out, const char *text, size_t len)
+{
+    *out = NULL;
+    if (len > TW_STR_MAX) return TW_ETOOBIG;
+    tw_search *q = calloc(1, sizeof *q);
+    if (!q) return TW_ENOMEM;
+    size_t fl;
+    int rc = prep(q, text, len, &fl);
+    if (rc == 0 && !(q->mem = malloc(2 * (fl + 1)))) rc = TW_ENOMEM;
+    if (rc) { tw_search_free(q); return rc; }
+    /* Stop words count only when there is nothing else. */
+    size_t words = 0, stops = 0;
+    const char *p = q->fold, *end = q->fold + fl, *w;
+    size_t wn;
+    while (next_word(&p, end, &w, &wn)) {
+        if (normalize_word(&w, &wn)) stops++;
+        else words++;
+    }
+    if (words + stops == 0) { tw_search_free(q); return TW_EINVAL; }
+    q->fallback = words == 0;
+    if ((q->fallback ? stops : words) > W) { tw_search_free(q); return TW_ETOOBIG; }
+    char *m = q->mem;
+    p = q->fold;
+    while (next_word(&p, end, &w, &wn)) {
+        if (normalize_word(&w, &wn) && !q->fallback) continue;
+        qword *x = &q->w[q->nw++];
+        memcpy(m, w, wn);
+        m[wn] = 0;
+        x->s = m;
+        x->n = wn;
+        x->cps = cp_count(w, wn);
+        m += wn + 1;
+        x->vn = tw_search_variant(w, wn, m);
+        x->v = m;
+        m += x->vn + 1;
+    }
+    *out = q;
+    return 0;
+}
+
+void tw_search_free(tw_search *q)
+{
+    if (!q) return;
+    for (size_t i = 0; i < q->nsug; i++) {
+        free(q->sug[i].text);
+        free(q->sugkey[i]);
+    }
+    free(q->pre);
+    free(q->mem);
+    free(q);
+}
+
+/* ------------------------------------------------------------ scoring */
+
+/* What a record's fields said so far. */
+typedef struct rec {
+    uint8_t any[W], name[W];   /* best level of each query word, in any field / in name fields */
+    bool exact;                /* a name field is exactly the query's words */
+    bool one, one_name, order; /* best field holding every query word: found, a name, in order */
+    size_t extra;              /* its words beyond the query's */
+} rec;
+
+static bool is_name_field(const tw_val *k)
+{
+    if (k->type != TW_STR) return false;
+    for (size_t i = 0; i < sizeof name_fields / sizeof name_fields[0]; i++)
+        if (strlen(name_fields[i]) == k->len && memcmp(name_fields[i], k->v.s, k->len) == 0) return true;
+    return false;
+}
+
+static int score_field(tw_search *q, const char *s, size_t n, bool name, rec *r)
+{
+    size_t fl;
+    int rc = prep(q, s, n, &fl);
+    if (rc) return rc;
+    uint8_t lv[W] = { 0 };
+    size_t pos[W] = { 0 };
+    size_t fw = 0;
+    bool seq = name;
+    const char *p = q->fold, *end = q->fold + fl, *w;
+    size_t wn;
+    while (next_word(&p, end, &w, &wn)) {
+        if (normalize_word(&w, &wn) && !q->fallback) continue;
+        size_t vn = 0;
+        bool vdone = false;
+        for (size_t i = 0; i < q->nw; i++) {
+            const qword *x = &q->w[i];
+            uint8_t l = LV_NONE;
+            if (wn == x->n && memcmp(w, x->s, wn) == 0) l = LV_WORD;
+            else if (wn > x->n && memcmp(w, x->s, x->n) == 0) l = LV_PREFIX;
+            else if (name && x->vn && lv[i] == LV_NONE) {
+                if (!vdone) { vn = tw_search_variant(w, wn, q->var); vdone = true; }
+                if (vn == x->vn && memcmp(q->var, x->v, vn) == 0) l = LV_VARIANT;
+            }
+            if (l > lv[i]) { lv[i] = l; pos[i] = fw; }
+        }
+        if (seq) seq = fw < q->nw && wn == q->w[fw].n && memcmp(w, q->w[fw].s, wn) == 0;
+        fw++;
+    }
+    bool all = true, order = true;
+    for (size_t i = 0; i < q->nw; i++) {
+        if (lv[i] > r->any[i]) r->any[i] = lv[i];
+        if (name && lv[i] > r->name[i]) r->name[i] = lv[i];
+        all &= lv[i] != LV_NONE;
+        if (i && pos[i] < pos[i - 1]) order = false;
+    }
+    if (seq && fw == q->nw) r->exact = true;
+    if (all) {
+        size_t extra = fw > q->nw ? fw - q->nw : 0;
+        /* The best such field: a name, then fewest other words, then in order. */
+        if (!r->one || (name && !r->one_name) ||
+            (name == r->one_name && (extra < r->extra || (extra == r->extra && order && !r->order)))) {
+            r->one = true;
+            r->one_name = name;
+            r->extra = extra;
+            r->order = order;
+        }
+    }
+    return 0;
+}
+
+static int score_value(tw_search *q, const tw_val *v, bool name, rec *r)
+{
+    int rc = 0;
+    if (v->type == TW_STR) return score_field(q, v->v.s, v->len, name, r);
+    if (v->type == TW_ARR)
+        for (uint32_t i = 0; i < v->len && rc == 0; i++) rc = score_value(q, &v->v.arr[i], name, r);
+    if (v->type == TW_MAP)
+        for (uint32_t i = 0; i < v->len && rc == 0; i++) rc = score_value(q, &v->v.map[i].v, false, r);
+    return rc;
+}
+
+/*
+ * The score, most significant first: how the record matched (exact name,
+ * whole words, prefixes, variants: the worst of its words); whether name
+ * fields alone match that well; whether one field holds every word, and
+ * whether that field is a name; the sum of the words' levels (3 whole, 2
+ * prefix, 1 variant: at most 48, six bits); 255 minus that field's other
+ * words; whether the words come in the query's order.
+ */
+int tw_search_score(tw_search *q, const tw_val *body, const char *slot, size_t slot_len, uint32_t *score)
+{
+    *score = 0;
+    if (!body || body->type != TW_MAP) return 0;
+    rec r;
+    memset(&r, 0, sizeof r);
+    int rc = 0;
+    for (uint32_t i = 0; i < body->len && rc == 0; i++)
+        rc = score_value(q, &body->v.map[i].v, is_name_field(&body->v.map[i].k), &r);
+    if (rc == 0 && slot_len) rc = score_field(q, slot, slot_len, false, &r);
+    if (rc) return rc;
+    uint8_t tier = LV_WORD;
+    bool name_ok = true;
+    for (size_t i = 0; i < q->nw; i++)
+        if (r.any[i] < tier) tier = r.any[i];
+    if (tier == LV_NONE) return 0;
+    for (size_t i = 0; i < q->nw; i++)
+        if (r.name[i] < tier) name_ok = false;
+    uint32_t t = r.exact ? TW_MATCH_EXACT_NAME : tier;   /* the levels are the match kinds */
+    size_t extra = r.extra > 255 ? 255 : r.extra;
+    uint32_t sum = 0;
+    for (size_t i = 0; i < q->nw; i++) sum += r.any[i];
+    *score = t << 24 | (uint32_t)(name_ok || r.exact) << 23 | (uint32_t)r.one << 22 | (uint32_t)r.one_name << 21 |
+             sum << 15 | (uint32_t)(255 - extra) << 7 | (uint32_t)r.order << 6;
+    return 0;
+}
+
+tw_search_match tw_search_score_match(uint32_t score)
+{
+    uint32_t t = score >> 24;
+    return t > TW_MATCH_EXACT_NAME ? TW_MATCH_NONE : (tw_search_match)t;
+}
+
+const char *tw_search_match_name(tw_search_match m)
+{
+    switch (m) {
+    case TW_MATCH_EXACT_NAME: return "exact_name";
+    case TW_MATCH_WORDS: return "words";
+    case TW_MATCH_PREFIX: return "prefix";
+    case TW_MATCH_VARIANT: return "variant";
+    default: return "none";
+    }
+}
+
+/* ------------------------------------------------------------ suggestions */
+
+/* Decodes UTF-8 into code points (an invalid byte counts as one); the
+ * count, or max + 1 when there are more. */
+static size_t decode(const char *s, size_t n, uint32_t *out, size_t max)
+{
+    const unsigned char *u = (const unsigned char *)s;
+    size_t k = 0;
+    for (size_t i = 0; i < n;) {
+        if (k == max) return max + 1;
+        uint32_t c = u[i];
+        size_t l = 1;
+        if (c >= 0xC0 && c < 0xE0 && i + 1 < n) { c = (c & 0x1F) << 6 | (u[i + 1] & 0x3F); l = 2; }
+        else if (c >= 0xE0 && c < 0xF0 && i + 2 < n) { c = (c & 0x0F) << 12 | (u[i + 1] & 0x3F) << 6 | (u[i + 2] & 0x3F); l = 3; }
+        else if (c >= 0xF0 && i + 3 < n) {
+            c = (c & 0x07) << 18 | (u[i + 1] & 0x3F) << 12 | (u[i + 2] & 0x3F) << 6 | (u[i + 3] & 0x3F);
+            l = 4;
+        }
+        out[k++] = c;
+        i += l;
+    }
+    return k;
+}
+
+unsigned tw_search_edit_distance(const char *a, size_t an, const char *b, size_t bn, unsigned bound)
+{
+    enum { M = TW_SEARCH_EDIT_WORD_MAX };
+    uint32_t A[M], B[M];
+    size_t la = decode(a, an, A, M), lb = decode(b, bn, B, M);
+    if (la > M || lb > M) return bound + 1;
+    if ((la > lb ? la - lb : lb - la) > bound) return bound + 1;
+    unsigned row[2][M + 1];
+    unsigned *prev = row[0], *cur = row[1];
+    for (size_t j = 0; j <= lb; j++) prev[j] = (unsigned)j;
+    for (size_t i = 1; i <= la; i++) {
+        cur[0] = (unsigned)i;
+        unsigned lo = cur[0];
+        for (size_t j = 1; j <= lb; j++) {
+            unsigned d = prev[j - 1] + (A[i - 1] != B[j - 1]);
+            if (prev[j] + 1 < d) d = prev[j] + 1;
+            if (cur[j - 1] + 1 < d) d = cur[j - 1] + 1;
+            cur[j] = d;
+            if (d < lo) lo = d;
+        }
+        if (lo > bound) return bound + 1;   /* every path through this row is too long */
+        unsigned *t = prev; prev = cur; cur = t;
+    }
+    return prev[lb] > bound ? bound + 1 : prev[lb];
+}
+
+unsigned tw_search_edit_bound(size_t n)
+{
+    return n <= 3 ? 0 : n <= 5 ? 1 : n <= 9 ? 2 : 3;
+}
+
+/* Orders suggestions: fewer missing words, fewer edits, shorter name. */
+static bool sug_before(unsigned m1, unsigned d1, size_t l1, const tw_search_suggestion *b)
+{
+    if (m1 != b->missing) return m1 < b->missing;
+    if (d1 != b->distance) return d1 < b->distance;
+    return l1 < strlen(b->text);
+}
+
+static void sug_drop(tw_search *q, size_t i)
+{
+    free(q->sug[i].text);
+    free(q->sugkey[i]);
+    memmove(&q->sug[i], &q->sug[i + 1], (q->nsug - i - 1) * sizeof q->sug[0]);
+    memmove(&q->sugkey[i], &q->sugkey[i + 1], (q->nsug - i - 1) * sizeof q->sugkey[0]);
+    q->nsug--;
+}
+
+static int suggest_field(tw_search *q, const char *s, size_t n, const char *kind, size_t kl,
+                         const char *slot, size_t sl)
+{
+    size_t fl;
+    int rc = prep(q, s, n, &fl);
+    if (rc) return rc;
+    unsigned best[W];
+    for (size_t i = 0; i < q->nw; i++) best[i] = tw_search_edit_bound(q->w[i].cps) + 1;
+    const char *p = q->fold, *end = q->fold + fl, *w;
+    size_t wn;
+    while (next_word(&p, end, &w, &wn)) {
+        if (normalize_word(&w, &wn) && !q->fallback) continue;
+        size_t vn = 0;
+        bool vdone = false;
+        for (size_t i = 0; i < q->nw; i++) {
+            if (best[i] == 0) continue;
+            unsigned bound = best[i] - 1;       /* only a closer word helps */
+            unsigned d = tw_search_edit_distance(q->w[i].s, q->w[i].n, w, wn, bound);
+            if (d > 0 && q->w[i].vn) {
+                if (!vdone) { vn = tw_search_variant(w, wn, q->var); vdone = true; }
+                if (vn) {
+                    unsigned dv = tw_search_edit_distance(q->w[i].v, q->w[i].vn, q->var, vn, bound);
+                    if (dv < d) d = dv;
+                }
+            }
+            if (d < best[i]) best[i] = d;
+        }
+    }
+    unsigned missing = 0, dist = 0;
+    for (size_t i = 0; i < q->nw; i++) {
+        if (best[i] > tw_search_edit_bound(q->w[i].cps)) missing++;
+        else dist += best[i];
+    }
+    /* At least half the words must be close, and one at least. */
+    if (missing == q->nw || 2 * missing > q->nw) return 0;
+    if (q->nsug == TW_SEARCH_SUGGEST_MAX && !sug_before(missing, dist, n, &q->sug[q->nsug - 1])) return 0;
+    /* One entry per name, however many records bear it. */
+    for (size_t i = 0; i < q->nsug; i++) {
+        if (strlen(q->sugkey[i]) != fl || memcmp(q->sugkey[i], q->fold, fl) != 0) continue;
+        if (!sug_before(missing, dist, n, &q->sug[i])) return 0;
+        sug_drop(q, i);
+        break;
+    }
+    char *text = malloc(n + 1), *key = malloc(fl + 1);
+    if (!text || !key) { free(text); free(key); return TW_ENOMEM; }
+    memcpy(text, s, n);
+    text[n] = 0;
+    memcpy(key, q->fold, fl);
+    key[fl] = 0;
+    if (q->nsug == TW_SEARCH_SUGGEST_MAX) sug_drop(q, q->nsug - 1);
+    size_t at = q->nsug;
+    while (at > 0 && sug_before(missing, dist, n, &q->sug[at - 1])) at--;
+    memmove(&q->sug[at + 1], &q->sug[at], (q->nsug - at) * sizeof q->sug[0]);
+    memmove(&q->sugkey[at + 1], &q->sugkey[at], (q->nsug - at) * sizeof q->sugkey[0]);
+    tw_search_suggestion *g = &q->sug[at];
+    memset(g, 0, sizeof *g);
+    g->text = text;
+    g->missing = missing;
+    g->distance = dist;
+    memcpy(g->kind, kind, kl > TW_KIND_MAX ? TW_KIND_MAX : kl);
+    memcpy(g->slot, slot, sl > TW_SLOT_MAX ? TW_SLOT_MAX : sl);
+    q->sugkey[at] = key;
+    q->nsug++;
+    return 0;
+}
+
+int tw_search_suggest_add(tw_search *q, const tw_val *body, const char *kind, size_t kind_len,
+                          const char *slot, size_t slot_len)
+{
+    if (!body || body->type != TW_MAP) return 0;
+    int rc = 0;
+    for (uint32_t i = 0; i < body->len && rc == 0; i++) {
+        const tw_kv *kv = &body->v.map[i];
+        if (!is_name_field(&kv->k)) continue;
+        if (kv->v.type == TW_STR) rc = suggest_field(q, kv->v.v.s, kv->v.len, kind, kind_len, slot, slot_len);
+        for (uint32_t j = 0; kv->v.type == TW_ARR && j < kv->v.len && rc == 0; j++)
+            if (kv->v.v.arr[j].type == TW_STR)
+                rc = suggest_field(q, kv->v.v.arr[j].v.s, kv->v.v.arr[j].len, kind, kind_len, slot, slot_len);
+    }
+    return rc;
+}
+
+size_t tw_search_suggestion_count(const tw_search *q) { return q->nsug; }
+
+const tw_search_suggestion *tw_search_suggestion_at(const tw_search *q, size_t i)
+{
+    return i < q->nsug ? &q->sug[i] : NULL;
+}
