@@ -424,8 +424,9 @@ static int op_show(tw_node *n, const tw_val *args, tw_buf *out, tw_op_err *e)
  * scanned, and only the best `limit` are kept (by id, in a heap whose top is
  * the worst kept); they are read again and encoded in rank order once the
  * scan is over.  So a query that matches 40 000 records costs a heap of
- * `limit` ids, not 40 000 encoded records.  When nothing matched, a second
- * scan collects "did you mean" names.
+ * `limit` ids, not 40 000 encoded records.  Until something matches, the
+ * names of the records that did not are offered to the query's "did you
+ * mean" list, which the answer carries when nothing matched at all.
  */
 typedef struct search_hit { uint32_t score, seq; uint8_t id[TW_ID_LEN]; } search_hit;
 
@@ -462,7 +463,11 @@ static int search_match(void *vctx, const uint8_t *key, size_t klen, const tw_en
     search_ctx *s = vctx;
     uint32_t score;
     if (en->body.type != TW_MAP || !tw_node_visible(s->n, en->author)) return 0;
-    if ((s->err = tw_search_score(s->q, &en->body, en->slot, en->slot_len, &score))) return 1;
+    /* Suggestions are gathered while nothing has matched, in the same scan:
+     * a query that finds nothing costs one scan, not two. */
+    if ((s->err = tw_search_score(s->q, &en->body, en->kind, en->kind_len, en->slot, en->slot_len, s->total == 0,
+                                  &score)))
+        return 1;
     if (!score) return 0;
     s->total++;
     search_hit h = { .score = score, .seq = s->seq++ };
@@ -479,14 +484,6 @@ static int search_match(void *vctx, const uint8_t *key, size_t klen, const tw_en
         heap_down(s->heap, s->nheap, 0);
     }
     return 0;
-}
-
-static int search_suggest(void *vctx, const uint8_t *key, size_t klen, const tw_entry *en)
-{
-    search_ctx *s = vctx;
-    if (en->body.type != TW_MAP || !tw_node_visible(s->n, en->author)) return 0;
-    s->err = tw_search_suggest_add(s->q, &en->body, en->kind, en->kind_len, en->slot, en->slot_len);
-    return s->err != 0;
 }
 
 static int hit_cmp(const void *a, const void *b)
@@ -554,11 +551,10 @@ static int op_search(tw_node *n, const tw_val *args, tw_buf *out, tw_op_err *e)
     uint32_t count = 0;
     tw_buf_init(&recs);
     rc = tw_store_scan_entries(n->store, NULL, 0, NULL, 0, search_match, &s);
-    if (rc >= 0 && !s.err && s.total == 0) rc = tw_store_scan_entries(n->store, NULL, 0, NULL, 0, search_suggest, &s);
     if (rc >= 0 && !s.err) rc = search_encode(&s, &recs, &count);
     else if (rc >= 0) rc = s.err;
     if (rc == 0) {
-        size_t ns = tw_search_suggestion_count(s.q);
+        size_t ns = s.total ? 0 : tw_search_suggestion_count(s.q);
         if ((rc = tw_mpw_map(out, 3)) || (rc = tw_mpw_cstr(out, "records")) || (rc = tw_mpw_arr(out, count)) ||
             (rc = tw_buf_put(out, recs.p, recs.len)) || (rc = tw_mpw_kv_uint(out, "total", s.total)) ||
             (rc = tw_mpw_cstr(out, "suggestions")) || (rc = tw_mpw_arr(out, (uint32_t)ns)))

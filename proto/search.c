@@ -36,14 +36,22 @@ enum { LV_NONE = 0, LV_VARIANT, LV_PREFIX, LV_WORD };
 
 /* The fields that hold a record's names (group, place, vouch). */
 static const char *const name_fields[] = { "name", "name_en", "name_ar", "other_names" };
+static const size_t name_lens[] = { 4, 7, 7, 11 };
+
+#define M TW_SEARCH_EDIT_WORD_MAX
 
 typedef struct qword {
     const char *s;      /* normalised word */
     size_t n;
     const char *v;      /* its variant key, vn == 0 when it has none */
     size_t vn;
-    size_t cps;         /* code points, for the edit bound */
+    uint32_t cp[M], vcp[M];   /* the word and its key in code points, for edit distances */
+    size_t ncp, nvcp;         /* M + 1: too long to be compared */
+    unsigned bound;           /* edits allowed for a suggestion */
 } qword;
+
+/* A name of the record being scored that is close enough to suggest. */
+typedef struct cand { const char *s; size_t n; unsigned missing, dist; } cand;
 
 struct tw_search {
     qword w[W];
@@ -52,6 +60,9 @@ struct tw_search {
     char *mem;          /* the words and their keys */
     char *pre, *fold, *var;   /* scratch for one field, cap bytes each */
     size_t cap;
+    bool suggesting;    /* the record being scored offers its names */
+    cand cand[TW_SEARCH_SUGGEST_MAX];
+    size_t ncand;
     tw_search_suggestion sug[TW_SEARCH_SUGGEST_MAX];
     char *sugkey[TW_SEARCH_SUGGEST_MAX];   /* folded text, to keep names distinct */
     size_t nsug;
@@ -77,16 +88,12 @@ static bool ascii_alnum(unsigned char c)
 
 static bool latin_article(const char *s, size_t n)
 {
-    static const char *const arts[] = { "al", "el", "an", "en", "ar", "er", "as", "es", "ash", "esh", "at", "et",
-                                        "ath", "eth", "ad", "ed", "adh", "edh", "az", "ez" };
+    /* al el an en ar er as es at et ad ed az ez, ash esh ath eth adh edh */
     if (n < 2 || n > 3) return false;
-    for (size_t i = 0; i < sizeof arts / sizeof arts[0]; i++) {
-        if (strlen(arts[i]) != n) continue;
-        size_t j = 0;
-        while (j < n && (s[j] | 0x20) == arts[i][j]) j++;
-        if (j == n) return true;
-    }
-    return false;
+    char a = (char)(s[0] | 0x20), b = (char)(s[1] | 0x20);
+    if (a != 'a' && a != 'e') return false;
+    if (n == 2) return b == 'l' || b == 'n' || b == 'r' || b == 's' || b == 't' || b == 'd' || b == 'z';
+    return (s[2] | 0x20) == 'h' && (b == 's' || b == 't' || b == 'd');
 }
 
 /*
@@ -148,6 +155,36 @@ static bool normalize_word(const char **s, size_t *n)
     return false;
 }
 
+/*
+ * join_apostrophes and tw_text_fold in one pass, for text that is all
+ * ASCII (most fields: codes, enumerations, English names), with the same
+ * result: letters lowercased, digits kept, anything else a single space
+ * between words.  False, with nothing decided, when the text is not ASCII.
+ */
+static bool fold_ascii(char *out, const char *in, size_t n, size_t *len)
+{
+    size_t o = 0;
+    bool space = false;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)in[i];
+        if (c >= 0x80) return false;
+        if (c >= 'A' && c <= 'Z') c = (unsigned char)(c + 32);
+        if ((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9')) {
+            if (space) { out[o++] = ' '; space = false; }
+            out[o++] = (char)c;
+        } else if ((c == '\'' || c == '`') && o > 0 && !space && i + 1 < n && ascii_alnum((unsigned char)in[i + 1])) {
+            size_t b = o;
+            while (b > 0 && out[b - 1] != ' ') b--;
+            space = latin_article(out + b, o - b);
+        } else {
+            space = o > 0;
+        }
+    }
+    out[o] = 0;
+    *len = o;
+    return true;
+}
+
 /* Folds a field into q->fold (apostrophes joined first); its length. */
 static int prep(tw_search *q, const char *s, size_t n, size_t *len)
 {
@@ -161,6 +198,7 @@ static int prep(tw_search *q, const char *s, size_t n, size_t *len)
         q->var = p + 2 * cap;
         q->cap = cap;
     }
+    if (fold_ascii(q->fold, s, n, len)) return 0;
     size_t pl = join_apostrophes(q->pre, s, n);
     *len = tw_text_fold(q->fold, q->pre, pl);
     return 0;
@@ -246,6 +284,67 @@ size_t tw_search_variant(const char *w, size_t n, char *out)
     return consonant ? o : 0;
 }
 
+/* ------------------------------------------------------------ edit distance */
+
+/* Decodes UTF-8 into code points (an invalid byte counts as one); the
+ * count, or max + 1 when there are more. */
+static size_t decode(const char *s, size_t n, uint32_t *out, size_t max)
+{
+    const unsigned char *u = (const unsigned char *)s;
+    size_t k = 0;
+    for (size_t i = 0; i < n;) {
+        if (k == max) return max + 1;
+        uint32_t c = u[i];
+        size_t l = 1;
+        if (c >= 0xC0 && c < 0xE0 && i + 1 < n) { c = (c & 0x1F) << 6 | (u[i + 1] & 0x3F); l = 2; }
+        else if (c >= 0xE0 && c < 0xF0 && i + 2 < n) { c = (c & 0x0F) << 12 | (u[i + 1] & 0x3Fu) << 6 | (u[i + 2] & 0x3F); l = 3; }
+        else if (c >= 0xF0 && i + 3 < n) {
+            c = (c & 0x07) << 18 | (u[i + 1] & 0x3Fu) << 12 | (u[i + 2] & 0x3Fu) << 6 | (u[i + 3] & 0x3F);
+            l = 4;
+        }
+        out[k++] = c;
+        i += l;
+    }
+    return k;
+}
+
+/* Levenshtein distance of two words of at most M code points, or
+ * bound + 1 as soon as it must be more than bound. */
+static unsigned lev(const uint32_t *a, size_t la, const uint32_t *b, size_t lb, unsigned bound)
+{
+    if ((la > lb ? la - lb : lb - la) > bound) return bound + 1;
+    unsigned row[2][M + 1];
+    unsigned *prev = row[0], *cur = row[1];
+    for (size_t j = 0; j <= lb; j++) prev[j] = (unsigned)j;
+    for (size_t i = 1; i <= la; i++) {
+        cur[0] = (unsigned)i;
+        unsigned lo = cur[0];
+        for (size_t j = 1; j <= lb; j++) {
+            unsigned d = prev[j - 1] + (a[i - 1] != b[j - 1]);
+            if (prev[j] + 1 < d) d = prev[j] + 1;
+            if (cur[j - 1] + 1 < d) d = cur[j - 1] + 1;
+            cur[j] = d;
+            if (d < lo) lo = d;
+        }
+        if (lo > bound) return bound + 1;   /* every path through this row is too long */
+        unsigned *t = prev; prev = cur; cur = t;
+    }
+    return prev[lb] > bound ? bound + 1 : prev[lb];
+}
+
+unsigned tw_search_edit_distance(const char *a, size_t an, const char *b, size_t bn, unsigned bound)
+{
+    uint32_t A[M], B[M];
+    size_t la = decode(a, an, A, M), lb = decode(b, bn, B, M);
+    if (la > M || lb > M) return bound + 1;
+    return lev(A, la, B, lb, bound);
+}
+
+unsigned tw_search_edit_bound(size_t n)
+{
+    return n <= 3 ? 0 : n <= 5 ? 1 : n <= 9 ? 2 : 3;
+}
+
 /* ------------------------------------------------------------ the query */
 
 int tw_search_new(tw_search **out, const char *text, size_t len)
@@ -278,11 +377,13 @@ int tw_search_new(tw_search **out, const char *text, size_t len)
         m[wn] = 0;
         x->s = m;
         x->n = wn;
-        x->cps = cp_count(w, wn);
         m += wn + 1;
         x->vn = tw_search_variant(w, wn, m);
         x->v = m;
         m += x->vn + 1;
+        x->ncp = decode(x->s, x->n, x->cp, M);
+        x->nvcp = x->vn ? decode(x->v, x->vn, x->vcp, M) : 0;
+        x->bound = tw_search_edit_bound(x->ncp);
     }
     *out = q;
     return 0;
@@ -300,6 +401,134 @@ void tw_search_free(tw_search *q)
     free(q);
 }
 
+/* ------------------------------------------------------------ suggestions */
+
+/*
+ * Brings each query word's closest distance so far (sb[i]; bound + 1:
+ * none close enough) down with one word of a name.  Lengths are compared
+ * before anything is decoded: most words are too long or too short.
+ */
+static void suggest_word(tw_search *q, const char *w, size_t wn, unsigned *sb, size_t *vn, bool *vdone)
+{
+    uint32_t cp[M], vcp[M];
+    size_t nc = M + 2, nv = M + 2;          /* M + 2: not decoded yet */
+    size_t wc = cp_count(w, wn);
+    bool number = w[0] >= '0' && w[0] <= '9';
+    for (size_t i = 0; i < q->nw; i++) {
+        const qword *x = &q->w[i];
+        /* A number is no misspelling of a name, nor a name of a number. */
+        if (sb[i] == 0 || x->ncp > M || number != (x->s[0] >= '0' && x->s[0] <= '9')) continue;
+        unsigned b = sb[i] - 1, d = b + 1;  /* only a closer word helps */
+        if (wc <= M && (wc > x->ncp ? wc - x->ncp : x->ncp - wc) <= b) {
+            if (nc == M + 2) nc = decode(w, wn, cp, M);
+            d = lev(x->cp, x->ncp, cp, nc, b);
+        }
+        if (d > 0 && x->nvcp && x->nvcp <= M) {
+            if (!*vdone) { *vn = tw_search_variant(w, wn, q->var); *vdone = true; }
+            unsigned bb = d <= b ? d - 1 : b;
+            size_t vc = *vn ? cp_count(q->var, *vn) : 0;
+            if (vc && vc <= M && (vc > x->nvcp ? vc - x->nvcp : x->nvcp - vc) <= bb) {
+                if (nv == M + 2) nv = decode(q->var, *vn, vcp, M);
+                unsigned dv = lev(x->vcp, x->nvcp, vcp, nv, bb);
+                if (dv < d) d = dv;
+            }
+        }
+        if (d < sb[i]) sb[i] = d;
+    }
+}
+
+/* Orders suggestions: fewer missing words, fewer edits, shorter name. */
+static bool sug_before(unsigned m1, unsigned d1, size_t l1, unsigned m2, unsigned d2, size_t l2)
+{
+    if (m1 != m2) return m1 < m2;
+    if (d1 != d2) return d1 < d2;
+    return l1 < l2;
+}
+
+/* Keeps a name of the record being scored as a candidate, if close enough:
+ * at least half the query's words (and one at least) have a close word in
+ * it.  A record offers its TW_SEARCH_SUGGEST_MAX best names at most. */
+static void cand_add(tw_search *q, const char *s, size_t n, const unsigned *sb)
+{
+    unsigned missing = 0, dist = 0;
+    for (size_t i = 0; i < q->nw; i++) {
+        if (sb[i] > q->w[i].bound) missing++;
+        else dist += sb[i];
+    }
+    if (missing == q->nw || 2 * missing > q->nw) return;
+    size_t at = q->ncand;
+    if (at == TW_SEARCH_SUGGEST_MAX) {
+        at = 0;
+        for (size_t i = 1; i < q->ncand; i++)
+            if (sug_before(q->cand[at].missing, q->cand[at].dist, q->cand[at].n,
+                           q->cand[i].missing, q->cand[i].dist, q->cand[i].n))
+                at = i;                     /* the worst */
+        if (!sug_before(missing, dist, n, q->cand[at].missing, q->cand[at].dist, q->cand[at].n)) return;
+    } else {
+        q->ncand++;
+    }
+    q->cand[at] = (cand){ .s = s, .n = n, .missing = missing, .dist = dist };
+}
+
+static void sug_drop(tw_search *q, size_t i)
+{
+    free(q->sug[i].text);
+    free(q->sugkey[i]);
+    memmove(&q->sug[i], &q->sug[i + 1], (q->nsug - i - 1) * sizeof q->sug[0]);
+    memmove(&q->sugkey[i], &q->sugkey[i + 1], (q->nsug - i - 1) * sizeof q->sugkey[0]);
+    q->nsug--;
+}
+
+static bool sug_ahead(unsigned missing, unsigned dist, size_t n, const tw_search_suggestion *g)
+{
+    return sug_before(missing, dist, n, g->missing, g->distance, strlen(g->text));
+}
+
+/* Enters a candidate in the kept list: closest first, one entry per name
+ * (folded), however many records bear it. */
+static int sug_insert(tw_search *q, const cand *c, const char *kind, size_t kl, const char *slot, size_t sl)
+{
+    const size_t K = TW_SEARCH_SUGGEST_MAX;
+    if (q->nsug == K && !sug_ahead(c->missing, c->dist, c->n, &q->sug[K - 1])) return 0;
+    size_t fl;
+    int rc = prep(q, c->s, c->n, &fl);
+    if (rc) return rc;
+    for (size_t i = 0; i < q->nsug; i++) {
+        if (strlen(q->sugkey[i]) != fl || memcmp(q->sugkey[i], q->fold, fl) != 0) continue;
+        if (!sug_ahead(c->missing, c->dist, c->n, &q->sug[i])) return 0;
+        sug_drop(q, i);
+        break;
+    }
+    char *text = malloc(c->n + 1), *key = malloc(fl + 1);
+    if (!text || !key) { free(text); free(key); return TW_ENOMEM; }
+    memcpy(text, c->s, c->n);
+    text[c->n] = 0;
+    memcpy(key, q->fold, fl);
+    key[fl] = 0;
+    if (q->nsug == K) sug_drop(q, K - 1);
+    size_t at = q->nsug;
+    while (at > 0 && sug_ahead(c->missing, c->dist, c->n, &q->sug[at - 1])) at--;
+    memmove(&q->sug[at + 1], &q->sug[at], (q->nsug - at) * sizeof q->sug[0]);
+    memmove(&q->sugkey[at + 1], &q->sugkey[at], (q->nsug - at) * sizeof q->sugkey[0]);
+    tw_search_suggestion *g = &q->sug[at];
+    memset(g, 0, sizeof *g);
+    g->text = text;
+    g->missing = c->missing;
+    g->distance = c->dist;
+    memcpy(g->kind, kind, kl > TW_KIND_MAX ? TW_KIND_MAX : kl);
+    memcpy(g->slot, slot, sl > TW_SLOT_MAX ? TW_SLOT_MAX : sl);
+    q->sugkey[at] = key;
+    q->nsug++;
+    return 0;
+}
+
+size_t tw_search_suggestion_count(const tw_search *q) { return q->nsug; }
+
+const tw_search_suggestion *tw_search_suggestion_at(const tw_search *q, size_t i)
+{
+    return i < q->nsug ? &q->sug[i] : NULL;
+}
+
 /* ------------------------------------------------------------ scoring */
 
 /* What a record's fields said so far. */
@@ -312,10 +541,18 @@ typedef struct rec {
 
 static bool is_name_field(const tw_val *k)
 {
-    if (k->type != TW_STR) return false;
+    if (k->type != TW_STR || k->len < 4 || k->v.s[0] != (k->len == 11 ? 'o' : 'n')) return false;
     for (size_t i = 0; i < sizeof name_fields / sizeof name_fields[0]; i++)
-        if (strlen(name_fields[i]) == k->len && memcmp(name_fields[i], k->v.s, k->len) == 0) return true;
+        if (name_lens[i] == k->len && memcmp(name_fields[i], k->v.s, k->len) == 0) return true;
     return false;
+}
+
+static bool has_prefix(const char *w, size_t wn, const char *p, size_t pn)
+{
+    if (wn < pn) return false;
+    for (size_t i = 0; i < pn; i++)
+        if (w[i] != p[i]) return false;
+    return true;
 }
 
 static int score_field(tw_search *q, const char *s, size_t n, bool name, rec *r)
@@ -325,6 +562,9 @@ static int score_field(tw_search *q, const char *s, size_t n, bool name, rec *r)
     if (rc) return rc;
     uint8_t lv[W] = { 0 };
     size_t pos[W] = { 0 };
+    unsigned sb[W];
+    bool sug = name && q->suggesting;
+    for (size_t i = 0; sug && i < q->nw; i++) sb[i] = q->w[i].bound + 1;
     size_t fw = 0;
     bool seq = name;
     const char *p = q->fold, *end = q->fold + fl, *w;
@@ -336,14 +576,14 @@ static int score_field(tw_search *q, const char *s, size_t n, bool name, rec *r)
         for (size_t i = 0; i < q->nw; i++) {
             const qword *x = &q->w[i];
             uint8_t l = LV_NONE;
-            if (wn == x->n && memcmp(w, x->s, wn) == 0) l = LV_WORD;
-            else if (wn > x->n && memcmp(w, x->s, x->n) == 0) l = LV_PREFIX;
+            if (has_prefix(w, wn, x->s, x->n)) l = wn == x->n ? LV_WORD : LV_PREFIX;
             else if (name && x->vn && lv[i] == LV_NONE) {
                 if (!vdone) { vn = tw_search_variant(w, wn, q->var); vdone = true; }
                 if (vn == x->vn && memcmp(q->var, x->v, vn) == 0) l = LV_VARIANT;
             }
             if (l > lv[i]) { lv[i] = l; pos[i] = fw; }
         }
+        if (sug) suggest_word(q, w, wn, sb, &vn, &vdone);
         if (seq) seq = fw < q->nw && wn == q->w[fw].n && memcmp(w, q->w[fw].s, wn) == 0;
         fw++;
     }
@@ -366,6 +606,7 @@ static int score_field(tw_search *q, const char *s, size_t n, bool name, rec *r)
             r->order = order;
         }
     }
+    if (sug) cand_add(q, s, n, sb);
     return 0;
 }
 
@@ -388,31 +629,42 @@ static int score_value(tw_search *q, const tw_val *v, bool name, rec *r)
  * prefix, 1 variant: at most 48, six bits); 255 minus that field's other
  * words; whether the words come in the query's order.
  */
-int tw_search_score(tw_search *q, const tw_val *body, const char *slot, size_t slot_len, uint32_t *score)
+static uint32_t score_of(const tw_search *q, const rec *r)
+{
+    uint8_t tier = LV_WORD;
+    bool name_ok = true;
+    uint32_t sum = 0;
+    for (size_t i = 0; i < q->nw; i++) {
+        if (r->any[i] < tier) tier = r->any[i];
+        sum += r->any[i];
+    }
+    if (tier == LV_NONE) return 0;
+    for (size_t i = 0; i < q->nw; i++)
+        if (r->name[i] < tier) name_ok = false;
+    uint32_t t = r->exact ? TW_MATCH_EXACT_NAME : tier;   /* the levels are the match kinds */
+    size_t extra = r->extra > 255 ? 255 : r->extra;
+    return t << 24 | (uint32_t)(name_ok || r->exact) << 23 | (uint32_t)r->one << 22 | (uint32_t)r->one_name << 21 |
+           sum << 15 | (uint32_t)(255 - extra) << 7 | (uint32_t)r->order << 6;
+}
+
+int tw_search_score(tw_search *q, const tw_val *body, const char *kind, size_t kind_len,
+                    const char *slot, size_t slot_len, bool suggest, uint32_t *score)
 {
     *score = 0;
     if (!body || body->type != TW_MAP) return 0;
     rec r;
     memset(&r, 0, sizeof r);
+    q->suggesting = suggest;
+    q->ncand = 0;
     int rc = 0;
     for (uint32_t i = 0; i < body->len && rc == 0; i++)
         rc = score_value(q, &body->v.map[i].v, is_name_field(&body->v.map[i].k), &r);
     if (rc == 0 && slot_len) rc = score_field(q, slot, slot_len, false, &r);
-    if (rc) return rc;
-    uint8_t tier = LV_WORD;
-    bool name_ok = true;
-    for (size_t i = 0; i < q->nw; i++)
-        if (r.any[i] < tier) tier = r.any[i];
-    if (tier == LV_NONE) return 0;
-    for (size_t i = 0; i < q->nw; i++)
-        if (r.name[i] < tier) name_ok = false;
-    uint32_t t = r.exact ? TW_MATCH_EXACT_NAME : tier;   /* the levels are the match kinds */
-    size_t extra = r.extra > 255 ? 255 : r.extra;
-    uint32_t sum = 0;
-    for (size_t i = 0; i < q->nw; i++) sum += r.any[i];
-    *score = t << 24 | (uint32_t)(name_ok || r.exact) << 23 | (uint32_t)r.one << 22 | (uint32_t)r.one_name << 21 |
-             sum << 15 | (uint32_t)(255 - extra) << 7 | (uint32_t)r.order << 6;
-    return 0;
+    if (rc == 0) *score = score_of(q, &r);
+    for (size_t i = 0; rc == 0 && *score == 0 && i < q->ncand; i++)
+        rc = sug_insert(q, &q->cand[i], kind, kind_len, slot, slot_len);
+    q->ncand = 0;
+    return rc;
 }
 
 tw_search_match tw_search_score_match(uint32_t score)
@@ -430,165 +682,4 @@ const char *tw_search_match_name(tw_search_match m)
     case TW_MATCH_VARIANT: return "variant";
     default: return "none";
     }
-}
-
-/* ------------------------------------------------------------ suggestions */
-
-/* Decodes UTF-8 into code points (an invalid byte counts as one); the
- * count, or max + 1 when there are more. */
-static size_t decode(const char *s, size_t n, uint32_t *out, size_t max)
-{
-    const unsigned char *u = (const unsigned char *)s;
-    size_t k = 0;
-    for (size_t i = 0; i < n;) {
-        if (k == max) return max + 1;
-        uint32_t c = u[i];
-        size_t l = 1;
-        if (c >= 0xC0 && c < 0xE0 && i + 1 < n) { c = (c & 0x1F) << 6 | (u[i + 1] & 0x3F); l = 2; }
-        else if (c >= 0xE0 && c < 0xF0 && i + 2 < n) { c = (c & 0x0F) << 12 | (u[i + 1] & 0x3F) << 6 | (u[i + 2] & 0x3F); l = 3; }
-        else if (c >= 0xF0 && i + 3 < n) {
-            c = (c & 0x07) << 18 | (u[i + 1] & 0x3F) << 12 | (u[i + 2] & 0x3F) << 6 | (u[i + 3] & 0x3F);
-            l = 4;
-        }
-        out[k++] = c;
-        i += l;
-    }
-    return k;
-}
-
-unsigned tw_search_edit_distance(const char *a, size_t an, const char *b, size_t bn, unsigned bound)
-{
-    enum { M = TW_SEARCH_EDIT_WORD_MAX };
-    uint32_t A[M], B[M];
-    size_t la = decode(a, an, A, M), lb = decode(b, bn, B, M);
-    if (la > M || lb > M) return bound + 1;
-    if ((la > lb ? la - lb : lb - la) > bound) return bound + 1;
-    unsigned row[2][M + 1];
-    unsigned *prev = row[0], *cur = row[1];
-    for (size_t j = 0; j <= lb; j++) prev[j] = (unsigned)j;
-    for (size_t i = 1; i <= la; i++) {
-        cur[0] = (unsigned)i;
-        unsigned lo = cur[0];
-        for (size_t j = 1; j <= lb; j++) {
-            unsigned d = prev[j - 1] + (A[i - 1] != B[j - 1]);
-            if (prev[j] + 1 < d) d = prev[j] + 1;
-            if (cur[j - 1] + 1 < d) d = cur[j - 1] + 1;
-            cur[j] = d;
-            if (d < lo) lo = d;
-        }
-        if (lo > bound) return bound + 1;   /* every path through this row is too long */
-        unsigned *t = prev; prev = cur; cur = t;
-    }
-    return prev[lb] > bound ? bound + 1 : prev[lb];
-}
-
-unsigned tw_search_edit_bound(size_t n)
-{
-    return n <= 3 ? 0 : n <= 5 ? 1 : n <= 9 ? 2 : 3;
-}
-
-/* Orders suggestions: fewer missing words, fewer edits, shorter name. */
-static bool sug_before(unsigned m1, unsigned d1, size_t l1, const tw_search_suggestion *b)
-{
-    if (m1 != b->missing) return m1 < b->missing;
-    if (d1 != b->distance) return d1 < b->distance;
-    return l1 < strlen(b->text);
-}
-
-static void sug_drop(tw_search *q, size_t i)
-{
-    free(q->sug[i].text);
-    free(q->sugkey[i]);
-    memmove(&q->sug[i], &q->sug[i + 1], (q->nsug - i - 1) * sizeof q->sug[0]);
-    memmove(&q->sugkey[i], &q->sugkey[i + 1], (q->nsug - i - 1) * sizeof q->sugkey[0]);
-    q->nsug--;
-}
-
-static int suggest_field(tw_search *q, const char *s, size_t n, const char *kind, size_t kl,
-                         const char *slot, size_t sl)
-{
-    size_t fl;
-    int rc = prep(q, s, n, &fl);
-    if (rc) return rc;
-    unsigned best[W];
-    for (size_t i = 0; i < q->nw; i++) best[i] = tw_search_edit_bound(q->w[i].cps) + 1;
-    const char *p = q->fold, *end = q->fold + fl, *w;
-    size_t wn;
-    while (next_word(&p, end, &w, &wn)) {
-        if (normalize_word(&w, &wn) && !q->fallback) continue;
-        size_t vn = 0;
-        bool vdone = false;
-        for (size_t i = 0; i < q->nw; i++) {
-            if (best[i] == 0) continue;
-            unsigned bound = best[i] - 1;       /* only a closer word helps */
-            unsigned d = tw_search_edit_distance(q->w[i].s, q->w[i].n, w, wn, bound);
-            if (d > 0 && q->w[i].vn) {
-                if (!vdone) { vn = tw_search_variant(w, wn, q->var); vdone = true; }
-                if (vn) {
-                    unsigned dv = tw_search_edit_distance(q->w[i].v, q->w[i].vn, q->var, vn, bound);
-                    if (dv < d) d = dv;
-                }
-            }
-            if (d < best[i]) best[i] = d;
-        }
-    }
-    unsigned missing = 0, dist = 0;
-    for (size_t i = 0; i < q->nw; i++) {
-        if (best[i] > tw_search_edit_bound(q->w[i].cps)) missing++;
-        else dist += best[i];
-    }
-    /* At least half the words must be close, and one at least. */
-    if (missing == q->nw || 2 * missing > q->nw) return 0;
-    if (q->nsug == TW_SEARCH_SUGGEST_MAX && !sug_before(missing, dist, n, &q->sug[q->nsug - 1])) return 0;
-    /* One entry per name, however many records bear it. */
-    for (size_t i = 0; i < q->nsug; i++) {
-        if (strlen(q->sugkey[i]) != fl || memcmp(q->sugkey[i], q->fold, fl) != 0) continue;
-        if (!sug_before(missing, dist, n, &q->sug[i])) return 0;
-        sug_drop(q, i);
-        break;
-    }
-    char *text = malloc(n + 1), *key = malloc(fl + 1);
-    if (!text || !key) { free(text); free(key); return TW_ENOMEM; }
-    memcpy(text, s, n);
-    text[n] = 0;
-    memcpy(key, q->fold, fl);
-    key[fl] = 0;
-    if (q->nsug == TW_SEARCH_SUGGEST_MAX) sug_drop(q, q->nsug - 1);
-    size_t at = q->nsug;
-    while (at > 0 && sug_before(missing, dist, n, &q->sug[at - 1])) at--;
-    memmove(&q->sug[at + 1], &q->sug[at], (q->nsug - at) * sizeof q->sug[0]);
-    memmove(&q->sugkey[at + 1], &q->sugkey[at], (q->nsug - at) * sizeof q->sugkey[0]);
-    tw_search_suggestion *g = &q->sug[at];
-    memset(g, 0, sizeof *g);
-    g->text = text;
-    g->missing = missing;
-    g->distance = dist;
-    memcpy(g->kind, kind, kl > TW_KIND_MAX ? TW_KIND_MAX : kl);
-    memcpy(g->slot, slot, sl > TW_SLOT_MAX ? TW_SLOT_MAX : sl);
-    q->sugkey[at] = key;
-    q->nsug++;
-    return 0;
-}
-
-int tw_search_suggest_add(tw_search *q, const tw_val *body, const char *kind, size_t kind_len,
-                          const char *slot, size_t slot_len)
-{
-    if (!body || body->type != TW_MAP) return 0;
-    int rc = 0;
-    for (uint32_t i = 0; i < body->len && rc == 0; i++) {
-        const tw_kv *kv = &body->v.map[i];
-        if (!is_name_field(&kv->k)) continue;
-        if (kv->v.type == TW_STR) rc = suggest_field(q, kv->v.v.s, kv->v.len, kind, kind_len, slot, slot_len);
-        for (uint32_t j = 0; kv->v.type == TW_ARR && j < kv->v.len && rc == 0; j++)
-            if (kv->v.v.arr[j].type == TW_STR)
-                rc = suggest_field(q, kv->v.v.arr[j].v.s, kv->v.v.arr[j].len, kind, kind_len, slot, slot_len);
-    }
-    return rc;
-}
-
-size_t tw_search_suggestion_count(const tw_search *q) { return q->nsug; }
-
-const tw_search_suggestion *tw_search_suggestion_at(const tw_search *q, size_t i)
-{
-    return i < q->nsug ? &q->sug[i] : NULL;
 }

@@ -1,8 +1,8 @@
 /*
  * Search matching: what `twin search` finds and in which order.  Pure code
  * (no I/O): a query is prepared once from the text a user typed, then
- * scores record bodies one at a time; when nothing matched, the same query
- * is fed the registry's names and keeps the closest few as "did you mean"
+ * scores record bodies one at a time; records that do not match may offer
+ * their names, of which the query keeps the closest few as "did you mean"
  * suggestions.  The rules are specified in proto/SCHEMA.md ("Search
  * matching"); tests/unit/test_search.c holds them to a table of real names.
  *
@@ -51,22 +51,19 @@ int  tw_search_new(tw_search **out, const char *text, size_t len);
 void tw_search_free(tw_search *q);
 
 /*
- * Scores a record: its body (a map; anything else never matches) and its
+ * Scores a record: its body (a map; anything else never matches), kind and
  * slot key.  *score is 0 when the record does not match, else higher ranks
- * first (only the order of scores is meaningful).  0 or TW_ENOMEM.
+ * first (only the order of scores is meaningful).  With suggest, a record
+ * that does not match offers its names to the "did you mean" list: each
+ * name field is compared word by word with the query (edit distance,
+ * bounded by word length) and the TW_SEARCH_SUGGEST_MAX closest distinct
+ * names over all records offered are kept.  0 or TW_ENOMEM.
  */
-int tw_search_score(tw_search *q, const tw_val *body, const char *slot, size_t slot_len, uint32_t *score);
+int tw_search_score(tw_search *q, const tw_val *body, const char *kind, size_t kind_len,
+                    const char *slot, size_t slot_len, bool suggest, uint32_t *score);
 tw_search_match tw_search_score_match(uint32_t score);
 const char *tw_search_match_name(tw_search_match m);   /* "exact_name", "words", "prefix", "variant" */
 
-/*
- * Suggestions: call for every record when nothing matched; the name fields
- * of each are compared word by word with the query (edit distance, bounded
- * by word length) and the TW_SEARCH_SUGGEST_MAX closest distinct names
- * kept.  0 or TW_ENOMEM.
- */
-int tw_search_suggest_add(tw_search *q, const tw_val *body, const char *kind, size_t kind_len,
-                          const char *slot, size_t slot_len);
 size_t tw_search_suggestion_count(const tw_search *q);
 const tw_search_suggestion *tw_search_suggestion_at(const tw_search *q, size_t i);   /* closest first */
 
