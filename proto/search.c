@@ -47,6 +47,8 @@ typedef struct qword {
     size_t vn;
     uint32_t cp[M], vcp[M];   /* the word and its key in code points, for edit distances */
     size_t ncp, nvcp;         /* M + 1: too long to be compared */
+    uint32_t mask, vmask;     /* letters of an ASCII word and key (letter_mask); 0 otherwise */
+    char vfirst;              /* first byte of the key */
     unsigned bound;           /* edits allowed for a suggestion */
 } qword;
 
@@ -141,12 +143,13 @@ static bool all_ascii(const char *s, size_t n)
 
 /*
  * Normalises one folded word in place (*s, *n may move past an Arabic
- * article); returns true for a stop word: a Latin article, "and", the
+ * article; *ascii says whether it is all ASCII); returns true for a stop word: a Latin article, "and", the
  * Arabic article or "و" standing alone.
  */
-static bool normalize_word(const char **s, size_t *n)
+static bool normalize_word(const char **s, size_t *n, bool *ascii)
 {
-    if (all_ascii(*s, *n)) return latin_article(*s, *n) || (*n == 3 && memcmp(*s, "and", 3) == 0);
+    *ascii = all_ascii(*s, *n);
+    if (*ascii) return latin_article(*s, *n) || (*n == 3 && memcmp(*s, "and", 3) == 0);
     if ((*n == 2 && memcmp(*s, AR_WA, 2) == 0) || (*n == 4 && memcmp(*s, AR_AL, 4) == 0)) return true;
     /* The article joined to the word, with "and" before it or not; a word
      * of two letters after "ال" keeps it (الله). */
@@ -227,8 +230,9 @@ size_t tw_search_normalize(const char *text, size_t len, char *out)
     size_t fl = tw_text_fold(tmp, out, pl);
     const char *p = tmp, *end = tmp + fl, *w;
     size_t wn, o = 0;
+    bool ascii;
     while (next_word(&p, end, &w, &wn)) {
-        if (normalize_word(&w, &wn)) continue;
+        if (normalize_word(&w, &wn, &ascii)) continue;
         if (o) out[o++] = ' ';
         memcpy(out + o, w, wn);
         o += wn;
@@ -241,6 +245,38 @@ size_t tw_search_normalize(const char *text, size_t len, char *out)
 /* ------------------------------------------------------------ variants */
 
 static bool vowel(char c) { return c == 'a' || c == 'e' || c == 'i' || c == 'o' || c == 'u'; }
+
+/* The first byte of the variant key of an ASCII word of at least 2
+ * letters (tw_search_variant's rules): a cheap test before the whole key. */
+static char variant_first(const char *w, size_t n)
+{
+    char c = w[0];
+    if (c == 'q') return 'k';
+    if (vowel(c) || (c == 'y' && !(n > 1 && vowel(w[1])))) return 'a';
+    return c;
+}
+
+/* The set of letters and digits of an ASCII word, one bit each (digits
+ * share six bits).  A letter of one word missing from the other costs an
+ * edit at least, so the larger of the two differences is a lower bound of
+ * the edit distance: most words are ruled out without one. */
+static uint32_t letter_mask(const char *w, size_t n)
+{
+    uint32_t m = 0;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)w[i];
+        if (c >= 'a' && c <= 'z') m |= 1u << (c - 'a');
+        else if (c >= '0' && c <= '9') m |= 1u << (26 + (c - '0') % 6);
+        else return 0;
+    }
+    return m;
+}
+
+static unsigned mask_bound(uint32_t a, uint32_t b)
+{
+    unsigned x = (unsigned)__builtin_popcount(a & ~b), y = (unsigned)__builtin_popcount(b & ~a);
+    return x > y ? x : y;
+}
 
 /*
  * Latin words: a final h after a vowel goes (Bireh/Bira), q becomes k
@@ -361,8 +397,9 @@ int tw_search_new(tw_search **out, const char *text, size_t len)
     size_t words = 0, stops = 0;
     const char *p = q->fold, *end = q->fold + fl, *w;
     size_t wn;
+    bool ascii;
     while (next_word(&p, end, &w, &wn)) {
-        if (normalize_word(&w, &wn)) stops++;
+        if (normalize_word(&w, &wn, &ascii)) stops++;
         else words++;
     }
     if (words + stops == 0) { tw_search_free(q); return TW_EINVAL; }
@@ -371,7 +408,7 @@ int tw_search_new(tw_search **out, const char *text, size_t len)
     char *m = q->mem;
     p = q->fold;
     while (next_word(&p, end, &w, &wn)) {
-        if (normalize_word(&w, &wn) && !q->fallback) continue;
+        if (normalize_word(&w, &wn, &ascii) && !q->fallback) continue;
         qword *x = &q->w[q->nw++];
         memcpy(m, w, wn);
         m[wn] = 0;
@@ -384,6 +421,9 @@ int tw_search_new(tw_search **out, const char *text, size_t len)
         x->ncp = decode(x->s, x->n, x->cp, M);
         x->nvcp = x->vn ? decode(x->v, x->vn, x->vcp, M) : 0;
         x->bound = tw_search_edit_bound(x->ncp);
+        x->mask = letter_mask(x->s, x->n);
+        x->vmask = x->vn ? letter_mask(x->v, x->vn) : 0;
+        x->vfirst = x->vn ? x->v[0] : 0;
     }
     *out = q;
     return 0;
@@ -414,12 +454,15 @@ static void suggest_word(tw_search *q, const char *w, size_t wn, unsigned *sb, s
     size_t nc = M + 2, nv = M + 2;          /* M + 2: not decoded yet */
     size_t wc = cp_count(w, wn);
     bool number = w[0] >= '0' && w[0] <= '9';
+    uint32_t wm = letter_mask(w, wn), vm = 0;
+    bool vmdone = false;
     for (size_t i = 0; i < q->nw; i++) {
         const qword *x = &q->w[i];
         /* A number is no misspelling of a name, nor a name of a number. */
         if (sb[i] == 0 || x->ncp > M || number != (x->s[0] >= '0' && x->s[0] <= '9')) continue;
         unsigned b = sb[i] - 1, d = b + 1;  /* only a closer word helps */
-        if (wc <= M && (wc > x->ncp ? wc - x->ncp : x->ncp - wc) <= b) {
+        if (wc <= M && (wc > x->ncp ? wc - x->ncp : x->ncp - wc) <= b &&
+            !(wm && x->mask && mask_bound(wm, x->mask) > b)) {
             if (nc == M + 2) nc = decode(w, wn, cp, M);
             d = lev(x->cp, x->ncp, cp, nc, b);
         }
@@ -427,7 +470,9 @@ static void suggest_word(tw_search *q, const char *w, size_t wn, unsigned *sb, s
             if (!*vdone) { *vn = tw_search_variant(w, wn, q->var); *vdone = true; }
             unsigned bb = d <= b ? d - 1 : b;
             size_t vc = *vn ? cp_count(q->var, *vn) : 0;
-            if (vc && vc <= M && (vc > x->nvcp ? vc - x->nvcp : x->nvcp - vc) <= bb) {
+            if (vc && !vmdone) { vm = letter_mask(q->var, *vn); vmdone = true; }
+            if (vc && vc <= M && (vc > x->nvcp ? vc - x->nvcp : x->nvcp - vc) <= bb &&
+                !(vm && x->vmask && mask_bound(vm, x->vmask) > bb)) {
                 if (nv == M + 2) nv = decode(q->var, *vn, vcp, M);
                 unsigned dv = lev(x->vcp, x->nvcp, vcp, nv, bb);
                 if (dv < d) d = dv;
@@ -560,24 +605,27 @@ static int score_field(tw_search *q, const char *s, size_t n, bool name, rec *r)
     size_t fl;
     int rc = prep(q, s, n, &fl);
     if (rc) return rc;
-    uint8_t lv[W] = { 0 };
-    size_t pos[W] = { 0 };
+    uint8_t lv[W];
+    size_t pos[W];                       /* read only where lv is set */
     unsigned sb[W];
+    memset(lv, 0, q->nw);
     bool sug = name && q->suggesting;
     for (size_t i = 0; sug && i < q->nw; i++) sb[i] = q->w[i].bound + 1;
     size_t fw = 0;
     bool seq = name;
     const char *p = q->fold, *end = q->fold + fl, *w;
     size_t wn;
+    bool ascii;
     while (next_word(&p, end, &w, &wn)) {
-        if (normalize_word(&w, &wn) && !q->fallback) continue;
+        if (normalize_word(&w, &wn, &ascii) && !q->fallback) continue;
         size_t vn = 0;
         bool vdone = false;
         for (size_t i = 0; i < q->nw; i++) {
             const qword *x = &q->w[i];
             uint8_t l = LV_NONE;
             if (has_prefix(w, wn, x->s, x->n)) l = wn == x->n ? LV_WORD : LV_PREFIX;
-            else if (name && x->vn && lv[i] == LV_NONE) {
+            else if (name && x->vn && lv[i] == LV_NONE &&
+                     (!ascii || variant_first(w, wn) == x->vfirst)) {
                 if (!vdone) { vn = tw_search_variant(w, wn, q->var); vdone = true; }
                 if (vn == x->vn && memcmp(q->var, x->v, vn) == 0) l = LV_VARIANT;
             }
