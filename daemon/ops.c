@@ -509,10 +509,11 @@ static int search_encode(search_ctx *s, tw_buf *recs, uint32_t *count)
         char by[TW_KEYTEXT_LEN + 1 + TW_SLOT_MAX + 1];
         tw_buf_reset(&env);
         tw_arena_reset(&c.arena);
-        /* The scan and these reads run in one turn of the loop: no write
-         * comes in between, so every id is still there. */
-        if ((rc = tw_store_get(s->n->store, s->heap[i].id, &env)) ||
-            (rc = tw_entry_parse_known(env.p, env.len, s->heap[i].id, &c.arena, &en)) ||
+        /* The scan and these reads run in one turn of the loop (commits
+         * run on it too), so every id is still there; one that is not is
+         * left out rather than failing the search. */
+        if ((rc = tw_store_get(s->n->store, s->heap[i].id, &env)) == TW_ENOTFOUND) { rc = 0; continue; }
+        if (rc || (rc = tw_entry_parse_known(env.p, env.len, s->heap[i].id, &c.arena, &en)) ||
             (rc = record_marks(&c, &en, &m, by, sizeof by, &hide)))
             break;
         size_t at = recs->len;
@@ -520,7 +521,7 @@ static int search_encode(search_ctx *s, tw_buf *recs, uint32_t *count)
         if ((recs->p[at] & 0xF0) != 0x80 || (recs->p[at] & 0x0F) + 3u > 15u) { rc = TW_EINTERNAL; break; }
         recs->p[at] = (uint8_t)(recs->p[at] + 3);
         tw_search_match k = tw_search_score_match(s->heap[i].score);
-        if ((rc = tw_mpw_kv_uint(recs, "rank", i + 1)) || (rc = tw_mpw_kv_uint(recs, "score", s->heap[i].score)) ||
+        if ((rc = tw_mpw_kv_uint(recs, "rank", *count + 1)) || (rc = tw_mpw_kv_uint(recs, "score", s->heap[i].score)) ||
             (rc = tw_mpw_kv_cstr(recs, "match", tw_search_match_name(k))))
             break;
         (*count)++;
