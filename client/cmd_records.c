@@ -1058,6 +1058,28 @@ out:
 
 /* ---- search ---- */
 
+/* No record matches "TEXT". Did you mean: NAME, NAME?  (the suggestions
+ * twind found among the registry's names, closest first) */
+static int print_no_match(const char *text, const tw_val *sugs)
+{
+    tw_buf b;
+    tw_buf_init(&b);
+    int rc = tw_buf_put(&b, "No record matches \"", 19);
+    if (rc == 0) rc = tw_buf_put(&b, text, strlen(text));
+    if (rc == 0) rc = tw_buf_put(&b, "\".", 2);
+    for (uint32_t i = 0; sugs && i < sugs->len && rc == 0; i++) {
+        size_t nl;
+        const char *name = tw_rec_str(&sugs->v.arr[i], "name", &nl);
+        rc = tw_buf_put(&b, i ? ", " : " Did you mean: ", i ? 2 : 15);
+        if (rc == 0) rc = tw_buf_put(&b, name, nl);
+    }
+    if (rc == 0 && sugs && sugs->len) rc = tw_buf_put(&b, "?", 1);
+    if (rc == 0) rc = tw_buf_put(&b, "\n", 1);
+    if (rc == 0) rc = tw_out_write(&b);
+    tw_buf_free(&b);
+    return rc;
+}
+
 static int cmd_search(tw_cli *cli, int argc, char **argv)
 {
     const char *limit_s = NULL;
@@ -1084,10 +1106,17 @@ static int cmd_search(tw_cli *cli, int argc, char **argv)
     int exit = TW_EXIT_ERR;
     if (tw_cli_map(&a, &args, kv, n) != 0 || tw_cli_call(cli, &a, "search", &args, &res, NULL) != 0)
         goto out;
-    const tw_val *recs = tw_v_get(&res, "records");
-    if (!recs || recs->type != TW_ARR) { tw_cli_fail("bad search answer from twind"); goto out; }
-    rc = cli->json ? print_json_records(recs->v.arr, recs->len)
-                   : print_records(cli, recs->v.arr, recs->len, wide);
+    const tw_val *recs = tw_v_get(&res, "records"), *sugs = tw_v_get(&res, "suggestions");
+    if (!recs || recs->type != TW_ARR || (sugs && sugs->type != TW_ARR)) {
+        tw_cli_fail("bad search answer from twind");
+        goto out;
+    }
+    if (cli->json) rc = tw_out_json(&res);
+    else if (recs->len) rc = print_records(cli, recs->v.arr, recs->len, wide);
+    else rc = print_no_match(argv[0], sugs);
+    uint64_t total = tw_rec_uint(&res, "total");
+    if (rc == 0 && !cli->json && total > recs->len)
+        fprintf(stderr, "twin: the best %u of %" PRIu64 " matches; --limit N shows more\n", (unsigned)recs->len, total);
     if (rc == 0) exit = TW_EXIT_OK;
 out:
     tw_arena_free(&a);
@@ -1154,9 +1183,18 @@ const tw_cmd tw_cmd_show = {
 };
 
 const tw_cmd tw_cmd_search = {
-    "search", "search records by text (case, accents and Arabic diacritics ignored)",
+    "search", "find records by words of their names and text, best match first",
     "TEXT [--limit N] [--wide]",
-    "  -n, --limit N  at most N results\n"
+    "Every word of TEXT must match a word of the record, in any order, whole or\n"
+    "as its beginning (\"khan youn\").  Case, accents, punctuation, Arabic\n"
+    "diacritics, the article (al-, el-, ad-, ash-, ... and \u0627\u0644) and \"and\" are\n"
+    "ignored, and in names common transliteration variants match too (Sahour/\n"
+    "Sahur, Beit/Bayt, Younis/Yunis, Qalqilya/Kalkilia).  Results come best\n"
+    "first: a whole name, then whole words, then beginnings of words, then\n"
+    "variants; names before other fields.  When nothing matches, similar\n"
+    "names are suggested.  --json gives rank, score and match of each record,\n"
+    "the number of matches (total) and the suggestions.\n\n"
+    "  -n, --limit N  at most N results (default 100)\n"
     "  -w, --wide     whole cells (the table fits $COLUMNS, else 100, otherwise)\n"
     "Use -- before a TEXT that starts with a dash.\n",
     cmd_search,

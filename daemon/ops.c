@@ -14,6 +14,7 @@
 #include "twin/keytext.h"
 #include "twin/limits.h"
 #include "twin/schema.h"
+#include "twin/search.h"
 #include "log.h"
 #include "admit.h"
 #include "bundle.h"
@@ -93,7 +94,7 @@ static uint32_t names_count(const ref_names *nm);
  *  [,"confirmed"][,"superseded_by"][,"group_name","place_name","place_name_ar",
  *  "superseded_by_name"]} */
 static int encode_record(tw_node *n, tw_buf *b, const tw_entry *en, bool full, author_text *at,
-                         const rec_marks *m, const ref_names *nm)
+                         const rec_marks *m, const ref_names *nm, uint32_t extra)
 {
     char id[2 * TW_ID_LEN + 1];
     const char *kt = at->kt, *fp = at->fp;
@@ -106,7 +107,8 @@ static int encode_record(tw_node *n, tw_buf *b, const tw_entry *en, bool full, a
         at->set = true;
     }
     tw_hex_encode(id, en->id, TW_ID_LEN);
-    if ((rc = tw_mpw_map(b, (full ? 10u : 8u) + m->has_confirmed + (m->superseded_by != NULL) + names_count(nm))) ||
+    /* extra: pairs the caller appends after these (search's rank, score, match). */
+    if ((rc = tw_mpw_map(b, (full ? 10u : 8u) + m->has_confirmed + (m->superseded_by != NULL) + names_count(nm) + extra)) ||
         (rc = put_kv_str(b, "kind", en->kind, en->kind_len)) ||
         (rc = put_kv_str(b, "slot", en->slot, en->slot_len)) ||
         (rc = put_kv_str(b, "author", kt, strlen(kt))) ||
@@ -183,7 +185,6 @@ typedef struct list_ctx {
     bool author_set, tombstones, full;
     uint8_t author[TW_KEY_LEN];
     const char *slot; size_t slot_len;       /* show: only this slot */
-    const char *needle;                      /* search: folded text */
     tw_arena arena;                          /* reused for every record */
     uint8_t last[TW_ENTRYKEY_MAX];
     size_t last_len;
@@ -392,24 +393,6 @@ static int put_names(tw_buf *b, const ref_names *nm)
     return rc;
 }
 
-static bool search_match(const tw_val *v, const char *needle, char *scratch, size_t cap)
-{
-    if (v->type == TW_STR) {
-        if (4 * (size_t)v->len + 1 > cap) return false;
-        tw_text_fold(scratch, v->v.s, v->len);
-        return strstr(scratch, needle) != NULL;
-    }
-    if (v->type == TW_ARR) {
-        for (uint32_t i = 0; i < v->len; i++)
-            if (search_match(&v->v.arr[i], needle, scratch, cap)) return true;
-    }
-    if (v->type == TW_MAP) {
-        for (uint32_t i = 0; i < v->len; i++)
-            if (search_match(&v->v.map[i].v, needle, scratch, cap)) return true;
-    }
-    return false;
-}
-
 static int list_fn(void *vctx, const uint8_t *key, size_t klen, const uint8_t id[TW_ID_LEN],
                    const uint8_t *env, size_t envlen)
 {
@@ -434,14 +417,6 @@ static int list_fn(void *vctx, const uint8_t *key, size_t klen, const uint8_t id
             ok = field_matches(tw_v_get(&en.body, name), w->v.v.s, w->v.len);
         }
     }
-    if (ok && c->needle) {
-        static char scratch[4 * TW_DESC_MAX + 1];
-        ok = en.body.type == TW_MAP && search_match(&en.body, c->needle, scratch, sizeof scratch);
-        if (!ok && en.slot_len < 4 * TW_SLOT_MAX) {
-            tw_text_fold(scratch, en.slot, en.slot_len);
-            ok = strstr(scratch, c->needle) != NULL;
-        }
-    }
     int stop = 0;
     rec_marks m = { .has_confirmed = false };
     char by[TW_KEYTEXT_LEN + 1 + TW_SLOT_MAX + 1];
@@ -456,7 +431,7 @@ static int list_fn(void *vctx, const uint8_t *key, size_t klen, const uint8_t id
             c->more = true;
             stop = 1;
         } else if ((c->err = record_names(c->n, &en, &m, c->marks, &c->name_arena, &c->name_env, &nm)) ||
-                   (c->err = encode_record(c->n, c->dst, &en, c->full, &c->at, &m, &nm))) {
+                   (c->err = encode_record(c->n, c->dst, &en, c->full, &c->at, &m, &nm, 0))) {
             stop = 1;
         } else {
             c->count++;
@@ -582,9 +557,122 @@ static int op_show(tw_node *n, const tw_val *args, tw_buf *out, tw_op_err *e)
     return rc;
 }
 
+/*
+ * search: every live record is scored by proto/search.c as the store is
+ * scanned, and only the best `limit` are kept (by id, in a heap whose top is
+ * the worst kept); they are read again and encoded in rank order once the
+ * scan is over.  So a query that matches 40 000 records costs a heap of
+ * `limit` ids, not 40 000 encoded records.  Until something matches, the
+ * names of the records that did not are offered to the query's "did you
+ * mean" list, which the answer carries when nothing matched at all.
+ */
+typedef struct search_hit { uint32_t score, seq; uint8_t id[TW_ID_LEN]; } search_hit;
+
+typedef struct search_ctx {
+    tw_node *n;
+    tw_search *q;
+    search_hit *heap;
+    size_t nheap, limit;
+    uint32_t seq;                /* scan order: among equal scores the first scanned ranks first */
+    uint64_t total;              /* every match, kept or not */
+    int err;
+} search_ctx;
+
+/* a ranks below b. */
+static bool hit_below(const search_hit *a, const search_hit *b)
+{
+    return a->score != b->score ? a->score < b->score : a->seq > b->seq;
+}
+
+static void heap_down(search_hit *h, size_t n, size_t i)
+{
+    for (;;) {
+        size_t l = 2 * i + 1, r = l + 1, m = i;
+        if (l < n && hit_below(&h[l], &h[m])) m = l;
+        if (r < n && hit_below(&h[r], &h[m])) m = r;
+        if (m == i) return;
+        search_hit t = h[i]; h[i] = h[m]; h[m] = t;
+        i = m;
+    }
+}
+
+static int search_match(void *vctx, const uint8_t *key, size_t klen, const tw_entry *en)
+{
+    search_ctx *s = vctx;
+    uint32_t score;
+    if (en->body.type != TW_MAP || !tw_node_visible(s->n, en->author)) return 0;
+    /* Suggestions are gathered while nothing has matched, in the same scan:
+     * a query that finds nothing costs one scan, not two. */
+    if ((s->err = tw_search_score(s->q, &en->body, en->kind, en->kind_len, en->slot, en->slot_len, s->total == 0,
+                                  &score)))
+        return 1;
+    if (!score) return 0;
+    s->total++;
+    search_hit h = { .score = score, .seq = s->seq++ };
+    memcpy(h.id, en->id, TW_ID_LEN);
+    if (s->nheap < s->limit) {
+        size_t i = s->nheap++;
+        s->heap[i] = h;
+        while (i && hit_below(&s->heap[i], &s->heap[(i - 1) / 2])) {
+            search_hit t = s->heap[i]; s->heap[i] = s->heap[(i - 1) / 2]; s->heap[(i - 1) / 2] = t;
+            i = (i - 1) / 2;
+        }
+    } else if (s->nheap && hit_below(&s->heap[0], &h)) {
+        s->heap[0] = h;
+        heap_down(s->heap, s->nheap, 0);
+    }
+    return 0;
+}
+
+static int hit_cmp(const void *a, const void *b)
+{
+    return hit_below(b, a) ? -1 : hit_below(a, b) ? 1 : 0;
+}
+
+/* The records of the kept hits, best first, each with "rank", "score" and
+ * "match" added to encode_record's map (a fixmap of at most 12 pairs). */
+static int search_encode(search_ctx *s, tw_buf *recs, uint32_t *count)
+{
+    list_ctx c = { .n = s->n, .all = true };
+    tw_buf env;
+    int rc = 0;
+    *count = 0;
+    tw_buf_init(&env);
+    tw_arena_init(&c.arena, 0);
+    tw_arena_init(&c.name_arena, 0);
+    qsort(s->heap, s->nheap, sizeof s->heap[0], hit_cmp);
+    for (size_t i = 0; i < s->nheap && rc == 0; i++) {
+        tw_entry en;
+        rec_marks m;
+        bool hide;
+        char by[TW_KEYTEXT_LEN + 1 + TW_SLOT_MAX + 1];
+        tw_buf_reset(&env);
+        tw_arena_reset(&c.arena);
+        /* The scan and these reads run in one turn of the loop (commits
+         * run on it too), so every id is still there; one that is not is
+         * left out rather than failing the search. */
+        if ((rc = tw_store_get(s->n->store, s->heap[i].id, &env)) == TW_ENOTFOUND) { rc = 0; continue; }
+        if (rc || (rc = tw_entry_parse_known(env.p, env.len, s->heap[i].id, &c.arena, &en)) ||
+            (rc = record_marks(&c, &en, &m, by, sizeof by, &hide)))
+            break;
+        ref_names nm;
+        if ((rc = record_names(s->n, &en, &m, c.marks, &c.name_arena, &c.name_env, &nm)) ||
+            (rc = encode_record(s->n, recs, &en, false, &c.at, &m, &nm, 3)))
+            break;
+        tw_search_match k = tw_search_score_match(s->heap[i].score);
+        if ((rc = tw_mpw_kv_uint(recs, "rank", *count + 1)) || (rc = tw_mpw_kv_uint(recs, "score", s->heap[i].score)) ||
+            (rc = tw_mpw_kv_cstr(recs, "match", tw_search_match_name(k))))
+            break;
+        (*count)++;
+    }
+    tw_buf_free(&env);
+    list_ctx_free(&c);
+    return rc;
+}
+
 static int op_search(tw_node *n, const tw_val *args, tw_buf *out, tw_op_err *e)
 {
-    list_ctx c = { .n = n };
+    search_ctx s = { .n = n };
     const char *text;
     size_t tl;
     uint64_t limit;
@@ -593,27 +681,38 @@ static int op_search(tw_node *n, const tw_val *args, tw_buf *out, tw_op_err *e)
         (rc = arg_uint(args, "limit", TW_SEARCH_LIMIT_DEFAULT, TW_LIST_LIMIT_MAX, &limit, e)))
         return rc;
     if (tl > TW_STR_MAX) FAIL(TW_ETOOBIG, "search text longer than %u bytes", TW_STR_MAX);
-    char *needle = malloc(4 * tl + 1);
-    if (!needle) FAIL(TW_ENOMEM, "out of memory");
-    tw_text_fold(needle, text, tl);
-    if (!needle[0] || strcmp(needle, " ") == 0) { free(needle); FAIL(TW_EINVAL, "search text is empty"); }
-    /* Folding may leave edge spaces that the record text would not have at
-     * its ends; trim them. */
-    char *nd = needle;
-    while (*nd == ' ') nd++;
-    size_t nl = strlen(nd);
-    while (nl && nd[nl - 1] == ' ') nd[--nl] = 0;
-    c.needle = nd;
-    c.limit = (uint32_t)limit;
-    c.all = true;
-    c.dst = &c.recs;
-    tw_buf_init(&c.recs);
-    rc = tw_store_scan(n->store, NULL, 0, NULL, 0, list_fn, &c);
-    free(needle);
-    if (rc < 0) { list_ctx_free(&c); FAIL(rc, "cannot read the store: %s", tw_strerror(rc)); }
-    rc = finish_list(&c, out);
-    list_ctx_free(&c);
-    return rc;
+    rc = tw_search_new(&s.q, text, tl);
+    if (rc == TW_ETOOBIG) FAIL(rc, "search text has more than %u words", TW_SEARCH_WORDS_MAX);
+    if (rc == TW_EINVAL) FAIL(rc, "search text is empty (no letters or digits)");
+    if (rc) FAIL(rc, "%s", tw_strerror(rc));
+    s.limit = (size_t)limit;
+    if (limit && !(s.heap = malloc((size_t)limit * sizeof *s.heap))) { tw_search_free(s.q); FAIL(TW_ENOMEM, "out of memory"); }
+    tw_buf recs;
+    uint32_t count = 0;
+    tw_buf_init(&recs);
+    rc = tw_store_scan_entries(n->store, NULL, 0, NULL, 0, search_match, &s);
+    if (rc >= 0 && !s.err) rc = search_encode(&s, &recs, &count);
+    else if (rc >= 0) rc = s.err;
+    if (rc == 0) {
+        size_t ns = s.total ? 0 : tw_search_suggestion_count(s.q);
+        if ((rc = tw_mpw_map(out, 3)) || (rc = tw_mpw_cstr(out, "records")) || (rc = tw_mpw_arr(out, count)) ||
+            (rc = tw_buf_put(out, recs.p, recs.len)) || (rc = tw_mpw_kv_uint(out, "total", s.total)) ||
+            (rc = tw_mpw_cstr(out, "suggestions")) || (rc = tw_mpw_arr(out, (uint32_t)ns)))
+            goto done;
+        for (size_t i = 0; i < ns && rc == 0; i++) {
+            const tw_search_suggestion *g = tw_search_suggestion_at(s.q, i);
+            if ((rc = tw_mpw_map(out, 5)) || (rc = tw_mpw_kv_cstr(out, "name", g->text)) ||
+                (rc = tw_mpw_kv_cstr(out, "kind", g->kind)) || (rc = tw_mpw_kv_cstr(out, "slot", g->slot)) ||
+                (rc = tw_mpw_kv_uint(out, "missing", g->missing)) || (rc = tw_mpw_kv_uint(out, "distance", g->distance)))
+                break;
+        }
+    }
+done:
+    tw_buf_free(&recs);
+    free(s.heap);
+    tw_search_free(s.q);
+    if (rc < 0) FAIL(rc, "search failed: %s", tw_strerror(rc));
+    return 0;
 }
 
 /* ---------------------------------------------------------------- writes */

@@ -90,6 +90,9 @@
 #define TW_LIST_LIMIT_DEFAULT  1000u    /* list page size by default */
 #define TW_LIST_LIMIT_MAX      10000u   /* largest list page asked for */
 #define TW_SEARCH_LIMIT_DEFAULT 100u    /* search results by default */
+#define TW_SEARCH_WORDS_MAX    16u      /* words in a search text */
+#define TW_SEARCH_SUGGEST_MAX  5u       /* names suggested when a search finds nothing */
+#define TW_SEARCH_EDIT_WORD_MAX 32u     /* code points of a word compared by edit distance for suggestions */
 #define TW_LIST_PAGE_BYTES     (TW_CTL_MSG_MAX / 4u) /* a list page ends early rather than pass this */
 
 /* ---- storage ---- */

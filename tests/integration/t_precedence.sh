@@ -104,7 +104,7 @@ jq_ "show --json: the committee's record is not superseded" "$F/show_bittir.json
     'len(d) == 1 and "superseded_by" not in d[0]'
 tw grp --json search battir >"$F/search.json" 2>"$TW_ERR" || fail "twin search battir --json"
 jq_ "search finds both records, the hub's marked" "$F/search.json" \
-    "sorted((r['slot'], r.get('superseded_by')) for r in d if r['kind'] == 'place') == [('battir', '$CK/bittir'), ('bittir', None)]"
+    "sorted((r['slot'], r.get('superseded_by')) for r in d['records'] if r['kind'] == 'place') == [('battir', '$CK/bittir'), ('bittir', None)]"
 tw grp --json export >"$F/export.json" 2>"$TW_ERR" || fail "twin export"
 jq_ "export keeps the superseded listing" "$F/export.json" 'sum(r["slot"] == "battir" for r in d) == 1'
 
