@@ -33,6 +33,13 @@
 #define TW_CTL_CONN_PER_UID_MAX   16u
 #define TW_IMPORT_MAX_RECORDS     100000u  /* records in one import request */
 
+/* ---- logging (twind; daemon/log.c) ---- */
+#define TW_LOG_LINE_MAX           1024u    /* bytes of one log message; longer ones are cut */
+#define TW_LOG_BURST              5u       /* lines of one rate-limited kind written per window */
+#define TW_LOG_WINDOW_MS          10000u   /* rate-limit window; its dropped lines are summed up when it closes */
+#define TW_LOG_KEYS_MAX           64u      /* rate-limited kinds tracked at once (the least recently used gives way) */
+#define TW_LOG_KEY_MAX            32u      /* bytes of a rate-limit key */
+
 /* ---- storage ---- */
 #define TW_MAP_SIZE_INITIAL       (64ull << 20)  /* LMDB map size at first open */
 #define TW_MAP_SIZE_CEILING_DEFAULT (8ull << 30) /* map growth stops here; configurable */
