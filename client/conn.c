@@ -178,6 +178,15 @@ int tw_conn_send(tw_conn *c, tw_arena *a, const char *op, const tw_val *args,
     }
     rc = write_all(c->fd, out.p, out.len, deadline);
     tw_buf_free(&out);
+    if (rc == TW_ECLOSED) {
+        /* twind refuses a connection (another user, too many connections)
+         * with one error response and closes it; a request larger than the
+         * socket buffer then fails to write.  Its reason is still there to
+         * read: say that, not just "closed". */
+        tw_val resp;
+        int r = tw_conn_recv(c, a, op, NULL, &resp, err, errlen);
+        if (r != 0 && r != TW_ECLOSED && r != TW_EIO && r != TW_ETIMEOUT && tw_v_get(&resp, "error")) return r;
+    }
     return rc != 0 ? io_error(c, rc, err, errlen) : 0;
 oom:
     snprintf(err, errlen, "out of memory");
