@@ -32,6 +32,9 @@
 #define TW_CTL_MSG_MAX            (16u << 20) /* bytes of one control message */
 #define TW_CTL_CONN_PER_UID_MAX   16u
 #define TW_IMPORT_MAX_RECORDS     100000u  /* records in one import request */
+#define TW_CTL_WRITE_QUEUE_MAX    (1u << 20) /* queued reply bytes of one connection before twind stops reading its requests */
+#define TW_CTL_BATCH              8u       /* requests of one connection answered per loop turn before others get theirs */
+#define TW_CTL_IDLE_EVICT_MS      2000u    /* at the per-uid cap, a connection idle this long is closed to let a new one in */
 
 /* ---- logging (twind; daemon/log.c) ---- */
 #define TW_LOG_LINE_MAX           1024u    /* bytes of one log message; longer ones are cut */
