@@ -103,6 +103,7 @@
 #define TW_CONF_PEERS_MAX      64u      /* peer settings in the config */
 #define TW_CONF_ROOTS_MAX      32u      /* root keys in the config */
 #define TW_CONF_LINE_MAX       1024u    /* bytes of a config line */
+#define TW_CONF_FILE_MAX       (1u << 20) /* bytes of the config file */
 
 /* ---- twin (client) ---- */
 #define TW_CLI_PAGE_SIZE        1000u       /* records asked for per list page */
