@@ -54,6 +54,7 @@ struct conn {
     uid_t uid;
     tw_buf in;
     bool closing, close_after_write;
+    bool leaving;                    /* refused or evicted: closed once its error is written */
     bool reading;                    /* uv_read_start in force */
     bool ready;                      /* complete requests wait for the idle handle */
     bool paused;                     /* its replies have filled its queue at least once */
@@ -101,8 +102,9 @@ static void conn_close(conn *c)
 static unsigned conns_of(tw_ctlsrv *s, uid_t uid)
 {
     unsigned k = 0;
-    /* Connections on their way out (refused, evicted) do not count. */
-    for (conn *c = s->conns; c; c = c->next) if (c->uid == uid && !c->close_after_write) k++;
+    /* Connections on their way out (refused, evicted) do not count; a
+     * half-closed one, whose replies still go out, does. */
+    for (conn *c = s->conns; c; c = c->next) if (c->uid == uid && !c->leaving) k++;
     return k;
 }
 
@@ -373,7 +375,7 @@ static bool evict_idle(tw_ctlsrv *s, conn *c)
     uint64_t now = tw_now_ms();
     conn *old = NULL;
     for (conn *o = s->conns; o; o = o->next)
-        if (o != c && o->uid == c->uid && !o->ready && !o->close_after_write &&
+        if (o != c && o->uid == c->uid && !o->ready && !o->leaving &&
             (!old || o->last_active < old->last_active)) old = o;
     if (!old || now - old->last_active < TW_CTL_IDLE_EVICT_MS) return false;
     tw_log_limited(TW_LOG_INFO, "ctl", "ctl.evicted", "uid %u is at its %u control connections: closed the one idle "
@@ -385,7 +387,7 @@ static bool evict_idle(tw_ctlsrv *s, conn *c)
         /* Its client may still be there: tell it why. */
         send_error(old, TW_EBUSY, "connection closed by twind: it was idle while this user had the most control "
                    "connections open at once; connect again", -1);
-        old->close_after_write = true;
+        old->close_after_write = old->leaving = true;
         update(old);
     }
     return true;
@@ -421,14 +423,14 @@ static void on_connection(uv_stream_t *server, int status)
         tw_log_limited(TW_LOG_WARN, "ctl", "ctl.uid", "control connection from uid %u refused: only uid %u may "
                        "control this node", (unsigned)cred.uid, (unsigned)geteuid());
         send_error(c, TW_EPERM, "permission denied: this node belongs to another user", -1);
-        c->close_after_write = true;
+        c->close_after_write = c->leaving = true;
         return;
     }
     if (conns_of(s, cred.uid) > TW_CTL_CONN_PER_UID_MAX && !evict_idle(s, c)) {
         tw_log_limited(TW_LOG_WARN, "ctl", "ctl.busy", "uid %u has more than %u control connections; refused",
                        (unsigned)cred.uid, TW_CTL_CONN_PER_UID_MAX);
         send_error(c, TW_EBUSY, "too many control connections", -1);
-        c->close_after_write = true;
+        c->close_after_write = c->leaving = true;
         return;
     }
     update(c);
