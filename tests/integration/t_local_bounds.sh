@@ -103,6 +103,16 @@ if [ -n "$RSS1" ] && [ $((RSS1 - RSS0)) -le "$BOUND" ]; then pass "memory stays 
     fail "memory stays within the queue bounds while 15 clients do not read" "rss $RSS0 -> $RSS1, bound +$BOUND"; fi
 if [ "$FD1" -le $((FD0 + 15 + 2)) ]; then pass "one descriptor per client, no more ($FD0 -> $FD1)"; else
     fail "one descriptor per client, no more" "$FD0 -> $FD1"; fi
+# The queue bound at its edge, from the debug line each connection logs when
+# its replies first fill its queue: past TW_CTL_WRITE_QUEUE_MAX by at most
+# the one reply that took it past (under 512 KiB for a page of 100).
+grep -o "uid [0-9]*: [0-9]* bytes of replies queued" "$LOG" | awk '{ print $3 }' >"$F/queued"
+QB=$((QUEUE_KB * 1024))
+NQ=$(awk -v q="$QB" '$1 > q && $1 <= q + 524288' "$F/queued" | wc -l)
+NBAD=$(awk -v q="$QB" -v p="$((PAGE_KB * 1024))" '$1 <= q || $1 > q + p' "$F/queued" | wc -l)
+echo "    figure: queued bytes when reading stopped: $(sort -n "$F/queued" | uniq -c | awk '{ printf "%s x %s; ", $1, $2 }')"
+if [ "$NQ" -ge 14 ] && [ "$NBAD" = 0 ]; then pass "each non-reader stopped just past the 1 MiB queue bound ($NQ within one 512 KiB reply of it)"; else
+    fail "each non-reader stopped just past the 1 MiB queue bound" "$(tr '\n' ' ' <"$F/queued")"; fi
 check_out "twin status is served meanwhile" 0 "twk_" tw n1 status
 tw_run tw n1 list place
 if [ "$TW_RC" = 0 ] && [ "$(grep -c 'place-' "$TW_OUT")" -ge 1000 ]; then pass "twin list of 1000 records is served meanwhile"; else
