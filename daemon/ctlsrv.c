@@ -324,6 +324,9 @@ static void pump(conn *c)
         c->in.len -= off;
     }
     if (done) c->last_active = tw_now_ms();
+    if (done == TW_CTL_BATCH && !c->closing && request_waits(c))
+        tw_log_limited(TW_LOG_DEBUG, "ctl", "ctl.batch", "uid %u: %u requests answered in this turn; its next ones "
+                       "wait for the other clients", (unsigned)c->uid, done);
     update(c);
 }
 

@@ -43,6 +43,23 @@ count_log() {
     echo "$_w $_d"
 }
 
+# ------------------------------------------- one batch per turn (item 9)
+# TW_CTL_BATCH (8) requests arriving in one read are answered in one turn;
+# a ninth waits for the next turn (a debug line says so).
+# frames N [LAST]: N status requests, then one request for op LAST if given.
+frames() {
+    python3 -c 'import sys; sys.path.insert(0, "tests/tools"); import ctlpoke as c
+last = c.frame(c.enc({"v": 1, "op": sys.argv[2], "args": {}}, bytearray())) if len(sys.argv) > 2 else b""
+print((c.STATUS * int(sys.argv[1]) + last).hex())' "$@"
+}
+tw_run $POKE --expect 'len(out) == 8 and all("\"ok\": true" in l for l in out)' "$S" raw "$(frames 8)" recv recv recv recv recv recv recv recv
+[ "$TW_RC" = 0 ] && pass "8 pipelined requests are answered" || { fail "8 pipelined requests are answered"; tw__show_last; }
+if grep -q "requests answered in this turn" "$LOG"; then fail "8 requests in one read fit in one batch"; else pass "8 requests in one read fit in one batch"; fi
+tw_run $POKE --expect 'len(out) == 9 and all("\"ok\": true" in l for l in out[:8]) and "unknown operation" in out[8] and "ninth" in out[8]' \
+    "$S" raw "$(frames 8 ninth)" recv recv recv recv recv recv recv recv recv
+[ "$TW_RC" = 0 ] && pass "9 pipelined requests are answered, in order (the ninth last)" || { fail "9 pipelined requests are answered, in order"; tw__show_last; }
+check_file "the ninth of 9 requests in one read waits for the next turn" "8 requests answered in this turn" "$LOG"
+
 # ------------------------------------------------------- log floods (item 6)
 # Both floods start now; their summaries are checked at the end, once their
 # windows have closed.
