@@ -60,12 +60,20 @@ struct conn {
     bool paused;                     /* its replies have filled its queue at least once */
     unsigned writes;
     size_t wbytes;                   /* bytes of queued replies not yet written */
-    uint64_t last_active;            /* last byte read, request answered or reply written */
+    uint64_t last_active;            /* last byte read, request answered or reply written (mono_ms) */
 };
 
 typedef struct wreq { uv_write_t req; conn *c; tw_buf buf; } wreq;
 
 static void update(conn *c);
+
+/* The loop's monotonic clock, brought up to date (a long operation may have
+ * run since the loop last read it): the wall clock may jump. */
+static uint64_t mono_ms(tw_ctlsrv *s)
+{
+    uv_update_time(s->node->loop);
+    return uv_now(s->node->loop);
+}
 
 static void handle_closed(tw_ctlsrv *s)
 {
@@ -119,7 +127,7 @@ static void write_done(uv_write_t *req, int status)
     free(w);
     c->writes--;
     if (status < 0 || (c->close_after_write && c->writes == 0)) { conn_close(c); return; }
-    c->last_active = tw_now_ms();
+    c->last_active = mono_ms(c->srv);
     update(c);
 }
 
@@ -323,7 +331,7 @@ static void pump(conn *c)
         memmove(c->in.p, c->in.p + off, c->in.len - off);
         c->in.len -= off;
     }
-    if (done) c->last_active = tw_now_ms();
+    if (done) c->last_active = mono_ms(c->srv);
     if (done == TW_CTL_BATCH && !c->closing && request_waits(c))
         tw_log_limited(TW_LOG_DEBUG, "ctl", "ctl.batch", "uid %u: %u requests answered in this turn; its next ones "
                        "wait for the other clients", (unsigned)c->uid, done);
@@ -367,7 +375,7 @@ static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
         return;
     }
     c->in.len += (size_t)nread;
-    c->last_active = tw_now_ms();
+    c->last_active = mono_ms(c->srv);
     pump(c);
 }
 
@@ -375,7 +383,7 @@ static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
  * has been idle for TW_CTL_IDLE_EVICT_MS.  True if one was closed. */
 static bool evict_idle(tw_ctlsrv *s, conn *c)
 {
-    uint64_t now = tw_now_ms();
+    uint64_t now = mono_ms(s);
     conn *old = NULL;
     for (conn *o = s->conns; o; o = o->next)
         if (o != c && o->uid == c->uid && !o->ready && !o->leaving &&
@@ -403,7 +411,7 @@ static void on_connection(uv_stream_t *server, int status)
     conn *c = calloc(1, sizeof *c);
     if (!c) return;
     c->srv = s;
-    c->last_active = tw_now_ms();
+    c->last_active = mono_ms(c->srv);
     tw_buf_init(&c->in);
     uv_pipe_init(s->node->loop, &c->pipe, 0);
     c->pipe.data = c;
