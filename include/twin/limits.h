@@ -110,6 +110,8 @@
 #define TW_CLI_LIST_LIMIT_MAX   10000u      /* largest "limit" the list op accepts */
 #define TW_CLI_PAGES_MAX        100000u     /* list pages followed before giving up */
 #define TW_CLI_TIMEOUT_MS       300000u     /* one control round trip (imports are slow) */
+#define TW_CLI_BUSY_WAIT_MS     3000u       /* a first request refused for "too many control connections" is sent again until this */
+#define TW_CLI_BUSY_RETRY_MS    250u        /* ... this long apart */
 #define TW_CLI_COLUMNS_DEFAULT  100u        /* terminal width when $COLUMNS is unset */
 #define TW_CLI_CELL_MIN         6u          /* truncation never narrows a column below this */
 #define TW_CLI_FILE_MAX         (128u << 20) /* bytes of a file given to import or publish */
