@@ -485,16 +485,29 @@ int tw_ctlsrv_start(tw_node *n, char *err, size_t errlen)
         free(s);
         return TW_EIO;
     }
+    /* Bound here rather than by uv_pipe_bind: libuv would unlink whatever
+     * stands at the path when the handle closes, and only a socket is ours
+     * to remove (tw_ctlsrv_stop). */
+    struct sockaddr_un sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sun_family = AF_UNIX;
+    memcpy(sa.sun_path, s->path, strlen(s->path) + 1);
+    int rc = 0, fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    if (fd < 0) rc = uv_translate_sys_error(errno);
+    if (rc == 0) {
+        mode_t old = umask(077);
+        if (bind(fd, (struct sockaddr *)&sa, sizeof sa) != 0) rc = uv_translate_sys_error(errno);
+        umask(old);
+    }
+    if (rc == 0 && chmod(s->path, 0600) != 0) rc = uv_translate_sys_error(errno);
     uv_pipe_init(n->loop, &s->listener, 0);
     s->listener.data = s;
     s->open_handles = 1;
-    mode_t old = umask(077);
-    int rc = uv_pipe_bind(&s->listener, s->path);
-    umask(old);
-    if (rc == 0) rc = chmod(s->path, 0600) == 0 ? 0 : uv_translate_sys_error(errno);
+    if (rc == 0 && (rc = uv_pipe_open(&s->listener, fd)) == 0) fd = -1;    /* the handle owns it now */
     if (rc == 0) rc = uv_listen((uv_stream_t *)&s->listener, 16, on_connection);
     if (rc) {
         snprintf(err, errlen, "cannot listen on %s: %s", s->path, uv_strerror(rc));
+        if (fd >= 0) close(fd);
         uv_close((uv_handle_t *)&s->listener, free_on_close);
         return TW_EIO;
     }
@@ -511,7 +524,8 @@ void tw_ctlsrv_stop(tw_node *n, void (*done)(tw_node *))
     if (!s) { done(n); return; }
     s->stopping = true;
     s->done = done;
-    unlink(s->path);
+    struct stat st;
+    if (lstat(s->path, &st) == 0 && S_ISSOCK(st.st_mode)) unlink(s->path);   /* only a socket is ours to remove */
     while (s->conns) conn_close(s->conns);
     uv_close((uv_handle_t *)&s->idle, listener_closed);
     uv_close((uv_handle_t *)&s->listener, listener_closed);

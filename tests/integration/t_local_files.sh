@@ -66,7 +66,11 @@ if tw_start d3; then pass "twind starts on the cleared directory"; else fail "tw
 tw_kill9 d3
 [ -S "$TW_ROOT/d3/twind.sock" ] && pass "kill -9 leaves the socket behind" || fail "kill -9 leaves the socket behind"
 if tw_start d3; then pass "the stale socket of a dead twind is removed at start"; else fail "the stale socket of a dead twind is removed at start"; fi
-tw_stop d3
+# A file put in the socket's place while twind runs is not removed at stop.
+rm "$TW_ROOT/d3/twind.sock" && echo "mine" >"$TW_ROOT/d3/twind.sock"
+tw_stop d3 && pass "twind stops cleanly" || fail "twind stops cleanly"
+[ "$(cat "$TW_ROOT/d3/twind.sock" 2>/dev/null)" = "mine" ] && pass "a file at twind.sock is not removed at stop" ||
+    fail "a file at twind.sock is not removed at stop"
 
 # ---------------------------------- a data directory of another user (item 8)
 if [ "$(id -u)" = 0 ]; then
