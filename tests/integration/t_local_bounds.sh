@@ -242,7 +242,7 @@ else
 fi
 
 # ------------------------------------------------ the log summaries (item 6)
-left=$((T_FLOOD + WINDOW_S + 2 - $(date +%s)))
+left=$((T_FLOOD + WINDOW_S + 5 - $(date +%s)))
 [ "$left" -gt 0 ] && sleep "$left"
 set -- $(count_log ctl.malformed "malformed control message")
 echo "    figure: 50 malformed control messages: $1 lines written, $2 counted in summaries"
