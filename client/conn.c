@@ -178,6 +178,15 @@ int tw_conn_send(tw_conn *c, tw_arena *a, const char *op, const tw_val *args,
     }
     rc = write_all(c->fd, out.p, out.len, deadline);
     tw_buf_free(&out);
+    if (rc == TW_ECLOSED) {
+        /* twind refuses a connection (another user, too many connections)
+         * with one error response and closes it; a request larger than the
+         * socket buffer then fails to write.  Its reason is still there to
+         * read: say that, not just "closed". */
+        tw_val resp;
+        int r = tw_conn_recv(c, a, op, NULL, &resp, err, errlen);
+        if (r != 0 && r != TW_ECLOSED && r != TW_EIO && r != TW_ETIMEOUT && tw_v_get(&resp, "error")) return r;
+    }
     return rc != 0 ? io_error(c, rc, err, errlen) : 0;
 oom:
     snprintf(err, errlen, "out of memory");
@@ -301,10 +310,45 @@ int tw_cli_recv(tw_cli *cli, tw_arena *a, const char *op, tw_buf *body, tw_val *
     return 0;
 }
 
+/* The refusal twind gives a connection over its user's cap. */
+static bool busy_refusal(int rc, const char *err)
+{
+    static const char busy[] = "too many control connections";
+    return rc == TW_EBUSY && strncmp(err, busy, sizeof busy - 1) == 0;
+}
+
 int tw_cli_call(tw_cli *cli, tw_arena *a, const char *op, const tw_val *args,
                 tw_val *result, tw_val *errresp)
 {
     if (errresp) *errresp = tw_v_nil();
-    int rc = tw_cli_send(cli, a, op, args);
-    return rc != 0 ? rc : tw_cli_recv(cli, a, op, NULL, result, errresp);
+    if (cli->conn) {
+        int rc = tw_cli_send(cli, a, op, args);
+        return rc != 0 ? rc : tw_cli_recv(cli, a, op, NULL, result, errresp);
+    }
+    /* The first request on a new connection.  One refused because the
+     * user's connections are all taken was never read by twind, so it is
+     * sent again on a new connection for up to TW_CLI_BUSY_WAIT_MS: by
+     * then an idle one has been closed to let this one in, or the reason
+     * is printed. */
+    uint64_t deadline = now_ms() + TW_CLI_BUSY_WAIT_MS;
+    char err[TW_CLI_PATH_MAX + 256];
+    tw_val resp = tw_v_nil();
+    int rc;
+    for (;;) {
+        if ((rc = tw_cli_connect(cli)) != 0) return rc;
+        rc = tw_conn_send(cli->conn, a, op, args, err, sizeof err);
+        if (rc == 0) rc = tw_conn_recv(cli->conn, a, op, NULL, &resp, err, sizeof err);
+        if (!busy_refusal(rc, err) || now_ms() + TW_CLI_BUSY_RETRY_MS >= deadline) break;
+        tw_conn_close(cli->conn);
+        cli->conn = NULL;
+        usleep(TW_CLI_BUSY_RETRY_MS * 1000u);
+    }
+    if (rc != 0) {
+        if (errresp) *errresp = resp;
+        tw_cli_fail("%s", err);
+        return rc;
+    }
+    const tw_val *r = tw_v_get(&resp, "result");
+    *result = r ? *r : tw_v_nil();
+    return 0;
 }

@@ -1,9 +1,13 @@
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "twin/err.h"
 #include "twin/keytext.h"
@@ -158,27 +162,82 @@ static char *trim(char *s)
 
 int tw_config_load(tw_config *c, const char *path, char *err, size_t errlen)
 {
-    FILE *f = fopen(path, "r");
-    if (!f) { snprintf(err, errlen, "%s: %s", path, strerror(errno)); return TW_EIO; }
+    struct stat st;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) { snprintf(err, errlen, "%s: %s", path, strerror(errno)); return TW_EIO; }
+    if (fstat(fd, &st) != 0) {
+        snprintf(err, errlen, "%s: %s", path, strerror(errno));
+        close(fd);
+        return TW_EIO;
+    }
+    if (S_ISDIR(st.st_mode)) {
+        snprintf(err, errlen, "%s is a directory, not a config file", path);
+        close(fd);
+        return TW_EINVAL;
+    }
+    FILE *f = fdopen(fd, "r");
+    if (!f) { snprintf(err, errlen, "%s: %s", path, strerror(errno)); close(fd); return TW_EIO; }
     int rc = tw_config_parse(c, f, path, err, errlen);
     fclose(f);
+    /* The network key admits nodes to the network: held in a file that
+     * others can read, it is as exposed as a key file would be. */
+    if (rc == 0 && c->have_network_key && (st.st_mode & 077)) {
+        snprintf(err, errlen, "%s sets network_key and is accessible by other users (mode %03o); it holds a "
+                 "secret key. Fix: chmod 600 %s (and consider the network key exposed if others could read it)",
+                 path, (unsigned)(st.st_mode & 0777), path);
+        rc = TW_EPERM;
+    }
     return rc;
+}
+
+/* Reads one line into line (cap bytes, terminated, newline dropped): 1 for
+ * a line, 0 at the end, or a negative code with err set.  *total counts the
+ * bytes of the file. */
+static int read_line(FILE *f, char *line, size_t cap, size_t *total, const char *path, unsigned lineno,
+                     char *err, size_t errlen)
+{
+    size_t n = 0;
+    int ch;
+    bool any = false;
+    while ((ch = getc(f)) != EOF) {
+        any = true;
+        if (++*total > TW_CONF_FILE_MAX) {
+            snprintf(err, errlen, "%s:%u: file larger than %u bytes", path, lineno, TW_CONF_FILE_MAX);
+            return TW_ETOOBIG;
+        }
+        if (ch == '\n') break;
+        if (ch == 0) {
+            snprintf(err, errlen, "%s:%u: NUL byte: this is not a text file", path, lineno);
+            return TW_EINVAL;
+        }
+        if (n + 1 >= cap) {
+            snprintf(err, errlen, "%s:%u: line longer than %u bytes", path, lineno, TW_CONF_LINE_MAX);
+            return TW_EINVAL;
+        }
+        line[n++] = (char)ch;
+    }
+    if (ferror(f)) {
+        snprintf(err, errlen, "%s:%u: read error: %s", path, lineno, strerror(errno));
+        return TW_EIO;
+    }
+    line[n] = 0;
+    return any ? 1 : 0;
 }
 
 int tw_config_parse(tw_config *c, FILE *f, const char *path, char *err, size_t errlen)
 {
-    char line[TW_CONF_LINE_MAX + 2], e[512];
+    char line[TW_CONF_LINE_MAX + 1], e[512];
     unsigned lineno = 0;
+    size_t total = 0;
     int rc = 0;
-    while (fgets(line, sizeof line, f)) {
+    for (;;) {
         lineno++;
-        size_t n = strlen(line);
-        if (n == sizeof line - 1 && line[n - 1] != '\n') {
-            snprintf(err, errlen, "%s:%u: line longer than %u bytes", path, lineno, TW_CONF_LINE_MAX);
-            rc = TW_EINVAL;
-            break;
-        }
-        char *s = trim(line);
+        int r = read_line(f, line, sizeof line, &total, path, lineno, err, errlen);
+        if (r <= 0) { rc = r; break; }
+        char *s = line;
+        /* A byte order mark, which some editors write, starts no setting. */
+        if (lineno == 1 && memcmp(s, "\xEF\xBB\xBF", 3) == 0) s += 3;
+        s = trim(s);
         if (!*s || *s == '#') continue;
         char *eq = strchr(s, '=');
         if (!eq) { snprintf(err, errlen, "%s:%u: expected \"key = value\"", path, lineno); rc = TW_EINVAL; break; }

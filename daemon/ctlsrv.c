@@ -3,6 +3,20 @@
  *
  * Connections are freed only in their close callback, never inside a read
  * or write callback; write buffers live until their write callback.
+ *
+ * One client must not starve the others or the daemon's memory:
+ *  - a connection whose queued replies pass TW_CTL_WRITE_QUEUE_MAX bytes
+ *    (its client does not read them) is not read from, and its pending
+ *    requests wait, until its client has read enough of them;
+ *  - at most TW_CTL_BATCH requests of one connection are answered in one
+ *    loop turn; the rest wait in its input buffer (reading stops meanwhile)
+ *    and an idle handle answers the next batch after the loop has polled,
+ *    so that other clients are answered in between;
+ *  - at the per-uid cap, a new connection closes the uid's connection that
+ *    has been idle longest (nothing read from it and none of its replies
+ *    written for TW_CTL_IDLE_EVICT_MS) instead of being refused.
+ * So one connection holds at most TW_CTL_WRITE_QUEUE_MAX bytes of replies
+ * plus one reply, and one request plus one read of 64 KiB.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -26,6 +40,8 @@ struct tw_ctlsrv {
     uv_pipe_t listener;
     char path[TW_PATH_MAX + 32];
     conn *conns;
+    uv_idle_t idle;                  /* answers the next batch of waiting requests */
+    bool idle_active;
     unsigned open_handles;
     void (*done)(tw_node *);
     bool stopping;
@@ -38,10 +54,26 @@ struct conn {
     uid_t uid;
     tw_buf in;
     bool closing, close_after_write;
+    bool leaving;                    /* refused or evicted: closed once its error is written */
+    bool reading;                    /* uv_read_start in force */
+    bool ready;                      /* complete requests wait for the idle handle */
+    bool paused;                     /* its replies have filled its queue at least once */
     unsigned writes;
+    size_t wbytes;                   /* bytes of queued replies not yet written */
+    uint64_t last_active;            /* last byte read, request answered or reply written (mono_ms) */
 };
 
 typedef struct wreq { uv_write_t req; conn *c; tw_buf buf; } wreq;
+
+static void update(conn *c);
+
+/* The loop's monotonic clock, brought up to date (a long operation may have
+ * run since the loop last read it): the wall clock may jump. */
+static uint64_t mono_ms(tw_ctlsrv *s)
+{
+    uv_update_time(s->node->loop);
+    return uv_now(s->node->loop);
+}
 
 static void handle_closed(tw_ctlsrv *s)
 {
@@ -67,6 +99,9 @@ static void conn_close(conn *c)
 {
     if (c->closing) return;
     c->closing = true;
+    if (c->wbytes && !c->srv->stopping)
+        tw_log_limited(TW_LOG_INFO, "ctl", "ctl.unread", "uid %u: connection closed with %zu bytes of replies unread%s",
+                       (unsigned)c->uid, c->wbytes, c->paused ? " (its requests had been waiting for it to read)" : "");
     if (c->next) c->next->pprev = c->pprev;
     *c->pprev = c->next;
     uv_close((uv_handle_t *)&c->pipe, conn_closed);
@@ -75,7 +110,9 @@ static void conn_close(conn *c)
 static unsigned conns_of(tw_ctlsrv *s, uid_t uid)
 {
     unsigned k = 0;
-    for (conn *c = s->conns; c; c = c->next) if (c->uid == uid) k++;
+    /* Connections on their way out (refused, evicted) do not count; a
+     * half-closed one, whose replies still go out, does. */
+    for (conn *c = s->conns; c; c = c->next) if (c->uid == uid && !c->leaving) k++;
     return k;
 }
 
@@ -83,10 +120,15 @@ static void write_done(uv_write_t *req, int status)
 {
     wreq *w = (wreq *)req;
     conn *c = w->c;
+    /* A failed write closes c with this reply still counted as unread. */
+    if (status < 0) conn_close(c);
+    c->wbytes -= w->buf.len;
     tw_buf_free(&w->buf);
     free(w);
     c->writes--;
-    if (status < 0 || (c->close_after_write && c->writes == 0)) conn_close(c);
+    if (status < 0 || (c->close_after_write && c->writes == 0)) { conn_close(c); return; }
+    c->last_active = mono_ms(c->srv);
+    update(c);
 }
 
 /* Queues the framed message in w (taking it); a failed write closes c. */
@@ -101,6 +143,7 @@ static void write_frame(conn *c, wreq *w)
         return;
     }
     c->writes++;
+    c->wbytes += w->buf.len;
 }
 
 static void send_msg(conn *c, const tw_val *msg)
@@ -175,14 +218,15 @@ static void handle_request(conn *c, const uint8_t *body, size_t len)
     if (rc) {
         char m[256];
         snprintf(m, sizeof m, "malformed control message: %s", why ? why : tw_strerror(rc));
-        tw_warn("ctl", "uid %u: %s", (unsigned)c->uid, m);
+        tw_log_limited(TW_LOG_WARN, "ctl", "ctl.malformed", "uid %u: %s", (unsigned)c->uid, m);
         send_error(c, rc, m, -1);
         tw_arena_free(&a);
         return;
     }
     const tw_val *op = tw_v_get(&msg, "op"), *args = tw_v_get(&msg, "args");
     if (!op || op->type != TW_STR || (args && args->type != TW_MAP && args->type != TW_NIL)) {
-        tw_warn("ctl", "uid %u: request without an op or with args that are not a map", (unsigned)c->uid);
+        tw_log_limited(TW_LOG_WARN, "ctl", "ctl.request", "uid %u: request without an op or with args that are not a map",
+                       (unsigned)c->uid);
         send_error(c, TW_EPROTO, "request needs \"op\" (string) and \"args\" (map)", -1);
         tw_arena_free(&a);
         return;
@@ -193,7 +237,8 @@ static void handle_request(conn *c, const uint8_t *body, size_t len)
     tw_buf_init(&out);
     rc = tw_ops_dispatch(c->srv->node, op->v.s, op->len, args && args->type == TW_MAP ? args : &empty, &out, &e);
     if (rc) {
-        tw_info("ctl", "%.*s refused: %s", (int)(op->len > 32 ? 32 : op->len), op->v.s, e.msg);
+        tw_log_limited(TW_LOG_INFO, "ctl", "ctl.refused", "%.*s refused: %s", (int)(op->len > 32 ? 32 : op->len), op->v.s,
+                       e.msg);
         send_error(c, rc, e.msg, e.index);
     } else {
         send_ok_raw(c, &out);
@@ -210,19 +255,58 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
     buf->len = c->in.cap - c->in.len;
 }
 
-static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
+/* Whether the input buffer holds a whole request (or a header that must be
+ * refused, which needs no more bytes either). */
+static bool request_waits(const conn *c)
 {
-    conn *c = st->data;
-    if (nread == 0) return;                      /* EAGAIN, not EOF */
-    if (nread < 0) {
-        if (nread != UV_EOF && c->in.len) tw_debug("ctl", "read error: %s", uv_strerror((int)nread));
-        if (c->in.len) tw_info("ctl", "uid %u closed with %zu bytes of an unfinished message", (unsigned)c->uid, c->in.len);
-        conn_close(c);
-        return;
+    uint32_t len;
+    if (c->in.len < TW_CTL_HDR_LEN) return false;
+    if (tw_ctl_frame_len(c->in.p, &len)) return true;
+    return c->in.len - TW_CTL_HDR_LEN >= len;
+}
+
+static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf);
+
+static void on_idle(uv_idle_t *h);
+
+/* Reads from c only while it has no whole request waiting and its replies
+ * are being read; puts it on the ready set when requests wait and its
+ * queue has room. */
+static void update(conn *c)
+{
+    if (c->closing) return;
+    bool room = c->wbytes <= TW_CTL_WRITE_QUEUE_MAX;
+    bool waits = !c->close_after_write && request_waits(c);
+    bool want_read = !c->close_after_write && room && !waits;
+    if (want_read && !c->reading) {
+        c->reading = uv_read_start((uv_stream_t *)&c->pipe, on_alloc, on_read) == 0;
+    } else if (!want_read && c->reading) {
+        uv_read_stop((uv_stream_t *)&c->pipe);
+        c->reading = false;
     }
-    c->in.len += (size_t)nread;
+    if (!room && !c->paused) {
+        /* Normal for a while (twin asks for the next list page before it
+         * reads the last); only a close with replies unread is news. */
+        c->paused = true;
+        tw_debug("ctl", "uid %u: %zu bytes of replies queued; its requests wait until it reads them", (unsigned)c->uid,
+                 c->wbytes);
+    }
+    c->ready = waits && room;
+    tw_ctlsrv *s = c->srv;
+    if (c->ready && !s->idle_active && !s->stopping) {
+        uv_idle_start(&s->idle, on_idle);
+        s->idle_active = true;
+    }
+}
+
+/* Answers up to TW_CTL_BATCH whole requests of c, fewer if its replies
+ * fill its queue, then decides whether to read on (update). */
+static void pump(conn *c)
+{
     size_t off = 0;
-    while (!c->closing && !c->close_after_write && c->in.len - off >= TW_CTL_HDR_LEN) {
+    unsigned done = 0;
+    while (!c->closing && !c->close_after_write && c->in.len - off >= TW_CTL_HDR_LEN &&
+           done < TW_CTL_BATCH && c->wbytes <= TW_CTL_WRITE_QUEUE_MAX) {
         uint32_t len;
         int rc = tw_ctl_frame_len(c->in.p + off, &len);
         if (rc) {
@@ -230,10 +314,9 @@ static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
             char m[160];
             snprintf(m, sizeof m, rc == TW_ETOOBIG ? "control message larger than %u bytes" : "control message of length 0",
                      TW_CTL_MSG_MAX);
-            tw_warn("ctl", "uid %u: %s; closing the connection", (unsigned)c->uid, m);
+            tw_log_limited(TW_LOG_WARN, "ctl", "ctl.length", "uid %u: %s; closing the connection", (unsigned)c->uid, m);
             send_error(c, rc, m, -1);
             c->close_after_write = true;
-            uv_read_stop(st);
             break;
         }
         if (c->in.len - off - TW_CTL_HDR_LEN < len) {
@@ -242,11 +325,83 @@ static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
         }
         handle_request(c, c->in.p + off + TW_CTL_HDR_LEN, len);
         off += TW_CTL_HDR_LEN + len;
+        done++;
     }
-    if (off) {
+    if (off && !c->closing) {
         memmove(c->in.p, c->in.p + off, c->in.len - off);
         c->in.len -= off;
     }
+    if (done) c->last_active = mono_ms(c->srv);
+    if (done == TW_CTL_BATCH && !c->closing && request_waits(c))
+        tw_log_limited(TW_LOG_DEBUG, "ctl", "ctl.batch", "uid %u: %u requests answered in this turn; its next ones "
+                       "wait for the other clients", (unsigned)c->uid, done);
+    update(c);
+}
+
+static void on_idle(uv_idle_t *h)
+{
+    tw_ctlsrv *s = h->data;
+    bool more = false;
+    for (conn *c = s->conns, *next; c; c = next) {
+        next = c->next;
+        if (c->ready) pump(c);
+        /* pump may close c, which unlinks it: only its flag is read here
+         * when it is still linked (closing connections are never ready). */
+        if (!c->closing && c->ready) more = true;
+    }
+    if (!more && s->idle_active) {
+        uv_idle_stop(&s->idle);
+        s->idle_active = false;
+    }
+}
+
+static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
+{
+    conn *c = st->data;
+    if (nread == 0) return;                      /* EAGAIN, not EOF */
+    if (nread < 0) {
+        if (nread != UV_EOF && c->in.len) tw_debug("ctl", "read error: %s", uv_strerror((int)nread));
+        if (c->in.len)
+            tw_log_limited(TW_LOG_INFO, "ctl", "ctl.unfinished", "uid %u closed with %zu bytes of an unfinished message",
+                           (unsigned)c->uid, c->in.len);
+        if (nread == UV_EOF && c->writes) {
+            /* A half-close: the replies already queued still go out. */
+            c->close_after_write = true;
+            uv_read_stop(st);
+            c->reading = false;
+            return;
+        }
+        conn_close(c);
+        return;
+    }
+    c->in.len += (size_t)nread;
+    c->last_active = mono_ms(c->srv);
+    pump(c);
+}
+
+/* At the cap of c's uid: closes the uid's connection idle longest, if it
+ * has been idle for TW_CTL_IDLE_EVICT_MS.  True if one was closed. */
+static bool evict_idle(tw_ctlsrv *s, conn *c)
+{
+    uint64_t now = mono_ms(s);
+    conn *old = NULL;
+    for (conn *o = s->conns; o; o = o->next)
+        if (o != c && o->uid == c->uid && !o->ready && !o->leaving &&
+            (!old || o->last_active < old->last_active)) old = o;
+    if (!old || now - old->last_active < TW_CTL_IDLE_EVICT_MS) return false;
+    tw_log_limited(TW_LOG_INFO, "ctl", "ctl.evicted", "uid %u is at its %u control connections: closed the one idle "
+                   "for %llu ms%s to let a new one in", (unsigned)c->uid, TW_CTL_CONN_PER_UID_MAX,
+                   (unsigned long long)(now - old->last_active), old->wbytes ? " with unread replies" : "");
+    if (old->wbytes) {
+        conn_close(old);
+    } else {
+        /* Its client may still be there: tell it why. */
+        send_error(old, TW_EBUSY, "connection closed by twind: it was idle while this user had the most control "
+                   "connections open at once; connect again", -1);
+        old->close_after_write = old->leaving = true;
+        update(old);
+    }
+    return true;
 }
 
 static void on_connection(uv_stream_t *server, int status)
@@ -256,6 +411,7 @@ static void on_connection(uv_stream_t *server, int status)
     conn *c = calloc(1, sizeof *c);
     if (!c) return;
     c->srv = s;
+    c->last_active = mono_ms(c->srv);
     tw_buf_init(&c->in);
     uv_pipe_init(s->node->loop, &c->pipe, 0);
     c->pipe.data = c;
@@ -275,19 +431,20 @@ static void on_connection(uv_stream_t *server, int status)
     }
     c->uid = cred.uid;
     if (cred.uid != geteuid() && cred.uid != 0) {
-        tw_warn("ctl", "control connection from uid %u refused: only uid %u may control this node",
-                (unsigned)cred.uid, (unsigned)geteuid());
+        tw_log_limited(TW_LOG_WARN, "ctl", "ctl.uid", "control connection from uid %u refused: only uid %u may "
+                       "control this node", (unsigned)cred.uid, (unsigned)geteuid());
         send_error(c, TW_EPERM, "permission denied: this node belongs to another user", -1);
-        c->close_after_write = true;
+        c->close_after_write = c->leaving = true;
         return;
     }
-    if (conns_of(s, cred.uid) > TW_CTL_CONN_PER_UID_MAX) {
-        tw_warn("ctl", "uid %u has more than %u control connections; refused", (unsigned)cred.uid, TW_CTL_CONN_PER_UID_MAX);
+    if (conns_of(s, cred.uid) > TW_CTL_CONN_PER_UID_MAX && !evict_idle(s, c)) {
+        tw_log_limited(TW_LOG_WARN, "ctl", "ctl.busy", "uid %u has more than %u control connections; refused",
+                       (unsigned)cred.uid, TW_CTL_CONN_PER_UID_MAX);
         send_error(c, TW_EBUSY, "too many control connections", -1);
-        c->close_after_write = true;
+        c->close_after_write = c->leaving = true;
         return;
     }
-    uv_read_start((uv_stream_t *)&c->pipe, on_alloc, on_read);
+    update(c);
 }
 
 static void listener_closed(uv_handle_t *h) { handle_closed(h->data); }
@@ -305,22 +462,58 @@ int tw_ctlsrv_start(tw_node *n, char *err, size_t errlen)
         free(s);
         return TW_ETOOBIG;
     }
-    /* We hold the data directory lock, so a socket file left here is from
-     * a dead twind and can go. */
-    unlink(s->path);
+    /* We hold the data directory lock, so a socket left here is from a
+     * dead twind and can go.  Anything else at that path (a file, a
+     * symbolic link) is not ours to delete. */
+    struct stat st;
+    if (lstat(s->path, &st) == 0) {
+        if (!S_ISSOCK(st.st_mode)) {
+            snprintf(err, errlen, "%s exists and is not a socket (%s); twind does not delete it: move it out of "
+                     "the data directory and start twind again", s->path,
+                     S_ISLNK(st.st_mode) ? "a symbolic link" : S_ISREG(st.st_mode) ? "a regular file" :
+                     S_ISDIR(st.st_mode) ? "a directory" : "not a regular file");
+            free(s);
+            return TW_EEXIST;
+        }
+        if (unlink(s->path) != 0 && errno != ENOENT) {
+            snprintf(err, errlen, "cannot remove the stale socket %s: %s", s->path, strerror(errno));
+            free(s);
+            return TW_EIO;
+        }
+    } else if (errno != ENOENT) {
+        snprintf(err, errlen, "cannot look at %s: %s", s->path, strerror(errno));
+        free(s);
+        return TW_EIO;
+    }
+    /* Bound here rather than by uv_pipe_bind: libuv would unlink whatever
+     * stands at the path when the handle closes, and only a socket is ours
+     * to remove (tw_ctlsrv_stop). */
+    struct sockaddr_un sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sun_family = AF_UNIX;
+    memcpy(sa.sun_path, s->path, strlen(s->path) + 1);
+    int rc = 0, fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    if (fd < 0) rc = uv_translate_sys_error(errno);
+    if (rc == 0) {
+        mode_t old = umask(077);
+        if (bind(fd, (struct sockaddr *)&sa, sizeof sa) != 0) rc = uv_translate_sys_error(errno);
+        umask(old);
+    }
+    if (rc == 0 && chmod(s->path, 0600) != 0) rc = uv_translate_sys_error(errno);
     uv_pipe_init(n->loop, &s->listener, 0);
     s->listener.data = s;
     s->open_handles = 1;
-    mode_t old = umask(077);
-    int rc = uv_pipe_bind(&s->listener, s->path);
-    umask(old);
-    if (rc == 0) rc = chmod(s->path, 0600) == 0 ? 0 : uv_translate_sys_error(errno);
+    if (rc == 0 && (rc = uv_pipe_open(&s->listener, fd)) == 0) fd = -1;    /* the handle owns it now */
     if (rc == 0) rc = uv_listen((uv_stream_t *)&s->listener, 16, on_connection);
     if (rc) {
         snprintf(err, errlen, "cannot listen on %s: %s", s->path, uv_strerror(rc));
+        if (fd >= 0) close(fd);
         uv_close((uv_handle_t *)&s->listener, free_on_close);
         return TW_EIO;
     }
+    uv_idle_init(n->loop, &s->idle);
+    s->idle.data = s;
+    s->open_handles++;
     n->ctl = s;
     return 0;
 }
@@ -331,7 +524,9 @@ void tw_ctlsrv_stop(tw_node *n, void (*done)(tw_node *))
     if (!s) { done(n); return; }
     s->stopping = true;
     s->done = done;
-    unlink(s->path);
+    struct stat st;
+    if (lstat(s->path, &st) == 0 && S_ISSOCK(st.st_mode)) unlink(s->path);   /* only a socket is ours to remove */
     while (s->conns) conn_close(s->conns);
+    uv_close((uv_handle_t *)&s->idle, listener_closed);
     uv_close((uv_handle_t *)&s->listener, listener_closed);
 }

@@ -36,6 +36,7 @@ static const char usage[] =
     "Exit status: 0 clean stop, 1 error at start-up, 2 bad usage.\n";
 
 static uv_signal_t sig_term, sig_int, sig_hup;
+static uv_timer_t log_timer;          /* writes rate-limit summaries (log.h) */
 static int exit_code = 0;
 
 static void sig_closed(uv_handle_t *h) { (void)h; }
@@ -52,7 +53,10 @@ static void net_stopped(tw_node *n)
     uv_close((uv_handle_t *)&sig_term, sig_closed);
     uv_close((uv_handle_t *)&sig_int, sig_closed);
     uv_close((uv_handle_t *)&sig_hup, sig_closed);
+    uv_close((uv_handle_t *)&log_timer, sig_closed);
 }
+
+static void on_log_timer(uv_timer_t *t) { tw_log_flush(0); }
 
 /* Start-up failed after the control socket opened: close what is open. */
 static void ctl_stopped_early(tw_node *n)
@@ -169,6 +173,8 @@ int main(int argc, char **argv)
     uv_signal_start(&sig_term, on_signal, SIGTERM);
     uv_signal_start(&sig_int, on_signal, SIGINT);
     uv_signal_start(&sig_hup, on_signal, SIGHUP);
+    uv_timer_init(loop, &log_timer);
+    uv_timer_start(&log_timer, on_log_timer, 1000, 1000);
 
     tw_store_info info;
     tw_store_get_info(node.store, &info);
@@ -185,6 +191,7 @@ int main(int argc, char **argv)
     }
     tw_node_close(&node);
     tw_ops_free_cache();
+    tw_log_flush(1);
     tw_info("main", "stopped");
     return exit_code;
 }

@@ -330,7 +330,7 @@ static void conn_close(conn *c, int code, const char *reason)
     if (c->state == C_ESTABLISHED)
         tw_info("net", "%s (%s): connection closed: %s", c->remote, c->fpr, reason);
     else
-        tw_info("net", "%s: connection closed during %s: %s", c->remote, cstate_name[c->state], reason);
+        tw_log_limited(TW_LOG_INFO, "net", code == TW_EBUSY ? "net.busy" : NULL, "%s: connection closed during %s: %s", c->remote, cstate_name[c->state], reason);
     if (c->pa) {
         paddr *pa = c->pa;
         pa->c = NULL;
@@ -694,7 +694,7 @@ static void established(conn *c, const tw_sess_event *ev)
     if (banned(net, c->key, now)) { conn_close(c, TW_EREFUSED, "peer key is kept off for a while after misbehaving"); return; }
     const char *why;
     if (tw_admit_refused_peer(net->node, c->key, &why)) {
-        tw_warn("net", "%s (%s): connection refused: %s", c->remote, c->fpr, why);
+        tw_log_limited(TW_LOG_WARN, "net", "net.refused", "%s (%s): connection refused: %s", c->remote, c->fpr, why);
         conn_close(c, TW_EREFUSED, why);
         return;
     }

@@ -51,22 +51,38 @@ static int mkdir_p(const char *path, mode_t mode)
 /* Reads or creates a file holding one secret as text (a header line, then
  * the value).  The value is a hex seed for identity.key and a network key
  * text for network.key. */
+/* Creates path (mode 0600) for writing, never through a symbolic link or
+ * into a file that exists: one left by a crash is removed first. */
+static int create_private(const char *path)
+{
+    if (unlink(path) != 0 && errno != ENOENT) return -1;
+    return open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+}
+
 static int secret_file(const char *path, char *text, size_t cap, const char *fresh,
                        const char *header, int *created, char *err, size_t errlen)
 {
     struct stat st;
     *created = 0;
-    if (stat(path, &st) == 0) {
-        if (!S_ISREG(st.st_mode)) ERR(TW_EPERM, "%s is not a regular file", path);
-        if (st.st_mode & 077)
+    /* O_NOFOLLOW: a symbolic link planted here must not make twind read
+     * (or, below, write) another file; O_NONBLOCK: nor a FIFO hang it. */
+    int fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+    if (fd >= 0) {
+        if (fstat(fd, &st) != 0) { int e = errno; close(fd); ERR(TW_EIO, "cannot stat %s: %s", path, strerror(e)); }
+        if (!S_ISREG(st.st_mode)) { close(fd); ERR(TW_EPERM, "%s is not a regular file", path); }
+        if (st.st_mode & 077) {
+            close(fd);
             ERR(TW_EPERM, "%s is accessible by other users (mode %03o); it holds a secret key. "
                 "Fix: chmod 600 %s (and consider the key exposed if others could read it)",
                 path, (unsigned)(st.st_mode & 0777), path);
-        if (st.st_uid != geteuid())
+        }
+        if (st.st_uid != geteuid()) {
+            close(fd);
             ERR(TW_EPERM, "%s is owned by uid %u, not by this user (uid %u)", path,
                 (unsigned)st.st_uid, (unsigned)geteuid());
-        FILE *f = fopen(path, "r");
-        if (!f) ERR(TW_EIO, "cannot read %s: %s", path, strerror(errno));
+        }
+        FILE *f = fdopen(fd, "r");
+        if (!f) { int e = errno; close(fd); ERR(TW_EIO, "cannot read %s: %s", path, strerror(e)); }
         char line[256];
         int ok = 0;
         while (fgets(line, sizeof line, f)) {
@@ -80,10 +96,13 @@ static int secret_file(const char *path, char *text, size_t cap, const char *fre
         if (!ok) ERR(TW_EINVAL, "%s holds no key", path);
         return 0;
     }
-    if (errno != ENOENT) ERR(TW_EIO, "cannot stat %s: %s", path, strerror(errno));
+    if (errno == ELOOP)
+        ERR(TW_EPERM, "%s is a symbolic link; twind follows no symbolic link in its data directory. "
+            "Fix: replace it with the file itself", path);
+    if (errno != ENOENT) ERR(TW_EIO, "cannot open %s: %s", path, strerror(errno));
     char tmp[TW_PATH_MAX + 8];
     snprintf(tmp, sizeof tmp, "%s.tmp", path);
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    fd = create_private(tmp);
     if (fd < 0) ERR(TW_EIO, "cannot create %s: %s", tmp, strerror(errno));
     char buf[512];
     int len = snprintf(buf, sizeof buf, "# %s\n%s\n", header, fresh);
@@ -266,7 +285,7 @@ int tw_node_join(tw_node *n, const uint8_t netkey[TW_NETKEY_LEN], const uint8_t 
     }
     staged_paths(n, sk, sr, sizeof sk);
     if (!same) {
-        int fd = open(sk, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+        int fd = create_private(sk);
         char buf[256];
         tw_keytext_encode(text, TW_NETTEXT_PREFIX, netkey);
         int len = snprintf(buf, sizeof buf, "# twind network key: known to members only. Secret: keep mode 0600.\n%s\n", text);
@@ -322,15 +341,30 @@ int tw_node_open(tw_node *n, uv_loop_t *loop, const tw_config *cfg, char *err, s
         ERR(TW_EIO, "cannot create the data directory %s: %s", cfg->data_dir, strerror(errno));
     if (stat(cfg->data_dir, &st) != 0 || !S_ISDIR(st.st_mode))
         ERR(TW_EIO, "%s is not a directory", cfg->data_dir);
+    /* Whoever owns the directory can swap its files for links to files of
+     * ours: twind (root included) works only in a directory of its own. */
+    if (st.st_uid != geteuid())
+        ERR(TW_EPERM, "the data directory %s is owned by uid %u, not by this user (uid %u); twind runs only on a "
+            "data directory of its own user. Fix: run twind as that user, or use another --data-dir",
+            cfg->data_dir, (unsigned)st.st_uid, (unsigned)geteuid());
     if (st.st_mode & 077)
         tw_warn("node", "data directory %s is accessible by other users (mode %03o); fix: chmod 700 %s",
                 cfg->data_dir, (unsigned)(st.st_mode & 0777), cfg->data_dir);
 
     /* One twind per data directory: an advisory lock held for the life of
-     * the process, released by the kernel even after kill -9. */
+     * the process, released by the kernel even after kill -9.  Never
+     * through a symbolic link: the pid is written into it. */
     snprintf(path, sizeof path, "%s/%s", cfg->data_dir, TW_LOCK_FILE);
-    n->lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    n->lock_fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, 0600);
+    if (n->lock_fd < 0 && errno == ELOOP)
+        ERR(TW_EPERM, "%s is a symbolic link; twind follows no symbolic link in its data directory. "
+            "Fix: remove it (twind creates the lock file itself)", path);
     if (n->lock_fd < 0) ERR(TW_EIO, "cannot open %s: %s", path, strerror(errno));
+    if (fstat(n->lock_fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_uid != geteuid()) {
+        close(n->lock_fd);
+        n->lock_fd = -1;
+        ERR(TW_EPERM, "%s is not a regular file of this user; remove it (twind creates the lock file itself)", path);
+    }
     if (flock(n->lock_fd, LOCK_EX | LOCK_NB) != 0) {
         char pid[32] = "";
         ssize_t r = pread(n->lock_fd, pid, sizeof pid - 1, 0);

@@ -35,6 +35,16 @@
 #define TW_CTL_DEPTH_MAX          (2u * TW_DEPTH_MAX) /* nesting of a control message: a body at TW_DEPTH_MAX inside its wrapping */
 #define TW_CTL_CONN_PER_UID_MAX   16u
 #define TW_IMPORT_MAX_RECORDS     100000u  /* records in one import request */
+#define TW_CTL_WRITE_QUEUE_MAX    (1u << 20) /* queued reply bytes of one connection before twind stops reading its requests */
+#define TW_CTL_BATCH              8u       /* requests of one connection answered per loop turn before others get theirs */
+#define TW_CTL_IDLE_EVICT_MS      2000u    /* at the per-uid cap, a connection idle this long is closed to let a new one in */
+
+/* ---- logging (twind; daemon/log.c) ---- */
+#define TW_LOG_LINE_MAX           1024u    /* bytes of one log message; longer ones are cut */
+#define TW_LOG_BURST              5u       /* lines of one rate-limited kind written per window */
+#define TW_LOG_WINDOW_MS          10000u   /* rate-limit window; its dropped lines are summed up when it closes */
+#define TW_LOG_KEYS_MAX           64u      /* rate-limited kinds tracked at once (the least recently used gives way) */
+#define TW_LOG_KEY_MAX            32u      /* bytes of a rate-limit key */
 
 /* ---- storage ---- */
 #define TW_MAP_SIZE_INITIAL       (64ull << 20)  /* LMDB map size at first open */
@@ -103,12 +113,15 @@
 #define TW_CONF_PEERS_MAX      64u      /* peer settings in the config */
 #define TW_CONF_ROOTS_MAX      32u      /* root keys in the config */
 #define TW_CONF_LINE_MAX       1024u    /* bytes of a config line */
+#define TW_CONF_FILE_MAX       (1u << 20) /* bytes of the config file */
 
 /* ---- twin (client) ---- */
 #define TW_CLI_PAGE_SIZE        1000u       /* records asked for per list page */
 #define TW_CLI_LIST_LIMIT_MAX   10000u      /* largest "limit" the list op accepts */
 #define TW_CLI_PAGES_MAX        100000u     /* list pages followed before giving up */
 #define TW_CLI_TIMEOUT_MS       300000u     /* one control round trip (imports are slow) */
+#define TW_CLI_BUSY_WAIT_MS     3000u       /* a first request refused for "too many control connections" is sent again until this */
+#define TW_CLI_BUSY_RETRY_MS    250u        /* ... this long apart */
 #define TW_CLI_COLUMNS_DEFAULT  100u        /* terminal width when $COLUMNS is unset; list and search tables fit it piped too */
 #define TW_CLI_CELL_MIN         6u          /* truncation never narrows a column below this */
 #define TW_CLI_FILE_MAX         (128u << 20) /* bytes of a file given to import or publish */

@@ -222,7 +222,7 @@ tw_done() {
 # ------------------------------------------------------------ replication
 #
 #   tw_netkey n1                the network key (twn_...) of node n1
-#   tw_conf n2 "k = v" ...      writes $TW_ROOT/n2.conf, prints its path
+#   tw_conf n2 "k = v" ...      writes $TW_ROOT/n2.conf (mode 600), prints its path
 #   tw_digest n1 / tw_entries n1   digest / entry count ("" if no answer)
 #   tw_wait_converged S n1 n2.. polls until every digest is equal (S seconds)
 #   tw_wait_for S CMD...        polls CMD every 0.1 s until it succeeds
@@ -241,7 +241,10 @@ tw_netkey() { grep -v '^#' "$TW_ROOT/$1/network.key" 2>/dev/null | grep . | head
 tw_conf() {
     _cf=$TW_ROOT/$1.conf
     shift
+    # Mode 600: twind refuses a config that sets network_key and that others
+    # can read (twind.conf(5)).
     : >"$_cf"
+    chmod 600 "$_cf"
     for _cl in "$@"; do printf '%s\n' "$_cl" >>"$_cf"; done
     echo "$_cf"
 }

@@ -30,13 +30,29 @@ needs it) and each prints one line:
   hold N          open N more connections at once, send a status request on
                   each, read one frame from each, print "HOLD ok=.. error=..
                   eof=.." and one "HOLDERR <message>" per error, close them
+  pipeline N JSON send N copies of the request JSON on this connection in one
+                  go and never read the answers: sends while the daemon
+                  reads, stops once nothing more went out for 3 s, prints
+                  "PIPELINE sent=K of N" (K whole requests sent); the
+                  connection stays open for the next actions
+  pipeline-read N JSON  the same, with a thread reading the answers as they
+                  come: "PIPELINE sent=N answered=M ok=K"
+  conns N         open N more connections and keep them open, idle, until
+                  the end: "CONNS N"
+  closed          how many of the connections of conns the daemon has
+                  closed meanwhile: "CLOSED K of N"
+  busy N S        open N more connections and keep each busy for S seconds
+                  (a status request, answer read, every 0.2 s), then close
+                  them: "BUSY N answered=K" (and "BUSY OPEN" once open)
 Exit status: 0, 1 if the socket cannot be reached, 2 for bad usage, 3 if
 the --expect expression is false.
 """
 import json
+import select
 import socket
 import struct
 import sys
+import threading
 import time
 
 TIMEOUT = 10.0
@@ -296,6 +312,120 @@ def hold(path, n):
             s.close()
 
 
+def pipeline(s, n, req):
+    """Sends n copies of req without reading; returns the whole requests sent."""
+    data = req * n
+    off = 0
+    s.setblocking(False)
+    last = time.monotonic()
+    try:
+        while off < len(data) and time.monotonic() - last < 3.0:
+            try:
+                k = s.send(data[off:off + 65536])
+                if k > 0:
+                    off += k
+                    last = time.monotonic()
+            except BlockingIOError:
+                select.select([], [s], [], 0.2)
+            except (BrokenPipeError, ConnectionResetError):
+                break
+    finally:
+        s.settimeout(TIMEOUT)
+    emit("PIPELINE sent=%d of %d" % (off // len(req), n))
+
+
+def pipeline_read(s, n, req):
+    got = {"answered": 0, "ok": 0}
+
+    def reader():
+        # Frames are split by their headers only (decoding each in Python
+        # would make this client, not the daemon, the bottleneck); an
+        # answer is "ok" if it holds the bytes of "ok": true.
+        buf = b""
+        while got["answered"] < n:
+            try:
+                chunk = s.recv(1 << 20)
+            except (socket.timeout, OSError):
+                break
+            if not chunk:
+                break
+            buf += chunk
+            off = 0
+            while len(buf) - off >= 4:
+                ln = struct.unpack(">I", buf[off:off + 4])[0]
+                if len(buf) - off - 4 < ln:
+                    break
+                got["answered"] += 1
+                if b"\xa2ok\xc3" in buf[off + 4:off + 4 + ln]:
+                    got["ok"] += 1
+                off += 4 + ln
+            buf = buf[off:]
+
+    t = threading.Thread(target=reader)
+    t.start()
+    sent = 0
+    try:
+        for i in range(0, n, 4096):
+            k = min(4096, n - i)
+            s.sendall(req * k)
+            sent += k
+    except OSError:
+        pass
+    t.join(TIMEOUT * 6)
+    emit("PIPELINE sent=%d answered=%d ok=%d" % (sent, got["answered"], got["ok"]))
+
+
+KEPT = []
+
+
+def busy(path, n, secs):
+    """n connections, each asking for status and reading the answer every
+    0.2 s for secs seconds: never idle, so never closed to make room."""
+    socks = [connect(path) for _ in range(n)]
+    print("BUSY OPEN", flush=True)    # for a script waiting on them (not in "out")
+    ok = 0
+    end = time.monotonic() + secs
+    try:
+        while time.monotonic() < end:
+            for s in socks:
+                s.sendall(STATUS)
+            for s in socks:
+                kind, val = recv_frame(s)
+                if kind == "RESP" and isinstance(val, dict) and val.get("ok") is True:
+                    ok += 1
+            time.sleep(0.2)
+    finally:
+        for s in socks:
+            s.close()
+    emit("BUSY %d answered=%d" % (n, ok))
+
+
+def conns(path, n):
+    for _ in range(n):
+        KEPT.append(connect(path))
+    emit("CONNS %d" % n)
+
+
+def closed():
+    """Counts the kept connections the daemon closed (what it sent first,
+    such as the reason, is read and dropped)."""
+    k = 0
+    for s in KEPT:
+        s.setblocking(False)
+        try:
+            while True:
+                if s.recv(65536) == b"":
+                    k += 1
+                    break
+        except BlockingIOError:
+            pass
+        except OSError:
+            k += 1
+        finally:
+            s.settimeout(TIMEOUT)
+    emit("CLOSED %d of %d" % (k, len(KEPT)))
+
+
 def churn(path, n):
     for i in range(n):
         s = connect(path)
@@ -327,9 +457,10 @@ def main(argv):
         while i < len(acts):
             a = acts[i]
             arg = acts[i + 1] if i + 1 < len(acts) else None
-            one_arg = a in ("json", "mp", "raw", "len", "zeros", "sleep", "churn", "hold")
-            if one_arg and arg is None:
-                print("ctlpoke: %s needs an argument" % a, file=sys.stderr)
+            one_arg = a in ("json", "mp", "raw", "len", "zeros", "sleep", "churn", "hold", "conns")
+            two_args = a in ("pipeline", "pipeline-read", "busy")
+            if (one_arg and arg is None) or (two_args and i + 2 >= len(acts)):
+                print("ctlpoke: %s needs %s" % (a, "two arguments" if two_args else "an argument"), file=sys.stderr)
                 return 2
             if a == "json":
                 send(sock(), frame(enc(from_json(json.loads(arg)), bytearray())))
@@ -365,16 +496,27 @@ def main(argv):
                 churn(path, int(arg))
             elif a == "hold":
                 hold(path, int(arg))
+            elif a in ("pipeline", "pipeline-read"):
+                req = frame(enc(from_json(json.loads(acts[i + 2])), bytearray()))
+                (pipeline if a == "pipeline" else pipeline_read)(sock(), int(arg), req)
+            elif a == "busy":
+                busy(path, int(arg), float(acts[i + 2]))
+            elif a == "conns":
+                conns(path, int(arg))
+            elif a == "closed":
+                closed()
             else:
                 print("ctlpoke: unknown action %s" % a, file=sys.stderr)
                 return 2
-            i += 2 if one_arg else 1
+            i += 3 if two_args else 2 if one_arg else 1
     except OSError as e:
         print("ctlpoke: %s: %s" % (path, e), file=sys.stderr)
         return 1
     finally:
         if conn[0] is not None:
             conn[0].close()
+        for s in KEPT:
+            s.close()
     if expect is not None:
         try:
             good = eval(expect, {"out": OUT, "json": json})

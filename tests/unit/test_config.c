@@ -1,0 +1,161 @@
+/* The config file reader (daemon/config.c): a byte order mark, NUL bytes,
+ * a directory, a network_key in a file others can read, and the line and
+ * file size limits at their edges. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include "twin/err.h"
+#include "twin/keytext.h"
+#include "twin/limits.h"
+#include "config.h"
+#include "log.h"
+
+static char err[1024];
+
+static int parse(tw_config *c, const char *text, size_t len)
+{
+    FILE *f = fmemopen((void *)text, len, "r");
+    assert_non_null(f);
+    tw_config_defaults(c);
+    err[0] = 0;
+    int rc = tw_config_parse(c, f, "t.conf", err, sizeof err);
+    fclose(f);
+    return rc;
+}
+
+static void test_bom(void **state)
+{
+    tw_config c;
+    static const char bom[] = "\xEF\xBB\xBFlog_level = debug\n";
+    assert_int_equal(parse(&c, bom, sizeof bom - 1), 0);
+    assert_int_equal(c.log_level, TW_LOG_DEBUG);
+    /* A BOM alone, or before a comment, is an empty file. */
+    assert_int_equal(parse(&c, "\xEF\xBB\xBF", 3), 0);
+    assert_int_equal(parse(&c, "\xEF\xBB\xBF# comment\n", 12), 0);
+    /* Only at the start of the file: elsewhere it is part of a key. */
+    static const char late[] = "log_level = info\n\xEF\xBB\xBFlog_level = debug\n";
+    assert_int_equal(parse(&c, late, sizeof late - 1), TW_EINVAL);
+    assert_non_null(strstr(err, "t.conf:2: unknown setting"));
+}
+
+static void test_nul(void **state)
+{
+    tw_config c;
+    static const char t[] = "log_level = warn\0peer = 127.0.0.1:1\n";
+    assert_int_equal(parse(&c, t, sizeof t - 1), TW_EINVAL);
+    assert_string_equal(err, "t.conf:1: NUL byte: this is not a text file");
+    static const char t2[] = "log_level = warn\n# fine\n\0";
+    assert_int_equal(parse(&c, t2, sizeof t2 - 1), TW_EINVAL);
+    assert_non_null(strstr(err, "t.conf:3: NUL byte"));
+    /* Without NUL bytes the same settings pass, the last line without a newline too. */
+    static const char t3[] = "log_level = warn\npeer = 127.0.0.1:1";
+    assert_int_equal(parse(&c, t3, sizeof t3 - 1), 0);
+    assert_int_equal(c.log_level, TW_LOG_WARN);
+    assert_int_equal(c.npeers, 1);
+}
+
+/* TW_CONF_LINE_MAX bytes in a line pass, one more is refused. */
+static void test_line_edge(void **state)
+{
+    tw_config c;
+    char *t = malloc(TW_CONF_LINE_MAX + 3);
+    assert_non_null(t);
+    memset(t, '#', TW_CONF_LINE_MAX + 1);
+    t[TW_CONF_LINE_MAX] = '\n';
+    assert_int_equal(parse(&c, t, TW_CONF_LINE_MAX + 1), 0);
+    t[TW_CONF_LINE_MAX] = '#';
+    t[TW_CONF_LINE_MAX + 1] = '\n';
+    assert_int_equal(parse(&c, t, TW_CONF_LINE_MAX + 2), TW_EINVAL);
+    assert_non_null(strstr(err, "t.conf:1: line longer than 1024 bytes"));
+    free(t);
+}
+
+/* A file of TW_CONF_FILE_MAX bytes passes, one more byte is refused. */
+static void test_file_edge(void **state)
+{
+    tw_config c;
+    size_t n = TW_CONF_FILE_MAX;
+    char *t = malloc(n + 1);
+    assert_non_null(t);
+    for (size_t i = 0; i < n; i += 64) {
+        memset(t + i, '#', 63);
+        t[i + 63] = '\n';
+    }
+    assert_int_equal(parse(&c, t, n), 0);
+    t[n] = '\n';
+    assert_int_equal(parse(&c, t, n + 1), TW_ETOOBIG);
+    assert_non_null(strstr(err, "file larger than 1048576 bytes"));
+    free(t);
+}
+
+static void write_file(const char *path, const char *text, mode_t mode)
+{
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fputs(text, f);
+    fclose(f);
+    assert_int_equal(chmod(path, mode), 0);
+}
+
+static void test_load(void **state)
+{
+    char dir[] = "/tmp/twconf.XXXXXX", path[64], line[128], key[TW_KEYTEXT_LEN + 1];
+    uint8_t k[32];
+    tw_config c;
+    assert_non_null(mkdtemp(dir));
+    /* A directory is refused, not read as an empty file. */
+    tw_config_defaults(&c);
+    assert_int_equal(tw_config_load(&c, dir, err, sizeof err), TW_EINVAL);
+    assert_non_null(strstr(err, "is a directory, not a config file"));
+
+    memset(k, 7, sizeof k);
+    tw_keytext_encode(key, TW_NETTEXT_PREFIX, k);
+    snprintf(line, sizeof line, "network_key = %s\n", key);
+    snprintf(path, sizeof path, "%s/twind.conf", dir);
+    static const mode_t refused[] = { 0644, 0640, 0604, 0620, 0602 };
+    for (size_t i = 0; i < sizeof refused / sizeof refused[0]; i++) {
+        write_file(path, line, refused[i]);
+        tw_config_defaults(&c);
+        assert_int_equal(tw_config_load(&c, path, err, sizeof err), TW_EPERM);
+        assert_non_null(strstr(err, "sets network_key and is accessible by other users"));
+        assert_non_null(strstr(err, "chmod 600"));
+    }
+    write_file(path, line, 0600);
+    tw_config_defaults(&c);
+    assert_int_equal(tw_config_load(&c, path, err, sizeof err), 0);
+    assert_true(c.have_network_key);
+    assert_memory_equal(c.network_key, k, 32);
+    write_file(path, line, 0400);
+    tw_config_defaults(&c);
+    assert_int_equal(tw_config_load(&c, path, err, sizeof err), 0);
+    /* Without a network key, a readable config is fine. */
+    write_file(path, "log_level = warn\n", 0644);
+    tw_config_defaults(&c);
+    assert_int_equal(tw_config_load(&c, path, err, sizeof err), 0);
+    assert_int_equal(c.log_level, TW_LOG_WARN);
+    /* A missing file names itself. */
+    unlink(path);
+    assert_int_equal(tw_config_load(&c, path, err, sizeof err), TW_EIO);
+    assert_non_null(strstr(err, path));
+    rmdir(dir);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_bom),
+        cmocka_unit_test(test_nul),
+        cmocka_unit_test(test_line_edge),
+        cmocka_unit_test(test_file_edge),
+        cmocka_unit_test(test_load),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
