@@ -398,9 +398,14 @@ static int load_roots_file(tw_node *n, char *err, size_t errlen)
     tw_admit *a = n->admit;
     char path[TW_PATH_MAX + 32], line[256];
     snprintf(path, sizeof path, "%s/%s", n->cfg.data_dir, TW_ROOTS_FILE);
-    FILE *f = fopen(path, "r");
+    /* Never through a symbolic link: the data directory's files are this
+     * node's own (issue of a link placed there by someone else). */
+    int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    FILE *f = fd >= 0 ? fdopen(fd, "r") : NULL;
     if (!f) {
-        if (errno == ENOENT) return 0;
+        if (fd < 0 && errno == ENOENT) return 0;
+        if (fd < 0 && errno == ELOOP) ERR(TW_EPERM, "%s is a symbolic link; twind reads only a regular file there", path);
+        if (fd >= 0) close(fd);
         ERR(TW_EIO, "cannot read %s: %s", path, strerror(errno));
     }
     unsigned lineno = 0;
@@ -434,8 +439,15 @@ int tw_admit_write_roots(tw_node *n, const uint8_t (*roots)[TW_KEY_LEN], size_t 
     char path[TW_PATH_MAX + 48], tmp[TW_PATH_MAX + 56];
     snprintf(path, sizeof path, "%s/%s%s", n->cfg.data_dir, TW_ROOTS_FILE, suffix);
     snprintf(tmp, sizeof tmp, "%s.tmp", path);
-    FILE *f = fopen(tmp, "w");
-    if (!f) ERR(TW_EIO, "cannot create %s: %s", tmp, strerror(errno));
+    /* A fresh file (O_EXCL after removing a stale one), never a link's
+     * target, then renamed over the old name. */
+    unlink(tmp);
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+    FILE *f = fd >= 0 ? fdopen(fd, "w") : NULL;
+    if (!f) {
+        if (fd >= 0) close(fd);
+        ERR(TW_EIO, "cannot create %s: %s", tmp, strerror(errno));
+    }
     fprintf(f, "# Root keys of this node's network, one per line (written by twin invite or twin join).\n"
                "# Root keys in the config file (root = ...) take precedence over this file.\n");
     for (size_t i = 0; i < nroots; i++) {

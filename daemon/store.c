@@ -376,6 +376,23 @@ int tw_store_open(tw_store **out, const char *dir, uint64_t map_ceiling,
         free(s);
         return TW_EIO;
     }
+    /* LMDB opens its files by name and follows links: refuse a store
+     * directory or store file that is a symbolic link (someone else's file
+     * would be mapped and written), as the other files of the data
+     * directory are opened with O_NOFOLLOW. */
+    {
+        static const char *const names[] = { "", "/data.mdb", "/lock.mdb" };
+        for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+            char f[4200];
+            struct stat st;
+            snprintf(f, sizeof f, "%s%s", path, names[i]);
+            if (lstat(f, &st) == 0 && S_ISLNK(st.st_mode)) {
+                snprintf(err, errlen, "%s is a symbolic link; twind keeps its store only in a directory and files of its own", f);
+                free(s);
+                return TW_EPERM;
+            }
+        }
+    }
     if ((rc = env_open(s))) goto fail;
     snprintf(s->path, sizeof s->path, "%s/data.mdb", path);
     int dead = 0;

@@ -61,6 +61,21 @@ start_fails "a symbolic link at twind.sock is refused" "is not a socket (a symbo
 [ -L "$TW_ROOT/d3/twind.sock" ] && [ "$(cat "$F/victim")" = "precious data" ] && pass "the link and its target are left alone" ||
     fail "the link and its target are left alone"
 rm "$TW_ROOT/d3/twind.sock"
+# network.roots and the store are not read or written through links either.
+mkdir -m 700 "$TW_ROOT/d5"
+if tw_start d5; then tw_stop d5; fi
+cp "$F/victim" "$F/victim.roots"
+ln -s "$F/victim.roots" "$TW_ROOT/d5/network.roots"
+start_fails "a symbolic link at network.roots is refused" "network.roots is a symbolic link" --data-dir "$TW_ROOT/d5"
+rm "$TW_ROOT/d5/network.roots"
+mv "$TW_ROOT/d5/store" "$F/elsewhere-store"
+ln -s "$F/elsewhere-store" "$TW_ROOT/d5/store"
+start_fails "a symbolic link at store is refused" "store is a symbolic link" --data-dir "$TW_ROOT/d5"
+rm "$TW_ROOT/d5/store" && mv "$F/elsewhere-store" "$TW_ROOT/d5/store"
+ln -sf "$F/victim" "$TW_ROOT/d5/store/lock.mdb"
+start_fails "a symbolic link at store/lock.mdb is refused" "lock.mdb is a symbolic link" --data-dir "$TW_ROOT/d5"
+[ "$(cat "$F/victim")" = "precious data" ] && pass "no link's target was written" || fail "no link's target was written"
+
 # The socket of a twind killed with -9 is still cleared.
 if tw_start d3; then pass "twind starts on the cleared directory"; else fail "twind starts on the cleared directory"; fi
 tw_kill9 d3
