@@ -129,6 +129,56 @@ EOF
 then pass "list group leaves out the hub's listing its group's own record supersedes; --all marks it ($(cat "$F/gmarks.txt"))"
 else fail "list group leaves out the superseded group listing" "$(cat "$F/gmarks.txt")"; fi
 
+# Text for people, on a terminal 100 columns wide (a pseudo-terminal):
+# codes with their names, references as fingerprints (a full key only where
+# a command needs it), lines within 100 columns.
+if python3 - "$TWIN" "$TW_ROOT/assoc" "$AK" "$CK" "$F" >"$F/text.txt" 2>&1 <<'EOF'
+import os, pty, subprocess, sys, time, unicodedata
+twin, ddir, ak, ck, fdir = sys.argv[1:6]
+def run_tty(*args):
+    m, s = pty.openpty()
+    p = subprocess.Popen([twin, "--data-dir", ddir] + list(args), stdout=s, stderr=subprocess.DEVNULL,
+                         env=dict(os.environ, COLUMNS="100"))
+    os.close(s)
+    out, end = b"", time.time() + 60
+    while time.time() < end:
+        try:
+            d = os.read(m, 65536)
+        except OSError:
+            break
+        if not d:
+            break
+        out += d
+    p.wait(timeout=30)
+    os.close(m)
+    return out.decode("utf-8").replace("\r\n", "\n")
+gaps, stats = run_tty("gaps"), run_tty("stats")
+open(fdir + "/gaps.txt", "w", encoding="utf-8").write(gaps)
+open(fdir + "/stats.txt", "w", encoding="utf-8").write(stats)
+def width(s):
+    return sum(0 if unicodedata.combining(c) or c in "\u2068\u2069" else 2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in s)
+bad = []
+for name, text in (("gaps", gaps), ("stats", stats)):
+    long = [l for l in text.splitlines() if width(l) > 100]
+    if long:
+        bad.append("%s: %d lines over 100 columns, e.g. %r" % (name, len(long), long[0][:120]))
+keys = [l for l in gaps.splitlines() if "twk_" in l and not l.startswith("      own_key=twk_")]
+if keys:
+    bad.append("gaps shows a key outside a command: %r" % keys[0][:120])
+for want in ("PS-RBH Ramallah and al-Bireh", "groups listed more than once", "own_key=" + ck,
+             "links whose group or place is not found", ak[4:14] + "/hub-jifnah"):
+    if want not in gaps:
+        bad.append("gaps lacks %r" % want)
+for want in ("PS Palestine", "FR France", "E12000005 West Midlands", "PS-BTH Bethlehem", "groups_region_source"):
+    if want not in stats:
+        bad.append("stats lacks %r" % want)
+print("; ".join(bad) or "%d + %d lines" % (len(gaps.splitlines()), len(stats.splitlines())))
+sys.exit(1 if bad else 0)
+EOF
+then pass "twin gaps and stats show codes with names, fingerprints, lines within 100 columns ($(cat "$F/text.txt"))"
+    mkdir -p tests/out && cp "$F/gaps.txt" tests/out/reports-gaps.txt && cp "$F/stats.txt" tests/out/reports-stats.txt
+else fail "twin gaps and stats show codes with names, fingerprints, lines within 100 columns" "$(cat "$F/text.txt")"; fi
+
 # Exports.
 check_out "twin stats --csv" 0 "active_links_by_governorate,PS-" tw assoc stats --csv
 check_out "twin gaps --csv lists the places" 0 "listed_twice," tw assoc gaps --csv
@@ -172,6 +222,25 @@ sys.exit(0 if ok else 1)
 EOF
 then pass "report.html is well-formed, has SVG charts and no external URL ($(cat "$F/html.txt"))"
 else fail "report.html is well-formed, has SVG charts and no external URL"; sed 's/^/      /' "$F/html.txt"; fi
+
+if python3 - "$HTML" >"$F/html_names.txt" 2>&1 <<'EOF'
+import re, sys
+text = open(sys.argv[1], encoding="utf-8").read()
+body = re.sub(r"<style>.*?</style>", "", text, flags=re.S)
+bad = []
+for code in ("PS-RBH", "E12000007", "S92000003", "twk_"):
+    if code in body:
+        bad.append("shows %s" % code)
+for want in ("Ramallah and al-Bireh", "West Midlands", "Palestine <span lang=\"ar\" dir=\"rtl\">فلسطين</span>",
+             "France", "Active links by partner country", "confirmed links (stated by both sides)",
+             "Groups listed more than once", "Links whose group or place is not found", "بيت ساحور"):
+    if want not in body:
+        bad.append("lacks %r" % want)
+print("; ".join(bad) or "names, not codes or keys")
+sys.exit(1 if bad else 0)
+EOF
+then pass "report.html names regions, governorates and countries (Arabic where known), no codes or keys ($(cat "$F/html_names.txt"))"
+else fail "report.html names regions, governorates and countries, no codes or keys" "$(cat "$F/html_names.txt")"; fi
 
 CHROME=$(command -v chromium || command -v chromium-browser || true)
 if [ -z "$CHROME" ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
