@@ -198,6 +198,8 @@ struct tw_report {
     hmap hauthor, hgroup, hplace, hname, hunit;
     hmap pnamed, gnamed;        /* (identity, key named as committee / own_key by one of its records) */
     hmap hlad;                  /* normalised local authority name -> index in the LAD list */
+    hmap hlatext;               /* local_authority as written -> LAD index + 1, 0 none: groups
+                                   of one area write it alike, so most look-ups end here */
     tw_buf folds;               /* the folded names of every place, back to back */
     uint64_t records;
     bool finished, compact;
@@ -230,9 +232,9 @@ static void free_work(tw_report *r)
 {
     free(r->authors.v); free(r->groups.v); free(r->places.v); free(r->links.v); free(r->units.v);
     free(r->hauthor.e); free(r->hgroup.e); free(r->hplace.e); free(r->hname.e); free(r->hunit.e);
-    free(r->pnamed.e); free(r->gnamed.e); free(r->hlad.e);
+    free(r->pnamed.e); free(r->gnamed.e); free(r->hlad.e); free(r->hlatext.e);
     memset(&r->pnamed, 0, sizeof r->pnamed); memset(&r->gnamed, 0, sizeof r->gnamed);
-    memset(&r->hlad, 0, sizeof r->hlad);
+    memset(&r->hlad, 0, sizeof r->hlad); memset(&r->hlatext, 0, sizeof r->hlatext);
     memset(&r->authors, 0, sizeof r->authors); memset(&r->groups, 0, sizeof r->groups);
     memset(&r->places, 0, sizeof r->places); memset(&r->links, 0, sizeof r->links);
     memset(&r->units, 0, sizeof r->units);
@@ -421,7 +423,12 @@ static int la_find(tw_report *r, const tw_val *v, const tw_code **out)
     uint32_t found;
     *out = NULL;
     if (!v || v->type != TW_STR || v->len > TW_STR_MAX) return 0;
-    if ((*out = tw_code_find_sorted(lads, n, v->v.s, v->len))) return 0;
+    int64_t known = hm_get(&r->hlatext, v->v.s, v->len);
+    if (known >= 0) {
+        *out = known ? &lads[known - 1] : NULL;
+        return 0;
+    }
+    if ((*out = tw_code_find_sorted(lads, n, v->v.s, v->len))) goto remember;
     if (!r->hlad.n) {
         /* The index of names, built at the first name looked up.  "Bristol,
          * City of" is also "Bristol" (and so "City of Bristol"). */
@@ -440,7 +447,8 @@ static int la_find(tw_report *r, const tw_val *v, const tw_code **out)
     size_t l = la_norm(r->fold, v->v.s, v->len);
     int64_t i = la_try(&r->hlad, r->fold, l, 2);
     if (i >= 0) *out = &lads[i];
-    return 0;
+remember:
+    return hm_put(&r->hlatext, &r->a, v->v.s, v->len, *out ? (uint32_t)(*out - lads) + 1 : 0, &found);
 }
 
 /* A group's region: its region field, else the region of its local
@@ -911,6 +919,7 @@ int tw_report_finish(tw_report *r)
     for (uint32_t i = 0; i < r->groups.n; i++) {
         uint32_t root = g_root(gr, i);
         const rgroup *rep = &gr[gr[root].rep];
+        if (root == i && !gr[i].own) continue;      /* its own representative so far */
         if (gr[i].own && !gr[root].has_own) {
             gr[root].has_own = true;
             gr[root].rep = i;
@@ -1439,24 +1448,24 @@ static int gaps_dangling(gaps *q, tw_buf *out)
 }
 
 /* Group identities that look like one group: the same folded name in the
- * same nation.  Each cluster is chained from its first identity by
- * reference; gcount[first] is its size. */
+ * same nation.  Identities are hashed in index order; only the members of
+ * the clusters found are then sorted, so the cost is linear in the groups
+ * plus the clusters' sorting.  Each cluster is chained (gnext) from its
+ * first identity by reference, gcount[first] its size; gclus lists the
+ * clusters by their first identity's reference. */
 static int group_clusters(gaps *q)
 {
     const tw_report *r = q->r;
     hmap m = { 0 };
     tw_arena a;
-    uint32_t *roots = malloc((r->groups.n + 1) * sizeof *roots), *last = malloc((r->groups.n + 1) * sizeof *last);
-    size_t nr = 0;
+    uint32_t *last = malloc((r->groups.n + 1) * sizeof *last), *mem = NULL;
     int rc = 0;
     tw_arena_init(&a, 0);
-    if (!roots || !last) { rc = TW_ENOMEM; goto done; }
-    for (uint32_t i = 0; i < r->groups.n; i++)
-        if (r->groups.v[i].parent == i) roots[nr++] = i;
-    sort_r = r;
-    qsort(roots, nr, sizeof *roots, cmp_group_ref);
-    for (size_t j = 0; j < nr; j++) {
-        uint32_t i = roots[j], found;
+    if (!last) { rc = TW_ENOMEM; goto done; }
+    size_t nmem = 0;
+    for (uint32_t i = 0; i < r->groups.n; i++) {
+        uint32_t found;
+        if (r->groups.v[i].parent != i) continue;
         const rgroup *g = grep_of(r, i);
         uint8_t k[sizeof(void *) + 4 * TW_STR_MAX + 1];
         size_t fl = strlen(g->fname);
@@ -1470,14 +1479,26 @@ static int group_clusters(gaps *q)
         if (found == i) continue;
         q->gnext[last[found]] = i;
         last[found] = i;
-        if (++q->gcount[found] == 2) q->gclus[q->ngclus++] = found;
+        if (++q->gcount[found] == 2) { q->gclus[q->ngclus++] = found; nmem++; }
+        nmem++;
     }
-    /* Clusters come out in the order of their first identity: sorted. */
+    /* Each cluster's members by reference, rechained from the first. */
+    if (q->ngclus && !(mem = malloc(nmem * sizeof *mem))) { rc = TW_ENOMEM; goto done; }
+    sort_r = r;
+    for (size_t c = 0; c < q->ngclus; c++) {
+        uint32_t head = q->gclus[c], n = 0;
+        for (uint32_t i = head; i != NIL32; i = q->gnext[i]) mem[n++] = i;
+        qsort(mem, n, sizeof *mem, cmp_group_ref);
+        for (uint32_t j = 0; j < n; j++) q->gnext[mem[j]] = j + 1 < n ? mem[j + 1] : NIL32;
+        q->gcount[mem[0]] = n;
+        q->gclus[c] = mem[0];
+    }
+    qsort(q->gclus, q->ngclus, sizeof *q->gclus, cmp_group_ref);
 done:
     free(m.e);
     tw_arena_free(&a);
-    free(roots);
     free(last);
+    free(mem);
     return rc;
 }
 
