@@ -157,6 +157,7 @@ jq_ "list group --all: the hub's listing superseded by the group's own record" "
 tw hub --json show group hub-camden >"$F/show_hubcamden.json" 2>"$TW_ERR" || fail "twin show group hub-camden --json"
 jq_ "show --json: superseded_by on the hub's group listing" "$F/show_hubcamden.json" \
     "[r.get('superseded_by') for r in d] == ['$GK/camden']"
+check_out "show group hub-camden names the group's own entry" 0 "$GK/camden (the group's own entry)" tw hub show group hub-camden
 for n in grp hub comm; do
     tw "$n" --json stats >"$F/gstats_$n.json" 2>"$TW_ERR" || fail "twin stats --json on $n"
     jq_ "stats on $n: three group records, two groups; the hub's link is camden's, still one confirmed" "$F/gstats_$n.json" \
