@@ -282,7 +282,10 @@ static int csv_counts(tw_buf *b, const char *prefix, const tw_val *m)
 }
 
 /* The lists of a gaps answer, one row per item:
- * list,ref,name,subdivision,place_kind,detail. */
+ * list,ref,name,subdivision,place_kind,detail; then the look-alike groups
+ * (ref: their first record; subdivision: the nation; detail: the records)
+ * and the dangling references (ref: the link; name: what is not found;
+ * detail: the references as written). */
 static int csv_gap_lists(tw_buf *b, const tw_val *g)
 {
     int rc = csv_row(b, 6, "list", "ref", "name", "subdivision", "place_kind", "detail");
@@ -314,6 +317,32 @@ static int csv_gap_lists(tw_buf *b, const tw_val *g)
             snprintf(sub, sizeof sub, "%.60s", vstr(it, "subdivision"));
             rc = csv_row(b, 6, lists[li], ref, name, sub, vstr(it, "place_kind"), (const char *)d.p);
         }
+    }
+    const tw_val *gl = tw_v_get(g, "groups_listed_twice"), *dl = tw_v_get(g, "dangling");
+    for (uint32_t i = 0; gl && gl->type == TW_ARR && i < gl->len && rc == 0; i++) {
+        const tw_val *it = &gl->v.arr[i], *recs = tw_v_get(it, "records");
+        char name[1100], nation[64], first[1100];
+        tw_buf_reset(&d);
+        for (uint32_t j = 0; recs && recs->type == TW_ARR && j < recs->len; j++) {
+            if (j) tw_buf_put(&d, "; ", 2);
+            tw_out_text(&d, &recs->v.arr[j]);
+        }
+        tw_buf_put(&d, "", 1);
+        first[0] = 0;
+        if (recs && recs->type == TW_ARR && recs->len && recs->v.arr[0].type == TW_STR)
+            snprintf(first, sizeof first, "%.*s", (int)recs->v.arr[0].len, recs->v.arr[0].v.s);
+        snprintf(name, sizeof name, "%s", vstr(it, "name"));
+        snprintf(nation, sizeof nation, "%.60s", vstr(it, "nation"));
+        rc = csv_row(b, 6, "groups_listed_twice", first, name, nation, "", (const char *)d.p);
+    }
+    for (uint32_t i = 0; dl && dl->type == TW_ARR && i < dl->len && rc == 0; i++) {
+        const tw_val *it = &dl->v.arr[i];
+        char link[1100], missing[64], gref[1100], row[2300];
+        snprintf(link, sizeof link, "%s", vstr(it, "link"));
+        snprintf(missing, sizeof missing, "%.60s", vstr(it, "missing"));
+        snprintf(gref, sizeof gref, "%s", vstr(it, "group"));
+        snprintf(row, sizeof row, "group=%s; place=%s", gref, vstr(it, "place"));
+        rc = csv_row(b, 6, "dangling", link, missing, "", "", row);
     }
     tw_buf_free(&d);
     tw_buf_free(&s);
@@ -672,10 +701,15 @@ const tw_cmd tw_cmd_gaps = {
     "gaps", "coverage and duplication: places with no partner, places sought twice, matches",
     "[--csv [--counts]] [--counts] [--dormant-months N] [--at MS]",
     "Places with no active partner (by governorate and kind), places with two or\n"
-    "more groups active or exploring, places listed more than once, and the\n"
-    "places suggested to each group seeking a partner.\n\n"
+    "more groups active or exploring, places and groups listed more than once\n"
+    "(with the twin publish ... own_key= command that links a group listing to\n"
+    "the group's own record), links whose group or place is not found, and the\n"
+    "places suggested to each group seeking a partner.  Codes are shown with\n"
+    "their names, records as FINGERPRINT/SLOT.\n\n"
     "  --counts            count tables only, no lists\n"
-    "  --csv               the lists as rows list,ref,name,subdivision,place_kind,detail;\n"
+    "  --csv               the lists as rows list,ref,name,subdivision,place_kind,detail\n"
+    "                      (groups_listed_twice: nation in subdivision; dangling: the\n"
+    "                      link, what is not found, the references as written);\n"
     "                      with --counts, rows table,key,count\n"
     "  --dormant-months N  accepted for symmetry with twin report (default 12)\n"
     "  --at MS             compute as at this time (ms since the epoch)\n",

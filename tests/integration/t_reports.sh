@@ -182,6 +182,8 @@ else fail "twin gaps and stats show codes with names, fingerprints, lines within
 # Exports.
 check_out "twin stats --csv" 0 "active_links_by_governorate,PS-" tw assoc stats --csv
 check_out "twin gaps --csv lists the places" 0 "listed_twice," tw assoc gaps --csv
+check_out "twin gaps --csv lists the look-alike groups" 0 "groups_listed_twice,$CK/lookalike," tw assoc gaps --csv
+check_out "twin gaps --csv lists the dangling references" 0 "dangling,$CK/c-key,group and place,,,group=; place=" tw assoc gaps --csv
 check_out "twin gaps --csv --counts" 0 "unpartnered_by_kind," tw assoc gaps --csv --counts
 check_out "twin report --csv" 0 "gaps.unpartnered_by_governorate," tw assoc report --csv
 tw assoc report --aggregate >"$F/agg.json"
