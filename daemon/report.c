@@ -431,10 +431,18 @@ static int la_find(tw_report *r, const tw_val *v, const tw_code **out)
     if ((*out = tw_code_find_sorted(lads, n, v->v.s, v->len))) goto remember;
     if (!r->hlad.n) {
         /* The index of names, built at the first name looked up.  "Bristol,
-         * City of" is also "Bristol" (and so "City of Bristol"). */
+         * City of" is also "Bristol" (and so "City of Bristol"), "County
+         * Durham" and "City of Edinburgh" also "Durham" and "Edinburgh". */
         for (uint32_t i = 0; i < n; i++) {
             size_t l = la_norm(r->fold, lads[i].name, strlen(lads[i].name));
             if ((rc = hm_put(&r->hlad, &r->a, r->fold, l, i, &found))) return rc;
+            static const char *const leading[] = { "county ", "city of " };
+            for (size_t s = 0; s < 2; s++) {
+                size_t sl = strlen(leading[s]);
+                if (l > sl && memcmp(r->fold, leading[s], sl) == 0 &&
+                    (rc = hm_put(&r->hlad, &r->a, r->fold + sl, l - sl, i, &found)))
+                    return rc;
+            }
             static const char *const inverted[] = { " city of", " county of" };
             for (size_t s = 0; s < 2; s++) {
                 size_t sl = strlen(inverted[s]);

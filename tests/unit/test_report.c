@@ -706,6 +706,7 @@ static void test_region_inferred(void **state)
         { "england", "Westmorland and Furness", "E12000002" },   /* April 2023 */
         { "england", "Stockton on Tees", "E12000001" },
         { "scotland", "Dundee City Council", "S92000003" },
+        { "england", "Durham", "E12000001" },                    /* "County Durham" */
         { "wales", NULL, "W92000004" },                          /* the nation's own code */
         { "england", "Cardiff", "(none)" },                      /* not in England */
         { "england", "Nowhere Borough Council", "(none)" },
@@ -725,7 +726,7 @@ static void test_region_inferred(void **state)
         "local_authority=Camden", NULL);
     stats(&f);
     assert_int_equal(cnt(&f, "groups_region_source", "given"), 1);
-    assert_int_equal(cnt(&f, "groups_region_source", "inferred"), 9);
+    assert_int_equal(cnt(&f, "groups_region_source", "inferred"), 10);
     assert_int_equal(cnt(&f, "groups_region_source", "none"), 3);
     assert_int_equal(cnt(&f, "groups_by_region", "E12000007"), 2);
     assert_int_equal(cnt(&f, "groups_by_region", "E12000004"), 1);  /* the field wins */
