@@ -79,7 +79,7 @@ typedef struct author_text {
     char kt[TW_KEYTEXT_LEN + 1], fp[TW_FPR_CHARS + 1];
 } author_text;
 
-/* What the report says of a link or place record (see "marks" below). */
+/* What the report says of a link, place or group record (see "marks" below). */
 typedef struct rec_marks {
     bool has_confirmed, confirmed;      /* a link statement of the report */
     const char *superseded_by;          /* a listing superseded by its committee's record */
@@ -184,7 +184,7 @@ typedef struct list_ctx {
     size_t last_len;
     bool more;
     bool all;                                /* superseded place and group listings too */
-    tw_report *marks;                        /* built at the first link or place record */
+    tw_report *marks;                        /* built at the first link, place or group record */
     bool marks_full;                         /* from links too, not places and groups alone */
     int err;
 } list_ctx;
