@@ -116,7 +116,7 @@ enum { REGION_GIVEN, REGION_INFERRED, REGION_NONE };
 typedef struct rgroup {
     uint32_t author, parent, rep;
     int64_t own_key;            /* author index of the own_key, -1 none */
-    const char *slot, *name, *fname;    /* fname: the folded name */
+    const char *slot, *name;    /* name: NULL when absent (folded where compared: gname_fold) */
     const char *kind, *nation, *region;
     uint8_t region_source;
     bool seeking;
@@ -493,19 +493,15 @@ static int add_group(tw_report *r, const tw_entry *en, uint32_t author)
     uint32_t idx = (uint32_t)r->groups.n;
     if ((rc = hm_put(&r->hgroup, &r->a, k, slot_key(k, author, en->slot, en->slot_len), idx, &found))) return rc;
     if (found != idx) return 0;     /* one current version per slot; cannot happen */
-    const tw_val *b = &en->body, *nv = tw_v_get(b, "name");
+    const tw_val *b = &en->body;
     rgroup *g = &r->groups.v[r->groups.n++];
     *g = (rgroup){
         .author = author, .parent = idx, .rep = idx, .own_key = -1,
         .slot = tw_arena_strndup(&r->a, en->slot, en->slot_len),
         .name = str_copy(r, b, "name"), .kind = enum_val("group", "group_kind", b),
-        .nation = enum_val("group", "nation", b), .seeking = bool_val(b, "seeking_partner"), .fname = "",
+        .nation = enum_val("group", "nation", b), .seeking = bool_val(b, "seeking_partner"),
     };
     if (!g->slot) return TW_ENOMEM;
-    if (nv && nv->type == TW_STR && nv->len <= TW_STR_MAX) {
-        size_t fl = tw_text_fold(r->fold, nv->v.s, nv->len);
-        if (!(g->fname = tw_arena_strndup(&r->a, r->fold, fl))) return TW_ENOMEM;
-    }
     if ((rc = group_region(r, b, g))) return rc;
     rauthor *au = &r->authors.v[author];
     if (au->ngroups++ == 0) au->group = idx;
@@ -739,6 +735,17 @@ done:
     return rc;
 }
 
+/* A group's folded name into out (4 * TW_STR_MAX + 1 bytes): folded only
+ * where names are compared (own_key targets, look-alike groups), so that
+ * stats do not pay for it.  Returns its length, 0 without a name. */
+static size_t gname_fold(char *out, const rgroup *g)
+{
+    size_t n = g->name ? strlen(g->name) : 0;
+    if (n > TW_STR_MAX) n = 0;
+    out[0] = 0;
+    return n ? tw_text_fold(out, g->name, n) : 0;
+}
+
 static uint32_t g_root(rgroup *g, uint32_t i)
 {
     uint32_t root = i;
@@ -775,7 +782,7 @@ static int group_precedence(tw_report *r)
     /* (K, folded name) -> K's group record, AMBIG when K has two of that name. */
     for (uint32_t i = 0; i < r->groups.n; i++) {
         if (!au[gr[i].author].gnamed || au[gr[i].author].ngroups < 2) continue;
-        size_t kl = pair_key(k, gr[i].author, gr[i].fname, strlen(gr[i].fname));
+        size_t kl = pair_key(k, gr[i].author, r->fold, gname_fold(r->fold, &gr[i]));
         if ((rc = hm_put(&kname, &r->a, k, kl, i, &found))) goto done;
         if (found != i) hm_find(&kname, k, kl)->val = AMBIG;
     }
@@ -784,7 +791,8 @@ static int group_precedence(tw_report *r)
         const rauthor *o = &au[gr[i].own_key];
         int64_t t = -1;
         if (o->ngroups == 1) t = o->group;
-        else if (o->ngroups > 1) t = hm_get(&kname, k, pair_key(k, (uint32_t)gr[i].own_key, gr[i].fname, strlen(gr[i].fname)));
+        else if (o->ngroups > 1)
+            t = hm_get(&kname, k, pair_key(k, (uint32_t)gr[i].own_key, r->fold, gname_fold(r->fold, &gr[i])));
         if (t >= 0 && t != AMBIG) g_unite(gr, i, (uint32_t)t);
     }
     for (uint32_t i = 0; i < r->groups.n; i++) {
@@ -1476,13 +1484,12 @@ static int group_clusters(gaps *q)
         if (r->groups.v[i].parent != i) continue;
         const rgroup *g = grep_of(r, i);
         uint8_t k[sizeof(void *) + 4 * TW_STR_MAX + 1];
-        size_t fl = strlen(g->fname);
+        size_t fl = gname_fold((char *)k + sizeof(void *), g);
         q->gnext[i] = NIL32;
         q->gcount[i] = 1;
         last[i] = i;
         if (!fl) continue;
         memcpy(k, &g->nation, sizeof(void *));
-        memcpy(k + sizeof(void *), g->fname, fl);
         if ((rc = hm_put(&m, &a, k, sizeof(void *) + fl, i, &found))) goto done;
         if (found == i) continue;
         q->gnext[last[found]] = i;
