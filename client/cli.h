@@ -291,6 +291,13 @@ int tw_cli_records_csv(tw_buf *b, const char *kind, const tw_val *recs, size_t n
 int tw_cli_list_csv(tw_cli *cli, const tw_list_q *q, unsigned flags, tw_buf *out,
                     size_t *count);
 
+/* ---- cmd_report.c ---- */
+/* The label of a key of a report's count table (table names it, tl bytes):
+ * "CODE Name" ("PS-RBH Ramallah and al-Bireh", "E12000007 London") when
+ * the table counts codes (by governorate, subdivision, region, country) and
+ * the key is in a code list, else the key as it is; NUL-terminated. */
+void tw_cli_code_label(const char *table, size_t tl, const char *key, size_t kl, char *out, size_t cap);
+
 /* ---- commands (cmd_*.c), listed by main.c ---- */
 extern const tw_cmd tw_cmd_status, tw_cmd_digest, tw_cmd_stats;
 extern const tw_cmd tw_cmd_publish, tw_cmd_delete, tw_cmd_list, tw_cmd_show, tw_cmd_search;

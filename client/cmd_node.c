@@ -64,7 +64,9 @@ static const tw_kv **sorted_pairs(const tw_val *m)
 }
 
 /* A KEY / COUNT table of a map, sorted by key. */
-static int count_table(tw_cli *cli, const tw_val *m, const char *head)
+/* A count table; keys of the report tables that count codes (table, not
+ * NULL) are shown with their names. */
+static int count_table(tw_cli *cli, const tw_val *m, const char *head, const char *table)
 {
     const char *heads[2] = { head, "COUNT" };
     tw_table t;
@@ -73,7 +75,13 @@ static int count_table(tw_cli *cli, const tw_val *m, const char *head)
     tw_table_align(&t, 1, TW_COL_RIGHT | TW_COL_NOCUT);
     const tw_kv **p = sorted_pairs(m);
     for (uint32_t i = 0; p && i < m->len && rc == 0; i++) {
-        rc |= tw_table_addv(&t, &p[i]->k);
+        char label[256];
+        if (table && p[i]->k.type == TW_STR) {
+            tw_cli_code_label(table, strlen(table), p[i]->k.v.s, p[i]->k.len, label, sizeof label);
+            rc |= tw_table_addz(&t, label);
+        } else {
+            rc |= tw_table_addv(&t, &p[i]->k);
+        }
         rc |= tw_table_addv(&t, &p[i]->v);
     }
     free(p);
@@ -210,7 +218,7 @@ static int cmd_status(tw_cli *cli, int argc, char **argv)
     const tw_val *kinds = tw_v_get(&res, "kinds");
     if (rc == 0 && kinds && kinds->type == TW_MAP && kinds->len) {
         putchar('\n');
-        rc = count_table(cli, kinds, "KIND");
+        rc = count_table(cli, kinds, "KIND", NULL);
     }
     if (rc == 0) exit = TW_EXIT_OK;
 out:
@@ -337,7 +345,7 @@ static int cmd_stats(tw_cli *cli, int argc, char **argv)
                 printf("%s\n  (none)\n", (const char *)name.p);
             } else if (tables[i]->v.type == TW_MAP) {
                 printf("%s\n", (const char *)name.p);
-                rc = count_table(cli, &tables[i]->v, "KEY");
+                rc = count_table(cli, &tables[i]->v, "KEY", (const char *)name.p);
             } else {
                 tw_buf v;
                 tw_buf_init(&v);

@@ -947,13 +947,13 @@ static int show_one(tw_cli *cli, const tw_val *r)
     size_t bl;
     const char *by = tw_rec_str(r, "superseded_by", &bl);
     if (bl && rc == 0) {
-        static const char own[] = " (the committee's own entry)";
+        const char *own = kl == 5 && !memcmp(kind, "group", 5) ? " (the group's own entry)" : " (the committee's own entry)";
         size_t nl;
         const char *name = tw_rec_str(r, "superseded_by_name", &nl);
         tw_buf note;
         tw_buf_init(&note);
         rc |= tw_table_addz(&t, "superseded by");
-        rc |= tw_buf_put(&note, by, bl) || tw_buf_put(&note, own, sizeof own - 1);
+        rc |= tw_buf_put(&note, by, bl) || tw_buf_put(&note, own, strlen(own));
         if (nl) rc |= tw_buf_put(&note, ", ", 2) || tw_buf_put(&note, name, nl);
         if (rc == 0) rc |= tw_table_add(&t, (const char *)note.p, note.len);
         tw_buf_free(&note);
@@ -1165,7 +1165,7 @@ const tw_cmd tw_cmd_list = {
     "  -a, --author KEY  only records published by this key (twk_...)\n"
     "  -n, --limit N     at most N records\n"
     "      --tombstones  include deletions\n"
-    "      --all         include superseded place listings (SUPERSEDED BY)\n"
+    "      --all         include superseded place and group listings (SUPERSEDED BY)\n"
     "  -w, --wide        whole cells, with SEEKING, UPDATED, and a link's SINCE\n"
     "                    and full references (GROUP REF, PLACE REF)\n"
     "      --csv         CSV for spreadsheets (cells starting = + - @ get a leading ')\n",

@@ -15,6 +15,8 @@
 #include "csv.h"
 #include "twin/limits.h"
 #include "twin/err.h"
+#include "twin/keytext.h"
+#include "twin/schema.h"
 
 /* (the limits are in include/twin/limits.h) */
 
@@ -43,6 +45,40 @@ static int op_args(const tw_cmd *cmd, tw_arena *a, const rep_args *ra, const cha
         kv[n++].v = tw_v_bool(true);
     }
     return tw_cli_map(a, out, kv, n) ? TW_EXIT_ERR : 0;
+}
+
+/* ------------------------------------------------------------ names */
+
+/* Count tables whose keys are codes of a code list. */
+static bool code_table(const char *t, size_t n)
+{
+    static const char *const ends[] = { "_by_governorate", "_by_subdivision", "_by_region", "_by_country" };
+    for (size_t i = 0; t && i < sizeof ends / sizeof ends[0]; i++) {
+        size_t l = strlen(ends[i]);
+        if (n >= l && memcmp(t + n - l, ends[i], l) == 0) return true;
+    }
+    return false;
+}
+
+void tw_cli_code_label(const char *table, size_t tl, const char *key, size_t kl, char *out, size_t cap)
+{
+    const tw_code *c = code_table(table, tl) ? tw_code_lookup(key, kl) : NULL;
+    if (c) snprintf(out, cap, "%s %s", c->code, c->name);
+    else snprintf(out, cap, "%.*s", (int)kl, key);
+}
+
+/* "KEYTEXT/SLOT" as "FINGERPRINT/SLOT" (the first 10 characters after
+ * twk_), which people can read and match with twin status; other text as
+ * it is. */
+static void short_ref(tw_buf *b, const char *s, size_t n)
+{
+    const char *sl = memchr(s, '/', n);
+    if (sl && (size_t)(sl - s) == TW_KEYTEXT_LEN && memcmp(s, TW_KEYTEXT_PREFIX, 4) == 0) {
+        tw_buf_put(b, s + 4, 10);
+        tw_buf_put(b, sl, n - (size_t)(sl - s));
+    } else {
+        tw_buf_put(b, s, n);
+    }
 }
 
 /* ------------------------------------------------------------ text */
@@ -85,7 +121,7 @@ static kc *table_pairs(const tw_val *m, size_t *n)
 
 static int print_counts(tw_cli *cli, const char *title, const tw_val *m)
 {
-    const char *heads[2] = { "KEY", "COUNT" };
+    const char *heads[2] = { code_table(title, strlen(title)) ? "CODE NAME" : "KEY", "COUNT" };
     size_t n;
     kc *p = table_pairs(m, &n);
     tw_table t;
@@ -95,8 +131,10 @@ static int print_counts(tw_cli *cli, const char *title, const tw_val *m)
     tw_table_align(&t, 1, TW_COL_RIGHT | TW_COL_NOCUT);
     for (size_t i = 0; i < n && rc == 0; i++) {
         char num[32];
+        char label[256];
         snprintf(num, sizeof num, "%" PRIu64, p[i].n);
-        rc = tw_table_add(&t, p[i].k, p[i].kl) || tw_table_addz(&t, num);
+        tw_cli_code_label(title, strlen(title), p[i].k, p[i].kl, label, sizeof label);
+        rc = tw_table_addz(&t, label) || tw_table_addz(&t, num);
     }
     if (rc == 0) rc = tw_table_print(&t, cli);
     tw_table_free(&t);
@@ -104,23 +142,97 @@ static int print_counts(tw_cli *cli, const char *title, const tw_val *m)
     return rc;
 }
 
+/* Reference -> English name of the places an answer lists, so that the
+ * suggestions (which carry references only) can show names. */
+typedef struct names { const tw_val *lists[4]; } names;
+
+static const tw_val *place_name(const names *nm, const char *ref, size_t n)
+{
+    for (int k = 0; nm && k < 4; k++) {
+        const tw_val *l = nm->lists[k];
+        for (uint32_t i = 0; l && l->type == TW_ARR && i < l->len; i++) {
+            const tw_val *p = tw_v_get(&l->v.arr[i], "place");
+            if (p && p->type == TW_STR && p->len == n && memcmp(p->v.s, ref, n) == 0)
+                return tw_v_get(&l->v.arr[i], "name_en");
+        }
+    }
+    return NULL;
+}
+
+/* One cell of a gaps list, for people: references shortened to
+ * fingerprints (or, for suggested places, the place's name), codes with
+ * their names, lists of group maps as their names, lists joined by ", ". */
+static void cell_text(tw_buf *b, const char *field, const tw_val *v, const names *nm)
+{
+    if (!v) return;
+    bool ref = !strcmp(field, "place") || !strcmp(field, "group") || !strcmp(field, "link") ||
+               !strcmp(field, "records") || !strcmp(field, "places") || !strcmp(field, "suggested_groups");
+    if (v->type == TW_ARR) {
+        for (uint32_t j = 0; j < v->len; j++) {
+            const tw_val *x = &v->v.arr[j];
+            if (j) tw_buf_put(b, ", ", 2);
+            if (x->type == TW_MAP) x = tw_v_get(x, "name");
+            const tw_val *name = x && x->type == TW_STR && !strcmp(field, "places") ? place_name(nm, x->v.s, x->len) : NULL;
+            if (name && name->type == TW_STR) tw_buf_put(b, name->v.s, name->len);
+            else if (x && x->type == TW_STR && ref) short_ref(b, x->v.s, x->len);
+            else if (x) tw_out_text(b, x);
+        }
+    } else if (v->type == TW_STR && ref) {
+        short_ref(b, v->v.s, v->len);
+    } else if (v->type == TW_STR && (!strcmp(field, "subdivision") || !strcmp(field, "country"))) {
+        char label[256];
+        tw_cli_code_label("_by_country", 11, v->v.s, v->len, label, sizeof label);
+        tw_buf_put(b, label, strlen(label));
+    } else {
+        tw_out_text(b, v);
+    }
+}
+
 /* A list of maps as a table of the given fields. */
 static int print_list(tw_cli *cli, const char *title, const tw_val *l, const char *const *fields,
-                      const char *const *heads, size_t nf)
+                      const char *const *heads, size_t nf, const names *nm)
 {
     tw_table t;
+    tw_buf c;
     printf("%s\n", title);
     if (!l || l->type != TW_ARR || !l->len) { printf("  (none)\n"); return 0; }
     int rc = tw_table_init(&t, nf, heads);
+    tw_buf_init(&c);
     for (uint32_t i = 0; i < l->len && rc == 0; i++)
         for (size_t f = 0; f < nf && rc == 0; f++) {
             const tw_val *v = tw_v_get(&l->v.arr[i], fields[f]);
-            tw_val nil = tw_v_nil();
-            rc = tw_table_addv(&t, v ? v : &nil);
+            /* A place outside a subdivision is placed by its country. */
+            if (!strcmp(fields[f], "subdivision") && (!v || tw_v_is_str(v, "(none)") || tw_v_is_str(v, "(other)")) &&
+                tw_v_get(&l->v.arr[i], "country"))
+                v = tw_v_get(&l->v.arr[i], "country");
+            tw_buf_reset(&c);
+            cell_text(&c, fields[f], v, nm);
+            rc = tw_table_add(&t, c.len ? (const char *)c.p : "-", c.len ? c.len : 1);
         }
     if (rc == 0) rc = tw_table_print(&t, cli);
     tw_table_free(&t);
+    tw_buf_free(&c);
     return rc;
+}
+
+/* The commands that link look-alike groups, each under the node that must
+ * run it, the key on a line of its own so that lines stay short. */
+static void print_commands(const tw_val *l)
+{
+    bool any = false;
+    for (uint32_t i = 0; l && l->type == TW_ARR && i < l->len; i++) {
+        const tw_val *cm = tw_v_get(&l->v.arr[i], "commands");
+        for (uint32_t j = 0; cm && cm->type == TW_ARR && j < cm->len; j++) {
+            size_t bl, cl;
+            const char *by = tw_rec_str(&cm->v.arr[j], "by", &bl), *cmd = tw_rec_str(&cm->v.arr[j], "command", &cl);
+            const char *ok = cmd ? memmem(cmd, cl, " own_key=", 9) : NULL;
+            if (!any) printf("to make them one group, on the node named (the listing's author):\n");
+            any = true;
+            printf("  on %.10s (%s):\n", by && bl > 14 ? by + 4 : "?", vstr(&l->v.arr[i], "name"));
+            if (ok) printf("    %.*s \\\n      %.*s\n", (int)(ok - cmd), cmd, (int)(cl - (size_t)(ok + 1 - cmd)), ok + 1);
+            else printf("    %.*s\n", (int)cl, cmd ? cmd : "");
+        }
+    }
 }
 
 /* ----------------------------------------------------------------- CSV */
@@ -170,7 +282,10 @@ static int csv_counts(tw_buf *b, const char *prefix, const tw_val *m)
 }
 
 /* The lists of a gaps answer, one row per item:
- * list,ref,name,subdivision,place_kind,detail. */
+ * list,ref,name,subdivision,place_kind,detail; then the look-alike groups
+ * (ref: their first record; subdivision: the nation; detail: the records)
+ * and the dangling references (ref: the link; name: what is not found;
+ * detail: the references as written). */
 static int csv_gap_lists(tw_buf *b, const tw_val *g)
 {
     int rc = csv_row(b, 6, "list", "ref", "name", "subdivision", "place_kind", "detail");
@@ -202,6 +317,32 @@ static int csv_gap_lists(tw_buf *b, const tw_val *g)
             snprintf(sub, sizeof sub, "%.60s", vstr(it, "subdivision"));
             rc = csv_row(b, 6, lists[li], ref, name, sub, vstr(it, "place_kind"), (const char *)d.p);
         }
+    }
+    const tw_val *gl = tw_v_get(g, "groups_listed_twice"), *dl = tw_v_get(g, "dangling");
+    for (uint32_t i = 0; gl && gl->type == TW_ARR && i < gl->len && rc == 0; i++) {
+        const tw_val *it = &gl->v.arr[i], *recs = tw_v_get(it, "records");
+        char name[1100], nation[64], first[1100];
+        tw_buf_reset(&d);
+        for (uint32_t j = 0; recs && recs->type == TW_ARR && j < recs->len; j++) {
+            if (j) tw_buf_put(&d, "; ", 2);
+            tw_out_text(&d, &recs->v.arr[j]);
+        }
+        tw_buf_put(&d, "", 1);
+        first[0] = 0;
+        if (recs && recs->type == TW_ARR && recs->len && recs->v.arr[0].type == TW_STR)
+            snprintf(first, sizeof first, "%.*s", (int)recs->v.arr[0].len, recs->v.arr[0].v.s);
+        snprintf(name, sizeof name, "%s", vstr(it, "name"));
+        snprintf(nation, sizeof nation, "%.60s", vstr(it, "nation"));
+        rc = csv_row(b, 6, "groups_listed_twice", first, name, nation, "", (const char *)d.p);
+    }
+    for (uint32_t i = 0; dl && dl->type == TW_ARR && i < dl->len && rc == 0; i++) {
+        const tw_val *it = &dl->v.arr[i];
+        char link[1100], missing[64], gref[1100], row[2300];
+        snprintf(link, sizeof link, "%s", vstr(it, "link"));
+        snprintf(missing, sizeof missing, "%.60s", vstr(it, "missing"));
+        snprintf(gref, sizeof gref, "%s", vstr(it, "group"));
+        snprintf(row, sizeof row, "group=%s; place=%s", gref, vstr(it, "place"));
+        rc = csv_row(b, 6, "dangling", link, missing, "", "", row);
     }
     tw_buf_free(&d);
     tw_buf_free(&s);
@@ -242,18 +383,28 @@ static int cmd_gaps(tw_cli *cli, int argc, char **argv)
         for (size_t i = 0; i < 3 && rc == 0; i++) { putchar('\n'); rc = print_counts(cli, tabs[i], tw_v_get(&res, tabs[i])); }
         if (!counts && rc == 0) {
             static const char *const pf[] = { "name_en", "subdivision", "place_kind", "place" };
-            static const char *const ph[] = { "NAME", "SUBDIVISION", "KIND", "PLACE" };
+            static const char *const ph[] = { "NAME", "WHERE", "KIND", "PLACE" };
             static const char *const df[] = { "name_en", "subdivision", "groups", "place" };
-            static const char *const dh[] = { "NAME", "SUBDIVISION", "GROUPS", "PLACE" };
+            static const char *const dh[] = { "NAME", "WHERE", "GROUPS", "PLACE" };
             static const char *const tf[] = { "name_en", "subdivision", "records" };
-            static const char *const th[] = { "NAME", "SUBDIVISION", "RECORDS" };
+            static const char *const th[] = { "NAME", "WHERE", "RECORDS" };
+            static const char *const gf[] = { "name", "nation", "records" };
+            static const char *const gh[] = { "NAME", "NATION", "RECORDS" };
+            static const char *const lf[] = { "link", "missing", "group", "place" };
+            static const char *const lh[] = { "LINK", "NOT FOUND", "GROUP", "PLACE" };
             static const char *const sf[] = { "name", "group", "places" };
             static const char *const sh[] = { "GROUP", "REF", "SUGGESTED PLACES" };
+            names nm = { { tw_v_get(&res, "unpartnered"), tw_v_get(&res, "seeking_places"),
+                           tw_v_get(&res, "duplicated"), tw_v_get(&res, "listed_twice") } };
+            const tw_val *gl = tw_v_get(&res, "groups_listed_twice");
             putchar('\n');
-            rc = print_list(cli, "places with no active partner", tw_v_get(&res, "unpartnered"), pf, ph, 4);
-            if (rc == 0) { putchar('\n'); rc = print_list(cli, "places with two or more groups active or exploring", tw_v_get(&res, "duplicated"), df, dh, 4); }
-            if (rc == 0) { putchar('\n'); rc = print_list(cli, "places listed more than once", tw_v_get(&res, "listed_twice"), tf, th, 3); }
-            if (rc == 0) { putchar('\n'); rc = print_list(cli, "seeking groups and suggested places", tw_v_get(&res, "suggestions"), sf, sh, 3); }
+            rc = print_list(cli, "places with no active partner", tw_v_get(&res, "unpartnered"), pf, ph, 4, &nm);
+            if (rc == 0) { putchar('\n'); rc = print_list(cli, "places with two or more groups active or exploring", tw_v_get(&res, "duplicated"), df, dh, 4, &nm); }
+            if (rc == 0) { putchar('\n'); rc = print_list(cli, "places listed more than once", tw_v_get(&res, "listed_twice"), tf, th, 3, &nm); }
+            if (rc == 0) { putchar('\n'); rc = print_list(cli, "groups listed more than once", gl, gf, gh, 3, &nm); }
+            if (rc == 0) print_commands(gl);
+            if (rc == 0) { putchar('\n'); rc = print_list(cli, "links whose group or place is not found (references to fix)", tw_v_get(&res, "dangling"), lf, lh, 4, &nm); }
+            if (rc == 0) { putchar('\n'); rc = print_list(cli, "seeking groups and suggested places", tw_v_get(&res, "suggestions"), sf, sh, 3, &nm); }
         }
     }
     if (rc == 0) exit = TW_EXIT_OK;
@@ -288,8 +439,23 @@ static void hput(tw_buf *b, const char *fmt, ...)
     if (n > 0) tw_buf_put(b, tmp, (size_t)n < sizeof tmp ? (size_t)n : sizeof tmp - 1);
 }
 
-/* A horizontal bar chart of a count table, as inline SVG. */
-static void html_chart(tw_buf *b, const char *title, const tw_val *m, bool by_count)
+/* The name of a code in a table of codes (names only in the page; the
+ * Arabic name too where the list has one and arabic is set), else the key. */
+static void html_key(tw_buf *b, const char *table, const char *k, size_t kl, bool arabic)
+{
+    const tw_code *c = table && code_table(table, strlen(table)) ? tw_code_lookup(k, kl) : NULL;
+    if (!c) { html_esc(b, k, kl); return; }
+    html_esc(b, c->name, strlen(c->name));
+    if (arabic && c->name_ar) {
+        hput(b, " <span lang=\"ar\" dir=\"rtl\">");
+        html_esc(b, c->name_ar, strlen(c->name_ar));
+        hput(b, "</span>");
+    }
+}
+
+/* A horizontal bar chart of a count table, as inline SVG; table names the
+ * count table, for showing codes by their names. */
+static void html_chart(tw_buf *b, const char *title, const char *table, const tw_val *m, bool by_count)
 {
     size_t n;
     kc *p = table_pairs(m, &n);
@@ -314,7 +480,8 @@ static void html_chart(tw_buf *b, const char *title, const tw_val *m, bool by_co
         uint64_t v = i < shown ? p[i].n : others;
         double w = (double)cw * (double)v / (double)max;
         hput(b, "<text x=\"%zu\" y=\"%zu\" text-anchor=\"end\">", lw - 6, i * bh + 16);
-        html_esc(b, k, kl);
+        if (i < shown) html_key(b, table, k, kl, false);
+        else html_esc(b, k, kl);
         hput(b, "</text><rect x=\"%zu\" y=\"%zu\" width=\"%.1f\" height=\"%zu\"/>"
              "<text x=\"%.1f\" y=\"%zu\">%" PRIu64 "</text>\n", lw, i * bh + 3, w, bh - 6, lw + w + 4, i * bh + 16, v);
     }
@@ -322,7 +489,7 @@ static void html_chart(tw_buf *b, const char *title, const tw_val *m, bool by_co
     free(p);
 }
 
-static void html_table(tw_buf *b, const char *title, const tw_val *m)
+static void html_table(tw_buf *b, const char *title, const char *table, const tw_val *m)
 {
     size_t n;
     kc *p = table_pairs(m, &n);
@@ -331,7 +498,7 @@ static void html_table(tw_buf *b, const char *title, const tw_val *m)
     hput(b, "</caption>\n");
     for (size_t i = 0; i < n; i++) {
         hput(b, "<tr><td>");
-        html_esc(b, p[i].k, p[i].kl);
+        html_key(b, table, p[i].k, p[i].kl, true);
         hput(b, "</td><td class=\"n\">%" PRIu64 "</td></tr>\n", p[i].n);
     }
     if (!n) hput(b, "<tr><td class=\"none\">(none)</td><td></td></tr>\n");
@@ -339,39 +506,50 @@ static void html_table(tw_buf *b, const char *title, const tw_val *m)
     free(p);
 }
 
+/* One cell of a gaps list in the page: names, not codes or keys (a short
+ * fingerprint where a record must be named); a place's Arabic name after
+ * its English one. */
+static void html_cell(tw_buf *b, const char *field, const tw_val *row, const names *nm)
+{
+    const tw_val *v = tw_v_get(row, field);
+    tw_buf t;
+    tw_buf_init(&t);
+    if (!strcmp(field, "subdivision")) {
+        if (!v || tw_v_is_str(v, "(none)") || tw_v_is_str(v, "(other)")) v = tw_v_get(row, "country");
+        if (v && v->type == TW_STR) html_key(b, "_by_country", v->v.s, v->len, true);
+    } else if (!strcmp(field, "name_en") || !strcmp(field, "name")) {
+        const tw_val *ar = tw_v_get(row, "name_ar");
+        if (v && v->type == TW_STR) html_esc(b, v->v.s, v->len);
+        if (ar && ar->type == TW_STR) {
+            hput(b, " <span lang=\"ar\" dir=\"rtl\">");
+            html_esc(b, ar->v.s, ar->len);
+            hput(b, "</span>");
+        }
+    } else {
+        cell_text(&t, field, v, nm);
+        html_esc(b, (const char *)t.p, t.len);
+    }
+    tw_buf_free(&t);
+}
+
 static void html_list(tw_buf *b, const char *title, const tw_val *l, const char *const *fields,
-                      const char *const *heads, size_t nf, uint64_t total)
+                      const char *const *heads, size_t nf, uint64_t total, const names *nm)
 {
     hput(b, "<table class=\"list\"><caption>");
     html_esc(b, title, strlen(title));
     hput(b, " (%" PRIu64 ")</caption>\n<tr>", total);
     for (size_t f = 0; f < nf; f++) hput(b, "<th>%s</th>", heads[f]);
     hput(b, "</tr>\n");
-    tw_buf t;
-    tw_buf_init(&t);
     for (uint32_t i = 0; l && l->type == TW_ARR && i < l->len; i++) {
         hput(b, "<tr>");
         for (size_t f = 0; f < nf; f++) {
-            const tw_val *v = tw_v_get(&l->v.arr[i], fields[f]);
-            tw_buf_reset(&t);
-            if (v && v->type == TW_ARR) {
-                for (uint32_t j = 0; j < v->len; j++) {
-                    const tw_val *x = &v->v.arr[j];
-                    if (x->type == TW_MAP) x = tw_v_get(x, "name");
-                    if (j) tw_buf_put(&t, "; ", 2);
-                    if (x) tw_out_text(&t, x);
-                }
-            } else if (v) {
-                tw_out_text(&t, v);
-            }
-            hput(b, "<td>");
-            html_esc(b, (const char *)t.p, t.len);
+            hput(b, "<td dir=\"auto\">");
+            html_cell(b, fields[f], &l->v.arr[i], nm);
             hput(b, "</td>");
         }
         hput(b, "</tr>\n");
     }
     if (l && l->type == TW_ARR && total > l->len) hput(b, "<tr><td colspan=\"%zu\">... and %" PRIu64 " more</td></tr>\n", nf, total - l->len);
-    tw_buf_free(&t);
     hput(b, "</table>\n");
 }
 
@@ -403,7 +581,7 @@ static int write_html(const char *path, const tw_val *res)
              "</style></head><body>\n<h1>Registry report</h1>\n<p>Computed by twind at %s UTC from the records this node holds.</p>\n", when);
     uint64_t idents = count_of(gp, "counts", "place_identities"), unp = count_of(gp, "counts", "unpartnered_places");
     struct { const char *label; uint64_t v; } kpi[] = {
-        { "groups", count_of(st, "totals", "groups") },
+        { "groups", count_of(st, "totals", "group_identities") },
         { "place identities", idents },
         { "links", count_of(st, "totals", "links") },
         { "active links", count_of(st, "links_by_status", "active") },
@@ -412,39 +590,61 @@ static int write_html(const char *path, const tw_val *res)
         { "places with no active partner", unp },
         { "places with two or more groups", count_of(gp, "counts", "duplicated_places") },
         { "dormant links", count_of(st, "dormant_links", "total") },
+        { "links whose group or place is not found", count_of(gp, "counts", "dangling_links") },
+        { "groups listed more than once", count_of(gp, "counts", "groups_listed_twice") },
     };
     for (size_t i = 0; i < sizeof kpi / sizeof kpi[0]; i++)
         hput(&b, "<div class=\"kpi\"><b>%" PRIu64 "</b>%s</div>\n", kpi[i].v, kpi[i].label);
     hput(&b, "<h2>Coverage</h2>\n<p>%" PRIu64 " of %" PRIu64 " places (%.0f%%) have an active partner.</p>\n",
          idents - unp, idents, idents ? 100.0 * (double)(idents - unp) / (double)idents : 0.0);
-    html_chart(&b, "Places with no active partner, by governorate", tw_v_get(gp, "unpartnered_by_governorate"), false);
-    html_chart(&b, "Places with no active partner, by kind", tw_v_get(gp, "unpartnered_by_kind"), true);
+    html_chart(&b, "Places with no active partner, by governorate", "unpartnered_by_governorate",
+               tw_v_get(gp, "unpartnered_by_governorate"), false);
+    html_chart(&b, "Places with no active partner, by kind", NULL, tw_v_get(gp, "unpartnered_by_kind"), true);
     hput(&b, "<h2>Links</h2>\n");
-    html_chart(&b, "Active links by governorate", tw_v_get(st, "active_links_by_governorate"), false);
-    html_chart(&b, "Links started by year", tw_v_get(st, "links_started_by_year"), false);
-    html_chart(&b, "Active links by group kind", tw_v_get(st, "active_links_by_group_kind"), true);
+    html_chart(&b, "Active links by partner country", "active_links_by_country",
+               tw_v_get(st, "active_links_by_country"), true);
+    html_chart(&b, "Active links by governorate", "active_links_by_governorate",
+               tw_v_get(st, "active_links_by_governorate"), false);
+    html_chart(&b, "Active links by UK region", "active_links_by_region", tw_v_get(st, "active_links_by_region"), false);
+    html_chart(&b, "Links started by year", NULL, tw_v_get(st, "links_started_by_year"), false);
+    html_chart(&b, "Active links by group kind", NULL, tw_v_get(st, "active_links_by_group_kind"), true);
     hput(&b, "<h2>Tables</h2>\n");
     for (uint32_t i = 0; st && st->type == TW_MAP && i < st->len; i++) {
         const tw_kv *e = &st->v.map[i];
-        char name[128];
+        char name[128], table[128];
         if (e->k.type != TW_STR || e->v.type != TW_MAP) continue;
-        snprintf(name, sizeof name, "%.*s", (int)e->k.len, e->k.v.s);
+        snprintf(table, sizeof table, "%.*s", (int)e->k.len, e->k.v.s);
+        snprintf(name, sizeof name, "%s", table);
         for (char *c = name; *c; c++) if (*c == '_') *c = ' ';
-        html_table(&b, name, &e->v);
+        html_table(&b, name, table, &e->v);
     }
     static const char *const pf[] = { "name_en", "subdivision", "place_kind", "seeking" };
-    static const char *const ph[] = { "Place", "Subdivision", "Kind", "Seeking" };
+    static const char *const ph[] = { "Place", "Where", "Kind", "Seeking" };
     static const char *const df[] = { "name_en", "subdivision", "groups" };
-    static const char *const dh[] = { "Place", "Subdivision", "Groups active or exploring" };
+    static const char *const dh[] = { "Place", "Where", "Groups active or exploring" };
     static const char *const tf[] = { "name_en", "subdivision", "records" };
-    static const char *const th[] = { "Place", "Subdivision", "Records" };
+    static const char *const th[] = { "Place", "Where", "Records" };
+    static const char *const gf[] = { "name", "nation", "records" };
+    static const char *const gh[] = { "Group", "Nation", "Records" };
+    static const char *const lf[] = { "link", "missing", "group", "place" };
+    static const char *const lh[] = { "Link", "Not found", "Group as written", "Place as written" };
     static const char *const sf[] = { "name", "places" };
     static const char *const sh[] = { "Seeking group", "Suggested places" };
-    hput(&b, "<h2>Gaps</h2>\n");
-    html_list(&b, "Places with two or more groups", tw_v_get(gp, "duplicated"), df, dh, 3, count_of(gp, "counts", "duplicated_places"));
-    html_list(&b, "Places listed more than once", tw_v_get(gp, "listed_twice"), tf, th, 3, count_of(gp, "counts", "places_listed_twice"));
-    html_list(&b, "Seeking groups and suggested places", tw_v_get(gp, "suggestions"), sf, sh, 2, count_of(gp, "counts", "seeking_groups"));
-    html_list(&b, "Places with no active partner", tw_v_get(gp, "unpartnered"), pf, ph, 4, unp);
+    names nm = { { tw_v_get(gp, "unpartnered"), tw_v_get(gp, "seeking_places"), tw_v_get(gp, "duplicated"),
+                   tw_v_get(gp, "listed_twice") } };
+    hput(&b, "<h2>Gaps</h2>\n<p>Records are named by the first ten characters of their author's key "
+             "(its fingerprint, as <code>twin status</code> shows it) and their slot.</p>\n");
+    html_list(&b, "Places with two or more groups", tw_v_get(gp, "duplicated"), df, dh, 3,
+              count_of(gp, "counts", "duplicated_places"), &nm);
+    html_list(&b, "Places listed more than once", tw_v_get(gp, "listed_twice"), tf, th, 3,
+              count_of(gp, "counts", "places_listed_twice"), &nm);
+    html_list(&b, "Groups listed more than once", tw_v_get(gp, "groups_listed_twice"), gf, gh, 3,
+              count_of(gp, "counts", "groups_listed_twice"), &nm);
+    html_list(&b, "Links whose group or place is not found", tw_v_get(gp, "dangling"), lf, lh, 4,
+              count_of(gp, "counts", "dangling_links"), &nm);
+    html_list(&b, "Seeking groups and suggested places", tw_v_get(gp, "suggestions"), sf, sh, 2,
+              count_of(gp, "counts", "seeking_groups"), &nm);
+    html_list(&b, "Places with no active partner", tw_v_get(gp, "unpartnered"), pf, ph, 4, unp, &nm);
     hput(&b, "</body></html>\n");
     FILE *f = fopen(path, "w");
     int rc = 0;
@@ -501,10 +701,15 @@ const tw_cmd tw_cmd_gaps = {
     "gaps", "coverage and duplication: places with no partner, places sought twice, matches",
     "[--csv [--counts]] [--counts] [--dormant-months N] [--at MS]",
     "Places with no active partner (by governorate and kind), places with two or\n"
-    "more groups active or exploring, places listed more than once, and the\n"
-    "places suggested to each group seeking a partner.\n\n"
+    "more groups active or exploring, places and groups listed more than once\n"
+    "(with the twin publish ... own_key= command that links a group listing to\n"
+    "the group's own record), links whose group or place is not found, and the\n"
+    "places suggested to each group seeking a partner.  Codes are shown with\n"
+    "their names, records as FINGERPRINT/SLOT.\n\n"
     "  --counts            count tables only, no lists\n"
-    "  --csv               the lists as rows list,ref,name,subdivision,place_kind,detail;\n"
+    "  --csv               the lists as rows list,ref,name,subdivision,place_kind,detail\n"
+    "                      (groups_listed_twice: nation in subdivision; dangling: the\n"
+    "                      link, what is not found, the references as written);\n"
     "                      with --counts, rows table,key,count\n"
     "  --dormant-months N  accepted for symmetry with twin report (default 12)\n"
     "  --at MS             compute as at this time (ms since the epoch)\n",

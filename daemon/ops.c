@@ -80,7 +80,7 @@ typedef struct author_text {
     char kt[TW_KEYTEXT_LEN + 1], fp[TW_FPR_CHARS + 1];
 } author_text;
 
-/* What the report says of a link or place record (see "marks" below). */
+/* What the report says of a link, place or group record (see "marks" below). */
 typedef struct rec_marks {
     bool has_confirmed, confirmed;      /* a link statement of the report */
     const char *superseded_by;          /* a listing superseded by its committee's record */
@@ -189,9 +189,9 @@ typedef struct list_ctx {
     uint8_t last[TW_ENTRYKEY_MAX];
     size_t last_len;
     bool more;
-    bool all;                                /* superseded place listings too */
-    tw_report *marks;                        /* built at the first link or place record */
-    bool marks_full;                         /* from links and groups too, not places alone */
+    bool all;                                /* superseded place and group listings too */
+    tw_report *marks;                        /* built at the first link, place or group record */
+    bool marks_full;                         /* from links too, not places and groups alone */
     tw_arena name_arena;                     /* names: the records referred to, one at a time */
     tw_buf name_env;
     int err;
@@ -202,8 +202,9 @@ typedef struct list_ctx {
 /*
  * What list, show and search add to records -- "confirmed" to a link,
  * "superseded_by" to a hub's listing of a place whose committee has its own
- * record -- comes from the report (daemon/report.c), which needs every
- * group, place and link record (places alone for "superseded_by").  It is
+ * record, or of a group whose own node has its own -- comes from the report
+ * (daemon/report.c), which needs every group, place and link record (places
+ * and groups alone for "superseded_by").  It is
  * computed only when a record of those kinds is about to be encoded, then
  * compacted and kept until the registry changes: any write to the store
  * (its generation) or any change of admission.  So the pages of a listing,
@@ -215,7 +216,7 @@ static int marks_build(tw_node *n, bool full, tw_report **out);
 static struct {
     const tw_node *n;
     tw_report *r;
-    bool full;                  /* from links and groups too, not places alone */
+    bool full;                  /* from links too, not places and groups alone */
     uint64_t store_gen, admit_gen;
 } marks_cache;
 
@@ -234,15 +235,16 @@ static tw_report *marks_cached(tw_node *n, bool need_full)
     return NULL;
 }
 
-/* The marks of a live link or place record; *hide when list leaves it out. */
+/* The marks of a live link, place or group record; *hide when list leaves it out. */
 static int record_marks(list_ctx *c, const tw_entry *en, rec_marks *m, char *by, size_t cap, bool *hide)
 {
     bool link = en->kind_len == 4 && memcmp(en->kind, "link", 4) == 0;
     bool place = en->kind_len == 5 && memcmp(en->kind, "place", 5) == 0;
+    bool group = en->kind_len == 5 && memcmp(en->kind, "group", 5) == 0;
     int rc;
     memset(m, 0, sizeof *m);
     *hide = false;
-    if ((!link && !place) || en->body.type != TW_MAP) return 0;
+    if ((!link && !place && !group) || en->body.type != TW_MAP) return 0;
     if (!c->marks || (link && !c->marks_full)) {
         tw_report *r = marks_cached(c->n, link);
         if (!r) {
@@ -260,7 +262,7 @@ static int record_marks(list_ctx *c, const tw_entry *en, rec_marks *m, char *by,
     }
     if (link) {
         m->has_confirmed = tw_report_link_state(c->marks, en->id, &m->confirmed) == 0;
-    } else if (tw_report_place_superseded(c->marks, en->author, en->slot, en->slot_len, by, cap) == 0) {
+    } else if (tw_report_superseded(c->marks, group, en->author, en->slot, en->slot_len, by, cap) == 0) {
         m->superseded_by = by;
         *hide = !c->all;
     }
@@ -1084,8 +1086,8 @@ static int report_scan(tw_node *n, const tw_val *args, tw_report **rep, tw_op_er
     return 0;
 }
 
-/* The report records are marked from (see "marks"): of the place records
- * alone, or with the groups and links when full; compacted. */
+/* The report records are marked from (see "marks"): of the place and group
+ * records alone, or with the links too when full; compacted. */
 static int marks_build(tw_node *n, bool full, tw_report **out)
 {
     tw_report_opts o = { .now_ms = tw_now_ms(), .dormant_months = TW_REPORT_DORMANT_MONTHS_DEFAULT };
@@ -1093,7 +1095,7 @@ static int marks_build(tw_node *n, bool full, tw_report **out)
     int rc = tw_report_new(&c.r, &o);
     if (rc) return rc;
     static const char *const kinds[] = { "place", "group", "link" };
-    for (int k = 0; k < (full ? 3 : 1) && rc == 0; k++)
+    for (int k = 0; k < (full ? 3 : 2) && rc == 0; k++)
         rc = tw_store_scan_entries(n->store, kinds[k], strlen(kinds[k]), NULL, 0, report_fn, &c);
     if (rc > 0) rc = c.err;
     if (rc == 0) rc = tw_report_finish(c.r);

@@ -24,7 +24,8 @@ static const char OTHER[] = "(other)";      /* a value outside the lists */
 
 #define YEAR_MIN 1900u
 #define YEAR_MAX 2200u
-#define CT_MAX 64u      /* distinct keys of a count table: the largest list is 16 governorates */
+#define CT_SLOTS 1024u  /* slots of a count table, twice the distinct keys it can hold: more than
+                           the 249 countries plus "(none)", "(other)" and "(unknown)" */
 
 /* ------------------------------------------------------------ hash map */
 
@@ -101,21 +102,35 @@ typedef struct rauthor {
     uint8_t key[TW_KEY_LEN];
     char text[TW_KEYTEXT_LEN + 1];
     uint32_t nplaces, place;    /* place records by this key, and the first of them */
+    uint32_t ngroups, group;    /* group records by this key, and the first of them */
     bool named;                 /* some place record names this key as its committee */
+    bool gnamed;                /* some group record names this key as its own_key */
 } rauthor;
 
+/* How a group's region is known (stats "groups_region_source"). */
+enum { REGION_GIVEN, REGION_INFERRED, REGION_NONE };
+
+/* Group records form identities as places do, but only through own_key: a
+ * hub's listing naming the group's own key is one group with the group's
+ * own record (see group_precedence()). */
 typedef struct rgroup {
-    uint32_t author;
-    const char *slot, *name;
+    uint32_t author, parent, rep;
+    int64_t own_key;            /* author index of the own_key, -1 none */
+    const char *slot, *name;    /* name: NULL when absent (folded where compared: gname_fold) */
     const char *kind, *nation, *region;
+    uint8_t region_source;
     bool seeking;
+    bool own;                   /* the group's own record */
+    /* identity root only: */
+    bool has_own, any_seeking;
 } rgroup;
 
 typedef struct rplace {
     uint32_t author, parent, rep, nrec;
+    uint32_t nprec;             /* root: records that take precedence (own ones if any) */
     int64_t committee;          /* author index of the committee key, -1 none */
-    const char *slot, *name_en;
-    const char *sub, *kind, *area;
+    const char *slot, *name_en, *name_ar;
+    const char *sub, *kind, *area, *country;
     uint32_t folds, folds_len;  /* its folded names in r->folds, each NUL-terminated */
     bool seeking, any_seeking;
     bool own;                   /* the committee's own record (see tw_report_finish) */
@@ -129,6 +144,7 @@ typedef struct rlink {
     uint32_t author;
     uint64_t ts;
     uint8_t id[TW_ID_LEN];
+    const char *slot;
     const char *gref, *pref;
     uint32_t gref_len, pref_len;
     const char *formality, *status;
@@ -137,19 +153,23 @@ typedef struct rlink {
     uint32_t unit;              /* the link it is a statement of */
 } rlink;
 
-/* A link: the statements of both sides about one (group, place identity),
- * or a statement whose group or place is not known, on its own. */
+/* A link: the statements of both sides about one (group identity, place
+ * identity), or a statement whose group or place is not known, on its own.
+ * Confirmation needs two authors, one per side: ga and pa are the first
+ * author seen stating each side, gmulti and pmulti whether another author
+ * stated it too (then some pair of authors differs whatever pa is). */
 typedef struct runit {
-    int64_t g, ident;
+    int64_t g, ident;           /* identity roots, -1 unknown */
     uint32_t gov;               /* governing statement: newest (ts, id) */
-    uint32_t ng, np, nboth;     /* statements by the group's side, the place's, both */
+    uint32_t ga, pa;            /* author indexes, NIL32 none */
+    bool gmulti, pmulti;
 } runit;
 
 /* What list and show need once the report is finished: the state of
  * every link statement by entry id, and the place records whose identity
  * has the committee's own record, by (author, slot). */
 typedef struct rstate { uint8_t id[TW_ID_LEN]; bool confirmed; } rstate;
-typedef struct rsuper { uint8_t author[TW_KEY_LEN]; const char *slot, *by; } rsuper;
+typedef struct rsuper { uint8_t author[TW_KEY_LEN]; bool group; const char *slot, *by; } rsuper;
 
 #define VEC(T) struct { T *v; size_t n, cap; }
 typedef VEC(rauthor) vauthor;
@@ -176,6 +196,10 @@ struct tw_report {
     vlink links;
     vunit units;
     hmap hauthor, hgroup, hplace, hname, hunit;
+    hmap pnamed, gnamed;        /* (identity, key named as committee / own_key by one of its records) */
+    hmap hlad;                  /* normalised local authority name -> index in the LAD list */
+    hmap hlatext;               /* local_authority as written -> LAD index + 1, 0 none: groups
+                                   of one area write it alike, so most look-ups end here */
     tw_buf folds;               /* the folded names of every place, back to back */
     uint64_t records;
     bool finished, compact;
@@ -208,6 +232,9 @@ static void free_work(tw_report *r)
 {
     free(r->authors.v); free(r->groups.v); free(r->places.v); free(r->links.v); free(r->units.v);
     free(r->hauthor.e); free(r->hgroup.e); free(r->hplace.e); free(r->hname.e); free(r->hunit.e);
+    free(r->pnamed.e); free(r->gnamed.e); free(r->hlad.e); free(r->hlatext.e);
+    memset(&r->pnamed, 0, sizeof r->pnamed); memset(&r->gnamed, 0, sizeof r->gnamed);
+    memset(&r->hlad, 0, sizeof r->hlad); memset(&r->hlatext, 0, sizeof r->hlatext);
     memset(&r->authors, 0, sizeof r->authors); memset(&r->groups, 0, sizeof r->groups);
     memset(&r->places, 0, sizeof r->places); memset(&r->links, 0, sizeof r->links);
     memset(&r->units, 0, sizeof r->units);
@@ -238,8 +265,8 @@ static int author_index(tw_report *r, const uint8_t key[TW_KEY_LEN], uint32_t *i
         rauthor *au = &r->authors.v[r->authors.n++];
         memcpy(au->key, key, TW_KEY_LEN);
         tw_keytext_encode(au->text, TW_KEYTEXT_PREFIX, key);
-        au->nplaces = au->place = 0;
-        au->named = false;
+        au->nplaces = au->place = au->ngroups = au->group = 0;
+        au->named = au->gnamed = false;
     }
     return 0;
 }
@@ -336,6 +363,127 @@ static int add_name(tw_report *r, uint32_t idx, const char *scope, const char *s
     return 0;
 }
 
+/*
+ * Local authorities are written many ways: "Camden", "London Borough of
+ * Camden", "Camden Council", "Bristol, City of", "City of Bristol",
+ * "Brighton & Hove", or the ONS code.  A name is folded (tw_text_fold) with
+ * the word "and" dropped, so "&" and "and" agree; la_norm() writes that
+ * form into out (4 * n + 1 bytes) and returns its length.
+ */
+static size_t la_norm(char *out, const char *s, size_t n)
+{
+    size_t fl = tw_text_fold(out, s, n), o = 0;
+    for (size_t i = 0; i < fl;) {
+        size_t j = i;
+        while (j < fl && out[j] != ' ') j++;
+        if (!(j - i == 3 && memcmp(out + i, "and", 3) == 0)) {
+            if (o) out[o++] = ' ';
+            memmove(out + o, out + i, j - i);
+            o += j - i;
+        }
+        i = j + 1;
+    }
+    out[o] = 0;
+    return o;
+}
+
+static const char *const la_prefixes[] = {
+    "london borough of ", "royal borough of ", "metropolitan borough of ", "county borough of ",
+    "borough of ", "city of ", "county of ", "district of ", "the ",
+};
+static const char *const la_suffixes[] = {
+    " metropolitan borough council", " county borough council", " borough council", " district council",
+    " city council", " county council", " council", " borough", " district", " city of", " county of",
+};
+
+/* The name as it is, then without one and then two of the usual prefixes
+ * and suffixes; depth bounds the search. */
+static int64_t la_try(const hmap *m, const char *s, size_t n, int depth)
+{
+    int64_t v = hm_get(m, s, n);
+    if (v >= 0 || depth == 0) return v;
+    for (size_t i = 0; i < sizeof la_prefixes / sizeof la_prefixes[0]; i++) {
+        size_t pl = strlen(la_prefixes[i]);
+        if (n > pl && memcmp(s, la_prefixes[i], pl) == 0 && (v = la_try(m, s + pl, n - pl, depth - 1)) >= 0) return v;
+    }
+    for (size_t i = 0; i < sizeof la_suffixes / sizeof la_suffixes[0]; i++) {
+        size_t sl = strlen(la_suffixes[i]);
+        if (n > sl && memcmp(s + n - sl, la_suffixes[i], sl) == 0 && (v = la_try(m, s, n - sl, depth - 1)) >= 0) return v;
+    }
+    return -1;
+}
+
+/* The local authority district a group's local_authority names, by ONS
+ * code or by name; NULL when none is recognised. */
+static int la_find(tw_report *r, const tw_val *v, const tw_code **out)
+{
+    size_t n;
+    const tw_code *lads = tw_codes_local_authorities(&n);
+    int rc;
+    uint32_t found;
+    *out = NULL;
+    if (!v || v->type != TW_STR || v->len > TW_STR_MAX) return 0;
+    int64_t known = hm_get(&r->hlatext, v->v.s, v->len);
+    if (known >= 0) {
+        *out = known ? &lads[known - 1] : NULL;
+        return 0;
+    }
+    if ((*out = tw_code_find_sorted(lads, n, v->v.s, v->len))) goto remember;
+    if (!r->hlad.n) {
+        /* The index of names, built at the first name looked up.  "Bristol,
+         * City of" is also "Bristol" (and so "City of Bristol"), "County
+         * Durham" and "City of Edinburgh" also "Durham" and "Edinburgh". */
+        for (uint32_t i = 0; i < n; i++) {
+            size_t l = la_norm(r->fold, lads[i].name, strlen(lads[i].name));
+            if ((rc = hm_put(&r->hlad, &r->a, r->fold, l, i, &found))) return rc;
+            static const char *const leading[] = { "county ", "city of " };
+            for (size_t s = 0; s < 2; s++) {
+                size_t sl = strlen(leading[s]);
+                if (l > sl && memcmp(r->fold, leading[s], sl) == 0 &&
+                    (rc = hm_put(&r->hlad, &r->a, r->fold + sl, l - sl, i, &found)))
+                    return rc;
+            }
+            static const char *const inverted[] = { " city of", " county of" };
+            for (size_t s = 0; s < 2; s++) {
+                size_t sl = strlen(inverted[s]);
+                if (l > sl && memcmp(r->fold + l - sl, inverted[s], sl) == 0 &&
+                    (rc = hm_put(&r->hlad, &r->a, r->fold, l - sl, i, &found)))
+                    return rc;
+            }
+        }
+    }
+    size_t l = la_norm(r->fold, v->v.s, v->len);
+    int64_t i = la_try(&r->hlad, r->fold, l, 2);
+    if (i >= 0) *out = &lads[i];
+remember:
+    return hm_put(&r->hlatext, &r->a, v->v.s, v->len, *out ? (uint32_t)(*out - lads) + 1 : 0, &found);
+}
+
+/* A group's region: its region field, else the region of its local
+ * authority if that lies in the group's nation, else for Wales, Scotland
+ * and Northern Ireland the nation itself (their region code is the
+ * nation's).  Interned as the UK region list's own code. */
+static int group_region(tw_report *r, const tw_val *b, rgroup *g)
+{
+    size_t nr;
+    const tw_code *regions = tw_codes_uk_regions(&nr), *la, *reg = NULL;
+    g->region = code_val(regions, nr, b, "region");
+    g->region_source = REGION_GIVEN;
+    if (g->region != NONE) return 0;
+    int rc = la_find(r, tw_v_get(b, "local_authority"), &la);
+    if (rc) return rc;
+    if (la) {
+        reg = tw_code_find(regions, nr, la->group, strlen(la->group));
+        if (reg && strcmp(reg->group, g->nation) != 0) reg = NULL;
+    }
+    if (!reg && strcmp(g->nation, "england") != 0)
+        for (size_t i = 0; i < nr && !reg; i++)
+            if (strcmp(regions[i].group, g->nation) == 0) reg = &regions[i];
+    g->region = reg ? reg->code : NONE;
+    g->region_source = reg ? REGION_INFERRED : REGION_NONE;
+    return 0;
+}
+
 static int add_group(tw_report *r, const tw_entry *en, uint32_t author)
 {
     uint8_t k[4 + TW_SLOT_MAX];
@@ -346,16 +494,25 @@ static int add_group(tw_report *r, const tw_entry *en, uint32_t author)
     if ((rc = hm_put(&r->hgroup, &r->a, k, slot_key(k, author, en->slot, en->slot_len), idx, &found))) return rc;
     if (found != idx) return 0;     /* one current version per slot; cannot happen */
     const tw_val *b = &en->body;
-    size_t nr;
-    const tw_code *regions = tw_codes_uk_regions(&nr);
     rgroup *g = &r->groups.v[r->groups.n++];
     *g = (rgroup){
-        .author = author, .slot = tw_arena_strndup(&r->a, en->slot, en->slot_len),
+        .author = author, .parent = idx, .rep = idx, .own_key = -1,
+        .slot = tw_arena_strndup(&r->a, en->slot, en->slot_len),
         .name = str_copy(r, b, "name"), .kind = enum_val("group", "group_kind", b),
-        .nation = enum_val("group", "nation", b), .region = code_val(regions, nr, b, "region"),
-        .seeking = bool_val(b, "seeking_partner"),
+        .nation = enum_val("group", "nation", b), .seeking = bool_val(b, "seeking_partner"),
     };
-    return g->slot ? 0 : TW_ENOMEM;
+    if (!g->slot) return TW_ENOMEM;
+    if ((rc = group_region(r, b, g))) return rc;
+    rauthor *au = &r->authors.v[author];
+    if (au->ngroups++ == 0) au->group = idx;
+    const tw_val *ok = tw_v_get(b, "own_key");
+    uint8_t key[TW_KEY_LEN];
+    if (ok && ok->type == TW_STR && tw_keytext_decode(key, TW_KEYTEXT_PREFIX, ok->v.s, ok->len) == 0) {
+        uint32_t ki;
+        if ((rc = author_index(r, key, &ki))) return rc;
+        r->groups.v[idx].own_key = ki;
+    }
+    return 0;
 }
 
 static int add_place(tw_report *r, const tw_entry *en, uint32_t author)
@@ -372,9 +529,14 @@ static int add_place(tw_report *r, const tw_entry *en, uint32_t author)
     size_t ng;
     const tw_code *govs = tw_codes_governorates(&ng);
     rplace *p = &r->places.v[r->places.n++];
+    size_t nc;
+    const tw_code *countries = tw_codes_countries(&nc);
+    const tw_val *cov = tw_v_get(b, "country");
+    const tw_code *cc = cov && cov->type == TW_STR ? tw_code_find_sorted(countries, nc, cov->v.s, cov->len) : NULL;
     *p = (rplace){
         .author = author, .parent = idx, .rep = idx, .committee = -1,
         .slot = tw_arena_strndup(&r->a, en->slot, en->slot_len), .name_en = str_copy(r, b, "name_en"),
+        .name_ar = str_copy(r, b, "name_ar"), .country = cc ? cc->code : cov && cov->type == TW_STR ? OTHER : NONE,
         .sub = code_val(govs, ng, b, "subdivision"), .kind = enum_val("place", "place_kind", b),
         .area = enum_val("place", "area", b), .seeking = bool_val(b, "seeking_partner"),
         .folds = (uint32_t)r->folds.len,
@@ -419,6 +581,7 @@ static int add_link(tw_report *r, const tw_entry *en, uint32_t author)
         .status = enum_val("link", "status", b), .since = year_val(b, "since"), .g = -1, .p = -1,
     };
     memcpy(l->id, en->id, TW_ID_LEN);
+    if (!(l->slot = tw_arena_strndup(&r->a, en->slot, en->slot_len))) return TW_ENOMEM;
     if (l->status == NONE || strcmp(l->status, "ended") == 0) l->ended = year_val(b, "ended");
     if (gv && gv->type == TW_STR) {
         if (!(l->gref = tw_arena_strndup(&r->a, gv->v.s, gv->len))) return TW_ENOMEM;
@@ -508,7 +671,7 @@ static int precedence(tw_report *r)
 {
     rplace *pl = r->places.v;
     rauthor *au = r->authors.v;
-    hmap cname = { 0 }, named = { 0 };
+    hmap cname = { 0 }, *named = &r->pnamed;
     uint32_t *tgt = NULL;
     uint8_t k[4 + sizeof r->fold];
     uint32_t found;
@@ -561,22 +724,100 @@ static int precedence(tw_report *r)
     for (uint32_t i = 0; i < r->places.n; i++) {
         if (pl[i].committee < 0) continue;
         uint32_t c = (uint32_t)pl[i].committee;
-        if ((rc = hm_put(&named, &r->a, k, pair_key(k, find_root(pl, i), &c, 4), 0, &found))) goto done;
+        if ((rc = hm_put(named, &r->a, k, pair_key(k, find_root(pl, i), &c, 4), 0, &found))) goto done;
     }
     for (uint32_t i = 0; i < r->places.n; i++)
         pl[i].own = pl[i].committee == (int64_t)pl[i].author ||
-                    hm_get(&named, k, pair_key(k, find_root(pl, i), &pl[i].author, 4)) >= 0;
+                    hm_get(named, k, pair_key(k, find_root(pl, i), &pl[i].author, 4)) >= 0;
 done:
     free(cname.e);
-    free(named.e);
     free(tgt);
     return rc;
 }
 
-/* Confirmed: two different statements, one by each side. */
+/* A group's folded name into out (4 * TW_STR_MAX + 1 bytes): folded only
+ * where names are compared (own_key targets, look-alike groups), so that
+ * stats do not pay for it.  Returns its length, 0 without a name. */
+static size_t gname_fold(char *out, const rgroup *g)
+{
+    size_t n = g->name ? strlen(g->name) : 0;
+    if (n > TW_STR_MAX) n = 0;
+    out[0] = 0;
+    return n ? tw_text_fold(out, g->name, n) : 0;
+}
+
+static uint32_t g_root(rgroup *g, uint32_t i)
+{
+    uint32_t root = i;
+    while (g[root].parent != root) root = g[root].parent;
+    while (g[i].parent != root) { uint32_t nx = g[i].parent; g[i].parent = root; i = nx; }
+    return root;
+}
+
+static void g_unite(rgroup *g, uint32_t x, uint32_t y)
+{
+    uint32_t a = g_root(g, x), b = g_root(g, y);
+    if (a != b) g[a > b ? a : b].parent = a < b ? a : b;
+}
+
+/*
+ * Group precedence (proto/PROTOCOL.md, "Reports: the rules"), as for
+ * places but without a name rule: a group record whose own_key names a key
+ * K other than its author is a listing of K's group, one group with K's
+ * only group record, or when K has several, with the one of them whose
+ * folded name is the listing's (if exactly one is).  A record is the
+ * group's own when its author is a key that a record of its identity
+ * names as own_key (its own own_key included).
+ */
+static int group_precedence(tw_report *r)
+{
+    rgroup *gr = r->groups.v;
+    rauthor *au = r->authors.v;
+    hmap kname = { 0 };
+    uint8_t k[4 + sizeof r->fold];
+    uint32_t found;
+    int rc = 0;
+    for (uint32_t i = 0; i < r->groups.n; i++)
+        if (gr[i].own_key >= 0 && gr[i].own_key != gr[i].author) au[gr[i].own_key].gnamed = true;
+    /* (K, folded name) -> K's group record, AMBIG when K has two of that name. */
+    for (uint32_t i = 0; i < r->groups.n; i++) {
+        if (!au[gr[i].author].gnamed || au[gr[i].author].ngroups < 2) continue;
+        size_t kl = pair_key(k, gr[i].author, r->fold, gname_fold(r->fold, &gr[i]));
+        if ((rc = hm_put(&kname, &r->a, k, kl, i, &found))) goto done;
+        if (found != i) hm_find(&kname, k, kl)->val = AMBIG;
+    }
+    for (uint32_t i = 0; i < r->groups.n; i++) {
+        if (gr[i].own_key < 0 || gr[i].own_key == gr[i].author) continue;
+        const rauthor *o = &au[gr[i].own_key];
+        int64_t t = -1;
+        if (o->ngroups == 1) t = o->group;
+        else if (o->ngroups > 1)
+            t = hm_get(&kname, k, pair_key(k, (uint32_t)gr[i].own_key, r->fold, gname_fold(r->fold, &gr[i])));
+        if (t >= 0 && t != AMBIG) g_unite(gr, i, (uint32_t)t);
+    }
+    for (uint32_t i = 0; i < r->groups.n; i++) {
+        if (gr[i].own_key < 0) continue;
+        uint32_t o = (uint32_t)gr[i].own_key;
+        if ((rc = hm_put(&r->gnamed, &r->a, k, pair_key(k, g_root(gr, i), &o, 4), 0, &found))) goto done;
+    }
+    for (uint32_t i = 0; i < r->groups.n; i++)
+        gr[i].own = gr[i].own_key == (int64_t)gr[i].author ||
+                    hm_get(&r->gnamed, k, pair_key(k, g_root(gr, i), &gr[i].author, 4)) >= 0;
+done:
+    free(kname.e);
+    return rc;
+}
+
+/* Confirmed: each side stated, by two different authors. */
 static bool unit_confirmed(const runit *un)
 {
-    return un->ng && un->np && !(un->ng == 1 && un->np == 1 && un->nboth == 1);
+    return un->ga != NIL32 && un->pa != NIL32 && (un->ga != un->pa || un->gmulti || un->pmulti);
+}
+
+static void side_add(uint32_t *first, bool *multi, uint32_t author)
+{
+    if (*first == NIL32) *first = author;
+    else if (*first != author) *multi = true;
 }
 
 /* Entry ids are BLAKE2b digests: their first bytes are as good as a hash. */
@@ -591,6 +832,7 @@ static int cmp_super(const void *x, const void *y)
 {
     const rsuper *a = x, *b = y;
     int c = memcmp(a->author, b->author, TW_KEY_LEN);
+    if (!c) c = (a->group > b->group) - (a->group < b->group);
     return c ? c : strcmp(a->slot, b->slot);
 }
 
@@ -600,6 +842,18 @@ static char *keep_str(tw_report *r, const char *s)
     char *p = tw_arena_alloc(&r->keep, n);
     if (p) memcpy(p, s, n);
     return p;
+}
+
+static int add_super(tw_report *r, bool group, uint32_t author, const char *slot, uint32_t by_author,
+                     const char *by_slot)
+{
+    char by[TW_KEYTEXT_LEN + 1 + TW_SLOT_MAX + 1];
+    snprintf(by, sizeof by, "%s/%s", r->authors.v[by_author].text, by_slot);
+    rsuper *su = &r->supers[r->nsupers++];
+    memcpy(su->author, r->authors.v[author].key, TW_KEY_LEN);
+    su->group = group;
+    if (!(su->slot = keep_str(r, slot)) || !(su->by = keep_str(r, by))) return TW_ENOMEM;
+    return 0;
 }
 
 /* The tables list and show read (tw_report_link_state(),
@@ -622,18 +876,23 @@ static int build_lookups(tw_report *r)
         r->stidx[j] = (uint32_t)i + 1;
     }
     r->nstates = r->links.n;
+    const rgroup *gr = r->groups.v;
     size_t n = 0;
+    int rc;
     for (uint32_t i = 0; i < r->places.n; i++) n += pl[pl[i].parent].has_own && !pl[i].own;
+    for (uint32_t i = 0; i < r->groups.n; i++) n += gr[gr[i].parent].has_own && !gr[i].own;
     if (n && !(r->supers = malloc(n * sizeof *r->supers))) return TW_ENOMEM;
     for (uint32_t i = 0; i < r->places.n; i++) {
         const rplace *root = &pl[pl[i].parent];
         if (!root->has_own || pl[i].own) continue;
         const rplace *rep = &pl[root->rep];
-        char by[TW_KEYTEXT_LEN + 1 + TW_SLOT_MAX + 1];
-        snprintf(by, sizeof by, "%s/%s", r->authors.v[rep->author].text, rep->slot);
-        rsuper *su = &r->supers[r->nsupers++];
-        memcpy(su->author, r->authors.v[pl[i].author].key, TW_KEY_LEN);
-        if (!(su->slot = keep_str(r, pl[i].slot)) || !(su->by = keep_str(r, by))) return TW_ENOMEM;
+        if ((rc = add_super(r, false, pl[i].author, pl[i].slot, rep->author, rep->slot))) return rc;
+    }
+    for (uint32_t i = 0; i < r->groups.n; i++) {
+        const rgroup *root = &gr[gr[i].parent];
+        if (!root->has_own || gr[i].own) continue;
+        const rgroup *rep = &gr[root->rep];
+        if ((rc = add_super(r, true, gr[i].author, gr[i].slot, rep->author, rep->slot))) return rc;
     }
     if (r->nsupers) qsort(r->supers, r->nsupers, sizeof *r->supers, cmp_super);
     return 0;
@@ -645,7 +904,8 @@ int tw_report_finish(tw_report *r)
     if (r->finished) return TW_ESTATE;
     r->finished = true;
     rplace *pl = r->places.v;
-    if ((rc = precedence(r))) return rc;
+    rgroup *gr = r->groups.v;
+    if ((rc = precedence(r)) || (rc = group_precedence(r))) return rc;
     /* Identities: the representative of each is its committee's own record
      * if it has one, else any record; of those, the one whose reference
      * text sorts first.  Roots are the smallest index of their identity, so
@@ -665,41 +925,69 @@ int tw_report_finish(tw_report *r)
      * precedence: the committee's own when there are any. */
     for (uint32_t i = 0; i < r->places.n; i++) {
         uint32_t root = pl[i].parent;
-        if (!pl[root].has_own || pl[i].own) pl[root].any_seeking |= pl[i].seeking;
+        if (!pl[root].has_own || pl[i].own) {
+            pl[root].any_seeking |= pl[i].seeking;
+            pl[root].nprec++;
+        }
+    }
+    /* Group identities likewise: the representative is the group's own
+     * record if there is one, else any; the first by reference. */
+    for (uint32_t i = 0; i < r->groups.n; i++) {
+        uint32_t root = g_root(gr, i);
+        const rgroup *rep = &gr[gr[root].rep];
+        if (root == i && !gr[i].own) continue;      /* its own representative so far */
+        if (gr[i].own && !gr[root].has_own) {
+            gr[root].has_own = true;
+            gr[root].rep = i;
+        } else if (gr[i].own == gr[root].has_own && ref_cmp(r, gr[i].author, gr[i].slot, rep->author, rep->slot) < 0) {
+            gr[root].rep = i;
+        }
+    }
+    for (uint32_t i = 0; i < r->groups.n; i++) {
+        uint32_t root = gr[i].parent;
+        if (!gr[root].has_own || gr[i].own) gr[root].any_seeking |= gr[i].seeking;
     }
     for (size_t i = 0; i < r->links.n; i++) {
         rlink *l = &r->links.v[i];
         if (l->gref) l->g = resolve(r, &r->hgroup, l->author, l->gref, l->gref_len);
         if (l->pref) l->p = resolve(r, &r->hplace, l->author, l->pref, l->pref_len);
         int64_t ident = l->p >= 0 ? (int64_t)pl[l->p].parent : -1;
+        int64_t gid = l->g >= 0 ? (int64_t)gr[l->g].parent : -1;
         uint32_t u = (uint32_t)r->units.n;
-        if (l->g >= 0 && ident >= 0) {
+        if (gid >= 0 && ident >= 0) {
             uint8_t k[8];
-            uint32_t g32 = (uint32_t)l->g, i32 = (uint32_t)ident;
+            uint32_t g32 = (uint32_t)gid, i32 = (uint32_t)ident;
             memcpy(k, &g32, 4);
             memcpy(k + 4, &i32, 4);
             if ((rc = hm_put(&r->hunit, &r->a, k, 8, u, &u))) return rc;
         }
         if (u == r->units.n) {
             if ((rc = VPUSH(r->units))) return rc;
-            r->units.v[r->units.n++] = (runit){ .g = l->g, .ident = ident, .gov = (uint32_t)i };
+            r->units.v[r->units.n++] = (runit){ .g = gid, .ident = ident, .gov = (uint32_t)i, .ga = NIL32, .pa = NIL32 };
         }
         l->unit = u;
         runit *un = &r->units.v[u];
         if (newer(l, &r->links.v[un->gov])) un->gov = (uint32_t)i;
-        bool gs = l->g >= 0 && r->groups.v[l->g].author == l->author;
-        /* The place's side: its committee, or the author of the record
+        /* Each side is stated by a key its identity names (own_key of the
+         * group, committee of the place) or by the author of the record
          * referred to -- unless that record is a listing superseded by the
-         * committee's own, whose author no longer speaks for the place. */
-        bool ps = false;
+         * own record, whose author no longer speaks for it. */
+        uint8_t k[8];
+        bool gs = false, ps = false;
+        if (l->g >= 0) {
+            const rgroup *g = &gr[l->g];
+            bool superseded = gr[g->parent].has_own && !g->own;
+            gs = (g->author == l->author && !superseded) ||
+                 hm_get(&r->gnamed, k, pair_key(k, g->parent, &l->author, 4)) >= 0;
+        }
         if (l->p >= 0) {
             const rplace *p = &pl[l->p];
             bool superseded = pl[p->parent].has_own && !p->own;
-            ps = p->committee == (int64_t)l->author || (p->author == l->author && !superseded);
+            ps = (p->author == l->author && !superseded) ||
+                 hm_get(&r->pnamed, k, pair_key(k, p->parent, &l->author, 4)) >= 0;
         }
-        un->ng += gs;
-        un->np += ps;
-        un->nboth += gs && ps;
+        if (gs) side_add(&un->ga, &un->gmulti, l->author);
+        if (ps) side_add(&un->pa, &un->pmulti, l->author);
     }
     for (size_t i = 0; i < r->units.n; i++) {
         const runit *un = &r->units.v[i];
@@ -730,12 +1018,18 @@ int tw_report_link_state(const tw_report *r, const uint8_t id[TW_ID_LEN], bool *
 int tw_report_place_superseded(const tw_report *r, const uint8_t author[TW_KEY_LEN], const char *slot,
                                size_t slot_len, char *by, size_t cap)
 {
+    return tw_report_superseded(r, false, author, slot, slot_len, by, cap);
+}
+
+int tw_report_superseded(const tw_report *r, bool group, const uint8_t author[TW_KEY_LEN], const char *slot,
+                         size_t slot_len, char *by, size_t cap)
+{
     if (!r->finished) return TW_ESTATE;
     char sl[TW_SLOT_MAX + 1];
     if (slot_len > TW_SLOT_MAX || memchr(slot, 0, slot_len)) return TW_ENOTFOUND;
     memcpy(sl, slot, slot_len);
     sl[slot_len] = 0;
-    rsuper key = { .slot = sl };
+    rsuper key = { .slot = sl, .group = group };
     memcpy(key.author, author, TW_KEY_LEN);
     const rsuper *s = r->nsupers ? bsearch(&key, r->supers, r->nsupers, sizeof *s, cmp_super) : NULL;
     if (!s) return TW_ENOTFOUND;
@@ -755,34 +1049,41 @@ int tw_report_compact(tw_report *r)
 
 /* ----------------------------------------------------------- encoding */
 
-typedef struct ctab { const char *k[CT_MAX]; uint64_t n[CT_MAX]; uint32_t len; } ctab;
+/* A count table over interned values: open addressing on the pointer,
+ * at most half full (values beyond CT_SLOTS / 2 distinct ones, which the
+ * code lists cannot produce, are not counted). */
+typedef struct ctab { const char *k[CT_SLOTS]; uint64_t n[CT_SLOTS]; uint32_t len; } ctab;
 
 static void ct_add(ctab *t, const char *k)
 {
-    for (uint32_t i = 0; i < t->len; i++)
-        if (t->k[i] == k) { t->n[i]++; return; }
-    if (t->len == CT_MAX) return;
-    t->k[t->len] = k;
-    t->n[t->len++] = 1;
+    size_t h = (size_t)(((uint64_t)(uintptr_t)k * 0x9E3779B97F4A7C15ull) >> 40) & (CT_SLOTS - 1);
+    while (t->k[h] && t->k[h] != k) h = (h + 1) & (CT_SLOTS - 1);
+    if (!t->k[h]) {
+        if (t->len >= CT_SLOTS / 2) return;
+        t->k[h] = k;
+        t->len++;
+    }
+    t->n[h]++;
 }
 
-static int cmp_str(const void *a, const void *b)
+static _Thread_local const ctab *sort_t;
+
+static int cmp_slot(const void *a, const void *b)
 {
-    return strcmp(*(const char *const *)a, *(const char *const *)b);
+    return strcmp(sort_t->k[*(const uint32_t *)a], sort_t->k[*(const uint32_t *)b]);
 }
 
 static int put_ctab(tw_buf *b, const char *name, const ctab *t)
 {
-    const char *keys[CT_MAX];
+    uint32_t slots[CT_SLOTS / 2], n = 0;
     int rc;
-    memcpy(keys, t->k, t->len * sizeof *keys);
-    qsort(keys, t->len, sizeof *keys, cmp_str);
-    if ((rc = tw_mpw_cstr(b, name)) || (rc = tw_mpw_map(b, t->len))) return rc;
-    for (uint32_t i = 0; i < t->len; i++) {
-        uint32_t j = 0;
-        while (t->k[j] != keys[i]) j++;
-        if ((rc = tw_mpw_cstr(b, keys[i])) || (rc = tw_mpw_uint(b, t->n[j]))) return rc;
-    }
+    for (uint32_t i = 0; i < CT_SLOTS; i++)
+        if (t->k[i]) slots[n++] = i;
+    sort_t = t;
+    qsort(slots, n, sizeof *slots, cmp_slot);
+    if ((rc = tw_mpw_cstr(b, name)) || (rc = tw_mpw_map(b, n))) return rc;
+    for (uint32_t i = 0; i < n; i++)
+        if ((rc = tw_mpw_cstr(b, t->k[slots[i]])) || (rc = tw_mpw_uint(b, t->n[slots[i]]))) return rc;
     return 0;
 }
 
@@ -812,15 +1113,15 @@ static int put_named(tw_buf *b, const char *name, uint32_t n, const char *const 
 }
 
 enum {
-    S_ACT_AREA, S_ACT_FORM, S_ACT_GOV, S_ACT_GKIND, S_ACT_NATION, S_ACT_PKIND, S_ACT_REGION,
-    S_GKIND, S_GNATION, S_GREGION, S_LFORM, S_LSTATUS, S_PAREA, S_PKIND, S_PSUB, S_NTAB
+    S_ACT_AREA, S_ACT_COUNTRY, S_ACT_FORM, S_ACT_GOV, S_ACT_GKIND, S_ACT_NATION, S_ACT_PKIND, S_ACT_REGION,
+    S_GKIND, S_GNATION, S_GREGION, S_LFORM, S_LSTATUS, S_PAREA, S_PCOUNTRY, S_PKIND, S_PSUB, S_NTAB
 };
 static const char *const stat_names[S_NTAB] = {
-    "active_links_by_area", "active_links_by_formality", "active_links_by_governorate",
-    "active_links_by_group_kind", "active_links_by_nation", "active_links_by_place_kind",
-    "active_links_by_region", "groups_by_kind", "groups_by_nation", "groups_by_region",
-    "links_by_formality", "links_by_status", "places_by_area", "places_by_kind",
-    "places_by_subdivision",
+    "active_links_by_area", "active_links_by_country", "active_links_by_formality",
+    "active_links_by_governorate", "active_links_by_group_kind", "active_links_by_nation",
+    "active_links_by_place_kind", "active_links_by_region", "groups_by_kind", "groups_by_nation",
+    "groups_by_region", "links_by_formality", "links_by_status", "places_by_area", "places_by_country",
+    "places_by_kind", "places_by_subdivision",
 };
 
 int tw_report_stats(const tw_report *r, const uint8_t *extra, size_t extra_len,
@@ -833,20 +1134,25 @@ int tw_report_stats(const tw_report *r, const uint8_t *extra, size_t extra_len,
     uint64_t confirmed = 0, dormant_status = 0, dormant_old = 0;
     int rc = TW_ENOMEM;
     if (!t || !started) goto done;
+    /* Groups are counted once per identity, by its representative. */
+    uint64_t gseek = 0, pseek = 0, idents = 0, gidents = 0, rsrc[3] = { 0 };
     for (size_t i = 0; i < r->groups.n; i++) {
-        const rgroup *g = &r->groups.v[i];
+        const rgroup *root = &r->groups.v[i], *g = &r->groups.v[root->rep];
+        if (root->parent != i) continue;
         ct_add(&t[S_GKIND], g->kind);
         ct_add(&t[S_GNATION], g->nation);
         ct_add(&t[S_GREGION], g->region);
+        rsrc[g->region_source]++;
+        gseek += root->any_seeking;
+        gidents++;
     }
-    uint64_t gseek = 0, pseek = 0, idents = 0;
-    for (size_t i = 0; i < r->groups.n; i++) gseek += r->groups.v[i].seeking;
     /* Places are counted once per identity, by its representative: a
      * place listed by a hub and by its committee is one place. */
     for (size_t i = 0; i < r->places.n; i++) {
         const rplace *root = &r->places.v[i], *p = &r->places.v[root->rep];
         if (root->parent != i) continue;
         ct_add(&t[S_PAREA], p->area);
+        ct_add(&t[S_PCOUNTRY], p->country);
         ct_add(&t[S_PKIND], p->kind);
         ct_add(&t[S_PSUB], p->sub);
         pseek += root->any_seeking;
@@ -866,25 +1172,28 @@ int tw_report_stats(const tw_report *r, const uint8_t *extra, size_t extra_len,
         if (strcmp(l->status, "dormant") == 0) dormant_status++;
         else if ((act || strcmp(l->status, "exploring") == 0) && l->ts < cutoff) dormant_old++;
         if (!act) continue;
-        const rgroup *g = un->g >= 0 ? &r->groups.v[un->g] : NULL;
+        const rgroup *g = un->g >= 0 ? &r->groups.v[r->groups.v[un->g].rep] : NULL;
         const rplace *p = un->ident >= 0 ? &r->places.v[r->places.v[un->ident].rep] : NULL;
         ct_add(&t[S_ACT_FORM], l->formality);
         ct_add(&t[S_ACT_GKIND], g ? g->kind : UNKNOWN);
         ct_add(&t[S_ACT_NATION], g ? g->nation : UNKNOWN);
         ct_add(&t[S_ACT_REGION], g ? g->region : UNKNOWN);
         ct_add(&t[S_ACT_AREA], p ? p->area : UNKNOWN);
+        ct_add(&t[S_ACT_COUNTRY], p ? p->country : UNKNOWN);
         ct_add(&t[S_ACT_GOV], p ? p->sub : UNKNOWN);
         ct_add(&t[S_ACT_PKIND], p ? p->kind : UNKNOWN);
     }
     /* Tables in key order, then the extra pairs (order matters only to
      * byte-for-byte comparisons, which use the same extra). */
-    if ((rc = tw_mpw_map(out, S_NTAB + 6 + extra_n))) goto done;
+    if ((rc = tw_mpw_map(out, S_NTAB + 7 + extra_n))) goto done;
     if (extra_n && (rc = tw_buf_put(out, extra, extra_len))) goto done;
     for (int i = 0; i < S_ACT_REGION + 1 && !rc; i++) rc = put_ctab(out, stat_names[i], &t[i]);
     static const char *const dk[] = { "no_update", "status_dormant", "total" };
     uint64_t dv[] = { dormant_old, dormant_status, dormant_old + dormant_status };
     if (rc || (rc = put_named(out, "dormant_links", 3, dk, dv))) goto done;
     for (int i = S_GKIND; i <= S_GREGION && !rc; i++) rc = put_ctab(out, stat_names[i], &t[i]);
+    static const char *const rk[] = { "given", "inferred", "none" };
+    if (rc || (rc = put_named(out, "groups_region_source", 3, rk, rsrc))) goto done;
     static const char *const ck[] = { "confirmed", "unconfirmed" };
     uint64_t cv[] = { confirmed, r->units.n - confirmed };
     if (rc || (rc = put_named(out, "links_by_confirmation", 2, ck, cv))) goto done;
@@ -900,9 +1209,10 @@ int tw_report_stats(const tw_report *r, const uint8_t *extra, size_t extra_len,
     if (gseek) { sk[ns] = "groups"; sv[ns++] = gseek; }
     if (pseek) { sk[ns] = "places"; sv[ns++] = pseek; }
     if (rc || (rc = put_named(out, "seeking", ns, sk, sv))) goto done;
-    static const char *const tk[] = { "groups", "link_statements", "links", "place_identities", "places" };
-    uint64_t tv[] = { r->groups.n, r->links.n, r->units.n, idents, r->places.n };
-    rc = put_named(out, "totals", 5, tk, tv);
+    static const char *const tk[] = { "group_identities", "groups", "link_statements", "links",
+                                      "place_identities", "places" };
+    uint64_t tv[] = { gidents, r->groups.n, r->links.n, r->units.n, idents, r->places.n };
+    rc = put_named(out, "totals", 6, tk, tv);
 done:
     free(t);
     free(started);
@@ -941,9 +1251,21 @@ static int cmp_candidate(const void *x, const void *y)
     return c ? c : ref_cmp(sort_r, a->author, a->slot, b->author, b->slot);
 }
 
+/* Group identities by the reference of their representative. */
+static const rgroup *grep_of(const tw_report *r, uint32_t root)
+{
+    return &r->groups.v[r->groups.v[root].rep];
+}
+
 static int cmp_group_ref(const void *x, const void *y)
 {
-    const rgroup *a = &sort_r->groups.v[*(const uint32_t *)x], *b = &sort_r->groups.v[*(const uint32_t *)y];
+    const rgroup *a = grep_of(sort_r, *(const uint32_t *)x), *b = grep_of(sort_r, *(const uint32_t *)y);
+    return ref_cmp(sort_r, a->author, a->slot, b->author, b->slot);
+}
+
+static int cmp_link_ref(const void *x, const void *y)
+{
+    const rlink *a = &sort_r->links.v[*(const uint32_t *)x], *b = &sort_r->links.v[*(const uint32_t *)y];
     return ref_cmp(sort_r, a->author, a->slot, b->author, b->slot);
 }
 
@@ -961,12 +1283,14 @@ static int put_kstr(tw_buf *b, const char *k, const char *v)
     return rc ? rc : tw_mpw_cstr(b, v ? v : "");
 }
 
-/* {"name_en","place","place_kind","subdivision"[,extra...]} of an identity's representative. */
+/* {"country","name_ar","name_en","place","place_kind","subdivision"[,extra...]}
+ * of an identity's representative ("name_ar" only when it has one). */
 static int put_place(tw_buf *b, const tw_report *r, uint32_t root, uint32_t extra)
 {
     const rplace *p = &r->places.v[r->places.v[root].rep];
     int rc;
-    if ((rc = tw_mpw_map(b, 4 + extra)) || (rc = put_kstr(b, "name_en", p->name_en)) ||
+    if ((rc = tw_mpw_map(b, 5 + (p->name_ar != NULL) + extra)) || (rc = put_kstr(b, "country", p->country)) ||
+        (p->name_ar && (rc = put_kstr(b, "name_ar", p->name_ar))) || (rc = put_kstr(b, "name_en", p->name_en)) ||
         (rc = put_ref(b, r, "place", p->author, p->slot)) || (rc = put_kstr(b, "place_kind", p->kind)) ||
         (rc = put_kstr(b, "subdivision", p->sub)))
         return rc;
@@ -988,6 +1312,13 @@ typedef struct gaps {
     const tw_report *r;
     uint32_t *unp, *dup, *twice, *cand, *seekg, *seekp;
     size_t nunp, ndup, ntwice, ncand, nseekg, nseekp;
+    uint32_t *dangling;                 /* link statements with a group or place not known */
+    size_t ndangling;
+    /* Group identities that look alike (same folded name and nation):
+     * gclus holds the first identity of each such cluster, sorted;
+     * gnext chains the identities of a cluster (roots, by reference). */
+    uint32_t *gclus, *gnext, *gcount;
+    size_t ngclus;
     /* Chains, so that lists need no search of all records: */
     uint32_t *rec_next, *rec_head;      /* place records by identity */
     uint32_t *unit_next, *unit_head;    /* links by identity */
@@ -1013,7 +1344,7 @@ static int gaps_duplicated(gaps *q, tw_buf *out)
         qsort(gs, ng, sizeof *gs, cmp_group_ref);
         if ((rc = tw_mpw_arr(out, (uint32_t)ng))) return rc;
         for (size_t j = 0; j < ng; j++) {
-            const rgroup *g = &r->groups.v[gs[j]];
+            const rgroup *g = grep_of(r, gs[j]);
             if ((rc = tw_mpw_map(out, 2)) || (rc = put_ref(out, r, "group", g->author, g->slot)) ||
                 (rc = put_kstr(out, "name", g->name)))
                 return rc;
@@ -1031,7 +1362,10 @@ static int gaps_twice(gaps *q, tw_buf *out)
     for (size_t i = 0; i < capped(q->ntwice); i++) {
         uint32_t root = q->twice[i], recs[TW_REPORT_LIST_MAX];
         size_t n = 0;
-        for (uint32_t j = q->rec_head[root]; j != NIL32 && n < TW_REPORT_LIST_MAX; j = q->rec_next[j]) recs[n++] = j;
+        /* Only the records that take precedence: a superseded listing is
+         * not the place listed again. */
+        for (uint32_t j = q->rec_head[root]; j != NIL32 && n < TW_REPORT_LIST_MAX; j = q->rec_next[j])
+            if (!pl[root].has_own || pl[j].own) recs[n++] = j;
         qsort(recs, n, sizeof *recs, cmp_place_ref);
         if ((rc = put_place(out, r, root, 1)) || (rc = tw_mpw_cstr(out, "records")) ||
             (rc = tw_mpw_arr(out, (uint32_t)n)))
@@ -1071,7 +1405,7 @@ static int gaps_seeking_places(gaps *q, tw_buf *out)
         if (hi - lo > TW_REPORT_LIST_MAX) hi = lo + TW_REPORT_LIST_MAX;
         if ((rc = tw_mpw_arr(out, (uint32_t)(hi - lo)))) return rc;
         for (size_t k = lo; k < hi; k++) {
-            const rgroup *g = &r->groups.v[q->sug_groups[k]];
+            const rgroup *g = grep_of(r, q->sug_groups[k]);
             if ((rc = put_refstr(out, r, g->author, g->slot))) return rc;
         }
     }
@@ -1085,7 +1419,7 @@ static int gaps_suggestions(gaps *q, tw_buf *out)
     int rc;
     if ((rc = tw_mpw_cstr(out, "suggestions")) || (rc = tw_mpw_arr(out, capped(q->nseekg)))) return rc;
     for (size_t g = 0; g < capped(q->nseekg); g++) {
-        const rgroup *gr = &r->groups.v[q->seekg[g]];
+        const rgroup *gr = grep_of(r, q->seekg[g]);
         size_t ns = nsuggest(q);
         if ((rc = tw_mpw_map(out, 3)) || (rc = put_ref(out, r, "group", gr->author, gr->slot)) ||
             (rc = put_kstr(out, "name", gr->name)) || (rc = tw_mpw_cstr(out, "places")) ||
@@ -1110,6 +1444,117 @@ static int gaps_unpartnered(gaps *q, tw_buf *out)
     return 0;
 }
 
+/* "dangling": link statements whose group or place reference is absent or
+ * resolves to no record, {group, link, missing, place}, by reference. */
+static int gaps_dangling(gaps *q, tw_buf *out)
+{
+    const tw_report *r = q->r;
+    int rc;
+    if ((rc = tw_mpw_cstr(out, "dangling")) || (rc = tw_mpw_arr(out, capped(q->ndangling)))) return rc;
+    for (size_t i = 0; i < capped(q->ndangling); i++) {
+        const rlink *l = &r->links.v[q->dangling[i]];
+        const char *missing = l->g < 0 && l->p < 0 ? "group and place" : l->g < 0 ? "group" : "place";
+        if ((rc = tw_mpw_map(out, 4)) || (rc = tw_mpw_cstr(out, "group")) ||
+            (rc = tw_mpw_str(out, l->gref ? l->gref : "", l->gref ? l->gref_len : 0)) ||
+            (rc = put_ref(out, r, "link", l->author, l->slot)) || (rc = put_kstr(out, "missing", missing)) ||
+            (rc = tw_mpw_cstr(out, "place")) || (rc = tw_mpw_str(out, l->pref ? l->pref : "", l->pref ? l->pref_len : 0)))
+            return rc;
+    }
+    return 0;
+}
+
+/* Group identities that look like one group: the same folded name in the
+ * same nation.  Identities are hashed in index order; only the members of
+ * the clusters found are then sorted, so the cost is linear in the groups
+ * plus the clusters' sorting.  Each cluster is chained (gnext) from its
+ * first identity by reference, gcount[first] its size; gclus lists the
+ * clusters by their first identity's reference. */
+static int group_clusters(gaps *q)
+{
+    const tw_report *r = q->r;
+    hmap m = { 0 };
+    tw_arena a;
+    uint32_t *last = malloc((r->groups.n + 1) * sizeof *last), *mem = NULL;
+    int rc = 0;
+    tw_arena_init(&a, 0);
+    if (!last) { rc = TW_ENOMEM; goto done; }
+    size_t nmem = 0;
+    for (uint32_t i = 0; i < r->groups.n; i++) {
+        uint32_t found;
+        if (r->groups.v[i].parent != i) continue;
+        const rgroup *g = grep_of(r, i);
+        uint8_t k[sizeof(void *) + 4 * TW_STR_MAX + 1];
+        size_t fl = gname_fold((char *)k + sizeof(void *), g);
+        q->gnext[i] = NIL32;
+        q->gcount[i] = 1;
+        last[i] = i;
+        if (!fl) continue;
+        memcpy(k, &g->nation, sizeof(void *));
+        if ((rc = hm_put(&m, &a, k, sizeof(void *) + fl, i, &found))) goto done;
+        if (found == i) continue;
+        q->gnext[last[found]] = i;
+        last[found] = i;
+        if (++q->gcount[found] == 2) { q->gclus[q->ngclus++] = found; nmem++; }
+        nmem++;
+    }
+    /* Each cluster's members by reference, rechained from the first. */
+    if (q->ngclus && !(mem = malloc(nmem * sizeof *mem))) { rc = TW_ENOMEM; goto done; }
+    sort_r = r;
+    for (size_t c = 0; c < q->ngclus; c++) {
+        uint32_t head = q->gclus[c], n = 0;
+        for (uint32_t i = head; i != NIL32; i = q->gnext[i]) mem[n++] = i;
+        qsort(mem, n, sizeof *mem, cmp_group_ref);
+        for (uint32_t j = 0; j < n; j++) q->gnext[mem[j]] = j + 1 < n ? mem[j + 1] : NIL32;
+        q->gcount[mem[0]] = n;
+        q->gclus[c] = mem[0];
+    }
+    qsort(q->gclus, q->ngclus, sizeof *q->gclus, cmp_group_ref);
+done:
+    free(m.e);
+    tw_arena_free(&a);
+    free(last);
+    free(mem);
+    return rc;
+}
+
+/* "groups_listed_twice": {commands, name, nation, records}.  The identity
+ * most likely to be the group's own is the one whose author has the fewest
+ * group records (a group's node publishes one; a hub many), the first by
+ * reference among equals; every other identity is a listing to link to it
+ * (twin publish group SLOT ... own_key=KEY, run by the listing's author),
+ * or, written by the same author, a copy to delete. */
+static int gaps_groups_twice(gaps *q, tw_buf *out)
+{
+    const tw_report *r = q->r;
+    int rc;
+    if ((rc = tw_mpw_cstr(out, "groups_listed_twice")) || (rc = tw_mpw_arr(out, capped(q->ngclus)))) return rc;
+    for (size_t c = 0; c < capped(q->ngclus); c++) {
+        uint32_t first = q->gclus[c], own = first;
+        uint32_t n = q->gcount[first] > TW_REPORT_LIST_MAX ? TW_REPORT_LIST_MAX : q->gcount[first];
+        for (uint32_t i = first, k = 0; i != NIL32 && k < n; i = q->gnext[i], k++)
+            if (r->authors.v[grep_of(r, i)->author].ngroups < r->authors.v[grep_of(r, own)->author].ngroups) own = i;
+        const rgroup *o = grep_of(r, own);
+        if ((rc = tw_mpw_map(out, 4)) || (rc = tw_mpw_cstr(out, "commands")) || (rc = tw_mpw_arr(out, n - 1)))
+            return rc;
+        for (uint32_t i = first, k = 0; i != NIL32 && k < n; i = q->gnext[i], k++) {
+            if (i == own) continue;
+            const rgroup *g = grep_of(r, i);
+            char cmd[64 + TW_SLOT_MAX + TW_KEYTEXT_LEN];
+            if (g->author == o->author) snprintf(cmd, sizeof cmd, "twin delete group %s", g->slot);
+            else snprintf(cmd, sizeof cmd, "twin publish group %s ... own_key=%s", g->slot, r->authors.v[o->author].text);
+            if ((rc = tw_mpw_map(out, 2)) || (rc = put_kstr(out, "by", r->authors.v[g->author].text)) ||
+                (rc = put_kstr(out, "command", cmd)))
+                return rc;
+        }
+        if ((rc = put_kstr(out, "name", o->name)) || (rc = put_kstr(out, "nation", o->nation)) ||
+            (rc = tw_mpw_cstr(out, "records")) || (rc = tw_mpw_arr(out, n)))
+            return rc;
+        for (uint32_t i = first, k = 0; i != NIL32 && k < n; i = q->gnext[i], k++)
+            if ((rc = put_refstr(out, r, grep_of(r, i)->author, grep_of(r, i)->slot))) return rc;
+    }
+    return 0;
+}
+
 static int gaps_prepare(gaps *q)
 {
     const tw_report *r = q->r;
@@ -1120,6 +1565,10 @@ static int gaps_prepare(gaps *q)
     for (size_t i = 0; i < sizeof arrs / sizeof arrs[0]; i++)
         if (!(*arrs[i] = malloc(np * sizeof **arrs[i]))) return TW_ENOMEM;
     if (!(q->seekg = malloc((r->groups.n + 1) * sizeof *q->seekg)) ||
+        !(q->gclus = malloc((r->groups.n + 1) * sizeof *q->gclus)) ||
+        !(q->gnext = malloc((r->groups.n + 1) * sizeof *q->gnext)) ||
+        !(q->gcount = malloc((r->groups.n + 1) * sizeof *q->gcount)) ||
+        !(q->dangling = malloc((r->links.n + 1) * sizeof *q->dangling)) ||
         !(q->unit_next = malloc(nu * sizeof *q->unit_next)) ||
         !(q->sug_groups = malloc((TW_REPORT_SUGGEST * r->groups.n + 1) * sizeof *q->sug_groups)))
         return TW_ENOMEM;
@@ -1145,11 +1594,13 @@ static int gaps_prepare(gaps *q)
         }
         if (!pl[i].taken) q->cand[q->ncand++] = i;
         if (pl[i].ngroups >= 2) { q->dup[q->ndup++] = i; ct_add(&q->t[2], rep->sub); }
-        if (pl[i].nrec >= 2) q->twice[q->ntwice++] = i;
+        if (pl[i].nprec >= 2) q->twice[q->ntwice++] = i;
         if (pl[i].any_seeking) q->seekp[q->nseekp++] = i;
     }
     for (uint32_t i = 0; i < r->groups.n; i++)
-        if (r->groups.v[i].seeking) q->seekg[q->nseekg++] = i;
+        if (r->groups.v[i].parent == i && r->groups.v[i].any_seeking) q->seekg[q->nseekg++] = i;
+    for (uint32_t i = 0; i < r->links.n; i++)
+        if (r->links.v[i].g < 0 || r->links.v[i].p < 0) q->dangling[q->ndangling++] = i;
     sort_r = r;
     qsort(q->unp, q->nunp, sizeof *q->unp, cmp_candidate);
     qsort(q->dup, q->ndup, sizeof *q->dup, cmp_ident_ref);
@@ -1157,6 +1608,9 @@ static int gaps_prepare(gaps *q)
     qsort(q->cand, q->ncand, sizeof *q->cand, cmp_candidate);
     qsort(q->seekg, q->nseekg, sizeof *q->seekg, cmp_group_ref);
     qsort(q->seekp, q->nseekp, sizeof *q->seekp, cmp_ident_ref);
+    qsort(q->dangling, q->ndangling, sizeof *q->dangling, cmp_link_ref);
+    int rc = group_clusters(q);
+    if (rc) return rc;
     for (size_t k = 0; k < q->ncand; k++) q->cand_pos[q->cand[k]] = (uint32_t)k;
     /* Seeking groups by the candidate position they are given, in group
      * order: a counting sort. */
@@ -1180,6 +1634,7 @@ static void gaps_free(gaps *q)
     free(q->unp); free(q->dup); free(q->twice); free(q->cand); free(q->seekg); free(q->seekp);
     free(q->rec_next); free(q->rec_head); free(q->unit_next); free(q->unit_head);
     free(q->sug_start); free(q->sug_groups); free(q->cand_pos);
+    free(q->gclus); free(q->gnext); free(q->gcount); free(q->dangling);
 }
 
 int tw_report_gaps(const tw_report *r, bool counts_only, tw_buf *out)
@@ -1190,16 +1645,19 @@ int tw_report_gaps(const tw_report *r, bool counts_only, tw_buf *out)
     q.r = r;
     int rc = gaps_prepare(&q);
     if (rc) goto done;
-    size_t idents = 0;
+    size_t idents = 0, gidents = 0;
     for (uint32_t i = 0; i < r->places.n; i++) idents += r->places.v[i].parent == i;
-    static const char *const ck[] = { "duplicated_places", "place_identities", "places_listed_twice",
+    for (uint32_t i = 0; i < r->groups.n; i++) gidents += r->groups.v[i].parent == i;
+    static const char *const ck[] = { "dangling_links", "duplicated_places", "group_identities",
+                                      "groups_listed_twice", "place_identities", "places_listed_twice",
                                       "seeking_groups", "seeking_places", "unpartnered_places" };
-    uint64_t cv[] = { q.ndup, idents, q.ntwice, q.nseekg, q.nseekp, q.nunp };
+    uint64_t cv[] = { q.ndangling, q.ndup, gidents, q.ngclus, idents, q.ntwice, q.nseekg, q.nseekp, q.nunp };
     /* Keys in sorted order. */
-    if ((rc = tw_mpw_map(out, counts_only ? 4 : 9)) || (rc = put_named(out, "counts", 6, ck, cv)) ||
-        (!counts_only && (rc = gaps_duplicated(&q, out))) ||
+    if ((rc = tw_mpw_map(out, counts_only ? 4 : 11)) || (rc = put_named(out, "counts", 9, ck, cv)) ||
+        (!counts_only && ((rc = gaps_dangling(&q, out)) || (rc = gaps_duplicated(&q, out)))) ||
         (rc = put_ctab(out, "duplicated_by_governorate", &q.t[2])) ||
-        (!counts_only && ((rc = gaps_twice(&q, out)) || (rc = gaps_seeking_places(&q, out)) ||
+        (!counts_only && ((rc = gaps_groups_twice(&q, out)) || (rc = gaps_twice(&q, out)) ||
+                          (rc = gaps_seeking_places(&q, out)) ||
                           (rc = gaps_suggestions(&q, out)) || (rc = gaps_unpartnered(&q, out)))) ||
         (rc = put_ctab(out, "unpartnered_by_governorate", &q.t[0])) ||
         (rc = put_ctab(out, "unpartnered_by_kind", &q.t[1])))

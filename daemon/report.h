@@ -41,9 +41,10 @@ void tw_report_free(tw_report *r);
  * other kinds and tombstones are ignored.  TW_ETOOBIG past
  * TW_REPORT_RECORDS_MAX, TW_ENOMEM. */
 int  tw_report_add(tw_report *r, const tw_entry *en);
-/* Resolves link references, merges statements into links and places into
- * identities (a committee's own record taking precedence over a hub's
- * listing of its place).  Call once, after the last tw_report_add(). */
+/* Resolves link references, merges statements into links, places and
+ * groups into identities (a committee's own record taking precedence over
+ * a hub's listing of its place, a group's own record over a listing of the
+ * group).  Call once, after the last tw_report_add(). */
 int  tw_report_finish(tw_report *r);
 
 /* The statistics map.  extra (extra_n pre-encoded key/value pairs, keys
@@ -60,18 +61,22 @@ int  tw_report_gaps(const tw_report *r, bool counts_only, tw_buf *out);
  * confirmed, i.e. stated by both sides.  TW_ENOTFOUND for an entry that is
  * not a link statement of the report.
  *
- * tw_report_place_superseded: for a place record (author, slot) that is a
- * listing of a place whose committee has its own record, writes the
- * reference "KEYTEXT/SLOT" of the committee's record that takes precedence
- * (the identity's representative) into by, NUL-terminated.  TW_ENOTFOUND
- * when the record is not superseded (or not known), TW_ETOOBIG when cap is
- * too small (TW_KEYTEXT_LEN + 1 + TW_SLOT_MAX + 1 is enough).
+ * tw_report_superseded: for a place record (group false) or a group record
+ * (group true) of (author, slot) that is a listing of a place whose
+ * committee has its own record, or of a group whose own node has its own
+ * record, writes the reference "KEYTEXT/SLOT" of the own record that takes
+ * precedence (the identity's representative) into by, NUL-terminated.
+ * TW_ENOTFOUND when the record is not superseded (or not known),
+ * TW_ETOOBIG when cap is too small (TW_KEYTEXT_LEN + 1 + TW_SLOT_MAX + 1 is
+ * enough).  tw_report_place_superseded is the same for a place record.
  *
- * tw_report_compact: frees all but what these two read (a few tens of
+ * tw_report_compact: frees all but what these read (a few tens of
  * bytes per link statement and per superseded record), for a report kept
  * across the pages of a listing; stats and gaps then return TW_ESTATE.
  */
 int  tw_report_link_state(const tw_report *r, const uint8_t id[TW_ID_LEN], bool *confirmed);
+int  tw_report_superseded(const tw_report *r, bool group, const uint8_t author[TW_KEY_LEN], const char *slot,
+                          size_t slot_len, char *by, size_t cap);
 int  tw_report_place_superseded(const tw_report *r, const uint8_t author[TW_KEY_LEN], const char *slot,
                                 size_t slot_len, char *by, size_t cap);
 int  tw_report_compact(tw_report *r);

@@ -45,37 +45,37 @@
  * compares them with the files) ---- */
 
 static const tw_code governorates[] = {
-    { "PS-JEN", "Jenin", "west_bank" },
-    { "PS-TBS", "Tubas", "west_bank" },
-    { "PS-TKM", "Tulkarm", "west_bank" },
-    { "PS-NBS", "Nablus", "west_bank" },
-    { "PS-QQA", "Qalqilya", "west_bank" },
-    { "PS-SLT", "Salfit", "west_bank" },
-    { "PS-RBH", "Ramallah and al-Bireh", "west_bank" },
-    { "PS-JRH", "Jericho and al-Aghwar", "west_bank" },
-    { "PS-JEM", "Jerusalem (al-Quds)", "west_bank" },
-    { "PS-BTH", "Bethlehem", "west_bank" },
-    { "PS-HBN", "Hebron", "west_bank" },
-    { "PS-NGZ", "North Gaza", "gaza" },
-    { "PS-GZA", "Gaza", "gaza" },
-    { "PS-DEB", "Deir al-Balah", "gaza" },
-    { "PS-KYS", "Khan Yunis", "gaza" },
-    { "PS-RFH", "Rafah", "gaza" },
+    { "PS-JEN", "Jenin", "west_bank", "جنين" },
+    { "PS-TBS", "Tubas", "west_bank", "طوباس" },
+    { "PS-TKM", "Tulkarm", "west_bank", "طولكرم" },
+    { "PS-NBS", "Nablus", "west_bank", "نابلس" },
+    { "PS-QQA", "Qalqilya", "west_bank", "قلقيلية" },
+    { "PS-SLT", "Salfit", "west_bank", "سلفيت" },
+    { "PS-RBH", "Ramallah and al-Bireh", "west_bank", "رام الله والبيرة" },
+    { "PS-JRH", "Jericho and al-Aghwar", "west_bank", "أريحا والأغوار" },
+    { "PS-JEM", "Jerusalem (al-Quds)", "west_bank", "القدس" },
+    { "PS-BTH", "Bethlehem", "west_bank", "بيت لحم" },
+    { "PS-HBN", "Hebron", "west_bank", "الخليل" },
+    { "PS-NGZ", "North Gaza", "gaza", "شمال غزة" },
+    { "PS-GZA", "Gaza", "gaza", "غزة" },
+    { "PS-DEB", "Deir al-Balah", "gaza", "دير البلح" },
+    { "PS-KYS", "Khan Yunis", "gaza", "خان يونس" },
+    { "PS-RFH", "Rafah", "gaza", "رفح" },
 };
 
 static const tw_code uk_regions[] = {
-    { "E12000001", "North East", "england" },
-    { "E12000002", "North West", "england" },
-    { "E12000003", "Yorkshire and The Humber", "england" },
-    { "E12000004", "East Midlands", "england" },
-    { "E12000005", "West Midlands", "england" },
-    { "E12000006", "East of England", "england" },
-    { "E12000007", "London", "england" },
-    { "E12000008", "South East", "england" },
-    { "E12000009", "South West", "england" },
-    { "W92000004", "Wales", "wales" },
-    { "S92000003", "Scotland", "scotland" },
-    { "N92000002", "Northern Ireland", "northern_ireland" },
+    { "E12000001", "North East", "england", NULL },
+    { "E12000002", "North West", "england", NULL },
+    { "E12000003", "Yorkshire and The Humber", "england", NULL },
+    { "E12000004", "East Midlands", "england", NULL },
+    { "E12000005", "West Midlands", "england", NULL },
+    { "E12000006", "East of England", "england", NULL },
+    { "E12000007", "London", "england", NULL },
+    { "E12000008", "South East", "england", NULL },
+    { "E12000009", "South West", "england", NULL },
+    { "W92000004", "Wales", "wales", NULL },
+    { "S92000003", "Scotland", "scotland", NULL },
+    { "N92000002", "Northern Ireland", "northern_ireland", NULL },
 };
 
 #define COUNT(a) (sizeof (a) / sizeof (a)[0])
@@ -88,6 +88,18 @@ const tw_code *tw_code_find(const tw_code *list, size_t n, const char *code, siz
     for (size_t i = 0; i < n; i++)
         if (strlen(list[i].code) == len && memcmp(list[i].code, code, len) == 0) return &list[i];
     return NULL;
+}
+
+const tw_code *tw_code_lookup(const char *code, size_t len)
+{
+    size_t n;
+    const tw_code *c, *l;
+    if ((c = tw_code_find(governorates, COUNT(governorates), code, len)) ||
+        (c = tw_code_find(uk_regions, COUNT(uk_regions), code, len)))
+        return c;
+    if ((l = tw_codes_countries(&n)) && (c = tw_code_find_sorted(l, n, code, len))) return c;
+    l = tw_codes_local_authorities(&n);
+    return tw_code_find_sorted(l, n, code, len);
 }
 
 /* ---- kinds and fields ---- */
@@ -113,13 +125,14 @@ static const tw_field group_fields[] = {
     { "group_kind", TW_FT_ENUM, true, group_kinds, "what sort of group it is" },
     { "nation", TW_FT_ENUM, true, nations, "UK nation" },
     { "region", TW_FT_CODE, false, NULL, "ONS code of the UK region; must lie in the nation" },
-    { "local_authority", TW_FT_STR, false, NULL, "local authority area" },
+    { "local_authority", TW_FT_STR, false, NULL, "local authority: name or ONS code (gives the region)" },
     { "formal_status", TW_FT_ENUM, false, formal_statuses, "council-endorsed pact or informal" },
     { "founded", TW_FT_DATE, false, NULL, "year, month or day founded" },
     { "website", TW_FT_URL, false, NULL, "http(s) address of the group's website" },
     { "email", TW_FT_EMAIL, false, NULL, "role address (never a person's own)" },
     { "seeking_partner", TW_FT_BOOL, false, NULL, "looking for a partner community" },
     { "description", TW_FT_TEXT, false, NULL, "free text, no personal data" },
+    { "own_key", TW_FT_KEY, false, NULL, "key of the group's own node, when a hub lists the group" },
 };
 
 static const tw_field place_fields[] = {

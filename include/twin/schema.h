@@ -79,11 +79,19 @@ int tw_schema_check_record(const char *kind, size_t kind_len, const char *slot, 
 int tw_schema_coerce(tw_arena *a, const char *kind, const char *field,
                      const char *text, tw_val *out, char *err, size_t errlen);
 
-/* Code lists (the CSV files in proto/data/, compiled in). */
-typedef struct tw_code { const char *code, *name, *group; } tw_code;
+/* Code lists (the CSV files in proto/data/, compiled in).  name_ar is the
+ * Arabic name where the list has one, else NULL. */
+typedef struct tw_code { const char *code, *name, *group, *name_ar; } tw_code;
 const tw_code *tw_codes_governorates(size_t *n);   /* group = area */
 const tw_code *tw_codes_uk_regions(size_t *n);     /* group = nation */
+const tw_code *tw_codes_countries(size_t *n);      /* ISO 3166-1 alpha-2, sorted; group NULL */
+const tw_code *tw_codes_local_authorities(size_t *n); /* ONS LAD codes, sorted; group = region code */
 const tw_code *tw_code_find(const tw_code *list, size_t n, const char *code, size_t len);
+/* As tw_code_find, on a list sorted by code (countries, local authorities). */
+const tw_code *tw_code_find_sorted(const tw_code *list, size_t n, const char *code, size_t len);
+/* The entry of any code list (governorate, UK region, country, local
+ * authority) with this code, for showing a code with its name; NULL if none. */
+const tw_code *tw_code_lookup(const char *code, size_t len);
 
 /*
  * Folds text for search: lowercase, Latin diacritics removed, Arabic

@@ -9,7 +9,9 @@
 # place once with the committee's governorate.  A group node links its
 # group to the committee's place (KEY/SLOT) and the committee states the
 # link back: confirmed; the group's other link, to a place listed by the hub
-# only, is unconfirmed.
+# only, is unconfirmed.  Then the hub lists the group naming the group
+# node's key: the group's own record supersedes the listing (one group, and
+# the hub's link from it is the group's link).
 . tests/integration/lib.sh
 
 F=$TW_ROOT/files
@@ -133,8 +135,40 @@ for n in grp hub comm; do
         '"places" not in d["seeking"] and d["active_links_by_governorate"] == {"PS-BTH": 1}'
 done
 tw grp --json gaps >"$F/gaps.json" 2>"$TW_ERR" || fail "twin gaps --json"
-jq_ "gaps show the place by the committee's record" "$F/gaps.json" \
-    "[x['place'] for x in d['listed_twice']] == ['$CK/bittir'] and d['counts']['unpartnered_places'] == 1"
+jq_ "gaps: a listing superseded by the committee's record is not the place listed twice" "$F/gaps.json" \
+    "d['listed_twice'] == [] and d['counts']['places_listed_twice'] == 0 and d['counts']['unpartnered_places'] == 1"
+
+# ------------------------------------------------- group precedence
+# The hub lists the group node's Camden group naming its key; the group's
+# own record supersedes the listing: one group, and the hub's link from its
+# listing to Bittir is the same link as camden-battir (Bittir is sought by
+# one group, not two).
+check "the hub lists the Camden group, naming the group node's key" tw hub publish group hub-camden \
+    "name=Camden Battir Link" group_kind=twinning_association nation=england "own_key=$GK"
+check "the hub states a link from its listing to Bittir" tw hub publish link hub-camden-bittir group=hub-camden \
+    "place=$CK/bittir" formality=formal_twinning status=active since=2007
+converge "the hub's group listing reaches every node"
+for n in grp hub; do
+    tw "$n" --json list group >"$F/groups_$n.json" 2>"$TW_ERR" || fail "twin list group --json on $n"
+    jq_ "list group on $n: the group's own records, not the hub's listing" "$F/groups_$n.json" \
+        'sorted(r["slot"] for r in d) == ["camden", "leeds"] and not any("superseded_by" in r for r in d)'
+done
+tw hub --json list group --all >"$F/groups_all.json" 2>"$TW_ERR" || fail "twin list group --all --json"
+jq_ "list group --all: the hub's listing superseded by the group's own record" "$F/groups_all.json" \
+    "[r.get('superseded_by') for r in d if r['slot'] == 'hub-camden'] == ['$GK/camden'] and sum('superseded_by' in r for r in d) == 1"
+tw hub --json show group hub-camden >"$F/show_hubcamden.json" 2>"$TW_ERR" || fail "twin show group hub-camden --json"
+jq_ "show --json: superseded_by on the hub's group listing" "$F/show_hubcamden.json" \
+    "[r.get('superseded_by') for r in d] == ['$GK/camden']"
+check_out "show group hub-camden names the group's own entry" 0 "$GK/camden (the group's own entry)" tw hub show group hub-camden
+for n in grp hub comm; do
+    tw "$n" --json stats >"$F/gstats_$n.json" 2>"$TW_ERR" || fail "twin stats --json on $n"
+    jq_ "stats on $n: three group records, two groups; the hub's link is camden's, still one confirmed" "$F/gstats_$n.json" \
+        '(d["totals"]["groups"] == 3 and d["totals"]["group_identities"] == 2 and d["totals"]["links"] == 2 and
+          d["links_by_confirmation"] == {"confirmed": 1, "unconfirmed": 1} and d["groups_by_kind"] == {"friendship_group": 1, "twinning_association": 1})'
+done
+tw hub --json gaps >"$F/ggaps.json" 2>"$TW_ERR" || fail "twin gaps --json"
+jq_ "gaps: Bittir is not sought by two groups, and no group is listed twice" "$F/ggaps.json" \
+    "d['counts']['duplicated_places'] == 0 and d['groups_listed_twice'] == [] and d['counts']['group_identities'] == 2"
 
 # ------------------------------------------------------------------ names
 jq_ "list place --all --json: the superseded listing carries the committee record's name" "$F/places_all.json" \

@@ -139,8 +139,11 @@ int main(int argc, char **argv)
             kv[nk++] = (tw_kv){ tw_v_cstr("name"), tw_v_cstr(name) };
             kv[nk++] = (tw_kv){ tw_v_cstr("group_kind"), tw_v_cstr(gkind[r % 8]) };
             kv[nk++] = (tw_kv){ tw_v_cstr("nation"), tw_v_cstr("england") };
-            kv[nk++] = (tw_kv){ tw_v_cstr("region"), tw_v_cstr(region[r % 9]) };
-            kv[nk++] = (tw_kv){ tw_v_cstr("local_authority"), tw_v_cstr("Benchmark Borough Council") };
+            /* Half the groups give no region, so that the reports infer it
+             * from the local authority: found, or not (the longer search). */
+            if (r % 2) kv[nk++] = (tw_kv){ tw_v_cstr("region"), tw_v_cstr(region[r % 9]) };
+            kv[nk++] = (tw_kv){ tw_v_cstr("local_authority"),
+                                tw_v_cstr(i % 20 < 10 ? "Benchmark Borough Council" : "London Borough of Camden") };
             kv[nk++] = (tw_kv){ tw_v_cstr("seeking_partner"), tw_v_bool(r % 5 == 0) };
         } else if (i % 10 < 7) {
             kind = "place";

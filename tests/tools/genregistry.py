@@ -23,7 +23,16 @@ lists one of the committee's places under its name in the wrong
 governorate (one place, by the committee's record, with a link stated by
 the group to the listing and back by the committee to its own record:
 confirmed); and lists a name two of the committee's places bear (no
-precedence: three places).
+precedence: three places).  A superseded listing is never "listed twice";
+the hub's Jifnah and the committee's Jifna (no committee named) are.
+Groups: the hub lists a group naming the committee's key as own_key, whose
+own group record (another name) then supersedes it -- one group, and the
+link both records state to one place is one link, stated by one author
+(the committee) on both sides: unconfirmed.  The committee also publishes a
+group of the same name and nation as one of the hub's: listed twice, with
+the command that links them.  Some groups give a local authority instead of
+a region (inferred), some places lie outside Palestine (partner countries,
+one with a code outside ISO 3166-1).
 """
 import json
 import random
@@ -49,6 +58,17 @@ SYL = ["Beit", "Kafr", "Deir", "Ein", "Khirbet", "Tell", "Jabal", "Wadi"]
 SYL2 = ["Ula", "Nur", "Salem", "Rima", "Hajar", "Zeit", "Tin", "Lauz", "Rumman", "Sukkar"]
 
 
+# Local authorities as groups write them, and the region the model expects
+# (its own table: twind's is proto/data/uk-local-authorities.csv).
+LAS = [("Camden", "E12000007"), ("London Borough of Camden", "E12000007"), ("Walsall", "E12000005"),
+       ("Walsall Metropolitan Borough Council", "E12000005"), ("Bristol, City of", "E12000009"),
+       ("City of Bristol", "E12000009"), ("E08000025", "E12000005"), ("Leeds City Council", "E12000003"),
+       ("Brighton & Hove", "E12000008"), ("Westmorland and Furness", "E12000002"), ("Atlantis", None)]
+LA_REGION = dict(LAS)
+NATION_CODE = {"wales": "W92000004", "scotland": "S92000003", "northern_ireland": "N92000002"}
+COUNTRIES = ["FR", "DE", "IE", "XK"]   # XK: not an ISO 3166-1 code, counted as (other)
+
+
 def gen(akey, ckey, out, seed):
     rnd = random.Random(seed)
     assoc, comm = [], []
@@ -59,6 +79,8 @@ def gen(akey, ckey, out, seed):
                 "group_kind": rnd.choice(GKINDS), "nation": nation, "email": "secretary@example.org"}
         if rnd.random() < 0.85:
             body["region"] = region
+        elif nation == "england" and rnd.random() < 0.8:
+            body["local_authority"] = rnd.choice(LAS)[0]
         if rnd.random() < 0.25:
             body["seeking_partner"] = True
         elif rnd.random() < 0.2:
@@ -89,6 +111,17 @@ def gen(akey, ckey, out, seed):
         "name_en": "Bayt Sahur", "other_names": ["beit-sahour", "Beit Sahur"], "place_kind": "town",
         "country": "PS", "subdivision": "PS-BTH", "seeking_partner": True, "committee": ckey}})
     places.append((ckey, "beit-sahour"))
+    # Listed twice: the hub's Jifnah and the committee's Jifna, no committee named.
+    comm.append({"kind": "place", "slot": "jifna", "body": {"name_en": "Jifna", "place_kind": "village",
+                 "country": "PS", "subdivision": "PS-RBH"}})
+    assoc.append({"kind": "place", "slot": "hub-jifnah", "body": {"name_en": "Jifnah", "other_names": ["Jifna"],
+                  "place_kind": "village", "country": "PS", "subdivision": "PS-RBH"}})
+    # Partner places outside Palestine.
+    for i, cc in enumerate(COUNTRIES * 2):
+        slot = "abroad-%d" % i
+        comm.append({"kind": "place", "slot": slot, "body": {"name_en": "Town %s %d" % (cc, i), "place_kind": "town",
+                     "country": cc}})
+        places.append((ckey, slot))
     # Places a hub lists for communities with no node, some naming the committee's key.
     for i in range(15):
         gov, area = rnd.choice(GOVS)
@@ -155,6 +188,23 @@ def gen(akey, ckey, out, seed):
                  "formality": "friendship_link", "status": "active", "since": "2019"}})
     # A name two of the committee's places bear: the hub's listing of it
     # naming the committee is a third place.
+    # Group precedence: the hub lists the committee's group naming its key;
+    # the committee's own record (the committee has two group records: the
+    # listing names the one of its name), with a local
+    # authority instead of a region, supersedes it.  Both state a link to
+    # p-003, one link, stated by the committee on both sides.
+    assoc.append({"kind": "group", "slot": "g-own", "body": {"name": "Walsall friends of KOBAR", "group_kind": "friendship_group",
+                  "nation": "england", "region": "E12000005", "seeking_partner": True, "own_key": ckey}})
+    comm.append({"kind": "group", "slot": "walsall", "body": {"name": "Walsall Friends of Kobar",
+                 "group_kind": "twinning_association", "nation": "england", "local_authority": "Walsall"}})
+    assoc.append({"kind": "link", "slot": "l-own", "body": {"group": "g-own", "place": "%s/p-003" % ckey,
+                  "formality": "friendship_link", "status": "active", "since": "2015"}})
+    comm.append({"kind": "link", "slot": "b-own", "body": {"group": "walsall", "place": "p-003",
+                 "formality": "friendship_link", "status": "active", "since": "2015"}})
+    # A group of the same name and nation as one of the hub's, with no own_key.
+    g10 = next(r["body"] for r in assoc if r["slot"] == "g-010")
+    comm.append({"kind": "group", "slot": "lookalike", "body": {"name": g10["name"].upper(), "group_kind": "other",
+                 "nation": g10["nation"]}})
     for slot, gov in (("twin-hbn", "PS-HBN"), ("twin-jen", "PS-JEN")):
         comm.append({"kind": "place", "slot": slot, "body": {"name_en": "Khirbet Twin", "place_kind": "village",
                      "country": "PS", "subdivision": gov, "area": "west_bank"}})
@@ -249,6 +299,7 @@ def expect(akey, ckey, d, no_update):
     ident = {}
     rep = {}
     has_own = {}
+    prec = {}
     seeking_ident = set()
     for ms in members.values():
         owners = [m for m in ms if own[m]]
@@ -257,11 +308,69 @@ def expect(akey, ckey, d, no_update):
             ident[m] = r
         rep[r] = r
         has_own[r] = bool(owners)
+        prec[r] = owners or ms
         if any(places[m].get("seeking_partner") for m in (owners or ms)):
             seeking_ident.add(r)
+    pnamed = {(ident[k], b["committee"]) for k, b in places.items() if "committee" in b}
 
     def superseded(p):
         return has_own[ident[p]] and not own[p]
+
+    # Group identities: a listing naming own_key K joins K's only group
+    # record (or the one of K's records with its folded name).
+    gby_author = {}
+    for k in groups:
+        gby_author.setdefault(k[0], []).append(k)
+    gparent = {k: k for k in groups}
+
+    def groot(k):
+        while gparent[k] != k:
+            k = gparent[k]
+        return k
+    for k, b in groups.items():
+        o = b.get("own_key")
+        if o is None or o == k[0]:
+            continue
+        recs_o = gby_author.get(o, [])
+        t = recs_o[0] if len(recs_o) == 1 else None
+        if len(recs_o) > 1:
+            same = [m for m in recs_o if fold(groups[m]["name"]) == fold(b["name"])]
+            t = same[0] if len(same) == 1 else None
+        if t is not None:
+            ra, rb = groot(k), groot(t)
+            if ra != rb:
+                gparent[rb] = ra
+    gnamed0 = {(groot(k), b["own_key"]) for k, b in groups.items() if "own_key" in b}
+    gown = {k: groups[k].get("own_key") == k[0] or (groot(k), k[0]) in gnamed0 for k in groups}
+    gmembers = {}
+    for k in groups:
+        gmembers.setdefault(groot(k), []).append(k)
+    gident, grep, ghas_own, gseeking = {}, {}, {}, set()
+    for ms in gmembers.values():
+        owners = [m for m in ms if gown[m]]
+        r = min(owners or ms, key=ref)
+        for m in ms:
+            gident[m] = r
+        grep[r] = r
+        ghas_own[r] = bool(owners)
+        if any(groups[m].get("seeking_partner") for m in (owners or ms)):
+            gseeking.add(r)
+    gnamed = {(gident[k], b["own_key"]) for k, b in groups.items() if "own_key" in b}
+
+    def gsuperseded(g):
+        return ghas_own[gident[g]] and not gown[g]
+
+    def region_of(b):
+        """(region, source): the field, else the local authority's region
+        in the group's nation, else the nation's own code outside England."""
+        if "region" in b:
+            return (b["region"] if b["region"] in regions else "(other)"), "given"
+        r = LA_REGION.get(b.get("local_authority"))
+        if r is not None and b["nation"] == "england" and r.startswith("E12"):
+            return r, "inferred"
+        if b["nation"] in NATION_CODE:
+            return NATION_CODE[b["nation"]], "inferred"
+        return "(none)", "none"
 
     def resolve(author, text, table):
         if text is None:
@@ -274,16 +383,21 @@ def expect(akey, ckey, d, no_update):
 
     units = {}
     single = []
+    dangling = []
     for a, s, b in links:
         g = resolve(a, b.get("group"), groups)
         p = resolve(a, b.get("place"), places)
-        gs = g is not None and g[0] == a
-        ps = p is not None and (places[p].get("committee") == a or (p[0] == a and not superseded(p)))
-        st = {"g": g, "ident": ident[p] if p else None, "body": b, "gs": gs, "ps": ps, "ref": ref((a, s))}
+        gs = g is not None and ((g[0] == a and not gsuperseded(g)) or (gident[g], a) in gnamed)
+        ps = p is not None and ((p[0] == a and not superseded(p)) or (ident[p], a) in pnamed)
+        st = {"g": gident[g] if g else None, "ident": ident[p] if p else None, "body": b, "gs": gs, "ps": ps,
+              "ref": ref((a, s)), "author": a}
         if g and p:
-            units.setdefault((g, ident[p]), []).append(st)
+            units.setdefault((gident[g], ident[p]), []).append(st)
         else:
             single.append([st])
+            dangling.append({"link": ref((a, s)), "group": b.get("group", ""), "place": b.get("place", ""),
+                             "missing": "group and place" if not g and not p else "group" if not g else "place"})
+    dangling.sort(key=lambda x: x["link"])
     all_units = list(units.values()) + single
 
     def ctab(vals):
@@ -294,16 +408,21 @@ def expect(akey, ckey, d, no_update):
 
     def code(v, lst):
         return "(none)" if v is None else (v if v in lst else "(other)")
+
+    def country(v):
+        return v if v in ("PS", "FR", "DE", "IE") else "(other)"
     stats = {}
-    stats["groups_by_kind"] = ctab(b["group_kind"] for b in groups.values())
-    stats["groups_by_nation"] = ctab(b["nation"] for b in groups.values())
-    stats["groups_by_region"] = ctab(code(b.get("region"), regions) for b in groups.values())
+    gr = [groups[r] for r in grep]
+    stats["groups_by_kind"] = ctab(b["group_kind"] for b in gr)
+    stats["groups_by_nation"] = ctab(b["nation"] for b in gr)
+    stats["groups_by_region"] = ctab(region_of(b)[0] for b in gr)
+    stats["groups_region_source"] = {k: sum(1 for b in gr if region_of(b)[1] == k) for k in ("given", "inferred", "none")}
     # Places once per identity, by its representative.
     stats["places_by_area"] = ctab(places[r].get("area", "(none)") for r in rep)
     stats["places_by_kind"] = ctab(places[r]["place_kind"] for r in rep)
     stats["places_by_subdivision"] = ctab(code(places[r].get("subdivision"), govs) for r in rep)
-    stats["seeking"] = {k: v for k, v in (("groups", sum(1 for b in groups.values() if b.get("seeking_partner"))),
-                                          ("places", len(seeking_ident))) if v}
+    stats["places_by_country"] = ctab(country(places[r]["country"]) for r in rep)
+    stats["seeking"] = {k: v for k, v in (("groups", len(gseeking)), ("places", len(seeking_ident))) if v}
     # Statements of one link agree in this registry, so any is the governing one.
     gov = [u[0] for u in all_units]
     stats["links_by_status"] = ctab(u["body"]["status"] for u in gov)
@@ -311,10 +430,9 @@ def expect(akey, ckey, d, no_update):
     conf = 0
     confirmed = {}
     for u in all_units:
-        ng = sum(1 for s in u if s["gs"])
-        np_ = sum(1 for s in u if s["ps"])
-        nb = sum(1 for s in u if s["gs"] and s["ps"])
-        c = ng >= 1 and np_ >= 1 and not (ng == 1 and np_ == 1 and nb == 1)
+        ga = {s["author"] for s in u if s["gs"]}
+        pa = {s["author"] for s in u if s["ps"]}
+        c = any(x != y for x in ga for y in pa)
         conf += c
         for s in u:
             confirmed[s["ref"]] = c
@@ -326,20 +444,21 @@ def expect(akey, ckey, d, no_update):
     stats["dormant_links"] = {"status_dormant": sd, "no_update": nu, "total": sd + nu}
     act = [u for u in gov if u["body"]["status"] == "active"]
 
-    def gattr(u, f, fn=lambda v: v):
-        return fn(groups[u["g"]].get(f)) if u["g"] else "(unknown)"
+    def gattr(u, fn):
+        return fn(groups[u["g"]]) if u["g"] else "(unknown)"
 
     def pattr(u, f, fn=lambda v: v):
         return fn(places[u["ident"]].get(f)) if u["ident"] else "(unknown)"
     stats["active_links_by_formality"] = ctab(u["body"]["formality"] for u in act)
-    stats["active_links_by_group_kind"] = ctab(gattr(u, "group_kind") for u in act)
-    stats["active_links_by_nation"] = ctab(gattr(u, "nation") for u in act)
-    stats["active_links_by_region"] = ctab(gattr(u, "region", lambda v: code(v, regions)) for u in act)
+    stats["active_links_by_group_kind"] = ctab(gattr(u, lambda b: b["group_kind"]) for u in act)
+    stats["active_links_by_nation"] = ctab(gattr(u, lambda b: b["nation"]) for u in act)
+    stats["active_links_by_region"] = ctab(gattr(u, lambda b: region_of(b)[0]) for u in act)
     stats["active_links_by_area"] = ctab(pattr(u, "area", lambda v: v or "(none)") for u in act)
     stats["active_links_by_governorate"] = ctab(pattr(u, "subdivision", lambda v: code(v, govs)) for u in act)
     stats["active_links_by_place_kind"] = ctab(pattr(u, "place_kind") for u in act)
-    stats["totals"] = {"groups": len(groups), "places": len(places), "place_identities": len(rep),
-                       "links": len(all_units), "link_statements": len(links)}
+    stats["active_links_by_country"] = ctab(pattr(u, "country", country) for u in act)
+    stats["totals"] = {"groups": len(groups), "group_identities": len(grep), "places": len(places),
+                       "place_identities": len(rep), "links": len(all_units), "link_statements": len(links)}
 
     # Gaps.
     active, taken, ngroups = set(), set(), {}
@@ -355,26 +474,44 @@ def expect(akey, ckey, d, no_update):
                 ngroups[u[0]["ident"]] = ngroups.get(u[0]["ident"], 0) + 1
     unp = [r for r in rep if r not in active]
     dup = sorted((r for r in rep if ngroups.get(r, 0) >= 2), key=ref)
-    twice = sorted((r for r in rep if len(members[root(r)]) >= 2), key=ref)
-    seekg = sorted((k for k, b in groups.items() if b.get("seeking_partner")), key=ref)
+    twice = sorted((r for r in rep if len(prec[r]) >= 2), key=ref)
+    seekg = sorted(gseeking, key=ref)
+    # Group identities alike: same folded name and nation.
+    clusters = {}
+    for r in sorted(grep, key=ref):
+        clusters.setdefault((groups[r]["nation"], fold(groups[r]["name"])), []).append(r)
+    glisted = []
+    for cl in clusters.values():
+        if len(cl) < 2:
+            continue
+        o = min(cl, key=lambda r: (len(gby_author[r[0]]), cl.index(r)))
+        cmds = [{"by": r[0], "command": ("twin delete group %s" % r[1]) if r[0] == o[0] else
+                 "twin publish group %s ... own_key=%s" % (r[1], o[0])} for r in cl if r != o]
+        glisted.append({"records": [ref(r) for r in cl], "nation": groups[o]["nation"], "commands": cmds})
+    glisted.sort(key=lambda x: x["records"][0])
 
     def cand_key(r):
         b = places[r]
         return (0 if r in seeking_ident else 1, code(b.get("subdivision"), govs), b["name_en"], ref(r))
     cand = sorted((r for r in rep if r not in taken), key=cand_key)
-    gaps = {"counts": {"duplicated_places": len(dup), "place_identities": len(rep), "places_listed_twice": len(twice),
-                       "seeking_groups": len(seekg), "seeking_places": len(seeking_ident), "unpartnered_places": len(unp)},
+    gaps = {"counts": {"dangling_links": len(dangling), "duplicated_places": len(dup), "group_identities": len(grep),
+                       "groups_listed_twice": len(glisted), "place_identities": len(rep),
+                       "places_listed_twice": len(twice), "seeking_groups": len(seekg),
+                       "seeking_places": len(seeking_ident), "unpartnered_places": len(unp)},
             "unpartnered_by_governorate": ctab(code(places[r].get("subdivision"), govs) for r in unp),
             "unpartnered_by_kind": ctab(places[r]["place_kind"] for r in unp),
             "duplicated_by_governorate": ctab(code(places[r].get("subdivision"), govs) for r in dup),
             "duplicated": [ref(r) for r in dup],
-            "listed_twice": [{"place": ref(r), "records": sorted(ref(m) for m in members[root(r)])} for r in twice],
+            "dangling": dangling,
+            "groups_listed_twice": glisted,
+            "listed_twice": [{"place": ref(r), "records": sorted(ref(m) for m in prec[r])} for r in twice],
             "suggestions": [{"group": ref(g), "places": [ref(cand[(3 * i + j) % len(cand)]) for j in range(min(3, len(cand)))]}
                             for i, g in enumerate(seekg)]}
     # What list adds to records: per link statement whether its link is
-    # confirmed, per superseded place record the committee's record.
+    # confirmed, per superseded place or group record the own record.
     marks = {"confirmed": confirmed,
-             "superseded": {ref(k): ref(ident[k]) for k in places if superseded(k)}}
+             "superseded": {ref(k): ref(ident[k]) for k in places if superseded(k)},
+             "groups_superseded": {ref(k): ref(gident[k]) for k in groups if gsuperseded(k)}}
     return {"stats": stats, "gaps": gaps, "marks": marks}
 
 

@@ -21,8 +21,8 @@
 #define DAY 86400000ull
 #define T0 (1700000000000ull)
 
-static uint8_t KA[TW_KEY_LEN], KB[TW_KEY_LEN], KC[TW_KEY_LEN];
-static char TA[TW_KEYTEXT_LEN + 1], TB[TW_KEYTEXT_LEN + 1], TC[TW_KEYTEXT_LEN + 1];
+static uint8_t KA[TW_KEY_LEN], KB[TW_KEY_LEN], KC[TW_KEY_LEN], KD[TW_KEY_LEN];
+static char TA[TW_KEYTEXT_LEN + 1], TB[TW_KEYTEXT_LEN + 1], TC[TW_KEYTEXT_LEN + 1], TD[TW_KEYTEXT_LEN + 1];
 
 typedef struct fx { tw_arena a; tw_report *r; tw_buf out; tw_val res; int nid; } fx;
 
@@ -115,9 +115,11 @@ static int setup(void **state)
     memset(KA, 0x11, sizeof KA);
     memset(KB, 0x22, sizeof KB);
     memset(KC, 0x33, sizeof KC);
+    memset(KD, 0x44, sizeof KD);
     tw_keytext_encode(TA, TW_KEYTEXT_PREFIX, KA);
     tw_keytext_encode(TB, TW_KEYTEXT_PREFIX, KB);
     tw_keytext_encode(TC, TW_KEYTEXT_PREFIX, KC);
+    tw_keytext_encode(TD, TW_KEYTEXT_PREFIX, KD);
     return 0;
 }
 
@@ -471,14 +473,23 @@ static void test_precedence_several_records(void **state)
             assert_int_equal(tw_buf_put(&first, f.out.p, f.out.len), 0);
             tw_arena_reset(&f.a);
             decode(&f);
-            assert_int_equal(cnt(&f, "counts", "places_listed_twice"), 2);
+            /* A superseded listing is not the place listed twice. */
+            assert_int_equal(cnt(&f, "counts", "places_listed_twice"), 0);
+            assert_int_equal(tw_v_get(&f.res, "listed_twice")->len, 0);
             assert_int_equal(cnt(&f, "counts", "unpartnered_places"), 6);
             /* Identities are shown by the committee's record. */
-            char want[160];
-            const tw_val *t = tw_v_get(&f.res, "listed_twice");
-            assert_int_equal(t->len, 2);
-            assert_true(tw_v_is_str(tw_v_get(&t->v.arr[0], "place"), ref(want, TC, "battir")));
-            assert_true(tw_v_is_str(tw_v_get(&t->v.arr[1], "place"), ref(want, TC, "wadi-fukin")));
+            char want[160], hub[160], hub2[160];
+            const tw_val *t = tw_v_get(&f.res, "unpartnered");
+            bool battir = false, fukin = false;
+            ref(hub, TB, "battir-b");
+            ref(hub2, TA, "fukeen");
+            for (uint32_t i = 0; i < t->len; i++) {
+                const tw_val *p = tw_v_get(&t->v.arr[i], "place");
+                battir |= tw_v_is_str(p, ref(want, TC, "battir"));
+                fukin |= tw_v_is_str(p, ref(want, TC, "wadi-fukin"));
+                assert_false(tw_v_is_str(p, hub) || tw_v_is_str(p, hub2));
+            }
+            assert_true(battir && fukin);
         } else {
             assert_int_equal(first.len, f.out.len);
             assert_memory_equal(first.p, f.out.p, first.len);
@@ -486,6 +497,271 @@ static void test_precedence_several_records(void **state)
         done(&f);
     }
     tw_buf_free(&first);
+}
+
+/*
+ * Confirmation needs two authors, one per side.  A hub (A) that lists both
+ * the group and the place and states the link -- once, then twice more --
+ * never confirms it.  The committee the place listing names (C) stating it
+ * too confirms it (A speaks for the group, C for the place).  A link the
+ * hub states from its group to a committee's own place, stated back by the
+ * committee, is confirmed; the same with the hub stating both records'
+ * sides in two statements is not.
+ */
+static void test_confirmation_two_authors(void **state)
+{
+    fx f;
+    char cf[96], gref[160], pref[160];
+    uint8_t l1[TW_ID_LEN], l2[TW_ID_LEN], l3[TW_ID_LEN], c1[TW_ID_LEN];
+    snprintf(cf, sizeof cf, "committee=%s", TC);
+    for (int withc = 0; withc < 2; withc++) {
+        start(&f, T0, 12);
+        add(&f, KA, "group", "walsall", T0, "name=Walsall Kobar Link", "group_kind=friendship_group",
+            "nation=england", NULL);
+        add(&f, KA, "place", "kobar", T0, "name_en=Kobar", "place_kind=village", "country=PS",
+            "subdivision=PS-RBH", cf, NULL);
+        memcpy(l1, add(&f, KA, "link", "l1", T0, "group=walsall", "place=kobar", "formality=friendship_link",
+                       "status=active", NULL), TW_ID_LEN);
+        memcpy(l2, add(&f, KA, "link", "l2", T0 + 1, "group=walsall", "place=kobar", "formality=friendship_link",
+                       "status=active", NULL), TW_ID_LEN);
+        memcpy(l3, add(&f, KA, "link", "l3", T0 + 2, "group=walsall", "place=kobar", "formality=friendship_link",
+                       "status=active", NULL), TW_ID_LEN);
+        if (withc) {
+            snprintf(gref, sizeof gref, "group=%s/walsall", TA);
+            snprintf(pref, sizeof pref, "place=%s/kobar", TA);
+            memcpy(c1, add(&f, KC, "link", "c1", T0, gref, pref, "formality=friendship_link", "status=active", NULL),
+                   TW_ID_LEN);
+        }
+        stats(&f);
+        assert_int_equal(cnt(&f, "totals", "links"), 1);
+        assert_int_equal(cnt(&f, "links_by_confirmation", "confirmed"), withc);
+        assert_int_equal(cnt(&f, "links_by_confirmation", "unconfirmed"), 1 - withc);
+        assert_int_equal(link_confirmed(&f, l1), withc);
+        assert_int_equal(link_confirmed(&f, l3), withc);
+        if (withc) assert_true(link_confirmed(&f, c1));
+        done(&f);
+    }
+    /* The place is the committee's own record (B); the hub's group. */
+    for (int by_b = 0; by_b < 2; by_b++) {
+        start(&f, T0, 12);
+        add(&f, KA, "group", "walsall", T0, "name=Walsall Kobar Link", "group_kind=friendship_group",
+            "nation=england", NULL);
+        add(&f, KB, "place", "kobar", T0, "name_en=Kobar", "place_kind=village", "country=PS", NULL);
+        snprintf(pref, sizeof pref, "place=%s/kobar", TB);
+        snprintf(gref, sizeof gref, "group=%s/walsall", TA);
+        memcpy(l1, add(&f, KA, "link", "l1", T0, "group=walsall", pref, "formality=friendship_link",
+                       "status=active", NULL), TW_ID_LEN);
+        /* Stated back by the committee, or by the hub again (not the place's side). */
+        if (by_b) add(&f, KB, "link", "b1", T0, gref, "place=kobar", "formality=friendship_link", "status=active", NULL);
+        else add(&f, KA, "link", "l2", T0, "group=walsall", pref, "formality=friendship_link", "status=active", NULL);
+        stats(&f);
+        assert_int_equal(cnt(&f, "totals", "links"), 1);
+        assert_int_equal(cnt(&f, "links_by_confirmation", "confirmed"), by_b);
+        assert_int_equal(link_confirmed(&f, l1), by_b);
+        done(&f);
+    }
+}
+
+static void check_group_superseded(const fx *f, const uint8_t *k, const char *slot, const char *by_text,
+                                   const char *by_slot)
+{
+    char by[TW_KEYTEXT_LEN + 1 + TW_SLOT_MAX + 1], want[160];
+    int rc = tw_report_superseded(f->r, true, k, slot, strlen(slot), by, sizeof by);
+    if (!by_slot) {
+        assert_int_equal(rc, TW_ENOTFOUND);
+        return;
+    }
+    assert_int_equal(rc, 0);
+    assert_string_equal(by, ref(want, by_text, by_slot));
+    /* A place of the same author and slot is not the group. */
+    assert_int_equal(tw_report_superseded(f->r, false, k, slot, strlen(slot), by, sizeof by), TW_ENOTFOUND);
+}
+
+/*
+ * Group precedence.  A hub (A) lists Walsall's group naming its own key B;
+ * B's own group record (another name) supersedes the listing: one group,
+ * counted once by B's record, and Kobar (C's place) sought by one group
+ * though both records link to it.  B's statement and C's confirm the link.
+ * A also lists "Leeds Link" with no own_key, and D publishes "LEEDS link"
+ * in the same nation: listed more than once, with the command that links
+ * A's listing to D; a group of the same name in Scotland is another group.
+ * Removing B's record makes the listing stand again (two records, one
+ * identity each way the test reads them).
+ */
+static void test_group_precedence(void **state)
+{
+    fx f;
+    char ok[96], gb[160], pc[160], ga[160], want[200];
+    snprintf(ok, sizeof ok, "own_key=%s", TB);
+    snprintf(pc, sizeof pc, "place=%s/kobar", TC);
+    for (int with_own = 0; with_own < 2; with_own++) {
+        start(&f, T0, 12);
+        add(&f, KC, "place", "kobar", T0, "name_en=Kobar", "place_kind=village", "country=PS", "subdivision=PS-RBH", NULL);
+        add(&f, KA, "group", "walsall", T0, "name=Walsall Kobar Link", "group_kind=friendship_group",
+            "nation=england", "seeking_partner=true", ok, NULL);
+        add(&f, KA, "group", "leeds", T0, "name=Leeds Link", "group_kind=school", "nation=england", NULL);
+        add(&f, KA, "group", "glasgow", T0, "name=Leeds Link", "group_kind=school", "nation=scotland", NULL);
+        add(&f, KD, "group", "main", T0, "name=LEEDS link", "group_kind=school", "nation=england", NULL);
+        add(&f, KA, "link", "walsall-kobar", T0, "group=walsall", pc, "formality=friendship_link", "status=active", NULL);
+        if (with_own) {
+            add(&f, KB, "group", "ours", T0, "name=Walsall Friends of Kobar", "group_kind=twinning_association",
+                "nation=england", "region=E12000005", NULL);
+            add(&f, KB, "link", "kobar", T0, "group=ours", pc, "formality=friendship_link", "status=active", NULL);
+            snprintf(gb, sizeof gb, "group=%s/ours", TB);
+            add(&f, KC, "link", "back", T0, gb, "place=kobar", "formality=friendship_link", "status=active", NULL);
+        }
+        stats(&f);
+        assert_int_equal(cnt(&f, "totals", "groups"), 4 + with_own);
+        assert_int_equal(cnt(&f, "totals", "group_identities"), 4);
+        assert_int_equal(cnt(&f, "totals", "links"), 1);
+        assert_int_equal(cnt(&f, "links_by_confirmation", "confirmed"), with_own);
+        /* Counted by the own record when there is one, else by the listing. */
+        assert_int_equal(cnt(&f, "groups_by_kind", "twinning_association"), with_own);
+        assert_int_equal(cnt(&f, "groups_by_kind", "friendship_group"), 1 - with_own);
+        assert_int_equal(cnt(&f, "active_links_by_region", "E12000005"), with_own);
+        /* The listing's "seeking" no longer speaks for the group. */
+        assert_int_equal(cnt(&f, "seeking", "groups"), 1 - with_own);
+        check_group_superseded(&f, KA, "walsall", TB, with_own ? "ours" : NULL);
+        check_group_superseded(&f, KB, "ours", NULL, NULL);
+        tw_buf_reset(&f.out);
+        assert_int_equal(tw_report_gaps(f.r, false, &f.out), 0);
+        tw_arena_reset(&f.a);
+        decode(&f);
+        assert_int_equal(cnt(&f, "counts", "duplicated_places"), 0);
+        assert_int_equal(cnt(&f, "counts", "group_identities"), 4);
+        assert_int_equal(cnt(&f, "counts", "groups_listed_twice"), 1);
+        const tw_val *t = tw_v_get(&f.res, "groups_listed_twice");
+        assert_int_equal(t->len, 1);
+        const tw_val *recs = tw_v_get(&t->v.arr[0], "records"), *cmds = tw_v_get(&t->v.arr[0], "commands");
+        assert_int_equal(recs->len, 2);
+        assert_true(tw_v_is_str(&recs->v.arr[0], ref(ga, TA, "leeds")));
+        assert_true(tw_v_is_str(&recs->v.arr[1], ref(ga, TD, "main")));
+        assert_true(tw_v_is_str(tw_v_get(&t->v.arr[0], "nation"), "england"));
+        assert_int_equal(cmds->len, 1);
+        snprintf(want, sizeof want, "twin publish group leeds ... own_key=%s", TD);
+        assert_true(tw_v_is_str(tw_v_get(&cmds->v.arr[0], "command"), want));
+        assert_true(tw_v_is_str(tw_v_get(&cmds->v.arr[0], "by"), TA));
+        done(&f);
+    }
+    /* With the own_key named, A's listing and D's record are one group. */
+    start(&f, T0, 12);
+    snprintf(ok, sizeof ok, "own_key=%s", TD);
+    add(&f, KA, "group", "leeds", T0, "name=Leeds Link", "group_kind=school", "nation=england", ok, NULL);
+    add(&f, KD, "group", "main", T0, "name=LEEDS link", "group_kind=school", "nation=england", NULL);
+    gaps(&f, false);
+    assert_int_equal(cnt(&f, "counts", "groups_listed_twice"), 0);
+    assert_int_equal(cnt(&f, "counts", "group_identities"), 1);
+    check_group_superseded(&f, KA, "leeds", TD, "main");
+    done(&f);
+}
+
+/* Dangling references: a link whose group or place reference is absent or
+ * names no record is listed in gaps for the hub to fix, with what is
+ * missing; a link whose references resolve is not. */
+static void test_dangling(void **state)
+{
+    fx f;
+    char pk[80], want[160];
+    start(&f, T0, 12);
+    add(&f, KA, "group", "g", T0, "name=G", "group_kind=council", "nation=england", NULL);
+    add(&f, KA, "place", "p", T0, "name_en=P", "place_kind=village", "country=PS", NULL);
+    add(&f, KA, "link", "ok", T0, "group=g", "place=p", "formality=friendship_link", "status=active", NULL);
+    add(&f, KA, "link", "no-place", T0, "group=g", "place=nowhere", "formality=friendship_link", "status=active", NULL);
+    snprintf(pk, sizeof pk, "party_key=%s", TA);
+    add(&f, KB, "link", "key-only", T0, pk, "formality=friendship_link", "status=active", NULL);
+    add(&f, KB, "link", "no-group", T0, "group=gone", "place=twk_bad/p", "formality=exploring", "status=exploring", NULL);
+    gaps(&f, false);
+    assert_int_equal(cnt(&f, "counts", "dangling_links"), 3);
+    const tw_val *d = tw_v_get(&f.res, "dangling");
+    assert_int_equal(d->len, 3);
+    assert_true(tw_v_is_str(tw_v_get(&d->v.arr[0], "link"), ref(want, TA, "no-place")));
+    assert_true(tw_v_is_str(tw_v_get(&d->v.arr[0], "missing"), "place"));
+    assert_true(tw_v_is_str(tw_v_get(&d->v.arr[0], "place"), "nowhere"));
+    assert_true(tw_v_is_str(tw_v_get(&d->v.arr[1], "link"), ref(want, TB, "key-only")));
+    assert_true(tw_v_is_str(tw_v_get(&d->v.arr[1], "missing"), "group and place"));
+    assert_true(tw_v_is_str(tw_v_get(&d->v.arr[1], "group"), ""));
+    assert_true(tw_v_is_str(tw_v_get(&d->v.arr[2], "link"), ref(want, TB, "no-group")));
+    assert_true(tw_v_is_str(tw_v_get(&d->v.arr[2], "missing"), "group and place"));
+    done(&f);
+    /* counts only: the count, no list. */
+    start(&f, T0, 12);
+    add(&f, KA, "link", "x", T0, "group=g", "formality=exploring", "status=exploring", NULL);
+    gaps(&f, true);
+    assert_int_equal(cnt(&f, "counts", "dangling_links"), 1);
+    assert_null(tw_v_get(&f.res, "dangling"));
+    done(&f);
+}
+
+/* A group without region gets its local authority's (by name in its usual
+ * forms, or by ONS code) if that lies in its nation; Wales, Scotland and
+ * Northern Ireland their nation's code; counted as inferred. */
+static void test_region_inferred(void **state)
+{
+    static const struct { const char *nation, *la, *region; } cases[] = {
+        { "england", "London Borough of Camden", "E12000007" },
+        { "england", "camden council", "E12000007" },
+        { "england", "E08000025", "E12000005" },                 /* Birmingham, by code */
+        { "england", "City of Bristol", "E12000009" },           /* "Bristol, City of" */
+        { "england", "Brighton & Hove City Council", "E12000008" },
+        { "england", "Westmorland and Furness", "E12000002" },   /* April 2023 */
+        { "england", "Stockton on Tees", "E12000001" },
+        { "scotland", "Dundee City Council", "S92000003" },
+        { "england", "Durham", "E12000001" },                    /* "County Durham" */
+        { "wales", NULL, "W92000004" },                          /* the nation's own code */
+        { "england", "Cardiff", "(none)" },                      /* not in England */
+        { "england", "Nowhere Borough Council", "(none)" },
+        { "england", NULL, "(none)" },
+    };
+    size_t n = sizeof cases / sizeof cases[0];
+    fx f;
+    start(&f, T0, 12);
+    for (size_t i = 0; i < n; i++) {
+        char slot[16], nat[40], la[80];
+        snprintf(slot, sizeof slot, "g%zu", i);
+        snprintf(nat, sizeof nat, "nation=%s", cases[i].nation);
+        snprintf(la, sizeof la, "local_authority=%s", cases[i].la ? cases[i].la : "");
+        add(&f, KA, "group", slot, T0, "name=G", "group_kind=council", nat, cases[i].la ? la : NULL, NULL);
+    }
+    add(&f, KA, "group", "given", T0, "name=G", "group_kind=council", "nation=england", "region=E12000004",
+        "local_authority=Camden", NULL);
+    stats(&f);
+    assert_int_equal(cnt(&f, "groups_region_source", "given"), 1);
+    assert_int_equal(cnt(&f, "groups_region_source", "inferred"), 10);
+    assert_int_equal(cnt(&f, "groups_region_source", "none"), 3);
+    assert_int_equal(cnt(&f, "groups_by_region", "E12000007"), 2);
+    assert_int_equal(cnt(&f, "groups_by_region", "E12000004"), 1);  /* the field wins */
+    for (size_t i = 0; i < n; i++)
+        assert_true(cnt(&f, "groups_by_region", cases[i].region) >= 1);
+    assert_int_equal(cnt(&f, "groups_by_region", "(none)"), 3);
+    done(&f);
+}
+
+/* Places and active links by partner country; a code outside ISO 3166-1
+ * counts as (other). */
+static void test_partner_country(void **state)
+{
+    fx f;
+    start(&f, T0, 12);
+    add(&f, KA, "group", "g", T0, "name=G", "group_kind=council", "nation=england", NULL);
+    add(&f, KA, "place", "ps1", T0, "name_en=A", "place_kind=village", "country=PS", NULL);
+    add(&f, KA, "place", "ps2", T0, "name_en=B", "place_kind=village", "country=PS", NULL);
+    add(&f, KA, "place", "fr", T0, "name_en=C", "place_kind=town", "country=FR", NULL);
+    add(&f, KA, "place", "xk", T0, "name_en=D", "place_kind=town", "country=XK", NULL);
+    add(&f, KA, "link", "l1", T0, "group=g", "place=ps1", "formality=friendship_link", "status=active", NULL);
+    add(&f, KA, "link", "l2", T0, "group=g", "place=ps2", "formality=friendship_link", "status=ended", NULL);
+    add(&f, KA, "link", "l3", T0, "group=g", "place=fr", "formality=formal_twinning", "status=active", NULL);
+    add(&f, KA, "link", "l4", T0, "group=g", "place=xk", "formality=formal_twinning", "status=active", NULL);
+    add(&f, KA, "link", "l5", T0, "group=g", "place=gone", "formality=formal_twinning", "status=active", NULL);
+    stats(&f);
+    assert_int_equal(cnt(&f, "places_by_country", "PS"), 2);
+    assert_int_equal(cnt(&f, "places_by_country", "FR"), 1);
+    assert_int_equal(cnt(&f, "places_by_country", "(other)"), 1);
+    assert_int_equal(cnt(&f, "active_links_by_country", "PS"), 1);
+    assert_int_equal(cnt(&f, "active_links_by_country", "FR"), 1);
+    assert_int_equal(cnt(&f, "active_links_by_country", "(other)"), 1);
+    assert_int_equal(cnt(&f, "active_links_by_country", "(unknown)"), 1);
+    assert_int_equal(tw_v_get(&f.res, "active_links_by_country")->len, 4);
+    done(&f);
 }
 
 /* A record naming its own author as committee is the committee's own: a
@@ -521,6 +797,11 @@ int main(void)
         cmocka_unit_test(test_precedence_one_record),
         cmocka_unit_test(test_precedence_several_records),
         cmocka_unit_test(test_precedence_self_named),
+        cmocka_unit_test(test_confirmation_two_authors),
+        cmocka_unit_test(test_group_precedence),
+        cmocka_unit_test(test_dangling),
+        cmocka_unit_test(test_region_inferred),
+        cmocka_unit_test(test_partner_country),
     };
     return cmocka_run_group_tests(tests, setup, NULL);
 }

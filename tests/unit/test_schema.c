@@ -475,7 +475,7 @@ static void test_group(void **state)
         BAD(&u, want);
     }
     BAD_WITH(g, "foo", S("x"), "group.foo: unknown field (known: name, group_kind, nation, region, "
-             "local_authority, formal_status, founded, website, email, seeking_partner, description)");
+             "local_authority, formal_status, founded, website, email, seeking_partner, description, own_key)");
     BAD_WITH(g, "phone", S("01234 567890"), "group.phone: unknown field");
     BAD_WITH(g, "contact_name", S("x"), "group.contact_name: unknown field");
     BAD_WITH(g, "Name", S("x"), "group.Name: unknown field");
@@ -894,7 +894,7 @@ static void test_coerce(void **state)
     assert_int_equal(co("group", "foo", "x", &v), TW_ESCHEMA);
     assert_string_equal(errbuf, "group.foo: unknown field (known: name, group_kind, nation, region, "
                                 "local_authority, formal_status, founded, website, email, "
-                                "seeking_partner, description)");
+                                "seeking_partner, description, own_key)");
     assert_int_equal(co("peer", "address", "x", &v), TW_ESCHEMA);
     assert_string_equal(errbuf, "peer.address: unknown field (known: addresses)");
     assert_int_equal(co("nope", "x", "y", &v), TW_ENOTFOUND);
@@ -942,13 +942,19 @@ static void compare_csv(const char *rel, const char *header, const tw_code *code
         if (!line[0]) continue;
         char *c1 = strchr(line, ','), *c2 = c1 ? strchr(c1 + 1, ',') : NULL;
         assert_non_null(c2);
-        assert_null(strchr(c2 + 1, ','));
+        /* A fourth column, when the header has one, is the Arabic name. */
+        char *c3 = strchr(c2 + 1, ',');
+        assert_true((c3 != NULL) == (strstr(header, ",name_ar") != NULL));
+        if (c3) assert_null(strchr(c3 + 1, ','));
         assert_null(strchr(line, '"'));   /* no quoting in these files */
         *c1 = *c2 = 0;
+        if (c3) *c3 = 0;
         if (i >= n) fail_msg("%s has more rows than the table (%zu)", rel, n);
         assert_string_equal(codes[i].code, line);
         assert_string_equal(codes[i].name, c1 + 1);
         assert_string_equal(codes[i].group, c2 + 1);
+        if (c3) assert_string_equal(codes[i].name_ar, c3 + 1);
+        else assert_null(codes[i].name_ar);
         i++;
     }
     fclose(f);
@@ -960,7 +966,7 @@ static void test_code_lists(void **state)
     size_t n;
     const tw_code *g = tw_codes_governorates(&n);
     assert_int_equal(n, 16);
-    compare_csv("proto/data/ps-governorates.csv", "code,name_en,area", g, n);
+    compare_csv("proto/data/ps-governorates.csv", "code,name_en,area,name_ar", g, n);
     assert_ptr_equal(tw_code_find(g, n, "PS-BTH", 6), &g[9]);
     assert_null(tw_code_find(g, n, "PS-BT", 5));
     assert_null(tw_code_find(g, n, "PS-BTHX", 7));
@@ -970,6 +976,91 @@ static void test_code_lists(void **state)
     assert_int_equal(n, 12);
     compare_csv("proto/data/uk-nations-regions.csv", "code,name,nation", r, n);
     assert_ptr_equal(tw_code_find(r, n, "N92000002", 9), &r[11]);
+}
+
+/* One CSV cell: plain, or in double quotes with "" for a quote (RFC 4180).
+ * Returns the position after the cell's separator, NULL at a bad quote. */
+static char *csv_cell(char *s, char *out, size_t cap)
+{
+    size_t o = 0;
+    if (*s == '"') {
+        for (s++;; s++) {
+            if (!*s) return NULL;
+            if (*s == '"' && s[1] != '"') { s++; break; }
+            if (*s == '"') s++;
+            if (o + 1 < cap) out[o++] = *s;
+        }
+    } else {
+        while (*s && *s != ',') if (o + 1 < cap) out[o++] = *s++; else s++;
+    }
+    out[o] = 0;
+    return *s == ',' ? s + 1 : s;
+}
+
+/* Rows code,name,third of a quoted CSV file against a table, whose third
+ * column is the group (ar false) or the Arabic name (ar true). */
+static void compare_csv_quoted(const char *rel, const char *header, const tw_code *codes, size_t n, bool ar)
+{
+    char path[512], line[1024], c[3][512];
+    repo_path(path, sizeof path, rel);
+    FILE *f = fopen(path, "r");
+    if (!f) fail_msg("cannot open %s", path);
+    assert_non_null(fgets(line, sizeof line, f));
+    line[strcspn(line, "\r\n")] = 0;
+    assert_string_equal(line, header);
+    size_t i = 0;
+    while (fgets(line, sizeof line, f)) {
+        line[strcspn(line, "\r\n")] = 0;
+        if (!line[0]) continue;
+        char *p = line;
+        for (int k = 0; k < 3; k++) {
+            p = csv_cell(p, c[k], sizeof c[k]);
+            assert_non_null(p);
+        }
+        assert_int_equal(*p, 0);
+        if (i >= n) fail_msg("%s has more rows than the table (%zu)", rel, n);
+        assert_string_equal(codes[i].code, c[0]);
+        assert_string_equal(codes[i].name, c[1]);
+        assert_string_equal(ar ? codes[i].name_ar : codes[i].group, c[2]);
+        /* Sorted, for tw_code_find_sorted. */
+        if (i) assert_true(strcmp(codes[i - 1].code, codes[i].code) < 0);
+        assert_ptr_equal(tw_code_find_sorted(codes, n, c[0], strlen(c[0])), &codes[i]);
+        assert_ptr_equal(tw_code_lookup(c[0], strlen(c[0])), &codes[i]);
+        i++;
+    }
+    fclose(f);
+    assert_int_equal(i, n);
+}
+
+static void test_long_code_lists(void **state)
+{
+    size_t n, nr;
+    const tw_code *c = tw_codes_countries(&n);
+    assert_int_equal(n, 249);
+    compare_csv_quoted("proto/data/iso3166-countries.csv", "code,name_en,name_ar", c, n, true);
+    assert_string_equal(tw_code_find_sorted(c, n, "PS", 2)->name, "Palestine");
+    assert_null(tw_code_find_sorted(c, n, "XK", 2));
+    assert_null(tw_code_find_sorted(c, n, "P", 1));
+    assert_null(tw_code_find_sorted(c, n, "PSX", 3));
+    assert_null(tw_code_find_sorted(c, 0, "PS", 2));
+    const tw_code *l = tw_codes_local_authorities(&n), *r = tw_codes_uk_regions(&nr);
+    assert_int_equal(n, 361);
+    compare_csv_quoted("proto/data/uk-local-authorities.csv", "code,name,region", l, n, false);
+    /* Every district lies in a listed region of its own nation's letter. */
+    size_t per[4] = { 0 };
+    for (size_t i = 0; i < n; i++) {
+        const tw_code *reg = tw_code_find(r, nr, l[i].group, strlen(l[i].group));
+        assert_non_null(reg);
+        assert_int_equal(reg->code[0], l[i].code[0]);
+        per[strchr("ESWN", l[i].code[0]) - "ESWN"]++;
+    }
+    assert_int_equal(per[0], 296);
+    assert_int_equal(per[1], 32);
+    assert_int_equal(per[2], 22);
+    assert_int_equal(per[3], 11);
+    assert_string_equal(tw_code_lookup("PS-RBH", 6)->name, "Ramallah and al-Bireh");
+    assert_string_equal(tw_code_lookup("E12000007", 9)->name, "London");
+    assert_null(tw_code_lookup("(none)", 6));
 }
 
 /* SCHEMA.md must name every kind, field and enumeration value. */
@@ -1108,6 +1199,7 @@ int main(void)
         cmocka_unit_test(test_slots),
         cmocka_unit_test(test_coerce),
         cmocka_unit_test(test_code_lists),
+        cmocka_unit_test(test_long_code_lists),
         cmocka_unit_test(test_schema_md),
         cmocka_unit_test(test_fold_latin),
         cmocka_unit_test(test_fold_arabic),
