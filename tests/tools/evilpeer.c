@@ -91,7 +91,8 @@ static void usage(FILE *f)
 {
     fputs("usage: evilpeer --connect HOST:PORT (--netkey TWN | --netkey-file FILE) --mode MODE\n"
           "                [--seed HEX64] [--bind IP] [--other-netkey TWN] [--wait S]\n"
-          "                [--count N] [--hold S] [--reopen-ms MS]\n"
+          "                [--count N] [--hold S] [--reopen-ms MS] [--versions MIN:MAX]\n"
+          "                [--addrs K] [--answer none|empty] [--via HOST:PORT]\n"
           "\n"
           "Modes (all but idle perform the handshake first, as identity --seed):\n"
           "  hello        nothing more; reports whether the node keeps the connection\n"
@@ -123,7 +124,7 @@ static void usage(FILE *f)
           "  replay       record one handshake message 1, then send it again on --count\n"
           "               new connections; counts the answers\n"
           "--wait S: seconds to wait for the node's reaction (default 5).\n"
-          "--versions MIN:MAX: protocol versions offered in the handshake (default 1:1).\n", f);
+          "--versions MIN:MAX: protocol versions offered in the handshake (default: this build's).\n", f);
 }
 
 /* ------------------------------------------------------------- sockets */
