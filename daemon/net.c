@@ -362,7 +362,8 @@ static void save_resume(tw_net *net, conn *c)
     net->resume[slot].n = n;
     net->resume[slot].at = tw_now_ms();
     net->resume_ids += n;
-    tw_debug("net", "%s (%s): %zu entries still wanted, kept for the next connection", c->remote, c->fpr, n);
+    tw_debug("net", "%s (%s): %zu entries still wanted, kept for the next connection (%zu ids kept in all)",
+             c->remote, c->fpr, n, net->resume_ids);
 }
 
 static size_t take_resume(tw_net *net, conn *c)
@@ -1071,9 +1072,10 @@ static void on_tick(uv_timer_t *t)
     tw_net *net = t->data;
     uint64_t now = tw_now_ms();
     tw_node *n = net->node;
-    /* Under pressure (half the unauthenticated slots taken) a handshake
-     * has TW_HANDSHAKE_BUSY_MS instead of TW_HANDSHAKE_TIMEOUT_MS: an
-     * honest one takes a few round trips. */
+    /* Under pressure (half the unauthenticated slots taken) a stranger's
+     * handshake has TW_HANDSHAKE_BUSY_MS instead of TW_HANDSHAKE_TIMEOUT_MS:
+     * an honest one takes three messages, under 2 s even at 600 ms each
+     * way.  Addresses that authenticated before keep the full time. */
     bool busy = count_unauth(net, NULL) >= TW_UNAUTH_CONN_MAX / 2;
     for (conn *c = net->conns, *next; c; c = next) {
         next = c->next;
@@ -1082,9 +1084,9 @@ static void on_tick(uv_timer_t *t)
             continue;
         }
         if (!c->sess) continue;
-        if (busy && c->state == C_HANDSHAKE && !c->outbound && now - c->started >= TW_HANDSHAKE_BUSY_MS) {
+        if (busy && c->state == C_HANDSHAKE && !c->outbound && !c->known && now - c->started >= TW_HANDSHAKE_BUSY_MS) {
             c->quiet = Q_BUSY;
-            conn_close(c, TW_ETIMEOUT, "handshake not finished within 2 s while unauthenticated slots are scarce");
+            conn_close(c, TW_ETIMEOUT, "handshake not finished within 4 s while unauthenticated slots are scarce");
             continue;
         }
         tw_sess_tick(c->sess, now);

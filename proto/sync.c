@@ -276,14 +276,14 @@ static int enqueue(tw_sync *s, const uint8_t *id)
 {
     uint32_t idx;
     int rc;
-    if (set_find(s, id))
-        return 0;
     /* A full queue is checked first: a peer flooding OFFERs then costs a
-     * hash per id, not a store lookup. */
+     * comparison per id, neither a hash nor a store lookup. */
     if (s->tab_n >= TW_SYNC_QUEUE_MAX) {
         s->prog.dropped++;
         return 0;
     }
+    if (set_find(s, id))
+        return 0;
     rc = s->cfg.have(s->cfg.ctx, id);
     if (rc < 0)
         return fail(s, rc, "store lookup failed: %s", tw_strerror(rc));

@@ -25,7 +25,7 @@
 #define TW_UNAUTH_CONN_MAX        64u      /* unauthenticated connections in all */
 #define TW_UNAUTH_PER_ADDR_MAX    8u       /* unauthenticated connections per address */
 #define TW_UNAUTH_RESERVED        16u      /* of TW_UNAUTH_CONN_MAX, kept for addresses that authenticated before */
-#define TW_HANDSHAKE_BUSY_MS      2000u    /* handshake deadline while half the unauthenticated slots are taken */
+#define TW_HANDSHAKE_BUSY_MS      4000u    /* a stranger's handshake deadline while half the unauthenticated slots are taken */
 #define TW_AUTH_ADDRS_MAX         256u     /* addresses remembered as having authenticated (the oldest gives way) */
 #define TW_PEER_WRITE_QUEUE_MAX   (4u << 20) /* stop reading from a peer beyond this */
 #define TW_NEG_FRAME_LIMIT_DEFAULT 60000u  /* negentropy message size limit, configurable */

@@ -44,6 +44,8 @@ newseed() { od -An -N32 -tx1 /dev/urandom | tr -d ' \n'; }
 rss() { tw_vm "$PID1" VmRSS; }
 fds() { ls "/proc/$PID1/fd" 2>/dev/null | wc -l; }
 now_ms() { date +%s%3N; }
+# CPU time n1 has used, user and system, in ms (clock ticks of 10 ms).
+cpu_ms() { awk '{ print ($14 + $15) * 10 }' "/proc/$PID1/stat"; }
 # Lines of n1's log at info level or above that contain a fixed string.
 loud() { grep -v ' debug ' "$LOG1" | grep -cF -- "$1"; }
 # Sum of the counts of one kind in n1's summary lines ("in the last N s: ...").
@@ -104,6 +106,7 @@ evil offer2 --netkey-file "$NK" --mode offer --count 2097152 --wait 2
 
 HWM0=$(tw_vm "$PID1" VmHWM)
 LAT0=$(honest_latency lat-before)
+CPU0=$(cpu_ms)
 i=1
 PIDS=""
 while [ "$i" -le 8 ]; do
@@ -117,6 +120,8 @@ LAT1=$(honest_latency lat-during)
 RSS_FLOOD=$(rss)
 for p in $PIDS; do wait "$p" 2>/dev/null; done
 HWM1=$(tw_vm "$PID1" VmHWM)
+CPU1=$(cpu_ms)
+echo "    figure: offer: n1 spent $((CPU1 - CPU0)) ms of CPU on eight floods of 2.2 M ids (and the honest record)"
 CUT=0
 for i in 1 2 3 4 5 6 7 8; do
     case "$(field node_error "flood$i")" in *"offered more than"*) CUT=$((CUT + 1)) ;; esac
@@ -131,6 +136,16 @@ N=$(grep -F "misbehaved: offered more than" "$LOG1" | grep -cv ' debug ')
 [ "$N" = 9 ] && pass "offer: each flooder is logged once (9 lines for 9 flooders)" || fail "offer: each flooder is logged once" "$N lines"
 
 # Offers answered with empty ENTRIES: ids it claimed and did not send.
+# TW_SYNC_UNSENT_MAX (4096) at its edge: 4096 left out is tolerated, 4097 not.
+evil unsent4096 --netkey-file "$NK" --mode offer --count 4096 --answer empty --wait 3
+[ "$(field closed_by_node unsent4096)" = no ] && [ "$(field answered_empty unsent4096)" -ge 4 ] &&
+    pass "offer: 4096 ids offered and not sent are tolerated (TW_SYNC_UNSENT_MAX)" ||
+    fail "offer: 4096 ids offered and not sent are tolerated" "$(cat "$F/unsent4096")"
+evil unsent4097 --netkey-file "$NK" --mode offer --count 4097 --answer empty --wait 3
+case "$(field node_error unsent4097)" in
+    *"offered 4097 entries it did not send when asked"*) pass "offer: 4097 are not" ;;
+    *) fail "offer: 4097 are not" "$(cat "$F/unsent4097")" ;;
+esac
 evil empty --netkey-file "$NK" --mode offer --count 8192 --answer empty --wait 5
 case "$(field node_error empty)" in
     *"entries it did not send when asked"*) pass "offer: a peer that offers ids it then does not send is cut ($(field answered_empty empty) empty answers)" ;;
@@ -177,6 +192,10 @@ while [ "$i" -le 64 ]; do
 done
 for p in $PIDS; do wait "$p" 2>/dev/null; done
 KEPT=$(grep -c "entries still wanted, kept for the next connection" "$LOG1")
+MAXKEPT=$(sed -n 's/.*kept for the next connection (\([0-9]*\) ids kept in all).*/\1/p' "$LOG1" | sort -n | tail -n 1)
+echo "    figure: resume: at most $MAXKEPT ids kept in all"
+[ "${MAXKEPT:-0}" = 262144 ] && pass "resume: the lists kept reach TW_RESUME_IDS_TOTAL_MAX and never pass it" ||
+    fail "resume: the lists kept reach TW_RESUME_IDS_TOTAL_MAX and never pass it" "max $MAXKEPT"
 sleep 2
 RSS_R1=$(rss)
 echo "    figure: resume: 64 peers left with full queues: VmRSS $RSS_R0 -> $RSS_R1 KiB; $KEPT fetch lists kept"
@@ -186,11 +205,33 @@ echo "    figure: resume: 64 peers left with full queues: VmRSS $RSS_R0 -> $RSS_
 
 # ------------------------------------------------------------- 5. held handshake slots
 
+# The short deadline at its edge: 31 strangers held in handshake keep the
+# full 10 s; 32 (half of TW_UNAUTH_CONN_MAX) are closed after 4 s.
+"$EVIL" --connect "127.0.0.1:$P1" --bind 127.0.3.1 --addrs 4 --mode hold --count 31 --hold 7 >"$F/hold31" 2>&1
+"$EVIL" --connect "127.0.0.1:$P1" --bind 127.0.4.1 --addrs 4 --mode hold --count 32 --hold 7 >"$F/hold32" 2>&1
+if [ "$(field open_at_end hold31)" = 31 ] && [ "$(field open_at_end hold32)" = 0 ] && [ "$(field closed_late hold32)" = 32 ] &&
+   awk -v t="$(field last_close_s hold32)" 'BEGIN { exit !(t >= 4 && t < 6) }'; then
+    pass "hold: 31 held handshakes keep 10 s, 32 are closed after TW_HANDSHAKE_BUSY_MS (last at $(field last_close_s hold32) s)"
+else
+    fail "hold: 31 held handshakes keep 10 s, 32 are closed after TW_HANDSHAKE_BUSY_MS" "$(cat "$F/hold31" "$F/hold32")"
+fi
+# Inbound connections in handshake now, from twin peers.
+unauth() {
+    tw n1 --json peers 2>/dev/null | python3 -c 'import json,sys
+print(sum(1 for c in json.load(sys.stdin)["connections"] if c["state"] == "handshake" and c["direction"] == "inbound"))' 2>/dev/null || echo -1
+}
+
 "$EVIL" --connect "127.0.0.1:$P1" --bind 127.0.1.1 --addrs 125 --mode hold --count 1000 --hold 25 --reopen-ms 200 >"$F/hold" 2>&1 &
 HP=$!
 tw_track "$HP"
 sleep 3
 FD_HOLD=$(fds)
+MAXU=0
+for k in 1 2 3 4 5 6 7 8 9 10; do u=$(unauth); [ "$u" -gt "$MAXU" ] && MAXU=$u; sleep 0.2; done
+echo "    figure: hold: at most $MAXU inbound connections in handshake seen"
+[ "$MAXU" = 48 ] && pass "hold: strangers fill 48 slots and never the 16 reserved (TW_UNAUTH_RESERVED)" ||
+    fail "hold: strangers fill 48 slots and never the 16 reserved" "max $MAXU"
+
 # A stranger (an address never seen) with a fresh identity gets in.
 STRANGER=no
 T0=$(now_ms)
