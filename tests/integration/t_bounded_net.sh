@@ -24,6 +24,17 @@ P3=$(tw_free_port)
 # lists kept to resume with TW_RESUME_IDS_TOTAL_MAX ids in all (8 MiB).
 QUEUE_KB=3584
 RESUME_KB=8192
+# Under AddressSanitizer freed memory waits in a quarantine of up to 256 MiB,
+# so resident memory says nothing about what the node holds: the memory
+# bounds are then shown, not checked.
+ASAN=no
+ldd "$TWIND" 2>/dev/null | grep -q libasan && ASAN=yes
+# mem_check DESC CONDITION-COMMAND...: a check of resident memory.
+mem_check() {
+    _md=$1; shift
+    if [ "$ASAN" = yes ]; then echo "    note: $_md: not checked under AddressSanitizer"; return; fi
+    if "$@"; then pass "$_md"; else fail "$_md"; fi
+}
 
 tw_start n1 --listen "127.0.0.1:$P1" || { fail "n1 starts"; tw_done; }
 NETKEY=$(tw_netkey n1)
@@ -129,8 +140,8 @@ done
 echo "    figure: offer: one flooder: VmRSS $RSS_OFFER KiB; eight at once: VmRSS $RSS_FLOOD KiB during, VmHWM $HWM0 -> $HWM1 KiB"
 echo "    figure: offer: honest n2 -> n1 latency $LAT0 ms before, $LAT1 ms during eight floods"
 [ "$CUT" = 8 ] && pass "offer: eight flooders at once are all cut" || fail "offer: eight flooders at once are all cut" "$CUT of 8"
-[ "$HWM1" -le $((RSS0 + 8 * QUEUE_KB + 32768)) ] &&
-    pass "offer: peak memory within 8 queues of TW_SYNC_QUEUE_MAX ($HWM1 KiB)" || fail "offer: peak memory within 8 queues" "hwm $HWM1 rest $RSS0"
+mem_check "offer: peak memory within 8 queues of TW_SYNC_QUEUE_MAX ($HWM1 KiB, at rest $RSS0 KiB)" \
+    [ "$HWM1" -le $((RSS0 + 8 * QUEUE_KB + 32768)) ]
 [ "$LAT1" -lt 5000 ] && pass "offer: honest records still cross during the floods ($LAT1 ms)" || fail "offer: honest records still cross during the floods" "$LAT1 ms"
 N=$(grep -F "misbehaved: offered more than" "$LOG1" | grep -cv ' debug ')
 [ "$N" = 9 ] && pass "offer: each flooder is logged once (9 lines for 9 flooders)" || fail "offer: each flooder is logged once" "$N lines"
@@ -199,9 +210,8 @@ echo "    figure: resume: at most $MAXKEPT ids kept in all"
 sleep 2
 RSS_R1=$(rss)
 echo "    figure: resume: 64 peers left with full queues: VmRSS $RSS_R0 -> $RSS_R1 KiB; $KEPT fetch lists kept"
-[ "$RSS_R1" -le $((RSS_R0 + RESUME_KB + 8192)) ] &&
-    pass "resume: what 64 departed peers leave behind stays within TW_RESUME_IDS_TOTAL_MAX ids (8 MiB)" ||
-    fail "resume: memory kept stays within the resume bound" "$RSS_R0 -> $RSS_R1 KiB"
+mem_check "resume: what 64 departed peers leave behind stays within TW_RESUME_IDS_TOTAL_MAX ids (8 MiB; $RSS_R0 -> $RSS_R1 KiB)" \
+    [ "$RSS_R1" -le $((RSS_R0 + RESUME_KB + 8192)) ]
 
 # ------------------------------------------------------------- 5. held handshake slots
 
@@ -280,4 +290,9 @@ grep -F "misbehaved" "$LOG1" | grep -qF "127.0.0.1:$P2" && bad="$bad n2-at-n1"
 bad=""
 for n in n1 n2 n3; do tw_stop "$n" || bad="$bad $n:$TW_REAP_RC"; done
 [ -z "$bad" ] && pass "every node stops with status 0" || fail "every node stops with status 0" "$bad"
+if grep -qE "AddressSanitizer|LeakSanitizer|runtime error" "$LOG1" "$(tw_log n2)" "$(tw_log n3)"; then
+    fail "no sanitizer report in the nodes' logs" "$(grep -hE "Sanitizer|runtime error" "$LOG1" "$(tw_log n2)" "$(tw_log n3)" | head -n 3)"
+else
+    pass "no sanitizer report in the nodes' logs"
+fi
 tw_done
