@@ -278,6 +278,39 @@ echo "    figure: hold: $N connections dropped oldest-first (summed), $L full lo
 [ "$N" -ge 100 ] && [ "$L" -le 6 ] && pass "hold: evictions logged once per window, with counts" ||
     fail "hold: evictions logged once per window, with counts" "summed $N, lines $L"
 
+# ------------------------------------------------------------- remembered addresses
+
+# TW_AUTH_ADDRS_MAX (256) at its edge.  127.0.0.1 and 127.0.2.1 are
+# refreshed, then 257 addresses authenticate in turn: 259 in all, so the
+# three oldest are forgotten, 127.0.5.1 last of them, while 127.0.5.2 is
+# still remembered.  Under pressure (32 strangers held) a connection in
+# handshake from a forgotten address has 4 s; from a remembered one, 10 s.
+evil refresh1 --netkey-file "$NK" --mode hello --wait 0
+evil refresh2 --netkey-file "$NK" --bind 127.0.2.1 --mode hello --wait 0
+AUTHED=0
+a=1
+while [ "$a" -le 257 ]; do
+    evil authed --netkey-file "$NK" --bind "127.0.$((5 + a / 256)).$((a % 256))" --mode hello --wait 0
+    [ "$(field handshake authed)" = ok ] && AUTHED=$((AUTHED + 1))
+    a=$((a + 1))
+done
+# The two first, then the pressure: the 32 strangers are closed after them.
+"$EVIL" --connect "127.0.0.1:$P1" --bind 127.0.5.1 --mode hold --count 1 --hold 7 >"$F/forgot" 2>&1 &
+FG=$!
+tw_track "$FG"
+"$EVIL" --connect "127.0.0.1:$P1" --bind 127.0.5.2 --mode hold --count 1 --hold 7 >"$F/kept" 2>&1 &
+KP=$!
+tw_track "$KP"
+sleep 0.3
+"$EVIL" --connect "127.0.0.1:$P1" --bind 127.0.4.1 --addrs 4 --mode hold --count 32 --hold 7 >"$F/press" 2>&1
+wait "$FG" "$KP" 2>/dev/null
+if [ "$AUTHED" = 257 ] && [ "$(field open_at_end forgot)" = 0 ] && [ "$(field open_at_end kept)" = 1 ]; then
+    pass "remembered addresses: the 256 most recent keep the full deadline under pressure, the 257th back has 4 s (TW_AUTH_ADDRS_MAX)"
+else
+    fail "remembered addresses: the 256 most recent keep the full deadline, the 257th back has 4 s" \
+        "authenticated $AUTHED; forgotten: $(tr '\n' ' ' <"$F/forgot")" "kept: $(tr '\n' ' ' <"$F/kept")"
+fi
+
 # ------------------------------------------------------------- after
 
 RSS_END=$(rss)
