@@ -52,7 +52,7 @@ LIBDAEMON := $(B)/libtwind.a
 LIBCLIENT := $(B)/libtwin.a
 
 .SECONDARY:
-.PHONY: all check deps install uninstall demo bench fuzz clean tests tools
+.PHONY: all check deps install uninstall demo bench fuzz soak clean tests tools
 all: $(B)/twind $(B)/twin tools
 
 tools: $(TOOL_BIN)
@@ -120,6 +120,13 @@ bench: deps
 
 fuzz: deps $(FUZZ_BIN) $(B)/tests/test_prop
 	$(Q)sh tests/fuzz/run-fuzz.sh $(B) $(FUZZ_SECONDS)
+
+# Every hostile peer at once against a node two honest nodes sync with
+# (contrib/soak.sh); prints figures. Not part of check.
+SOAK_SECONDS ?= 600
+soak: deps
+	$(Q)$(MAKE) --no-print-directory all
+	$(Q)SOAK_SECONDS=$(SOAK_SECONDS) sh contrib/soak.sh $(B)
 
 install: $(B)/twind $(B)/twin
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(UNITDIR)

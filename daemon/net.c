@@ -77,6 +77,23 @@ struct conn {
     uint64_t zstd_in, zstd_out;   /* ENTRIES bytes before and after compression, sent */
     uint64_t received, stored, refused;
     char last_refusal[TW_REASON_MAX];
+    uint64_t answer_wait;         /* since when our WANTs wait for an answer (0: none waits) */
+    uint64_t dropped_seen;        /* ids dropped from a full queue, acted on so far */
+    bool no_resume;               /* withheld entries: its unfinished fetches are not kept */
+    bool known;                   /* inbound from an address that authenticated before */
+    int quiet;                    /* a refusal logged once and then counted (Q_*), or Q_NONE */
+};
+
+/* Refusals an attacker can repeat at will: the first of each kind in a
+ * TW_NET_SUMMARY_MS window is logged in full, the rest only counted, and
+ * the counts are logged in one line when the window ends. */
+enum { Q_NONE = -1, Q_PER_ADDR, Q_EVICTED, Q_BUSY, Q_MSG1, Q_WRONG_KEY, Q_COUNT };
+static const char *const q_what[Q_COUNT] = {
+    "refused at the per-address limit of unauthenticated connections",
+    "dropped as the oldest unauthenticated connection (slots full)",
+    "closed at the short handshake deadline (slots under pressure)",
+    "handshake message 1 not answered (replayed or misdated)",
+    "handshake failed (wrong network key or corrupted message)",
 };
 
 struct tw_net {
@@ -110,7 +127,16 @@ struct tw_net {
     uint64_t learnt_evicted, learnt_refused;
     struct { uint8_t key[TW_KEY_LEN]; uint64_t until; } bans[TW_BANS_MAX];
     /* Ids still wanted from peers whose connection dropped, by key. */
-    struct { uint8_t key[TW_KEY_LEN]; uint8_t *ids; size_t n; } resume[TW_RESUME_PEERS_MAX];
+    struct { uint8_t key[TW_KEY_LEN]; uint8_t *ids; size_t n; uint64_t at; } resume[TW_RESUME_PEERS_MAX];
+    size_t resume_ids;            /* ids in all the lists, at most TW_RESUME_IDS_TOTAL_MAX */
+    /* Replayed handshake message 1s get no answer (proto/session.c). */
+    tw_sess_replay *replay;
+    /* Addresses that completed a handshake: TW_UNAUTH_RESERVED of the
+     * unauthenticated slots are theirs when strangers fill the others. */
+    struct { char ip[64]; uint64_t at; } authed[TW_AUTH_ADDRS_MAX];
+    unsigned long qcount[Q_COUNT];
+    uint64_t qsince;
+    bool trim_due;                /* a large engine was freed: give the heap back */
     unsigned open_handles;
     bool stopping;
     void (*done)(tw_node *);
@@ -178,6 +204,7 @@ static void net_free(tw_net *net)
     tw_ingest_free(net->ingest);
     tw_neg_store_free(net->neg);
     tw_idset_free(net->refused);
+    tw_sess_replay_free(net->replay);
     free(net->pending);
     for (size_t i = 0; i < TW_RESUME_PEERS_MAX; i++) free(net->resume[i].ids);
     ZSTD_freeCCtx(net->zc);
@@ -203,6 +230,11 @@ static void conn_unref(conn *c)
 {
     if (--c->refs > 0) return;
     tw_net *net = c->net;
+    if (c->sync) {
+        tw_sync_progress p;
+        tw_sync_get_progress(c->sync, &p);
+        if (p.offered_recv > TW_IDS_PER_MSG * 64u) net->trim_due = true;
+    }
     tw_sess_free(c->sess);
     tw_sync_free(c->sync);
     free(c);
@@ -292,21 +324,56 @@ static void flush(conn *c)
 /* What a dropped connection still wanted is asked for first on the next
  * connection to the same peer, so a link cut every few hundred KiB resumes
  * instead of reconciling the whole difference again. */
+static void drop_resume(tw_net *net, size_t i)
+{
+    if (!net->resume[i].ids) return;
+    free(net->resume[i].ids);
+    net->resume_ids -= net->resume[i].n;
+    net->resume[i].ids = NULL;
+    net->resume[i].n = 0;
+    net->trim_due = true;
+}
+
 static void save_resume(tw_net *net, conn *c)
 {
     uint8_t *ids;
-    size_t n, slot = 0;
-    if (tw_sync_pending(c->sync, &ids, &n) || n == 0) return;
-    if (n > TW_RESUME_IDS_MAX) n = TW_RESUME_IDS_MAX;
-    for (size_t i = 0; i < TW_RESUME_PEERS_MAX; i++) {
-        if (net->resume[i].ids && memcmp(net->resume[i].key, c->key, TW_KEY_LEN) == 0) { slot = i; break; }
-        if (!net->resume[i].ids) slot = i;
+    size_t n, slot = TW_RESUME_PEERS_MAX;
+    if (c->no_resume || tw_sync_pending(c->sync, &ids, &n) || n == 0) return;
+    if (n > TW_RESUME_IDS_MAX) {
+        /* Only what is kept stays allocated. */
+        n = TW_RESUME_IDS_MAX;
+        uint8_t *t = realloc(ids, n * TW_WIRE_ID_LEN);
+        if (!t) { free(ids); return; }
+        ids = t;
     }
-    free(net->resume[slot].ids);
+    /* This peer's slot, else a free one, else the oldest list gives way. */
+    for (size_t i = 0; i < TW_RESUME_PEERS_MAX; i++)
+        if (net->resume[i].ids && memcmp(net->resume[i].key, c->key, TW_KEY_LEN) == 0) slot = i;
+    for (size_t i = 0; i < TW_RESUME_PEERS_MAX && slot == TW_RESUME_PEERS_MAX; i++)
+        if (!net->resume[i].ids) slot = i;
+    if (slot == TW_RESUME_PEERS_MAX) {
+        slot = 0;
+        for (size_t i = 1; i < TW_RESUME_PEERS_MAX; i++)
+            if (net->resume[i].at < net->resume[slot].at) slot = i;
+    }
+    drop_resume(net, slot);
+    /* All the lists together hold at most TW_RESUME_IDS_TOTAL_MAX ids:
+     * peers that leave with full queues cannot make the node keep
+     * TW_RESUME_PEERS_MAX full lists; the oldest lists give way. */
+    while (net->resume_ids + n > TW_RESUME_IDS_TOTAL_MAX) {
+        size_t old = TW_RESUME_PEERS_MAX;
+        for (size_t i = 0; i < TW_RESUME_PEERS_MAX; i++)
+            if (net->resume[i].ids && (old == TW_RESUME_PEERS_MAX || net->resume[i].at < net->resume[old].at)) old = i;
+        if (old == TW_RESUME_PEERS_MAX) break;
+        drop_resume(net, old);
+    }
     memcpy(net->resume[slot].key, c->key, TW_KEY_LEN);
     net->resume[slot].ids = ids;
     net->resume[slot].n = n;
-    tw_debug("net", "%s (%s): %zu entries still wanted, kept for the next connection", c->remote, c->fpr, n);
+    net->resume[slot].at = tw_now_ms();
+    net->resume_ids += n;
+    tw_debug("net", "%s (%s): %zu entries still wanted, kept for the next connection (%zu ids kept in all)",
+             c->remote, c->fpr, n, net->resume_ids);
 }
 
 static size_t take_resume(tw_net *net, conn *c)
@@ -315,9 +382,7 @@ static size_t take_resume(tw_net *net, conn *c)
         if (!net->resume[i].ids || memcmp(net->resume[i].key, c->key, TW_KEY_LEN) != 0) continue;
         size_t n = net->resume[i].n;
         if (tw_sync_want_ids(c->sync, net->resume[i].ids, n)) n = 0;
-        free(net->resume[i].ids);
-        net->resume[i].ids = NULL;
-        net->resume[i].n = 0;
+        drop_resume(net, i);
         return n;
     }
     return 0;
@@ -329,8 +394,11 @@ static void conn_close(conn *c, int code, const char *reason)
     tw_net *net = c->net;
     if (c->state == C_ESTABLISHED)
         tw_info("net", "%s (%s): connection closed: %s", c->remote, c->fpr, reason);
+    else if (c->quiet > Q_NONE && net->qcount[c->quiet]++ > 0)
+        tw_debug("net", "%s: connection closed during %s: %s", c->remote, cstate_name[c->state], reason);
     else
-        tw_log_limited(TW_LOG_INFO, "net", code == TW_EBUSY ? "net.busy" : NULL, "%s: connection closed during %s: %s", c->remote, cstate_name[c->state], reason);
+        tw_info("net", "%s: connection closed during %s: %s%s", c->remote, cstate_name[c->state], reason,
+                c->quiet > Q_NONE ? " (more like it are counted)" : "");
     if (c->pa) {
         paddr *pa = c->pa;
         pa->c = NULL;
@@ -552,8 +620,21 @@ static void run_actions(conn *c)
         run_actions(c);
         return;
     }
-    if (c->state == C_ESTABLISHED && c->last_sync_start > c->last_sync_done && tw_sync_idle(c->sync))
+    if (c->state == C_ESTABLISHED && c->last_sync_start > c->last_sync_done && tw_sync_idle(c->sync)) {
+        tw_sync_progress p;
+        tw_sync_get_progress(c->sync, &p);
+        if (p.dropped > c->dropped_seen) {
+            /* The queue was full: what did not fit is found by reconciling
+             * again now that it has drained, not a sync_interval later. */
+            c->dropped_seen = p.dropped;
+            neg_flush(net);
+            c->last_sync_start = tw_now_ms();
+            tw_sync_start(c->sync);
+            run_actions(c);
+            return;
+        }
         c->last_sync_done = tw_now_ms();
+    }
     flush(c);
 }
 
@@ -681,6 +762,39 @@ static void check_own_clock(tw_net *net)
     warned = off;
 }
 
+/* ------------------------------------------------ unauthenticated slots */
+
+static bool was_authed(tw_net *net, const char *ip)
+{
+    for (size_t i = 0; i < TW_AUTH_ADDRS_MAX; i++)
+        if (net->authed[i].at && strcmp(net->authed[i].ip, ip) == 0) return true;
+    return false;
+}
+
+static void remember_authed(tw_net *net, const char *ip, uint64_t now)
+{
+    size_t slot = 0;
+    if (!ip[0]) return;
+    for (size_t i = 0; i < TW_AUTH_ADDRS_MAX; i++) {
+        if (net->authed[i].at && strcmp(net->authed[i].ip, ip) == 0) { slot = i; break; }
+        if (net->authed[i].at < net->authed[slot].at) slot = i;
+    }
+    snprintf(net->authed[slot].ip, sizeof net->authed[slot].ip, "%s", ip);
+    net->authed[slot].at = now;
+}
+
+/* The oldest inbound connection in handshake, among strangers' if any. */
+static conn *oldest_unauth(tw_net *net, bool strangers_only)
+{
+    conn *best = NULL;
+    for (conn *c = net->conns; c; c = c->next) {
+        if (c->state != C_HANDSHAKE || c->outbound) continue;
+        if (strangers_only && c->known) continue;
+        if (!best || c->started < best->started) best = c;
+    }
+    return best;
+}
+
 static void established(conn *c, const tw_sess_event *ev)
 {
     tw_net *net = c->net;
@@ -719,6 +833,7 @@ static void established(conn *c, const tw_sess_event *ev)
         memcpy(c->pa->key, c->key, TW_KEY_LEN);
         c->pa->last_error[0] = 0;
     }
+    remember_authed(net, c->ip, now);
     tw_info("net", "%s: connected to %s (%s, %s), clock offset %+lld ms", c->remote, c->fpr,
             c->outbound ? "outbound" : "inbound", c->sw, (long long)c->clock_offset);
     if (c->clock_offset > (int64_t)TW_FUTURE_SKEW_MS || c->clock_offset < -(int64_t)TW_FUTURE_SKEW_MS)
@@ -755,15 +870,40 @@ static void process(conn *c)
                 if (unwrap(c, ev.msg, ev.msg_len, &m, &ml, &why)) { misbehaved(c, why); return; }
             }
             if (ml >= 2 && (m[1] == TW_WIRE_NEG_REQ || m[1] == TW_WIRE_NEG_RESP)) neg_flush(c->net);
+            tw_sync_progress p0, p1;
+            tw_sync_get_progress(c->sync, &p0);
             int rc = tw_sync_handle(c->sync, m, ml);
             if (rc) { misbehaved(c, tw_sync_error_text(c->sync)); return; }
+            tw_sync_get_progress(c->sync, &p1);
+            /* An answer to one of our WANTs, even an empty final one, is
+             * progress: the stall clock of withheld entries starts again. */
+            if (p1.received != p0.received || p1.wants_outstanding < p0.wants_outstanding)
+                c->answer_wait = p1.wants_outstanding ? tw_now_ms() : 0;
+            /* Ids it offered, was asked for and did not send: an honest node
+             * leaves out only what was superseded in between. */
+            if (p1.unsent > p0.unsent && p1.unsent > TW_SYNC_UNSENT_MAX && p1.unsent > p1.received) {
+                char why[160];
+                snprintf(why, sizeof why, "offered %llu entries it did not send when asked (it sent %llu)",
+                         (unsigned long long)p1.unsent, (unsigned long long)p1.received);
+                misbehaved(c, why);
+                return;
+            }
             run_actions(c);
             break;
         }
         case TW_SEV_CLOSED:
-            if (ev.code == TW_EVERSION)
+            if (c->state == C_HANDSHAKE && !c->outbound) {
+                if (ev.code == TW_EDECRYPT) c->quiet = Q_WRONG_KEY;
+                else if (ev.code == TW_EEXIST || ev.code == TW_ESTALE || ev.code == TW_EFUTURE ||
+                         (ev.code == TW_EVERSION && strstr(ev.reason, "no date"))) c->quiet = Q_MSG1;
+            }
+            if (ev.code == TW_EVERSION && c->quiet == Q_NONE)
                 tw_warn("net", "%s: %s", c->remote, ev.reason);
-            conn_close(c, ev.code, ev.reason);
+            if (ev.code == TW_ETIMEOUT && c->state == C_HANDSHAKE && c->outbound && tw_sess_bytes_in(c->sess) == 0)
+                conn_close(c, ev.code, "no answer to handshake message 1 within 10 s (not a twind node of this "
+                                       "network, or this node's clock is more than 1 h off)");
+            else
+                conn_close(c, ev.code, ev.reason);
             return;
         default:
             break;
@@ -802,6 +942,7 @@ static conn *conn_new(tw_net *net, bool outbound)
     c->net = net;
     c->outbound = outbound;
     c->refs = 1;
+    c->quiet = Q_NONE;
     c->started = tw_now_ms();
     uv_tcp_init(net->node->loop, &c->tcp);
     c->tcp.data = c;
@@ -824,6 +965,7 @@ static int sess_start(conn *c)
         .initiator = c->outbound, .ed_sk = n->sk, .netkey = n->netkey, .e_rand = e,
         .now_ms = tw_now_ms(), .software = sw, .features = TW_WIRE_FEAT_ZSTD,
         .version_min = TW_PROTO_VERSION_MIN, .version_max = TW_PROTO_VERSION_MAX,
+        .replay = c->outbound ? NULL : c->net->replay,
     };
     int rc = tw_sess_new(&c->sess, &cfg);
     sodium_memzero(e, sizeof e);
@@ -859,18 +1001,33 @@ static void on_inbound(uv_stream_t *server, int status)
         addr_of(&ss, c->ip, sizeof c->ip, c->remote, sizeof c->remote);
     else
         snprintf(c->remote, sizeof c->remote, "unknown");
-    /* Before authentication, only per-address limits apply: a node that
-     * does not hold the network key costs us one small buffer for at most
-     * the handshake timeout. */
-    if (count_unauth(net, NULL) >= TW_UNAUTH_CONN_MAX) {
-        tw_debug("net", "%s: refused: %u unauthenticated connections already", c->remote, TW_UNAUTH_CONN_MAX);
-        conn_close(c, TW_EBUSY, "too many unauthenticated connections");
-        return;
-    }
+    /* Before authentication only cheap limits apply: a node that does not
+     * hold the network key costs us one small buffer for at most the
+     * handshake timeout.  When the slots are full the oldest stranger
+     * gives way (holding a slot buys nothing), and strangers never take
+     * the last TW_UNAUTH_RESERVED slots, which wait for addresses that
+     * authenticated before. */
     if (count_unauth(net, c->ip) >= TW_UNAUTH_PER_ADDR_MAX) {
-        tw_debug("net", "%s: refused: %u unauthenticated connections from %s already", c->remote, TW_UNAUTH_PER_ADDR_MAX, c->ip);
+        c->quiet = Q_PER_ADDR;
         conn_close(c, TW_EBUSY, "too many unauthenticated connections from this address");
         return;
+    }
+    c->known = was_authed(net, c->ip);
+    unsigned all = 0, strangers = 0;
+    for (conn *o = net->conns; o; o = o->next)
+        if (o->state == C_HANDSHAKE && !o->outbound) { all++; strangers += !o->known; }
+    while (all >= TW_UNAUTH_CONN_MAX || (!c->known && strangers >= TW_UNAUTH_CONN_MAX - TW_UNAUTH_RESERVED)) {
+        conn *v = oldest_unauth(net, true);
+        if (!v && c->known) v = oldest_unauth(net, false);
+        if (!v) {
+            c->quiet = Q_EVICTED;
+            conn_close(c, TW_EBUSY, "too many unauthenticated connections");
+            return;
+        }
+        strangers -= !v->known;
+        all--;
+        v->quiet = Q_EVICTED;
+        conn_close(v, TW_EBUSY, "dropped for a newer connection: unauthenticated slots full");
     }
     if (sess_start(c)) { conn_close(c, TW_ENOMEM, "out of memory"); return; }
     uv_tcp_nodelay(&c->tcp, 1);
@@ -957,11 +1114,45 @@ static void dial(tw_net *net, paddr *pa, uint64_t now)
 
 /* ------------------------------------------------------------- timers */
 
+/* Our WANTs have had no answer for TW_WANT_STALL_MS while we were
+ * reading: the peer offered entries and keeps them (or the link carries
+ * nothing any more).  It is not banned, since a stalled link looks the
+ * same, but what it offered is not asked of it first again. */
+static void withheld(conn *c, const tw_sync_progress *p)
+{
+    char why[160];
+    snprintf(why, sizeof why, "no answer to a WANT for %u s (%zu entries asked for and still to receive)",
+             TW_WANT_STALL_MS / 1000, p->to_receive);
+    tw_warn("net", "%s (%s): closing the connection: %s", c->remote, c->fpr, why);
+    c->no_resume = true;
+    conn_close(c, TW_ETIMEOUT, why);
+}
+
+/* The counts of the refusals logged once (Q_*) in the window that ended. */
+static void log_summary(tw_net *net, uint64_t now)
+{
+    char line[600];
+    size_t o = 0;
+    if (now - net->qsince < TW_NET_SUMMARY_MS) return;
+    for (int q = 0; q < Q_COUNT; q++) {
+        if (net->qcount[q] > 1 && o < sizeof line)
+            o += (size_t)snprintf(line + o, sizeof line - o, "%s%lu %s", o ? "; " : "", net->qcount[q], q_what[q]);
+        net->qcount[q] = 0;
+    }
+    if (o) tw_info("net", "in the last %llu s: %s", (unsigned long long)((now - net->qsince + 500) / 1000), line);
+    net->qsince = now;
+}
+
 static void on_tick(uv_timer_t *t)
 {
     tw_net *net = t->data;
     uint64_t now = tw_now_ms();
     tw_node *n = net->node;
+    /* Under pressure (half the unauthenticated slots taken) a stranger's
+     * handshake has TW_HANDSHAKE_BUSY_MS instead of TW_HANDSHAKE_TIMEOUT_MS:
+     * an honest one takes three messages, under 2 s even at 600 ms each
+     * way.  Addresses that authenticated before keep the full time. */
+    bool busy = count_unauth(net, NULL) >= TW_UNAUTH_CONN_MAX / 2;
     for (conn *c = net->conns, *next; c; c = next) {
         next = c->next;
         if (c->state == C_CONNECTING) {
@@ -969,8 +1160,20 @@ static void on_tick(uv_timer_t *t)
             continue;
         }
         if (!c->sess) continue;
+        if (busy && c->state == C_HANDSHAKE && !c->outbound && !c->known && now - c->started >= TW_HANDSHAKE_BUSY_MS) {
+            c->quiet = Q_BUSY;
+            conn_close(c, TW_ETIMEOUT, "handshake not finished within 4 s while unauthenticated slots are scarce");
+            continue;
+        }
         tw_sess_tick(c->sess, now);
         process(c);
+        if (c->state == C_ESTABLISHED) {
+            tw_sync_progress p;
+            tw_sync_get_progress(c->sync, &p);
+            if (!p.wants_outstanding) c->answer_wait = 0;
+            else if (!c->answer_wait || !c->reading) c->answer_wait = now;   /* not reading: not its fault */
+            else if (now - c->answer_wait >= TW_WANT_STALL_MS) { withheld(c, &p); continue; }
+        }
         /* Periodic anti-entropy catches whatever live push missed.  The
          * dialer reconciles at connect; the accepting side starts its own
          * first one TW_ACCEPT_SYNC_DELAY_MS after the connection was
@@ -996,8 +1199,12 @@ static void on_tick(uv_timer_t *t)
         }
     }
     /* Quiet after work: give back the store pages scans mapped, and the
-     * heap that reports and imports used. */
+     * heap that reports and imports used; and at once the heap of a
+     * connection that had queued many ids. */
     if (now - n->last_request_ms >= TW_TRIM_IDLE_MS && tw_store_maybe_trim(n->store)) malloc_trim(0);
+    else if (net->trim_due) malloc_trim(0);
+    net->trim_due = false;
+    log_summary(net, now);
     unsigned out = count_state(net, C_ESTABLISHED, 1) + count_state(net, C_HANDSHAKE, 1) + count_state(net, C_CONNECTING, 1);
     for (size_t i = 0; i < net->naddrs && out < n->cfg.outbound_target; i++) {
         paddr *pa = &net->addrs[i];
@@ -1373,11 +1580,7 @@ void tw_net_drop_all(tw_node *n, const char *why)
     if (!net) return;
     while (net->conns) conn_close(net->conns, TW_ECLOSED, why);
     tw_idset_clear(net->refused);
-    for (size_t i = 0; i < TW_RESUME_PEERS_MAX; i++) {
-        free(net->resume[i].ids);
-        net->resume[i].ids = NULL;
-        net->resume[i].n = 0;
-    }
+    for (size_t i = 0; i < TW_RESUME_PEERS_MAX; i++) drop_resume(net, i);
 }
 
 void tw_net_admission_changed(tw_node *n, const tw_neg_item *gone, size_t ngone,
@@ -1458,6 +1661,7 @@ int tw_net_start(tw_node *n, char *err, size_t errlen)
     int rc;
     if (!net) { snprintf(err, errlen, "out of memory"); return TW_ENOMEM; }
     net->node = n;
+    net->qsince = tw_now_ms();
     n->net = net;
     tw_buf_init(&net->zout);
     net->zc = ZSTD_createCCtx();
@@ -1465,7 +1669,7 @@ int tw_net_start(tw_node *n, char *err, size_t errlen)
     net->zbuf = malloc(TW_SESS_MSG_MAX);
     if (!net->zc || !net->zd || !net->zbuf) { rc = TW_ENOMEM; snprintf(err, errlen, "out of memory"); goto fail; }
     if ((rc = tw_neg_store_new(&net->neg)) || (rc = tw_ingest_new(&net->ingest, n, ingest_stored, n)) ||
-        (rc = tw_idset_new(&net->refused, TW_REFUSED_IDS_MAX))) {
+        (rc = tw_idset_new(&net->refused, TW_REFUSED_IDS_MAX)) || (rc = tw_sess_replay_new(&net->replay, TW_HS_REPLAY_MAX))) {
         snprintf(err, errlen, "out of memory");
         goto fail;
     }

@@ -65,6 +65,7 @@ struct tw_sess {
     uint64_t features;
     uint32_t vmin, vmax;
     uint32_t version;         /* chosen version, once known */
+    tw_sess_replay *replay;   /* responder: message-1 keys seen, shared */
 
     /* Peer's hello, for the ESTABLISHED event. */
     uint8_t remote_key[32];
@@ -421,8 +422,96 @@ static int hs_send(tw_sess *s, const uint8_t *payload, size_t plen)
 
 /* ----------------------------------------------------- handshake steps */
 
-/* Responder, message 1: [min_version, max_version]. */
-static int on_msg1(tw_sess *s, const uint8_t *payload, size_t plen)
+/* ------------------------------------------------------ replay defence */
+
+struct tw_sess_replay {
+    size_t cap, n;
+    uint64_t floor;           /* message-1 dates at or below this are refused */
+    struct seen { uint8_t e[32]; uint64_t ts; } *v;
+};
+
+int tw_sess_replay_new(tw_sess_replay **out, size_t cap)
+{
+    tw_sess_replay *r;
+
+    if (!out) return TW_EINVAL;
+    *out = NULL;
+    if (cap == 0) return TW_EINVAL;
+    if (!(r = calloc(1, sizeof *r))) return TW_ENOMEM;
+    if (!(r->v = calloc(cap, sizeof *r->v))) { free(r); return TW_ENOMEM; }
+    r->cap = cap;
+    *out = r;
+    return 0;
+}
+
+void tw_sess_replay_free(tw_sess_replay *r)
+{
+    if (!r) return;
+    free(r->v);
+    free(r);
+}
+
+size_t tw_sess_replay_count(const tw_sess_replay *r) { return r ? r->n : 0; }
+uint64_t tw_sess_replay_floor(const tw_sess_replay *r) { return r ? r->floor : 0; }
+
+static int msg1_date_check(uint64_t ts, uint64_t now, const char **why)
+{
+    if (ts > now && ts - now > TW_HS_WINDOW_MS) {
+        *why = "is dated more than 1 h ahead of this node's clock (the peer's clock or ours is wrong)";
+        return TW_EFUTURE;
+    }
+    if (ts < now && now - ts > TW_HS_WINDOW_MS) {
+        *why = "is dated more than 1 h before this node's clock (a replay, or a clock that is wrong)";
+        return TW_ESTALE;
+    }
+    return 0;
+}
+
+/*
+ * A message 1 is answered once: its ephemeral key is remembered with its
+ * date, and the same key again is a replay.  When the cache is full the
+ * entry with the oldest date gives way and the floor rises to that date,
+ * so that a message whose key was forgotten can never pass again: its date
+ * is at or below the floor.  Nothing outside the date window passes either,
+ * which bounds what a restart (an empty cache) lets through.
+ */
+int tw_sess_replay_check(tw_sess_replay *r, const uint8_t e[32], uint64_t ts, uint64_t now_ms, const char **why)
+{
+    const char *dummy;
+    int rc;
+
+    if (!why) why = &dummy;
+    *why = "";
+    if ((rc = msg1_date_check(ts, now_ms, why)) != 0) return rc;
+    if (!r) return 0;
+    if (ts <= r->floor) {
+        *why = "is older than the handshakes this node remembers (a replay, or a clock that is wrong)";
+        return TW_ESTALE;
+    }
+    size_t oldest = 0;
+    for (size_t i = 0; i < r->n; i++) {
+        if (memcmp(r->v[i].e, e, 32) == 0) {   /* public keys: no need for constant time */
+            *why = "repeats an ephemeral key seen before (a replay)";
+            return TW_EEXIST;
+        }
+        if (r->v[i].ts < r->v[oldest].ts) oldest = i;
+    }
+    if (r->n < r->cap) {
+        memcpy(r->v[r->n].e, e, 32);
+        r->v[r->n++].ts = ts;
+    } else if (ts <= r->v[oldest].ts) {
+        r->floor = ts;               /* the new one is the oldest: remembered by the floor alone */
+    } else {
+        if (r->v[oldest].ts > r->floor) r->floor = r->v[oldest].ts;
+        memcpy(r->v[oldest].e, e, 32);
+        r->v[oldest].ts = ts;
+    }
+    return 0;
+}
+
+/* Responder, message 1: [min_version, max_version, date]; e is the
+ * initiator's ephemeral public key, the first 32 bytes of the message. */
+static int on_msg1(tw_sess *s, const uint8_t *e, const uint8_t *payload, size_t plen)
 {
     tw_arena a;
     tw_val m;
@@ -445,9 +534,22 @@ static int on_msg1(tw_sess *s, const uint8_t *payload, size_t plen)
          * sent and no key agreement is done. */
         return sess_close(s, TW_EPROTO, false, false, "handshake message 1: %s", why ? why : "malformed");
     }
+    /* Since protocol version 2 the third element is the initiator's clock.
+     * Without it, or with it out of the window, or with an ephemeral key
+     * seen before, nothing at all is answered, not even a version refusal:
+     * a recorded message 1 must not make this node say that it is here. */
+    if (m.len < 3 || m.v.arr[2].type != TW_UINT) {
+        tw_arena_free(&a);
+        return sess_close(s, TW_EVERSION, false, false,
+                          "handshake message 1 carries no date (a node older than protocol version 2, "
+                          "or a replay of one): not answered");
+    }
     pmin = m.v.arr[0].v.u;
     pmax = m.v.arr[1].v.u;
+    uint64_t date = m.v.arr[2].v.u;
     tw_arena_free(&a);
+    if ((rc = tw_sess_replay_check(s->replay, e, date, s->now_ms, &why)) != 0)
+        return sess_close(s, rc, false, false, "handshake message 1 %s: not answered", why);
 
     lo = pmin > s->vmin ? pmin : s->vmin;
     hi = pmax < s->vmax ? pmax : s->vmax;
@@ -561,7 +663,7 @@ static int on_hs_frame(tw_sess *s, const uint8_t *f, size_t n)
         return sess_close(s, TW_EPROTO, false, false, "handshake: a frame arrived out of turn");
     rc = tw_noise_hs_read(s->hs, f, n, payload, sizeof payload, &plen);
     if (rc) return sess_close(s, rc, false, false, "%s", hs_failure(rc));
-    if (!s->initiator && !tw_noise_hs_complete(s->hs)) rc = on_msg1(s, payload, plen);
+    if (!s->initiator && !tw_noise_hs_complete(s->hs)) rc = on_msg1(s, f, payload, plen);
     else if (s->initiator) rc = on_msg2(s, payload, plen);
     else rc = on_msg3(s, payload, plen);
     sodium_memzero(payload, plen);
@@ -727,6 +829,7 @@ int tw_sess_new(tw_sess **out, const tw_sess_cfg *cfg)
     s->features = cfg->features;
     s->vmin = cfg->version_min;
     s->vmax = cfg->version_max;
+    s->replay = cfg->replay;
     s->start_ms = s->now_ms = s->last_in_ms = s->last_out_ms = cfg->now_ms;
     tw_buf_init(&s->inbuf);
     tw_buf_init(&s->out);
@@ -751,9 +854,10 @@ int tw_sess_new(tw_sess **out, const tw_sess_cfg *cfg)
     if (s->initiator) {
         tw_buf m;
         tw_buf_init(&m);
-        rc = tw_mpw_arr(&m, 2);
+        rc = tw_mpw_arr(&m, 3);
         if (rc == 0) rc = tw_mpw_uint(&m, s->vmin);
         if (rc == 0) rc = tw_mpw_uint(&m, s->vmax);
+        if (rc == 0) rc = tw_mpw_uint(&m, s->now_ms);
         if (rc == 0) rc = hs_send(s, m.p, m.len);
         tw_buf_free(&m);
         if (rc) goto fail;

@@ -87,6 +87,7 @@ struct tw_sync {
     uint32_t want_ids;        /* ids per WANT now: grows as answers complete */
     serve in[TW_WANT_WINDOW];
     uint32_t nin;
+    uint64_t offered_in_sess; /* ids the peer offered since its last new reconciliation */
 
     act *acts;
     size_t act_head, act_len, act_cap;
@@ -275,6 +276,12 @@ static int enqueue(tw_sync *s, const uint8_t *id)
 {
     uint32_t idx;
     int rc;
+    /* A full queue is checked first: a peer flooding OFFERs then costs a
+     * comparison per id, neither a hash nor a store lookup. */
+    if (s->tab_n >= TW_SYNC_QUEUE_MAX) {
+        s->prog.dropped++;
+        return 0;
+    }
     if (set_find(s, id))
         return 0;
     rc = s->cfg.have(s->cfg.ctx, id);
@@ -282,10 +289,6 @@ static int enqueue(tw_sync *s, const uint8_t *id)
         return fail(s, rc, "store lookup failed: %s", tw_strerror(rc));
     if (rc > 0)
         return 0;
-    if (s->tab_n >= TW_SYNC_QUEUE_MAX) {
-        s->prog.dropped++;
-        return 0;
-    }
     if ((rc = set_add(s, id, &idx)))
         return fail(s, rc, "out of memory");
     if ((rc = q_push(s, idx))) {
@@ -335,6 +338,7 @@ static int pump(tw_sync *s)
 
 static void want_release(tw_sync *s, want *w)
 {
+    s->prog.unsent += w->n - w->received;
     for (uint32_t i = 0; i < w->n; i++)
         set_remove(s, w->idx[i]);
     free(w->idx);
@@ -501,6 +505,7 @@ static int on_neg_req(tw_sync *s, const tw_wire_msg *m)
         if ((rc = tw_neg_new(&s->resp, s->cfg.store, s->frame_limit)))
             return fail(s, rc, "cannot open a reconciliation: %s", tw_strerror(rc));
         s->resp_sid = m->sid;
+        s->offered_in_sess = 0;
     }
     if ((rc = tw_neg_reconcile(s->resp, m->data, m->data_len, &out, &len)))
         return fail(s, rc, "bad NEG_REQ: %s", tw_strerror(rc));
@@ -515,6 +520,12 @@ static int on_offer(tw_sync *s, const tw_wire_msg *m)
     const uint8_t *id;
     size_t len;
     int rc;
+    /* An honest peer offers what one of its reconciliations found this side
+     * lacks, which is at most TW_NEG_IDS_MAX ids, before it starts another
+     * (a NEG_REQ with a new sid); more is a flood. */
+    s->offered_in_sess += m->list.count;
+    if (s->offered_in_sess > TW_SYNC_OFFER_MAX)
+        return fail(s, TW_EPROTO, "offered more than %u ids in one reconciliation", TW_SYNC_OFFER_MAX);
     while (tw_wire_list_next(&l, &id, &len))
         if ((rc = enqueue(s, id)))
             return rc;

@@ -26,6 +26,9 @@
 #define TW_IDLE_TIMEOUT_MS        120000u
 #define TW_UNAUTH_CONN_MAX        64u      /* unauthenticated connections in all */
 #define TW_UNAUTH_PER_ADDR_MAX    8u       /* unauthenticated connections per address */
+#define TW_UNAUTH_RESERVED        16u      /* of TW_UNAUTH_CONN_MAX, kept for addresses that authenticated before */
+#define TW_HANDSHAKE_BUSY_MS      4000u    /* a stranger's handshake deadline while half the unauthenticated slots are taken */
+#define TW_AUTH_ADDRS_MAX         256u     /* addresses remembered as having authenticated (the oldest gives way) */
 #define TW_PEER_WRITE_QUEUE_MAX   (4u << 20) /* stop reading from a peer beyond this */
 #define TW_NEG_FRAME_LIMIT_DEFAULT 60000u  /* negentropy message size limit, configurable */
 
@@ -55,8 +58,10 @@
 /* ---- transport and peer protocol (wire) ---- */
 #define TW_HANDSHAKE_MSG_MAX   1024u    /* bytes of a frame before the handshake completes */
 #define TW_PING_INTERVAL_MS    30000u   /* PING after this long without sending anything */
-#define TW_PROTO_VERSION_MIN   1u       /* protocol versions this build speaks */
-#define TW_PROTO_VERSION_MAX   1u       /* (versions are negotiated in the hello) */
+#define TW_PROTO_VERSION_MIN   2u       /* protocol versions this build speaks */
+#define TW_PROTO_VERSION_MAX   2u       /* (versions are negotiated in the hello; 2: message 1 is dated) */
+#define TW_HS_WINDOW_MS        3600000u /* handshake message 1 dated further from the responder's clock gets no answer */
+#define TW_HS_REPLAY_MAX       4096u    /* message-1 ephemeral keys remembered against replay */
 #define TW_HELLO_SW_MAX        64u      /* bytes of the hello's "sw" string */
 #define TW_ERROR_TEXT_MAX      256u     /* bytes of the text of an ERROR message */
 #define TW_SESS_MSG_MAX        (TW_FRAME_MAX - 16u) /* plaintext of one transport message */
@@ -71,7 +76,10 @@
 #define TW_NEG_FRAME_SLACK     200u   /* room kept under the limit for the closing range */
 #define TW_NEG_BUCKETS         16u    /* ranges a mismatched range is split into (as the reference) */
 #define TW_NEG_IDS_MAX         (1u << 21) /* have (or need) ids one session may report in all */
-#define TW_SYNC_QUEUE_MAX      TW_NEG_IDS_MAX /* ids queued or asked for on one connection; more are dropped */
+#define TW_SYNC_QUEUE_MAX      65536u /* ids queued or asked for on one connection; more are dropped */
+#define TW_SYNC_OFFER_MAX      TW_NEG_IDS_MAX /* ids a peer may offer per reconciliation it runs (wire) */
+#define TW_SYNC_UNSENT_MAX     4096u  /* ids offered, asked for and not sent, beyond which a peer that sent fewer is banned */
+#define TW_WANT_STALL_MS       30000u /* a WANT with no answer for this long closes the connection (withheld) */
 
 /* ---- records ---- */
 #define TW_PEER_ADDRS_MAX      8u       /* addresses in one peer record */
@@ -92,6 +100,8 @@
 #define TW_BANS_MAX            64u      /* keys kept off at once (the oldest ban gives way) */
 #define TW_RESUME_PEERS_MAX    64u      /* peers whose unfinished fetches are kept */
 #define TW_RESUME_IDS_MAX      65536u   /* ids kept per peer to resume with */
+#define TW_RESUME_IDS_TOTAL_MAX 262144u /* ids kept to resume with, all peers together (8 MiB) */
+#define TW_NET_SUMMARY_MS      10000u   /* repeated refusals of one kind are logged once, then counted this long */
 #define TW_LISTEN_BACKLOG      128u     /* listen backlog of the peer socket */
 #define TW_INGEST_JOBS_MAX     128u     /* verification jobs waiting before peers are no longer read */
 #define TW_RECHECK_CONNECTED_MS 10000u  /* a known address of a connected peer is looked at again after this */

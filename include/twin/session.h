@@ -32,6 +32,24 @@
 
 typedef struct tw_sess tw_sess;
 
+/*
+ * Replay defence of the responder (PROTOCOL.md, "Replayed message 1"): the
+ * ephemeral keys of the message 1s it answered, with their dates, at most
+ * cap of them, shared by every responder session of a node.  A message 1
+ * dated more than TW_HS_WINDOW_MS from the responder's clock, or at or
+ * below the date of the oldest key forgotten, or repeating a remembered
+ * key, gets no answer.
+ */
+typedef struct tw_sess_replay tw_sess_replay;
+int  tw_sess_replay_new(tw_sess_replay **out, size_t cap);
+void tw_sess_replay_free(tw_sess_replay *r);
+/* 0 (and the key is remembered), or TW_EFUTURE / TW_ESTALE (out of the
+ * window, or at or below the floor) / TW_EEXIST (a key seen before), with
+ * *why saying which.  r may be NULL: only the window is checked. */
+int  tw_sess_replay_check(tw_sess_replay *r, const uint8_t e[32], uint64_t ts, uint64_t now_ms, const char **why);
+size_t tw_sess_replay_count(const tw_sess_replay *r);
+uint64_t tw_sess_replay_floor(const tw_sess_replay *r);
+
 typedef struct tw_sess_cfg {
     bool initiator;
     const uint8_t *ed_sk;        /* 64-byte Ed25519 secret key (libsodium layout, pk in the
@@ -42,6 +60,7 @@ typedef struct tw_sess_cfg {
     const char *software;        /* e.g. "twind 0.1.0"; <= TW_HELLO_SW_MAX bytes of UTF-8 */
     uint64_t features;
     uint32_t version_min, version_max;   /* normally TW_PROTO_VERSION_MIN/MAX; 1 <= min <= max */
+    tw_sess_replay *replay;      /* responder: the node's replay cache (NULL: the date window only) */
 } tw_sess_cfg;
 
 typedef enum { TW_SEV_NONE = 0, TW_SEV_ESTABLISHED, TW_SEV_MESSAGE, TW_SEV_CLOSED } tw_sev_type;

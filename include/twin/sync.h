@@ -23,7 +23,9 @@
  * ones the peer lacks (OFFER, <= TW_IDS_PER_MSG per message) and queues the
  * ones it lacks; an OFFER from the peer queues those ids too.  An id is
  * queued only when cfg.have says the store lacks it and it is not already
- * queued or asked for.  Queued ids are asked for in WANTs of at most
+ * queued or asked for.  A peer that offers more than TW_SYNC_OFFER_MAX
+ * ids between two of its reconciliations (NEG_REQ with a new sid) breaks
+ * the protocol.  Queued ids are asked for in WANTs of at most
  * TW_IDS_PER_MSG ids, at most TW_WANT_WINDOW at a time; the final ENTRIES
  * of an answer frees its slot and the ids it did not bring are forgotten
  * (the next reconciliation finds them again).
@@ -101,6 +103,7 @@ typedef struct tw_sync_progress {
     uint64_t served;           /* envelopes sent in answers */
     uint64_t pushes_sent;      /* envelopes pushed */
     uint64_t dropped;          /* ids not queued because the queue was full */
+    uint64_t unsent;           /* ids asked for that a final answer did not bring */
     uint64_t rounds;           /* NEG_REQ messages sent */
     uint64_t reconciliations;  /* initiator sessions finished */
 } tw_sync_progress;

@@ -66,13 +66,13 @@ else
 fi
 log_has "65535-byte frame before the handshake: logged" "frame of 65535 bytes exceeds 1024 before the handshake completes"
 
-evil vers --netkey-file "$(tw_dir n1)/network.key" --mode hello --versions 2:3 --wait 3
+evil vers --netkey-file "$(tw_dir n1)/network.key" --mode hello --versions 3:4 --wait 3
 case "$(field handshake vers)" in
-    *"incompatible protocol version: this node speaks 1..1, the peer 2..3"*)
-        pass "a peer speaking only versions 2..3 is told why it is refused" ;;
-    *) fail "a peer speaking only versions 2..3 is told why it is refused" "$(cat "$F/vers")" ;;
+    *"incompatible protocol version: this node speaks 2..2, the peer 3..4"*)
+        pass "a peer speaking only versions 3..4 is told why it is refused" ;;
+    *) fail "a peer speaking only versions 3..4 is told why it is refused" "$(cat "$F/vers")" ;;
 esac
-log_has "the version refusal is logged" "incompatible protocol version: this node speaks 1..1, the peer 2..3"
+log_has "the version refusal is logged" "incompatible protocol version: this node speaks 2..2, the peer 3..4"
 
 # ------------------------------------------------------------- after the handshake
 

@@ -7,6 +7,7 @@
  *   evilpeer --connect HOST:PORT (--netkey TWN | --netkey-file FILE)
  *            [--seed HEX64] [--bind IP] [--other-netkey TWN] [--wait S]
  *            --mode MODE [--count N] [--hold S] [--reopen-ms MS] [--versions MIN:MAX]
+ *            [--addrs K] [--answer none|empty] [--via HOST:PORT]
  *            [--file BUNDLE]
  *
  * Mode push-bundle pushes every entry of BUNDLE (made by tests/tools/propgen,
@@ -25,8 +26,11 @@
  *   closed_by_node yes|no (the node closed within --wait seconds)
  *   node_error TEXT       (the node's ERROR message, decrypted)
  *   entry_id HEX, slot S  (push modes: the entry sent, kind place)
- *   idle: opened, refused, closed_fast, closed_late, open_at_end, connects,
+ *   idle, hold: opened, refused, closed_fast, closed_late, open_at_end, connects,
  *         last_close_s
+ *   offer: offered N, wants_received N, answered_empty N, held_s S
+ *   withhold: offered N, pushed_via N, wants_received N, held_s S
+ *   replay: replays N, answered N, answer_bytes N, silent_closes N, no_close N
  * Exit status 0 when the scenario ran (whatever the node did), 1 on a local
  * error, 2 on a usage error.
  */
@@ -43,6 +47,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <signal.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -70,7 +75,9 @@ typedef struct opts {
     const char *connect, *bind, *mode, *netkey_text, *netkey_file, *seed_hex, *other_netkey;
     const char *as_key, *slot;   /* forge: the author named, and the slot taken */
     const char *file;            /* push-bundle: the bundle whose entries are pushed */
-    unsigned count, hold_s, wait_s, reopen_ms;
+    const char *via;             /* withhold: the honest node that gets the entries */
+    unsigned count, hold_s, wait_s, reopen_ms, addrs;
+    bool answer_empty;           /* offer: answer WANTs with empty final ENTRIES */
     uint32_t vmin, vmax;
     uint64_t features;        /* hello features: zstd, except in mode znofeat */
 } opts;
@@ -93,7 +100,8 @@ static void usage(FILE *f)
 {
     fputs("usage: evilpeer --connect HOST:PORT (--netkey TWN | --netkey-file FILE) --mode MODE\n"
           "                [--seed HEX64] [--bind IP] [--other-netkey TWN] [--wait S]\n"
-          "                [--count N] [--hold S] [--reopen-ms MS]\n"
+          "                [--count N] [--hold S] [--reopen-ms MS] [--versions MIN:MAX]\n"
+          "                [--addrs K] [--answer none|empty] [--via HOST:PORT]\n"
           "\n"
           "Modes (all but idle perform the handshake first, as identity --seed):\n"
           "  hello        nothing more; reports whether the node keeps the connection\n"
@@ -115,8 +123,17 @@ static void usage(FILE *f)
           "  znested      a COMPRESSED message inside a COMPRESSED message\n"
           "  idle         open --count TCP connections (from --bind) and send nothing,\n"
           "               for --hold seconds; --reopen-ms reopens closed ones\n"
+          "  hold         idle, from --addrs K source addresses counted up from --bind\n"
+          "               (127.0.1.1, 127.0.1.2, ...), --count connections in all\n"
+          "  offer        offer --count random ids (OFFERs of 1024) and never send them;\n"
+          "               --answer empty answers each WANT with an empty final ENTRIES\n"
+          "  withhold     offer --count real entries, never answer the WANTs (PINGs are\n"
+          "               answered), and push the same entries to --via HOST:PORT;\n"
+          "               stays until the node closes or --hold seconds pass\n"
+          "  replay       record one handshake message 1, then send it again on --count\n"
+          "               new connections; counts the answers\n"
           "--wait S: seconds to wait for the node's reaction (default 5).\n"
-          "--versions MIN:MAX: protocol versions offered in the handshake (default 1:1).\n", f);
+          "--versions MIN:MAX: protocol versions offered in the handshake (default: this build's).\n", f);
 }
 
 /* ------------------------------------------------------------- sockets */
@@ -134,19 +151,20 @@ static int split_addr(const char *s, struct sockaddr_in *sa)
     return inet_pton(AF_INET, host, &sa->sin_addr) == 1 ? 0 : -1;
 }
 
-static int open_sock(const opts *o, bool nonblock)
+/* Connects to `to` from `from` (NULL: any), plus `step` to its address
+ * (hold mode: many source addresses). */
+static int open_sock_to(const char *to, const char *from, unsigned step, bool nonblock)
 {
     struct sockaddr_in dst, src;
-    if (split_addr(o->connect, &dst)) return -1;
+    if (split_addr(to, &dst)) return -1;
     int fd = socket(AF_INET, SOCK_STREAM | (nonblock ? SOCK_NONBLOCK : 0), 0);
     if (fd < 0) return -1;
-    if (o->bind) {
+    if (from) {
         memset(&src, 0, sizeof src);
         src.sin_family = AF_INET;
-        if (inet_pton(AF_INET, o->bind, &src.sin_addr) != 1 || bind(fd, (struct sockaddr *)&src, sizeof src)) {
-            close(fd);
-            return -1;
-        }
+        if (inet_pton(AF_INET, from, &src.sin_addr) != 1) { close(fd); return -1; }
+        src.sin_addr.s_addr = htonl(ntohl(src.sin_addr.s_addr) + step);
+        if (bind(fd, (struct sockaddr *)&src, sizeof src)) { close(fd); return -1; }
     }
     if (connect(fd, (struct sockaddr *)&dst, sizeof dst) && errno != EINPROGRESS) {
         close(fd);
@@ -157,6 +175,11 @@ static int open_sock(const opts *o, bool nonblock)
         setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     }
     return fd;
+}
+
+static int open_sock(const opts *o, bool nonblock)
+{
+    return open_sock_to(o->connect, o->bind, 0, nonblock);
 }
 
 static int write_all(int fd, const uint8_t *p, size_t n)
@@ -177,9 +200,12 @@ typedef struct peer {
     int fd;
     tw_sess *sess;
     bool established, closed, eof;
-    uint64_t bytes_in;
+    bool answer_empty;        /* answer WANTs with empty final ENTRIES */
+    uint64_t bytes_in, wants, answered;
     char reason[EP_TEXT_MAX];
 } peer;
+
+static int send_msg(peer *p, const tw_buf *m);
 
 static int flush_sess(peer *p)
 {
@@ -200,7 +226,19 @@ static void drain_events(peer *p)
             snprintf(p->reason, sizeof p->reason, "%s", ev.reason);
         }
         /* Transport messages from the node (its reconciliation) are read
-         * and dropped: this peer never answers them. */
+         * and dropped: this peer answers none, or WANTs with nothing. */
+        if (ev.type == TW_SEV_MESSAGE) {
+            tw_wire_msg m;
+            if (tw_wire_decode(ev.msg, ev.msg_len, &m, NULL) == 0 && m.type == TW_WIRE_WANT) {
+                p->wants++;
+                if (p->answer_empty) {
+                    tw_buf b;
+                    tw_buf_init(&b);
+                    if (tw_wire_entries(&b, m.wseq, true, NULL, NULL, 0) == 0 && send_msg(p, &b) == 0) p->answered++;
+                    tw_buf_free(&b);
+                }
+            }
+        }
     }
 }
 
@@ -437,8 +475,9 @@ static int run_idle(const opts *o)
     if (!c || !pf) return 1;
     uint64_t t0 = mono_ms(), end = t0 + (uint64_t)o->hold_s * 1000u, last_close = 0;
     unsigned long opened = 0, refused = 0, fast = 0, late = 0, connects = 0;
+    unsigned naddr = o->addrs ? o->addrs : 1;
     for (unsigned i = 0; i < n; i++) {
-        c[i].fd = open_sock(o, true);
+        c[i].fd = open_sock_to(o->connect, o->bind, i % naddr, true);
         c[i].since = mono_ms();
         connects++;
         if (c[i].fd < 0) { refused++; c[i].reopen_at = o->reopen_ms ? c[i].since + o->reopen_ms : UINT64_MAX; }
@@ -448,7 +487,7 @@ static int run_idle(const opts *o)
         if (now >= end) break;
         for (unsigned i = 0; i < n; i++) {
             if (c[i].fd < 0 && c[i].reopen_at <= now) {
-                c[i].fd = open_sock(o, true);
+                c[i].fd = open_sock_to(o->connect, o->bind, i % naddr, true);
                 c[i].since = now;
                 c[i].open = false;
                 connects++;
@@ -503,6 +542,162 @@ static int run_idle(const opts *o)
     return 0;
 }
 
+/* ------------------------------------------------------------- offer, withhold, replay */
+
+/* Reads whatever the node has sent already, without waiting. */
+static void pump_ready(peer *p)
+{
+    struct pollfd pfd = { .fd = p->fd, .events = POLLIN };
+    while (!p->eof && poll(&pfd, 1, 0) > 0) pump(p, 1, NULL);
+}
+
+static int offer_ids(peer *p, const uint8_t *ids, size_t n)
+{
+    tw_buf b;
+    int rc = 0;
+    tw_buf_init(&b);
+    for (size_t off = 0; off < n && rc == 0 && !p->eof && !p->closed; off += TW_IDS_PER_MSG) {
+        size_t k = n - off < TW_IDS_PER_MSG ? n - off : TW_IDS_PER_MSG;
+        tw_buf_reset(&b);
+        if ((rc = tw_wire_offer(&b, ids + off * 32, k)) == 0) rc = send_msg(p, &b);
+        pump_ready(p);
+    }
+    tw_buf_free(&b);
+    return rc;
+}
+
+/* Offers random ids the node lacks, --count of them, and never sends one. */
+static void run_offer(peer *p, const opts *o)
+{
+    uint8_t ids[TW_IDS_PER_MSG * 32];
+    uint64_t sent = 0, t0 = mono_ms();
+    p->answer_empty = o->answer_empty;
+    while (sent < o->count && !p->eof && !p->closed) {
+        size_t k = o->count - sent < TW_IDS_PER_MSG ? o->count - sent : TW_IDS_PER_MSG;
+        randombytes_buf(ids, k * 32);
+        if (offer_ids(p, ids, k)) break;
+        sent += k;
+    }
+    pump(p, o->wait_s * 1000u, NULL);
+    printf("offered %llu\nwants_received %llu\nanswered_empty %llu\nheld_s %.1f\n", (unsigned long long)sent,
+           (unsigned long long)p->wants, (unsigned long long)p->answered, (double)(mono_ms() - t0) / 1000.0);
+}
+
+/* Offers --count real entries (signed by this peer) and keeps them, while
+ * answering PINGs; pushes the same entries to the honest node --via, so
+ * that the node under test gets them from there. */
+static int run_withhold(peer *p, const opts *o, const uint8_t sk[64], const uint8_t netkey[32])
+{
+    size_t n = o->count;
+    tw_buf *envs = calloc(n ? n : 1, sizeof *envs);
+    uint8_t *ids = malloc((n ? n : 1) * 32), netid[32];
+    tw_kv kv[3];
+    tw_val body;
+    char slot[64], name[64];
+    uint64_t ts = wall_ms(), pushed = 0;
+    int rc = 0;
+    if (!envs || !ids) return TW_ENOMEM;
+    tw_netid_derive(netid, netkey);
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        tw_buf_init(&envs[i]);
+        snprintf(slot, sizeof slot, "withheld-%llu-%zu", (unsigned long long)ts, i);
+        snprintf(name, sizeof name, "Withheld Village %zu", i);
+        place_body(kv, &body, name);
+        if ((rc = tw_entry_sign(&envs[i], sk, netid, "place", 5, slot, strlen(slot), ts, &body)) == 0)
+            crypto_generichash(ids + 32 * i, 32, envs[i].p, envs[i].len, NULL, 0);
+    }
+    uint64_t t0 = mono_ms();
+    if (rc == 0) rc = offer_ids(p, ids, n);
+    pump(p, 500, NULL);              /* the node asks for them */
+    if (rc == 0 && o->via) {
+        opts vo = *o;
+        peer v = { .fd = -1 };
+        vo.connect = o->via;
+        vo.bind = NULL;
+        if ((rc = handshake(&v, &vo, sk, netkey, true)) == 0 && v.established && !v.closed) {
+            tw_buf msg;
+            tw_buf_init(&msg);
+            for (size_t first = 0, size = TW_WIRE_ENTRIES_HEAD_MAX; first < n && rc == 0;) {
+                size_t i = first;
+                const uint8_t *ptrs[256];
+                size_t lens[256];
+                for (size = TW_WIRE_ENTRIES_HEAD_MAX; i < n && i - first < 256 &&
+                     size + TW_WIRE_BIN_SIZE(envs[i].len) <= TW_SESS_MSG_MAX; i++) {
+                    ptrs[i - first] = envs[i].p;
+                    lens[i - first] = envs[i].len;
+                    size += TW_WIRE_BIN_SIZE(envs[i].len);
+                }
+                tw_buf_reset(&msg);
+                if ((rc = tw_wire_entries(&msg, 0, true, ptrs, lens, i - first)) == 0 && (rc = send_msg(&v, &msg)) == 0)
+                    pushed += i - first;
+                first = i;
+                pump_ready(&v);
+            }
+            tw_buf_free(&msg);
+            pump(&v, 1000, NULL);
+        }
+        if (v.fd >= 0) close(v.fd);
+        tw_sess_free(v.sess);
+    }
+    /* Held until the node gives up on it (PINGs are answered by pump). */
+    pump(p, o->hold_s * 1000u, NULL);
+    printf("offered %zu\npushed_via %llu\nwants_received %llu\nheld_s %.1f\n", n, (unsigned long long)pushed,
+           (unsigned long long)p->wants, (double)(mono_ms() - t0) / 1000.0);
+    for (size_t i = 0; i < n; i++) tw_buf_free(&envs[i]);
+    free(envs);
+    free(ids);
+    return rc;
+}
+
+/* Records one message 1 (on a first connection, which the node answers),
+ * then sends the same bytes on --count new connections, one after the
+ * other, and counts what comes back on each within 1 s. */
+static int run_replay(const opts *o, const uint8_t sk[64], const uint8_t netkey[32])
+{
+    int rc;
+    uint8_t e[32];
+    randombytes_buf(e, sizeof e);
+    tw_sess_cfg cfg = {
+        .initiator = true, .ed_sk = sk, .netkey = netkey, .e_rand = e, .now_ms = wall_ms(),
+        .software = "evilpeer 0.1.0", .features = o->features, .version_min = o->vmin, .version_max = o->vmax,
+    };
+    tw_sess *s;
+    if ((rc = tw_sess_new(&s, &cfg))) return rc;
+    size_t mlen;
+    const uint8_t *out = tw_sess_output(s, &mlen);
+    uint8_t msg1[TW_FRAME_HDR_LEN + TW_HANDSHAKE_MSG_MAX];
+    if (mlen > sizeof msg1) { tw_sess_free(s); return TW_ETOOBIG; }
+    memcpy(msg1, out, mlen);
+    tw_sess_free(s);
+    unsigned long answered = 0, silent = 0, noclose = 0, first_bytes = 0;
+    unsigned long long answer_bytes = 0;
+    for (unsigned i = 0; i <= o->count; i++) {
+        int fd = open_sock(o, false);
+        if (fd < 0 || write_all(fd, msg1, mlen)) { if (fd >= 0) close(fd); noclose++; continue; }
+        uint64_t end = mono_ms() + 1000;
+        unsigned long got = 0;
+        bool eof = false;
+        while (!eof) {
+            uint64_t now = mono_ms();
+            if (now >= end || (i == 0 && got > 0)) break;
+            struct pollfd pfd = { .fd = fd, .events = POLLIN };
+            if (poll(&pfd, 1, (int)(end - now)) <= 0) break;
+            uint8_t b[4096];
+            ssize_t k = read(fd, b, sizeof b);
+            if (k <= 0) eof = true;
+            else got += (unsigned long)k;
+        }
+        close(fd);
+        if (i == 0) { first_bytes = got; continue; }   /* the recording: answered, as any first message 1 */
+        if (got) { answered++; answer_bytes += got; }
+        else if (eof) silent++;
+        else noclose++;
+    }
+    printf("first_answer_bytes %lu\nreplays %u\nanswered %lu\nanswer_bytes %llu\nsilent_closes %lu\nno_close %lu\n",
+           first_bytes, o->count, answered, answer_bytes, silent, noclose);
+    return 0;
+}
+
 /* ------------------------------------------------------------- main */
 
 static int read_netkey_file(const char *path, char *out, size_t cap)
@@ -548,6 +743,8 @@ int main(int argc, char **argv)
         { "reopen-ms", required_argument, NULL, 'r' }, { "versions", required_argument, NULL, 'v' },
         { "as", required_argument, NULL, 'A' }, { "slot", required_argument, NULL, 'S' },
         { "file", required_argument, NULL, 'F' },
+        { "addrs", required_argument, NULL, 'a' }, { "answer", required_argument, NULL, 'N' },
+        { "via", required_argument, NULL, 'V' },
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 },
     };
@@ -566,6 +763,12 @@ int main(int argc, char **argv)
         case 'A': o.as_key = optarg; break;
         case 'S': o.slot = optarg; break;
         case 'F': o.file = optarg; break;
+        case 'a': o.addrs = (unsigned)strtoul(optarg, NULL, 10); break;
+        case 'N':
+            if (strcmp(optarg, "empty") == 0) o.answer_empty = true;
+            else if (strcmp(optarg, "none") != 0) { fprintf(stderr, "evilpeer: --answer wants none or empty\n"); return 2; }
+            break;
+        case 'V': o.via = optarg; break;
         case 'n': o.count = (unsigned)strtoul(optarg, NULL, 10); break;
         case 'H': o.hold_s = (unsigned)strtoul(optarg, NULL, 10); break;
         case 'w': o.wait_s = (unsigned)strtoul(optarg, NULL, 10); break;
@@ -582,9 +785,10 @@ int main(int argc, char **argv)
     }
     if (!o.connect || !o.mode || optind < argc) { usage(stderr); return 2; }
     if (sodium_init() < 0) return 1;
+    signal(SIGPIPE, SIG_IGN);   /* a node that closes first makes write() fail, not kill us */
     struct sockaddr_in probe;
     if (split_addr(o.connect, &probe)) { fprintf(stderr, "evilpeer: --connect wants IPv4:PORT\n"); return 2; }
-    if (strcmp(o.mode, "idle") == 0) return run_idle(&o);
+    if (strcmp(o.mode, "idle") == 0 || strcmp(o.mode, "hold") == 0) return run_idle(&o);
 
     char nk_text[256];
     uint8_t netkey[32], sk[64], pk[32], seed[32];
@@ -623,6 +827,8 @@ int main(int argc, char **argv)
         p.closed = true;   /* no session: whatever the node sends is only counted */
         pump(&p, wait_ms, NULL);
         report(&p, false);
+    } else if (strcmp(m, "replay") == 0) {
+        if ((rc = run_replay(&o, sk, netkey))) { fprintf(stderr, "evilpeer: %s\n", tw_strerror(rc)); return 1; }
     } else if (strcmp(m, "wrongkey") == 0) {
         if ((rc = handshake(&p, &o, sk, netkey, false))) { fprintf(stderr, "evilpeer: %s\n", tw_strerror(rc)); return 1; }
         pump(&p, wait_ms, NULL);
@@ -638,6 +844,16 @@ int main(int argc, char **argv)
         tw_buf_init(&b);
         if (strcmp(m, "hello") == 0) {
             /* nothing: the node's reaction is the result */
+        } else if (strcmp(m, "offer") == 0) {
+            run_offer(&p, &o);
+            report(&p, true);
+            tw_buf_free(&b);
+            goto out;
+        } else if (strcmp(m, "withhold") == 0) {
+            if ((rc = run_withhold(&p, &o, sk, netkey))) fprintf(stderr, "evilpeer: withhold: %s\n", tw_strerror(rc));
+            report(&p, true);
+            tw_buf_free(&b);
+            goto out;
         } else if (strcmp(m, "garbage") == 0) {
             uint8_t f[202];
             f[0] = 0;

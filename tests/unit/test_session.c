@@ -18,6 +18,7 @@
 #include "twin/err.h"
 #include "twin/limits.h"
 #include "twin/mp.h"
+#include "twin/noise.h"
 #include "twin/session.h"
 
 #define EV_MAX        64u        /* events one side records in a test */
@@ -46,6 +47,8 @@ typedef struct {
     uint64_t now;
     const char *sw;
     uint64_t feat;
+    tw_sess_replay *replay;
+    uint8_t e_seed;            /* if not 0: the ephemeral key's byte, else seed ^ 0x5a */
 } side_opts;
 
 static void side_init(side *x, const side_opts *o)
@@ -65,7 +68,7 @@ static void side_init(side *x, const side_opts *o)
         memcpy(x->sk + 32, pk2, 32);
         memcpy(x->pk, pk2, 32);
     }
-    memset(e, o->seed ^ 0x5a, sizeof e);
+    memset(e, o->e_seed ? o->e_seed : o->seed ^ 0x5a, sizeof e);
     memset(&c, 0, sizeof c);
     c.initiator = o->initiator;
     c.ed_sk = x->sk;
@@ -76,6 +79,7 @@ static void side_init(side *x, const side_opts *o)
     c.features = o->feat;
     c.version_min = o->vmin ? o->vmin : TW_PROTO_VERSION_MIN;
     c.version_max = o->vmax ? o->vmax : TW_PROTO_VERSION_MAX;
+    c.replay = o->replay;
     x->now = c.now_ms;
     assert_int_equal(tw_sess_new(&x->s, &c), 0);
 }
@@ -272,8 +276,8 @@ static void test_established_fields(void **st)
     assert_non_null(er);
     assert_memory_equal(ei->remote_key, r.pk, 32);
     assert_memory_equal(er->remote_key, i.pk, 32);
-    assert_int_equal(ei->version, 1);
-    assert_int_equal(er->version, 1);
+    assert_int_equal(ei->version, TW_PROTO_VERSION_MAX);
+    assert_int_equal(er->version, TW_PROTO_VERSION_MAX);
     assert_string_equal(ei->remote_sw, "twind 0.2.0 ?\xd8\xb9");   /* bidi override replaced, Arabic kept */
     assert_string_equal(er->remote_sw, "twind 0.1.0 ?test");   /* control character replaced */
     assert_int_equal(ei->remote_features, 0x8000000000000001ull);
@@ -371,7 +375,7 @@ static void test_flip_msg1(void **st)
 {
     (void)st;
     side i, r;
-    for (size_t bit = 0; bit < 51 * 8; bit += 37) {
+    for (size_t bit = 0; bit < 60 * 8; bit += 37) {
         pair(&i, &r, NULL, NULL);
         flip_and_deliver(&i, &r, bit);
         assert_true(tw_sess_closed(r.s));
@@ -534,7 +538,7 @@ static void test_handshake_timeout(void **st)
     assert_int_equal(tw_sess_input(r.s, (const uint8_t *)"\0", 1, r.now), TW_ECLOSED);
     drain(&r);
     assert_int_equal(find_ev(&r, TW_SEV_CLOSED)->code, TW_ETIMEOUT);
-    assert_int_equal(tw_sess_bytes_in(r.s), 53);   /* message 1 only */
+    assert_int_equal(tw_sess_bytes_in(r.s), 62);   /* message 1 only */
     side_free(&i);
     side_free(&r);
 
@@ -855,6 +859,145 @@ static void test_api_edges(void **st)
     side_free(&r);
 }
 
+/* ------------------------------------------------------ replayed message 1 */
+
+/* Message 1 of a fresh initiator (seed, ephemeral byte, clock), framed. */
+static uint8_t *msg1_of(uint8_t e_seed, uint64_t now, size_t *n)
+{
+    side i;
+    side_opts o = { .initiator = true, .seed = 0x11, .e_seed = e_seed, .now = now };
+    side_init(&i, &o);
+    uint8_t *p = take_output(&i, n);
+    side_free(&i);
+    return p;
+}
+
+/* Feeds a framed message 1 to a new responder on clock now; returns the
+ * bytes it answered with (0: none) and its close code (0: still open). */
+static size_t answer_to(const uint8_t *m, size_t n, uint64_t now, tw_sess_replay *rp, int *code)
+{
+    side r;
+    side_opts o = { .initiator = false, .seed = 0x22, .now = now, .replay = rp };
+    side_init(&r, &o);
+    feed(&r, m, n, NULL);
+    size_t out = out_len(&r);
+    const tw_sess_event *c = find_ev(&r, TW_SEV_CLOSED);
+    *code = c ? c->code : 0;
+    if (c) assert_int_equal(tw_sess_dh_count(r.s), 0);
+    side_free(&r);
+    return out;
+}
+
+/* A recorded message 1 is answered once: the same bytes again, to any
+ * responder sharing the cache, get nothing back and cost no key agreement. */
+static void test_replay_msg1(void **st)
+{
+    (void)st;
+    tw_sess_replay *rp;
+    size_t n;
+    int code;
+    assert_int_equal(tw_sess_replay_new(&rp, 8), 0);
+    uint8_t *m = msg1_of(0x41, T0, &n);
+    assert_int_equal(n, 62);
+    assert_true(answer_to(m, n, T0 + 5, rp, &code) > 0);
+    assert_int_equal(code, 0);
+    for (int k = 0; k < 3; k++) {
+        assert_int_equal(answer_to(m, n, T0 + 100 + k, rp, &code), 0);
+        assert_int_equal(code, TW_EEXIST);
+    }
+    /* Without the shared cache only the date is checked: a node must pass it. */
+    assert_true(answer_to(m, n, T0 + 5, NULL, &code) > 0);
+    free(m);
+    /* Another ephemeral key, the same moment: a new handshake, answered. */
+    m = msg1_of(0x42, T0, &n);
+    assert_true(answer_to(m, n, T0 + 5, rp, &code) > 0);
+    free(m);
+    assert_int_equal(tw_sess_replay_count(rp), 2);
+    tw_sess_replay_free(rp);
+}
+
+/* The date window, at its edges, both ways. */
+static void test_msg1_window(void **st)
+{
+    (void)st;
+    size_t n;
+    int code;
+    uint8_t *m = msg1_of(0x43, T0, &n);
+    assert_true(answer_to(m, n, T0 + TW_HS_WINDOW_MS, NULL, &code) > 0);
+    assert_int_equal(answer_to(m, n, T0 + TW_HS_WINDOW_MS + 1, NULL, &code), 0);
+    assert_int_equal(code, TW_ESTALE);
+    assert_true(answer_to(m, n, T0 - TW_HS_WINDOW_MS, NULL, &code) > 0);
+    assert_int_equal(answer_to(m, n, T0 - TW_HS_WINDOW_MS - 1, NULL, &code), 0);
+    assert_int_equal(code, TW_EFUTURE);
+    free(m);
+}
+
+/* A message 1 of protocol version 1 ([1, 1], no date) gets no answer at
+ * all, not even the version refusal, since it may be a recording. */
+static void test_msg1_undated(void **st)
+{
+    (void)st;
+    uint8_t seed[32], sk[64], pk[32], x_priv[32], e[32], frame[2 + 128];
+    struct tw_noise_params p;
+    tw_noise_hs *hs;
+    size_t len = 0;
+    int code;
+    memset(seed, 0x11, sizeof seed);
+    memset(e, 0x77, sizeof e);
+    crypto_sign_seed_keypair(pk, sk, seed);
+    crypto_sign_ed25519_sk_to_curve25519(x_priv, sk);
+    memset(&p, 0, sizeof p);
+    p.protocol = "Noise_XXpsk0_25519_ChaChaPoly_BLAKE2b";
+    p.initiator = true;
+    p.prologue = (const uint8_t *)"twin-wire";
+    p.prologue_len = 9;
+    p.s_priv = x_priv;
+    p.psks = NETKEY;
+    p.psk_count = 1;
+    p.e_priv = e;
+    assert_int_equal(tw_noise_hs_new(&hs, &p), 0);
+    static const uint8_t v1[] = { 0x92, 0x01, 0x01 };
+    assert_int_equal(tw_noise_hs_write(hs, v1, sizeof v1, frame + 2, sizeof frame - 2, &len), 0);
+    tw_noise_hs_free(hs);
+    frame[0] = (uint8_t)(len >> 8);
+    frame[1] = (uint8_t)len;
+    assert_int_equal(answer_to(frame, len + 2, T0, NULL, &code), 0);
+    assert_int_equal(code, TW_EVERSION);
+}
+
+/* The cache at its bound: the oldest date gives way and becomes the floor,
+ * so nothing forgotten can pass again. */
+static void test_replay_cache_bound(void **st)
+{
+    (void)st;
+    tw_sess_replay *rp;
+    uint8_t e[6][32];
+    const char *why;
+    uint64_t now = T0;
+    for (int k = 0; k < 6; k++) memset(e[k], k + 1, 32);
+    assert_int_equal(tw_sess_replay_new(&rp, 4), 0);
+    for (int k = 0; k < 4; k++) assert_int_equal(tw_sess_replay_check(rp, e[k], now + 10 * (k + 1), now, &why), 0);
+    assert_int_equal(tw_sess_replay_count(rp), 4);
+    assert_int_equal(tw_sess_replay_floor(rp), 0);
+    /* A fifth: the one dated now+10 is forgotten, and the floor takes its date. */
+    assert_int_equal(tw_sess_replay_check(rp, e[4], now + 50, now, &why), 0);
+    assert_int_equal(tw_sess_replay_count(rp), 4);
+    assert_int_equal(tw_sess_replay_floor(rp), now + 10);
+    assert_int_equal(tw_sess_replay_check(rp, e[0], now + 10, now, &why), TW_ESTALE);   /* the forgotten one */
+    assert_non_null(strstr(why, "older than"));
+    assert_int_equal(tw_sess_replay_check(rp, e[1], now + 20, now, &why), TW_EEXIST);   /* still remembered */
+    assert_int_equal(tw_sess_replay_check(rp, e[5], now + 10, now, &why), TW_ESTALE);   /* at the floor */
+    /* Older than every remembered date but above the floor: accepted, and
+     * remembered by the floor alone. */
+    assert_int_equal(tw_sess_replay_check(rp, e[5], now + 11, now, &why), 0);
+    assert_int_equal(tw_sess_replay_floor(rp), now + 11);
+    assert_int_equal(tw_sess_replay_check(rp, e[5], now + 11, now, &why), TW_ESTALE);
+    tw_sess_replay_free(rp);
+    assert_int_equal(tw_sess_replay_new(&rp, 0), TW_EINVAL);
+    assert_null(rp);
+    tw_sess_replay_free(NULL);
+}
+
 int main(void)
 {
     if (sodium_init() < 0) return 1;
@@ -867,6 +1010,10 @@ int main(void)
         cmocka_unit_test(test_version_mismatch),
         cmocka_unit_test(test_wrong_network_key),
         cmocka_unit_test(test_flip_msg1),
+        cmocka_unit_test(test_replay_msg1),
+        cmocka_unit_test(test_msg1_window),
+        cmocka_unit_test(test_msg1_undated),
+        cmocka_unit_test(test_replay_cache_bound),
         cmocka_unit_test(test_flip_msg2),
         cmocka_unit_test(test_flip_msg3),
         cmocka_unit_test(test_flip_transport),

@@ -881,6 +881,10 @@ static void test_offer_queue(void **state)
     assert_int_equal(wanted, odd);
     assert_true(biggest > TW_WANT_IDS_FIRST);
     assert_true(tw_sync_idle(s));
+    /* Every id asked for came back in no answer: all counted as unsent. */
+    tw_sync_get_progress(s, &p);
+    assert_int_equal(p.unsent, odd);
+    assert_int_equal(p.received, 0);
     tw_sync_free(s);
 
     /* The bound: fill the queue with distinct ids and then offer more. */
@@ -906,6 +910,64 @@ static void test_offer_queue(void **state)
 
     free(ids);
     tw_buf_free(&b);
+    tw_neg_store_free(st);
+}
+
+/* Offers between two reconciliations of the peer are bounded: exactly
+ * TW_SYNC_OFFER_MAX ids pass, one more is a protocol violation, and a
+ * NEG_REQ with a new sid (the peer's next reconciliation) starts the count
+ * again.  The queue stays at TW_SYNC_QUEUE_MAX all along. */
+static void offer_n(tw_sync *s, size_t n, uint64_t base, int want_rc)
+{
+    uint8_t *ids = calloc(TW_IDS_PER_MSG, ID_LEN);
+    tw_buf b;
+    assert_non_null(ids);
+    tw_buf_init(&b);
+    for (size_t done = 0; done < n;) {
+        size_t k = n - done < TW_IDS_PER_MSG ? n - done : TW_IDS_PER_MSG;
+        for (size_t i = 0; i < k; i++) {
+            uint64_t v = base + done + i;
+            memcpy(ids + i * ID_LEN, &v, sizeof v);
+        }
+        tw_buf_reset(&b);
+        assert_int_equal(tw_wire_offer(&b, ids, k), 0);
+        done += k;
+        int rc = tw_sync_handle(s, b.p, b.len);
+        assert_int_equal(rc, done == n ? want_rc : 0);
+        drop_actions(s);
+    }
+    tw_buf_free(&b);
+    free(ids);
+}
+
+static void test_offer_flood(void **state)
+{
+    tw_neg_store *st;
+    tw_sync *s, *peer;
+    tw_sync_progress p;
+    tw_sync_action a;
+    assert_int_equal(tw_neg_store_new(&st), 0);
+    assert_int_equal(tw_sync_new(&s, &(tw_sync_cfg){ .store = st, .have = have_none }), 0);
+    offer_n(s, TW_SYNC_OFFER_MAX, 0, 0);
+    tw_sync_get_progress(s, &p);
+    assert_int_equal(p.to_receive, TW_SYNC_QUEUE_MAX);
+    assert_int_equal(p.dropped, TW_SYNC_OFFER_MAX - TW_SYNC_QUEUE_MAX);
+    offer_n(s, 1, 1u << 30, TW_EPROTO);
+    assert_non_null(strstr(tw_sync_error_text(s), "offered more than"));
+    tw_sync_free(s);
+
+    /* The peer reconciles again in between: allowed. */
+    assert_int_equal(tw_sync_new(&s, &(tw_sync_cfg){ .store = st, .have = have_none }), 0);
+    assert_int_equal(tw_sync_new(&peer, &(tw_sync_cfg){ .store = st, .have = have_none }), 0);
+    offer_n(s, TW_SYNC_OFFER_MAX, 0, 0);
+    assert_int_equal(tw_sync_start(peer), 0);
+    assert_true(tw_sync_next_action(peer, &a));
+    assert_int_equal(a.type, TW_SA_SEND);
+    assert_int_equal(tw_sync_handle(s, a.msg, a.len), 0);
+    drop_actions(s);
+    offer_n(s, TW_IDS_PER_MSG, 1u << 30, 0);
+    tw_sync_free(s);
+    tw_sync_free(peer);
     tw_neg_store_free(st);
 }
 
@@ -963,6 +1025,7 @@ int main(void)
         cmocka_unit_test(test_frame_limit),
         cmocka_unit_test(test_hostile),
         cmocka_unit_test(test_offer_queue),
+        cmocka_unit_test(test_offer_flood),
         cmocka_unit_test(test_figures),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
