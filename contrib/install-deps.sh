@@ -3,7 +3,7 @@
 # `make check`, `make demo` and `make bench`; safe to run again.
 set -e
 need=""
-for p in libuv1-dev libsodium-dev libmsgpack-dev liblmdb-dev libcmocka-dev libzstd-dev pkg-config python3; do
+for p in libuv1-dev libsodium-dev libmsgpack-dev liblmdb-dev libcmocka-dev libzstd-dev libmicrohttpd-dev pkg-config python3; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || need="$need $p"
 done
 [ -z "$need" ] && exit 0
