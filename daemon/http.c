@@ -554,7 +554,8 @@ static enum MHD_Result first_call(tw_http *h, struct MHD_Connection *c, const ch
         if (!get) return send_text(c, 405, "405 method not allowed\n");
         if (strcmp(url, "/") == 0 || strcmp(url, "/index.html") == 0) {
             if (!find_session(h, c)) {
-                const tw_www_file *f = www_find("/denied.html");
+                /* The login page, which says to run twin ui when it finds no token. */
+                const tw_www_file *f = www_find("/login.html");
                 if (!f) return send_text(c, 401, "401 not logged in: open the address twin ui prints\n");
                 return send_resp(c, 401, f->type, (void *)f->data, f->len, MHD_RESPMEM_PERSISTENT, true, NULL, NULL);
             }
