@@ -58,6 +58,7 @@ struct tw_http {
     char addr[TW_ADDR_MAX];          /* as configured, e.g. 127.0.0.1:8427 */
     unsigned port;
     bool wildcard;                   /* 0.0.0.0 or [::]: any IP literal may be the Host */
+    bool full;                       /* at TW_HTTP_CONN_MAX connections */
     char why[TW_ADDR_MAX + 128];     /* not serving: why */
     token tokens[TW_HTTP_TOKENS_MAX];
     session sessions[TW_HTTP_SESSIONS_MAX];
@@ -700,6 +701,18 @@ static void run_mhd(tw_http *h)
 {
     MHD_UNSIGNED_LONG_LONG to;
     MHD_run(h->d);
+    /* At TW_HTTP_CONN_MAX connections MHD takes its listening socket out
+     * of its epoll set, and puts it back only in a later MHD_run: nothing
+     * would call that once the connections have closed, so call it here. */
+    const union MHD_DaemonInfo *ci = MHD_get_daemon_info(h->d, MHD_DAEMON_INFO_CURRENT_CONNECTIONS);
+    unsigned conns = ci ? ci->num_connections : 0;
+    if (conns >= TW_HTTP_CONN_MAX) {
+        if (!h->full) tw_warn("http", "%u web connections open: new ones wait", TW_HTTP_CONN_MAX);
+        h->full = true;
+    } else if (h->full) {
+        h->full = false;
+        MHD_run(h->d);
+    }
     if (MHD_get_timeout(h->d, &to) == MHD_YES) uv_timer_start(&h->timer, on_timer, to, 0);
     else uv_timer_stop(&h->timer);
 }

@@ -208,6 +208,49 @@ login "$A2" "$(token_of "$(cat "$TW_OUT")")"
 expect_status "the 11th, with a good token: 429" 429 true
 check "n2 serves twin after the refused logins" tw n2 status
 
+# ---- TW_HTTP_CONN_MAX (64) connections at once: the 65th is not served
+# while they are held, the control socket is, and it is served again after.
+cat >"$R/hold.py" <<'PY'
+import socket, subprocess, sys, time
+port, twin, data = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+held = []
+for i in range(64):
+    s = socket.create_connection(("127.0.0.1", port), timeout=5)
+    held.append(s)
+time.sleep(0.3)
+extra = socket.create_connection(("127.0.0.1", port), timeout=5)
+extra.settimeout(1.5)
+req = ("GET /login HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nConnection: close\r\n\r\n" % port).encode()
+try:
+    extra.sendall(req)
+    got = extra.recv(100)
+except (socket.timeout, OSError):
+    got = b""
+print("extra:", "served" if got.startswith(b"HTTP/1.1 200") else "not served")
+rc = subprocess.call([twin, "--data-dir", data, "status"], stdout=subprocess.DEVNULL, timeout=30)
+print("twin status while held:", rc)
+for s in held:
+    s.close()
+extra.close()
+for i in range(50):
+    try:
+        c = socket.create_connection(("127.0.0.1", port), timeout=5)
+        c.settimeout(2)
+        c.sendall(req)
+        if c.recv(100).startswith(b"HTTP/1.1 200"):
+            print("after: served")
+            break
+    except (socket.timeout, OSError):
+        pass
+    time.sleep(0.1)
+else:
+    print("after: not served")
+PY
+tw_run timeout 60 python3 "$R/hold.py" "$P1" "$TWIN" "$(tw_dir n1)"
+grep -q "extra: not served" "$TW_OUT" && pass "64 connections held: a 65th is not served" || { fail "65th connection"; tw__show_last; }
+grep -q "twin status while held: 0" "$TW_OUT" && pass "... while twin is" || { fail "twin while 64 HTTP connections are held"; tw__show_last; }
+grep -q "after: served" "$TW_OUT" && pass "... and the interface serves again once they close" || { fail "not served after the 64 closed"; tw__show_last; }
+
 # ---- nothing secret in the logs
 leaks=""
 for s in "$T1" "$TE" "$TK1" "$TK2" "$TK5" "${C1#twsess=}" "$X1" "${S2#twsess=}" "$X2"; do
