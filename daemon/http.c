@@ -190,24 +190,42 @@ static enum MHD_Result send_file(struct MHD_Connection *c, const tw_www_file *f)
 
 /* ----------------------------------------------------------------- checks */
 
+/* Whether IP:PORT is 0.0.0.0 or [::] (however written). */
+static bool addr_is_wildcard(const char *addr)
+{
+    char ip[TW_ADDR_MAX];
+    unsigned char b[sizeof(struct in6_addr)], zero[sizeof b] = { 0 };
+    const char *colon = strrchr(addr, ':');
+    if (!colon || (size_t)(colon - addr) >= sizeof ip) return false;
+    if (addr[0] == '[') {
+        if (colon - addr < 2) return false;
+        snprintf(ip, sizeof ip, "%.*s", (int)(colon - addr - 2), addr + 1);
+        return inet_pton(AF_INET6, ip, b) == 1 && memcmp(b, zero, 16) == 0;
+    }
+    snprintf(ip, sizeof ip, "%.*s", (int)(colon - addr), addr);
+    return inet_pton(AF_INET, ip, b) == 1 && memcmp(b, zero, 4) == 0;
+}
+
 /* Host must name this server: the configured IP:PORT, or a loopback name
  * with its port; with a wildcard address, any IP literal with its port.  A
  * name other than localhost is refused: a rebinding attack needs one. */
-static bool host_ok(const tw_http *h, const char *host)
+bool tw_http_host_allowed(const char *addr, const char *host)
 {
-    if (!host || strlen(host) >= TW_ADDR_MAX) return false;
-    if (strcasecmp(host, h->addr) == 0) return true;
-    const char *colon = strrchr(host, ':');
-    if (!colon) return false;
+    if (!host || !addr || strlen(host) >= TW_ADDR_MAX) return false;
+    if (strcasecmp(host, addr) == 0) return true;
+    const char *colon = strrchr(host, ':'), *acolon = strrchr(addr, ':');
+    if (!colon || !acolon) return false;
     char *end;
     unsigned long port = strtoul(colon + 1, &end, 10);
-    if (*end || colon[1] == 0 || port != h->port) return false;
+    if (*end || colon[1] == 0 || colon[1] == '+' || colon[1] == '-' || port != strtoul(acolon + 1, NULL, 10)) return false;
     size_t hl = (size_t)(colon - host);
     if ((hl == 9 && strncasecmp(host, "localhost", 9) == 0) || (hl == 9 && strncmp(host, "127.0.0.1", 9) == 0) ||
         (hl == 5 && strncmp(host, "[::1]", 5) == 0))
         return true;
-    return h->wildcard && tw_addr_is_ip_port(host);
+    return addr_is_wildcard(addr) && tw_addr_is_ip_port(host);
 }
+
+static bool host_ok(const tw_http *h, const char *host) { return tw_http_host_allowed(h->addr, host); }
 
 /* Origin, when the browser sends one, must be this origin. */
 static bool origin_ok(const char *origin, const char *host)

@@ -9,6 +9,7 @@
 #ifndef TWIND_HTTP_H
 #define TWIND_HTTP_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include "node.h"
@@ -37,5 +38,9 @@ void tw_http_state(const tw_node *n, char *out, size_t cap);
  * TW_ESTATE with err filled in when the interface is off or not serving.
  */
 int tw_http_login_token(tw_node *n, unsigned ttl_s, char *url, size_t urlcap, char *err, size_t errlen);
+
+/* Whether a request's Host header names the server configured at addr
+ * (proto/PROTOCOL.md "Web interface", who gets in, rule 3). */
+bool tw_http_host_allowed(const char *addr, const char *host);
 
 #endif

@@ -37,9 +37,16 @@
     });
   }
   function fmtTime(ms) { return ms ? new Date(ms).toLocaleString(lang === 'ar' ? 'ar' : 'en-GB') : t('node.never'); }
+  /* A place has names in both scripts: the page's language first. */
   function title(rec) {
     var b = rec.body || {};
+    if (lang === 'ar' && b.name_ar) return b.name_ar;
     return b.name || b.name_en || b.name_ar || b.key || rec.slot;
+  }
+  function otherName(rec) {
+    var b = rec.body || {}, first = title(rec);
+    var o = b.name_en && b.name_en !== first ? b.name_en : b.name_ar && b.name_ar !== first ? b.name_ar : '';
+    return o ? el('span', { class: 'alt', dir: 'auto', text: o }) : null;
   }
   function show(nodes, heading) {
     main.textContent = '';
@@ -143,7 +150,7 @@
       if (recs.length) results.appendChild(table([t('reg.kind'), t('reg.name'), t('reg.author')], recs.map(function (r) {
         return el('tr', {}, [
           el('td', { text: t('kind.' + r.kind) }),
-          el('td', {}, [el('a', { href: '#record/' + r.id, dir: 'auto', text: title(r) })]),
+          el('td', {}, [el('a', { href: '#record/' + r.id, dir: 'auto', text: title(r) }), otherName(r)]),
           el('td', {}, [el('span', { class: 'key', text: r.fingerprint })])
         ]);
       })));
@@ -189,7 +196,7 @@
           } });
         return el('tr', {}, [
           el('td', { text: t('kind.' + r.kind) }),
-          el('td', {}, [el('a', { href: '#record/' + r.id, dir: 'auto', text: title(r) })]),
+          el('td', {}, [el('a', { href: '#record/' + r.id, dir: 'auto', text: title(r) }), otherName(r)]),
           el('td', {}, [el('span', { class: 'key', text: r.slot })]),
           el('td', {}, [el('a', { href: '#publish/' + r.kind + '/' + encodeURIComponent(r.slot), text: t('mine.edit'),
             'aria-label': t('mine.edit') + ' ' + r.kind + ' ' + r.slot }), ' ', del])

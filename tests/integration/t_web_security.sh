@@ -280,6 +280,15 @@ check_out "... twin status says why it is not serving" 0 "not serving: 192.0.2.1
 check_rc "http = example.org:80 (a name) is refused as bad usage" 2 "$TWIND" --data-dir "$R/n7" --http "example.org:80"
 check "n1 still serves twin" tw n1 status
 
-for n in n1 n2 n3 n4 n6; do tw_stop "$n" || fail "twind $n did not stop cleanly"; done
+# A stop with a browser's connection open, half a request sent: clean.
+python3 -c 'import socket, sys, time
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=5)
+s.sendall(b"POST /api/status HTTP/1.1\r\nHost: 127.0.0.1:" + sys.argv[1].encode() + b"\r\nContent-Length: 100\r\n\r\n{")
+time.sleep(10)' "$P1" &
+tw_track $!
+sleep 0.3
+tw_stop n1 && pass "twind stops cleanly (exit 0) with an HTTP request half sent" || fail "twind did not stop cleanly with an HTTP connection open"
+check_file "... every handle closed" "stopped" "$(tw_log n1)"
+for n in n2 n3 n4 n6; do tw_stop "$n" || fail "twind $n did not stop cleanly"; done
 pass "every node stopped"
 tw_done

@@ -201,11 +201,13 @@ async function main() {
     await page.click('#publish');
     await page.waitForFunction(() => location.hash === '#mine', { timeout: WAIT });
     await waitText(page, 'main table', 'Abu Dis');
-    const arDir = await page.evaluate(() => {
-      const a = Array.from(document.querySelectorAll('main table a')).find((x) => x.textContent === 'Abu Dis');
-      return a ? getComputedStyle(a).direction : '';
+    const dirs = await page.evaluate(() => {
+      const a = Array.from(document.querySelectorAll('main table a')).find((x) => x.textContent === 'أبو ديس');
+      const l = Array.from(document.querySelectorAll('main table .alt')).find((x) => x.textContent === 'Abu Dis');
+      return [a ? getComputedStyle(a).direction : '', l ? getComputedStyle(l).direction : ''];
     });
-    ok(arDir === 'ltr', 'a place published from the Arabic page is listed, its Latin name left-to-right');
+    ok(dirs[0] === 'rtl' && dirs[1] === 'ltr',
+       'a place published from the Arabic page is listed with both names: أبو ديس right-to-left, Abu Dis left-to-right', dirs.join(' '));
     await page.evaluate(() => { location.hash = '#registry?kind=&q=' + encodeURIComponent('أبو ديس'); });
     await waitText(page, '#results', 'Abu Dis');
     pass('search in Arabic script finds the place');
