@@ -36,18 +36,8 @@
 #include "json.h"
 #include "log.h"
 #include "ops.h"
+#include "websess.h"
 #include "www.h"
-
-#define SECRET_LEN 32u
-#define SECRET_HEX (2u * SECRET_LEN)
-
-typedef struct token { uint8_t v[SECRET_LEN]; uint64_t expires_ms, made_ms; bool live; } token;
-typedef struct session {
-    uint8_t id[SECRET_LEN];
-    char csrf[SECRET_HEX + 1];
-    uint64_t last_ms;
-    bool live;
-} session;
 
 struct tw_http {
     tw_node *node;
@@ -60,10 +50,7 @@ struct tw_http {
     bool wildcard;                   /* 0.0.0.0 or [::]: any IP literal may be the Host */
     bool full;                       /* at TW_HTTP_CONN_MAX connections */
     char why[TW_ADDR_MAX + 128];     /* not serving: why */
-    token tokens[TW_HTTP_TOKENS_MAX];
-    session sessions[TW_HTTP_SESSIONS_MAX];
-    uint64_t logins[TW_HTTP_LOGINS_PER_MIN]; /* times of the last attempts, a ring */
-    unsigned login_next;
+    tw_websess *ws;                  /* tokens and sessions (daemon/websess.c) */
 };
 
 /* Operations the web door does not offer: ui_login would let a session make
@@ -242,48 +229,22 @@ static void printable(char *out, size_t cap, const char *s)
     out[i] = 0;
 }
 
-static session *find_session(tw_http *h, struct MHD_Connection *c)
+static void log_events(tw_http *h, unsigned ev)
 {
-    const char *v = MHD_lookup_connection_value(c, MHD_COOKIE_KIND, "twsess");
-    uint8_t id[SECRET_LEN];
-    size_t n;
-    if (!v || strlen(v) != SECRET_HEX ||
-        sodium_hex2bin(id, sizeof id, v, SECRET_HEX, NULL, &n, NULL) != 0 || n != SECRET_LEN)
-        return NULL;
-    uint64_t now = tw_now_ms();
-    session *found = NULL;
-    for (unsigned i = 0; i < TW_HTTP_SESSIONS_MAX; i++) {
-        session *s = &h->sessions[i];
-        if (s->live && now - s->last_ms >= TW_HTTP_SESSION_IDLE_MS) {
-            s->live = false;
-            tw_info("http", "a web session ended: unused for 12 hours");
-        }
-        if (s->live && sodium_memcmp(s->id, id, SECRET_LEN) == 0) found = s;
-    }
-    if (found) found->last_ms = now;
-    return found;
+    if (ev & TW_WS_IDLE_SESSION) tw_info("http", "a web session ended: unused for 12 hours");
+    if (ev & TW_WS_DROPPED_SESSION)
+        tw_info("http", "%u web sessions open: the least recently used one ends", TW_HTTP_SESSIONS_MAX);
+    if (ev & TW_WS_DROPPED_TOKEN) tw_info("http", "%u login tokens outstanding: the oldest is dropped", TW_HTTP_TOKENS_MAX);
 }
 
-static session *new_session(tw_http *h)
+/* The request's session (its slot), or -1; *csrf gets its CSRF token. */
+static int find_session(tw_http *h, struct MHD_Connection *c, const char **csrf)
 {
-    session *s = NULL;
-    unsigned live = 0;
-    for (unsigned i = 0; i < TW_HTTP_SESSIONS_MAX; i++) {
-        session *t = &h->sessions[i];
-        if (t->live) live++;
-        if (!s || (s->live && (!t->live || t->last_ms < s->last_ms))) s = t;
-    }
-    if (s->live) tw_info("http", "%u web sessions open: the least recently used one ends", TW_HTTP_SESSIONS_MAX);
-    else live++;
-    uint8_t c[SECRET_LEN];
-    randombytes_buf(s->id, SECRET_LEN);
-    randombytes_buf(c, SECRET_LEN);
-    sodium_bin2hex(s->csrf, sizeof s->csrf, c, SECRET_LEN);
-    sodium_memzero(c, sizeof c);
-    s->last_ms = tw_now_ms();
-    s->live = true;
-    tw_info("http", "web login: a new session (%u open)", live);
-    return s;
+    const char *v = MHD_lookup_connection_value(c, MHD_COOKIE_KIND, "twsess");
+    unsigned ev;
+    int slot = tw_websess_find(h->ws, tw_now_ms(), v, v ? strlen(v) : 0, csrf, &ev);
+    log_events(h, ev);
+    return slot;
 }
 
 /* ------------------------------------------------------------------ login */
@@ -297,20 +258,11 @@ int tw_http_login_token(tw_node *n, unsigned ttl_s, char *url, size_t urlcap, ch
         snprintf(err, errlen, "argument \"ttl_s\" must be a number of seconds from 1 to %u", TW_HTTP_TOKEN_TTL_S);
         return TW_EINVAL;
     }
-    token *t = NULL;
-    uint64_t now = tw_now_ms();
-    for (unsigned i = 0; i < TW_HTTP_TOKENS_MAX; i++) {
-        token *u = &h->tokens[i];
-        if (u->live && u->expires_ms <= now) u->live = false;
-        if (!t || (t->live && (!u->live || u->made_ms < t->made_ms))) t = u;
-    }
-    if (t->live) tw_info("http", "%u login tokens outstanding: the oldest is dropped", TW_HTTP_TOKENS_MAX);
-    randombytes_buf(t->v, SECRET_LEN);
-    t->made_ms = now;
-    t->expires_ms = now + ttl_s * 1000ull;
-    t->live = true;
-    char hex[SECRET_HEX + 1];
-    sodium_bin2hex(hex, sizeof hex, t->v, SECRET_LEN);
+    char hex[TW_WEBSESS_HEX + 1];
+    unsigned ev;
+    int rc = tw_websess_token(h->ws, tw_now_ms(), ttl_s, hex, &ev);
+    if (rc) { snprintf(err, errlen, "cannot make a login token: %s", tw_strerror(rc)); return rc; }
+    log_events(h, ev);
     /* The token travels in the fragment, which a browser sends to no
      * server and puts in no Referer; login.js posts it. */
     const char *host = h->addr;
@@ -322,61 +274,41 @@ int tw_http_login_token(tw_node *n, unsigned ttl_s, char *url, size_t urlcap, ch
     return k < 0 || (size_t)k >= urlcap ? TW_ETOOBIG : 0;
 }
 
-/* Whether one more login attempt is allowed now (TW_HTTP_LOGINS_PER_MIN
- * in any 60 s), counting it. */
-static bool login_allowed(tw_http *h)
-{
-    uint64_t now = tw_now_ms(), oldest = h->logins[h->login_next];
-    if (oldest && now - oldest < 60000) return false;
-    h->logins[h->login_next] = now;
-    h->login_next = (h->login_next + 1) % TW_HTTP_LOGINS_PER_MIN;
-    return true;
-}
-
 static enum MHD_Result do_login(tw_http *h, struct MHD_Connection *c, req *r)
 {
-    if (!login_allowed(h)) {
-        tw_warn("http", "web login refused: more than %u attempts in a minute", TW_HTTP_LOGINS_PER_MIN);
-        return send_error(c, 429, TW_EBUSY, "too many login attempts: wait a minute", -1);
-    }
     tw_arena a;
     tw_val v;
-    char jerr[160];
+    char jerr[160], id[TW_WEBSESS_HEX + 1], csrf[TW_WEBSESS_HEX + 1];
     tw_arena_init(&a, 65536);
     const tw_val *tv = NULL;
     if (tw_json_parse((const char *)r->body.p, r->body.len, &a, &v, NULL, jerr, sizeof jerr) == 0 && v.type == TW_MAP)
         tv = tw_v_get(&v, "token");
-    uint8_t t[SECRET_LEN];
-    size_t n = 0;
-    bool ok = tv && tv->type == TW_STR && tv->len == SECRET_HEX &&
-              sodium_hex2bin(t, sizeof t, tv->v.s, tv->len, NULL, &n, NULL) == 0 && n == SECRET_LEN;
+    unsigned ev;
+    int rc = tw_websess_login(h->ws, tw_now_ms(), tv && tv->type == TW_STR ? tv->v.s : NULL, tv ? tv->len : 0,
+                              id, csrf, &ev);
     tw_arena_free(&a);
-    token *found = NULL;
-    uint64_t now = tw_now_ms();
-    for (unsigned i = 0; ok && i < TW_HTTP_TOKENS_MAX; i++) {
-        token *u = &h->tokens[i];
-        if (u->live && sodium_memcmp(u->v, t, SECRET_LEN) == 0) found = u;
+    log_events(h, ev);
+    if (rc == TW_EBUSY) {
+        tw_warn("http", "web login refused: more than %u attempts in a minute", TW_HTTP_LOGINS_PER_MIN);
+        return send_error(c, 429, TW_EBUSY, "too many login attempts: wait a minute", -1);
     }
-    sodium_memzero(t, sizeof t);
-    if (!found || found->expires_ms <= now) {
-        if (found) found->live = false;
-        tw_warn("http", "web login refused: %s", !ok ? "no token in the request" : found ? "token expired" : "unknown or used token");
-        return send_error(c, 403, TW_EPERM, found ? "this login address has expired: run twin ui again"
-                                                  : "this login address is not valid (each works once): run twin ui again", -1);
+    if (rc) {
+        tw_warn("http", "web login refused: %s", rc == TW_EINVAL ? "no token in the request"
+                                                : rc == TW_ESTALE ? "token expired" : "unknown or used token");
+        return send_error(c, 403, TW_EPERM, rc == TW_ESTALE ? "this login address has expired: run twin ui again"
+                                                   : "this login address is not valid (each works once): run twin ui again", -1);
     }
-    found->live = false;
-    sodium_memzero(found->v, SECRET_LEN);
-    session *s = new_session(h);
-    char idhex[SECRET_HEX + 1], cookie[160];
-    sodium_bin2hex(idhex, sizeof idhex, s->id, SECRET_LEN);
-    snprintf(cookie, sizeof cookie, "twsess=%s; HttpOnly; SameSite=Strict; Path=/", idhex);
-    sodium_memzero(idhex, sizeof idhex);
+    tw_info("http", "web login: a new session (%u open)", tw_websess_count(h->ws, tw_now_ms()));
+    char cookie[160];
+    snprintf(cookie, sizeof cookie, "twsess=%s; HttpOnly; SameSite=Strict; Path=/", id);
+    sodium_memzero(id, sizeof id);
     tw_buf b;
     tw_buf_init(&b);
-    int rc = tw_mpw_map(&b, 1);
-    if (!rc) rc = tw_mpw_kv_cstr(&b, "csrf", s->csrf);
+    rc = tw_mpw_map(&b, 1);
+    if (!rc) rc = tw_mpw_kv_cstr(&b, "csrf", csrf);
     enum MHD_Result res = rc ? send_error(c, 500, rc, tw_strerror(rc), -1) : send_result(c, &b, cookie);
     sodium_memzero(cookie, sizeof cookie);
+    sodium_memzero(csrf, sizeof csrf);
     tw_buf_free(&b);
     return res;
 }
@@ -572,7 +504,8 @@ static enum MHD_Result first_call(tw_http *h, struct MHD_Connection *c, const ch
     if (!api) {
         if (!get) return send_text(c, 405, "405 method not allowed\n");
         if (strcmp(url, "/") == 0 || strcmp(url, "/index.html") == 0) {
-            if (!find_session(h, c)) {
+            const char *unused;
+            if (find_session(h, c, &unused) < 0) {
                 /* The login page, which says to run twin ui when it finds no token. */
                 const tw_www_file *f = www_find("/login.html");
                 if (!f) return send_text(c, 401, "401 not logged in: open the address twin ui prints\n");
@@ -585,8 +518,9 @@ static enum MHD_Result first_call(tw_http *h, struct MHD_Connection *c, const ch
         if (!f || strcmp(url, "/index.html") == 0) return send_text(c, 404, "404 not found\n");
         return send_file(c, f);
     }
-    session *s = find_session(h, c);
-    if (!s) {
+    const char *csrf;
+    int s = find_session(h, c, &csrf);
+    if (s < 0) {
         tw_info("http", "%s %s refused: not logged in", method, url);
         return send_error(c, 401, TW_EPERM, "not logged in: open the address twin ui prints", -1);
     }
@@ -596,7 +530,7 @@ static enum MHD_Result first_call(tw_http *h, struct MHD_Connection *c, const ch
             tw_buf b;
             tw_buf_init(&b);
             int rc = tw_mpw_map(&b, 1);
-            if (!rc) rc = tw_mpw_kv_cstr(&b, "csrf", s->csrf);
+            if (!rc) rc = tw_mpw_kv_cstr(&b, "csrf", csrf);
             enum MHD_Result res = rc ? send_error(c, 500, rc, tw_strerror(rc), -1) : send_result(c, &b, NULL);
             tw_buf_free(&b);
             return res;
@@ -606,7 +540,7 @@ static enum MHD_Result first_call(tw_http *h, struct MHD_Connection *c, const ch
     }
     if (!post) return send_error(c, 405, TW_EINVAL, "method not allowed", -1);
     const char *tok = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "X-CSRF-Token");
-    if (!tok || strlen(tok) != SECRET_HEX || sodium_memcmp(tok, s->csrf, SECRET_HEX) != 0) {
+    if (!tw_websess_csrf_ok(h->ws, s, tok, tok ? strlen(tok) : 0)) {
         tw_warn("http", "POST %s refused: %s CSRF token", url, tok ? "wrong" : "no");
         return send_error(c, 403, TW_EPERM, "missing or wrong X-CSRF-Token", -1);
     }
@@ -614,7 +548,7 @@ static enum MHD_Result first_call(tw_http *h, struct MHD_Connection *c, const ch
     if (ol == 0 || ol > TW_KIND_MAX || strspn(op, "abcdefghijklmnopqrstuvwxyz_") != ol)
         return send_error(c, 404, TW_EINVAL, "no such operation", -1);
     if (strcmp(op, "logout") == 0) {
-        s->live = false;
+        tw_websess_end(h->ws, s);
         tw_info("http", "web logout: a session ended");
         return send_resp(c, 200, "application/json; charset=utf-8", (void *)"{\"ok\":true,\"result\":null}", 25,
                          MHD_RESPMEM_PERSISTENT, true, NULL, "twsess=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0");
@@ -743,6 +677,7 @@ static void handle_closed(uv_handle_t *hd)
 {
     tw_http *h = hd->data;
     if (--h->open_handles == 0) {
+        tw_websess_free(h->ws);
         sodium_memzero(h, sizeof *h);
         free(h);
     }
@@ -797,6 +732,7 @@ int tw_http_start(tw_node *n, char *err, size_t errlen)
     tw_http *h = calloc(1, sizeof *h);
     if (!h) { snprintf(err, errlen, "out of memory"); return TW_ENOMEM; }
     h->node = n;
+    if (!(h->ws = tw_websess_new())) { free(h); snprintf(err, errlen, "out of memory"); return TW_ENOMEM; }
     snprintf(h->addr, sizeof h->addr, "%s", addr);
     h->port = port;
     h->wildcard = is_wildcard(&ss);
@@ -841,7 +777,7 @@ void tw_http_stop(tw_node *n)
     tw_http *h = n->http;
     if (!h) return;
     n->http = NULL;
-    if (!h->d) { free(h); return; }
+    if (!h->d) { tw_websess_free(h->ws); free(h); return; }
     uv_close((uv_handle_t *)&h->poll, handle_closed);
     uv_close((uv_handle_t *)&h->timer, handle_closed);
     MHD_stop_daemon(h->d);

@@ -168,7 +168,9 @@ async function main() {
     await page.evaluate(() => { location.hash = '#node'; });
     await waitText(page, 'main h1', 'This node');
     await page.click('#lang');
-    await page.waitForFunction(() => document.documentElement.dir === 'rtl', { timeout: WAIT });
+    // The page is drawn again in Arabic once the translation has loaded.
+    await page.waitForFunction(() => document.documentElement.dir === 'rtl' &&
+      document.querySelector('main h1').textContent !== 'This node', { timeout: WAIT });
     const ar = await page.evaluate(() => ({ lang: document.documentElement.lang, h1: document.querySelector('main h1').textContent,
       navDir: getComputedStyle(document.querySelector('nav')).direction }));
     ok(ar.lang === 'ar' && ar.navDir === 'rtl' && ar.h1 === 'هذه العقدة',
