@@ -28,6 +28,7 @@ static void open_browser(const char *url)
             freopen("/dev/null", "w", stdout);
             freopen("/dev/null", "w", stderr);
             execl("/usr/bin/xdg-open", "xdg-open", url, (char *)NULL);
+            _exit(127);
         }
         _exit(0);
     }
