@@ -310,6 +310,53 @@
     });
   }
 
+  /* Bundles: the whole registry as a file, and a file's entries taken in
+   * (verified by the node as if they came from a peer). */
+  function pageBundles() {
+    var file = el('input', { id: 'f-bundle', type: 'file', 'aria-describedby': 'h-bundle' });
+    var res = el('div', { id: 'import-result', 'aria-live': 'polite' });
+    var form = el('form', { onsubmit: function (ev) {
+      ev.preventDefault();
+      res.textContent = '';
+      if (!file.files.length) { res.appendChild(el('p', { class: 'error', text: t('bundle.nofile') })); return; }
+      res.appendChild(el('p', { text: t('bundle.reading') }));
+      file.files[0].arrayBuffer().then(function (buf) {
+        return fetch('/api/bundle_import', { method: 'POST', credentials: 'same-origin',
+          headers: { 'Content-Type': 'application/octet-stream', 'X-CSRF-Token': csrf }, body: buf });
+      }).then(function (r) { return r.json(); }).then(function (j) {
+        if (!j.ok) { res.textContent = ''; res.appendChild(failure(j)); return; }
+        var id = j.result.import, tries = 0;
+        (function poll() {
+          api('bundle_result', { import: id }).then(function (r) {
+            if (!r.ok) { res.textContent = ''; res.appendChild(failure(r)); return; }
+            if (!r.result.done) { if (++tries < 3000) setTimeout(poll, 200); return; }
+            var c = r.result;
+            res.textContent = '';
+            res.appendChild(el('p', { class: 'ok', role: 'status', text: t('bundle.done') }));
+            res.appendChild(kv(['entries', 'new', 'known', 'superseded', 'refused', 'damaged'].map(function (k) {
+              return [t('bundle.' + k), String(c[k])];
+            }).concat([[t('bundle.trailer'), c.trailer]])));
+            if (!c.same_network) res.appendChild(el('p', { class: 'warn', text: t('bundle.othernet') }));
+            if (c.problems.length) res.appendChild(el('ul', {}, c.problems.map(function (p) {
+              return el('li', { dir: 'auto', text: p.offset + ': ' + p.reason });
+            })));
+          });
+        })();
+      });
+    } }, [
+      el('label', { for: 'f-bundle' }, [t('bundle.file'), el('span', { class: 'hint', id: 'h-bundle', text: t('bundle.filehint') })]),
+      file,
+      el('div', { class: 'actions' }, [el('button', { type: 'submit', id: 'import', text: t('bundle.import') })])
+    ]);
+    show([
+      el('h2', { text: t('bundle.exporttitle') }),
+      el('p', { text: t('bundle.exporthint') }),
+      el('p', {}, [el('a', { class: 'button', id: 'export', href: '/api/bundle_export', download: 'registry.twinbundle', text: t('bundle.export') })]),
+      el('h2', { text: t('bundle.importtitle') }),
+      form, res
+    ], t('nav.bundles'));
+  }
+
   /* ------------------------------------------------------------- router */
   function route() {
     var h = location.hash.replace(/^#/, '') || 'node';
@@ -326,6 +373,7 @@
     if (parts[0] === 'registry') pageRegistry(q);
     else if (parts[0] === 'record') pageRecord(parts[1] || '');
     else if (parts[0] === 'mine') pageMine();
+    else if (parts[0] === 'bundles') pageBundles();
     else if (parts[0] === 'publish') pagePublish(parts[1] || '', parts[2] ? decodeURIComponent(parts[2]) : '');
     else pageNode();
     main.focus();

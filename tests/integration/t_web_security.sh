@@ -35,6 +35,23 @@ login() {
 }
 token_of() { echo "${1#*#}"; }
 
+# ---- every string of the pages is in both translation files
+tw_run python3 - <<'PY'
+import json, re, sys
+en = json.load(open("daemon/www/i18n/en.json", encoding="utf-8"))
+ar = json.load(open("daemon/www/i18n/ar.json", encoding="utf-8"))
+src = "".join(open("daemon/www/" + f, encoding="utf-8").read() for f in ("app.js", "login.js", "index.html", "login.html"))
+used = set(re.findall(r"\bt\('([a-z_.]+)'", src)) | set(re.findall(r'data-t="([a-z_.]+)"', src))
+missing = sorted(k for k in used if not k.endswith(".") and (k not in en or k not in ar))
+odd = sorted(set(en) ^ set(ar))
+same = sorted(k for k in en if k in ar and en[k] == ar[k] and k != "app.title")
+print(len(used), "keys used;", len(en), "in en.json")
+if missing or odd: print("missing:", missing, "in one file only:", odd); sys.exit(1)
+print("untranslated:", same)
+PY
+[ "$TW_RC" = 0 ] && pass "every string the pages use is in en.json and ar.json, and both have the same keys ($(head -n 1 "$TW_OUT"))" ||
+    { fail "translation files incomplete"; tw__show_last; }
+
 check "n1 starts with its web interface on $A1" tw_start n1 --http "$A1"
 check_out "twin status names the interface" 0 "http://$A1/" tw n1 status
 

@@ -2,7 +2,7 @@
 // through the DevTools protocol by puppeteer-core), for
 // tests/integration/t_web_browser.sh.
 //
-// usage: node browser.js URL ORIGIN OUTDIR TWIND_PID
+// usage: node browser.js URL ORIGIN OUTDIR TWIND_PID BUNDLE
 //   URL: the login address twin ui printed; ORIGIN: http://127.0.0.1:PORT
 // Prints "PASS: ..." / "FAIL: ..." lines (counted by the caller) and
 // "figure: ..." lines.  Every wait is bounded.
@@ -11,7 +11,7 @@ const fs = require('fs');
 const path = require('path');
 const puppeteer = require('puppeteer-core');
 
-const [url, origin, outdir, pid] = process.argv.slice(2);
+const [url, origin, outdir, pid, bundle] = process.argv.slice(2);
 const axeSource = fs.readFileSync(require.resolve('axe-core/axe.min.js'), 'utf8');
 let failed = 0;
 const pass = (m) => console.log('PASS: ' + m);
@@ -163,6 +163,33 @@ async function main() {
     pass('the record page shows the group and its signature verified');
     await axe(page, 'a record');
     await fits(page, 'a record');
+
+    // ---- bundles: download, and upload another node's with its counts
+    await page.evaluate(() => { location.hash = '#bundles'; });
+    await page.waitForSelector('#f-bundle', { timeout: WAIT });
+    await axe(page, 'bundles');
+    await keyboard(page, 'bundles');
+    await fits(page, 'bundles');
+    const dl = await page.evaluate(async () => {
+      const href = document.getElementById('export').getAttribute('href');
+      const r = await fetch(href);
+      return [r.status, (await r.arrayBuffer()).byteLength, r.headers.get('content-type')];
+    });
+    ok(dl[0] === 200 && dl[1] > 0 && dl[2] === 'application/octet-stream', `the export link gives the bundle (${dl[1]} bytes)`, dl.join(' '));
+    const input = await page.$('#f-bundle');
+    await input.uploadFile(bundle);
+    await page.click('#import');
+    await waitText(page, '#import-result', 'Imported');
+    const counts = await page.evaluate(() => {
+      const o = {};
+      document.querySelectorAll('#import-result dt').forEach((dt) => { o[dt.textContent] = dt.nextElementSibling.textContent; });
+      return o;
+    });
+    ok(counts['New'] === '1' && counts['Refused'] === '0' && counts['End of file'] === 'ok',
+       'uploading another node\'s bundle shows its counts: 1 new, 0 refused, trailer ok', JSON.stringify(counts));
+    await page.evaluate(() => { location.hash = '#registry?kind=group&q='; });
+    await waitText(page, '#results', 'Bradford Nablus');
+    pass('... and its group is in the registry');
 
     // ---- Arabic
     await page.evaluate(() => { location.hash = '#node'; });
