@@ -10,7 +10,7 @@ MANDIR   ?= $(PREFIX)/share/man
 UNITDIR  ?= $(PREFIX)/lib/systemd/system
 B        ?= build
 
-PKGS      := libuv libsodium msgpack lmdb libzstd
+PKGS      := libuv libsodium msgpack lmdb libzstd libmicrohttpd
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 CMOCKA_LIBS := $(shell pkg-config --libs cmocka 2>/dev/null)
@@ -66,14 +66,25 @@ $(B)/%.o: %.c
 $(LIBPROTO): $(PROTO_OBJ)
 	@$(if $(Q),echo "  AR      $@")
 	$(Q)rm -f $@ && ar rcs $@ $^
-$(LIBDAEMON): $(DAEMON_OBJ)
+# The web interface's files, compiled in (daemon/www.h).
+WWW_FILES := $(shell find daemon/www -type f 2>/dev/null | LC_ALL=C sort)
+$(B)/gen/www.c: $(WWW_FILES) contrib/www2c.py
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  WWW     $@")
+	$(Q)python3 contrib/www2c.py daemon/www $@
+$(B)/gen/www.o: $(B)/gen/www.c
+	@$(if $(Q),echo "  CC      $<")
+	$(Q)$(CC) $(ALL_CFLAGS) -c -o $@ $<
+
+$(LIBDAEMON): $(DAEMON_OBJ) $(B)/gen/www.o
 	@$(if $(Q),echo "  AR      $@")
 	$(Q)rm -f $@ && ar rcs $@ $^
 $(LIBCLIENT): $(CLIENT_OBJ)
 	@$(if $(Q),echo "  AR      $@")
 	$(Q)rm -f $@ && ar rcs $@ $^
 
-$(B)/twind: $(B)/daemon/main.o $(LIBDAEMON) $(LIBPROTO)
+# twind takes twin's JSON reader and writer (client/json.c) for its web API.
+$(B)/twind: $(B)/daemon/main.o $(LIBDAEMON) $(LIBCLIENT) $(LIBPROTO)
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 $(B)/twin: $(B)/client/main.o $(LIBCLIENT) $(LIBPROTO)
@@ -98,10 +109,10 @@ $(B)/fuzz/replay_%: $(B)/tests/fuzz/fuzz_%.o $(B)/tests/fuzz/replay.o $(LIBDAEMO
 FUZZ_CC     ?= clang
 FUZZ_FLAGS  := -fsanitize=fuzzer,address,undefined -fno-omit-frame-pointer -O1 -g
 FUZZ_SECONDS ?= 60
-$(B)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(PROTO_SRC) $(DAEMON_SRC) $(CLIENT_SRC)
+$(B)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(PROTO_SRC) $(DAEMON_SRC) $(CLIENT_SRC) $(B)/gen/www.c
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  FUZZ    $@")
-	$(Q)$(FUZZ_CC) $(WARN) $(DEFS) -Iinclude -Iproto -Idaemon -Iclient $(PKG_CFLAGS) $(FUZZ_FLAGS) -o $@ $< $(PROTO_SRC) $(DAEMON_SRC) $(CLIENT_SRC) $(LDLIBS)
+	$(Q)$(FUZZ_CC) $(WARN) $(DEFS) -Iinclude -Iproto -Idaemon -Iclient $(PKG_CFLAGS) $(FUZZ_FLAGS) -o $@ $< $(PROTO_SRC) $(DAEMON_SRC) $(B)/gen/www.c $(CLIENT_SRC) $(LDLIBS)
 
 deps:
 	@sh contrib/install-deps.sh

@@ -308,5 +308,6 @@ extern const tw_cmd tw_cmd_bundle;
 extern const tw_cmd tw_cmd_key;
 extern const tw_cmd tw_cmd_invite, tw_cmd_join;
 extern const tw_cmd tw_cmd_vouch, tw_cmd_revoke, tw_cmd_members;
+extern const tw_cmd tw_cmd_ui;
 
 #endif

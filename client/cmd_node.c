@@ -108,6 +108,7 @@ static int cmd_status(tw_cli *cli, int argc, char **argv)
         { "version", "version" }, { "node", "node" }, { "fingerprint", "fingerprint" },
         { "network", "network" }, { "data_dir", "data dir" }, { "admission", "admission" },
         { "members", "members" }, { "entries", "entries" }, { "tombstones", "tombstones" },
+        { "http", "http" },
     };
     tw_table t;
     if ((rc = tw_table_init(&t, 2, NULL)) != 0) goto out;
@@ -369,7 +370,8 @@ const tw_cmd tw_cmd_status = {
     "Shows the node's key, network, entry counts and storage; whether its clock\n"
     "agrees with its peers' (a warning when it is more than 10 minutes off the\n"
     "median of their clocks); and per connected peer the entries still to\n"
-    "receive and to send (offered and not yet sent: an upper bound).\n",
+    "receive and to send (offered and not yet sent: an upper bound); and where\n"
+    "the web interface is served (http: its address, off, or why it is not).\n",
     cmd_status,
 };
 

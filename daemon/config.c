@@ -8,6 +8,7 @@
 #include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <arpa/inet.h>
 
 #include "twin/err.h"
 #include "twin/keytext.h"
@@ -25,6 +26,7 @@ void tw_config_defaults(tw_config *c)
     c->outbound_target = 4;
     c->sync_interval_s = 60;
     c->neg_frame_limit = TW_NEG_FRAME_LIMIT_DEFAULT;
+    snprintf(c->http, sizeof c->http, "127.0.0.1:%u", TW_HTTP_PORT_DEFAULT);
 }
 
 int tw_config_default_data_dir(char *out, size_t cap)
@@ -57,6 +59,24 @@ int tw_addr_valid(const char *s)
         if (!isalnum(ch) && ch != '.' && ch != '-') return 0;
     }
     return 1;
+}
+
+int tw_addr_is_ip_port(const char *s)
+{
+    char host[TW_ADDR_MAX];
+    unsigned char sa[sizeof(struct in6_addr)];
+    const char *colon = strrchr(s, ':');
+    size_t hl = colon ? (size_t)(colon - s) : 0;
+    if (!colon || hl >= sizeof host) return 0;
+    if (s[0] == '[') {
+        if (hl < 2 || s[hl - 1] != ']') return 0;
+        memcpy(host, s + 1, hl - 2);
+        host[hl - 2] = 0;
+        return inet_pton(AF_INET6, host, sa) == 1;
+    }
+    memcpy(host, s, hl);
+    host[hl] = 0;
+    return inet_pton(AF_INET, host, sa) == 1;
 }
 
 static int parse_uint(const char *v, uint64_t max, uint64_t *out, int allow_suffix)
@@ -146,6 +166,15 @@ int tw_config_set(tw_config *c, const char *key, const char *v, char *err, size_
         if (parse_uint(v, TW_FRAME_MAX - 1024, &x, 0) || (x && x < 4096))
             ERR("neg_frame_limit: \"%s\" must be 0 (largest) or 4096 to %u", v, TW_FRAME_MAX - 1024);
         c->neg_frame_limit = (unsigned)x;
+    } else if (strcmp(key, "http") == 0) {
+        if (strcmp(v, "off") == 0) { c->http[0] = 0; return 0; }
+        if (!tw_addr_valid(v) || !tw_addr_is_ip_port(v))
+            ERR("http: \"%s\" is not IP:PORT (e.g. 127.0.0.1:%u) or off", v, TW_HTTP_PORT_DEFAULT);
+        strcpy(c->http, v);
+    } else if (strcmp(key, "http_allow_remote") == 0) {
+        int b = parse_bool(v);
+        if (b < 0) ERR("http_allow_remote: \"%s\" is not yes or no", v);
+        c->http_allow_remote = b;
     } else {
         ERR("unknown setting \"%s\"", key);
     }

@@ -29,6 +29,8 @@ typedef struct tw_config {
     unsigned sync_interval_s;
     unsigned neg_frame_limit;
     unsigned learn_allow;          /* TW_ADDR_ALLOW_* bits: learnt private and loopback addresses */
+    char http[TW_ADDR_MAX];        /* web interface IP:PORT; empty: http = off */
+    int http_allow_remote;         /* a non-loopback http address is refused unless set */
 } tw_config;
 
 void tw_config_defaults(tw_config *c);
@@ -42,5 +44,7 @@ int  tw_config_parse(tw_config *c, FILE *f, const char *path, char *err, size_t 
 int  tw_config_set(tw_config *c, const char *key, const char *value, char *err, size_t errlen);
 /* "HOST:PORT" syntax check: host is an IPv4 address, [IPv6] or a DNS name. */
 int  tw_addr_valid(const char *s);
+/* The host of a valid "HOST:PORT" is an IPv4 or [IPv6] literal, not a name. */
+int  tw_addr_is_ip_port(const char *s);
 
 #endif

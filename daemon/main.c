@@ -12,6 +12,7 @@
 #include "twin/err.h"
 #include "config.h"
 #include "ctlsrv.h"
+#include "http.h"
 #include "log.h"
 #include "net.h"
 #include "node.h"
@@ -29,6 +30,7 @@ static const char usage[] =
     "  -l, --log-level LEVEL  error, warn, info (default) or debug\n"
     "      --listen HOST:PORT accept peer connections at this address\n"
     "      --peer HOST:PORT   dial this peer (repeatable)\n"
+    "      --http IP:PORT|off serve the web interface here (default 127.0.0.1:8427)\n"
     "  -V, --version          print the version and exit\n"
     "  -h, --help             print this help and exit\n"
     "\n"
@@ -71,6 +73,7 @@ static void on_signal(uv_signal_t *h, int signum)
     if (n->stopping) return;
     n->stopping = true;
     tw_info("main", "%s received; stopping", signum == SIGTERM ? "SIGTERM" : "SIGINT");
+    tw_http_stop(n);
     tw_ctlsrv_stop(n, ctl_stopped);
 }
 
@@ -86,9 +89,10 @@ int main(int argc, char **argv)
         { "data-dir", required_argument, NULL, 'd' }, { "config", required_argument, NULL, 'c' },
         { "log-level", required_argument, NULL, 'l' }, { "version", no_argument, NULL, 'V' },
         { "help", no_argument, NULL, 'h' }, { "listen", required_argument, NULL, 'L' },
-        { "peer", required_argument, NULL, 'P' }, { NULL, 0, NULL, 0 },
+        { "peer", required_argument, NULL, 'P' }, { "http", required_argument, NULL, 'H' },
+        { NULL, 0, NULL, 0 },
     };
-    const char *data_dir = NULL, *config = NULL, *level = NULL, *listen = NULL;
+    const char *data_dir = NULL, *config = NULL, *level = NULL, *listen = NULL, *http = NULL;
     const char *peers[TW_CONF_PEERS_MAX];
     unsigned npeers = 0;
     int c;
@@ -98,6 +102,7 @@ int main(int argc, char **argv)
         case 'c': config = optarg; break;
         case 'l': level = optarg; break;
         case 'L': listen = optarg; break;
+        case 'H': http = optarg; break;
         case 'P':
             if (npeers == TW_CONF_PEERS_MAX) { fprintf(stderr, "twind: more than %u --peer flags\n", TW_CONF_PEERS_MAX); return 2; }
             peers[npeers++] = optarg;
@@ -133,6 +138,10 @@ int main(int argc, char **argv)
         fprintf(stderr, "twind: --listen: %s\n", err);
         return 2;
     }
+    if (http && tw_config_set(&cfg, "http", http, err, sizeof err)) {
+        fprintf(stderr, "twind: --http: %s\n", err);
+        return 2;
+    }
     for (unsigned i = 0; i < npeers; i++)
         if (tw_config_set(&cfg, "peer", peers[i], err, sizeof err)) {
             fprintf(stderr, "twind: --peer: %s\n", err);
@@ -160,6 +169,17 @@ int main(int argc, char **argv)
         tw_err("main", "%s", err);
         exit_code = 1;
         node.stopping = true;
+        tw_ctlsrv_stop(&node, ctl_stopped_early);
+        uv_run(loop, UV_RUN_DEFAULT);
+        uv_loop_close(loop);
+        tw_node_close(&node);
+        return 1;
+    }
+    if (tw_http_start(&node, err, sizeof err)) {
+        tw_err("main", "%s", err);
+        exit_code = 1;
+        node.stopping = true;
+        tw_http_stop(&node);
         tw_ctlsrv_stop(&node, ctl_stopped_early);
         uv_run(loop, UV_RUN_DEFAULT);
         uv_loop_close(loop);

@@ -23,6 +23,7 @@
 typedef struct tw_ctlsrv tw_ctlsrv;
 typedef struct tw_net tw_net;
 typedef struct tw_admit tw_admit;
+typedef struct tw_http tw_http;
 typedef struct tw_node tw_node;
 /* Called for every entry newly stored, whatever its source (NULL: this node). */
 typedef void (*tw_stored_hook)(tw_node *n, void *source, const tw_entry *e, const tw_put *put);
@@ -37,6 +38,7 @@ struct tw_node {
     tw_ctlsrv *ctl;
     tw_net *net;
     tw_admit *admit;                   /* daemon/admit.c */
+    tw_http *http;                     /* daemon/http.c; NULL when http = off */
     tw_stored_hook on_stored;
     int lock_fd;
     uint64_t started_ms;

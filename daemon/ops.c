@@ -18,6 +18,7 @@
 #include "log.h"
 #include "admit.h"
 #include "bundle.h"
+#include "http.h"
 #include "net.h"
 #include "ops.h"
 #include "report.h"
@@ -996,7 +997,10 @@ static int op_status(tw_node *n, const tw_val *args, tw_buf *out, tw_op_err *e)
     bool disk_known = info.disk_free != UINT64_MAX, full = info.full_since != 0;
     char full_msg[TW_STORE_FULL_TEXT_MAX];
     if (full) tw_store_full_text(n->store, 0, full_msg, sizeof full_msg);
-    if ((rc = tw_mpw_map(out, 20 + disk_known + full)) ||
+    char http[TW_ADDR_MAX + 160];
+    tw_http_state(n, http, sizeof http);
+    if ((rc = tw_mpw_map(out, 21 + disk_known + full)) ||
+        (rc = tw_mpw_kv_cstr(out, "http", http)) ||
         (rc = tw_mpw_kv_uint(out, "refused_from_peers", refused)) ||
         (rc = tw_mpw_kv_cstr(out, "last_refusal", last_refusal)) ||
         (rc = put_kv_str(out, "version", TW_VERSION, strlen(TW_VERSION))) ||
@@ -1397,6 +1401,75 @@ static int op_join(tw_node *n, const tw_val *args, tw_buf *out, tw_op_err *e)
     return tw_ops_join(n, args, out, e);
 }
 
+/* ------------------------------------------------------- web interface */
+
+/* A one-time login URL for the web interface (daemon/http.c).  The web
+ * door refuses this op: only the control socket's caller may log in. */
+static int op_ui_login(tw_node *n, const tw_val *args, tw_buf *out, tw_op_err *e)
+{
+    uint64_t ttl;
+    char url[TW_ADDR_MAX + 128];
+    int rc = arg_uint(args, "ttl_s", TW_HTTP_TOKEN_TTL_S, UINT32_MAX, &ttl, e);
+    if (rc) return rc;
+    if ((rc = tw_http_login_token(n, (unsigned)ttl, url, sizeof url, e->msg, sizeof e->msg))) return rc;
+    rc = tw_mpw_map(out, 2);
+    if (!rc) rc = tw_mpw_kv_cstr(out, "url", url);
+    if (!rc) rc = tw_mpw_kv_uint(out, "expires_s", ttl);
+    sodium_memzero(url, sizeof url);
+    return rc;
+}
+
+static const char *const ftype_names[] = {
+    [TW_FT_STR] = "str", [TW_FT_TEXT] = "text", [TW_FT_BOOL] = "bool", [TW_FT_UINT] = "uint",
+    [TW_FT_ENUM] = "enum", [TW_FT_CODE] = "code", [TW_FT_DATE] = "date", [TW_FT_STRLIST] = "list",
+    [TW_FT_KEY] = "key", [TW_FT_URL] = "url", [TW_FT_EMAIL] = "email",
+};
+
+static int put_codes(tw_buf *out, const char *name, const tw_code *c, size_t nc)
+{
+    int rc = tw_mpw_cstr(out, name);
+    if (!rc) rc = tw_mpw_arr(out, (uint32_t)nc);
+    for (size_t i = 0; !rc && i < nc; i++) {
+        if ((rc = tw_mpw_map(out, 3)) || (rc = tw_mpw_kv_cstr(out, "code", c[i].code)) ||
+            (rc = tw_mpw_kv_cstr(out, "name", c[i].name)) || (rc = tw_mpw_kv_cstr(out, "group", c[i].group)))
+            break;
+    }
+    return rc;
+}
+
+/* The record schemas of proto/schema.c, for forms: kinds, their fields
+ * (type, required, enumeration values, help) and the code lists. */
+static int op_schema(tw_node *n, const tw_val *args, tw_buf *out, tw_op_err *e)
+{
+    size_t nk, ng, nr;
+    const tw_kind_schema *k = tw_schema_kinds(&nk);
+    const tw_code *gov = tw_codes_governorates(&ng), *reg = tw_codes_uk_regions(&nr);
+    int rc = tw_mpw_map(out, 3);
+    if (!rc) rc = tw_mpw_cstr(out, "kinds");
+    if (!rc) rc = tw_mpw_arr(out, (uint32_t)nk);
+    for (size_t i = 0; !rc && i < nk; i++) {
+        if ((rc = tw_mpw_map(out, 3)) || (rc = tw_mpw_kv_cstr(out, "kind", k[i].kind)) ||
+            (rc = tw_mpw_kv_cstr(out, "help", k[i].help ? k[i].help : "")) ||
+            (rc = tw_mpw_cstr(out, "fields")) || (rc = tw_mpw_arr(out, (uint32_t)k[i].nfields)))
+            break;
+        for (size_t j = 0; !rc && j < k[i].nfields; j++) {
+            const tw_field *f = &k[i].fields[j];
+            size_t nv = 0;
+            while (f->values && f->values[nv]) nv++;
+            if ((rc = tw_mpw_map(out, 5)) || (rc = tw_mpw_kv_cstr(out, "name", f->name)) ||
+                (rc = tw_mpw_kv_cstr(out, "type", ftype_names[f->type])) ||
+                (rc = tw_mpw_cstr(out, "required")) || (rc = tw_mpw_bool(out, f->required)) ||
+                (rc = tw_mpw_kv_cstr(out, "help", f->help ? f->help : "")) ||
+                (rc = tw_mpw_cstr(out, "values")) || (rc = tw_mpw_arr(out, (uint32_t)nv)))
+                break;
+            for (size_t v = 0; !rc && v < nv; v++) rc = tw_mpw_cstr(out, f->values[v]);
+        }
+    }
+    if (!rc) rc = put_codes(out, "governorates", gov, ng);
+    if (!rc) rc = put_codes(out, "uk_regions", reg, nr);
+    return rc;
+}
+
 static const struct { const char *name; op_fn fn; } ops[] = {
     { "status", op_status },   { "publish", op_publish }, { "delete", op_delete },
     { "list", op_list },       { "show", op_show },       { "search", op_search },
@@ -1408,6 +1481,7 @@ static const struct { const char *name; op_fn fn; } ops[] = {
     { "key_export", op_key_export },
     { "vouch", op_vouch },     { "revoke", op_revoke },   { "members", op_members },
     { "invite", op_invite },   { "join", op_join },
+    { "ui_login", op_ui_login }, { "schema", op_schema },
 };
 
 int tw_ops_dispatch(tw_node *n, const char *op, size_t oplen, const tw_val *args,

@@ -49,6 +49,19 @@
 #define TW_LOG_KEYS_MAX           64u      /* rate-limited kinds tracked at once (the least recently used gives way) */
 #define TW_LOG_KEY_MAX            32u      /* bytes of a rate-limit key */
 
+/* ---- web interface (twind, daemon/http.c) ---- */
+#define TW_HTTP_PORT_DEFAULT      8427u    /* http = 127.0.0.1:8427 unless the config says otherwise */
+#define TW_HTTP_BODY_MAX          (4u << 20) /* bytes of a JSON request body */
+#define TW_HTTP_UPLOAD_MAX        TW_BUNDLE_MAX /* bytes of a bundle uploaded to /api/bundle_import */
+#define TW_HTTP_TOKENS_MAX        4u       /* login tokens outstanding; a new one drops the oldest */
+#define TW_HTTP_TOKEN_TTL_S       300u     /* a login token's life (and the longest ui_login grants) */
+#define TW_HTTP_SESSIONS_MAX      8u       /* web sessions at once; a new one drops the least recently used */
+#define TW_HTTP_SESSION_IDLE_MS   (12u * 3600u * 1000u) /* a session unused this long ends */
+#define TW_HTTP_LOGINS_PER_MIN    10u      /* login attempts, right or wrong, in any 60 s */
+#define TW_HTTP_CONN_MAX          64u      /* HTTP connections at once */
+#define TW_HTTP_CONN_TIMEOUT_S    60u      /* an idle HTTP connection is closed after this */
+#define TW_HTTP_CONN_MEMORY       (64u << 10) /* bytes of request line and headers per connection */
+
 /* ---- storage ---- */
 #define TW_MAP_SIZE_INITIAL       (64ull << 20)  /* LMDB map size at first open */
 #define TW_MAP_SIZE_CEILING_DEFAULT (8ull << 30) /* map growth stops here; configurable */

@@ -120,9 +120,13 @@ tw_alive() {
 # tw_start NAME [TWIND ARGS...]: starts twind for NAME in the background
 # and waits until `twin status` answers.  Returns 0 when it serves; else
 # the daemon's exit status (or 124 if it neither served nor exited).
+# Nodes get --http off (parallel nodes would all want 127.0.0.1:8427)
+# unless ARGS hold an --http flag of their own.
 tw_start() {
     _n=$1; shift
-    "$TWIND" --data-dir "$TW_ROOT/$_n" --log-level debug "$@" 2>>"$TW_ROOT/$_n.log" &
+    _http="--http off"
+    for _a in "$@"; do case $_a in --http|--http=*) _http="" ;; esac; done
+    "$TWIND" --data-dir "$TW_ROOT/$_n" --log-level debug $_http "$@" 2>>"$TW_ROOT/$_n.log" &
     _p=$!
     eval "TW_PID_$_n=$_p"
     TW_PIDS="$TW_PIDS $_p"
