@@ -129,6 +129,13 @@ async function main() {
     await waitText(hub, '#invite-result', '90 days');
     ok(await hub.evaluate(() => !document.getElementById('i-code')), 'an expiry of 91 days is refused by the page, and no code is made');
     await hub.select('#i-exp', '43200');
+    await hub.type('#i-addr', 'hub.example');
+    await hub.click('#invite-go');
+    await waitText(hub, '#invite-result', 'The node refused');
+    const badAddr = await hub.evaluate(() => [document.getElementById('invite-result').textContent, !!document.getElementById('i-code')]);
+    ok(badAddr[0].includes('HOST:PORT') && !badAddr[1], 'an address without a port is refused with the node\'s reason, and no code is shown', badAddr[0]);
+    await hub.click('#i-addr', { clickCount: 3 });
+    await hub.keyboard.press('Backspace');
     const t0 = Date.now();
     await hub.click('#invite-go');
     await hub.waitForSelector('#i-code', { timeout: WAIT });
@@ -209,6 +216,17 @@ async function main() {
     await hub.click('#vouch-go');
     await waitText(hub, '#vouch-result', 'Give a key');
     pass('an empty vouch form is refused by the page');
+    const hubKey = await hub.evaluate(async () => {
+      const c = (await (await fetch('/api/session')).json()).result.csrf;
+      return (await (await fetch('/api/status', { method: 'POST', headers: { 'X-CSRF-Token': c }, body: '{}' })).json()).result.node;
+    });
+    await hub.type('#v-key', hubKey);
+    await hub.type('#v-name', ORG);
+    await hub.click('#vouch-go');
+    await waitText(hub, '#vouch-result', 'The node refused');
+    pass('vouching for the hub\'s own key is refused, with the node\'s reason: ' +
+         (await hub.evaluate(() => document.getElementById('vouch-result').textContent)));
+    await hub.evaluate(() => { document.getElementById('v-key').value = ''; document.getElementById('v-name').value = ''; });
     await hub.type('#v-key', joined.key);
     await hub.type('#v-name', ORG);
     await hub.select('#v-role', 'member');
@@ -289,6 +307,23 @@ async function main() {
        'confirmed with the keyboard, the member is gone from the hub\'s list');
     const gone = await poll(hub, '#registry?kind=group&q=', '#results', ORG + ' Group', false, 10);
     ok(gone > 0, 'and its group is gone from the hub\'s registry');
+
+    // The page's English help texts are the schema's, as twin prints them;
+    // every field has its Arabic one.
+    const help = await hub.evaluate(async () => {
+      const c = (await (await fetch('/api/session')).json()).result.csrf;
+      const sc = (await (await fetch('/api/schema', { method: 'POST', headers: { 'X-CSRF-Token': c }, body: '{}' })).json()).result;
+      const en = await (await fetch('/i18n/en.json')).json(), ar = await (await fetch('/i18n/ar.json')).json();
+      const bad = [];
+      let n = 0;
+      sc.kinds.forEach((k) => [[k.kind, k.help]].concat(k.fields.map((f) => [k.kind + '.' + f.name, f.help])).forEach((p) => {
+        n++;
+        if (en['help.' + p[0]] !== p[1]) bad.push(p[0] + ': en.json has ' + JSON.stringify(en['help.' + p[0]]) + ', the schema ' + JSON.stringify(p[1]));
+        if (!/[\u0600-\u06ff]/.test(ar['help.' + p[0]] || '')) bad.push(p[0] + ': no Arabic help');
+      }));
+      return { n, bad };
+    });
+    ok(help.n > 30 && help.bad.length === 0, `all ${help.n} help texts of the schema are in en.json as the schema has them, and in Arabic in ar.json`, help.bad.join('\n'));
 
     for (const [n, x] of [['hub', H], ['new node', N]]) {
       ok(x.csp.length === 0, `no Content-Security-Policy violation on the ${n}'s pages`, x.csp.join('\n'));
