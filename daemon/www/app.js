@@ -397,7 +397,7 @@
         el('td', { text: t('mem.role.' + x.role) }),
         el('td', { text: String(x.depth) }),
         el('td', {}, x.voucher ? [utext(x.voucher_name || fingerprint(x.voucher))] : [t('mem.none')]),
-        el('td', { text: fmtTime(x.since) }),
+        el('td', { text: x.since ? fmtTime(x.since) : t('mem.none') }),
         el('td', {}, [act])
       ]);
     });

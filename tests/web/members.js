@@ -199,6 +199,12 @@ async function main() {
     await nw.click('#j-send-copy');
     await waitText(nw, '#j-send-said', 'Copied');
     ok(await nw.evaluate(() => navigator.clipboard.readText()) === joined.send, 'the vouch line\'s copy button puts it on the clipboard');
+    // Where the browser does not allow the clipboard, the text is selected for Ctrl+C.
+    await nw.evaluate(() => { navigator.clipboard.writeText = () => Promise.reject(new Error('not allowed')); });
+    await nw.click('#j-key-copy');
+    await waitText(nw, '#j-key-said', 'Ctrl+C');
+    const sel = await nw.evaluate(() => { const f = document.activeElement; return [f.id, f.selectionStart, f.selectionEnd, f.value.length]; });
+    ok(sel[0] === 'j-key' && sel[1] === 0 && sel[2] === sel[3], 'without the clipboard, Copy selects the whole key and says to press Ctrl+C', sel.join(' '));
     await axe(nw, 'joined');
     await keyboard(nw, 'joined');
     await fits(nw, 'joined');
@@ -236,7 +242,7 @@ async function main() {
       const b = document.querySelector(`main table button[data-key="${k}"]`);
       return b ? Array.from(b.closest('tr').children).map((td) => td.textContent) : null;
     }, joined.key);
-    ok(row && row[0] === joined.key.slice(4, 14) && row[1] === ORG && row[2] === 'member' && row[3] === '1',
+    ok(row && row[0] === joined.key.slice(4, 14) && row[1] === ORG && row[2] === 'member' && row[3] === '1' && /\d{4}/.test(row[5]),
        'the new node is listed: fingerprint, name, role member, depth 1', JSON.stringify(row));
     await axe(hub, 'members with a member');
     await fits(hub, 'members with a member');
