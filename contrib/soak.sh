@@ -128,7 +128,7 @@ sort -n "$F/lat" | awk -v missed="$MISSED" '
     }'
 LOGB=$(( $(wc -c <"$LOG1") - LOG0 ))
 echo "  n1 log at level info: $LOGB bytes in $SOAK_SECONDS s ($(( LOGB / (SOAK_SECONDS > 0 ? SOAK_SECONDS : 1) )) bytes/s), $(wc -l <"$LOG1") lines"
-echo "  summary lines (refusals counted): $(grep -c 'in the last' "$LOG1"); misbehaved: $(grep -c misbehaved "$LOG1"); withheld: $(grep -c 'no answer to a WANT' "$LOG1")"
+echo "  rate-limit summaries: $(grep -c 'similar lines\{0,1\} dropped' "$LOG1") lines counting $(sed -n 's/.*: \([0-9]*\) similar lines\{0,1\} dropped.*/\1/p' "$LOG1" | awk '{ s += $1 } END { print s + 0 }') lines not written; misbehaved: $(grep -c misbehaved "$LOG1"); withheld: $(grep -c 'no answer to a WANT' "$LOG1")"
 for a in replay offer-a offer-b unsent withhold leave wrongkey pipeline member; do
     [ -f "$F/$a.runs" ] && echo "  attacker $a: $(cat "$F/$a.runs") runs; last: $(tr '\n' ' ' <"$F/$a.last" | cut -c1-160)"
 done
