@@ -56,6 +56,15 @@ check "the association imports its records" tw assoc import "$F/assoc.json"
 check "the committee imports its records" tw comm import "$F/committee.json"
 if tw_wait_converged 30 assoc comm; then pass "both nodes converge ($TW_CONV_S s)"; else fail "both nodes converge" "$TW_CONV_DETAIL"; fi
 
+# Hostile text in names (as any member may publish): shown as text, never
+# markup, in the page and in the file, whose data sits inside a <script>.
+check "a group whose name holds markup is published" tw assoc publish group evil \
+    'name=Friends </script><img src=x onerror=window.pwned=1> of Salfit' group_kind=friendship_group nation=england
+check "a place whose name holds markup is published" tw assoc publish place evil-place \
+    'name_en=Qarya <b>bold</b> </script>' place_kind=village country=PS subdivision=PS-SLT
+check "a link between them is published" tw assoc publish link evil-link group=evil place=evil-place \
+    formality=friendship_link status=active since=2024
+
 EN=$(pwd)/$OUT/report_en.html
 AR=$(pwd)/$OUT/report_ar.html
 check "twin report --html FILE writes the English page" tw assoc report --html "$EN"

@@ -49,6 +49,7 @@ async function inspect(page) {
       countryRows: q('table.country-table tbody tr').map((r) => r.cells[0].textContent),
       h2: q('.report h2').map((h) => h.textContent),
       text: document.querySelector('.report').textContent,
+      markup: document.querySelectorAll('.report img, .report b, body > img').length + (window.pwned ? 1 : 0),
     };
   });
 }
@@ -65,6 +66,8 @@ function checkReport(r, name, lang) {
   ok(r.govs.length === 16 && r.govs[0] === 'PS-JEN' && r.govs[15] === 'PS-RFH' && r.govTables >= 8,
      `${name}: a section per governorate in code list order (${r.govs.length}, ${r.govTables} with places)`);
   ok(r.countryRows.length >= 3, `${name}: the partner-country table has ${r.countryRows.length} rows`);
+  ok(r.markup === 0 && r.text.includes('Friends </script><img src=x onerror=window.pwned=1> of Salfit') &&
+     r.text.includes('Qarya <b>bold</b> </script>'), `${name}: names holding markup are shown as text, never run or drawn`);
   const codes = r.text.match(/\bPS-[A-Z]{3}\b|\b[ENSW]\d{8}\b|twk_/g);
   ok(!codes, `${name}: names, not codes or keys`, codes && codes.slice(0, 5).join(' '));
   if (lang === 'en') {
