@@ -31,8 +31,10 @@ if tw_wait_converged 30 assoc comm; then pass "both nodes converge ($TW_CONV_S s
 N=$(tw_entries assoc)
 [ "${N:-0}" -ge 300 ] && pass "registry holds a few hundred records ($N)" || fail "registry holds a few hundred records ($N)"
 
+FUT=$(( $(date +%s) * 1000 + 10 * 365 * 86400000 ))
 python3 "$GEN" expect "$AK" "$CK" "$F" >"$F/expect.json"
-python3 "$GEN" expect "$AK" "$CK" "$F" --no-update >"$F/expect_old.json"
+python3 "$GEN" expect "$AK" "$CK" "$F" --no-update \
+    --year "$(python3 -c 'import sys,time; print(time.gmtime(int(sys.argv[1]) // 1000).tm_year)' "$FUT")" >"$F/expect_old.json"
 
 # compare DESC TWIN_JSON PART [KEYS...]: each table of the expected part equals twin's.
 compare() {
@@ -63,10 +65,25 @@ compare "twin stats matches the figures computed from the records" "$F/stats.jso
 tw comm --json stats >"$F/stats_c.json"
 python3 -c 'import json,sys; a=json.load(open(sys.argv[1])); b=json.load(open(sys.argv[2])); sys.exit(a!=b)' "$F/stats.json" "$F/stats_c.json" &&
     pass "both nodes compute the same statistics" || fail "both nodes compute the same statistics"
-FUT=$(( $(date +%s) * 1000 + 10 * 365 * 86400000 ))
 tw assoc --json report --at "$FUT" >"$F/report_old.json"
 python3 -c 'import json,sys; json.dump(json.load(open(sys.argv[1]))["stats"], open(sys.argv[2], "w"))' "$F/report_old.json" "$F/stats_old.json"
 compare "ten years on, every active or exploring link is dormant" "$F/stats_old.json" "$F/expect_old.json" stats
+# The report's governorates: each governorate's places (by name) and their
+# numbers of partner groups, against the model.
+tw assoc --json report >"$F/report.json" 2>"$TW_ERR" || fail "twin report --json"
+if python3 - "$F/report.json" "$F/expect.json" >"$F/govs.txt" 2>&1 <<'EOF'
+import json, sys
+got = json.load(open(sys.argv[1], encoding="utf-8"))["governorates"]
+exp = json.load(open(sys.argv[2], encoding="utf-8"))["governorates"]
+g = [{"code": x["code"], "places_total": x["places_total"], "places": [p["place"] for p in x["places"]],
+      "partners": [len(p["partners"]) for p in x["places"]]} for x in got]
+bad = [(a["code"], json.dumps(a)[:200], json.dumps(b)[:200]) for a, b in zip(g, exp) if a != b]
+print("; ".join("%s: twin %s, expected %s" % x for x in bad[:3]) or
+      "%d governorates, %d places, %d partners" % (len(g), sum(x["places_total"] for x in g), sum(sum(x["partners"]) for x in g)))
+sys.exit(1 if bad or len(g) != len(exp) else 0)
+EOF
+then pass "the report's governorates list their places and partners as computed from the records ($(cat "$F/govs.txt"))"
+else fail "the report's governorates list their places and partners as computed from the records" "$(cat "$F/govs.txt")"; fi
 tw assoc --json gaps >"$F/gaps.json" 2>"$TW_ERR" && pass "twin gaps --json" || fail "twin gaps --json"
 compare "twin gaps matches the figures computed from the records" "$F/gaps.json" "$F/expect.json" gaps
 jq_() {
