@@ -475,6 +475,43 @@ static void put_string(tw_buf *b, const tw_val *strings, const char *key)
     else html_esc(b, key, strlen(key));
 }
 
+/* The file is made to be published, so it holds what the page shows and
+ * nothing more: no reference to a record (a reference names its author's
+ * key, and a committee's key is not for the public) and none of the gaps'
+ * lists (the page shows their counts).  out is a copy of in (sharing its
+ * strings) without map entries keyed by a reference field, and, at the top
+ * of "gaps", without the lists. */
+enum { PUB_TOP, PUB_GAPS, PUB_INNER };
+
+static int published(tw_arena *a, const tw_val *in, tw_val *out, int where)
+{
+    static const char *const refs[] = { "place", "group", "link", "by", "command", "commands", "records",
+                                        "suggested_groups" };
+    int rc;
+    if (in->type == TW_ARR) {
+        if ((rc = tw_v_arr(a, out, in->len))) return rc;
+        for (uint32_t i = 0; i < in->len; i++)
+            if ((rc = published(a, &in->v.arr[i], &out->v.arr[i], PUB_INNER))) return rc;
+        return 0;
+    }
+    if (in->type != TW_MAP) { *out = *in; return 0; }
+    if ((rc = tw_v_map(a, out, in->len))) return rc;
+    uint32_t n = 0;
+    for (uint32_t i = 0; i < in->len; i++) {
+        const tw_kv *e = &in->v.map[i];
+        bool drop = where == PUB_GAPS && e->v.type == TW_ARR;
+        for (size_t k = 0; !drop && e->k.type == TW_STR && k < sizeof refs / sizeof refs[0]; k++)
+            drop = e->k.len == strlen(refs[k]) && memcmp(e->k.v.s, refs[k], e->k.len) == 0;
+        if (drop) continue;
+        out->v.map[n].k = e->k;
+        int next = where == PUB_TOP && tw_v_is_str(&e->k, "gaps") ? PUB_GAPS : PUB_INNER;
+        if ((rc = published(a, &e->v, &out->v.map[n].v, next))) return rc;
+        n++;
+    }
+    out->len = n;
+    return 0;
+}
+
 static int write_html(const char *path, const tw_val *res, const char *lang)
 {
     char tpath[32];
@@ -507,7 +544,8 @@ static int write_html(const char *path, const tw_val *res, const char *lang)
     put_string(&b, &strings, "report.noscript");
     static const char data[] = "</p></noscript></main>\n<script type=\"application/json\" id=\"tw-report-data\">";
     tw_buf_put(&b, data, sizeof data - 1);
-    if ((rc = tw_json_write(&j, res, 0))) goto internal;
+    tw_val pub;
+    if ((rc = published(&a, res, &pub, PUB_TOP)) || (rc = tw_json_write(&j, &pub, 0))) goto internal;
     put_json_inline(&b, j.p, j.len);
     static const char str[] = "</script>\n<script type=\"application/json\" id=\"tw-report-strings\">";
     tw_buf_put(&b, str, sizeof str - 1);

@@ -247,14 +247,20 @@ p = P(); p.feed(text); p.close()
 urls = [u for u in re.findall(r"(?:https?:)?//[A-Za-z0-9-]+\.[A-Za-z][^\s\"'<>)]*", text) if "www.w3.org/2000/svg" not in u]
 data = json.loads(p.data.get("tw-report-data", "null") or "null")
 strings = json.loads(p.data.get("tw-report-strings", "{}"))
+# Published, so no key of any node and none of the gaps' lists (the page
+# shows their counts); each governorate's places and partners are there.
+keys = len(re.findall(r"twk_[a-z2-7]{10}", text))
+lists = sorted(k for k, v in (data or {}).get("gaps", {}).items() if isinstance(v, list))
+places = sum(len(g["places"]) for g in (data or {}).get("governorates", []))
 ok = (not p.err and not p.stack and not p.ext and not urls and data and len(data.get("governorates", [])) == 16 and
-      "active_links_by_year" in data["stats"] and strings.get("report.title") and "twReport" in p.data.get("code", ""))
-print("errors: %s, open: %s, external: %s %s, data: %s, strings: %d" % (p.err[:3], p.stack[:3], p.ext[:3], urls[:3],
-      sorted(data) if data else None, len(strings)))
+      "active_links_by_year" in data["stats"] and strings.get("report.title") and "twReport" in p.data.get("code", "") and
+      not keys and not lists and places > 100 and data["gaps"]["counts"]["dangling_links"] > 0)
+print("errors: %s, open: %s, external: %s %s, data: %s, strings: %d, keys: %d, gap lists: %s, places: %d" % (
+      p.err[:3], p.stack[:3], p.ext[:3], urls[:3], sorted(data) if data else None, len(strings), keys, lists, places))
 sys.exit(0 if ok else 1)
 EOF
-then pass "report.html is well-formed, holds the renderer, the report and its strings, and no external URL ($(cat "$F/html.txt"))"
-else fail "report.html is well-formed, holds the renderer, the report and its strings, and no external URL"; sed 's/^/      /' "$F/html.txt"; fi
+then pass "report.html is well-formed, holds the renderer, the report and its strings, no external URL, no node's key ($(cat "$F/html.txt"))"
+else fail "report.html is well-formed, holds the renderer, the report and its strings, no external URL, no node's key"; sed 's/^/      /' "$F/html.txt"; fi
 check_rc "twin report --html with an unknown --lang is a usage error" 2 tw assoc report --html "$F/x.html" --lang de
 
 CHROME=$(command -v chromium || command -v chromium-browser || true)
