@@ -895,6 +895,41 @@ static void test_governorates(void **state)
     done(&f);
 }
 
+/* TW_REPORT_LIST_MAX at its edge: a governorate with that many places lists
+ * them all, one more and it lists that many with places_total one more; a
+ * place's partners likewise. */
+static void test_governorates_edge(void **state)
+{
+    for (int extra = 0; extra < 2; extra++) {
+        fx f;
+        char slot[32], name[48], grp[32];
+        start(&f, T0, 12);
+        for (unsigned i = 0; i < TW_REPORT_LIST_MAX + (unsigned)extra; i++) {
+            snprintf(slot, sizeof slot, "p%u", i);
+            snprintf(name, sizeof name, "name_en=Place %05u", i);
+            add(&f, KA, "place", slot, T0, name, "place_kind=village", "country=PS", "subdivision=PS-NBS", NULL);
+            snprintf(slot, sizeof slot, "g%u", i);
+            snprintf(name, sizeof name, "name=Group %05u", i);
+            add(&f, KA, "group", slot, T0, name, "group_kind=council", "nation=england", NULL);
+            snprintf(slot, sizeof slot, "l%u", i);
+            snprintf(grp, sizeof grp, "group=g%u", i);
+            add(&f, KA, "link", slot, T0, grp, "place=p0", "formality=friendship_link", "status=active", NULL);
+        }
+        assert_int_equal(tw_report_finish(f.r), 0);
+        assert_int_equal(tw_report_governorates(f.r, &f.out), 0);
+        decode(&f);
+        const tw_val *nbs = &f.res.v.arr[3];
+        assert_true(tw_v_is_str(tw_v_get(nbs, "code"), "PS-NBS"));
+        assert_int_equal(tw_v_get(nbs, "places_total")->v.u, TW_REPORT_LIST_MAX + (unsigned)extra);
+        const tw_val *pl = tw_v_get(nbs, "places");
+        assert_int_equal(pl->len, TW_REPORT_LIST_MAX);
+        assert_true(tw_v_is_str(tw_v_get(&pl->v.arr[0], "name_en"), "Place 00000"));
+        assert_int_equal(tw_v_get(&pl->v.arr[0], "partners")->len, TW_REPORT_LIST_MAX);
+        assert_true(tw_v_is_str(tw_v_get(&tw_v_get(&pl->v.arr[0], "partners")->v.arr[0], "name"), "Group 00000"));
+        done(&f);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -914,6 +949,7 @@ int main(void)
         cmocka_unit_test(test_partner_country),
         cmocka_unit_test(test_trend),
         cmocka_unit_test(test_governorates),
+        cmocka_unit_test(test_governorates_edge),
     };
     return cmocka_run_group_tests(tests, setup, NULL);
 }
