@@ -67,7 +67,9 @@
     function table(cls, caption, heads, rows, extraHead) {
       var thead = el('thead', {}, (extraHead ? [extraHead] : []).concat([
         el('tr', {}, heads.map(function (h, i) { return el('th', { scope: 'col', class: i ? 'n' : null, text: h }); }))]));
-      return el('table', { class: cls }, [caption ? el('caption', { text: caption }) : null, thead, el('tbody', {}, rows)]);
+      /* Wide tables scroll on a phone rather than widen the page (and can
+       * take focus, so that a keyboard scrolls them too). */
+      return el('div', { class: 'scroll', tabindex: '0' }, [el('table', { class: cls }, [caption ? el('caption', { text: caption }) : null, thead, el('tbody', {}, rows)])]);
     }
     function numRows(list) {
       return list.map(function (p) { return el('tr', {}, [el('td', { dir: 'auto', text: p.label }), el('td', { class: 'n', text: num(p.v) })]); });

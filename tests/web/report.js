@@ -113,6 +113,11 @@ async function main() {
     checkReport(await inspect(page), 'the live report (en)', 'en');
     await axe(page, 'the live report (en)');
     await page.screenshot({ path: path.join(outdir, 'live_en.png'), fullPage: false });
+    await page.setViewport({ width: 360, height: 740, isMobile: true });
+    const w = await page.evaluate(() => document.documentElement.scrollWidth);
+    ok(w <= 360, `the live report fits a 360-pixel-wide screen (scroll width ${w}; wide tables scroll in place)`);
+    await axe(page, 'the live report (en) on a 360-pixel screen');
+    await page.setViewport({ width: 1100, height: 900 });
     await page.click('#lang');
     await page.waitForFunction(() => document.documentElement.dir === 'rtl' && document.querySelector('.report h1') &&
       document.querySelector('.report h1').textContent.includes('التوأمة'), { timeout: WAIT });
