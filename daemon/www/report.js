@@ -112,14 +112,14 @@
     }
 
     /* Tiles shaded by count, with the count in each and a legend. */
-    function tiles(title, what, layout, counts, label) {
+    function tiles(cls, title, what, layout, counts, label) {
       var codes = Object.keys(layout), max = 0;
       codes.forEach(function (c) { max = Math.max(max, counts[c] || 0); });
       var step = function (v) { return v ? Math.min(SHADES.length - 1, 1 + Math.floor((SHADES.length - 2) * (v - 1) / Math.max(max - 1, 1))) : 0; };
       var cols = 0, rows = 0, S = 78, G = 4;
       codes.forEach(function (c) { cols = Math.max(cols, layout[c][0] + 1); rows = Math.max(rows, layout[c][1] + 1); });
       var W = cols * (S + G), H = rows * (S + G) + 40;
-      var s = sv('svg', { viewBox: '0 0 ' + W + ' ' + H, width: W, height: H, class: 'tiles', direction: 'ltr' });
+      var s = sv('svg', { viewBox: '0 0 ' + W + ' ' + H, width: W, height: H, class: 'tiles ' + cls, direction: 'ltr' });
       var list = [];
       codes.forEach(function (c) {
         var v = counts[c] || 0, k = step(v), x = layout[c][0] * (S + G), y = layout[c][1] * (S + G);
@@ -233,8 +233,8 @@
       root.appendChild(el('section', { class: 'maps', 'aria-labelledby': 'tw-maps' }, [
         el('h2', { id: 'tw-maps', text: t('report.maps') }),
         el('div', { class: 'map-row' }, [
-          tiles(t('report.map.ps'), 'report.map.what.ps', PS_TILES, st.active_links_by_governorate || {}, ps),
-          tiles(t('report.map.uk'), 'report.map.what.uk', UK_TILES, st.active_links_by_region || {}, ps)])]));
+          tiles('ps', t('report.map.ps'), 'report.map.what.ps', PS_TILES, st.active_links_by_governorate || {}, ps),
+          tiles('uk', t('report.map.uk'), 'report.map.what.uk', UK_TILES, st.active_links_by_region || {}, ps)])]));
       var und = st.active_links_undated || {};
       root.appendChild(el('section', { class: 'trend-sec', 'aria-labelledby': 'tw-trend' }, [
         el('h2', { id: 'tw-trend', text: t('report.trend') }),
