@@ -64,9 +64,10 @@
       return Object.keys(m || {}).map(function (k) { return { k: k, v: m[k] }; });
     }
     function byCount(a, b) { return b.v - a.v || (a.k < b.k ? -1 : 1); }
-    function table(cls, caption, heads, rows, extraHead) {
+    /* numeric: every column but the first holds numbers (aligned to the end). */
+    function table(cls, caption, heads, rows, extraHead, numeric) {
       var thead = el('thead', {}, (extraHead ? [extraHead] : []).concat([
-        el('tr', {}, heads.map(function (h, i) { return el('th', { scope: 'col', class: i ? 'n' : null, text: h }); }))]));
+        el('tr', {}, heads.map(function (h, i) { return el('th', { scope: 'col', class: i && numeric ? 'n' : null, text: h }); }))]));
       /* Wide tables scroll on a phone rather than widen the page (and can
        * take focus, so that a keyboard scrolls them too). */
       return el('div', { class: 'scroll', tabindex: '0' }, [el('table', { class: cls }, [caption ? el('caption', { text: caption }) : null, thead, el('tbody', {}, rows)])]);
@@ -77,7 +78,7 @@
     /* The figures of a chart as a table, for those who cannot see it. */
     function alt(heads, list) {
       return el('details', { class: 'alt-table' }, [el('summary', { text: t('report.table.alt') }),
-        table('figures', null, heads, numRows(list))]);
+        table('figures', null, heads, numRows(list), null, true)]);
     }
     function figure(cls, title, desc, svg, altTable) {
       var tid = id('t'), did = id('d');
@@ -258,7 +259,7 @@
         table('country-table', t('report.countries.caption'), [t('report.col.country'), t('report.col.places'), t('report.col.activelinks')],
           crow.map(function (r) {
             return el('tr', {}, [el('td', { dir: 'auto', text: r.label }), el('td', { class: 'n', text: num(r.p) }), el('td', { class: 'n', text: num(r.a) })]);
-          }))]));
+          }), null, true)]));
       var govs = el('section', { class: 'govs', 'aria-labelledby': 'tw-govs' }, [
         el('h2', { id: 'tw-govs', text: t('report.govs') }), el('p', { text: t('report.govs.intro') })]);
       (d.governorates || []).forEach(function (g) { govs.appendChild(governorate(g)); });
