@@ -288,6 +288,20 @@ int tw_cli_send(tw_cli *cli, tw_arena *a, const char *op, const tw_val *args)
     return rc;
 }
 
+/* The end of a call: the result, or the refusal printed and the daemon's
+ * error response kept for the caller. */
+static int answer(int rc, const tw_val *resp, const char *err, tw_val *result, tw_val *errresp)
+{
+    if (rc != 0) {
+        if (errresp) *errresp = *resp;
+        tw_cli_fail("%s", err);
+        return rc;
+    }
+    const tw_val *r = tw_v_get(resp, "result");
+    *result = r ? *r : tw_v_nil();
+    return 0;
+}
+
 int tw_cli_recv(tw_cli *cli, tw_arena *a, const char *op, tw_buf *body, tw_val *result,
                 tw_val *errresp)
 {
@@ -300,14 +314,7 @@ int tw_cli_recv(tw_cli *cli, tw_arena *a, const char *op, tw_buf *body, tw_val *
         return TW_EINVAL;
     }
     rc = tw_conn_recv(cli->conn, a, op, body, &resp, err, sizeof err);
-    if (rc != 0) {
-        if (errresp) *errresp = resp;
-        tw_cli_fail("%s", err);
-        return rc;
-    }
-    const tw_val *r = tw_v_get(&resp, "result");
-    *result = r ? *r : tw_v_nil();
-    return 0;
+    return answer(rc, &resp, err, result, errresp);
 }
 
 /* The refusal twind gives a connection over its user's cap. */
@@ -343,12 +350,5 @@ int tw_cli_call(tw_cli *cli, tw_arena *a, const char *op, const tw_val *args,
         cli->conn = NULL;
         usleep(TW_CLI_BUSY_RETRY_MS * 1000u);
     }
-    if (rc != 0) {
-        if (errresp) *errresp = resp;
-        tw_cli_fail("%s", err);
-        return rc;
-    }
-    const tw_val *r = tw_v_get(&resp, "result");
-    *result = r ? *r : tw_v_nil();
-    return 0;
+    return answer(rc, &resp, err, result, errresp);
 }

@@ -78,9 +78,12 @@ entries() { twin "$1" digest | field entries; }
 
 HUB_PORT=$(free_port)
 HUB=127.0.0.1:$HUB_PORT
+# Each node serves its web interface on a port of its own (the default,
+# 8427, would go to the first node only).
+HUB_HTTP=127.0.0.1:$(free_port)
 
 step "Starting the hub (national twinning network hub), listening on $HUB"
-start hub --listen "$HUB"
+start hub --listen "$HUB" --http "$HUB_HTTP"
 twin hub status || fail "twin status (hub)"
 
 step "The hub lists the groups, places and links it knows of ($(basename "$SAMPLE"))"
@@ -101,7 +104,7 @@ CODE1=$(twin hub invite --expires 1h) || fail "twin invite (hub)"
 echo "$CODE1"
 
 step "Starting the Camden association; it joins with the code and dials the hub"
-start camden
+start camden --http "127.0.0.1:$(free_port)"
 twin camden join "$CODE1" --name "Camden Abu Dis Friendship Association" || fail "twin join (camden)"
 CAMDEN_KEY=$(twin camden status | field node)
 
@@ -112,7 +115,7 @@ twin camden status | grep '^admission'
 
 step "Camden invites the Abu Dis committee (the hub's address), which joins"
 CODE2=$(twin camden invite --address "$HUB" --expires 1h) || fail "twin invite (camden)"
-start abu-dis
+start abu-dis --http "127.0.0.1:$(free_port)"
 twin abu-dis join "$CODE2" --name "Abu Dis Twinning Committee" || fail "twin join (abu-dis)"
 ABUDIS_KEY=$(twin abu-dis status | field node)
 case $CAMDEN_KEY$ABUDIS_KEY in twk_*twk_*) ;; *) fail "cannot read the node keys from twin status" ;; esac
@@ -167,6 +170,10 @@ step "twin stats"
 twin hub stats || fail "twin stats"
 step "twin peers"
 twin hub peers || fail "twin peers"
+
+step "The hub's web interface, for volunteers who do not use a terminal"
+twin hub ui --no-open 2>/dev/null | sed 's/#.*/#<one-time token>/' ||
+    echo "(twin ui: see twin ui --help)"
 
 step "Stopping the three nodes (SIGTERM by pid)"
 for n in $NODES; do

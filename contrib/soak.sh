@@ -69,13 +69,18 @@ timeout $((SOAK_SECONDS + 30)) $E --bind 127.0.1.1 --addrs 125 --mode hold --cou
     --hold "$SOAK_SECONDS" --reopen-ms 200 >"$F/hold.out" 2>&1 &
 HOLD=$!
 tw_track "$HOLD"
-# ---- control-socket pipelining (issue 11, another engineer's part): when
-# ---- tests/tools/ctlpoke.py has a --pipeline mode, it runs here against n1.
-if grep -q -- '--pipeline' tests/tools/ctlpoke.py 2>/dev/null; then
-    attacker pipeline python3 tests/tools/ctlpoke.py --socket "$(tw_dir n1)/twind.sock" --pipeline
-else
-    echo "  control-socket pipelining: ctlpoke.py has no --pipeline mode on this branch; not run"
-fi
+# A local client that pipelines 150 list requests and never reads the
+# answers, on a connection it keeps open 20 s, again and again; and a
+# member with a valid key pushing records the schema refuses (peer
+# records in other slots, 300 versions of its own, an unknown kind at the
+# depth limit).
+attacker pipeline python3 tests/tools/ctlpoke.py "$(tw_dir n1)/twind.sock" \
+    pipeline 150 '{"v": 1, "op": "list", "args": {"limit": 10000}}' sleep 20
+PROPGEN=$(tw_tool propgen) || exit 1
+SEEDH=5eed5eed5eed5eed5eed5eed5eed5eed5eed5eed5eed5eed5eed5eed5eed5eed
+"$PROPGEN" hostile --seed "$SEEDH" --netkey-file "$NK" --out "$F/hostile.bundle" --versions 300 --slots 40 \
+    --addrs "0.0.0.0:9,127.0.0.1:9" >/dev/null
+attacker member $E --netkey-file "$NK" --seed "$SEEDH" --mode push-bundle --file "$F/hostile.bundle" --wait 2
 
 # Honest traffic and samples until the deadline.
 PEAK_RSS=0
@@ -124,7 +129,7 @@ sort -n "$F/lat" | awk -v missed="$MISSED" '
 LOGB=$(( $(wc -c <"$LOG1") - LOG0 ))
 echo "  n1 log at level info: $LOGB bytes in $SOAK_SECONDS s ($(( LOGB / (SOAK_SECONDS > 0 ? SOAK_SECONDS : 1) )) bytes/s), $(wc -l <"$LOG1") lines"
 echo "  summary lines (refusals counted): $(grep -c 'in the last' "$LOG1"); misbehaved: $(grep -c misbehaved "$LOG1"); withheld: $(grep -c 'no answer to a WANT' "$LOG1")"
-for a in replay offer-a offer-b unsent withhold leave wrongkey pipeline; do
+for a in replay offer-a offer-b unsent withhold leave wrongkey pipeline member; do
     [ -f "$F/$a.runs" ] && echo "  attacker $a: $(cat "$F/$a.runs") runs; last: $(tr '\n' ' ' <"$F/$a.last" | cut -c1-160)"
 done
 echo "  hold: $(tr '\n' ' ' <"$F/hold.out")"

@@ -76,19 +76,6 @@ static void emit(int l, const char *module, const char *msg)
     }
 }
 
-void tw_log(int l, const char *module, const char *fmt, ...)
-{
-    if (l > level) return;
-    char msg[TW_LOG_LINE_MAX];
-    va_list ap;
-    va_start(ap, fmt);
-    format(msg, sizeof msg, fmt, ap);
-    va_end(ap);
-    pthread_mutex_lock(&lock);
-    emit(l, module, msg);
-    pthread_mutex_unlock(&lock);
-}
-
 /* Ends k's window: the summary if anything was dropped.  Lock held. */
 static void close_window(lkey *k, uint64_t now)
 {
@@ -125,14 +112,12 @@ static lkey *find_key(const char *key, uint64_t now)
     return k;
 }
 
-void tw_log_limited(int l, const char *module, const char *key, const char *fmt, ...)
+/* One line, limited under key (NULL: not limited). */
+static void vlog(int l, const char *module, const char *key, const char *fmt, va_list ap)
 {
     if (l > level) return;
     char msg[TW_LOG_LINE_MAX];
-    va_list ap;
-    va_start(ap, fmt);
     format(msg, sizeof msg, fmt, ap);
-    va_end(ap);
     pthread_mutex_lock(&lock);
     if (!key) {
         emit(l, module, msg);
@@ -160,6 +145,22 @@ void tw_log_limited(int l, const char *module, const char *key, const char *fmt,
         k->last[n] = 0;
     }
     pthread_mutex_unlock(&lock);
+}
+
+void tw_log(int l, const char *module, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vlog(l, module, NULL, fmt, ap);
+    va_end(ap);
+}
+
+void tw_log_limited(int l, const char *module, const char *key, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vlog(l, module, key, fmt, ap);
+    va_end(ap);
 }
 
 void tw_log_flush(int force)

@@ -84,17 +84,12 @@ struct conn {
     int quiet;                    /* a refusal logged once and then counted (Q_*), or Q_NONE */
 };
 
-/* Refusals an attacker can repeat at will: the first of each kind in a
- * TW_NET_SUMMARY_MS window is logged in full, the rest only counted, and
- * the counts are logged in one line when the window ends. */
+/* Refusals an attacker can repeat at will are logged through the daemon's
+ * one rate limiter (tw_log_limited, daemon/log.c), each kind under a key of
+ * its own: the first TW_LOG_BURST of a window in full, the rest counted in
+ * one line when the window ends. */
 enum { Q_NONE = -1, Q_PER_ADDR, Q_EVICTED, Q_BUSY, Q_MSG1, Q_WRONG_KEY, Q_COUNT };
-static const char *const q_what[Q_COUNT] = {
-    "refused at the per-address limit of unauthenticated connections",
-    "dropped as the oldest unauthenticated connection (slots full)",
-    "closed at the short handshake deadline (slots under pressure)",
-    "handshake message 1 not answered (replayed or misdated)",
-    "handshake failed (wrong network key or corrupted message)",
-};
+static const char *const q_key[Q_COUNT] = { "net.busy", "net.evicted", "net.deadline", "net.msg1", "net.wrong_key" };
 
 struct tw_net {
     tw_node *node;
@@ -134,8 +129,6 @@ struct tw_net {
     /* Addresses that completed a handshake: TW_UNAUTH_RESERVED of the
      * unauthenticated slots are theirs when strangers fill the others. */
     struct { char ip[64]; uint64_t at; } authed[TW_AUTH_ADDRS_MAX];
-    unsigned long qcount[Q_COUNT];
-    uint64_t qsince;
     bool trim_due;                /* a large engine was freed: give the heap back */
     unsigned open_handles;
     bool stopping;
@@ -394,11 +387,9 @@ static void conn_close(conn *c, int code, const char *reason)
     tw_net *net = c->net;
     if (c->state == C_ESTABLISHED)
         tw_info("net", "%s (%s): connection closed: %s", c->remote, c->fpr, reason);
-    else if (c->quiet > Q_NONE && net->qcount[c->quiet]++ > 0)
-        tw_debug("net", "%s: connection closed during %s: %s", c->remote, cstate_name[c->state], reason);
     else
-        tw_info("net", "%s: connection closed during %s: %s%s", c->remote, cstate_name[c->state], reason,
-                c->quiet > Q_NONE ? " (more like it are counted)" : "");
+        tw_log_limited(TW_LOG_INFO, "net", c->quiet > Q_NONE ? q_key[c->quiet] : code == TW_EBUSY ? "net.busy" : NULL,
+                       "%s: connection closed during %s: %s", c->remote, cstate_name[c->state], reason);
     if (c->pa) {
         paddr *pa = c->pa;
         pa->c = NULL;
@@ -1128,21 +1119,6 @@ static void withheld(conn *c, const tw_sync_progress *p)
     conn_close(c, TW_ETIMEOUT, why);
 }
 
-/* The counts of the refusals logged once (Q_*) in the window that ended. */
-static void log_summary(tw_net *net, uint64_t now)
-{
-    char line[600];
-    size_t o = 0;
-    if (now - net->qsince < TW_NET_SUMMARY_MS) return;
-    for (int q = 0; q < Q_COUNT; q++) {
-        if (net->qcount[q] > 1 && o < sizeof line)
-            o += (size_t)snprintf(line + o, sizeof line - o, "%s%lu %s", o ? "; " : "", net->qcount[q], q_what[q]);
-        net->qcount[q] = 0;
-    }
-    if (o) tw_info("net", "in the last %llu s: %s", (unsigned long long)((now - net->qsince + 500) / 1000), line);
-    net->qsince = now;
-}
-
 static void on_tick(uv_timer_t *t)
 {
     tw_net *net = t->data;
@@ -1204,7 +1180,6 @@ static void on_tick(uv_timer_t *t)
     if (now - n->last_request_ms >= TW_TRIM_IDLE_MS && tw_store_maybe_trim(n->store)) malloc_trim(0);
     else if (net->trim_due) malloc_trim(0);
     net->trim_due = false;
-    log_summary(net, now);
     unsigned out = count_state(net, C_ESTABLISHED, 1) + count_state(net, C_HANDSHAKE, 1) + count_state(net, C_CONNECTING, 1);
     for (size_t i = 0; i < net->naddrs && out < n->cfg.outbound_target; i++) {
         paddr *pa = &net->addrs[i];
@@ -1661,7 +1636,6 @@ int tw_net_start(tw_node *n, char *err, size_t errlen)
     int rc;
     if (!net) { snprintf(err, errlen, "out of memory"); return TW_ENOMEM; }
     net->node = n;
-    net->qsince = tw_now_ms();
     n->net = net;
     tw_buf_init(&net->zout);
     net->zc = ZSTD_createCCtx();

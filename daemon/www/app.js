@@ -79,6 +79,12 @@
     if (v && typeof v === 'object') return JSON.stringify(v);
     return String(v);
   }
+  /* A schema help text in the page's language: help.KIND or help.KIND.FIELD
+   * of the translation file, else the schema's own (English) text. */
+  function helpText(key, fallback) {
+    var k = 'help.' + key;
+    return Object.prototype.hasOwnProperty.call(strings, k) ? strings[k] : fallback;
+  }
   function enumText(v) {
     var k = 'enum.' + v;
     return Object.prototype.hasOwnProperty.call(strings, k) ? strings[k] : v;
@@ -230,9 +236,9 @@
       c = el('input', { id: id, name: f.name, type: type, dir: 'auto', 'aria-describedby': desc, required: f.required,
         min: f.type === 'uint' ? '0' : null, value: value === undefined ? '' : String(value) });
     }
-    var hint = f.help + (f.type === 'list' ? ' ' + t('form.oneperline') : '') + (f.type === 'date' ? ' ' + t('form.date') : '');
+    var hint = helpText(kind + '.' + f.name, f.help) + (f.type === 'list' ? ' ' + t('form.oneperline') : '') + (f.type === 'date' ? ' ' + t('form.date') : '');
     return el('div', { class: 'field' }, [
-      el('label', { for: id }, [fieldLabel(kind, f.name) + (f.required ? ' *' : ''), el('span', { class: 'hint', id: 'h-' + f.name, lang: 'en', dir: 'ltr', text: hint })]),
+      el('label', { for: id }, [fieldLabel(kind, f.name) + (f.required ? ' *' : ''), el('span', { class: 'hint', id: 'h-' + f.name, text: hint })]),
       c,
       el('p', { class: 'error', id: 'e-' + f.name, dir: 'auto', 'aria-live': 'polite' })
     ]);
@@ -306,7 +312,7 @@
           }
         });
       } }, fields.concat([top, done, el('div', { class: 'actions' }, [el('button', { type: 'submit', id: 'publish', text: t('form.publish') })])]));
-      show([el('p', { lang: 'en', dir: 'ltr', class: 'hint', text: ks.help }), form], t('mine.new.' + kind));
+      show([el('p', { class: 'hint', text: helpText(kind, ks.help) }), form], t('mine.new.' + kind));
     });
   }
 
@@ -357,6 +363,174 @@
     ], t('nav.bundles'));
   }
 
+  /* ------------------------------------------ members and invitations
+   * The members op's list with a vouch form and a revoke that asks first,
+   * naming the organisation; invitations (invite) and, on a node of no
+   * network yet, joining one (join).  An invitation code holds the network
+   * key: it is shown once, in a read-only field, and kept nowhere else (not
+   * in the address, localStorage or the console). */
+  var INVITE_MAX_S = 7776000;   /* TW_INVITE_TTL_MAX_S, 90 days: the node checks it too */
+  function fingerprint(key) { return String(key || '').slice(4, 14); }
+  /* A read-only field with a copy button: the clipboard where the browser
+   * allows it, else the text is selected for Ctrl+C. */
+  function copyField(id, label, value, multi) {
+    var f = el(multi ? 'textarea' : 'input', { id: id, readonly: true, dir: 'ltr', spellcheck: 'false', autocomplete: 'off',
+      class: 'key copy', 'aria-describedby': id + '-said' });
+    f.value = value;
+    var said = el('p', { id: id + '-said', class: 'hint', 'aria-live': 'polite' });
+    var b = el('button', { type: 'button', class: 'plain', id: id + '-copy', text: t('mem.copy'), onclick: function () {
+      var sel = function () { f.focus(); f.select(); said.textContent = t('mem.selected'); };
+      if (navigator.clipboard && navigator.clipboard.writeText)
+        navigator.clipboard.writeText(f.value).then(function () { said.textContent = t('mem.copied'); }, sel);
+      else sel();
+    } });
+    return el('div', { class: 'field' }, [el('label', { for: id, text: label }), f, el('div', { class: 'actions' }, [b]), said]);
+  }
+  function memberRows(m, self, confirmBox) {
+    return m.members.map(function (x) {
+      var who = x.name || fingerprint(x.key);
+      var act = x.key === self || x.role === 'root' ? '' : el('button', { type: 'button', class: 'danger', text: t('mem.revoke'),
+        'aria-label': t('mem.revoke') + ' ' + who, 'data-key': x.key, onclick: function () { askRevoke(x, confirmBox); } });
+      return el('tr', {}, [
+        el('td', {}, [el('span', { class: 'key', title: x.key, text: fingerprint(x.key) })]),
+        el('td', {}, [utext(x.name)]),
+        el('td', { text: t('mem.role.' + x.role) }),
+        el('td', { text: String(x.depth) }),
+        el('td', {}, x.voucher ? [utext(x.voucher_name || fingerprint(x.voucher))] : [t('mem.none')]),
+        el('td', { text: x.since ? fmtTime(x.since) : t('mem.none') }),
+        el('td', {}, [act])
+      ]);
+    });
+  }
+  /* The confirmation step: a region naming the organisation, focus moved to it. */
+  function askRevoke(x, box) {
+    var who = x.name || fingerprint(x.key);
+    box.textContent = '';
+    var yes = el('button', { type: 'button', class: 'danger', id: 'revoke-yes', text: t('mem.revokeyes', { name: who }), onclick: function () {
+      yes.disabled = true;
+      api('revoke', { key: x.key }).then(function (r) {
+        if (!r.ok) { box.textContent = ''; box.appendChild(failure(r)); return; }
+        pageMembers(t('mem.revoked', { name: who }) + (r.result.note ? ' ' + r.result.note : ''));
+      });
+    } });
+    box.appendChild(el('div', { class: 'warn', role: 'group', 'aria-labelledby': 'revoke-q' }, [
+      el('p', { id: 'revoke-q', dir: 'auto', text: t('mem.revokeq', { name: who }) }),
+      el('p', { text: t('mem.revokewhat') }),
+      el('div', { class: 'actions' }, [yes, el('button', { type: 'button', class: 'plain', id: 'revoke-no', text: t('mem.cancel'),
+        onclick: function () { box.textContent = ''; } })])
+    ]));
+    yes.focus();
+  }
+  function vouchForm() {
+    var res = el('div', { id: 'vouch-result', 'aria-live': 'polite' });
+    var key = el('input', { id: 'v-key', name: 'key', required: true, dir: 'ltr', spellcheck: 'false', autocomplete: 'off', 'aria-describedby': 'h-v-key' });
+    var name = el('input', { id: 'v-name', name: 'name', required: true, dir: 'auto', 'aria-describedby': 'h-v-name' });
+    var role = el('select', { id: 'v-role', name: 'role' }, ['member', 'hub'].map(function (r) { return el('option', { value: r, text: t('mem.role.' + r) }); }));
+    return el('form', { id: 'vouch', novalidate: true, onsubmit: function (ev) {
+      ev.preventDefault();
+      res.textContent = '';
+      var k = key.value.trim(), n = name.value.trim();
+      if (!/^twk_[a-z0-9]+$/.test(k) || !n) { res.appendChild(el('p', { class: 'error', role: 'alert', text: t('mem.vouchbad') })); return; }
+      api('vouch', { key: k, name: n, role: role.value }).then(function (r) {
+        if (!r.ok) { res.appendChild(failure(r)); return; }
+        pageMembers(t(r.result.admitted ? 'mem.vouched' : 'mem.vouchednot', { name: n }) + (r.result.note ? ' ' + r.result.note : ''));
+      });
+    } }, [
+      el('label', { for: 'v-key' }, [t('mem.key') + ' *', el('span', { class: 'hint', id: 'h-v-key', text: t('mem.keyhint') })]), key,
+      el('label', { for: 'v-name' }, [t('mem.name') + ' *', el('span', { class: 'hint', id: 'h-v-name', text: t('mem.namehint') })]), name,
+      el('label', { for: 'v-role', text: t('mem.role') }), role,
+      el('div', { class: 'actions' }, [el('button', { type: 'submit', id: 'vouch-go', text: t('mem.vouch') })]), res
+    ]);
+  }
+  function inviteForm() {
+    var res = el('div', { id: 'invite-result', 'aria-live': 'polite' });
+    var exp = el('select', { id: 'i-exp', name: 'expires' }, [['1800', 'mem.exp30m'], ['43200', 'mem.exp12h'], ['604800', 'mem.exp7d'], ['custom', 'mem.expcustom']]
+      .map(function (o) { return el('option', { value: o[0], selected: o[0] === '604800', text: t(o[1]) }); }));
+    var num = el('input', { id: 'i-num', type: 'number', min: '1', value: '3', 'aria-describedby': 'h-i-num' });
+    var unit = el('select', { id: 'i-unit' }, [['60', 'mem.minutes'], ['3600', 'mem.hours'], ['86400', 'mem.days']]
+      .map(function (o) { return el('option', { value: o[0], selected: o[0] === '86400', text: t(o[1]) }); }));
+    var custom = el('div', { class: 'filters', hidden: true }, [
+      el('div', {}, [el('label', { for: 'i-num' }, [t('mem.expnum'), el('span', { class: 'hint', id: 'h-i-num', text: t('mem.expmax') })]), num]),
+      el('div', {}, [el('label', { for: 'i-unit', text: t('mem.expunit') }), unit])]);
+    exp.addEventListener('change', function () { custom.hidden = exp.value !== 'custom'; });
+    var addr = el('input', { id: 'i-addr', name: 'address', dir: 'ltr', spellcheck: 'false', 'aria-describedby': 'h-i-addr' });
+    return el('form', { id: 'invite', novalidate: true, onsubmit: function (ev) {
+      ev.preventDefault();
+      res.textContent = '';
+      var s = exp.value === 'custom' ? Number(num.value) * Number(unit.value) : Number(exp.value), args = { expires_s: s };
+      if (!Number.isInteger(s) || s < 1 || s > INVITE_MAX_S) { res.appendChild(el('p', { class: 'error', role: 'alert', text: t('mem.expbad') })); return; }
+      if (addr.value.trim()) args.address = addr.value.trim();
+      api('invite', args).then(function (r) {
+        if (!r.ok) { res.appendChild(failure(r)); return; }
+        var c = r.result;
+        res.appendChild(el('p', { class: 'warn', role: 'alert', text: t('mem.private') }));
+        res.appendChild(copyField('i-code', t('mem.code'), c.code, true));
+        res.appendChild(kv([[t('mem.expires'), fmtTime(c.expires * 1000)], [t('mem.address'), el('span', { class: 'key', text: c.address })]]));
+        if (c.root_created) res.appendChild(el('p', { text: t('mem.nowroot') }));
+        if (c.note) res.appendChild(el('p', { class: 'warn', lang: 'en', dir: 'ltr', text: c.note }));
+        document.getElementById('i-code').focus();
+      });
+    } }, [
+      el('label', { for: 'i-exp', text: t('mem.expiry') }), exp, custom,
+      el('label', { for: 'i-addr' }, [t('mem.address'), el('span', { class: 'hint', id: 'h-i-addr', text: t('mem.addrhint') })]), addr,
+      el('div', { class: 'actions' }, [el('button', { type: 'submit', id: 'invite-go', text: t('mem.invite') })]), res
+    ]);
+  }
+  function joinForm() {
+    var res = el('div', { id: 'join-result', 'aria-live': 'polite' });
+    var code = el('textarea', { id: 'j-code', name: 'code', required: true, dir: 'ltr', spellcheck: 'false', autocomplete: 'off', 'aria-describedby': 'h-j-code' });
+    var name = el('input', { id: 'j-name', name: 'name', dir: 'auto', 'aria-describedby': 'h-j-name' });
+    return el('form', { id: 'join', novalidate: true, onsubmit: function (ev) {
+      ev.preventDefault();
+      res.textContent = '';
+      if (!code.value.trim()) { res.appendChild(el('p', { class: 'error', role: 'alert', text: t('mem.nocode') })); return; }
+      var args = { code: code.value };
+      if (name.value.trim()) args.name = name.value.trim();
+      api('join', args).then(function (r) {
+        if (!r.ok) { res.appendChild(failure(r)); return; }
+        var j = r.result;
+        code.value = '';
+        res.appendChild(el('p', { class: 'ok', role: 'status', text: t('mem.joined') }));
+        res.appendChild(kv([[t('mem.network'), el('span', { class: 'key', text: j.network })],
+          [t('mem.inviter'), el('span', { class: 'key', text: fingerprint(j.inviter) })]]));
+        res.appendChild(copyField('j-key', t('mem.yourkey'), j.key, false));
+        res.appendChild(el('p', { text: t('mem.sendthis') }));
+        res.appendChild(copyField('j-send', t('mem.send'), j.send, true));
+        if (j.note) res.appendChild(el('p', { class: 'warn', lang: 'en', dir: 'ltr', text: j.note }));
+        document.getElementById('j-send').focus();
+      });
+    } }, [
+      el('label', { for: 'j-code' }, [t('mem.code') + ' *', el('span', { class: 'hint', id: 'h-j-code', text: t('mem.codehint') })]), code,
+      el('label', { for: 'j-name' }, [t('mem.yourname'), el('span', { class: 'hint', id: 'h-j-name', text: t('mem.yournamehint') })]), name,
+      el('div', { class: 'actions' }, [el('button', { type: 'submit', id: 'join-go', text: t('mem.join') })]), res
+    ]);
+  }
+  function pageMembers(said) {
+    api('members').then(function (m) {
+      var out = [];
+      if (!m.ok) { show([failure(m)], t('nav.members')); return; }
+      if (said) out.push(el('p', { class: 'ok', role: 'status', dir: 'auto', text: said }));
+      var mine = m.result.members.filter(function (x) { return x.key === me; })[0];
+      if (!m.result.open) out.push(el('p', { id: 'my-admission', text: mine ? t('mem.me', { role: t('mem.role.' + mine.role), depth: mine.depth }) : t('mem.menot') }));
+      var box = el('div', { id: 'revoke-confirm' });
+      if (m.result.open) out.push(el('p', { text: t('mem.open') }));
+      else {
+        /* On a phone the table scrolls sideways: a region the keyboard can scroll. */
+        var tb = table([t('mem.fingerprint'), t('mem.name'), t('mem.role'), t('mem.depth'), t('mem.voucher'), t('mem.since'), t('mine.actions')],
+          memberRows(m.result, me, box));
+        tb.setAttribute('tabindex', '0');
+        tb.setAttribute('role', 'region');
+        tb.setAttribute('aria-label', t('mem.list'));
+        tb.id = 'member-list';
+        out.push(tb, box);
+      }
+      if (!m.result.open) out.push(el('h2', { text: t('mem.vouchtitle') }), el('p', { text: t('mem.vouchhint') }), vouchForm());
+      out.push(el('h2', { text: t('mem.invitetitle') }), el('p', { text: t(m.result.open ? 'mem.invitehintopen' : 'mem.invitehint') }), inviteForm());
+      if (m.result.open) out.push(el('h2', { text: t('mem.jointitle') }), el('p', { text: t('mem.joinhint') }), joinForm());
+      show(out, t('nav.members'));
+    });
+  }
+
   /* The hub report: drawn by report.js from the report op's answer, as in
    * the file twin report --html writes. */
   function pageReport() {
@@ -388,6 +562,7 @@
     else if (parts[0] === 'record') pageRecord(parts[1] || '');
     else if (parts[0] === 'mine') pageMine();
     else if (parts[0] === 'bundles') pageBundles();
+    else if (parts[0] === 'members') pageMembers();
     else if (parts[0] === 'report') pageReport();
     else if (parts[0] === 'publish') pagePublish(parts[1] || '', parts[2] ? decodeURIComponent(parts[2]) : '');
     else pageNode();

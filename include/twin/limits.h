@@ -114,7 +114,6 @@
 #define TW_RESUME_PEERS_MAX    64u      /* peers whose unfinished fetches are kept */
 #define TW_RESUME_IDS_MAX      65536u   /* ids kept per peer to resume with */
 #define TW_RESUME_IDS_TOTAL_MAX 262144u /* ids kept to resume with, all peers together (8 MiB) */
-#define TW_NET_SUMMARY_MS      10000u   /* repeated refusals of one kind are logged once, then counted this long */
 #define TW_LISTEN_BACKLOG      128u     /* listen backlog of the peer socket */
 #define TW_INGEST_JOBS_MAX     128u     /* verification jobs waiting before peers are no longer read */
 #define TW_RECHECK_CONNECTED_MS 10000u  /* a known address of a connected peer is looked at again after this */

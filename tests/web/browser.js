@@ -245,7 +245,8 @@ async function main() {
 
     // ---- delete with confirmation (dismissed, then accepted)
     await page.evaluate(() => { location.hash = '#mine'; });
-    await waitText(page, 'main table', 'Abu Dis');
+    // Not 'main table': the registry's table, still shown, holds Abu Dis too.
+    await page.waitForSelector('main table button.danger[aria-label*="abu-dis"]', { timeout: WAIT });
     let dialogs = 0;
     page.once('dialog', (d) => { dialogs++; d.dismiss(); });
     await page.click('main table button.danger[aria-label*="abu-dis"]');
