@@ -549,7 +549,20 @@ static int write_html(const char *path, const tw_val *res, const char *lang)
     put_json_inline(&b, j.p, j.len);
     static const char str[] = "</script>\n<script type=\"application/json\" id=\"tw-report-strings\">";
     tw_buf_put(&b, str, sizeof str - 1);
-    put_json_inline(&b, tr->data, tr->len);
+    /* Only the strings report.js uses: its own block, the schema's values
+     * in words, yes. */
+    tw_val used;
+    if ((rc = tw_v_map(&a, &used, strings.len))) goto internal;
+    used.len = 0;
+    for (uint32_t i = 0; i < strings.len; i++) {
+        const tw_kv *e = &strings.v.map[i];
+        if (e->k.type == TW_STR && ((e->k.len > 7 && memcmp(e->k.v.s, "report.", 7) == 0) ||
+                                    (e->k.len > 5 && memcmp(e->k.v.s, "enum.", 5) == 0) || tw_v_is_str(&e->k, "yes")))
+            used.v.map[used.len++] = *e;
+    }
+    tw_buf_reset(&j);
+    if ((rc = tw_json_write(&j, &used, 0))) goto internal;
+    put_json_inline(&b, j.p, j.len);
     tw_buf_put(&b, "</script>\n<script>\n", 19);
     if ((rc = put_raw(&b, js, "</script"))) goto internal;
     if ((rc = tw_buf_put(&b, "</script>\n</body>\n</html>\n", 26))) goto internal;
