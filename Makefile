@@ -87,7 +87,9 @@ $(LIBCLIENT): $(CLIENT_OBJ)
 $(B)/twind: $(B)/daemon/main.o $(LIBDAEMON) $(LIBCLIENT) $(LIBPROTO)
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
-$(B)/twin: $(B)/client/main.o $(LIBCLIENT) $(LIBPROTO)
+# twin takes the report page's files (report.js, report.css, translations)
+# for twin report --html.
+$(B)/twin: $(B)/client/main.o $(LIBCLIENT) $(LIBPROTO) $(B)/gen/www.o
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 

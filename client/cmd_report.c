@@ -5,11 +5,13 @@
  * self-contained HTML page (inline CSS and SVG, no external asset) that a
  * hub can mail or print.
  */
+#include <errno.h>
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "cli.h"
 #include "csv.h"
@@ -17,6 +19,8 @@
 #include "twin/err.h"
 #include "twin/keytext.h"
 #include "twin/schema.h"
+#include "json.h"
+#include "www.h"
 
 /* (the limits are in include/twin/limits.h) */
 
@@ -415,6 +419,12 @@ out:
 
 /* ---------------------------------------------------------------- HTML */
 
+/* The page is drawn by the web interface's own renderer (daemon/www/
+ * report.js and report.css, compiled into twin as into twind), so the file
+ * and the interface's report page say the same thing in the same words;
+ * the file holds the renderer, the translations of its language and the
+ * report op's answer inline, and makes no request of any kind. */
+
 static void html_esc(tw_buf *b, const char *s, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
@@ -428,233 +438,146 @@ static void html_esc(tw_buf *b, const char *s, size_t n)
     }
 }
 
-static void hput(tw_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void hput(tw_buf *b, const char *fmt, ...)
+static const tw_www_file *www_file(const char *path)
 {
-    char tmp[2048];
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(tmp, sizeof tmp, fmt, ap);
-    va_end(ap);
-    if (n > 0) tw_buf_put(b, tmp, (size_t)n < sizeof tmp ? (size_t)n : sizeof tmp - 1);
+    for (size_t i = 0; i < tw_www_nfiles; i++)
+        if (strcmp(tw_www_files[i].path, path) == 0) return &tw_www_files[i];
+    return NULL;
 }
 
-/* The name of a code in a table of codes (names only in the page; the
- * Arabic name too where the list has one and arabic is set), else the key. */
-static void html_key(tw_buf *b, const char *table, const char *k, size_t kl, bool arabic)
+/* JSON inside <script type="application/json">: '<' only occurs in its
+ * strings, where \u003c means the same, so no "</script" or "<!--" can end
+ * the element early. */
+static void put_json_inline(tw_buf *b, const unsigned char *p, size_t n)
 {
-    const tw_code *c = table && code_table(table, strlen(table)) ? tw_code_lookup(k, kl) : NULL;
-    if (!c) { html_esc(b, k, kl); return; }
-    html_esc(b, c->name, strlen(c->name));
-    if (arabic && c->name_ar) {
-        hput(b, " <span lang=\"ar\" dir=\"rtl\">");
-        html_esc(b, c->name_ar, strlen(c->name_ar));
-        hput(b, "</span>");
-    }
-}
-
-/* A horizontal bar chart of a count table, as inline SVG; table names the
- * count table, for showing codes by their names. */
-static void html_chart(tw_buf *b, const char *title, const char *table, const tw_val *m, bool by_count)
-{
-    size_t n;
-    kc *p = table_pairs(m, &n);
-    hput(b, "<section><h3>");
-    html_esc(b, title, strlen(title));
-    hput(b, "</h3>\n");
-    if (!n) { hput(b, "<p class=\"none\">(none)</p></section>\n"); free(p); return; }
-    if (by_count)
-        for (size_t i = 1; i < n; i++)       /* insertion sort: largest first, stable */
-            for (size_t j = i; j > 0 && p[j].n > p[j - 1].n; j--) { kc x = p[j]; p[j] = p[j - 1]; p[j - 1] = x; }
-    uint64_t others = 0, max = 1;
-    size_t shown = n > TW_CLI_CHART_BARS ? TW_CLI_CHART_BARS : n;
-    for (size_t i = shown; i < n; i++) others += p[i].n;
-    for (size_t i = 0; i < shown; i++) if (p[i].n > max) max = p[i].n;
-    if (others > max) max = others;
-    size_t rows = shown + (others ? 1 : 0), bh = 22, lw = 220, cw = 600;
-    hput(b, "<svg xmlns=\"http://www.w3.org/2000/svg\" role=\"img\" width=\"%zu\" height=\"%zu\" viewBox=\"0 0 %zu %zu\">\n",
-         lw + cw + 60, rows * bh + 4, lw + cw + 60, rows * bh + 4);
-    for (size_t i = 0; i < rows; i++) {
-        const char *k = i < shown ? p[i].k : "others";
-        size_t kl = i < shown ? p[i].kl : 6;
-        uint64_t v = i < shown ? p[i].n : others;
-        double w = (double)cw * (double)v / (double)max;
-        hput(b, "<text x=\"%zu\" y=\"%zu\" text-anchor=\"end\">", lw - 6, i * bh + 16);
-        if (i < shown) html_key(b, table, k, kl, false);
-        else html_esc(b, k, kl);
-        hput(b, "</text><rect x=\"%zu\" y=\"%zu\" width=\"%.1f\" height=\"%zu\"/>"
-             "<text x=\"%.1f\" y=\"%zu\">%" PRIu64 "</text>\n", lw, i * bh + 3, w, bh - 6, lw + w + 4, i * bh + 16, v);
-    }
-    hput(b, "</svg></section>\n");
-    free(p);
-}
-
-static void html_table(tw_buf *b, const char *title, const char *table, const tw_val *m)
-{
-    size_t n;
-    kc *p = table_pairs(m, &n);
-    hput(b, "<table><caption>");
-    html_esc(b, title, strlen(title));
-    hput(b, "</caption>\n");
     for (size_t i = 0; i < n; i++) {
-        hput(b, "<tr><td>");
-        html_key(b, table, p[i].k, p[i].kl, true);
-        hput(b, "</td><td class=\"n\">%" PRIu64 "</td></tr>\n", p[i].n);
+        if (p[i] == '<') tw_buf_put(b, "\\u003c", 6);
+        else tw_buf_put(b, p + i, 1);
     }
-    if (!n) hput(b, "<tr><td class=\"none\">(none)</td><td></td></tr>\n");
-    hput(b, "</table>\n");
-    free(p);
 }
 
-/* One cell of a gaps list in the page: names, not codes or keys (a short
- * fingerprint where a record must be named); a place's Arabic name after
- * its English one. */
-static void html_cell(tw_buf *b, const char *field, const tw_val *row, const names *nm)
+/* A file of ours inside <script> or <style>: it must not hold the
+ * element's end tag (checked, as the page would break silently). */
+static int put_raw(tw_buf *b, const tw_www_file *f, const char *end)
 {
-    const tw_val *v = tw_v_get(row, field);
-    tw_buf t;
-    tw_buf_init(&t);
-    if (!strcmp(field, "subdivision")) {
-        if (!v || tw_v_is_str(v, "(none)") || tw_v_is_str(v, "(other)")) v = tw_v_get(row, "country");
-        if (v && v->type == TW_STR) html_key(b, "_by_country", v->v.s, v->len, true);
-    } else if (!strcmp(field, "name_en") || !strcmp(field, "name")) {
-        const tw_val *ar = tw_v_get(row, "name_ar");
-        if (v && v->type == TW_STR) html_esc(b, v->v.s, v->len);
-        if (ar && ar->type == TW_STR) {
-            hput(b, " <span lang=\"ar\" dir=\"rtl\">");
-            html_esc(b, ar->v.s, ar->len);
-            hput(b, "</span>");
-        }
-    } else {
-        cell_text(&t, field, v, nm);
-        html_esc(b, (const char *)t.p, t.len);
+    size_t el = strlen(end);
+    for (size_t i = 0; i + el <= f->len; i++)
+        if (strncasecmp((const char *)f->data + i, end, el) == 0) return TW_EINTERNAL;
+    return tw_buf_put(b, f->data, f->len);
+}
+
+/* The text of a key of a translation file, HTML-escaped; the key itself
+ * when the file lacks it. */
+static void put_string(tw_buf *b, const tw_val *strings, const char *key)
+{
+    const tw_val *v = tw_v_get(strings, key);
+    if (v && v->type == TW_STR) html_esc(b, v->v.s, v->len);
+    else html_esc(b, key, strlen(key));
+}
+
+/* The file is made to be published, so it holds what the page shows and
+ * nothing more: no reference to a record (a reference names its author's
+ * key, and a committee's key is not for the public) and none of the gaps'
+ * lists (the page shows their counts).  out is a copy of in (sharing its
+ * strings) without map entries keyed by a reference field, and, at the top
+ * of "gaps", without the lists. */
+enum { PUB_TOP, PUB_GAPS, PUB_INNER };
+
+static int published(tw_arena *a, const tw_val *in, tw_val *out, int where)
+{
+    static const char *const refs[] = { "place", "group", "link", "by", "command", "commands", "records",
+                                        "suggested_groups" };
+    int rc;
+    if (in->type == TW_ARR) {
+        if ((rc = tw_v_arr(a, out, in->len))) return rc;
+        for (uint32_t i = 0; i < in->len; i++)
+            if ((rc = published(a, &in->v.arr[i], &out->v.arr[i], PUB_INNER))) return rc;
+        return 0;
     }
-    tw_buf_free(&t);
-}
-
-static void html_list(tw_buf *b, const char *title, const tw_val *l, const char *const *fields,
-                      const char *const *heads, size_t nf, uint64_t total, const names *nm)
-{
-    hput(b, "<table class=\"list\"><caption>");
-    html_esc(b, title, strlen(title));
-    hput(b, " (%" PRIu64 ")</caption>\n<tr>", total);
-    for (size_t f = 0; f < nf; f++) hput(b, "<th>%s</th>", heads[f]);
-    hput(b, "</tr>\n");
-    for (uint32_t i = 0; l && l->type == TW_ARR && i < l->len; i++) {
-        hput(b, "<tr>");
-        for (size_t f = 0; f < nf; f++) {
-            hput(b, "<td dir=\"auto\">");
-            html_cell(b, fields[f], &l->v.arr[i], nm);
-            hput(b, "</td>");
-        }
-        hput(b, "</tr>\n");
+    if (in->type != TW_MAP) { *out = *in; return 0; }
+    if ((rc = tw_v_map(a, out, in->len))) return rc;
+    uint32_t n = 0;
+    for (uint32_t i = 0; i < in->len; i++) {
+        const tw_kv *e = &in->v.map[i];
+        bool drop = where == PUB_GAPS && e->v.type == TW_ARR;
+        for (size_t k = 0; !drop && e->k.type == TW_STR && k < sizeof refs / sizeof refs[0]; k++)
+            drop = e->k.len == strlen(refs[k]) && memcmp(e->k.v.s, refs[k], e->k.len) == 0;
+        if (drop) continue;
+        out->v.map[n].k = e->k;
+        int next = where == PUB_TOP && tw_v_is_str(&e->k, "gaps") ? PUB_GAPS : PUB_INNER;
+        if ((rc = published(a, &e->v, &out->v.map[n].v, next))) return rc;
+        n++;
     }
-    if (l && l->type == TW_ARR && total > l->len) hput(b, "<tr><td colspan=\"%zu\">... and %" PRIu64 " more</td></tr>\n", nf, total - l->len);
-    hput(b, "</table>\n");
+    out->len = n;
+    return 0;
 }
 
-static uint64_t count_of(const tw_val *m, const char *table, const char *key)
+static int write_html(const char *path, const tw_val *res, const char *lang)
 {
-    const tw_val *v = tw_v_get(tw_v_get(m, table), key);
-    return v && v->type == TW_UINT ? v->v.u : 0;
-}
-
-static int write_html(const char *path, const tw_val *res)
-{
-    const tw_val *st = tw_v_get(res, "stats"), *gp = tw_v_get(res, "gaps");
-    tw_buf b;
-    char when[64];
-    const tw_val *at = tw_v_get(res, "at_ms");
-    tw_out_time(when, sizeof when, at && at->type == TW_UINT ? at->v.u : 0);
+    char tpath[32];
+    snprintf(tpath, sizeof tpath, "/i18n/%s.json", lang);
+    const tw_www_file *js = www_file("/report.js"), *css = www_file("/report.css"), *tr = www_file(tpath);
+    tw_arena a;
+    tw_val strings;
+    tw_buf b, j;
+    int rc;
+    tw_arena_init(&a, 0);
     tw_buf_init(&b);
-    hput(&b, "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\n"
-             "<title>Registry report</title>\n<style>\n"
-             "body{font-family:sans-serif;margin:2em;color:#222;max-width:1100px}\n"
-             "h1{font-size:1.6em}h2{border-bottom:2px solid #4a7;padding-bottom:.2em;margin-top:2em}\n"
-             "svg rect{fill:#4a7}svg text{font-size:12px;fill:#222}\n"
-             ".kpi{display:inline-block;margin:0 1.5em 1em 0;padding:.6em 1em;background:#eef6f0;border-radius:6px}\n"
-             ".kpi b{display:block;font-size:1.6em}\n"
-             "table{border-collapse:collapse;margin:0 1.5em 1.5em 0;display:inline-table;vertical-align:top}\n"
-             "caption{font-weight:bold;text-align:left;padding:.3em 0}\n"
-             "td,th{border:1px solid #ccc;padding:.2em .6em;text-align:left}td.n{text-align:right}\n"
-             ".none{color:#888}table.list{display:table;width:100%%}\n"
-             "</style></head><body>\n<h1>Registry report</h1>\n<p>Computed by twind at %s UTC from the records this node holds.</p>\n", when);
-    uint64_t idents = count_of(gp, "counts", "place_identities"), unp = count_of(gp, "counts", "unpartnered_places");
-    struct { const char *label; uint64_t v; } kpi[] = {
-        { "groups", count_of(st, "totals", "group_identities") },
-        { "place identities", idents },
-        { "links", count_of(st, "totals", "links") },
-        { "active links", count_of(st, "links_by_status", "active") },
-        { "confirmed links (stated by both sides)", count_of(st, "links_by_confirmation", "confirmed") },
-        { "unconfirmed links (stated by one side)", count_of(st, "links_by_confirmation", "unconfirmed") },
-        { "places with no active partner", unp },
-        { "places with two or more groups", count_of(gp, "counts", "duplicated_places") },
-        { "dormant links", count_of(st, "dormant_links", "total") },
-        { "links whose group or place is not found", count_of(gp, "counts", "dangling_links") },
-        { "groups listed more than once", count_of(gp, "counts", "groups_listed_twice") },
-    };
-    for (size_t i = 0; i < sizeof kpi / sizeof kpi[0]; i++)
-        hput(&b, "<div class=\"kpi\"><b>%" PRIu64 "</b>%s</div>\n", kpi[i].v, kpi[i].label);
-    hput(&b, "<h2>Coverage</h2>\n<p>%" PRIu64 " of %" PRIu64 " places (%.0f%%) have an active partner.</p>\n",
-         idents - unp, idents, idents ? 100.0 * (double)(idents - unp) / (double)idents : 0.0);
-    html_chart(&b, "Places with no active partner, by governorate", "unpartnered_by_governorate",
-               tw_v_get(gp, "unpartnered_by_governorate"), false);
-    html_chart(&b, "Places with no active partner, by kind", NULL, tw_v_get(gp, "unpartnered_by_kind"), true);
-    hput(&b, "<h2>Links</h2>\n");
-    html_chart(&b, "Active links by partner country", "active_links_by_country",
-               tw_v_get(st, "active_links_by_country"), true);
-    html_chart(&b, "Active links by governorate", "active_links_by_governorate",
-               tw_v_get(st, "active_links_by_governorate"), false);
-    html_chart(&b, "Active links by UK region", "active_links_by_region", tw_v_get(st, "active_links_by_region"), false);
-    html_chart(&b, "Links started by year", NULL, tw_v_get(st, "links_started_by_year"), false);
-    html_chart(&b, "Active links by group kind", NULL, tw_v_get(st, "active_links_by_group_kind"), true);
-    hput(&b, "<h2>Tables</h2>\n");
-    for (uint32_t i = 0; st && st->type == TW_MAP && i < st->len; i++) {
-        const tw_kv *e = &st->v.map[i];
-        char name[128], table[128];
-        if (e->k.type != TW_STR || e->v.type != TW_MAP) continue;
-        snprintf(table, sizeof table, "%.*s", (int)e->k.len, e->k.v.s);
-        snprintf(name, sizeof name, "%s", table);
-        for (char *c = name; *c; c++) if (*c == '_') *c = ' ';
-        html_table(&b, name, table, &e->v);
+    tw_buf_init(&j);
+    if (!js || !css || !tr || tw_json_parse((const char *)tr->data, tr->len, &a, &strings, NULL, NULL, 0) != 0) {
+        rc = tw_cli_fail("twin was built without its report page (daemon/www/report.js)");
+        goto out;
     }
-    static const char *const pf[] = { "name_en", "subdivision", "place_kind", "seeking" };
-    static const char *const ph[] = { "Place", "Where", "Kind", "Seeking" };
-    static const char *const df[] = { "name_en", "subdivision", "groups" };
-    static const char *const dh[] = { "Place", "Where", "Groups active or exploring" };
-    static const char *const tf[] = { "name_en", "subdivision", "records" };
-    static const char *const th[] = { "Place", "Where", "Records" };
-    static const char *const gf[] = { "name", "nation", "records" };
-    static const char *const gh[] = { "Group", "Nation", "Records" };
-    static const char *const lf[] = { "link", "missing", "group", "place" };
-    static const char *const lh[] = { "Link", "Not found", "Group as written", "Place as written" };
-    static const char *const sf[] = { "name", "places" };
-    static const char *const sh[] = { "Seeking group", "Suggested places" };
-    names nm = { { tw_v_get(gp, "unpartnered"), tw_v_get(gp, "seeking_places"), tw_v_get(gp, "duplicated"),
-                   tw_v_get(gp, "listed_twice") } };
-    hput(&b, "<h2>Gaps</h2>\n<p>Records are named by the first ten characters of their author's key "
-             "(its fingerprint, as <code>twin status</code> shows it) and their slot.</p>\n");
-    html_list(&b, "Places with two or more groups", tw_v_get(gp, "duplicated"), df, dh, 3,
-              count_of(gp, "counts", "duplicated_places"), &nm);
-    html_list(&b, "Places listed more than once", tw_v_get(gp, "listed_twice"), tf, th, 3,
-              count_of(gp, "counts", "places_listed_twice"), &nm);
-    html_list(&b, "Groups listed more than once", tw_v_get(gp, "groups_listed_twice"), gf, gh, 3,
-              count_of(gp, "counts", "groups_listed_twice"), &nm);
-    html_list(&b, "Links whose group or place is not found", tw_v_get(gp, "dangling"), lf, lh, 4,
-              count_of(gp, "counts", "dangling_links"), &nm);
-    html_list(&b, "Seeking groups and suggested places", tw_v_get(gp, "suggestions"), sf, sh, 2,
-              count_of(gp, "counts", "seeking_groups"), &nm);
-    html_list(&b, "Places with no active partner", tw_v_get(gp, "unpartnered"), pf, ph, 4, unp, &nm);
-    hput(&b, "</body></html>\n");
+    bool ar = strcmp(lang, "ar") == 0;
+    tw_buf_put(&b, "<!DOCTYPE html>\n<html lang=\"", 28);
+    tw_buf_put(&b, lang, strlen(lang));
+    tw_buf_put(&b, ar ? "\" dir=\"rtl\">\n" : "\" dir=\"ltr\">\n", 13);
+    static const char head[] = "<head>\n<meta charset=\"utf-8\">\n"
+        "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n<title>";
+    tw_buf_put(&b, head, sizeof head - 1);
+    put_string(&b, &strings, "report.title");
+    tw_buf_put(&b, "</title>\n<style>\n", 17);
+    if ((rc = put_raw(&b, css, "</style"))) goto internal;
+    static const char body[] = "</style>\n</head>\n<body class=\"report-file\">\n"
+        "<main class=\"report\" id=\"report\"><noscript><p>";
+    tw_buf_put(&b, body, sizeof body - 1);
+    put_string(&b, &strings, "report.noscript");
+    static const char data[] = "</p></noscript></main>\n<script type=\"application/json\" id=\"tw-report-data\">";
+    tw_buf_put(&b, data, sizeof data - 1);
+    tw_val pub;
+    if ((rc = published(&a, res, &pub, PUB_TOP)) || (rc = tw_json_write(&j, &pub, 0))) goto internal;
+    put_json_inline(&b, j.p, j.len);
+    static const char str[] = "</script>\n<script type=\"application/json\" id=\"tw-report-strings\">";
+    tw_buf_put(&b, str, sizeof str - 1);
+    /* Only the strings report.js uses: its own block, the schema's values
+     * in words, yes. */
+    tw_val used;
+    if ((rc = tw_v_map(&a, &used, strings.len))) goto internal;
+    used.len = 0;
+    for (uint32_t i = 0; i < strings.len; i++) {
+        const tw_kv *e = &strings.v.map[i];
+        if (e->k.type == TW_STR && ((e->k.len > 7 && memcmp(e->k.v.s, "report.", 7) == 0) ||
+                                    (e->k.len > 5 && memcmp(e->k.v.s, "enum.", 5) == 0) || tw_v_is_str(&e->k, "yes")))
+            used.v.map[used.len++] = *e;
+    }
+    tw_buf_reset(&j);
+    if ((rc = tw_json_write(&j, &used, 0))) goto internal;
+    put_json_inline(&b, j.p, j.len);
+    tw_buf_put(&b, "</script>\n<script>\n", 19);
+    if ((rc = put_raw(&b, js, "</script"))) goto internal;
+    if ((rc = tw_buf_put(&b, "</script>\n</body>\n</html>\n", 26))) goto internal;
     FILE *f = fopen(path, "w");
-    int rc = 0;
-    if (!f) rc = tw_cli_fail("cannot write %s", path);
-    else {
-        if (fwrite(b.p, 1, b.len, f) != b.len) rc = TW_EIO;
-        if (fclose(f) != 0) rc = TW_EIO;
-        if (rc) tw_cli_fail("cannot write %s", path);
-    }
+    if (!f) { rc = tw_cli_fail("cannot write %s: %s", path, strerror(errno)); goto out; }
+    if (fwrite(b.p, 1, b.len, f) != b.len) rc = TW_EIO;
+    if (fclose(f) != 0) rc = TW_EIO;
+    if (rc) tw_cli_fail("cannot write %s", path);
+    goto out;
+internal:
+    rc = tw_cli_fail("cannot build the page: %s", tw_strerror(rc));
+out:
     tw_buf_free(&b);
+    tw_buf_free(&j);
+    tw_arena_free(&a);
     return rc;
 }
 
@@ -663,24 +586,28 @@ static int write_html(const char *path, const tw_val *res)
 static int cmd_report(tw_cli *cli, int argc, char **argv)
 {
     bool csv = false, agg = false;
-    const char *html = NULL;
+    const char *html = NULL, *lang = NULL;
     rep_args ra = { 0 };
     const tw_opt opts[] = {
         { "csv", 0, NULL, &csv }, { "aggregate", 0, NULL, &agg }, { "html", 0, &html, NULL },
-        { "dormant-months", 0, &ra.months, NULL }, { "at", 0, &ra.at, NULL }, { NULL, 0, NULL, NULL },
+        { "lang", 0, &lang, NULL }, { "dormant-months", 0, &ra.months, NULL }, { "at", 0, &ra.at, NULL },
+        { NULL, 0, NULL, NULL },
     };
     int npos;
     int rc = tw_cli_parse(cli, &tw_cmd_report, argc, argv, opts, 0, 0, &npos);
     if (rc != TW_CLI_CONTINUE) return rc;
     if (csv + cli->json + (html != NULL) > 1) return tw_cli_usage(&tw_cmd_report, "choose one of --csv, --json and --html");
     if (html && agg) return tw_cli_usage(&tw_cmd_report, "--html shows the full report; --aggregate is for --json or --csv");
+    if (lang && !html) return tw_cli_usage(&tw_cmd_report, "--lang is the language of the --html page");
+    if (lang && strcmp(lang, "en") != 0 && strcmp(lang, "ar") != 0)
+        return tw_cli_usage(&tw_cmd_report, "--lang must be en or ar, not %s", lang);
     tw_arena a;
     tw_arena_init(&a, 0);
     tw_val args, res;
     int exit = TW_EXIT_ERR;
     if ((rc = op_args(&tw_cmd_report, &a, &ra, agg ? "aggregate" : NULL, &args))) { exit = rc; goto out; }
     if (tw_cli_call(cli, &a, "report", &args, &res, NULL) != 0) goto out;
-    if (html) rc = write_html(html, &res);
+    if (html) rc = write_html(html, &res, lang ? lang : "en");
     else if (csv) {
         tw_buf b;
         tw_buf_init(&b);
@@ -718,13 +645,18 @@ const tw_cmd tw_cmd_gaps = {
 
 const tw_cmd tw_cmd_report = {
     "report", "the hub report: statistics and gaps as JSON, CSV or one HTML page",
-    "[--json | --csv | --html FILE] [--aggregate] [--dormant-months N] [--at MS]",
+    "[--json | --csv | --html FILE [--lang en|ar]] [--aggregate] [--dormant-months N] [--at MS]",
     "Writes statistics and gaps together: JSON by default, or --csv rows\n"
-    "table,key,count of every count table, or --html FILE, one self-contained\n"
-    "page with tables and bar charts (no external assets).\n\n"
+    "table,key,count of every count table, or --html FILE, the hub report to\n"
+    "publish: one self-contained page (no external request; opened in a web\n"
+    "browser, which draws it) with names not codes, tile maps of the\n"
+    "governorates and of the UK, active links per year, partner countries, a\n"
+    "section per governorate with its places and their partners, and an A4\n"
+    "print layout; the same report as the web interface's Report page.\n\n"
     "  --aggregate         counts only, for upward reporting: no names, references\n"
     "                      or contact fields of any kind\n"
     "  --html FILE         write the HTML page to FILE\n"
+    "  --lang en|ar        the page's language (default en; ar is right-to-left)\n"
     "  --dormant-months N  active or exploring links not updated for N months\n"
     "                      count as dormant (default 12; a month is 30 days)\n"
     "  --at MS             compute as at this time (ms since the epoch)\n",

@@ -45,7 +45,8 @@ timeit "twin stats" $T stats
 timeit "twin stats (again, warm)" $T stats
 timeit "twin gaps" $T gaps
 timeit "twin gaps (again, warm)" $T gaps
-timeit "twin report --html (stats + gaps, one page)" $T report --html "$dir/report.html"
+timeit "twin report --html (the published report)" $T report --html "$dir/report.html"
+ls -l "$dir/report.html" | awk '{ printf "  %-44s %8d bytes\n", "report.html (renderer + data inline)", $5 }'
 timeit "twin list group (30% of records)" $T list group
 timeit "twin list place (40%)" $T list place
 timeit "twin list place --json" $T list place --json

@@ -2,7 +2,7 @@
 # Installs the Debian packages twind needs, if any is missing.  Used by
 # `make check`, `make demo` and `make bench`; safe to run again.
 # The browser test of the web interface (tests/integration/t_web_browser.sh)
-# also wants chromium and npm: installed here when missing and run as root;
+# (and t_web_report.sh) also want chromium, npm and poppler-utils: installed here when missing and run as root;
 # otherwise that test prints SKIP.
 set -e
 need=""
@@ -12,6 +12,7 @@ done
 web=""
 command -v chromium >/dev/null 2>&1 || web="$web chromium"
 command -v npm >/dev/null 2>&1 || web="$web npm"
+command -v pdftotext >/dev/null 2>&1 || web="$web poppler-utils"   # t_web_report reads the printed PDF
 if [ "$(id -u)" != 0 ]; then
     if [ -n "$need" ]; then
         echo "missing Debian packages:$need (run as root, or: sudo apt-get install$need)" >&2

@@ -1142,8 +1142,9 @@ static int op_gaps(tw_node *n, const tw_val *args, tw_buf *out, tw_op_err *e)
     return rc;
 }
 
-/* {"aggregate","at_ms","gaps","stats"}: both reports from one scan; with
- * "aggregate" true, counts only (no names, references or contact fields). */
+/* {"aggregate","at_ms","gaps","governorates","names","stats"}: the reports
+ * from one scan; with "aggregate" true, counts only (no names, references or
+ * contact fields): no "governorates" or "names". */
 static int op_report(tw_node *n, const tw_val *args, tw_buf *out, tw_op_err *e)
 {
     tw_report *r;
@@ -1152,9 +1153,11 @@ static int op_report(tw_node *n, const tw_val *args, tw_buf *out, tw_op_err *e)
     int rc = report_scan(n, args, &r, e);
     if (rc) return rc;
     if ((rc = arg_uint(args, "at_ms", 0, UINT64_MAX, &at, e))) { tw_report_free(r); return rc; }
-    if (!(rc = tw_mpw_map(out, 4)) && !(rc = tw_mpw_cstr(out, "aggregate")) && !(rc = tw_mpw_bool(out, agg)) &&
+    if (!(rc = tw_mpw_map(out, agg ? 4 : 6)) && !(rc = tw_mpw_cstr(out, "aggregate")) && !(rc = tw_mpw_bool(out, agg)) &&
         !(rc = tw_mpw_cstr(out, "at_ms")) && !(rc = tw_mpw_uint(out, at ? at : tw_now_ms())) &&
         !(rc = tw_mpw_cstr(out, "gaps")) && !(rc = tw_report_gaps(r, agg, out)) &&
+        (agg || (!(rc = tw_mpw_cstr(out, "governorates")) && !(rc = tw_report_governorates(r, out)) &&
+                 !(rc = tw_mpw_cstr(out, "names")) && !(rc = tw_report_names(r, out)))) &&
         !(rc = tw_mpw_cstr(out, "stats")))
         rc = tw_report_stats(r, NULL, 0, 0, out);
     tw_report_free(r);

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "twin/err.h"
 #include "twin/keytext.h"
@@ -1112,6 +1113,57 @@ static int put_named(tw_buf *b, const char *name, uint32_t n, const char *const 
     return 0;
 }
 
+/* The UTC year of a time in ms since the epoch, within [YEAR_MIN, YEAR_MAX]. */
+static unsigned year_of_ms(uint64_t ms)
+{
+    time_t s = (time_t)(ms / 1000);
+    struct tm tm;
+    unsigned y = gmtime_r(&s, &tm) ? (unsigned)tm.tm_year + 1900u : YEAR_MAX;
+    return y < YEAR_MIN ? YEAR_MIN : y > YEAR_MAX ? YEAR_MAX : y;
+}
+
+/* "active_links_by_year" and "active_links_undated" (see "Reports: the
+ * rules", Trend): a link other than one being explored is active in year Y
+ * when since <= Y <= its end (the "ended" year, else the report's year).
+ * Spans are added as differences, so the cost is one pass over the links
+ * plus one over the years. */
+static int put_trend(tw_buf *out, const tw_report *r)
+{
+    unsigned top = year_of_ms(r->o.now_ms), first = YEAR_MAX + 1;
+    int64_t *d = calloc(YEAR_MAX - YEAR_MIN + 2, sizeof *d);
+    uint64_t no_since = 0, no_end = 0, before = 0;
+    int rc;
+    if (!d) return TW_ENOMEM;
+    for (size_t i = 0; i < r->units.n; i++) {
+        const rlink *l = &r->links.v[r->units.v[i].gov];
+        if (strcmp(l->status, "exploring") == 0) continue;
+        if (!l->since) { no_since++; continue; }
+        unsigned end = l->ended ? l->ended : strcmp(l->status, "ended") == 0 ? 0 : top;
+        if (!end) { no_end++; continue; }
+        if (l->ended && l->ended < l->since) { before++; continue; }
+        if (l->since > top) continue;           /* starts after the report's time */
+        if (end > top) end = top;
+        d[l->since - YEAR_MIN]++;
+        d[end - YEAR_MIN + 1]--;
+        if (l->since < first) first = l->since;
+    }
+    uint32_t n = first <= top ? top - first + 1 : 0;
+    if (!(rc = tw_mpw_cstr(out, "active_links_by_year")) && !(rc = tw_mpw_map(out, n))) {
+        int64_t run = 0;
+        for (unsigned y = YEAR_MIN; y <= top && !rc; y++) {
+            char k[8];
+            run += d[y - YEAR_MIN];
+            if (y < first) continue;
+            snprintf(k, sizeof k, "%u", y);
+            if (!(rc = tw_mpw_cstr(out, k))) rc = tw_mpw_uint(out, (uint64_t)run);
+        }
+    }
+    free(d);
+    static const char *const uk[] = { "ended_before_since", "no_end", "no_since" };
+    uint64_t uv[] = { before, no_end, no_since };
+    return rc ? rc : put_named(out, "active_links_undated", 3, uk, uv);
+}
+
 enum {
     S_ACT_AREA, S_ACT_COUNTRY, S_ACT_FORM, S_ACT_GOV, S_ACT_GKIND, S_ACT_NATION, S_ACT_PKIND, S_ACT_REGION,
     S_GKIND, S_GNATION, S_GREGION, S_LFORM, S_LSTATUS, S_PAREA, S_PCOUNTRY, S_PKIND, S_PSUB, S_NTAB
@@ -1185,9 +1237,10 @@ int tw_report_stats(const tw_report *r, const uint8_t *extra, size_t extra_len,
     }
     /* Tables in key order, then the extra pairs (order matters only to
      * byte-for-byte comparisons, which use the same extra). */
-    if ((rc = tw_mpw_map(out, S_NTAB + 7 + extra_n))) goto done;
+    if ((rc = tw_mpw_map(out, S_NTAB + 9 + extra_n))) goto done;
     if (extra_n && (rc = tw_buf_put(out, extra, extra_len))) goto done;
     for (int i = 0; i < S_ACT_REGION + 1 && !rc; i++) rc = put_ctab(out, stat_names[i], &t[i]);
+    if (rc || (rc = put_trend(out, r))) goto done;
     static const char *const dk[] = { "no_update", "status_dormant", "total" };
     uint64_t dv[] = { dormant_old, dormant_status, dormant_old + dormant_status };
     if (rc || (rc = put_named(out, "dormant_links", 3, dk, dv))) goto done;
@@ -1664,5 +1717,160 @@ int tw_report_gaps(const tw_report *r, bool counts_only, tw_buf *out)
         goto done;
 done:
     gaps_free(&q);
+    return rc;
+}
+
+/* ---------------------------------------------------------- governorates */
+
+/* Governorate index of a place identity (by its representative), or ng. */
+static size_t gov_index(const tw_report *r, uint32_t root, const tw_code *govs, size_t ng)
+{
+    const char *sub = r->places.v[r->places.v[root].rep].sub;
+    for (size_t i = 0; i < ng; i++)
+        if (govs[i].code == sub) return i;
+    return ng;
+}
+
+/* Places by governorate (code list order), then English name, then reference. */
+static int cmp_gov_place(const void *x, const void *y)
+{
+    size_t ng;
+    const tw_code *g = tw_codes_governorates(&ng);
+    uint32_t ra = *(const uint32_t *)x, rb = *(const uint32_t *)y;
+    size_t ga = gov_index(sort_r, ra, g, ng), gb = gov_index(sort_r, rb, g, ng);
+    if (ga != gb) return ga < gb ? -1 : 1;
+    const rplace *a = &sort_r->places.v[sort_r->places.v[ra].rep], *b = &sort_r->places.v[sort_r->places.v[rb].rep];
+    int c = strcmp(nz(a->name_en), nz(b->name_en));
+    return c ? c : ref_cmp(sort_r, a->author, a->slot, b->author, b->slot);
+}
+
+/* A place's links by the name of their group, then its reference. */
+static int cmp_unit_group(const void *x, const void *y)
+{
+    const runit *ua = &sort_r->units.v[*(const uint32_t *)x], *ub = &sort_r->units.v[*(const uint32_t *)y];
+    const rgroup *a = grep_of(sort_r, (uint32_t)ua->g), *b = grep_of(sort_r, (uint32_t)ub->g);
+    int c = strcmp(nz(a->name), nz(b->name));
+    return c ? c : ref_cmp(sort_r, a->author, a->slot, b->author, b->slot);
+}
+
+/* {confirmed, formality, group, name, nation, region, since, status} of a
+ * link of a place, its group by the identity's representative. */
+static int put_partner(tw_buf *b, const tw_report *r, const runit *un)
+{
+    const rgroup *g = grep_of(r, (uint32_t)un->g);
+    const rlink *l = &r->links.v[un->gov];
+    int rc;
+    if ((rc = tw_mpw_map(b, 8)) || (rc = tw_mpw_cstr(b, "confirmed")) || (rc = tw_mpw_bool(b, unit_confirmed(un))) ||
+        (rc = put_kstr(b, "formality", l->formality)) || (rc = put_ref(b, r, "group", g->author, g->slot)) ||
+        (rc = put_kstr(b, "name", g->name)) || (rc = put_kstr(b, "nation", g->nation)) ||
+        (rc = put_kstr(b, "region", g->region)) || (rc = tw_mpw_cstr(b, "since")) || (rc = tw_mpw_uint(b, l->since)) ||
+        (rc = put_kstr(b, "status", l->status)))
+        return rc;
+    return 0;
+}
+
+int tw_report_governorates(const tw_report *r, tw_buf *out)
+{
+    if (!r->finished || r->compact) return TW_ESTATE;
+    size_t ng, np = r->places.n, nu = r->units.n, nroots = 0;
+    const tw_code *govs = tw_codes_governorates(&ng);
+    uint32_t *roots = malloc((np + 1) * sizeof *roots), *uhead = malloc((np + 1) * sizeof *uhead);
+    uint32_t *unext = malloc((nu + 1) * sizeof *unext), *us = malloc((nu + 1) * sizeof *us);
+    size_t *gstart = calloc(ng + 2, sizeof *gstart);
+    int rc = TW_ENOMEM;
+    if (!roots || !uhead || !unext || !us || !gstart) goto done;
+    for (uint32_t i = 0; i < np; i++) uhead[i] = NIL32;
+    for (uint32_t u = (uint32_t)nu; u-- > 0;) {
+        const runit *un = &r->units.v[u];
+        if (un->ident < 0 || un->g < 0) continue;    /* a link to no known group: in "dangling" */
+        unext[u] = uhead[un->ident];
+        uhead[un->ident] = u;
+    }
+    for (uint32_t i = 0; i < np; i++) {
+        if (r->places.v[i].parent != i) continue;
+        size_t gi = gov_index(r, i, govs, ng);
+        if (gi == ng) continue;
+        roots[nroots++] = i;
+        gstart[gi + 1]++;
+    }
+    for (size_t i = 0; i < ng; i++) gstart[i + 1] += gstart[i];
+    sort_r = r;
+    qsort(roots, nroots, sizeof *roots, cmp_gov_place);
+    if ((rc = tw_mpw_arr(out, (uint32_t)ng))) goto done;
+    for (size_t gi = 0; gi < ng; gi++) {
+        size_t n = gstart[gi + 1] - gstart[gi], shown = capped(n);
+        if ((rc = tw_mpw_map(out, 5)) || (rc = put_kstr(out, "code", govs[gi].code)) ||
+            (rc = put_kstr(out, "name_ar", govs[gi].name_ar)) || (rc = put_kstr(out, "name_en", govs[gi].name)) ||
+            (rc = tw_mpw_cstr(out, "places")) || (rc = tw_mpw_arr(out, (uint32_t)shown)))
+            goto done;
+        for (size_t k = 0; k < shown; k++) {
+            uint32_t root = roots[gstart[gi] + k];
+            size_t nl = 0;
+            for (uint32_t u = uhead[root]; u != NIL32; u = unext[u]) us[nl++] = u;
+            qsort(us, nl, sizeof *us, cmp_unit_group);
+            if ((rc = put_place(out, r, root, 2)) || (rc = tw_mpw_cstr(out, "partners")) ||
+                (rc = tw_mpw_arr(out, capped(nl))))
+                goto done;
+            for (size_t j = 0; j < capped(nl); j++)
+                if ((rc = put_partner(out, r, &r->units.v[us[j]]))) goto done;
+            if ((rc = tw_mpw_cstr(out, "seeking")) || (rc = tw_mpw_bool(out, r->places.v[root].any_seeking))) goto done;
+        }
+        if ((rc = tw_mpw_cstr(out, "places_total")) || (rc = tw_mpw_uint(out, n))) goto done;
+    }
+done:
+    free(roots);
+    free(uhead);
+    free(unext);
+    free(us);
+    free(gstart);
+    return rc;
+}
+
+/* --------------------------------------------------------------- names */
+
+static int put_code_name(tw_buf *b, const tw_code *c)
+{
+    int rc;
+    if ((rc = tw_mpw_cstr(b, c->code)) || (rc = tw_mpw_map(b, 1 + (c->name_ar != NULL))) ||
+        (c->name_ar && (rc = put_kstr(b, "ar", c->name_ar))) || (rc = put_kstr(b, "en", c->name)))
+        return rc;
+    return 0;
+}
+
+int tw_report_names(const tw_report *r, tw_buf *out)
+{
+    if (!r->finished || r->compact) return TW_ESTATE;
+    size_t ng, nr, nc, n = 0;
+    const tw_code *govs = tw_codes_governorates(&ng), *regs = tw_codes_uk_regions(&nr);
+    const tw_code *ctry = tw_codes_countries(&nc);
+    /* Countries: those of some place, found by their interned code. */
+    bool *used = calloc(nc + 1, sizeof *used);
+    if (!used) return TW_ENOMEM;
+    for (size_t i = 0; i < r->places.n; i++) {
+        const char *c = r->places.v[i].country;
+        if (c != NONE && c != OTHER) {
+            const tw_code *k = tw_code_find_sorted(ctry, nc, c, strlen(c));
+            if (k && !used[k - ctry]) { used[k - ctry] = true; n++; }
+        }
+    }
+    /* Keys sorted: country codes (two capitals) sort after region codes
+     * (E12..., N92..., S92..., W92...) only partly, so all are gathered
+     * and sorted. */
+    const tw_code **all = malloc((ng + nr + n + 1) * sizeof *all);
+    size_t na = 0;
+    int rc = TW_ENOMEM;
+    if (!all) goto done;
+    for (size_t i = 0; i < ng; i++) all[na++] = &govs[i];
+    for (size_t i = 0; i < nr; i++) all[na++] = &regs[i];
+    for (size_t i = 0; i < nc; i++) if (used[i]) all[na++] = &ctry[i];
+    for (size_t i = 1; i < na; i++)          /* insertion sort: a few hundred at most */
+        for (size_t j = i; j > 0 && strcmp(all[j]->code, all[j - 1]->code) < 0; j--) {
+            const tw_code *x = all[j]; all[j] = all[j - 1]; all[j - 1] = x;
+        }
+    if ((rc = tw_mpw_map(out, (uint32_t)na))) goto done;
+    for (size_t i = 0; i < na && !rc; i++) rc = put_code_name(out, all[i]);
+done:
+    free(used);
+    free(all);
     return rc;
 }

@@ -54,6 +54,18 @@ int  tw_report_stats(const tw_report *r, const uint8_t *extra, size_t extra_len,
 /* The gaps map: count tables and, unless counts_only, the lists. */
 int  tw_report_gaps(const tw_report *r, bool counts_only, tw_buf *out);
 
+/* The places of each Palestinian governorate, for the published report:
+ * an array of the 16 governorates in code list order, each {code, name_ar,
+ * name_en, places, places_total}; places (at most TW_REPORT_LIST_MAX, by
+ * English name) are place maps as in gaps with "partners" (the place's
+ * links to known groups, by group name: {confirmed, formality, group,
+ * name, nation, region, since, status}) and "seeking". */
+int  tw_report_governorates(const tw_report *r, tw_buf *out);
+/* The names of the codes a report shows: a map code -> {ar (when the list
+ * has one), en} of every governorate, every UK nation and region and every
+ * country some place names. */
+int  tw_report_names(const tw_report *r, tw_buf *out);
+
 /*
  * What list and show add to records, after tw_report_finish():
  *

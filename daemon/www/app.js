@@ -531,6 +531,20 @@
     });
   }
 
+  /* The hub report: drawn by report.js from the report op's answer, as in
+   * the file twin report --html writes. */
+  function pageReport() {
+    show([el('p', { role: 'status', text: t('report.loading') })], t('report.title'));
+    api('report', {}).then(function (j) {
+      if (!j.ok) { show([failure(j)], t('report.title')); return; }
+      var root = el('div', { class: 'report', id: 'report' });
+      main.textContent = '';
+      main.appendChild(root);
+      window.twReport.render(root, j.result, t, lang);
+      document.title = t('report.title') + ' — ' + t('app.title');
+    });
+  }
+
   /* ------------------------------------------------------------- router */
   function route() {
     var h = location.hash.replace(/^#/, '') || 'node';
@@ -549,6 +563,7 @@
     else if (parts[0] === 'mine') pageMine();
     else if (parts[0] === 'bundles') pageBundles();
     else if (parts[0] === 'members') pageMembers();
+    else if (parts[0] === 'report') pageReport();
     else if (parts[0] === 'publish') pagePublish(parts[1] || '', parts[2] ? decodeURIComponent(parts[2]) : '');
     else pageNode();
     main.focus();

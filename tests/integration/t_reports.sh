@@ -5,7 +5,7 @@
 # The expected figures are computed by tests/tools/genregistry.py from the
 # generated records alone, then compared with twin stats/gaps --json.  Then
 # the exports (--csv, --aggregate without contact fields) and the HTML page:
-# well-formed, no external URL, and rendered by headless Chromium when it can
+# well-formed, no external URL, and drawn by headless Chromium when it can
 # be installed (a screenshot is kept in tests/out/report.png).
 . tests/integration/lib.sh
 
@@ -31,8 +31,10 @@ if tw_wait_converged 30 assoc comm; then pass "both nodes converge ($TW_CONV_S s
 N=$(tw_entries assoc)
 [ "${N:-0}" -ge 300 ] && pass "registry holds a few hundred records ($N)" || fail "registry holds a few hundred records ($N)"
 
+FUT=$(( $(date +%s) * 1000 + 10 * 365 * 86400000 ))
 python3 "$GEN" expect "$AK" "$CK" "$F" >"$F/expect.json"
-python3 "$GEN" expect "$AK" "$CK" "$F" --no-update >"$F/expect_old.json"
+python3 "$GEN" expect "$AK" "$CK" "$F" --no-update \
+    --year "$(python3 -c 'import sys,time; print(time.gmtime(int(sys.argv[1]) // 1000).tm_year)' "$FUT")" >"$F/expect_old.json"
 
 # compare DESC TWIN_JSON PART [KEYS...]: each table of the expected part equals twin's.
 compare() {
@@ -63,10 +65,25 @@ compare "twin stats matches the figures computed from the records" "$F/stats.jso
 tw comm --json stats >"$F/stats_c.json"
 python3 -c 'import json,sys; a=json.load(open(sys.argv[1])); b=json.load(open(sys.argv[2])); sys.exit(a!=b)' "$F/stats.json" "$F/stats_c.json" &&
     pass "both nodes compute the same statistics" || fail "both nodes compute the same statistics"
-FUT=$(( $(date +%s) * 1000 + 10 * 365 * 86400000 ))
 tw assoc --json report --at "$FUT" >"$F/report_old.json"
 python3 -c 'import json,sys; json.dump(json.load(open(sys.argv[1]))["stats"], open(sys.argv[2], "w"))' "$F/report_old.json" "$F/stats_old.json"
 compare "ten years on, every active or exploring link is dormant" "$F/stats_old.json" "$F/expect_old.json" stats
+# The report's governorates: each governorate's places (by name) and their
+# numbers of partner groups, against the model.
+tw assoc --json report >"$F/report.json" 2>"$TW_ERR" || fail "twin report --json"
+if python3 - "$F/report.json" "$F/expect.json" >"$F/govs.txt" 2>&1 <<'EOF'
+import json, sys
+got = json.load(open(sys.argv[1], encoding="utf-8"))["governorates"]
+exp = json.load(open(sys.argv[2], encoding="utf-8"))["governorates"]
+g = [{"code": x["code"], "places_total": x["places_total"], "places": [p["place"] for p in x["places"]],
+      "partners": [len(p["partners"]) for p in x["places"]]} for x in got]
+bad = [(a["code"], json.dumps(a)[:200], json.dumps(b)[:200]) for a, b in zip(g, exp) if a != b]
+print("; ".join("%s: twin %s, expected %s" % x for x in bad[:3]) or
+      "%d governorates, %d places, %d partners" % (len(g), sum(x["places_total"] for x in g), sum(sum(x["partners"]) for x in g)))
+sys.exit(1 if bad or len(g) != len(exp) else 0)
+EOF
+then pass "the report's governorates list their places and partners as computed from the records ($(cat "$F/govs.txt"))"
+else fail "the report's governorates list their places and partners as computed from the records" "$(cat "$F/govs.txt")"; fi
 tw assoc --json gaps >"$F/gaps.json" 2>"$TW_ERR" && pass "twin gaps --json" || fail "twin gaps --json"
 compare "twin gaps matches the figures computed from the records" "$F/gaps.json" "$F/expect.json" gaps
 jq_() {
@@ -182,7 +199,10 @@ else fail "twin gaps and stats show codes with names, fingerprints, lines within
 # Exports.
 check_out "twin stats --csv" 0 "active_links_by_governorate,PS-" tw assoc stats --csv
 check_out "twin gaps --csv lists the places" 0 "listed_twice," tw assoc gaps --csv
-check_out "twin gaps --csv lists the look-alike groups" 0 "groups_listed_twice,$CK/lookalike," tw assoc gaps --csv
+# (the row's ref is the first record by reference, which depends on the keys drawn)
+tw assoc gaps --csv >"$F/gaps.csv" 2>"$TW_ERR"
+grep "^groups_listed_twice," "$F/gaps.csv" | grep -q "$CK/lookalike" && pass "twin gaps --csv lists the look-alike groups" ||
+    fail "twin gaps --csv lists the look-alike groups" "$(grep '^groups_listed_twice,' "$F/gaps.csv" | head -n 3)"
 check_out "twin gaps --csv lists the dangling references" 0 "dangling,$CK/c-key,group and place,,,group=; place=" tw assoc gaps --csv
 check_out "twin gaps --csv --counts" 0 "unpartnered_by_kind," tw assoc gaps --csv --counts
 check_out "twin report --csv" 0 "gaps.unpartnered_by_governorate," tw assoc report --csv
@@ -192,71 +212,119 @@ if grep -qE '@|https?:|twk_|"name|Association|Hub Listed' "$F/agg.json"; then fa
 fi
 check_rc "twin report --html with --aggregate is a usage error" 2 tw assoc report --html x.html --aggregate
 
-# The HTML page.
+# The HTML page: the web interface's renderer (report.js) with the report
+# inline.  The file itself: well-formed, no external URL, the renderer and
+# the data in it.  Drawn by headless Chromium when it can be installed
+# (--dump-dom gives the drawn page; a screenshot is kept in
+# tests/out/report.png): names not codes, every section, the partner-country
+# table, a section per governorate, charts and maps.
 HTML=$F/report.html
 check "twin report --html FILE" tw assoc report --html "$HTML"
 if python3 - "$HTML" >"$F/html.txt" 2>&1 <<'EOF'
-import sys
+import json, re, sys
 from html.parser import HTMLParser
-VOID = {"meta", "br", "img", "hr", "input", "link", "rect"}
+VOID = {"meta", "br", "img", "hr", "input", "link"}
 class P(HTMLParser):
     def __init__(s):
-        super().__init__(); s.stack = []; s.err = []; s.svg = 0; s.ext = []
+        super().__init__(); s.stack = []; s.err = []; s.ext = []; s.data = {}; s.cur = None
     def handle_starttag(s, t, a):
-        for k, v in a:
-            if k in ("src", "href") or (v and ("url(" in v)):
+        a = dict(a)
+        for k, v in a.items():
+            if k in ("src", "href") or (v and "url(" in v):
                 s.ext.append((t, k, v))
-        if t == "svg": s.svg += 1
+        if t == "script": s.cur = a.get("id", "code")
         if t not in VOID: s.stack.append(t)
-    def handle_startendtag(s, t, a):
-        if t == "svg": s.svg += 1
     def handle_endtag(s, t):
         if t in VOID: return
         if not s.stack or s.stack[-1] != t: s.err.append("unbalanced </%s> at %s" % (t, s.getpos()))
         else: s.stack.pop()
+        s.cur = None
+    def handle_data(s, d):
+        if s.cur: s.data[s.cur] = s.data.get(s.cur, "") + d
 text = open(sys.argv[1], encoding="utf-8").read()
 p = P(); p.feed(text); p.close()
-import re
-urls = [u for u in re.findall(r"(?:https?:)?//[^\s\"'<>)]+", text) if "www.w3.org/2000/svg" not in u]
-ok = not p.err and not p.stack and p.svg >= 4 and not p.ext and not urls
-print("svg charts: %d, errors: %s, open: %s, external: %s %s" % (p.svg, p.err[:3], p.stack[:3], p.ext[:3], urls[:3]))
+# A host name after //: the translations' "https://..." hints are not URLs.
+urls = [u for u in re.findall(r"(?:https?:)?//[A-Za-z0-9-]+\.[A-Za-z][^\s\"'<>)]*", text) if "www.w3.org/2000/svg" not in u]
+data = json.loads(p.data.get("tw-report-data", "null") or "null")
+strings = json.loads(p.data.get("tw-report-strings", "{}"))
+# Published, so no key of any node and none of the gaps' lists (the page
+# shows their counts); each governorate's places and partners are there.
+keys = len(re.findall(r"twk_[a-z2-7]{10}", text))
+lists = sorted(k for k, v in (data or {}).get("gaps", {}).items() if isinstance(v, list))
+places = sum(len(g["places"]) for g in (data or {}).get("governorates", []))
+ok = (not p.err and not p.stack and not p.ext and not urls and data and len(data.get("governorates", [])) == 16 and
+      "active_links_by_year" in data["stats"] and strings.get("report.title") and "twReport" in p.data.get("code", "") and
+      not keys and not lists and places > 100 and data["gaps"]["counts"]["dangling_links"] > 0)
+print("errors: %s, open: %s, external: %s %s, data: %s, strings: %d, keys: %d, gap lists: %s, places: %d" % (
+      p.err[:3], p.stack[:3], p.ext[:3], urls[:3], sorted(data) if data else None, len(strings), keys, lists, places))
 sys.exit(0 if ok else 1)
 EOF
-then pass "report.html is well-formed, has SVG charts and no external URL ($(cat "$F/html.txt"))"
-else fail "report.html is well-formed, has SVG charts and no external URL"; sed 's/^/      /' "$F/html.txt"; fi
-
-if python3 - "$HTML" >"$F/html_names.txt" 2>&1 <<'EOF'
-import re, sys
-text = open(sys.argv[1], encoding="utf-8").read()
-body = re.sub(r"<style>.*?</style>", "", text, flags=re.S)
-bad = []
-for code in ("PS-RBH", "E12000007", "S92000003", "twk_"):
-    if code in body:
-        bad.append("shows %s" % code)
-for want in ("Ramallah and al-Bireh", "West Midlands", "Palestine <span lang=\"ar\" dir=\"rtl\">فلسطين</span>",
-             "France", "Active links by partner country", "confirmed links (stated by both sides)",
-             "Groups listed more than once", "Links whose group or place is not found", "بيت ساحور"):
-    if want not in body:
-        bad.append("lacks %r" % want)
-print("; ".join(bad) or "names, not codes or keys")
-sys.exit(1 if bad else 0)
-EOF
-then pass "report.html names regions, governorates and countries (Arabic where known), no codes or keys ($(cat "$F/html_names.txt"))"
-else fail "report.html names regions, governorates and countries, no codes or keys" "$(cat "$F/html_names.txt")"; fi
+then pass "report.html is well-formed, holds the renderer, the report and its strings, no external URL, no node's key ($(cat "$F/html.txt"))"
+else fail "report.html is well-formed, holds the renderer, the report and its strings, no external URL, no node's key"; sed 's/^/      /' "$F/html.txt"; fi
+check_rc "twin report --html with an unknown --lang is a usage error" 2 tw assoc report --html "$F/x.html" --lang de
 
 CHROME=$(command -v chromium || command -v chromium-browser || true)
 if [ -z "$CHROME" ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
     timeout 400 apt-get install -y -q chromium >"$F/apt.log" 2>&1 || true
     CHROME=$(command -v chromium || true)
 fi
+chrome() {
+    _prof=$(mktemp -d)
+    timeout 120 "$CHROME" --headless --no-sandbox --disable-gpu --disable-background-networking \
+        --disable-component-update --disable-sync --no-first-run --user-data-dir="$_prof" \
+        --host-resolver-rules='MAP * ~NOTFOUND' "$@" 2>>"$F/chrome.log"
+    _rc=$?
+    rm -rf "$_prof"
+    return $_rc
+}
 if [ -n "$CHROME" ]; then
+    chrome --virtual-time-budget=5000 --dump-dom "file://$HTML" >"$F/report.dom.html"
+    if python3 - "$F/report.dom.html" >"$F/html_names.txt" 2>&1 <<'EOF'
+import re, sys
+from html.parser import HTMLParser
+class T(HTMLParser):
+    def __init__(s):
+        super().__init__(); s.skip = 0; s.text = []; s.svg = 0; s.tiles = []; s.govs = []; s.h2 = []; s.inh2 = False
+    def handle_starttag(s, t, a):
+        a = dict(a)
+        if t in ("script", "style"): s.skip += 1
+        if t == "svg": s.svg += 1
+        if t == "g" and "tile" in (a.get("class") or ""): s.tiles.append(a.get("data-code"))
+        if t == "section" and "gov" in (a.get("class") or "").split(): s.govs.append(a.get("data-code"))
+        if t == "h2": s.inh2 = True; s.h2.append("")
+    def handle_endtag(s, t):
+        if t in ("script", "style"): s.skip -= 1
+        if t == "h2": s.inh2 = False
+    def handle_data(s, d):
+        if s.skip: return
+        s.text.append(d)
+        if s.inh2: s.h2[-1] += d
+p = T(); p.feed(open(sys.argv[1], encoding="utf-8").read())
+body = " ".join(p.text)
+bad = []
+for code in ("PS-RBH", "E12000007", "S92000003", "twk_"):
+    if code in body:
+        bad.append("shows %s" % code)
+for want in ("Ramallah and al-Bireh", "West Midlands", "Palestine", "France", "Confirmed links (stated by both sides)",
+             "Places and active links by partner country", "Ramallah and al-Bireh: places and partners", "بيت ساحور"):
+    if want not in body:
+        bad.append("lacks %r" % want)
+for h in ("Summary", "Where the links are", "Active links per year", "Links by kind", "Partner countries",
+          "Palestinian governorates", "For the hub: records to check"):
+    if h not in p.h2:
+        bad.append("no section %r" % h)
+if len(p.govs) != 16 or p.govs[0] != "PS-JEN" or p.govs[-1] != "PS-RFH":
+    bad.append("governorate sections: %s" % p.govs)
+if len(p.tiles) != 28 or p.svg < 7:
+    bad.append("%d tiles, %d SVG charts" % (len(p.tiles), p.svg))
+print("; ".join(bad) or "names, not codes or keys; %d sections, %d governorates, %d charts, %d tiles" % (len(p.h2), len(p.govs), p.svg, len(p.tiles)))
+sys.exit(1 if bad else 0)
+EOF
+    then pass "report.html drawn: every section, names not codes, partner countries, a section per governorate, maps and charts ($(cat "$F/html_names.txt"))"
+    else fail "report.html drawn: every section, names not codes, partner countries, a section per governorate, maps and charts" "$(cat "$F/html_names.txt")"; fi
     mkdir -p tests/out
     rm -f tests/out/report.png
-    PROF=$(mktemp -d)
-    timeout 120 "$CHROME" --headless --no-sandbox --disable-gpu --disable-background-networking \
-        --disable-component-update --disable-sync --no-first-run --user-data-dir="$PROF" \
-        --screenshot=tests/out/report.png --window-size=1200,2000 "file://$HTML" >"$F/chrome.log" 2>&1
-    rm -rf "$PROF"
+    chrome --virtual-time-budget=5000 --screenshot=tests/out/report.png --window-size=1200,2000 "file://$HTML" >/dev/null
     sz=$(stat -c %s tests/out/report.png 2>/dev/null || echo 0)
     if [ "$sz" -gt 20000 ]; then pass "headless Chromium renders report.html (tests/out/report.png, $sz bytes)"
     else fail "headless Chromium renders report.html"; tail -n 5 "$F/chrome.log" | sed 's/^/      /'; fi

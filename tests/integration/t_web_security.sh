@@ -40,7 +40,7 @@ tw_run python3 - <<'PY'
 import json, re, sys
 en = json.load(open("daemon/www/i18n/en.json", encoding="utf-8"))
 ar = json.load(open("daemon/www/i18n/ar.json", encoding="utf-8"))
-src = "".join(open("daemon/www/" + f, encoding="utf-8").read() for f in ("app.js", "login.js", "index.html", "login.html"))
+src = "".join(open("daemon/www/" + f, encoding="utf-8").read() for f in ("app.js", "login.js", "index.html", "login.html", "report.js"))
 used = set(re.findall(r"\bt\('([a-z_.]+)'", src)) | set(re.findall(r'data-t="([a-z_.]+)"', src))
 missing = sorted(k for k in used if not k.endswith(".") and (k not in en or k not in ar))
 odd = sorted(set(en) ^ set(ar))

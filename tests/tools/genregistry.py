@@ -7,11 +7,12 @@ expected of it, computed here from the records alone (not from twin).
       lists) for the association node and DIR/committee.json (places and the
       links their committees state back) for the committee node, both ready
       for `twin import`.
-  genregistry.py expect ASSOC_KEY COMMITTEE_KEY DIR [--no-update]
-      prints {"stats": {...}, "gaps": {...}} as twind should compute them
-      (the rules of proto/PROTOCOL.md, "Reports").  With --no-update every
-      active or exploring link counts as not updated (a report computed far in
-      the future).
+  genregistry.py expect ASSOC_KEY COMMITTEE_KEY DIR [--no-update] [--year Y]
+      prints {"stats": {...}, "gaps": {...}, "governorates": [...]} as twind
+      should compute them (the rules of proto/PROTOCOL.md, "Reports"), for a
+      report in year Y (default this year, UTC: the trend runs to it).  With
+      --no-update every active or exploring link counts as not updated (a
+      report computed far in the future).
 
 Edge cases built in: one place listed twice under different spellings with
 the same subdivision (Beit Sahour / Bayt Sahur), ended links with an end
@@ -38,6 +39,7 @@ import json
 import random
 import re
 import sys
+import time
 
 GOVS = [("PS-JEN", "west_bank"), ("PS-TBS", "west_bank"), ("PS-TKM", "west_bank"), ("PS-NBS", "west_bank"),
         ("PS-QQA", "west_bank"), ("PS-SLT", "west_bank"), ("PS-RBH", "west_bank"), ("PS-JRH", "west_bank"),
@@ -224,7 +226,7 @@ def fold(s):
     return re.sub(" +", " ", s).strip()
 
 
-def expect(akey, ckey, d, no_update):
+def expect(akey, ckey, d, no_update, year):
     recs = []
     for author, fn in ((akey, "assoc.json"), (ckey, "committee.json")):
         for r in json.load(open(d + "/" + fn, encoding="utf-8")):
@@ -439,6 +441,27 @@ def expect(akey, ckey, d, no_update):
     stats["links_by_confirmation"] = {"confirmed": conf, "unconfirmed": len(all_units) - conf}
     stats["links_started_by_year"] = ctab(u["body"]["since"][:4] for u in gov if "since" in u["body"])
     stats["links_ended_by_year"] = ctab(u["body"]["ended"][:4] for u in gov if "ended" in u["body"])
+    # The trend: a link other than one being explored is active in each
+    # year from its since to its ended, or to the report's year.
+    spans, und = [], {"ended_before_since": 0, "no_end": 0, "no_since": 0}
+    for u in gov:
+        b = u["body"]
+        if b["status"] == "exploring":
+            continue
+        if "since" not in b:
+            und["no_since"] += 1
+            continue
+        s0 = int(b["since"][:4])
+        e0 = int(b["ended"][:4]) if "ended" in b else None if b["status"] == "ended" else year
+        if e0 is None:
+            und["no_end"] += 1
+        elif "ended" in b and e0 < s0:
+            und["ended_before_since"] += 1
+        elif s0 <= year:
+            spans.append((s0, min(e0, year)))
+    first = min((a for a, _ in spans), default=year + 1)
+    stats["active_links_by_year"] = {str(y): sum(1 for a, e in spans if a <= y <= e) for y in range(first, year + 1)}
+    stats["active_links_undated"] = und
     sd = sum(1 for u in gov if u["body"]["status"] == "dormant")
     nu = sum(1 for u in gov if u["body"]["status"] in ("active", "exploring")) if no_update else 0
     stats["dormant_links"] = {"status_dormant": sd, "no_update": nu, "total": sd + nu}
@@ -507,12 +530,24 @@ def expect(akey, ckey, d, no_update):
             "listed_twice": [{"place": ref(r), "records": sorted(ref(m) for m in prec[r])} for r in twice],
             "suggestions": [{"group": ref(g), "places": [ref(cand[(3 * i + j) % len(cand)]) for j in range(min(3, len(cand)))]}
                             for i, g in enumerate(seekg)]}
+    # The report's governorates: places by English name then reference,
+    # with the number of their links to known groups.
+    partners = {}
+    for u in all_units:
+        if u[0]["g"] is not None and u[0]["ident"] is not None:
+            partners[u[0]["ident"]] = partners.get(u[0]["ident"], 0) + 1
+    governorates = []
+    for c, _ in GOVS:
+        ps = sorted((r for r in rep if places[r].get("subdivision") == c),
+                    key=lambda r: (places[r]["name_en"].encode(), ref(r).encode()))
+        governorates.append({"code": c, "places_total": len(ps), "places": [ref(r) for r in ps],
+                             "partners": [partners.get(r, 0) for r in ps]})
     # What list adds to records: per link statement whether its link is
     # confirmed, per superseded place or group record the own record.
     marks = {"confirmed": confirmed,
              "superseded": {ref(k): ref(ident[k]) for k in places if superseded(k)},
              "groups_superseded": {ref(k): ref(gident[k]) for k in groups if gsuperseded(k)}}
-    return {"stats": stats, "gaps": gaps, "marks": marks}
+    return {"stats": stats, "gaps": gaps, "marks": marks, "governorates": governorates}
 
 
 def main():
@@ -521,7 +556,8 @@ def main():
         seed = int(a[a.index("--seed") + 1]) if "--seed" in a else 20240501
         gen(a[1], a[2], a[3], seed)
     elif len(a) >= 4 and a[0] == "expect":
-        print(json.dumps(expect(a[1], a[2], a[3], "--no-update" in a), ensure_ascii=False, sort_keys=True, indent=1))
+        year = int(a[a.index("--year") + 1]) if "--year" in a else time.gmtime().tm_year
+        print(json.dumps(expect(a[1], a[2], a[3], "--no-update" in a, year), ensure_ascii=False, sort_keys=True, indent=1))
     else:
         sys.stderr.write(__doc__)
         sys.exit(2)

@@ -785,6 +785,151 @@ static void test_precedence_self_named(void **state)
     done(&f);
 }
 
+/* Active links per year: since <= Y <= ended (or the report's year); a
+ * link being explored is not counted, and links without since, ended
+ * without a date, or ended before they started are counted apart. */
+static void test_trend(void **state)
+{
+    fx f;
+    start(&f, T0, 12);      /* T0 is in 2023 */
+    add(&f, KA, "group", "g", T0, "name=G", "group_kind=council", "nation=england", NULL);
+    static const char *const ps[] = { "p1", "p2", "p3", "p4", "p5", "p6", "p7", "p8" };
+    char nm[16];
+    for (int i = 0; i < 8; i++) {   /* names differ: places of one name in one country are one place */
+        snprintf(nm, sizeof nm, "name_en=P%d", i);
+        add(&f, KA, "place", ps[i], T0, nm, "place_kind=village", "country=PS", NULL);
+    }
+    add(&f, KA, "link", "a", T0, "group=g", "place=p1", "formality=friendship_link", "status=active", "since=2019", NULL);
+    add(&f, KA, "link", "b", T0, "group=g", "place=p2", "formality=friendship_link", "status=ended",
+        "since=2020-01", "ended=2021-06", NULL);
+    add(&f, KA, "link", "c", T0, "group=g", "place=p3", "formality=friendship_link", "status=dormant", "since=2021-03", NULL);
+    add(&f, KA, "link", "d", T0, "group=g", "place=p4", "formality=friendship_link", "status=active", NULL);
+    add(&f, KA, "link", "e", T0, "group=g", "place=p5", "formality=friendship_link", "status=ended", "since=2018", NULL);
+    add(&f, KA, "link", "x", T0, "group=g", "place=p6", "formality=friendship_link", "status=exploring", "since=2022", NULL);
+    add(&f, KA, "link", "y", T0, "group=g", "place=p7", "formality=friendship_link", "status=ended",
+        "since=2022", "ended=2020", NULL);
+    add(&f, KA, "link", "z", T0, "group=g", "place=p8", "formality=friendship_link", "status=active", "since=2030", NULL);
+    stats(&f);
+    const tw_val *y = tw_v_get(&f.res, "active_links_by_year");
+    assert_non_null(y);
+    assert_int_equal(y->len, 5);                /* 2019 to 2023, the report's year */
+    assert_int_equal(cnt(&f, "active_links_by_year", "2018"), 0);
+    assert_int_equal(cnt(&f, "active_links_by_year", "2019"), 1);
+    assert_int_equal(cnt(&f, "active_links_by_year", "2020"), 2);
+    assert_int_equal(cnt(&f, "active_links_by_year", "2021"), 3);   /* b's last year */
+    assert_int_equal(cnt(&f, "active_links_by_year", "2022"), 2);
+    assert_int_equal(cnt(&f, "active_links_by_year", "2023"), 2);
+    assert_null(tw_v_get(y, "2024"));
+    assert_int_equal(cnt(&f, "active_links_undated", "no_since"), 1);
+    assert_int_equal(cnt(&f, "active_links_undated", "no_end"), 1);
+    assert_int_equal(cnt(&f, "active_links_undated", "ended_before_since"), 1);
+    done(&f);
+}
+
+/* The published report's sections: each governorate in code list order
+ * with its places by name and each place's partners by group name, with
+ * the link's formality, status and confirmation; and the names of codes. */
+static void test_governorates(void **state)
+{
+    fx f;
+    char r1[128], r2[128];
+    start(&f, T0, 12);
+    ref(r1, TB, "bs");
+    ref(r2, TA, "g1");
+    char pl[160], gr[160];
+    snprintf(pl, sizeof pl, "place=%s", r1);
+    snprintf(gr, sizeof gr, "group=%s", r2);
+    add(&f, KA, "group", "g1", T0, "name=Alpha Friends", "group_kind=friendship_group", "nation=england",
+        "region=E12000007", NULL);
+    add(&f, KA, "group", "g2", T0, "name=Beta Twinning", "group_kind=twinning_association", "nation=wales", NULL);
+    add(&f, KB, "place", "bs", T0, "name_en=Beit Sahour", "name_ar=بيت ساحور", "place_kind=town", "country=PS",
+        "subdivision=PS-BTH", NULL);
+    add(&f, KA, "place", "kh", T0, "name_en=Al-Khader", "place_kind=village", "country=PS", "subdivision=PS-BTH", NULL);
+    add(&f, KA, "place", "jn", T0, "name_en=Jenin", "place_kind=city", "country=PS", "subdivision=PS-JEN", NULL);
+    add(&f, KA, "place", "fr", T0, "name_en=Ville", "place_kind=town", "country=FR", NULL);
+    add(&f, KA, "link", "l1", T0, "group=g2", pl, "formality=friendship_link", "status=active", NULL);
+    add(&f, KA, "link", "l2", T0, "group=g1", pl, "formality=formal_twinning", "status=exploring", "since=2021", NULL);
+    add(&f, KB, "link", "l2", T0, gr, "place=bs", "formality=formal_twinning", "status=active", "since=2021", NULL);
+    add(&f, KA, "link", "l3", T0, "group=nobody", "place=kh", "formality=formal_twinning", "status=active", NULL);
+    assert_int_equal(tw_report_finish(f.r), 0);
+    assert_int_equal(tw_report_governorates(f.r, &f.out), 0);
+    decode(&f);
+    assert_int_equal(f.res.type, TW_ARR);
+    assert_int_equal(f.res.len, 16);
+    assert_true(tw_v_is_str(tw_v_get(&f.res.v.arr[0], "code"), "PS-JEN"));
+    const tw_val *bth = NULL;
+    for (uint32_t i = 0; i < f.res.len; i++)
+        if (tw_v_is_str(tw_v_get(&f.res.v.arr[i], "code"), "PS-BTH")) bth = &f.res.v.arr[i];
+    assert_non_null(bth);
+    assert_true(tw_v_is_str(tw_v_get(bth, "name_en"), "Bethlehem"));
+    assert_int_equal(tw_v_get(bth, "places_total")->v.u, 2);
+    const tw_val *places = tw_v_get(bth, "places");
+    assert_int_equal(places->len, 2);
+    assert_true(tw_v_is_str(tw_v_get(&places->v.arr[0], "name_en"), "Al-Khader"));
+    assert_int_equal(tw_v_get(&places->v.arr[0], "partners")->len, 0);   /* its link's group is not known */
+    const tw_val *bs = &places->v.arr[1];
+    assert_true(tw_v_is_str(tw_v_get(bs, "name_ar"), "بيت ساحور"));
+    const tw_val *pa = tw_v_get(bs, "partners");
+    assert_int_equal(pa->len, 2);
+    assert_true(tw_v_is_str(tw_v_get(&pa->v.arr[0], "name"), "Alpha Friends"));
+    assert_true(tw_v_get(&pa->v.arr[0], "confirmed")->v.b);          /* KA for the group, KB for the place */
+    assert_true(tw_v_is_str(tw_v_get(&pa->v.arr[0], "status"), "active"));  /* KB's statement is the newest */
+    assert_true(tw_v_is_str(tw_v_get(&pa->v.arr[0], "formality"), "formal_twinning"));
+    assert_true(tw_v_is_str(tw_v_get(&pa->v.arr[0], "region"), "E12000007"));
+    assert_int_equal(tw_v_get(&pa->v.arr[0], "since")->v.u, 2021);
+    assert_true(tw_v_is_str(tw_v_get(&pa->v.arr[1], "name"), "Beta Twinning"));
+    assert_false(tw_v_get(&pa->v.arr[1], "confirmed")->v.b);
+    uint64_t total = 0;
+    for (uint32_t i = 0; i < f.res.len; i++) total += tw_v_get(&f.res.v.arr[i], "places_total")->v.u;
+    assert_int_equal(total, 3);                                       /* the place in France is in none */
+    tw_buf_reset(&f.out);
+    assert_int_equal(tw_report_names(f.r, &f.out), 0);
+    decode(&f);
+    assert_true(tw_v_is_str(tw_v_get(tw_v_get(&f.res, "PS-BTH"), "en"), "Bethlehem"));
+    assert_non_null(tw_v_get(tw_v_get(&f.res, "PS-BTH"), "ar"));
+    assert_true(tw_v_is_str(tw_v_get(tw_v_get(&f.res, "FR"), "en"), "France"));
+    assert_true(tw_v_is_str(tw_v_get(tw_v_get(&f.res, "E12000007"), "en"), "London"));
+    assert_true(tw_v_is_str(tw_v_get(tw_v_get(&f.res, "W92000004"), "en"), "Wales"));
+    assert_null(tw_v_get(&f.res, "DE"));                              /* no place there */
+    assert_int_equal(f.res.len, 16 + 12 + 2);                         /* governorates, UK, PS and FR */
+    done(&f);
+}
+
+/* TW_REPORT_LIST_MAX at its edge: a governorate with that many places lists
+ * them all, one more and it lists that many with places_total one more; a
+ * place's partners likewise. */
+static void test_governorates_edge(void **state)
+{
+    for (int extra = 0; extra < 2; extra++) {
+        fx f;
+        char slot[32], name[48], grp[32];
+        start(&f, T0, 12);
+        for (unsigned i = 0; i < TW_REPORT_LIST_MAX + (unsigned)extra; i++) {
+            snprintf(slot, sizeof slot, "p%u", i);
+            snprintf(name, sizeof name, "name_en=Place %05u", i);
+            add(&f, KA, "place", slot, T0, name, "place_kind=village", "country=PS", "subdivision=PS-NBS", NULL);
+            snprintf(slot, sizeof slot, "g%u", i);
+            snprintf(name, sizeof name, "name=Group %05u", i);
+            add(&f, KA, "group", slot, T0, name, "group_kind=council", "nation=england", NULL);
+            snprintf(slot, sizeof slot, "l%u", i);
+            snprintf(grp, sizeof grp, "group=g%u", i);
+            add(&f, KA, "link", slot, T0, grp, "place=p0", "formality=friendship_link", "status=active", NULL);
+        }
+        assert_int_equal(tw_report_finish(f.r), 0);
+        assert_int_equal(tw_report_governorates(f.r, &f.out), 0);
+        decode(&f);
+        const tw_val *nbs = &f.res.v.arr[3];
+        assert_true(tw_v_is_str(tw_v_get(nbs, "code"), "PS-NBS"));
+        assert_int_equal(tw_v_get(nbs, "places_total")->v.u, TW_REPORT_LIST_MAX + (unsigned)extra);
+        const tw_val *pl = tw_v_get(nbs, "places");
+        assert_int_equal(pl->len, TW_REPORT_LIST_MAX);
+        assert_true(tw_v_is_str(tw_v_get(&pl->v.arr[0], "name_en"), "Place 00000"));
+        assert_int_equal(tw_v_get(&pl->v.arr[0], "partners")->len, TW_REPORT_LIST_MAX);
+        assert_true(tw_v_is_str(tw_v_get(&tw_v_get(&pl->v.arr[0], "partners")->v.arr[0], "name"), "Group 00000"));
+        done(&f);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -802,6 +947,9 @@ int main(void)
         cmocka_unit_test(test_dangling),
         cmocka_unit_test(test_region_inferred),
         cmocka_unit_test(test_partner_country),
+        cmocka_unit_test(test_trend),
+        cmocka_unit_test(test_governorates),
+        cmocka_unit_test(test_governorates_edge),
     };
     return cmocka_run_group_tests(tests, setup, NULL);
 }
