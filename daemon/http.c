@@ -14,7 +14,9 @@
  * exchanged once for a session cookie; every /api request needs the cookie
  * and every POST the session's CSRF token in X-CSRF-Token; Host must name
  * this server (against DNS rebinding) and Origin, when sent, must be this
- * origin.  No token, cookie or request body is ever logged.
+ * origin.  No token, cookie or request body is ever logged, and the refusals
+ * any local program or web page can repeat at will go through the rate
+ * limiter (tw_log_limited), a key per kind.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -289,11 +291,11 @@ static enum MHD_Result do_login(tw_http *h, struct MHD_Connection *c, req *r)
     tw_arena_free(&a);
     log_events(h, ev);
     if (rc == TW_EBUSY) {
-        tw_warn("http", "web login refused: more than %u attempts in a minute", TW_HTTP_LOGINS_PER_MIN);
+        tw_log_limited(TW_LOG_WARN, "http", "http.login_rate", "web login refused: more than %u attempts in a minute", TW_HTTP_LOGINS_PER_MIN);
         return send_error(c, 429, TW_EBUSY, "too many login attempts: wait a minute", -1);
     }
     if (rc) {
-        tw_warn("http", "web login refused: %s", rc == TW_EINVAL ? "no token in the request"
+        tw_log_limited(TW_LOG_WARN, "http", "http.login", "web login refused: %s", rc == TW_EINVAL ? "no token in the request"
                                                 : rc == TW_ESTALE ? "token expired" : "unknown or used token");
         return send_error(c, 403, TW_EPERM, rc == TW_ESTALE ? "this login address has expired: run twin ui again"
                                                    : "this login address is not valid (each works once): run twin ui again", -1);
@@ -484,12 +486,12 @@ static enum MHD_Result first_call(tw_http *h, struct MHD_Connection *c, const ch
     r->answered = true;
     if (!host_ok(h, host)) {
         printable(shown, sizeof shown, host ? host : "(none)");
-        tw_warn("http", "%s %s refused: Host %s is not this server (DNS rebinding?)", method, url, shown);
+        tw_log_limited(TW_LOG_WARN, "http", "http.host", "%s %s refused: Host %s is not this server (DNS rebinding?)", method, url, shown);
         return send_text(c, 403, "403 wrong Host header: open the address twin ui prints\n");
     }
     if (!origin_ok(origin, host)) {
         printable(shown, sizeof shown, origin);
-        tw_warn("http", "%s %s refused: request from another origin (%s)", method, url, shown);
+        tw_log_limited(TW_LOG_WARN, "http", "http.origin", "%s %s refused: request from another origin (%s)", method, url, shown);
         return send_error(c, 403, TW_EPERM, "cross-origin request refused", -1);
     }
     bool get = strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0, post = strcmp(method, "POST") == 0;
@@ -521,7 +523,7 @@ static enum MHD_Result first_call(tw_http *h, struct MHD_Connection *c, const ch
     const char *csrf;
     int s = find_session(h, c, &csrf);
     if (s < 0) {
-        tw_info("http", "%s %s refused: not logged in", method, url);
+        tw_log_limited(TW_LOG_INFO, "http", "http.auth", "%s %s refused: not logged in", method, url);
         return send_error(c, 401, TW_EPERM, "not logged in: open the address twin ui prints", -1);
     }
     const char *op = url + 5;
@@ -541,7 +543,7 @@ static enum MHD_Result first_call(tw_http *h, struct MHD_Connection *c, const ch
     if (!post) return send_error(c, 405, TW_EINVAL, "method not allowed", -1);
     const char *tok = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "X-CSRF-Token");
     if (!tw_websess_csrf_ok(h->ws, s, tok, tok ? strlen(tok) : 0)) {
-        tw_warn("http", "POST %s refused: %s CSRF token", url, tok ? "wrong" : "no");
+        tw_log_limited(TW_LOG_WARN, "http", "http.csrf", "POST %s refused: %s CSRF token", url, tok ? "wrong" : "no");
         return send_error(c, 403, TW_EPERM, "missing or wrong X-CSRF-Token", -1);
     }
     size_t ol = strlen(op);
@@ -562,7 +564,7 @@ static enum MHD_Result first_call(tw_http *h, struct MHD_Connection *c, const ch
         r->route = R_UPLOAD;
     } else {
         if (op_denied(op)) {
-            tw_warn("http", "POST %s refused: not offered over the web", url);
+            tw_log_limited(TW_LOG_WARN, "http", "http.op", "POST %s refused: not offered over the web", url);
             return send_error(c, 403, TW_EPERM, "this operation is not offered over the web interface: use twin", -1);
         }
         if (len > TW_HTTP_BODY_MAX) return send_error(c, 413, TW_ETOOBIG, "request body larger than the limit", -1);

@@ -277,6 +277,14 @@ done
 [ -z "$leaks" ] && pass "no login token, session cookie or CSRF token in either node's log" || fail "secrets in the logs:$leaks"
 grep -q "web login refused" "$(tw_log n1)" && pass "refused logins are logged with their reason" || fail "no log line for a refused login"
 grep -q "refused: Host" "$(tw_log n1)" && pass "a wrong Host is logged" || fail "no log line for a wrong Host"
+# A web page in the operator's browser can send cross-origin requests at
+# will: 60 of them make at most 5 log lines a 10 s window, the rest a count.
+for i in $(seq 1 60); do web "$A1" POST /api/status --origin "http://flood.example" --body '{}'; done
+tw_wait_for 15 grep -q "http.origin: [0-9]* similar lines dropped" "$(tw_log n1)"
+n=$(grep -v "similar line" "$(tw_log n1)" | grep -c "request from another origin (http://flood.example)")
+d=$(sed -n 's/.*http.origin: \([0-9]*\) similar lines\{0,1\} dropped.*/\1/p' "$(tw_log n1)" | awk '{ s += $1 } END { print s + 0 }')
+[ "$n" -le 10 ] && [ $((n + d)) = 60 ] && pass "60 cross-origin requests: $n lines logged, $d counted" ||
+    fail "cross-origin requests are rate-limited in the log" "lines $n, counted $d"
 
 # ---- http = off, a taken port, a non-loopback address
 check "n3 starts with --http off" tw_start n3
