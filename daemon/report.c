@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sodium.h>
 
 #include "twin/err.h"
 #include "twin/keytext.h"
@@ -33,11 +34,21 @@ static const char OTHER[] = "(other)";      /* a value outside the lists */
 typedef struct hent { uint64_t h; const uint8_t *k; uint32_t kl, val; } hent;
 typedef struct hmap { hent *e; size_t cap, n; } hmap;
 
+/*
+ * Keys (authors, slot keys, folded names) come from other nodes' records, so
+ * the hash is keyed with a secret drawn once per process (SipHash-2-4,
+ * libsodium's crypto_shorthash): a member cannot craft slot keys that all
+ * fall in one bucket and turn every report into a quadratic scan.
+ */
+static uint8_t hash_key[crypto_shorthash_KEYBYTES];
+static bool hash_key_set;
+
 static uint64_t hash(const void *p, size_t n)
 {
-    const uint8_t *s = p;
-    uint64_t h = 1469598103934665603ull;
-    for (size_t i = 0; i < n; i++) h = (h ^ s[i]) * 1099511628211ull;
+    uint8_t out[crypto_shorthash_BYTES];
+    uint64_t h;
+    crypto_shorthash(out, p, n, hash_key);
+    memcpy(&h, out, sizeof h);
     return h | 1;   /* 0 marks an empty bucket */
 }
 
@@ -217,6 +228,11 @@ struct tw_report {
 
 int tw_report_new(tw_report **out, const tw_report_opts *o)
 {
+    /* Reports are built on the loop thread only. */
+    if (!hash_key_set) {
+        crypto_shorthash_keygen(hash_key);
+        hash_key_set = true;
+    }
     tw_report *r = calloc(1, sizeof *r);
     if (!r) return TW_ENOMEM;
     r->o = *o;
