@@ -89,6 +89,38 @@ cat "$E"
 python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); sys.exit(0 if d["counts"]["kind=place"] > 200 and d["counts"]["kind=link&confirmed=yes"] == 2 and all(len(d[k]) == 64 for k in ("link","back","onesided","listing")) else 1)' "$E" &&
     pass "twin: more than two pages of places, one confirmed link (two statements), the ids" || fail "twin: the expected records" "$(cat "$E")"
 
+# The list arguments the page uses: bad ones are refused with their reason,
+# and the node goes on serving; a cursor as hex text pages as the binary one.
+SOCK=$(tw_dir grp)/twind.sock
+poke() { timeout 30 python3 tests/tools/ctlpoke.py "$SOCK" json "{\"v\":1,\"op\":\"list\",\"args\":$1}" recv; }
+for bad in '{"kind":"link","confirmed":"yes"}|"confirmed\" must be true or false' \
+           '{"kind":"place","confirmed":true}|confirmed: only with kind link' \
+           '{"pair_of":"abc"}|pair_of: not 64 hex digits' \
+           '{"kind":"group","pair_of":"'"$(printf '%064d' 0)"'"}|pair_of: only with kind link' \
+           '{"kind":"link","after":"zz"}|"after\" must be a cursor' \
+           '{"kind":"link","after":"'"$(printf '%0400d' 0)"'"}|"after\" must be a cursor'; do
+    a=${bad%%|*}; want=${bad#*|}
+    r=$(poke "$a")
+    case $r in *'"code": -2'*"$want"*|*"$want"*'"code": -2'*) pass "list $a is refused: $want" ;; *) fail "list $a is refused: $want" "$r" ;; esac
+done
+r=$(poke '{"pair_of":"'"$(printf '%064d' 0)"'"}')
+case $r in *'"records": []'*) pass "pair_of an id that is no link statement here: no records" ;; *) fail "pair_of an unknown id" "$r" ;; esac
+python3 - "$SOCK" <<'PY' && pass "a list cursor as hex text gives the same next page as the binary cursor" || fail "list cursor as hex text"
+import json, subprocess, sys
+def page(after):
+    a = {"kind": "place", "limit": 100}
+    if after is not None: a["after"] = after
+    out = subprocess.run(["python3", "tests/tools/ctlpoke.py", sys.argv[1], "json", json.dumps({"v": 1, "op": "list", "args": a}), "recv"],
+                         capture_output=True, text=True, timeout=30).stdout
+    return json.loads(out.split(" ", 1)[1])["result"]
+p1 = page(None)
+cur = p1["next"]["$bin"]
+b, h = page({"$bin": cur}), page(cur)
+ids = lambda p: [r["id"] for r in p["records"]]
+sys.exit(0 if len(ids(b)) == 100 and ids(b) == ids(h) and not set(ids(b)) & set(ids(p1)) else 1)
+PY
+check "the node still serves after the refused arguments" tw grp status
+
 tw_run tw grp ui --no-open; URL=$(cat "$TW_OUT")
 CHROMIUM=$CHROMIUM timeout 400 node "$NM/registry.js" "$URL" "http://$A" "$(pwd)/$OUT" "$E" >"$TW_ROOT/browser.out" 2>&1
 rc=$?
