@@ -195,6 +195,11 @@ typedef struct list_ctx {
     bool marks_full;                         /* from links too, not places and groups alone */
     tw_arena name_arena;                     /* names: the records referred to, one at a time */
     tw_buf name_env;
+    int confirmed;                           /* list: 0 any, 1 unconfirmed links only, 2 confirmed only */
+    bool pair_set;                           /* list: only statements of the link pair_id states */
+    int pair_state;                          /* 0 not looked up yet, 1 pair_unit found, -1 none */
+    uint8_t pair_id[TW_ID_LEN];
+    uint32_t pair_unit;
     int err;
 } list_ctx;
 
@@ -427,6 +432,14 @@ static int list_fn(void *vctx, const uint8_t *key, size_t klen, const uint8_t id
         bool hide;
         if ((c->err = record_marks(c, &en, &m, by, sizeof by, &hide))) return 1;
         ok = !hide;
+        if (ok && c->confirmed) ok = m.has_confirmed && m.confirmed == (c->confirmed == 2);
+        if (ok && c->pair_set) {
+            uint32_t u;
+            if (c->pair_state == 0 && c->marks && c->marks_full)
+                c->pair_state = tw_report_link_unit(c->marks, c->pair_id, &c->pair_unit) == 0 ? 1 : -1;
+            ok = m.has_confirmed && c->pair_state == 1 && tw_report_link_unit(c->marks, en.id, &u) == 0 &&
+                 u == c->pair_unit;
+        }
     }
     if (ok) {
         static ref_names nm;    /* 4 KiB: one list runs at a time, on the loop */
@@ -494,9 +507,38 @@ static int op_list(tw_node *n, const tw_val *args, tw_buf *out, tw_op_err *e)
         }
         c.where = where;
     }
+    /* The cursor as binary, or as its hex text: JSON (the web interface)
+     * has no binary, and twin's JSON writer gives it as hex. */
     const tw_val *after = tw_v_get(args, "after");
-    if (after && after->type != TW_NIL && (after->type != TW_BIN || after->len > TW_ENTRYKEY_MAX))
+    uint8_t cur[TW_ENTRYKEY_MAX];
+    size_t cur_len = 0;
+    if (after && after->type == TW_BIN && after->len <= TW_ENTRYKEY_MAX) {
+        memcpy(cur, after->v.s, after->len);
+        cur_len = after->len;
+    } else if (after && after->type == TW_STR && after->len % 2 == 0 && after->len / 2 <= TW_ENTRYKEY_MAX &&
+               tw_hex_decode(cur, after->len / 2, after->v.s, after->len) == 0) {
+        cur_len = after->len / 2;
+    } else if (after && after->type != TW_NIL) {
         FAIL(TW_EINVAL, "argument \"after\" must be a cursor from a previous page");
+    }
+    const tw_val *conf = tw_v_get(args, "confirmed");
+    if (conf && conf->type != TW_NIL) {
+        if (conf->type != TW_BOOL) FAIL(TW_EINVAL, "argument \"confirmed\" must be true or false");
+        c.confirmed = conf->v.b ? 2 : 1;
+    }
+    const char *pair;
+    size_t pl;
+    if ((rc = tw_op_arg_str(args, "pair_of", false, &pair, &pl, e))) return rc;
+    if (pair) {
+        if (tw_hex_decode(c.pair_id, TW_ID_LEN, pair, pl)) FAIL(TW_EINVAL, "pair_of: not 64 hex digits");
+        if (kind && !(kl == 4 && memcmp(kind, "link", 4) == 0)) FAIL(TW_EINVAL, "pair_of: only with kind link");
+        kind = "link";
+        kl = 4;
+        c.pair_set = true;
+    }
+    if (c.confirmed && !kind) { kind = "link"; kl = 4; }
+    if (c.confirmed && !(kl == 4 && memcmp(kind, "link", 4) == 0))
+        FAIL(TW_EINVAL, "confirmed: only with kind link");
     c.limit = (uint32_t)limit;
     c.tombstones = arg_bool(args, "tombstones");
     c.all = arg_bool(args, "all");
@@ -512,8 +554,7 @@ static int op_list(tw_node *n, const tw_val *args, tw_buf *out, tw_op_err *e)
     out->len += 5;
     c.dst = out;
     c.start = out->len;
-    rc = tw_store_scan(n->store, kind, kl, after && after->type == TW_BIN ? (const uint8_t *)after->v.s : NULL,
-                       after && after->type == TW_BIN ? after->len : 0, list_fn, &c);
+    rc = tw_store_scan(n->store, kind, kl, cur_len ? cur : NULL, cur_len, list_fn, &c);
     list_ctx_free(&c);
     if (rc < 0) FAIL(rc, "cannot read the store: %s", tw_strerror(rc));
     if (c.err) return c.err;

@@ -180,7 +180,7 @@ typedef struct runit {
 /* What list and show need once the report is finished: the state of
  * every link statement by entry id, and the place records whose identity
  * has the committee's own record, by (author, slot). */
-typedef struct rstate { uint8_t id[TW_ID_LEN]; bool confirmed; } rstate;
+typedef struct rstate { uint8_t id[TW_ID_LEN]; bool confirmed; uint32_t unit; } rstate;
 typedef struct rsuper { uint8_t author[TW_KEY_LEN]; bool group; const char *slot, *by; } rsuper;
 
 #define VEC(T) struct { T *v; size_t n, cap; }
@@ -888,6 +888,7 @@ static int build_lookups(tw_report *r)
     for (size_t i = 0; i < r->links.n; i++) {
         memcpy(r->states[i].id, r->links.v[i].id, TW_ID_LEN);
         r->states[i].confirmed = unit_confirmed(&r->units.v[r->links.v[i].unit]);
+        r->states[i].unit = r->links.v[i].unit;
         size_t j = id_slot(r->states[i].id, r->stcap);
         while (r->stidx[j]) j = (j + 1) & (r->stcap - 1);
         r->stidx[j] = (uint32_t)i + 1;
@@ -1019,17 +1020,31 @@ int tw_report_finish(tw_report *r)
     return build_lookups(r);
 }
 
+static const rstate *link_state(const tw_report *r, const uint8_t id[TW_ID_LEN])
+{
+    for (size_t j = r->stcap ? id_slot(id, r->stcap) : 0; r->stcap && r->stidx[j]; j = (j + 1) & (r->stcap - 1)) {
+        const rstate *s = &r->states[r->stidx[j] - 1];
+        if (memcmp(s->id, id, TW_ID_LEN) == 0) return s;
+    }
+    return NULL;
+}
+
 int tw_report_link_state(const tw_report *r, const uint8_t id[TW_ID_LEN], bool *confirmed)
 {
     if (!r->finished) return TW_ESTATE;
-    for (size_t j = r->stcap ? id_slot(id, r->stcap) : 0; r->stcap && r->stidx[j]; j = (j + 1) & (r->stcap - 1)) {
-        const rstate *s = &r->states[r->stidx[j] - 1];
-        if (memcmp(s->id, id, TW_ID_LEN) == 0) {
-            *confirmed = s->confirmed;
-            return 0;
-        }
-    }
-    return TW_ENOTFOUND;
+    const rstate *s = link_state(r, id);
+    if (!s) return TW_ENOTFOUND;
+    *confirmed = s->confirmed;
+    return 0;
+}
+
+int tw_report_link_unit(const tw_report *r, const uint8_t id[TW_ID_LEN], uint32_t *unit)
+{
+    if (!r->finished) return TW_ESTATE;
+    const rstate *s = link_state(r, id);
+    if (!s) return TW_ENOTFOUND;
+    *unit = s->unit;
+    return 0;
 }
 
 int tw_report_place_superseded(const tw_report *r, const uint8_t author[TW_KEY_LEN], const char *slot,

@@ -87,6 +87,9 @@ int  tw_report_names(const tw_report *r, tw_buf *out);
  * across the pages of a listing; stats and gaps then return TW_ESTATE.
  */
 int  tw_report_link_state(const tw_report *r, const uint8_t id[TW_ID_LEN], bool *confirmed);
+/* The link a statement is part of, as a number shared by every statement of
+ * the same (group identity, place identity): the statements of both sides. */
+int  tw_report_link_unit(const tw_report *r, const uint8_t id[TW_ID_LEN], uint32_t *unit);
 int  tw_report_superseded(const tw_report *r, bool group, const uint8_t author[TW_KEY_LEN], const char *slot,
                           size_t slot_len, char *by, size_t cap);
 int  tw_report_place_superseded(const tw_report *r, const uint8_t author[TW_KEY_LEN], const char *slot,

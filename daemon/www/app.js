@@ -134,45 +134,171 @@
     return s;
   }
 
+  /* The registry, one page of REG_PAGE records at a time, filtered by the
+   * list op itself (kind, where, confirmed) and paged with its cursor: the
+   * page never holds more than one page of a registry of 100 000 records.
+   * The filters are in the hash, so a view can be bookmarked. */
+  var REG_PAGE = 100;
+  var regFilters = [['gov', 'place', 'subdivision'], ['nation', 'group', 'nation'], ['status', 'link', 'status'], ['confirmed', 'link', null]];
+  function schemaField(kind, name) {
+    var k = schema && schema.kinds.filter(function (x) { return x.kind === kind; })[0];
+    return k ? k.fields.filter(function (f) { return f.name === name; })[0] : null;
+  }
+  function filterSelect(f, value) {
+    var s = el('select', { id: 'f-' + f[0], name: f[0] });
+    var opts = [['', t('reg.any')]];
+    if (f[0] === 'gov') (schema ? schema.governorates : []).forEach(function (o) { opts.push([o.code, o.code + ' — ' + o.name]); });
+    else if (f[0] === 'confirmed') opts.push(['yes', t('yes')], ['no', t('no')]);
+    else ((schemaField(f[1], f[2]) || {}).values || []).forEach(function (v) { opts.push([v, enumText(v)]); });
+    opts.forEach(function (o) { s.appendChild(el('option', { value: o[0], selected: o[0] === value, text: o[1] })); });
+    return s;
+  }
+  function regHash(q) {
+    return '#registry?' + ['kind', 'gov', 'nation', 'status', 'confirmed', 'q'].filter(function (k) { return q[k]; })
+      .map(function (k) { return k + '=' + encodeURIComponent(q[k]); }).join('&');
+  }
+  function regDetail(r) {
+    var b = r.body || {};
+    if (r.kind === 'link') return [enumText(b.status || ''), r.confirmed ? t('reg.confirmedyes') : t('reg.confirmedno')].join(' · ');
+    if (r.kind === 'place') return [b.subdivision ? govName(b.subdivision) : '', b.kind ? enumText(b.kind) : ''].filter(Boolean).join(' · ');
+    if (r.kind === 'group') return b.nation ? enumText(b.nation) : '';
+    return '';
+  }
+  function govName(code) {
+    var g = (schema ? schema.governorates : []).filter(function (o) { return o.code === code; })[0];
+    return g ? g.name : code;
+  }
+  function linkTitle(r) {
+    var b = r.body || {};
+    var place = lang === 'ar' && r.place_name_ar ? r.place_name_ar : r.place_name;
+    return (r.group_name || b.group || b.party_key || '?') + ' — ' + (place || b.place || '?');
+  }
+  function regRows(recs) {
+    return table([t('reg.kind'), t('reg.name'), t('reg.detail'), t('reg.author')], recs.map(function (r) {
+      return el('tr', {}, [
+        el('td', { text: t('kind.' + r.kind) }),
+        el('td', {}, [el('a', { href: '#record/' + r.id, dir: 'auto', text: r.kind === 'link' ? linkTitle(r) : title(r) }), r.kind === 'link' ? null : otherName(r),
+          r.superseded_by ? el('span', { class: 'alt', text: t('reg.superseded') }) : null]),
+        el('td', { dir: 'auto', text: regDetail(r) }),
+        el('td', {}, [el('span', { class: 'key', text: r.fingerprint })])
+      ]);
+    }));
+  }
   function pageRegistry(q) {
     var kind = q.kind || '', text = q.q || '';
+    regFilters.forEach(function (f) { if (q[f[0]] && !kind) kind = f[1]; });
     var ks = kindSelect('f-kind', kind, true);
     var qs = el('input', { id: 'f-q', type: 'search', name: 'q', value: text, dir: 'auto' });
+    var fdivs = regFilters.map(function (f) {
+      var d = el('div', { 'data-kind': f[1] }, [el('label', { for: 'f-' + f[0], text: t('reg.f.' + f[0]) }), filterSelect(f, q[f[0]] || '')]);
+      d.hidden = kind !== f[1];
+      return d;
+    });
+    ks.addEventListener('change', function () { fdivs.forEach(function (d) { d.hidden = ks.value !== d.getAttribute('data-kind'); }); });
     var form = el('form', { class: 'filters', role: 'search', onsubmit: function (ev) {
       ev.preventDefault();
-      location.hash = '#registry?kind=' + encodeURIComponent(ks.value) + '&q=' + encodeURIComponent(qs.value.trim());
-    } }, [
-      el('div', {}, [el('label', { for: 'f-kind', text: t('reg.kind') }), ks]),
+      var n = { kind: ks.value, q: qs.value.trim() };
+      regFilters.forEach(function (f) { if (ks.value === f[1]) n[f[0]] = document.getElementById('f-' + f[0]).value; });
+      location.hash = regHash(n);
+    } }, [el('div', {}, [el('label', { for: 'f-kind', text: t('reg.kind') }), ks])].concat(fdivs).concat([
       el('div', {}, [el('label', { for: 'f-q', text: t('reg.search') }), qs]),
       el('div', {}, [el('button', { type: 'submit', text: t('reg.go') })])
-    ]);
+    ]));
     var results = el('div', { id: 'results', 'aria-live': 'polite' });
     show([form, results], t('nav.registry'));
-    var p = text ? api('search', { text: text, limit: 500 }) : api('list', { kind: kind || null, limit: 500 });
-    p.then(function (j) {
-      if (!j.ok) { results.appendChild(failure(j)); return; }
-      var recs = j.result.records.filter(function (r) { return !kind || r.kind === kind; });
-      results.appendChild(el('p', { text: t('reg.count', { n: recs.length }) }));
-      if (recs.length) results.appendChild(table([t('reg.kind'), t('reg.name'), t('reg.author')], recs.map(function (r) {
-        return el('tr', {}, [
-          el('td', { text: t('kind.' + r.kind) }),
-          el('td', {}, [el('a', { href: '#record/' + r.id, dir: 'auto', text: title(r) }), otherName(r)]),
-          el('td', {}, [el('span', { class: 'key', text: r.fingerprint })])
+    if (text) {
+      api('search', { text: text, limit: REG_PAGE }).then(function (j) {
+        if (!j.ok) { results.appendChild(failure(j)); return; }
+        var recs = j.result.records.filter(function (r) { return !kind || r.kind === kind; });
+        results.appendChild(el('p', { id: 'reg-count', text: t('reg.count', { n: recs.length }) }));
+        if (recs.length) results.appendChild(regRows(recs));
+      });
+      return;
+    }
+    var where = {}, args = { kind: kind || null, limit: REG_PAGE };
+    if (q.gov && kind === 'place') where.subdivision = q.gov;
+    if (q.nation && kind === 'group') where.nation = q.nation;
+    if (q.status && kind === 'link') where.status = q.status;
+    if (Object.keys(where).length) args.where = where;
+    if (q.confirmed && kind === 'link') args.confirmed = q.confirmed === 'yes';
+    var cursors = [null];       /* cursors[i]: the "after" of page i */
+    function load(i) {
+      args.after = cursors[i];
+      api('list', args).then(function (j) {
+        results.textContent = '';
+        if (!j.ok) { results.appendChild(failure(j)); return; }
+        var recs = j.result.records, next = j.result.next;
+        cursors.length = i + 1;
+        if (next) cursors.push(next);
+        var from = i * REG_PAGE + 1;
+        results.appendChild(el('p', { id: 'reg-count', text: recs.length ? t('reg.range', { from: from, to: from + recs.length - 1 }) + (next ? '' : ' ' + t('reg.end')) : t('reg.count', { n: 0 }) }));
+        if (recs.length) results.appendChild(regRows(recs));
+        var nav = el('nav', { class: 'actions', 'aria-label': t('reg.pages') }, [
+          i > 0 ? el('button', { type: 'button', id: 'reg-prev', text: t('reg.prev'), onclick: function () { load(i - 1); } }) : null,
+          next ? el('button', { type: 'button', id: 'reg-next', text: t('reg.next'), onclick: function () { load(i + 1); } }) : null
         ]);
-      })));
+        if (nav.childNodes.length) results.appendChild(nav);
+        var h = document.getElementById('reg-count');
+        if (i > 0 && h) { h.setAttribute('tabindex', '-1'); h.focus(); }
+      });
+    }
+    load(0);
+  }
+
+  /* The name a key publishes under: its group or place record, if any. */
+  function authorName(key) {
+    return Promise.all([api('list', { author: key, kind: 'group', limit: 1 }), api('list', { author: key, kind: 'place', limit: 1 })])
+      .then(function (a) {
+        var r = (a[0].ok && a[0].result.records[0]) || (a[1].ok && a[1].result.records[0]);
+        return r ? title(r) : '';
+      });
+  }
+  /* Every statement of a link: this one and the other side's, each with
+   * its author, and whether two different authors make it confirmed. */
+  function linkStatements(r, box) {
+    api('list', { kind: 'link', pair_of: r.id, limit: REG_PAGE }).then(function (j) {
+      if (!j.ok) { box.appendChild(failure(j)); return; }
+      var st = j.result.records;
+      return Promise.all(st.map(function (x) { return authorName(x.author); })).then(function (names) {
+        box.appendChild(el('h2', { id: 'stmts', text: t('rec.statements') }));
+        box.appendChild(el('p', { id: 'stmt-state', class: r.confirmed ? '' : 'warn', text: r.confirmed ? t('rec.confirmedby', { n: st.length }) : t('rec.unconfirmed') }));
+        box.appendChild(table([t('rec.by'), t('field.formality'), t('field.status'), t('field.since'), t('rec.statement')], st.map(function (x, i) {
+          var b = x.body || {};
+          return el('tr', { class: 'stmt' }, [
+            el('td', {}, [names[i] ? utext(names[i]) : null, ' ', el('span', { class: 'key', text: x.fingerprint })]),
+            el('td', { text: b.formality ? enumText(b.formality) : '' }),
+            el('td', { text: b.status ? enumText(b.status) : '' }),
+            el('td', { text: b.since || '' }),
+            el('td', {}, [x.id === r.id ? el('span', { text: t('rec.thisone') }) : el('a', { href: '#record/' + x.id, text: t('rec.open') })])
+          ]);
+        })));
+      });
+    });
+  }
+  /* A listing superseded by its identity's own record: a link to that record. */
+  function supersededLink(r, dd) {
+    var k = r.superseded_by, sl = k.indexOf('/');
+    api('show', { kind: r.kind, slot: k.slice(sl + 1) }).then(function (j) {
+      var o = j.ok && j.result.records.filter(function (x) { return x.author === k.slice(0, sl); })[0];
+      if (o) { dd.textContent = ''; dd.appendChild(el('a', { id: 'superseded-by', href: '#record/' + o.id, dir: 'auto', text: title(o) })); }
     });
   }
 
   function pageRecord(id) {
     api('show', { id: id }).then(function (j) {
       if (!j.ok) { show([failure(j)], t('rec.title')); return; }
-      var r = j.result.records[0], out = [];
+      var r = j.result.records[0], out = [], sup = null;
       var pairs = [[t('reg.kind'), t('kind.' + r.kind)], [t('rec.slot'), r.slot],
         [t('reg.author'), el('span', { class: 'key', text: r.author })],
         [t('rec.time'), fmtTime(r.ts)], [t('rec.verified'), r.verified ? t('yes') : t('no')]];
       if (r.confirmed !== undefined) pairs.push([t('rec.confirmed'), r.confirmed ? t('yes') : t('no')]);
-      if (r.superseded_by) pairs.push([t('rec.superseded'), r.superseded_by]);
+      if (r.superseded_by) {
+        sup = el('span', { dir: 'auto', text: r.superseded_by_name || r.superseded_by });
+        pairs.push([t('rec.superseded'), sup]);
+      }
       out.push(kv(pairs));
+      var stmts = el('div', { id: 'statements' });
+      if (r.kind === 'link' && r.body) out.push(stmts);
       out.push(el('h2', { text: t('rec.fields') }));
       if (!r.body) out.push(el('p', { text: t('rec.deleted') }));
       else out.push(kv(Object.keys(r.body).map(function (k) {
@@ -180,7 +306,9 @@
         return [fieldLabel(r.kind, k), typeof v === 'string' ? enumText(v) : valueText(v)];
       })));
       if (r.mine && r.body) out.push(el('p', {}, [el('a', { class: 'button', href: '#publish/' + r.kind + '/' + encodeURIComponent(r.slot), text: t('mine.edit') })]));
-      show(out, title(r));
+      show(out, r.kind === 'link' && r.body ? linkTitle(r) : title(r));
+      if (r.kind === 'link' && r.body) linkStatements(r, stmts);
+      if (sup) supersededLink(r, sup);
     });
   }
 

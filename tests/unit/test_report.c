@@ -359,6 +359,17 @@ static void test_precedence_one_record(void **state)
     assert_false(link_confirmed(&f, h2));
     bool c;
     assert_int_equal(tw_report_link_state(f.r, none, &c), TW_ENOTFOUND);
+    /* The statements of one link share its unit (list's pair_of): B's and
+     * C's of g1-Bittir; B's and the hub's of g2 and the one place. */
+    uint32_t u1, u2, u3, u4;
+    assert_int_equal(tw_report_link_unit(f.r, l1, &u1), 0);
+    assert_int_equal(tw_report_link_unit(f.r, b1, &u2), 0);
+    assert_int_equal(tw_report_link_unit(f.r, l2, &u3), 0);
+    assert_int_equal(tw_report_link_unit(f.r, h2, &u4), 0);
+    assert_int_equal(u1, u2);
+    assert_int_equal(u3, u4);
+    assert_int_not_equal(u1, u3);
+    assert_int_equal(tw_report_link_unit(f.r, none, &u1), TW_ENOTFOUND);
     assert_int_equal(tw_report_place_superseded(f.r, KA, "battir", 6, by, sizeof by), 0);
     assert_string_equal(by, ref(want, TC, "bittir"));
     assert_int_equal(tw_report_place_superseded(f.r, KA, "battir", 6, by, 10), TW_ETOOBIG);
@@ -368,6 +379,9 @@ static void test_precedence_one_record(void **state)
     assert_int_equal(tw_report_compact(f.r), 0);
     assert_true(link_confirmed(&f, b1));
     assert_false(link_confirmed(&f, l2));
+    assert_int_equal(tw_report_link_unit(f.r, b1, &u2), 0);
+    assert_int_equal(tw_report_link_unit(f.r, l1, &u1), 0);
+    assert_int_equal(u1, u2);
     assert_int_equal(tw_report_place_superseded(f.r, KA, "battir", 6, by, sizeof by), 0);
     assert_string_equal(by, want);
     tw_buf_reset(&f.out);
