@@ -173,7 +173,10 @@ async function main() {
     await keyboard(page, 'a confirmed link\'s page');
     await page.click('#statements a');
     await page.waitForFunction((id) => location.hash === '#record/' + id, { timeout: WAIT }, X.back);
-    await page.waitForSelector('#statements tr.stmt', { timeout: WAIT });
+    // The page before also had statements: wait for this record's own
+    // (its statement list links back to the first side's record).
+    await page.waitForFunction((other) => !!document.querySelector('#statements a[href="#record/' + other + '"]'),
+                               { timeout: WAIT }, X.link).catch(() => {});
     ok(await page.evaluate(() => document.querySelectorAll('#statements tr.stmt').length === 2), 'the other side\'s record lists the same two statements');
 
     // ---- a link only one side states
