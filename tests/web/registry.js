@@ -181,7 +181,9 @@ async function main() {
 
     // ---- a link only one side states
     await page.evaluate((id) => { location.hash = '#record/' + id; }, X.onesided);
-    await page.waitForSelector('#stmt-state', { timeout: WAIT });
+    // The confirmed link's page had a #stmt-state too: wait for this one's.
+    await page.waitForFunction(() => document.querySelectorAll('#statements tr.stmt').length === 1 && document.getElementById('stmt-state'),
+                               { timeout: WAIT }).catch(() => {});
     const one = await page.evaluate(() => ({ n: document.querySelectorAll('#statements tr.stmt').length, s: document.getElementById('stmt-state').textContent }));
     ok(one.n === 1 && /Not confirmed/.test(one.s), 'a link only one side states: one statement, not confirmed', JSON.stringify(one));
     await axe(page, 'a link stated by one side');
