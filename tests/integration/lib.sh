@@ -327,3 +327,42 @@ print(sum(1 for c in json.load(sys.stdin)["connections"] if c["state"] == "estab
 
 # tw_has_peers NAME N: true when NAME has at least N established connections.
 tw_has_peers() { [ "$(tw_established "$1")" -ge "$2" ]; }
+
+# ------------------------------------------------------------ browser tests
+#
+# tw_web_setup [TOOL...]: what a browser test needs: $CHROMIUM (Debian's
+# chromium) and $NM, a folder holding puppeteer-core and axe-core at the
+# versions of tests/web/package-lock.json (`npm ci`, once per build
+# directory) and the scripts of tests/web/.  As root, missing packages are
+# installed first (contrib/install-deps.sh).  When something cannot be had
+# it prints SKIP (not PASS) with the reason and ends the test.
+tw__web_missing() {
+    _wm=""
+    [ -n "$CHROMIUM" ] || _wm=" chromium"
+    for _wt in npm "$@"; do command -v "$_wt" >/dev/null 2>&1 || _wm="$_wm $_wt"; done
+    echo "$_wm"
+}
+tw_web_setup() {
+    CHROMIUM=${CHROMIUM:-$(command -v chromium || command -v chromium-browser || true)}
+    _wmiss=$(tw__web_missing "$@")
+    if [ -n "$_wmiss" ] && [ "$(id -u)" = 0 ]; then
+        sh contrib/install-deps.sh >/dev/null 2>&1 || true
+        CHROMIUM=$(command -v chromium || command -v chromium-browser || true)
+        _wmiss=$(tw__web_missing "$@")
+    fi
+    if [ -n "$_wmiss" ]; then
+        echo "SKIP: $TW_SCRIPT: no$_wmiss (as root: sh contrib/install-deps.sh installs them)"
+        tw_done
+    fi
+    NM=$B/web-node
+    if ! cmp -s tests/web/package-lock.json "$NM/package-lock.json" 2>/dev/null || [ ! -d "$NM/node_modules/puppeteer-core" ]; then
+        rm -rf "$NM" && mkdir -p "$NM" && cp tests/web/package.json tests/web/package-lock.json "$NM/" &&
+            (cd "$NM" && timeout 300 npm ci --no-audit --no-fund --ignore-scripts >npm.log 2>&1)
+        if [ ! -d "$NM/node_modules/puppeteer-core" ]; then
+            echo "SKIP: $TW_SCRIPT: npm ci failed (see $NM/npm.log)"
+            tail -n 5 "$NM/npm.log" 2>/dev/null
+            tw_done
+        fi
+    fi
+    cp tests/web/*.js "$NM/"
+}

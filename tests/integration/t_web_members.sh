@@ -16,29 +16,7 @@ cd "$(dirname "$0")/../.." || exit 1
 
 OUT=tests/out/t_web_members
 mkdir -p "$OUT"
-CHROMIUM=${CHROMIUM:-$(command -v chromium || command -v chromium-browser || true)}
-if [ -z "$CHROMIUM" ] || ! command -v npm >/dev/null 2>&1; then
-    if [ "$(id -u)" = 0 ]; then sh contrib/install-deps.sh >/dev/null 2>&1 || true; fi
-    CHROMIUM=$(command -v chromium || command -v chromium-browser || true)
-fi
-if [ -z "$CHROMIUM" ] || ! command -v npm >/dev/null 2>&1; then
-    echo "SKIP: t_web_members: no chromium or no npm (as root: sh contrib/install-deps.sh installs them)"
-    tw_done
-fi
-
-# puppeteer-core and axe-core at the versions of the lockfile, once per build
-# dir (shared with t_web_browser).
-NM=$B/web-node
-if ! cmp -s tests/web/package-lock.json "$NM/package-lock.json" 2>/dev/null || [ ! -d "$NM/node_modules/puppeteer-core" ]; then
-    rm -rf "$NM" && mkdir -p "$NM" && cp tests/web/package.json tests/web/package-lock.json "$NM/" &&
-        (cd "$NM" && timeout 300 npm ci --no-audit --no-fund --ignore-scripts >npm.log 2>&1)
-    if [ ! -d "$NM/node_modules/puppeteer-core" ]; then
-        echo "SKIP: t_web_members: npm ci failed (see $NM/npm.log)"
-        tail -n 5 "$NM/npm.log" 2>/dev/null
-        tw_done
-    fi
-fi
-cp tests/web/members.js "$NM/"
+tw_web_setup
 
 key_of() { tw "$1" --json status | python3 -c 'import json,sys; print(json.load(sys.stdin)[sys.argv[1]])' "${2:-node}"; }
 PH=$(tw_free_port); AH=127.0.0.1:$(tw_free_port); AN=127.0.0.1:$(tw_free_port)

@@ -17,26 +17,7 @@ cd "$(dirname "$0")/../.." || exit 1
 
 OUT=tests/out/t_web_report
 mkdir -p "$OUT"
-CHROMIUM=${CHROMIUM:-$(command -v chromium || command -v chromium-browser || true)}
-if [ -z "$CHROMIUM" ] || ! command -v npm >/dev/null 2>&1 || ! command -v pdftotext >/dev/null 2>&1; then
-    if [ "$(id -u)" = 0 ]; then sh contrib/install-deps.sh >/dev/null 2>&1 || true; fi
-    CHROMIUM=$(command -v chromium || command -v chromium-browser || true)
-fi
-if [ -z "$CHROMIUM" ] || ! command -v npm >/dev/null 2>&1 || ! command -v pdftotext >/dev/null 2>&1; then
-    echo "SKIP: t_web_report: no chromium, npm or pdftotext (as root: sh contrib/install-deps.sh installs them)"
-    tw_done
-fi
-
-NM=$B/web-node
-if ! cmp -s tests/web/package-lock.json "$NM/package-lock.json" 2>/dev/null || [ ! -d "$NM/node_modules/puppeteer-core" ]; then
-    rm -rf "$NM" && mkdir -p "$NM" && cp tests/web/package.json tests/web/package-lock.json "$NM/" &&
-        (cd "$NM" && timeout 300 npm ci --no-audit --no-fund --ignore-scripts >npm.log 2>&1)
-    if [ ! -d "$NM/node_modules/puppeteer-core" ]; then
-        echo "SKIP: t_web_report: npm ci failed (see $NM/npm.log)"
-        tw_done
-    fi
-fi
-cp tests/web/report.js "$NM/report_test.js"
+tw_web_setup pdftotext
 
 F=$TW_ROOT/files
 mkdir -p "$F"
@@ -77,7 +58,7 @@ echo "figure: interface size $size bytes; report file $(stat -c %s "$EN") bytes 
 
 tw_run tw assoc ui --no-open
 URL=$(cat "$TW_OUT")
-CHROMIUM=$CHROMIUM timeout 400 node "$NM/report_test.js" "$URL" "http://127.0.0.1:$P" "$(pwd)/$OUT" "$EN" "$AR" >"$TW_ROOT/browser.out" 2>&1
+CHROMIUM=$CHROMIUM timeout 400 node "$NM/report.js" "$URL" "http://127.0.0.1:$P" "$(pwd)/$OUT" "$EN" "$AR" >"$TW_ROOT/browser.out" 2>&1
 rc=$?
 cat "$TW_ROOT/browser.out"
 TW_NPASS=$((TW_NPASS + $(grep -c '^PASS:' "$TW_ROOT/browser.out")))

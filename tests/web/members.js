@@ -20,50 +20,9 @@ const path = require('path');
 const puppeteer = require('puppeteer-core');
 
 const [hubUrl, hubOrigin, newUrl, newOrigin, outdir, codeFile] = process.argv.slice(2);
-const axeSource = fs.readFileSync(require.resolve('axe-core/axe.min.js'), 'utf8');
-let failed = 0;
-const pass = (m) => console.log('PASS: ' + m);
-const fail = (m, d) => { failed++; console.log('FAIL: ' + m); if (d) console.log('    ' + String(d).split('\n').join('\n    ')); };
-const ok = (c, m, d) => (c ? pass(m) : fail(m, d));
+const { pass, fail, ok, axe, keyboard, fits, waitText, run } = require('./common');
 const WAIT = 15000;
 const ORG = 'Camden Abu Dis Friendship';
-
-async function axe(page, name) {
-  await page.evaluate(axeSource);
-  const r = await page.evaluate(() => window.axe.run(document, { resultTypes: ['violations'] }));
-  const bad = r.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical');
-  ok(bad.length === 0, `axe-core: no serious or critical violation on ${name} (${r.violations.length} minor)`,
-     bad.map((v) => `${v.impact} ${v.id}: ${v.help} — ${v.nodes.map((n) => n.target.join(' ')).slice(0, 3).join(', ')}`).join('\n'));
-}
-
-async function keyboard(page, name) {
-  const controls = await page.evaluate(() => {
-    const els = Array.from(document.querySelectorAll('a[href], button, input, select, textarea'));
-    els.forEach((e, i) => e.setAttribute('data-kbd', String(i)));
-    return els.filter((e) => e.getClientRects().length && !e.disabled).map((e) => e.getAttribute('data-kbd'));
-  });
-  const seen = new Set();
-  await page.evaluate(() => { document.activeElement && document.activeElement.blur(); window.scrollTo(0, 0); });
-  for (let i = 0; i < controls.length + 10; i++) {
-    await page.keyboard.press('Tab');
-    const k = await page.evaluate(() => document.activeElement && document.activeElement.getAttribute('data-kbd'));
-    if (k !== null) seen.add(k);
-  }
-  const missed = controls.filter((k) => !seen.has(k));
-  ok(missed.length === 0, `keyboard: all ${controls.length} controls of ${name} reachable with Tab`, 'missed: ' + missed.join(','));
-}
-
-async function fits(page, name) {
-  const w = await page.evaluate(() => document.documentElement.scrollWidth);
-  ok(w <= 360, `${name} fits a 360-pixel-wide screen (scroll width ${w})`);
-}
-
-async function waitText(page, sel, text, timeout) {
-  await page.waitForFunction((s, t) => {
-    const e = document.querySelector(s);
-    return e && e.textContent.includes(t);
-  }, { timeout: timeout || WAIT }, sel, text);
-}
 
 // Visits HASH again every second until SEL's text does (want true) or does
 // not (want false) include TEXT; at most TRIES visits.
@@ -341,4 +300,4 @@ async function main() {
   }
 }
 
-main().then(() => process.exit(failed ? 1 : 0), (e) => { fail('browser script stopped: ' + e.message, e.stack); process.exit(1); });
+run(main, 'browser script');

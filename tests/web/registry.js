@@ -14,44 +14,10 @@ const puppeteer = require('puppeteer-core');
 
 const [url, origin, outdir, expectFile] = process.argv.slice(2);
 const X = JSON.parse(fs.readFileSync(expectFile, 'utf8'));
-const axeSource = fs.readFileSync(require.resolve('axe-core/axe.min.js'), 'utf8');
-let failed = 0;
-const pass = (m) => console.log('PASS: ' + m);
-const fail = (m, d) => { failed++; console.log('FAIL: ' + m); if (d) console.log('    ' + String(d).split('\n').join('\n    ')); };
-const ok = (c, m, d) => (c ? pass(m) : fail(m, d));
+const { pass, fail, ok, axe, keyboard, fits, waitText, run } = require('./common');
 const WAIT = 15000;
 const PAGE = 100;
 const MAX_PAGES = 50;
-
-async function axe(page, name) {
-  await page.evaluate(axeSource);
-  const r = await page.evaluate(() => window.axe.run(document, { resultTypes: ['violations'] }));
-  const bad = r.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical');
-  ok(bad.length === 0, `axe-core: no serious or critical violation on ${name} (${r.violations.length} minor)`,
-     bad.map((v) => `${v.impact} ${v.id}: ${v.help} — ${v.nodes.map((n) => n.target.join(' ')).slice(0, 3).join(', ')}`).join('\n'));
-}
-
-async function keyboard(page, name) {
-  const controls = await page.evaluate(() => {
-    const els = Array.from(document.querySelectorAll('a[href], button, input, select, textarea'));
-    els.forEach((e, i) => e.setAttribute('data-kbd', String(i)));
-    return els.filter((e) => e.getClientRects().length && !e.disabled).map((e) => e.getAttribute('data-kbd'));
-  });
-  const seen = new Set();
-  await page.evaluate(() => { document.activeElement && document.activeElement.blur(); window.scrollTo(0, 0); });
-  for (let i = 0; i < controls.length + 10; i++) {
-    await page.keyboard.press('Tab');
-    const k = await page.evaluate(() => document.activeElement && document.activeElement.getAttribute('data-kbd'));
-    if (k !== null) seen.add(k);
-  }
-  const missed = controls.filter((k) => !seen.has(k));
-  ok(missed.length === 0, `keyboard: all ${controls.length} controls of ${name} reachable with Tab`, 'missed: ' + missed.join(','));
-}
-
-async function waitText(page, sel, text) {
-  await page.waitForFunction((s, t) => { const e = document.querySelector(s); return e && e.textContent.includes(t); },
-    { timeout: WAIT }, sel, text);
-}
 
 // The list requests the page makes, with their arguments.
 const lists = [];
@@ -221,4 +187,4 @@ async function main() {
   }
 }
 
-main().then(() => process.exit(failed ? 1 : 0), (e) => { fail('browser script stopped: ' + e.message, e.stack); process.exit(1); });
+run(main, 'browser script');

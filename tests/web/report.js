@@ -16,20 +16,8 @@ const path = require('path');
 const puppeteer = require('puppeteer-core');
 
 const [url, origin, outdir, fileEn, fileAr] = process.argv.slice(2);
-const axeSource = fs.readFileSync(require.resolve('axe-core/axe.min.js'), 'utf8');
-let failed = 0;
-const pass = (m) => console.log('PASS: ' + m);
-const fail = (m, d) => { failed++; console.log('FAIL: ' + m); if (d) console.log('    ' + String(d).split('\n').join('\n    ')); };
-const ok = (c, m, d) => (c ? pass(m) : fail(m, d));
+const { pass, fail, ok, axe, keyboard, fits, waitText, run } = require('./common');
 const WAIT = 20000;
-
-async function axe(page, name) {
-  await page.evaluate(axeSource);
-  const r = await page.evaluate(() => window.axe.run(document, { resultTypes: ['violations'] }));
-  const bad = r.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical');
-  ok(bad.length === 0, `axe-core: no serious or critical violation on ${name} (${r.violations.length} minor)`,
-     bad.map((v) => `${v.impact} ${v.id}: ${v.help} — ${v.nodes.map((n) => n.target.join(' ')).slice(0, 3).join(', ')}`).join('\n'));
-}
 
 // What a rendered report holds: its maps' tiles, charts, sections.
 async function inspect(page) {
@@ -161,4 +149,4 @@ async function main() {
   }
 }
 
-main().then(() => process.exit(failed ? 1 : 0), (e) => { fail('report script stopped: ' + e.message, e.stack); process.exit(1); });
+run(main, 'report script');
