@@ -34,9 +34,6 @@ typedef struct tw_node tw_node;
 int  tw_admit_open(tw_node *n, char *err, size_t errlen);
 void tw_admit_close(tw_node *n);
 
-/* A vouch record must name in its body the key its slot names.  Pure: the
- * verification threads call it.  0, or TW_ESCHEMA with *why set. */
-int tw_admit_check_record(const tw_entry *e, const char **why);
 
 /* Before a commit of received entries: entries whose authors are not
  * admitted once the batch's own vouches count get rcs[i] = TW_EREFUSED and

@@ -1312,11 +1312,11 @@ static void learn_addrs(tw_net *net, const tw_entry *e)
     for (size_t k = 0; k < nw; k++) {
         char err[128];
         if (add_addr(net, wanted[k], SRC_LEARNT, err, sizeof err)) continue;
+        /* A learnt address belongs to its author (the next version of the
+         * record replaces it); another address only gains a key to skip
+         * dialling a peer already connected the other way. */
         paddr *pa = find_addr(net, wanted[k]);
-        if (pa && pa->source == SRC_LEARNT) {
-            pa->key_known = true;
-            memcpy(pa->key, e->author, TW_KEY_LEN);
-        } else if (pa && !pa->key_known) {
+        if (pa && (pa->source == SRC_LEARNT || !pa->key_known)) {
             pa->key_known = true;
             memcpy(pa->key, e->author, TW_KEY_LEN);
         }
