@@ -15,6 +15,7 @@
 #include "twin/err.h"
 #include "twin/keytext.h"
 #include "twin/limits.h"
+#include "twin/addr.h"
 #include "config.h"
 #include "log.h"
 
@@ -148,6 +149,24 @@ static void test_load(void **state)
     rmdir(dir);
 }
 
+/* learn_private and learn_loopback: yes/no words, each its own bit, the
+ * default is neither; anything else is refused with file, line and reason. */
+static void test_learn(void **state)
+{
+    tw_config c;
+    assert_int_equal(parse(&c, "", 0), 0);
+    assert_int_equal(c.learn_allow, 0u);
+    static const char both[] = "learn_private = yes\nlearn_loopback = ON\n";
+    assert_int_equal(parse(&c, both, sizeof both - 1), 0);
+    assert_int_equal(c.learn_allow, TW_ADDR_ALLOW_PRIVATE | TW_ADDR_ALLOW_LOOPBACK);
+    static const char off[] = "learn_private = yes\nlearn_loopback = true\nlearn_private = no\n";
+    assert_int_equal(parse(&c, off, sizeof off - 1), 0);
+    assert_int_equal(c.learn_allow, TW_ADDR_ALLOW_LOOPBACK);
+    static const char bad[] = "learn_loopback = maybe\n";
+    assert_int_equal(parse(&c, bad, sizeof bad - 1), TW_EINVAL);
+    assert_non_null(strstr(err, "t.conf:1: learn_loopback: \"maybe\" is not yes or no"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -156,6 +175,7 @@ int main(void)
         cmocka_unit_test(test_line_edge),
         cmocka_unit_test(test_file_edge),
         cmocka_unit_test(test_load),
+        cmocka_unit_test(test_learn),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
