@@ -26,7 +26,12 @@
   }
   /* User text (names in Latin or Arabic script): its own direction. */
   function utext(s, tag) { return el(tag || 'span', { dir: 'auto', text: s === undefined || s === null ? '' : String(s) }); }
+  /* Each page view has a generation (route() counts them).  A page draws
+   * itself when its answers arrive, so an answer for a page the user has
+   * already left is dropped: it would draw over the page shown now. */
+  var routeGen = 0;
   function api(op, args) {
+    var gen = routeGen;
     return fetch('/api/' + op, {
       method: 'POST', credentials: 'same-origin',
       headers: { 'Content-Type': 'application/json', 'X-CSRF-Token': csrf },
@@ -34,6 +39,8 @@
     }).then(function (r) {
       if (r.status === 401) { location.replace('/login'); throw new Error('logged out'); }
       return r.json();
+    }).then(function (j) {
+      return gen === routeGen ? j : new Promise(function () {});
     });
   }
   function fmtTime(ms) { return ms ? new Date(ms).toLocaleString(lang === 'ar' ? 'ar' : 'en-GB') : t('node.never'); }
@@ -675,6 +682,7 @@
 
   /* ------------------------------------------------------------- router */
   function route() {
+    routeGen++;
     var h = location.hash.replace(/^#/, '') || 'node';
     var qi = h.indexOf('?'), path = qi < 0 ? h : h.slice(0, qi), q = {};
     if (qi >= 0) h.slice(qi + 1).split('&').forEach(function (p) {
