@@ -99,8 +99,11 @@ else
     echo "  twind's sync did not finish: b has $(tw_entries b) of $NA entries"
 fi
 TW_IN=$(conn_field b bytes_in); TW_OUT=$(conn_field b bytes_out)
-TW_HWM=$(tw_vm "$(tw_pid b)" VmHWM)
-echo "  bytes on b's connection: in $TW_IN, out $TW_OUT; b's peak memory (VmHWM) $(mib "$TW_HWM") MiB"
+PB=$(tw_pid b)
+TW_HWM=$(tw_vm "$PB" VmHWM)
+echo "  bytes on b's connection: in $TW_IN, out $TW_OUT"
+echo "  b's peak memory (VmHWM) $(mib "$TW_HWM") MiB; resident now: anonymous $(mib "$(tw_vm "$PB" RssAnon)") MiB" \
+    "+ file-backed (the LMDB map, page cache) $(mib "$(tw_vm "$PB" RssFile)") MiB"
 tw_stop b || echo "  b exit status $TW_REAP_RC"
 tw_stop a || echo "  a exit status $TW_REAP_RC"
 
@@ -109,11 +112,17 @@ INFO=$F/hc.info
 (cd "$HC" && exec node hypercore-peer.js writer "$HC/writer" "$REC" "$INFO") >"$F/hcw.out" 2>"$TW_ROOT/hcw.log" &
 TW_PID_hcw=$!
 tw_track "$TW_PID_hcw"
-tw_wait_for 600 test -s "$INFO" ||
-    { echo "  the writer did not serve within 600 s"; tail -n 5 "$TW_ROOT/hcw.log" | sed 's/^/  /'; exit 1; }
+# Serving, or gone (then no use waiting).
+writer_up() { test -s "$INFO" || ! tw_alive "$TW_PID_hcw"; }
+tw_wait_for 600 writer_up
+if ! test -s "$INFO"; then
+    tw_alive "$TW_PID_hcw" && echo "  the Hypercore writer did not serve within 600 s" || echo "  the Hypercore writer failed:"
+    tail -n 5 "$TW_ROOT/hcw.log" | sed 's/^/    /'
+    exit 1
+fi
 awk '$1 == "appended" { print "  writer: appended " $2 " blocks (" $3 " bytes) in " $4 " s, 1000 per append" }' "$F/hcw.out"
 T0=$(now_ns)
-(cd "$HC" && READER_TIMEOUT_S=600 exec node hypercore-peer.js reader "$HC/reader" "$REC" "$INFO") >"$F/hcr.out" 2>"$TW_ROOT/hcr.log"
+(cd "$HC" && READER_TIMEOUT_S=600 exec timeout 660 node hypercore-peer.js reader "$HC/reader" "$REC" "$INFO") >"$F/hcr.out" 2>"$TW_ROOT/hcr.log"
 HCR_RC=$?
 get() { awk -v k="$1" -v f="$2" '$1 == k { print $f }' "$F/hcr.out"; }
 HC_OK=0
@@ -127,7 +136,9 @@ if [ -n "$HC_END" ]; then
 fi
 [ "$HC_OK" = 1 ] || { echo "  Hypercore's replication failed (reader exit status $HCR_RC):"; tail -n 5 "$TW_ROOT/hcr.log" | sed 's/^/    /'; }
 HC_IN=$(get wire 2); HC_OUT=$(get wire 3); HC_HWM=$(get memory 2)
-echo "  bytes on the reader's socket: in $HC_IN, out $HC_OUT; the reader's peak memory (VmHWM) $(mib "$HC_HWM") MiB"
+echo "  bytes on the reader's socket: in $HC_IN, out $HC_OUT"
+echo "  the reader's peak memory (VmHWM) $(mib "$HC_HWM") MiB; resident then: anonymous $(mib "$(get memory 3)") MiB" \
+    "+ file-backed $(mib "$(get memory 4)") MiB"
 tw_stop hcw || echo "  writer exit status $TW_REAP_RC"
 
 echo "== twind against Hypercore $HCV, $COUNT records on loopback =="

@@ -120,14 +120,15 @@ async function reader (dir, file, infoFile) {
   if (core.contiguousLength !== info.length) fail('reader: ' + core.contiguousLength + ' of ' + info.length + ' blocks after the download')
   const tAll = secs()
   const hwm = vm('VmHWM')
-  const rss = vm('VmRSS')
+  const anon = vm('RssAnon')
+  const fileBacked = vm('RssFile')
   const bin = sock.bytesRead
   const bout = sock.bytesWritten
   // The wall clock too (ms since the epoch), for the shell to time from
   // before this process started, as it times twind's receiver.
   console.log('all ' + info.length + ' ' + core.byteLength + ' ' + tAll.toFixed(3) + ' ' + Math.round(performance.timeOrigin + performance.now()))
   console.log('wire ' + bin + ' ' + bout)
-  console.log('memory ' + hwm + ' ' + rss)
+  console.log('memory ' + hwm + ' ' + anon + ' ' + fileBacked)
 
   // Every block as stored, against the record the writer appended.
   const t = secs()
