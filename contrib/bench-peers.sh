@@ -8,16 +8,19 @@
 #
 #   twind:     node a holds the records; an empty node b dials it.  Time from
 #              b's start until its digest equals a's (polled every 100 ms, as
-#              contrib/bench-sync.sh does), bytes on b's connection, b's peak
-#              memory (VmHWM).
+#              contrib/bench-sync.sh does), b's CPU time, bytes on b's
+#              connection, b's peak memory (VmHWM).
 #   Hypercore: a writer process appends the same records, one block each,
 #              to a core (contrib/bench-peers/hypercore-peer.js) and serves
 #              it on a plain TCP socket (no DHT, no swarm); a separate reader
 #              process downloads every block.  Time from the reader's start
 #              until it holds every block (checked against the signed Merkle
 #              tree as they arrive); then every block is compared with the
-#              record it came from.  Bytes on the reader's socket, its peak
-#              memory at that moment.
+#              record it came from.  The reader's CPU time, bytes on its
+#              socket, its peak memory, all at the moment it held every block.
+#
+# Wall times depend on what else the machine runs (twind's receiver verifies
+# on a thread pool, so it feels a loaded machine more); CPU times less so.
 #
 # Hypercore is installed by `npm ci` from contrib/bench-peers/package-lock.json
 # (pinned versions) into this run's temporary folder, never into the source
@@ -101,6 +104,10 @@ fi
 TW_IN=$(conn_field b bytes_in); TW_OUT=$(conn_field b bytes_out)
 PB=$(tw_pid b)
 TW_HWM=$(tw_vm "$PB" VmHWM)
+# CPU time (user + system, all threads) b has used since its start: less
+# swayed than wall time by other work on the machine.
+TW_CPU=$(awk -v hz="$(getconf CLK_TCK)" '{ sub(/^.*\) /, ""); printf "%.2f", ($12 + $13) / hz }' "/proc/$PB/stat")
+echo "  b's CPU time (user + system, all threads) since its start: $TW_CPU s"
 echo "  bytes on b's connection: in $TW_IN, out $TW_OUT"
 echo "  b's peak memory (VmHWM) $(mib "$TW_HWM") MiB; resident now: anonymous $(mib "$(tw_vm "$PB" RssAnon)") MiB" \
     "+ file-backed (the LMDB map, page cache) $(mib "$(tw_vm "$PB" RssFile)") MiB"
@@ -135,7 +142,8 @@ if [ -n "$HC_END" ]; then
     [ "$HCR_RC" = 0 ] && [ "$(get verified 3)" = 0 ] && HC_OK=1
 fi
 [ "$HC_OK" = 1 ] || { echo "  Hypercore's replication failed (reader exit status $HCR_RC):"; tail -n 5 "$TW_ROOT/hcr.log" | sed 's/^/    /'; }
-HC_IN=$(get wire 2); HC_OUT=$(get wire 3); HC_HWM=$(get memory 2)
+HC_IN=$(get wire 2); HC_OUT=$(get wire 3); HC_HWM=$(get memory 2); HC_CPU=$(get cpu 2)
+echo "  the reader's CPU time (user + system, all threads) until it held every block: $HC_CPU s"
 echo "  bytes on the reader's socket: in $HC_IN, out $HC_OUT"
 echo "  the reader's peak memory (VmHWM) $(mib "$HC_HWM") MiB; resident then: anonymous $(mib "$(get memory 3)") MiB" \
     "+ file-backed $(mib "$(get memory 4)") MiB"
@@ -153,11 +161,13 @@ if [ "$TW_OK" = 1 ] && [ "$HC_OK" = 1 ]; then
 else
     row "time to all records (s)" "$([ "$TW_OK" = 1 ] && echo "$TW_S" || echo failed)" "$([ "$HC_OK" = 1 ] && echo "$HC_S" || echo failed)"
 fi
+row "receiver's CPU time (s)" "$TW_CPU" "$HC_CPU"
 row "bytes received by the receiver" "$TW_IN" "$HC_IN"
 row "bytes sent by the receiver" "$TW_OUT" "$HC_OUT"
 row "receiver's peak RSS (MiB)" "$(mib "$TW_HWM")" "$(mib "$HC_HWM")"
 if [ "$TW_OK" = 1 ] && [ "$HC_OK" = 1 ]; then
-    echo "  ratio hypercore time / twind time: $(awk -v h="$HC_S" -v t="$TW_S" 'BEGIN { printf "%.2f", h / t }')"
+    echo "  ratio hypercore time / twind time: $(awk -v h="$HC_S" -v t="$TW_S" 'BEGIN { printf "%.2f", h / t }');" \
+        "of the receivers' CPU time: $(awk -v h="$HC_CPU" -v t="$TW_CPU" 'BEGIN { if (t > 0) printf "%.2f", h / t; else print "-" }')"
 fi
 echo "  (twind's time is polled every 100 ms with twin, so up to 0.1 s late.  Each twind record is signed by its"
 echo "   author and b checks $COUNT signatures; the Hypercore reader checks one writer's signed Merkle tree.)"

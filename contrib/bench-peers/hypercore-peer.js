@@ -120,6 +120,7 @@ async function reader (dir, file, infoFile) {
   if (core.contiguousLength !== info.length) fail('reader: ' + core.contiguousLength + ' of ' + info.length + ' blocks after the download')
   const tAll = secs()
   const hwm = vm('VmHWM')
+  const cpu = process.cpuUsage()
   const anon = vm('RssAnon')
   const fileBacked = vm('RssFile')
   const bin = sock.bytesRead
@@ -129,6 +130,7 @@ async function reader (dir, file, infoFile) {
   console.log('all ' + info.length + ' ' + core.byteLength + ' ' + tAll.toFixed(3) + ' ' + Math.round(performance.timeOrigin + performance.now()))
   console.log('wire ' + bin + ' ' + bout)
   console.log('memory ' + hwm + ' ' + anon + ' ' + fileBacked)
+  console.log('cpu ' + ((cpu.user + cpu.system) / 1e6).toFixed(2))
 
   // Every block as stored, against the record the writer appended.
   const t = secs()
