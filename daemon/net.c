@@ -74,6 +74,7 @@ struct conn {
     unsigned refs;                /* the handle, plus one per ingest job */
     bool sync_due;                /* reconcile once the resumed fetches are done */
     bool zstd;                    /* both hellos offered TW_WIRE_FEAT_ZSTD */
+    bool neg_parts;               /* both hellos offered TW_WIRE_FEAT_NEGPART */
     uint64_t zstd_in, zstd_out;   /* ENTRIES bytes before and after compression, sent */
     uint64_t received, stored, refused;
     char last_refusal[TW_REASON_MAX];
@@ -595,8 +596,12 @@ static void run_actions(conn *c)
             break;
         }
         case TW_SA_RECONCILED:
-            tw_debug("net", "%s (%s): reconciled: we have %zu it lacks, it has %zu we lack", c->remote, c->fpr,
-                     a.have_count, a.need_count);
+            /* Info when it found something, debug for the periodic ones
+             * that find nothing (once a minute per peer). */
+            tw_log(a.have_count || a.need_count ? TW_LOG_INFO : TW_LOG_DEBUG, "net", "%s (%s): reconciled in %llu round trip%s (%s): we have %zu it lacks, it has %zu we lack%s",
+                    c->remote, c->fpr, (unsigned long long)a.rounds, a.rounds == 1 ? "" : "s",
+                    c->neg_parts ? "messages over several frames" : "one frame per message",
+                    a.have_count, a.need_count, a.complete ? "" : " (stopped at TW_NEG_IDS_MAX; the next one goes on)");
             break;
         }
         flush(c);
@@ -794,6 +799,7 @@ static void established(conn *c, const tw_sess_event *ev)
     tw_key_fingerprint(c->fpr, c->key);
     c->clock_offset = ev->clock_offset_ms;
     c->zstd = (ev->remote_features & TW_WIRE_FEAT_ZSTD) != 0;
+    c->neg_parts = net->node->cfg.neg_parts && (ev->remote_features & TW_WIRE_FEAT_NEGPART) != 0;
     snprintf(c->sw, sizeof c->sw, "%s", ev->remote_sw);
     if (memcmp(c->key, net->node->pk, TW_KEY_LEN) == 0) { conn_close(c, TW_EREFUSED, "connected to itself"); return; }
     if (banned(net, c->key, now)) { conn_close(c, TW_EREFUSED, "peer key is kept off for a while after misbehaving"); return; }
@@ -808,7 +814,8 @@ static void established(conn *c, const tw_sess_event *ev)
         conn_close(c, TW_EBUSY, "too many inbound connections");
         return;
     }
-    tw_sync_cfg sc = { .store = net->neg, .frame_limit = net->node->cfg.neg_frame_limit, .have = have_cb, .ctx = net };
+    tw_sync_cfg sc = { .store = net->neg, .frame_limit = net->node->cfg.neg_frame_limit,
+                       .neg_parts = c->neg_parts, .have = have_cb, .ctx = net };
     randombytes_buf(sc.hash_key, sizeof sc.hash_key);
     if (tw_sync_new(&c->sync, &sc)) { conn_close(c, TW_ENOMEM, "out of memory"); return; }
     enter_state(c, C_ESTABLISHED);
@@ -954,7 +961,8 @@ static int sess_start(conn *c)
     snprintf(sw, sizeof sw, "twind %s", TW_VERSION);
     tw_sess_cfg cfg = {
         .initiator = c->outbound, .ed_sk = n->sk, .netkey = n->netkey, .e_rand = e,
-        .now_ms = tw_now_ms(), .software = sw, .features = TW_WIRE_FEAT_ZSTD,
+        .now_ms = tw_now_ms(), .software = sw,
+        .features = TW_WIRE_FEAT_ZSTD | (n->cfg.neg_parts ? TW_WIRE_FEAT_NEGPART : 0),
         .version_min = TW_PROTO_VERSION_MIN, .version_max = TW_PROTO_VERSION_MAX,
         .replay = c->outbound ? NULL : c->net->replay,
     };
@@ -1461,7 +1469,7 @@ int tw_net_encode_peers(tw_node *n, tw_buf *out)
         char kt[TW_KEYTEXT_LEN + 1] = "";
         tw_sync_progress p = { 0 };
         if (c->state == C_ESTABLISHED) { tw_keytext_encode(kt, TW_KEYTEXT_PREFIX, c->key); tw_sync_get_progress(c->sync, &p); }
-        if ((rc = tw_mpw_map(out, 17)) || (rc = tw_mpw_kv_cstr(out, "address", c->remote)) || (rc = tw_mpw_kv_cstr(out, "key", kt)) ||
+        if ((rc = tw_mpw_map(out, 19)) || (rc = tw_mpw_kv_cstr(out, "address", c->remote)) || (rc = tw_mpw_kv_cstr(out, "key", kt)) ||
             (rc = tw_mpw_kv_uint(out, "refused", c->refused)) || (rc = tw_mpw_kv_cstr(out, "last_refusal", c->last_refusal)) ||
             (rc = tw_mpw_kv_cstr(out, "fingerprint", c->state == C_ESTABLISHED ? c->fpr : "")) ||
             (rc = tw_mpw_kv_cstr(out, "state", cstate_name[c->state])) ||
@@ -1475,7 +1483,9 @@ int tw_net_encode_peers(tw_node *n, tw_buf *out)
             (rc = tw_mpw_kv_uint(out, "to_receive", p.to_receive)) ||
             (rc = tw_mpw_cstr(out, "syncing")) ||
             (rc = tw_mpw_bool(out, c->state == C_ESTABLISHED && !tw_sync_idle(c->sync))) ||
-            (rc = tw_mpw_kv_uint(out, "last_sync_ms", c->last_sync_done)))
+            (rc = tw_mpw_kv_uint(out, "last_sync_ms", c->last_sync_done)) ||
+            (rc = tw_mpw_kv_uint(out, "last_rounds", p.last_rounds)) ||
+            (rc = tw_mpw_cstr(out, "neg_parts")) || (rc = tw_mpw_bool(out, c->state == C_ESTABLISHED && c->neg_parts)))
             return rc;
     }
     if ((rc = tw_mpw_cstr(out, "known")) || (rc = tw_mpw_arr(out, nk))) return rc;
