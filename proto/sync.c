@@ -857,6 +857,7 @@ void tw_sync_get_progress(const tw_sync *s, tw_sync_progress *p)
     p->to_receive = s->tab_n;
     p->wants_outstanding = s->nout;
     p->serving = s->nin;
+    p->reassembling = s->part_kind != 0;
 }
 
 bool tw_sync_idle(const tw_sync *s)

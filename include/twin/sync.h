@@ -120,6 +120,7 @@ typedef struct tw_sync_progress {
     uint64_t last_rounds;      /* round trips of the last initiator session finished (0: none yet) */
     uint64_t neg_parts_sent;   /* NEG_PART pieces sent */
     uint64_t neg_parts_recv;   /* NEG_PART pieces received */
+    bool reassembling;         /* pieces of a negentropy message arrived, not yet its end */
     uint64_t reconciliations;  /* initiator sessions finished */
 } tw_sync_progress;
 
