@@ -26,6 +26,7 @@ void tw_config_defaults(tw_config *c)
     c->outbound_target = 4;
     c->sync_interval_s = 60;
     c->neg_frame_limit = TW_NEG_FRAME_LIMIT_DEFAULT;
+    c->neg_parts = 1;
     snprintf(c->http, sizeof c->http, "127.0.0.1:%u", TW_HTTP_PORT_DEFAULT);
 }
 
@@ -166,6 +167,10 @@ int tw_config_set(tw_config *c, const char *key, const char *v, char *err, size_
         if (parse_uint(v, TW_FRAME_MAX - 1024, &x, 0) || (x && x < 4096))
             ERR("neg_frame_limit: \"%s\" must be 0 (largest) or 4096 to %u", v, TW_FRAME_MAX - 1024);
         c->neg_frame_limit = (unsigned)x;
+    } else if (strcmp(key, "neg_parts") == 0) {
+        int b = parse_bool(v);
+        if (b < 0) ERR("neg_parts: \"%s\" is not yes or no", v);
+        c->neg_parts = b;
     } else if (strcmp(key, "http") == 0) {
         if (strcmp(v, "off") == 0) { c->http[0] = 0; return 0; }
         if (!tw_addr_valid(v) || !tw_addr_is_ip_port(v))

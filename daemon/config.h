@@ -28,6 +28,7 @@ typedef struct tw_config {
     unsigned outbound_target;
     unsigned sync_interval_s;
     unsigned neg_frame_limit;
+    int neg_parts;                 /* offer TW_WIRE_FEAT_NEGPART (negentropy messages over several frames) */
     unsigned learn_allow;          /* TW_ADDR_ALLOW_* bits: learnt private and loopback addresses */
     char http[TW_ADDR_MAX];        /* web interface IP:PORT; empty: http = off */
     int http_allow_remote;         /* a non-loopback http address is refused unless set */

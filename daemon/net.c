@@ -74,6 +74,8 @@ struct conn {
     unsigned refs;                /* the handle, plus one per ingest job */
     bool sync_due;                /* reconcile once the resumed fetches are done */
     bool zstd;                    /* both hellos offered TW_WIRE_FEAT_ZSTD */
+    bool offered_negpart;         /* our hello offered TW_WIRE_FEAT_NEGPART */
+    bool neg_parts;               /* both hellos offered TW_WIRE_FEAT_NEGPART */
     uint64_t zstd_in, zstd_out;   /* ENTRIES bytes before and after compression, sent */
     uint64_t received, stored, refused;
     char last_refusal[TW_REASON_MAX];
@@ -121,6 +123,15 @@ struct tw_net {
     size_t naddrs;
     uint64_t learnt_evicted, learnt_refused;
     struct { uint8_t key[TW_KEY_LEN]; uint64_t until; } bans[TW_BANS_MAX];
+    /* Peers whose link broke during a reconciliation with messages in
+     * NEG_PART pieces (pieces arriving, or our session waiting for a
+     * reply): a link that cuts before such a message is whole would cut it
+     * every time, so NEG_PART is not offered to them for a while and
+     * reconciliation goes one frame per message, which makes progress with
+     * every round.  By key for the peers we dial, by address
+     * for those that dial us (our hello goes out before theirs names
+     * them). */
+    struct { uint8_t key[TW_KEY_LEN]; char ip[64]; bool inbound; uint64_t until; } neg_cut[TW_NEG_CUT_PEERS_MAX];
     /* Ids still wanted from peers whose connection dropped, by key. */
     struct { uint8_t key[TW_KEY_LEN]; uint8_t *ids; size_t n; uint64_t at; } resume[TW_RESUME_PEERS_MAX];
     size_t resume_ids;            /* ids in all the lists, at most TW_RESUME_IDS_TOTAL_MAX */
@@ -188,6 +199,31 @@ static void ban(tw_net *net, const uint8_t key[TW_KEY_LEN], uint64_t now)
     }
     memcpy(net->bans[oldest].key, key, TW_KEY_LEN);
     net->bans[oldest].until = now + TW_BAN_MS;
+}
+
+static void neg_cut_note(tw_net *net, const conn *c, uint64_t now)
+{
+    size_t slot = 0;
+    for (size_t i = 0; i < TW_NEG_CUT_PEERS_MAX; i++) {
+        if (memcmp(net->neg_cut[i].key, c->key, TW_KEY_LEN) == 0 && net->neg_cut[i].inbound == !c->outbound) { slot = i; break; }
+        if (net->neg_cut[i].until < net->neg_cut[slot].until) slot = i;
+    }
+    memcpy(net->neg_cut[slot].key, c->key, TW_KEY_LEN);
+    snprintf(net->neg_cut[slot].ip, sizeof net->neg_cut[slot].ip, "%s", c->ip);
+    net->neg_cut[slot].inbound = !c->outbound;
+    net->neg_cut[slot].until = now + TW_NEG_CUT_MS;
+}
+
+/* Whether to leave TW_WIRE_FEAT_NEGPART out of the hello of c. */
+static bool neg_cut_recent(const tw_net *net, const conn *c, uint64_t now)
+{
+    for (size_t i = 0; i < TW_NEG_CUT_PEERS_MAX; i++) {
+        if (net->neg_cut[i].until <= now) continue;
+        if (c->outbound && c->pa && c->pa->key_known && !net->neg_cut[i].inbound &&
+            memcmp(net->neg_cut[i].key, c->pa->key, TW_KEY_LEN) == 0) return true;
+        if (!c->outbound && net->neg_cut[i].inbound && strcmp(net->neg_cut[i].ip, c->ip) == 0) return true;
+    }
+    return false;
 }
 
 /* Frees the net and everything it owns (not its handles: closed before). */
@@ -421,7 +457,18 @@ static void conn_close(conn *c, int code, const char *reason)
             pa->next_attempt = now + TW_RECONNECT_MS / 2 + randombytes_uniform(TW_RECONNECT_MS);
         }
     }
-    if (c->state == C_ESTABLISHED && c->sync && !net->stopping) save_resume(net, c);
+    if (c->state == C_ESTABLISHED && c->sync && !net->stopping) {
+        tw_sync_progress p;
+        tw_sync_get_progress(c->sync, &p);
+        /* Pieces had arrived, or our reconciliation waited for a reply
+         * whose first piece a link that cuts early never lets through. */
+        if (c->neg_parts && (p.reassembling || p.reconciling)) {
+            neg_cut_note(net, c, tw_now_ms());
+            tw_info("net", "%s (%s): the link broke during a reconciliation with messages over several frames; "
+                           "one frame per message with this peer for the next %u s", c->remote, c->fpr, TW_NEG_CUT_MS / 1000);
+        }
+        save_resume(net, c);
+    }
     enter_state(c, C_CLOSING);
     /* A session that closed itself may still hold its last words (an ERROR,
      * or the refusal in handshake message 2): they go out before the socket
@@ -595,8 +642,12 @@ static void run_actions(conn *c)
             break;
         }
         case TW_SA_RECONCILED:
-            tw_debug("net", "%s (%s): reconciled: we have %zu it lacks, it has %zu we lack", c->remote, c->fpr,
-                     a.have_count, a.need_count);
+            /* Info when it found something, debug for the periodic ones
+             * that find nothing (once a minute per peer). */
+            tw_log(a.have_count || a.need_count ? TW_LOG_INFO : TW_LOG_DEBUG, "net", "%s (%s): reconciled in %llu round trip%s (%s): we have %zu it lacks, it has %zu we lack%s",
+                    c->remote, c->fpr, (unsigned long long)a.rounds, a.rounds == 1 ? "" : "s",
+                    c->neg_parts ? "messages over several frames" : "one frame per message",
+                    a.have_count, a.need_count, a.complete ? "" : " (stopped at TW_NEG_IDS_MAX; the next one goes on)");
             break;
         }
         flush(c);
@@ -794,6 +845,7 @@ static void established(conn *c, const tw_sess_event *ev)
     tw_key_fingerprint(c->fpr, c->key);
     c->clock_offset = ev->clock_offset_ms;
     c->zstd = (ev->remote_features & TW_WIRE_FEAT_ZSTD) != 0;
+    c->neg_parts = c->offered_negpart && (ev->remote_features & TW_WIRE_FEAT_NEGPART) != 0;
     snprintf(c->sw, sizeof c->sw, "%s", ev->remote_sw);
     if (memcmp(c->key, net->node->pk, TW_KEY_LEN) == 0) { conn_close(c, TW_EREFUSED, "connected to itself"); return; }
     if (banned(net, c->key, now)) { conn_close(c, TW_EREFUSED, "peer key is kept off for a while after misbehaving"); return; }
@@ -808,7 +860,8 @@ static void established(conn *c, const tw_sess_event *ev)
         conn_close(c, TW_EBUSY, "too many inbound connections");
         return;
     }
-    tw_sync_cfg sc = { .store = net->neg, .frame_limit = net->node->cfg.neg_frame_limit, .have = have_cb, .ctx = net };
+    tw_sync_cfg sc = { .store = net->neg, .frame_limit = net->node->cfg.neg_frame_limit,
+                       .neg_parts = c->neg_parts, .have = have_cb, .ctx = net };
     randombytes_buf(sc.hash_key, sizeof sc.hash_key);
     if (tw_sync_new(&c->sync, &sc)) { conn_close(c, TW_ENOMEM, "out of memory"); return; }
     enter_state(c, C_ESTABLISHED);
@@ -952,9 +1005,11 @@ static int sess_start(conn *c)
     randombytes_buf(e, sizeof e);
     char sw[32];
     snprintf(sw, sizeof sw, "twind %s", TW_VERSION);
+    c->offered_negpart = n->cfg.neg_parts && !neg_cut_recent(c->net, c, tw_now_ms());
     tw_sess_cfg cfg = {
         .initiator = c->outbound, .ed_sk = n->sk, .netkey = n->netkey, .e_rand = e,
-        .now_ms = tw_now_ms(), .software = sw, .features = TW_WIRE_FEAT_ZSTD,
+        .now_ms = tw_now_ms(), .software = sw,
+        .features = TW_WIRE_FEAT_ZSTD | (c->offered_negpart ? TW_WIRE_FEAT_NEGPART : 0),
         .version_min = TW_PROTO_VERSION_MIN, .version_max = TW_PROTO_VERSION_MAX,
         .replay = c->outbound ? NULL : c->net->replay,
     };
@@ -1461,7 +1516,7 @@ int tw_net_encode_peers(tw_node *n, tw_buf *out)
         char kt[TW_KEYTEXT_LEN + 1] = "";
         tw_sync_progress p = { 0 };
         if (c->state == C_ESTABLISHED) { tw_keytext_encode(kt, TW_KEYTEXT_PREFIX, c->key); tw_sync_get_progress(c->sync, &p); }
-        if ((rc = tw_mpw_map(out, 17)) || (rc = tw_mpw_kv_cstr(out, "address", c->remote)) || (rc = tw_mpw_kv_cstr(out, "key", kt)) ||
+        if ((rc = tw_mpw_map(out, 19)) || (rc = tw_mpw_kv_cstr(out, "address", c->remote)) || (rc = tw_mpw_kv_cstr(out, "key", kt)) ||
             (rc = tw_mpw_kv_uint(out, "refused", c->refused)) || (rc = tw_mpw_kv_cstr(out, "last_refusal", c->last_refusal)) ||
             (rc = tw_mpw_kv_cstr(out, "fingerprint", c->state == C_ESTABLISHED ? c->fpr : "")) ||
             (rc = tw_mpw_kv_cstr(out, "state", cstate_name[c->state])) ||
@@ -1475,7 +1530,9 @@ int tw_net_encode_peers(tw_node *n, tw_buf *out)
             (rc = tw_mpw_kv_uint(out, "to_receive", p.to_receive)) ||
             (rc = tw_mpw_cstr(out, "syncing")) ||
             (rc = tw_mpw_bool(out, c->state == C_ESTABLISHED && !tw_sync_idle(c->sync))) ||
-            (rc = tw_mpw_kv_uint(out, "last_sync_ms", c->last_sync_done)))
+            (rc = tw_mpw_kv_uint(out, "last_sync_ms", c->last_sync_done)) ||
+            (rc = tw_mpw_kv_uint(out, "last_rounds", p.last_rounds)) ||
+            (rc = tw_mpw_cstr(out, "neg_parts")) || (rc = tw_mpw_bool(out, c->state == C_ESTABLISHED && c->neg_parts)))
             return rc;
     }
     if ((rc = tw_mpw_cstr(out, "known")) || (rc = tw_mpw_arr(out, nk))) return rc;

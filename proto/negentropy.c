@@ -496,6 +496,13 @@ void tw_neg_free(tw_neg *n)
     free(n);
 }
 
+void tw_neg_trim(tw_neg *n)
+{
+    free(n->out.p);
+    n->out.p = NULL;
+    n->out.len = n->out.cap = 0;
+}
+
 bool tw_neg_is_initiator(const tw_neg *n)
 {
     return n->initiator;

@@ -31,6 +31,9 @@
 #define ACT_INITIAL 16u
 #define WHY_MAX 160u
 
+/* Bytes of a NEG_PART piece: the most that fits one transport message. */
+#define PIECE_MAX (TW_SESS_MSG_MAX - TW_WIRE_NEG_PART_HEAD_MAX)
+
 typedef struct act {
     tw_sa_type type;
     uint8_t *data;            /* SEND message, SERVE ids, INGEST envelope bytes */
@@ -42,6 +45,7 @@ typedef struct act {
     bool pushed;
     size_t have_count, need_count;
     bool complete;
+    uint64_t rounds;
 } act;
 
 typedef struct want {
@@ -59,7 +63,7 @@ typedef struct serve {
 
 struct tw_sync {
     tw_sync_cfg cfg;
-    size_t frame_limit;
+    size_t frame_limit;       /* of the negentropy sessions */
     int err;
     char why[WHY_MAX];
 
@@ -67,6 +71,12 @@ struct tw_sync {
     tw_neg *init;
     uint64_t init_sid, next_sid;
     size_t sess_have, sess_need;
+    uint64_t sess_rounds;
+    /* A negentropy message arriving in NEG_PART pieces: its kind (0 when
+     * none is), sid and the pieces so far. */
+    tw_wire_type part_kind;
+    uint64_t part_sid;
+    tw_buf part;
     /* Responder session. */
     tw_neg *resp;
     uint64_t resp_sid;
@@ -356,6 +366,8 @@ int tw_sync_new(tw_sync **out, const tw_sync_cfg *cfg)
     size_t limit = cfg->frame_limit ? cfg->frame_limit : TW_NEG_FRAME_LIMIT_DEFAULT;
     if (limit < TW_NEG_FRAME_LIMIT_MIN || limit > TW_SYNC_FRAME_LIMIT_MAX)
         return TW_EINVAL;
+    if (cfg->neg_parts)
+        limit = TW_NEG_MSG_MAX;
     if (sodium_init() < 0)
         return TW_EINTERNAL;
     tw_sync *s = calloc(1, sizeof *s);
@@ -363,6 +375,7 @@ int tw_sync_new(tw_sync **out, const tw_sync_cfg *cfg)
         return TW_ENOMEM;
     s->cfg = *cfg;
     s->frame_limit = limit;
+    tw_buf_init(&s->part);
     *out = s;
     return 0;
 }
@@ -383,15 +396,31 @@ void tw_sync_free(tw_sync *s)
     free(s->free_idx);
     free(s->tab);
     free(s->q);
+    tw_buf_free(&s->part);
     free(s);
 }
 
+/* Queues a negentropy message: one NEG_REQ/NEG_RESP when it fits, else
+ * NEG_PART pieces of PIECE_MAX bytes and the NEG_REQ/NEG_RESP with the
+ * rest, back to back (only with neg_parts: the sessions' frame limit keeps
+ * messages within one transport message otherwise). */
 static int send_neg(tw_sync *s, tw_wire_type type, uint64_t sid, const uint8_t *msg, size_t len)
 {
     tw_buf b;
-    int rc;
+    int rc = 0;
     tw_buf_init(&b);
-    if ((rc = tw_wire_neg(&b, type, sid, msg, len)) || (rc = send_buf(s, &b))) {
+    while (!rc && len > TW_SYNC_FRAME_LIMIT_MAX) {
+        if (!s->cfg.neg_parts) {
+            rc = TW_ETOOBIG;
+            break;
+        }
+        if (!(rc = tw_wire_neg_part(&b, type, sid, msg, PIECE_MAX)) && !(rc = send_buf(s, &b))) {
+            msg += PIECE_MAX;
+            len -= PIECE_MAX;
+            s->prog.neg_parts_sent++;
+        }
+    }
+    if (rc || (rc = tw_wire_neg(&b, type, sid, msg, len)) || (rc = send_buf(s, &b))) {
         tw_buf_free(&b);
         return fail(s, rc, "cannot queue a %s: %s", tw_wire_type_name(type), tw_strerror(rc));
     }
@@ -413,8 +442,11 @@ int tw_sync_start(tw_sync *s)
         return fail(s, rc, "cannot begin a reconciliation: %s", tw_strerror(rc));
     s->init_sid = ++s->next_sid;
     s->sess_have = s->sess_need = 0;
+    s->sess_rounds = 1;
     if ((rc = send_neg(s, TW_WIRE_NEG_REQ, s->init_sid, msg, len)))
         return rc;
+    if (len > TW_SYNC_FRAME_LIMIT_MAX)
+        tw_neg_trim(s->init);
     s->prog.rounds++;
     return 0;
 }
@@ -451,24 +483,62 @@ static int harvest(tw_sync *s)
 static int finish_session(tw_sync *s, bool complete)
 {
     act a = { .type = TW_SA_RECONCILED, .have_count = s->sess_have,
-              .need_count = s->sess_need, .complete = complete };
+              .need_count = s->sess_need, .complete = complete, .rounds = s->sess_rounds };
     tw_neg_free(s->init);
     s->init = NULL;
     s->prog.reconciliations++;
+    s->prog.last_rounds = s->sess_rounds;
     if (act_push(s, &a))
         return fail(s, TW_ENOMEM, "out of memory");
     return 0;
 }
 
+/* The whole negentropy message of a NEG_REQ/NEG_RESP m: its own bytes, or
+ * the pieces before it with its bytes appended. */
+static int whole_message(tw_sync *s, const tw_wire_msg *m, const uint8_t **msg, size_t *len)
+{
+    int rc;
+    if (!s->part_kind) {
+        *msg = m->data;
+        *len = m->data_len;
+        return 0;
+    }
+    if (s->part_kind != m->type || s->part_sid != m->sid)
+        return fail(s, TW_EPROTO, "%s for sid %llu while a %s of sid %llu is in pieces",
+                    tw_wire_type_name(m->type), (unsigned long long)m->sid,
+                    tw_wire_type_name(s->part_kind), (unsigned long long)s->part_sid);
+    if (m->data_len > TW_NEG_MSG_MAX - s->part.len)
+        return fail(s, TW_ETOOBIG, "%s of more than %u bytes (TW_NEG_MSG_MAX) in pieces",
+                    tw_wire_type_name(m->type), TW_NEG_MSG_MAX);
+    if ((rc = tw_buf_put(&s->part, m->data, m->data_len)))
+        return fail(s, rc, "out of memory");
+    *msg = s->part.p;
+    *len = s->part.len;
+    return 0;
+}
+
+/* Forgets a reassembled message once handled, memory included. */
+static void part_done(tw_sync *s)
+{
+    if (!s->part_kind)
+        return;
+    tw_buf_free(&s->part);
+    tw_buf_init(&s->part);
+    s->part_kind = 0;
+}
+
 static int on_neg_resp(tw_sync *s, const tw_wire_msg *m)
 {
-    const uint8_t *out;
-    size_t len;
+    const uint8_t *out, *in;
+    size_t len, in_len;
     int rc;
     if (!s->init || m->sid != s->init_sid)
         return fail(s, TW_EPROTO, "NEG_RESP for sid %llu, which is not our session",
                     (unsigned long long)m->sid);
-    rc = tw_neg_reconcile(s->init, m->data, m->data_len, &out, &len);
+    if ((rc = whole_message(s, m, &in, &in_len)))
+        return rc;
+    rc = tw_neg_reconcile(s->init, in, in_len, &out, &len);
+    part_done(s);
     if (rc == TW_ETOOBIG) {
         /* So many differences that the session cannot record more: act on
          * those found so far, and let the next session go on from there. */
@@ -486,19 +556,24 @@ static int on_neg_resp(tw_sync *s, const tw_wire_msg *m)
     } else {
         if ((rc = send_neg(s, TW_WIRE_NEG_REQ, s->init_sid, out, len)))
             return rc;
+        if (len > TW_SYNC_FRAME_LIMIT_MAX)
+            tw_neg_trim(s->init);
         s->prog.rounds++;
+        s->sess_rounds++;
     }
     return pump(s);
 }
 
 static int on_neg_req(tw_sync *s, const tw_wire_msg *m)
 {
-    const uint8_t *out;
-    size_t len;
+    const uint8_t *out, *in;
+    size_t len, in_len;
     int rc;
     if (s->resp && m->sid < s->resp_sid)
         return fail(s, TW_EPROTO, "NEG_REQ for sid %llu, older than the current %llu",
                     (unsigned long long)m->sid, (unsigned long long)s->resp_sid);
+    if ((rc = whole_message(s, m, &in, &in_len)))
+        return rc;
     if (!s->resp || m->sid > s->resp_sid) {
         tw_neg_free(s->resp);
         s->resp = NULL;
@@ -507,11 +582,47 @@ static int on_neg_req(tw_sync *s, const tw_wire_msg *m)
         s->resp_sid = m->sid;
         s->offered_in_sess = 0;
     }
-    if ((rc = tw_neg_reconcile(s->resp, m->data, m->data_len, &out, &len)))
+    rc = tw_neg_reconcile(s->resp, in, in_len, &out, &len);
+    part_done(s);
+    if (rc)
         return fail(s, rc, "bad NEG_REQ: %s", tw_strerror(rc));
     if (len == 0)
         return 0;
-    return send_neg(s, TW_WIRE_NEG_RESP, m->sid, out, len);
+    if ((rc = send_neg(s, TW_WIRE_NEG_RESP, m->sid, out, len)))
+        return rc;
+    if (len > TW_SYNC_FRAME_LIMIT_MAX)
+        tw_neg_trim(s->resp);
+    return 0;
+}
+
+/* A piece of a negentropy message.  The checks a NEG_REQ/NEG_RESP gets are
+ * made at the first piece already, so that a peer cannot make this side
+ * hold TW_NEG_MSG_MAX bytes for a session that does not exist. */
+static int on_neg_part(tw_sync *s, const tw_wire_msg *m)
+{
+    int rc;
+    if (!s->cfg.neg_parts)
+        return fail(s, TW_EPROTO, "NEG_PART from a peer that did not offer the negpart feature");
+    if (s->part_kind && (s->part_kind != m->kind || s->part_sid != m->sid))
+        return fail(s, TW_EPROTO, "NEG_PART of a %s for sid %llu while a %s of sid %llu is in pieces",
+                    tw_wire_type_name(m->kind), (unsigned long long)m->sid,
+                    tw_wire_type_name(s->part_kind), (unsigned long long)s->part_sid);
+    if (m->kind == TW_WIRE_NEG_RESP && (!s->init || m->sid != s->init_sid))
+        return fail(s, TW_EPROTO, "NEG_PART of a NEG_RESP for sid %llu, which is not our session",
+                    (unsigned long long)m->sid);
+    if (m->kind == TW_WIRE_NEG_REQ && s->resp && m->sid < s->resp_sid)
+        return fail(s, TW_EPROTO, "NEG_PART of a NEG_REQ for sid %llu, older than the current %llu",
+                    (unsigned long long)m->sid, (unsigned long long)s->resp_sid);
+    /* The final NEG_REQ/NEG_RESP brings at least one byte more. */
+    if (m->data_len >= TW_NEG_MSG_MAX - s->part.len)
+        return fail(s, TW_ETOOBIG, "%s of more than %u bytes (TW_NEG_MSG_MAX) in pieces",
+                    tw_wire_type_name(m->kind), TW_NEG_MSG_MAX);
+    if ((rc = tw_buf_put(&s->part, m->data, m->data_len)))
+        return fail(s, rc, "out of memory");
+    s->part_kind = m->kind;
+    s->part_sid = m->sid;
+    s->prog.neg_parts_recv++;
+    return 0;
 }
 
 static int on_offer(tw_sync *s, const tw_wire_msg *m)
@@ -641,6 +752,8 @@ int tw_sync_handle(tw_sync *s, const uint8_t *msg, size_t len)
         return on_want(s, &m);
     case TW_WIRE_ENTRIES:
         return on_entries(s, &m);
+    case TW_WIRE_NEG_PART:
+        return on_neg_part(s, &m);
     default:
         return fail(s, TW_EPROTO, "%s reached the sync engine (the session handles it)",
                     tw_wire_type_name(m.type));
@@ -726,6 +839,7 @@ bool tw_sync_next_action(tw_sync *s, tw_sync_action *a)
         a->have_count = c->have_count;
         a->need_count = c->need_count;
         a->complete = c->complete;
+        a->rounds = c->rounds;
         break;
     }
     return true;
@@ -743,6 +857,7 @@ void tw_sync_get_progress(const tw_sync *s, tw_sync_progress *p)
     p->to_receive = s->tab_n;
     p->wants_outstanding = s->nout;
     p->serving = s->nin;
+    p->reassembling = s->part_kind != 0;
 }
 
 bool tw_sync_idle(const tw_sync *s)

@@ -234,7 +234,7 @@ static int rd_envs(rd *r, tw_wire_list *l)
 
 static int decode(rd *r, tw_wire_msg *m)
 {
-    static const uint8_t fields[] = { 0, 3, 3, 2, 3, 4, 2, 2, 3 };
+    static const uint8_t fields[] = { 0, 3, 3, 2, 3, 4, 2, 2, 3, 0, 4 };
     uint32_t n;
     uint64_t type;
     int rc;
@@ -245,7 +245,8 @@ static int decode(rd *r, tw_wire_msg *m)
         return rd_fail(r, TW_EPROTO, "empty message array");
     if ((rc = rd_uint(r, &type, "message type is not a uint")))
         return rc;
-    if (type < TW_WIRE_NEG_REQ || type > TW_WIRE_ERROR)
+    /* COMPRESSED (9) is unwrapped by the daemon before decoding. */
+    if (type < TW_WIRE_NEG_REQ || type > TW_WIRE_NEG_PART || type == TW_WIRE_COMPRESSED)
         return rd_fail(r, TW_EPROTO, "unknown message type");
     if (n != fields[type])
         return rd_fail(r, TW_EPROTO, "wrong number of elements for the message type");
@@ -261,6 +262,21 @@ static int decode(rd *r, tw_wire_msg *m)
         if (m->data_len == 0)
             return rd_fail(r, TW_EPROTO, "empty negentropy message");
         break;
+    case TW_WIRE_NEG_PART: {
+        uint64_t kind;
+        if ((rc = rd_uint(r, &kind, "NEG_PART kind is not a uint")))
+            return rc;
+        if (kind != TW_WIRE_NEG_REQ && kind != TW_WIRE_NEG_RESP)
+            return rd_fail(r, TW_EPROTO, "NEG_PART kind is neither NEG_REQ (1) nor NEG_RESP (2)");
+        m->kind = (tw_wire_type)kind;
+        if ((rc = rd_uint(r, &m->sid, "sid is not a uint")))
+            return rc;
+        if ((rc = rd_bytes(r, false, &m->data, &m->data_len, "NEG_PART piece is not a bin")))
+            return rc;
+        if (m->data_len == 0)
+            return rd_fail(r, TW_EPROTO, "empty NEG_PART piece");
+        break;
+    }
     case TW_WIRE_OFFER:
         if ((rc = rd_ids(r, &m->list)))
             return rc;
@@ -364,6 +380,22 @@ int tw_wire_neg(tw_buf *b, tw_wire_type type, uint64_t sid, const uint8_t *msg, 
         return TW_ETOOBIG;
     if ((rc = tw_mpw_arr(b, 3)) || (rc = tw_mpw_uint(b, type)) || (rc = tw_mpw_uint(b, sid)) ||
         (rc = tw_mpw_bin(b, msg, len)))
+        return enc_end(b, start, rc);
+    return enc_end(b, start, 0);
+}
+
+int tw_wire_neg_part(tw_buf *b, tw_wire_type kind, uint64_t sid, const uint8_t *part, size_t len)
+{
+    size_t start = b->len;
+    int rc;
+    if (kind != TW_WIRE_NEG_REQ && kind != TW_WIRE_NEG_RESP)
+        return TW_EINVAL;
+    if (len == 0)
+        return TW_EINVAL;
+    if (len > TW_SESS_MSG_MAX)
+        return TW_ETOOBIG;
+    if ((rc = tw_mpw_arr(b, 4)) || (rc = tw_mpw_uint(b, TW_WIRE_NEG_PART)) || (rc = tw_mpw_uint(b, kind)) ||
+        (rc = tw_mpw_uint(b, sid)) || (rc = tw_mpw_bin(b, part, len)))
         return enc_end(b, start, rc);
     return enc_end(b, start, 0);
 }
@@ -476,8 +508,9 @@ const char *tw_wire_type_name(int type)
 {
     static const char *const names[] = {
         "?", "NEG_REQ", "NEG_RESP", "OFFER", "WANT", "ENTRIES", "PING", "PONG", "ERROR", "COMPRESSED",
+        "NEG_PART",
     };
-    if (type < TW_WIRE_NEG_REQ || type > TW_WIRE_COMPRESSED)
+    if (type < TW_WIRE_NEG_REQ || type > TW_WIRE_NEG_PART)
         return "unknown";
     return names[type];
 }

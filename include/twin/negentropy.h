@@ -115,6 +115,10 @@ int tw_neg_initiate(tw_neg *n, const uint8_t **out, size_t *out_len);
  * version byte alone), TW_ETOOBIG when TW_NEG_IDS_MAX is reached. */
 int tw_neg_reconcile(tw_neg *n, const uint8_t *msg, size_t len, const uint8_t **out, size_t *out_len);
 bool tw_neg_is_initiator(const tw_neg *n);
+/* Frees the buffer of the last message produced (which the caller has
+ * copied): a large frame limit can grow it to the limit, and a session
+ * lives as long as its connection. */
+void tw_neg_trim(tw_neg *n);
 /* Ids accumulated on the initiator, TW_NEG_ID_LEN bytes each, since the
  * last tw_neg_clear_ids().  Each id is reported once per session, even when
  * a frame limit makes the peers go over a range twice; each call's additions

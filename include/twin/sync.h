@@ -17,6 +17,14 @@
  *                     push from an answer to our WANT);
  *   TW_SA_RECONCILED  a reconciliation this side initiated has finished.
  *
+ * Negentropy messages: between peers that both offer TW_WIRE_FEAT_NEGPART
+ * (cfg.neg_parts) a message may be up to TW_NEG_MSG_MAX bytes, the frame
+ * limit of both sessions then; one longer than a transport message goes as
+ * NEG_PART pieces followed by the NEG_REQ/NEG_RESP that carries the last
+ * piece, and the receiver reassembles it (one message at a time, at most
+ * TW_NEG_MSG_MAX bytes) before reconciling.  Otherwise every message fits
+ * one NEG_REQ/NEG_RESP under cfg.frame_limit, and a NEG_PART is refused.
+ *
  * Reconciliation: tw_sync_start() opens an initiator session (sid 1, 2, ...);
  * the peer's NEG_REQ are answered by one responder session, which a NEG_REQ
  * with a greater sid replaces.  As the initiator learns ids it offers the
@@ -61,6 +69,9 @@ typedef struct tw_sync_cfg {
      * TW_NEG_FRAME_LIMIT_MIN..TW_SYNC_FRAME_LIMIT_MAX.  Never unlimited: a
      * whole NEG message must fit in one transport message. */
     size_t frame_limit;
+    /* Both hellos offered TW_WIRE_FEAT_NEGPART: negentropy messages of up to
+     * TW_NEG_MSG_MAX bytes, in NEG_PART pieces; frame_limit is then unused. */
+    bool neg_parts;
     /* Whether the store holds id: 1 yes, 0 no, or a negative TW_E* code,
      * which fails the call that asked. */
     int (*have)(void *ctx, const uint8_t id[TW_WIRE_ID_LEN]);
@@ -89,6 +100,7 @@ typedef struct tw_sync_action {
      * this session; complete is false when the session stopped at
      * TW_NEG_IDS_MAX differences (the next one goes on from there). */
     size_t have_count, need_count; bool complete;
+    uint64_t rounds;           /* RECONCILED: round trips the session took */
 } tw_sync_action;
 
 typedef struct tw_sync_progress {
@@ -104,7 +116,11 @@ typedef struct tw_sync_progress {
     uint64_t pushes_sent;      /* envelopes pushed */
     uint64_t dropped;          /* ids not queued because the queue was full */
     uint64_t unsent;           /* ids asked for that a final answer did not bring */
-    uint64_t rounds;           /* NEG_REQ messages sent */
+    uint64_t rounds;           /* NEG_REQ messages sent (a message in pieces counts once) */
+    uint64_t last_rounds;      /* round trips of the last initiator session finished (0: none yet) */
+    uint64_t neg_parts_sent;   /* NEG_PART pieces sent */
+    uint64_t neg_parts_recv;   /* NEG_PART pieces received */
+    bool reassembling;         /* pieces of a negentropy message arrived, not yet its end */
     uint64_t reconciliations;  /* initiator sessions finished */
 } tw_sync_progress;
 

@@ -11,6 +11,10 @@
  *   6 PING      [6, nonce uint]
  *   7 PONG      [7, nonce uint]
  *   8 ERROR     [8, code int, text str]               text <= TW_WIRE_ERROR_TEXT_MAX
+ *  10 NEG_PART  [10, kind uint (1|2), sid uint, part bin]  a piece of a NEG_REQ
+ *               (kind 1) or NEG_RESP (kind 2) message too large for one
+ *               transport message; the NEG_REQ/NEG_RESP itself carries the
+ *               last piece (only with TW_WIRE_FEAT_NEGPART on both sides)
  *
  * The decoder is strict: the message must be exactly one array with the
  * element count of its type, every field of its type, ids exactly 32 bytes,
@@ -41,6 +45,9 @@
  * TW_SESS_MSG_MAX - TW_WIRE_NEG_HEAD_MAX keeps every NEG message in one
  * transport message. */
 #define TW_WIRE_NEG_HEAD_MAX 16u
+/* Most bytes of a NEG_PART message besides its piece: array header, type,
+ * kind, sid as uint64, bin32 header. */
+#define TW_WIRE_NEG_PART_HEAD_MAX 17u
 /* Bytes an envelope of n bytes adds to an ENTRIES message (bin header + n). */
 #define TW_WIRE_BIN_SIZE(n) ((size_t)(n) + ((n) < 256u ? 2u : (n) < 65536u ? 3u : 5u))
 
@@ -55,10 +62,13 @@ typedef enum {
     TW_WIRE_ERROR = 8,
     TW_WIRE_COMPRESSED = 9,    /* [9, zstd frame (bin)]: one message of another type, compressed;
                                   only between peers whose hellos both have TW_WIRE_FEAT_ZSTD */
+    TW_WIRE_NEG_PART = 10,     /* [10, kind, sid, part (bin)]: a piece of a negentropy message;
+                                  only between peers whose hellos both have TW_WIRE_FEAT_NEGPART */
 } tw_wire_type;
 
 /* Feature bits of the hello ("feat"). */
 #define TW_WIRE_FEAT_ZSTD 1u   /* understands COMPRESSED messages */
+#define TW_WIRE_FEAT_NEGPART 2u /* understands NEG_PART: negentropy messages up to TW_NEG_MSG_MAX */
 
 /* A checked list of bin items inside a message, consumed by
  * tw_wire_list_next(); copy it to walk it twice. */
@@ -70,12 +80,14 @@ typedef struct tw_wire_list {
 
 typedef struct tw_wire_msg {
     tw_wire_type type;
-    uint64_t sid;                     /* NEG_REQ, NEG_RESP */
+    uint64_t sid;                     /* NEG_REQ, NEG_RESP, NEG_PART */
+    tw_wire_type kind;                /* NEG_PART: TW_WIRE_NEG_REQ or TW_WIRE_NEG_RESP */
     uint64_t wseq;                    /* WANT (>= 1), ENTRIES (0 = live push) */
     uint64_t nonce;                   /* PING, PONG */
     int64_t code;                     /* ERROR */
     bool final;                       /* ENTRIES (always true with wseq 0) */
-    const uint8_t *data; size_t data_len; /* NEG_*: negentropy message; ERROR: UTF-8 text */
+    const uint8_t *data; size_t data_len; /* NEG_REQ/RESP: negentropy message (or its last piece);
+                                             NEG_PART: a piece; ERROR: UTF-8 text */
     tw_wire_list list;                /* OFFER, WANT: ids; ENTRIES: envelopes */
 } tw_wire_msg;
 
@@ -94,6 +106,8 @@ bool tw_wire_list_next(tw_wire_list *l, const uint8_t **p, size_t *len);
  * TW_ETOOBIG past a limit or when the message would exceed
  * TW_SESS_MSG_MAX.  ids are n * 32 contiguous bytes. */
 int tw_wire_neg(tw_buf *b, tw_wire_type type, uint64_t sid, const uint8_t *msg, size_t len);
+/* kind is TW_WIRE_NEG_REQ or TW_WIRE_NEG_RESP; the piece is 1 or more bytes. */
+int tw_wire_neg_part(tw_buf *b, tw_wire_type kind, uint64_t sid, const uint8_t *part, size_t len);
 int tw_wire_offer(tw_buf *b, const uint8_t *ids, size_t n);
 int tw_wire_want(tw_buf *b, uint64_t wseq, const uint8_t *ids, size_t n);
 int tw_wire_entries(tw_buf *b, uint64_t wseq, bool final, const uint8_t *const *envs,

@@ -159,6 +159,9 @@ static void reencode(const tw_wire_msg *m)
     case TW_WIRE_NEG_RESP:
         rc = tw_wire_neg(&b, m->type, m->sid, m->data, m->data_len);
         break;
+    case TW_WIRE_NEG_PART:
+        rc = tw_wire_neg_part(&b, m->kind, m->sid, m->data, m->data_len);
+        break;
     case TW_WIRE_OFFER:
         rc = tw_wire_offer(&b, ids, n);
         break;
@@ -182,7 +185,7 @@ static void reencode(const tw_wire_msg *m)
      * encode. */
     if (rc || tw_wire_decode(b.p, b.len, &back, NULL))
         abort();
-    if (back.type != m->type || back.sid != m->sid || back.wseq != m->wseq ||
+    if (back.type != m->type || back.kind != m->kind || back.sid != m->sid || back.wseq != m->wseq ||
         back.nonce != m->nonce || back.code != m->code || back.final != m->final ||
         back.data_len != m->data_len || (m->data_len && memcmp(back.data, m->data, m->data_len)) ||
         !same_list(back.list, m->list))

@@ -128,6 +128,8 @@ offence zbad "COMPRESSED message does not decompress" yes
 offence znofeat "COMPRESSED message without the zstd feature" yes
 offence zbomb "COMPRESSED message of undeclared or too large size" yes
 offence znested "COMPRESSED message inside a COMPRESSED message" yes
+offence negbig "NEG_REQ of more than 4194304 bytes (TW_NEG_MSG_MAX) in pieces" yes
+offence negnofeat "NEG_PART from a peer that did not offer the negpart feature" yes
 check_file "a misbehaving key is logged as kept off" "its key is kept off for 600 s" "$LOG1"
 
 # ------------------------------------------------------------- flood of idle connections

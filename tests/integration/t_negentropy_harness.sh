@@ -3,7 +3,8 @@
 # reference's fuzz driver does, over generated item sets with differences,
 # with and without a frame limit, and checks that the initiator's have/need
 # lines are exactly the set differences.  Also checks the version fallback
-# answer.  One "PASS:"/"FAIL:" line per check.  Run from the repository root;
+# answer, and the round trips at the 4 MiB frame limit (TW_NEG_MSG_MAX) of
+# nodes that send messages over several frames.  One "PASS:"/"FAIL:" line per check.  Run from the repository root;
 # the build directory is $B (default build).
 B=${B:-build}
 H="$B/tools/negentropy-harness"
@@ -102,6 +103,17 @@ cases = [
     ("initiator 2000, responder empty, no limit", 0, 2000, 0, 50000, 0, 0),
     ("20000 identical, no limit", 20000, 0, 0, 200000, 0, 0),
 ]
+# The frame limit twind uses between nodes that send messages over several
+# frames (TW_NEG_MSG_MAX, 4 MiB): the negentropy messages are those of the
+# reference with FRAMESIZELIMIT set, and 100 000 items a side with 1 000
+# (10 000) scattered differences take at most 3 (4) round trips (issue 14).
+NEG_MSG_MAX = 4194304
+ROUNDS_MAX = {}
+for desc, common, o1, o2, bound in (
+        ("100000 a side, 500/500 differ, limit 4 MiB both", 99500, 500, 500, 3),
+        ("100000 a side, 5000/5000 differ, limit 4 MiB both", 95000, 5000, 5000, 4)):
+    cases.append((desc, common, o1, o2, 365 * 86400000, NEG_MSG_MAX, NEG_MSG_MAX))
+    ROUNDS_MAX[desc] = bound
 for desc, common, o1, o2, span, l1, l2 in cases:
     s1, s2, only1, only2 = gen(rng, common, o1, o2, span)
     rng.shuffle(s1); rng.shuffle(s2)
@@ -114,6 +126,9 @@ for desc, common, o1, o2, span, l1, l2 in cases:
         if lim:
             check("%s: every %s message <= %d bytes (largest %d)" % (desc, who, lim, big),
                   err is None and big <= lim)
+    if desc in ROUNDS_MAX:
+        check("%s: at most %d round trips (%d)" % (desc, ROUNDS_MAX[desc], rounds),
+              err is None and rounds <= ROUNDS_MAX[desc])
     if o1 == 0 and o2 == 0:
         check("%s: one round trip under 1 KiB" % desc, rounds == 1 and up + down < 1024,
               "%d rounds, %d bytes" % (rounds, up + down))

@@ -1,8 +1,11 @@
 /*
  * Reconciliation benchmark (`make bench`): 100 000 against 100 000 items
- * with 0, 10 and 1 000 differences (half on each side), without a frame
- * limit and with twind's default one.  Prints round trips and bytes each
- * way; asserts nothing beyond the result being exact.
+ * with 0, 10, 1 000, 10 000 and 100 000 differences (half on each side),
+ * without a frame limit, with twind's default one (one frame per message)
+ * and with TW_NEG_MSG_MAX (messages over several frames, between peers that
+ * both offer TW_WIRE_FEAT_NEGPART); then 10^6 items a side at 10 000
+ * differences, where the range tree is one level deeper.  Prints round
+ * trips and bytes each way; asserts nothing beyond the result being exact.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,7 +17,7 @@
 #include "twin/limits.h"
 #include "twin/negentropy.h"
 
-#define N 100000u
+#define N_DEFAULT 100000u
 
 static double now_s(void)
 {
@@ -23,7 +26,12 @@ static double now_s(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-static void run(size_t diffs, size_t limit)
+static const char *limit_name(size_t limit)
+{
+    return limit == 0 ? "none" : limit == TW_NEG_MSG_MAX ? "4 MiB" : "60000";
+}
+
+static void run(size_t N, size_t diffs, size_t limit)
 {
     tw_neg_store *a, *b;
     tw_neg_item *items = malloc((N + diffs) * sizeof *items);
@@ -65,8 +73,8 @@ static void run(size_t diffs, size_t limit)
     size_t nh, nn;
     tw_neg_have(ia, &nh);
     tw_neg_need(ia, &nn);
-    printf("  %5zu differences, frame limit %-6s: %2zu round trip%s, %8zu bytes up, %8zu bytes down, largest message %zu B, %.0f ms; have %zu need %zu %s\n",
-           diffs, limit ? "60000" : "none", rounds, rounds == 1 ? " " : "s", up, down, biggest, t * 1000,
+    printf("  %7zu items, %6zu differences, frame limit %-5s: %2zu round trip%s, %8zu bytes up, %8zu bytes down, largest message %7zu B, %5.0f ms; have %zu need %zu %s\n",
+           N, diffs, limit_name(limit), rounds, rounds == 1 ? " " : "s", up, down, biggest, t * 1000,
            nh, nn, rc == 0 && nh == diffs / 2 && nn == diffs - diffs / 2 ? "(exact)" : "(WRONG)");
     tw_neg_free(ia);
     tw_neg_free(rb);
@@ -78,9 +86,13 @@ static void run(size_t diffs, size_t limit)
 int main(void)
 {
     if (sodium_init() < 0) return 1;
-    printf("== reconciliation, %u against %u items (negentropy v1) ==\n", N, N);
-    static const size_t diffs[] = { 0, 10, 1000 };
-    for (size_t i = 0; i < 3; i++) run(diffs[i], 0);
-    for (size_t i = 0; i < 3; i++) run(diffs[i], TW_NEG_FRAME_LIMIT_DEFAULT);
+    printf("== reconciliation (negentropy v1), differences half on each side, scattered ==\n");
+    static const size_t diffs[] = { 0, 10, 1000, 10000, 100000 };
+    static const size_t limits[] = { 0, TW_NEG_FRAME_LIMIT_DEFAULT, TW_NEG_MSG_MAX };
+    for (size_t l = 0; l < 3; l++)
+        for (size_t i = 0; i < sizeof diffs / sizeof diffs[0]; i++)
+            run(N_DEFAULT, diffs[i], limits[l]);
+    for (size_t l = 0; l < 3; l++)
+        run(10 * N_DEFAULT, 10000, limits[l]);
     return 0;
 }

@@ -121,6 +121,9 @@ static void usage(FILE *f)
           "  znofeat      a COMPRESSED message without offering the zstd feature\n"
           "  zbomb        a COMPRESSED frame declaring 200000 bytes (over one message)\n"
           "  znested      a COMPRESSED message inside a COMPRESSED message\n"
+          "  negbig       NEG_PART pieces of a NEG_REQ of more than TW_NEG_MSG_MAX bytes\n"
+          "               (offering the negpart feature)\n"
+          "  negnofeat    a NEG_PART without offering the negpart feature\n"
           "  idle         open --count TCP connections (from --bind) and send nothing,\n"
           "               for --hold seconds; --reopen-ms reopens closed ones\n"
           "  hold         idle, from --addrs K source addresses counted up from --bind\n"
@@ -817,6 +820,8 @@ int main(int argc, char **argv)
     unsigned wait_ms = o.wait_s * 1000u;
     const char *m = o.mode;
     o.features = strcmp(m, "znofeat") == 0 ? 0 : TW_WIRE_FEAT_ZSTD;
+    if (strcmp(m, "negbig") == 0)
+        o.features |= TW_WIRE_FEAT_NEGPART;
     int rc = 0;
     if (strcmp(m, "hs-oversize") == 0) {
         static const uint8_t hdr[2] = { 0xff, 0xff };
@@ -893,6 +898,22 @@ int main(int argc, char **argv)
                 if (!rc) rc = send_msg(&p, &b);
             }
             free(plain);
+            free(z);
+        } else if (strcmp(m, "negbig") == 0 || strcmp(m, "negnofeat") == 0) {
+            /* Pieces of the largest size until they pass TW_NEG_MSG_MAX
+             * (65 of 65502 bytes), and nothing after: the node has read
+             * all of it when it refuses, so its ERROR is not lost to a
+             * reset.  negnofeat: one small piece. */
+            size_t piece = TW_SESS_MSG_MAX - TW_WIRE_NEG_PART_HEAD_MAX;
+            size_t n = m[3] == 'b' ? TW_NEG_MSG_MAX / piece + 1 : 1;
+            uint8_t *z = calloc(1, piece);
+            if (!z) rc = TW_ENOMEM;
+            else z[0] = 0x61;
+            for (size_t i = 0; !rc && i < n; i++) {
+                tw_buf_reset(&b);
+                rc = tw_wire_neg_part(&b, TW_WIRE_NEG_REQ, 1, z, m[3] == 'b' ? piece : 1);
+                if (!rc) rc = send_msg(&p, &b);
+            }
             free(z);
         } else if (strcmp(m, "empty") == 0) {
             static const uint8_t f[2] = { 0, 0 };

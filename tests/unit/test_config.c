@@ -167,6 +167,24 @@ static void test_learn(void **state)
     assert_non_null(strstr(err, "t.conf:1: learn_loopback: \"maybe\" is not yes or no"));
 }
 
+/* neg_parts: on by default (nodes offer messages over several frames),
+ * no turns it off, anything but yes or no is refused with its line. */
+static void test_neg_parts(void **state)
+{
+    tw_config c;
+    assert_int_equal(parse(&c, "", 0), 0);
+    assert_int_equal(c.neg_parts, 1);
+    static const char off[] = "neg_parts = no\n";
+    assert_int_equal(parse(&c, off, sizeof off - 1), 0);
+    assert_int_equal(c.neg_parts, 0);
+    static const char on[] = "neg_parts = no\nneg_parts = yes\n";
+    assert_int_equal(parse(&c, on, sizeof on - 1), 0);
+    assert_int_equal(c.neg_parts, 1);
+    static const char bad[] = "neg_parts = 4MiB\n";
+    assert_int_equal(parse(&c, bad, sizeof bad - 1), TW_EINVAL);
+    assert_non_null(strstr(err, "t.conf:1: neg_parts: \"4MiB\" is not yes or no"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -176,6 +194,7 @@ int main(void)
         cmocka_unit_test(test_file_edge),
         cmocka_unit_test(test_load),
         cmocka_unit_test(test_learn),
+        cmocka_unit_test(test_neg_parts),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -69,7 +69,40 @@ static void test_roundtrip(void **state)
             assert_true(m.sid == sids[i]);
             assert_int_equal(m.data_len, sizeof neg);
             assert_memory_equal(m.data, neg, sizeof neg);
+            /* A piece of a longer message of that kind. */
+            tw_buf_reset(&b);
+            assert_int_equal(tw_wire_neg_part(&b, (tw_wire_type)t, sids[i], neg, sizeof neg), 0);
+            assert_int_equal(tw_wire_decode(b.p, b.len, &m, NULL), 0);
+            assert_int_equal(m.type, TW_WIRE_NEG_PART);
+            assert_int_equal(m.kind, t);
+            assert_true(m.sid == sids[i]);
+            assert_int_equal(m.data_len, sizeof neg);
+            assert_memory_equal(m.data, neg, sizeof neg);
         }
+    }
+    /* NEG_PART of another kind, or empty, is refused by both sides. */
+    tw_buf_reset(&b);
+    assert_int_equal(tw_wire_neg_part(&b, TW_WIRE_OFFER, 1, neg, sizeof neg), TW_EINVAL);
+    assert_int_equal(tw_wire_neg_part(&b, TW_WIRE_NEG_REQ, 1, neg, 0), TW_EINVAL);
+    assert_int_equal(b.len, 0);
+    tw_mpw_arr(&b, 4); tw_mpw_uint(&b, TW_WIRE_NEG_PART); tw_mpw_uint(&b, 3); tw_mpw_uint(&b, 1);
+    tw_mpw_bin(&b, neg, sizeof neg);
+    assert_int_equal(tw_wire_decode(b.p, b.len, &m, NULL), TW_EPROTO);
+    tw_buf_reset(&b);
+    tw_mpw_arr(&b, 4); tw_mpw_uint(&b, TW_WIRE_NEG_PART); tw_mpw_uint(&b, 1); tw_mpw_uint(&b, 1);
+    tw_mpw_bin(&b, neg, 0);
+    assert_int_equal(tw_wire_decode(b.p, b.len, &m, NULL), TW_EPROTO);
+    /* The largest piece fits one transport message with its head. */
+    {
+        uint8_t *piece = calloc(1, TW_SESS_MSG_MAX);
+        assert_non_null(piece);
+        size_t max = TW_SESS_MSG_MAX - TW_WIRE_NEG_PART_HEAD_MAX;
+        tw_buf_reset(&b);
+        assert_int_equal(tw_wire_neg_part(&b, TW_WIRE_NEG_RESP, UINT64_MAX, piece, max), 0);
+        assert_true(b.len <= TW_SESS_MSG_MAX);
+        assert_int_equal(tw_wire_decode(b.p, b.len, &m, NULL), 0);
+        assert_int_equal(m.data_len, max);
+        free(piece);
     }
 
     const size_t counts[] = { 1, 2, 15, 16, TW_IDS_PER_MSG };
@@ -224,6 +257,8 @@ static void test_wrong_types(void **state)
         { TW_WIRE_PING, { put_one }, { 1u << C_UINT }, 1 },
         { TW_WIRE_PONG, { put_one }, { 1u << C_UINT }, 1 },
         { TW_WIRE_ERROR, { put_neg, put_str }, { 1u << C_NEG | 1u << C_UINT, 1u << C_STR }, 2 },
+        { TW_WIRE_NEG_PART, { put_one, put_one, put_bin32 },
+          { 1u << C_UINT, 1u << C_UINT, 1u << C_BIN32 }, 3 },
     };
     const put_fn wrong[] = { put_nil, put_str, put_bin32, put_neg, put_true, put_map,
                              put_one, put_float, put_ids, put_ids_str };
@@ -256,6 +291,8 @@ static void test_wrong_types(void **state)
     build(&b, 0, none, 1);
     expect(&b, TW_EPROTO);
     build(&b, 9, none, 1);
+    expect(&b, TW_EPROTO);
+    build(&b, 11, none, 1);
     expect(&b, TW_EPROTO);
     build(&b, UINT64_MAX, none, 1);
     expect(&b, TW_EPROTO);
@@ -534,7 +571,8 @@ static void test_names(void **state)
     assert_string_equal(tw_wire_type_name(TW_WIRE_ERROR), "ERROR");
     assert_string_equal(tw_wire_type_name(0), "unknown");
     assert_string_equal(tw_wire_type_name(TW_WIRE_COMPRESSED), "COMPRESSED");
-    assert_string_equal(tw_wire_type_name(10), "unknown");
+    assert_string_equal(tw_wire_type_name(TW_WIRE_NEG_PART), "NEG_PART");
+    assert_string_equal(tw_wire_type_name(11), "unknown");
 }
 
 int main(void)
