@@ -279,12 +279,21 @@ grep -q "web login refused" "$(tw_log n1)" && pass "refused logins are logged wi
 grep -q "refused: Host" "$(tw_log n1)" && pass "a wrong Host is logged" || fail "no log line for a wrong Host"
 # A web page in the operator's browser can send cross-origin requests at
 # will: 60 of them make at most 5 log lines a 10 s window, the rest a count.
+# The bound is 5 lines for each 10 s window the 60 requests spanned (a
+# loaded machine may take more than one window to send them).
+t0=$(date +%s)
 for i in $(seq 1 60); do web "$A1" POST /api/status --origin "http://flood.example" --body '{}'; done
-tw_wait_for 15 grep -q "http.origin: [0-9]* similar lines dropped" "$(tw_log n1)"
-n=$(grep -v "similar line" "$(tw_log n1)" | grep -c "request from another origin (http://flood.example)")
-d=$(sed -n 's/.*http.origin: \([0-9]*\) similar lines\{0,1\} dropped.*/\1/p' "$(tw_log n1)" | awk '{ s += $1 } END { print s + 0 }')
-[ "$n" -le 10 ] && [ $((n + d)) = 60 ] && pass "60 cross-origin requests: $n lines logged, $d counted" ||
-    fail "cross-origin requests are rate-limited in the log" "lines $n, counted $d"
+wins=$(( ($(date +%s) - t0) / 10 + 2 ))
+# The dropped lines are counted when the window closes: wait (bounded) until
+# every request is accounted for, a line or a count.
+origin_lines() {
+    n=$(grep -v "similar line" "$(tw_log n1)" | grep -c "request from another origin (http://flood.example)")
+    d=$(sed -n 's/.*http.origin: \([0-9]*\) similar lines\{0,1\} dropped.*/\1/p' "$(tw_log n1)" | awk '{ s += $1 } END { print s + 0 }')
+}
+i=0
+while origin_lines && [ $((n + d)) -lt 60 ] && [ $i -lt 30 ]; do sleep 1; i=$((i + 1)); done
+[ "$n" -le $((5 * wins)) ] && [ "$n" -lt 60 ] && [ $((n + d)) = 60 ] && pass "60 cross-origin requests: $n lines logged, $d counted" ||
+    fail "cross-origin requests are rate-limited in the log" "lines $n, counted $d, windows $wins"
 
 # ---- http = off, a taken port, a non-loopback address
 check "n3 starts with --http off" tw_start n3
