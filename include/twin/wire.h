@@ -1,7 +1,7 @@
 /*
  * Transport messages of the peer protocol (proto/PROTOCOL.md, "Transport
  * messages"): after the handshake every Noise transport plaintext is one
- * msgpack array [type, ...] of one of eight types.
+ * msgpack array [type, ...] of one of these types.
  *
  *   1 NEG_REQ   [1, sid uint, msg bin]
  *   2 NEG_RESP  [2, sid uint, msg bin]
@@ -11,6 +11,13 @@
  *   6 PING      [6, nonce uint]
  *   7 PONG      [7, nonce uint]
  *   8 ERROR     [8, code int, text str]               text <= TW_WIRE_ERROR_TEXT_MAX
+ *  10 IHAVE     [10, [id bin32, ...]]                 1..TW_IDS_PER_MSG ids (push tree)
+ *  11 PRUNE     [11]                                  (push tree)
+ *  12 GRAFT     [12]                                  (push tree)
+ *
+ * (9, COMPRESSED, is unwrapped by the daemon before decoding.)  IHAVE,
+ * PRUNE and GRAFT go only between peers whose hellos both carry
+ * TW_WIRE_FEAT_PUSHTREE; the decoder knows them whatever the features.
  *
  * The decoder is strict: the message must be exactly one array with the
  * element count of its type, every field of its type, ids exactly 32 bytes,
@@ -55,10 +62,14 @@ typedef enum {
     TW_WIRE_ERROR = 8,
     TW_WIRE_COMPRESSED = 9,    /* [9, zstd frame (bin)]: one message of another type, compressed;
                                   only between peers whose hellos both have TW_WIRE_FEAT_ZSTD */
+    TW_WIRE_IHAVE = 10,        /* [10, [id, ...]]: these entries are newly stored here (lazy push) */
+    TW_WIRE_PRUNE = 11,        /* [11]: send me ids, not entries, on this link */
+    TW_WIRE_GRAFT = 12,        /* [12]: send me entries again on this link */
 } tw_wire_type;
 
 /* Feature bits of the hello ("feat"). */
 #define TW_WIRE_FEAT_ZSTD 1u   /* understands COMPRESSED messages */
+#define TW_WIRE_FEAT_PUSHTREE 2u /* speaks the push tree: IHAVE, PRUNE, GRAFT */
 
 /* A checked list of bin items inside a message, consumed by
  * tw_wire_list_next(); copy it to walk it twice. */
@@ -76,7 +87,7 @@ typedef struct tw_wire_msg {
     int64_t code;                     /* ERROR */
     bool final;                       /* ENTRIES (always true with wseq 0) */
     const uint8_t *data; size_t data_len; /* NEG_*: negentropy message; ERROR: UTF-8 text */
-    tw_wire_list list;                /* OFFER, WANT: ids; ENTRIES: envelopes */
+    tw_wire_list list;                /* OFFER, WANT, IHAVE: ids; ENTRIES: envelopes */
 } tw_wire_msg;
 
 /* Decodes one transport plaintext.  Errors: TW_ETOOBIG (message over
@@ -98,6 +109,9 @@ int tw_wire_offer(tw_buf *b, const uint8_t *ids, size_t n);
 int tw_wire_want(tw_buf *b, uint64_t wseq, const uint8_t *ids, size_t n);
 int tw_wire_entries(tw_buf *b, uint64_t wseq, bool final, const uint8_t *const *envs,
                     const size_t *lens, size_t n);
+int tw_wire_ihave(tw_buf *b, const uint8_t *ids, size_t n);
+/* PRUNE (graft false) or GRAFT. */
+int tw_wire_tree(tw_buf *b, bool graft);
 int tw_wire_ping(tw_buf *b, uint64_t nonce);
 int tw_wire_pong(tw_buf *b, uint64_t nonce);
 /* A text over TW_WIRE_ERROR_TEXT_MAX is cut at a character boundary
