@@ -1303,13 +1303,22 @@ static int cmp_asked(const void *a, const void *b)
  * asked of its announcer (WANT), and that link rejoins the tree (GRAFT). */
 static void push_repair(tw_net *net, uint64_t now)
 {
-    size_t n = 0, cap = tw_plum_missing_count(net->missing);
-    if (!cap) return;
-    asked *a = malloc(cap * sizeof *a);
-    if (!a) return;
-    while (n < cap && tw_plum_missing_due(net->missing, now, a[n].id, &a[n].peer))
-        if (have_cb(net, a[n].id) != 1) n++;
-    while (n == cap && tw_plum_missing_due(net->missing, now, a[0].id, &a[0].peer)) {}   /* end the sweep */
+    size_t n = 0, cap = 0;
+    asked *a = NULL, one;
+    if (!tw_plum_missing_count(net->missing)) return;
+    /* The whole sweep, to its end: ids held by now (stored through
+     * another door, or refused here) are forgotten, not asked for. */
+    while (tw_plum_missing_due(net->missing, now, one.id, &one.peer)) {
+        if (have_cb(net, one.id) == 1) { tw_plum_missing_got(net->missing, one.id); continue; }
+        if (n == cap) {
+            asked *g = realloc(a, (cap ? 2 * cap : 64) * sizeof *a);
+            if (!g) continue;           /* asked of the next announcer, or found by reconciliation */
+            a = g;
+            cap = cap ? 2 * cap : 64;
+        }
+        a[n++] = one;
+    }
+    if (!n) { free(a); return; }
     qsort(a, n, sizeof *a, cmp_asked);
     uint8_t *ids = malloc(n ? n * TW_ID_LEN : 1);
     for (size_t i = 0, j; ids && i < n; i = j) {

@@ -50,11 +50,17 @@ tw_plum_route tw_plum_link_route(tw_plum_link *l)
 bool tw_plum_link_duplicate(tw_plum_link *l, uint64_t now)
 {
     l->dups_recv++;
-    if (!l->capable || !l->eager) return false;
+    if (!l->capable) return false;
+    /* Lazy here already: pushes sent before our PRUNE arrived are still
+     * coming.  One that comes TW_PUSH_GRAFT_WAIT_MS after it means the
+     * peer holds the link eager (our PRUNE crossed its GRAFT): prune
+     * again, or it would push in full for good. */
+    if (!l->eager && now - l->pruned_at < TW_PUSH_GRAFT_WAIT_MS) return false;
     window(l, now);
     if (l->ctrl_sent >= TW_PUSH_CTRL_MAX) return false;
     l->ctrl_sent++;
     l->eager = false;
+    l->pruned_at = now;
     l->prunes_sent++;
     return true;
 }
@@ -83,6 +89,9 @@ int tw_plum_link_on_ctrl(tw_plum_link *l, bool graft, uint64_t now, const char *
     }
     if (graft) l->grafts_recv++;
     else l->prunes_recv++;
+    /* A PRUNE from the peer counts as ours for the rule above: pushes it
+     * sent before it may still come. */
+    if (!graft && l->eager) l->pruned_at = now;
     l->eager = graft;
     return 0;
 }

@@ -38,6 +38,7 @@ typedef struct tw_plum_link {
     bool capable;               /* both hellos carry TW_WIRE_FEAT_PUSHTREE */
     bool eager;                 /* new entries go on this link in full */
     uint64_t window_start;      /* PRUNE/GRAFT rate window (ms) */
+    uint64_t pruned_at;         /* when the link last became lazy (ms) */
     unsigned ctrl_sent, ctrl_recv;
     /* counters, since the connection was established */
     uint64_t pushes_sent;       /* entries pushed in full */
@@ -53,10 +54,11 @@ void tw_plum_link_init(tw_plum_link *l, bool capable);
 /* How a new entry goes on this link: in full or by id.  Counts it. */
 tw_plum_route tw_plum_link_route(tw_plum_link *l);
 /* A live push on this link brought an entry already held.  Returns true
- * when a PRUNE is to be sent: the link was eager and capable, and this
- * window's budget (TW_PUSH_CTRL_MAX) is not spent; the link is then lazy.
- * Otherwise nothing changes (without budget the link stays eager: more
- * copies, never fewer entries). */
+ * when a PRUNE is to be sent: the link is capable, eager (or lazy for
+ * TW_PUSH_GRAFT_WAIT_MS already, so that the peer evidently missed the
+ * change), and this window's budget (TW_PUSH_CTRL_MAX) is not spent; the
+ * link is then lazy.  Otherwise nothing changes (without budget the link
+ * stays eager: more copies, never fewer entries). */
 bool tw_plum_link_duplicate(tw_plum_link *l, uint64_t now);
 /* An announced id is missing and is asked of this link's peer.  Returns
  * true when a GRAFT is to be sent: the link was lazy and the budget not

@@ -61,6 +61,27 @@ static void test_link_transitions(void **state)
     assert_int_equal(l.ihave_recv, 7);
 }
 
+/* PRUNE and GRAFT that cross leave this side lazy and the peer eager: the
+ * peer's pushes keep coming.  Those within TW_PUSH_GRAFT_WAIT_MS of the
+ * change were in flight and are let be; a later one prunes again. */
+static void test_crossed_prune(void **state)
+{
+    tw_plum_link l;
+    const char *why = NULL;
+    tw_plum_link_init(&l, true);
+    uint64_t t = 100000;
+    assert_true(tw_plum_link_duplicate(&l, t));                 /* we PRUNE ... */
+    assert_false(tw_plum_link_duplicate(&l, t + 10));           /* in flight */
+    assert_false(tw_plum_link_duplicate(&l, t + TW_PUSH_GRAFT_WAIT_MS - 1));
+    assert_true(tw_plum_link_duplicate(&l, t + TW_PUSH_GRAFT_WAIT_MS));   /* it missed it */
+    assert_int_equal(l.prunes_sent, 2);
+    /* The peer's PRUNE makes pushes already sent by it expected too. */
+    tw_plum_link_init(&l, true);
+    assert_int_equal(tw_plum_link_on_ctrl(&l, false, t, &why), 0);
+    assert_false(tw_plum_link_duplicate(&l, t + 5));
+    assert_true(tw_plum_link_duplicate(&l, t + 5 + TW_PUSH_GRAFT_WAIT_MS));
+}
+
 /* A peer without the feature gets full pushes and never a tree message;
  * one from it is a protocol error. */
 static void test_link_not_capable(void **state)
@@ -278,6 +299,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_link_transitions),
+        cmocka_unit_test(test_crossed_prune),
         cmocka_unit_test(test_link_not_capable),
         cmocka_unit_test(test_send_budget),
         cmocka_unit_test(test_recv_budget),
