@@ -1305,6 +1305,20 @@ static void push_repair(tw_net *net, uint64_t now)
 {
     size_t n = 0, cap = 0;
     asked *a = NULL, one;
+    /* A node whose links are all lazy is off the tree: prunes at both ends
+     * of its links crossed.  Every entry would reach it by repair only, a
+     * round of announcement later, so it grafts one link at once. */
+    conn *first = NULL;
+    bool attached = false;
+    for (conn *c = net->conns; c && !attached; c = c->next) {
+        if (c->state != C_ESTABLISHED) continue;
+        if (!c->plum.capable || c->plum.eager) attached = true;
+        else if (!first) first = c;
+    }
+    if (!attached && first && tw_plum_link_graft(&first->plum, now)) {
+        tw_debug("net", "%s (%s): push tree: every link lazy; grafting this one", first->remote, first->fpr);
+        send_tree(first, TW_WIRE_GRAFT, NULL);
+    }
     if (!tw_plum_missing_count(net->missing)) return;
     /* The whole sweep, to its end: ids held by now (stored through
      * another door, or refused here) are forgotten, not asked for. */
@@ -1320,6 +1334,14 @@ static void push_repair(tw_net *net, uint64_t now)
     }
     if (!n) { free(a); return; }
     qsort(a, n, sizeof *a, cmp_asked);
+    /* One link rejoins the tree per sweep, the one that announced the most:
+     * grafting every announcer at once would make cycles, whose duplicates
+     * prune links again, and can leave a node of two links with neither. */
+    uint64_t graft = 0;
+    for (size_t i = 0, j, most = 0; i < n; i = j) {
+        for (j = i; j < n && a[j].peer == a[i].peer; j++) {}
+        if (j - i > most) { most = j - i; graft = a[i].peer; }
+    }
     uint8_t *ids = malloc(n ? n * TW_ID_LEN : 1);
     for (size_t i = 0, j; ids && i < n; i = j) {
         size_t k = 0;
@@ -1328,9 +1350,9 @@ static void push_repair(tw_net *net, uint64_t now)
         while (c && !(c->plum_id == a[i].peer && c->state == C_ESTABLISHED)) c = c->next;
         if (!c) continue;
         net->missing_asked += k;
-        tw_debug("net", "%s (%s): push tree: %zu announced entries missing after %u ms, asking for them",
-                 c->remote, c->fpr, k, TW_PUSH_MISSING_MS);
-        if (tw_plum_link_graft(&c->plum, now)) send_tree(c, TW_WIRE_GRAFT, NULL);
+        tw_debug("net", "%s (%s): push tree: %zu announced entries missing after %u ms, asking for them%s",
+                 c->remote, c->fpr, k, TW_PUSH_MISSING_MS, c->plum_id == graft ? " (graft)" : "");
+        if (c->plum_id == graft && tw_plum_link_graft(&c->plum, now)) send_tree(c, TW_WIRE_GRAFT, NULL);
         if (c->state != C_ESTABLISHED) continue;
         if (tw_sync_want_ids(c->sync, ids, k)) { misbehaved(c, tw_sync_error_text(c->sync)); continue; }
         run_actions(c);

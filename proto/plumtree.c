@@ -67,7 +67,10 @@ bool tw_plum_link_duplicate(tw_plum_link *l, uint64_t now)
 
 bool tw_plum_link_graft(tw_plum_link *l, uint64_t now)
 {
-    if (!l->capable || l->eager) return false;
+    /* Eager here does not stop a GRAFT: the peer announced the entry, so
+     * it holds the link lazy (its PRUNE crossed ours, or our GRAFT was
+     * lost with a budget spent). */
+    if (!l->capable) return false;
     window(l, now);
     if (l->ctrl_sent >= TW_PUSH_CTRL_MAX) return false;
     l->ctrl_sent++;

@@ -60,9 +60,11 @@ tw_plum_route tw_plum_link_route(tw_plum_link *l);
  * link is then lazy.  Otherwise nothing changes (without budget the link
  * stays eager: more copies, never fewer entries). */
 bool tw_plum_link_duplicate(tw_plum_link *l, uint64_t now);
-/* An announced id is missing and is asked of this link's peer.  Returns
- * true when a GRAFT is to be sent: the link was lazy and the budget not
- * spent; the link is then eager. */
+/* An announced id is missing and is asked of this link's peer, which
+ * holds the link lazy since it announced.  Returns true when a GRAFT is to
+ * be sent: the link is capable and the budget not spent; the link is then
+ * eager (it may have been here already, if the peer's PRUNE and ours
+ * crossed). */
 bool tw_plum_link_graft(tw_plum_link *l, uint64_t now);
 /* A PRUNE (graft false) or GRAFT (true) from the peer.  0, or TW_EPROTO
  * with *why when the link is not capable or the peer sent more than
