@@ -1381,8 +1381,11 @@ static void on_stored(tw_node *n, void *source, const tw_entry *e, const tw_put 
     if (add_pending(net, e->ts, e->id)) { tw_err("net", "out of memory for the reconciliation set"); return; }
     learn_addrs(net, e);
     tw_plum_missing_got(net->missing, e->id);
-    /* The push tree: in full on eager links, by id on lazy ones. */
-    for (conn *c = net->conns; c; c = c->next) {
+    /* The push tree: in full on eager links, by id on lazy ones.  A
+     * connection that fails to send is closed and leaves the list: its
+     * successor is taken first. */
+    for (conn *c = net->conns, *next; c; c = next) {
+        next = c->next;
         if (c == source || c->state != C_ESTABLISHED) continue;
         if (tw_plum_link_route(&c->plum) == TW_PLUM_PUSH) {
             tw_sync_push(c->sync, e->env, e->env_len);
