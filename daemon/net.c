@@ -1298,6 +1298,17 @@ static int cmp_asked(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
+/* Whether some connection has id queued or asked for already: during a
+ * long reconciliation over a slow link, the entries it fetches are
+ * announced by the other peers as they get them, and asking for them
+ * again would bring them twice. */
+static bool fetching(tw_net *net, const uint8_t id[TW_ID_LEN])
+{
+    for (conn *c = net->conns; c; c = c->next)
+        if (c->state == C_ESTABLISHED && tw_sync_expects(c->sync, id)) return true;
+    return false;
+}
+
 /* Ids announced and still missing TW_PUSH_MISSING_MS later: the tree did
  * not bring them (a link died, or pruning cut this node off).  Each is
  * asked of its announcer (WANT), and that link rejoins the tree (GRAFT). */
@@ -1323,7 +1334,7 @@ static void push_repair(tw_net *net, uint64_t now)
     /* The whole sweep, to its end: ids held by now (stored through
      * another door, or refused here) are forgotten, not asked for. */
     while (tw_plum_missing_due(net->missing, now, one.id, &one.peer)) {
-        if (have_cb(net, one.id) == 1) { tw_plum_missing_got(net->missing, one.id); continue; }
+        if (have_cb(net, one.id) == 1 || fetching(net, one.id)) { tw_plum_missing_got(net->missing, one.id); continue; }
         if (n == cap) {
             asked *g = realloc(a, (cap ? 2 * cap : 64) * sizeof *a);
             if (!g) continue;           /* asked of the next announcer, or found by reconciliation */
