@@ -11,7 +11,10 @@
 # resolution is the time of one sweep) until all hold it.  Prints the median and
 # the 99th percentile of the time until the last node has it, and for each
 # node the copies it received per entry (the "received" counters of
-# `twin peers --json`, before and after) beside its degree.
+# `twin peers --json`, before and after) beside its degree; then, over all
+# nodes, the ids announced (IHAVE, push tree), the PRUNE and GRAFT sent and
+# the bytes written per entry (all peer traffic of the trials, pings and
+# reconciliation included).
 #
 #   sh contrib/bench-prop.sh [BUILD_DIR]     NODES=16 TRIALS=20 SEED=n POLL_MS=1 override
 B=${1:-${B:-build}}
@@ -91,7 +94,10 @@ def counters():
     out = []
     for i in range(n):
         conns = [c for c in call(i, "peers", {})["result"]["connections"] if c["state"] == "established"]
-        out.append((len(conns), sum(c["received"] for c in conns), sum(c["stored"] for c in conns)))
+        push = lambda k: sum(c.get("push", {}).get(k, 0) for c in conns)
+        out.append((len(conns), sum(c["received"] for c in conns), sum(c["stored"] for c in conns),
+                    push("announced"), push("prunes_sent"), push("grafts_sent"), sum(c["bytes_out"] for c in conns),
+                    sum(1 for c in conns if c.get("push", {}).get("eager", True))))
     return out
 
 rnd = random.Random(seed)
@@ -141,6 +147,10 @@ for i in range(n):
     print("    p%-2d degree %d: received %3d, stored %3d -> %.2f copies per entry" % (i, deg, recv, stored, recv / trials))
 print("  all nodes: %.2f copies received per entry per node; %.2f stored (the origin stores its own)" %
       (tot_recv / trials / n, tot_stored / trials / n))
+d = lambda k: sum(after[i][k] - before[i][k] for i in range(n))
+print("  push tree: %.2f ids announced per entry per node; %d PRUNE and %d GRAFT sent during the trials; "
+      "%d of %d link ends eager at the end" % (d(3) / trials / n, d(4), d(5), sum(a[7] for a in after), sum(a[0] for a in after)))
+print("  bytes written by all nodes: %.0f per entry per node (%d in all)" % (d(6) / trials / n, d(6)))
 EOF
 echo "== stopping =="
 i=0

@@ -25,6 +25,7 @@
 #include "twin/keytext.h"
 #include "twin/limits.h"
 #include "twin/negentropy.h"
+#include "twin/plumtree.h"
 #include "twin/session.h"
 #include "twin/sync.h"
 #include "twin/wire.h"
@@ -84,6 +85,8 @@ struct conn {
     bool no_resume;               /* withheld entries: its unfinished fetches are not kept */
     bool known;                   /* inbound from an address that authenticated before */
     int quiet;                    /* a refusal logged once and then counted (Q_*), or Q_NONE */
+    tw_plum_link plum;            /* push tree: eager or lazy, and its counters */
+    uint64_t plum_id;             /* this connection's name in net->missing */
 };
 
 /* Refusals an attacker can repeat at will are logged through the daemon's
@@ -141,6 +144,11 @@ struct tw_net {
      * unauthenticated slots are theirs when strangers fill the others. */
     struct { char ip[64]; uint64_t at; } authed[TW_AUTH_ADDRS_MAX];
     bool trim_due;                /* a large engine was freed: give the heap back */
+    /* Push tree: ids announced by lazy peers and not yet received. */
+    tw_plum_missing *missing;
+    uint64_t plum_ids;            /* the last plum_id given */
+    uint64_t missing_dropped;     /* announced ids not remembered: table full */
+    uint64_t missing_asked;       /* announced ids asked for after TW_PUSH_MISSING_MS */
     unsigned open_handles;
     bool stopping;
     void (*done)(tw_node *);
@@ -234,6 +242,7 @@ static void net_free(tw_net *net)
     tw_neg_store_free(net->neg);
     tw_idset_free(net->refused);
     tw_sess_replay_free(net->replay);
+    tw_plum_missing_free(net->missing);
     free(net->pending);
     for (size_t i = 0; i < TW_RESUME_PEERS_MAX; i++) free(net->resume[i].ids);
     ZSTD_freeCCtx(net->zc);
@@ -469,6 +478,7 @@ static void conn_close(conn *c, int code, const char *reason)
         }
         save_resume(net, c);
     }
+    if (c->state == C_ESTABLISHED && net->missing) tw_plum_missing_peer_gone(net->missing, c->plum_id);
     enter_state(c, C_CLOSING);
     /* A session that closed itself may still hold its last words (an ERROR,
      * or the refusal in handshake message 2): they go out before the socket
@@ -498,11 +508,22 @@ static void misbehaved(conn *c, const char *reason)
 
 /* ------------------------------------------------------------- actions */
 
+/* An ingest job of entries from a connection. */
+typedef struct injob { conn *c; bool pushed; } injob;
+static void push_duplicate(conn *c);
+static int tree_message(conn *c, const uint8_t *msg, size_t len);
+static void push_repair(tw_net *net, uint64_t now);
+
 static void ingest_done(void *ctx, const tw_ingest_counts *k, const int *rcs, const char *const *whys,
                         const uint8_t *const *authors, size_t n)
 {
-    conn *c = ctx;
+    injob *job = ctx;
+    conn *c = job->c;
+    bool pushed = job->pushed;
+    free(job);
     tw_net *net = c->net;
+    if (pushed && n == 1 && (rcs[0] == TW_EEXIST || rcs[0] == TW_ESTALE) && c->state == C_ESTABLISHED)
+        push_duplicate(c);
     c->stored += k->stored;
     c->refused += k->refused;
     net->refused_total += k->refused;
@@ -630,8 +651,14 @@ static void run_actions(conn *c)
             if (!buf) { conn_close(c, TW_ENOMEM, "out of memory"); return; }
             for (size_t i = 0, off = 0; i < a.nenvs; i++) { memcpy(buf + off, a.envs[i], a.env_lens[i]); off += a.env_lens[i]; }
             c->received += a.nenvs;
+            /* The job remembers whether it was a live push: a push that
+             * brings nothing new prunes its link from the push tree. */
+            injob *j = malloc(sizeof *j);
+            if (!j) { free(buf); conn_close(c, TW_ENOMEM, "out of memory"); return; }
+            j->c = c;
+            j->pushed = a.pushed;
             c->refs++;
-            if (tw_ingest_submit(net->ingest, buf, a.env_lens, a.nenvs, ingest_done, c)) c->refs--;
+            if (tw_ingest_submit(net->ingest, buf, a.env_lens, a.nenvs, ingest_done, j)) { c->refs--; free(j); }
             free(buf);
             if (!net->ingest_full && tw_ingest_pending(net->ingest) > TW_INGEST_JOBS_MAX) {
                 net->ingest_full = true;
@@ -846,6 +873,8 @@ static void established(conn *c, const tw_sess_event *ev)
     c->clock_offset = ev->clock_offset_ms;
     c->zstd = (ev->remote_features & TW_WIRE_FEAT_ZSTD) != 0;
     c->neg_parts = c->offered_negpart && (ev->remote_features & TW_WIRE_FEAT_NEGPART) != 0;
+    tw_plum_link_init(&c->plum, (ev->remote_features & TW_WIRE_FEAT_PUSHTREE) != 0);
+    c->plum_id = ++net->plum_ids;
     snprintf(c->sw, sizeof c->sw, "%s", ev->remote_sw);
     if (memcmp(c->key, net->node->pk, TW_KEY_LEN) == 0) { conn_close(c, TW_EREFUSED, "connected to itself"); return; }
     if (banned(net, c->key, now)) { conn_close(c, TW_EREFUSED, "peer key is kept off for a while after misbehaving"); return; }
@@ -912,6 +941,10 @@ static void process(conn *c)
             if (ml >= 2 && m[1] == TW_WIRE_COMPRESSED) {
                 const char *why = "";
                 if (unwrap(c, ev.msg, ev.msg_len, &m, &ml, &why)) { misbehaved(c, why); return; }
+            }
+            if (ml >= 2 && (m[1] == TW_WIRE_IHAVE || m[1] == TW_WIRE_PRUNE || m[1] == TW_WIRE_GRAFT)) {
+                if (tree_message(c, m, ml)) return;
+                break;
             }
             if (ml >= 2 && (m[1] == TW_WIRE_NEG_REQ || m[1] == TW_WIRE_NEG_RESP)) neg_flush(c->net);
             tw_sync_progress p0, p1;
@@ -1009,7 +1042,7 @@ static int sess_start(conn *c)
     tw_sess_cfg cfg = {
         .initiator = c->outbound, .ed_sk = n->sk, .netkey = n->netkey, .e_rand = e,
         .now_ms = tw_now_ms(), .software = sw,
-        .features = TW_WIRE_FEAT_ZSTD | (c->offered_negpart ? TW_WIRE_FEAT_NEGPART : 0),
+        .features = TW_WIRE_FEAT_ZSTD | TW_WIRE_FEAT_PUSHTREE | (c->offered_negpart ? TW_WIRE_FEAT_NEGPART : 0),
         .version_min = TW_PROTO_VERSION_MIN, .version_max = TW_PROTO_VERSION_MAX,
         .replay = c->outbound ? NULL : c->net->replay,
     };
@@ -1229,6 +1262,7 @@ static void on_tick(uv_timer_t *t)
             run_actions(c);
         }
     }
+    push_repair(net, now);
     /* Quiet after work: give back the store pages scans mapped, and the
      * heap that reports and imports used; and at once the heap of a
      * connection that had queued many ids. */
@@ -1247,6 +1281,151 @@ static void on_tick(uv_timer_t *t)
 }
 
 /* ----------------------------------------------------------- live push */
+
+/* Sends IHAVE [id] or PRUNE or GRAFT. */
+static void send_tree(conn *c, int type, const uint8_t *id)
+{
+    tw_buf b;
+    tw_buf_init(&b);
+    int rc = type == TW_WIRE_IHAVE ? tw_wire_ihave(&b, id, 1) : tw_wire_tree(&b, type == TW_WIRE_GRAFT);
+    if (!rc) rc = send_msg(c, b.p, b.len);
+    tw_buf_free(&b);
+    if (rc) { conn_close(c, TW_EINTERNAL, "cannot send"); return; }
+    flush(c);
+}
+
+/* A live push from c brought an entry held already: a second path to it,
+ * so the link leaves the tree (both sides: we tell the peer). */
+static void push_duplicate(conn *c)
+{
+    if (!tw_plum_link_duplicate(&c->plum, tw_now_ms())) return;
+    tw_debug("net", "%s (%s): push tree: link lazy (a push brought an entry held already)", c->remote, c->fpr);
+    send_tree(c, TW_WIRE_PRUNE, NULL);
+}
+
+/* IHAVE, PRUNE or GRAFT from the peer; nonzero when the connection was
+ * closed for it. */
+static int tree_message(conn *c, const uint8_t *msg, size_t len)
+{
+    tw_net *net = c->net;
+    tw_wire_msg m;
+    const char *why = "";
+    uint64_t now = tw_now_ms();
+    int rc = tw_wire_decode(msg, len, &m, &why);
+    if (!rc && m.type == TW_WIRE_IHAVE) rc = tw_plum_link_on_ihave(&c->plum, m.list.count, &why);
+    else if (!rc) rc = tw_plum_link_on_ctrl(&c->plum, m.type == TW_WIRE_GRAFT, now, &why);
+    if (rc) {
+        char reason[160];
+        snprintf(reason, sizeof reason, "%s: %s", tw_wire_type_name(msg[1]), why);
+        misbehaved(c, reason);
+        return rc;
+    }
+    if (m.type != TW_WIRE_IHAVE) {
+        tw_debug("net", "%s (%s): push tree: link %s (%s from the peer)", c->remote, c->fpr,
+                 m.type == TW_WIRE_GRAFT ? "eager" : "lazy", tw_wire_type_name(m.type));
+        return 0;
+    }
+    /* Ids held (or refused here) are ignored; the others wait
+     * TW_PUSH_MISSING_MS for a full copy on the tree (on_tick). */
+    const uint8_t *p;
+    size_t idlen;
+    uint64_t dropped = 0;
+    while (tw_wire_list_next(&m.list, &p, &idlen)) {
+        int h = have_cb(net, p);
+        if (h == 1) continue;
+        if (tw_plum_missing_add(net->missing, p, c->plum_id, now)) dropped++;
+    }
+    if (dropped) {
+        net->missing_dropped += dropped;
+        tw_log_limited(TW_LOG_INFO, "net", "net.missing_full",
+                       "%s (%s): %llu announced entries not tracked: %u are awaited already (TW_PUSH_MISSING_MAX); "
+                       "the next reconciliation finds them", c->remote, c->fpr, (unsigned long long)dropped,
+                       TW_PUSH_MISSING_MAX);
+    }
+    return 0;
+}
+
+typedef struct asked { uint64_t peer; uint8_t id[TW_ID_LEN]; } asked;
+
+static int cmp_asked(const void *a, const void *b)
+{
+    uint64_t x = ((const asked *)a)->peer, y = ((const asked *)b)->peer;
+    return (x > y) - (x < y);
+}
+
+/* Whether some connection has id queued or asked for already: during a
+ * long reconciliation over a slow link, the entries it fetches are
+ * announced by the other peers as they get them, and asking for them
+ * again would bring them twice. */
+static bool fetching(tw_net *net, const uint8_t id[TW_ID_LEN])
+{
+    for (conn *c = net->conns; c; c = c->next)
+        if (c->state == C_ESTABLISHED && tw_sync_expects(c->sync, id)) return true;
+    return false;
+}
+
+/* Ids announced and still missing TW_PUSH_MISSING_MS later: the tree did
+ * not bring them (a link died, or pruning cut this node off).  Each is
+ * asked of its announcer (WANT), and that link rejoins the tree (GRAFT). */
+static void push_repair(tw_net *net, uint64_t now)
+{
+    size_t n = 0, cap = 0;
+    asked *a = NULL, one;
+    /* A node whose links are all lazy is off the tree: prunes at both ends
+     * of its links crossed.  Every entry would reach it by repair only, a
+     * round of announcement later, so it grafts one link at once. */
+    conn *first = NULL;
+    bool attached = false;
+    for (conn *c = net->conns; c && !attached; c = c->next) {
+        if (c->state != C_ESTABLISHED) continue;
+        if (!c->plum.capable || c->plum.eager) attached = true;
+        else if (!first) first = c;
+    }
+    if (!attached && first && tw_plum_link_graft(&first->plum, now)) {
+        tw_debug("net", "%s (%s): push tree: every link lazy; grafting this one", first->remote, first->fpr);
+        send_tree(first, TW_WIRE_GRAFT, NULL);
+    }
+    if (!tw_plum_missing_count(net->missing)) return;
+    /* The whole sweep, to its end: ids held by now (stored through
+     * another door, or refused here) are forgotten, not asked for. */
+    while (tw_plum_missing_due(net->missing, now, one.id, &one.peer)) {
+        if (have_cb(net, one.id) == 1 || fetching(net, one.id)) { tw_plum_missing_got(net->missing, one.id); continue; }
+        if (n == cap) {
+            asked *g = realloc(a, (cap ? 2 * cap : 64) * sizeof *a);
+            if (!g) continue;           /* asked of the next announcer, or found by reconciliation */
+            a = g;
+            cap = cap ? 2 * cap : 64;
+        }
+        a[n++] = one;
+    }
+    if (!n) { free(a); return; }
+    qsort(a, n, sizeof *a, cmp_asked);
+    /* One link rejoins the tree per sweep, the one that announced the most:
+     * grafting every announcer at once would make cycles, whose duplicates
+     * prune links again, and can leave a node of two links with neither. */
+    uint64_t graft = 0;
+    for (size_t i = 0, j, most = 0; i < n; i = j) {
+        for (j = i; j < n && a[j].peer == a[i].peer; j++) {}
+        if (j - i > most) { most = j - i; graft = a[i].peer; }
+    }
+    uint8_t *ids = malloc(n ? n * TW_ID_LEN : 1);
+    for (size_t i = 0, j; ids && i < n; i = j) {
+        size_t k = 0;
+        for (j = i; j < n && a[j].peer == a[i].peer; j++) memcpy(ids + TW_ID_LEN * k++, a[j].id, TW_ID_LEN);
+        conn *c = net->conns;
+        while (c && !(c->plum_id == a[i].peer && c->state == C_ESTABLISHED)) c = c->next;
+        if (!c) continue;
+        net->missing_asked += k;
+        tw_debug("net", "%s (%s): push tree: %zu announced entries missing after %u ms, asking for them%s",
+                 c->remote, c->fpr, k, TW_PUSH_MISSING_MS, c->plum_id == graft ? " (graft)" : "");
+        if (c->plum_id == graft && tw_plum_link_graft(&c->plum, now)) send_tree(c, TW_WIRE_GRAFT, NULL);
+        if (c->state != C_ESTABLISHED) continue;
+        if (tw_sync_want_ids(c->sync, ids, k)) { misbehaved(c, tw_sync_error_text(c->sync)); continue; }
+        run_actions(c);
+    }
+    free(ids);
+    free(a);
+}
 
 static void on_stored(tw_node *n, void *source, const tw_entry *e, const tw_put *put)
 {
@@ -1267,16 +1446,25 @@ static void on_stored(tw_node *n, void *source, const tw_entry *e, const tw_put 
     }
     if (add_pending(net, e->ts, e->id)) { tw_err("net", "out of memory for the reconciliation set"); return; }
     learn_addrs(net, e);
-    for (conn *c = net->conns; c; c = c->next) {
+    tw_plum_missing_got(net->missing, e->id);
+    /* The push tree: in full on eager links, by id on lazy ones.  A
+     * connection that fails to send is closed and leaves the list: its
+     * successor is taken first. */
+    for (conn *c = net->conns, *next; c; c = next) {
+        next = c->next;
         if (c == source || c->state != C_ESTABLISHED) continue;
-        tw_sync_push(c->sync, e->env, e->env_len);
-        run_actions(c);
+        if (tw_plum_link_route(&c->plum) == TW_PLUM_PUSH) {
+            tw_sync_push(c->sync, e->env, e->env_len);
+            run_actions(c);
+        } else {
+            send_tree(c, TW_WIRE_IHAVE, e->id);
+        }
     }
 }
 
 static void ingest_stored(void *ctx, void *job_ctx, const tw_entry *e, const tw_put *put)
 {
-    on_stored(ctx, job_ctx, e, put);
+    on_stored(ctx, ((injob *)job_ctx)->c, e, put);
 }
 
 /* ------------------------------------------------------------ peers */
@@ -1508,7 +1696,12 @@ int tw_net_encode_peers(tw_node *n, tw_buf *out)
     for (size_t i = 0; i < net->naddrs; i++) if (!net->addrs[i].removed) nk++;
     size_t nlearnt = 0;
     for (size_t i = 0; i < net->naddrs; i++) nlearnt += net->addrs[i].source == SRC_LEARNT;
-    if ((rc = tw_mpw_map(out, 3)) || (rc = tw_mpw_cstr(out, "learnt")) || (rc = tw_mpw_map(out, 4)) ||
+    if ((rc = tw_mpw_map(out, 4)) || (rc = tw_mpw_cstr(out, "push_tree")) || (rc = tw_mpw_map(out, 4)) ||
+        (rc = tw_mpw_kv_uint(out, "awaited", tw_plum_missing_count(net->missing))) ||
+        (rc = tw_mpw_kv_uint(out, "max", TW_PUSH_MISSING_MAX)) ||
+        (rc = tw_mpw_kv_uint(out, "asked", net->missing_asked)) ||
+        (rc = tw_mpw_kv_uint(out, "dropped", net->missing_dropped)) ||
+        (rc = tw_mpw_cstr(out, "learnt")) || (rc = tw_mpw_map(out, 4)) ||
         (rc = tw_mpw_kv_uint(out, "count", nlearnt)) || (rc = tw_mpw_kv_uint(out, "max", TW_LEARNT_PEERS_MAX)) ||
         (rc = tw_mpw_kv_uint(out, "evicted", net->learnt_evicted)) || (rc = tw_mpw_kv_uint(out, "refused", net->learnt_refused)) ||
         (rc = tw_mpw_cstr(out, "connections")) || (rc = tw_mpw_arr(out, nc))) return rc;
@@ -1516,7 +1709,16 @@ int tw_net_encode_peers(tw_node *n, tw_buf *out)
         char kt[TW_KEYTEXT_LEN + 1] = "";
         tw_sync_progress p = { 0 };
         if (c->state == C_ESTABLISHED) { tw_keytext_encode(kt, TW_KEYTEXT_PREFIX, c->key); tw_sync_get_progress(c->sync, &p); }
-        if ((rc = tw_mpw_map(out, 19)) || (rc = tw_mpw_kv_cstr(out, "address", c->remote)) || (rc = tw_mpw_kv_cstr(out, "key", kt)) ||
+        const tw_plum_link *l = &c->plum;
+        if ((rc = tw_mpw_map(out, 20)) || (rc = tw_mpw_kv_cstr(out, "address", c->remote)) || (rc = tw_mpw_kv_cstr(out, "key", kt)) ||
+            (rc = tw_mpw_cstr(out, "push")) || (rc = tw_mpw_map(out, 11)) ||
+            (rc = tw_mpw_cstr(out, "tree")) || (rc = tw_mpw_bool(out, l->capable)) ||
+            (rc = tw_mpw_cstr(out, "eager")) || (rc = tw_mpw_bool(out, c->state == C_ESTABLISHED && (l->eager || !l->capable))) ||
+            (rc = tw_mpw_kv_uint(out, "pushed", l->pushes_sent)) || (rc = tw_mpw_kv_uint(out, "pushes_received", p.pushes_recv)) ||
+            (rc = tw_mpw_kv_uint(out, "duplicates", l->dups_recv)) ||
+            (rc = tw_mpw_kv_uint(out, "announced", l->ihave_sent)) || (rc = tw_mpw_kv_uint(out, "announced_received", l->ihave_recv)) ||
+            (rc = tw_mpw_kv_uint(out, "prunes_sent", l->prunes_sent)) || (rc = tw_mpw_kv_uint(out, "prunes_received", l->prunes_recv)) ||
+            (rc = tw_mpw_kv_uint(out, "grafts_sent", l->grafts_sent)) || (rc = tw_mpw_kv_uint(out, "grafts_received", l->grafts_recv)) ||
             (rc = tw_mpw_kv_uint(out, "refused", c->refused)) || (rc = tw_mpw_kv_cstr(out, "last_refusal", c->last_refusal)) ||
             (rc = tw_mpw_kv_cstr(out, "fingerprint", c->state == C_ESTABLISHED ? c->fpr : "")) ||
             (rc = tw_mpw_kv_cstr(out, "state", cstate_name[c->state])) ||
@@ -1699,7 +1901,10 @@ int tw_net_start(tw_node *n, char *err, size_t errlen)
     net->zd = ZSTD_createDCtx();
     net->zbuf = malloc(TW_SESS_MSG_MAX);
     if (!net->zc || !net->zd || !net->zbuf) { rc = TW_ENOMEM; snprintf(err, errlen, "out of memory"); goto fail; }
+    uint8_t mkey[TW_PLUM_HASH_KEY_LEN];
+    randombytes_buf(mkey, sizeof mkey);
     if ((rc = tw_neg_store_new(&net->neg)) || (rc = tw_ingest_new(&net->ingest, n, ingest_stored, n)) ||
+        (rc = tw_plum_missing_new(&net->missing, TW_PUSH_MISSING_MAX, mkey)) ||
         (rc = tw_idset_new(&net->refused, TW_REFUSED_IDS_MAX)) || (rc = tw_sess_replay_new(&net->replay, TW_HS_REPLAY_MAX))) {
         snprintf(err, errlen, "out of memory");
         goto fail;

@@ -889,6 +889,11 @@ int tw_sync_pending(const tw_sync *s, uint8_t **ids, size_t *n)
     return 0;
 }
 
+bool tw_sync_expects(const tw_sync *s, const uint8_t id[TW_WIRE_ID_LEN])
+{
+    return !s->err && set_find(s, id);
+}
+
 int tw_sync_want_ids(tw_sync *s, const uint8_t *ids, size_t n)
 {
     int rc;

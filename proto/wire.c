@@ -1,7 +1,7 @@
 /*
  * Transport message codec (include/twin/wire.h).
  *
- * Messages have eight fixed layouts, so they are read with a small cursor
+ * Messages have fixed layouts, so they are read with a small cursor
  * instead of the general tree reader: nothing is allocated, the typed
  * result points into the input, and each layout's rules (element count,
  * field types, id length, list sizes) are checked as the bytes are met.
@@ -234,7 +234,7 @@ static int rd_envs(rd *r, tw_wire_list *l)
 
 static int decode(rd *r, tw_wire_msg *m)
 {
-    static const uint8_t fields[] = { 0, 3, 3, 2, 3, 4, 2, 2, 3, 0, 4 };
+    static const uint8_t fields[] = { 0, 3, 3, 2, 3, 4, 2, 2, 3, 0, 4, 2, 1, 1 };
     uint32_t n;
     uint64_t type;
     int rc;
@@ -246,7 +246,7 @@ static int decode(rd *r, tw_wire_msg *m)
     if ((rc = rd_uint(r, &type, "message type is not a uint")))
         return rc;
     /* COMPRESSED (9) is unwrapped by the daemon before decoding. */
-    if (type < TW_WIRE_NEG_REQ || type > TW_WIRE_NEG_PART || type == TW_WIRE_COMPRESSED)
+    if (type < TW_WIRE_NEG_REQ || type > TW_WIRE_GRAFT || type == TW_WIRE_COMPRESSED)
         return rd_fail(r, TW_EPROTO, "unknown message type");
     if (n != fields[type])
         return rd_fail(r, TW_EPROTO, "wrong number of elements for the message type");
@@ -278,8 +278,12 @@ static int decode(rd *r, tw_wire_msg *m)
         break;
     }
     case TW_WIRE_OFFER:
+    case TW_WIRE_IHAVE:
         if ((rc = rd_ids(r, &m->list)))
             return rc;
+        break;
+    case TW_WIRE_PRUNE:
+    case TW_WIRE_GRAFT:
         break;
     case TW_WIRE_WANT:
         if ((rc = rd_uint(r, &m->wseq, "wseq is not a uint")))
@@ -424,6 +428,28 @@ int tw_wire_offer(tw_buf *b, const uint8_t *ids, size_t n)
     return enc_end(b, start, 0);
 }
 
+int tw_wire_ihave(tw_buf *b, const uint8_t *ids, size_t n)
+{
+    size_t start = b->len;
+    int rc;
+    if (n == 0)
+        return TW_EINVAL;
+    if (n > TW_IDS_PER_MSG)
+        return TW_ETOOBIG;
+    if ((rc = tw_mpw_arr(b, 2)) || (rc = tw_mpw_uint(b, TW_WIRE_IHAVE)) || (rc = enc_ids(b, ids, n)))
+        return enc_end(b, start, rc);
+    return enc_end(b, start, 0);
+}
+
+int tw_wire_tree(tw_buf *b, bool graft)
+{
+    size_t start = b->len;
+    int rc;
+    if ((rc = tw_mpw_arr(b, 1)) || (rc = tw_mpw_uint(b, graft ? TW_WIRE_GRAFT : TW_WIRE_PRUNE)))
+        return enc_end(b, start, rc);
+    return enc_end(b, start, 0);
+}
+
 int tw_wire_want(tw_buf *b, uint64_t wseq, const uint8_t *ids, size_t n)
 {
     size_t start = b->len;
@@ -508,9 +534,9 @@ const char *tw_wire_type_name(int type)
 {
     static const char *const names[] = {
         "?", "NEG_REQ", "NEG_RESP", "OFFER", "WANT", "ENTRIES", "PING", "PONG", "ERROR", "COMPRESSED",
-        "NEG_PART",
+        "NEG_PART", "IHAVE", "PRUNE", "GRAFT",
     };
-    if (type < TW_WIRE_NEG_REQ || type > TW_WIRE_NEG_PART)
+    if (type < TW_WIRE_NEG_REQ || type > TW_WIRE_GRAFT)
         return "unknown";
     return names[type];
 }

@@ -98,6 +98,14 @@
 #define TW_SYNC_UNSENT_MAX     4096u  /* ids offered, asked for and not sent, beyond which a peer that sent fewer is banned */
 #define TW_WANT_STALL_MS       30000u /* a WANT with no answer for this long closes the connection (withheld) */
 
+/* ---- push tree (proto/plumtree.c; PROTOCOL.md "Push tree") ---- */
+#define TW_PUSH_MISSING_MS     300u     /* an id announced (IHAVE) and not received this long after is asked for (GRAFT + WANT) */
+#define TW_PUSH_GRAFT_WAIT_MS  1000u    /* then asked of the next peer that announced it, if still missing this long after; also how long pushes in flight are let be after a PRUNE */
+#define TW_PUSH_MISSING_MAX    4096u    /* ids announced and not yet received, remembered; more are left to reconciliation */
+#define TW_PUSH_ANNOUNCERS_MAX 4u       /* peers remembered per announced id */
+#define TW_PUSH_CTRL_MAX       32u      /* PRUNE and GRAFT a node sends on one link per window (wire: a peer sending more than twice that is refused) */
+#define TW_PUSH_CTRL_WINDOW_MS 10000u   /* that window */
+
 /* ---- records ---- */
 #define TW_PEER_ADDRS_MAX      8u       /* addresses in one peer record */
 #define TW_DATE_YEAR_MIN       1900     /* years a date field may name */

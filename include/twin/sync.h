@@ -153,6 +153,9 @@ bool tw_sync_idle(const tw_sync *s);
  * queued), copied into *ids (malloc'd, TW_WIRE_ID_LEN bytes each), so that
  * a connection that drops can resume on the next one. */
 int tw_sync_pending(const tw_sync *s, uint8_t **ids, size_t *n);
+/* Whether id is queued or asked for (not yet answered) on this engine:
+ * another connection need not ask for it too. */
+bool tw_sync_expects(const tw_sync *s, const uint8_t id[TW_WIRE_ID_LEN]);
 /* Queues ids to ask for, as an OFFER from the peer would (ids the store
  * has, or already queued, are skipped), and sends WANTs. */
 int tw_sync_want_ids(tw_sync *s, const uint8_t *ids, size_t n);

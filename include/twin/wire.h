@@ -1,7 +1,7 @@
 /*
  * Transport messages of the peer protocol (proto/PROTOCOL.md, "Transport
  * messages"): after the handshake every Noise transport plaintext is one
- * msgpack array [type, ...] of one of eight types.
+ * msgpack array [type, ...] of one of these types.
  *
  *   1 NEG_REQ   [1, sid uint, msg bin]
  *   2 NEG_RESP  [2, sid uint, msg bin]
@@ -15,6 +15,13 @@
  *               (kind 1) or NEG_RESP (kind 2) message too large for one
  *               transport message; the NEG_REQ/NEG_RESP itself carries the
  *               last piece (only with TW_WIRE_FEAT_NEGPART on both sides)
+ *  11 IHAVE     [11, [id bin32, ...]]                 1..TW_IDS_PER_MSG ids (push tree)
+ *  12 PRUNE     [12]                                  (push tree)
+ *  13 GRAFT     [13]                                  (push tree)
+ *
+ * (9, COMPRESSED, is unwrapped by the daemon before decoding.)  IHAVE,
+ * PRUNE and GRAFT go only between peers whose hellos both carry
+ * TW_WIRE_FEAT_PUSHTREE; the decoder knows them whatever the features.
  *
  * The decoder is strict: the message must be exactly one array with the
  * element count of its type, every field of its type, ids exactly 32 bytes,
@@ -64,11 +71,15 @@ typedef enum {
                                   only between peers whose hellos both have TW_WIRE_FEAT_ZSTD */
     TW_WIRE_NEG_PART = 10,     /* [10, kind, sid, part (bin)]: a piece of a negentropy message;
                                   only between peers whose hellos both have TW_WIRE_FEAT_NEGPART */
+    TW_WIRE_IHAVE = 11,        /* [11, [id, ...]]: these entries are newly stored here (lazy push) */
+    TW_WIRE_PRUNE = 12,        /* [12]: send me ids, not entries, on this link */
+    TW_WIRE_GRAFT = 13,        /* [13]: send me entries again on this link */
 } tw_wire_type;
 
 /* Feature bits of the hello ("feat"). */
 #define TW_WIRE_FEAT_ZSTD 1u   /* understands COMPRESSED messages */
 #define TW_WIRE_FEAT_NEGPART 2u /* understands NEG_PART: negentropy messages up to TW_NEG_MSG_MAX */
+#define TW_WIRE_FEAT_PUSHTREE 4u /* speaks the push tree: IHAVE, PRUNE, GRAFT */
 
 /* A checked list of bin items inside a message, consumed by
  * tw_wire_list_next(); copy it to walk it twice. */
@@ -88,7 +99,7 @@ typedef struct tw_wire_msg {
     bool final;                       /* ENTRIES (always true with wseq 0) */
     const uint8_t *data; size_t data_len; /* NEG_REQ/RESP: negentropy message (or its last piece);
                                              NEG_PART: a piece; ERROR: UTF-8 text */
-    tw_wire_list list;                /* OFFER, WANT: ids; ENTRIES: envelopes */
+    tw_wire_list list;                /* OFFER, WANT, IHAVE: ids; ENTRIES: envelopes */
 } tw_wire_msg;
 
 /* Decodes one transport plaintext.  Errors: TW_ETOOBIG (message over
@@ -112,6 +123,9 @@ int tw_wire_offer(tw_buf *b, const uint8_t *ids, size_t n);
 int tw_wire_want(tw_buf *b, uint64_t wseq, const uint8_t *ids, size_t n);
 int tw_wire_entries(tw_buf *b, uint64_t wseq, bool final, const uint8_t *const *envs,
                     const size_t *lens, size_t n);
+int tw_wire_ihave(tw_buf *b, const uint8_t *ids, size_t n);
+/* PRUNE (graft false) or GRAFT. */
+int tw_wire_tree(tw_buf *b, bool graft);
 int tw_wire_ping(tw_buf *b, uint64_t nonce);
 int tw_wire_pong(tw_buf *b, uint64_t nonce);
 /* A text over TW_WIRE_ERROR_TEXT_MAX is cut at a character boundary

@@ -171,6 +171,13 @@ static void reencode(const tw_wire_msg *m)
     case TW_WIRE_ENTRIES:
         rc = tw_wire_entries(&b, m->wseq, m->final, envs, lens, n);
         break;
+    case TW_WIRE_IHAVE:
+        rc = tw_wire_ihave(&b, ids, n);
+        break;
+    case TW_WIRE_PRUNE:
+    case TW_WIRE_GRAFT:
+        rc = tw_wire_tree(&b, m->type == TW_WIRE_GRAFT);
+        break;
     case TW_WIRE_PING:
         rc = tw_wire_ping(&b, m->nonce);
         break;

@@ -62,7 +62,7 @@ else fail "twind.conf.sample lacks keys:$missing_s"; fi
 # Every limit is in limits.h; the protocol modules' headers keep only
 # format constants (lengths of fields, version bytes), documented too.
 for h in include/twin/limits.h include/twin/session.h include/twin/wire.h include/twin/sync.h \
-         include/twin/negentropy.h; do
+         include/twin/negentropy.h include/twin/plumtree.h; do
     consts=$(sed -n 's/^#define \(TW_[A-Z0-9_]*\) .*/\1/p' "$h" | sort -u)
     if [ "$h" = include/twin/limits.h ] && [ -z "$consts" ]; then fail "no constants found in $h"; continue; fi
     [ -z "$consts" ] && continue

@@ -31,6 +31,7 @@
  *   offer: offered N, wants_received N, answered_empty N, held_s S
  *   withhold: offered N, pushed_via N, wants_received N, held_s S
  *   replay: replays N, answered N, answer_bytes N, silent_closes N, no_close N
+ *   tree: tree_sent N;  ihave: announced N, wants_received N, wanted_ids N
  * Exit status 0 when the scenario ran (whatever the node did), 1 on a local
  * error, 2 on a usage error.
  */
@@ -135,6 +136,11 @@ static void usage(FILE *f)
           "               stays until the node closes or --hold seconds pass\n"
           "  replay       record one handshake message 1, then send it again on --count\n"
           "               new connections; counts the answers\n"
+          "  tree         send --count PRUNE and GRAFT messages in turn, as fast as it can\n"
+          "               (the push tree, offered in its hello)\n"
+          "  tree-nofeat  one PRUNE without offering the push tree in its hello\n"
+          "  ihave        announce --count random ids (IHAVEs of 1024) and never send\n"
+          "               them; counts the ids the node asks for\n"
           "--wait S: seconds to wait for the node's reaction (default 5).\n"
           "--versions MIN:MAX: protocol versions offered in the handshake (default: this build's).\n", f);
 }
@@ -204,7 +210,7 @@ typedef struct peer {
     tw_sess *sess;
     bool established, closed, eof;
     bool answer_empty;        /* answer WANTs with empty final ENTRIES */
-    uint64_t bytes_in, wants, answered;
+    uint64_t bytes_in, wants, answered, want_ids;
     char reason[EP_TEXT_MAX];
 } peer;
 
@@ -234,6 +240,7 @@ static void drain_events(peer *p)
             tw_wire_msg m;
             if (tw_wire_decode(ev.msg, ev.msg_len, &m, NULL) == 0 && m.type == TW_WIRE_WANT) {
                 p->wants++;
+                p->want_ids += m.list.count;
                 if (p->answer_empty) {
                     tw_buf b;
                     tw_buf_init(&b);
@@ -822,6 +829,7 @@ int main(int argc, char **argv)
     o.features = strcmp(m, "znofeat") == 0 ? 0 : TW_WIRE_FEAT_ZSTD;
     if (strcmp(m, "negbig") == 0)
         o.features |= TW_WIRE_FEAT_NEGPART;
+    if (strcmp(m, "tree") == 0 || strcmp(m, "ihave") == 0) o.features |= TW_WIRE_FEAT_PUSHTREE;
     int rc = 0;
     if (strcmp(m, "hs-oversize") == 0) {
         static const uint8_t hdr[2] = { 0xff, 0xff };
@@ -915,6 +923,31 @@ int main(int argc, char **argv)
                 if (!rc) rc = send_msg(&p, &b);
             }
             free(z);
+        } else if (strcmp(m, "tree") == 0 || strcmp(m, "tree-nofeat") == 0) {
+            unsigned n = m[4] ? 1 : o.count, sent = 0;
+            for (; sent < n && !rc && !p.eof && !p.closed; sent++) {
+                tw_buf_reset(&b);
+                if (!(rc = tw_wire_tree(&b, sent % 2))) rc = send_msg(&p, &b);
+                pump_ready(&p);
+            }
+            printf("tree_sent %u\n", sent);
+        } else if (strcmp(m, "ihave") == 0) {
+            uint8_t ids[TW_IDS_PER_MSG * 32];
+            uint64_t sent = 0;
+            while (sent < o.count && !rc && !p.eof && !p.closed) {
+                size_t k = o.count - sent < TW_IDS_PER_MSG ? o.count - sent : TW_IDS_PER_MSG;
+                randombytes_buf(ids, k * 32);
+                tw_buf_reset(&b);
+                if (!(rc = tw_wire_ihave(&b, ids, k))) rc = send_msg(&p, &b);
+                pump_ready(&p);
+                sent += k;
+            }
+            pump(&p, wait_ms, NULL);
+            printf("announced %llu\nwants_received %llu\nwanted_ids %llu\n", (unsigned long long)sent,
+                   (unsigned long long)p.wants, (unsigned long long)p.want_ids);
+            report(&p, true);
+            tw_buf_free(&b);
+            goto out;
         } else if (strcmp(m, "empty") == 0) {
             static const uint8_t f[2] = { 0, 0 };
             (void)write_all(p.fd, f, sizeof f);

@@ -887,6 +887,9 @@ static void test_offer_queue(void **state)
         assert_int_equal(p.to_receive, odd);
         assert_int_equal(p.wants_outstanding, TW_WANT_WINDOW);
     }
+    /* Odd ids are expected (queued or asked for), even ones (held) not. */
+    for (size_t i = 0; i < TW_IDS_PER_MSG; i++)
+        assert_int_equal(tw_sync_expects(s, ids + i * ID_LEN), (ids[i * ID_LEN] & 1) != 0);
     /* WANTs of exactly the odd ids, slow start: TW_WANT_IDS_FIRST ids each
      * at first, doubling with each answer completed, never more than
      * TW_IDS_PER_MSG, never more than TW_WANT_WINDOW outstanding.  The peer
@@ -919,6 +922,8 @@ static void test_offer_queue(void **state)
     assert_int_equal(wanted, odd);
     assert_true(biggest > TW_WANT_IDS_FIRST);
     assert_true(tw_sync_idle(s));
+    for (size_t i = 0; i < TW_IDS_PER_MSG; i++)      /* answered: none expected */
+        assert_false(tw_sync_expects(s, ids + i * ID_LEN));
     /* Every id asked for came back in no answer: all counted as unsent. */
     tw_sync_get_progress(s, &p);
     assert_int_equal(p.unsent, odd);
@@ -944,6 +949,16 @@ static void test_offer_queue(void **state)
     assert_int_equal(p.to_receive, TW_SYNC_QUEUE_MAX);
     assert_int_equal(p.dropped, TW_IDS_PER_MSG);
     assert_int_equal(p.offered_recv, msgs * TW_IDS_PER_MSG);
+    /* Expected: the first id (asked for), one still queued; not the ids
+     * dropped from the full queue. */
+    uint64_t v0 = 0, vq = TW_SYNC_QUEUE_MAX - 1, vd = TW_SYNC_QUEUE_MAX;
+    uint8_t one[ID_LEN] = { 0 };
+    memcpy(one, &v0, sizeof v0);
+    assert_true(tw_sync_expects(s, one));
+    memcpy(one, &vq, sizeof vq);
+    assert_true(tw_sync_expects(s, one));
+    memcpy(one, &vd, sizeof vd);
+    assert_false(tw_sync_expects(s, one));
     tw_sync_free(s);
 
     free(ids);

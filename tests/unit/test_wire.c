@@ -292,7 +292,7 @@ static void test_wrong_types(void **state)
     expect(&b, TW_EPROTO);
     build(&b, 9, none, 1);
     expect(&b, TW_EPROTO);
-    build(&b, 11, none, 1);
+    build(&b, 14, none, 1);
     expect(&b, TW_EPROTO);
     build(&b, UINT64_MAX, none, 1);
     expect(&b, TW_EPROTO);
@@ -572,13 +572,72 @@ static void test_names(void **state)
     assert_string_equal(tw_wire_type_name(0), "unknown");
     assert_string_equal(tw_wire_type_name(TW_WIRE_COMPRESSED), "COMPRESSED");
     assert_string_equal(tw_wire_type_name(TW_WIRE_NEG_PART), "NEG_PART");
-    assert_string_equal(tw_wire_type_name(11), "unknown");
+        assert_string_equal(tw_wire_type_name(TW_WIRE_IHAVE), "IHAVE");
+    assert_string_equal(tw_wire_type_name(TW_WIRE_PRUNE), "PRUNE");
+    assert_string_equal(tw_wire_type_name(TW_WIRE_GRAFT), "GRAFT");
+    assert_string_equal(tw_wire_type_name(14), "unknown");
+}
+
+/* The push tree's messages: IHAVE carries ids as OFFER does, PRUNE and
+ * GRAFT nothing; anything else in them is refused. */
+static void test_tree_messages(void **state)
+{
+    tw_buf b;
+    tw_wire_msg m;
+    tw_buf_init(&b);
+    assert_int_equal(tw_wire_ihave(&b, ids, 3), 0);
+    assert_int_equal(tw_wire_decode(b.p, b.len, &m, NULL), 0);
+    assert_int_equal(m.type, TW_WIRE_IHAVE);
+    check_ids(m.list, 3);
+    tw_buf_reset(&b);
+    assert_int_equal(tw_wire_ihave(&b, ids, TW_IDS_PER_MSG), 0);
+    assert_int_equal(tw_wire_decode(b.p, b.len, &m, NULL), 0);
+    check_ids(m.list, TW_IDS_PER_MSG);
+    tw_buf_reset(&b);
+    assert_int_equal(tw_wire_ihave(&b, ids, TW_IDS_PER_MSG + 1), TW_ETOOBIG);
+    assert_int_equal(tw_wire_ihave(&b, ids, 0), TW_EINVAL);
+    assert_int_equal(b.len, 0);
+    /* An IHAVE of 1025 ids, written by hand, and an empty one. */
+    tw_mpw_arr(&b, 2);
+    tw_mpw_uint(&b, TW_WIRE_IHAVE);
+    tw_mpw_arr(&b, TW_IDS_PER_MSG + 1);
+    for (size_t i = 0; i <= TW_IDS_PER_MSG; i++) tw_mpw_bin(&b, ids + (i % MANY_IDS) * TW_WIRE_ID_LEN, TW_WIRE_ID_LEN);
+    expect(&b, TW_ETOOBIG);
+    tw_buf_reset(&b);
+    tw_mpw_arr(&b, 2);
+    tw_mpw_uint(&b, TW_WIRE_IHAVE);
+    tw_mpw_arr(&b, 0);
+    expect(&b, TW_EPROTO);
+    for (int g = 0; g < 2; g++) {
+        tw_buf_reset(&b);
+        assert_int_equal(tw_wire_tree(&b, g), 0);
+        assert_int_equal(b.len, 2);
+        assert_int_equal(tw_wire_decode(b.p, b.len, &m, NULL), 0);
+        assert_int_equal(m.type, g ? TW_WIRE_GRAFT : TW_WIRE_PRUNE);
+        /* With an element more, or bytes after it. */
+        tw_buf_reset(&b);
+        tw_mpw_arr(&b, 2);
+        tw_mpw_uint(&b, g ? TW_WIRE_GRAFT : TW_WIRE_PRUNE);
+        tw_mpw_uint(&b, 1);
+        expect(&b, TW_EPROTO);
+        tw_buf_reset(&b);
+        tw_wire_tree(&b, g);
+        tw_mpw_uint(&b, 0);
+        expect(&b, TW_EPROTO);
+    }
+    /* 14 is no type yet. */
+    tw_buf_reset(&b);
+    tw_mpw_arr(&b, 1);
+    tw_mpw_uint(&b, 14);
+    expect(&b, TW_EPROTO);
+    tw_buf_free(&b);
 }
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_roundtrip),
+        cmocka_unit_test(test_tree_messages),
         cmocka_unit_test(test_long_forms),
         cmocka_unit_test(test_wrong_types),
         cmocka_unit_test(test_values),
