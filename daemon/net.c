@@ -33,6 +33,7 @@
 #include "ingest.h"
 #include "log.h"
 #include "net.h"
+#include "ops.h"
 
 typedef enum { C_CONNECTING, C_HANDSHAKE, C_ESTABLISHED, C_CLOSING } cstate;
 static const char *const cstate_name[] = { "connecting", "handshake", "established", "closing" };
@@ -1174,10 +1175,14 @@ static void on_tick(uv_timer_t *t)
             run_actions(c);
         }
     }
-    /* Quiet after work: give back the store pages scans mapped, and the
-     * heap that reports and imports used; and at once the heap of a
-     * connection that had queued many ids. */
-    if (now - n->last_request_ms >= TW_TRIM_IDLE_MS && tw_store_maybe_trim(n->store)) malloc_trim(0);
+    /* Quiet after work: give back the store pages scans mapped, the
+     * reports kept between queries (ops.c) and the heap that reports and
+     * imports used; and at once the heap of a connection that had queued
+     * many ids. */
+    if (now - n->last_request_ms >= TW_TRIM_IDLE_MS && tw_store_maybe_trim(n->store)) {
+        tw_ops_free_cache();
+        malloc_trim(0);
+    }
     else if (net->trim_due) malloc_trim(0);
     net->trim_due = false;
     unsigned out = count_state(net, C_ESTABLISHED, 1) + count_state(net, C_HANDSHAKE, 1) + count_state(net, C_CONNECTING, 1);
