@@ -1176,11 +1176,13 @@ static void on_tick(uv_timer_t *t)
         }
     }
     /* Quiet after work: give back the store pages scans mapped, the
-     * reports kept between queries (ops.c) and the heap that reports and
-     * imports used; and at once the heap of a connection that had queued
-     * many ids. */
+     * reports kept between queries (ops.c), the reconciliation set's prefix
+     * sums (recomputed at the next reconciliation: 32 bytes an entry) and
+     * the heap that reports and imports used; and at once the heap of a
+     * connection that had queued many ids. */
     if (now - n->last_request_ms >= TW_TRIM_IDLE_MS && tw_store_maybe_trim(n->store)) {
         tw_ops_free_cache();
+        tw_neg_store_trim(net->neg);
         malloc_trim(0);
     }
     else if (net->trim_due) malloc_trim(0);
