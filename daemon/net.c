@@ -246,6 +246,14 @@ static void neg_flush(tw_net *net)
     if (tw_neg_store_insert_batch(net->neg, net->pending, net->npending, &added))
         tw_err("net", "cannot add %zu items to the reconciliation set", net->npending);
     net->npending = 0;
+    /* The start-up load puts every stored entry here (40 MB at 1 000 000
+     * entries) and an initial sync most of them: room past add_pending's
+     * growth step is not kept. */
+    if (net->cpending > 4096) {
+        free(net->pending);
+        net->pending = NULL;
+        net->cpending = 0;
+    }
 }
 
 /* ------------------------------------------------------------- writing */
