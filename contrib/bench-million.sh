@@ -5,7 +5,7 @@
 #   1. ingest of COUNT (1 000 000) pre-signed entries (build/tools/bench_ingest):
 #      entries/s against the one-core verify rate of the same run;
 #   2. the store's size against the bytes of the envelopes it holds, and what
-#      each LMDB table takes (from the store's own figures: twin status);
+#      each LMDB table takes, and how full its pages are (tools/store_stat);
 #   3. twind start-up: wall time until `twin status` answers, and the memory
 #      it then holds (anonymous, and store pages mapped);
 #   4. stats, gaps, gaps --counts, search, a page of list (100 rows) and a
@@ -63,6 +63,8 @@ fileb=$(stat -c %s "$dir/node/store/data.mdb")
 echo "  envelopes: $envb bytes ($(awk -v a="$envb" 'BEGIN { printf "%.1f", a / 1048576 }') MiB)"
 echo "  data.mdb:  $fileb bytes ($(awk -v a="$fileb" 'BEGIN { printf "%.1f", a / 1048576 }') MiB):" \
     "$(awk -v a="$fileb" -v b="$envb" 'BEGIN { printf "%.2f", a / b }') x the envelopes (target <= 1.5)"
+echo "  by table (build/tools/store_stat):"
+"$B"/tools/store_stat "$dir/node" | sed 's/^/  /'
 
 echo "== start-up (twind until twin status answers) =="
 T="$B/twin --data-dir $dir/node"
