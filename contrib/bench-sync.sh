@@ -13,6 +13,10 @@
 # Both nodes reconcile only at connect and on demand (sync_interval 3600).
 #
 #   sh contrib/bench-sync.sh [BUILD_DIR]      COUNT=100000 overrides
+#
+# SYNC_FROM=DIR SYNC_INGEST=FILE: node a is a copy of the data directory DIR
+# made by bench_ingest earlier (contrib/bench-million.sh), FILE its output,
+# instead of a new bench_ingest run.
 B=${1:-${B:-build}}
 export B
 COUNT=${COUNT:-100000}
@@ -38,7 +42,13 @@ if [ "${VOUCHED:-0}" = 1 ]; then
     export BENCH_ROOT_SEED
     echo "  (admission on: VOUCHED=1)"
 fi
-"$BI" "$TW_ROOT/a" "$COUNT" >"$F/bench.out" 2>&1 || { echo "  bench_ingest failed"; cat "$F/bench.out"; exit 1; }
+if [ -n "${SYNC_FROM:-}" ]; then
+    mkdir -p "$TW_ROOT/a" && cp -r "$SYNC_FROM/store" "$SYNC_FROM/network.key" "$SYNC_FROM/identity.key" "$TW_ROOT/a/" &&
+        cp "$SYNC_INGEST" "$F/bench.out" || { echo "  cannot copy $SYNC_FROM"; exit 1; }
+    chmod 700 "$TW_ROOT/a"
+else
+    "$BI" "$TW_ROOT/a" "$COUNT" >"$F/bench.out" 2>&1 || { echo "  bench_ingest failed"; cat "$F/bench.out"; exit 1; }
+fi
 unset BENCH_ROOT_SEED
 ROOT=$(awk '/^admission on: root/ { sub(/,$/, "", $4); print $4 }' "$F/bench.out")
 ROOTLINE=${ROOT:+root = $ROOT}

@@ -34,6 +34,7 @@
 #include "ingest.h"
 #include "log.h"
 #include "net.h"
+#include "ops.h"
 
 typedef enum { C_CONNECTING, C_HANDSHAKE, C_ESTABLISHED, C_CLOSING } cstate;
 static const char *const cstate_name[] = { "connecting", "handshake", "established", "closing" };
@@ -290,6 +291,14 @@ static void neg_flush(tw_net *net)
     if (tw_neg_store_insert_batch(net->neg, net->pending, net->npending, &added))
         tw_err("net", "cannot add %zu items to the reconciliation set", net->npending);
     net->npending = 0;
+    /* The start-up load puts every stored entry here (40 MB at 1 000 000
+     * entries) and an initial sync most of them: room past add_pending's
+     * growth step is not kept. */
+    if (net->cpending > 4096) {
+        free(net->pending);
+        net->pending = NULL;
+        net->cpending = 0;
+    }
 }
 
 /* ------------------------------------------------------------- writing */
@@ -1263,10 +1272,16 @@ static void on_tick(uv_timer_t *t)
         }
     }
     push_repair(net, now);
-    /* Quiet after work: give back the store pages scans mapped, and the
-     * heap that reports and imports used; and at once the heap of a
+    /* Quiet after work: give back the store pages scans mapped, the
+     * reports kept between queries (ops.c), the reconciliation set's prefix
+     * sums (recomputed at the next reconciliation: 32 bytes an entry) and
+     * the heap that reports and imports used; and at once the heap of a
      * connection that had queued many ids. */
-    if (now - n->last_request_ms >= TW_TRIM_IDLE_MS && tw_store_maybe_trim(n->store)) malloc_trim(0);
+    if (now - n->last_request_ms >= TW_TRIM_IDLE_MS && tw_store_maybe_trim(n->store)) {
+        tw_ops_free_cache();
+        tw_neg_store_trim(net->neg);
+        malloc_trim(0);
+    }
     else if (net->trim_due) malloc_trim(0);
     net->trim_due = false;
     unsigned out = count_state(net, C_ESTABLISHED, 1) + count_state(net, C_HANDSHAKE, 1) + count_state(net, C_CONNECTING, 1);

@@ -215,7 +215,9 @@ typedef struct list_ctx {
  * compacted and kept until the registry changes: any write to the store
  * (its generation) or any change of admission.  So the pages of a listing,
  * and every query in between writes, share one report; the registry of a
- * network changes far less often than it is read.
+ * network changes far less often than it is read.  After TW_TRIM_IDLE_MS
+ * without requests the kept reports are freed (net.c's idle trim), so that
+ * a node at rest holds none.
  */
 static int marks_build(tw_node *n, bool full, tw_report **out);
 
@@ -226,10 +228,19 @@ static struct {
     uint64_t store_gen, admit_gen;
 } marks_cache;
 
+/* The report of stats, gaps and report (see "stats"), kept the same way. */
+static struct {
+    const tw_node *n;
+    tw_report *r;
+    uint64_t store_gen, admit_gen;
+} report_cache;
+
 void tw_ops_free_cache(void)
 {
     tw_report_free(marks_cache.r);
     memset(&marks_cache, 0, sizeof marks_cache);
+    tw_report_free(report_cache.r);
+    memset(&report_cache, 0, sizeof report_cache);
 }
 
 /* The kept report, if the registry has not changed since it was made. */
@@ -1093,9 +1104,18 @@ static int op_digest(tw_node *n, const tw_val *args, tw_buf *out, tw_op_err *e)
 
 /* ----------------------------------------------------------------- stats */
 
-/* Scans the kinds the reports read into a report (daemon/report.h), with
- * the options of args: "dormant_months" and "at_ms" (the report's time,
- * default now, so that a report can be reproduced). */
+/*
+ * The report of stats, gaps and report (daemon/report.h), with the options
+ * of args: "dormant_months" and "at_ms" (the report's time, default now, so
+ * that a report can be reproduced).  It is made from a scan of every group,
+ * place and link record -- at a million records a second or more of reading
+ * and parsing -- and kept, like the marks, until the registry changes (the
+ * store's generation, admission's); the options are read only when the
+ * report is encoded, so one kept report answers any time and any dormant
+ * months.  *rep belongs to the cache: not freed by the caller.  What is kept
+ * is given back after a while without requests (tw_ops_free_cache(), from
+ * the idle trim), so that a node at rest holds no report.
+ */
 static int report_scan(tw_node *n, const tw_val *args, tw_report **rep, tw_op_err *e);
 
 typedef struct report_ctx { tw_node *n; tw_report *r; int err; } report_ctx;
@@ -1116,6 +1136,14 @@ static int report_scan(tw_node *n, const tw_val *args, tw_report **rep, tw_op_er
         (rc = arg_uint(args, "at_ms", 0, UINT64_MAX, &at, e)))
         return rc;
     tw_report_opts o = { .now_ms = at ? at : tw_now_ms(), .dormant_months = (uint32_t)months };
+    uint64_t sg = tw_store_generation(n->store), ag = tw_admit_generation(n);
+    if (report_cache.r && report_cache.n == n && report_cache.store_gen == sg && report_cache.admit_gen == ag) {
+        tw_report_set_opts(report_cache.r, &o);
+        *rep = report_cache.r;
+        return 0;
+    }
+    tw_report_free(report_cache.r);
+    memset(&report_cache, 0, sizeof report_cache);
     report_ctx c = { .n = n, .r = NULL };
     if ((rc = tw_report_new(&c.r, &o))) FAIL(rc, "out of memory");
     static const char *const kinds[] = { "group", "place", "link" };
@@ -1127,6 +1155,10 @@ static int report_scan(tw_node *n, const tw_val *args, tw_report **rep, tw_op_er
         tw_report_free(c.r);
         FAIL(rc, "cannot compute the report: %s", tw_strerror(rc));
     }
+    report_cache.n = n;
+    report_cache.r = c.r;
+    report_cache.store_gen = sg;
+    report_cache.admit_gen = ag;
     *rep = c.r;
     return 0;
 }
@@ -1169,7 +1201,6 @@ static int op_stats(tw_node *n, const tw_val *args, tw_buf *out, tw_op_err *e)
         rc = tw_report_stats(r, extra.p, extra.len, 1, out);
     tw_buf_free(&extra);
     tw_buf_free(&kc.b);
-    tw_report_free(r);
     return rc;
 }
 
@@ -1178,9 +1209,7 @@ static int op_gaps(tw_node *n, const tw_val *args, tw_buf *out, tw_op_err *e)
     tw_report *r;
     int rc = report_scan(n, args, &r, e);
     if (rc) return rc;
-    rc = tw_report_gaps(r, arg_bool(args, "counts_only"), out);
-    tw_report_free(r);
-    return rc;
+    return tw_report_gaps(r, arg_bool(args, "counts_only"), out);
 }
 
 /* {"aggregate","at_ms","gaps","governorates","names","stats"}: the reports
@@ -1193,7 +1222,7 @@ static int op_report(tw_node *n, const tw_val *args, tw_buf *out, tw_op_err *e)
     uint64_t at;
     int rc = report_scan(n, args, &r, e);
     if (rc) return rc;
-    if ((rc = arg_uint(args, "at_ms", 0, UINT64_MAX, &at, e))) { tw_report_free(r); return rc; }
+    if ((rc = arg_uint(args, "at_ms", 0, UINT64_MAX, &at, e))) return rc;
     if (!(rc = tw_mpw_map(out, agg ? 4 : 6)) && !(rc = tw_mpw_cstr(out, "aggregate")) && !(rc = tw_mpw_bool(out, agg)) &&
         !(rc = tw_mpw_cstr(out, "at_ms")) && !(rc = tw_mpw_uint(out, at ? at : tw_now_ms())) &&
         !(rc = tw_mpw_cstr(out, "gaps")) && !(rc = tw_report_gaps(r, agg, out)) &&
@@ -1201,7 +1230,6 @@ static int op_report(tw_node *n, const tw_val *args, tw_buf *out, tw_op_err *e)
                  !(rc = tw_mpw_cstr(out, "names")) && !(rc = tw_report_names(r, out)))) &&
         !(rc = tw_mpw_cstr(out, "stats")))
         rc = tw_report_stats(r, NULL, 0, 0, out);
-    tw_report_free(r);
     return rc;
 }
 

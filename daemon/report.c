@@ -243,6 +243,8 @@ int tw_report_new(tw_report **out, const tw_report_opts *o)
     return 0;
 }
 
+void tw_report_set_opts(tw_report *r, const tw_report_opts *o) { r->o = *o; }
+
 /* Everything but what tw_report_link_state() and
  * tw_report_place_superseded() read. */
 static void free_work(tw_report *r)

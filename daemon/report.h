@@ -36,6 +36,11 @@ typedef struct tw_report_opts {
 } tw_report_opts;
 
 int  tw_report_new(tw_report **out, const tw_report_opts *o);
+/* Replaces the options.  Only the encoders read them (tw_report_finish()
+ * does not), so a finished report can be encoded again for another time or
+ * another number of dormant months, with the bytes a report made with those
+ * options from the start would give. */
+void tw_report_set_opts(tw_report *r, const tw_report_opts *o);
 void tw_report_free(tw_report *r);
 /* Takes the fields it needs from a group, place or link entry (copied);
  * other kinds and tombstones are ignored.  TW_ETOOBIG past

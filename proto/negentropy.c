@@ -24,8 +24,11 @@
 #include "twin/negentropy.h"
 
 #include <sodium.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include "twin/err.h"
 
@@ -435,6 +438,27 @@ bool tw_neg_store_sealed(const tw_neg_store *s)
 size_t tw_neg_store_size(const tw_neg_store *s)
 {
     return s->size;
+}
+
+/*
+ * The prefix sums are a cache of the items: their pages are handed back to
+ * the kernel (MADV_DONTNEED on the whole pages inside the array: a private
+ * anonymous page reads as zeros afterwards, and the partial pages at either
+ * end, prefix[0] = 0 among them, keep their bytes) and every sum is marked
+ * stale, so the next fingerprint recomputes them all.  Nothing is freed or
+ * allocated, so nothing can fail.
+ */
+size_t tw_neg_store_trim(tw_neg_store *s)
+{
+    long pg = sysconf(_SC_PAGESIZE);
+    if (pg <= 0 || !s->cap)
+        return 0;
+    uintptr_t lo = (uintptr_t)s->prefix, hi = lo + (s->cap + 1) * sizeof *s->prefix;
+    uintptr_t a = (lo + (uintptr_t)pg - 1) & ~((uintptr_t)pg - 1), b = hi & ~((uintptr_t)pg - 1);
+    s->stale = 0;
+    if (b <= a || madvise((void *)a, b - a, MADV_DONTNEED) != 0)
+        return 0;
+    return b - a;
 }
 
 size_t tw_neg_store_memory(const tw_neg_store *s)

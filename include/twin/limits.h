@@ -65,7 +65,7 @@
 /* ---- storage ---- */
 #define TW_MAP_SIZE_INITIAL       (64ull << 20)  /* LMDB map size at first open */
 #define TW_MAP_SIZE_CEILING_DEFAULT (8ull << 30) /* map growth stops here; configurable */
-#define TW_COMMIT_BATCH_MAX       4096u    /* entries in one write transaction */
+#define TW_COMMIT_BATCH_MAX       8192u    /* entries in one write transaction */
 #define TW_COMMIT_BATCH_MIN       1u       /* smallest batch tried when a larger one is refused for room */
 
 /* ---- transport and peer protocol (wire) ---- */

@@ -91,6 +91,10 @@ bool tw_neg_store_sealed(const tw_neg_store *s);
 size_t tw_neg_store_size(const tw_neg_store *s);
 /* Bytes of heap the store holds. */
 size_t tw_neg_store_memory(const tw_neg_store *s);
+/* Gives the memory of the prefix sums (32 of the 72 bytes per item) back to
+ * the kernel while the store is not read; the next fingerprint recomputes
+ * them (O(size)).  Returns the bytes given back. */
+size_t tw_neg_store_trim(tw_neg_store *s);
 /* The i-th item in (timestamp, id) order. */
 int tw_neg_store_item(const tw_neg_store *s, size_t i, tw_neg_item *out);
 /* Fingerprint of items [begin, end) in order. */

@@ -308,6 +308,72 @@ static void test_store_memory(void **state)
     free(items);
 }
 
+/* RssAnon of this process in KiB, from /proc/self/status. */
+static long rss_anon_kib(void)
+{
+    FILE *f = fopen("/proc/self/status", "r");
+    char line[256];
+    long v = -1;
+    if (!f)
+        return -1;
+    while (fgets(line, sizeof line, f))
+        if (sscanf(line, "RssAnon: %ld", &v) == 1)
+            break;
+    fclose(f);
+    return v;
+}
+
+/* Trimming gives the prefix sums' memory back, and every fingerprint after
+ * it (also after inserts and erasures) is the one computed item by item. */
+static void test_store_trim(void **state)
+{
+    tw_neg_store *s;
+    tw_neg_item *items = malloc(BIG_N * sizeof *items);
+    assert_non_null(items);
+    rng_state = 23;
+    for (size_t i = 0; i < BIG_N; i++)
+        rand_item(&items[i], 10u * BIG_N);
+    assert_int_equal(tw_neg_store_new(&s), 0);
+    assert_int_equal(tw_neg_store_trim(s), 0);       /* empty: nothing to give back */
+    size_t added;
+    assert_int_equal(tw_neg_store_insert_batch(s, items, BIG_N - 1000, &added), 0);
+    size_t n = tw_neg_store_size(s);
+    uint8_t a[TW_NEG_FP_LEN], b[TW_NEG_FP_LEN], before[8][TW_NEG_FP_LEN];
+    for (size_t k = 0; k < 8; k++)
+        assert_int_equal(tw_neg_store_fingerprint(s, k * (n / 8), n - k, before[k]), 0);
+
+    long r0 = rss_anon_kib();
+    size_t given = tw_neg_store_trim(s);
+    long r1 = rss_anon_kib();
+    print_message("trim: %zu bytes of prefix sums given back; RssAnon %ld -> %ld KiB\n", given, r0, r1);
+    /* 32 bytes of sums per item, less the partial pages at the ends. */
+    assert_true(given >= 32u * n - 8192u);
+    if (r0 > 0 && r1 > 0)
+        assert_true(r0 - r1 >= (long)(given / 1024 / 2));
+    for (size_t k = 0; k < 8; k++) {
+        assert_int_equal(tw_neg_store_fingerprint(s, k * (n / 8), n - k, a), 0);
+        assert_memory_equal(a, before[k], sizeof a);
+    }
+
+    /* Trimmed again, then changed before the next read. */
+    tw_neg_store_trim(s);
+    assert_int_equal(tw_neg_store_insert_batch(s, items + BIG_N - 1000, 1000, &added), 0);
+    assert_int_equal(added, 1000);
+    for (size_t i = 0; i < BIG_N; i += 97)
+        assert_int_equal(tw_neg_store_erase(s, items[i].ts, items[i].id), 0);
+    n = tw_neg_store_size(s);
+    for (size_t bgn = 0; bgn < n; bgn += n / 7) {
+        assert_int_equal(tw_neg_store_fingerprint(s, bgn, n, a), 0);
+        naive_fp(s, bgn, n, b);
+        assert_memory_equal(a, b, sizeof a);
+    }
+    assert_int_equal(tw_neg_store_fingerprint(s, 0, 0, a), 0);
+    naive_fp(s, 0, 0, b);
+    assert_memory_equal(a, b, sizeof a);
+    tw_neg_store_free(s);
+    free(items);
+}
+
 /* ---- reconciliation between two in-memory stores ---- */
 
 typedef struct {
@@ -685,6 +751,7 @@ int main(void)
         cmocka_unit_test(test_fingerprint_known),
         cmocka_unit_test(test_store),
         cmocka_unit_test(test_store_memory),
+        cmocka_unit_test(test_store_trim),
         cmocka_unit_test(test_sync_identical),
         cmocka_unit_test(test_sync_10),
         cmocka_unit_test(test_sync_1000),

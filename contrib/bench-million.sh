@@ -1,0 +1,115 @@
+#!/bin/sh
+# The million-record benchmark (`make bench-million`): prints figures,
+# asserts nothing.  Issue 14's targets are printed beside each figure.
+#
+#   1. ingest of COUNT (1 000 000) pre-signed entries (build/tools/bench_ingest):
+#      entries/s against the one-core verify rate of the same run;
+#   2. the store's size against the bytes of the envelopes it holds, and what
+#      each LMDB table takes, and how full its pages are (tools/store_stat);
+#   3. twind start-up: wall time until `twin status` answers, and the memory
+#      it then holds (anonymous, and store pages mapped);
+#   4. stats, gaps, gaps --counts, search, a page of list (100 rows) and a
+#      whole kind, each twice (the second run shows what is kept between
+#      queries), wall time through twin;
+#   5. memory at rest: after the queries, and after 30 s without requests;
+#   6. the initial sync of all of it to an empty node on loopback
+#      (contrib/bench-sync.sh on a copy of the store): time, entries/s
+#      against the ingest rate, bytes, peak memory of both daemons.
+#
+#   sh contrib/bench-million.sh [BUILD_DIR]
+#
+# COUNT overrides the number of entries.  Building the store takes minutes;
+# MILLION_DIR=DIR keeps it in DIR (made on the first run, reused by the next:
+# the ingest figures are then those of the run that made it).  SYNC=0 skips
+# the initial sync.
+B=${1:-build}
+COUNT=${COUNT:-1000000}
+keep=${MILLION_DIR:-}
+dir=${MILLION_DIR:-$(mktemp -d /tmp/twmillion.XXXXXX)}
+mkdir -p "$dir" || exit 1
+pid=
+cleanup() {
+    [ -n "$pid" ] && kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
+    [ -z "$keep" ] && rm -rf "$dir"
+}
+trap cleanup EXIT INT TERM
+
+now() { date +%s%N; }
+ms() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1f", (b - a) / 1e6 }'; }
+mem() { awk -v k="$2" '$1 == k":" { printf "%.1f", $2 / 1024 }' /proc/$1/status; }
+memline() { echo "anonymous (RssAnon) $(mem $pid RssAnon) MiB, store pages mapped (RssFile) $(mem $pid RssFile) MiB, peak $(mem $pid VmHWM) MiB"; }
+
+echo "== ingest ($COUNT entries) =="
+if [ -f "$dir/node/store/data.mdb" ] && [ -f "$dir/ingest.out" ] && [ -f "$dir/envelope.bytes" ]; then
+    echo "  (the store of an earlier run, in $dir)"
+else
+    rm -rf "$dir/node"
+    "$B"/tools/bench_ingest "$dir/node" "$COUNT" >"$dir/ingest.out" 2>&1 ||
+        { echo "  bench_ingest failed"; cat "$dir/ingest.out"; exit 1; }
+    # entries.bin: each envelope after a 4-byte length.
+    n=$(stat -c %s "$dir/node/entries.bin")
+    echo $((n - 4 * COUNT)) >"$dir/envelope.bytes"
+    rm -f "$dir/node/entries.bin"
+fi
+sed 's/^/  /' "$dir/ingest.out"
+rate=$(awk '/^ingest/ { for (i = 1; i <= NF; i++) if ($i == "entries/s,") print $(i - 1) }' "$dir/ingest.out")
+verify=$(awk '/^one-core/ { print $3 }' "$dir/ingest.out")
+[ -n "$rate" ] && [ -n "$verify" ] &&
+    echo "  ingest / one-core verify: $(awk -v a="$rate" -v b="$verify" 'BEGIN { printf "%.2f", a / b }') (target >= 1.4 at 1 000 000)"
+
+echo "== store size =="
+envb=$(cat "$dir/envelope.bytes")
+fileb=$(stat -c %s "$dir/node/store/data.mdb")
+echo "  envelopes: $envb bytes ($(awk -v a="$envb" 'BEGIN { printf "%.1f", a / 1048576 }') MiB)"
+echo "  data.mdb:  $fileb bytes ($(awk -v a="$fileb" 'BEGIN { printf "%.1f", a / 1048576 }') MiB):" \
+    "$(awk -v a="$fileb" -v b="$envb" 'BEGIN { printf "%.2f", a / b }') x the envelopes (target <= 1.5)"
+echo "  by table (build/tools/store_stat):"
+"$B"/tools/store_stat "$dir/node" | sed 's/^/  /'
+
+echo "== start-up (twind until twin status answers) =="
+T="$B/twin --data-dir $dir/node"
+t0=$(now)
+"$B"/twind --data-dir "$dir/node" --log-level warn --http off 2>"$dir/twind.log" &
+pid=$!
+i=0
+until $T status >/dev/null 2>&1; do
+    i=$((i + 1)); [ $i -gt 3000 ] && { echo "  twind did not start within 60 s"; cat "$dir/twind.log"; exit 1; }
+    sleep 0.02
+done
+t1=$(now)
+echo "  $(ms "$t0" "$t1") ms (target under 2 s; the store's file is in the page cache)"
+echo "  then: $(memline)"
+$T status | awk '/^(storage|entries)/ { print "  status: " $0 }'
+
+echo "== queries over $COUNT records (wall time through twin; target under 500 ms) =="
+timeit() {   # timeit LABEL CMD...
+    label=$1; shift
+    t0=$(now)
+    "$@" >/dev/null 2>"$dir/err" || { echo "  $label: FAILED"; sed 's/^/    /' "$dir/err"; return; }
+    t1=$(now)
+    printf '  %-46s %9s ms\n' "$label" "$(ms "$t0" "$t1")"
+}
+timeit "twin stats" $T stats
+timeit "twin stats (again)" $T stats
+timeit "twin gaps" $T gaps
+timeit "twin gaps (again)" $T gaps
+timeit "twin gaps --counts" $T gaps --counts
+timeit "twin report --json" $T report --json
+timeit "twin search village (4 records in 10 match)" $T search village
+timeit "twin search \"village 99999\" (a few)" $T search "village 99999"
+timeit "twin search xylophone (no match)" $T search xylophone
+timeit "twin list group --limit 100 (a page)" $T list group --limit 100
+timeit "twin list link --limit 100 (a page)" $T list link --limit 100
+timeit "twin list link --limit 100 (again)" $T list link --limit 100
+timeit "twin list group (3 records in 10)" $T list group
+timeit "twin digest" $T digest
+
+echo "== twind memory at rest =="
+echo "  after the queries: $(memline)"
+sleep 32
+echo "  after 30 s without requests: $(memline) (target: anonymous under 32 MiB)"
+kill "$pid"; wait "$pid"; echo "  twind exit status: $?"; pid=
+
+if [ "${SYNC:-1}" != 0 ]; then
+    SYNC_FROM="$dir/node" SYNC_INGEST="$dir/ingest.out" COUNT=$COUNT sh contrib/bench-sync.sh "$B"
+fi

@@ -1,0 +1,145 @@
+#!/bin/sh
+# The report stats, gaps and report answer from is kept between queries
+# until the registry changes (daemon/ops.c, report_scan).  A seeded random
+# sequence of writes -- new records, replaced ones (supersessions),
+# deletions (tombstones), records brought back -- on a registry of a few
+# hundred records, each followed by queries: the answers after every write
+# must show that write (the kinds counted against a model of the sequence
+# kept here), a second time given to the same report must give what a
+# report made for that time does: every few steps the node is restarted
+# and one of its answers computed from scratch (for another time, other
+# dormant months, or gaps) compared with the kept report's byte for byte
+# (JSON).
+. tests/integration/lib.sh
+
+F=$TW_ROOT/files
+mkdir -p "$F"
+STEPS=${STEPS:-24}
+SEED=${SEED:-14}
+T1=1767225600000                    # 2026-01-01, report --at
+T2=$((T1 + 3 * 365 * 86400000))     # three years on: links dormant
+
+tw_start n || { fail "twind starts"; tw_done; }
+K=$(tw n --json status | python3 -c 'import json,sys; print(json.load(sys.stdin)["node"])')
+python3 tests/tools/genregistry.py gen "$K" "$K" "$F" >/dev/null &&
+    check "the registry is imported" tw n import "$F/assoc.json" &&
+    check "the second half of it too" tw n import "$F/committee.json"
+
+# The plan: one write per line, "publish KIND SLOT FIELD=VALUE..." or
+# "delete KIND SLOT", and the live records per kind after it (names
+# without spaces: the line is split into words).
+python3 - "$SEED" "$STEPS" "$F/plan" <<'EOF'
+import random, sys
+rnd = random.Random(int(sys.argv[1]))
+steps = int(sys.argv[2])
+live = {"group": [], "place": [], "link": []}
+dead = {"group": [], "place": [], "link": []}
+def fields(kind, slot, v):
+    if kind == "place":
+        return ["name_en=Cache-Village-%s-%d" % (slot, v), "place_kind=village", "country=PS",
+                "subdivision=" + rnd.choice(["PS-BTH", "PS-HBN", "PS-NBS", "PS-GZA"]),
+                "seeking_partner=" + rnd.choice(["yes", "no"])]
+    if kind == "group":
+        return ["name=Cache-Twinning-Association-%s-%d" % (slot, v), "group_kind=twinning_association",
+                "nation=" + rnd.choice(["england", "wales", "scotland"]),
+                "seeking_partner=" + rnd.choice(["yes", "no"])]
+    g = rnd.choice(live["group"]) if live["group"] else "cg0"
+    p = rnd.choice(live["place"]) if live["place"] else "cp0"
+    return ["group=" + g, "place=" + p, "formality=friendship_link",
+            "status=" + rnd.choice(["active", "exploring", "dormant", "ended"]), "since=2019-04"]
+out = open(sys.argv[3], "w")
+n = 0
+for step in range(steps):
+    kind = rnd.choice(["place", "group", "link"])
+    op = rnd.choice(["new", "new", "replace", "delete", "revive"])
+    if op == "replace" and live[kind]:
+        slot = rnd.choice(live[kind])
+    elif op == "delete" and live[kind]:
+        slot = rnd.choice(live[kind])
+        live[kind].remove(slot); dead[kind].append(slot)
+        out.write("delete %s %s|%s\n" % (kind, slot, ",".join(str(len(live[k])) for k in ("group", "place", "link"))))
+        continue
+    elif op == "revive" and dead[kind]:
+        slot = rnd.choice(dead[kind])
+        dead[kind].remove(slot); live[kind].append(slot)
+    else:
+        slot = "c%s%d" % (kind[0], n); n += 1
+        live[kind].append(slot)
+    out.write("publish %s %s %s|%s\n" % (kind, slot, " ".join(fields(kind, slot, step)),
+                                        ",".join(str(len(live[k])) for k in ("group", "place", "link"))))
+EOF
+[ -s "$F/plan" ] || { fail "the plan is written"; tw_done; }
+
+# kinds NODE: "groups,places,links" live records of the kinds, from stats.
+kinds() {
+    tw "$1" --json stats | python3 -c 'import json,sys
+k = json.load(sys.stdin)["kinds"]
+print(",".join(str(k.get(x, 0)) for x in ("group", "place", "link")))'
+}
+B0=$(kinds n)
+# q NODE TAG [PART...]: the answers kept as files TAG.PART, asked in the
+# order given (default r1 r2 r3 g): the first one asked after a write or a
+# restart makes the report, the others are answered from it.
+q() {
+    _n=$1; _t=$2; shift 2
+    [ $# = 0 ] && set -- r1 r2 r3 g
+    for _p in "$@"; do
+        case $_p in
+        r1) tw "$_n" --json report --at "$T1" ;;
+        r2) tw "$_n" --json report --at "$T2" ;;
+        r3) tw "$_n" --json report --at "$T1" --dormant-months 1 ;;
+        g) tw "$_n" --json gaps ;;
+        esac >"$F/$_t.$_p" 2>>"$F/q.err"
+    done
+}
+same() { cmp -s "$F/$1.$3" "$F/$2.$3"; }
+
+i=0
+bad_kinds=0; bad_scratch=0; restarts=0; changed=0
+while IFS='|' read -r cmd want; do
+    i=$((i + 1))
+    q n "before$i"
+    # shellcheck disable=SC2086
+    tw_run tw n $cmd
+    [ "$TW_RC" = 0 ] || { fail "step $i: twin $cmd"; tw__show_last; continue; }
+    got=$(kinds n)
+    # The model counts this test's records; the imported ones stay as they were.
+    exp=$(python3 -c 'import sys
+b = [int(x) for x in sys.argv[1].split(",")]; w = [int(x) for x in sys.argv[2].split(",")]
+print(",".join(str(x + y) for x, y in zip(b, w)))' "$B0" "$want")
+    [ -n "$got" ] && [ "$got" = "$exp" ] || { bad_kinds=$((bad_kinds + 1)); echo "    step $i ($cmd): stats kinds $got, expected $exp"; }
+    q n "after$i"
+    same "before$i" "after$i" r1 || changed=$((changed + 1))
+    if [ $((i % 4)) = 0 ]; then
+        tw_stop n || fail "step $i: twind stops ($TW_REAP_RC)"
+        tw_start n || { fail "step $i: twind restarts"; break; }
+        restarts=$((restarts + 1))
+        # After the write, r1 made the report and r2, r3, g were answered
+        # from it; here each of those is the one that makes it in turn.
+        case $((restarts % 3)) in
+        0) q n "scratch$i" r2 r1 r3 g ;;
+        1) q n "scratch$i" r3 r1 r2 g ;;
+        2) q n "scratch$i" g r1 r2 r3 ;;
+        esac
+        for part in r1 r2 r3 g; do
+            same "after$i" "scratch$i" "$part" ||
+                { bad_scratch=$((bad_scratch + 1)); echo "    step $i: $part differs from a report made from scratch"; }
+        done
+    fi
+done <"$F/plan"
+
+[ "$bad_kinds" = 0 ] && pass "after each of $i writes, stats counts every kind as the model does" ||
+    fail "after each of $i writes, stats counts every kind as the model does ($bad_kinds steps wrong)"
+[ "$changed" -ge $((i / 2)) ] && pass "the report changed after $changed of $i writes" ||
+    fail "the report changed after $changed of $i writes (expected most)"
+[ "$restarts" -ge 4 ] && [ "$bad_scratch" = 0 ] &&
+    pass "the kept report's answers (3 times or dormant months, gaps) equal a report from scratch at $restarts restarts" ||
+    fail "the kept report's answers equal a report from scratch ($bad_scratch differ, $restarts restarts)"
+# The same report given another time: the dormant links three years on
+# are those of a report made for that time (r2 above, from scratch), and
+# differ from now's.
+cmp -s "$F/after$i.r1" "$F/after$i.r2" && fail "three years on, the report differs (dormant links)" ||
+    pass "three years on, the report differs (dormant links)"
+[ -s "$F/q.err" ] && { fail "no query failed"; sed 's/^/    /' "$F/q.err" | head -n 5; } || pass "no query failed"
+tw_stop n || fail "twind stops cleanly ($TW_REAP_RC)"
+tw_done
