@@ -26,6 +26,7 @@ typedef struct tw_config {
     uint64_t map_ceiling;
     unsigned vouch_depth;
     unsigned outbound_target;
+    unsigned inbound_max;          /* established inbound connections, 1..TW_INBOUND_MAX */
     unsigned sync_interval_s;
     unsigned neg_frame_limit;
     unsigned learn_allow;          /* TW_ADDR_ALLOW_* bits: learnt private and loopback addresses */

@@ -120,6 +120,9 @@ struct tw_net {
     paddr addrs[TW_KNOWN_PEERS_MAX + TW_LEARNT_PEERS_MAX];
     size_t naddrs;
     uint64_t learnt_evicted, learnt_refused;
+    /* Since start, for `peers` "totals": the counters of connections
+     * that have closed, added when they close, and events counted. */
+    uint64_t gone_received, gone_bytes_in, gone_bytes_out, n_established, n_dials;
     struct { uint8_t key[TW_KEY_LEN]; uint64_t until; } bans[TW_BANS_MAX];
     /* Ids still wanted from peers whose connection dropped, by key. */
     struct { uint8_t key[TW_KEY_LEN]; uint8_t *ids; size_t n; uint64_t at; } resume[TW_RESUME_PEERS_MAX];
@@ -147,6 +150,7 @@ static int add_addr(tw_net *net, const char *addr, int source, char *err, size_t
 static void learn_addrs(tw_net *net, const tw_entry *e);
 static void forget_addr(tw_net *net, size_t i);
 static int add_pending(tw_net *net, uint64_t ts, const uint8_t id[TW_ID_LEN]);
+static void dial_due(tw_net *net, uint64_t now);
 
 /* ------------------------------------------------------------- helpers */
 
@@ -394,9 +398,12 @@ static void conn_close(conn *c, int code, const char *reason)
         paddr *pa = c->pa;
         pa->c = NULL;
         uint64_t now = tw_now_ms();
-        if (c->state != C_ESTABLISHED || code == TW_EREFUSED) {
+        if (c->state != C_ESTABLISHED || code == TW_EREFUSED || code == TW_EBUSY) {
             /* Exponential backoff with jitter (also after a refusal by
-             * policy, which an immediate redial would only repeat), so peers that went down
+             * policy, ours or the peer's -- a full node, a peer already
+             * connected --, which an immediate redial would only repeat;
+             * the failure count is not reset by a connection the peer
+             * refused just after its handshake), so peers that went down
              * together do not all come back at the same instant. */
             pa->failures++;
             uint64_t d = TW_BACKOFF_BASE_MS;
@@ -418,10 +425,12 @@ static void conn_close(conn *c, int code, const char *reason)
         } else {
             /* A link that was up is redialled at once (after a little
              * jitter): sync resumes where it stopped. */
+            pa->failures = 0;
             pa->next_attempt = now + TW_RECONNECT_MS / 2 + randombytes_uniform(TW_RECONNECT_MS);
         }
     }
     if (c->state == C_ESTABLISHED && c->sync && !net->stopping) save_resume(net, c);
+    net->gone_received += c->received;
     enter_state(c, C_CLOSING);
     /* A session that closed itself may still hold its last words (an ERROR,
      * or the refusal in handshake message 2): they go out before the socket
@@ -429,6 +438,8 @@ static void conn_close(conn *c, int code, const char *reason)
     if (c->sess) {
         if (!tw_sess_closed(c->sess)) tw_sess_close(c->sess, code, reason);
         flush(c);
+        net->gone_bytes_in += tw_sess_bytes_in(c->sess);
+        net->gone_bytes_out += tw_sess_bytes_out(c->sess);
     }
     if (c->next) c->next->pprev = c->pprev;
     *c->pprev = c->next;
@@ -804,7 +815,7 @@ static void established(conn *c, const tw_sess_event *ev)
         return;
     }
     if (find_established(net, c->key, c)) { conn_close(c, TW_EREFUSED, "already connected to this peer"); return; }
-    if (!c->outbound && count_state(net, C_ESTABLISHED, 0) >= TW_INBOUND_MAX) {
+    if (!c->outbound && count_state(net, C_ESTABLISHED, 0) >= net->node->cfg.inbound_max) {
         conn_close(c, TW_EBUSY, "too many inbound connections");
         return;
     }
@@ -813,12 +824,12 @@ static void established(conn *c, const tw_sess_event *ev)
     if (tw_sync_new(&c->sync, &sc)) { conn_close(c, TW_ENOMEM, "out of memory"); return; }
     enter_state(c, C_ESTABLISHED);
     c->established = now;
+    net->n_established++;
     /* The dialer reconciles at once and its periodic timer counts from
      * now; the accepting side's first one follows TW_ACCEPT_SYNC_DELAY_MS
      * later (on_tick). */
     if (c->outbound) c->last_sync_start = now;
     if (c->pa) {
-        c->pa->failures = 0;
         c->pa->last_success = now;
         c->pa->key_known = true;
         memcpy(c->pa->key, c->key, TW_KEY_LEN);
@@ -1094,6 +1105,7 @@ static void dial(tw_net *net, paddr *pa, uint64_t now)
     c->pa = pa;
     pa->c = c;
     pa->last_attempt = now;
+    net->n_dials++;
     snprintf(c->remote, sizeof c->remote, "%s", pa->addr);
     enter_state(c, C_CONNECTING);
     struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM };
@@ -1180,14 +1192,46 @@ static void on_tick(uv_timer_t *t)
     if (now - n->last_request_ms >= TW_TRIM_IDLE_MS && tw_store_maybe_trim(n->store)) malloc_trim(0);
     else if (net->trim_due) malloc_trim(0);
     net->trim_due = false;
+    dial_due(net, now);
+}
+
+/* Dials due addresses while fewer than outbound_target outbound
+ * connections are open: the operator's addresses (config, manual,
+ * invitation) first, in table order, then learnt ones drawn at random.
+ * Every node learns the same peer records in the same order, so dialling
+ * learnt addresses in table order would send every node of the network
+ * to the same few nodes (measured with tests/tools/swarm.py: 30 nodes, one
+ * of them with 29 connections, another with 27, while most had 4). */
+static void dial_due(tw_net *net, uint64_t now)
+{
+    unsigned target = net->node->cfg.outbound_target;
     unsigned out = count_state(net, C_ESTABLISHED, 1) + count_state(net, C_HANDSHAKE, 1) + count_state(net, C_CONNECTING, 1);
-    for (size_t i = 0; i < net->naddrs && out < n->cfg.outbound_target; i++) {
-        paddr *pa = &net->addrs[i];
-        if (pa->removed || pa->c || pa->next_attempt > now) continue;
-        /* Do not dial a peer already connected the other way. */
-        if (pa->key_known && find_established(net, pa->key, NULL)) { pa->next_attempt = now + TW_RECHECK_CONNECTED_MS; continue; }
-        dial(net, pa, now);
-        out++;
+    uint16_t due[TW_KNOWN_PEERS_MAX + TW_LEARNT_PEERS_MAX];
+    size_t ndue = 0;
+    for (int pass = 0; pass < 2 && out < target; pass++) {
+        ndue = 0;
+        for (size_t i = 0; i < net->naddrs; i++) {
+            paddr *pa = &net->addrs[i];
+            if ((pa->source == SRC_LEARNT) != (pass == 1) || pa->removed || pa->c || pa->next_attempt > now) continue;
+            due[ndue++] = (uint16_t)i;
+        }
+        for (size_t k = 0; k < ndue && out < target; k++) {
+            if (pass == 1) {   /* a random one of those left (Fisher-Yates) */
+                size_t j = k + randombytes_uniform((uint32_t)(ndue - k));
+                uint16_t t = due[k];
+                due[k] = due[j];
+                due[j] = t;
+            }
+            /* A dial that fails at once may forget a learnt address, which
+             * moves the table's last entry: look again before dialling. */
+            if (due[k] >= net->naddrs) continue;
+            paddr *pa = &net->addrs[due[k]];
+            if ((pa->source == SRC_LEARNT) != (pass == 1) || pa->removed || pa->c || pa->next_attempt > now) continue;
+            /* Do not dial a peer already connected the other way. */
+            if (pa->key_known && find_established(net, pa->key, NULL)) { pa->next_attempt = now + TW_RECHECK_CONNECTED_MS; continue; }
+            dial(net, pa, now);
+            out++;
+        }
     }
 }
 
@@ -1453,7 +1497,16 @@ int tw_net_encode_peers(tw_node *n, tw_buf *out)
     for (size_t i = 0; i < net->naddrs; i++) if (!net->addrs[i].removed) nk++;
     size_t nlearnt = 0;
     for (size_t i = 0; i < net->naddrs; i++) nlearnt += net->addrs[i].source == SRC_LEARNT;
-    if ((rc = tw_mpw_map(out, 3)) || (rc = tw_mpw_cstr(out, "learnt")) || (rc = tw_mpw_map(out, 4)) ||
+    uint64_t rcv = net->gone_received, bin = net->gone_bytes_in, bout = net->gone_bytes_out;
+    for (conn *c = net->conns; c; c = c->next) {
+        rcv += c->received;
+        if (c->sess) { bin += tw_sess_bytes_in(c->sess); bout += tw_sess_bytes_out(c->sess); }
+    }
+    if ((rc = tw_mpw_map(out, 4)) || (rc = tw_mpw_cstr(out, "totals")) || (rc = tw_mpw_map(out, 5)) ||
+        (rc = tw_mpw_kv_uint(out, "received", rcv)) || (rc = tw_mpw_kv_uint(out, "bytes_in", bin)) ||
+        (rc = tw_mpw_kv_uint(out, "bytes_out", bout)) || (rc = tw_mpw_kv_uint(out, "established", net->n_established)) ||
+        (rc = tw_mpw_kv_uint(out, "dials", net->n_dials)) ||
+        (rc = tw_mpw_cstr(out, "learnt")) || (rc = tw_mpw_map(out, 4)) ||
         (rc = tw_mpw_kv_uint(out, "count", nlearnt)) || (rc = tw_mpw_kv_uint(out, "max", TW_LEARNT_PEERS_MAX)) ||
         (rc = tw_mpw_kv_uint(out, "evicted", net->learnt_evicted)) || (rc = tw_mpw_kv_uint(out, "refused", net->learnt_refused)) ||
         (rc = tw_mpw_cstr(out, "connections")) || (rc = tw_mpw_arr(out, nc))) return rc;
