@@ -816,8 +816,23 @@ static void established(conn *c, const tw_sess_event *ev)
     }
     if (find_established(net, c->key, c)) { conn_close(c, TW_EREFUSED, "already connected to this peer"); return; }
     if (!c->outbound && count_state(net, C_ESTABLISHED, 0) >= net->node->cfg.inbound_max) {
-        conn_close(c, TW_EBUSY, "too many inbound connections");
-        return;
+        /* Full.  A node refused by every address it knows never learns
+         * another (swarm.py: two new nodes whose seeds were full ended
+         * connected only to each other), so an inbound connection
+         * established at least TW_INBOUND_EVICT_AGE_MS ago, drawn at
+         * random, makes room; its peer knows other addresses and dials
+         * one.  Only when every inbound connection is younger is the new
+         * one refused (its dialer backs off and comes back). */
+        conn *v = NULL;
+        unsigned seen = 0;
+        for (conn *o = net->conns; o; o = o->next)
+            if (o != c && !o->outbound && o->state == C_ESTABLISHED && now - o->established >= TW_INBOUND_EVICT_AGE_MS &&
+                randombytes_uniform(++seen) == 0)
+                v = o;
+        if (!v) { conn_close(c, TW_EBUSY, "too many inbound connections"); return; }
+        tw_info("net", "%s (%s): inbound connections full (inbound_max %u): closing the one from %s (%s) to make room",
+                c->remote, c->fpr, net->node->cfg.inbound_max, v->remote, v->fpr);
+        conn_close(v, TW_EBUSY, "inbound connections full: making room for a newer peer");
     }
     tw_sync_cfg sc = { .store = net->neg, .frame_limit = net->node->cfg.neg_frame_limit, .have = have_cb, .ctx = net };
     randombytes_buf(sc.hash_key, sizeof sc.hash_key);
