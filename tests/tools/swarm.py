@@ -345,6 +345,20 @@ class Swarm:
         else:
             log("  warning: not one digest after %.0f s of forming; going on" % self.a.form)
         self.print_degrees("connections per node after forming", degs)
+        # What forming cost: every node learnt N-1 vouches and N peer records.
+        dials, est, cpu = [], [], []
+        for n in self.nodes:
+            t, _ = n.totals()
+            f = n.proc_figures()
+            if t:
+                dials.append(t["dials"] + n.acc["dials"])
+                est.append(t["established"] + n.acc["established"])
+            if f:
+                cpu.append(f[0] + n.cpu)
+        if dials and cpu:
+            log("  forming, per node: dials median %.0f max %d; connections established median %.0f max %d; "
+                "CPU median %.2f s max %.2f s" % (statistics.median(dials), max(dials), statistics.median(est),
+                                                  max(est), statistics.median(cpu), max(cpu)))
         return ok
 
     def print_degrees(self, what, degs):
@@ -439,7 +453,8 @@ class Swarm:
                 if all(n.name in p["have"] for n in live if n.up):
                     self.reach.append(time.monotonic() - p["ack"])
                     del pending[eid]
-            sweeps.append(time.monotonic() - ts)
+            if pending:
+                sweeps.append(time.monotonic() - ts)
             time.sleep(max(0.0, 0.05 - (time.monotonic() - ts)))
         self.pending_after_churn = len(pending)
         self.sweep_median = statistics.median(sweeps) if sweeps else 0
