@@ -48,6 +48,7 @@ struct paddr {                    /* a known peer address */
     unsigned failures;
     uint64_t next_attempt, last_success, last_attempt;
     bool key_known;
+    bool refused;                 /* the last attempt ended with a refusal by policy (TW_EREFUSED) */
     uint8_t key[TW_KEY_LEN];
     char last_error[160];
 };
@@ -71,6 +72,7 @@ struct conn {
     int64_t clock_offset;
     char sw[65];
     uint64_t started, established, last_sync_done, last_sync_start;
+    uint64_t bytes_in_est;        /* bytes read when the handshake completed */
     unsigned refs;                /* the handle, plus one per ingest job */
     bool sync_due;                /* reconcile once the resumed fetches are done */
     bool zstd;                    /* both hellos offered TW_WIRE_FEAT_ZSTD */
@@ -398,7 +400,11 @@ static void conn_close(conn *c, int code, const char *reason)
         paddr *pa = c->pa;
         pa->c = NULL;
         uint64_t now = tw_now_ms();
-        if (c->state != C_ESTABLISHED || code == TW_EREFUSED || code == TW_EBUSY) {
+        /* A link counts as up once the peer sent something after the
+         * handshake: one that breaks before (a refusal whose ERROR was
+         * lost to a reset, "broken pipe") is a failure like any other. */
+        bool was_up = c->state == C_ESTABLISHED && c->sess && tw_sess_bytes_in(c->sess) > c->bytes_in_est;
+        if (!was_up || code == TW_EREFUSED || code == TW_EBUSY) {
             /* Exponential backoff with jitter (also after a refusal by
              * policy, ours or the peer's -- a full node, a peer already
              * connected --, which an immediate redial would only repeat;
@@ -406,6 +412,7 @@ static void conn_close(conn *c, int code, const char *reason)
              * refused just after its handshake), so peers that went down
              * together do not all come back at the same instant. */
             pa->failures++;
+            pa->refused = code == TW_EREFUSED;
             uint64_t d = TW_BACKOFF_BASE_MS;
             for (unsigned i = 1; i < pa->failures && d < TW_BACKOFF_MAX_MS; i++) d *= 2;
             if (d > TW_BACKOFF_MAX_MS) d = TW_BACKOFF_MAX_MS;
@@ -839,6 +846,7 @@ static void established(conn *c, const tw_sess_event *ev)
     if (tw_sync_new(&c->sync, &sc)) { conn_close(c, TW_ENOMEM, "out of memory"); return; }
     enter_state(c, C_ESTABLISHED);
     c->established = now;
+    c->bytes_in_est = tw_sess_bytes_in(c->sess);
     net->n_established++;
     /* The dialer reconciles at once and its periodic timer counts from
      * now; the accepting side's first one follows TW_ACCEPT_SYNC_DELAY_MS
@@ -1231,8 +1239,17 @@ static void dial_due(tw_net *net, uint64_t now)
             due[ndue++] = (uint16_t)i;
         }
         for (size_t k = 0; k < ndue && out < target; k++) {
-            if (pass == 1) {   /* a random one of those left (Fisher-Yates) */
-                size_t j = k + randombytes_uniform((uint32_t)(ndue - k));
+            if (pass == 1) {
+                /* A random one of those left with the fewest failures: an
+                 * address not tried yet before one back from a backoff
+                 * (a full node, most likely full still). */
+                size_t j = k;
+                unsigned best = UINT32_MAX, seen = 0;
+                for (size_t m = k; m < ndue; m++) {
+                    unsigned f = due[m] < net->naddrs ? net->addrs[due[m]].failures : UINT32_MAX;
+                    if (f < best) { best = f; seen = 0; }
+                    if (f == best && randombytes_uniform(++seen) == 0) j = m;
+                }
                 uint16_t t = due[k];
                 due[k] = due[j];
                 due[j] = t;
@@ -1650,8 +1667,13 @@ void tw_net_admission_changed(tw_node *n, const tw_neg_item *gone, size_t ngone,
         tw_idset_clear(net->refused);
         net->refused_full_logged = false;
         uint64_t now = tw_now_ms();
+        /* Only those refused by policy: an address in backoff because its
+         * node is down or full would only fail again, and vouches come in
+         * waves (100 nodes forming: each node dialled 72 times and was
+         * refused as full 55 times when every vouch reset them all). */
         for (size_t i = 0; i < net->naddrs; i++)
-            if (net->addrs[i].failures && net->addrs[i].next_attempt > now) net->addrs[i].next_attempt = now;
+            if (net->addrs[i].refused && net->addrs[i].failures && net->addrs[i].next_attempt > now)
+                net->addrs[i].next_attempt = now;
     }
     if (gained || nadded || ngone) tw_net_sync_now(n);
 }
