@@ -52,7 +52,7 @@ LIBDAEMON := $(B)/libtwind.a
 LIBCLIENT := $(B)/libtwin.a
 
 .SECONDARY:
-.PHONY: all check deps install uninstall demo bench bench-peers bench-million fuzz soak clean tests tools
+.PHONY: all check deps install uninstall demo bench bench-peers bench-million bench-swarm fuzz soak clean tests tools
 all: $(B)/twind $(B)/twin tools
 
 tools: $(TOOL_BIN)
@@ -144,6 +144,12 @@ bench-peers: deps
 bench-million: deps
 	$(Q)$(MAKE) --no-print-directory all tests
 	$(Q)sh contrib/bench-million.sh $(B)
+
+# NODES (200) twind processes under churn (contrib/bench-swarm.sh, which
+# tests/tools/swarm.py runs); prints figures. Not part of check or bench.
+bench-swarm: deps
+	$(Q)$(MAKE) --no-print-directory all
+	$(Q)sh contrib/bench-swarm.sh $(B)
 
 fuzz: deps $(FUZZ_BIN) $(B)/tests/test_prop
 	$(Q)sh tests/fuzz/run-fuzz.sh $(B) $(FUZZ_SECONDS)

@@ -24,6 +24,7 @@ void tw_config_defaults(tw_config *c)
     c->map_ceiling = TW_MAP_SIZE_CEILING_DEFAULT;
     c->vouch_depth = 3;
     c->outbound_target = 4;
+    c->inbound_max = TW_INBOUND_MAX;
     c->sync_interval_s = 60;
     c->neg_frame_limit = TW_NEG_FRAME_LIMIT_DEFAULT;
     c->neg_parts = 1;
@@ -155,6 +156,10 @@ int tw_config_set(tw_config *c, const char *key, const char *v, char *err, size_
     } else if (strcmp(key, "outbound_target") == 0) {
         if (parse_uint(v, 64, &x, 0)) ERR("outbound_target: \"%s\" is not a number from 0 to 64", v);
         c->outbound_target = (unsigned)x;
+    } else if (strcmp(key, "inbound_max") == 0) {
+        if (parse_uint(v, TW_INBOUND_MAX, &x, 0) || x < 1)
+            ERR("inbound_max: \"%s\" is not a number from 1 to %u", v, TW_INBOUND_MAX);
+        c->inbound_max = (unsigned)x;
     } else if (strcmp(key, "sync_interval") == 0) {
         if (parse_uint(v, 86400, &x, 0) || x < 1) ERR("sync_interval: \"%s\" is not a number of seconds from 1 to 86400", v);
         c->sync_interval_s = (unsigned)x;

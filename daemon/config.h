@@ -26,6 +26,7 @@ typedef struct tw_config {
     uint64_t map_ceiling;
     unsigned vouch_depth;
     unsigned outbound_target;
+    unsigned inbound_max;          /* established inbound connections, 1..TW_INBOUND_MAX */
     unsigned sync_interval_s;
     unsigned neg_frame_limit;
     int neg_parts;                 /* offer TW_WIRE_FEAT_NEGPART (negentropy messages over several frames) */

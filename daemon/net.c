@@ -50,6 +50,7 @@ struct paddr {                    /* a known peer address */
     unsigned failures;
     uint64_t next_attempt, last_success, last_attempt;
     bool key_known;
+    bool refused;                 /* the last attempt ended with a refusal by policy (TW_EREFUSED) */
     uint8_t key[TW_KEY_LEN];
     char last_error[160];
 };
@@ -73,6 +74,7 @@ struct conn {
     int64_t clock_offset;
     char sw[65];
     uint64_t started, established, last_sync_done, last_sync_start;
+    uint64_t bytes_in_est;        /* bytes read when the handshake completed */
     unsigned refs;                /* the handle, plus one per ingest job */
     bool sync_due;                /* reconcile once the resumed fetches are done */
     bool zstd;                    /* both hellos offered TW_WIRE_FEAT_ZSTD */
@@ -126,6 +128,9 @@ struct tw_net {
     paddr addrs[TW_KNOWN_PEERS_MAX + TW_LEARNT_PEERS_MAX];
     size_t naddrs;
     uint64_t learnt_evicted, learnt_refused;
+    /* Since start, for `peers` "totals": the counters of connections
+     * that have closed, added when they close, and events counted. */
+    uint64_t gone_received, gone_bytes_in, gone_bytes_out, n_established, n_dials;
     struct { uint8_t key[TW_KEY_LEN]; uint64_t until; } bans[TW_BANS_MAX];
     /* Peers whose link broke during a reconciliation with messages in
      * NEG_PART pieces (pieces arriving, or our session waiting for a
@@ -167,6 +172,7 @@ static int add_addr(tw_net *net, const char *addr, int source, char *err, size_t
 static void learn_addrs(tw_net *net, const tw_entry *e);
 static void forget_addr(tw_net *net, size_t i);
 static int add_pending(tw_net *net, uint64_t ts, const uint8_t id[TW_ID_LEN]);
+static void dial_due(tw_net *net, uint64_t now);
 
 /* ------------------------------------------------------------- helpers */
 
@@ -448,11 +454,19 @@ static void conn_close(conn *c, int code, const char *reason)
         paddr *pa = c->pa;
         pa->c = NULL;
         uint64_t now = tw_now_ms();
-        if (c->state != C_ESTABLISHED || code == TW_EREFUSED) {
+        /* A link counts as up once the peer sent something after the
+         * handshake: one that breaks before (a refusal whose ERROR was
+         * lost to a reset, "broken pipe") is a failure like any other. */
+        bool was_up = c->state == C_ESTABLISHED && c->sess && tw_sess_bytes_in(c->sess) > c->bytes_in_est;
+        if (!was_up || code == TW_EREFUSED || code == TW_EBUSY) {
             /* Exponential backoff with jitter (also after a refusal by
-             * policy, which an immediate redial would only repeat), so peers that went down
+             * policy, ours or the peer's -- a full node, a peer already
+             * connected --, which an immediate redial would only repeat;
+             * the failure count is not reset by a connection the peer
+             * refused just after its handshake), so peers that went down
              * together do not all come back at the same instant. */
             pa->failures++;
+            pa->refused = code == TW_EREFUSED;
             uint64_t d = TW_BACKOFF_BASE_MS;
             for (unsigned i = 1; i < pa->failures && d < TW_BACKOFF_MAX_MS; i++) d *= 2;
             if (d > TW_BACKOFF_MAX_MS) d = TW_BACKOFF_MAX_MS;
@@ -472,6 +486,7 @@ static void conn_close(conn *c, int code, const char *reason)
         } else {
             /* A link that was up is redialled at once (after a little
              * jitter): sync resumes where it stopped. */
+            pa->failures = 0;
             pa->next_attempt = now + TW_RECONNECT_MS / 2 + randombytes_uniform(TW_RECONNECT_MS);
         }
     }
@@ -488,6 +503,7 @@ static void conn_close(conn *c, int code, const char *reason)
         save_resume(net, c);
     }
     if (c->state == C_ESTABLISHED && net->missing) tw_plum_missing_peer_gone(net->missing, c->plum_id);
+    net->gone_received += c->received;
     enter_state(c, C_CLOSING);
     /* A session that closed itself may still hold its last words (an ERROR,
      * or the refusal in handshake message 2): they go out before the socket
@@ -495,6 +511,8 @@ static void conn_close(conn *c, int code, const char *reason)
     if (c->sess) {
         if (!tw_sess_closed(c->sess)) tw_sess_close(c->sess, code, reason);
         flush(c);
+        net->gone_bytes_in += tw_sess_bytes_in(c->sess);
+        net->gone_bytes_out += tw_sess_bytes_out(c->sess);
     }
     if (c->next) c->next->pprev = c->pprev;
     *c->pprev = c->next;
@@ -894,9 +912,24 @@ static void established(conn *c, const tw_sess_event *ev)
         return;
     }
     if (find_established(net, c->key, c)) { conn_close(c, TW_EREFUSED, "already connected to this peer"); return; }
-    if (!c->outbound && count_state(net, C_ESTABLISHED, 0) >= TW_INBOUND_MAX) {
-        conn_close(c, TW_EBUSY, "too many inbound connections");
-        return;
+    if (!c->outbound && count_state(net, C_ESTABLISHED, 0) >= net->node->cfg.inbound_max) {
+        /* Full.  A node refused by every address it knows never learns
+         * another (swarm.py: two new nodes whose seeds were full ended
+         * connected only to each other), so an inbound connection
+         * established at least TW_INBOUND_EVICT_AGE_MS ago, drawn at
+         * random, makes room; its peer knows other addresses and dials
+         * one.  Only when every inbound connection is younger is the new
+         * one refused (its dialer backs off and comes back). */
+        conn *v = NULL;
+        unsigned seen = 0;
+        for (conn *o = net->conns; o; o = o->next)
+            if (o != c && !o->outbound && o->state == C_ESTABLISHED && now - o->established >= TW_INBOUND_EVICT_AGE_MS &&
+                randombytes_uniform(++seen) == 0)
+                v = o;
+        if (!v) { conn_close(c, TW_EBUSY, "too many inbound connections"); return; }
+        tw_info("net", "%s (%s): inbound connections full (inbound_max %u): closing the one from %s (%s) to make room",
+                c->remote, c->fpr, net->node->cfg.inbound_max, v->remote, v->fpr);
+        conn_close(v, TW_EBUSY, "inbound connections full: making room for a newer peer");
     }
     tw_sync_cfg sc = { .store = net->neg, .frame_limit = net->node->cfg.neg_frame_limit,
                        .neg_parts = c->neg_parts, .have = have_cb, .ctx = net };
@@ -904,12 +937,13 @@ static void established(conn *c, const tw_sess_event *ev)
     if (tw_sync_new(&c->sync, &sc)) { conn_close(c, TW_ENOMEM, "out of memory"); return; }
     enter_state(c, C_ESTABLISHED);
     c->established = now;
+    c->bytes_in_est = tw_sess_bytes_in(c->sess);
+    net->n_established++;
     /* The dialer reconciles at once and its periodic timer counts from
      * now; the accepting side's first one follows TW_ACCEPT_SYNC_DELAY_MS
      * later (on_tick). */
     if (c->outbound) c->last_sync_start = now;
     if (c->pa) {
-        c->pa->failures = 0;
         c->pa->last_success = now;
         c->pa->key_known = true;
         memcpy(c->pa->key, c->key, TW_KEY_LEN);
@@ -1191,6 +1225,7 @@ static void dial(tw_net *net, paddr *pa, uint64_t now)
     c->pa = pa;
     pa->c = c;
     pa->last_attempt = now;
+    net->n_dials++;
     snprintf(c->remote, sizeof c->remote, "%s", pa->addr);
     enter_state(c, C_CONNECTING);
     struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM };
@@ -1284,14 +1319,55 @@ static void on_tick(uv_timer_t *t)
     }
     else if (net->trim_due) malloc_trim(0);
     net->trim_due = false;
+    dial_due(net, now);
+}
+
+/* Dials due addresses while fewer than outbound_target outbound
+ * connections are open: the operator's addresses (config, manual,
+ * invitation) first, in table order, then learnt ones drawn at random.
+ * Every node learns the same peer records in the same order, so dialling
+ * learnt addresses in table order would send every node of the network
+ * to the same few nodes (measured with tests/tools/swarm.py: 30 nodes, one
+ * of them with 29 connections, another with 27, while most had 4). */
+static void dial_due(tw_net *net, uint64_t now)
+{
+    unsigned target = net->node->cfg.outbound_target;
     unsigned out = count_state(net, C_ESTABLISHED, 1) + count_state(net, C_HANDSHAKE, 1) + count_state(net, C_CONNECTING, 1);
-    for (size_t i = 0; i < net->naddrs && out < n->cfg.outbound_target; i++) {
-        paddr *pa = &net->addrs[i];
-        if (pa->removed || pa->c || pa->next_attempt > now) continue;
-        /* Do not dial a peer already connected the other way. */
-        if (pa->key_known && find_established(net, pa->key, NULL)) { pa->next_attempt = now + TW_RECHECK_CONNECTED_MS; continue; }
-        dial(net, pa, now);
-        out++;
+    uint16_t due[TW_KNOWN_PEERS_MAX + TW_LEARNT_PEERS_MAX];
+    size_t ndue = 0;
+    for (int pass = 0; pass < 2 && out < target; pass++) {
+        ndue = 0;
+        for (size_t i = 0; i < net->naddrs; i++) {
+            paddr *pa = &net->addrs[i];
+            if ((pa->source == SRC_LEARNT) != (pass == 1) || pa->removed || pa->c || pa->next_attempt > now) continue;
+            due[ndue++] = (uint16_t)i;
+        }
+        for (size_t k = 0; k < ndue && out < target; k++) {
+            if (pass == 1) {
+                /* A random one of those left with the fewest failures: an
+                 * address not tried yet before one back from a backoff
+                 * (a full node, most likely full still). */
+                size_t j = k;
+                unsigned best = UINT32_MAX, seen = 0;
+                for (size_t m = k; m < ndue; m++) {
+                    unsigned f = due[m] < net->naddrs ? net->addrs[due[m]].failures : UINT32_MAX;
+                    if (f < best) { best = f; seen = 0; }
+                    if (f == best && randombytes_uniform(++seen) == 0) j = m;
+                }
+                uint16_t t = due[k];
+                due[k] = due[j];
+                due[j] = t;
+            }
+            /* A dial that fails at once may forget a learnt address, which
+             * moves the table's last entry: look again before dialling. */
+            if (due[k] >= net->naddrs) continue;
+            paddr *pa = &net->addrs[due[k]];
+            if ((pa->source == SRC_LEARNT) != (pass == 1) || pa->removed || pa->c || pa->next_attempt > now) continue;
+            /* Do not dial a peer already connected the other way. */
+            if (pa->key_known && find_established(net, pa->key, NULL)) { pa->next_attempt = now + TW_RECHECK_CONNECTED_MS; continue; }
+            dial(net, pa, now);
+            out++;
+        }
     }
 }
 
@@ -1711,7 +1787,16 @@ int tw_net_encode_peers(tw_node *n, tw_buf *out)
     for (size_t i = 0; i < net->naddrs; i++) if (!net->addrs[i].removed) nk++;
     size_t nlearnt = 0;
     for (size_t i = 0; i < net->naddrs; i++) nlearnt += net->addrs[i].source == SRC_LEARNT;
-    if ((rc = tw_mpw_map(out, 4)) || (rc = tw_mpw_cstr(out, "push_tree")) || (rc = tw_mpw_map(out, 4)) ||
+    uint64_t rcv = net->gone_received, bin = net->gone_bytes_in, bout = net->gone_bytes_out;
+    for (conn *c = net->conns; c; c = c->next) {
+        rcv += c->received;
+        if (c->sess) { bin += tw_sess_bytes_in(c->sess); bout += tw_sess_bytes_out(c->sess); }
+    }
+    if ((rc = tw_mpw_map(out, 5)) || (rc = tw_mpw_cstr(out, "totals")) || (rc = tw_mpw_map(out, 5)) ||
+        (rc = tw_mpw_kv_uint(out, "received", rcv)) || (rc = tw_mpw_kv_uint(out, "bytes_in", bin)) ||
+        (rc = tw_mpw_kv_uint(out, "bytes_out", bout)) || (rc = tw_mpw_kv_uint(out, "established", net->n_established)) ||
+        (rc = tw_mpw_kv_uint(out, "dials", net->n_dials)) ||
+        (rc = tw_mpw_cstr(out, "push_tree")) || (rc = tw_mpw_map(out, 4)) ||
         (rc = tw_mpw_kv_uint(out, "awaited", tw_plum_missing_count(net->missing))) ||
         (rc = tw_mpw_kv_uint(out, "max", TW_PUSH_MISSING_MAX)) ||
         (rc = tw_mpw_kv_uint(out, "asked", net->missing_asked)) ||
@@ -1856,8 +1941,13 @@ void tw_net_admission_changed(tw_node *n, const tw_neg_item *gone, size_t ngone,
         tw_idset_clear(net->refused);
         net->refused_full_logged = false;
         uint64_t now = tw_now_ms();
+        /* Only those refused by policy: an address in backoff because its
+         * node is down or full would only fail again, and vouches come in
+         * waves (100 nodes forming: each node dialled 72 times and was
+         * refused as full 55 times when every vouch reset them all). */
         for (size_t i = 0; i < net->naddrs; i++)
-            if (net->addrs[i].failures && net->addrs[i].next_attempt > now) net->addrs[i].next_attempt = now;
+            if (net->addrs[i].refused && net->addrs[i].failures && net->addrs[i].next_attempt > now)
+                net->addrs[i].next_attempt = now;
     }
     if (gained || nadded || ngone) tw_net_sync_now(n);
 }

@@ -719,8 +719,11 @@ static int on_control(tw_sess *s, uint64_t type, const uint8_t *p, size_t n)
             return sess_close(s, TW_EPROTO, false, true, "malformed ERROR message");
         }
         copy_text(text, sizeof text, m.v.arr[2].v.s, m.v.arr[2].len);
+        /* A refusal by policy (full, already connected, revoked) keeps its
+         * code, so the dialer backs off instead of redialling at once. */
+        int64_t pc = m.v.arr[1].type == TW_INT ? m.v.arr[1].v.i : 0;
         tw_arena_free(&a);
-        return sess_close(s, TW_ECLOSED, true, false, "peer closed: %s", text);
+        return sess_close(s, pc == TW_EBUSY || pc == TW_EREFUSED ? (int)pc : TW_ECLOSED, true, false, "peer closed: %s", text);
     }
     if (m.len != 2 || m.v.arr[1].type != TW_UINT) {
         tw_arena_free(&a);

@@ -112,7 +112,8 @@
 #define TW_DATE_YEAR_MAX       2200
 
 /* ---- peer connections (twind) ---- */
-#define TW_INBOUND_MAX         32u      /* established inbound connections */
+#define TW_INBOUND_MAX         32u      /* established inbound connections: default and ceiling of inbound_max */
+#define TW_INBOUND_EVICT_AGE_MS 30000u  /* at inbound_max, an inbound connection this old may give way to a new one */
 #define TW_KNOWN_PEERS_MAX     256u     /* config, manual and invitation addresses in the known-peer table */
 #define TW_LEARNT_PEERS_MAX    128u     /* learnt addresses, kept apart; the worst gives way to a new one */
 #define TW_LEARNT_FAILS_MAX    8u       /* failed dials after which a learnt address that never answered is forgotten */

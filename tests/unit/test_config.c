@@ -185,6 +185,28 @@ static void test_neg_parts(void **state)
     assert_non_null(strstr(err, "t.conf:1: neg_parts: \"4MiB\" is not yes or no"));
 }
 
+/* inbound_max: 1 to TW_INBOUND_MAX, default TW_INBOUND_MAX; 0 and one past
+ * the ceiling are refused with file, line and the range. */
+static void test_inbound_max(void **state)
+{
+    tw_config c;
+    assert_int_equal(parse(&c, "", 0), 0);
+    assert_int_equal(c.inbound_max, TW_INBOUND_MAX);
+    static const char one[] = "inbound_max = 1\n";
+    assert_int_equal(parse(&c, one, sizeof one - 1), 0);
+    assert_int_equal(c.inbound_max, 1u);
+    static const char top[] = "inbound_max = 32\n";
+    assert_int_equal(TW_INBOUND_MAX, 32u);
+    assert_int_equal(parse(&c, top, sizeof top - 1), 0);
+    assert_int_equal(c.inbound_max, 32u);
+    static const char zero[] = "inbound_max = 0\n";
+    assert_int_equal(parse(&c, zero, sizeof zero - 1), TW_EINVAL);
+    assert_non_null(strstr(err, "t.conf:1: inbound_max: \"0\" is not a number from 1 to 32"));
+    static const char over[] = "log_level = info\ninbound_max = 33\n";
+    assert_int_equal(parse(&c, over, sizeof over - 1), TW_EINVAL);
+    assert_non_null(strstr(err, "t.conf:2: inbound_max: \"33\" is not a number from 1 to 32"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -195,6 +217,7 @@ int main(void)
         cmocka_unit_test(test_load),
         cmocka_unit_test(test_learn),
         cmocka_unit_test(test_neg_parts),
+        cmocka_unit_test(test_inbound_max),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -629,11 +629,28 @@ static void test_error_from_peer(void **st)
     const tw_sess_event *ei = find_ev(&i, TW_SEV_CLOSED);
     assert_non_null(ei);
     assert_true(ei->by_peer);
-    assert_int_equal(ei->code, TW_ECLOSED);
+    /* A refusal by policy keeps its code (the dialer backs off)... */
+    assert_int_equal(ei->code, TW_EREFUSED);
     assert_string_equal(ei->reason, "peer closed: not admitted to this network");
     assert_int_equal(out_len(&i), 0);      /* no ERROR in answer to an ERROR */
     side_free(&i);
     side_free(&r);
+
+    /* ... and so does "full" (TW_EBUSY); any other code is TW_ECLOSED. */
+    static const int sent[] = { TW_EBUSY, TW_ETIMEOUT, TW_EPROTO, TW_ECLOSED };
+    static const int got[] = { TW_EBUSY, TW_ECLOSED, TW_ECLOSED, TW_ECLOSED };
+    for (size_t k = 0; k < sizeof sent / sizeof sent[0]; k++) {
+        established_pair(&i, &r, ODD);
+        assert_int_equal(tw_sess_close(r.s, sent[k], "why"), 0);
+        drain(&r);
+        pump(&r, &i, ONE);
+        ei = find_ev(&i, TW_SEV_CLOSED);
+        assert_non_null(ei);
+        assert_true(ei->by_peer);
+        assert_int_equal(ei->code, got[k]);
+        side_free(&i);
+        side_free(&r);
+    }
 
     /* Closing before the handshake sends nothing. */
     pair(&i, &r, NULL, NULL);

@@ -1,0 +1,42 @@
+#!/bin/sh
+# Many-node benchmark: prints figures, asserts nothing (the exit status says
+# only whether every node converged).
+#
+# NODES (200) twind processes on loopback under churn (tests/tools/swarm.py):
+# one root vouching for every other key, each node told one seed address and
+# learning the others from peer records, outbound_target = OUTBOUND (4),
+# inbound_max = INBOUND (6).  For CHURN_TIME seconds (300), 10 % of the
+# nodes are stopped per MINUTE seconds (60), a third of them with SIGKILL,
+# and started again within DOWN seconds (10), while an entry is published
+# every PUBLISH_EVERY seconds (2) at a random live node.  Prints the time
+# for an entry to reach every live node (median, p99), copies received and
+# bytes per entry per node, connections and dials per node, CPU and VmHWM
+# per node, and whether every node converged after churn.
+#
+#   sh contrib/bench-swarm.sh [BUILD_DIR]      (make bench-swarm)
+B=${1:-${B:-build}}
+export B
+NODES=${NODES:-200}
+SEED=${SEED:-$(od -An -N2 -tu2 /dev/urandom | tr -d ' ')}
+. tests/integration/lib.sh
+SW=$TW_ROOT/sw
+mkdir -p "$SW"
+swarm_cleanup() {
+    [ -f "$SW/pids" ] || return 0
+    for p in $(cat "$SW/pids"); do
+        tw_alive "$p" && grep -q twind "/proc/$p/cmdline" 2>/dev/null && kill -KILL "$p" 2>/dev/null
+    done
+    return 0
+}
+trap 'swarm_cleanup; tw__cleanup' EXIT
+echo "== machine: $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg) =="
+python3 tests/tools/swarm.py --bin "$TW_ROOT/bin" --root "$SW" --nodes "$NODES" --seed "$SEED" \
+    --minute "${MINUTE:-60}" --churn 0.10 --kill9 0.34 --down "${DOWN:-10}" --churn-time "${CHURN_TIME:-300}" \
+    --publish-every "${PUBLISH_EVERY:-2}" --form "${FORM:-300}" --settle "${SETTLE:-300}" \
+    --conf "outbound_target = ${OUTBOUND:-4}" --conf "inbound_max = ${INBOUND:-6}" &
+SP=$!
+tw_track "$SP"
+rc=0
+wait "$SP" || rc=$?
+[ "$rc" = 0 ] && echo "== converged ==" || echo "== NOT converged (swarm.py exit $rc) =="
+exit "$rc"
