@@ -407,14 +407,37 @@ void tw_node_close(tw_node *n)
     sodium_memzero(n->netkey, sizeof n->netkey);
 }
 
-/* Current version of one of our own slots, parsed into a (if present). */
+/* Current version of one of our association's slots, parsed into a (if
+ * present): the newest across its keys (this node's, its other devices',
+ * its former keys'), so that this node signs above it and the slot's
+ * newest version wins everywhere (PROTOCOL.md "Associations and their
+ * keys").  Versions by a key cut off at their time do not count. */
 static int current(tw_node *n, const tw_record_in *r, tw_arena *a, tw_buf *env, tw_entry *e,
                    uint64_t *ts)
 {
-    uint8_t id[TW_ID_LEN];
-    int rc = tw_store_slot(n->store, r->kind, r->kind_len, n->pk, r->slot, r->slot_len, id, ts);
-    if (rc) return rc;
-    if ((rc = tw_store_get(n->store, id, env))) return rc;
+    uint8_t keys[TW_IDENT_KEYS_SHOWN][TW_KEY_LEN], id[TW_ID_LEN], best[TW_ID_LEN];
+    uint64_t bts = 0;
+    bool have = false;
+    size_t k = tw_admit_identity_keys(n, n->pk, keys, TW_IDENT_KEYS_SHOWN);
+    bool mine = false;
+    for (size_t i = 0; i < k; i++) mine |= memcmp(keys[i], n->pk, TW_KEY_LEN) == 0;
+    if (!mine && k < TW_IDENT_KEYS_SHOWN) memcpy(keys[k++], n->pk, TW_KEY_LEN);
+    for (size_t i = 0; i < k; i++) {
+        uint64_t t;
+        int rc = tw_store_slot(n->store, r->kind, r->kind_len, keys[i], r->slot, r->slot_len, id, &t);
+        if (rc == TW_ENOTFOUND) continue;
+        if (rc) return rc;
+        if (memcmp(keys[i], n->pk, TW_KEY_LEN) && tw_admit_check_entry(n, keys[i], t, NULL)) continue;
+        if (!have || tw_entry_cmp_version(t, id, bts, best) > 0) {
+            memcpy(best, id, TW_ID_LEN);
+            bts = t;
+            have = true;
+        }
+    }
+    if (!have) return TW_ENOTFOUND;
+    *ts = bts;
+    int rc;
+    if ((rc = tw_store_get(n->store, best, env))) return rc;
     return tw_entry_parse(env->p, env->len, a, e, NULL);
 }
 
@@ -490,6 +513,13 @@ int tw_node_write(tw_node *n, const tw_record_in *recs, size_t nrec, tw_write_re
          * the clock has gone back. */
         uint64_t ts = now;
         if (have_old && ts <= old_ts) ts = old_ts + 1;
+        /* The one stateful rule of every door: a key its association has
+         * succeeded or revoked writes no more. */
+        const char *cut = NULL;
+        if ((rc = tw_admit_check_entry(n, n->pk, ts, &cut))) {
+            snprintf(err, errlen, "this node's key no longer writes for its association: %s", cut);
+            goto done;
+        }
         tw_val nil = tw_v_nil();
         if ((rc = tw_entry_sign(&envs[i], n->sk, n->netid, r->kind, r->kind_len, r->slot, r->slot_len, ts,
                                 r->body ? r->body : &nil))) {

@@ -179,6 +179,7 @@
 #define TW_TRUST_KEYS_MAX      32768u   /* keys the trust table knows: roots, voucher and vouched keys */
 #define TW_TRUST_VOUCHES_MAX   65536u   /* vouch records kept, revocations included */
 #define TW_TRUST_VOUCHES_PER_AUTHOR_MAX 4096u /* vouch records kept per author */
+#define TW_IDENT_KEYS_SHOWN    64u      /* keys of one association (its first key, successors, devices) whose versions of a slot are compared */
 #define TW_IDENT_RECORDS_MAX   65536u   /* device, succession, recovery, keyplan and vouch records the identity table holds */
 
 /* ---- key backup (twin key export|import; include/twin/keyfile.h) ---- */
