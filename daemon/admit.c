@@ -276,7 +276,10 @@ int tw_admit_describe(const tw_node *n, const uint8_t key[TW_KEY_LEN], char *buf
     return 0;
 }
 
-bool tw_admit_visible_cb(void *node, const uint8_t author[TW_KEY_LEN]) { return tw_node_visible(node, author); }
+bool tw_admit_visible_cb(void *node, const uint8_t author[TW_KEY_LEN], uint64_t ts)
+{
+    return tw_node_visible_at(node, author, ts);
+}
 
 static bool snap_visible(const tw_admit *a, const uint8_t key[TW_KEY_LEN])
 {
@@ -555,10 +558,56 @@ static void filter_cutoffs(tw_node *n, tw_entry *const *ents, int *rcs, const ch
     }
 }
 
+static void filter_inner(tw_node *n, tw_entry *const *ents, int *rcs, const char **whys, size_t cnt);
+
+static int ver_cmp_ent(const void *x, const void *y)
+{
+    const tw_entry *a = *(tw_entry *const *)x, *b = *(tw_entry *const *)y;
+    return tw_entry_cmp_version(a->ts, a->id, b->ts, b->id);
+}
+
+/* A batch that brings device, succession, recovery or keyplan records is
+ * judged under the identity table those records make together with the
+ * store's, as a batch's vouches count for the rest of it: a bundle that
+ * holds a succession and the new key's first entries must not refuse the
+ * latter (a bundle is not fetched again).  The table is provisional; the
+ * settle after the commit rebuilds it from what was stored. */
 void tw_admit_filter(tw_node *n, tw_entry *const *ents, int *rcs, const char **whys, size_t cnt)
 {
     tw_admit *a = n->admit;
     if (!a) return;
+    size_t k = 0;
+    for (size_t i = 0; i < cnt; i++)
+        k += rcs[i] == 0 && tw_ident_kind(ents[i]->kind, ents[i]->kind_len) && !is_vouch(ents[i]);
+    tw_ident *tmp = NULL, *saved = a->id;
+    tw_entry **v = k ? malloc(k * sizeof *v) : NULL;
+    if (v && build_ident(n, &tmp) == 0) {
+        size_t m = 0;
+        for (size_t i = 0; i < cnt; i++)
+            if (rcs[i] == 0 && tw_ident_kind(ents[i]->kind, ents[i]->kind_len) && !is_vouch(ents[i])) v[m++] = ents[i];
+        qsort(v, m, sizeof *v, ver_cmp_ent);
+        for (size_t i = 0; i < m; i++) {
+            uint8_t id[TW_ID_LEN];
+            uint64_t ts;
+            if (tw_store_slot(n->store, v[i]->kind, v[i]->kind_len, v[i]->author, v[i]->slot, v[i]->slot_len, id,
+                              &ts) == 0 && tw_entry_cmp_version(v[i]->ts, v[i]->id, ts, id) <= 0)
+                continue;      /* stale: the store holds a newer one */
+            tw_ident_put(tmp, v[i]);
+        }
+        if (tw_ident_compute(tmp) == 0) {
+            a->id = tmp;
+            a->dirty = true;
+        }
+    }
+    free(v);
+    filter_inner(n, ents, rcs, whys, cnt);
+    a->id = saved;
+    tw_ident_free(tmp);
+}
+
+static void filter_inner(tw_node *n, tw_entry *const *ents, int *rcs, const char **whys, size_t cnt)
+{
+    tw_admit *a = n->admit;
     filter_cutoffs(n, ents, rcs, whys, cnt);
     if (!a->t) return;
     /* The batch's vouches that would be current once stored: the newest

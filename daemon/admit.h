@@ -65,7 +65,7 @@ int  tw_admit_why(const tw_node *n, const uint8_t key[TW_KEY_LEN]);
 /* A key whose connections are refused: revoked by its vouchers or a root. */
 bool tw_admit_refused_peer(const tw_node *n, const uint8_t key[TW_KEY_LEN], const char **why);
 /* tw_node_visible as a store filter (tw_store_author_filter), node as ctx. */
-bool tw_admit_visible_cb(void *node, const uint8_t author[TW_KEY_LEN]);
+bool tw_admit_visible_cb(void *node, const uint8_t author[TW_KEY_LEN], uint64_t ts);
 /* True when some stored records are hidden (their authors lost admission
  * or were never admitted): readers must then check tw_node_visible. */
 bool tw_admit_hiding(const tw_node *n);

@@ -137,6 +137,42 @@ int tw_identity_load(const char *dir, uint8_t sk[TW_SECKEY_LEN], char *err, size
     return 0;
 }
 
+int tw_node_set_identity(tw_node *n, const uint8_t seed[32], char *err, size_t errlen)
+{
+    char path[TW_PATH_MAX + 32], tmp[TW_PATH_MAX + 40], old[TW_PATH_MAX + 64], hex[2 * 32 + 1], buf[512];
+    snprintf(path, sizeof path, "%s/%s", n->cfg.data_dir, TW_IDENTITY_FILE);
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    snprintf(old, sizeof old, "%s.replaced-%llu", path, (unsigned long long)tw_now_ms());
+    tw_hex_encode(hex, seed, 32);
+    int len = snprintf(buf, sizeof buf, "# %s\n%s\n",
+                       "twind node identity: Ed25519 seed (hex). Secret: keep mode 0600, back it up with 'twin key export'.",
+                       hex);
+    sodium_memzero(hex, sizeof hex);
+    int fd = create_private(tmp);
+    if (fd < 0) {
+        sodium_memzero(buf, sizeof buf);
+        ERR(TW_EIO, "cannot create %s: %s", tmp, strerror(errno));
+    }
+    int bad = write(fd, buf, (size_t)len) != len || fsync(fd) != 0;
+    close(fd);
+    sodium_memzero(buf, sizeof buf);
+    /* The old identity is kept beside it (its records stay valid, and a
+     * mistake can be undone by hand), as twin key import --force does. */
+    if (bad || link(path, old) != 0 || rename(tmp, path) != 0) {
+        int er = errno;
+        unlink(tmp);
+        ERR(TW_EIO, "cannot replace %s: %s", path, strerror(er));
+    }
+    crypto_sign_seed_keypair(n->pk, n->sk, seed);
+    tw_keytext_encode(n->keytext, TW_KEYTEXT_PREFIX, n->pk);
+    tw_key_fingerprint(n->fingerprint, n->pk);
+    /* The node key is also the transport key: connections made under the
+     * old one are closed and made again under the new one. */
+    tw_net_drop_all(n, "this node's key changed (key rotation)");
+    tw_info("node", "this node now signs with %s; the previous identity is kept as %s", n->fingerprint, old);
+    return 0;
+}
+
 static int network_load(tw_node *n, char *err, size_t errlen)
 {
     if (n->cfg.have_network_key) {

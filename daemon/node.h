@@ -78,6 +78,12 @@ typedef struct tw_write_result {
 int tw_node_write(tw_node *n, const tw_record_in *recs, size_t nrec, tw_write_result *res,
                   size_t *bad, char *err, size_t errlen);
 
+/* Replaces this node's key (key rotation): identity.key written afresh
+ * (the old one kept as identity.key.replaced-MS), the node signs with the
+ * new key from now on, and every connection is closed to be made again
+ * under it. */
+int tw_node_set_identity(tw_node *n, const uint8_t seed[32], char *err, size_t errlen);
+
 /* ---- admission (daemon/admit.c; proto/PROTOCOL.md "Trust and admission") ---- */
 
 /* Whether records of this author are part of the registry here: always

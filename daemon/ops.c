@@ -1062,7 +1062,7 @@ static int op_status(tw_node *n, const tw_val *args, tw_buf *out, tw_op_err *e)
     char net[2 * 8 + 1];
     int rc;
     tw_buf_init(&kc.b);
-    if ((rc = tw_store_count_kinds_filtered(n->store, tw_admit_is_open(n) ? NULL : tw_admit_visible_cb, n,
+    if ((rc = tw_store_count_kinds_filtered(n->store, tw_admit_is_open(n) && !tw_admit_hiding(n) ? NULL : tw_admit_visible_cb, n,
                                             kinds_fn, &kc))) {
         tw_buf_free(&kc.b);
         FAIL(rc, "cannot read the store: %s", tw_strerror(rc));
@@ -1122,7 +1122,7 @@ static int op_digest(tw_node *n, const tw_val *args, tw_buf *out, tw_op_err *e)
     uint8_t d[32];
     uint64_t count;
     char hex[65];
-    int rc = tw_store_digest_filtered(n->store, tw_admit_is_open(n) ? NULL : tw_admit_visible_cb, n, d, &count);
+    int rc = tw_store_digest_filtered(n->store, tw_admit_is_open(n) && !tw_admit_hiding(n) ? NULL : tw_admit_visible_cb, n, d, &count);
     if (rc) FAIL(rc, "cannot read the store: %s", tw_strerror(rc));
     tw_hex_encode(hex, d, 32);
     if ((rc = tw_mpw_map(out, 2)) || (rc = put_kv_str(out, "digest", hex, 64)) ||
@@ -1562,6 +1562,16 @@ static int op_schema(tw_node *n, const tw_val *args, tw_buf *out, tw_op_err *e)
     return rc;
 }
 
+/* Associations and their keys: daemon/ops_ident.c. */
+static int op_device_add(tw_node *n, const tw_val *args, tw_buf *out, tw_op_err *e) { return tw_ops_device_add(n, args, out, e); }
+static int op_device_join(tw_node *n, const tw_val *args, tw_buf *out, tw_op_err *e) { return tw_ops_device_join(n, args, out, e); }
+static int op_device_accept(tw_node *n, const tw_val *args, tw_buf *out, tw_op_err *e) { return tw_ops_device_accept(n, args, out, e); }
+static int op_device_list(tw_node *n, const tw_val *args, tw_buf *out, tw_op_err *e) { return tw_ops_device_list(n, args, out, e); }
+static int op_device_revoke(tw_node *n, const tw_val *args, tw_buf *out, tw_op_err *e) { return tw_ops_device_revoke(n, args, out, e); }
+static int op_key_plan(tw_node *n, const tw_val *args, tw_buf *out, tw_op_err *e) { return tw_ops_key_plan(n, args, out, e); }
+static int op_key_rotate(tw_node *n, const tw_val *args, tw_buf *out, tw_op_err *e) { return tw_ops_key_rotate(n, args, out, e); }
+static int op_key_recover(tw_node *n, const tw_val *args, tw_buf *out, tw_op_err *e) { return tw_ops_key_recover(n, args, out, e); }
+
 static const struct { const char *name; op_fn fn; } ops[] = {
     { "status", op_status },   { "publish", op_publish }, { "delete", op_delete },
     { "list", op_list },       { "show", op_show },       { "search", op_search },
@@ -1573,6 +1583,10 @@ static const struct { const char *name; op_fn fn; } ops[] = {
     { "key_export", op_key_export },
     { "vouch", op_vouch },     { "revoke", op_revoke },   { "members", op_members },
     { "invite", op_invite },   { "join", op_join },
+    { "device_add", op_device_add }, { "device_join", op_device_join },
+    { "device_accept", op_device_accept }, { "device_list", op_device_list },
+    { "device_revoke", op_device_revoke }, { "key_plan", op_key_plan },
+    { "key_rotate", op_key_rotate }, { "key_recover", op_key_recover },
     { "ui_login", op_ui_login }, { "schema", op_schema },
 };
 

@@ -200,4 +200,12 @@
 #define TW_INVITE_TEXT_MAX      2276u        /* characters of the longest code: "twi_" + base32 of 1420 bytes */
 #define TW_INVITE_INPUT_MAX     16384u       /* bytes of a code as given, whitespace and line breaks included */
 
+/* ---- devices (twin device add|join|accept; daemon/ops_ident.c) ---- */
+#define TW_DEVICE_CODE_PREFIX   "twd_"       /* a device code */
+#define TW_DEVICE_ANSWER_PREFIX "twa_"       /* the new machine's answer to it */
+#define TW_DEVICE_SECRET_LEN    16u          /* bytes of a device code's one-time secret */
+#define TW_DEVICE_CODES_MAX     16u          /* device codes waiting for an answer on one node (kept in memory) */
+#define TW_DEVICE_CODE_BIN_MAX  (1u + 8u + 32u + TW_DEVICE_SECRET_LEN + 2u + TW_INVITE_TEXT_MAX) /* version, expiry, association key, secret, invitation */
+#define TW_DEVICE_CODE_TEXT_MAX (4u + (TW_DEVICE_CODE_BIN_MAX * 8u + 4u) / 5u) /* characters of the longest device code */
+
 #endif
