@@ -854,6 +854,28 @@ static const char *role_name(int role)
     return role == TW_TRUST_ROOT ? "root" : role == TW_TRUST_HUB ? "hub" : "member";
 }
 
+/* "keys": the association's other keys (successors and devices), for
+ * members: [{key, role, label, revoked}]. */
+static int encode_keys(const tw_admit *a, const uint8_t who[TW_KEY_LEN], tw_buf *out)
+{
+    static tw_ident_key ks[TW_IDENT_KEYS_SHOWN];
+    size_t k = a->id ? tw_ident_keys(a->id, who, ks, TW_IDENT_KEYS_SHOWN) : 0;
+    if (k > TW_IDENT_KEYS_SHOWN) k = TW_IDENT_KEYS_SHOWN;
+    int rc;
+    if ((rc = tw_mpw_cstr(out, "keys")) || (rc = tw_mpw_arr(out, (uint32_t)k))) return rc;
+    for (size_t i = 0; i < k; i++) {
+        char kt[TW_KEYTEXT_LEN + 1];
+        tw_keytext_encode(kt, TW_KEYTEXT_PREFIX, ks[i].key);
+        if ((rc = tw_mpw_map(out, 4)) || (rc = tw_mpw_cstr(out, "key")) || (rc = tw_mpw_cstr(out, kt)) ||
+            (rc = tw_mpw_cstr(out, "label")) || (rc = tw_mpw_str(out, ks[i].label, ks[i].label_len)) ||
+            (rc = tw_mpw_cstr(out, "revoked")) || (rc = tw_mpw_bool(out, ks[i].revoked)) ||
+            (rc = tw_mpw_cstr(out, "role")) ||
+            (rc = tw_mpw_cstr(out, ks[i].role == TW_IDENT_DEVICE ? "device" : "successor")))
+            return rc;
+    }
+    return 0;
+}
+
 int tw_admit_encode_members(tw_node *n, tw_buf *out)
 {
     tw_admit *a = n->admit;
@@ -871,8 +893,8 @@ int tw_admit_encode_members(tw_node *n, tw_buf *out)
         if (m.role != TW_TRUST_ROOT) tw_keytext_encode(voucher, TW_KEYTEXT_PREFIX, m.voucher);
         tw_trust_member vm;
         bool vname = m.role != TW_TRUST_ROOT && tw_trust_lookup(a->t, m.voucher, &vm) == 0;
-        if ((rc = tw_mpw_map(out, 7)) || (rc = tw_mpw_cstr(out, "depth")) || (rc = tw_mpw_uint(out, m.depth)) ||
-            (rc = tw_mpw_cstr(out, "key")) || (rc = tw_mpw_cstr(out, key)) ||
+        if ((rc = tw_mpw_map(out, 8)) || (rc = tw_mpw_cstr(out, "depth")) || (rc = tw_mpw_uint(out, m.depth)) ||
+            (rc = tw_mpw_cstr(out, "key")) || (rc = tw_mpw_cstr(out, key)) || (rc = encode_keys(a, m.key, out)) ||
             (rc = tw_mpw_cstr(out, "name")) || (rc = tw_mpw_str(out, m.name ? m.name : "", m.name_len)) ||
             (rc = tw_mpw_cstr(out, "role")) || (rc = tw_mpw_cstr(out, role_name(m.role))) ||
             (rc = tw_mpw_cstr(out, "since")) || (rc = tw_mpw_uint(out, m.since)) ||

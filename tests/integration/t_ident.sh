@@ -286,6 +286,9 @@ for n in hub a2 a3 b; do
     if [ "$g" = 2 ]; then pass "$n's report counts A once after the recovery"; else fail "$n's report counts A once" "got $g"; fi
 done
 tw b --json members >"$F/members2.json"
+jq_ "b's members list A's device and its moved key" "$F/members2.json" \
+    'any(m["key"] == "'"$K_a1"'" and any(k["key"] == "'"$K_a2"'" and k["role"] == "device" and k["revoked"] for k in m["keys"]) and any(k["key"] == "'"$K_a3"'" and k["role"] == "successor" for k in m["keys"]) for m in d["members"])'
+check_out "twin members shows A's devices column" 0 "key moved" tw b members
 jq_ "b's members list A once" "$F/members2.json" \
     'sum(1 for m in d["members"] if m["name"] == "Exampleton Twinning Association") == 1'
 # The thief's entries reach b directly: still refused.
