@@ -478,6 +478,23 @@ static int build_links(cx *c, bool use_rec, const cx *prev)
 
 static int res_cmp(const void *x, const void *y) { return memcmp(x, y, KLEN); }
 
+/* By identity, its own key first, chain keys, devices in use, revoked
+ * devices, then since and key: the order in which keys count against
+ * TW_IDENT_KEYS_SHOWN, and in which views compare them. */
+static int limit_cmp(const void *x, const void *y)
+{
+    const tw_ident_key *a = x, *b = y;
+    int c = memcmp(a->identity, b->identity, KLEN);
+    if (c) return c;
+    bool sa = !memcmp(a->key, a->identity, KLEN), sb = !memcmp(b->key, b->identity, KLEN);
+    if (sa != sb) return sa ? -1 : 1;
+    bool da = a->role == TW_IDENT_DEVICE, db = b->role == TW_IDENT_DEVICE;
+    if (da != db) return da ? 1 : -1;
+    if (a->revoked != b->revoked) return a->revoked ? 1 : -1;
+    if (a->since != b->since) return a->since < b->since ? -1 : 1;
+    return memcmp(a->key, b->key, KLEN);
+}
+
 static int rec_by_slot(const void *x, const void *y)
 {
     const irec *a = x, *b = y;
@@ -637,6 +654,21 @@ int tw_ident_compute(tw_ident *t)
         k->current = true;
         k->label = "";
     }
+    /* At most TW_IDENT_KEYS_SHOWN - 1 devices in use per identity (views
+     * compare that many keys): one beyond, by (since, key), is not
+     * certified.  Revoked devices do not count and are never dropped (they
+     * hold history; a revocation replaces the certifying record, so its
+     * since would move); nor are chain keys. */
+    qsort(res, nres, sizeof *res, limit_cmp);
+    {
+        size_t w = 0, run = 0;
+        for (size_t i = 0; i < nres; i++) {
+            if (i == 0 || memcmp(res[i].identity, res[i - 1].identity, KLEN)) run = 0;
+            if (res[i].role == TW_IDENT_DEVICE && !res[i].revoked && ++run >= TW_IDENT_KEYS_SHOWN) continue;
+            res[w++] = res[i];
+        }
+        nres = w;
+    }
     qsort(res, nres, sizeof *res, res_cmp);
     /* Changes against the previous results. */
     size_t nch = 0;
@@ -720,13 +752,6 @@ void tw_ident_current(const tw_ident *t, const uint8_t key[KLEN], uint8_t out[KL
     memcpy(out, k.identity, KLEN);
 }
 
-static int since_cmp(const void *x, const void *y)
-{
-    const tw_ident_key *a = x, *b = y;
-    if (a->since != b->since) return a->since < b->since ? -1 : 1;
-    return memcmp(a->key, b->key, KLEN);
-}
-
 size_t tw_ident_keys(const tw_ident *t, const uint8_t identity[KLEN], tw_ident_key *out, size_t cap)
 {
     size_t n = 0;
@@ -736,7 +761,7 @@ size_t tw_ident_keys(const tw_ident *t, const uint8_t identity[KLEN], tw_ident_k
         if (n < cap) out[n] = *r;
         n++;
     }
-    if (out && n) qsort(out, n < cap ? n : cap, sizeof *out, since_cmp);
+    if (out && n) qsort(out, n < cap ? n : cap, sizeof *out, limit_cmp);
     return n;
 }
 

@@ -89,8 +89,9 @@ int  tw_ident_check(const tw_ident *t, const uint8_t author[TW_IDENT_KEY_LEN], u
 /* The current key of the identity of key (key's identity followed to its
  * newest valid succession). */
 void tw_ident_current(const tw_ident *t, const uint8_t key[TW_IDENT_KEY_LEN], uint8_t out[TW_IDENT_KEY_LEN]);
-/* The keys of an identity other than the identity key itself (successors
- * and devices, revoked ones included), ordered by since then key. */
+/* The keys of an identity other than the identity key itself: successors,
+ * devices in use, revoked devices, each by since then key (the order views
+ * compare them in).  Returns how many there are; fills at most cap. */
 size_t tw_ident_keys(const tw_ident *t, const uint8_t identity[TW_IDENT_KEY_LEN], tw_ident_key *out, size_t cap);
 /* Why a planned rotation of key is blocked (more than one commitment), or
  * the commitment it must match: 0 none, 1 one (hash in commit), 2 blocked. */

@@ -501,6 +501,32 @@ static void test_replace_and_limit(void **st)
     tw_ident_free(t);
 }
 
+/* TW_IDENT_KEYS_SHOWN: an identity and 63 devices in use; a 64th device is
+ * not certified until one is revoked (views compare that many keys). */
+static void test_keys_limit(void **st)
+{
+    tw_ident *t = net();
+    unsigned last = 100 + TW_IDENT_KEYS_SHOWN - 2;      /* devices 100 .. 162: 63 */
+    for (unsigned d = 100; d <= last; d++) put(t, device(10, d, 1000 + d, false, 0));
+    assert_int_equal(tw_ident_compute(t), 0);
+    assert_int_equal(who(t, last), 10);
+    uint8_t id[32];
+    K(id, 10);
+    assert_int_equal(tw_ident_keys(t, id, NULL, 0), TW_IDENT_KEYS_SHOWN - 1);
+    put(t, device(10, last + 1, 5000, false, 0));       /* the 64th, the latest */
+    assert_int_equal(tw_ident_compute(t), 0);
+    assert_int_equal(who(t, last + 1), last + 1);
+    assert_int_equal(who(t, last), 10);
+    assert_int_equal(tw_ident_keys(t, id, NULL, 0), TW_IDENT_KEYS_SHOWN - 1);
+    /* A revoked device keeps its history and frees its place. */
+    put(t, device(10, 100, 6000, true, 0));
+    assert_int_equal(tw_ident_compute(t), 0);
+    assert_int_equal(who(t, 100), 10);
+    assert_false(ok_at(t, 100, 6000));
+    assert_int_equal(who(t, last + 1), 10);
+    tw_ident_free(t);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -513,6 +539,7 @@ int main(void)
         cmocka_unit_test(test_successor_claimed_once),
         cmocka_unit_test(test_order_independence),
         cmocka_unit_test(test_replace_and_limit),
+        cmocka_unit_test(test_keys_limit),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
