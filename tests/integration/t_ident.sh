@@ -281,6 +281,15 @@ check "b imports it" tw b bundle import "$F/rec.bundle"
 check "b shows a3's version of A's group" name_is b exampleton "Exampleton TA (recovered)"
 check "b keeps the lost key's earlier entry" has b place before-loss
 check_rc "b does not show the lost key's later entry" 1 has b place after-loss
+# The bundle door applies the same rule: entries the lost key signs now,
+# brought by a bundle, are refused with the reason.
+PROPGEN=$(tw_tool propgen) || { fail "propgen is built"; tw_done; }
+NOW=$(python3 -c 'import time; print(int(time.time() * 1000))')
+"$PROPGEN" hostile --seed "$LOSTSEED" --netkey-file "$(tw_dir hub)/network.key" --out "$F/lost.bundle" \
+    --addrs 127.0.0.1:9 --versions 1 --slots 0 --at "$NOW" >/dev/null 2>&1 ||
+    fail "propgen makes a bundle signed by the lost key"
+check_out "b refuses by bundle what the lost key signs now, naming the reason" 1 "key lost" \
+    tw b bundle import "$F/lost.bundle"
 for n in hub a2 a3 b; do
     g=$(groups "$n")
     if [ "$g" = 2 ]; then pass "$n's report counts A once after the recovery"; else fail "$n's report counts A once" "got $g"; fi
