@@ -21,7 +21,7 @@ mkdir -p "$F"
 CONV_S=40
 NODES="hub a1 a2 b"
 
-for n in hub a1 a2 b a3 thief; do eval "P_$n=$(tw_free_port)"; done
+for n in hub a1 a2 b a3 thief x y; do eval "P_$n=$(tw_free_port)"; done
 key_of() { tw "$1" --json status | python3 -c 'import json,sys; print(json.load(sys.stdin)["node"])'; }
 jq_() {
     if [ "$(tw_json "$2" "($3)" 2>"$TW_ERR")" = true ]; then pass "$1"; else
@@ -150,6 +150,8 @@ check_out "a1 revokes the device" 0 "revoked device office laptop" tw a1 device 
 tw_start a2 $(args_of a2off) || fail "a2 starts offline"
 check "a2, offline and unaware, publishes a place" tw a2 publish place after-revoke name_en="Husan" \
     place_kind=village country=PS
+check "a2, unaware, exports a bundle holding it" tw a2 bundle export "$F/a2.bundle"
+check "a1 exports a bundle holding the revocation" tw a1 bundle export "$F/a1.bundle"
 tw_stop a2
 tw_start a2 --config "$CONF" --listen "127.0.0.1:$P_a2" --peer "127.0.0.1:$P_hub" || fail "a2 comes back"
 sleep 3
@@ -167,6 +169,23 @@ check_out "a2 is told it no longer writes" 1 "no longer writes" tw a2 publish pl
 check "a1 is unaffected" tw a1 publish place after-revoke-a1 name_en="Nahalin" place_kind=village country=PS
 every "a1's new entry reaches every node" "$NODES" has place after-revoke-a1
 converge "the four nodes converge after the revocation" $NODES
+# Order of arrival does not matter: x takes the device's late entry first
+# and the revocation after, y the other way round.
+for n in x y; do tw_start "$n" --config "$OFFCONF" || fail "$n starts offline"; done
+tw x bundle import "$F/a2.bundle" >/dev/null 2>&1
+tw x bundle import "$F/a1.bundle" >/dev/null 2>&1
+tw y bundle import "$F/a1.bundle" >/dev/null 2>&1
+check_out "y, knowing the revocation, refuses the late entry from the bundle with the reason" 1 \
+    "key revoked as a device" tw y bundle import "$F/a2.bundle"
+check_rc "x, which stored it first, hides it once the revocation arrives" 1 has x place after-revoke
+check_rc "y does not show it either" 1 has y place after-revoke
+check "x shows the device's earlier entry" has x place before-revoke
+check "y shows the device's earlier entry" has y place before-revoke
+if [ -n "$(tw_digest x)" ] && [ "$(tw_digest x)" = "$(tw_digest y)" ]; then pass "x and y have the same digest"; else
+    fail "x and y have the same digest" "x $(tw_digest x) y $(tw_digest y)"; fi
+tw x --json status >"$F/x-status.json"
+jq_ "x counts the late entry as hidden" "$F/x-status.json" 'd["hidden"] >= 1'
+tw_stop x; tw_stop y
 
 # ------------------------------------------------------------- planned rotation
 
