@@ -925,9 +925,15 @@ int tw_admit_encode_status(tw_node *n, tw_buf *out)
         snprintf(text, sizeof text, "open network (no root keys): every holder of the network key may write");
     else if (tw_trust_lookup(a->t, me, &m) == 0 && m.role == TW_TRUST_ROOT)
         snprintf(text, sizeof text, "admitted: root of the network");
-    else if (admitted)
-        snprintf(text, sizeof text, "admitted as %.*s (%s, depth %u)", (int)m.name_len, m.name ? m.name : "",
+    else if (admitted) {
+        /* A device or successor key says whose it is. */
+        tw_ident_key k;
+        tw_ident_lookup(a->id, n->pk, &k);
+        char what[TW_STR_MAX + 32] = "";
+        if (k.role == TW_IDENT_DEVICE) snprintf(what, sizeof what, "device %.*s of ", (int)k.label_len, k.label);
+        snprintf(text, sizeof text, "admitted as %s%.*s (%s, depth %u)", what, (int)m.name_len, m.name ? m.name : "",
                  role_name(m.role), m.depth);
+    }
     else
         snprintf(text, sizeof text, "not admitted yet (%s): records of this node stay here until a member "
                  "vouches for it", why_text(tw_trust_why(a->t, me)) + strlen("author not admitted: "));

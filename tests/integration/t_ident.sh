@@ -103,6 +103,12 @@ check_out "the same answer is refused a second time (one use)" 1 "no device code
 tw a1 --json device list >"$F/list1.json"
 jq_ "a1 lists a2 as a device of A" "$F/list1.json" \
     'any(k["key"] == "'"$K_a2"'" and k["role"] == "device" and k["label"] == "office laptop" for k in d["keys"])'
+st_says() { tw "$1" status 2>/dev/null | grep -qF "$2"; }
+if tw_wait_for "$CONV_S" st_says a2 "admitted as device office laptop of Exampleton Twinning Association"; then
+    pass "a2's status says whose device it is"
+else
+    fail "a2's status says whose device it is" "$(tw a2 status 2>&1 | grep -i admi)"
+fi
 check_out "a device cannot make device codes" 1 "device of its association" \
     tw a2 device add --label "another" --address "127.0.0.1:$P_a2"
 
