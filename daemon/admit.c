@@ -438,8 +438,7 @@ static void apply_changes(tw_node *n)
     changes c = { .n = n };
     bool gained = false;
     int rc = 0;
-    const uint8_t (*chg)[TW_KEY_LEN];
-    bool ident_changed = a->old_id && tw_ident_changed(a->id, &chg) > 0;
+    bool ident_changed = a->old_id && !tw_ident_same(a->old_id, a->id);
     if (ident_changed) {
         /* Which keys belong to whom, or from when a key is cut off, has
          * changed: every record is looked at (rare: a device added or

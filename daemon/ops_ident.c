@@ -369,6 +369,7 @@ int tw_ops_device_join(tw_node *n, const tw_val *args, tw_buf *out, tw_op_err *e
     if (tl > TW_DEVICE_CODE_TEXT_MAX) FAIL(TW_EINVAL, "not a device code: too long");
     uint8_t blob[TW_DEVICE_CODE_BIN_MAX];
     int bl = tw_base32_decode(blob, sizeof blob, text + 4, tl - 4);
+    sodium_memzero(text, sizeof text);      /* it holds the network key */
     if (bl < (int)(1 + 8 + TW_KEY_LEN + TW_DEVICE_SECRET_LEN + 2)) FAIL(TW_EINVAL, "device code mistyped or incomplete");
     if (blob[0] != DEVICE_VERSION) FAIL(TW_EVERSION, "device code of an unsupported version %u", blob[0]);
     size_t off = 1;

@@ -786,6 +786,18 @@ int tw_ident_commitment(const tw_ident *t, const uint8_t key[KLEN], uint8_t comm
     return commitment(&t->r[i], t->n - i, key, commit);
 }
 
+bool tw_ident_same(const tw_ident *a, const tw_ident *b)
+{
+    if (a->nres != b->nres) return false;
+    for (size_t i = 0; i < a->nres; i++) {
+        const tw_ident_key *x = &a->res[i], *y = &b->res[i];
+        if (memcmp(x->key, y->key, KLEN) || memcmp(x->identity, y->identity, KLEN) || x->cutoff != y->cutoff ||
+            x->role != y->role)
+            return false;
+    }
+    return true;
+}
+
 size_t tw_ident_changed(const tw_ident *t, const uint8_t (**keys)[KLEN])
 {
     *keys = (const uint8_t (*)[KLEN])t->changed;

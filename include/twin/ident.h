@@ -98,6 +98,9 @@ size_t tw_ident_keys(const tw_ident *t, const uint8_t identity[TW_IDENT_KEY_LEN]
 int  tw_ident_commitment(const tw_ident *t, const uint8_t key[TW_IDENT_KEY_LEN], uint8_t commit[32]);
 /* Keys whose identity or cut-off changed in the last compute (sorted). */
 size_t tw_ident_changed(const tw_ident *t, const uint8_t (**keys)[TW_IDENT_KEY_LEN]);
+/* Whether two tables resolve every key alike (identity, role, cut-off):
+ * what decides, in the daemon, whether every record must be looked at. */
+bool tw_ident_same(const tw_ident *a, const tw_ident *b);
 /* Records held. */
 size_t tw_ident_records(const tw_ident *t);
 

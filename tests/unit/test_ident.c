@@ -534,6 +534,29 @@ static void test_keys_limit(void **st)
     tw_ident_free(t);
 }
 
+/* tw_ident_same: tables from the same records in another order agree; a
+ * device more, or a revocation, makes them differ. */
+static void test_same(void **st)
+{
+    npool = 0;
+    const tw_entry *v = vouch(1, 10, false, 5), *d = device(10, 11, 50, false, 0), *r = succession(10, 30, 100);
+    tw_ident *a = mkid(1), *b = mkid(1);
+    put(a, v); put(a, d); put(a, r);
+    put(b, r); put(b, d); put(b, v);
+    assert_int_equal(tw_ident_compute(a), 0);
+    assert_int_equal(tw_ident_compute(b), 0);
+    assert_true(tw_ident_same(a, b));
+    put(b, device(30, 12, 150, false, 0));
+    assert_int_equal(tw_ident_compute(b), 0);
+    assert_false(tw_ident_same(a, b));
+    put(a, device(30, 12, 150, false, 0));
+    put(a, device(30, 11, 160, true, 0));
+    assert_int_equal(tw_ident_compute(a), 0);
+    assert_false(tw_ident_same(a, b));
+    tw_ident_free(a);
+    tw_ident_free(b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -547,6 +570,7 @@ int main(void)
         cmocka_unit_test(test_order_independence),
         cmocka_unit_test(test_replace_and_limit),
         cmocka_unit_test(test_keys_limit),
+        cmocka_unit_test(test_same),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
