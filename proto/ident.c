@@ -53,6 +53,7 @@ struct tw_ident {
     uint64_t seq;
     bool sorted;                 /* r is compacted and sorted */
     tw_ident_key *res;           /* sorted by key */
+    tw_ident_key *byid;          /* the same, by identity in limit_cmp order */
     size_t nres;
     char *labels;                /* label bytes of res */
     uint8_t (*changed)[KLEN];
@@ -106,6 +107,7 @@ void tw_ident_free(tw_ident *t)
     free(t->r);
     free(t->roots);
     free(t->res);
+    free(t->byid);
     free(t->labels);
     free(t->changed);
     free(t);
@@ -684,9 +686,15 @@ int tw_ident_compute(tw_ident *t)
             b++;
         }
     }
+    tw_ident_key *byid = nres ? malloc(nres * sizeof *byid) : NULL;
+    if (nres && !byid) goto out;
+    if (nres) memcpy(byid, res, nres * sizeof *byid);
+    if (nres) qsort(byid, nres, sizeof *byid, limit_cmp);
     free(t->res);
+    free(t->byid);
     free(t->labels);
     free(t->changed);
+    t->byid = byid;
     t->res = res;
     t->nres = nres;
     t->labels = labels;
@@ -754,14 +762,19 @@ void tw_ident_current(const tw_ident *t, const uint8_t key[KLEN], uint8_t out[KL
 
 size_t tw_ident_keys(const tw_ident *t, const uint8_t identity[KLEN], tw_ident_key *out, size_t cap)
 {
-    size_t n = 0;
-    for (size_t i = 0; i < t->nres; i++) {
-        const tw_ident_key *r = &t->res[i];
-        if (memcmp(r->identity, identity, KLEN) || !memcmp(r->key, identity, KLEN)) continue;
-        if (n < cap) out[n] = *r;
+    /* byid is ordered by identity, the identity's own key first, then in
+     * the order views compare keys: one binary search and a run. */
+    size_t lo = 0, hi = t->nres, n = 0;
+    while (lo < hi) {
+        size_t m = (lo + hi) / 2;
+        if (memcmp(t->byid[m].identity, identity, KLEN) < 0) lo = m + 1;
+        else hi = m;
+    }
+    for (size_t i = lo; i < t->nres && !memcmp(t->byid[i].identity, identity, KLEN); i++) {
+        if (!memcmp(t->byid[i].key, identity, KLEN)) continue;
+        if (out && n < cap) out[n] = t->byid[i];
         n++;
     }
-    if (out && n) qsort(out, n < cap ? n : cap, sizeof *out, limit_cmp);
     return n;
 }
 
