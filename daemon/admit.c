@@ -160,7 +160,7 @@ static int build(tw_node *n, tw_ident *id, tw_trust **out)
     tw_arena_init(&l.a, 0);
     rc = tw_store_scan_entries(n->store, "vouch", 5, NULL, 0, load_vouch, &l);
     if (rc == 0) {
-        qsort(l.v, l.n, sizeof *l.v, vl_cmp);
+        if (l.n) qsort(l.v, l.n, sizeof *l.v, vl_cmp);
         for (size_t i = 0; i < l.n && rc == 0; i++) {
             int r = apply_vouch(t, l.v[i].author, &l.v[i].e);
             if (r == TW_ENOMEM) rc = r;

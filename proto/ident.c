@@ -134,7 +134,7 @@ size_t tw_ident_records(const tw_ident *t)
 static void compact(tw_ident *t)
 {
     if (t->sorted) return;
-    qsort(t->r, t->n, sizeof *t->r, rec_cmp);
+    if (t->n) qsort(t->r, t->n, sizeof *t->r, rec_cmp);
     size_t w = 0;
     for (size_t i = 0; i < t->n; i++) {
         bool last = i + 1 == t->n || !same_slot(&t->r[i], &t->r[i + 1]);
@@ -323,7 +323,7 @@ static int link_cmp(const void *x, const void *y) { return memcmp(x, y, KLEN); }
 /* Sort and merge duplicate keys (first occurrence kept). */
 static void sort_links(cx *c)
 {
-    qsort(c->links, c->nlinks, sizeof *c->links, link_cmp);
+    if (c->nlinks) qsort(c->links, c->nlinks, sizeof *c->links, link_cmp);
     size_t w = 0;
     for (size_t i = 0; i < c->nlinks; i++)
         if (!w || memcmp(c->links[w - 1].key, c->links[i].key, KLEN)) c->links[w++] = c->links[i];
@@ -433,7 +433,7 @@ static int build_links(cx *c, bool use_rec, const cx *prev)
         memcpy(e[k].from, c->links[i].key, KLEN);
         e[k++].cutoff = c->links[i].cutoff;
     }
-    qsort(e, ne, sizeof *e, edge_cmp);
+    if (ne) qsort(e, ne, sizeof *e, edge_cmp);
     size_t base = c->nlinks;
     for (size_t i = 0; i < ne; i++) {
         if (i && !memcmp(e[i].next, e[i - 1].next, KLEN)) {
