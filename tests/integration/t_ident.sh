@@ -112,6 +112,15 @@ fi
 check_out "a device cannot make device codes" 1 "device of its association" \
     tw a2 device add --label "another" --address "127.0.0.1:$P_a2"
 
+# Wrong uses, each with its reason.
+check_out "a cut code is refused as mistyped" 1 "mistyped or incomplete" tw a2 device join twd_aaaaaaaa
+check_out "a node key is not a device code" 1 "not a device code" tw a2 device join "$K_b"
+check_out "a cut answer is refused as mistyped" 1 "mistyped or incomplete" tw a1 device accept twa_aaaaaaaa
+check_out "revoking a key that is not a device of A is refused" 1 "not a device of this association" \
+    tw a1 device revoke "$K_b"
+check_out "revoking by something that is not a key is refused" 1 "neither a node key" tw a1 device revoke zzzz
+check_out "a device add without a label is a usage error" 2 "--label" tw a1 device add
+
 # ------------------------------------------------------------- one slot, two nodes
 
 check "a1 publishes A's group" tw a1 publish group exampleton name="Exampleton Twinning Association" \
@@ -202,6 +211,12 @@ check_out "a1 plans the next key (kept in a file)" 0 "committed" \
     tw a1 key plan "$F/next.key" --passphrase-file "$F/pass"
 tw a1 --json device list >"$F/list2.json"
 jq_ "A's next key is committed" "$F/list2.json" 'd["commitment"] == "planned"'
+check_out "a second, different commitment is refused (and its file named for removal)" 1 "cannot be changed" \
+    tw a1 key plan "$F/other.key" --passphrase-file "$F/pass"
+check_out "rotating to a key other than the committed one is refused" 1 "commitment mismatch" \
+    tw a1 key rotate --to "$F/other.key" --passphrase-file "$F/pass"
+check_out "a device cannot plan the association's key" 1 "device of its association" \
+    tw a2 key plan "$F/dev.key" --passphrase-file "$F/pass"
 check_out "rotating without the planned key is refused" 1 "committed to its next key" tw a1 key rotate
 check_out "a1 rotates to the planned key" 0 "signs with from now on" \
     tw a1 key rotate --to "$F/next.key" --passphrase-file "$F/pass"
