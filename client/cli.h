@@ -298,12 +298,17 @@ int tw_cli_list_csv(tw_cli *cli, const tw_list_q *q, unsigned flags, tw_buf *out
  * the key is in a code list, else the key as it is; NUL-terminated. */
 void tw_cli_code_label(const char *table, size_t tl, const char *key, size_t kl, char *out, size_t cap);
 
+/* "YYYY-MM-DD HH:MM" (UTC; also with T, or a date alone) or ms since the
+ * epoch (10 digits or more) into ms: 0 or TW_EINVAL (cmd_device.c). */
+int tw_cli_parse_time_ms(const char *s, uint64_t *out);
+
 /* ---- commands (cmd_*.c), listed by main.c ---- */
 extern const tw_cmd tw_cmd_status, tw_cmd_digest, tw_cmd_stats;
 extern const tw_cmd tw_cmd_publish, tw_cmd_delete, tw_cmd_list, tw_cmd_show, tw_cmd_search;
 extern const tw_cmd tw_cmd_export, tw_cmd_import;
 extern const tw_cmd tw_cmd_peers, tw_cmd_sync;
 extern const tw_cmd tw_cmd_gaps, tw_cmd_report;
+extern const tw_cmd tw_cmd_device;
 extern const tw_cmd tw_cmd_bundle;
 extern const tw_cmd tw_cmd_key;
 extern const tw_cmd tw_cmd_invite, tw_cmd_join;

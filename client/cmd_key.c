@@ -16,6 +16,7 @@
  * no twind can start, or be running, on that directory meanwhile.
  */
 #include <errno.h>
+#include <inttypes.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
@@ -505,16 +506,163 @@ out:
     return exit;
 }
 
+/* -------------------------------------------------------------- succession */
+
+/* twin key plan FILE: a new key pair made here, sealed into FILE under a
+ * passphrase (the key_export format), and only its commitment published:
+ * the next key stays offline until twin key rotate --to FILE. */
+static int key_plan(tw_cli *cli, const char *file, const char *pass_file)
+{
+    struct stat st;
+    pass_buf p;
+    uint8_t salt[TW_KEYFILE_SALT_LEN], key[TW_KEYFILE_KEY_LEN], seed[TW_KEYFILE_SEED_LEN], pk[32], sk[64],
+        nonce[TW_KEYFILE_NONCE_LEN], out[TW_KEYFILE_SIZE];
+    char tmp[TW_CLI_PATH_MAX + 16], kt[TW_KEYTEXT_LEN + 1];
+    tw_arena a;
+    tw_val args, res;
+    int exit = TW_EXIT_ERR, rc;
+    if (lstat(file, &st) == 0) return tw_cli_fail("%s exists; twin key plan never overwrites a file", file);
+    memset(&p, 0, sizeof p);
+    if ((rc = get_pass(pass_file, file, true, &p)) != TW_EXIT_OK) { sodium_memzero(&p, sizeof p); return rc; }
+    tw_arena_init(&a, 0);
+    randombytes_buf(seed, sizeof seed);
+    randombytes_buf(salt, sizeof salt);
+    randombytes_buf(nonce, sizeof nonce);
+    crypto_sign_seed_keypair(pk, sk, seed);
+    sodium_memzero(sk, sizeof sk);
+    rc = tw_keyfile_derive(key, p.s, p.len, salt, TW_KEYFILE_OPSLIMIT, TW_KEYFILE_MEMLIMIT);
+    sodium_memzero(&p, sizeof p);
+    if (rc) { tw_cli_fail("cannot derive the key from the passphrase: %s", tw_strerror(rc)); goto out; }
+    if ((rc = tw_keyfile_seal(out, key, seed, salt, TW_KEYFILE_OPSLIMIT, TW_KEYFILE_MEMLIMIT, nonce))) {
+        tw_cli_fail("cannot seal the key: %s", tw_strerror(rc));
+        goto out;
+    }
+    /* The file first: a commitment to a key nobody kept would block planned
+     * rotation for good. */
+    if (write_temp(file, (const char *)out, sizeof out, tmp, sizeof tmp) != 0 || rename_noreplace(tmp, file) != 0) {
+        tw_cli_fail("cannot write %s: %s", file, strerror(errno));
+        unlink(tmp);
+        goto out;
+    }
+    sync_dir_of(file);
+    tw_keytext_encode(kt, TW_KEYTEXT_PREFIX, pk);
+    tw_kv kv[1] = { { tw_v_cstr("next"), tw_v_cstr(kt) } };
+    if (tw_cli_map(&a, &args, kv, 1) || tw_cli_call(cli, &a, "key_plan", &args, &res, NULL)) {
+        fprintf(stderr, "twin: %s holds a key no commitment names; remove it and try again\n", file);
+        goto out;
+    }
+    if (cli->json) {
+        exit = tw_out_json(&res) == 0 ? TW_EXIT_OK : TW_EXIT_ERR;
+        goto out;
+    }
+    printf("committed this association to its next key %s;\n"
+           "the key is in %s, encrypted under your passphrase.  Keep it away from this\n"
+           "machine (a thief of this node cannot then redirect the association).\n"
+           "To move to it: twin key rotate --to %s\n", kt, file, file);
+    exit = TW_EXIT_OK;
+out:
+    sodium_memzero(seed, sizeof seed);
+    sodium_memzero(key, sizeof key);
+    sodium_memzero(out, sizeof out);
+    tw_arena_free(&a);
+    return exit;
+}
+
+static int key_rotate(tw_cli *cli, const char *file, const char *pass_file)
+{
+    uint8_t buf[KEYFILE_READ_MAX], key[TW_KEYFILE_KEY_LEN];
+    tw_arena a;
+    tw_val args, res;
+    int exit = TW_EXIT_ERR, rc;
+    size_t len = 0;
+    tw_arena_init(&a, 0);
+    tw_kv kv[2] = { { tw_v_cstr("file"), tw_v_nil() }, { tw_v_cstr("key"), tw_v_nil() } };
+    if (file) {
+        struct stat st;
+        tw_keyfile kf;
+        pass_buf p;
+        int fd = open(file, O_RDONLY | O_CLOEXEC);
+        if (fd < 0) { tw_arena_free(&a); return tw_cli_fail("%s: %s", file, strerror(errno)); }
+        if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) { close(fd); tw_arena_free(&a); return tw_cli_fail("%s is not a regular file", file); }
+        for (;;) {
+            ssize_t r = read(fd, buf + len, sizeof buf - len);
+            if (r < 0 && errno == EINTR) continue;
+            if (r <= 0 || (len += (size_t)r) == sizeof buf) break;
+        }
+        close(fd);
+        if ((rc = tw_keyfile_decode(&kf, buf, len))) { tw_arena_free(&a); return tw_cli_fail("%s %s", file, decode_problem(rc)); }
+        memset(&p, 0, sizeof p);
+        if ((rc = get_pass(pass_file, file, false, &p)) != TW_EXIT_OK) { sodium_memzero(&p, sizeof p); tw_arena_free(&a); return rc; }
+        rc = tw_keyfile_derive(key, p.s, p.len, kf.salt, kf.opslimit, kf.memlimit);
+        sodium_memzero(&p, sizeof p);
+        if (rc) { tw_cli_fail("cannot derive the key from the passphrase: %s", tw_strerror(rc)); goto out; }
+        kv[0].v = tw_v_bin(buf, len);
+        kv[1].v = tw_v_bin(key, sizeof key);
+    }
+    if (tw_cli_map(&a, &args, kv, 2) || tw_cli_call(cli, &a, "key_rotate", &args, &res, NULL)) goto out;
+    if (cli->json) {
+        exit = tw_out_json(&res) == 0 ? TW_EXIT_OK : TW_EXIT_ERR;
+        goto out;
+    }
+    size_t pl, kl, nl;
+    const char *prev = tw_rec_str(&res, "previous", &pl), *now = tw_rec_str(&res, "key", &kl),
+               *note = tw_rec_str(&res, "note", &nl);
+    printf("this association moved from %.*s\nto %.*s, which this node signs with from now on.\n"
+           "Everything the old key wrote stays the association's; its later entries are refused.\n",
+           (int)pl, prev, (int)kl, now);
+    if (nl) printf("note: %.*s\n", (int)nl, note);
+    exit = TW_EXIT_OK;
+out:
+    sodium_memzero(key, sizeof key);
+    sodium_memzero(buf, sizeof buf);
+    tw_arena_free(&a);
+    return exit;
+}
+
+static int key_recover(tw_cli *cli, const char *lost, const char *to, const char *from)
+{
+    uint64_t from_ms = 0;
+    if (!to) return tw_cli_usage(&tw_cmd_key, "key recover LOSTKEY needs --to NEWKEY: the association's new key");
+    if (from && tw_cli_parse_time_ms(from, &from_ms))
+        return tw_cli_usage(&tw_cmd_key, "--from: \"%s\" is not a time (\"YYYY-MM-DD HH:MM\" UTC or ms since 1970)", from);
+    tw_arena a;
+    tw_val args, res;
+    tw_arena_init(&a, 0);
+    tw_kv kv[3] = { { tw_v_cstr("key"), tw_v_cstr(lost) }, { tw_v_cstr("next"), tw_v_cstr(to) },
+                    { tw_v_cstr("from_ms"), from ? tw_v_uint(from_ms) : tw_v_nil() } };
+    int exit = TW_EXIT_ERR;
+    if (tw_cli_map(&a, &args, kv, 3) == 0 && tw_cli_call(cli, &a, "key_recover", &args, &res, NULL) == 0) {
+        if (cli->json) {
+            exit = tw_out_json(&res) == 0 ? TW_EXIT_OK : TW_EXIT_ERR;
+        } else {
+            const tw_val *c = tw_v_get(&res, "counts");
+            printf("recovered: entries of %s dated from %" PRIu64 " (ms) on are refused everywhere this record reaches;\n"
+                   "%s is the association's key now%s\n", lost, tw_rec_uint(&res, "from"), to,
+                   c && c->type == TW_BOOL && !c->v.b ? " (NOT counted here: see twin device list on its node)" : "");
+            exit = TW_EXIT_OK;
+        }
+    }
+    tw_arena_free(&a);
+    return exit;
+}
+
 static int cmd_key(tw_cli *cli, int argc, char **argv)
 {
-    const char *pass_file = NULL;
+    const char *pass_file = NULL, *to = NULL, *from = NULL;
     bool force = false;
     const tw_opt opts[] = { { "passphrase-file", 0, &pass_file, NULL }, { "force", 0, NULL, &force },
-                            { NULL, 0, NULL, NULL } };
+                            { "to", 0, &to, NULL }, { "from", 0, &from, NULL }, { NULL, 0, NULL, NULL } };
     int npos;
-    int rc = tw_cli_parse(cli, &tw_cmd_key, argc, argv, opts, 2, 2, &npos);
+    int rc = tw_cli_parse(cli, &tw_cmd_key, argc, argv, opts, 1, 2, &npos);
     if (rc != TW_CLI_CONTINUE) return rc;
     if (sodium_init() < 0) return tw_cli_fail("libsodium failed to initialise");
+    if (strcmp(argv[0], "rotate") == 0) {
+        if (npos != 1) return tw_cli_usage(&tw_cmd_key, "key rotate takes no argument: the planned key is --to FILE");
+        return key_rotate(cli, to, pass_file);
+    }
+    if (npos != 2) return tw_cli_usage(&tw_cmd_key, "expected: key export|import|plan FILE, key rotate, or key recover LOSTKEY --to NEWKEY");
+    if (strcmp(argv[0], "plan") == 0) return key_plan(cli, argv[1], pass_file);
+    if (strcmp(argv[0], "recover") == 0) return key_recover(cli, argv[1], to, from);
     if (strcmp(argv[0], "export") == 0) {
         if (force) return tw_cli_usage(&tw_cmd_key, "--force is for import; export never overwrites a file");
         return key_export(cli, argv[1], pass_file);
@@ -524,8 +672,10 @@ static int cmd_key(tw_cli *cli, int argc, char **argv)
 }
 
 const tw_cmd tw_cmd_key = {
-    "key", "back up the node's identity to a passphrase-protected file, or restore it",
-    "export FILE [--passphrase-file F] | import FILE [--data-dir DIR] [--force] [--passphrase-file F]",
+    "key", "back up or restore the node's identity; plan, rotate or recover an association's key",
+    "export FILE [--passphrase-file F] | import FILE [--data-dir DIR] [--force] [--passphrase-file F]\n"
+    "       | plan FILE [--passphrase-file F] | rotate [--to FILE] [--passphrase-file F]\n"
+    "       | recover LOSTKEY --to NEWKEY [--from TIME]",
     "export asks the running twind for its identity (secret key) and writes it\n"
     "to FILE (mode 0600) encrypted under a passphrase: Argon2id (256 MiB, 3\n"
     "passes, about a second) and XChaCha20-Poly1305.  FILE must not exist.\n\n"
@@ -539,7 +689,23 @@ const tw_cmd tw_cmd_key = {
     "given, else $TWIN_PASSPHRASE if set, else read from the terminal without\n"
     "echo (asked twice on export); never from the command line.  An export\n"
     "passphrase has at least 8 characters.\n\n"
+    "plan FILE makes the association's next key here, writes it to FILE (the\n"
+    "export format) and publishes only a commitment to it (keyplan): keep FILE\n"
+    "away from this machine.  A commitment cannot be changed; once one exists,\n"
+    "only a rotation to that key counts.\n\n"
+    "rotate moves the association to its next key: the planned one with --to\n"
+    "FILE (required when a commitment exists), else a key made here.  The old\n"
+    "key signs the succession; this node signs with the new key from then on\n"
+    "(connections are made again).  Everything the old key wrote stays the\n"
+    "association's; its later entries are refused.\n\n"
+    "recover LOSTKEY --to NEWKEY, on the node of the association that vouched\n"
+    "for LOSTKEY's association (or of a root), moves that association to NEWKEY\n"
+    "(the key of its new node, from twin status there): entries of LOSTKEY\n"
+    "dated from --from (default now) on are refused everywhere; earlier ones\n"
+    "stay.  It outranks any rotation the lost key signs.\n\n"
     "  --passphrase-file F   read the passphrase from F (scripts)\n"
-    "  --force               import over another identity (kept beside it)\n",
+    "  --force               import over another identity (kept beside it)\n"
+    "  --to FILE|NEWKEY      rotate: the planned key's file; recover: the new key\n"
+    "  --from TIME           recover from this time: \"YYYY-MM-DD HH:MM\" (UTC) or ms\n",
     cmd_key,
 };

@@ -90,9 +90,9 @@ static int cmd_members(tw_cli *cli, int argc, char **argv)
         exit = TW_EXIT_OK;
         goto out;
     }
-    static const char *const heads[] = { "KEY", "NAME", "ROLE", "DEPTH", "VOUCHED BY", "SINCE" };
+    static const char *const heads[] = { "KEY", "NAME", "ROLE", "DEPTH", "VOUCHED BY", "SINCE", "DEVICES" };
     tw_table t;
-    if (tw_table_init(&t, 6, heads)) goto out;
+    if (tw_table_init(&t, 7, heads)) goto out;
     tw_table_align(&t, 3, TW_COL_RIGHT | TW_COL_NOCUT);
     if (!full) tw_table_align(&t, 0, TW_COL_NOCUT);
     rc = 0;
@@ -116,6 +116,22 @@ static int cmd_members(tw_cli *cli, int argc, char **argv)
         rc |= tw_table_addz(&t, vb);
         if (since && since->type == TW_UINT && since->v.u) tw_out_time(when, sizeof when, since->v.u);
         rc |= tw_table_addz(&t, when);
+        /* The association's other keys: devices in use, and whether its key
+         * moved (twin device list on its node shows them all). */
+        const tw_val *ks = tw_v_get(m, "keys");
+        unsigned ndev = 0, nsucc = 0;
+        for (uint32_t j = 0; ks && ks->type == TW_ARR && j < ks->len; j++) {
+            size_t l;
+            const char *r = tw_rec_str(&ks->v.arr[j], "role", &l);
+            const tw_val *rv = tw_v_get(&ks->v.arr[j], "revoked");
+            if (rv && rv->type == TW_BOOL && rv->v.b) continue;
+            if (l == 6 && !memcmp(r, "device", 6)) ndev++;
+            else nsucc++;
+        }
+        char dv[64];
+        if (nsucc) snprintf(dv, sizeof dv, "%u (key moved)", ndev);
+        else snprintf(dv, sizeof dv, "%u", ndev);
+        rc |= tw_table_addz(&t, dv);
     }
     if (rc == 0 && tw_table_print(&t, cli) == 0) exit = TW_EXIT_OK;
     tw_table_free(&t);
@@ -150,7 +166,9 @@ const tw_cmd tw_cmd_members = {
     "members", "list the keys admitted to the network",
     "[--full]",
     "Lists the admitted keys: name, role (root, hub, member), depth (vouches from\n"
-    "a root), who vouched for it and since when.  Keys are shortened to their\n"
-    "fingerprint unless --full.\n",
+    "a root), who vouched for it and since when, and its devices (other nodes\n"
+    "writing for the same association; \"key moved\" when its key was succeeded).\n"
+    "An association is listed once, by its first key.  Keys are shortened to\n"
+    "their fingerprint unless --full.\n",
     cmd_members,
 };

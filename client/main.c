@@ -14,7 +14,7 @@ static const tw_cmd *const commands[] = {
     &tw_cmd_status, &tw_cmd_publish, &tw_cmd_delete, &tw_cmd_list, &tw_cmd_show,
     &tw_cmd_search, &tw_cmd_stats, &tw_cmd_gaps, &tw_cmd_report, &tw_cmd_digest, &tw_cmd_export, &tw_cmd_import,
     &tw_cmd_peers, &tw_cmd_sync, &tw_cmd_bundle, &tw_cmd_key, &tw_cmd_invite, &tw_cmd_join,
-    &tw_cmd_vouch, &tw_cmd_revoke, &tw_cmd_members, &tw_cmd_ui,
+    &tw_cmd_vouch, &tw_cmd_revoke, &tw_cmd_members, &tw_cmd_device, &tw_cmd_ui,
 };
 #define NCOMMANDS (sizeof commands / sizeof commands[0])
 

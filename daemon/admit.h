@@ -43,6 +43,21 @@ void tw_admit_filter(tw_node *n, tw_entry *const *ents, int *rcs, const char **w
 void tw_admit_stored(tw_node *n, const tw_entry *e);
 void tw_admit_settle(tw_node *n);
 
+/* ---- associations and their keys (proto/ident.c; PROTOCOL.md "Associations and their keys") ---- */
+/* The association (identity) a key writes for: the key itself unless a
+ * device, succession or recovery record says otherwise. */
+void tw_admit_identity(const tw_node *n, const uint8_t key[TW_KEY_LEN], uint8_t out[TW_KEY_LEN]);
+/* The one stateful rule every door applies (publish, import, peer, bundle):
+ * 0, or TW_EREFUSED with *why when the key is cut off at ts. */
+int  tw_admit_check_entry(const tw_node *n, const uint8_t author[TW_KEY_LEN], uint64_t ts, const char **why);
+/* The keys of key's association, its identity key first; at most cap. */
+size_t tw_admit_identity_keys(const tw_node *n, const uint8_t key[TW_KEY_LEN], uint8_t (*out)[TW_KEY_LEN], size_t cap);
+/* "device LABEL of ASSOC", "former key of ASSOC", or ASSOC's name (its
+ * fingerprint when it has none), for showing a key. */
+int  tw_admit_describe(const tw_node *n, const uint8_t key[TW_KEY_LEN], char *buf, size_t cap);
+/* The identity table in force (never NULL once open). */
+const struct tw_ident *tw_admit_ident(const tw_node *n);
+
 /* True when the network has no root keys: every author is admitted. */
 bool tw_admit_is_open(const tw_node *n);
 /* TW_TRUST_OK, or why key is not admitted (include/twin/trust.h). */
@@ -50,7 +65,7 @@ int  tw_admit_why(const tw_node *n, const uint8_t key[TW_KEY_LEN]);
 /* A key whose connections are refused: revoked by its vouchers or a root. */
 bool tw_admit_refused_peer(const tw_node *n, const uint8_t key[TW_KEY_LEN], const char **why);
 /* tw_node_visible as a store filter (tw_store_author_filter), node as ctx. */
-bool tw_admit_visible_cb(void *node, const uint8_t author[TW_KEY_LEN]);
+bool tw_admit_visible_cb(void *node, const uint8_t author[TW_KEY_LEN], uint64_t ts);
 /* True when some stored records are hidden (their authors lost admission
  * or were never admitted): readers must then check tw_node_visible. */
 bool tw_admit_hiding(const tw_node *n);

@@ -267,7 +267,7 @@ static int export_fn(void *vctx, const uint8_t *key, size_t klen, const tw_entry
 {
     export_ctx *x = vctx;
     if (e->ts < x->since) return 0;
-    if (!tw_node_visible(x->n, e->author)) return 0;     /* hidden records travel nowhere */
+    if (!tw_node_visible_at(x->n, e->author, e->ts)) return 0;     /* hidden records travel nowhere */
     if (x->author_set && memcmp(e->author, x->author, TW_KEY_LEN) != 0) return 0;
     if (x->b->len + 4 + e->env_len + TW_BUNDLE_TRAILER_LEN > TW_BUNDLE_MAX) { x->err = TW_ETOOBIG; return 1; }
     if ((x->err = tw_bundle_add(x->b, e->env, e->env_len))) return 1;

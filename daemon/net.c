@@ -612,7 +612,7 @@ static bool visible_env(tw_node *n, const uint8_t id[TW_ID_LEN], const tw_buf *e
     tw_arena a;
     tw_entry e;
     tw_arena_init(&a, 0);
-    bool ok = tw_entry_parse_known(env->p, env->len, id, &a, &e) == 0 && tw_node_visible(n, e.author);
+    bool ok = tw_entry_parse_known(env->p, env->len, id, &a, &e) == 0 && tw_node_visible_at(n, e.author, e.ts);
     tw_arena_free(&a);
     return ok;
 }
@@ -1522,7 +1522,7 @@ static void on_stored(tw_node *n, void *source, const tw_entry *e, const tw_put 
 {
     tw_net *net = n->net;
     if (!net || net->stopping) return;
-    if (!tw_node_visible(n, e->author)) {
+    if (!tw_node_visible_at(n, e->author, e->ts)) {
         /* This node's own record while it is not admitted: kept here, and
          * offered to peers once a member vouches for it. */
         if (put->replaced) {
@@ -1607,7 +1607,7 @@ static void learn_addrs(tw_net *net, const tw_entry *e)
 {
     tw_node *n = net->node;
     if (e->kind_len != 4 || memcmp(e->kind, "peer", 4) != 0 || memcmp(e->author, n->pk, TW_KEY_LEN) == 0 ||
-        e->slot_len != 4 || memcmp(e->slot, "self", 4) != 0 || !tw_node_visible(n, e->author))
+        e->slot_len != 4 || memcmp(e->slot, "self", 4) != 0 || !tw_node_visible_at(n, e->author, e->ts))
         return;
     const tw_val *as = e->body.type == TW_MAP ? tw_v_get(&e->body, "addresses") : NULL;
     char wanted[TW_PEER_ADDRS_MAX][TW_ADDR_MAX];
@@ -1897,14 +1897,14 @@ static int load_set(void *ctx, const char *kind, size_t kind_len, const uint8_t 
                     bool tombstone)
 {
     tw_net *net = ctx;
-    return tw_node_visible(net->node, author) ? add_pending(net, ts, id) : 0;
+    return tw_node_visible_at(net->node, author, ts) ? add_pending(net, ts, id) : 0;
 }
 
 /* Addresses of other nodes from their peer records. */
 static int load_addrs(void *ctx, const uint8_t *key, size_t klen, const tw_entry *e)
 {
     tw_net *net = ctx;
-    if (tw_node_visible(net->node, e->author)) learn_addrs(net, e);
+    if (tw_node_visible_at(net->node, e->author, e->ts)) learn_addrs(net, e);
     return 0;
 }
 

@@ -137,6 +137,42 @@ int tw_identity_load(const char *dir, uint8_t sk[TW_SECKEY_LEN], char *err, size
     return 0;
 }
 
+int tw_node_set_identity(tw_node *n, const uint8_t seed[32], char *err, size_t errlen)
+{
+    char path[TW_PATH_MAX + 32], tmp[TW_PATH_MAX + 40], old[TW_PATH_MAX + 64], hex[2 * 32 + 1], buf[512];
+    snprintf(path, sizeof path, "%s/%s", n->cfg.data_dir, TW_IDENTITY_FILE);
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    snprintf(old, sizeof old, "%s.replaced-%llu", path, (unsigned long long)tw_now_ms());
+    tw_hex_encode(hex, seed, 32);
+    int len = snprintf(buf, sizeof buf, "# %s\n%s\n",
+                       "twind node identity: Ed25519 seed (hex). Secret: keep mode 0600, back it up with 'twin key export'.",
+                       hex);
+    sodium_memzero(hex, sizeof hex);
+    int fd = create_private(tmp);
+    if (fd < 0) {
+        sodium_memzero(buf, sizeof buf);
+        ERR(TW_EIO, "cannot create %s: %s", tmp, strerror(errno));
+    }
+    int bad = write(fd, buf, (size_t)len) != len || fsync(fd) != 0;
+    close(fd);
+    sodium_memzero(buf, sizeof buf);
+    /* The old identity is kept beside it (its records stay valid, and a
+     * mistake can be undone by hand), as twin key import --force does. */
+    if (bad || link(path, old) != 0 || rename(tmp, path) != 0) {
+        int er = errno;
+        unlink(tmp);
+        ERR(TW_EIO, "cannot replace %s: %s", path, strerror(er));
+    }
+    crypto_sign_seed_keypair(n->pk, n->sk, seed);
+    tw_keytext_encode(n->keytext, TW_KEYTEXT_PREFIX, n->pk);
+    tw_key_fingerprint(n->fingerprint, n->pk);
+    /* The node key is also the transport key: connections made under the
+     * old one are closed and made again under the new one. */
+    tw_net_drop_all(n, "this node's key changed (key rotation)");
+    tw_info("node", "this node now signs with %s; the previous identity is kept as %s", n->fingerprint, old);
+    return 0;
+}
+
 static int network_load(tw_node *n, char *err, size_t errlen)
 {
     if (n->cfg.have_network_key) {
@@ -407,14 +443,37 @@ void tw_node_close(tw_node *n)
     sodium_memzero(n->netkey, sizeof n->netkey);
 }
 
-/* Current version of one of our own slots, parsed into a (if present). */
+/* Current version of one of our association's slots, parsed into a (if
+ * present): the newest across its keys (this node's, its other devices',
+ * its former keys'), so that this node signs above it and the slot's
+ * newest version wins everywhere (PROTOCOL.md "Associations and their
+ * keys").  Versions by a key cut off at their time do not count. */
 static int current(tw_node *n, const tw_record_in *r, tw_arena *a, tw_buf *env, tw_entry *e,
                    uint64_t *ts)
 {
-    uint8_t id[TW_ID_LEN];
-    int rc = tw_store_slot(n->store, r->kind, r->kind_len, n->pk, r->slot, r->slot_len, id, ts);
-    if (rc) return rc;
-    if ((rc = tw_store_get(n->store, id, env))) return rc;
+    uint8_t keys[TW_IDENT_KEYS_SHOWN][TW_KEY_LEN], id[TW_ID_LEN], best[TW_ID_LEN];
+    uint64_t bts = 0;
+    bool have = false;
+    size_t k = tw_admit_identity_keys(n, n->pk, keys, TW_IDENT_KEYS_SHOWN);
+    bool mine = false;
+    for (size_t i = 0; i < k; i++) mine |= memcmp(keys[i], n->pk, TW_KEY_LEN) == 0;
+    if (!mine && k < TW_IDENT_KEYS_SHOWN) memcpy(keys[k++], n->pk, TW_KEY_LEN);
+    for (size_t i = 0; i < k; i++) {
+        uint64_t t;
+        int rc = tw_store_slot(n->store, r->kind, r->kind_len, keys[i], r->slot, r->slot_len, id, &t);
+        if (rc == TW_ENOTFOUND) continue;
+        if (rc) return rc;
+        if (memcmp(keys[i], n->pk, TW_KEY_LEN) && tw_admit_check_entry(n, keys[i], t, NULL)) continue;
+        if (!have || tw_entry_cmp_version(t, id, bts, best) > 0) {
+            memcpy(best, id, TW_ID_LEN);
+            bts = t;
+            have = true;
+        }
+    }
+    if (!have) return TW_ENOTFOUND;
+    *ts = bts;
+    int rc;
+    if ((rc = tw_store_get(n->store, best, env))) return rc;
     return tw_entry_parse(env->p, env->len, a, e, NULL);
 }
 
@@ -490,6 +549,13 @@ int tw_node_write(tw_node *n, const tw_record_in *recs, size_t nrec, tw_write_re
          * the clock has gone back. */
         uint64_t ts = now;
         if (have_old && ts <= old_ts) ts = old_ts + 1;
+        /* The one stateful rule of every door: a key its association has
+         * succeeded or revoked writes no more. */
+        const char *cut = NULL;
+        if ((rc = tw_admit_check_entry(n, n->pk, ts, &cut))) {
+            snprintf(err, errlen, "this node's key no longer writes for its association: %s", cut);
+            goto done;
+        }
         tw_val nil = tw_v_nil();
         if ((rc = tw_entry_sign(&envs[i], n->sk, n->netid, r->kind, r->kind_len, r->slot, r->slot_len, ts,
                                 r->body ? r->body : &nil))) {

@@ -78,11 +78,23 @@ typedef struct tw_write_result {
 int tw_node_write(tw_node *n, const tw_record_in *recs, size_t nrec, tw_write_result *res,
                   size_t *bad, char *err, size_t errlen);
 
+/* Replaces this node's key (key rotation): identity.key written afresh
+ * (the old one kept as identity.key.replaced-MS), the node signs with the
+ * new key from now on, and every connection is closed to be made again
+ * under it. */
+int tw_node_set_identity(tw_node *n, const uint8_t seed[32], char *err, size_t errlen);
+
 /* ---- admission (daemon/admit.c; proto/PROTOCOL.md "Trust and admission") ---- */
 
 /* Whether records of this author are part of the registry here: always
  * true on an open network (no root keys), else whether it is admitted. */
 bool tw_node_visible(const tw_node *n, const uint8_t author[TW_KEY_LEN]);
+/* An entry by author dated ts: its association visible and its key not cut
+ * off at ts (replication, serving, bundles). */
+bool tw_node_visible_at(const tw_node *n, const uint8_t author[TW_KEY_LEN], uint64_t ts);
+/* An entry as the views see it: visible at its time and the newest version
+ * of its (association, kind, slot) across the association's keys. */
+bool tw_node_shown(tw_node *n, const tw_entry *e);
 /* The root keys in force (config `root` lines, else the data directory's
  * network.roots file); *roots valid until the next join. */
 size_t tw_node_roots(const tw_node *n, const uint8_t (**roots)[TW_KEY_LEN]);

@@ -109,7 +109,20 @@ static int encode_record(tw_node *n, tw_buf *b, const tw_entry *en, bool full, a
     }
     tw_hex_encode(id, en->id, TW_ID_LEN);
     /* extra: pairs the caller appends after these (search's rank, score, match). */
-    if ((rc = tw_mpw_map(b, (full ? 10u : 8u) + m->has_confirmed + (m->superseded_by != NULL) + names_count(nm) + extra)) ||
+    /* A record signed by a device or a successor key of an association
+     * says so: "association" (its identity key) and "signed_by" (what the
+     * key is to it).  "mine": this node's association wrote it. */
+    uint8_t who[TW_KEY_LEN], me[TW_KEY_LEN];
+    tw_admit_identity(n, en->author, who);
+    tw_admit_identity(n, n->pk, me);
+    bool other_key = memcmp(who, en->author, TW_KEY_LEN) != 0;
+    char assoc[TW_KEYTEXT_LEN + 1], signer[TW_STR_MAX + 96];
+    if (other_key) {
+        tw_keytext_encode(assoc, TW_KEYTEXT_PREFIX, who);
+        tw_admit_describe(n, en->author, signer, sizeof signer);
+    }
+    if ((rc = tw_mpw_map(b, (full ? 10u : 8u) + m->has_confirmed + (m->superseded_by != NULL) + names_count(nm) + extra +
+                                2u * other_key)) ||
         (rc = put_kv_str(b, "kind", en->kind, en->kind_len)) ||
         (rc = put_kv_str(b, "slot", en->slot, en->slot_len)) ||
         (rc = put_kv_str(b, "author", kt, strlen(kt))) ||
@@ -117,7 +130,10 @@ static int encode_record(tw_node *n, tw_buf *b, const tw_entry *en, bool full, a
         (rc = tw_mpw_cstr(b, "ts")) || (rc = tw_mpw_uint(b, en->ts)) ||
         (rc = put_kv_str(b, "id", id, strlen(id))) ||
         (rc = tw_mpw_cstr(b, "body")) || (rc = tw_mp_encode(b, &en->body)) ||
-        (rc = tw_mpw_cstr(b, "mine")) || (rc = tw_mpw_bool(b, memcmp(en->author, n->pk, TW_KEY_LEN) == 0)))
+        (rc = tw_mpw_cstr(b, "mine")) || (rc = tw_mpw_bool(b, memcmp(who, me, TW_KEY_LEN) == 0)))
+        return rc;
+    if (other_key && ((rc = put_kv_str(b, "association", assoc, strlen(assoc))) ||
+                      (rc = put_kv_str(b, "signed_by", signer, strlen(signer)))))
         return rc;
     if (full) {
         if ((rc = tw_mpw_cstr(b, "envelope")) || (rc = tw_mpw_bin(b, en->env, en->env_len)) ||
@@ -333,7 +349,25 @@ static int ref_record(tw_node *n, const uint8_t author[TW_KEY_LEN], const char *
     size_t sl;
     uint64_t ts;
     if (!ref_split(author, ref, len, key, &slot, &sl) || !tw_node_visible(n, key)) return TW_ENOTFOUND;
-    int rc = tw_store_slot(n->store, kind, strlen(kind), key, slot, sl, id, &ts);
+    /* KEY/SLOT with any key of an association names the association's
+     * slot: its newest version across the association's keys. */
+    uint8_t keys[TW_IDENT_KEYS_SHOWN][TW_KEY_LEN];
+    size_t nk = tw_admit_identity_keys(n, key, keys, TW_IDENT_KEYS_SHOWN);
+    bool have = false;
+    int rc = TW_ENOTFOUND;
+    for (size_t i = 0; i < nk; i++) {
+        uint8_t kid[TW_ID_LEN];
+        uint64_t kts;
+        int r = tw_store_slot(n->store, kind, strlen(kind), keys[i], slot, sl, kid, &kts);
+        if (r == TW_ENOTFOUND || (r == 0 && !tw_node_visible_at(n, keys[i], kts))) continue;
+        if (r) return r;
+        if (!have || tw_entry_cmp_version(kts, kid, ts, id) > 0) {
+            memcpy(id, kid, TW_ID_LEN);
+            ts = kts;
+            have = true;
+        }
+    }
+    if (have) rc = 0;
     if (rc) return rc;
     tw_buf_reset(env);
     if ((rc = tw_store_get(n->store, id, env))) return rc;
@@ -424,9 +458,15 @@ static int list_fn(void *vctx, const uint8_t *key, size_t klen, const uint8_t id
         return 0;
     }
     /* Records of authors who are not admitted are not part of the registry. */
-    bool ok = tw_node_visible(c->n, en.author);
+    bool ok = tw_node_shown(c->n, &en);
     if (en.body.type == TW_NIL && !c->tombstones) ok = false;
-    if (ok && c->author_set && memcmp(en.author, c->author, TW_KEY_LEN) != 0) ok = false;
+    if (ok && c->author_set) {
+        /* Any key of an association lists the association's records. */
+        uint8_t a1[TW_KEY_LEN], a2[TW_KEY_LEN];
+        tw_admit_identity(c->n, en.author, a1);
+        tw_admit_identity(c->n, c->author, a2);
+        ok = memcmp(a1, a2, TW_KEY_LEN) == 0;
+    }
     if (ok && c->slot && (en.slot_len != c->slot_len || memcmp(en.slot, c->slot, c->slot_len) != 0)) ok = false;
     if (ok && c->where) {
         for (uint32_t i = 0; i < c->where->len && ok; i++) {
@@ -655,7 +695,7 @@ static int search_match(void *vctx, const uint8_t *key, size_t klen, const tw_en
 {
     search_ctx *s = vctx;
     uint32_t score;
-    if (en->body.type != TW_MAP || !tw_node_visible(s->n, en->author)) return 0;
+    if (en->body.type != TW_MAP || !tw_node_shown(s->n, en)) return 0;
     /* Suggestions are gathered while nothing has matched, in the same scan:
      * a query that finds nothing costs one scan, not two. */
     if ((s->err = tw_search_score(s->q, &en->body, en->kind, en->kind_len, en->slot, en->slot_len, s->total == 0,
@@ -1033,7 +1073,7 @@ static int op_status(tw_node *n, const tw_val *args, tw_buf *out, tw_op_err *e)
     char net[2 * 8 + 1];
     int rc;
     tw_buf_init(&kc.b);
-    if ((rc = tw_store_count_kinds_filtered(n->store, tw_admit_is_open(n) ? NULL : tw_admit_visible_cb, n,
+    if ((rc = tw_store_count_kinds_filtered(n->store, tw_admit_is_open(n) && !tw_admit_hiding(n) ? NULL : tw_admit_visible_cb, n,
                                             kinds_fn, &kc))) {
         tw_buf_free(&kc.b);
         FAIL(rc, "cannot read the store: %s", tw_strerror(rc));
@@ -1093,7 +1133,7 @@ static int op_digest(tw_node *n, const tw_val *args, tw_buf *out, tw_op_err *e)
     uint8_t d[32];
     uint64_t count;
     char hex[65];
-    int rc = tw_store_digest_filtered(n->store, tw_admit_is_open(n) ? NULL : tw_admit_visible_cb, n, d, &count);
+    int rc = tw_store_digest_filtered(n->store, tw_admit_is_open(n) && !tw_admit_hiding(n) ? NULL : tw_admit_visible_cb, n, d, &count);
     if (rc) FAIL(rc, "cannot read the store: %s", tw_strerror(rc));
     tw_hex_encode(hex, d, 32);
     if ((rc = tw_mpw_map(out, 2)) || (rc = put_kv_str(out, "digest", hex, 64)) ||
@@ -1123,9 +1163,16 @@ typedef struct report_ctx { tw_node *n; tw_report *r; int err; } report_ctx;
 static int report_fn(void *vctx, const uint8_t *key, size_t klen, const tw_entry *en)
 {
     report_ctx *c = vctx;
-    if (!tw_node_visible(c->n, en->author)) return 0;
+    if (!tw_node_shown(c->n, en)) return 0;
     c->err = tw_report_add(c->r, en);
     return c->err ? 1 : 0;
+}
+
+static void report_identity(void *node, const uint8_t key[32], uint8_t out[32])
+{
+    uint8_t tmp[TW_KEY_LEN];
+    tw_admit_identity(node, key, tmp);      /* key and out may be one buffer */
+    memcpy(out, tmp, TW_KEY_LEN);
 }
 
 static int report_scan(tw_node *n, const tw_val *args, tw_report **rep, tw_op_err *e)
@@ -1135,7 +1182,8 @@ static int report_scan(tw_node *n, const tw_val *args, tw_report **rep, tw_op_er
     if ((rc = arg_uint(args, "dormant_months", TW_REPORT_DORMANT_MONTHS_DEFAULT, TW_REPORT_DORMANT_MONTHS_MAX, &months, e)) ||
         (rc = arg_uint(args, "at_ms", 0, UINT64_MAX, &at, e)))
         return rc;
-    tw_report_opts o = { .now_ms = at ? at : tw_now_ms(), .dormant_months = (uint32_t)months };
+    tw_report_opts o = { .now_ms = at ? at : tw_now_ms(), .dormant_months = (uint32_t)months,
+                         .identity = report_identity, .identity_ctx = n };
     uint64_t sg = tw_store_generation(n->store), ag = tw_admit_generation(n);
     if (report_cache.r && report_cache.n == n && report_cache.store_gen == sg && report_cache.admit_gen == ag) {
         tw_report_set_opts(report_cache.r, &o);
@@ -1542,6 +1590,16 @@ static int op_schema(tw_node *n, const tw_val *args, tw_buf *out, tw_op_err *e)
     return rc;
 }
 
+/* Associations and their keys: daemon/ops_ident.c. */
+static int op_device_add(tw_node *n, const tw_val *args, tw_buf *out, tw_op_err *e) { return tw_ops_device_add(n, args, out, e); }
+static int op_device_join(tw_node *n, const tw_val *args, tw_buf *out, tw_op_err *e) { return tw_ops_device_join(n, args, out, e); }
+static int op_device_accept(tw_node *n, const tw_val *args, tw_buf *out, tw_op_err *e) { return tw_ops_device_accept(n, args, out, e); }
+static int op_device_list(tw_node *n, const tw_val *args, tw_buf *out, tw_op_err *e) { return tw_ops_device_list(n, args, out, e); }
+static int op_device_revoke(tw_node *n, const tw_val *args, tw_buf *out, tw_op_err *e) { return tw_ops_device_revoke(n, args, out, e); }
+static int op_key_plan(tw_node *n, const tw_val *args, tw_buf *out, tw_op_err *e) { return tw_ops_key_plan(n, args, out, e); }
+static int op_key_rotate(tw_node *n, const tw_val *args, tw_buf *out, tw_op_err *e) { return tw_ops_key_rotate(n, args, out, e); }
+static int op_key_recover(tw_node *n, const tw_val *args, tw_buf *out, tw_op_err *e) { return tw_ops_key_recover(n, args, out, e); }
+
 static const struct { const char *name; op_fn fn; } ops[] = {
     { "status", op_status },   { "publish", op_publish }, { "delete", op_delete },
     { "list", op_list },       { "show", op_show },       { "search", op_search },
@@ -1553,6 +1611,10 @@ static const struct { const char *name; op_fn fn; } ops[] = {
     { "key_export", op_key_export },
     { "vouch", op_vouch },     { "revoke", op_revoke },   { "members", op_members },
     { "invite", op_invite },   { "join", op_join },
+    { "device_add", op_device_add }, { "device_join", op_device_join },
+    { "device_accept", op_device_accept }, { "device_list", op_device_list },
+    { "device_revoke", op_device_revoke }, { "key_plan", op_key_plan },
+    { "key_rotate", op_key_rotate }, { "key_recover", op_key_recover },
     { "ui_login", op_ui_login }, { "schema", op_schema },
 };
 

@@ -32,6 +32,16 @@ int tw_ops_dispatch(tw_node *n, const char *op, size_t oplen, const tw_val *args
 int tw_ops_invite(tw_node *n, const tw_val *args, tw_buf *out, tw_op_err *e);
 int tw_ops_join(tw_node *n, const tw_val *args, tw_buf *out, tw_op_err *e);
 
+/* Associations and their keys (daemon/ops_ident.c), dispatched by ops.c. */
+int tw_ops_device_add(tw_node *n, const tw_val *args, tw_buf *out, tw_op_err *e);
+int tw_ops_device_join(tw_node *n, const tw_val *args, tw_buf *out, tw_op_err *e);
+int tw_ops_device_accept(tw_node *n, const tw_val *args, tw_buf *out, tw_op_err *e);
+int tw_ops_device_list(tw_node *n, const tw_val *args, tw_buf *out, tw_op_err *e);
+int tw_ops_device_revoke(tw_node *n, const tw_val *args, tw_buf *out, tw_op_err *e);
+int tw_ops_key_plan(tw_node *n, const tw_val *args, tw_buf *out, tw_op_err *e);
+int tw_ops_key_rotate(tw_node *n, const tw_val *args, tw_buf *out, tw_op_err *e);
+int tw_ops_key_recover(tw_node *n, const tw_val *args, tw_buf *out, tw_op_err *e);
+
 /* Frees what the ops keep between requests (at exit). */
 void tw_ops_free_cache(void);
 

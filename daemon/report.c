@@ -275,9 +275,13 @@ void tw_report_free(tw_report *r)
     free(r);
 }
 
-static int author_index(tw_report *r, const uint8_t key[TW_KEY_LEN], uint32_t *idx)
+static int author_index(tw_report *r, const uint8_t keyin[TW_KEY_LEN], uint32_t *idx)
 {
     int rc;
+    uint8_t key[TW_KEY_LEN];
+    /* Identity, not key: the keys of one association are one author. */
+    if (r->o.identity) r->o.identity(r->o.identity_ctx, keyin, key);
+    else memcpy(key, keyin, TW_KEY_LEN);
     if ((rc = hm_put(&r->hauthor, &r->a, key, TW_KEY_LEN, (uint32_t)r->authors.n, idx))) return rc;
     if (*idx == r->authors.n) {
         if ((rc = VPUSH(r->authors))) return rc;
@@ -641,6 +645,7 @@ static int64_t resolve(tw_report *r, const hmap *m, uint32_t link_author, const 
     if (slash) {
         uint8_t key[TW_KEY_LEN];
         if (tw_keytext_decode(key, TW_KEYTEXT_PREFIX, ref, (size_t)(slash - ref))) return -1;
+        if (r->o.identity) r->o.identity(r->o.identity_ctx, key, key);
         int64_t a = hm_get(&r->hauthor, key, TW_KEY_LEN);
         if (a < 0) return -1;
         author = (uint32_t)a;

@@ -33,6 +33,11 @@ typedef struct tw_report_opts {
     uint64_t now_ms;            /* the report's time: links not updated since
                                    now - dormant_months months are dormant */
     uint32_t dormant_months;
+    /* The association a key writes for (PROTOCOL.md "Associations and
+     * their keys"): every author, own_key, committee and KEY/SLOT key is
+     * counted as its association; NULL: each key is its own. */
+    void (*identity)(void *ctx, const uint8_t key[32], uint8_t out[32]);
+    void *identity_ctx;
 } tw_report_opts;
 
 int  tw_report_new(tw_report **out, const tw_report_opts *o);

@@ -856,7 +856,7 @@ static int count_slot(void *vctx, const char *kind, size_t kind_len, const uint8
         c->kind[kind_len] = 0;
         c->live = c->dead = 0;
     }
-    if (c->f && !c->f(c->fctx, author)) return 0;
+    if (c->f && !c->f(c->fctx, author, ts)) return 0;
     if (tombstone) c->dead++;
     else c->live++;
     return 0;
@@ -888,7 +888,7 @@ static int collect_id(void *vctx, const char *kind, size_t kind_len, const uint8
                       bool tombstone)
 {
     ids_ctx *c = vctx;
-    if (!c->f(c->fctx, author)) return 0;
+    if (!c->f(c->fctx, author, ts)) return 0;
     uint8_t *p = tw_vec_room(c->ids, &c->cap, c->n, TW_ID_LEN, 1024);
     if (!p) return TW_ENOMEM;
     c->ids = p;

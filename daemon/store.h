@@ -93,8 +93,9 @@ int tw_store_scan(tw_store *s, const char *kind, size_t kind_len,
 typedef int (*tw_store_entry_fn)(void *ctx, const uint8_t *key, size_t klen, const tw_entry *e);
 int tw_store_scan_entries(tw_store *s, const char *kind, size_t kind_len,
                           const uint8_t *after, size_t after_len, tw_store_entry_fn fn, void *ctx);
-/* Whether records of an author count (admission); NULL: every author. */
-typedef bool (*tw_store_author_filter)(void *fctx, const uint8_t author[TW_KEY_LEN]);
+/* Whether an author's record of time ts counts (admission, and its key's
+ * cut-off: PROTOCOL.md "Associations and their keys"); NULL: every one. */
+typedef bool (*tw_store_author_filter)(void *fctx, const uint8_t author[TW_KEY_LEN], uint64_t ts);
 /* BLAKE2b-256 over every entry id in id order, and the count; with a
  * filter, over the entries of the authors it accepts only. */
 int tw_store_digest(tw_store *s, uint8_t out[32], uint64_t *count);

@@ -169,6 +169,27 @@ static const tw_field vouch_fields[] = {
     { "revoked", TW_FT_BOOL, false, NULL, "true withdraws the admission" },
 };
 
+static const tw_field device_fields[] = {
+    { "key", TW_FT_KEY, true, NULL, "the device's node key; equals the slot key" },
+    { "label", TW_FT_STR, true, NULL, "which machine, e.g. office laptop (no personal names)" },
+    { "revoked", TW_FT_BOOL, false, NULL, "true: the device no longer writes for the association" },
+    { "from", TW_FT_UINT, false, NULL, "with revoked: its entries dated from this ms on are refused" },
+};
+
+static const tw_field succession_fields[] = {
+    { "next", TW_FT_KEY, true, NULL, "the association's next key; equals the slot key" },
+};
+
+static const tw_field recovery_fields[] = {
+    { "key", TW_FT_KEY, true, NULL, "the lost key; equals the slot key" },
+    { "next", TW_FT_KEY, true, NULL, "the association's new key" },
+    { "from", TW_FT_UINT, true, NULL, "entries of the lost key dated from this ms on are refused" },
+};
+
+static const tw_field keyplan_fields[] = {
+    { "commit", TW_FT_STR, true, NULL, "BLAKE2b-256 of the next key, 64 hex digits; equals the slot key" },
+};
+
 static const tw_field peer_fields[] = {
     { "addresses", TW_FT_STRLIST, true, NULL, "1 to 8 HOST:PORT addresses to dial" },
 };
@@ -179,6 +200,10 @@ static const tw_kind_schema kinds[] = {
     { "link", link_fields, COUNT(link_fields), "one side's statement of a link" },
     { "vouch", vouch_fields, COUNT(vouch_fields), "admission (or revocation) of a key" },
     { "peer", peer_fields, COUNT(peer_fields), "addresses at which this node accepts connections" },
+    { "device", device_fields, COUNT(device_fields), "a node key that writes for the association (or its revocation)" },
+    { "succession", succession_fields, COUNT(succession_fields), "the association moves to its next key (signed by the old one)" },
+    { "recovery", recovery_fields, COUNT(recovery_fields), "a voucher or root moves an association from a lost key to a new one" },
+    { "keyplan", keyplan_fields, COUNT(keyplan_fields), "commitment to the association's next key (pre-rotation)" },
 };
 
 const tw_kind_schema *tw_schema_kinds(size_t *n) { *n = COUNT(kinds); return kinds; }
@@ -437,6 +462,15 @@ static const char *key_problem(const char *s, size_t n)
             return "is not a key (base32 is a-z and 2-7)";
     if (tw_keytext_decode(key, TW_KEYTEXT_PREFIX, s, n) != 0)
         return "is not a key (checksum fails: mistyped?)";
+    return NULL;
+}
+
+/* 64 lowercase hex digits: a BLAKE2b-256 hash (keyplan). */
+static const char *hex32_problem(const char *s, size_t n)
+{
+    if (n != 64) return "is not 64 hex digits (BLAKE2b-256 of the next key)";
+    for (size_t i = 0; i < n; i++)
+        if (!is_digit(s[i]) && !(s[i] >= 'a' && s[i] <= 'f')) return "is not 64 lowercase hex digits";
     return NULL;
 }
 
@@ -801,6 +835,14 @@ int tw_schema_check_slot(const char *kind, size_t kind_len, const char *slot,
         return fail(&c, k->kind, ": slot key %s must be \"self\"", q);
     if (!strcmp(k->kind, "vouch") && (why = key_problem(slot, slot_len)))
         return fail(&c, k->kind, ": slot key %s must be the vouched key: %s", q, why);
+    if (!strcmp(k->kind, "device") && (why = key_problem(slot, slot_len)))
+        return fail(&c, k->kind, ": slot key %s must be the device's key: %s", q, why);
+    if (!strcmp(k->kind, "succession") && (why = key_problem(slot, slot_len)))
+        return fail(&c, k->kind, ": slot key %s must be the next key: %s", q, why);
+    if (!strcmp(k->kind, "recovery") && (why = key_problem(slot, slot_len)))
+        return fail(&c, k->kind, ": slot key %s must be the lost key: %s", q, why);
+    if (!strcmp(k->kind, "keyplan") && (why = hex32_problem(slot, slot_len)))
+        return fail(&c, k->kind, ": slot key %s must be the commitment: %s", q, why);
     return 0;
 }
 
@@ -833,12 +875,46 @@ int tw_schema_check_record(const char *kind, size_t kind_len, const char *slot, 
         return TW_ESCHEMA;
     }
     if ((rc = tw_schema_check_slot(kind, kind_len, slot, slot_len, err, errlen))) return TW_ESCHEMA;
+    bool ident = !strcmp(k->kind, "device") || !strcmp(k->kind, "succession") || !strcmp(k->kind, "recovery") ||
+                 !strcmp(k->kind, "keyplan");
+    if ((!body || body->type == TW_NIL) && ident) {
+        /* These records say who writes for an association; deleting one
+         * would let a newer tombstone erase what an older record settled
+         * (PROTOCOL.md "Associations and their keys").  A device is
+         * revoked, a key succeeded, never deleted. */
+        if (err && errlen)
+            snprintf(err, errlen, "%s: cannot be deleted (%s)", k->kind,
+                     !strcmp(k->kind, "device") ? "publish it with revoked: true instead" : "it is permanent");
+        return TW_ESCHEMA;
+    }
     if (!body || body->type == TW_NIL) return 0;
     if ((rc = tw_schema_validate(kind, kind_len, body, err, errlen))) return TW_ESCHEMA;
     if (!strcmp(k->kind, "vouch")) {
         const tw_val *key = tw_v_get(body, "key");
         if (!key || key->type != TW_STR || key->len != slot_len || memcmp(key->v.s, slot, slot_len) != 0) {
             if (err && errlen) snprintf(err, errlen, "vouch.key: differs from the slot key (a vouch is kept in the slot of the key it vouches for)");
+            return TW_ESCHEMA;
+        }
+    }
+    if (ident) {
+        const char *fname = !strcmp(k->kind, "succession") ? "next" : !strcmp(k->kind, "keyplan") ? "commit" : "key";
+        const tw_val *f = tw_v_get(body, fname);
+        if (!strcmp(k->kind, "keyplan") && f && f->type == TW_STR && (why = hex32_problem(f->v.s, f->len))) {
+            if (err && errlen) snprintf(err, errlen, "keyplan.commit: %s", why);
+            return TW_ESCHEMA;
+        }
+        if (!f || f->type != TW_STR || f->len != slot_len || memcmp(f->v.s, slot, slot_len) != 0) {
+            if (err && errlen) snprintf(err, errlen, "%s.%s: differs from the slot key", k->kind, fname);
+            return TW_ESCHEMA;
+        }
+        const tw_val *nx = tw_v_get(body, "next"), *from = tw_v_get(body, "from"), *rev = tw_v_get(body, "revoked");
+        if (!strcmp(k->kind, "recovery") && nx && nx->type == TW_STR && nx->len == slot_len &&
+            memcmp(nx->v.s, slot, slot_len) == 0) {
+            if (err && errlen) snprintf(err, errlen, "recovery.next: is the lost key itself");
+            return TW_ESCHEMA;
+        }
+        if (!strcmp(k->kind, "device") && from && !(rev && rev->type == TW_BOOL && rev->v.b)) {
+            if (err && errlen) snprintf(err, errlen, "device.from: only with revoked: true");
             return TW_ESCHEMA;
         }
     }

@@ -192,6 +192,8 @@
 #define TW_TRUST_KEYS_MAX      32768u   /* keys the trust table knows: roots, voucher and vouched keys */
 #define TW_TRUST_VOUCHES_MAX   65536u   /* vouch records kept, revocations included */
 #define TW_TRUST_VOUCHES_PER_AUTHOR_MAX 4096u /* vouch records kept per author */
+#define TW_IDENT_KEYS_SHOWN    64u      /* keys of one association (its first key, successors, devices) whose versions of a slot are compared */
+#define TW_IDENT_RECORDS_MAX   65536u   /* device, succession, recovery, keyplan and vouch records the identity table holds */
 
 /* ---- key backup (twin key export|import; include/twin/keyfile.h) ---- */
 #define TW_KEYFILE_OPSLIMIT     3u           /* Argon2id passes export writes (libsodium's OPSLIMIT_MODERATE) */
@@ -210,5 +212,13 @@
 #define TW_INVITE_ADDR_MAX      255u         /* bytes of the address in a code (a one-byte length) */
 #define TW_INVITE_TEXT_MAX      2276u        /* characters of the longest code: "twi_" + base32 of 1420 bytes */
 #define TW_INVITE_INPUT_MAX     16384u       /* bytes of a code as given, whitespace and line breaks included */
+
+/* ---- devices (twin device add|join|accept; daemon/ops_ident.c) ---- */
+#define TW_DEVICE_CODE_PREFIX   "twd_"       /* a device code */
+#define TW_DEVICE_ANSWER_PREFIX "twa_"       /* the new machine's answer to it */
+#define TW_DEVICE_SECRET_LEN    16u          /* bytes of a device code's one-time secret */
+#define TW_DEVICE_CODES_MAX     16u          /* device codes waiting for an answer on one node (kept in memory) */
+#define TW_DEVICE_CODE_BIN_MAX  (1u + 8u + 32u + TW_DEVICE_SECRET_LEN + 2u + TW_INVITE_TEXT_MAX) /* version, expiry, association key, secret, invitation */
+#define TW_DEVICE_CODE_TEXT_MAX (4u + (TW_DEVICE_CODE_BIN_MAX * 8u + 4u) / 5u) /* characters of the longest device code */
 
 #endif

@@ -307,6 +307,38 @@ static inline void pc_drop(tw_val *m, const char *name)
 
 #define PC_FAULT(...) snprintf(c->fault, sizeof c->fault, __VA_ARGS__)
 
+/* Breaks a record of the kinds of associations and their keys (device,
+ * succession, recovery, keyplan) in one way the record rule refuses. */
+static inline void pc_break_ident(tw_arena *a, uint64_t *s, pcase *c)
+{
+    bool dev = !strcmp(c->kind, "device"), suc = !strcmp(c->kind, "succession"), rec = !strcmp(c->kind, "recovery");
+    const char *named = suc ? "next" : dev || rec ? "key" : "commit";
+    switch (pc_below(s, 5)) {
+    case 0: pc_set(a, &c->body, "seeking", tw_v_bool(true)); PC_FAULT("unknown field seeking"); return;
+    case 1: snprintf(c->slot, sizeof c->slot, "not-a-key"); PC_FAULT("%s slot not a key", c->kind); return;
+    case 2:
+        if (!dev && !suc && !rec) pc_set(a, &c->body, "commit", tw_v_cstr("00000000000000000000000000000000"
+                                                                               "00000000000000000000000000000000"));
+        else pc_set(a, &c->body, named, pc_key(a, s));
+        PC_FAULT("%s.%s differs from the slot", c->kind, named);
+        return;
+    case 3:
+        if (dev) { pc_drop(&c->body, "revoked"); pc_set(a, &c->body, "from", tw_v_uint(5)); PC_FAULT("device.from without revoked"); }
+        else if (rec) { pc_set(a, &c->body, "next", tw_v_cstr(c->slot)); PC_FAULT("recovery.next is the lost key"); }
+        else if (suc) { pc_set(a, &c->body, "next", tw_v_cstr("twk_not")); PC_FAULT("succession.next not a key"); }
+        else {
+            for (char *p = c->slot; *p; p++) if (*p >= 'a' && *p <= 'f') *p = (char)(*p - 'a' + 'A');
+            pc_set(a, &c->body, "commit", tw_v_cstr(tw_arena_strndup(a, c->slot, strlen(c->slot))));
+            PC_FAULT("keyplan commitment in upper case");
+        }
+        return;
+    default:
+        pc_drop(&c->body, dev ? "label" : suc ? "next" : rec ? "from" : "commit");
+        PC_FAULT("%s required field missing", c->kind);
+        return;
+    }
+}
+
 /* Breaks c's record in one way the rules refuse. */
 static inline void pc_break(tw_arena *a, uint64_t *s, pcase *c)
 {
@@ -428,7 +460,8 @@ static inline void pc_break(tw_arena *a, uint64_t *s, pcase *c)
  */
 static inline void pc_gen(tw_arena *a, uint64_t *s, unsigned i, unsigned bad_pct, bool names_faults, pcase *c)
 {
-    static const char *const kinds[] = { "group", "place", "link", "vouch", "peer", "group", "place", "link" };
+    static const char *const kinds[] = { "group", "place", "link", "vouch", "peer", "group", "place", "link",
+                                         "device", "succession", "recovery", "keyplan" };
     static const char *const unknown[] = { "event", "x_future_kind", "photo2" };
     pc_map m = { .n = 0 };
     memset(c, 0, sizeof *c);
@@ -454,12 +487,58 @@ static inline void pc_gen(tw_arena *a, uint64_t *s, unsigned i, unsigned bad_pct
         if (pc_chance(s, 50)) pc_put(&m, "role", tw_v_cstr(pc_chance(s, 50) ? "member" : "hub"));
         if (pc_chance(s, 20)) pc_put(&m, "revoked", tw_v_bool(pc_chance(s, 50)));
         c->body = pc_finish(a, &m);
-    } else {
+    } else if (!strcmp(c->kind, "peer")) {
         snprintf(c->slot, sizeof c->slot, "self");
         pc_put(&m, "addresses", pc_list(a, s, 1 + pc_below(s, TW_PEER_ADDRS_MAX), true));
         c->body = pc_finish(a, &m);
+    } else if (!strcmp(c->kind, "keyplan")) {
+        tw_val k = pc_key(a, s);
+        uint8_t h[32];
+        crypto_generichash(h, 32, (const uint8_t *)k.v.s, k.len, NULL, 0);
+        char *hex = tw_arena_alloc(a, 65);
+        for (int j = 0; j < 32; j++) snprintf(hex + 2 * j, 3, "%02x", h[j]);
+        snprintf(c->slot, sizeof c->slot, "%s", hex);
+        pc_put(&m, "commit", tw_v_str(hex, 64));
+        c->body = pc_finish(a, &m);
+    } else {
+        /* device, succession, recovery: the slot is a key the body names. */
+        tw_val k = pc_key(a, s);
+        snprintf(c->slot, sizeof c->slot, "%.*s", (int)k.len, k.v.s);
+        if (!strcmp(c->kind, "device")) {
+            pc_put(&m, "key", k);
+            pc_put(&m, "label", pc_str(a, s, TW_STR_MAX));
+            if (pc_chance(s, 30)) {
+                pc_put(&m, "revoked", tw_v_bool(true));
+                if (pc_chance(s, 50)) pc_put(&m, "from", tw_v_uint(pc_below(s, 1000000)));
+            }
+        } else if (!strcmp(c->kind, "succession")) {
+            pc_put(&m, "next", k);
+        } else {
+            pc_put(&m, "key", k);
+            pc_put(&m, "next", pc_key(a, s));
+            pc_put(&m, "from", tw_v_uint(pc_below(s, 1000000)));
+        }
+        c->body = pc_finish(a, &m);
+    }
+    bool ident = !strcmp(c->kind, "device") || !strcmp(c->kind, "succession") || !strcmp(c->kind, "recovery") ||
+                 !strcmp(c->kind, "keyplan");
+    if (r < 15 && ident) {
+        /* These kinds cannot be deleted: a tombstone is a fault. */
+        c->body = tw_v_nil();
+        c->intent = PC_BAD;
+        PC_FAULT("tombstone of %s", c->kind);
+        return;
     }
     if (r < 15) { c->body = tw_v_nil(); c->intent = PC_TOMBSTONE; return; }
+    /* A valid succession would move the signer to another key, and its
+     * later entries would be refused by the state it makes, not by the
+     * record rule: the doors see only broken ones. */
+    if (ident && (pc_below(s, 100) < bad_pct || !strcmp(c->kind, "succession"))) {
+        c->intent = PC_BAD;
+        pc_break_ident(a, s, c);
+        return;
+    }
+    if (ident) return;
     if (pc_below(s, 100) < bad_pct) {
         c->intent = PC_BAD;
         if (names_faults && pc_chance(s, 10)) {

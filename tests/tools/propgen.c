@@ -16,7 +16,7 @@
  *         i  intent  id  part  offset  publish  reason
  *       (intent ok|bad|unknown|tombstone; publish ok|refused|-).
  *   propgen hostile --seed HEX64 --netkey-file F --out FILE
- *                   --addrs A,B,... [--versions V] [--slots K]
+ *                   --addrs A,B,... [--versions V] [--slots K] [--at MS]
  *       what a member holding a valid key can send to hurt every node:
  *       K peer records in slots other than "self", V versions of its own
  *       peer record (each but the last naming eight new names under
@@ -47,7 +47,7 @@ static int usage(void)
     fputs("usage: propgen key --seed HEX64\n"
           "       propgen authors --seed HEX64 --netkey-file F --out FILE --cases N\n"
           "       propgen cases --seed HEX64 --netkey-file F --cases N [--rng R] --dir D [--publish SOCKET]\n"
-          "       propgen hostile --seed HEX64 --netkey-file F --out FILE --addrs A,B [--versions V] [--slots K]\n",
+          "       propgen hostile --seed HEX64 --netkey-file F --out FILE --addrs A,B [--versions V] [--slots K] [--at MS]\n",
           stderr);
     return 2;
 }
@@ -126,8 +126,12 @@ static int run_cases(const uint8_t sk[64], const uint8_t netid[32], unsigned n, 
             tw_val args = { .type = TW_MAP, .len = 3, .v.map = kv }, resp;
             tw_arena ra;
             tw_arena_init(&ra, 0);
-            int rc = tw_conn_send(conn, &ra, "publish", &args, err, sizeof err);
-            if (rc == 0) rc = tw_conn_recv(conn, &ra, "publish", &body, &resp, err, sizeof err);
+            /* A tombstone the rules refuse (of a kind that cannot be
+             * deleted) goes to the door a deletion takes. */
+            const char *op = c.body.type == TW_NIL ? "delete" : "publish";
+            if (c.body.type == TW_NIL) { args.len = 2; args.v.map = kv + 1; }
+            int rc = tw_conn_send(conn, &ra, op, &args, err, sizeof err);
+            if (rc == 0) rc = tw_conn_recv(conn, &ra, op, &body, &resp, err, sizeof err);
             pub = rc ? "refused" : "ok";
             if (rc) snprintf(why, sizeof why, "%.255s", err);
             tw_arena_free(&ra);
@@ -164,6 +168,9 @@ static tw_val addr_list(tw_arena *a, char **addrs, unsigned n)
     return v;
 }
 
+/* --at MS: the time the hostile entries are dated (default ten minutes ago). */
+static uint64_t at_ms;
+
 static int run_hostile(const uint8_t sk[64], const uint8_t netid[32], const char *out, char *addrs_arg,
                        unsigned versions, unsigned slots)
 {
@@ -172,7 +179,7 @@ static int run_hostile(const uint8_t sk[64], const uint8_t netid[32], const char
     tw_arena_init(&a, 0);
     tw_buf_init(&b);
     tw_buf_init(&env);
-    uint64_t ts = (uint64_t)time(NULL) * 1000u - 600000u, count = 0, rng = 42;
+    uint64_t ts = at_ms ? at_ms : (uint64_t)time(NULL) * 1000u - 600000u, count = 0, rng = 42;
     tw_bundle_begin(&b, netid, ts);
     char *addrs[TW_PEER_ADDRS_MAX];
     unsigned na = 0;
@@ -280,7 +287,7 @@ int main(int argc, char **argv)
         { "dir", required_argument, NULL, 'd' }, { "publish", required_argument, NULL, 'p' },
         { "out", required_argument, NULL, 'o' }, { "addrs", required_argument, NULL, 'a' },
         { "versions", required_argument, NULL, 'v' }, { "slots", required_argument, NULL, 'S' },
-        { NULL, 0, NULL, 0 },
+        { "at", required_argument, NULL, 't' }, { NULL, 0, NULL, 0 },
     };
     const char *seed_hex = NULL, *netkey_file = NULL, *dir = NULL, *sock = NULL, *out = NULL;
     char *addrs = NULL;
@@ -302,6 +309,7 @@ int main(int argc, char **argv)
         case 'a': addrs = optarg; break;
         case 'v': versions = (unsigned)strtoul(optarg, NULL, 10); break;
         case 'S': slots = (unsigned)strtoul(optarg, NULL, 10); break;
+        case 't': at_ms = strtoull(optarg, NULL, 10); break;
         default: return usage();
         }
     }

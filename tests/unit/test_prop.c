@@ -315,7 +315,10 @@ static void test_every_door(void **state)
     const char *ids[50];
     size_t nids = 0;
     for (unsigned i = 0; i < ncases && nids < 50; i++)
-        if (peer_out[i].accepted && (cs[i].intent == PC_UNKNOWN_KIND || i % 7 == 0)) ids[nids++] = idhex[i];
+        /* Not a peer record: all of one signer's are in slot "self", so a
+         * later one replaces it and its id is gone from the store. */
+        if (peer_out[i].accepted && (cs[i].intent == PC_UNKNOWN_KIND || i % 7 == 0) && strcmp(cs[i].kind, "peer"))
+            ids[nids++] = idhex[i];
     queries(&R, "peer door node", ids, nids);
     queries(&B, "bundle door node", ids, nids);
     queries(&P, "publish door node", NULL, 0);

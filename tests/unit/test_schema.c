@@ -349,8 +349,9 @@ static void test_kinds_api(void **state)
 {
     size_t n;
     const tw_kind_schema *ks = tw_schema_kinds(&n);
-    assert_int_equal(n, 5);
-    static const char *const names[] = { "group", "place", "link", "vouch", "peer" };
+    assert_int_equal(n, 9);
+    static const char *const names[] = { "group", "place", "link", "vouch", "peer",
+                                         "device", "succession", "recovery", "keyplan" };
     for (size_t i = 0; i < n; i++) {
         assert_string_equal(ks[i].kind, names[i]);
         assert_ptr_equal(tw_schema_kind(names[i], strlen(names[i])), &ks[i]);
@@ -374,7 +375,7 @@ static void test_unknown_kind(void **state)
 {
     tw_val b = tw_v_nil();
     assert_int_equal(tw_schema_validate("event", 5, &b, errbuf, sizeof errbuf), TW_ENOTFOUND);
-    assert_string_equal(errbuf, "event: unknown kind (known: group, place, link, vouch, peer)");
+    assert_string_equal(errbuf, "event: unknown kind (known: group, place, link, vouch, peer, device, succession, recovery, keyplan)");
     assert_int_equal(tw_schema_check_slot("event", 5, "x", 1, errbuf, sizeof errbuf), TW_ENOTFOUND);
     tw_val v;
     assert_int_equal(tw_schema_coerce(&arena, "event", "x", "y", &v, errbuf, sizeof errbuf), TW_ENOTFOUND);
@@ -707,6 +708,74 @@ static void test_vouch(void **state)
     BAD_WITH(v, "depth", tw_v_uint(1), "vouch.depth: unknown field (known: key, name, role, revoked)");
 }
 
+/* The four kinds of associations and their keys, through the record rule
+ * every door applies: slot equals the named key, no tombstones, from only
+ * with revoked, recovery.next not the lost key. */
+static int rule(const char *kind, const char *slot_key, const rec *r)
+{
+    tw_val b = r ? body_of(r) : (tw_val){ .type = TW_NIL };
+    return tw_schema_check_record(kind, strlen(kind), slot_key, strlen(slot_key), &b, 0, errbuf, sizeof errbuf);
+}
+
+static void test_ident_kinds(void **state)
+{
+    rec d = { .kind = "device" };
+    set(&d, "key", S(key1));
+    set(&d, "label", S("office laptop"));
+    assert_int_equal(rule("device", key1, &d), 0);
+    assert_int_equal(rule("device", key2, &d), TW_ESCHEMA);
+    assert_string_equal(errbuf, "device.key: differs from the slot key");
+    assert_int_equal(rule("device", "main", &d), TW_ESCHEMA);
+    assert_non_null(strstr(errbuf, "must be the device's key"));
+    rec d2 = d;
+    set(&d2, "from", tw_v_uint(5));
+    assert_int_equal(rule("device", key1, &d2), TW_ESCHEMA);
+    assert_string_equal(errbuf, "device.from: only with revoked: true");
+    set(&d2, "revoked", tw_v_bool(true));
+    assert_int_equal(rule("device", key1, &d2), 0);
+    rec d3 = d;
+    del(&d3, "label");
+    assert_int_equal(rule("device", key1, &d3), TW_ESCHEMA);
+    assert_string_equal(errbuf, "device.label: required field is missing");
+    assert_int_equal(rule("device", key1, NULL), TW_ESCHEMA);
+    assert_string_equal(errbuf, "device: cannot be deleted (publish it with revoked: true instead)");
+
+    rec sc = { .kind = "succession" };
+    set(&sc, "next", S(key2));
+    assert_int_equal(rule("succession", key2, &sc), 0);
+    assert_int_equal(rule("succession", key1, &sc), TW_ESCHEMA);
+    assert_string_equal(errbuf, "succession.next: differs from the slot key");
+    assert_int_equal(rule("succession", key2, NULL), TW_ESCHEMA);
+    assert_string_equal(errbuf, "succession: cannot be deleted (it is permanent)");
+
+    rec rc = { .kind = "recovery" };
+    set(&rc, "key", S(key1));
+    set(&rc, "next", S(key2));
+    set(&rc, "from", tw_v_uint(1700000000000ull));
+    assert_int_equal(rule("recovery", key1, &rc), 0);
+    rec rc2 = rc;
+    set(&rc2, "next", S(key1));
+    assert_int_equal(rule("recovery", key1, &rc2), TW_ESCHEMA);
+    assert_string_equal(errbuf, "recovery.next: is the lost key itself");
+    rec rc3 = rc;
+    del(&rc3, "from");
+    assert_int_equal(rule("recovery", key1, &rc3), TW_ESCHEMA);
+    assert_string_equal(errbuf, "recovery.from: required field is missing");
+    assert_int_equal(rule("recovery", key1, NULL), TW_ESCHEMA);
+
+    char *hex = fill(64, 'a');
+    rec kp = { .kind = "keyplan" };
+    set(&kp, "commit", S(hex));
+    assert_int_equal(rule("keyplan", hex, &kp), 0);
+    char *h63 = fill(63, 'a'), *hup = fill(64, 'A'), *h2 = fill(64, 'b');
+    assert_int_equal(rule("keyplan", h63, &kp), TW_ESCHEMA);
+    assert_non_null(strstr(errbuf, "must be the commitment: is not 64 hex digits"));
+    assert_int_equal(rule("keyplan", hup, &kp), TW_ESCHEMA);
+    assert_int_equal(rule("keyplan", h2, &kp), TW_ESCHEMA);
+    assert_string_equal(errbuf, "keyplan.commit: differs from the slot key");
+    assert_int_equal(rule("keyplan", hex, NULL), TW_ESCHEMA);
+}
+
 static void test_peer(void **state)
 {
     rec p = peer_min();
@@ -898,7 +967,7 @@ static void test_coerce(void **state)
     assert_int_equal(co("peer", "address", "x", &v), TW_ESCHEMA);
     assert_string_equal(errbuf, "peer.address: unknown field (known: addresses)");
     assert_int_equal(co("nope", "x", "y", &v), TW_ENOTFOUND);
-    assert_string_equal(errbuf, "nope: unknown kind (known: group, place, link, vouch, peer)");
+    assert_string_equal(errbuf, "nope: unknown kind (known: group, place, link, vouch, peer, device, succession, recovery, keyplan)");
     assert_int_equal(tw_schema_coerce(&arena, "group", "name", NULL, &v, errbuf, sizeof errbuf), TW_EINVAL);
 
     /* A record built by coercion validates. */
@@ -1195,6 +1264,7 @@ int main(void)
         cmocka_unit_test(test_place),
         cmocka_unit_test(test_link),
         cmocka_unit_test(test_vouch),
+        cmocka_unit_test(test_ident_kinds),
         cmocka_unit_test(test_peer),
         cmocka_unit_test(test_slots),
         cmocka_unit_test(test_coerce),

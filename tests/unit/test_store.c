@@ -246,8 +246,8 @@ static int slot_fn(void *ctx, const char *kind, size_t kind_len, const uint8_t a
     return 0;
 }
 
-static bool only_author1(void *ctx, const uint8_t author[32]) { return memcmp(author, sk1 + 32, 32) == 0; }
-static bool everyone(void *ctx, const uint8_t author[32]) { return true; }
+static bool only_author1(void *ctx, const uint8_t author[32], uint64_t ts) { return memcmp(author, sk1 + 32, 32) == 0; }
+static bool everyone(void *ctx, const uint8_t author[32], uint64_t ts) { return true; }
 
 static void count_kv(void *ctx, const char *kind, uint64_t live, uint64_t dead)
 {
