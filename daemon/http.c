@@ -58,8 +58,14 @@ struct tw_http {
 /* Operations the web door does not offer: ui_login would let a session make
  * more sessions; key_export seals the node's secret key, which leaves the
  * machine through twin only; the bundle operations have endpoints of their
- * own (binary bodies, not JSON). */
-static const char *const denied_ops[] = { "ui_login", "key_export", "bundle_export", "bundle_import" };
+ * own (binary bodies, not JSON).  key_plan commits to a key the caller
+ * names and key_rotate moves to a key the caller brings (or one made here
+ * and never backed up): through a web session either would let its holder
+ * move the association to a key of their own.  The web plans with
+ * key_plan_sealed (twind makes the key; the page learns only where its file
+ * went) and rotates with key_rotate_sealed (only to that planned key). */
+static const char *const denied_ops[] = { "ui_login", "key_export", "bundle_export", "bundle_import",
+                                          "key_plan", "key_rotate" };
 
 enum route { R_NONE, R_OP, R_LOGIN, R_UPLOAD };
 
