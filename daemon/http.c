@@ -340,6 +340,17 @@ static unsigned status_of(int code)
     }
 }
 
+/* A passphrase (key_plan_sealed, key_rotate_sealed) is wiped from the
+ * copies twind holds, the request body and its parsed string, once the op
+ * is done, rather than left in freed memory. */
+static void wipe_secrets(req *r, const tw_val *args)
+{
+    const tw_val *p = tw_v_get(args, "passphrase");
+    if (!p) return;
+    if (p->type == TW_STR && p->len) sodium_memzero((void *)p->v.s, p->len);
+    if (r->body.len) sodium_memzero(r->body.p, r->body.len);
+}
+
 static enum MHD_Result do_op(tw_http *h, struct MHD_Connection *c, req *r)
 {
     tw_arena a;
@@ -360,6 +371,7 @@ static enum MHD_Result do_op(tw_http *h, struct MHD_Connection *c, req *r)
     tw_op_err e;
     tw_buf_init(&out);
     int rc = tw_ops_dispatch(h->node, r->op, strlen(r->op), &args, &out, &e);
+    wipe_secrets(r, &args);
     tw_arena_free(&a);
     enum MHD_Result res;
     if (rc) {
