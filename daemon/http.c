@@ -58,8 +58,14 @@ struct tw_http {
 /* Operations the web door does not offer: ui_login would let a session make
  * more sessions; key_export seals the node's secret key, which leaves the
  * machine through twin only; the bundle operations have endpoints of their
- * own (binary bodies, not JSON). */
-static const char *const denied_ops[] = { "ui_login", "key_export", "bundle_export", "bundle_import" };
+ * own (binary bodies, not JSON).  key_plan commits to a key the caller
+ * names and key_rotate moves to a key the caller brings (or one made here
+ * and never backed up): through a web session either would let its holder
+ * move the association to a key of their own.  The web plans with
+ * key_plan_sealed (twind makes the key; the page learns only where its file
+ * went) and rotates with key_rotate_sealed (only to that planned key). */
+static const char *const denied_ops[] = { "ui_login", "key_export", "bundle_export", "bundle_import",
+                                          "key_plan", "key_rotate" };
 
 enum route { R_NONE, R_OP, R_LOGIN, R_UPLOAD };
 
@@ -334,6 +340,17 @@ static unsigned status_of(int code)
     }
 }
 
+/* A passphrase (key_plan_sealed, key_rotate_sealed) is wiped from the
+ * copies twind holds, the request body and its parsed string, once the op
+ * is done, rather than left in freed memory. */
+static void wipe_secrets(req *r, const tw_val *args)
+{
+    const tw_val *p = tw_v_get(args, "passphrase");
+    if (!p) return;
+    if (p->type == TW_STR && p->len) sodium_memzero((void *)p->v.s, p->len);
+    if (r->body.len) sodium_memzero(r->body.p, r->body.len);
+}
+
 static enum MHD_Result do_op(tw_http *h, struct MHD_Connection *c, req *r)
 {
     tw_arena a;
@@ -354,6 +371,7 @@ static enum MHD_Result do_op(tw_http *h, struct MHD_Connection *c, req *r)
     tw_op_err e;
     tw_buf_init(&out);
     int rc = tw_ops_dispatch(h->node, r->op, strlen(r->op), &args, &out, &e);
+    wipe_secrets(r, &args);
     tw_arena_free(&a);
     enum MHD_Result res;
     if (rc) {

@@ -1599,6 +1599,9 @@ static int op_device_revoke(tw_node *n, const tw_val *args, tw_buf *out, tw_op_e
 static int op_key_plan(tw_node *n, const tw_val *args, tw_buf *out, tw_op_err *e) { return tw_ops_key_plan(n, args, out, e); }
 static int op_key_rotate(tw_node *n, const tw_val *args, tw_buf *out, tw_op_err *e) { return tw_ops_key_rotate(n, args, out, e); }
 static int op_key_recover(tw_node *n, const tw_val *args, tw_buf *out, tw_op_err *e) { return tw_ops_key_recover(n, args, out, e); }
+/* The web interface's plan and rotation: daemon/ops_identweb.c. */
+static int op_key_plan_sealed(tw_node *n, const tw_val *args, tw_buf *out, tw_op_err *e) { return tw_ops_key_plan_sealed(n, args, out, e); }
+static int op_key_rotate_sealed(tw_node *n, const tw_val *args, tw_buf *out, tw_op_err *e) { return tw_ops_key_rotate_sealed(n, args, out, e); }
 
 static const struct { const char *name; op_fn fn; } ops[] = {
     { "status", op_status },   { "publish", op_publish }, { "delete", op_delete },
@@ -1615,6 +1618,7 @@ static const struct { const char *name; op_fn fn; } ops[] = {
     { "device_accept", op_device_accept }, { "device_list", op_device_list },
     { "device_revoke", op_device_revoke }, { "key_plan", op_key_plan },
     { "key_rotate", op_key_rotate }, { "key_recover", op_key_recover },
+    { "key_plan_sealed", op_key_plan_sealed }, { "key_rotate_sealed", op_key_rotate_sealed },
     { "ui_login", op_ui_login }, { "schema", op_schema },
 };
 

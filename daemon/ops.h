@@ -42,6 +42,10 @@ int tw_ops_key_plan(tw_node *n, const tw_val *args, tw_buf *out, tw_op_err *e);
 int tw_ops_key_rotate(tw_node *n, const tw_val *args, tw_buf *out, tw_op_err *e);
 int tw_ops_key_recover(tw_node *n, const tw_val *args, tw_buf *out, tw_op_err *e);
 
+/* The web interface's way to plan and rotate (daemon/ops_identweb.c). */
+int tw_ops_key_plan_sealed(tw_node *n, const tw_val *args, tw_buf *out, tw_op_err *e);
+int tw_ops_key_rotate_sealed(tw_node *n, const tw_val *args, tw_buf *out, tw_op_err *e);
+
 /* Frees what the ops keep between requests (at exit). */
 void tw_ops_free_cache(void);
 

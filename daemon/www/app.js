@@ -641,8 +641,8 @@
     ]);
   }
   function pageMembers(said) {
-    api('members').then(function (m) {
-      var out = [];
+    Promise.all([api('members'), api('device_list')]).then(function (a) {
+      var m = a[0], d = a[1], out = [];
       if (!m.ok) { show([failure(m)], t('nav.members')); return; }
       if (said) out.push(el('p', { class: 'ok', role: 'status', dir: 'auto', text: said }));
       var mine = m.result.members.filter(function (x) { return x.key === me; })[0];
@@ -662,8 +662,304 @@
       if (!m.result.open) out.push(el('h2', { text: t('mem.vouchtitle') }), el('p', { text: t('mem.vouchhint') }), vouchForm());
       out.push(el('h2', { text: t('mem.invitetitle') }), el('p', { text: t(m.result.open ? 'mem.invitehintopen' : 'mem.invitehint') }), inviteForm());
       if (m.result.open) out.push(el('h2', { text: t('mem.jointitle') }), el('p', { text: t('mem.joinhint') }), joinForm());
+      if (m.result.open || !d.ok) { show(out, t('nav.members')); return; }
+      /* The keys of this node's association: a vouch signed by any of them
+       * is the association's. */
+      var rf = recoverForm(m.result.members, d.result.keys.map(function (k) { return k.key; }), me);
+      if (rf) out.push(el('h2', { text: t('as.recovertitle') }), el('p', { text: t('as.recoverhint') }), rf);
       show(out, t('nav.members'));
     });
+  }
+
+  /* ----------------------------------------------- our association
+   * The association's nodes (device_list), adding one by a one-time code
+   * (device_add, then device_accept of the new machine's answer), joining
+   * one (device_join), withdrawing one from a date (device_revoke), and its
+   * next key: planned into a file in the data directory (key_plan_sealed)
+   * and moved to (key_rotate_sealed).  Codes and passphrases are kept in no
+   * address, storage or console; the next key itself never reaches the
+   * page, only where its file is. */
+  var ERR = { EINVAL: -2, ETOOBIG: -4, EBADSIG: -9, ESTALE: -12, EEXIST: -13, ENOTFOUND: -14, EIO: -16,
+              EVERSION: -19, EDECRYPT: -20, EPERM: -23, EKEY: -26 };
+  /* A refusal in the volunteer's words when the op and code say which,
+   * with the node's own (English) reason under it. */
+  function refusal(op, j) {
+    var code = j.code, k = null, msg = String(j.error || '');
+    var byOp = {
+      device_join: { EINVAL: 'as.e.badcode', ESTALE: 'as.e.expired', EVERSION: 'as.e.version' },
+      device_accept: { EINVAL: 'as.e.badanswer', EBADSIG: 'as.e.badanswer', ENOTFOUND: 'as.e.nocode', ESTALE: 'as.e.expired' },
+      device_add: { ETOOBIG: 'as.e.toomany', EPERM: 'as.e.notcurrent' },
+      device_revoke: { EPERM: 'as.e.notcurrent', ENOTFOUND: 'as.e.notdevice' },
+      key_plan_sealed: { EEXIST: 'as.e.planned', EPERM: 'as.e.notcurrent', EIO: 'as.e.io' },
+      key_rotate_sealed: { EDECRYPT: 'as.e.passphrase', EINVAL: 'as.e.notkeyfile', ETOOBIG: 'as.e.notkeyfile', EKEY: 'as.e.notkeyfile', EPERM: 'as.e.rotateperm' },
+      key_recover: { EPERM: 'as.e.notvoucher', EINVAL: 'as.e.badkey' }
+    }[op] || {};
+    Object.keys(byOp).forEach(function (n) { if (ERR[n] === code) k = byOp[n]; });
+    if (op === 'key_plan_sealed' && code === ERR.EPERM && /two commitments/.test(msg)) k = 'as.e.blocked';
+    if (op === 'key_rotate_sealed' && code === ERR.EPERM && /mismatch/.test(msg)) k = 'as.e.mismatch';
+    if (op === 'key_rotate_sealed' && code === ERR.EPERM && /two commitments/.test(msg)) k = 'as.e.blocked';
+    if (op === 'key_recover' && code === ERR.EPERM && /own association/.test(msg)) k = 'as.e.ownassoc';
+    if ((op === 'key_plan_sealed' || op === 'key_rotate_sealed') && code === ERR.EINVAL && /passphrase/.test(msg)) k = 'as.e.shortpass';
+    if (!k) return failure(j);
+    return el('div', { class: 'error', role: 'alert' }, [el('p', { text: t(k) }),
+      el('p', { class: 'hint', lang: 'en', dir: 'ltr', text: t('as.e.detail') + ' ' + msg })]);
+  }
+  function roleText(k) { return t('as.role.' + k.role); }
+  /* A date and time field (the browser's local time), now by default. */
+  function whenField(id, label, hint) {
+    var d = new Date(Date.now() - new Date().getTimezoneOffset() * 60000);
+    var f = el('input', { id: id, type: 'datetime-local', required: true, value: d.toISOString().slice(0, 16), 'aria-describedby': 'h-' + id });
+    return { input: f, nodes: [el('label', { for: id }, [label, el('span', { class: 'hint', id: 'h-' + id, text: hint })]), f] };
+  }
+  function whenMs(f) { var v = new Date(f.value).getTime(); return isNaN(v) ? null : v; }
+  function askDeviceRevoke(x, box) {
+    box.textContent = '';
+    var w = whenField('dr-from', t('as.revokefrom'), t('as.revokefromhint'));
+    var said = el('p', { id: 'dr-what', 'aria-live': 'polite' });
+    var label = x.label || x.fingerprint;
+    function explain() {
+      var ms = whenMs(w.input);
+      said.textContent = ms === null ? t('as.whenbad') : t('as.revokewhat', { when: fmtTime(ms) });
+    }
+    w.input.addEventListener('input', explain);
+    explain();
+    var res = el('div', { 'aria-live': 'polite' });
+    var yes = el('button', { type: 'button', class: 'danger', id: 'dr-yes', text: t('as.revokeyes', { name: label }), onclick: function () {
+      var ms = whenMs(w.input);
+      res.textContent = '';
+      if (ms === null) { res.appendChild(el('p', { class: 'error', role: 'alert', text: t('as.whenbad') })); return; }
+      yes.disabled = true;
+      api('device_revoke', { key: x.key, from_ms: ms }).then(function (r) {
+        yes.disabled = false;
+        if (!r.ok) { res.appendChild(refusal('device_revoke', r)); return; }
+        pageAssociation(t('as.revoked', { name: label, when: fmtTime(r.result.from) }));
+      });
+    } });
+    box.appendChild(el('div', { class: 'warn', role: 'group', 'aria-labelledby': 'dr-q' }, [
+      el('p', { id: 'dr-q', dir: 'auto', text: t('as.revokeq', { name: label }) })].concat(w.nodes).concat([said,
+      el('div', { class: 'actions' }, [yes, el('button', { type: 'button', class: 'plain', id: 'dr-no', text: t('mem.cancel'),
+        onclick: function () { box.textContent = ''; } })]), res])));
+    w.input.focus();
+  }
+  function deviceRows(d, mayEdit, box) {
+    return d.keys.map(function (k) {
+      var notes = [];
+      if (k.current) notes.push(t('as.current'));
+      if (k['this']) notes.push(t('as.thisnode'));
+      var act = mayEdit && k.role === 'device' && !k.revoked ? el('button', { type: 'button', class: 'danger', text: t('as.revoke'),
+        'aria-label': t('as.revoke') + ' ' + (k.label || k.fingerprint), 'data-key': k.key, onclick: function () { askDeviceRevoke(k, box); } }) : '';
+      return el('tr', { 'data-key': k.key }, [
+        el('td', {}, [utext(k.label || (k.role === 'device' ? '' : t('as.nolabel')))]),
+        el('td', {}, [el('span', { class: 'key', title: k.key, text: k.fingerprint })]),
+        el('td', { text: roleText(k) + (notes.length ? ' (' + notes.join(', ') + ')' : '') }),
+        el('td', { text: k.since ? fmtTime(k.since) : t('mem.none') }),
+        el('td', { class: k.cutoff ? 'cut' : '', text: k.cutoff ? fmtTime(k.cutoff) : t('mem.none') }),
+        el('td', {}, [act])
+      ]);
+    });
+  }
+  function expirySelect(id) {
+    return el('select', { id: id, name: 'expires' }, [['1800', 'mem.exp30m'], ['43200', 'mem.exp12h'], ['604800', 'mem.exp7d']]
+      .map(function (o) { return el('option', { value: o[0], selected: o[0] === '43200', text: t(o[1]) }); }));
+  }
+  function acceptForm() {
+    var res = el('div', { id: 'accept-result', 'aria-live': 'polite' });
+    var ans = el('textarea', { id: 'da-answer', name: 'answer', required: true, dir: 'ltr', spellcheck: 'false', autocomplete: 'off', 'aria-describedby': 'h-da-answer' });
+    return el('form', { id: 'device-accept', novalidate: true, onsubmit: function (ev) {
+      ev.preventDefault();
+      res.textContent = '';
+      if (!ans.value.trim()) { res.appendChild(el('p', { class: 'error', role: 'alert', text: t('as.noanswer') })); return; }
+      api('device_accept', { answer: ans.value }).then(function (r) {
+        if (!r.ok) { res.appendChild(refusal('device_accept', r)); return; }
+        pageAssociation(t(r.result.counts ? 'as.accepted' : 'as.acceptednot', { name: r.result.label }));
+      });
+    } }, [
+      el('label', { for: 'da-answer' }, [t('as.answer') + ' *', el('span', { class: 'hint', id: 'h-da-answer', text: t('as.answerhint') })]), ans,
+      el('div', { class: 'actions' }, [el('button', { type: 'submit', id: 'da-go', text: t('as.accept') })]), res
+    ]);
+  }
+  function deviceAddForm() {
+    var res = el('div', { id: 'add-result', 'aria-live': 'polite' });
+    var label = el('input', { id: 'dv-label', name: 'label', required: true, dir: 'auto', 'aria-describedby': 'h-dv-label' });
+    var exp = expirySelect('dv-exp');
+    var addr = el('input', { id: 'dv-addr', name: 'address', dir: 'ltr', spellcheck: 'false', 'aria-describedby': 'h-dv-addr' });
+    return el('form', { id: 'device-add', novalidate: true, onsubmit: function (ev) {
+      ev.preventDefault();
+      res.textContent = '';
+      if (!label.value.trim()) { res.appendChild(el('p', { class: 'error', role: 'alert', text: t('as.nolabelgiven') })); return; }
+      var args = { label: label.value.trim(), expires_s: Number(exp.value) };
+      if (addr.value.trim()) args.address = addr.value.trim();
+      api('device_add', args).then(function (r) {
+        if (!r.ok) { res.appendChild(refusal('device_add', r)); return; }
+        res.appendChild(el('p', { class: 'warn', role: 'alert', text: t('as.codeprivate') }));
+        res.appendChild(copyField('dv-code', t('as.code'), r.result.code, true));
+        res.appendChild(kv([[t('mem.expires'), el('span', { id: 'dv-expires', text: fmtTime(r.result.expires * 1000) })]]));
+        res.appendChild(el('ol', { id: 'dv-steps' }, [t('as.step1'), t('as.step2'), t('as.step3')].map(function (s) { return el('li', { text: s }); })));
+        res.appendChild(el('h3', { text: t('as.answertitle') }));
+        res.appendChild(acceptForm());
+        document.getElementById('dv-code').focus();
+      });
+    } }, [
+      el('label', { for: 'dv-label' }, [t('as.label') + ' *', el('span', { class: 'hint', id: 'h-dv-label', text: t('as.labelhint') })]), label,
+      el('label', { for: 'dv-exp', text: t('mem.expiry') }), exp,
+      el('label', { for: 'dv-addr' }, [t('mem.address'), el('span', { class: 'hint', id: 'h-dv-addr', text: t('mem.addrhint') })]), addr,
+      el('div', { class: 'actions' }, [el('button', { type: 'submit', id: 'dv-go', text: t('as.makecode') })]), res
+    ]);
+  }
+  function deviceJoinForm() {
+    var res = el('div', { id: 'djoin-result', 'aria-live': 'polite' });
+    var code = el('textarea', { id: 'dj-code', name: 'code', required: true, dir: 'ltr', spellcheck: 'false', autocomplete: 'off', 'aria-describedby': 'h-dj-code' });
+    return el('form', { id: 'device-join', novalidate: true, onsubmit: function (ev) {
+      ev.preventDefault();
+      res.textContent = '';
+      if (!code.value.trim()) { res.appendChild(el('p', { class: 'error', role: 'alert', text: t('as.nocode') })); return; }
+      api('device_join', { code: code.value }).then(function (r) {
+        if (!r.ok) { res.appendChild(refusal('device_join', r)); return; }
+        code.value = '';
+        res.appendChild(el('p', { class: 'ok', role: 'status', text: t('as.joined') }));
+        res.appendChild(copyField('dj-answer', t('as.answer'), r.result.answer, true));
+        res.appendChild(el('p', { text: t('as.sendanswer') }));
+        document.getElementById('dj-answer').focus();
+      });
+    } }, [
+      el('label', { for: 'dj-code' }, [t('as.code') + ' *', el('span', { class: 'hint', id: 'h-dj-code', text: t('as.codehint') })]), code,
+      el('div', { class: 'actions' }, [el('button', { type: 'submit', id: 'dj-go', text: t('as.join') })]), res
+    ]);
+  }
+  function passFields(id, twice) {
+    var p1 = el('input', { id: id, type: 'password', required: true, autocomplete: 'new-password', 'aria-describedby': 'h-' + id });
+    var nodes = [el('label', { for: id }, [t('as.pass') + ' *', el('span', { class: 'hint', id: 'h-' + id, text: t(twice ? 'as.passhint' : 'as.passuse') })]), p1];
+    var p2 = null;
+    if (twice) {
+      p2 = el('input', { id: id + '2', type: 'password', required: true, autocomplete: 'new-password' });
+      nodes.push(el('label', { for: id + '2', text: t('as.pass2') + ' *' }), p2);
+    }
+    return { p1: p1, p2: p2, nodes: nodes };
+  }
+  var PASS_MIN = 8;   /* TW_KEYFILE_PASS_MIN: twind checks it too */
+  function planForm() {
+    var res = el('div', { id: 'plan-result', 'aria-live': 'polite' });
+    var p = passFields('kp-pass', true);
+    var go = el('button', { type: 'submit', id: 'kp-go', text: t('as.plan') });
+    return el('form', { id: 'key-plan', novalidate: true, onsubmit: function (ev) {
+      ev.preventDefault();
+      res.textContent = '';
+      if (p.p1.value.length < PASS_MIN) { res.appendChild(el('p', { class: 'error', role: 'alert', text: t('as.e.shortpass') })); return; }
+      if (p.p1.value !== p.p2.value) { res.appendChild(el('p', { class: 'error', role: 'alert', text: t('as.passdiffer') })); return; }
+      go.disabled = true;
+      res.appendChild(el('p', { role: 'status', text: t('as.working') }));
+      api('key_plan_sealed', { passphrase: p.p1.value }).then(function (r) {
+        go.disabled = false;
+        p.p1.value = p.p2.value = '';
+        res.textContent = '';
+        if (!r.ok) { res.appendChild(refusal('key_plan_sealed', r)); return; }
+        pageAssociation(t('as.planned'), r.result.file);
+      });
+    } }, p.nodes.concat([el('div', { class: 'actions' }, [go]), res]));
+  }
+  function rotateForm() {
+    var res = el('div', { id: 'rotate-result', 'aria-live': 'polite' });
+    var file = el('input', { id: 'kr-file', type: 'file', required: true, 'aria-describedby': 'h-kr-file' });
+    var p = passFields('kr-pass', false);
+    var go = el('button', { type: 'submit', id: 'kr-go', text: t('as.rotate') });
+    return el('form', { id: 'key-rotate', novalidate: true, onsubmit: function (ev) {
+      ev.preventDefault();
+      res.textContent = '';
+      var f = file.files && file.files[0];
+      if (!f) { res.appendChild(el('p', { class: 'error', role: 'alert', text: t('as.nofile') })); return; }
+      if (f.size > 4096) { res.appendChild(el('p', { class: 'error', role: 'alert', text: t('as.e.notkeyfile') })); return; }
+      if (p.p1.value.length < PASS_MIN) { res.appendChild(el('p', { class: 'error', role: 'alert', text: t('as.e.shortpass') })); return; }
+      go.disabled = true;
+      res.appendChild(el('p', { role: 'status', text: t('as.working') }));
+      f.arrayBuffer().then(function (buf) {
+        var hex = Array.prototype.map.call(new Uint8Array(buf), function (b) { return (b < 16 ? '0' : '') + b.toString(16); }).join('');
+        return api('key_rotate_sealed', { file_hex: hex, passphrase: p.p1.value });
+      }).then(function (r) {
+        go.disabled = false;
+        p.p1.value = '';
+        res.textContent = '';
+        if (!r.ok) { res.appendChild(refusal('key_rotate_sealed', r)); return; }
+        me = r.result.key;
+        pageAssociation(t('as.rotated', { old: fingerprint(r.result.previous), key: fingerprint(r.result.key) }));
+      });
+    } }, [el('label', { for: 'kr-file' }, [t('as.file') + ' *', el('span', { class: 'hint', id: 'h-kr-file', text: t('as.filehint') })]), file]
+      .concat(p.nodes).concat([el('div', { class: 'actions' }, [go]), res]));
+  }
+  function pageAssociation(said, planFile) {
+    api('device_list').then(function (j) {
+      if (!j.ok) { show([failure(j)], t('nav.association')); return; }
+      var d = j.result, out = [];
+      if (said) out.push(el('p', { class: 'ok', role: 'status', dir: 'auto', id: 'as-said', text: said }));
+      if (planFile) out.push(el('div', { class: 'warn', id: 'plan-file' }, [el('p', { text: t('as.planfile') }),
+        el('p', {}, [el('span', { class: 'key', id: 'plan-path', text: planFile })]), el('p', { text: t('as.planmove') })]));
+      var mine = d.keys.filter(function (k) { return k['this']; })[0] || {};
+      var holds = !!(mine.current && mine.role !== 'device' && !mine.revoked);
+      var alone = d.keys.length === 1;
+      out.push(kv([[t('as.name'), d.name || t('mem.none')],
+        [t('as.identity'), el('span', { class: 'key', text: fingerprint(d.association) })],
+        [t('as.currentkey'), el('span', { class: 'key', text: fingerprint(d.current) })],
+        [t('as.thisis'), mine.revoked ? t('as.thisrevoked') : holds ? t('as.thisholds') : mine.role === 'device' ? t('as.thisdevice') : t('as.thisformer')]]));
+      out.push(el('h2', { text: t('as.nodes') }));
+      out.push(el('p', { text: t(alone ? 'as.alonehint' : 'as.nodeshint') }));
+      var box = el('div', { id: 'device-revoke-confirm' });
+      var tb = table([t('as.label'), t('mem.fingerprint'), t('as.role'), t('mem.since'), t('as.cutoff'), t('mine.actions')], deviceRows(d, holds, box));
+      tb.setAttribute('tabindex', '0');
+      tb.setAttribute('role', 'region');
+      tb.setAttribute('aria-label', t('as.nodes'));
+      tb.id = 'device-list';
+      out.push(tb, box);
+      if (holds) out.push(el('h2', { text: t('as.addtitle') }), el('p', { text: t('as.addhint') }), deviceAddForm());
+      if (holds) {
+        out.push(el('h2', { text: t('as.keytitle') }));
+        if (d.commitment === 'none') out.push(el('p', { id: 'plan-state', text: t('as.plannone') }), el('p', { text: t('as.planhint') }), planForm());
+        else if (d.commitment === 'planned') out.push(el('p', { id: 'plan-state', text: t('as.planyes') }), el('p', { text: t('as.rotatehint') }), rotateForm());
+        else out.push(el('p', { id: 'plan-state', class: 'warn', role: 'alert', text: t('as.planconflict') }));
+      }
+      if (alone) out.push(el('h2', { text: t('as.jointitle') }), el('p', { text: t('as.joinhint') }), deviceJoinForm());
+      show(out, t('nav.association'));
+    });
+  }
+
+  /* On the members page of a root, or of an association that vouched for
+   * others: a recovery for a member that lost its key (key_recover). */
+  function recoverForm(members, mine, self) {
+    var res = el('div', { id: 'recover-result', 'aria-live': 'polite' });
+    var isRoot = members.some(function (x) { return x.role === 'root' && mine.indexOf(x.key) >= 0; });
+    var them = members.filter(function (x) { return x.role !== 'root' && mine.indexOf(x.key) < 0 && (isRoot || mine.indexOf(x.voucher) >= 0); });
+    if (!them.length) return null;
+    var who = el('select', { id: 'rc-key', name: 'key' }, them.map(function (x) {
+      return el('option', { value: x.key, text: (x.name || t('mem.none')) + ' — ' + fingerprint(x.key) });
+    }));
+    var next = el('input', { id: 'rc-next', name: 'next', required: true, dir: 'ltr', spellcheck: 'false', autocomplete: 'off', 'aria-describedby': 'h-rc-next' });
+    /* The members list names an association by its first key; one that
+     * has moved to a next key lost that one, which they tell. */
+    var lost = el('input', { id: 'rc-lost', name: 'lost', dir: 'ltr', spellcheck: 'false', autocomplete: 'off', 'aria-describedby': 'h-rc-lost' });
+    var w = whenField('rc-from', t('as.lostwhen'), t('as.lostwhenhint'));
+    var said = el('p', { id: 'rc-what', 'aria-live': 'polite' });
+    function explain() {
+      var ms = whenMs(w.input), o = who.options[who.selectedIndex];
+      said.textContent = ms === null ? t('as.whenbad') : t('as.recoverwhat', { name: o ? o.textContent : '', when: fmtTime(ms) });
+    }
+    w.input.addEventListener('input', explain);
+    who.addEventListener('change', explain);
+    explain();
+    return el('form', { id: 'recover', novalidate: true, onsubmit: function (ev) {
+      ev.preventDefault();
+      res.textContent = '';
+      var k = next.value.trim(), lk = lost.value.trim() || who.value, ms = whenMs(w.input);
+      if (!/^twk_[a-z0-9]+$/.test(k) || !/^twk_[a-z0-9]+$/.test(lk)) { res.appendChild(el('p', { class: 'error', role: 'alert', text: t('as.e.badkey') })); return; }
+      if (ms === null) { res.appendChild(el('p', { class: 'error', role: 'alert', text: t('as.whenbad') })); return; }
+      api('key_recover', { key: lk, next: k, from_ms: ms }).then(function (r) {
+        if (!r.ok) { res.appendChild(refusal('key_recover', r)); return; }
+        var name = who.options[who.selectedIndex].textContent;
+        res.appendChild(el('p', { class: r.result.counts ? 'ok' : 'warn', role: 'status', dir: 'auto', id: 'rc-done',
+          text: t(r.result.counts ? 'as.recovered' : 'as.recoverednot', { name: name, key: fingerprint(r.result.next), when: fmtTime(r.result.from) }) }));
+      });
+    } }, [
+      el('label', { for: 'rc-key', text: t('as.lostwho') }), who,
+      el('label', { for: 'rc-lost' }, [t('as.lostkey'), el('span', { class: 'hint', id: 'h-rc-lost', text: t('as.lostkeyhint') })]), lost,
+      el('label', { for: 'rc-next' }, [t('as.newkey') + ' *', el('span', { class: 'hint', id: 'h-rc-next', text: t('as.newkeyhint') })]), next
+    ].concat(w.nodes).concat([said, el('div', { class: 'actions' }, [el('button', { type: 'submit', id: 'rc-go', class: 'danger', text: t('as.recover') })]), res]));
   }
 
   /* The hub report: drawn by report.js from the report op's answer, as in
@@ -699,6 +995,7 @@
     else if (parts[0] === 'mine') pageMine();
     else if (parts[0] === 'bundles') pageBundles();
     else if (parts[0] === 'members') pageMembers();
+    else if (parts[0] === 'association') pageAssociation();
     else if (parts[0] === 'report') pageReport();
     else if (parts[0] === 'publish') pagePublish(parts[1] || '', parts[2] ? decodeURIComponent(parts[2]) : '');
     else pageNode();

@@ -119,6 +119,13 @@ expect_status "cross-origin POST with the cookie and token: 403" 403 web "$A1" P
 expect_status "Origin null: 403" 403 web "$A1" POST /api/status --cookie "$C1" --csrf "$X1" --origin "null" --body '{}'
 expect_status "ui_login is not offered over the web: 403" 403 web "$A1" POST /api/ui_login --cookie "$C1" --csrf "$X1" --body '{}'
 expect_status "key_export is not offered over the web: 403" 403 web "$A1" POST /api/key_export --cookie "$C1" --csrf "$X1" --body '{}'
+# A key the caller names or brings: a session must not move the association to it.
+expect_status "key_plan (a next key the caller names) is not offered over the web: 403" 403 web "$A1" POST /api/key_plan --cookie "$C1" --csrf "$X1" --body '{"next":"'"$node"'"}'
+expect_status "key_rotate (a key the caller brings, or one never backed up) is not offered over the web: 403" 403 web "$A1" POST /api/key_rotate --cookie "$C1" --csrf "$X1" --body '{}'
+expect_status "key_rotate_sealed with no planned key: refused (400)" 400 web "$A1" POST /api/key_rotate_sealed --cookie "$C1" --csrf "$X1" --body '{"file_hex":"00","passphrase":"long enough words"}'
+grep -q "no next key is planned" "$R/resp" && pass "... saying that the web moves only to a planned key" || fail "key_rotate_sealed without a plan: the reason" "$(cat "$R/resp")"
+expect_status "key_plan_sealed with a 7-character passphrase: refused (400), no file written" 400 web "$A1" POST /api/key_plan_sealed --cookie "$C1" --csrf "$X1" --body '{"passphrase":"1234567"}'
+ls "$(tw_dir n1)"/next-key-* >/dev/null 2>&1 && fail "a next-key file was written for a refused plan" || pass "... and no next-key file is in the data directory"
 expect_status "an unknown operation: 400" 400 web "$A1" POST /api/no_such_op --cookie "$C1" --csrf "$X1" --body '{}'
 expect_status "a body that is not JSON: 400" 400 web "$A1" POST /api/status --cookie "$C1" --csrf "$X1" --body '{"a":'
 expect_status "a JSON body that is not an object: 400" 400 web "$A1" POST /api/status --cookie "$C1" --csrf "$X1" --body '[1]'

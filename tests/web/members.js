@@ -48,7 +48,8 @@ async function login(browser, url, origin) {
   await page.setViewport({ width: 360, height: 740, deviceScaleFactor: 1, isMobile: true, hasTouch: true });
   const csp = [], foreign = [];
   page.on('console', (m) => { if (/Content Security Policy|Refused to/.test(m.text())) csp.push(m.text()); });
-  page.on('request', (r) => { if (!r.url().startsWith(origin + '/')) foreign.push(r.url()); });
+  // data: URLs are drawn in the page (a date field's calendar icon), not fetched.
+  page.on('request', (r) => { if (!r.url().startsWith(origin + '/') && !r.url().startsWith('data:')) foreign.push(r.url()); });
   await page.goto(url, { waitUntil: 'networkidle0', timeout: WAIT });
   await page.waitForFunction(() => location.pathname === '/' && document.querySelector('main h1'), { timeout: WAIT });
   await page.evaluate(() => { location.hash = '#members'; });
