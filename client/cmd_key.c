@@ -636,8 +636,10 @@ static int key_recover(tw_cli *cli, const char *lost, const char *to, const char
             exit = tw_out_json(&res) == 0 ? TW_EXIT_OK : TW_EXIT_ERR;
         } else {
             const tw_val *c = tw_v_get(&res, "counts");
-            printf("recovered: entries of %s dated from %" PRIu64 " (ms) on are refused everywhere this record reaches;\n"
-                   "%s is the association's key now%s\n", lost, tw_rec_uint(&res, "from"), to,
+            char when[32];
+            tw_out_time(when, sizeof when, tw_rec_uint(&res, "from"));
+            printf("recovered: entries of %s dated from %s UTC on are refused everywhere this record reaches;\n"
+                   "%s is the association's key now%s\n", lost, when, to,
                    c && c->type == TW_BOOL && !c->v.b ? " (NOT counted here: see twin device list on its node)" : "");
             exit = TW_EXIT_OK;
         }

@@ -854,7 +854,7 @@ static const char *role_name(int role)
 }
 
 /* "keys": the association's other keys (successors and devices), for
- * members: [{key, role, label, revoked}]. */
+ * members: [{current, key, role, label, revoked}]. */
 static int encode_keys(const tw_admit *a, const uint8_t who[TW_KEY_LEN], tw_buf *out)
 {
     static tw_ident_key ks[TW_IDENT_KEYS_SHOWN];
@@ -865,7 +865,8 @@ static int encode_keys(const tw_admit *a, const uint8_t who[TW_KEY_LEN], tw_buf 
     for (size_t i = 0; i < k; i++) {
         char kt[TW_KEYTEXT_LEN + 1];
         tw_keytext_encode(kt, TW_KEYTEXT_PREFIX, ks[i].key);
-        if ((rc = tw_mpw_map(out, 4)) || (rc = tw_mpw_cstr(out, "key")) || (rc = tw_mpw_cstr(out, kt)) ||
+        if ((rc = tw_mpw_map(out, 5)) || (rc = tw_mpw_cstr(out, "current")) || (rc = tw_mpw_bool(out, ks[i].current)) ||
+            (rc = tw_mpw_cstr(out, "key")) || (rc = tw_mpw_cstr(out, kt)) ||
             (rc = tw_mpw_cstr(out, "label")) || (rc = tw_mpw_str(out, ks[i].label, ks[i].label_len)) ||
             (rc = tw_mpw_cstr(out, "revoked")) || (rc = tw_mpw_bool(out, ks[i].revoked)) ||
             (rc = tw_mpw_cstr(out, "role")) ||

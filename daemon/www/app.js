@@ -935,6 +935,13 @@
      * has moved to a next key lost that one, which they tell. */
     var lost = el('input', { id: 'rc-lost', name: 'lost', dir: 'ltr', spellcheck: 'false', autocomplete: 'off', 'aria-describedby': 'h-rc-lost' });
     var w = whenField('rc-from', t('as.lostwhen'), t('as.lostwhenhint'));
+    /* The key to recover is the association's current one: its first key,
+     * or the successor it moved to (members' keys say which). */
+    function currentKey(first) {
+      var m = them.filter(function (x) { return x.key === first; })[0];
+      var c = m && (m.keys || []).filter(function (k) { return k.current && k.role === 'successor'; })[0];
+      return c ? c.key : first;
+    }
     var said = el('p', { id: 'rc-what', 'aria-live': 'polite' });
     function explain() {
       var ms = whenMs(w.input), o = who.options[who.selectedIndex];
@@ -946,7 +953,7 @@
     return el('form', { id: 'recover', novalidate: true, onsubmit: function (ev) {
       ev.preventDefault();
       res.textContent = '';
-      var k = next.value.trim(), lk = lost.value.trim() || who.value, ms = whenMs(w.input);
+      var k = next.value.trim(), lk = lost.value.trim() || currentKey(who.value), ms = whenMs(w.input);
       if (!/^twk_[a-z0-9]+$/.test(k) || !/^twk_[a-z0-9]+$/.test(lk)) { res.appendChild(el('p', { class: 'error', role: 'alert', text: t('as.e.badkey') })); return; }
       if (ms === null) { res.appendChild(el('p', { class: 'error', role: 'alert', text: t('as.whenbad') })); return; }
       api('key_recover', { key: lk, next: k, from_ms: ms }).then(function (r) {

@@ -237,6 +237,8 @@ tw b --json device list >/dev/null 2>&1
 tw hub --json members >"$F/members.json"
 jq_ "members lists A once" "$F/members.json" \
     'sum(1 for m in d["members"] if m["name"] == "Exampleton Twinning Association") == 1'
+jq_ "members names A's new key as its current key (what a recovery names)" "$F/members.json" \
+    '[k["key"] for m in d["members"] if m["name"] == "Exampleton Twinning Association" for k in m["keys"] if k["current"]] == ["'"$K_a1new"'"]'
 tw_stop b
 tw_start b $(args_of b) || fail "b comes back online"
 

@@ -17,10 +17,9 @@
 'use strict';
 const fs = require('fs');
 const path = require('path');
-const puppeteer = require('puppeteer-core');
 
 const [hubUrl, hubOrigin, a1Url, a1Origin, a2Url, a2Origin, outdir, stateFile, a3Key] = process.argv.slice(2);
-const { pass, fail, ok, axe, keyboard, fits, waitText, run } = require('./common');
+const { pass, fail, ok, axe, keyboard, fits, waitText, run, launch, closeBrowser } = require('./common');
 const WAIT = 15000;
 const PASS = 'twelve quiet olive trees';
 const state = (k, v) => fs.appendFileSync(stateFile, k + ' ' + v + '\n');
@@ -65,16 +64,7 @@ async function fill(page, sel, text) {
 
 async function main() {
   fs.writeFileSync(stateFile, '');
-  const profile = fs.mkdtempSync(path.join(outdir, 'chromium-'));
-  const browser = await puppeteer.launch({
-    executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
-    headless: true,
-    userDataDir: profile,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage', '--no-first-run',
-           '--disable-background-networking', '--disable-component-update', '--disable-sync',
-           '--disable-default-apps', '--no-default-browser-check',
-           '--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1'],
-  });
+  const browser = await launch(outdir);
   try {
     const A1 = await login(browser, a1Url, a1Origin, '#association', 'Our association'), a1 = A1.page;
     const A2 = await login(browser, a2Url, a2Origin, '#association', 'Our association'), a2 = A2.page;
@@ -272,8 +262,7 @@ async function main() {
       ok(x.foreign.length === 0, `${n}'s pages asked for nothing outside it`, x.foreign.join('\n'));
     }
   } finally {
-    await browser.close();
-    fs.rmSync(profile, { recursive: true, force: true });
+    await closeBrowser(browser);
   }
 }
 

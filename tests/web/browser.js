@@ -9,24 +9,13 @@
 'use strict';
 const fs = require('fs');
 const path = require('path');
-const puppeteer = require('puppeteer-core');
 
 const [url, origin, outdir, pid, bundle] = process.argv.slice(2);
-const { pass, fail, ok, axe, keyboard, fits, waitText, run } = require('./common');
+const { pass, fail, ok, axe, keyboard, fits, waitText, run, launch, closeBrowser } = require('./common');
 const WAIT = 15000;
 
 async function main() {
-  const profile = fs.mkdtempSync(path.join(outdir, 'chromium-'));
-  const browser = await puppeteer.launch({
-    executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
-    headless: true,
-    userDataDir: profile,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage', '--no-first-run',
-           '--disable-background-networking', '--disable-component-update', '--disable-sync',
-           '--disable-default-apps', '--no-default-browser-check',
-           // Nothing may be dialled but this node: every name resolves to nothing.
-           '--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1'],
-  });
+  const browser = await launch(outdir);
   const csp = [];
   try {
     const page = await browser.newPage();
@@ -224,8 +213,7 @@ async function main() {
     const rss = /VmRSS:\s+(\d+)/.exec(status), hwm = /VmHWM:\s+(\d+)/.exec(status);
     console.log(`figure: twind RSS with the interface open ${rss ? rss[1] : '?'} KiB (peak ${hwm ? hwm[1] : '?'} KiB)`);
   } finally {
-    await browser.close();
-    fs.rmSync(profile, { recursive: true, force: true });
+    await closeBrowser(browser);
   }
 }
 

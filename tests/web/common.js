@@ -49,8 +49,30 @@ async function waitText(page, sel, text, timeout) {
 }
 
 // Runs main and exits 1 if any check failed or it stopped.
+/* Headless chromium with a profile of its own under dir, that resolves no
+ * name but 127.0.0.1; closeBrowser() closes it and removes the profile. */
+async function launch(dir) {
+  const profile = fs.mkdtempSync(require('path').join(dir, 'chromium-'));
+  const browser = await require('puppeteer-core').launch({
+    executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
+    headless: true,
+    userDataDir: profile,
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage', '--no-first-run',
+           '--disable-background-networking', '--disable-component-update', '--disable-sync',
+           '--disable-default-apps', '--no-default-browser-check',
+           '--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1'],
+  });
+  browser.twProfile = profile;
+  return browser;
+}
+
+async function closeBrowser(browser) {
+  await browser.close();
+  fs.rmSync(browser.twProfile, { recursive: true, force: true });
+}
+
 function run(main, what) {
   main().then(() => process.exit(failed ? 1 : 0), (e) => { fail(what + ' stopped: ' + e.message, e.stack); process.exit(1); });
 }
 
-module.exports = { pass, fail, ok, axe, keyboard, fits, waitText, run };
+module.exports = { pass, fail, ok, axe, keyboard, fits, waitText, run, launch, closeBrowser };

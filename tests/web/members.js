@@ -17,10 +17,9 @@
 'use strict';
 const fs = require('fs');
 const path = require('path');
-const puppeteer = require('puppeteer-core');
 
 const [hubUrl, hubOrigin, newUrl, newOrigin, outdir, codeFile] = process.argv.slice(2);
-const { pass, fail, ok, axe, keyboard, fits, waitText, run } = require('./common');
+const { pass, fail, ok, axe, keyboard, fits, waitText, run, launch, closeBrowser } = require('./common');
 const WAIT = 15000;
 const ORG = 'Camden Abu Dis Friendship';
 
@@ -58,16 +57,7 @@ async function login(browser, url, origin) {
 }
 
 async function main() {
-  const profile = fs.mkdtempSync(path.join(outdir, 'chromium-'));
-  const browser = await puppeteer.launch({
-    executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
-    headless: true,
-    userDataDir: profile,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage', '--no-first-run',
-           '--disable-background-networking', '--disable-component-update', '--disable-sync',
-           '--disable-default-apps', '--no-default-browser-check',
-           '--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1'],
-  });
+  const browser = await launch(outdir);
   try {
     const H = await login(browser, hubUrl, hubOrigin), hub = H.page;
     const N = await login(browser, newUrl, newOrigin), nw = N.page;
@@ -296,8 +286,7 @@ async function main() {
       ok(x.foreign.length === 0, `the ${n}'s pages asked for nothing outside it`, x.foreign.join('\n'));
     }
   } finally {
-    await browser.close();
-    fs.rmSync(profile, { recursive: true, force: true });
+    await closeBrowser(browser);
   }
 }
 

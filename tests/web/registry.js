@@ -10,11 +10,10 @@
 'use strict';
 const fs = require('fs');
 const path = require('path');
-const puppeteer = require('puppeteer-core');
 
 const [url, origin, outdir, expectFile] = process.argv.slice(2);
 const X = JSON.parse(fs.readFileSync(expectFile, 'utf8'));
-const { pass, fail, ok, axe, keyboard, fits, waitText, run } = require('./common');
+const { pass, fail, ok, axe, keyboard, fits, waitText, run, launch, closeBrowser } = require('./common');
 const WAIT = 15000;
 const PAGE = 100;
 const MAX_PAGES = 50;
@@ -51,16 +50,7 @@ async function walk(page) {
 }
 
 async function main() {
-  const profile = fs.mkdtempSync(path.join(outdir, 'chromium-'));
-  const browser = await puppeteer.launch({
-    executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
-    headless: true,
-    userDataDir: profile,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage', '--no-first-run',
-           '--disable-background-networking', '--disable-component-update', '--disable-sync',
-           '--disable-default-apps', '--no-default-browser-check',
-           '--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1'],
-  });
+  const browser = await launch(outdir);
   try {
     const page = await browser.newPage();
     await page.setViewport({ width: 1000, height: 800 });
@@ -182,8 +172,7 @@ async function main() {
     ok(csp.length === 0, 'no Content-Security-Policy violation', csp.join('\n'));
     ok(foreign.length === 0, 'the pages asked for nothing outside the node', foreign.join('\n'));
   } finally {
-    await browser.close();
-    fs.rmSync(profile, { recursive: true, force: true });
+    await closeBrowser(browser);
   }
 }
 

@@ -13,10 +13,9 @@
 'use strict';
 const fs = require('fs');
 const path = require('path');
-const puppeteer = require('puppeteer-core');
 
 const [url, origin, outdir, fileEn, fileAr] = process.argv.slice(2);
-const { pass, fail, ok, axe, keyboard, fits, waitText, run } = require('./common');
+const { pass, fail, ok, axe, keyboard, fits, waitText, run, launch, closeBrowser } = require('./common');
 const WAIT = 20000;
 
 // What a rendered report holds: its maps' tiles, charts, sections.
@@ -72,16 +71,7 @@ function checkReport(r, name, lang) {
 }
 
 async function main() {
-  const profile = fs.mkdtempSync(path.join(outdir, 'chromium-'));
-  const browser = await puppeteer.launch({
-    executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
-    headless: true,
-    userDataDir: profile,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage', '--no-first-run',
-           '--disable-background-networking', '--disable-component-update', '--disable-sync',
-           '--disable-default-apps', '--no-default-browser-check', '--allow-file-access-from-files',
-           '--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1'],
-  });
+  const browser = await launch(outdir);
   try {
     const page = await browser.newPage();
     await page.setViewport({ width: 1100, height: 900 });
@@ -144,8 +134,7 @@ async function main() {
     ok(errors.length === 0, 'no script error on any page', errors.slice(0, 5).join('\n'));
     ok(foreign.length === 0, 'the live page asked nothing of any server but this node', foreign.slice(0, 5).join('\n'));
   } finally {
-    await browser.close();
-    fs.rmSync(profile, { recursive: true, force: true });
+    await closeBrowser(browser);
   }
 }
 
