@@ -110,6 +110,12 @@ struct tw_net {
     tw_buf zout;
     uv_timer_t tick;
     tw_neg_store *neg;
+    /* The set is given back (neg empty) after TW_TRIM_IDLE_MS without any
+     * connection, and read from the store again when one is established
+     * (neg_drop, neg_load): 40 bytes an entry that a node nobody is
+     * connected to does not need. */
+    bool neg_dropped;
+    uint64_t conns_last_ms;       /* the last tick that saw a connection */
     tw_neg_item *pending;         /* stored entries not yet in neg */
     size_t npending, cpending;
     tw_ingest *ingest;
@@ -288,11 +294,15 @@ static void conn_unref(conn *c)
 
 static void tcp_closed(uv_handle_t *h) { conn_unref(h->data); }
 
+static int neg_load(tw_net *net);
+static void neg_drop(tw_net *net);
+
 /* Items stored since the last reconciliation step go into the set in one
  * sorted merge, just before the set is next read. */
 static void neg_flush(tw_net *net)
 {
     if (!net->npending) return;
+    if (net->neg_dropped) { net->npending = 0; return; }   /* neg_load reads them from the store */
     size_t added;
     if (tw_neg_store_insert_batch(net->neg, net->pending, net->npending, &added))
         tw_err("net", "cannot add %zu items to the reconciliation set", net->npending);
@@ -931,6 +941,7 @@ static void established(conn *c, const tw_sess_event *ev)
                 c->remote, c->fpr, net->node->cfg.inbound_max, v->remote, v->fpr);
         conn_close(v, TW_EBUSY, "inbound connections full: making room for a newer peer");
     }
+    if (neg_load(net)) { conn_close(c, TW_ENOMEM, "cannot read the reconciliation set from the store"); return; }
     tw_sync_cfg sc = { .store = net->neg, .frame_limit = net->node->cfg.neg_frame_limit,
                        .neg_parts = c->neg_parts, .have = have_cb, .ctx = net };
     randombytes_buf(sc.hash_key, sizeof sc.hash_key);
@@ -1312,6 +1323,8 @@ static void on_tick(uv_timer_t *t)
      * sums (recomputed at the next reconciliation: 32 bytes an entry) and
      * the heap that reports and imports used; and at once the heap of a
      * connection that had queued many ids. */
+    if (net->conns || !net->conns_last_ms) net->conns_last_ms = now;
+    else if (now - net->conns_last_ms >= TW_TRIM_IDLE_MS) neg_drop(net);   /* sets trim_due once */
     if (now - n->last_request_ms >= TW_TRIM_IDLE_MS && tw_store_maybe_trim(n->store)) {
         tw_ops_free_cache();
         tw_neg_store_trim(net->neg);
@@ -1535,7 +1548,10 @@ static void on_stored(tw_node *n, void *source, const tw_entry *e, const tw_put 
         neg_flush(net);
         tw_neg_store_erase(net->neg, put->old_ts, put->old_id);
     }
-    if (add_pending(net, e->ts, e->id)) { tw_err("net", "out of memory for the reconciliation set"); return; }
+    if (!net->neg_dropped && add_pending(net, e->ts, e->id)) {
+        tw_err("net", "out of memory for the reconciliation set");
+        return;
+    }
     learn_addrs(net, e);
     tw_plum_missing_got(net->missing, e->id);
     /* The push tree: in full on eager links, by id on lazy ones.  A
@@ -1898,6 +1914,50 @@ static int load_set(void *ctx, const char *kind, size_t kind_len, const uint8_t 
 {
     tw_net *net = ctx;
     return tw_node_visible_at(net->node, author, ts) ? add_pending(net, ts, id) : 0;
+}
+
+/*
+ * After TW_TRIM_IDLE_MS without any connection (not one dialling, in a
+ * handshake or established), the reconciliation set is given back: a node
+ * nobody reaches needs none of it.  What is stored meanwhile is not added
+ * (neg_flush, on_stored); the store is the set's source, and neg_load reads
+ * it whole, as at start-up, before the next connection reconciles.  At
+ * 1 000 000 entries that is 40 MB given back, and a read of the slot table
+ * (a few hundred ms) when a peer comes.
+ */
+static void neg_drop(tw_net *net)
+{
+    tw_neg_store *empty;
+    if (net->neg_dropped || net->conns || tw_neg_store_new(&empty)) return;
+    size_t n = tw_neg_store_size(net->neg);
+    tw_neg_store_free(net->neg);
+    net->neg = empty;
+    net->neg_dropped = true;
+    net->npending = 0;
+    free(net->pending);
+    net->pending = NULL;
+    net->cpending = 0;
+    net->trim_due = true;
+    tw_info("net", "no connection for %u s: the reconciliation set (%zu entries) is given back until one comes",
+            TW_TRIM_IDLE_MS / 1000, n);
+}
+
+static int neg_load(tw_net *net)
+{
+    if (!net->neg_dropped) return 0;
+    uint64_t t0 = tw_now_ms();
+    net->neg_dropped = false;
+    int rc = tw_store_scan_slots(net->node->store, NULL, load_set, net);
+    if (rc) {
+        net->npending = 0;
+        net->neg_dropped = true;
+        tw_err("net", "cannot read the reconciliation set from the store: %s", tw_strerror(rc));
+        return rc;
+    }
+    neg_flush(net);
+    tw_info("net", "the reconciliation set is read from the store again: %zu entries in %llu ms",
+            tw_neg_store_size(net->neg), (unsigned long long)(tw_now_ms() - t0));
+    return 0;
 }
 
 /* Addresses of other nodes from their peer records. */

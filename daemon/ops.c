@@ -259,12 +259,24 @@ void tw_ops_free_cache(void)
     memset(&report_cache, 0, sizeof report_cache);
 }
 
-/* The kept report, if the registry has not changed since it was made. */
-static tw_report *marks_cached(tw_node *n, bool need_full)
+/* The kept report, if the registry has not changed since it was made; *full
+ * whether it was made from links too.  The report of stats (report_cache)
+ * is made from the same records by the same report_fn, so a kept one marks
+ * records as well: a listing or search after stats, gaps or report, with no
+ * write in between, makes no report of its own (at a million records that
+ * is the second or more a first page of links took). */
+static tw_report *marks_cached(tw_node *n, bool need_full, bool *full)
 {
-    if (marks_cache.r && marks_cache.n == n && marks_cache.store_gen == tw_store_generation(n->store) &&
-        marks_cache.admit_gen == tw_admit_generation(n) && (marks_cache.full || !need_full))
+    uint64_t sg = tw_store_generation(n->store), ag = tw_admit_generation(n);
+    if (marks_cache.r && marks_cache.n == n && marks_cache.store_gen == sg && marks_cache.admit_gen == ag &&
+        (marks_cache.full || !need_full)) {
+        *full = marks_cache.full;
         return marks_cache.r;
+    }
+    if (report_cache.r && report_cache.n == n && report_cache.store_gen == sg && report_cache.admit_gen == ag) {
+        *full = true;
+        return report_cache.r;
+    }
     return NULL;
 }
 
@@ -279,7 +291,8 @@ static int record_marks(list_ctx *c, const tw_entry *en, rec_marks *m, char *by,
     *hide = false;
     if ((!link && !place && !group) || en->body.type != TW_MAP) return 0;
     if (!c->marks || (link && !c->marks_full)) {
-        tw_report *r = marks_cached(c->n, link);
+        bool full = false;
+        tw_report *r = marks_cached(c->n, link, &full);
         if (!r) {
             uint64_t sg = tw_store_generation(c->n->store), ag = tw_admit_generation(c->n);
             tw_ops_free_cache();
@@ -289,9 +302,10 @@ static int record_marks(list_ctx *c, const tw_entry *en, rec_marks *m, char *by,
             marks_cache.full = link;
             marks_cache.store_gen = sg;
             marks_cache.admit_gen = ag;
+            full = link;
         }
         c->marks = r;                /* the cache's: not freed with c */
-        c->marks_full = marks_cache.full;
+        c->marks_full = full;
     }
     if (link) {
         m->has_confirmed = tw_report_link_state(c->marks, en->id, &m->confirmed) == 0;

@@ -52,9 +52,11 @@ static int parse(const uint8_t *env, size_t len, tw_arena *a, tw_entry *e, const
     tw_val top, pl;
     const char *w = NULL;
     int rc;
+    /* An envelope of our own store was parsed canonically when admitted. */
+    unsigned flags = known_id ? TW_MP_STORED : TW_MP_CANONICAL;
     memset(e, 0, sizeof *e);
     if (len > TW_ENVELOPE_MAX) { WHY("envelope larger than the limit"); return TW_ETOOBIG; }
-    if ((rc = tw_mp_decode(env, len, a, TW_MP_CANONICAL, &top, NULL, &w))) { WHY(w); return rc; }
+    if ((rc = tw_mp_decode(env, len, a, flags, &top, NULL, &w))) { WHY(w); return rc; }
     if (top.type != TW_ARR || top.len != 3) { WHY("envelope is not an array of 3"); return TW_ETYPE; }
     if (top.v.arr[0].type != TW_UINT || top.v.arr[0].v.u != TW_ENTRY_VERSION) {
         WHY("unsupported entry version");
@@ -70,7 +72,7 @@ static int parse(const uint8_t *env, size_t len, tw_arena *a, tw_entry *e, const
     e->payload_len = p->len;
     e->sig = (const uint8_t *)s->v.s;
 
-    if ((rc = tw_mp_decode(e->payload, e->payload_len, a, TW_MP_CANONICAL, &pl, NULL, &w))) {
+    if ((rc = tw_mp_decode(e->payload, e->payload_len, a, flags, &pl, NULL, &w))) {
         WHY(w);
         return rc;
     }

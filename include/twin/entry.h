@@ -48,7 +48,8 @@ typedef struct tw_entry {
 int tw_entry_parse(const uint8_t *env, size_t len, tw_arena *a, tw_entry *e,
                    const char **why);
 /* The same, for envelopes read back from our own store, whose id is known:
- * skips hashing the envelope. */
+ * skips hashing the envelope and checking the canonical encoding again
+ * (TW_MP_STORED: it was checked when the entry was admitted). */
 int tw_entry_parse_known(const uint8_t *env, size_t len, const uint8_t id[TW_ID_LEN],
                          tw_arena *a, tw_entry *e);
 int tw_entry_verify(const tw_entry *e);                       /* TW_EBADSIG */

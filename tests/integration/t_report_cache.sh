@@ -89,6 +89,7 @@ q() {
         r2) tw "$_n" --json report --at "$T2" ;;
         r3) tw "$_n" --json report --at "$T1" --dormant-months 1 ;;
         g) tw "$_n" --json gaps ;;
+        l) tw "$_n" --json list link; tw "$_n" --json list place --all; tw "$_n" --json list group --all ;;
         esac >"$F/$_t.$_p" 2>>"$F/q.err"
     done
 }
@@ -108,20 +109,22 @@ while IFS='|' read -r cmd want; do
 b = [int(x) for x in sys.argv[1].split(",")]; w = [int(x) for x in sys.argv[2].split(",")]
 print(",".join(str(x + y) for x, y in zip(b, w)))' "$B0" "$want")
     [ -n "$got" ] && [ "$got" = "$exp" ] || { bad_kinds=$((bad_kinds + 1)); echo "    step $i ($cmd): stats kinds $got, expected $exp"; }
-    q n "after$i"
+    q n "after$i" r1 r2 r3 g l
     same "before$i" "after$i" r1 || changed=$((changed + 1))
     if [ $((i % 4)) = 0 ]; then
         tw_stop n || fail "step $i: twind stops ($TW_REAP_RC)"
         tw_start n || { fail "step $i: twind restarts"; break; }
         restarts=$((restarts + 1))
-        # After the write, r1 made the report and r2, r3, g were answered
-        # from it; here each of those is the one that makes it in turn.
+        # After the write, r1 made the report and r2, r3, g and the
+        # listings (l: CONFIRMED, SUPERSEDED BY) were answered from it;
+        # here the listings make their own marks, before any report, and
+        # each of the others is the one that makes the report in turn.
         case $((restarts % 3)) in
-        0) q n "scratch$i" r2 r1 r3 g ;;
-        1) q n "scratch$i" r3 r1 r2 g ;;
-        2) q n "scratch$i" g r1 r2 r3 ;;
+        0) q n "scratch$i" l r2 r1 r3 g ;;
+        1) q n "scratch$i" l r3 r1 r2 g ;;
+        2) q n "scratch$i" l g r1 r2 r3 ;;
         esac
-        for part in r1 r2 r3 g; do
+        for part in r1 r2 r3 g l; do
             same "after$i" "scratch$i" "$part" ||
                 { bad_scratch=$((bad_scratch + 1)); echo "    step $i: $part differs from a report made from scratch"; }
         done
@@ -133,7 +136,7 @@ done <"$F/plan"
 [ "$changed" -ge $((i / 2)) ] && pass "the report changed after $changed of $i writes" ||
     fail "the report changed after $changed of $i writes (expected most)"
 [ "$restarts" -ge 4 ] && [ "$bad_scratch" = 0 ] &&
-    pass "the kept report's answers (3 times or dormant months, gaps) equal a report from scratch at $restarts restarts" ||
+    pass "the kept report's answers (3 times or dormant months, gaps, listings marked from it) equal a report from scratch at $restarts restarts" ||
     fail "the kept report's answers equal a report from scratch ($bad_scratch differ, $restarts restarts)"
 # The same report given another time: the dormant links three years on
 # are those of a report made for that time (r2 above, from scratch), and

@@ -872,6 +872,46 @@ static void test_utf8_valid_direct(void **state)
     assert_true(tw_utf8_valid((const uint8_t *)"\xd8\xb1\xd8\xa7\xd9\x85 \xd8\xa7\xd9\x84\xd9\x84\xd9\x87", 15));
     assert_false(tw_utf8_valid((const uint8_t *)"\xe2\x82", 2));
     assert_false(tw_utf8_valid((const uint8_t *)"ok\xc0", 3));
+    /* The eight-byte ASCII step: a bad byte at each place after, inside and
+     * at the end of runs of ASCII is still found. */
+    for (size_t n = 1; n <= 40; n++)
+        for (size_t at = 0; at < n; at++) {
+            uint8_t b[40];
+            memset(b, 'a', n);
+            assert_true(tw_utf8_valid(b, n));
+            b[at] = 0xc0;
+            assert_false(tw_utf8_valid(b, n));
+            b[at] = 0x80;
+            assert_false(tw_utf8_valid(b, n));
+            if (at + 2 <= n) { b[at] = 0xd8; b[at + 1] = 0xb1; assert_true(tw_utf8_valid(b, n)); }
+        }
+}
+
+/* TW_MP_STORED (our own store's values, canonical when admitted) reads map
+ * keys as they come, but bounds, depth, types and UTF-8 are still checked. */
+static void test_stored(void **state)
+{
+    (void)state;
+    const unsigned ST = TW_MP_STORED;
+    assert_int_equal(dec_hex("82 a1 62 c0 a1 61 c3", ST), 0);
+    assert_int_equal(dec_hex("82 a1 61 c0 a1 62 c3", ST), 0);
+    assert_int_equal(dec_hex("82 a1 61 c0 a1 62", ST), TW_ETRUNC);
+    assert_int_equal(dec_hex("81 a1 61 a1 ff", ST), TW_EUTF8);
+    assert_int_equal(dec_hex("81 a1 61 ca 00 00 00 00", ST), TW_ETYPE);
+    assert_int_equal(dec_hex("8f a1 61 c0", ST), TW_ETRUNC);
+    /* The values of a map read so are the same as read canonically. */
+    size_t n;
+    uint8_t *b = unhex("83 a1 61 01 a1 62 92 a1 78 c3 a1 63 81 a1 64 a0", &n);
+    tw_arena a1, a2;
+    tw_val v1, v2;
+    tw_arena_init(&a1, 0);
+    tw_arena_init(&a2, 0);
+    assert_int_equal(tw_mp_decode(b, n, &a1, TW_MP_CANONICAL, &v1, NULL, NULL), 0);
+    assert_int_equal(tw_mp_decode(b, n, &a2, ST, &v2, NULL, NULL), 0);
+    assert_true(tw_v_equal(&v1, &v2));
+    tw_arena_free(&a1);
+    tw_arena_free(&a2);
+    free(b);
 }
 
 int main(void)
@@ -897,6 +937,7 @@ int main(void)
         cmocka_unit_test(test_encode_sorts),
         cmocka_unit_test(test_v_get_equal_copy),
         cmocka_unit_test(test_utf8_valid_direct),
+        cmocka_unit_test(test_stored),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,43 @@
+#!/bin/sh
+# The reconciliation set is given back after TW_TRIM_IDLE_MS (30 s) without
+# any connection, and read from the store again when a peer connects
+# (daemon/net.c, neg_drop and neg_load): a node of 2 000 entries nobody is
+# connected to says so in its log; a record published meanwhile, and every
+# other one, reaches a node that then connects.
+. tests/integration/lib.sh
+
+F=$TW_ROOT/files
+mkdir -p "$F"
+COUNT=2000
+
+BI=$(tw_tool bench_ingest) || { fail "bench_ingest is built"; tw_done; }
+if "$BI" "$TW_ROOT/a" "$COUNT" >"$F/bench.out" 2>&1; then pass "bench_ingest makes a data dir of $COUNT entries"; else
+    fail "bench_ingest makes a data dir of $COUNT entries"; sed 's/^/    /' "$F/bench.out"; tw_done; fi
+rm -f "$TW_ROOT/a/entries.bin"
+PA=$(tw_free_port)
+tw_start a --listen "127.0.0.1:$PA" --log-level info || { fail "node a starts"; tw_done; }
+tw a delete peer self >/dev/null 2>&1
+NETKEY=$(tw_netkey a)
+
+given_back() { grep -q "the reconciliation set ([0-9]* entries) is given back" "$(tw_log a)"; }
+if tw_wait_for 45 given_back; then pass "with no connection for 30 s, a gives the reconciliation set back"
+else fail "with no connection for 30 s, a gives the reconciliation set back"; tail -n 5 "$(tw_log a)"; fi
+grep -o "the reconciliation set ([0-9]* entries)" "$(tw_log a)" | head -n 1 | sed 's/^/    /'
+
+# Published while the set is given back: not in it, but in the store.
+check "a publishes a record while its set is given back" \
+    tw a publish place idle-village name_en=Idle-Village place_kind=village country=PS subdivision=PS-BTH
+
+CB=$(tw_conf b "network_key = $NETKEY" "sync_interval = 60" "peer = 127.0.0.1:$PA")
+tw_start b --config "$CB" || { fail "node b starts"; tw_done; }
+tw_wait_for 15 tw_has_peers b 1 && pass "b connects to a" || fail "b connects to a"
+if tw_wait_converged 60 a b; then pass "b holds every entry of a, the one published while the set was given back too ($TW_CONV_S s)"
+else fail "b holds every entry of a" "digests/entries:$TW_CONV_DETAIL"; fi
+check_out "b has the record published meanwhile" 0 "Idle-Village" tw b list place name_en=Idle-Village
+read_again() { grep -q "the reconciliation set is read from the store again: [0-9]* entries" "$(tw_log a)"; }
+read_again && pass "a read the set from the store again when b connected" ||
+    fail "a read the set from the store again when b connected"
+grep -o "read from the store again: [0-9]* entries in [0-9]* ms" "$(tw_log a)" | head -n 1 | sed 's/^/    /'
+tw_stop b || fail "b stops cleanly ($TW_REAP_RC)"
+tw_stop a || fail "a stops cleanly ($TW_REAP_RC)"
+tw_done
