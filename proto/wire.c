@@ -372,7 +372,9 @@ static int enc_end(tw_buf *b, size_t start, int rc)
     return rc;
 }
 
-int tw_wire_neg(tw_buf *b, tw_wire_type type, uint64_t sid, const uint8_t *msg, size_t len)
+/* NEG_REQ / NEG_RESP [type, sid, msg], or with part true NEG_PART
+ * [10, type, sid, piece]: one writer for both. */
+static int enc_neg(tw_buf *b, bool part, tw_wire_type type, uint64_t sid, const uint8_t *msg, size_t len)
 {
     size_t start = b->len;
     int rc;
@@ -382,26 +384,20 @@ int tw_wire_neg(tw_buf *b, tw_wire_type type, uint64_t sid, const uint8_t *msg, 
         return TW_EINVAL;
     if (len > TW_SESS_MSG_MAX)
         return TW_ETOOBIG;
-    if ((rc = tw_mpw_arr(b, 3)) || (rc = tw_mpw_uint(b, type)) || (rc = tw_mpw_uint(b, sid)) ||
-        (rc = tw_mpw_bin(b, msg, len)))
+    if ((rc = tw_mpw_arr(b, part ? 4 : 3)) || (part && (rc = tw_mpw_uint(b, TW_WIRE_NEG_PART))) ||
+        (rc = tw_mpw_uint(b, type)) || (rc = tw_mpw_uint(b, sid)) || (rc = tw_mpw_bin(b, msg, len)))
         return enc_end(b, start, rc);
     return enc_end(b, start, 0);
 }
 
+int tw_wire_neg(tw_buf *b, tw_wire_type type, uint64_t sid, const uint8_t *msg, size_t len)
+{
+    return enc_neg(b, false, type, sid, msg, len);
+}
+
 int tw_wire_neg_part(tw_buf *b, tw_wire_type kind, uint64_t sid, const uint8_t *part, size_t len)
 {
-    size_t start = b->len;
-    int rc;
-    if (kind != TW_WIRE_NEG_REQ && kind != TW_WIRE_NEG_RESP)
-        return TW_EINVAL;
-    if (len == 0)
-        return TW_EINVAL;
-    if (len > TW_SESS_MSG_MAX)
-        return TW_ETOOBIG;
-    if ((rc = tw_mpw_arr(b, 4)) || (rc = tw_mpw_uint(b, TW_WIRE_NEG_PART)) || (rc = tw_mpw_uint(b, kind)) ||
-        (rc = tw_mpw_uint(b, sid)) || (rc = tw_mpw_bin(b, part, len)))
-        return enc_end(b, start, rc);
-    return enc_end(b, start, 0);
+    return enc_neg(b, true, kind, sid, part, len);
 }
 
 static int enc_ids(tw_buf *b, const uint8_t *ids, size_t n)
@@ -415,7 +411,8 @@ static int enc_ids(tw_buf *b, const uint8_t *ids, size_t n)
     return 0;
 }
 
-int tw_wire_offer(tw_buf *b, const uint8_t *ids, size_t n)
+/* OFFER or IHAVE: [type, [id, ...]]. */
+static int enc_id_msg(tw_buf *b, tw_wire_type type, const uint8_t *ids, size_t n)
 {
     size_t start = b->len;
     int rc;
@@ -423,23 +420,14 @@ int tw_wire_offer(tw_buf *b, const uint8_t *ids, size_t n)
         return TW_EINVAL;
     if (n > TW_IDS_PER_MSG)
         return TW_ETOOBIG;
-    if ((rc = tw_mpw_arr(b, 2)) || (rc = tw_mpw_uint(b, TW_WIRE_OFFER)) || (rc = enc_ids(b, ids, n)))
+    if ((rc = tw_mpw_arr(b, 2)) || (rc = tw_mpw_uint(b, type)) || (rc = enc_ids(b, ids, n)))
         return enc_end(b, start, rc);
     return enc_end(b, start, 0);
 }
 
-int tw_wire_ihave(tw_buf *b, const uint8_t *ids, size_t n)
-{
-    size_t start = b->len;
-    int rc;
-    if (n == 0)
-        return TW_EINVAL;
-    if (n > TW_IDS_PER_MSG)
-        return TW_ETOOBIG;
-    if ((rc = tw_mpw_arr(b, 2)) || (rc = tw_mpw_uint(b, TW_WIRE_IHAVE)) || (rc = enc_ids(b, ids, n)))
-        return enc_end(b, start, rc);
-    return enc_end(b, start, 0);
-}
+int tw_wire_offer(tw_buf *b, const uint8_t *ids, size_t n) { return enc_id_msg(b, TW_WIRE_OFFER, ids, n); }
+
+int tw_wire_ihave(tw_buf *b, const uint8_t *ids, size_t n) { return enc_id_msg(b, TW_WIRE_IHAVE, ids, n); }
 
 int tw_wire_tree(tw_buf *b, bool graft)
 {

@@ -19,24 +19,15 @@ const fs = require('fs');
 const path = require('path');
 
 const [hubUrl, hubOrigin, a1Url, a1Origin, a2Url, a2Origin, outdir, stateFile, a3Key] = process.argv.slice(2);
-const { pass, fail, ok, axe, keyboard, fits, waitText, run, launch, closeBrowser } = require('./common');
+const { pass, fail, ok, axe, keyboard, fits, waitText, run, launch, closeBrowser, loginPage } = require('./common');
 const WAIT = 15000;
 const PASS = 'twelve quiet olive trees';
 const state = (k, v) => fs.appendFileSync(stateFile, k + ' ' + v + '\n');
 
 async function login(browser, url, origin, hash, h1) {
-  const ctx = await browser.createBrowserContext();
-  await ctx.overridePermissions(origin, ['clipboard-read', 'clipboard-write', 'clipboard-sanitized-write']);
-  const page = await ctx.newPage();
-  await page.setViewport({ width: 360, height: 740, deviceScaleFactor: 1, isMobile: true, hasTouch: true });
-  const csp = [], foreign = [];
-  page.on('console', (m) => { if (/Content Security Policy|Refused to/.test(m.text())) csp.push(m.text()); });
-  // data: URLs are drawn in the page (the date field's calendar icon), not fetched.
-  page.on('request', (r) => { if (!r.url().startsWith(origin + '/') && !r.url().startsWith('data:')) foreign.push(r.url()); });
-  await page.goto(url, { waitUntil: 'networkidle0', timeout: WAIT });
-  await page.waitForFunction(() => location.pathname === '/' && document.querySelector('main h1'), { timeout: WAIT });
-  await go(page, hash, h1);
-  return { page, csp, foreign };
+  const L = await loginPage(browser, url, origin, WAIT);
+  await go(L.page, hash, h1);
+  return L;
 }
 async function go(page, hash, h1) {
   await page.evaluate((h) => { location.hash = '#nowhere'; location.hash = h; }, hash);

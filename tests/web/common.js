@@ -71,8 +71,25 @@ async function closeBrowser(browser) {
   fs.rmSync(browser.twProfile, { recursive: true, force: true });
 }
 
+/* A page of its own (a browser context: its own session cookie) at 360 px,
+ * logged in at url (a login link) and on the node's first page; csp
+ * collects Content-Security-Policy refusals, foreign every request to
+ * anything but origin (data: URLs are drawn in the page, not fetched). */
+async function loginPage(browser, url, origin, timeout) {
+  const ctx = await browser.createBrowserContext();
+  await ctx.overridePermissions(origin, ['clipboard-read', 'clipboard-write', 'clipboard-sanitized-write']);
+  const page = await ctx.newPage();
+  await page.setViewport({ width: 360, height: 740, deviceScaleFactor: 1, isMobile: true, hasTouch: true });
+  const csp = [], foreign = [];
+  page.on('console', (m) => { if (/Content Security Policy|Refused to/.test(m.text())) csp.push(m.text()); });
+  page.on('request', (r) => { if (!r.url().startsWith(origin + '/') && !r.url().startsWith('data:')) foreign.push(r.url()); });
+  await page.goto(url, { waitUntil: 'networkidle0', timeout });
+  await page.waitForFunction(() => location.pathname === '/' && document.querySelector('main h1'), { timeout });
+  return { page, csp, foreign };
+}
+
 function run(main, what) {
   main().then(() => process.exit(failed ? 1 : 0), (e) => { fail(what + ' stopped: ' + e.message, e.stack); process.exit(1); });
 }
 
-module.exports = { pass, fail, ok, axe, keyboard, fits, waitText, run, launch, closeBrowser };
+module.exports = { pass, fail, ok, axe, keyboard, fits, waitText, run, launch, closeBrowser, loginPage };

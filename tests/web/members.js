@@ -19,7 +19,7 @@ const fs = require('fs');
 const path = require('path');
 
 const [hubUrl, hubOrigin, newUrl, newOrigin, outdir, codeFile] = process.argv.slice(2);
-const { pass, fail, ok, axe, keyboard, fits, waitText, run, launch, closeBrowser } = require('./common');
+const { pass, fail, ok, axe, keyboard, fits, waitText, run, launch, closeBrowser, loginPage } = require('./common');
 const WAIT = 15000;
 const ORG = 'Camden Abu Dis Friendship';
 
@@ -41,19 +41,10 @@ async function poll(page, hash, sel, text, want, tries) {
 }
 
 async function login(browser, url, origin) {
-  const ctx = await browser.createBrowserContext();
-  await ctx.overridePermissions(origin, ['clipboard-read', 'clipboard-write', 'clipboard-sanitized-write']);
-  const page = await ctx.newPage();
-  await page.setViewport({ width: 360, height: 740, deviceScaleFactor: 1, isMobile: true, hasTouch: true });
-  const csp = [], foreign = [];
-  page.on('console', (m) => { if (/Content Security Policy|Refused to/.test(m.text())) csp.push(m.text()); });
-  // data: URLs are drawn in the page (a date field's calendar icon), not fetched.
-  page.on('request', (r) => { if (!r.url().startsWith(origin + '/') && !r.url().startsWith('data:')) foreign.push(r.url()); });
-  await page.goto(url, { waitUntil: 'networkidle0', timeout: WAIT });
-  await page.waitForFunction(() => location.pathname === '/' && document.querySelector('main h1'), { timeout: WAIT });
-  await page.evaluate(() => { location.hash = '#members'; });
-  await waitText(page, 'main h1', 'Members');
-  return { page, csp, foreign };
+  const L = await loginPage(browser, url, origin, WAIT);
+  await L.page.evaluate(() => { location.hash = '#members'; });
+  await waitText(L.page, 'main h1', 'Members');
+  return L;
 }
 
 async function main() {
