@@ -158,8 +158,12 @@ static int cmd_device(tw_cli *cli, int argc, char **argv)
         if (!strcmp(text, "-")) {
             size_t n = fread(buf, 1, sizeof buf - 1, stdin);
             buf[n] = 0;
+            if (n == sizeof buf - 1 && fgetc(stdin) != EOF)
+                return tw_cli_usage(&tw_cmd_device, "the %s is longer than %u bytes", join ? "code" : "answer", TW_INVITE_INPUT_MAX);
             text = buf;
         } else {
+            if (strlen(argv[1]) > TW_INVITE_INPUT_MAX)
+                return tw_cli_usage(&tw_cmd_device, "the %s is longer than %u bytes", join ? "code" : "answer", TW_INVITE_INPUT_MAX);
             snprintf(buf, sizeof buf, "%s", argv[1]);
             memset(argv[1], 'x', strlen(argv[1]));        /* out of sight of ps */
             text = buf;

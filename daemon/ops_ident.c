@@ -467,8 +467,8 @@ int tw_ops_device_accept(tw_node *n, const tw_val *args, tw_buf *out, tw_op_err 
     size_t l;
     int rc;
     if ((rc = tw_op_arg_str(args, "answer", true, &s, &l, e))) return rc;
-    char text[512];
-    if (l > 4096) FAIL(TW_EINVAL, "not a device answer: too long");
+    if (l > TW_INVITE_INPUT_MAX) FAIL(TW_ETOOBIG, "answer: longer than %u bytes", TW_INVITE_INPUT_MAX);
+    char text[512];                       /* an answer is 262 characters; more cannot decode */
     size_t tl = squeeze(text, sizeof text, s, l);
     if (tl < 4 || memcmp(text, TW_DEVICE_ANSWER_PREFIX, 4) != 0)
         FAIL(TW_EINVAL, "not a device answer (it starts with %s, printed by twin device join)", TW_DEVICE_ANSWER_PREFIX);

@@ -116,6 +116,10 @@ check_out "a device cannot make device codes" 1 "device of its association" \
 check_out "a cut code is refused as mistyped" 1 "mistyped or incomplete" tw a2 device join twd_aaaaaaaa
 check_out "a node key is not a device code" 1 "not a device code" tw a2 device join "$K_b"
 check_out "a cut answer is refused as mistyped" 1 "mistyped or incomplete" tw a1 device accept twa_aaaaaaaa
+LONG=$(python3 -c 'print("twa_" + "a" * 16380)')
+check_out "an answer of TW_INVITE_INPUT_MAX bytes is read (and refused as mistyped)" 1 "mistyped or incomplete" tw a1 device accept "$LONG"
+check_out "one byte more is refused for its length, not cut" 2 "longer than 16384 bytes" tw a1 device accept "${LONG}a"
+check_out "... and a code too" 2 "longer than 16384 bytes" tw a1 device join "${LONG}a"
 check_out "revoking a key that is not a device of A is refused" 1 "not a device of this association" \
     tw a1 device revoke "$K_b"
 check_out "revoking by something that is not a key is refused" 1 "neither a node key" tw a1 device revoke zzzz
