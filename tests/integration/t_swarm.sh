@@ -2,9 +2,9 @@
 # Thirty nodes under churn (tests/tools/swarm.py): one root vouching for
 # every other key, each node told one seed address and learning the rest
 # from peer records (learn_loopback), outbound_target = 4 and
-# inbound_max = 6.  For 60 s, 10 % of the nodes are stopped every 20 s (a
-# third of them with SIGKILL) and started again within 5 s, while an entry is
-# published every second at a random live node.  Then every node must hold
+# inbound_max = 6.  For 30 s, 10 % of the nodes are stopped every 10 s (nine
+# stops, a third of them with SIGKILL) and started again within 5 s, while an
+# entry is published every half second at a random live node.  Then every node must hold
 # every acknowledged entry and all must report one digest; and no node may
 # have had more connections than outbound_target + inbound_max.  No time is
 # asserted: the figures are printed.  SWARM_NODES, SWARM_SEED override.
@@ -29,7 +29,7 @@ swarm_cleanup() {
 trap 'swarm_cleanup; tw__cleanup' EXIT
 
 python3 tests/tools/swarm.py --bin "$TW_ROOT/bin" --root "$SW" --nodes "$N" --seed "$SEED" \
-    --minute 20 --churn 0.10 --kill9 0.34 --down 5 --churn-time 60 --publish-every 1 \
+    --minute 10 --churn 0.10 --kill9 0.34 --down 5 --churn-time 30 --publish-every 0.5 \
     --form 120 --settle 180 --conf "outbound_target = $OUTB" --conf "inbound_max = $INB" \
     >"$TW_ROOT/swarm.out" 2>&1 &
 SP=$!
