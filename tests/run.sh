@@ -9,8 +9,10 @@
 # waiting on sockets and timers, and each has its own directory ($TW_ROOT)
 # and probed ports.  Two lists of name patterns (overridable; empty is
 # allowed) make exceptions:
-#   TW_ALONE   run first, one at a time, with nothing else running: tests that
-#              measure time, memory or CPU, or open thousands of connections
+#   TW_ALONE   run first, one at a time, with nothing else running: tests whose
+#              checks depend on timing (push before pull in t_pushtree) or on
+#              what the node alone costs (t_bounded_net: latency, RSS, CPU,
+#              descriptors, with thousands of connections)
 #   TW_SERIAL  never two at once, alongside the others: the browser tests
 #              (they share $B/web-node and each drives a Chromium)
 # Results are printed in a fixed order (the TW_ALONE tests, then the others,
@@ -19,7 +21,7 @@
 B=${1:-build}
 ONLY=${ONLY:-}
 JOBS=${TW_JOBS:-3}
-ALONE=${TW_ALONE-"t_bounded_net t_flaky t_pushtree t_swarm"}
+ALONE=${TW_ALONE-"t_bounded_net t_pushtree"}
 SERIAL=${TW_SERIAL-"t_web_*"}
 TEST_TIMEOUT=600
 OUT=tests/out
@@ -146,13 +148,24 @@ run_group() {
                 is_in "$_n" "$SERIAL" && _serial=1
             fi
         done
+        # A TW_SERIAL test first, whenever none is running: one after the
+        # other they take long, and left to the end they would run alone.
         _left=""
         for _n in $_todo; do
-            if [ "$_running" -lt "$_j" ] && { [ "$_serial" = 0 ] || ! is_in "$_n" "$SERIAL"; }; then
+            if [ "$_running" -lt "$_j" ] && [ "$_serial" = 0 ] && is_in "$_n" "$SERIAL"; then
+                : >"$ST/$_n.pid"
+                start "$_n"
+                _running=$((_running + 1)); _serial=1
+            else
+                _left="$_left $_n"
+            fi
+        done
+        _todo=$_left; _left=""
+        for _n in $_todo; do
+            if [ "$_running" -lt "$_j" ] && ! is_in "$_n" "$SERIAL"; then
                 : >"$ST/$_n.pid"
                 start "$_n"
                 _running=$((_running + 1))
-                is_in "$_n" "$SERIAL" && _serial=1
             else
                 _left="$_left $_n"
             fi
