@@ -5,7 +5,7 @@
 #   integration: tests/integration/t_*.sh    (each "PASS:"/"FAIL:" line counts)
 # Output of each test goes to tests/out/<name>.log; failures are shown.
 #
-# Integration tests run TW_JOBS (3) at a time: most of their time is spent
+# Integration tests run TW_JOBS (4) at a time: most of their time is spent
 # waiting on sockets and timers, and each has its own directory ($TW_ROOT)
 # and probed ports.  Two lists of name patterns (overridable; empty is
 # allowed) make exceptions:
@@ -20,7 +20,7 @@
 # everything one at a time, as before.
 B=${1:-build}
 ONLY=${ONLY:-}
-JOBS=${TW_JOBS:-3}
+JOBS=${TW_JOBS:-4}
 ALONE=${TW_ALONE-"t_bounded_net t_pushtree"}
 SERIAL=${TW_SERIAL-"t_web_*"}
 TEST_TIMEOUT=600
