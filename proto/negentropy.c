@@ -9,10 +9,13 @@
  * sums are recomputed from there on first use.  Together that is 40 + 32 = 72
  * bytes per item.
  *
- * The session follows the reference implementation's message flow, range
- * splitting (16 buckets, id lists below 32 items) and frame limit handling,
- * so that its messages interoperate with it and reconcile identical sets in
- * one round trip.  One deliberate difference: when the frame limit cuts a
+ * The session follows the reference implementation's message flow, id
+ * lists below 32 items and frame limit handling, so that its messages
+ * interoperate with it and reconcile identical sets in one round trip.  The
+ * first message splits in 16 as the reference does; a reply splits its
+ * mismatched ranges into as many pieces as the share of mismatches asks for
+ * (plan_split), which the wire format leaves to the sender and the
+ * reference accepts.  Another deliberate difference: when the frame limit cuts a
  * message short, ranges already settled are closed with an explicit Skip and
  * the closing fingerprint covers exactly [start of the unfinished range,
  * infinity), the range the peer will compare.  The reference drops the
@@ -23,6 +26,7 @@
  */
 #include "twin/negentropy.h"
 
+#include <math.h>
 #include <sodium.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -34,6 +38,17 @@
 
 /* Ranges smaller than this are sent as id lists rather than split. */
 #define NEG_IDLIST_BELOW (TW_NEG_BUCKETS * 2u)
+/* Bytes of one Fingerprint range in a message, about (bound, mode, 16). */
+#define NEG_FP_COST 24.0
+/* Bytes of one at most: the longest bound, the mode and the fingerprint. */
+#define NEG_FP_MAX (TW_NEG_BOUND_MAX + 1u + TW_NEG_FP_LEN)
+/* A responder lists a mismatched range instead of splitting it when the
+ * planned pieces hold this many items or fewer. */
+#define NEG_LIST_PIECE 2.0
+/* The initiator splits down to id-list size at once when the byte-optimal
+ * piece is at most this many times larger: a round trip saved for a few
+ * more bytes. */
+#define NEG_STRETCH 4.0
 
 typedef struct {
     uint64_t w[4]; /* little-endian limbs */
@@ -65,6 +80,9 @@ struct tw_neg {
     bytes need;
     bytes have_seen;   /* every id reported in the session, sorted */
     bytes need_seen;
+    bytes match;       /* per Fingerprint range of the message in hand: 1 if ours is equal */
+    double piece;      /* items per sub-range when splitting in this reply; 0: TW_NEG_BUCKETS */
+    double density;    /* differences per item, last estimated in this session; 0: none yet */
 };
 
 /* ---- small helpers ---- */
@@ -517,6 +535,7 @@ void tw_neg_free(tw_neg *n)
     free(n->need.p);
     free(n->have_seen.p);
     free(n->need_seen.p);
+    free(n->match.p);
     free(n);
 }
 
@@ -525,6 +544,9 @@ void tw_neg_trim(tw_neg *n)
     free(n->out.p);
     n->out.p = NULL;
     n->out.len = n->out.cap = 0;
+    free(n->match.p);
+    n->match.p = NULL;
+    n->match.len = n->match.cap = 0;
 }
 
 bool tw_neg_is_initiator(const tw_neg *n)
@@ -596,13 +618,36 @@ static int put_fingerprint_range(tw_neg *n, const tw_neg_bound *ub, size_t lo, s
 }
 
 /* Describes [lower, upper) ending at ub: an id list when small, else
- * TW_NEG_BUCKETS fingerprinted sub-ranges of near-equal size. */
+ * fingerprinted sub-ranges of near-equal size, TW_NEG_BUCKETS of them (as
+ * the reference) or, when plan_split() chose a size, as many as that size
+ * asks for.  A responder sends the id list at once when the pieces would
+ * hold two items or fewer: the list is then hardly larger than their
+ * fingerprints and settles the range a round trip sooner. */
 static int split_range(tw_neg *n, size_t lower, size_t upper, const tw_neg_bound *ub)
 {
     const tw_neg_store *s = n->store;
-    size_t num = upper - lower;
+    size_t num = upper - lower, pieces = TW_NEG_BUCKETS;
     int rc;
-    if (num < NEG_IDLIST_BELOW) {
+    if (n->piece > 0) {
+        double want = (double)num / n->piece;
+        if (want > (double)num)
+            want = (double)num;
+        if (want > (double)pieces)
+            pieces = (size_t)want + 1;
+    }
+    /* What one range asks for must fit the room left in the message, or
+     * the range would be cut back whole, again and again; the reference's
+     * 16 always fit (TW_NEG_FRAME_LIMIT_MIN). */
+    size_t room = SIZE_MAX;
+    if (n->frame_limit)
+        room = n->out.len + TW_NEG_FRAME_SLACK < n->frame_limit ? n->frame_limit - TW_NEG_FRAME_SLACK - n->out.len : 0;
+    if (pieces > TW_NEG_BUCKETS && pieces > room / NEG_FP_MAX)
+        pieces = room / NEG_FP_MAX > TW_NEG_BUCKETS ? room / NEG_FP_MAX : TW_NEG_BUCKETS;
+    if (pieces > num)
+        pieces = num;
+    bool list_now = !n->initiator && n->piece > 0 && n->piece <= NEG_LIST_PIECE && room > NEG_FP_MAX &&
+                    num <= (room - NEG_FP_MAX) / TW_NEG_ID_LEN;
+    if (num < NEG_IDLIST_BELOW || list_now) {
         rc = put_bound(n, ub);
         if (!rc)
             rc = bytes_put_varint(&n->out, TW_NEG_MODE_IDLIST);
@@ -612,8 +657,8 @@ static int split_range(tw_neg *n, size_t lower, size_t upper, const tw_neg_bound
             rc = bytes_put(&n->out, s->items[i].id, TW_NEG_ID_LEN);
         return rc;
     }
-    size_t per = num / TW_NEG_BUCKETS, extra = num % TW_NEG_BUCKETS, curr = lower;
-    for (size_t i = 0; i < TW_NEG_BUCKETS; i++) {
+    size_t per = num / pieces, extra = num % pieces, curr = lower;
+    for (size_t i = 0; i < pieces; i++) {
         size_t start = curr;
         curr += per + (i < extra ? 1 : 0);
         tw_neg_bound nb;
@@ -624,8 +669,76 @@ static int split_range(tw_neg *n, size_t lower, size_t upper, const tw_neg_bound
         rc = put_fingerprint_range(n, &nb, start, curr);
         if (rc)
             return rc;
+        /* Past the limit the message is cut back anyway (reconcile_body):
+         * stop computing fingerprints that will not be sent. */
+        if (over_limit(n, n->out.len))
+            return 0;
     }
     return 0;
+}
+
+/*
+ * How finely to split the mismatched ranges of a message (the wire format
+ * leaves it to the sender).  The reference always splits in 16, which at a
+ * million items and 10 000 scattered differences takes five round trips at
+ * TW_NEG_MSG_MAX.  Here the mismatched share of the peer's fingerprints
+ * estimates the differences D (Poisson: a range of m items holding on
+ * average x differences matches with probability e^-x, so D = -R ln(1 - M/R)
+ * for M of R ranges mismatched; all mismatched gives only a lower bound,
+ * R ln 2R, or the session's last density if that says more).  Splitting I
+ * mismatched items into pieces of s items costs about I/s fingerprints of
+ * NEG_FP_COST bytes, and listing the pieces that hold the differences about
+ * D s ids each way, so bytes are least at s = sqrt(NEG_FP_COST I / (64 D)).
+ * When that s is below the id-list size the peer lists the pieces in its
+ * answer: the differences are settled in the next half round trip.  When it
+ * is well above, a split into sqrt(m / 31) pieces of each range of m items
+ * leads there in two steps.  The fingerprints are kept to three quarters of
+ * the message limit and the lists expected next to three quarters as well,
+ * so that neither message is cut; with identical sets no range mismatches
+ * and nothing changes (one round trip, the first message as small as the
+ * reference's).
+ */
+static void plan_split(tw_neg *n, size_t ranges, size_t mismatched, size_t items_all,
+                       size_t items_mismatched)
+{
+    n->piece = 0;
+    if (!mismatched || !ranges)
+        return;
+    double R = (double)ranges, M = (double)mismatched, I = (double)items_mismatched;
+    double D;
+    if (mismatched < ranges) {
+        D = -R * log1p(-M / R);
+        if (items_all)
+            n->density = D / (double)items_all;
+    } else {
+        D = R * log(2.0 * R);
+        if (n->density * I > D)
+            D = n->density * I;
+    }
+    if (I < 1.0 || D <= 0.0)
+        return;
+    double budget = 0.75 * (double)(n->frame_limit ? n->frame_limit : TW_NEG_MSG_MAX);
+    double listable = (double)(NEG_IDLIST_BELOW - 1);
+    double s = sqrt(NEG_FP_COST * I / (64.0 * D));
+    double two_steps = sqrt(I / M * listable);
+    if (!n->initiator) {
+        /* The initiator's next split to listable pieces is answered with
+         * the lists in the same round trip: the responder need not get
+         * there itself, only bring the ranges within one split of it. */
+        if (two_steps > s)
+            s = two_steps;
+    } else if (s > listable && s <= NEG_STRETCH * listable) {
+        s = listable;
+    } else if (s > listable) {
+        s = two_steps;
+    }
+    double s_list = budget / (TW_NEG_ID_LEN * D);   /* the lists expected next fit */
+    double s_fp = NEG_FP_COST * I / budget;         /* our fingerprints fit */
+    if (s > s_list)
+        s = s_list;
+    if (s < s_fp)
+        s = s_fp;
+    n->piece = s < 1.0 ? 1.0 : s;
 }
 
 static void infinity_bound(tw_neg_bound *b)
@@ -789,14 +902,78 @@ static void settle_commit(const bytes *list, size_t start, bytes *seen)
     seen->len = (have + kept) * TW_NEG_ID_LEN;
 }
 
+/* A first pass over a message: compares every Fingerprint range with ours
+ * (the result is kept in n->match for the second pass) and plans the split
+ * of the mismatched ones from their share (plan_split).  Refuses what the
+ * second pass would refuse, before anything is written. */
+static int survey(tw_neg *n, const uint8_t *msg, size_t len)
+{
+    tw_neg_store *s = n->store;
+    size_t pos = 1, prev_index = 0, ranges = 0, mismatched = 0, items_all = 0, items_mm = 0;
+    uint64_t last_in = 0;
+    tw_neg_bound prev_bound, cur;
+    int rc;
+
+    memset(&prev_bound, 0, sizeof prev_bound);
+    n->match.len = 0;
+    while (pos < len) {
+        size_t used;
+        uint64_t mode;
+        rc = tw_neg_bound_decode(msg + pos, len - pos, &last_in, &cur, &used);
+        if (rc)
+            return rc;
+        pos += used;
+        if (bound_cmp(&cur, &prev_bound) < 0)
+            return TW_EPROTO;
+        rc = tw_neg_varint_decode(msg + pos, len - pos, &mode, &used);
+        if (rc)
+            return rc;
+        pos += used;
+        size_t lower = prev_index, upper = store_lower_bound(s, lower, cur.ts, cur.id);
+        if (mode == TW_NEG_MODE_FINGERPRINT) {
+            if (len - pos < TW_NEG_FP_LEN)
+                return TW_EPROTO;
+            uint8_t ours[TW_NEG_FP_LEN];
+            store_fp(s, lower, upper, ours);
+            uint8_t same = memcmp(ours, msg + pos, TW_NEG_FP_LEN) == 0;
+            pos += TW_NEG_FP_LEN;
+            if ((rc = bytes_put(&n->match, &same, 1)))
+                return rc;
+            ranges++;
+            items_all += upper - lower;
+            if (!same) {
+                mismatched++;
+                items_mm += upper - lower;
+            }
+        } else if (mode == TW_NEG_MODE_IDLIST) {
+            uint64_t count;
+            rc = tw_neg_varint_decode(msg + pos, len - pos, &count, &used);
+            if (rc)
+                return rc;
+            pos += used;
+            if (count > (len - pos) / TW_NEG_ID_LEN)
+                return TW_EPROTO;
+            pos += (size_t)count * TW_NEG_ID_LEN;
+        } else if (mode != TW_NEG_MODE_SKIP) {
+            return TW_EPROTO;
+        }
+        prev_index = upper;
+        prev_bound = cur;
+    }
+    plan_split(n, ranges, mismatched, items_all, items_mm);
+    return 0;
+}
+
 static int reconcile_body(tw_neg *n, const uint8_t *msg, size_t len)
 {
     tw_neg_store *s = n->store;
-    size_t pos = 1, prev_index = 0;
+    size_t pos = 1, prev_index = 0, fp_index = 0;
     tw_neg_bound prev_bound, cur;
     bool skip = false;
     int rc;
 
+    if ((rc = survey(n, msg, len)))
+        return rc;
     memset(&prev_bound, 0, sizeof prev_bound);
     n->last_in = n->last_out = 0;
 
@@ -827,9 +1004,8 @@ static int reconcile_body(tw_neg *n, const uint8_t *msg, size_t len)
         } else if (mode == TW_NEG_MODE_FINGERPRINT) {
             if (len - pos < TW_NEG_FP_LEN)
                 return TW_EPROTO;
-            uint8_t ours[TW_NEG_FP_LEN];
-            store_fp(s, lower, upper, ours);
-            bool same = memcmp(ours, msg + pos, TW_NEG_FP_LEN) == 0;
+            bool same = fp_index < n->match.len && n->match.p[fp_index];
+            fp_index++;
             pos += TW_NEG_FP_LEN;
             if (same) {
                 skip = true;

@@ -21,6 +21,7 @@
 #include "twin/negentropy.h"
 
 #define BIG_N        100000u  /* items per side in the large cases */
+#define MILLION      1000000u /* items per side in issue 14's case */
 #define MAX_ROUNDS   20000u   /* bound on round trips in any test sync */
 #define TS_BASE      1700000000000ull /* a plausible entry timestamp in ms */
 
@@ -605,6 +606,45 @@ static void test_sync_frame_limit(void **state)
     tw_neg_store_free(s);
 }
 
+/* Issue 14's case itself: a million items a side at the frame limit of
+ * nodes that send messages over several frames (TW_NEG_MSG_MAX).  With the
+ * reference's fixed 16-way split, 10 000 scattered differences took five
+ * round trips (the third message reached the limit and was cut); the split
+ * sized from the mismatched share takes two.  Bound: 4 round trips for
+ * 10 000, 3 for 1 000; identical sets still take one of under 1 KiB.  About
+ * 200 MB and two seconds. */
+static void test_sync_million(void **state)
+{
+    sync_result r;
+    sync_case("1M vs 1M, 5000 each, limit 4 MiB", MILLION - 5000, 5000, 5000, TW_NEG_MSG_MAX,
+              365ull * 86400 * 1000, &r);
+    assert_true(r.rounds <= 4);
+    sync_free(&r);
+    sync_case("1M vs 1M, 500 each, limit 4 MiB", MILLION - 500, 500, 500, TW_NEG_MSG_MAX,
+              365ull * 86400 * 1000, &r);
+    assert_true(r.rounds <= 3);
+    sync_free(&r);
+    sync_case("1M vs 1M, identical, limit 4 MiB", MILLION, 0, 0, TW_NEG_MSG_MAX, 365ull * 86400 * 1000, &r);
+    assert_int_equal(r.rounds, 1);
+    assert_true(r.up + r.down < 1024);
+    sync_free(&r);
+}
+
+/* Dense differences under small limits: the split planned for a range is
+ * capped to what fits the room left in the message, so each message
+ * settles something and the sync ends (a range whose planned pieces did
+ * not fit would be cut back whole at every round). */
+static void test_sync_dense_small_limit(void **state)
+{
+    sync_result r;
+    sync_case("5k common, 5000 each, limit 4096", 5000, 5000, 5000, 4096, 10u * BIG_N, &r);
+    sync_free(&r);
+    sync_case("100k, 100000 differ, limit 60000", BIG_N / 2, BIG_N / 2, BIG_N / 2, 60000, 10u * BIG_N, &r);
+    sync_free(&r);
+    sync_case("20k, 8000 each, 300 ts, limit 4096", 4000, 8000, 8000, 4096, 300, &r);
+    sync_free(&r);
+}
+
 /* Many small random cases, with and without a limit, as the reference's
  * fuzz driver does: few distinct timestamps, random split of items. */
 static void test_sync_random(void **state)
@@ -757,6 +797,8 @@ int main(void)
         cmocka_unit_test(test_sync_1000),
         cmocka_unit_test(test_sync_one_side_empty),
         cmocka_unit_test(test_sync_frame_limit),
+        cmocka_unit_test(test_sync_million),
+        cmocka_unit_test(test_sync_dense_small_limit),
         cmocka_unit_test(test_sync_random),
         cmocka_unit_test(test_hostile),
     };
