@@ -1,13 +1,17 @@
 /*
  * Negentropy protocol v1 (see include/twin/negentropy.h and proto/PROTOCOL.md).
  *
- * The store keeps items in one sorted array and, beside it, prefix sums of
- * the ids as 256-bit integers: prefix[i] is the sum of the first i ids mod
- * 2^256.  Addition mod 2^256 is invertible, so the sum over [i, j) is
- * prefix[j] - prefix[i] and a range fingerprint costs O(1) once the sums are
- * current.  Changes only record the lowest index whose sum went stale; the
- * sums are recomputed from there on first use.  Together that is 40 + 32 = 72
- * bytes per item.
+ * The store keeps items in one sorted array and, beside it, sums of the ids
+ * as 256-bit integers at every NEG_BLOCK-th item: bsum[k] is the sum of the
+ * first k * NEG_BLOCK ids mod 2^256.  Addition mod 2^256 is invertible, so
+ * the sum of the first i ids is the nearer block sum plus or minus at most
+ * NEG_BLOCK / 2 ids, the sum over [i, j) the difference of two such, and a
+ * range fingerprint costs one SHA-256 and at most NEG_BLOCK additions.  Changes only
+ * record the lowest block whose sum went stale; the sums are recomputed
+ * from there on first use.  Together that is 40 + 1 bytes per item, and the
+ * 40 may live in a file the store made and removed (tw_neg_store_new_file):
+ * then they are pages of the kernel's cache, which it can write back and
+ * drop, not the daemon's heap (a million items: 40 MB).
  *
  * The session follows the reference implementation's message flow, id
  * lists below 32 items and frame limit handling, so that its messages
@@ -24,8 +28,12 @@
  * reconciled (and reported) again, and in rare cases a difference could
  * hide behind a matching hash.
  */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE /* mremap, mkostemp */
+#endif
 #include "twin/negentropy.h"
 
+#include <fcntl.h>
 #include <math.h>
 #include <sodium.h>
 #include <stdint.h>
@@ -36,6 +44,8 @@
 
 #include "twin/err.h"
 
+/* Items per block sum (see the top). */
+#define NEG_BLOCK 32u
 /* Ranges smaller than this are sent as id lists rather than split. */
 #define NEG_IDLIST_BELOW (TW_NEG_BUCKETS * 2u)
 /* Bytes of one Fingerprint range in a message, about (bound, mode, 16). */
@@ -56,11 +66,14 @@ typedef struct {
 
 struct tw_neg_store {
     tw_neg_item *items;
-    u256 *prefix;   /* size + 1 entries when current */
+    u256 *bsum;     /* bsum[k]: sum of items [0, k * NEG_BLOCK); current for k <= stale */
     size_t size;
-    size_t cap;     /* of items; prefix has cap + 1 */
-    size_t stale;   /* prefix[i] is current for i <= stale */
+    size_t cap;     /* of items */
+    size_t bcap;    /* of bsum: at least cap / NEG_BLOCK + 1 */
+    size_t stale;
     bool sealed;
+    int fd;         /* -1: items on the heap; else mapped from this removed file */
+    size_t map_len; /* bytes mapped (and allocated in the file) */
 };
 
 typedef struct {
@@ -276,22 +289,106 @@ int tw_neg_store_new(tw_neg_store **out)
     tw_neg_store *s = calloc(1, sizeof *s);
     if (!s)
         return TW_ENOMEM;
-    s->prefix = calloc(1, sizeof *s->prefix);
-    if (!s->prefix) {
+    s->bsum = calloc(1, sizeof *s->bsum);
+    if (!s->bsum) {
         free(s);
         return TW_ENOMEM;
     }
+    s->bcap = 1;
+    s->fd = -1;
     *out = s;
     return 0;
+}
+
+int tw_neg_store_new_file(tw_neg_store **out, const char *dir)
+{
+    char path[4096];
+    int n = snprintf(path, sizeof path, "%s/.negset-XXXXXX", dir);
+    if (n < 0 || (size_t)n >= sizeof path)
+        return TW_EINVAL;
+    int fd = mkostemp(path, O_CLOEXEC);
+    if (fd < 0)
+        return TW_EIO;
+    /* Removed at once: nothing is left behind by a crash, and nobody else
+     * can open it. */
+    unlink(path);
+    int rc = tw_neg_store_new(out);
+    if (rc) {
+        close(fd);
+        return rc;
+    }
+    (*out)->fd = fd;
+    return 0;
+}
+
+bool tw_neg_store_on_file(const tw_neg_store *s)
+{
+    return s->fd >= 0;
 }
 
 void tw_neg_store_free(tw_neg_store *s)
 {
     if (!s)
         return;
-    free(s->items);
-    free(s->prefix);
+    if (s->fd >= 0) {
+        if (s->items)
+            munmap(s->items, s->map_len);
+        close(s->fd);
+    } else {
+        free(s->items);
+    }
+    free(s->bsum);
     free(s);
+}
+
+/* Moves file-backed items to the heap: the file cannot grow (a full disk). */
+static int store_to_heap(tw_neg_store *s)
+{
+    tw_neg_item *it = NULL;
+    if (s->cap) {
+        it = malloc(s->cap * sizeof *it);
+        if (!it)
+            return TW_ENOMEM;
+        memcpy(it, s->items, s->size * sizeof *it);
+    }
+    if (s->items)
+        munmap(s->items, s->map_len);
+    close(s->fd);
+    s->fd = -1;
+    s->map_len = 0;
+    s->items = it;
+    return 0;
+}
+
+/* Makes the items array hold cap items. */
+static int store_items_grow(tw_neg_store *s, size_t cap)
+{
+    if (s->fd >= 0) {
+        long pg = sysconf(_SC_PAGESIZE);
+        size_t page = pg > 0 ? (size_t)pg : 4096u;
+        size_t len = (cap * sizeof *s->items + page - 1) / page * page;
+        if (len <= s->map_len)
+            return 0;
+        /* Allocated, not only sized: a write to a page the disk has no room
+         * for would kill the process (SIGBUS) instead of failing here. */
+        if (posix_fallocate(s->fd, 0, (off_t)len) == 0) {
+            void *p = s->items ? mremap(s->items, s->map_len, len, MREMAP_MAYMOVE)
+                               : mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, s->fd, 0);
+            if (p != MAP_FAILED) {
+                s->items = p;
+                s->map_len = len;
+                return 0;
+            }
+        }
+        int rc = store_to_heap(s);
+        if (rc)
+            return rc;
+    }
+    tw_neg_item *it = realloc(s->items, cap * sizeof *it);
+    if (!it)
+        return TW_ENOMEM;
+    s->items = it;
+    return 0;
 }
 
 static int store_grow(tw_neg_store *s, size_t need, bool exact)
@@ -306,34 +403,76 @@ static int store_grow(tw_neg_store *s, size_t need, bool exact)
         if (g > cap)
             cap = g;
     }
-    if (cap > (SIZE_MAX / sizeof(u256)) - 1)
+    if (cap > SIZE_MAX / sizeof(tw_neg_item) - 1)
         return TW_ENOMEM;
-    tw_neg_item *it = realloc(s->items, cap * sizeof *it);
-    if (!it)
-        return TW_ENOMEM;
-    s->items = it;
-    u256 *p = realloc(s->prefix, (cap + 1) * sizeof *p);
-    if (!p)
-        return TW_ENOMEM; /* items grew, prefix did not: cap stays, still consistent */
-    s->prefix = p;
+    int rc = store_items_grow(s, cap);
+    if (rc)
+        return rc;
+    size_t bcap = cap / NEG_BLOCK + 1;
+    if (bcap > s->bcap) {
+        u256 *b = realloc(s->bsum, bcap * sizeof *b);
+        if (!b)
+            return TW_ENOMEM; /* items grew, sums did not: cap stays, still consistent */
+        s->bsum = b;
+        s->bcap = bcap;
+    }
     s->cap = cap;
     return 0;
 }
 
 static void store_mark(tw_neg_store *s, size_t idx)
 {
-    if (idx < s->stale)
-        s->stale = idx;
+    if (idx / NEG_BLOCK < s->stale)
+        s->stale = idx / NEG_BLOCK;
+}
+
+static void sum_items(const tw_neg_store *s, u256 *acc, size_t lo, size_t hi)
+{
+    for (size_t i = lo; i < hi; i++) {
+        u256 v;
+        u256_from_id(&v, s->items[i].id);
+        u256_add(acc, acc, &v);
+    }
 }
 
 static void store_refresh(tw_neg_store *s)
 {
-    for (size_t i = s->stale; i < s->size; i++) {
-        u256 v;
-        u256_from_id(&v, s->items[i].id);
-        u256_add(&s->prefix[i + 1], &s->prefix[i], &v);
+    size_t full = s->size / NEG_BLOCK;
+    for (size_t k = s->stale; k < full; k++) {
+        s->bsum[k + 1] = s->bsum[k];
+        sum_items(s, &s->bsum[k + 1], k * NEG_BLOCK, (k + 1) * NEG_BLOCK);
     }
-    s->stale = s->size;
+    s->stale = full;
+}
+
+/* Sum of the first i ids, from the nearer block sum: at most NEG_BLOCK / 2
+ * additions or subtractions.  The caller has refreshed the sums. */
+static void store_prefix(const tw_neg_store *s, size_t i, u256 *out)
+{
+    size_t k = i / NEG_BLOCK, off = i % NEG_BLOCK;
+    if (off > NEG_BLOCK / 2 && k + 1 <= s->size / NEG_BLOCK) {
+        u256 part;
+        memset(&part, 0, sizeof part);
+        sum_items(s, &part, i, (k + 1) * NEG_BLOCK);
+        u256_sub(out, &s->bsum[k + 1], &part);
+        return;
+    }
+    *out = s->bsum[k];
+    sum_items(s, out, k * NEG_BLOCK, i);
+}
+
+/* Sum of the ids of [begin, end); the caller has refreshed the sums. */
+static void store_sum(const tw_neg_store *s, size_t begin, size_t end, u256 *out)
+{
+    memset(out, 0, sizeof *out);
+    if (end - begin <= NEG_BLOCK) {
+        sum_items(s, out, begin, end);
+        return;
+    }
+    u256 a, b;
+    store_prefix(s, end, &b);
+    store_prefix(s, begin, &a);
+    u256_sub(out, &b, &a);
 }
 
 /* First index in [lo, size) whose item is not below (ts, id). */
@@ -459,10 +598,10 @@ size_t tw_neg_store_size(const tw_neg_store *s)
 }
 
 /*
- * The prefix sums are a cache of the items: their pages are handed back to
+ * The block sums are a cache of the items: their pages are handed back to
  * the kernel (MADV_DONTNEED on the whole pages inside the array: a private
  * anonymous page reads as zeros afterwards, and the partial pages at either
- * end, prefix[0] = 0 among them, keep their bytes) and every sum is marked
+ * end, bsum[0] = 0 among them, keep their bytes) and every sum is marked
  * stale, so the next fingerprint recomputes them all.  Nothing is freed or
  * allocated, so nothing can fail.
  */
@@ -471,7 +610,7 @@ size_t tw_neg_store_trim(tw_neg_store *s)
     long pg = sysconf(_SC_PAGESIZE);
     if (pg <= 0 || !s->cap)
         return 0;
-    uintptr_t lo = (uintptr_t)s->prefix, hi = lo + (s->cap + 1) * sizeof *s->prefix;
+    uintptr_t lo = (uintptr_t)s->bsum, hi = lo + s->bcap * sizeof *s->bsum;
     uintptr_t a = (lo + (uintptr_t)pg - 1) & ~((uintptr_t)pg - 1), b = hi & ~((uintptr_t)pg - 1);
     s->stale = 0;
     if (b <= a || madvise((void *)a, b - a, MADV_DONTNEED) != 0)
@@ -481,7 +620,12 @@ size_t tw_neg_store_trim(tw_neg_store *s)
 
 size_t tw_neg_store_memory(const tw_neg_store *s)
 {
-    return sizeof *s + s->cap * sizeof *s->items + (s->cap + 1) * sizeof *s->prefix;
+    return sizeof *s + (s->fd < 0 ? s->cap * sizeof *s->items : 0) + s->bcap * sizeof *s->bsum;
+}
+
+size_t tw_neg_store_file_bytes(const tw_neg_store *s)
+{
+    return s->fd >= 0 ? s->map_len : 0;
 }
 
 int tw_neg_store_item(const tw_neg_store *s, size_t i, tw_neg_item *out)
@@ -492,12 +636,12 @@ int tw_neg_store_item(const tw_neg_store *s, size_t i, tw_neg_item *out)
     return 0;
 }
 
-/* Caller has refreshed the prefix sums. */
+/* Caller has refreshed the block sums. */
 static void store_fp(const tw_neg_store *s, size_t begin, size_t end, uint8_t fp[TW_NEG_FP_LEN])
 {
     u256 d;
     uint8_t sum[TW_NEG_ID_LEN];
-    u256_sub(&d, &s->prefix[end], &s->prefix[begin]);
+    store_sum(s, begin, end, &d);
     u256_to_bytes(&d, sum);
     tw_neg_fingerprint(sum, end - begin, fp);
 }
