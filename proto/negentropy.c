@@ -9,7 +9,7 @@
  * range fingerprint costs one SHA-256 and at most NEG_BLOCK additions.  Changes only
  * record the lowest block whose sum went stale; the sums are recomputed
  * from there on first use.  Together that is 40 + 1 bytes per item, and the
- * 40 may live in a file the store made and removed (tw_neg_store_new_file):
+ * 40 may live in a file without a name (tw_neg_store_new_file):
  * then they are pages of the kernel's cache, which it can write back and
  * drop, not the daemon's heap (a million items: 40 MB).
  *
@@ -29,7 +29,7 @@
  * hide behind a matching hash.
  */
 #ifndef _GNU_SOURCE
-#define _GNU_SOURCE /* mremap, mkostemp */
+#define _GNU_SOURCE /* mremap, mkostemp, O_TMPFILE */
 #endif
 #include "twin/negentropy.h"
 
@@ -72,7 +72,7 @@ struct tw_neg_store {
     size_t bcap;    /* of bsum: at least cap / NEG_BLOCK + 1 */
     size_t stale;
     bool sealed;
-    int fd;         /* -1: items on the heap; else mapped from this removed file */
+    int fd;         /* -1: items on the heap; else mapped from this file without a name */
     size_t map_len; /* bytes mapped (and allocated in the file) */
 };
 
@@ -302,16 +302,20 @@ int tw_neg_store_new(tw_neg_store **out)
 
 int tw_neg_store_new_file(tw_neg_store **out, const char *dir)
 {
-    char path[4096];
-    int n = snprintf(path, sizeof path, "%s/.negset-XXXXXX", dir);
-    if (n < 0 || (size_t)n >= sizeof path)
-        return TW_EINVAL;
-    int fd = mkostemp(path, O_CLOEXEC);
-    if (fd < 0)
-        return TW_EIO;
-    /* Removed at once: nothing is left behind by a crash, and nobody else
-     * can open it. */
-    unlink(path);
+    /* A file without a name (O_TMPFILE): nothing is left behind by a crash,
+     * and nobody else can open it.  Where the file system cannot, one made
+     * under a new name and removed at once. */
+    int fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        char path[4096];
+        int n = snprintf(path, sizeof path, "%s/.negset-XXXXXX", dir);
+        if (n < 0 || (size_t)n >= sizeof path)
+            return TW_EINVAL;
+        fd = mkostemp(path, O_CLOEXEC);
+        if (fd < 0)
+            return TW_EIO;
+        unlink(path);
+    }
     int rc = tw_neg_store_new(out);
     if (rc) {
         close(fd);
@@ -610,12 +614,18 @@ size_t tw_neg_store_trim(tw_neg_store *s)
     long pg = sysconf(_SC_PAGESIZE);
     if (pg <= 0 || !s->cap)
         return 0;
+    size_t given = 0;
+    /* Items in the file leave this process's resident set too: a shared
+     * file page keeps its bytes in the file and the page cache, and comes
+     * back on the next read (a minor fault while the kernel keeps it). */
+    if (s->fd >= 0 && s->items && madvise(s->items, s->map_len, MADV_DONTNEED) == 0)
+        given += s->map_len;
     uintptr_t lo = (uintptr_t)s->bsum, hi = lo + s->bcap * sizeof *s->bsum;
     uintptr_t a = (lo + (uintptr_t)pg - 1) & ~((uintptr_t)pg - 1), b = hi & ~((uintptr_t)pg - 1);
     s->stale = 0;
     if (b <= a || madvise((void *)a, b - a, MADV_DONTNEED) != 0)
-        return 0;
-    return b - a;
+        return given;
+    return given + (b - a);
 }
 
 size_t tw_neg_store_memory(const tw_neg_store *s)

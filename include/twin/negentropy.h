@@ -76,9 +76,10 @@ void tw_neg_fingerprint(const uint8_t sum[TW_NEG_ID_LEN], uint64_t count, uint8_
 typedef struct tw_neg_store tw_neg_store;
 
 int tw_neg_store_new(tw_neg_store **out);
-/* A store whose items (40 bytes each) live in a file made in dir and
- * removed at once: its pages are the kernel's file cache (written back and
- * dropped under memory pressure), not the process's heap.  The file is
+/* A store whose items (40 bytes each) live in a file without a name in dir
+ * (O_TMPFILE; else one made and removed at once): its pages are the
+ * kernel's file cache (written back and dropped under memory pressure), not
+ * the process's heap.  The file is
  * allocated as it grows; when it cannot grow (a full disk) the items move to
  * the heap and the store goes on.  TW_EIO if the file cannot be made. */
 int tw_neg_store_new_file(tw_neg_store **out, const char *dir);
@@ -104,7 +105,8 @@ size_t tw_neg_store_size(const tw_neg_store *s);
 size_t tw_neg_store_memory(const tw_neg_store *s);
 /* Gives the memory of the block sums (1 byte per item) back to the kernel
  * while the store is not read; the next fingerprint recomputes them
- * (O(size)).  Returns the bytes given back. */
+ * (O(size)).  Items in a file leave the resident set too (they stay in the
+ * file and the page cache).  Returns the bytes given back. */
 size_t tw_neg_store_trim(tw_neg_store *s);
 /* The i-th item in (timestamp, id) order. */
 int tw_neg_store_item(const tw_neg_store *s, size_t i, tw_neg_item *out);

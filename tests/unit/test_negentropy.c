@@ -324,19 +324,25 @@ static void test_store_memory(void **state)
     free(items);
 }
 
-/* RssAnon of this process in KiB, from /proc/self/status. */
-static long rss_anon_kib(void)
+/* A field of /proc/self/status in KiB (RssAnon, RssFile). */
+static long rss_kib(const char *field)
 {
     FILE *f = fopen("/proc/self/status", "r");
     char line[256];
+    size_t fl = strlen(field);
     long v = -1;
     if (!f)
         return -1;
     while (fgets(line, sizeof line, f))
-        if (sscanf(line, "RssAnon: %ld", &v) == 1)
+        if (strncmp(line, field, fl) == 0 && line[fl] == ':' && sscanf(line + fl + 1, "%ld", &v) == 1)
             break;
     fclose(f);
     return v;
+}
+
+static long rss_anon_kib(void)
+{
+    return rss_kib("RssAnon");
 }
 
 /* Trimming gives the prefix sums' memory back, and every fingerprint after
@@ -621,7 +627,7 @@ static void test_sync_frame_limit(void **state)
     tw_neg_store_free(s);
 }
 
-/* The items in a removed file: the same set, fingerprints and answers as on
+/* The items in a file without a name: the same set, fingerprints and answers as on
  * the heap, 1 byte an item of heap, and no anonymous memory for the 40. */
 static void test_store_file(void **state)
 {
@@ -637,7 +643,7 @@ static void test_store_file(void **state)
     assert_int_equal(tw_neg_store_new_file(&f, dir), 0);
     assert_true(tw_neg_store_on_file(f));
     assert_int_equal(tw_neg_store_new(&h), 0);
-    /* Removed at once: the directory stays empty. */
+    /* Without a name: the directory stays empty. */
     DIR *d = opendir(dir);
     assert_non_null(d);
     struct dirent *de;
@@ -670,6 +676,17 @@ static void test_store_file(void **state)
     /* On the heap the items alone would add 40 bytes an item. */
     if (r0 > 0 && r1 > 0)
         assert_true(r1 - r0 < (long)(4u * BIG_N / 1024));
+    /* Trimmed, the file's pages leave the resident set; the items do not
+     * change. */
+    long f0 = rss_kib("RssFile");
+    size_t given = tw_neg_store_trim(f);
+    long f1 = rss_kib("RssFile");
+    print_message("trim of the file-backed store: %zu bytes; RssFile %ld -> %ld KiB\n", given, f0, f1);
+    assert_true(given >= file);
+    if (f0 > 0 && f1 >= 0)
+        assert_true(f0 - f1 >= (long)(30u * BIG_N / 1024));
+    assert_int_equal(tw_neg_store_fingerprint(f, 0, BIG_N, b), 0);
+    assert_memory_equal(a, b, sizeof a);
 
     assert_int_equal(tw_neg_store_insert_batch(h, items, BIG_N, &added), 0);
     for (size_t i = 0; i < BIG_N; i += 89) {
@@ -771,10 +788,10 @@ static void test_sync_million(void **state)
     sync_free(&r);
 }
 
-/* Dense differences under small limits: the split planned for a range is
- * capped to what fits the room left in the message, so each message
- * settles something and the sync ends (a range whose planned pieces did
- * not fit would be cut back whole at every round). */
+/* Dense differences under small limits, where the planned split is bound
+ * by the limit and messages are cut: every message still settles
+ * something, and the sync ends exact (an early version, whose split took
+ * no account of the limit, cut the same range back at every round). */
 static void test_sync_dense_small_limit(void **state)
 {
     sync_result r;
