@@ -526,6 +526,24 @@ int tw_neg_store_insert_batch(tw_neg_store *s, const tw_neg_item *items, size_t 
             return TW_EINVAL;
     if (n > SIZE_MAX / sizeof *items)
         return TW_ENOMEM;
+    if (s->size == 0) {
+        /* The load of a whole set (start-up, after a drop): sorted where
+         * it will stay, without a second copy of it on the heap. */
+        int rc = store_grow(s, n, true);
+        if (rc)
+            return rc;
+        memcpy(s->items, items, n * sizeof *items);
+        qsort(s->items, n, sizeof *items, item_qsort_cmp);
+        size_t k = 1;
+        for (size_t i = 1; i < n; i++)
+            if (item_qsort_cmp(&s->items[k - 1], &s->items[i]) != 0)
+                s->items[k++] = s->items[i];
+        s->size = k;
+        s->stale = 0;
+        if (added)
+            *added = k;
+        return 0;
+    }
     tw_neg_item *b = malloc(n * sizeof *b);
     if (!b)
         return TW_ENOMEM;

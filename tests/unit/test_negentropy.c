@@ -282,6 +282,27 @@ static void test_store(void **state)
     assert_int_equal(tw_neg_store_fingerprint(s, 5, 4, a), TW_EINVAL);
     assert_int_equal(tw_neg_store_fingerprint(s, 0, n + 1, a), TW_EINVAL);
 
+    /* A batch into an empty store (the load of a whole set, sorted in
+     * place) folds its repeats and holds the same set. */
+    tw_neg_store *e;
+    assert_int_equal(tw_neg_store_new(&e), 0);
+    tw_neg_item twice[600];
+    memcpy(twice, items, sizeof items);
+    memcpy(twice + 300, items, sizeof items);
+    assert_int_equal(tw_neg_store_insert_batch(e, twice, 600, &added), 0);
+    assert_int_equal(added, 300);
+    assert_int_equal(tw_neg_store_size(e), 300);
+    for (size_t i = 0; i < 250; i += 3)
+        assert_int_equal(tw_neg_store_erase(e, items[i].ts, items[i].id), 0);
+    assert_int_equal(tw_neg_store_size(e), n);
+    for (size_t i = 0; i < n; i++) {
+        tw_neg_item x, y;
+        assert_int_equal(tw_neg_store_item(s, i, &x), 0);
+        assert_int_equal(tw_neg_store_item(e, i, &y), 0);
+        assert_memory_equal(&x, &y, sizeof x);
+    }
+    tw_neg_store_free(e);
+
     /* Sorted by timestamp, then id bytewise. */
     tw_neg_item prev, cur;
     assert_int_equal(tw_neg_store_item(s, 0, &prev), 0);
