@@ -222,7 +222,7 @@ static void test_fingerprint_known(void **state)
     tw_neg_store_free(s);
 }
 
-/* Range fingerprints from prefix sums agree with a direct sum after any
+/* Range fingerprints from block sums agree with a direct sum after any
  * mix of inserts and erases. */
 static void naive_fp(tw_neg_store *s, size_t b, size_t e, uint8_t fp[TW_NEG_FP_LEN])
 {
@@ -366,7 +366,7 @@ static long rss_anon_kib(void)
     return rss_kib("RssAnon");
 }
 
-/* Trimming gives the prefix sums' memory back, and every fingerprint after
+/* Trimming gives the block sums' memory back, and every fingerprint after
  * it (also after inserts and erasures) is the one computed item by item. */
 static void test_store_trim(void **state)
 {
