@@ -5,8 +5,9 @@
 # connected to says so in its log; a record published meanwhile, and every
 # other one, reaches a node that then connects.  The set's items live in a
 # file without a name in the data directory (tw_neg_store_new_file), mapped
-# by the daemon; records that reach it later, published on the
-# node itself or pushed to it by a peer, are in it: a third node that only
+# by the daemon and trimmed from its resident set 30 s after its last use,
+# with peers or not; records that reach it later, published on the node
+# itself or pushed to it by a peer, are in it: a third node that only
 # reconciles with it fetches them.
 . tests/integration/lib.sh
 
@@ -51,6 +52,23 @@ if grep -Eq " rw-s .* $(tw_dir a)/(#[0-9]+|\.negset-[^ ]+) \(deleted\)$" "/proc/
 else fail "a maps its reconciliation set from a file without a name" "$(grep "$(tw_dir a)" "/proc/$(tw_pid a)/maps" | head -n 3)"; fi
 if ls -A "$(tw_dir a)" | grep -q negset; then fail "no file of the set is left named in a's data directory"; else
     pass "no file of the set is left named in a's data directory"; fi
+
+# With b connected, 30 s after the set was last used (a reconciles with b
+# every 60 s) its pages leave a's resident set: the Rss of the mapping in
+# smaps falls to 0; `twin sync` uses it again.
+set_rss() {
+    awk -v d="$(tw_dir a)" '
+        index($0, " " d "/") && / \(deleted\)$/ && $2 ~ /s$/ { on = 1; next }
+        on && $1 == "Rss:" { print $2; exit }' "/proc/$(tw_pid a)/smaps"
+}
+echo "    the set's mapping resident while in use: $(set_rss) kB"
+set_trimmed() { [ "$(set_rss)" = 0 ] && tw_has_peers a 1; }
+if tw_wait_for 95 set_trimmed; then pass "with b connected, a's set leaves its resident set 30 s after the last reconciliation"
+else fail "with b connected, a's set leaves its resident set" "set mapping Rss $(set_rss) kB"; fi
+check "a reconciles with b on demand after the trim" tw a sync
+set_back() { [ "$(set_rss)" -gt 0 ] 2>/dev/null; }
+tw_wait_for 15 set_back && pass "the reconciliation reads the set back ($(set_rss) kB resident)" ||
+    fail "the reconciliation reads the set back" "set mapping Rss $(set_rss) kB"
 
 # Published on a, and on b (pushed to a), while the file-backed set is in
 # use; c dials a only, with push from a not yet possible for what came
