@@ -1352,16 +1352,16 @@ static void on_tick(uv_timer_t *t)
         net->neg_trimmed = true;
         malloc_trim(0);
     }
+    else if (net->trim_due) malloc_trim(0);
+    net->trim_due = false;
     /* Between reconciliations (each peer's every sync_interval) the set's
      * file pages and block sums leave the resident set; the next use faults
-     * the pages back from the page cache and recomputes the sums (a few ms
-     * at a million entries). */
+     * the pages back from the page cache and recomputes the sums (about
+     * 25 ms at a million entries). */
     if (!net->neg_trimmed && now - net->neg_used_ms >= TW_TRIM_IDLE_MS) {
         tw_neg_store_trim(net->neg);
         net->neg_trimmed = true;
     }
-    else if (net->trim_due) malloc_trim(0);
-    net->trim_due = false;
     dial_due(net, now);
 }
 
@@ -2111,7 +2111,7 @@ int tw_net_start(tw_node *n, char *err, size_t errlen)
         goto fail;
     }
     neg_flush(net);
-    net->trim_due = true;   /* the load's sorted copies (80 MB at a million entries) */
+    net->trim_due = true;   /* the load's buffers (80 MB at a million entries) */
     tw_store_maybe_trim(n->store);
     for (unsigned i = 0; i < n->cfg.npeers; i++) add_addr(net, n->cfg.peers[i], SRC_CONFIG, err, errlen);
     tw_buf saved;
