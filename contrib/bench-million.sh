@@ -11,7 +11,9 @@
 #   4. stats, gaps, gaps --counts, search, a page of list (100 rows) and a
 #      whole kind, each twice (the second run shows what is kept between
 #      queries), wall time through twin;
-#   5. memory at rest: after the queries, and after 30 s without requests;
+#   5. memory at rest: after the queries, after 30 s without requests, and
+#      after 30 s more with a peer connected (a second node holding a copy
+#      of the store, so the two reconcile and find nothing to fetch);
 #   6. the initial sync of all of it to an empty node on loopback
 #      (contrib/bench-sync.sh on a copy of the store): time, entries/s
 #      against the ingest rate, bytes, peak memory of both daemons.
@@ -28,8 +30,11 @@ keep=${MILLION_DIR:-}
 dir=${MILLION_DIR:-$(mktemp -d /tmp/twmillion.XXXXXX)}
 mkdir -p "$dir" || exit 1
 pid=
+ppid=
 cleanup() {
     [ -n "$pid" ] && kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
+    [ -n "$ppid" ] && kill "$ppid" 2>/dev/null && wait "$ppid" 2>/dev/null
+    rm -rf "$dir/peer"
     [ -z "$keep" ] && rm -rf "$dir"
 }
 trap cleanup EXIT INT TERM
@@ -37,7 +42,10 @@ trap cleanup EXIT INT TERM
 now() { date +%s%N; }
 ms() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1f", (b - a) / 1e6 }'; }
 mem() { awk -v k="$2" '$1 == k":" { printf "%.1f", $2 / 1024 }' /proc/$1/status; }
-memline() { echo "anonymous (RssAnon) $(mem $pid RssAnon) MiB, store pages mapped (RssFile) $(mem $pid RssFile) MiB, peak $(mem $pid VmHWM) MiB"; }
+memline() {   # memline [PID]
+    p=${1:-$pid}
+    echo "anonymous (RssAnon) $(mem $p RssAnon) MiB, file pages mapped (RssFile: the store, the reconciliation set) $(mem $p RssFile) MiB, peak $(mem $p VmHWM) MiB"
+}
 
 echo "== ingest ($COUNT entries) =="
 if [ -f "$dir/node/store/data.mdb" ] && [ -f "$dir/ingest.out" ] && [ -f "$dir/envelope.bytes" ]; then
@@ -68,8 +76,13 @@ echo "  by table (build/tools/store_stat):"
 
 echo "== start-up (twind until twin status answers) =="
 T="$B/twin --data-dir $dir/node"
+port=$(python3 -c 'import socket
+s = socket.socket()
+s.bind(("127.0.0.1", 0))
+print(s.getsockname()[1])
+s.close()')
 t0=$(now)
-"$B"/twind --data-dir "$dir/node" --log-level warn --http off 2>"$dir/twind.log" &
+"$B"/twind --data-dir "$dir/node" --log-level warn --http off --listen "127.0.0.1:$port" 2>"$dir/twind.log" &
 pid=$!
 i=0
 until $T status >/dev/null 2>&1; do
@@ -108,6 +121,32 @@ echo "== twind memory at rest =="
 echo "  after the queries: $(memline)"
 sleep 32
 echo "  after 30 s without requests: $(memline) (target: anonymous under 32 MiB)"
+# A peer holding the same entries (a copy of the store, its own identity)
+# dials it; both reconcile at connect and then every sync_interval (60 s).
+rm -rf "$dir/peer" && mkdir -p "$dir/peer" && chmod 700 "$dir/peer" &&
+    cp -r "$dir/node/store" "$dir/node/network.key" "$dir/peer/" && rm -f "$dir/peer/store/lock.mdb" ||
+    { echo "  cannot copy the store for a peer"; exit 1; }
+P="$B/twin --data-dir $dir/peer"
+"$B"/twind --data-dir "$dir/peer" --log-level warn --http off --peer "127.0.0.1:$port" 2>"$dir/peer.log" &
+ppid=$!
+i=0
+established() {
+    $T --json peers 2>/dev/null | python3 -c 'import json, sys
+sys.exit(0 if any(c["state"] == "established" for c in json.load(sys.stdin)["connections"]) else 1)' 2>/dev/null
+}
+until established; do
+    i=$((i + 1)); [ $i -gt 120 ] && { echo "  the peer did not connect within 60 s"; cat "$dir/peer.log"; exit 1; }
+    sleep 0.5
+done
+echo "  a peer connected: $(memline)"
+sleep 32
+echo "  after 30 s more with the peer connected: $(memline) (target: anonymous under 32 MiB)"
+echo "  the peer (same entries): $(memline "$ppid")"
+$T --json peers | python3 -c 'import json, sys
+for c in json.load(sys.stdin)["connections"]:
+    if c["state"] == "established":
+        print("  the connection: last reconciliation in %s round trip(s)" % c["last_rounds"])' 2>/dev/null
+kill "$ppid"; wait "$ppid"; ppid=; rm -rf "$dir/peer"
 kill "$pid"; wait "$pid"; echo "  twind exit status: $?"; pid=
 
 if [ "${SYNC:-1}" != 0 ]; then

@@ -112,9 +112,15 @@ struct tw_net {
     tw_neg_store *neg;
     /* The set is given back (neg empty) after TW_TRIM_IDLE_MS without any
      * connection, and read from the store again when one is established
-     * (neg_drop, neg_load): 40 bytes an entry that a node nobody is
-     * connected to does not need. */
+     * (neg_drop, neg_load): 40 bytes an entry of file (disk and page
+     * cache; heap without a file) that a node nobody is connected to does
+     * not need. */
     bool neg_dropped;
+    /* The last time the set was used (neg_flush runs before every use),
+     * and whether it was trimmed since: after TW_TRIM_IDLE_MS unused, with
+     * peers or not, its pages leave the resident set (on_tick). */
+    uint64_t neg_used_ms;
+    bool neg_trimmed;
     uint64_t conns_last_ms;       /* the last tick that saw a connection */
     tw_neg_item *pending;         /* stored entries not yet in neg */
     size_t npending, cpending;
@@ -297,10 +303,25 @@ static void tcp_closed(uv_handle_t *h) { conn_unref(h->data); }
 static int neg_load(tw_net *net);
 static void neg_drop(tw_net *net);
 
+/* The reconciliation set keeps its items (40 bytes each) in a file without a name
+ * in the data directory: at a million entries that is 40 MB of pages the
+ * kernel can write back and drop rather than 40 MB of the daemon's heap
+ * (tw_neg_store_new_file).  Without a file it lives on the heap. */
+static int neg_new(tw_net *net, tw_neg_store **out)
+{
+    int rc = tw_neg_store_new_file(out, net->node->cfg.data_dir);
+    if (rc == 0) return 0;
+    tw_warn("net", "cannot make the reconciliation set's file in %s (%s): it is kept in memory",
+            net->node->cfg.data_dir, tw_strerror(rc));
+    return tw_neg_store_new(out);
+}
+
 /* Items stored since the last reconciliation step go into the set in one
  * sorted merge, just before the set is next read. */
 static void neg_flush(tw_net *net)
 {
+    net->neg_used_ms = tw_now_ms();
+    net->neg_trimmed = false;
     if (!net->npending) return;
     if (net->neg_dropped) { net->npending = 0; return; }   /* neg_load reads them from the store */
     size_t added;
@@ -1328,10 +1349,19 @@ static void on_tick(uv_timer_t *t)
     if (now - n->last_request_ms >= TW_TRIM_IDLE_MS && tw_store_maybe_trim(n->store)) {
         tw_ops_free_cache();
         tw_neg_store_trim(net->neg);
+        net->neg_trimmed = true;
         malloc_trim(0);
     }
     else if (net->trim_due) malloc_trim(0);
     net->trim_due = false;
+    /* Between reconciliations (each peer's every sync_interval) the set's
+     * file pages and block sums leave the resident set; the next use faults
+     * the pages back from the page cache and recomputes the sums (about
+     * 25 ms at a million entries). */
+    if (!net->neg_trimmed && now - net->neg_used_ms >= TW_TRIM_IDLE_MS) {
+        tw_neg_store_trim(net->neg);
+        net->neg_trimmed = true;
+    }
     dial_due(net, now);
 }
 
@@ -1922,13 +1952,13 @@ static int load_set(void *ctx, const char *kind, size_t kind_len, const uint8_t 
  * nobody reaches needs none of it.  What is stored meanwhile is not added
  * (neg_flush, on_stored); the store is the set's source, and neg_load reads
  * it whole, as at start-up, before the next connection reconciles.  At
- * 1 000 000 entries that is 40 MB given back, and a read of the slot table
- * (a few hundred ms) when a peer comes.
+ * 1 000 000 entries that is 40 MB of file given back, and a read of the
+ * slot table (a few hundred ms) when a peer comes.
  */
 static void neg_drop(tw_net *net)
 {
     tw_neg_store *empty;
-    if (net->neg_dropped || net->conns || tw_neg_store_new(&empty)) return;
+    if (net->neg_dropped || net->conns || neg_new(net, &empty)) return;
     size_t n = tw_neg_store_size(net->neg);
     tw_neg_store_free(net->neg);
     net->neg = empty;
@@ -2068,7 +2098,7 @@ int tw_net_start(tw_node *n, char *err, size_t errlen)
     if (!net->zc || !net->zd || !net->zbuf) { rc = TW_ENOMEM; snprintf(err, errlen, "out of memory"); goto fail; }
     uint8_t mkey[TW_PLUM_HASH_KEY_LEN];
     randombytes_buf(mkey, sizeof mkey);
-    if ((rc = tw_neg_store_new(&net->neg)) || (rc = tw_ingest_new(&net->ingest, n, ingest_stored, n)) ||
+    if ((rc = neg_new(net, &net->neg)) || (rc = tw_ingest_new(&net->ingest, n, ingest_stored, n)) ||
         (rc = tw_plum_missing_new(&net->missing, TW_PUSH_MISSING_MAX, mkey)) ||
         (rc = tw_idset_new(&net->refused, TW_REFUSED_IDS_MAX)) || (rc = tw_sess_replay_new(&net->replay, TW_HS_REPLAY_MAX))) {
         snprintf(err, errlen, "out of memory");
@@ -2081,6 +2111,7 @@ int tw_net_start(tw_node *n, char *err, size_t errlen)
         goto fail;
     }
     neg_flush(net);
+    net->trim_due = true;   /* the load's buffers (80 MB at a million entries) */
     tw_store_maybe_trim(n->store);
     for (unsigned i = 0; i < n->cfg.npeers; i++) add_addr(net, n->cfg.peers[i], SRC_CONFIG, err, errlen);
     tw_buf saved;

@@ -91,7 +91,8 @@
                                              of reconciliation, between peers that both offer TW_WIRE_FEAT_NEGPART (wire) */
 #define TW_NEG_CUT_MS          3600000u /* after a link broke while a message in pieces arrived: no NEG_PART offered to that peer this long */
 #define TW_NEG_CUT_PEERS_MAX   64u    /* peers (by key; inbound, by address) remembered so; the oldest gives way */
-#define TW_NEG_BUCKETS         16u    /* ranges a mismatched range is split into (as the reference) */
+#define TW_NEG_BUCKETS         16u    /* ranges the first message is split into (as the reference), and the fewest
+                                         a mismatched range is split into (more when mismatches are many) */
 #define TW_NEG_IDS_MAX         (1u << 21) /* have (or need) ids one session may report in all */
 #define TW_SYNC_QUEUE_MAX      65536u /* ids queued or asked for on one connection; more are dropped */
 #define TW_SYNC_OFFER_MAX      TW_NEG_IDS_MAX /* ids a peer may offer per reconciliation it runs (wire) */

@@ -3,8 +3,9 @@
  * items, as specified in the hoytech/negentropy repository's
  * docs/negentropy-protocol-v1.md.
  *
- * tw_neg_store holds a sorted set of items plus prefix sums of their ids, so
- * the fingerprint of any range costs one subtraction and one SHA-256.
+ * tw_neg_store holds a sorted set of items plus sums of their ids at every
+ * 32nd item, so the fingerprint of any range costs at most 32 additions and
+ * one SHA-256.
  * tw_neg is one reconciliation session bound to a store.  The initiator calls
  * tw_neg_initiate() once, sends the message, and feeds each reply to
  * tw_neg_reconcile() until it yields an empty message; along the way it
@@ -75,6 +76,17 @@ void tw_neg_fingerprint(const uint8_t sum[TW_NEG_ID_LEN], uint64_t count, uint8_
 typedef struct tw_neg_store tw_neg_store;
 
 int tw_neg_store_new(tw_neg_store **out);
+/* A store whose items (40 bytes each) live in a file without a name in dir
+ * (O_TMPFILE; else one made and removed at once): its pages are the
+ * kernel's file cache (written back and dropped under memory pressure), not
+ * the process's heap.  The file is
+ * allocated as it grows; when it cannot grow (a full disk) the items move to
+ * the heap and the store goes on.  TW_EIO if the file cannot be made. */
+int tw_neg_store_new_file(tw_neg_store **out, const char *dir);
+/* Whether the items are in the file (false after a move to the heap). */
+bool tw_neg_store_on_file(const tw_neg_store *s);
+/* Bytes of the file (0 on the heap). */
+size_t tw_neg_store_file_bytes(const tw_neg_store *s);
 void tw_neg_store_free(tw_neg_store *s);
 /* TW_EEXIST if the item is present, TW_EINVAL for the infinity timestamp,
  * TW_ESTATE once sealed. */
@@ -91,9 +103,10 @@ bool tw_neg_store_sealed(const tw_neg_store *s);
 size_t tw_neg_store_size(const tw_neg_store *s);
 /* Bytes of heap the store holds. */
 size_t tw_neg_store_memory(const tw_neg_store *s);
-/* Gives the memory of the prefix sums (32 of the 72 bytes per item) back to
- * the kernel while the store is not read; the next fingerprint recomputes
- * them (O(size)).  Returns the bytes given back. */
+/* Gives the memory of the block sums (1 byte per item) back to the kernel
+ * while the store is not read; the next fingerprint recomputes them
+ * (O(size)).  Items in a file leave the resident set too (they stay in the
+ * file and the page cache).  Returns the bytes given back. */
 size_t tw_neg_store_trim(tw_neg_store *s);
 /* The i-th item in (timestamp, id) order. */
 int tw_neg_store_item(const tw_neg_store *s, size_t i, tw_neg_item *out);
