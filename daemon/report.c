@@ -130,8 +130,10 @@ typedef struct rgroup {
     int64_t own_key;            /* author index of the own_key, -1 none */
     const char *slot, *name;    /* name: NULL when absent (folded where compared: gname_fold) */
     const char *kind, *nation, *region;
+    uint64_t kfp;               /* the first bytes of the key that wrote it (see kfp()) */
     uint8_t region_source;
     bool seeking;
+    bool dead;                  /* removed by an update, until tw_report_finish() compacts */
     bool own;                   /* the group's own record */
     /* identity root only: */
     bool has_own, any_seeking;
@@ -144,7 +146,9 @@ typedef struct rplace {
     const char *slot, *name_en, *name_ar;
     const char *sub, *kind, *area, *country;
     uint32_t folds, folds_len;  /* its folded names in r->folds, each NUL-terminated */
-    bool seeking, any_seeking;
+    uint32_t nid_off, nid_n;    /* the ids of its (scope, folded name) keys in r->nids */
+    uint64_t kfp;
+    bool seeking, any_seeking, dead;
     bool own;                   /* the committee's own record (see tw_report_finish) */
     /* identity root only: */
     bool has_own;               /* the identity holds a committee's own record */
@@ -154,7 +158,8 @@ typedef struct rplace {
 
 typedef struct rlink {
     uint32_t author;
-    uint64_t ts;
+    bool dead;
+    uint64_t ts, kfp;
     uint8_t id[TW_ID_LEN];
     const char *slot;
     const char *gref, *pref;
@@ -207,14 +212,21 @@ struct tw_report {
     vplace places;
     vlink links;
     vunit units;
-    hmap hauthor, hgroup, hplace, hname, hunit;
+    hmap hauthor, hgroup, hplace, hlink, hname, hunit;
     hmap pnamed, gnamed;        /* (identity, key named as committee / own_key by one of its records) */
     hmap hlad;                  /* normalised local authority name -> index in the LAD list */
     hmap hlatext;               /* local_authority as written -> LAD index + 1, 0 none: groups
                                    of one area write it alike, so most look-ups end here */
     tw_buf folds;               /* the folded names of every place, back to back */
+    uint32_t *nids;             /* name ids (values of hname) of the places, back to back */
+    size_t nnids, nidcap;
+    uint32_t nnames;            /* name ids given */
+    tw_arena fa;                /* the keys of the maps tw_report_finish() makes, made again by each */
     uint64_t records;
+    uint64_t removed;           /* records removed by updates since the report was made */
     bool finished, compact;
+    bool updating;              /* between tw_report_reopen() and tw_report_finish() */
+    bool dups;                  /* two keys of one association wrote one slot: no updates */
     char fold[4 * TW_STR_MAX + 1];
     /* Kept by tw_report_compact(): */
     rstate *states;             /* in link order */
@@ -237,6 +249,7 @@ int tw_report_new(tw_report **out, const tw_report_opts *o)
     if (!r) return TW_ENOMEM;
     r->o = *o;
     tw_arena_init(&r->a, 0);
+    tw_arena_init(&r->fa, 0);
     tw_arena_init(&r->keep, 0);
     tw_buf_init(&r->folds);
     *out = r;
@@ -250,7 +263,12 @@ void tw_report_set_opts(tw_report *r, const tw_report_opts *o) { r->o = *o; }
 static void free_work(tw_report *r)
 {
     free(r->authors.v); free(r->groups.v); free(r->places.v); free(r->links.v); free(r->units.v);
-    free(r->hauthor.e); free(r->hgroup.e); free(r->hplace.e); free(r->hname.e); free(r->hunit.e);
+    free(r->hauthor.e); free(r->hgroup.e); free(r->hplace.e); free(r->hlink.e); free(r->hname.e); free(r->hunit.e);
+    free(r->nids);
+    r->nids = NULL;
+    r->nnids = r->nidcap = 0;
+    memset(&r->hlink, 0, sizeof r->hlink);
+    tw_arena_free(&r->fa);
     free(r->pnamed.e); free(r->gnamed.e); free(r->hlad.e); free(r->hlatext.e);
     memset(&r->pnamed, 0, sizeof r->pnamed); memset(&r->gnamed, 0, sizeof r->gnamed);
     memset(&r->hlad, 0, sizeof r->hlad); memset(&r->hlatext, 0, sizeof r->hlatext);
@@ -362,12 +380,15 @@ static void unite(rplace *p, uint32_t x, uint32_t y)
     if (a != b) p[a > b ? a : b].parent = a < b ? a : b;
 }
 
-/* A place name joins the place to any earlier place of the same
+/* A place name joins the place to any other place of the same
  * subdivision (or, without one, the same country) with the same folded
- * name: one community listed twice under different spellings.  The folded
- * name is also kept (r->folds) for matching a hub's listing with its
+ * name: one community listed twice under different spellings.  Here the
+ * (scope, folded name) key gets an id, kept with the place (r->nids); the
+ * places that share an id are joined by tw_report_finish() (name_unions),
+ * so that an update that removes a place unjoins what it joined.  The
+ * folded name is also kept (r->folds) for matching a hub's listing with its
  * committee's records at the end. */
-static int add_name(tw_report *r, uint32_t idx, const char *scope, const char *s, size_t n)
+static int add_name(tw_report *r, const char *scope, const char *s, size_t n)
 {
     if (n > TW_STR_MAX) return 0;
     size_t fl = tw_text_fold(r->fold, s, n);
@@ -381,8 +402,10 @@ static int add_name(tw_report *r, uint32_t idx, const char *scope, const char *s
     key[sl] = 0x1f;
     memcpy(key + sl + 1, r->fold, fl);
     uint32_t found;
-    if ((rc = hm_put(&r->hname, &r->a, key, sl + 1 + fl, idx, &found))) return rc;
-    if (found != idx) unite(r->places.v, found, idx);
+    if ((rc = hm_put(&r->hname, &r->a, key, sl + 1 + fl, r->nnames, &found))) return rc;
+    if (found == r->nnames) r->nnames++;
+    if ((rc = vgrow((void **)&r->nids, &r->nidcap, r->nnids, sizeof *r->nids))) return rc;
+    r->nids[r->nnids++] = found;
     return 0;
 }
 
@@ -507,27 +530,81 @@ static int group_region(tw_report *r, const tw_val *b, rgroup *g)
     return 0;
 }
 
-static int add_group(tw_report *r, const tw_entry *en, uint32_t author)
+/* The first eight bytes of the key that wrote a record: records are
+ * keyed by (association, slot), and an update removes the record of
+ * (association, slot) only if this key wrote it (two keys of one
+ * association that agree on 64 bits are not made by chance). */
+static uint64_t kfp(const uint8_t key[TW_KEY_LEN])
+{
+    uint64_t v;
+    memcpy(&v, key, sizeof v);
+    return v;
+}
+
+enum { K_GROUP, K_PLACE, K_LINK };
+
+static bool *rec_dead(tw_report *r, int kind, uint32_t i, uint64_t **fp)
+{
+    switch (kind) {
+    case K_GROUP: *fp = &r->groups.v[i].kfp; return &r->groups.v[i].dead;
+    case K_PLACE: *fp = &r->places.v[i].kfp; return &r->places.v[i].dead;
+    default:      *fp = &r->links.v[i].kfp; return &r->links.v[i].dead;
+    }
+}
+
+/*
+ * Claims (author, slot) in the map m for the record about to be added as
+ * idx.  *skip: 1 when the record is not to be added.  In a report being
+ * made, a slot already claimed is a second key of one association writing
+ * the same slot: the first group or place record is kept (links are all
+ * kept), and the report is marked so that it is never updated, only made
+ * again.  In an update, a claim by a removed record passes to the new one;
+ * one by a live record of the same key is the same change given twice
+ * (skipped); one by another key's record is TW_ESTATE: the report must be
+ * made again.
+ */
+static int slot_claim(tw_report *r, hmap *m, int kind, uint32_t author, const tw_entry *en, uint32_t idx,
+                      int *skip)
 {
     uint8_t k[4 + TW_SLOT_MAX];
     uint32_t found;
-    int rc;
+    size_t kl = slot_key(k, author, en->slot, en->slot_len);
+    int rc = hm_put(m, &r->a, k, kl, idx, &found);
+    *skip = 0;
+    if (rc || found == idx) return rc;
+    uint64_t *fp;
+    bool *dead = rec_dead(r, kind, found, &fp);
+    if (!r->updating) {
+        r->dups = true;
+        *skip = kind != K_LINK;
+        return 0;
+    }
+    if (*dead) {
+        hm_find(m, k, kl)->val = idx;
+        return 0;
+    }
+    if (*fp != kfp(en->author)) return TW_ESTATE;
+    *skip = 1;
+    r->records--;
+    return 0;
+}
+
+static int add_group(tw_report *r, const tw_entry *en, uint32_t author)
+{
+    int rc, skip;
     if ((rc = VPUSH(r->groups))) return rc;
     uint32_t idx = (uint32_t)r->groups.n;
-    if ((rc = hm_put(&r->hgroup, &r->a, k, slot_key(k, author, en->slot, en->slot_len), idx, &found))) return rc;
-    if (found != idx) return 0;     /* one current version per slot; cannot happen */
+    if ((rc = slot_claim(r, &r->hgroup, K_GROUP, author, en, idx, &skip)) || skip) return rc;
     const tw_val *b = &en->body;
     rgroup *g = &r->groups.v[r->groups.n++];
     *g = (rgroup){
-        .author = author, .parent = idx, .rep = idx, .own_key = -1,
+        .author = author, .parent = idx, .rep = idx, .own_key = -1, .kfp = kfp(en->author),
         .slot = tw_arena_strndup(&r->a, en->slot, en->slot_len),
         .name = str_copy(r, b, "name"), .kind = enum_val("group", "group_kind", b),
         .nation = enum_val("group", "nation", b), .seeking = bool_val(b, "seeking_partner"),
     };
     if (!g->slot) return TW_ENOMEM;
     if ((rc = group_region(r, b, g))) return rc;
-    rauthor *au = &r->authors.v[author];
-    if (au->ngroups++ == 0) au->group = idx;
     const tw_val *ok = tw_v_get(b, "own_key");
     uint8_t key[TW_KEY_LEN];
     if (ok && ok->type == TW_STR && tw_keytext_decode(key, TW_KEYTEXT_PREFIX, ok->v.s, ok->len) == 0) {
@@ -540,13 +617,10 @@ static int add_group(tw_report *r, const tw_entry *en, uint32_t author)
 
 static int add_place(tw_report *r, const tw_entry *en, uint32_t author)
 {
-    uint8_t k[4 + TW_SLOT_MAX];
-    uint32_t found;
-    int rc;
+    int rc, skip;
     if ((rc = VPUSH(r->places))) return rc;
     uint32_t idx = (uint32_t)r->places.n;
-    if ((rc = hm_put(&r->hplace, &r->a, k, slot_key(k, author, en->slot, en->slot_len), idx, &found))) return rc;
-    if (found != idx) return 0;
+    if ((rc = slot_claim(r, &r->hplace, K_PLACE, author, en, idx, &skip)) || skip) return rc;
     if (r->folds.len > UINT32_MAX) return TW_ETOOBIG;
     const tw_val *b = &en->body;
     size_t ng;
@@ -557,16 +631,15 @@ static int add_place(tw_report *r, const tw_entry *en, uint32_t author)
     const tw_val *cov = tw_v_get(b, "country");
     const tw_code *cc = cov && cov->type == TW_STR ? tw_code_find_sorted(countries, nc, cov->v.s, cov->len) : NULL;
     *p = (rplace){
-        .author = author, .parent = idx, .rep = idx, .committee = -1,
+        .author = author, .parent = idx, .rep = idx, .committee = -1, .kfp = kfp(en->author),
         .slot = tw_arena_strndup(&r->a, en->slot, en->slot_len), .name_en = str_copy(r, b, "name_en"),
         .name_ar = str_copy(r, b, "name_ar"), .country = cc ? cc->code : cov && cov->type == TW_STR ? OTHER : NONE,
         .sub = code_val(govs, ng, b, "subdivision"), .kind = enum_val("place", "place_kind", b),
         .area = enum_val("place", "area", b), .seeking = bool_val(b, "seeking_partner"),
-        .folds = (uint32_t)r->folds.len,
+        .folds = (uint32_t)r->folds.len, .nid_off = (uint32_t)r->nnids,
     };
     if (!p->slot) return TW_ENOMEM;
-    rauthor *au = &r->authors.v[author];
-    if (au->nplaces++ == 0) au->place = idx;
+    if (r->nnids > UINT32_MAX / 2) return TW_ETOOBIG;
     const tw_val *c = tw_v_get(b, "committee");
     uint8_t ck[TW_KEY_LEN];
     if (c && c->type == TW_STR && tw_keytext_decode(ck, TW_KEYTEXT_PREFIX, c->v.s, c->len) == 0) {
@@ -583,24 +656,26 @@ static int add_place(tw_report *r, const tw_entry *en, uint32_t author)
     const char *names[] = { "name_en", "name_ar" };
     for (int i = 0; i < 2; i++) {
         const tw_val *v = tw_v_get(b, names[i]);
-        if (v && v->type == TW_STR && (rc = add_name(r, idx, scope, v->v.s, v->len))) return rc;
+        if (v && v->type == TW_STR && (rc = add_name(r, scope, v->v.s, v->len))) return rc;
     }
     const tw_val *on = tw_v_get(b, "other_names");
     for (uint32_t i = 0; on && on->type == TW_ARR && i < on->len; i++)
-        if (on->v.arr[i].type == TW_STR && (rc = add_name(r, idx, scope, on->v.arr[i].v.s, on->v.arr[i].len))) return rc;
+        if (on->v.arr[i].type == TW_STR && (rc = add_name(r, scope, on->v.arr[i].v.s, on->v.arr[i].len))) return rc;
     if (r->folds.len - r->places.v[idx].folds > UINT32_MAX) return TW_ETOOBIG;
     r->places.v[idx].folds_len = (uint32_t)(r->folds.len - r->places.v[idx].folds);
+    r->places.v[idx].nid_n = (uint32_t)(r->nnids - r->places.v[idx].nid_off);
     return 0;
 }
 
 static int add_link(tw_report *r, const tw_entry *en, uint32_t author)
 {
-    int rc;
+    int rc, skip;
     if ((rc = VPUSH(r->links))) return rc;
+    if ((rc = slot_claim(r, &r->hlink, K_LINK, author, en, (uint32_t)r->links.n, &skip)) || skip) return rc;
     const tw_val *b = &en->body, *gv = tw_v_get(b, "group"), *pv = tw_v_get(b, "place");
     rlink *l = &r->links.v[r->links.n];
     *l = (rlink){
-        .author = author, .ts = en->ts, .formality = enum_val("link", "formality", b),
+        .author = author, .ts = en->ts, .kfp = kfp(en->author), .formality = enum_val("link", "formality", b),
         .status = enum_val("link", "status", b), .since = year_val(b, "since"), .g = -1, .p = -1,
     };
     memcpy(l->id, en->id, TW_ID_LEN);
@@ -632,6 +707,44 @@ int tw_report_add(tw_report *r, const tw_entry *en)
     int rc = author_index(r, en->author, &author);
     if (rc) return rc;
     return g ? add_group(r, en, author) : p ? add_place(r, en, author) : add_link(r, en, author);
+}
+
+int tw_report_reopen(tw_report *r)
+{
+    if (!r->finished || r->compact || r->dups || r->updating) return TW_ESTATE;
+    /* Each update leaves the strings and keys of the records it removes in
+     * the arenas: past as many removals as records, make the report again. */
+    if (r->removed > r->records) return TW_ETOOBIG;
+    r->finished = false;
+    r->updating = true;
+    return 0;
+}
+
+int tw_report_remove(tw_report *r, const char *kind, size_t kind_len, const uint8_t author[TW_KEY_LEN],
+                     const char *slot, size_t slot_len)
+{
+    if (!r->updating) return TW_ESTATE;
+    int k = kind_len == 5 && memcmp(kind, "group", 5) == 0 ? K_GROUP :
+            kind_len == 5 && memcmp(kind, "place", 5) == 0 ? K_PLACE :
+            kind_len == 4 && memcmp(kind, "link", 4) == 0 ? K_LINK : -1;
+    if (k < 0 || slot_len > TW_SLOT_MAX) return 0;
+    uint8_t key[TW_KEY_LEN], sk[4 + TW_SLOT_MAX];
+    if (r->o.identity) r->o.identity(r->o.identity_ctx, author, key);
+    else memcpy(key, author, TW_KEY_LEN);
+    int64_t a = hm_get(&r->hauthor, key, TW_KEY_LEN);
+    if (a < 0) return 0;
+    const hmap *m = k == K_GROUP ? &r->hgroup : k == K_PLACE ? &r->hplace : &r->hlink;
+    int64_t i = hm_get(m, sk, slot_key(sk, (uint32_t)a, slot, slot_len));
+    if (i < 0) return 0;
+    uint64_t *fp;
+    bool *dead = rec_dead(r, k, (uint32_t)i, &fp);
+    /* Another key's record of the slot: this key's version was not in the
+     * report (an addition of it will ask for the report to be made again). */
+    if (*dead || *fp != kfp(author)) return 0;
+    *dead = true;
+    r->records--;
+    r->removed++;
+    return 0;
 }
 
 /* ------------------------------------------------------------- joining */
@@ -715,7 +828,7 @@ static int precedence(tw_report *r)
                 size_t fl = strlen(f);
                 off += (uint32_t)fl + 1;
                 size_t kl = pair_key(k, pl[i].author, f, fl);
-                if ((rc = hm_put(&cname, &r->a, k, kl, i, &found))) goto done;
+                if ((rc = hm_put(&cname, &r->fa, k, kl, i, &found))) goto done;
                 if (found != i && found != AMBIG && find_root(pl, found) != find_root(pl, i))
                     hm_find(&cname, k, kl)->val = AMBIG;
             }
@@ -748,7 +861,7 @@ static int precedence(tw_report *r)
     for (uint32_t i = 0; i < r->places.n; i++) {
         if (pl[i].committee < 0) continue;
         uint32_t c = (uint32_t)pl[i].committee;
-        if ((rc = hm_put(named, &r->a, k, pair_key(k, find_root(pl, i), &c, 4), 0, &found))) goto done;
+        if ((rc = hm_put(named, &r->fa, k, pair_key(k, find_root(pl, i), &c, 4), 0, &found))) goto done;
     }
     for (uint32_t i = 0; i < r->places.n; i++)
         pl[i].own = pl[i].committee == (int64_t)pl[i].author ||
@@ -807,7 +920,7 @@ static int group_precedence(tw_report *r)
     for (uint32_t i = 0; i < r->groups.n; i++) {
         if (!au[gr[i].author].gnamed || au[gr[i].author].ngroups < 2) continue;
         size_t kl = pair_key(k, gr[i].author, r->fold, gname_fold(r->fold, &gr[i]));
-        if ((rc = hm_put(&kname, &r->a, k, kl, i, &found))) goto done;
+        if ((rc = hm_put(&kname, &r->fa, k, kl, i, &found))) goto done;
         if (found != i) hm_find(&kname, k, kl)->val = AMBIG;
     }
     for (uint32_t i = 0; i < r->groups.n; i++) {
@@ -822,7 +935,7 @@ static int group_precedence(tw_report *r)
     for (uint32_t i = 0; i < r->groups.n; i++) {
         if (gr[i].own_key < 0) continue;
         uint32_t o = (uint32_t)gr[i].own_key;
-        if ((rc = hm_put(&r->gnamed, &r->a, k, pair_key(k, g_root(gr, i), &o, 4), 0, &found))) goto done;
+        if ((rc = hm_put(&r->gnamed, &r->fa, k, pair_key(k, g_root(gr, i), &o, 4), 0, &found))) goto done;
     }
     for (uint32_t i = 0; i < r->groups.n; i++)
         gr[i].own = gr[i].own_key == (int64_t)gr[i].author ||
@@ -923,11 +1036,134 @@ static int build_lookups(tw_report *r)
     return 0;
 }
 
+/* The map m made again without the records remap drops (NIL32), its
+ * values renumbered: the stored hashes are reused, no key is hashed. */
+static int hm_remap(hmap *m, const uint32_t *remap)
+{
+    if (!m->cap) return 0;
+    hent *e = calloc(m->cap, sizeof *e);
+    if (!e) return TW_ENOMEM;
+    size_t n = 0;
+    for (size_t i = 0; i < m->cap; i++) {
+        if (!m->e[i].h || remap[m->e[i].val] == NIL32) continue;
+        size_t j = m->e[i].h & (m->cap - 1);
+        while (e[j].h) j = (j + 1) & (m->cap - 1);
+        e[j] = m->e[i];
+        e[j].val = remap[m->e[i].val];
+        n++;
+    }
+    free(m->e);
+    m->e = e;
+    m->n = n;
+    return 0;
+}
+
+/* Drops the records an update removed, keeping the order of the others,
+ * and renumbers the maps that lead to them. */
+#define COMPACT(vec, map)                                                               \
+    do {                                                                                \
+        uint32_t *remap = malloc(((vec).n + 1) * sizeof *remap), kept = 0;              \
+        if (!remap) return TW_ENOMEM;                                                   \
+        for (size_t i = 0; i < (vec).n; i++) {                                          \
+            remap[i] = (vec).v[i].dead ? NIL32 : kept;                                  \
+            if (!(vec).v[i].dead) (vec).v[kept++] = (vec).v[i];                         \
+        }                                                                               \
+        int rc_ = hm_remap(&(map), remap);                                              \
+        free(remap);                                                                    \
+        if (rc_) return rc_;                                                            \
+        (vec).n = kept;                                                                 \
+    } while (0)
+
+static int compact_removed(tw_report *r)
+{
+    COMPACT(r->groups, r->hgroup);
+    COMPACT(r->places, r->hplace);
+    COMPACT(r->links, r->hlink);
+    return 0;
+}
+
+/* What tw_report_finish() computes, forgotten, so that it can run again
+ * over the records an update left. */
+static void reset_finish(tw_report *r)
+{
+    for (uint32_t i = 0; i < r->places.n; i++) {
+        rplace *p = &r->places.v[i];
+        p->parent = p->rep = i;
+        p->nrec = p->nprec = p->ngroups = 0;
+        p->own = p->has_own = p->any_seeking = p->active = p->taken = false;
+    }
+    for (uint32_t i = 0; i < r->groups.n; i++) {
+        rgroup *g = &r->groups.v[i];
+        g->parent = g->rep = i;
+        g->own = g->has_own = g->any_seeking = false;
+    }
+    for (size_t i = 0; i < r->links.n; i++) {
+        r->links.v[i].g = r->links.v[i].p = -1;
+        r->links.v[i].unit = 0;
+    }
+    r->units.n = 0;
+    free(r->hunit.e); free(r->pnamed.e); free(r->gnamed.e);
+    memset(&r->hunit, 0, sizeof r->hunit);
+    memset(&r->pnamed, 0, sizeof r->pnamed);
+    memset(&r->gnamed, 0, sizeof r->gnamed);
+    tw_arena_free(&r->fa);
+    tw_arena_init(&r->fa, 0);
+    free(r->states); free(r->stidx); free(r->supers);
+    r->states = NULL; r->stidx = NULL; r->supers = NULL;
+    r->nstates = r->stcap = r->nsupers = 0;
+    tw_arena_free(&r->keep);
+    tw_arena_init(&r->keep, 0);
+}
+
+/* Each author's place and group records (the count, and the first), and
+ * whether some record names it: from the records alone. */
+static void author_counts(tw_report *r)
+{
+    for (size_t i = 0; i < r->authors.n; i++) {
+        rauthor *au = &r->authors.v[i];
+        au->nplaces = au->place = au->ngroups = au->group = 0;
+        au->named = au->gnamed = false;
+    }
+    for (uint32_t i = 0; i < r->places.n; i++) {
+        rauthor *au = &r->authors.v[r->places.v[i].author];
+        if (au->nplaces++ == 0) au->place = i;
+    }
+    for (uint32_t i = 0; i < r->groups.n; i++) {
+        rauthor *au = &r->authors.v[r->groups.v[i].author];
+        if (au->ngroups++ == 0) au->group = i;
+    }
+}
+
+/* Places that share a (scope, folded name) are one identity (add_name). */
+static int name_unions(tw_report *r)
+{
+    if (!r->nnames) return 0;
+    uint32_t *first = malloc(r->nnames * sizeof *first);
+    if (!first) return TW_ENOMEM;
+    memset(first, 0xff, r->nnames * sizeof *first);
+    rplace *pl = r->places.v;
+    for (uint32_t i = 0; i < r->places.n; i++)
+        for (uint32_t k = 0; k < pl[i].nid_n; k++) {
+            uint32_t id = r->nids[pl[i].nid_off + k];
+            if (first[id] == NIL32) first[id] = i;
+            else unite(pl, first[id], i);
+        }
+    free(first);
+    return 0;
+}
+
 int tw_report_finish(tw_report *r)
 {
     int rc;
     if (r->finished) return TW_ESTATE;
     r->finished = true;
+    if (r->updating) {
+        r->updating = false;
+        if ((rc = compact_removed(r))) return rc;
+    }
+    reset_finish(r);
+    author_counts(r);
+    if ((rc = name_unions(r))) return rc;
     rplace *pl = r->places.v;
     rgroup *gr = r->groups.v;
     if ((rc = precedence(r)) || (rc = group_precedence(r))) return rc;
@@ -984,7 +1220,7 @@ int tw_report_finish(tw_report *r)
             uint32_t g32 = (uint32_t)gid, i32 = (uint32_t)ident;
             memcpy(k, &g32, 4);
             memcpy(k + 4, &i32, 4);
-            if ((rc = hm_put(&r->hunit, &r->a, k, 8, u, &u))) return rc;
+            if ((rc = hm_put(&r->hunit, &r->fa, k, 8, u, &u))) return rc;
         }
         if (u == r->units.n) {
             if ((rc = VPUSH(r->units))) return rc;
@@ -1415,6 +1651,7 @@ typedef struct gaps {
     uint32_t *unit_next, *unit_head;    /* links by identity */
     uint32_t *sug_start, *sug_groups;   /* seeking groups by candidate position */
     uint32_t *cand_pos;                 /* identity root -> position in cand[] */
+    uint32_t *scratch;                  /* the groups or records of one place, to sort */
     ctab t[3];                          /* unpartnered by governorate, by kind; duplicated by governorate */
 } gaps;
 
@@ -1424,15 +1661,18 @@ static int gaps_duplicated(gaps *q, tw_buf *out)
     int rc;
     if ((rc = tw_mpw_cstr(out, "duplicated")) || (rc = tw_mpw_arr(out, capped(q->ndup)))) return rc;
     for (size_t i = 0; i < capped(q->ndup); i++) {
-        uint32_t root = q->dup[i], gs[TW_REPORT_LIST_MAX];
+        uint32_t root = q->dup[i], *gs = q->scratch;
         size_t ng = 0;
         if ((rc = put_place(out, r, root, 1)) || (rc = tw_mpw_cstr(out, "groups"))) return rc;
-        for (uint32_t u = q->unit_head[root]; u != NIL32 && ng < TW_REPORT_LIST_MAX; u = q->unit_next[u]) {
+        /* All of them sorted, then the first: the same whatever the order
+         * of the records. */
+        for (uint32_t u = q->unit_head[root]; u != NIL32; u = q->unit_next[u]) {
             const runit *un = &r->units.v[u];
             const char *st = r->links.v[un->gov].status;
             if (un->g >= 0 && (strcmp(st, "active") == 0 || strcmp(st, "exploring") == 0)) gs[ng++] = (uint32_t)un->g;
         }
         qsort(gs, ng, sizeof *gs, cmp_group_ref);
+        if (ng > TW_REPORT_LIST_MAX) ng = TW_REPORT_LIST_MAX;
         if ((rc = tw_mpw_arr(out, (uint32_t)ng))) return rc;
         for (size_t j = 0; j < ng; j++) {
             const rgroup *g = grep_of(r, gs[j]);
@@ -1451,13 +1691,14 @@ static int gaps_twice(gaps *q, tw_buf *out)
     int rc;
     if ((rc = tw_mpw_cstr(out, "listed_twice")) || (rc = tw_mpw_arr(out, capped(q->ntwice)))) return rc;
     for (size_t i = 0; i < capped(q->ntwice); i++) {
-        uint32_t root = q->twice[i], recs[TW_REPORT_LIST_MAX];
+        uint32_t root = q->twice[i], *recs = q->scratch;
         size_t n = 0;
         /* Only the records that take precedence: a superseded listing is
-         * not the place listed again. */
-        for (uint32_t j = q->rec_head[root]; j != NIL32 && n < TW_REPORT_LIST_MAX; j = q->rec_next[j])
+         * not the place listed again.  All sorted, then the first. */
+        for (uint32_t j = q->rec_head[root]; j != NIL32; j = q->rec_next[j])
             if (!pl[root].has_own || pl[j].own) recs[n++] = j;
         qsort(recs, n, sizeof *recs, cmp_place_ref);
+        if (n > TW_REPORT_LIST_MAX) n = TW_REPORT_LIST_MAX;
         if ((rc = put_place(out, r, root, 1)) || (rc = tw_mpw_cstr(out, "records")) ||
             (rc = tw_mpw_arr(out, (uint32_t)n)))
             return rc;
@@ -1661,6 +1902,7 @@ static int gaps_prepare(gaps *q)
         !(q->gcount = malloc((r->groups.n + 1) * sizeof *q->gcount)) ||
         !(q->dangling = malloc((r->links.n + 1) * sizeof *q->dangling)) ||
         !(q->unit_next = malloc(nu * sizeof *q->unit_next)) ||
+        !(q->scratch = malloc((nu > np ? nu : np) * sizeof *q->scratch)) ||
         !(q->sug_groups = malloc((TW_REPORT_SUGGEST * r->groups.n + 1) * sizeof *q->sug_groups)))
         return TW_ENOMEM;
     for (uint32_t i = 0; i < r->places.n; i++) q->rec_head[i] = q->unit_head[i] = NIL32;
@@ -1725,7 +1967,7 @@ static void gaps_free(gaps *q)
     free(q->unp); free(q->dup); free(q->twice); free(q->cand); free(q->seekg); free(q->seekp);
     free(q->rec_next); free(q->rec_head); free(q->unit_next); free(q->unit_head);
     free(q->sug_start); free(q->sug_groups); free(q->cand_pos);
-    free(q->gclus); free(q->gnext); free(q->gcount); free(q->dangling);
+    free(q->gclus); free(q->gnext); free(q->gcount); free(q->dangling); free(q->scratch);
 }
 
 int tw_report_gaps(const tw_report *r, bool counts_only, tw_buf *out)

@@ -57,6 +57,29 @@ int  tw_report_add(tw_report *r, const tw_entry *en);
  * group).  Call once, after the last tw_report_add(). */
 int  tw_report_finish(tw_report *r);
 
+/*
+ * Updates (a kept report brought up to date after a write, instead of made
+ * again from every record): tw_report_reopen() on a finished report, then
+ * tw_report_remove() for every slot the writes changed, then
+ * tw_report_add() for the current version of each of those slots that
+ * counts (as when the report is made: shown, not a tombstone), then
+ * tw_report_finish().  The result is what a report made from the records
+ * as they now are gives, byte for byte.  The caller rebuilds instead when
+ * any call fails; the report is then in no state to use (free it):
+ * TW_ESTATE from tw_report_reopen() for a report that was compacted or in
+ * which two keys of one association wrote the same slot, TW_ETOOBIG once
+ * updates have removed more records than it holds (their strings stay in
+ * it until it is made again); TW_ESTATE from tw_report_add() for a slot
+ * another key of the same association holds in the report.  Changes that
+ * move keys between associations (admission) are not updates: the
+ * identity function is read again only for the records given here.
+ */
+int  tw_report_reopen(tw_report *r);
+/* Removes the record of (kind, author, slot) if the report holds it;
+ * 0 when it does not. */
+int  tw_report_remove(tw_report *r, const char *kind, size_t kind_len, const uint8_t author[TW_KEY_LEN],
+                      const char *slot, size_t slot_len);
+
 /* The statistics map.  extra (extra_n pre-encoded key/value pairs, keys
  * sorting before "active_") is written first, e.g. the store's "kinds". */
 int  tw_report_stats(const tw_report *r, const uint8_t *extra, size_t extra_len,
