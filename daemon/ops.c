@@ -1350,6 +1350,8 @@ static int report_scan(tw_node *n, const tw_val *args, tw_report **rep, tw_op_er
     report_cache.admit_gen = ag;
     journal_reset(sg);
     report_rebuilds++;
+    tw_debug("ops", "the report made from every record (%llu updates, %llu made from every record)",
+             (unsigned long long)report_updates, (unsigned long long)report_rebuilds);
     *rep = c.r;
     return 0;
 }
