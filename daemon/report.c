@@ -159,7 +159,9 @@ typedef struct rplace {
 typedef struct rlink {
     uint32_t author;
     bool dead;
+    bool need;                  /* g and p to be resolved (again) at the next finish */
     uint64_t ts, kfp;
+    uint64_t gfp, pfp;          /* hashes of the (association, slot) gref and pref name, 0 none */
     uint8_t id[TW_ID_LEN];
     const char *slot;
     const char *gref, *pref;
@@ -221,6 +223,9 @@ struct tw_report {
     uint32_t *nids;             /* name ids (values of hname) of the places, back to back */
     size_t nnids, nidcap;
     uint32_t nnames;            /* name ids given */
+    uint64_t *added;            /* an update: hashes of the (association, slot) of the group and
+                                   place records it added, sorted by the finish */
+    size_t nadded, addcap;
     tw_arena fa;                /* the keys of the maps tw_report_finish() makes, made again by each */
     uint64_t records;
     uint64_t removed;           /* records removed by updates since the report was made */
@@ -265,6 +270,9 @@ static void free_work(tw_report *r)
     free(r->authors.v); free(r->groups.v); free(r->places.v); free(r->links.v); free(r->units.v);
     free(r->hauthor.e); free(r->hgroup.e); free(r->hplace.e); free(r->hlink.e); free(r->hname.e); free(r->hunit.e);
     free(r->nids);
+    free(r->added);
+    r->added = NULL;
+    r->nadded = r->addcap = 0;
     r->nids = NULL;
     r->nnids = r->nidcap = 0;
     memset(&r->hlink, 0, sizeof r->hlink);
@@ -589,12 +597,33 @@ static int slot_claim(tw_report *r, hmap *m, int kind, uint32_t author, const tw
     return 0;
 }
 
+/* The hash of (association key, slot) that tells an update which links
+ * a group or place record it adds may resolve. */
+static uint64_t target_fp(const uint8_t key[TW_KEY_LEN], const char *slot, size_t len)
+{
+    uint8_t b[TW_KEY_LEN + TW_SLOT_MAX];
+    memcpy(b, key, TW_KEY_LEN);
+    memcpy(b + TW_KEY_LEN, slot, len);
+    return hash(b, TW_KEY_LEN + len);
+}
+
+/* An update notes the group and place records it adds (see resolve). */
+static int note_added(tw_report *r, uint32_t author, const tw_entry *en)
+{
+    if (!r->updating) return 0;
+    int rc = vgrow((void **)&r->added, &r->addcap, r->nadded, sizeof *r->added);
+    if (rc) return rc;
+    r->added[r->nadded++] = target_fp(r->authors.v[author].key, en->slot, en->slot_len);
+    return 0;
+}
+
 static int add_group(tw_report *r, const tw_entry *en, uint32_t author)
 {
     int rc, skip;
     if ((rc = VPUSH(r->groups))) return rc;
     uint32_t idx = (uint32_t)r->groups.n;
     if ((rc = slot_claim(r, &r->hgroup, K_GROUP, author, en, idx, &skip)) || skip) return rc;
+    if ((rc = note_added(r, author, en))) return rc;
     const tw_val *b = &en->body;
     rgroup *g = &r->groups.v[r->groups.n++];
     *g = (rgroup){
@@ -621,6 +650,7 @@ static int add_place(tw_report *r, const tw_entry *en, uint32_t author)
     if ((rc = VPUSH(r->places))) return rc;
     uint32_t idx = (uint32_t)r->places.n;
     if ((rc = slot_claim(r, &r->hplace, K_PLACE, author, en, idx, &skip)) || skip) return rc;
+    if ((rc = note_added(r, author, en))) return rc;
     if (r->folds.len > UINT32_MAX) return TW_ETOOBIG;
     const tw_val *b = &en->body;
     size_t ng;
@@ -675,7 +705,7 @@ static int add_link(tw_report *r, const tw_entry *en, uint32_t author)
     const tw_val *b = &en->body, *gv = tw_v_get(b, "group"), *pv = tw_v_get(b, "place");
     rlink *l = &r->links.v[r->links.n];
     *l = (rlink){
-        .author = author, .ts = en->ts, .kfp = kfp(en->author), .formality = enum_val("link", "formality", b),
+        .author = author, .ts = en->ts, .kfp = kfp(en->author), .need = true, .formality = enum_val("link", "formality", b),
         .status = enum_val("link", "status", b), .since = year_val(b, "since"), .g = -1, .p = -1,
     };
     memcpy(l->id, en->id, TW_ID_LEN);
@@ -750,23 +780,41 @@ int tw_report_remove(tw_report *r, const char *kind, size_t kind_len, const uint
 /* ------------------------------------------------------------- joining */
 
 /* "SLOT" (an own record of the link's author) or "KEY/SLOT". */
-static int64_t resolve(tw_report *r, const hmap *m, uint32_t link_author, const char *ref, size_t len)
+/* "SLOT" (an own record of the link's author) or "KEY/SLOT"; *fp gets the
+ * target_fp() of what it names (0 when it names nothing). */
+static int64_t resolve(tw_report *r, const hmap *m, uint32_t link_author, const char *ref, size_t len, uint64_t *fp)
 {
     uint8_t k[4 + TW_SLOT_MAX];
     const char *slash = memchr(ref, '/', len);
     uint32_t author = link_author;
+    *fp = 0;
     if (slash) {
         uint8_t key[TW_KEY_LEN];
         if (tw_keytext_decode(key, TW_KEYTEXT_PREFIX, ref, (size_t)(slash - ref))) return -1;
         if (r->o.identity) r->o.identity(r->o.identity_ctx, key, key);
+        len -= (size_t)(slash + 1 - ref);
+        ref = slash + 1;
+        if (len > TW_SLOT_MAX) return -1;
+        *fp = target_fp(key, ref, len);
         int64_t a = hm_get(&r->hauthor, key, TW_KEY_LEN);
         if (a < 0) return -1;
         author = (uint32_t)a;
-        len -= (size_t)(slash + 1 - ref);
-        ref = slash + 1;
+    } else {
+        if (len > TW_SLOT_MAX) return -1;
+        *fp = target_fp(r->authors.v[author].key, ref, len);
     }
-    if (len > TW_SLOT_MAX) return -1;
     return hm_get(m, k, slot_key(k, author, ref, len));
+}
+
+static int cmp_u64(const void *x, const void *y)
+{
+    uint64_t a = *(const uint64_t *)x, b = *(const uint64_t *)y;
+    return (a > b) - (a < b);
+}
+
+static bool was_added(const tw_report *r, uint64_t fp)
+{
+    return fp && r->nadded && bsearch(&fp, r->added, r->nadded, sizeof fp, cmp_u64);
 }
 
 /* Orders records as their reference texts "KEYTEXT/SLOT" order bytewise. */
@@ -1058,28 +1106,49 @@ static int hm_remap(hmap *m, const uint32_t *remap)
     return 0;
 }
 
-/* Drops the records an update removed, keeping the order of the others,
- * and renumbers the maps that lead to them. */
-#define COMPACT(vec, map)                                                               \
+/* Drops the records an update removed from vec, keeping the order of the
+ * others, and renumbers the map that leads to them; *remapp (to free) gets
+ * old index -> new, NIL32 for the removed, or NULL when none was. */
+#define COMPACT(vec, map, remapp)                                                       \
     do {                                                                                \
+        size_t ndead_ = 0;                                                              \
+        *(remapp) = NULL;                                                               \
+        for (size_t i = 0; i < (vec).n; i++) ndead_ += (vec).v[i].dead;                 \
+        if (!ndead_) break;                                                             \
         uint32_t *remap = malloc(((vec).n + 1) * sizeof *remap), kept = 0;              \
         if (!remap) return TW_ENOMEM;                                                   \
         for (size_t i = 0; i < (vec).n; i++) {                                          \
             remap[i] = (vec).v[i].dead ? NIL32 : kept;                                  \
             if (!(vec).v[i].dead) (vec).v[kept++] = (vec).v[i];                         \
         }                                                                               \
+        *(remapp) = remap;                                                              \
         int rc_ = hm_remap(&(map), remap);                                              \
-        free(remap);                                                                    \
         if (rc_) return rc_;                                                            \
         (vec).n = kept;                                                                 \
     } while (0)
 
+static int compact_vecs(tw_report *r, uint32_t **gm, uint32_t **pm, uint32_t **lm)
+{
+    COMPACT(r->groups, r->hgroup, gm);
+    COMPACT(r->places, r->hplace, pm);
+    COMPACT(r->links, r->hlink, lm);
+    return 0;
+}
+
+/* Compacts, and keeps each link's resolved group and place where they
+ * stay (a link whose record was removed is resolved again if an update
+ * added a record of that slot, else it is left unresolved). */
 static int compact_removed(tw_report *r)
 {
-    COMPACT(r->groups, r->hgroup);
-    COMPACT(r->places, r->hplace);
-    COMPACT(r->links, r->hlink);
-    return 0;
+    uint32_t *gm = NULL, *pm = NULL, *lm = NULL;
+    int rc = compact_vecs(r, &gm, &pm, &lm);
+    for (size_t i = 0; rc == 0 && i < r->links.n; i++) {
+        rlink *l = &r->links.v[i];
+        if (gm && l->g >= 0) l->g = gm[l->g] == NIL32 ? -1 : (int64_t)gm[l->g];
+        if (pm && l->p >= 0) l->p = pm[l->p] == NIL32 ? -1 : (int64_t)pm[l->p];
+    }
+    free(gm); free(pm); free(lm);
+    return rc;
 }
 
 /* What tw_report_finish() computes, forgotten, so that it can run again
@@ -1097,10 +1166,7 @@ static void reset_finish(tw_report *r)
         g->parent = g->rep = i;
         g->own = g->has_own = g->any_seeking = false;
     }
-    for (size_t i = 0; i < r->links.n; i++) {
-        r->links.v[i].g = r->links.v[i].p = -1;
-        r->links.v[i].unit = 0;
-    }
+    for (size_t i = 0; i < r->links.n; i++) r->links.v[i].unit = 0;
     r->units.n = 0;
     free(r->hunit.e); free(r->pnamed.e); free(r->gnamed.e);
     memset(&r->hunit, 0, sizeof r->hunit);
@@ -1160,6 +1226,7 @@ int tw_report_finish(tw_report *r)
     if (r->updating) {
         r->updating = false;
         if ((rc = compact_removed(r))) return rc;
+        if (r->nadded) qsort(r->added, r->nadded, sizeof *r->added, cmp_u64);
     }
     reset_finish(r);
     author_counts(r);
@@ -1210,8 +1277,15 @@ int tw_report_finish(tw_report *r)
     }
     for (size_t i = 0; i < r->links.n; i++) {
         rlink *l = &r->links.v[i];
-        if (l->gref) l->g = resolve(r, &r->hgroup, l->author, l->gref, l->gref_len);
-        if (l->pref) l->p = resolve(r, &r->hplace, l->author, l->pref, l->pref_len);
+        /* Resolved once; again after an update only if it added a record
+         * of a slot the link names and does not reach (see resolve). */
+        if (!l->need && ((l->g < 0 && was_added(r, l->gfp)) || (l->p < 0 && was_added(r, l->pfp))))
+            l->need = true;
+        if (l->need) {
+            l->g = l->gref ? resolve(r, &r->hgroup, l->author, l->gref, l->gref_len, &l->gfp) : -1;
+            l->p = l->pref ? resolve(r, &r->hplace, l->author, l->pref, l->pref_len, &l->pfp) : -1;
+            l->need = false;
+        }
         int64_t ident = l->p >= 0 ? (int64_t)pl[l->p].parent : -1;
         int64_t gid = l->g >= 0 ? (int64_t)gr[l->g].parent : -1;
         uint32_t u = (uint32_t)r->units.n;
@@ -1260,7 +1334,9 @@ int tw_report_finish(tw_report *r)
         root->taken |= act || expl;
         if ((act || expl) && un->g >= 0) root->ngroups++;
     }
-    return build_lookups(r);
+    rc = build_lookups(r);
+    r->nadded = 0;
+    return rc;
 }
 
 static const rstate *link_state(const tw_report *r, const uint8_t id[TW_ID_LEN])
