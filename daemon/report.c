@@ -115,6 +115,7 @@ typedef struct rauthor {
     char text[TW_KEYTEXT_LEN + 1];
     uint32_t nplaces, place;    /* place records by this key, and the first of them */
     uint32_t ngroups, group;    /* group records by this key, and the first of them */
+    uint32_t rank;              /* its place among the authors by text (author_ranks) */
     bool named;                 /* some place record names this key as its committee */
     bool gnamed;                /* some group record names this key as its own_key */
 } rauthor;
@@ -820,8 +821,32 @@ static bool was_added(const tw_report *r, uint64_t fp)
 /* Orders records as their reference texts "KEYTEXT/SLOT" order bytewise. */
 static int ref_cmp(const tw_report *r, uint32_t a1, const char *s1, uint32_t a2, const char *s2)
 {
-    int c = a1 == a2 ? 0 : strcmp(r->authors.v[a1].text, r->authors.v[a2].text);
+    /* Authors by rank: the order of their texts, without comparing them
+     * (a sort of many links by reference compared key texts most). */
+    uint32_t k1 = r->authors.v[a1].rank, k2 = r->authors.v[a2].rank;
+    int c = (k1 > k2) - (k1 < k2);
     return c ? c : strcmp(s1, s2);
+}
+
+static _Thread_local const tw_report *rank_r;
+
+static int cmp_author_text(const void *x, const void *y)
+{
+    return strcmp(rank_r->authors.v[*(const uint32_t *)x].text, rank_r->authors.v[*(const uint32_t *)y].text);
+}
+
+/* Each author's rank among the authors by text (distinct keys have
+ * distinct texts, so ranks order references as their texts do). */
+static int author_ranks(tw_report *r)
+{
+    uint32_t *o = malloc((r->authors.n + 1) * sizeof *o);
+    if (!o) return TW_ENOMEM;
+    for (uint32_t i = 0; i < r->authors.n; i++) o[i] = i;
+    rank_r = r;
+    qsort(o, r->authors.n, sizeof *o, cmp_author_text);
+    for (uint32_t i = 0; i < r->authors.n; i++) r->authors.v[o[i]].rank = i;
+    free(o);
+    return 0;
 }
 
 static bool newer(const rlink *a, const rlink *b)
@@ -1230,7 +1255,7 @@ int tw_report_finish(tw_report *r)
     }
     reset_finish(r);
     author_counts(r);
-    if ((rc = name_unions(r))) return rc;
+    if ((rc = author_ranks(r)) || (rc = name_unions(r))) return rc;
     rplace *pl = r->places.v;
     rgroup *gr = r->groups.v;
     if ((rc = precedence(r)) || (rc = group_precedence(r))) return rc;
@@ -1963,6 +1988,42 @@ static int gaps_groups_twice(gaps *q, tw_buf *out)
     return 0;
 }
 
+/*
+ * The first k of a[0, n) in cmp's order, sorted, at a[0, k); the rest in
+ * any order.  A list of gaps shows at most TW_REPORT_LIST_MAX rows of a
+ * list that can hold most records (dangling links, places without a
+ * partner): selecting them (quickselect, pivots drawn with the secret hash
+ * key so that no record set makes it quadratic) and sorting those alone
+ * gives the rows a full sort would, at linear cost.
+ */
+static void sort_first(uint32_t *a, size_t n, size_t k, int (*cmp)(const void *, const void *))
+{
+    if (k < n) {
+        uint64_t st;
+        memcpy(&st, hash_key, sizeof st);
+        st ^= n * 0x9E3779B97F4A7C15ull;
+        size_t lo = 0, hi = n;
+        while (hi - lo > 1) {
+            st ^= st << 13; st ^= st >> 7; st ^= st << 17;
+            uint32_t pv = a[lo + (size_t)(st % (hi - lo))];
+            /* [lo, lt) before the pivot, [lt, i) the pivot, [gt, hi) after it. */
+            size_t lt = lo, i = lo, gt = hi;
+            while (i < gt) {
+                int c = cmp(&a[i], &pv);
+                uint32_t t;
+                if (c < 0) { t = a[lt]; a[lt++] = a[i]; a[i++] = t; }
+                else if (c > 0) { t = a[--gt]; a[gt] = a[i]; a[i] = t; }
+                else i++;
+            }
+            if (k <= lt) hi = lt;
+            else if (k <= gt) break;
+            else lo = gt;
+        }
+        n = k;
+    }
+    qsort(a, n, sizeof *a, cmp);
+}
+
 static int gaps_prepare(gaps *q)
 {
     const tw_report *r = q->r;
@@ -2011,13 +2072,16 @@ static int gaps_prepare(gaps *q)
     for (uint32_t i = 0; i < r->links.n; i++)
         if (r->links.v[i].g < 0 || r->links.v[i].p < 0) q->dangling[q->ndangling++] = i;
     sort_r = r;
-    qsort(q->unp, q->nunp, sizeof *q->unp, cmp_candidate);
-    qsort(q->dup, q->ndup, sizeof *q->dup, cmp_ident_ref);
-    qsort(q->twice, q->ntwice, sizeof *q->twice, cmp_ident_ref);
+    /* Lists shown only up to TW_REPORT_LIST_MAX rows need only their first
+     * rows in order; candidates and seeking groups are all used (the
+     * suggestions), so sorted in full. */
+    sort_first(q->unp, q->nunp, TW_REPORT_LIST_MAX, cmp_candidate);
+    sort_first(q->dup, q->ndup, TW_REPORT_LIST_MAX, cmp_ident_ref);
+    sort_first(q->twice, q->ntwice, TW_REPORT_LIST_MAX, cmp_ident_ref);
     qsort(q->cand, q->ncand, sizeof *q->cand, cmp_candidate);
     qsort(q->seekg, q->nseekg, sizeof *q->seekg, cmp_group_ref);
-    qsort(q->seekp, q->nseekp, sizeof *q->seekp, cmp_ident_ref);
-    qsort(q->dangling, q->ndangling, sizeof *q->dangling, cmp_link_ref);
+    sort_first(q->seekp, q->nseekp, TW_REPORT_LIST_MAX, cmp_ident_ref);
+    sort_first(q->dangling, q->ndangling, TW_REPORT_LIST_MAX, cmp_link_ref);
     int rc = group_clusters(q);
     if (rc) return rc;
     for (size_t k = 0; k < q->ncand; k++) q->cand_pos[q->cand[k]] = (uint32_t)k;

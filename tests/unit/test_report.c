@@ -1272,6 +1272,82 @@ static void test_update_equals_rebuild(void **state)
     assert_true(refused > 0);
 }
 
+/* Lists of gaps longer than TW_REPORT_LIST_MAX show their first rows in
+ * order: 2500 dangling links by three keys and 1500 places without a
+ * partner, given in two shuffled orders, give the same answer, and the
+ * dangling rows are the 1000 smallest references, sorted. */
+#define LONG_LINKS 2500
+#define LONG_PLACES 1500
+static void long_fill(fx *f, uint64_t seed)
+{
+    const uint8_t *keys[3] = { KA, KB, KC };
+    uint32_t order[LONG_LINKS + LONG_PLACES];
+    for (uint32_t i = 0; i < LONG_LINKS + LONG_PLACES; i++) order[i] = i;
+    uint64_t s = seed;
+    for (uint32_t i = LONG_LINKS + LONG_PLACES - 1; i > 0; i--) {
+        uint32_t j = (uint32_t)rnd(&s, (size_t)i + 1), t = order[i];
+        order[i] = order[j];
+        order[j] = t;
+    }
+    static const char *const subs[] = { "subdivision=PS-BTH", "subdivision=PS-NBS", "subdivision=PS-JEN" };
+    for (uint32_t k = 0; k < LONG_LINKS + LONG_PLACES; k++) {
+        uint32_t i = order[k];
+        char slot[16], name[48], pl[32];
+        if (i < LONG_LINKS) {
+            snprintf(slot, sizeof slot, "l%05u", (i * 7919u) % 100000u);
+            snprintf(pl, sizeof pl, "place=nowhere%u", i);
+            add(f, keys[i % 3], "link", slot, T0 + i, "group=nogroup", pl, "status=active", NULL);
+        } else {
+            snprintf(slot, sizeof slot, "p%05u", i);
+            snprintf(name, sizeof name, "name_en=Long Village %u", (i * 31u) % 977u);
+            add(f, keys[i % 3], "place", slot, T0 + i, name, "place_kind=village", "country=PS", subs[i % 3],
+                (i % 4) ? "seeking_partner=false" : "seeking_partner=true", NULL);
+        }
+    }
+}
+
+static int cmp_str(const void *x, const void *y) { return strcmp(*(char *const *)x, *(char *const *)y); }
+
+static void test_gaps_long_lists(void **state)
+{
+    fx f1, f2;
+    start(&f1, T0, 12);
+    start(&f2, T0, 12);
+    long_fill(&f1, 7);
+    long_fill(&f2, 99);
+    gaps(&f1, false);
+    gaps(&f2, false);
+    assert_int_equal(f1.out.len, f2.out.len);
+    assert_memory_equal(f1.out.p, f2.out.p, f1.out.len);
+    assert_int_equal(cnt(&f1, "counts", "dangling_links"), LONG_LINKS);
+    assert_int_equal(cnt(&f1, "counts", "unpartnered_places"), LONG_PLACES);
+    const tw_val *d = tw_v_get(&f1.res, "dangling"), *u = tw_v_get(&f1.res, "unpartnered");
+    assert_int_equal(d->len, TW_REPORT_LIST_MAX);
+    assert_int_equal(u->len, TW_REPORT_LIST_MAX);
+    /* The expected rows: every reference, sorted, the first 1000. */
+    static char refs[LONG_LINKS][TW_KEYTEXT_LEN + 16];
+    static char *pr[LONG_LINKS];
+    const char *texts[3] = { TA, TB, TC };
+    for (uint32_t i = 0; i < LONG_LINKS; i++) {
+        snprintf(refs[i], sizeof refs[i], "%s/l%05u", texts[i % 3], (i * 7919u) % 100000u);
+        pr[i] = refs[i];
+    }
+    qsort(pr, LONG_LINKS, sizeof *pr, cmp_str);
+    for (uint32_t i = 0; i < TW_REPORT_LIST_MAX; i++) {
+        const tw_val *l = tw_v_get(&d->v.arr[i], "link");
+        assert_non_null(l);
+        assert_int_equal(l->len, strlen(pr[i]));
+        assert_memory_equal(l->v.s, pr[i], l->len);
+    }
+    /* Unpartnered: seeking places first. */
+    for (uint32_t i = 1; i < TW_REPORT_LIST_MAX; i++) {
+        const tw_val *a = tw_v_get(&u->v.arr[i - 1], "seeking"), *b = tw_v_get(&u->v.arr[i], "seeking");
+        assert_true(a->v.b || !b->v.b);
+    }
+    done(&f1);
+    done(&f2);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1293,6 +1369,7 @@ int main(void)
         cmocka_unit_test(test_governorates),
         cmocka_unit_test(test_governorates_edge),
         cmocka_unit_test(test_update_equals_rebuild),
+        cmocka_unit_test(test_gaps_long_lists),
     };
     return cmocka_run_group_tests(tests, setup, NULL);
 }
