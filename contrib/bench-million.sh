@@ -106,14 +106,16 @@ timeit "twin list link --limit 100 (again)" $T list link --limit 100
 timeit "twin list group (3 records in 10)" $T list group
 # Each of these right after a write (one record published; not timed): the
 # kept report is updated with the written slot, not made again.
+# New slots each run (a record published again unchanged is no write).
 w=0
+run=$(date +%s)
 write() {
     w=$((w + 1))
     if [ $((w % 2)) = 1 ]; then
-        $T publish place "bench-write-$w" "name_en=Bench Write Village $w" place_kind=village country=PS \
-            subdivision=PS-NBS seeking_partner=yes >/dev/null
+        $T publish place "bench-write-$run-$w" "name_en=Bench Write Village $run $w" place_kind=village \
+            country=PS subdivision=PS-NBS seeking_partner=yes >/dev/null
     else
-        $T publish link "bench-write-$w" "group=bench-write-g" "place=bench-write-$((w - 1))" \
+        $T publish link "bench-write-$run-$w" "group=bench-write-g" "place=bench-write-$run-$((w - 1))" \
             formality=friendship_link status=active >/dev/null 2>&1
     fi || echo "  (the write before the next query failed)"
 }

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <sodium.h>
 
 #include "twin/err.h"
@@ -341,6 +342,9 @@ static bool report_update(tw_node *n, uint64_t sg, uint64_t ag)
         return false;
     }
     tw_report *r = report_cache.r;
+    struct timespec w0, c0, w1, c1;
+    clock_gettime(CLOCK_MONOTONIC, &w0);
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &c0);
     tw_arena a;
     tw_buf env;
     tw_arena_init(&a, 0);
@@ -374,8 +378,12 @@ static bool report_update(tw_node *n, uint64_t sg, uint64_t ag)
         return false;
     }
     report_updates++;
-    tw_debug("ops", "the kept report updated with %zu written slots (%llu updates, %llu made from every record)",
-             journal.n, (unsigned long long)report_updates, (unsigned long long)report_rebuilds);
+    clock_gettime(CLOCK_MONOTONIC, &w1);
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &c1);
+    tw_debug("ops", "the kept report updated with %zu written slots in %.1f ms, %.1f ms of CPU (%llu updates, %llu made from every record)",
+             journal.n, (double)(w1.tv_sec - w0.tv_sec) * 1e3 + (double)(w1.tv_nsec - w0.tv_nsec) / 1e6,
+             (double)(c1.tv_sec - c0.tv_sec) * 1e3 + (double)(c1.tv_nsec - c0.tv_nsec) / 1e6,
+             (unsigned long long)report_updates, (unsigned long long)report_rebuilds);
     report_cache.store_gen = sg;
     journal_reset(sg);
     return true;
@@ -1334,6 +1342,9 @@ static int report_scan(tw_node *n, const tw_val *args, tw_report **rep, tw_op_er
     tw_report_free(report_cache.r);
     memset(&report_cache, 0, sizeof report_cache);
     report_ctx c = { .n = n, .r = NULL };
+    struct timespec w0, c0, w1, c1;
+    clock_gettime(CLOCK_MONOTONIC, &w0);
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &c0);
     if ((rc = tw_report_new(&c.r, &o))) FAIL(rc, "out of memory");
     static const char *const kinds[] = { "group", "place", "link" };
     for (int k = 0; k < 3 && rc == 0; k++)
@@ -1350,7 +1361,11 @@ static int report_scan(tw_node *n, const tw_val *args, tw_report **rep, tw_op_er
     report_cache.admit_gen = ag;
     journal_reset(sg);
     report_rebuilds++;
-    tw_debug("ops", "the report made from every record (%llu updates, %llu made from every record)",
+    clock_gettime(CLOCK_MONOTONIC, &w1);
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &c1);
+    tw_debug("ops", "the report made from every record in %.1f ms, %.1f ms of CPU (%llu updates, %llu made from every record)",
+             (double)(w1.tv_sec - w0.tv_sec) * 1e3 + (double)(w1.tv_nsec - w0.tv_nsec) / 1e6,
+             (double)(c1.tv_sec - c0.tv_sec) * 1e3 + (double)(c1.tv_nsec - c0.tv_nsec) / 1e6,
              (unsigned long long)report_updates, (unsigned long long)report_rebuilds);
     *rep = c.r;
     return 0;
