@@ -190,5 +190,21 @@ made2=$(grep -c "the report made from every record" "$TW_ROOT/n.log")
     [ "$p2" = $((p1 + 1025)) ] &&
     pass "1025 written slots make the report again: $p1 -> $p2 places" ||
     fail "1025 written slots make the report again ($p1 -> $p2 places, $made -> $made2 rebuilds)"
+# A vouch record can change which keys are one association: the next
+# query makes the report again instead of updating it (and answers the
+# kinds as before: a vouch is none of them).
+tw_start v || fail "a second node starts (a key to vouch for)"
+KV=$(tw v --json status | python3 -c 'import json,sys; print(json.load(sys.stdin)["node"])')
+tw_stop v || fail "the second node stops ($TW_REAP_RC)"
+k0=$(kinds n)
+made=$(grep -c "the report made from every record" "$TW_ROOT/n.log")
+ups=$(grep -c "the kept report updated with" "$TW_ROOT/n.log")
+check "a vouch record is written" tw n vouch "$KV" --name "Cache Twinning Association"
+k1=$(kinds n)
+made2=$(grep -c "the report made from every record" "$TW_ROOT/n.log")
+ups2=$(grep -c "the kept report updated with" "$TW_ROOT/n.log")
+[ "$made2" = $((made + 1)) ] && [ "$ups2" = "$ups" ] && [ "$k1" = "$k0" ] &&
+    pass "after a vouch record the report is made again, not updated ($k1)" ||
+    fail "after a vouch record the report is made again, not updated ($made -> $made2 rebuilds, $ups -> $ups2 updates, kinds $k0 -> $k1)"
 tw_stop n || fail "twind stops cleanly ($TW_REAP_RC)"
 tw_done
