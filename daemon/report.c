@@ -6,6 +6,15 @@
  * records.  Counted values are interned: enumeration values point at the
  * schema's own strings and codes at the code lists', so a count table
  * compares pointers, never text.
+ *
+ * Everything tw_report_finish() computes is computed from the kept copies
+ * alone, and forgotten before it runs, so that a finished report can be
+ * updated: records removed (marked dead, then compacted away) and added,
+ * then finished again, at the cost of a finish, not of reading and parsing
+ * every record.  Nothing a report answers depends on the order the records
+ * were given in (lists are sorted by a total order before they are cut),
+ * which is what lets an update append where a scan would have put a record
+ * elsewhere.
  */
 #include <stdio.h>
 #include <stdlib.h>

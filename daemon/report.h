@@ -5,7 +5,8 @@
  *
  * The caller feeds every current entry of those kinds (tombstones are
  * skipped here, superseded versions are not in the store) with
- * tw_report_add(), then calls tw_report_finish() once, then any of the
+ * tw_report_add(), then calls tw_report_finish() once (an update, below,
+ * brings a finished report up to date with a few changed slots), then any of the
  * encoders.  Nothing here does I/O or reads a clock: the time that decides
  * which links are dormant is given in the options, so a report is a pure
  * function of the entries and the options.  Each encoder writes one msgpack
@@ -54,7 +55,8 @@ int  tw_report_add(tw_report *r, const tw_entry *en);
 /* Resolves link references, merges statements into links, places and
  * groups into identities (a committee's own record taking precedence over
  * a hub's listing of its place, a group's own record over a listing of the
- * group).  Call once, after the last tw_report_add(). */
+ * group).  Call once, after the last tw_report_add(); again only to end
+ * an update (tw_report_reopen() below). */
 int  tw_report_finish(tw_report *r);
 
 /*
