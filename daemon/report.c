@@ -14,7 +14,9 @@
  * every record.  Nothing a report answers depends on the order the records
  * were given in (lists are sorted by a total order before they are cut),
  * which is what lets an update append where a scan would have put a record
- * elsewhere.
+ * elsewhere -- save for two keys of one association writing one slot,
+ * where the first given is kept: such a report is made again, never
+ * updated (slot_claim).
  */
 #include <stdio.h>
 #include <stdlib.h>
