@@ -235,7 +235,7 @@ static void commit_ready(tw_ingest *ing)
                 if (pt->result == 0) {
                     j->counts.stored++;
                     tw_admit_stored(ing->node, pt->e);
-                    tw_ops_stored(ing->node, pt->e);
+                    tw_ops_stored(ing->node, pt);
                     if (ing->on_stored) ing->on_stored(ing->ctx, j->ctx, pt->e, pt);
                 } else if (pt->result == TW_EEXIST) {
                     j->counts.known++;

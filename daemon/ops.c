@@ -269,6 +269,8 @@ static struct {
 typedef struct jslot {
     char kind[5];
     uint8_t kind_len, slot_len;
+    bool has_old;               /* old_id: the version the write replaced */
+    uint8_t old_id[TW_ID_LEN];
     uint8_t author[TW_KEY_LEN];
     char slot[TW_SLOT_MAX];
 } jslot;
@@ -299,8 +301,9 @@ void tw_ops_free_cache(void)
     memset(&journal, 0, sizeof journal);
 }
 
-void tw_ops_stored(tw_node *n, const tw_entry *e)
+void tw_ops_stored(tw_node *n, const tw_put *put)
 {
+    const tw_entry *e = put->e;
     if (!report_cache.r || report_cache.n != n || journal.broken) return;
     uint64_t g = tw_store_generation(n->store);
     if (g != journal.gen && g != journal.gen + 1) {
@@ -329,6 +332,14 @@ void tw_ops_stored(tw_node *n, const tw_entry *e)
     memcpy(j->author, e->author, TW_KEY_LEN);
     memcpy(j->slot, e->slot, e->slot_len);
     j->slot_len = (uint8_t)e->slot_len;
+    j->has_old = put->replaced;
+    if (put->replaced) memcpy(j->old_id, put->old_id, TW_ID_LEN);
+}
+
+static bool same_slot(const jslot *a, const jslot *b)
+{
+    return a->kind_len == b->kind_len && a->slot_len == b->slot_len && memcmp(a->kind, b->kind, a->kind_len) == 0 &&
+           memcmp(a->author, b->author, TW_KEY_LEN) == 0 && memcmp(a->slot, b->slot, a->slot_len) == 0;
 }
 
 /* Brings the kept report up to date with the journal; false (the report
@@ -350,12 +361,18 @@ static bool report_update(tw_node *n, uint64_t sg, uint64_t ag)
     tw_arena_init(&a, 0);
     tw_buf_init(&env);
     int rc = 0;
+    /* Groups and places by slot; link statements by the version replaced
+     * (one slot's statements by two keys of an association are both kept). */
     for (size_t i = 0; i < journal.n && rc == 0; i++) {
         const jslot *j = &journal.v[i];
-        rc = tw_report_remove(r, j->kind, j->kind_len, j->author, j->slot, j->slot_len);
+        if (j->kind_len == 4) { if (j->has_old) rc = tw_report_remove_link(r, j->old_id); }
+        else rc = tw_report_remove(r, j->kind, j->kind_len, j->author, j->slot, j->slot_len);
     }
     for (size_t i = 0; i < journal.n && rc == 0; i++) {
         const jslot *j = &journal.v[i];
+        bool seen = false;                  /* a slot written twice is added once */
+        for (size_t k = 0; k < i && !seen; k++) seen = same_slot(&journal.v[k], j);
+        if (seen) continue;
         uint8_t id[TW_ID_LEN];
         uint64_t ts;
         tw_entry en;

@@ -172,7 +172,7 @@ typedef struct rlink {
     uint32_t author;
     bool dead;
     bool need;                  /* g and p to be resolved (again) at the next finish */
-    uint64_t ts, kfp;
+    uint64_t ts;
     uint64_t gfp, pfp;          /* hashes of the (association, slot) gref and pref name, 0 none */
     uint8_t id[TW_ID_LEN];
     const char *slot;
@@ -226,7 +226,7 @@ struct tw_report {
     vplace places;
     vlink links;
     vunit units;
-    hmap hauthor, hgroup, hplace, hlink, hname, hunit;
+    hmap hauthor, hgroup, hplace, hname, hunit;
     hmap pnamed, gnamed;        /* (identity, key named as committee / own_key by one of its records) */
     hmap hlad;                  /* normalised local authority name -> index in the LAD list */
     hmap hlatext;               /* local_authority as written -> LAD index + 1, 0 none: groups
@@ -280,14 +280,13 @@ void tw_report_set_opts(tw_report *r, const tw_report_opts *o) { r->o = *o; }
 static void free_work(tw_report *r)
 {
     free(r->authors.v); free(r->groups.v); free(r->places.v); free(r->links.v); free(r->units.v);
-    free(r->hauthor.e); free(r->hgroup.e); free(r->hplace.e); free(r->hlink.e); free(r->hname.e); free(r->hunit.e);
+    free(r->hauthor.e); free(r->hgroup.e); free(r->hplace.e); free(r->hname.e); free(r->hunit.e);
     free(r->nids);
     free(r->added);
     r->added = NULL;
     r->nadded = r->addcap = 0;
     r->nids = NULL;
     r->nnids = r->nidcap = 0;
-    memset(&r->hlink, 0, sizeof r->hlink);
     tw_arena_free(&r->fa);
     free(r->pnamed.e); free(r->gnamed.e); free(r->hlad.e); free(r->hlatext.e);
     memset(&r->pnamed, 0, sizeof r->pnamed); memset(&r->gnamed, 0, sizeof r->gnamed);
@@ -561,24 +560,22 @@ static uint64_t kfp(const uint8_t key[TW_KEY_LEN])
     return v;
 }
 
-enum { K_GROUP, K_PLACE, K_LINK };
+enum { K_GROUP, K_PLACE };
 
 static bool *rec_dead(tw_report *r, int kind, uint32_t i, uint64_t **fp)
 {
-    switch (kind) {
-    case K_GROUP: *fp = &r->groups.v[i].kfp; return &r->groups.v[i].dead;
-    case K_PLACE: *fp = &r->places.v[i].kfp; return &r->places.v[i].dead;
-    default:      *fp = &r->links.v[i].kfp; return &r->links.v[i].dead;
-    }
+    if (kind == K_GROUP) { *fp = &r->groups.v[i].kfp; return &r->groups.v[i].dead; }
+    *fp = &r->places.v[i].kfp;
+    return &r->places.v[i].dead;
 }
 
 /*
- * Claims (author, slot) in the map m for the record about to be added as
- * idx.  *skip: 1 when the record is not to be added.  In a report being
+ * Claims (author, slot) in the map m for the group or place record about
+ * to be added as idx (link statements are all kept, and found by id).
+ * *skip: 1 when the record is not to be added.  In a report being
  * made, a slot already claimed is a second key of one association writing
- * the same slot: the first group or place record is kept (links are all
- * kept), and the report is marked so that it is never updated, only made
- * again.  In an update, a claim by a removed record passes to the new one;
+ * the same slot: the first record is kept, and the report is marked so
+ * that it is never updated, only made again.  In an update, a claim by a removed record passes to the new one;
  * one by a live record of the same key is the same change given twice
  * (skipped); one by another key's record is TW_ESTATE: the report must be
  * made again.
@@ -596,7 +593,7 @@ static int slot_claim(tw_report *r, hmap *m, int kind, uint32_t author, const tw
     bool *dead = rec_dead(r, kind, found, &fp);
     if (!r->updating) {
         r->dups = true;
-        *skip = kind != K_LINK;
+        *skip = 1;
         return 0;
     }
     if (*dead) {
@@ -711,13 +708,12 @@ static int add_place(tw_report *r, const tw_entry *en, uint32_t author)
 
 static int add_link(tw_report *r, const tw_entry *en, uint32_t author)
 {
-    int rc, skip;
+    int rc;
     if ((rc = VPUSH(r->links))) return rc;
-    if ((rc = slot_claim(r, &r->hlink, K_LINK, author, en, (uint32_t)r->links.n, &skip)) || skip) return rc;
     const tw_val *b = &en->body, *gv = tw_v_get(b, "group"), *pv = tw_v_get(b, "place");
     rlink *l = &r->links.v[r->links.n];
     *l = (rlink){
-        .author = author, .ts = en->ts, .kfp = kfp(en->author), .need = true, .formality = enum_val("link", "formality", b),
+        .author = author, .ts = en->ts, .need = true, .formality = enum_val("link", "formality", b),
         .status = enum_val("link", "status", b), .since = year_val(b, "since"), .g = -1, .p = -1,
     };
     memcpy(l->id, en->id, TW_ID_LEN);
@@ -767,15 +763,14 @@ int tw_report_remove(tw_report *r, const char *kind, size_t kind_len, const uint
 {
     if (!r->updating) return TW_ESTATE;
     int k = kind_len == 5 && memcmp(kind, "group", 5) == 0 ? K_GROUP :
-            kind_len == 5 && memcmp(kind, "place", 5) == 0 ? K_PLACE :
-            kind_len == 4 && memcmp(kind, "link", 4) == 0 ? K_LINK : -1;
+            kind_len == 5 && memcmp(kind, "place", 5) == 0 ? K_PLACE : -1;
     if (k < 0 || slot_len > TW_SLOT_MAX) return 0;
     uint8_t key[TW_KEY_LEN], sk[4 + TW_SLOT_MAX];
     if (r->o.identity) r->o.identity(r->o.identity_ctx, author, key);
     else memcpy(key, author, TW_KEY_LEN);
     int64_t a = hm_get(&r->hauthor, key, TW_KEY_LEN);
     if (a < 0) return 0;
-    const hmap *m = k == K_GROUP ? &r->hgroup : k == K_PLACE ? &r->hplace : &r->hlink;
+    const hmap *m = k == K_GROUP ? &r->hgroup : &r->hplace;
     int64_t i = hm_get(m, sk, slot_key(sk, (uint32_t)a, slot, slot_len));
     if (i < 0) return 0;
     uint64_t *fp;
@@ -789,9 +784,27 @@ int tw_report_remove(tw_report *r, const char *kind, size_t kind_len, const uint
     return 0;
 }
 
+static const rstate *link_state(const tw_report *r, const uint8_t id[TW_ID_LEN]);
+
+int tw_report_remove_link(tw_report *r, const uint8_t id[TW_ID_LEN])
+{
+    if (!r->updating) return TW_ESTATE;
+    /* The states are in link order as of the last finish, and an update
+     * only appends links until it finishes. */
+    const rstate *st = link_state(r, id);
+    if (!st) return 0;
+    size_t i = (size_t)(st - r->states);
+    if (i >= r->links.n) return 0;
+    rlink *l = &r->links.v[i];
+    if (l->dead || memcmp(l->id, id, TW_ID_LEN) != 0) return 0;
+    l->dead = true;
+    r->records--;
+    r->removed++;
+    return 0;
+}
+
 /* ------------------------------------------------------------- joining */
 
-/* "SLOT" (an own record of the link's author) or "KEY/SLOT". */
 /* "SLOT" (an own record of the link's author) or "KEY/SLOT"; *fp gets the
  * target_fp() of what it names (0 when it names nothing). */
 static int64_t resolve(tw_report *r, const hmap *m, uint32_t link_author, const char *ref, size_t len, uint64_t *fp)
@@ -1158,16 +1171,16 @@ static int hm_remap(hmap *m, const uint32_t *remap)
             if (!(vec).v[i].dead) (vec).v[kept++] = (vec).v[i];                         \
         }                                                                               \
         *(remapp) = remap;                                                              \
-        int rc_ = hm_remap(&(map), remap);                                              \
+        int rc_ = (map) ? hm_remap((map), remap) : 0;                                   \
         if (rc_) return rc_;                                                            \
         (vec).n = kept;                                                                 \
     } while (0)
 
 static int compact_vecs(tw_report *r, uint32_t **gm, uint32_t **pm, uint32_t **lm)
 {
-    COMPACT(r->groups, r->hgroup, gm);
-    COMPACT(r->places, r->hplace, pm);
-    COMPACT(r->links, r->hlink, lm);
+    COMPACT(r->groups, &r->hgroup, gm);
+    COMPACT(r->places, &r->hplace, pm);
+    COMPACT(r->links, (hmap *)NULL, lm);
     return 0;
 }
 

@@ -62,9 +62,11 @@ int  tw_report_finish(tw_report *r);
 /*
  * Updates (a kept report brought up to date after a write, instead of made
  * again from every record): tw_report_reopen() on a finished report, then
- * tw_report_remove() for every slot the writes changed, then
+ * tw_report_remove() for every group or place slot the writes changed
+ * and tw_report_remove_link() for every link version they replaced, then
  * tw_report_add() for the current version of each of those slots that
- * counts (as when the report is made: shown, not a tombstone), then
+ * counts (as when the report is made: shown, not a tombstone), each slot
+ * once, then
  * tw_report_finish().  The result is what a report made from the records
  * as they now are gives, byte for byte.  The caller rebuilds instead when
  * any call fails; the report is then in no state to use (free it):
@@ -77,10 +79,13 @@ int  tw_report_finish(tw_report *r);
  * identity function is read again only for the records given here.
  */
 int  tw_report_reopen(tw_report *r);
-/* Removes the record of (kind, author, slot) if the report holds it;
- * 0 when it does not. */
+/* Removes the group or place record of (kind, author, slot) if the report
+ * holds it; 0 when it does not (and for other kinds). */
 int  tw_report_remove(tw_report *r, const char *kind, size_t kind_len, const uint8_t author[TW_KEY_LEN],
                       const char *slot, size_t slot_len);
+/* Removes the link statement of entry id (the version a write replaced)
+ * if the report holds it; 0 when it does not. */
+int  tw_report_remove_link(tw_report *r, const uint8_t id[TW_ID_LEN]);
 
 /* The statistics map.  extra (extra_n pre-encoded key/value pairs, keys
  * sorting before "active_") is written first, e.g. the store's "kinds". */
