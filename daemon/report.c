@@ -14,7 +14,8 @@
  * every record.  Nothing a report answers depends on the order the records
  * were given in (lists are sorted by a total order before they are cut),
  * which is what lets an update append where a scan would have put a record
- * elsewhere -- save for two keys of one association writing one slot,
+ * elsewhere -- save for two keys of one association writing one group or
+ * place slot,
  * where the first given is kept: such a report is made again, never
  * updated (slot_claim).
  */
@@ -243,7 +244,8 @@ struct tw_report {
     uint64_t removed;           /* records removed by updates since the report was made */
     bool finished, compact;
     bool updating;              /* between tw_report_reopen() and tw_report_finish() */
-    bool dups;                  /* two keys of one association wrote one slot: no updates */
+    bool dups;                  /* two keys of one association wrote one group or place slot:
+                                   no updates */
     char fold[4 * TW_STR_MAX + 1];
     /* Kept by tw_report_compact(): */
     rstate *states;             /* in link order */

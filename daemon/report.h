@@ -71,7 +71,8 @@ int  tw_report_finish(tw_report *r);
  * as they now are gives, byte for byte.  The caller rebuilds instead when
  * any call fails; the report is then in no state to use (free it):
  * TW_ESTATE from tw_report_reopen() for a report that was compacted or in
- * which two keys of one association wrote the same slot, TW_ETOOBIG once
+ * which two keys of one association wrote the same group or place slot,
+ * TW_ETOOBIG once
  * updates have removed more records than it holds (their strings stay in
  * it until it is made again); TW_ESTATE from tw_report_add() for a slot
  * another key of the same association holds in the report.  Changes that
