@@ -10,7 +10,9 @@
 #      it then holds (anonymous, and store pages mapped);
 #   4. stats, gaps, gaps --counts, search, a page of list (100 rows) and a
 #      whole kind, each twice (the second run shows what is kept between
-#      queries), wall time through twin;
+#      queries), wall time through twin; then stats, gaps, report and a page
+#      of links each right after a write (twin publish of one place or
+#      link: the kept report is updated, issue 14);
 #   5. memory at rest: after the queries, after 30 s without requests, and
 #      after 30 s more with a peer connected (a second node holding a copy
 #      of the store, so the two reconcile and find nothing to fetch);
@@ -115,6 +117,26 @@ timeit "twin list group --limit 100 (a page)" $T list group --limit 100
 timeit "twin list link --limit 100 (a page)" $T list link --limit 100
 timeit "twin list link --limit 100 (again)" $T list link --limit 100
 timeit "twin list group (3 records in 10)" $T list group
+# Each of these right after a write (one record published; not timed): the
+# kept report is updated with the written slot, not made again.
+# New slots each run (a record published again unchanged is no write).
+w=0
+run=$(date +%s)
+write() {
+    w=$((w + 1))
+    if [ $((w % 2)) = 1 ]; then
+        $T publish place "bench-write-$run-$w" "name_en=Bench Write Village $run $w" place_kind=village \
+            country=PS subdivision=PS-NBS seeking_partner=yes >/dev/null
+    else
+        $T publish link "bench-write-$run-$w" "group=bench-write-g" "place=bench-write-$run-$((w - 1))" \
+            formality=friendship_link status=active >/dev/null 2>&1
+    fi || echo "  (the write before the next query failed)"
+}
+write; timeit "twin stats (first after a write)" $T stats
+write; timeit "twin stats (first after another write)" $T stats
+write; timeit "twin gaps (first after a write)" $T gaps
+write; timeit "twin report --json (first after a write)" $T report --json
+write; timeit "twin list link --limit 100 (first after a write)" $T list link --limit 100
 timeit "twin digest" $T digest
 
 echo "== twind memory at rest =="

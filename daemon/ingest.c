@@ -9,6 +9,7 @@
 #include "admit.h"
 #include "ingest.h"
 #include "log.h"
+#include "ops.h"
 
 typedef struct chunk chunk;
 
@@ -234,6 +235,7 @@ static void commit_ready(tw_ingest *ing)
                 if (pt->result == 0) {
                     j->counts.stored++;
                     tw_admit_stored(ing->node, pt->e);
+                    tw_ops_stored(ing->node, pt);
                     if (ing->on_stored) ing->on_stored(ing->ctx, j->ctx, pt->e, pt);
                 } else if (pt->result == TW_EEXIST) {
                     j->counts.known++;

@@ -22,6 +22,7 @@
 #include "admit.h"
 #include "net.h"
 #include "node.h"
+#include "ops.h"
 
 uint64_t tw_now_ms(void)
 {
@@ -590,6 +591,7 @@ int tw_node_write(tw_node *n, const tw_record_in *recs, size_t nrec, tw_write_re
     for (size_t i = 0; i < nput; i++) {
         if (puts[i].result != 0) continue;
         tw_admit_stored(n, puts[i].e);
+        tw_ops_stored(n, &puts[i]);
         if (n->on_stored) n->on_stored(n, NULL, puts[i].e, &puts[i]);
     }
     tw_admit_settle(n);

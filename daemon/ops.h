@@ -48,5 +48,11 @@ int tw_ops_key_rotate_sealed(tw_node *n, const tw_val *args, tw_buf *out, tw_op_
 
 /* Frees what the ops keep between requests (at exit). */
 void tw_ops_free_cache(void);
+/* Tells the ops an entry was stored (called for each stored entry, with
+ * the version it replaced, right after the commit that stored it): the kept report of stats, gaps and
+ * report is then updated with the slots that changed rather than made
+ * again from every record. */
+struct tw_put;
+void tw_ops_stored(tw_node *n, const struct tw_put *put);
 
 #endif

@@ -6,6 +6,18 @@
  * records.  Counted values are interned: enumeration values point at the
  * schema's own strings and codes at the code lists', so a count table
  * compares pointers, never text.
+ *
+ * Everything tw_report_finish() computes is computed from the kept copies
+ * alone, and forgotten before it runs, so that a finished report can be
+ * updated: records removed (marked dead, then compacted away) and added,
+ * then finished again, at the cost of a finish, not of reading and parsing
+ * every record.  Nothing a report answers depends on the order the records
+ * were given in (lists are sorted by a total order before they are cut),
+ * which is what lets an update append where a scan would have put a record
+ * elsewhere -- save for two keys of one association writing one group or
+ * place slot,
+ * where the first given is kept: such a report is made again, never
+ * updated (slot_claim).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -115,6 +127,7 @@ typedef struct rauthor {
     char text[TW_KEYTEXT_LEN + 1];
     uint32_t nplaces, place;    /* place records by this key, and the first of them */
     uint32_t ngroups, group;    /* group records by this key, and the first of them */
+    uint32_t rank;              /* its place among the authors by text (author_ranks) */
     bool named;                 /* some place record names this key as its committee */
     bool gnamed;                /* some group record names this key as its own_key */
 } rauthor;
@@ -130,8 +143,10 @@ typedef struct rgroup {
     int64_t own_key;            /* author index of the own_key, -1 none */
     const char *slot, *name;    /* name: NULL when absent (folded where compared: gname_fold) */
     const char *kind, *nation, *region;
+    uint64_t kfp;               /* the first bytes of the key that wrote it (see kfp()) */
     uint8_t region_source;
     bool seeking;
+    bool dead;                  /* removed by an update, until tw_report_finish() compacts */
     bool own;                   /* the group's own record */
     /* identity root only: */
     bool has_own, any_seeking;
@@ -144,7 +159,9 @@ typedef struct rplace {
     const char *slot, *name_en, *name_ar;
     const char *sub, *kind, *area, *country;
     uint32_t folds, folds_len;  /* its folded names in r->folds, each NUL-terminated */
-    bool seeking, any_seeking;
+    uint32_t nid_off, nid_n;    /* the ids of its (scope, folded name) keys in r->nids */
+    uint64_t kfp;
+    bool seeking, any_seeking, dead;
     bool own;                   /* the committee's own record (see tw_report_finish) */
     /* identity root only: */
     bool has_own;               /* the identity holds a committee's own record */
@@ -154,7 +171,10 @@ typedef struct rplace {
 
 typedef struct rlink {
     uint32_t author;
+    bool dead;
+    bool need;                  /* g and p to be resolved (again) at the next finish */
     uint64_t ts;
+    uint64_t gfp, pfp;          /* hashes of the (association, slot) gref and pref name, 0 none */
     uint8_t id[TW_ID_LEN];
     const char *slot;
     const char *gref, *pref;
@@ -213,8 +233,19 @@ struct tw_report {
     hmap hlatext;               /* local_authority as written -> LAD index + 1, 0 none: groups
                                    of one area write it alike, so most look-ups end here */
     tw_buf folds;               /* the folded names of every place, back to back */
+    uint32_t *nids;             /* name ids (values of hname) of the places, back to back */
+    size_t nnids, nidcap;
+    uint32_t nnames;            /* name ids given */
+    uint64_t *added;            /* an update: hashes of the (association, slot) of the group and
+                                   place records it added, sorted by the finish */
+    size_t nadded, addcap;
+    tw_arena fa;                /* the keys of the maps tw_report_finish() makes, made again by each */
     uint64_t records;
+    uint64_t removed;           /* records removed by updates since the report was made */
     bool finished, compact;
+    bool updating;              /* between tw_report_reopen() and tw_report_finish() */
+    bool dups;                  /* two keys of one association wrote one group or place slot:
+                                   no updates */
     char fold[4 * TW_STR_MAX + 1];
     /* Kept by tw_report_compact(): */
     rstate *states;             /* in link order */
@@ -237,6 +268,7 @@ int tw_report_new(tw_report **out, const tw_report_opts *o)
     if (!r) return TW_ENOMEM;
     r->o = *o;
     tw_arena_init(&r->a, 0);
+    tw_arena_init(&r->fa, 0);
     tw_arena_init(&r->keep, 0);
     tw_buf_init(&r->folds);
     *out = r;
@@ -251,6 +283,13 @@ static void free_work(tw_report *r)
 {
     free(r->authors.v); free(r->groups.v); free(r->places.v); free(r->links.v); free(r->units.v);
     free(r->hauthor.e); free(r->hgroup.e); free(r->hplace.e); free(r->hname.e); free(r->hunit.e);
+    free(r->nids);
+    free(r->added);
+    r->added = NULL;
+    r->nadded = r->addcap = 0;
+    r->nids = NULL;
+    r->nnids = r->nidcap = 0;
+    tw_arena_free(&r->fa);
     free(r->pnamed.e); free(r->gnamed.e); free(r->hlad.e); free(r->hlatext.e);
     memset(&r->pnamed, 0, sizeof r->pnamed); memset(&r->gnamed, 0, sizeof r->gnamed);
     memset(&r->hlad, 0, sizeof r->hlad); memset(&r->hlatext, 0, sizeof r->hlatext);
@@ -362,12 +401,15 @@ static void unite(rplace *p, uint32_t x, uint32_t y)
     if (a != b) p[a > b ? a : b].parent = a < b ? a : b;
 }
 
-/* A place name joins the place to any earlier place of the same
+/* A place name joins the place to any other place of the same
  * subdivision (or, without one, the same country) with the same folded
- * name: one community listed twice under different spellings.  The folded
- * name is also kept (r->folds) for matching a hub's listing with its
+ * name: one community listed twice under different spellings.  Here the
+ * (scope, folded name) key gets an id, kept with the place (r->nids); the
+ * places that share an id are joined by tw_report_finish() (name_unions),
+ * so that an update that removes a place unjoins what it joined.  The
+ * folded name is also kept (r->folds) for matching a hub's listing with its
  * committee's records at the end. */
-static int add_name(tw_report *r, uint32_t idx, const char *scope, const char *s, size_t n)
+static int add_name(tw_report *r, const char *scope, const char *s, size_t n)
 {
     if (n > TW_STR_MAX) return 0;
     size_t fl = tw_text_fold(r->fold, s, n);
@@ -381,8 +423,10 @@ static int add_name(tw_report *r, uint32_t idx, const char *scope, const char *s
     key[sl] = 0x1f;
     memcpy(key + sl + 1, r->fold, fl);
     uint32_t found;
-    if ((rc = hm_put(&r->hname, &r->a, key, sl + 1 + fl, idx, &found))) return rc;
-    if (found != idx) unite(r->places.v, found, idx);
+    if ((rc = hm_put(&r->hname, &r->a, key, sl + 1 + fl, r->nnames, &found))) return rc;
+    if (found == r->nnames) r->nnames++;
+    if ((rc = vgrow((void **)&r->nids, &r->nidcap, r->nnids, sizeof *r->nids))) return rc;
+    r->nids[r->nnids++] = found;
     return 0;
 }
 
@@ -507,27 +551,100 @@ static int group_region(tw_report *r, const tw_val *b, rgroup *g)
     return 0;
 }
 
-static int add_group(tw_report *r, const tw_entry *en, uint32_t author)
+/* The first eight bytes of the key that wrote a record: records are
+ * keyed by (association, slot), and an update removes the record of
+ * (association, slot) only if this key wrote it (two keys of one
+ * association that agree on 64 bits are not made by chance). */
+static uint64_t kfp(const uint8_t key[TW_KEY_LEN])
+{
+    uint64_t v;
+    memcpy(&v, key, sizeof v);
+    return v;
+}
+
+enum { K_GROUP, K_PLACE };
+
+static bool *rec_dead(tw_report *r, int kind, uint32_t i, uint64_t **fp)
+{
+    if (kind == K_GROUP) { *fp = &r->groups.v[i].kfp; return &r->groups.v[i].dead; }
+    *fp = &r->places.v[i].kfp;
+    return &r->places.v[i].dead;
+}
+
+/*
+ * Claims (author, slot) in the map m for the group or place record about
+ * to be added as idx (link statements are all kept, and found by id).
+ * *skip: 1 when the record is not to be added.  In a report being
+ * made, a slot already claimed is a second key of one association writing
+ * the same slot: the first record is kept, and the report is marked so
+ * that it is never updated, only made again.  In an update, a claim by a removed record passes to the new one;
+ * one by a live record of the same key is the same change given twice
+ * (skipped); one by another key's record is TW_ESTATE: the report must be
+ * made again.
+ */
+static int slot_claim(tw_report *r, hmap *m, int kind, uint32_t author, const tw_entry *en, uint32_t idx,
+                      int *skip)
 {
     uint8_t k[4 + TW_SLOT_MAX];
     uint32_t found;
-    int rc;
+    size_t kl = slot_key(k, author, en->slot, en->slot_len);
+    int rc = hm_put(m, &r->a, k, kl, idx, &found);
+    *skip = 0;
+    if (rc || found == idx) return rc;
+    uint64_t *fp;
+    bool *dead = rec_dead(r, kind, found, &fp);
+    if (!r->updating) {
+        r->dups = true;
+        *skip = 1;
+        return 0;
+    }
+    if (*dead) {
+        hm_find(m, k, kl)->val = idx;
+        return 0;
+    }
+    if (*fp != kfp(en->author)) return TW_ESTATE;
+    *skip = 1;
+    r->records--;
+    return 0;
+}
+
+/* The hash of (association key, slot) that tells an update which links
+ * a group or place record it adds may resolve. */
+static uint64_t target_fp(const uint8_t key[TW_KEY_LEN], const char *slot, size_t len)
+{
+    uint8_t b[TW_KEY_LEN + TW_SLOT_MAX];
+    memcpy(b, key, TW_KEY_LEN);
+    memcpy(b + TW_KEY_LEN, slot, len);
+    return hash(b, TW_KEY_LEN + len);
+}
+
+/* An update notes the group and place records it adds (see resolve). */
+static int note_added(tw_report *r, uint32_t author, const tw_entry *en)
+{
+    if (!r->updating) return 0;
+    int rc = vgrow((void **)&r->added, &r->addcap, r->nadded, sizeof *r->added);
+    if (rc) return rc;
+    r->added[r->nadded++] = target_fp(r->authors.v[author].key, en->slot, en->slot_len);
+    return 0;
+}
+
+static int add_group(tw_report *r, const tw_entry *en, uint32_t author)
+{
+    int rc, skip;
     if ((rc = VPUSH(r->groups))) return rc;
     uint32_t idx = (uint32_t)r->groups.n;
-    if ((rc = hm_put(&r->hgroup, &r->a, k, slot_key(k, author, en->slot, en->slot_len), idx, &found))) return rc;
-    if (found != idx) return 0;     /* one current version per slot; cannot happen */
+    if ((rc = slot_claim(r, &r->hgroup, K_GROUP, author, en, idx, &skip)) || skip) return rc;
+    if ((rc = note_added(r, author, en))) return rc;
     const tw_val *b = &en->body;
     rgroup *g = &r->groups.v[r->groups.n++];
     *g = (rgroup){
-        .author = author, .parent = idx, .rep = idx, .own_key = -1,
+        .author = author, .parent = idx, .rep = idx, .own_key = -1, .kfp = kfp(en->author),
         .slot = tw_arena_strndup(&r->a, en->slot, en->slot_len),
         .name = str_copy(r, b, "name"), .kind = enum_val("group", "group_kind", b),
         .nation = enum_val("group", "nation", b), .seeking = bool_val(b, "seeking_partner"),
     };
     if (!g->slot) return TW_ENOMEM;
     if ((rc = group_region(r, b, g))) return rc;
-    rauthor *au = &r->authors.v[author];
-    if (au->ngroups++ == 0) au->group = idx;
     const tw_val *ok = tw_v_get(b, "own_key");
     uint8_t key[TW_KEY_LEN];
     if (ok && ok->type == TW_STR && tw_keytext_decode(key, TW_KEYTEXT_PREFIX, ok->v.s, ok->len) == 0) {
@@ -540,13 +657,11 @@ static int add_group(tw_report *r, const tw_entry *en, uint32_t author)
 
 static int add_place(tw_report *r, const tw_entry *en, uint32_t author)
 {
-    uint8_t k[4 + TW_SLOT_MAX];
-    uint32_t found;
-    int rc;
+    int rc, skip;
     if ((rc = VPUSH(r->places))) return rc;
     uint32_t idx = (uint32_t)r->places.n;
-    if ((rc = hm_put(&r->hplace, &r->a, k, slot_key(k, author, en->slot, en->slot_len), idx, &found))) return rc;
-    if (found != idx) return 0;
+    if ((rc = slot_claim(r, &r->hplace, K_PLACE, author, en, idx, &skip)) || skip) return rc;
+    if ((rc = note_added(r, author, en))) return rc;
     if (r->folds.len > UINT32_MAX) return TW_ETOOBIG;
     const tw_val *b = &en->body;
     size_t ng;
@@ -557,16 +672,15 @@ static int add_place(tw_report *r, const tw_entry *en, uint32_t author)
     const tw_val *cov = tw_v_get(b, "country");
     const tw_code *cc = cov && cov->type == TW_STR ? tw_code_find_sorted(countries, nc, cov->v.s, cov->len) : NULL;
     *p = (rplace){
-        .author = author, .parent = idx, .rep = idx, .committee = -1,
+        .author = author, .parent = idx, .rep = idx, .committee = -1, .kfp = kfp(en->author),
         .slot = tw_arena_strndup(&r->a, en->slot, en->slot_len), .name_en = str_copy(r, b, "name_en"),
         .name_ar = str_copy(r, b, "name_ar"), .country = cc ? cc->code : cov && cov->type == TW_STR ? OTHER : NONE,
         .sub = code_val(govs, ng, b, "subdivision"), .kind = enum_val("place", "place_kind", b),
         .area = enum_val("place", "area", b), .seeking = bool_val(b, "seeking_partner"),
-        .folds = (uint32_t)r->folds.len,
+        .folds = (uint32_t)r->folds.len, .nid_off = (uint32_t)r->nnids,
     };
     if (!p->slot) return TW_ENOMEM;
-    rauthor *au = &r->authors.v[author];
-    if (au->nplaces++ == 0) au->place = idx;
+    if (r->nnids > UINT32_MAX / 2) return TW_ETOOBIG;
     const tw_val *c = tw_v_get(b, "committee");
     uint8_t ck[TW_KEY_LEN];
     if (c && c->type == TW_STR && tw_keytext_decode(ck, TW_KEYTEXT_PREFIX, c->v.s, c->len) == 0) {
@@ -583,13 +697,14 @@ static int add_place(tw_report *r, const tw_entry *en, uint32_t author)
     const char *names[] = { "name_en", "name_ar" };
     for (int i = 0; i < 2; i++) {
         const tw_val *v = tw_v_get(b, names[i]);
-        if (v && v->type == TW_STR && (rc = add_name(r, idx, scope, v->v.s, v->len))) return rc;
+        if (v && v->type == TW_STR && (rc = add_name(r, scope, v->v.s, v->len))) return rc;
     }
     const tw_val *on = tw_v_get(b, "other_names");
     for (uint32_t i = 0; on && on->type == TW_ARR && i < on->len; i++)
-        if (on->v.arr[i].type == TW_STR && (rc = add_name(r, idx, scope, on->v.arr[i].v.s, on->v.arr[i].len))) return rc;
+        if (on->v.arr[i].type == TW_STR && (rc = add_name(r, scope, on->v.arr[i].v.s, on->v.arr[i].len))) return rc;
     if (r->folds.len - r->places.v[idx].folds > UINT32_MAX) return TW_ETOOBIG;
     r->places.v[idx].folds_len = (uint32_t)(r->folds.len - r->places.v[idx].folds);
+    r->places.v[idx].nid_n = (uint32_t)(r->nnids - r->places.v[idx].nid_off);
     return 0;
 }
 
@@ -600,7 +715,7 @@ static int add_link(tw_report *r, const tw_entry *en, uint32_t author)
     const tw_val *b = &en->body, *gv = tw_v_get(b, "group"), *pv = tw_v_get(b, "place");
     rlink *l = &r->links.v[r->links.n];
     *l = (rlink){
-        .author = author, .ts = en->ts, .formality = enum_val("link", "formality", b),
+        .author = author, .ts = en->ts, .need = true, .formality = enum_val("link", "formality", b),
         .status = enum_val("link", "status", b), .since = year_val(b, "since"), .g = -1, .p = -1,
     };
     memcpy(l->id, en->id, TW_ID_LEN);
@@ -634,33 +749,130 @@ int tw_report_add(tw_report *r, const tw_entry *en)
     return g ? add_group(r, en, author) : p ? add_place(r, en, author) : add_link(r, en, author);
 }
 
+int tw_report_reopen(tw_report *r)
+{
+    if (!r->finished || r->compact || r->dups || r->updating) return TW_ESTATE;
+    /* Each update leaves the strings and keys of the records it removes in
+     * the arenas: past as many removals as records, make the report again. */
+    if (r->removed > r->records) return TW_ETOOBIG;
+    r->finished = false;
+    r->updating = true;
+    return 0;
+}
+
+int tw_report_remove(tw_report *r, const char *kind, size_t kind_len, const uint8_t author[TW_KEY_LEN],
+                     const char *slot, size_t slot_len)
+{
+    if (!r->updating) return TW_ESTATE;
+    int k = kind_len == 5 && memcmp(kind, "group", 5) == 0 ? K_GROUP :
+            kind_len == 5 && memcmp(kind, "place", 5) == 0 ? K_PLACE : -1;
+    if (k < 0 || slot_len > TW_SLOT_MAX) return 0;
+    uint8_t key[TW_KEY_LEN], sk[4 + TW_SLOT_MAX];
+    if (r->o.identity) r->o.identity(r->o.identity_ctx, author, key);
+    else memcpy(key, author, TW_KEY_LEN);
+    int64_t a = hm_get(&r->hauthor, key, TW_KEY_LEN);
+    if (a < 0) return 0;
+    const hmap *m = k == K_GROUP ? &r->hgroup : &r->hplace;
+    int64_t i = hm_get(m, sk, slot_key(sk, (uint32_t)a, slot, slot_len));
+    if (i < 0) return 0;
+    uint64_t *fp;
+    bool *dead = rec_dead(r, k, (uint32_t)i, &fp);
+    /* Another key's record of the slot: this key's version was not in the
+     * report (an addition of it will ask for the report to be made again). */
+    if (*dead || *fp != kfp(author)) return 0;
+    *dead = true;
+    r->records--;
+    r->removed++;
+    return 0;
+}
+
+static const rstate *link_state(const tw_report *r, const uint8_t id[TW_ID_LEN]);
+
+int tw_report_remove_link(tw_report *r, const uint8_t id[TW_ID_LEN])
+{
+    if (!r->updating) return TW_ESTATE;
+    /* The states are in link order as of the last finish, and an update
+     * only appends links until it finishes. */
+    const rstate *st = link_state(r, id);
+    if (!st) return 0;
+    size_t i = (size_t)(st - r->states);
+    if (i >= r->links.n) return 0;
+    rlink *l = &r->links.v[i];
+    if (l->dead || memcmp(l->id, id, TW_ID_LEN) != 0) return 0;
+    l->dead = true;
+    r->records--;
+    r->removed++;
+    return 0;
+}
+
 /* ------------------------------------------------------------- joining */
 
-/* "SLOT" (an own record of the link's author) or "KEY/SLOT". */
-static int64_t resolve(tw_report *r, const hmap *m, uint32_t link_author, const char *ref, size_t len)
+/* "SLOT" (an own record of the link's author) or "KEY/SLOT"; *fp gets the
+ * target_fp() of what it names (0 when it names nothing). */
+static int64_t resolve(tw_report *r, const hmap *m, uint32_t link_author, const char *ref, size_t len, uint64_t *fp)
 {
     uint8_t k[4 + TW_SLOT_MAX];
     const char *slash = memchr(ref, '/', len);
     uint32_t author = link_author;
+    *fp = 0;
     if (slash) {
         uint8_t key[TW_KEY_LEN];
         if (tw_keytext_decode(key, TW_KEYTEXT_PREFIX, ref, (size_t)(slash - ref))) return -1;
         if (r->o.identity) r->o.identity(r->o.identity_ctx, key, key);
+        len -= (size_t)(slash + 1 - ref);
+        ref = slash + 1;
+        if (len > TW_SLOT_MAX) return -1;
+        *fp = target_fp(key, ref, len);
         int64_t a = hm_get(&r->hauthor, key, TW_KEY_LEN);
         if (a < 0) return -1;
         author = (uint32_t)a;
-        len -= (size_t)(slash + 1 - ref);
-        ref = slash + 1;
+    } else {
+        if (len > TW_SLOT_MAX) return -1;
+        *fp = target_fp(r->authors.v[author].key, ref, len);
     }
-    if (len > TW_SLOT_MAX) return -1;
     return hm_get(m, k, slot_key(k, author, ref, len));
+}
+
+static int cmp_u64(const void *x, const void *y)
+{
+    uint64_t a = *(const uint64_t *)x, b = *(const uint64_t *)y;
+    return (a > b) - (a < b);
+}
+
+static bool was_added(const tw_report *r, uint64_t fp)
+{
+    return fp && r->nadded && bsearch(&fp, r->added, r->nadded, sizeof fp, cmp_u64);
 }
 
 /* Orders records as their reference texts "KEYTEXT/SLOT" order bytewise. */
 static int ref_cmp(const tw_report *r, uint32_t a1, const char *s1, uint32_t a2, const char *s2)
 {
-    int c = a1 == a2 ? 0 : strcmp(r->authors.v[a1].text, r->authors.v[a2].text);
+    /* Authors by rank: the order of their texts, without comparing them
+     * (a sort of many links by reference compared key texts most). */
+    uint32_t k1 = r->authors.v[a1].rank, k2 = r->authors.v[a2].rank;
+    int c = (k1 > k2) - (k1 < k2);
     return c ? c : strcmp(s1, s2);
+}
+
+static _Thread_local const tw_report *rank_r;
+
+static int cmp_author_text(const void *x, const void *y)
+{
+    return strcmp(rank_r->authors.v[*(const uint32_t *)x].text, rank_r->authors.v[*(const uint32_t *)y].text);
+}
+
+/* Each author's rank among the authors by text (distinct keys have
+ * distinct texts, so ranks order references as their texts do). */
+static int author_ranks(tw_report *r)
+{
+    uint32_t *o = malloc((r->authors.n + 1) * sizeof *o);
+    if (!o) return TW_ENOMEM;
+    for (uint32_t i = 0; i < r->authors.n; i++) o[i] = i;
+    rank_r = r;
+    qsort(o, r->authors.n, sizeof *o, cmp_author_text);
+    for (uint32_t i = 0; i < r->authors.n; i++) r->authors.v[o[i]].rank = i;
+    free(o);
+    return 0;
 }
 
 static bool newer(const rlink *a, const rlink *b)
@@ -715,7 +927,7 @@ static int precedence(tw_report *r)
                 size_t fl = strlen(f);
                 off += (uint32_t)fl + 1;
                 size_t kl = pair_key(k, pl[i].author, f, fl);
-                if ((rc = hm_put(&cname, &r->a, k, kl, i, &found))) goto done;
+                if ((rc = hm_put(&cname, &r->fa, k, kl, i, &found))) goto done;
                 if (found != i && found != AMBIG && find_root(pl, found) != find_root(pl, i))
                     hm_find(&cname, k, kl)->val = AMBIG;
             }
@@ -748,7 +960,7 @@ static int precedence(tw_report *r)
     for (uint32_t i = 0; i < r->places.n; i++) {
         if (pl[i].committee < 0) continue;
         uint32_t c = (uint32_t)pl[i].committee;
-        if ((rc = hm_put(named, &r->a, k, pair_key(k, find_root(pl, i), &c, 4), 0, &found))) goto done;
+        if ((rc = hm_put(named, &r->fa, k, pair_key(k, find_root(pl, i), &c, 4), 0, &found))) goto done;
     }
     for (uint32_t i = 0; i < r->places.n; i++)
         pl[i].own = pl[i].committee == (int64_t)pl[i].author ||
@@ -807,7 +1019,7 @@ static int group_precedence(tw_report *r)
     for (uint32_t i = 0; i < r->groups.n; i++) {
         if (!au[gr[i].author].gnamed || au[gr[i].author].ngroups < 2) continue;
         size_t kl = pair_key(k, gr[i].author, r->fold, gname_fold(r->fold, &gr[i]));
-        if ((rc = hm_put(&kname, &r->a, k, kl, i, &found))) goto done;
+        if ((rc = hm_put(&kname, &r->fa, k, kl, i, &found))) goto done;
         if (found != i) hm_find(&kname, k, kl)->val = AMBIG;
     }
     for (uint32_t i = 0; i < r->groups.n; i++) {
@@ -822,7 +1034,7 @@ static int group_precedence(tw_report *r)
     for (uint32_t i = 0; i < r->groups.n; i++) {
         if (gr[i].own_key < 0) continue;
         uint32_t o = (uint32_t)gr[i].own_key;
-        if ((rc = hm_put(&r->gnamed, &r->a, k, pair_key(k, g_root(gr, i), &o, 4), 0, &found))) goto done;
+        if ((rc = hm_put(&r->gnamed, &r->fa, k, pair_key(k, g_root(gr, i), &o, 4), 0, &found))) goto done;
     }
     for (uint32_t i = 0; i < r->groups.n; i++)
         gr[i].own = gr[i].own_key == (int64_t)gr[i].author ||
@@ -923,11 +1135,153 @@ static int build_lookups(tw_report *r)
     return 0;
 }
 
+/* The map m made again without the records remap drops (NIL32), its
+ * values renumbered: the stored hashes are reused, no key is hashed. */
+static int hm_remap(hmap *m, const uint32_t *remap)
+{
+    if (!m->cap) return 0;
+    hent *e = calloc(m->cap, sizeof *e);
+    if (!e) return TW_ENOMEM;
+    size_t n = 0;
+    for (size_t i = 0; i < m->cap; i++) {
+        if (!m->e[i].h || remap[m->e[i].val] == NIL32) continue;
+        size_t j = m->e[i].h & (m->cap - 1);
+        while (e[j].h) j = (j + 1) & (m->cap - 1);
+        e[j] = m->e[i];
+        e[j].val = remap[m->e[i].val];
+        n++;
+    }
+    free(m->e);
+    m->e = e;
+    m->n = n;
+    return 0;
+}
+
+/* Drops the records an update removed from vec, keeping the order of the
+ * others, and renumbers the map that leads to them; *remapp (to free) gets
+ * old index -> new, NIL32 for the removed, or NULL when none was. */
+#define COMPACT(vec, map, remapp)                                                       \
+    do {                                                                                \
+        size_t ndead_ = 0;                                                              \
+        *(remapp) = NULL;                                                               \
+        for (size_t i = 0; i < (vec).n; i++) ndead_ += (vec).v[i].dead;                 \
+        if (!ndead_) break;                                                             \
+        uint32_t *remap = malloc(((vec).n + 1) * sizeof *remap), kept = 0;              \
+        if (!remap) return TW_ENOMEM;                                                   \
+        for (size_t i = 0; i < (vec).n; i++) {                                          \
+            remap[i] = (vec).v[i].dead ? NIL32 : kept;                                  \
+            if (!(vec).v[i].dead) (vec).v[kept++] = (vec).v[i];                         \
+        }                                                                               \
+        *(remapp) = remap;                                                              \
+        int rc_ = (map) ? hm_remap((map), remap) : 0;                                   \
+        if (rc_) return rc_;                                                            \
+        (vec).n = kept;                                                                 \
+    } while (0)
+
+static int compact_vecs(tw_report *r, uint32_t **gm, uint32_t **pm, uint32_t **lm)
+{
+    COMPACT(r->groups, &r->hgroup, gm);
+    COMPACT(r->places, &r->hplace, pm);
+    COMPACT(r->links, (hmap *)NULL, lm);
+    return 0;
+}
+
+/* Compacts, and keeps each link's resolved group and place where they
+ * stay (a link whose record was removed is resolved again if an update
+ * added a record of that slot, else it is left unresolved). */
+static int compact_removed(tw_report *r)
+{
+    uint32_t *gm = NULL, *pm = NULL, *lm = NULL;
+    int rc = compact_vecs(r, &gm, &pm, &lm);
+    for (size_t i = 0; rc == 0 && i < r->links.n; i++) {
+        rlink *l = &r->links.v[i];
+        if (gm && l->g >= 0) l->g = gm[l->g] == NIL32 ? -1 : (int64_t)gm[l->g];
+        if (pm && l->p >= 0) l->p = pm[l->p] == NIL32 ? -1 : (int64_t)pm[l->p];
+    }
+    free(gm); free(pm); free(lm);
+    return rc;
+}
+
+/* What tw_report_finish() computes, forgotten, so that it can run again
+ * over the records an update left. */
+static void reset_finish(tw_report *r)
+{
+    for (uint32_t i = 0; i < r->places.n; i++) {
+        rplace *p = &r->places.v[i];
+        p->parent = p->rep = i;
+        p->nrec = p->nprec = p->ngroups = 0;
+        p->own = p->has_own = p->any_seeking = p->active = p->taken = false;
+    }
+    for (uint32_t i = 0; i < r->groups.n; i++) {
+        rgroup *g = &r->groups.v[i];
+        g->parent = g->rep = i;
+        g->own = g->has_own = g->any_seeking = false;
+    }
+    for (size_t i = 0; i < r->links.n; i++) r->links.v[i].unit = 0;
+    r->units.n = 0;
+    free(r->hunit.e); free(r->pnamed.e); free(r->gnamed.e);
+    memset(&r->hunit, 0, sizeof r->hunit);
+    memset(&r->pnamed, 0, sizeof r->pnamed);
+    memset(&r->gnamed, 0, sizeof r->gnamed);
+    tw_arena_free(&r->fa);
+    tw_arena_init(&r->fa, 0);
+    free(r->states); free(r->stidx); free(r->supers);
+    r->states = NULL; r->stidx = NULL; r->supers = NULL;
+    r->nstates = r->stcap = r->nsupers = 0;
+    tw_arena_free(&r->keep);
+    tw_arena_init(&r->keep, 0);
+}
+
+/* Each author's place and group records (the count, and the first), and
+ * whether some record names it: from the records alone. */
+static void author_counts(tw_report *r)
+{
+    for (size_t i = 0; i < r->authors.n; i++) {
+        rauthor *au = &r->authors.v[i];
+        au->nplaces = au->place = au->ngroups = au->group = 0;
+        au->named = au->gnamed = false;
+    }
+    for (uint32_t i = 0; i < r->places.n; i++) {
+        rauthor *au = &r->authors.v[r->places.v[i].author];
+        if (au->nplaces++ == 0) au->place = i;
+    }
+    for (uint32_t i = 0; i < r->groups.n; i++) {
+        rauthor *au = &r->authors.v[r->groups.v[i].author];
+        if (au->ngroups++ == 0) au->group = i;
+    }
+}
+
+/* Places that share a (scope, folded name) are one identity (add_name). */
+static int name_unions(tw_report *r)
+{
+    if (!r->nnames) return 0;
+    uint32_t *first = malloc(r->nnames * sizeof *first);
+    if (!first) return TW_ENOMEM;
+    memset(first, 0xff, r->nnames * sizeof *first);
+    rplace *pl = r->places.v;
+    for (uint32_t i = 0; i < r->places.n; i++)
+        for (uint32_t k = 0; k < pl[i].nid_n; k++) {
+            uint32_t id = r->nids[pl[i].nid_off + k];
+            if (first[id] == NIL32) first[id] = i;
+            else unite(pl, first[id], i);
+        }
+    free(first);
+    return 0;
+}
+
 int tw_report_finish(tw_report *r)
 {
     int rc;
     if (r->finished) return TW_ESTATE;
     r->finished = true;
+    if (r->updating) {
+        r->updating = false;
+        if ((rc = compact_removed(r))) return rc;
+        if (r->nadded) qsort(r->added, r->nadded, sizeof *r->added, cmp_u64);
+    }
+    reset_finish(r);
+    author_counts(r);
+    if ((rc = author_ranks(r)) || (rc = name_unions(r))) return rc;
     rplace *pl = r->places.v;
     rgroup *gr = r->groups.v;
     if ((rc = precedence(r)) || (rc = group_precedence(r))) return rc;
@@ -974,8 +1328,15 @@ int tw_report_finish(tw_report *r)
     }
     for (size_t i = 0; i < r->links.n; i++) {
         rlink *l = &r->links.v[i];
-        if (l->gref) l->g = resolve(r, &r->hgroup, l->author, l->gref, l->gref_len);
-        if (l->pref) l->p = resolve(r, &r->hplace, l->author, l->pref, l->pref_len);
+        /* Resolved once; again after an update only if it added a record
+         * of a slot the link names and does not reach (see resolve). */
+        if (!l->need && ((l->g < 0 && was_added(r, l->gfp)) || (l->p < 0 && was_added(r, l->pfp))))
+            l->need = true;
+        if (l->need) {
+            l->g = l->gref ? resolve(r, &r->hgroup, l->author, l->gref, l->gref_len, &l->gfp) : -1;
+            l->p = l->pref ? resolve(r, &r->hplace, l->author, l->pref, l->pref_len, &l->pfp) : -1;
+            l->need = false;
+        }
         int64_t ident = l->p >= 0 ? (int64_t)pl[l->p].parent : -1;
         int64_t gid = l->g >= 0 ? (int64_t)gr[l->g].parent : -1;
         uint32_t u = (uint32_t)r->units.n;
@@ -984,7 +1345,7 @@ int tw_report_finish(tw_report *r)
             uint32_t g32 = (uint32_t)gid, i32 = (uint32_t)ident;
             memcpy(k, &g32, 4);
             memcpy(k + 4, &i32, 4);
-            if ((rc = hm_put(&r->hunit, &r->a, k, 8, u, &u))) return rc;
+            if ((rc = hm_put(&r->hunit, &r->fa, k, 8, u, &u))) return rc;
         }
         if (u == r->units.n) {
             if ((rc = VPUSH(r->units))) return rc;
@@ -1024,7 +1385,9 @@ int tw_report_finish(tw_report *r)
         root->taken |= act || expl;
         if ((act || expl) && un->g >= 0) root->ngroups++;
     }
-    return build_lookups(r);
+    rc = build_lookups(r);
+    r->nadded = 0;
+    return rc;
 }
 
 static const rstate *link_state(const tw_report *r, const uint8_t id[TW_ID_LEN])
@@ -1415,6 +1778,7 @@ typedef struct gaps {
     uint32_t *unit_next, *unit_head;    /* links by identity */
     uint32_t *sug_start, *sug_groups;   /* seeking groups by candidate position */
     uint32_t *cand_pos;                 /* identity root -> position in cand[] */
+    uint32_t *scratch;                  /* the groups or records of one place, to sort */
     ctab t[3];                          /* unpartnered by governorate, by kind; duplicated by governorate */
 } gaps;
 
@@ -1424,15 +1788,18 @@ static int gaps_duplicated(gaps *q, tw_buf *out)
     int rc;
     if ((rc = tw_mpw_cstr(out, "duplicated")) || (rc = tw_mpw_arr(out, capped(q->ndup)))) return rc;
     for (size_t i = 0; i < capped(q->ndup); i++) {
-        uint32_t root = q->dup[i], gs[TW_REPORT_LIST_MAX];
+        uint32_t root = q->dup[i], *gs = q->scratch;
         size_t ng = 0;
         if ((rc = put_place(out, r, root, 1)) || (rc = tw_mpw_cstr(out, "groups"))) return rc;
-        for (uint32_t u = q->unit_head[root]; u != NIL32 && ng < TW_REPORT_LIST_MAX; u = q->unit_next[u]) {
+        /* All of them sorted, then the first: the same whatever the order
+         * of the records. */
+        for (uint32_t u = q->unit_head[root]; u != NIL32; u = q->unit_next[u]) {
             const runit *un = &r->units.v[u];
             const char *st = r->links.v[un->gov].status;
             if (un->g >= 0 && (strcmp(st, "active") == 0 || strcmp(st, "exploring") == 0)) gs[ng++] = (uint32_t)un->g;
         }
         qsort(gs, ng, sizeof *gs, cmp_group_ref);
+        if (ng > TW_REPORT_LIST_MAX) ng = TW_REPORT_LIST_MAX;
         if ((rc = tw_mpw_arr(out, (uint32_t)ng))) return rc;
         for (size_t j = 0; j < ng; j++) {
             const rgroup *g = grep_of(r, gs[j]);
@@ -1451,13 +1818,14 @@ static int gaps_twice(gaps *q, tw_buf *out)
     int rc;
     if ((rc = tw_mpw_cstr(out, "listed_twice")) || (rc = tw_mpw_arr(out, capped(q->ntwice)))) return rc;
     for (size_t i = 0; i < capped(q->ntwice); i++) {
-        uint32_t root = q->twice[i], recs[TW_REPORT_LIST_MAX];
+        uint32_t root = q->twice[i], *recs = q->scratch;
         size_t n = 0;
         /* Only the records that take precedence: a superseded listing is
-         * not the place listed again. */
-        for (uint32_t j = q->rec_head[root]; j != NIL32 && n < TW_REPORT_LIST_MAX; j = q->rec_next[j])
+         * not the place listed again.  All sorted, then the first. */
+        for (uint32_t j = q->rec_head[root]; j != NIL32; j = q->rec_next[j])
             if (!pl[root].has_own || pl[j].own) recs[n++] = j;
         qsort(recs, n, sizeof *recs, cmp_place_ref);
+        if (n > TW_REPORT_LIST_MAX) n = TW_REPORT_LIST_MAX;
         if ((rc = put_place(out, r, root, 1)) || (rc = tw_mpw_cstr(out, "records")) ||
             (rc = tw_mpw_arr(out, (uint32_t)n)))
             return rc;
@@ -1646,6 +2014,42 @@ static int gaps_groups_twice(gaps *q, tw_buf *out)
     return 0;
 }
 
+/*
+ * The first k of a[0, n) in cmp's order, sorted, at a[0, k); the rest in
+ * any order.  A list of gaps shows at most TW_REPORT_LIST_MAX rows of a
+ * list that can hold most records (dangling links, places without a
+ * partner): selecting them (quickselect, pivots drawn with the secret hash
+ * key so that no record set makes it quadratic) and sorting those alone
+ * gives the rows a full sort would, at linear cost.
+ */
+static void sort_first(uint32_t *a, size_t n, size_t k, int (*cmp)(const void *, const void *))
+{
+    if (k < n) {
+        uint64_t st;
+        memcpy(&st, hash_key, sizeof st);
+        st ^= n * 0x9E3779B97F4A7C15ull;
+        size_t lo = 0, hi = n;
+        while (hi - lo > 1) {
+            st ^= st << 13; st ^= st >> 7; st ^= st << 17;
+            uint32_t pv = a[lo + (size_t)(st % (hi - lo))];
+            /* [lo, lt) before the pivot, [lt, i) the pivot, [gt, hi) after it. */
+            size_t lt = lo, i = lo, gt = hi;
+            while (i < gt) {
+                int c = cmp(&a[i], &pv);
+                uint32_t t;
+                if (c < 0) { t = a[lt]; a[lt++] = a[i]; a[i++] = t; }
+                else if (c > 0) { t = a[--gt]; a[gt] = a[i]; a[i] = t; }
+                else i++;
+            }
+            if (k <= lt) hi = lt;
+            else if (k <= gt) break;
+            else lo = gt;
+        }
+        n = k;
+    }
+    qsort(a, n, sizeof *a, cmp);
+}
+
 static int gaps_prepare(gaps *q)
 {
     const tw_report *r = q->r;
@@ -1661,6 +2065,7 @@ static int gaps_prepare(gaps *q)
         !(q->gcount = malloc((r->groups.n + 1) * sizeof *q->gcount)) ||
         !(q->dangling = malloc((r->links.n + 1) * sizeof *q->dangling)) ||
         !(q->unit_next = malloc(nu * sizeof *q->unit_next)) ||
+        !(q->scratch = malloc((nu > np ? nu : np) * sizeof *q->scratch)) ||
         !(q->sug_groups = malloc((TW_REPORT_SUGGEST * r->groups.n + 1) * sizeof *q->sug_groups)))
         return TW_ENOMEM;
     for (uint32_t i = 0; i < r->places.n; i++) q->rec_head[i] = q->unit_head[i] = NIL32;
@@ -1693,13 +2098,16 @@ static int gaps_prepare(gaps *q)
     for (uint32_t i = 0; i < r->links.n; i++)
         if (r->links.v[i].g < 0 || r->links.v[i].p < 0) q->dangling[q->ndangling++] = i;
     sort_r = r;
-    qsort(q->unp, q->nunp, sizeof *q->unp, cmp_candidate);
-    qsort(q->dup, q->ndup, sizeof *q->dup, cmp_ident_ref);
-    qsort(q->twice, q->ntwice, sizeof *q->twice, cmp_ident_ref);
+    /* Lists shown only up to TW_REPORT_LIST_MAX rows need only their first
+     * rows in order; candidates and seeking groups are all used (the
+     * suggestions), so sorted in full. */
+    sort_first(q->unp, q->nunp, TW_REPORT_LIST_MAX, cmp_candidate);
+    sort_first(q->dup, q->ndup, TW_REPORT_LIST_MAX, cmp_ident_ref);
+    sort_first(q->twice, q->ntwice, TW_REPORT_LIST_MAX, cmp_ident_ref);
     qsort(q->cand, q->ncand, sizeof *q->cand, cmp_candidate);
     qsort(q->seekg, q->nseekg, sizeof *q->seekg, cmp_group_ref);
-    qsort(q->seekp, q->nseekp, sizeof *q->seekp, cmp_ident_ref);
-    qsort(q->dangling, q->ndangling, sizeof *q->dangling, cmp_link_ref);
+    sort_first(q->seekp, q->nseekp, TW_REPORT_LIST_MAX, cmp_ident_ref);
+    sort_first(q->dangling, q->ndangling, TW_REPORT_LIST_MAX, cmp_link_ref);
     int rc = group_clusters(q);
     if (rc) return rc;
     for (size_t k = 0; k < q->ncand; k++) q->cand_pos[q->cand[k]] = (uint32_t)k;
@@ -1725,7 +2133,7 @@ static void gaps_free(gaps *q)
     free(q->unp); free(q->dup); free(q->twice); free(q->cand); free(q->seekg); free(q->seekp);
     free(q->rec_next); free(q->rec_head); free(q->unit_next); free(q->unit_head);
     free(q->sug_start); free(q->sug_groups); free(q->cand_pos);
-    free(q->gclus); free(q->gnext); free(q->gcount); free(q->dangling);
+    free(q->gclus); free(q->gnext); free(q->gcount); free(q->dangling); free(q->scratch);
 }
 
 int tw_report_gaps(const tw_report *r, bool counts_only, tw_buf *out)

@@ -5,7 +5,8 @@
  *
  * The caller feeds every current entry of those kinds (tombstones are
  * skipped here, superseded versions are not in the store) with
- * tw_report_add(), then calls tw_report_finish() once, then any of the
+ * tw_report_add(), then calls tw_report_finish() once (an update, below,
+ * brings a finished report up to date with a few changed slots), then any of the
  * encoders.  Nothing here does I/O or reads a clock: the time that decides
  * which links are dormant is given in the options, so a report is a pure
  * function of the entries and the options.  Each encoder writes one msgpack
@@ -54,8 +55,38 @@ int  tw_report_add(tw_report *r, const tw_entry *en);
 /* Resolves link references, merges statements into links, places and
  * groups into identities (a committee's own record taking precedence over
  * a hub's listing of its place, a group's own record over a listing of the
- * group).  Call once, after the last tw_report_add(). */
+ * group).  Call once, after the last tw_report_add(); again only to end
+ * an update (tw_report_reopen() below). */
 int  tw_report_finish(tw_report *r);
+
+/*
+ * Updates (a kept report brought up to date after a write, instead of made
+ * again from every record): tw_report_reopen() on a finished report, then
+ * tw_report_remove() for every group or place slot the writes changed
+ * and tw_report_remove_link() for every link version they replaced, then
+ * tw_report_add() for the current version of each of those slots that
+ * counts (as when the report is made: shown, not a tombstone), each slot
+ * once, then
+ * tw_report_finish().  The result is what a report made from the records
+ * as they now are gives, byte for byte.  The caller rebuilds instead when
+ * any call fails; the report is then in no state to use (free it):
+ * TW_ESTATE from tw_report_reopen() for a report that was compacted or in
+ * which two keys of one association wrote the same group or place slot,
+ * TW_ETOOBIG once
+ * updates have removed more records than it holds (their strings stay in
+ * it until it is made again); TW_ESTATE from tw_report_add() for a slot
+ * another key of the same association holds in the report.  Changes that
+ * move keys between associations (admission) are not updates: the
+ * identity function is read again only for the records given here.
+ */
+int  tw_report_reopen(tw_report *r);
+/* Removes the group or place record of (kind, author, slot) if the report
+ * holds it; 0 when it does not (and for other kinds). */
+int  tw_report_remove(tw_report *r, const char *kind, size_t kind_len, const uint8_t author[TW_KEY_LEN],
+                      const char *slot, size_t slot_len);
+/* Removes the link statement of entry id (the version a write replaced)
+ * if the report holds it; 0 when it does not. */
+int  tw_report_remove_link(tw_report *r, const uint8_t id[TW_ID_LEN]);
 
 /* The statistics map.  extra (extra_n pre-encoded key/value pairs, keys
  * sorting before "active_") is written first, e.g. the store's "kinds". */

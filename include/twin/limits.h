@@ -186,6 +186,7 @@
 #define TW_REPORT_LIST_MAX               1000u  /* rows of each list in a gaps answer */
 #define TW_REPORT_SUGGEST                3u     /* places suggested to each seeking group */
 #define TW_REPORT_RECORDS_MAX            4000000u /* records of the three kinds in one report */
+#define TW_REPORT_UPDATE_MAX             1024u  /* written slots a kept report is updated with; more: made again */
 
 /* ---- trust (admission) ---- */
 #define TW_REFUSED_IDS_MAX     65536u   /* ids refused for their author's admission, not asked for again until admission changes */

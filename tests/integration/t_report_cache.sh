@@ -9,7 +9,9 @@
 # report made for that time does: every few steps the node is restarted
 # and one of its answers computed from scratch (for another time, other
 # dormant months, or gaps) compared with the kept report's byte for byte
-# (JSON).
+# (JSON).  The answers after each write come from the kept report updated
+# with the slots written (the log says so), not made again; an import of
+# TW_REPORT_UPDATE_MAX records is an update too, one more is a rebuild.
 . tests/integration/lib.sh
 
 F=$TW_ROOT/files
@@ -144,5 +146,65 @@ done <"$F/plan"
 cmp -s "$F/after$i.r1" "$F/after$i.r2" && fail "three years on, the report differs (dormant links)" ||
     pass "three years on, the report differs (dormant links)"
 [ -s "$F/q.err" ] && { fail "no query failed"; sed 's/^/    /' "$F/q.err" | head -n 5; } || pass "no query failed"
+# The answers after the writes came from the kept report updated with the
+# slots written (daemon/ops.c, the journal), not from a report made again
+# from every record: one update per write, the restarts aside.
+ups=$(grep -c "the kept report updated with 1 written slots" "$TW_ROOT/n.log")
+[ "$ups" -ge $((i - restarts)) ] && pass "after $ups of $i writes the kept report was updated, not made again" ||
+    fail "after each write the kept report is updated, not made again ($ups updates for $i writes)"
+
+# The journal's bound, TW_REPORT_UPDATE_MAX (1024) slots: an import of
+# 1024 records updates the kept report; one of 1025 makes it again.  Both
+# answer the kinds counted.
+places_json() {   # places_json FIRST COUNT FILE
+    python3 - "$1" "$2" "$3" <<'PY'
+import json, sys
+first, n = int(sys.argv[1]), int(sys.argv[2])
+json.dump([{"kind": "place", "slot": "bulk-%d" % i,
+            "body": {"name_en": "Bulk Village %d" % i, "place_kind": "village", "country": "PS",
+                     "subdivision": "PS-NBS"}} for i in range(first, first + n)], open(sys.argv[3], "w"))
+PY
+}
+places_json 0 1024 "$F/bulk1024.json" && places_json 1024 1025 "$F/bulk1025.json" ||
+    fail "the bulk imports are written"
+places_now() { kinds n | cut -d, -f2; }
+p0=$(places_now)
+check "an import of 1024 places" tw n import "$F/bulk1024.json"
+p1=$(places_now)
+grep -q "the kept report updated with 1024 written slots" "$TW_ROOT/n.log" && [ "$p1" = $((p0 + 1024)) ] &&
+    pass "1024 written slots (TW_REPORT_UPDATE_MAX) update the kept report: $p0 -> $p1 places" ||
+    fail "1024 written slots (TW_REPORT_UPDATE_MAX) update the kept report ($p0 -> $p1 places)"
+# The updated report answers as a report from scratch (after a restart).
+q n bulk r1 g
+tw_stop n || fail "twind stops for a report from scratch ($TW_REAP_RC)"
+tw_start n || fail "twind restarts"
+q n bulkscratch g r1
+same bulk bulkscratch r1 && same bulk bulkscratch g &&
+    pass "after the import of 1024 the updated report equals a report from scratch" ||
+    fail "after the import of 1024 the updated report equals a report from scratch"
+made=$(grep -c "the report made from every record" "$TW_ROOT/n.log")
+check "an import of 1025 places" tw n import "$F/bulk1025.json"
+p2=$(places_now)
+made2=$(grep -c "the report made from every record" "$TW_ROOT/n.log")
+! grep -q "the kept report updated with 1025 written slots" "$TW_ROOT/n.log" && [ "$made2" = $((made + 1)) ] &&
+    [ "$p2" = $((p1 + 1025)) ] &&
+    pass "1025 written slots make the report again: $p1 -> $p2 places" ||
+    fail "1025 written slots make the report again ($p1 -> $p2 places, $made -> $made2 rebuilds)"
+# A vouch record can change which keys are one association: the next
+# query makes the report again instead of updating it (and answers the
+# kinds as before: a vouch is none of them).
+tw_start v || fail "a second node starts (a key to vouch for)"
+KV=$(tw v --json status | python3 -c 'import json,sys; print(json.load(sys.stdin)["node"])')
+tw_stop v || fail "the second node stops ($TW_REAP_RC)"
+k0=$(kinds n)
+made=$(grep -c "the report made from every record" "$TW_ROOT/n.log")
+ups=$(grep -c "the kept report updated with" "$TW_ROOT/n.log")
+check "a vouch record is written" tw n vouch "$KV" --name "Cache Twinning Association"
+k1=$(kinds n)
+made2=$(grep -c "the report made from every record" "$TW_ROOT/n.log")
+ups2=$(grep -c "the kept report updated with" "$TW_ROOT/n.log")
+[ "$made2" = $((made + 1)) ] && [ "$ups2" = "$ups" ] && [ "$k1" = "$k0" ] &&
+    pass "after a vouch record the report is made again, not updated ($k1)" ||
+    fail "after a vouch record the report is made again, not updated ($made -> $made2 rebuilds, $ups -> $ups2 updates, kinds $k0 -> $k1)"
 tw_stop n || fail "twind stops cleanly ($TW_REAP_RC)"
 tw_done

@@ -11,11 +11,13 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <cmocka.h>
 
 #include "twin/err.h"
 #include "twin/keytext.h"
+#include "json.h"
 #include "report.h"
 
 #define DAY 86400000ull
@@ -944,6 +946,419 @@ static void test_governorates_edge(void **state)
     }
 }
 
+/* ------------------------------------------------- updates vs. rebuilds */
+
+/*
+ * A kept report updated after each batch of writes (tw_report_reopen,
+ * tw_report_remove, tw_report_add, tw_report_finish: what daemon/ops.c does
+ * with the slots written since the report was made) must answer what a
+ * report made from scratch from the records as they now are answers, byte
+ * for byte: stats, gaps (lists and counts), governorates, names and their
+ * JSON, the CONFIRMED and SUPERSEDED BY marks, and which link statements are
+ * one link.  The registry is a model kept here: a few keys writing a few
+ * slots of each kind with fields drawn from small pools, so that names,
+ * committees, own_keys and references collide and identities form and
+ * break; steps put new records, supersede them, tombstone and delete them,
+ * and change which keys are one association (identity records: as the ops
+ * do, the kept report is then made again).  K5 is a second key of K0's
+ * association throughout, so some slots are written by two keys of one
+ * association (the report then refuses updates).  The scratch report is fed
+ * the records in a shuffled order.  Bounded: SEEDS x STEPS steps.
+ */
+#define UPD_KEYS 6
+#define UPD_SLOTS 6
+#define UPD_SEEDS 4
+#define UPD_STEPS 400
+
+typedef struct mrec { bool used, live; uint32_t seed; uint64_t ts; uint8_t id[TW_ID_LEN]; } mrec;
+typedef struct mchange { int key, kind, slot; bool has_old; uint8_t old[TW_ID_LEN]; } mchange;
+
+static const char *const UKIND[3] = { "group", "place", "link" };
+static uint8_t UK[UPD_KEYS][TW_KEY_LEN];
+static char UT[UPD_KEYS][TW_KEYTEXT_LEN + 1];
+static int upd_k4_assoc;            /* K4's association: 4 (its own) or 1 */
+
+static uint64_t rnd_next(uint64_t *s)
+{
+    *s ^= *s << 13; *s ^= *s >> 7; *s ^= *s << 17;
+    return *s;
+}
+static size_t rnd(uint64_t *s, size_t n) { return (size_t)(rnd_next(s) % n); }
+
+static void upd_identity(void *ctx, const uint8_t key[32], uint8_t out[32])
+{
+    const uint8_t *k = key;
+    if (memcmp(key, UK[5], TW_KEY_LEN) == 0) k = UK[0];
+    else if (memcmp(key, UK[4], TW_KEY_LEN) == 0 && upd_k4_assoc == 1) k = UK[1];
+    memmove(out, k, TW_KEY_LEN);
+}
+
+/* The body of a record of kind drawn from seed. */
+static void upd_body(tw_arena *a, int kind, uint32_t seed, tw_val *body)
+{
+    uint64_t s = seed * 2654435761ull + 1;
+    static const char *const gnames[] = { "Twin A", "Twin B", "twin  a", "Twin C" };
+    static const char *const gkinds[] = { "twinning_association", "council", "school", "bogus" };
+    static const char *const nations[] = { "england", "wales", "scotland" };
+    static const char *const las[] = { "Camden", "London Borough of Camden", "Bristol, City of", "Cardiff" };
+    static const char *const pnames[] = { "Battir", "Bateer", "Beit Sahour", "Nablus", "Jenin" };
+    static const char *const subs[] = { "PS-BTH", "PS-NBS", "PS-JEN", "PS-HBN" };
+    static const char *const pkinds[] = { "village", "city", "camp" };
+    static const char *const forms[] = { "friendship_link", "twinning", "bogus" };
+    static const char *const sts[] = { "active", "exploring", "dormant", "ended" };
+    const char *keys[12], *vals[12];
+    uint32_t m = 0;
+    char own[TW_KEYTEXT_LEN + 1], gref[TW_KEYTEXT_LEN + 8], pref[TW_KEYTEXT_LEN + 8], since[8], ended[8];
+    if (kind == 0) {
+        keys[m] = "name"; vals[m++] = gnames[rnd(&s, 4)];
+        keys[m] = "group_kind"; vals[m++] = gkinds[rnd(&s, 4)];
+        keys[m] = "nation"; vals[m++] = nations[rnd(&s, 3)];
+        if (rnd(&s, 2)) { keys[m] = "local_authority"; vals[m++] = las[rnd(&s, 4)]; }
+        keys[m] = "seeking_partner"; vals[m++] = rnd(&s, 2) ? "true" : "false";
+        if (rnd(&s, 3) == 0) {
+            snprintf(own, sizeof own, "%s", UT[rnd(&s, UPD_KEYS)]);
+            keys[m] = "own_key"; vals[m++] = own;
+        }
+    } else if (kind == 1) {
+        keys[m] = "name_en"; vals[m++] = pnames[rnd(&s, 5)];
+        if (rnd(&s, 3) == 0) { keys[m] = "other_names"; vals[m++] = "Battir;Beit Sahur"; }
+        keys[m] = "country"; vals[m++] = rnd(&s, 5) ? "PS" : "GB";
+        if (rnd(&s, 4)) { keys[m] = "subdivision"; vals[m++] = subs[rnd(&s, 4)]; }
+        keys[m] = "place_kind"; vals[m++] = pkinds[rnd(&s, 3)];
+        keys[m] = "seeking_partner"; vals[m++] = rnd(&s, 2) ? "true" : "false";
+        if (rnd(&s, 2) == 0) {
+            snprintf(own, sizeof own, "%s", UT[rnd(&s, UPD_KEYS)]);
+            keys[m] = "committee"; vals[m++] = own;
+        }
+    } else {
+        size_t gk = rnd(&s, UPD_KEYS), pk = rnd(&s, UPD_KEYS);
+        if (rnd(&s, 2)) snprintf(gref, sizeof gref, "g%zu", rnd(&s, UPD_SLOTS));
+        else snprintf(gref, sizeof gref, "%s/g%zu", UT[gk], rnd(&s, UPD_SLOTS));
+        if (rnd(&s, 2)) snprintf(pref, sizeof pref, "p%zu", rnd(&s, UPD_SLOTS));
+        else snprintf(pref, sizeof pref, "%s/p%zu", UT[pk], rnd(&s, UPD_SLOTS));
+        keys[m] = "group"; vals[m++] = gref;
+        keys[m] = "place"; vals[m++] = pref;
+        keys[m] = "formality"; vals[m++] = forms[rnd(&s, 3)];
+        keys[m] = "status"; vals[m++] = sts[rnd(&s, 4)];
+        if (rnd(&s, 4)) { snprintf(since, sizeof since, "%zu-01", 1995 + rnd(&s, 30)); keys[m] = "since"; vals[m++] = since; }
+        if (rnd(&s, 3) == 0) { snprintf(ended, sizeof ended, "%zu-06", 2000 + rnd(&s, 30)); keys[m] = "ended"; vals[m++] = ended; }
+    }
+    assert_int_equal(tw_v_map(a, body, m), 0);
+    for (uint32_t i = 0; i < m; i++) {
+        body->v.map[i].k = tw_v_cstr(tw_arena_strndup(a, keys[i], strlen(keys[i])));
+        const char *v = tw_arena_strndup(a, vals[i], strlen(vals[i]));
+        if (strcmp(v, "true") == 0 || strcmp(v, "false") == 0) body->v.map[i].v = tw_v_bool(v[0] == 't');
+        else if (strcmp(keys[i], "other_names") == 0) {
+            tw_val *l = &body->v.map[i].v;
+            assert_int_equal(tw_v_arr(a, l, 2), 0);
+            const char *semi = strchr(v, ';');
+            l->v.arr[0] = tw_v_str(v, (size_t)(semi - v));
+            l->v.arr[1] = tw_v_cstr(semi + 1);
+        } else body->v.map[i].v = tw_v_cstr(v);
+    }
+}
+
+static mrec upd_model[UPD_KEYS][3][UPD_SLOTS];
+
+static int upd_add(tw_report *r, tw_arena *a, int key, int kind, int slot)
+{
+    const mrec *m = &upd_model[key][kind][slot];
+    char sl[8];
+    snprintf(sl, sizeof sl, "%c%d", UKIND[kind][0], slot);
+    tw_entry en;
+    memset(&en, 0, sizeof en);
+    en.author = UK[key];
+    en.kind = UKIND[kind]; en.kind_len = (uint32_t)strlen(UKIND[kind]);
+    en.slot = tw_arena_strndup(a, sl, strlen(sl)); en.slot_len = (uint32_t)strlen(sl);
+    en.ts = m->ts;
+    memcpy(en.id, m->id, TW_ID_LEN);
+    if (m->live) upd_body(a, kind, m->seed, &en.body);
+    else en.body = tw_v_nil();      /* a tombstone: the report skips it */
+    return tw_report_add(r, &en);
+}
+
+static bool upd_sort;
+
+static const mrec *upd_rec(int i) { return &upd_model[i / (3 * UPD_SLOTS)][i / UPD_SLOTS % 3][i % UPD_SLOTS]; }
+
+static int upd_store_order(const void *x, const void *y)
+{
+    int a = *(const int *)x, b = *(const int *)y;
+    int ka = a / UPD_SLOTS % 3, kb = b / UPD_SLOTS % 3;
+    if (ka != kb) return ka - kb;
+    return upd_rec(a)->ts < upd_rec(b)->ts ? -1 : upd_rec(a)->ts > upd_rec(b)->ts;
+}
+
+static tw_report *upd_scratch(uint64_t *s)
+{
+    tw_report_opts o = { .now_ms = T0 + 400 * DAY, .dormant_months = 6, .identity = upd_identity };
+    tw_report *r;
+    assert_int_equal(tw_report_new(&r, &o), 0);
+    int order[UPD_KEYS * 3 * UPD_SLOTS], n = 0;
+    for (int i = 0; i < UPD_KEYS * 3 * UPD_SLOTS; i++) order[n++] = i;
+    /* When K0 and K5 (one association), or K1 and K4 while they are one,
+     * both hold a live record of a slot,
+     * the report keeps the first it is given: then the order of the store
+     * (by kind, then time), and the kept report refuses updates. */
+    bool dup = false;
+    for (int kind = 0; kind < 3; kind++)
+        for (int slot = 0; slot < UPD_SLOTS; slot++)
+            dup |= (upd_model[0][kind][slot].live && upd_model[5][kind][slot].live) ||
+                   (upd_k4_assoc == 1 && upd_model[1][kind][slot].live && upd_model[4][kind][slot].live);
+    if (dup) {
+        upd_sort = true;
+        qsort(order, (size_t)n, sizeof *order, upd_store_order);
+    } else {
+        for (int i = n - 1; i > 0; i--) { int j = (int)rnd(s, (size_t)i + 1), t = order[i]; order[i] = order[j]; order[j] = t; }
+    }
+    tw_arena a;
+    tw_arena_init(&a, 0);
+    for (int i = 0; i < n; i++) {
+        int key = order[i] / (3 * UPD_SLOTS), kind = order[i] / UPD_SLOTS % 3, slot = order[i] % UPD_SLOTS;
+        if (upd_model[key][kind][slot].used) assert_int_equal(upd_add(r, &a, key, kind, slot), 0);
+    }
+    tw_arena_free(&a);
+    assert_int_equal(tw_report_finish(r), 0);
+    return r;
+}
+
+/* Every answer of r, msgpack then JSON, one after the other into out. */
+static void upd_answers(const tw_report *r, tw_buf *out)
+{
+    tw_buf b;
+    tw_buf_init(&b);
+    assert_int_equal(tw_report_stats(r, NULL, 0, 0, &b), 0);
+    assert_int_equal(tw_report_gaps(r, false, &b), 0);
+    assert_int_equal(tw_report_gaps(r, true, &b), 0);
+    assert_int_equal(tw_report_governorates(r, &b), 0);
+    assert_int_equal(tw_report_names(r, &b), 0);
+    tw_buf_put(out, b.p, b.len);
+    /* The same as JSON, each answer decoded again. */
+    tw_arena a;
+    tw_arena_init(&a, 0);
+    for (size_t off = 0; off < b.len;) {
+        tw_val v;
+        size_t used = 0;
+        assert_int_equal(tw_mp_decode(b.p + off, b.len - off, &a, 0, &v, &used, NULL), 0);
+        assert_true(used > 0);
+        assert_int_equal(tw_json_write(out, &v, 0), 0);
+        off += used;
+    }
+    tw_arena_free(&a);
+    tw_buf_free(&b);
+    /* The marks of every record, and which link statements are one link. */
+    for (int key = 0; key < UPD_KEYS; key++)
+        for (int kind = 0; kind < 3; kind++)
+            for (int slot = 0; slot < UPD_SLOTS; slot++) {
+                const mrec *m = &upd_model[key][kind][slot];
+                char sl[8], by[TW_KEYTEXT_LEN + 2 + TW_SLOT_MAX];
+                snprintf(sl, sizeof sl, "%c%d", UKIND[kind][0], slot);
+                bool c = false;
+                int rc = kind == 2 ? tw_report_link_state(r, m->id, &c)
+                                   : tw_report_superseded(r, kind == 0, UK[key], sl, strlen(sl), by, sizeof by);
+                char line[64 + sizeof by];
+                int n = snprintf(line, sizeof line, "%d.%d.%d:%d:%d:%s\n", key, kind, slot, rc, c,
+                                 kind != 2 && rc == 0 ? by : "");
+                tw_buf_put(out, line, (size_t)n);
+                if (kind != 2 || !m->used) continue;
+                for (int k2 = 0; k2 < UPD_KEYS; k2++)
+                    for (int s2 = 0; s2 < UPD_SLOTS; s2++) {
+                        uint32_t u1, u2;
+                        int r1 = tw_report_link_unit(r, m->id, &u1);
+                        int r2 = tw_report_link_unit(r, upd_model[k2][2][s2].id, &u2);
+                        char same = r1 == 0 && r2 == 0 ? (u1 == u2 ? '=' : '#') : '-';
+                        tw_buf_put(out, &same, 1);
+                    }
+            }
+}
+
+static void test_update_equals_rebuild(void **state)
+{
+    int updates = 0, rebuilds = 0, refused = 0;
+    for (int k = 0; k < UPD_KEYS; k++) {
+        memset(UK[k], 0x51 + 0x11 * k, TW_KEY_LEN);
+        UK[k][31] = (uint8_t)k;
+        tw_keytext_encode(UT[k], TW_KEYTEXT_PREFIX, UK[k]);
+    }
+    for (uint64_t seed = 1; seed <= UPD_SEEDS; seed++) {
+        uint64_t s = seed * 0x9E3779B97F4A7C15ull;
+        memset(upd_model, 0, sizeof upd_model);
+        upd_k4_assoc = 4;
+        uint64_t clock = T0;
+        tw_report *kept = upd_scratch(&s);
+        mchange pend[64];
+        size_t npend = 0;
+        bool moved = false;         /* an identity record: the kept report is made again */
+        tw_buf want, got;
+        tw_buf_init(&want);
+        tw_buf_init(&got);
+        for (int step = 0; step < UPD_STEPS; step++) {
+            int op = (int)rnd(&s, 20), key = (int)rnd(&s, UPD_KEYS), kind = (int)rnd(&s, 3);
+            int slot = (int)rnd(&s, UPD_SLOTS);
+            /* K4 and K5 write seldom, one slot, often a tombstone: two
+             * keys of one association on one slot come and go. */
+            if (key >= 4 && rnd(&s, 4)) key = (int)rnd(&s, 4);
+            if (key >= 4) {
+                slot = UPD_SLOTS - 1;
+                if (op > 0 && rnd(&s, 2)) op = 12;
+            } else if (slot == UPD_SLOTS - 1 && (key == 2 || key == 3 || rnd(&s, 4))) {
+                slot = (int)rnd(&s, UPD_SLOTS - 1);
+            }
+            mrec *m = &upd_model[key][kind][slot];
+            if (op == 0) {
+                upd_k4_assoc = upd_k4_assoc == 4 ? 1 : 4;
+                moved = true;
+            } else {
+                mchange *c = &pend[npend];
+                *c = (mchange){ key, kind, slot, m->used, { 0 } };
+                memcpy(c->old, m->id, TW_ID_LEN);
+                if (op <= 11) {                 /* a new record, or a new version of one */
+                    m->used = m->live = true;
+                    m->seed = (uint32_t)rnd_next(&s);
+                } else if (op <= 15) {          /* a tombstone */
+                    if (!m->used) continue;
+                    m->live = false;
+                } else if (op <= 17) {          /* the slot gone from the store */
+                    m->used = m->live = false;
+                } else {                        /* a group or place slot noted twice */
+                    if (!m->used || kind == 2) continue;
+                    c->has_old = false;
+                }
+                if (op <= 15) {
+                    m->ts = ++clock;
+                    for (size_t i = 0; i < TW_ID_LEN; i++) m->id[i] = (uint8_t)rnd_next(&s);
+                }
+                npend++;
+            }
+            /* Queries come after one write or a few. */
+            if (npend < sizeof pend / sizeof pend[0] && rnd(&s, 3)) continue;
+            int why = moved ? 1 : tw_report_reopen(kept);
+            bool ok = why == 0;
+            tw_arena a;
+            tw_arena_init(&a, 0);
+            /* As the ops do: groups and places removed by slot, link
+             * statements by the version replaced; each slot added once. */
+            for (size_t i = 0; ok && i < npend; i++) {
+                char sl[8];
+                snprintf(sl, sizeof sl, "%c%d", UKIND[pend[i].kind][0], pend[i].slot);
+                if (pend[i].kind == 2) ok = !pend[i].has_old || tw_report_remove_link(kept, pend[i].old) == 0;
+                else ok = tw_report_remove(kept, UKIND[pend[i].kind], strlen(UKIND[pend[i].kind]), UK[pend[i].key],
+                                           sl, strlen(sl)) == 0;
+            }
+            for (size_t i = 0; ok && i < npend; i++) {
+                bool seen = false;
+                for (size_t k = 0; k < i; k++)
+                    seen |= pend[k].key == pend[i].key && pend[k].kind == pend[i].kind && pend[k].slot == pend[i].slot;
+                if (!seen && upd_model[pend[i].key][pend[i].kind][pend[i].slot].used)
+                    ok = upd_add(kept, &a, pend[i].key, pend[i].kind, pend[i].slot) == 0;
+            }
+            tw_arena_free(&a);
+            if (ok) ok = tw_report_finish(kept) == 0;
+            if (ok) updates++;
+            else {
+                if (!moved) refused++;
+                rebuilds++;
+                tw_report_free(kept);
+                kept = upd_scratch(&s);
+            }
+            npend = 0;
+            moved = false;
+            tw_report *scratch = upd_scratch(&s);
+            tw_buf_reset(&want);
+            tw_buf_reset(&got);
+            upd_answers(scratch, &want);
+            upd_answers(kept, &got);
+            tw_report_free(scratch);
+            if (want.len != got.len || memcmp(want.p, got.p, want.len) != 0)
+                fail_msg("seed %llu step %d: the updated report differs from one made from scratch",
+                         (unsigned long long)seed, step);
+        }
+        tw_buf_free(&want);
+        tw_buf_free(&got);
+        tw_report_free(kept);
+    }
+    print_message("    %d updates, %d reports made again (%d of them refused an update)\n", updates, rebuilds, refused);
+    /* Most queries are answered by an update, and the refusals happen. */
+    assert_true(updates > rebuilds);
+    assert_true(refused > 0);
+}
+
+/* Lists of gaps longer than TW_REPORT_LIST_MAX show their first rows in
+ * order: 2500 dangling links by three keys and 1500 places without a
+ * partner, given in two shuffled orders, give the same answer, and the
+ * dangling rows are the 1000 smallest references, sorted. */
+#define LONG_LINKS 2500
+#define LONG_PLACES 1500
+static void long_fill(fx *f, uint64_t seed)
+{
+    const uint8_t *keys[3] = { KA, KB, KC };
+    uint32_t order[LONG_LINKS + LONG_PLACES];
+    for (uint32_t i = 0; i < LONG_LINKS + LONG_PLACES; i++) order[i] = i;
+    uint64_t s = seed;
+    for (uint32_t i = LONG_LINKS + LONG_PLACES - 1; i > 0; i--) {
+        uint32_t j = (uint32_t)rnd(&s, (size_t)i + 1), t = order[i];
+        order[i] = order[j];
+        order[j] = t;
+    }
+    static const char *const subs[] = { "subdivision=PS-BTH", "subdivision=PS-NBS", "subdivision=PS-JEN" };
+    for (uint32_t k = 0; k < LONG_LINKS + LONG_PLACES; k++) {
+        uint32_t i = order[k];
+        char slot[16], name[48], pl[32];
+        if (i < LONG_LINKS) {
+            snprintf(slot, sizeof slot, "l%05u", (i * 7919u) % 100000u);
+            snprintf(pl, sizeof pl, "place=nowhere%u", i);
+            add(f, keys[i % 3], "link", slot, T0 + i, "group=nogroup", pl, "status=active", NULL);
+        } else {
+            snprintf(slot, sizeof slot, "p%05u", i);
+            snprintf(name, sizeof name, "name_en=Long Village %u", (i * 31u) % 977u);
+            add(f, keys[i % 3], "place", slot, T0 + i, name, "place_kind=village", "country=PS", subs[i % 3],
+                (i % 4) ? "seeking_partner=false" : "seeking_partner=true", NULL);
+        }
+    }
+}
+
+static int cmp_str(const void *x, const void *y) { return strcmp(*(char *const *)x, *(char *const *)y); }
+
+static void test_gaps_long_lists(void **state)
+{
+    fx f1, f2;
+    start(&f1, T0, 12);
+    start(&f2, T0, 12);
+    long_fill(&f1, 7);
+    long_fill(&f2, 99);
+    gaps(&f1, false);
+    gaps(&f2, false);
+    assert_int_equal(f1.out.len, f2.out.len);
+    assert_memory_equal(f1.out.p, f2.out.p, f1.out.len);
+    assert_int_equal(cnt(&f1, "counts", "dangling_links"), LONG_LINKS);
+    assert_int_equal(cnt(&f1, "counts", "unpartnered_places"), LONG_PLACES);
+    const tw_val *d = tw_v_get(&f1.res, "dangling"), *u = tw_v_get(&f1.res, "unpartnered");
+    assert_int_equal(d->len, TW_REPORT_LIST_MAX);
+    assert_int_equal(u->len, TW_REPORT_LIST_MAX);
+    /* The expected rows: every reference, sorted, the first 1000. */
+    static char refs[LONG_LINKS][TW_KEYTEXT_LEN + 16];
+    static char *pr[LONG_LINKS];
+    const char *texts[3] = { TA, TB, TC };
+    for (uint32_t i = 0; i < LONG_LINKS; i++) {
+        snprintf(refs[i], sizeof refs[i], "%s/l%05u", texts[i % 3], (i * 7919u) % 100000u);
+        pr[i] = refs[i];
+    }
+    qsort(pr, LONG_LINKS, sizeof *pr, cmp_str);
+    for (uint32_t i = 0; i < TW_REPORT_LIST_MAX; i++) {
+        const tw_val *l = tw_v_get(&d->v.arr[i], "link");
+        assert_non_null(l);
+        assert_int_equal(l->len, strlen(pr[i]));
+        assert_memory_equal(l->v.s, pr[i], l->len);
+    }
+    /* Unpartnered: seeking places first. */
+    for (uint32_t i = 1; i < TW_REPORT_LIST_MAX; i++) {
+        const tw_val *a = tw_v_get(&u->v.arr[i - 1], "seeking"), *b = tw_v_get(&u->v.arr[i], "seeking");
+        assert_true(a->v.b || !b->v.b);
+    }
+    done(&f1);
+    done(&f2);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -964,6 +1379,8 @@ int main(void)
         cmocka_unit_test(test_trend),
         cmocka_unit_test(test_governorates),
         cmocka_unit_test(test_governorates_edge),
+        cmocka_unit_test(test_update_equals_rebuild),
+        cmocka_unit_test(test_gaps_long_lists),
     };
     return cmocka_run_group_tests(tests, setup, NULL);
 }
