@@ -16,14 +16,17 @@
  * key, as runs of one word each:
  *
  *   run  = shared(varint) suffix_len(varint) suffix refs_len(varint) refs
- *   refs = for each ref: varint(delta << 1 | more) [varint(count - 1) if more]
+ *   refs = for each ref: varint(delta << 2 | other_kind << 1 | more)
+ *          [varint(kind code) if other_kind] [varint(count - 1) if more]
  *
  * where shared is the bytes the word shares with the word of the run
- * before, and delta is the ref's distance from the ref before in the run,
- * or for the run's first ref, zigzag of its distance from the first ref of
- * the run before (most refs of a word are close: records come in time
- * order).  count is the number of entries of that kind and timestamp with
- * the word (almost always one).  Blocks are cut to about
+ * before.  Each ref is written against a base: the ref before it in the
+ * run, or for a run's first ref, the first ref of the run before (most
+ * refs of a word are close: records come in time order).  other_kind says
+ * its kind is not the base's; delta is then the zigzag of its timestamp
+ * minus the base's, as it is for a run's first ref, and otherwise the plain
+ * difference.  count is the number of entries of that kind and timestamp
+ * with the word (almost always one).  Blocks are cut to about
  * TW_WORDIDX_BLOCK_MAX bytes so that two fit in an LMDB page.
  *
  * Writes are gathered per transaction (tw_wordidx_add / _remove) and
@@ -187,10 +190,14 @@ static int run_refs(runit *it, ref_fn fn, void *ctx)
     uint64_t ref = 0;
     bool first = true;
     while (p < it->refs_end) {
-        uint64_t v, c = 1;
+        uint64_t v, c = 1, base = first ? it->first : ref, code = base >> 48, ts = base & TS_MAX;
         if (!get_varint(&p, it->refs_end, &v)) return -1;
+        bool kc = v & 2;
+        if (kc && (!get_varint(&p, it->refs_end, &code) || code == 0 || code > 255)) return -1;
         if ((v & 1) && (!get_varint(&p, it->refs_end, &c) || c++ == 0 || c > UINT32_MAX)) return -1;
-        ref = first ? unzigzag(it->first, v >> 1) : ref + (v >> 1);
+        ts = first || kc ? unzigzag(ts, v >> 2) : ts + (v >> 2);
+        if (ts > TS_MAX) return -1;
+        ref = code << 48 | ts;
         if (first) it->first = ref;
         first = false;
         int rc = fn ? fn(ctx, ref, c) : 0;
@@ -241,18 +248,19 @@ static void enc_close_run(enc *e)
 
 static void enc_add(enc *e, const wp *p)
 {
-    uint64_t v;
-    if (!e->cw || key_cmp(e->cw, e->cwn, p->k, p->kn) != 0) {
+    bool run = !e->cw || key_cmp(e->cw, e->cwn, p->k, p->kn) != 0;
+    if (run) {
         enc_close_run(e);
         e->cw = p->k;
         e->cwn = p->kn;
-        v = zigzag(p->ref, e->pfirst);
-        e->pfirst = p->ref;
-    } else {
-        v = p->ref - e->pref;
     }
+    uint64_t base = run ? e->pfirst : e->pref, code = p->ref >> 48, ts = p->ref & TS_MAX;
+    bool kc = code != base >> 48;
+    uint64_t d = run || kc ? zigzag(ts, base & TS_MAX) : ts - (base & TS_MAX);
+    if (run) e->pfirst = p->ref;
     e->pref = p->ref;
-    e->rl += put_varint(e->rb + e->rl, v << 1 | (p->n > 1));
+    e->rl += put_varint(e->rb + e->rl, d << 2 | (uint64_t)kc << 1 | (p->n > 1));
+    if (kc) e->rl += put_varint(e->rb + e->rl, code);
     if (p->n > 1) e->rl += put_varint(e->rb + e->rl, (uint64_t)p->n - 1);
 }
 
@@ -318,16 +326,14 @@ static int put_blocks(MDB_txn *txn, MDB_dbi dbi, const wp *p, size_t n, size_t t
     return 0;
 }
 
-/* Writes pairs in blocks of about the same size, each at most
- * TW_WORDIDX_BLOCK_MAX. */
+/* Writes pairs in blocks filled up to TW_WORDIDX_BLOCK_MAX, the last one
+ * with the rest: most pairs come at the end of their word (records come
+ * in time order), so a block that grew past the limit leaves a full block
+ * behind and goes on filling the new one. */
 static int write_pairs(MDB_txn *txn, MDB_dbi dbi, const wp *p, size_t n)
 {
     size_t blocks, bytes;
-    if (n == 0) return 0;
-    put_blocks(txn, dbi, p, n, TW_WORDIDX_BLOCK_MAX, &blocks, &bytes, false);
-    size_t target = blocks > 1 ? bytes / blocks + 64 : TW_WORDIDX_BLOCK_MAX;
-    if (target > TW_WORDIDX_BLOCK_MAX) target = TW_WORDIDX_BLOCK_MAX;
-    return put_blocks(txn, dbi, p, n, target, &blocks, &bytes, true);
+    return n ? put_blocks(txn, dbi, p, n, TW_WORDIDX_BLOCK_MAX, &blocks, &bytes, true) : 0;
 }
 
 /*
