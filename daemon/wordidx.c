@@ -34,6 +34,7 @@
  * transaction touches is decoded, merged and written once.
  */
 #include <errno.h>
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -785,6 +786,7 @@ int tw_wordidx_build(tw_store *s)
     }
     w->ready = true;
     tw_info("wordidx", "search word index built: %zu records in %.1f s", done, mono_s() - t0);
+    malloc_trim(0);   /* the batches' memory goes back now, not at the first idle trim */
     return 0;
 }
 
