@@ -273,6 +273,8 @@ static size_t pair_max(const wp *p) { return 4 + p->kn + 20; }
 
 /* ------------------------------------------------------------ applying changes */
 
+static int not_ready(tw_wordidx *w, MDB_txn *txn);
+
 /* Decodes a block into w->blk (words in w->words). */
 typedef struct dec_ctx { tw_wordidx *w; const uint8_t *k; size_t kn; } dec_ctx;
 
@@ -386,7 +388,16 @@ static int apply(tw_wordidx *w, MDB_txn *txn, const wp *in, size_t n)
                 nkn = k.mv_size;
                 next = true;
             }
-            if ((rc = decode_block(w, w->bval, bvn))) break;
+            if ((rc = decode_block(w, w->bval, bvn)) == MDB_CORRUPTED) {
+                /* Our own table, damaged: the entries are what counts.
+                 * Search reads every record until the index is built
+                 * again, at the next start. */
+                tw_err("wordidx", "a block of the search word index is damaged; search reads every record until twind starts again and builds it afresh");
+                w->ready = false;
+                mdb_cursor_close(cur);
+                return not_ready(w, txn);
+            }
+            if (rc) break;
         } else {
             w->blk.n = 0;
         }
@@ -1034,7 +1045,14 @@ static int pass(tw_store *s, tw_search *q, bool near, tw_store_entry_fn fn, void
     f->entries = info.entries;
     int rc = tw_store_txn(s, false, find_fn, f, 0, "search index read");
     tw_store_at *at = NULL;
-    *broad = rc == 0 && f->broad;
+    if (rc) {
+        /* The records are all there: read them rather than fail the search. */
+        tw_log_limited(TW_LOG_ERROR, "wordidx", "wordidx-read", "cannot read the search word index (%s); this search reads every record",
+                       tw_strerror(rc));
+        f->broad = true;
+        rc = 0;
+    }
+    *broad = f->broad;
     if (rc == 0 && !*broad && f->cand.n && !(at = malloc(f->cand.n * sizeof *at))) rc = TW_ENOMEM;
     if (rc == 0 && !*broad) {
         /* Kind by kind in the entries table's order (a kind's name, then

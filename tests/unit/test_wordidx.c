@@ -38,6 +38,9 @@ static const char *const names[] = {
     "Ad-Dhahiriya", "ad'Dhahiriya", "Shati camp", "Al-Shatti", "Deir al-Balah", "Dayr al Balah", "Bethlehem",
     "Bayt Lahm", "Camden", "Oxford", "Norwich", "London Borough of Camden", "Ni'lin", "Nilin", "Tulkarm",
     "Tulkarem", "Jericho", "Ariha", "Gaza City", "Rafah", "and", "al", "Al Al", "2012", "Ward 7",
+    /* Longer than the index keys words by (TW_WORDIDX_WORD_MAX): */
+    "Kafr Thulth Association for Olive Growers Cooperative", "Kafrthulthassociationforolivegrowerscooperativeandwomenscentrexx",
+    "Kafrthulthassociationforolivegrowerscooperativeandwomenscentreyyzz",
 };
 #define NNAMES (sizeof names / sizeof names[0])
 static const char *const words[] = { "school", "exchange", "olive", "harvest", "choir", "football", "clinic",
@@ -253,6 +256,8 @@ static void index_finds_what_a_scan_finds(void **state)
         "qalq", "kalkilia", "qalqiliya", "amari", "am'ari", "dhahiriya", "shatti camp", "balah deir", "camden london",
         "nabls", "jenn", "hebrn", "xylophone", "al", "and", "al and", "2012", "7", "ward", "olive choir",
         "sahour school", "twin", "place", "group 1", "link", "camp", "tulkarim", "jeriko", "\xd9\x86\xd8\xa7\xd8\xa8",
+        "kafrthulthassociationforolivegrowerscooperativeandwomenscentre", "kafrthulthassociationforolivegrowerscooperativeandwomenscentrexx",
+        "kafrthulthassociationforolivegrowerscooperativeandwomenscentreyyzz", "kafrthulthassociationforolivegrowerscooperativeandwomenscentreyyzq",
     };
     unsigned used_count = 0, matched = 0, suggested = 0;
     for (size_t i = 0; i < sizeof queries / sizeof queries[0]; i++) {
@@ -310,6 +315,26 @@ static void tamper(int how)
         uint8_t old = 0;
         MDB_val k = { 2, "\0v" }, v = { 1, &old };
         assert_int_equal(mdb_put(txn, dbi, &k, &v, 0), 0);
+    } else if (how == 3) {
+        /* Damage every block of words. */
+        MDB_cursor *cur;
+        MDB_val k = { 1, "\x01" }, v;
+        uint8_t junk[4] = { 0xff, 0xff, 0xff, 0xff };
+        unsigned n = 0;
+        assert_int_equal(mdb_cursor_open(txn, dbi, &cur), 0);
+        int rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+        while (rc == 0) {
+            uint8_t kb[128];        /* the key points into the page the put rewrites */
+            assert_true(k.mv_size <= sizeof kb);
+            memcpy(kb, k.mv_data, k.mv_size);
+            k.mv_data = kb;
+            v = (MDB_val){ sizeof junk, junk };
+            assert_int_equal(mdb_cursor_put(cur, &k, &v, MDB_CURRENT), 0);
+            n++;
+            rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
+        }
+        assert_true(n > 10);
+        mdb_cursor_close(cur);
     } else {
         uint8_t ver = TW_WORDIDX_VERSION;
         assert_int_equal(mdb_drop(txn, dbi, 0), 0);
@@ -321,6 +346,55 @@ static void tamper(int how)
     }
     assert_int_equal(mdb_txn_commit(txn), 0);
     mdb_env_close(env);
+}
+
+/* A damaged index neither fails a search nor a write: searches read every
+ * record (same answers), and the next start builds it afresh. */
+static void damaged_index(void **state)
+{
+    (void)state;
+    tw_store *s = open_store();
+    fill(s, 600);
+    tw_buf kept, built;
+    tw_buf_init(&kept);
+    tw_buf_init(&built);
+    tw_store_close(s);
+    tamper(3);
+    s = open_store();
+    assert_int_not_equal(tw_wordidx_walk(s, dump_fn, &kept), 0);   /* it is damaged */
+    tw_buf_reset(&kept);
+    for (int round = 0; round < 2; round++) {
+        seen a = { 0 }, b = { 0 };
+        tw_buf_init(&a.out);
+        tw_buf_init(&b.out);
+        assert_int_equal(tw_search_new(&a.q, "beit sahour", 11), 0);
+        assert_int_equal(tw_search_new(&b.q, "beit sahour", 11), 0);
+        assert_int_equal(tw_store_scan_entries(s, NULL, 0, NULL, 0, seen_fn, &a), 0);
+        bool used = true;
+        assert_int_equal(tw_wordidx_search(s, b.q, seen_fn, &b, &b.total, &used), 0);
+        assert_true(a.total > 0);
+        assert_int_equal(a.out.len, b.out.len);
+        assert_memory_equal(a.out.p, b.out.p, a.out.len);
+        if (used) fail_msg("round %d used the damaged index", round);
+        tw_search_free(a.q);
+        tw_search_free(b.q);
+        tw_buf_free(&a.out);
+        tw_buf_free(&b.out);
+        /* Writes go on. */
+        fill(s, 200);
+    }
+    assert_false(tw_wordidx_ready(tw_store_wordidx(s)));
+    tw_store_close(s);
+    s = open_store();
+    assert_true(tw_wordidx_ready(tw_store_wordidx(s)));
+    dump(s, &kept);
+    assert_int_equal(tw_wordidx_rebuild(s), 0);
+    dump(s, &built);
+    assert_int_equal(kept.len, built.len);
+    assert_memory_equal(kept.p, built.p, kept.len);
+    tw_store_close(s);
+    tw_buf_free(&kept);
+    tw_buf_free(&built);
 }
 
 static void built_on_open(void **state)
@@ -377,6 +451,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(maintained_equals_rebuilt, setup, teardown),
         cmocka_unit_test_setup_teardown(index_finds_what_a_scan_finds, setup, teardown),
         cmocka_unit_test_setup_teardown(built_on_open, setup, teardown),
+        cmocka_unit_test_setup_teardown(damaged_index, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
