@@ -56,6 +56,7 @@
 /* One (word, ref) pair: in a decoded block (cnt), or to apply (delta). */
 typedef struct wp {
     const uint8_t *k;
+    uint64_t pfx;       /* the key's first 8 bytes, big-endian (0 after it ends): most comparisons end here */
     uint32_t kn, off;
     int64_t n;          /* count in a block; change to apply */
     uint64_t ref;
@@ -80,6 +81,8 @@ struct tw_wordidx {
     pending pend;
     uint8_t bval[2 * ENC_CAP];  /* copy of the block being changed */
     uint8_t words[RUNS_MAX * KEY_MAX];
+    uint8_t nval[2 * ENC_CAP];  /* the next block, when it is taken in */
+    uint8_t nwords[RUNS_MAX * KEY_MAX];
     wpvec blk, merged;
 };
 
@@ -115,8 +118,16 @@ static int key_cmp(const uint8_t *a, size_t an, const uint8_t *b, size_t bn)
     return c ? c : an < bn ? -1 : an > bn;
 }
 
+static uint64_t key_pfx(const uint8_t *k, size_t n)
+{
+    uint64_t x = 0;
+    for (size_t i = 0; i < 8; i++) x = x << 8 | (i < n ? k[i] : 0);
+    return x;
+}
+
 static int wp_cmp(const wp *a, const wp *b)
 {
+    if (a->pfx != b->pfx) return a->pfx < b->pfx ? -1 : 1;
     int c = key_cmp(a->k, a->kn, b->k, b->kn);
     return c ? c : a->ref < b->ref ? -1 : a->ref > b->ref;
 }
@@ -276,26 +287,26 @@ static size_t pair_max(const wp *p) { return 4 + p->kn + 20; }
 static int not_ready(tw_wordidx *w, MDB_txn *txn);
 
 /* Decodes a block into w->blk (words in w->words). */
-typedef struct dec_ctx { tw_wordidx *w; const uint8_t *k; size_t kn; } dec_ctx;
+typedef struct dec_ctx { wpvec *out; const uint8_t *k; size_t kn; uint64_t pfx; } dec_ctx;
 
 static int dec_ref(void *vctx, uint64_t ref, uint64_t count)
 {
     dec_ctx *d = vctx;
-    wp p = { .k = d->k, .kn = (uint32_t)d->kn, .n = (int64_t)count, .ref = ref };
-    return wpvec_push(&d->w->blk, &p);
+    wp p = { .k = d->k, .pfx = d->pfx, .kn = (uint32_t)d->kn, .n = (int64_t)count, .ref = ref };
+    return wpvec_push(d->out, &p);
 }
 
-static int decode_block(tw_wordidx *w, const uint8_t *b, size_t n)
+/* Decodes a block into out, its words into words (RUNS_MAX * KEY_MAX). */
+static int decode_into(wpvec *out, uint8_t *words, const uint8_t *b, size_t n)
 {
     runit it;
     size_t used = 0;
     int r;
-    w->blk.n = 0;
     run_begin(&it, b, n);
     while ((r = run_next(&it)) == 1) {
-        if (used + it.wn > sizeof w->words) return MDB_CORRUPTED;
-        memcpy(w->words + used, it.w, it.wn);
-        dec_ctx d = { w, w->words + used, it.wn };
+        if (used + it.wn > RUNS_MAX * KEY_MAX) return MDB_CORRUPTED;
+        memcpy(words + used, it.w, it.wn);
+        dec_ctx d = { out, words + used, it.wn, key_pfx(it.w, it.wn) };
         used += it.wn;
         int rc = run_refs(&it, dec_ref, &d);
         if (rc) return rc < 0 ? MDB_CORRUPTED : rc;
@@ -305,17 +316,18 @@ static int decode_block(tw_wordidx *w, const uint8_t *b, size_t n)
 
 /* Writes pairs as blocks: cut where a block reaches target bytes. */
 static int put_blocks(MDB_txn *txn, MDB_dbi dbi, const wp *p, size_t n, size_t target, size_t *blocks,
-                      size_t *bytes, bool write)
+                      size_t *bytes, size_t *last, bool write)
 {
     static enc e;   /* one thread (the event loop) writes; too large for the stack */
     size_t start = 0;
-    *blocks = *bytes = 0;
+    *blocks = *bytes = *last = 0;
     enc_reset(&e);
     for (size_t i = 0; i <= n; i++) {
         if (i < n && (i == start || enc_size(&e) + pair_max(&p[i]) <= target)) { enc_add(&e, &p[i]); continue; }
         enc_close_run(&e);
         (*blocks)++;
         *bytes += e.len;
+        *last = e.len;
         if (write) {
             uint8_t bk[BKEY_MAX];
             MDB_val k = { block_key(bk, p[start].k, p[start].kn, p[start].ref), bk }, v = { e.len, e.buf };
@@ -335,8 +347,8 @@ static int put_blocks(MDB_txn *txn, MDB_dbi dbi, const wp *p, size_t n, size_t t
  * behind and goes on filling the new one. */
 static int write_pairs(MDB_txn *txn, MDB_dbi dbi, const wp *p, size_t n)
 {
-    size_t blocks, bytes;
-    return n ? put_blocks(txn, dbi, p, n, TW_WORDIDX_BLOCK_MAX, &blocks, &bytes, true) : 0;
+    size_t blocks, bytes, last;
+    return n ? put_blocks(txn, dbi, p, n, TW_WORDIDX_BLOCK_MAX, &blocks, &bytes, &last, true) : 0;
 }
 
 /*
@@ -353,7 +365,7 @@ static int apply(tw_wordidx *w, MDB_txn *txn, const wp *in, size_t n)
     unsigned missing = 0;
     while (i < n && rc == 0) {
         uint8_t bk[BKEY_MAX], ok[BKEY_MAX], nk[BKEY_MAX];
-        size_t okn = 0, nkn = 0, bvn = 0;
+        size_t okn = 0, nkn = 0, bvn = 0, nvn = 0;
         bool have = false, next = false;
         MDB_val k = { block_key(bk, in[i].k, in[i].kn, in[i].ref), bk }, v;
         /* The block holding the pair: the last whose key is not above it,
@@ -383,12 +395,15 @@ static int apply(tw_wordidx *w, MDB_txn *txn, const wp *in, size_t n)
             r = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
             if (r && r != MDB_NOTFOUND) { rc = r; break; }
             if (r == 0) {
-                if (k.mv_size > BKEY_MAX) { rc = MDB_CORRUPTED; break; }
+                if (k.mv_size > BKEY_MAX || v.mv_size > sizeof w->nval) { rc = MDB_CORRUPTED; break; }
                 memcpy(nk, k.mv_data, k.mv_size);
                 nkn = k.mv_size;
+                memcpy(w->nval, v.mv_data, v.mv_size);
+                nvn = v.mv_size;
                 next = true;
             }
-            if ((rc = decode_block(w, w->bval, bvn)) == MDB_CORRUPTED) {
+            w->blk.n = 0;
+            if ((rc = decode_into(&w->blk, w->words, w->bval, bvn)) == MDB_CORRUPTED) {
                 /* Our own table, damaged: the entries are what counts.
                  * Search reads every record until the index is built
                  * again, at the next start. */
@@ -429,6 +444,25 @@ static int apply(tw_wordidx *w, MDB_txn *txn, const wp *in, size_t n)
             if (p.n > 0) rc = wpvec_push(&w->merged, &p);
         }
         if (rc) break;
+        /* The last block written here (the only one, or the rest after
+         * full ones) takes in the next block when it is less than half full
+         * and both fit in one: writes that come one record at a time, each
+         * in its own transaction, would otherwise leave many small blocks. */
+        if (next && w->merged.n) {
+            size_t blocks, bytes, last;
+            put_blocks(txn, w->dbi, w->merged.p, w->merged.n, TW_WORDIDX_BLOCK_MAX, &blocks, &bytes, &last, false);
+            if (last < TW_WORDIDX_BLOCK_MAX / 2 && last + nvn < TW_WORDIDX_BLOCK_MAX) {
+                wpvec nb = { 0 };
+                int d = decode_into(&nb, w->nwords, w->nval, nvn);
+                for (size_t x = 0; d == 0 && x < nb.n; x++) d = wpvec_push(&w->merged, &nb.p[x]);
+                free(nb.p);
+                if (d == ENOMEM) { rc = d; break; }
+                if (d == 0) {             /* (a damaged one is left for its own next write) */
+                    MDB_val dk = { nkn, nk };
+                    if ((rc = mdb_del(txn, w->dbi, &dk, NULL))) break;
+                }
+            }
+        }
         if (have) {
             MDB_val dk = { okn, ok };
             if ((rc = mdb_del(txn, w->dbi, &dk, NULL))) break;
@@ -479,7 +513,10 @@ static int word_fn(void *ctx, const char *w, size_t n, bool name)
 
 static void fix_keys(pending *pd, size_t from)
 {
-    for (size_t i = from; i < pd->v.n; i++) pd->v.p[i].k = pd->keys.p + pd->v.p[i].off;
+    for (size_t i = from; i < pd->v.n; i++) {
+        pd->v.p[i].k = pd->keys.p + pd->v.p[i].off;
+        pd->v.p[i].pfx = key_pfx(pd->v.p[i].k, pd->v.p[i].kn);
+    }
 }
 
 /* The code of a kind, assigned in txn when new (*code 0: too many kinds). */
