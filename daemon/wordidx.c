@@ -729,7 +729,7 @@ typedef struct batch {
     size_t *offs, *lens, n;
     uint8_t (*ids)[TW_ID_LEN];
     uint8_t last[TW_ENTRYKEY_MAX];
-    size_t lastn;
+    size_t lastn, max;
 } batch;
 
 static int batch_fn(void *vctx, const uint8_t *key, size_t klen, const uint8_t id[TW_ID_LEN], const uint8_t *env,
@@ -743,7 +743,7 @@ static int batch_fn(void *vctx, const uint8_t *key, size_t klen, const uint8_t i
     if (tw_buf_put(&bt->envs, env, envlen)) return TW_ENOMEM;
     memcpy(bt->last, key, klen);
     bt->lastn = klen;
-    return ++bt->n == TW_WORDIDX_BUILD_BATCH ? 1 : 0;
+    return ++bt->n == bt->max ? 1 : 0;
 }
 
 typedef struct write_ctx { build_ctx *b; batch *bt; bool done; } write_ctx;
@@ -777,7 +777,9 @@ static double mono_s(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-int tw_wordidx_build(tw_store *s)
+/* Builds (resumes) the index, batch records a transaction, for at most
+ * steps transactions. */
+static int build(tw_store *s, size_t max, size_t steps)
 {
     tw_wordidx *w = tw_store_wordidx(s);
     if (!w) return 0;
@@ -796,9 +798,8 @@ int tw_wordidx_build(tw_store *s)
         tw_info("wordidx", "resuming the build of the search word index (%llu records in the store)",
                 (unsigned long long)info.entries);
     }
-    batch bt = { .offs = malloc(TW_WORDIDX_BUILD_BATCH * sizeof(size_t)),
-                 .lens = malloc(TW_WORDIDX_BUILD_BATCH * sizeof(size_t)),
-                 .ids = malloc(TW_WORDIDX_BUILD_BATCH * TW_ID_LEN) };
+    batch bt = { .offs = malloc(max * sizeof(size_t)), .lens = malloc(max * sizeof(size_t)),
+                 .ids = malloc(max * TW_ID_LEN), .max = max };
     tw_buf_init(&bt.envs);
     tw_buf_init(&b.pd.keys);
     if (!bt.offs || !bt.lens || !bt.ids) rc = TW_ENOMEM;
@@ -811,7 +812,7 @@ int tw_wordidx_build(tw_store *s)
         rc = tw_store_scan(s, NULL, 0, b.lastn ? b.last : NULL, b.lastn, batch_fn, &bt);
         if (rc < 0) break;
         rc = 0;
-        write_ctx wc = { &b, &bt, bt.n < TW_WORDIDX_BUILD_BATCH };
+        write_ctx wc = { &b, &bt, bt.n < max };
         /* About the pairs' bytes, twice, for the pages a commit copies. */
         rc = tw_store_txn(s, true, batch_write_fn, &wc, (uint64_t)bt.n * 200 + 64 * 4096, "search index build");
         if (rc) break;
@@ -821,6 +822,14 @@ int tw_wordidx_build(tw_store *s)
         if (++batches % 20 == 0)
             tw_info("wordidx", "search word index: %zu records indexed (%.1f s)", done, mono_s() - t0);
         if (wc.done) break;
+        if (batches == steps) {
+            free(bt.offs);
+            free(bt.lens);
+            free(bt.ids);
+            tw_buf_free(&bt.envs);
+            pending_free(&b.pd);
+            return 0;                               /* stopped half way, as by a kill */
+        }
     }
     free(bt.offs);
     free(bt.lens);
@@ -838,6 +847,8 @@ int tw_wordidx_build(tw_store *s)
     return 0;
 }
 
+int tw_wordidx_build(tw_store *s) { return build(s, TW_WORDIDX_BUILD_BATCH, SIZE_MAX); }
+
 static int drop_fn(void *vctx, struct MDB_txn *txn)
 {
     tw_wordidx *w = vctx;
@@ -851,6 +862,15 @@ int tw_wordidx_rebuild(tw_store *s)
     w->ready = false;
     int rc = tw_store_txn(s, true, drop_fn, w, 64 * 4096, "search index drop");
     return rc ? rc : tw_wordidx_build(s);
+}
+
+int tw_wordidx_build_part(tw_store *s, size_t per, size_t steps)
+{
+    tw_wordidx *w = tw_store_wordidx(s);
+    if (!w || per == 0) return TW_EINVAL;
+    w->ready = false;
+    int rc = tw_store_txn(s, true, drop_fn, w, 64 * 4096, "search index drop");
+    return rc ? rc : build(s, per, steps);
 }
 
 /* ------------------------------------------------------------ reading */

@@ -63,6 +63,9 @@ int  tw_wordidx_end(tw_wordidx *w, struct MDB_txn *txn, int rc);
 int  tw_wordidx_build(tw_store *s);
 /* Empties the index and builds it again (tests, tools). */
 int  tw_wordidx_rebuild(tw_store *s);
+/* Empties the index and builds only `steps` transactions of `per`
+ * records, leaving it half built, as a build killed then would (tests). */
+int  tw_wordidx_build_part(tw_store *s, size_t per, size_t steps);
 bool tw_wordidx_ready(const tw_wordidx *w);
 
 /*

@@ -348,6 +348,43 @@ static void tamper(int how)
     mdb_env_close(env);
 }
 
+/* A build killed half way resumes where it stopped at the next start;
+ * a write made meanwhile (the index not in use) makes it start afresh. */
+static void killed_build_resumes(void **state)
+{
+    (void)state;
+    tw_store *s = open_store();
+    fill(s, 1200);
+    tw_buf kept, built;
+    tw_buf_init(&kept);
+    tw_buf_init(&built);
+    dump(s, &kept);
+    for (int write = 0; write < 2; write++) {
+        assert_int_equal(tw_wordidx_build_part(s, 100, 3), 0);
+        assert_false(tw_wordidx_ready(tw_store_wordidx(s)));
+        dump(s, &built);
+        assert_true(built.len > 0 && built.len < kept.len);        /* half built */
+        if (write) {
+            fill(s, 50);
+            dump(s, &kept);                     /* what the index must hold now: from a scan */
+        }
+        tw_store_close(s);
+        s = open_store();
+        assert_true(tw_wordidx_ready(tw_store_wordidx(s)));
+        dump(s, &built);
+        if (write) {
+            /* The expected index: the one a fresh build makes. */
+            assert_int_equal(tw_wordidx_rebuild(s), 0);
+            dump(s, &kept);
+        }
+        assert_int_equal(kept.len, built.len);
+        assert_memory_equal(kept.p, built.p, kept.len);
+    }
+    tw_store_close(s);
+    tw_buf_free(&kept);
+    tw_buf_free(&built);
+}
+
 /* A damaged index neither fails a search nor a write: searches read every
  * record (same answers), and the next start builds it afresh. */
 static void damaged_index(void **state)
@@ -452,6 +489,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(index_finds_what_a_scan_finds, setup, teardown),
         cmocka_unit_test_setup_teardown(built_on_open, setup, teardown),
         cmocka_unit_test_setup_teardown(damaged_index, setup, teardown),
+        cmocka_unit_test_setup_teardown(killed_build_resumes, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
