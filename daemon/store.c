@@ -727,6 +727,7 @@ int tw_store_scan_at(tw_store *s, const tw_store_at *at, size_t n, tw_store_entr
     tw_arena a;
     tw_arena_init(&a, 0);
     int ret = 0;
+    MDB_val k = { 0, NULL }, v;
     for (size_t i = 0; i < n && ret == 0 && (rc == 0 || rc == MDB_NOTFOUND); i++) {
         uint8_t pk[TW_KIND_MAX + 9];
         if (at[i].kind_len > TW_KIND_MAX) continue;
@@ -734,8 +735,11 @@ int tw_store_scan_at(tw_store *s, const tw_store_at *at, size_t n, tw_store_entr
         pk[at[i].kind_len] = 0;
         put_be64(pk + at[i].kind_len + 1, at[i].ts);
         size_t pn = at[i].kind_len + 9;
-        MDB_val k = { pn, pk }, v;
-        rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+        /* Where the cursor stopped is often the entry wanted next: no seek. */
+        if (!(rc == 0 && k.mv_size == pn + TW_ID_LEN && memcmp(k.mv_data, pk, pn) == 0)) {
+            k = (MDB_val){ pn, pk };
+            rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+        }
         while (rc == 0 && k.mv_size == pn + TW_ID_LEN && memcmp(k.mv_data, pk, pn) == 0) {
             tw_entry e;
             s->scanned++;
