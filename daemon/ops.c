@@ -671,9 +671,9 @@ static int op_show(tw_node *n, const tw_val *args, tw_buf *out, tw_op_err *e)
  * search: the records that can match -- those the word index
  * (daemon/wordidx.c) finds for every word of the query, read in the store's
  * order, or every record when the index cannot narrow the search -- are
- * scored by proto/search.c, and only the best `limit` are kept (by id, in a heap whose top is
- * the worst kept); they are read again and encoded in rank order once the
- * scan is over.  So a query that matches 40 000 records costs a heap of
+ * scored by proto/search.c, and only the best `limit` are kept (by id, in a
+ * heap whose top is the worst kept); they are read again and encoded in
+ * rank order once the scan is over.  So a query that matches 40 000 records costs a heap of
  * `limit` ids, not 40 000 encoded records.  Until something matches, the
  * names of the records that did not are offered to the query's "did you
  * mean" list, which the answer carries when nothing matched at all.

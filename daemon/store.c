@@ -735,12 +735,13 @@ int tw_store_scan_at(tw_store *s, const tw_store_at *at, size_t n, tw_store_entr
         pk[at[i].kind_len] = 0;
         put_be64(pk + at[i].kind_len + 1, at[i].ts);
         size_t pn = at[i].kind_len + 9;
+        size_t cmpn = at[i].rest ? at[i].kind_len + 1 : pn;   /* the kind only, or with the time */
         /* Where the cursor stopped is often the entry wanted next: no seek. */
         if (!(rc == 0 && k.mv_size == pn + TW_ID_LEN && memcmp(k.mv_data, pk, pn) == 0)) {
             k = (MDB_val){ pn, pk };
             rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
         }
-        while (rc == 0 && k.mv_size == pn + TW_ID_LEN && memcmp(k.mv_data, pk, pn) == 0) {
+        while (rc == 0 && k.mv_size == pn + TW_ID_LEN && memcmp(k.mv_data, pk, cmpn) == 0) {
             tw_entry e;
             s->scanned++;
             tw_arena_reset(&a);

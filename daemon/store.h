@@ -95,10 +95,11 @@ typedef int (*tw_store_entry_fn)(void *ctx, const uint8_t *key, size_t klen, con
 int tw_store_scan_entries(tw_store *s, const char *kind, size_t kind_len,
                           const uint8_t *after, size_t after_len, tw_store_entry_fn fn, void *ctx);
 /* The entries of the given (kind, timestamp)s -- every entry of that kind
- * with that timestamp -- in scan order (at[] must be in it: kind by kind,
- * then by timestamp), parsed as by tw_store_scan_entries, in one read
- * transaction.  For search's word index (daemon/wordidx.c). */
-typedef struct tw_store_at { const char *kind; size_t kind_len; uint64_t ts; } tw_store_at;
+ * with that timestamp, or with rest every one from that timestamp on -- in
+ * scan order (at[] must be in it: kind by kind, then by timestamp), parsed
+ * as by tw_store_scan_entries, in one read transaction.  For search's word
+ * index (daemon/wordidx.c). */
+typedef struct tw_store_at { const char *kind; size_t kind_len; uint64_t ts; bool rest; } tw_store_at;
 int tw_store_scan_at(tw_store *s, const tw_store_at *at, size_t n, tw_store_entry_fn fn, void *ctx);
 /* Runs fn in one read or write transaction of the store's environment, for
  * a table another module keeps in it (the search word index).  fn returns

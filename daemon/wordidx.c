@@ -11,7 +11,9 @@
  * A word key is a folded, normalised word, or 0x01 and the variant key of
  * a name's word, cut to TW_WORDIDX_WORD_MAX bytes (and before any byte
  * under 0x02): a cut key matches more, never less.  A ref is a kind's code
- * in the top byte and the entry's timestamp in the low 48 bits.  A block
+ * in the top byte and the entry's timestamp in the low 48 bits (a later
+ * one, past the year 10000, is kept as the largest, which reads every
+ * entry of the kind from there on).  A block
  * holds the sorted (word, ref) pairs from its key up to the next block's
  * key, as runs of one word each:
  *
@@ -164,7 +166,6 @@ typedef struct runit {
     size_t wn;
     const uint8_t *refs, *refs_end;
     uint64_t first;      /* first ref of the run read last */
-    bool started;
 } runit;
 
 static void run_begin(runit *it, const void *b, size_t n)
@@ -679,14 +680,10 @@ int tw_wordidx_end(tw_wordidx *w, MDB_txn *txn, int rc)
 
 typedef struct build_ctx {
     tw_wordidx *w;
-    tw_store *s;
     pending pd;
-    uint8_t last[TW_ENTRYKEY_MAX];
-    size_t lastn, count;
-    bool done;
-    uint8_t version[1];
+    uint8_t last[TW_ENTRYKEY_MAX];  /* the entry key the build has reached */
+    size_t lastn;
     bool have_version, have_progress;
-    int err;
 } build_ctx;
 
 static int state_fn(void *vctx, struct MDB_txn *txn)
@@ -720,10 +717,8 @@ static int start_fn(void *vctx, struct MDB_txn *txn)
     return mdb_put(txn, b->w->dbi, &k, &v, 0);
 }
 
-/* Gathers the words of up to a batch of entries (kind codes are assigned
- * when the batch is written: collect is run again there). */
-typedef struct batch_entry { uint8_t *env; size_t len; uint8_t id[TW_ID_LEN]; } batch_entry;
-
+/* A batch of envelopes read for the build (their words are collected in
+ * the write transaction, where kinds get their codes). */
 typedef struct batch {
     tw_buf envs;
     size_t *offs, *lens, n;
@@ -783,7 +778,7 @@ static int build(tw_store *s, size_t max, size_t steps)
 {
     tw_wordidx *w = tw_store_wordidx(s);
     if (!w) return 0;
-    build_ctx b = { .w = w, .s = s };
+    build_ctx b = { .w = w };
     int rc = tw_store_txn(s, false, state_fn, &b, 0, "search index check");
     if (rc) return rc;
     if (b.have_version && !b.have_progress) { w->ready = true; return 0; }
@@ -1121,7 +1116,8 @@ static int pass(tw_store *s, tw_search *q, bool near, tw_store_entry_fn fn, void
             size_t a = 0, b = f->cand.n;
             while (a < b) { size_t m = (a + b) / 2; if (f->cand.p[m] < lo) a = m + 1; else b = m; }
             for (; a < f->cand.n && f->cand.p[a] <= hi; a++)
-                at[n++] = (tw_store_at){ f->kinds[i].s, f->kinds[i].n, f->cand.p[a] & TS_MAX };
+                at[n++] = (tw_store_at){ f->kinds[i].s, f->kinds[i].n, f->cand.p[a] & TS_MAX,
+                                         (f->cand.p[a] & TS_MAX) == TS_MAX };   /* a clamped time: all later ones */
         }
         rc = tw_store_scan_at(s, at, n, fn, ctx);
     }
