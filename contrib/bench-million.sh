@@ -10,7 +10,9 @@
 #      it then holds (anonymous, and store pages mapped);
 #   4. stats, gaps, gaps --counts, search, a page of list (100 rows) and a
 #      whole kind, each twice (the second run shows what is kept between
-#      queries), wall time through twin; then stats, gaps, report and a page
+#      queries), wall time through twin; searches of several breadths (the
+#      search word index narrows all but the broadest: its table, "words",
+#      is in the store_stat lines); then stats, gaps, report and a page
 #      of links each right after a write (twin publish of one place or
 #      link: the kept report is updated, issue 14);
 #   5. memory at rest: after the queries, after 30 s without requests, and
@@ -113,6 +115,9 @@ timeit "twin report --json" $T report --json
 timeit "twin search village (4 records in 10 match)" $T search village
 timeit "twin search \"village 99999\" (a few)" $T search "village 99999"
 timeit "twin search xylophone (no match)" $T search xylophone
+timeit "twin search villag (a prefix, 4 in 10)" $T search villag
+timeit "twin search camden (1 in 20)" $T search camden
+timeit "twin search benchmark (7 in 10: reads all)" $T search benchmark
 timeit "twin list group --limit 100 (a page)" $T list group --limit 100
 timeit "twin list link --limit 100 (a page)" $T list link --limit 100
 timeit "twin list link --limit 100 (again)" $T list link --limit 100

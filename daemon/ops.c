@@ -24,6 +24,7 @@
 #include "net.h"
 #include "ops.h"
 #include "report.h"
+#include "wordidx.h"
 
 /* A list page ends early at TW_LIST_PAGE_BYTES, whatever the limit asked
  * for: records are up to ~17 KiB each, so 10000 of them would not fit in
@@ -818,10 +819,12 @@ static int op_show(tw_node *n, const tw_val *args, tw_buf *out, tw_op_err *e)
 }
 
 /*
- * search: every live record is scored by proto/search.c as the store is
- * scanned, and only the best `limit` are kept (by id, in a heap whose top is
- * the worst kept); they are read again and encoded in rank order once the
- * scan is over.  So a query that matches 40 000 records costs a heap of
+ * search: the records that can match -- those the word index
+ * (daemon/wordidx.c) finds for every word of the query, read in the store's
+ * order, or every record when the index cannot narrow the search -- are
+ * scored by proto/search.c, and only the best `limit` are kept (by id, in a
+ * heap whose top is the worst kept); they are read again and encoded in
+ * rank order once the scan is over.  So a query that matches 40 000 records costs a heap of
  * `limit` ids, not 40 000 encoded records.  Until something matches, the
  * names of the records that did not are offered to the query's "did you
  * mean" list, which the answer carries when nothing matched at all.
@@ -950,7 +953,9 @@ static int op_search(tw_node *n, const tw_val *args, tw_buf *out, tw_op_err *e)
     tw_buf recs;
     uint32_t count = 0;
     tw_buf_init(&recs);
-    rc = tw_store_scan_entries(n->store, NULL, 0, NULL, 0, search_match, &s);
+    bool indexed;
+    rc = tw_wordidx_search(n->store, s.q, search_match, &s, &s.total, &indexed);
+    tw_debug("ops", "search read %s", indexed ? "the records the word index found" : "every record");
     if (rc >= 0 && !s.err) rc = search_encode(&s, &recs, &count);
     else if (rc >= 0) rc = s.err;
     if (rc == 0) {

@@ -35,6 +35,7 @@
 #include "twin/vec.h"
 #include "log.h"
 #include "store.h"
+#include "wordidx.h"
 
 struct tw_store {
     MDB_env *env;
@@ -53,6 +54,7 @@ struct tw_store {
     uint64_t full_since, full_last, full_fails, full_need;
     bool full_ceiling;            /* the last refusal was the map ceiling, not the disk */
     unsigned scans;               /* scans running a callback inside their transaction */
+    tw_wordidx *words;            /* the search word index, written with the entries */
 };
 
 static int txn_begin(tw_store *s, unsigned flags, MDB_txn **txn);
@@ -244,6 +246,7 @@ static void room_again(tw_store *s, uint64_t need)
  */
 static int write_end(tw_store *s, MDB_txn *txn, int rc, uint64_t need, const char *what)
 {
+    rc = tw_wordidx_end(s->words, txn, rc);
     if (rc == 0) rc = mdb_txn_commit(txn);
     else mdb_txn_abort(txn);
     if (rc == 0) {
@@ -329,7 +332,8 @@ static int env_reopen(tw_store *s)
         if ((rc = mdb_dbi_open(txn, "entries", 0, &s->entries)) == 0 &&
             (rc = mdb_dbi_open(txn, "slots", 0, &s->slots)) == 0 &&
             (rc = mdb_dbi_open(txn, "ids", 0, &s->ids)) == 0 &&
-            (rc = mdb_dbi_open(txn, "meta", 0, &s->meta)) == 0) {
+            (rc = mdb_dbi_open(txn, "meta", 0, &s->meta)) == 0 &&
+            (!s->words || (rc = tw_wordidx_reopen(s->words, txn)) == 0)) {
             MDB_stat st;
             if ((rc = mdb_stat(txn, s->ids, &st)) == 0) s->count = st.ms_entries;
         }
@@ -403,7 +407,8 @@ int tw_store_open(tw_store **out, const char *dir, uint64_t map_ceiling,
     if ((rc = mdb_dbi_open(txn, "entries", MDB_CREATE, &s->entries)) ||
         (rc = mdb_dbi_open(txn, "slots", MDB_CREATE, &s->slots)) ||
         (rc = mdb_dbi_open(txn, "ids", MDB_CREATE, &s->ids)) ||
-        (rc = mdb_dbi_open(txn, "meta", MDB_CREATE, &s->meta)))
+        (rc = mdb_dbi_open(txn, "meta", MDB_CREATE, &s->meta)) ||
+        (rc = tw_wordidx_open(&s->words, txn)))
         goto fail;
     MDB_val k = { 6, "schema" }, v;
     rc = mdb_get(txn, s->meta, &k, &v);
@@ -445,11 +450,13 @@ int tw_store_open(tw_store **out, const char *dir, uint64_t map_ceiling,
     txn = NULL;
     if (rc) goto fail;
     *out = s;
+    tw_wordidx_build(s);   /* logged; until it is built, search reads every record */
     return 0;
 fail:
     snprintf(err, errlen, "cannot open the store in %s: %s", path, mdb_strerror(rc));
     if (txn) mdb_txn_abort(txn);
     if (s->env) mdb_env_close(s->env);
+    tw_wordidx_free(s->words);
     free(s);
     return lmdb_err(rc);
 }
@@ -458,6 +465,7 @@ void tw_store_close(tw_store *s)
 {
     if (!s) return;
     if (s->env) mdb_env_close(s->env);
+    tw_wordidx_free(s->words);
     free(s);
 }
 
@@ -487,7 +495,10 @@ static int put_one(tw_store *s, MDB_txn *txn, tw_put *p)
         /* Superseded versions are dropped from storage. */
         uint8_t ok[TW_ENTRYKEY_MAX];
         size_t okn = entry_key(ok, e->kind, e->kind_len, old_ts, p->old_id);
-        MDB_val okv = { okn, ok }, oid = { TW_ID_LEN, p->old_id };
+        MDB_val okv = { okn, ok }, oid = { TW_ID_LEN, p->old_id }, oenv;
+        if ((rc = mdb_get(txn, s->entries, &okv, &oenv)) == 0 &&
+            (rc = tw_wordidx_remove_env(s->words, txn, oenv.mv_data, oenv.mv_size, p->old_id)))
+            return rc;
         if ((rc = mdb_del(txn, s->entries, &okv, NULL)) && rc != MDB_NOTFOUND) return rc;
         if ((rc = mdb_del(txn, s->ids, &oid, NULL)) && rc != MDB_NOTFOUND) return rc;
     } else if (rc != MDB_NOTFOUND && rc != 0) {
@@ -501,6 +512,7 @@ static int put_one(tw_store *s, MDB_txn *txn, tw_put *p)
     MDB_val ekv = { ekn, ek }, ev = { e->env_len, (void *)e->env }, tv = { ivn, iv };
     if ((rc = mdb_put(txn, s->entries, &ekv, &ev, MDB_NOOVERWRITE))) return rc;
     if ((rc = mdb_put(txn, s->ids, &k, &tv, MDB_NOOVERWRITE))) return rc;
+    if ((rc = tw_wordidx_add(s->words, txn, e))) return rc;
     uint8_t sv[TW_SLOTVAL_LEN];
     memcpy(sv, e->id, TW_ID_LEN);
     put_be64(sv + TW_ID_LEN, e->ts);
@@ -550,6 +562,7 @@ static int remove_one(tw_store *s, MDB_txn *txn, const uint8_t id[TW_ID_LEN], tw
         memcmp(cur.mv_data, id, TW_ID_LEN) == 0)
         if ((rc = mdb_del(txn, s->slots, &slk, NULL))) return rc;
     if ((rc = mdb_del(txn, s->ids, &idk, NULL))) return rc;
+    if ((rc = tw_wordidx_remove(s->words, txn, &e))) return rc;
     return mdb_del(txn, s->entries, &ekv, NULL);
 }
 
@@ -702,6 +715,78 @@ int tw_store_scan_entries(tw_store *s, const char *kind, size_t kind_len,
     tw_arena_free(&p.arena);
     return rc;
 }
+
+int tw_store_scan_at(tw_store *s, const tw_store_at *at, size_t n, tw_store_entry_fn fn, void *ctx)
+{
+    MDB_txn *txn;
+    MDB_cursor *cur;
+    int rc = txn_begin(s, MDB_RDONLY, &txn);
+    if (rc) return lmdb_err(rc);
+    if ((rc = mdb_cursor_open(txn, s->entries, &cur))) { mdb_txn_abort(txn); return lmdb_err(rc); }
+    s->scans++;
+    tw_arena a;
+    tw_arena_init(&a, 0);
+    int ret = 0;
+    MDB_val k = { 0, NULL }, v;
+    for (size_t i = 0; i < n && ret == 0 && (rc == 0 || rc == MDB_NOTFOUND); i++) {
+        uint8_t pk[TW_KIND_MAX + 9];
+        if (at[i].kind_len > TW_KIND_MAX) continue;
+        memcpy(pk, at[i].kind, at[i].kind_len);
+        pk[at[i].kind_len] = 0;
+        put_be64(pk + at[i].kind_len + 1, at[i].ts);
+        size_t pn = at[i].kind_len + 9;
+        size_t cmpn = at[i].rest ? at[i].kind_len + 1 : pn;   /* the kind only, or with the time */
+        /* Where the cursor stopped is often the entry wanted next: no seek. */
+        if (!(rc == 0 && k.mv_size == pn + TW_ID_LEN && memcmp(k.mv_data, pk, pn) == 0)) {
+            k = (MDB_val){ pn, pk };
+            rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+        }
+        while (rc == 0 && k.mv_size == pn + TW_ID_LEN && memcmp(k.mv_data, pk, cmpn) == 0) {
+            tw_entry e;
+            s->scanned++;
+            tw_arena_reset(&a);
+            if (tw_entry_parse_known(v.mv_data, v.mv_size, (const uint8_t *)k.mv_data + pn, &a, &e))
+                tw_warn("store", "skipping an unreadable stored entry");
+            else if ((ret = fn(ctx, k.mv_data, k.mv_size, &e)))
+                break;
+            rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
+        }
+    }
+    tw_arena_free(&a);
+    mdb_cursor_close(cur);
+    mdb_txn_abort(txn);
+    s->scans--;
+    if (ret) return ret;
+    if (rc && rc != MDB_NOTFOUND) {
+        tw_err("store", "scan failed: %s", mdb_strerror(rc));
+        return lmdb_err(rc);
+    }
+    return 0;
+}
+
+int tw_store_txn(tw_store *s, bool write, tw_store_txn_fn fn, void *ctx, uint64_t need, const char *what)
+{
+    for (int attempt = 0; attempt < 64; attempt++) {
+        MDB_txn *txn;
+        int rc = write ? write_begin(s, &txn) : txn_begin(s, MDB_RDONLY, &txn);
+        if (rc) return lmdb_err(rc);
+        if (!write) {
+            s->scans++;
+            rc = fn(ctx, txn);
+            s->scans--;
+            mdb_txn_abort(txn);
+            return rc < 0 ? rc : lmdb_err(rc);
+        }
+        rc = fn(ctx, txn);
+        if (rc < 0) { tw_wordidx_end(s->words, txn, rc); mdb_txn_abort(txn); return rc; }
+        rc = write_end(s, txn, rc, need, what);
+        if (rc == 1) continue;
+        return rc;
+    }
+    return TW_EIO;
+}
+
+struct tw_wordidx *tw_store_wordidx(tw_store *s) { return s->words; }
 
 int tw_store_digest(tw_store *s, uint8_t out[32], uint64_t *count)
 {

@@ -5,6 +5,7 @@
  *   ids      id(32)                       -> kind 0x00 ts(8, big-endian)
  *   slots    kind 0x00 author(32) slot    -> id(32) ts(8, big-endian) flags(1)
  *   meta     name                         -> value (schema version, network id)
+ *   words    the search word index, kept by daemon/wordidx.c
  *
  * Only current versions are stored (superseded ones are deleted), so the
  * entries table is the registry.  Envelopes are keyed by kind, then
@@ -93,6 +94,22 @@ int tw_store_scan(tw_store *s, const char *kind, size_t kind_len,
 typedef int (*tw_store_entry_fn)(void *ctx, const uint8_t *key, size_t klen, const tw_entry *e);
 int tw_store_scan_entries(tw_store *s, const char *kind, size_t kind_len,
                           const uint8_t *after, size_t after_len, tw_store_entry_fn fn, void *ctx);
+/* The entries of the given (kind, timestamp)s -- every entry of that kind
+ * with that timestamp, or with rest every one from that timestamp on -- in
+ * scan order (at[] must be in it: kind by kind, then by timestamp), parsed
+ * as by tw_store_scan_entries, in one read transaction.  For search's word
+ * index (daemon/wordidx.c). */
+typedef struct tw_store_at { const char *kind; size_t kind_len; uint64_t ts; bool rest; } tw_store_at;
+int tw_store_scan_at(tw_store *s, const tw_store_at *at, size_t n, tw_store_entry_fn fn, void *ctx);
+/* Runs fn in one read or write transaction of the store's environment, for
+ * a table another module keeps in it (the search word index).  fn returns
+ * 0, an LMDB code or a TW_E code; a write commits when it returns 0, and is
+ * run again after the map has grown.  need: the bytes a write may take. */
+struct MDB_txn;
+typedef int (*tw_store_txn_fn)(void *ctx, struct MDB_txn *txn);
+int tw_store_txn(tw_store *s, bool write, tw_store_txn_fn fn, void *ctx, uint64_t need, const char *what);
+/* The store's search word index (daemon/wordidx.h). */
+struct tw_wordidx *tw_store_wordidx(tw_store *s);
 /* Whether an author's record of time ts counts (admission, and its key's
  * cut-off: PROTOCOL.md "Associations and their keys"); NULL: every one. */
 typedef bool (*tw_store_author_filter)(void *fctx, const uint8_t author[TW_KEY_LEN], uint64_t ts);

@@ -731,3 +731,84 @@ const char *tw_search_match_name(tw_search_match m)
     default: return "none";
     }
 }
+
+/* ------------------------------------------------------------ for an index */
+
+/* Walks a value as score_value does, calling fn for each word of each
+ * string as score_field reads it (stop words included: a query of stop
+ * words only compares them). */
+typedef struct words_ctx { tw_search *q; tw_search_word_fn fn; void *ctx; } words_ctx;
+
+static int words_field(words_ctx *c, const char *s, size_t n, bool name)
+{
+    size_t fl;
+    int rc = prep(c->q, s, n, &fl);
+    if (rc) return rc;
+    const char *p = c->q->fold, *end = c->q->fold + fl, *w;
+    size_t wn;
+    bool ascii;
+    while (next_word(&p, end, &w, &wn)) {
+        normalize_word(&w, &wn, &ascii);
+        if ((rc = c->fn(c->ctx, w, wn, name))) return rc;
+    }
+    return 0;
+}
+
+static int words_value(words_ctx *c, const tw_val *v, bool name)
+{
+    int rc = 0;
+    if (v->type == TW_STR) return words_field(c, v->v.s, v->len, name);
+    if (v->type == TW_ARR)
+        for (uint32_t i = 0; i < v->len && rc == 0; i++) rc = words_value(c, &v->v.arr[i], name);
+    if (v->type == TW_MAP)
+        for (uint32_t i = 0; i < v->len && rc == 0; i++) rc = words_value(c, &v->v.map[i].v, false);
+    return rc;
+}
+
+int tw_search_record_words(const tw_val *body, const char *slot, size_t slot_len, tw_search_word_fn fn, void *ctx)
+{
+    if (!body || body->type != TW_MAP) return 0;
+    tw_search *q = calloc(1, sizeof *q);
+    if (!q) return TW_ENOMEM;
+    words_ctx c = { q, fn, ctx };
+    int rc = 0;
+    for (uint32_t i = 0; i < body->len && rc == 0; i++)
+        rc = words_value(&c, &body->v.map[i].v, is_name_field(&body->v.map[i].k));
+    if (rc == 0 && slot_len) rc = words_field(&c, slot, slot_len, false);
+    free(q->pre);
+    free(q);
+    return rc;
+}
+
+size_t tw_search_word_count(const tw_search *q) { return q->nw; }
+
+void tw_search_word_at(const tw_search *q, size_t i, const char **w, size_t *n, const char **v, size_t *vn)
+{
+    *w = q->w[i].s;
+    *n = q->w[i].n;
+    *v = q->w[i].vn ? q->w[i].v : NULL;
+    *vn = q->w[i].vn;
+}
+
+bool tw_search_near(const tw_search *q, const char *w, size_t n, bool variant)
+{
+    uint32_t cp[M];
+    size_t nc = M + 2, wc = cp_count(w, n);
+    bool number = n && w[0] >= '0' && w[0] <= '9';
+    if (wc > M || n == 0) return false;
+    for (size_t i = 0; i < q->nw; i++) {
+        const qword *x = &q->w[i];
+        const uint32_t *xc = variant ? x->vcp : x->cp;
+        size_t xn = variant ? x->nvcp : x->ncp;
+        if (xn == 0 || xn > M || (!variant && number != (x->s[0] >= '0' && x->s[0] <= '9'))) continue;
+        if ((wc > xn ? wc - xn : xn - wc) > x->bound) continue;
+        if (nc == M + 2) nc = decode(w, n, cp, M);
+        if (lev(xc, xn, cp, nc, x->bound) <= x->bound) return true;
+    }
+    return false;
+}
+
+void tw_search_suggestions_clear(tw_search *q)
+{
+    while (q->nsug) sug_drop(q, q->nsug - 1);
+}

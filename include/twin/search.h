@@ -16,6 +16,7 @@
 #ifndef TWIN_SEARCH_H
 #define TWIN_SEARCH_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -84,5 +85,27 @@ unsigned tw_search_edit_distance(const char *a, size_t an, const char *b, size_t
 /* The edit distance a query word of n code points may be from a name's
  * word and still suggest it: 0, 1, 2 or 3. */
 unsigned tw_search_edit_bound(size_t n);
+
+/* ---- for a word index (daemon/wordidx.c) ---- */
+
+/* Calls fn with every word of a record that tw_search_score reads -- each
+ * string of its body, with name fields flagged, and its slot -- folded and
+ * normalised as it reads them, stop words included, in order (repeats
+ * included).  A body that is not a map has none.  0, TW_ENOMEM or fn's
+ * non-zero value. */
+typedef int (*tw_search_word_fn)(void *ctx, const char *w, size_t n, bool name);
+int tw_search_record_words(const tw_val *body, const char *slot, size_t slot_len, tw_search_word_fn fn, void *ctx);
+/* The query's words (stop words only when it has nothing else), each with
+ * its variant key (NULL and 0 when it has none): a record matches only if
+ * each is a prefix of one of its words, or equals the variant key of a word
+ * of its name fields. */
+size_t tw_search_word_count(const tw_search *q);
+void tw_search_word_at(const tw_search *q, size_t i, const char **w, size_t *n, const char **v, size_t *vn);
+/* Whether a word (variant: the variant key of a name's word) is within a
+ * query word's edit bound: a record offers a suggestion only if one of its
+ * names has such a word. */
+bool tw_search_near(const tw_search *q, const char *w, size_t n, bool variant);
+/* Forgets the suggestions kept so far. */
+void tw_search_suggestions_clear(tw_search *q);
 
 #endif

@@ -69,7 +69,7 @@ int main(int argc, char **argv)
     mdb_env_info(env, &info);
     mdb_env_stat(env, &est);
     size_t pages = 0;
-    static const char *const names[] = { "entries", "ids", "slots", "meta" };
+    static const char *const names[] = { "entries", "ids", "slots", "meta", "words" };
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) table(txn, names[i], est.ms_psize, &pages);
     size_t filepages = (size_t)fs.st_size / est.ms_psize;
     printf("  file %.1f MiB (%zu pages of %u bytes): %.1f MiB in tables, %.1f MiB free or unused\n",

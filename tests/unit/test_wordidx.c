@@ -1,0 +1,495 @@
+/* The search word index (daemon/wordidx.c): after a random sequence of
+ * puts, supersessions, tombstones and removals of messy names (Arabic,
+ * transliterations, duplicates, records sharing a kind and timestamp), the
+ * index kept up to date equals one built from scratch, survives a restart,
+ * and a search through it finds exactly what a scan of every record finds,
+ * in the same order, with the same "did you mean" suggestions. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+#include <lmdb.h>
+#include <sodium.h>
+
+#include "twin/entry.h"
+#include "twin/err.h"
+#include "twin/limits.h"
+#include "twin/search.h"
+#include "log.h"
+#include "store.h"
+#include "wordidx.h"
+
+static uint8_t netid[32];
+static uint8_t sks[3][64];
+static char dir[64];
+
+/* Names as associations type them: one place spelt many ways. */
+static const char *const names[] = {
+    "Khan Yunis", "Khan Younis", "Khan Younes", "\xd8\xae\xd8\xa7\xd9\x86 \xd9\x8a\xd9\x88\xd9\x86\xd8\xb3",
+    "Ramallah and al-Bireh", "Ramallah", "Ram Allah", "Al-Bireh", "el Bira",
+    "\xd8\xa7\xd9\x84\xd8\xa8\xd9\x8a\xd8\xb1\xd8\xa9", "Beit Sahour", "Bayt S\xc4\x81\xe1\xb8\xa5\xc5\xabr",
+    "beit-sahour", "\xd8\xa8\xd9\x8a\xd8\xaa \xd8\xb3\xd8\xa7\xd8\xad\xd9\x88\xd8\xb1", "Qalqilya", "Kalkilya",
+    "Qalqiliya", "Am'ari camp", "Al-Am'ari", "Nablus", "N\xc4\x81\x62lus", "\xd9\x86\xd8\xa7\xd8\xa8\xd9\x84\xd8\xb3",
+    "Jenin", "Janin", "Hebron", "Al-Khalil", "\xd8\xa7\xd9\x84\xd8\xae\xd9\x84\xd9\x8a\xd9\x84", "Yatta",
+    "Ad-Dhahiriya", "ad'Dhahiriya", "Shati camp", "Al-Shatti", "Deir al-Balah", "Dayr al Balah", "Bethlehem",
+    "Bayt Lahm", "Camden", "Oxford", "Norwich", "London Borough of Camden", "Ni'lin", "Nilin", "Tulkarm",
+    "Tulkarem", "Jericho", "Ariha", "Gaza City", "Rafah", "and", "al", "Al Al", "2012", "Ward 7",
+    /* Longer than the index keys words by (TW_WORDIDX_WORD_MAX): */
+    "Kafr Thulth Association for Olive Growers Cooperative", "Kafrthulthassociationforolivegrowerscooperativeandwomenscentrexx",
+    "Kafrthulthassociationforolivegrowerscooperativeandwomenscentreyyzz",
+};
+#define NNAMES (sizeof names / sizeof names[0])
+static const char *const words[] = { "school", "exchange", "olive", "harvest", "choir", "football", "clinic",
+                                     "Sahour", "Younis", "twinning", "friendship", "visits", "al", "and" };
+#define NWORDS (sizeof words / sizeof words[0])
+
+static uint64_t rnd_state = 0x9e3779b97f4a7c15ull;
+static uint32_t rnd(void)
+{
+    rnd_state ^= rnd_state << 13;
+    rnd_state ^= rnd_state >> 7;
+    rnd_state ^= rnd_state << 17;
+    return (uint32_t)(rnd_state >> 11);
+}
+
+/* A record's body: names in name fields (and an array of other names),
+ * free text, a nested map; or a tombstone. */
+static void sign(tw_buf *env, const uint8_t *sk, const char *kind, const char *slot, uint64_t ts, bool tomb)
+{
+    char desc[256] = "";
+    size_t dl = 0;
+    for (unsigned i = 0, n = rnd() % 6; i < n; i++)
+        dl += (size_t)snprintf(desc + dl, sizeof desc - dl, "%s%s", i ? " " : "", words[rnd() % NWORDS]);
+    tw_val others[2] = { tw_v_cstr(names[rnd() % NNAMES]), tw_v_cstr(names[rnd() % NNAMES]) };
+    tw_kv inner[1] = { { tw_v_cstr("name"), tw_v_cstr(names[rnd() % NNAMES]) } };
+    tw_kv kv[5];
+    unsigned nk = 0;
+    if (strcmp(kind, "place") == 0) {
+        kv[nk++] = (tw_kv){ tw_v_cstr("name_en"), tw_v_cstr(names[rnd() % NNAMES]) };
+        kv[nk++] = (tw_kv){ tw_v_cstr("name_ar"), tw_v_cstr(names[rnd() % NNAMES]) };
+        kv[nk++] = (tw_kv){ tw_v_cstr("other_names"), (tw_val){ .type = TW_ARR, .len = 2, .v.arr = others } };
+    } else {
+        kv[nk++] = (tw_kv){ tw_v_cstr("name"), tw_v_cstr(names[rnd() % NNAMES]) };
+        kv[nk++] = (tw_kv){ tw_v_cstr("contact"), (tw_val){ .type = TW_MAP, .len = 1, .v.map = inner } };
+    }
+    kv[nk++] = (tw_kv){ tw_v_cstr("description"), tw_v_cstr(desc) };
+    tw_val body = tomb ? tw_v_nil() : (tw_val){ .type = TW_MAP, .len = nk, .v.map = kv };
+    assert_int_equal(tw_entry_sign(env, sk, netid, kind, strlen(kind), slot, strlen(slot), ts, &body), 0);
+}
+
+static void put(tw_store *s, const tw_buf *env)
+{
+    tw_arena a;
+    tw_entry e;
+    tw_put p = { 0 };
+    tw_arena_init(&a, 0);
+    assert_int_equal(tw_entry_parse(env->p, env->len, &a, &e, NULL), 0);
+    p.e = &e;
+    assert_int_equal(tw_store_put_batch(s, &p, 1), 0);
+    tw_arena_free(&a);
+}
+
+static tw_store *open_store(void)
+{
+    tw_store *s = NULL;
+    char err[256];
+    assert_int_equal(tw_store_open(&s, dir, 0, netid, err, sizeof err), 0);
+    return s;
+}
+
+/* Random writes: new records, newer versions, tombstones, removals, and
+ * records of two authors with the same kind and timestamp. */
+static void fill(tw_store *s, unsigned ops)
+{
+    static const char *const kinds[] = { "place", "group", "link" };
+    uint8_t (*ids)[TW_ID_LEN] = calloc(ops, TW_ID_LEN);
+    size_t nids = 0;
+    tw_buf env;
+    tw_buf_init(&env);
+    uint64_t ts = 1700000000000ull;
+    for (unsigned i = 0; i < ops; i++) {
+        unsigned op = rnd() % 10, a = rnd() % 3;
+        char slot[32];
+        const char *kind = kinds[rnd() % 3];
+        snprintf(slot, sizeof slot, "%s-%u", kind, rnd() % (ops / 4 + 1));
+        ts += rnd() % 3 ? 1 + rnd() % 1000 : 0;            /* often the same timestamp */
+        if (op < 7) {
+            sign(&env, sks[a], kind, slot, ts, false);       /* new, or a newer version */
+        } else if (op < 9) {
+            sign(&env, sks[a], kind, slot, ts, true);        /* tombstone */
+        } else if (nids) {
+            size_t k = rnd() % nids;
+            assert_int_equal(tw_store_remove(s, (const uint8_t (*)[TW_ID_LEN])&ids[k], 1), 0);
+            memmove(&ids[k], &ids[k + 1], (nids - k - 1) * TW_ID_LEN);
+            nids--;
+            continue;
+        } else {
+            continue;
+        }
+        put(s, &env);
+        /* Same kind and time, another author, another slot: the pair's count. */
+        if (rnd() % 8 == 0) {
+            snprintf(slot, sizeof slot, "twin-%u", i);
+            tw_buf e2;
+            tw_buf_init(&e2);
+            sign(&e2, sks[(a + 1) % 3], kind, slot, ts, false);
+            put(s, &e2);
+            tw_buf_free(&e2);
+        }
+        tw_arena ar;
+        tw_entry e;
+        tw_arena_init(&ar, 0);
+        assert_int_equal(tw_entry_parse(env.p, env.len, &ar, &e, NULL), 0);
+        memcpy(ids[nids++], e.id, TW_ID_LEN);
+        tw_arena_free(&ar);
+    }
+    tw_buf_free(&env);
+    free(ids);
+}
+
+/* The index as text, one pair a line. */
+static int dump_fn(void *ctx, const uint8_t *key, size_t kn, const char *kind, size_t kl, uint64_t ts, uint32_t count)
+{
+    tw_buf *b = ctx;
+    char line[256];
+    int n = snprintf(line, sizeof line, "%.*s|%.*s|%llu|%u\n", (int)kn, (const char *)key, (int)kl, kind,
+                     (unsigned long long)ts, count);
+    return tw_buf_put(b, line, (size_t)n);
+}
+
+static int line_cmp(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
+
+/* Sorted: the order of kinds inside the index is the order they came in. */
+static void dump(tw_store *s, tw_buf *out)
+{
+    tw_buf raw;
+    tw_buf_init(&raw);
+    assert_int_equal(tw_wordidx_walk(s, dump_fn, &raw), 0);
+    assert_int_equal(tw_buf_put(&raw, "", 1), 0);
+    size_t n = 0;
+    for (size_t i = 0; i < raw.len; i++) n += raw.p[i] == '\n';
+    char **lines = calloc(n + 1, sizeof *lines);
+    char *save = NULL, *l = strtok_r((char *)raw.p, "\n", &save);
+    size_t k = 0;
+    for (; l && k < n; l = strtok_r(NULL, "\n", &save)) lines[k++] = l;
+    qsort(lines, k, sizeof *lines, line_cmp);
+    tw_buf_reset(out);
+    for (size_t i = 0; i < k; i++) {
+        tw_buf_put(out, lines[i], strlen(lines[i]));
+        tw_buf_put(out, "\n", 1);
+    }
+    free(lines);
+    tw_buf_free(&raw);
+}
+
+static void maintained_equals_rebuilt(void **state)
+{
+    (void)state;
+    tw_store *s = open_store();
+    assert_true(tw_wordidx_ready(tw_store_wordidx(s)));
+    fill(s, 1500);
+    tw_buf kept, built;
+    tw_buf_init(&kept);
+    tw_buf_init(&built);
+    dump(s, &kept);
+    assert_true(kept.len > 10000);
+    assert_int_equal(tw_wordidx_rebuild(s), 0);
+    assert_true(tw_wordidx_ready(tw_store_wordidx(s)));
+    dump(s, &built);
+    assert_int_equal(kept.len, built.len);
+    assert_memory_equal(kept.p, built.p, kept.len);
+    /* Kept across a restart, not built again. */
+    tw_store_close(s);
+    s = open_store();
+    assert_true(tw_wordidx_ready(tw_store_wordidx(s)));
+    dump(s, &built);
+    assert_int_equal(kept.len, built.len);
+    assert_memory_equal(kept.p, built.p, kept.len);
+    tw_store_close(s);
+    tw_buf_free(&kept);
+    tw_buf_free(&built);
+}
+
+/* What search sees: every match in visiting order with its score, the total,
+ * and the suggestions. */
+typedef struct seen { tw_search *q; tw_buf out; uint64_t total; } seen;
+
+static int seen_fn(void *ctx, const uint8_t *key, size_t klen, const tw_entry *e)
+{
+    (void)key; (void)klen;
+    seen *s = ctx;
+    uint32_t score;
+    if (e->body.type != TW_MAP) return 0;
+    assert_int_equal(tw_search_score(s->q, &e->body, e->kind, e->kind_len, e->slot, e->slot_len, s->total == 0, &score), 0);
+    if (!score) return 0;
+    s->total++;
+    char line[128];
+    int n = snprintf(line, sizeof line, "%02x%02x%02x%02x %u\n", e->id[0], e->id[1], e->id[2], e->id[3], score);
+    return tw_buf_put(&s->out, line, (size_t)n);
+}
+
+static void finish(seen *s)
+{
+    char line[512];
+    int n = snprintf(line, sizeof line, "total %llu\n", (unsigned long long)s->total);
+    tw_buf_put(&s->out, line, (size_t)n);
+    /* As op_search answers: suggestions only when nothing matched. */
+    for (size_t i = 0; s->total == 0 && i < tw_search_suggestion_count(s->q); i++) {
+        const tw_search_suggestion *g = tw_search_suggestion_at(s->q, i);
+        n = snprintf(line, sizeof line, "did you mean %s (%s %s) %u %u\n", g->text, g->kind, g->slot, g->missing, g->distance);
+        tw_buf_put(&s->out, line, (size_t)n);
+    }
+}
+
+static void index_finds_what_a_scan_finds(void **state)
+{
+    (void)state;
+    tw_store *s = open_store();
+    fill(s, 3000);
+    static const char *const queries[] = {
+        "khan younis", "khan", "kh", "yunis", "younes", "bireh", "el bireh", "ramallah al bireh",
+        "\xd8\xa7\xd9\x84\xd8\xa8\xd9\x8a\xd8\xb1\xd8\xa9", "\xd8\xae\xd8\xa7\xd9\x86", "bayt sahur", "beit sahour",
+        "qalq", "kalkilia", "qalqiliya", "amari", "am'ari", "dhahiriya", "shatti camp", "balah deir", "camden london",
+        "nabls", "jenn", "hebrn", "xylophone", "al", "and", "al and", "2012", "7", "ward", "olive choir",
+        "sahour school", "twin", "place", "group 1", "link", "camp", "tulkarim", "jeriko", "\xd9\x86\xd8\xa7\xd8\xa8",
+        "kafrthulthassociationforolivegrowerscooperativeandwomenscentre", "kafrthulthassociationforolivegrowerscooperativeandwomenscentrexx",
+        "kafrthulthassociationforolivegrowerscooperativeandwomenscentreyyzz", "kafrthulthassociationforolivegrowerscooperativeandwomenscentreyyzq",
+    };
+    unsigned used_count = 0, matched = 0, suggested = 0;
+    for (size_t i = 0; i < sizeof queries / sizeof queries[0]; i++) {
+        seen a = { 0 }, b = { 0 };
+        tw_buf_init(&a.out);
+        tw_buf_init(&b.out);
+        assert_int_equal(tw_search_new(&a.q, queries[i], strlen(queries[i])), 0);
+        assert_int_equal(tw_search_new(&b.q, queries[i], strlen(queries[i])), 0);
+        assert_int_equal(tw_store_scan_entries(s, NULL, 0, NULL, 0, seen_fn, &a), 0);
+        bool used = false;
+        assert_int_equal(tw_wordidx_search(s, b.q, seen_fn, &b, &b.total, &used), 0);
+        finish(&a);
+        finish(&b);
+        if (a.out.len != b.out.len || memcmp(a.out.p, b.out.p, a.out.len) != 0)
+        {
+            fprintf(stderr, "query \"%s\": a scan found\n%.*s\nthe index\n%.*s\n", queries[i], (int)a.out.len,
+                    (const char *)a.out.p, (int)b.out.len, (const char *)b.out.p);
+            fail_msg("query \"%s\": the index found something else than a scan", queries[i]);
+        }
+        used_count += used;
+        matched += a.total > 0;
+        suggested += a.total == 0 && tw_search_suggestion_count(a.q) > 0;
+        tw_search_free(a.q);
+        tw_search_free(b.q);
+        tw_buf_free(&a.out);
+        tw_buf_free(&b.out);
+    }
+    /* The comparison means something: most queries found records through
+     * the index, some found none and suggested names. */
+    assert_true(matched >= 30);
+    assert_true(suggested >= 3);
+    assert_true(used_count >= 30);
+    tw_store_close(s);
+}
+
+/* Changes the index behind the store's back, as another twind would have
+ * left it: how = 0 no index at all, 1 an older version of it, 2 a build
+ * that was killed before it indexed anything. */
+static void tamper(int how)
+{
+    char path[128];
+    snprintf(path, sizeof path, "%s/store", dir);
+    MDB_env *env;
+    MDB_txn *txn;
+    MDB_dbi dbi;
+    assert_int_equal(mdb_env_create(&env), 0);
+    mdb_env_set_maxdbs(env, 8);
+    mdb_env_set_mapsize(env, 1ull << 30);
+    assert_int_equal(mdb_env_open(env, path, 0, 0600), 0);
+    assert_int_equal(mdb_txn_begin(env, NULL, 0, &txn), 0);
+    assert_int_equal(mdb_dbi_open(txn, "words", 0, &dbi), 0);
+    if (how == 0) {
+        assert_int_equal(mdb_drop(txn, dbi, 1), 0);
+    } else if (how == 1) {
+        uint8_t old = 0;
+        MDB_val k = { 2, "\0v" }, v = { 1, &old };
+        assert_int_equal(mdb_put(txn, dbi, &k, &v, 0), 0);
+    } else if (how == 3) {
+        /* Damage every block of words. */
+        MDB_cursor *cur;
+        MDB_val k = { 1, "\x01" }, v;
+        uint8_t junk[4] = { 0xff, 0xff, 0xff, 0xff };
+        unsigned n = 0;
+        assert_int_equal(mdb_cursor_open(txn, dbi, &cur), 0);
+        int rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+        while (rc == 0) {
+            uint8_t kb[128];        /* the key points into the page the put rewrites */
+            assert_true(k.mv_size <= sizeof kb);
+            memcpy(kb, k.mv_data, k.mv_size);
+            k.mv_data = kb;
+            v = (MDB_val){ sizeof junk, junk };
+            assert_int_equal(mdb_cursor_put(cur, &k, &v, MDB_CURRENT), 0);
+            n++;
+            rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
+        }
+        assert_true(n > 10);
+        mdb_cursor_close(cur);
+    } else {
+        uint8_t ver = TW_WORDIDX_VERSION;
+        assert_int_equal(mdb_drop(txn, dbi, 0), 0);
+        MDB_val k = { 2, "\0v" }, v = { 1, &ver };
+        assert_int_equal(mdb_put(txn, dbi, &k, &v, 0), 0);
+        k = (MDB_val){ 2, "\0p" };
+        v = (MDB_val){ 0, "" };
+        assert_int_equal(mdb_put(txn, dbi, &k, &v, 0), 0);
+    }
+    assert_int_equal(mdb_txn_commit(txn), 0);
+    mdb_env_close(env);
+}
+
+/* A build killed half way resumes where it stopped at the next start;
+ * a write made meanwhile (the index not in use) makes it start afresh. */
+static void killed_build_resumes(void **state)
+{
+    (void)state;
+    tw_store *s = open_store();
+    fill(s, 1200);
+    tw_buf kept, built;
+    tw_buf_init(&kept);
+    tw_buf_init(&built);
+    dump(s, &kept);
+    for (int write = 0; write < 2; write++) {
+        assert_int_equal(tw_wordidx_build_part(s, 100, 3), 0);
+        assert_false(tw_wordidx_ready(tw_store_wordidx(s)));
+        dump(s, &built);
+        assert_true(built.len > 0 && built.len < kept.len);        /* half built */
+        if (write) {
+            fill(s, 50);
+            dump(s, &kept);                     /* what the index must hold now: from a scan */
+        }
+        tw_store_close(s);
+        s = open_store();
+        assert_true(tw_wordidx_ready(tw_store_wordidx(s)));
+        dump(s, &built);
+        if (write) {
+            /* The expected index: the one a fresh build makes. */
+            assert_int_equal(tw_wordidx_rebuild(s), 0);
+            dump(s, &kept);
+        }
+        assert_int_equal(kept.len, built.len);
+        assert_memory_equal(kept.p, built.p, kept.len);
+    }
+    tw_store_close(s);
+    tw_buf_free(&kept);
+    tw_buf_free(&built);
+}
+
+/* A damaged index neither fails a search nor a write: searches read every
+ * record (same answers), and the next start builds it afresh. */
+static void damaged_index(void **state)
+{
+    (void)state;
+    tw_store *s = open_store();
+    fill(s, 600);
+    tw_buf kept, built;
+    tw_buf_init(&kept);
+    tw_buf_init(&built);
+    tw_store_close(s);
+    tamper(3);
+    s = open_store();
+    assert_int_not_equal(tw_wordidx_walk(s, dump_fn, &kept), 0);   /* it is damaged */
+    tw_buf_reset(&kept);
+    for (int round = 0; round < 2; round++) {
+        seen a = { 0 }, b = { 0 };
+        tw_buf_init(&a.out);
+        tw_buf_init(&b.out);
+        assert_int_equal(tw_search_new(&a.q, "beit sahour", 11), 0);
+        assert_int_equal(tw_search_new(&b.q, "beit sahour", 11), 0);
+        assert_int_equal(tw_store_scan_entries(s, NULL, 0, NULL, 0, seen_fn, &a), 0);
+        bool used = true;
+        assert_int_equal(tw_wordidx_search(s, b.q, seen_fn, &b, &b.total, &used), 0);
+        assert_true(a.total > 0);
+        assert_int_equal(a.out.len, b.out.len);
+        assert_memory_equal(a.out.p, b.out.p, a.out.len);
+        if (used) fail_msg("round %d used the damaged index", round);
+        tw_search_free(a.q);
+        tw_search_free(b.q);
+        tw_buf_free(&a.out);
+        tw_buf_free(&b.out);
+        /* Writes go on. */
+        fill(s, 200);
+    }
+    assert_false(tw_wordidx_ready(tw_store_wordidx(s)));
+    tw_store_close(s);
+    s = open_store();
+    assert_true(tw_wordidx_ready(tw_store_wordidx(s)));
+    dump(s, &kept);
+    assert_int_equal(tw_wordidx_rebuild(s), 0);
+    dump(s, &built);
+    assert_int_equal(kept.len, built.len);
+    assert_memory_equal(kept.p, built.p, kept.len);
+    tw_store_close(s);
+    tw_buf_free(&kept);
+    tw_buf_free(&built);
+}
+
+static void built_on_open(void **state)
+{
+    (void)state;
+    tw_store *s = open_store();
+    fill(s, 800);
+    tw_buf kept, built;
+    tw_buf_init(&kept);
+    tw_buf_init(&built);
+    dump(s, &kept);
+    assert_true(kept.len > 1000);
+    tw_store_close(s);
+    for (int how = 0; how < 3; how++) {
+        tamper(how);
+        s = open_store();
+        assert_true(tw_wordidx_ready(tw_store_wordidx(s)));
+        dump(s, &built);
+        assert_int_equal(kept.len, built.len);
+        assert_memory_equal(kept.p, built.p, kept.len);
+        tw_store_close(s);
+    }
+    tw_buf_free(&kept);
+    tw_buf_free(&built);
+}
+
+static int setup(void **state)
+{
+    (void)state;
+    snprintf(dir, sizeof dir, "/tmp/twwords.XXXXXX");
+    assert_non_null(mkdtemp(dir));
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    return system(cmd);
+}
+
+int main(void)
+{
+    if (sodium_init() < 0) return 1;
+    tw_log_set_level(TW_LOG_ERROR);
+    randombytes_buf(netid, sizeof netid);
+    for (int i = 0; i < 3; i++) {
+        uint8_t pk[32], seed[32];
+        memset(seed, i + 1, sizeof seed);
+        crypto_sign_seed_keypair(pk, sks[i], seed);
+    }
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(maintained_equals_rebuilt, setup, teardown),
+        cmocka_unit_test_setup_teardown(index_finds_what_a_scan_finds, setup, teardown),
+        cmocka_unit_test_setup_teardown(built_on_open, setup, teardown),
+        cmocka_unit_test_setup_teardown(damaged_index, setup, teardown),
+        cmocka_unit_test_setup_teardown(killed_build_resumes, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
