@@ -26,7 +26,7 @@
 #include "twin/limits.h"
 #include "twin/entry.h"
 
-#define TW_STORE_SCHEMA 1u
+#define TW_STORE_SCHEMA 2u
 #define TW_SLOTVAL_LEN (TW_ID_LEN + 8 + 1)
 #define TW_SLOT_TOMBSTONE 1u           /* flags bit: the current version is a deletion */
 #define TW_ENTRYKEY_MAX (TW_KIND_MAX + 1 + 8 + TW_ID_LEN)
