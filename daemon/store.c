@@ -1484,14 +1484,20 @@ static int upgrade_v1(tw_store *s, char *err, size_t errlen)
     MDB_txn *txn;
     v1 o;
     MDB_stat a, b, c;
-    int rc = write_begin(s, &txn);
-    if (rc) return rc;
-    if ((rc = mdb_dbi_open(txn, "entries", 0, &o.entries)) || (rc = mdb_dbi_open(txn, "ids", 0, &o.ids)) ||
-        (rc = mdb_dbi_open(txn, "slots", 0, &o.slots)) || (rc = mdb_stat(txn, o.entries, &a)) ||
-        (rc = mdb_stat(txn, o.ids, &b)) || (rc = mdb_stat(txn, o.slots, &c)) || (rc = open_tables(s, txn, MDB_CREATE))) {
-        mdb_txn_abort(txn);
-        snprintf(err, errlen, "cannot read the store of format 1 in %s to upgrade it: %s", s->dir, mdb_strerror(rc));
-        return rc;
+    int rc;
+    /* The first transaction creates the tables of format 2: a store whose
+     * file is full needs the map grown first. */
+    for (int attempt = 0;; attempt++) {
+        if ((rc = write_begin(s, &txn))) return rc;
+        if ((rc = mdb_dbi_open(txn, "entries", 0, &o.entries)) || (rc = mdb_dbi_open(txn, "ids", 0, &o.ids)) ||
+            (rc = mdb_dbi_open(txn, "slots", 0, &o.slots)) || (rc = mdb_stat(txn, o.entries, &a)) ||
+            (rc = mdb_stat(txn, o.ids, &b)) || (rc = mdb_stat(txn, o.slots, &c)) || (rc = open_tables(s, txn, MDB_CREATE))) {
+            mdb_txn_abort(txn);
+            if (rc == MDB_MAP_FULL && attempt < 64 && grow(s) == 0) continue;
+            snprintf(err, errlen, "cannot read the store of format 1 in %s to upgrade it: %s", s->dir, mdb_strerror(rc));
+            return rc;
+        }
+        break;
     }
     uint64_t total = a.ms_entries, done = s->count;
     /* Format 2 takes less than format 1 (about 0.55 of it at a million
@@ -1501,6 +1507,8 @@ static int upgrade_v1(tw_store *s, char *err, size_t errlen)
                               b.ms_leaf_pages + b.ms_overflow_pages + c.ms_branch_pages + c.ms_leaf_pages +
                               c.ms_overflow_pages) * a.ms_psize;
     uint64_t need = total ? (v1b - v1b / total * (done < total ? done : total)) * 3 / 4 + (8u << 20) : 0;
+    /* Committed, not aborted: the handles opened stay open.  It wrote
+     * nothing but empty tables. */
     if ((rc = mdb_txn_commit(txn))) {
         snprintf(err, errlen, "cannot upgrade the store in %s: %s", s->dir, mdb_strerror(rc));
         return rc;
@@ -1525,7 +1533,7 @@ static int upgrade_v1(tw_store *s, char *err, size_t errlen)
         if (rc == MDB_NOTFOUND) rc = total >= TW_STORE_DICT_SAMPLES ? v1_dict(s, &o, total) : 0;
     }
     bool more = true;
-    uint64_t logged = wall_ms();
+    uint64_t logged = 0;        /* the first batch is logged, then every 2 s */
     for (int phase = 0; phase < 2 && rc == 0; phase++) {
         more = true;
         while (more && rc == 0) {
