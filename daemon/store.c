@@ -1438,6 +1438,20 @@ static int v1_dict(tw_store *s, const v1 *o, uint64_t total)
  * Done after an upgrade, when the tables of format 1 have left their pages
  * free in the file (LMDB never shrinks it).
  */
+/* Removes DIR/compact/data.mdb and DIR/compact, only if they are a file
+ * and a directory of their own (not links: nothing outside the store is
+ * ever removed). */
+static void compact_clean(const char *dir)
+{
+    char d[4300], f[4400];
+    struct stat st;
+    snprintf(d, sizeof d, "%s/compact", dir);
+    snprintf(f, sizeof f, "%s/data.mdb", d);
+    if (lstat(d, &st) != 0 || !S_ISDIR(st.st_mode)) return;
+    if (lstat(f, &st) == 0 && S_ISREG(st.st_mode)) unlink(f);
+    rmdir(d);
+}
+
 static void compact(tw_store *s)
 {
     char tmp[4300], from[4400];
@@ -1453,8 +1467,7 @@ static void compact(tw_store *s)
                 (unsigned long long)(f >> 20), (unsigned long long)(used >> 20));
         return;
     }
-    unlink(from);
-    rmdir(tmp);
+    compact_clean(s->dir);
     if (mkdir(tmp, 0700) != 0) return;
     int rc = mdb_env_copy2(s->env, tmp, MDB_CP_COMPACT);
     int fd = rc ? -1 : open(from, O_RDONLY | O_NOFOLLOW);
@@ -1611,13 +1624,7 @@ int tw_store_open(tw_store **out, const char *dir, uint64_t map_ceiling,
         }
     }
     /* What a compaction cut short left (the store is the one in data.mdb). */
-    {
-        char f[4300];
-        snprintf(f, sizeof f, "%s/compact/data.mdb", path);
-        unlink(f);
-        snprintf(f, sizeof f, "%s/compact", path);
-        rmdir(f);
-    }
+    compact_clean(path);
     if (!(s->rbuf = malloc(TW_ENVELOPE_MAX))) { snprintf(err, errlen, "out of memory"); free(s); return TW_ENOMEM; }
     if ((rc = env_open(s))) goto fail;
     snprintf(s->path, sizeof s->path, "%s/data.mdb", path);
