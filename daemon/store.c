@@ -658,6 +658,23 @@ static int drop_envelope(tw_store *s, MDB_txn *txn, const char *kind, size_t kin
     return 0;
 }
 
+/*
+ * Puts an item of a table with several items per key.  LMDB splits a full
+ * page in the middle, except when told it appends: items that arrive in
+ * ascending order (the order items of new entries, the slots of an author
+ * named in order) would leave every page half full.  So an item that may
+ * be the last of its key is put with MDB_APPENDDUP, which LMDB refuses
+ * (MDB_KEYEXIST, nothing written) when it is not, and then put in place.
+ */
+static int put_item(MDB_txn *txn, MDB_dbi dbi, MDB_val *k, MDB_val *v, bool maybe_last)
+{
+    if (maybe_last) {
+        int rc = mdb_put(txn, dbi, k, v, MDB_APPENDDUP);
+        if (rc != MDB_KEYEXIST) return rc;
+    }
+    return mdb_put(txn, dbi, k, v, 0);
+}
+
 static int put_one(tw_store *s, MDB_txn *txn, tw_put *p)
 {
     const tw_entry *e = p->e;
@@ -679,7 +696,10 @@ static int put_one(tw_store *s, MDB_txn *txn, tw_put *p)
     MDB_cursor *cur;
     if ((rc = mdb_cursor_open(txn, s->slots, &cur))) return rc;
     rc = mdb_cursor_get(cur, &slk, &probe, MDB_GET_BOTH_RANGE);
+    /* No later slot of this author and kind: the new item is appended. */
+    bool slot_last = rc == MDB_NOTFOUND;
     if (rc == 0 && probe.mv_size == e->slot_len + SLOT_ITEM_FIXED && memcmp(probe.mv_data, si, e->slot_len + 1) == 0) {
+        slot_last = true;       /* if the old one was the last: tried below */
         const uint8_t *old = (const uint8_t *)probe.mv_data + e->slot_len + 1;
         uint64_t old_ts = get_be64(old);
         if (tw_entry_cmp_version(e->ts, e->id, old_ts, old + 8) <= 0) {
@@ -706,9 +726,9 @@ static int put_one(tw_store *s, MDB_txn *txn, tw_put *p)
     order_item(it, e->ts, e->id, seq);
     MDB_val ok = { e->kind_len, (void *)e->kind }, ov = { sizeof it, it };
     if ((rc = id_row(s, txn, e->id, seq, false))) return rc;
-    if ((rc = mdb_put(txn, s->order, &ok, &ov, 0))) return rc;
+    if ((rc = put_item(txn, s->order, &ok, &ov, true))) return rc;
     MDB_val iv = { slot_item(si, e->slot, e->slot_len, e->ts, e->id, e->body.type == TW_NIL ? TW_SLOT_TOMBSTONE : 0), si };
-    return mdb_put(txn, s->slots, &slk, &iv, 0);
+    return put_item(txn, s->slots, &slk, &iv, slot_last);
 }
 
 int tw_store_put_batch(tw_store *s, tw_put *puts, size_t n)
@@ -907,7 +927,7 @@ int tw_store_scan(tw_store *s, const char *kind, size_t kind_len,
                   const uint8_t *after, size_t after_len, tw_store_fn fn, void *ctx)
 {
     MDB_txn *txn;
-    MDB_cursor *cur;
+    MDB_cursor *cur, *ec;
     if (kind && (kind_len == 0 || kind_len > TW_KIND_MAX)) return kind_len ? TW_EINVAL : 0;
     /* Each scan decompresses into a buffer of its own: fn may start
      * another. */
@@ -916,6 +936,10 @@ int tw_store_scan(tw_store *s, const char *kind, size_t kind_len,
     int rc = txn_begin(s, MDB_RDONLY, &txn);
     if (rc) { free(buf); return lmdb_err(rc); }
     if ((rc = mdb_cursor_open(txn, s->order, &cur))) { mdb_txn_abort(txn); free(buf); return lmdb_err(rc); }
+    /* Envelopes are looked up with a cursor of their own: LMDB looks in
+     * the cursor's current page first, and entries stored one after the
+     * other are listed one after the other. */
+    if ((rc = mdb_cursor_open(txn, s->envs, &ec))) { mdb_cursor_close(cur); mdb_txn_abort(txn); free(buf); return lmdb_err(rc); }
     s->scans++;
     MDB_val k, v;
     if (after && after_len) {
@@ -935,7 +959,7 @@ int tw_store_scan(tw_store *s, const char *kind, size_t kind_len,
         MDB_val sk = { sizeof seq, &seq }, row;
         const uint8_t *env;
         size_t len;
-        if ((rc = mdb_get(txn, s->envs, &sk, &row))) { if (rc == MDB_NOTFOUND) rc = MDB_CORRUPTED; break; }
+        if ((rc = mdb_cursor_get(ec, &sk, &row, MDB_SET_KEY))) { if (rc == MDB_NOTFOUND) rc = MDB_CORRUPTED; break; }
         if ((rc = env_unpack(s, &row, buf, &env, &len))) break;
         uint8_t ek[TW_ENTRYKEY_MAX];
         size_t ekn = entry_key(ek, k.mv_data, k.mv_size, get_be64(it), it + 8);
@@ -943,6 +967,7 @@ int tw_store_scan(tw_store *s, const char *kind, size_t kind_len,
         if ((ret = fn(ctx, ek, ekn, it + 8, env, len))) break;
         rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
     }
+    mdb_cursor_close(ec);
     mdb_cursor_close(cur);
     mdb_txn_abort(txn);
     free(buf);
