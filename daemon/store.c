@@ -871,7 +871,8 @@ int tw_store_has(tw_store *s, const uint8_t id[TW_ID_LEN])
 int tw_store_slot(tw_store *s, const char *kind, size_t kind_len, const uint8_t author[TW_KEY_LEN],
                   const char *slot, size_t slot_len, uint8_t id[TW_ID_LEN], uint64_t *ts)
 {
-    if (kind_len == 0 || kind_len > TW_KIND_MAX || slot_len > TW_SLOT_MAX) return TW_EINVAL;
+    if (kind_len > TW_KIND_MAX || slot_len > TW_SLOT_MAX) return TW_EINVAL;
+    if (kind_len == 0) return TW_ENOTFOUND;     /* no kind is empty */
     uint8_t sk[TW_KIND_MAX + 1 + TW_KEY_LEN], si[TW_SLOT_MAX + 1];
     MDB_val k = { slot_key(sk, kind, kind_len, author), sk };
     memcpy(si, slot, slot_len);

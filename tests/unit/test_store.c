@@ -714,6 +714,9 @@ static void test_upgrade_v1(void **state)
         }
     }
     tw_buf_free(&env);
+    uint8_t nid[32];
+    uint64_t nts;
+    assert_int_equal(tw_store_slot(s, "", 0, m.es[0].author, "s-0", 3, nid, &nts), TW_ENOTFOUND);
     /* Writes go on: a new version replaces an upgraded one. */
     made nv;
     tw_put p;
