@@ -4,8 +4,9 @@
 #
 #   1. ingest of COUNT (1 000 000) pre-signed entries (build/tools/bench_ingest):
 #      entries/s against the one-core verify rate of the same run;
-#   2. the store's size against the bytes of the envelopes it holds, and what
-#      each LMDB table takes, and how full its pages are (tools/store_stat);
+#   2. the store's size against the bytes of the envelopes it holds, per
+#      entry, and what each LMDB table takes, and how full its pages are
+#      (tools/store_stat);
 #   3. twind start-up: wall time until `twin status` answers, and the memory
 #      it then holds (anonymous, and store pages mapped);
 #   4. stats, gaps, gaps --counts, search, a page of list (100 rows) and a
@@ -75,7 +76,8 @@ fileb=$(stat -c %s "$dir/node/store/data.mdb")
 echo "  envelopes: $envb bytes ($(awk -v a="$envb" 'BEGIN { printf "%.1f", a / 1048576 }') MiB)"
 echo "  data.mdb:  $fileb bytes ($(awk -v a="$fileb" 'BEGIN { printf "%.1f", a / 1048576 }') MiB):" \
     "$(awk -v a="$fileb" -v b="$envb" 'BEGIN { printf "%.2f", a / b }') x the envelopes (target <= 1.5)"
-echo "  by table (build/tools/store_stat):"
+echo "  per entry: $(awk -v a="$fileb" -v c="$COUNT" 'BEGIN { printf "%.0f", a / c }') bytes of data.mdb for $(awk -v a="$envb" -v c="$COUNT" 'BEGIN { printf "%.0f", a / c }') of envelope (store format 2: PROTOCOL.md \"The store\")"
+echo "  by table (build/tools/store_stat; the free list is pages LMDB keeps for the next commits):"
 "$B"/tools/store_stat "$dir/node" | sed 's/^/  /'
 
 echo "== start-up (twind until twin status answers) =="

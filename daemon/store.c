@@ -19,6 +19,7 @@
  * the next commit writes over them.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,6 +30,8 @@
 #include <unistd.h>
 #include <lmdb.h>
 #include <sodium.h>
+#include <zstd.h>
+#include <zdict.h>
 
 #include "twin/err.h"
 #include "twin/limits.h"
@@ -40,8 +43,18 @@
 struct tw_store {
     MDB_env *env;
     char path[4200];              /* <data-dir>/store/data.mdb */
-    MDB_dbi entries, ids, slots, meta;
+    MDB_dbi envs, ids, order, slots, meta;   /* the tables of format 2 (store.h) */
     uint64_t gen;                 /* committed writes, for tw_store_generation */
+    uint64_t next_seq;            /* sequence number of the next envelope stored */
+    /* Envelope compression with the store's dictionary (NULL until it has
+     * one); cbuf holds a compressed envelope, rbuf one read for a removal. */
+    ZSTD_CDict *cdict;
+    ZSTD_DDict *ddict;
+    ZSTD_CCtx *cctx;
+    ZSTD_DCtx *dctx;
+    uint8_t *cbuf, *rbuf;
+    size_t cbuf_len;
+    uint64_t dict_tried;          /* entries when training last failed (0: not yet tried) */
     uint64_t map_size, map_ceiling;
     uint64_t count;
     uint64_t scanned;             /* entries read by scans since the last trim */
@@ -57,7 +70,19 @@ struct tw_store {
     tw_wordidx *words;            /* the search word index, written with the entries */
 };
 
+/* Items of the order table: ts(8) id(32) seq(8); the fixed part of a slot
+ * item: 0x00 after the slot, ts(8) id(32) flags(1). */
+#define ORDER_ITEM_LEN (8 + TW_ID_LEN + 8)
+#define SLOT_ITEM_FIXED (1 + 8 + TW_ID_LEN + 1)
+/* Items of the id table: the id's bytes after the first (its key), then
+ * seq(8). */
+#define ID_ITEM_LEN (TW_ID_LEN - 1 + 8)
+/* zstd level of envelope compression: 1 costs about 1.3 us per envelope on
+ * the loop thread, and higher levels gain 1 % at a third more. */
+#define STORE_ZSTD_LEVEL 1
+
 static int txn_begin(tw_store *s, unsigned flags, MDB_txn **txn);
+
 
 static int lmdb_err(int rc)
 {
@@ -109,21 +134,21 @@ static void size_text(char *out, size_t n, uint64_t b)
 
 uint64_t tw_store_put_need(const tw_store *s, const tw_put *puts, size_t n)
 {
-    /* The rows of an entry: its envelope under a key of kind, ts and id; the
-     * id under its 32 bytes; the slot row; and about 12 bytes of node header
+    /* The rows of an entry: its envelope (counted uncompressed) under an
+     * 8-byte sequence number; the id and its sequence number; the order
+     * item (48 bytes); the slot item; and about 12 bytes of node header
      * and pointer each.  LMDB copies every page it changes and split pages
      * are half full, so twice the rows, plus the paths of the four trees. */
     uint64_t rows = 0;
     for (size_t i = 0; i < n; i++) {
         const tw_entry *e = puts[i].e;
-        rows += e->env_len + (e->kind_len + 9 + TW_ID_LEN) + (TW_ID_LEN + e->kind_len + 9) +
-                (e->kind_len + 1 + TW_KEY_LEN + e->slot_len + TW_SLOTVAL_LEN) + 3 * 12;
+        rows += e->env_len + 9 + (TW_ID_LEN + 8) + ORDER_ITEM_LEN + (e->slot_len + SLOT_ITEM_FIXED) + 4 * 12;
     }
     return rows * 2 + 4 * 4 * s->psize;
 }
 
-/* Key of an envelope in the entries table: kind 0x00 ts(8, big-endian)
- * id(32).  Returns its length. */
+/* Key of an entry for scans and their cursors: kind 0x00 ts(8, big-endian)
+ * id(32), as the entries table of format 1 had it.  Returns its length. */
 static size_t entry_key(uint8_t *k, const char *kind, size_t kind_len, uint64_t ts,
                         const uint8_t id[TW_ID_LEN])
 {
@@ -134,32 +159,44 @@ static size_t entry_key(uint8_t *k, const char *kind, size_t kind_len, uint64_t 
     return kind_len + 9 + TW_ID_LEN;
 }
 
-/* Looks an id up: kind and timestamp from the ids table, then the envelope. */
-static int get_env(tw_store *s, MDB_txn *txn, const uint8_t id[TW_ID_LEN], MDB_val *env, uint64_t *ts)
+/* An item of the order table: ts(8, big-endian) id(32) seq(8, big-endian). */
+static void order_item(uint8_t *it, uint64_t ts, const uint8_t id[TW_ID_LEN], uint64_t seq)
 {
-    MDB_val k = { TW_ID_LEN, (void *)id }, v;
-    int rc = mdb_get(txn, s->ids, &k, &v);
-    if (rc) return rc;
-    if (v.mv_size < 10 || v.mv_size > TW_KIND_MAX + 9) return MDB_CORRUPTED;
-    uint8_t ek[TW_ENTRYKEY_MAX];
-    size_t kl = v.mv_size - 9;
-    const uint8_t *iv = v.mv_data;
-    uint64_t t = get_be64(iv + kl + 1);
-    size_t ekn = entry_key(ek, (const char *)iv, kl, t, id);
-    MDB_val kk = { ekn, ek };
-    rc = mdb_get(txn, s->entries, &kk, env);
-    if (rc == MDB_NOTFOUND) return MDB_CORRUPTED;
-    if (ts) *ts = t;
-    return rc;
+    put_be64(it, ts);
+    memcpy(it + 8, id, TW_ID_LEN);
+    put_be64(it + 8 + TW_ID_LEN, seq);
 }
 
-/* Value of an id in the ids table: kind 0x00 ts(8). */
-static size_t id_val(uint8_t *v, const char *kind, size_t kind_len, uint64_t ts)
+/* Key of an author's slots of a kind in the slot table: kind 0x00 author(32). */
+static size_t slot_key(uint8_t *k, const char *kind, size_t kind_len, const uint8_t author[TW_KEY_LEN])
 {
-    memcpy(v, kind, kind_len);
-    v[kind_len] = 0;
-    put_be64(v + kind_len + 1, ts);
-    return kind_len + 9;
+    memcpy(k, kind, kind_len);
+    k[kind_len] = 0;
+    memcpy(k + kind_len + 1, author, TW_KEY_LEN);
+    return kind_len + 1 + TW_KEY_LEN;
+}
+
+/* An item of the slot table: slot 0x00 ts(8, big-endian) id(32) flags(1).
+ * A slot's bytes are 0x21..0x7e, so items sort by slot as their keys did
+ * in format 1. */
+static size_t slot_item(uint8_t *it, const char *slot, size_t slot_len, uint64_t ts,
+                        const uint8_t id[TW_ID_LEN], uint8_t flags)
+{
+    memcpy(it, slot, slot_len);
+    it[slot_len] = 0;
+    put_be64(it + slot_len + 1, ts);
+    memcpy(it + slot_len + 9, id, TW_ID_LEN);
+    it[slot_len + 9 + TW_ID_LEN] = flags;
+    return slot_len + SLOT_ITEM_FIXED;
+}
+
+/* Length of the slot of an item, or SIZE_MAX if the item is malformed. */
+static size_t slot_item_slot(const MDB_val *v)
+{
+    if (v->mv_size < SLOT_ITEM_FIXED + 1) return SIZE_MAX;
+    size_t sl = v->mv_size - SLOT_ITEM_FIXED;
+    if (sl > TW_SLOT_MAX || ((const uint8_t *)v->mv_data)[sl] != 0) return SIZE_MAX;
+    return sl;
 }
 
 void tw_store_slotkey(uint8_t *key, size_t *len, const char *kind, size_t kind_len,
@@ -170,6 +207,63 @@ void tw_store_slotkey(uint8_t *key, size_t *len, const char *kind, size_t kind_l
     memcpy(key + kind_len + 1, author, TW_KEY_LEN);
     memcpy(key + kind_len + 1 + TW_KEY_LEN, slot, slot_len);
     *len = kind_len + 1 + TW_KEY_LEN + slot_len;
+}
+
+/*
+ * Stored envelopes: a format byte, then the envelope (ENV_RAW) or a zstd
+ * frame of it made with the store's dictionary (ENV_ZSTD), without the
+ * frame's checksum, dictionary id or size fields (the envelope's id checks
+ * it when it matters, and the dictionary is the store's only one).
+ */
+enum { ENV_RAW = 0, ENV_ZSTD = 1 };
+
+/* The stored form of an envelope, in s->cbuf or pointing at env. */
+static MDB_val env_pack(tw_store *s, const uint8_t *env, size_t len)
+{
+    if (s->cdict && s->cbuf) {
+        size_t n = ZSTD_compress_usingCDict(s->cctx, s->cbuf + 1, s->cbuf_len - 1, env, len, s->cdict);
+        if (!ZSTD_isError(n) && n < len) {
+            s->cbuf[0] = ENV_ZSTD;
+            return (MDB_val){ n + 1, s->cbuf };
+        }
+    }
+    return (MDB_val){ 0, NULL };    /* stored raw: the caller writes the format byte and the envelope */
+}
+
+/* The envelope of a stored row: points into the map (raw), or decompressed
+ * into buf (TW_ENVELOPE_MAX bytes). */
+static int env_unpack(tw_store *s, const MDB_val *v, uint8_t *buf, const uint8_t **env, size_t *len)
+{
+    const uint8_t *p = v->mv_data;
+    if (v->mv_size < 2) return MDB_CORRUPTED;
+    if (p[0] == ENV_RAW) {
+        *env = p + 1;
+        *len = v->mv_size - 1;
+        return 0;
+    }
+    if (p[0] != ENV_ZSTD || !s->ddict || !buf) return MDB_CORRUPTED;
+    size_t n = ZSTD_decompress_usingDDict(s->dctx, buf, TW_ENVELOPE_MAX, p + 1, v->mv_size - 1, s->ddict);
+    if (ZSTD_isError(n) || n == 0) return MDB_CORRUPTED;
+    *env = buf;
+    *len = n;
+    return 0;
+}
+
+/* Writes an envelope under seq: compressed when that is smaller. */
+static int env_put(tw_store *s, MDB_txn *txn, uint64_t seq, const uint8_t *env, size_t len, unsigned flags)
+{
+    MDB_val k = { sizeof seq, &seq };
+    MDB_val v = env_pack(s, env, len);
+    if (v.mv_data) return mdb_put(txn, s->envs, &k, &v, flags);
+    /* Raw: reserve the row and write the format byte and the envelope in
+     * place, without a copy. */
+    v.mv_size = len + 1;
+    int rc = mdb_put(txn, s->envs, &k, &v, flags | MDB_RESERVE);
+    if (rc) return rc;
+    uint8_t *p = v.mv_data;
+    p[0] = ENV_RAW;
+    memcpy(p + 1, env, len);
+    return 0;
 }
 
 static int grow(tw_store *s)
@@ -185,6 +279,38 @@ static int grow(tw_store *s)
     tw_info("store", "map grown to %llu MiB", (unsigned long long)(n >> 20));
     s->map_size = n;
     return 0;
+}
+
+/* Opens the tables of format 2 (flags MDB_CREATE: creates them) and reads
+ * the entry count and the next sequence number. */
+static int open_tables(tw_store *s, MDB_txn *txn, unsigned create)
+{
+    int rc;
+    if ((rc = mdb_dbi_open(txn, "env", create | MDB_INTEGERKEY, &s->envs)) ||
+        (rc = mdb_dbi_open(txn, "id", create | MDB_DUPSORT | MDB_DUPFIXED, &s->ids)) ||
+        (rc = mdb_dbi_open(txn, "order", create | MDB_DUPSORT | MDB_DUPFIXED, &s->order)) ||
+        (rc = mdb_dbi_open(txn, "slot", create | MDB_DUPSORT, &s->slots)))
+        return rc;
+    MDB_stat st;
+    if ((rc = mdb_stat(txn, s->ids, &st))) return rc;
+    s->count = st.ms_entries;
+    s->psize = st.ms_psize;
+    MDB_cursor *c;
+    MDB_val k, v;
+    if ((rc = mdb_cursor_open(txn, s->envs, &c))) return rc;
+    rc = mdb_cursor_get(c, &k, &v, MDB_LAST);
+    s->next_seq = 1;
+    if (rc == 0 && k.mv_size == sizeof(uint64_t)) {
+        uint64_t x;
+        memcpy(&x, k.mv_data, sizeof x);
+        s->next_seq = x + 1;
+    } else if (rc == 0) {
+        rc = MDB_CORRUPTED;
+    } else if (rc == MDB_NOTFOUND) {
+        rc = 0;
+    }
+    mdb_cursor_close(c);
+    return rc;
 }
 
 size_t tw_store_full_text(tw_store *s, uint64_t need, char *buf, size_t len)
@@ -295,7 +421,7 @@ static int env_open(tw_store *s)
 {
     int rc = mdb_env_create(&s->env);
     if (rc) { s->env = NULL; return rc; }
-    mdb_env_set_maxdbs(s->env, 8);
+    mdb_env_set_maxdbs(s->env, 16);
     /* Full durability by default: no MDB_NOSYNC, MDB_NOMETASYNC or
      * MDB_WRITEMAP.  MDB_NOTLS because read transactions are tied to the
      * store, not to threads. */
@@ -319,9 +445,9 @@ static int env_open(tw_store *s)
  * again brings the store back with nothing lost that was acknowledged.
  * Done only when no transaction is open (no scan is running a callback).
  */
-static int env_reopen(tw_store *s)
+/* Opens the environment and its tables (again); s->env is NULL on failure. */
+static int env_load(tw_store *s)
 {
-    if (s->scans) return MDB_PANIC;
     if (s->env) mdb_env_close(s->env);
     s->env = NULL;
     s->map_at = NULL;
@@ -329,24 +455,29 @@ static int env_reopen(tw_store *s)
     int rc = env_open(s);
     MDB_txn *txn = NULL;
     if (rc == 0 && (rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn)) == 0) {
-        if ((rc = mdb_dbi_open(txn, "entries", 0, &s->entries)) == 0 &&
-            (rc = mdb_dbi_open(txn, "slots", 0, &s->slots)) == 0 &&
-            (rc = mdb_dbi_open(txn, "ids", 0, &s->ids)) == 0 &&
-            (rc = mdb_dbi_open(txn, "meta", 0, &s->meta)) == 0 &&
-            (!s->words || (rc = tw_wordidx_reopen(s->words, txn)) == 0)) {
-            MDB_stat st;
-            if ((rc = mdb_stat(txn, s->ids, &st)) == 0) s->count = st.ms_entries;
-        }
+        if ((rc = mdb_dbi_open(txn, "meta", 0, &s->meta)) == 0 && (rc = open_tables(s, txn, 0)) == 0 && s->words)
+            rc = tw_wordidx_reopen(s->words, txn);
         /* Committed, not aborted: an aborted transaction closes the
          * handles it opened. */
         if (rc == 0) rc = mdb_txn_commit(txn);
         else mdb_txn_abort(txn);
     }
+    if (rc && s->env) {
+        mdb_env_close(s->env);
+        s->env = NULL;
+    }
+    if (rc == 0) s->gen++;
+    return rc;
+}
+
+static int env_reopen(tw_store *s)
+{
+    if (s->scans) return MDB_PANIC;
+    int rc = env_load(s);
     if (rc) {
         tw_err("store", "the store failed and cannot be opened again: %s", mdb_strerror(rc));
         return rc;
     }
-    s->gen++;
     tw_warn("store", "the store failed after a write that could not be completed and was opened again; nothing committed before it is lost");
     return 0;
 }
@@ -363,162 +494,263 @@ static int txn_begin(tw_store *s, unsigned flags, MDB_txn **txn)
     return rc;
 }
 
-int tw_store_open(tw_store **out, const char *dir, uint64_t map_ceiling,
-                  const uint8_t netid[TW_NETID_LEN], char *err, size_t errlen)
+/* The sequence number of an id: TW_ENOTFOUND's MDB_NOTFOUND if absent. */
+static int id_seq(tw_store *s, MDB_txn *txn, const uint8_t id[TW_ID_LEN], uint64_t *seq)
 {
-    tw_store *s = calloc(1, sizeof *s);
-    MDB_txn *txn = NULL;
-    char path[4096];
-    int rc;
-    if (!s) { snprintf(err, errlen, "out of memory"); return TW_ENOMEM; }
-    s->map_ceiling = map_ceiling ? map_ceiling : TW_MAP_SIZE_CEILING_DEFAULT;
-    s->map_size = TW_MAP_SIZE_INITIAL < s->map_ceiling ? TW_MAP_SIZE_INITIAL : s->map_ceiling;
-    snprintf(path, sizeof path, "%s/store", dir);
-    snprintf(s->dir, sizeof s->dir, "%s", path);
-    if (mkdir(path, 0700) != 0 && errno != EEXIST) {
-        snprintf(err, errlen, "cannot create %s: %s", path, strerror(errno));
-        free(s);
-        return TW_EIO;
-    }
-    /* LMDB opens its files by name and follows links: refuse a store
-     * directory or store file that is a symbolic link (someone else's file
-     * would be mapped and written), as the other files of the data
-     * directory are opened with O_NOFOLLOW. */
-    {
-        static const char *const names[] = { "", "/data.mdb", "/lock.mdb" };
-        for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
-            char f[4200];
-            struct stat st;
-            snprintf(f, sizeof f, "%s%s", path, names[i]);
-            if (lstat(f, &st) == 0 && S_ISLNK(st.st_mode)) {
-                snprintf(err, errlen, "%s is a symbolic link; twind keeps its store only in a directory and files of its own", f);
-                free(s);
-                return TW_EPERM;
-            }
-        }
-    }
-    if ((rc = env_open(s))) goto fail;
-    snprintf(s->path, sizeof s->path, "%s/data.mdb", path);
-    int dead = 0;
-    mdb_reader_check(s->env, &dead);
-    if (dead) tw_info("store", "cleared %d stale reader slot(s) left by dead processes", dead);
-
-    if ((rc = mdb_txn_begin(s->env, NULL, 0, &txn))) goto fail;
-    if ((rc = mdb_dbi_open(txn, "entries", MDB_CREATE, &s->entries)) ||
-        (rc = mdb_dbi_open(txn, "slots", MDB_CREATE, &s->slots)) ||
-        (rc = mdb_dbi_open(txn, "ids", MDB_CREATE, &s->ids)) ||
-        (rc = mdb_dbi_open(txn, "meta", MDB_CREATE, &s->meta)) ||
-        (rc = tw_wordidx_open(&s->words, txn)))
-        goto fail;
-    MDB_val k = { 6, "schema" }, v;
-    rc = mdb_get(txn, s->meta, &k, &v);
-    if (rc == 0) {
-        uint32_t ver = 0;
-        if (v.mv_size == 4) {
-            const uint8_t *b = v.mv_data;
-            ver = (uint32_t)b[0] << 24 | (uint32_t)b[1] << 16 | (uint32_t)b[2] << 8 | b[3];
-        }
-        if (ver != TW_STORE_SCHEMA) {
-            snprintf(err, errlen, "%s holds store schema %u; this twind reads schema %u", path, ver, TW_STORE_SCHEMA);
-            mdb_txn_abort(txn);
-            mdb_env_close(s->env);
-            free(s);
-            return TW_EVERSION;
-        }
-    } else if (rc == MDB_NOTFOUND) {
-        uint8_t ver[4] = { 0, 0, 0, TW_STORE_SCHEMA };
-        if ((rc = meta_txn_put(txn, s, "schema", ver, 4))) goto fail;
-    } else goto fail;
-    k = (MDB_val){ 5, "netid" };
-    rc = mdb_get(txn, s->meta, &k, &v);
-    if (rc == 0) {
-        if (v.mv_size != TW_NETID_LEN || memcmp(v.mv_data, netid, TW_NETID_LEN) != 0) {
-            snprintf(err, errlen, "%s holds the registry of another network; use another --data-dir, or the network key it was made with", path);
-            mdb_txn_abort(txn);
-            mdb_env_close(s->env);
-            free(s);
-            return TW_ENETWORK;
-        }
-    } else if (rc == MDB_NOTFOUND) {
-        if ((rc = meta_txn_put(txn, s, "netid", netid, TW_NETID_LEN))) goto fail;
-    } else goto fail;
-    MDB_stat st;
-    if ((rc = mdb_stat(txn, s->ids, &st))) goto fail;
-    s->count = st.ms_entries;
-    s->psize = st.ms_psize;
-    rc = mdb_txn_commit(txn);
-    txn = NULL;
-    if (rc) goto fail;
-    *out = s;
-    tw_wordidx_build(s);   /* logged; until it is built, search reads every record */
-    return 0;
-fail:
-    snprintf(err, errlen, "cannot open the store in %s: %s", path, mdb_strerror(rc));
-    if (txn) mdb_txn_abort(txn);
-    if (s->env) mdb_env_close(s->env);
-    tw_wordidx_free(s->words);
-    free(s);
-    return lmdb_err(rc);
+    uint8_t probe[ID_ITEM_LEN];
+    memcpy(probe, id + 1, TW_ID_LEN - 1);
+    memset(probe + TW_ID_LEN - 1, 0, 8);
+    MDB_val k = { 1, (void *)id }, v = { sizeof probe, probe };
+    MDB_cursor *cur;
+    int rc = mdb_cursor_open(txn, s->ids, &cur);
+    if (rc) return rc;
+    rc = mdb_cursor_get(cur, &k, &v, MDB_GET_BOTH_RANGE);
+    if (rc == 0 && (v.mv_size != ID_ITEM_LEN || memcmp(v.mv_data, id + 1, TW_ID_LEN - 1) != 0)) rc = MDB_NOTFOUND;
+    if (rc == 0) memcpy(seq, (const uint8_t *)v.mv_data + TW_ID_LEN - 1, sizeof *seq);
+    mdb_cursor_close(cur);
+    return rc;
 }
 
-void tw_store_close(tw_store *s)
+/* Writes (del: deletes) the id row of id and seq. */
+static int id_row(tw_store *s, MDB_txn *txn, const uint8_t id[TW_ID_LEN], uint64_t seq, bool del)
 {
-    if (!s) return;
-    if (s->env) mdb_env_close(s->env);
-    tw_wordidx_free(s->words);
-    free(s);
+    uint8_t it[ID_ITEM_LEN];
+    memcpy(it, id + 1, TW_ID_LEN - 1);
+    memcpy(it + TW_ID_LEN - 1, &seq, sizeof seq);
+    MDB_val k = { 1, (void *)id }, v = { sizeof it, it };
+    return del ? mdb_del(txn, s->ids, &k, &v) : mdb_put(txn, s->ids, &k, &v, MDB_NODUPDATA);
+}
+
+/*
+ * The store's compression dictionary: trained once from the envelopes the
+ * store holds (TW_STORE_DICT_SAMPLES of them), kept in meta under "zdict"
+ * and never changed, since every compressed row needs it.  Envelopes
+ * stored before it exist stay raw.
+ */
+static void dict_free(tw_store *s)
+{
+    ZSTD_freeCDict(s->cdict);
+    ZSTD_freeDDict(s->ddict);
+    ZSTD_freeCCtx(s->cctx);
+    ZSTD_freeDCtx(s->dctx);
+    free(s->cbuf);
+    s->cdict = NULL;
+    s->ddict = NULL;
+    s->cctx = NULL;
+    s->dctx = NULL;
+    s->cbuf = NULL;
+}
+
+static int dict_load(tw_store *s, const void *d, size_t n)
+{
+    dict_free(s);
+    s->cdict = ZSTD_createCDict(d, n, STORE_ZSTD_LEVEL);
+    s->ddict = ZSTD_createDDict(d, n);
+    s->cctx = ZSTD_createCCtx();
+    s->dctx = ZSTD_createDCtx();
+    s->cbuf_len = ZSTD_compressBound(TW_ENVELOPE_MAX) + 1;
+    s->cbuf = malloc(s->cbuf_len);
+    if (!s->cdict || !s->ddict || !s->cctx || !s->dctx || !s->cbuf ||
+        ZSTD_isError(ZSTD_CCtx_refCDict(s->cctx, s->cdict)) ||
+        ZSTD_isError(ZSTD_CCtx_setParameter(s->cctx, ZSTD_c_contentSizeFlag, 0)) ||
+        ZSTD_isError(ZSTD_CCtx_setParameter(s->cctx, ZSTD_c_checksumFlag, 0)) ||
+        ZSTD_isError(ZSTD_CCtx_setParameter(s->cctx, ZSTD_c_dictIDFlag, 0)) ||
+        ZSTD_isError(ZSTD_DCtx_refDDict(s->dctx, s->ddict))) {
+        dict_free(s);
+        return ENOMEM;
+    }
+    return 0;
+}
+
+/* Samples for training: up to TW_STORE_DICT_SAMPLES envelopes, at most
+ * TW_STORE_DICT_SAMPLE_BYTES in all. */
+typedef struct samples { uint8_t *buf; size_t *lens; size_t n, bytes; } samples;
+
+static bool sample_add(samples *sm, const void *env, size_t len)
+{
+    if (sm->n >= TW_STORE_DICT_SAMPLES || len > TW_STORE_DICT_SAMPLE_BYTES - sm->bytes) return false;
+    memcpy(sm->buf + sm->bytes, env, len);
+    sm->lens[sm->n++] = len;
+    sm->bytes += len;
+    return true;
+}
+
+static int samples_init(samples *sm)
+{
+    sm->buf = malloc(TW_STORE_DICT_SAMPLE_BYTES);
+    sm->lens = malloc(TW_STORE_DICT_SAMPLES * sizeof *sm->lens);
+    sm->n = sm->bytes = 0;
+    if (sm->buf && sm->lens) return 0;
+    free(sm->buf);
+    free(sm->lens);
+    return ENOMEM;
+}
+
+static void samples_free(samples *sm)
+{
+    free(sm->buf);
+    free(sm->lens);
+}
+
+/* Trains a dictionary on the samples and keeps it in meta (in txn, or in a
+ * transaction of its own when txn is NULL).  Returns 0 with no dictionary
+ * when training finds nothing to learn. */
+static int dict_train(tw_store *s, MDB_txn *txn, const samples *sm)
+{
+    uint8_t *d = malloc(TW_STORE_DICT_BYTES);
+    if (!d) return ENOMEM;
+    size_t n = ZDICT_trainFromBuffer(d, TW_STORE_DICT_BYTES, sm->buf, sm->lens, (unsigned)sm->n);
+    if (ZDICT_isError(n)) {
+        tw_info("store", "no compression dictionary from %zu envelopes: %s; envelopes are stored uncompressed",
+                sm->n, ZDICT_getErrorName(n));
+        free(d);
+        return 0;
+    }
+    int rc;
+    if (txn) rc = meta_txn_put(txn, s, "zdict", d, n);
+    else rc = tw_store_meta_put(s, "zdict", d, n) ? EIO : 0;
+    if (rc == 0) rc = dict_load(s, d, n);
+    if (rc == 0) tw_info("store", "envelopes are now stored compressed with a dictionary of %zu bytes trained on %zu of them", n, sm->n);
+    free(d);
+    return rc;
+}
+
+/* Once the store holds TW_STORE_DICT_SAMPLES entries and has no dictionary,
+ * trains one on the first envelopes (again when the count has doubled if
+ * training found nothing).  A failure costs only compression. */
+static void maybe_train(tw_store *s)
+{
+    if (s->cdict || s->count < TW_STORE_DICT_SAMPLES || (s->dict_tried && s->count < 2 * s->dict_tried)) return;
+    s->dict_tried = s->count;
+    samples sm;
+    if (samples_init(&sm)) return;
+    MDB_txn *txn;
+    MDB_cursor *cur;
+    if (txn_begin(s, MDB_RDONLY, &txn) == 0) {
+        if (mdb_cursor_open(txn, s->envs, &cur) == 0) {
+            MDB_val k, v;
+            int rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST);
+            while (rc == 0 && sm.n < TW_STORE_DICT_SAMPLES) {
+                const uint8_t *p = v.mv_data;
+                if (v.mv_size > 1 && p[0] == ENV_RAW && !sample_add(&sm, p + 1, v.mv_size - 1) &&
+                    sm.bytes + 1 >= TW_STORE_DICT_SAMPLE_BYTES)
+                    break;
+                rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
+            }
+            mdb_cursor_close(cur);
+        }
+        mdb_txn_abort(txn);
+    }
+    if (sm.n >= TW_STORE_DICT_SAMPLES / 2) dict_train(s, NULL, &sm);
+    samples_free(&sm);
+}
+
+/* Drops the envelope of an id with its id and order rows (not its slot). */
+static int drop_envelope(tw_store *s, MDB_txn *txn, const char *kind, size_t kind_len, uint64_t ts,
+                         const uint8_t id[TW_ID_LEN])
+{
+    uint64_t seq;
+    int rc = id_seq(s, txn, id, &seq);
+    if (rc == MDB_NOTFOUND) return 0;
+    if (rc) return rc;
+    uint8_t it[ORDER_ITEM_LEN];
+    order_item(it, ts, id, seq);
+    MDB_val sk = { sizeof seq, &seq }, ok = { kind_len, (void *)kind }, ov = { sizeof it, it };
+    if ((rc = id_row(s, txn, id, seq, true))) return rc;
+    if ((rc = mdb_del(txn, s->envs, &sk, NULL)) && rc != MDB_NOTFOUND) return rc;
+    if ((rc = mdb_del(txn, s->order, &ok, &ov)) && rc != MDB_NOTFOUND) return rc;
+    return 0;
+}
+
+/* Takes a superseded version out of the search word index: its envelope
+ * is read (and unpacked into rbuf) before the version is dropped. */
+static int words_drop_old(tw_store *s, MDB_txn *txn, const uint8_t old_id[TW_ID_LEN])
+{
+    uint64_t seq;
+    int rc = id_seq(s, txn, old_id, &seq);
+    if (rc == MDB_NOTFOUND) return 0;
+    if (rc) return rc;
+    MDB_val sk = { sizeof seq, &seq }, row;
+    if ((rc = mdb_get(txn, s->envs, &sk, &row))) return rc == MDB_NOTFOUND ? MDB_CORRUPTED : rc;
+    const uint8_t *env;
+    size_t len;
+    if ((rc = env_unpack(s, &row, s->rbuf, &env, &len))) return rc;
+    return tw_wordidx_remove_env(s->words, txn, env, len, old_id);
+}
+
+/*
+ * Puts an item of a table with several items per key.  LMDB splits a full
+ * page in the middle, except when told it appends: items that arrive in
+ * ascending order (the order items of new entries, the slots of an author
+ * named in order) would leave every page half full.  So an item that may
+ * be the last of its key is put with MDB_APPENDDUP, which LMDB refuses
+ * (MDB_KEYEXIST, nothing written) when it is not, and then put in place.
+ */
+static int put_item(MDB_txn *txn, MDB_dbi dbi, MDB_val *k, MDB_val *v, bool maybe_last)
+{
+    if (maybe_last) {
+        int rc = mdb_put(txn, dbi, k, v, MDB_APPENDDUP);
+        if (rc != MDB_KEYEXIST) return rc;
+    }
+    return mdb_put(txn, dbi, k, v, 0);
 }
 
 static int put_one(tw_store *s, MDB_txn *txn, tw_put *p)
 {
     const tw_entry *e = p->e;
-    MDB_val k = { TW_ID_LEN, (void *)e->id }, v;
+    uint64_t seq;
     int rc;
     p->result = 0;
     p->replaced = false;
-    rc = mdb_get(txn, s->ids, &k, &v);
+    rc = id_seq(s, txn, e->id, &seq);
     if (rc == 0) { p->result = TW_EEXIST; return 0; }
     if (rc != MDB_NOTFOUND) return rc;
+    if (e->kind_len == 0 || e->kind_len > TW_KIND_MAX || e->slot_len == 0 || e->slot_len > TW_SLOT_MAX)
+        return MDB_BAD_VALSIZE;
 
-    uint8_t sk[TW_SLOTKEY_MAX];
-    size_t skn;
-    tw_store_slotkey(sk, &skn, e->kind, e->kind_len, e->author, e->slot, e->slot_len);
-    MDB_val slk = { skn, sk };
-    rc = mdb_get(txn, s->slots, &slk, &v);
-    if (rc == 0 && v.mv_size == TW_SLOTVAL_LEN) {
-        const uint8_t *old = v.mv_data;
-        uint64_t old_ts = get_be64(old + TW_ID_LEN);
-        if (tw_entry_cmp_version(e->ts, e->id, old_ts, old) <= 0) { p->result = TW_ESTALE; return 0; }
-        memcpy(p->old_id, old, TW_ID_LEN);
+    uint8_t sk[TW_KIND_MAX + 1 + TW_KEY_LEN], si[TW_SLOT_MAX + SLOT_ITEM_FIXED];
+    MDB_val slk = { slot_key(sk, e->kind, e->kind_len, e->author), sk };
+    memcpy(si, e->slot, e->slot_len);
+    si[e->slot_len] = 0;
+    MDB_val probe = { e->slot_len + 1, si };
+    MDB_cursor *cur;
+    if ((rc = mdb_cursor_open(txn, s->slots, &cur))) return rc;
+    rc = mdb_cursor_get(cur, &slk, &probe, MDB_GET_BOTH_RANGE);
+    /* No later slot of this author and kind: the new item is appended. */
+    bool slot_last = rc == MDB_NOTFOUND;
+    if (rc == 0 && probe.mv_size == e->slot_len + SLOT_ITEM_FIXED && memcmp(probe.mv_data, si, e->slot_len + 1) == 0) {
+        slot_last = true;       /* if the old one was the last: tried below */
+        const uint8_t *old = (const uint8_t *)probe.mv_data + e->slot_len + 1;
+        uint64_t old_ts = get_be64(old);
+        if (tw_entry_cmp_version(e->ts, e->id, old_ts, old + 8) <= 0) {
+            mdb_cursor_close(cur);
+            p->result = TW_ESTALE;
+            return 0;
+        }
+        memcpy(p->old_id, old + 8, TW_ID_LEN);
         p->old_ts = old_ts;
         p->replaced = true;
-        /* Superseded versions are dropped from storage. */
-        uint8_t ok[TW_ENTRYKEY_MAX];
-        size_t okn = entry_key(ok, e->kind, e->kind_len, old_ts, p->old_id);
-        MDB_val okv = { okn, ok }, oid = { TW_ID_LEN, p->old_id }, oenv;
-        if ((rc = mdb_get(txn, s->entries, &okv, &oenv)) == 0 &&
-            (rc = tw_wordidx_remove_env(s->words, txn, oenv.mv_data, oenv.mv_size, p->old_id)))
-            return rc;
-        if ((rc = mdb_del(txn, s->entries, &okv, NULL)) && rc != MDB_NOTFOUND) return rc;
-        if ((rc = mdb_del(txn, s->ids, &oid, NULL)) && rc != MDB_NOTFOUND) return rc;
-    } else if (rc != MDB_NOTFOUND && rc != 0) {
-        return rc;
-    } else if (rc == 0) {
-        return MDB_CORRUPTED;
+        /* Superseded versions are dropped from storage, and from the
+         * search word index. */
+        if ((rc = mdb_cursor_del(cur, 0)) == 0 && s->words) rc = words_drop_old(s, txn, p->old_id);
+        if (rc == 0) rc = drop_envelope(s, txn, e->kind, e->kind_len, old_ts, p->old_id);
+    } else if (rc == MDB_NOTFOUND || rc == 0) {
+        rc = 0;
     }
-    uint8_t ek[TW_ENTRYKEY_MAX], iv[TW_KIND_MAX + 9];
-    size_t ekn = entry_key(ek, e->kind, e->kind_len, e->ts, e->id);
-    size_t ivn = id_val(iv, e->kind, e->kind_len, e->ts);
-    MDB_val ekv = { ekn, ek }, ev = { e->env_len, (void *)e->env }, tv = { ivn, iv };
-    if ((rc = mdb_put(txn, s->entries, &ekv, &ev, MDB_NOOVERWRITE))) return rc;
-    if ((rc = mdb_put(txn, s->ids, &k, &tv, MDB_NOOVERWRITE))) return rc;
+    mdb_cursor_close(cur);
+    if (rc) return rc;
+
+    seq = s->next_seq;
+    if ((rc = env_put(s, txn, seq, e->env, e->env_len, MDB_APPEND))) return rc;
+    s->next_seq++;
+    uint8_t it[ORDER_ITEM_LEN];
+    order_item(it, e->ts, e->id, seq);
+    MDB_val ok = { e->kind_len, (void *)e->kind }, ov = { sizeof it, it };
+    if ((rc = id_row(s, txn, e->id, seq, false))) return rc;
+    if ((rc = put_item(txn, s->order, &ok, &ov, true))) return rc;
     if ((rc = tw_wordidx_add(s->words, txn, e))) return rc;
-    uint8_t sv[TW_SLOTVAL_LEN];
-    memcpy(sv, e->id, TW_ID_LEN);
-    put_be64(sv + TW_ID_LEN, e->ts);
-    sv[TW_ID_LEN + 8] = e->body.type == TW_NIL ? TW_SLOT_TOMBSTONE : 0;
-    v = (MDB_val){ sizeof sv, sv };
-    return mdb_put(txn, s->slots, &slk, &v, 0);
+    MDB_val iv = { slot_item(si, e->slot, e->slot_len, e->ts, e->id, e->body.type == TW_NIL ? TW_SLOT_TOMBSTONE : 0), si };
+    return put_item(txn, s->slots, &slk, &iv, slot_last);
 }
 
 int tw_store_put_batch(tw_store *s, tw_put *puts, size_t n)
@@ -528,42 +760,64 @@ int tw_store_put_batch(tw_store *s, tw_put *puts, size_t n)
     snprintf(what, sizeof what, "write of %zu entries", n);
     for (int attempt = 0; attempt < 64; attempt++) {
         MDB_txn *txn;
+        uint64_t seq0 = s->next_seq;
         int rc = write_begin(s, &txn);
         if (rc) return lmdb_err(rc);
         for (size_t i = 0; i < n && rc == 0; i++) rc = put_one(s, txn, &puts[i]);
         rc = write_end(s, txn, rc, need, what);
+        if (rc) s->next_seq = seq0;   /* nothing of it was stored */
         if (rc == 1) continue;
         if (rc) return rc;
         for (size_t i = 0; i < n; i++) {
             if (puts[i].result == 0) s->count++;
             if (puts[i].result == 0 && puts[i].replaced) s->count--;
         }
+        maybe_train(s);
         return 0;
     }
     return TW_EIO;
 }
 
+/* Finds the slot item of an id (slot key and item prefix in sk/si) and
+ * deletes it if it is still that id's. */
+static int drop_slot_of(tw_store *s, MDB_txn *txn, const tw_entry *e, const uint8_t id[TW_ID_LEN])
+{
+    uint8_t sk[TW_KIND_MAX + 1 + TW_KEY_LEN], si[TW_SLOT_MAX + 1];
+    MDB_val slk = { slot_key(sk, e->kind, e->kind_len, e->author), sk };
+    memcpy(si, e->slot, e->slot_len);
+    si[e->slot_len] = 0;
+    MDB_val probe = { e->slot_len + 1, si };
+    MDB_cursor *cur;
+    int rc = mdb_cursor_open(txn, s->slots, &cur);
+    if (rc) return rc;
+    rc = mdb_cursor_get(cur, &slk, &probe, MDB_GET_BOTH_RANGE);
+    if (rc == 0 && probe.mv_size == e->slot_len + SLOT_ITEM_FIXED && memcmp(probe.mv_data, si, e->slot_len + 1) == 0 &&
+        memcmp((const uint8_t *)probe.mv_data + e->slot_len + 9, id, TW_ID_LEN) == 0)
+        rc = mdb_cursor_del(cur, 0);
+    else if (rc == 0 || rc == MDB_NOTFOUND)
+        rc = 0;
+    mdb_cursor_close(cur);
+    return rc;
+}
+
 static int remove_one(tw_store *s, MDB_txn *txn, const uint8_t id[TW_ID_LEN], tw_arena *a)
 {
-    MDB_val env;
-    uint64_t ts;
-    int rc = get_env(s, txn, id, &env, &ts);
+    MDB_val ev;
+    uint64_t seq;
+    int rc = id_seq(s, txn, id, &seq);
     if (rc) return rc == MDB_NOTFOUND ? 1 : rc;
+    MDB_val sk = { sizeof seq, &seq };
+    if ((rc = mdb_get(txn, s->envs, &sk, &ev))) return rc == MDB_NOTFOUND ? MDB_CORRUPTED : rc;
+    const uint8_t *env;
+    size_t len;
+    if ((rc = env_unpack(s, &ev, s->rbuf, &env, &len))) return rc;
     tw_entry e;
     /* The envelope was checked when stored; parse it again only to find its
      * slot. */
-    if (tw_entry_parse(env.mv_data, env.mv_size, a, &e, NULL) != 0) return MDB_CORRUPTED;
-    uint8_t sk[TW_SLOTKEY_MAX], ek[TW_ENTRYKEY_MAX];
-    size_t skn;
-    tw_store_slotkey(sk, &skn, e.kind, e.kind_len, e.author, e.slot, e.slot_len);
-    size_t ekn = entry_key(ek, e.kind, e.kind_len, ts, id);
-    MDB_val slk = { skn, sk }, ekv = { ekn, ek }, idk = { TW_ID_LEN, (void *)id }, cur;
-    if (mdb_get(txn, s->slots, &slk, &cur) == 0 && cur.mv_size >= TW_ID_LEN &&
-        memcmp(cur.mv_data, id, TW_ID_LEN) == 0)
-        if ((rc = mdb_del(txn, s->slots, &slk, NULL))) return rc;
-    if ((rc = mdb_del(txn, s->ids, &idk, NULL))) return rc;
+    if (tw_entry_parse(env, len, a, &e, NULL) != 0) return MDB_CORRUPTED;
+    if ((rc = drop_slot_of(s, txn, &e, id))) return rc;
     if ((rc = tw_wordidx_remove(s->words, txn, &e))) return rc;
-    return mdb_del(txn, s->entries, &ekv, NULL);
+    return drop_envelope(s, txn, e.kind, e.kind_len, e.ts, id);
 }
 
 int tw_store_remove(tw_store *s, const uint8_t (*ids)[TW_ID_LEN], size_t n)
@@ -581,8 +835,8 @@ int tw_store_remove(tw_store *s, const uint8_t (*ids)[TW_ID_LEN], size_t n)
             if (rc == 1) rc = 0;
         }
         tw_arena_free(&a);
-        /* A removal writes the changed pages of the three trees. */
-        rc = write_end(s, txn, rc, (uint64_t)(n * 3 + 12) * s->psize, "removal of entries");
+        /* A removal writes the changed pages of the four trees. */
+        rc = write_end(s, txn, rc, (uint64_t)(n * 4 + 16) * s->psize, "removal of entries");
         if (rc == 1) continue;
         if (rc) return rc;
         s->count -= removed;
@@ -591,16 +845,34 @@ int tw_store_remove(tw_store *s, const uint8_t (*ids)[TW_ID_LEN], size_t n)
     return TW_EIO;
 }
 
+/* The stored row of an id's envelope. */
+static int get_row(tw_store *s, MDB_txn *txn, const uint8_t id[TW_ID_LEN], MDB_val *row)
+{
+    uint64_t seq;
+    int rc = id_seq(s, txn, id, &seq);
+    if (rc) return rc;
+    MDB_val sk = { sizeof seq, &seq };
+    rc = mdb_get(txn, s->envs, &sk, row);
+    return rc == MDB_NOTFOUND ? MDB_CORRUPTED : rc;
+}
+
 int tw_store_get(tw_store *s, const uint8_t id[TW_ID_LEN], tw_buf *env)
 {
     MDB_txn *txn;
     int rc = txn_begin(s, MDB_RDONLY, &txn);
     if (rc) return lmdb_err(rc);
-    MDB_val v;
-    rc = get_env(s, txn, id, &v, NULL);
+    MDB_val row;
+    rc = get_row(s, txn, id, &row);
     if (rc == 0) {
+        const uint8_t *p;
+        size_t len;
         tw_buf_reset(env);
-        rc = tw_buf_put(env, v.mv_data, v.mv_size) ? ENOMEM : 0;
+        if (row.mv_size > 1 && ((const uint8_t *)row.mv_data)[0] == ENV_ZSTD)
+            rc = tw_buf_reserve(env, TW_ENVELOPE_MAX) ? ENOMEM : env_unpack(s, &row, env->p, &p, &len);
+        else
+            rc = env_unpack(s, &row, NULL, &p, &len);
+        if (rc == 0 && p != env->p) rc = tw_buf_put(env, p, len) ? ENOMEM : 0;
+        else if (rc == 0) env->len = len;
     }
     mdb_txn_abort(txn);
     return lmdb_err(rc);
@@ -611,8 +883,8 @@ int tw_store_has(tw_store *s, const uint8_t id[TW_ID_LEN])
     MDB_txn *txn;
     int rc = txn_begin(s, MDB_RDONLY, &txn);
     if (rc) return lmdb_err(rc);
-    MDB_val k = { TW_ID_LEN, (void *)id }, v;
-    rc = mdb_get(txn, s->ids, &k, &v);
+    uint64_t seq;
+    rc = id_seq(s, txn, id, &seq);
     mdb_txn_abort(txn);
     if (rc == 0) return 1;
     if (rc == MDB_NOTFOUND) return 0;
@@ -622,66 +894,107 @@ int tw_store_has(tw_store *s, const uint8_t id[TW_ID_LEN])
 int tw_store_slot(tw_store *s, const char *kind, size_t kind_len, const uint8_t author[TW_KEY_LEN],
                   const char *slot, size_t slot_len, uint8_t id[TW_ID_LEN], uint64_t *ts)
 {
-    uint8_t sk[TW_SLOTKEY_MAX];
-    size_t skn;
     if (kind_len > TW_KIND_MAX || slot_len > TW_SLOT_MAX) return TW_EINVAL;
-    tw_store_slotkey(sk, &skn, kind, kind_len, author, slot, slot_len);
+    if (kind_len == 0) return TW_ENOTFOUND;     /* no kind is empty */
+    uint8_t sk[TW_KIND_MAX + 1 + TW_KEY_LEN], si[TW_SLOT_MAX + 1];
+    MDB_val k = { slot_key(sk, kind, kind_len, author), sk };
+    memcpy(si, slot, slot_len);
+    si[slot_len] = 0;
+    MDB_val v = { slot_len + 1, si };
     MDB_txn *txn;
+    MDB_cursor *cur;
     int rc = txn_begin(s, MDB_RDONLY, &txn);
     if (rc) return lmdb_err(rc);
-    MDB_val k = { skn, sk }, v;
-    rc = mdb_get(txn, s->slots, &k, &v);
-    if (rc == 0 && v.mv_size == TW_SLOTVAL_LEN) {
-        memcpy(id, v.mv_data, TW_ID_LEN);
-        *ts = get_be64((const uint8_t *)v.mv_data + TW_ID_LEN);
-    } else if (rc == 0) {
-        rc = MDB_CORRUPTED;
+    if ((rc = mdb_cursor_open(txn, s->slots, &cur))) { mdb_txn_abort(txn); return lmdb_err(rc); }
+    rc = mdb_cursor_get(cur, &k, &v, MDB_GET_BOTH_RANGE);
+    if (rc == 0 && (v.mv_size != slot_len + SLOT_ITEM_FIXED || memcmp(v.mv_data, si, slot_len + 1) != 0))
+        rc = MDB_NOTFOUND;
+    if (rc == 0) {
+        const uint8_t *p = (const uint8_t *)v.mv_data + slot_len + 1;
+        *ts = get_be64(p);
+        memcpy(id, p + 8, TW_ID_LEN);
     }
+    mdb_cursor_close(cur);
     mdb_txn_abort(txn);
     return lmdb_err(rc);
+}
+
+/* Positions an order cursor at the first item after the entry key `after`
+ * (a cursor from an earlier scan).  Bytes that are not such a key position
+ * at the first kind at or after them, as a key in format 1 would have. */
+static int order_seek(MDB_cursor *cur, const uint8_t *after, size_t after_len, MDB_val *k, MDB_val *v)
+{
+    size_t kl = strnlen((const char *)after, after_len < TW_KIND_MAX + 1 ? after_len : TW_KIND_MAX + 1);
+    uint8_t seek[TW_KIND_MAX + 1], probe[ORDER_ITEM_LEN] = { 0 };
+    int rc;
+    if (kl == 0 || kl > TW_KIND_MAX || kl == after_len || after_len - kl - 1 > 8 + TW_ID_LEN) {
+        *k = (MDB_val){ after_len < TW_KIND_MAX + 1 ? after_len : TW_KIND_MAX + 1, (void *)after };
+        return mdb_cursor_get(cur, k, v, MDB_SET_RANGE);
+    }
+    memcpy(probe, after + kl + 1, after_len - kl - 1);
+    *k = (MDB_val){ kl, (void *)after };
+    *v = (MDB_val){ ORDER_ITEM_LEN, probe };
+    rc = mdb_cursor_get(cur, k, v, MDB_GET_BOTH_RANGE);
+    if (rc == 0 && after_len == kl + 9 + TW_ID_LEN && memcmp(v->mv_data, probe, 8 + TW_ID_LEN) == 0)
+        rc = mdb_cursor_get(cur, k, v, MDB_NEXT);
+    if (rc == MDB_NOTFOUND) {
+        /* Nothing after it in its kind: the next kind. */
+        memcpy(seek, after, kl);
+        seek[kl] = 0;
+        *k = (MDB_val){ kl + 1, seek };
+        rc = mdb_cursor_get(cur, k, v, MDB_SET_RANGE);
+    }
+    return rc;
 }
 
 int tw_store_scan(tw_store *s, const char *kind, size_t kind_len,
                   const uint8_t *after, size_t after_len, tw_store_fn fn, void *ctx)
 {
     MDB_txn *txn;
-    MDB_cursor *cur;
-    uint8_t prefix[TW_KIND_MAX + 1];
-    size_t plen = 0;
-    if (kind) {
-        if (kind_len > TW_KIND_MAX) return TW_EINVAL;
-        memcpy(prefix, kind, kind_len);
-        prefix[kind_len] = 0;
-        plen = kind_len + 1;
-    }
+    MDB_cursor *cur, *ec;
+    if (kind && (kind_len == 0 || kind_len > TW_KIND_MAX)) return kind_len ? TW_EINVAL : 0;
+    /* Each scan decompresses into a buffer of its own: fn may start
+     * another. */
+    uint8_t *buf = NULL;
+    if (s->ddict && !(buf = malloc(TW_ENVELOPE_MAX))) return TW_ENOMEM;
     int rc = txn_begin(s, MDB_RDONLY, &txn);
-    if (rc) return lmdb_err(rc);
-    if ((rc = mdb_cursor_open(txn, s->entries, &cur))) { mdb_txn_abort(txn); return lmdb_err(rc); }
+    if (rc) { free(buf); return lmdb_err(rc); }
+    if ((rc = mdb_cursor_open(txn, s->order, &cur))) { mdb_txn_abort(txn); free(buf); return lmdb_err(rc); }
+    /* Envelopes are looked up with a cursor of their own: LMDB looks in
+     * the cursor's current page first, and entries stored one after the
+     * other are listed one after the other. */
+    if ((rc = mdb_cursor_open(txn, s->envs, &ec))) { mdb_cursor_close(cur); mdb_txn_abort(txn); free(buf); return lmdb_err(rc); }
     s->scans++;
     MDB_val k, v;
     if (after && after_len) {
-        k = (MDB_val){ after_len, (void *)after };
-        rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
-        if (rc == 0 && k.mv_size == after_len && memcmp(k.mv_data, after, after_len) == 0)
-            rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
-    } else if (plen) {
-        k = (MDB_val){ plen, prefix };
-        rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+        rc = order_seek(cur, after, after_len, &k, &v);
+    } else if (kind) {
+        k = (MDB_val){ kind_len, (void *)kind };
+        rc = mdb_cursor_get(cur, &k, &v, MDB_SET_KEY);
     } else {
         rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST);
     }
     int ret = 0;
     while (rc == 0) {
-        if (plen && (k.mv_size < plen || memcmp(k.mv_data, prefix, plen) != 0)) break;
-        if (k.mv_size < 10 + TW_ID_LEN) { rc = MDB_CORRUPTED; break; }
-        const uint8_t *kp = k.mv_data;
-        const uint8_t *id = kp + k.mv_size - TW_ID_LEN;
+        if (kind && (k.mv_size != kind_len || memcmp(k.mv_data, kind, kind_len) != 0)) break;
+        if (k.mv_size == 0 || k.mv_size > TW_KIND_MAX || v.mv_size != ORDER_ITEM_LEN) { rc = MDB_CORRUPTED; break; }
+        const uint8_t *it = v.mv_data;
+        uint64_t seq = get_be64(it + 8 + TW_ID_LEN);
+        MDB_val sk = { sizeof seq, &seq }, row;
+        const uint8_t *env;
+        size_t len;
+        if ((rc = mdb_cursor_get(ec, &sk, &row, MDB_SET_KEY))) { if (rc == MDB_NOTFOUND) rc = MDB_CORRUPTED; break; }
+        if ((rc = env_unpack(s, &row, buf, &env, &len))) break;
+        uint8_t ek[TW_ENTRYKEY_MAX];
+        size_t ekn = entry_key(ek, k.mv_data, k.mv_size, get_be64(it), it + 8);
         s->scanned++;
-        if ((ret = fn(ctx, kp, k.mv_size, id, v.mv_data, v.mv_size))) break;
+        if ((ret = fn(ctx, ek, ekn, it + 8, env, len))) break;
         rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
     }
+    mdb_cursor_close(ec);
     mdb_cursor_close(cur);
     mdb_txn_abort(txn);
+    free(buf);
     s->scans--;
     if (ret) return ret;
     if (rc && rc != MDB_NOTFOUND) {
@@ -690,7 +1003,6 @@ int tw_store_scan(tw_store *s, const char *kind, size_t kind_len,
     }
     return 0;
 }
-
 typedef struct parsed_ctx { tw_store_entry_fn fn; void *ctx; tw_arena arena; } parsed_ctx;
 
 static int parsed_fn(void *vctx, const uint8_t *key, size_t klen, const uint8_t id[TW_ID_LEN],
@@ -719,42 +1031,63 @@ int tw_store_scan_entries(tw_store *s, const char *kind, size_t kind_len,
 int tw_store_scan_at(tw_store *s, const tw_store_at *at, size_t n, tw_store_entry_fn fn, void *ctx)
 {
     MDB_txn *txn;
-    MDB_cursor *cur;
+    MDB_cursor *cur, *ec;
+    uint8_t *buf = NULL;
+    if (s->ddict && !(buf = malloc(TW_ENVELOPE_MAX))) return TW_ENOMEM;
     int rc = txn_begin(s, MDB_RDONLY, &txn);
-    if (rc) return lmdb_err(rc);
-    if ((rc = mdb_cursor_open(txn, s->entries, &cur))) { mdb_txn_abort(txn); return lmdb_err(rc); }
+    if (rc) { free(buf); return lmdb_err(rc); }
+    if ((rc = mdb_cursor_open(txn, s->order, &cur))) { mdb_txn_abort(txn); free(buf); return lmdb_err(rc); }
+    if ((rc = mdb_cursor_open(txn, s->envs, &ec))) { mdb_cursor_close(cur); mdb_txn_abort(txn); free(buf); return lmdb_err(rc); }
     s->scans++;
     tw_arena a;
     tw_arena_init(&a, 0);
     int ret = 0;
-    MDB_val k = { 0, NULL }, v;
+    bool placed = false;          /* the cursor is on an item of the last kind read */
+    const char *pk = NULL;
+    size_t pkl = 0;
+    MDB_val k, v;
+    rc = 0;
     for (size_t i = 0; i < n && ret == 0 && (rc == 0 || rc == MDB_NOTFOUND); i++) {
-        uint8_t pk[TW_KIND_MAX + 9];
-        if (at[i].kind_len > TW_KIND_MAX) continue;
-        memcpy(pk, at[i].kind, at[i].kind_len);
-        pk[at[i].kind_len] = 0;
-        put_be64(pk + at[i].kind_len + 1, at[i].ts);
-        size_t pn = at[i].kind_len + 9;
-        size_t cmpn = at[i].rest ? at[i].kind_len + 1 : pn;   /* the kind only, or with the time */
-        /* Where the cursor stopped is often the entry wanted next: no seek. */
-        if (!(rc == 0 && k.mv_size == pn + TW_ID_LEN && memcmp(k.mv_data, pk, pn) == 0)) {
-            k = (MDB_val){ pn, pk };
-            rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+        if (at[i].kind_len == 0 || at[i].kind_len > TW_KIND_MAX) continue;
+        uint8_t probe[ORDER_ITEM_LEN] = { 0 };
+        put_be64(probe, at[i].ts);
+        /* Where the cursor stopped is often the item wanted next: no seek. */
+        bool same = placed && rc == 0 && pkl == at[i].kind_len && memcmp(pk, at[i].kind, pkl) == 0 &&
+                    v.mv_size == ORDER_ITEM_LEN && memcmp(v.mv_data, probe, 8) == 0;
+        if (!same) {
+            k = (MDB_val){ at[i].kind_len, (void *)at[i].kind };
+            v = (MDB_val){ ORDER_ITEM_LEN, probe };
+            rc = mdb_cursor_get(cur, &k, &v, MDB_GET_BOTH_RANGE);
+            placed = rc == 0;
+            pk = at[i].kind;
+            pkl = at[i].kind_len;
         }
-        while (rc == 0 && k.mv_size == pn + TW_ID_LEN && memcmp(k.mv_data, pk, cmpn) == 0) {
+        while (rc == 0 && v.mv_size == ORDER_ITEM_LEN && (at[i].rest || memcmp(v.mv_data, probe, 8) == 0)) {
+            const uint8_t *it = v.mv_data;
+            uint64_t seq = get_be64(it + 8 + TW_ID_LEN);
+            MDB_val sk = { sizeof seq, &seq }, row;
+            const uint8_t *env;
+            size_t len;
+            if ((rc = mdb_cursor_get(ec, &sk, &row, MDB_SET_KEY))) { if (rc == MDB_NOTFOUND) rc = MDB_CORRUPTED; break; }
+            if ((rc = env_unpack(s, &row, buf, &env, &len))) break;
+            uint8_t ek[TW_ENTRYKEY_MAX];
+            size_t ekn = entry_key(ek, at[i].kind, at[i].kind_len, get_be64(it), it + 8);
             tw_entry e;
             s->scanned++;
             tw_arena_reset(&a);
-            if (tw_entry_parse_known(v.mv_data, v.mv_size, (const uint8_t *)k.mv_data + pn, &a, &e))
+            if (tw_entry_parse_known(env, len, it + 8, &a, &e))
                 tw_warn("store", "skipping an unreadable stored entry");
-            else if ((ret = fn(ctx, k.mv_data, k.mv_size, &e)))
+            else if ((ret = fn(ctx, ek, ekn, &e)))
                 break;
-            rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
+            rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT_DUP);
         }
+        if (rc == MDB_NOTFOUND) placed = false;
     }
     tw_arena_free(&a);
+    mdb_cursor_close(ec);
     mdb_cursor_close(cur);
     mdb_txn_abort(txn);
+    free(buf);
     s->scans--;
     if (ret) return ret;
     if (rc && rc != MDB_NOTFOUND) {
@@ -801,7 +1134,10 @@ int tw_store_digest(tw_store *s, uint8_t out[32], uint64_t *count)
     MDB_val k, v;
     rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST);
     while (rc == 0) {
-        crypto_generichash_update(&st, k.mv_data, k.mv_size);
+        /* The id: its first byte (the key), then the rest (the item). */
+        if (k.mv_size != 1 || v.mv_size != ID_ITEM_LEN) { rc = MDB_CORRUPTED; break; }
+        crypto_generichash_update(&st, k.mv_data, 1);
+        crypto_generichash_update(&st, v.mv_data, TW_ID_LEN - 1);
         n++;
         s->scanned++;
         rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
@@ -880,34 +1216,42 @@ int tw_store_scan_slots(tw_store *s, const uint8_t *author, tw_store_slot_fn fn,
     MDB_val k, v;
     uint8_t seek[TW_KIND_MAX + 1 + TW_KEY_LEN];
     int ret = 0;
+    /* Keys are kind 0x00 author, each with its slots as items in slot
+     * order: the order of format 1's keys kind 0x00 author slot. */
     rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST);
     while (rc == 0) {
         const uint8_t *kp = k.mv_data;
         size_t kl = strnlen((const char *)kp, k.mv_size);
-        if (kl > TW_KIND_MAX || k.mv_size < kl + 1 + TW_KEY_LEN || v.mv_size != TW_SLOTVAL_LEN) { rc = MDB_CORRUPTED; break; }
+        if (kl == 0 || kl > TW_KIND_MAX || k.mv_size != kl + 1 + TW_KEY_LEN) { rc = MDB_CORRUPTED; break; }
         const uint8_t *ak = kp + kl + 1;
         if (author && memcmp(ak, author, TW_KEY_LEN) != 0) {
-            /* Jump to this author's range of the kind, or past it to the
-             * next kind. */
+            /* Jump to this author's slots of the kind, or past the kind. */
             int c = memcmp(ak, author, TW_KEY_LEN);
             memcpy(seek, kp, kl + 1);
             if (c < 0) {
                 memcpy(seek + kl + 1, author, TW_KEY_LEN);
                 k = (MDB_val){ kl + 1 + TW_KEY_LEN, seek };
             } else {
-                seek[kl] = 1;           /* kind 0x01 sorts after every kind 0x00 ... key */
+                seek[kl] = 1;           /* kind 0x01 sorts after every kind 0x00 author */
                 k = (MDB_val){ kl + 1, seek };
             }
             rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
             continue;
         }
-        const uint8_t *vp = v.mv_data;
-        s->scanned++;
-        if ((ret = fn(ctx, (const char *)kp, kl, ak, (const char *)ak + TW_KEY_LEN,
-                      k.mv_size - kl - 1 - TW_KEY_LEN, vp, get_be64(vp + TW_ID_LEN),
-                      (vp[TW_ID_LEN + 8] & TW_SLOT_TOMBSTONE) != 0)))
-            break;
-        rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
+        /* k points into the map and stays valid while the transaction is
+         * open, through the items below. */
+        while (rc == 0) {
+            size_t sl = slot_item_slot(&v);
+            if (sl == SIZE_MAX) { rc = MDB_CORRUPTED; break; }
+            const uint8_t *vp = (const uint8_t *)v.mv_data + sl + 1;
+            s->scanned++;
+            if ((ret = fn(ctx, (const char *)kp, kl, ak, (const char *)v.mv_data, sl, vp + 8, get_be64(vp),
+                          (vp[8 + TW_ID_LEN] & TW_SLOT_TOMBSTONE) != 0)))
+                break;
+            rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT_DUP);
+        }
+        if (ret || rc != MDB_NOTFOUND) break;
+        rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT_NODUP);
     }
     mdb_cursor_close(cur);
     mdb_txn_abort(txn);
@@ -1080,3 +1424,445 @@ void tw_store_trim(tw_store *s)
     if (!s->map_at || s->map_len < s->map_size) find_map(s);
     if (s->map_at) madvise(s->map_at, s->map_len, MADV_DONTNEED);
 }
+/*
+ * Upgrade of a store of format 1 (tables entries, ids and slots) to format
+ * 2, on open.  The tables of format 2 are filled beside those of format 1
+ * in transactions of TW_STORE_UPGRADE_BATCH rows, each of which records how
+ * far it got in meta ("upgrade.entries", "upgrade.slots": the last key of
+ * format 1 converted), so that an upgrade cut short (kill -9, power loss)
+ * goes on from there at the next start.  The tables of format 1 are read
+ * only, until the last transaction drops them and records schema 2: until
+ * that commits, the store is a store of format 1 that any twind can read.
+ */
+typedef struct v1 { MDB_dbi entries, ids, slots; } v1;
+
+static int meta_marker(MDB_txn *txn, tw_store *s, const char *name, uint8_t *buf, size_t *len)
+{
+    MDB_val k = { strlen(name), (void *)name }, v;
+    int rc = mdb_get(txn, s->meta, &k, &v);
+    *len = 0;
+    if (rc == MDB_NOTFOUND) return 0;
+    if (rc) return rc;
+    if (v.mv_size > TW_SLOTKEY_MAX) return MDB_CORRUPTED;
+    memcpy(buf, v.mv_data, v.mv_size);
+    *len = v.mv_size;
+    return 0;
+}
+
+/* Positions cur at the first row after the marker (or the first row). */
+static int v1_resume(MDB_cursor *cur, const uint8_t *mark, size_t mlen, MDB_val *k, MDB_val *v)
+{
+    if (!mlen) return mdb_cursor_get(cur, k, v, MDB_FIRST);
+    *k = (MDB_val){ mlen, (void *)mark };
+    int rc = mdb_cursor_get(cur, k, v, MDB_SET_RANGE);
+    if (rc == 0 && k->mv_size == mlen && memcmp(k->mv_data, mark, mlen) == 0) rc = mdb_cursor_get(cur, k, v, MDB_NEXT);
+    return rc;
+}
+
+/* Converts up to TW_STORE_UPGRADE_BATCH envelopes after the marker; *more
+ * is set while rows remain. */
+static int v1_entries_batch(tw_store *s, MDB_txn *txn, const v1 *o, uint64_t *done, bool *more)
+{
+    uint8_t mark[TW_SLOTKEY_MAX];
+    size_t mlen;
+    MDB_cursor *cur;
+    MDB_val k, v;
+    int rc = meta_marker(txn, s, "upgrade.entries", mark, &mlen);
+    if (rc || (rc = mdb_cursor_open(txn, o->entries, &cur))) return rc;
+    rc = v1_resume(cur, mark, mlen, &k, &v);
+    size_t n = 0;
+    while (rc == 0 && n < TW_STORE_UPGRADE_BATCH) {
+        const uint8_t *kp = k.mv_data;
+        size_t kl = strnlen((const char *)kp, k.mv_size);
+        if (kl == 0 || kl > TW_KIND_MAX || k.mv_size != kl + 9 + TW_ID_LEN || v.mv_size == 0 || v.mv_size > TW_ENVELOPE_MAX) {
+            rc = MDB_CORRUPTED;
+            break;
+        }
+        const uint8_t *id = kp + kl + 9;
+        uint64_t seq = s->next_seq, had;
+        rc = id_seq(s, txn, id, &had);
+        if (rc == 0) rc = MDB_KEYEXIST;
+        else if (rc == MDB_NOTFOUND) rc = id_row(s, txn, id, seq, false);
+        if (rc == 0 && (rc = env_put(s, txn, seq, v.mv_data, v.mv_size, MDB_APPEND)) == 0) {
+            uint8_t it[ORDER_ITEM_LEN];
+            order_item(it, get_be64(kp + kl + 1), id, seq);
+            MDB_val okey = { kl, (void *)kp }, ov = { sizeof it, it };
+            /* Rows come in order: appended, so pages are filled. */
+            rc = mdb_put(txn, s->order, &okey, &ov, MDB_APPENDDUP);
+            if (rc == MDB_KEYEXIST) rc = mdb_put(txn, s->order, &okey, &ov, 0);
+            s->next_seq++;
+            (*done)++;
+        } else if (rc == MDB_KEYEXIST) {
+            rc = 0;             /* an id twice in format 1: kept once */
+        }
+        if (rc) break;
+        memcpy(mark, kp, k.mv_size);
+        mlen = k.mv_size;
+        n++;
+        rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
+    }
+    mdb_cursor_close(cur);
+    *more = rc == 0;
+    if (rc == MDB_NOTFOUND) rc = 0;
+    if (rc == 0 && mlen) rc = meta_txn_put(txn, s, "upgrade.entries", mark, mlen);
+    return rc;
+}
+
+/* The same for slot rows: kind 0x00 author slot -> id ts flags becomes the
+ * item slot 0x00 ts id flags under kind 0x00 author. */
+static int v1_slots_batch(tw_store *s, MDB_txn *txn, const v1 *o, bool *more)
+{
+    uint8_t mark[TW_SLOTKEY_MAX], it[TW_SLOT_MAX + SLOT_ITEM_FIXED];
+    size_t mlen;
+    MDB_cursor *cur;
+    MDB_val k, v;
+    int rc = meta_marker(txn, s, "upgrade.slots", mark, &mlen);
+    if (rc || (rc = mdb_cursor_open(txn, o->slots, &cur))) return rc;
+    rc = v1_resume(cur, mark, mlen, &k, &v);
+    size_t n = 0;
+    while (rc == 0 && n < TW_STORE_UPGRADE_BATCH) {
+        const uint8_t *kp = k.mv_data, *vp = v.mv_data;
+        size_t kl = strnlen((const char *)kp, k.mv_size);
+        if (kl == 0 || kl > TW_KIND_MAX || k.mv_size <= kl + 1 + TW_KEY_LEN ||
+            k.mv_size - kl - 1 - TW_KEY_LEN > TW_SLOT_MAX || v.mv_size != TW_SLOTVAL_LEN) {
+            rc = MDB_CORRUPTED;
+            break;
+        }
+        size_t sl = k.mv_size - kl - 1 - TW_KEY_LEN;
+        MDB_val nk = { kl + 1 + TW_KEY_LEN, (void *)kp };
+        MDB_val iv = { slot_item(it, (const char *)kp + kl + 1 + TW_KEY_LEN, sl, get_be64(vp + TW_ID_LEN), vp,
+                                 vp[TW_ID_LEN + 8]), it };
+        rc = mdb_put(txn, s->slots, &nk, &iv, MDB_APPENDDUP);
+        if (rc == MDB_KEYEXIST) rc = mdb_put(txn, s->slots, &nk, &iv, 0);
+        if (rc) break;
+        memcpy(mark, kp, k.mv_size);
+        mlen = k.mv_size;
+        n++;
+        rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
+    }
+    mdb_cursor_close(cur);
+    *more = rc == 0;
+    if (rc == MDB_NOTFOUND) rc = 0;
+    if (rc == 0 && mlen) rc = meta_txn_put(txn, s, "upgrade.slots", mark, mlen);
+    return rc;
+}
+
+/* A dictionary from envelopes spread over the whole of format 1's table. */
+static int v1_dict(tw_store *s, const v1 *o, uint64_t total)
+{
+    samples sm;
+    MDB_txn *txn;
+    MDB_cursor *cur;
+    MDB_val k, v;
+    int rc = samples_init(&sm);
+    if (rc) return rc;
+    if ((rc = write_begin(s, &txn))) { samples_free(&sm); return rc; }
+    uint64_t step = total / TW_STORE_DICT_SAMPLES + 1, i = 0;
+    if ((rc = mdb_cursor_open(txn, o->entries, &cur)) == 0) {
+        rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST);
+        while (rc == 0 && sm.n < TW_STORE_DICT_SAMPLES) {
+            if (i++ % step == 0) sample_add(&sm, v.mv_data, v.mv_size);
+            rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
+        }
+        mdb_cursor_close(cur);
+        if (rc == MDB_NOTFOUND) rc = 0;
+    }
+    if (rc == 0) rc = dict_train(s, txn, &sm);
+    samples_free(&sm);
+    rc = write_end(s, txn, rc, TW_STORE_DICT_BYTES + 4 * s->psize, "the store's compression dictionary");
+    if (rc == 1) rc = 0;        /* a grown map: trained again at the next start */
+    return rc;
+}
+
+/*
+ * mdb_env_copy2 with MDB_CP_COMPACT writes the live pages only; the copy
+ * replaces data.mdb by rename(), so a crash leaves one file or the other.
+ * Done after an upgrade, when the tables of format 1 have left their pages
+ * free in the file (LMDB never shrinks it).
+ */
+/* Removes DIR/compact/data.mdb and DIR/compact, only if they are a file
+ * and a directory of their own (not links: nothing outside the store is
+ * ever removed). */
+static void compact_clean(const char *dir)
+{
+    char d[4300], f[4400];
+    struct stat st;
+    snprintf(d, sizeof d, "%s/compact", dir);
+    snprintf(f, sizeof f, "%s/data.mdb", d);
+    if (lstat(d, &st) != 0 || !S_ISDIR(st.st_mode)) return;
+    if (lstat(f, &st) == 0 && S_ISREG(st.st_mode)) unlink(f);
+    rmdir(d);
+}
+
+static void compact(tw_store *s)
+{
+    char tmp[4300], from[4400];
+    snprintf(tmp, sizeof tmp, "%s/compact", s->dir);
+    snprintf(from, sizeof from, "%s/data.mdb", tmp);
+    MDB_envinfo ei;
+    MDB_stat st;
+    mdb_env_info(s->env, &ei);
+    mdb_env_stat(s->env, &st);
+    uint64_t used = (uint64_t)(ei.me_last_pgno + 1) * st.ms_psize, f = disk_free(s);
+    if (f != UINT64_MAX && f < used + (16u << 20)) {
+        tw_warn("store", "the store's file is not compacted after the upgrade (%llu MiB free on the disk, up to %llu MiB needed); its free pages are used by later writes",
+                (unsigned long long)(f >> 20), (unsigned long long)(used >> 20));
+        return;
+    }
+    compact_clean(s->dir);
+    if (mkdir(tmp, 0700) != 0) return;
+    int rc = mdb_env_copy2(s->env, tmp, MDB_CP_COMPACT);
+    int fd = rc ? -1 : open(from, O_RDONLY | O_NOFOLLOW);
+    if (rc || fd < 0 || fchmod(fd, 0600) != 0 || fsync(fd) != 0) {
+        tw_warn("store", "the store's file is not compacted after the upgrade: %s", rc ? mdb_strerror(rc) : strerror(errno));
+        if (fd >= 0) close(fd);
+        unlink(from);
+        rmdir(tmp);
+        return;
+    }
+    close(fd);
+    struct stat a, b;
+    stat(s->path, &a);
+    mdb_env_close(s->env);
+    s->env = NULL;
+    if (rename(from, s->path) != 0) tw_warn("store", "the store's file is not compacted: %s", strerror(errno));
+    rmdir(tmp);
+    if ((fd = open(s->dir, O_RDONLY | O_DIRECTORY)) >= 0) { fsync(fd); close(fd); }
+    if (stat(s->path, &b) == 0 && b.st_size < a.st_size)
+        tw_info("store", "store file compacted from %llu to %llu MiB", (unsigned long long)(a.st_size >> 20),
+                (unsigned long long)(b.st_size >> 20));
+    if ((rc = env_load(s))) tw_err("store", "cannot open the store again after compacting it: %s", mdb_strerror(rc));
+}
+
+static int upgrade_v1(tw_store *s, char *err, size_t errlen)
+{
+    MDB_txn *txn;
+    v1 o;
+    MDB_stat a, b, c;
+    int rc;
+    /* The first transaction creates the tables of format 2: a store whose
+     * file is full needs the map grown first. */
+    for (int attempt = 0;; attempt++) {
+        if ((rc = write_begin(s, &txn))) return rc;
+        if ((rc = mdb_dbi_open(txn, "entries", 0, &o.entries)) || (rc = mdb_dbi_open(txn, "ids", 0, &o.ids)) ||
+            (rc = mdb_dbi_open(txn, "slots", 0, &o.slots)) || (rc = mdb_stat(txn, o.entries, &a)) ||
+            (rc = mdb_stat(txn, o.ids, &b)) || (rc = mdb_stat(txn, o.slots, &c)) || (rc = open_tables(s, txn, MDB_CREATE))) {
+            mdb_txn_abort(txn);
+            if (rc == MDB_MAP_FULL && attempt < 64 && grow(s) == 0) continue;
+            snprintf(err, errlen, "cannot read the store of format 1 in %s to upgrade it: %s", s->dir, mdb_strerror(rc));
+            return rc;
+        }
+        break;
+    }
+    uint64_t total = a.ms_entries, done = s->count;
+    /* Format 2 takes less than format 1 (about 0.55 of it at a million
+     * entries); what is left to convert needs about that much more in the
+     * file until format 1's pages are freed at the end. */
+    uint64_t v1b = (uint64_t)(a.ms_branch_pages + a.ms_leaf_pages + a.ms_overflow_pages + b.ms_branch_pages +
+                              b.ms_leaf_pages + b.ms_overflow_pages + c.ms_branch_pages + c.ms_leaf_pages +
+                              c.ms_overflow_pages) * a.ms_psize;
+    uint64_t need = total ? (v1b - v1b / total * (done < total ? done : total)) * 3 / 4 + (8u << 20) : 0;
+    /* Committed, not aborted: the handles opened stay open.  It wrote
+     * nothing but empty tables. */
+    if ((rc = mdb_txn_commit(txn))) {
+        snprintf(err, errlen, "cannot upgrade the store in %s: %s", s->dir, mdb_strerror(rc));
+        return rc;
+    }
+    uint64_t f = disk_free(s);
+    if (f != UINT64_MAX && f < need) {
+        char fr[32], nd[32];
+        size_text(fr, sizeof fr, f);
+        size_text(nd, sizeof nd, need);
+        snprintf(err, errlen, "upgrading the store in %s to format 2 needs about %s free on its disk, and %s is free; the store is unchanged (format 1, %llu entries): make room and start twind again",
+                 s->dir, nd, fr, (unsigned long long)total);
+        return TW_EFULL;
+    }
+    tw_info("store", "upgrading the store in %s from format 1 to %u: %llu entries, %llu converted before; in transactions of %u",
+            s->dir, TW_STORE_SCHEMA, (unsigned long long)total, (unsigned long long)done, TW_STORE_UPGRADE_BATCH);
+    uint64_t t0 = wall_ms();
+    MDB_val zk = { 5, "zdict" }, zv;
+    if ((rc = txn_begin(s, MDB_RDONLY, &txn)) == 0) {
+        rc = mdb_get(txn, s->meta, &zk, &zv);
+        if (rc == 0) rc = dict_load(s, zv.mv_data, zv.mv_size);
+        mdb_txn_abort(txn);
+        if (rc == MDB_NOTFOUND) rc = total >= TW_STORE_DICT_SAMPLES ? v1_dict(s, &o, total) : 0;
+    }
+    bool more = true;
+    uint64_t logged = 0;        /* the first batch is logged, then every 2 s */
+    for (int phase = 0; phase < 2 && rc == 0; phase++) {
+        more = true;
+        while (more && rc == 0) {
+            uint64_t seq0 = s->next_seq, done0 = done;
+            if ((rc = write_begin(s, &txn))) break;
+            rc = phase == 0 ? v1_entries_batch(s, txn, &o, &done, &more) : v1_slots_batch(s, txn, &o, &more);
+            rc = write_end(s, txn, rc, (uint64_t)TW_STORE_UPGRADE_BATCH * 1024, "upgrade of the store");
+            if (rc) { s->next_seq = seq0; done = done0; }
+            if (rc == 1) { rc = 0; more = true; continue; }
+            /* Progress every few seconds (each batch commits). */
+            if (rc == 0 && phase == 0 && (wall_ms() - logged >= 2000 || !more)) {
+                tw_info("store", "upgrade: %llu of %llu entries converted", (unsigned long long)done, (unsigned long long)total);
+                logged = wall_ms();
+            }
+        }
+    }
+    if (rc == 0) {
+        for (;;) {
+            if ((rc = write_begin(s, &txn))) break;
+            uint8_t ver[4] = { 0, 0, 0, TW_STORE_SCHEMA };
+            MDB_val m1 = { 15, "upgrade.entries" }, m2 = { 13, "upgrade.slots" };
+            if ((rc = mdb_drop(txn, o.entries, 1)) == 0 && (rc = mdb_drop(txn, o.ids, 1)) == 0 &&
+                (rc = mdb_drop(txn, o.slots, 1)) == 0 && (rc = meta_txn_put(txn, s, "schema", ver, 4)) == 0) {
+                if ((rc = mdb_del(txn, s->meta, &m1, NULL)) == MDB_NOTFOUND) rc = 0;
+                if (rc == 0 && (rc = mdb_del(txn, s->meta, &m2, NULL)) == MDB_NOTFOUND) rc = 0;
+            }
+            rc = write_end(s, txn, rc, 64 * s->psize, "upgrade of the store");
+            if (rc != 1) break;
+        }
+    }
+    if (rc) {
+        snprintf(err, errlen, "upgrading the store in %s to format 2 failed after %llu of %llu entries (%s); the store is unchanged (format 1) and the upgrade goes on from there at the next start",
+                 s->dir, (unsigned long long)done, (unsigned long long)total, rc < 0 ? tw_strerror(rc) : mdb_strerror(rc));
+        return rc;
+    }
+    s->count = done;
+    tw_info("store", "store upgraded to format %u: %llu entries in %.1f s", TW_STORE_SCHEMA, (unsigned long long)done,
+            (double)(wall_ms() - t0) / 1000.0);
+    compact(s);
+    return 0;
+}
+
+int tw_store_open(tw_store **out, const char *dir, uint64_t map_ceiling,
+                  const uint8_t netid[TW_NETID_LEN], char *err, size_t errlen)
+{
+    tw_store *s = calloc(1, sizeof *s);
+    MDB_txn *txn = NULL;
+    char path[4096];
+    int rc;
+    if (!s) { snprintf(err, errlen, "out of memory"); return TW_ENOMEM; }
+    s->map_ceiling = map_ceiling ? map_ceiling : TW_MAP_SIZE_CEILING_DEFAULT;
+    s->map_size = TW_MAP_SIZE_INITIAL < s->map_ceiling ? TW_MAP_SIZE_INITIAL : s->map_ceiling;
+    snprintf(path, sizeof path, "%s/store", dir);
+    snprintf(s->dir, sizeof s->dir, "%s", path);
+    if (mkdir(path, 0700) != 0 && errno != EEXIST) {
+        snprintf(err, errlen, "cannot create %s: %s", path, strerror(errno));
+        free(s);
+        return TW_EIO;
+    }
+    /* LMDB opens its files by name and follows links: refuse a store
+     * directory or store file that is a symbolic link (someone else's file
+     * would be mapped and written), as the other files of the data
+     * directory are opened with O_NOFOLLOW. */
+    {
+        static const char *const names[] = { "", "/data.mdb", "/lock.mdb" };
+        for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+            char f[4200];
+            struct stat st;
+            snprintf(f, sizeof f, "%s%s", path, names[i]);
+            if (lstat(f, &st) == 0 && S_ISLNK(st.st_mode)) {
+                snprintf(err, errlen, "%s is a symbolic link; twind keeps its store only in a directory and files of its own", f);
+                free(s);
+                return TW_EPERM;
+            }
+        }
+    }
+    /* What a compaction cut short left (the store is the one in data.mdb). */
+    compact_clean(path);
+    if (!(s->rbuf = malloc(TW_ENVELOPE_MAX))) { snprintf(err, errlen, "out of memory"); free(s); return TW_ENOMEM; }
+    if ((rc = env_open(s))) goto fail;
+    snprintf(s->path, sizeof s->path, "%s/data.mdb", path);
+    int dead = 0;
+    mdb_reader_check(s->env, &dead);
+    if (dead) tw_info("store", "cleared %d stale reader slot(s) left by dead processes", dead);
+
+    if ((rc = mdb_txn_begin(s->env, NULL, 0, &txn))) goto fail;
+    if ((rc = mdb_dbi_open(txn, "meta", MDB_CREATE, &s->meta))) goto fail;
+    MDB_val k = { 6, "schema" }, v;
+    uint32_t ver = TW_STORE_SCHEMA;
+    rc = mdb_get(txn, s->meta, &k, &v);
+    if (rc == 0) {
+        ver = 0;
+        if (v.mv_size == 4) {
+            const uint8_t *b = v.mv_data;
+            ver = (uint32_t)b[0] << 24 | (uint32_t)b[1] << 16 | (uint32_t)b[2] << 8 | b[3];
+        }
+        if (ver != TW_STORE_SCHEMA && ver != 1) {
+            snprintf(err, errlen, "%s holds store schema %u; this twind reads schemas 1 (upgraded on open) and %u", path, ver, TW_STORE_SCHEMA);
+            mdb_txn_abort(txn);
+            mdb_env_close(s->env);
+            free(s->rbuf);
+            free(s);
+            return TW_EVERSION;
+        }
+    } else if (rc == MDB_NOTFOUND) {
+        uint8_t vb[4] = { 0, 0, 0, TW_STORE_SCHEMA };
+        if ((rc = meta_txn_put(txn, s, "schema", vb, 4))) goto fail;
+    } else goto fail;
+    k = (MDB_val){ 5, "netid" };
+    rc = mdb_get(txn, s->meta, &k, &v);
+    if (rc == 0) {
+        if (v.mv_size != TW_NETID_LEN || memcmp(v.mv_data, netid, TW_NETID_LEN) != 0) {
+            snprintf(err, errlen, "%s holds the registry of another network; use another --data-dir, or the network key it was made with", path);
+            mdb_txn_abort(txn);
+            mdb_env_close(s->env);
+            free(s->rbuf);
+            free(s);
+            return TW_ENETWORK;
+        }
+    } else if (rc == MDB_NOTFOUND) {
+        if ((rc = meta_txn_put(txn, s, "netid", netid, TW_NETID_LEN))) goto fail;
+    } else goto fail;
+    if (ver == TW_STORE_SCHEMA && (rc = open_tables(s, txn, MDB_CREATE))) goto fail;
+    rc = mdb_txn_commit(txn);
+    txn = NULL;
+    if (rc) goto fail;
+    if (ver == 1 && (rc = upgrade_v1(s, err, errlen))) {
+        tw_store_close(s);
+        return rc < 0 ? rc : lmdb_err(rc);
+    }
+    if (!s->env && (rc = env_load(s))) {
+        snprintf(err, errlen, "cannot open the store in %s after its upgrade: %s", path, mdb_strerror(rc));
+        tw_store_close(s);
+        return lmdb_err(rc);
+    }
+    if (!s->cdict) {
+        /* The dictionary, if the store has one. */
+        if ((rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn))) goto fail;
+        k = (MDB_val){ 5, "zdict" };
+        rc = mdb_get(txn, s->meta, &k, &v);
+        if (rc == 0) rc = dict_load(s, v.mv_data, v.mv_size);
+        else if (rc == MDB_NOTFOUND) rc = 0;
+        mdb_txn_abort(txn);
+        txn = NULL;
+        if (rc) goto fail;
+    }
+    /* The search word index's table, in the environment as it now is
+     * (after an upgrade); built below if absent or old. */
+    if ((rc = mdb_txn_begin(s->env, NULL, 0, &txn))) goto fail;
+    if ((rc = tw_wordidx_open(&s->words, txn))) goto fail;
+    rc = mdb_txn_commit(txn);
+    txn = NULL;
+    if (rc) goto fail;
+    *out = s;
+    tw_wordidx_build(s);   /* logged; until it is built, search reads every record */
+    return 0;
+fail:
+    snprintf(err, errlen, "cannot open the store in %s: %s", path, mdb_strerror(rc));
+    if (txn) mdb_txn_abort(txn);
+    if (s->env) mdb_env_close(s->env);
+    tw_wordidx_free(s->words);
+    dict_free(s);
+    free(s->rbuf);
+    free(s);
+    return lmdb_err(rc);
+}
+
+void tw_store_close(tw_store *s)
+{
+    if (!s) return;
+    if (s->env) mdb_env_close(s->env);
+    tw_wordidx_free(s->words);
+    dict_free(s);
+    free(s->rbuf);
+    free(s);
+}
+

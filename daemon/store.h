@@ -1,20 +1,22 @@
 /*
- * The store: one LMDB environment in <data-dir>/store (DESIGN section 6).
+ * The store: one LMDB environment in <data-dir>/store (DESIGN section 6),
+ * format 2 (PROTOCOL.md "The store"):
  *
- *   entries  kind 0x00 ts(8, big-endian) id(32) -> envelope bytes
- *   ids      id(32)                       -> kind 0x00 ts(8, big-endian)
- *   slots    kind 0x00 author(32) slot    -> id(32) ts(8, big-endian) flags(1)
- *   meta     name                         -> value (schema version, network id)
- *   words    the search word index, kept by daemon/wordidx.c
+ *   env    seq(8, native)   -> format byte + envelope (raw, or zstd with the store's dictionary)
+ *   id     id[0]            -> items id[1..31] seq(8)                  (packed)
+ *   order  kind             -> items ts(8, big-endian) id(32) seq(8)   (packed)
+ *   slot   kind 0x00 author -> items slot 0x00 ts(8, big-endian) id(32) flags(1)
+ *   meta   name             -> value (schema version, network id, zdict)
+ *   words  the search word index, kept by daemon/wordidx.c
  *
  * Only current versions are stored (superseded ones are deleted), so the
- * entries table is the registry.  Envelopes are keyed by kind, then
- * (timestamp, id): listing a kind is one sequential range scan with no
- * lookups, and new entries mostly append at the end of their kind's range,
- * so a large commit rewrites few pages.  The small ids table answers "do we
- * have it" and leads from an id to its envelope; the slots table decides
- * which version of a slot is current.  Only
- * the newest version of a slot is kept; tombstones are kept like any version.
+ * env table is the registry.  Envelopes are appended under a sequence
+ * number, so their pages are full whatever order entries arrive in, and
+ * compressed with a dictionary trained on the store's own envelopes; the
+ * id table answers "do we have it" and leads to the envelope; the order
+ * table lists a kind in (timestamp, id) order; the slot table decides which
+ * version of a slot is current.  Tombstones are kept like any version.  A
+ * store of format 1 (entries, ids and slots tables) is upgraded on open.
  * All calls are made from one thread (the event loop): one writer, short
  * read transactions, and the map can be grown safely between transactions.
  */
@@ -27,8 +29,8 @@
 #include "twin/limits.h"
 #include "twin/entry.h"
 
-#define TW_STORE_SCHEMA 1u
-#define TW_SLOTVAL_LEN (TW_ID_LEN + 8 + 1)
+#define TW_STORE_SCHEMA 2u
+#define TW_SLOTVAL_LEN (TW_ID_LEN + 8 + 1)   /* a slot row of format 1: id ts flags */
 #define TW_SLOT_TOMBSTONE 1u           /* flags bit: the current version is a deletion */
 #define TW_ENTRYKEY_MAX (TW_KIND_MAX + 1 + 8 + TW_ID_LEN)
 #define TW_SLOTKEY_MAX (TW_KIND_MAX + 1 + TW_KEY_LEN + TW_SLOT_MAX)

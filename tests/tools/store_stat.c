@@ -7,8 +7,11 @@
  * readers do not block its writer), and prints per table (daemon/store.h)
  * its rows, pages (branch, leaf, overflow), bytes, the bytes per row and how
  * full its leaf pages are (bytes of rows and their headers over the leaf
- * pages' room), then the file's size and its pages in no table (free pages
- * kept for reuse, and the unused tail).  Prints figures; asserts nothing.
+ * pages' room), then the file's size: the pages in use, on LMDB's free list
+ * (kept for reuse), and the unused tail.  For the tables of format 2 that
+ * hold several items per key (id, order, slot), LMDB's counts leave out the
+ * sub-trees of the items: their pages are printed as what the used pages
+ * hold beyond the other tables.  Prints figures; asserts nothing.
  */
 #include <stdio.h>
 #include <string.h>
@@ -59,7 +62,7 @@ int main(int argc, char **argv)
     MDB_envinfo info;
     MDB_stat est;
     int rc;
-    if ((rc = mdb_env_create(&env)) || (rc = mdb_env_set_maxdbs(env, 8)) ||
+    if ((rc = mdb_env_create(&env)) || (rc = mdb_env_set_maxdbs(env, 16)) ||
         (rc = mdb_env_set_mapsize(env, (size_t)fs.st_size)) ||
         (rc = mdb_env_open(env, dir, MDB_RDONLY, 0600)) ||
         (rc = mdb_txn_begin(env, NULL, MDB_RDONLY, &txn))) {
@@ -69,12 +72,32 @@ int main(int argc, char **argv)
     mdb_env_info(env, &info);
     mdb_env_stat(env, &est);
     size_t pages = 0;
-    static const char *const names[] = { "entries", "ids", "slots", "meta", "words" };
+    static const char *const names[] = { "env", "id", "order", "slot", "meta", "words", "entries", "ids", "slots" };
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) table(txn, names[i], est.ms_psize, &pages);
-    size_t filepages = (size_t)fs.st_size / est.ms_psize;
-    printf("  file %.1f MiB (%zu pages of %u bytes): %.1f MiB in tables, %.1f MiB free or unused\n",
-           (double)fs.st_size / 1048576.0, filepages, est.ms_psize, (double)pages * est.ms_psize / 1048576.0,
-           (double)(filepages - pages) * est.ms_psize / 1048576.0);
+    /* Pages on LMDB's free list (table 0): each row is a list of page
+     * numbers, its first word the count. */
+    size_t freep = 0;
+    MDB_cursor *fc;
+    if (mdb_cursor_open(txn, 0, &fc) == 0) {
+        MDB_val k, v;
+        int r = mdb_cursor_get(fc, &k, &v, MDB_FIRST);
+        while (r == 0) {
+            if (v.mv_size >= sizeof(size_t)) { size_t n; memcpy(&n, v.mv_data, sizeof n); freep += n; }
+            r = mdb_cursor_get(fc, &k, &v, MDB_NEXT);
+        }
+        mdb_cursor_close(fc);
+    }
+    size_t filepages = (size_t)fs.st_size / est.ms_psize, last = info.me_last_pgno + 1;
+    size_t used = last > freep ? last - freep : 0;
+    printf("  file %.1f MiB (%zu pages of %u bytes): %.1f MiB used, %.1f MiB on the free list, %.1f MiB unused tail\n",
+           (double)fs.st_size / 1048576.0, filepages, est.ms_psize, (double)used * est.ms_psize / 1048576.0,
+           (double)freep * est.ms_psize / 1048576.0, (double)(filepages > last ? filepages - last : 0) * est.ms_psize / 1048576.0);
+    /* mdb_stat does not count the pages of the sub-trees holding the items
+     * of a table with several items per key (id, order, slot): what the used
+     * pages hold beyond the counted tables is theirs. */
+    if (used > pages)
+        printf("  items of id, order and slot (their sub-trees, not in the counts above): %.1f MiB\n",
+               (double)(used - pages) * est.ms_psize / 1048576.0);
     mdb_txn_abort(txn);
     mdb_env_close(env);
     return 0;

@@ -1,6 +1,8 @@
 /* Store: newest-wins slots, tombstones, superseded versions dropped, map
  * growth to a ceiling and refusal past it, persistence, network binding,
- * a commit whose meta page cannot be written. */
+ * a commit whose meta page cannot be written, the compression dictionary
+ * at its threshold, and the upgrade of a store of format 1 (written by
+ * tests/tools/store_v1.h): every answer the same, and refused for room. */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
@@ -14,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/statvfs.h>
 #include <cmocka.h>
 #include <sodium.h>
 
@@ -22,6 +25,7 @@
 #include "twin/limits.h"
 #include "log.h"
 #include "store.h"
+#include "../tools/store_v1.h"
 
 static uint8_t netid[32], other_net[32];
 static uint8_t sk1[64], sk2[64];
@@ -59,6 +63,22 @@ ssize_t pwrite(int fd, const void *buf, size_t n, off_t off)
         return -1;
     }
     return real(fd, buf, n, off);
+}
+
+/* statvfs() as the store sees it: while tiny_disk is set, the disk has
+ * 1 MiB free. */
+static int tiny_disk;
+
+int statvfs(const char *path, struct statvfs *buf)
+{
+    static int (*real)(const char *, struct statvfs *);
+    if (!real) real = (int (*)(const char *, struct statvfs *))dlsym(RTLD_NEXT, "statvfs");
+    int rc = real(path, buf);
+    if (rc == 0 && tiny_disk) {
+        buf->f_frsize = 4096;
+        buf->f_bavail = buf->f_bfree = 256;
+    }
+    return rc;
 }
 
 static int setup(void **state)
@@ -473,6 +493,304 @@ static void test_map_growth(void **state)
     tw_store_close(s);
 }
 
+
+/* Many entries for the upgrade test: envelopes each in a buffer of their
+ * own, parsed into one arena. */
+typedef struct many { tw_buf *envs; tw_entry *es; size_t n; tw_arena a; } many;
+
+static void many_add(many *m, const uint8_t *sk, const char *kind, const char *slot, uint64_t ts, const char *name)
+{
+    tw_buf *b = &m->envs[m->n];
+    tw_buf_init(b);
+    tw_kv kv[2] = { { tw_v_cstr("name"), tw_v_cstr(name ? name : "x") }, { tw_v_cstr("note"), tw_v_cstr(slot) } };
+    tw_val body = name ? (tw_val){ .type = TW_MAP, .len = 2, .v.map = kv } : tw_v_nil();
+    assert_int_equal(tw_entry_sign(b, sk, netid, kind, strlen(kind), slot, strlen(slot), ts, &body), 0);
+    assert_int_equal(tw_entry_parse(b->p, b->len, &m->a, &m->es[m->n], NULL), 0);
+    m->n++;
+}
+
+static void many_free(many *m)
+{
+    for (size_t i = 0; i < m->n; i++) tw_buf_free(&m->envs[i]);
+    free(m->envs);
+    free(m->es);
+    tw_arena_free(&m->a);
+}
+
+/* More than one upgrade transaction of entries, three authors and kinds,
+ * versions that supersede others (and older ones that do not), tombstones. */
+static void many_make(many *m, size_t n)
+{
+    static const char *const kinds[] = { "group", "place", "link" };
+    uint8_t sk3[64], pk[32];
+    crypto_sign_keypair(pk, sk3);
+    const uint8_t *sks[3] = { sk1, sk2, sk3 };
+    m->envs = calloc(n, sizeof *m->envs);
+    m->es = calloc(n, sizeof *m->es);
+    m->n = 0;
+    tw_arena_init(&m->a, 0);
+    assert_non_null(m->envs);
+    assert_non_null(m->es);
+    for (size_t i = 0; i < n; i++) {
+        char slot[32], name[64];
+        /* Every 7th entry is a later version of an earlier slot, every
+         * 11th an older one; every 13th a tombstone. */
+        size_t si = i % 7 == 6 ? i / 2 : i % 11 == 10 ? i / 3 : i;
+        uint64_t ts = i % 11 == 10 ? 500 + i : 100000 + i * 3 + (i % 5 == 0 ? 0 : 1);
+        snprintf(slot, sizeof slot, "s-%zu", si);
+        snprintf(name, sizeof name, "Upgrade test record %zu of the twinning association", i);
+        many_add(m, sks[si % 3], kinds[si % 3], slot, ts, i % 13 == 12 ? NULL : name);
+    }
+}
+
+typedef struct rows { uint8_t *p; size_t n, len, cap; } rows;
+
+static void rows_add(rows *r, const void *a, size_t an, const void *b, size_t bn)
+{
+    if (r->len + an + bn + 8 > r->cap) {
+        r->cap = (r->cap + an + bn + 8) * 2;
+        r->p = realloc(r->p, r->cap);
+        assert_non_null(r->p);
+    }
+    memcpy(r->p + r->len, &an, 4);
+    memcpy(r->p + r->len + 4, a, an);
+    memcpy(r->p + r->len + 4 + an, &bn, 4);
+    memcpy(r->p + r->len + 8 + an, b, bn);
+    r->len += an + bn + 8;
+    r->n++;
+}
+
+static int scan_row(void *ctx, const uint8_t *key, size_t klen, const uint8_t id[TW_ID_LEN], const uint8_t *env,
+                    size_t envlen)
+{
+    rows *r = ctx;
+    uint8_t h[32];
+    crypto_generichash(h, 32, env, envlen, NULL, 0);
+    assert_memory_equal(h, id, 32);          /* the envelope is the id's */
+    rows_add(r, key, klen, env, envlen);
+    return 0;
+}
+
+static int slot_row(void *ctx, const char *kind, size_t kind_len, const uint8_t author[TW_KEY_LEN], const char *slot,
+                    size_t slot_len, const uint8_t id[TW_ID_LEN], uint64_t ts, bool tombstone)
+{
+    uint8_t k[TW_KIND_MAX + 1 + TW_KEY_LEN + TW_SLOT_MAX], v[TW_ID_LEN + 9];
+    size_t kn;
+    tw_store_slotkey(k, &kn, kind, kind_len, author, slot, slot_len);
+    memcpy(v, id, TW_ID_LEN);
+    v1_be64(v + TW_ID_LEN, ts);
+    v[TW_ID_LEN + 8] = tombstone;
+    rows_add(ctx, k, kn, v, sizeof v);
+    return 0;
+}
+
+/* The rows of a format 1 table, in its order: what scans answered then. */
+static void v1_rows(const char *table, rows *r)
+{
+    char sd[128];
+    MDB_env *env;
+    MDB_txn *txn;
+    MDB_dbi d;
+    MDB_cursor *c;
+    MDB_val k, v;
+    snprintf(sd, sizeof sd, "%s/store", dir);
+    assert_int_equal(mdb_env_create(&env), 0);
+    mdb_env_set_maxdbs(env, 16);
+    assert_int_equal(mdb_env_open(env, sd, MDB_RDONLY, 0600), 0);
+    assert_int_equal(mdb_txn_begin(env, NULL, MDB_RDONLY, &txn), 0);
+    assert_int_equal(mdb_dbi_open(txn, table, 0, &d), 0);
+    assert_int_equal(mdb_cursor_open(txn, d, &c), 0);
+    int rc = mdb_cursor_get(c, &k, &v, MDB_FIRST);
+    while (rc == 0) {
+        rows_add(r, k.mv_data, k.mv_size, v.mv_data, v.mv_size);
+        rc = mdb_cursor_get(c, &k, &v, MDB_NEXT);
+    }
+    mdb_cursor_close(c);
+    mdb_txn_abort(txn);
+    mdb_env_close(env);
+}
+
+static void test_upgrade_v1(void **state)
+{
+    many m;
+    many_make(&m, TW_STORE_UPGRADE_BATCH * 3 / 2);
+    uint8_t d1[32], d2[32];
+    uint64_t n1, n2;
+    assert_int_equal(v1_write(dir, netid, m.es, m.n, d1, &n1), 0);
+    assert_true(n1 > TW_STORE_UPGRADE_BATCH);
+    rows want_scan = { 0 }, want_slots = { 0 }, got = { 0 };
+    v1_rows("entries", &want_scan);
+    v1_rows("slots", &want_slots);
+    assert_int_equal(want_scan.n, n1);
+
+    /* A disk too small for it: refused, saying why, and nothing changed. */
+    tw_store *s = NULL;
+    char err[512];
+    tiny_disk = 1;
+    assert_int_equal(tw_store_open(&s, dir, 0, netid, err, sizeof err), TW_EFULL);
+    tiny_disk = 0;
+    assert_non_null(strstr(err, "to format 2 needs about"));
+    assert_non_null(strstr(err, "the store is unchanged (format 1"));
+    rows again = { 0 };
+    v1_rows("entries", &again);
+    assert_int_equal(again.n, want_scan.n);
+    assert_memory_equal(again.p, want_scan.p, want_scan.len);
+    free(again.p);
+
+    s = open_store(0);
+    tw_buf schema;
+    tw_buf_init(&schema);
+    assert_int_equal(tw_store_meta_get(s, "schema", &schema), 0);
+    assert_int_equal(schema.len, 4);
+    assert_int_equal(schema.p[3], TW_STORE_SCHEMA);
+    /* Enough envelopes for a dictionary: they are stored compressed. */
+    assert_int_equal(tw_store_meta_get(s, "zdict", &schema), 0);
+    tw_buf_free(&schema);
+    assert_int_equal(tw_store_digest(s, d2, &n2), 0);
+    assert_int_equal(n2, n1);
+    assert_memory_equal(d2, d1, 32);
+    /* Scans: the same keys and envelopes, in the same order; the slot
+     * table: the same rows in the same order. */
+    assert_int_equal(tw_store_scan(s, NULL, 0, NULL, 0, scan_row, &got), 0);
+    assert_int_equal(got.n, want_scan.n);
+    assert_memory_equal(got.p, want_scan.p, want_scan.len);
+    free(got.p);
+    memset(&got, 0, sizeof got);
+    assert_int_equal(tw_store_scan_slots(s, NULL, slot_row, &got), 0);
+    assert_int_equal(got.n, want_slots.n);
+    assert_memory_equal(got.p, want_slots.p, want_slots.len);
+    free(got.p);
+    memset(&got, 0, sizeof got);
+    /* A cursor from format 1 (a key of its entries table) pages on. */
+    size_t off = 0;
+    for (size_t i = 0; i < 100; i++) {
+        uint32_t kl, vl;
+        memcpy(&kl, want_scan.p + off, 4);
+        memcpy(&vl, want_scan.p + off + 4 + kl, 4);
+        off += 8 + kl + vl;
+    }
+    uint32_t kl;
+    memcpy(&kl, want_scan.p + off, 4);
+    const uint8_t *k100 = want_scan.p + off + 4;
+    assert_int_equal(tw_store_scan(s, NULL, 0, k100, kl, scan_row, &got), 0);
+    assert_int_equal(got.n, want_scan.n - 101);
+    uint32_t vl;
+    memcpy(&vl, want_scan.p + off + 4 + kl, 4);
+    assert_memory_equal(got.p, want_scan.p + off + 8 + kl + vl, got.len);
+    free(got.p);
+    /* Every id, every slot answered as before. */
+    tw_buf env;
+    tw_buf_init(&env);
+    for (size_t i = 0; i < m.n; i++) {
+        const tw_entry *e = &m.es[i];
+        uint8_t sk[TW_KIND_MAX + 1 + TW_KEY_LEN + TW_SLOT_MAX];
+        size_t skn;
+        tw_store_slotkey(sk, &skn, e->kind, e->kind_len, e->author, e->slot, e->slot_len);
+        bool stored = false;
+        off = 0;
+        for (size_t j = 0; j < want_slots.n; j++) {
+            uint32_t a, b;
+            memcpy(&a, want_slots.p + off, 4);
+            memcpy(&b, want_slots.p + off + 4 + a, 4);
+            if (a == skn && memcmp(want_slots.p + off + 4, sk, skn) == 0) {
+                const uint8_t *v = want_slots.p + off + 8 + a;
+                uint8_t id[32];
+                uint64_t ts;
+                stored = memcmp(v, e->id, 32) == 0;
+                assert_int_equal(tw_store_slot(s, e->kind, e->kind_len, e->author, e->slot, e->slot_len, id, &ts), 0);
+                assert_memory_equal(id, v, 32);
+                assert_int_equal(ts, v1_get_be64(v + 32));
+                break;
+            }
+            off += 8 + a + b;
+        }
+        assert_int_equal(tw_store_has(s, e->id), stored);
+        if (stored) {
+            assert_int_equal(tw_store_get(s, e->id, &env), 0);
+            assert_int_equal(env.len, e->env_len);
+            assert_memory_equal(env.p, e->env, env.len);
+        } else {
+            assert_int_equal(tw_store_get(s, e->id, &env), TW_ENOTFOUND);
+        }
+    }
+    tw_buf_free(&env);
+    uint8_t nid[32];
+    uint64_t nts;
+    assert_int_equal(tw_store_slot(s, "", 0, m.es[0].author, "s-0", 3, nid, &nts), TW_ENOTFOUND);
+    /* Writes go on: a new version replaces an upgraded one. */
+    made nv;
+    tw_put p;
+    const tw_entry *e0 = &m.es[0];
+    char slot0[TW_SLOT_MAX + 1];
+    memcpy(slot0, e0->slot, e0->slot_len);
+    slot0[e0->slot_len] = 0;
+    make(&nv, sk1, "group", slot0, 1u << 30, "newer");
+    assert_int_equal(put1(s, &nv, &p), 0);
+    assert_true(p.replaced);
+    assert_int_equal(tw_store_has(s, p.old_id), 0);
+    unmake(&nv);
+    tw_store_close(s);
+    free(want_scan.p);
+    free(want_slots.p);
+    many_free(&m);
+}
+
+/* The dictionary is trained once the store holds TW_STORE_DICT_SAMPLES
+ * entries, not one before; envelopes stored raw before it and compressed
+ * after it read back the same, before and after a reopen. */
+static void test_dict_threshold(void **state)
+{
+    many m;
+    size_t n = TW_STORE_DICT_SAMPLES + 50;
+    m.envs = calloc(n, sizeof *m.envs);
+    m.es = calloc(n, sizeof *m.es);
+    m.n = 0;
+    tw_arena_init(&m.a, 0);
+    for (size_t i = 0; i < n; i++) {
+        char slot[32];
+        snprintf(slot, sizeof slot, "d-%zu", i);
+        many_add(&m, i % 2 ? sk1 : sk2, "place", slot, 1000 + i, "Dictionary test village, West Bank");
+    }
+    tw_store *s = open_store(0);
+    tw_put *p = calloc(n, sizeof *p);
+    for (size_t i = 0; i < n; i++) p[i].e = &m.es[i];
+    tw_buf d;
+    tw_buf_init(&d);
+    assert_int_equal(tw_store_put_batch(s, p, TW_STORE_DICT_SAMPLES - 1), 0);
+    assert_int_equal(tw_store_meta_get(s, "zdict", &d), TW_ENOTFOUND);
+    assert_int_equal(tw_store_put_batch(s, p + TW_STORE_DICT_SAMPLES - 1, 1), 0);
+    assert_int_equal(tw_store_meta_get(s, "zdict", &d), 0);
+    assert_true(d.len > 0 && d.len <= TW_STORE_DICT_BYTES);
+    assert_int_equal(tw_store_put_batch(s, p + TW_STORE_DICT_SAMPLES, n - TW_STORE_DICT_SAMPLES), 0);
+    for (int round = 0; round < 2; round++) {
+        for (size_t i = 0; i < n; i++) {
+            assert_int_equal(tw_store_get(s, m.es[i].id, &d), 0);
+            assert_int_equal(d.len, m.es[i].env_len);
+            assert_memory_equal(d.p, m.es[i].env, d.len);
+        }
+        rows got = { 0 };
+        assert_int_equal(tw_store_scan(s, "place", 5, NULL, 0, scan_row, &got), 0);
+        assert_int_equal(got.n, n);
+        free(got.p);
+        tw_store_close(s);
+        s = open_store(0);
+    }
+    /* Removal reads a compressed envelope to find its slot. */
+    uint8_t (*ids)[TW_ID_LEN] = malloc(TW_ID_LEN);
+    memcpy(ids[0], m.es[n - 1].id, TW_ID_LEN);
+    assert_int_equal(tw_store_remove(s, (const uint8_t (*)[TW_ID_LEN])ids, 1), 0);
+    uint8_t id[32];
+    uint64_t ts;
+    assert_int_equal(tw_store_slot(s, "place", 5, m.es[n - 1].author, m.es[n - 1].slot, m.es[n - 1].slot_len, id, &ts),
+                     TW_ENOTFOUND);
+    assert_int_equal(tw_store_has(s, m.es[n - 1].id), 0);
+    free(ids);
+    tw_buf_free(&d);
+    free(p);
+    tw_store_close(s);
+    many_free(&m);
+}
+
 int main(void)
 {
     if (sodium_init() < 0) return 1;
@@ -493,6 +811,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_map_ceiling, setup, teardown),
         cmocka_unit_test_setup_teardown(test_map_growth, setup, teardown),
         cmocka_unit_test_setup_teardown(test_failed_meta_write, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_upgrade_v1, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_dict_threshold, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
