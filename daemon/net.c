@@ -11,6 +11,7 @@
  * A connection is freed only when its handle is closed and no ingest job
  * still refers to it (a reference count), never inside its own callback.
  */
+#include <errno.h>
 #include <stdio.h>
 #include <malloc.h>
 #include <stdlib.h>
@@ -18,6 +19,8 @@
 #include <sodium.h>
 #include <uv.h>
 #include <zstd.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include "twin/addr.h"
 #include "twin/err.h"
@@ -103,6 +106,9 @@ struct tw_net {
     tw_node *node;
     uv_tcp_t listener;
     bool listening;
+    /* Setting bind: the source address of outgoing connections to hosts
+     * of its family (port 0: any free one); AF_UNSPEC: the OS chooses. */
+    struct sockaddr_storage src;
     bool ingest_full;             /* verification is behind: peers are not read */
     ZSTD_CCtx *zc;                /* one of each serves every connection: one thread */
     ZSTD_DCtx *zd;
@@ -1219,6 +1225,16 @@ static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
     uv_freeaddrinfo(res);
     addr_of(&ss, c->ip, sizeof c->ip, c->remote, sizeof c->remote);
     c->creq.data = c;
+    if (c->net->src.ss_family == ss.ss_family) {
+        int brc = uv_tcp_bind(&c->tcp, (struct sockaddr *)&c->net->src, 0);
+        if (brc) {
+            char why[200];
+            snprintf(why, sizeof why, "cannot use the source address %s (setting bind): %s",
+                     c->net->node->cfg.bind, uv_strerror(brc));
+            conn_close(c, TW_EIO, why);
+            return;
+        }
+    }
     int rc = uv_tcp_connect(&c->creq, &c->tcp, (struct sockaddr *)&ss, on_connect);
     if (rc) conn_close(c, TW_EIO, uv_strerror(rc));
 }
@@ -2029,6 +2045,28 @@ static int parse_listen(const char *s, struct sockaddr_storage *ss)
     return uv_ip4_addr(host, port, (struct sockaddr_in *)ss) ? TW_EINVAL : 0;
 }
 
+/* The source address of setting bind, tried once at start: an address
+ * this machine does not have would make every dial fail, each with the
+ * same error, instead of one clear refusal to start. */
+static int check_bind(tw_net *net, char *err, size_t errlen)
+{
+    const char *ip = net->node->cfg.bind;
+    struct sockaddr_storage *ss = &net->src;
+    int rc = strchr(ip, ':') ? uv_ip6_addr(ip, 0, (struct sockaddr_in6 *)ss) : uv_ip4_addr(ip, 0, (struct sockaddr_in *)ss);
+    if (rc) { snprintf(err, errlen, "bind: \"%s\" is not an IP address", ip); ss->ss_family = AF_UNSPEC; return TW_EINVAL; }
+    int fd = socket(ss->ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) { snprintf(err, errlen, "bind: cannot open a socket: %s", strerror(errno)); ss->ss_family = AF_UNSPEC; return TW_EIO; }
+    socklen_t len = ss->ss_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
+    if (bind(fd, (struct sockaddr *)ss, len) != 0) {
+        snprintf(err, errlen, "bind: cannot use %s as the source address of outgoing connections: %s", ip, strerror(errno));
+        close(fd);
+        ss->ss_family = AF_UNSPEC;
+        return TW_EINVAL;
+    }
+    close(fd);
+    return 0;
+}
+
 /* Publishes (or refreshes) this node's peer record when it accepts inbound
  * connections at an address others can dial. */
 static void publish_self(tw_node *n)
@@ -2066,6 +2104,7 @@ int tw_net_start(tw_node *n, char *err, size_t errlen)
     net->zd = ZSTD_createDCtx();
     net->zbuf = malloc(TW_SESS_MSG_MAX);
     if (!net->zc || !net->zd || !net->zbuf) { rc = TW_ENOMEM; snprintf(err, errlen, "out of memory"); goto fail; }
+    if (n->cfg.bind[0] && (rc = check_bind(net, err, errlen))) goto fail;
     uint8_t mkey[TW_PLUM_HASH_KEY_LEN];
     randombytes_buf(mkey, sizeof mkey);
     if ((rc = tw_neg_store_new(&net->neg)) || (rc = tw_ingest_new(&net->ingest, n, ingest_stored, n)) ||
