@@ -1,6 +1,10 @@
 #!/bin/sh
 # A full node's refusal says where else to go (REFER, PROTOCOL.md "Refusals
-# that refer").  Real nodes on 127.0.0.1:
+# that refer"), and the setting bind that makes tests/tools/swarm.py's
+# nodes dial from their own addresses.  Real nodes on 127.0.0.1:
+#   - y (bind = 127.0.0.7) is seen by its peer at 127.0.0.7, x (unset) at
+#     127.0.0.1; an address the machine lacks, or one with a port, is
+#     refused at start with the setting named;
 #   - in a network whose root is a: a (inbound_max = 1) holds one inbound
 #     connection, from b; d, new, told only a's address and knowing only
 #     the root, is refused as full and dials b, an address it can only have
@@ -56,6 +60,27 @@ evil() {
     wait "$_ep" 2>/dev/null
     grep -q "^referred" "$F/$_m.out"
 }
+
+# ---- setting bind: the source address of the connections a node dials
+P_s=$(tw_free_port)
+tw_start s --config "$CONF" --listen "127.0.0.1:$P_s" || { fail "s starts"; tw_done; }
+tw_start x --config "$CONF" --peer "127.0.0.1:$P_s" || { fail "x starts"; tw_done; }
+BC=$(tw_conf bound "network_key = $NETKEY" "bind = 127.0.0.7")
+tw_start y --config "$BC" --peer "127.0.0.1:$P_s" || { fail "y starts with bind = 127.0.0.7"; tw_done; }
+from_ip() { [ "$(pj s "sorted(set(c[\"address\"].rsplit(\":\", 1)[0] for c in d[\"connections\"] if c[\"state\"] == \"established\"))")" = "$1" ]; }
+tw_wait_for 20 from_ip '["127.0.0.1", "127.0.0.7"]' &&
+    pass "s sees y's connection from 127.0.0.7 (bind) and x's from 127.0.0.1 (the system's choice)" ||
+    fail "bind sets the source address" "$(cat "$F/s-peers.json")"
+tw_stop y; tw_stop x; tw_stop s
+BC2=$(tw_conf notmine "network_key = $NETKEY" "bind = 192.0.2.1")
+tw_run "$TWIND" --data-dir "$TW_ROOT/z" --config "$BC2" --http off
+[ "$TW_RC" = 1 ] && grep -q "bind: cannot use 192.0.2.1 as the source address of outgoing connections" "$TW_ERR" &&
+    pass "bind = an address this machine does not have: twind refuses to start, saying so" ||
+    { fail "bind = 192.0.2.1 refused at start"; tw__show_last; }
+BC3=$(tw_conf badbind "network_key = $NETKEY" "bind = 127.0.0.1:7700")
+tw_run "$TWIND" --data-dir "$TW_ROOT/z" --config "$BC3" --http off
+[ "$TW_RC" != 0 ] && grep -q 'bind: "127.0.0.1:7700" is not an IP address' "$TW_ERR" &&
+    pass "bind with a port: a config error naming the setting" || { fail "bind = 127.0.0.1:7700 refused"; tw__show_last; }
 
 # ---- the honest referral
 tw_start a --config "$CONF_A" --listen "127.0.0.1:$P_a" || { fail "a starts (inbound_max 1)"; tw_done; }
