@@ -2361,6 +2361,13 @@ static int check_bind(tw_net *net, char *err, size_t errlen)
     struct sockaddr_storage *ss = &net->src;
     int rc = strchr(ip, ':') ? uv_ip6_addr(ip, 0, (struct sockaddr_in6 *)ss) : uv_ip4_addr(ip, 0, (struct sockaddr_in *)ss);
     if (rc) { snprintf(err, errlen, "bind: \"%s\" is not an IP address", ip); ss->ss_family = AF_UNSPEC; return TW_EINVAL; }
+    /* 0.0.0.0 and :: name no address: the system chooses, as when unset. */
+    static const uint8_t zero[16];
+    if (ss->ss_family == AF_INET ? ((struct sockaddr_in *)ss)->sin_addr.s_addr == 0
+                                 : memcmp(&((struct sockaddr_in6 *)ss)->sin6_addr, zero, 16) == 0) {
+        ss->ss_family = AF_UNSPEC;
+        return 0;
+    }
     int fd = socket(ss->ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd < 0) { snprintf(err, errlen, "bind: cannot open a socket: %s", strerror(errno)); ss->ss_family = AF_UNSPEC; return TW_EIO; }
     socklen_t len = ss->ss_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
