@@ -97,6 +97,9 @@ grep -q "^node_error .*too many inbound connections" "$F/old.out" && [ "$(pj a '
 tw_start d --config "$CONF_R" --listen "127.0.0.1:$P_d" --peer "127.0.0.1:$P_a" || { fail "d starts"; tw_done; }
 tw_wait_for 20 grep -q "127.0.0.1:$P_a.*peer closed: too many inbound connections" "$(tw_log d)" &&
     pass "d is refused by a as full" || fail "d is refused by a as full"
+! grep -q "127.0.0.1:$P_a.*the link broke during a reconciliation" "$(tw_log d)" &&
+    pass "a refusal is not taken for a link broken during a reconciliation (NEG_PART stays offered to a)" ||
+    fail "refusal taken for a cut link" "$(grep "link broke" "$(tw_log d)")"
 tw_wait_for 20 knows d "127.0.0.1:$P_b" learnt && grep -q "REFER of 2 records: 1 peers to dial .* 1 vouches used" "$(tw_log d)" &&
     pass "d learnt b's address from a's refusal, with a's vouch for b (it never synced with a)" ||
     fail "d learns b's address from the REFER" "$(cat "$F/d-peers.json")"
