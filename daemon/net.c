@@ -543,7 +543,8 @@ static void conn_close(conn *c, int code, const char *reason)
          * whose first piece a link that cuts early never lets through.  A
          * peer that refused us at once (nothing but REFER before its
          * ERROR) cut nothing: the dialer's first NEG_REQ was merely unread. */
-        if (c->neg_parts && c->carried && (p.reassembling || p.reconciling)) {
+        bool refusal = (code == TW_EBUSY || code == TW_EREFUSED) && !c->carried;
+        if (c->neg_parts && !refusal && (p.reassembling || p.reconciling)) {
             neg_cut_note(net, c, tw_now_ms());
             tw_info("net", "%s (%s): the link broke during a reconciliation with messages over several frames; "
                            "one frame per message with this peer for the next %u s", c->remote, c->fpr, TW_NEG_CUT_MS / 1000);
