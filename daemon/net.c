@@ -152,7 +152,7 @@ struct tw_net {
     int room_told;                /* the room last told to peers (ROOM), -1 before any */
     /* Refusals as full in a row (a peer's "too many inbound connections")
      * since an outbound link last carried a message, and until when learnt
-     * addresses no REFER named are not dialled because of them (dial_due). */
+     * addresses are not dialled because of them (dial_due). */
     unsigned full_streak;
     uint64_t full_pace_until;
     /* Since start, for `peers` "totals": the counters of connections
@@ -946,16 +946,6 @@ static conn *oldest_unauth(tw_net *net, bool strangers_only)
 
 /* ------------------------------------------------------------ referral */
 
-/*
- * A node refusing a dialer as full (inbound_max reached, none old enough to
- * give way) first sends it REFER: the signed `peer` records, as stored
- * here, of up to TW_REFER_MAX of its established peers, the most recently
- * connected inbound ones first (in a network that is forming they are the
- * newest nodes, the likeliest to have room), then its outbound ones.  Only
- * records: an address travels with its author's signature, so a refusal
- * can name no address that a peer record could not have, and the dialer
- * applies to it every rule of learnt addresses (refer_message).
- */
 /* Room for one more inbound connection: what ROOM tells peers. */
 static bool have_room(tw_net *net)
 {
@@ -984,6 +974,16 @@ static void room_changed(tw_net *net, conn *except)
     }
 }
 
+/*
+ * A node refusing a dialer as full (inbound_max reached, none old enough to
+ * give way) first sends it REFER: the signed `peer` records, as stored
+ * here, of some of its established peers whose last ROOM said they have
+ * room, each with the vouch that admits its author (a new dialer knows the
+ * roots only), TW_REFER_MAX records in all.  Records, not addresses: an
+ * address travels with its author's signature, so a refusal can name no
+ * address that a peer record could not, and the dialer applies to it every
+ * rule of learnt addresses (refer_message).
+ */
 static void send_refer(conn *c)
 {
     tw_net *net = c->net;
@@ -1048,13 +1048,15 @@ static void send_refer(conn *c)
 /*
  * REFER from a peer we dialled, which refuses us as full.  Each record is
  * checked as if it had arrived in ENTRIES (parsed, of this network,
- * signed, its schema) and used as a stored `peer` record would be
- * (learn_addrs: slot self, an admitted author, the classes of learnt
- * addresses, at most TW_PEER_ADDRS_MAX an author, the learnt table and its
- * dial budget), unless this node holds a newer version of it.  The
- * addresses of the authors named are then dialled before other untried
- * ones (dial_due).  One REFER a connection is read; a forged or malformed
- * record is misbehaviour.  Returns nonzero when c was closed.
+ * signed, its schema); a vouch counts as this node's admission would count
+ * it; a peer record is used as a stored one would be (learn_addrs: slot
+ * self, an author admitted here or by a vouch that counted, the classes of
+ * learnt addresses, at most TW_PEER_ADDRS_MAX an author, the learnt table
+ * and its dial budget), unless this node holds a newer version of it.
+ * The addresses of the authors named are marked referred: dialled first
+ * while this node has no connection (dial_due).  One REFER a connection is
+ * read; a forged or malformed record is misbehaviour.  Returns nonzero
+ * when c was closed.
  */
 static int refer_message(conn *c, const uint8_t *msg, size_t len)
 {
