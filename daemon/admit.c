@@ -318,6 +318,18 @@ bool tw_admit_hiding(const tw_node *n) { return n->admit && n->admit->hiding; }
 
 unsigned tw_admit_max_depth(const tw_node *n) { return n->cfg.vouch_depth; }
 
+bool tw_admit_voucher(const tw_node *n, const uint8_t key[TW_KEY_LEN], uint8_t voucher[TW_KEY_LEN])
+{
+    tw_trust_member m;
+    uint8_t who[TW_KEY_LEN];
+    identity(n->admit, key, who);
+    if (tw_admit_is_open(n) || memcmp(who, key, TW_KEY_LEN) != 0 || tw_trust_lookup(n->admit->t, who, &m) ||
+        m.role == TW_TRUST_ROOT)
+        return false;
+    memcpy(voucher, m.voucher, TW_KEY_LEN);
+    return true;
+}
+
 uint64_t tw_admit_generation(const tw_node *n) { return n->admit ? n->admit->gen : 0; }
 
 bool tw_admit_member(const tw_node *n, const uint8_t key[TW_KEY_LEN], char *name, size_t cap,

@@ -79,6 +79,9 @@ int tw_admit_encode_status(tw_node *n, tw_buf *out);
 bool tw_admit_member(const tw_node *n, const uint8_t key[TW_KEY_LEN], char *name, size_t cap,
                      unsigned *depth, int *role);
 unsigned tw_admit_max_depth(const tw_node *n);
+/* The key whose vouch admits key (itself an association's identity key, not
+ * a root), for a full node's REFER (daemon/net.c); false if none. */
+bool tw_admit_voucher(const tw_node *n, const uint8_t key[TW_KEY_LEN], uint8_t voucher[TW_KEY_LEN]);
 /* Changes whenever the admitted set may have changed, so that what is
  * computed from visible records can be kept until it does. */
 uint64_t tw_admit_generation(const tw_node *n);

@@ -132,6 +132,19 @@ int tw_config_set(tw_config *c, const char *key, const char *v, char *err, size_
     } else if (strcmp(key, "listen") == 0) {
         if (!tw_addr_valid(v)) ERR("listen: \"%s\" is not HOST:PORT", v);
         strcpy(c->listen, v);
+    } else if (strcmp(key, "bind") == 0) {
+        /* An IP literal, IPv6 with or without brackets: no port (each
+         * connection takes a free one), no name. */
+        char ip[sizeof c->bind];
+        unsigned char sa[sizeof(struct in6_addr)];
+        size_t l = strlen(v);
+        if (l >= 2 && v[0] == '[' && v[l - 1] == ']') { v++; l -= 2; }
+        if (l == 0 || l >= sizeof ip) ERR("bind: \"%s\" is not an IP address", v);
+        memcpy(ip, v, l);
+        ip[l] = 0;
+        if (inet_pton(AF_INET, ip, sa) != 1 && inet_pton(AF_INET6, ip, sa) != 1)
+            ERR("bind: \"%s\" is not an IP address (IPv4, or IPv6 with or without brackets; no port, no name)", ip);
+        strcpy(c->bind, ip);
     } else if (strcmp(key, "peer") == 0) {
         if (!tw_addr_valid(v)) ERR("peer: \"%s\" is not HOST:PORT", v);
         if (c->npeers >= TW_CONF_PEERS_MAX) ERR("peer: more than %u peers", TW_CONF_PEERS_MAX);

@@ -17,6 +17,7 @@ typedef struct tw_config {
     char data_dir[TW_PATH_MAX];
     int log_level;
     char listen[TW_ADDR_MAX];                      /* empty: accept no inbound */
+    char bind[64];                                 /* source IP of outgoing connections; empty: the OS chooses */
     char peers[TW_CONF_PEERS_MAX][TW_ADDR_MAX];
     unsigned npeers;
     int have_network_key;

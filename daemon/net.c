@@ -11,6 +11,7 @@
  * A connection is freed only when its handle is closed and no ingest job
  * still refers to it (a reference count), never inside its own callback.
  */
+#include <errno.h>
 #include <stdio.h>
 #include <malloc.h>
 #include <stdlib.h>
@@ -18,6 +19,8 @@
 #include <sodium.h>
 #include <uv.h>
 #include <zstd.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include "twin/addr.h"
 #include "twin/err.h"
@@ -26,6 +29,7 @@
 #include "twin/limits.h"
 #include "twin/negentropy.h"
 #include "twin/plumtree.h"
+#include "twin/schema.h"
 #include "twin/session.h"
 #include "twin/sync.h"
 #include "twin/wire.h"
@@ -51,6 +55,7 @@ struct paddr {                    /* a known peer address */
     uint64_t next_attempt, last_success, last_attempt;
     bool key_known;
     bool refused;                 /* the last attempt ended with a refusal by policy (TW_EREFUSED) */
+    uint64_t referred;            /* when a full node's REFER last named it (0: never) */
     uint8_t key[TW_KEY_LEN];
     char last_error[160];
 };
@@ -80,6 +85,10 @@ struct conn {
     bool zstd;                    /* both hellos offered TW_WIRE_FEAT_ZSTD */
     bool offered_negpart;         /* our hello offered TW_WIRE_FEAT_NEGPART */
     bool neg_parts;               /* both hellos offered TW_WIRE_FEAT_NEGPART */
+    bool refer;                   /* its hello offered TW_WIRE_FEAT_REFER (ours always does) */
+    bool got_refer;               /* a REFER was read on it (one is used) */
+    int room;                     /* its last ROOM: 1 room for an inbound connection, 0 none, -1 not told */
+    bool carried;                 /* a message other than REFER came on it (it was not refused at once) */
     uint64_t zstd_in, zstd_out;   /* ENTRIES bytes before and after compression, sent */
     uint64_t received, stored, refused;
     char last_refusal[TW_REASON_MAX];
@@ -103,6 +112,9 @@ struct tw_net {
     tw_node *node;
     uv_tcp_t listener;
     bool listening;
+    /* Setting bind: the source address of outgoing connections to hosts
+     * of its family (port 0: any free one); AF_UNSPEC: the OS chooses. */
+    struct sockaddr_storage src;
     bool ingest_full;             /* verification is behind: peers are not read */
     ZSTD_CCtx *zc;                /* one of each serves every connection: one thread */
     ZSTD_DCtx *zd;
@@ -140,6 +152,15 @@ struct tw_net {
     paddr addrs[TW_KNOWN_PEERS_MAX + TW_LEARNT_PEERS_MAX];
     size_t naddrs;
     uint64_t learnt_evicted, learnt_refused;
+    /* REFER: records sent in refusals, records received that named a peer
+     * now known, and records received and not used. */
+    uint64_t refer_sent, refer_used, refer_unused;
+    int room_told;                /* the room last told to peers (ROOM), -1 before any */
+    /* Refusals as full in a row (a peer's "too many inbound connections")
+     * since an outbound link last carried a message, and until when learnt
+     * addresses are not dialled because of them (dial_due). */
+    unsigned full_streak;
+    uint64_t full_pace_until;
     /* Since start, for `peers` "totals": the counters of connections
      * that have closed, added when they close, and events counted. */
     uint64_t gone_received, gone_bytes_in, gone_bytes_out, n_established, n_dials;
@@ -182,9 +203,11 @@ static void sync_reading(conn *c);
 static int send_msg(conn *c, const uint8_t *msg, size_t len);
 static int add_addr(tw_net *net, const char *addr, int source, char *err, size_t errlen);
 static void learn_addrs(tw_net *net, const tw_entry *e);
+static void learn_addrs_of(tw_net *net, const tw_entry *e, bool check_admitted);
 static void forget_addr(tw_net *net, size_t i);
 static int add_pending(tw_net *net, uint64_t ts, const uint8_t id[TW_ID_LEN]);
 static void dial_due(tw_net *net, uint64_t now);
+static void room_changed(tw_net *net, conn *except);
 
 /* ------------------------------------------------------------- helpers */
 
@@ -498,6 +521,19 @@ static void conn_close(conn *c, int code, const char *reason)
              * together do not all come back at the same instant. */
             pa->failures++;
             pa->refused = code == TW_EREFUSED;
+            /* The peer was full: so, in a network that is forming, are most
+             * of those every other node is dialling too.  The next learnt
+             * address waits, doubling with each such refusal in a row, so
+             * that nodes short of peers do not all dial each address the
+             * moment they learn it (measured with swarm.py: dials per node
+             * grew with the network, 40 at 100 nodes, 92 at 200). */
+            if (code == TW_EBUSY && c->state == C_ESTABLISHED && !c->carried) {
+                uint64_t w = TW_FULL_PACE_BASE_MS;
+                for (unsigned i = 0; i < net->full_streak && w < TW_FULL_PACE_MAX_MS; i++) w *= 2;
+                if (w > TW_FULL_PACE_MAX_MS) w = TW_FULL_PACE_MAX_MS;
+                net->full_streak++;
+                net->full_pace_until = now + w / 2 + randombytes_uniform((uint32_t)(w / 2 + 1));
+            }
             uint64_t d = TW_BACKOFF_BASE_MS;
             for (unsigned i = 1; i < pa->failures && d < TW_BACKOFF_MAX_MS; i++) d *= 2;
             if (d > TW_BACKOFF_MAX_MS) d = TW_BACKOFF_MAX_MS;
@@ -525,8 +561,11 @@ static void conn_close(conn *c, int code, const char *reason)
         tw_sync_progress p;
         tw_sync_get_progress(c->sync, &p);
         /* Pieces had arrived, or our reconciliation waited for a reply
-         * whose first piece a link that cuts early never lets through. */
-        if (c->neg_parts && (p.reassembling || p.reconciling)) {
+         * whose first piece a link that cuts early never lets through.  A
+         * peer that refused us at once (nothing but REFER before its
+         * ERROR) cut nothing: the dialer's first NEG_REQ was merely unread. */
+        bool refusal = (code == TW_EBUSY || code == TW_EREFUSED) && !c->carried;
+        if (c->neg_parts && !refusal && (p.reassembling || p.reconciling)) {
             neg_cut_note(net, c, tw_now_ms());
             tw_info("net", "%s (%s): the link broke during a reconciliation with messages over several frames; "
                            "one frame per message with this peer for the next %u s", c->remote, c->fpr, TW_NEG_CUT_MS / 1000);
@@ -535,6 +574,7 @@ static void conn_close(conn *c, int code, const char *reason)
     }
     if (c->state == C_ESTABLISHED && net->missing) tw_plum_missing_peer_gone(net->missing, c->plum_id);
     net->gone_received += c->received;
+    bool was_inbound_up = c->state == C_ESTABLISHED && !c->outbound;
     enter_state(c, C_CLOSING);
     /* A session that closed itself may still hold its last words (an ERROR,
      * or the refusal in handshake message 2): they go out before the socket
@@ -549,6 +589,7 @@ static void conn_close(conn *c, int code, const char *reason)
     *c->pprev = c->next;
     c->next = NULL;
     c->pprev = &c->next;
+    if (was_inbound_up && !net->stopping) room_changed(net, NULL);
     if (!c->handle_closed) {
         c->handle_closed = true;
         uv_close((uv_handle_t *)&c->tcp, tcp_closed);
@@ -571,6 +612,8 @@ typedef struct injob { conn *c; bool pushed; } injob;
 static void push_duplicate(conn *c);
 static int tree_message(conn *c, const uint8_t *msg, size_t len);
 static void push_repair(tw_net *net, uint64_t now);
+static void send_refer(conn *c);
+static int refer_message(conn *c, const uint8_t *msg, size_t len);
 
 static void ingest_done(void *ctx, const tw_ingest_counts *k, const int *rcs, const char *const *whys,
                         const uint8_t *const *authors, size_t n)
@@ -922,6 +965,230 @@ static conn *oldest_unauth(tw_net *net, bool strangers_only)
     return best;
 }
 
+/* ------------------------------------------------------------ referral */
+
+/* Room for one more inbound connection: what ROOM tells peers. */
+static bool have_room(tw_net *net)
+{
+    return net->listening && count_state(net, C_ESTABLISHED, 0) < net->node->cfg.inbound_max;
+}
+
+static void tell_room(conn *c, bool room)
+{
+    tw_buf b;
+    tw_buf_init(&b);
+    if (tw_wire_room(&b, room) == 0 && send_msg(c, b.p, b.len) == 0) flush(c);
+    tw_buf_free(&b);
+}
+
+/* After an inbound connection was established or closed: when the answer
+ * of have_room changed, every peer that takes ROOM is told (except the
+ * one being established, told by established()). */
+static void room_changed(tw_net *net, conn *except)
+{
+    int r = have_room(net);
+    if (r == net->room_told) return;
+    net->room_told = r;
+    for (conn *o = net->conns, *next; o; o = next) {
+        next = o->next;
+        if (o != except && o->state == C_ESTABLISHED && o->refer) tell_room(o, r);
+    }
+}
+
+/*
+ * A node refusing a dialer as full (inbound_max reached, none old enough to
+ * give way) first sends it REFER: the signed `peer` records, as stored
+ * here, of some of its established peers whose last ROOM said they have
+ * room, each with the vouch that admits its author (a new dialer knows the
+ * roots only), TW_REFER_MAX records in all.  Records, not addresses: an
+ * address travels with its author's signature, so a refusal can name no
+ * address that a peer record could not, and the dialer applies to it every
+ * rule of learnt addresses (refer_message).
+ */
+static void send_refer(conn *c)
+{
+    tw_net *net = c->net;
+    tw_node *n = net->node;
+    /* TW_REFER_MAX of the peers that said they have room, drawn at random
+     * (a reservoir): dialers refused at the same moment are not all sent to
+     * the same one. */
+    conn *cand[TW_REFER_MAX];
+    size_t nc = 0, seen = 0;
+    for (conn *o = net->conns; o; o = o->next) {
+        if (o == c || o->state != C_ESTABLISHED || o->room != 1 || memcmp(o->key, c->key, TW_KEY_LEN) == 0) continue;
+        if (nc < TW_REFER_MAX) { cand[nc++] = o; seen++; continue; }
+        uint32_t j = randombytes_uniform((uint32_t)++seen);
+        if (j < TW_REFER_MAX) cand[j] = o;
+    }
+    for (size_t i = nc; i > 1; i--) {              /* and in random order */
+        size_t j = randombytes_uniform((uint32_t)i);
+        conn *t = cand[i - 1];
+        cand[i - 1] = cand[j];
+        cand[j] = t;
+    }
+    tw_buf envs[TW_REFER_MAX];
+    const uint8_t *ep[TW_REFER_MAX];
+    size_t el[TW_REFER_MAX], ne = 0;
+    for (size_t i = 0; i < nc && ne < TW_REFER_MAX; i++) {
+        uint8_t id[TW_ID_LEN], vid[TW_ID_LEN], voucher[TW_KEY_LEN];
+        uint64_t ts, vts;
+        if (tw_store_slot(n->store, "peer", 4, cand[i]->key, "self", 4, id, &ts) || !tw_node_visible_at(n, cand[i]->key, ts))
+            continue;
+        /* With it, the vouch that admits its author: a dialer that has not
+         * synced yet (it knows the roots only) can check that one. */
+        bool vouch = false;
+        if (tw_admit_voucher(n, cand[i]->key, voucher)) {
+            char kt[TW_KEYTEXT_LEN + 1];
+            tw_keytext_encode(kt, TW_KEYTEXT_PREFIX, cand[i]->key);
+            vouch = tw_store_slot(n->store, "vouch", 5, voucher, kt, strlen(kt), vid, &vts) == 0;
+            if (vouch && ne + 2 > TW_REFER_MAX) break;
+        }
+        for (int k = 0; k < 1 + vouch; k++) {
+            tw_buf_init(&envs[ne]);
+            if (tw_store_get(n->store, k ? vid : id, &envs[ne]) || envs[ne].len == 0 || envs[ne].len > TW_ENVELOPE_MAX) {
+                tw_buf_free(&envs[ne]);
+                continue;
+            }
+            ep[ne] = envs[ne].p;
+            el[ne] = envs[ne].len;
+            ne++;
+        }
+    }
+    if (ne) {
+        tw_buf b;
+        tw_buf_init(&b);
+        if (tw_wire_refer(&b, ep, el, ne) == 0 && send_msg(c, b.p, b.len) == 0) {
+            net->refer_sent += ne;
+            tw_debug("net", "%s (%s): full; REFER of %zu records (peers with room, and vouches)", c->remote, c->fpr, ne);
+        }
+        tw_buf_free(&b);
+    }
+    for (size_t i = 0; i < ne; i++) tw_buf_free(&envs[i]);
+}
+
+/*
+ * REFER from a peer we dialled, which refuses us as full.  Each record is
+ * checked as if it had arrived in ENTRIES (parsed, of this network,
+ * signed, its schema); a vouch counts as this node's admission would count
+ * it; a peer record is used as a stored one would be (learn_addrs: slot
+ * self, an author admitted here or by a vouch that counted, the classes of
+ * learnt addresses, at most TW_PEER_ADDRS_MAX an author, the learnt table
+ * and its dial budget), unless this node holds a newer version of it.
+ * The addresses of the authors named are marked referred: dialled first
+ * while this node has no connection (dial_due).  One REFER a connection is
+ * read; a forged or malformed record is misbehaviour.  Returns nonzero
+ * when c was closed.
+ */
+static int refer_message(conn *c, const uint8_t *msg, size_t len)
+{
+    tw_net *net = c->net;
+    tw_node *n = net->node;
+    tw_wire_msg m;
+    const char *why = NULL;
+    int rc = tw_wire_decode(msg, len, &m, &why);
+    if (rc) {
+        char reason[160];
+        snprintf(reason, sizeof reason, "REFER: %s", why);
+        misbehaved(c, reason);
+        return 1;
+    }
+    if (!c->outbound || c->got_refer) {
+        tw_log_limited(TW_LOG_INFO, "net", "net.refer", "%s (%s): REFER ignored (%s)", c->remote, c->fpr,
+                       c->got_refer ? "one was read on this connection already" : "from a peer that dialled this node");
+        net->refer_unused += m.list.count;
+        return 0;
+    }
+    c->got_refer = true;
+    uint64_t now = tw_now_ms();
+    unsigned used = 0, forged = 0, stale = 0, hidden = 0, other = 0, vouches = 0;
+    const char *forged_why = NULL;
+    const uint8_t *p;
+    size_t plen;
+    tw_arena a;
+    tw_arena_init(&a, 0);
+    /* Pass 1: the vouches, each checked as this node's admission would
+     * (its author admitted here, below the depth limit, not a
+     * revocation), so that a dialer that knows only the roots can use the
+     * records of the authors they admit.  Pass 2: the peer records. */
+    uint8_t vouched[TW_REFER_MAX][TW_KEY_LEN];
+    size_t nvouched = 0;
+    for (int pass = 0; pass < 2; pass++) {
+        tw_wire_list l = m.list;
+        while (tw_wire_list_next(&l, &p, &plen)) {
+            tw_entry e;
+            const char *w = NULL;
+            tw_arena_reset(&a);
+            rc = tw_entry_parse(p, plen, &a, &e, &w);
+            if (rc == 0 && (rc = tw_entry_check(&e, n->netid, now)) == TW_EFUTURE) { other += pass; continue; }
+            if (rc == 0 && (rc = tw_entry_verify(&e))) w = "signature does not verify";
+            if (rc) { forged += pass; forged_why = w ? w : tw_strerror(rc); continue; }
+            bool is_vouch = e.kind_len == 5 && memcmp(e.kind, "vouch", 5) == 0;
+            char msgbuf[TW_REASON_MAX];
+            if (tw_schema_check_record(e.kind, e.kind_len, e.slot, e.slot_len, &e.body, TW_RULES_RECEIPT, msgbuf, sizeof msgbuf)) {
+                other += pass;
+                continue;
+            }
+            if (is_vouch) {
+                if (pass == 1) continue;
+                char name[8];
+                unsigned depth = 0;
+                int role;
+                uint8_t k[TW_KEY_LEN];
+                const char *rwhy;
+                const tw_val *rv = e.body.type == TW_MAP ? tw_v_get(&e.body, "revoked") : NULL;
+                if (e.body.type == TW_MAP && !(rv && rv->type == TW_BOOL && rv->v.b) && tw_node_visible_at(n, e.author, e.ts) &&
+                    tw_admit_member(n, e.author, name, sizeof name, &depth, &role) && depth + 1 <= tw_admit_max_depth(n) &&
+                    tw_keytext_decode(k, TW_KEYTEXT_PREFIX, e.slot, e.slot_len) == 0 && !tw_admit_refused_peer(n, k, &rwhy) &&
+                    nvouched < TW_REFER_MAX) {
+                    memcpy(vouched[nvouched++], k, TW_KEY_LEN);
+                    vouches++;
+                }
+                continue;
+            }
+            if (pass == 0) continue;
+            if (e.kind_len != 4 || memcmp(e.kind, "peer", 4) != 0 || e.slot_len != 4 || memcmp(e.slot, "self", 4) != 0 ||
+                memcmp(e.author, n->pk, TW_KEY_LEN) == 0) {
+                other++;
+                continue;
+            }
+            bool admitted = tw_node_visible_at(n, e.author, e.ts), by_vouch = false;
+            for (size_t i = 0; !admitted && !by_vouch && i < nvouched; i++) by_vouch = memcmp(vouched[i], e.author, TW_KEY_LEN) == 0;
+            if (!admitted && !by_vouch) { hidden++; continue; }
+            uint8_t sid[TW_ID_LEN];
+            uint64_t sts;
+            bool newer_here = tw_store_slot(n->store, "peer", 4, e.author, "self", 4, sid, &sts) == 0 &&
+                              tw_entry_cmp_version(sts, sid, e.ts, e.id) > 0;
+            if (newer_here) stale++;
+            else learn_addrs_of(net, &e, !by_vouch);
+            /* What this node knows of the author, from this record or a
+             * newer one: its referrer is connected to it now. */
+            bool any = false;
+            for (size_t i = 0; i < net->naddrs; i++) {
+                paddr *pa = &net->addrs[i];
+                if (!pa->removed && pa->key_known && memcmp(pa->key, e.author, TW_KEY_LEN) == 0) {
+                    pa->referred = now;
+                    any = true;
+                }
+            }
+            if (any) used++;
+            else other++;
+        }
+    }
+    tw_arena_free(&a);
+    net->refer_used += used;
+    net->refer_unused += m.list.count - used - vouches;
+    tw_debug("net", "%s (%s): REFER of %u records: %u peers to dial (%u known here in a newer version), %u vouches "
+             "used, %u of authors not admitted here, %u not usable", c->remote, c->fpr, m.list.count, used, stale,
+             vouches, hidden, other);
+    if (forged) {
+        char reason[200];
+        snprintf(reason, sizeof reason, "REFER: %u of its %u records forged or malformed (%s)", forged, m.list.count, forged_why);
+        misbehaved(c, reason);
+        return 1;
+    }
+    return 0;
+}
+
 static void established(conn *c, const tw_sess_event *ev)
 {
     tw_net *net = c->net;
@@ -931,6 +1198,7 @@ static void established(conn *c, const tw_sess_event *ev)
     c->clock_offset = ev->clock_offset_ms;
     c->zstd = (ev->remote_features & TW_WIRE_FEAT_ZSTD) != 0;
     c->neg_parts = c->offered_negpart && (ev->remote_features & TW_WIRE_FEAT_NEGPART) != 0;
+    c->refer = (ev->remote_features & TW_WIRE_FEAT_REFER) != 0;
     tw_plum_link_init(&c->plum, (ev->remote_features & TW_WIRE_FEAT_PUSHTREE) != 0);
     c->plum_id = ++net->plum_ids;
     snprintf(c->sw, sizeof c->sw, "%s", ev->remote_sw);
@@ -957,7 +1225,11 @@ static void established(conn *c, const tw_sess_event *ev)
             if (o != c && !o->outbound && o->state == C_ESTABLISHED && now - o->established >= TW_INBOUND_EVICT_AGE_MS &&
                 randombytes_uniform(++seen) == 0)
                 v = o;
-        if (!v) { conn_close(c, TW_EBUSY, "too many inbound connections"); return; }
+        if (!v) {
+            if (c->refer) send_refer(c);
+            conn_close(c, TW_EBUSY, "too many inbound connections");
+            return;
+        }
         tw_info("net", "%s (%s): inbound connections full (inbound_max %u): closing the one from %s (%s) to make room",
                 c->remote, c->fpr, net->node->cfg.inbound_max, v->remote, v->fpr);
         conn_close(v, TW_EBUSY, "inbound connections full: making room for a newer peer");
@@ -969,6 +1241,8 @@ static void established(conn *c, const tw_sess_event *ev)
     if (tw_sync_new(&c->sync, &sc)) { conn_close(c, TW_ENOMEM, "out of memory"); return; }
     enter_state(c, C_ESTABLISHED);
     c->established = now;
+    if (!c->outbound) room_changed(net, c);
+    if (c->refer) tell_room(c, have_room(net));
     c->bytes_in_est = tw_sess_bytes_in(c->sess);
     net->n_established++;
     /* The dialer reconciles at once and its periodic timer counts from
@@ -1013,9 +1287,29 @@ static void process(conn *c)
                      tw_wire_type_name(ev.msg_len >= 2 ? ev.msg[1] : 0), ev.msg_len);
             const uint8_t *m = ev.msg;
             size_t ml = ev.msg_len;
+            if (!c->carried && !(ml >= 2 && m[1] == TW_WIRE_REFER)) {
+                c->carried = true;
+                if (c->outbound) c->net->full_streak = 0;
+            }
             if (ml >= 2 && m[1] == TW_WIRE_COMPRESSED) {
                 const char *why = "";
                 if (unwrap(c, ev.msg, ev.msg_len, &m, &ml, &why)) { misbehaved(c, why); return; }
+            }
+            if (ml >= 2 && m[1] == TW_WIRE_ROOM) {
+                tw_wire_msg rm;
+                const char *why = "";
+                if (tw_wire_decode(m, ml, &rm, &why)) {
+                    char reason[160];
+                    snprintf(reason, sizeof reason, "ROOM: %s", why);
+                    misbehaved(c, reason);
+                    return;
+                }
+                c->room = rm.final;
+                break;
+            }
+            if (ml >= 2 && m[1] == TW_WIRE_REFER) {
+                if (refer_message(c, m, ml)) return;
+                break;
             }
             if (ml >= 2 && (m[1] == TW_WIRE_IHAVE || m[1] == TW_WIRE_PRUNE || m[1] == TW_WIRE_GRAFT)) {
                 if (tree_message(c, m, ml)) return;
@@ -1095,6 +1389,7 @@ static conn *conn_new(tw_net *net, bool outbound)
     c->outbound = outbound;
     c->refs = 1;
     c->quiet = Q_NONE;
+    c->room = -1;
     c->started = tw_now_ms();
     uv_tcp_init(net->node->loop, &c->tcp);
     c->tcp.data = c;
@@ -1117,7 +1412,8 @@ static int sess_start(conn *c)
     tw_sess_cfg cfg = {
         .initiator = c->outbound, .ed_sk = n->sk, .netkey = n->netkey, .e_rand = e,
         .now_ms = tw_now_ms(), .software = sw,
-        .features = TW_WIRE_FEAT_ZSTD | TW_WIRE_FEAT_PUSHTREE | (c->offered_negpart ? TW_WIRE_FEAT_NEGPART : 0),
+        .features = TW_WIRE_FEAT_ZSTD | TW_WIRE_FEAT_PUSHTREE | TW_WIRE_FEAT_REFER |
+                    (c->offered_negpart ? TW_WIRE_FEAT_NEGPART : 0),
         .version_min = TW_PROTO_VERSION_MIN, .version_max = TW_PROTO_VERSION_MAX,
         .replay = c->outbound ? NULL : c->net->replay,
     };
@@ -1240,6 +1536,16 @@ static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
     uv_freeaddrinfo(res);
     addr_of(&ss, c->ip, sizeof c->ip, c->remote, sizeof c->remote);
     c->creq.data = c;
+    if (c->net->src.ss_family == ss.ss_family) {
+        int brc = uv_tcp_bind(&c->tcp, (struct sockaddr *)&c->net->src, 0);
+        if (brc) {
+            char why[200];
+            snprintf(why, sizeof why, "cannot use the source address %s (setting bind): %s",
+                     c->net->node->cfg.bind, uv_strerror(brc));
+            conn_close(c, TW_EIO, why);
+            return;
+        }
+    }
     int rc = uv_tcp_connect(&c->creq, &c->tcp, (struct sockaddr *)&ss, on_connect);
     if (rc) conn_close(c, TW_EIO, uv_strerror(rc));
 }
@@ -1378,6 +1684,7 @@ static void dial_due(tw_net *net, uint64_t now)
     unsigned out = count_state(net, C_ESTABLISHED, 1) + count_state(net, C_HANDSHAKE, 1) + count_state(net, C_CONNECTING, 1);
     uint16_t due[TW_KNOWN_PEERS_MAX + TW_LEARNT_PEERS_MAX];
     size_t ndue = 0;
+    bool connected = count_state(net, C_ESTABLISHED, -1) > 0;
     for (int pass = 0; pass < 2 && out < target; pass++) {
         ndue = 0;
         for (size_t i = 0; i < net->naddrs; i++) {
@@ -1389,11 +1696,19 @@ static void dial_due(tw_net *net, uint64_t now)
             if (pass == 1) {
                 /* A random one of those left with the fewest failures: an
                  * address not tried yet before one back from a backoff
-                 * (a full node, most likely full still). */
+                 * (a full node, most likely full still); among those, while
+                 * no connection is up, one a full node's REFER named since
+                 * it was last tried (its referrer was connected to it and
+                 * it said it had room) first.  Only then: a node that took
+                 * every link it could through referrals would be linked to
+                 * its referrers' neighbours only, and swarm.py saw such
+                 * clusters split the network until evictions joined them. */
                 size_t j = k;
                 unsigned best = UINT32_MAX, seen = 0;
                 for (size_t m = k; m < ndue; m++) {
-                    unsigned f = due[m] < net->naddrs ? net->addrs[due[m]].failures : UINT32_MAX;
+                    const paddr *q = due[m] < net->naddrs ? &net->addrs[due[m]] : NULL;
+                    unsigned f = !q ? UINT32_MAX : q->failures >= UINT32_MAX / 2 - 1 ? UINT32_MAX - 1
+                               : q->failures * 2 + (!connected && q->referred > q->last_attempt ? 0 : 1);
                     if (f < best) { best = f; seen = 0; }
                     if (f == best && randombytes_uniform(++seen) == 0) j = m;
                 }
@@ -1406,6 +1721,10 @@ static void dial_due(tw_net *net, uint64_t now)
             if (due[k] >= net->naddrs) continue;
             paddr *pa = &net->addrs[due[k]];
             if ((pa->source == SRC_LEARNT) != (pass == 1) || pa->removed || pa->c || pa->next_attempt > now) continue;
+            /* Refused as full lately: not now, unless no connection at all
+             * is up (a node that has none learns nothing, and would stay
+             * behind the whole network). */
+            if (pass == 1 && connected && now < net->full_pace_until) continue;
             /* Do not dial a peer already connected the other way. */
             if (pa->key_known && find_established(net, pa->key, NULL)) { pa->next_attempt = now + TW_RECHECK_CONNECTED_MS; continue; }
             dial(net, pa, now);
@@ -1651,9 +1970,16 @@ static ptrdiff_t worst_learnt(tw_net *net)
  */
 static void learn_addrs(tw_net *net, const tw_entry *e)
 {
+    learn_addrs_of(net, e, true);
+}
+
+/* admitted_checked: the author is admitted here, or (a REFER) vouched for
+ * by a record its referrer sent, checked by refer_message. */
+static void learn_addrs_of(tw_net *net, const tw_entry *e, bool check_admitted)
+{
     tw_node *n = net->node;
     if (e->kind_len != 4 || memcmp(e->kind, "peer", 4) != 0 || memcmp(e->author, n->pk, TW_KEY_LEN) == 0 ||
-        e->slot_len != 4 || memcmp(e->slot, "self", 4) != 0 || !tw_node_visible_at(n, e->author, e->ts))
+        e->slot_len != 4 || memcmp(e->slot, "self", 4) != 0 || (check_admitted && !tw_node_visible_at(n, e->author, e->ts)))
         return;
     const tw_val *as = e->body.type == TW_MAP ? tw_v_get(&e->body, "addresses") : NULL;
     char wanted[TW_PEER_ADDRS_MAX][TW_ADDR_MAX];
@@ -1847,9 +2173,11 @@ int tw_net_encode_peers(tw_node *n, tw_buf *out)
         (rc = tw_mpw_kv_uint(out, "max", TW_PUSH_MISSING_MAX)) ||
         (rc = tw_mpw_kv_uint(out, "asked", net->missing_asked)) ||
         (rc = tw_mpw_kv_uint(out, "dropped", net->missing_dropped)) ||
-        (rc = tw_mpw_cstr(out, "learnt")) || (rc = tw_mpw_map(out, 4)) ||
+        (rc = tw_mpw_cstr(out, "learnt")) || (rc = tw_mpw_map(out, 7)) ||
         (rc = tw_mpw_kv_uint(out, "count", nlearnt)) || (rc = tw_mpw_kv_uint(out, "max", TW_LEARNT_PEERS_MAX)) ||
         (rc = tw_mpw_kv_uint(out, "evicted", net->learnt_evicted)) || (rc = tw_mpw_kv_uint(out, "refused", net->learnt_refused)) ||
+        (rc = tw_mpw_kv_uint(out, "refer_sent", net->refer_sent)) || (rc = tw_mpw_kv_uint(out, "refer_used", net->refer_used)) ||
+        (rc = tw_mpw_kv_uint(out, "refer_unused", net->refer_unused)) ||
         (rc = tw_mpw_cstr(out, "connections")) || (rc = tw_mpw_arr(out, nc))) return rc;
     for (conn *c = net->conns; c; c = c->next) {
         char kt[TW_KEYTEXT_LEN + 1] = "";
@@ -2059,6 +2387,35 @@ static int parse_listen(const char *s, struct sockaddr_storage *ss)
     return uv_ip4_addr(host, port, (struct sockaddr_in *)ss) ? TW_EINVAL : 0;
 }
 
+/* The source address of setting bind, tried once at start: an address
+ * this machine does not have would make every dial fail, each with the
+ * same error, instead of one clear refusal to start. */
+static int check_bind(tw_net *net, char *err, size_t errlen)
+{
+    const char *ip = net->node->cfg.bind;
+    struct sockaddr_storage *ss = &net->src;
+    int rc = strchr(ip, ':') ? uv_ip6_addr(ip, 0, (struct sockaddr_in6 *)ss) : uv_ip4_addr(ip, 0, (struct sockaddr_in *)ss);
+    if (rc) { snprintf(err, errlen, "bind: \"%s\" is not an IP address", ip); ss->ss_family = AF_UNSPEC; return TW_EINVAL; }
+    /* 0.0.0.0 and :: name no address: the system chooses, as when unset. */
+    static const uint8_t zero[16];
+    if (ss->ss_family == AF_INET ? ((struct sockaddr_in *)ss)->sin_addr.s_addr == 0
+                                 : memcmp(&((struct sockaddr_in6 *)ss)->sin6_addr, zero, 16) == 0) {
+        ss->ss_family = AF_UNSPEC;
+        return 0;
+    }
+    int fd = socket(ss->ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) { snprintf(err, errlen, "bind: cannot open a socket: %s", strerror(errno)); ss->ss_family = AF_UNSPEC; return TW_EIO; }
+    socklen_t len = ss->ss_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
+    if (bind(fd, (struct sockaddr *)ss, len) != 0) {
+        snprintf(err, errlen, "bind: cannot use %s as the source address of outgoing connections: %s", ip, strerror(errno));
+        close(fd);
+        ss->ss_family = AF_UNSPEC;
+        return TW_EINVAL;
+    }
+    close(fd);
+    return 0;
+}
+
 /* Publishes (or refreshes) this node's peer record when it accepts inbound
  * connections at an address others can dial. */
 static void publish_self(tw_node *n)
@@ -2091,11 +2448,13 @@ int tw_net_start(tw_node *n, char *err, size_t errlen)
     if (!net) { snprintf(err, errlen, "out of memory"); return TW_ENOMEM; }
     net->node = n;
     n->net = net;
+    net->room_told = -1;
     tw_buf_init(&net->zout);
     net->zc = ZSTD_createCCtx();
     net->zd = ZSTD_createDCtx();
     net->zbuf = malloc(TW_SESS_MSG_MAX);
     if (!net->zc || !net->zd || !net->zbuf) { rc = TW_ENOMEM; snprintf(err, errlen, "out of memory"); goto fail; }
+    if (n->cfg.bind[0] && (rc = check_bind(net, err, errlen))) goto fail;
     uint8_t mkey[TW_PLUM_HASH_KEY_LEN];
     randombytes_buf(mkey, sizeof mkey);
     if ((rc = neg_new(net, &net->neg)) || (rc = tw_ingest_new(&net->ingest, n, ingest_stored, n)) ||

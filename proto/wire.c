@@ -234,7 +234,7 @@ static int rd_envs(rd *r, tw_wire_list *l)
 
 static int decode(rd *r, tw_wire_msg *m)
 {
-    static const uint8_t fields[] = { 0, 3, 3, 2, 3, 4, 2, 2, 3, 0, 4, 2, 1, 1 };
+    static const uint8_t fields[] = { 0, 3, 3, 2, 3, 4, 2, 2, 3, 0, 4, 2, 1, 1, 2, 2 };
     uint32_t n;
     uint64_t type;
     int rc;
@@ -246,7 +246,7 @@ static int decode(rd *r, tw_wire_msg *m)
     if ((rc = rd_uint(r, &type, "message type is not a uint")))
         return rc;
     /* COMPRESSED (9) is unwrapped by the daemon before decoding. */
-    if (type < TW_WIRE_NEG_REQ || type > TW_WIRE_GRAFT || type == TW_WIRE_COMPRESSED)
+    if (type < TW_WIRE_NEG_REQ || type > TW_WIRE_ROOM || type == TW_WIRE_COMPRESSED)
         return rd_fail(r, TW_EPROTO, "unknown message type");
     if (n != fields[type])
         return rd_fail(r, TW_EPROTO, "wrong number of elements for the message type");
@@ -302,6 +302,18 @@ static int decode(rd *r, tw_wire_msg *m)
             return rc;
         if (m->wseq == 0 && (!m->final || m->list.count == 0))
             return rd_fail(r, TW_EPROTO, "push (wseq 0) must be final and carry entries");
+        break;
+    case TW_WIRE_REFER:
+        if ((rc = rd_envs(r, &m->list)))
+            return rc;
+        if (m->list.count == 0)
+            return rd_fail(r, TW_EPROTO, "REFER without records");
+        if (m->list.count > TW_REFER_MAX)
+            return rd_fail(r, TW_ETOOBIG, "more records in REFER than TW_REFER_MAX");
+        break;
+    case TW_WIRE_ROOM:
+        if ((rc = rd_bool(r, &m->final, "room is not a bool")))
+            return rc;
         break;
     case TW_WIRE_PING:
     case TW_WIRE_PONG:
@@ -452,12 +464,18 @@ int tw_wire_want(tw_buf *b, uint64_t wseq, const uint8_t *ids, size_t n)
     return enc_end(b, start, 0);
 }
 
-int tw_wire_entries(tw_buf *b, uint64_t wseq, bool final, const uint8_t *const *envs,
+/* ENTRIES [5, wseq, final, [env, ...]] or, with refer, REFER [14, [env, ...]]:
+ * one writer for both lists of envelopes. */
+static int enc_envs(tw_buf *b, bool refer, uint64_t wseq, bool final, const uint8_t *const *envs,
                     const size_t *lens, size_t n)
 {
     size_t start = b->len, total = TW_WIRE_ENTRIES_HEAD_MAX;
     int rc;
-    if (wseq == 0 && (!final || n == 0))
+    if (refer && n == 0)
+        return TW_EINVAL;
+    if (refer && n > TW_REFER_MAX)
+        return TW_ETOOBIG;
+    if (!refer && wseq == 0 && (!final || n == 0))
         return TW_EINVAL;
     /* Sizes are checked before anything is written, so a batch that does
      * not fit costs no copying. */
@@ -470,9 +488,11 @@ int tw_wire_entries(tw_buf *b, uint64_t wseq, bool final, const uint8_t *const *
         if (total > TW_SESS_MSG_MAX + TW_WIRE_ENTRIES_HEAD_MAX)
             return TW_ETOOBIG;
     }
-    if ((rc = tw_mpw_arr(b, 4)) || (rc = tw_mpw_uint(b, TW_WIRE_ENTRIES)) ||
-        (rc = tw_mpw_uint(b, wseq)) || (rc = tw_mpw_bool(b, final)) ||
-        (rc = tw_mpw_arr(b, (uint32_t)n)))
+    if (refer ? (rc = tw_mpw_arr(b, 2)) || (rc = tw_mpw_uint(b, TW_WIRE_REFER))
+              : (rc = tw_mpw_arr(b, 4)) || (rc = tw_mpw_uint(b, TW_WIRE_ENTRIES)) || (rc = tw_mpw_uint(b, wseq)) ||
+                    (rc = tw_mpw_bool(b, final)))
+        return enc_end(b, start, rc);
+    if ((rc = tw_mpw_arr(b, (uint32_t)n)))
         return enc_end(b, start, rc);
     for (size_t i = 0; i < n; i++)
         if ((rc = tw_mpw_bin(b, envs[i], lens[i])))
@@ -480,11 +500,31 @@ int tw_wire_entries(tw_buf *b, uint64_t wseq, bool final, const uint8_t *const *
     return enc_end(b, start, 0);
 }
 
+int tw_wire_entries(tw_buf *b, uint64_t wseq, bool final, const uint8_t *const *envs,
+                    const size_t *lens, size_t n)
+{
+    return enc_envs(b, false, wseq, final, envs, lens, n);
+}
+
+int tw_wire_refer(tw_buf *b, const uint8_t *const *envs, const size_t *lens, size_t n)
+{
+    return enc_envs(b, true, 0, true, envs, lens, n);
+}
+
 static int enc_nonce(tw_buf *b, tw_wire_type type, uint64_t nonce)
 {
     size_t start = b->len;
     int rc;
     if ((rc = tw_mpw_arr(b, 2)) || (rc = tw_mpw_uint(b, type)) || (rc = tw_mpw_uint(b, nonce)))
+        return enc_end(b, start, rc);
+    return enc_end(b, start, 0);
+}
+
+int tw_wire_room(tw_buf *b, bool room)
+{
+    size_t start = b->len;
+    int rc;
+    if ((rc = tw_mpw_arr(b, 2)) || (rc = tw_mpw_uint(b, TW_WIRE_ROOM)) || (rc = tw_mpw_bool(b, room)))
         return enc_end(b, start, rc);
     return enc_end(b, start, 0);
 }
@@ -522,9 +562,9 @@ const char *tw_wire_type_name(int type)
 {
     static const char *const names[] = {
         "?", "NEG_REQ", "NEG_RESP", "OFFER", "WANT", "ENTRIES", "PING", "PONG", "ERROR", "COMPRESSED",
-        "NEG_PART", "IHAVE", "PRUNE", "GRAFT",
+        "NEG_PART", "IHAVE", "PRUNE", "GRAFT", "REFER", "ROOM",
     };
-    if (type < TW_WIRE_NEG_REQ || type > TW_WIRE_GRAFT)
+    if (type < TW_WIRE_NEG_REQ || type > TW_WIRE_ROOM)
         return "unknown";
     return names[type];
 }

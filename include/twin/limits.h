@@ -122,8 +122,11 @@
 #define TW_KNOWN_PEERS_MAX     256u     /* config, manual and invitation addresses in the known-peer table */
 #define TW_LEARNT_PEERS_MAX    128u     /* learnt addresses, kept apart; the worst gives way to a new one */
 #define TW_LEARNT_FAILS_MAX    8u       /* failed dials after which a learnt address that never answered is forgotten */
+#define TW_REFER_MAX           8u       /* peer records in one REFER (a full node's refusal says where else to go) */
 #define TW_ACCEPT_SYNC_DELAY_MS 2000u   /* the accepting side's first reconciliation, after establishment */
 #define TW_BACKOFF_BASE_MS     1000u    /* first retry after a failure */
+#define TW_FULL_PACE_BASE_MS   500u     /* after a refusal as full, the next learnt address waits this, doubling per refusal in a row */
+#define TW_FULL_PACE_MAX_MS    16000u   /* ... up to this */
 #define TW_RECONNECT_MS        200u     /* redial after an established link drops: 100..300 ms */
 #define TW_BACKOFF_MAX_MS      300000u  /* retries at most this far apart */
 #define TW_BAN_MS              600000u  /* a misbehaving peer's key is kept off this long */

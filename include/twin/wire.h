@@ -18,6 +18,15 @@
  *  11 IHAVE     [11, [id bin32, ...]]                 1..TW_IDS_PER_MSG ids (push tree)
  *  12 PRUNE     [12]                                  (push tree)
  *  13 GRAFT     [13]                                  (push tree)
+ *  14 REFER     [14, [envelope bin, ...]]             1..TW_REFER_MAX signed `peer` records of
+ *               the sender's peers, sent just before an ERROR refusing the
+ *               connection as full (only to a peer whose hello carries
+ *               TW_WIRE_FEAT_REFER)
+ *  15 ROOM      [15, room bool]                       whether the sender has room for one more
+ *               inbound connection: sent at establishment and when that
+ *               changes (only between peers whose hellos both carry
+ *               TW_WIRE_FEAT_REFER), so that a full node refers dialers to
+ *               peers with room
  *
  * (9, COMPRESSED, is unwrapped by the daemon before decoding.)  IHAVE,
  * PRUNE and GRAFT go only between peers whose hellos both carry
@@ -74,12 +83,15 @@ typedef enum {
     TW_WIRE_IHAVE = 11,        /* [11, [id, ...]]: these entries are newly stored here (lazy push) */
     TW_WIRE_PRUNE = 12,        /* [12]: send me ids, not entries, on this link */
     TW_WIRE_GRAFT = 13,        /* [13]: send me entries again on this link */
+    TW_WIRE_REFER = 14,        /* [14, [envelope, ...]]: full; the peer records of some of my peers */
+    TW_WIRE_ROOM = 15,         /* [15, bool]: I have (or no longer have) room for an inbound connection */
 } tw_wire_type;
 
 /* Feature bits of the hello ("feat"). */
 #define TW_WIRE_FEAT_ZSTD 1u   /* understands COMPRESSED messages */
 #define TW_WIRE_FEAT_NEGPART 2u /* understands NEG_PART: negentropy messages up to TW_NEG_MSG_MAX */
 #define TW_WIRE_FEAT_PUSHTREE 4u /* speaks the push tree: IHAVE, PRUNE, GRAFT */
+#define TW_WIRE_FEAT_REFER 8u  /* takes REFER before a refusal as full, and ROOM */
 
 /* A checked list of bin items inside a message, consumed by
  * tw_wire_list_next(); copy it to walk it twice. */
@@ -96,10 +108,10 @@ typedef struct tw_wire_msg {
     uint64_t wseq;                    /* WANT (>= 1), ENTRIES (0 = live push) */
     uint64_t nonce;                   /* PING, PONG */
     int64_t code;                     /* ERROR */
-    bool final;                       /* ENTRIES (always true with wseq 0) */
+    bool final;                       /* ENTRIES (always true with wseq 0); ROOM: room */
     const uint8_t *data; size_t data_len; /* NEG_REQ/RESP: negentropy message (or its last piece);
                                              NEG_PART: a piece; ERROR: UTF-8 text */
-    tw_wire_list list;                /* OFFER, WANT, IHAVE: ids; ENTRIES: envelopes */
+    tw_wire_list list;                /* OFFER, WANT, IHAVE: ids; ENTRIES, REFER: envelopes */
 } tw_wire_msg;
 
 /* Decodes one transport plaintext.  Errors: TW_ETOOBIG (message over
@@ -124,6 +136,9 @@ int tw_wire_want(tw_buf *b, uint64_t wseq, const uint8_t *ids, size_t n);
 int tw_wire_entries(tw_buf *b, uint64_t wseq, bool final, const uint8_t *const *envs,
                     const size_t *lens, size_t n);
 int tw_wire_ihave(tw_buf *b, const uint8_t *ids, size_t n);
+/* REFER: 1..TW_REFER_MAX envelopes. */
+int tw_wire_refer(tw_buf *b, const uint8_t *const *envs, const size_t *lens, size_t n);
+int tw_wire_room(tw_buf *b, bool room);
 /* PRUNE (graft false) or GRAFT. */
 int tw_wire_tree(tw_buf *b, bool graft);
 int tw_wire_ping(tw_buf *b, uint64_t nonce);

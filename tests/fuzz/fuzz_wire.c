@@ -144,7 +144,7 @@ static void reencode(const tw_wire_msg *m)
         if (!ids || !envs || !lens)
             abort();
         while (tw_wire_list_next(&l, &p, &len)) {
-            if (m->type != TW_WIRE_ENTRIES)
+            if (m->type != TW_WIRE_ENTRIES && m->type != TW_WIRE_REFER)
                 memcpy(ids + n * TW_WIRE_ID_LEN, p, TW_WIRE_ID_LEN);
             envs[n] = p;
             lens[n++] = len;
@@ -173,6 +173,12 @@ static void reencode(const tw_wire_msg *m)
         break;
     case TW_WIRE_IHAVE:
         rc = tw_wire_ihave(&b, ids, n);
+        break;
+    case TW_WIRE_REFER:
+        rc = tw_wire_refer(&b, envs, lens, n);
+        break;
+    case TW_WIRE_ROOM:
+        rc = tw_wire_room(&b, m->final);
         break;
     case TW_WIRE_PRUNE:
     case TW_WIRE_GRAFT:

@@ -8,7 +8,11 @@
  *            [--seed HEX64] [--bind IP] [--other-netkey TWN] [--wait S]
  *            --mode MODE [--count N] [--hold S] [--reopen-ms MS] [--versions MIN:MAX]
  *            [--addrs K] [--answer none|empty] [--via HOST:PORT]
- *            [--file BUNDLE]
+ *            [--file BUNDLE] [--accept]
+ *
+ * With --accept it is the node that dials: evilpeer listens at the
+ * --connect address, takes one connection within --hold seconds and
+ * answers the handshake as the responder (the refer modes).
  *
  * Mode push-bundle pushes every entry of BUNDLE (made by tests/tools/propgen,
  * signed by whoever the test chose: a member with a valid key, say) as live
@@ -78,6 +82,7 @@ typedef struct opts {
     const char *file;            /* push-bundle: the bundle whose entries are pushed */
     const char *via;             /* withhold: the honest node that gets the entries */
     unsigned count, hold_s, wait_s, reopen_ms, addrs;
+    bool accept;                 /* listen at --connect and answer the node's dial */
     bool answer_empty;           /* offer: answer WANTs with empty final ENTRIES */
     uint32_t vmin, vmax;
     uint64_t features;        /* hello features: zstd, except in mode znofeat */
@@ -141,6 +146,16 @@ static void usage(FILE *f)
           "  tree-nofeat  one PRUNE without offering the push tree in its hello\n"
           "  ihave        announce --count random ids (IHAVEs of 1024) and never send\n"
           "               them; counts the ids the node asks for\n"
+          "Refer modes (with --accept: the node dials this peer, which refuses it as\n"
+          "full with ERROR TW_EBUSY after a REFER of peer records of fresh keys):\n"
+          "  refer-good     one peer record naming --via HOST:PORT (a control)\n"
+          "  refer-many     TW_REFER_MAX + 1 peer records (127.0.0.1:1, :2, ...)\n"
+          "  refer-outside  peer records the node must not use: addresses of classes\n"
+          "                 it never dials (10.0.0.1, 169.254.169.254, 0.0.0.0,\n"
+          "                 224.0.0.1), 9 addresses, a place record, slot \"other\"\n"
+          "  refer-forged   a peer record whose signature does not verify\n"
+          "  refer-selfvouch  a fresh key's vouch for another, and that one's peer\n"
+          "                 record (127.0.0.1:22)\n"
           "--wait S: seconds to wait for the node's reaction (default 5).\n"
           "--versions MIN:MAX: protocol versions offered in the handshake (default: this build's).\n", f);
 }
@@ -189,6 +204,27 @@ static int open_sock_to(const char *to, const char *from, unsigned step, bool no
 static int open_sock(const opts *o, bool nonblock)
 {
     return open_sock_to(o->connect, o->bind, 0, nonblock);
+}
+
+/* --accept: listens at --connect and takes the first connection that
+ * arrives within --hold seconds. */
+static int accept_one(const opts *o)
+{
+    struct sockaddr_in at;
+    if (split_addr(o->connect, &at)) return -1;
+    int ls = socket(AF_INET, SOCK_STREAM, 0), one = 1;
+    if (ls < 0) return -1;
+    setsockopt(ls, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    if (bind(ls, (struct sockaddr *)&at, sizeof at) || listen(ls, 4)) { close(ls); return -1; }
+    printf("listening %s\n", o->connect);
+    fflush(stdout);
+    struct pollfd pfd = { .fd = ls, .events = POLLIN };
+    int fd = -1;
+    if (poll(&pfd, 1, (int)(o->hold_s * 1000u)) == 1) fd = accept(ls, NULL, NULL);
+    close(ls);
+    if (fd >= 0) setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    else fprintf(stderr, "evilpeer: no connection to %s within %u s\n", o->connect, o->hold_s);
+    return fd;
 }
 
 static int write_all(int fd, const uint8_t *p, size_t n)
@@ -285,14 +321,14 @@ static int handshake(peer *p, const opts *o, const uint8_t sk[64], const uint8_t
     uint8_t e[32];
     randombytes_buf(e, sizeof e);
     tw_sess_cfg cfg = {
-        .initiator = true, .ed_sk = sk, .netkey = netkey, .e_rand = e, .now_ms = wall_ms(),
+        .initiator = !o->accept, .ed_sk = sk, .netkey = netkey, .e_rand = e, .now_ms = wall_ms(),
         .software = "evilpeer 0.1.0", .features = o->features,
         .version_min = o->vmin, .version_max = o->vmax,
     };
     int rc = tw_sess_new(&p->sess, &cfg);
     sodium_memzero(e, sizeof e);
     if (rc) return rc;
-    if ((p->fd = open_sock(o, false)) < 0) return TW_EIO;
+    if ((p->fd = o->accept ? accept_one(o) : open_sock(o, false)) < 0) return TW_EIO;
     if (flush_sess(p)) return TW_EIO;
     if (!complete) return 0;
     pump(p, 10000, is_established);
@@ -402,6 +438,116 @@ static int make_entry(tw_buf *env, const char *mode, const uint8_t sk[64], const
     /* The signature is the last 64 bytes of the envelope. */
     if (strcmp(mode, "badsig") == 0) env->p[env->len - 1] ^= 0x01;
     return 0;
+}
+
+/* ------------------------------------------------------------- refer */
+
+/* A peer record (or, with kind "place", a place record) signed by a
+ * fresh key, appended to all; its offset and length noted. */
+static int refer_record(tw_buf *all, size_t *off, size_t *len, const uint8_t netid[32], const char *kind,
+                        const char *slot, const char *const *addrs, size_t naddrs)
+{
+    uint8_t pk[32], sk[64];
+    crypto_sign_keypair(pk, sk);
+    tw_val items[16];
+    tw_kv kv[3];
+    tw_val body;
+    if (naddrs > 16) return TW_EINVAL;
+    if (strcmp(kind, "place") == 0) {
+        place_body(kv, &body, "Refer Village");
+    } else {
+        for (size_t i = 0; i < naddrs; i++) items[i] = tw_v_cstr(addrs[i]);
+        kv[0] = (tw_kv){ tw_v_cstr("addresses"), (tw_val){ .type = TW_ARR, .len = (uint32_t)naddrs, .v.arr = items } };
+        body = (tw_val){ .type = TW_MAP, .len = 1, .v.map = kv };
+    }
+    tw_buf env;
+    tw_buf_init(&env);
+    int rc = tw_entry_sign(&env, sk, netid, kind, strlen(kind), slot, strlen(slot), wall_ms(), &body);
+    sodium_memzero(sk, sizeof sk);
+    if (!rc) { *off = all->len; *len = env.len; rc = tw_buf_put(all, env.p, env.len); }
+    tw_buf_free(&env);
+    return rc;
+}
+
+/* Sends the REFER of the mode, written by hand (the encoder refuses more
+ * than TW_REFER_MAX records), then refuses the node as full. */
+static int run_refer(peer *p, const opts *o, const uint8_t netkey[32])
+{
+    uint8_t netid[32];
+    tw_netid_derive(netid, netkey);
+    tw_buf all, b;
+    tw_buf_init(&all);
+    tw_buf_init(&b);
+    size_t off[TW_REFER_MAX + 1], len[TW_REFER_MAX + 1], n = 0;
+    int rc = 0;
+    const char *m = o->mode + 6;
+    if (strcmp(m, "good") == 0) {
+        const char *a[1] = { o->via ? o->via : "127.0.0.1:9" };
+        rc = refer_record(&all, &off[n], &len[n], netid, "peer", "self", a, 1);
+        n++;
+    } else if (strcmp(m, "many") == 0) {
+        char addr[TW_REFER_MAX + 1][32];
+        for (; !rc && n <= TW_REFER_MAX; n++) {
+            snprintf(addr[n], sizeof addr[n], "127.0.0.1:%zu", n + 1);
+            const char *a[1] = { addr[n] };
+            rc = refer_record(&all, &off[n], &len[n], netid, "peer", "self", a, 1);
+        }
+    } else if (strcmp(m, "outside") == 0) {
+        static const char *const outside[] = { "10.0.0.1:7700", "169.254.169.254:80", "0.0.0.0:7700", "224.0.0.1:7700" };
+        static const char *const nine[] = { "127.0.0.1:11", "127.0.0.1:12", "127.0.0.1:13", "127.0.0.1:14", "127.0.0.1:15",
+                                            "127.0.0.1:16", "127.0.0.1:17", "127.0.0.1:18", "127.0.0.1:19" };
+        static const char *const one[] = { "127.0.0.1:20" };
+        rc = refer_record(&all, &off[n], &len[n], netid, "peer", "self", (const char *const *)outside, 4);
+        n++;
+        if (!rc) rc = refer_record(&all, &off[n], &len[n], netid, "peer", "self", (const char *const *)nine, 9);
+        n++;
+        if (!rc) rc = refer_record(&all, &off[n], &len[n], netid, "place", "refer-village", NULL, 0);
+        n++;
+        if (!rc) rc = refer_record(&all, &off[n], &len[n], netid, "peer", "other", (const char *const *)one, 1);
+        n++;
+    } else if (strcmp(m, "selfvouch") == 0) {
+        /* A fresh key vouches for another, whose peer record names
+         * 127.0.0.1:22: a voucher the node does not admit admits nobody. */
+        uint8_t vpk[32], vsk[64], apk[32], ask[64];
+        char kt[TW_KEYTEXT_LEN + 1];
+        crypto_sign_keypair(vpk, vsk);
+        crypto_sign_keypair(apk, ask);
+        tw_keytext_encode(kt, TW_KEYTEXT_PREFIX, apk);
+        tw_kv kv[2] = { { tw_v_cstr("key"), tw_v_cstr(kt) }, { tw_v_cstr("name"), tw_v_cstr("Refer Sock Puppet Association") } };
+        tw_val body = { .type = TW_MAP, .len = 2, .v.map = kv };
+        tw_buf env;
+        tw_buf_init(&env);
+        rc = tw_entry_sign(&env, vsk, netid, "vouch", 5, kt, strlen(kt), wall_ms(), &body);
+        if (!rc) { off[n] = all.len; len[n] = env.len; rc = tw_buf_put(&all, env.p, env.len); n++; }
+        tw_val item = tw_v_cstr("127.0.0.1:22");
+        tw_kv pkv[1] = { { tw_v_cstr("addresses"), (tw_val){ .type = TW_ARR, .len = 1, .v.arr = &item } } };
+        tw_val pbody = { .type = TW_MAP, .len = 1, .v.map = pkv };
+        if (!rc) rc = tw_entry_sign(&env, ask, netid, "peer", 4, "self", 4, wall_ms(), &pbody);
+        if (!rc) { off[n] = all.len; len[n] = env.len; rc = tw_buf_put(&all, env.p, env.len); n++; }
+        tw_buf_free(&env);
+        sodium_memzero(vsk, sizeof vsk);
+        sodium_memzero(ask, sizeof ask);
+    } else if (strcmp(m, "forged") == 0) {
+        const char *a[1] = { "127.0.0.1:21" };
+        rc = refer_record(&all, &off[n], &len[n], netid, "peer", "self", a, 1);
+        if (!rc) all.p[off[n] + len[n] - 1] ^= 0x01;   /* the signature ends the envelope */
+        n++;
+    } else {
+        rc = 2;
+    }
+    if (!rc) rc = tw_mpw_arr(&b, 2);
+    if (!rc) rc = tw_mpw_uint(&b, TW_WIRE_REFER);
+    if (!rc) rc = tw_mpw_arr(&b, (uint32_t)n);
+    for (size_t i = 0; !rc && i < n; i++) rc = tw_mpw_bin(&b, all.p + off[i], len[i]);
+    if (!rc) rc = send_msg(p, &b);
+    if (!rc) {
+        printf("referred %zu\n", n);
+        tw_sess_close(p->sess, TW_EBUSY, "too many inbound connections");
+        rc = flush_sess(p) ? TW_EIO : 0;
+    }
+    tw_buf_free(&all);
+    tw_buf_free(&b);
+    return rc;
 }
 
 /* ------------------------------------------------------------- push-bundle */
@@ -754,7 +900,7 @@ int main(int argc, char **argv)
         { "as", required_argument, NULL, 'A' }, { "slot", required_argument, NULL, 'S' },
         { "file", required_argument, NULL, 'F' },
         { "addrs", required_argument, NULL, 'a' }, { "answer", required_argument, NULL, 'N' },
-        { "via", required_argument, NULL, 'V' },
+        { "via", required_argument, NULL, 'V' }, { "accept", no_argument, NULL, 'L' },
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 },
     };
@@ -779,6 +925,7 @@ int main(int argc, char **argv)
             else if (strcmp(optarg, "none") != 0) { fprintf(stderr, "evilpeer: --answer wants none or empty\n"); return 2; }
             break;
         case 'V': o.via = optarg; break;
+        case 'L': o.accept = true; break;
         case 'n': o.count = (unsigned)strtoul(optarg, NULL, 10); break;
         case 'H': o.hold_s = (unsigned)strtoul(optarg, NULL, 10); break;
         case 'w': o.wait_s = (unsigned)strtoul(optarg, NULL, 10); break;
@@ -830,6 +977,7 @@ int main(int argc, char **argv)
     if (strcmp(m, "negbig") == 0)
         o.features |= TW_WIRE_FEAT_NEGPART;
     if (strcmp(m, "tree") == 0 || strcmp(m, "ihave") == 0) o.features |= TW_WIRE_FEAT_PUSHTREE;
+    if (strncmp(m, "refer-", 6) == 0) o.features |= TW_WIRE_FEAT_REFER;
     int rc = 0;
     if (strcmp(m, "hs-oversize") == 0) {
         static const uint8_t hdr[2] = { 0xff, 0xff };
@@ -985,6 +1133,8 @@ int main(int argc, char **argv)
             tw_buf_free(&msg);
         } else if (strcmp(m, "push-bundle") == 0) {
             rc = push_bundle(&p, &o);
+        } else if (strncmp(m, "refer-", 6) == 0) {
+            rc = run_refer(&p, &o, netkey);
         } else {
             fprintf(stderr, "evilpeer: unknown mode \"%s\"\n", m);
             usage(stderr);

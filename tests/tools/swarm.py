@@ -4,7 +4,9 @@
 usage: swarm.py --bin DIR --root DIR [options]
 
 Starts N real twind processes, node i listening on its own loopback address
-127.77.X.Y (a port probed free), all holding one network key, in a network
+127.77.X.Y (a port probed free) and dialling out from it (setting bind), so
+that limits per source address apply per node as between machines on the
+internet, all holding one network key, in a network
 with one root (node 0) that vouches for every other node's key, as an
 association admits its members.  Every node has learn_loopback = yes and is
 told ONE seed address (a node started before it; node 0 gets a random
@@ -279,7 +281,7 @@ class Swarm:
         for i, n in enumerate(self.nodes):
             seed = self.nodes[self.rnd.randrange(1, a.nodes)] if i == 0 else self.nodes[self.rnd.randrange(0, i)]
             lines = ["network_key = %s" % netkey, "root = %s" % n0.key, "learn_loopback = yes",
-                     "listen = %s" % n.addr, "peer = %s" % seed.addr, "log_level = %s" % a.log_level,
+                     "listen = %s" % n.addr, "bind = %s" % n.ip, "peer = %s" % seed.addr, "log_level = %s" % a.log_level,
                      "sync_interval = %d" % a.sync_interval]
             lines += a.conf or []
             n.conf = os.path.join(self.root, n.name + ".conf")
@@ -356,9 +358,11 @@ class Swarm:
             if f:
                 cpu.append(f[0] + n.cpu)
         if dials and cpu:
-            log("  forming, per node: dials median %.0f max %d; connections established median %.0f max %d; "
-                "CPU median %.2f s max %.2f s" % (statistics.median(dials), max(dials), statistics.median(est),
-                                                  max(est), statistics.median(cpu), max(cpu)))
+            log("  forming, per node: dials median %.0f p99 %d max %d; connections established median %.0f max %d; "
+                "CPU median %.2f s max %.2f s" % (statistics.median(dials), pct(dials, 0.99), max(dials),
+                                                  statistics.median(est), max(est), statistics.median(cpu), max(cpu)))
+            log("  FORM_DIALS nodes=%d median=%.0f p99=%d" % (len(self.nodes), statistics.median(dials),
+                                                              pct(dials, 0.99)))
         return ok
 
     def print_degrees(self, what, degs):
@@ -555,6 +559,7 @@ def main(argv):
     ap.add_argument("--settle", type=float, default=120.0, help="bound on convergence after churn, seconds")
     ap.add_argument("--sync-interval", type=int, default=60)
     ap.add_argument("--log-level", default="info")
+    ap.add_argument("--form-only", action="store_true", help="stop after forming (its figures only)")
     ap.add_argument("--conf", action="append", help="one more twind.conf line for every node")
     a = ap.parse_args(argv)
     if a.nodes < 2 or a.nodes > 1000 or a.down < 0.5 or a.minute <= 0:
@@ -572,7 +577,9 @@ def main(argv):
         log("== swarm: %d nodes, seed %d, %.0f%% stopped per %.0f s (%.0f%% SIGKILL), churn %.0f s ==" % (
             a.nodes, a.seed, a.churn * 100, a.minute, a.kill9 * 100, a.churn_time))
         sw.setup()
-        sw.form()
+        formed = sw.form()
+        if a.form_only:
+            return 0 if formed else 1
         sw.churn()
         sw.settle()
         sw.report()

@@ -259,6 +259,8 @@ static void test_wrong_types(void **state)
         { TW_WIRE_ERROR, { put_neg, put_str }, { 1u << C_NEG | 1u << C_UINT, 1u << C_STR }, 2 },
         { TW_WIRE_NEG_PART, { put_one, put_one, put_bin32 },
           { 1u << C_UINT, 1u << C_UINT, 1u << C_BIN32 }, 3 },
+        { TW_WIRE_REFER, { put_envs }, { 1u << C_BINS }, 1 },
+        { TW_WIRE_ROOM, { put_true }, { 1u << C_BOOL }, 1 },
     };
     const put_fn wrong[] = { put_nil, put_str, put_bin32, put_neg, put_true, put_map,
                              put_one, put_float, put_ids, put_ids_str };
@@ -292,7 +294,7 @@ static void test_wrong_types(void **state)
     expect(&b, TW_EPROTO);
     build(&b, 9, none, 1);
     expect(&b, TW_EPROTO);
-    build(&b, 14, none, 1);
+    build(&b, 16, none, 1);
     expect(&b, TW_EPROTO);
     build(&b, UINT64_MAX, none, 1);
     expect(&b, TW_EPROTO);
@@ -575,7 +577,9 @@ static void test_names(void **state)
         assert_string_equal(tw_wire_type_name(TW_WIRE_IHAVE), "IHAVE");
     assert_string_equal(tw_wire_type_name(TW_WIRE_PRUNE), "PRUNE");
     assert_string_equal(tw_wire_type_name(TW_WIRE_GRAFT), "GRAFT");
-    assert_string_equal(tw_wire_type_name(14), "unknown");
+    assert_string_equal(tw_wire_type_name(TW_WIRE_REFER), "REFER");
+    assert_string_equal(tw_wire_type_name(TW_WIRE_ROOM), "ROOM");
+    assert_string_equal(tw_wire_type_name(16), "unknown");
 }
 
 /* The push tree's messages: IHAVE carries ids as OFFER does, PRUNE and
@@ -625,11 +629,83 @@ static void test_tree_messages(void **state)
         tw_mpw_uint(&b, 0);
         expect(&b, TW_EPROTO);
     }
-    /* 14 is no type yet. */
+    /* 16 is no type yet. */
     tw_buf_reset(&b);
     tw_mpw_arr(&b, 1);
-    tw_mpw_uint(&b, 14);
+    tw_mpw_uint(&b, 16);
     expect(&b, TW_EPROTO);
+    tw_buf_free(&b);
+}
+
+/* REFER: 1 to TW_REFER_MAX envelopes, each 1..TW_ENVELOPE_MAX bytes; one
+ * more, none, an empty or oversized one, or a list that is not one, is
+ * refused, by the encoder as by the decoder. */
+static void test_refer(void **state)
+{
+    tw_buf b;
+    tw_wire_msg m;
+    static uint8_t env[TW_ENVELOPE_MAX + 1];
+    const uint8_t *envs[TW_REFER_MAX + 1];
+    size_t lens[TW_REFER_MAX + 1];
+    for (size_t i = 0; i <= TW_REFER_MAX; i++) { envs[i] = env; lens[i] = 100 + i; }
+    memset(env, 0xa5, sizeof env);
+    tw_buf_init(&b);
+    assert_int_equal(tw_wire_refer(&b, envs, lens, TW_REFER_MAX), 0);
+    assert_int_equal(tw_wire_decode(b.p, b.len, &m, NULL), 0);
+    assert_int_equal(m.type, TW_WIRE_REFER);
+    assert_int_equal(m.list.count, TW_REFER_MAX);
+    const uint8_t *p;
+    size_t len, k = 0;
+    while (tw_wire_list_next(&m.list, &p, &len)) {
+        assert_int_equal(len, 100 + k);
+        k++;
+    }
+    assert_int_equal(k, TW_REFER_MAX);
+    tw_buf_reset(&b);
+    assert_int_equal(tw_wire_refer(&b, envs, lens, TW_REFER_MAX + 1), TW_ETOOBIG);
+    assert_int_equal(tw_wire_refer(&b, envs, lens, 0), TW_EINVAL);
+    lens[0] = 0;
+    assert_int_equal(tw_wire_refer(&b, envs, lens, 1), TW_EINVAL);
+    lens[0] = TW_ENVELOPE_MAX + 1;
+    assert_int_equal(tw_wire_refer(&b, envs, lens, 1), TW_ETOOBIG);
+    assert_int_equal(b.len, 0);
+    /* By hand: one record too many, none, an empty one, an id list. */
+    tw_mpw_arr(&b, 2);
+    tw_mpw_uint(&b, TW_WIRE_REFER);
+    tw_mpw_arr(&b, TW_REFER_MAX + 1);
+    for (size_t i = 0; i <= TW_REFER_MAX; i++) tw_mpw_bin(&b, env, 50);
+    expect(&b, TW_ETOOBIG);
+    tw_buf_reset(&b);
+    tw_mpw_arr(&b, 2);
+    tw_mpw_uint(&b, TW_WIRE_REFER);
+    tw_mpw_arr(&b, 0);
+    expect(&b, TW_EPROTO);
+    tw_buf_reset(&b);
+    tw_mpw_arr(&b, 2);
+    tw_mpw_uint(&b, TW_WIRE_REFER);
+    tw_mpw_arr(&b, 1);
+    tw_mpw_bin(&b, env, 0);
+    expect(&b, TW_EPROTO);
+    tw_buf_reset(&b);
+    tw_mpw_arr(&b, 2);
+    tw_mpw_uint(&b, TW_WIRE_REFER);
+    tw_mpw_uint(&b, 3);
+    expect(&b, TW_ETYPE);
+    tw_buf_reset(&b);
+    tw_mpw_arr(&b, 3);
+    tw_mpw_uint(&b, TW_WIRE_REFER);
+    tw_mpw_arr(&b, 1);
+    tw_mpw_bin(&b, env, 50);
+    tw_mpw_uint(&b, 0);
+    expect(&b, TW_EPROTO);
+    /* ROOM: a bool, both ways. */
+    for (int r = 0; r < 2; r++) {
+        tw_buf_reset(&b);
+        assert_int_equal(tw_wire_room(&b, r), 0);
+        assert_int_equal(tw_wire_decode(b.p, b.len, &m, NULL), 0);
+        assert_int_equal(m.type, TW_WIRE_ROOM);
+        assert_int_equal(m.final, r);
+    }
     tw_buf_free(&b);
 }
 
@@ -638,6 +714,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_roundtrip),
         cmocka_unit_test(test_tree_messages),
+        cmocka_unit_test(test_refer),
         cmocka_unit_test(test_long_forms),
         cmocka_unit_test(test_wrong_types),
         cmocka_unit_test(test_values),
