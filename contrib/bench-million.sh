@@ -119,7 +119,7 @@ timeit "twin search \"village 99999\" (a few)" $T search "village 99999"
 timeit "twin search xylophone (no match)" $T search xylophone
 timeit "twin search villag (a prefix, 4 in 10)" $T search villag
 timeit "twin search camden (1 in 20)" $T search camden
-timeit "twin search benchmark (7 in 10: reads all)" $T search benchmark
+timeit "twin search benchmark (7 in 10)" $T search benchmark
 timeit "twin list group --limit 100 (a page)" $T list group --limit 100
 timeit "twin list link --limit 100 (a page)" $T list link --limit 100
 timeit "twin list link --limit 100 (again)" $T list link --limit 100

@@ -59,6 +59,7 @@ struct tw_search {
     qword w[W];
     size_t nw;
     bool fallback;      /* the text is only stop words: they are the words */
+    bool variants;      /* some query word has a variant key */
     char *mem;          /* the words and their keys */
     char *pre, *fold, *var;   /* scratch for one field, cap bytes each */
     size_t cap;
@@ -424,6 +425,7 @@ int tw_search_new(tw_search **out, const char *text, size_t len)
         x->mask = letter_mask(x->s, x->n);
         x->vmask = x->vn ? letter_mask(x->v, x->vn) : 0;
         x->vfirst = x->vn ? x->v[0] : 0;
+        q->variants |= x->vn != 0;
     }
     *out = q;
     return 0;
@@ -600,16 +602,34 @@ static bool has_prefix(const char *w, size_t wn, const char *p, size_t pn)
     return true;
 }
 
+/*
+ * Whether some query word occurs in folded text, anywhere: a word of the
+ * text can begin with a query word (a whole or prefix match) only then --
+ * its normalised form is the folded word or its end (an Arabic article
+ * cut off), and apostrophes are joined before folding.  A field without
+ * one, where no variant can match and no name is being offered as a
+ * suggestion, changes nothing in the record's score: no level, no field
+ * holding every word, no exact name.  Most fields of most records read
+ * for a query are such fields (codes, enumerations, descriptions).
+ */
+static bool has_any_word(const tw_search *q, const char *f, size_t fl)
+{
+    for (size_t i = 0; i < q->nw; i++)
+        if (memmem(f, fl, q->w[i].s, q->w[i].n)) return true;
+    return false;
+}
+
 static int score_field(tw_search *q, const char *s, size_t n, bool name, rec *r)
 {
     size_t fl;
     int rc = prep(q, s, n, &fl);
     if (rc) return rc;
+    bool sug = name && q->suggesting;
+    if (!sug && !(name && q->variants) && !has_any_word(q, q->fold, fl)) return 0;
     uint8_t lv[W];
     size_t pos[W];                       /* read only where lv is set */
     unsigned sb[W];
     memset(lv, 0, q->nw);
-    bool sug = name && q->suggesting;
     for (size_t i = 0; sug && i < q->nw; i++) sb[i] = q->w[i].bound + 1;
     size_t fw = 0;
     bool seq = name;

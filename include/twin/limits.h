@@ -146,7 +146,7 @@
 #define TW_SEARCH_WORDS_MAX    16u      /* words in a search text */
 #define TW_SEARCH_SUGGEST_MAX  5u       /* names suggested when a search finds nothing */
 #define TW_SEARCH_EDIT_WORD_MAX 32u     /* code points of a word compared by edit distance for suggestions */
-#define TW_SEARCH_INDEX_SHARE  60u      /* % of the records: a search whose candidates are more reads every record */
+#define TW_SEARCH_INDEX_SHARE  90u      /* % of the records: a search whose candidates are more reads every record */
 #define TW_WORDIDX_WORD_MAX    64u      /* bytes of a word the search index keys it by (a longer one: its first 64) */
 #define TW_WORDIDX_BLOCK_MAX   960u     /* bytes of one block of the search index's (word, record) pairs */
 #define TW_WORDIDX_KINDS_MAX   250u     /* kinds of record the search index tells apart (more: search reads every record) */

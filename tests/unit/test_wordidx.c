@@ -293,6 +293,68 @@ static void index_finds_what_a_scan_finds(void **state)
     tw_store_close(s);
 }
 
+/* A named record: a group whose name is one of two words and a number. */
+static void put_named(tw_store *s, const char *word, unsigned i)
+{
+    char slot[32], name[64];
+    snprintf(slot, sizeof slot, "g-%u", i);
+    snprintf(name, sizeof name, "%s %u", word, i);
+    tw_kv kv[1] = { { tw_v_cstr("name"), tw_v_cstr(name) } };
+    tw_val body = { .type = TW_MAP, .len = 1, .v.map = kv };
+    tw_buf env;
+    tw_buf_init(&env);
+    assert_int_equal(tw_entry_sign(&env, sks[0], netid, "group", 5, slot, strlen(slot), 1700000000000ull + i, &body), 0);
+    put(s, &env);
+    tw_buf_free(&env);
+}
+
+/* Searches with the index and with a scan: the same answer; whether the
+ * index was used. */
+static bool search_both(tw_store *s, const char *text, uint64_t *total)
+{
+    seen a = { 0 }, b = { 0 };
+    tw_buf_init(&a.out);
+    tw_buf_init(&b.out);
+    assert_int_equal(tw_search_new(&a.q, text, strlen(text)), 0);
+    assert_int_equal(tw_search_new(&b.q, text, strlen(text)), 0);
+    assert_int_equal(tw_store_scan_entries(s, NULL, 0, NULL, 0, seen_fn, &a), 0);
+    bool used = false;
+    assert_int_equal(tw_wordidx_search(s, b.q, seen_fn, &b, &b.total, &used), 0);
+    finish(&a);
+    finish(&b);
+    assert_int_equal(a.out.len, b.out.len);
+    assert_memory_equal(a.out.p, b.out.p, a.out.len);
+    *total = a.total;
+    tw_search_free(a.q);
+    tw_search_free(b.q);
+    tw_buf_free(&a.out);
+    tw_buf_free(&b.out);
+    return used;
+}
+
+/* TW_SEARCH_INDEX_SHARE at its edge: a word in exactly that share of the
+ * records is searched through the index, one record more reads every
+ * record; both answer as a scan does. */
+static void index_share_edge(void **state)
+{
+    (void)state;
+    tw_store *s = open_store();
+    unsigned n = 0, common = TW_SEARCH_INDEX_SHARE;
+    for (; n < common; n++) put_named(s, "harvest", n);
+    for (; n < 100; n++) put_named(s, "choir", n);
+    uint64_t total;
+    assert_true(search_both(s, "harvest", &total));
+    assert_int_equal(total, common);
+    assert_true(search_both(s, "choir", &total));
+    assert_int_equal(total, 100 - common);
+    /* One more: common + 1 of 101 is over the share (101 * share / 100 = common). */
+    put_named(s, "harvest", n++);
+    assert_false(search_both(s, "harvest", &total));
+    assert_int_equal(total, common + 1);
+    assert_true(search_both(s, "choir", &total));
+    tw_store_close(s);
+}
+
 /* Changes the index behind the store's back, as another twind would have
  * left it: how = 0 no index at all, 1 an older version of it, 2 a build
  * that was killed before it indexed anything. */
@@ -487,6 +549,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(maintained_equals_rebuilt, setup, teardown),
         cmocka_unit_test_setup_teardown(index_finds_what_a_scan_finds, setup, teardown),
+        cmocka_unit_test_setup_teardown(index_share_edge, setup, teardown),
         cmocka_unit_test_setup_teardown(built_on_open, setup, teardown),
         cmocka_unit_test_setup_teardown(damaged_index, setup, teardown),
         cmocka_unit_test_setup_teardown(killed_build_resumes, setup, teardown),
