@@ -283,14 +283,81 @@ static struct {
     bool broken;                /* a change it cannot describe: rebuild */
 } journal;
 
+/* The journal's slots by hash (index + 1, open addressing), so that the
+ * background build (below) skips the records written while it runs. */
+#define JHASH_N (2 * TW_REPORT_UPDATE_MAX)
+static uint32_t jhash[JHASH_N];
+
+static uint32_t slot_hash(const char *kind, size_t kind_len, const uint8_t *author, const char *slot, size_t slot_len)
+{
+    uint32_t h = 2166136261u;
+    for (size_t i = 0; i < kind_len; i++) h = (h ^ (uint8_t)kind[i]) * 16777619u;
+    for (size_t i = 0; i < TW_KEY_LEN; i++) h = (h ^ author[i]) * 16777619u;
+    for (size_t i = 0; i < slot_len; i++) h = (h ^ (uint8_t)slot[i]) * 16777619u;
+    return h;
+}
+
 static void journal_reset(uint64_t gen)
 {
+    if (journal.n) memset(jhash, 0, sizeof jhash);
     journal.n = 0;
     journal.gen = gen;
     journal.broken = false;
 }
 
+/* Whether the journal holds (kind, author, slot). */
+static bool journal_has(const char *kind, size_t kind_len, const uint8_t *author, const char *slot, size_t slot_len)
+{
+    if (!journal.n) return false;
+    for (uint32_t h = slot_hash(kind, kind_len, author, slot, slot_len) % JHASH_N;; h = (h + 1) % JHASH_N) {
+        if (!jhash[h]) return false;
+        const jslot *j = &journal.v[jhash[h] - 1];
+        if (j->kind_len == kind_len && j->slot_len == slot_len && memcmp(j->kind, kind, kind_len) == 0 &&
+            memcmp(j->author, author, TW_KEY_LEN) == 0 && memcmp(j->slot, slot, slot_len) == 0)
+            return true;
+    }
+}
+
 static uint64_t report_updates, report_rebuilds;   /* for the debug log */
+
+/*
+ * The background build: the report made from every record after start-up,
+ * and after a change that cannot be an update (the journal broken), in
+ * slices of TW_REPORT_SLICE_RECORDS records, one per turn of the event
+ * loop, so that peers, writes and other queries are served in between.
+ * Each slice reads in a read transaction of its own, after the entry key
+ * the last one stopped at; a write between slices is in the journal
+ * (journal_reset() at the start of the build), and the build skips the
+ * records of the slots written since it started: once finished, the report
+ * is the kept report of the store's generation at the start, and the
+ * journal brings it up to date (report_update()) like any kept report --
+ * the version of a written slot read before the write is removed, the
+ * current one added.  A change of admission or a broken journal during the
+ * build starts it again (after TW_REPORT_BUILD_RETRY_MS, so that a burst
+ * of changes is one build).  A query that needs the report while it is
+ * being built finishes it first (report_build_wait()): it never gets half
+ * a report.
+ */
+static struct {
+    tw_node *n;
+    uv_timer_t timer;           /* the start, after a delay */
+    uv_idle_t idle;             /* a slice per turn of the loop (a timer of 0 ms
+                                   started again in its callback would run again
+                                   in the same turn: no I/O in between) */
+    bool timer_open;            /* timer and idle initialised and not closed */
+    bool active;                /* scheduled or under way */
+    tw_report *r;               /* NULL: not started (scheduled) */
+    uint64_t start_gen, admit_gen;
+    int kind;                   /* index in report_kinds */
+    uint8_t after[TW_ENTRYKEY_MAX];
+    size_t after_len;
+    uint32_t slices, skipped;
+    uint64_t records;
+    struct timespec w0;
+    double cpu_ms;
+} bg;
+
+static const char *const report_kinds[] = { "group", "place", "link" };
 
 void tw_ops_free_cache(void)
 {
@@ -300,33 +367,49 @@ void tw_ops_free_cache(void)
     memset(&report_cache, 0, sizeof report_cache);
     free(journal.v);
     memset(&journal, 0, sizeof journal);
+    memset(jhash, 0, sizeof jhash);
+    tw_report_free(bg.r);
+    bg.r = NULL;
+    bg.active = false;
+    if (bg.timer_open) {
+        uv_timer_stop(&bg.timer);
+        uv_idle_stop(&bg.idle);
+    }
 }
+
+static void report_build_schedule(tw_node *n, uint64_t delay_ms);
 
 void tw_ops_stored(tw_node *n, const tw_put *put)
 {
     const tw_entry *e = put->e;
-    if (!report_cache.r || report_cache.n != n || journal.broken) return;
+    bool building = bg.active && bg.r && bg.n == n;
+    if ((!report_cache.r || report_cache.n != n) && !building) return;
+    if (journal.broken) return;
     uint64_t g = tw_store_generation(n->store);
     if (g != journal.gen && g != journal.gen + 1) {
         journal.broken = true;
+        report_build_schedule(n, TW_REPORT_BUILD_RETRY_MS);
         return;
     }
     journal.gen = g;
     bool counted = (e->kind_len == 5 && (memcmp(e->kind, "group", 5) == 0 || memcmp(e->kind, "place", 5) == 0)) ||
                    (e->kind_len == 4 && memcmp(e->kind, "link", 4) == 0);
     if (!counted) {
-        if (tw_ident_kind(e->kind, e->kind_len) || (e->kind_len == 5 && memcmp(e->kind, "vouch", 5) == 0))
+        if (tw_ident_kind(e->kind, e->kind_len) || (e->kind_len == 5 && memcmp(e->kind, "vouch", 5) == 0)) {
             journal.broken = true;
+            report_build_schedule(n, TW_REPORT_BUILD_RETRY_MS);
+        }
         return;
     }
-    if (journal.n >= TW_REPORT_UPDATE_MAX || e->slot_len > TW_SLOT_MAX) {
+    if (journal.n >= TW_REPORT_UPDATE_MAX || e->slot_len > TW_SLOT_MAX ||
+        (!journal.v && !(journal.v = malloc(TW_REPORT_UPDATE_MAX * sizeof *journal.v)))) {
         journal.broken = true;
+        report_build_schedule(n, TW_REPORT_BUILD_RETRY_MS);
         return;
     }
-    if (!journal.v && !(journal.v = malloc(TW_REPORT_UPDATE_MAX * sizeof *journal.v))) {
-        journal.broken = true;
-        return;
-    }
+    uint32_t h = slot_hash(e->kind, e->kind_len, e->author, e->slot, e->slot_len) % JHASH_N;
+    while (jhash[h]) h = (h + 1) % JHASH_N;
+    jhash[h] = (uint32_t)journal.n + 1;
     jslot *j = &journal.v[journal.n++];
     memcpy(j->kind, e->kind, e->kind_len);
     j->kind_len = (uint8_t)e->kind_len;
@@ -413,8 +496,11 @@ static bool report_update(tw_node *n, uint64_t sg, uint64_t ag)
  * records as well: a listing or search after stats, gaps or report, with no
  * write in between, makes no report of its own (at a million records that
  * is the second or more a first page of links took). */
+static int report_build_wait(tw_node *n);
+
 static tw_report *marks_cached(tw_node *n, bool need_full, bool *full)
 {
+    if (bg.active && bg.n == n && report_build_wait(n)) return NULL;
     uint64_t sg = tw_store_generation(n->store), ag = tw_admit_generation(n);
     if (marks_cache.r && marks_cache.n == n && marks_cache.store_gen == sg && marks_cache.admit_gen == ag &&
         (marks_cache.full || !need_full)) {
@@ -1345,6 +1431,181 @@ static void report_identity(void *node, const uint8_t key[32], uint8_t out[32])
     memcpy(out, tmp, TW_KEY_LEN);
 }
 
+static double ms_since(const struct timespec *t0, clockid_t clk)
+{
+    struct timespec t1;
+    clock_gettime(clk, &t1);
+    return (double)(t1.tv_sec - t0->tv_sec) * 1e3 + (double)(t1.tv_nsec - t0->tv_nsec) / 1e6;
+}
+
+/* Starts the background build (see "background build" above) from the
+ * first record, at the store's generation now; the kept report, which the
+ * journal can no longer bring up to date, is given back first. */
+static int report_build_begin(tw_node *n)
+{
+    tw_report_opts o = { .now_ms = tw_now_ms(), .dormant_months = TW_REPORT_DORMANT_MONTHS_DEFAULT,
+                         .identity = report_identity, .identity_ctx = n };
+    tw_report_free(report_cache.r);
+    memset(&report_cache, 0, sizeof report_cache);
+    tw_report_free(bg.r);
+    bg.r = NULL;
+    int rc = tw_report_new(&bg.r, &o);
+    if (rc) return rc;
+    bg.n = n;
+    bg.active = true;
+    bg.start_gen = tw_store_generation(n->store);
+    bg.admit_gen = tw_admit_generation(n);
+    bg.kind = 0;
+    bg.after_len = 0;
+    bg.slices = bg.skipped = 0;
+    bg.records = 0;
+    bg.cpu_ms = 0;
+    clock_gettime(CLOCK_MONOTONIC, &bg.w0);
+    journal_reset(bg.start_gen);
+    return 0;
+}
+
+typedef struct build_ctx { tw_node *n; uint64_t left; int err; } build_ctx;
+
+static int build_fn(void *vctx, const uint8_t *key, size_t klen, const tw_entry *en)
+{
+    build_ctx *c = vctx;
+    if (klen > sizeof bg.after) { c->err = TW_EINVAL; return 1; }
+    memcpy(bg.after, key, klen);
+    bg.after_len = klen;
+    bg.records++;
+    /* A slot written since the build started: its current version is
+     * added when the journal brings the report up to date. */
+    if (journal_has(en->kind, en->kind_len, en->author, en->slot, en->slot_len)) bg.skipped++;
+    else if (tw_node_shown(c->n, en) && (c->err = tw_report_add(bg.r, en))) return 1;
+    return --c->left == 0 ? 2 : 0;
+}
+
+/* One slice of the build, or (all) the rest of it; 0 with bg.active false
+ * once the report is finished and kept (report_cache).  Begins the build
+ * again when the records it has read no longer describe the registry. */
+static int report_build_step(tw_node *n, bool all)
+{
+    int rc;
+    if (!bg.r || bg.n != n || journal.broken || bg.admit_gen != tw_admit_generation(n)) {
+        if ((rc = report_build_begin(n))) return rc;
+    }
+    struct timespec c0;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &c0);
+    build_ctx c = { .n = n, .left = all ? UINT64_MAX : TW_REPORT_SLICE_RECORDS };
+    rc = 0;
+    bg.slices++;
+    while (bg.kind < 3) {
+        const char *k = report_kinds[bg.kind];
+        rc = tw_store_scan_entries(n->store, k, strlen(k), bg.after_len ? bg.after : NULL, bg.after_len, build_fn, &c);
+        if (rc == 1) rc = c.err;
+        if (rc) break;
+        bg.kind++;              /* the kind is read to its end */
+        bg.after_len = 0;
+    }
+    if (rc == 2) rc = 0;        /* the slice is full */
+    if (rc == 0 && bg.kind == 3) rc = tw_report_finish(bg.r);
+    bg.cpu_ms += ms_since(&c0, CLOCK_THREAD_CPUTIME_ID);
+    if (rc) {
+        tw_report_free(bg.r);
+        bg.r = NULL;
+        bg.active = false;
+        return rc;
+    }
+    if (bg.kind < 3) return 0;
+    report_cache.n = n;
+    report_cache.r = bg.r;
+    report_cache.store_gen = bg.start_gen;
+    report_cache.admit_gen = bg.admit_gen;
+    bg.r = NULL;
+    bg.active = false;
+    report_rebuilds++;
+    tw_debug("ops", "the report made from every record in %.1f ms, %.1f ms of CPU, %u slice%s, %llu records read, %u of slots written meanwhile (%llu updates, %llu made from every record)",
+             ms_since(&bg.w0, CLOCK_MONOTONIC), bg.cpu_ms, bg.slices, bg.slices == 1 ? "" : "s",
+             (unsigned long long)bg.records, bg.skipped,
+             (unsigned long long)report_updates, (unsigned long long)report_rebuilds);
+    return 0;
+}
+
+static void on_build_timer(uv_timer_t *t);
+
+static void on_build_slice(uv_idle_t *h)
+{
+    tw_node *n = bg.n;
+    if (!bg.active || n->stopping) { uv_idle_stop(h); return; }
+    /* The idle trim waits for the build, and keeps its report as long as
+     * one a query made. */
+    n->last_request_ms = tw_now_ms();
+    if (bg.r && (journal.broken || bg.admit_gen != tw_admit_generation(n))) {
+        /* What it read no longer describes the registry: again, once the
+         * changes have settled. */
+        tw_debug("ops", "the report being made is made again (the registry changed beyond the journal)");
+        tw_report_free(bg.r);
+        bg.r = NULL;
+        uv_idle_stop(h);
+        uv_timer_start(&bg.timer, on_build_timer, TW_REPORT_BUILD_RETRY_MS, 0);
+        return;
+    }
+    int rc = report_build_step(n, false);
+    if (rc) tw_warn("ops", "cannot make the report in the background: %s (the next query makes it)", tw_strerror(rc));
+    if (!bg.active) uv_idle_stop(h);
+}
+
+static void on_build_timer(uv_timer_t *t)
+{
+    (void)t;
+    if (bg.active && !bg.n->stopping) uv_idle_start(&bg.idle, on_build_slice);
+}
+
+static void report_build_schedule(tw_node *n, uint64_t delay_ms)
+{
+    if (!bg.timer_open || n->stopping) return;     /* not started (tests of ops alone), or stopping */
+    if (bg.active && bg.r && uv_is_active((uv_handle_t *)&bg.idle)) return;   /* under way: it starts again itself */
+    bg.n = n;
+    bg.active = true;
+    uv_timer_start(&bg.timer, on_build_timer, delay_ms, 0);
+}
+
+void tw_ops_start(tw_node *n)
+{
+    if (!bg.timer_open) {
+        uv_timer_init(n->loop, &bg.timer);
+        uv_idle_init(n->loop, &bg.idle);
+        bg.timer_open = true;
+    }
+    report_build_schedule(n, 0);
+}
+
+static void build_timer_closed(uv_handle_t *h) { (void)h; }
+
+void tw_ops_stop(tw_node *n)
+{
+    (void)n;
+    tw_report_free(bg.r);
+    bg.r = NULL;
+    bg.active = false;
+    if (bg.timer_open) {
+        uv_close((uv_handle_t *)&bg.timer, build_timer_closed);
+        uv_close((uv_handle_t *)&bg.idle, build_timer_closed);
+        bg.timer_open = false;
+    }
+}
+
+bool tw_ops_report_building(void) { return bg.active; }
+
+/* Finishes a build under way (or scheduled) now, for a query that needs
+ * its report. */
+static int report_build_wait(tw_node *n)
+{
+    int rc = 0;
+    while (bg.active && bg.n == n && rc == 0) rc = report_build_step(n, true);
+    if (bg.timer_open) {
+        uv_timer_stop(&bg.timer);
+        uv_idle_stop(&bg.idle);
+    }
+    return rc;
+}
+
 static int report_scan(tw_node *n, const tw_val *args, tw_report **rep, tw_op_err *e)
 {
     uint64_t months, at;
@@ -1354,42 +1615,18 @@ static int report_scan(tw_node *n, const tw_val *args, tw_report **rep, tw_op_er
         return rc;
     tw_report_opts o = { .now_ms = at ? at : tw_now_ms(), .dormant_months = (uint32_t)months,
                          .identity = report_identity, .identity_ctx = n };
+    if ((rc = report_build_wait(n))) FAIL(rc, "cannot compute the report: %s", tw_strerror(rc));
     uint64_t sg = tw_store_generation(n->store), ag = tw_admit_generation(n);
-    if ((report_cache.r && report_cache.n == n && report_cache.store_gen == sg && report_cache.admit_gen == ag) ||
-        (report_cache.r && report_update(n, sg, ag))) {
-        tw_report_set_opts(report_cache.r, &o);
-        *rep = report_cache.r;
-        return 0;
+    if (!((report_cache.r && report_cache.n == n && report_cache.store_gen == sg && report_cache.admit_gen == ag) ||
+          (report_cache.r && report_update(n, sg, ag)))) {
+        /* Made here and now, from every record, in one go. */
+        if ((rc = report_build_begin(n)) || (rc = report_build_wait(n)))
+            FAIL(rc, "cannot compute the report: %s", tw_strerror(rc));
+        if (!report_cache.r || report_cache.store_gen != sg || report_cache.admit_gen != ag)
+            FAIL(TW_ESTATE, "cannot compute the report");
     }
-    tw_report_free(report_cache.r);
-    memset(&report_cache, 0, sizeof report_cache);
-    report_ctx c = { .n = n, .r = NULL };
-    struct timespec w0, c0, w1, c1;
-    clock_gettime(CLOCK_MONOTONIC, &w0);
-    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &c0);
-    if ((rc = tw_report_new(&c.r, &o))) FAIL(rc, "out of memory");
-    static const char *const kinds[] = { "group", "place", "link" };
-    for (int k = 0; k < 3 && rc == 0; k++)
-        rc = tw_store_scan_entries(n->store, kinds[k], strlen(kinds[k]), NULL, 0, report_fn, &c);
-    if (rc > 0) rc = c.err;
-    if (rc == 0) rc = tw_report_finish(c.r);
-    if (rc) {
-        tw_report_free(c.r);
-        FAIL(rc, "cannot compute the report: %s", tw_strerror(rc));
-    }
-    report_cache.n = n;
-    report_cache.r = c.r;
-    report_cache.store_gen = sg;
-    report_cache.admit_gen = ag;
-    journal_reset(sg);
-    report_rebuilds++;
-    clock_gettime(CLOCK_MONOTONIC, &w1);
-    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &c1);
-    tw_debug("ops", "the report made from every record in %.1f ms, %.1f ms of CPU (%llu updates, %llu made from every record)",
-             (double)(w1.tv_sec - w0.tv_sec) * 1e3 + (double)(w1.tv_nsec - w0.tv_nsec) / 1e6,
-             (double)(c1.tv_sec - c0.tv_sec) * 1e3 + (double)(c1.tv_nsec - c0.tv_nsec) / 1e6,
-             (unsigned long long)report_updates, (unsigned long long)report_rebuilds);
-    *rep = c.r;
+    tw_report_set_opts(report_cache.r, &o);
+    *rep = report_cache.r;
     return 0;
 }
 
