@@ -1591,7 +1591,17 @@ void tw_ops_stop(tw_node *n)
     }
 }
 
-bool tw_ops_report_building(void) { return bg.active; }
+void tw_ops_report_counts(uint64_t *made, uint64_t *updated)
+{
+    *made = report_rebuilds;
+    *updated = report_updates;
+}
+
+bool tw_ops_report_building(uint64_t *records)
+{
+    if (records) *records = bg.active && bg.r ? bg.records : 0;
+    return bg.active;
+}
 
 /* Finishes a build under way (or scheduled) now, for a query that needs
  * its report. */

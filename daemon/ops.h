@@ -56,8 +56,11 @@ void tw_ops_free_cache(void);
  * tw_ops_stop() drops it and closes the timer (when the node stops). */
 void tw_ops_start(tw_node *n);
 void tw_ops_stop(tw_node *n);
-/* Whether that report is being made (or about to be). */
-bool tw_ops_report_building(void);
+/* Whether that report is being made (or about to be); records: how many
+ * records the build has read so far. */
+bool tw_ops_report_building(uint64_t *records);
+/* Reports made from every record, and kept reports updated, since the start. */
+void tw_ops_report_counts(uint64_t *made, uint64_t *updated);
 /* Tells the ops an entry was stored (called for each stored entry, with
  * the version it replaced, right after the commit that stored it): the kept report of stats, gaps and
  * report is then updated with the slots that changed rather than made
