@@ -382,6 +382,11 @@ static void report_build_schedule(tw_node *n, uint64_t delay_ms);
 void tw_ops_stored(tw_node *n, const tw_put *put)
 {
     const tw_entry *e = put->e;
+    if (bg.active && !bg.r && bg.n == n) {
+        /* A build waits for the writes to pause (a sync's batches). */
+        report_build_schedule(n, TW_REPORT_BUILD_RETRY_MS);
+        return;
+    }
     bool building = bg.active && bg.r && bg.n == n;
     if ((!report_cache.r || report_cache.n != n) && !building) return;
     if (journal.broken) return;
@@ -1488,7 +1493,10 @@ static int report_build_step(tw_node *n, bool all)
 {
     int rc;
     if (!bg.r || bg.n != n || journal.broken || bg.admit_gen != tw_admit_generation(n)) {
-        if ((rc = report_build_begin(n))) return rc;
+        if ((rc = report_build_begin(n))) {
+            bg.active = false;
+            return rc;
+        }
     }
     struct timespec c0;
     clock_gettime(CLOCK_THREAD_CPUTIME_ID, &c0);
