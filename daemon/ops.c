@@ -9,6 +9,7 @@
 #include <string.h>
 #include <time.h>
 #include <sodium.h>
+#include <zstd.h>
 
 #include "twin/err.h"
 #include "twin/keyfile.h"
@@ -341,10 +342,13 @@ static uint64_t report_updates, report_rebuilds;   /* for the debug log */
 static struct {
     tw_node *n;
     uv_timer_t timer;           /* the start, after a delay */
-    uv_idle_t idle;             /* a slice per turn of the loop (a timer of 0 ms
-                                   started again in its callback would run again
-                                   in the same turn: no I/O in between) */
-    bool timer_open;            /* timer and idle initialised and not closed */
+    bool timer_open;            /* timer initialised and not closed */
+    struct build_batch *inflight;   /* the slice a worker decodes */
+    uint32_t epoch;             /* a batch of another epoch is dropped */
+    int add_kind;               /* where the last slice added stopped */
+    uint8_t add_after[TW_ENTRYKEY_MAX];
+    size_t add_after_len;
+    double worker_ms;
     bool active;                /* scheduled or under way */
     tw_report *r;               /* NULL: not started (scheduled) */
     uint64_t start_gen, admit_gen;
@@ -358,6 +362,8 @@ static struct {
 } bg;
 
 static const char *const report_kinds[] = { "group", "place", "link" };
+typedef struct build_batch build_batch;
+static void build_drop(void);
 
 void tw_ops_free_cache(void)
 {
@@ -368,13 +374,9 @@ void tw_ops_free_cache(void)
     free(journal.v);
     memset(&journal, 0, sizeof journal);
     memset(jhash, 0, sizeof jhash);
-    tw_report_free(bg.r);
-    bg.r = NULL;
+    build_drop();
     bg.active = false;
-    if (bg.timer_open) {
-        uv_timer_stop(&bg.timer);
-        uv_idle_stop(&bg.idle);
-    }
+    if (bg.timer_open) uv_timer_stop(&bg.timer);
 }
 
 static void report_build_schedule(tw_node *n, uint64_t delay_ms);
@@ -1452,11 +1454,13 @@ static int report_build_begin(tw_node *n)
                          .identity = report_identity, .identity_ctx = n };
     tw_report_free(report_cache.r);
     memset(&report_cache, 0, sizeof report_cache);
-    tw_report_free(bg.r);
-    bg.r = NULL;
+    build_drop();
     int rc = tw_report_new(&bg.r, &o);
     if (rc) return rc;
     bg.n = n;
+    bg.add_kind = 0;
+    bg.add_after_len = 0;
+    bg.worker_ms = 0;
     bg.active = true;
     bg.start_gen = tw_store_generation(n->store);
     bg.admit_gen = tw_admit_generation(n);
@@ -1472,26 +1476,78 @@ static int report_build_begin(tw_node *n)
 
 typedef struct build_ctx { tw_node *n; uint64_t left; int err; } build_ctx;
 
+/* Adds a record read by the build (see "background build"). */
+static int build_add(tw_node *n, const tw_entry *en)
+{
+    bg.records++;
+    /* A slot written since the build started: its current version is
+     * added when the journal brings the report up to date. */
+    if (journal_has(en->kind, en->kind_len, en->author, en->slot, en->slot_len)) {
+        bg.skipped++;
+        return 0;
+    }
+    return tw_node_shown(n, en) ? tw_report_add(bg.r, en) : 0;
+}
+
 static int build_fn(void *vctx, const uint8_t *key, size_t klen, const tw_entry *en)
 {
     build_ctx *c = vctx;
     if (klen > sizeof bg.after) { c->err = TW_EINVAL; return 1; }
     memcpy(bg.after, key, klen);
     bg.after_len = klen;
-    bg.records++;
-    /* A slot written since the build started: its current version is
-     * added when the journal brings the report up to date. */
-    if (journal_has(en->kind, en->kind_len, en->author, en->slot, en->slot_len)) bg.skipped++;
-    else if (tw_node_shown(c->n, en) && (c->err = tw_report_add(bg.r, en))) return 1;
+    if ((c->err = build_add(c->n, en))) return 1;
     return --c->left == 0 ? 2 : 0;
 }
 
-/* One slice of the build, or (all) the rest of it; 0 with bg.active false
- * once the report is finished and kept (report_cache).  Begins the build
- * again when the records it has read no longer describe the registry. */
+/* Drops the build's report and what a worker decodes for it. */
+static void build_drop(void)
+{
+    tw_report_free(bg.r);
+    bg.r = NULL;
+    bg.epoch++;
+    bg.inflight = NULL;         /* freed when its worker is done (its epoch is old) */
+}
+
+/* The build has read every record: finishes its report and keeps it. */
+static int build_done(tw_node *n)
+{
+    struct timespec c0;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &c0);
+    int rc = tw_report_finish(bg.r);
+    bg.cpu_ms += ms_since(&c0, CLOCK_THREAD_CPUTIME_ID);
+    if (rc) {
+        build_drop();
+        bg.active = false;
+        return rc;
+    }
+    report_cache.n = n;
+    report_cache.r = bg.r;
+    report_cache.store_gen = bg.start_gen;
+    report_cache.admit_gen = bg.admit_gen;
+    bg.r = NULL;
+    bg.active = false;
+    report_rebuilds++;
+    tw_debug("ops", "the report made from every record in %.1f ms, %.1f ms of CPU on the loop and %.1f ms in workers, %u slice%s, %llu records read, %u of slots written meanwhile (%llu updates, %llu made from every record)",
+             ms_since(&bg.w0, CLOCK_MONOTONIC), bg.cpu_ms, bg.worker_ms, bg.slices, bg.slices == 1 ? "" : "s",
+             (unsigned long long)bg.records, bg.skipped,
+             (unsigned long long)report_updates, (unsigned long long)report_rebuilds);
+    return 0;
+}
+
+/* The rest of the build, here and now, for a query that needs the report
+ * (what a worker decodes is dropped: read again from where the last slice
+ * added stopped).  Begins it again when what it read no longer describes
+ * the registry. */
 static int report_build_step(tw_node *n, bool all)
 {
     int rc;
+    if (bg.inflight) {
+        bg.epoch++;
+        bg.inflight = NULL;
+    }
+    bg.kind = bg.add_kind;
+    memcpy(bg.after, bg.add_after, bg.add_after_len);
+    bg.after_len = bg.add_after_len;
     if (!bg.r || bg.n != n || journal.broken || bg.admit_gen != tw_admit_generation(n)) {
         if ((rc = report_build_begin(n))) {
             bg.active = false;
@@ -1512,63 +1568,216 @@ static int report_build_step(tw_node *n, bool all)
         bg.after_len = 0;
     }
     if (rc == 2) rc = 0;        /* the slice is full */
-    if (rc == 0 && bg.kind == 3) rc = tw_report_finish(bg.r);
+    bg.add_kind = bg.kind;
+    memcpy(bg.add_after, bg.after, bg.after_len);
+    bg.add_after_len = bg.after_len;
     bg.cpu_ms += ms_since(&c0, CLOCK_THREAD_CPUTIME_ID);
     if (rc) {
-        tw_report_free(bg.r);
-        bg.r = NULL;
+        build_drop();
         bg.active = false;
         return rc;
     }
-    if (bg.kind < 3) return 0;
-    report_cache.n = n;
-    report_cache.r = bg.r;
-    report_cache.store_gen = bg.start_gen;
-    report_cache.admit_gen = bg.admit_gen;
-    bg.r = NULL;
-    bg.active = false;
-    report_rebuilds++;
-    tw_debug("ops", "the report made from every record in %.1f ms, %.1f ms of CPU, %u slice%s, %llu records read, %u of slots written meanwhile (%llu updates, %llu made from every record)",
-             ms_since(&bg.w0, CLOCK_MONOTONIC), bg.cpu_ms, bg.slices, bg.slices == 1 ? "" : "s",
-             (unsigned long long)bg.records, bg.skipped,
-             (unsigned long long)report_updates, (unsigned long long)report_rebuilds);
+    return bg.kind < 3 ? 0 : build_done(n);
+}
+
+/*
+ * The slices in the background: the loop thread reads a slice's stored
+ * rows (tw_store_read_rows(), one short read transaction: no LMDB in the
+ * worker), a worker of libuv's pool decompresses and parses them, and back
+ * on the loop the next slice is read and queued before this one's records
+ * are added -- so the worker decodes one slice while the loop adds the
+ * last, on the second core.
+ */
+struct build_batch {
+    uv_work_t req;
+    uint32_t epoch;
+    tw_store *store;
+    tw_buf rows;                /* as tw_store_read_rows() writes them */
+    size_t count;
+    int end_kind;               /* the read cursor after this slice */
+    uint8_t end_after[TW_ENTRYKEY_MAX];
+    size_t end_after_len;
+    tw_buf dec;                 /* the envelopes, decompressed */
+    tw_entry *e;
+    bool *ok;
+    uint32_t bad;               /* rows that did not decode */
+    tw_arena a;
+    double cpu_ms;
+};
+
+static void batch_free(build_batch *b)
+{
+    if (!b) return;
+    tw_buf_free(&b->rows);
+    tw_buf_free(&b->dec);
+    tw_arena_free(&b->a);
+    free(b->e);
+    free(b->ok);
+    free(b);
+}
+
+static void batch_work(uv_work_t *req)
+{
+    build_batch *b = req->data;
+    struct timespec c0;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &c0);
+    ZSTD_DCtx *d = ZSTD_createDCtx();
+    uint8_t *buf = malloc(TW_ENVELOPE_MAX);
+    size_t *off = calloc(b->count ? b->count : 1, sizeof *off);
+    const uint8_t **ids = calloc(b->count ? b->count : 1, sizeof *ids);
+    b->e = calloc(b->count ? b->count : 1, sizeof *b->e);
+    b->ok = calloc(b->count ? b->count : 1, sizeof *b->ok);
+    if (!d || !buf || !off || !ids || !b->e || !b->ok) {
+        b->bad = (uint32_t)b->count;
+        if (b->ok) memset(b->ok, 0, b->count * sizeof *b->ok);
+        goto out;
+    }
+    const uint8_t *p = b->rows.p, *end = b->rows.p + b->rows.len;
+    for (size_t i = 0; i < b->count && p < end; i++) {
+        size_t kl = p[0];
+        uint32_t rl;
+        ids[i] = p + 1 + kl;
+        memcpy(&rl, ids[i] + TW_ID_LEN, sizeof rl);
+        const uint8_t *row = ids[i] + TW_ID_LEN + sizeof rl, *env = NULL;
+        size_t el = 0;
+        p = row + rl;
+        off[i] = b->dec.len;
+        b->ok[i] = tw_store_row_env(b->store, d, row, rl, buf, &env, &el) == 0 && tw_buf_put(&b->dec, env, el) == 0;
+        b->e[i].env_len = el;               /* its length, until parsed */
+    }
+    /* Parsed once every envelope is in place (dec no longer moves). */
+    for (size_t i = 0; i < b->count; i++) {
+        size_t el = b->e[i].env_len;
+        if (b->ok[i] && tw_entry_parse_known(b->dec.p + off[i], el, ids[i], &b->a, &b->e[i])) b->ok[i] = false;
+        if (!b->ok[i]) b->bad++;
+    }
+out:
+    ZSTD_freeDCtx(d);
+    free(buf);
+    free(off);
+    free(ids);
+    b->cpu_ms = ms_since(&c0, CLOCK_THREAD_CPUTIME_ID);
+}
+
+static void batch_done(uv_work_t *req, int status);
+
+/* Reads the next slice's rows and gives them to a worker (bg.inflight);
+ * none left: bg.inflight stays NULL. */
+static int build_queue(tw_node *n)
+{
+    if (bg.kind >= 3) return 0;
+    build_batch *b = calloc(1, sizeof *b);
+    if (!b) return TW_ENOMEM;
+    tw_buf_init(&b->rows);
+    tw_buf_init(&b->dec);
+    tw_arena_init(&b->a, 0);
+    int rc = 0;
+    while (bg.kind < 3 && b->count < TW_REPORT_SLICE_RECORDS) {
+        const char *k = report_kinds[bg.kind];
+        size_t got, mark = b->rows.len;
+        rc = tw_store_read_rows(n->store, k, strlen(k), bg.after_len ? bg.after : NULL, bg.after_len,
+                                TW_REPORT_SLICE_RECORDS - b->count, &b->rows, &got);
+        if (rc) break;
+        b->count += got;
+        if (got < TW_REPORT_SLICE_RECORDS - b->count + got) {   /* the kind is read to its end */
+            bg.kind++;
+            bg.after_len = 0;
+            continue;
+        }
+        /* The cursor: the last row's entry key. */
+        const uint8_t *p = b->rows.p + mark, *last = p;
+        for (size_t i = 0; i < got; i++) {
+            uint32_t rl;
+            last = p;
+            memcpy(&rl, p + 1 + p[0] + TW_ID_LEN, sizeof rl);
+            p += 1 + p[0] + TW_ID_LEN + sizeof rl + rl;
+        }
+        memcpy(bg.after, last + 1, last[0]);
+        bg.after_len = last[0];
+    }
+    b->end_kind = bg.kind;
+    memcpy(b->end_after, bg.after, bg.after_len);
+    b->end_after_len = bg.after_len;
+    if (rc || b->count == 0) {
+        batch_free(b);
+        return rc;
+    }
+    b->epoch = bg.epoch;
+    b->store = n->store;
+    b->req.data = b;
+    if ((rc = uv_queue_work(n->loop, &b->req, batch_work, batch_done))) {
+        batch_free(b);
+        return TW_EINTERNAL;
+    }
+    bg.inflight = b;
     return 0;
 }
 
 static void on_build_timer(uv_timer_t *t);
 
-static void on_build_slice(uv_idle_t *h)
+static void batch_done(uv_work_t *req, int status)
 {
+    build_batch *b = req->data;
+    if (status || b->epoch != bg.epoch || bg.inflight != b || !bg.active || !bg.r || bg.n->stopping) {
+        if (bg.inflight == b) bg.inflight = NULL;
+        batch_free(b);
+        return;
+    }
     tw_node *n = bg.n;
-    if (!bg.active || n->stopping) { uv_idle_stop(h); return; }
+    bg.inflight = NULL;
     /* The idle trim waits for the build, and keeps its report as long as
      * one a query made. */
     n->last_request_ms = tw_now_ms();
-    if (bg.r && (journal.broken || bg.admit_gen != tw_admit_generation(n))) {
+    if (journal.broken || bg.admit_gen != tw_admit_generation(n)) {
         /* What it read no longer describes the registry: again, once the
          * changes have settled. */
         tw_debug("ops", "the report being made is made again (the registry changed beyond the journal)");
-        tw_report_free(bg.r);
-        bg.r = NULL;
-        uv_idle_stop(h);
+        build_drop();
+        batch_free(b);
         uv_timer_start(&bg.timer, on_build_timer, TW_REPORT_BUILD_RETRY_MS, 0);
         return;
     }
-    int rc = report_build_step(n, false);
-    if (rc) tw_warn("ops", "cannot make the report in the background: %s (the next query makes it)", tw_strerror(rc));
-    if (!bg.active) uv_idle_stop(h);
+    struct timespec c0;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &c0);
+    int rc = build_queue(n);     /* the next slice, decoded while this one is added */
+    for (size_t i = 0; i < b->count && rc == 0; i++)
+        if (b->ok[i]) rc = build_add(n, &b->e[i]);
+    if (b->bad) tw_warn("ops", "the report skips %u stored entries that cannot be read", b->bad);
+    bg.add_kind = b->end_kind;
+    memcpy(bg.add_after, b->end_after, b->end_after_len);
+    bg.add_after_len = b->end_after_len;
+    bg.slices++;
+    bg.cpu_ms += ms_since(&c0, CLOCK_THREAD_CPUTIME_ID);
+    bg.worker_ms += b->cpu_ms;
+    batch_free(b);
+    if (rc == 0 && !bg.inflight && bg.kind >= 3) rc = build_done(n);
+    if (rc) {
+        tw_warn("ops", "cannot make the report in the background: %s (the next query makes it)", tw_strerror(rc));
+        build_drop();
+        bg.active = false;
+    }
 }
 
 static void on_build_timer(uv_timer_t *t)
 {
     (void)t;
-    if (bg.active && !bg.n->stopping) uv_idle_start(&bg.idle, on_build_slice);
+    tw_node *n = bg.n;
+    if (!bg.active || n->stopping || bg.inflight) return;
+    n->last_request_ms = tw_now_ms();
+    int rc = report_build_begin(n);
+    if (rc == 0) rc = build_queue(n);
+    if (rc == 0 && !bg.inflight) rc = build_done(n);     /* nothing to read */
+    if (rc) {
+        tw_warn("ops", "cannot make the report in the background: %s (the next query makes it)", tw_strerror(rc));
+        build_drop();
+        bg.active = false;
+    }
 }
 
 static void report_build_schedule(tw_node *n, uint64_t delay_ms)
 {
     if (!bg.timer_open || n->stopping) return;     /* not started (tests of ops alone), or stopping */
-    if (bg.active && bg.r && uv_is_active((uv_handle_t *)&bg.idle)) return;   /* under way: it starts again itself */
+    if (bg.active && bg.r) return;      /* under way: it starts again itself if it must */
     bg.n = n;
     bg.active = true;
     uv_timer_start(&bg.timer, on_build_timer, delay_ms, 0);
@@ -1578,7 +1787,6 @@ void tw_ops_start(tw_node *n)
 {
     if (!bg.timer_open) {
         uv_timer_init(n->loop, &bg.timer);
-        uv_idle_init(n->loop, &bg.idle);
         bg.timer_open = true;
     }
     report_build_schedule(n, 0);
@@ -1589,12 +1797,10 @@ static void build_timer_closed(uv_handle_t *h) { (void)h; }
 void tw_ops_stop(tw_node *n)
 {
     (void)n;
-    tw_report_free(bg.r);
-    bg.r = NULL;
+    build_drop();
     bg.active = false;
     if (bg.timer_open) {
         uv_close((uv_handle_t *)&bg.timer, build_timer_closed);
-        uv_close((uv_handle_t *)&bg.idle, build_timer_closed);
         bg.timer_open = false;
     }
 }
@@ -1617,10 +1823,7 @@ static int report_build_wait(tw_node *n)
 {
     int rc = 0;
     while (bg.active && bg.n == n && rc == 0) rc = report_build_step(n, true);
-    if (bg.timer_open) {
-        uv_timer_stop(&bg.timer);
-        uv_idle_stop(&bg.idle);
-    }
+    if (bg.timer_open) uv_timer_stop(&bg.timer);
     return rc;
 }
 

@@ -142,7 +142,7 @@ static bool run_until(uint64_t records)
         bool on = tw_ops_report_building(&r);
         if (!on) return records == 0;
         if (records && r >= records) return true;
-        uv_run(&loop, UV_RUN_NOWAIT);
+        uv_run(&loop, UV_RUN_ONCE);
     }
     fail_msg("the background build did not end");
     return false;
