@@ -324,10 +324,12 @@ static uint64_t report_updates, report_rebuilds;   /* for the debug log */
 /*
  * The background build: the report made from every record after start-up,
  * and after a change that cannot be an update (the journal broken), in
- * slices of TW_REPORT_SLICE_RECORDS records, one per turn of the event
- * loop, so that peers, writes and other queries are served in between.
- * Each slice reads in a read transaction of its own, after the entry key
- * the last one stopped at; a write between slices is in the journal
+ * slices of TW_REPORT_SLICE_RECORDS records, so that peers, writes and
+ * other queries are served in between: the loop reads a slice's rows in a
+ * read transaction of its own, after the entry key the last one stopped
+ * at, a worker decodes them, and the loop adds them to the report while
+ * the worker decodes the next (build_queue(), batch_done() below).  A
+ * write between slices is in the journal
  * (journal_reset() at the start of the build), and the build skips the
  * records of the slots written since it started: once finished, the report
  * is the kept report of the store's generation at the start, and the
@@ -349,6 +351,7 @@ static struct {
     uint8_t add_after[TW_ENTRYKEY_MAX];
     size_t add_after_len;
     double worker_ms;
+    uint32_t later, spilled;    /* entries decoded on the loop, slices whose worker allocated */
     bool active;                /* scheduled or under way */
     tw_report *r;               /* NULL: not started (scheduled) */
     uint64_t start_gen, admit_gen;
@@ -1461,6 +1464,7 @@ static int report_build_begin(tw_node *n)
     bg.add_kind = 0;
     bg.add_after_len = 0;
     bg.worker_ms = 0;
+    bg.later = bg.spilled = 0;
     bg.active = true;
     bg.start_gen = tw_store_generation(n->store);
     bg.admit_gen = tw_admit_generation(n);
@@ -1527,8 +1531,8 @@ static int build_done(tw_node *n)
     bg.r = NULL;
     bg.active = false;
     report_rebuilds++;
-    tw_debug("ops", "the report made from every record in %.1f ms, %.1f ms of CPU on the loop and %.1f ms in workers, %u slice%s, %llu records read, %u of slots written meanwhile (%llu updates, %llu made from every record)",
-             ms_since(&bg.w0, CLOCK_MONOTONIC), bg.cpu_ms, bg.worker_ms, bg.slices, bg.slices == 1 ? "" : "s",
+    tw_debug("ops", "the report made from every record in %.1f ms, %.1f ms of CPU on the loop and %.1f ms in workers (%u records decoded on the loop, %u slices allocated in them), %u slice%s, %llu records read, %u of slots written meanwhile (%llu updates, %llu made from every record)",
+             ms_since(&bg.w0, CLOCK_MONOTONIC), bg.cpu_ms, bg.worker_ms, bg.later, bg.spilled, bg.slices, bg.slices == 1 ? "" : "s",
              (unsigned long long)bg.records, bg.skipped,
              (unsigned long long)report_updates, (unsigned long long)report_rebuilds);
     return 0;
@@ -1597,13 +1601,24 @@ struct build_batch {
     int end_kind;               /* the read cursor after this slice */
     uint8_t end_after[TW_ENTRYKEY_MAX];
     size_t end_after_len;
-    tw_buf dec;                 /* the envelopes, decompressed */
+    /* Allocated on the loop thread, all of it: what a worker thread
+     * allocates stays in glibc's arena of that thread, which the idle
+     * trim does not give back (15 MiB at rest after a build at 1M). */
+    ZSTD_DCtx *dctx;
+    uint8_t *buf;               /* TW_ENVELOPE_MAX */
+    tw_buf dec;                 /* the envelopes, decompressed: room reserved */
+    size_t *off;
+    const uint8_t **ids, **row;
+    uint32_t *rowlen;
     tw_entry *e;
-    bool *ok;
+    uint8_t *st;                /* per entry: BATCH_OK, BATCH_LATER (no room left in dec: decoded on the loop), BATCH_BAD */
     uint32_t bad;               /* rows that did not decode */
-    tw_arena a;
+    tw_arena a;                 /* one chunk reserved */
+    size_t reserved;            /* its size: more (a.total) was allocated by the worker */
     double cpu_ms;
 };
+
+enum { BATCH_BAD = 0, BATCH_OK = 1, BATCH_LATER = 2 };
 
 static void batch_free(build_batch *b)
 {
@@ -1611,9 +1626,45 @@ static void batch_free(build_batch *b)
     tw_buf_free(&b->rows);
     tw_buf_free(&b->dec);
     tw_arena_free(&b->a);
+    ZSTD_freeDCtx(b->dctx);
+    free(b->buf);
+    free(b->off);
+    free(b->ids);
+    free(b->row);
+    free(b->rowlen);
     free(b->e);
-    free(b->ok);
+    free(b->st);
     free(b);
+}
+
+/* What the worker needs, allocated here on the loop (see build_batch). */
+static int batch_alloc(build_batch *b)
+{
+    size_t n = b->count;
+    b->dctx = ZSTD_createDCtx();
+    b->buf = malloc(TW_ENVELOPE_MAX);
+    b->off = calloc(n, sizeof *b->off);
+    b->ids = calloc(n, sizeof *b->ids);
+    b->row = calloc(n, sizeof *b->row);
+    b->rowlen = calloc(n, sizeof *b->rowlen);
+    b->e = calloc(n, sizeof *b->e);
+    b->st = calloc(n, sizeof *b->st);
+    if (!b->dctx || !b->buf || !b->off || !b->ids || !b->row || !b->rowlen || !b->e || !b->st) return TW_ENOMEM;
+    /* Compressed rows grow about threefold; the parsed values take about
+     * as much again as the envelopes. */
+    if (tw_buf_reserve(&b->dec, 4 * b->rows.len + TW_ENVELOPE_MAX)) return TW_ENOMEM;
+    if (!tw_arena_alloc(&b->a, 8 * b->rows.len + 65536)) return TW_ENOMEM;
+    tw_arena_reset(&b->a);
+    b->reserved = b->a.total;
+    const uint8_t *p = b->rows.p;
+    for (size_t i = 0; i < n; i++) {
+        size_t kl = p[0];
+        b->ids[i] = p + 1 + kl;
+        memcpy(&b->rowlen[i], b->ids[i] + TW_ID_LEN, sizeof b->rowlen[i]);
+        b->row[i] = b->ids[i] + TW_ID_LEN + sizeof b->rowlen[i];
+        p = b->row[i] + b->rowlen[i];
+    }
+    return 0;
 }
 
 static void batch_work(uv_work_t *req)
@@ -1621,42 +1672,42 @@ static void batch_work(uv_work_t *req)
     build_batch *b = req->data;
     struct timespec c0;
     clock_gettime(CLOCK_THREAD_CPUTIME_ID, &c0);
-    ZSTD_DCtx *d = ZSTD_createDCtx();
-    uint8_t *buf = malloc(TW_ENVELOPE_MAX);
-    size_t *off = calloc(b->count ? b->count : 1, sizeof *off);
-    const uint8_t **ids = calloc(b->count ? b->count : 1, sizeof *ids);
-    b->e = calloc(b->count ? b->count : 1, sizeof *b->e);
-    b->ok = calloc(b->count ? b->count : 1, sizeof *b->ok);
-    if (!d || !buf || !off || !ids || !b->e || !b->ok) {
-        b->bad = (uint32_t)b->count;
-        if (b->ok) memset(b->ok, 0, b->count * sizeof *b->ok);
-        goto out;
-    }
-    const uint8_t *p = b->rows.p, *end = b->rows.p + b->rows.len;
-    for (size_t i = 0; i < b->count && p < end; i++) {
-        size_t kl = p[0];
-        uint32_t rl;
-        ids[i] = p + 1 + kl;
-        memcpy(&rl, ids[i] + TW_ID_LEN, sizeof rl);
-        const uint8_t *row = ids[i] + TW_ID_LEN + sizeof rl, *env = NULL;
-        size_t el = 0;
-        p = row + rl;
-        off[i] = b->dec.len;
-        b->ok[i] = tw_store_row_env(b->store, d, row, rl, buf, &env, &el) == 0 && tw_buf_put(&b->dec, env, el) == 0;
-        b->e[i].env_len = el;               /* its length, until parsed */
-    }
-    /* Parsed once every envelope is in place (dec no longer moves). */
     for (size_t i = 0; i < b->count; i++) {
-        size_t el = b->e[i].env_len;
-        if (b->ok[i] && tw_entry_parse_known(b->dec.p + off[i], el, ids[i], &b->a, &b->e[i])) b->ok[i] = false;
-        if (!b->ok[i]) b->bad++;
+        const uint8_t *env = NULL;
+        size_t el = 0;
+        if (tw_store_row_env(b->store, b->dctx, b->row[i], b->rowlen[i], b->buf, &env, &el)) {
+            b->st[i] = BATCH_BAD;
+        } else if (b->dec.cap - b->dec.len < el) {
+            b->st[i] = BATCH_LATER;
+        } else {
+            b->off[i] = b->dec.len;
+            memcpy(b->dec.p + b->dec.len, env, el);   /* within the room reserved: dec does not move */
+            b->dec.len += el;
+            b->e[i].env_len = el;
+            b->st[i] = BATCH_OK;
+        }
     }
-out:
-    ZSTD_freeDCtx(d);
-    free(buf);
-    free(off);
-    free(ids);
+    for (size_t i = 0; i < b->count; i++)
+        if (b->st[i] == BATCH_OK &&
+            tw_entry_parse_known(b->dec.p + b->off[i], b->e[i].env_len, b->ids[i], &b->a, &b->e[i]))
+            b->st[i] = BATCH_BAD;
+    for (size_t i = 0; i < b->count; i++) b->bad += b->st[i] == BATCH_BAD;
     b->cpu_ms = ms_since(&c0, CLOCK_THREAD_CPUTIME_ID);
+}
+
+/* An entry the worker left (no room): decoded and added here. */
+static int batch_add_later(tw_node *n, build_batch *b, size_t i, tw_arena *a)
+{
+    const uint8_t *env;
+    size_t el;
+    tw_entry en;
+    tw_arena_reset(a);
+    if (tw_store_row_env(b->store, b->dctx, b->row[i], b->rowlen[i], b->buf, &env, &el) ||
+        tw_entry_parse_known(env, el, b->ids[i], a, &en)) {
+        b->bad++;
+        return 0;
+    }
+    return build_add(n, &en);
 }
 
 static void batch_done(uv_work_t *req, int status);
@@ -1702,6 +1753,10 @@ static int build_queue(tw_node *n)
         batch_free(b);
         return rc;
     }
+    if ((rc = batch_alloc(b))) {
+        batch_free(b);
+        return rc;
+    }
     b->epoch = bg.epoch;
     b->store = n->store;
     b->req.data = b;
@@ -1740,8 +1795,17 @@ static void batch_done(uv_work_t *req, int status)
     struct timespec c0;
     clock_gettime(CLOCK_THREAD_CPUTIME_ID, &c0);
     int rc = build_queue(n);     /* the next slice, decoded while this one is added */
-    for (size_t i = 0; i < b->count && rc == 0; i++)
-        if (b->ok[i]) rc = build_add(n, &b->e[i]);
+    tw_arena a;
+    tw_arena_init(&a, 0);
+    for (size_t i = 0; i < b->count && rc == 0; i++) {
+        if (b->st[i] == BATCH_OK) rc = build_add(n, &b->e[i]);
+        else if (b->st[i] == BATCH_LATER) {
+            bg.later++;
+            rc = batch_add_later(n, b, i, &a);
+        }
+    }
+    bg.spilled += b->a.total > b->reserved;
+    tw_arena_free(&a);
     if (b->bad) tw_warn("ops", "the report skips %u stored entries that cannot be read", b->bad);
     bg.add_kind = b->end_kind;
     memcpy(bg.add_after, b->end_after, b->end_after_len);
