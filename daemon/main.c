@@ -73,6 +73,7 @@ static void on_signal(uv_signal_t *h, int signum)
     if (n->stopping) return;
     n->stopping = true;
     tw_info("main", "%s received; stopping", signum == SIGTERM ? "SIGTERM" : "SIGINT");
+    tw_ops_stop(n);
     tw_http_stop(n);
     tw_ctlsrv_stop(n, ctl_stopped);
 }
@@ -195,6 +196,7 @@ int main(int argc, char **argv)
     uv_signal_start(&sig_hup, on_signal, SIGHUP);
     uv_timer_init(loop, &log_timer);
     uv_timer_start(&log_timer, on_log_timer, 1000, 1000);
+    tw_ops_start(&node);
 
     tw_store_info info;
     tw_store_get_info(node.store, &info);

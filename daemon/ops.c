@@ -9,6 +9,7 @@
 #include <string.h>
 #include <time.h>
 #include <sodium.h>
+#include <zstd.h>
 
 #include "twin/err.h"
 #include "twin/keyfile.h"
@@ -283,14 +284,89 @@ static struct {
     bool broken;                /* a change it cannot describe: rebuild */
 } journal;
 
+/* The journal's slots by hash (index + 1, open addressing), so that the
+ * background build (below) skips the records written while it runs. */
+#define JHASH_N (2 * TW_REPORT_UPDATE_MAX)
+static uint32_t jhash[JHASH_N];
+
+static uint32_t slot_hash(const char *kind, size_t kind_len, const uint8_t *author, const char *slot, size_t slot_len)
+{
+    uint32_t h = 2166136261u;
+    for (size_t i = 0; i < kind_len; i++) h = (h ^ (uint8_t)kind[i]) * 16777619u;
+    for (size_t i = 0; i < TW_KEY_LEN; i++) h = (h ^ author[i]) * 16777619u;
+    for (size_t i = 0; i < slot_len; i++) h = (h ^ (uint8_t)slot[i]) * 16777619u;
+    return h;
+}
+
 static void journal_reset(uint64_t gen)
 {
+    if (journal.n) memset(jhash, 0, sizeof jhash);
     journal.n = 0;
     journal.gen = gen;
     journal.broken = false;
 }
 
+/* Whether the journal holds (kind, author, slot). */
+static bool journal_has(const char *kind, size_t kind_len, const uint8_t *author, const char *slot, size_t slot_len)
+{
+    if (!journal.n) return false;
+    for (uint32_t h = slot_hash(kind, kind_len, author, slot, slot_len) % JHASH_N;; h = (h + 1) % JHASH_N) {
+        if (!jhash[h]) return false;
+        const jslot *j = &journal.v[jhash[h] - 1];
+        if (j->kind_len == kind_len && j->slot_len == slot_len && memcmp(j->kind, kind, kind_len) == 0 &&
+            memcmp(j->author, author, TW_KEY_LEN) == 0 && memcmp(j->slot, slot, slot_len) == 0)
+            return true;
+    }
+}
+
 static uint64_t report_updates, report_rebuilds;   /* for the debug log */
+
+/*
+ * The background build: the report made from every record after start-up,
+ * and after a change that cannot be an update (the journal broken), in
+ * slices of TW_REPORT_SLICE_RECORDS records, so that peers, writes and
+ * other queries are served in between: the loop reads a slice's rows in a
+ * read transaction of its own, after the entry key the last one stopped
+ * at, a worker decodes them, and the loop adds them to the report while
+ * the worker decodes the next (build_queue(), batch_done() below).  A
+ * write between slices is in the journal
+ * (journal_reset() at the start of the build), and the build skips the
+ * records of the slots written since it started: once finished, the report
+ * is the kept report of the store's generation at the start, and the
+ * journal brings it up to date (report_update()) like any kept report --
+ * the version of a written slot read before the write is removed, the
+ * current one added.  A change of admission or a broken journal during the
+ * build starts it again (after TW_REPORT_BUILD_RETRY_MS, so that a burst
+ * of changes is one build).  A query that needs the report while it is
+ * being built finishes it first (report_build_wait()): it never gets half
+ * a report.
+ */
+static struct {
+    tw_node *n;
+    uv_timer_t timer;           /* the start, after a delay */
+    bool timer_open;            /* timer initialised and not closed */
+    struct build_batch *inflight;   /* the slice a worker decodes */
+    uint32_t epoch;             /* a batch of another epoch is dropped */
+    int add_kind;               /* where the last slice added stopped */
+    uint8_t add_after[TW_ENTRYKEY_MAX];
+    size_t add_after_len;
+    double worker_ms;
+    uint32_t later, spilled;    /* entries decoded on the loop, slices whose worker allocated */
+    bool active;                /* scheduled or under way */
+    tw_report *r;               /* NULL: not started (scheduled) */
+    uint64_t start_gen, admit_gen;
+    int kind;                   /* index in report_kinds */
+    uint8_t after[TW_ENTRYKEY_MAX];
+    size_t after_len;
+    uint32_t slices, skipped;
+    uint64_t records;
+    struct timespec w0;
+    double cpu_ms;
+} bg;
+
+static const char *const report_kinds[] = { "group", "place", "link" };
+typedef struct build_batch build_batch;
+static void build_drop(void);
 
 void tw_ops_free_cache(void)
 {
@@ -300,33 +376,50 @@ void tw_ops_free_cache(void)
     memset(&report_cache, 0, sizeof report_cache);
     free(journal.v);
     memset(&journal, 0, sizeof journal);
+    memset(jhash, 0, sizeof jhash);
+    build_drop();
+    bg.active = false;
+    if (bg.timer_open) uv_timer_stop(&bg.timer);
 }
+
+static void report_build_schedule(tw_node *n, uint64_t delay_ms);
 
 void tw_ops_stored(tw_node *n, const tw_put *put)
 {
     const tw_entry *e = put->e;
-    if (!report_cache.r || report_cache.n != n || journal.broken) return;
+    if (bg.active && !bg.r && bg.n == n) {
+        /* A build waits for the writes to pause (a sync's batches). */
+        report_build_schedule(n, TW_REPORT_BUILD_RETRY_MS);
+        return;
+    }
+    bool building = bg.active && bg.r && bg.n == n;
+    if ((!report_cache.r || report_cache.n != n) && !building) return;
+    if (journal.broken) return;
     uint64_t g = tw_store_generation(n->store);
     if (g != journal.gen && g != journal.gen + 1) {
         journal.broken = true;
+        report_build_schedule(n, TW_REPORT_BUILD_RETRY_MS);
         return;
     }
     journal.gen = g;
     bool counted = (e->kind_len == 5 && (memcmp(e->kind, "group", 5) == 0 || memcmp(e->kind, "place", 5) == 0)) ||
                    (e->kind_len == 4 && memcmp(e->kind, "link", 4) == 0);
     if (!counted) {
-        if (tw_ident_kind(e->kind, e->kind_len) || (e->kind_len == 5 && memcmp(e->kind, "vouch", 5) == 0))
+        if (tw_ident_kind(e->kind, e->kind_len) || (e->kind_len == 5 && memcmp(e->kind, "vouch", 5) == 0)) {
             journal.broken = true;
+            report_build_schedule(n, TW_REPORT_BUILD_RETRY_MS);
+        }
         return;
     }
-    if (journal.n >= TW_REPORT_UPDATE_MAX || e->slot_len > TW_SLOT_MAX) {
+    if (journal.n >= TW_REPORT_UPDATE_MAX || e->slot_len > TW_SLOT_MAX ||
+        (!journal.v && !(journal.v = malloc(TW_REPORT_UPDATE_MAX * sizeof *journal.v)))) {
         journal.broken = true;
+        report_build_schedule(n, TW_REPORT_BUILD_RETRY_MS);
         return;
     }
-    if (!journal.v && !(journal.v = malloc(TW_REPORT_UPDATE_MAX * sizeof *journal.v))) {
-        journal.broken = true;
-        return;
-    }
+    uint32_t h = slot_hash(e->kind, e->kind_len, e->author, e->slot, e->slot_len) % JHASH_N;
+    while (jhash[h]) h = (h + 1) % JHASH_N;
+    jhash[h] = (uint32_t)journal.n + 1;
     jslot *j = &journal.v[journal.n++];
     memcpy(j->kind, e->kind, e->kind_len);
     j->kind_len = (uint8_t)e->kind_len;
@@ -413,8 +506,11 @@ static bool report_update(tw_node *n, uint64_t sg, uint64_t ag)
  * records as well: a listing or search after stats, gaps or report, with no
  * write in between, makes no report of its own (at a million records that
  * is the second or more a first page of links took). */
+static int report_build_wait(tw_node *n);
+
 static tw_report *marks_cached(tw_node *n, bool need_full, bool *full)
 {
+    if (bg.active && bg.n == n && report_build_wait(n)) return NULL;
     uint64_t sg = tw_store_generation(n->store), ag = tw_admit_generation(n);
     if (marks_cache.r && marks_cache.n == n && marks_cache.store_gen == sg && marks_cache.admit_gen == ag &&
         (marks_cache.full || !need_full)) {
@@ -1345,6 +1441,456 @@ static void report_identity(void *node, const uint8_t key[32], uint8_t out[32])
     memcpy(out, tmp, TW_KEY_LEN);
 }
 
+static double ms_since(const struct timespec *t0, clockid_t clk)
+{
+    struct timespec t1;
+    clock_gettime(clk, &t1);
+    return (double)(t1.tv_sec - t0->tv_sec) * 1e3 + (double)(t1.tv_nsec - t0->tv_nsec) / 1e6;
+}
+
+/* Starts the background build (see "background build" above) from the
+ * first record, at the store's generation now; the kept report, which the
+ * journal can no longer bring up to date, is given back first. */
+static int report_build_begin(tw_node *n)
+{
+    tw_report_opts o = { .now_ms = tw_now_ms(), .dormant_months = TW_REPORT_DORMANT_MONTHS_DEFAULT,
+                         .identity = report_identity, .identity_ctx = n };
+    tw_report_free(report_cache.r);
+    memset(&report_cache, 0, sizeof report_cache);
+    build_drop();
+    int rc = tw_report_new(&bg.r, &o);
+    if (rc) return rc;
+    bg.n = n;
+    bg.add_kind = 0;
+    bg.add_after_len = 0;
+    bg.worker_ms = 0;
+    bg.later = bg.spilled = 0;
+    bg.active = true;
+    bg.start_gen = tw_store_generation(n->store);
+    bg.admit_gen = tw_admit_generation(n);
+    bg.kind = 0;
+    bg.after_len = 0;
+    bg.slices = bg.skipped = 0;
+    bg.records = 0;
+    bg.cpu_ms = 0;
+    clock_gettime(CLOCK_MONOTONIC, &bg.w0);
+    journal_reset(bg.start_gen);
+    return 0;
+}
+
+typedef struct build_ctx { tw_node *n; uint64_t left; int err; } build_ctx;
+
+/* Adds a record read by the build (see "background build"). */
+static int build_add(tw_node *n, const tw_entry *en)
+{
+    bg.records++;
+    /* A slot written since the build started: its current version is
+     * added when the journal brings the report up to date. */
+    if (journal_has(en->kind, en->kind_len, en->author, en->slot, en->slot_len)) {
+        bg.skipped++;
+        return 0;
+    }
+    return tw_node_shown(n, en) ? tw_report_add(bg.r, en) : 0;
+}
+
+static int build_fn(void *vctx, const uint8_t *key, size_t klen, const tw_entry *en)
+{
+    build_ctx *c = vctx;
+    if (klen > sizeof bg.after) { c->err = TW_EINVAL; return 1; }
+    memcpy(bg.after, key, klen);
+    bg.after_len = klen;
+    if ((c->err = build_add(c->n, en))) return 1;
+    return --c->left == 0 ? 2 : 0;
+}
+
+/* Drops the build's report and what a worker decodes for it. */
+static void build_drop(void)
+{
+    tw_report_free(bg.r);
+    bg.r = NULL;
+    bg.epoch++;
+    bg.inflight = NULL;         /* freed when its worker is done (its epoch is old) */
+}
+
+/* The build has read every record: finishes its report and keeps it. */
+static int build_done(tw_node *n)
+{
+    struct timespec c0;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &c0);
+    int rc = tw_report_finish(bg.r);
+    bg.cpu_ms += ms_since(&c0, CLOCK_THREAD_CPUTIME_ID);
+    if (rc) {
+        build_drop();
+        bg.active = false;
+        return rc;
+    }
+    report_cache.n = n;
+    report_cache.r = bg.r;
+    report_cache.store_gen = bg.start_gen;
+    report_cache.admit_gen = bg.admit_gen;
+    bg.r = NULL;
+    bg.active = false;
+    report_rebuilds++;
+    tw_debug("ops", "the report made from every record in %.1f ms, %.1f ms of CPU on the loop and %.1f ms in workers (%u records decoded on the loop, %u slices allocated in them), %u slice%s, %llu records read, %u of slots written meanwhile (%llu updates, %llu made from every record)",
+             ms_since(&bg.w0, CLOCK_MONOTONIC), bg.cpu_ms, bg.worker_ms, bg.later, bg.spilled, bg.slices, bg.slices == 1 ? "" : "s",
+             (unsigned long long)bg.records, bg.skipped,
+             (unsigned long long)report_updates, (unsigned long long)report_rebuilds);
+    return 0;
+}
+
+/* The rest of the build, here and now, for a query that needs the report
+ * (what a worker decodes is dropped: read again from where the last slice
+ * added stopped).  Begins it again when what it read no longer describes
+ * the registry. */
+static int report_build_step(tw_node *n, bool all)
+{
+    int rc;
+    if (bg.inflight) {
+        bg.epoch++;
+        bg.inflight = NULL;
+    }
+    bg.kind = bg.add_kind;
+    memcpy(bg.after, bg.add_after, bg.add_after_len);
+    bg.after_len = bg.add_after_len;
+    if (!bg.r || bg.n != n || journal.broken || bg.admit_gen != tw_admit_generation(n)) {
+        if ((rc = report_build_begin(n))) {
+            bg.active = false;
+            return rc;
+        }
+    }
+    struct timespec c0;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &c0);
+    build_ctx c = { .n = n, .left = all ? UINT64_MAX : TW_REPORT_SLICE_RECORDS };
+    rc = 0;
+    bg.slices++;
+    while (bg.kind < 3) {
+        const char *k = report_kinds[bg.kind];
+        rc = tw_store_scan_entries(n->store, k, strlen(k), bg.after_len ? bg.after : NULL, bg.after_len, build_fn, &c);
+        if (rc == 1) rc = c.err;
+        if (rc) break;
+        bg.kind++;              /* the kind is read to its end */
+        bg.after_len = 0;
+    }
+    if (rc == 2) rc = 0;        /* the slice is full */
+    bg.add_kind = bg.kind;
+    memcpy(bg.add_after, bg.after, bg.after_len);
+    bg.add_after_len = bg.after_len;
+    bg.cpu_ms += ms_since(&c0, CLOCK_THREAD_CPUTIME_ID);
+    if (rc) {
+        build_drop();
+        bg.active = false;
+        return rc;
+    }
+    return bg.kind < 3 ? 0 : build_done(n);
+}
+
+/*
+ * The slices in the background: the loop thread reads a slice's stored
+ * rows (tw_store_read_rows(), one short read transaction: no LMDB in the
+ * worker), a worker of libuv's pool decompresses and parses them, and back
+ * on the loop the next slice is read and queued before this one's records
+ * are added -- so the worker decodes one slice while the loop adds the
+ * last, on the second core.
+ */
+struct build_batch {
+    uv_work_t req;
+    uint32_t epoch;
+    tw_store *store;
+    tw_buf rows;                /* as tw_store_read_rows() writes them */
+    size_t count;
+    int end_kind;               /* the read cursor after this slice */
+    uint8_t end_after[TW_ENTRYKEY_MAX];
+    size_t end_after_len;
+    /* Allocated on the loop thread, all of it: what a worker thread
+     * allocates stays in glibc's arena of that thread, which the idle
+     * trim does not give back (15 MiB at rest after a build at 1M). */
+    ZSTD_DCtx *dctx;
+    uint8_t *buf;               /* TW_ENVELOPE_MAX */
+    tw_buf dec;                 /* the envelopes, decompressed: room reserved */
+    size_t *off;
+    const uint8_t **ids, **row;
+    uint32_t *rowlen;
+    tw_entry *e;
+    uint8_t *st;                /* per entry: BATCH_OK, BATCH_LATER (no room left in dec: decoded on the loop), BATCH_BAD */
+    uint32_t bad;               /* rows that did not decode */
+    tw_arena a;                 /* one chunk reserved */
+    size_t reserved;            /* its size: more (a.total) was allocated by the worker */
+    double cpu_ms;
+};
+
+enum { BATCH_BAD = 0, BATCH_OK = 1, BATCH_LATER = 2 };
+
+static void batch_free(build_batch *b)
+{
+    if (!b) return;
+    tw_buf_free(&b->rows);
+    tw_buf_free(&b->dec);
+    tw_arena_free(&b->a);
+    ZSTD_freeDCtx(b->dctx);
+    free(b->buf);
+    free(b->off);
+    free(b->ids);
+    free(b->row);
+    free(b->rowlen);
+    free(b->e);
+    free(b->st);
+    free(b);
+}
+
+/* What the worker needs, allocated here on the loop (see build_batch). */
+static int batch_alloc(build_batch *b)
+{
+    size_t n = b->count;
+    b->dctx = ZSTD_createDCtx();
+    b->buf = malloc(TW_ENVELOPE_MAX);
+    b->off = calloc(n, sizeof *b->off);
+    b->ids = calloc(n, sizeof *b->ids);
+    b->row = calloc(n, sizeof *b->row);
+    b->rowlen = calloc(n, sizeof *b->rowlen);
+    b->e = calloc(n, sizeof *b->e);
+    b->st = calloc(n, sizeof *b->st);
+    if (!b->dctx || !b->buf || !b->off || !b->ids || !b->row || !b->rowlen || !b->e || !b->st) return TW_ENOMEM;
+    /* Compressed rows grow about threefold; the parsed values take about
+     * as much again as the envelopes. */
+    if (tw_buf_reserve(&b->dec, 4 * b->rows.len + TW_ENVELOPE_MAX)) return TW_ENOMEM;
+    if (!tw_arena_alloc(&b->a, 8 * b->rows.len + 65536)) return TW_ENOMEM;
+    tw_arena_reset(&b->a);
+    b->reserved = b->a.total;
+    const uint8_t *p = b->rows.p;
+    for (size_t i = 0; i < n; i++) {
+        size_t kl = p[0];
+        b->ids[i] = p + 1 + kl;
+        memcpy(&b->rowlen[i], b->ids[i] + TW_ID_LEN, sizeof b->rowlen[i]);
+        b->row[i] = b->ids[i] + TW_ID_LEN + sizeof b->rowlen[i];
+        p = b->row[i] + b->rowlen[i];
+    }
+    return 0;
+}
+
+static void batch_work(uv_work_t *req)
+{
+    build_batch *b = req->data;
+    struct timespec c0;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &c0);
+    for (size_t i = 0; i < b->count; i++) {
+        const uint8_t *env = NULL;
+        size_t el = 0;
+        if (tw_store_row_env(b->store, b->dctx, b->row[i], b->rowlen[i], b->buf, &env, &el)) {
+            b->st[i] = BATCH_BAD;
+        } else if (b->dec.cap - b->dec.len < el) {
+            b->st[i] = BATCH_LATER;
+        } else {
+            b->off[i] = b->dec.len;
+            memcpy(b->dec.p + b->dec.len, env, el);   /* within the room reserved: dec does not move */
+            b->dec.len += el;
+            b->e[i].env_len = el;
+            b->st[i] = BATCH_OK;
+        }
+    }
+    for (size_t i = 0; i < b->count; i++)
+        if (b->st[i] == BATCH_OK &&
+            tw_entry_parse_known(b->dec.p + b->off[i], b->e[i].env_len, b->ids[i], &b->a, &b->e[i]))
+            b->st[i] = BATCH_BAD;
+    for (size_t i = 0; i < b->count; i++) b->bad += b->st[i] == BATCH_BAD;
+    b->cpu_ms = ms_since(&c0, CLOCK_THREAD_CPUTIME_ID);
+}
+
+/* An entry the worker left (no room): decoded and added here. */
+static int batch_add_later(tw_node *n, build_batch *b, size_t i, tw_arena *a)
+{
+    const uint8_t *env;
+    size_t el;
+    tw_entry en;
+    tw_arena_reset(a);
+    if (tw_store_row_env(b->store, b->dctx, b->row[i], b->rowlen[i], b->buf, &env, &el) ||
+        tw_entry_parse_known(env, el, b->ids[i], a, &en)) {
+        b->bad++;
+        return 0;
+    }
+    return build_add(n, &en);
+}
+
+static void batch_done(uv_work_t *req, int status);
+
+/* Reads the next slice's rows and gives them to a worker (bg.inflight);
+ * none left: bg.inflight stays NULL. */
+static int build_queue(tw_node *n)
+{
+    if (bg.kind >= 3) return 0;
+    build_batch *b = calloc(1, sizeof *b);
+    if (!b) return TW_ENOMEM;
+    tw_buf_init(&b->rows);
+    tw_buf_init(&b->dec);
+    tw_arena_init(&b->a, 0);
+    int rc = 0;
+    while (bg.kind < 3 && b->count < TW_REPORT_SLICE_RECORDS) {
+        const char *k = report_kinds[bg.kind];
+        size_t got, mark = b->rows.len;
+        rc = tw_store_read_rows(n->store, k, strlen(k), bg.after_len ? bg.after : NULL, bg.after_len,
+                                TW_REPORT_SLICE_RECORDS - b->count, &b->rows, &got);
+        if (rc) break;
+        b->count += got;
+        if (got < TW_REPORT_SLICE_RECORDS - b->count + got) {   /* the kind is read to its end */
+            bg.kind++;
+            bg.after_len = 0;
+            continue;
+        }
+        /* The cursor: the last row's entry key. */
+        const uint8_t *p = b->rows.p + mark, *last = p;
+        for (size_t i = 0; i < got; i++) {
+            uint32_t rl;
+            last = p;
+            memcpy(&rl, p + 1 + p[0] + TW_ID_LEN, sizeof rl);
+            p += 1 + p[0] + TW_ID_LEN + sizeof rl + rl;
+        }
+        memcpy(bg.after, last + 1, last[0]);
+        bg.after_len = last[0];
+    }
+    b->end_kind = bg.kind;
+    memcpy(b->end_after, bg.after, bg.after_len);
+    b->end_after_len = bg.after_len;
+    if (rc || b->count == 0) {
+        batch_free(b);
+        return rc;
+    }
+    if ((rc = batch_alloc(b))) {
+        batch_free(b);
+        return rc;
+    }
+    b->epoch = bg.epoch;
+    b->store = n->store;
+    b->req.data = b;
+    if ((rc = uv_queue_work(n->loop, &b->req, batch_work, batch_done))) {
+        batch_free(b);
+        return TW_EINTERNAL;
+    }
+    bg.inflight = b;
+    return 0;
+}
+
+static void on_build_timer(uv_timer_t *t);
+
+static void batch_done(uv_work_t *req, int status)
+{
+    build_batch *b = req->data;
+    if (status || b->epoch != bg.epoch || bg.inflight != b || !bg.active || !bg.r || bg.n->stopping) {
+        if (bg.inflight == b) bg.inflight = NULL;
+        batch_free(b);
+        return;
+    }
+    tw_node *n = bg.n;
+    bg.inflight = NULL;
+    /* The idle trim waits for the build, and keeps its report as long as
+     * one a query made. */
+    n->last_request_ms = tw_now_ms();
+    if (journal.broken || bg.admit_gen != tw_admit_generation(n)) {
+        /* What it read no longer describes the registry: again, once the
+         * changes have settled. */
+        tw_debug("ops", "the report being made is made again (the registry changed beyond the journal)");
+        build_drop();
+        batch_free(b);
+        uv_timer_start(&bg.timer, on_build_timer, TW_REPORT_BUILD_RETRY_MS, 0);
+        return;
+    }
+    struct timespec c0;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &c0);
+    int rc = build_queue(n);     /* the next slice, decoded while this one is added */
+    tw_arena a;
+    tw_arena_init(&a, 0);
+    for (size_t i = 0; i < b->count && rc == 0; i++) {
+        if (b->st[i] == BATCH_OK) rc = build_add(n, &b->e[i]);
+        else if (b->st[i] == BATCH_LATER) {
+            bg.later++;
+            rc = batch_add_later(n, b, i, &a);
+        }
+    }
+    bg.spilled += b->a.total > b->reserved;
+    tw_arena_free(&a);
+    if (b->bad) tw_warn("ops", "the report skips %u stored entries that cannot be read", b->bad);
+    bg.add_kind = b->end_kind;
+    memcpy(bg.add_after, b->end_after, b->end_after_len);
+    bg.add_after_len = b->end_after_len;
+    bg.slices++;
+    bg.cpu_ms += ms_since(&c0, CLOCK_THREAD_CPUTIME_ID);
+    bg.worker_ms += b->cpu_ms;
+    batch_free(b);
+    if (rc == 0 && !bg.inflight && bg.kind >= 3) rc = build_done(n);
+    if (rc) {
+        tw_warn("ops", "cannot make the report in the background: %s (the next query makes it)", tw_strerror(rc));
+        build_drop();
+        bg.active = false;
+    }
+}
+
+static void on_build_timer(uv_timer_t *t)
+{
+    (void)t;
+    tw_node *n = bg.n;
+    if (!bg.active || n->stopping || bg.inflight) return;
+    n->last_request_ms = tw_now_ms();
+    int rc = report_build_begin(n);
+    if (rc == 0) rc = build_queue(n);
+    if (rc == 0 && !bg.inflight) rc = build_done(n);     /* nothing to read */
+    if (rc) {
+        tw_warn("ops", "cannot make the report in the background: %s (the next query makes it)", tw_strerror(rc));
+        build_drop();
+        bg.active = false;
+    }
+}
+
+static void report_build_schedule(tw_node *n, uint64_t delay_ms)
+{
+    if (!bg.timer_open || n->stopping) return;     /* not started (tests of ops alone), or stopping */
+    if (bg.active && bg.r) return;      /* under way: it starts again itself if it must */
+    bg.n = n;
+    bg.active = true;
+    uv_timer_start(&bg.timer, on_build_timer, delay_ms, 0);
+}
+
+void tw_ops_start(tw_node *n)
+{
+    if (!bg.timer_open) {
+        uv_timer_init(n->loop, &bg.timer);
+        bg.timer_open = true;
+    }
+    report_build_schedule(n, 0);
+}
+
+static void build_timer_closed(uv_handle_t *h) { (void)h; }
+
+void tw_ops_stop(tw_node *n)
+{
+    (void)n;
+    build_drop();
+    bg.active = false;
+    if (bg.timer_open) {
+        uv_close((uv_handle_t *)&bg.timer, build_timer_closed);
+        bg.timer_open = false;
+    }
+}
+
+void tw_ops_report_counts(uint64_t *made, uint64_t *updated)
+{
+    *made = report_rebuilds;
+    *updated = report_updates;
+}
+
+bool tw_ops_report_building(uint64_t *records)
+{
+    if (records) *records = bg.active && bg.r ? bg.records : 0;
+    return bg.active;
+}
+
+/* Finishes a build under way (or scheduled) now, for a query that needs
+ * its report. */
+static int report_build_wait(tw_node *n)
+{
+    int rc = 0;
+    while (bg.active && bg.n == n && rc == 0) rc = report_build_step(n, true);
+    if (bg.timer_open) uv_timer_stop(&bg.timer);
+    return rc;
+}
+
 static int report_scan(tw_node *n, const tw_val *args, tw_report **rep, tw_op_err *e)
 {
     uint64_t months, at;
@@ -1354,42 +1900,18 @@ static int report_scan(tw_node *n, const tw_val *args, tw_report **rep, tw_op_er
         return rc;
     tw_report_opts o = { .now_ms = at ? at : tw_now_ms(), .dormant_months = (uint32_t)months,
                          .identity = report_identity, .identity_ctx = n };
+    if ((rc = report_build_wait(n))) FAIL(rc, "cannot compute the report: %s", tw_strerror(rc));
     uint64_t sg = tw_store_generation(n->store), ag = tw_admit_generation(n);
-    if ((report_cache.r && report_cache.n == n && report_cache.store_gen == sg && report_cache.admit_gen == ag) ||
-        (report_cache.r && report_update(n, sg, ag))) {
-        tw_report_set_opts(report_cache.r, &o);
-        *rep = report_cache.r;
-        return 0;
+    if (!((report_cache.r && report_cache.n == n && report_cache.store_gen == sg && report_cache.admit_gen == ag) ||
+          (report_cache.r && report_update(n, sg, ag)))) {
+        /* Made here and now, from every record, in one go. */
+        if ((rc = report_build_begin(n)) || (rc = report_build_wait(n)))
+            FAIL(rc, "cannot compute the report: %s", tw_strerror(rc));
+        if (!report_cache.r || report_cache.store_gen != sg || report_cache.admit_gen != ag)
+            FAIL(TW_ESTATE, "cannot compute the report");
     }
-    tw_report_free(report_cache.r);
-    memset(&report_cache, 0, sizeof report_cache);
-    report_ctx c = { .n = n, .r = NULL };
-    struct timespec w0, c0, w1, c1;
-    clock_gettime(CLOCK_MONOTONIC, &w0);
-    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &c0);
-    if ((rc = tw_report_new(&c.r, &o))) FAIL(rc, "out of memory");
-    static const char *const kinds[] = { "group", "place", "link" };
-    for (int k = 0; k < 3 && rc == 0; k++)
-        rc = tw_store_scan_entries(n->store, kinds[k], strlen(kinds[k]), NULL, 0, report_fn, &c);
-    if (rc > 0) rc = c.err;
-    if (rc == 0) rc = tw_report_finish(c.r);
-    if (rc) {
-        tw_report_free(c.r);
-        FAIL(rc, "cannot compute the report: %s", tw_strerror(rc));
-    }
-    report_cache.n = n;
-    report_cache.r = c.r;
-    report_cache.store_gen = sg;
-    report_cache.admit_gen = ag;
-    journal_reset(sg);
-    report_rebuilds++;
-    clock_gettime(CLOCK_MONOTONIC, &w1);
-    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &c1);
-    tw_debug("ops", "the report made from every record in %.1f ms, %.1f ms of CPU (%llu updates, %llu made from every record)",
-             (double)(w1.tv_sec - w0.tv_sec) * 1e3 + (double)(w1.tv_nsec - w0.tv_nsec) / 1e6,
-             (double)(c1.tv_sec - c0.tv_sec) * 1e3 + (double)(c1.tv_nsec - c0.tv_nsec) / 1e6,
-             (unsigned long long)report_updates, (unsigned long long)report_rebuilds);
-    *rep = c.r;
+    tw_report_set_opts(report_cache.r, &o);
+    *rep = report_cache.r;
     return 0;
 }
 

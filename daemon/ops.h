@@ -6,6 +6,7 @@
 #ifndef TWIND_OPS_H
 #define TWIND_OPS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include "twin/limits.h"
@@ -46,8 +47,20 @@ int tw_ops_key_recover(tw_node *n, const tw_val *args, tw_buf *out, tw_op_err *e
 int tw_ops_key_plan_sealed(tw_node *n, const tw_val *args, tw_buf *out, tw_op_err *e);
 int tw_ops_key_rotate_sealed(tw_node *n, const tw_val *args, tw_buf *out, tw_op_err *e);
 
-/* Frees what the ops keep between requests (at exit). */
+/* Frees what the ops keep between requests (at exit, and after a while
+ * without requests), and drops a report being made in the background. */
 void tw_ops_free_cache(void);
+/* Once the node serves: makes the report of stats, gaps and report in the
+ * background, a slice per turn of the loop (ops.c, "background build"), as
+ * again after a change the kept report cannot be updated with.
+ * tw_ops_stop() drops it and closes the timer (when the node stops). */
+void tw_ops_start(tw_node *n);
+void tw_ops_stop(tw_node *n);
+/* Whether that report is being made (or about to be); records: how many
+ * records the build has read so far. */
+bool tw_ops_report_building(uint64_t *records);
+/* Reports made from every record, and kept reports updated, since the start. */
+void tw_ops_report_counts(uint64_t *made, uint64_t *updated);
 /* Tells the ops an entry was stored (called for each stored entry, with
  * the version it replaced, right after the commit that stored it): the kept report of stats, gaps and
  * report is then updated with the slots that changed rather than made

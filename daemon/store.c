@@ -1003,6 +1003,72 @@ int tw_store_scan(tw_store *s, const char *kind, size_t kind_len,
     }
     return 0;
 }
+int tw_store_read_rows(tw_store *s, const char *kind, size_t kind_len, const uint8_t *after, size_t after_len,
+                       size_t max, tw_buf *out, size_t *count)
+{
+    MDB_txn *txn;
+    MDB_cursor *cur, *ec;
+    *count = 0;
+    if (kind_len == 0 || kind_len > TW_KIND_MAX) return TW_EINVAL;
+    int rc = txn_begin(s, MDB_RDONLY, &txn);
+    if (rc) return lmdb_err(rc);
+    if ((rc = mdb_cursor_open(txn, s->order, &cur))) { mdb_txn_abort(txn); return lmdb_err(rc); }
+    if ((rc = mdb_cursor_open(txn, s->envs, &ec))) { mdb_cursor_close(cur); mdb_txn_abort(txn); return lmdb_err(rc); }
+    MDB_val k, v;
+    if (after && after_len) {
+        rc = order_seek(cur, after, after_len, &k, &v);
+    } else {
+        k = (MDB_val){ kind_len, (void *)kind };
+        rc = mdb_cursor_get(cur, &k, &v, MDB_SET_KEY);
+    }
+    int ret = 0;
+    while (rc == 0 && *count < max) {
+        if (k.mv_size != kind_len || memcmp(k.mv_data, kind, kind_len) != 0) break;
+        if (v.mv_size != ORDER_ITEM_LEN) { rc = MDB_CORRUPTED; break; }
+        const uint8_t *it = v.mv_data;
+        uint64_t seq = get_be64(it + 8 + TW_ID_LEN);
+        MDB_val sk = { sizeof seq, &seq }, row;
+        if ((rc = mdb_cursor_get(ec, &sk, &row, MDB_SET_KEY))) { if (rc == MDB_NOTFOUND) rc = MDB_CORRUPTED; break; }
+        if (row.mv_size < 2 || row.mv_size > UINT32_MAX) { rc = MDB_CORRUPTED; break; }
+        uint8_t ek[TW_ENTRYKEY_MAX];
+        size_t ekn = entry_key(ek, k.mv_data, k.mv_size, get_be64(it), it + 8);
+        uint8_t kl = (uint8_t)ekn;
+        uint32_t rl = (uint32_t)row.mv_size;
+        if ((ret = tw_buf_put(out, &kl, 1)) || (ret = tw_buf_put(out, ek, ekn)) || (ret = tw_buf_put(out, it + 8, TW_ID_LEN)) ||
+            (ret = tw_buf_put(out, &rl, sizeof rl)) || (ret = tw_buf_put(out, row.mv_data, row.mv_size)))
+            break;
+        ++*count;
+        s->scanned++;
+        rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
+    }
+    mdb_cursor_close(ec);
+    mdb_cursor_close(cur);
+    mdb_txn_abort(txn);
+    if (ret) return ret;
+    if (rc && rc != MDB_NOTFOUND) {
+        tw_err("store", "scan failed: %s", mdb_strerror(rc));
+        return lmdb_err(rc);
+    }
+    return 0;
+}
+
+int tw_store_row_env(const tw_store *s, void *dctx, const uint8_t *row, size_t len, uint8_t *buf,
+                     const uint8_t **env, size_t *envlen)
+{
+    if (len < 2) return TW_EIO;
+    if (row[0] == ENV_RAW) {
+        *env = row + 1;
+        *envlen = len - 1;
+        return 0;
+    }
+    if (row[0] != ENV_ZSTD || !s->ddict || !dctx) return TW_EIO;
+    size_t n = ZSTD_decompress_usingDDict(dctx, buf, TW_ENVELOPE_MAX, row + 1, len - 1, s->ddict);
+    if (ZSTD_isError(n) || n == 0) return TW_EIO;
+    *env = buf;
+    *envlen = n;
+    return 0;
+}
+
 typedef struct parsed_ctx { tw_store_entry_fn fn; void *ctx; tw_arena arena; } parsed_ctx;
 
 static int parsed_fn(void *vctx, const uint8_t *key, size_t klen, const uint8_t id[TW_ID_LEN],

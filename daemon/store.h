@@ -96,6 +96,19 @@ int tw_store_scan(tw_store *s, const char *kind, size_t kind_len,
 typedef int (*tw_store_entry_fn)(void *ctx, const uint8_t *key, size_t klen, const tw_entry *e);
 int tw_store_scan_entries(tw_store *s, const char *kind, size_t kind_len,
                           const uint8_t *after, size_t after_len, tw_store_entry_fn fn, void *ctx);
+/* For a scan decoded in another thread (ops.c, the report's background
+ * build): up to max entries of kind after the entry key `after` (as
+ * tw_store_scan()), read in one read transaction of the calling thread and
+ * appended to out, each as: its entry key's length (1 byte), entry key, id,
+ * the stored row's length (4 bytes, host order) and the row as stored (a
+ * format byte, then the envelope, raw or compressed); *count the entries.
+ * tw_store_row_env() gives a row's envelope, in any thread, with a zstd
+ * decompression context of that thread's own (ZSTD_DCtx) and buf of
+ * TW_ENVELOPE_MAX bytes; TW_EIO for a row it cannot read. */
+int tw_store_read_rows(tw_store *s, const char *kind, size_t kind_len, const uint8_t *after, size_t after_len,
+                       size_t max, tw_buf *out, size_t *count);
+int tw_store_row_env(const tw_store *s, void *dctx, const uint8_t *row, size_t len, uint8_t *buf,
+                     const uint8_t **env, size_t *envlen);
 /* The entries of the given (kind, timestamp)s -- every entry of that kind
  * with that timestamp, or with rest every one from that timestamp on -- in
  * scan order (at[] must be in it: kind by kind, then by timestamp), parsed

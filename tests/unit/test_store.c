@@ -19,6 +19,7 @@
 #include <sys/statvfs.h>
 #include <cmocka.h>
 #include <sodium.h>
+#include <zstd.h>
 
 #include "twin/entry.h"
 #include "twin/err.h"
@@ -771,6 +772,58 @@ static void test_dict_threshold(void **state)
         rows got = { 0 };
         assert_int_equal(tw_store_scan(s, "place", 5, NULL, 0, scan_row, &got), 0);
         assert_int_equal(got.n, n);
+        /* The rows for a worker to decode (ops.c, the report's background
+         * build), raw and compressed, read 7 at a time after the last
+         * key: the same keys and envelopes, in the same order. */
+        rows paged = { 0 };
+        ZSTD_DCtx *dctx = ZSTD_createDCtx();
+        uint8_t *dbuf = malloc(TW_ENVELOPE_MAX), after[TW_ENTRYKEY_MAX];
+        size_t after_len = 0, count, raw = 0;
+        assert_non_null(dctx);
+        assert_non_null(dbuf);
+        do {
+            tw_buf b;
+            tw_buf_init(&b);
+            assert_int_equal(tw_store_read_rows(s, "place", 5, after_len ? after : NULL, after_len, 7, &b, &count), 0);
+            assert_true(count <= 7);
+            const uint8_t *q = b.p;
+            for (size_t i = 0; i < count; i++) {
+                size_t kl = q[0];
+                const uint8_t *key = q + 1, *id = key + kl, *row, *env;
+                uint32_t rl;
+                size_t el;
+                memcpy(&rl, id + TW_ID_LEN, sizeof rl);
+                row = id + TW_ID_LEN + sizeof rl;
+                raw += row[0] == 0;
+                assert_int_equal(tw_store_row_env(s, dctx, row, rl, dbuf, &env, &el), 0);
+                uint8_t h[32];
+                crypto_generichash(h, 32, env, el, NULL, 0);
+                assert_memory_equal(h, id, 32);
+                rows_add(&paged, key, kl, env, el);
+                memcpy(after, key, kl);
+                after_len = kl;
+                q = row + rl;
+            }
+            assert_ptr_equal(q, b.p + b.len);
+            tw_buf_free(&b);
+        } while (count == 7);
+        assert_int_equal(paged.n, n);
+        assert_int_equal(paged.len, got.len);
+        assert_memory_equal(paged.p, got.p, got.len);
+        assert_true(raw > 0 && raw < n);          /* rows of both formats */
+        uint8_t bad[2] = { 9, 0 };
+        const uint8_t *env;
+        size_t el;
+        assert_int_equal(tw_store_row_env(s, dctx, bad, sizeof bad, dbuf, &env, &el), TW_EIO);
+        tw_buf nb;
+        tw_buf_init(&nb);
+        assert_int_equal(tw_store_read_rows(s, "group", 5, NULL, 0, 7, &nb, &count), 0);
+        assert_int_equal(count, 0);
+        assert_int_equal(tw_store_read_rows(s, "", 0, NULL, 0, 7, &nb, &count), TW_EINVAL);
+        tw_buf_free(&nb);
+        ZSTD_freeDCtx(dctx);
+        free(dbuf);
+        free(paged.p);
         free(got.p);
         tw_store_close(s);
         s = open_store(0);
