@@ -947,6 +947,16 @@ static int order_seek(MDB_cursor *cur, const uint8_t *after, size_t after_len, M
     return rc;
 }
 
+/* The env row of an order item (ts id seq), read with the env cursor ec;
+ * MDB_CORRUPTED if the item leads nowhere. */
+static int order_row(MDB_cursor *ec, const uint8_t *it, MDB_val *row)
+{
+    uint64_t seq = get_be64(it + 8 + TW_ID_LEN);
+    MDB_val sk = { sizeof seq, &seq };
+    int rc = mdb_cursor_get(ec, &sk, row, MDB_SET_KEY);
+    return rc == MDB_NOTFOUND ? MDB_CORRUPTED : rc;
+}
+
 int tw_store_scan(tw_store *s, const char *kind, size_t kind_len,
                   const uint8_t *after, size_t after_len, tw_store_fn fn, void *ctx)
 {
@@ -979,11 +989,10 @@ int tw_store_scan(tw_store *s, const char *kind, size_t kind_len,
         if (kind && (k.mv_size != kind_len || memcmp(k.mv_data, kind, kind_len) != 0)) break;
         if (k.mv_size == 0 || k.mv_size > TW_KIND_MAX || v.mv_size != ORDER_ITEM_LEN) { rc = MDB_CORRUPTED; break; }
         const uint8_t *it = v.mv_data;
-        uint64_t seq = get_be64(it + 8 + TW_ID_LEN);
-        MDB_val sk = { sizeof seq, &seq }, row;
+        MDB_val row;
         const uint8_t *env;
         size_t len;
-        if ((rc = mdb_cursor_get(ec, &sk, &row, MDB_SET_KEY))) { if (rc == MDB_NOTFOUND) rc = MDB_CORRUPTED; break; }
+        if ((rc = order_row(ec, it, &row))) break;
         if ((rc = env_unpack(s, &row, buf, &env, &len))) break;
         uint8_t ek[TW_ENTRYKEY_MAX];
         size_t ekn = entry_key(ek, k.mv_data, k.mv_size, get_be64(it), it + 8);
@@ -1026,9 +1035,8 @@ int tw_store_read_rows(tw_store *s, const char *kind, size_t kind_len, const uin
         if (k.mv_size != kind_len || memcmp(k.mv_data, kind, kind_len) != 0) break;
         if (v.mv_size != ORDER_ITEM_LEN) { rc = MDB_CORRUPTED; break; }
         const uint8_t *it = v.mv_data;
-        uint64_t seq = get_be64(it + 8 + TW_ID_LEN);
-        MDB_val sk = { sizeof seq, &seq }, row;
-        if ((rc = mdb_cursor_get(ec, &sk, &row, MDB_SET_KEY))) { if (rc == MDB_NOTFOUND) rc = MDB_CORRUPTED; break; }
+        MDB_val row;
+        if ((rc = order_row(ec, it, &row))) break;
         if (row.mv_size < 2 || row.mv_size > UINT32_MAX) { rc = MDB_CORRUPTED; break; }
         uint8_t ek[TW_ENTRYKEY_MAX];
         size_t ekn = entry_key(ek, k.mv_data, k.mv_size, get_be64(it), it + 8);
@@ -1130,11 +1138,10 @@ int tw_store_scan_at(tw_store *s, const tw_store_at *at, size_t n, tw_store_entr
         }
         while (rc == 0 && v.mv_size == ORDER_ITEM_LEN && (at[i].rest || memcmp(v.mv_data, probe, 8) == 0)) {
             const uint8_t *it = v.mv_data;
-            uint64_t seq = get_be64(it + 8 + TW_ID_LEN);
-            MDB_val sk = { sizeof seq, &seq }, row;
+            MDB_val row;
             const uint8_t *env;
             size_t len;
-            if ((rc = mdb_cursor_get(ec, &sk, &row, MDB_SET_KEY))) { if (rc == MDB_NOTFOUND) rc = MDB_CORRUPTED; break; }
+            if ((rc = order_row(ec, it, &row))) break;
             if ((rc = env_unpack(s, &row, buf, &env, &len))) break;
             uint8_t ek[TW_ENTRYKEY_MAX];
             size_t ekn = entry_key(ek, at[i].kind, at[i].kind_len, get_be64(it), it + 8);
