@@ -1074,6 +1074,24 @@ static void settle_commit(const bytes *list, size_t start, bytes *seen)
     seen->len = (have + kept) * TW_NEG_ID_LEN;
 }
 
+/* The head of a range in a message at *pos: its upper bound (delta-coded
+ * against *last_in, and not below prev) and its mode. */
+static int range_head(const uint8_t *msg, size_t len, size_t *pos, uint64_t *last_in, const tw_neg_bound *prev,
+                      tw_neg_bound *cur, uint64_t *mode)
+{
+    size_t used;
+    int rc = tw_neg_bound_decode(msg + *pos, len - *pos, last_in, cur, &used);
+    if (rc)
+        return rc;
+    *pos += used;
+    if (bound_cmp(cur, prev) < 0)
+        return TW_EPROTO;
+    if ((rc = tw_neg_varint_decode(msg + *pos, len - *pos, mode, &used)))
+        return rc;
+    *pos += used;
+    return 0;
+}
+
 /* A first pass over a message: compares every Fingerprint range with ours
  * (the result is kept in n->match for the second pass) and plans the split
  * of the mismatched ones from their share (plan_split).  Refuses what the
@@ -1091,16 +1109,8 @@ static int survey(tw_neg *n, const uint8_t *msg, size_t len)
     while (pos < len) {
         size_t used;
         uint64_t mode;
-        rc = tw_neg_bound_decode(msg + pos, len - pos, &last_in, &cur, &used);
-        if (rc)
+        if ((rc = range_head(msg, len, &pos, &last_in, &prev_bound, &cur, &mode)))
             return rc;
-        pos += used;
-        if (bound_cmp(&cur, &prev_bound) < 0)
-            return TW_EPROTO;
-        rc = tw_neg_varint_decode(msg + pos, len - pos, &mode, &used);
-        if (rc)
-            return rc;
-        pos += used;
         size_t lower = prev_index, upper = store_lower_bound(s, lower, cur.ts, cur.id);
         if (mode == TW_NEG_MODE_FINGERPRINT) {
             if (len - pos < TW_NEG_FP_LEN)
@@ -1154,16 +1164,8 @@ static int reconcile_body(tw_neg *n, const uint8_t *msg, size_t len)
         uint64_t mode, last_out_start = n->last_out;
         bool skip_start = skip, committed = false;
 
-        rc = tw_neg_bound_decode(msg + pos, len - pos, &n->last_in, &cur, &used);
-        if (rc)
+        if ((rc = range_head(msg, len, &pos, &n->last_in, &prev_bound, &cur, &mode)))
             return rc;
-        pos += used;
-        if (bound_cmp(&cur, &prev_bound) < 0)
-            return TW_EPROTO;
-        rc = tw_neg_varint_decode(msg + pos, len - pos, &mode, &used);
-        if (rc)
-            return rc;
-        pos += used;
 
         size_t lower = prev_index;
         size_t upper = store_lower_bound(s, lower, cur.ts, cur.id);
