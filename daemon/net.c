@@ -189,10 +189,11 @@ struct tw_net {
     uint64_t missing_dropped;     /* announced ids not remembered: table full */
     uint64_t missing_asked;       /* announced ids asked for after TW_PUSH_MISSING_MS */
     /* Entries stored from peers, by the way they came: a live push, a
-     * fetch of an id announced (IHAVE), the first reconciliation of a
-     * connection, or a later one (periodic, or again after a full queue):
-     * with a working push tree only a node that was away needs the third,
-     * and nothing the fourth. */
+     * fetch of an id announced (IHAVE), a reconciliation of a connection
+     * before this side's first one finished, or one after (the peer's
+     * first, periodic, or again after a full queue): with a working push
+     * tree only a node that was away needs the third, and nothing the
+     * fourth. */
     uint64_t got_pushed, got_announced, got_connect, got_later;
     unsigned open_handles;
     bool stopping;

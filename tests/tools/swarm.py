@@ -34,7 +34,8 @@ lives), how the entries stored from peers came (live push, announcement
 then WANT, the first reconciliation of a connection, a later periodic one:
 the `push_tree` counters of `peers`), established connections per node
 (sampled during churn and at the end), dials per node, CPU seconds and
-peak resident memory (VmHWM) per node.  --churn 0 stops no node; --calm S
+peak resident memory (VmHWM) per node (the push tree counters also summed
+over the nodes never stopped alone).  --churn 0 stops no node; --calm S
 waits S seconds between forming and the first publish.
 
 Exit status: 0 if every node ended with every acknowledged entry and one
@@ -398,6 +399,7 @@ class Swarm:
         self.reach = []                     # seconds from ack to all live nodes
         self.publish_failed = 0
         self.stops = self.kill9s = 0
+        self.churned = set()                # names of the nodes stopped during churn
         self.deg_samples = []
         sweeps = []
         k = 0
@@ -422,6 +424,7 @@ class Swarm:
                     # Exactly the fraction asked for, spread evenly.
                     kill9 = int((self.stops + 1) * a.kill9) > int(self.stops * a.kill9)
                     n.stop(kill9)
+                    self.churned.add(n.name)
                     self.stops += 1
                     self.kill9s += kill9
                     restarts.append((now + self.rnd.uniform(0.5, a.down), n))
@@ -545,6 +548,13 @@ class Swarm:
             "then WANT), %d by the first reconciliation of a connection (nodes back from a stop), %d by a later "
             "(periodic) one" % (gp, ga, gc, gl))
         log("  GOT pushed=%d announced=%d connect=%d later=%d" % (gp, ga, gc, gl))
+        # Nodes never stopped were live for every entry: with the push tree
+        # working, none of theirs came by a reconciliation.
+        stayed = [n for n in nodes if n.name not in self.churned]
+        sp, sa, sc, sl = (sum(n.acc[k] for n in stayed) for k in ("got_pushed", "got_announced", "got_connect", "got_later"))
+        log("  of which on the %d nodes never stopped: %d by live push, %d by announcement, %d by a first "
+            "reconciliation, %d by a later one" % (len(stayed), sp, sa, sc, sl))
+        log("  GOT_STAYED nodes=%d pushed=%d announced=%d connect=%d later=%d" % (len(stayed), sp, sa, sc, sl))
         dials = [n.acc["dials"] for n in nodes]
         est = [n.acc["established"] for n in nodes]
         log("  dials per node: median %.0f, max %d; connections established per node: median %.0f, max %d" % (
