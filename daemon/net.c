@@ -1891,7 +1891,16 @@ static void push_repair(tw_net *net, uint64_t now)
     free(a);
 }
 
-static void on_stored(tw_node *n, void *source, const tw_entry *e, const tw_put *put)
+/* A new entry stored here: into the reconciliation set, and on to the
+ * peers by the push tree.  fetched: it came by a reconciliation (neither a
+ * live push nor an announced id): a node back from a stop or a partition
+ * catching up.  Such entries are old news to most peers, and pushing them
+ * in full on every eager link brought a copy each that the peers held
+ * already, and pruned the node's new links for it (swarm.py, 200 nodes
+ * under churn: 1.27 copies received per entry per node); they are
+ * announced by id on every link instead, and a peer that lacks one asks
+ * for it (and grafts) TW_PUSH_MISSING_MS later. */
+static void stored_how(tw_node *n, void *source, const tw_entry *e, const tw_put *put, bool fetched)
 {
     tw_net *net = n->net;
     if (!net || net->stopping) return;
@@ -1920,7 +1929,10 @@ static void on_stored(tw_node *n, void *source, const tw_entry *e, const tw_put 
     for (conn *c = net->conns, *next; c; c = next) {
         next = c->next;
         if (c == source || c->state != C_ESTABLISHED) continue;
-        if (tw_plum_link_route(&c->plum) == TW_PLUM_PUSH) {
+        if (fetched && c->plum.capable) {
+            c->plum.ihave_sent++;
+            send_tree(c, TW_WIRE_IHAVE, e->id);
+        } else if (tw_plum_link_route(&c->plum) == TW_PLUM_PUSH) {
             tw_sync_push(c->sync, e->env, e->env_len);
             run_actions(c);
         } else {
@@ -1933,13 +1945,19 @@ static void ingest_stored(void *ctx, void *job_ctx, const tw_entry *e, const tw_
 {
     tw_node *n = ctx;
     tw_net *net = n->net;
+    bool fetched = false;
     if (net && !net->stopping) {
         if (((injob *)job_ctx)->pushed) net->got_pushed++;
         else if (tw_plum_missing_got(net->missing, e->id)) net->got_announced++;
-        else if (((injob *)job_ctx)->later) net->got_later++;
+        else if ((fetched = true, ((injob *)job_ctx)->later)) net->got_later++;
         else net->got_connect++;
     }
-    on_stored(ctx, ((injob *)job_ctx)->c, e, put);
+    stored_how(ctx, ((injob *)job_ctx)->c, e, put, fetched);
+}
+
+static void on_stored(tw_node *n, void *source, const tw_entry *e, const tw_put *put)
+{
+    stored_how(n, source, e, put, false);
 }
 
 /* ------------------------------------------------------------ peers */
