@@ -205,11 +205,13 @@ static void erase_at(tw_plum_missing *m, size_t i)
     }
 }
 
-void tw_plum_missing_got(tw_plum_missing *m, const uint8_t id[TW_PLUM_ID_LEN])
+bool tw_plum_missing_got(tw_plum_missing *m, const uint8_t id[TW_PLUM_ID_LEN])
 {
-    if (!m->n) return;
+    if (!m->n) return false;
     size_t i = probe(m, id);
-    if (m->slot[i].used) erase_at(m, i);
+    if (!m->slot[i].used) return false;
+    erase_at(m, i);
+    return true;
 }
 
 bool tw_plum_missing_due(tw_plum_missing *m, uint64_t now, uint8_t id[TW_PLUM_ID_LEN], uint64_t *peer)

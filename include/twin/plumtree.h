@@ -84,8 +84,9 @@ void tw_plum_missing_free(tw_plum_missing *m);
  * a known one gains peer as a later source (at most TW_PUSH_ANNOUNCERS_MAX,
  * each once).  0; TW_EFULL when the table holds max ids (nothing kept). */
 int tw_plum_missing_add(tw_plum_missing *m, const uint8_t id[TW_PLUM_ID_LEN], uint64_t peer, uint64_t now);
-/* id is held now (stored, or refused for good): forgotten. */
-void tw_plum_missing_got(tw_plum_missing *m, const uint8_t id[TW_PLUM_ID_LEN]);
+/* id is held now (stored, or refused for good): forgotten.  true when it
+ * was awaited (announced and not yet received). */
+bool tw_plum_missing_got(tw_plum_missing *m, const uint8_t id[TW_PLUM_ID_LEN]);
 /* The next id due at now and the peer to ask it of: the first announcer
  * not yet asked.  The id is then due again TW_PUSH_GRAFT_WAIT_MS later for
  * the next announcer, or forgotten when every one has been asked (the

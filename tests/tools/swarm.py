@@ -30,8 +30,13 @@ acknowledgement until every node live at that moment held it (median, p99;
 a poll sweep of every live node over its control socket, so the
 resolution is one sweep, printed), copies received per entry per node and
 bytes per node per entry (the `totals` of `peers`, summed over each node's
-lives), established connections per node (sampled during churn and at the
-end), dials per node, CPU seconds and peak resident memory (VmHWM) per node.
+lives), how the entries stored from peers came (live push, announcement
+then WANT, the first reconciliation of a connection, a later periodic one:
+the `push_tree` counters of `peers`), established connections per node
+(sampled during churn and at the end), dials per node, CPU seconds and
+peak resident memory (VmHWM) per node (the push tree counters also summed
+over the nodes never stopped alone).  --churn 0 stops no node; --calm S
+waits S seconds between forming and the first publish.
 
 Exit status: 0 if every node ended with every acknowledged entry and one
 digest; 1 if not (what is missing is printed); 2 for bad usage or a setup
@@ -94,7 +99,8 @@ class Node:
         self.lives = 0
         self.kills = 0
         # Sums over the lives that ended: totals of `peers`, CPU, memory.
-        self.acc = {"received": 0, "bytes_in": 0, "bytes_out": 0, "established": 0, "dials": 0}
+        self.acc = {"received": 0, "bytes_in": 0, "bytes_out": 0, "established": 0, "dials": 0,
+                    "got_pushed": 0, "got_announced": 0, "got_connect": 0, "got_later": 0}
         self.cpu = 0.0
         self.hwm = 0
 
@@ -174,7 +180,11 @@ class Node:
     def totals(self):
         try:
             r = self.call("peers", {})
-            return r["result"]["totals"], r["result"]["connections"]
+            t = dict(r["result"]["totals"])
+            # How entries stored from peers came (push tree counters).
+            for k in ("got_pushed", "got_announced", "got_connect", "got_later"):
+                t[k] = r["result"].get("push_tree", {}).get(k, 0)
+            return t, r["result"]["connections"]
         except (OSError, KeyError, TypeError):
             return None, None
 
@@ -377,8 +387,8 @@ class Swarm:
     def churn(self):
         a = self.a
         nodes = self.nodes
-        per_min = max(1, int(round(a.churn * a.nodes)))
-        gap = a.minute / per_min            # one stop every gap seconds
+        per_min = max(1, int(round(a.churn * a.nodes))) if a.churn > 0 else 0
+        gap = a.minute / per_min if per_min else float("inf")   # one stop every gap seconds
         t0 = time.monotonic()
         next_stop = t0 + gap / 2
         next_pub = t0 + 0.5
@@ -389,6 +399,7 @@ class Swarm:
         self.reach = []                     # seconds from ack to all live nodes
         self.publish_failed = 0
         self.stops = self.kill9s = 0
+        self.churned = set()                # names of the nodes stopped during churn
         self.deg_samples = []
         sweeps = []
         k = 0
@@ -413,6 +424,7 @@ class Swarm:
                     # Exactly the fraction asked for, spread evenly.
                     kill9 = int((self.stops + 1) * a.kill9) > int(self.stops * a.kill9)
                     n.stop(kill9)
+                    self.churned.add(n.name)
                     self.stops += 1
                     self.kill9s += kill9
                     restarts.append((now + self.rnd.uniform(0.5, a.down), n))
@@ -531,6 +543,18 @@ class Swarm:
         log("  bytes received per node per entry: %.0f (median node %.0f, max %.0f; handshakes, reconciliation "
             "and keepalives included)" % (sum(bin_) / ents / len(nodes), statistics.median(bin_) / ents,
                                            max(bin_) / ents))
+        gp, ga, gc, gl = (sum(n.acc[k] for n in nodes) for k in ("got_pushed", "got_announced", "got_connect", "got_later"))
+        log("  entries stored from peers during churn and settle: %d by live push, %d by announcement (IHAVE, "
+            "then WANT), %d by the first reconciliation of a connection (nodes back from a stop), %d by a later "
+            "(periodic) one" % (gp, ga, gc, gl))
+        log("  GOT pushed=%d announced=%d connect=%d later=%d" % (gp, ga, gc, gl))
+        # Nodes never stopped were live for every entry: with the push tree
+        # working, none of theirs came by a reconciliation.
+        stayed = [n for n in nodes if n.name not in self.churned]
+        sp, sa, sc, sl = (sum(n.acc[k] for n in stayed) for k in ("got_pushed", "got_announced", "got_connect", "got_later"))
+        log("  of which on the %d nodes never stopped: %d by live push, %d by announcement, %d by a first "
+            "reconciliation, %d by a later one" % (len(stayed), sp, sa, sc, sl))
+        log("  GOT_STAYED nodes=%d pushed=%d announced=%d connect=%d later=%d" % (len(stayed), sp, sa, sc, sl))
         dials = [n.acc["dials"] for n in nodes]
         est = [n.acc["established"] for n in nodes]
         log("  dials per node: median %.0f, max %d; connections established per node: median %.0f, max %d" % (
@@ -550,7 +574,7 @@ def main(argv):
     ap.add_argument("--nodes", type=int, default=30)
     ap.add_argument("--seed", type=int, default=None)
     ap.add_argument("--minute", type=float, default=60.0, help="seconds of one churn period")
-    ap.add_argument("--churn", type=float, default=0.10, help="fraction of nodes stopped per period")
+    ap.add_argument("--churn", type=float, default=0.10, help="fraction of nodes stopped per period (0: none)")
     ap.add_argument("--kill9", type=float, default=0.3, help="fraction of stops by SIGKILL")
     ap.add_argument("--down", type=float, default=10.0, help="most seconds a stopped node stays down")
     ap.add_argument("--churn-time", type=float, default=300.0)
@@ -559,11 +583,12 @@ def main(argv):
     ap.add_argument("--settle", type=float, default=120.0, help="bound on convergence after churn, seconds")
     ap.add_argument("--sync-interval", type=int, default=60)
     ap.add_argument("--log-level", default="info")
+    ap.add_argument("--calm", type=float, default=0.0, help="seconds to wait after forming, before publishing")
     ap.add_argument("--form-only", action="store_true", help="stop after forming (its figures only)")
     ap.add_argument("--conf", action="append", help="one more twind.conf line for every node")
     a = ap.parse_args(argv)
-    if a.nodes < 2 or a.nodes > 1000 or a.down < 0.5 or a.minute <= 0:
-        ap.error("need 2 to 1000 nodes, --down >= 0.5, --minute > 0")
+    if a.nodes < 2 or a.nodes > 1000 or a.down < 0.5 or a.minute <= 0 or a.churn < 0 or not 0 <= a.calm <= 600:
+        ap.error("need 2 to 1000 nodes, --down >= 0.5, --minute > 0, --churn >= 0, --calm 0 to 600")
     if a.seed is None:
         a.seed = random.randrange(1 << 16)
     sw = Swarm(a)
@@ -580,6 +605,9 @@ def main(argv):
         formed = sw.form()
         if a.form_only:
             return 0 if formed else 1
+        if a.calm > 0:
+            log("  calm: %.1f s with no publish and no stop, for the links to settle" % a.calm)
+            time.sleep(a.calm)
         sw.churn()
         sw.settle()
         sw.report()

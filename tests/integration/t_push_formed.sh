@@ -1,0 +1,74 @@
+#!/bin/sh
+# Issue 14: once a network has formed, every new entry reaches every node by
+# the push tree (a live push, or an announcement then WANT), never by
+# reconciliation.  Fourteen nodes (tests/tools/swarm.py: one root vouching
+# for every other key, each node told one seed address and learning the
+# rest from peer records, outbound_target = 4, inbound_max = 6) reconciling
+# once every 600 s, so that only push can deliver after the links formed.
+# After forming and 3 s of calm, an entry is published every 0.25 s for 8 s
+# at a random node, and four nodes are stopped meanwhile (two by SIGTERM, two
+# by SIGKILL: tree links cut mid-push) and started again within 2 s.  Then:
+#   (a) every node holds every acknowledged entry, and all one digest;
+#   (b) the `push_tree` counters of `peers` summed over the nodes never
+#       stopped (live for every entry): every entry they stored from a peer
+#       came by live push or by announcement then WANT (the repair of the
+#       cut links), none by a reconciliation; and the stopped ones caught
+#       up (at their first reconciliation after the restart).
+# No time is asserted (the figures are printed).  SWARM_SEED overrides.
+. tests/integration/lib.sh
+
+N=14
+SEED=${SWARM_SEED:-$(od -An -N2 -tu2 /dev/urandom | tr -d ' ')}
+SW=$TW_ROOT/sw
+mkdir -p "$SW"
+swarm_cleanup() {
+    [ -f "$SW/pids" ] || return 0
+    for p in $(cat "$SW/pids"); do
+        tw_alive "$p" && grep -q twind "/proc/$p/cmdline" 2>/dev/null && kill -KILL "$p" 2>/dev/null
+    done
+    return 0
+}
+trap 'swarm_cleanup; tw__cleanup' EXIT
+
+python3 tests/tools/swarm.py --bin "$TW_ROOT/bin" --root "$SW" --nodes "$N" --seed "$SEED" \
+    --churn 0.3 --minute 8 --kill9 0.5 --down 2 --calm 3 --churn-time 8 --publish-every 0.25 --form 20 --settle 8 \
+    --sync-interval 600 --conf "outbound_target = 4" --conf "inbound_max = 6" \
+    >"$TW_ROOT/swarm.out" 2>&1 &
+SP=$!
+tw_track "$SP"
+rc=0
+wait "$SP" || rc=$?
+sed 's/^/    /' "$TW_ROOT/swarm.out"
+out=$TW_ROOT/swarm.out
+
+acked=$(sed -n 's/.*churn: .* \([0-9]*\) entries acknowledged.*/\1/p' "$out")
+stops=$(sed -n 's/.*churn: [0-9]* s, \([0-9]*\) stops.*/\1/p' "$out")
+kills=$(sed -n 's/.*stops (\([0-9]*\) with SIGKILL).*/\1/p' "$out")
+[ "$stops" = 4 ] && [ "$kills" = 2 ] && pass "four nodes stopped while publishing (two by SIGKILL)" ||
+    fail "four nodes stopped, two by SIGKILL" "stops '$stops', SIGKILL '$kills'"
+[ -n "$acked" ] && [ "$acked" -ge 10 ] && pass "$acked entries published and acknowledged after forming" ||
+    fail "entries acknowledged" "'$acked'"
+if [ "$rc" = 0 ] && grep -q "after churn: every acknowledged entry ($acked) on all $N nodes and one digest" "$out"; then
+    pass "every node holds every entry ($acked) with reconciliation every 600 s, and all $N report one digest"
+else
+    fail "every entry on every node (swarm.py exit $rc)" "$(grep -E 'lacks|digest|NOT|did not' "$out" | head -n 12)"
+fi
+got=$(sed -n 's/.*GOT_STAYED nodes=\([0-9]*\) pushed=\([0-9]*\) announced=\([0-9]*\) connect=\([0-9]*\) later=\([0-9]*\).*/\1 \2 \3 \4 \5/p' "$out")
+set -- $got
+# Each of them stores every entry but those published at itself.
+if [ $# = 5 ] && [ "$1" -ge $((N - 4)) ] && [ $(($2 + $3)) -ge $((acked * ($1 - 1))) ] && [ "$4" = 0 ] && [ "$5" = 0 ]; then
+    pass "on the $1 nodes never stopped every entry came by the push tree ($2 pushed, $3 announced), none by reconciliation"
+else
+    fail "entries on nodes never stopped all by the push tree" "nodes pushed announced connect later: '$got'"
+fi
+all=$(sed -n 's/.*GOT pushed=\([0-9]*\) announced=\([0-9]*\) connect=\([0-9]*\) later=\([0-9]*\).*/\1 \2 \3 \4/p' "$out")
+set -- $all
+if [ $# = 4 ] && [ "$4" = 0 ] && [ $(($1 + $2 + $3)) -ge $((acked * (N - 1) - 4 * acked)) ]; then
+    pass "no entry anywhere came by a periodic reconciliation ($3 by the first one of a connection, to the stopped nodes)"
+else
+    fail "no entry by a periodic reconciliation" "pushed announced connect later: '$all'"
+fi
+for s in $(cat "$SW/pids" 2>/dev/null); do
+    tw_alive "$s" && grep -q twind "/proc/$s/cmdline" 2>/dev/null && fail "swarm.py left twind $s running"
+done
+tw_done
