@@ -28,8 +28,12 @@
  * its kind is not the base's; delta is then the zigzag of its timestamp
  * minus the base's, as it is for a run's first ref, and otherwise the plain
  * difference.  count is the number of entries of that kind and timestamp
- * with the word (almost always one).  Blocks are cut to about
- * TW_WORDIDX_BLOCK_MAX bytes so that two fit in an LMDB page.
+ * with the word (almost always one).  Blocks are cut to at most
+ * TW_WORDIDX_BLOCK_MAX bytes: a full block is one LMDB overflow page of
+ * 4 KiB (4096 less the page's 16-byte header), which it fills, where
+ * blocks of a quarter page left leaf pages about half empty (LMDB splits a
+ * page of four in two).  The block format does not depend on the size: an
+ * index of smaller blocks reads and merges as it is.
  *
  * Writes are gathered per transaction (tw_wordidx_add / _remove) and
  * applied, sorted, when store.c commits it (tw_wordidx_end): each block a

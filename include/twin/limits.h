@@ -148,7 +148,7 @@
 #define TW_SEARCH_EDIT_WORD_MAX 32u     /* code points of a word compared by edit distance for suggestions */
 #define TW_SEARCH_INDEX_SHARE  90u      /* % of the records: a search whose candidates are more reads every record */
 #define TW_WORDIDX_WORD_MAX    64u      /* bytes of a word the search index keys it by (a longer one: its first 64) */
-#define TW_WORDIDX_BLOCK_MAX   960u     /* bytes of one block of the search index's (word, record) pairs */
+#define TW_WORDIDX_BLOCK_MAX   4080u    /* bytes of one block of the search index's (word, record) pairs: a 4 KiB LMDB page less its header */
 #define TW_WORDIDX_KINDS_MAX   250u     /* kinds of record the search index tells apart (more: search reads every record) */
 #define TW_WORDIDX_BUILD_BATCH 10000u   /* records indexed per transaction when the index is built on open */
 #define TW_LIST_PAGE_BYTES     (TW_CTL_MSG_MAX / 4u) /* a list page ends early rather than pass this */
