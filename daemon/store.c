@@ -957,6 +957,23 @@ static int order_row(MDB_cursor *ec, const uint8_t *it, MDB_val *row)
     return rc == MDB_NOTFOUND ? MDB_CORRUPTED : rc;
 }
 
+/* Ends a scan over the order table with its env cursor: fn's value if it
+ * stopped the scan, else 0 or the error (logged) that did. */
+static int scan_end(tw_store *s, MDB_txn *txn, MDB_cursor *cur, MDB_cursor *ec, uint8_t *buf, int rc, int ret)
+{
+    mdb_cursor_close(ec);
+    mdb_cursor_close(cur);
+    mdb_txn_abort(txn);
+    free(buf);
+    s->scans--;
+    if (ret) return ret;
+    if (rc && rc != MDB_NOTFOUND) {
+        tw_err("store", "scan failed: %s", mdb_strerror(rc));
+        return lmdb_err(rc);
+    }
+    return 0;
+}
+
 int tw_store_scan(tw_store *s, const char *kind, size_t kind_len,
                   const uint8_t *after, size_t after_len, tw_store_fn fn, void *ctx)
 {
@@ -1000,17 +1017,7 @@ int tw_store_scan(tw_store *s, const char *kind, size_t kind_len,
         if ((ret = fn(ctx, ek, ekn, it + 8, env, len))) break;
         rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
     }
-    mdb_cursor_close(ec);
-    mdb_cursor_close(cur);
-    mdb_txn_abort(txn);
-    free(buf);
-    s->scans--;
-    if (ret) return ret;
-    if (rc && rc != MDB_NOTFOUND) {
-        tw_err("store", "scan failed: %s", mdb_strerror(rc));
-        return lmdb_err(rc);
-    }
-    return 0;
+    return scan_end(s, txn, cur, ec, buf, rc, ret);
 }
 int tw_store_read_rows(tw_store *s, const char *kind, size_t kind_len, const uint8_t *after, size_t after_len,
                        size_t max, tw_buf *out, size_t *count)
@@ -1157,17 +1164,7 @@ int tw_store_scan_at(tw_store *s, const tw_store_at *at, size_t n, tw_store_entr
         if (rc == MDB_NOTFOUND) placed = false;
     }
     tw_arena_free(&a);
-    mdb_cursor_close(ec);
-    mdb_cursor_close(cur);
-    mdb_txn_abort(txn);
-    free(buf);
-    s->scans--;
-    if (ret) return ret;
-    if (rc && rc != MDB_NOTFOUND) {
-        tw_err("store", "scan failed: %s", mdb_strerror(rc));
-        return lmdb_err(rc);
-    }
-    return 0;
+    return scan_end(s, txn, cur, ec, buf, rc, ret);
 }
 
 int tw_store_txn(tw_store *s, bool write, tw_store_txn_fn fn, void *ctx, uint64_t need, const char *what)

@@ -1092,6 +1092,19 @@ static int range_head(const uint8_t *msg, size_t len, size_t *pos, uint64_t *las
     return 0;
 }
 
+/* The count of an IdList range at *pos, checked against what is left. */
+static int idlist_head(const uint8_t *msg, size_t len, size_t *pos, uint64_t *count)
+{
+    size_t used;
+    int rc = tw_neg_varint_decode(msg + *pos, len - *pos, count, &used);
+    if (rc)
+        return rc;
+    *pos += used;
+    if (*count > (len - *pos) / TW_NEG_ID_LEN)
+        return TW_EPROTO;
+    return 0;
+}
+
 /* A first pass over a message: compares every Fingerprint range with ours
  * (the result is kept in n->match for the second pass) and plans the split
  * of the mismatched ones from their share (plan_split).  Refuses what the
@@ -1107,7 +1120,6 @@ static int survey(tw_neg *n, const uint8_t *msg, size_t len)
     memset(&prev_bound, 0, sizeof prev_bound);
     n->match.len = 0;
     while (pos < len) {
-        size_t used;
         uint64_t mode;
         if ((rc = range_head(msg, len, &pos, &last_in, &prev_bound, &cur, &mode)))
             return rc;
@@ -1129,12 +1141,8 @@ static int survey(tw_neg *n, const uint8_t *msg, size_t len)
             }
         } else if (mode == TW_NEG_MODE_IDLIST) {
             uint64_t count;
-            rc = tw_neg_varint_decode(msg + pos, len - pos, &count, &used);
-            if (rc)
+            if ((rc = idlist_head(msg, len, &pos, &count)))
                 return rc;
-            pos += used;
-            if (count > (len - pos) / TW_NEG_ID_LEN)
-                return TW_EPROTO;
             pos += (size_t)count * TW_NEG_ID_LEN;
         } else if (mode != TW_NEG_MODE_SKIP) {
             return TW_EPROTO;
@@ -1160,7 +1168,7 @@ static int reconcile_body(tw_neg *n, const uint8_t *msg, size_t len)
     n->last_in = n->last_out = 0;
 
     while (pos < len) {
-        size_t used, range_start = n->out.len;
+        size_t range_start = n->out.len;
         uint64_t mode, last_out_start = n->last_out;
         bool skip_start = skip, committed = false;
 
@@ -1188,12 +1196,8 @@ static int reconcile_body(tw_neg *n, const uint8_t *msg, size_t len)
             }
         } else if (mode == TW_NEG_MODE_IDLIST) {
             uint64_t count;
-            rc = tw_neg_varint_decode(msg + pos, len - pos, &count, &used);
-            if (rc)
+            if ((rc = idlist_head(msg, len, &pos, &count)))
                 return rc;
-            pos += used;
-            if (count > (len - pos) / TW_NEG_ID_LEN)
-                return TW_EPROTO;
             const uint8_t *ids = msg + pos;
             pos += (size_t)count * TW_NEG_ID_LEN;
             if (n->initiator) {
