@@ -1558,8 +1558,7 @@ static int v1_entries_batch(tw_store *s, MDB_txn *txn, const v1 *o, uint64_t *do
             order_item(it, get_be64(kp + kl + 1), id, seq);
             MDB_val okey = { kl, (void *)kp }, ov = { sizeof it, it };
             /* Rows come in order: appended, so pages are filled. */
-            rc = mdb_put(txn, s->order, &okey, &ov, MDB_APPENDDUP);
-            if (rc == MDB_KEYEXIST) rc = mdb_put(txn, s->order, &okey, &ov, 0);
+            rc = put_item(txn, s->order, &okey, &ov, true);
             s->next_seq++;
             (*done)++;
         } else if (rc == MDB_KEYEXIST) {
@@ -1602,9 +1601,7 @@ static int v1_slots_batch(tw_store *s, MDB_txn *txn, const v1 *o, bool *more)
         MDB_val nk = { kl + 1 + TW_KEY_LEN, (void *)kp };
         MDB_val iv = { slot_item(it, (const char *)kp + kl + 1 + TW_KEY_LEN, sl, get_be64(vp + TW_ID_LEN), vp,
                                  vp[TW_ID_LEN + 8]), it };
-        rc = mdb_put(txn, s->slots, &nk, &iv, MDB_APPENDDUP);
-        if (rc == MDB_KEYEXIST) rc = mdb_put(txn, s->slots, &nk, &iv, 0);
-        if (rc) break;
+        if ((rc = put_item(txn, s->slots, &nk, &iv, true))) break;
         memcpy(mark, kp, k.mv_size);
         mlen = k.mv_size;
         n++;
