@@ -58,6 +58,13 @@ static bool is_vouch(const tw_entry *e) { return e->kind_len == 5 && memcmp(e->k
 /* Applies one current vouch record (or its tombstone) to t, as a vouch by
  * author: the identity of the key that signed it (proto/PROTOCOL.md
  * "Associations and their keys": vouches are the association's). */
+/* Whether a vouch record (a map) revokes the key it names. */
+static bool vouch_revokes(const tw_entry *e)
+{
+    const tw_val *rev = tw_v_get(&e->body, "revoked");
+    return rev && rev->type == TW_BOOL && rev->v.b;
+}
+
 static int apply_vouch(tw_trust *t, const uint8_t author[TW_KEY_LEN], const tw_entry *e)
 {
     uint8_t key[TW_KEY_LEN];
@@ -70,11 +77,10 @@ static int apply_vouch(tw_trust *t, const uint8_t author[TW_KEY_LEN], const tw_e
      * again with the same function, not a second copy of its vouch part. */
     if (tw_schema_check_record(e->kind, e->kind_len, e->slot, e->slot_len, &e->body, TW_RULES_RECEIPT, NULL, 0))
         return TW_ESCHEMA;
-    const tw_val *name = tw_v_get(&e->body, "name"), *role = tw_v_get(&e->body, "role"),
-                 *rev = tw_v_get(&e->body, "revoked");
+    const tw_val *name = tw_v_get(&e->body, "name"), *role = tw_v_get(&e->body, "role");
     int r = role && role->type == TW_STR && role->len == 3 && memcmp(role->v.s, "hub", 3) == 0 ? TW_TRUST_HUB
                                                                                            : TW_TRUST_MEMBER;
-    bool revoked = rev && rev->type == TW_BOOL && rev->v.b;
+    bool revoked = vouch_revokes(e);
     return tw_trust_put_vouch(t, author, key, name && name->type == TW_STR ? name->v.s : NULL,
                               name && name->type == TW_STR ? name->len : 0, r, revoked, e->ts);
 }
@@ -328,6 +334,18 @@ bool tw_admit_voucher(const tw_node *n, const uint8_t key[TW_KEY_LEN], uint8_t v
         return false;
     memcpy(voucher, m.voucher, TW_KEY_LEN);
     return true;
+}
+
+bool tw_admit_vouch_admits(const tw_node *n, const tw_entry *e, uint8_t subject[TW_KEY_LEN])
+{
+    char name[8];
+    unsigned depth = 0;
+    int role;
+    const char *why;
+    return e->body.type == TW_MAP && !vouch_revokes(e) && tw_node_visible_at(n, e->author, e->ts) &&
+           tw_admit_member(n, e->author, name, sizeof name, &depth, &role) && depth + 1 <= tw_admit_max_depth(n) &&
+           tw_keytext_decode(subject, TW_KEYTEXT_PREFIX, e->slot, e->slot_len) == 0 &&
+           !tw_admit_refused_peer(n, subject, &why);
 }
 
 uint64_t tw_admit_generation(const tw_node *n) { return n->admit ? n->admit->gen : 0; }

@@ -81,6 +81,12 @@ bool tw_admit_member(const tw_node *n, const uint8_t key[TW_KEY_LEN], char *name
 unsigned tw_admit_max_depth(const tw_node *n);
 /* The key whose vouch admits key (itself an association's identity key, not
  * a root), for a full node's REFER (daemon/net.c); false if none. */
+/* Whether a vouch record this node has not stored (one sent with a REFER)
+ * would admit its subject here now, by this node's own rules: a map, not a
+ * revocation, its author a member here below the depth limit, its subject
+ * (written to subject) not refused.  The record's signature and schema are
+ * the caller's to check. */
+bool tw_admit_vouch_admits(const tw_node *n, const tw_entry *e, uint8_t subject[TW_KEY_LEN]);
 bool tw_admit_voucher(const tw_node *n, const uint8_t key[TW_KEY_LEN], uint8_t voucher[TW_KEY_LEN]);
 /* Changes whenever the admitted set may have changed, so that what is
  * computed from visible records can be kept until it does. */

@@ -1141,16 +1141,8 @@ static int refer_message(conn *c, const uint8_t *msg, size_t len)
             }
             if (is_vouch) {
                 if (pass == 1) continue;
-                char name[8];
-                unsigned depth = 0;
-                int role;
                 uint8_t k[TW_KEY_LEN];
-                const char *rwhy;
-                const tw_val *rv = e.body.type == TW_MAP ? tw_v_get(&e.body, "revoked") : NULL;
-                if (e.body.type == TW_MAP && !(rv && rv->type == TW_BOOL && rv->v.b) && tw_node_visible_at(n, e.author, e.ts) &&
-                    tw_admit_member(n, e.author, name, sizeof name, &depth, &role) && depth + 1 <= tw_admit_max_depth(n) &&
-                    tw_keytext_decode(k, TW_KEYTEXT_PREFIX, e.slot, e.slot_len) == 0 && !tw_admit_refused_peer(n, k, &rwhy) &&
-                    nvouched < TW_REFER_MAX) {
+                if (nvouched < TW_REFER_MAX && tw_admit_vouch_admits(n, &e, k)) {
                     memcpy(vouched[nvouched++], k, TW_KEY_LEN);
                     vouches++;
                 }
