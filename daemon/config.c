@@ -28,6 +28,7 @@ void tw_config_defaults(tw_config *c)
     c->sync_interval_s = 60;
     c->neg_frame_limit = TW_NEG_FRAME_LIMIT_DEFAULT;
     c->neg_parts = 1;
+    c->report_slice = TW_REPORT_SLICE_RECORDS;
     snprintf(c->http, sizeof c->http, "127.0.0.1:%u", TW_HTTP_PORT_DEFAULT);
 }
 
@@ -176,6 +177,10 @@ int tw_config_set(tw_config *c, const char *key, const char *v, char *err, size_
     } else if (strcmp(key, "sync_interval") == 0) {
         if (parse_uint(v, 86400, &x, 0) || x < 1) ERR("sync_interval: \"%s\" is not a number of seconds from 1 to 86400", v);
         c->sync_interval_s = (unsigned)x;
+    } else if (strcmp(key, "report_slice") == 0) {
+        if (parse_uint(v, TW_REPORT_SLICE_RECORDS, &x, 0) || x < 1)
+            ERR("report_slice: \"%s\" is not a number of records from 1 to %u", v, TW_REPORT_SLICE_RECORDS);
+        c->report_slice = (unsigned)x;
     } else if (strcmp(key, "learn_private") == 0 || strcmp(key, "learn_loopback") == 0) {
         int b = parse_bool(v);
         unsigned bit = key[6] == 'p' ? TW_ADDR_ALLOW_PRIVATE : TW_ADDR_ALLOW_LOOPBACK;

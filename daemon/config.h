@@ -34,6 +34,7 @@ typedef struct tw_config {
     unsigned learn_allow;          /* TW_ADDR_ALLOW_* bits: learnt private and loopback addresses */
     char http[TW_ADDR_MAX];        /* web interface IP:PORT; empty: http = off */
     int http_allow_remote;         /* a non-loopback http address is refused unless set */
+    unsigned report_slice;         /* records per slice of the report's background build, 1..TW_REPORT_SLICE_RECORDS */
 } tw_config;
 
 void tw_config_defaults(tw_config *c);

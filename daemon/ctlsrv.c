@@ -17,8 +17,21 @@
  *    written for TW_CTL_IDLE_EVICT_MS) instead of being refused.
  * So one connection holds at most TW_CTL_WRITE_QUEUE_MAX bytes of replies
  * plus one reply, and one request plus one read of 64 KiB.
+ *
+ * A request that needs the report while it is being made in the background
+ * (stats, gaps, report; list, show and search of records it marks) is held
+ * (tw_ops_dispatch_held(): at most TW_REPORT_WAITERS_MAX in the daemon, the
+ * next is told to retry) instead of finishing the build on the loop: its
+ * bytes are kept in the connection (held), the connection's later requests
+ * wait behind it so that replies keep their order, and when the build ends
+ * (report_ended) the idle handle asks again, or answers with the build's
+ * failure.  A held connection is still read from (a whole later request
+ * stops that, as ever), so a client that closes meanwhile is seen: its
+ * request is dropped and the connection freed; one that only shut its
+ * writing side gets its answer, then the connection closes.
  */
 #include <errno.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -47,6 +60,8 @@ struct tw_ctlsrv {
     bool stopping;
 };
 
+static tw_ctlsrv *the_srv;           /* for report_ended: one control server per process */
+
 struct conn {
     uv_pipe_t pipe;
     tw_ctlsrv *srv;
@@ -58,6 +73,11 @@ struct conn {
     bool reading;                    /* uv_read_start in force */
     bool ready;                      /* complete requests wait for the idle handle */
     bool paused;                     /* its replies have filled its queue at least once */
+    bool held;                       /* hold: a request waits for the report being made */
+    bool held_ended;                 /* the build has ended: ask again (held_rc 0) or fail */
+    int held_rc;
+    tw_buf hold;                     /* the held request's message */
+    uint64_t held_since;             /* mono_ms */
     unsigned writes;
     size_t wbytes;                   /* bytes of queued replies not yet written */
     uint64_t last_active;            /* last byte read, request answered or reply written (mono_ms) */
@@ -91,6 +111,7 @@ static void conn_closed(uv_handle_t *h)
     conn *c = h->data;
     tw_ctlsrv *s = c->srv;
     tw_buf_free(&c->in);
+    tw_buf_free(&c->hold);
     free(c);
     handle_closed(s);
 }
@@ -99,6 +120,11 @@ static void conn_close(conn *c)
 {
     if (c->closing) return;
     c->closing = true;
+    if (c->held) {
+        /* Its request is given up: no reply is owed to a closed connection. */
+        c->held = false;
+        tw_ops_held_done();
+    }
     if (c->wbytes && !c->srv->stopping)
         tw_log_limited(TW_LOG_INFO, "ctl", "ctl.unread", "uid %u: connection closed with %zu bytes of replies unread%s",
                        (unsigned)c->uid, c->wbytes, c->paused ? " (its requests had been waiting for it to read)" : "");
@@ -206,6 +232,8 @@ static void send_ok_raw(conn *c, const tw_buf *result)
     write_frame(c, w);
 }
 
+/* Answers one request, or holds it (c->held, its bytes in c->hold) when it
+ * waits for the report being made. */
 static void handle_request(conn *c, const uint8_t *body, size_t len)
 {
     tw_arena a;
@@ -234,9 +262,23 @@ static void handle_request(conn *c, const uint8_t *body, size_t len)
     tw_val empty = { .type = TW_MAP };
     tw_buf out;
     tw_op_err e;
+    bool held = false;
     tw_buf_init(&out);
-    rc = tw_ops_dispatch(c->srv->node, op->v.s, op->len, args && args->type == TW_MAP ? args : &empty, &out, &e);
-    if (rc) {
+    rc = tw_ops_dispatch_held(c->srv->node, op->v.s, op->len, args && args->type == TW_MAP ? args : &empty, &out, &e,
+                              &held);
+    if (held) {
+        tw_buf_reset(&c->hold);
+        if (tw_buf_put(&c->hold, body, len)) {
+            tw_ops_held_done();
+            send_error(c, TW_ENOMEM, "out of memory", -1);
+        } else {
+            c->held = true;
+            c->held_ended = false;
+            c->held_since = mono_ms(c->srv);
+            tw_debug("ctl", "uid %u: %.*s waits for the report being made (%u requests wait)", (unsigned)c->uid,
+                     (int)(op->len > 32 ? 32 : op->len), op->v.s, tw_ops_held());
+        }
+    } else if (rc) {
         tw_log_limited(TW_LOG_INFO, "ctl", "ctl.refused", "%.*s refused: %s", (int)(op->len > 32 ? 32 : op->len), op->v.s,
                        e.msg);
         send_error(c, rc, e.msg, e.index);
@@ -269,6 +311,30 @@ static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf);
 
 static void on_idle(uv_idle_t *h);
 
+/* After EOF: whether the client closed its socket (POLLHUP: both ways shut),
+ * not only its writing side. */
+static bool peer_gone(conn *c)
+{
+    uv_os_fd_t fd;
+    if (uv_fileno((uv_handle_t *)&c->pipe, &fd) != 0) return true;
+    struct pollfd p = { .fd = fd, .events = POLLOUT };
+    return poll(&p, 1, 0) == 1 && (p.revents & (POLLHUP | POLLERR));
+}
+
+/* The report's build has ended (ops.c): every held request is asked again
+ * by the idle handle, or told the build failed. */
+static void report_ended(tw_node *n, int rc)
+{
+    tw_ctlsrv *s = the_srv;
+    if (!s || s->node != n || s->stopping) return;
+    for (conn *c = s->conns; c; c = c->next)
+        if (c->held && !c->held_ended) {
+            c->held_ended = true;
+            c->held_rc = rc;
+            update(c);
+        }
+}
+
 /* Reads from c only while it has no whole request waiting and its replies
  * are being read; puts it on the ready set when requests wait and its
  * queue has room. */
@@ -278,6 +344,12 @@ static void update(conn *c)
     bool room = c->wbytes <= TW_CTL_WRITE_QUEUE_MAX;
     bool waits = !c->close_after_write && request_waits(c);
     bool want_read = !c->close_after_write && room && !waits;
+    if (c->held) {
+        /* Read on (to see its client go) until a later request is whole;
+         * nothing is answered until the held one is. */
+        want_read = !c->close_after_write && !waits;
+        waits = c->held_ended;
+    }
     if (want_read && !c->reading) {
         c->reading = uv_read_start((uv_stream_t *)&c->pipe, on_alloc, on_read) == 0;
     } else if (!want_read && c->reading) {
@@ -305,7 +377,31 @@ static void pump(conn *c)
 {
     size_t off = 0;
     unsigned done = 0;
-    while (!c->closing && !c->close_after_write && c->in.len - off >= TW_CTL_HDR_LEN &&
+    if (c->held) {
+        if (!c->held_ended) { update(c); return; }
+        /* The build has ended: ask again (it may be held again, by a new
+         * build), or say why there is no report. */
+        tw_buf body = c->hold;
+        tw_buf_init(&c->hold);
+        c->held = false;
+        tw_ops_held_done();
+        tw_debug("ctl", "uid %u: a request answered after waiting %llu ms for the report", (unsigned)c->uid,
+                 (unsigned long long)(mono_ms(c->srv) - c->held_since));
+        if (c->held_rc) {
+            char m[200];
+            snprintf(m, sizeof m, "cannot compute the report: %s", tw_strerror(c->held_rc));
+            send_error(c, c->held_rc, m, -1);
+        } else {
+            bool half = c->close_after_write;
+            c->close_after_write = false;       /* a half-closed client still gets its answer */
+            handle_request(c, body.p, body.len);
+            c->close_after_write = half;
+        }
+        tw_buf_free(&body);
+        done++;
+        if (c->close_after_write && c->writes == 0 && !c->held) { conn_close(c); return; }
+    }
+    while (!c->closing && !c->close_after_write && !c->held && c->in.len - off >= TW_CTL_HDR_LEN &&
            done < TW_CTL_BATCH && c->wbytes <= TW_CTL_WRITE_QUEUE_MAX) {
         uint32_t len;
         int rc = tw_ctl_frame_len(c->in.p + off, &len);
@@ -332,7 +428,7 @@ static void pump(conn *c)
         c->in.len -= off;
     }
     if (done) c->last_active = mono_ms(c->srv);
-    if (done == TW_CTL_BATCH && !c->closing && request_waits(c))
+    if (done == TW_CTL_BATCH && !c->closing && !c->held && request_waits(c))
         tw_log_limited(TW_LOG_DEBUG, "ctl", "ctl.batch", "uid %u: %u requests answered in this turn; its next ones "
                        "wait for the other clients", (unsigned)c->uid, done);
     update(c);
@@ -364,7 +460,19 @@ static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
         if (c->in.len)
             tw_log_limited(TW_LOG_INFO, "ctl", "ctl.unfinished", "uid %u closed with %zu bytes of an unfinished message",
                            (unsigned)c->uid, c->in.len);
-        if (nread == UV_EOF && c->writes) {
+        if (nread == UV_EOF && c->held && !peer_gone(c)) {
+            /* A half-close: the held request is still answered, then the
+             * connection closes. */
+            c->close_after_write = true;
+            uv_read_stop(st);
+            c->reading = false;
+            return;
+        }
+        if (c->held)
+            tw_log_limited(TW_LOG_INFO, "ctl", "ctl.gone", "uid %u closed its connection while its request waited "
+                           "%llu ms for the report; dropped", (unsigned)c->uid,
+                           (unsigned long long)(mono_ms(c->srv) - c->held_since));
+        if (nread == UV_EOF && c->writes && !c->held) {
             /* A half-close: the replies already queued still go out. */
             c->close_after_write = true;
             uv_read_stop(st);
@@ -386,7 +494,7 @@ static bool evict_idle(tw_ctlsrv *s, conn *c)
     uint64_t now = mono_ms(s);
     conn *old = NULL;
     for (conn *o = s->conns; o; o = o->next)
-        if (o != c && o->uid == c->uid && !o->ready && !o->leaving &&
+        if (o != c && o->uid == c->uid && !o->ready && !o->held && !o->leaving &&
             (!old || o->last_active < old->last_active)) old = o;
     if (!old || now - old->last_active < TW_CTL_IDLE_EVICT_MS) return false;
     tw_log_limited(TW_LOG_INFO, "ctl", "ctl.evicted", "uid %u is at its %u control connections: closed the one idle "
@@ -413,6 +521,7 @@ static void on_connection(uv_stream_t *server, int status)
     c->srv = s;
     c->last_active = mono_ms(c->srv);
     tw_buf_init(&c->in);
+    tw_buf_init(&c->hold);
     uv_pipe_init(s->node->loop, &c->pipe, 0);
     c->pipe.data = c;
     s->open_handles++;
@@ -515,6 +624,8 @@ int tw_ctlsrv_start(tw_node *n, char *err, size_t errlen)
     s->idle.data = s;
     s->open_handles++;
     n->ctl = s;
+    the_srv = s;
+    tw_ops_on_report_ended(report_ended);
     return 0;
 }
 
@@ -524,6 +635,7 @@ void tw_ctlsrv_stop(tw_node *n, void (*done)(tw_node *))
     if (!s) { done(n); return; }
     s->stopping = true;
     s->done = done;
+    if (the_srv == s) the_srv = NULL;
     struct stat st;
     if (lstat(s->path, &st) == 0 && S_ISSOCK(st.st_mode)) unlink(s->path);   /* only a socket is ours to remove */
     while (s->conns) conn_close(s->conns);

@@ -17,6 +17,19 @@
  * origin.  No token, cookie or request body is ever logged, and the refusals
  * any local program or web page can repeat at will go through the rate
  * limiter (tw_log_limited), a key per kind.
+ *
+ * A request that needs the hub report while twind makes it in the
+ * background (after the start, or a change the kept report cannot follow:
+ * about 2 s at a million records) is held: its connection suspended
+ * (MHD_suspend_connection) until the build ends, then asked again and
+ * answered.  So the Report or Registry page simply takes a moment longer to
+ * load, the figures whole, where an answer "being made, refresh in a moment"
+ * would leave a committee volunteer to guess when, and to find the page
+ * blank or an error if they refreshed too soon.  Held requests count
+ * against TW_REPORT_WAITERS_MAX with the control socket's; past it the
+ * request gets busy, retry.  MHD does not see a client leave while its
+ * connection is suspended: that request is answered into a closed socket,
+ * once, when the build ends.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -53,6 +66,7 @@ struct tw_http {
     bool full;                       /* at TW_HTTP_CONN_MAX connections */
     char why[TW_ADDR_MAX + 128];     /* not serving: why */
     tw_websess *ws;                  /* tokens and sessions (daemon/websess.c) */
+    struct req *held;                /* requests suspended until the report is made */
 };
 
 /* Operations the web door does not offer: ui_login would let a session make
@@ -72,6 +86,11 @@ enum route { R_NONE, R_OP, R_LOGIN, R_UPLOAD };
 typedef struct req {
     enum route route;
     bool answered;
+    bool held;                       /* suspended: waits for the report being made (tw_http.held) */
+    bool resumed;                    /* the build has ended: ask again (held_rc 0) or fail */
+    int held_rc;
+    struct MHD_Connection *conn;
+    struct req *hnext, **hpprev;
     char op[TW_KIND_MAX + 1];
     tw_buf body;
     size_t total;
@@ -369,8 +388,23 @@ static enum MHD_Result do_op(tw_http *h, struct MHD_Connection *c, req *r)
     }
     tw_buf out;
     tw_op_err e;
+    bool held = false;
     tw_buf_init(&out);
-    int rc = tw_ops_dispatch(h->node, r->op, strlen(r->op), &args, &out, &e);
+    int rc = tw_ops_dispatch_held(h->node, r->op, strlen(r->op), &args, &out, &e, &held);
+    if (held) {
+        /* The body stays: it is parsed again when the build has ended. */
+        tw_arena_free(&a);
+        tw_buf_free(&out);
+        r->held = true;
+        r->conn = c;
+        r->hnext = h->held;
+        if (h->held) h->held->hpprev = &r->hnext;
+        h->held = r;
+        r->hpprev = &h->held;
+        MHD_suspend_connection(c);
+        tw_debug("http", "%s waits for the report being made (%u requests wait)", r->op, tw_ops_held());
+        return MHD_YES;
+    }
     wipe_secrets(r, &args);
     tw_arena_free(&a);
     enum MHD_Result res;
@@ -605,6 +639,16 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         tw_debug("http", "%s %s", method, url);
         return res;
     }
+    if (r->answered && r->resumed) {
+        r->resumed = false;
+        if (r->held_rc) {
+            char m[200];
+            snprintf(m, sizeof m, "cannot compute the report: %s", tw_strerror(r->held_rc));
+            tw_info("http", "%s refused: %s", r->op, m);
+            return send_error(c, status_of(r->held_rc), r->held_rc, m, -1);
+        }
+        return do_op(h, c, r);
+    }
     if (r->answered) { *upload_size = 0; return MHD_YES; }
     if (*upload_size) {
         size_t n = *upload_size;
@@ -647,10 +691,21 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     }
 }
 
+/* Takes r off the held list. */
+static void unhold(req *r)
+{
+    if (!r->held) return;
+    r->held = false;
+    if (r->hnext) r->hnext->hpprev = r->hpprev;
+    *r->hpprev = r->hnext;
+    tw_ops_held_done();
+}
+
 static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls, enum MHD_RequestTerminationCode toe)
 {
     req *r = *con_cls;
     if (!r) return;
+    unhold(r);
     tw_buf_free(&r->body);
     free(r);
     *con_cls = NULL;
@@ -690,6 +745,28 @@ static void run_mhd(tw_http *h)
 }
 
 static void on_timer(uv_timer_t *t) { run_mhd(t->data); }
+
+/* Resumes every held request, to be asked again (rc 0) or told the build
+ * failed; MHD runs them in a later turn (the timer). */
+static void resume_held(tw_http *h, int rc)
+{
+    while (h->held) {
+        req *r = h->held;
+        unhold(r);
+        r->resumed = true;
+        r->held_rc = rc;
+        MHD_resume_connection(r->conn);
+    }
+}
+
+/* The report's build has ended (ops.c). */
+static void report_ended(tw_node *n, int rc)
+{
+    tw_http *h = n->http;
+    if (!h || !h->d || !h->held) return;
+    resume_held(h, rc);
+    uv_timer_start(&h->timer, on_timer, 0, 0);
+}
 
 static void on_poll(uv_poll_t *p, int status, int events) { run_mhd(p->data); }
 
@@ -766,7 +843,7 @@ int tw_http_start(tw_node *n, char *err, size_t errlen)
         tw_warn("http", "web interface not started: cannot listen on %s; twind runs without it", h->why);
         return 0;
     }
-    h->d = MHD_start_daemon(MHD_USE_EPOLL | MHD_USE_ERROR_LOG, 0, NULL, NULL, on_request, h,
+    h->d = MHD_start_daemon(MHD_USE_EPOLL | MHD_USE_ERROR_LOG | MHD_ALLOW_SUSPEND_RESUME, 0, NULL, NULL, on_request, h,
                             MHD_OPTION_LISTEN_SOCKET, fd,
                             MHD_OPTION_CONNECTION_LIMIT, (unsigned)TW_HTTP_CONN_MAX,
                             MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)TW_HTTP_CONN_TIMEOUT_S,
@@ -787,6 +864,7 @@ int tw_http_start(tw_node *n, char *err, size_t errlen)
     h->poll.data = h->timer.data = h;
     h->open_handles = 2;
     uv_poll_start(&h->poll, UV_READABLE, on_poll);
+    tw_ops_on_report_ended(report_ended);
     run_mhd(h);
     tw_info("http", "web interface at http://%s/ (%zu bytes of pages)", addr, tw_www_total);
     return 0;
@@ -800,6 +878,9 @@ void tw_http_stop(tw_node *n)
     if (!h->d) { tw_websess_free(h->ws); free(h); return; }
     uv_close((uv_handle_t *)&h->poll, handle_closed);
     uv_close((uv_handle_t *)&h->timer, handle_closed);
+    /* MHD must not be stopped with connections suspended: they are resumed,
+     * then closed by MHD_stop_daemon (on_completed frees them). */
+    resume_held(h, TW_ECLOSED);
     MHD_stop_daemon(h->d);
     h->d = NULL;
 }

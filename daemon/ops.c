@@ -338,8 +338,12 @@ static uint64_t report_updates, report_rebuilds;   /* for the debug log */
  * current one added.  A change of admission or a broken journal during the
  * build starts it again (after TW_REPORT_BUILD_RETRY_MS, so that a burst
  * of changes is one build).  A query that needs the report while it is
- * being built finishes it first (report_build_wait()): it never gets half
- * a report.
+ * being built never gets half a report.  From a door that can hold it (the
+ * control socket, the web interface: tw_ops_dispatch_held()) it waits, at
+ * most TW_REPORT_WAITERS_MAX of them (the next is told to retry), while the
+ * build goes on in its slices and the loop serves everyone else; the door
+ * asks again once the build has ended (report_ended()).  From any other
+ * caller it finishes the build there and then (report_build_wait()).
  */
 static struct {
     tw_node *n;
@@ -368,6 +372,27 @@ static const char *const report_kinds[] = { "group", "place", "link" };
 typedef struct build_batch build_batch;
 static void build_drop(void);
 
+/* Requests held for the report (see "background build"): whether the door
+ * of the request being dispatched can hold it, whether it needs the report
+ * being made, how many the doors hold, and whom to tell when the build
+ * ends. */
+static struct {
+    bool may;
+    bool wanted;
+    unsigned held;
+    void (*ended[2])(tw_node *n, int rc);
+} waits;
+
+/* The build has ended (its report kept, rc 0), failed (rc), or was dropped
+ * (0: asked again, the request makes the report itself): the doors answer
+ * what they hold, in a later turn of the loop. */
+static void report_ended(tw_node *n, int rc)
+{
+    if (!waits.held) return;
+    for (size_t i = 0; i < sizeof waits.ended / sizeof waits.ended[0]; i++)
+        if (waits.ended[i]) waits.ended[i](n, rc);
+}
+
 void tw_ops_free_cache(void)
 {
     tw_report_free(marks_cache.r);
@@ -377,9 +402,11 @@ void tw_ops_free_cache(void)
     free(journal.v);
     memset(&journal, 0, sizeof journal);
     memset(jhash, 0, sizeof jhash);
+    bool was = bg.active;
     build_drop();
     bg.active = false;
     if (bg.timer_open) uv_timer_stop(&bg.timer);
+    if (was && bg.n) report_ended(bg.n, 0);
 }
 
 static void report_build_schedule(tw_node *n, uint64_t delay_ms);
@@ -388,8 +415,9 @@ void tw_ops_stored(tw_node *n, const tw_put *put)
 {
     const tw_entry *e = put->e;
     if (bg.active && !bg.r && bg.n == n) {
-        /* A build waits for the writes to pause (a sync's batches). */
-        report_build_schedule(n, TW_REPORT_BUILD_RETRY_MS);
+        /* A build waits for the writes to pause (a sync's batches), unless
+         * a request waits for it. */
+        if (!waits.held) report_build_schedule(n, TW_REPORT_BUILD_RETRY_MS);
         return;
     }
     bool building = bg.active && bg.r && bg.n == n;
@@ -510,6 +538,7 @@ static int report_build_wait(tw_node *n);
 
 static tw_report *marks_cached(tw_node *n, bool need_full, bool *full)
 {
+    /* NULL with waits.wanted: the request waits for the build. */
     if (bg.active && bg.n == n && report_build_wait(n)) return NULL;
     uint64_t sg = tw_store_generation(n->store), ag = tw_admit_generation(n);
     if (marks_cache.r && marks_cache.n == n && marks_cache.store_gen == sg && marks_cache.admit_gen == ag &&
@@ -541,6 +570,7 @@ static int record_marks(list_ctx *c, const tw_entry *en, rec_marks *m, char *by,
     if (!c->marks || (link && !c->marks_full)) {
         bool full = false;
         tw_report *r = marks_cached(c->n, link, &full);
+        if (!r && waits.wanted) return TW_EBUSY;
         if (!r) {
             uint64_t sg = tw_store_generation(c->n->store), ag = tw_admit_generation(c->n);
             tw_ops_free_cache();
@@ -1480,6 +1510,15 @@ static int report_build_begin(tw_node *n)
 
 typedef struct build_ctx { tw_node *n; uint64_t left; int err; } build_ctx;
 
+/* Records per slice: the setting report_slice (a slow machine keeps its
+ * loop's pauses shorter with smaller ones), TW_REPORT_SLICE_RECORDS when
+ * unset. */
+static uint32_t slice_records(const tw_node *n)
+{
+    unsigned k = n->cfg.report_slice;
+    return k && k <= TW_REPORT_SLICE_RECORDS ? k : TW_REPORT_SLICE_RECORDS;
+}
+
 /* Adds a record read by the build (see "background build"). */
 static int build_add(tw_node *n, const tw_entry *en)
 {
@@ -1522,6 +1561,7 @@ static int build_done(tw_node *n)
     if (rc) {
         build_drop();
         bg.active = false;
+        report_ended(n, rc);
         return rc;
     }
     report_cache.n = n;
@@ -1535,6 +1575,7 @@ static int build_done(tw_node *n)
              ms_since(&bg.w0, CLOCK_MONOTONIC), bg.cpu_ms, bg.worker_ms, bg.later, bg.spilled, bg.slices, bg.slices == 1 ? "" : "s",
              (unsigned long long)bg.records, bg.skipped,
              (unsigned long long)report_updates, (unsigned long long)report_rebuilds);
+    report_ended(n, 0);
     return 0;
 }
 
@@ -1555,12 +1596,13 @@ static int report_build_step(tw_node *n, bool all)
     if (!bg.r || bg.n != n || journal.broken || bg.admit_gen != tw_admit_generation(n)) {
         if ((rc = report_build_begin(n))) {
             bg.active = false;
+            report_ended(n, rc);
             return rc;
         }
     }
     struct timespec c0;
     clock_gettime(CLOCK_THREAD_CPUTIME_ID, &c0);
-    build_ctx c = { .n = n, .left = all ? UINT64_MAX : TW_REPORT_SLICE_RECORDS };
+    build_ctx c = { .n = n, .left = all ? UINT64_MAX : slice_records(n) };
     rc = 0;
     bg.slices++;
     while (bg.kind < 3) {
@@ -1579,6 +1621,7 @@ static int report_build_step(tw_node *n, bool all)
     if (rc) {
         build_drop();
         bg.active = false;
+        report_ended(n, rc);
         return rc;
     }
     return bg.kind < 3 ? 0 : build_done(n);
@@ -1723,14 +1766,15 @@ static int build_queue(tw_node *n)
     tw_buf_init(&b->dec);
     tw_arena_init(&b->a, 0);
     int rc = 0;
-    while (bg.kind < 3 && b->count < TW_REPORT_SLICE_RECORDS) {
+    const uint32_t slice = slice_records(n);
+    while (bg.kind < 3 && b->count < slice) {
         const char *k = report_kinds[bg.kind];
         size_t got, mark = b->rows.len;
         rc = tw_store_read_rows(n->store, k, strlen(k), bg.after_len ? bg.after : NULL, bg.after_len,
-                                TW_REPORT_SLICE_RECORDS - b->count, &b->rows, &got);
+                                slice - b->count, &b->rows, &got);
         if (rc) break;
         b->count += got;
-        if (got < TW_REPORT_SLICE_RECORDS - b->count + got) {   /* the kind is read to its end */
+        if (got < slice - b->count + got) {   /* the kind is read to its end */
             bg.kind++;
             bg.after_len = 0;
             continue;
@@ -1814,11 +1858,13 @@ static void batch_done(uv_work_t *req, int status)
     bg.cpu_ms += ms_since(&c0, CLOCK_THREAD_CPUTIME_ID);
     bg.worker_ms += b->cpu_ms;
     batch_free(b);
-    if (rc == 0 && !bg.inflight && bg.kind >= 3) rc = build_done(n);
+    bool finishing = rc == 0 && !bg.inflight && bg.kind >= 3;
+    if (finishing) rc = build_done(n);      /* tells the doors itself */
     if (rc) {
         tw_warn("ops", "cannot make the report in the background: %s (the next query makes it)", tw_strerror(rc));
         build_drop();
         bg.active = false;
+        if (!finishing) report_ended(n, rc);
     }
 }
 
@@ -1830,11 +1876,13 @@ static void on_build_timer(uv_timer_t *t)
     n->last_request_ms = tw_now_ms();
     int rc = report_build_begin(n);
     if (rc == 0) rc = build_queue(n);
-    if (rc == 0 && !bg.inflight) rc = build_done(n);     /* nothing to read */
+    bool finishing = rc == 0 && !bg.inflight;
+    if (finishing) rc = build_done(n);      /* nothing to read; tells the doors itself */
     if (rc) {
         tw_warn("ops", "cannot make the report in the background: %s (the next query makes it)", tw_strerror(rc));
         build_drop();
         bg.active = false;
+        if (!finishing) report_ended(n, rc);
     }
 }
 
@@ -1863,6 +1911,7 @@ void tw_ops_stop(tw_node *n)
     (void)n;
     build_drop();
     bg.active = false;
+    memset(waits.ended, 0, sizeof waits.ended);     /* the doors close what they hold */
     if (bg.timer_open) {
         uv_close((uv_handle_t *)&bg.timer, build_timer_closed);
         bg.timer_open = false;
@@ -1885,6 +1934,14 @@ bool tw_ops_report_building(uint64_t *records)
  * its report. */
 static int report_build_wait(tw_node *n)
 {
+    if (waits.may && bg.active && bg.n == n && bg.timer_open) {
+        /* The door holds the request until the build ends; a build that
+         * waits for the writes to pause, or was only begun (report_scan),
+         * starts now. */
+        waits.wanted = true;
+        if (!bg.inflight && !n->stopping) uv_timer_start(&bg.timer, on_build_timer, 0, 0);
+        return TW_EBUSY;
+    }
     int rc = 0;
     while (bg.active && bg.n == n && rc == 0) rc = report_build_step(n, true);
     if (bg.timer_open) uv_timer_stop(&bg.timer);
@@ -1900,7 +1957,10 @@ static int report_scan(tw_node *n, const tw_val *args, tw_report **rep, tw_op_er
         return rc;
     tw_report_opts o = { .now_ms = at ? at : tw_now_ms(), .dormant_months = (uint32_t)months,
                          .identity = report_identity, .identity_ctx = n };
-    if ((rc = report_build_wait(n))) FAIL(rc, "cannot compute the report: %s", tw_strerror(rc));
+    if ((rc = report_build_wait(n))) {
+        if (waits.wanted) return rc;
+        FAIL(rc, "cannot compute the report: %s", tw_strerror(rc));
+    }
     uint64_t sg = tw_store_generation(n->store), ag = tw_admit_generation(n);
     if (!((report_cache.r && report_cache.n == n && report_cache.store_gen == sg && report_cache.admit_gen == ag) ||
           (report_cache.r && report_update(n, sg, ag)))) {
@@ -2326,16 +2386,37 @@ static const struct { const char *name; op_fn fn; } ops[] = {
     { "ui_login", op_ui_login }, { "schema", op_schema },
 };
 
-int tw_ops_dispatch(tw_node *n, const char *op, size_t oplen, const tw_val *args,
-                    tw_buf *out, tw_op_err *e)
+static int dispatch(tw_node *n, const char *op, size_t oplen, const tw_val *args, tw_buf *out, tw_op_err *e,
+                    bool *held)
 {
     e->msg[0] = 0;
     e->index = -1;
+    if (held) *held = false;
     for (size_t i = 0; i < sizeof ops / sizeof ops[0]; i++)
         if (strlen(ops[i].name) == oplen && memcmp(ops[i].name, op, oplen) == 0) {
             size_t mark = out->len;
+            waits.may = held != NULL;
+            waits.wanted = false;
             int rc = ops[i].fn(n, args, out, e);
+            bool wanted = waits.wanted;
+            waits.may = waits.wanted = false;
             n->last_request_ms = tw_now_ms();
+            if (wanted) {
+                /* It needs the report being made: held, or told to retry.
+                 * Whatever it wrote is dropped; it runs again. */
+                out->len = mark;
+                e->index = -1;
+                if (waits.held >= TW_REPORT_WAITERS_MAX) {
+                    snprintf(e->msg, sizeof e->msg, "busy: twind is making the figures of the registry (after its "
+                             "start or a change), and %u requests already wait for them; retry in a moment",
+                             TW_REPORT_WAITERS_MAX);
+                    return TW_EBUSY;
+                }
+                waits.held++;
+                *held = true;
+                e->msg[0] = 0;
+                return 0;
+            }
             if (rc) {
                 out->len = mark;
                 if (!e->msg[0]) snprintf(e->msg, sizeof e->msg, "%s", tw_strerror(rc));
@@ -2344,4 +2425,36 @@ int tw_ops_dispatch(tw_node *n, const char *op, size_t oplen, const tw_val *args
         }
     snprintf(e->msg, sizeof e->msg, "unknown operation \"%.*s\"", (int)(oplen > 64 ? 64 : oplen), op);
     return TW_EINVAL;
+}
+
+int tw_ops_dispatch(tw_node *n, const char *op, size_t oplen, const tw_val *args,
+                    tw_buf *out, tw_op_err *e)
+{
+    return dispatch(n, op, oplen, args, out, e, NULL);
+}
+
+int tw_ops_dispatch_held(tw_node *n, const char *op, size_t oplen, const tw_val *args,
+                         tw_buf *out, tw_op_err *e, bool *held)
+{
+    return dispatch(n, op, oplen, args, out, e, held);
+}
+
+void tw_ops_held_done(void)
+{
+    if (waits.held) waits.held--;
+}
+
+unsigned tw_ops_held(void)
+{
+    return waits.held;
+}
+
+void tw_ops_on_report_ended(void (*fn)(tw_node *n, int rc))
+{
+    size_t free_slot = SIZE_MAX;
+    for (size_t i = 0; i < sizeof waits.ended / sizeof waits.ended[0]; i++) {
+        if (waits.ended[i] == fn) return;
+        if (!waits.ended[i] && free_slot == SIZE_MAX) free_slot = i;
+    }
+    if (free_slot != SIZE_MAX) waits.ended[free_slot] = fn;
 }

@@ -25,9 +25,28 @@ typedef struct tw_op_err {
 int tw_op_arg_str(const tw_val *args, const char *name, bool required, const char **s,
                   size_t *len, tw_op_err *e);
 
-/* Runs op; on failure returns a TW_E* code with e filled in. */
+/* Runs op; on failure returns a TW_E* code with e filled in.  An op that
+ * needs the report while it is being made in the background finishes the
+ * build here (at a million records, a second or more of the loop). */
 int tw_ops_dispatch(tw_node *n, const char *op, size_t oplen, const tw_val *args,
                     tw_buf *out, tw_op_err *e);
+/* The same for a door that can hold a request (the control socket, the web
+ * interface): an op that needs the report being made returns 0 with *held
+ * set and nothing written, and the door asks again once it is told the
+ * build has ended (tw_ops_on_report_ended), calling tw_ops_held_done() when
+ * it asks again or drops the request (its client gone).  At most
+ * TW_REPORT_WAITERS_MAX requests are held; the next gets TW_EBUSY ("retry
+ * in a moment"). */
+int tw_ops_dispatch_held(tw_node *n, const char *op, size_t oplen, const tw_val *args,
+                         tw_buf *out, tw_op_err *e, bool *held);
+void tw_ops_held_done(void);
+unsigned tw_ops_held(void);
+/* fn(n, rc) is called when the build ends while requests are held: rc 0,
+ * ask again (the report is ready, or a request would make it itself); else
+ * the build failed with rc.  Called from within the loop, possibly inside
+ * another request's dispatch: it should only mark what it holds and answer
+ * it in a later turn.  Two doors at most; tw_ops_stop() forgets them. */
+void tw_ops_on_report_ended(void (*fn)(tw_node *n, int rc));
 
 /* Operations "invite" and "join" (daemon/ops_invite.c), dispatched by ops.c. */
 int tw_ops_invite(tw_node *n, const tw_val *args, tw_buf *out, tw_op_err *e);

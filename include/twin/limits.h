@@ -201,6 +201,7 @@
 #define TW_REPORT_UPDATE_MAX             1024u  /* written slots a kept report is updated with; more: made again */
 #define TW_REPORT_SLICE_RECORDS          4096u  /* records read per turn of the event loop by the background build */
 #define TW_REPORT_BUILD_RETRY_MS         1000u  /* the background build starts again this long after a change it cannot follow */
+#define TW_REPORT_WAITERS_MAX            8u     /* requests (control socket and web) held until the report being made is ready; the next: busy, retry */
 
 /* ---- trust (admission) ---- */
 #define TW_REFUSED_IDS_MAX     65536u   /* ids refused for their author's admission, not asked for again until admission changes */
