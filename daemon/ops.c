@@ -1575,6 +1575,9 @@ static int build_done(tw_node *n)
              ms_since(&bg.w0, CLOCK_MONOTONIC), bg.cpu_ms, bg.worker_ms, bg.later, bg.spilled, bg.slices, bg.slices == 1 ? "" : "s",
              (unsigned long long)bg.records, bg.skipped,
              (unsigned long long)report_updates, (unsigned long long)report_rebuilds);
+    char mem[512];
+    tw_report_mem(report_cache.r, mem, sizeof mem);
+    tw_debug("ops", "the report holds %s", mem);
     report_ended(n, 0);
     return 0;
 }

@@ -41,10 +41,59 @@ static const char OTHER[] = "(other)";      /* a value outside the lists */
 #define CT_SLOTS 1024u  /* slots of a count table, twice the distinct keys it can hold: more than
                            the 249 countries plus "(none)", "(other)" and "(unknown)" */
 
+/* ------------------------------------------------------ packed strings */
+
+/*
+ * The strings and map keys a report copies (slots, names, references:
+ * millions of a few tens of bytes at a million records) are packed one
+ * after another, without the 16-byte rounding of tw_arena_alloc, which cost
+ * 8 bytes a string on average.  Nothing reads them but as bytes.
+ */
+#define SPOOL_CHUNK 65536u
+typedef struct spool { tw_arena a; uint8_t *cur; size_t left; } spool;
+
+static void sp_init(spool *p) { tw_arena_init(&p->a, 0); p->cur = NULL; p->left = 0; }
+static void sp_free(spool *p) { tw_arena_free(&p->a); p->cur = NULL; p->left = 0; }
+
+static uint8_t *sp_alloc(spool *p, size_t n)
+{
+    if (n > p->left) {
+        if (n > SPOOL_CHUNK / 16) return tw_arena_alloc(&p->a, n);     /* a piece of its own */
+        uint8_t *c = tw_arena_alloc(&p->a, SPOOL_CHUNK);
+        if (!c) return NULL;
+        p->cur = c;
+        p->left = SPOOL_CHUNK;
+    }
+    uint8_t *r = p->cur;
+    p->cur += n;
+    p->left -= n;
+    return r;
+}
+
+static char *sp_strndup(spool *p, const char *s, size_t n)
+{
+    char *d = (char *)sp_alloc(p, n + 1);
+    if (!d) return NULL;
+    memcpy(d, s, n);
+    d[n] = 0;
+    return d;
+}
+
 /* ------------------------------------------------------------ hash map */
 
-typedef struct hent { uint64_t h; const uint8_t *k; uint32_t kl, val; } hent;
+/* 16 bytes a bucket (the maps of a report of a million records have 3
+ * million buckets): 32 bits of the hash, and the key as its length (16
+ * bits) then its bytes, in a spool. */
+typedef struct hent { uint32_t h, val; const uint8_t *k; } hent;
 typedef struct hmap { hent *e; size_t cap, n; } hmap;
+
+static bool hent_is(const hent *e, uint32_t h, const void *k, size_t kl)
+{
+    uint16_t l;
+    if (e->h != h) return false;
+    memcpy(&l, e->k, sizeof l);
+    return l == kl && memcmp(e->k + sizeof l, k, kl) == 0;
+}
 
 /*
  * Keys (authors, slot keys, folded names) come from other nodes' records, so
@@ -63,6 +112,8 @@ static uint64_t hash(const void *p, size_t n)
     memcpy(&h, out, sizeof h);
     return h | 1;   /* 0 marks an empty bucket */
 }
+
+static uint32_t hash32(const void *p, size_t n) { return (uint32_t)hash(p, n); }   /* odd: never 0 */
 
 static int hm_grow(hmap *m)
 {
@@ -84,9 +135,9 @@ static int hm_grow(hmap *m)
 static hent *hm_find(const hmap *m, const void *k, size_t kl)
 {
     if (!m->cap) return NULL;
-    uint64_t h = hash(k, kl);
+    uint32_t h = hash32(k, kl);
     for (size_t j = h & (m->cap - 1); m->e[j].h; j = (j + 1) & (m->cap - 1))
-        if (m->e[j].h == h && m->e[j].kl == kl && memcmp(m->e[j].k, k, kl) == 0) return &m->e[j];
+        if (hent_is(&m->e[j], h, k, kl)) return &m->e[j];
     return NULL;
 }
 
@@ -99,22 +150,25 @@ static int64_t hm_get(const hmap *m, const void *k, size_t kl)
 }
 
 /* Inserts key -> val unless present; *found gets the value kept.  The key
- * bytes are copied into the arena. */
-static int hm_put(hmap *m, tw_arena *a, const void *k, size_t kl, uint32_t val, uint32_t *found)
+ * bytes are copied into the spool. */
+static int hm_put(hmap *m, spool *a, const void *k, size_t kl, uint32_t val, uint32_t *found)
 {
     int rc;
+    if (kl > UINT16_MAX) return TW_ETOOBIG;
     if (2 * (m->n + 1) > m->cap && (rc = hm_grow(m))) return rc;
-    uint64_t h = hash(k, kl);
+    uint32_t h = hash32(k, kl);
     size_t j = h & (m->cap - 1);
     for (; m->e[j].h; j = (j + 1) & (m->cap - 1))
-        if (m->e[j].h == h && m->e[j].kl == kl && memcmp(m->e[j].k, k, kl) == 0) {
+        if (hent_is(&m->e[j], h, k, kl)) {
             *found = m->e[j].val;
             return 0;
         }
-    uint8_t *copy = tw_arena_alloc(a, kl ? kl : 1);
+    uint16_t l = (uint16_t)kl;
+    uint8_t *copy = sp_alloc(a, sizeof l + kl);
     if (!copy) return TW_ENOMEM;
-    memcpy(copy, k, kl);
-    m->e[j] = (hent){ h, copy, (uint32_t)kl, val };
+    memcpy(copy, &l, sizeof l);
+    memcpy(copy + sizeof l, k, kl);
+    m->e[j] = (hent){ h, val, copy };
     m->n++;
     *found = val;
     return 0;
@@ -210,18 +264,48 @@ typedef VEC(rplace) vplace;
 typedef VEC(rlink) vlink;
 typedef VEC(runit) vunit;
 
-static int vgrow(void **v, size_t *cap, size_t n, size_t sz)
+/*
+ * The arrays of a report double while it is made (few copies), and are cut
+ * to their length plus a sixteenth when it is first finished (trim_vecs):
+ * the slack of doubling was 70 MiB of the 380 a report of a million records
+ * held, kept for as long as the report.  A finished report grows by an
+ * eighth at a time (gentle: an update adds a few records), so that the
+ * first update after the trim does not double them again.
+ */
+static int vgrow(void **v, size_t *cap, size_t n, size_t sz, bool gentle)
 {
-    void *p = tw_vec_room(*v, cap, n, sz, 256);
+    if (n < *cap) return 0;
+    if (!gentle || *cap < 4096) {
+        void *p = tw_vec_room(*v, cap, n, sz, 256);
+        if (!p) return TW_ENOMEM;
+        *v = p;
+        return 0;
+    }
+    size_t c = *cap + *cap / 8;
+    if (c > SIZE_MAX / sz) return TW_ENOMEM;
+    void *p = realloc(*v, c * sz);
     if (!p) return TW_ENOMEM;
     *v = p;
+    *cap = c;
     return 0;
 }
-#define VPUSH(vec) vgrow((void **)&(vec).v, &(vec).cap, (vec).n, sizeof *(vec).v)
+#define VPUSH(vec) vgrow((void **)&(vec).v, &(vec).cap, (vec).n, sizeof *(vec).v, r->made)
+
+/* Cuts an array to n plus a sixteenth when more than an eighth is unused. */
+static void vtrim(void **v, size_t *cap, size_t n, size_t sz)
+{
+    if (*cap - n <= n / 8 || *cap < 4096) return;
+    size_t c = n + n / 16 + 1;
+    void *p = realloc(*v, c * sz);
+    if (!p) return;             /* kept as it was */
+    *v = p;
+    *cap = c;
+}
+#define VTRIM(vec) vtrim((void **)&(vec).v, &(vec).cap, (vec).n, sizeof *(vec).v)
 
 struct tw_report {
     tw_report_opts o;
-    tw_arena a;
+    spool a;                    /* the strings and keys of the records */
     vauthor authors;
     vgroup groups;
     vplace places;
@@ -239,10 +323,11 @@ struct tw_report {
     uint64_t *added;            /* an update: hashes of the (association, slot) of the group and
                                    place records it added, sorted by the finish */
     size_t nadded, addcap;
-    tw_arena fa;                /* the keys of the maps tw_report_finish() makes, made again by each */
+    spool fa;                   /* the keys of the maps tw_report_finish() makes, made again by each */
     uint64_t records;
     uint64_t removed;           /* records removed by updates since the report was made */
     bool finished, compact;
+    bool made;                  /* finished once: its arrays trimmed, and grown gently (vgrow) */
     bool updating;              /* between tw_report_reopen() and tw_report_finish() */
     bool dups;                  /* two keys of one association wrote one group or place slot:
                                    no updates */
@@ -267,8 +352,8 @@ int tw_report_new(tw_report **out, const tw_report_opts *o)
     tw_report *r = calloc(1, sizeof *r);
     if (!r) return TW_ENOMEM;
     r->o = *o;
-    tw_arena_init(&r->a, 0);
-    tw_arena_init(&r->fa, 0);
+    sp_init(&r->a);
+    sp_init(&r->fa);
     tw_arena_init(&r->keep, 0);
     tw_buf_init(&r->folds);
     *out = r;
@@ -289,7 +374,7 @@ static void free_work(tw_report *r)
     r->nadded = r->addcap = 0;
     r->nids = NULL;
     r->nnids = r->nidcap = 0;
-    tw_arena_free(&r->fa);
+    sp_free(&r->fa);
     free(r->pnamed.e); free(r->gnamed.e); free(r->hlad.e); free(r->hlatext.e);
     memset(&r->pnamed, 0, sizeof r->pnamed); memset(&r->gnamed, 0, sizeof r->gnamed);
     memset(&r->hlad, 0, sizeof r->hlad); memset(&r->hlatext, 0, sizeof r->hlatext);
@@ -300,7 +385,7 @@ static void free_work(tw_report *r)
     memset(&r->hplace, 0, sizeof r->hplace); memset(&r->hname, 0, sizeof r->hname);
     memset(&r->hunit, 0, sizeof r->hunit);
     tw_buf_free(&r->folds);
-    tw_arena_free(&r->a);
+    sp_free(&r->a);
 }
 
 void tw_report_free(tw_report *r)
@@ -312,6 +397,31 @@ void tw_report_free(tw_report *r)
     free(r->supers);
     tw_arena_free(&r->keep);
     free(r);
+}
+
+size_t tw_report_mem(const tw_report *r, char *out, size_t cap)
+{
+#define VB(x) ((x).cap * sizeof *(x).v)
+#define HB(m) ((m).cap * sizeof *(m).e)
+    size_t vec = VB(r->authors) + VB(r->groups) + VB(r->places) + VB(r->links) + VB(r->units);
+    size_t maps = HB(r->hauthor) + HB(r->hgroup) + HB(r->hplace) + HB(r->hname) + HB(r->hunit) + HB(r->pnamed) +
+                  HB(r->gnamed) + HB(r->hlad) + HB(r->hlatext);
+    size_t other = r->folds.cap + r->nidcap * sizeof *r->nids + r->addcap * sizeof *r->added +
+                   r->nstates * sizeof *r->states + r->stcap * sizeof *r->stidx + r->nsupers * sizeof *r->supers +
+                   r->keep.total;
+    size_t total = vec + maps + other + r->a.a.total + r->fa.a.total;
+    if (out && cap)
+        snprintf(out, cap, "%.1f MiB: records %.1f (links %zu x %zu B of %zu, places %zu x %zu B, groups %zu x %zu B, "
+                 "units %zu x %zu B), maps %.1f (hunit %zu, hname %zu, hplace %zu, hgroup %zu slots of %zu B), "
+                 "strings %.1f, finish %.1f, other %.1f (folds %zu, states %zu, stidx %zu)",
+                 total / 1048576.0, vec / 1048576.0, r->links.n, sizeof *r->links.v, r->links.cap, r->places.n,
+                 sizeof *r->places.v, r->groups.n, sizeof *r->groups.v, r->units.n, sizeof *r->units.v,
+                 maps / 1048576.0, r->hunit.cap, r->hname.cap, r->hplace.cap, r->hgroup.cap, sizeof(hent),
+                 r->a.a.total / 1048576.0, r->fa.a.total / 1048576.0, other / 1048576.0, r->folds.cap, r->nstates,
+                 r->stcap);
+    return total;
+#undef VB
+#undef HB
 }
 
 static int author_index(tw_report *r, const uint8_t keyin[TW_KEY_LEN], uint32_t *idx)
@@ -345,7 +455,7 @@ static const char *str_copy(tw_report *r, const tw_val *b, const char *field)
 {
     const tw_val *v = tw_v_get(b, field);
     if (!v || v->type != TW_STR) return NULL;
-    return tw_arena_strndup(&r->a, v->v.s, v->len);
+    return sp_strndup(&r->a, v->v.s, v->len);
 }
 
 /* The schema's own string for an enumeration value: NONE when absent. */
@@ -425,7 +535,7 @@ static int add_name(tw_report *r, const char *scope, const char *s, size_t n)
     uint32_t found;
     if ((rc = hm_put(&r->hname, &r->a, key, sl + 1 + fl, r->nnames, &found))) return rc;
     if (found == r->nnames) r->nnames++;
-    if ((rc = vgrow((void **)&r->nids, &r->nidcap, r->nnids, sizeof *r->nids))) return rc;
+    if ((rc = vgrow((void **)&r->nids, &r->nidcap, r->nnids, sizeof *r->nids, r->made))) return rc;
     r->nids[r->nnids++] = found;
     return 0;
 }
@@ -622,7 +732,7 @@ static uint64_t target_fp(const uint8_t key[TW_KEY_LEN], const char *slot, size_
 static int note_added(tw_report *r, uint32_t author, const tw_entry *en)
 {
     if (!r->updating) return 0;
-    int rc = vgrow((void **)&r->added, &r->addcap, r->nadded, sizeof *r->added);
+    int rc = vgrow((void **)&r->added, &r->addcap, r->nadded, sizeof *r->added, r->made);
     if (rc) return rc;
     r->added[r->nadded++] = target_fp(r->authors.v[author].key, en->slot, en->slot_len);
     return 0;
@@ -639,7 +749,7 @@ static int add_group(tw_report *r, const tw_entry *en, uint32_t author)
     rgroup *g = &r->groups.v[r->groups.n++];
     *g = (rgroup){
         .author = author, .parent = idx, .rep = idx, .own_key = -1, .kfp = kfp(en->author),
-        .slot = tw_arena_strndup(&r->a, en->slot, en->slot_len),
+        .slot = sp_strndup(&r->a, en->slot, en->slot_len),
         .name = str_copy(r, b, "name"), .kind = enum_val("group", "group_kind", b),
         .nation = enum_val("group", "nation", b), .seeking = bool_val(b, "seeking_partner"),
     };
@@ -673,7 +783,7 @@ static int add_place(tw_report *r, const tw_entry *en, uint32_t author)
     const tw_code *cc = cov && cov->type == TW_STR ? tw_code_find_sorted(countries, nc, cov->v.s, cov->len) : NULL;
     *p = (rplace){
         .author = author, .parent = idx, .rep = idx, .committee = -1, .kfp = kfp(en->author),
-        .slot = tw_arena_strndup(&r->a, en->slot, en->slot_len), .name_en = str_copy(r, b, "name_en"),
+        .slot = sp_strndup(&r->a, en->slot, en->slot_len), .name_en = str_copy(r, b, "name_en"),
         .name_ar = str_copy(r, b, "name_ar"), .country = cc ? cc->code : cov && cov->type == TW_STR ? OTHER : NONE,
         .sub = code_val(govs, ng, b, "subdivision"), .kind = enum_val("place", "place_kind", b),
         .area = enum_val("place", "area", b), .seeking = bool_val(b, "seeking_partner"),
@@ -719,14 +829,14 @@ static int add_link(tw_report *r, const tw_entry *en, uint32_t author)
         .status = enum_val("link", "status", b), .since = year_val(b, "since"), .g = -1, .p = -1,
     };
     memcpy(l->id, en->id, TW_ID_LEN);
-    if (!(l->slot = tw_arena_strndup(&r->a, en->slot, en->slot_len))) return TW_ENOMEM;
+    if (!(l->slot = sp_strndup(&r->a, en->slot, en->slot_len))) return TW_ENOMEM;
     if (l->status == NONE || strcmp(l->status, "ended") == 0) l->ended = year_val(b, "ended");
     if (gv && gv->type == TW_STR) {
-        if (!(l->gref = tw_arena_strndup(&r->a, gv->v.s, gv->len))) return TW_ENOMEM;
+        if (!(l->gref = sp_strndup(&r->a, gv->v.s, gv->len))) return TW_ENOMEM;
         l->gref_len = gv->len;
     }
     if (pv && pv->type == TW_STR) {
-        if (!(l->pref = tw_arena_strndup(&r->a, pv->v.s, pv->len))) return TW_ENOMEM;
+        if (!(l->pref = sp_strndup(&r->a, pv->v.s, pv->len))) return TW_ENOMEM;
         l->pref_len = pv->len;
     }
     r->links.n++;
@@ -1223,8 +1333,8 @@ static void reset_finish(tw_report *r)
     memset(&r->hunit, 0, sizeof r->hunit);
     memset(&r->pnamed, 0, sizeof r->pnamed);
     memset(&r->gnamed, 0, sizeof r->gnamed);
-    tw_arena_free(&r->fa);
-    tw_arena_init(&r->fa, 0);
+    sp_free(&r->fa);
+    sp_init(&r->fa);
     free(r->states); free(r->stidx); free(r->supers);
     r->states = NULL; r->stidx = NULL; r->supers = NULL;
     r->nstates = r->stcap = r->nsupers = 0;
@@ -1387,6 +1497,15 @@ int tw_report_finish(tw_report *r)
     }
     rc = build_lookups(r);
     r->nadded = 0;
+    if (rc == 0 && !r->made) {
+        VTRIM(r->authors);
+        VTRIM(r->groups);
+        VTRIM(r->places);
+        VTRIM(r->links);
+        VTRIM(r->units);
+        vtrim((void **)&r->nids, &r->nidcap, r->nnids, sizeof *r->nids);
+        r->made = true;
+    }
     return rc;
 }
 
@@ -1932,10 +2051,10 @@ static int group_clusters(gaps *q)
 {
     const tw_report *r = q->r;
     hmap m = { 0 };
-    tw_arena a;
+    spool a;
     uint32_t *last = malloc((r->groups.n + 1) * sizeof *last), *mem = NULL;
     int rc = 0;
-    tw_arena_init(&a, 0);
+    sp_init(&a);
     if (!last) { rc = TW_ENOMEM; goto done; }
     size_t nmem = 0;
     for (uint32_t i = 0; i < r->groups.n; i++) {
@@ -1970,7 +2089,7 @@ static int group_clusters(gaps *q)
     qsort(q->gclus, q->ngclus, sizeof *q->gclus, cmp_group_ref);
 done:
     free(m.e);
-    tw_arena_free(&a);
+    sp_free(&a);
     free(last);
     free(mem);
     return rc;

@@ -137,4 +137,8 @@ int  tw_report_place_superseded(const tw_report *r, const uint8_t author[TW_KEY_
                                 size_t slot_len, char *by, size_t cap);
 int  tw_report_compact(tw_report *r);
 
+/* The bytes the report holds (its own allocations, as allocated), and
+ * where they go, in words, into out (for the debug log). */
+size_t tw_report_mem(const tw_report *r, char *out, size_t cap);
+
 #endif
