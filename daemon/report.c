@@ -413,11 +413,12 @@ size_t tw_report_mem(const tw_report *r, char *out, size_t cap)
     if (out && cap)
         snprintf(out, cap, "%.1f MiB: records %.1f (links %zu x %zu B of %zu, places %zu x %zu B, groups %zu x %zu B, "
                  "units %zu x %zu B), maps %.1f (hunit %zu, hname %zu, hplace %zu, hgroup %zu slots of %zu B), "
-                 "strings %.1f, finish %.1f, other %.1f (folds %zu, states %zu, stidx %zu)",
+                 "strings %.1f, finish %.1f, other %.1f (folds %zu of %zu, states %zu, stidx %zu)",
                  total / 1048576.0, vec / 1048576.0, r->links.n, sizeof *r->links.v, r->links.cap, r->places.n,
                  sizeof *r->places.v, r->groups.n, sizeof *r->groups.v, r->units.n, sizeof *r->units.v,
                  maps / 1048576.0, r->hunit.cap, r->hname.cap, r->hplace.cap, r->hgroup.cap, sizeof(hent),
-                 r->a.a.total / 1048576.0, r->fa.a.total / 1048576.0, other / 1048576.0, r->folds.cap, r->nstates,
+                 r->a.a.total / 1048576.0, r->fa.a.total / 1048576.0, other / 1048576.0, r->folds.len, r->folds.cap,
+                 r->nstates,
                  r->stcap);
     return total;
 #undef VB
@@ -524,8 +525,12 @@ static int add_name(tw_report *r, const char *scope, const char *s, size_t n)
     if (n > TW_STR_MAX) return 0;
     size_t fl = tw_text_fold(r->fold, s, n);
     if (fl == 0) return 0;
-    int rc = tw_buf_put(&r->folds, r->fold, fl + 1);
-    if (rc) return rc;
+    int rc;
+    /* Grown as the arrays are (vgrow), and trimmed with them. */
+    while (r->folds.cap - r->folds.len < fl + 1)
+        if ((rc = vgrow((void **)&r->folds.p, &r->folds.cap, r->folds.cap, 1, r->made))) return rc;
+    memcpy(r->folds.p + r->folds.len, r->fold, fl + 1);
+    r->folds.len += fl + 1;
     size_t sl = strlen(scope);
     uint8_t key[16 + 1 + sizeof r->fold];
     if (sl > 16) sl = 16;
@@ -1504,6 +1509,7 @@ int tw_report_finish(tw_report *r)
         VTRIM(r->links);
         VTRIM(r->units);
         vtrim((void **)&r->nids, &r->nidcap, r->nnids, sizeof *r->nids);
+        vtrim((void **)&r->folds.p, &r->folds.cap, r->folds.len, 1);
         r->made = true;
     }
     return rc;
