@@ -4,6 +4,7 @@
  * Queries scan the store and encode records straight into the response, so
  * no decoded copy of the registry is kept in memory.
  */
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1575,9 +1576,16 @@ static int build_done(tw_node *n)
              ms_since(&bg.w0, CLOCK_MONOTONIC), bg.cpu_ms, bg.worker_ms, bg.later, bg.spilled, bg.slices, bg.slices == 1 ? "" : "s",
              (unsigned long long)bg.records, bg.skipped,
              (unsigned long long)report_updates, (unsigned long long)report_rebuilds);
+    /* What the build allocated and freed (the slices' buffers, the maps
+     * outgrown) goes back now rather than at the idle trim: 25 MiB at a
+     * million records, for about 2 ms. */
+    struct timespec t0;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    malloc_trim(0);
+    double trim_ms = ms_since(&t0, CLOCK_MONOTONIC);
     char mem[512];
     tw_report_mem(report_cache.r, mem, sizeof mem);
-    tw_debug("ops", "the report holds %s", mem);
+    tw_debug("ops", "the report holds %s (malloc_trim %.1f ms)", mem, trim_ms);
     report_ended(n, 0);
     return 0;
 }
