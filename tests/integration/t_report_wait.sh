@@ -79,7 +79,13 @@ elif phase == "order":
     half.shutdown(socket.SHUT_WR)              # one that only shuts its writing side
     time.sleep(0.2)
     gone.close()
+    lk = ctlpoke.connect(sock)
+    lk.sendall(req("list", {"kind": "link", "limit": 3}))    # marks links "confirmed": needs the report
     b = ctlpoke.connect(sock)
+    b.sendall(req("list", {"kind": "peer"}))                  # marks nothing: answered at once
+    r = ctlpoke.recv_frame(b)
+    tp = time.monotonic() - t0
+    ok(r[0] == "RESP" and r[1].get("ok") is True, "list peer (no marks) answered during the build")
     times = []
     for i in range(5):                         # status from another client, during the build
         s0 = time.monotonic()
@@ -96,6 +102,11 @@ elif phase == "order":
     r2 = ctlpoke.recv_frame(a)
     ok(r2[0] == "RESP" and r2[1].get("ok") is True and "node" in r2[1]["result"],
        "the status pipelined behind it answered after it, in order")
+    rl = ctlpoke.recv_frame(lk)
+    recs = rl[1].get("result", {}).get("records", []) if rl[0] == "RESP" and rl[1].get("ok") else []
+    ok(len(recs) == 3 and all("confirmed" in x for x in recs), "list link sent during the build: 3 links, each "
+       "marked confirmed or not")
+    ok(tp < ta, "list peer answered before the waiting stats")
     rh = ctlpoke.recv_frame(half)
     ok(same_figures(rh), "a client that shut its writing side gets its answer")
     ok(ctlpoke.recv_frame(half)[0] == "EOF", "... then the connection closes")
@@ -115,6 +126,32 @@ elif phase == "limit":
     c = ctlpoke.connect(sock)
     c.sendall(STATS)
     ok(same_figures(ctlpoke.recv_frame(c)), "after the build, stats answers again")
+elif phase == "stop":
+    # Requests held when twind stops, on both doors: the connections
+    # close, nothing leaks or crashes.
+    import http.client
+    addr, token = sys.argv[5], sys.argv[6]
+    host, port = addr.rsplit(":", 1)
+    h = http.client.HTTPConnection(host, int(port), timeout=30)
+    h.request("POST", "/api/login", body=json.dumps({"token": token}), headers={"Host": addr})
+    resp = h.getresponse()
+    body = json.loads(resp.read())
+    cookie = resp.getheader("Set-Cookie").split(";")[0]
+    h = http.client.HTTPConnection(host, int(port), timeout=30)
+    h.request("POST", "/api/stats", body="{}", headers={"Host": addr, "Cookie": cookie,
+              "X-CSRF-Token": body["result"]["csrf"], "Content-Type": "application/json"})
+    c = ctlpoke.connect(sock)
+    c.sendall(STATS)
+    print("HELD")
+    sys.stdout.flush()
+    r = ctlpoke.recv_frame(c)
+    ok(r[0] == "EOF" or (r[0] == "RESP" and r[1].get("ok") is True),
+       "a control request held when twind stops: its connection closes (%s)" % r[0])
+    try:
+        st = h.getresponse().status
+    except (http.client.HTTPException, OSError) as e:
+        st = type(e).__name__
+    print("PASS: a web request held when twind stops: its connection closes or is answered (%s)" % st)
 elif phase == "web":
     import http.client
     addr, token = sys.argv[5], sys.argv[6]
@@ -178,6 +215,25 @@ phase order && {
 phase limit && {
     run_client limit "$SOCK" "$TW_ROOT" "$AT"
     check "8 requests waited at once (logged)" grep -q "(8 requests wait)" "$(tw_log n)"
+}
+
+before=$(made)
+P=$(tw_free_port)
+phase stop --http "127.0.0.1:$P" && {
+    tw_run tw n ui --no-open
+    TOKEN=$(sed 's/.*#//' "$TW_OUT")
+    timeout 60 python3 "$TW_ROOT/client.py" stop "$SOCK" "$TW_ROOT" "$AT" "127.0.0.1:$P" "$TOKEN" >"$TW_ROOT/stop.out" 2>&1 &
+    cp=$!
+    tw_wait_for 10 grep -q HELD "$TW_ROOT/stop.out"
+    tw_wait_for 10 sh -c "[ \$(grep -c 'stats waits for the report being made' '$(tw_log n)') -ge 13 ]"
+    if [ "$(made)" = "$before" ]; then
+        tw_stop n && pass "twind stops cleanly with a request held" || fail "twind stops cleanly with a request held"
+    else
+        fail "the build ended before the stop (the test needs a longer build)"
+    fi
+    wait "$cp"
+    [ "$(grep -c '^PASS' "$TW_ROOT/stop.out")" = 2 ] && pass "the held clients saw their connections close" ||
+        { fail "held clients"; cat "$TW_ROOT/stop.out"; }
 }
 
 P=$(tw_free_port)
