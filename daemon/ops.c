@@ -1840,10 +1840,20 @@ static void batch_done(uv_work_t *req, int status)
     n->last_request_ms = tw_now_ms();
     if (journal.broken || bg.admit_gen != tw_admit_generation(n)) {
         /* What it read no longer describes the registry: again, once the
-         * changes have settled. */
-        tw_debug("ops", "the report being made is made again (the registry changed beyond the journal)");
+         * changes have settled -- unless requests wait for it: then here
+         * and now, in one go, as a query did before there were waits
+         * (changes that keep coming would otherwise keep them waiting). */
         build_drop();
         batch_free(b);
+        if (waits.held) {
+            tw_debug("ops", "the registry changed beyond the journal while %u requests wait for the report: it is "
+                     "made here and now", waits.held);
+            int rc = 0;
+            while (bg.active && bg.n == n && rc == 0) rc = report_build_step(n, true);   /* tells the doors */
+            if (rc) tw_warn("ops", "cannot make the report: %s", tw_strerror(rc));
+            return;
+        }
+        tw_debug("ops", "the report being made is made again (the registry changed beyond the journal)");
         uv_timer_start(&bg.timer, on_build_timer, TW_REPORT_BUILD_RETRY_MS, 0);
         return;
     }

@@ -126,6 +126,22 @@ elif phase == "limit":
     c = ctlpoke.connect(sock)
     c.sendall(STATS)
     ok(same_figures(ctlpoke.recv_frame(c)), "after the build, stats answers again")
+elif phase == "change":
+    # A change the build cannot follow (a vouch record, written by the test
+    # once this request waits) while a request waits: the report is made at
+    # once for it, from the registry as it now is.
+    c = ctlpoke.connect(sock)
+    c.sendall(STATS)
+    print("HELD")
+    sys.stdout.flush()
+    r = ctlpoke.recv_frame(c)
+    res = plain(r[1].get("result", {})) if r[0] == "RESP" and r[1].get("ok") else {}
+    kinds = res.pop("kinds", {})
+    wk = dict(want.get("kinds", {}))
+    ok(res and res == {k: v for k, v in want.items() if k != "kinds"} and kinds.get("vouch") == 1 and
+       {k: v for k, v in kinds.items() if k != "vouch"} == wk,
+       "stats waiting while a vouch record is written: answered, the vouch counted, the rest as before (%s)" %
+       (kinds if res else r))
 elif phase == "stop":
     # Requests held when twind stops, on both doors: the connections
     # close, nothing leaks or crashes.
@@ -215,6 +231,23 @@ phase order && {
 phase limit && {
     run_client limit "$SOCK" "$TW_ROOT" "$AT"
     check "8 requests waited at once (logged)" grep -q "(8 requests wait)" "$(tw_log n)"
+}
+
+KV=$(tw n --json list group --limit 1 | python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["author"])')
+phase change && {
+    timeout 60 python3 "$TW_ROOT/client.py" change "$SOCK" "$TW_ROOT" "$AT" >"$TW_ROOT/change.out" 2>&1 &
+    cp=$!
+    n0=$(grep -c "stats waits for the report being made" "$(tw_log n)")
+    tw_wait_for 10 sh -c "[ \$(grep -c 'stats waits for the report being made' '$(tw_log n)') -gt $n0 ]"
+    check "a vouch record is written during the build" tw n vouch "$KV" --name "Report Wait Twinning Association"
+    wait "$cp"
+    while IFS= read -r l; do
+        case $l in PASS:*) pass "${l#PASS: }" ;; FAIL:*) fail "${l#FAIL: }" ;; esac
+    done <"$TW_ROOT/change.out"
+    grep -q '^PASS' "$TW_ROOT/change.out" || { fail "change: no answer"; cat "$TW_ROOT/change.out"; }
+    check "... the report was made at once for the waiting request (logged)" \
+        grep -q "while 1 requests wait for the report: it is made here and now" "$(tw_log n)"
+    run_client want "$SOCK" "$TW_ROOT" "$AT"      # the figures from now on: with the vouch
 }
 
 before=$(made)
