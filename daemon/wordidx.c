@@ -34,7 +34,7 @@
  * scorer can make of the word in the entry, for the bounds of a page
  * (tw_search_bound): bit 56 the word is in a name field, bits 57-59 the
  * fewest words (stop words left out, 7: seven or more) of a field of the
- * entry with the word.  An entry's word is one pair (name bit and fewest
+ * entry with the word -- of a name field, when a name field has it.  An entry's word is one pair (name bit and fewest
  * words over its fields), so counts still count entries.  These bits
  * travel with the kind's code: other_kind is set, and "kind code" is
  * the ref's bits 48-59 (up to 0xfff), when either differs from the base.
@@ -589,8 +589,11 @@ static int collect(MDB_txn *txn, MDB_dbi dbi, pending *pd, const tw_entry *e, in
     for (size_t i = from; i < pd->v.n; i++) {
         wp *l = o > from ? &pd->v.p[o - 1] : NULL;
         if (l && l->kn == pd->v.p[i].kn && memcmp(l->k, pd->v.p[i].k, l->kn) == 0) {
-            uint64_t a = l->ref >> SIZE_SHIFT, b = pd->v.p[i].ref >> SIZE_SHIFT;
-            l->ref = ((l->ref | pd->v.p[i].ref) & (REF_MASK | NAME_BIT)) | (a < b ? a : b) << SIZE_SHIFT;
+            /* A word of a name field: the fewest words of the name fields
+             * that have it; of other fields only: of those fields. */
+            uint64_t x = l->ref, y = pd->v.p[i].ref, a = x >> SIZE_SHIFT & SIZE_MAX_, b = y >> SIZE_SHIFT & SIZE_MAX_;
+            if ((x & NAME_BIT) != (y & NAME_BIT)) l->ref = x & NAME_BIT ? x : y;
+            else l->ref = (x & (REF_MASK | NAME_BIT)) | (a < b ? a : b) << SIZE_SHIFT;
             continue;
         }
         pd->v.p[o++] = pd->v.p[i];
@@ -960,7 +963,11 @@ static uint64_t info_merge(uint64_t a, uint64_t b)
 {
     uint64_t any = (a & INF_ANY) > (b & INF_ANY) ? a & INF_ANY : b & INF_ANY;
     uint64_t name = (a & INF_NAME) > (b & INF_NAME) ? a & INF_NAME : b & INF_NAME;
+    /* The fewest words of a name field with the word when one has it, else
+     * of any field with it (the bound takes the one or the other). */
     uint64_t size = (a & INF_SIZE) < (b & INF_SIZE) ? a & INF_SIZE : b & INF_SIZE;
+    if ((a & INF_NAME) && !(b & INF_NAME)) size = a & INF_SIZE;
+    if ((b & INF_NAME) && !(a & INF_NAME)) size = b & INF_SIZE;
     return (a & ~(uint64_t)0xff) | any | name | size | ((a | b) & INF_SURE);
 }
 
@@ -1065,7 +1072,8 @@ typedef struct find_ctx {
     bool near;
     bool topk;                   /* bounds wanted: levels kept, shared refs looked for */
     uint64_t entries;
-    u64vec cand;                 /* ref << 8 | INF_SURE (by every word) | INF_SIZE (the largest of the words') */
+    u64vec cand;                 /* ref << 8 | INF_SURE (by every word) | INF_SIZE (the largest of the words')
+                                  * | the largest of the words in no name field, in bits 0-2 */
     uint64_t *lv;                /* per candidate, 4 bits per query word: its INF_ANY | INF_NAME */
     bool unsure;                 /* some query word did not narrow: no candidate is sure */
     bool shared;                 /* some ref of the store stands for more than one entry */
@@ -1096,8 +1104,9 @@ static void cand_intersect(find_ctx *f, const u64vec *b, size_t i)
         else if (ra > rb) y++;
         else {
             uint64_t bi = b->p[y] & 0xff;
-            uint64_t as = a->p[x] & INF_SIZE, bs = bi & INF_SIZE;
-            a->p[o] = (a->p[x] & ~(uint64_t)0xff) | (a->p[x] & bi & INF_SURE) | (as > bs ? as : bs);
+            uint64_t as = a->p[x] & INF_SIZE, bs = bi & INF_SIZE, an = a->p[x] & 7,
+                     bn = bi & INF_NAME ? 0 : bs >> INF_SIZE_SHIFT;
+            a->p[o] = (a->p[x] & ~(uint64_t)0xff) | (a->p[x] & bi & INF_SURE) | (as > bs ? as : bs) | (an > bn ? an : bn);
             f->lv[o] = (f->lv[x] & ~(0xfull << (4 * i))) | (bi & 0xf) << (4 * i);
             o++; x++; y++;
         }
@@ -1184,8 +1193,9 @@ static int find_fn(void *vctx, struct MDB_txn *txn)
                     free(f->lv);
                     if (f->topk && f->cand.n && !(f->lv = malloc(f->cand.n * sizeof *f->lv))) rc = TW_ENOMEM;
                     for (size_t j = 0; f->lv && j < f->cand.n; j++) {
-                        f->lv[j] = (~0ull & ~(0xfull << (4 * i))) | (f->cand.p[j] & 0xf) << (4 * i);
-                        f->cand.p[j] &= ~(uint64_t)0xf;
+                        uint64_t cv = f->cand.p[j];
+                        f->lv[j] = (~0ull & ~(0xfull << (4 * i))) | (cv & 0xf) << (4 * i);
+                        f->cand.p[j] = (cv & ~(uint64_t)0xf) | (cv & INF_NAME ? 0 : (cv & INF_SIZE) >> INF_SIZE_SHIFT);
                     }
                 } else if (f->topk) {
                     cand_intersect(f, &set, i);
@@ -1305,7 +1315,7 @@ static int read_page(tw_store *s, find_ctx *f, tw_store_at *at, size_t n, tw_wor
                 any[i] = (uint8_t)(f->lv[j] >> (4 * i) & INF_ANY);
                 name[i] = (uint8_t)(f->lv[j] >> (4 * i + 2) & 3);
             }
-            order[no++] = (ranked){ tw_search_bound(f->q, any, name, (c & INF_SIZE) >> INF_SIZE_SHIFT), (uint32_t)j };
+            order[no++] = (ranked){ tw_search_bound(f->q, any, name, (c & INF_SIZE) >> INF_SIZE_SHIFT, c & 7), (uint32_t)j };
         } else {
             unsure[nu++] = (uint32_t)j;
         }

@@ -754,14 +754,15 @@ const char *tw_search_match_name(tw_search_match m)
 
 /*
  * The bound follows score_of field by field: an exact name needs every
- * word whole in a name field; the tier is the worst word's best level;
+ * word whole in a name field of no more words than the query; the tier is the worst word's best level;
  * name fields match as well when each word's name level reaches the
  * tier; a field holding every word is assumed, a name one when each word
  * is in a name field; the level sum is the sum of the best levels; no
  * other words and the query's order are assumed.  Each part is at least
  * the record's when the parts before it are equal, so the whole is.
  */
-uint32_t tw_search_bound(const tw_search *q, const uint8_t *any, const uint8_t *name, size_t field_words)
+uint32_t tw_search_bound(const tw_search *q, const uint8_t *any, const uint8_t *name, size_t name_words,
+                         size_t field_words)
 {
     uint8_t tier = LV_WORD, ntier = LV_WORD;
     uint32_t sum = 0;
@@ -772,12 +773,16 @@ uint32_t tw_search_bound(const tw_search *q, const uint8_t *any, const uint8_t *
         sum += a;
     }
     if (tier == LV_NONE) return 0;
-    /* A field holding every word has field_words words at least: the
-     * scorer counts stop words too when the query is only stop words,
-     * which makes it more, never fewer. */
-    size_t extra = field_words > q->nw ? field_words - q->nw : 0;
+    /* A field holding every word has that many words at least (the scorer
+     * counts stop words too when the query is only stop words: more,
+     * never fewer).  When every word is in a name field, the bound has
+     * the bit of a name field holding them all: a record whose best such
+     * field is not a name is below it there, whatever its other words. */
+    size_t fw = ntier > LV_NONE ? name_words : field_words;
+    size_t extra = fw > q->nw ? fw - q->nw : 0;
     if (extra > 255) extra = 255;
-    bool exact = ntier == LV_WORD;
+    /* An exact name is a name field of the query's words alone. */
+    bool exact = ntier == LV_WORD && name_words <= q->nw;
     uint32_t t = exact ? TW_MATCH_EXACT_NAME : tier;
     return t << 24 | (uint32_t)(exact || ntier >= tier) << 23 | 1u << 22 | (uint32_t)(ntier > LV_NONE) << 21 |
            sum << 15 | (uint32_t)(255 - extra) << 7 | 1u << 6;

@@ -120,10 +120,12 @@ bool tw_search_stop_variant(const char *v, size_t n);
  * and in a name field, name[i] (0 none, 1 variant, 2 prefix, 3 whole
  * word; a level the index cannot tell apart is the higher), and the fewest
  * words (as tw_search_word_fn counts them) a field holding every query
- * word can have, field_words (0: unknown).  No record
+ * word can have: name_words when that field is a name field, field_words
+ * otherwise (0: unknown).  No record
  * with these levels scores above it; 0 when some word is not there.
  */
-uint32_t tw_search_bound(const tw_search *q, const uint8_t *any, const uint8_t *name, size_t field_words);
+uint32_t tw_search_bound(const tw_search *q, const uint8_t *any, const uint8_t *name, size_t name_words,
+                         size_t field_words);
 /* Forgets the suggestions kept so far. */
 void tw_search_suggestions_clear(tw_search *q);
 
