@@ -1015,7 +1015,9 @@ static int range_refs(MDB_cursor *cur, const uint8_t *p, size_t pn, bool exact, 
             if (match) {
                 if (exact) {
                     c->level = 1;
-                    c->sure = !whole && !tw_search_stop_variant((const char *)it.w + 1, it.wn - 1);
+                    /* (a key of TW_WORDIDX_WORD_MAX bytes may be a longer one cut) */
+                    c->sure = !whole && pn - 1 < TW_WORDIDX_WORD_MAX &&
+                              !tw_search_stop_variant((const char *)it.w + 1, it.wn - 1);
                 } else {
                     c->level = whole || it.wn == pn ? 3 : 2;
                     c->sure = !whole && !tw_search_stop_word((const char *)it.w, it.wn);
@@ -1263,6 +1265,7 @@ typedef struct page_ctx {
 static int page_fn(void *vctx, const uint8_t *key, size_t klen, const tw_entry *e)
 {
     page_ctx *p = vctx;
+    if (e->body.type != TW_MAP) return 0;    /* a tombstone of the same kind and time: no words, no ref */
     /* The record of the next read whose (kind, time) it has: one entry a ref. */
     while (p->i < p->n) {
         const tw_store_at *a = &p->at[p->order[p->i].pos];
@@ -1285,6 +1288,7 @@ typedef struct scan_pos_ctx { tw_wordidx_topk *tk; const tw_store_at *at; const 
 static int scan_pos_fn(void *vctx, const uint8_t *key, size_t klen, const tw_entry *e)
 {
     scan_pos_ctx *p = vctx;
+    if (e->body.type != TW_MAP) return 0;
     while (p->i + 1 < p->n) {
         const tw_store_at *a = &p->at[p->pos[p->i]];
         if (a->ts == e->ts && a->kind_len == e->kind_len && memcmp(a->kind, e->kind, e->kind_len) == 0) break;

@@ -369,8 +369,8 @@ static void page_text(tw_store *s, const char *text, size_t limit, bool index, t
     tw_search_free(p.q);
 }
 
-/* Messy records with a time each (newer versions, tombstones, removals):
- * no two entries share a kind and timestamp. */
+/* Messy records with a time each (newer versions, tombstones): no two
+ * records share a kind and timestamp, but tombstones may. */
 static void fill_distinct(tw_store *s, unsigned ops)
 {
     static const char *const kinds[] = { "place", "group", "link" };
@@ -384,6 +384,11 @@ static void fill_distinct(tw_store *s, unsigned ops)
         ts += 1 + rnd() % 1000;
         sign(&env, sks[rnd() % 3], kind, slot, ts, rnd() % 10 == 0);
         put(s, &env);
+        if (rnd() % 10 == 0) {                    /* a tombstone of the same kind and time: no words */
+            snprintf(slot, sizeof slot, "gone-%u", i);
+            sign(&env, sks[rnd() % 3], kind, slot, ts, true);
+            put(s, &env);
+        }
     }
     tw_buf_free(&env);
 }
