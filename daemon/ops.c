@@ -933,7 +933,8 @@ typedef struct search_ctx {
     search_hit *heap;
     size_t nheap, limit;
     uint32_t seq;                /* scan order: among equal scores the first scanned ranks first */
-    uint64_t total;              /* every match, kept or not */
+    uint64_t total;              /* every match read, kept or not */
+    tw_wordidx_topk tk;          /* reading a page only: places in scan order, the page's last */
     int err;
 } search_ctx;
 
@@ -967,7 +968,7 @@ static int search_match(void *vctx, const uint8_t *key, size_t klen, const tw_en
         return 1;
     if (!score) return 0;
     s->total++;
-    search_hit h = { .score = score, .seq = s->seq++ };
+    search_hit h = { .score = score, .seq = s->tk.active ? s->tk.pos : s->seq++ };
     memcpy(h.id, en->id, TW_ID_LEN);
     if (s->nheap < s->limit) {
         size_t i = s->nheap++;
@@ -979,6 +980,11 @@ static int search_match(void *vctx, const uint8_t *key, size_t klen, const tw_en
     } else if (s->nheap && hit_below(&s->heap[0], &h)) {
         s->heap[0] = h;
         heap_down(s->heap, s->nheap, 0);
+    }
+    if (s->nheap == s->limit && s->nheap) {
+        s->tk.full = true;
+        s->tk.kth_score = s->heap[0].score;
+        s->tk.kth_pos = s->heap[0].seq;
     }
     return 0;
 }
@@ -1050,7 +1056,13 @@ static int op_search(tw_node *n, const tw_val *args, tw_buf *out, tw_op_err *e)
     uint32_t count = 0;
     tw_buf_init(&recs);
     bool indexed;
-    rc = tw_wordidx_search(n->store, s.q, search_match, &s, &s.total, &indexed);
+    /* A match the index proves can be counted unread only when every
+     * stored entry is shown: an open network (no hidden author) with no
+     * identity records (no key cut off, no association of several keys). */
+    s.tk.all_shown = tw_admit_is_open(n) && tw_ident_records(tw_admit_ident(n)) == 0;
+    if (limit == 0) { s.tk.full = true; s.tk.kth_score = UINT32_MAX; s.tk.kth_pos = 0; }
+    rc = tw_wordidx_search_topk(n->store, s.q, search_match, &s, &s.total, &s.tk, &indexed);
+    s.total += s.tk.unread;
     tw_debug("ops", "search read %s", indexed ? "the records the word index found" : "every record");
     if (rc >= 0 && !s.err) rc = search_encode(&s, &recs, &count);
     else if (rc >= 0) rc = s.err;

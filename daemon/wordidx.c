@@ -56,6 +56,11 @@
 #define KEY_MAX (1 + TW_WORDIDX_WORD_MAX)
 #define BKEY_MAX (KEY_MAX + 1 + 8)
 #define TS_MAX ((1ull << 48) - 1)
+#define NAME_BIT (1ull << 56)   /* in a ref: the word is in a name field of the entry */
+#define REF_MASK (NAME_BIT - 1)
+#define SIZE_SHIFT 57           /* in a ref: the fewest words of a field of the entry with the word, 1..7 (7: more) */
+#define SIZE_MAX_ 7u
+#define ENTRY_KEY ((const uint8_t *)"\x01")   /* key of every entry: its count tells records that share a ref */
 #define ENC_CAP (2 * TW_WORDIDX_BLOCK_MAX + 4 * KEY_MAX)
 #define RUNS_MAX (ENC_CAP / 4 + 1)
 
@@ -210,7 +215,7 @@ static int run_refs(runit *it, ref_fn fn, void *ctx)
         uint64_t v, c = 1, base = first ? it->first : ref, code = base >> 48, ts = base & TS_MAX;
         if (!get_varint(&p, it->refs_end, &v)) return -1;
         bool kc = v & 2;
-        if (kc && (!get_varint(&p, it->refs_end, &code) || code == 0 || code > 255)) return -1;
+        if (kc && (!get_varint(&p, it->refs_end, &code) || (code & 0xff) == 0 || code > 0xfff)) return -1;
         if ((v & 1) && (!get_varint(&p, it->refs_end, &c) || c++ == 0 || c > UINT32_MAX)) return -1;
         ts = first || kc ? unzigzag(ts, v >> 2) : ts + (v >> 2);
         if (ts > TS_MAX) return -1;
@@ -487,13 +492,14 @@ static int apply(tw_wordidx *w, MDB_txn *txn, const wp *in, size_t n)
 
 /* ------------------------------------------------------------ collecting an entry's words */
 
-static int add_key(pending *pd, const uint8_t *w, size_t n, bool variant)
+static int add_key(pending *pd, const uint8_t *w, size_t n, bool variant, bool name, size_t fw)
 {
     size_t kn = n < TW_WORDIDX_WORD_MAX ? n : TW_WORDIDX_WORD_MAX;
     for (size_t i = 0; i < kn; i++)
         if (w[i] < 2) { kn = i; break; }
-    if (kn == 0) return 0;
-    wp p = { .off = (uint32_t)pd->keys.len, .kn = (uint32_t)(kn + variant), .n = pd->delta, .ref = pd->ref };
+    if (kn == 0 && !variant) return 0;      /* (the entry key: 0x01 alone) */
+    wp p = { .off = (uint32_t)pd->keys.len, .kn = (uint32_t)(kn + variant), .n = pd->delta,
+             .ref = pd->ref | (name ? NAME_BIT : 0) | (uint64_t)(fw > SIZE_MAX_ ? SIZE_MAX_ : fw) << SIZE_SHIFT };
     uint8_t m = VARIANT;
     int rc = 0;
     if ((variant && tw_buf_put(&pd->keys, &m, 1)) || tw_buf_put(&pd->keys, w, kn) || (rc = wpvec_push(&pd->v, &p)))
@@ -501,10 +507,10 @@ static int add_key(pending *pd, const uint8_t *w, size_t n, bool variant)
     return rc;
 }
 
-static int word_fn(void *ctx, const char *w, size_t n, bool name)
+static int word_fn(void *ctx, const char *w, size_t n, bool name, size_t fw)
 {
     pending *pd = ctx;
-    int rc = add_key(pd, (const uint8_t *)w, n, false);
+    int rc = add_key(pd, (const uint8_t *)w, n, false, name, fw);
     if (rc || !name) return rc;
     if (n + 1 > pd->varcap) {
         char *v = realloc(pd->var, n + 1);
@@ -513,7 +519,7 @@ static int word_fn(void *ctx, const char *w, size_t n, bool name)
         pd->varcap = n + 1;
     }
     size_t vn = tw_search_variant(w, n, pd->var);
-    return vn ? add_key(pd, (const uint8_t *)pd->var, vn, true) : 0;
+    return vn ? add_key(pd, (const uint8_t *)pd->var, vn, true, true, fw) : 0;
 }
 
 static void fix_keys(pending *pd, size_t from)
@@ -566,13 +572,25 @@ static int collect(MDB_txn *txn, MDB_dbi dbi, pending *pd, const tw_entry *e, in
     pd->delta = delta;
     size_t from = pd->v.n;
     rc = tw_search_record_words(&e->body, e->slot, e->slot_len, word_fn, pd);
+    if (rc == 0) rc = add_key(pd, ENTRY_KEY, 0, true, false, 0);
     if (rc) return rc == TW_ENOMEM ? ENOMEM : rc;
-    /* Each word once per entry. */
+    /* Each word once per entry: with the name bit when some name field
+     * has it, and the fewest words of the fields that have it. */
     fix_keys(pd, from);
     qsort(pd->v.p + from, pd->v.n - from, sizeof pd->v.p[0], wp_qcmp);
     size_t o = from;
-    for (size_t i = from; i < pd->v.n; i++)
-        if (o == from || wp_cmp(&pd->v.p[o - 1], &pd->v.p[i]) != 0) pd->v.p[o++] = pd->v.p[i];
+    for (size_t i = from; i < pd->v.n; i++) {
+        wp *l = o > from ? &pd->v.p[o - 1] : NULL;
+        if (l && l->kn == pd->v.p[i].kn && memcmp(l->k, pd->v.p[i].k, l->kn) == 0) {
+            /* A word of a name field: the fewest words of the name fields
+             * that have it; of other fields only: of those fields. */
+            uint64_t x = l->ref, y = pd->v.p[i].ref, a = x >> SIZE_SHIFT & SIZE_MAX_, b = y >> SIZE_SHIFT & SIZE_MAX_;
+            if ((x & NAME_BIT) != (y & NAME_BIT)) l->ref = x & NAME_BIT ? x : y;
+            else l->ref = (x & (REF_MASK | NAME_BIT)) | (a < b ? a : b) << SIZE_SHIFT;
+            continue;
+        }
+        pd->v.p[o++] = pd->v.p[i];
+    }
     pd->v.n = o;
     return 0;
 }
@@ -889,8 +907,10 @@ static int u64_push(u64vec *v, uint64_t x)
     return 0;
 }
 
+static uint64_t info_merge(uint64_t a, uint64_t b);
+
 /* Sorts by radix (bytes that are the same in every ref are skipped) and
- * drops repeats. */
+ * merges repeats of a ref. */
 static int u64_sort_unique(u64vec *v)
 {
     bool sorted = true;
@@ -911,24 +931,60 @@ static int u64_sort_unique(u64vec *v)
         free(tmp);
     }
     size_t o = 0;
-    for (size_t i = 0; i < v->n; i++)
-        if (o == 0 || v->p[o - 1] != v->p[i]) v->p[o++] = v->p[i];
+    for (size_t i = 0; i < v->n; i++) {
+        if (o && v->p[o - 1] >> 8 == v->p[i] >> 8) { v->p[o - 1] = info_merge(v->p[o - 1], v->p[i]); continue; }
+        v->p[o++] = v->p[i];
+    }
     v->n = o;
     return 0;
 }
 
-typedef struct collect_ctx { u64vec *out; size_t cap; bool over; } collect_ctx;
+/*
+ * A candidate is held as its ref (name bit cleared) << 8 and what the
+ * index says of it for one query word (INF_*): the best level of the word
+ * in any field and in a name field, as the scorer counts them (a level the
+ * index cannot tell apart counted as the higher); whether the record
+ * surely matches by it; whether the ref may stand for more than one entry.
+ */
+#define INF_ANY     0x03u
+#define INF_NAME    0x0cu
+#define INF_SURE    0x10u
+#define INF_SIZE    0xe0u       /* the fewest words of a field with the word (SIZE_SHIFT) */
+#define INF_SIZE_SHIFT 5
+
+static uint64_t info_merge(uint64_t a, uint64_t b)
+{
+    uint64_t any = (a & INF_ANY) > (b & INF_ANY) ? a & INF_ANY : b & INF_ANY;
+    uint64_t name = (a & INF_NAME) > (b & INF_NAME) ? a & INF_NAME : b & INF_NAME;
+    /* The fewest words of a name field with the word when one has it, else
+     * of any field with it (the bound takes the one or the other). */
+    uint64_t size = (a & INF_SIZE) < (b & INF_SIZE) ? a & INF_SIZE : b & INF_SIZE;
+    if ((a & INF_NAME) && !(b & INF_NAME)) size = a & INF_SIZE;
+    if ((b & INF_NAME) && !(a & INF_NAME)) size = b & INF_SIZE;
+    return (a & ~(uint64_t)0xff) | any | name | size | ((a | b) & INF_SURE);
+}
+
+typedef struct collect_ctx {
+    u64vec *out;
+    size_t cap;
+    bool over;
+    uint8_t level;     /* of the run being read: 1 variant, 2 prefix, 3 whole word */
+    bool sure;         /* the run's word makes the record match by the query word */
+} collect_ctx;
 
 static int push_ref(void *vctx, uint64_t ref, uint64_t count)
 {
-    (void)count;
     collect_ctx *c = vctx;
     if (c->out->n >= c->cap) { c->over = true; return 1; }
-    return u64_push(c->out, ref);
+    /* A ref of several entries with the word is not sure: they all need reading. */
+    uint64_t info = c->level | ((ref & NAME_BIT) ? (uint64_t)c->level << 2 : 0) | (c->sure && count == 1 ? INF_SURE : 0) |
+                    (ref >> SIZE_SHIFT & SIZE_MAX_) << INF_SIZE_SHIFT;
+    return u64_push(c->out, (ref & REF_MASK) << 8 | info);
 }
 
-/* The refs of the words that begin with (exact: are) key p. */
-static int range_refs(MDB_cursor *cur, const uint8_t *p, size_t pn, bool exact, collect_ctx *c)
+/* The refs of the words that begin with (exact: are) key p; whole: the key
+ * is not the whole query word (cut), so every match may be whole. */
+static int range_refs(MDB_cursor *cur, const uint8_t *p, size_t pn, bool exact, bool whole, collect_ctx *c)
 {
     MDB_val k = { pn, (void *)p }, v;
     int rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
@@ -950,6 +1006,15 @@ static int range_refs(MDB_cursor *cur, const uint8_t *p, size_t pn, bool exact, 
             int cmp = memcmp(it.w, p, it.wn < pn ? it.wn : pn);
             bool match = cmp == 0 && (exact ? it.wn == pn : it.wn >= pn);
             if (match) {
+                if (exact) {
+                    c->level = 1;
+                    /* (a key of TW_WORDIDX_WORD_MAX bytes may be a longer one cut) */
+                    c->sure = !whole && pn - 1 < TW_WORDIDX_WORD_MAX &&
+                              !tw_search_stop_variant((const char *)it.w + 1, it.wn - 1);
+                } else {
+                    c->level = whole || it.wn == pn ? 3 : 2;
+                    c->sure = !whole && !tw_search_stop_word((const char *)it.w, it.wn);
+                }
                 r = run_refs(&it, push_ref, c);
                 if (r) return r < 0 ? MDB_CORRUPTED : 0;
             } else if (cmp > 0 || (cmp == 0 && it.wn > pn)) {
@@ -1000,14 +1065,19 @@ typedef struct find_ctx {
     tw_wordidx *w;
     const tw_search *q;
     bool near;
+    bool topk;                   /* bounds wanted: levels kept, shared refs looked for */
     uint64_t entries;
-    u64vec cand;
+    u64vec cand;                 /* ref << 8 | INF_SURE (by every word) | INF_SIZE (the largest of the words')
+                                  * | the largest of the words in no name field, in bits 0-2 */
+    uint64_t *lv;                /* per candidate, 4 bits per query word: its INF_ANY | INF_NAME */
+    bool unsure;                 /* some query word did not narrow: no candidate is sure */
+    bool shared;                 /* some ref of the store stands for more than one entry */
     bool broad;                  /* the index would not narrow it: read every record */
     kindname kinds[TW_WORDIDX_KINDS_MAX];
     size_t nkinds;
 } find_ctx;
 
-static int u64_intersect(u64vec *a, const u64vec *b)
+static void u64_intersect(u64vec *a, const u64vec *b)
 {
     size_t i = 0, j = 0, o = 0;
     while (i < a->n && j < b->n) {
@@ -1016,7 +1086,55 @@ static int u64_intersect(u64vec *a, const u64vec *b)
         else { a->p[o++] = a->p[i]; i++; j++; }
     }
     a->n = o;
+}
+
+/* Keeps the candidates of a that are in b, taking in b's word (word i). */
+static void cand_intersect(find_ctx *f, const u64vec *b, size_t i)
+{
+    u64vec *a = &f->cand;
+    size_t x = 0, y = 0, o = 0;
+    while (x < a->n && y < b->n) {
+        uint64_t ra = a->p[x] >> 8, rb = b->p[y] >> 8;
+        if (ra < rb) x++;
+        else if (ra > rb) y++;
+        else {
+            uint64_t bi = b->p[y] & 0xff;
+            uint64_t as = a->p[x] & INF_SIZE, bs = bi & INF_SIZE, an = a->p[x] & 7,
+                     bn = bi & INF_NAME ? 0 : bs >> INF_SIZE_SHIFT;
+            a->p[o] = (a->p[x] & ~(uint64_t)0xff) | (a->p[x] & bi & INF_SURE) | (as > bs ? as : bs) | (an > bn ? an : bn);
+            f->lv[o] = (f->lv[x] & ~(0xfull << (4 * i))) | (bi & 0xf) << (4 * i);
+            o++; x++; y++;
+        }
+    }
+    a->n = o;
+}
+
+/* Whether some ref of the entry key counts more than one entry. */
+static int shared_fn(void *vctx, uint64_t ref, uint64_t count)
+{
+    (void)ref;
+    if (count > 1) { *(bool *)vctx = true; return 1; }
     return 0;
+}
+
+static int find_shared(MDB_cursor *cur, bool *shared)
+{
+    MDB_val k = { 1, (void *)ENTRY_KEY }, v;
+    int rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+    while (rc == 0 && !*shared) {
+        if (!is_block(&k)) return MDB_CORRUPTED;
+        runit it;
+        int r;
+        run_begin(&it, v.mv_data, v.mv_size);
+        while ((r = run_next(&it)) == 1) {
+            if (it.wn != 1 || it.w[0] != ENTRY_KEY[0]) return 0;
+            if ((r = run_refs(&it, shared_fn, shared)) < 0) return MDB_CORRUPTED;
+            if (*shared) return 0;
+        }
+        if (r < 0) return MDB_CORRUPTED;
+        rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
+    }
+    return rc == MDB_NOTFOUND ? 0 : rc;
 }
 
 static int find_fn(void *vctx, struct MDB_txn *txn)
@@ -1027,26 +1145,27 @@ static int find_fn(void *vctx, struct MDB_txn *txn)
     if (rc) return rc;
     uint64_t share = f->entries * TW_SEARCH_INDEX_SHARE / 100;
     size_t cap = (size_t)(2 * f->entries + 1024);
+    size_t nw = tw_search_word_count(f->q);
     f->cand.n = 0;
     if (f->near) {
-        collect_ctx c = { &f->cand, cap, false };
+        collect_ctx c = { &f->cand, cap, false, 0, false };
         rc = near_refs(cur, f->q, &c);
         if (rc == 0 && c.over) f->broad = true;
         if (rc == 0 && !f->broad) rc = u64_sort_unique(&f->cand);
     } else {
         bool any = false;
-        for (size_t i = 0; i < tw_search_word_count(f->q) && rc == 0; i++) {
+        for (size_t i = 0; i < nw && rc == 0; i++) {
             const char *x, *xv;
             size_t xn, xvn;
             tw_search_word_at(f->q, i, &x, &xn, &xv, &xvn);
             u64vec set = { 0 };
-            collect_ctx c = { &set, cap, false };
+            collect_ctx c = { &set, cap, false, 0, false };
             uint8_t key[KEY_MAX];
             size_t kn = xn < TW_WORDIDX_WORD_MAX ? xn : TW_WORDIDX_WORD_MAX;
             for (size_t j = 0; j < kn; j++)
                 if ((uint8_t)x[j] < 2) { kn = j; break; }
-            if (kn == 0) { free(set.p); continue; }       /* no narrowing by this word */
-            rc = range_refs(cur, (const uint8_t *)x, kn, false, &c);
+            if (kn == 0) { free(set.p); f->unsure = true; continue; }       /* no narrowing by this word */
+            rc = range_refs(cur, (const uint8_t *)x, kn, false, kn != xn, &c);
             if (rc == 0 && !c.over && xvn) {
                 size_t vkn = xvn < TW_WORDIDX_WORD_MAX ? xvn : TW_WORDIDX_WORD_MAX;
                 for (size_t j = 0; j < vkn; j++)
@@ -1054,21 +1173,41 @@ static int find_fn(void *vctx, struct MDB_txn *txn)
                 if (vkn) {
                     key[0] = VARIANT;
                     memcpy(key + 1, xv, vkn);
-                    rc = range_refs(cur, key, vkn + 1, true, &c);
+                    rc = range_refs(cur, key, vkn + 1, true, vkn != xvn, &c);
                 } else {
                     c.over = true;
                 }
             }
             if (rc == 0 && !c.over) rc = u64_sort_unique(&set);
             if (rc == 0 && !c.over && set.n <= share) {
-                if (!any) { free(f->cand.p); f->cand = set; set.p = NULL; any = true; }
-                else u64_intersect(&f->cand, &set);
+                if (!any) {
+                    free(f->cand.p);
+                    f->cand = set;
+                    set.p = NULL;
+                    any = true;
+                    free(f->lv);
+                    if (f->topk && f->cand.n && !(f->lv = malloc(f->cand.n * sizeof *f->lv))) rc = TW_ENOMEM;
+                    for (size_t j = 0; f->lv && j < f->cand.n; j++) {
+                        uint64_t cv = f->cand.p[j];
+                        f->lv[j] = (~0ull & ~(0xfull << (4 * i))) | (cv & 0xf) << (4 * i);
+                        f->cand.p[j] = (cv & ~(uint64_t)0xf) | (cv & INF_NAME ? 0 : (cv & INF_SIZE) >> INF_SIZE_SHIFT);
+                    }
+                } else if (f->topk) {
+                    cand_intersect(f, &set, i);
+                } else {
+                    for (size_t j = 0; j < set.n; j++) set.p[j] |= 0xff;
+                    for (size_t j = 0; j < f->cand.n; j++) f->cand.p[j] |= 0xff;
+                    u64_intersect(&f->cand, &set);
+                }
+            } else if (rc == 0) {
+                f->unsure = true;
             }
             free(set.p);
         }
         if (!any) f->broad = true;
     }
     if (rc == 0 && !f->broad && f->cand.n > share) f->broad = true;
+    if (rc == 0 && !f->broad && f->topk) rc = find_shared(cur, &f->shared);
     /* The kinds, to read the candidates back in scan order. */
     MDB_val k = { 2, (void *)META_KIND }, v;
     int r = rc ? rc : mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
@@ -1088,8 +1227,133 @@ static int find_fn(void *vctx, struct MDB_txn *txn)
 
 static int kind_qcmp(const void *a, const void *b) { return strcmp(((const kindname *)a)->s, ((const kindname *)b)->s); }
 
+/* A candidate as read for a page: its bound and its place in scan order. */
+typedef struct ranked { uint32_t bound, pos; } ranked;
+
+static int ranked_cmp(const void *a, const void *b)
+{
+    const ranked *x = a, *y = b;
+    if (x->bound != y->bound) return x->bound > y->bound ? -1 : 1;
+    return x->pos < y->pos ? -1 : x->pos > y->pos;
+}
+
+/* Can a record of this bound, at this place, still enter the page? */
+static bool can_enter(const tw_wordidx_topk *tk, uint32_t bound, uint32_t pos)
+{
+    return !tk->full || bound > tk->kth_score || (bound == tk->kth_score && pos < tk->kth_pos);
+}
+
+typedef struct page_ctx {
+    tw_wordidx_topk *tk;
+    const tw_store_at *at;
+    const ranked *order;
+    size_t n, i;                 /* the reads in order; the one being read */
+    tw_store_entry_fn fn;
+    void *ctx;
+    bool stopped;
+} page_ctx;
+
+/* Reads in bound order: each record with its place in scan order; stops
+ * when the next can no longer enter the page (nor can any after it). */
+static int page_fn(void *vctx, const uint8_t *key, size_t klen, const tw_entry *e)
+{
+    page_ctx *p = vctx;
+    if (e->body.type != TW_MAP) return 0;    /* a tombstone of the same kind and time: no words, no ref */
+    /* The record of the next read whose (kind, time) it has: one entry a ref. */
+    while (p->i < p->n) {
+        const tw_store_at *a = &p->at[p->order[p->i].pos];
+        if (a->ts == e->ts && a->kind_len == e->kind_len && memcmp(a->kind, e->kind, e->kind_len) == 0) break;
+        p->i++;
+    }
+    if (p->i == p->n) return 0;
+    p->tk->pos = p->order[p->i].pos;
+    int rc = p->fn(p->ctx, key, klen, e);
+    if (rc) return rc;
+    p->i++;
+    if (p->i < p->n && !can_enter(p->tk, p->order[p->i].bound, p->order[p->i].pos)) { p->stopped = true; return 1; }
+    return 0;
+}
+
+/* Feeds fn each record with its place in scan order (unsure ones). */
+typedef struct scan_pos_ctx { tw_wordidx_topk *tk; const tw_store_at *at; const uint32_t *pos; size_t n, i;
+                              tw_store_entry_fn fn; void *ctx; } scan_pos_ctx;
+
+static int scan_pos_fn(void *vctx, const uint8_t *key, size_t klen, const tw_entry *e)
+{
+    scan_pos_ctx *p = vctx;
+    if (e->body.type != TW_MAP) return 0;
+    while (p->i + 1 < p->n) {
+        const tw_store_at *a = &p->at[p->pos[p->i]];
+        if (a->ts == e->ts && a->kind_len == e->kind_len && memcmp(a->kind, e->kind, e->kind_len) == 0) break;
+        p->i++;
+    }
+    p->tk->pos = p->n ? p->pos[p->i] : 0;
+    return p->fn(p->ctx, key, klen, e);
+}
+
+/*
+ * Reads a page: every candidate not sure to match (so that the total
+ * counts those that do), then the sure ones best bound first, while one
+ * can still enter the page; the sure ones left count without being read.
+ */
+static int read_page(tw_store *s, find_ctx *f, tw_store_at *at, size_t n, tw_wordidx_topk *tk,
+                     tw_store_entry_fn fn, void *ctx)
+{
+    ranked *order = malloc((n ? n : 1) * sizeof *order);
+    uint32_t *unsure = malloc((n ? n : 1) * sizeof *unsure);
+    uint8_t any[TW_SEARCH_WORDS_MAX], name[TW_SEARCH_WORDS_MAX];
+    size_t nw = tw_search_word_count(f->q), no = 0, nu = 0;
+    int rc = 0;
+    if (!order || !unsure) rc = TW_ENOMEM;
+    for (size_t j = 0; rc == 0 && j < n; j++) {
+        uint64_t c = f->cand.p[j];
+        if (c & INF_SURE) {
+            for (size_t i = 0; i < nw; i++) {
+                any[i] = (uint8_t)(f->lv[j] >> (4 * i) & INF_ANY);
+                name[i] = (uint8_t)(f->lv[j] >> (4 * i + 2) & 3);
+            }
+            order[no++] = (ranked){ tw_search_bound(f->q, any, name, (c & INF_SIZE) >> INF_SIZE_SHIFT, c & 7), (uint32_t)j };
+        } else {
+            unsure[nu++] = (uint32_t)j;
+        }
+    }
+    tk->active = true;
+    if (rc == 0 && nu) {
+        tw_store_at *ua = malloc(nu * sizeof *ua);
+        if (!ua) rc = TW_ENOMEM;
+        for (size_t j = 0; rc == 0 && j < nu; j++) ua[j] = at[unsure[j]];
+        scan_pos_ctx sp = { tk, at, unsure, nu, 0, fn, ctx };
+        if (rc == 0) rc = tw_store_scan_at(s, ua, nu, scan_pos_fn, &sp);
+        free(ua);
+    }
+    if (rc == 0 && no) {
+        qsort(order, no, sizeof *order, ranked_cmp);
+        size_t nread = 0;             /* sure ones read: the first in order */
+        tw_store_at *oa = NULL;
+        if (!can_enter(tk, order[0].bound, order[0].pos)) {
+            nread = 0;
+        } else if (!(oa = malloc(no * sizeof *oa))) {
+            rc = TW_ENOMEM;
+        } else {
+            for (size_t j = 0; j < no; j++) oa[j] = at[order[j].pos];
+            page_ctx pc = { tk, at, order, no, 0, fn, ctx, false };
+            rc = tw_store_scan_at(s, oa, no, page_fn, &pc);
+            if (rc == 1 && pc.stopped) rc = 0;
+            nread = pc.stopped ? pc.i : no;
+        }
+        free(oa);
+        tk->unread = no - nread;
+    }
+    tw_debug("wordidx", "a page: %zu candidates not sure to match read, %zu sure ones, %llu of them not read", nu, no,
+             (unsigned long long)tk->unread);
+    free(order);
+    free(unsure);
+    return rc;
+}
+
 /* Finds the candidates and reads them; *broad when the index cannot say. */
-static int pass(tw_store *s, tw_search *q, bool near, tw_store_entry_fn fn, void *ctx, bool *broad)
+static int pass(tw_store *s, tw_search *q, bool near, tw_wordidx_topk *tk, tw_store_entry_fn fn, void *ctx,
+                bool *broad)
 {
     tw_store_info info;
     tw_store_get_info(s, &info);
@@ -1098,6 +1362,7 @@ static int pass(tw_store *s, tw_search *q, bool near, tw_store_entry_fn fn, void
     f->w = tw_store_wordidx(s);
     f->q = q;
     f->near = near;
+    f->topk = !near && tk && tk->all_shown;
     f->entries = info.entries;
     int rc = tw_store_txn(s, false, find_fn, f, 0, "search index read");
     tw_store_at *at = NULL;
@@ -1118,32 +1383,59 @@ static int pass(tw_store *s, tw_search *q, bool near, tw_store_entry_fn fn, void
         for (size_t i = 0; i < f->nkinds; i++) {
             uint64_t lo = (uint64_t)f->kinds[i].code << 48, hi = lo | TS_MAX;
             size_t a = 0, b = f->cand.n;
-            while (a < b) { size_t m = (a + b) / 2; if (f->cand.p[m] < lo) a = m + 1; else b = m; }
-            for (; a < f->cand.n && f->cand.p[a] <= hi; a++)
-                at[n++] = (tw_store_at){ f->kinds[i].s, f->kinds[i].n, f->cand.p[a] & TS_MAX,
-                                         (f->cand.p[a] & TS_MAX) == TS_MAX };   /* a clamped time: all later ones */
+            while (a < b) { size_t m = (a + b) / 2; if (f->cand.p[m] >> 8 < lo) a = m + 1; else b = m; }
+            for (; a < f->cand.n && f->cand.p[a] >> 8 <= hi; a++) {
+                uint64_t ts = (f->cand.p[a] >> 8) & TS_MAX;
+                at[n++] = (tw_store_at){ f->kinds[i].s, f->kinds[i].n, ts, ts == TS_MAX };   /* a clamped time: all later ones */
+            }
         }
-        rc = tw_store_scan_at(s, at, n, fn, ctx);
+        bool page = f->topk && f->lv && !f->unsure && !f->shared;
+        for (size_t j = 0; page && j < f->cand.n; j++)
+            if ((f->cand.p[j] >> 8 & TS_MAX) == TS_MAX) page = false;   /* a clamped time: maybe more entries */
+        if (page) {
+            /* The candidates' facts in scan order (kinds by name, not by code). */
+            uint64_t *nl = malloc((n ? n : 1) * sizeof *nl), *nc = malloc((n ? n : 1) * sizeof *nc);
+            if (!nl || !nc) rc = TW_ENOMEM;
+            size_t m = 0;
+            for (size_t i = 0; rc == 0 && i < f->nkinds; i++) {
+                uint64_t lo = (uint64_t)f->kinds[i].code << 48, hi = lo | TS_MAX;
+                size_t a = 0, b = f->cand.n;
+                while (a < b) { size_t mm = (a + b) / 2; if (f->cand.p[mm] >> 8 < lo) a = mm + 1; else b = mm; }
+                for (; a < f->cand.n && f->cand.p[a] >> 8 <= hi; a++) { nl[m] = f->lv[a]; nc[m] = f->cand.p[a]; m++; }
+            }
+            if (rc == 0) { free(f->lv); free(f->cand.p); f->lv = nl; f->cand.p = nc; f->cand.n = m; nl = nc = NULL; }
+            free(nl);
+            free(nc);
+        }
+        if (f->topk && !page)
+            tw_debug("wordidx", "no page read: %s", f->unsure ? "a query word does not narrow" :
+                     f->shared ? "records share a kind and time" : "a record time past the index's largest");
+        if (rc == 0 && page) rc = read_page(s, f, at, n, tk, fn, ctx);
+        else if (rc == 0) rc = tw_store_scan_at(s, at, n, fn, ctx);
     }
     free(at);
+    free(f->lv);
     free(f->cand.p);
     free(f);
     return rc;
 }
 
-int tw_wordidx_search(tw_store *s, tw_search *q, tw_store_entry_fn fn, void *ctx, const uint64_t *total, bool *used)
+int tw_wordidx_search_topk(tw_store *s, tw_search *q, tw_store_entry_fn fn, void *ctx, const uint64_t *total,
+                           tw_wordidx_topk *tk, bool *used)
 {
     tw_wordidx *w = tw_store_wordidx(s);
     *used = false;
+    if (tk) { tk->active = false; tk->unread = 0; }
     if (!tw_wordidx_ready(w)) return tw_store_scan_entries(s, NULL, 0, NULL, 0, fn, ctx);
     bool broad;
-    int rc = pass(s, q, false, fn, ctx, &broad);
+    int rc = pass(s, q, false, tk, fn, ctx, &broad);
     if (broad) return tw_store_scan_entries(s, NULL, 0, NULL, 0, fn, ctx);
     *used = true;
-    if (rc || *total) return rc;
+    if (rc || *total || (tk && tk->unread)) return rc;
     /* Nothing matched: the names that can be suggested. */
+    if (tk) tk->active = false;
     tw_search_suggestions_clear(q);
-    rc = pass(s, q, true, fn, ctx, &broad);
+    rc = pass(s, q, true, NULL, fn, ctx, &broad);
     if (broad) {
         tw_search_suggestions_clear(q);
         rc = tw_store_scan_entries(s, NULL, 0, NULL, 0, fn, ctx);
@@ -1151,19 +1443,55 @@ int tw_wordidx_search(tw_store *s, tw_search *q, tw_store_entry_fn fn, void *ctx
     return rc;
 }
 
+int tw_wordidx_search(tw_store *s, tw_search *q, tw_store_entry_fn fn, void *ctx, const uint64_t *total, bool *used)
+{
+    return tw_wordidx_search_topk(s, q, fn, ctx, total, NULL, used);
+}
+
 /* ------------------------------------------------------------ walking */
 
 typedef struct walk_ctx { tw_wordidx_pair_fn fn; void *ctx; MDB_dbi dbi; } walk_ctx;
-typedef struct walk_run { walk_ctx *w; const uint8_t *k; size_t kn; kindname *kinds; size_t nkinds; } walk_run;
+typedef struct refcount { uint64_t ref, count; } refcount;
+typedef struct walk_run { walk_ctx *w; uint8_t k[KEY_MAX]; size_t kn; kindname *kinds; size_t nkinds;
+                          refcount *rc; size_t n, cap; } walk_run;
 
+/* Gathers a run's refs: those of a word in a name field and elsewhere are
+ * one pair to the caller. */
 static int walk_ref(void *vctx, uint64_t ref, uint64_t count)
 {
     walk_run *r = vctx;
-    unsigned code = (unsigned)(ref >> 48);
-    for (size_t i = 0; i < r->nkinds; i++)
-        if (r->kinds[i].code == code)
-            return r->w->fn(r->w->ctx, r->k, r->kn, r->kinds[i].s, r->kinds[i].n, ref & TS_MAX, (uint32_t)count);
-    return MDB_CORRUPTED;
+    if (r->n == r->cap) {
+        size_t cap = r->cap ? 2 * r->cap : 256;
+        refcount *n = realloc(r->rc, cap * sizeof *n);
+        if (!n) return ENOMEM;
+        r->rc = n;
+        r->cap = cap;
+    }
+    r->rc[r->n++] = (refcount){ ref & REF_MASK, count };
+    return 0;
+}
+
+static int refcount_cmp(const void *a, const void *b)
+{
+    uint64_t x = ((const refcount *)a)->ref, y = ((const refcount *)b)->ref;
+    return x < y ? -1 : x > y;
+}
+
+static int walk_emit(walk_run *r)
+{
+    qsort(r->rc, r->n, sizeof r->rc[0], refcount_cmp);
+    for (size_t j = 0; j < r->n;) {
+        uint64_t ref = r->rc[j].ref, count = 0;
+        for (; j < r->n && r->rc[j].ref == ref; j++) count += r->rc[j].count;
+        unsigned code = (unsigned)(ref >> 48);
+        size_t i = 0;
+        while (i < r->nkinds && r->kinds[i].code != code) i++;
+        if (i == r->nkinds) return MDB_CORRUPTED;
+        int rc = r->w->fn(r->w->ctx, r->k, r->kn, r->kinds[i].s, r->kinds[i].n, ref & TS_MAX, (uint32_t)count);
+        if (rc) return rc;
+    }
+    r->n = 0;
+    return 0;
 }
 
 static int walk_fn(void *vctx, struct MDB_txn *txn)
@@ -1187,17 +1515,24 @@ static int walk_fn(void *vctx, struct MDB_txn *txn)
     }
     k = (MDB_val){ 1, (void *)"\x01" };
     rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+    walk_run wr = { .w = wc, .kinds = kinds, .nkinds = nk };
     while (rc == 0) {
         runit it;
         int r;
         run_begin(&it, v.mv_data, v.mv_size);
         while ((r = run_next(&it)) == 1) {
-            walk_run wr = { wc, it.w, it.wn, kinds, nk };
+            if (it.wn == 1 && it.w[0] == ENTRY_KEY[0]) { if ((r = run_skip(&it))) break; continue; }
+            /* A word's runs follow one another, across blocks too. */
+            if (wr.n && (it.wn != wr.kn || memcmp(it.w, wr.k, wr.kn) != 0) && (r = walk_emit(&wr))) break;
+            memcpy(wr.k, it.w, it.wn);
+            wr.kn = it.wn;
             if ((r = run_refs(&it, walk_ref, &wr))) break;
         }
         if (r) { rc = r < 0 ? MDB_CORRUPTED : r; break; }
         rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
     }
+    if (rc == MDB_NOTFOUND && wr.n) rc = walk_emit(&wr);
+    free(wr.rc);
     mdb_cursor_close(cur);
     return rc == MDB_NOTFOUND ? 0 : rc;
 }

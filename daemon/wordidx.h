@@ -31,7 +31,7 @@
 #include "twin/search.h"
 #include "store.h"
 
-#define TW_WORDIDX_VERSION 1u
+#define TW_WORDIDX_VERSION 2u
 
 typedef struct tw_wordidx tw_wordidx;
 struct MDB_txn;
@@ -80,6 +80,27 @@ bool tw_wordidx_ready(const tw_wordidx *w);
  */
 int  tw_wordidx_search(tw_store *s, tw_search *q, tw_store_entry_fn fn, void *ctx, const uint64_t *total,
                        bool *used);
+
+/*
+ * A search that wants one page of the best matches.  When every stored
+ * entry is shown (all_shown), every query word narrows the search and no
+ * two entries share a (kind, timestamp), the candidates the index proves
+ * matching are read best bound first (tw_search_bound), and only while one
+ * can still enter the page; the rest are counted in unread, unread.  fn
+ * then gets, in pos, each record's place in scan order (active), and
+ * keeps full, kth_score and kth_pos: whether the page is full, and the
+ * score and place of its last record.
+ */
+typedef struct tw_wordidx_topk {
+    bool all_shown;              /* in */
+    bool active;                 /* out: pos is set for each record fn gets */
+    uint32_t pos;
+    bool full;                   /* kept by fn */
+    uint32_t kth_score, kth_pos;
+    uint64_t unread;             /* out: matches counted without being read */
+} tw_wordidx_topk;
+int  tw_wordidx_search_topk(tw_store *s, tw_search *q, tw_store_entry_fn fn, void *ctx, const uint64_t *total,
+                            tw_wordidx_topk *tk, bool *used);
 
 /* Every pair of the index, in order: its word key (a word, or 0x01 and a
  * variant key), the record's kind and timestamp, and how many records of
