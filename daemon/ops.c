@@ -932,7 +932,8 @@ typedef struct search_ctx {
     tw_search *q;
     search_hit *heap;
     size_t nheap, limit;
-    uint32_t seq;                /* scan order: among equal scores the first scanned ranks first */
+    uint32_t seq;                /* scan order: among equal scores the first scanned ranks first (then by id:
+                                  * the records of one kind and time share a place when a page is read) */
     uint64_t total;              /* every match read, kept or not */
     tw_wordidx_topk tk;          /* reading a page only: places in scan order, the page's last */
     int err;
@@ -941,7 +942,9 @@ typedef struct search_ctx {
 /* a ranks below b. */
 static bool hit_below(const search_hit *a, const search_hit *b)
 {
-    return a->score != b->score ? a->score < b->score : a->seq > b->seq;
+    if (a->score != b->score) return a->score < b->score;
+    if (a->seq != b->seq) return a->seq > b->seq;
+    return memcmp(a->id, b->id, TW_ID_LEN) > 0;      /* a page's records of one kind and time: by id */
 }
 
 static void heap_down(search_hit *h, size_t n, size_t i)
@@ -988,6 +991,8 @@ static int search_match(void *vctx, const uint8_t *key, size_t klen, const tw_en
     }
     return 0;
 }
+
+static int author_shown(void *ctx, const uint8_t author[TW_KEY_LEN]) { return tw_node_author_shown(ctx, author); }
 
 static int hit_cmp(const void *a, const void *b)
 {
@@ -1056,10 +1061,10 @@ static int op_search(tw_node *n, const tw_val *args, tw_buf *out, tw_op_err *e)
     uint32_t count = 0;
     tw_buf_init(&recs);
     bool indexed;
-    /* A match the index proves can be counted unread only when every
-     * stored entry is shown: an open network (no hidden author) with no
-     * identity records (no key cut off, no association of several keys). */
-    s.tk.all_shown = tw_admit_is_open(n) && tw_ident_records(tw_admit_ident(n)) == 0;
+    /* A match the index proves is counted unread when its author's
+     * entries are all shown (tw_node_author_shown). */
+    s.tk.author_shown = author_shown;
+    s.tk.author_ctx = n;
     if (limit == 0) { s.tk.full = true; s.tk.kth_score = UINT32_MAX; s.tk.kth_pos = 0; }
     rc = tw_wordidx_search_topk(n->store, s.q, search_match, &s, &s.total, &s.tk, &indexed);
     s.total += s.tk.unread;

@@ -59,7 +59,7 @@ static void finish(seen *s)
  * then scan order; the place in scan order is the index's when it reads
  * a page (tk.active), else the count of matches seen. */
 #define PAGE_MAX 20
-typedef struct hit { uint32_t score, seq; char line[96]; } hit;
+typedef struct hit { uint32_t score, seq; uint8_t id[TW_ID_LEN]; char line[96]; } hit;
 typedef struct page {
     tw_search *q;
     hit h[PAGE_MAX];
@@ -72,7 +72,9 @@ typedef struct page {
 
 static bool hit_below(const hit *a, const hit *b)
 {
-    return a->score != b->score ? a->score < b->score : a->seq > b->seq;
+    if (a->score != b->score) return a->score < b->score;
+    if (a->seq != b->seq) return a->seq > b->seq;
+    return memcmp(a->id, b->id, TW_ID_LEN) > 0;     /* one kind and time: by id */
 }
 
 static int page_fn(void *ctx, const uint8_t *key, size_t klen, const tw_entry *e)
@@ -86,6 +88,7 @@ static int page_fn(void *ctx, const uint8_t *key, size_t klen, const tw_entry *e
     if (!score) return 0;
     p->total++;
     hit x = { .score = score, .seq = p->tk.active ? p->tk.pos : p->seq++ };
+    memcpy(x.id, e->id, TW_ID_LEN);
     snprintf(x.line, sizeof x.line, "%.*s %.*s %u\n", (int)e->kind_len, e->kind, (int)e->slot_len, e->slot, score);
     /* Sorted, best first: the worst kept is last. */
     size_t at = p->n;
@@ -109,7 +112,6 @@ static int page_text(tw_store *st, const char *text, size_t n, size_t limit, boo
 {
     page p = { .limit = limit };
     if (tw_search_new(&p.q, text, n)) return -1;
-    p.tk.all_shown = true;
     if (limit == 0) { p.tk.full = true; p.tk.kth_score = UINT32_MAX; }
     bool used = false;
     int rc = index ? tw_wordidx_search_topk(st, p.q, page_fn, &p, &p.total, &p.tk, &used)
