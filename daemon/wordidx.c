@@ -82,6 +82,7 @@
 #define SIZE_SHIFT 57           /* in a ref: the fewest words of a field of the entry with the word, 1..7 (7: more) */
 #define SIZE_MAX_ 7u
 #define SEQ_MAX ((1ull << 56) - 1)   /* a sequence number the index can hold (store.c counts from 1) */
+#define AUTH_BLOCK 1024u        /* sequence numbers a row of authors' numbers holds */
 #define ENC_CAP (2 * TW_WORDIDX_BLOCK_MAX + 4 * KEY_MAX)
 #define RUNS_MAX (ENC_CAP / 4 + 1)
 
@@ -93,10 +94,13 @@ typedef struct wp {
     int64_t n;          /* count in a block; change to apply */
     uint64_t ref;
     uint64_t seq;       /* the entry's sequence number in the store: one entry a (word, ref, seq) */
-    uint32_t author;    /* the entry's author's number (META_AUTHOR) */
 } wp;
 
 typedef struct wpvec { wp *p; size_t n, cap; } wpvec;
+
+/* An entry's author's number to write (0: the entry is gone), in the order
+ * the changes came. */
+typedef struct seqauth { uint64_t seq; uint32_t author, order; } seqauth;
 
 /* The changes of one transaction, or of one build batch. */
 typedef struct pending {
@@ -108,6 +112,8 @@ typedef struct pending {
     uint64_t seq;
     uint32_t author;
     int64_t delta;
+    seqauth *sa;        /* the authors of the entries added and removed */
+    size_t nsa, capsa;
     int err;
 } pending;
 
@@ -123,7 +129,8 @@ struct tw_wordidx {
 };
 
 static const uint8_t META_VERSION[2] = { 0, 'v' }, META_PROGRESS[2] = { 0, 'p' }, META_KIND[2] = { 0, 'k' },
-                     META_AUTHOR[2] = { 0, 'a' }, META_AUTHOR_NUM[2] = { 0, 'n' }, META_AUTHORS[2] = { 0, 'c' };
+                     META_AUTHOR[2] = { 0, 'a' }, META_AUTHOR_NUM[2] = { 0, 'n' }, META_AUTHORS[2] = { 0, 'c' },
+                     META_SEQ_AUTHOR[2] = { 0, 'u' };
 
 /* ------------------------------------------------------------ encoding */
 
@@ -168,8 +175,7 @@ static int wp_cmp(const wp *a, const wp *b)
     int c = key_cmp(a->k, a->kn, b->k, b->kn);
     if (c) return c;
     if (a->ref != b->ref) return a->ref < b->ref ? -1 : 1;
-    if (a->seq != b->seq) return a->seq < b->seq ? -1 : 1;
-    return a->author < b->author ? -1 : a->author > b->author;
+    return a->seq < b->seq ? -1 : a->seq > b->seq;
 }
 
 static int wp_qcmp(const void *a, const void *b) { return wp_cmp(a, b); }
@@ -234,7 +240,7 @@ static int run_next(runit *it)
 }
 
 /* One pair of a run as read. */
-typedef struct post { uint64_t ref, count, seq; uint32_t author; } post;
+typedef struct post { uint64_t ref, count, seq; } post;
 
 /* The pairs of the current run, in order. */
 typedef int (*ref_fn)(void *ctx, const post *p);
@@ -245,21 +251,20 @@ static int run_refs(runit *it, ref_fn fn, void *ctx)
     uint64_t ref = 0, seq = 0;
     bool first = true;
     while (p < it->refs_end) {
-        uint64_t v, c = 1, base = first ? it->first : ref, code = base >> 48, ts = base & TS_MAX, z, au;
+        uint64_t v, c = 1, base = first ? it->first : ref, code = base >> 48, ts = base & TS_MAX, z;
         uint64_t bseq = first ? it->first_seq : seq;
         if (!get_varint(&p, it->refs_end, &v)) return -1;
         bool kc = v & 2;
         if (kc && (!get_varint(&p, it->refs_end, &code) || (code & 0xff) == 0 || code > 0xfff)) return -1;
         if ((v & 1) && (!get_varint(&p, it->refs_end, &c) || c++ == 0 || c > UINT32_MAX)) return -1;
-        if (!get_varint(&p, it->refs_end, &z) || !get_varint(&p, it->refs_end, &au) || au == 0 || au > UINT32_MAX)
-            return -1;
+        if (!get_varint(&p, it->refs_end, &z)) return -1;
         ts = first || kc ? unzigzag(ts, v >> 2) : ts + (v >> 2);
         seq = unzigzag(bseq, z);
         if (ts > TS_MAX || seq == 0 || seq > SEQ_MAX) return -1;
         ref = code << 48 | ts;
         if (first) { it->first = ref; it->first_seq = seq; }
         first = false;
-        post pp = { ref, c, seq, (uint32_t)au };
+        post pp = { ref, c, seq };
         int rc = fn ? fn(ctx, &pp) : 0;
         if (rc) return rc;
         if (!fn) break;                       /* only the first was needed */
@@ -325,7 +330,6 @@ static void enc_add(enc *e, const wp *p)
     if (kc) e->rl += put_varint(e->rb + e->rl, code);
     if (p->n > 1) e->rl += put_varint(e->rb + e->rl, (uint64_t)p->n - 1);
     e->rl += put_varint(e->rb + e->rl, zigzag(p->seq, bseq));
-    e->rl += put_varint(e->rb + e->rl, p->author);
 }
 
 /* Bytes of the block if it ended here (a little over). */
@@ -344,8 +348,7 @@ typedef struct dec_ctx { wpvec *out; const uint8_t *k; size_t kn; uint64_t pfx; 
 static int dec_ref(void *vctx, const post *q)
 {
     dec_ctx *d = vctx;
-    wp p = { .k = d->k, .pfx = d->pfx, .kn = (uint32_t)d->kn, .n = (int64_t)q->count, .ref = q->ref, .seq = q->seq,
-             .author = q->author };
+    wp p = { .k = d->k, .pfx = d->pfx, .kn = (uint32_t)d->kn, .n = (int64_t)q->count, .ref = q->ref, .seq = q->seq };
     return wpvec_push(d->out, &p);
 }
 
@@ -543,7 +546,7 @@ static int add_key(pending *pd, const uint8_t *w, size_t n, bool variant, bool n
     if (kn == 0) return 0;
     wp p = { .off = (uint32_t)pd->keys.len, .kn = (uint32_t)(kn + variant), .n = pd->delta,
              .ref = pd->ref | (name ? NAME_BIT : 0) | (uint64_t)(fw > SIZE_MAX_ ? SIZE_MAX_ : fw) << SIZE_SHIFT,
-             .seq = pd->seq, .author = pd->author };
+             .seq = pd->seq };
     uint8_t m = VARIANT;
     int rc = 0;
     if ((variant && tw_buf_put(&pd->keys, &m, 1)) || tw_buf_put(&pd->keys, w, kn) || (rc = wpvec_push(&pd->v, &p)))
@@ -653,12 +656,21 @@ static int collect(MDB_txn *txn, MDB_dbi dbi, pending *pd, const tw_entry *e, ui
     int rc = kind_code(txn, dbi, e->kind, e->kind_len, &code, true);
     if (rc) return rc;
     if (!code) return MDB_INCOMPATIBLE;
-    uint32_t au;
-    if ((rc = author_num(txn, dbi, e->author, &au, delta > 0))) return rc == MDB_NOTFOUND ? MDB_CORRUPTED : rc;
+    uint32_t au = 0;         /* (an entry taken out: its seq has no author any more) */
+    if (delta > 0 && (rc = author_num(txn, dbi, e->author, &au, true))) return rc;
     pd->ref = (uint64_t)code << 48 | (e->ts > TS_MAX ? TS_MAX : e->ts);
     pd->seq = seq;
     pd->author = au;
     pd->delta = delta;
+    if (pd->nsa == pd->capsa) {
+        size_t cap = pd->capsa ? 2 * pd->capsa : 256;
+        seqauth *n = realloc(pd->sa, cap * sizeof *n);
+        if (!n) return ENOMEM;
+        pd->sa = n;
+        pd->capsa = cap;
+    }
+    pd->sa[pd->nsa] = (seqauth){ seq, delta > 0 ? au : 0, (uint32_t)pd->nsa };
+    pd->nsa++;
     size_t from = pd->v.n;
     rc = tw_search_record_words(&e->body, e->slot, e->slot_len, word_fn, pd);
     if (rc) return rc == TW_ENOMEM ? ENOMEM : rc;
@@ -683,10 +695,68 @@ static int collect(MDB_txn *txn, MDB_dbi dbi, pending *pd, const tw_entry *e, ui
     return 0;
 }
 
+static int seqauth_cmp(const void *a, const void *b)
+{
+    const seqauth *x = a, *y = b;
+    if (x->seq != y->seq) return x->seq < y->seq ? -1 : 1;
+    return x->order < y->order ? -1 : x->order > y->order;
+}
+
+/* The key of the authors' block of seq. */
+static void authors_key(uint8_t k[10], uint64_t seq)
+{
+    uint64_t b = seq / AUTH_BLOCK;
+    memcpy(k, META_SEQ_AUTHOR, 2);
+    for (int i = 7; i >= 0; i--) { k[2 + i] = (uint8_t)b; b >>= 8; }
+}
+
+/* Decodes an authors' block into a[AUTH_BLOCK]: false if it is damaged. */
+static bool authors_decode(const MDB_val *v, uint32_t *a)
+{
+    const uint8_t *p = v->mv_data, *end = p + v->mv_size;
+    for (size_t i = 0; i < AUTH_BLOCK; i++) {
+        uint64_t x;
+        if (p == end) { a[i] = 0; continue; }
+        if (!get_varint(&p, end, &x) || x > UINT32_MAX) return false;
+        a[i] = (uint32_t)x;
+    }
+    return p == end;
+}
+
+/* Writes the authors' numbers pd gathered, block by block (the last of
+ * one entry's changes wins). */
+static int apply_authors(tw_wordidx *w, MDB_txn *txn, pending *pd)
+{
+    if (pd->nsa == 0) return 0;
+    qsort(pd->sa, pd->nsa, sizeof pd->sa[0], seqauth_cmp);
+    static uint32_t a[AUTH_BLOCK];
+    static uint8_t buf[AUTH_BLOCK * 5];
+    for (size_t i = 0; i < pd->nsa;) {
+        uint8_t k[10];
+        authors_key(k, pd->sa[i].seq);
+        MDB_val key = { sizeof k, k }, v;
+        int rc = mdb_get(txn, w->dbi, &key, &v);
+        if (rc == MDB_NOTFOUND || (rc == 0 && !authors_decode(&v, a))) memset(a, 0, sizeof a);
+        else if (rc) return rc;
+        uint64_t blk = pd->sa[i].seq / AUTH_BLOCK;
+        for (; i < pd->nsa && pd->sa[i].seq / AUTH_BLOCK == blk; i++) a[pd->sa[i].seq % AUTH_BLOCK] = pd->sa[i].author;
+        size_t last = AUTH_BLOCK, n = 0;
+        while (last > 0 && a[last - 1] == 0) last--;
+        for (size_t j = 0; j < last; j++) n += put_varint(buf + n, a[j]);
+        key = (MDB_val){ sizeof k, k };
+        v = (MDB_val){ n, buf };
+        if (n) rc = mdb_put(txn, w->dbi, &key, &v, 0);
+        else if ((rc = mdb_del(txn, w->dbi, &key, NULL)) == MDB_NOTFOUND) rc = 0;
+        if (rc) return rc;
+    }
+    return 0;
+}
+
 /* Applies what pd gathered: sorted, the changes of one pair summed. */
 static int flush(tw_wordidx *w, MDB_txn *txn, pending *pd)
 {
-    if (pd->v.n == 0) return 0;
+    int rc = apply_authors(w, txn, pd);
+    if (rc || pd->v.n == 0) return rc;
     fix_keys(pd, 0);
     qsort(pd->v.p, pd->v.n, sizeof pd->v.p[0], wp_qcmp);
     size_t o = 0;
@@ -704,6 +774,7 @@ static void pending_reset(pending *pd)
 {
     tw_buf_reset(&pd->keys);
     pd->v.n = 0;
+    pd->nsa = 0;
     pd->err = 0;
 }
 
@@ -711,6 +782,7 @@ static void pending_free(pending *pd)
 {
     tw_buf_free(&pd->keys);
     free(pd->v.p);
+    free(pd->sa);
     free(pd->var);
     memset(pd, 0, sizeof *pd);
 }
@@ -760,7 +832,7 @@ static int change(tw_wordidx *w, MDB_txn *txn, const tw_entry *e, uint64_t seq, 
             tw_err("wordidx", "more than %u kinds of record (or a sequence number past 2^56): search reads every record from now on",
                    TW_WORDIDX_KINDS_MAX);
         else
-            tw_err("wordidx", "the search word index does not know the author of a record it forgets; search reads every record until twind starts again and builds it afresh");
+            tw_err("wordidx", "the search word index is damaged; search reads every record until twind starts again and builds it afresh");
         w->ready = false;
         pending_reset(&w->pend);
         return not_ready(w, txn);
@@ -1105,7 +1177,7 @@ static int push_ref(void *vctx, const post *p)
     uint64_t ref = p->ref;
     uint64_t info = c->level | ((ref & NAME_BIT) ? (uint64_t)c->level << 2 : 0) | (c->sure && p->count == 1 ? INF_SURE : 0) |
                     (ref >> SIZE_SHIFT & SIZE_MAX_) << INF_SIZE_SHIFT;
-    cand x = { p->seq << 8 | info, ref & (((uint64_t)0xff << 48) | TS_MAX), p->author };
+    cand x = { p->seq << 8 | info, ref & (((uint64_t)0xff << 48) | TS_MAX), 0 };
     return cand_push(c->out, &x);
 }
 
@@ -1242,6 +1314,28 @@ static int classify_authors(find_ctx *f, MDB_txn *txn)
     if (v.mv_size != 4) return MDB_CORRUPTED;
     f->nauthors = get_be32(v.mv_data);
     if (!(f->cls = calloc((size_t)f->nauthors + 1, 1))) return TW_ENOMEM;
+    /* Each candidate's author, from the rows of authors by sequence number
+     * (the candidates are in that order). */
+    uint32_t *blk = malloc(AUTH_BLOCK * sizeof *blk);
+    uint64_t cur = UINT64_MAX;
+    if (!blk) return TW_ENOMEM;
+    for (size_t j = 0; j < f->cand.n; j++) {
+        uint64_t seq = f->cand.p[j].k >> 8;
+        if (seq / AUTH_BLOCK != cur) {
+            uint8_t ak[10];
+            authors_key(ak, seq);
+            cur = seq / AUTH_BLOCK;
+            k = (MDB_val){ sizeof ak, ak };
+            if ((rc = mdb_get(txn, f->w->dbi, &k, &v)) == MDB_NOTFOUND || (rc == 0 && !authors_decode(&v, blk))) {
+                f->authors_bad = true;
+                break;
+            }
+            if (rc) break;
+        }
+        f->cand.p[j].author = blk[seq % AUTH_BLOCK];
+    }
+    free(blk);
+    if (rc || f->authors_bad) return rc == MDB_NOTFOUND ? 0 : rc;
     for (size_t j = 0; j < f->cand.n; j++) {
         uint32_t a = f->cand.p[j].author;
         if (a == 0 || a > f->nauthors) { f->authors_bad = true; return 0; }
