@@ -1069,7 +1069,7 @@ int tw_wordidx_build_part(tw_store *s, size_t per, size_t steps)
 /*
  * A candidate: k is its entry's sequence number << 8 and what the index
  * says of it (INF_*); ref its kind's code and time (name bit and size
- * cleared); author its author's number.  For one query word's set, the
+ * cleared).  For one query word's set, the
  * low byte is what that word's pairs say: the best level of the word in
  * any field and in a name field, as the scorer counts them (a level the
  * index cannot tell apart counted as the higher), whether the record surely
@@ -1078,7 +1078,7 @@ int tw_wordidx_build_part(tw_store *s, size_t per, size_t steps)
  * words'), and in bits 0-2 the largest of the words in no name field; the
  * levels are then in find_ctx.lv.
  */
-typedef struct cand { uint64_t k, ref; uint32_t author; } cand;
+typedef struct cand { uint64_t k, ref; } cand;
 typedef struct candvec { cand *p; size_t n, cap; } candvec;
 
 #define INF_ANY     0x03u
@@ -1182,7 +1182,7 @@ static int push_ref(void *vctx, const post *p)
     uint64_t ref = p->ref;
     uint64_t info = c->level | ((ref & NAME_BIT) ? (uint64_t)c->level << 2 : 0) | (c->sure && p->count == 1 ? INF_SURE : 0) |
                     (ref >> SIZE_SHIFT & SIZE_MAX_) << INF_SIZE_SHIFT;
-    cand x = { p->seq << 8 | info, ref & (((uint64_t)0xff << 48) | TS_MAX), 0 };
+    cand x = { p->seq << 8 | info, ref & (((uint64_t)0xff << 48) | TS_MAX) };
     return cand_push(c->out, &x);
 }
 
@@ -1280,6 +1280,7 @@ typedef struct find_ctx {
     bool unsure;                 /* some query word did not narrow: no candidate is sure */
     bool authors_bad;            /* an author number the index does not know: no page */
     uint8_t *cls;                /* per author number: CLS_* */
+    uint32_t *author;            /* per candidate: its author's number */
     uint32_t nauthors;
     bool broad;                  /* the index would not narrow it: read every record */
     kindname kinds[TW_WORDIDX_KINDS_MAX];
@@ -1323,7 +1324,8 @@ static int classify_authors(find_ctx *f, MDB_txn *txn)
      * (the candidates are in that order). */
     uint32_t *blk = malloc(AUTH_BLOCK * sizeof *blk);
     uint64_t cur = UINT64_MAX;
-    if (!blk) return TW_ENOMEM;
+    f->author = malloc((f->cand.n ? f->cand.n : 1) * sizeof *f->author);
+    if (!blk || !f->author) { free(blk); return TW_ENOMEM; }
     for (size_t j = 0; j < f->cand.n; j++) {
         uint64_t seq = f->cand.p[j].k >> 8;
         if (seq / AUTH_BLOCK != cur) {
@@ -1337,12 +1339,12 @@ static int classify_authors(find_ctx *f, MDB_txn *txn)
             }
             if (rc) break;
         }
-        f->cand.p[j].author = blk[seq % AUTH_BLOCK];
+        f->author[j] = blk[seq % AUTH_BLOCK];
     }
     free(blk);
     if (rc || f->authors_bad) return rc == MDB_NOTFOUND ? 0 : rc;
     for (size_t j = 0; j < f->cand.n; j++) {
-        uint32_t a = f->cand.p[j].author;
+        uint32_t a = f->author[j];
         if (a == 0 || a > f->nauthors) { f->authors_bad = true; return 0; }
         if (f->cls[a] != CLS_UNKNOWN) continue;
         uint8_t nk[6];
@@ -1452,12 +1454,20 @@ static int kind_qcmp(const void *a, const void *b) { return strcmp(((const kindn
  * id) and its place in find_ctx.cand. */
 typedef struct ranked { uint32_t bound, pos, j; } ranked;
 
-static int ranked_cmp(const void *a, const void *b)
+/* Sorts best bound first, then by place, then as given, by radix (a
+ * qsort of every sure candidate took a sixth of a page's time). */
+static int rank_sort(ranked *r, size_t n)
 {
-    const ranked *x = a, *y = b;
-    if (x->bound != y->bound) return x->bound > y->bound ? -1 : 1;
-    if (x->pos != y->pos) return x->pos < y->pos ? -1 : 1;
-    return x->j < y->j ? -1 : x->j > y->j;
+    kv *k = malloc(n * sizeof *k);
+    ranked *o = malloc(n * sizeof *o);
+    int rc = k && o ? 0 : TW_ENOMEM;
+    for (size_t i = 0; rc == 0 && i < n; i++) k[i] = (kv){ (uint64_t)(UINT32_MAX - r[i].bound) << 32 | r[i].pos, (uint32_t)i };
+    if (rc == 0) rc = kv_sort(k, n);          /* (stable: j ascending within a place, as given) */
+    for (size_t i = 0; rc == 0 && i < n; i++) o[i] = r[k[i].i];
+    if (rc == 0) memcpy(r, o, n * sizeof *r);
+    free(k);
+    free(o);
+    return rc;
 }
 
 /* Can a record of this bound, at this place, still enter the page?  At the
@@ -1528,7 +1538,7 @@ static int read_page(tw_store *s, find_ctx *f, const uint32_t *pos, tw_wordidx_t
     if (!order || !unsure) rc = TW_ENOMEM;
     for (size_t j = 0; rc == 0 && j < n; j++) {
         uint64_t c = f->cand.p[j].k;
-        uint8_t cls = f->cls[f->cand.p[j].author];
+        uint8_t cls = f->cls[f->author[j]];
         if (!(c & INF_SURE) || cls == CLS_READ) {
             unsure[nu++] = (ranked){ 0, pos[j], (uint32_t)j };
         } else if (cls == CLS_HIDDEN) {
@@ -1545,8 +1555,8 @@ static int read_page(tw_store *s, find_ctx *f, const uint32_t *pos, tw_wordidx_t
     tk->active = true;
     size_t done = 0;
     if (rc == 0) rc = read_ranked(s, f, unsure, nu, false, tk, fn, ctx, &done);
+    if (rc == 0 && no) rc = rank_sort(order, no);
     if (rc == 0 && no) {
-        qsort(order, no, sizeof *order, ranked_cmp);
         if (can_enter(tk, order[0].bound, order[0].pos)) rc = read_ranked(s, f, order, no, true, tk, fn, ctx, &done);
         else done = 0;
         tk->unread = no - done;
@@ -1626,6 +1636,7 @@ static int pass(tw_store *s, tw_search *q, bool near, tw_wordidx_topk *tk, tw_st
     free(pos);
     free(f->lv);
     free(f->cls);
+    free(f->author);
     free(f->cand.p);
     free(f);
     return rc;
