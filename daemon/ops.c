@@ -988,6 +988,8 @@ static int search_match(void *vctx, const uint8_t *key, size_t klen, const tw_en
         s->tk.full = true;
         s->tk.kth_score = s->heap[0].score;
         s->tk.kth_pos = s->heap[0].seq;
+        s->tk.kth_idpfx = (uint32_t)s->heap[0].id[0] << 24 | (uint32_t)s->heap[0].id[1] << 16 |
+                          (uint32_t)s->heap[0].id[2] << 8 | s->heap[0].id[3];
     }
     return 0;
 }

@@ -9,9 +9,10 @@
  *   0x00 'a' author(32)   -> the author's number (4 bytes, big-endian), from 1
  *   0x00 'n' number(4)    -> the author's key (32 bytes)
  *   0x00 'c'              -> how many authors have a number (4 bytes)
- *   0x00 'u' block(8)     -> the author's number of each entry of sequence
- *                            numbers block * 1024 to block * 1024 + 1023: a
- *                            varint each (0: no entry), up to the last entry
+ *   0x00 'u' block(8)     -> for each sequence number block * 256 to
+ *                            block * 256 + 255, up to the last entry: its
+ *                            entry's author's number (varint; 0: no entry)
+ *                            and the entry id's first 4 bytes (not for 0)
  *   word 0x00 ref(8) seq(8) -> block (ref and seq of its first pair, big-endian)
  *
  * A word key is a folded, normalised word, or 0x01 and the variant key of
@@ -28,10 +29,12 @@
  * number in the store (the key of its envelope: kept for the entry's life,
  * and a new version is a new entry), so a pair names one entry even where
  * entries share a kind and time (an import gives its records one), and the
- * entry is read by it, and its author's number found (the 'u' rows, about
- * 2 bytes an entry, where a number in every pair took 28 MiB more at
- * 1 000 000 records), so that a page can count the matches of authors
- * whose records are all listed without reading them.  Authors' numbers are
+ * entry is read by it, and its author's number and the beginning of its
+ * id found (the 'u' rows, about 6 bytes an entry, where an author's number
+ * in every pair took 28 MiB more at 1 000 000 records): a page counts the
+ * matches of authors whose records are all listed without reading them,
+ * and orders the entries of one kind and time by id as a scan does,
+ * reading only those whose 4 bytes tie with the page's last record's.  Authors' numbers are
  * never taken back.  A block holds the sorted
  * pairs from its key up to the next block's key, as runs of one word each:
  *
@@ -56,8 +59,9 @@
  * page of four in two).  The block format does not depend on the size: an
  * index of smaller blocks reads and merges as it is.
  *
- * Version 3 (version 1 had neither the bits above the kind's code, nor
- * seq and the authors; version 2 had the bits); an index of another version is
+ * Version 4 (version 1 had neither the bits above the kind's code, nor
+ * seq and the 'u' rows; version 2 had the bits; version 3 the 'u' rows
+ * without ids); an index of another version is
  * built afresh on open.
  *
  * Writes are gathered per transaction (tw_wordidx_add / _remove) and
@@ -87,7 +91,8 @@
 #define SIZE_SHIFT 57           /* in a ref: the fewest words of a field of the entry with the word, 1..7 (7: more) */
 #define SIZE_MAX_ 7u
 #define SEQ_MAX ((1ull << 56) - 1)   /* a sequence number the index can hold (store.c counts from 1) */
-#define AUTH_BLOCK 1024u        /* sequence numbers a row of authors' numbers holds */
+#define AUTH_BLOCK 256u         /* sequence numbers a row of authors holds: at most 9 bytes each, so a row
+                                 * is at most one LMDB page */
 #define ENC_CAP (2 * TW_WORDIDX_BLOCK_MAX + 4 * KEY_MAX)
 #define RUNS_MAX (ENC_CAP / 4 + 1)
 
@@ -105,7 +110,7 @@ typedef struct wpvec { wp *p; size_t n, cap; } wpvec;
 
 /* An entry's author's number to write (0: the entry is gone), in the order
  * the changes came. */
-typedef struct seqauth { uint64_t seq; uint32_t author, order; } seqauth;
+typedef struct seqauth { uint64_t seq; uint32_t author, idpfx, order; } seqauth;
 
 /* The changes of one transaction, or of one build batch. */
 typedef struct pending {
@@ -157,6 +162,8 @@ static bool get_varint(const uint8_t **p, const uint8_t *end, uint64_t *x)
     }
     return false;
 }
+
+static uint32_t get_be32(const uint8_t *b) { return (uint32_t)b[0] << 24 | (uint32_t)b[1] << 16 | (uint32_t)b[2] << 8 | b[3]; }
 
 static uint64_t zigzag(uint64_t a, uint64_t b) { return a >= b ? (a - b) << 1 : ((b - a) << 1) - 1; }
 static uint64_t unzigzag(uint64_t base, uint64_t z) { return z & 1 ? base - ((z + 1) >> 1) : base + (z >> 1); }
@@ -674,7 +681,7 @@ static int collect(MDB_txn *txn, MDB_dbi dbi, pending *pd, const tw_entry *e, ui
         pd->sa = n;
         pd->capsa = cap;
     }
-    pd->sa[pd->nsa] = (seqauth){ seq, delta > 0 ? au : 0, (uint32_t)pd->nsa };
+    pd->sa[pd->nsa] = (seqauth){ seq, delta > 0 ? au : 0, get_be32(e->id), (uint32_t)pd->nsa };
     pd->nsa++;
     size_t from = pd->v.n;
     rc = tw_search_record_words(&e->body, e->slot, e->slot_len, word_fn, pd);
@@ -715,15 +722,21 @@ static void authors_key(uint8_t k[10], uint64_t seq)
     for (int i = 7; i >= 0; i--) { k[2 + i] = (uint8_t)b; b >>= 8; }
 }
 
-/* Decodes an authors' block into a[AUTH_BLOCK]: false if it is damaged. */
-static bool authors_decode(const MDB_val *v, uint32_t *a)
+/* Decodes an authors' block into a[AUTH_BLOCK] and the entries' first 4
+ * bytes of id into pf[AUTH_BLOCK]: false if it is damaged. */
+static bool authors_decode(const MDB_val *v, uint32_t *a, uint32_t *pf)
 {
     const uint8_t *p = v->mv_data, *end = p + v->mv_size;
     for (size_t i = 0; i < AUTH_BLOCK; i++) {
         uint64_t x;
-        if (p == end) { a[i] = 0; continue; }
+        a[i] = pf[i] = 0;
+        if (p == end) continue;
         if (!get_varint(&p, end, &x) || x > UINT32_MAX) return false;
         a[i] = (uint32_t)x;
+        if (x == 0) continue;
+        if (end - p < 4) return false;
+        pf[i] = get_be32(p);
+        p += 4;
     }
     return p == end;
 }
@@ -734,20 +747,26 @@ static int apply_authors(tw_wordidx *w, MDB_txn *txn, pending *pd)
 {
     if (pd->nsa == 0) return 0;
     qsort(pd->sa, pd->nsa, sizeof pd->sa[0], seqauth_cmp);
-    static uint32_t a[AUTH_BLOCK];
-    static uint8_t buf[AUTH_BLOCK * 5];
+    static uint32_t a[AUTH_BLOCK], pf[AUTH_BLOCK];
+    static uint8_t buf[AUTH_BLOCK * 9];
     for (size_t i = 0; i < pd->nsa;) {
         uint8_t k[10];
         authors_key(k, pd->sa[i].seq);
         MDB_val key = { sizeof k, k }, v;
         int rc = mdb_get(txn, w->dbi, &key, &v);
-        if (rc == MDB_NOTFOUND || (rc == 0 && !authors_decode(&v, a))) memset(a, 0, sizeof a);
+        if (rc == MDB_NOTFOUND || (rc == 0 && !authors_decode(&v, a, pf))) { memset(a, 0, sizeof a); memset(pf, 0, sizeof pf); }
         else if (rc) return rc;
         uint64_t blk = pd->sa[i].seq / AUTH_BLOCK;
-        for (; i < pd->nsa && pd->sa[i].seq / AUTH_BLOCK == blk; i++) a[pd->sa[i].seq % AUTH_BLOCK] = pd->sa[i].author;
+        for (; i < pd->nsa && pd->sa[i].seq / AUTH_BLOCK == blk; i++) {
+            a[pd->sa[i].seq % AUTH_BLOCK] = pd->sa[i].author;
+            pf[pd->sa[i].seq % AUTH_BLOCK] = pd->sa[i].idpfx;
+        }
         size_t last = AUTH_BLOCK, n = 0;
         while (last > 0 && a[last - 1] == 0) last--;
-        for (size_t j = 0; j < last; j++) n += put_varint(buf + n, a[j]);
+        for (size_t j = 0; j < last; j++) {
+            n += put_varint(buf + n, a[j]);
+            if (a[j]) { for (int b = 0; b < 4; b++) buf[n++] = (uint8_t)(pf[j] >> (24 - 8 * b)); }
+        }
         key = (MDB_val){ sizeof k, k };
         v = (MDB_val){ n, buf };
         if (n) rc = mdb_put(txn, w->dbi, &key, &v, 0);
@@ -1281,6 +1300,7 @@ typedef struct find_ctx {
     bool authors_bad;            /* an author number the index does not know: no page */
     uint8_t *cls;                /* per author number: CLS_* */
     uint32_t *author;            /* per candidate: its author's number */
+    uint32_t *idpfx;             /* per candidate: its id's first 4 bytes (big-endian) */
     uint32_t nauthors;
     bool broad;                  /* the index would not narrow it: read every record */
     kindname kinds[TW_WORDIDX_KINDS_MAX];
@@ -1308,7 +1328,6 @@ static void cand_intersect(find_ctx *f, const candvec *b, size_t i)
     a->n = o;
 }
 
-static uint32_t get_be32(const uint8_t *b) { return (uint32_t)b[0] << 24 | (uint32_t)b[1] << 16 | (uint32_t)b[2] << 8 | b[3]; }
 
 /* What each candidate's author is to a page: asked once an author. */
 static int classify_authors(find_ctx *f, MDB_txn *txn)
@@ -1322,10 +1341,11 @@ static int classify_authors(find_ctx *f, MDB_txn *txn)
     if (!(f->cls = calloc((size_t)f->nauthors + 1, 1))) return TW_ENOMEM;
     /* Each candidate's author, from the rows of authors by sequence number
      * (the candidates are in that order). */
-    uint32_t *blk = malloc(AUTH_BLOCK * sizeof *blk);
+    uint32_t *blk = malloc(2 * AUTH_BLOCK * sizeof *blk), *bpf = blk + AUTH_BLOCK;
     uint64_t cur = UINT64_MAX;
     f->author = malloc((f->cand.n ? f->cand.n : 1) * sizeof *f->author);
-    if (!blk || !f->author) { free(blk); return TW_ENOMEM; }
+    f->idpfx = malloc((f->cand.n ? f->cand.n : 1) * sizeof *f->idpfx);
+    if (!blk || !f->author || !f->idpfx) { free(blk); return TW_ENOMEM; }
     for (size_t j = 0; j < f->cand.n; j++) {
         uint64_t seq = f->cand.p[j].k >> 8;
         if (seq / AUTH_BLOCK != cur) {
@@ -1333,13 +1353,14 @@ static int classify_authors(find_ctx *f, MDB_txn *txn)
             authors_key(ak, seq);
             cur = seq / AUTH_BLOCK;
             k = (MDB_val){ sizeof ak, ak };
-            if ((rc = mdb_get(txn, f->w->dbi, &k, &v)) == MDB_NOTFOUND || (rc == 0 && !authors_decode(&v, blk))) {
+            if ((rc = mdb_get(txn, f->w->dbi, &k, &v)) == MDB_NOTFOUND || (rc == 0 && !authors_decode(&v, blk, bpf))) {
                 f->authors_bad = true;
                 break;
             }
             if (rc) break;
         }
         f->author[j] = blk[seq % AUTH_BLOCK];
+        f->idpfx[j] = bpf[seq % AUTH_BLOCK];
     }
     free(blk);
     if (rc || f->authors_bad) return rc == MDB_NOTFOUND ? 0 : rc;
@@ -1452,19 +1473,22 @@ static int kind_qcmp(const void *a, const void *b) { return strcmp(((const kindn
 /* A candidate as read for a page: its bound, its place in scan order (of
  * its kind and time: entries of one kind and time follow one another by
  * id) and its place in find_ctx.cand. */
-typedef struct ranked { uint32_t bound, pos, j; } ranked;
+typedef struct ranked { uint32_t bound, pos, pfx, j; } ranked;
 
-/* Sorts best bound first, then by place, then as given, by radix (a
- * qsort of every sure candidate took a sixth of a page's time). */
+/* Sorts best bound first, then by place, then by id's beginning, by radix
+ * (a qsort of every sure candidate took a sixth of a page's time). */
 static int rank_sort(ranked *r, size_t n)
 {
     kv *k = malloc(n * sizeof *k);
     ranked *o = malloc(n * sizeof *o);
     int rc = k && o ? 0 : TW_ENOMEM;
-    for (size_t i = 0; rc == 0 && i < n; i++) k[i] = (kv){ (uint64_t)(UINT32_MAX - r[i].bound) << 32 | r[i].pos, (uint32_t)i };
-    if (rc == 0) rc = kv_sort(k, n);          /* (stable: j ascending within a place, as given) */
+    /* By id's beginning, then (stable) by bound and place. */
+    for (size_t i = 0; rc == 0 && i < n; i++) k[i] = (kv){ r[i].pfx, (uint32_t)i };
+    if (rc == 0) rc = kv_sort(k, n);
     for (size_t i = 0; rc == 0 && i < n; i++) o[i] = r[k[i].i];
-    if (rc == 0) memcpy(r, o, n * sizeof *r);
+    for (size_t i = 0; rc == 0 && i < n; i++) k[i] = (kv){ (uint64_t)(UINT32_MAX - o[i].bound) << 32 | o[i].pos, (uint32_t)i };
+    if (rc == 0) rc = kv_sort(k, n);
+    for (size_t i = 0; rc == 0 && i < n; i++) r[i] = o[k[i].i];
     free(k);
     free(o);
     return rc;
@@ -1472,9 +1496,10 @@ static int rank_sort(ranked *r, size_t n)
 
 /* Can a record of this bound, at this place, still enter the page?  At the
  * place of the page's last record, its id would tell: it is read. */
-static bool can_enter(const tw_wordidx_topk *tk, uint32_t bound, uint32_t pos)
+static bool can_enter(const tw_wordidx_topk *tk, uint32_t bound, uint32_t pos, uint32_t pfx)
 {
-    return !tk->full || bound > tk->kth_score || (bound == tk->kth_score && pos <= tk->kth_pos);
+    return !tk->full || bound > tk->kth_score ||
+           (bound == tk->kth_score && (pos < tk->kth_pos || (pos == tk->kth_pos && pfx <= tk->kth_idpfx)));
 }
 
 typedef struct page_ctx {
@@ -1495,7 +1520,7 @@ static int page_fn(void *vctx, size_t i, const uint8_t *key, size_t klen, const 
     int rc = p->fn(p->ctx, key, klen, e);
     if (rc) return rc;
     p->done = i + 1;
-    if (p->stop && i + 1 < p->n && !can_enter(p->tk, p->order[i + 1].bound, p->order[i + 1].pos)) {
+    if (p->stop && i + 1 < p->n && !can_enter(p->tk, p->order[i + 1].bound, p->order[i + 1].pos, p->order[i + 1].pfx)) {
         p->stopped = true;
         return 1;
     }
@@ -1540,7 +1565,7 @@ static int read_page(tw_store *s, find_ctx *f, const uint32_t *pos, tw_wordidx_t
         uint64_t c = f->cand.p[j].k;
         uint8_t cls = f->cls[f->author[j]];
         if (!(c & INF_SURE) || cls == CLS_READ) {
-            unsure[nu++] = (ranked){ 0, pos[j], (uint32_t)j };
+            unsure[nu++] = (ranked){ 0, pos[j], 0, (uint32_t)j };
         } else if (cls == CLS_HIDDEN) {
             hidden++;
         } else {
@@ -1549,7 +1574,7 @@ static int read_page(tw_store *s, find_ctx *f, const uint32_t *pos, tw_wordidx_t
                 name[i] = (uint8_t)(f->lv[j] >> (4 * i + 2) & 3);
             }
             order[no++] = (ranked){ tw_search_bound(f->q, any, name, (c & INF_SIZE) >> INF_SIZE_SHIFT, c & 7), pos[j],
-                                    (uint32_t)j };
+                                    f->idpfx[j], (uint32_t)j };
         }
     }
     tk->active = true;
@@ -1557,7 +1582,7 @@ static int read_page(tw_store *s, find_ctx *f, const uint32_t *pos, tw_wordidx_t
     if (rc == 0) rc = read_ranked(s, f, unsure, nu, false, tk, fn, ctx, &done);
     if (rc == 0 && no) rc = rank_sort(order, no);
     if (rc == 0 && no) {
-        if (can_enter(tk, order[0].bound, order[0].pos)) rc = read_ranked(s, f, order, no, true, tk, fn, ctx, &done);
+        if (can_enter(tk, order[0].bound, order[0].pos, order[0].pfx)) rc = read_ranked(s, f, order, no, true, tk, fn, ctx, &done);
         else done = 0;
         tk->unread = no - done;
     }
@@ -1637,6 +1662,7 @@ static int pass(tw_store *s, tw_search *q, bool near, tw_wordidx_topk *tk, tw_st
     free(f->lv);
     free(f->cls);
     free(f->author);
+    free(f->idpfx);
     free(f->cand.p);
     free(f);
     return rc;

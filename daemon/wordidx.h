@@ -31,7 +31,7 @@
 #include "twin/search.h"
 #include "store.h"
 
-#define TW_WORDIDX_VERSION 3u
+#define TW_WORDIDX_VERSION 4u
 
 typedef struct tw_wordidx tw_wordidx;
 struct MDB_txn;
@@ -92,9 +92,9 @@ int  tw_wordidx_search(tw_store *s, tw_search *q, tw_store_entry_fn fn, void *ct
  * the others (not sure to match, or an author whose records are listed or
  * not one by one, -1) are all read.  fn then gets, in pos, each record's
  * place in scan order (active): records of one kind and time share a
- * place, and rank among themselves by id.  fn keeps full, kth_score and
- * kth_pos: whether the page is full, and the score and place of its last
- * record.
+ * place, and rank among themselves by id.  fn keeps full, kth_score,
+ * kth_pos and kth_idpfx: whether the page is full, and the score, place
+ * and first 4 bytes of id (big-endian) of its last record.
  */
 typedef struct tw_wordidx_topk {
     int (*author_shown)(void *ctx, const uint8_t author[TW_KEY_LEN]);   /* in */
@@ -102,7 +102,7 @@ typedef struct tw_wordidx_topk {
     bool active;                 /* out: pos is set for each record fn gets */
     uint32_t pos;
     bool full;                   /* kept by fn */
-    uint32_t kth_score, kth_pos;
+    uint32_t kth_score, kth_pos, kth_idpfx;
     uint64_t unread;             /* out: matches counted without being read */
 } tw_wordidx_topk;
 int  tw_wordidx_search_topk(tw_store *s, tw_search *q, tw_store_entry_fn fn, void *ctx, const uint64_t *total,

@@ -103,6 +103,8 @@ static int page_fn(void *ctx, const uint8_t *key, size_t klen, const tw_entry *e
         p->tk.full = true;
         p->tk.kth_score = p->h[p->n - 1].score;
         p->tk.kth_pos = p->h[p->n - 1].seq;
+        const uint8_t *kid = p->h[p->n - 1].id;
+        p->tk.kth_idpfx = (uint32_t)kid[0] << 24 | (uint32_t)kid[1] << 16 | (uint32_t)kid[2] << 8 | kid[3];
     }
     return 0;
 }
