@@ -262,6 +262,17 @@ bool tw_node_shown(tw_node *n, const tw_entry *e)
     return true;
 }
 
+int tw_node_author_shown(tw_node *n, const uint8_t author[TW_KEY_LEN])
+{
+    if (!tw_node_visible(n, author)) return 0;
+    if (!n->admit || !n->admit->id) return 1;
+    tw_ident_key me;
+    tw_ident_lookup(n->admit->id, author, &me);
+    /* A key no record names is its own association, never cut off: its
+     * entries are shown when it is visible, whatever their time. */
+    return me.role == TW_IDENT_SELF && me.cutoff == TW_IDENT_NEVER ? 1 : -1;
+}
+
 int tw_admit_describe(const tw_node *n, const uint8_t key[TW_KEY_LEN], char *buf, size_t cap)
 {
     tw_ident_key k;

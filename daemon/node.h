@@ -95,6 +95,11 @@ bool tw_node_visible_at(const tw_node *n, const uint8_t author[TW_KEY_LEN], uint
 /* An entry as the views see it: visible at its time and the newest version
  * of its (association, kind, slot) across the association's keys. */
 bool tw_node_shown(tw_node *n, const tw_entry *e);
+/* What tw_node_shown says of every entry of an author, when the author
+ * alone decides: 1 all shown (a key no identity record names, visible), 0
+ * none (its association not visible), -1 it depends on the entry (a key of
+ * an association of several keys, or one cut off from some time on). */
+int tw_node_author_shown(tw_node *n, const uint8_t author[TW_KEY_LEN]);
 /* The root keys in force (config `root` lines, else the data directory's
  * network.roots file); *roots valid until the next join. */
 size_t tw_node_roots(const tw_node *n, const uint8_t (**roots)[TW_KEY_LEN]);

@@ -963,15 +963,19 @@ typedef struct search_ctx {
     tw_search *q;
     search_hit *heap;
     size_t nheap, limit;
-    uint32_t seq;                /* scan order: among equal scores the first scanned ranks first */
-    uint64_t total;              /* every match, kept or not */
+    uint32_t seq;                /* scan order: among equal scores the first scanned ranks first (then by id:
+                                  * the records of one kind and time share a place when a page is read) */
+    uint64_t total;              /* every match read, kept or not */
+    tw_wordidx_topk tk;          /* reading a page only: places in scan order, the page's last */
     int err;
 } search_ctx;
 
 /* a ranks below b. */
 static bool hit_below(const search_hit *a, const search_hit *b)
 {
-    return a->score != b->score ? a->score < b->score : a->seq > b->seq;
+    if (a->score != b->score) return a->score < b->score;
+    if (a->seq != b->seq) return a->seq > b->seq;
+    return memcmp(a->id, b->id, TW_ID_LEN) > 0;      /* a page's records of one kind and time: by id */
 }
 
 static void heap_down(search_hit *h, size_t n, size_t i)
@@ -998,7 +1002,7 @@ static int search_match(void *vctx, const uint8_t *key, size_t klen, const tw_en
         return 1;
     if (!score) return 0;
     s->total++;
-    search_hit h = { .score = score, .seq = s->seq++ };
+    search_hit h = { .score = score, .seq = s->tk.active ? s->tk.pos : s->seq++ };
     memcpy(h.id, en->id, TW_ID_LEN);
     if (s->nheap < s->limit) {
         size_t i = s->nheap++;
@@ -1011,8 +1015,17 @@ static int search_match(void *vctx, const uint8_t *key, size_t klen, const tw_en
         s->heap[0] = h;
         heap_down(s->heap, s->nheap, 0);
     }
+    if (s->nheap == s->limit && s->nheap) {
+        s->tk.full = true;
+        s->tk.kth_score = s->heap[0].score;
+        s->tk.kth_pos = s->heap[0].seq;
+        s->tk.kth_idpfx = (uint32_t)s->heap[0].id[0] << 24 | (uint32_t)s->heap[0].id[1] << 16 |
+                          (uint32_t)s->heap[0].id[2] << 8 | s->heap[0].id[3];
+    }
     return 0;
 }
+
+static int author_shown(void *ctx, const uint8_t author[TW_KEY_LEN]) { return tw_node_author_shown(ctx, author); }
 
 static int hit_cmp(const void *a, const void *b)
 {
@@ -1081,7 +1094,13 @@ static int op_search(tw_node *n, const tw_val *args, tw_buf *out, tw_op_err *e)
     uint32_t count = 0;
     tw_buf_init(&recs);
     bool indexed;
-    rc = tw_wordidx_search(n->store, s.q, search_match, &s, &s.total, &indexed);
+    /* A match the index proves is counted unread when its author's
+     * entries are all shown (tw_node_author_shown). */
+    s.tk.author_shown = author_shown;
+    s.tk.author_ctx = n;
+    if (limit == 0) { s.tk.full = true; s.tk.kth_score = UINT32_MAX; s.tk.kth_pos = 0; }
+    rc = tw_wordidx_search_topk(n->store, s.q, search_match, &s, &s.total, &s.tk, &indexed);
+    s.total += s.tk.unread;
     tw_debug("ops", "search read %s", indexed ? "the records the word index found" : "every record");
     if (rc >= 0 && !s.err) rc = search_encode(&s, &recs, &count);
     else if (rc >= 0) rc = s.err;

@@ -675,7 +675,7 @@ static int words_drop_old(tw_store *s, MDB_txn *txn, const uint8_t old_id[TW_ID_
     const uint8_t *env;
     size_t len;
     if ((rc = env_unpack(s, &row, s->rbuf, &env, &len))) return rc;
-    return tw_wordidx_remove_env(s->words, txn, env, len, old_id);
+    return tw_wordidx_remove_env(s->words, txn, env, len, old_id, seq);
 }
 
 /*
@@ -748,7 +748,7 @@ static int put_one(tw_store *s, MDB_txn *txn, tw_put *p)
     MDB_val ok = { e->kind_len, (void *)e->kind }, ov = { sizeof it, it };
     if ((rc = id_row(s, txn, e->id, seq, false))) return rc;
     if ((rc = put_item(txn, s->order, &ok, &ov, true))) return rc;
-    if ((rc = tw_wordidx_add(s->words, txn, e))) return rc;
+    if ((rc = tw_wordidx_add(s->words, txn, e, seq))) return rc;
     MDB_val iv = { slot_item(si, e->slot, e->slot_len, e->ts, e->id, e->body.type == TW_NIL ? TW_SLOT_TOMBSTONE : 0), si };
     return put_item(txn, s->slots, &slk, &iv, slot_last);
 }
@@ -816,7 +816,7 @@ static int remove_one(tw_store *s, MDB_txn *txn, const uint8_t id[TW_ID_LEN], tw
      * slot. */
     if (tw_entry_parse(env, len, a, &e, NULL) != 0) return MDB_CORRUPTED;
     if ((rc = drop_slot_of(s, txn, &e, id))) return rc;
-    if ((rc = tw_wordidx_remove(s->words, txn, &e))) return rc;
+    if ((rc = tw_wordidx_remove(s->words, txn, &e, seq))) return rc;
     return drop_envelope(s, txn, e.kind, e.kind_len, e.ts, id);
 }
 
@@ -974,8 +974,8 @@ static int scan_end(tw_store *s, MDB_txn *txn, MDB_cursor *cur, MDB_cursor *ec, 
     return 0;
 }
 
-int tw_store_scan(tw_store *s, const char *kind, size_t kind_len,
-                  const uint8_t *after, size_t after_len, tw_store_fn fn, void *ctx)
+static int scan(tw_store *s, const char *kind, size_t kind_len, const uint8_t *after, size_t after_len,
+                tw_store_fn fn, tw_store_seq_fn sfn, void *ctx)
 {
     MDB_txn *txn;
     MDB_cursor *cur, *ec;
@@ -1014,10 +1014,23 @@ int tw_store_scan(tw_store *s, const char *kind, size_t kind_len,
         uint8_t ek[TW_ENTRYKEY_MAX];
         size_t ekn = entry_key(ek, k.mv_data, k.mv_size, get_be64(it), it + 8);
         s->scanned++;
-        if ((ret = fn(ctx, ek, ekn, it + 8, env, len))) break;
+        if ((ret = fn ? fn(ctx, ek, ekn, it + 8, env, len)
+                      : sfn(ctx, ek, ekn, it + 8, get_be64(it + 8 + TW_ID_LEN), env, len)))
+            break;
         rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
     }
     return scan_end(s, txn, cur, ec, buf, rc, ret);
+}
+
+int tw_store_scan(tw_store *s, const char *kind, size_t kind_len,
+                  const uint8_t *after, size_t after_len, tw_store_fn fn, void *ctx)
+{
+    return scan(s, kind, kind_len, after, after_len, fn, NULL, ctx);
+}
+
+int tw_store_scan_seq(tw_store *s, const uint8_t *after, size_t after_len, tw_store_seq_fn fn, void *ctx)
+{
+    return scan(s, NULL, 0, after, after_len, NULL, fn, ctx);
 }
 int tw_store_read_rows(tw_store *s, const char *kind, size_t kind_len, const uint8_t *after, size_t after_len,
                        size_t max, tw_buf *out, size_t *count)
@@ -1165,6 +1178,53 @@ int tw_store_scan_at(tw_store *s, const tw_store_at *at, size_t n, tw_store_entr
     }
     tw_arena_free(&a);
     return scan_end(s, txn, cur, ec, buf, rc, ret);
+}
+
+int tw_store_read_seqs(tw_store *s, const uint64_t *seqs, size_t n, tw_store_seq_entry_fn fn, void *ctx)
+{
+    MDB_txn *txn;
+    MDB_cursor *ec;
+    uint8_t *buf = NULL;
+    if (s->ddict && !(buf = malloc(TW_ENVELOPE_MAX))) return TW_ENOMEM;
+    int rc = txn_begin(s, MDB_RDONLY, &txn);
+    if (rc) { free(buf); return lmdb_err(rc); }
+    if ((rc = mdb_cursor_open(txn, s->envs, &ec))) { mdb_txn_abort(txn); free(buf); return lmdb_err(rc); }
+    s->scans++;
+    tw_arena a;
+    tw_arena_init(&a, 0);
+    int ret = 0;
+    for (size_t i = 0; i < n && ret == 0; i++) {
+        uint64_t seq = seqs[i];
+        MDB_val sk = { sizeof seq, &seq }, row;
+        const uint8_t *env;
+        size_t len;
+        tw_entry e;
+        uint8_t id[TW_ID_LEN];
+        if ((rc = mdb_cursor_get(ec, &sk, &row, MDB_SET_KEY)) == MDB_NOTFOUND) {
+            tw_warn("store", "skipping an entry the search index names but the store does not hold");
+            continue;
+        }
+        if (rc || (rc = env_unpack(s, &row, buf, &env, &len))) break;
+        s->scanned++;
+        tw_arena_reset(&a);
+        crypto_generichash(id, TW_ID_LEN, env, len, NULL, 0);
+        uint8_t ek[TW_ENTRYKEY_MAX];
+        if (tw_entry_parse_known(env, len, id, &a, &e) || e.kind_len == 0 || e.kind_len > TW_KIND_MAX)
+            tw_warn("store", "skipping an unreadable stored entry");
+        else
+            ret = fn(ctx, i, ek, entry_key(ek, e.kind, e.kind_len, e.ts, id), &e);
+    }
+    tw_arena_free(&a);
+    mdb_cursor_close(ec);
+    mdb_txn_abort(txn);
+    free(buf);
+    s->scans--;
+    if (ret) return ret;
+    if (rc && rc != MDB_NOTFOUND) {
+        tw_err("store", "reading entries by sequence number failed: %s", mdb_strerror(rc));
+        return lmdb_err(rc);
+    }
+    return 0;
 }
 
 int tw_store_txn(tw_store *s, bool write, tw_store_txn_fn fn, void *ctx, uint64_t need, const char *what)

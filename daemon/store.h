@@ -90,6 +90,13 @@ typedef int (*tw_store_fn)(void *ctx, const uint8_t *key, size_t klen, const uin
                            const uint8_t *env, size_t envlen);
 int tw_store_scan(tw_store *s, const char *kind, size_t kind_len,
                   const uint8_t *after, size_t after_len, tw_store_fn fn, void *ctx);
+/* tw_store_scan() that also gives each entry's sequence number: the key of
+ * its envelope, set when it is stored and kept until it is removed (a new
+ * version is a new entry), so that it names one entry (the word index,
+ * daemon/wordidx.c). */
+typedef int (*tw_store_seq_fn)(void *ctx, const uint8_t *key, size_t klen, const uint8_t id[TW_ID_LEN], uint64_t seq,
+                               const uint8_t *env, size_t envlen);
+int tw_store_scan_seq(tw_store *s, const uint8_t *after, size_t after_len, tw_store_seq_fn fn, void *ctx);
 /* tw_store_scan() with each envelope parsed (into one reused arena, without
  * re-hashing its id); an envelope that does not parse is logged and skipped.
  * e and its strings are valid only during the call. */
@@ -116,6 +123,12 @@ int tw_store_row_env(const tw_store *s, void *dctx, const uint8_t *row, size_t l
  * index (daemon/wordidx.c). */
 typedef struct tw_store_at { const char *kind; size_t kind_len; uint64_t ts; bool rest; } tw_store_at;
 int tw_store_scan_at(tw_store *s, const tw_store_at *at, size_t n, tw_store_entry_fn fn, void *ctx);
+/* The entries of the given sequence numbers, in the order given, parsed (id
+ * computed from the envelope), in one read transaction: fn gets each with
+ * its place i in seqs and its entry key; its non-zero value stops and is
+ * returned.  A number that names no entry is skipped (logged). */
+typedef int (*tw_store_seq_entry_fn)(void *ctx, size_t i, const uint8_t *key, size_t klen, const tw_entry *e);
+int tw_store_read_seqs(tw_store *s, const uint64_t *seqs, size_t n, tw_store_seq_entry_fn fn, void *ctx);
 /* Runs fn in one read or write transaction of the store's environment, for
  * a table another module keeps in it (the search word index).  fn returns
  * 0, an LMDB code or a TW_E code; a write commits when it returns 0, and is

@@ -6,34 +6,63 @@
  *   0x00 'v'              -> version (1 byte): the index is complete
  *   0x00 'p'              -> entry key: a build is under way, done up to it
  *   0x00 'k' kind         -> code (1 byte) of a kind, 1..TW_WORDIDX_KINDS_MAX
- *   word 0x00 ref(8)      -> block
+ *   0x00 'a' author(32)   -> the author's number (4 bytes, big-endian), from 1
+ *   0x00 'n' number(4)    -> the author's key (32 bytes)
+ *   0x00 'c'              -> how many authors have a number (4 bytes)
+ *   0x00 'u' block(8)     -> for each sequence number block * 256 to
+ *                            block * 256 + 255, up to the last entry: its
+ *                            entry's author's number (varint; 0: no entry)
+ *                            and the entry id's first 4 bytes (not for 0)
+ *   word 0x00 ref(8) seq(8) -> block (ref and seq of its first pair, big-endian)
  *
  * A word key is a folded, normalised word, or 0x01 and the variant key of
  * a name's word, cut to TW_WORDIDX_WORD_MAX bytes (and before any byte
- * under 0x02): a cut key matches more, never less.  A ref is a kind's code
- * in the top byte and the entry's timestamp in the low 48 bits (a later
- * one, past the year 10000, is kept as the largest, which reads every
- * entry of the kind from there on).  A block
- * holds the sorted (word, ref) pairs from its key up to the next block's
- * key, as runs of one word each:
+ * under 0x02): a cut key matches more, never less.  A pair is (word, ref,
+ * seq): one entry that has the word.  A ref is a kind's code in
+ * bits 48-55 and the entry's timestamp in the low 48 bits (a later one,
+ * past the year 10000, is kept as the largest, which reads every entry of
+ * the kind from there on), and above them what the scorer can make of the
+ * word in the entry, for the bounds of a page (tw_search_bound): bit 56 the
+ * word is in a name field, bits 57-59 the fewest words (stop words left
+ * out, 7: seven or more) of a field of the entry with the word -- of a
+ * name field, when a name field has it.  seq is the entry's sequence
+ * number in the store (the key of its envelope: kept for the entry's life,
+ * and a new version is a new entry), so a pair names one entry even where
+ * entries share a kind and time (an import gives its records one), and the
+ * entry is read by it, and its author's number and the beginning of its
+ * id found (the 'u' rows, about 6 bytes an entry, where an author's number
+ * in every pair took 28 MiB more at 1 000 000 records): a page counts the
+ * matches of authors whose records are all listed without reading them,
+ * and orders the entries of one kind and time by id as a scan does,
+ * reading only those whose 4 bytes tie with the page's last record's.  Authors' numbers are
+ * never taken back.  A block holds the sorted
+ * pairs from its key up to the next block's key, as runs of one word each:
  *
  *   run  = shared(varint) suffix_len(varint) suffix refs_len(varint) refs
- *   refs = for each ref: varint(delta << 2 | other_kind << 1 | more)
+ *   refs = for each pair: varint(delta << 2 | other_kind << 1 | more)
  *          [varint(kind code) if other_kind] [varint(count - 1) if more]
+ *          varint(zigzag(seq - base seq))
  *
  * where shared is the bytes the word shares with the word of the run
- * before.  Each ref is written against a base: the ref before it in the
- * run, or for a run's first ref, the first ref of the run before (most
+ * before.  Each pair is written against a base: the pair before it in the
+ * run, or for a run's first pair, the first pair of the run before (most
  * refs of a word are close: records come in time order).  other_kind says
- * its kind is not the base's; delta is then the zigzag of its timestamp
+ * its kind code (with the bits above it: "kind code" is the ref's bits
+ * 48-59) is not the base's; delta is then the zigzag of its timestamp
  * minus the base's, as it is for a run's first ref, and otherwise the plain
- * difference.  count is the number of entries of that kind and timestamp
- * with the word (almost always one).  Blocks are cut to at most
+ * difference.  count is 1 (a pair is one entry; more is kept so that a pair
+ * applied twice reads back, and is never taken as sure).  Blocks are cut
+ * to at most
  * TW_WORDIDX_BLOCK_MAX bytes: a full block is one LMDB overflow page of
  * 4 KiB (4096 less the page's 16-byte header), which it fills, where
  * blocks of a quarter page left leaf pages about half empty (LMDB splits a
  * page of four in two).  The block format does not depend on the size: an
  * index of smaller blocks reads and merges as it is.
+ *
+ * Version 4 (version 1 had neither the bits above the kind's code, nor
+ * seq and the 'u' rows; version 2 had the bits; version 3 the 'u' rows
+ * without ids); an index of another version is
+ * built afresh on open.
  *
  * Writes are gathered per transaction (tw_wordidx_add / _remove) and
  * applied, sorted, when store.c commits it (tw_wordidx_end): each block a
@@ -54,8 +83,16 @@
 
 #define VARIANT 0x01
 #define KEY_MAX (1 + TW_WORDIDX_WORD_MAX)
-#define BKEY_MAX (KEY_MAX + 1 + 8)
+#define BKEY_TAIL (1 + 8 + 8)  /* a block key: its first pair's word, 0x00, ref and seq */
+#define BKEY_MAX (KEY_MAX + BKEY_TAIL)
 #define TS_MAX ((1ull << 48) - 1)
+#define NAME_BIT (1ull << 56)   /* in a ref: the word is in a name field of the entry */
+#define REF_MASK (NAME_BIT - 1)
+#define SIZE_SHIFT 57           /* in a ref: the fewest words of a field of the entry with the word, 1..7 (7: more) */
+#define SIZE_MAX_ 7u
+#define SEQ_MAX ((1ull << 56) - 1)   /* a sequence number the index can hold (store.c counts from 1) */
+#define AUTH_BLOCK 256u         /* sequence numbers a row of authors holds: at most 9 bytes each, so a row
+                                 * is at most one LMDB page */
 #define ENC_CAP (2 * TW_WORDIDX_BLOCK_MAX + 4 * KEY_MAX)
 #define RUNS_MAX (ENC_CAP / 4 + 1)
 
@@ -66,9 +103,14 @@ typedef struct wp {
     uint32_t kn, off;
     int64_t n;          /* count in a block; change to apply */
     uint64_t ref;
+    uint64_t seq;       /* the entry's sequence number in the store: one entry a (word, ref, seq) */
 } wp;
 
 typedef struct wpvec { wp *p; size_t n, cap; } wpvec;
+
+/* An entry's author's number to write (0: the entry is gone), in the order
+ * the changes came. */
+typedef struct seqauth { uint64_t seq; uint32_t author, idpfx, order; } seqauth;
 
 /* The changes of one transaction, or of one build batch. */
 typedef struct pending {
@@ -77,7 +119,11 @@ typedef struct pending {
     char *var;          /* scratch for variant keys */
     size_t varcap;
     uint64_t ref;       /* of the entry being collected */
+    uint64_t seq;
+    uint32_t author;
     int64_t delta;
+    seqauth *sa;        /* the authors of the entries added and removed */
+    size_t nsa, capsa;
     int err;
 } pending;
 
@@ -92,7 +138,9 @@ struct tw_wordidx {
     wpvec blk, merged;
 };
 
-static const uint8_t META_VERSION[2] = { 0, 'v' }, META_PROGRESS[2] = { 0, 'p' }, META_KIND[2] = { 0, 'k' };
+static const uint8_t META_VERSION[2] = { 0, 'v' }, META_PROGRESS[2] = { 0, 'p' }, META_KIND[2] = { 0, 'k' },
+                     META_AUTHOR[2] = { 0, 'a' }, META_AUTHOR_NUM[2] = { 0, 'n' }, META_AUTHORS[2] = { 0, 'c' },
+                     META_SEQ_AUTHOR[2] = { 0, 'u' };
 
 /* ------------------------------------------------------------ encoding */
 
@@ -115,6 +163,8 @@ static bool get_varint(const uint8_t **p, const uint8_t *end, uint64_t *x)
     return false;
 }
 
+static uint32_t get_be32(const uint8_t *b) { return (uint32_t)b[0] << 24 | (uint32_t)b[1] << 16 | (uint32_t)b[2] << 8 | b[3]; }
+
 static uint64_t zigzag(uint64_t a, uint64_t b) { return a >= b ? (a - b) << 1 : ((b - a) << 1) - 1; }
 static uint64_t unzigzag(uint64_t base, uint64_t z) { return z & 1 ? base - ((z + 1) >> 1) : base + (z >> 1); }
 
@@ -135,20 +185,23 @@ static int wp_cmp(const wp *a, const wp *b)
 {
     if (a->pfx != b->pfx) return a->pfx < b->pfx ? -1 : 1;
     int c = key_cmp(a->k, a->kn, b->k, b->kn);
-    return c ? c : a->ref < b->ref ? -1 : a->ref > b->ref;
+    if (c) return c;
+    if (a->ref != b->ref) return a->ref < b->ref ? -1 : 1;
+    return a->seq < b->seq ? -1 : a->seq > b->seq;
 }
 
 static int wp_qcmp(const void *a, const void *b) { return wp_cmp(a, b); }
 
-static size_t block_key(uint8_t *out, const uint8_t *k, size_t kn, uint64_t ref)
+static size_t block_key(uint8_t *out, const uint8_t *k, size_t kn, uint64_t ref, uint64_t seq)
 {
     memcpy(out, k, kn);
     out[kn] = 0;
     for (int i = 7; i >= 0; i--) { out[kn + 1 + (size_t)i] = (uint8_t)ref; ref >>= 8; }
-    return kn + 9;
+    for (int i = 7; i >= 0; i--) { out[kn + 9 + (size_t)i] = (uint8_t)seq; seq >>= 8; }
+    return kn + BKEY_TAIL;
 }
 
-static bool is_block(const MDB_val *k) { return k->mv_size > 9 && ((const uint8_t *)k->mv_data)[0] != 0; }
+static bool is_block(const MDB_val *k) { return k->mv_size > BKEY_TAIL && ((const uint8_t *)k->mv_data)[0] != 0; }
 
 static int wpvec_push(wpvec *v, const wp *p)
 {
@@ -169,7 +222,7 @@ typedef struct runit {
     uint8_t w[KEY_MAX];
     size_t wn;
     const uint8_t *refs, *refs_end;
-    uint64_t first;      /* first ref of the run read last */
+    uint64_t first, first_seq;   /* first ref (and its seq) of the run read last */
 } runit;
 
 static void run_begin(runit *it, const void *b, size_t n)
@@ -198,26 +251,33 @@ static int run_next(runit *it)
     return 1;
 }
 
-/* The refs of the current run, with their counts, in order. */
-typedef int (*ref_fn)(void *ctx, uint64_t ref, uint64_t count);
+/* One pair of a run as read. */
+typedef struct post { uint64_t ref, count, seq; } post;
+
+/* The pairs of the current run, in order. */
+typedef int (*ref_fn)(void *ctx, const post *p);
 
 static int run_refs(runit *it, ref_fn fn, void *ctx)
 {
     const uint8_t *p = it->refs;
-    uint64_t ref = 0;
+    uint64_t ref = 0, seq = 0;
     bool first = true;
     while (p < it->refs_end) {
-        uint64_t v, c = 1, base = first ? it->first : ref, code = base >> 48, ts = base & TS_MAX;
+        uint64_t v, c = 1, base = first ? it->first : ref, code = base >> 48, ts = base & TS_MAX, z;
+        uint64_t bseq = first ? it->first_seq : seq;
         if (!get_varint(&p, it->refs_end, &v)) return -1;
         bool kc = v & 2;
-        if (kc && (!get_varint(&p, it->refs_end, &code) || code == 0 || code > 255)) return -1;
+        if (kc && (!get_varint(&p, it->refs_end, &code) || (code & 0xff) == 0 || code > 0xfff)) return -1;
         if ((v & 1) && (!get_varint(&p, it->refs_end, &c) || c++ == 0 || c > UINT32_MAX)) return -1;
+        if (!get_varint(&p, it->refs_end, &z)) return -1;
         ts = first || kc ? unzigzag(ts, v >> 2) : ts + (v >> 2);
-        if (ts > TS_MAX) return -1;
+        seq = unzigzag(bseq, z);
+        if (ts > TS_MAX || seq == 0 || seq > SEQ_MAX) return -1;
         ref = code << 48 | ts;
-        if (first) it->first = ref;
+        if (first) { it->first = ref; it->first_seq = seq; }
         first = false;
-        int rc = fn ? fn(ctx, ref, c) : 0;
+        post pp = { ref, c, seq };
+        int rc = fn ? fn(ctx, &pp) : 0;
         if (rc) return rc;
         if (!fn) break;                       /* only the first was needed */
     }
@@ -235,14 +295,14 @@ typedef struct enc {
     size_t rl;
     const uint8_t *pw, *cw;   /* word of the last written run; of the open run (NULL: none) */
     size_t pwn, cwn;
-    uint64_t pfirst, pref;
+    uint64_t pfirst, pref, pfseq, pseq;
 } enc;
 
 static void enc_reset(enc *e)
 {
     e->len = e->rl = e->pwn = e->cwn = 0;
     e->pw = e->cw = NULL;
-    e->pfirst = e->pref = 0;
+    e->pfirst = e->pref = e->pfseq = e->pseq = 0;
 }
 
 static void enc_close_run(enc *e)
@@ -274,18 +334,21 @@ static void enc_add(enc *e, const wp *p)
     uint64_t base = run ? e->pfirst : e->pref, code = p->ref >> 48, ts = p->ref & TS_MAX;
     bool kc = code != base >> 48;
     uint64_t d = run || kc ? zigzag(ts, base & TS_MAX) : ts - (base & TS_MAX);
-    if (run) e->pfirst = p->ref;
+    uint64_t bseq = run ? e->pfseq : e->pseq;
+    if (run) { e->pfirst = p->ref; e->pfseq = p->seq; }
     e->pref = p->ref;
+    e->pseq = p->seq;
     e->rl += put_varint(e->rb + e->rl, d << 2 | (uint64_t)kc << 1 | (p->n > 1));
     if (kc) e->rl += put_varint(e->rb + e->rl, code);
     if (p->n > 1) e->rl += put_varint(e->rb + e->rl, (uint64_t)p->n - 1);
+    e->rl += put_varint(e->rb + e->rl, zigzag(p->seq, bseq));
 }
 
 /* Bytes of the block if it ended here (a little over). */
 static size_t enc_size(const enc *e) { return e->len + (e->cw ? 4 + e->cwn + e->rl : 0); }
 
 /* A pair's bytes at most, were it added. */
-static size_t pair_max(const wp *p) { return 4 + p->kn + 20; }
+static size_t pair_max(const wp *p) { return 4 + p->kn + 40; }
 
 /* ------------------------------------------------------------ applying changes */
 
@@ -294,10 +357,10 @@ static int not_ready(tw_wordidx *w, MDB_txn *txn);
 /* Decodes a block into w->blk (words in w->words). */
 typedef struct dec_ctx { wpvec *out; const uint8_t *k; size_t kn; uint64_t pfx; } dec_ctx;
 
-static int dec_ref(void *vctx, uint64_t ref, uint64_t count)
+static int dec_ref(void *vctx, const post *q)
 {
     dec_ctx *d = vctx;
-    wp p = { .k = d->k, .pfx = d->pfx, .kn = (uint32_t)d->kn, .n = (int64_t)count, .ref = ref };
+    wp p = { .k = d->k, .pfx = d->pfx, .kn = (uint32_t)d->kn, .n = (int64_t)q->count, .ref = q->ref, .seq = q->seq };
     return wpvec_push(d->out, &p);
 }
 
@@ -335,7 +398,7 @@ static int put_blocks(MDB_txn *txn, MDB_dbi dbi, const wp *p, size_t n, size_t t
         *last = e.len;
         if (write) {
             uint8_t bk[BKEY_MAX];
-            MDB_val k = { block_key(bk, p[start].k, p[start].kn, p[start].ref), bk }, v = { e.len, e.buf };
+            MDB_val k = { block_key(bk, p[start].k, p[start].kn, p[start].ref, p[start].seq), bk }, v = { e.len, e.buf };
             int rc = mdb_put(txn, dbi, &k, &v, 0);
             if (rc) return rc;
         }
@@ -372,19 +435,19 @@ static int apply(tw_wordidx *w, MDB_txn *txn, const wp *in, size_t n)
         uint8_t bk[BKEY_MAX], ok[BKEY_MAX], nk[BKEY_MAX];
         size_t okn = 0, nkn = 0, bvn = 0, nvn = 0;
         bool have = false, next = false;
-        MDB_val k = { block_key(bk, in[i].k, in[i].kn, in[i].ref), bk }, v;
+        MDB_val k = { block_key(bk, in[i].k, in[i].kn, in[i].ref, in[i].seq), bk }, v;
         /* The block holding the pair: the last whose key is not above it,
          * else the first block (the pair goes in front of it). */
         int r = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
         if (r && r != MDB_NOTFOUND) { rc = r; break; }
-        bool exact = r == 0 && k.mv_size == (size_t)(in[i].kn + 9) && memcmp(k.mv_data, bk, k.mv_size) == 0;
+        bool exact = r == 0 && k.mv_size == (size_t)(in[i].kn + BKEY_TAIL) && memcmp(k.mv_data, bk, k.mv_size) == 0;
         if (!exact) {
             int r2 = mdb_cursor_get(cur, &k, &v, r == 0 ? MDB_PREV : MDB_LAST);
             if (r2 && r2 != MDB_NOTFOUND) { rc = r2; break; }
             if (r2 == 0 && is_block(&k)) {
                 have = true;
             } else if (r == 0) {
-                k = (MDB_val){ in[i].kn + 9, bk };
+                k = (MDB_val){ in[i].kn + BKEY_TAIL, bk };
                 if ((rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE))) break;
                 have = true;
             }
@@ -426,7 +489,7 @@ static int apply(tw_wordidx *w, MDB_txn *txn, const wp *in, size_t n)
         while (j < n) {
             if (next) {
                 uint8_t jk[BKEY_MAX];
-                size_t jn = block_key(jk, in[j].k, in[j].kn, in[j].ref);
+                size_t jn = block_key(jk, in[j].k, in[j].kn, in[j].ref, in[j].seq);
                 if (key_cmp(jk, jn, nk, nkn) >= 0) break;
             }
             j++;
@@ -487,13 +550,15 @@ static int apply(tw_wordidx *w, MDB_txn *txn, const wp *in, size_t n)
 
 /* ------------------------------------------------------------ collecting an entry's words */
 
-static int add_key(pending *pd, const uint8_t *w, size_t n, bool variant)
+static int add_key(pending *pd, const uint8_t *w, size_t n, bool variant, bool name, size_t fw)
 {
     size_t kn = n < TW_WORDIDX_WORD_MAX ? n : TW_WORDIDX_WORD_MAX;
     for (size_t i = 0; i < kn; i++)
         if (w[i] < 2) { kn = i; break; }
     if (kn == 0) return 0;
-    wp p = { .off = (uint32_t)pd->keys.len, .kn = (uint32_t)(kn + variant), .n = pd->delta, .ref = pd->ref };
+    wp p = { .off = (uint32_t)pd->keys.len, .kn = (uint32_t)(kn + variant), .n = pd->delta,
+             .ref = pd->ref | (name ? NAME_BIT : 0) | (uint64_t)(fw > SIZE_MAX_ ? SIZE_MAX_ : fw) << SIZE_SHIFT,
+             .seq = pd->seq };
     uint8_t m = VARIANT;
     int rc = 0;
     if ((variant && tw_buf_put(&pd->keys, &m, 1)) || tw_buf_put(&pd->keys, w, kn) || (rc = wpvec_push(&pd->v, &p)))
@@ -501,10 +566,10 @@ static int add_key(pending *pd, const uint8_t *w, size_t n, bool variant)
     return rc;
 }
 
-static int word_fn(void *ctx, const char *w, size_t n, bool name)
+static int word_fn(void *ctx, const char *w, size_t n, bool name, size_t fw)
 {
     pending *pd = ctx;
-    int rc = add_key(pd, (const uint8_t *)w, n, false);
+    int rc = add_key(pd, (const uint8_t *)w, n, false, name, fw);
     if (rc || !name) return rc;
     if (n + 1 > pd->varcap) {
         char *v = realloc(pd->var, n + 1);
@@ -513,7 +578,7 @@ static int word_fn(void *ctx, const char *w, size_t n, bool name)
         pd->varcap = n + 1;
     }
     size_t vn = tw_search_variant(w, n, pd->var);
-    return vn ? add_key(pd, (const uint8_t *)pd->var, vn, true) : 0;
+    return vn ? add_key(pd, (const uint8_t *)pd->var, vn, true, true, fw) : 0;
 }
 
 static void fix_keys(pending *pd, size_t from)
@@ -554,33 +619,168 @@ static int kind_code(MDB_txn *txn, MDB_dbi dbi, const char *kind, size_t kl, uns
     return 0;
 }
 
+/* The number of an author, assigned in txn when new: numbers go from 1
+ * up and stay (META_AUTHOR, META_AUTHOR_NUM, META_AUTHORS). */
+static int author_num(MDB_txn *txn, MDB_dbi dbi, const uint8_t author[TW_KEY_LEN], uint32_t *num, bool assign)
+{
+    uint8_t ak[2 + TW_KEY_LEN], nk[6], nb[4];
+    memcpy(ak, META_AUTHOR, 2);
+    memcpy(ak + 2, author, TW_KEY_LEN);
+    MDB_val k = { sizeof ak, ak }, v;
+    int rc = mdb_get(txn, dbi, &k, &v);
+    if (rc == 0) {
+        if (v.mv_size != 4) return MDB_CORRUPTED;
+        const uint8_t *b = v.mv_data;
+        *num = (uint32_t)b[0] << 24 | (uint32_t)b[1] << 16 | (uint32_t)b[2] << 8 | b[3];
+        return *num ? 0 : MDB_CORRUPTED;
+    }
+    if (rc != MDB_NOTFOUND || !assign) return rc;
+    uint32_t n = 0;
+    MDB_val ck = { 2, (void *)META_AUTHORS };
+    if ((rc = mdb_get(txn, dbi, &ck, &v)) == 0) {
+        if (v.mv_size != 4) return MDB_CORRUPTED;
+        const uint8_t *b = v.mv_data;
+        n = (uint32_t)b[0] << 24 | (uint32_t)b[1] << 16 | (uint32_t)b[2] << 8 | b[3];
+    } else if (rc != MDB_NOTFOUND) {
+        return rc;
+    }
+    if (n == UINT32_MAX) return MDB_INCOMPATIBLE;
+    n++;
+    for (int i = 0; i < 4; i++) nb[i] = (uint8_t)(n >> (24 - 8 * i));
+    memcpy(nk, META_AUTHOR_NUM, 2);
+    memcpy(nk + 2, nb, 4);
+    MDB_val nv = { 4, nb }, kk = { sizeof nk, nk }, av = { TW_KEY_LEN, (void *)author };
+    k = (MDB_val){ sizeof ak, ak };
+    ck = (MDB_val){ 2, (void *)META_AUTHORS };
+    if ((rc = mdb_put(txn, dbi, &k, &nv, 0)) || (rc = mdb_put(txn, dbi, &kk, &av, 0)) ||
+        (rc = mdb_put(txn, dbi, &ck, &nv, 0)))
+        return rc;
+    *num = n;
+    return 0;
+}
+
 /* Adds an entry's distinct words to pd with change delta. */
-static int collect(MDB_txn *txn, MDB_dbi dbi, pending *pd, const tw_entry *e, int64_t delta)
+static int collect(MDB_txn *txn, MDB_dbi dbi, pending *pd, const tw_entry *e, uint64_t seq, int64_t delta)
 {
     if (e->body.type != TW_MAP) return 0;   /* a tombstone has no words */
+    if (seq == 0 || seq > SEQ_MAX) return MDB_INCOMPATIBLE;
     unsigned code;
     int rc = kind_code(txn, dbi, e->kind, e->kind_len, &code, true);
     if (rc) return rc;
     if (!code) return MDB_INCOMPATIBLE;
+    uint32_t au = 0;         /* (an entry taken out: its seq has no author any more) */
+    if (delta > 0 && (rc = author_num(txn, dbi, e->author, &au, true))) return rc;
     pd->ref = (uint64_t)code << 48 | (e->ts > TS_MAX ? TS_MAX : e->ts);
+    pd->seq = seq;
+    pd->author = au;
     pd->delta = delta;
+    if (pd->nsa == pd->capsa) {
+        size_t cap = pd->capsa ? 2 * pd->capsa : 256;
+        seqauth *n = realloc(pd->sa, cap * sizeof *n);
+        if (!n) return ENOMEM;
+        pd->sa = n;
+        pd->capsa = cap;
+    }
+    pd->sa[pd->nsa] = (seqauth){ seq, delta > 0 ? au : 0, get_be32(e->id), (uint32_t)pd->nsa };
+    pd->nsa++;
     size_t from = pd->v.n;
     rc = tw_search_record_words(&e->body, e->slot, e->slot_len, word_fn, pd);
     if (rc) return rc == TW_ENOMEM ? ENOMEM : rc;
-    /* Each word once per entry. */
+    /* Each word once per entry: with the name bit when some name field
+     * has it, and the fewest words of the fields that have it. */
     fix_keys(pd, from);
     qsort(pd->v.p + from, pd->v.n - from, sizeof pd->v.p[0], wp_qcmp);
     size_t o = from;
-    for (size_t i = from; i < pd->v.n; i++)
-        if (o == from || wp_cmp(&pd->v.p[o - 1], &pd->v.p[i]) != 0) pd->v.p[o++] = pd->v.p[i];
+    for (size_t i = from; i < pd->v.n; i++) {
+        wp *l = o > from ? &pd->v.p[o - 1] : NULL;
+        if (l && l->kn == pd->v.p[i].kn && memcmp(l->k, pd->v.p[i].k, l->kn) == 0) {
+            /* A word of a name field: the fewest words of the name fields
+             * that have it; of other fields only: of those fields. */
+            uint64_t x = l->ref, y = pd->v.p[i].ref, a = x >> SIZE_SHIFT & SIZE_MAX_, b = y >> SIZE_SHIFT & SIZE_MAX_;
+            if ((x & NAME_BIT) != (y & NAME_BIT)) l->ref = x & NAME_BIT ? x : y;
+            else l->ref = (x & (REF_MASK | NAME_BIT)) | (a < b ? a : b) << SIZE_SHIFT;
+            continue;
+        }
+        pd->v.p[o++] = pd->v.p[i];
+    }
     pd->v.n = o;
+    return 0;
+}
+
+static int seqauth_cmp(const void *a, const void *b)
+{
+    const seqauth *x = a, *y = b;
+    if (x->seq != y->seq) return x->seq < y->seq ? -1 : 1;
+    return x->order < y->order ? -1 : x->order > y->order;
+}
+
+/* The key of the authors' block of seq. */
+static void authors_key(uint8_t k[10], uint64_t seq)
+{
+    uint64_t b = seq / AUTH_BLOCK;
+    memcpy(k, META_SEQ_AUTHOR, 2);
+    for (int i = 7; i >= 0; i--) { k[2 + i] = (uint8_t)b; b >>= 8; }
+}
+
+/* Decodes an authors' block into a[AUTH_BLOCK] and the entries' first 4
+ * bytes of id into pf[AUTH_BLOCK]: false if it is damaged. */
+static bool authors_decode(const MDB_val *v, uint32_t *a, uint32_t *pf)
+{
+    const uint8_t *p = v->mv_data, *end = p + v->mv_size;
+    for (size_t i = 0; i < AUTH_BLOCK; i++) {
+        uint64_t x;
+        a[i] = pf[i] = 0;
+        if (p == end) continue;
+        if (!get_varint(&p, end, &x) || x > UINT32_MAX) return false;
+        a[i] = (uint32_t)x;
+        if (x == 0) continue;
+        if (end - p < 4) return false;
+        pf[i] = get_be32(p);
+        p += 4;
+    }
+    return p == end;
+}
+
+/* Writes the authors' numbers pd gathered, block by block (the last of
+ * one entry's changes wins). */
+static int apply_authors(tw_wordidx *w, MDB_txn *txn, pending *pd)
+{
+    if (pd->nsa == 0) return 0;
+    qsort(pd->sa, pd->nsa, sizeof pd->sa[0], seqauth_cmp);
+    static uint32_t a[AUTH_BLOCK], pf[AUTH_BLOCK];
+    static uint8_t buf[AUTH_BLOCK * 9];
+    for (size_t i = 0; i < pd->nsa;) {
+        uint8_t k[10];
+        authors_key(k, pd->sa[i].seq);
+        MDB_val key = { sizeof k, k }, v;
+        int rc = mdb_get(txn, w->dbi, &key, &v);
+        if (rc == MDB_NOTFOUND || (rc == 0 && !authors_decode(&v, a, pf))) { memset(a, 0, sizeof a); memset(pf, 0, sizeof pf); }
+        else if (rc) return rc;
+        uint64_t blk = pd->sa[i].seq / AUTH_BLOCK;
+        for (; i < pd->nsa && pd->sa[i].seq / AUTH_BLOCK == blk; i++) {
+            a[pd->sa[i].seq % AUTH_BLOCK] = pd->sa[i].author;
+            pf[pd->sa[i].seq % AUTH_BLOCK] = pd->sa[i].idpfx;
+        }
+        size_t last = AUTH_BLOCK, n = 0;
+        while (last > 0 && a[last - 1] == 0) last--;
+        for (size_t j = 0; j < last; j++) {
+            n += put_varint(buf + n, a[j]);
+            if (a[j]) { for (int b = 0; b < 4; b++) buf[n++] = (uint8_t)(pf[j] >> (24 - 8 * b)); }
+        }
+        key = (MDB_val){ sizeof k, k };
+        v = (MDB_val){ n, buf };
+        if (n) rc = mdb_put(txn, w->dbi, &key, &v, 0);
+        else if ((rc = mdb_del(txn, w->dbi, &key, NULL)) == MDB_NOTFOUND) rc = 0;
+        if (rc) return rc;
+    }
     return 0;
 }
 
 /* Applies what pd gathered: sorted, the changes of one pair summed. */
 static int flush(tw_wordidx *w, MDB_txn *txn, pending *pd)
 {
-    if (pd->v.n == 0) return 0;
+    int rc = apply_authors(w, txn, pd);
+    if (rc || pd->v.n == 0) return rc;
     fix_keys(pd, 0);
     qsort(pd->v.p, pd->v.n, sizeof pd->v.p[0], wp_qcmp);
     size_t o = 0;
@@ -598,6 +798,7 @@ static void pending_reset(pending *pd)
 {
     tw_buf_reset(&pd->keys);
     pd->v.n = 0;
+    pd->nsa = 0;
     pd->err = 0;
 }
 
@@ -605,6 +806,7 @@ static void pending_free(pending *pd)
 {
     tw_buf_free(&pd->keys);
     free(pd->v.p);
+    free(pd->sa);
     free(pd->var);
     memset(pd, 0, sizeof *pd);
 }
@@ -644,13 +846,17 @@ static int not_ready(tw_wordidx *w, MDB_txn *txn)
     return rc == MDB_NOTFOUND ? 0 : rc;
 }
 
-static int change(tw_wordidx *w, MDB_txn *txn, const tw_entry *e, int64_t delta)
+static int change(tw_wordidx *w, MDB_txn *txn, const tw_entry *e, uint64_t seq, int64_t delta)
 {
     if (!w) return 0;
     if (!w->ready) return not_ready(w, txn);
-    int rc = collect(txn, w->dbi, &w->pend, e, delta);
-    if (rc == MDB_INCOMPATIBLE) {
-        tw_err("wordidx", "more than %u kinds of record: search reads every record from now on", TW_WORDIDX_KINDS_MAX);
+    int rc = collect(txn, w->dbi, &w->pend, e, seq, delta);
+    if (rc == MDB_INCOMPATIBLE || rc == MDB_CORRUPTED) {
+        if (rc == MDB_INCOMPATIBLE)
+            tw_err("wordidx", "more than %u kinds of record (or a sequence number past 2^56): search reads every record from now on",
+                   TW_WORDIDX_KINDS_MAX);
+        else
+            tw_err("wordidx", "the search word index is damaged; search reads every record until twind starts again and builds it afresh");
         w->ready = false;
         pending_reset(&w->pend);
         return not_ready(w, txn);
@@ -658,16 +864,17 @@ static int change(tw_wordidx *w, MDB_txn *txn, const tw_entry *e, int64_t delta)
     return rc;
 }
 
-int tw_wordidx_add(tw_wordidx *w, MDB_txn *txn, const tw_entry *e) { return change(w, txn, e, 1); }
-int tw_wordidx_remove(tw_wordidx *w, MDB_txn *txn, const tw_entry *e) { return change(w, txn, e, -1); }
+int tw_wordidx_add(tw_wordidx *w, MDB_txn *txn, const tw_entry *e, uint64_t seq) { return change(w, txn, e, seq, 1); }
+int tw_wordidx_remove(tw_wordidx *w, MDB_txn *txn, const tw_entry *e, uint64_t seq) { return change(w, txn, e, seq, -1); }
 
-int tw_wordidx_remove_env(tw_wordidx *w, MDB_txn *txn, const uint8_t *env, size_t len, const uint8_t id[TW_ID_LEN])
+int tw_wordidx_remove_env(tw_wordidx *w, MDB_txn *txn, const uint8_t *env, size_t len, const uint8_t id[TW_ID_LEN],
+                          uint64_t seq)
 {
     if (!w) return 0;
     tw_arena a;
     tw_entry e;
     tw_arena_init(&a, 0);
-    int rc = tw_entry_parse_known(env, len, id, &a, &e) ? MDB_CORRUPTED : change(w, txn, &e, -1);
+    int rc = tw_entry_parse_known(env, len, id, &a, &e) ? MDB_CORRUPTED : change(w, txn, &e, seq, -1);
     tw_arena_free(&a);
     return rc;
 }
@@ -727,15 +934,17 @@ typedef struct batch {
     tw_buf envs;
     size_t *offs, *lens, n;
     uint8_t (*ids)[TW_ID_LEN];
+    uint64_t *seqs;
     uint8_t last[TW_ENTRYKEY_MAX];
     size_t lastn, max;
 } batch;
 
-static int batch_fn(void *vctx, const uint8_t *key, size_t klen, const uint8_t id[TW_ID_LEN], const uint8_t *env,
-                    size_t envlen)
+static int batch_fn(void *vctx, const uint8_t *key, size_t klen, const uint8_t id[TW_ID_LEN], uint64_t seq,
+                    const uint8_t *env, size_t envlen)
 {
     batch *bt = vctx;
     if (klen > sizeof bt->last) return TW_EIO;
+    bt->seqs[bt->n] = seq;
     bt->offs[bt->n] = bt->envs.len;
     bt->lens[bt->n] = envlen;
     memcpy(bt->ids[bt->n], id, TW_ID_LEN);
@@ -760,7 +969,7 @@ static int batch_write_fn(void *vctx, struct MDB_txn *txn)
         tw_entry e;
         tw_arena_reset(&a);
         if (tw_entry_parse_known(c->bt->envs.p + c->bt->offs[i], c->bt->lens[i], c->bt->ids[i], &a, &e)) continue;
-        rc = collect(txn, w->dbi, pd, &e, 1);
+        rc = collect(txn, w->dbi, pd, &e, c->bt->seqs[i], 1);
     }
     tw_arena_free(&a);
     if (rc == 0) rc = flush(w, txn, pd);
@@ -798,17 +1007,17 @@ static int build(tw_store *s, size_t max, size_t steps)
                 (unsigned long long)info.entries);
     }
     batch bt = { .offs = malloc(max * sizeof(size_t)), .lens = malloc(max * sizeof(size_t)),
-                 .ids = malloc(max * TW_ID_LEN), .max = max };
+                 .ids = malloc(max * TW_ID_LEN), .seqs = malloc(max * sizeof(uint64_t)), .max = max };
     tw_buf_init(&bt.envs);
     tw_buf_init(&b.pd.keys);
-    if (!bt.offs || !bt.lens || !bt.ids) rc = TW_ENOMEM;
+    if (!bt.offs || !bt.lens || !bt.ids || !bt.seqs) rc = TW_ENOMEM;
     size_t done = 0, batches = 0;
     while (rc == 0) {
         bt.n = 0;
         tw_buf_reset(&bt.envs);
         memcpy(bt.last, b.last, b.lastn);
         bt.lastn = b.lastn;
-        rc = tw_store_scan(s, NULL, 0, b.lastn ? b.last : NULL, b.lastn, batch_fn, &bt);
+        rc = tw_store_scan_seq(s, b.lastn ? b.last : NULL, b.lastn, batch_fn, &bt);
         if (rc < 0) break;
         rc = 0;
         write_ctx wc = { &b, &bt, bt.n < max };
@@ -825,6 +1034,7 @@ static int build(tw_store *s, size_t max, size_t steps)
             free(bt.offs);
             free(bt.lens);
             free(bt.ids);
+            free(bt.seqs);
             tw_buf_free(&bt.envs);
             pending_free(&b.pd);
             return 0;                               /* stopped half way, as by a kill */
@@ -833,6 +1043,7 @@ static int build(tw_store *s, size_t max, size_t steps)
     free(bt.offs);
     free(bt.lens);
     free(bt.ids);
+    free(bt.seqs);
     tw_buf_free(&bt.envs);
     pending_free(&b.pd);
     if (rc) {
@@ -874,61 +1085,129 @@ int tw_wordidx_build_part(tw_store *s, size_t per, size_t steps)
 
 /* ------------------------------------------------------------ reading */
 
-typedef struct u64vec { uint64_t *p; size_t n, cap; } u64vec;
+/*
+ * A candidate: k is its entry's sequence number << 8 and what the index
+ * says of it (INF_*); ref its kind's code and time (name bit and size
+ * cleared).  For one query word's set, the
+ * low byte is what that word's pairs say: the best level of the word in
+ * any field and in a name field, as the scorer counts them (a level the
+ * index cannot tell apart counted as the higher), whether the record surely
+ * matches by it, and the fewest words of a field with it.  Once the sets
+ * are intersected: INF_SURE (by every word), INF_SIZE (the largest of the
+ * words'), and in bits 0-2 the largest of the words in no name field; the
+ * levels are then in find_ctx.lv.
+ */
+typedef struct cand { uint64_t k, ref; } cand;
+typedef struct candvec { cand *p; size_t n, cap; } candvec;
 
-static int u64_push(u64vec *v, uint64_t x)
+#define INF_ANY     0x03u
+#define INF_NAME    0x0cu
+#define INF_SURE    0x10u
+#define INF_SIZE    0xe0u       /* the fewest words of a field with the word (SIZE_SHIFT) */
+#define INF_SIZE_SHIFT 5
+
+static int cand_push(candvec *v, const cand *c)
 {
     if (v->n == v->cap) {
         size_t cap = v->cap ? 2 * v->cap : 1024;
-        uint64_t *n = realloc(v->p, cap * sizeof *n);
+        cand *n = realloc(v->p, cap * sizeof *n);
         if (!n) return TW_ENOMEM;
         v->p = n;
         v->cap = cap;
     }
-    v->p[v->n++] = x;
+    v->p[v->n++] = *c;
     return 0;
 }
 
-/* Sorts by radix (bytes that are the same in every ref are skipped) and
- * drops repeats. */
-static int u64_sort_unique(u64vec *v)
+static uint64_t info_merge(uint64_t a, uint64_t b)
+{
+    uint64_t any = (a & INF_ANY) > (b & INF_ANY) ? a & INF_ANY : b & INF_ANY;
+    uint64_t name = (a & INF_NAME) > (b & INF_NAME) ? a & INF_NAME : b & INF_NAME;
+    /* The fewest words of a name field with the word when one has it, else
+     * of any field with it (the bound takes the one or the other). */
+    uint64_t size = (a & INF_SIZE) < (b & INF_SIZE) ? a & INF_SIZE : b & INF_SIZE;
+    if ((a & INF_NAME) && !(b & INF_NAME)) size = a & INF_SIZE;
+    if ((b & INF_NAME) && !(a & INF_NAME)) size = b & INF_SIZE;
+    return (a & ~(uint64_t)0xff) | any | name | size | ((a | b) & INF_SURE);
+}
+
+/* Sorts by sequence number, by radix (bytes that are the same in every one
+ * skipped), and merges the pairs of one entry. */
+static int cand_sort_unique(candvec *v)
 {
     bool sorted = true;
-    for (size_t i = 1; i < v->n && sorted; i++) sorted = v->p[i - 1] <= v->p[i];
+    for (size_t i = 1; i < v->n && sorted; i++) sorted = v->p[i - 1].k >> 8 <= v->p[i].k >> 8;
     if (!sorted) {
-        uint64_t *tmp = malloc(v->n * sizeof *tmp);
+        cand *tmp = malloc(v->n * sizeof *tmp);
         if (!tmp) return TW_ENOMEM;
-        uint64_t *a = v->p, *b = tmp;
-        for (unsigned sh = 0; sh < 64; sh += 8) {
+        cand *a = v->p, *b = tmp;
+        for (unsigned sh = 8; sh < 64; sh += 8) {
             size_t cnt[257] = { 0 };
-            for (size_t i = 0; i < v->n; i++) cnt[((a[i] >> sh) & 0xff) + 1]++;
-            if (cnt[((a[0] >> sh) & 0xff) + 1] == v->n) continue;
+            for (size_t i = 0; i < v->n; i++) cnt[((a[i].k >> sh) & 0xff) + 1]++;
+            if (cnt[((a[0].k >> sh) & 0xff) + 1] == v->n) continue;
             for (int i = 0; i < 256; i++) cnt[i + 1] += cnt[i];
-            for (size_t i = 0; i < v->n; i++) b[cnt[(a[i] >> sh) & 0xff]++] = a[i];
-            uint64_t *t = a; a = b; b = t;
+            for (size_t i = 0; i < v->n; i++) b[cnt[(a[i].k >> sh) & 0xff]++] = a[i];
+            cand *t = a; a = b; b = t;
         }
-        if (a != v->p) { memcpy(v->p, a, v->n * sizeof *a); }
+        if (a != v->p) memcpy(v->p, a, v->n * sizeof *a);
         free(tmp);
     }
     size_t o = 0;
-    for (size_t i = 0; i < v->n; i++)
-        if (o == 0 || v->p[o - 1] != v->p[i]) v->p[o++] = v->p[i];
+    for (size_t i = 0; i < v->n; i++) {
+        if (o && v->p[o - 1].k >> 8 == v->p[i].k >> 8) { v->p[o - 1].k = info_merge(v->p[o - 1].k, v->p[i].k); continue; }
+        v->p[o++] = v->p[i];
+    }
     v->n = o;
     return 0;
 }
 
-typedef struct collect_ctx { u64vec *out; size_t cap; bool over; } collect_ctx;
+/* (key, place) pairs sorted by key, by radix. */
+typedef struct kv { uint64_t k; uint32_t i; } kv;
 
-static int push_ref(void *vctx, uint64_t ref, uint64_t count)
+static int kv_sort(kv *p, size_t n)
 {
-    (void)count;
-    collect_ctx *c = vctx;
-    if (c->out->n >= c->cap) { c->over = true; return 1; }
-    return u64_push(c->out, ref);
+    bool sorted = true;
+    for (size_t i = 1; i < n && sorted; i++) sorted = p[i - 1].k <= p[i].k;
+    if (sorted) return 0;
+    kv *tmp = malloc(n * sizeof *tmp);
+    if (!tmp) return TW_ENOMEM;
+    kv *a = p, *b = tmp;
+    for (unsigned sh = 0; sh < 64; sh += 8) {
+        size_t cnt[257] = { 0 };
+        for (size_t i = 0; i < n; i++) cnt[((a[i].k >> sh) & 0xff) + 1]++;
+        if (cnt[((a[0].k >> sh) & 0xff) + 1] == n) continue;
+        for (int i = 0; i < 256; i++) cnt[i + 1] += cnt[i];
+        for (size_t i = 0; i < n; i++) b[cnt[(a[i].k >> sh) & 0xff]++] = a[i];
+        kv *t = a; a = b; b = t;
+    }
+    if (a != p) memcpy(p, a, n * sizeof *a);
+    free(tmp);
+    return 0;
 }
 
-/* The refs of the words that begin with (exact: are) key p. */
-static int range_refs(MDB_cursor *cur, const uint8_t *p, size_t pn, bool exact, collect_ctx *c)
+typedef struct collect_ctx {
+    candvec *out;
+    size_t cap;
+    bool over;
+    uint8_t level;     /* of the run being read: 1 variant, 2 prefix, 3 whole word */
+    bool sure;         /* the run's word makes the record match by the query word */
+} collect_ctx;
+
+static int push_ref(void *vctx, const post *p)
+{
+    collect_ctx *c = vctx;
+    if (c->out->n >= c->cap) { c->over = true; return 1; }
+    /* A pair counted twice (it should not be) is not sure. */
+    uint64_t ref = p->ref;
+    uint64_t info = c->level | ((ref & NAME_BIT) ? (uint64_t)c->level << 2 : 0) | (c->sure && p->count == 1 ? INF_SURE : 0) |
+                    (ref >> SIZE_SHIFT & SIZE_MAX_) << INF_SIZE_SHIFT;
+    cand x = { p->seq << 8 | info, ref & (((uint64_t)0xff << 48) | TS_MAX) };
+    return cand_push(c->out, &x);
+}
+
+/* The refs of the words that begin with (exact: are) key p; whole: the key
+ * is not the whole query word (cut), so every match may be whole. */
+static int range_refs(MDB_cursor *cur, const uint8_t *p, size_t pn, bool exact, bool whole, collect_ctx *c)
 {
     MDB_val k = { pn, (void *)p }, v;
     int rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
@@ -950,6 +1229,15 @@ static int range_refs(MDB_cursor *cur, const uint8_t *p, size_t pn, bool exact, 
             int cmp = memcmp(it.w, p, it.wn < pn ? it.wn : pn);
             bool match = cmp == 0 && (exact ? it.wn == pn : it.wn >= pn);
             if (match) {
+                if (exact) {
+                    c->level = 1;
+                    /* (a key of TW_WORDIDX_WORD_MAX bytes may be a longer one cut) */
+                    c->sure = !whole && pn - 1 < TW_WORDIDX_WORD_MAX &&
+                              !tw_search_stop_variant((const char *)it.w + 1, it.wn - 1);
+                } else {
+                    c->level = whole || it.wn == pn ? 3 : 2;
+                    c->sure = !whole && !tw_search_stop_word((const char *)it.w, it.wn);
+                }
                 r = run_refs(&it, push_ref, c);
                 if (r) return r < 0 ? MDB_CORRUPTED : 0;
             } else if (cmp > 0 || (cmp == 0 && it.wn > pn)) {
@@ -996,26 +1284,102 @@ static int near_refs(MDB_cursor *cur, const tw_search *q, collect_ctx *c)
 
 typedef struct kindname { char s[TW_KIND_MAX + 1]; size_t n; unsigned code; } kindname;
 
+/* What an author's records are to a page (find_ctx.cls). */
+enum { CLS_UNKNOWN = 0, CLS_SHOWN, CLS_HIDDEN, CLS_READ };
+
 typedef struct find_ctx {
     tw_wordidx *w;
     const tw_search *q;
     bool near;
+    bool topk;                   /* bounds wanted: levels kept, authors looked up */
+    tw_wordidx_topk *tk;
     uint64_t entries;
-    u64vec cand;
+    candvec cand;
+    uint64_t *lv;                /* per candidate, 4 bits per query word: its INF_ANY | INF_NAME */
+    bool unsure;                 /* some query word did not narrow: no candidate is sure */
+    bool authors_bad;            /* an author number the index does not know: no page */
+    uint8_t *cls;                /* per author number: CLS_* */
+    uint32_t *author;            /* per candidate: its author's number */
+    uint32_t *idpfx;             /* per candidate: its id's first 4 bytes (big-endian) */
+    uint32_t nauthors;
     bool broad;                  /* the index would not narrow it: read every record */
     kindname kinds[TW_WORDIDX_KINDS_MAX];
     size_t nkinds;
 } find_ctx;
 
-static int u64_intersect(u64vec *a, const u64vec *b)
+/* Keeps the candidates of f that are in b, taking in b's word (word i). */
+static void cand_intersect(find_ctx *f, const candvec *b, size_t i)
 {
-    size_t i = 0, j = 0, o = 0;
-    while (i < a->n && j < b->n) {
-        if (a->p[i] < b->p[j]) i++;
-        else if (a->p[i] > b->p[j]) j++;
-        else { a->p[o++] = a->p[i]; i++; j++; }
+    candvec *a = &f->cand;
+    size_t x = 0, y = 0, o = 0;
+    while (x < a->n && y < b->n) {
+        uint64_t ra = a->p[x].k >> 8, rb = b->p[y].k >> 8;
+        if (ra < rb) x++;
+        else if (ra > rb) y++;
+        else {
+            uint64_t ak = a->p[x].k, bi = b->p[y].k & 0xff;
+            uint64_t as = ak & INF_SIZE, bs = bi & INF_SIZE, an = ak & 7, bn = bi & INF_NAME ? 0 : bs >> INF_SIZE_SHIFT;
+            a->p[o] = a->p[x];
+            a->p[o].k = (ak & ~(uint64_t)0xff) | (ak & bi & INF_SURE) | (as > bs ? as : bs) | (an > bn ? an : bn);
+            f->lv[o] = (f->lv[x] & ~(0xfull << (4 * i))) | (bi & 0xf) << (4 * i);
+            o++; x++; y++;
+        }
     }
     a->n = o;
+}
+
+
+/* What each candidate's author is to a page: asked once an author. */
+static int classify_authors(find_ctx *f, MDB_txn *txn)
+{
+    MDB_val k = { 2, (void *)META_AUTHORS }, v;
+    int rc = mdb_get(txn, f->w->dbi, &k, &v);
+    if (rc == MDB_NOTFOUND) { f->authors_bad = f->cand.n > 0; return 0; }
+    if (rc) return rc;
+    if (v.mv_size != 4) return MDB_CORRUPTED;
+    f->nauthors = get_be32(v.mv_data);
+    if (!(f->cls = calloc((size_t)f->nauthors + 1, 1))) return TW_ENOMEM;
+    /* Each candidate's author, from the rows of authors by sequence number
+     * (the candidates are in that order). */
+    uint32_t *blk = malloc(2 * AUTH_BLOCK * sizeof *blk), *bpf = blk + AUTH_BLOCK;
+    uint64_t cur = UINT64_MAX;
+    f->author = malloc((f->cand.n ? f->cand.n : 1) * sizeof *f->author);
+    f->idpfx = malloc((f->cand.n ? f->cand.n : 1) * sizeof *f->idpfx);
+    if (!blk || !f->author || !f->idpfx) { free(blk); return TW_ENOMEM; }
+    for (size_t j = 0; j < f->cand.n; j++) {
+        uint64_t seq = f->cand.p[j].k >> 8;
+        if (seq / AUTH_BLOCK != cur) {
+            uint8_t ak[10];
+            authors_key(ak, seq);
+            cur = seq / AUTH_BLOCK;
+            k = (MDB_val){ sizeof ak, ak };
+            if ((rc = mdb_get(txn, f->w->dbi, &k, &v)) == MDB_NOTFOUND || (rc == 0 && !authors_decode(&v, blk, bpf))) {
+                f->authors_bad = true;
+                break;
+            }
+            if (rc) break;
+        }
+        f->author[j] = blk[seq % AUTH_BLOCK];
+        f->idpfx[j] = bpf[seq % AUTH_BLOCK];
+    }
+    free(blk);
+    if (rc || f->authors_bad) return rc == MDB_NOTFOUND ? 0 : rc;
+    for (size_t j = 0; j < f->cand.n; j++) {
+        uint32_t a = f->author[j];
+        if (a == 0 || a > f->nauthors) { f->authors_bad = true; return 0; }
+        if (f->cls[a] != CLS_UNKNOWN) continue;
+        uint8_t nk[6];
+        memcpy(nk, META_AUTHOR_NUM, 2);
+        for (int i = 0; i < 4; i++) nk[2 + i] = (uint8_t)(a >> (24 - 8 * i));
+        k = (MDB_val){ sizeof nk, nk };
+        if ((rc = mdb_get(txn, f->w->dbi, &k, &v)) == MDB_NOTFOUND || (rc == 0 && v.mv_size != TW_KEY_LEN)) {
+            f->authors_bad = true;
+            return 0;
+        }
+        if (rc) return rc;
+        int shown = f->tk->author_shown ? f->tk->author_shown(f->tk->author_ctx, v.mv_data) : 1;
+        f->cls[a] = shown > 0 ? CLS_SHOWN : shown == 0 ? CLS_HIDDEN : CLS_READ;
+    }
     return 0;
 }
 
@@ -1027,26 +1391,27 @@ static int find_fn(void *vctx, struct MDB_txn *txn)
     if (rc) return rc;
     uint64_t share = f->entries * TW_SEARCH_INDEX_SHARE / 100;
     size_t cap = (size_t)(2 * f->entries + 1024);
+    size_t nw = tw_search_word_count(f->q);
     f->cand.n = 0;
     if (f->near) {
-        collect_ctx c = { &f->cand, cap, false };
+        collect_ctx c = { &f->cand, cap, false, 0, false };
         rc = near_refs(cur, f->q, &c);
         if (rc == 0 && c.over) f->broad = true;
-        if (rc == 0 && !f->broad) rc = u64_sort_unique(&f->cand);
+        if (rc == 0 && !f->broad) rc = cand_sort_unique(&f->cand);
     } else {
         bool any = false;
-        for (size_t i = 0; i < tw_search_word_count(f->q) && rc == 0; i++) {
+        for (size_t i = 0; i < nw && rc == 0; i++) {
             const char *x, *xv;
             size_t xn, xvn;
             tw_search_word_at(f->q, i, &x, &xn, &xv, &xvn);
-            u64vec set = { 0 };
-            collect_ctx c = { &set, cap, false };
+            candvec set = { 0 };
+            collect_ctx c = { &set, cap, false, 0, false };
             uint8_t key[KEY_MAX];
             size_t kn = xn < TW_WORDIDX_WORD_MAX ? xn : TW_WORDIDX_WORD_MAX;
             for (size_t j = 0; j < kn; j++)
                 if ((uint8_t)x[j] < 2) { kn = j; break; }
-            if (kn == 0) { free(set.p); continue; }       /* no narrowing by this word */
-            rc = range_refs(cur, (const uint8_t *)x, kn, false, &c);
+            if (kn == 0) { f->unsure = true; continue; }       /* no narrowing by this word */
+            rc = range_refs(cur, (const uint8_t *)x, kn, false, kn != xn, &c);
             if (rc == 0 && !c.over && xvn) {
                 size_t vkn = xvn < TW_WORDIDX_WORD_MAX ? xvn : TW_WORDIDX_WORD_MAX;
                 for (size_t j = 0; j < vkn; j++)
@@ -1054,21 +1419,38 @@ static int find_fn(void *vctx, struct MDB_txn *txn)
                 if (vkn) {
                     key[0] = VARIANT;
                     memcpy(key + 1, xv, vkn);
-                    rc = range_refs(cur, key, vkn + 1, true, &c);
+                    rc = range_refs(cur, key, vkn + 1, true, vkn != xvn, &c);
                 } else {
                     c.over = true;
                 }
             }
-            if (rc == 0 && !c.over) rc = u64_sort_unique(&set);
+            if (rc == 0 && !c.over) rc = cand_sort_unique(&set);
             if (rc == 0 && !c.over && set.n <= share) {
-                if (!any) { free(f->cand.p); f->cand = set; set.p = NULL; any = true; }
-                else u64_intersect(&f->cand, &set);
+                if (!any) {
+                    free(f->cand.p);
+                    f->cand = set;
+                    set.p = NULL;
+                    any = true;
+                    free(f->lv);
+                    f->lv = NULL;
+                    if (f->cand.n && !(f->lv = malloc(f->cand.n * sizeof *f->lv))) rc = TW_ENOMEM;
+                    for (size_t j = 0; f->lv && j < f->cand.n; j++) {
+                        uint64_t cv = f->cand.p[j].k;
+                        f->lv[j] = (~0ull & ~(0xfull << (4 * i))) | (cv & 0xf) << (4 * i);
+                        f->cand.p[j].k = (cv & ~(uint64_t)0xf) | (cv & INF_NAME ? 0 : (cv & INF_SIZE) >> INF_SIZE_SHIFT);
+                    }
+                } else {
+                    cand_intersect(f, &set, i);
+                }
+            } else if (rc == 0) {
+                f->unsure = true;
             }
             free(set.p);
         }
         if (!any) f->broad = true;
     }
     if (rc == 0 && !f->broad && f->cand.n > share) f->broad = true;
+    if (rc == 0 && !f->broad && f->topk && !f->unsure) rc = classify_authors(f, txn);
     /* The kinds, to read the candidates back in scan order. */
     MDB_val k = { 2, (void *)META_KIND }, v;
     int r = rc ? rc : mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
@@ -1088,8 +1470,132 @@ static int find_fn(void *vctx, struct MDB_txn *txn)
 
 static int kind_qcmp(const void *a, const void *b) { return strcmp(((const kindname *)a)->s, ((const kindname *)b)->s); }
 
+/* A candidate as read for a page: its bound, its place in scan order (of
+ * its kind and time: entries of one kind and time follow one another by
+ * id) and its place in find_ctx.cand. */
+typedef struct ranked { uint32_t bound, pos, pfx, j; } ranked;
+
+/* Sorts best bound first, then by place, then by id's beginning, by radix
+ * (a qsort of every sure candidate took a sixth of a page's time). */
+static int rank_sort(ranked *r, size_t n)
+{
+    kv *k = malloc(n * sizeof *k);
+    ranked *o = malloc(n * sizeof *o);
+    int rc = k && o ? 0 : TW_ENOMEM;
+    /* By id's beginning, then (stable) by bound and place. */
+    for (size_t i = 0; rc == 0 && i < n; i++) k[i] = (kv){ r[i].pfx, (uint32_t)i };
+    if (rc == 0) rc = kv_sort(k, n);
+    for (size_t i = 0; rc == 0 && i < n; i++) o[i] = r[k[i].i];
+    for (size_t i = 0; rc == 0 && i < n; i++) k[i] = (kv){ (uint64_t)(UINT32_MAX - o[i].bound) << 32 | o[i].pos, (uint32_t)i };
+    if (rc == 0) rc = kv_sort(k, n);
+    for (size_t i = 0; rc == 0 && i < n; i++) r[i] = o[k[i].i];
+    free(k);
+    free(o);
+    return rc;
+}
+
+/* Can a record of this bound, at this place, still enter the page?  At the
+ * place of the page's last record, its id would tell: it is read. */
+static bool can_enter(const tw_wordidx_topk *tk, uint32_t bound, uint32_t pos, uint32_t pfx)
+{
+    return !tk->full || bound > tk->kth_score ||
+           (bound == tk->kth_score && (pos < tk->kth_pos || (pos == tk->kth_pos && pfx <= tk->kth_idpfx)));
+}
+
+typedef struct page_ctx {
+    tw_wordidx_topk *tk;
+    const ranked *order;         /* the reads, in order */
+    size_t n;
+    bool stop;                   /* stop when the next read cannot enter the page */
+    bool stopped;
+    size_t done;                 /* reads through this one */
+    tw_store_entry_fn fn;
+    void *ctx;
+} page_ctx;
+
+static int page_fn(void *vctx, size_t i, const uint8_t *key, size_t klen, const tw_entry *e)
+{
+    page_ctx *p = vctx;
+    p->tk->pos = p->order[i].pos;
+    int rc = p->fn(p->ctx, key, klen, e);
+    if (rc) return rc;
+    p->done = i + 1;
+    if (p->stop && i + 1 < p->n && !can_enter(p->tk, p->order[i + 1].bound, p->order[i + 1].pos, p->order[i + 1].pfx)) {
+        p->stopped = true;
+        return 1;
+    }
+    return 0;
+}
+
+/* Reads the entries of order[0..n) by sequence number. */
+static int read_ranked(tw_store *s, find_ctx *f, const ranked *order, size_t n, bool stop, tw_wordidx_topk *tk,
+                       tw_store_entry_fn fn, void *ctx, size_t *done)
+{
+    *done = 0;
+    if (!n) return 0;
+    uint64_t *seqs = malloc(n * sizeof *seqs);
+    if (!seqs) return TW_ENOMEM;
+    for (size_t j = 0; j < n; j++) seqs[j] = f->cand.p[order[j].j].k >> 8;
+    page_ctx pc = { tk, order, n, stop, false, 0, fn, ctx };
+    int rc = tw_store_read_seqs(s, seqs, n, page_fn, &pc);
+    if (rc == 1 && pc.stopped) rc = 0;
+    *done = pc.stopped ? pc.done : n;
+    free(seqs);
+    return rc;
+}
+
+/*
+ * Reads a page: every candidate not sure to match, or whose author's
+ * records are shown or not one by one, so that the total counts those
+ * that match and are shown; then the sure ones of authors whose records
+ * are all shown, best bound first, while one can still enter the page; the
+ * sure ones left count without being read, and those of authors whose
+ * records are all hidden neither count nor are read.
+ */
+static int read_page(tw_store *s, find_ctx *f, const uint32_t *pos, tw_wordidx_topk *tk, tw_store_entry_fn fn,
+                     void *ctx)
+{
+    size_t n = f->cand.n;
+    ranked *order = malloc((n ? n : 1) * sizeof *order), *unsure = malloc((n ? n : 1) * sizeof *unsure);
+    uint8_t any[TW_SEARCH_WORDS_MAX], name[TW_SEARCH_WORDS_MAX];
+    size_t nw = tw_search_word_count(f->q), no = 0, nu = 0, hidden = 0;
+    int rc = 0;
+    if (!order || !unsure) rc = TW_ENOMEM;
+    for (size_t j = 0; rc == 0 && j < n; j++) {
+        uint64_t c = f->cand.p[j].k;
+        uint8_t cls = f->cls[f->author[j]];
+        if (!(c & INF_SURE) || cls == CLS_READ) {
+            unsure[nu++] = (ranked){ 0, pos[j], 0, (uint32_t)j };
+        } else if (cls == CLS_HIDDEN) {
+            hidden++;
+        } else {
+            for (size_t i = 0; i < nw; i++) {
+                any[i] = (uint8_t)(f->lv[j] >> (4 * i) & INF_ANY);
+                name[i] = (uint8_t)(f->lv[j] >> (4 * i + 2) & 3);
+            }
+            order[no++] = (ranked){ tw_search_bound(f->q, any, name, (c & INF_SIZE) >> INF_SIZE_SHIFT, c & 7), pos[j],
+                                    f->idpfx[j], (uint32_t)j };
+        }
+    }
+    tk->active = true;
+    size_t done = 0;
+    if (rc == 0) rc = read_ranked(s, f, unsure, nu, false, tk, fn, ctx, &done);
+    if (rc == 0 && no) rc = rank_sort(order, no);
+    if (rc == 0 && no) {
+        if (can_enter(tk, order[0].bound, order[0].pos, order[0].pfx)) rc = read_ranked(s, f, order, no, true, tk, fn, ctx, &done);
+        else done = 0;
+        tk->unread = no - done;
+    }
+    tw_debug("wordidx", "a page: %zu candidates read one by one, %zu sure to match and shown (%llu of them not read), %zu of hidden authors",
+             nu, no, (unsigned long long)tk->unread, hidden);
+    free(order);
+    free(unsure);
+    return rc;
+}
+
 /* Finds the candidates and reads them; *broad when the index cannot say. */
-static int pass(tw_store *s, tw_search *q, bool near, tw_store_entry_fn fn, void *ctx, bool *broad)
+static int pass(tw_store *s, tw_search *q, bool near, tw_wordidx_topk *tk, tw_store_entry_fn fn, void *ctx,
+                bool *broad)
 {
     tw_store_info info;
     tw_store_get_info(s, &info);
@@ -1098,9 +1604,13 @@ static int pass(tw_store *s, tw_search *q, bool near, tw_store_entry_fn fn, void
     f->w = tw_store_wordidx(s);
     f->q = q;
     f->near = near;
+    f->topk = !near && tk;
+    f->tk = tk;
     f->entries = info.entries;
     int rc = tw_store_txn(s, false, find_fn, f, 0, "search index read");
     tw_store_at *at = NULL;
+    kv *g = NULL;
+    uint32_t *pos = NULL;
     if (rc) {
         /* The records are all there: read them rather than fail the search. */
         tw_log_limited(TW_LOG_ERROR, "wordidx", "wordidx-read", "cannot read the search word index (%s); this search reads every record",
@@ -1109,41 +1619,71 @@ static int pass(tw_store *s, tw_search *q, bool near, tw_store_entry_fn fn, void
         rc = 0;
     }
     *broad = f->broad;
-    if (rc == 0 && !*broad && f->cand.n && !(at = malloc(f->cand.n * sizeof *at))) rc = TW_ENOMEM;
+    size_t nc = f->cand.n;
+    if (rc == 0 && !*broad && nc &&
+        (!(at = malloc(nc * sizeof *at)) || !(g = malloc(nc * sizeof *g)) || !(pos = malloc(nc * sizeof *pos))))
+        rc = TW_ENOMEM;
     if (rc == 0 && !*broad) {
-        /* Kind by kind in the entries table's order (a kind's name, then
-         * its 0x00), each kind's refs already in time order. */
+        /* Scan order: kind by kind in the entries table's order (a kind's
+         * name, then its 0x00), then by time (then by id, which the index
+         * does not hold: the entries of one kind and time are one place). */
         qsort(f->kinds, f->nkinds, sizeof f->kinds[0], kind_qcmp);
-        size_t n = 0;
-        for (size_t i = 0; i < f->nkinds; i++) {
-            uint64_t lo = (uint64_t)f->kinds[i].code << 48, hi = lo | TS_MAX;
-            size_t a = 0, b = f->cand.n;
-            while (a < b) { size_t m = (a + b) / 2; if (f->cand.p[m] < lo) a = m + 1; else b = m; }
-            for (; a < f->cand.n && f->cand.p[a] <= hi; a++)
-                at[n++] = (tw_store_at){ f->kinds[i].s, f->kinds[i].n, f->cand.p[a] & TS_MAX,
-                                         (f->cand.p[a] & TS_MAX) == TS_MAX };   /* a clamped time: all later ones */
+        uint64_t rank[256];
+        for (size_t i = 0; i < 256; i++) rank[i] = UINT64_MAX;
+        for (size_t i = 0; i < f->nkinds; i++) rank[f->kinds[i].code & 0xff] = i;
+        bool clamped = false;
+        size_t m = 0;
+        for (size_t j = 0; j < nc; j++) {
+            uint64_t ref = f->cand.p[j].ref, r = rank[ref >> 48 & 0xff];
+            if (r == UINT64_MAX) continue;        /* a kind the index does not name: not read, as before */
+            clamped |= (ref & TS_MAX) == TS_MAX;
+            g[m++] = (kv){ r << 48 | (ref & TS_MAX), (uint32_t)j };
         }
-        rc = tw_store_scan_at(s, at, n, fn, ctx);
+        rc = kv_sort(g, m);
+        size_t n = 0;
+        for (size_t i = 0; rc == 0 && i < m; i++) {
+            if (i == 0 || g[i].k != g[i - 1].k) {
+                uint64_t ts = g[i].k & TS_MAX;
+                const kindname *kn = &f->kinds[g[i].k >> 48];
+                at[n++] = (tw_store_at){ kn->s, kn->n, ts, ts == TS_MAX };   /* a clamped time: all later ones */
+            }
+            pos[g[i].i] = (uint32_t)(n - 1);
+        }
+        bool page = rc == 0 && f->topk && f->lv && !f->unsure && !f->authors_bad && f->cls && !clamped && m == nc;
+        if (rc == 0 && f->topk && !page)
+            tw_debug("wordidx", "no page read: %s", f->unsure ? "a query word does not narrow" :
+                     clamped ? "a record time past the index's largest" : "the index's authors do not add up");
+        if (rc == 0 && page) rc = read_page(s, f, pos, tk, fn, ctx);
+        else if (rc == 0) rc = tw_store_scan_at(s, at, n, fn, ctx);
     }
     free(at);
+    free(g);
+    free(pos);
+    free(f->lv);
+    free(f->cls);
+    free(f->author);
+    free(f->idpfx);
     free(f->cand.p);
     free(f);
     return rc;
 }
 
-int tw_wordidx_search(tw_store *s, tw_search *q, tw_store_entry_fn fn, void *ctx, const uint64_t *total, bool *used)
+int tw_wordidx_search_topk(tw_store *s, tw_search *q, tw_store_entry_fn fn, void *ctx, const uint64_t *total,
+                           tw_wordidx_topk *tk, bool *used)
 {
     tw_wordidx *w = tw_store_wordidx(s);
     *used = false;
+    if (tk) { tk->active = false; tk->unread = 0; }
     if (!tw_wordidx_ready(w)) return tw_store_scan_entries(s, NULL, 0, NULL, 0, fn, ctx);
     bool broad;
-    int rc = pass(s, q, false, fn, ctx, &broad);
+    int rc = pass(s, q, false, tk, fn, ctx, &broad);
     if (broad) return tw_store_scan_entries(s, NULL, 0, NULL, 0, fn, ctx);
     *used = true;
-    if (rc || *total) return rc;
+    if (rc || *total || (tk && tk->unread)) return rc;
     /* Nothing matched: the names that can be suggested. */
+    if (tk) tk->active = false;
     tw_search_suggestions_clear(q);
-    rc = pass(s, q, true, fn, ctx, &broad);
+    rc = pass(s, q, true, NULL, fn, ctx, &broad);
     if (broad) {
         tw_search_suggestions_clear(q);
         rc = tw_store_scan_entries(s, NULL, 0, NULL, 0, fn, ctx);
@@ -1151,19 +1691,56 @@ int tw_wordidx_search(tw_store *s, tw_search *q, tw_store_entry_fn fn, void *ctx
     return rc;
 }
 
+int tw_wordidx_search(tw_store *s, tw_search *q, tw_store_entry_fn fn, void *ctx, const uint64_t *total, bool *used)
+{
+    return tw_wordidx_search_topk(s, q, fn, ctx, total, NULL, used);
+}
+
 /* ------------------------------------------------------------ walking */
 
 typedef struct walk_ctx { tw_wordidx_pair_fn fn; void *ctx; MDB_dbi dbi; } walk_ctx;
-typedef struct walk_run { walk_ctx *w; const uint8_t *k; size_t kn; kindname *kinds; size_t nkinds; } walk_run;
+typedef struct refcount { uint64_t ref, count; } refcount;
+typedef struct walk_run { walk_ctx *w; uint8_t k[KEY_MAX]; size_t kn; kindname *kinds; size_t nkinds;
+                          refcount *rc; size_t n, cap; } walk_run;
 
-static int walk_ref(void *vctx, uint64_t ref, uint64_t count)
+/* Gathers a run's refs: those of a word in a name field and elsewhere are
+ * one pair to the caller. */
+static int walk_ref(void *vctx, const post *p)
 {
+    uint64_t ref = p->ref, count = p->count;
     walk_run *r = vctx;
-    unsigned code = (unsigned)(ref >> 48);
-    for (size_t i = 0; i < r->nkinds; i++)
-        if (r->kinds[i].code == code)
-            return r->w->fn(r->w->ctx, r->k, r->kn, r->kinds[i].s, r->kinds[i].n, ref & TS_MAX, (uint32_t)count);
-    return MDB_CORRUPTED;
+    if (r->n == r->cap) {
+        size_t cap = r->cap ? 2 * r->cap : 256;
+        refcount *n = realloc(r->rc, cap * sizeof *n);
+        if (!n) return ENOMEM;
+        r->rc = n;
+        r->cap = cap;
+    }
+    r->rc[r->n++] = (refcount){ ref & REF_MASK, count };
+    return 0;
+}
+
+static int refcount_cmp(const void *a, const void *b)
+{
+    uint64_t x = ((const refcount *)a)->ref, y = ((const refcount *)b)->ref;
+    return x < y ? -1 : x > y;
+}
+
+static int walk_emit(walk_run *r)
+{
+    qsort(r->rc, r->n, sizeof r->rc[0], refcount_cmp);
+    for (size_t j = 0; j < r->n;) {
+        uint64_t ref = r->rc[j].ref, count = 0;
+        for (; j < r->n && r->rc[j].ref == ref; j++) count += r->rc[j].count;
+        unsigned code = (unsigned)(ref >> 48);
+        size_t i = 0;
+        while (i < r->nkinds && r->kinds[i].code != code) i++;
+        if (i == r->nkinds) return MDB_CORRUPTED;
+        int rc = r->w->fn(r->w->ctx, r->k, r->kn, r->kinds[i].s, r->kinds[i].n, ref & TS_MAX, (uint32_t)count);
+        if (rc) return rc;
+    }
+    r->n = 0;
+    return 0;
 }
 
 static int walk_fn(void *vctx, struct MDB_txn *txn)
@@ -1187,17 +1764,23 @@ static int walk_fn(void *vctx, struct MDB_txn *txn)
     }
     k = (MDB_val){ 1, (void *)"\x01" };
     rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+    walk_run wr = { .w = wc, .kinds = kinds, .nkinds = nk };
     while (rc == 0) {
         runit it;
         int r;
         run_begin(&it, v.mv_data, v.mv_size);
         while ((r = run_next(&it)) == 1) {
-            walk_run wr = { wc, it.w, it.wn, kinds, nk };
+            /* A word's runs follow one another, across blocks too. */
+            if (wr.n && (it.wn != wr.kn || memcmp(it.w, wr.k, wr.kn) != 0) && (r = walk_emit(&wr))) break;
+            memcpy(wr.k, it.w, it.wn);
+            wr.kn = it.wn;
             if ((r = run_refs(&it, walk_ref, &wr))) break;
         }
         if (r) { rc = r < 0 ? MDB_CORRUPTED : r; break; }
         rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
     }
+    if (rc == MDB_NOTFOUND && wr.n) rc = walk_emit(&wr);
+    free(wr.rc);
     mdb_cursor_close(cur);
     return rc == MDB_NOTFOUND ? 0 : rc;
 }

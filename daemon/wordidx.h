@@ -31,7 +31,7 @@
 #include "twin/search.h"
 #include "store.h"
 
-#define TW_WORDIDX_VERSION 1u
+#define TW_WORDIDX_VERSION 4u
 
 typedef struct tw_wordidx tw_wordidx;
 struct MDB_txn;
@@ -43,13 +43,14 @@ int  tw_wordidx_reopen(tw_wordidx *w, struct MDB_txn *txn);
 void tw_wordidx_free(tw_wordidx *w);
 
 /* Indexes a stored entry / forgets a removed or superseded one, in the
- * transaction that stores / removes it.  The _env form parses the
+ * transaction that stores / removes it; seq is its sequence number in the
+ * store (the key of its envelope).  The _env form parses the
  * envelope first (the supersede path holds only the stored bytes).
  * 0, or an LMDB code or ENOMEM (the transaction must then be aborted). */
-int  tw_wordidx_add(tw_wordidx *w, struct MDB_txn *txn, const tw_entry *e);
-int  tw_wordidx_remove(tw_wordidx *w, struct MDB_txn *txn, const tw_entry *e);
+int  tw_wordidx_add(tw_wordidx *w, struct MDB_txn *txn, const tw_entry *e, uint64_t seq);
+int  tw_wordidx_remove(tw_wordidx *w, struct MDB_txn *txn, const tw_entry *e, uint64_t seq);
 int  tw_wordidx_remove_env(tw_wordidx *w, struct MDB_txn *txn, const uint8_t *env, size_t len,
-                           const uint8_t id[TW_ID_LEN]);
+                           const uint8_t id[TW_ID_LEN], uint64_t seq);
 
 /* Called by store.c as it ends every write transaction (rc: how the
  * transaction went so far): applies what add and remove gathered in it when
@@ -80,6 +81,32 @@ bool tw_wordidx_ready(const tw_wordidx *w);
  */
 int  tw_wordidx_search(tw_store *s, tw_search *q, tw_store_entry_fn fn, void *ctx, const uint64_t *total,
                        bool *used);
+
+/*
+ * A search that wants one page of the best matches.  When every query word
+ * narrows the search, the candidates the index proves matching whose
+ * author's records are all listed (author_shown 1; NULL: every record is
+ * listed) are read best bound first (tw_search_bound), and only while one
+ * can still enter the page; the rest are counted in unread.  Those of an
+ * author whose records are all hidden (0) are neither read nor counted;
+ * the others (not sure to match, or an author whose records are listed or
+ * not one by one, -1) are all read.  fn then gets, in pos, each record's
+ * place in scan order (active): records of one kind and time share a
+ * place, and rank among themselves by id.  fn keeps full, kth_score,
+ * kth_pos and kth_idpfx: whether the page is full, and the score, place
+ * and first 4 bytes of id (big-endian) of its last record.
+ */
+typedef struct tw_wordidx_topk {
+    int (*author_shown)(void *ctx, const uint8_t author[TW_KEY_LEN]);   /* in */
+    void *author_ctx;
+    bool active;                 /* out: pos is set for each record fn gets */
+    uint32_t pos;
+    bool full;                   /* kept by fn */
+    uint32_t kth_score, kth_pos, kth_idpfx;
+    uint64_t unread;             /* out: matches counted without being read */
+} tw_wordidx_topk;
+int  tw_wordidx_search_topk(tw_store *s, tw_search *q, tw_store_entry_fn fn, void *ctx, const uint64_t *total,
+                            tw_wordidx_topk *tk, bool *used);
 
 /* Every pair of the index, in order: its word key (a word, or 0x01 and a
  * variant key), the record's kind and timestamp, and how many records of

@@ -752,6 +752,58 @@ const char *tw_search_match_name(tw_search_match m)
     }
 }
 
+/*
+ * The bound follows score_of field by field: an exact name needs every
+ * word whole in a name field of no more words than the query; the tier is the worst word's best level;
+ * name fields match as well when each word's name level reaches the
+ * tier; a field holding every word is assumed, a name one when each word
+ * is in a name field; the level sum is the sum of the best levels; no
+ * other words and the query's order are assumed.  Each part is at least
+ * the record's when the parts before it are equal, so the whole is.
+ */
+uint32_t tw_search_bound(const tw_search *q, const uint8_t *any, const uint8_t *name, size_t name_words,
+                         size_t field_words)
+{
+    uint8_t tier = LV_WORD, ntier = LV_WORD;
+    uint32_t sum = 0;
+    for (size_t i = 0; i < q->nw; i++) {
+        uint8_t a = any[i] > LV_WORD ? LV_WORD : any[i], nm = name[i] > a ? a : name[i];
+        if (a < tier) tier = a;
+        if (nm < ntier) ntier = nm;
+        sum += a;
+    }
+    if (tier == LV_NONE) return 0;
+    /* A field holding every word has that many words at least (the scorer
+     * counts stop words too when the query is only stop words: more,
+     * never fewer).  When every word is in a name field, the bound has
+     * the bit of a name field holding them all: a record whose best such
+     * field is not a name is below it there, whatever its other words. */
+    size_t fw = ntier > LV_NONE ? name_words : field_words;
+    size_t extra = fw > q->nw ? fw - q->nw : 0;
+    if (extra > 255) extra = 255;
+    /* An exact name is a name field of the query's words alone. */
+    bool exact = ntier == LV_WORD && name_words <= q->nw;
+    uint32_t t = exact ? TW_MATCH_EXACT_NAME : tier;
+    return t << 24 | (uint32_t)(exact || ntier >= tier) << 23 | 1u << 22 | (uint32_t)(ntier > LV_NONE) << 21 |
+           sum << 15 | (uint32_t)(255 - extra) << 7 | 1u << 6;
+}
+
+bool tw_search_stop_word(const char *w, size_t n)
+{
+    const char *s = w;
+    size_t m = n;
+    bool ascii;
+    return normalize_word(&s, &m, &ascii) || m != n;
+}
+
+bool tw_search_stop_variant(const char *v, size_t n)
+{
+    static const char *const keys[] = { "and", "ash", "ath", "adh" };
+    for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++)
+        if (n == 3 && memcmp(v, keys[i], 3) == 0) return true;
+    return false;
+}
+
 /* ------------------------------------------------------------ for an index */
 
 /* Walks a value as score_value does, calling fn for each word of each
@@ -765,11 +817,14 @@ static int words_field(words_ctx *c, const char *s, size_t n, bool name)
     int rc = prep(c->q, s, n, &fl);
     if (rc) return rc;
     const char *p = c->q->fold, *end = c->q->fold + fl, *w;
-    size_t wn;
+    size_t wn, fw = 0;
     bool ascii;
+    while (next_word(&p, end, &w, &wn))
+        if (!normalize_word(&w, &wn, &ascii)) fw++;
+    p = c->q->fold;
     while (next_word(&p, end, &w, &wn)) {
         normalize_word(&w, &wn, &ascii);
-        if ((rc = c->fn(c->ctx, w, wn, name))) return rc;
+        if ((rc = c->fn(c->ctx, w, wn, name, fw ? fw : 1))) return rc;
     }
     return 0;
 }

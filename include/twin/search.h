@@ -93,7 +93,9 @@ unsigned tw_search_edit_bound(size_t n);
  * normalised as it reads them, stop words included, in order (repeats
  * included).  A body that is not a map has none.  0, TW_ENOMEM or fn's
  * non-zero value. */
-typedef int (*tw_search_word_fn)(void *ctx, const char *w, size_t n, bool name);
+/* field_words: the words of the field the scorer counts (stop words left
+ * out), at least 1. */
+typedef int (*tw_search_word_fn)(void *ctx, const char *w, size_t n, bool name, size_t field_words);
 int tw_search_record_words(const tw_val *body, const char *slot, size_t slot_len, tw_search_word_fn fn, void *ctx);
 /* The query's words (stop words only when it has nothing else), each with
  * its variant key (NULL and 0 when it has none): a record matches only if
@@ -105,6 +107,25 @@ void tw_search_word_at(const tw_search *q, size_t i, const char **w, size_t *n, 
  * query word's edit bound: a record offers a suggestion only if one of its
  * names has such a word. */
 bool tw_search_near(const tw_search *q, const char *w, size_t n, bool variant);
+/* Whether a normalised word is one the scorer skips in a query that has
+ * other words (an article, "and"): a record holding a query word only as
+ * such a word does not match by it. */
+bool tw_search_stop_word(const char *w, size_t n);
+/* The variant keys a stop word can have ("and", "ash", "ath", "adh"): a
+ * record holding such a key may hold it only from a stop word. */
+bool tw_search_stop_variant(const char *v, size_t n);
+/*
+ * An upper bound of a record's score from what a word index can say of it:
+ * for each query word i, the best level it can reach in any field, any[i],
+ * and in a name field, name[i] (0 none, 1 variant, 2 prefix, 3 whole
+ * word; a level the index cannot tell apart is the higher), and the fewest
+ * words (as tw_search_word_fn counts them) a field holding every query
+ * word can have: name_words when that field is a name field, field_words
+ * otherwise (0: unknown).  No record
+ * with these levels scores above it; 0 when some word is not there.
+ */
+uint32_t tw_search_bound(const tw_search *q, const uint8_t *any, const uint8_t *name, size_t name_words,
+                         size_t field_words);
 /* Forgets the suggestions kept so far. */
 void tw_search_suggestions_clear(tw_search *q);
 

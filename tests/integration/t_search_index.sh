@@ -85,6 +85,19 @@ else
     fail "enough queries matched, suggested and used the index" "$summary"
 fi
 
+# Pages (0, 1, 3 and 20 records) asked for as search does on a node that
+# shows every record equal the same pages of a scan: ranks, ties, totals,
+# suggestions.  (An import gives its records one time, so these refs
+# stand for several entries and every candidate is read: the page read
+# best bound first is compared in test_wordidx.)
+pl=$(echo "$out" | grep '^pages of ')
+set -- $(echo "$pl" | awk '{ print $8, $13 }')
+if [ "$rc" = 0 ] && [ "${2:-x}" = 0 ] && [ -n "${1:-}" ]; then
+    pass "pages read best bound first equal a scan's ($pl)"
+else
+    fail "pages read best bound first equal a scan's" "$pl"
+fi
+
 # An older store: no index.  twind builds it on start (3000 entries:
 # tombstones count, with no words) and says so.
 python3 - "$D1/store" <<'PY' && pass "index dropped" || fail "index dropped"
