@@ -572,7 +572,7 @@ static void conn_close(conn *c, int code, const char *reason)
          * peer that refused us at once (nothing but REFER before its
          * ERROR) cut nothing: the dialer's first NEG_REQ was merely unread. */
         bool refusal = (code == TW_EBUSY || code == TW_EREFUSED) && !c->carried;
-        if (c->neg_parts && !refusal && (p.reassembling || p.reconciling)) {
+        if (c->neg_parts && !refusal && (p.reassembling || (p.reconciling && !p.held))) {
             neg_cut_note(net, c, tw_now_ms());
             tw_info("net", "%s (%s): the link broke during a reconciliation with messages over several frames; "
                            "one frame per message with this peer for the next %u s", c->remote, c->fpr, TW_NEG_CUT_MS / 1000);
@@ -618,8 +618,9 @@ static void misbehaved(conn *c, const char *reason)
 /* An ingest job of entries from a connection: whether they came by live
  * push, and whether a reconciliation of the connection had finished before
  * (a fetch then is of a later, periodic one, not of the one at connect). */
-typedef struct injob { conn *c; bool pushed, later; } injob;
+typedef struct injob { conn *c; bool pushed, later; uint64_t seq; } injob;
 static void push_duplicate(conn *c);
+static void run_actions(conn *c);
 static int tree_message(conn *c, const uint8_t *msg, size_t len);
 static void push_repair(tw_net *net, uint64_t now);
 static void send_refer(conn *c);
@@ -631,6 +632,7 @@ static void ingest_done(void *ctx, const tw_ingest_counts *k, const int *rcs, co
     injob *job = ctx;
     conn *c = job->c;
     bool pushed = job->pushed;
+    uint64_t seq = job->seq;
     free(job);
     tw_net *net = c->net;
     if (pushed && n == 1 && (rcs[0] == TW_EEXIST || rcs[0] == TW_ESTALE) && c->state == C_ESTABLISHED)
@@ -681,6 +683,9 @@ static void ingest_done(void *ctx, const tw_ingest_counts *k, const int *rcs, co
     /* An honest node verifies what it stores and forwards, so a forged,
      * malformed or foreign entry is the sender's fault. */
     if (bad && c->state == C_ESTABLISHED) misbehaved(c, bad);
+    /* Stored or refused: the engine may let these ids go (until now an
+     * OFFER of them would not fetch them again) and queue more. */
+    if (tw_sync_ingested(c->sync, seq) == 0 && c->state == C_ESTABLISHED) run_actions(c);
     if (net->ingest_full && tw_ingest_pending(net->ingest) <= TW_INGEST_JOBS_MAX / 2) {
         net->ingest_full = false;
         tw_debug("net", "verification caught up; reading from peers again");
@@ -769,8 +774,13 @@ static void run_actions(conn *c)
             j->c = c;
             j->pushed = a.pushed;
             j->later = c->last_sync_done != 0;
+            j->seq = a.seq;
             c->refs++;
-            if (tw_ingest_submit(net->ingest, buf, a.env_lens, a.nenvs, ingest_done, j)) { c->refs--; free(j); }
+            if (tw_ingest_submit(net->ingest, buf, a.env_lens, a.nenvs, ingest_done, j)) {
+                c->refs--;
+                free(j);
+                tw_sync_ingested(c->sync, a.seq);   /* not stored: found again by reconciliation */
+            }
             free(buf);
             if (!net->ingest_full && tw_ingest_pending(net->ingest) > TW_INGEST_JOBS_MAX) {
                 net->ingest_full = true;

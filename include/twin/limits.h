@@ -99,6 +99,8 @@
                                          a mismatched range is split into (more when mismatches are many) */
 #define TW_NEG_IDS_MAX         (1u << 21) /* have (or need) ids one session may report in all */
 #define TW_SYNC_QUEUE_MAX      65536u /* ids queued or asked for on one connection; more are dropped */
+#define TW_SYNC_ROUND_QUEUE_MAX (TW_SYNC_QUEUE_MAX / 2) /* ids queued, asked for or being stored above which our
+                                         reconciliation's next message waits (and ids it found beyond TW_SYNC_QUEUE_MAX) */
 #define TW_SYNC_OFFER_MAX      TW_NEG_IDS_MAX /* ids a peer may offer per reconciliation it runs (wire) */
 #define TW_SYNC_UNSENT_MAX     4096u  /* ids offered, asked for and not sent, beyond which a peer that sent fewer is banned */
 #define TW_WANT_STALL_MS       30000u /* a WANT with no answer for this long closes the connection (withheld) */
