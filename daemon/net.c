@@ -90,6 +90,7 @@ struct conn {
     int room;                     /* its last ROOM: 1 room for an inbound connection, 0 none, -1 not told */
     bool carried;                 /* a message other than REFER came on it (it was not refused at once) */
     uint64_t zstd_in, zstd_out;   /* ENTRIES bytes before and after compression, sent */
+    uint64_t zstd_rin, zstd_rout; /* COMPRESSED bytes received, and the same once decompressed */
     uint64_t received, stored, refused;
     char last_refusal[TW_REASON_MAX];
     uint64_t answer_wait;         /* since when our WANTs wait for an answer (0: none waits) */
@@ -882,7 +883,7 @@ static int unwrap(conn *c, const uint8_t *msg, size_t len, const uint8_t **out, 
             size_t n = ZSTD_decompressDCtx(net->zd, net->zbuf, TW_SESS_MSG_MAX, z, zn);
             if (ZSTD_isError(n) || n != declared || n < 2) { *why = "COMPRESSED message does not decompress"; rc = TW_EPROTO; }
             else if (net->zbuf[1] == TW_WIRE_COMPRESSED) { *why = "COMPRESSED message inside a COMPRESSED message"; rc = TW_EPROTO; }
-            else { *out = net->zbuf; *outlen = n; }
+            else { *out = net->zbuf; *outlen = n; c->zstd_rin += len; c->zstd_rout += n; }
         }
     }
     tw_arena_free(&a);
@@ -2237,7 +2238,10 @@ int tw_net_encode_peers(tw_node *n, tw_buf *out)
         tw_sync_progress p = { 0 };
         if (c->state == C_ESTABLISHED) { tw_keytext_encode(kt, TW_KEYTEXT_PREFIX, c->key); tw_sync_get_progress(c->sync, &p); }
         const tw_plum_link *l = &c->plum;
-        if ((rc = tw_mpw_map(out, 20)) || (rc = tw_mpw_kv_cstr(out, "address", c->remote)) || (rc = tw_mpw_kv_cstr(out, "key", kt)) ||
+        if ((rc = tw_mpw_map(out, 21)) || (rc = tw_mpw_kv_cstr(out, "address", c->remote)) || (rc = tw_mpw_kv_cstr(out, "key", kt)) ||
+            (rc = tw_mpw_cstr(out, "zstd")) || (rc = tw_mpw_map(out, 4)) ||
+            (rc = tw_mpw_kv_uint(out, "out", c->zstd_out)) || (rc = tw_mpw_kv_uint(out, "out_plain", c->zstd_in)) ||
+            (rc = tw_mpw_kv_uint(out, "in", c->zstd_rin)) || (rc = tw_mpw_kv_uint(out, "in_plain", c->zstd_rout)) ||
             (rc = tw_mpw_cstr(out, "push")) || (rc = tw_mpw_map(out, 11)) ||
             (rc = tw_mpw_cstr(out, "tree")) || (rc = tw_mpw_bool(out, l->capable)) ||
             (rc = tw_mpw_cstr(out, "eager")) || (rc = tw_mpw_bool(out, c->state == C_ESTABLISHED && (l->eager || !l->capable))) ||
