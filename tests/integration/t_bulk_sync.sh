@@ -7,9 +7,12 @@
 #     entry (an id is 32).  Before, a reconciliation's ids beyond the
 #     queue (65536) were dropped and found again by a whole new one, and
 #     the accepting side's own reconciliation crossed the fetch and offered
-#     every id still missing: 75 bytes an entry at 100 000, 110 at 200 000;
+#     every id still missing: 84 bytes an entry at 100 000 (and 21 % of
+#     the entries received twice), 110 at 200 000;
 #   - compression engages: the ENTRIES arrive compressed to under half
-#     their size, and b reads fewer bytes than a holds in envelopes.
+#     their size, and b reads fewer bytes than a holds in envelopes;
+#   - the accepting side (a) starts its own reconciliation only once b has
+#     sent no NEG_REQ, NEG_PART or WANT for TW_PEER_SYNC_QUIET_MS (10 s).
 # COUNT (100000) must exceed TW_SYNC_QUEUE_MAX (65536) for the second point.
 . "$(dirname "$0")/lib.sh"
 
@@ -74,6 +77,31 @@ if [ "$(fig bytes_in)" -lt "$(fig envelope_bytes)" ]; then
     pass "b read fewer bytes ($(fig bytes_in)) than the envelopes hold ($(fig envelope_bytes))"
 else
     fail "b read $(fig bytes_in) bytes for $(fig envelope_bytes) bytes of envelopes"
+fi
+# TW_PEER_SYNC_QUIET_MS (10 s) at its edge: a's first reconciliation
+# waited until b had sent no NEG_REQ, NEG_PART or WANT for 10 s, and not
+# much longer (ticks of 250 ms).  Wait for it at most 30 s.
+first() { grep -q "first reconciliation of the accepting side" "$(tw_log a)"; }
+if tw_wait_for 30 first; then
+    GAP=$(python3 - "$(tw_log a)" <<'EOF2'
+import re, sys
+from datetime import datetime
+ts = lambda l: datetime.strptime(l[:23], "%Y-%m-%dT%H:%M:%S.%f")
+last = None
+for l in open(sys.argv[1]):
+    if re.search(r": (WANT|NEG_REQ|NEG_PART) of \d+ bytes", l): last = ts(l)
+    if "first reconciliation of the accepting side" in l:
+        print(int((ts(l) - last).total_seconds() * 1000) if last else -1)
+        break
+EOF2
+)
+    if [ "$GAP" -ge 10000 ] && [ "$GAP" -le 11500 ]; then
+        pass "a's first reconciliation waited for b's fetch: $GAP ms after b's last request (10000 to 11500)"
+    else
+        fail "a's first reconciliation came $GAP ms after b's last request (10000 to 11500 expected)"
+    fi
+else
+    fail "a's first reconciliation not logged within 30 s of the sync"
 fi
 tw_stop b || fail "b exits 0 (status $TW_REAP_RC)"
 tw_stop a || fail "a exits 0 (status $TW_REAP_RC)"
