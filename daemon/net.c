@@ -95,6 +95,7 @@ struct conn {
     char last_refusal[TW_REASON_MAX];
     uint64_t answer_wait;         /* since when our WANTs wait for an answer (0: none waits) */
     uint64_t peer_syncing;        /* when the peer last sent a NEG_REQ, NEG_PART or WANT (0: never) */
+    bool acting;                  /* run_actions is draining its engine (ingest_done may run inside it) */
     uint64_t dropped_seen;        /* ids dropped from a full queue, acted on so far */
     bool no_resume;               /* withheld entries: its unfinished fetches are not kept */
     bool known;                   /* inbound from an address that authenticated before */
@@ -686,8 +687,10 @@ static void ingest_done(void *ctx, const tw_ingest_counts *k, const int *rcs, co
      * malformed or foreign entry is the sender's fault. */
     if (bad && c->state == C_ESTABLISHED) misbehaved(c, bad);
     /* Stored or refused: the engine may let these ids go (until now an
-     * OFFER of them would not fetch them again) and queue more. */
-    if (tw_sync_ingested(c->sync, seq) == 0 && c->state == C_ESTABLISHED) run_actions(c);
+     * OFFER of them would not fetch them again) and queue more.  A job
+     * that fails at submission ends inside run_actions, whose loop then
+     * takes the actions. */
+    if (tw_sync_ingested(c->sync, seq) == 0 && c->state == C_ESTABLISHED && !c->acting) run_actions(c);
     if (net->ingest_full && tw_ingest_pending(net->ingest) <= TW_INGEST_JOBS_MAX / 2) {
         net->ingest_full = false;
         tw_debug("net", "verification caught up; reading from peers again");
@@ -754,10 +757,11 @@ static void run_actions(conn *c)
 {
     tw_sync_action a;
     tw_net *net = c->net;
+    c->acting = true;
     while (c->state == C_ESTABLISHED && tw_sync_next_action(c->sync, &a)) {
         switch (a.type) {
         case TW_SA_SEND:
-            if (send_msg(c, a.msg, a.len)) { conn_close(c, TW_EINTERNAL, "cannot send"); return; }
+            if (send_msg(c, a.msg, a.len)) { c->acting = false; conn_close(c, TW_EINTERNAL, "cannot send"); return; }
             break;
         case TW_SA_SERVE:
             send_entries(c, a.wseq, a.ids, a.nids);
@@ -766,13 +770,13 @@ static void run_actions(conn *c)
             size_t total = 0;
             for (size_t i = 0; i < a.nenvs; i++) total += a.env_lens[i];
             uint8_t *buf = malloc(total ? total : 1);
-            if (!buf) { conn_close(c, TW_ENOMEM, "out of memory"); return; }
+            if (!buf) { c->acting = false; conn_close(c, TW_ENOMEM, "out of memory"); return; }
             for (size_t i = 0, off = 0; i < a.nenvs; i++) { memcpy(buf + off, a.envs[i], a.env_lens[i]); off += a.env_lens[i]; }
             c->received += a.nenvs;
             /* The job remembers whether it was a live push: a push that
              * brings nothing new prunes its link from the push tree. */
             injob *j = malloc(sizeof *j);
-            if (!j) { free(buf); conn_close(c, TW_ENOMEM, "out of memory"); return; }
+            if (!j) { free(buf); c->acting = false; conn_close(c, TW_ENOMEM, "out of memory"); return; }
             j->c = c;
             j->pushed = a.pushed;
             j->later = c->last_sync_done != 0;
@@ -803,6 +807,7 @@ static void run_actions(conn *c)
         }
         flush(c);
     }
+    c->acting = false;
     if (c->state == C_ESTABLISHED && c->sync_due && tw_sync_idle(c->sync)) {
         /* The fetches resumed from the last connection are done: now
          * reconcile, which finds the ranges fetched already equal. */
