@@ -1846,6 +1846,13 @@ static bool fetching(tw_net *net, const uint8_t id[TW_ID_LEN])
     return false;
 }
 
+static bool landing(tw_net *net, const uint8_t id[TW_ID_LEN])
+{
+    for (conn *c = net->conns; c; c = c->next)
+        if (c->state == C_ESTABLISHED && tw_sync_landing(c->sync, id)) return true;
+    return false;
+}
+
 /* Ids announced and still missing TW_PUSH_MISSING_MS later: the tree did
  * not bring them (a link died, or pruning cut this node off).  Each is
  * asked of its announcer (WANT), and that link rejoins the tree (GRAFT). */
@@ -1871,6 +1878,10 @@ static void push_repair(tw_net *net, uint64_t now)
     /* The whole sweep, to its end: ids held by now (stored through
      * another door, or refused here) are forgotten, not asked for. */
     while (tw_plum_missing_due(net->missing, now, one.id, &one.peer)) {
+        /* Received and being stored (an answer to the first announcer,
+         * most often): kept, so that once stored it counts as announced
+         * and goes on as a live entry; nothing to ask. */
+        if (landing(net, one.id)) continue;
         if (have_cb(net, one.id) == 1 || fetching(net, one.id)) { tw_plum_missing_got(net->missing, one.id); continue; }
         if (n == cap) {
             asked *g = realloc(a, (cap ? 2 * cap : 64) * sizeof *a);

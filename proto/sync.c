@@ -114,6 +114,7 @@ struct tw_sync {
     landing *land;
     size_t land_head, land_len, land_cap;
     uint32_t land_ids;
+    uint8_t *landed;          /* per pool slot: 1 while its id is landing */
     uint64_t ing_next;        /* seq of the last INGEST action queued (0: none) */
     uint64_t ing_low;         /* every INGEST up to this seq is decided */
     uint64_t *ing_done;       /* seqs above ing_low decided out of order */
@@ -201,18 +202,22 @@ static uint32_t id_hash(const tw_sync *s, const uint8_t *id)
     return (uint32_t)(v ^ (v >> 32));
 }
 
-static bool set_find(const tw_sync *s, const uint8_t *id)
+/* The pool slot of id plus one, or 0 when it is not in the set. */
+static uint32_t set_slot(const tw_sync *s, const uint8_t *id)
 {
     if (s->tab_n == 0)
-        return false;
+        return 0;
     uint32_t mask = s->tab_cap - 1;
     for (uint32_t i = id_hash(s, id) & mask;; i = (i + 1) & mask) {
         uint32_t e = s->tab[i];
-        if (e == 0)
-            return false;
-        if (memcmp(s->pool[e - 1], id, ID_LEN) == 0)
-            return true;
+        if (e == 0 || memcmp(s->pool[e - 1], id, ID_LEN) == 0)
+            return e;
     }
+}
+
+static bool set_find(const tw_sync *s, const uint8_t *id)
+{
+    return set_slot(s, id) != 0;
 }
 
 static void tab_place(tw_sync *s, uint32_t idx)
@@ -257,9 +262,14 @@ static int set_add(tw_sync *s, const uint8_t *id, uint32_t *idx)
         if (!f)
             return TW_ENOMEM;
         s->free_idx = f;
+        uint8_t *l = realloc(s->landed, cap);
+        if (!l)
+            return TW_ENOMEM;
+        s->landed = l;
         s->pool_cap = cap;
     }
     *idx = s->free_n ? s->free_idx[--s->free_n] : s->pool_len++;
+    s->landed[*idx] = 0;
     memcpy(s->pool[*idx], id, ID_LEN);
     tab_place(s, *idx);
     s->tab_n++;
@@ -395,6 +405,8 @@ static void want_release(tw_sync *s, want *w)
             s->land = l;
             s->land[s->land_len++] = (landing){ .seq = s->ing_next, .idx = w->idx, .n = w->n };
             s->land_ids += w->n;
+            for (uint32_t i = 0; i < w->n; i++)
+                s->landed[w->idx[i]] = 1;
             w->idx = NULL;
         }
     }
@@ -467,6 +479,7 @@ void tw_sync_free(tw_sync *s)
     for (size_t i = s->land_head; i < s->land_len; i++)
         free(s->land[i].idx);
     free(s->land);
+    free(s->landed);
     free(s->ing_done);
     tw_buf_free(&s->left);
     tw_buf_free(&s->next);
@@ -1038,6 +1051,12 @@ int tw_sync_want_ids(tw_sync *s, const uint8_t *ids, size_t n)
         if ((rc = enqueue(s, ids + ID_LEN * i)))
             return rc;
     return pump(s);
+}
+
+bool tw_sync_landing(const tw_sync *s, const uint8_t id[TW_WIRE_ID_LEN])
+{
+    uint32_t e = s->err ? 0 : set_slot(s, id);
+    return e && s->landed[e - 1];
 }
 
 int tw_sync_ingested(tw_sync *s, uint64_t seq)

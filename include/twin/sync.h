@@ -169,6 +169,9 @@ int tw_sync_pending(const tw_sync *s, uint8_t **ids, size_t *n);
 /* Whether id is queued or asked for (not yet answered) on this engine:
  * another connection need not ask for it too. */
 bool tw_sync_expects(const tw_sync *s, const uint8_t id[TW_WIRE_ID_LEN]);
+/* Whether id came in an answer whose INGEST is not yet reported: it is
+ * being stored. */
+bool tw_sync_landing(const tw_sync *s, const uint8_t id[TW_WIRE_ID_LEN]);
 /* Queues ids to ask for, as an OFFER from the peer would (ids the store
  * has, or already queued, are skipped), and sends WANTs. */
 int tw_sync_want_ids(tw_sync *s, const uint8_t *ids, size_t n);

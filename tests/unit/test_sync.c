@@ -1529,6 +1529,8 @@ static void test_crossing(void **state)
     assert_int_equal(tw_wire_offer(&m, id, 1), 0);
     assert_int_equal(tw_sync_handle(s, m.p, m.len), 0);
     while (tw_sync_next_action(s, &act)) {}
+    assert_true(tw_sync_expects(s, id));         /* asked for: expected, not landing */
+    assert_false(tw_sync_landing(s, id));
     const uint8_t *ep = env;
     size_t el = sizeof env;
     tw_buf_reset(&m);
@@ -1538,6 +1540,7 @@ static void test_crossing(void **state)
     assert_int_equal(act.type, TW_SA_INGEST);
     assert_int_equal(act.seq, 1);
     assert_true(tw_sync_expects(s, id));
+    assert_true(tw_sync_landing(s, id));
     assert_false(tw_sync_idle(s));
     tw_sync_get_progress(s, &p);
     assert_int_equal(p.landing, 1);
@@ -1550,6 +1553,7 @@ static void test_crossing(void **state)
     assert_int_equal(tw_sync_ingested(s, 2), TW_EINVAL);
     assert_int_equal(tw_sync_ingested(s, 1), 0);
     assert_false(tw_sync_expects(s, id));
+    assert_false(tw_sync_landing(s, id));
     assert_true(tw_sync_idle(s));
     tw_buf_free(&m);
     tw_sync_free(s);
