@@ -94,7 +94,7 @@ struct conn {
     uint64_t received, stored, refused;
     char last_refusal[TW_REASON_MAX];
     uint64_t answer_wait;         /* since when our WANTs wait for an answer (0: none waits) */
-    uint64_t peer_syncing;        /* when the peer last sent a NEG_REQ, NEG_PART or WANT (0: never) */
+    uint64_t peer_syncing;        /* when the peer last sent a WANT or NEG_PART (0: never) */
     bool acting;                  /* run_actions is draining its engine (ingest_done may run inside it) */
     uint64_t dropped_seen;        /* ids dropped from a full queue, acted on so far */
     bool no_resume;               /* withheld entries: its unfinished fetches are not kept */
@@ -1336,7 +1336,7 @@ static void process(conn *c)
                 break;
             }
             if (ml >= 2 && (m[1] == TW_WIRE_NEG_REQ || m[1] == TW_WIRE_NEG_RESP)) neg_flush(c->net);
-            if (ml >= 2 && (m[1] == TW_WIRE_NEG_REQ || m[1] == TW_WIRE_NEG_PART || m[1] == TW_WIRE_WANT))
+            if (ml >= 2 && (m[1] == TW_WIRE_NEG_PART || m[1] == TW_WIRE_WANT))
                 c->peer_syncing = tw_now_ms();
             tw_sync_progress p0, p1;
             tw_sync_get_progress(c->sync, &p0);
@@ -1652,12 +1652,14 @@ static void on_tick(uv_timer_t *t)
          * stopped early) left.  Starting both at once doubles the ids sent
          * and, as one side's OFFER races the other's WANTs, fetches many
          * entries twice.  Nor does either side start one while the peer
-         * is reconciling with it or fetching from it (a NEG_REQ or WANT in
-         * the last TW_PEER_SYNC_QUIET_MS): the peer's own run offers this
-         * side what it lacks, and one of ours would offer the peer every
-         * id it is still fetching (a bulk sync of 200 000 entries got
-         * 180 000 ids offered, 31 bytes an entry, from the accepting
-         * side's first reconciliation 2 s in). */
+         * is fetching from it or reconciling many differences with it (a
+         * WANT or NEG_PART in the last TW_PEER_SYNC_QUIET_MS): the peer's
+         * own run offers this side what it lacks, and one of ours would
+         * offer the peer every id it is still fetching (a bulk sync of
+         * 200 000 entries got 180 000 ids offered, 31 bytes an entry, from
+         * the accepting side's first reconciliation 2 s in).  A NEG_REQ
+         * alone does not count: with a short sync_interval the peer's
+         * periodic ones would keep this side from ever starting one. */
         bool due;
         if (c->last_sync_start) due = now - c->last_sync_start >= (uint64_t)n->cfg.sync_interval_s * 1000u;
         else if (c->outbound) due = now - c->established >= (uint64_t)n->cfg.sync_interval_s * 1000u;

@@ -126,7 +126,7 @@
 #define TW_LEARNT_FAILS_MAX    8u       /* failed dials after which a learnt address that never answered is forgotten */
 #define TW_REFER_MAX           8u       /* peer records in one REFER (a full node's refusal says where else to go) */
 #define TW_ACCEPT_SYNC_DELAY_MS 2000u   /* the accepting side's first reconciliation, after establishment */
-#define TW_PEER_SYNC_QUIET_MS  10000u   /* no reconciliation started by the timer until the peer sent no NEG_REQ or WANT this long */
+#define TW_PEER_SYNC_QUIET_MS  10000u   /* no reconciliation started by the timer until the peer sent no WANT or NEG_PART this long */
 #define TW_BACKOFF_BASE_MS     1000u    /* first retry after a failure */
 #define TW_FULL_PACE_BASE_MS   500u     /* after a refusal as full, the next learnt address waits this, doubling per refusal in a row */
 #define TW_FULL_PACE_MAX_MS    16000u   /* ... up to this */

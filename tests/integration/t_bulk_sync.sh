@@ -12,7 +12,7 @@
 #   - compression engages: the ENTRIES arrive compressed to under half
 #     their size, and b reads fewer bytes than a holds in envelopes;
 #   - the accepting side (a) starts its own reconciliation only once b has
-#     sent no NEG_REQ, NEG_PART or WANT for TW_PEER_SYNC_QUIET_MS (10 s).
+#     sent no WANT or NEG_PART for TW_PEER_SYNC_QUIET_MS (10 s).
 # COUNT (100000) must exceed TW_SYNC_QUEUE_MAX (65536) for the second point.
 . "$(dirname "$0")/lib.sh"
 
@@ -79,7 +79,7 @@ else
     fail "b read $(fig bytes_in) bytes for $(fig envelope_bytes) bytes of envelopes"
 fi
 # TW_PEER_SYNC_QUIET_MS (10 s) at its edge: a's first reconciliation
-# waited until b had sent no NEG_REQ, NEG_PART or WANT for 10 s, and not
+# waited until b had sent no WANT or NEG_PART for 10 s, and not
 # much longer (ticks of 250 ms).  Wait for it at most 30 s.
 first() { grep -q "first reconciliation of the accepting side" "$(tw_log a)"; }
 if tw_wait_for 30 first; then
@@ -89,7 +89,7 @@ from datetime import datetime
 ts = lambda l: datetime.strptime(l[:23], "%Y-%m-%dT%H:%M:%S.%f")
 last = None
 for l in open(sys.argv[1]):
-    if re.search(r": (WANT|NEG_REQ|NEG_PART) of \d+ bytes", l): last = ts(l)
+    if re.search(r": (WANT|NEG_PART) of \d+ bytes", l): last = ts(l)
     if "first reconciliation of the accepting side" in l:
         print(int((ts(l) - last).total_seconds() * 1000) if last else -1)
         break
