@@ -105,7 +105,7 @@ echo "== reconciliation of identical sets ($NA vs $NA entries) =="
 tw_stop b || echo "  b exit status $TW_REAP_RC"
 LINES=$(wc -l <"$(tw_log b)")
 tw_start b --config "$CONF" || exit 1
-reconciled() { tail -n +"$((LINES + 1))" "$(tw_log b)" | grep -q "reconciled: we have"; }
+reconciled() { tail -n +"$((LINES + 1))" "$(tw_log b)" | grep -q "reconciled in .*: we have"; }
 tw_wait_for 60 reconciled || echo "  no reconciliation logged within 60 s"
 tail -n +"$((LINES + 1))" "$(tw_log b)" | python3 -c 'import re, sys
 from datetime import datetime
@@ -113,10 +113,10 @@ ts = lambda l: datetime.strptime(l[:23], "%Y-%m-%dT%H:%M:%S.%f")
 conn = rec = None
 for l in sys.stdin:
     if conn is None and ": connected to " in l: conn = (ts(l), l)
-    if conn is not None and "reconciled: we have" in l: rec = (ts(l), l); break
+    if conn is not None and re.search(r"reconciled in .*: we have", l): rec = (ts(l), l); break
 if conn and rec:
     print("  at connect: %.1f ms from the handshake to the end of the reconciliation (%s)" %
-          ((rec[0] - conn[0]).total_seconds() * 1000, rec[1].split("reconciled: ")[1].strip()))'
+          ((rec[0] - conn[0]).total_seconds() * 1000, rec[1].split("reconciled ")[1].strip()))'
 BIN=$(conn_field b bytes_in); BOUT=$(conn_field b bytes_out)
 echo "  bytes of that connection so far (handshake included): in $BIN, out $BOUT"
 T0=$(now_ns)

@@ -90,9 +90,12 @@ struct conn {
     int room;                     /* its last ROOM: 1 room for an inbound connection, 0 none, -1 not told */
     bool carried;                 /* a message other than REFER came on it (it was not refused at once) */
     uint64_t zstd_in, zstd_out;   /* ENTRIES bytes before and after compression, sent */
+    uint64_t zstd_rin, zstd_rout; /* COMPRESSED bytes received, and the same once decompressed */
     uint64_t received, stored, refused;
     char last_refusal[TW_REASON_MAX];
     uint64_t answer_wait;         /* since when our WANTs wait for an answer (0: none waits) */
+    uint64_t peer_syncing;        /* when the peer last sent a WANT or NEG_PART (0: never) */
+    bool acting;                  /* run_actions is draining its engine (ingest_done may run inside it) */
     uint64_t dropped_seen;        /* ids dropped from a full queue, acted on so far */
     bool no_resume;               /* withheld entries: its unfinished fetches are not kept */
     bool known;                   /* inbound from an address that authenticated before */
@@ -572,7 +575,7 @@ static void conn_close(conn *c, int code, const char *reason)
          * peer that refused us at once (nothing but REFER before its
          * ERROR) cut nothing: the dialer's first NEG_REQ was merely unread. */
         bool refusal = (code == TW_EBUSY || code == TW_EREFUSED) && !c->carried;
-        if (c->neg_parts && !refusal && (p.reassembling || p.reconciling)) {
+        if (c->neg_parts && !refusal && (p.reassembling || (p.reconciling && !p.held))) {
             neg_cut_note(net, c, tw_now_ms());
             tw_info("net", "%s (%s): the link broke during a reconciliation with messages over several frames; "
                            "one frame per message with this peer for the next %u s", c->remote, c->fpr, TW_NEG_CUT_MS / 1000);
@@ -618,8 +621,9 @@ static void misbehaved(conn *c, const char *reason)
 /* An ingest job of entries from a connection: whether they came by live
  * push, and whether a reconciliation of the connection had finished before
  * (a fetch then is of a later, periodic one, not of the one at connect). */
-typedef struct injob { conn *c; bool pushed, later; } injob;
+typedef struct injob { conn *c; bool pushed, later; uint64_t seq; } injob;
 static void push_duplicate(conn *c);
+static void run_actions(conn *c);
 static int tree_message(conn *c, const uint8_t *msg, size_t len);
 static void push_repair(tw_net *net, uint64_t now);
 static void send_refer(conn *c);
@@ -631,6 +635,7 @@ static void ingest_done(void *ctx, const tw_ingest_counts *k, const int *rcs, co
     injob *job = ctx;
     conn *c = job->c;
     bool pushed = job->pushed;
+    uint64_t seq = job->seq;
     free(job);
     tw_net *net = c->net;
     if (pushed && n == 1 && (rcs[0] == TW_EEXIST || rcs[0] == TW_ESTALE) && c->state == C_ESTABLISHED)
@@ -681,6 +686,11 @@ static void ingest_done(void *ctx, const tw_ingest_counts *k, const int *rcs, co
     /* An honest node verifies what it stores and forwards, so a forged,
      * malformed or foreign entry is the sender's fault. */
     if (bad && c->state == C_ESTABLISHED) misbehaved(c, bad);
+    /* Stored or refused: the engine may let these ids go (until now an
+     * OFFER of them would not fetch them again) and queue more.  A job
+     * that fails at submission ends inside run_actions, whose loop then
+     * takes the actions. */
+    if (tw_sync_ingested(c->sync, seq) == 0 && c->state == C_ESTABLISHED && !c->acting) run_actions(c);
     if (net->ingest_full && tw_ingest_pending(net->ingest) <= TW_INGEST_JOBS_MAX / 2) {
         net->ingest_full = false;
         tw_debug("net", "verification caught up; reading from peers again");
@@ -747,10 +757,11 @@ static void run_actions(conn *c)
 {
     tw_sync_action a;
     tw_net *net = c->net;
+    c->acting = true;
     while (c->state == C_ESTABLISHED && tw_sync_next_action(c->sync, &a)) {
         switch (a.type) {
         case TW_SA_SEND:
-            if (send_msg(c, a.msg, a.len)) { conn_close(c, TW_EINTERNAL, "cannot send"); return; }
+            if (send_msg(c, a.msg, a.len)) { c->acting = false; conn_close(c, TW_EINTERNAL, "cannot send"); return; }
             break;
         case TW_SA_SERVE:
             send_entries(c, a.wseq, a.ids, a.nids);
@@ -759,18 +770,23 @@ static void run_actions(conn *c)
             size_t total = 0;
             for (size_t i = 0; i < a.nenvs; i++) total += a.env_lens[i];
             uint8_t *buf = malloc(total ? total : 1);
-            if (!buf) { conn_close(c, TW_ENOMEM, "out of memory"); return; }
+            if (!buf) { c->acting = false; conn_close(c, TW_ENOMEM, "out of memory"); return; }
             for (size_t i = 0, off = 0; i < a.nenvs; i++) { memcpy(buf + off, a.envs[i], a.env_lens[i]); off += a.env_lens[i]; }
             c->received += a.nenvs;
             /* The job remembers whether it was a live push: a push that
              * brings nothing new prunes its link from the push tree. */
             injob *j = malloc(sizeof *j);
-            if (!j) { free(buf); conn_close(c, TW_ENOMEM, "out of memory"); return; }
+            if (!j) { free(buf); c->acting = false; conn_close(c, TW_ENOMEM, "out of memory"); return; }
             j->c = c;
             j->pushed = a.pushed;
             j->later = c->last_sync_done != 0;
+            j->seq = a.seq;
             c->refs++;
-            if (tw_ingest_submit(net->ingest, buf, a.env_lens, a.nenvs, ingest_done, j)) { c->refs--; free(j); }
+            if (tw_ingest_submit(net->ingest, buf, a.env_lens, a.nenvs, ingest_done, j)) {
+                c->refs--;
+                free(j);
+                tw_sync_ingested(c->sync, a.seq);   /* not stored: found again by reconciliation */
+            }
             free(buf);
             if (!net->ingest_full && tw_ingest_pending(net->ingest) > TW_INGEST_JOBS_MAX) {
                 net->ingest_full = true;
@@ -791,6 +807,7 @@ static void run_actions(conn *c)
         }
         flush(c);
     }
+    c->acting = false;
     if (c->state == C_ESTABLISHED && c->sync_due && tw_sync_idle(c->sync)) {
         /* The fetches resumed from the last connection are done: now
          * reconcile, which finds the ranges fetched already equal. */
@@ -871,7 +888,7 @@ static int unwrap(conn *c, const uint8_t *msg, size_t len, const uint8_t **out, 
             size_t n = ZSTD_decompressDCtx(net->zd, net->zbuf, TW_SESS_MSG_MAX, z, zn);
             if (ZSTD_isError(n) || n != declared || n < 2) { *why = "COMPRESSED message does not decompress"; rc = TW_EPROTO; }
             else if (net->zbuf[1] == TW_WIRE_COMPRESSED) { *why = "COMPRESSED message inside a COMPRESSED message"; rc = TW_EPROTO; }
-            else { *out = net->zbuf; *outlen = n; }
+            else { *out = net->zbuf; *outlen = n; c->zstd_rin += len; c->zstd_rout += n; }
         }
     }
     tw_arena_free(&a);
@@ -1319,6 +1336,8 @@ static void process(conn *c)
                 break;
             }
             if (ml >= 2 && (m[1] == TW_WIRE_NEG_REQ || m[1] == TW_WIRE_NEG_RESP)) neg_flush(c->net);
+            if (ml >= 2 && (m[1] == TW_WIRE_NEG_PART || m[1] == TW_WIRE_WANT))
+                c->peer_syncing = tw_now_ms();
             tw_sync_progress p0, p1;
             tw_sync_get_progress(c->sync, &p0);
             int rc = tw_sync_handle(c->sync, m, ml);
@@ -1632,11 +1651,20 @@ static void on_tick(uv_timer_t *t)
          * and finds what a dialer that does not reconcile at connect (or
          * stopped early) left.  Starting both at once doubles the ids sent
          * and, as one side's OFFER races the other's WANTs, fetches many
-         * entries twice. */
+         * entries twice.  Nor does either side start one while the peer
+         * is fetching from it or reconciling many differences with it (a
+         * WANT or NEG_PART in the last TW_PEER_SYNC_QUIET_MS): the peer's
+         * own run offers this side what it lacks, and one of ours would
+         * offer the peer every id it is still fetching (a bulk sync of
+         * 200 000 entries got 180 000 ids offered, 31 bytes an entry, from
+         * the accepting side's first reconciliation 2 s in).  A NEG_REQ
+         * alone does not count: with a short sync_interval the peer's
+         * periodic ones would keep this side from ever starting one. */
         bool due;
         if (c->last_sync_start) due = now - c->last_sync_start >= (uint64_t)n->cfg.sync_interval_s * 1000u;
         else if (c->outbound) due = now - c->established >= (uint64_t)n->cfg.sync_interval_s * 1000u;
         else due = now - c->established >= TW_ACCEPT_SYNC_DELAY_MS;
+        if (c->peer_syncing && now - c->peer_syncing < TW_PEER_SYNC_QUIET_MS) due = false;
         if (c->state == C_ESTABLISHED && tw_sync_idle(c->sync) && due) {
             if (!c->last_sync_start && !c->outbound)
                 tw_debug("net", "%s (%s): first reconciliation of the accepting side, %llu ms after establishment",
@@ -1820,6 +1848,13 @@ static bool fetching(tw_net *net, const uint8_t id[TW_ID_LEN])
     return false;
 }
 
+static bool landing(tw_net *net, const uint8_t id[TW_ID_LEN])
+{
+    for (conn *c = net->conns; c; c = c->next)
+        if (c->state == C_ESTABLISHED && tw_sync_landing(c->sync, id)) return true;
+    return false;
+}
+
 /* Ids announced and still missing TW_PUSH_MISSING_MS later: the tree did
  * not bring them (a link died, or pruning cut this node off).  Each is
  * asked of its announcer (WANT), and that link rejoins the tree (GRAFT). */
@@ -1845,6 +1880,10 @@ static void push_repair(tw_net *net, uint64_t now)
     /* The whole sweep, to its end: ids held by now (stored through
      * another door, or refused here) are forgotten, not asked for. */
     while (tw_plum_missing_due(net->missing, now, one.id, &one.peer)) {
+        /* Received and being stored (an answer to the first announcer,
+         * most often): kept, so that once stored it counts as announced
+         * and goes on as a live entry; nothing to ask. */
+        if (landing(net, one.id)) continue;
         if (have_cb(net, one.id) == 1 || fetching(net, one.id)) { tw_plum_missing_got(net->missing, one.id); continue; }
         if (n == cap) {
             asked *g = realloc(a, (cap ? 2 * cap : 64) * sizeof *a);
@@ -2217,7 +2256,10 @@ int tw_net_encode_peers(tw_node *n, tw_buf *out)
         tw_sync_progress p = { 0 };
         if (c->state == C_ESTABLISHED) { tw_keytext_encode(kt, TW_KEYTEXT_PREFIX, c->key); tw_sync_get_progress(c->sync, &p); }
         const tw_plum_link *l = &c->plum;
-        if ((rc = tw_mpw_map(out, 20)) || (rc = tw_mpw_kv_cstr(out, "address", c->remote)) || (rc = tw_mpw_kv_cstr(out, "key", kt)) ||
+        if ((rc = tw_mpw_map(out, 21)) || (rc = tw_mpw_kv_cstr(out, "address", c->remote)) || (rc = tw_mpw_kv_cstr(out, "key", kt)) ||
+            (rc = tw_mpw_cstr(out, "zstd")) || (rc = tw_mpw_map(out, 4)) ||
+            (rc = tw_mpw_kv_uint(out, "out", c->zstd_out)) || (rc = tw_mpw_kv_uint(out, "out_plain", c->zstd_in)) ||
+            (rc = tw_mpw_kv_uint(out, "in", c->zstd_rin)) || (rc = tw_mpw_kv_uint(out, "in_plain", c->zstd_rout)) ||
             (rc = tw_mpw_cstr(out, "push")) || (rc = tw_mpw_map(out, 11)) ||
             (rc = tw_mpw_cstr(out, "tree")) || (rc = tw_mpw_bool(out, l->capable)) ||
             (rc = tw_mpw_cstr(out, "eager")) || (rc = tw_mpw_bool(out, c->state == C_ESTABLISHED && (l->eager || !l->capable))) ||

@@ -40,6 +40,7 @@ typedef struct act {
     size_t len;
     uint64_t wseq;
     size_t n;                 /* SERVE ids, INGEST envelopes */
+    uint64_t seq;             /* INGEST: its number, for tw_sync_ingested */
     const uint8_t **envs;
     size_t *lens;
     bool pushed;
@@ -60,6 +61,16 @@ typedef struct serve {
     bool used;
     uint64_t wseq;
 } serve;
+
+/* The ids of a WANT answered in full, kept in the set until every INGEST
+ * action handed out up to seq is decided (tw_sync_ingested): until then
+ * the store does not hold them yet, and an OFFER or a reconciliation would
+ * queue them again. */
+typedef struct landing {
+    uint64_t seq;
+    uint32_t *idx;
+    uint32_t n;
+} landing;
 
 struct tw_sync {
     tw_sync_cfg cfg;
@@ -98,6 +109,27 @@ struct tw_sync {
     serve in[TW_WANT_WINDOW];
     uint32_t nin;
     uint64_t offered_in_sess; /* ids the peer offered since its last new reconciliation */
+
+    /* Received, not yet decided by the daemon (see landing). */
+    landing *land;
+    size_t land_head, land_len, land_cap;
+    uint32_t land_ids;
+    uint8_t *landed;          /* per pool slot: 1 while its id is landing */
+    uint64_t ing_next;        /* seq of the last INGEST action queued (0: none) */
+    uint64_t ing_low;         /* every INGEST up to this seq is decided */
+    uint64_t *ing_done;       /* seqs above ing_low decided out of order */
+    size_t ing_done_n, ing_done_cap;
+
+    /* Flow control of our reconciliation: ids it found missing that did not
+     * fit the queue wait in left (from left_off on), and its next message
+     * waits in next until they are queued and the queue is at most
+     * TW_SYNC_ROUND_QUEUE_MAX long (next_held; next may be empty when the
+     * session has ended).  So a bulk sync learns each id it lacks once,
+     * instead of reconciling again every TW_SYNC_QUEUE_MAX ids. */
+    tw_buf left;
+    size_t left_off;
+    tw_buf next;
+    bool next_held;
 
     act *acts;
     size_t act_head, act_len, act_cap;
@@ -170,18 +202,22 @@ static uint32_t id_hash(const tw_sync *s, const uint8_t *id)
     return (uint32_t)(v ^ (v >> 32));
 }
 
-static bool set_find(const tw_sync *s, const uint8_t *id)
+/* The pool slot of id plus one, or 0 when it is not in the set. */
+static uint32_t set_slot(const tw_sync *s, const uint8_t *id)
 {
     if (s->tab_n == 0)
-        return false;
+        return 0;
     uint32_t mask = s->tab_cap - 1;
     for (uint32_t i = id_hash(s, id) & mask;; i = (i + 1) & mask) {
         uint32_t e = s->tab[i];
-        if (e == 0)
-            return false;
-        if (memcmp(s->pool[e - 1], id, ID_LEN) == 0)
-            return true;
+        if (e == 0 || memcmp(s->pool[e - 1], id, ID_LEN) == 0)
+            return e;
     }
+}
+
+static bool set_find(const tw_sync *s, const uint8_t *id)
+{
+    return set_slot(s, id) != 0;
 }
 
 static void tab_place(tw_sync *s, uint32_t idx)
@@ -226,9 +262,14 @@ static int set_add(tw_sync *s, const uint8_t *id, uint32_t *idx)
         if (!f)
             return TW_ENOMEM;
         s->free_idx = f;
+        uint8_t *l = realloc(s->landed, cap);
+        if (!l)
+            return TW_ENOMEM;
+        s->landed = l;
         s->pool_cap = cap;
     }
     *idx = s->free_n ? s->free_idx[--s->free_n] : s->pool_len++;
+    s->landed[*idx] = 0;
     memcpy(s->pool[*idx], id, ID_LEN);
     tab_place(s, *idx);
     s->tab_n++;
@@ -346,14 +387,50 @@ static int pump(tw_sync *s)
     return 0;
 }
 
+/* A WANT answered in full: its ids leave the set at once if every INGEST
+ * so far is decided, else once the ones up to the last are (landing). */
 static void want_release(tw_sync *s, want *w)
 {
     s->prog.unsent += w->n - w->received;
-    for (uint32_t i = 0; i < w->n; i++)
-        set_remove(s, w->idx[i]);
+    if (s->ing_low < s->ing_next) {
+        if (s->land_head > 0 && s->land_len == s->land_cap) {
+            memmove(s->land, s->land + s->land_head, (s->land_len - s->land_head) * sizeof *s->land);
+            s->land_len -= s->land_head;
+            s->land_head = 0;
+        }
+        /* Without memory for it the ids are let go now: at worst an entry
+         * is asked for twice. */
+        landing *l = tw_vec_room(s->land, &s->land_cap, s->land_len, sizeof *l, ACT_INITIAL);
+        if (l) {
+            s->land = l;
+            s->land[s->land_len++] = (landing){ .seq = s->ing_next, .idx = w->idx, .n = w->n };
+            s->land_ids += w->n;
+            for (uint32_t i = 0; i < w->n; i++)
+                s->landed[w->idx[i]] = 1;
+            w->idx = NULL;
+        }
+    }
+    if (w->idx)
+        for (uint32_t i = 0; i < w->n; i++)
+            set_remove(s, w->idx[i]);
     free(w->idx);
     memset(w, 0, sizeof *w);
     s->nout--;
+}
+
+/* Lets go of the ids whose INGEST actions are all decided. */
+static void land_release(tw_sync *s)
+{
+    while (s->land_head < s->land_len && s->land[s->land_head].seq <= s->ing_low) {
+        landing *l = &s->land[s->land_head++];
+        for (uint32_t i = 0; i < l->n; i++)
+            set_remove(s, l->idx[i]);
+        s->land_ids -= l->n;
+        free(l->idx);
+        l->idx = NULL;
+    }
+    if (s->land_head == s->land_len)
+        s->land_head = s->land_len = 0;
 }
 
 /* ---- life cycle ---- */
@@ -376,6 +453,8 @@ int tw_sync_new(tw_sync **out, const tw_sync_cfg *cfg)
     s->cfg = *cfg;
     s->frame_limit = limit;
     tw_buf_init(&s->part);
+    tw_buf_init(&s->left);
+    tw_buf_init(&s->next);
     *out = s;
     return 0;
 }
@@ -397,6 +476,13 @@ void tw_sync_free(tw_sync *s)
     free(s->tab);
     free(s->q);
     tw_buf_free(&s->part);
+    for (size_t i = s->land_head; i < s->land_len; i++)
+        free(s->land[i].idx);
+    free(s->land);
+    free(s->landed);
+    free(s->ing_done);
+    tw_buf_free(&s->left);
+    tw_buf_free(&s->next);
     free(s);
 }
 
@@ -434,7 +520,8 @@ int tw_sync_start(tw_sync *s)
     int rc;
     if (s->err)
         return s->err;
-    if (s->init)
+    /* Ids the last one found and could not queue yet go first. */
+    if (s->init || s->left_off < s->left.len)
         return 0;
     if ((rc = tw_neg_new(&s->init, s->cfg.store, s->frame_limit)))
         return fail(s, rc, "cannot open a reconciliation: %s", tw_strerror(rc));
@@ -471,9 +558,18 @@ static int harvest(tw_sync *s)
         }
         s->prog.offered_sent += n;
     }
-    for (size_t i = 0; i < nn; i++)
+    for (size_t i = 0; i < nn; i++) {
+        /* A full queue: the rest wait for room (refill), and the session
+         * waits with them (on_neg_resp), instead of being dropped and
+         * found again by a whole new reconciliation. */
+        if (s->left_off < s->left.len || s->tab_n >= TW_SYNC_QUEUE_MAX) {
+            if ((rc = tw_buf_put(&s->left, need + i * ID_LEN, (nn - i) * ID_LEN)))
+                return fail(s, rc, "out of memory");
+            break;
+        }
         if ((rc = enqueue(s, need + i * ID_LEN)))
             return rc;
+    }
     s->sess_have += nh;
     s->sess_need += nn;
     tw_neg_clear_ids(s->init);
@@ -490,6 +586,38 @@ static int finish_session(tw_sync *s, bool complete)
     s->prog.last_rounds = s->sess_rounds;
     if (act_push(s, &a))
         return fail(s, TW_ENOMEM, "out of memory");
+    return 0;
+}
+
+/* Queues the ids our reconciliation found and could not queue for lack of
+ * room, as room comes; once they all are and the queue is at most
+ * TW_SYNC_ROUND_QUEUE_MAX ids long, sends the message the session holds. */
+static int refill(tw_sync *s)
+{
+    int rc;
+    while (s->left_off < s->left.len && s->tab_n < TW_SYNC_QUEUE_MAX) {
+        if ((rc = enqueue(s, s->left.p + s->left_off)))
+            return rc;
+        s->left_off += ID_LEN;
+    }
+    if (s->left_off < s->left.len)
+        return 0;
+    if (s->left.p) {
+        tw_buf_free(&s->left);
+        tw_buf_init(&s->left);
+        s->left_off = 0;
+    }
+    if (!s->next_held || s->tab_n > TW_SYNC_ROUND_QUEUE_MAX || !s->init)
+        return 0;
+    s->next_held = false;
+    tw_buf m = s->next;
+    tw_buf_init(&s->next);
+    rc = send_neg(s, TW_WIRE_NEG_REQ, s->init_sid, m.p, m.len);
+    tw_buf_free(&m);
+    if (rc)
+        return rc;
+    s->prog.rounds++;
+    s->sess_rounds++;
     return 0;
 }
 
@@ -553,6 +681,16 @@ static int on_neg_resp(tw_sync *s, const tw_wire_msg *m)
     if (len == 0) {
         if ((rc = finish_session(s, true)))
             return rc;
+    } else if (s->left_off < s->left.len || s->tab_n > TW_SYNC_ROUND_QUEUE_MAX) {
+        /* The next round waits until what this one found is queued and
+         * the queue has room for what the next finds (refill). */
+        tw_buf_reset(&s->next);
+        if ((rc = tw_buf_put(&s->next, out, len)))
+            return fail(s, rc, "out of memory");
+        s->next_held = true;
+        s->prog.rounds_held++;
+        if (len > TW_SYNC_FRAME_LIMIT_MAX)
+            tw_neg_trim(s->init);
     } else {
         if ((rc = send_neg(s, TW_WIRE_NEG_REQ, s->init_sid, out, len)))
             return rc;
@@ -678,7 +816,7 @@ static int on_want(tw_sync *s, const tw_wire_msg *m)
 /* Queues an INGEST of the envelopes of an ENTRIES message, copied. */
 static int ingest(tw_sync *s, const tw_wire_list *list, bool pushed)
 {
-    act a = { .type = TW_SA_INGEST, .pushed = pushed, .n = list->count };
+    act a = { .type = TW_SA_INGEST, .pushed = pushed, .n = list->count, .seq = s->ing_next + 1 };
     size_t bytes = (size_t)(list->end - list->p), k = 0, len;
     const uint8_t *p;
     a.data = malloc(bytes);
@@ -699,6 +837,7 @@ static int ingest(tw_sync *s, const tw_wire_list *list, bool pushed)
         act_free(&a);
         return fail(s, TW_ENOMEM, "out of memory");
     }
+    s->ing_next = a.seq;
     return 0;
 }
 
@@ -727,6 +866,8 @@ static int on_entries(tw_sync *s, const tw_wire_msg *m)
         want_release(s, w);
         if (s->want_ids < TW_IDS_PER_MSG)
             s->want_ids = s->want_ids * 2 > TW_IDS_PER_MSG ? TW_IDS_PER_MSG : s->want_ids * 2;
+        if ((rc = refill(s)))
+            return rc;
         return pump(s);
     }
     return 0;
@@ -834,6 +975,7 @@ bool tw_sync_next_action(tw_sync *s, tw_sync_action *a)
         a->env_lens = c->lens;
         a->nenvs = c->n;
         a->pushed = c->pushed;
+        a->seq = c->seq;
         break;
     case TW_SA_RECONCILED:
         a->have_count = c->have_count;
@@ -854,7 +996,9 @@ void tw_sync_get_progress(const tw_sync *s, tw_sync_progress *p)
 {
     *p = s->prog;
     p->reconciling = s->init != NULL;
-    p->to_receive = s->tab_n;
+    p->held = s->next_held;
+    p->to_receive = s->tab_n - s->land_ids + (s->left.len - s->left_off) / ID_LEN;
+    p->landing = s->land_ids;
     p->wants_outstanding = s->nout;
     p->serving = s->nin;
     p->reassembling = s->part_kind != 0;
@@ -863,12 +1007,13 @@ void tw_sync_get_progress(const tw_sync *s, tw_sync_progress *p)
 bool tw_sync_idle(const tw_sync *s)
 {
     return !s->init && s->tab_n == 0 && s->nout == 0 && s->nin == 0 &&
-           s->act_head == s->act_len;
+           s->act_head == s->act_len && s->left_off >= s->left.len;
 }
 
 int tw_sync_pending(const tw_sync *s, uint8_t **ids, size_t *n)
 {
-    size_t total = s->q_len;
+    size_t left = (s->left.len - s->left_off) / ID_LEN;
+    size_t total = s->q_len + left;
     for (size_t i = 0; i < TW_WANT_WINDOW; i++)
         if (s->out[i].used) total += s->out[i].n;
     *ids = NULL;
@@ -884,6 +1029,9 @@ int tw_sync_pending(const tw_sync *s, uint8_t **ids, size_t *n)
                 memcpy(p + ID_LEN * k++, s->pool[s->out[i].idx[j]], ID_LEN);
     for (uint32_t j = 0; j < s->q_len; j++)
         memcpy(p + ID_LEN * k++, s->pool[s->q[s->q_head + j]], ID_LEN);
+    if (left)
+        memcpy(p + ID_LEN * k, s->left.p + s->left_off, left * ID_LEN);
+    k += left;
     *ids = p;
     *n = k;
     return 0;
@@ -902,5 +1050,46 @@ int tw_sync_want_ids(tw_sync *s, const uint8_t *ids, size_t n)
     for (size_t i = 0; i < n; i++)
         if ((rc = enqueue(s, ids + ID_LEN * i)))
             return rc;
+    return pump(s);
+}
+
+bool tw_sync_landing(const tw_sync *s, const uint8_t id[TW_WIRE_ID_LEN])
+{
+    uint32_t e = s->err ? 0 : set_slot(s, id);
+    return e && s->landed[e - 1];
+}
+
+int tw_sync_ingested(tw_sync *s, uint64_t seq)
+{
+    int rc;
+    if (seq == 0 || seq > s->ing_next)
+        return TW_EINVAL;
+    if (seq > s->ing_low) {
+        if (seq == s->ing_low + 1) {
+            s->ing_low = seq;
+        } else {
+            uint64_t *d = tw_vec_room(s->ing_done, &s->ing_done_cap, s->ing_done_n, sizeof *d, ACT_INITIAL);
+            if (!d)
+                return fail(s, TW_ENOMEM, "out of memory");
+            s->ing_done = d;
+            s->ing_done[s->ing_done_n++] = seq;
+        }
+        /* Those decided out of order follow the low mark (few: the
+         * daemon's jobs finish nearly in order). */
+        for (size_t i = 0; i < s->ing_done_n;) {
+            if (s->ing_done[i] == s->ing_low + 1) {
+                s->ing_low++;
+                s->ing_done[i] = s->ing_done[--s->ing_done_n];
+                i = 0;
+            } else {
+                i++;
+            }
+        }
+        land_release(s);
+    }
+    if (s->err)
+        return s->err;
+    if ((rc = refill(s)))
+        return rc;
     return pump(s);
 }

@@ -99,6 +99,8 @@
                                          a mismatched range is split into (more when mismatches are many) */
 #define TW_NEG_IDS_MAX         (1u << 21) /* have (or need) ids one session may report in all */
 #define TW_SYNC_QUEUE_MAX      65536u /* ids queued or asked for on one connection; more are dropped */
+#define TW_SYNC_ROUND_QUEUE_MAX (TW_SYNC_QUEUE_MAX / 2) /* ids queued, asked for or being stored above which our
+                                         reconciliation's next message waits (and ids it found beyond TW_SYNC_QUEUE_MAX) */
 #define TW_SYNC_OFFER_MAX      TW_NEG_IDS_MAX /* ids a peer may offer per reconciliation it runs (wire) */
 #define TW_SYNC_UNSENT_MAX     4096u  /* ids offered, asked for and not sent, beyond which a peer that sent fewer is banned */
 #define TW_WANT_STALL_MS       30000u /* a WANT with no answer for this long closes the connection (withheld) */
@@ -124,6 +126,7 @@
 #define TW_LEARNT_FAILS_MAX    8u       /* failed dials after which a learnt address that never answered is forgotten */
 #define TW_REFER_MAX           8u       /* peer records in one REFER (a full node's refusal says where else to go) */
 #define TW_ACCEPT_SYNC_DELAY_MS 2000u   /* the accepting side's first reconciliation, after establishment */
+#define TW_PEER_SYNC_QUIET_MS  10000u   /* no reconciliation started by the timer until the peer sent no WANT or NEG_PART this long */
 #define TW_BACKOFF_BASE_MS     1000u    /* first retry after a failure */
 #define TW_FULL_PACE_BASE_MS   500u     /* after a refusal as full, the next learnt address waits this, doubling per refusal in a row */
 #define TW_FULL_PACE_MAX_MS    16000u   /* ... up to this */

@@ -14,7 +14,9 @@
  *   TW_SA_INGEST      envelopes received: verify and store them, then
  *                     insert the new ones into the shared tw_neg_store and
  *                     push them to the other peers (pushed tells a live
- *                     push from an answer to our WANT);
+ *                     push from an answer to our WANT); once every one of
+ *                     them is stored or refused, report seq with
+ *                     tw_sync_ingested();
  *   TW_SA_RECONCILED  a reconciliation this side initiated has finished.
  *
  * Negentropy messages: between peers that both offer TW_WIRE_FEAT_NEGPART
@@ -36,7 +38,14 @@
  * the protocol.  Queued ids are asked for in WANTs of at most
  * TW_IDS_PER_MSG ids, at most TW_WANT_WINDOW at a time; the final ENTRIES
  * of an answer frees its slot and the ids it did not bring are forgotten
- * (the next reconciliation finds them again).
+ * (the next reconciliation finds them again).  The ids of an answer stay
+ * in the set (not queued again) until the daemon has reported every INGEST
+ * action up to its last as decided, so that an OFFER or a reconciliation
+ * crossing the answer does not fetch the entries twice.  Ids our
+ * reconciliation finds beyond TW_SYNC_QUEUE_MAX wait in the engine, and the
+ * session's next message waits until they are queued and at most
+ * TW_SYNC_ROUND_QUEUE_MAX ids are queued, asked for or being stored: a bulk
+ * sync learns each id it lacks once.
  *
  * Any message that is malformed or breaks the rules makes tw_sync_handle()
  * return an error (TW_EPROTO mostly, or the decoder's code); the daemon
@@ -96,6 +105,7 @@ typedef struct tw_sync_action {
     uint64_t wseq; const uint8_t *ids; size_t nids;
     /* INGEST */
     const uint8_t *const *envs; const size_t *env_lens; size_t nenvs; bool pushed;
+    uint64_t seq;              /* INGEST: 1, 2, ... in order; for tw_sync_ingested */
     /* RECONCILED: ids offered to the peer and ids found missing here in
      * this session; complete is false when the session stopped at
      * TW_NEG_IDS_MAX differences (the next one goes on from there). */
@@ -105,7 +115,9 @@ typedef struct tw_sync_action {
 
 typedef struct tw_sync_progress {
     bool reconciling;          /* an initiator session is running */
-    size_t to_receive;         /* ids queued or asked for */
+    bool held;                 /* ... and its next message waits for room in the queue */
+    size_t to_receive;         /* ids queued, asked for, or found and waiting for room */
+    size_t landing;            /* ids of answers received, their INGEST not yet reported */
     size_t wants_outstanding;  /* our WANTs not yet answered in full */
     size_t serving;            /* the peer's WANTs not yet answered in full */
     uint64_t offered_sent;     /* ids offered to the peer */
@@ -122,6 +134,7 @@ typedef struct tw_sync_progress {
     uint64_t neg_parts_recv;   /* NEG_PART pieces received */
     bool reassembling;         /* pieces of a negentropy message arrived, not yet its end */
     uint64_t reconciliations;  /* initiator sessions finished */
+    uint64_t rounds_held;      /* times our next NEG_REQ waited for room in the queue */
 } tw_sync_progress;
 
 /* TW_EINVAL for a bad configuration, TW_ENOMEM. */
@@ -156,8 +169,16 @@ int tw_sync_pending(const tw_sync *s, uint8_t **ids, size_t *n);
 /* Whether id is queued or asked for (not yet answered) on this engine:
  * another connection need not ask for it too. */
 bool tw_sync_expects(const tw_sync *s, const uint8_t id[TW_WIRE_ID_LEN]);
+/* Whether id came in an answer whose INGEST is not yet reported: it is
+ * being stored. */
+bool tw_sync_landing(const tw_sync *s, const uint8_t id[TW_WIRE_ID_LEN]);
 /* Queues ids to ask for, as an OFFER from the peer would (ids the store
  * has, or already queued, are skipped), and sends WANTs. */
 int tw_sync_want_ids(tw_sync *s, const uint8_t *ids, size_t n);
+/* Every envelope of the INGEST action seq is stored or refused (in any
+ * order of seq): the ids of answers whose INGEST actions are all reported
+ * leave the set, and the room made may send WANTs and our reconciliation's
+ * next message (drain the actions).  TW_EINVAL for a seq not handed out. */
+int tw_sync_ingested(tw_sync *s, uint64_t seq);
 
 #endif

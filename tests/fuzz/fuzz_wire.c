@@ -86,6 +86,7 @@ static void drain(tw_sync *s)
             for (size_t i = 0; i < a.nenvs; i++)
                 if (a.env_lens[i] == 0 || a.env_lens[i] > TW_ENVELOPE_MAX)
                     abort();
+            (void)tw_sync_ingested(s, a.seq);   /* an empty store refuses them all */
             break;
         case TW_SA_RECONCILED:
             break;

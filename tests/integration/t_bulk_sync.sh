@@ -1,0 +1,108 @@
+#!/bin/sh
+# A bulk initial sync to an empty node (issue 14), on 127.0.0.1:
+#   - each entry is received once: b's connection counts as many entries
+#     received as stored, and stores every entry of a;
+#   - ids cross the link about once: what b reads besides compressed
+#     ENTRIES (the reconciliation, OFFERs, framing) is under 38 bytes an
+#     entry (an id is 32).  Before, a reconciliation's ids beyond the
+#     queue (65536) were dropped and found again by a whole new one, and
+#     the accepting side's own reconciliation crossed the fetch and offered
+#     every id still missing: 84 bytes an entry at 100 000 (and 21 % of
+#     the entries received twice), 110 at 200 000;
+#   - compression engages: the ENTRIES arrive compressed to under half
+#     their size, and b reads fewer bytes than a holds in envelopes;
+#   - the accepting side (a) starts its own reconciliation only once b has
+#     sent no WANT or NEG_PART for TW_PEER_SYNC_QUIET_MS (10 s).
+# COUNT (100000) must exceed TW_SYNC_QUEUE_MAX (65536) for the second point.
+. "$(dirname "$0")/lib.sh"
+
+COUNT=${COUNT:-100000}
+F=$TW_ROOT/files
+mkdir -p "$F"
+
+BI=$(tw_tool bench_ingest) || { fail "no bench_ingest tool"; tw_done; }
+if "$BI" "$TW_ROOT/a" "$COUNT" >"$F/bench.out" 2>&1; then pass "a holds $COUNT entries (bench_ingest)"
+else fail "bench_ingest failed" "$(tail -n 3 "$F/bench.out")"; tw_done; fi
+rm -f "$TW_ROOT/a/entries.bin"
+AVG=$(awk '/^generated/ { for (i = 1; i <= NF; i++) if ($i == "bytes") print substr($(i - 1), 2) }' "$F/bench.out")
+[ -n "$AVG" ] || { fail "no average envelope size in bench_ingest's output"; tw_done; }
+
+PA=$(tw_free_port)
+tw_start a --config "$(tw_conf a0)" --listen "127.0.0.1:$PA" || { fail "a starts"; tw_done; }
+NA=$(tw_entries a)
+DA=$(tw_digest a)
+CONF=$(tw_conf b "network_key = $(tw_netkey a)" "sync_interval = 3600" "peer = 127.0.0.1:$PA")
+tw_start b --config "$CONF" || { fail "b starts"; tw_done; }
+# Converged: the same digest (polled every 0.2 s, at most 300 s).
+if tw_wait_converged 300 a b; then pass "b holds a's $NA entries after ${TW_CONV_S} s"
+else fail "b did not converge with a within 300 s:$TW_CONV_DETAIL"; tw_done; fi
+# Counters settle once the last answer's ingest jobs are done (at most 10 s).
+settled() {
+    tw b --json peers >"$F/peers.json" 2>/dev/null && python3 -c 'import json, sys
+c = [c for c in json.load(open(sys.argv[1]))["connections"] if c["state"] == "established"]
+sys.exit(0 if c and not c[0]["syncing"] else 1)' "$F/peers.json"
+}
+tw_wait_for 10 settled || fail "b's connection still syncing 10 s after convergence"
+python3 - "$F/peers.json" "$NA" "$AVG" >"$F/figures" <<'EOF'
+import json, sys
+c = [c for c in json.load(open(sys.argv[1]))["connections"] if c["state"] == "established"][0]
+n, avg = int(sys.argv[2]), float(sys.argv[3])
+z = c["zstd"]
+print("received", c["received"])
+print("stored", c["stored"])
+print("bytes_in", c["bytes_in"])
+print("other_per_entry", "%.1f" % ((c["bytes_in"] - z["in"]) / n))
+print("ratio_x100", int(100 * z["in"] / max(z["in_plain"], 1)))
+print("in_per_entry", "%.1f" % (c["bytes_in"] / n))
+print("envelope_bytes", int(n * avg))
+EOF
+fig() { awk -v f="$1" '$1 == f { print $2 }' "$F/figures"; }
+echo "    b read $(fig bytes_in) bytes, $(fig in_per_entry) an entry (envelopes $AVG on average);" \
+     "ENTRIES compressed to $(fig ratio_x100) %; other bytes $(fig other_per_entry) an entry;" \
+     "received $(fig received), stored $(fig stored)"
+# a's own entry (its peer record) comes with the others: NA = COUNT + 1.
+if [ "$(fig received)" = "$(fig stored)" ] && [ "$(fig stored)" = "$((NA - 0))" ]; then
+    pass "each entry received once: received = stored = $NA"
+else
+    fail "entries received twice or missing: received $(fig received), stored $(fig stored), a holds $NA"
+fi
+if awk -v x="$(fig other_per_entry)" 'BEGIN { exit !(x > 0 && x < 38) }'; then
+    pass "ids cross the link once: $(fig other_per_entry) bytes an entry besides compressed ENTRIES (< 38)"
+else
+    fail "reconciliation and offers cost $(fig other_per_entry) bytes an entry (an id is 32; at most 38)"
+fi
+if [ "$(fig ratio_x100)" -lt 50 ]; then pass "compression engages: ENTRIES arrive at $(fig ratio_x100) % of their size"
+else fail "ENTRIES arrive at $(fig ratio_x100) % of their size (compression did not engage)"; fi
+if [ "$(fig bytes_in)" -lt "$(fig envelope_bytes)" ]; then
+    pass "b read fewer bytes ($(fig bytes_in)) than the envelopes hold ($(fig envelope_bytes))"
+else
+    fail "b read $(fig bytes_in) bytes for $(fig envelope_bytes) bytes of envelopes"
+fi
+# TW_PEER_SYNC_QUIET_MS (10 s) at its edge: a's first reconciliation
+# waited until b had sent no WANT or NEG_PART for 10 s, and not
+# much longer (ticks of 250 ms).  Wait for it at most 30 s.
+first() { grep -q "first reconciliation of the accepting side" "$(tw_log a)"; }
+if tw_wait_for 30 first; then
+    GAP=$(python3 - "$(tw_log a)" <<'EOF2'
+import re, sys
+from datetime import datetime
+ts = lambda l: datetime.strptime(l[:23], "%Y-%m-%dT%H:%M:%S.%f")
+last = None
+for l in open(sys.argv[1]):
+    if re.search(r": (WANT|NEG_PART) of \d+ bytes", l): last = ts(l)
+    if "first reconciliation of the accepting side" in l:
+        print(int((ts(l) - last).total_seconds() * 1000) if last else -1)
+        break
+EOF2
+)
+    if [ "$GAP" -ge 10000 ] && [ "$GAP" -le 11500 ]; then
+        pass "a's first reconciliation waited for b's fetch: $GAP ms after b's last request (10000 to 11500)"
+    else
+        fail "a's first reconciliation came $GAP ms after b's last request (10000 to 11500 expected)"
+    fi
+else
+    fail "a's first reconciliation not logged within 30 s of the sync"
+fi
+tw_stop b || fail "b exits 0 (status $TW_REAP_RC)"
+tw_stop a || fail "a exits 0 (status $TW_REAP_RC)"
+tw_done
