@@ -56,6 +56,20 @@ static double cpu_s(clockid_t c)
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
+/* Bytes the process passed to write calls (/proc/self/io wchar): LMDB
+ * writes each page a commit dirtied, so this is the pages per entry. */
+static unsigned long long wchar_bytes(void)
+{
+    unsigned long long v = 0;
+    char line[128];
+    FILE *f = fopen("/proc/self/io", "r");
+    if (!f) return 0;
+    while (fgets(line, sizeof line, f))
+        if (sscanf(line, "wchar: %llu", &v) == 1) break;
+    fclose(f);
+    return v;
+}
+
 static size_t done_jobs, total_jobs;
 static tw_ingest_counts total;
 
@@ -66,6 +80,7 @@ static tw_ingest_counts total;
 static uv_timer_t tick;
 static double tick_t0, last_verify_s, last_workers_cpu;
 static double end_s, end_all_cpu, end_loop_cpu;   /* when the last job was done */
+static unsigned long long end_wchar;
 
 static void on_tick(uv_timer_t *t)
 {
@@ -90,6 +105,7 @@ static void job_done(void *ctx, const tw_ingest_counts *c, const int *rcs, const
         end_s = now_s();
         end_all_cpu = cpu_s(CLOCK_PROCESS_CPUTIME_ID);
         end_loop_cpu = cpu_s(CLOCK_THREAD_CPUTIME_ID);
+        end_wchar = wchar_bytes();
     }
 }
 
@@ -243,6 +259,7 @@ int main(int argc, char **argv)
     tw_ingest *ing;
     tw_ingest_new(&ing, &node, NULL, NULL);
     uv_timer_init(loop, &tick);
+    unsigned long long wchar0 = wchar_bytes();
     t0 = tick_t0 = now_s();
     last_workers_cpu = cpu_s(CLOCK_PROCESS_CPUTIME_ID) - cpu_s(CLOCK_THREAD_CPUTIME_ID);
     uv_timer_start(&tick, on_tick, TICK_MS, TICK_MS);
@@ -272,6 +289,8 @@ int main(int argc, char **argv)
      * after the last verification (the loop's backlog of commits). */
     printf("overlap: %.2f cores busy on average; verification over %.2f s before the end (%.0f%% of the ingest committed with the verifiers idle)\n",
            c_all / t_ingest, t_ingest - last_verify_s, 100.0 * (t_ingest - last_verify_s) / t_ingest);
+    printf("written by the commits: %.0f bytes per entry (%.2f pages of 4096)\n", (double)(end_wchar - wchar0) / (double)count,
+           (double)(end_wchar - wchar0) / (double)count / 4096.0);
     printf("stored %llu, known %llu, stale %llu, refused %llu\n", (unsigned long long)total.stored,
            (unsigned long long)total.known, (unsigned long long)total.stale, (unsigned long long)total.refused);
     tw_ingest_free(ing);
