@@ -287,6 +287,12 @@ int main(int argc, char **argv)
     /* Load-independent-ish figures of how well the two stages overlap:
      * the cores the process kept busy, and the share of the time spent
      * after the last verification (the loop's backlog of commits). */
+    /* What the ratio would be with every core busy with this process and
+     * nothing else: CPU per entry varies much less with other work on the
+     * machine than wall-clock rates do. */
+    unsigned cores = uv_available_parallelism();
+    printf("ratio with all %u cores busy (cores x one-core verify CPU / ingest CPU per entry): %.2f\n", cores,
+           cores * c_verify / c_all);
     printf("overlap: %.2f cores busy on average; verification over %.2f s before the end (%.0f%% of the ingest committed with the verifiers idle)\n",
            c_all / t_ingest, t_ingest - last_verify_s, 100.0 * (t_ingest - last_verify_s) / t_ingest);
     printf("written by the commits: %.0f bytes per entry (%.2f pages of 4096)\n", (double)(end_wchar - wchar0) / (double)count,
