@@ -52,12 +52,17 @@ struct tw_ingest {
     size_t in_flight;             /* chunks in the thread pool */
     size_t jobs;
     bool closing;
+    /* Chunks verified at once: one per core (ingest.h).  A pool thread
+     * past the limit waits on it; the pool's other work waits no longer
+     * than before, when every pool thread was verifying. */
+    uv_sem_t verifiers;
 };
 
 static void verify_chunk(uv_work_t *w)
 {
     chunk *c = w->data;
     tw_ingest_job *j = c->job;
+    uv_sem_wait(&j->ing->verifiers);
     for (size_t k = 0; k < c->n; k++) {
         size_t i = c->first + k;
         tw_entry *e = &c->ents[k];
@@ -82,6 +87,7 @@ static void verify_chunk(uv_work_t *w)
         j->rcs[i] = rc;
         j->whys[i] = rc ? (why ? why : tw_strerror(rc)) : NULL;
     }
+    uv_sem_post(&j->ing->verifiers);
 }
 
 static void job_finish(tw_ingest_job *j)
@@ -258,6 +264,12 @@ static void commit_ready(tw_ingest *ing)
     }
 }
 
+static void ingest_destroy(tw_ingest *ing)
+{
+    uv_sem_destroy(&ing->verifiers);
+    free(ing);
+}
+
 static void chunk_done(uv_work_t *w, int status)
 {
     chunk *c = w->data;
@@ -276,7 +288,7 @@ static void chunk_done(uv_work_t *w, int status)
     /* Commit in large transactions while verification keeps the pool busy;
      * commit whatever is ready once the pool has drained. */
     if (ing->ready_entries >= TW_COMMIT_BATCH_MAX || ing->in_flight == 0) commit_ready(ing);
-    if (ing->closing && ing->in_flight == 0 && ing->jobs == 0) free(ing);
+    if (ing->closing && ing->in_flight == 0 && ing->jobs == 0) ingest_destroy(ing);
 }
 
 int tw_ingest_new(tw_ingest **out, tw_node *node, tw_ingest_stored_fn on_stored, void *ctx)
@@ -287,6 +299,8 @@ int tw_ingest_new(tw_ingest **out, tw_node *node, tw_ingest_stored_fn on_stored,
     ing->on_stored = on_stored;
     ing->ctx = ctx;
     ing->ready_tail = &ing->ready;
+    unsigned cores = uv_available_parallelism();
+    if (uv_sem_init(&ing->verifiers, cores ? cores : 1)) { free(ing); return TW_ENOMEM; }
     *out = ing;
     return 0;
 }
@@ -296,7 +310,7 @@ void tw_ingest_free(tw_ingest *ing)
     if (!ing) return;
     ing->closing = true;
     ing->on_stored = NULL;
-    if (ing->in_flight == 0 && ing->jobs == 0) free(ing);
+    if (ing->in_flight == 0 && ing->jobs == 0) ingest_destroy(ing);
 }
 
 size_t tw_ingest_pending(const tw_ingest *ing) { return ing->jobs; }

@@ -4,9 +4,12 @@
  *
  * Verification is the ceiling of ingest speed, so it is spread over the
  * libuv thread pool in chunks of TW_VERIFY_CHUNK entries (parse, canonical
- * check, signature, network, clock, schema), while the event loop thread is
- * the one writer: it commits verified entries in transactions of up to
- * TW_COMMIT_BATCH_MAX.  Entries of different chunks are independent (a slot
+ * check, signature, network, clock, schema), at most one chunk per core at
+ * once, while the event loop thread is the one writer: it commits verified
+ * entries in transactions of up to TW_COMMIT_BATCH_MAX.  With a verifier on
+ * every pool thread (4 by default) the loop got a fifth of two cores where
+ * its commits need over a quarter; it fell behind, and made the last
+ * commits alone with a core idle.  Entries of different chunks are independent (a slot
  * keeps the newest version whatever the order of arrival), so chunks are
  * committed in the order they finish, and the two stages overlap.
  */
