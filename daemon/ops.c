@@ -412,9 +412,41 @@ void tw_ops_free_cache(void)
 
 static void report_build_schedule(tw_node *n, uint64_t delay_ms);
 
+/*
+ * The search word index built again in the background, after a bulk write
+ * set it aside (wordidx.h): once no record was stored for
+ * TW_WORDIDX_REBUILD_WAIT_MS, one transaction of TW_WORDIDX_BUILD_STEP
+ * records a turn of the loop, so that peers and queries are served in
+ * between; a record stored meanwhile postpones the next step as long again
+ * (a bulk sync goes first; search reads every record until the end).
+ */
+static struct {
+    tw_node *n;
+    uv_timer_t timer;
+    bool timer_open;
+} words_bg;
+
+static void on_words_timer(uv_timer_t *t)
+{
+    (void)t;
+    tw_node *n = words_bg.n;
+    if (!n || n->stopping) return;
+    bool done;
+    tw_wordidx_build_step(n->store, TW_WORDIDX_BUILD_STEP, &done);   /* logs its start, end and failure */
+    if (!done) uv_timer_start(&words_bg.timer, on_words_timer, 0, 0);
+}
+
+static void words_build_schedule(tw_node *n, uint64_t delay_ms)
+{
+    if (!words_bg.timer_open || n->stopping || !tw_wordidx_wants_build(tw_store_wordidx(n->store))) return;
+    words_bg.n = n;
+    uv_timer_start(&words_bg.timer, on_words_timer, delay_ms, 0);
+}
+
 void tw_ops_stored(tw_node *n, const tw_put *put)
 {
     const tw_entry *e = put->e;
+    words_build_schedule(n, TW_WORDIDX_REBUILD_WAIT_MS);
     if (bg.active && !bg.r && bg.n == n) {
         /* A build waits for the writes to pause (a sync's batches), unless
          * a request waits for it. */
@@ -1942,6 +1974,11 @@ void tw_ops_start(tw_node *n)
         bg.timer_open = true;
     }
     report_build_schedule(n, 0);
+    if (!words_bg.timer_open) {
+        uv_timer_init(n->loop, &words_bg.timer);
+        words_bg.timer_open = true;
+    }
+    words_build_schedule(n, TW_WORDIDX_REBUILD_WAIT_MS);
 }
 
 static void build_timer_closed(uv_handle_t *h) { (void)h; }
@@ -1955,6 +1992,10 @@ void tw_ops_stop(tw_node *n)
     if (bg.timer_open) {
         uv_close((uv_handle_t *)&bg.timer, build_timer_closed);
         bg.timer_open = false;
+    }
+    if (words_bg.timer_open) {
+        uv_close((uv_handle_t *)&words_bg.timer, build_timer_closed);
+        words_bg.timer_open = false;
     }
 }
 

@@ -149,8 +149,7 @@ uint64_t tw_store_put_need(const tw_store *s, const tw_put *puts, size_t n)
 
 /* Key of an entry for scans and their cursors: kind 0x00 ts(8, big-endian)
  * id(32), as the entries table of format 1 had it.  Returns its length. */
-static size_t entry_key(uint8_t *k, const char *kind, size_t kind_len, uint64_t ts,
-                        const uint8_t id[TW_ID_LEN])
+size_t tw_store_entry_key(uint8_t *k, const char *kind, size_t kind_len, uint64_t ts, const uint8_t id[TW_ID_LEN])
 {
     memcpy(k, kind, kind_len);
     k[kind_len] = 0;
@@ -1012,7 +1011,7 @@ static int scan(tw_store *s, const char *kind, size_t kind_len, const uint8_t *a
         if ((rc = order_row(ec, it, &row))) break;
         if ((rc = env_unpack(s, &row, buf, &env, &len))) break;
         uint8_t ek[TW_ENTRYKEY_MAX];
-        size_t ekn = entry_key(ek, k.mv_data, k.mv_size, get_be64(it), it + 8);
+        size_t ekn = tw_store_entry_key(ek, k.mv_data, k.mv_size, get_be64(it), it + 8);
         s->scanned++;
         if ((ret = fn ? fn(ctx, ek, ekn, it + 8, env, len)
                       : sfn(ctx, ek, ekn, it + 8, get_be64(it + 8 + TW_ID_LEN), env, len)))
@@ -1059,7 +1058,7 @@ int tw_store_read_rows(tw_store *s, const char *kind, size_t kind_len, const uin
         if ((rc = order_row(ec, it, &row))) break;
         if (row.mv_size < 2 || row.mv_size > UINT32_MAX) { rc = MDB_CORRUPTED; break; }
         uint8_t ek[TW_ENTRYKEY_MAX];
-        size_t ekn = entry_key(ek, k.mv_data, k.mv_size, get_be64(it), it + 8);
+        size_t ekn = tw_store_entry_key(ek, k.mv_data, k.mv_size, get_be64(it), it + 8);
         uint8_t kl = (uint8_t)ekn;
         uint32_t rl = (uint32_t)row.mv_size;
         if ((ret = tw_buf_put(out, &kl, 1)) || (ret = tw_buf_put(out, ek, ekn)) || (ret = tw_buf_put(out, it + 8, TW_ID_LEN)) ||
@@ -1164,7 +1163,7 @@ int tw_store_scan_at(tw_store *s, const tw_store_at *at, size_t n, tw_store_entr
             if ((rc = order_row(ec, it, &row))) break;
             if ((rc = env_unpack(s, &row, buf, &env, &len))) break;
             uint8_t ek[TW_ENTRYKEY_MAX];
-            size_t ekn = entry_key(ek, at[i].kind, at[i].kind_len, get_be64(it), it + 8);
+            size_t ekn = tw_store_entry_key(ek, at[i].kind, at[i].kind_len, get_be64(it), it + 8);
             tw_entry e;
             s->scanned++;
             tw_arena_reset(&a);
@@ -1212,7 +1211,7 @@ int tw_store_read_seqs(tw_store *s, const uint64_t *seqs, size_t n, tw_store_seq
         if (tw_entry_parse_known(env, len, id, &a, &e) || e.kind_len == 0 || e.kind_len > TW_KIND_MAX)
             tw_warn("store", "skipping an unreadable stored entry");
         else
-            ret = fn(ctx, i, ek, entry_key(ek, e.kind, e.kind_len, e.ts, id), &e);
+            ret = fn(ctx, i, ek, tw_store_entry_key(ek, e.kind, e.kind_len, e.ts, id), &e);
     }
     tw_arena_free(&a);
     mdb_cursor_close(ec);

@@ -138,6 +138,9 @@ typedef int (*tw_store_txn_fn)(void *ctx, struct MDB_txn *txn);
 int tw_store_txn(tw_store *s, bool write, tw_store_txn_fn fn, void *ctx, uint64_t need, const char *what);
 /* The store's search word index (daemon/wordidx.h). */
 struct tw_wordidx *tw_store_wordidx(tw_store *s);
+/* The key scans order entries by and resume after (kind 0x00 ts id; at
+ * most TW_ENTRYKEY_MAX bytes); returns its length. */
+size_t tw_store_entry_key(uint8_t *k, const char *kind, size_t kind_len, uint64_t ts, const uint8_t id[TW_ID_LEN]);
 /* Whether an author's record of time ts counts (admission, and its key's
  * cut-off: PROTOCOL.md "Associations and their keys"); NULL: every one. */
 typedef bool (*tw_store_author_filter)(void *fctx, const uint8_t author[TW_KEY_LEN], uint64_t ts);

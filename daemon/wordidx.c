@@ -66,7 +66,9 @@
  *
  * Writes are gathered per transaction (tw_wordidx_add / _remove) and
  * applied, sorted, when store.c commits it (tw_wordidx_end): each block a
- * transaction touches is decoded, merged and written once.
+ * transaction touches is decoded, merged and written once -- unless they
+ * are too many (a bulk sync's, in no time order): the index is then set
+ * aside and built again in the background (set_aside(), build()).
  */
 #include <errno.h>
 #include <malloc.h>
@@ -130,6 +132,18 @@ typedef struct pending {
 struct tw_wordidx {
     MDB_dbi dbi;
     bool ready;
+    /* A build under way (the version and progress rows are there): what it
+     * has indexed, up to the entry key prog, is kept up to date by writes;
+     * the rest it reads later.  rebuild: a background build is wanted (the
+     * index was set aside by a bulk write, or a build is under way). */
+    bool building, rebuild;
+    uint8_t prog[TW_ENTRYKEY_MAX];
+    size_t progn;
+    bool bulk_logged;            /* "set aside" logged for this rebuild */
+    uint64_t rebuilds;           /* rebuilds begun (for tests and the log) */
+    double rebuild_t0;
+    size_t rebuild_done, rebuild_steps;
+    size_t touched, limit;       /* of the last commit's changes: blocks they fall in; the limit then */
     pending pend;
     uint8_t bval[2 * ENC_CAP];  /* copy of the block being changed */
     uint8_t words[RUNS_MAX * KEY_MAX];
@@ -580,6 +594,81 @@ static int apply(tw_wordidx *w, MDB_txn *txn, const wp *in, size_t n)
     return rc;
 }
 
+/*
+ * How many blocks sorted changes fall in (as apply() finds them), counting
+ * no further than stop + 1: a few cursor moves per block, nothing decoded.
+ */
+static int count_blocks(tw_wordidx *w, MDB_txn *txn, const wp *in, size_t n, size_t stop, size_t *count)
+{
+    MDB_cursor *cur;
+    int rc = mdb_cursor_open(txn, w->dbi, &cur);
+    if (rc) return rc;
+    size_t i = 0;
+    *count = 0;
+    while (i < n && *count <= stop) {
+        uint8_t bk[BKEY_MAX], nk[BKEY_MAX];
+        size_t nkn = 0;
+        MDB_val k = { block_key(bk, in[i].k, in[i].kn, in[i].ref, in[i].seq), bk }, v;
+        int r = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+        if (r && r != MDB_NOTFOUND) { rc = r; break; }
+        bool exact = r == 0 && k.mv_size == (size_t)(in[i].kn + BKEY_TAIL) && memcmp(k.mv_data, bk, k.mv_size) == 0;
+        bool next = false;
+        if (exact) {
+            /* The block begins with the pair: the next block bounds it. */
+            r = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
+            if (r && r != MDB_NOTFOUND) { rc = r; break; }
+            next = r == 0;
+        } else if (r == 0) {
+            /* A block begins above the pair: it bounds the block before,
+             * or, when there is none, the pair goes in front of it and the
+             * one after it bounds that. */
+            MDB_val pk, pv;
+            int r2 = mdb_cursor_get(cur, &pk, &pv, MDB_PREV);
+            if (r2 && r2 != MDB_NOTFOUND) { rc = r2; break; }
+            if (r2 == 0 && is_block(&pk)) {
+                r2 = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
+                if (r2) { rc = r2; break; }
+            } else {
+                k = (MDB_val){ in[i].kn + BKEY_TAIL, bk };
+                if ((rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE))) break;
+                r2 = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
+                if (r2 && r2 != MDB_NOTFOUND) { rc = r2; break; }
+                if (r2) k.mv_size = 0;
+            }
+            next = k.mv_size > 0;
+        }
+        /* else: past every block's key, the last block (or a new one) takes the rest */
+        if (next) {
+            if (k.mv_size > BKEY_MAX) { rc = MDB_CORRUPTED; break; }
+            memcpy(nk, k.mv_data, k.mv_size);
+            nkn = k.mv_size;
+        }
+        (*count)++;
+        if (!next) break;
+        while (i < n) {
+            uint8_t jk[BKEY_MAX];
+            size_t jn = block_key(jk, in[i].k, in[i].kn, in[i].ref, in[i].seq);
+            if (key_cmp(jk, jn, nk, nkn) >= 0) break;
+            i++;
+        }
+    }
+    mdb_cursor_close(cur);
+    return rc;
+}
+
+/* The blocks one commit's changes may fall in and still be applied:
+ * TW_WORDIDX_APPLY_SHARE percent of the index's rows, at least
+ * TW_WORDIDX_APPLY_MIN. */
+static int apply_limit(tw_wordidx *w, MDB_txn *txn, size_t *limit)
+{
+    MDB_stat st;
+    int rc = mdb_stat(txn, w->dbi, &st);
+    if (rc) return rc;
+    size_t share = st.ms_entries * TW_WORDIDX_APPLY_SHARE / 100;
+    *limit = share > TW_WORDIDX_APPLY_MIN ? share : TW_WORDIDX_APPLY_MIN;
+    return 0;
+}
+
 /* ------------------------------------------------------------ collecting an entry's words */
 
 static int add_key(pending *pd, const uint8_t *w, size_t n, bool variant, bool name, size_t fw)
@@ -808,8 +897,31 @@ static int apply_authors(tw_wordidx *w, MDB_txn *txn, pending *pd)
     return 0;
 }
 
-/* Applies what pd gathered: sorted, the changes of one pair summed. */
-static int flush(tw_wordidx *w, MDB_txn *txn, pending *pd)
+static double mono_s(void);
+
+/*
+ * A commit whose changes fall in more blocks than the limit (apply_limit())
+ * does not apply them: rewriting a large share of the index in every commit
+ * of a bulk sync, whose records come in no time order, costs more than
+ * building it again once, so the index is set aside in the same
+ * transaction (search reads every record meanwhile) and built again in the
+ * background once the writes pause (tw_wordidx_build_step()).
+ */
+static int set_aside(tw_wordidx *w, MDB_txn *txn)
+{
+    if (!w->bulk_logged)
+        tw_info("wordidx", "a write of many records changes %zu blocks of the search word index (more than %zu): it is built again once the writes pause; search reads every record until then",
+                w->touched, w->limit);
+    w->bulk_logged = true;
+    w->ready = false;
+    w->building = false;         /* what a build under way indexed is out of date now */
+    w->rebuild = true;
+    return not_ready(w, txn);
+}
+
+/* Applies what pd gathered: sorted, the changes of one pair summed;
+ * bounded: unless they fall in more blocks than the limit. */
+static int flush(tw_wordidx *w, MDB_txn *txn, pending *pd, bool bounded)
 {
     int rc = apply_authors(w, txn, pd);
     if (rc || pd->v.n == 0) return rc;
@@ -823,6 +935,12 @@ static int flush(tw_wordidx *w, MDB_txn *txn, pending *pd)
     size_t z = 0;
     for (size_t i = 0; i < o; i++)
         if (pd->v.p[i].n) pd->v.p[z++] = pd->v.p[i];
+    if (bounded && z) {
+        rc = apply_limit(w, txn, &w->limit);
+        if (rc == 0) rc = count_blocks(w, txn, pd->v.p, z, w->limit, &w->touched);
+        if (rc) return rc;
+        if (w->touched > w->limit) return set_aside(w, txn);
+    }
     return apply(w, txn, pd->v.p, z);
 }
 
@@ -881,7 +999,13 @@ static int not_ready(tw_wordidx *w, MDB_txn *txn)
 static int change(tw_wordidx *w, MDB_txn *txn, const tw_entry *e, uint64_t seq, int64_t delta)
 {
     if (!w) return 0;
-    if (!w->ready) return not_ready(w, txn);
+    if (!w->ready) {
+        if (!w->building) return not_ready(w, txn);
+        /* A build under way: it reads the records after prog itself. */
+        uint8_t k[TW_ENTRYKEY_MAX];
+        size_t kn = tw_store_entry_key(k, e->kind, e->kind_len, e->ts, e->id);
+        if (key_cmp(k, kn, w->prog, w->progn) > 0) return 0;
+    }
     int rc = collect(txn, w->dbi, &w->pend, e, seq, delta);
     if (rc == MDB_INCOMPATIBLE || rc == MDB_CORRUPTED) {
         if (rc == MDB_INCOMPATIBLE)
@@ -889,7 +1013,7 @@ static int change(tw_wordidx *w, MDB_txn *txn, const tw_entry *e, uint64_t seq, 
                    TW_WORDIDX_KINDS_MAX);
         else
             tw_err("wordidx", "the search word index is damaged; search reads every record until twind starts again and builds it afresh");
-        w->ready = false;
+        w->ready = w->building = w->rebuild = false;
         pending_reset(&w->pend);
         return not_ready(w, txn);
     }
@@ -914,7 +1038,7 @@ int tw_wordidx_remove_env(tw_wordidx *w, MDB_txn *txn, const uint8_t *env, size_
 int tw_wordidx_end(tw_wordidx *w, MDB_txn *txn, int rc)
 {
     if (!w) return rc;
-    if (rc == 0) rc = flush(w, txn, &w->pend);
+    if (rc == 0) rc = flush(w, txn, &w->pend, true);
     pending_reset(&w->pend);
     return rc;
 }
@@ -1004,7 +1128,7 @@ static int batch_write_fn(void *vctx, struct MDB_txn *txn)
         rc = collect(txn, w->dbi, pd, &e, c->bt->seqs[i], 1);
     }
     tw_arena_free(&a);
-    if (rc == 0) rc = flush(w, txn, pd);
+    if (rc == 0) rc = flush(w, txn, pd, false);
     MDB_val k = { 2, (void *)META_PROGRESS }, v = { c->bt->lastn, c->bt->last };
     if (rc == 0) rc = c->done ? mdb_del(txn, w->dbi, &k, NULL) : mdb_put(txn, w->dbi, &k, &v, 0);
     return rc;
@@ -1017,26 +1141,48 @@ static double mono_s(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-/* Builds (resumes) the index, batch records a transaction, for at most
- * steps transactions. */
-static int build(tw_store *s, size_t max, size_t steps)
+/* Builds (resumes) the index, max records a transaction, for at most
+ * steps transactions.  bg: a step of the background build (resumed from
+ * where the last step stopped, logged when it begins and ends). */
+static int build(tw_store *s, size_t max, size_t steps, bool bg)
 {
     tw_wordidx *w = tw_store_wordidx(s);
     if (!w) return 0;
     build_ctx b = { .w = w };
-    int rc = tw_store_txn(s, false, state_fn, &b, 0, "search index check");
-    if (rc) return rc;
-    if (b.have_version && !b.have_progress) { w->ready = true; return 0; }
+    int rc = 0;
     tw_store_info info;
     tw_store_get_info(s, &info);
     double t0 = mono_s();
-    if (!b.have_version) {
-        tw_info("wordidx", "building the search word index of %llu records", (unsigned long long)info.entries);
-        if ((rc = tw_store_txn(s, true, start_fn, &b, 64 * 4096, "search index start"))) return rc;
-        b.lastn = 0;
+    if (bg && w->building) {
+        memcpy(b.last, w->prog, w->progn);
+        b.lastn = w->progn;
     } else {
-        tw_info("wordidx", "resuming the build of the search word index (%llu records in the store)",
-                (unsigned long long)info.entries);
+        if ((rc = tw_store_txn(s, false, state_fn, &b, 0, "search index check"))) return rc;
+        if (b.have_version && !b.have_progress) {
+            w->ready = true;
+            w->building = w->rebuild = w->bulk_logged = false;
+            return 0;
+        }
+        if (!b.have_version) {
+            if (bg)
+                tw_info("wordidx", "building the search word index again (%llu records), in steps while no write comes",
+                        (unsigned long long)info.entries);
+            else
+                tw_info("wordidx", "building the search word index of %llu records", (unsigned long long)info.entries);
+            if ((rc = tw_store_txn(s, true, start_fn, &b, 64 * 4096, "search index start"))) return rc;
+            b.lastn = 0;
+        } else {
+            tw_info("wordidx", "resuming the build of the search word index (%llu records in the store)",
+                    (unsigned long long)info.entries);
+        }
+        if (bg) {
+            w->rebuilds++;
+            w->rebuild_t0 = t0;
+            w->rebuild_done = w->rebuild_steps = 0;
+        }
+        w->building = true;
+        memcpy(w->prog, b.last, b.lastn);
+        w->progn = b.lastn;
     }
     batch bt = { .offs = malloc(max * sizeof(size_t)), .lens = malloc(max * sizeof(size_t)),
                  .ids = malloc(max * TW_ID_LEN), .seqs = malloc(max * sizeof(uint64_t)), .max = max };
@@ -1044,6 +1190,7 @@ static int build(tw_store *s, size_t max, size_t steps)
     tw_buf_init(&b.pd.keys);
     if (!bt.offs || !bt.lens || !bt.ids || !bt.seqs) rc = TW_ENOMEM;
     size_t done = 0, batches = 0;
+    bool finished = false;
     while (rc == 0) {
         bt.n = 0;
         tw_buf_reset(&bt.envs);
@@ -1059,18 +1206,13 @@ static int build(tw_store *s, size_t max, size_t steps)
         done += bt.n;
         memcpy(b.last, bt.last, bt.lastn);
         b.lastn = bt.lastn;
-        if (++batches % 20 == 0)
+        /* What writes keep up to date from now on (tw_wordidx_add). */
+        memcpy(w->prog, b.last, b.lastn);
+        w->progn = b.lastn;
+        if (!bg && ++batches % 20 == 0)
             tw_info("wordidx", "search word index: %zu records indexed (%.1f s)", done, mono_s() - t0);
-        if (wc.done) break;
-        if (batches == steps) {
-            free(bt.offs);
-            free(bt.lens);
-            free(bt.ids);
-            free(bt.seqs);
-            tw_buf_free(&bt.envs);
-            pending_free(&b.pd);
-            return 0;                               /* stopped half way, as by a kill */
-        }
+        if (wc.done) { finished = true; break; }
+        if (bg || batches == steps) break;          /* the next step (or, for tests, left half built as by a kill) */
     }
     free(bt.offs);
     free(bt.lens);
@@ -1078,18 +1220,54 @@ static int build(tw_store *s, size_t max, size_t steps)
     free(bt.seqs);
     tw_buf_free(&bt.envs);
     pending_free(&b.pd);
+    if (bg) {
+        w->rebuild_done += done;
+        w->rebuild_steps++;
+    }
     if (rc) {
         tw_err("wordidx", "building the search word index failed after %zu records: %s; search reads every record until it is built (at the next start)",
-               done, tw_strerror(rc));
+               bg ? w->rebuild_done : done, tw_strerror(rc));
+        w->rebuild = false;
         return rc;
     }
+    if (!finished) return 0;
     w->ready = true;
-    tw_info("wordidx", "search word index built: %zu records in %.1f s", done, mono_s() - t0);
+    w->building = w->rebuild = w->bulk_logged = false;
+    if (bg)
+        tw_info("wordidx", "search word index ready again: %zu records in %.1f s (%zu steps)", w->rebuild_done,
+                mono_s() - w->rebuild_t0, w->rebuild_steps);
+    else
+        tw_info("wordidx", "search word index built: %zu records in %.1f s", done, mono_s() - t0);
     malloc_trim(0);   /* the batches' memory goes back now, not at the first idle trim */
     return 0;
 }
 
-int tw_wordidx_build(tw_store *s) { return build(s, TW_WORDIDX_BUILD_BATCH, SIZE_MAX); }
+int tw_wordidx_build(tw_store *s) { return build(s, TW_WORDIDX_BUILD_BATCH, SIZE_MAX, false); }
+
+bool tw_wordidx_wants_build(const tw_wordidx *w) { return w && !w->ready && w->rebuild; }
+
+int tw_wordidx_build_step(tw_store *s, size_t per, bool *done)
+{
+    tw_wordidx *w = tw_store_wordidx(s);
+    *done = true;
+    if (!w || per == 0) return TW_EINVAL;
+    if (!tw_wordidx_wants_build(w)) return 0;
+    int rc = build(s, per, 1, true);
+    *done = rc != 0 || w->ready;
+    return rc;
+}
+
+void tw_wordidx_stats(const tw_wordidx *w, tw_wordidx_info *out)
+{
+    memset(out, 0, sizeof *out);
+    if (!w) return;
+    out->ready = w->ready;
+    out->rebuilding = w->rebuild;
+    out->rebuilds = w->rebuilds;
+    out->built = w->building ? w->rebuild_done : 0;
+    out->touched = w->touched;
+    out->limit = w->limit;
+}
 
 static int drop_fn(void *vctx, struct MDB_txn *txn)
 {
@@ -1101,7 +1279,7 @@ int tw_wordidx_rebuild(tw_store *s)
 {
     tw_wordidx *w = tw_store_wordidx(s);
     if (!w) return TW_EINVAL;
-    w->ready = false;
+    w->ready = w->building = w->rebuild = false;
     int rc = tw_store_txn(s, true, drop_fn, w, 64 * 4096, "search index drop");
     return rc ? rc : tw_wordidx_build(s);
 }
@@ -1110,9 +1288,9 @@ int tw_wordidx_build_part(tw_store *s, size_t per, size_t steps)
 {
     tw_wordidx *w = tw_store_wordidx(s);
     if (!w || per == 0) return TW_EINVAL;
-    w->ready = false;
+    w->ready = w->building = w->rebuild = false;
     int rc = tw_store_txn(s, true, drop_fn, w, 64 * 4096, "search index drop");
-    return rc ? rc : build(s, per, steps);
+    return rc ? rc : build(s, per, steps, false);
 }
 
 /* ------------------------------------------------------------ reading */

@@ -70,6 +70,31 @@ int  tw_wordidx_build_part(tw_store *s, size_t per, size_t steps);
 bool tw_wordidx_ready(const tw_wordidx *w);
 
 /*
+ * A commit whose changes fall in more of the index's blocks than
+ * TW_WORDIDX_APPLY_SHARE percent of them (at least TW_WORDIDX_APPLY_MIN)
+ * sets the index aside instead (a bulk sync's records come in no time
+ * order: applying them would rewrite most of the index in every commit),
+ * and it is built again in the background: tw_wordidx_wants_build() says
+ * so, and the daemon calls tw_wordidx_build_step() once writes pause, one
+ * transaction of per records a turn of its event loop, until *done.  A
+ * write meanwhile is applied to the records the build has indexed (those
+ * after them it reads itself), unless it too is over the limit: then the
+ * build starts again.  Killed meanwhile, the build resumes at the next
+ * start.  A step returns 0 or a TW_E code (logged; *done then, and the
+ * next start builds the index).
+ */
+bool tw_wordidx_wants_build(const tw_wordidx *w);
+int  tw_wordidx_build_step(tw_store *s, size_t per, bool *done);
+
+typedef struct tw_wordidx_info {
+    bool ready, rebuilding;     /* in use; set aside and to be built again (or being built) */
+    uint64_t rebuilds;          /* background builds begun since the store was opened */
+    size_t built;               /* records the build under way has indexed */
+    size_t touched, limit;      /* the last commit's changes: blocks they fall in (counted up to limit + 1); the limit */
+} tw_wordidx_info;
+void tw_wordidx_stats(const tw_wordidx *w, tw_wordidx_info *out);
+
+/*
  * Calls fn, in scan order, for the records of the store that may match q
  * (a superset of those that do); if then *total (the count of matches fn
  * saw, read after that pass) is 0, clears q's suggestions and calls fn

@@ -946,7 +946,11 @@ static int bound_cmp(const tw_neg_bound *a, const tw_neg_bound *b)
 }
 
 /* Initiator side of an id list: our items in [lower, upper) that the peer
- * did not list are "have", listed ids we lack are "need". */
+ * did not list are "have", listed ids we lack are "need" -- in the order
+ * the peer listed them, which is its items' order, by timestamp: asked for
+ * and stored in that order, a bulk sync's entries mostly append to the
+ * store's tables and the search word index instead of landing all over
+ * them (an order by id is random in time). */
 static int idlist_initiator(tw_neg *n, const uint8_t *ids, size_t count, size_t lower, size_t upper)
 {
     const tw_neg_store *s = n->store;
@@ -981,10 +985,14 @@ static int idlist_initiator(tw_neg *n, const uint8_t *ids, size_t count, size_t 
         if (rc)
             goto done;
     }
-    for (size_t i = 0; i < uniq; i++) {
-        if (seen[i])
-            continue;
-        rc = bytes_put(&n->need, theirs + i * TW_NEG_ID_LEN, TW_NEG_ID_LEN);
+    for (size_t i = 0; i < count; i++) {
+        const uint8_t *id = ids + i * TW_NEG_ID_LEN;
+        const uint8_t *hit = bsearch(id, theirs, uniq, TW_NEG_ID_LEN, id_qsort_cmp);
+        size_t k = (size_t)(hit - theirs) / TW_NEG_ID_LEN;
+        if (seen[k])
+            continue;       /* ours, or a repeat already needed */
+        seen[k] = 1;
+        rc = bytes_put(&n->need, id, TW_NEG_ID_LEN);
         if (rc)
             goto done;
     }
@@ -1022,12 +1030,14 @@ static int idlist_responder(tw_neg *n, size_t base, size_t lower, size_t *upper,
     return rc;
 }
 
-/* Sorts the ids a call added to list (from byte offset start), drops those
- * repeated or already reported in this session, and makes room to record
- * the rest as reported.  Repeats are normal under a frame limit: a closing
- * fingerprint also covers ranges the peer had settled and marked Skip, and
- * those are reconciled once more.  Nothing is recorded yet, so a failure
- * here leaves the session as it was. */
+/* Drops the ids a call added to list (from byte offset start) that are
+ * repeated or already reported in this session, keeping the others in the
+ * order they came (the peer's order, by timestamp: idlist_initiator()),
+ * and makes room to record them as reported: a sorted copy of them goes
+ * after room for as many in seen, for settle_commit().  Repeats are normal
+ * under a frame limit: a closing fingerprint also covers ranges the peer
+ * had settled and marked Skip, and those are reconciled once more.
+ * Nothing is recorded yet, so a failure here leaves the session as it was. */
 static int settle_prepare(bytes *list, size_t start, bytes *seen)
 {
     size_t k = (list->len - start) / TW_NEG_ID_LEN, kept = 0;
@@ -1035,30 +1045,51 @@ static int settle_prepare(bytes *list, size_t start, bytes *seen)
     if (k == 0)
         return 0;
     uint8_t *add = list->p + start;
-    qsort(add, k, TW_NEG_ID_LEN, id_qsort_cmp);
+    uint8_t *sorted = malloc(k * TW_NEG_ID_LEN), *taken = calloc(k, 1);
+    if (!sorted || !taken) {
+        free(sorted);
+        free(taken);
+        return TW_ENOMEM;
+    }
+    memcpy(sorted, add, k * TW_NEG_ID_LEN);
+    qsort(sorted, k, TW_NEG_ID_LEN, id_qsort_cmp);
+    size_t u = 0;
     for (size_t i = 0; i < k; i++) {
-        const uint8_t *id = add + i * TW_NEG_ID_LEN;
-        if (kept > 0 && memcmp(id, add + (kept - 1) * TW_NEG_ID_LEN, TW_NEG_ID_LEN) == 0)
+        const uint8_t *id = sorted + i * TW_NEG_ID_LEN;
+        if (u > 0 && memcmp(id, sorted + (u - 1) * TW_NEG_ID_LEN, TW_NEG_ID_LEN) == 0)
             continue;
         if (have && bsearch(id, seen->p, have, TW_NEG_ID_LEN, id_qsort_cmp))
             continue;
+        memmove(sorted + u * TW_NEG_ID_LEN, id, TW_NEG_ID_LEN);
+        u++;
+    }
+    for (size_t i = 0; i < k; i++) {
+        const uint8_t *id = add + i * TW_NEG_ID_LEN;
+        const uint8_t *hit = u ? bsearch(id, sorted, u, TW_NEG_ID_LEN, id_qsort_cmp) : NULL;
+        if (!hit || taken[(size_t)(hit - sorted) / TW_NEG_ID_LEN])
+            continue;
+        taken[(size_t)(hit - sorted) / TW_NEG_ID_LEN] = 1;
         memmove(add + kept * TW_NEG_ID_LEN, id, TW_NEG_ID_LEN);
         kept++;
     }
+    free(taken);
     list->len = start + kept * TW_NEG_ID_LEN;
-    if (have + kept > TW_NEG_IDS_MAX)
-        return TW_ETOOBIG;
-    return bytes_reserve(seen, kept * TW_NEG_ID_LEN);
+    int rc = have + kept > TW_NEG_IDS_MAX ? TW_ETOOBIG : bytes_reserve(seen, 2 * kept * TW_NEG_ID_LEN);
+    if (rc == 0)
+        memcpy(seen->p + (have + kept) * TW_NEG_ID_LEN, sorted, kept * TW_NEG_ID_LEN);
+    free(sorted);
+    return rc;
 }
 
-/* Merges the ids kept by settle_prepare() into the sorted reported set,
- * from the back so it grows in place. */
+/* Merges the ids kept by settle_prepare() (their sorted copy, after room
+ * for them in seen) into the sorted reported set, from the back so it
+ * grows in place. */
 static void settle_commit(const bytes *list, size_t start, bytes *seen)
 {
     size_t kept = (list->len - start) / TW_NEG_ID_LEN, have = seen->len / TW_NEG_ID_LEN;
     if (kept == 0)
         return;
-    const uint8_t *add = list->p + start;
+    const uint8_t *add = seen->p + (have + kept) * TW_NEG_ID_LEN;
     size_t si = have, ai = kept, w = have + kept;
     while (ai > 0) {
         const uint8_t *a = add + (ai - 1) * TW_NEG_ID_LEN;

@@ -154,6 +154,10 @@
 #define TW_WORDIDX_BLOCK_MAX   4080u    /* bytes of one block of the search index's (word, record) pairs: a 4 KiB LMDB page less its header */
 #define TW_WORDIDX_KINDS_MAX   250u     /* kinds of record the search index tells apart (more: search reads every record) */
 #define TW_WORDIDX_BUILD_BATCH 10000u   /* records indexed per transaction when the index is built on open */
+#define TW_WORDIDX_APPLY_SHARE 25u      /* percent of the search index's blocks one commit may change; more (a bulk sync) sets it aside to be built again */
+#define TW_WORDIDX_APPLY_MIN   256u     /* ... but a commit may always change this many */
+#define TW_WORDIDX_BUILD_STEP  2048u    /* records indexed per turn of the event loop when the index is built again in the background */
+#define TW_WORDIDX_REBUILD_WAIT_MS 1000u /* that build starts, and goes on, once no record was stored for this long */
 #define TW_LIST_PAGE_BYTES     (TW_CTL_MSG_MAX / 4u) /* a list page ends early rather than pass this */
 
 /* ---- storage ---- */

@@ -648,6 +648,77 @@ static void test_sync_frame_limit(void **state)
     tw_neg_store_free(s);
 }
 
+static int item_id_cmp(const void *a, const void *b)
+{
+    return memcmp(((const tw_neg_item *)a)->id, ((const tw_neg_item *)b)->id, TW_NEG_ID_LEN);
+}
+
+/* The ids the initiator needs come in the order the responder lists them,
+ * by timestamp, not by id (which is random in time): within each round's
+ * list, timestamps never go down; and over the whole session nearly never
+ * (a bulk sync then stores entries in time order, appending to the store's
+ * tables and the search word index).  With 2000 items in common, 30000
+ * only on the responder's side, some sharing a timestamp, several frame
+ * limits. */
+static void test_sync_need_in_time_order(void **state)
+{
+    (void)state;
+    static const size_t limits[] = { 0, 4096, 60000 };
+    size_t common = 2000, only = 30000, total = common + only;
+    tw_neg_item *all = malloc(total * sizeof *all), *byid = malloc(total * sizeof *byid);
+    assert_non_null(all);
+    assert_non_null(byid);
+    rng_state = 77;
+    for (size_t i = 0; i < total; i++)
+        rand_item(&all[i], 4 * total);
+    memcpy(byid, all, total * sizeof *all);
+    qsort(byid, total, sizeof *byid, item_id_cmp);
+    for (size_t l = 0; l < sizeof limits / sizeof limits[0]; l++) {
+        tw_neg_store *a, *b;
+        size_t added;
+        assert_int_equal(tw_neg_store_new(&a), 0);
+        assert_int_equal(tw_neg_store_new(&b), 0);
+        assert_int_equal(tw_neg_store_insert_batch(a, all, common, &added), 0);
+        assert_int_equal(tw_neg_store_insert_batch(b, all, total, &added), 0);
+        tw_neg *ia, *rb;
+        const uint8_t *m, *resp;
+        size_t ml, rl, k, needed = 0, down_all = 0, rounds = 0;
+        uint64_t last_all = 0;
+        assert_int_equal(tw_neg_new(&ia, a, limits[l]), 0);
+        assert_int_equal(tw_neg_new(&rb, b, limits[l]), 0);
+        assert_int_equal(tw_neg_initiate(ia, &m, &ml), 0);
+        while (ml) {
+            assert_true(++rounds < MAX_ROUNDS);
+            assert_int_equal(tw_neg_reconcile(rb, m, ml, &resp, &rl), 0);
+            assert_int_equal(tw_neg_reconcile(ia, resp, rl, &m, &ml), 0);
+            const uint8_t *ids = tw_neg_need(ia, &k);
+            uint64_t last = 0;
+            for (size_t i = 0; i < k; i++) {
+                tw_neg_item key;
+                memcpy(key.id, ids + i * TW_NEG_ID_LEN, TW_NEG_ID_LEN);
+                const tw_neg_item *it = bsearch(&key, byid, total, sizeof *byid, item_id_cmp);
+                assert_non_null(it);
+                assert_true(it->ts >= last);
+                last = it->ts;
+                down_all += it->ts < last_all;
+                last_all = it->ts;
+            }
+            needed += k;
+            tw_neg_clear_ids(ia);
+        }
+        assert_int_equal(needed, only);
+        print_message("limit %zu: %zu ids needed in %zu rounds, the time going back %zu times between rounds\n",
+                      limits[l], needed, rounds, down_all);
+        assert_true(down_all <= rounds);
+        tw_neg_free(ia);
+        tw_neg_free(rb);
+        tw_neg_store_free(a);
+        tw_neg_store_free(b);
+    }
+    free(all);
+    free(byid);
+}
+
 /* The items in a file without a name: the same set, fingerprints and answers as on
  * the heap, 1 byte an item of heap, and no anonymous memory for the 40. */
 static void test_store_file(void **state)
@@ -981,6 +1052,7 @@ int main(void)
         cmocka_unit_test(test_sync_million),
         cmocka_unit_test(test_sync_dense_small_limit),
         cmocka_unit_test(test_sync_random),
+        cmocka_unit_test(test_sync_need_in_time_order),
         cmocka_unit_test(test_hostile),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

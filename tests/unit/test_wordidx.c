@@ -837,6 +837,311 @@ static void built_on_open(void **state)
     tw_buf_free(&built);
 }
 
+/* ------------------------------------------------------------ bulk writes */
+
+#define ONE_WORD_LEN 60
+
+/* A word of ONE_WORD_LEN letters, its own for each i and in the order of
+ * i (i in four letters, then letters of its hash: few shared with its
+ * neighbours, so that a block holds some sixty of them). */
+static void one_word(unsigned i, char *w)
+{
+    uint8_t h[32];
+    crypto_generichash(h, sizeof h, (const uint8_t *)&i, sizeof i, NULL, 0);
+    for (int j = 0, x = (int)i; j < 4; j++, x /= 26) w[3 - j] = (char)('a' + x % 26);
+    for (int j = 4; j < ONE_WORD_LEN; j++) w[j] = (char)('a' + (h[j % 32] ^ (uint8_t)(j * 7)) % 26);
+    w[ONE_WORD_LEN] = 0;
+}
+
+/* A group record whose only word is word (its slot and its note). */
+static void sign_word(tw_buf *env, int author, const char *word, uint64_t ts)
+{
+    tw_kv kv[1] = { { tw_v_cstr("note"), tw_v_cstr(word) } };
+    tw_val body = { .type = TW_MAP, .len = 1, .v.map = kv };
+    assert_int_equal(tw_entry_sign(env, sks[author], netid, "group", 5, word, strlen(word), ts, &body), 0);
+}
+
+/* A group record of slot slot and note text. */
+static void sign_note(tw_buf *env, int author, const char *slot, const char *text, uint64_t ts)
+{
+    tw_kv kv[1] = { { tw_v_cstr("note"), tw_v_cstr(text) } };
+    tw_val body = { .type = TW_MAP, .len = 1, .v.map = kv };
+    assert_int_equal(tw_entry_sign(env, sks[author], netid, "group", 5, slot, strlen(slot), ts, &body), 0);
+}
+
+/* Stores n envelopes in one transaction (one commit, as a sync's batch). */
+static void put_many(tw_store *s, tw_buf *envs, size_t n)
+{
+    tw_arena a;
+    tw_entry *e = calloc(n, sizeof *e);
+    tw_put *p = calloc(n, sizeof *p);
+    tw_arena_init(&a, 0);
+    for (size_t i = 0; i < n; i++) {
+        assert_int_equal(tw_entry_parse(envs[i].p, envs[i].len, &a, &e[i], NULL), 0);
+        p[i].e = &e[i];
+    }
+    assert_int_equal(tw_store_put_batch(s, p, n), 0);
+    for (size_t i = 0; i < n; i++) assert_int_equal(p[i].result, 0);
+    tw_arena_free(&a);
+    free(e);
+    free(p);
+}
+
+#define BASE_TS 1700000000000ull
+
+/* The first pair of each block of the index, read behind the store's back
+ * (closed): its word and its record's timestamp; and the table's rows. */
+static size_t block_heads(char (*words_out)[ONE_WORD_LEN + 1], uint64_t *ts, size_t max, size_t *rows)
+{
+    char path[128];
+    snprintf(path, sizeof path, "%s/store", dir);
+    MDB_env *env;
+    MDB_txn *txn;
+    MDB_dbi dbi;
+    MDB_cursor *cur;
+    MDB_stat st;
+    assert_int_equal(mdb_env_create(&env), 0);
+    mdb_env_set_maxdbs(env, 8);
+    mdb_env_set_mapsize(env, 1ull << 30);
+    assert_int_equal(mdb_env_open(env, path, MDB_RDONLY, 0600), 0);
+    assert_int_equal(mdb_txn_begin(env, NULL, MDB_RDONLY, &txn), 0);
+    assert_int_equal(mdb_dbi_open(txn, "words", 0, &dbi), 0);
+    assert_int_equal(mdb_stat(txn, dbi, &st), 0);
+    *rows = st.ms_entries;
+    size_t n = 0;
+    MDB_val k = { 1, "\x01" }, v;
+    assert_int_equal(mdb_cursor_open(txn, dbi, &cur), 0);
+    for (int rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); rc == 0 && n < max; rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+        const uint8_t *kb = k.mv_data;
+        if (k.mv_size != ONE_WORD_LEN + 17) continue;     /* a block of fill()'s words: word 0x00 ref(8) seq(8) */
+        memcpy(words_out[n], kb, ONE_WORD_LEN);
+        words_out[n][ONE_WORD_LEN] = 0;
+        uint64_t ref = 0;
+        for (int i = 0; i < 8; i++) ref = ref << 8 | kb[ONE_WORD_LEN + 1 + i];
+        ts[n++] = ref & ((1ull << 48) - 1);
+    }
+    mdb_cursor_close(cur);
+    mdb_txn_abort(txn);
+    mdb_env_close(env);
+    return n;
+}
+
+/* One commit of records by author, each of the same word and time as the
+ * first pair of one of the first `count` blocks, so that it changes exactly
+ * that block: the commit changes `count` blocks.  The limit then. */
+static size_t commit_touching(tw_store **s, int author, size_t count)
+{
+    static char w[2048][ONE_WORD_LEN + 1];
+    static uint64_t ts[2048];
+    size_t rows;
+    tw_store_close(*s);
+    size_t n = block_heads(w, ts, 2048, &rows);
+    size_t share = rows * TW_WORDIDX_APPLY_SHARE / 100, limit = share > TW_WORDIDX_APPLY_MIN ? share : TW_WORDIDX_APPLY_MIN;
+    assert_true(n >= count);
+    *s = open_store();
+    assert_true(tw_wordidx_ready(tw_store_wordidx(*s)));
+    tw_buf *envs = calloc(count, sizeof *envs);
+    for (size_t i = 0; i < count; i++) {
+        tw_buf_init(&envs[i]);
+        sign_word(&envs[i], author, w[i], ts[i]);
+    }
+    put_many(*s, envs, count);
+    for (size_t i = 0; i < count; i++) tw_buf_free(&envs[i]);
+    free(envs);
+    return limit;
+}
+
+/* An index of some 280 blocks (thousands 17): 17000 records of one word
+ * each, stored in time order 1000 a commit (each commit changes few
+ * blocks: applied). */
+static tw_store *one_word_store(unsigned thousands)
+{
+    tw_store *s = open_store();
+    tw_buf envs[1000];
+    for (int i = 0; i < 1000; i++) tw_buf_init(&envs[i]);
+    for (unsigned b = 0; b < thousands; b++) {
+        for (unsigned i = 0; i < 1000; i++) {
+            char w[ONE_WORD_LEN + 1];
+            one_word(b * 1000 + i, w);
+            sign_word(&envs[i], 0, w, BASE_TS + 1000 * (b * 1000 + i));
+        }
+        put_many(s, envs, 1000);
+        assert_true(tw_wordidx_ready(tw_store_wordidx(s)));
+    }
+    for (int i = 0; i < 1000; i++) tw_buf_free(&envs[i]);
+    return s;
+}
+
+static void expect_same_as_rebuilt(tw_store *s)
+{
+    tw_buf kept, built;
+    tw_buf_init(&kept);
+    tw_buf_init(&built);
+    dump(s, &kept);
+    assert_int_equal(tw_wordidx_rebuild(s), 0);
+    dump(s, &built);
+    assert_true(kept.len > 0);
+    assert_int_equal(kept.len, built.len);
+    assert_memory_equal(kept.p, built.p, kept.len);
+    tw_buf_free(&kept);
+    tw_buf_free(&built);
+}
+
+/* TW_WORDIDX_APPLY_SHARE / _MIN at their edge: a commit whose changes fall
+ * in exactly the limit's number of blocks is applied (the index stays in
+ * use, as a build would make it); one block more sets the index aside in
+ * that commit: search then reads every record (same answers) and the index
+ * is wanted built again. */
+static void bulk_commit_limit_edge(void **state)
+{
+    (void)state;
+    tw_store *s = one_word_store(17);
+    tw_wordidx_info in;
+    size_t limit = commit_touching(&s, 1, 0);    /* the limit for this index */
+    assert_int_equal(limit, TW_WORDIDX_APPLY_MIN);   /* under 4 * MIN rows: MIN binds */
+    limit = commit_touching(&s, 1, limit);
+    tw_wordidx_stats(tw_store_wordidx(s), &in);
+    assert_int_equal(in.limit, limit);
+    assert_int_equal(in.touched, limit);
+    assert_true(in.ready);
+    assert_false(in.rebuilding);
+    assert_false(tw_wordidx_wants_build(tw_store_wordidx(s)));
+    uint64_t total;
+    char w[ONE_WORD_LEN + 1];
+    one_word(5, w);
+    assert_true(search_both(s, w, &total));
+    assert_true(total >= 1);
+    expect_same_as_rebuilt(s);
+    /* One more block. */
+    limit = commit_touching(&s, 2, limit + 1) ;
+    tw_wordidx_stats(tw_store_wordidx(s), &in);
+    assert_int_equal(in.limit, limit - 0);
+    assert_int_equal(in.touched, in.limit + 1);
+    assert_false(in.ready);
+    assert_true(in.rebuilding);
+    assert_true(tw_wordidx_wants_build(tw_store_wordidx(s)));
+    assert_false(search_both(s, w, &total));     /* every record read: as a scan */
+    assert_true(total >= 1);
+    tw_store_close(s);
+}
+
+/* Set aside by a bulk commit, the index is built again in steps; writes
+ * between the steps, to records the build has indexed and to records it
+ * has not reached, removals and newer versions among them, leave it equal
+ * to a fresh build; every search meanwhile answers as a scan does.  Closed
+ * (as by kill -9) half way, the next start finishes the build. */
+static void rebuilt_in_steps(void **state)
+{
+    (void)state;
+    for (int kill = 0; kill < 2; kill++) {
+        tw_store *s = one_word_store(17);
+        fill(s, 300);                                  /* places, links, names; removals */
+        commit_touching(&s, 1, TW_WORDIDX_APPLY_MIN + 1);
+        tw_wordidx_info in;
+        tw_wordidx_stats(tw_store_wordidx(s), &in);
+        assert_true(in.rebuilding);
+        assert_false(in.ready);
+        size_t steps = 0;
+        bool done = false;
+        uint64_t total;
+        while (!done) {
+            assert_true(++steps < 100);
+            assert_int_equal(tw_wordidx_build_step(s, 1500, &done), 0);
+            tw_wordidx_stats(tw_store_wordidx(s), &in);
+            if (done) break;
+            assert_true(in.built == steps * 1500);
+            /* Writes: a newer version of a record already indexed (and
+             * one not reached yet), a record before the build's progress
+             * and one after it, random writes with removals. */
+            tw_buf e1, e2, e3;
+            tw_buf_init(&e1);
+            tw_buf_init(&e2);
+            tw_buf_init(&e3);
+            char w[ONE_WORD_LEN + 1];
+            one_word((unsigned)(steps * 1500 - 700), w);
+            sign_word(&e1, 0, w, BASE_TS + 1000 * (steps * 1500 - 700) + 1);   /* supersedes an indexed one */
+            one_word((unsigned)(16000 - steps), w);
+            sign_word(&e2, 0, w, BASE_TS + 1000 * (16000 - steps) + 1);        /* supersedes one ahead */
+            snprintf(w, sizeof w, "h-%zu", steps);
+            sign_note(&e3, 2, w, "harvest step", BASE_TS + 3);              /* early: indexed part */
+            put(s, &e1);
+            put(s, &e2);
+            put(s, &e3);
+            tw_buf_free(&e1);
+            tw_buf_free(&e2);
+            tw_buf_free(&e3);
+            fill(s, 20);
+            assert_false(search_both(s, "harvest", &total));      /* as a scan */
+            assert_true(total >= steps);
+            tw_wordidx_stats(tw_store_wordidx(s), &in);
+            assert_true(in.rebuilding);                           /* small writes: the build goes on */
+            if (kill && steps == 5) break;
+        }
+        if (kill) {
+            assert_false(done);
+            tw_store_close(s);
+            s = open_store();                                     /* resumes the build, and ends it */
+        }
+        assert_true(tw_wordidx_ready(tw_store_wordidx(s)));
+        assert_false(tw_wordidx_wants_build(tw_store_wordidx(s)));
+        assert_true(search_both(s, "harvest", &total));
+        assert_true(total >= 5);
+        expect_same_as_rebuilt(s);
+        tw_store_close(s);
+        char cmd[128];
+        snprintf(cmd, sizeof cmd, "rm -rf %s/store", dir);
+        assert_int_equal(system(cmd), 0);
+    }
+}
+
+/* A bulk commit during the rebuild (changes in more blocks than the
+ * limit, in the part already built) starts the build again; it ends equal
+ * to a fresh build. */
+static void bulk_commit_during_rebuild(void **state)
+{
+    (void)state;
+    tw_store *s = one_word_store(31);
+    commit_touching(&s, 1, TW_WORDIDX_APPLY_MIN + 1);
+    bool done = false;
+    tw_wordidx_info in;
+    assert_int_equal(tw_wordidx_build_step(s, 30000, &done), 0);
+    assert_false(done);
+    tw_wordidx_stats(tw_store_wordidx(s), &in);
+    assert_int_equal(in.rebuilds, 1);
+    assert_int_equal(in.built, 30000);
+    /* A commit of 300 records of the part built, 100 apart (a block holds
+     * some sixty words): 300 blocks, over the limit. */
+    tw_buf *envs = calloc(300, sizeof *envs);
+    for (unsigned i = 0; i < 300; i++) {
+        char w[ONE_WORD_LEN + 1];
+        one_word(i * 100, w);
+        tw_buf_init(&envs[i]);
+        sign_word(&envs[i], 2, w, BASE_TS + 1000 * (i * 100));
+    }
+    put_many(s, envs, 300);
+    for (unsigned i = 0; i < 300; i++) tw_buf_free(&envs[i]);
+    free(envs);
+    tw_wordidx_stats(tw_store_wordidx(s), &in);
+    assert_true(in.rebuilding);
+    assert_int_equal(in.touched, in.limit + 1);
+    assert_int_equal(in.built, 0);             /* what it had built is out of date */
+    size_t steps = 0;
+    while (!done) {
+        assert_true(++steps < 100);
+        assert_int_equal(tw_wordidx_build_step(s, 2000, &done), 0);
+    }
+    tw_wordidx_stats(tw_store_wordidx(s), &in);
+    assert_int_equal(in.rebuilds, 2);          /* begun afresh */
+    assert_true(in.ready);
+    uint64_t total;
+    char w[ONE_WORD_LEN + 1];
+    one_word(400, w);
+    assert_true(search_both(s, w, &total));
+    assert_int_equal(total, 2);
+    expect_same_as_rebuilt(s);
+    tw_store_close(s);
+}
+
 static int setup(void **state)
 {
     (void)state;
@@ -873,6 +1178,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(damaged_index, setup, teardown),
         cmocka_unit_test_setup_teardown(killed_build_resumes, setup, teardown),
         cmocka_unit_test_setup_teardown(blocks_fill_to_the_limit, setup, teardown),
+        cmocka_unit_test_setup_teardown(bulk_commit_limit_edge, setup, teardown),
+        cmocka_unit_test_setup_teardown(rebuilt_in_steps, setup, teardown),
+        cmocka_unit_test_setup_teardown(bulk_commit_during_rebuild, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
