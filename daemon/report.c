@@ -19,6 +19,7 @@
  * where the first given is kept: such a report is made again, never
  * updated (slot_claim).
  */
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -115,20 +116,35 @@ static uint64_t hash(const void *p, size_t n)
 
 static uint32_t hash32(const void *p, size_t n) { return (uint32_t)hash(p, n); }   /* odd: never 0 */
 
+/* An open-addressed table of *cap buckets of esz bytes, each beginning with
+ * its 32-bit hash (0: empty), rehashed into twice as many (1024 at first);
+ * the old table freed.  NULL when out of memory (the old one kept). */
+static void *oa_grow(void *old, size_t *cap, size_t esz)
+{
+    size_t nc = *cap ? 2 * *cap : 1024;
+    uint8_t *e = calloc(nc, esz);
+    if (!e) return NULL;
+    for (size_t i = 0; i < *cap; i++) {
+        const uint8_t *b = (const uint8_t *)old + i * esz;
+        uint32_t h, x;
+        memcpy(&h, b, sizeof h);
+        if (!h) continue;
+        size_t j = h & (nc - 1);
+        for (; memcpy(&x, e + j * esz, sizeof x), x; j = (j + 1) & (nc - 1)) {}
+        memcpy(e + j * esz, b, esz);
+    }
+    free(old);
+    *cap = nc;
+    return e;
+}
+
+_Static_assert(offsetof(hent, h) == 0 && sizeof ((hent *)0)->h == 4, "oa_grow reads a bucket's hash first");
+
 static int hm_grow(hmap *m)
 {
-    size_t cap = m->cap ? 2 * m->cap : 1024;
-    hent *e = calloc(cap, sizeof *e);
+    hent *e = oa_grow(m->e, &m->cap, sizeof *e);
     if (!e) return TW_ENOMEM;
-    for (size_t i = 0; i < m->cap; i++) {
-        if (!m->e[i].h) continue;
-        size_t j = m->e[i].h & (cap - 1);
-        while (e[j].h) j = (j + 1) & (cap - 1);
-        e[j] = m->e[i];
-    }
-    free(m->e);
     m->e = e;
-    m->cap = cap;
     return 0;
 }
 
@@ -716,20 +732,13 @@ static uint32_t rec_hash(uint32_t author, const char *slot, size_t len)
     return hash32(k, slot_key(k, author, slot, len));
 }
 
+_Static_assert(offsetof(rbucket, h) == 0 && sizeof ((rbucket *)0)->h == 4, "oa_grow reads a bucket's hash first");
+
 static int rm_grow(rmap *m)
 {
-    size_t cap = m->cap ? 2 * m->cap : 1024;
-    rbucket *e = calloc(cap, sizeof *e);
+    rbucket *e = oa_grow(m->e, &m->cap, sizeof *e);
     if (!e) return TW_ENOMEM;
-    for (size_t i = 0; i < m->cap; i++) {
-        if (!m->e[i].h) continue;
-        size_t j = m->e[i].h & (cap - 1);
-        while (e[j].h) j = (j + 1) & (cap - 1);
-        e[j] = m->e[i];
-    }
-    free(m->e);
     m->e = e;
-    m->cap = cap;
     return 0;
 }
 
