@@ -80,6 +80,7 @@
 
 #include "twin/err.h"
 #include "twin/limits.h"
+#include "twin/vec.h"
 #include "log.h"
 #include "wordidx.h"
 
@@ -251,13 +252,9 @@ static bool is_block(const MDB_val *k) { return k->mv_size > BKEY_TAIL && ((cons
 
 static int wpvec_push(wpvec *v, const wp *p)
 {
-    if (v->n == v->cap) {
-        size_t cap = v->cap ? 2 * v->cap : 256;
-        wp *n = realloc(v->p, cap * sizeof *n);
-        if (!n) return ENOMEM;
-        v->p = n;
-        v->cap = cap;
-    }
+    wp *n = tw_vec_room(v->p, &v->cap, v->n, sizeof *n, 256);
+    if (!n) return ENOMEM;
+    v->p = n;
     v->p[v->n++] = *p;
     return 0;
 }
@@ -795,13 +792,9 @@ static int collect(MDB_txn *txn, MDB_dbi dbi, pending *pd, const tw_entry *e, ui
     pd->seq = seq;
     pd->author = au;
     pd->delta = delta;
-    if (pd->nsa == pd->capsa) {
-        size_t cap = pd->capsa ? 2 * pd->capsa : 256;
-        seqauth *n = realloc(pd->sa, cap * sizeof *n);
-        if (!n) return ENOMEM;
-        pd->sa = n;
-        pd->capsa = cap;
-    }
+    seqauth *sa = tw_vec_room(pd->sa, &pd->capsa, pd->nsa, sizeof *sa, 256);
+    if (!sa) return ENOMEM;
+    pd->sa = sa;
     pd->sa[pd->nsa] = (seqauth){ seq, delta > 0 ? au : 0, get_be32(e->id), (uint32_t)pd->nsa };
     pd->nsa++;
     size_t from = pd->v.n;
@@ -1318,13 +1311,9 @@ typedef struct candvec { cand *p; size_t n, cap; } candvec;
 
 static int cand_push(candvec *v, const cand *c)
 {
-    if (v->n == v->cap) {
-        size_t cap = v->cap ? 2 * v->cap : 1024;
-        cand *n = realloc(v->p, cap * sizeof *n);
-        if (!n) return TW_ENOMEM;
-        v->p = n;
-        v->cap = cap;
-    }
+    cand *n = tw_vec_room(v->p, &v->cap, v->n, sizeof *n, 1024);
+    if (!n) return TW_ENOMEM;
+    v->p = n;
     v->p[v->n++] = *c;
     return 0;
 }
@@ -1919,13 +1908,9 @@ static int walk_ref(void *vctx, const post *p)
 {
     uint64_t ref = p->ref, count = p->count;
     walk_run *r = vctx;
-    if (r->n == r->cap) {
-        size_t cap = r->cap ? 2 * r->cap : 256;
-        refcount *n = realloc(r->rc, cap * sizeof *n);
-        if (!n) return ENOMEM;
-        r->rc = n;
-        r->cap = cap;
-    }
+    refcount *n = tw_vec_room(r->rc, &r->cap, r->n, sizeof *n, 256);
+    if (!n) return ENOMEM;
+    r->rc = n;
     r->rc[r->n++] = (refcount){ ref & REF_MASK, count };
     return 0;
 }
