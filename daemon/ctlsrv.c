@@ -60,8 +60,6 @@ struct tw_ctlsrv {
     bool stopping;
 };
 
-static tw_ctlsrv *the_srv;           /* for report_ended: one control server per process */
-
 struct conn {
     uv_pipe_t pipe;
     tw_ctlsrv *srv;
@@ -325,8 +323,8 @@ static bool peer_gone(conn *c)
  * by the idle handle, or told the build failed. */
 static void report_ended(tw_node *n, int rc)
 {
-    tw_ctlsrv *s = the_srv;
-    if (!s || s->node != n || s->stopping) return;
+    tw_ctlsrv *s = n->ctl;            /* NULL once it is freed */
+    if (!s || s->stopping) return;
     for (conn *c = s->conns; c; c = c->next)
         if (c->held && !c->held_ended) {
             c->held_ended = true;
@@ -624,7 +622,6 @@ int tw_ctlsrv_start(tw_node *n, char *err, size_t errlen)
     s->idle.data = s;
     s->open_handles++;
     n->ctl = s;
-    the_srv = s;
     tw_ops_on_report_ended(report_ended);
     return 0;
 }
@@ -635,7 +632,6 @@ void tw_ctlsrv_stop(tw_node *n, void (*done)(tw_node *))
     if (!s) { done(n); return; }
     s->stopping = true;
     s->done = done;
-    if (the_srv == s) the_srv = NULL;
     struct stat st;
     if (lstat(s->path, &st) == 0 && S_ISSOCK(st.st_mode)) unlink(s->path);   /* only a socket is ours to remove */
     while (s->conns) conn_close(s->conns);
