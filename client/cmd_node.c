@@ -172,6 +172,26 @@ static int cmd_status(tw_cli *cli, int argc, char **argv)
         rc |= tw_table_addz(&t, "storage");
         rc |= tw_table_addz(&t, line);
     }
+    /* Present while searches cannot use the word index. */
+    const tw_val *sidx = tw_v_get(&res, "search_index");
+    if (sidx && sidx->type == TW_MAP) {
+        size_t sl = 0;
+        const char *st = tw_rec_str(sidx, "state", &sl);
+        char line[256];
+        uint64_t built = tw_rec_uint(sidx, "built");
+        if (st && sl == 10 && memcmp(st, "rebuilding", 10) == 0 && built)
+            snprintf(line, sizeof line, "index being built again after a bulk write (%" PRIu64 " of %" PRIu64
+                     " records); searches read every record meanwhile: slower, same answers",
+                     built, tw_rec_uint(sidx, "records"));
+        else if (st && sl == 10 && memcmp(st, "rebuilding", 10) == 0)
+            snprintf(line, sizeof line, "index set aside by a bulk write, built again once writes pause; searches "
+                     "read every record meanwhile: slower, same answers");
+        else
+            snprintf(line, sizeof line, "index off (see twind's log; built again at the next start); searches read "
+                     "every record: slower, same answers");
+        rc |= tw_table_addz(&t, "search");
+        rc |= tw_table_addz(&t, line);
+    }
     const tw_val *clock = tw_v_get(&res, "clock");
     if (clock && clock->type == TW_MAP) {
         const tw_val *np = tw_v_get(clock, "peers"), *med = tw_v_get(clock, "median_offset_ms"),

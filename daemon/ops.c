@@ -1439,7 +1439,13 @@ static int op_status(tw_node *n, const tw_val *args, tw_buf *out, tw_op_err *e)
     if (full) tw_store_full_text(n->store, 0, full_msg, sizeof full_msg);
     char http[TW_ADDR_MAX + 160];
     tw_http_state(n, http, sizeof http);
-    if ((rc = tw_mpw_map(out, 21 + disk_known + full)) ||
+    /* The search word index, while searches cannot use it (set aside by a
+     * bulk write and being built again, or off after an error). */
+    tw_wordidx_info wi = { .ready = true };
+    tw_wordidx *widx = tw_store_wordidx(n->store);
+    if (widx) tw_wordidx_stats(widx, &wi);
+    bool idx_off = !wi.ready;
+    if ((rc = tw_mpw_map(out, 21 + disk_known + full + idx_off)) ||
         (rc = tw_mpw_kv_cstr(out, "http", http)) ||
         (rc = tw_mpw_kv_uint(out, "refused_from_peers", refused)) ||
         (rc = tw_mpw_kv_cstr(out, "last_refusal", last_refusal)) ||
@@ -1465,6 +1471,10 @@ static int op_status(tw_node *n, const tw_val *args, tw_buf *out, tw_op_err *e)
                   (rc = tw_mpw_cstr(out, "needed")) || (rc = tw_mpw_uint(out, info.full_need)) ||
                   (rc = tw_mpw_cstr(out, "ceiling")) || (rc = tw_mpw_bool(out, info.full_ceiling)) ||
                   (rc = put_kv_str(out, "message", full_msg, strlen(full_msg))))) ||
+        (idx_off && ((rc = tw_mpw_cstr(out, "search_index")) || (rc = tw_mpw_map(out, 3)) ||
+                     (rc = tw_mpw_kv_cstr(out, "state", wi.rebuilding ? "rebuilding" : "off")) ||
+                     (rc = tw_mpw_kv_uint(out, "built", wi.built)) ||
+                     (rc = tw_mpw_kv_uint(out, "records", info.entries)))) ||
         (rc = tw_mpw_cstr(out, "clock")) || (rc = tw_mpw_map(out, 3)) ||
         (rc = tw_mpw_cstr(out, "peers")) || (rc = tw_mpw_uint(out, npeers)) ||
         (rc = tw_mpw_cstr(out, "median_offset_ms")) || (rc = tw_mpw_int(out, median)) ||
