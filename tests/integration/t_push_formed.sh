@@ -23,7 +23,11 @@
 # it, while the tree's copy is still on its way there.  That end stores it
 # by the first reconciliation (got_connect), then receives the tree's push
 # or announcement of it (got_connect_raced).  An entry the tree lost on a
-# node never stopped has no such second copy: connect > raced fails.
+# node never stopped has no such second copy: connect > raced fails (checked
+# by making nodes drop one entry in eight instead of forwarding it:
+# connect=4 raced=0).  What the count cannot tell: a second copy that is
+# an announcement by another node which also lacked the entry and fetched
+# it by a reconciliation of its own.
 # No time is asserted (the figures are printed).  SWARM_SEED overrides.
 . tests/integration/lib.sh
 
