@@ -198,6 +198,12 @@ struct tw_net {
      * tree only a node that was away needs the third, and nothing the
      * fourth. */
     uint64_t got_pushed, got_announced, got_connect, got_later;
+    /* Of got_connect, the entries the push tree brought as well after
+     * (a push or an announcement of them): a link formed while the entry
+     * spread, and its first reconciliation fetched it first.  The ids
+     * watched for it are the last TW_PUSH_RACED_MAX of got_connect. */
+    uint64_t got_connect_raced;
+    tw_plum_recent raced;
     unsigned open_handles;
     bool stopping;
     void (*done)(tw_node *);
@@ -621,7 +627,7 @@ static void misbehaved(conn *c, const char *reason)
 /* An ingest job of entries from a connection: whether they came by live
  * push, and whether a reconciliation of the connection had finished before
  * (a fetch then is of a later, periodic one, not of the one at connect). */
-typedef struct injob { conn *c; bool pushed, later; uint64_t seq; } injob;
+typedef struct injob { conn *c; bool pushed, later; uint64_t seq; uint8_t id[TW_ID_LEN]; } injob;
 static void push_duplicate(conn *c);
 static void run_actions(conn *c);
 static int tree_message(conn *c, const uint8_t *msg, size_t len);
@@ -636,10 +642,14 @@ static void ingest_done(void *ctx, const tw_ingest_counts *k, const int *rcs, co
     conn *c = job->c;
     bool pushed = job->pushed;
     uint64_t seq = job->seq;
+    uint8_t pushed_id[TW_ID_LEN];
+    memcpy(pushed_id, job->id, sizeof pushed_id);
     free(job);
     tw_net *net = c->net;
     if (pushed && n == 1 && (rcs[0] == TW_EEXIST || rcs[0] == TW_ESTALE) && c->state == C_ESTABLISHED)
         push_duplicate(c);
+    if (pushed && n == 1 && rcs[0] == TW_EEXIST && !net->stopping && tw_plum_recent_take(&net->raced, pushed_id))
+        net->got_connect_raced++;
     c->stored += k->stored;
     c->refused += k->refused;
     net->refused_total += k->refused;
@@ -781,6 +791,10 @@ static void run_actions(conn *c)
             j->pushed = a.pushed;
             j->later = c->last_sync_done != 0;
             j->seq = a.seq;
+            /* A push of one entry: its id, to tell a copy of one fetched
+             * first by a reconciliation (got_connect_raced). */
+            if (a.pushed && a.nenvs == 1) crypto_generichash(j->id, sizeof j->id, a.envs[0], a.env_lens[0], NULL, 0);
+            else memset(j->id, 0, sizeof j->id);
             c->refs++;
             if (tw_ingest_submit(net->ingest, buf, a.env_lens, a.nenvs, ingest_done, j)) {
                 c->refs--;
@@ -1816,7 +1830,10 @@ static int tree_message(conn *c, const uint8_t *msg, size_t len)
     uint64_t dropped = 0;
     while (tw_wire_list_next(&m.list, &p, &idlen)) {
         int h = have_cb(net, p);
-        if (h == 1) continue;
+        if (h == 1) {
+            if (tw_plum_recent_take(&net->raced, p)) net->got_connect_raced++;
+            continue;
+        }
         if (tw_plum_missing_add(net->missing, p, c->plum_id, now)) dropped++;
     }
     if (dropped) {
@@ -1981,7 +1998,10 @@ static void ingest_stored(void *ctx, void *job_ctx, const tw_entry *e, const tw_
         if (((injob *)job_ctx)->pushed) net->got_pushed++;
         else if (tw_plum_missing_got(net->missing, e->id)) net->got_announced++;
         else if ((fetched = true, ((injob *)job_ctx)->later)) net->got_later++;
-        else net->got_connect++;
+        else {
+            net->got_connect++;
+            tw_plum_recent_add(&net->raced, e->id);
+        }
     }
     stored_how(ctx, ((injob *)job_ctx)->c, e, put, fetched);
 }
@@ -2236,7 +2256,7 @@ int tw_net_encode_peers(tw_node *n, tw_buf *out)
         (rc = tw_mpw_kv_uint(out, "received", rcv)) || (rc = tw_mpw_kv_uint(out, "bytes_in", bin)) ||
         (rc = tw_mpw_kv_uint(out, "bytes_out", bout)) || (rc = tw_mpw_kv_uint(out, "established", net->n_established)) ||
         (rc = tw_mpw_kv_uint(out, "dials", net->n_dials)) ||
-        (rc = tw_mpw_cstr(out, "push_tree")) || (rc = tw_mpw_map(out, 8)) ||
+        (rc = tw_mpw_cstr(out, "push_tree")) || (rc = tw_mpw_map(out, 9)) ||
         (rc = tw_mpw_kv_uint(out, "awaited", tw_plum_missing_count(net->missing))) ||
         (rc = tw_mpw_kv_uint(out, "max", TW_PUSH_MISSING_MAX)) ||
         (rc = tw_mpw_kv_uint(out, "asked", net->missing_asked)) ||
@@ -2244,6 +2264,7 @@ int tw_net_encode_peers(tw_node *n, tw_buf *out)
         (rc = tw_mpw_kv_uint(out, "got_pushed", net->got_pushed)) ||
         (rc = tw_mpw_kv_uint(out, "got_announced", net->got_announced)) ||
         (rc = tw_mpw_kv_uint(out, "got_connect", net->got_connect)) ||
+        (rc = tw_mpw_kv_uint(out, "got_connect_raced", net->got_connect_raced)) ||
         (rc = tw_mpw_kv_uint(out, "got_later", net->got_later)) ||
         (rc = tw_mpw_cstr(out, "learnt")) || (rc = tw_mpw_map(out, 7)) ||
         (rc = tw_mpw_kv_uint(out, "count", nlearnt)) || (rc = tw_mpw_kv_uint(out, "max", TW_LEARNT_PEERS_MAX)) ||

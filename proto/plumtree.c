@@ -252,3 +252,32 @@ void tw_plum_missing_peer_gone(tw_plum_missing *m, uint64_t peer)
 }
 
 size_t tw_plum_missing_count(const tw_plum_missing *m) { return m->n; }
+
+/* ---------------------------------------------------------- raced ids */
+
+void tw_plum_recent_add(tw_plum_recent *r, const uint8_t id[TW_PLUM_ID_LEN])
+{
+    memcpy(r->id[r->next], id, TW_PLUM_ID_LEN);
+    r->next = (r->next + 1) % TW_PUSH_RACED_MAX;
+    if (r->n < TW_PUSH_RACED_MAX) r->n++;
+}
+
+bool tw_plum_recent_take(tw_plum_recent *r, const uint8_t id[TW_PLUM_ID_LEN])
+{
+    /* The n slots before next, newest first. */
+    for (size_t k = 1; k <= r->n; k++) {
+        size_t i = (r->next + TW_PUSH_RACED_MAX - k) % TW_PUSH_RACED_MAX;
+        if (memcmp(r->id[i], id, TW_PLUM_ID_LEN) != 0) continue;
+        /* The older ones move up one slot, in order: the oldest still
+         * gives way first. */
+        size_t oldest = (r->next + TW_PUSH_RACED_MAX - r->n) % TW_PUSH_RACED_MAX;
+        for (size_t j = i; j != oldest;) {
+            size_t prev = (j + TW_PUSH_RACED_MAX - 1) % TW_PUSH_RACED_MAX;
+            memcpy(r->id[j], r->id[prev], TW_PLUM_ID_LEN);
+            j = prev;
+        }
+        r->n--;
+        return true;
+    }
+    return false;
+}

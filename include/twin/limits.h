@@ -110,6 +110,7 @@
 #define TW_PUSH_GRAFT_WAIT_MS  1000u    /* then asked of the next peer that announced it, if still missing this long after; also how long pushes in flight are let be after a PRUNE */
 #define TW_PUSH_MISSING_MAX    4096u    /* ids announced and not yet received, remembered; more are left to reconciliation */
 #define TW_PUSH_ANNOUNCERS_MAX 4u       /* peers remembered per announced id */
+#define TW_PUSH_RACED_MAX      64u      /* ids last stored from a first reconciliation, watched for the tree's own copy (got_connect_raced); the oldest gives way */
 #define TW_PUSH_CTRL_MAX       32u      /* PRUNE and GRAFT a node sends on one link per window (wire: a peer sending more than twice that is refused) */
 #define TW_PUSH_CTRL_WINDOW_MS 10000u   /* that window */
 

@@ -98,4 +98,17 @@ bool tw_plum_missing_due(tw_plum_missing *m, uint64_t now, uint8_t id[TW_PLUM_ID
 void tw_plum_missing_peer_gone(tw_plum_missing *m, uint64_t peer);
 size_t tw_plum_missing_count(const tw_plum_missing *m);
 
+/* The last TW_PUSH_RACED_MAX ids stored from the first reconciliation of
+ * a connection, each until the push tree brings it as well (a push of it
+ * or an announcement, received after): the reconciliation of a link that
+ * formed while the entry spread fetched it first, and the tree reached
+ * this node all the same.  A bounded ring: the oldest gives way. */
+typedef struct tw_plum_recent {
+    uint8_t id[TW_PUSH_RACED_MAX][TW_PLUM_ID_LEN];
+    size_t n, next;
+} tw_plum_recent;
+void tw_plum_recent_add(tw_plum_recent *r, const uint8_t id[TW_PLUM_ID_LEN]);
+/* true when id is in the ring; it is then forgotten (counted once). */
+bool tw_plum_recent_take(tw_plum_recent *r, const uint8_t id[TW_PLUM_ID_LEN]);
+
 #endif

@@ -12,8 +12,22 @@
 #   (b) the `push_tree` counters of `peers` summed over the nodes never
 #       stopped (live for every entry): every entry they stored from a peer
 #       came by live push or by announcement then WANT (the repair of the
-#       cut links), none by a reconciliation; and the stopped ones caught
-#       up (at their first reconciliation after the restart).
+#       cut links), none by a periodic reconciliation, and none by the first
+#       reconciliation of a connection unless the tree brought it as well
+#       (got_connect_raced); and the stopped ones caught up (at their first
+#       reconciliation after the restart).
+# The one race allowed (issue 14): links re-form during churn, and a node
+# that stores an entry while a new link of its is in its handshake does not
+# push it on that link (not yet established); the link's first
+# reconciliation, a millisecond later, finds it and the other end fetches
+# it, while the tree's copy is still on its way there.  That end stores it
+# by the first reconciliation (got_connect), then receives the tree's push
+# or announcement of it (got_connect_raced).  An entry the tree lost on a
+# node never stopped has no such second copy: connect > raced fails (checked
+# by making nodes drop one entry in eight instead of forwarding it:
+# connect=4 raced=0).  What the count cannot tell: a second copy that is
+# an announcement by another node which also lacked the entry and fetched
+# it by a reconciliation of its own.
 # No time is asserted (the figures are printed).  SWARM_SEED overrides.
 . tests/integration/lib.sh
 
@@ -53,13 +67,13 @@ if [ "$rc" = 0 ] && grep -q "after churn: every acknowledged entry ($acked) on a
 else
     fail "every entry on every node (swarm.py exit $rc)" "$(grep -E 'lacks|digest|NOT|did not' "$out" | head -n 12)"
 fi
-got=$(sed -n 's/.*GOT_STAYED nodes=\([0-9]*\) pushed=\([0-9]*\) announced=\([0-9]*\) connect=\([0-9]*\) later=\([0-9]*\).*/\1 \2 \3 \4 \5/p' "$out")
+got=$(sed -n 's/.*GOT_STAYED nodes=\([0-9]*\) pushed=\([0-9]*\) announced=\([0-9]*\) connect=\([0-9]*\) later=\([0-9]*\) raced=\([0-9]*\).*/\1 \2 \3 \4 \5 \6/p' "$out")
 set -- $got
 # Each of them stores every entry but those published at itself.
-if [ $# = 5 ] && [ "$1" -ge $((N - 4)) ] && [ $(($2 + $3)) -ge $((acked * ($1 - 1))) ] && [ "$4" = 0 ] && [ "$5" = 0 ]; then
-    pass "on the $1 nodes never stopped every entry came by the push tree ($2 pushed, $3 announced), none by reconciliation"
+if [ $# = 6 ] && [ "$1" -ge $((N - 4)) ] && [ $(($2 + $3 + $4)) -ge $((acked * ($1 - 1))) ] && [ "$4" = "$6" ] && [ "$5" = 0 ]; then
+    pass "on the $1 nodes never stopped every entry came by the push tree ($2 pushed, $3 announced, $4 fetched first by a new link's reconciliation and brought by the tree as well), none by reconciliation alone"
 else
-    fail "entries on nodes never stopped all by the push tree" "nodes pushed announced connect later: '$got'"
+    fail "entries on nodes never stopped all by the push tree" "nodes pushed announced connect later raced: '$got'"
 fi
 all=$(sed -n 's/.*GOT pushed=\([0-9]*\) announced=\([0-9]*\) connect=\([0-9]*\) later=\([0-9]*\).*/\1 \2 \3 \4/p' "$out")
 set -- $all

@@ -100,7 +100,8 @@ class Node:
         self.kills = 0
         # Sums over the lives that ended: totals of `peers`, CPU, memory.
         self.acc = {"received": 0, "bytes_in": 0, "bytes_out": 0, "established": 0, "dials": 0,
-                    "got_pushed": 0, "got_announced": 0, "got_connect": 0, "got_later": 0}
+                    "got_pushed": 0, "got_announced": 0, "got_connect": 0, "got_later": 0,
+                    "got_connect_raced": 0}
         self.cpu = 0.0
         self.hwm = 0
 
@@ -182,7 +183,7 @@ class Node:
             r = self.call("peers", {})
             t = dict(r["result"]["totals"])
             # How entries stored from peers came (push tree counters).
-            for k in ("got_pushed", "got_announced", "got_connect", "got_later"):
+            for k in ("got_pushed", "got_announced", "got_connect", "got_later", "got_connect_raced"):
                 t[k] = r["result"].get("push_tree", {}).get(k, 0)
             return t, r["result"]["connections"]
         except (OSError, KeyError, TypeError):
@@ -551,10 +552,15 @@ class Swarm:
         # Nodes never stopped were live for every entry: with the push tree
         # working, none of theirs came by a reconciliation.
         stayed = [n for n in nodes if n.name not in self.churned]
-        sp, sa, sc, sl = (sum(n.acc[k] for n in stayed) for k in ("got_pushed", "got_announced", "got_connect", "got_later"))
+        sp, sa, sc, sl, sr = (sum(n.acc[k] for n in stayed) for k in ("got_pushed", "got_announced", "got_connect",
+                                                                       "got_later", "got_connect_raced"))
+        # A first reconciliation of a link formed while an entry spread may
+        # fetch it before the tree brings it; raced: the tree brought it
+        # after all (a push or an announcement of it, received later).
         log("  of which on the %d nodes never stopped: %d by live push, %d by announcement, %d by a first "
-            "reconciliation, %d by a later one" % (len(stayed), sp, sa, sc, sl))
-        log("  GOT_STAYED nodes=%d pushed=%d announced=%d connect=%d later=%d" % (len(stayed), sp, sa, sc, sl))
+            "reconciliation (%d of them brought by the tree as well, after), %d by a later one" % (
+                len(stayed), sp, sa, sc, sr, sl))
+        log("  GOT_STAYED nodes=%d pushed=%d announced=%d connect=%d later=%d raced=%d" % (len(stayed), sp, sa, sc, sl, sr))
         dials = [n.acc["dials"] for n in nodes]
         est = [n.acc["established"] for n in nodes]
         log("  dials per node: median %.0f, max %d; connections established per node: median %.0f, max %d" % (

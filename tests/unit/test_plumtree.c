@@ -3,7 +3,8 @@
  * transitions, the PRUNE/GRAFT budget both ways, peers that do not speak
  * it, and the table of announced ids that have not arrived (deadlines,
  * announcers in turn, bounds, departed peers), checked against a plain
- * model under random operations.
+ * model under random operations; and the ring of ids fetched by a first
+ * reconciliation, watched for the tree's own copy (got_connect_raced).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -296,6 +297,48 @@ static void test_missing_model(void **state)
     tw_plum_missing_free(m);
 }
 
+/* TW_PUSH_RACED_MAX ids are watched; one more and the oldest gives way;
+ * an id is counted once; taking one out of the middle keeps the order in
+ * which the others give way. */
+static void test_recent_ring(void **state)
+{
+    (void)state;
+    static tw_plum_recent r;
+    uint8_t id[TW_PLUM_ID_LEN];
+    memset(&r, 0, sizeof r);
+    make_id(id, 7);
+    assert_false(tw_plum_recent_take(&r, id));
+    for (unsigned k = 0; k < TW_PUSH_RACED_MAX; k++) { make_id(id, k); tw_plum_recent_add(&r, id); }
+    for (unsigned k = 0; k < TW_PUSH_RACED_MAX; k++) {
+        make_id(id, k);
+        assert_true(tw_plum_recent_take(&r, id));
+        assert_false(tw_plum_recent_take(&r, id));   /* once */
+        tw_plum_recent_add(&r, id);                    /* back, newest now */
+    }
+    /* At the edge: one more gives way to the oldest (0, re-added first). */
+    make_id(id, TW_PUSH_RACED_MAX);
+    tw_plum_recent_add(&r, id);
+    make_id(id, 0);
+    assert_false(tw_plum_recent_take(&r, id));
+    make_id(id, 1);
+    assert_true(tw_plum_recent_take(&r, id));         /* 1 taken from the oldest end */
+    make_id(id, 10);
+    assert_true(tw_plum_recent_take(&r, id));         /* 10 from the middle */
+    /* 62 held; two more fit, then 2, 3, ... give way in order. */
+    for (unsigned k = 0; k < 2; k++) { make_id(id, 1000 + k); tw_plum_recent_add(&r, id); }
+    for (unsigned k = 2; k < 6; k++) { make_id(id, 2000 + k); tw_plum_recent_add(&r, id); }
+    for (unsigned k = 2; k < 6; k++) { make_id(id, k); assert_false(tw_plum_recent_take(&r, id)); }
+    for (unsigned k = 6; k < TW_PUSH_RACED_MAX; k++) {
+        make_id(id, k);
+        assert_int_equal(tw_plum_recent_take(&r, id), k != 10);
+    }
+    for (unsigned k = 0; k < 2; k++) { make_id(id, 1000 + k); assert_true(tw_plum_recent_take(&r, id)); }
+    for (unsigned k = 2; k < 6; k++) { make_id(id, 2000 + k); assert_true(tw_plum_recent_take(&r, id)); }
+    make_id(id, TW_PUSH_RACED_MAX);
+    assert_true(tw_plum_recent_take(&r, id));
+    assert_int_equal(r.n, 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -308,6 +351,7 @@ int main(void)
         cmocka_unit_test(test_missing_bounds),
         cmocka_unit_test(test_missing_peer_gone),
         cmocka_unit_test(test_missing_model),
+        cmocka_unit_test(test_recent_ring),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
