@@ -140,7 +140,8 @@
 #define TW_RESUME_IDS_MAX      65536u   /* ids kept per peer to resume with */
 #define TW_RESUME_IDS_TOTAL_MAX 262144u /* ids kept to resume with, all peers together (8 MiB) */
 #define TW_LISTEN_BACKLOG      128u     /* listen backlog of the peer socket */
-#define TW_INGEST_JOBS_MAX     128u     /* verification jobs waiting before peers are no longer read */
+#define TW_INGEST_JOBS_MAX     256u     /* verification jobs waiting before peers are no longer read (enough that the
+                                           verifiers still have work through a commit; PROTOCOL.md "Backpressure") */
 #define TW_RECHECK_CONNECTED_MS 10000u  /* a known address of a connected peer is looked at again after this */
 
 /* ---- control operations (twind) ---- */
