@@ -94,8 +94,8 @@
 #define SIZE_SHIFT 57           /* in a ref: the fewest words of a field of the entry with the word, 1..7 (7: more) */
 #define SIZE_MAX_ 7u
 #define SEQ_MAX ((1ull << 56) - 1)   /* a sequence number the index can hold (store.c counts from 1) */
-#define AUTH_BLOCK 256u         /* sequence numbers a row of authors holds: at most 9 bytes each, so a row
-                                 * is at most one LMDB page */
+#define AUTH_BLOCK 680u         /* sequence numbers a row of authors holds: 4080 bytes, one LMDB overflow page,
+                                 * at 6 bytes each (fewer than 16384 authors); at most 9 */
 #define ENC_CAP (2 * TW_WORDIDX_BLOCK_MAX + 4 * KEY_MAX)
 #define RUNS_MAX (ENC_CAP / 4 + 1)
 
