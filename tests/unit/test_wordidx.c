@@ -707,8 +707,8 @@ static void block_sizes_rows(size_t *n, size_t *largest, size_t *full, size_t *o
     for (int rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); rc == 0; rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
         (*n)++;
         if (v.mv_size > *largest) *largest = v.mv_size;
-        /* A pair takes at most 4 + TW_WORDIDX_WORD_MAX + 1 + 20 bytes. */
-        if (v.mv_size + 4 + TW_WORDIDX_WORD_MAX + 21 > TW_WORDIDX_BLOCK_MAX) (*full)++;
+        /* A pair takes at most 4 + TW_WORDIDX_WORD_MAX + 25 bytes (its run's head, its varints, its run's length one more). */
+        if (v.mv_size + 4 + TW_WORDIDX_WORD_MAX + 25 > TW_WORDIDX_BLOCK_MAX) (*full)++;
     }
     mdb_cursor_close(cur);
     mdb_txn_abort(txn);
