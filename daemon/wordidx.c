@@ -9,8 +9,8 @@
  *   0x00 'a' author(32)   -> the author's number (4 bytes, big-endian), from 1
  *   0x00 'n' number(4)    -> the author's key (32 bytes)
  *   0x00 'c'              -> how many authors have a number (4 bytes)
- *   0x00 'u' block(8)     -> for each sequence number block * 256 to
- *                            block * 256 + 255, up to the last entry: its
+ *   0x00 'u' block(8)     -> for each sequence number block * 680 to
+ *                            block * 680 + 679, up to the last entry: its
  *                            entry's author's number (varint; 0: no entry)
  *                            and the entry id's first 4 bytes (not for 0)
  *   word 0x00 ref(8) seq(8) -> block (ref and seq of its first pair, big-endian)
@@ -39,9 +39,9 @@
  * pairs from its key up to the next block's key, as runs of one word each:
  *
  *   run  = shared(varint) suffix_len(varint) suffix refs_len(varint) refs
- *   refs = for each pair: varint(delta << 2 | other_kind << 1 | more)
+ *   refs = for each pair: varint(delta << 6 | step << 2 | other_kind << 1 | more)
  *          [varint(kind code) if other_kind] [varint(count - 1) if more]
- *          varint(zigzag(seq - base seq))
+ *          [varint(zigzag(seq - base seq)) if step is 15]
  *
  * where shared is the bytes the word shares with the word of the run
  * before.  Each pair is written against a base: the pair before it in the
@@ -50,7 +50,10 @@
  * its kind code (with the bits above it: "kind code" is the ref's bits
  * 48-59) is not the base's; delta is then the zigzag of its timestamp
  * minus the base's, as it is for a run's first ref, and otherwise the plain
- * difference.  count is 1 (a pair is one entry; more is kept so that a pair
+ * difference.  step is seq - base seq - 1 when that is 0 to 14 (a word's
+ * records mostly come in time order, so in store order: most pairs take
+ * one byte where a seq of their own took one more, 15.5 MiB at 1 000 000
+ * records), else 15 and seq follows.  count is 1 (a pair is one entry; more is kept so that a pair
  * applied twice reads back, and is never taken as sure).  Blocks are cut
  * to at most
  * TW_WORDIDX_BLOCK_MAX bytes: a full block is one LMDB overflow page of
@@ -59,9 +62,10 @@
  * page of four in two).  The block format does not depend on the size: an
  * index of smaller blocks reads and merges as it is.
  *
- * Version 4 (version 1 had neither the bits above the kind's code, nor
+ * Version 6 (version 1 had neither the bits above the kind's code, nor
  * seq and the 'u' rows; version 2 had the bits; version 3 the 'u' rows
- * without ids); an index of another version is
+ * without ids; version 4 rows of 256 and every seq apart; version 5 rows
+ * of 680 and every seq apart); an index of another version is
  * built afresh on open.
  *
  * Writes are gathered per transaction (tw_wordidx_add / _remove) and
@@ -94,8 +98,9 @@
 #define SIZE_SHIFT 57           /* in a ref: the fewest words of a field of the entry with the word, 1..7 (7: more) */
 #define SIZE_MAX_ 7u
 #define SEQ_MAX ((1ull << 56) - 1)   /* a sequence number the index can hold (store.c counts from 1) */
-#define AUTH_BLOCK 256u         /* sequence numbers a row of authors holds: at most 9 bytes each, so a row
-                                 * is at most one LMDB page */
+#define SEQ_ESC 15u             /* in a pair's first varint: its seq is base + 1 + these 4 bits, or (15) written apart */
+#define AUTH_BLOCK 680u         /* sequence numbers a row of authors holds: 4080 bytes, one LMDB overflow page,
+                                 * at 6 bytes each (fewer than 16384 authors); at most 9 */
 #define ENC_CAP (2 * TW_WORDIDX_BLOCK_MAX + 4 * KEY_MAX)
 #define RUNS_MAX (ENC_CAP / 4 + 1)
 
@@ -310,11 +315,12 @@ static int run_refs(runit *it, ref_fn fn, void *ctx)
         uint64_t bseq = first ? it->first_seq : seq;
         if (!get_varint(&p, it->refs_end, &v)) return -1;
         bool kc = v & 2;
+        uint64_t sc = v >> 2 & SEQ_ESC;
         if (kc && (!get_varint(&p, it->refs_end, &code) || (code & 0xff) == 0 || code > 0xfff)) return -1;
         if ((v & 1) && (!get_varint(&p, it->refs_end, &c) || c++ == 0 || c > UINT32_MAX)) return -1;
-        if (!get_varint(&p, it->refs_end, &z)) return -1;
-        ts = first || kc ? unzigzag(ts, v >> 2) : ts + (v >> 2);
-        seq = unzigzag(bseq, z);
+        if (sc == SEQ_ESC && !get_varint(&p, it->refs_end, &z)) return -1;
+        ts = first || kc ? unzigzag(ts, v >> 6) : ts + (v >> 6);
+        seq = sc == SEQ_ESC ? unzigzag(bseq, z) : bseq + sc + 1;
         if (ts > TS_MAX || seq == 0 || seq > SEQ_MAX) return -1;
         ref = code << 48 | ts;
         if (first) { it->first = ref; it->first_seq = seq; }
@@ -337,9 +343,11 @@ typedef struct enc {
     uint8_t rb[ENC_CAP];
     size_t rl;
     const uint8_t *pw, *cw;   /* word of the last written run; of the open run (NULL: none) */
-    size_t pwn, cwn;
+    size_t pwn, cwn, csh;     /* csh: bytes the open run's word shares with the last written */
     uint64_t pfirst, pref, pfseq, pseq;
 } enc;
+
+static size_t varint_len(uint64_t x) { size_t n = 1; while (x >= 0x80) { x >>= 7; n++; } return n; }
 
 static void enc_reset(enc *e)
 {
@@ -373,25 +381,36 @@ static void enc_add(enc *e, const wp *p)
         enc_close_run(e);
         e->cw = p->k;
         e->cwn = p->kn;
+        e->csh = 0;
+        while (e->csh < e->pwn && e->csh < e->cwn && e->pw[e->csh] == e->cw[e->csh]) e->csh++;
     }
     uint64_t base = run ? e->pfirst : e->pref, code = p->ref >> 48, ts = p->ref & TS_MAX;
     bool kc = code != base >> 48;
     uint64_t d = run || kc ? zigzag(ts, base & TS_MAX) : ts - (base & TS_MAX);
     uint64_t bseq = run ? e->pfseq : e->pseq;
+    uint64_t sc = p->seq > bseq && p->seq - bseq <= SEQ_ESC ? p->seq - bseq - 1 : SEQ_ESC;
     if (run) { e->pfirst = p->ref; e->pfseq = p->seq; }
     e->pref = p->ref;
     e->pseq = p->seq;
-    e->rl += put_varint(e->rb + e->rl, d << 2 | (uint64_t)kc << 1 | (p->n > 1));
+    e->rl += put_varint(e->rb + e->rl, d << 6 | sc << 2 | (uint64_t)kc << 1 | (p->n > 1));
     if (kc) e->rl += put_varint(e->rb + e->rl, code);
     if (p->n > 1) e->rl += put_varint(e->rb + e->rl, (uint64_t)p->n - 1);
-    e->rl += put_varint(e->rb + e->rl, zigzag(p->seq, bseq));
+    if (sc == SEQ_ESC) e->rl += put_varint(e->rb + e->rl, zigzag(p->seq, bseq));
 }
 
-/* Bytes of the block if it ended here (a little over). */
-static size_t enc_size(const enc *e) { return e->len + (e->cw ? 4 + e->cwn + e->rl : 0); }
+/* Bytes of the block if it ended here. */
+static size_t enc_size(const enc *e)
+{
+    return e->len + (e->cw ? varint_len(e->csh) + varint_len(e->cwn - e->csh) + e->cwn - e->csh + varint_len(e->rl) + e->rl : 0);
+}
 
-/* A pair's bytes at most, were it added. */
-static size_t pair_max(const wp *p) { return 4 + p->kn + 40; }
+/* A pair's bytes at most, were it added: its varints (8 + 2 + 5 + 9), one
+ * more of its run's length, and the head of a new run. */
+static size_t pair_max(const enc *e, const wp *p)
+{
+    bool run = !e->cw || key_cmp(e->cw, e->cwn, p->k, p->kn) != 0;
+    return 25 + (run ? 4 + p->kn : 0);
+}
 
 /* ------------------------------------------------------------ applying changes */
 
@@ -434,7 +453,7 @@ static int put_blocks(MDB_txn *txn, MDB_dbi dbi, const wp *p, size_t n, size_t t
     *blocks = *bytes = *last = 0;
     enc_reset(&e);
     for (size_t i = 0; i <= n; i++) {
-        if (i < n && (i == start || enc_size(&e) + pair_max(&p[i]) <= target)) { enc_add(&e, &p[i]); continue; }
+        if (i < n && (i == start || enc_size(&e) + pair_max(&e, &p[i]) <= target)) { enc_add(&e, &p[i]); continue; }
         enc_close_run(&e);
         (*blocks)++;
         *bytes += e.len;

@@ -31,7 +31,7 @@
 #include "twin/search.h"
 #include "store.h"
 
-#define TW_WORDIDX_VERSION 4u
+#define TW_WORDIDX_VERSION 6u
 
 typedef struct tw_wordidx tw_wordidx;
 struct MDB_txn;
