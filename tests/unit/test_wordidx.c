@@ -101,6 +101,15 @@ static tw_store *open_store(void)
     return s;
 }
 
+/* Closes s and removes its files, for the next case to begin empty. */
+static void drop_store(tw_store *s)
+{
+    tw_store_close(s);
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf %s/store", dir);
+    assert_int_equal(system(cmd), 0);
+}
+
 /* Random writes: new records, newer versions, tombstones, removals, and
  * records of two authors with the same kind and timestamp. */
 static void fill(tw_store *s, unsigned ops)
@@ -485,10 +494,7 @@ static void page_equals_scan(void **state)
             if (mode < 2) assert_true(fewer >= 20);
         }
         revoked = false;
-        tw_store_close(s);
-        char cmd[128];
-        snprintf(cmd, sizeof cmd, "rm -rf %s/store", dir);
-        assert_int_equal(system(cmd), 0);
+        drop_store(s);
     }
 }
 
@@ -1145,10 +1151,7 @@ static void rebuilt_in_steps(void **state)
         assert_true(search_both(s, "harvest", &total));
         assert_true(total >= 5);
         expect_same_as_rebuilt(s);
-        tw_store_close(s);
-        char cmd[128];
-        snprintf(cmd, sizeof cmd, "rm -rf %s/store", dir);
-        assert_int_equal(system(cmd), 0);
+        drop_store(s);
     }
 }
 
