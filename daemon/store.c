@@ -956,18 +956,20 @@ static int order_row(MDB_cursor *ec, const uint8_t *it, MDB_val *row)
     return rc == MDB_NOTFOUND ? MDB_CORRUPTED : rc;
 }
 
-/* Ends a scan over the order table with its env cursor: fn's value if it
- * stopped the scan, else 0 or the error (logged) that did. */
-static int scan_end(tw_store *s, MDB_txn *txn, MDB_cursor *cur, MDB_cursor *ec, uint8_t *buf, int rc, int ret)
+/* Ends a read of envelopes through the env cursor ec (and the order
+ * table's cursor cur, if any): fn's value if it stopped the read, else 0
+ * or the error (logged as what failed) that did. */
+static int scan_end(tw_store *s, MDB_txn *txn, MDB_cursor *cur, MDB_cursor *ec, uint8_t *buf, int rc, int ret,
+                    const char *what)
 {
     mdb_cursor_close(ec);
-    mdb_cursor_close(cur);
+    if (cur) mdb_cursor_close(cur);
     mdb_txn_abort(txn);
     free(buf);
     s->scans--;
     if (ret) return ret;
     if (rc && rc != MDB_NOTFOUND) {
-        tw_err("store", "scan failed: %s", mdb_strerror(rc));
+        tw_err("store", "%s failed: %s", what, mdb_strerror(rc));
         return lmdb_err(rc);
     }
     return 0;
@@ -1018,7 +1020,7 @@ static int scan(tw_store *s, const char *kind, size_t kind_len, const uint8_t *a
             break;
         rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
     }
-    return scan_end(s, txn, cur, ec, buf, rc, ret);
+    return scan_end(s, txn, cur, ec, buf, rc, ret, "scan");
 }
 
 int tw_store_scan(tw_store *s, const char *kind, size_t kind_len,
@@ -1176,7 +1178,7 @@ int tw_store_scan_at(tw_store *s, const tw_store_at *at, size_t n, tw_store_entr
         if (rc == MDB_NOTFOUND) placed = false;
     }
     tw_arena_free(&a);
-    return scan_end(s, txn, cur, ec, buf, rc, ret);
+    return scan_end(s, txn, cur, ec, buf, rc, ret, "scan");
 }
 
 int tw_store_read_seqs(tw_store *s, const uint64_t *seqs, size_t n, tw_store_seq_entry_fn fn, void *ctx)
@@ -1214,16 +1216,7 @@ int tw_store_read_seqs(tw_store *s, const uint64_t *seqs, size_t n, tw_store_seq
             ret = fn(ctx, i, ek, tw_store_entry_key(ek, e.kind, e.kind_len, e.ts, id), &e);
     }
     tw_arena_free(&a);
-    mdb_cursor_close(ec);
-    mdb_txn_abort(txn);
-    free(buf);
-    s->scans--;
-    if (ret) return ret;
-    if (rc && rc != MDB_NOTFOUND) {
-        tw_err("store", "reading entries by sequence number failed: %s", mdb_strerror(rc));
-        return lmdb_err(rc);
-    }
-    return 0;
+    return scan_end(s, txn, NULL, ec, buf, rc, ret, "reading entries by sequence number");
 }
 
 int tw_store_txn(tw_store *s, bool write, tw_store_txn_fn fn, void *ctx, uint64_t need, const char *what)
