@@ -1613,6 +1613,16 @@ static void build_drop(void)
     bg.inflight = NULL;         /* freed when its worker is done (its epoch is old) */
 }
 
+/* The build failed: dropped, and the requests held for it told why (unless
+ * tell is false: build_done() has told them). */
+static int build_fail(tw_node *n, int rc, bool tell)
+{
+    build_drop();
+    bg.active = false;
+    if (tell) report_ended(n, rc);
+    return rc;
+}
+
 /* The build has read every record: finishes its report and keeps it. */
 static int build_done(tw_node *n)
 {
@@ -1620,12 +1630,7 @@ static int build_done(tw_node *n)
     clock_gettime(CLOCK_THREAD_CPUTIME_ID, &c0);
     int rc = tw_report_finish(bg.r);
     bg.cpu_ms += ms_since(&c0, CLOCK_THREAD_CPUTIME_ID);
-    if (rc) {
-        build_drop();
-        bg.active = false;
-        report_ended(n, rc);
-        return rc;
-    }
+    if (rc) return build_fail(n, rc, true);
     report_cache.n = n;
     report_cache.r = bg.r;
     report_cache.store_gen = bg.start_gen;
@@ -1690,12 +1695,7 @@ static int report_build_step(tw_node *n, bool all)
     memcpy(bg.add_after, bg.after, bg.after_len);
     bg.add_after_len = bg.after_len;
     bg.cpu_ms += ms_since(&c0, CLOCK_THREAD_CPUTIME_ID);
-    if (rc) {
-        build_drop();
-        bg.active = false;
-        report_ended(n, rc);
-        return rc;
-    }
+    if (rc) return build_fail(n, rc, true);
     return bg.kind < 3 ? 0 : build_done(n);
 }
 
@@ -1944,9 +1944,7 @@ static void batch_done(uv_work_t *req, int status)
     if (finishing) rc = build_done(n);      /* tells the doors itself */
     if (rc) {
         tw_warn("ops", "cannot make the report in the background: %s (the next query makes it)", tw_strerror(rc));
-        build_drop();
-        bg.active = false;
-        if (!finishing) report_ended(n, rc);
+        build_fail(n, rc, !finishing);
     }
 }
 
@@ -1962,9 +1960,7 @@ static void on_build_timer(uv_timer_t *t)
     if (finishing) rc = build_done(n);      /* nothing to read; tells the doors itself */
     if (rc) {
         tw_warn("ops", "cannot make the report in the background: %s (the next query makes it)", tw_strerror(rc));
-        build_drop();
-        bg.active = false;
-        if (!finishing) report_ended(n, rc);
+        build_fail(n, rc, !finishing);
     }
 }
 
