@@ -1571,6 +1571,18 @@ static int meta_marker(MDB_txn *txn, tw_store *s, const char *name, uint8_t *buf
     return 0;
 }
 
+/* Ends a batch of the upgrade: *more unless the old table is all read,
+ * and the marker of the last row moved (rc the cursor's last result). */
+static int v1_batch_end(tw_store *s, MDB_txn *txn, MDB_cursor *cur, int rc, const char *marker, const uint8_t *mark,
+                        size_t mlen, bool *more)
+{
+    mdb_cursor_close(cur);
+    *more = rc == 0;
+    if (rc == MDB_NOTFOUND) rc = 0;
+    if (rc == 0 && mlen) rc = meta_txn_put(txn, s, marker, mark, mlen);
+    return rc;
+}
+
 /* Positions cur at the first row after the marker (or the first row). */
 static int v1_resume(MDB_cursor *cur, const uint8_t *mark, size_t mlen, MDB_val *k, MDB_val *v)
 {
@@ -1622,11 +1634,7 @@ static int v1_entries_batch(tw_store *s, MDB_txn *txn, const v1 *o, uint64_t *do
         n++;
         rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
     }
-    mdb_cursor_close(cur);
-    *more = rc == 0;
-    if (rc == MDB_NOTFOUND) rc = 0;
-    if (rc == 0 && mlen) rc = meta_txn_put(txn, s, "upgrade.entries", mark, mlen);
-    return rc;
+    return v1_batch_end(s, txn, cur, rc, "upgrade.entries", mark, mlen, more);
 }
 
 /* The same for slot rows: kind 0x00 author slot -> id ts flags becomes the
@@ -1659,11 +1667,7 @@ static int v1_slots_batch(tw_store *s, MDB_txn *txn, const v1 *o, bool *more)
         n++;
         rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
     }
-    mdb_cursor_close(cur);
-    *more = rc == 0;
-    if (rc == MDB_NOTFOUND) rc = 0;
-    if (rc == 0 && mlen) rc = meta_txn_put(txn, s, "upgrade.slots", mark, mlen);
-    return rc;
+    return v1_batch_end(s, txn, cur, rc, "upgrade.slots", mark, mlen, more);
 }
 
 /* A dictionary from envelopes spread over the whole of format 1's table. */
