@@ -207,6 +207,32 @@ static void test_inbound_max(void **state)
     assert_non_null(strstr(err, "t.conf:2: inbound_max: \"33\" is not a number from 1 to 32"));
 }
 
+/* report_slice: 1 to TW_REPORT_SLICE_RECORDS, default the ceiling; 0, one
+ * past it and a word are refused with file, line and the range. */
+static void test_report_slice(void **state)
+{
+    (void)state;
+    tw_config c;
+    assert_int_equal(parse(&c, "", 0), 0);
+    assert_int_equal(c.report_slice, TW_REPORT_SLICE_RECORDS);
+    static const char one[] = "report_slice = 1\n";
+    assert_int_equal(parse(&c, one, sizeof one - 1), 0);
+    assert_int_equal(c.report_slice, 1u);
+    static const char top[] = "report_slice = 4096\n";
+    assert_int_equal(TW_REPORT_SLICE_RECORDS, 4096u);
+    assert_int_equal(parse(&c, top, sizeof top - 1), 0);
+    assert_int_equal(c.report_slice, 4096u);
+    static const char zero[] = "report_slice = 0\n";
+    assert_int_equal(parse(&c, zero, sizeof zero - 1), TW_EINVAL);
+    assert_non_null(strstr(err, "t.conf:1: report_slice: \"0\" is not a number of records from 1 to 4096"));
+    static const char over[] = "log_level = info\nreport_slice = 4097\n";
+    assert_int_equal(parse(&c, over, sizeof over - 1), TW_EINVAL);
+    assert_non_null(strstr(err, "t.conf:2: report_slice: \"4097\" is not a number of records from 1 to 4096"));
+    static const char word[] = "report_slice = many\n";
+    assert_int_equal(parse(&c, word, sizeof word - 1), TW_EINVAL);
+    assert_non_null(strstr(err, "t.conf:1: report_slice: \"many\" is not a number of records from 1 to 4096"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -218,6 +244,7 @@ int main(void)
         cmocka_unit_test(test_learn),
         cmocka_unit_test(test_neg_parts),
         cmocka_unit_test(test_inbound_max),
+        cmocka_unit_test(test_report_slice),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
