@@ -98,6 +98,14 @@ static bool trailer_at_end(const uint8_t *buf, size_t len, size_t q)
     return len - q == TW_BUNDLE_TRAILER_LEN && get_be(buf + q, 4) == 0;
 }
 
+/* Whether a whole record is framed somewhere in [from, to). */
+static bool record_within(const uint8_t *buf, size_t len, size_t from, size_t to, tw_arena *a)
+{
+    for (size_t q = from; q < to && q < len; q++)
+        if (record_ok(buf, len, q, a)) return true;
+    return false;
+}
+
 /* Where reading may go on after the record ending at q: the end, the
  * trailer, or another record. */
 static bool boundary_ok(const uint8_t *buf, size_t len, size_t q, tw_arena *a)
@@ -126,7 +134,10 @@ int tw_bundle_parse(const uint8_t *buf, size_t len, tw_bundle_fn fn, void *ctx,
         size_t rem = len - p;
         if (rem < 4) { rep->truncated = true; rep->skipped_bytes += rem; rep->skipped_regions++; break; }
         uint64_t l = get_be(buf + p, 4);
-        if (l == 0) {
+        /* A zero length is the trailer -- unless records follow it: then
+         * it is a record's length zeroed by damage, and reading goes on at
+         * the next record instead of ending there. */
+        if (l == 0 && !(rem > TW_BUNDLE_TRAILER_LEN && record_within(buf, len, p + 1, len, &a))) {
             if (rem < TW_BUNDLE_TRAILER_LEN) { rep->truncated = true; rep->skipped_bytes += rem; rep->skipped_regions++; break; }
             uint8_t sum[TW_BUNDLE_SUM_LEN];
             crypto_generichash(sum, sizeof sum, buf, p + 12, NULL, 0);
@@ -142,7 +153,7 @@ int tw_bundle_parse(const uint8_t *buf, size_t len, tw_bundle_fn fn, void *ctx,
             }
             break;
         }
-        if (l <= TW_ENVELOPE_MAX && l <= rem - 4) {
+        if (l != 0 && l <= TW_ENVELOPE_MAX && l <= rem - 4) {
             tw_entry e;
             const char *why = NULL;
             tw_arena_reset(&a);
@@ -155,8 +166,11 @@ int tw_bundle_parse(const uint8_t *buf, size_t len, tw_bundle_fn fn, void *ctx,
             /* The envelope is refused or damaged but its length may be
              * right: trust it if it is well framed (record_ok: then its own
              * reason is reported), or if what follows it is where a record
-             * can begin. */
-            if (record_ok(buf, len, p, &a) || boundary_ok(buf, len, p + 4 + (size_t)l, &a)) {
+             * can begin and no whole record lies inside it (damage to a
+             * length can land it on a later record's start, when records
+             * are of one size: it would swallow the records between). */
+            if (record_ok(buf, len, p, &a) ||
+                (boundary_ok(buf, len, p + 4 + (size_t)l, &a) && !record_within(buf, len, p + 5, p + 4 + (size_t)l, &a))) {
                 rep->records++;
                 rep->damaged++;
                 stop = fn ? fn(ctx, p, buf + p + 4, (size_t)l, why ? why : "envelope does not parse") : 0;

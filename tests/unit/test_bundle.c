@@ -146,6 +146,35 @@ static void test_damaged_length(void **state)
     assert_int_equal(s.ok, NENT - 1);
     assert_false(s.match[7]);
     tw_buf_free(&b);
+
+    /* A length made longer by a whole number of records (records of one
+     * size: the byte of 256s raised by 7 adds 8 records of 224 bytes)
+     * lands on a later record's start: the records it spans are still
+     * read, only the damaged one is lost (it swallowed 8 of them). */
+    memset(&s, 0, sizeof s);
+    build(&b);
+    assert_int_equal(rec_off(1) - rec_off(0), 224);
+    o = rec_off(0);
+    assert_int_equal(b.p[o + 2], 0);
+    b.p[o + 2] = 0x07;
+    size_t l = (size_t)b.p[o] << 24 | (size_t)b.p[o + 1] << 16 | (size_t)b.p[o + 2] << 8 | b.p[o + 3];
+    assert_int_equal(o + 4 + l, rec_off(9));
+    assert_int_equal(tw_bundle_parse(b.p, b.len, seen_fn, &s, &r), 0);
+    assert_false(s.match[0]);
+    for (int i = 1; i < NENT; i++) assert_true(s.match[i]);
+    tw_buf_free(&b);
+
+    /* A length zeroed by damage is not the trailer: the records after it
+     * are still read. */
+    memset(&s, 0, sizeof s);
+    build(&b);
+    o = rec_off(5);
+    memset(b.p + o, 0, 4);
+    assert_int_equal(tw_bundle_parse(b.p, b.len, seen_fn, &s, &r), 0);
+    assert_false(s.match[5]);
+    for (int i = 0; i < NENT; i++) if (i != 5) assert_true(s.match[i]);
+    assert_int_equal(r.trailer, TW_BUNDLE_TRAILER_BADSUM);
+    tw_buf_free(&b);
 }
 
 static void test_damaged_bytes(void **state)
