@@ -68,6 +68,21 @@ struct tw_store {
     bool full_ceiling;            /* the last refusal was the map ceiling, not the disk */
     unsigned scans;               /* scans running a callback inside their transaction */
     tw_wordidx *words;            /* the search word index, written with the entries */
+    /* The order items of the batch being written, put sorted at its end
+     * (put_batch_order()); NULL outside tw_store_put_batch. */
+    struct order_put *opend;
+    size_t nopend;
+    uint64_t opend_seq0;          /* the sequence number of opend[0] */
+};
+
+/* An order item of a batch, to be put at its end: the entry's kind (in the
+ * batch's entries), and the item, or dropped by a later version of the
+ * same batch. */
+struct order_put {
+    const char *kind;
+    size_t kind_len;
+    bool dropped;
+    uint8_t it[8 + TW_ID_LEN + 8];
 };
 
 /* Items of the order table: ts(8) id(32) seq(8); the fixed part of a slot
@@ -657,6 +672,11 @@ static int drop_envelope(tw_store *s, MDB_txn *txn, const char *kind, size_t kin
     MDB_val sk = { sizeof seq, &seq }, ok = { kind_len, (void *)kind }, ov = { sizeof it, it };
     if ((rc = id_row(s, txn, id, seq, true))) return rc;
     if ((rc = mdb_del(txn, s->envs, &sk, NULL)) && rc != MDB_NOTFOUND) return rc;
+    /* A version stored by the same batch has its order item still to put. */
+    if (s->opend && seq >= s->opend_seq0 && seq - s->opend_seq0 < s->nopend) {
+        s->opend[seq - s->opend_seq0].dropped = true;
+        return 0;
+    }
     if ((rc = mdb_del(txn, s->order, &ok, &ov)) && rc != MDB_NOTFOUND) return rc;
     return 0;
 }
@@ -742,14 +762,53 @@ static int put_one(tw_store *s, MDB_txn *txn, tw_put *p)
     seq = s->next_seq;
     if ((rc = env_put(s, txn, seq, e->env, e->env_len, MDB_APPEND))) return rc;
     s->next_seq++;
-    uint8_t it[ORDER_ITEM_LEN];
-    order_item(it, e->ts, e->id, seq);
-    MDB_val ok = { e->kind_len, (void *)e->kind }, ov = { sizeof it, it };
     if ((rc = id_row(s, txn, e->id, seq, false))) return rc;
-    if ((rc = put_item(txn, s->order, &ok, &ov, true))) return rc;
+    if (s->opend) {
+        struct order_put *op = &s->opend[s->nopend++];
+        op->kind = e->kind;
+        op->kind_len = e->kind_len;
+        op->dropped = false;
+        order_item(op->it, e->ts, e->id, seq);
+    } else {
+        uint8_t it[ORDER_ITEM_LEN];
+        order_item(it, e->ts, e->id, seq);
+        MDB_val ok = { e->kind_len, (void *)e->kind }, ov = { sizeof it, it };
+        if ((rc = put_item(txn, s->order, &ok, &ov, true))) return rc;
+    }
     if ((rc = tw_wordidx_add(s->words, txn, e, seq))) return rc;
     MDB_val iv = { slot_item(si, e->slot, e->slot_len, e->ts, e->id, e->body.type == TW_NIL ? TW_SLOT_TOMBSTONE : 0), si };
     return put_item(txn, s->slots, &slk, &iv, slot_last);
+}
+
+static int order_put_cmp(const void *a, const void *b)
+{
+    const struct order_put *x = a, *y = b;
+    size_t m = x->kind_len < y->kind_len ? x->kind_len : y->kind_len;
+    int c = memcmp(x->kind, y->kind, m);
+    if (c == 0 && x->kind_len != y->kind_len) c = x->kind_len < y->kind_len ? -1 : 1;
+    return c ? c : memcmp(x->it, y->it, sizeof x->it);
+}
+
+/*
+ * Puts the order items of a batch, sorted.  The entries of a batch come in
+ * the order their verification ended, not in time order, and an order item
+ * put in the middle of a page of items (LMDB's DUPFIXED pages split in the
+ * middle, whatever the position) left pages half full where the items of
+ * the same batch put in time order are appended (put_item()): at 300 000
+ * entries of bench_ingest the order table took 15.0 MiB where it took
+ * 20.7 (its pages 94 % full, not 68 %).
+ */
+static int put_batch_order(tw_store *s, MDB_txn *txn)
+{
+    qsort(s->opend, s->nopend, sizeof *s->opend, order_put_cmp);
+    for (size_t i = 0; i < s->nopend; i++) {
+        struct order_put *op = &s->opend[i];
+        if (op->dropped) continue;
+        MDB_val ok = { op->kind_len, (void *)op->kind }, ov = { sizeof op->it, op->it };
+        int rc = put_item(txn, s->order, &ok, &ov, true);
+        if (rc) return rc;
+    }
+    return 0;
 }
 
 int tw_store_put_batch(tw_store *s, tw_put *puts, size_t n)
@@ -757,15 +816,23 @@ int tw_store_put_batch(tw_store *s, tw_put *puts, size_t n)
     uint64_t need = tw_store_put_need(s, puts, n);
     char what[64];
     snprintf(what, sizeof what, "write of %zu entries", n);
+    struct order_put *opend = malloc((n ? n : 1) * sizeof *opend);
+    if (!opend) return TW_ENOMEM;
     for (int attempt = 0; attempt < 64; attempt++) {
         MDB_txn *txn;
         uint64_t seq0 = s->next_seq;
         int rc = write_begin(s, &txn);
-        if (rc) return lmdb_err(rc);
+        if (rc) { free(opend); return lmdb_err(rc); }
+        s->opend = opend;
+        s->nopend = 0;
+        s->opend_seq0 = seq0;
         for (size_t i = 0; i < n && rc == 0; i++) rc = put_one(s, txn, &puts[i]);
+        if (rc == 0) rc = put_batch_order(s, txn);
+        s->opend = NULL;
         rc = write_end(s, txn, rc, need, what);
         if (rc) s->next_seq = seq0;   /* nothing of it was stored */
         if (rc == 1) continue;
+        free(opend);
         if (rc) return rc;
         for (size_t i = 0; i < n; i++) {
             if (puts[i].result == 0) s->count++;
@@ -774,6 +841,7 @@ int tw_store_put_batch(tw_store *s, tw_put *puts, size_t n)
         maybe_train(s);
         return 0;
     }
+    free(opend);
     return TW_EIO;
 }
 

@@ -253,6 +253,84 @@ static void test_batch_scan_persist_remove(void **state)
     tw_store_close(s);
 }
 
+/* The order items of a batch are put sorted at its end (store.c,
+ * put_batch_order): entries given out of time order, a version superseded
+ * by a later one of the same batch, and an older one after a newer one,
+ * then a batch whose entries fall between and before those stored; every
+ * scan is still in (timestamp, id) order with each entry once, the
+ * superseded ones gone. */
+typedef struct order_ctx { size_t n; uint64_t last_ts; uint8_t last_id[32]; const uint8_t *gone[4]; } order_ctx;
+
+static int order_fn(void *ctx, const uint8_t *key, size_t klen, const uint8_t id[TW_ID_LEN], const uint8_t *env,
+                    size_t envlen)
+{
+    order_ctx *c = ctx;
+    uint64_t ts = 0;
+    for (int i = 0; i < 8; i++) ts = ts << 8 | key[klen - 40 + i];
+    uint8_t h[32];
+    crypto_generichash(h, 32, env, envlen, NULL, 0);
+    assert_memory_equal(h, id, 32);
+    if (c->n) assert_true(ts > c->last_ts || (ts == c->last_ts && memcmp(id, c->last_id, 32) > 0));
+    for (int i = 0; i < 4; i++) if (c->gone[i]) assert_memory_not_equal(id, c->gone[i], 32);
+    c->n++;
+    c->last_ts = ts;
+    memcpy(c->last_id, id, 32);
+    return 0;
+}
+
+static void test_batch_order(void **state)
+{
+    tw_store *s = open_store(0);
+    enum { N = 40, M = 30 };
+    made m[N], q[M];
+    tw_put p[N], r[M];
+    memset(p, 0, sizeof p);
+    memset(r, 0, sizeof r);
+    for (int i = 0; i < N; i++) {
+        char slot[32];
+        snprintf(slot, sizeof slot, "s%02d", i);
+        /* Times out of order: 1000 to 1390 by tens, shuffled. */
+        make(&m[i], sk1, i % 3 ? "group" : "place", slot, 1000 + (uint64_t)(i * 17 % N) * 10, "n");
+    }
+    /* Two versions of one slot, the older first; two of another, the newer first. */
+    unmake(&m[5]);  make(&m[5], sk1, "group", "twice", 1500, "old");
+    unmake(&m[31]); make(&m[31], sk1, "group", "twice", 1600, "new");
+    unmake(&m[7]);  make(&m[7], sk1, "group", "late", 1700, "newer");
+    unmake(&m[20]); make(&m[20], sk1, "group", "late", 1650, "older");
+    for (int i = 0; i < N; i++) p[i].e = &m[i].e;
+    assert_int_equal(tw_store_put_batch(s, p, N), 0);
+    for (int i = 0; i < N; i++) assert_int_equal(p[i].result, i == 20 ? TW_ESTALE : 0);
+    assert_true(p[31].replaced);
+    assert_memory_equal(p[31].old_id, m[5].e.id, 32);
+    assert_int_equal(tw_store_has(s, m[5].e.id), 0);
+    order_ctx g = { .gone = { m[5].e.id, m[20].e.id } }, pl = { 0 };
+    assert_int_equal(tw_store_scan(s, "group", 5, NULL, 0, order_fn, &g), 0);
+    assert_int_equal(tw_store_scan(s, "place", 5, NULL, 0, order_fn, &pl), 0);
+    assert_int_equal(g.n + pl.n, N - 2);
+    /* Between and before the stored times, and a third version of "twice". */
+    for (int i = 0; i < M; i++) {
+        char slot[32];
+        snprintf(slot, sizeof slot, "t%02d", i);
+        make(&q[i], sk2, i % 2 ? "group" : "place", slot, 995 + (uint64_t)((M - i) * 13 % M) * 15, "n");
+    }
+    unmake(&q[3]); make(&q[3], sk1, "group", "twice", 1800, "third");
+    for (int i = 0; i < M; i++) r[i].e = &q[i].e;
+    assert_int_equal(tw_store_put_batch(s, r, M), 0);
+    for (int i = 0; i < M; i++) assert_int_equal(r[i].result, 0);
+    assert_true(r[3].replaced);
+    order_ctx g2 = { .gone = { m[5].e.id, m[20].e.id, m[31].e.id } }, pl2 = { 0 };
+    assert_int_equal(tw_store_scan(s, "group", 5, NULL, 0, order_fn, &g2), 0);
+    assert_int_equal(tw_store_scan(s, "place", 5, NULL, 0, order_fn, &pl2), 0);
+    assert_int_equal(g2.n + pl2.n, N - 2 + M - 1);
+    uint8_t d[32];
+    uint64_t n;
+    assert_int_equal(tw_store_digest(s, d, &n), 0);
+    assert_int_equal(n, N - 2 + M - 1);
+    for (int i = 0; i < N; i++) unmake(&m[i]);
+    for (int i = 0; i < M; i++) unmake(&q[i]);
+    tw_store_close(s);
+}
+
 /* Per-author slot scans, the filtered digest and counts (admission), and
  * moving the store to another network. */
 typedef struct slot_ctx { size_t n, tomb; uint8_t author[32]; bool one_author; } slot_ctx;
@@ -859,6 +937,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_newest_wins, setup, teardown),
         cmocka_unit_test_setup_teardown(test_tombstone_kept, setup, teardown),
         cmocka_unit_test_setup_teardown(test_batch_scan_persist_remove, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_batch_order, setup, teardown),
         cmocka_unit_test_setup_teardown(test_other_network_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_slots_filters_rekey, setup, teardown),
         cmocka_unit_test_setup_teardown(test_map_ceiling, setup, teardown),
