@@ -225,23 +225,52 @@ void tw_store_slotkey(uint8_t *key, size_t *len, const char *kind, size_t kind_l
 
 /*
  * Stored envelopes: a format byte, then the envelope (ENV_RAW) or a zstd
- * frame of it made with the store's dictionary (ENV_ZSTD), without the
- * frame's checksum, dictionary id or size fields (the envelope's id checks
- * it when it matters, and the dictionary is the store's only one).
+ * frame of it made with the store's dictionary, without the frame's
+ * checksum, dictionary id or size fields (the envelope's id checks it when
+ * it matters, and the dictionary is the store's only one), and in format 3
+ * without its magic number either (ENV_ZSTD_BARE), which is put back
+ * before it is decoded.  Format 2 compressed with ZSTD_compress_usingCDict,
+ * which leaves out none of those fields whatever the context's parameters
+ * say: its rows (ENV_ZSTD) have the dictionary's id, the size and the
+ * magic number, 9 bytes a row more, and read as they are.
  */
-enum { ENV_RAW = 0, ENV_ZSTD = 1 };
+enum { ENV_RAW = 0, ENV_ZSTD = 1, ENV_ZSTD_BARE = 2 };
+#define ZSTD_MAGIC_LEN 4
+static const uint8_t zstd_magic[ZSTD_MAGIC_LEN] = { 0x28, 0xb5, 0x2f, 0xfd };   /* ZSTD_MAGICNUMBER, little-endian */
 
 /* The stored form of an envelope, in s->cbuf or pointing at env. */
 static MDB_val env_pack(tw_store *s, const uint8_t *env, size_t len)
 {
     if (s->cdict && s->cbuf) {
-        size_t n = ZSTD_compress_usingCDict(s->cctx, s->cbuf + 1, s->cbuf_len - 1, env, len, s->cdict);
-        if (!ZSTD_isError(n) && n < len) {
-            s->cbuf[0] = ENV_ZSTD;
-            return (MDB_val){ n + 1, s->cbuf };
+        /* The frame's magic number takes cbuf[0..3]; its last byte gives
+         * way to the format byte, and the row starts there. */
+        size_t n = ZSTD_compress2(s->cctx, s->cbuf, s->cbuf_len, env, len);
+        if (!ZSTD_isError(n) && n > ZSTD_MAGIC_LEN && n - ZSTD_MAGIC_LEN < len &&
+            memcmp(s->cbuf, zstd_magic, ZSTD_MAGIC_LEN) == 0) {
+            s->cbuf[ZSTD_MAGIC_LEN - 1] = ENV_ZSTD_BARE;
+            return (MDB_val){ n - ZSTD_MAGIC_LEN + 1, s->cbuf + ZSTD_MAGIC_LEN - 1 };
         }
     }
     return (MDB_val){ 0, NULL };    /* stored raw: the caller writes the format byte and the envelope */
+}
+
+/* Decodes a compressed row (its format byte first) into buf
+ * (TW_ENVELOPE_MAX bytes).  Returns the envelope's length, 0 if the row is
+ * not a frame of the dictionary's. */
+static size_t row_decode(ZSTD_DCtx *dctx, const ZSTD_DDict *ddict, uint8_t *buf, const uint8_t *row, size_t len)
+{
+    size_t n;
+    if (row[0] == ENV_ZSTD) {
+        n = ZSTD_decompress_usingDDict(dctx, buf, TW_ENVELOPE_MAX, row + 1, len - 1, ddict);
+    } else {
+        /* A frame is smaller than its envelope, or it was not stored. */
+        uint8_t frame[ZSTD_MAGIC_LEN + TW_ENVELOPE_MAX];
+        if (row[0] != ENV_ZSTD_BARE || len - 1 >= TW_ENVELOPE_MAX) return 0;
+        memcpy(frame, zstd_magic, ZSTD_MAGIC_LEN);
+        memcpy(frame + ZSTD_MAGIC_LEN, row + 1, len - 1);
+        n = ZSTD_decompress_usingDDict(dctx, buf, TW_ENVELOPE_MAX, frame, ZSTD_MAGIC_LEN + len - 1, ddict);
+    }
+    return ZSTD_isError(n) ? 0 : n;
 }
 
 /* The envelope of a stored row: points into the map (raw), or decompressed
@@ -255,9 +284,9 @@ static int env_unpack(tw_store *s, const MDB_val *v, uint8_t *buf, const uint8_t
         *len = v->mv_size - 1;
         return 0;
     }
-    if (p[0] != ENV_ZSTD || !s->ddict || !buf) return MDB_CORRUPTED;
-    size_t n = ZSTD_decompress_usingDDict(s->dctx, buf, TW_ENVELOPE_MAX, p + 1, v->mv_size - 1, s->ddict);
-    if (ZSTD_isError(n) || n == 0) return MDB_CORRUPTED;
+    if (!s->ddict || !buf) return MDB_CORRUPTED;
+    size_t n = row_decode(s->dctx, s->ddict, buf, p, v->mv_size);
+    if (n == 0) return MDB_CORRUPTED;
     *env = buf;
     *len = n;
     return 0;
@@ -934,7 +963,7 @@ int tw_store_get(tw_store *s, const uint8_t id[TW_ID_LEN], tw_buf *env)
         const uint8_t *p;
         size_t len;
         tw_buf_reset(env);
-        if (row.mv_size > 1 && ((const uint8_t *)row.mv_data)[0] == ENV_ZSTD)
+        if (row.mv_size > 1 && ((const uint8_t *)row.mv_data)[0] != ENV_RAW)
             rc = tw_buf_reserve(env, TW_ENVELOPE_MAX) ? ENOMEM : env_unpack(s, &row, env->p, &p, &len);
         else
             rc = env_unpack(s, &row, NULL, &p, &len);
@@ -1158,9 +1187,9 @@ int tw_store_row_env(const tw_store *s, void *dctx, const uint8_t *row, size_t l
         *envlen = len - 1;
         return 0;
     }
-    if (row[0] != ENV_ZSTD || !s->ddict || !dctx) return TW_EIO;
-    size_t n = ZSTD_decompress_usingDDict(dctx, buf, TW_ENVELOPE_MAX, row + 1, len - 1, s->ddict);
-    if (ZSTD_isError(n) || n == 0) return TW_EIO;
+    if (!s->ddict || !dctx) return TW_EIO;
+    size_t n = row_decode(dctx, s->ddict, buf, row, len);
+    if (n == 0) return TW_EIO;
     *env = buf;
     *envlen = n;
     return 0;
@@ -1615,13 +1644,13 @@ void tw_store_trim(tw_store *s)
     if (s->map_at) madvise(s->map_at, s->map_len, MADV_DONTNEED);
 }
 /*
- * Upgrade of a store of format 1 (tables entries, ids and slots) to format
- * 2, on open.  The tables of format 2 are filled beside those of format 1
+ * Upgrade of a store of format 1 (tables entries, ids and slots) to the
+ * tables of format 2 (which format 3 keeps), on open.  They are filled beside those of format 1
  * in transactions of TW_STORE_UPGRADE_BATCH rows, each of which records how
  * far it got in meta ("upgrade.entries", "upgrade.slots": the last key of
  * format 1 converted), so that an upgrade cut short (kill -9, power loss)
  * goes on from there at the next start.  The tables of format 1 are read
- * only, until the last transaction drops them and records schema 2: until
+ * only, until the last transaction drops them and records the schema: until
  * that commits, the store is a store of format 1 that any twind can read.
  */
 typedef struct v1 { MDB_dbi entries, ids, slots; } v1;
@@ -1864,8 +1893,8 @@ static int upgrade_v1(tw_store *s, char *err, size_t errlen)
         char fr[32], nd[32];
         size_text(fr, sizeof fr, f);
         size_text(nd, sizeof nd, need);
-        snprintf(err, errlen, "upgrading the store in %s to format 2 needs about %s free on its disk, and %s is free; the store is unchanged (format 1, %llu entries): make room and start twind again",
-                 s->dir, nd, fr, (unsigned long long)total);
+        snprintf(err, errlen, "upgrading the store in %s to format %u needs about %s free on its disk, and %s is free; the store is unchanged (format 1, %llu entries): make room and start twind again",
+                 s->dir, TW_STORE_SCHEMA, nd, fr, (unsigned long long)total);
         return TW_EFULL;
     }
     tw_info("store", "upgrading the store in %s from format 1 to %u: %llu entries, %llu converted before; in transactions of %u",
@@ -1911,8 +1940,8 @@ static int upgrade_v1(tw_store *s, char *err, size_t errlen)
         }
     }
     if (rc) {
-        snprintf(err, errlen, "upgrading the store in %s to format 2 failed after %llu of %llu entries (%s); the store is unchanged (format 1) and the upgrade goes on from there at the next start",
-                 s->dir, (unsigned long long)done, (unsigned long long)total, rc < 0 ? tw_strerror(rc) : mdb_strerror(rc));
+        snprintf(err, errlen, "upgrading the store in %s to format %u failed after %llu of %llu entries (%s); the store is unchanged (format 1) and the upgrade goes on from there at the next start",
+                 s->dir, TW_STORE_SCHEMA, (unsigned long long)done, (unsigned long long)total, rc < 0 ? tw_strerror(rc) : mdb_strerror(rc));
         return rc;
     }
     s->count = done;
@@ -1976,8 +2005,8 @@ int tw_store_open(tw_store **out, const char *dir, uint64_t map_ceiling,
             const uint8_t *b = v.mv_data;
             ver = (uint32_t)b[0] << 24 | (uint32_t)b[1] << 16 | (uint32_t)b[2] << 8 | b[3];
         }
-        if (ver != TW_STORE_SCHEMA && ver != 1) {
-            snprintf(err, errlen, "%s holds store schema %u; this twind reads schemas 1 (upgraded on open) and %u", path, ver, TW_STORE_SCHEMA);
+        if (ver != TW_STORE_SCHEMA && ver != 1 && ver != 2) {
+            snprintf(err, errlen, "%s holds store schema %u; this twind reads schemas 1 and 2 (upgraded on open) and %u", path, ver, TW_STORE_SCHEMA);
             mdb_txn_abort(txn);
             mdb_env_close(s->env);
             free(s->rbuf);
@@ -2002,6 +2031,16 @@ int tw_store_open(tw_store **out, const char *dir, uint64_t map_ceiling,
     } else if (rc == MDB_NOTFOUND) {
         if ((rc = meta_txn_put(txn, s, "netid", netid, TW_NETID_LEN))) goto fail;
     } else goto fail;
+    if (ver == 2) {
+        /* Format 3 has the tables of format 2, and reads its rows as they
+         * are: only the rows written from now on are smaller (ENV_ZSTD_BARE),
+         * and a twind of format 2 must not read them. */
+        uint8_t vb[4] = { 0, 0, 0, TW_STORE_SCHEMA };
+        if ((rc = meta_txn_put(txn, s, "schema", vb, 4))) goto fail;
+        tw_info("store", "store upgraded from format 2 to %u: nothing to convert (envelopes stored from now on take about 9 bytes less)",
+                TW_STORE_SCHEMA);
+        ver = TW_STORE_SCHEMA;
+    }
     if (ver == TW_STORE_SCHEMA && (rc = open_tables(s, txn, MDB_CREATE))) goto fail;
     rc = mdb_txn_commit(txn);
     txn = NULL;
