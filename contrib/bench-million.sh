@@ -76,7 +76,7 @@ fileb=$(stat -c %s "$dir/node/store/data.mdb")
 echo "  envelopes: $envb bytes ($(awk -v a="$envb" 'BEGIN { printf "%.1f", a / 1048576 }') MiB)"
 echo "  data.mdb:  $fileb bytes ($(awk -v a="$fileb" 'BEGIN { printf "%.1f", a / 1048576 }') MiB):" \
     "$(awk -v a="$fileb" -v b="$envb" 'BEGIN { printf "%.2f", a / b }') x the envelopes (target <= 1.5)"
-echo "  per entry: $(awk -v a="$fileb" -v c="$COUNT" 'BEGIN { printf "%.0f", a / c }') bytes of data.mdb for $(awk -v a="$envb" -v c="$COUNT" 'BEGIN { printf "%.0f", a / c }') of envelope (store format 2: PROTOCOL.md \"The store\")"
+echo "  per entry: $(awk -v a="$fileb" -v c="$COUNT" 'BEGIN { printf "%.0f", a / c }') bytes of data.mdb for $(awk -v a="$envb" -v c="$COUNT" 'BEGIN { printf "%.0f", a / c }') of envelope (store format 3: PROTOCOL.md \"The store\")"
 echo "  by table (build/tools/store_stat; the free list is pages LMDB keeps for the next commits):"
 "$B"/tools/store_stat "$dir/node" | sed 's/^/  /'
 

@@ -1,8 +1,8 @@
 /*
  * The store: one LMDB environment in <data-dir>/store (DESIGN section 6),
- * format 2 (PROTOCOL.md "The store"):
+ * format 3 (PROTOCOL.md "The store"; format 2's tables, smaller envelope rows):
  *
- *   env    seq(8, native)   -> format byte + envelope (raw, or zstd with the store's dictionary)
+ *   env    seq(8, native)   -> format byte + envelope (raw, or a bare zstd frame with the store's dictionary)
  *   id     id[0]            -> items id[1..31] seq(8)                  (packed)
  *   order  kind             -> items ts(8, big-endian) id(32) seq(8)   (packed)
  *   slot   kind 0x00 author -> items slot 0x00 ts(8, big-endian) id(32) flags(1)
@@ -29,7 +29,7 @@
 #include "twin/limits.h"
 #include "twin/entry.h"
 
-#define TW_STORE_SCHEMA 2u
+#define TW_STORE_SCHEMA 3u
 #define TW_SLOTVAL_LEN (TW_ID_LEN + 8 + 1)   /* a slot row of format 1: id ts flags */
 #define TW_SLOT_TOMBSTONE 1u           /* flags bit: the current version is a deletion */
 #define TW_ENTRYKEY_MAX (TW_KIND_MAX + 1 + 8 + TW_ID_LEN)

@@ -25,9 +25,9 @@ while [ "$i" -lt 6000 ] && ! grep -q 'upgrade: [0-9]* of' "$(tw_log u1)" 2>/dev/
 done
 kill -KILL "$p" 2>/dev/null
 wait "$p" 2>/dev/null
-grep -q 'upgrading the store in .* from format 1 to 2' "$(tw_log u1)" &&
+grep -q 'upgrading the store in .* from format 1 to 3' "$(tw_log u1)" &&
     pass "the upgrade is logged when it starts" || fail "the upgrade is logged when it starts"
-if grep -q 'store upgraded to format 2' "$(tw_log u1)"; then
+if grep -q 'store upgraded to format 3' "$(tw_log u1)"; then
     fail "killed in the middle of the upgrade (it had finished: the machine was too fast or the kill too slow)"
 else
     pass "killed in the middle of the upgrade"
@@ -37,11 +37,11 @@ fi
 from=$(($(wc -l <"$(tw_log u1)") + 1))
 if tw_start u1; then pass "twind starts again after kill -9 mid-upgrade"; else fail "twind starts again after kill -9 mid-upgrade"; tw_done; fi
 tail -n +"$from" "$(tw_log u1)" >"$TW_ROOT/second.log"
-before=$(sed -n 's/.*from format 1 to 2: [0-9]* entries, \([0-9]*\) converted before.*/\1/p' "$TW_ROOT/second.log")
+before=$(sed -n 's/.*from format 1 to 3: [0-9]* entries, \([0-9]*\) converted before.*/\1/p' "$TW_ROOT/second.log")
 [ -n "$before" ] && [ "$before" -gt 0 ] && [ "$before" -lt "$N" ] &&
     pass "the upgrade goes on from the batches committed before the kill ($before of $N)" ||
     fail "the upgrade goes on from the batches committed before the kill ('$before')"
-grep -q "store upgraded to format 2: $N entries" "$TW_ROOT/second.log" &&
+grep -q "store upgraded to format 3: $N entries" "$TW_ROOT/second.log" &&
     pass "the upgrade completes and says so" || fail "the upgrade completes and says so"
 if grep -Eiq ' (error|warn) ' "$TW_ROOT/second.log"; then
     fail "the restart logs no error"; grep -Ei ' (error|warn) ' "$TW_ROOT/second.log" | head -5

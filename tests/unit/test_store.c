@@ -253,6 +253,84 @@ static void test_batch_scan_persist_remove(void **state)
     tw_store_close(s);
 }
 
+/* The order items of a batch are put sorted at its end (store.c,
+ * put_batch_order): entries given out of time order, a version superseded
+ * by a later one of the same batch, and an older one after a newer one,
+ * then a batch whose entries fall between and before those stored; every
+ * scan is still in (timestamp, id) order with each entry once, the
+ * superseded ones gone. */
+typedef struct order_ctx { size_t n; uint64_t last_ts; uint8_t last_id[32]; const uint8_t *gone[4]; } order_ctx;
+
+static int order_fn(void *ctx, const uint8_t *key, size_t klen, const uint8_t id[TW_ID_LEN], const uint8_t *env,
+                    size_t envlen)
+{
+    order_ctx *c = ctx;
+    uint64_t ts = 0;
+    for (int i = 0; i < 8; i++) ts = ts << 8 | key[klen - 40 + i];
+    uint8_t h[32];
+    crypto_generichash(h, 32, env, envlen, NULL, 0);
+    assert_memory_equal(h, id, 32);
+    if (c->n) assert_true(ts > c->last_ts || (ts == c->last_ts && memcmp(id, c->last_id, 32) > 0));
+    for (int i = 0; i < 4; i++) if (c->gone[i]) assert_memory_not_equal(id, c->gone[i], 32);
+    c->n++;
+    c->last_ts = ts;
+    memcpy(c->last_id, id, 32);
+    return 0;
+}
+
+static void test_batch_order(void **state)
+{
+    tw_store *s = open_store(0);
+    enum { N = 40, M = 30 };
+    made m[N], q[M];
+    tw_put p[N], r[M];
+    memset(p, 0, sizeof p);
+    memset(r, 0, sizeof r);
+    for (int i = 0; i < N; i++) {
+        char slot[32];
+        snprintf(slot, sizeof slot, "s%02d", i);
+        /* Times out of order: 1000 to 1390 by tens, shuffled. */
+        make(&m[i], sk1, i % 3 ? "group" : "place", slot, 1000 + (uint64_t)(i * 17 % N) * 10, "n");
+    }
+    /* Two versions of one slot, the older first; two of another, the newer first. */
+    unmake(&m[5]);  make(&m[5], sk1, "group", "twice", 1500, "old");
+    unmake(&m[31]); make(&m[31], sk1, "group", "twice", 1600, "new");
+    unmake(&m[7]);  make(&m[7], sk1, "group", "late", 1700, "newer");
+    unmake(&m[20]); make(&m[20], sk1, "group", "late", 1650, "older");
+    for (int i = 0; i < N; i++) p[i].e = &m[i].e;
+    assert_int_equal(tw_store_put_batch(s, p, N), 0);
+    for (int i = 0; i < N; i++) assert_int_equal(p[i].result, i == 20 ? TW_ESTALE : 0);
+    assert_true(p[31].replaced);
+    assert_memory_equal(p[31].old_id, m[5].e.id, 32);
+    assert_int_equal(tw_store_has(s, m[5].e.id), 0);
+    order_ctx g = { .gone = { m[5].e.id, m[20].e.id } }, pl = { 0 };
+    assert_int_equal(tw_store_scan(s, "group", 5, NULL, 0, order_fn, &g), 0);
+    assert_int_equal(tw_store_scan(s, "place", 5, NULL, 0, order_fn, &pl), 0);
+    assert_int_equal(g.n + pl.n, N - 2);
+    /* Between and before the stored times, and a third version of "twice". */
+    for (int i = 0; i < M; i++) {
+        char slot[32];
+        snprintf(slot, sizeof slot, "t%02d", i);
+        make(&q[i], sk2, i % 2 ? "group" : "place", slot, 995 + (uint64_t)((M - i) * 13 % M) * 15, "n");
+    }
+    unmake(&q[3]); make(&q[3], sk1, "group", "twice", 1800, "third");
+    for (int i = 0; i < M; i++) r[i].e = &q[i].e;
+    assert_int_equal(tw_store_put_batch(s, r, M), 0);
+    for (int i = 0; i < M; i++) assert_int_equal(r[i].result, 0);
+    assert_true(r[3].replaced);
+    order_ctx g2 = { .gone = { m[5].e.id, m[20].e.id, m[31].e.id } }, pl2 = { 0 };
+    assert_int_equal(tw_store_scan(s, "group", 5, NULL, 0, order_fn, &g2), 0);
+    assert_int_equal(tw_store_scan(s, "place", 5, NULL, 0, order_fn, &pl2), 0);
+    assert_int_equal(g2.n + pl2.n, N - 2 + M - 1);
+    uint8_t d[32];
+    uint64_t n;
+    assert_int_equal(tw_store_digest(s, d, &n), 0);
+    assert_int_equal(n, N - 2 + M - 1);
+    for (int i = 0; i < N; i++) unmake(&m[i]);
+    for (int i = 0; i < M; i++) unmake(&q[i]);
+    tw_store_close(s);
+}
+
 /* Per-author slot scans, the filtered digest and counts (admission), and
  * moving the store to another network. */
 typedef struct slot_ctx { size_t n, tomb; uint8_t author[32]; bool one_author; } slot_ctx;
@@ -630,7 +708,7 @@ static void test_upgrade_v1(void **state)
     tiny_disk = 1;
     assert_int_equal(tw_store_open(&s, dir, 0, netid, err, sizeof err), TW_EFULL);
     tiny_disk = 0;
-    assert_non_null(strstr(err, "to format 2 needs about"));
+    assert_non_null(strstr(err, "to format 3 needs about"));
     assert_non_null(strstr(err, "the store is unchanged (format 1"));
     rows again = { 0 };
     v1_rows("entries", &again);
@@ -739,6 +817,162 @@ static void test_upgrade_v1(void **state)
 /* The dictionary is trained once the store holds TW_STORE_DICT_SAMPLES
  * entries, not one before; envelopes stored raw before it and compressed
  * after it read back the same, before and after a reopen. */
+/* Rewrites the store in dir as format 2 had it: each compressed row of
+ * format 3 (2, the frame without its magic number) as the frame
+ * ZSTD_compress_usingCDict made (1, with the magic number, the dictionary's
+ * id and the size), the schema 2 (or, with schema, that one).  Returns the
+ * rows of each format byte (0, 1, 2) and asserts that format 2's were the
+ * larger. */
+static void as_format2(uint32_t schema, size_t fmt[3])
+{
+    char sd[128];
+    MDB_env *env;
+    MDB_txn *txn;
+    MDB_dbi envs, meta;
+    MDB_cursor *c;
+    MDB_val k, v;
+    snprintf(sd, sizeof sd, "%s/store", dir);
+    assert_int_equal(mdb_env_create(&env), 0);
+    mdb_env_set_maxdbs(env, 16);
+    mdb_env_set_mapsize(env, 256u << 20);
+    assert_int_equal(mdb_env_open(env, sd, 0, 0600), 0);
+    assert_int_equal(mdb_txn_begin(env, NULL, 0, &txn), 0);
+    assert_int_equal(mdb_dbi_open(txn, "env", MDB_INTEGERKEY, &envs), 0);
+    assert_int_equal(mdb_dbi_open(txn, "meta", 0, &meta), 0);
+    k = (MDB_val){ 5, "zdict" };
+    assert_int_equal(mdb_get(txn, meta, &k, &v), 0);
+    ZSTD_CDict *cd = ZSTD_createCDict(v.mv_data, v.mv_size, 1);
+    ZSTD_DDict *dd = ZSTD_createDDict(v.mv_data, v.mv_size);
+    ZSTD_CCtx *cc = ZSTD_createCCtx();
+    ZSTD_DCtx *dc = ZSTD_createDCtx();
+    uint8_t *frame = malloc(TW_ENVELOPE_MAX + 8), *env_ = malloc(TW_ENVELOPE_MAX), *row = malloc(TW_ENVELOPE_MAX + 64);
+    assert_true(cd && dd && cc && dc && frame && env_ && row);
+    memset(fmt, 0, 3 * sizeof *fmt);
+    rows conv = { 0 };
+    assert_int_equal(mdb_cursor_open(txn, envs, &c), 0);
+    int rc = mdb_cursor_get(c, &k, &v, MDB_FIRST);
+    while (rc == 0) {
+        const uint8_t *p = v.mv_data;
+        assert_true(v.mv_size > 1 && p[0] <= 2);
+        fmt[p[0]]++;
+        if (schema == 2 && p[0] == 2) {
+            static const uint8_t magic[4] = { 0x28, 0xb5, 0x2f, 0xfd };
+            memcpy(frame, magic, 4);
+            memcpy(frame + 4, p + 1, v.mv_size - 1);
+            size_t el = ZSTD_decompress_usingDDict(dc, env_, TW_ENVELOPE_MAX, frame, v.mv_size + 3, dd);
+            assert_false(ZSTD_isError(el));
+            size_t fl = ZSTD_compress_usingCDict(cc, row + 1, TW_ENVELOPE_MAX + 63, env_, el, cd);
+            assert_false(ZSTD_isError(fl));
+            assert_true(fl + 1 >= v.mv_size + 4 + 4);   /* the magic number and the dictionary's id at least */
+            row[0] = 1;
+            rows_add(&conv, k.mv_data, k.mv_size, row, fl + 1);
+        }
+        rc = mdb_cursor_get(c, &k, &v, MDB_NEXT);
+    }
+    mdb_cursor_close(c);
+    /* Put after the walk: a row of another size moves in its page. */
+    const uint8_t *q = conv.p;
+    for (size_t i = 0; i < conv.n; i++) {
+        uint32_t kl, vl;
+        memcpy(&kl, q, 4);
+        memcpy(&vl, q + 4 + kl, 4);
+        k = (MDB_val){ kl, (void *)(q + 4) };
+        v = (MDB_val){ vl, (void *)(q + 8 + kl) };
+        assert_int_equal(mdb_put(txn, envs, &k, &v, 0), 0);
+        q += 8 + kl + vl;
+    }
+    free(conv.p);
+    if (schema) {
+        uint8_t vb[4] = { (uint8_t)(schema >> 24), (uint8_t)(schema >> 16), (uint8_t)(schema >> 8), (uint8_t)schema };
+        k = (MDB_val){ 6, "schema" };
+        v = (MDB_val){ 4, vb };
+        assert_int_equal(mdb_put(txn, meta, &k, &v, 0), 0);
+    }
+    assert_int_equal(mdb_txn_commit(txn), 0);
+    mdb_env_close(env);
+    ZSTD_freeCDict(cd);
+    ZSTD_freeDDict(dd);
+    ZSTD_freeCCtx(cc);
+    ZSTD_freeDCtx(dc);
+    free(frame);
+    free(env_);
+    free(row);
+}
+
+/* A store of format 2 opens as format 3 with nothing converted: its rows
+ * (the compressed ones as format 2 made them) read the same, the rows
+ * written after are the smaller ones, and a schema this twind does not
+ * know is refused. */
+static void test_upgrade_v2(void **state)
+{
+    many m;
+    size_t n = TW_STORE_DICT_SAMPLES + 60, more = 20, fmt[3];
+    m.envs = calloc(n + more, sizeof *m.envs);
+    m.es = calloc(n + more, sizeof *m.es);
+    m.n = 0;
+    tw_arena_init(&m.a, 0);
+    for (size_t i = 0; i < n + more; i++) {
+        char slot[32];
+        snprintf(slot, sizeof slot, "u-%zu", i);
+        many_add(&m, i % 2 ? sk1 : sk2, "place", slot, 1000 + i, "Upgrade test village, West Bank");
+    }
+    tw_put *p = calloc(n + more, sizeof *p);
+    for (size_t i = 0; i < n + more; i++) p[i].e = &m.es[i];
+    tw_store *s = open_store(0);
+    assert_int_equal(tw_store_put_batch(s, p, TW_STORE_DICT_SAMPLES), 0);
+    assert_int_equal(tw_store_put_batch(s, p + TW_STORE_DICT_SAMPLES, n - TW_STORE_DICT_SAMPLES), 0);
+    uint8_t d1[32], d2[32];
+    uint64_t n1, n2;
+    assert_int_equal(tw_store_digest(s, d1, &n1), 0);
+    tw_store_close(s);
+    as_format2(2, fmt);
+    assert_int_equal(fmt[0], TW_STORE_DICT_SAMPLES);
+    assert_int_equal(fmt[2], n - TW_STORE_DICT_SAMPLES);
+    as_format2(0, fmt);
+    assert_int_equal(fmt[1], n - TW_STORE_DICT_SAMPLES);   /* now rows of format 2 */
+    assert_int_equal(fmt[2], 0);
+
+    s = open_store(0);
+    tw_buf b;
+    tw_buf_init(&b);
+    assert_int_equal(tw_store_meta_get(s, "schema", &b), 0);
+    assert_int_equal(b.len, 4);
+    assert_int_equal(b.p[3], 3);
+    assert_int_equal(tw_store_digest(s, d2, &n2), 0);
+    assert_int_equal(n2, n1);
+    assert_memory_equal(d1, d2, 32);
+    for (size_t i = 0; i < n; i++) {
+        assert_int_equal(tw_store_get(s, m.es[i].id, &b), 0);
+        assert_int_equal(b.len, m.es[i].env_len);
+        assert_memory_equal(b.p, m.es[i].env, b.len);
+    }
+    rows got = { 0 };
+    assert_int_equal(tw_store_scan(s, "place", 5, NULL, 0, scan_row, &got), 0);
+    assert_int_equal(got.n, n);
+    free(got.p);
+    assert_int_equal(tw_store_put_batch(s, p + n, more), 0);
+    for (size_t i = 0; i < n + more; i++) {
+        assert_int_equal(tw_store_get(s, m.es[i].id, &b), 0);
+        assert_memory_equal(b.p, m.es[i].env, m.es[i].env_len);
+    }
+    tw_store_close(s);
+    as_format2(0, fmt);
+    assert_int_equal(fmt[0], TW_STORE_DICT_SAMPLES);
+    assert_int_equal(fmt[1], n - TW_STORE_DICT_SAMPLES);
+    assert_int_equal(fmt[2], more);
+
+    /* A schema from a later twind: refused, the store unchanged. */
+    as_format2(4, fmt);
+    tw_store *s4 = NULL;
+    char err[512];
+    assert_int_equal(tw_store_open(&s4, dir, 0, netid, err, sizeof err), TW_EVERSION);
+    assert_null(s4);
+    assert_non_null(strstr(err, "holds store schema 4"));
+    tw_buf_free(&b);
+    free(p);
+    many_free(&m);
+}
+
 static void test_dict_threshold(void **state)
 {
     many m;
@@ -859,6 +1093,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_newest_wins, setup, teardown),
         cmocka_unit_test_setup_teardown(test_tombstone_kept, setup, teardown),
         cmocka_unit_test_setup_teardown(test_batch_scan_persist_remove, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_batch_order, setup, teardown),
         cmocka_unit_test_setup_teardown(test_other_network_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_slots_filters_rekey, setup, teardown),
         cmocka_unit_test_setup_teardown(test_map_ceiling, setup, teardown),
@@ -866,6 +1101,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_failed_meta_write, setup, teardown),
         cmocka_unit_test_setup_teardown(test_upgrade_v1, setup, teardown),
         cmocka_unit_test_setup_teardown(test_dict_threshold, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_upgrade_v2, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
