@@ -1445,7 +1445,7 @@ static int op_status(tw_node *n, const tw_val *args, tw_buf *out, tw_op_err *e)
     tw_wordidx *widx = tw_store_wordidx(n->store);
     if (widx) tw_wordidx_stats(widx, &wi);
     bool idx_off = !wi.ready;
-    if ((rc = tw_mpw_map(out, 21 + disk_known + full + idx_off)) ||
+    if ((rc = tw_mpw_map(out, 22 + disk_known + full + idx_off)) ||
         (rc = tw_mpw_kv_cstr(out, "http", http)) ||
         (rc = tw_mpw_kv_uint(out, "refused_from_peers", refused)) ||
         (rc = tw_mpw_kv_cstr(out, "last_refusal", last_refusal)) ||
@@ -1479,7 +1479,8 @@ static int op_status(tw_node *n, const tw_val *args, tw_buf *out, tw_op_err *e)
         (rc = tw_mpw_cstr(out, "peers")) || (rc = tw_mpw_uint(out, npeers)) ||
         (rc = tw_mpw_cstr(out, "median_offset_ms")) || (rc = tw_mpw_int(out, median)) ||
         (rc = tw_mpw_cstr(out, "skewed")) || (rc = tw_mpw_bool(out, skewed == 1)) ||
-        (rc = tw_mpw_cstr(out, "peers")) || (rc = tw_net_encode_progress(n, out)))
+        (rc = tw_mpw_cstr(out, "peers")) || (rc = tw_net_encode_progress(n, out)) ||
+        (rc = tw_mpw_cstr(out, "verification")) || (rc = tw_net_encode_ingest(n, out)))
         goto done;
 done:
     tw_buf_free(&kc.b);
