@@ -67,10 +67,18 @@ static const tw_kv **sorted_pairs(const tw_val *m)
 /* A row's own words in a stats table (rows of a table that are not codes). */
 typedef struct row_word { const char *key, *word; } row_word;
 
+/* Record kinds whose name is not the word for them (the web interface's). */
+static const row_word kind_rows[] = {
+    { "peer", "peer address" }, { "keyplan", "next-key commitment" }, { "recovery", "key recovery" },
+    { "succession", "key succession" }, { NULL, NULL },
+};
+
 /* A count table; keys of the report tables that count codes (table, not
  * NULL) are shown with their names, and with rows (NULL-ended) their
- * words. */
-static int count_table(tw_cli *cli, const tw_val *m, const char *head, const char *table, const row_word *rows)
+ * words; in_order: the rows of rows first, in their order, the others
+ * after (else every row sorted by key). */
+static int count_table(tw_cli *cli, const tw_val *m, const char *head, const char *table, const row_word *rows,
+                       bool in_order)
 {
     const char *heads[2] = { head, "COUNT" };
     tw_table t;
@@ -80,7 +88,7 @@ static int count_table(tw_cli *cli, const tw_val *m, const char *head, const cha
     const tw_kv **p = sorted_pairs(m);
     /* Rows with words of their own come first, in the words' order. */
     size_t front = 0;
-    for (size_t r = 0; p && rows && rows[r].key; r++)
+    for (size_t r = 0; p && in_order && rows && rows[r].key; r++)
         for (uint32_t i = front; i < m->len; i++)
             if (p[i]->k.type == TW_STR && strlen(rows[r].key) == p[i]->k.len &&
                 memcmp(rows[r].key, p[i]->k.v.s, p[i]->k.len) == 0) {
@@ -260,7 +268,7 @@ static int cmd_status(tw_cli *cli, int argc, char **argv)
     const tw_val *kinds = tw_v_get(&res, "kinds");
     if (rc == 0 && kinds && kinds->type == TW_MAP && kinds->len) {
         putchar('\n');
-        rc = count_table(cli, kinds, "KIND", NULL, NULL);
+        rc = count_table(cli, kinds, "KIND", NULL, kind_rows, false);
     }
     if (rc == 0) exit = TW_EXIT_OK;
 out:
@@ -377,7 +385,7 @@ static const struct stats_table {
     const row_word *rows;
 } stats_tables[] = {
     { "totals", "totals", NULL, "WHAT", totals_rows },
-    { "kinds", "records by kind", NULL, "KIND", NULL },
+    { "kinds", "records by kind", NULL, "KIND", kind_rows },
     { "links_by_status", "links by status", NULL, "STATUS", NULL },
     { "links_by_formality", "links by formality", NULL, "FORMALITY", NULL },
     { "links_by_confirmation", "links by confirmation", NULL, "CONFIRMATION", confirmation_rows },
@@ -415,7 +423,11 @@ static int stats_one(tw_cli *cli, const char *key, const tw_val *v, const struct
     printf("%s\n", st ? st->title : key);
     if (st && st->note) printf("%s\n", st->note);
     if (v->type == TW_MAP && v->len == 0) { printf("  (none)\n"); return 0; }
-    if (v->type == TW_MAP) return count_table(cli, v, st ? st->head : "KEY", key, rows ? rows : st ? st->rows : NULL);
+    /* Rows with words of their own are in the words' order, but kinds and
+     * the placeholders of links to no record (sorted by key as the rest). */
+    const row_word *rw = rows ? rows : st ? st->rows : NULL;
+    bool in_order = rw && rw != kind_rows && rw != group_rows && rw != place_rows;
+    if (v->type == TW_MAP) return count_table(cli, v, st ? st->head : "KEY", key, rw, in_order);
     tw_buf t;
     tw_buf_init(&t);
     int rc = tw_out_text(&t, v);

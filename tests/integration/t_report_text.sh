@@ -10,12 +10,14 @@
 #     count, "the first 1000 listed", and a line counts the one not listed
 #     (the JSON holds 1000 and counts 1001, as before);
 #   - twin status does not read as a full store: the space used, what it
-#     may grow to (map_ceiling) and the disk's free space.
+#     may grow to (map_ceiling) and the disk's free space; its kinds, as
+#     stats's, in words ("peer address").
 . tests/integration/lib.sh
 
 F=$TW_ROOT/files
 mkdir -p "$F"
-tw_start n || { fail "twind starts"; tw_done; }
+P=$(tw_free_port)
+tw_start n --listen "127.0.0.1:$P" || { fail "twind starts"; tw_done; }    # (publishes its peer record)
 
 # records FIRST COUNT: link statements FIRST.. whose group and place nobody
 # lists, and (with FIRST 0) a few groups and places of several kinds.
@@ -87,6 +89,7 @@ tw n stats >"$F/stats.txt" 2>"$TW_ERR" || fail "twin stats" "$(cat "$TW_ERR")"
 check_row "stats" "group records" 2 "$F/stats.txt"
 check_row "stats" "links (both sides' statements of one link count once)" 1002 "$F/stats.txt"
 check_row "stats" "twinning association" 1 "$F/stats.txt"
+check_row "stats: record kinds in words" "peer address" 1 "$F/stats.txt"
 check_row "stats" "(group not found)" 1001 "$F/stats.txt"
 check_row "stats" "(place not found)" 1001 "$F/stats.txt"
 for want in "active links by kind of group" "active links by governorate of the place" \
@@ -102,6 +105,7 @@ tw n --json stats >"$F/stats.json"
     pass "stats --json keeps the keys and codes" || fail "stats --json keys" "$(tw_json "$F/stats.json" 'd["active_links_by_group_kind"]')"
 
 tw n status >"$F/status.txt"
+check_row "status: record kinds in words" "peer address" 1 "$F/status.txt"
 grep -q "^storage .* used, may grow to .* (map_ceiling); .* free on the disk" "$F/status.txt" && ! grep -q "used of" "$F/status.txt" &&
     pass "status: storage used, what it may grow to, free on the disk (not 'used of' the map)" ||
     fail "status storage line" "$(grep storage "$F/status.txt")"
