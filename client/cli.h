@@ -295,7 +295,10 @@ int tw_cli_list_csv(tw_cli *cli, const tw_list_q *q, unsigned flags, tw_buf *out
 /* The label of a key of a report's count table (table names it, tl bytes):
  * "CODE Name" ("PS-RBH Ramallah and al-Bireh", "E12000007 London") when
  * the table counts codes (by governorate, subdivision, region, country) and
- * the key is in a code list, else the key as it is; NUL-terminated. */
+ * the key is in a code list; else the words the web interface uses for it
+ * ("twinning_association": "twinning association"; "(none)": "(not
+ * given)", "(unknown)": "(not found)"); else the key as it is;
+ * NUL-terminated. */
 void tw_cli_code_label(const char *table, size_t tl, const char *key, size_t kl, char *out, size_t cap);
 
 /* "YYYY-MM-DD HH:MM" (UTC; also with T, or a date alone) or ms since the

@@ -3,8 +3,9 @@
  *
  * Answers are printed generically where the daemon may add to them: status
  * prints the keys it knows and ignores others, and stats prints every table
- * it is given (a map of name -> map of key -> count), sorted, so a newer
- * daemon's statistics show up without a new client.
+ * it is given (a map of name -> map of key -> count): those it knows titled
+ * in words, the others under their keys, so a newer daemon's statistics
+ * show up without a new client.
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -63,10 +64,21 @@ static const tw_kv **sorted_pairs(const tw_val *m)
     return p;
 }
 
-/* A KEY / COUNT table of a map, sorted by key. */
+/* A row's own words in a stats table (rows of a table that are not codes). */
+typedef struct row_word { const char *key, *word; } row_word;
+
+/* Record kinds whose name is not the word for them (the web interface's). */
+static const row_word kind_rows[] = {
+    { "peer", "peer address" }, { "keyplan", "next-key commitment" }, { "recovery", "key recovery" },
+    { "succession", "key succession" }, { NULL, NULL },
+};
+
 /* A count table; keys of the report tables that count codes (table, not
- * NULL) are shown with their names. */
-static int count_table(tw_cli *cli, const tw_val *m, const char *head, const char *table)
+ * NULL) are shown with their names, and with rows (NULL-ended) their
+ * words; in_order: the rows of rows first, in their order, the others
+ * after (else every row sorted by key). */
+static int count_table(tw_cli *cli, const tw_val *m, const char *head, const char *table, const row_word *rows,
+                       bool in_order)
 {
     const char *heads[2] = { head, "COUNT" };
     tw_table t;
@@ -74,9 +86,25 @@ static int count_table(tw_cli *cli, const tw_val *m, const char *head, const cha
     if (rc != 0) return rc;
     tw_table_align(&t, 1, TW_COL_RIGHT | TW_COL_NOCUT);
     const tw_kv **p = sorted_pairs(m);
+    /* Rows with words of their own come first, in the words' order. */
+    size_t front = 0;
+    for (size_t r = 0; p && in_order && rows && rows[r].key; r++)
+        for (uint32_t i = front; i < m->len; i++)
+            if (p[i]->k.type == TW_STR && strlen(rows[r].key) == p[i]->k.len &&
+                memcmp(rows[r].key, p[i]->k.v.s, p[i]->k.len) == 0) {
+                const tw_kv *x = p[i];
+                memmove(&p[front + 1], &p[front], (i - front) * sizeof *p);
+                p[front++] = x;
+                break;
+            }
     for (uint32_t i = 0; p && i < m->len && rc == 0; i++) {
         char label[256];
-        if (table && p[i]->k.type == TW_STR) {
+        const char *word = NULL;
+        for (size_t r = 0; rows && rows[r].key && p[i]->k.type == TW_STR && !word; r++)
+            if (strlen(rows[r].key) == p[i]->k.len && memcmp(rows[r].key, p[i]->k.v.s, p[i]->k.len) == 0) word = rows[r].word;
+        if (word) {
+            rc |= tw_table_addz(&t, word);
+        } else if (table && p[i]->k.type == TW_STR) {
             tw_cli_code_label(table, strlen(table), p[i]->k.v.s, p[i]->k.len, label, sizeof label);
             rc |= tw_table_addz(&t, label);
         } else {
@@ -141,17 +169,18 @@ static int cmd_status(tw_cli *cli, int argc, char **argv)
         rc |= tw_table_addz(&t, "uptime");
         rc |= tw_table_addz(&t, d);
     }
-    const tw_val *used = tw_v_get(&res, "map_used"), *size = tw_v_get(&res, "map_size"),
-                 *ceil = tw_v_get(&res, "map_ceiling");
+    const tw_val *used = tw_v_get(&res, "map_used"), *ceil = tw_v_get(&res, "map_ceiling");
     const tw_val *dfree = tw_v_get(&res, "disk_free");
     if (used && used->type == TW_UINT) {
-        char u[32], s[32] = "", c[32] = "", f[32] = "", line[192];
+        char u[32], c[32] = "", f[32] = "", line[192];
         human_bytes(u, sizeof u, used->v.u);
-        if (size && size->type == TW_UINT) human_bytes(s, sizeof s, size->v.u);
         if (ceil && ceil->type == TW_UINT) human_bytes(c, sizeof c, ceil->v.u);
         if (dfree && dfree->type == TW_UINT) human_bytes(f, sizeof f, dfree->v.u);
-        snprintf(line, sizeof line, "%s used%s%s%s%s%s%s%s%s", u, *s ? " of " : "", s,
-                 *c ? " (ceiling " : "", c, *c ? ")" : "", *f ? "; " : "", f, *f ? " free on the disk" : "");
+        /* Not "used of" the map's current size: LMDB grows it by itself,
+         * and "500 MiB used of 500 MiB" reads as a full store.  What can
+         * fill is the ceiling, and the disk. */
+        snprintf(line, sizeof line, "%s used%s%s%s%s%s%s", u, *c ? ", may grow to " : "", c,
+                 *c ? " (map_ceiling)" : "", *f ? "; " : "", f, *f ? " free on the disk" : "");
         rc |= tw_table_addz(&t, "storage");
         rc |= tw_table_addz(&t, line);
     }
@@ -239,7 +268,7 @@ static int cmd_status(tw_cli *cli, int argc, char **argv)
     const tw_val *kinds = tw_v_get(&res, "kinds");
     if (rc == 0 && kinds && kinds->type == TW_MAP && kinds->len) {
         putchar('\n');
-        rc = count_table(cli, kinds, "KIND", NULL);
+        rc = count_table(cli, kinds, "KIND", NULL, kind_rows, false);
     }
     if (rc == 0) exit = TW_EXIT_OK;
 out:
@@ -321,6 +350,131 @@ static int stats_csv(const tw_val *res)
     return rc ? TW_EIO : 0;
 }
 
+/* Words for the tables of stats (proto/PROTOCOL.md "stats"), in the order
+ * a coordinator reads them: what each counts, what its rows are, and the
+ * words of rows that are not codes.  A table the daemon adds and this list
+ * does not know is printed after them under its key, as before. */
+static const row_word totals_rows[] = {
+    { "groups", "group records" },
+    { "group_identities", "groups (a group listed twice counts once)" },
+    { "places", "place records" },
+    { "place_identities", "places (a place listed twice counts once)" },
+    { "links", "links (both sides' statements of one link count once)" },
+    { "link_statements", "link records (statements)" },
+    { NULL, NULL },
+};
+static const row_word confirmation_rows[] = {
+    { "confirmed", "confirmed (stated by both sides)" }, { "unconfirmed", "unconfirmed (stated by one side)" },
+    { NULL, NULL },
+};
+static const row_word undated_rows[] = {
+    { "no_since", "no start year (since)" }, { "no_end", "ended, with no end year" },
+    { "ended_before_since", "end year before the start year" }, { NULL, NULL },
+};
+static const row_word source_rows[] = {
+    { "given", "given (region field)" }, { "inferred", "inferred (from local authority or nation)" },
+    { "none", "not known" }, { NULL, NULL },
+};
+static const row_word group_rows[] = { { "(unknown)", "(group not found)" }, { NULL, NULL } };
+static const row_word place_rows[] = { { "(unknown)", "(place not found)" }, { NULL, NULL } };
+static const row_word seeking_rows[] = {
+    { "groups", "groups seeking a partner" }, { "places", "places seeking a partner" }, { NULL, NULL },
+};
+static const struct stats_table {
+    const char *key, *title, *note, *head;
+    const row_word *rows;
+} stats_tables[] = {
+    { "totals", "totals", NULL, "WHAT", totals_rows },
+    { "kinds", "records by kind", NULL, "KIND", kind_rows },
+    { "links_by_status", "links by status", NULL, "STATUS", NULL },
+    { "links_by_formality", "links by formality", NULL, "FORMALITY", NULL },
+    { "links_by_confirmation", "links by confirmation", NULL, "CONFIRMATION", confirmation_rows },
+    { "links_started_by_year", "links by the year they started (since)", NULL, "YEAR", NULL },
+    { "links_ended_by_year", "links by the year they ended", NULL, "YEAR", NULL },
+    { "active_links_by_formality", "active links by formality", NULL, "FORMALITY", NULL },
+    { "active_links_by_group_kind", "active links by kind of group", NULL, "KIND OF GROUP", group_rows },
+    { "active_links_by_nation", "active links by UK nation of the group", NULL, "NATION", group_rows },
+    { "active_links_by_region", "active links by UK region of the group", NULL, "REGION", group_rows },
+    { "active_links_by_area", "active links by area of the place", NULL, "AREA", place_rows },
+    { "active_links_by_governorate", "active links by governorate of the place", NULL, "GOVERNORATE", place_rows },
+    { "active_links_by_place_kind", "active links by kind of place", NULL, "KIND OF PLACE", place_rows },
+    { "active_links_by_country", "active links by partner country", NULL, "COUNTRY", place_rows },
+    { "active_links_by_year", "the trend: links active in each year",
+      "(a link counts in every year from its start to its end, or to this year if it has\n"
+      " not ended, dormant ones too; links still being explored are not counted)", "YEAR", NULL },
+    { "active_links_undated", "links the trend leaves out", NULL, "WHY", undated_rows },
+    { "dormant_links", "dormant links", NULL, "WHY", NULL },     /* rows: stats_text (the months) */
+    { "groups_by_kind", "groups by kind (a group listed twice counts once)", NULL, "KIND OF GROUP", NULL },
+    { "groups_by_nation", "groups by UK nation", NULL, "NATION", NULL },
+    { "groups_by_region", "groups by UK region", NULL, "REGION", NULL },
+    { "groups_region_source", "groups by how their region is known", NULL, "SOURCE", source_rows },
+    { "places_by_kind", "places by kind (a place listed twice counts once)", NULL, "KIND OF PLACE", NULL },
+    { "places_by_area", "places by area", NULL, "AREA", NULL },
+    { "places_by_subdivision", "places by governorate or subdivision", NULL, "SUBDIVISION", NULL },
+    { "places_by_country", "places by country", NULL, "COUNTRY", NULL },
+    { "seeking", "seeking a partner", NULL, "WHO", seeking_rows },
+};
+
+/* One table of stats: its title (and note), then its rows, or (none). */
+static int stats_one(tw_cli *cli, const char *key, const tw_val *v, const struct stats_table *st, bool first,
+                     const row_word *rows)
+{
+    if (!first) putchar('\n');
+    printf("%s\n", st ? st->title : key);
+    if (st && st->note) printf("%s\n", st->note);
+    if (v->type == TW_MAP && v->len == 0) { printf("  (none)\n"); return 0; }
+    /* Rows with words of their own are in the words' order, but kinds and
+     * the placeholders of links to no record (sorted by key as the rest). */
+    const row_word *rw = rows ? rows : st ? st->rows : NULL;
+    bool in_order = rw && rw != kind_rows && rw != group_rows && rw != place_rows;
+    if (v->type == TW_MAP) return count_table(cli, v, st ? st->head : "KEY", key, rw, in_order);
+    tw_buf t;
+    tw_buf_init(&t);
+    int rc = tw_out_text(&t, v);
+    if (rc == 0) printf("  %.*s\n", (int)t.len, (const char *)t.p);
+    tw_buf_free(&t);
+    return rc;
+}
+
+/* stats for people: the known tables in stats_tables' order, then any
+ * other, sorted by key; months: the dormant months the answer used. */
+static int stats_text(tw_cli *cli, const tw_val *res, unsigned long months)
+{
+    int rc = 0;
+    bool first = true;
+    char no_update[96];
+    snprintf(no_update, sizeof no_update, "active or exploring, not updated for %lu months", months);
+    const row_word dormant_rows[] = {
+        { "status_dormant", "status dormant" }, { "no_update", no_update }, { "total", "total" }, { NULL, NULL },
+    };
+    size_t nst = sizeof stats_tables / sizeof stats_tables[0];
+    for (size_t i = 0; i < nst && rc == 0; i++) {
+        const tw_val *v = tw_v_get(res, stats_tables[i].key);
+        if (!v) continue;
+        rc = stats_one(cli, stats_tables[i].key, v, &stats_tables[i], first,
+                       strcmp(stats_tables[i].key, "dormant_links") == 0 ? dormant_rows : NULL);
+        first = false;
+    }
+    const tw_kv **tables = sorted_pairs(res);
+    tw_buf name;
+    tw_buf_init(&name);
+    for (uint32_t i = 0; tables && i < res->len && rc == 0; i++) {
+        if (tables[i]->k.type != TW_STR) continue;
+        bool known = false;
+        for (size_t j = 0; j < nst && !known; j++)
+            known = strlen(stats_tables[j].key) == tables[i]->k.len &&
+                    memcmp(stats_tables[j].key, tables[i]->k.v.s, tables[i]->k.len) == 0;
+        if (known) continue;
+        tw_buf_reset(&name);
+        if ((rc = tw_buf_put(&name, tables[i]->k.v.s, tables[i]->k.len)) || (rc = tw_buf_put(&name, "", 1))) break;
+        rc = stats_one(cli, (const char *)name.p, &tables[i]->v, NULL, first, NULL);
+        first = false;
+    }
+    free(tables);
+    tw_buf_free(&name);
+    return rc;
+}
+
 static int cmd_stats(tw_cli *cli, int argc, char **argv)
 {
     bool csv = false;
@@ -353,30 +507,7 @@ static int cmd_stats(tw_cli *cli, int argc, char **argv)
     else if (csv) rc = stats_csv(&res);
     else {
         if (res.type != TW_MAP) { tw_cli_fail("bad stats answer from twind"); goto out; }
-        const tw_kv **tables = sorted_pairs(&res);
-        tw_buf name;
-        tw_buf_init(&name);
-        for (uint32_t i = 0; tables && i < res.len && rc == 0; i++) {
-            tw_buf_reset(&name);
-            rc = tw_out_text(&name, &tables[i]->k);
-            if (rc == 0) rc = tw_buf_put(&name, "", 1);
-            if (rc != 0) break;
-            if (i) putchar('\n');
-            if (tables[i]->v.type == TW_MAP && tables[i]->v.len == 0) {
-                printf("%s\n  (none)\n", (const char *)name.p);
-            } else if (tables[i]->v.type == TW_MAP) {
-                printf("%s\n", (const char *)name.p);
-                rc = count_table(cli, &tables[i]->v, "KEY", (const char *)name.p);
-            } else {
-                tw_buf v;
-                tw_buf_init(&v);
-                rc = tw_out_text(&v, &tables[i]->v);
-                if (rc == 0) printf("%s  %.*s\n", (const char *)name.p, (int)v.len, (const char *)v.p);
-                tw_buf_free(&v);
-            }
-        }
-        free(tables);
-        tw_buf_free(&name);
+        rc = stats_text(cli, &res, months ? dm : TW_REPORT_DORMANT_MONTHS_DEFAULT);
     }
     if (rc == 0) exit = TW_EXIT_OK;
 out:
@@ -405,7 +536,9 @@ const tw_cmd tw_cmd_digest = {
 const tw_cmd tw_cmd_stats = {
     "stats", "print registry statistics (kinds, links, groups, places, seeking)",
     "[--csv] [--dormant-months N]",
-    "Prints each table of counts the node computes, sorted by key.\n\n"
+    "Prints each table of counts the node computes, titled in words, totals\n"
+    "first; codes are shown with their names.  --json and --csv give the tables\n"
+    "under their keys (proto/PROTOCOL.md, \"stats\").\n\n"
     "  --csv                 rows table,key,count for spreadsheets\n"
     "  --dormant-months N    an active or exploring link without an update for N\n"
     "                        months counts as dormant (default 12)\n",

@@ -64,10 +64,48 @@ static bool code_table(const char *t, size_t n)
     return false;
 }
 
+static const tw_www_file *www_file(const char *path);
+
+/* The web interface's English strings (its translation file, compiled into
+ * twin), read once: twin names codes as the pages do. */
+static const tw_val *en_strings(void)
+{
+    static tw_arena a;
+    static tw_val v;
+    static int state;             /* 0 not read yet, 1 read, -1 absent */
+    if (state == 0) {
+        const tw_www_file *f = www_file("/i18n/en.json");
+        tw_arena_init(&a, 0);
+        state = f && tw_json_parse((const char *)f->data, f->len, &a, &v, NULL, NULL, 0) == 0 && v.type == TW_MAP ? 1 : -1;
+    }
+    return state == 1 ? &v : NULL;
+}
+
+/* The string named prefix + key in en_strings, or NULL. */
+static const tw_val *en_string(const char *prefix, const char *key, size_t kl)
+{
+    char name[96];
+    const tw_val *m = en_strings();
+    if (!m || strlen(prefix) + kl >= sizeof name) return NULL;
+    snprintf(name, sizeof name, "%s%.*s", prefix, (int)kl, key);
+    const tw_val *v = tw_v_get(m, name);
+    return v && v->type == TW_STR ? v : NULL;
+}
+
 void tw_cli_code_label(const char *table, size_t tl, const char *key, size_t kl, char *out, size_t cap)
 {
     const tw_code *c = code_table(table, tl) ? tw_code_lookup(key, kl) : NULL;
-    if (c) snprintf(out, cap, "%s %s", c->code, c->name);
+    if (c) { snprintf(out, cap, "%s %s", c->code, c->name); return; }
+    /* The placeholders of the count tables, in the pages' words. */
+    static const struct { const char *key, *name; } ph[] = {
+        { "(none)", "report.none" }, { "(unknown)", "report.unknown" }, { "(other)", "report.other" },
+    };
+    for (size_t i = 0; i < sizeof ph / sizeof ph[0]; i++) {
+        const tw_val *w = strlen(ph[i].key) == kl && memcmp(ph[i].key, key, kl) == 0 ? en_string(ph[i].name, "", 0) : NULL;
+        if (w) { snprintf(out, cap, "(%.*s)", (int)w->len, w->v.s); return; }
+    }
+    const tw_val *w = en_string("enum.", key, kl);
+    if (w) snprintf(out, cap, "%.*s", (int)w->len, w->v.s);
     else snprintf(out, cap, "%.*s", (int)kl, key);
 }
 
@@ -123,9 +161,16 @@ static kc *table_pairs(const tw_val *m, size_t *n)
     return p;
 }
 
-static int print_counts(tw_cli *cli, const char *title, const tw_val *m)
+/* The words of a row key of a count table (NULL-ended pairs). */
+typedef struct row_word { const char *key, *word; } row_word;
+
+/* A count table under title: head names its rows; table (its key in the
+ * answer) says whether they are codes; rows, if not NULL, give rows words
+ * of their own and their order (first). */
+static int print_counts(tw_cli *cli, const char *title, const char *table, const char *head, const row_word *rows,
+                        const tw_val *m)
 {
-    const char *heads[2] = { code_table(title, strlen(title)) ? "CODE NAME" : "KEY", "COUNT" };
+    const char *heads[2] = { head, "COUNT" };
     size_t n;
     kc *p = table_pairs(m, &n);
     tw_table t;
@@ -133,11 +178,24 @@ static int print_counts(tw_cli *cli, const char *title, const tw_val *m)
     printf("%s\n", title);
     if (rc == 0 && n == 0) { free(p); tw_table_free(&t); printf("  (none)\n"); return 0; }
     tw_table_align(&t, 1, TW_COL_RIGHT | TW_COL_NOCUT);
+    size_t front = 0;
+    for (size_t r = 0; rows && rows[r].key; r++)
+        for (size_t i = front; i < n; i++)
+            if (strlen(rows[r].key) == p[i].kl && memcmp(rows[r].key, p[i].k, p[i].kl) == 0) {
+                kc x = p[i];
+                memmove(&p[front + 1], &p[front], (i - front) * sizeof *p);
+                p[front++] = x;
+                break;
+            }
     for (size_t i = 0; i < n && rc == 0; i++) {
         char num[32];
         char label[256];
         snprintf(num, sizeof num, "%" PRIu64, p[i].n);
-        tw_cli_code_label(title, strlen(title), p[i].k, p[i].kl, label, sizeof label);
+        const char *word = NULL;
+        for (size_t r = 0; rows && rows[r].key && !word; r++)
+            if (strlen(rows[r].key) == p[i].kl && memcmp(rows[r].key, p[i].k, p[i].kl) == 0) word = rows[r].word;
+        if (word) snprintf(label, sizeof label, "%s", word);
+        else tw_cli_code_label(table, strlen(table), p[i].k, p[i].kl, label, sizeof label);
         rc = tw_table_addz(&t, label) || tw_table_addz(&t, num);
     }
     if (rc == 0) rc = tw_table_print(&t, cli);
@@ -183,23 +241,30 @@ static void cell_text(tw_buf *b, const char *field, const tw_val *v, const names
         }
     } else if (v->type == TW_STR && ref) {
         short_ref(b, v->v.s, v->len);
-    } else if (v->type == TW_STR && (!strcmp(field, "subdivision") || !strcmp(field, "country"))) {
+    } else if (v->type == TW_STR && (!strcmp(field, "subdivision") || !strcmp(field, "country") ||
+                                     !strcmp(field, "place_kind") || !strcmp(field, "nation"))) {
         char label[256];
-        tw_cli_code_label("_by_country", 11, v->v.s, v->len, label, sizeof label);
+        tw_cli_code_label(field[0] == 's' || field[0] == 'c' ? "_by_country" : "", field[0] == 's' || field[0] == 'c' ? 11 : 0,
+                          v->v.s, v->len, label, sizeof label);
         tw_buf_put(b, label, strlen(label));
     } else {
         tw_out_text(b, v);
     }
 }
 
-/* A list of maps as a table of the given fields. */
+/* A list of maps as a table of the given fields; total: how many there are
+ * (the counts), of which the list holds at most TW_REPORT_LIST_MAX. */
 static int print_list(tw_cli *cli, const char *title, const tw_val *l, const char *const *fields,
-                      const char *const *heads, size_t nf, const names *nm)
+                      const char *const *heads, size_t nf, const names *nm, uint64_t total)
 {
     tw_table t;
     tw_buf c;
-    printf("%s\n", title);
-    if (!l || l->type != TW_ARR || !l->len) { printf("  (none)\n"); return 0; }
+    uint32_t shown = l && l->type == TW_ARR ? l->len : 0;
+    if (total > shown)
+        printf("%s: %" PRIu64 ", the first %" PRIu32 " listed\n", title, total, shown);
+    else
+        printf("%s\n", title);
+    if (!shown) { printf("  (none)\n"); return 0; }
     int rc = tw_table_init(&t, nf, heads);
     tw_buf_init(&c);
     for (uint32_t i = 0; i < l->len && rc == 0; i++)
@@ -214,6 +279,9 @@ static int print_list(tw_cli *cli, const char *title, const tw_val *l, const cha
             rc = tw_table_add(&t, c.len ? (const char *)c.p : "-", c.len ? c.len : 1);
         }
     if (rc == 0) rc = tw_table_print(&t, cli);
+    if (rc == 0 && total > shown)
+        printf("  ... and %" PRIu64 " more, not listed (a list holds at most %u; the count is complete)\n",
+               total - shown, TW_REPORT_LIST_MAX);
     tw_table_free(&t);
     tw_buf_free(&c);
     return rc;
@@ -382,9 +450,29 @@ static int cmd_gaps(tw_cli *cli, int argc, char **argv)
         if (rc == 0) rc = tw_out_write(&b);
         tw_buf_free(&b);
     } else {
-        rc = print_counts(cli, "counts", tw_v_get(&res, "counts"));
-        static const char *const tabs[] = { "unpartnered_by_governorate", "unpartnered_by_kind", "duplicated_by_governorate" };
-        for (size_t i = 0; i < 3 && rc == 0; i++) { putchar('\n'); rc = print_counts(cli, tabs[i], tw_v_get(&res, tabs[i])); }
+        static const row_word count_rows[] = {
+            { "place_identities", "places (a place listed twice counts once)" },
+            { "unpartnered_places", "places with no active partner" },
+            { "duplicated_places", "places with two or more groups active or exploring" },
+            { "places_listed_twice", "places listed more than once" },
+            { "seeking_places", "places seeking a partner" },
+            { "group_identities", "groups (a group listed twice counts once)" },
+            { "groups_listed_twice", "groups listed more than once" },
+            { "seeking_groups", "groups seeking a partner" },
+            { "dangling_links", "links whose group or place is not found" },
+            { NULL, NULL },
+        };
+        const tw_val *cnt = tw_v_get(&res, "counts");
+        rc = print_counts(cli, "summary", "counts", "WHAT", count_rows, cnt);
+        static const struct { const char *key, *title, *head; } tabs[] = {
+            { "unpartnered_by_governorate", "places with no active partner, by governorate", "GOVERNORATE" },
+            { "unpartnered_by_kind", "places with no active partner, by kind", "KIND OF PLACE" },
+            { "duplicated_by_governorate", "places with two or more groups, by governorate", "GOVERNORATE" },
+        };
+        for (size_t i = 0; i < 3 && rc == 0; i++) {
+            putchar('\n');
+            rc = print_counts(cli, tabs[i].title, tabs[i].key, tabs[i].head, NULL, tw_v_get(&res, tabs[i].key));
+        }
         if (!counts && rc == 0) {
             static const char *const pf[] = { "name_en", "subdivision", "place_kind", "place" };
             static const char *const ph[] = { "NAME", "WHERE", "KIND", "PLACE" };
@@ -402,13 +490,14 @@ static int cmd_gaps(tw_cli *cli, int argc, char **argv)
                            tw_v_get(&res, "duplicated"), tw_v_get(&res, "listed_twice") } };
             const tw_val *gl = tw_v_get(&res, "groups_listed_twice");
             putchar('\n');
-            rc = print_list(cli, "places with no active partner", tw_v_get(&res, "unpartnered"), pf, ph, 4, &nm);
-            if (rc == 0) { putchar('\n'); rc = print_list(cli, "places with two or more groups active or exploring", tw_v_get(&res, "duplicated"), df, dh, 4, &nm); }
-            if (rc == 0) { putchar('\n'); rc = print_list(cli, "places listed more than once", tw_v_get(&res, "listed_twice"), tf, th, 3, &nm); }
-            if (rc == 0) { putchar('\n'); rc = print_list(cli, "groups listed more than once", gl, gf, gh, 3, &nm); }
+            rc = print_list(cli, "places with no active partner", tw_v_get(&res, "unpartnered"), pf, ph, 4, &nm,
+                            tw_rec_uint(cnt, "unpartnered_places"));
+            if (rc == 0) { putchar('\n'); rc = print_list(cli, "places with two or more groups active or exploring", tw_v_get(&res, "duplicated"), df, dh, 4, &nm, tw_rec_uint(cnt, "duplicated_places")); }
+            if (rc == 0) { putchar('\n'); rc = print_list(cli, "places listed more than once", tw_v_get(&res, "listed_twice"), tf, th, 3, &nm, tw_rec_uint(cnt, "places_listed_twice")); }
+            if (rc == 0) { putchar('\n'); rc = print_list(cli, "groups listed more than once", gl, gf, gh, 3, &nm, tw_rec_uint(cnt, "groups_listed_twice")); }
             if (rc == 0) print_commands(gl);
-            if (rc == 0) { putchar('\n'); rc = print_list(cli, "links whose group or place is not found (references to fix)", tw_v_get(&res, "dangling"), lf, lh, 4, &nm); }
-            if (rc == 0) { putchar('\n'); rc = print_list(cli, "seeking groups and suggested places", tw_v_get(&res, "suggestions"), sf, sh, 3, &nm); }
+            if (rc == 0) { putchar('\n'); rc = print_list(cli, "links whose group or place is not found (references to fix)", tw_v_get(&res, "dangling"), lf, lh, 4, &nm, tw_rec_uint(cnt, "dangling_links")); }
+            if (rc == 0) { putchar('\n'); rc = print_list(cli, "seeking groups and suggested places", tw_v_get(&res, "suggestions"), sf, sh, 3, &nm, tw_rec_uint(cnt, "seeking_groups")); }
         }
     }
     if (rc == 0) exit = TW_EXIT_OK;

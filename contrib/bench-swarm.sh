@@ -23,16 +23,7 @@ export B
 NODES=${NODES:-200}
 SEED=${SEED:-$(od -An -N2 -tu2 /dev/urandom | tr -d ' ')}
 . tests/integration/lib.sh
-SW=$TW_ROOT/sw
-mkdir -p "$SW"
-swarm_cleanup() {
-    [ -f "$SW/pids" ] || return 0
-    for p in $(cat "$SW/pids"); do
-        tw_alive "$p" && grep -q twind "/proc/$p/cmdline" 2>/dev/null && kill -KILL "$p" 2>/dev/null
-    done
-    return 0
-}
-trap 'swarm_cleanup; tw__cleanup' EXIT
+. tests/integration/lib_swarm.sh
 echo "== machine: $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg) =="
 for n in ${FORM_SIZES-30 100 200}; do
     rm -rf "$SW"; mkdir -p "$SW"

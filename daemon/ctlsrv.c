@@ -27,8 +27,11 @@
  * (report_ended) the idle handle asks again, or answers with the build's
  * failure.  A held connection is still read from (a whole later request
  * stops that, as ever), so a client that closes meanwhile is seen: its
- * request is dropped and the connection freed; one that only shut its
- * writing side gets its answer, then the connection closes.
+ * request is dropped (logged, counted in status "report_waits") and its
+ * slot is free at once; one that only shut its writing side gets its
+ * answer, then the connection closes.  One whose later request stopped the
+ * reading is seen gone when the build ends (peer_gone) and dropped then,
+ * nothing written to it.
  */
 #include <errno.h>
 #include <poll.h>
@@ -119,9 +122,12 @@ static void conn_close(conn *c)
     if (c->closing) return;
     c->closing = true;
     if (c->held) {
-        /* Its request is given up: no reply is owed to a closed connection. */
+        /* Its request is given up: no reply is owed to a closed connection,
+         * and its slot is free for another at once (counted as dropped
+         * unless twind is stopping). */
         c->held = false;
-        tw_ops_held_done();
+        if (c->srv->stopping) tw_ops_held_done();
+        else tw_ops_held_dropped();
     }
     if (c->wbytes && !c->srv->stopping)
         tw_log_limited(TW_LOG_INFO, "ctl", "ctl.unread", "uid %u: connection closed with %zu bytes of replies unread%s",
@@ -377,6 +383,15 @@ static void pump(conn *c)
     unsigned done = 0;
     if (c->held) {
         if (!c->held_ended) { update(c); return; }
+        if (!c->reading && peer_gone(c)) {
+            /* Not read since a later request came whole behind the held
+             * one, so its close was not seen: nothing is written to it. */
+            tw_log_limited(TW_LOG_INFO, "ctl", "ctl.gone", "uid %u closed its connection while its request waited "
+                           "%llu ms for the report; dropped", (unsigned)c->uid,
+                           (unsigned long long)(mono_ms(c->srv) - c->held_since));
+            conn_close(c);
+            return;
+        }
         /* The build has ended: ask again (it may be held again, by a new
          * build), or say why there is no report. */
         tw_buf body = c->hold;

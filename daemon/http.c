@@ -27,9 +27,11 @@
  * would leave a committee volunteer to guess when, and to find the page
  * blank or an error if they refreshed too soon.  Held requests count
  * against TW_REPORT_WAITERS_MAX with the control socket's; past it the
- * request gets busy, retry.  MHD does not see a client leave while its
- * connection is suspended: that request is answered into a closed socket,
- * once, when the build ends.
+ * request gets busy, retry.  MHD does not look at a suspended connection's
+ * socket, so the loop watches it (watch_start): a client that leaves while
+ * its request is held has it dropped at once (logged, counted in status
+ * "report_waits", its slot free for another) and its connection closed
+ * with nothing written.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -88,7 +90,11 @@ typedef struct req {
     bool answered;
     bool held;                       /* suspended: waits for the report being made (tw_http.held) */
     bool resumed;                    /* the build has ended: ask again (held_rc 0) or fail */
+    bool gone;                       /* its client left while it was held: closed, nothing written */
     int held_rc;
+    uint64_t held_since;             /* tw_now_ms() */
+    uv_poll_t *watch;                /* while held: its socket, for the client leaving */
+    tw_http *h;
     struct MHD_Connection *conn;
     struct req *hnext, **hpprev;
     char op[TW_KIND_MAX + 1];
@@ -370,6 +376,8 @@ static void wipe_secrets(req *r, const tw_val *args)
     if (r->body.len) sodium_memzero(r->body.p, r->body.len);
 }
 
+static void watch_start(tw_http *h, req *r);
+
 static enum MHD_Result do_op(tw_http *h, struct MHD_Connection *c, req *r)
 {
     tw_arena a;
@@ -401,7 +409,10 @@ static enum MHD_Result do_op(tw_http *h, struct MHD_Connection *c, req *r)
         if (h->held) h->held->hpprev = &r->hnext;
         h->held = r;
         r->hpprev = &h->held;
+        r->h = h;
+        r->held_since = tw_now_ms();
         MHD_suspend_connection(c);
+        watch_start(h, r);
         tw_debug("http", "%s waits for the report being made (%u requests wait)", r->op, tw_ops_held());
         return MHD_YES;
     }
@@ -641,6 +652,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     }
     if (r->answered && r->resumed) {
         r->resumed = false;
+        if (r->gone) return MHD_NO;      /* closes it: no answer to write */
         if (r->held_rc) {
             char m[200];
             snprintf(m, sizeof m, "cannot compute the report: %s", tw_strerror(r->held_rc));
@@ -691,20 +703,77 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     }
 }
 
-/* Takes r off the held list. */
+static void http_unref(tw_http *h);
+
+static void watch_closed(uv_handle_t *hd)
+{
+    tw_http *h = hd->data;
+    free(hd);
+    http_unref(h);
+}
+
+/* Takes r off the held list, and stops watching its socket. */
 static void unhold(req *r)
 {
     if (!r->held) return;
     r->held = false;
     if (r->hnext) r->hnext->hpprev = r->hpprev;
     *r->hpprev = r->hnext;
-    tw_ops_held_done();
+    if (r->watch) {
+        r->watch->data = r->h;
+        uv_close((uv_handle_t *)r->watch, watch_closed);
+        r->watch = NULL;
+    }
+}
+
+static void run_mhd(tw_http *h);
+static void on_timer(uv_timer_t *t);
+
+/* The client of a held request closed its connection (or shut its writing
+ * side: an HTTP client that wants its answer does not): the request is
+ * dropped at once, its slot free for another, and its connection closed
+ * without a byte written (on_request returns MHD_NO).  MHD itself does not
+ * look at a suspended connection's socket, so the loop watches it. */
+static void on_client_gone(uv_poll_t *p, int status, int events)
+{
+    req *r = p->data;
+    tw_http *h = r->h;
+    (void)status;
+    (void)events;
+    tw_log_limited(TW_LOG_INFO, "http", "http.gone", "%s: the client closed its connection while the request waited "
+                   "%llu ms for the report; dropped", r->op, (unsigned long long)(tw_now_ms() - r->held_since));
+    unhold(r);
+    tw_ops_held_dropped();
+    r->gone = true;
+    r->resumed = true;
+    MHD_resume_connection(r->conn);
+    uv_timer_start(&h->timer, on_timer, 0, 0);
+}
+
+/* Watches a held request's socket for its client leaving (EPOLLRDHUP, or
+ * an error).  Without a watch (out of memory) it is answered when the
+ * build ends, as before. */
+static void watch_start(tw_http *h, req *r)
+{
+    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+    uv_poll_t *p = ci ? malloc(sizeof *p) : NULL;
+    if (!p) return;
+    if (uv_poll_init_socket(h->node->loop, p, ci->connect_fd) != 0) { free(p); return; }
+    p->data = r;
+    h->open_handles++;
+    r->watch = p;
+    if (uv_poll_start(p, UV_DISCONNECT, on_client_gone) != 0) {
+        r->watch = NULL;
+        p->data = h;
+        uv_close((uv_handle_t *)p, watch_closed);
+    }
 }
 
 static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls, enum MHD_RequestTerminationCode toe)
 {
     req *r = *con_cls;
     if (!r) return;
+    if (r->held) tw_ops_held_done();
     unhold(r);
     tw_buf_free(&r->body);
     free(r);
@@ -753,6 +822,7 @@ static void resume_held(tw_http *h, int rc)
     while (h->held) {
         req *r = h->held;
         unhold(r);
+        tw_ops_held_done();
         r->resumed = true;
         r->held_rc = rc;
         MHD_resume_connection(r->conn);
@@ -770,15 +840,16 @@ static void report_ended(tw_node *n, int rc)
 
 static void on_poll(uv_poll_t *p, int status, int events) { run_mhd(p->data); }
 
-static void handle_closed(uv_handle_t *hd)
+static void http_unref(tw_http *h)
 {
-    tw_http *h = hd->data;
     if (--h->open_handles == 0) {
         tw_websess_free(h->ws);
         sodium_memzero(h, sizeof *h);
         free(h);
     }
 }
+
+static void handle_closed(uv_handle_t *hd) { http_unref(hd->data); }
 
 static bool is_loopback(const struct sockaddr_storage *ss)
 {

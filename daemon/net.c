@@ -69,6 +69,7 @@ struct conn {
     cstate state;
     bool outbound, read_paused, handle_closed;
     bool reading;                 /* uv_read_start in effect */
+    bool held;                    /* its messages were left in the session while verification was behind */
     paddr *pa;                    /* outbound: the address dialled */
     char remote[TW_ADDR_MAX + 8];  /* ip:port */
     char ip[64];
@@ -119,6 +120,9 @@ struct tw_net {
      * of its family (port 0: any free one); AF_UNSPEC: the OS chooses. */
     struct sockaddr_storage src;
     bool ingest_full;             /* verification is behind: peers are not read */
+    uint64_t ingest_pauses;       /* times reading from peers stopped for it, since start */
+    uv_timer_t held_timer;        /* takes the held messages on the next turn once it caught up */
+    size_t ingest_peak;           /* most verification jobs waiting at once, since start */
     ZSTD_CCtx *zc;                /* one of each serves every connection: one thread */
     ZSTD_DCtx *zd;
     uint8_t *zbuf;                /* TW_SESS_MSG_MAX bytes: a decompressed message */
@@ -216,6 +220,7 @@ static void conn_close(conn *c, int code, const char *reason);
 static void flush(conn *c);
 static void resume_read(conn *c);
 static void sync_reading(conn *c);
+static void on_resume(uv_timer_t *t);
 static int send_msg(conn *c, const uint8_t *msg, size_t len);
 static int add_addr(tw_net *net, const char *addr, int source, char *err, size_t errlen);
 static void learn_addrs(tw_net *net, const tw_entry *e);
@@ -383,8 +388,9 @@ typedef struct wreq { uv_write_t req; conn *c; uint8_t data[]; } wreq;
 
 /* A connection is read unless its peer does not read what we send it
  * (write queue over TW_PEER_WRITE_QUEUE_MAX), or verification is behind
- * (more than TW_INGEST_JOBS_MAX jobs waiting): then TCP pushes back on the
- * sender instead of entries piling up here. */
+ * (more than TW_INGEST_JOBS_MAX jobs waiting; process() then leaves what
+ * was read in the session): then TCP pushes back on the sender instead of
+ * entries piling up here. */
 static void sync_reading(conn *c)
 {
     bool want = !c->handle_closed && (c->state == C_HANDSHAKE || c->state == C_ESTABLISHED) &&
@@ -701,10 +707,12 @@ static void ingest_done(void *ctx, const tw_ingest_counts *k, const int *rcs, co
      * that fails at submission ends inside run_actions, whose loop then
      * takes the actions. */
     if (tw_sync_ingested(c->sync, seq) == 0 && c->state == C_ESTABLISHED && !c->acting) run_actions(c);
-    if (net->ingest_full && tw_ingest_pending(net->ingest) <= TW_INGEST_JOBS_MAX / 2) {
+    if (net->ingest_full && !tw_net_ingest_gate(true, tw_ingest_pending(net->ingest))) {
         net->ingest_full = false;
-        tw_debug("net", "verification caught up; reading from peers again");
+        tw_debug("net", "verification caught up (%zu jobs waiting); reading from peers again",
+                 tw_ingest_pending(net->ingest));
         sync_reading_all(net);
+        if (!net->stopping) uv_timer_start(&net->held_timer, on_resume, 0, 0);
     }
     conn_unref(c);
 }
@@ -802,10 +810,19 @@ static void run_actions(conn *c)
                 tw_sync_ingested(c->sync, a.seq);   /* not stored: found again by reconciliation */
             }
             free(buf);
-            if (!net->ingest_full && tw_ingest_pending(net->ingest) > TW_INGEST_JOBS_MAX) {
+            size_t jobs = tw_ingest_pending(net->ingest);
+            if (jobs > net->ingest_peak) net->ingest_peak = jobs;
+            if (!net->ingest_full && tw_net_ingest_gate(false, jobs)) {
+                /* Nothing is dropped: the frames stay in the peers' TCP
+                 * buffers until reading resumes.  Rate-limited (an initial
+                 * sync from a fast peer may stop many times), and counted
+                 * in `twin status`. */
                 net->ingest_full = true;
-                tw_debug("net", "%zu verification jobs waiting; not reading from peers until they drain",
-                         tw_ingest_pending(net->ingest));
+                net->ingest_pauses++;
+                tw_log_limited(TW_LOG_INFO, "net", "net.ingest_full",
+                               "%zu entry messages from peers waiting to be verified (more than TW_INGEST_JOBS_MAX, %u): "
+                               "not reading from peers until %u or fewer wait (%llu times since start)",
+                               jobs, TW_INGEST_JOBS_MAX, TW_INGEST_JOBS_MAX / 2, (unsigned long long)net->ingest_pauses);
                 sync_reading_all(net);
             }
             break;
@@ -1307,10 +1324,16 @@ static void established(conn *c, const tw_sess_event *ev)
     run_actions(c);
 }
 
+/* Takes the session's events in order.  While more than TW_INGEST_JOBS_MAX
+ * verification jobs wait it takes none: the messages already read stay in
+ * the session (at most one read of 64 KiB), so the job past the limit is
+ * the last one made until the jobs fall to half (on_resume). */
 static void process(conn *c)
 {
     tw_sess_event ev;
-    while (c->state != C_CLOSING && tw_sess_next_event(c->sess, &ev) == 0 && ev.type != TW_SEV_NONE) {
+    while (c->state != C_CLOSING) {
+        if (c->net->ingest_full) { c->held = true; break; }
+        if (tw_sess_next_event(c->sess, &ev) != 0 || ev.type == TW_SEV_NONE) break;
         switch (ev.type) {
         case TW_SEV_ESTABLISHED:
             established(c, &ev);
@@ -1392,6 +1415,26 @@ static void process(conn *c)
         }
     }
     flush(c);
+}
+
+/* Verification caught up: the messages held in connections' sessions are
+ * taken now, on the loop's turn after the ingest callback that found the
+ * jobs drained (which may run inside a connection's own processing), and
+ * before anything new is read.  A connection at a time, from the list's
+ * head, until none is held or the limit is passed again. */
+static void on_resume(uv_timer_t *t)
+{
+    tw_net *net = t->data;
+    while (!net->ingest_full && !net->stopping) {
+        conn *c = net->conns;
+        while (c && !c->held) c = c->next;
+        if (!c) return;
+        c->held = false;
+        if (c->state == C_CLOSING) continue;
+        c->refs++;
+        process(c);
+        conn_unref(c);
+    }
 }
 
 static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
@@ -2230,6 +2273,24 @@ unsigned tw_net_sync_now(tw_node *n)
 
 
 
+bool tw_net_ingest_gate(bool full, size_t jobs)
+{
+    return full ? jobs > TW_INGEST_JOBS_MAX / 2 : jobs > TW_INGEST_JOBS_MAX;
+}
+
+int tw_net_encode_ingest(tw_node *n, tw_buf *out)
+{
+    tw_net *net = n->net;
+    size_t jobs = net && net->ingest ? tw_ingest_pending(net->ingest) : 0;
+    int rc;
+    if ((rc = tw_mpw_map(out, 4)) || (rc = tw_mpw_kv_uint(out, "jobs", jobs)) ||
+        (rc = tw_mpw_kv_uint(out, "jobs_peak", net ? net->ingest_peak : 0)) ||
+        (rc = tw_mpw_kv_uint(out, "paused", net ? net->ingest_pauses : 0)) ||
+        (rc = tw_mpw_cstr(out, "reading")) || (rc = tw_mpw_bool(out, !(net && net->ingest_full))))
+        return rc;
+    return 0;
+}
+
 void tw_net_refusals(tw_node *n, uint64_t *count, const char **last)
 {
     *count = n->net ? n->net->refused_total : 0;
@@ -2603,6 +2664,9 @@ int tw_net_start(tw_node *n, char *err, size_t errlen)
     net->tick.data = net;
     net->open_handles++;
     uv_timer_start(&net->tick, on_tick, 0, TW_TICK_MS);
+    uv_timer_init(n->loop, &net->held_timer);
+    net->held_timer.data = net;
+    net->open_handles++;
     if (n->cfg.listen[0]) {
         struct sockaddr_storage ss;
         memset(&ss, 0, sizeof ss);
@@ -2638,5 +2702,6 @@ void tw_net_stop(tw_node *n, void (*done)(tw_node *))
     net->done = done;
     while (net->conns) conn_close(net->conns, TW_ECLOSED, "node stopping");
     uv_close((uv_handle_t *)&net->tick, net_handle_closed);
+    uv_close((uv_handle_t *)&net->held_timer, net_handle_closed);
     if (net->listening) uv_close((uv_handle_t *)&net->listener, net_handle_closed);
 }

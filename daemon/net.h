@@ -50,5 +50,13 @@ int tw_net_peer_add_invite(tw_node *n, const char *addr, char *err, size_t errle
 /* Entries received from peers and not stored since start, and the reason
  * of the last one ("" if none). */
 void tw_net_refusals(tw_node *n, uint64_t *count, const char **last);
+/* Backpressure on received entries (PROTOCOL.md "Backpressure"): whether
+ * peers are not to be read, given whether they are not read now (full) and
+ * the verification jobs waiting.  Reading stops at the job past
+ * TW_INGEST_JOBS_MAX and starts again at half of it. */
+bool tw_net_ingest_gate(bool full, size_t jobs);
+/* `twin status`'s "verification" map: jobs waiting, the most at once,
+ * times reading stopped, and whether peers are read. */
+int  tw_net_encode_ingest(tw_node *n, tw_buf *out);
 
 #endif

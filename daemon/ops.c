@@ -381,6 +381,7 @@ static struct {
     bool may;
     bool wanted;
     unsigned held;
+    uint64_t dropped;           /* held requests whose clients left, since start */
     void (*ended[2])(tw_node *n, int rc);
 } waits;
 
@@ -1445,7 +1446,7 @@ static int op_status(tw_node *n, const tw_val *args, tw_buf *out, tw_op_err *e)
     tw_wordidx *widx = tw_store_wordidx(n->store);
     if (widx) tw_wordidx_stats(widx, &wi);
     bool idx_off = !wi.ready;
-    if ((rc = tw_mpw_map(out, 21 + disk_known + full + idx_off)) ||
+    if ((rc = tw_mpw_map(out, 23 + disk_known + full + idx_off)) ||
         (rc = tw_mpw_kv_cstr(out, "http", http)) ||
         (rc = tw_mpw_kv_uint(out, "refused_from_peers", refused)) ||
         (rc = tw_mpw_kv_cstr(out, "last_refusal", last_refusal)) ||
@@ -1479,7 +1480,10 @@ static int op_status(tw_node *n, const tw_val *args, tw_buf *out, tw_op_err *e)
         (rc = tw_mpw_cstr(out, "peers")) || (rc = tw_mpw_uint(out, npeers)) ||
         (rc = tw_mpw_cstr(out, "median_offset_ms")) || (rc = tw_mpw_int(out, median)) ||
         (rc = tw_mpw_cstr(out, "skewed")) || (rc = tw_mpw_bool(out, skewed == 1)) ||
-        (rc = tw_mpw_cstr(out, "peers")) || (rc = tw_net_encode_progress(n, out)))
+        (rc = tw_mpw_cstr(out, "peers")) || (rc = tw_net_encode_progress(n, out)) ||
+        (rc = tw_mpw_cstr(out, "verification")) || (rc = tw_net_encode_ingest(n, out)) ||
+        (rc = tw_mpw_cstr(out, "report_waits")) || (rc = tw_mpw_map(out, 2)) ||
+        (rc = tw_mpw_kv_uint(out, "held", waits.held)) || (rc = tw_mpw_kv_uint(out, "dropped", waits.dropped)))
         goto done;
 done:
     tw_buf_free(&kc.b);
@@ -2529,6 +2533,12 @@ int tw_ops_dispatch_held(tw_node *n, const char *op, size_t oplen, const tw_val 
 void tw_ops_held_done(void)
 {
     if (waits.held) waits.held--;
+}
+
+void tw_ops_held_dropped(void)
+{
+    if (waits.held) waits.held--;
+    waits.dropped++;
 }
 
 unsigned tw_ops_held(void)

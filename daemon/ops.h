@@ -40,6 +40,10 @@ int tw_ops_dispatch(tw_node *n, const char *op, size_t oplen, const tw_val *args
 int tw_ops_dispatch_held(tw_node *n, const char *op, size_t oplen, const tw_val *args,
                          tw_buf *out, tw_op_err *e, bool *held);
 void tw_ops_held_done(void);
+/* As tw_ops_held_done, for a request dropped because its client left while
+ * it waited: its slot is free at once, and it is counted (status
+ * "report_waits"). */
+void tw_ops_held_dropped(void);
 unsigned tw_ops_held(void);
 /* fn(n, rc) is called when the build ends while requests are held: rc 0,
  * ask again (the report is ready, or a request would make it itself); else

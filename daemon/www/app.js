@@ -43,6 +43,8 @@
       return gen === routeGen ? j : new Promise(function () {});
     });
   }
+  /* A count, its thousands grouped (1,002,056), Latin digits as elsewhere. */
+  function fmtNum(n) { return Number(n || 0).toLocaleString(lang === 'ar' ? 'ar-u-nu-latn' : 'en-GB'); }
   function fmtTime(ms) { return ms ? new Date(ms).toLocaleString(lang === 'ar' ? 'ar' : 'en-GB') : t('node.never'); }
   /* A place has names in both scripts: the page's language first. */
   function title(rec) {
@@ -110,8 +112,8 @@
         [t('node.key'), el('span', { class: 'key', text: s.node })],
         [t('node.fingerprint'), el('span', { class: 'key', text: s.fingerprint })],
         [t('node.admission'), s.admission],
-        [t('node.entries'), String(s.entries)],
-        [t('node.members'), String(s.members)],
+        [t('node.entries'), fmtNum(s.entries)],
+        [t('node.members'), fmtNum(s.members)],
         [t('node.network'), el('span', { class: 'key', text: s.network })],
         [t('node.version'), s.version]
       ]));
@@ -124,7 +126,7 @@
         return el('tr', {}, [
           el('td', {}, [el('span', { class: 'key', text: c.fingerprint || c.address })]),
           el('td', { text: enumText(c.state) }),
-          el('td', { text: String(c.to_receive) }),
+          el('td', { text: fmtNum(c.to_receive) }),
           el('td', { text: fmtTime(c.last_sync_ms) })
         ]);
       })));
@@ -475,7 +477,7 @@
             res.textContent = '';
             res.appendChild(el('p', { class: 'ok', role: 'status', text: t('bundle.done') }));
             res.appendChild(kv(['entries', 'new', 'known', 'superseded', 'refused', 'damaged'].map(function (k) {
-              return [t('bundle.' + k), String(c[k])];
+              return [t('bundle.' + k), fmtNum(c[k])];
             }).concat([[t('bundle.trailer'), c.trailer]])));
             if (!c.same_network) res.appendChild(el('p', { class: 'warn', text: t('bundle.othernet') }));
             if (c.problems.length) res.appendChild(el('ul', {}, c.problems.map(function (p) {

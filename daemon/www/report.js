@@ -45,7 +45,9 @@
       return e;
     }
     function id(p) { return 'tw-' + p + '-' + (++uid); }
-    function num(n) { return String(n || 0); }
+    /* A count, its thousands grouped (300,000; in Arabic with the same
+     * digits as the rest of the page's figures). */
+    function num(n) { return Number(n || 0).toLocaleString(rtl ? 'ar-u-nu-latn' : 'en-GB'); }
     /* A value of a schema enumeration, in words. */
     function enumText(v) {
       if (v === '(none)') return t('report.none');
@@ -134,13 +136,17 @@
         s.appendChild(g);
         list.push({ label: name, v: v });
       });
-      /* Legend: the shades and the counts they stand for. */
-      var ly = rows * (S + G) + 8, lx = 0;
-      for (var k = 0; k < SHADES.length; k++) {
-        var lo = k === 0 ? 0 : 1 + Math.ceil((k - 1) * Math.max(max - 1, 1) / (SHADES.length - 2));
-        if (k > 0 && lo > max) break;
+      /* Legend: the shades some count can take, each with the least count
+       * it stands for.  With few counts several shades would start at the
+       * same count ("1+ 2+ 2+ 2+"); only the last of those is used. */
+      var ly = rows * (S + G) + 8, lx = 0, los = [];
+      for (var k = 0; k < SHADES.length; k++)
+        los.push(k === 0 ? 0 : 1 + Math.ceil((k - 1) * Math.max(max - 1, 1) / (SHADES.length - 2)));
+      for (k = 0; k < SHADES.length; k++) {
+        if (k > 0 && los[k] > max) break;
+        if (k > 0 && k + 1 < SHADES.length && los[k + 1] === los[k]) continue;
         s.appendChild(sv('rect', { x: lx, y: ly, width: 22, height: 16, fill: SHADES[k], stroke: '#5b6b60', class: 'legend' }));
-        s.appendChild(sv('text', { x: lx + 26, y: ly + 13, class: 'legend-text' }, k === 0 ? '0' : lo + '+'));
+        s.appendChild(sv('text', { x: lx + 26, y: ly + 13, class: 'legend-text' }, k === 0 ? '0' : num(los[k]) + '+'));
         lx += 62;
       }
       var desc = t('report.map.desc', { what: t(what) }) + ' ' + list.map(function (p) { return p.label + ': ' + p.v; }).join('; ');
@@ -201,7 +207,7 @@
       var hid = id('gov');
       var sec = el('section', { class: 'gov', 'aria-labelledby': hid, 'data-code': g.code }, [
         el('h3', { id: hid }, [name, other ? el('span', { class: 'alt-name', lang: rtl ? 'en' : 'ar', text: other }) : null]),
-        el('p', { text: t('report.gov.places', { n: g.places_total }) })]);
+        el('p', { text: t('report.gov.places', { n: num(g.places_total) }) })]);
       if (!g.places.length) { sec.appendChild(el('p', { class: 'none', text: t('report.gov.none') })); return sec; }
       var head = el('tr', { class: 'gov-head' }, [el('th', { colspan: '4', scope: 'colgroup', text: t('report.gov.head', { gov: name }) })]);
       sec.appendChild(table('gov-table', null, [t('report.col.place'), t('report.col.kind'), t('report.col.partners'), t('report.col.seeking')],
@@ -210,7 +216,7 @@
             el('td', {}, [partnerList(p.partners || [])]), el('td', { text: p.seeking ? t('yes') : '' })]);
         }), head));
       if (g.places_total > g.places.length)
-        sec.appendChild(el('p', { text: t('report.gov.more', { n: g.places_total - g.places.length }) }));
+        sec.appendChild(el('p', { text: t('report.gov.more', { n: num(g.places_total - g.places.length) }) }));
       return sec;
     }
 
@@ -229,7 +235,7 @@
         kpis([['report.kpi.groups', tot.group_identities], ['report.kpi.places', idents], ['report.kpi.links', tot.links],
           ['report.kpi.active', status.active], ['report.kpi.confirmed', conf.confirmed], ['report.kpi.unconfirmed', conf.unconfirmed],
           ['report.kpi.unpartnered', unp], ['report.kpi.duplicated', c.duplicated_places], ['report.kpi.dormant', (st.dormant_links || {}).total]]),
-        el('p', { text: t('report.coverage', { covered: idents - unp, total: idents, pct: idents ? Math.round(100 * (idents - unp) / idents) : 0 }) })]));
+        el('p', { text: t('report.coverage', { covered: num(idents - unp), total: num(idents), pct: idents ? Math.round(100 * (idents - unp) / idents) : 0 }) })]));
       var ps = function (code) { return codeName(names, code); };
       root.appendChild(el('section', { class: 'maps', 'aria-labelledby': 'tw-maps' }, [
         el('h2', { id: 'tw-maps', text: t('report.maps') }),
@@ -241,7 +247,7 @@
         el('h2', { id: 'tw-trend', text: t('report.trend') }),
         el('p', { text: t('report.trend.desc') }),
         trend(t('report.trend'), st.active_links_by_year || {}),
-        el('p', { class: 'undated', text: t('report.trend.undated', { no_since: und.no_since || 0, no_end: und.no_end || 0, before: und.ended_before_since || 0 }) })]));
+        el('p', { class: 'undated', text: t('report.trend.undated', { no_since: num(und.no_since), no_end: num(und.no_end), before: num(und.ended_before_since) }) })]));
       var words = function (m) { return pairs(m).map(function (p) { return { label: enumText(p.k), v: p.v }; }).sort(byCount); };
       root.appendChild(el('section', { class: 'kinds', 'aria-labelledby': 'tw-kinds' }, [
         el('h2', { id: 'tw-kinds', text: t('report.kinds') }),

@@ -15,6 +15,7 @@
 #     while b is offline again; b catches up by bundle; entries the lost key
 #     signs from then on are refused everywhere, earlier ones stay.
 . tests/integration/lib.sh
+. tests/integration/lib_trust.sh
 
 F=$TW_ROOT/files
 mkdir -p "$F"
@@ -22,11 +23,6 @@ CONV_S=40
 NODES="hub a1 a2 b"
 
 for n in hub a1 a2 b a3 thief x y; do eval "P_$n=$(tw_free_port)"; done
-key_of() { tw "$1" --json status | python3 -c 'import json,sys; print(json.load(sys.stdin)["node"])'; }
-jq_() {
-    if [ "$(tw_json "$2" "($3)" 2>"$TW_ERR")" = true ]; then pass "$1"; else
-        fail "$1" "false: $3"; head -c 3000 "$2" | sed 's/^/      /'; echo; fi
-}
 converge() {
     _d=$1; shift
     if tw_wait_converged "$CONV_S" "$@"; then pass "$_d (${TW_CONV_S} s)"; else
@@ -52,17 +48,7 @@ d = json.load(sys.stdin); print(sum(d["groups_by_kind"].values()))'; }
 
 # ------------------------------------------------------------- keys and config
 
-tw_start hub || { fail "hub starts to make its keys"; tw_done; }
-K_hub=$(key_of hub)
-tw_stop hub
-NETKEY=$(tw_netkey hub)
-CONF0=$(tw_conf keys "network_key = $NETKEY")
-for n in a1 b a3; do
-    tw_start "$n" --config "$CONF0" || { fail "$n starts to make its key"; tw_done; }
-    eval "K_$n=$(key_of "$n")"
-    tw_stop "$n"
-done
-CONF=$(tw_conf common "network_key = $NETKEY" "root = $K_hub" "sync_interval = 2" "log_level = debug")
+tw_rooted_keys hub a1 b a3 || tw_done
 # Offline: no listener, no dialling.
 OFFCONF=$(tw_conf off "network_key = $NETKEY" "root = $K_hub" "outbound_target = 0" "log_level = debug")
 args_of() {

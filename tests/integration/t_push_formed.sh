@@ -30,43 +30,19 @@
 # it by a reconciliation of its own.
 # No time is asserted (the figures are printed).  SWARM_SEED overrides.
 . tests/integration/lib.sh
+. tests/integration/lib_swarm.sh
 
 N=14
 SEED=${SWARM_SEED:-$(od -An -N2 -tu2 /dev/urandom | tr -d ' ')}
-SW=$TW_ROOT/sw
-mkdir -p "$SW"
-swarm_cleanup() {
-    [ -f "$SW/pids" ] || return 0
-    for p in $(cat "$SW/pids"); do
-        tw_alive "$p" && grep -q twind "/proc/$p/cmdline" 2>/dev/null && kill -KILL "$p" 2>/dev/null
-    done
-    return 0
-}
-trap 'swarm_cleanup; tw__cleanup' EXIT
 
-python3 tests/tools/swarm.py --bin "$TW_ROOT/bin" --root "$SW" --nodes "$N" --seed "$SEED" \
+swarm_run --nodes "$N" --seed "$SEED" \
     --churn 0.3 --minute 8 --kill9 0.5 --down 2 --calm 3 --churn-time 8 --publish-every 0.25 --form 20 --settle 8 \
-    --sync-interval 600 --conf "outbound_target = 4" --conf "inbound_max = 6" \
-    >"$TW_ROOT/swarm.out" 2>&1 &
-SP=$!
-tw_track "$SP"
-rc=0
-wait "$SP" || rc=$?
-sed 's/^/    /' "$TW_ROOT/swarm.out"
-out=$TW_ROOT/swarm.out
-
-acked=$(sed -n 's/.*churn: .* \([0-9]*\) entries acknowledged.*/\1/p' "$out")
-stops=$(sed -n 's/.*churn: [0-9]* s, \([0-9]*\) stops.*/\1/p' "$out")
-kills=$(sed -n 's/.*stops (\([0-9]*\) with SIGKILL).*/\1/p' "$out")
+    --sync-interval 600 --conf "outbound_target = 4" --conf "inbound_max = 6"
 [ "$stops" = 4 ] && [ "$kills" = 2 ] && pass "four nodes stopped while publishing (two by SIGKILL)" ||
     fail "four nodes stopped, two by SIGKILL" "stops '$stops', SIGKILL '$kills'"
 [ -n "$acked" ] && [ "$acked" -ge 10 ] && pass "$acked entries published and acknowledged after forming" ||
     fail "entries acknowledged" "'$acked'"
-if [ "$rc" = 0 ] && grep -q "after churn: every acknowledged entry ($acked) on all $N nodes and one digest" "$out"; then
-    pass "every node holds every entry ($acked) with reconciliation every 600 s, and all $N report one digest"
-else
-    fail "every entry on every node (swarm.py exit $rc)" "$(grep -E 'lacks|digest|NOT|did not' "$out" | head -n 12)"
-fi
+swarm_converged "$N" "every node holds every entry ($acked) with reconciliation every 600 s, and all $N report one digest"
 got=$(sed -n 's/.*GOT_STAYED nodes=\([0-9]*\) pushed=\([0-9]*\) announced=\([0-9]*\) connect=\([0-9]*\) later=\([0-9]*\) raced=\([0-9]*\).*/\1 \2 \3 \4 \5 \6/p' "$out")
 set -- $got
 # Each of them stores every entry but those published at itself.
@@ -82,7 +58,5 @@ if [ $# = 4 ] && [ "$4" = 0 ] && [ $(($1 + $2 + $3)) -ge $((acked * (N - 1) - 4 
 else
     fail "no entry by a periodic reconciliation" "pushed announced connect later: '$all'"
 fi
-for s in $(cat "$SW/pids" 2>/dev/null); do
-    tw_alive "$s" && grep -q twind "/proc/$s/cmdline" 2>/dev/null && fail "swarm.py left twind $s running"
-done
+swarm_none_left
 tw_done

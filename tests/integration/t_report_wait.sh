@@ -14,7 +14,16 @@
 #  - at most TW_REPORT_WAITERS_MAX (8) requests wait: 8 get the figures,
 #    the 9th "busy ... retry"; once the build is done, stats answers again;
 #  - over the web interface, POST /api/stats during the build is held and
-#    answered with the same figures while POST /api/status answers at once.
+#    answered with the same figures while POST /api/status answers at once;
+#  - clients that leave while their requests wait (a browser's connection
+#    closed, one that shut its writing side, a control client closed), with
+#    all 8 places taken: each is dropped at once (logged, counted in status
+#    report_waits), its place free at once for another client; the
+#    half-closed web client reads no byte before the close (that one held
+#    before the fix too: MHD saw the EOF when it resumed the connection;
+#    the fully closed one was answered into the closed socket).  A control
+#    client with a later request behind its waiting one is not read, so it
+#    is seen gone when the build ends: dropped then, nothing written.
 . tests/integration/lib.sh
 
 COUNT=${COUNT:-40000}
@@ -168,6 +177,87 @@ elif phase == "stop":
     except (http.client.HTTPException, OSError) as e:
         st = type(e).__name__
     print("PASS: a web request held when twind stops: its connection closes or is answered (%s)" % st)
+elif phase == "gone":
+    import http.client
+    addr, token, logpath, logoff = sys.argv[5], sys.argv[6], sys.argv[7], int(sys.argv[8])
+    host, port = addr.rsplit(":", 1)
+    def log():
+        with open(logpath, encoding="utf-8", errors="replace") as f:
+            f.seek(logoff)
+            return f.read()
+    def wait_log(cond, secs=10):
+        end = time.monotonic() + secs
+        while time.monotonic() < end:
+            if cond(log()): return True
+            time.sleep(0.02)
+        return False
+    h = http.client.HTTPConnection(host, int(port), timeout=30)
+    h.request("POST", "/api/login", body=json.dumps({"token": token}), headers={"Host": addr})
+    resp = h.getresponse()
+    csrf = json.loads(resp.read())["result"]["csrf"]
+    cookie = resp.getheader("Set-Cookie").split(";")[0]
+    body = json.dumps({"at_ms": at}).encode()
+    web_req = ("POST /api/stats HTTP/1.1\r\nHost: %s\r\nCookie: %s\r\nX-CSRF-Token: %s\r\n"
+               "Content-Type: application/json\r\nContent-Length: %d\r\n\r\n" % (addr, cookie, csrf, len(body))).encode() + body
+    def web():
+        w = socket.create_connection((host, int(port)), timeout=30)
+        w.sendall(web_req)
+        return w
+    w1 = web()                                 # its browser tab is closed
+    w2 = web()                                 # shuts its writing side and reads on
+    ok(wait_log(lambda t: t.count("http: stats waits for the report being made") >= 2),
+       "two web requests wait for the report")
+    cs = []
+    for i in range(6):
+        c = ctlpoke.connect(sock)
+        # The last sends a status behind its stats: with a whole request
+        # waiting behind the held one it is not read, so its leaving is seen
+        # only when the build ends.
+        c.sendall(STATS + (req("status") if i == 5 else b""))
+        cs.append(c)
+    ok(wait_log(lambda t: "(8 requests wait)" in t), "six control requests wait too: 8 (TW_REPORT_WAITERS_MAX) wait")
+    x = ctlpoke.connect(sock)
+    x.sendall(STATS)
+    r = ctlpoke.recv_frame(x)
+    ok(r[0] == "RESP" and r[1].get("ok") is False and r[1].get("code") == -24,
+       "a 9th is told busy: every place is taken (%s)" % (r,))
+    w1.close()
+    w2.shutdown(socket.SHUT_WR)
+    cs[0].close()
+    cs[5].close()
+    ok(wait_log(lambda t: t.count("http: stats: the client closed its connection while the request waited") == 2),
+       "web: both clients that left were dropped at once (logged)")
+    ok(wait_log(lambda t: "ctl: uid" in t and "closed its connection while its request waited" in t),
+       "control: the client that closed was dropped at once (logged)")
+    early = "the report made from every record" not in log()
+    ds = []
+    for i in range(3):
+        d = ctlpoke.connect(sock)
+        d.sendall(STATS)
+        ds.append(d)
+    ok(wait_log(lambda t: t.count("(8 requests wait)") >= 2), "three new clients took the three places freed")
+    ok(early and "the report made from every record" not in log(),
+       "... all of it while the report was still being made (else the test needs a longer build)")
+    got = b""
+    w2.settimeout(30)
+    try:
+        while True:
+            b = w2.recv(4096)
+            if not b: break
+            got += b
+    except OSError as e:
+        got += ("<%s>" % type(e).__name__).encode()
+    ok(got == b"", "the web client that shut its writing side read nothing before the close (%r)" % got[:80])
+    resps = [ctlpoke.recv_frame(c) for c in cs[1:5] + ds]
+    ok(all(same_figures(r) for r in resps), "the 4 that stayed and the 3 that came later got the figures (%d of 7)" %
+       sum(1 for r in resps if same_figures(r)))
+    ok(wait_log(lambda t: t.count("closed its connection while its request waited") == 2),
+       "control: the client that closed with a request behind its waiting one was dropped when the build ended")
+    c = ctlpoke.connect(sock)
+    c.sendall(req("status"))
+    r = ctlpoke.recv_frame(c)
+    rw = r[1].get("result", {}).get("report_waits") if r[0] == "RESP" else None
+    ok(rw == {"held": 0, "dropped": 4}, "status: report_waits held 0, dropped 4 (%s)" % (rw,))
 elif phase == "web":
     import http.client
     addr, token = sys.argv[5], sys.argv[6]
@@ -267,6 +357,20 @@ phase stop --http "127.0.0.1:$P" && {
     wait "$cp"
     [ "$(grep -c '^PASS' "$TW_ROOT/stop.out")" = 2 ] && pass "the held clients saw their connections close" ||
         { fail "held clients"; cat "$TW_ROOT/stop.out"; }
+}
+
+P=$(tw_free_port)
+LOGOFF=$(wc -c <"$(tw_log n)")
+phase gone --http "127.0.0.1:$P" && {
+    tw_run tw n ui --no-open
+    TOKEN=$(sed 's/.*#//' "$TW_OUT")
+    run_client gone "$SOCK" "$TW_ROOT" "$AT" "127.0.0.1:$P" "$TOKEN" "$(tw_log n)" "$LOGOFF"
+    if tail -c +"$((LOGOFF + 1))" "$(tw_log n)" | grep -qi "libmicrohttpd: .*\(fail\|error\|broken\|reset\)"; then
+        fail "libmicrohttpd wrote to no closed connection" "$(tail -c +"$((LOGOFF + 1))" "$(tw_log n)" | grep -i libmicrohttpd | head -n 3)"
+    else
+        pass "libmicrohttpd reported no failed send"
+    fi
+    check "twind still serves" tw n status
 }
 
 P=$(tw_free_port)

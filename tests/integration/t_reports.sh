@@ -193,7 +193,7 @@ for want in ("PS-RBH Ramallah and al-Bireh", "groups listed more than once", "ow
              "links whose group or place is not found", ak[4:14] + "/hub-jifnah"):
     if want not in gaps:
         bad.append("gaps lacks %r" % want)
-for want in ("PS Palestine", "FR France", "E12000005 West Midlands", "PS-BTH Bethlehem", "groups_region_source"):
+for want in ("PS Palestine", "FR France", "E12000005 West Midlands", "PS-BTH Bethlehem", "groups by how their region is known"):
     if want not in stats:
         bad.append("stats lacks %r" % want)
 print("; ".join(bad) or "%d + %d lines" % (len(gaps.splitlines()), len(stats.splitlines())))

@@ -14,6 +14,7 @@
 #     total again equal those of reading every match;
 #   - the hub vouches for the group again: the totals come back.
 . tests/integration/lib.sh
+. tests/integration/lib_trust.sh
 
 F=$TW_ROOT/files
 mkdir -p "$F"
@@ -21,23 +22,8 @@ CONV_S=40
 NODES="hub grp com"
 
 for n in $NODES; do eval "P_$n=$(tw_free_port)"; done
-key_of() { tw "$1" --json status | python3 -c 'import json,sys; print(json.load(sys.stdin)["node"])'; }
-jq_() {
-    if [ "$(tw_json "$2" "($3)" 2>"$TW_ERR")" = true ]; then pass "$1"; else
-        fail "$1" "false: $3"; head -c 2000 "$2" | sed 's/^/      /'; echo; fi
-}
 
-tw_start hub || { fail "hub starts to make its keys"; tw_done; }
-K_hub=$(key_of hub)
-tw_stop hub
-NETKEY=$(tw_netkey hub)
-CONF0=$(tw_conf keys "network_key = $NETKEY")
-for n in grp com; do
-    tw_start "$n" --config "$CONF0" || { fail "$n starts to make its key"; tw_done; }
-    eval "K_$n=$(key_of "$n")"
-    tw_stop "$n"
-done
-CONF=$(tw_conf common "network_key = $NETKEY" "root = $K_hub" "sync_interval = 2" "log_level = debug")
+tw_rooted_keys hub grp com || tw_done
 args_of() {
     case $1 in
         hub) echo "--config $CONF --listen 127.0.0.1:$P_hub" ;;

@@ -15,6 +15,7 @@
 #   - a hand-crafted entry cannot take another author's slot, and a vouch
 #     whose body names another key than its slot is refused.
 . tests/integration/lib.sh
+. tests/integration/lib_trust.sh
 
 F=$TW_ROOT/files
 mkdir -p "$F"
@@ -23,11 +24,6 @@ NODES="hub grp com str"
 
 for n in $NODES; do eval "P_$n=$(tw_free_port)"; done
 port_of() { eval "echo \$P_$1"; }
-key_of() { tw "$1" --json status | python3 -c 'import json,sys; print(json.load(sys.stdin)["node"])'; }
-jq_() {
-    if [ "$(tw_json "$2" "($3)" 2>"$TW_ERR")" = true ]; then pass "$1"; else
-        fail "$1" "false: $3"; head -c 3000 "$2" | sed 's/^/      /'; echo; fi
-}
 converge() {
     _d=$1; shift
     if tw_wait_converged "$CONV_S" "$@"; then pass "$_d (${TW_CONV_S} s)"; else
@@ -49,17 +45,7 @@ every() {
 
 # ------------------------------------------------------------- keys and config
 
-tw_start hub || { fail "hub starts to make its keys"; tw_done; }
-K_hub=$(key_of hub)
-tw_stop hub
-NETKEY=$(tw_netkey hub)
-CONF0=$(tw_conf keys "network_key = $NETKEY")
-for n in grp com str; do
-    tw_start "$n" --config "$CONF0" || { fail "$n starts to make its key"; tw_done; }
-    eval "K_$n=$(key_of "$n")"
-    tw_stop "$n"
-done
-CONF=$(tw_conf common "network_key = $NETKEY" "root = $K_hub" "sync_interval = 2" "log_level = debug")
+tw_rooted_keys hub grp com str || tw_done
 args_of() {
     case $1 in
         hub) echo "--config $CONF --listen 127.0.0.1:$P_hub" ;;

@@ -56,9 +56,29 @@ size=$(sed -n 's/.*web interface at .* (\([0-9]*\) bytes of pages).*/\1/p' "$(tw
 echo "figure: interface size $size bytes; report file $(stat -c %s "$EN") bytes (en), $(stat -c %s "$AR") bytes (ar)"
 [ -n "$size" ] && [ "$size" -lt 204800 ] && pass "the whole interface is under 200 KB ($size bytes)" || fail "interface size: ${size:-unknown}"
 
+# A small registry on a node of its own: 1000 links whose group and place
+# are not found, and 2 active links of one group to two places of Nablus.
+check "the small node starts" tw_start small
+python3 - >"$F/small.json" <<'EOF'
+import json, sys
+recs = [{"kind": "link", "slot": "lost-%04d" % i, "body": {"group": "nogroup", "place": "noplace-%04d" % i,
+         "formality": "friendship_link", "status": "active", "since": "2015"}} for i in range(1000)]
+recs.append({"kind": "group", "slot": "g", "body": {"name": "Leeds Nablus Friends", "group_kind": "friendship_group",
+             "nation": "england", "region": "E12000003"}})
+for p in ("balata", "askar"):
+    recs.append({"kind": "place", "slot": p, "body": {"name_en": p.title(), "place_kind": "refugee_camp", "country": "PS",
+                 "subdivision": "PS-NBS", "area": "west_bank"}})
+    recs.append({"kind": "link", "slot": "g-" + p, "body": {"group": "g", "place": p, "formality": "friendship_link",
+                 "status": "active", "since": "2019"}})
+json.dump(recs, sys.stdout)
+EOF
+check "the small node imports 1002 links" tw small import "$F/small.json"
+SMALL=$(pwd)/$OUT/report_small.html
+check "twin report --html writes the small registry's page" tw small report --html "$SMALL"
+
 tw_run tw assoc ui --no-open
 URL=$(cat "$TW_OUT")
-CHROMIUM=$CHROMIUM timeout 400 node "$NM/report.js" "$URL" "http://127.0.0.1:$P" "$(pwd)/$OUT" "$EN" "$AR" >"$TW_ROOT/browser.out" 2>&1
+CHROMIUM=$CHROMIUM timeout 400 node "$NM/report.js" "$URL" "http://127.0.0.1:$P" "$(pwd)/$OUT" "$EN" "$AR" "$SMALL" >"$TW_ROOT/browser.out" 2>&1
 rc=$?
 cat "$TW_ROOT/browser.out"
 TW_NPASS=$((TW_NPASS + $(grep -c '^PASS:' "$TW_ROOT/browser.out")))

@@ -17,7 +17,9 @@
  * Mode push-bundle pushes every entry of BUNDLE (made by tests/tools/propgen,
  * signed by whoever the test chose: a member with a valid key, say) as live
  * pushes, several per ENTRIES message, reading the node between messages;
- * it prints "pushed N" and reports as the other modes do.
+ * it prints "pushed N" and reports as the other modes do.  Mode flood-bundle
+ * pushes them one per ENTRIES message without pausing (the node's backpressure,
+ * TW_INGEST_JOBS_MAX).
  *
  * The real session code is used on purpose: a hostile peer that gets the
  * handshake right is the one that reaches the sync engine and the ingest
@@ -118,6 +120,9 @@ static void usage(FILE *f)
           "  empty        a frame header of length 0\n"
           "  oversize     an OFFER of 1025 ids (over the 1024 of the protocol)\n"
           "  good         push a valid place entry (a control)\n"
+          "  push-bundle  push every entry of --file BUNDLE, up to 256 per ENTRIES\n"
+          "               message, reading the node 20 ms between messages\n"
+          "  flood-bundle push them one per ENTRIES message, without pausing\n"
           "  badsig       push an entry with one bit of its signature flipped\n"
           "  noncanon     push a correctly signed entry whose payload is not canonical\n"
           "  foreign      push an entry signed for another network (--other-netkey)\n"
@@ -552,6 +557,8 @@ static int run_refer(peer *p, const opts *o, const uint8_t netkey[32])
 
 /* ------------------------------------------------------------- push-bundle */
 
+static void pump_ready(peer *p);
+
 typedef struct envs_ctx { tw_buf all; size_t *offs, *lens, n, cap; } envs_ctx;
 
 static int collect_env(void *ctx, uint64_t offset, const uint8_t *env, size_t len, const char *why)
@@ -571,7 +578,10 @@ static int collect_env(void *ctx, uint64_t offset, const uint8_t *env, size_t le
     return tw_buf_put(&x->all, env, len) ? 1 : 0;
 }
 
-static int push_bundle(peer *p, const opts *o)
+/* per_msg: envelopes per ENTRIES message at most (and as many as fit);
+ * flood: no pause between messages (what the node sent is read only when
+ * it is there), so that the node gets them faster than it verifies. */
+static int push_bundle(peer *p, const opts *o, size_t per_msg, bool flood)
 {
     FILE *f = o->file ? fopen(o->file, "rb") : NULL;
     if (!f) { fprintf(stderr, "evilpeer: push-bundle needs a readable --file\n"); return 2; }
@@ -590,7 +600,7 @@ static int push_bundle(peer *p, const opts *o)
         /* As many envelopes as fit in one transport message. */
         const uint8_t *ep[256];
         size_t el[256], k = 0, bytes = TW_WIRE_ENTRIES_HEAD_MAX;
-        while (i + k < x.n && k < 256 && bytes + TW_WIRE_BIN_SIZE(x.lens[i + k]) <= TW_SESS_MSG_MAX) {
+        while (i + k < x.n && k < per_msg && bytes + TW_WIRE_BIN_SIZE(x.lens[i + k]) <= TW_SESS_MSG_MAX) {
             ep[k] = x.all.p + x.offs[i + k];
             el[k] = x.lens[i + k];
             bytes += TW_WIRE_BIN_SIZE(x.lens[i + k]);
@@ -603,7 +613,8 @@ static int push_bundle(peer *p, const opts *o)
         tw_buf_free(&msg);
         i += k;
         sent += k;
-        pump(p, 20, NULL);
+        if (flood) pump_ready(p);
+        else pump(p, 20, NULL);
     }
     printf("pushed %zu\n", sent);
     tw_buf_free(&raw);
@@ -1132,7 +1143,9 @@ int main(int argc, char **argv)
             tw_buf_free(&env);
             tw_buf_free(&msg);
         } else if (strcmp(m, "push-bundle") == 0) {
-            rc = push_bundle(&p, &o);
+            rc = push_bundle(&p, &o, 256, false);
+        } else if (strcmp(m, "flood-bundle") == 0) {
+            rc = push_bundle(&p, &o, 1, true);
         } else if (strncmp(m, "refer-", 6) == 0) {
             rc = run_refer(&p, &o, netkey);
         } else {

@@ -24,6 +24,7 @@
 #include "log.h"
 #include "store.h"
 #include "wordidx.h"
+#include "searchpage.h"
 
 typedef struct seen { tw_search *q; tw_buf out; uint64_t total; int err; } seen;
 
@@ -42,95 +43,30 @@ static int seen_fn(void *ctx, const uint8_t *key, size_t klen, const tw_entry *e
     return tw_buf_put(&s->out, line, (size_t)n) ? 1 : 0;
 }
 
-static void finish(seen *s)
-{
-    char line[512];
-    int n = snprintf(line, sizeof line, "total %llu\n", (unsigned long long)s->total);
-    tw_buf_put(&s->out, line, (size_t)n);
-    for (size_t i = 0; s->total == 0 && i < tw_search_suggestion_count(s->q); i++) {
-        const tw_search_suggestion *g = tw_search_suggestion_at(s->q, i);
-        n = snprintf(line, sizeof line, "did you mean %s (%s %s) %u %u\n", g->text, g->kind, g->slot, g->missing,
-                     g->distance);
-        tw_buf_put(&s->out, line, (size_t)n);
-    }
-}
+static void finish(seen *s) { sp_tail(s->q, s->total, &s->out); }
 
-/* A page of `limit` best matches, kept as search does (ops.c): by score,
- * then scan order; the place in scan order is the index's when it reads
- * a page (tk.active), else the count of matches seen. */
-#define PAGE_MAX 20
-typedef struct hit { uint32_t score, seq; uint8_t id[TW_ID_LEN]; char line[96]; } hit;
-typedef struct page {
-    tw_search *q;
-    hit h[PAGE_MAX];
-    size_t n, limit;
-    uint32_t seq;
-    uint64_t total;
-    tw_wordidx_topk tk;
-    int err;
-} page;
-
-static bool hit_below(const hit *a, const hit *b)
-{
-    if (a->score != b->score) return a->score < b->score;
-    if (a->seq != b->seq) return a->seq > b->seq;
-    return memcmp(a->id, b->id, TW_ID_LEN) > 0;     /* one kind and time: by id */
-}
+typedef struct page { sp_page sp; int err; } page;
 
 static int page_fn(void *ctx, const uint8_t *key, size_t klen, const tw_entry *e)
 {
     (void)key; (void)klen;
     page *p = ctx;
-    uint32_t score;
     if (e->body.type != TW_MAP) return 0;
-    if ((p->err = tw_search_score(p->q, &e->body, e->kind, e->kind_len, e->slot, e->slot_len, p->total == 0, &score)))
-        return 1;
-    if (!score) return 0;
-    p->total++;
-    hit x = { .score = score, .seq = p->tk.active ? p->tk.pos : p->seq++ };
-    memcpy(x.id, e->id, TW_ID_LEN);
-    snprintf(x.line, sizeof x.line, "%.*s %.*s %u\n", (int)e->kind_len, e->kind, (int)e->slot_len, e->slot, score);
-    /* Sorted, best first: the worst kept is last. */
-    size_t at = p->n;
-    while (at > 0 && hit_below(&p->h[at - 1], &x)) at--;
-    if (at < p->limit) {
-        size_t end = p->n < p->limit ? p->n : p->limit - 1;
-        memmove(&p->h[at + 1], &p->h[at], (end - at) * sizeof x);
-        p->h[at] = x;
-        if (p->n < p->limit) p->n++;
-    }
-    if (p->limit && p->n == p->limit) {
-        p->tk.full = true;
-        p->tk.kth_score = p->h[p->n - 1].score;
-        p->tk.kth_pos = p->h[p->n - 1].seq;
-        const uint8_t *kid = p->h[p->n - 1].id;
-        p->tk.kth_idpfx = (uint32_t)kid[0] << 24 | (uint32_t)kid[1] << 16 | (uint32_t)kid[2] << 8 | kid[3];
-    }
-    return 0;
+    return (p->err = sp_page_add(&p->sp, e)) ? 1 : 0;
 }
 
 /* The page, its total and suggestions as text; how the index read it. */
 static int page_text(tw_store *st, const char *text, size_t n, size_t limit, bool index, tw_buf *out, bool *read_page)
 {
-    page p = { .limit = limit };
-    if (tw_search_new(&p.q, text, n)) return -1;
-    if (limit == 0) { p.tk.full = true; p.tk.kth_score = UINT32_MAX; }
+    page p = { .sp.limit = limit };
+    if (tw_search_new(&p.sp.q, text, n)) return -1;
+    sp_page_start(&p.sp);
     bool used = false;
-    int rc = index ? tw_wordidx_search_topk(st, p.q, page_fn, &p, &p.total, &p.tk, &used)
+    int rc = index ? tw_wordidx_search_topk(st, p.sp.q, page_fn, &p, &p.sp.total, &p.sp.tk, &used)
                    : tw_store_scan_entries(st, NULL, 0, NULL, 0, page_fn, &p);
-    p.total += p.tk.unread;
-    *read_page = p.tk.active;
-    for (size_t i = 0; i < p.n; i++) tw_buf_put(out, p.h[i].line, strlen(p.h[i].line));
-    char line[512];
-    int k = snprintf(line, sizeof line, "total %llu\n", (unsigned long long)p.total);
-    tw_buf_put(out, line, (size_t)k);
-    for (size_t i = 0; p.total == 0 && i < tw_search_suggestion_count(p.q); i++) {
-        const tw_search_suggestion *g = tw_search_suggestion_at(p.q, i);
-        k = snprintf(line, sizeof line, "did you mean %s (%s %s) %u %u\n", g->text, g->kind, g->slot, g->missing,
-                     g->distance);
-        tw_buf_put(out, line, (size_t)k);
-    }
-    tw_search_free(p.q);
+    *read_page = p.sp.tk.active;
+    sp_page_text(&p.sp, out);
+    tw_search_free(p.sp.q);
     return rc ? rc : p.err;
 }
 
@@ -172,7 +108,7 @@ int main(int argc, char **argv)
     }
     char line[4096];
     unsigned queries = 0, matched = 0, suggested = 0, used_count = 0, differ = 0, pages = 0, page_differ = 0;
-    static const size_t limits[] = { 0, 1, 3, PAGE_MAX };
+    static const size_t limits[] = { 0, 1, 3, SP_PAGE_MAX };
     while (fgets(line, sizeof line, stdin)) {
         size_t n = strcspn(line, "\n");
         line[n] = 0;
@@ -224,7 +160,7 @@ int main(int argc, char **argv)
         }
     }
 
-    printf("pages of 0, 1, 3 and %d: %u read best bound first, %u differ\n", PAGE_MAX, pages, page_differ);
+    printf("pages of 0, 1, 3 and %d: %u read best bound first, %u differ\n", SP_PAGE_MAX, pages, page_differ);
     printf("%u queries: %u matched, %u suggested, %u through the index, %u differ\n", queries, matched, suggested,
            used_count, differ);
     tw_store_close(st);

@@ -11,6 +11,7 @@
 #include "twin/err.h"
 #include "twin/limits.h"
 #include "ingest.h"
+#include "net.h"
 
 #define TRIES_MAX 256
 
@@ -158,6 +159,29 @@ static void test_other_errors_do_not_halve(void **state)
     assert_int_equal(refused, 1);
 }
 
+/* TW_INGEST_JOBS_MAX at its edge (PROTOCOL.md "Backpressure"): peers are
+ * read with 256 jobs waiting, not with 257; once stopped, not with 129, and
+ * again with 128.  tests/integration/t_ingest_jobs.sh has a daemon act on
+ * it under a flood (at most 257 jobs, nothing lost). */
+static void test_jobs_limit_edge(void **state)
+{
+    (void)state;
+    assert_int_equal(TW_INGEST_JOBS_MAX, 256);
+    assert_false(tw_net_ingest_gate(false, 0));
+    assert_false(tw_net_ingest_gate(false, TW_INGEST_JOBS_MAX));
+    assert_true(tw_net_ingest_gate(false, TW_INGEST_JOBS_MAX + 1));
+    assert_true(tw_net_ingest_gate(true, TW_INGEST_JOBS_MAX + 1));
+    assert_true(tw_net_ingest_gate(true, TW_INGEST_JOBS_MAX));
+    assert_true(tw_net_ingest_gate(true, TW_INGEST_JOBS_MAX / 2 + 1));
+    assert_false(tw_net_ingest_gate(true, TW_INGEST_JOBS_MAX / 2));
+    assert_false(tw_net_ingest_gate(true, 0));
+    /* Between the two, reading stays as it was: no flapping job by job. */
+    for (size_t j = TW_INGEST_JOBS_MAX / 2 + 1; j <= TW_INGEST_JOBS_MAX; j++) {
+        assert_false(tw_net_ingest_gate(false, j));
+        assert_true(tw_net_ingest_gate(true, j));
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -167,6 +191,7 @@ int main(void)
         cmocka_unit_test(test_halves_down_to_the_smallest_batch),
         cmocka_unit_test(test_odd_counts),
         cmocka_unit_test(test_other_errors_do_not_halve),
+        cmocka_unit_test(test_jobs_limit_edge),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -22,6 +22,7 @@
 #include "log.h"
 #include "store.h"
 #include "wordidx.h"
+#include "../tools/searchpage.h"
 
 static uint8_t netid[32];
 static uint8_t sks[3][64];
@@ -241,18 +242,8 @@ static int seen_fn(void *ctx, const uint8_t *key, size_t klen, const tw_entry *e
     return tw_buf_put(&s->out, line, (size_t)n);
 }
 
-static void finish(seen *s)
-{
-    char line[512];
-    int n = snprintf(line, sizeof line, "total %llu\n", (unsigned long long)s->total);
-    tw_buf_put(&s->out, line, (size_t)n);
-    /* As op_search answers: suggestions only when nothing matched. */
-    for (size_t i = 0; s->total == 0 && i < tw_search_suggestion_count(s->q); i++) {
-        const tw_search_suggestion *g = tw_search_suggestion_at(s->q, i);
-        n = snprintf(line, sizeof line, "did you mean %s (%s %s) %u %u\n", g->text, g->kind, g->slot, g->missing, g->distance);
-        tw_buf_put(&s->out, line, (size_t)n);
-    }
-}
+/* As op_search answers: suggestions only when nothing matched. */
+static void finish(seen *s) { sp_tail(s->q, s->total, &s->out); }
 
 static void index_finds_what_a_scan_finds(void **state)
 {
@@ -302,27 +293,13 @@ static void index_finds_what_a_scan_finds(void **state)
     tw_store_close(s);
 }
 
-/* A page of `limit` best matches, kept as search does (daemon/ops.c): by
- * score, then scan order -- the index's place when it reads a page. */
-#define PAGE_MAX 20
-typedef struct phit { uint32_t score, seq; uint8_t id[TW_ID_LEN]; char line[96]; } phit;
+/* A page of `limit` best matches, kept as search does (tests/tools/
+ * searchpage.h), of the records listed as admission shows them. */
 typedef struct page {
-    tw_search *q;
-    phit h[PAGE_MAX];
-    size_t n, limit;
-    uint32_t seq;
-    uint64_t total;
-    tw_wordidx_topk tk;
+    sp_page sp;
     uint64_t reads;
     bool admission;              /* authors as a vouched network sees them (author_class) */
 } page;
-
-static bool phit_below(const phit *a, const phit *b)
-{
-    if (a->score != b->score) return a->score < b->score;
-    if (a->seq != b->seq) return a->seq > b->seq;
-    return memcmp(a->id, b->id, TW_ID_LEN) > 0;     /* one kind and time: by id */
-}
 
 /*
  * With admission on: the records of the first key are all listed (an
@@ -353,31 +330,10 @@ static int page_fn(void *ctx, const uint8_t *key, size_t klen, const tw_entry *e
 {
     (void)key; (void)klen;
     page *p = ctx;
-    uint32_t score;
     if (e->body.type != TW_MAP) return 0;
     p->reads++;
     if (!listed(p, e)) return 0;
-    assert_int_equal(tw_search_score(p->q, &e->body, e->kind, e->kind_len, e->slot, e->slot_len, p->total == 0, &score), 0);
-    if (!score) return 0;
-    p->total++;
-    phit x = { .score = score, .seq = p->tk.active ? p->tk.pos : p->seq++ };
-    memcpy(x.id, e->id, TW_ID_LEN);
-    snprintf(x.line, sizeof x.line, "%.*s %.*s %u\n", (int)e->kind_len, e->kind, (int)e->slot_len, e->slot, score);
-    size_t at = p->n;
-    while (at > 0 && phit_below(&p->h[at - 1], &x)) at--;
-    if (at < p->limit) {
-        size_t end = p->n < p->limit ? p->n : p->limit - 1;
-        memmove(&p->h[at + 1], &p->h[at], (end - at) * sizeof x);
-        p->h[at] = x;
-        if (p->n < p->limit) p->n++;
-    }
-    if (p->limit && p->n == p->limit) {
-        p->tk.full = true;
-        p->tk.kth_score = p->h[p->n - 1].score;
-        p->tk.kth_pos = p->h[p->n - 1].seq;
-        const uint8_t *kid = p->h[p->n - 1].id;
-        p->tk.kth_idpfx = (uint32_t)kid[0] << 24 | (uint32_t)kid[1] << 16 | (uint32_t)kid[2] << 8 | kid[3];
-    }
+    assert_int_equal(sp_page_add(&p->sp, e), 0);
     return 0;
 }
 
@@ -386,28 +342,18 @@ static int page_fn(void *ctx, const uint8_t *key, size_t klen, const tw_entry *e
 static void page_text(tw_store *s, const char *text, size_t limit, bool index, bool admission, tw_buf *out, bool *active,
                       uint64_t *reads, uint64_t *total)
 {
-    page p = { .limit = limit, .admission = admission };
-    assert_int_equal(tw_search_new(&p.q, text, strlen(text)), 0);
-    if (admission) p.tk.author_shown = author_class;
-    if (limit == 0) { p.tk.full = true; p.tk.kth_score = UINT32_MAX; }
+    page p = { .sp.limit = limit, .admission = admission };
+    assert_int_equal(tw_search_new(&p.sp.q, text, strlen(text)), 0);
+    if (admission) p.sp.tk.author_shown = author_class;
+    sp_page_start(&p.sp);
     bool used = false;
-    if (index) assert_int_equal(tw_wordidx_search_topk(s, p.q, page_fn, &p, &p.total, &p.tk, &used), 0);
+    if (index) assert_int_equal(tw_wordidx_search_topk(s, p.sp.q, page_fn, &p, &p.sp.total, &p.sp.tk, &used), 0);
     else assert_int_equal(tw_store_scan_entries(s, NULL, 0, NULL, 0, page_fn, &p), 0);
-    p.total += p.tk.unread;
-    *active = p.tk.active;
+    sp_page_text(&p.sp, out);
+    *active = p.sp.tk.active;
     *reads = p.reads;
-    *total = p.total;
-    for (size_t i = 0; i < p.n; i++) tw_buf_put(out, p.h[i].line, strlen(p.h[i].line));
-    char line[512];
-    int k = snprintf(line, sizeof line, "total %llu\n", (unsigned long long)p.total);
-    tw_buf_put(out, line, (size_t)k);
-    for (size_t i = 0; p.total == 0 && i < tw_search_suggestion_count(p.q); i++) {
-        const tw_search_suggestion *g = tw_search_suggestion_at(p.q, i);
-        k = snprintf(line, sizeof line, "did you mean %s (%s %s) %u %u\n", g->text, g->kind, g->slot, g->missing,
-                     g->distance);
-        tw_buf_put(out, line, (size_t)k);
-    }
-    tw_search_free(p.q);
+    *total = p.sp.total;
+    tw_search_free(p.sp.q);
 }
 
 /* Messy records with a time each (newer versions, tombstones): no two
@@ -452,7 +398,7 @@ static void page_equals_scan(void **state)
         "olive choir", "xylophone", "nabls", "al", "and", "2012", "7", "ward", "camp", "bethlehem", "b camp",
         "kafrthulthassociationforolivegrowerscooperativeandwomenscentre",
     };
-    static const size_t limits[] = { 0, 1, 3, PAGE_MAX };
+    static const size_t limits[] = { 0, 1, 3, SP_PAGE_MAX };
     static const char *const modes[] = { "open", "vouched", "vouched, the first key revoked" };
     for (int shared = 0; shared < 2; shared++) {
         tw_store *s = open_store();
@@ -525,7 +471,7 @@ static void import_ties(void **state)
         put(s, &env);
     }
     tw_buf_free(&env);
-    static const size_t limits[] = { 1, 3, PAGE_MAX };
+    static const size_t limits[] = { 1, 3, SP_PAGE_MAX };
     for (int mode = 0; mode < 2; mode++) {
         for (size_t l = 0; l < sizeof limits / sizeof limits[0]; l++) {
             tw_buf a, b;

@@ -1,9 +1,11 @@
 // The hub report in a real browser (Debian's chromium, headless, driven by
 // puppeteer-core), for tests/integration/t_web_report.sh.
 //
-// usage: node report.js URL ORIGIN OUTDIR FILE_EN FILE_AR
+// usage: node report.js URL ORIGIN OUTDIR FILE_EN FILE_AR FILE_SMALL
 //   URL: the login address twin ui printed; ORIGIN: http://127.0.0.1:PORT;
-//   FILE_EN, FILE_AR: the files twin report --html wrote (--lang ar).
+//   FILE_EN, FILE_AR: the files twin report --html wrote (--lang ar);
+//   FILE_SMALL: the file of a registry of 1002 links, 2 of them active in
+//   one governorate (figures past a thousand, a map whose most is 2).
 // Renders the web interface's report page (English, then Arabic) and both
 // files; checks charts, maps and sections, right-to-left, axe-core; prints
 // each file to an A4 PDF (OUTDIR/report_en.pdf, report_ar.pdf) and writes
@@ -14,7 +16,7 @@
 const fs = require('fs');
 const path = require('path');
 
-const [url, origin, outdir, fileEn, fileAr] = process.argv.slice(2);
+const [url, origin, outdir, fileEn, fileAr, fileSmall] = process.argv.slice(2);
 const { pass, fail, ok, axe, keyboard, fits, waitText, run, launch, closeBrowser } = require('./common');
 const WAIT = 20000;
 
@@ -30,6 +32,12 @@ async function inspect(page) {
       dir: document.documentElement.dir, lang: document.documentElement.lang,
       h1: (document.querySelector('.report h1') || {}).textContent || '',
       psTiles: tiles(0), ukTiles: tiles(1), accessible, shades: new Set(filled).size,
+      // Per map: the shades its tiles use, and its legend's shades and words.
+      legends: maps.map((m) => ({
+        used: Array.from(new Set(Array.from(m.querySelectorAll('g.tile rect')).map((r) => r.getAttribute('fill')))),
+        shades: Array.from(m.querySelectorAll('rect.legend')).map((r) => r.getAttribute('fill')),
+        words: Array.from(m.querySelectorAll('.legend-text')).map((x) => x.textContent),
+      })),
       bars: q('svg.bars rect').length, trendBars: q('svg.trend rect').length,
       govs: q('section.gov').map((s) => s.getAttribute('data-code')),
       govTables: q('table.gov-table').length,
@@ -41,6 +49,17 @@ async function inspect(page) {
   });
 }
 
+// Each map's legend names every shade its tiles use, and no count twice
+// (with few links several shades started at one count: "1+ 2+ 2+ 2+").
+function legendOk(r, name) {
+  const lg = r.legends.map((l) => {
+    const nums = l.words.map((w) => Number(w.replace(/[^0-9]/g, '')));
+    return l.used.every((f) => l.shades.includes(f)) && nums.every((n, i) => i === 0 || n > nums[i - 1]);
+  });
+  ok(lg.length === 2 && lg.every(Boolean), `${name}: each map's legend has each shade its tiles use, its counts increasing`,
+     JSON.stringify(r.legends));
+}
+
 function checkReport(r, name, lang) {
   const ps = ['PS-JEN', 'PS-TBS', 'PS-TKM', 'PS-NBS', 'PS-QQA', 'PS-SLT', 'PS-RBH', 'PS-JRH', 'PS-JEM', 'PS-BTH', 'PS-HBN',
     'PS-NGZ', 'PS-GZA', 'PS-DEB', 'PS-KYS', 'PS-RFH'];
@@ -48,6 +67,7 @@ function checkReport(r, name, lang) {
   ok(r.ukTiles.length === 12 && r.ukTiles.includes('S92000003') && r.ukTiles.includes('E12000007'),
      `${name}: the UK map has one tile per nation or region (${r.ukTiles.length})`, r.ukTiles.join(','));
   ok(r.shades >= 3, `${name}: tiles are shaded by count (${r.shades} shades)`);
+  legendOk(r, name);
   ok(r.accessible, `${name}: every chart and map is an image with a title and a description`);
   ok(r.bars >= 8 && r.trendBars >= 5, `${name}: bar charts (${r.bars} bars) and the per-year trend (${r.trendBars} years) are drawn`);
   ok(r.govs.length === 16 && r.govs[0] === 'PS-JEN' && r.govs[15] === 'PS-RFH' && r.govTables >= 8,
@@ -102,6 +122,23 @@ async function main() {
     checkReport(await inspect(page), 'the live report (ar)', 'ar');
     await axe(page, 'the live report (ar)');
     await page.screenshot({ path: path.join(outdir, 'live_ar.png'), fullPage: false });
+
+    // ---- a small registry: a map whose most is 2, figures past a thousand
+    if (fileSmall) {
+      const sp = await browser.newPage();
+      await sp.setViewport({ width: 1100, height: 900 });
+      sp.on('pageerror', (e) => errors.push(e.message));
+      await sp.goto('file://' + fileSmall, { waitUntil: 'load', timeout: WAIT });
+      await sp.waitForFunction(() => document.documentElement.getAttribute('data-rendered') === 'yes', { timeout: WAIT });
+      const r = await inspect(sp);
+      legendOk(r, 'the small registry\'s file');
+      ok(JSON.stringify(r.legends[0].words) === '["0","1+","2+"]', 'the small registry\'s file: the governorate map\'s legend is 0, 1+, 2+',
+         JSON.stringify(r.legends[0].words));
+      const kpis = await sp.evaluate(() => Array.from(document.querySelectorAll('.kpis li')).map((li) => li.innerText.replace(/\s+/g, ' ').trim()));
+      ok(kpis.includes('1,002 Links') && kpis.includes('1,002 Unconfirmed links (stated by one side)'),
+         'the small registry\'s file: figures past a thousand have their thousands grouped (1,002 links)', JSON.stringify(kpis));
+      await sp.close();
+    }
 
     // ---- the files twin report --html wrote
     for (const [file, lang] of [[fileEn, 'en'], [fileAr, 'ar']]) {
