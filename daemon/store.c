@@ -92,6 +92,7 @@ struct tw_store {
      * batch is (or may be) running on the writer thread; wait ends it. */
     void (*wait)(void *ctx);
     void *wait_ctx;
+    tw_wordidx_info winfo;        /* the word index's state as the batch began */
 };
 
 /* Items of the order table: ts(8) id(32) seq(8); the fixed part of a slot
@@ -805,6 +806,7 @@ static int put_one(tw_store *s, MDB_txn *txn, tw_put *p)
 void tw_store_writer_begin(tw_store *s, void (*wait)(void *ctx), void *ctx)
 {
     writer_wait(s);               /* another ingest's batch */
+    if (s->words) tw_wordidx_stats(s->words, &s->winfo);
     s->wait = wait;
     s->wait_ctx = ctx;
 }
@@ -1344,6 +1346,13 @@ struct tw_wordidx *tw_store_wordidx(tw_store *s)
 }
 
 bool tw_store_writing(const tw_store *s) { return s->wait != NULL; }
+
+void tw_store_wordidx_stats(tw_store *s, tw_wordidx_info *out)
+{
+    if (!s->words) return;
+    if (s->wait) *out = s->winfo;
+    else tw_wordidx_stats(s->words, out);
+}
 
 int tw_store_digest(tw_store *s, uint8_t out[32], uint64_t *count)
 {

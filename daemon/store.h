@@ -164,6 +164,10 @@ int tw_store_txn(tw_store *s, bool write, tw_store_txn_fn fn, void *ctx, uint64_
 /* The store's search word index (daemon/wordidx.h), once the batch in
  * flight on the writer thread, if any, has ended. */
 struct tw_wordidx *tw_store_wordidx(tw_store *s);
+/* tw_wordidx_stats() of it without waiting: while a batch is in flight,
+ * as it was when the batch began.  *out is left as it is without an index. */
+struct tw_wordidx_info;
+void tw_store_wordidx_stats(tw_store *s, struct tw_wordidx_info *out);
 /* The key scans order entries by and resume after (kind 0x00 ts id; at
  * most TW_ENTRYKEY_MAX bytes); returns its length. */
 size_t tw_store_entry_key(uint8_t *k, const char *kind, size_t kind_len, uint64_t ts, const uint8_t id[TW_ID_LEN]);

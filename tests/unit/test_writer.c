@@ -24,6 +24,7 @@
 #include "log.h"
 #include "node.h"
 #include "store.h"
+#include "wordidx.h"
 
 /* Two full batches and a part of one. */
 #define N (2 * TW_COMMIT_BATCH_MAX + 100)
@@ -149,7 +150,8 @@ static int teardown(void **state)
 
 /* Reads on the loop while a batch is on the writer: each sees the store as
  * of the last batch ended (its count and generation do not move under it),
- * and an entry reported stored is found. */
+ * an entry reported stored is found, and none of them waits for the batch
+ * (it is still in flight after them). */
 static struct {
     unsigned turns_writing, reads, first_found;
     uint64_t gen;
@@ -175,6 +177,11 @@ static void on_check_query(uv_check_t *h)
     uint64_t cnt;
     if (tw_store_digest(node.store, d, &cnt) != 0) q.bad = true;
     if (cnt < stored_cb) q.bad = true;
+    /* What twin status shows of the word index, without waiting. */
+    tw_wordidx_info wi;
+    memset(&wi, 0xff, sizeof wi);
+    tw_store_wordidx_stats(node.store, &wi);
+    if (wi.limit == SIZE_MAX) q.bad = true;
     if (tw_store_generation(node.store) != g || !tw_store_writing(node.store)) q.bad = true;
     q.reads++;
 }
