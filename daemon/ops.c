@@ -1115,6 +1115,10 @@ static int op_search(tw_node *n, const tw_val *args, tw_buf *out, tw_op_err *e)
     size_t tl;
     uint64_t limit;
     int rc;
+    /* The word index is the writer thread's while a batch commits: the
+     * batch ends here (its entries reported, admission settled) before the
+     * search reads anything, not halfway through it. */
+    (void)tw_store_wordidx(n->store);
     if ((rc = tw_op_arg_str(args, "text", true, &text, &tl, e)) ||
         (rc = arg_uint(args, "limit", TW_SEARCH_LIMIT_DEFAULT, TW_LIST_LIMIT_MAX, &limit, e)))
         return rc;
