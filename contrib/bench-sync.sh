@@ -6,7 +6,7 @@
 #      dials it on loopback.  Wall time from b's start until its digest
 #      equals a's (entry count polled every 100 ms, then the digest),
 #      entries/s, the ratio to the ingest rate, bytes each way, and the peak
-#      memory (VmHWM) and CPU (all threads; the loop thread) of both daemons;
+#      memory (VmHWM) and CPU (all threads; the loop thread; the writer) of both daemons;
 #   2. identical sets: b restarted holding the same COUNT entries; the
 #      reconciliation at connect (from b's log: connected -> reconciled) and
 #      one more on demand (twin sync --wait), with their bytes.
@@ -90,15 +90,18 @@ for n in a b; do
         "= anonymous $(($(tw_vm "$p" RssAnon) / 1024)) MiB + file-backed (LMDB map) $(($(tw_vm "$p" RssFile) / 1024)) MiB"
 done
 [ -n "$ENVB" ] && echo "  a's LMDB file: $((ENVB / 1048576)) MiB"
-# CPU so far (user + system) of each daemon, and of its event-loop thread
-# (the main thread: commits, the word index, reconciliation) apart from the
+# CPU so far (user + system) of each daemon, of its event-loop thread (the
+# main thread: admission, reconciliation, queries) and of its ingest writer
+# threads (named tw-writer: the commits and the word index), apart from the
 # verification workers: which side, which thread, the sync is waiting on.
 TCK=$(getconf CLK_TCK)
 for n in a b; do
     p=$(tw_pid "$n")
-    awk -v t="$TCK" -v n="$n" 'FNR == 1 { c[++i] = ($14 + $15) / t }
-        END { if (i == 2) printf "  %s: CPU %.1f s, of which the loop thread %.1f s\n", n, c[1], c[2] }' \
-        "/proc/$p/stat" "/proc/$p/task/$p/stat" 2>/dev/null
+    w=$(grep -l '^tw-writer$' /proc/"$p"/task/*/comm 2>/dev/null | sed 's,/comm$,/stat,')
+    # shellcheck disable=SC2086
+    awk -v t="$TCK" -v n="$n" 'FNR == 1 { c[++i] = ($14 + $15) / t; if (i > 2) wr += c[i] }
+        END { if (i >= 2) printf "  %s: CPU %.1f s, of which the loop thread %.1f s, the writer thread %.1f s\n", n, c[1], c[2], wr }' \
+        "/proc/$p/stat" "/proc/$p/task/$p/stat" $w 2>/dev/null
 done
 
 echo "== reconciliation of identical sets ($NA vs $NA entries) =="

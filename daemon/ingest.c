@@ -1,6 +1,40 @@
-/* Verification pipeline and batched commits (daemon/ingest.h). */
+/*
+ * Verification pipeline and batched commits (daemon/ingest.h).
+ *
+ * The writer thread.  A batch's store transaction (tw_store_put_batch_txn:
+ * the puts and the word index, then the commit and its fdatasync) runs on
+ * a thread of each ingest's own, so that the loop goes on reading peers,
+ * handing chunks to the verifiers and answering queries while it commits;
+ * before, the loop read nothing for the 0.3-0.5 s of a commit and the
+ * verifiers ran dry.  Everything else stays on the loop, in order:
+ * admission before (tw_admit_filter), and after the commit returned 0 the
+ * store's end (tw_store_put_batch_end: its count, generation, full
+ * condition, a map grown and the batch run again), then tw_admit_stored,
+ * tw_ops_stored, on_stored, tw_admit_settle and the jobs' done callbacks --
+ * so nothing is acknowledged before it is committed, and a kill -9 during
+ * a batch loses that batch only (asked for again at the next
+ * reconciliation).  The rules that keep it simple:
+ *
+ *  - One batch in flight per ingest (cur), and one per store: the store is
+ *    marked busy from tw_store_writer_begin() to its end, and a write, the
+ *    word index or a close on the loop meanwhile calls ingest_wait(),
+ *    which waits for the writer and ends the batch then and there (its
+ *    callbacks run inside that call, before the write that waited), so no
+ *    second write transaction is ever begun while one runs.
+ *  - The loop and the writer hand a batch over under mu (todo, done); the
+ *    writer touches nothing of the batch but its puts and commit result.
+ *  - Ending a batch inside ingest_wait() never begins the next one nor
+ *    frees the ingest: that is left to the async callback (on_async), which
+ *    ingest_wait() wakes.
+ *  - Closing: the async handle holds the loop (uv_ref) while a batch is in
+ *    flight, so the loop runs until it has ended; the thread is joined and
+ *    the handle closed (the ingest freed in its close callback) once no
+ *    chunk, job or batch is left.
+ */
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <uv.h>
 
 #include "twin/err.h"
@@ -43,6 +77,22 @@ struct chunk {
     chunk *next;               /* in the commit queue */
 };
 
+/* A batch of ready chunks being committed, in halves after a refusal for
+ * room (halving, as tw_ingest_commit_halving()). */
+typedef struct halving { size_t n, min, at, size, tried, refused; } halving;
+
+typedef struct wbatch {
+    chunk *first;                 /* its chunks */
+    size_t total;                 /* their entries */
+    tw_put *puts;                 /* those admitted, to store */
+    size_t np;
+    halving h;
+    size_t count;                 /* puts[h.at, h.at + count) are on the writer */
+    unsigned runs;                /* of that range: run again after the map grew */
+    int rc;                       /* why the rest of puts was not stored */
+    tw_store_commit c;            /* the writer's result */
+} wbatch;
+
 struct tw_ingest {
     tw_node *node;
     tw_ingest_stored_fn on_stored;
@@ -56,6 +106,18 @@ struct tw_ingest {
      * past the limit waits on it; the pool's other work waits no longer
      * than before, when every pool thread was verifying. */
     uv_sem_t verifiers;
+    /* The writer thread and its hand-over (top of this file): todo and
+     * done, and quit, under mu. */
+    uv_thread_t thread;
+    uv_mutex_t mu;
+    uv_cond_t todo_cv, done_cv;
+    wbatch *todo, *done;
+    bool quit;
+    uv_async_t async;             /* the writer ended a batch, or the loop has more to do */
+    wbatch *cur;                  /* the batch in flight (loop): &batch, or NULL */
+    bool kicked;                  /* on_async is to begin the next batch or end the ingest */
+    wbatch batch;
+    bool destroyed;
 };
 
 static void verify_chunk(uv_work_t *w)
@@ -113,64 +175,201 @@ static void chunk_free(chunk *c)
     free(c);
 }
 
+static void halving_init(halving *h, size_t n, size_t min_batch)
+{
+    *h = (halving){ .n = n, .min = min_batch ? min_batch : 1, .size = n };
+}
+
+/* How many items the next commit takes (from h->at). */
+static size_t halving_next(const halving *h)
+{
+    return h->n - h->at < h->size ? h->n - h->at : h->size;
+}
+
+/* The commit of count items ended with rc: whether to go on with the next.
+ * Each refusal halves the size and a refusal at min ends, so at most
+ * log2(n / min) + 1 commits are refused. */
+static bool halving_result(halving *h, size_t count, int rc)
+{
+    h->tried++;
+    if (rc == 0) { h->at += count; return h->at < h->n; }
+    if (rc == TW_EFULL) h->refused++;
+    if (rc != TW_EFULL || count <= h->min) return false;
+    h->size = count / 2 > h->min ? count / 2 : h->min;
+    return true;
+}
+
 int tw_ingest_commit_halving(size_t n, size_t min_batch, tw_ingest_commit_fn commit, void *ctx,
                              size_t *done, size_t *commits, size_t *refused)
 {
-    size_t at = 0, size = n, tried = 0, nrefused = 0;
+    halving h;
     int rc = 0;
-    if (min_batch == 0) min_batch = 1;
-    /* Each refusal halves the size and a refusal at min_batch ends, so at
-     * most log2(n / min_batch) + 1 commits are refused. */
-    while (at < n) {
-        size_t count = n - at < size ? n - at : size;
-        tried++;
-        rc = commit(ctx, at, count);
-        if (rc == 0) { at += count; continue; }
-        if (rc == TW_EFULL) nrefused++;
-        if (rc != TW_EFULL || count <= min_batch) break;
-        size = count / 2 > min_batch ? count / 2 : min_batch;
+    halving_init(&h, n, min_batch);
+    while (h.at < n) {
+        size_t count = halving_next(&h);
+        rc = commit(ctx, h.at, count);
+        if (!halving_result(&h, count, rc)) break;
     }
-    if (at == n) rc = 0;
-    *done = at;
-    if (commits) *commits = tried;
-    if (refused) *refused = nrefused;
+    if (h.at == n) rc = 0;
+    *done = h.at;
+    if (commits) *commits = h.tried;
+    if (refused) *refused = h.refused;
     return rc;
 }
 
-typedef struct put_range { tw_store *store; tw_put *puts; } put_range;
-
-static int put_range_commit(void *ctx, size_t first, size_t count)
+/* Logs once why the puts of a batch past b->h.at were not stored. */
+static void batch_log(tw_ingest *ing, wbatch *b)
 {
-    put_range *r = ctx;
-    return tw_store_put_batch(r->store, r->puts + first, count);
-}
-
-/* Stores puts[0, np) in as few transactions as there is room for; returns
- * how many were committed (a prefix) and, if not all, logs once why. */
-static size_t commit_puts(tw_ingest *ing, tw_put *puts, size_t np, int *rcp)
-{
-    put_range r = { ing->node->store, puts };
-    size_t done = 0, commits = 0, refused = 0;
-    int rc = tw_ingest_commit_halving(np, TW_COMMIT_BATCH_MIN, put_range_commit, &r, &done, &commits, &refused);
-    if (rc == TW_EFULL) {
+    if (b->rc == TW_EFULL) {
         /* One line per refused batch, with its counts, however many
          * entries it held. */
         char msg[TW_STORE_FULL_TEXT_MAX];
-        tw_store_full_text(ing->node->store, tw_store_put_need(ing->node->store, puts + done, np - done),
-                           msg, sizeof msg);
+        tw_store_full_text(ing->node->store,
+                           tw_store_put_need(ing->node->store, b->puts + b->h.at, b->np - b->h.at), msg, sizeof msg);
         tw_err("ingest", "%s; %zu of %zu received entries stored, %zu not stored (a peer's are asked for again at the next reconciliation, a bundle can be imported again); %zu of %zu commits refused",
-               msg, done, np, np - done, refused, commits);
-    } else if (rc) {
-        tw_err("ingest", "commit of %zu entries failed, %zu stored: %s", np, done, tw_strerror(rc));
+               msg, b->h.at, b->np, b->np - b->h.at, b->h.refused, b->h.tried);
+    } else if (b->rc == TW_ENOMEM && !b->puts) {
+        tw_err("ingest", "commit of %zu entries failed, none stored: out of memory", b->total);
+    } else if (b->rc) {
+        tw_err("ingest", "commit of %zu entries failed, %zu stored: %s", b->np, b->h.at, tw_strerror(b->rc));
     }
-    *rcp = rc;
-    return done;
 }
 
-/* Commits every ready chunk in one or more transactions, then reports. */
+/* Reports a batch that has ended (committed, refused, or failed), on the
+ * loop: counts, the stored callbacks, admission settled, chunks and jobs
+ * done.  Begins nothing (see the top of this file). */
+static void batch_finish(tw_ingest *ing, wbatch *b)
+{
+    chunk *c;
+    size_t stored = b->h.at;
+    int rc = b->rc;
+    batch_log(ing, b);
+    const char *why = rc == TW_EFULL ? "storage full" : rc == TW_ENOMEM ? "out of memory" : "storage error";
+    size_t p = 0;
+    for (c = b->first; c; c = c->next) {
+        tw_ingest_job *j = c->job;
+        for (size_t k = 0; k < c->n; k++) {
+            size_t i = c->first + k;
+            if (j->rcs[i] != 0) { j->counts.refused++; continue; }
+            if (!b->puts || p >= stored) { j->rcs[i] = rc; j->whys[i] = why; j->counts.refused++; p++; continue; }
+            tw_put *pt = &b->puts[p++];
+            j->rcs[i] = pt->result;
+            if (pt->result == 0) {
+                j->counts.stored++;
+                tw_admit_stored(ing->node, pt->e);
+                tw_ops_stored(ing->node, pt);
+                if (ing->on_stored) ing->on_stored(ing->ctx, j->ctx, pt->e, pt);
+            } else if (pt->result == TW_EEXIST) {
+                j->counts.known++;
+            } else {
+                j->counts.stale++;
+            }
+        }
+    }
+    free(b->puts);
+    /* Also after a failed commit: vouches the filter counted are
+     * undone by recomputing from the store. */
+    tw_admit_settle(ing->node);
+    for (c = b->first; c;) {
+        chunk *next = c->next;
+        tw_ingest_job *j = c->job;
+        chunk_free(c);
+        if (--j->chunks_left == 0) job_finish(j);
+        c = next;
+    }
+}
+
+static void ingest_wait(void *ctx);
+
+/* The writer's handle holds the loop while a batch is in flight or the
+ * async callback has work to do, and only then: an idle ingest does not
+ * keep a loop running, and a kick is never lost to a loop that thinks it
+ * has nothing left. */
+static void hold(tw_ingest *ing)
+{
+    if (ing->cur || ing->kicked) uv_ref((uv_handle_t *)&ing->async);
+    else uv_unref((uv_handle_t *)&ing->async);
+}
+
+/* Hands puts[h.at, h.at + count) of b to the writer thread. */
+static void batch_send(tw_ingest *ing, wbatch *b)
+{
+    b->count = halving_next(&b->h);
+    tw_store_writer_begin(ing->node->store, ingest_wait, ing);
+    ing->cur = b;
+    hold(ing);
+    uv_mutex_lock(&ing->mu);
+    ing->todo = b;
+    uv_cond_signal(&ing->todo_cv);
+    uv_mutex_unlock(&ing->mu);
+}
+
+/* The writer has run b's transaction: the store ends it, on the loop; then
+ * the next part of the batch goes to the writer, or the batch is over. */
+static void batch_result(tw_ingest *ing, wbatch *b)
+{
+    int rc = tw_store_put_batch_end(ing->node->store, b->puts + b->h.at, b->count, &b->c);
+    if (rc == 1) {
+        /* The map was grown (or the environment opened again): the same
+         * puts once more, as tw_store_put_batch() does, at most 64 times. */
+        if (++b->runs < 64) { batch_send(ing, b); return; }
+        rc = TW_EIO;
+    }
+    b->runs = 0;
+    if (halving_result(&b->h, b->count, rc)) { batch_send(ing, b); return; }
+    b->rc = b->h.at == b->np ? 0 : rc;
+    ing->cur = NULL;
+    hold(ing);
+    batch_finish(ing, b);
+}
+
+/* The store's wait (tw_store_writer_begin): ends the batch in flight here,
+ * on the loop, waiting for the writer as long as it takes. */
+static void ingest_wait(void *ctx)
+{
+    tw_ingest *ing = ctx;
+    while (ing->cur) {
+        uv_mutex_lock(&ing->mu);
+        while (!ing->done) uv_cond_wait(&ing->done_cv, &ing->mu);
+        wbatch *b = ing->done;
+        ing->done = NULL;
+        uv_mutex_unlock(&ing->mu);
+        batch_result(ing, b);
+    }
+    /* The next batch, or the end, in a later turn. */
+    ing->kicked = true;
+    hold(ing);
+    uv_async_send(&ing->async);
+}
+
+static void writer_main(void *arg)
+{
+    tw_ingest *ing = arg;
+#ifdef __linux__
+    pthread_setname_np(pthread_self(), "tw-writer");   /* its CPU apart in /proc (contrib/bench-sync.sh) */
+#endif
+    uv_mutex_lock(&ing->mu);
+    for (;;) {
+        while (!ing->todo && !ing->quit) uv_cond_wait(&ing->todo_cv, &ing->mu);
+        if (!ing->todo) break;
+        wbatch *b = ing->todo;
+        ing->todo = NULL;
+        uv_mutex_unlock(&ing->mu);
+        tw_store_put_batch_txn(ing->node->store, b->puts + b->h.at, b->count, &b->c);
+        uv_mutex_lock(&ing->mu);
+        ing->done = b;
+        uv_cond_signal(&ing->done_cv);
+        uv_async_send(&ing->async);
+    }
+    uv_mutex_unlock(&ing->mu);
+}
+
+/* Takes the ready chunks, up to TW_COMMIT_BATCH_MAX entries a batch, while
+ * no batch is in flight: admission, then the puts to the writer thread.
+ * Batches with nothing to store end here. */
 static void commit_ready(tw_ingest *ing)
 {
-    while (ing->ready) {
+    while (ing->ready && !ing->cur) {
         /* Take chunks up to the batch size. */
         chunk *first = ing->ready, *last = first, *c;
         size_t total = first->n;
@@ -219,55 +418,65 @@ static void commit_ready(tw_ingest *ing)
         free(rcs);
         free(whys);
 
+        wbatch *b = &ing->batch;    /* free: no batch is in flight */
         tw_put *puts = calloc(total ? total : 1, sizeof *puts);
         size_t np = 0;
         for (c = first; c; c = c->next)
             for (size_t k = 0; k < c->n; k++)
                 if (c->job->rcs[c->first + k] == 0 && puts) puts[np++].e = &c->ents[k];
-        int rc = TW_ENOMEM;
-        size_t stored = 0;
-        if (puts) stored = commit_puts(ing, puts, np, &rc);
-        else tw_err("ingest", "commit of %zu entries failed, none stored: out of memory", total);
-        const char *why = rc == TW_EFULL ? "storage full" : rc == TW_ENOMEM ? "out of memory" : "storage error";
-        size_t p = 0;
-        for (c = first; c; c = c->next) {
-            tw_ingest_job *j = c->job;
-            for (size_t k = 0; k < c->n; k++) {
-                size_t i = c->first + k;
-                if (j->rcs[i] != 0) { j->counts.refused++; continue; }
-                if (p >= stored) { j->rcs[i] = rc; j->whys[i] = why; j->counts.refused++; p++; continue; }
-                tw_put *pt = &puts[p++];
-                j->rcs[i] = pt->result;
-                if (pt->result == 0) {
-                    j->counts.stored++;
-                    tw_admit_stored(ing->node, pt->e);
-                    tw_ops_stored(ing->node, pt);
-                    if (ing->on_stored) ing->on_stored(ing->ctx, j->ctx, pt->e, pt);
-                } else if (pt->result == TW_EEXIST) {
-                    j->counts.known++;
-                } else {
-                    j->counts.stale++;
-                }
-            }
-        }
-        free(puts);
-        /* Also after a failed commit: vouches the filter counted are
-         * undone by recomputing from the store. */
-        tw_admit_settle(ing->node);
-        for (c = first; c;) {
-            chunk *next = c->next;
-            tw_ingest_job *j = c->job;
-            chunk_free(c);
-            if (--j->chunks_left == 0) job_finish(j);
-            c = next;
-        }
+        memset(b, 0, sizeof *b);
+        b->first = first;
+        b->total = total;
+        b->puts = puts;
+        b->np = np;
+        halving_init(&b->h, np, TW_COMMIT_BATCH_MIN);
+        if (!puts) { b->rc = TW_ENOMEM; batch_finish(ing, b); continue; }
+        if (np == 0) { batch_finish(ing, b); continue; }
+        batch_send(ing, b);
     }
 }
 
-static void ingest_destroy(tw_ingest *ing)
+static void ingest_closed(uv_handle_t *h)
 {
+    free(h->data);
+}
+
+/* Once nothing is left (no chunk verifying, no job, no batch): the writer
+ * thread is joined and the ingest freed when its handle has closed. */
+static void maybe_destroy(tw_ingest *ing)
+{
+    if (!ing->closing || ing->destroyed || ing->in_flight || ing->jobs || ing->cur) return;
+    ing->destroyed = true;
+    uv_mutex_lock(&ing->mu);
+    ing->quit = true;
+    uv_cond_signal(&ing->todo_cv);
+    uv_mutex_unlock(&ing->mu);
+    uv_thread_join(&ing->thread);
+    uv_cond_destroy(&ing->todo_cv);
+    uv_cond_destroy(&ing->done_cv);
+    uv_mutex_destroy(&ing->mu);
     uv_sem_destroy(&ing->verifiers);
-    free(ing);
+    uv_close((uv_handle_t *)&ing->async, ingest_closed);
+}
+
+/* Small enough to wait for more chunks, unless the pool has drained. */
+static bool batch_wanted(const tw_ingest *ing)
+{
+    return ing->ready && (ing->ready_entries >= TW_COMMIT_BATCH_MAX || ing->in_flight == 0);
+}
+
+static void on_async(uv_async_t *a)
+{
+    tw_ingest *ing = a->data;
+    ing->kicked = false;
+    uv_mutex_lock(&ing->mu);
+    wbatch *b = ing->done;
+    ing->done = NULL;
+    uv_mutex_unlock(&ing->mu);
+    if (b) batch_result(ing, b);
+    if (!ing->cur && batch_wanted(ing)) commit_ready(ing);
+    hold(ing);
+    maybe_destroy(ing);
 }
 
 static void chunk_done(uv_work_t *w, int status)
@@ -287,8 +496,8 @@ static void chunk_done(uv_work_t *w, int status)
     ing->ready_entries += c->n;
     /* Commit in large transactions while verification keeps the pool busy;
      * commit whatever is ready once the pool has drained. */
-    if (ing->ready_entries >= TW_COMMIT_BATCH_MAX || ing->in_flight == 0) commit_ready(ing);
-    if (ing->closing && ing->in_flight == 0 && ing->jobs == 0) ingest_destroy(ing);
+    if (batch_wanted(ing)) commit_ready(ing);
+    maybe_destroy(ing);
 }
 
 int tw_ingest_new(tw_ingest **out, tw_node *node, tw_ingest_stored_fn on_stored, void *ctx)
@@ -301,8 +510,33 @@ int tw_ingest_new(tw_ingest **out, tw_node *node, tw_ingest_stored_fn on_stored,
     ing->ready_tail = &ing->ready;
     unsigned cores = uv_available_parallelism();
     if (uv_sem_init(&ing->verifiers, cores ? cores : 1)) { free(ing); return TW_ENOMEM; }
+    if (uv_mutex_init(&ing->mu)) goto fail_sem;
+    if (uv_cond_init(&ing->todo_cv)) goto fail_mu;
+    if (uv_cond_init(&ing->done_cv)) goto fail_todo;
+    if (uv_async_init(node->loop, &ing->async, on_async)) goto fail_done;
+    ing->async.data = ing;
+    uv_unref((uv_handle_t *)&ing->async);   /* held only while a batch is in flight */
+    if (uv_thread_create(&ing->thread, writer_main, ing)) {
+        /* The handle frees the ingest once closed. */
+        uv_cond_destroy(&ing->done_cv);
+        uv_cond_destroy(&ing->todo_cv);
+        uv_mutex_destroy(&ing->mu);
+        uv_sem_destroy(&ing->verifiers);
+        uv_close((uv_handle_t *)&ing->async, ingest_closed);
+        return TW_ENOMEM;
+    }
     *out = ing;
     return 0;
+fail_done:
+    uv_cond_destroy(&ing->done_cv);
+fail_todo:
+    uv_cond_destroy(&ing->todo_cv);
+fail_mu:
+    uv_mutex_destroy(&ing->mu);
+fail_sem:
+    uv_sem_destroy(&ing->verifiers);
+    free(ing);
+    return TW_ENOMEM;
 }
 
 void tw_ingest_free(tw_ingest *ing)
@@ -310,10 +544,18 @@ void tw_ingest_free(tw_ingest *ing)
     if (!ing) return;
     ing->closing = true;
     ing->on_stored = NULL;
-    if (ing->in_flight == 0 && ing->jobs == 0) ingest_destroy(ing);
+    maybe_destroy(ing);
 }
 
 size_t tw_ingest_pending(const tw_ingest *ing) { return ing->jobs; }
+
+double tw_ingest_writer_cpu(const tw_ingest *ing)
+{
+    clockid_t c;
+    struct timespec ts;
+    if (pthread_getcpuclockid(ing->thread, &c) || clock_gettime(c, &ts)) return 0;
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
 
 int tw_ingest_submit(tw_ingest *ing, const uint8_t *buf, const size_t *lens, size_t n,
                      tw_ingest_done_fn done, void *ctx)

@@ -5,13 +5,15 @@
  * Verification is the ceiling of ingest speed, so it is spread over the
  * libuv thread pool in chunks of TW_VERIFY_CHUNK entries (parse, canonical
  * check, signature, network, clock, schema), at most one chunk per core at
- * once, while the event loop thread is the one writer: it commits verified
- * entries in transactions of up to TW_COMMIT_BATCH_MAX.  With a verifier on
- * every pool thread (4 by default) the loop got a fifth of two cores where
- * its commits need over a quarter; it fell behind, and made the last
- * commits alone with a core idle.  Entries of different chunks are independent (a slot
- * keeps the newest version whatever the order of arrival), so chunks are
- * committed in the order they finish, and the two stages overlap.
+ * once, while verified entries are committed in transactions of up to
+ * TW_COMMIT_BATCH_MAX, one at a time, on a writer thread of the ingest's
+ * own (ingest.c, top: admission and every callback stay on the loop, which
+ * reads peers and answers queries while a batch commits).  With a verifier
+ * on every pool thread (4 by default) the commits got a fifth of two cores
+ * where they need over a quarter; they fell behind, and the last were made
+ * alone with a core idle.  Entries of different chunks are independent (a
+ * slot keeps the newest version whatever the order of arrival), so chunks
+ * are committed in the order they finish, and the two stages overlap.
  */
 #ifndef TWIND_INGEST_H
 #define TWIND_INGEST_H
@@ -52,6 +54,8 @@ int  tw_ingest_submit(tw_ingest *ing, const uint8_t *buf, const size_t *lens, si
                       tw_ingest_done_fn done, void *ctx);
 /* Jobs submitted but not finished. */
 size_t tw_ingest_pending(const tw_ingest *ing);
+/* CPU seconds its writer thread has used (the commits), for benchmarks. */
+double tw_ingest_writer_cpu(const tw_ingest *ing);
 
 /*
  * Commits items [0, n) through commit(ctx, first, count), all in one commit

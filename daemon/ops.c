@@ -432,6 +432,9 @@ static void on_words_timer(uv_timer_t *t)
     (void)t;
     tw_node *n = words_bg.n;
     if (!n || n->stopping) return;
+    /* A batch committing on ingest's writer thread: its entries, once
+     * reported, schedule the step again (tw_ops_stored). */
+    if (tw_store_writing(n->store)) return;
     bool done;
     tw_wordidx_build_step(n->store, TW_WORDIDX_BUILD_STEP, &done);   /* logs its start, end and failure */
     if (!done) uv_timer_start(&words_bg.timer, on_words_timer, 0, 0);
@@ -1113,6 +1116,10 @@ static int op_search(tw_node *n, const tw_val *args, tw_buf *out, tw_op_err *e)
     size_t tl;
     uint64_t limit;
     int rc;
+    /* The word index is the writer thread's while a batch commits: the
+     * batch ends here (its entries reported, admission settled) before the
+     * search reads anything, not halfway through it. */
+    (void)tw_store_wordidx(n->store);
     if ((rc = tw_op_arg_str(args, "text", true, &text, &tl, e)) ||
         (rc = arg_uint(args, "limit", TW_SEARCH_LIMIT_DEFAULT, TW_LIST_LIMIT_MAX, &limit, e)))
         return rc;
@@ -1443,8 +1450,7 @@ static int op_status(tw_node *n, const tw_val *args, tw_buf *out, tw_op_err *e)
     /* The search word index, while searches cannot use it (set aside by a
      * bulk write and being built again, or off after an error). */
     tw_wordidx_info wi = { .ready = true };
-    tw_wordidx *widx = tw_store_wordidx(n->store);
-    if (widx) tw_wordidx_stats(widx, &wi);
+    tw_store_wordidx_stats(n->store, &wi);   /* without waiting for a batch committing */
     bool idx_off = !wi.ready;
     if ((rc = tw_mpw_map(out, 23 + disk_known + full + idx_off)) ||
         (rc = tw_mpw_kv_cstr(out, "http", http)) ||

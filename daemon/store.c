@@ -17,6 +17,25 @@
  * twin status, until a write as large commits.  A failed commit has written
  * only pages that no meta page points to, so the store stays as it was and
  * the next commit writes over them.
+ *
+ * One write transaction at a time, and the writer thread.  Ingest commits
+ * its batches on a thread of its own (daemon/ingest.c) so that the event
+ * loop goes on reading peers and answering queries meanwhile: a batch is
+ * run by tw_store_put_batch_txn() on that thread and ended by
+ * tw_store_put_batch_end() on the loop.  Between tw_store_writer_begin()
+ * and that end, the writer thread owns what a write changes in memory
+ * (next_seq, the compression buffers, rbuf and wdctx, the word index's
+ * state), and the loop reads only what the end updates (count, gen, the
+ * storage-full condition, the map size): so the loop reads them
+ * consistently, as of the last batch ended.  Every other write on the loop
+ * (write_begin()), the word index (tw_store_wordidx()) and a close first
+ * wait for the batch in flight (writer_wait(): the writer's wait function
+ * ends it, on the loop, before they go on), so that no second write
+ * transaction is begun while one runs and nothing the writer uses changes
+ * under it.  Whatever needs no transaction active -- growing the map on
+ * MDB_MAP_FULL, following a map another process grew, opening a failed
+ * environment again -- is done by the end, on the loop, which then has the
+ * batch run again; the writer thread never does them.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -52,6 +71,7 @@ struct tw_store {
     ZSTD_DDict *ddict;
     ZSTD_CCtx *cctx;
     ZSTD_DCtx *dctx;
+    ZSTD_DCtx *wdctx;             /* the write path's own: it may run on the writer thread */
     uint8_t *cbuf, *rbuf;
     size_t cbuf_len;
     uint64_t dict_tried;          /* entries when training last failed (0: not yet tried) */
@@ -68,8 +88,13 @@ struct tw_store {
     bool full_ceiling;            /* the last refusal was the map ceiling, not the disk */
     unsigned scans;               /* scans running a callback inside their transaction */
     tw_wordidx *words;            /* the search word index, written with the entries */
+    /* Set from tw_store_writer_begin() until tw_store_put_batch_end(): a
+     * batch is (or may be) running on the writer thread; wait ends it. */
+    void (*wait)(void *ctx);
+    void *wait_ctx;
+    tw_wordidx_info winfo;        /* the word index's state as the batch began */
     /* The order items of the batch being written, put sorted at its end
-     * (put_batch_order()); NULL outside tw_store_put_batch. */
+     * (put_batch_order()); NULL outside a batch's transaction (tw_store_put_batch_txn()). */
     struct order_put *opend;
     size_t nopend;
     uint64_t opend_seq0;          /* the sequence number of opend[0] */
@@ -275,7 +300,8 @@ static size_t row_decode(ZSTD_DCtx *dctx, const ZSTD_DDict *ddict, uint8_t *buf,
 
 /* The envelope of a stored row: points into the map (raw), or decompressed
  * into buf (TW_ENVELOPE_MAX bytes). */
-static int env_unpack(tw_store *s, const MDB_val *v, uint8_t *buf, const uint8_t **env, size_t *len)
+static int env_unpack_with(tw_store *s, ZSTD_DCtx *dctx, const MDB_val *v, uint8_t *buf, const uint8_t **env,
+                           size_t *len)
 {
     const uint8_t *p = v->mv_data;
     if (v->mv_size < 2) return MDB_CORRUPTED;
@@ -285,11 +311,16 @@ static int env_unpack(tw_store *s, const MDB_val *v, uint8_t *buf, const uint8_t
         return 0;
     }
     if (!s->ddict || !buf) return MDB_CORRUPTED;
-    size_t n = row_decode(s->dctx, s->ddict, buf, p, v->mv_size);
+    size_t n = row_decode(dctx, s->ddict, buf, p, v->mv_size);
     if (n == 0) return MDB_CORRUPTED;
     *env = buf;
     *len = n;
     return 0;
+}
+
+static int env_unpack(tw_store *s, const MDB_val *v, uint8_t *buf, const uint8_t **env, size_t *len)
+{
+    return env_unpack_with(s, s->dctx, v, buf, env, len);
 }
 
 /* Writes an envelope under seq: compressed when that is smaller. */
@@ -413,11 +444,20 @@ static void room_again(tw_store *s, uint64_t need)
  * file).  need is the estimate of the bytes the write takes; what names it
  * in the log.
  */
+static int write_done(tw_store *s, int rc, uint64_t need, uint64_t f, const char *what);
+
 static int write_end(tw_store *s, MDB_txn *txn, int rc, uint64_t need, const char *what)
 {
     rc = tw_wordidx_end(s->words, txn, rc);
     if (rc == 0) rc = mdb_txn_commit(txn);
     else mdb_txn_abort(txn);
+    return write_done(s, rc, need, rc && rc != MDB_MAP_FULL ? disk_free(s) : 0, what);
+}
+
+/* The part of write_end() after the transaction ended with rc, on the
+ * loop: f is what was free on the disk when it failed. */
+static int write_done(tw_store *s, int rc, uint64_t need, uint64_t f, const char *what)
+{
     if (rc == 0) {
         s->gen++;
         room_again(s, need);
@@ -429,7 +469,6 @@ static int write_end(tw_store *s, MDB_txn *txn, int rc, uint64_t need, const cha
         if (g == TW_EFULL) note_full(s, true, need);
         return g;
     }
-    uint64_t f = disk_free(s);
     if (rc == ENOSPC || rc == EDQUOT || (rc == EIO && f < need)) {
         note_full(s, false, need);
         tw_debug("store", "%s refused for room: %s (%llu bytes free, about %llu needed)", what, mdb_strerror(rc),
@@ -440,9 +479,18 @@ static int write_end(tw_store *s, MDB_txn *txn, int rc, uint64_t need, const cha
     return lmdb_err(rc);
 }
 
-/* Begins a write transaction, following a map another process grew. */
+/* Ends the batch in flight on the writer thread, if any (top of this
+ * file): its wait function runs on the loop until the batch is ended. */
+static void writer_wait(tw_store *s)
+{
+    while (s->wait) s->wait(s->wait_ctx);
+}
+
+/* Begins a write transaction on the loop, once the writer thread's batch
+ * is ended, following a map another process grew. */
 static int write_begin(tw_store *s, MDB_txn **txn)
 {
+    writer_wait(s);
     int rc = txn_begin(s, 0, txn);
     if (rc == MDB_MAP_RESIZED) {
         mdb_env_set_mapsize(s->env, 0);
@@ -515,7 +563,7 @@ static int env_load(tw_store *s)
 
 static int env_reopen(tw_store *s)
 {
-    if (s->scans) return MDB_PANIC;
+    if (s->scans || s->wait) return MDB_PANIC;
     int rc = env_load(s);
     if (rc) {
         tw_err("store", "the store failed and cannot be opened again: %s", mdb_strerror(rc));
@@ -576,11 +624,13 @@ static void dict_free(tw_store *s)
     ZSTD_freeDDict(s->ddict);
     ZSTD_freeCCtx(s->cctx);
     ZSTD_freeDCtx(s->dctx);
+    ZSTD_freeDCtx(s->wdctx);
     free(s->cbuf);
     s->cdict = NULL;
     s->ddict = NULL;
     s->cctx = NULL;
     s->dctx = NULL;
+    s->wdctx = NULL;
     s->cbuf = NULL;
 }
 
@@ -591,9 +641,10 @@ static int dict_load(tw_store *s, const void *d, size_t n)
     s->ddict = ZSTD_createDDict(d, n);
     s->cctx = ZSTD_createCCtx();
     s->dctx = ZSTD_createDCtx();
+    s->wdctx = ZSTD_createDCtx();
     s->cbuf_len = ZSTD_compressBound(TW_ENVELOPE_MAX) + 1;
     s->cbuf = malloc(s->cbuf_len);
-    if (!s->cdict || !s->ddict || !s->cctx || !s->dctx || !s->cbuf ||
+    if (!s->cdict || !s->ddict || !s->cctx || !s->dctx || !s->wdctx || !s->cbuf ||
         ZSTD_isError(ZSTD_CCtx_refCDict(s->cctx, s->cdict)) ||
         ZSTD_isError(ZSTD_CCtx_setParameter(s->cctx, ZSTD_c_contentSizeFlag, 0)) ||
         ZSTD_isError(ZSTD_CCtx_setParameter(s->cctx, ZSTD_c_checksumFlag, 0)) ||
@@ -722,7 +773,7 @@ static int words_drop_old(tw_store *s, MDB_txn *txn, const uint8_t old_id[TW_ID_
     if ((rc = mdb_get(txn, s->envs, &sk, &row))) return rc == MDB_NOTFOUND ? MDB_CORRUPTED : rc;
     const uint8_t *env;
     size_t len;
-    if ((rc = env_unpack(s, &row, s->rbuf, &env, &len))) return rc;
+    if ((rc = env_unpack_with(s, s->wdctx, &row, s->rbuf, &env, &len))) return rc;
     return tw_wordidx_remove_env(s->words, txn, env, len, old_id, seq);
 }
 
@@ -840,37 +891,83 @@ static int put_batch_order(tw_store *s, MDB_txn *txn)
     return 0;
 }
 
-int tw_store_put_batch(tw_store *s, tw_put *puts, size_t n)
+void tw_store_writer_begin(tw_store *s, void (*wait)(void *ctx), void *ctx)
 {
-    uint64_t need = tw_store_put_need(s, puts, n);
+    writer_wait(s);               /* another ingest's batch */
+    if (s->words) tw_wordidx_stats(s->words, &s->winfo);
+    s->wait = wait;
+    s->wait_ctx = ctx;
+}
+
+void tw_store_put_batch_txn(tw_store *s, tw_put *puts, size_t n, tw_store_commit *c)
+{
+    memset(c, 0, sizeof *c);
+    c->need = tw_store_put_need(s, puts, n);
+    MDB_txn *txn;
+    struct order_put *opend = malloc((n ? n : 1) * sizeof *opend);
+    if (!opend) { c->begin_rc = ENOMEM; return; }
+    /* A failed environment, or a map another process grew, is the end's
+     * to deal with, on the loop. */
+    int rc = s->env ? mdb_txn_begin(s->env, NULL, 0, &txn) : MDB_PANIC;
+    if (rc) { free(opend); c->begin_rc = rc; return; }
+    uint64_t seq0 = s->next_seq;
+    s->opend = opend;
+    s->nopend = 0;
+    s->opend_seq0 = seq0;
+    for (size_t i = 0; i < n && rc == 0; i++) rc = put_one(s, txn, &puts[i]);
+    if (rc == 0) rc = put_batch_order(s, txn);
+    s->opend = NULL;
+    free(opend);
+    rc = tw_wordidx_end(s->words, txn, rc);
+    if (rc == 0) rc = mdb_txn_commit(txn);
+    else mdb_txn_abort(txn);
+    if (rc) {
+        s->next_seq = seq0;       /* nothing of it was stored */
+        if (rc != MDB_MAP_FULL) c->disk_free = disk_free(s);
+    }
+    c->rc = rc;
+}
+
+int tw_store_put_batch_end(tw_store *s, tw_put *puts, size_t n, const tw_store_commit *c)
+{
+    s->wait = NULL;
+    s->wait_ctx = NULL;
+    if (c->begin_rc == MDB_MAP_RESIZED) {
+        mdb_env_set_mapsize(s->env, 0);
+        return 1;
+    }
+    if (c->begin_rc == MDB_PANIC) {
+        int rc = env_reopen(s);
+        if (rc == 0) return 1;
+        tw_err("store", "cannot begin a write: %s", mdb_strerror(rc));
+        return lmdb_err(rc);
+    }
+    if (c->begin_rc) {
+        tw_err("store", "cannot begin a write: %s", mdb_strerror(c->begin_rc));
+        return lmdb_err(c->begin_rc);
+    }
     char what[64];
     snprintf(what, sizeof what, "write of %zu entries", n);
-    struct order_put *opend = malloc((n ? n : 1) * sizeof *opend);
-    if (!opend) return TW_ENOMEM;
-    for (int attempt = 0; attempt < 64; attempt++) {
-        MDB_txn *txn;
-        uint64_t seq0 = s->next_seq;
-        int rc = write_begin(s, &txn);
-        if (rc) { free(opend); return lmdb_err(rc); }
-        s->opend = opend;
-        s->nopend = 0;
-        s->opend_seq0 = seq0;
-        for (size_t i = 0; i < n && rc == 0; i++) rc = put_one(s, txn, &puts[i]);
-        if (rc == 0) rc = put_batch_order(s, txn);
-        s->opend = NULL;
-        rc = write_end(s, txn, rc, need, what);
-        if (rc) s->next_seq = seq0;   /* nothing of it was stored */
-        if (rc == 1) continue;
-        free(opend);
-        if (rc) return rc;
-        for (size_t i = 0; i < n; i++) {
-            if (puts[i].result == 0) s->count++;
-            if (puts[i].result == 0 && puts[i].replaced) s->count--;
-        }
-        maybe_train(s);
-        return 0;
+    int rc = write_done(s, c->rc, c->need, c->disk_free, what);
+    if (rc) return rc;
+    for (size_t i = 0; i < n; i++) {
+        if (puts[i].result == 0) s->count++;
+        if (puts[i].result == 0 && puts[i].replaced) s->count--;
     }
-    free(opend);
+    maybe_train(s);
+    return 0;
+}
+
+int tw_store_put_batch(tw_store *s, tw_put *puts, size_t n)
+{
+    writer_wait(s);
+    for (int attempt = 0; attempt < 64; attempt++) {
+        tw_store_commit c;
+        tw_store_put_batch_txn(s, puts, n, &c);
+        int rc = tw_store_put_batch_end(s, puts, n, &c);
+        if (rc == 1) continue;
+        return rc;
+    }
     return TW_EIO;
 }
 
@@ -906,7 +1003,7 @@ static int remove_one(tw_store *s, MDB_txn *txn, const uint8_t id[TW_ID_LEN], tw
     if ((rc = mdb_get(txn, s->envs, &sk, &ev))) return rc == MDB_NOTFOUND ? MDB_CORRUPTED : rc;
     const uint8_t *env;
     size_t len;
-    if ((rc = env_unpack(s, &ev, s->rbuf, &env, &len))) return rc;
+    if ((rc = env_unpack_with(s, s->wdctx, &ev, s->rbuf, &env, &len))) return rc;
     tw_entry e;
     /* The envelope was checked when stored; parse it again only to find its
      * slot. */
@@ -1338,7 +1435,20 @@ int tw_store_txn(tw_store *s, bool write, tw_store_txn_fn fn, void *ctx, uint64_
     return TW_EIO;
 }
 
-struct tw_wordidx *tw_store_wordidx(tw_store *s) { return s->words; }
+struct tw_wordidx *tw_store_wordidx(tw_store *s)
+{
+    writer_wait(s);               /* the writer thread changes its state */
+    return s->words;
+}
+
+bool tw_store_writing(const tw_store *s) { return s->wait != NULL; }
+
+void tw_store_wordidx_stats(tw_store *s, tw_wordidx_info *out)
+{
+    if (!s->words) return;
+    if (s->wait) *out = s->winfo;
+    else tw_wordidx_stats(s->words, out);
+}
 
 int tw_store_digest(tw_store *s, uint8_t out[32], uint64_t *count)
 {
@@ -2090,6 +2200,7 @@ fail:
 void tw_store_close(tw_store *s)
 {
     if (!s) return;
+    writer_wait(s);
     if (s->env) mdb_env_close(s->env);
     tw_wordidx_free(s->words);
     dict_free(s);

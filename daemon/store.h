@@ -17,8 +17,11 @@
  * table lists a kind in (timestamp, id) order; the slot table decides which
  * version of a slot is current.  Tombstones are kept like any version.  A
  * store of format 1 (entries, ids and slots tables) is upgraded on open.
- * All calls are made from one thread (the event loop): one writer, short
- * read transactions, and the map can be grown safely between transactions.
+ * All calls are made from one thread (the event loop), except
+ * tw_store_put_batch_txn(), which ingest runs on its writer thread: one
+ * write transaction at a time (a write on the loop first waits for the
+ * writer's batch to end), short read transactions, and the map is grown
+ * only on the loop, between transactions (store.c, top).
  */
 #ifndef TWIND_STORE_H
 #define TWIND_STORE_H
@@ -65,6 +68,28 @@ void tw_store_close(tw_store *s);
 /* All of the batch in one transaction, or none of it: TW_EFULL when there
  * is no room (the map ceiling, or the disk: see tw_store_full_text), TW_EIO. */
 int  tw_store_put_batch(tw_store *s, tw_put *puts, size_t n);
+/*
+ * tw_store_put_batch() in two halves, for a batch committed on another
+ * thread (daemon/ingest.c).  On the loop, tw_store_writer_begin() (after
+ * ending any batch in flight) marks the store busy until the end: wait(ctx)
+ * is what a write, the word index or a close on the loop calls meanwhile,
+ * and it must end the batch (call tw_store_put_batch_end()) before it
+ * returns.  tw_store_put_batch_txn() runs the transaction on the writer
+ * thread, touching nothing the loop reads; tw_store_put_batch_end(), on the
+ * loop, ends it: 0 committed (the count and generation move, the full
+ * condition ends), 1 to run it again (the map was grown, or the
+ * environment opened again, there, with no transaction active; begin
+ * again first), or TW_EFULL / TW_EIO as tw_store_put_batch().
+ */
+typedef struct tw_store_commit {
+    int begin_rc, rc;           /* LMDB codes of the begin, and of the transaction */
+    uint64_t need, disk_free;   /* the write's estimate; free on the disk when it failed */
+} tw_store_commit;
+void tw_store_writer_begin(tw_store *s, void (*wait)(void *ctx), void *ctx);
+void tw_store_put_batch_txn(tw_store *s, tw_put *puts, size_t n, tw_store_commit *c);
+int  tw_store_put_batch_end(tw_store *s, tw_put *puts, size_t n, const tw_store_commit *c);
+/* Whether a batch is in flight (between those two). */
+bool tw_store_writing(const tw_store *s);
 /* Estimate of the bytes on disk a write of these entries takes. */
 uint64_t tw_store_put_need(const tw_store *s, const tw_put *puts, size_t n);
 /* "storage full: 120 KiB free on the disk of DIR, the write needs about
@@ -136,8 +161,13 @@ int tw_store_read_seqs(tw_store *s, const uint64_t *seqs, size_t n, tw_store_seq
 struct MDB_txn;
 typedef int (*tw_store_txn_fn)(void *ctx, struct MDB_txn *txn);
 int tw_store_txn(tw_store *s, bool write, tw_store_txn_fn fn, void *ctx, uint64_t need, const char *what);
-/* The store's search word index (daemon/wordidx.h). */
+/* The store's search word index (daemon/wordidx.h), once the batch in
+ * flight on the writer thread, if any, has ended. */
 struct tw_wordidx *tw_store_wordidx(tw_store *s);
+/* tw_wordidx_stats() of it without waiting: while a batch is in flight,
+ * as it was when the batch began.  *out is left as it is without an index. */
+struct tw_wordidx_info;
+void tw_store_wordidx_stats(tw_store *s, struct tw_wordidx_info *out);
 /* The key scans order entries by and resume after (kind 0x00 ts id; at
  * most TW_ENTRYKEY_MAX bytes); returns its length. */
 size_t tw_store_entry_key(uint8_t *k, const char *kind, size_t kind_len, uint64_t ts, const uint8_t id[TW_ID_LEN]);

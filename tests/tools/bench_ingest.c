@@ -74,17 +74,19 @@ static size_t done_jobs, total_jobs;
 static tw_ingest_counts total;
 
 /* Sampled every TICK_MS during the ingest: the CPU of the threads other
- * than the loop (the verifiers).  Once it stops growing, verification is
- * over and what is left is the loop committing alone, one core idle. */
+ * than the loop and the ingest's writer (the verifiers).  Once it stops
+ * growing, verification is over and what is left is the writer committing
+ * alone, one core idle. */
 #define TICK_MS 50u
 static uv_timer_t tick;
+static tw_ingest *ing;
 static double tick_t0, last_verify_s, last_workers_cpu;
-static double end_s, end_all_cpu, end_loop_cpu;   /* when the last job was done */
+static double end_s, end_all_cpu, end_loop_cpu, end_writer_cpu;   /* when the last job was done */
 static unsigned long long end_wchar;
 
 static void on_tick(uv_timer_t *t)
 {
-    double workers = cpu_s(CLOCK_PROCESS_CPUTIME_ID) - cpu_s(CLOCK_THREAD_CPUTIME_ID);
+    double workers = cpu_s(CLOCK_PROCESS_CPUTIME_ID) - cpu_s(CLOCK_THREAD_CPUTIME_ID) - tw_ingest_writer_cpu(ing);
     /* A verifier that ran in the last tick used more than a millisecond. */
     if (workers - last_workers_cpu > 1e-3) last_verify_s = now_s() - tick_t0;
     last_workers_cpu = workers;
@@ -105,6 +107,7 @@ static void job_done(void *ctx, const tw_ingest_counts *c, const int *rcs, const
         end_s = now_s();
         end_all_cpu = cpu_s(CLOCK_PROCESS_CPUTIME_ID);
         end_loop_cpu = cpu_s(CLOCK_THREAD_CPUTIME_ID);
+        end_writer_cpu = tw_ingest_writer_cpu(ing);
         end_wchar = wchar_bytes();
     }
 }
@@ -256,12 +259,12 @@ int main(int argc, char **argv)
         fclose(f);
     }
 
-    tw_ingest *ing;
     tw_ingest_new(&ing, &node, NULL, NULL);
     uv_timer_init(loop, &tick);
     unsigned long long wchar0 = wchar_bytes();
     t0 = tick_t0 = now_s();
-    last_workers_cpu = cpu_s(CLOCK_PROCESS_CPUTIME_ID) - cpu_s(CLOCK_THREAD_CPUTIME_ID);
+    double w0 = tw_ingest_writer_cpu(ing);
+    last_workers_cpu = cpu_s(CLOCK_PROCESS_CPUTIME_ID) - cpu_s(CLOCK_THREAD_CPUTIME_ID) - w0;
     uv_timer_start(&tick, on_tick, TICK_MS, TICK_MS);
     double p0 = cpu_s(CLOCK_PROCESS_CPUTIME_ID);
     c0 = cpu_s(CLOCK_THREAD_CPUTIME_ID);
@@ -275,15 +278,17 @@ int main(int argc, char **argv)
     }
     uv_run(loop, UV_RUN_DEFAULT);
     double t_ingest = end_s - t0;
-    double c_loop = end_loop_cpu - c0, c_all = end_all_cpu - p0;
+    double c_loop = end_loop_cpu - c0, c_all = end_all_cpu - p0, c_writer = end_writer_cpu - w0;
     double rate = (double)count / t_ingest;
     printf("ingest (verify on the thread pool, batched commits): %.0f entries/s, %.2f s for %zu\n", rate, t_ingest, count);
-    printf("ratio to one-core verify: %.2f (target >= 1.2)\n", rate / verify_rate);
-    /* The loop thread's share is the commits (and admission); with the
-     * verify threads on other cores, the ingest rate is bounded by
-     * cores / (all CPU per entry) and by 1 / (loop CPU per entry). */
-    printf("CPU per entry: one-core verify %.1f us; ingest %.1f us in all threads, of which %.1f us on the loop thread (commits)\n",
-           c_verify / (double)count * 1e6, c_all / (double)count * 1e6, c_loop / (double)count * 1e6);
+    printf("ratio to one-core verify: %.2f (target >= 1.4, issue 14)\n", rate / verify_rate);
+    /* The writer thread's share is the commits, the loop's admission and
+     * the callbacks; with the verify threads on other cores, the ingest
+     * rate is bounded by cores / (all CPU per entry) and by 1 / (writer CPU
+     * per entry). */
+    printf("CPU per entry: one-core verify %.1f us; ingest %.1f us in all threads, of which %.1f us on the writer thread (commits) and %.1f us on the loop thread\n",
+           c_verify / (double)count * 1e6, c_all / (double)count * 1e6, c_writer / (double)count * 1e6,
+           c_loop / (double)count * 1e6);
     /* Load-independent-ish figures of how well the two stages overlap:
      * the cores the process kept busy, and the share of the time spent
      * after the last verification (the loop's backlog of commits). */
