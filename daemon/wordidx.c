@@ -201,11 +201,29 @@ static uint64_t key_pfx(const uint8_t *k, size_t n)
     return x;
 }
 
+/* Whether two keys are the same word: the lengths first (most words of a
+ * block differ in length), and the pairs of one run of a decoded block
+ * share their word's bytes. */
+static bool key_eq(const uint8_t *a, size_t an, const uint8_t *b, size_t bn)
+{
+    return an == bn && (a == b || memcmp(a, b, an) == 0);
+}
+
 static int wp_cmp(const wp *a, const wp *b)
 {
     if (a->pfx != b->pfx) return a->pfx < b->pfx ? -1 : 1;
-    int c = key_cmp(a->k, a->kn, b->k, b->kn);
-    if (c) return c;
+    /* Equal prefixes: the first min(8, shorter length) bytes are equal, so
+     * only the bytes past the eighth are compared, then the lengths (a
+     * shorter key of at most 8 bytes is a prefix of the other).  Sorting a
+     * commit's pairs compares the same frequent words again and again:
+     * memcmp of whole keys was a tenth of the loop thread's time at
+     * ingest. */
+    if (a->k != b->k || a->kn != b->kn) {
+        size_t m = a->kn < b->kn ? a->kn : b->kn;
+        int c = m > 8 ? memcmp(a->k + 8, b->k + 8, m - 8) : 0;
+        if (c) return c;
+        if (a->kn != b->kn) return a->kn < b->kn ? -1 : 1;
+    }
     if (a->ref != b->ref) return a->ref < b->ref ? -1 : 1;
     return a->seq < b->seq ? -1 : a->seq > b->seq;
 }
@@ -376,7 +394,7 @@ static void enc_close_run(enc *e)
 
 static void enc_add(enc *e, const wp *p)
 {
-    bool run = !e->cw || key_cmp(e->cw, e->cwn, p->k, p->kn) != 0;
+    bool run = !e->cw || !key_eq(e->cw, e->cwn, p->k, p->kn);
     if (run) {
         enc_close_run(e);
         e->cw = p->k;
@@ -408,7 +426,7 @@ static size_t enc_size(const enc *e)
  * more of its run's length, and the head of a new run. */
 static size_t pair_max(const enc *e, const wp *p)
 {
-    bool run = !e->cw || key_cmp(e->cw, e->cwn, p->k, p->kn) != 0;
+    bool run = !e->cw || !key_eq(e->cw, e->cwn, p->k, p->kn);
     return 25 + (run ? 4 + p->kn : 0);
 }
 
