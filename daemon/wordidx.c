@@ -220,8 +220,10 @@ static int wp_cmp(const wp *a, const wp *b)
      * ingest. */
     if (a->k != b->k || a->kn != b->kn) {
         size_t m = a->kn < b->kn ? a->kn : b->kn;
-        int c = m > 8 ? memcmp(a->k + 8, b->k + 8, m - 8) : 0;
-        if (c) return c;
+        /* The rest in line: past 8 bytes most words have a few more, and
+         * a call to memcmp cost more than comparing them. */
+        for (size_t i = 8; i < m; i++)
+            if (a->k[i] != b->k[i]) return a->k[i] < b->k[i] ? -1 : 1;
         if (a->kn != b->kn) return a->kn < b->kn ? -1 : 1;
     }
     if (a->ref != b->ref) return a->ref < b->ref ? -1 : 1;
