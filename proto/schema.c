@@ -246,6 +246,16 @@ static void quote(char *out, size_t cap, const char *s, size_t n)
     out[o] = 0;
 }
 
+/* quote() of a string value, for a message: made only once the value is
+ * refused (the rules run for every record received). */
+static const char *quote_str(char *out, size_t cap, const char *s, size_t n)
+{
+    quote(out, cap, s, n);
+    return out;
+}
+
+static const char *quote_val(char *out, size_t cap, const tw_val *v) { return quote_str(out, cap, v->v.s, v->len); }
+
 typedef struct ctx {
     const char *kind;
     char *err;
@@ -565,7 +575,10 @@ static const char *chars_problem(const char *s, size_t n, bool text)
             if (c < 0x20 || c == 0x7f) return "contains a control character";
         }
         if (c == 0xc2 && i + 1 < n && (unsigned char)s[i + 1] < 0xa0) return "contains a control character";
-        if (!invisible_cp(next_cp(s, n, &i))) blank = false;
+        /* Past the first visible character only the controls are left to
+         * find, byte by byte: a continuation byte is never one, nor 0xc2. */
+        if (!blank) i++;
+        else if (!invisible_cp(next_cp(s, n, &i))) blank = false;
     }
     if (!blank) return NULL;
     return n ? "is blank: only spaces or invisible characters (omit the field instead)"
@@ -587,22 +600,21 @@ static const char *ref_problem(const char *s, size_t n)
 static int check_code(const ctx *c, const char *where, const tw_field *f, const tw_val *v)
 {
     char q[TW_QUOTE_MAX + 8];
-    quote(q, sizeof q, v->v.s, v->len);
     if (!strcmp(f->name, "region")) {
         if (!tw_code_find(uk_regions, COUNT(uk_regions), v->v.s, v->len))
-            return fail(c, where, ": %s is not a known UK region code", q);
+            return fail(c, where, ": %s is not a known UK region code", quote_val(q, sizeof q, v));
     } else if (!strcmp(f->name, "country")) {
         if (v->len != 2 || !is_upper(v->v.s[0]) || !is_upper(v->v.s[1]))
-            return fail(c, where, ": %s is not an ISO 3166-1 alpha-2 code (two capital letters)", q);
+            return fail(c, where, ": %s is not an ISO 3166-1 alpha-2 code (two capital letters)", quote_val(q, sizeof q, v));
     } else if (!strcmp(f->name, "subdivision")) {
         bool ok = v->len >= 4 && v->len <= 6 && is_upper(v->v.s[0]) && is_upper(v->v.s[1]) &&
                   v->v.s[2] == '-';
         for (size_t i = 3; ok && i < v->len; i++)
             ok = is_upper(v->v.s[i]) || is_digit(v->v.s[i]);
-        if (!ok) return fail(c, where, ": %s is not an ISO 3166-2 code (like PS-BTH)", q);
+        if (!ok) return fail(c, where, ": %s is not an ISO 3166-2 code (like PS-BTH)", quote_val(q, sizeof q, v));
         if (memcmp(v->v.s, "PS-", 3) == 0 &&
             !tw_code_find(governorates, COUNT(governorates), v->v.s, v->len))
-            return fail(c, where, ": %s is not a known governorate code", q);
+            return fail(c, where, ": %s is not a known governorate code", quote_val(q, sizeof q, v));
     } else {
         return fail(c, where, ": has no code list (a bug)");
     }
@@ -617,14 +629,13 @@ static int check_str(const ctx *c, const char *where, const tw_field *f, const t
     if (v->type != TW_STR) return fail(c, where, ": must be a string");
     if (v->len > max) return fail(c, where, ": is %u bytes, longer than %zu", v->len, max);
     if ((why = chars_problem(v->v.s, v->len, f->type == TW_FT_TEXT))) return fail(c, where, ": %s", why);
-    quote(q, sizeof q, v->v.s, v->len);
     switch (f->type) {
     case TW_FT_ENUM: {
         char vals[512];
         for (size_t i = 0; f->values[i]; i++)
             if (str_eq(v, f->values[i])) return 0;
         enum_list(vals, sizeof vals, f->values);
-        return fail(c, where, ": %s is not one of %s", q, vals);
+        return fail(c, where, ": %s is not one of %s", quote_val(q, sizeof q, v), vals);
     }
     case TW_FT_CODE: return check_code(c, where, f, v);
     case TW_FT_DATE: why = date_problem(v->v.s, v->len); break;
@@ -633,7 +644,7 @@ static int check_str(const ctx *c, const char *where, const tw_field *f, const t
     case TW_FT_EMAIL: why = email_problem(v->v.s, v->len); break;
     default: why = NULL; break;
     }
-    if (why) return fail(c, where, ": %s %s", q, why);
+    if (why) return fail(c, where, ": %s %s", quote_val(q, sizeof q, v), why);
     return 0;
 }
 
@@ -655,10 +666,8 @@ static int check_item(const ctx *c, const char *where, const tw_field *f, const 
     return 0;
 }
 
-static int check_value(const ctx *c, const tw_field *f, const tw_val *v)
+static int value_rule(const ctx *c, const char *where, const tw_field *f, const tw_val *v)
 {
-    char where[TW_WHERE_MAX];
-    snprintf(where, sizeof where, "%s.%s", c->kind, f->name);
     switch (f->type) {
     case TW_FT_BOOL:
         return v->type == TW_BOOL ? 0 : fail(c, where, ": must be true or false");
@@ -671,9 +680,9 @@ static int check_value(const ctx *c, const tw_field *f, const tw_val *v)
         if (v->len == 0) return fail(c, where, ": is an empty list (omit the field instead)");
         if (v->len > max) return fail(c, where, ": has %u items, more than %zu", v->len, max);
         for (uint32_t i = 0; i < v->len; i++) {
-            char w[TW_WHERE_MAX + 16];
+            char w[TW_WHERE_MAX + 16] = "";
             const tw_val *it = &v->v.arr[i];
-            snprintf(w, sizeof w, "%s[%u]", where, i);
+            if (c->err) snprintf(w, sizeof w, "%s[%u]", where, i);
             int rc = check_item(c, w, f, it);
             if (rc) return rc;
             total += it->len;
@@ -699,6 +708,21 @@ static int check_value(const ctx *c, const tw_field *f, const tw_val *v)
         return 0;
     }
     }
+}
+
+/* A field's value against its rule.  A record passes every rule of every
+ * field it has, so the rules run first with no message to write: where
+ * ("group.name", "peer.addresses[2]") and the quoted value are formatted
+ * only for a refused value, on a second pass that finds the same
+ * problem. */
+static int check_value(const ctx *c, const tw_field *f, const tw_val *v)
+{
+    const ctx quiet = { c->kind, NULL, 0 };
+    int rc = value_rule(&quiet, "", f, v);
+    if (rc == 0 || !c->err || !c->errlen) return rc;
+    char where[TW_WHERE_MAX];
+    snprintf(where, sizeof where, "%s.%s", c->kind, f->name);
+    return value_rule(c, where, f, v);
 }
 
 /* ---- rules across fields ---- */
@@ -829,20 +853,22 @@ int tw_schema_check_slot(const char *kind, size_t kind_len, const char *slot,
     if (!k) return unknown_kind(kind, kind_len, err, errlen);
     ctx c = { k->kind, err, errlen };
     if (!slot) slot_len = 0;
-    quote(q, sizeof q, slot ? slot : "", slot_len);
-    if ((why = slot_problem(slot, slot_len))) return fail(&c, k->kind, ": slot key %s %s", q, why);
+    /* The slot key is quoted only in a refusal's message. */
+    const char *shown = slot ? slot : "";
+    if ((why = slot_problem(slot, slot_len)))
+        return fail(&c, k->kind, ": slot key %s %s", quote_str(q, sizeof q, shown, slot_len), why);
     if (!strcmp(k->kind, "peer") && !(slot_len == 4 && !memcmp(slot, "self", 4)))
-        return fail(&c, k->kind, ": slot key %s must be \"self\"", q);
+        return fail(&c, k->kind, ": slot key %s must be \"self\"", quote_str(q, sizeof q, shown, slot_len));
     if (!strcmp(k->kind, "vouch") && (why = key_problem(slot, slot_len)))
-        return fail(&c, k->kind, ": slot key %s must be the vouched key: %s", q, why);
+        return fail(&c, k->kind, ": slot key %s must be the vouched key: %s", quote_str(q, sizeof q, shown, slot_len), why);
     if (!strcmp(k->kind, "device") && (why = key_problem(slot, slot_len)))
-        return fail(&c, k->kind, ": slot key %s must be the device's key: %s", q, why);
+        return fail(&c, k->kind, ": slot key %s must be the device's key: %s", quote_str(q, sizeof q, shown, slot_len), why);
     if (!strcmp(k->kind, "succession") && (why = key_problem(slot, slot_len)))
-        return fail(&c, k->kind, ": slot key %s must be the next key: %s", q, why);
+        return fail(&c, k->kind, ": slot key %s must be the next key: %s", quote_str(q, sizeof q, shown, slot_len), why);
     if (!strcmp(k->kind, "recovery") && (why = key_problem(slot, slot_len)))
-        return fail(&c, k->kind, ": slot key %s must be the lost key: %s", q, why);
+        return fail(&c, k->kind, ": slot key %s must be the lost key: %s", quote_str(q, sizeof q, shown, slot_len), why);
     if (!strcmp(k->kind, "keyplan") && (why = hex32_problem(slot, slot_len)))
-        return fail(&c, k->kind, ": slot key %s must be the commitment: %s", q, why);
+        return fail(&c, k->kind, ": slot key %s must be the commitment: %s", quote_str(q, sizeof q, shown, slot_len), why);
     return 0;
 }
 

@@ -843,15 +843,18 @@ static int words_value(words_ctx *c, const tw_val *v, bool name)
 int tw_search_record_words(const tw_val *body, const char *slot, size_t slot_len, tw_search_word_fn fn, void *ctx)
 {
     if (!body || body->type != TW_MAP) return 0;
-    tw_search *q = calloc(1, sizeof *q);
-    if (!q) return TW_ENOMEM;
+    /* Only prep()'s scratch of a tw_search is used here: the rest (6.6 KiB
+     * of query words and suggestions) is neither allocated nor cleared for
+     * every record stored. */
+    tw_search qs, *q = &qs;
+    q->pre = q->fold = q->var = NULL;
+    q->cap = 0;
     words_ctx c = { q, fn, ctx };
     int rc = 0;
     for (uint32_t i = 0; i < body->len && rc == 0; i++)
         rc = words_value(&c, &body->v.map[i].v, is_name_field(&body->v.map[i].k));
     if (rc == 0 && slot_len) rc = words_field(&c, slot, slot_len, false);
     free(q->pre);
-    free(q);
     return rc;
 }
 

@@ -195,6 +195,10 @@ static void check_str_field(rec base, const char *field, size_t max, bool text)
     BAD_WITH(base, field, S("del\x7f"), "control character");
     BAD_WITH(base, field, S("c1\xc2\x85"), "control character");
     BAD_WITH(base, field, S("cr\rhere"), "control character");
+    /* Controls past the first visible character, after characters of two
+     * and three bytes (the check goes byte by byte from there). */
+    BAD_WITH(base, field, S("\xe2\x80\x8bx\xe3\x80\x80\xc2\x9f"), "control character");
+    BAD_WITH(base, field, S("Caf\xc3\xa9\xd8\xa8\x1b[2J"), "control character");
     BAD_WITH(base, field, S("bad\xff"), "not valid UTF-8");
     OK_WITH(base, field, S("\xd8\xa8\xd9\x8a\xd8\xaa \xd8\xb3\xd8\xa7\xd8\xad\xd9\x88\xd8\xb1"));
     OK_WITH(base, field, S("Caf\xc3\xa9 \xc2\xa0 ok"));

@@ -156,6 +156,56 @@ static void test_newest_wins(void **state)
     tw_store_close(s);
 }
 
+/* An entry twice in one batch, one known from an earlier batch, and a
+ * stale one: stored once each, and the id table (whose rows the count is
+ * read from at open) holds one row per stored entry, none for the refused. */
+static void test_known_in_batch(void **state)
+{
+    tw_store *s = open_store(0);
+    made a, b, c, old;
+    tw_put p[5];
+    make(&a, sk1, "group", "leeds", 1000, "a");
+    make(&b, sk1, "place", "jenin", 1000, "b");
+    make(&c, sk2, "group", "leeds", 1000, "c");
+    make(&old, sk1, "group", "leeds", 900, "old");
+    assert_int_equal(put1(s, &b, &p[0]), 0);
+    memset(p, 0, sizeof p);
+    p[0].e = &a.e;
+    p[1].e = &a.e;
+    p[2].e = &b.e;
+    p[3].e = &old.e;
+    p[4].e = &c.e;
+    assert_int_equal(tw_store_put_batch(s, p, 5), 0);
+    assert_int_equal(p[0].result, 0);
+    assert_int_equal(p[1].result, TW_EEXIST);
+    assert_int_equal(p[2].result, TW_EEXIST);
+    assert_int_equal(p[3].result, TW_ESTALE);
+    assert_int_equal(p[4].result, 0);
+    assert_int_equal(tw_store_has(s, old.e.id), 0);
+    tw_store_info info;
+    tw_store_get_info(s, &info);
+    assert_int_equal(info.entries, 3);
+    tw_store_close(s);
+    s = open_store(0);
+    tw_store_get_info(s, &info);
+    assert_int_equal(info.entries, 3);
+    uint8_t d[32];
+    uint64_t n;
+    assert_int_equal(tw_store_digest(s, d, &n), 0);
+    assert_int_equal(n, 3);
+    /* Known after the reopen too. */
+    assert_int_equal(put1(s, &a, &p[0]), TW_EEXIST);
+    assert_int_equal(put1(s, &old, &p[0]), TW_ESTALE);
+    tw_buf env;
+    tw_buf_init(&env);
+    assert_int_equal(tw_store_get(s, c.e.id, &env), 0);
+    assert_int_equal(env.len, c.e.env_len);
+    assert_memory_equal(env.p, c.e.env, env.len);
+    tw_buf_free(&env);
+    unmake(&a); unmake(&b); unmake(&c); unmake(&old);
+    tw_store_close(s);
+}
+
 static void count_fn(void *ctx, const char *kind, uint64_t live, uint64_t dead)
 {
     uint64_t *c = ctx;
@@ -1091,6 +1141,7 @@ int main(void)
     tw_netid_derive(other_net, key);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_newest_wins, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_known_in_batch, setup, teardown),
         cmocka_unit_test_setup_teardown(test_tombstone_kept, setup, teardown),
         cmocka_unit_test_setup_teardown(test_batch_scan_persist_remove, setup, teardown),
         cmocka_unit_test_setup_teardown(test_batch_order, setup, teardown),
