@@ -809,7 +809,10 @@ static void run_mhd(tw_http *h)
         h->full = false;
         MHD_run(h->d);
     }
-    if (MHD_get_timeout(h->d, &to) == MHD_YES) uv_timer_start(&h->timer, on_timer, to, 0);
+    /* At least 1 ms: run_mhd runs from the timer's own callback, and
+     * libuv before 1.45 runs a timer restarted there with 0 ms again in the
+     * same pass, before polling the sockets MHD waits for. */
+    if (MHD_get_timeout(h->d, &to) == MHD_YES) uv_timer_start(&h->timer, on_timer, to ? to : 1, 0);
     else uv_timer_stop(&h->timer);
 }
 

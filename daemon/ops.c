@@ -437,7 +437,13 @@ static void on_words_timer(uv_timer_t *t)
     if (tw_store_writing(n->store)) return;
     bool done;
     tw_wordidx_build_step(n->store, TW_WORDIDX_BUILD_STEP, &done);   /* logs its start, end and failure */
-    if (!done) uv_timer_start(&words_bg.timer, on_words_timer, 0, 0);
+    /* Not 0 ms: libuv before 1.45 (Debian 12 has 1.44) runs a timer
+     * started from its own callback with a 0 ms timeout again in the same
+     * pass over the timers, so every step ran back to back and the loop
+     * served no peer and no query until the whole index was built.  1 ms
+     * lies past the loop's time: the next step waits for the next turn,
+     * after the loop has polled for I/O. */
+    if (!done) uv_timer_start(&words_bg.timer, on_words_timer, 1, 0);
 }
 
 static void words_build_schedule(tw_node *n, uint64_t delay_ms)
