@@ -1023,6 +1023,22 @@ static void test_upgrade_v2(void **state)
     many_free(&m);
 }
 
+/* n places of two authors, slots PREFIX-0, PREFIX-1 ..., all named NAME. */
+static void many_places(many *m, size_t n, const char *prefix, const char *name)
+{
+    m->envs = calloc(n, sizeof *m->envs);
+    m->es = calloc(n, sizeof *m->es);
+    m->n = 0;
+    tw_arena_init(&m->a, 0);
+    assert_non_null(m->envs);
+    assert_non_null(m->es);
+    for (size_t i = 0; i < n; i++) {
+        char slot[32];
+        snprintf(slot, sizeof slot, "%s-%zu", prefix, i);
+        many_add(m, i % 2 ? sk1 : sk2, "place", slot, 1000 + i, name);
+    }
+}
+
 /* TW_STORE_RELEASE_MIN at its edge: a batch one entry short of it is not
  * followed by the write that lets the next batch reuse its freed pages
  * (meta "batch"); a batch of exactly that many is, naming the sequence
@@ -1032,15 +1048,7 @@ static void test_release_edge(void **state)
     (void)state;
     many m;
     size_t n = 2 * TW_STORE_RELEASE_MIN - 1;
-    m.envs = calloc(n, sizeof *m.envs);
-    m.es = calloc(n, sizeof *m.es);
-    m.n = 0;
-    tw_arena_init(&m.a, 0);
-    for (size_t i = 0; i < n; i++) {
-        char slot[32];
-        snprintf(slot, sizeof slot, "r-%zu", i);
-        many_add(&m, i % 2 ? sk1 : sk2, "place", slot, 1000 + i, "Release test camp, Gaza");
-    }
+    many_places(&m, n, "r", "Release test camp, Gaza");
     tw_store *s = open_store(0);
     tw_put *p = calloc(n, sizeof *p);
     assert_non_null(p);
@@ -1074,15 +1082,7 @@ static void test_dict_threshold(void **state)
 {
     many m;
     size_t n = TW_STORE_DICT_SAMPLES + 50;
-    m.envs = calloc(n, sizeof *m.envs);
-    m.es = calloc(n, sizeof *m.es);
-    m.n = 0;
-    tw_arena_init(&m.a, 0);
-    for (size_t i = 0; i < n; i++) {
-        char slot[32];
-        snprintf(slot, sizeof slot, "d-%zu", i);
-        many_add(&m, i % 2 ? sk1 : sk2, "place", slot, 1000 + i, "Dictionary test village, West Bank");
-    }
+    many_places(&m, n, "d", "Dictionary test village, West Bank");
     tw_store *s = open_store(0);
     tw_put *p = calloc(n, sizeof *p);
     for (size_t i = 0; i < n; i++) p[i].e = &m.es[i];
