@@ -563,22 +563,30 @@ static void index_share_edge(void **state)
     tw_store_close(s);
 }
 
+/* Opens the store's table "words" behind the store's back (the store
+ * closed), in a transaction that reads only or writes; the caller ends the
+ * transaction and closes env. */
+static void words_open(MDB_env **env, MDB_txn **txn, MDB_dbi *dbi, bool rdonly)
+{
+    char path[128];
+    snprintf(path, sizeof path, "%s/store", dir);
+    assert_int_equal(mdb_env_create(env), 0);
+    mdb_env_set_maxdbs(*env, 8);
+    mdb_env_set_mapsize(*env, 1ull << 30);
+    assert_int_equal(mdb_env_open(*env, path, rdonly ? MDB_RDONLY : 0, 0600), 0);
+    assert_int_equal(mdb_txn_begin(*env, NULL, rdonly ? MDB_RDONLY : 0, txn), 0);
+    assert_int_equal(mdb_dbi_open(*txn, "words", 0, dbi), 0);
+}
+
 /* Changes the index behind the store's back, as another twind would have
  * left it: how = 0 no index at all, 1 an older version of it, 2 a build
  * that was killed before it indexed anything. */
 static void tamper(int how)
 {
-    char path[128];
-    snprintf(path, sizeof path, "%s/store", dir);
     MDB_env *env;
     MDB_txn *txn;
     MDB_dbi dbi;
-    assert_int_equal(mdb_env_create(&env), 0);
-    mdb_env_set_maxdbs(env, 8);
-    mdb_env_set_mapsize(env, 1ull << 30);
-    assert_int_equal(mdb_env_open(env, path, 0, 0600), 0);
-    assert_int_equal(mdb_txn_begin(env, NULL, 0, &txn), 0);
-    assert_int_equal(mdb_dbi_open(txn, "words", 0, &dbi), 0);
+    words_open(&env, &txn, &dbi, false);
     if (how == 0) {
         assert_int_equal(mdb_drop(txn, dbi, 1), 0);
     } else if (how == 1) {
@@ -618,27 +626,17 @@ static void tamper(int how)
     mdb_env_close(env);
 }
 
-/* The blocks of the words table, read behind the store's back: how many,
- * the largest, and how many came within a pair of the limit; with the
- * table's overflow pages. */
 /* The blocks of the table "words": how many, the largest, how many full;
  * its overflow pages; its rows of authors ('u'), and of them how many are
  * but the last and hold less than three quarters of a page. */
 static void block_sizes_rows(size_t *n, size_t *largest, size_t *full, size_t *overflow, size_t *rows, size_t *thin)
 {
-    char path[128];
-    snprintf(path, sizeof path, "%s/store", dir);
     MDB_env *env;
     MDB_txn *txn;
     MDB_dbi dbi;
     MDB_cursor *cur;
     MDB_stat st;
-    assert_int_equal(mdb_env_create(&env), 0);
-    mdb_env_set_maxdbs(env, 8);
-    mdb_env_set_mapsize(env, 1ull << 30);
-    assert_int_equal(mdb_env_open(env, path, MDB_RDONLY, 0600), 0);
-    assert_int_equal(mdb_txn_begin(env, NULL, MDB_RDONLY, &txn), 0);
-    assert_int_equal(mdb_dbi_open(txn, "words", 0, &dbi), 0);
+    words_open(&env, &txn, &dbi, true);
     assert_int_equal(mdb_stat(txn, dbi, &st), 0);
     *overflow = st.ms_overflow_pages;
     *n = *largest = *full = 0;
@@ -903,19 +901,12 @@ static void put_many(tw_store *s, tw_buf *envs, size_t n)
  * (closed): its word and its record's timestamp; and the table's rows. */
 static size_t block_heads(char (*words_out)[ONE_WORD_LEN + 1], uint64_t *ts, size_t max, size_t *rows)
 {
-    char path[128];
-    snprintf(path, sizeof path, "%s/store", dir);
     MDB_env *env;
     MDB_txn *txn;
     MDB_dbi dbi;
     MDB_cursor *cur;
     MDB_stat st;
-    assert_int_equal(mdb_env_create(&env), 0);
-    mdb_env_set_maxdbs(env, 8);
-    mdb_env_set_mapsize(env, 1ull << 30);
-    assert_int_equal(mdb_env_open(env, path, MDB_RDONLY, 0600), 0);
-    assert_int_equal(mdb_txn_begin(env, NULL, MDB_RDONLY, &txn), 0);
-    assert_int_equal(mdb_dbi_open(txn, "words", 0, &dbi), 0);
+    words_open(&env, &txn, &dbi, true);
     assert_int_equal(mdb_stat(txn, dbi, &st), 0);
     *rows = st.ms_entries;
     size_t n = 0;
