@@ -672,6 +672,17 @@ static void many_make(many *m, size_t n)
     }
 }
 
+/* Every step-th of the first n envelopes of m reads back from s byte for
+ * byte (into b). */
+static void assert_envs(tw_store *s, const many *m, size_t n, size_t step, tw_buf *b)
+{
+    for (size_t i = 0; i < n; i += step) {
+        assert_int_equal(tw_store_get(s, m->es[i].id, b), 0);
+        assert_int_equal(b->len, m->es[i].env_len);
+        assert_memory_equal(b->p, m->es[i].env, b->len);
+    }
+}
+
 typedef struct rows { uint8_t *p; size_t n, len, cap; } rows;
 
 static void rows_add(rows *r, const void *a, size_t an, const void *b, size_t bn)
@@ -991,20 +1002,13 @@ static void test_upgrade_v2(void **state)
     assert_int_equal(tw_store_digest(s, d2, &n2), 0);
     assert_int_equal(n2, n1);
     assert_memory_equal(d1, d2, 32);
-    for (size_t i = 0; i < n; i++) {
-        assert_int_equal(tw_store_get(s, m.es[i].id, &b), 0);
-        assert_int_equal(b.len, m.es[i].env_len);
-        assert_memory_equal(b.p, m.es[i].env, b.len);
-    }
+    assert_envs(s, &m, n, 1, &b);
     rows got = { 0 };
     assert_int_equal(tw_store_scan(s, "place", 5, NULL, 0, scan_row, &got), 0);
     assert_int_equal(got.n, n);
     free(got.p);
     assert_int_equal(tw_store_put_batch(s, p + n, more), 0);
-    for (size_t i = 0; i < n + more; i++) {
-        assert_int_equal(tw_store_get(s, m.es[i].id, &b), 0);
-        assert_memory_equal(b.p, m.es[i].env, m.es[i].env_len);
-    }
+    assert_envs(s, &m, n + more, 1, &b);
     tw_store_close(s);
     as_format2(0, fmt);
     assert_int_equal(fmt[0], TW_STORE_DICT_SAMPLES);
@@ -1068,10 +1072,7 @@ static void test_release_edge(void **state)
     assert_true(v >= n);          /* past every envelope stored */
     tw_store_get_info(s, &info);
     assert_int_equal(info.entries, n);
-    for (size_t i = 0; i < n; i += 97) {
-        assert_int_equal(tw_store_get(s, m.es[i].id, &d), 0);
-        assert_memory_equal(d.p, m.es[i].env, d.len);
-    }
+    assert_envs(s, &m, n, 97, &d);
     tw_buf_free(&d);
     free(p);
     tw_store_close(s);
@@ -1095,11 +1096,7 @@ static void test_dict_threshold(void **state)
     assert_true(d.len > 0 && d.len <= TW_STORE_DICT_BYTES);
     assert_int_equal(tw_store_put_batch(s, p + TW_STORE_DICT_SAMPLES, n - TW_STORE_DICT_SAMPLES), 0);
     for (int round = 0; round < 2; round++) {
-        for (size_t i = 0; i < n; i++) {
-            assert_int_equal(tw_store_get(s, m.es[i].id, &d), 0);
-            assert_int_equal(d.len, m.es[i].env_len);
-            assert_memory_equal(d.p, m.es[i].env, d.len);
-        }
+        assert_envs(s, &m, n, 1, &d);
         rows got = { 0 };
         assert_int_equal(tw_store_scan(s, "place", 5, NULL, 0, scan_row, &got), 0);
         assert_int_equal(got.n, n);
