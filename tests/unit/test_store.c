@@ -1143,6 +1143,17 @@ static void test_dict_threshold(void **state)
         const uint8_t *env;
         size_t el;
         assert_int_equal(tw_store_row_env(s, dctx, bad, sizeof bad, dbuf, &env, &el), TW_EIO);
+        /* A damaged frame of format 3 (no magic number) and one longer
+         * than any envelope are refused, not read past. */
+        uint8_t junk[40];
+        memset(junk, 0xa5, sizeof junk);
+        junk[0] = 2;
+        assert_int_equal(tw_store_row_env(s, dctx, junk, sizeof junk, dbuf, &env, &el), TW_EIO);
+        uint8_t *longrow = calloc(1, TW_ENVELOPE_MAX + 2);
+        assert_non_null(longrow);
+        longrow[0] = 2;
+        assert_int_equal(tw_store_row_env(s, dctx, longrow, TW_ENVELOPE_MAX + 2, dbuf, &env, &el), TW_EIO);
+        free(longrow);
         tw_buf nb;
         tw_buf_init(&nb);
         assert_int_equal(tw_store_read_rows(s, "group", 5, NULL, 0, 7, &nb, &count), 0);
