@@ -395,11 +395,8 @@ static void report_ended(tw_node *n, int rc)
         if (waits.ended[i]) waits.ended[i](n, rc);
 }
 
-static void status_cache_free(void);
-
 void tw_ops_free_cache(void)
 {
-    status_cache_free();
     tw_report_free(marks_cache.r);
     memset(&marks_cache, 0, sizeof marks_cache);
     tw_report_free(report_cache.r);
@@ -1431,59 +1428,67 @@ static void kinds_fn(void *vctx, const char *kind, uint64_t live, uint64_t dead)
     c->total += live + dead;
 }
 
-/* The counts by kind of `status`, kept until the store or the admitted set
- * changes: counting reads every slot (about 20 ns a slot, measured during
- * a sync), and whatever polls `status` during a sync (a script, the
- * benchmarks every 100 ms) cost the loop a scan per call, 2 us of CPU per
- * entry received at 300 000 entries; now at most one per committed write.
- * Freed with the other caches (tw_ops_free_cache). */
-static struct {
-    const tw_node *n;
-    bool valid, filtered;
-    uint64_t store_gen, admit_gen;
-    kinds_ctx kc;
-} status_cache;
+/* The counts by kind of `status` and `stats`, of the records shown (the
+ * admission filter, while some stored records are hidden or the network
+ * has roots), and of those hidden.  Kept by the
+ * store from one full count (tw_store_count_kinds_kept), so that a poll
+ * costs O(kinds), not a read of every slot.  A full count ends the batch
+ * in flight, whose settling may change the admitted set: then once more. */
+static bool counts_filtered(const tw_node *n) { return !(tw_admit_is_open(n) && !tw_admit_hiding(n)); }
 
-static void status_cache_free(void)
+static int kind_counts(tw_node *n, kinds_ctx *kc, uint64_t *hidden, bool *filtered)
 {
-    tw_buf_free(&status_cache.kc.b);
-    memset(&status_cache, 0, sizeof status_cache);
+    int rc = 0;
+    for (int i = 0; i < 2; i++) {
+        uint64_t ag = tw_admit_generation(n);
+        *filtered = counts_filtered(n);
+        tw_buf_reset(&kc->b);
+        kc->n = 0;
+        kc->tombstones = kc->total = 0;
+        rc = tw_store_count_kinds_kept(n->store, *filtered ? tw_admit_visible_cb : NULL, n, ag, kinds_fn, kc, hidden);
+        if (rc || (ag == tw_admit_generation(n) && *filtered == counts_filtered(n))) break;
+    }
+    return rc;
 }
 
-static int status_counts(tw_node *n, const kinds_ctx **out)
+static bool hidden_cb(void *node, const uint8_t author[TW_KEY_LEN], uint64_t ts)
 {
-    bool filtered = !(tw_admit_is_open(n) && !tw_admit_hiding(n));
-    uint64_t sg = tw_store_generation(n->store), ag = tw_admit_generation(n);
-    if (status_cache.valid && status_cache.n == n && status_cache.filtered == filtered &&
-        status_cache.store_gen == sg && status_cache.admit_gen == ag) {
-        *out = &status_cache.kc;
-        return 0;
-    }
-    status_cache_free();
-    kinds_ctx *kc = &status_cache.kc;
-    tw_buf_init(&kc->b);
+    return !tw_admit_visible_cb(node, author, ts);
+}
+
+/* `status` with "recount": the same counts made by reading every slot, as
+ * they were before they were kept, put next to them (for the tests, and an
+ * operator who doubts them).  Both of one state: the caller ends the batch
+ * in flight first, and nothing runs in between. */
+static int recount_kinds(tw_node *n, bool filtered, kinds_ctx *kc, uint64_t *hidden)
+{
+    kinds_ctx h = { .n = 0 };
+    tw_buf_init(&h.b);
     int rc = tw_store_count_kinds_filtered(n->store, filtered ? tw_admit_visible_cb : NULL, n, kinds_fn, kc);
-    if (rc) {
-        status_cache_free();
-        return rc;
-    }
-    status_cache.n = n;
-    status_cache.filtered = filtered;
-    status_cache.store_gen = sg;
-    status_cache.admit_gen = ag;
-    status_cache.valid = true;
-    *out = kc;
-    return 0;
+    if (rc == 0 && filtered) rc = tw_store_count_kinds_filtered(n->store, hidden_cb, n, kinds_fn, &h);
+    *hidden = h.total;
+    tw_buf_free(&h.b);
+    return rc;
 }
 
 static int op_status(tw_node *n, const tw_val *args, tw_buf *out, tw_op_err *e)
 {
     tw_store_info info;
-    const kinds_ctx *kcp;
+    kinds_ctx kc = { .n = 0 }, rkc = { .n = 0 };
+    uint64_t hidden, rhidden = 0;
+    bool filtered, recount = arg_bool(args, "recount");
     char net[2 * 8 + 1];
     int rc;
-    if ((rc = status_counts(n, &kcp))) FAIL(rc, "cannot read the store: %s", tw_strerror(rc));
-    const kinds_ctx kc = *kcp;
+    tw_buf_init(&kc.b);
+    tw_buf_init(&rkc.b);
+    if (recount) tw_store_settle(n->store);
+    if ((rc = kind_counts(n, &kc, &hidden, &filtered)) || (recount && (rc = recount_kinds(n, filtered, &rkc, &rhidden)))) {
+        tw_buf_free(&kc.b);
+        tw_buf_free(&rkc.b);
+        FAIL(rc, "cannot read the store: %s", tw_strerror(rc));
+    }
+    /* The store's entry count moves with the counts (both when the loop
+     * ends a batch): entries + hidden is info.entries. */
     tw_store_get_info(n->store, &info);
     tw_hex_encode(net, n->netid, 8);
     int64_t median;
@@ -1502,12 +1507,7 @@ static int op_status(tw_node *n, const tw_val *args, tw_buf *out, tw_op_err *e)
     tw_wordidx_info wi = { .ready = true };
     tw_store_wordidx_stats(n->store, &wi);   /* without waiting for a batch committing */
     bool idx_off = !wi.ready;
-    /* The counts by kind read the store as committed; its entry count
-     * moves on when the loop ends a batch the writer thread committed, so
-     * for that moment the counts may be ahead of it: nothing is hidden
-     * then, rather than a number wrapped around. */
-    uint64_t hidden = info.entries > kc.total ? info.entries - kc.total : 0;
-    if ((rc = tw_mpw_map(out, 23 + disk_known + full + idx_off)) ||
+    if ((rc = tw_mpw_map(out, 23 + disk_known + full + idx_off + recount)) ||
         (rc = tw_mpw_kv_cstr(out, "http", http)) ||
         (rc = tw_mpw_kv_uint(out, "refused_from_peers", refused)) ||
         (rc = tw_mpw_kv_cstr(out, "last_refusal", last_refusal)) ||
@@ -1521,6 +1521,11 @@ static int op_status(tw_node *n, const tw_val *args, tw_buf *out, tw_op_err *e)
         (rc = tw_admit_encode_status(n, out)) ||
         (rc = tw_mpw_cstr(out, "tombstones")) || (rc = tw_mpw_uint(out, kc.tombstones)) ||
         (rc = tw_mpw_cstr(out, "kinds")) || (rc = tw_mpw_map(out, kc.n)) || (rc = tw_buf_put(out, kc.b.p, kc.b.len)) ||
+        (recount && ((rc = tw_mpw_cstr(out, "recounted")) || (rc = tw_mpw_map(out, 4)) ||
+                     (rc = tw_mpw_kv_uint(out, "entries", rkc.total)) || (rc = tw_mpw_kv_uint(out, "hidden", rhidden)) ||
+                     (rc = tw_mpw_kv_uint(out, "tombstones", rkc.tombstones)) ||
+                     (rc = tw_mpw_cstr(out, "kinds")) || (rc = tw_mpw_map(out, rkc.n)) ||
+                     (rc = tw_buf_put(out, rkc.b.p, rkc.b.len)))) ||
         (rc = tw_mpw_cstr(out, "uptime_ms")) || (rc = tw_mpw_uint(out, tw_now_ms() - n->started_ms)) ||
         (rc = tw_mpw_cstr(out, "map_used")) || (rc = tw_mpw_uint(out, info.map_used)) ||
         (rc = tw_mpw_cstr(out, "map_size")) || (rc = tw_mpw_uint(out, info.map_size)) ||
@@ -1547,6 +1552,8 @@ static int op_status(tw_node *n, const tw_val *args, tw_buf *out, tw_op_err *e)
         (rc = tw_mpw_kv_uint(out, "held", waits.held)) || (rc = tw_mpw_kv_uint(out, "dropped", waits.dropped)))
         goto done;
 done:
+    tw_buf_free(&kc.b);
+    tw_buf_free(&rkc.b);
     return rc;
 }
 
@@ -2152,11 +2159,22 @@ static int op_stats(tw_node *n, const tw_val *args, tw_buf *out, tw_op_err *e)
 {
     tw_report *r;
     kinds_ctx kc = { .n = 0 };
-    int rc = report_scan(n, args, &r, e);
-    if (rc) return rc;
+    uint64_t hidden;
+    bool filtered;
+    /* "kinds": records and tombstones per kind, as in status (hidden
+     * records left out, like every table of the report); counted first, as
+     * a full count may end the batch in flight, whose reports touch the
+     * report kept (r). */
     tw_buf_init(&kc.b);
-    if ((rc = tw_store_count_kinds(n->store, kinds_fn, &kc))) snprintf(e->msg, sizeof e->msg, "cannot read the store: %s", tw_strerror(rc));
-    /* "kinds": records and tombstones per kind, from the slot table. */
+    int rc = kind_counts(n, &kc, &hidden, &filtered);
+    if (rc) {
+        tw_buf_free(&kc.b);
+        FAIL(rc, "cannot read the store: %s", tw_strerror(rc));
+    }
+    if ((rc = report_scan(n, args, &r, e))) {
+        tw_buf_free(&kc.b);
+        return rc;
+    }
     tw_buf extra;
     tw_buf_init(&extra);
     if (rc == 0 && !(rc = tw_mpw_cstr(&extra, "kinds")) && !(rc = tw_mpw_map(&extra, kc.n)) &&

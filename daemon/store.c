@@ -98,6 +98,16 @@ struct tw_store {
     struct order_put *opend;
     size_t nopend;
     uint64_t opend_seq0;          /* the sequence number of opend[0] */
+    /* The counts by kind kept for tw_store_count_kinds_kept() (kinds_*):
+     * valid from a full count with the filter kf until a removal or a move
+     * to another network; kc_skew is what the entry count exceeded them by
+     * then (0 but in a damaged store). */
+    struct kind_count *kc;
+    size_t nkc, ckc;
+    bool kc_valid;
+    tw_store_author_filter kf;
+    void *kfctx;
+    uint64_t kfgen, kc_skew;
 };
 
 /* An order item of a batch, to be put at its end: the entry's kind (in the
@@ -122,6 +132,7 @@ struct order_put {
 #define STORE_ZSTD_LEVEL 1
 
 static int txn_begin(tw_store *s, unsigned flags, MDB_txn **txn);
+static void kinds_note_batch(tw_store *s, const tw_put *puts, size_t n);
 
 
 static int lmdb_err(int rc)
@@ -503,6 +514,8 @@ static void writer_wait(tw_store *s)
     while (s->wait) s->wait(s->wait_ctx);
 }
 
+void tw_store_settle(tw_store *s) { writer_wait(s); }
+
 /* Begins a write transaction on the loop, once the writer thread's batch
  * is ended, following a map another process grew. */
 static int write_begin(tw_store *s, MDB_txn **txn)
@@ -848,6 +861,7 @@ static int put_one(tw_store *s, MDB_txn *txn, tw_put *p)
         }
         memcpy(p->old_id, old + 8, TW_ID_LEN);
         p->old_ts = old_ts;
+        p->old_tomb = (old[8 + TW_ID_LEN] & TW_SLOT_TOMBSTONE) != 0;
         p->replaced = true;
         /* Superseded versions are dropped from storage, and from the
          * search word index. */
@@ -996,6 +1010,7 @@ int tw_store_put_batch_end(tw_store *s, tw_put *puts, size_t n, const tw_store_c
         if (puts[i].result == 0) s->count++;
         if (puts[i].result == 0 && puts[i].replaced) s->count--;
     }
+    kinds_note_batch(s, puts, n);
     maybe_train(s);
     return 0;
 }
@@ -1075,6 +1090,7 @@ int tw_store_remove(tw_store *s, const uint8_t (*ids)[TW_ID_LEN], size_t n)
         if (rc == 1) continue;
         if (rc) return rc;
         s->count -= removed;
+        s->kc_valid = false;      /* counted again when asked: removals are rare */
         return 0;
     }
     return TW_EIO;
@@ -1676,6 +1692,151 @@ int tw_store_count_kinds(tw_store *s, tw_store_count_fn fn, void *ctx)
     return tw_store_count_kinds_filtered(s, NULL, NULL, fn, ctx);
 }
 
+/*
+ * The counts by kind, kept (tw_store_count_kinds_kept).  Counting reads
+ * every slot, about 20 ns a slot, and `twin status` polled every 100 ms
+ * during an initial sync (a script, a web page, contrib/bench-sync.sh)
+ * counted again after every commit: at 1 000 000 entries, seconds of the
+ * loop.  So the counts are kept, per kind in the slot table's order of
+ * kinds, records and tombstones apart for those the filter hides: a batch
+ * ended adds what it stored and takes off the version each stored entry
+ * replaced (tw_put: replaced, old_ts, old_tomb, found by the transaction
+ * anyway), the filter asked for each, at the point the entry count moves.
+ * A removal and a move to another network only mark them to be counted
+ * again (both are rare).  All on the loop.
+ */
+typedef struct kind_count {
+    uint8_t len;
+    char kind[TW_KIND_MAX];
+    uint64_t n[2][2];             /* [hidden][tombstone] */
+} kind_count;
+
+static int kind_cmp(const char *a, size_t al, const char *b, size_t bl)
+{
+    int c = memcmp(a, b, al < bl ? al : bl);
+    return c ? c : (al > bl) - (al < bl);
+}
+
+/* The counts of a kind, new ones (zero) put in order; NULL out of memory. */
+static kind_count *kinds_find(tw_store *s, const char *kind, size_t len)
+{
+    size_t lo = 0, hi = s->nkc;
+    /* A full count brings the kinds in order: the last is the likely one. */
+    if (hi && kind_cmp(s->kc[hi - 1].kind, s->kc[hi - 1].len, kind, len) < 0) lo = hi;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        int c = kind_cmp(s->kc[mid].kind, s->kc[mid].len, kind, len);
+        if (c == 0) return &s->kc[mid];
+        if (c < 0) lo = mid + 1;
+        else hi = mid;
+    }
+    kind_count *v = tw_vec_room(s->kc, &s->ckc, s->nkc, sizeof *v, 16);
+    if (!v) return NULL;
+    s->kc = v;
+    memmove(&v[lo + 1], &v[lo], (s->nkc - lo) * sizeof *v);
+    memset(&v[lo], 0, sizeof *v);
+    memcpy(v[lo].kind, kind, len);
+    v[lo].len = (uint8_t)len;
+    s->nkc++;
+    return &v[lo];
+}
+
+/* One current version counted in (add) or out; a failure leaves the counts
+ * to be counted again. */
+static void kinds_note(tw_store *s, const char *kind, size_t len, const uint8_t author[TW_KEY_LEN], uint64_t ts,
+                       bool tomb, bool add)
+{
+    bool hidden = s->kf && !s->kf(s->kfctx, author, ts);
+    kind_count *k = len && len <= TW_KIND_MAX ? kinds_find(s, kind, len) : NULL;
+    uint64_t *c = k ? &k->n[hidden][tomb] : NULL;
+    if (c && (add || *c)) {
+        *c += add ? 1 : (uint64_t)-1;
+        return;
+    }
+    /* Out of memory, or a version taken off that was not counted: the
+     * filter's answers changed without a new fgen (a caller's bug). */
+    if (c) tw_warn("store", "the counts by kind lost track of a %.*s version: counted again when next asked", (int)len, kind);
+    s->kc_valid = false;
+}
+
+static void kinds_note_batch(tw_store *s, const tw_put *puts, size_t n)
+{
+    for (size_t i = 0; i < n && s->kc_valid; i++) {
+        const tw_put *p = &puts[i];
+        if (p->result != 0) continue;
+        const tw_entry *e = p->e;
+        kinds_note(s, e->kind, e->kind_len, e->author, e->ts, e->body.type == TW_NIL, true);
+        if (p->replaced) kinds_note(s, e->kind, e->kind_len, e->author, p->old_ts, p->old_tomb, false);
+    }
+}
+
+static int kinds_count_slot(void *vctx, const char *kind, size_t kind_len, const uint8_t author[TW_KEY_LEN],
+                            const char *slot, size_t slot_len, const uint8_t id[TW_ID_LEN], uint64_t ts,
+                            bool tombstone)
+{
+    tw_store *s = vctx;
+    if (!kind_len || kind_len > TW_KIND_MAX) return TW_EIO;
+    kinds_note(s, kind, kind_len, author, ts, tombstone, true);
+    return s->kc_valid ? 0 : TW_ENOMEM;
+}
+
+/* Counts in full, with the filter f: on the loop, once the batch in flight
+ * has ended, so that the counts and the entry count are of one state. */
+static int kinds_recount(tw_store *s, tw_store_author_filter f, void *fctx, uint64_t fgen)
+{
+    writer_wait(s);
+    s->kf = f;
+    s->kfctx = fctx;
+    s->kfgen = fgen;
+    s->nkc = 0;
+    s->kc_valid = true;
+    int rc = tw_store_scan_slots(s, NULL, kinds_count_slot, s);
+    if (rc) {
+        s->kc_valid = false;
+        s->nkc = 0;
+        return rc;
+    }
+    uint64_t total = 0;
+    for (size_t i = 0; i < s->nkc; i++) total += s->kc[i].n[0][0] + s->kc[i].n[0][1] + s->kc[i].n[1][0] + s->kc[i].n[1][1];
+    s->kc_skew = s->count - total;
+    if (total != s->count)
+        tw_warn("store", "the slot table holds %llu current versions, the id table %llu entries: the store is damaged",
+                (unsigned long long)total, (unsigned long long)s->count);
+    return 0;
+}
+
+int tw_store_count_kinds_kept(tw_store *s, tw_store_author_filter f, void *fctx, uint64_t fgen,
+                              tw_store_count_fn fn, void *ctx, uint64_t *hidden)
+{
+    int rc;
+    if ((!s->kc_valid || s->kf != f || s->kfctx != fctx || s->kfgen != fgen) && (rc = kinds_recount(s, f, fctx, fgen)))
+        return rc;
+    uint64_t total = 0, hid = 0;
+    for (size_t i = 0; i < s->nkc; i++) {
+        const kind_count *k = &s->kc[i];
+        total += k->n[0][0] + k->n[0][1] + k->n[1][0] + k->n[1][1];
+        hid += k->n[1][0] + k->n[1][1];
+    }
+    /* Kept at the point the entry count moves, they move together: a
+     * difference is a bug here, logged and counted again. */
+    if (total + s->kc_skew != s->count) {
+        tw_err("store", "the counts by kind (%llu versions) do not add up to the entry count (%llu): counted again",
+               (unsigned long long)total, (unsigned long long)s->count);
+        s->kc_valid = false;
+        return tw_store_count_kinds_kept(s, f, fctx, fgen, fn, ctx, hidden);
+    }
+    for (size_t i = 0; i < s->nkc; i++) {
+        const kind_count *k = &s->kc[i];
+        if (!k->n[0][0] && !k->n[0][1]) continue;     /* a kind all hidden, or gone */
+        char kind[TW_KIND_MAX + 1];
+        memcpy(kind, k->kind, k->len);
+        kind[k->len] = 0;
+        fn(ctx, kind, k->n[0][0], k->n[0][1]);
+    }
+    *hidden = hid;
+    return 0;
+}
+
 typedef struct ids_ctx {
     tw_store_author_filter f;
     void *fctx;
@@ -1743,6 +1904,7 @@ int tw_store_rekey(tw_store *s, const uint8_t netid[TW_NETID_LEN], const uint8_t
         if (rc) return rc;
         s->count -= removed;
         for (size_t i = 0; i < nput; i++) s->count += puts[i].result == 0;
+        s->kc_valid = false;
         return 0;
     }
     return TW_EIO;
@@ -2247,6 +2409,7 @@ void tw_store_close(tw_store *s)
     tw_wordidx_free(s->words);
     dict_free(s);
     free(s->rbuf);
+    free(s->kc);
     free(s);
 }
 

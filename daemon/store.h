@@ -58,6 +58,7 @@ typedef struct tw_put {
     const tw_entry *e;
     int result;                 /* 0 stored, TW_EEXIST known, TW_ESTALE superseded */
     bool replaced;              /* a previous version of the slot was removed */
+    bool old_tomb;              /* that version was a tombstone */
     uint8_t old_id[TW_ID_LEN];
     uint64_t old_ts;
 } tw_put;
@@ -90,6 +91,8 @@ void tw_store_put_batch_txn(tw_store *s, tw_put *puts, size_t n, tw_store_commit
 int  tw_store_put_batch_end(tw_store *s, tw_put *puts, size_t n, const tw_store_commit *c);
 /* Whether a batch is in flight (between those two). */
 bool tw_store_writing(const tw_store *s);
+/* Ends the batch in flight, if any (its wait function runs, on the loop). */
+void tw_store_settle(tw_store *s);
 /* Estimate of the bytes on disk a write of these entries takes. */
 uint64_t tw_store_put_need(const tw_store *s, const tw_put *puts, size_t n);
 /* "storage full: 120 KiB free on the disk of DIR, the write needs about
@@ -184,6 +187,15 @@ typedef void (*tw_store_count_fn)(void *ctx, const char *kind, uint64_t live, ui
 int tw_store_count_kinds(tw_store *s, tw_store_count_fn fn, void *ctx);
 int tw_store_count_kinds_filtered(tw_store *s, tw_store_author_filter f, void *fctx,
                                   tw_store_count_fn fn, void *ctx);
+/* The counts of tw_store_count_kinds_filtered() without reading the store:
+ * kept from one full count by every write, on the loop, at the same point
+ * as the entry count, so that tw_store_info.entries is always the sum of
+ * what fn gets and *hidden (the records f does not accept).  The first
+ * call, one with another f, fctx or fgen (a change of fgen says that f's
+ * answers changed), and the first after a removal or a move to another
+ * network count in full, once the batch in flight, if any, has ended. */
+int tw_store_count_kinds_kept(tw_store *s, tw_store_author_filter f, void *fctx, uint64_t fgen,
+                              tw_store_count_fn fn, void *ctx, uint64_t *hidden);
 /* The slot table: every current version (tombstones included), kind by
  * kind, or, with author, that author's only (a range per kind, so cheap
  * however large the store).  kind is not NUL-terminated.  fn returns
