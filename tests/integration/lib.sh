@@ -236,6 +236,9 @@ tw_done() {
 #   tw_vm PID FIELD             VmRSS, VmHWM... of PID in KiB
 #   tw_established n1           established connections of node n1
 #   tw_has_peers n1 N           true when n1 has N established connections
+#   tw_counts_agree DESC n1     PASS when n1's counts in status (kept by the
+#                               store as writes commit) equal a full count
+#                               made at that moment (status with "recount")
 #
 # A proxy or any other helper process started here is stopped like a node
 # (tw_stop P); its stderr goes to $TW_ROOT/P.log.
@@ -255,6 +258,17 @@ tw_conf() {
 
 tw_digest() { tw "$1" digest 2>/dev/null | awk '$1 == "digest" { print $2 }'; }
 tw_entries() { tw "$1" status 2>/dev/null | awk '$1 == "entries" { print $2 }'; }
+
+tw_counts_agree() {
+    _ca=$(timeout "$TW_CMD_TIMEOUT" python3 tests/tools/ctlpoke.py "$TW_ROOT/$2/twind.sock" \
+        json '{"v":1,"op":"status","args":{"recount":true}}' recv 2>&1 | python3 -c 'import json,sys
+line = sys.stdin.readline()
+r = json.loads(line[5:]).get("result") or {} if line.startswith("RESP ") else {}
+kept = {k: r.get(k) for k in ("entries", "hidden", "tombstones", "kinds")}
+c = r.get("recounted")
+print("ok" if c == kept and c.get("entries") is not None else "kept %s, recounted %s; %s" % (kept, c, line[:300]))')
+    if [ "$_ca" = ok ]; then pass "$1"; else fail "$1" "$_ca"; fi
+}
 
 # tw_wait_converged SECONDS NAME...: 0 once every node reports the same
 # digest; sets TW_CONV_S (seconds taken, to 0.1 s) and, on a timeout,

@@ -43,6 +43,7 @@ c = [c for c in json.load(open(sys.argv[1]))["connections"] if c["state"] == "es
 sys.exit(0 if c and not c[0]["syncing"] else 1)' "$F/peers.json"
 }
 tw_wait_for 10 settled || fail "b's connection still syncing 10 s after convergence"
+tw_counts_agree "b's counts, kept batch by batch through the sync, equal a full count" b
 python3 - "$F/peers.json" "$NA" "$AVG" >"$F/figures" <<'EOF'
 import json, sys
 c = [c for c in json.load(open(sys.argv[1]))["connections"] if c["state"] == "established"][0]

@@ -102,6 +102,7 @@ HALF=$(tw_entries d)
 tw d --json bundle import "$F/full.bundle" >"$F/rest.json" 2>/dev/null
 [ "$(j "$F/rest.json" 'd["new"] == '"$NA0"' - '"$HALF"'')" = true ] && [ "$(tw_digest d)" = "$DA0" ] &&
     pass "the whole bundle then brings only the rest" || { fail "the whole bundle then brings only the rest"; cat "$F/rest.json"; }
+for n in a b c d; do tw_counts_agree "$n's kept counts after its bundle imports equal a full count" "$n"; done
 
 head -c 3000 /dev/urandom >"$F/noise.bin"
 tw d bundle import "$F/noise.bin" >"$F/noise.out" 2>&1; rc=$?

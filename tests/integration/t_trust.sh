@@ -85,6 +85,7 @@ every "the group's record reaches every node once vouched" has group camden-batt
 every "the committee's place reaches every node (depth 2)" has place battir
 every "the hub's listing reaches every node" has place wadi-fukin
 converge "the four nodes converge on one digest (the stranger's record counted nowhere)" hub grp com str
+for n in $NODES; do tw_counts_agree "$n's kept counts (synced records, the stranger's hidden) equal a full count" "$n"; done
 for n in hub grp com; do
     check_rc "the stranger's record is not on $n" 1 has "$n" group stranger-friends
 done
@@ -136,6 +137,12 @@ every "the hub's own listing stays on every node" has place wadi-fukin
 tw hub --json stats >"$F/stats-revoked.json"
 jq_ "the hub's stats no longer count the group" "$F/stats-revoked.json" \
     'sum(d["groups_by_nation"].values()) == 0 and sum(d["links_by_status"].values()) == 0'
+jq_ "nor do their kinds: no group, no link, the hub's own place alone" "$F/stats-revoked.json" \
+    'd["kinds"].get("group", 0) == 0 and d["kinds"].get("link", 0) == 0 and d["kinds"]["place"] == 1'
+tw hub --json status >"$F/hub-revoked.json"
+jq_ "the hub's status counts the group's and the committee's records as hidden, not as entries" "$F/hub-revoked.json" \
+    'd["hidden"] >= 3 and d["kinds"].get("group", 0) == 0 and d["kinds"]["place"] == 1'
+for n in $NODES; do tw_counts_agree "$n's kept counts after the revocation equal a full count" "$n"; done
 tw hub --json members >"$F/members-revoked.json"
 jq_ "members after the revocation: the root alone" "$F/members-revoked.json" "len(d['members']) == 1"
 check_file "the hub closes or refuses the group's connection" "key revoked by a root" "$(tw_log hub)"
@@ -158,6 +165,7 @@ every "the group's record comes back on every node" has group camden-battir
 every "the committee's place comes back on every node" has place battir
 every "the group's link comes back" has link battir
 converge "the four nodes converge again" hub grp com str
+for n in $NODES; do tw_counts_agree "$n's kept counts with the group admitted again equal a full count" "$n"; done
 tw_wait_for 20 established_with hub "$K_grp"
 if established_with hub "$K_grp"; then pass "the hub and the group are connected again"; else fail "the hub and the group are connected again"; fi
 tw hub --json members >"$F/members-back.json"
