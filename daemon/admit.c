@@ -543,6 +543,7 @@ void tw_admit_settle(tw_node *n)
         tw_err("admit", "cannot recompute admission from the store: %s", tw_strerror(rc));
         if (a->t) tw_trust_compute(a->t);
         a->dirty = true;
+        a->gen++;                       /* the incremental table may admit others now */
         return;
     }
     tw_trust_free(a->t);
