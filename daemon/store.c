@@ -101,10 +101,17 @@ struct tw_store {
     /* The counts by kind kept for tw_store_count_kinds_kept() (kinds_*):
      * valid from a full count with the filter kf until a removal or a move
      * to another network; kc_skew is what the entry count exceeded them by
-     * then (0 but in a damaged store). */
+     * then (0 but in a damaged store).  kc in the order kinds were met,
+     * found by kix (open addressing, kix_n a power of 2, index + 1, 0
+     * empty; SipHash with the key kkey) and listed by korder, in kind
+     * order, while korder_ok. */
     struct kind_count *kc;
-    size_t nkc, ckc;
-    bool kc_valid;
+    size_t nkc, ckc, klast;
+    uint32_t *kix;
+    size_t kix_n;
+    struct kind_count **korder;
+    bool korder_ok, kc_valid;
+    uint8_t kkey[crypto_shorthash_KEYBYTES];
     tw_store_author_filter kf;
     void *kfctx;
     uint64_t kfgen, kc_skew;
@@ -1711,34 +1718,81 @@ typedef struct kind_count {
     uint64_t n[2][2];             /* [hidden][tombstone] */
 } kind_count;
 
-static int kind_cmp(const char *a, size_t al, const char *b, size_t bl)
+static int kind_cmp(const void *x, const void *y)
 {
-    int c = memcmp(a, b, al < bl ? al : bl);
-    return c ? c : (al > bl) - (al < bl);
+    const kind_count *a = *(const kind_count *const *)x, *b = *(const kind_count *const *)y;
+    int c = memcmp(a->kind, b->kind, a->len < b->len ? a->len : b->len);
+    return c ? c : (a->len > b->len) - (a->len < b->len);
 }
 
-/* The counts of a kind, new ones (zero) put in order; NULL out of memory. */
+/* Kinds are any a peer sends (unknown ones are kept): hashed with a key of
+ * this process's, so that no choice of names makes lookups slow. */
+static size_t kind_hash(const tw_store *s, const char *kind, size_t len)
+{
+    uint8_t h[crypto_shorthash_BYTES];
+    crypto_shorthash(h, (const unsigned char *)kind, len, s->kkey);
+    uint64_t v;
+    memcpy(&v, h, sizeof v);
+    return (size_t)v;
+}
+
+static int kinds_rehash(tw_store *s, size_t n)
+{
+    uint32_t *ix = calloc(n, sizeof *ix);
+    if (!ix) return TW_ENOMEM;
+    if (!s->kix) randombytes_buf(s->kkey, sizeof s->kkey);
+    for (size_t i = 0; i < s->nkc; i++) {
+        size_t h = kind_hash(s, s->kc[i].kind, s->kc[i].len) & (n - 1);
+        while (ix[h]) h = (h + 1) & (n - 1);
+        ix[h] = (uint32_t)i + 1;
+    }
+    free(s->kix);
+    s->kix = ix;
+    s->kix_n = n;
+    return 0;
+}
+
+/* The counts of a kind, a new one (zero) added; NULL out of memory. */
 static kind_count *kinds_find(tw_store *s, const char *kind, size_t len)
 {
-    size_t lo = 0, hi = s->nkc;
-    /* A full count brings the kinds in order: the last is the likely one. */
-    if (hi && kind_cmp(s->kc[hi - 1].kind, s->kc[hi - 1].len, kind, len) < 0) lo = hi;
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        int c = kind_cmp(s->kc[mid].kind, s->kc[mid].len, kind, len);
-        if (c == 0) return &s->kc[mid];
-        if (c < 0) lo = mid + 1;
-        else hi = mid;
+    /* Entries of a batch are mostly of one kind, a full count's all are. */
+    kind_count *k = s->klast < s->nkc ? &s->kc[s->klast] : NULL;
+    if (k && k->len == len && memcmp(k->kind, kind, len) == 0) return k;
+    if (2 * (s->nkc + 1) > s->kix_n && kinds_rehash(s, s->kix_n ? 2 * s->kix_n : 64)) return NULL;
+    size_t mask = s->kix_n - 1, h = kind_hash(s, kind, len) & mask;
+    for (; s->kix[h]; h = (h + 1) & mask) {
+        k = &s->kc[s->kix[h] - 1];
+        if (k->len == len && memcmp(k->kind, kind, len) == 0) {
+            s->klast = s->kix[h] - 1;
+            return k;
+        }
     }
+    if (s->nkc >= UINT32_MAX - 1) return NULL;
     kind_count *v = tw_vec_room(s->kc, &s->ckc, s->nkc, sizeof *v, 16);
     if (!v) return NULL;
     s->kc = v;
-    memmove(&v[lo + 1], &v[lo], (s->nkc - lo) * sizeof *v);
-    memset(&v[lo], 0, sizeof *v);
-    memcpy(v[lo].kind, kind, len);
-    v[lo].len = (uint8_t)len;
-    s->nkc++;
-    return &v[lo];
+    k = &v[s->nkc];
+    memset(k, 0, sizeof *k);
+    memcpy(k->kind, kind, len);
+    k->len = (uint8_t)len;
+    s->klast = s->nkc++;
+    s->kix[h] = (uint32_t)s->nkc;
+    s->korder_ok = false;
+    return k;
+}
+
+/* korder: the kinds in kind order (the slot table's), sorted again only
+ * after a kind was added. */
+static int kinds_order(tw_store *s)
+{
+    if (s->korder_ok) return 0;
+    kind_count **o = realloc(s->korder, (s->nkc ? s->nkc : 1) * sizeof *o);
+    if (!o) return TW_ENOMEM;
+    s->korder = o;
+    for (size_t i = 0; i < s->nkc; i++) o[i] = &s->kc[i];
+    qsort(o, s->nkc, sizeof *o, kind_cmp);
+    s->korder_ok = true;
+    return 0;
 }
 
 /* One current version counted in (add) or out; a failure leaves the counts
@@ -1780,6 +1834,13 @@ static int kinds_count_slot(void *vctx, const char *kind, size_t kind_len, const
     return s->kc_valid ? 0 : TW_ENOMEM;
 }
 
+static void kinds_reset(tw_store *s)
+{
+    s->nkc = s->klast = 0;
+    s->korder_ok = false;
+    if (s->kix) memset(s->kix, 0, s->kix_n * sizeof *s->kix);
+}
+
 /* Counts in full, with the filter f: on the loop, once the batch in flight
  * has ended, so that the counts and the entry count are of one state. */
 static int kinds_recount(tw_store *s, tw_store_author_filter f, void *fctx, uint64_t fgen)
@@ -1788,12 +1849,12 @@ static int kinds_recount(tw_store *s, tw_store_author_filter f, void *fctx, uint
     s->kf = f;
     s->kfctx = fctx;
     s->kfgen = fgen;
-    s->nkc = 0;
+    kinds_reset(s);
     s->kc_valid = true;
     int rc = tw_store_scan_slots(s, NULL, kinds_count_slot, s);
     if (rc) {
         s->kc_valid = false;
-        s->nkc = 0;
+        kinds_reset(s);
         return rc;
     }
     uint64_t total = 0;
@@ -1811,6 +1872,7 @@ int tw_store_count_kinds_kept(tw_store *s, tw_store_author_filter f, void *fctx,
     int rc;
     if ((!s->kc_valid || s->kf != f || s->kfctx != fctx || s->kfgen != fgen) && (rc = kinds_recount(s, f, fctx, fgen)))
         return rc;
+    if ((rc = kinds_order(s))) return rc;
     uint64_t total = 0, hid = 0;
     for (size_t i = 0; i < s->nkc; i++) {
         const kind_count *k = &s->kc[i];
@@ -1826,7 +1888,7 @@ int tw_store_count_kinds_kept(tw_store *s, tw_store_author_filter f, void *fctx,
         return tw_store_count_kinds_kept(s, f, fctx, fgen, fn, ctx, hidden);
     }
     for (size_t i = 0; i < s->nkc; i++) {
-        const kind_count *k = &s->kc[i];
+        const kind_count *k = s->korder[i];
         if (!k->n[0][0] && !k->n[0][1]) continue;     /* a kind all hidden, or gone */
         char kind[TW_KIND_MAX + 1];
         memcpy(kind, k->kind, k->len);
@@ -2410,6 +2472,8 @@ void tw_store_close(tw_store *s)
     dict_free(s);
     free(s->rbuf);
     free(s->kc);
+    free(s->kix);
+    free(s->korder);
     free(s);
 }
 
