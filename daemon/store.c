@@ -1704,13 +1704,12 @@ int tw_store_count_kinds(tw_store *s, tw_store_count_fn fn, void *ctx)
  * every slot, about 20 ns a slot, and `twin status` polled every 100 ms
  * during an initial sync (a script, a web page, contrib/bench-sync.sh)
  * counted again after every commit: at 1 000 000 entries, seconds of the
- * loop.  So the counts are kept, per kind in the slot table's order of
- * kinds, records and tombstones apart for those the filter hides: a batch
- * ended adds what it stored and takes off the version each stored entry
- * replaced (tw_put: replaced, old_ts, old_tomb, found by the transaction
- * anyway), the filter asked for each, at the point the entry count moves.
- * A removal and a move to another network only mark them to be counted
- * again (both are rare).  All on the loop.
+ * loop.  So the counts are kept, per kind, records and tombstones apart
+ * for those the filter hides: a batch ended adds what it stored and takes
+ * off the version each stored entry replaced (tw_put: replaced, old_ts,
+ * old_tomb, found by the transaction anyway), the filter asked for each, at
+ * the point the entry count moves.  A removal and a move to another network
+ * only mark them to be counted again (both are rare).  All on the loop.
  */
 typedef struct kind_count {
     uint8_t len;
