@@ -730,44 +730,66 @@ static bool visible_env(tw_node *n, const uint8_t id[TW_ID_LEN], const tw_buf *e
 }
 
 /* Answers a WANT: the envelopes we still have, packed greedily into
- * ENTRIES messages; ids we no longer have are left out. */
+ * ENTRIES messages; ids we no longer have are left out.  They are read in
+ * one transaction (tw_store_get_many) and copied once, into the message
+ * being packed, which goes to the engine when the next would not fit. */
+typedef struct answer {
+    conn *c;
+    uint64_t wseq;
+    const uint8_t *ids;
+    tw_buf pack;                  /* the envelopes of the message being packed, back to back */
+    size_t *lens;                 /* theirs */
+    const uint8_t **ptrs;         /* into pack, once it is complete */
+    size_t n, size;               /* envelopes packed, and the message's size with them */
+    int engine_rc;                /* tw_sync_answer() refused, or no memory: the connection closes */
+} answer;
+
+static int answer_flush(answer *an, bool final)
+{
+    for (size_t k = 0, off = 0; k < an->n; k++) { an->ptrs[k] = an->pack.p + off; off += an->lens[k]; }
+    int rc = tw_sync_answer(an->c->sync, an->wseq, final, an->ptrs, an->lens, an->n);
+    an->engine_rc = rc;
+    tw_buf_reset(&an->pack);
+    an->n = 0;
+    an->size = TW_WIRE_ENTRIES_HEAD_MAX;
+    return rc;
+}
+
+static int answer_env(void *ctx, size_t i, const uint8_t *env, size_t len)
+{
+    answer *an = ctx;
+    tw_node *n = an->c->net->node;
+    if (tw_admit_hiding(n)) {
+        tw_buf b = { .p = (uint8_t *)env, .len = len };
+        if (!visible_env(n, an->ids + TW_WIRE_ID_LEN * i, &b)) return 0;
+    }
+    size_t add = TW_WIRE_BIN_SIZE(len);
+    int rc;
+    if (an->n > 0 && an->size + add > TW_SESS_MSG_MAX && (rc = answer_flush(an, false))) return rc;
+    if ((rc = tw_buf_put(&an->pack, env, len))) return an->engine_rc = rc;
+    an->lens[an->n++] = len;
+    an->size += add;
+    return 0;
+}
+
 static void send_entries(conn *c, uint64_t wseq, const uint8_t *ids, size_t nids)
 {
-    tw_node *n = c->net->node;
-    tw_buf *envs = calloc(nids ? nids : 1, sizeof *envs);
-    const uint8_t **ptrs = calloc(nids ? nids : 1, sizeof *ptrs);
-    size_t *lens = calloc(nids ? nids : 1, sizeof *lens);
-    size_t have = 0;
+    answer an = { .c = c, .wseq = wseq, .ids = ids, .size = TW_WIRE_ENTRIES_HEAD_MAX };
     int rc = 0;
-    if (!envs || !ptrs || !lens) { rc = TW_ENOMEM; goto done; }
-    for (size_t i = 0; i < nids; i++) {
-        tw_buf_init(&envs[have]);
-        int g = tw_store_get(n->store, ids + TW_WIRE_ID_LEN * i, &envs[have]);
-        if (g == 0 && tw_admit_hiding(n) && !visible_env(n, ids + TW_WIRE_ID_LEN * i, &envs[have])) g = TW_ENOTFOUND;
-        if (g == 0) {
-            ptrs[have] = envs[have].p;
-            lens[have] = envs[have].len;
-            have++;
-        } else {
-            tw_buf_free(&envs[have]);
-            if (g != TW_ENOTFOUND) tw_warn("net", "cannot read an entry to serve: %s", tw_strerror(g));
-        }
+    tw_buf_init(&an.pack);
+    an.lens = malloc((nids ? nids : 1) * sizeof *an.lens);
+    an.ptrs = malloc((nids ? nids : 1) * sizeof *an.ptrs);
+    if (!an.lens || !an.ptrs) rc = TW_ENOMEM;
+    if (rc == 0 && (rc = tw_store_get_many(c->net->node->store, ids, nids, answer_env, &an)) && !an.engine_rc) {
+        /* The store could not be read: what was packed goes, and the ids
+         * not sent are found again by a later reconciliation. */
+        tw_warn("net", "cannot read the entries to serve: %s", tw_strerror(rc));
+        rc = 0;
     }
-    size_t first = 0, size = TW_WIRE_ENTRIES_HEAD_MAX;
-    for (size_t i = 0; i <= have && rc == 0; i++) {
-        size_t add = i < have ? TW_WIRE_BIN_SIZE(lens[i]) : 0;
-        if (i == have || (i > first && size + add > TW_SESS_MSG_MAX)) {
-            rc = tw_sync_answer(c->sync, wseq, i == have, ptrs + first, lens + first, i - first);
-            first = i;
-            size = TW_WIRE_ENTRIES_HEAD_MAX;
-        }
-        size += add;
-    }
-done:
-    if (envs) for (size_t i = 0; i < have; i++) tw_buf_free(&envs[i]);
-    free(envs);
-    free(ptrs);
-    free(lens);
+    if (rc == 0) rc = answer_flush(&an, true);
+    tw_buf_free(&an.pack);
+    free(an.lens);
+    free(an.ptrs);
     if (rc) conn_close(c, rc, "cannot answer the peer's request");
 }
 

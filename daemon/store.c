@@ -1126,6 +1126,111 @@ int tw_store_has(tw_store *s, const uint8_t id[TW_ID_LEN])
     return lmdb_err(rc);
 }
 
+/*
+ * Many ids at once (a peer's WANT, the ids a reconciliation found): one
+ * read transaction, and the ids looked up in their sorted order with one
+ * cursor of the id table, so that each lookup starts from where the last
+ * one ended instead of a new transaction, cursor and descent from the root
+ * per id.  seqs[i] gets the sequence number of ids[i], 0 when absent
+ * (sequence numbers start at 1).
+ */
+static int ids_cmp(const void *a, const void *b, void *ids)
+{
+    return memcmp((const uint8_t *)ids + (size_t)*(const uint32_t *)a * TW_ID_LEN,
+                  (const uint8_t *)ids + (size_t)*(const uint32_t *)b * TW_ID_LEN, TW_ID_LEN);
+}
+
+static int seqs_cmp(const void *a, const void *b, void *seqs)
+{
+    uint64_t x = ((const uint64_t *)seqs)[*(const uint32_t *)a], y = ((const uint64_t *)seqs)[*(const uint32_t *)b];
+    return (x > y) - (x < y);
+}
+
+static int ids_seqs(tw_store *s, MDB_txn *txn, const uint8_t *ids, size_t n, uint32_t *ord, uint64_t *seqs)
+{
+    MDB_cursor *cur;
+    int rc = mdb_cursor_open(txn, s->ids, &cur);
+    if (rc) return rc;
+    for (size_t i = 0; i < n; i++) ord[i] = (uint32_t)i;
+    qsort_r(ord, n, sizeof *ord, ids_cmp, (void *)ids);
+    for (size_t k = 0; k < n && rc == 0; k++) {
+        const uint8_t *id = ids + (size_t)ord[k] * TW_ID_LEN;
+        uint8_t probe[ID_ITEM_LEN];
+        memcpy(probe, id + 1, TW_ID_LEN - 1);
+        memset(probe + TW_ID_LEN - 1, 0, 8);
+        MDB_val kv = { 1, (void *)id }, v = { sizeof probe, probe };
+        seqs[ord[k]] = 0;
+        rc = mdb_cursor_get(cur, &kv, &v, MDB_GET_BOTH_RANGE);
+        if (rc == 0 && v.mv_size == ID_ITEM_LEN && memcmp(v.mv_data, id + 1, TW_ID_LEN - 1) == 0)
+            memcpy(&seqs[ord[k]], (const uint8_t *)v.mv_data + TW_ID_LEN - 1, sizeof seqs[0]);
+        if (rc == MDB_NOTFOUND) rc = 0;
+    }
+    mdb_cursor_close(cur);
+    return rc;
+}
+
+int tw_store_has_many(tw_store *s, const uint8_t *ids, size_t n, uint8_t *have)
+{
+    if (n == 0) return 0;
+    if (n > UINT32_MAX) return TW_EINVAL;
+    uint32_t *ord = malloc(n * sizeof *ord);
+    uint64_t *seqs = malloc(n * sizeof *seqs);
+    MDB_txn *txn;
+    int rc = ord && seqs ? txn_begin(s, MDB_RDONLY, &txn) : ENOMEM;
+    if (rc == 0) {
+        rc = ids_seqs(s, txn, ids, n, ord, seqs);
+        mdb_txn_abort(txn);
+    }
+    for (size_t i = 0; i < n && rc == 0; i++) have[i] = seqs[i] != 0;
+    free(ord);
+    free(seqs);
+    return lmdb_err(rc);
+}
+
+int tw_store_get_many(tw_store *s, const uint8_t *ids, size_t n, tw_store_env_fn fn, void *ctx)
+{
+    if (n == 0) return 0;
+    if (n > UINT32_MAX) return TW_EINVAL;
+    uint32_t *ord = malloc(n * sizeof *ord);
+    uint64_t *seqs = malloc(n * sizeof *seqs);
+    MDB_val *rows = malloc(n * sizeof *rows);
+    uint8_t *buf = NULL;
+    MDB_txn *txn = NULL;
+    MDB_cursor *ec = NULL;
+    int rc = ord && seqs && rows && (!s->ddict || (buf = malloc(TW_ENVELOPE_MAX))) ? 0 : ENOMEM, ret = 0;
+    if (rc == 0 && (rc = txn_begin(s, MDB_RDONLY, &txn))) txn = NULL;
+    if (rc == 0) rc = ids_seqs(s, txn, ids, n, ord, seqs);
+    if (rc == 0) rc = mdb_cursor_open(txn, s->envs, &ec);
+    /* The rows in sequence order (the order they were written in, so
+     * neighbours share pages), then handed out in the order of ids. */
+    if (rc == 0) qsort_r(ord, n, sizeof *ord, seqs_cmp, seqs);
+    for (size_t k = 0; k < n && rc == 0; k++) {
+        uint64_t seq = seqs[ord[k]];
+        rows[ord[k]] = (MDB_val){ 0, NULL };
+        if (!seq) continue;
+        MDB_val sk = { sizeof seq, &seq };
+        rc = mdb_cursor_get(ec, &sk, &rows[ord[k]], MDB_SET_KEY);
+        if (rc == MDB_NOTFOUND) rc = MDB_CORRUPTED;
+    }
+    for (size_t i = 0; i < n && rc == 0 && ret == 0; i++) {
+        const uint8_t *env;
+        size_t len;
+        if (!rows[i].mv_data) continue;
+        if (env_unpack(s, &rows[i], buf, &env, &len)) {
+            tw_warn("store", "skipping a stored entry whose row cannot be read");
+            continue;
+        }
+        ret = fn(ctx, i, env, len);
+    }
+    if (ec) mdb_cursor_close(ec);
+    if (txn) mdb_txn_abort(txn);
+    free(ord);
+    free(seqs);
+    free(rows);
+    free(buf);
+    return ret ? ret : lmdb_err(rc);
+}
+
 int tw_store_slot(tw_store *s, const char *kind, size_t kind_len, const uint8_t author[TW_KEY_LEN],
                   const char *slot, size_t slot_len, uint8_t id[TW_ID_LEN], uint64_t *ts)
 {
