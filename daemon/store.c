@@ -37,6 +37,7 @@
  * environment again -- is done by the end, on the loop, which then has the
  * batch run again; the writer thread never does them.
  */
+#include <endian.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -363,12 +364,21 @@ static int grow(tw_store *s)
  * order is the one memcmp of whole items gives, and a put with
  * MDB_NODUPDATA finds an id already stored in the same descent that
  * inserts a new one (put_one), where a lookup first took a tenth of the
- * loop thread's time at ingest.
+ * loop thread's time at ingest.  Ids are hashes, so their first 8 bytes,
+ * compared as one big-endian number (the same order as memcmp), almost
+ * always decide: this comparison runs some 20 times per lookup, and the
+ * call to memcmp was a seventh of a sender's time in a sync.
  */
 static int id_item_cmp(const MDB_val *a, const MDB_val *b)
 {
     size_t an = a->mv_size < TW_ID_LEN - 1 ? a->mv_size : TW_ID_LEN - 1;
     size_t bn = b->mv_size < TW_ID_LEN - 1 ? b->mv_size : TW_ID_LEN - 1;
+    if (an >= 8 && bn >= 8) {
+        uint64_t x, y;
+        memcpy(&x, a->mv_data, sizeof x);
+        memcpy(&y, b->mv_data, sizeof y);
+        if (x != y) return be64toh(x) < be64toh(y) ? -1 : 1;
+    }
     int c = memcmp(a->mv_data, b->mv_data, an < bn ? an : bn);
     return c ? c : (an > bn) - (an < bn);
 }

@@ -2,7 +2,8 @@
  * a peer's WANT, the ids a reconciliation found): the same answers as one
  * id at a time, for raw and compressed rows, in the order the ids were
  * given whatever their sorted order, absent ids left out, and the
- * callback's value stops the read. */
+ * callback's value stops the read; ids that differ from a stored one only
+ * past their first bytes are told apart. */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
@@ -111,6 +112,20 @@ static void test_has_many(void **state)
     for (size_t k = 0; k < REQ; k++) {
         assert_int_equal(have[k], want[k] >= 0);
         assert_int_equal(tw_store_has(st, req[k]), want[k] >= 0);
+    }
+    /* Ids that share their first bytes with a stored one (the id table
+     * compares the first 8 as a number, then the rest): absent, and the
+     * stored one next to them still found. */
+    for (size_t at = 1; at < TW_ID_LEN; at += 5) {
+        uint8_t near[2][TW_ID_LEN];
+        memcpy(near[0], ids[STORED - 1], TW_ID_LEN);
+        near[0][at] ^= 0x01;
+        memcpy(near[1], ids[STORED - 1], TW_ID_LEN);
+        uint8_t h[2] = { 7, 7 };
+        assert_int_equal(tw_store_has_many(st, near[0], 2, h), 0);
+        assert_int_equal(h[0], 0);
+        assert_int_equal(h[1], 1);
+        assert_int_equal(tw_store_has(st, near[0]), 0);
     }
     /* None: nothing read, nothing written. */
     assert_int_equal(tw_store_has_many(st, req[0], 0, have), 0);
