@@ -891,25 +891,40 @@ static void run_actions(conn *c)
 
 /* Sends one message; ENTRIES go compressed when the peer understands it and
  * compression saves bytes (entry batches of text compress; reconciliation
- * messages, which are hashes and ids, do not and go as they are). */
+ * messages, which are hashes and ids, do not and go as they are).  The
+ * frame is written after ZHEAD bytes of net->zout, where the COMPRESSED
+ * message's head then goes: no other buffer, no copy. */
+#define ZHEAD 16u
 static int send_msg(conn *c, const uint8_t *msg, size_t len)
 {
     tw_net *net = c->net;
     if (c->zstd && len >= TW_ZSTD_MIN_BYTES && len >= 2 && msg[1] == TW_WIRE_ENTRIES) {
         size_t bound = ZSTD_compressBound(len);
         tw_buf_reset(&net->zout);
-        if (tw_buf_reserve(&net->zout, bound + 16) == 0) {
-            uint8_t *z = net->zout.p + 16;
+        if (tw_buf_reserve(&net->zout, bound + ZHEAD) == 0) {
+            uint8_t *z = net->zout.p + ZHEAD;
             size_t zn = ZSTD_compressCCtx(net->zc, z, bound, msg, len, TW_ZSTD_LEVEL);
             if (!ZSTD_isError(zn) && zn + 16 < len) {
-                tw_buf w;
-                tw_buf_init(&w);
-                int rc = tw_mpw_arr(&w, 2);
-                if (!rc) rc = tw_mpw_uint(&w, TW_WIRE_COMPRESSED);
-                if (!rc) rc = tw_mpw_bin(&w, z, zn);
-                if (!rc) rc = tw_sess_send(c->sess, w.p, w.len, tw_now_ms());
-                if (!rc) { c->zstd_in += len; c->zstd_out += w.len; }
-                tw_buf_free(&w);
+                /* [9, frame]: fixarray 2, positive fixint 9, then bin8,
+                 * bin16 or bin32 of the frame, as tw_mpw_bin writes it. */
+                _Static_assert(TW_WIRE_COMPRESSED < 0x80, "COMPRESSED is a positive fixint");
+                uint8_t *h = z;
+                if (zn > 0xffff) {
+                    h -= 5;
+                    h[0] = 0xc6; h[1] = (uint8_t)(zn >> 24); h[2] = (uint8_t)(zn >> 16);
+                    h[3] = (uint8_t)(zn >> 8); h[4] = (uint8_t)zn;
+                } else if (zn > 0xff) {
+                    h -= 3;
+                    h[0] = 0xc5; h[1] = (uint8_t)(zn >> 8); h[2] = (uint8_t)zn;
+                } else {
+                    h -= 2;
+                    h[0] = 0xc4; h[1] = (uint8_t)zn;
+                }
+                *--h = TW_WIRE_COMPRESSED;
+                *--h = 0x92;
+                size_t wlen = (size_t)(z + zn - h);
+                int rc = tw_sess_send(c->sess, h, wlen, tw_now_ms());
+                if (!rc) { c->zstd_in += len; c->zstd_out += wlen; }
                 return rc;
             }
         }
