@@ -969,6 +969,19 @@ static int have_cb(void *ctx, const uint8_t id[32])
     return tw_store_has(net->node->store, id) == 1 || tw_idset_has(net->refused, id);
 }
 
+/* have_cb for many ids at once, in one read of the store (the engine's
+ * batches: a reconciliation's ids, an OFFER's).  As there, a store that
+ * cannot be read holds none of them: they are asked for, and refused as
+ * known when they arrive. */
+static int have_many_cb(void *ctx, const uint8_t *ids, size_t n, uint8_t *have)
+{
+    tw_net *net = ctx;
+    if (tw_store_has_many(net->node->store, ids, n, have)) memset(have, 0, n);
+    for (size_t i = 0; i < n; i++)
+        if (!have[i] && tw_idset_has(net->refused, ids + TW_ID_LEN * i)) have[i] = 1;
+    return 0;
+}
+
 void tw_net_note_refused(tw_node *n, const uint8_t id[TW_ID_LEN])
 {
     tw_net *net = n->net;
@@ -1324,7 +1337,7 @@ static void established(conn *c, const tw_sess_event *ev)
     }
     if (neg_load(net)) { conn_close(c, TW_ENOMEM, "cannot read the reconciliation set from the store"); return; }
     tw_sync_cfg sc = { .store = net->neg, .frame_limit = net->node->cfg.neg_frame_limit,
-                       .neg_parts = c->neg_parts, .have = have_cb, .ctx = net };
+                       .neg_parts = c->neg_parts, .have = have_cb, .have_many = have_many_cb, .ctx = net };
     randombytes_buf(sc.hash_key, sizeof sc.hash_key);
     if (tw_sync_new(&c->sync, &sc)) { conn_close(c, TW_ENOMEM, "out of memory"); return; }
     enter_state(c, C_ESTABLISHED);

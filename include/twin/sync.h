@@ -84,6 +84,11 @@ typedef struct tw_sync_cfg {
     /* Whether the store holds id: 1 yes, 0 no, or a negative TW_E* code,
      * which fails the call that asked. */
     int (*have)(void *ctx, const uint8_t id[TW_WIRE_ID_LEN]);
+    /* Or, and then used instead: whether the store holds each of n ids
+     * (contiguous), have[i] 1 or 0, in one go (one read of the store for
+     * up to TW_IDS_PER_MSG ids); 0 or a negative TW_E* code as have.  One
+     * of the two is required. */
+    int (*have_many)(void *ctx, const uint8_t *ids, size_t n, uint8_t *have);
     void *ctx;
     /* Random bytes from the caller.  They key the hash of the queued-id
      * set, so that a peer cannot choose offered ids that collide. */
