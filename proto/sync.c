@@ -885,26 +885,29 @@ static int on_want(tw_sync *s, const tw_wire_msg *m)
     return 0;
 }
 
-/* Queues an INGEST of the envelopes of an ENTRIES message, copied. */
+/* Queues an INGEST of the envelopes of an ENTRIES message, copied back to
+ * back into one buffer (their bin heads left out): the daemon hands that
+ * to verification as it is. */
 static int ingest(tw_sync *s, const tw_wire_list *list, bool pushed)
 {
     act a = { .type = TW_SA_INGEST, .pushed = pushed, .n = list->count, .seq = s->ing_next + 1 };
-    size_t bytes = (size_t)(list->end - list->p), k = 0, len;
+    size_t bytes = (size_t)(list->end - list->p), k = 0, len, off = 0;
     const uint8_t *p;
-    a.data = malloc(bytes);
-    a.envs = malloc(list->count * sizeof *a.envs);
-    a.lens = malloc(list->count * sizeof *a.lens);
+    a.data = malloc(bytes ? bytes : 1);
+    a.envs = malloc((list->count ? list->count : 1) * sizeof *a.envs);
+    a.lens = malloc((list->count ? list->count : 1) * sizeof *a.lens);
     if (!a.data || !a.envs || !a.lens) {
         act_free(&a);
         return fail(s, TW_ENOMEM, "out of memory");
     }
-    memcpy(a.data, list->p, bytes);
-    a.len = bytes;
-    tw_wire_list l = { a.data, a.data + bytes, list->count };
-    while (tw_wire_list_next(&l, &p, &len)) {
-        a.envs[k] = p;
+    tw_wire_list l = *list;
+    while (k < list->count && tw_wire_list_next(&l, &p, &len)) {
+        memcpy(a.data + off, p, len);
+        a.envs[k] = a.data + off;
         a.lens[k++] = len;
+        off += len;
     }
+    a.len = off;
     if (act_push(s, &a)) {
         act_free(&a);
         return fail(s, TW_ENOMEM, "out of memory");

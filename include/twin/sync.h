@@ -16,7 +16,9 @@
  *                     push them to the other peers (pushed tells a live
  *                     push from an answer to our WANT); once every one of
  *                     them is stored or refused, report seq with
- *                     tw_sync_ingested();
+ *                     tw_sync_ingested().  They lie back to back in one
+ *                     buffer from envs[0], each envs[i] right after the
+ *                     one before it;
  *   TW_SA_RECONCILED  a reconciliation this side initiated has finished.
  *
  * Negentropy messages: between peers that both offer TW_WIRE_FEAT_NEGPART

@@ -425,6 +425,9 @@ static void drain(side *s)
             serve(s, &a);
             break;
         case TW_SA_INGEST:
+            /* Back to back in one buffer, as the daemon submits them. */
+            for (size_t i = 1; i < a.nenvs; i++)
+                assert_ptr_equal(a.envs[i], a.envs[i - 1] + a.env_lens[i - 1]);
             ingest(s, &a);
             break;
         case TW_SA_RECONCILED:
