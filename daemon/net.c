@@ -892,6 +892,7 @@ static void run_actions(conn *c)
  * frame is written after ZHEAD bytes of net->zout, where the COMPRESSED
  * message's head then goes: no other buffer, no copy. */
 #define ZHEAD 16u
+_Static_assert(ZHEAD >= TW_WIRE_COMPRESSED_HEAD_MAX, "room for the COMPRESSED head");
 static int send_msg(conn *c, const uint8_t *msg, size_t len)
 {
     tw_net *net = c->net;
@@ -902,23 +903,8 @@ static int send_msg(conn *c, const uint8_t *msg, size_t len)
             uint8_t *z = net->zout.p + ZHEAD;
             size_t zn = ZSTD_compressCCtx(net->zc, z, bound, msg, len, TW_ZSTD_LEVEL);
             if (!ZSTD_isError(zn) && zn + 16 < len) {
-                /* [9, frame]: fixarray 2, positive fixint 9, then bin8,
-                 * bin16 or bin32 of the frame, as tw_mpw_bin writes it. */
-                _Static_assert(TW_WIRE_COMPRESSED < 0x80, "COMPRESSED is a positive fixint");
-                uint8_t *h = z;
-                if (zn > 0xffff) {
-                    h -= 5;
-                    h[0] = 0xc6; h[1] = (uint8_t)(zn >> 24); h[2] = (uint8_t)(zn >> 16);
-                    h[3] = (uint8_t)(zn >> 8); h[4] = (uint8_t)zn;
-                } else if (zn > 0xff) {
-                    h -= 3;
-                    h[0] = 0xc5; h[1] = (uint8_t)(zn >> 8); h[2] = (uint8_t)zn;
-                } else {
-                    h -= 2;
-                    h[0] = 0xc4; h[1] = (uint8_t)zn;
-                }
-                *--h = TW_WIRE_COMPRESSED;
-                *--h = 0x92;
+                size_t hl = tw_wire_compressed_head(z, zn);
+                uint8_t *h = z - hl;
                 size_t wlen = (size_t)(z + zn - h);
                 int rc = tw_sess_send(c->sess, h, wlen, tw_now_ms());
                 if (!rc) { c->zstd_in += len; c->zstd_out += wlen; }
