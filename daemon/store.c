@@ -1144,35 +1144,42 @@ int tw_store_has(tw_store *s, const uint8_t id[TW_ID_LEN])
  * per id.  seqs[i] gets the sequence number of ids[i], 0 when absent
  * (sequence numbers start at 1).
  */
-static int ids_cmp(const void *a, const void *b, void *ids)
+/* What the lookups sort: a 64-bit key (an id's first 8 bytes as a
+ * big-endian number, or a sequence number) and the place in the request,
+ * so that comparisons seldom leave the array. */
+typedef struct keyed { uint64_t key; uint32_t i; } keyed;
+
+static int keyed_cmp(const void *a, const void *b)
 {
-    return memcmp((const uint8_t *)ids + (size_t)*(const uint32_t *)a * TW_ID_LEN,
-                  (const uint8_t *)ids + (size_t)*(const uint32_t *)b * TW_ID_LEN, TW_ID_LEN);
+    const keyed *x = a, *y = b;
+    return (x->key > y->key) - (x->key < y->key);
 }
 
-static int seqs_cmp(const void *a, const void *b, void *seqs)
+static int keyed_id_cmp(const void *a, const void *b, void *ids)
 {
-    uint64_t x = ((const uint64_t *)seqs)[*(const uint32_t *)a], y = ((const uint64_t *)seqs)[*(const uint32_t *)b];
-    return (x > y) - (x < y);
+    const keyed *x = a, *y = b;
+    if (x->key != y->key) return x->key < y->key ? -1 : 1;
+    return memcmp((const uint8_t *)ids + (size_t)x->i * TW_ID_LEN, (const uint8_t *)ids + (size_t)y->i * TW_ID_LEN,
+                  TW_ID_LEN);
 }
 
-static int ids_seqs(tw_store *s, MDB_txn *txn, const uint8_t *ids, size_t n, uint32_t *ord, uint64_t *seqs)
+static int ids_seqs(tw_store *s, MDB_txn *txn, const uint8_t *ids, size_t n, keyed *ord, uint64_t *seqs)
 {
     MDB_cursor *cur;
     int rc = mdb_cursor_open(txn, s->ids, &cur);
     if (rc) return rc;
-    for (size_t i = 0; i < n; i++) ord[i] = (uint32_t)i;
-    qsort_r(ord, n, sizeof *ord, ids_cmp, (void *)ids);
+    for (size_t i = 0; i < n; i++) ord[i] = (keyed){ get_be64(ids + i * TW_ID_LEN), (uint32_t)i };
+    qsort_r(ord, n, sizeof *ord, keyed_id_cmp, (void *)ids);
     for (size_t k = 0; k < n && rc == 0; k++) {
-        const uint8_t *id = ids + (size_t)ord[k] * TW_ID_LEN;
+        const uint8_t *id = ids + (size_t)ord[k].i * TW_ID_LEN;
         uint8_t probe[ID_ITEM_LEN];
         memcpy(probe, id + 1, TW_ID_LEN - 1);
         memset(probe + TW_ID_LEN - 1, 0, 8);
         MDB_val kv = { 1, (void *)id }, v = { sizeof probe, probe };
-        seqs[ord[k]] = 0;
+        seqs[ord[k].i] = 0;
         rc = mdb_cursor_get(cur, &kv, &v, MDB_GET_BOTH_RANGE);
         if (rc == 0 && v.mv_size == ID_ITEM_LEN && memcmp(v.mv_data, id + 1, TW_ID_LEN - 1) == 0)
-            memcpy(&seqs[ord[k]], (const uint8_t *)v.mv_data + TW_ID_LEN - 1, sizeof seqs[0]);
+            memcpy(&seqs[ord[k].i], (const uint8_t *)v.mv_data + TW_ID_LEN - 1, sizeof seqs[0]);
         if (rc == MDB_NOTFOUND) rc = 0;
     }
     mdb_cursor_close(cur);
@@ -1183,7 +1190,7 @@ int tw_store_has_many(tw_store *s, const uint8_t *ids, size_t n, uint8_t *have)
 {
     if (n == 0) return 0;
     if (n > UINT32_MAX) return TW_EINVAL;
-    uint32_t *ord = malloc(n * sizeof *ord);
+    keyed *ord = malloc(n * sizeof *ord);
     uint64_t *seqs = malloc(n * sizeof *seqs);
     MDB_txn *txn;
     int rc = ord && seqs ? txn_begin(s, MDB_RDONLY, &txn) : ENOMEM;
@@ -1201,7 +1208,7 @@ int tw_store_get_many(tw_store *s, const uint8_t *ids, size_t n, tw_store_env_fn
 {
     if (n == 0) return 0;
     if (n > UINT32_MAX) return TW_EINVAL;
-    uint32_t *ord = malloc(n * sizeof *ord);
+    keyed *ord = malloc(n * sizeof *ord);
     uint64_t *seqs = malloc(n * sizeof *seqs);
     MDB_val *rows = malloc(n * sizeof *rows);
     uint8_t *buf = NULL;
@@ -1213,13 +1220,16 @@ int tw_store_get_many(tw_store *s, const uint8_t *ids, size_t n, tw_store_env_fn
     if (rc == 0) rc = mdb_cursor_open(txn, s->envs, &ec);
     /* The rows in sequence order (the order they were written in, so
      * neighbours share pages), then handed out in the order of ids. */
-    if (rc == 0) qsort_r(ord, n, sizeof *ord, seqs_cmp, seqs);
+    if (rc == 0) {
+        for (size_t i = 0; i < n; i++) ord[i] = (keyed){ seqs[i], (uint32_t)i };
+        qsort(ord, n, sizeof *ord, keyed_cmp);
+    }
     for (size_t k = 0; k < n && rc == 0; k++) {
-        uint64_t seq = seqs[ord[k]];
-        rows[ord[k]] = (MDB_val){ 0, NULL };
+        uint64_t seq = ord[k].key;
+        rows[ord[k].i] = (MDB_val){ 0, NULL };
         if (!seq) continue;
         MDB_val sk = { sizeof seq, &seq };
-        rc = mdb_cursor_get(ec, &sk, &rows[ord[k]], MDB_SET_KEY);
+        rc = mdb_cursor_get(ec, &sk, &rows[ord[k].i], MDB_SET_KEY);
         if (rc == MDB_NOTFOUND) rc = MDB_CORRUPTED;
     }
     for (size_t i = 0; i < n && rc == 0 && ret == 0; i++) {
