@@ -147,10 +147,11 @@ struct tw_sync {
 
     uint8_t scratch[TW_IDS_PER_MSG * ID_LEN];
     /* enqueue_ids(): the ids of a batch not yet in the set, their hashes,
-     * and what the store said of them. */
-    uint8_t cand[HAVE_BATCH * ID_LEN];
-    uint32_t cand_hash[HAVE_BATCH];
-    uint8_t cand_have[HAVE_BATCH];
+     * and what the store said of them (one allocation, made at the first
+     * id queued: a connection that never fetches holds none of it). */
+    uint8_t *cand;
+    uint32_t *cand_hash;
+    uint8_t *cand_have;
     tw_sync_progress prog;
 };
 
@@ -358,6 +359,14 @@ static int enqueue_ids(tw_sync *s, const uint8_t *ids, size_t n, bool drop, size
 {
     size_t at = 0;
     int rc;
+    if (n && !s->cand) {
+        uint8_t *p = malloc(HAVE_BATCH * (ID_LEN + sizeof *s->cand_hash + 1));
+        if (!p)
+            return fail(s, TW_ENOMEM, "out of memory");
+        s->cand_hash = (uint32_t *)(void *)p;   /* first: aligned */
+        s->cand = p + HAVE_BATCH * sizeof *s->cand_hash;
+        s->cand_have = s->cand + HAVE_BATCH * ID_LEN;
+    }
     while (at < n) {
         /* A full queue is checked first: a peer flooding OFFERs then costs
          * a comparison per id, neither a hash nor a store lookup. */
@@ -544,6 +553,7 @@ void tw_sync_free(tw_sync *s)
     free(s->acts);
     free(s->pool);
     free(s->hash);
+    free(s->cand_hash);                 /* the one allocation of cand, cand_hash, cand_have */
     free(s->free_idx);
     free(s->tab);
     free(s->q);
