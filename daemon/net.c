@@ -730,44 +730,66 @@ static bool visible_env(tw_node *n, const uint8_t id[TW_ID_LEN], const tw_buf *e
 }
 
 /* Answers a WANT: the envelopes we still have, packed greedily into
- * ENTRIES messages; ids we no longer have are left out. */
+ * ENTRIES messages; ids we no longer have are left out.  They are read in
+ * one transaction (tw_store_get_many) and copied once, into the message
+ * being packed, which goes to the engine when the next would not fit. */
+typedef struct answer {
+    conn *c;
+    uint64_t wseq;
+    const uint8_t *ids;
+    tw_buf pack;                  /* the envelopes of the message being packed, back to back */
+    size_t *lens;                 /* theirs */
+    const uint8_t **ptrs;         /* into pack, once it is complete */
+    size_t n, size;               /* envelopes packed, and the message's size with them */
+    int engine_rc;                /* tw_sync_answer() refused, or no memory: the connection closes */
+} answer;
+
+static int answer_flush(answer *an, bool final)
+{
+    for (size_t k = 0, off = 0; k < an->n; k++) { an->ptrs[k] = an->pack.p + off; off += an->lens[k]; }
+    int rc = tw_sync_answer(an->c->sync, an->wseq, final, an->ptrs, an->lens, an->n);
+    an->engine_rc = rc;
+    tw_buf_reset(&an->pack);
+    an->n = 0;
+    an->size = TW_WIRE_ENTRIES_HEAD_MAX;
+    return rc;
+}
+
+static int answer_env(void *ctx, size_t i, const uint8_t *env, size_t len)
+{
+    answer *an = ctx;
+    tw_node *n = an->c->net->node;
+    if (tw_admit_hiding(n)) {
+        tw_buf b = { .p = (uint8_t *)env, .len = len };
+        if (!visible_env(n, an->ids + TW_WIRE_ID_LEN * i, &b)) return 0;
+    }
+    size_t add = TW_WIRE_BIN_SIZE(len);
+    int rc;
+    if (an->n > 0 && an->size + add > TW_SESS_MSG_MAX && (rc = answer_flush(an, false))) return rc;
+    if ((rc = tw_buf_put(&an->pack, env, len))) return an->engine_rc = rc;
+    an->lens[an->n++] = len;
+    an->size += add;
+    return 0;
+}
+
 static void send_entries(conn *c, uint64_t wseq, const uint8_t *ids, size_t nids)
 {
-    tw_node *n = c->net->node;
-    tw_buf *envs = calloc(nids ? nids : 1, sizeof *envs);
-    const uint8_t **ptrs = calloc(nids ? nids : 1, sizeof *ptrs);
-    size_t *lens = calloc(nids ? nids : 1, sizeof *lens);
-    size_t have = 0;
+    answer an = { .c = c, .wseq = wseq, .ids = ids, .size = TW_WIRE_ENTRIES_HEAD_MAX };
     int rc = 0;
-    if (!envs || !ptrs || !lens) { rc = TW_ENOMEM; goto done; }
-    for (size_t i = 0; i < nids; i++) {
-        tw_buf_init(&envs[have]);
-        int g = tw_store_get(n->store, ids + TW_WIRE_ID_LEN * i, &envs[have]);
-        if (g == 0 && tw_admit_hiding(n) && !visible_env(n, ids + TW_WIRE_ID_LEN * i, &envs[have])) g = TW_ENOTFOUND;
-        if (g == 0) {
-            ptrs[have] = envs[have].p;
-            lens[have] = envs[have].len;
-            have++;
-        } else {
-            tw_buf_free(&envs[have]);
-            if (g != TW_ENOTFOUND) tw_warn("net", "cannot read an entry to serve: %s", tw_strerror(g));
-        }
+    tw_buf_init(&an.pack);
+    an.lens = malloc((nids ? nids : 1) * sizeof *an.lens);
+    an.ptrs = malloc((nids ? nids : 1) * sizeof *an.ptrs);
+    if (!an.lens || !an.ptrs) rc = TW_ENOMEM;
+    if (rc == 0 && (rc = tw_store_get_many(c->net->node->store, ids, nids, answer_env, &an)) && !an.engine_rc) {
+        /* The store could not be read: what was packed goes, and the ids
+         * not sent are found again by a later reconciliation. */
+        tw_warn("net", "cannot read the entries to serve: %s", tw_strerror(rc));
+        rc = 0;
     }
-    size_t first = 0, size = TW_WIRE_ENTRIES_HEAD_MAX;
-    for (size_t i = 0; i <= have && rc == 0; i++) {
-        size_t add = i < have ? TW_WIRE_BIN_SIZE(lens[i]) : 0;
-        if (i == have || (i > first && size + add > TW_SESS_MSG_MAX)) {
-            rc = tw_sync_answer(c->sync, wseq, i == have, ptrs + first, lens + first, i - first);
-            first = i;
-            size = TW_WIRE_ENTRIES_HEAD_MAX;
-        }
-        size += add;
-    }
-done:
-    if (envs) for (size_t i = 0; i < have; i++) tw_buf_free(&envs[i]);
-    free(envs);
-    free(ptrs);
-    free(lens);
+    if (rc == 0) rc = answer_flush(&an, true);
+    tw_buf_free(&an.pack);
+    free(an.lens);
+    free(an.ptrs);
     if (rc) conn_close(c, rc, "cannot answer the peer's request");
 }
 
@@ -785,16 +807,14 @@ static void run_actions(conn *c)
             send_entries(c, a.wseq, a.ids, a.nids);
             break;
         case TW_SA_INGEST: {
-            size_t total = 0;
-            for (size_t i = 0; i < a.nenvs; i++) total += a.env_lens[i];
-            uint8_t *buf = malloc(total ? total : 1);
-            if (!buf) { c->acting = false; conn_close(c, TW_ENOMEM, "out of memory"); return; }
-            for (size_t i = 0, off = 0; i < a.nenvs; i++) { memcpy(buf + off, a.envs[i], a.env_lens[i]); off += a.env_lens[i]; }
+            /* The envelopes lie back to back from envs[0] (sync.h):
+             * submitted as they are, without another copy. */
+            const uint8_t *buf = a.nenvs ? a.envs[0] : (const uint8_t *)"";
             c->received += a.nenvs;
             /* The job remembers whether it was a live push: a push that
              * brings nothing new prunes its link from the push tree. */
             injob *j = malloc(sizeof *j);
-            if (!j) { free(buf); c->acting = false; conn_close(c, TW_ENOMEM, "out of memory"); return; }
+            if (!j) { c->acting = false; conn_close(c, TW_ENOMEM, "out of memory"); return; }
             j->c = c;
             j->pushed = a.pushed;
             j->later = c->last_sync_done != 0;
@@ -809,7 +829,6 @@ static void run_actions(conn *c)
                 free(j);
                 tw_sync_ingested(c->sync, a.seq);   /* not stored: found again by reconciliation */
             }
-            free(buf);
             size_t jobs = tw_ingest_pending(net->ingest);
             if (jobs > net->ingest_peak) net->ingest_peak = jobs;
             if (!net->ingest_full && tw_net_ingest_gate(false, jobs)) {
@@ -869,25 +888,26 @@ static void run_actions(conn *c)
 
 /* Sends one message; ENTRIES go compressed when the peer understands it and
  * compression saves bytes (entry batches of text compress; reconciliation
- * messages, which are hashes and ids, do not and go as they are). */
+ * messages, which are hashes and ids, do not and go as they are).  The
+ * frame is written after ZHEAD bytes of net->zout, where the COMPRESSED
+ * message's head then goes: no other buffer, no copy. */
+#define ZHEAD 16u
+_Static_assert(ZHEAD >= TW_WIRE_COMPRESSED_HEAD_MAX, "room for the COMPRESSED head");
 static int send_msg(conn *c, const uint8_t *msg, size_t len)
 {
     tw_net *net = c->net;
     if (c->zstd && len >= TW_ZSTD_MIN_BYTES && len >= 2 && msg[1] == TW_WIRE_ENTRIES) {
         size_t bound = ZSTD_compressBound(len);
         tw_buf_reset(&net->zout);
-        if (tw_buf_reserve(&net->zout, bound + 16) == 0) {
-            uint8_t *z = net->zout.p + 16;
+        if (tw_buf_reserve(&net->zout, bound + ZHEAD) == 0) {
+            uint8_t *z = net->zout.p + ZHEAD;
             size_t zn = ZSTD_compressCCtx(net->zc, z, bound, msg, len, TW_ZSTD_LEVEL);
             if (!ZSTD_isError(zn) && zn + 16 < len) {
-                tw_buf w;
-                tw_buf_init(&w);
-                int rc = tw_mpw_arr(&w, 2);
-                if (!rc) rc = tw_mpw_uint(&w, TW_WIRE_COMPRESSED);
-                if (!rc) rc = tw_mpw_bin(&w, z, zn);
-                if (!rc) rc = tw_sess_send(c->sess, w.p, w.len, tw_now_ms());
-                if (!rc) { c->zstd_in += len; c->zstd_out += w.len; }
-                tw_buf_free(&w);
+                size_t hl = tw_wire_compressed_head(z, zn);
+                uint8_t *h = z - hl;
+                size_t wlen = (size_t)(z + zn - h);
+                int rc = tw_sess_send(c->sess, h, wlen, tw_now_ms());
+                if (!rc) { c->zstd_in += len; c->zstd_out += wlen; }
                 return rc;
             }
         }
@@ -930,6 +950,19 @@ static int have_cb(void *ctx, const uint8_t id[32])
 {
     tw_net *net = ctx;
     return tw_store_has(net->node->store, id) == 1 || tw_idset_has(net->refused, id);
+}
+
+/* have_cb for many ids at once, in one read of the store (the engine's
+ * batches: a reconciliation's ids, an OFFER's).  As there, a store that
+ * cannot be read holds none of them: they are asked for, and refused as
+ * known when they arrive. */
+static int have_many_cb(void *ctx, const uint8_t *ids, size_t n, uint8_t *have)
+{
+    tw_net *net = ctx;
+    if (tw_store_has_many(net->node->store, ids, n, have)) memset(have, 0, n);
+    for (size_t i = 0; i < n; i++)
+        if (!have[i] && tw_idset_has(net->refused, ids + TW_ID_LEN * i)) have[i] = 1;
+    return 0;
 }
 
 void tw_net_note_refused(tw_node *n, const uint8_t id[TW_ID_LEN])
@@ -1287,7 +1320,7 @@ static void established(conn *c, const tw_sess_event *ev)
     }
     if (neg_load(net)) { conn_close(c, TW_ENOMEM, "cannot read the reconciliation set from the store"); return; }
     tw_sync_cfg sc = { .store = net->neg, .frame_limit = net->node->cfg.neg_frame_limit,
-                       .neg_parts = c->neg_parts, .have = have_cb, .ctx = net };
+                       .neg_parts = c->neg_parts, .have = have_cb, .have_many = have_many_cb, .ctx = net };
     randombytes_buf(sc.hash_key, sizeof sc.hash_key);
     if (tw_sync_new(&c->sync, &sc)) { conn_close(c, TW_ENOMEM, "out of memory"); return; }
     enter_state(c, C_ESTABLISHED);

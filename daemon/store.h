@@ -103,6 +103,16 @@ size_t tw_store_full_text(tw_store *s, uint64_t need, char *buf, size_t len);
 int  tw_store_remove(tw_store *s, const uint8_t (*ids)[TW_ID_LEN], size_t n);
 int  tw_store_get(tw_store *s, const uint8_t id[TW_ID_LEN], tw_buf *env);
 int  tw_store_has(tw_store *s, const uint8_t id[TW_ID_LEN]);       /* 1, 0 or error */
+/* tw_store_has() of n ids (TW_ID_LEN bytes each, contiguous) in one read
+ * transaction, looked up in sorted order with one cursor: have[i] 1 or 0. */
+int  tw_store_has_many(tw_store *s, const uint8_t *ids, size_t n, uint8_t *have);
+/* The envelopes of n ids, as tw_store_has_many() looks them up: fn gets
+ * each one stored, in the order of ids, with its place i there (pointers
+ * valid only during the call); ids not stored are skipped, and rows that
+ * cannot be read logged and skipped.  fn's non-zero value stops and is
+ * returned.  For a peer's WANT (daemon/net.c). */
+typedef int (*tw_store_env_fn)(void *ctx, size_t i, const uint8_t *env, size_t len);
+int  tw_store_get_many(tw_store *s, const uint8_t *ids, size_t n, tw_store_env_fn fn, void *ctx);
 /* Current version of a slot: TW_ENOTFOUND when empty. */
 int  tw_store_slot(tw_store *s, const char *kind, size_t kind_len, const uint8_t author[TW_KEY_LEN],
                    const char *slot, size_t slot_len, uint8_t id[TW_ID_LEN], uint64_t *ts);

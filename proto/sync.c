@@ -6,7 +6,14 @@
  * queued twice), a FIFO of ids waiting for a WANT, and the WANTs in flight.
  * The set is open addressing with linear probing keyed by SipHash with the
  * caller's random key, because offered ids are chosen by the peer and an
- * unkeyed hash would let it pile them on one probe chain.
+ * unkeyed hash would let it pile them on one probe chain.  Each slot keeps
+ * its id's hash, computed once when the id arrives: growing the table and
+ * the backward shift of a removal, which looks at the home of every id
+ * after the hole, reuse it instead of hashing again.
+ *
+ * Ids arrive in numbers (a reconciliation's, an OFFER's); those not yet in
+ * the set are looked up in the store together (cfg.have_many, one read
+ * transaction for up to HAVE_BATCH ids) when the daemon gives that.
  *
  * Actions are queued with their own heap copies, so nothing they point to
  * depends on the buffer the daemon passed in; the one handed out last is
@@ -30,6 +37,8 @@
 #define ID_LEN TW_WIRE_ID_LEN
 #define ACT_INITIAL 16u
 #define WHY_MAX 160u
+/* Ids looked up in the store at once (cfg.have_many). */
+#define HAVE_BATCH TW_IDS_PER_MSG
 
 /* Bytes of a NEG_PART piece: the most that fits one transport message. */
 #define PIECE_MAX (TW_SESS_MSG_MAX - TW_WIRE_NEG_PART_HEAD_MAX)
@@ -94,6 +103,7 @@ struct tw_sync {
 
     /* Id pool, set, queue. */
     uint8_t (*pool)[ID_LEN];
+    uint32_t *hash;           /* per pool slot: id_hash() of its id */
     uint32_t pool_len, pool_cap;
     uint32_t *free_idx;
     uint32_t free_n;
@@ -136,6 +146,12 @@ struct tw_sync {
     act cur;                  /* the action last handed out */
 
     uint8_t scratch[TW_IDS_PER_MSG * ID_LEN];
+    /* enqueue_ids(): the ids of a batch not yet in the set, their hashes,
+     * and what the store said of them (one allocation, made at the first
+     * id queued: a connection that never fetches holds none of it). */
+    uint8_t *cand;
+    uint32_t *cand_hash;
+    uint8_t *cand_have;
     tw_sync_progress prog;
 };
 
@@ -202,17 +218,23 @@ static uint32_t id_hash(const tw_sync *s, const uint8_t *id)
     return (uint32_t)(v ^ (v >> 32));
 }
 
-/* The pool slot of id plus one, or 0 when it is not in the set. */
-static uint32_t set_slot(const tw_sync *s, const uint8_t *id)
+/* The pool slot of id (whose id_hash() is h) plus one, or 0 when it is
+ * not in the set. */
+static uint32_t set_slot_h(const tw_sync *s, const uint8_t *id, uint32_t h)
 {
     if (s->tab_n == 0)
         return 0;
     uint32_t mask = s->tab_cap - 1;
-    for (uint32_t i = id_hash(s, id) & mask;; i = (i + 1) & mask) {
+    for (uint32_t i = h & mask;; i = (i + 1) & mask) {
         uint32_t e = s->tab[i];
-        if (e == 0 || memcmp(s->pool[e - 1], id, ID_LEN) == 0)
+        if (e == 0 || (s->hash[e - 1] == h && memcmp(s->pool[e - 1], id, ID_LEN) == 0))
             return e;
     }
+}
+
+static uint32_t set_slot(const tw_sync *s, const uint8_t *id)
+{
+    return s->tab_n == 0 ? 0 : set_slot_h(s, id, id_hash(s, id));
 }
 
 static bool set_find(const tw_sync *s, const uint8_t *id)
@@ -223,7 +245,7 @@ static bool set_find(const tw_sync *s, const uint8_t *id)
 static void tab_place(tw_sync *s, uint32_t idx)
 {
     uint32_t mask = s->tab_cap - 1;
-    uint32_t i = id_hash(s, s->pool[idx]) & mask;
+    uint32_t i = s->hash[idx] & mask;
     while (s->tab[i])
         i = (i + 1) & mask;
     s->tab[i] = idx + 1;
@@ -245,8 +267,9 @@ static int tab_grow(tw_sync *s)
     return 0;
 }
 
-/* Adds id (known absent) to the pool and the set; *idx gets its slot. */
-static int set_add(tw_sync *s, const uint8_t *id, uint32_t *idx)
+/* Adds id (known absent, its id_hash() h) to the pool and the set; *idx
+ * gets its slot. */
+static int set_add(tw_sync *s, const uint8_t *id, uint32_t h, uint32_t *idx)
 {
     int rc;
     /* Load factor at most one half keeps probe chains short. */
@@ -266,10 +289,15 @@ static int set_add(tw_sync *s, const uint8_t *id, uint32_t *idx)
         if (!l)
             return TW_ENOMEM;
         s->landed = l;
+        uint32_t *hs = realloc(s->hash, (size_t)cap * sizeof *hs);
+        if (!hs)
+            return TW_ENOMEM;
+        s->hash = hs;
         s->pool_cap = cap;
     }
     *idx = s->free_n ? s->free_idx[--s->free_n] : s->pool_len++;
     s->landed[*idx] = 0;
+    s->hash[*idx] = h;
     memcpy(s->pool[*idx], id, ID_LEN);
     tab_place(s, *idx);
     s->tab_n++;
@@ -281,7 +309,7 @@ static int set_add(tw_sync *s, const uint8_t *id, uint32_t *idx)
 static void set_remove(tw_sync *s, uint32_t idx)
 {
     uint32_t mask = s->tab_cap - 1;
-    uint32_t i = id_hash(s, s->pool[idx]) & mask;
+    uint32_t i = s->hash[idx] & mask;
     while (s->tab[i] != idx + 1)
         i = (i + 1) & mask;
     uint32_t j = i;
@@ -289,7 +317,7 @@ static void set_remove(tw_sync *s, uint32_t idx)
         j = (j + 1) & mask;
         if (s->tab[j] == 0)
             break;
-        uint32_t home = id_hash(s, s->pool[s->tab[j] - 1]) & mask;
+        uint32_t home = s->hash[s->tab[j] - 1] & mask;
         /* Entry j may fill hole i unless its home lies cyclically in (i, j]. */
         bool stays = i <= j ? (home > i && home <= j) : (home > i || home <= j);
         if (!stays) {
@@ -322,30 +350,82 @@ static int q_push(tw_sync *s, uint32_t idx)
     return 0;
 }
 
-/* Queues id unless it is stored, queued or asked for already. */
-static int enqueue(tw_sync *s, const uint8_t *id)
+/* Queues the ids (n of them) not stored, queued or asked for already.
+ * When the queue is full (TW_SYNC_QUEUE_MAX in the set): with drop the
+ * rest are dropped and counted, without it the call stops there; *used
+ * gets how many ids were taken either way.  The ids not in the set are
+ * looked up in the store in batches (cfg.have_many) or one by one. */
+static int enqueue_ids(tw_sync *s, const uint8_t *ids, size_t n, bool drop, size_t *used)
 {
-    uint32_t idx;
+    size_t at = 0;
     int rc;
-    /* A full queue is checked first: a peer flooding OFFERs then costs a
-     * comparison per id, neither a hash nor a store lookup. */
-    if (s->tab_n >= TW_SYNC_QUEUE_MAX) {
-        s->prog.dropped++;
-        return 0;
+    if (n && !s->cand) {
+        uint8_t *p = malloc(HAVE_BATCH * (ID_LEN + sizeof *s->cand_hash + 1));
+        if (!p)
+            return fail(s, TW_ENOMEM, "out of memory");
+        s->cand_hash = (uint32_t *)(void *)p;   /* first: aligned */
+        s->cand = p + HAVE_BATCH * sizeof *s->cand_hash;
+        s->cand_have = s->cand + HAVE_BATCH * ID_LEN;
     }
-    if (set_find(s, id))
-        return 0;
-    rc = s->cfg.have(s->cfg.ctx, id);
-    if (rc < 0)
-        return fail(s, rc, "store lookup failed: %s", tw_strerror(rc));
-    if (rc > 0)
-        return 0;
-    if ((rc = set_add(s, id, &idx)))
-        return fail(s, rc, "out of memory");
-    if ((rc = q_push(s, idx))) {
-        set_remove(s, idx);
-        return fail(s, rc, "out of memory");
+    while (at < n) {
+        /* A full queue is checked first: a peer flooding OFFERs then costs
+         * a comparison per id, neither a hash nor a store lookup. */
+        if (s->tab_n >= TW_SYNC_QUEUE_MAX) {
+            if (!drop)
+                break;
+            s->prog.dropped += n - at;
+            at = n;
+            break;
+        }
+        /* The next batch: the ids not in the set (an id twice in it is
+         * looked up twice and added once). */
+        size_t take = n - at < HAVE_BATCH ? n - at : HAVE_BATCH, nc = 0;
+        /* Without drop, no more than the queue has room for, so that the
+         * ids past a full queue stay untaken. */
+        if (!drop && take > TW_SYNC_QUEUE_MAX - s->tab_n)
+            take = TW_SYNC_QUEUE_MAX - s->tab_n;
+        for (size_t i = 0; i < take; i++) {
+            const uint8_t *id = ids + (at + i) * ID_LEN;
+            uint32_t h = id_hash(s, id);
+            if (set_slot_h(s, id, h))
+                continue;
+            memcpy(s->cand + nc * ID_LEN, id, ID_LEN);
+            s->cand_hash[nc++] = h;
+        }
+        if (nc && s->cfg.have_many) {
+            if ((rc = s->cfg.have_many(s->cfg.ctx, s->cand, nc, s->cand_have)) < 0)
+                return fail(s, rc, "store lookup failed: %s", tw_strerror(rc));
+        } else {
+            for (size_t k = 0; k < nc; k++) {
+                if ((rc = s->cfg.have(s->cfg.ctx, s->cand + k * ID_LEN)) < 0)
+                    return fail(s, rc, "store lookup failed: %s", tw_strerror(rc));
+                s->cand_have[k] = rc > 0;
+            }
+        }
+        for (size_t k = 0; k < nc; k++) {
+            const uint8_t *id = s->cand + k * ID_LEN;
+            uint32_t idx;
+            if (s->cand_have[k])
+                continue;
+            if (s->tab_n >= TW_SYNC_QUEUE_MAX) {
+                /* Filled by this batch (only with drop): its later ids
+                 * not in the set are dropped. */
+                s->prog.dropped++;
+                continue;
+            }
+            if (k > 0 && set_slot_h(s, id, s->cand_hash[k]))
+                continue;                           /* twice in the batch */
+            if ((rc = set_add(s, id, s->cand_hash[k], &idx)))
+                return fail(s, rc, "out of memory");
+            if ((rc = q_push(s, idx))) {
+                set_remove(s, idx);
+                return fail(s, rc, "out of memory");
+            }
+        }
+        at += take;
     }
+    if (used)
+        *used = at;
     return 0;
 }
 
@@ -438,7 +518,7 @@ static void land_release(tw_sync *s)
 int tw_sync_new(tw_sync **out, const tw_sync_cfg *cfg)
 {
     *out = NULL;
-    if (!cfg || !cfg->store || !cfg->have)
+    if (!cfg || !cfg->store || (!cfg->have && !cfg->have_many))
         return TW_EINVAL;
     size_t limit = cfg->frame_limit ? cfg->frame_limit : TW_NEG_FRAME_LIMIT_DEFAULT;
     if (limit < TW_NEG_FRAME_LIMIT_MIN || limit > TW_SYNC_FRAME_LIMIT_MAX)
@@ -472,6 +552,8 @@ void tw_sync_free(tw_sync *s)
     act_free(&s->cur);
     free(s->acts);
     free(s->pool);
+    free(s->hash);
+    free(s->cand_hash);                 /* the one allocation of cand, cand_hash, cand_have */
     free(s->free_idx);
     free(s->tab);
     free(s->q);
@@ -558,18 +640,14 @@ static int harvest(tw_sync *s)
         }
         s->prog.offered_sent += n;
     }
-    for (size_t i = 0; i < nn; i++) {
-        /* A full queue: the rest wait for room (refill), and the session
-         * waits with them (on_neg_resp), instead of being dropped and
-         * found again by a whole new reconciliation. */
-        if (s->left_off < s->left.len || s->tab_n >= TW_SYNC_QUEUE_MAX) {
-            if ((rc = tw_buf_put(&s->left, need + i * ID_LEN, (nn - i) * ID_LEN)))
-                return fail(s, rc, "out of memory");
-            break;
-        }
-        if ((rc = enqueue(s, need + i * ID_LEN)))
-            return rc;
-    }
+    /* A full queue: the rest wait for room (refill), and the session
+     * waits with them (on_neg_resp), instead of being dropped and found
+     * again by a whole new reconciliation. */
+    size_t used = 0;
+    if (s->left_off >= s->left.len && (rc = enqueue_ids(s, need, nn, false, &used)))
+        return rc;
+    if (used < nn && (rc = tw_buf_put(&s->left, need + used * ID_LEN, (nn - used) * ID_LEN)))
+        return fail(s, rc, "out of memory");
     s->sess_have += nh;
     s->sess_need += nn;
     tw_neg_clear_ids(s->init);
@@ -595,10 +673,11 @@ static int finish_session(tw_sync *s, bool complete)
 static int refill(tw_sync *s)
 {
     int rc;
-    while (s->left_off < s->left.len && s->tab_n < TW_SYNC_QUEUE_MAX) {
-        if ((rc = enqueue(s, s->left.p + s->left_off)))
+    if (s->left_off < s->left.len) {
+        size_t used;
+        if ((rc = enqueue_ids(s, s->left.p + s->left_off, (s->left.len - s->left_off) / ID_LEN, false, &used)))
             return rc;
-        s->left_off += ID_LEN;
+        s->left_off += used * ID_LEN;
     }
     if (s->left_off < s->left.len)
         return 0;
@@ -775,9 +854,12 @@ static int on_offer(tw_sync *s, const tw_wire_msg *m)
     s->offered_in_sess += m->list.count;
     if (s->offered_in_sess > TW_SYNC_OFFER_MAX)
         return fail(s, TW_EPROTO, "offered more than %u ids in one reconciliation", TW_SYNC_OFFER_MAX);
-    while (tw_wire_list_next(&l, &id, &len))
-        if ((rc = enqueue(s, id)))
-            return rc;
+    /* At most TW_IDS_PER_MSG ids (the decoder's bound), side by side. */
+    size_t k = 0;
+    while (k < TW_IDS_PER_MSG && tw_wire_list_next(&l, &id, &len))
+        memcpy(s->scratch + ID_LEN * k++, id, ID_LEN);
+    if ((rc = enqueue_ids(s, s->scratch, k, true, NULL)))
+        return rc;
     s->prog.offered_recv += m->list.count;
     return pump(s);
 }
@@ -813,26 +895,29 @@ static int on_want(tw_sync *s, const tw_wire_msg *m)
     return 0;
 }
 
-/* Queues an INGEST of the envelopes of an ENTRIES message, copied. */
+/* Queues an INGEST of the envelopes of an ENTRIES message, copied back to
+ * back into one buffer (their bin heads left out): the daemon hands that
+ * to verification as it is. */
 static int ingest(tw_sync *s, const tw_wire_list *list, bool pushed)
 {
     act a = { .type = TW_SA_INGEST, .pushed = pushed, .n = list->count, .seq = s->ing_next + 1 };
-    size_t bytes = (size_t)(list->end - list->p), k = 0, len;
+    size_t bytes = (size_t)(list->end - list->p), k = 0, len, off = 0;
     const uint8_t *p;
-    a.data = malloc(bytes);
-    a.envs = malloc(list->count * sizeof *a.envs);
-    a.lens = malloc(list->count * sizeof *a.lens);
+    a.data = malloc(bytes ? bytes : 1);
+    a.envs = malloc((list->count ? list->count : 1) * sizeof *a.envs);
+    a.lens = malloc((list->count ? list->count : 1) * sizeof *a.lens);
     if (!a.data || !a.envs || !a.lens) {
         act_free(&a);
         return fail(s, TW_ENOMEM, "out of memory");
     }
-    memcpy(a.data, list->p, bytes);
-    a.len = bytes;
-    tw_wire_list l = { a.data, a.data + bytes, list->count };
-    while (tw_wire_list_next(&l, &p, &len)) {
-        a.envs[k] = p;
+    tw_wire_list l = *list;
+    while (k < list->count && tw_wire_list_next(&l, &p, &len)) {
+        memcpy(a.data + off, p, len);
+        a.envs[k] = a.data + off;
         a.lens[k++] = len;
+        off += len;
     }
+    a.len = off;
     if (act_push(s, &a)) {
         act_free(&a);
         return fail(s, TW_ENOMEM, "out of memory");
@@ -1047,9 +1132,8 @@ int tw_sync_want_ids(tw_sync *s, const uint8_t *ids, size_t n)
     int rc;
     if (s->err)
         return s->err;
-    for (size_t i = 0; i < n; i++)
-        if ((rc = enqueue(s, ids + ID_LEN * i)))
-            return rc;
+    if ((rc = enqueue_ids(s, ids, n, true, NULL)))
+        return rc;
     return pump(s);
 }
 

@@ -500,6 +500,36 @@ static int enc_envs(tw_buf *b, bool refer, uint64_t wseq, bool final, const uint
     return enc_end(b, start, 0);
 }
 
+size_t tw_wire_compressed_head(uint8_t *frame, size_t zn)
+{
+    /* fixarray 2, the type as a positive fixint, then bin8, bin16 or
+     * bin32 as tw_mpw_bin writes it (the shortest). */
+    _Static_assert(TW_WIRE_COMPRESSED < 0x80, "COMPRESSED is a positive fixint");
+    uint8_t *h = frame;
+    if (zn > UINT32_MAX)
+        return 0;
+    if (zn > 0xffff) {
+        h -= 5;
+        h[0] = 0xc6;
+        h[1] = (uint8_t)(zn >> 24);
+        h[2] = (uint8_t)(zn >> 16);
+        h[3] = (uint8_t)(zn >> 8);
+        h[4] = (uint8_t)zn;
+    } else if (zn > 0xff) {
+        h -= 3;
+        h[0] = 0xc5;
+        h[1] = (uint8_t)(zn >> 8);
+        h[2] = (uint8_t)zn;
+    } else {
+        h -= 2;
+        h[0] = 0xc4;
+        h[1] = (uint8_t)zn;
+    }
+    *--h = TW_WIRE_COMPRESSED;
+    *--h = 0x92;
+    return (size_t)(frame - h);
+}
+
 int tw_wire_entries(tw_buf *b, uint64_t wseq, bool final, const uint8_t *const *envs,
                     const size_t *lens, size_t n)
 {

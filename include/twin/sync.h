@@ -16,7 +16,9 @@
  *                     push them to the other peers (pushed tells a live
  *                     push from an answer to our WANT); once every one of
  *                     them is stored or refused, report seq with
- *                     tw_sync_ingested();
+ *                     tw_sync_ingested().  They lie back to back in one
+ *                     buffer from envs[0], each envs[i] right after the
+ *                     one before it;
  *   TW_SA_RECONCILED  a reconciliation this side initiated has finished.
  *
  * Negentropy messages: between peers that both offer TW_WIRE_FEAT_NEGPART
@@ -84,6 +86,11 @@ typedef struct tw_sync_cfg {
     /* Whether the store holds id: 1 yes, 0 no, or a negative TW_E* code,
      * which fails the call that asked. */
     int (*have)(void *ctx, const uint8_t id[TW_WIRE_ID_LEN]);
+    /* Or, and then used instead: whether the store holds each of n ids
+     * (contiguous), have[i] 1 or 0, in one go (one read of the store for
+     * up to TW_IDS_PER_MSG ids); 0 or a negative TW_E* code as have.  One
+     * of the two is required. */
+    int (*have_many)(void *ctx, const uint8_t *ids, size_t n, uint8_t *have);
     void *ctx;
     /* Random bytes from the caller.  They key the hash of the queued-id
      * set, so that a peer cannot choose offered ids that collide. */

@@ -61,6 +61,9 @@
  * TW_SESS_MSG_MAX - TW_WIRE_NEG_HEAD_MAX keeps every NEG message in one
  * transport message. */
 #define TW_WIRE_NEG_HEAD_MAX 16u
+/* Most bytes of a COMPRESSED message besides its frame: array header,
+ * type, bin32 header. */
+#define TW_WIRE_COMPRESSED_HEAD_MAX 7u
 /* Most bytes of a NEG_PART message besides its piece: array header, type,
  * kind, sid as uint64, bin32 header. */
 #define TW_WIRE_NEG_PART_HEAD_MAX 17u
@@ -147,6 +150,13 @@ int tw_wire_pong(tw_buf *b, uint64_t nonce);
  * rather than refused: the reason is worth sending in part.  TW_EUTF8 if
  * text is not UTF-8. */
 int tw_wire_error(tw_buf *b, int64_t code, const char *text, size_t len);
+
+/* The head of a COMPRESSED message ([9, frame]: its array, type and the
+ * frame's bin head) for a frame of zn bytes, written right before frame
+ * (which must have TW_WIRE_COMPRESSED_HEAD_MAX bytes of room before it),
+ * so that the message is the head and the frame, with no copy.  Returns
+ * the head's length, 0 if zn is more than a bin can hold. */
+size_t tw_wire_compressed_head(uint8_t *frame, size_t zn);
 
 const char *tw_wire_type_name(int type);
 

@@ -11,6 +11,7 @@
 #     the entries received twice), 110 at 200 000;
 #   - compression engages: the ENTRIES arrive compressed to under half
 #     their size, and b reads fewer bytes than a holds in envelopes;
+#   - a live push of a long, repetitive record arrives compressed;
 #   - the accepting side (a) starts its own reconciliation only once b has
 #     sent no WANT or NEG_PART for TW_PEER_SYNC_QUIET_MS (10 s).
 # COUNT (100000) must exceed TW_SYNC_QUEUE_MAX (65536) for the second point.
@@ -78,6 +79,29 @@ if [ "$(fig bytes_in)" -lt "$(fig envelope_bytes)" ]; then
     pass "b read fewer bytes ($(fig bytes_in)) than the envelopes hold ($(fig envelope_bytes))"
 else
     fail "b read $(fig bytes_in) bytes for $(fig envelope_bytes) bytes of envelopes"
+fi
+# A live push of one record of about 1.5 KiB, most of it one repeated
+# phrase: it arrives, compressed (the COMPRESSED head written in front of
+# the frame; tests/unit/test_wire.c checks it at each bin size).
+zin() { tw b --json peers 2>/dev/null | python3 -c 'import json, sys
+c = [c for c in json.load(sys.stdin)["connections"] if c["state"] == "established"]
+print(c[0]["zstd"]["in"] if c else -1)'; }
+Z0=$(zin)
+DESC=$(python3 -c 'print("Twinning visits every spring since 1988. " * 36, end="")')
+DLEN=$(printf %s "$DESC" | wc -c)
+check "a publishes a record of $DLEN bytes of description" \
+    tw a publish group frame-test name="Frame Test Friends" group_kind=friendship_group nation=england \
+    region=E12000009 description="$DESC"
+if tw_wait_for 20 sh -c "'$TWIN' --data-dir '$(tw_dir b)' show group frame-test >/dev/null 2>&1"; then
+    pass "the record reaches b by live push"
+else
+    fail "the record did not reach b within 20 s"
+fi
+Z1=$(zin)
+if [ "$Z0" -ge 0 ] && [ $((Z1 - Z0)) -gt 0 ] && [ $((Z1 - Z0)) -lt "$DLEN" ]; then
+    pass "it came compressed: $((Z1 - Z0)) bytes for a description of $DLEN"
+else
+    fail "the push's compressed bytes: $Z0 -> $Z1 (fewer than the description's $DLEN expected)"
 fi
 # TW_PEER_SYNC_QUIET_MS (10 s) at its edge: a's first reconciliation
 # waited until b had sent no WANT or NEG_PART for 10 s, and not

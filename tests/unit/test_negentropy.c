@@ -1031,6 +1031,81 @@ static void test_hostile(void **state)
     hostile_teardown(&fx);
 }
 
+/* An IdList with repeats, answered to an initiator whose range is empty
+ * (a bulk sync to an empty node, which takes a shorter way) and to one
+ * that holds some of the ids and others: need is each id listed and not
+ * held, once, in the order listed; have is ours not listed. */
+static void idlist_repeats(size_t ours_n, const tw_neg_item *ours, const uint8_t (*list)[TW_NEG_ID_LEN],
+                           size_t list_n, const uint8_t (*want_need)[TW_NEG_ID_LEN], size_t need_n,
+                           const uint8_t (*want_have)[TW_NEG_ID_LEN], size_t have_n)
+{
+    tw_neg_store *st;
+    tw_neg *n;
+    const uint8_t *out;
+    size_t out_len, k;
+    assert_int_equal(tw_neg_store_new(&st), 0);
+    for (size_t i = 0; i < ours_n; i++)
+        assert_int_equal(tw_neg_store_insert(st, ours[i].ts, ours[i].id), 0);
+    assert_int_equal(tw_neg_new(&n, st, 0), 0);
+    assert_int_equal(tw_neg_initiate(n, &out, &out_len), 0);
+    /* The reply: one range up to infinity, as an IdList. */
+    uint8_t msg[1 + TW_NEG_BOUND_MAX + 2 * TW_NEG_VARINT_MAX + 16 * TW_NEG_ID_LEN];
+    size_t len = 0;
+    uint64_t last = 0;
+    tw_neg_bound inf = { .ts = TW_NEG_TS_INFINITY };
+    msg[len++] = TW_NEG_PROTOCOL_V1;
+    len += tw_neg_bound_encode(&inf, &last, msg + len);
+    len += tw_neg_varint_encode(TW_NEG_MODE_IDLIST, msg + len);
+    len += tw_neg_varint_encode(list_n, msg + len);
+    assert_true(list_n <= 16);
+    memcpy(msg + len, list, list_n * TW_NEG_ID_LEN);
+    len += list_n * TW_NEG_ID_LEN;
+    assert_int_equal(tw_neg_reconcile(n, msg, len, &out, &out_len), 0);
+    const uint8_t *need = tw_neg_need(n, &k);
+    assert_int_equal(k, need_n);
+    if (need_n)
+        assert_memory_equal(need, want_need, need_n * TW_NEG_ID_LEN);
+    const uint8_t *have = tw_neg_have(n, &k);
+    assert_int_equal(k, have_n);
+    if (have_n)
+        assert_memory_equal(have, want_have, have_n * TW_NEG_ID_LEN);
+    tw_neg_free(n);
+    tw_neg_store_free(st);
+}
+
+static void test_idlist_repeats(void **state)
+{
+    (void)state;
+    uint8_t a[TW_NEG_ID_LEN], b[TW_NEG_ID_LEN], c[TW_NEG_ID_LEN], x[TW_NEG_ID_LEN];
+    memset(a, 0xa0, sizeof a);
+    memset(b, 0x0b, sizeof b);
+    memset(c, 0xc0, sizeof c);
+    memset(x, 0x77, sizeof x);
+    c[31] = 1;                         /* c and x share no prefix with a or b */
+    uint8_t list[6][TW_NEG_ID_LEN];
+    memcpy(list[0], b, TW_NEG_ID_LEN);
+    memcpy(list[1], a, TW_NEG_ID_LEN);
+    memcpy(list[2], b, TW_NEG_ID_LEN);
+    memcpy(list[3], c, TW_NEG_ID_LEN);
+    memcpy(list[4], a, TW_NEG_ID_LEN);
+    memcpy(list[5], b, TW_NEG_ID_LEN);
+    /* Empty: b, a, c, once each, in the order listed. */
+    uint8_t need3[3][TW_NEG_ID_LEN];
+    memcpy(need3[0], b, TW_NEG_ID_LEN);
+    memcpy(need3[1], a, TW_NEG_ID_LEN);
+    memcpy(need3[2], c, TW_NEG_ID_LEN);
+    idlist_repeats(0, NULL, (const uint8_t (*)[TW_NEG_ID_LEN])list, 6, (const uint8_t (*)[TW_NEG_ID_LEN])need3, 3,
+                   NULL, 0);
+    /* Holding c and x: need b, a; have x. */
+    tw_neg_item ours[2] = { { .ts = 1000 }, { .ts = 2000 } };
+    memcpy(ours[0].id, c, TW_NEG_ID_LEN);
+    memcpy(ours[1].id, x, TW_NEG_ID_LEN);
+    uint8_t have1[1][TW_NEG_ID_LEN];
+    memcpy(have1[0], x, TW_NEG_ID_LEN);
+    idlist_repeats(2, ours, (const uint8_t (*)[TW_NEG_ID_LEN])list, 6, (const uint8_t (*)[TW_NEG_ID_LEN])need3, 2,
+                   (const uint8_t (*)[TW_NEG_ID_LEN])have1, 1);
+}
+
 int main(void)
 {
     if (sodium_init() < 0)
@@ -1054,6 +1129,7 @@ int main(void)
         cmocka_unit_test(test_sync_random),
         cmocka_unit_test(test_sync_need_in_time_order),
         cmocka_unit_test(test_hostile),
+        cmocka_unit_test(test_idlist_repeats),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -111,6 +111,9 @@ typedef struct side {
     size_t n_held_seqs;
     size_t max_round_queue;  /* ids queued, asked for or being stored when a later NEG_REQ went */
     size_t neg_reqs;
+    /* Store lookups through cfg.have_many (side_init_parts with many_mode):
+     * calls, ids, the most in one call. */
+    size_t many_calls, many_ids, many_max;
 } side;
 
 static uint32_t tab_home(const side *s, const uint8_t *id)
@@ -210,13 +213,30 @@ static int side_have(void *ctx, const uint8_t id[ID_LEN])
     return side_find(ctx, id) != NULL;
 }
 
+static int side_have_many(void *ctx, const uint8_t *ids, size_t n, uint8_t *have)
+{
+    side *s = ctx;
+    assert_true(n >= 1 && n <= TW_IDS_PER_MSG);
+    s->many_calls++;
+    s->many_ids += n;
+    if (n > s->many_max)
+        s->many_max = n;
+    for (size_t i = 0; i < n; i++)
+        have[i] = side_find(s, ids + i * ID_LEN) != NULL;
+    return 0;
+}
+
+/* Sides made while set look the store up only through cfg.have_many. */
+static bool many_mode;
+
 static void side_init_parts(side *s, const char *name, size_t frame_limit, bool neg_parts)
 {
     memset(s, 0, sizeof *s);
     s->name = name;
     assert_int_equal(tw_neg_store_new(&s->neg), 0);
     tw_sync_cfg cfg = { .store = s->neg, .frame_limit = frame_limit, .neg_parts = neg_parts,
-                        .have = side_have, .ctx = s };
+                        .have = many_mode ? NULL : side_have, .have_many = many_mode ? side_have_many : NULL,
+                        .ctx = s };
     memset(cfg.hash_key, name[0], sizeof cfg.hash_key);
     assert_int_equal(tw_sync_new(&s->sync, &cfg), 0);
 }
@@ -405,6 +425,9 @@ static void drain(side *s)
             serve(s, &a);
             break;
         case TW_SA_INGEST:
+            /* Back to back in one buffer, as the daemon submits them. */
+            for (size_t i = 1; i < a.nenvs; i++)
+                assert_ptr_equal(a.envs[i], a.envs[i - 1] + a.env_lens[i - 1]);
             ingest(s, &a);
             break;
         case TW_SA_RECONCILED:
@@ -913,6 +936,15 @@ static int have_even(void *ctx, const uint8_t id[ID_LEN])
     return (id[0] & 1) == 0;
 }
 
+static size_t even_calls;
+static int have_many_even(void *ctx, const uint8_t *ids, size_t n, uint8_t *have)
+{
+    even_calls++;
+    for (size_t i = 0; i < n; i++)
+        have[i] = (ids[i * ID_LEN] & 1) == 0;
+    return 0;
+}
+
 static void test_offer_queue(void **state)
 {
     tw_neg_store *st;
@@ -923,69 +955,77 @@ static void test_offer_queue(void **state)
     uint8_t *ids = malloc(TW_IDS_PER_MSG * ID_LEN);
     assert_non_null(ids);
     assert_int_equal(tw_neg_store_new(&st), 0);
-    tw_sync_cfg cfg = { .store = st, .have = have_even };
-    assert_int_equal(tw_sync_new(&s, &cfg), 0);
     tw_buf_init(&b);
+    /* Through cfg.have and through cfg.have_many (one call per OFFER: the
+     * second OFFER's ids are all in the set or held, and looked up again
+     * only when not in the set). */
+    for (int many = 0; many < 2; many++) {
+        tw_sync_cfg cfg = { .store = st, .have = many ? NULL : have_even,
+                            .have_many = many ? have_many_even : NULL };
+        even_calls = 0;
+        assert_int_equal(tw_sync_new(&s, &cfg), 0);
 
-    rng_state = 16;
-    for (size_t i = 0; i < TW_IDS_PER_MSG * ID_LEN; i += 8) {
-        uint64_t v = rng();
-        memcpy(ids + i, &v, 8);
-    }
-    size_t odd = 0;
-    for (size_t i = 0; i < TW_IDS_PER_MSG; i++)
-        odd += ids[i * ID_LEN] & 1;
-    /* Offered twice: the second time adds nothing. */
-    for (int k = 0; k < 2; k++) {
-        tw_buf_reset(&b);
-        assert_int_equal(tw_wire_offer(&b, ids, TW_IDS_PER_MSG), 0);
-        assert_int_equal(tw_sync_handle(s, b.p, b.len), 0);
-        tw_sync_get_progress(s, &p);
-        assert_int_equal(p.to_receive, odd);
-        assert_int_equal(p.wants_outstanding, TW_WANT_WINDOW);
-    }
-    /* Odd ids are expected (queued or asked for), even ones (held) not. */
-    for (size_t i = 0; i < TW_IDS_PER_MSG; i++)
-        assert_int_equal(tw_sync_expects(s, ids + i * ID_LEN), (ids[i * ID_LEN] & 1) != 0);
-    /* WANTs of exactly the odd ids, slow start: TW_WANT_IDS_FIRST ids each
-     * at first, doubling with each answer completed, never more than
-     * TW_IDS_PER_MSG, never more than TW_WANT_WINDOW outstanding.  The peer
-     * had none of them: final empty answers release them. */
-    size_t wanted = 0, answered = 0, biggest = 0, rounds = 0;
-    uint64_t wseqs[TW_WANT_WINDOW * 64];
-    size_t nw = 0;
-    while (!tw_sync_idle(s) && rounds++ < 1000) {
-        nw = 0;
-        while (tw_sync_next_action(s, &a)) {
-            assert_int_equal(a.type, TW_SA_SEND);
-            tw_wire_msg m;
-            assert_int_equal(tw_wire_decode(a.msg, a.len, &m, NULL), 0);
-            assert_int_equal(m.type, TW_WIRE_WANT);
-            if (wanted == 0) assert_int_equal(m.list.count, odd < TW_WANT_IDS_FIRST ? odd : TW_WANT_IDS_FIRST);
-            assert_true(m.list.count <= TW_IDS_PER_MSG);
-            if (m.list.count > biggest) biggest = m.list.count;
-            wanted += m.list.count;
-            wseqs[nw++] = m.wseq;
-            tw_sync_get_progress(s, &p);
-            assert_true(p.wants_outstanding <= TW_WANT_WINDOW);
+        rng_state = 16;
+        for (size_t i = 0; i < TW_IDS_PER_MSG * ID_LEN; i += 8) {
+            uint64_t v = rng();
+            memcpy(ids + i, &v, 8);
         }
-        for (size_t i = 0; i < nw; i++) {
+        size_t odd = 0;
+        for (size_t i = 0; i < TW_IDS_PER_MSG; i++)
+            odd += ids[i * ID_LEN] & 1;
+        /* Offered twice: the second time adds nothing. */
+        for (int k = 0; k < 2; k++) {
             tw_buf_reset(&b);
-            assert_int_equal(tw_wire_entries(&b, wseqs[i], true, NULL, NULL, 0), 0);
+            assert_int_equal(tw_wire_offer(&b, ids, TW_IDS_PER_MSG), 0);
             assert_int_equal(tw_sync_handle(s, b.p, b.len), 0);
-            answered++;
+            tw_sync_get_progress(s, &p);
+            assert_int_equal(p.to_receive, odd);
+            assert_int_equal(p.wants_outstanding, TW_WANT_WINDOW);
         }
+        /* Odd ids are expected (queued or asked for), even ones (held) not. */
+        for (size_t i = 0; i < TW_IDS_PER_MSG; i++)
+            assert_int_equal(tw_sync_expects(s, ids + i * ID_LEN), (ids[i * ID_LEN] & 1) != 0);
+        /* WANTs of exactly the odd ids, slow start: TW_WANT_IDS_FIRST ids each
+         * at first, doubling with each answer completed, never more than
+         * TW_IDS_PER_MSG, never more than TW_WANT_WINDOW outstanding.  The peer
+         * had none of them: final empty answers release them. */
+        size_t wanted = 0, answered = 0, biggest = 0, rounds = 0;
+        uint64_t wseqs[TW_WANT_WINDOW * 64];
+        size_t nw = 0;
+        while (!tw_sync_idle(s) && rounds++ < 1000) {
+            nw = 0;
+            while (tw_sync_next_action(s, &a)) {
+                assert_int_equal(a.type, TW_SA_SEND);
+                tw_wire_msg m;
+                assert_int_equal(tw_wire_decode(a.msg, a.len, &m, NULL), 0);
+                assert_int_equal(m.type, TW_WIRE_WANT);
+                if (wanted == 0) assert_int_equal(m.list.count, odd < TW_WANT_IDS_FIRST ? odd : TW_WANT_IDS_FIRST);
+                assert_true(m.list.count <= TW_IDS_PER_MSG);
+                if (m.list.count > biggest) biggest = m.list.count;
+                wanted += m.list.count;
+                wseqs[nw++] = m.wseq;
+                tw_sync_get_progress(s, &p);
+                assert_true(p.wants_outstanding <= TW_WANT_WINDOW);
+            }
+            for (size_t i = 0; i < nw; i++) {
+                tw_buf_reset(&b);
+                assert_int_equal(tw_wire_entries(&b, wseqs[i], true, NULL, NULL, 0), 0);
+                assert_int_equal(tw_sync_handle(s, b.p, b.len), 0);
+                answered++;
+            }
+        }
+        assert_int_equal(wanted, odd);
+        assert_true(biggest > TW_WANT_IDS_FIRST);
+        assert_true(tw_sync_idle(s));
+        for (size_t i = 0; i < TW_IDS_PER_MSG; i++)      /* answered: none expected */
+            assert_false(tw_sync_expects(s, ids + i * ID_LEN));
+        /* Every id asked for came back in no answer: all counted as unsent. */
+        tw_sync_get_progress(s, &p);
+        assert_int_equal(p.unsent, odd);
+        assert_int_equal(p.received, 0);
+        assert_int_equal(even_calls, many ? 2 : 0);
+        tw_sync_free(s);
     }
-    assert_int_equal(wanted, odd);
-    assert_true(biggest > TW_WANT_IDS_FIRST);
-    assert_true(tw_sync_idle(s));
-    for (size_t i = 0; i < TW_IDS_PER_MSG; i++)      /* answered: none expected */
-        assert_false(tw_sync_expects(s, ids + i * ID_LEN));
-    /* Every id asked for came back in no answer: all counted as unsent. */
-    tw_sync_get_progress(s, &p);
-    assert_int_equal(p.unsent, odd);
-    assert_int_equal(p.received, 0);
-    tw_sync_free(s);
 
     /* The bound: fill the queue with distinct ids and then offer more. */
     assert_int_equal(tw_sync_new(&s, &(tw_sync_cfg){ .store = st, .have = have_none }), 0);
@@ -1019,6 +1059,34 @@ static void test_offer_queue(void **state)
     tw_sync_free(s);
 
     free(ids);
+    tw_buf_free(&b);
+    tw_neg_store_free(st);
+}
+
+/* A store that cannot be read fails the engine with the store's code and
+ * a reason, for a batch of ids as for one. */
+static int have_many_eio(void *ctx, const uint8_t *ids, size_t n, uint8_t *have)
+{
+    return TW_EIO;
+}
+
+static void test_have_many_fails(void **state)
+{
+    tw_neg_store *st;
+    tw_sync *s;
+    tw_buf b;
+    uint8_t ids[3 * ID_LEN];
+    memset(ids, 0x5a, sizeof ids);
+    ids[ID_LEN] = 1;
+    ids[2 * ID_LEN] = 2;
+    assert_int_equal(tw_neg_store_new(&st), 0);
+    assert_int_equal(tw_sync_new(&s, &(tw_sync_cfg){ .store = st, .have_many = have_many_eio }), 0);
+    tw_buf_init(&b);
+    assert_int_equal(tw_wire_offer(&b, ids, 3), 0);
+    assert_int_equal(tw_sync_handle(s, b.p, b.len), TW_EIO);
+    assert_non_null(strstr(tw_sync_error_text(s), "store lookup failed"));
+    assert_int_equal(tw_sync_want_ids(s, ids, 3), TW_EIO);
+    tw_sync_free(s);
     tw_buf_free(&b);
     tw_neg_store_free(st);
 }
@@ -1438,14 +1506,16 @@ static void figures(size_t diffs)
  * queued and the queue is down to TW_SYNC_ROUND_QUEUE_MAX; before, they
  * were dropped and a whole new reconciliation sent every remaining id again
  * (a 1 000 000-entry sync moved 443 bytes an entry). */
-static void test_bulk_rounds(void **state)
+static void bulk_rounds(bool many)
 {
     const size_t n = 3 * TW_SYNC_QUEUE_MAX + 1000;
     side a, b;
     tw_sync_progress p;
     rng_state = 31;
+    many_mode = many;
     side_init_parts(&a, "alpha", 0, true);
     side_init_parts(&b, "beta", 0, true);
+    many_mode = false;
     populate(&a, &b, 0, n, 0);
     assert_int_equal(tw_sync_start(b.sync), 0);
     run(&a, &b, NULL);
@@ -1469,8 +1539,32 @@ static void test_bulk_rounds(void **state)
            b.neg_reqs, (unsigned long long)p.rounds_held);
     assert_true(neg <= (uint64_t)n * ID_LEN * 105 / 100);
     assert_settled(&b);
+    if (many) {
+        /* Each id b lacks looked up once, in batches of up to
+         * TW_IDS_PER_MSG (checked in side_have_many), not one by one;
+         * the batches the queue cut short (TW_SYNC_QUEUE_MAX) too. */
+        printf("  ... the store looked up %zu ids in %zu calls of have_many (at most %zu at once)\n",
+               b.many_ids, b.many_calls, b.many_max);
+        assert_int_equal(b.many_ids, n);
+        assert_int_equal(b.many_max, TW_IDS_PER_MSG);
+        assert_true(b.many_calls <= n / 64);
+    } else {
+        assert_int_equal(b.many_calls, 0);
+    }
     side_free(&a);
     side_free(&b);
+}
+
+static void test_bulk_rounds(void **state)
+{
+    bulk_rounds(false);
+}
+
+/* The same through cfg.have_many alone: the same messages, the same
+ * entries, with the store asked about ids in batches. */
+static void test_bulk_rounds_many(void **state)
+{
+    bulk_rounds(true);
 }
 
 /* Entries received and not yet stored (verification behind) are not
@@ -1580,9 +1674,11 @@ int main(void)
         cmocka_unit_test(test_hostile),
         cmocka_unit_test(test_offer_queue),
         cmocka_unit_test(test_offer_flood),
+        cmocka_unit_test(test_have_many_fails),
         cmocka_unit_test(test_rounds),
         cmocka_unit_test(test_neg_parts_limit),
         cmocka_unit_test(test_bulk_rounds),
+        cmocka_unit_test(test_bulk_rounds_many),
         cmocka_unit_test(test_crossing),
         cmocka_unit_test(test_figures),
     };

@@ -567,6 +567,34 @@ static void test_limits(void **state)
     tw_buf_free(&b);
 }
 
+/* The COMPRESSED head written in front of a frame: byte for byte what the
+ * msgpack writer makes of [9, frame], at each edge of bin8, bin16 and
+ * bin32, never longer than TW_WIRE_COMPRESSED_HEAD_MAX. */
+static void test_compressed_head(void **state)
+{
+    (void)state;
+    const size_t sizes[] = { 0, 1, 255, 256, 65535, 65536, 70000 };
+    for (size_t k = 0; k < sizeof sizes / sizeof sizes[0]; k++) {
+        size_t zn = sizes[k];
+        uint8_t *buf = malloc(TW_WIRE_COMPRESSED_HEAD_MAX + zn + 1);
+        assert_non_null(buf);
+        uint8_t *frame = buf + TW_WIRE_COMPRESSED_HEAD_MAX;
+        for (size_t i = 0; i < zn; i++)
+            frame[i] = (uint8_t)(i * 7u);
+        size_t hl = tw_wire_compressed_head(frame, zn);
+        assert_true(hl >= 4 && hl <= TW_WIRE_COMPRESSED_HEAD_MAX);
+        tw_buf want;
+        tw_buf_init(&want);
+        assert_int_equal(tw_mpw_arr(&want, 2), 0);
+        assert_int_equal(tw_mpw_uint(&want, TW_WIRE_COMPRESSED), 0);
+        assert_int_equal(tw_mpw_bin(&want, frame, zn), 0);
+        assert_int_equal(want.len, hl + zn);
+        assert_memory_equal(want.p, frame - hl, hl + zn);
+        tw_buf_free(&want);
+        free(buf);
+    }
+}
+
 static void test_names(void **state)
 {
     assert_string_equal(tw_wire_type_name(TW_WIRE_OFFER), "OFFER");
@@ -722,6 +750,7 @@ int main(void)
         cmocka_unit_test(test_truncated_and_extra),
         cmocka_unit_test(test_limits),
         cmocka_unit_test(test_names),
+        cmocka_unit_test(test_compressed_head),
     };
     return cmocka_run_group_tests(tests, setup, NULL);
 }
