@@ -81,6 +81,7 @@
 #include <string.h>
 #include <time.h>
 #include <lmdb.h>
+#include <sodium.h>
 
 #include "twin/err.h"
 #include "twin/limits.h"
@@ -120,6 +121,22 @@ typedef struct wpvec { wp *p; size_t n, cap; } wpvec;
  * the changes came. */
 typedef struct seqauth { uint64_t seq; uint32_t author, idpfx, order; } seqauth;
 
+/*
+ * The codes of kinds and the numbers of authors a transaction looked up or
+ * assigned, kept for its later entries: each took a lookup in the words
+ * table per entry (2.5 of the writer thread's 13 us an entry at ingest),
+ * where a batch of TW_COMMIT_BATCH_MAX entries has a few kinds and its
+ * authors mostly several entries each.  Valid only in the transaction that
+ * filled them (what it assigned goes with it if it aborts): emptied with
+ * the rest of the pending changes (pending_reset()), which every
+ * transaction's end and every build batch does.  Authors are found by a
+ * keyed hash (SipHash, a key per process), so that keys chosen to collide
+ * cannot make the table slow.
+ */
+#define KCACHE_MAX 8u
+typedef struct kcache { uint8_t kind[TW_KIND_MAX]; size_t len; unsigned code; } kcache;
+typedef struct acache { uint8_t key[TW_KEY_LEN]; uint32_t num; } acache;   /* num 0: a free slot */
+
 /* The changes of one transaction, or of one build batch. */
 typedef struct pending {
     tw_buf keys;        /* key bytes of the pairs (wp.off) */
@@ -132,6 +149,10 @@ typedef struct pending {
     int64_t delta;
     seqauth *sa;        /* the authors of the entries added and removed */
     size_t nsa, capsa;
+    kcache kinds[KCACHE_MAX];   /* kind codes of this transaction */
+    size_t nkinds;
+    acache *auth;       /* authors' numbers of this transaction: open addressing, authcap a power of 2 */
+    size_t nauth, authcap;
     int err;
 } pending;
 
@@ -832,17 +853,81 @@ static int author_num(MDB_txn *txn, MDB_dbi dbi, const uint8_t author[TW_KEY_LEN
     return 0;
 }
 
+/* kind_code() (assigning), through pd's cache of the transaction. */
+static int kind_code_cached(MDB_txn *txn, MDB_dbi dbi, pending *pd, const char *kind, size_t kl, unsigned *code)
+{
+    for (size_t i = 0; i < pd->nkinds; i++)
+        if (pd->kinds[i].len == kl && memcmp(pd->kinds[i].kind, kind, kl) == 0) { *code = pd->kinds[i].code; return 0; }
+    int rc = kind_code(txn, dbi, kind, kl, code, true);
+    if (rc == 0 && *code && pd->nkinds < KCACHE_MAX && kl <= TW_KIND_MAX) {
+        kcache *c = &pd->kinds[pd->nkinds++];
+        memcpy(c->kind, kind, kl);
+        c->len = kl;
+        c->code = *code;
+    }
+    return rc;
+}
+
+static size_t auth_slot(const uint8_t author[TW_KEY_LEN], size_t cap)
+{
+    static uint8_t key[crypto_shorthash_KEYBYTES];
+    static bool keyed;     /* (one thread writes at a time; a key made twice is as good) */
+    if (!keyed) { randombytes_buf(key, sizeof key); keyed = true; }
+    uint8_t h[crypto_shorthash_BYTES];
+    crypto_shorthash(h, author, TW_KEY_LEN, key);
+    uint64_t x;
+    memcpy(&x, h, sizeof x);
+    return (size_t)x & (cap - 1);
+}
+
+/* author_num() (assigning), through pd's cache of the transaction: a full
+ * table (out of memory to grow it) only looks up. */
+static int author_num_cached(MDB_txn *txn, MDB_dbi dbi, pending *pd, const uint8_t author[TW_KEY_LEN], uint32_t *num)
+{
+    if (pd->authcap) {
+        for (size_t i = auth_slot(author, pd->authcap);; i = (i + 1) & (pd->authcap - 1)) {
+            acache *c = &pd->auth[i];
+            if (c->num == 0) break;
+            if (memcmp(c->key, author, TW_KEY_LEN) == 0) { *num = c->num; return 0; }
+        }
+    }
+    int rc = author_num(txn, dbi, author, num, true);
+    if (rc) return rc;
+    if (2 * (pd->nauth + 1) > pd->authcap) {
+        /* Grown to twice, the authors so far put again; a table half
+         * full at most, so that a search ends soon at a free slot. */
+        size_t cap = pd->authcap ? 2 * pd->authcap : 256;
+        acache *t = calloc(cap, sizeof *t);
+        if (!t) return 0;
+        for (size_t j = 0; j < pd->authcap; j++) {
+            if (pd->auth[j].num == 0) continue;
+            size_t i = auth_slot(pd->auth[j].key, cap);
+            while (t[i].num) i = (i + 1) & (cap - 1);
+            t[i] = pd->auth[j];
+        }
+        free(pd->auth);
+        pd->auth = t;
+        pd->authcap = cap;
+    }
+    size_t i = auth_slot(author, pd->authcap);
+    while (pd->auth[i].num) i = (i + 1) & (pd->authcap - 1);
+    memcpy(pd->auth[i].key, author, TW_KEY_LEN);
+    pd->auth[i].num = *num;
+    pd->nauth++;
+    return 0;
+}
+
 /* Adds an entry's distinct words to pd with change delta. */
 static int collect(MDB_txn *txn, MDB_dbi dbi, pending *pd, const tw_entry *e, uint64_t seq, int64_t delta)
 {
     if (e->body.type != TW_MAP) return 0;   /* a tombstone has no words */
     if (seq == 0 || seq > SEQ_MAX) return MDB_INCOMPATIBLE;
     unsigned code;
-    int rc = kind_code(txn, dbi, e->kind, e->kind_len, &code, true);
+    int rc = kind_code_cached(txn, dbi, pd, e->kind, e->kind_len, &code);
     if (rc) return rc;
     if (!code) return MDB_INCOMPATIBLE;
     uint32_t au = 0;         /* (an entry taken out: its seq has no author any more) */
-    if (delta > 0 && (rc = author_num(txn, dbi, e->author, &au, true))) return rc;
+    if (delta > 0 && (rc = author_num_cached(txn, dbi, pd, e->author, &au))) return rc;
     pd->ref = (uint64_t)code << 48 | (e->ts > TS_MAX ? TS_MAX : e->ts);
     pd->seq = seq;
     pd->author = au;
@@ -997,6 +1082,9 @@ static void pending_reset(pending *pd)
     tw_buf_reset(&pd->keys);
     pd->v.n = 0;
     pd->nsa = 0;
+    pd->nkinds = 0;
+    if (pd->nauth) memset(pd->auth, 0, pd->authcap * sizeof *pd->auth);
+    pd->nauth = 0;
     pd->err = 0;
 }
 
@@ -1006,6 +1094,7 @@ static void pending_free(pending *pd)
     free(pd->v.p);
     free(pd->sa);
     free(pd->var);
+    free(pd->auth);
     memset(pd, 0, sizeof *pd);
 }
 
