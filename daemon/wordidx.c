@@ -176,7 +176,8 @@ struct tw_wordidx {
     uint8_t words[RUNS_MAX * KEY_MAX];
     uint8_t nval[2 * ENC_CAP];  /* the next block, when it is taken in */
     uint8_t nwords[RUNS_MAX * KEY_MAX];
-    wpvec blk, merged;
+    wpvec blk, merged, nblk;    /* nblk: the next block's pairs, when it is taken in */
+    struct bwriter *bw;         /* blocks being written (apply()) */
 };
 
 static const uint8_t META_VERSION[2] = { 0, 'v' }, META_PROGRESS[2] = { 0, 'p' }, META_KIND[2] = { 0, 'k' },
@@ -502,41 +503,46 @@ static int decode_into(wpvec *out, uint8_t *words, const uint8_t *b, size_t n)
     return r < 0 ? MDB_CORRUPTED : 0;
 }
 
-/* Writes pairs as blocks: cut where a block reaches target bytes. */
-static int put_blocks(MDB_txn *txn, MDB_dbi dbi, const wp *p, size_t n, size_t target, size_t *blocks,
-                      size_t *bytes, size_t *last, bool write)
+/*
+ * Writes pairs, in order, as blocks: a block is cut where the next pair
+ * could take it past TW_WORDIDX_BLOCK_MAX, so most are full and the last
+ * holds the rest (most pairs come at the end of their word: records come
+ * in time order, so a block that grew past the limit leaves a full block
+ * behind and goes on filling the new one).  The block open at the end is
+ * written by bw_flush(), once its caller has decided whether the next
+ * block joins it: each pair is encoded once, where a dry run of the
+ * encoding first measured the last block.
+ */
+struct bwriter {
+    enc e;
+    uint8_t key[BKEY_MAX];
+    size_t keyn;
+    bool open;
+};
+typedef struct bwriter bwriter;
+
+static int bw_flush(MDB_txn *txn, MDB_dbi dbi, bwriter *b)
 {
-    static enc e;   /* one thread (the event loop) writes; too large for the stack */
-    size_t start = 0;
-    *blocks = *bytes = *last = 0;
-    enc_reset(&e);
-    for (size_t i = 0; i <= n; i++) {
-        if (i < n && (i == start || enc_size(&e) + pair_max(&e, &p[i]) <= target)) { enc_add(&e, &p[i]); continue; }
-        enc_close_run(&e);
-        (*blocks)++;
-        *bytes += e.len;
-        *last = e.len;
-        if (write) {
-            uint8_t bk[BKEY_MAX];
-            MDB_val k = { block_key(bk, p[start].k, p[start].kn, p[start].ref, p[start].seq), bk }, v = { e.len, e.buf };
-            int rc = mdb_put(txn, dbi, &k, &v, 0);
-            if (rc) return rc;
-        }
-        enc_reset(&e);
-        start = i;
-        if (i < n) enc_add(&e, &p[i]);
-    }
-    return 0;
+    if (!b->open) return 0;
+    b->open = false;
+    enc_close_run(&b->e);
+    MDB_val k = { b->keyn, b->key }, v = { b->e.len, b->e.buf };
+    return mdb_put(txn, dbi, &k, &v, 0);
 }
 
-/* Writes pairs in blocks filled up to TW_WORDIDX_BLOCK_MAX, the last one
- * with the rest: most pairs come at the end of their word (records come
- * in time order), so a block that grew past the limit leaves a full block
- * behind and goes on filling the new one. */
-static int write_pairs(MDB_txn *txn, MDB_dbi dbi, const wp *p, size_t n)
+static int bw_add(MDB_txn *txn, MDB_dbi dbi, bwriter *b, const wp *p)
 {
-    size_t blocks, bytes, last;
-    return n ? put_blocks(txn, dbi, p, n, TW_WORDIDX_BLOCK_MAX, &blocks, &bytes, &last, true) : 0;
+    if (b->open && enc_size(&b->e) + pair_max(&b->e, p) > TW_WORDIDX_BLOCK_MAX) {
+        int rc = bw_flush(txn, dbi, b);
+        if (rc) return rc;
+    }
+    if (!b->open) {
+        enc_reset(&b->e);
+        b->keyn = block_key(b->key, p->k, p->kn, p->ref, p->seq);
+        b->open = true;
+    }
+    enc_add(&b->e, p);
+    return 0;
 }
 
 /*
@@ -630,30 +636,34 @@ static int apply(tw_wordidx *w, MDB_txn *txn, const wp *in, size_t n)
             if (p.n > 0) rc = wpvec_push(&w->merged, &p);
         }
         if (rc) break;
-        /* The last block written here (the only one, or the rest after
-         * full ones) takes in the next block when it is less than half full
-         * and both fit in one: writes that come one record at a time, each
-         * in its own transaction, would otherwise leave many small blocks. */
-        if (next && w->merged.n) {
-            size_t blocks, bytes, last;
-            put_blocks(txn, w->dbi, w->merged.p, w->merged.n, TW_WORDIDX_BLOCK_MAX, &blocks, &bytes, &last, false);
-            if (last < TW_WORDIDX_BLOCK_MAX / 2 && last + nvn < TW_WORDIDX_BLOCK_MAX) {
-                wpvec nb = { 0 };
-                int d = decode_into(&nb, w->nwords, w->nval, nvn);
-                for (size_t x = 0; d == 0 && x < nb.n; x++) d = wpvec_push(&w->merged, &nb.p[x]);
-                free(nb.p);
-                if (d == ENOMEM) { rc = d; break; }
-                if (d == 0) {             /* (a damaged one is left for its own next write) */
-                    MDB_val dk = { nkn, nk };
-                    if ((rc = mdb_del(txn, w->dbi, &dk, NULL))) break;
-                }
-            }
-        }
         if (have) {
             MDB_val dk = { okn, ok };
             if ((rc = mdb_del(txn, w->dbi, &dk, NULL))) break;
         }
-        rc = write_pairs(txn, w->dbi, w->merged.p, w->merged.n);
+        /* Written again: the pairs' keys are all below the next block's,
+         * so the full blocks go out as they fill. */
+        w->bw->open = false;
+        for (size_t x = 0; x < w->merged.n && rc == 0; x++) rc = bw_add(txn, w->dbi, w->bw, &w->merged.p[x]);
+        if (rc) break;
+        /* The last block written here (the only one, or the rest after
+         * full ones) takes in the next block when it is less than half full
+         * and both fit in one: writes that come one record at a time, each
+         * in its own transaction, would otherwise leave many small blocks. */
+        if (next && w->bw->open) {
+            size_t last = enc_size(&w->bw->e);
+            if (last < TW_WORDIDX_BLOCK_MAX / 2 && last + nvn < TW_WORDIDX_BLOCK_MAX) {
+                w->nblk.n = 0;
+                int d = decode_into(&w->nblk, w->nwords, w->nval, nvn);
+                if (d == ENOMEM) { rc = d; break; }
+                if (d == 0) {             /* (a damaged one is left for its own next write) */
+                    MDB_val dk = { nkn, nk };
+                    if ((rc = mdb_del(txn, w->dbi, &dk, NULL))) break;
+                    for (size_t x = 0; x < w->nblk.n && rc == 0; x++) rc = bw_add(txn, w->dbi, w->bw, &w->nblk.p[x]);
+                    if (rc) break;
+                }
+            }
+        }
+        if ((rc = bw_flush(txn, w->dbi, w->bw))) break;
         i = j;
     }
     mdb_cursor_close(cur);
@@ -1104,9 +1114,10 @@ int tw_wordidx_open(tw_wordidx **out, MDB_txn *txn)
 {
     tw_wordidx *w = calloc(1, sizeof *w);
     if (!w) return ENOMEM;
+    if (!(w->bw = calloc(1, sizeof *w->bw))) { free(w); return ENOMEM; }
     tw_buf_init(&w->pend.keys);
     int rc = mdb_dbi_open(txn, "words", MDB_CREATE, &w->dbi);
-    if (rc) { free(w); return rc; }
+    if (rc) { free(w->bw); free(w); return rc; }
     *out = w;
     return 0;
 }
@@ -1119,6 +1130,8 @@ void tw_wordidx_free(tw_wordidx *w)
     pending_free(&w->pend);
     free(w->blk.p);
     free(w->merged.p);
+    free(w->nblk.p);
+    free(w->bw);
     free(w);
 }
 
