@@ -153,6 +153,8 @@ typedef struct pending {
     size_t nkinds;
     acache *auth;       /* authors' numbers of this transaction: open addressing, authcap a power of 2 */
     size_t nauth, authcap;
+    wp *tmp;            /* room for wp_sort() */
+    size_t tmpcap;
     int err;
 } pending;
 
@@ -278,12 +280,19 @@ static void wp_msort(wp *a, wp *tmp, size_t n)
     while (i < h) a[o++] = tmp[i++];
 }
 
-static void wp_sort(wp *a, size_t n)
+/* Sorts with *tmp (*cap pairs) as the merge sort's room, grown when
+ * short and kept for the next sort: a commit sorts each entry's pairs and
+ * then all of them, and a malloc and free for each took the writer
+ * thread's time. */
+static void wp_sort(wp *a, size_t n, wp **tmp, size_t *cap)
 {
-    wp *tmp = n > 16 ? malloc(n / 2 * sizeof *a) : NULL;
-    if (n > 16 && !tmp) { qsort(a, n, sizeof *a, wp_qcmp); return; }
-    wp_msort(a, tmp, n);
-    free(tmp);
+    if (n > 16 && *cap < n / 2) {
+        wp *t = realloc(*tmp, n / 2 * sizeof *a);
+        if (!t) { qsort(a, n, sizeof *a, wp_qcmp); return; }
+        *tmp = t;
+        *cap = n / 2;
+    }
+    wp_msort(a, *tmp, n);
 }
 
 static size_t block_key(uint8_t *out, const uint8_t *k, size_t kn, uint64_t ref, uint64_t seq)
@@ -953,7 +962,7 @@ static int collect(MDB_txn *txn, MDB_dbi dbi, pending *pd, const tw_entry *e, ui
     /* Each word once per entry: with the name bit when some name field
      * has it, and the fewest words of the fields that have it. */
     fix_keys(pd, from, true);
-    wp_sort(pd->v.p + from, pd->v.n - from);
+    wp_sort(pd->v.p + from, pd->v.n - from, &pd->tmp, &pd->tmpcap);
     size_t o = from;
     for (size_t i = from; i < pd->v.n; i++) {
         wp *l = o > from ? &pd->v.p[o - 1] : NULL;
@@ -1069,7 +1078,7 @@ static int flush(tw_wordidx *w, MDB_txn *txn, pending *pd, bool bounded)
     int rc = apply_authors(w, txn, pd);
     if (rc || pd->v.n == 0) return rc;
     fix_keys(pd, 0, false);
-    wp_sort(pd->v.p, pd->v.n);
+    wp_sort(pd->v.p, pd->v.n, &pd->tmp, &pd->tmpcap);
     size_t o = 0;
     for (size_t i = 0; i < pd->v.n; i++) {
         if (o && wp_cmp(&pd->v.p[o - 1], &pd->v.p[i]) == 0) pd->v.p[o - 1].n += pd->v.p[i].n;
@@ -1094,6 +1103,9 @@ static void pending_reset(pending *pd)
     pd->nsa = 0;
     pd->nkinds = 0;
     if (pd->nauth) memset(pd->auth, 0, pd->authcap * sizeof *pd->auth);
+    /* The room of a commit's sort of all its pairs (megabytes) is not
+     * kept between commits; an entry's few are. */
+    if (pd->tmpcap > 1024) { free(pd->tmp); pd->tmp = NULL; pd->tmpcap = 0; }
     pd->nauth = 0;
     pd->err = 0;
 }
@@ -1105,6 +1117,7 @@ static void pending_free(pending *pd)
     free(pd->sa);
     free(pd->var);
     free(pd->auth);
+    free(pd->tmp);
     memset(pd, 0, sizeof *pd);
 }
 
