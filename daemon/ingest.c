@@ -295,7 +295,7 @@ static void hold(tw_ingest *ing)
 static void batch_send(tw_ingest *ing, wbatch *b)
 {
     b->count = halving_next(&b->h);
-    tw_store_writer_begin(ing->node->store, ingest_wait, ing);
+    tw_store_writer_begin(ing->node->store, b->puts + b->h.at, b->count, ingest_wait, ing);
     ing->cur = b;
     hold(ing);
     uv_mutex_lock(&ing->mu);

@@ -72,7 +72,8 @@ int  tw_store_put_batch(tw_store *s, tw_put *puts, size_t n);
 /*
  * tw_store_put_batch() in two halves, for a batch committed on another
  * thread (daemon/ingest.c).  On the loop, tw_store_writer_begin() (after
- * ending any batch in flight) marks the store busy until the end: wait(ctx)
+ * ending any batch in flight, and growing the map if the n puts would not
+ * fit in it) marks the store busy until the end: wait(ctx)
  * is what a write, the word index or a close on the loop calls meanwhile,
  * and it must end the batch (call tw_store_put_batch_end()) before it
  * returns.  tw_store_put_batch_txn() runs the transaction on the writer
@@ -86,7 +87,7 @@ typedef struct tw_store_commit {
     int begin_rc, rc;           /* LMDB codes of the begin, and of the transaction */
     uint64_t need, disk_free;   /* the write's estimate; free on the disk when it failed */
 } tw_store_commit;
-void tw_store_writer_begin(tw_store *s, void (*wait)(void *ctx), void *ctx);
+void tw_store_writer_begin(tw_store *s, const tw_put *puts, size_t n, void (*wait)(void *ctx), void *ctx);
 void tw_store_put_batch_txn(tw_store *s, tw_put *puts, size_t n, tw_store_commit *c);
 int  tw_store_put_batch_end(tw_store *s, tw_put *puts, size_t n, const tw_store_commit *c);
 /* Whether a batch is in flight (between those two). */

@@ -81,6 +81,7 @@
 #include <string.h>
 #include <time.h>
 #include <lmdb.h>
+#include <sodium.h>
 
 #include "twin/err.h"
 #include "twin/limits.h"
@@ -120,6 +121,23 @@ typedef struct wpvec { wp *p; size_t n, cap; } wpvec;
  * the changes came. */
 typedef struct seqauth { uint64_t seq; uint32_t author, idpfx, order; } seqauth;
 
+/*
+ * The codes of kinds and the numbers of authors a transaction looked up or
+ * assigned, kept for its later entries: each took a lookup in the words
+ * table per entry (2 to 2.5 thousand cycles an entry at ingest, about 5 %
+ * of the writer thread's time, where now under 1 thousand),
+ * where a batch of TW_COMMIT_BATCH_MAX entries has a few kinds and its
+ * authors mostly several entries each.  Valid only in the transaction that
+ * filled them (what it assigned goes with it if it aborts): emptied with
+ * the rest of the pending changes (pending_reset()), which every
+ * transaction's end and every build batch does.  Authors are found by a
+ * keyed hash (SipHash, a key per process), so that keys chosen to collide
+ * cannot make the table slow.
+ */
+#define KCACHE_MAX 8u
+typedef struct kcache { uint8_t kind[TW_KIND_MAX]; size_t len; unsigned code; } kcache;
+typedef struct acache { uint8_t key[TW_KEY_LEN]; uint32_t num; } acache;   /* num 0: a free slot */
+
 /* The changes of one transaction, or of one build batch. */
 typedef struct pending {
     tw_buf keys;        /* key bytes of the pairs (wp.off) */
@@ -132,6 +150,12 @@ typedef struct pending {
     int64_t delta;
     seqauth *sa;        /* the authors of the entries added and removed */
     size_t nsa, capsa;
+    kcache kinds[KCACHE_MAX];   /* kind codes of this transaction */
+    size_t nkinds;
+    acache *auth;       /* authors' numbers of this transaction: open addressing, authcap a power of 2 */
+    size_t nauth, authcap;
+    wp *tmp;            /* room for wp_sort() */
+    size_t tmpcap;
     int err;
 } pending;
 
@@ -155,7 +179,8 @@ struct tw_wordidx {
     uint8_t words[RUNS_MAX * KEY_MAX];
     uint8_t nval[2 * ENC_CAP];  /* the next block, when it is taken in */
     uint8_t nwords[RUNS_MAX * KEY_MAX];
-    wpvec blk, merged;
+    wpvec blk, merged, nblk;    /* nblk: the next block's pairs, when it is taken in */
+    struct bwriter *bw;         /* blocks being written (apply()) */
 };
 
 static const uint8_t META_VERSION[2] = { 0, 'v' }, META_PROGRESS[2] = { 0, 'p' }, META_KIND[2] = { 0, 'k' },
@@ -256,12 +281,19 @@ static void wp_msort(wp *a, wp *tmp, size_t n)
     while (i < h) a[o++] = tmp[i++];
 }
 
-static void wp_sort(wp *a, size_t n)
+/* Sorts with *tmp (*cap pairs) as the merge sort's room, grown when
+ * short and kept for the next sort: a commit sorts each entry's pairs and
+ * then all of them, and a malloc and free for each took the writer
+ * thread's time. */
+static void wp_sort(wp *a, size_t n, wp **tmp, size_t *cap)
 {
-    wp *tmp = n > 16 ? malloc(n / 2 * sizeof *a) : NULL;
-    if (n > 16 && !tmp) { qsort(a, n, sizeof *a, wp_qcmp); return; }
-    wp_msort(a, tmp, n);
-    free(tmp);
+    if (n > 16 && *cap < n / 2) {
+        wp *t = realloc(*tmp, n / 2 * sizeof *a);
+        if (!t) { qsort(a, n, sizeof *a, wp_qcmp); return; }
+        *tmp = t;
+        *cap = n / 2;
+    }
+    wp_msort(a, *tmp, n);
 }
 
 static size_t block_key(uint8_t *out, const uint8_t *k, size_t kn, uint64_t ref, uint64_t seq)
@@ -481,41 +513,46 @@ static int decode_into(wpvec *out, uint8_t *words, const uint8_t *b, size_t n)
     return r < 0 ? MDB_CORRUPTED : 0;
 }
 
-/* Writes pairs as blocks: cut where a block reaches target bytes. */
-static int put_blocks(MDB_txn *txn, MDB_dbi dbi, const wp *p, size_t n, size_t target, size_t *blocks,
-                      size_t *bytes, size_t *last, bool write)
+/*
+ * Writes pairs, in order, as blocks: a block is cut where the next pair
+ * could take it past TW_WORDIDX_BLOCK_MAX, so most are full and the last
+ * holds the rest (most pairs come at the end of their word: records come
+ * in time order, so a block that grew past the limit leaves a full block
+ * behind and goes on filling the new one).  The block open at the end is
+ * written by bw_flush(), once its caller has decided whether the next
+ * block joins it: each pair is encoded once, where a dry run of the
+ * encoding first measured the last block.
+ */
+struct bwriter {
+    enc e;
+    uint8_t key[BKEY_MAX];
+    size_t keyn;
+    bool open;
+};
+typedef struct bwriter bwriter;
+
+static int bw_flush(MDB_txn *txn, MDB_dbi dbi, bwriter *b)
 {
-    static enc e;   /* one thread (the event loop) writes; too large for the stack */
-    size_t start = 0;
-    *blocks = *bytes = *last = 0;
-    enc_reset(&e);
-    for (size_t i = 0; i <= n; i++) {
-        if (i < n && (i == start || enc_size(&e) + pair_max(&e, &p[i]) <= target)) { enc_add(&e, &p[i]); continue; }
-        enc_close_run(&e);
-        (*blocks)++;
-        *bytes += e.len;
-        *last = e.len;
-        if (write) {
-            uint8_t bk[BKEY_MAX];
-            MDB_val k = { block_key(bk, p[start].k, p[start].kn, p[start].ref, p[start].seq), bk }, v = { e.len, e.buf };
-            int rc = mdb_put(txn, dbi, &k, &v, 0);
-            if (rc) return rc;
-        }
-        enc_reset(&e);
-        start = i;
-        if (i < n) enc_add(&e, &p[i]);
-    }
-    return 0;
+    if (!b->open) return 0;
+    b->open = false;
+    enc_close_run(&b->e);
+    MDB_val k = { b->keyn, b->key }, v = { b->e.len, b->e.buf };
+    return mdb_put(txn, dbi, &k, &v, 0);
 }
 
-/* Writes pairs in blocks filled up to TW_WORDIDX_BLOCK_MAX, the last one
- * with the rest: most pairs come at the end of their word (records come
- * in time order), so a block that grew past the limit leaves a full block
- * behind and goes on filling the new one. */
-static int write_pairs(MDB_txn *txn, MDB_dbi dbi, const wp *p, size_t n)
+static int bw_add(MDB_txn *txn, MDB_dbi dbi, bwriter *b, const wp *p)
 {
-    size_t blocks, bytes, last;
-    return n ? put_blocks(txn, dbi, p, n, TW_WORDIDX_BLOCK_MAX, &blocks, &bytes, &last, true) : 0;
+    if (b->open && enc_size(&b->e) + pair_max(&b->e, p) > TW_WORDIDX_BLOCK_MAX) {
+        int rc = bw_flush(txn, dbi, b);
+        if (rc) return rc;
+    }
+    if (!b->open) {
+        enc_reset(&b->e);
+        b->keyn = block_key(b->key, p->k, p->kn, p->ref, p->seq);
+        b->open = true;
+    }
+    enc_add(&b->e, p);
+    return 0;
 }
 
 /*
@@ -609,30 +646,34 @@ static int apply(tw_wordidx *w, MDB_txn *txn, const wp *in, size_t n)
             if (p.n > 0) rc = wpvec_push(&w->merged, &p);
         }
         if (rc) break;
-        /* The last block written here (the only one, or the rest after
-         * full ones) takes in the next block when it is less than half full
-         * and both fit in one: writes that come one record at a time, each
-         * in its own transaction, would otherwise leave many small blocks. */
-        if (next && w->merged.n) {
-            size_t blocks, bytes, last;
-            put_blocks(txn, w->dbi, w->merged.p, w->merged.n, TW_WORDIDX_BLOCK_MAX, &blocks, &bytes, &last, false);
-            if (last < TW_WORDIDX_BLOCK_MAX / 2 && last + nvn < TW_WORDIDX_BLOCK_MAX) {
-                wpvec nb = { 0 };
-                int d = decode_into(&nb, w->nwords, w->nval, nvn);
-                for (size_t x = 0; d == 0 && x < nb.n; x++) d = wpvec_push(&w->merged, &nb.p[x]);
-                free(nb.p);
-                if (d == ENOMEM) { rc = d; break; }
-                if (d == 0) {             /* (a damaged one is left for its own next write) */
-                    MDB_val dk = { nkn, nk };
-                    if ((rc = mdb_del(txn, w->dbi, &dk, NULL))) break;
-                }
-            }
-        }
         if (have) {
             MDB_val dk = { okn, ok };
             if ((rc = mdb_del(txn, w->dbi, &dk, NULL))) break;
         }
-        rc = write_pairs(txn, w->dbi, w->merged.p, w->merged.n);
+        /* Written again: the pairs' keys are all below the next block's,
+         * so the full blocks go out as they fill. */
+        w->bw->open = false;
+        for (size_t x = 0; x < w->merged.n && rc == 0; x++) rc = bw_add(txn, w->dbi, w->bw, &w->merged.p[x]);
+        if (rc) break;
+        /* The last block written here (the only one, or the rest after
+         * full ones) takes in the next block when it is less than half full
+         * and both fit in one: writes that come one record at a time, each
+         * in its own transaction, would otherwise leave many small blocks. */
+        if (next && w->bw->open) {
+            size_t last = enc_size(&w->bw->e);
+            if (last < TW_WORDIDX_BLOCK_MAX / 2 && last + nvn < TW_WORDIDX_BLOCK_MAX) {
+                w->nblk.n = 0;
+                int d = decode_into(&w->nblk, w->nwords, w->nval, nvn);
+                if (d == ENOMEM) { rc = d; break; }
+                if (d == 0) {             /* (a damaged one is left for its own next write) */
+                    MDB_val dk = { nkn, nk };
+                    if ((rc = mdb_del(txn, w->dbi, &dk, NULL))) break;
+                    for (size_t x = 0; x < w->nblk.n && rc == 0; x++) rc = bw_add(txn, w->dbi, w->bw, &w->nblk.p[x]);
+                    if (rc) break;
+                }
+            }
+        }
+        if ((rc = bw_flush(txn, w->dbi, w->bw))) break;
         i = j;
     }
     mdb_cursor_close(cur);
@@ -832,17 +873,81 @@ static int author_num(MDB_txn *txn, MDB_dbi dbi, const uint8_t author[TW_KEY_LEN
     return 0;
 }
 
+/* kind_code() (assigning), through pd's cache of the transaction. */
+static int kind_code_cached(MDB_txn *txn, MDB_dbi dbi, pending *pd, const char *kind, size_t kl, unsigned *code)
+{
+    for (size_t i = 0; i < pd->nkinds; i++)
+        if (pd->kinds[i].len == kl && memcmp(pd->kinds[i].kind, kind, kl) == 0) { *code = pd->kinds[i].code; return 0; }
+    int rc = kind_code(txn, dbi, kind, kl, code, true);
+    if (rc == 0 && *code && pd->nkinds < KCACHE_MAX && kl <= TW_KIND_MAX) {
+        kcache *c = &pd->kinds[pd->nkinds++];
+        memcpy(c->kind, kind, kl);
+        c->len = kl;
+        c->code = *code;
+    }
+    return rc;
+}
+
+static size_t auth_slot(const uint8_t author[TW_KEY_LEN], size_t cap)
+{
+    static uint8_t key[crypto_shorthash_KEYBYTES];
+    static bool keyed;     /* (one thread writes at a time; a key made twice is as good) */
+    if (!keyed) { randombytes_buf(key, sizeof key); keyed = true; }
+    uint8_t h[crypto_shorthash_BYTES];
+    crypto_shorthash(h, author, TW_KEY_LEN, key);
+    uint64_t x;
+    memcpy(&x, h, sizeof x);
+    return (size_t)x & (cap - 1);
+}
+
+/* author_num() (assigning), through pd's cache of the transaction: a full
+ * table (out of memory to grow it) only looks up. */
+static int author_num_cached(MDB_txn *txn, MDB_dbi dbi, pending *pd, const uint8_t author[TW_KEY_LEN], uint32_t *num)
+{
+    if (pd->authcap) {
+        for (size_t i = auth_slot(author, pd->authcap);; i = (i + 1) & (pd->authcap - 1)) {
+            acache *c = &pd->auth[i];
+            if (c->num == 0) break;
+            if (memcmp(c->key, author, TW_KEY_LEN) == 0) { *num = c->num; return 0; }
+        }
+    }
+    int rc = author_num(txn, dbi, author, num, true);
+    if (rc) return rc;
+    if (2 * (pd->nauth + 1) > pd->authcap) {
+        /* Grown to twice, the authors so far put again; a table half
+         * full at most, so that a search ends soon at a free slot. */
+        size_t cap = pd->authcap ? 2 * pd->authcap : 256;
+        acache *t = calloc(cap, sizeof *t);
+        if (!t) return 0;
+        for (size_t j = 0; j < pd->authcap; j++) {
+            if (pd->auth[j].num == 0) continue;
+            size_t i = auth_slot(pd->auth[j].key, cap);
+            while (t[i].num) i = (i + 1) & (cap - 1);
+            t[i] = pd->auth[j];
+        }
+        free(pd->auth);
+        pd->auth = t;
+        pd->authcap = cap;
+    }
+    size_t i = auth_slot(author, pd->authcap);
+    while (pd->auth[i].num) i = (i + 1) & (pd->authcap - 1);
+    memcpy(pd->auth[i].key, author, TW_KEY_LEN);
+    pd->auth[i].num = *num;
+    pd->nauth++;
+    return 0;
+}
+
 /* Adds an entry's distinct words to pd with change delta. */
 static int collect(MDB_txn *txn, MDB_dbi dbi, pending *pd, const tw_entry *e, uint64_t seq, int64_t delta)
 {
     if (e->body.type != TW_MAP) return 0;   /* a tombstone has no words */
     if (seq == 0 || seq > SEQ_MAX) return MDB_INCOMPATIBLE;
     unsigned code;
-    int rc = kind_code(txn, dbi, e->kind, e->kind_len, &code, true);
+    int rc = kind_code_cached(txn, dbi, pd, e->kind, e->kind_len, &code);
     if (rc) return rc;
     if (!code) return MDB_INCOMPATIBLE;
     uint32_t au = 0;         /* (an entry taken out: its seq has no author any more) */
-    if (delta > 0 && (rc = author_num(txn, dbi, e->author, &au, true))) return rc;
+    if (delta > 0 && (rc = author_num_cached(txn, dbi, pd, e->author, &au))) return rc;
     pd->ref = (uint64_t)code << 48 | (e->ts > TS_MAX ? TS_MAX : e->ts);
     pd->seq = seq;
     pd->author = au;
@@ -858,7 +963,7 @@ static int collect(MDB_txn *txn, MDB_dbi dbi, pending *pd, const tw_entry *e, ui
     /* Each word once per entry: with the name bit when some name field
      * has it, and the fewest words of the fields that have it. */
     fix_keys(pd, from, true);
-    wp_sort(pd->v.p + from, pd->v.n - from);
+    wp_sort(pd->v.p + from, pd->v.n - from, &pd->tmp, &pd->tmpcap);
     size_t o = from;
     for (size_t i = from; i < pd->v.n; i++) {
         wp *l = o > from ? &pd->v.p[o - 1] : NULL;
@@ -974,7 +1079,7 @@ static int flush(tw_wordidx *w, MDB_txn *txn, pending *pd, bool bounded)
     int rc = apply_authors(w, txn, pd);
     if (rc || pd->v.n == 0) return rc;
     fix_keys(pd, 0, false);
-    wp_sort(pd->v.p, pd->v.n);
+    wp_sort(pd->v.p, pd->v.n, &pd->tmp, &pd->tmpcap);
     size_t o = 0;
     for (size_t i = 0; i < pd->v.n; i++) {
         if (o && wp_cmp(&pd->v.p[o - 1], &pd->v.p[i]) == 0) pd->v.p[o - 1].n += pd->v.p[i].n;
@@ -997,6 +1102,12 @@ static void pending_reset(pending *pd)
     tw_buf_reset(&pd->keys);
     pd->v.n = 0;
     pd->nsa = 0;
+    pd->nkinds = 0;
+    if (pd->nauth) memset(pd->auth, 0, pd->authcap * sizeof *pd->auth);
+    /* The room of a commit's sort of all its pairs (megabytes) is not
+     * kept between commits; an entry's few are. */
+    if (pd->tmpcap > 1024) { free(pd->tmp); pd->tmp = NULL; pd->tmpcap = 0; }
+    pd->nauth = 0;
     pd->err = 0;
 }
 
@@ -1006,6 +1117,8 @@ static void pending_free(pending *pd)
     free(pd->v.p);
     free(pd->sa);
     free(pd->var);
+    free(pd->auth);
+    free(pd->tmp);
     memset(pd, 0, sizeof *pd);
 }
 
@@ -1015,9 +1128,10 @@ int tw_wordidx_open(tw_wordidx **out, MDB_txn *txn)
 {
     tw_wordidx *w = calloc(1, sizeof *w);
     if (!w) return ENOMEM;
+    if (!(w->bw = calloc(1, sizeof *w->bw))) { free(w); return ENOMEM; }
     tw_buf_init(&w->pend.keys);
     int rc = mdb_dbi_open(txn, "words", MDB_CREATE, &w->dbi);
-    if (rc) { free(w); return rc; }
+    if (rc) { free(w->bw); free(w); return rc; }
     *out = w;
     return 0;
 }
@@ -1030,6 +1144,8 @@ void tw_wordidx_free(tw_wordidx *w)
     pending_free(&w->pend);
     free(w->blk.p);
     free(w->merged.p);
+    free(w->nblk.p);
+    free(w->bw);
     free(w);
 }
 

@@ -65,7 +65,7 @@
 /* ---- storage ---- */
 #define TW_MAP_SIZE_INITIAL       (64ull << 20)  /* LMDB map size at first open */
 #define TW_MAP_SIZE_CEILING_DEFAULT (8ull << 30) /* map growth stops here; configurable */
-#define TW_COMMIT_BATCH_MAX       8192u    /* entries in one write transaction */
+#define TW_COMMIT_BATCH_MAX       16384u   /* entries in one write transaction */
 #define TW_COMMIT_BATCH_MIN       1u       /* smallest batch tried when a larger one is refused for room */
 #define TW_STORE_RELEASE_MIN      1024u    /* a batch of at least this many entries is followed by a one-page write, so the next batch reuses the pages it freed */
 #define TW_STORE_UPGRADE_BATCH    10000u   /* entries (or slots) converted per transaction of a store upgrade */

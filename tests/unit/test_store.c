@@ -611,6 +611,12 @@ static void test_failed_meta_write(void **state)
     unmake(&b);
 }
 
+static void never_wait(void *ctx)
+{
+    (void)ctx;
+    fail_msg("the store waited for a batch while none but the test's own was in flight");
+}
+
 static void test_map_growth(void **state)
 {
     /* Starting at TW_MAP_SIZE_INITIAL, the map doubles on demand. */
@@ -619,6 +625,50 @@ static void test_map_growth(void **state)
     tw_store_get_info(s, &info);
     assert_int_equal(info.map_size, TW_MAP_SIZE_INITIAL);
     assert_int_equal(info.map_ceiling, TW_MAP_SIZE_CEILING_DEFAULT);
+
+    /* A batch of the writer thread larger than the room the map has left
+     * is committed in its first run: the map grows before it
+     * (tw_store_writer_begin), where it was refused whole for MDB_MAP_FULL
+     * and run again, every entry put twice. */
+    enum { N = 3000 };
+    made *m = calloc(N, sizeof *m);
+    tw_put *p = calloc(N, sizeof *p);
+    char *text = malloc(4001);
+    assert_non_null(m);
+    assert_non_null(p);
+    assert_non_null(text);
+    for (size_t i = 0; i < N; i++) {
+        char slot[32];
+        snprintf(slot, sizeof slot, "big-%05zu", i);
+        for (size_t k = 0; k < 4000; k++) text[k] = (char)('a' + (i * 7 + k * 13 + k / 5) % 26);
+        text[4000] = 0;
+        tw_kv kv[4] = { { tw_v_cstr("name"), tw_v_cstr(slot) }, { tw_v_cstr("description"), tw_v_cstr(text) },
+                        { tw_v_cstr("activities"), tw_v_cstr(text) }, { tw_v_cstr("history"), tw_v_cstr(text + 1000) } };
+        tw_val body = { .type = TW_MAP, .len = 4, .v.map = kv };
+        tw_buf_init(&m[i].env);
+        tw_arena_init(&m[i].a, 0);
+        assert_int_equal(tw_entry_sign(&m[i].env, sk1, netid, "group", 5, slot, strlen(slot), 1000 + i, &body), 0);
+        assert_int_equal(tw_entry_parse(m[i].env.p, m[i].env.len, &m[i].a, &m[i].e, NULL), 0);
+        p[i].e = &m[i].e;
+    }
+    uint64_t need = tw_store_put_need(s, p, N);
+    assert_true(need > TW_MAP_SIZE_INITIAL);
+    tw_store_writer_begin(s, p, N, never_wait, NULL);
+    tw_store_get_info(s, &info);
+    assert_true(info.map_size >= info.map_used + need);
+    assert_true(info.map_size <= TW_MAP_SIZE_CEILING_DEFAULT);
+    tw_store_commit c;
+    tw_store_put_batch_txn(s, p, N, &c);
+    assert_int_equal(c.begin_rc, 0);
+    assert_int_equal(c.rc, 0);
+    assert_int_equal(tw_store_put_batch_end(s, p, N, &c), 0);      /* not 1: run again */
+    tw_store_get_info(s, &info);
+    assert_int_equal(info.entries, N);
+    for (size_t i = 0; i < N; i += 499) assert_int_equal(tw_store_has(s, m[i].e.id), 1);
+    for (size_t i = 0; i < N; i++) unmake(&m[i]);
+    free(m);
+    free(p);
+    free(text);
     tw_store_close(s);
 }
 
