@@ -175,7 +175,7 @@ static void random_batch(tw_store *s, uint32_t *rng, uint64_t *clock, bool write
         return;
     }
     tw_store_commit c;
-    tw_store_writer_begin(s, no_wait, NULL);
+    tw_store_writer_begin(s, p, n, no_wait, NULL);
     tw_store_put_batch_txn(s, p, n, &c);
     assert_int_equal(tw_store_put_batch_end(s, p, n, &c), 0);
 }
