@@ -6,7 +6,8 @@
 #      dials it on loopback.  Wall time from b's start until its digest
 #      equals a's (entry count polled every 100 ms, then the digest),
 #      entries/s, the ratio to the ingest rate, bytes each way, and the peak
-#      memory (VmHWM) and CPU (all threads; the loop thread; the writer) of both daemons;
+#      memory (VmHWM) and CPU (all threads; the loop thread; the writer) of both daemons,
+#      and b's anonymous memory at rest 35 s later;
 #   2. identical sets: b restarted holding the same COUNT entries; the
 #      reconciliation at connect (from b's log: connected -> reconciled) and
 #      one more on demand (twin sync --wait), with their bytes.
@@ -103,6 +104,12 @@ for n in a b; do
         END { if (i >= 2) printf "  %s: CPU %.1f s, of which the loop thread %.1f s, the writer thread %.1f s\n", n, c[1], c[2], wr }' \
         "/proc/$p/stat" "/proc/$p/task/$p/stat" $w 2>/dev/null
 done
+
+# At rest after the sync: TW_TRIM_IDLE_MS (30 s) after the last batch, b
+# gives back the pages LMDB kept for its commits and its free heap.
+sleep 35
+p=$(tw_pid b)
+echo "  b at rest 35 s after the sync: anonymous $(($(tw_vm "$p" RssAnon) / 1024)) MiB (a node at rest that did not sync: about 15)"
 
 echo "== reconciliation of identical sets ($NA vs $NA entries) =="
 tw_stop b || echo "  b exit status $TW_REAP_RC"

@@ -17,6 +17,7 @@
 #include "net.h"
 #include "node.h"
 #include "ops.h"
+#include "store.h"
 
 static const char usage[] =
     "usage: twind [options]\n"
@@ -93,6 +94,7 @@ int main(int argc, char **argv)
         { "peer", required_argument, NULL, 'P' }, { "http", required_argument, NULL, 'H' },
         { NULL, 0, NULL, 0 },
     };
+    tw_store_heap_setup();
     const char *data_dir = NULL, *config = NULL, *level = NULL, *listen = NULL, *http = NULL;
     const char *peers[TW_CONF_PEERS_MAX];
     unsigned npeers = 0;

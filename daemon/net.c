@@ -1781,6 +1781,10 @@ static void on_tick(uv_timer_t *t)
     }
     else if (net->trim_due) malloc_trim(0);
     net->trim_due = false;
+    /* And once batches of many entries paused (an initial sync, a large
+     * import), whether or not anyone asks anything: the heap LMDB keeps
+     * after them (store.c, tw_store_maybe_release). */
+    if (tw_store_maybe_release(n->store, TW_TRIM_IDLE_MS)) malloc_trim(0);
     /* Between reconciliations (each peer's every sync_interval) the set's
      * file pages and block sums leave the resident set; the next use faults
      * the pages back from the page cache and recomputes the sums (about

@@ -224,6 +224,15 @@ uint64_t tw_store_generation(const tw_store *s);
 void tw_store_trim(tw_store *s);
 /* Trims if any scan ran since the last trim; true if it did. */
 bool tw_store_maybe_trim(tw_store *s);
+/* After a batch of TW_STORE_REOPEN_MIN entries or more, once no batch ended
+ * for idle_ms: gives the heap LMDB keeps after large writes back, by opening
+ * the environment again; call on the loop with no read transaction open.
+ * True if it did. */
+bool tw_store_maybe_release(tw_store *s, uint64_t idle_ms);
+/* Sets the process's heap thresholds (TW_MALLOC_MMAP_MIN, TW_MALLOC_TRIM_MIN)
+ * so that large blocks and the threads' free heap go back to the system:
+ * once, at start, before any thread. */
+void tw_store_heap_setup(void);
 /* Moves the store to another network in one transaction: removes the
  * entries old (ids), stores puts (signed for the new network) and records
  * the new network id.  All or nothing. */

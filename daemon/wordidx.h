@@ -41,6 +41,8 @@ int  tw_wordidx_open(tw_wordidx **out, struct MDB_txn *txn);
 /* Opens the table's handle again after the environment was reopened. */
 int  tw_wordidx_reopen(tw_wordidx *w, struct MDB_txn *txn);
 void tw_wordidx_free(tw_wordidx *w);
+/* Gives back the room kept for the next transaction's pairs (none is open). */
+void tw_wordidx_trim(tw_wordidx *w);
 
 /* Indexes a stored entry / forgets a removed or superseded one, in the
  * transaction that stores / removes it; seq is its sequence number in the

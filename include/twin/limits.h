@@ -68,6 +68,7 @@
 #define TW_COMMIT_BATCH_MAX       16384u   /* entries in one write transaction */
 #define TW_COMMIT_BATCH_MIN       1u       /* smallest batch tried when a larger one is refused for room */
 #define TW_STORE_RELEASE_MIN      1024u    /* a batch of at least this many entries is followed by a one-page write, so the next batch reuses the pages it freed */
+#define TW_STORE_REOPEN_MIN       1024u    /* a batch of at least this many entries has the store opened again once writes pause (TW_TRIM_IDLE_MS), giving back the pages LMDB keeps */
 #define TW_STORE_UPGRADE_BATCH    10000u   /* entries (or slots) converted per transaction of a store upgrade */
 #define TW_STORE_DICT_SAMPLES     2000u    /* envelopes the compression dictionary is trained on; trained once a store holds this many */
 #define TW_STORE_DICT_SAMPLE_BYTES (4u << 20) /* bytes of those envelopes at most */
@@ -166,6 +167,8 @@
 
 /* ---- storage ---- */
 #define TW_TRIM_IDLE_MS 30000u   /* trim after scans, once no control request came for this long */
+#define TW_MALLOC_MMAP_MIN (256u << 10) /* heap blocks at least this large are mapped on their own, given back when freed */
+#define TW_MALLOC_TRIM_MIN (1u << 20) /* free heap at the top of a thread's arena beyond which a free gives it back to the system */
 #define TW_VERIFY_CHUNK        256u     /* entries verified by one thread-pool job */
 
 /* ---- configuration (twind) ---- */

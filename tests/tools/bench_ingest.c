@@ -25,6 +25,7 @@
 #include "ingest.h"
 #include "log.h"
 #include "node.h"
+#include "store.h"
 
 #define AUTHORS 1000u
 #define JOB 1000u
@@ -116,6 +117,7 @@ int main(int argc, char **argv)
 {
     if (argc < 2) { fprintf(stderr, "usage: bench_ingest DATA_DIR [COUNT]\n"); return 2; }
     size_t count = argc > 2 ? strtoul(argv[2], NULL, 10) : 100000;
+    tw_store_heap_setup();        /* as twind does */
     if (sodium_init() < 0 || count == 0) return 1;
     tw_log_set_level(TW_LOG_WARN);
     tw_config cfg;

@@ -8,6 +8,7 @@
 #endif
 #include <dlfcn.h>
 #include <errno.h>
+#include <malloc.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -26,6 +27,7 @@
 #include "twin/limits.h"
 #include "log.h"
 #include "store.h"
+#include "wordidx.h"
 #include "../tools/store_v1.h"
 
 static uint8_t netid[32], other_net[32];
@@ -1129,6 +1131,114 @@ static void test_release_edge(void **state)
     many_free(&m);
 }
 
+/* A scan whose callback asks for a release: refused while the scan's
+ * transaction is open. */
+static int release_in_scan(void *ctx, const uint8_t *key, size_t klen, const uint8_t id[32], const uint8_t *env, size_t n)
+{
+    tw_store **s = ctx;
+    return tw_store_maybe_release(*s, 0) ? 2 : 1;
+}
+
+static int count_pairs(void *ctx, const uint8_t *key, size_t kn, const char *kind, size_t kl, uint64_t ts, uint32_t count)
+{
+    (*(size_t *)ctx)++;
+    return 0;
+}
+
+/* TW_STORE_REOPEN_MIN at its edge: after a batch one entry short of it the
+ * store is not opened again; after a batch of exactly that many it is,
+ * once, when no batch ended for the time asked and no scan is inside its
+ * transaction, and the heap LMDB kept for the batch's pages is given back.
+ * The store then reads, writes and searches as before. */
+static void test_reopen_edge(void **state)
+{
+    (void)state;
+    many m;
+    size_t n = 2 * TW_STORE_REOPEN_MIN;
+    many_places(&m, n, "o", "Reopen test village, Nablus");
+    tw_store *s = open_store(0);
+    tw_put *p = calloc(n, sizeof *p);
+    assert_non_null(p);
+    for (size_t i = 0; i < n; i++) p[i].e = &m.es[i];
+    tw_buf d;
+    tw_buf_init(&d);
+    assert_int_equal(tw_store_put_batch(s, p, TW_STORE_REOPEN_MIN - 1), 0);
+    assert_false(tw_store_maybe_release(s, 0));
+    assert_int_equal(tw_store_put_batch(s, p + TW_STORE_REOPEN_MIN - 1, TW_STORE_REOPEN_MIN), 0);
+    assert_false(tw_store_maybe_release(s, 3600u * 1000u));      /* a batch ended less than an hour ago */
+    assert_int_equal(tw_store_scan(s, "place", 5, NULL, 0, release_in_scan, &s), 1);
+    size_t pairs = 0, pairs2 = 0;
+    assert_int_equal(tw_wordidx_walk(s, count_pairs, &pairs), 0);
+    assert_true(pairs > 0);
+    uint64_t gen = tw_store_generation(s);
+    tw_wordidx_trim(tw_store_wordidx(s));        /* apart: what follows is LMDB's */
+    size_t before = mallinfo2().uordblks;
+    assert_true(tw_store_maybe_release(s, 0));
+    size_t after = mallinfo2().uordblks;
+    /* The batch's pages, 4096 bytes each, kept by LMDB: at least one for
+     * every 8 of its entries (their rows alone fill that many). */
+    assert_true(before > after);
+    assert_true(before - after >= TW_STORE_REOPEN_MIN / 8 * 4096);
+    assert_false(tw_store_maybe_release(s, 0));                  /* once per large batch */
+    assert_true(tw_store_generation(s) != gen);                  /* what was computed from it is computed again */
+    tw_store_info info;
+    tw_store_get_info(s, &info);
+    assert_int_equal(info.entries, n - 1);
+    assert_envs(s, &m, n - 1, 37, &d);
+    assert_int_equal(tw_wordidx_walk(s, count_pairs, &pairs2), 0);
+    assert_int_equal(pairs2, pairs);
+    assert_true(tw_wordidx_ready(tw_store_wordidx(s)));
+    assert_int_equal(tw_store_put_batch(s, p + n - 1, 1), 0);
+    assert_int_equal(p[n - 1].result, 0);
+    tw_store_close(s);
+    s = open_store(0);
+    tw_store_get_info(s, &info);
+    assert_int_equal(info.entries, n);
+    assert_envs(s, &m, n, 1, &d);
+    tw_buf_free(&d);
+    free(p);
+    tw_store_close(s);
+    many_free(&m);
+}
+
+/* The heap thresholds twind sets at start (tw_store_heap_setup) at their
+ * edges: a block of TW_MALLOC_MMAP_MIN bytes is mapped on its own, one a
+ * page shorter is not (glibc's own threshold starts at 128 KiB and rises);
+ * free heap at the arena's top is kept up to TW_MALLOC_TRIM_MIN (glibc's
+ * own: 128 KiB) and given back beyond it. */
+static void test_heap_edges(void **state)
+{
+    (void)state;
+    tw_store_heap_setup();
+    malloc_trim(0);
+    size_t mapped = mallinfo2().hblks;
+    void *big = malloc(TW_MALLOC_MMAP_MIN);
+    assert_non_null(big);
+    assert_int_equal(mallinfo2().hblks, mapped + 1);
+    void *less = malloc(TW_MALLOC_MMAP_MIN - 4096);
+    assert_non_null(less);
+    assert_int_equal(mallinfo2().hblks, mapped + 1);
+    free(big);
+    free(less);
+    assert_int_equal(mallinfo2().hblks, mapped);
+
+    /* Small blocks at the top of the heap, freed from the first (the first
+     * few stay in the thread's cache): the top grows by their size. */
+    enum { BLK = 1024 };
+    static void *blk[4 * (TW_MALLOC_TRIM_MIN / BLK)];
+    size_t nhalf = TW_MALLOC_TRIM_MIN / 2 / BLK, nall = sizeof blk / sizeof *blk;
+    malloc_trim(0);
+    for (size_t i = 0; i < nhalf; i++) assert_non_null(blk[i] = malloc(BLK));
+    size_t grown = mallinfo2().arena;
+    for (size_t i = 0; i < nhalf; i++) free(blk[i]);
+    assert_int_equal(mallinfo2().arena, grown);          /* half of it kept */
+    malloc_trim(0);
+    for (size_t i = 0; i < nall; i++) assert_non_null(blk[i] = malloc(BLK));
+    grown = mallinfo2().arena;
+    for (size_t i = 0; i < nall; i++) free(blk[i]);
+    assert_true(mallinfo2().arena + 2 * TW_MALLOC_TRIM_MIN <= grown);   /* 4 times it: given back */
+}
+
 static void test_dict_threshold(void **state)
 {
     many m;
@@ -1245,6 +1355,7 @@ int main(void)
     randombytes_buf(key, 32);
     tw_netid_derive(other_net, key);
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_heap_edges),      /* first: on a heap with no free blocks yet */
         cmocka_unit_test_setup_teardown(test_newest_wins, setup, teardown),
         cmocka_unit_test_setup_teardown(test_known_in_batch, setup, teardown),
         cmocka_unit_test_setup_teardown(test_tombstone_kept, setup, teardown),
@@ -1258,6 +1369,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_upgrade_v1, setup, teardown),
         cmocka_unit_test_setup_teardown(test_dict_threshold, setup, teardown),
         cmocka_unit_test_setup_teardown(test_release_edge, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_reopen_edge, setup, teardown),
         cmocka_unit_test_setup_teardown(test_upgrade_v2, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
