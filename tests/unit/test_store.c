@@ -1131,6 +1131,49 @@ static void test_release_edge(void **state)
     many_free(&m);
 }
 
+static int cmp_ids(const void *a, const void *b) { return memcmp(a, b, TW_ID_LEN); }
+
+/* The digest over more ids than it hashes at a time (and not a multiple of
+ * it): BLAKE2b-256 of the ids in order then their count, as PROTOCOL.md
+ * says, with and without a filter. */
+static void test_digest_many(void **state)
+{
+    (void)state;
+    many m;
+    size_t n = 2 * 128 + 77;
+    many_places(&m, n, "d", "Digest test town, Hebron");
+    tw_store *s = open_store(0);
+    tw_put *p = calloc(n, sizeof *p);
+    uint8_t *ids = malloc(n * TW_ID_LEN);
+    assert_non_null(p);
+    assert_non_null(ids);
+    for (size_t i = 0; i < n; i++) {
+        p[i].e = &m.es[i];
+        memcpy(ids + i * TW_ID_LEN, m.es[i].id, TW_ID_LEN);
+    }
+    assert_int_equal(tw_store_put_batch(s, p, n), 0);
+    qsort(ids, n, TW_ID_LEN, cmp_ids);
+    crypto_generichash_state st;
+    uint8_t want[32], got[32], cnt[8];
+    crypto_generichash_init(&st, NULL, 0, 32);
+    for (size_t i = 0; i < n; i++) crypto_generichash_update(&st, ids + i * TW_ID_LEN, TW_ID_LEN);
+    for (int i = 0; i < 8; i++) cnt[i] = (uint8_t)((uint64_t)n >> (56 - 8 * i));
+    crypto_generichash_update(&st, cnt, 8);
+    crypto_generichash_final(&st, want, 32);
+    uint64_t count = 0;
+    assert_int_equal(tw_store_digest(s, got, &count), 0);
+    assert_int_equal(count, n);
+    assert_memory_equal(got, want, 32);
+    memset(got, 0, sizeof got);
+    assert_int_equal(tw_store_digest_filtered(s, everyone, NULL, got, &count), 0);
+    assert_int_equal(count, n);
+    assert_memory_equal(got, want, 32);
+    free(ids);
+    free(p);
+    tw_store_close(s);
+    many_free(&m);
+}
+
 /* A scan whose callback asks for a release: refused while the scan's
  * transaction is open. */
 static int release_in_scan(void *ctx, const uint8_t *key, size_t klen, const uint8_t id[32], const uint8_t *env, size_t n)
@@ -1370,6 +1413,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_dict_threshold, setup, teardown),
         cmocka_unit_test_setup_teardown(test_release_edge, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reopen_edge, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_digest_many, setup, teardown),
         cmocka_unit_test_setup_teardown(test_upgrade_v2, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
