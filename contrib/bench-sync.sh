@@ -2,7 +2,8 @@
 # Sync benchmark: prints figures, asserts nothing.
 #
 #   1. initial sync: node a holds COUNT entries (made by bench_ingest, whose
-#      single-node ingest rate is printed in the same run); an empty node b
+#      single-node ingest rate is printed in the same run); once a is at
+#      rest after its start (its CPU still for a second), an empty node b
 #      dials it on loopback.  Wall time from b's start until its digest
 #      equals a's (entry count polled every 100 ms, then the digest),
 #      entries/s, the ratio to the ingest rate, bytes each way, and the peak
@@ -64,6 +65,21 @@ NA=$(tw_entries a)
 DA=$(tw_digest a)
 CONF=$(tw_conf b "network_key = $NETKEY" "sync_interval = 3600" "peer = 127.0.0.1:$PA" "$ROOTLINE")
 
+# a at rest before b starts, as a node serving peers would be: its start-up
+# work (the report kept for stats and gaps, about 3 s of CPU at a million
+# records) is over once its CPU stops moving for a second (at most 60 s).
+PA_PID=$(tw_pid a)
+cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat" 2>/dev/null; }
+w=0; c0=$(cpu_ticks "$PA_PID")
+while [ "$w" -lt 60 ]; do
+    sleep 1; c1=$(cpu_ticks "$PA_PID"); w=$((w + 1))
+    [ "$c1" = "$c0" ] && break
+    c0=$c1
+done
+TCK=$(getconf CLK_TCK)
+echo "  a at rest $w s after its start (its start-up work: $(awk -v c="$c1" -v t="$TCK" 'BEGIN { printf "%.1f", c / t }') s of CPU)"
+A_CPU0=$c1
+
 T0=$(now_ns)
 tw_start b --config "$CONF" || exit 1
 i=0
@@ -95,7 +111,6 @@ done
 # main thread: admission, reconciliation, queries) and of its ingest writer
 # threads (named tw-writer: the commits and the word index), apart from the
 # verification workers: which side, which thread, the sync is waiting on.
-TCK=$(getconf CLK_TCK)
 for n in a b; do
     p=$(tw_pid "$n")
     w=$(grep -l '^tw-writer$' /proc/"$p"/task/*/comm 2>/dev/null | sed 's,/comm$,/stat,')
@@ -104,6 +119,7 @@ for n in a b; do
         END { if (i >= 2) printf "  %s: CPU %.1f s, of which the loop thread %.1f s, the writer thread %.1f s\n", n, c[1], c[2], wr }' \
         "/proc/$p/stat" "/proc/$p/task/$p/stat" $w 2>/dev/null
 done
+echo "  a: CPU during the sync (after its start-up work) $(awk -v a="$(cpu_ticks "$PA_PID")" -v b="$A_CPU0" -v t="$TCK" 'BEGIN { printf "%.1f", (a - b) / t }') s"
 
 # At rest after the sync: TW_TRIM_IDLE_MS (30 s) after the last batch, b
 # gives back the pages LMDB kept for its commits and its free heap.
