@@ -32,7 +32,8 @@
 
 static uint8_t netid[32], other_net[32];
 static uint8_t sks[KEYS][64];
-static char dir[64];
+#define TMPDIR_PREFIX "twkinds"
+#include "tmpdir.h"
 
 /* Entries made for the test, kept until the end (puts point into them). */
 typedef struct made { tw_buf env; tw_arena a; tw_entry e; } made;
@@ -320,22 +321,6 @@ static void test_kept_counts(void **state)
     free(np);
     tw_store_close(s);
     mades_free();
-}
-
-static int setup(void **state)
-{
-    (void)state;
-    snprintf(dir, sizeof dir, "/tmp/twkinds.XXXXXX");
-    assert_non_null(mkdtemp(dir));
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-    return system(cmd);
 }
 
 int main(void)

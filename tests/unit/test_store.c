@@ -47,7 +47,8 @@ static void make(made *m, const uint8_t *sk, const char *kind, const char *slot,
 
 static void unmake(made *m) { tw_buf_free(&m->env); tw_arena_free(&m->a); }
 
-static char dir[64];
+#define TMPDIR_PREFIX "twstore"
+#include "tmpdir.h"
 
 /* pwrite() as LMDB sees it: this definition in the executable takes the
  * place of libc's for liblmdb too.  While fail_meta is set, writes to the
@@ -82,20 +83,6 @@ int statvfs(const char *path, struct statvfs *buf)
         buf->f_bavail = buf->f_bfree = 256;
     }
     return rc;
-}
-
-static int setup(void **state)
-{
-    snprintf(dir, sizeof dir, "/tmp/twstore.XXXXXX");
-    assert_non_null(mkdtemp(dir));
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-    return system(cmd);
 }
 
 static tw_store *open_store(uint64_t ceiling)
@@ -1095,6 +1082,15 @@ static void many_places(many *m, size_t n, const char *prefix, const char *name)
     }
 }
 
+/* A put for each entry of m, in order. */
+static tw_put *puts_for(const many *m)
+{
+    tw_put *p = calloc(m->n, sizeof *p);
+    assert_non_null(p);
+    for (size_t i = 0; i < m->n; i++) p[i].e = &m->es[i];
+    return p;
+}
+
 /* TW_STORE_RELEASE_MIN at its edge: a batch one entry short of it is not
  * followed by the write that lets the next batch reuse its freed pages
  * (meta "batch"); a batch of exactly that many is, naming the sequence
@@ -1106,9 +1102,7 @@ static void test_release_edge(void **state)
     size_t n = 2 * TW_STORE_RELEASE_MIN - 1;
     many_places(&m, n, "r", "Release test camp, Gaza");
     tw_store *s = open_store(0);
-    tw_put *p = calloc(n, sizeof *p);
-    assert_non_null(p);
-    for (size_t i = 0; i < n; i++) p[i].e = &m.es[i];
+    tw_put *p = puts_for(&m);
     tw_buf d;
     tw_buf_init(&d);
     assert_int_equal(tw_store_put_batch(s, p, TW_STORE_RELEASE_MIN - 1), 0);
@@ -1143,14 +1137,10 @@ static void test_digest_many(void **state)
     size_t n = 2 * 128 + 77;
     many_places(&m, n, "d", "Digest test town, Hebron");
     tw_store *s = open_store(0);
-    tw_put *p = calloc(n, sizeof *p);
+    tw_put *p = puts_for(&m);
     uint8_t *ids = malloc(n * TW_ID_LEN);
-    assert_non_null(p);
     assert_non_null(ids);
-    for (size_t i = 0; i < n; i++) {
-        p[i].e = &m.es[i];
-        memcpy(ids + i * TW_ID_LEN, m.es[i].id, TW_ID_LEN);
-    }
+    for (size_t i = 0; i < n; i++) memcpy(ids + i * TW_ID_LEN, m.es[i].id, TW_ID_LEN);
     assert_int_equal(tw_store_put_batch(s, p, n), 0);
     qsort(ids, n, TW_ID_LEN, cmp_ids);
     crypto_generichash_state st;
@@ -1200,9 +1190,7 @@ static void test_reopen_edge(void **state)
     size_t n = 2 * TW_STORE_REOPEN_MIN;
     many_places(&m, n, "o", "Reopen test village, Nablus");
     tw_store *s = open_store(0);
-    tw_put *p = calloc(n, sizeof *p);
-    assert_non_null(p);
-    for (size_t i = 0; i < n; i++) p[i].e = &m.es[i];
+    tw_put *p = puts_for(&m);
     tw_buf d;
     tw_buf_init(&d);
     assert_int_equal(tw_store_put_batch(s, p, TW_STORE_REOPEN_MIN - 1), 0);
@@ -1288,8 +1276,7 @@ static void test_dict_threshold(void **state)
     size_t n = TW_STORE_DICT_SAMPLES + 50;
     many_places(&m, n, "d", "Dictionary test village, West Bank");
     tw_store *s = open_store(0);
-    tw_put *p = calloc(n, sizeof *p);
-    for (size_t i = 0; i < n; i++) p[i].e = &m.es[i];
+    tw_put *p = puts_for(&m);
     tw_buf d;
     tw_buf_init(&d);
     assert_int_equal(tw_store_put_batch(s, p, TW_STORE_DICT_SAMPLES - 1), 0);

@@ -26,7 +26,8 @@
 
 static uint8_t netid[32];
 static uint8_t sks[3][64];
-static char dir[64];
+#define TMPDIR_PREFIX "twwords"
+#include "tmpdir.h"
 
 /* Names as associations type them: one place spelt many ways. */
 static const char *const names[] = {
@@ -1138,22 +1139,6 @@ static void bulk_commit_during_rebuild(void **state)
     assert_int_equal(total, 2);
     expect_same_as_rebuilt(s);
     tw_store_close(s);
-}
-
-static int setup(void **state)
-{
-    (void)state;
-    snprintf(dir, sizeof dir, "/tmp/twwords.XXXXXX");
-    assert_non_null(mkdtemp(dir));
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-    return system(cmd);
 }
 
 int main(void)
