@@ -614,7 +614,6 @@ static int env_load(tw_store *s)
         mdb_env_close(s->env);
         s->env = NULL;
     }
-    if (rc == 0) s->gen++;
     return rc;
 }
 
@@ -626,6 +625,7 @@ static int env_reopen(tw_store *s)
         tw_err("store", "the store failed and cannot be opened again: %s", mdb_strerror(rc));
         return rc;
     }
+    s->gen++;                     /* what was computed from the store is computed again */
     tw_warn("store", "the store failed after a write that could not be completed and was opened again; nothing committed before it is lost");
     return 0;
 }
@@ -2164,6 +2164,10 @@ bool tw_store_maybe_trim(tw_store *s)
  * and the word index gives back the room its last batch's pairs took.  On
  * the loop, with no batch in flight and no scan inside its transaction;
  * if the opening fails, the next transaction tries again (txn_begin()).
+ * The store holds what it held: its generation stays, so that what was
+ * computed from it stays valid (the report kept for stats, which follows
+ * the generation commit by commit, would otherwise be made again from
+ * every record: 2.8 s of CPU at a million).
  */
 /* glibc keeps freed heap in each thread's arena: the top of an arena only
  * goes back to the system when a free leaves more than M_TRIM_THRESHOLD of
