@@ -129,7 +129,7 @@ echo "  a: CPU during the sync (after its start-up work) $(awk -v a="$(cpu_ticks
 # gives back the pages LMDB kept for its commits and its free heap.
 sleep 35
 p=$(tw_pid b)
-echo "  b at rest 35 s after the sync: anonymous $(($(tw_vm "$p" RssAnon) / 1024)) MiB (a node at rest that did not sync: about 15)"
+echo "  b at rest 35 s after the sync: anonymous $(($(tw_vm "$p" RssAnon) / 1024)) MiB (a node at rest that did not sync: about 4, bench-million)"
 
 echo "== reconciliation of identical sets ($NA vs $NA entries) =="
 tw_stop b || echo "  b exit status $TW_REAP_RC"
